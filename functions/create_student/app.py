@@ -1,0 +1,26 @@
+"""POST /students: create one student and its upload code (examiner, API key)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.models import Student, StudentIn
+from exam_depository.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.post("/students", security=EXAMINER, responses={201: {"description": "Created"}, **problem_responses(409)})
+@tracer.capture_method
+def create_student(student: StudentIn) -> Response[Student]:
+    return Response(status_code=201, content_type="application/json", body=students.create_student(student))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

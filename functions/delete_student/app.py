@@ -1,0 +1,28 @@
+"""DELETE /students/{nickname}: remove a student, its records and its files (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.delete(
+    "/students/<nickname>", security=EXAMINER, responses={204: {"description": "Deleted"}, **problem_responses(404)}
+)
+@tracer.capture_method
+def delete_student(nickname: str) -> Response[None]:
+    students.delete_student(nickname)
+    return Response(status_code=204, body=None)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,18 @@
+"""Scheduled: mark submissions past their retention as expired (S3 lifecycle deletes the files)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import submissions
+from exam_depository.observability import MetricUnit, logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    expired = submissions.expire_submissions(datetime.now(UTC))
+    metrics.add_metric(name="SubmissionsExpired", unit=MetricUnit.Count, value=expired)
+    logger.info("Expired submissions marked", extra={"expired": expired})
+    return {"expired": expired}

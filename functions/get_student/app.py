@@ -1,0 +1,25 @@
+"""GET /students/{nickname}: one student with all its submissions (examiner, API key)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.models import StudentDetail
+from exam_depository.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.get("/students/<nickname>", security=EXAMINER, responses=problem_responses(404))
+@tracer.capture_method
+def get_student(nickname: str) -> StudentDetail:
+    return students.get_student(nickname)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""GET /submissions/{upload_code}: attempts, current file and uploads in flight (student)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import submissions
+from exam_depository.http import build_resolver, problem_responses
+from exam_depository.models import UploadProgress
+from exam_depository.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.get("/submissions/<upload_code>", responses=problem_responses(404))
+@tracer.capture_method
+def get_upload_status(upload_code: str) -> UploadProgress:
+    return submissions.upload_progress(upload_code)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

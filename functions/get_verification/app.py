@@ -1,0 +1,25 @@
+"""GET /verifications/{verification_code}: what was submitted under a code (reviewer)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import submissions
+from exam_depository.http import build_resolver, problem_responses
+from exam_depository.models import Verification
+from exam_depository.observability import logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.get("/verifications/<verification_code>", responses=problem_responses(404))
+@tracer.capture_method
+def get_verification(verification_code: str) -> Verification:
+    return submissions.verify(verification_code)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,14 @@
+"""Invoked by ops after a deploy (`make migrate-remote`): apply pending schema migrations."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import db, schema
+from exam_depository.observability import logger
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
+    applied = schema.migrate(db.database_url())
+    logger.info("Migrations applied", extra={"applied": applied})
+    return {"applied": applied}

@@ -1,0 +1,29 @@
+"""POST /submissions/{upload_code}: a presigned S3 POST form for one file (student, no key)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import submissions
+from exam_depository.http import build_resolver, problem_responses
+from exam_depository.models import UploadForm, UploadRequest
+from exam_depository.observability import MetricUnit, logger, metrics, tracer
+
+app = build_resolver()
+
+
+@app.post("/submissions/<upload_code>", responses={201: {"description": "Created"}, **problem_responses(404, 409)})
+@tracer.capture_method
+def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
+    form = submissions.request_upload(upload_code, request or UploadRequest())
+    metrics.add_metric(name="UploadsIssued", unit=MetricUnit.Count, value=1)
+    return Response(status_code=201, content_type="application/json", body=form)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

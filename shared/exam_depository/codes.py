@@ -1,0 +1,40 @@
+"""Upload and verification codes: 100 random bits, Crockford base32, shown in groups of four.
+
+Input is tolerant: case, hyphens and spaces are ignored and the letters Crockford treats as
+look-alikes (I, L -> 1; O -> 0) are accepted.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 20  # 20 symbols x 5 bits = 100 bits
+GROUP = 4
+_LOOKALIKES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_VALID = frozenset(ALPHABET)
+
+
+def new_code() -> str:
+    """A fresh code in canonical form (no separators)."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize(text: str) -> str | None:
+    """The canonical form of what a person typed, or None when it cannot be a code."""
+    if len(text) > 2 * CODE_LENGTH:
+        return None
+    canonical = text.replace("-", "").replace(" ", "").upper().translate(_LOOKALIKES)
+    if len(canonical) != CODE_LENGTH or not set(canonical) <= _VALID:
+        return None
+    return canonical
+
+
+def display(code: str) -> str:
+    """`7K3MQ9TX...` -> `7K3M-Q9TX-...`."""
+    return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
+
+
+def redact(code: str) -> str:
+    """What the logs may show of a code: enough to tell two apart, never enough to use."""
+    return f"{code[:4]}…"

@@ -1,0 +1,64 @@
+"""Typed settings read from the environment once per cold start (`load` caches per class)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_UPLOAD_BYTES = 3 * 1024 * 1024
+
+
+class _EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class DatabaseSettings(_EnvSettings):
+    """Where PostgreSQL is: a Secrets Manager secret (deployed) or a URL (local stack, tests)."""
+
+    secret_arn: str | None = Field(default=None, alias="DB_SECRET_ARN")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    connect_timeout_s: int = Field(default=15, alias="DB_CONNECT_TIMEOUT_S", ge=1, le=60)
+    secret_max_age_s: int = Field(default=300, alias="DB_SECRET_MAX_AGE_S", ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.secret_arn is None) == (self.database_url is None):
+            raise ValueError("set exactly one of DB_SECRET_ARN or DATABASE_URL")
+        return self
+
+
+class StorageSettings(_EnvSettings):
+    bucket: str = Field(alias="BUCKET_NAME", min_length=3)
+    prefix: str = Field(default="submissions/", alias="SUBMISSIONS_PREFIX", pattern=r"^[a-z0-9-]+/$")
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    # Set only off AWS (the local stack); boto3 then needs path-style URLs on 127.0.0.1.
+    endpoint_url: str | None = Field(default=None, alias="S3_ENDPOINT_URL")
+
+
+class RulesSettings(_EnvSettings):
+    """The tunable rules of the product; the defaults are the documented behaviour."""
+
+    max_attempts: int = Field(default=5, alias="MAX_ATTEMPTS", ge=1, le=50)
+    retention_hours: int = Field(default=72, alias="RETENTION_HOURS", ge=1)
+    upload_form_ttl_s: int = Field(default=600, alias="UPLOAD_FORM_TTL_S", ge=60, le=3600)
+    download_url_ttl_s: int = Field(default=300, alias="DOWNLOAD_URL_TTL_S", ge=10, le=300)
+
+
+def load[T: _EnvSettings](settings_class: type[T]) -> T:
+    """Validate the environment into `settings_class` once per cold start."""
+    settings = _validated(settings_class)
+    assert isinstance(settings, settings_class)
+    return settings
+
+
+@functools.cache
+def _validated(settings_class: type[_EnvSettings]) -> _EnvSettings:
+    return settings_class.model_validate(dict(os.environ))
+
+
+def reset() -> None:
+    """Forget the validated settings (tests change the environment)."""
+    _validated.cache_clear()

@@ -1,0 +1,354 @@
+"""PostgreSQL: the one connection of this execution environment, and every SQL statement.
+
+The connection is created on first use and replaced when it is closed or broken. It runs in
+autocommit mode; each unit of work is one `with transaction() as conn:` block. Driver errors
+leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from exam_depository.config import DatabaseSettings, load
+from exam_depository.errors import Conflict, ServiceUnavailable
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+
+_connection: Connection | None = None
+
+
+def connection() -> Connection:
+    global _connection
+    if _connection is None or _connection.closed or _connection.broken:
+        _connection = _connect(load(DatabaseSettings))
+    return _connection
+
+
+def reset() -> None:
+    """Close and forget the connection (tests; and after the database was replaced)."""
+    global _connection
+    if _connection is not None:
+        _connection.close()
+    _connection = None
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """One unit of work. A lost database becomes ServiceUnavailable; the next call reconnects."""
+    try:
+        conn = connection()
+        with conn.transaction():
+            yield conn
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+
+
+def _connect(settings: DatabaseSettings) -> Connection:
+    try:
+        return psycopg.connect(
+            _conninfo(settings),
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=settings.connect_timeout_s,
+            # No server-side prepared statements: they break behind a pooler such as RDS Proxy.
+            prepare_threshold=None,
+            application_name="exam-depository",
+        )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+
+
+def _conninfo(settings: DatabaseSettings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url
+    from aws_lambda_powertools.utilities import parameters
+
+    assert settings.secret_arn is not None  # the settings model requires one of the two
+    secret: dict[str, Any] = parameters.get_secret(
+        settings.secret_arn, transform="json", max_age=settings.secret_max_age_s
+    )
+    return make_conninfo(
+        "",
+        host=secret["host"],
+        port=secret.get("port", 5432),
+        dbname=secret.get("dbname", "postgres"),
+        user=secret["username"],
+        password=secret["password"],
+        sslmode=secret.get("sslmode", "require"),
+    )
+
+
+def database_url() -> str:
+    """The URL the migration tool connects with (it opens its own connection)."""
+    settings = load(DatabaseSettings)
+    if settings.database_url is not None:
+        return settings.database_url
+    info = psycopg.conninfo.conninfo_to_dict(_conninfo(settings))
+    from urllib.parse import quote
+
+    return (
+        f"postgresql://{quote(str(info['user']), safe='')}:{quote(str(info['password']), safe='')}"
+        f"@{info['host']}:{info['port']}/{quote(str(info['dbname']), safe='')}"
+        f"?sslmode={info['sslmode']}"
+    )
+
+
+# --- students ---------------------------------------------------------------------------
+
+_STUDENT_COLUMNS = "s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at"
+_SUBMISSION_JSON = """jsonb_build_object(
+    'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
+    'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
+    'sha256', {t}.sha256, 'submitted_at', {t}.submitted_at, 'expires_at', {t}.expires_at,
+    'status', {t}.status)"""
+_SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
+    (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS submission_count,
+    (SELECT {_SUBMISSION_JSON.format(t="cur")} FROM submission cur
+      WHERE cur.student_id = s.id AND cur.status = 'current') AS current"""
+
+_UNIQUE_MESSAGES = {
+    "student_nickname_key": "A student with this nickname already exists.",
+    "student_email_key": "A student with this email already exists.",
+}
+
+
+def insert_students(conn: Connection, students: list[Row]) -> list[Row]:
+    """Insert students (dicts with nickname, first_name, last_name, email, upload_code)."""
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"""INSERT INTO student AS s (nickname, first_name, last_name, email, upload_code)
+                    VALUES (%(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s)
+                    RETURNING {_STUDENT_COLUMNS}""",
+                students,
+                returning=True,
+            )
+            rows: list[Row] = []
+            while True:
+                rows.extend(cur.fetchall())
+                if not cur.nextset():
+                    break
+            return rows
+    except pg_errors.UniqueViolation as exc:
+        message = _UNIQUE_MESSAGES.get(exc.diag.constraint_name or "")
+        if message is None:
+            raise
+        raise Conflict(message) from exc
+
+
+def students_by_nicknames_or_emails(conn: Connection, nicknames: list[str], emails: list[str]) -> list[Row]:
+    return conn.execute(
+        f"""SELECT {_STUDENT_COLUMNS} FROM student s
+            WHERE lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s)""",
+        ([n.lower() for n in nicknames], [e.lower() for e in emails]),
+    ).fetchall()
+
+
+def student_page(conn: Connection, after_id: int, limit: int) -> list[Row]:
+    """One statement per page, whatever its size: counts and current submission inline."""
+    return conn.execute(
+        f"""SELECT {_SUMMARY_COLUMNS} FROM student s
+            WHERE s.id > %s ORDER BY s.id LIMIT %s""",
+        (after_id, limit),
+    ).fetchall()
+
+
+def student_detail(conn: Connection, nickname: str) -> Row | None:
+    return conn.execute(
+        f"""SELECT {_SUMMARY_COLUMNS},
+              COALESCE((SELECT jsonb_agg({_SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
+                        FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
+            FROM student s WHERE lower(s.nickname) = lower(%s)""",
+        (nickname,),
+    ).fetchone()
+
+
+def lock_student_for_deletion(conn: Connection, nickname: str) -> Row | None:
+    """Lock the student (the recorder waits) and list the objects that still exist."""
+    return conn.execute(
+        """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
+           FROM student s
+           LEFT JOIN upload u ON u.student_id = s.id AND u.object_deleted_at IS NULL
+           WHERE s.id = (SELECT id FROM student WHERE lower(nickname) = lower(%s) FOR UPDATE)
+           GROUP BY s.id""",
+        (nickname,),
+    ).fetchone()
+
+
+def delete_student(conn: Connection, student_id: int) -> None:
+    conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+
+def student_by_upload_code(conn: Connection, upload_code: str) -> Row | None:
+    return conn.execute(
+        """SELECT s.id, s.first_name, s.last_name,
+                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used
+           FROM student s WHERE s.upload_code = %s""",
+        (upload_code,),
+    ).fetchone()
+
+
+def insert_upload(
+    conn: Connection,
+    *,
+    upload_id: UUID,
+    student_id: int,
+    object_key: str,
+    filename: str,
+    content_type: str,
+    form_expires_at: datetime,
+) -> None:
+    conn.execute(
+        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s)""",
+        (upload_id, student_id, object_key, filename, content_type, form_expires_at),
+    )
+
+
+def upload_progress(conn: Connection, upload_code: str) -> Row | None:
+    return conn.execute(
+        f"""SELECT s.first_name, s.last_name,
+              (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+              (SELECT {_SUBMISSION_JSON.format(t="cur")} FROM submission cur
+                WHERE cur.student_id = s.id AND cur.status = 'current') AS current,
+              COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
+                                         'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
+                        FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads
+            FROM student s WHERE s.upload_code = %s""",
+        (upload_code,),
+    ).fetchone()
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+def lock_upload(conn: Connection, object_key: str) -> Row | None:
+    """The upload behind an object, with its student locked: recordings of one student queue
+    here, so the limit and the one-current rule see every earlier recording."""
+    return conn.execute(
+        """SELECT u.id, u.student_id, u.issue_seq, u.status, u.rejection_reason, u.s3_sequencer,
+                  u.filename
+           FROM upload u JOIN student s ON s.id = u.student_id
+           WHERE u.object_key = %s FOR UPDATE OF s, u""",
+        (object_key,),
+    ).fetchone()
+
+
+def recording_state(conn: Connection, student_id: int) -> Row:
+    """Run after lock_upload, in its own statement so that it sees what the lock waited for."""
+    row = conn.execute(
+        """SELECT count(*) AS attempts_used,
+                  max(issue_seq) FILTER (WHERE status = 'current') AS current_issue_seq
+           FROM submission WHERE student_id = %s""",
+        (student_id,),
+    ).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return row
+
+
+def reject_upload(conn: Connection, upload_id: UUID, reason: str, sequencer: str) -> None:
+    conn.execute(
+        """UPDATE upload SET status = 'rejected', rejection_reason = %s, s3_sequencer = %s,
+                             object_deleted_at = NULL
+           WHERE id = %s""",
+        (reason, sequencer, upload_id),
+    )
+
+
+def withdraw_submission(conn: Connection, upload_id: UUID, sequencer: str) -> None:
+    conn.execute(
+        """WITH upload_row AS (
+             UPDATE upload SET s3_sequencer = %s, object_deleted_at = NULL WHERE id = %s RETURNING id)
+           UPDATE submission SET status = 'superseded' WHERE upload_id = (SELECT id FROM upload_row)""",
+        (sequencer, upload_id),
+    )
+
+
+def supersede_current(conn: Connection, student_id: int) -> None:
+    conn.execute(
+        "UPDATE submission SET status = 'superseded' WHERE student_id = %s AND status = 'current'",
+        (student_id,),
+    )
+
+
+def insert_submission(conn: Connection, submission: Row) -> None:
+    conn.execute(
+        """WITH recorded AS (
+             UPDATE upload SET status = 'recorded', s3_sequencer = %(sequencer)s
+             WHERE id = %(upload_id)s RETURNING id)
+           INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename,
+                                   content_type, size_bytes, sha256, submitted_at, expires_at, status)
+           SELECT id, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
+                  %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(status)s
+           FROM recorded""",
+        submission,
+    )
+
+
+def overwrite_submission(conn: Connection, upload_id: UUID, found: Row) -> None:
+    """The same form was posted again: the record follows the newest object on its key."""
+    conn.execute(
+        """WITH upload_row AS (
+             -- A superseded submission's object was deleted; the new one must go too.
+             UPDATE upload SET s3_sequencer = %(sequencer)s, object_deleted_at = NULL
+             WHERE id = %(upload_id)s RETURNING id)
+           UPDATE submission SET size_bytes = %(size_bytes)s, sha256 = %(sha256)s,
+                  content_type = %(content_type)s, submitted_at = %(submitted_at)s
+           WHERE upload_id = (SELECT id FROM upload_row)""",
+        {**found, "upload_id": upload_id},
+    )
+
+
+def keys_to_delete(conn: Connection, student_id: int) -> list[str]:
+    """Objects of this student that must not exist: rejected uploads, superseded submissions."""
+    rows = conn.execute(
+        """SELECT u.object_key FROM upload u
+           WHERE u.student_id = %s AND u.object_deleted_at IS NULL
+             AND (u.status = 'rejected' OR EXISTS (
+                   SELECT 1 FROM submission x WHERE x.upload_id = u.id AND x.status = 'superseded'))""",
+        (student_id,),
+    ).fetchall()
+    return [row["object_key"] for row in rows]
+
+
+def mark_objects_deleted(conn: Connection, keys: list[str]) -> None:
+    conn.execute(
+        "UPDATE upload SET object_deleted_at = now() WHERE object_key = ANY(%s) AND object_deleted_at IS NULL",
+        (keys,),
+    )
+
+
+def expire_submissions(conn: Connection, now: datetime) -> int:
+    cur = conn.execute(
+        "UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s",
+        (now,),
+    )
+    return cur.rowcount
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def submission_by_code(conn: Connection, verification_code: str) -> Row | None:
+    return conn.execute(
+        """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256,
+                  x.submitted_at, x.expires_at, x.status, u.object_key, s.first_name, s.last_name
+           FROM submission x
+           JOIN upload u ON u.id = x.upload_id
+           JOIN student s ON s.id = x.student_id
+           WHERE x.verification_code = %s""",
+        (verification_code,),
+    ).fetchone()

@@ -1,0 +1,3 @@
+DROP TABLE submission;
+DROP TABLE upload;
+DROP TABLE student;

@@ -1,0 +1,160 @@
+"""Request and response models: the HTTP contract of DESIGN.md, in pydantic."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Nickname = Annotated[str, StringConstraints(strip_whitespace=True, pattern=NICKNAME_PATTERN)]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Filename = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+ContentType = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=100,
+        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$",
+    ),
+]
+SubmissionStatus = Literal["current", "superseded", "expired"]
+UploadStatus = Literal["pending", "recorded", "rejected"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudentIn(_Model):
+    nickname: Nickname = Field(description="The examiner's handle: letters, digits, '.', '_', '-'.")
+    first_name: PersonName
+    last_name: PersonName
+    email: Email | None = None
+
+
+class Submission(_Model):
+    upload_id: UUID
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime
+    status: SubmissionStatus
+
+
+class Student(_Model):
+    id: int
+    nickname: str
+    first_name: str
+    last_name: str
+    email: str | None
+    upload_code: str
+    created_at: datetime
+
+
+class StudentSummary(Student):
+    submission_count: int
+    attempts_left: int
+    current: Submission | None
+
+
+class StudentDetail(StudentSummary):
+    submissions: list[Submission]
+
+
+class StudentPage(_Model):
+    items: list[StudentSummary]
+    next_cursor: str | None
+
+
+class ImportResult(_Model):
+    created: list[Student]
+    existing: list[Student]
+
+
+class UploadRequest(_Model):
+    filename: Filename = "answer"
+    content_type: ContentType = "application/octet-stream"
+
+
+class UploadForm(_Model):
+    upload_id: UUID
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+    attempts_used: int
+    attempts_left: int
+
+
+class StudentName(_Model):
+    first_name: str
+    last_name: str
+
+
+class UploadState(_Model):
+    upload_id: UUID
+    status: UploadStatus
+    rejection_reason: str | None = None
+
+
+class UploadProgress(_Model):
+    student: StudentName
+    attempts_used: int
+    attempts_left: int
+    current: Submission | None
+    uploads: list[UploadState]
+
+
+class Verification(_Model):
+    verification_code: str
+    filename: str
+    size_bytes: int
+    content_type: str
+    sha256: str
+    submitted_at: datetime
+    status: SubmissionStatus
+    student: StudentName
+
+
+class DownloadLink(_Model):
+    url: str
+    expires_at: datetime
+
+
+class Problem(_Model):
+    """RFC 9457 problem details, the one error shape of every route."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, object]] | None = None

@@ -1,0 +1,150 @@
+"""S3: presigned forms and links, and the few object calls the recorder and deletion need.
+
+The client is created on first use (boto3 is imported then, not at cold start). ClientErrors
+leave this module as `ServiceUnavailable`, or as None where a missing object is an answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from exam_depository.config import StorageSettings, load
+from exam_depository.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_client: S3Client | None = None
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size_bytes: int
+    content_type: str
+    etag: str
+    # From S3's own full-object checksum, when the uploader sent one; else computed by streaming.
+    sha256: str | None
+
+
+def client() -> S3Client:
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        settings = load(StorageSettings)
+        # SigV4 and the regional endpoint: SigV2 or the global URL break presigned POSTs
+        # outside us-east-1. A local endpoint on 127.0.0.1 needs path-style addressing.
+        _client = boto3.client(
+            "s3",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com",
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        )
+    return _client
+
+
+def reset() -> None:
+    global _client
+    _client = None
+
+
+def presign_upload(key: str, content_type: str, max_bytes: int, ttl_s: int) -> tuple[str, dict[str, str]]:
+    """A POST form for exactly one key, one content type and 1..max_bytes bytes."""
+    settings = load(StorageSettings)
+    form: dict[str, Any] = client().generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"bucket": settings.bucket},
+            {"key": key},
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_bytes],
+        ],
+        ExpiresIn=ttl_s,
+    )
+    return str(form["url"]), {name: str(value) for name, value in form["fields"].items()}
+
+
+def presign_download(key: str, content_disposition: str, content_type: str, ttl_s: int) -> str:
+    settings = load(StorageSettings)
+    return client().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": settings.bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition,
+            "ResponseContentType": content_type,
+        },
+        ExpiresIn=ttl_s,
+    )
+
+
+def head(key: str) -> StoredObject | None:
+    """What S3 holds under `key` now, or None when nothing does."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = client().head_object(Bucket=load(StorageSettings).bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise ServiceUnavailable(f"S3 HEAD failed: {exc}") from exc
+    checksum = response.get("ChecksumSHA256")
+    # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
+    full_object = checksum is not None and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    return StoredObject(
+        size_bytes=response["ContentLength"],
+        content_type=response.get("ContentType", "application/octet-stream"),
+        etag=response.get("ETag", "").strip('"'),
+        sha256=_base64_to_hex(checksum) if full_object and checksum else None,
+    )
+
+
+def sha256_of(key: str) -> str | None:
+    """Stream the object once to hash it; None when it is gone."""
+    from botocore.exceptions import ClientError
+
+    digest = hashlib.sha256()
+    try:
+        body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key)["Body"]
+        for chunk in body.iter_chunks(_CHUNK):
+            digest.update(chunk)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
+    return digest.hexdigest()
+
+
+def delete(keys: list[str]) -> None:
+    """Delete objects; a key already gone is not an error, any other failure raises."""
+    from botocore.exceptions import ClientError
+
+    bucket = load(StorageSettings).bucket
+    for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+        batch = keys[start : start + 1000]
+        try:
+            response = client().delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+        except ClientError as exc:
+            raise ServiceUnavailable(f"S3 DeleteObjects failed: {exc}") from exc
+        failed = response.get("Errors", [])
+        if failed:
+            raise ServiceUnavailable(f"S3 could not delete {len(failed)} object(s): {failed[0].get('Code')}")
+
+
+def _base64_to_hex(value: str) -> str:
+    import base64
+
+    return base64.b64decode(value).hex()
