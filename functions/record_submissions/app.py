@@ -18,8 +18,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @tracer.capture_method
-def record_message(message: SQSRecord) -> None:
-    for created in objects_created(message.json_body):
+def record_message(record: SQSRecord) -> None:
+    for created in objects_created(record.json_body):
         result = submissions.record_object(created)
         metrics.add_metric(name=f"Outcome_{result.outcome}", unit=MetricUnit.Count, value=1)
         if result.deleted:

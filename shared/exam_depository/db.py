@@ -7,15 +7,17 @@ leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from exam_depository.config import DatabaseSettings, load
@@ -24,22 +26,27 @@ from exam_depository.errors import Conflict, ServiceUnavailable
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
 
-_connection: Connection | None = None
+class _ConnectionHolder(threading.local):
+    # Per thread: Lambda runs one thread per environment; the tests run several environments
+    # as threads, each of which must have its own connection.
+    connection: Connection | None = None
+
+
+_holder = _ConnectionHolder()
 
 
 def connection() -> Connection:
-    global _connection
-    if _connection is None or _connection.closed or _connection.broken:
-        _connection = _connect(load(DatabaseSettings))
-    return _connection
+    current = _holder.connection
+    if current is None or current.closed or current.broken:
+        current = _holder.connection = _connect(load(DatabaseSettings))
+    return current
 
 
 def reset() -> None:
-    """Close and forget the connection (tests; and after the database was replaced)."""
-    global _connection
-    if _connection is not None:
-        _connection.close()
-    _connection = None
+    """Close and forget this thread's connection (tests; after the database was replaced)."""
+    if _holder.connection is not None:
+        _holder.connection.close()
+    _holder.connection = None
 
 
 @contextmanager
@@ -93,14 +100,11 @@ def database_url() -> str:
     settings = load(DatabaseSettings)
     if settings.database_url is not None:
         return settings.database_url
-    info = psycopg.conninfo.conninfo_to_dict(_conninfo(settings))
-    from urllib.parse import quote
-
-    return (
-        f"postgresql://{quote(str(info['user']), safe='')}:{quote(str(info['password']), safe='')}"
-        f"@{info['host']}:{info['port']}/{quote(str(info['dbname']), safe='')}"
-        f"?sslmode={info['sslmode']}"
-    )
+    info = conninfo_to_dict(_conninfo(settings))
+    # Host and port as query values: libpq then also accepts a Unix socket directory as host.
+    query = urlencode({"host": info["host"], "port": info["port"], "sslmode": info["sslmode"]})
+    user, password, dbname = (quote(str(info[name]), safe="") for name in ("user", "password", "dbname"))
+    return f"postgresql://{user}:{password}@/{dbname}?{query}"
 
 
 # --- students ---------------------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""Handlers invoked in-process with the events of events/, against PostgreSQL and moto."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from exam_depository import config, db, storage
+from tests.conftest import ROOT
+
+REGION = "eu-west-1"
+BUCKET = "exam-depository-test-submissions"
+API_KEY = "local-example-key-not-a-secret"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "exam-depository-test"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:exam-depository-test"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "0f3c7b52-9a1e-4d0c-8c55-2d9b1f7e6a10"
+    log_group_name: str = "/aws/lambda/exam-depository-test"
+    log_stream_name: str = "2026/11/25/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def _secret_for(database_url: str) -> dict[str, Any]:
+    """The RDS secret format, pointing at the test database (a Unix socket directory here)."""
+    parts = urlsplit(database_url)
+    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if pair)
+    return {
+        "engine": "postgres",
+        "host": query.get("host") or parts.hostname,
+        "port": parts.port or 5432,
+        "username": parts.username or "postgres",
+        "password": parts.password or "",
+        "dbname": parts.path.lstrip("/"),
+        "sslmode": "prefer",
+    }
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
+    """moto for S3 and Secrets Manager; the database reached through the secret, as deployed."""
+    for name, value in {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BUCKET_NAME": BUCKET,
+        "POWERTOOLS_SERVICE_NAME": "exam-depository",
+        "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="exam-depository/database", SecretString=json.dumps(_secret_for(clean_database))
+        )
+        monkeypatch.setenv("DB_SECRET_ARN", secret["ARN"])
+        _reset_caches()
+        yield
+        _reset_caches()
+
+
+def _reset_caches() -> None:
+    config.reset()
+    db.reset()
+    storage.reset()
+    parameters.clear_caches()
+
+
+@pytest.fixture(scope="session")
+def handler() -> Callable[[str], ModuleType]:
+    """Import functions/<name>/app.py as Lambda would, each under a module name of its own."""
+    loaded: dict[str, ModuleType] = {}
+
+    def load(name: str) -> ModuleType:
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(f"function_{name}", ROOT / "functions" / name / "app.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
+
+
+def sample_event(function: str, case: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / function / f"{case}.json").read_text())
+
+
+class Api:
+    """Call a route's handler with its sample event, changed where a test says so."""
+
+    def __init__(self, handler: Callable[[str], ModuleType]) -> None:
+        self._handler = handler
+
+    def call(
+        self,
+        function: str,
+        case: str,
+        *,
+        path_params: dict[str, str] | None = None,
+        body: Any = ...,
+        raw_body: str | None = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        event = copy.deepcopy(sample_event(function, case))
+        if path_params is not None:
+            event["pathParameters"] = path_params
+            event["path"] = re.sub(r"\{(\w+)\}", lambda m: quote_plus(path_params[m.group(1)]), event["resource"])
+        if body is not ...:
+            event["body"] = None if body is None else json.dumps(body)
+            event["isBase64Encoded"] = False
+        if raw_body is not None:
+            event["body"] = raw_body
+        if query is not None:
+            event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        if headers is not None:
+            event["headers"].update(headers)
+            event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+        result = self._handler(function).lambda_handler(event, LambdaContext())
+        text = result.get("body") or ""
+        content_type = result.get("headers", {}).get("Content-Type", "") or (
+            result.get("multiValueHeaders", {}).get("Content-Type", [""])[0]
+        )
+        parsed = json.loads(text) if text and "json" in content_type else text
+        headers_out = {k: v[0] for k, v in result.get("multiValueHeaders", {}).items()}
+        headers_out.update(result.get("headers", {}))
+        return ApiResponse(result["statusCode"], headers_out, parsed)
+
+    # Shortcuts for the steps most tests take.
+    def create_student(self, nickname: str = "mobrien", **fields: str) -> dict[str, Any]:
+        body = {"nickname": nickname, "first_name": "Mary-Ann", "last_name": "O'Brien", **fields}
+        response = self.call("create_student", "valid", body=body)
+        assert response.status == 201, response.body
+        return dict(response.body)
+
+    def request_upload(self, upload_code: str, filename: str = "answers.pdf") -> ApiResponse:
+        return self.call(
+            "request_upload",
+            "with_filename",
+            path_params={"upload_code": upload_code},
+            body={"filename": filename, "content_type": "application/pdf"},
+        )
+
+
+@pytest.fixture
+def api(aws: None, handler: Callable[[str], ModuleType]) -> Api:
+    return Api(handler)
+
+
+class Bucket:
+    """The student's side of S3 (an upload) and S3's side of the notification."""
+
+    def __init__(self) -> None:
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self._sequencer = 0x0065A8B2C3D4E5F600
+
+    def upload(self, form: dict[str, Any], content: bytes) -> None:
+        """What the browser's POST does, through the S3 API (moto enforces no POST policy)."""
+        self.s3.put_object(
+            Bucket=BUCKET, Key=form["fields"]["key"], Body=content, ContentType=form["fields"]["Content-Type"]
+        )
+
+    def notification(self, key: str, size: int, sequencer: str | None = None) -> dict[str, Any]:
+        """An S3 ObjectCreated record as S3 sends it: the key URL-encoded, `+` for spaces."""
+        if sequencer is None:
+            self._sequencer += 1
+            sequencer = f"{self._sequencer:018X}"
+        return {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": REGION,
+            "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "eventName": "ObjectCreated:Post",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
+                "object": {"key": quote_plus(key, safe="/"), "size": size, "sequencer": sequencer},
+            },
+        }
+
+    def keys(self) -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=BUCKET)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+@pytest.fixture
+def bucket(aws: None) -> Bucket:
+    return Bucket()
+
+
+def sqs_event(*s3_bodies: dict[str, Any]) -> dict[str, Any]:
+    """An SQS batch whose messages carry the given S3 notification bodies."""
+    template = sample_event("record_submissions", "object_created")["Records"][0]
+    records = []
+    for index, body in enumerate(s3_bodies):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"message-{index}"
+        record["body"] = json.dumps(body)
+        records.append(record)
+    return {"Records": records}
+
+
+@pytest.fixture
+def record(handler: Callable[[str], ModuleType], aws: None) -> Callable[..., dict[str, Any]]:
+    """Deliver S3 notification records to the record function, one SQS message each."""
+
+    def deliver(*s3_records: dict[str, Any]) -> dict[str, Any]:
+        event = sqs_event(*({"Records": [r]} for r in s3_records))
+        result: dict[str, Any] = handler("record_submissions").lambda_handler(event, LambdaContext())
+        return result
+
+    return deliver

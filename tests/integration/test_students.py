@@ -1,0 +1,231 @@
+"""Examiner routes, invoked in-process against PostgreSQL (through the secret) and moto."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from exam_depository import codes
+from tests.integration.conftest import Api, Bucket
+
+PROBLEM = "application/problem+json"
+
+
+def _csv(text: str, *, bom: bool = False) -> str:
+    raw = ("\ufeff" if bom else "").encode() + text.encode()
+    return base64.b64encode(raw).decode()
+
+
+def _import(
+    api: Api, text: str | None = None, *, raw: str | None = None, content_type: str = "text/csv", bom: bool = False
+):
+    return api.call(
+        "import_students",
+        "roster",
+        raw_body=raw if raw is not None else _csv(text or "", bom=bom),
+        headers={"Content-Type": content_type},
+    )
+
+
+def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(api: Api) -> None:
+    # Given a student whose names carry Unicode, spaces, apostrophes and hyphens
+    body = {"nickname": " z.l-2 ", "first_name": " Mary-Ann Zoë ", "last_name": "O'Brien", "email": "m@example.org"}
+
+    # When the examiner creates it
+    response = api.call("create_student", "valid", body=body)
+
+    # Then the names are stored exactly as given (trimmed) and the code is 100 bits, grouped
+    assert response.status == 201
+    student = response.body
+    assert (student["nickname"], student["first_name"], student["last_name"]) == ("z.l-2", "Mary-Ann Zoë", "O'Brien")
+    assert student["email"] == "m@example.org"
+    assert codes.normalize(student["upload_code"]) is not None
+    assert len(student["upload_code"].split("-")) == 5
+    assert "api_key" not in str(student).lower()
+
+
+@pytest.mark.parametrize("field", ["nickname", "email"])
+def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None:
+    api.create_student("first", email="same@example.org")
+    clash = {"nickname": "FIRST", "email": "other@example.org"} if field == "nickname" else {
+        "nickname": "second", "email": "SAME@example.org"}
+
+    response = api.call("create_student", "valid", body={"first_name": "A", "last_name": "B", **clash})
+
+    assert response.status == 409
+    assert response.headers["Content-Type"] == PROBLEM
+    assert response.body["status"] == 409
+    assert field in response.body["detail"]
+    assert "duplicate key" not in response.body["detail"]  # no database text
+
+
+@pytest.mark.parametrize(
+    ("body", "raw"),
+    [
+        ({"nickname": "has space", "first_name": "A", "last_name": "B"}, None),
+        ({"nickname": "x" * 33, "first_name": "A", "last_name": "B"}, None),
+        ({"nickname": "ok", "first_name": "   ", "last_name": "B"}, None),
+        ({"nickname": "ok", "first_name": "A" * 201, "last_name": "B"}, None),
+        ({"nickname": "ok", "first_name": "A", "last_name": "B", "email": "not-an-email"}, None),
+        ({"nickname": "ok", "first_name": "A"}, None),
+        (None, "{not json"),
+        (None, "[]"),
+    ],
+)
+def test_invalid_student_is_422_problem(api: Api, body: dict[str, str] | None, raw: str | None) -> None:
+    response = api.call("create_student", "valid", body=body) if raw is None else api.call(
+        "create_student", "valid", raw_body=raw)
+
+    assert response.status == 422
+    assert response.headers["Content-Type"] == PROBLEM
+    assert response.body["title"] == "Invalid input"
+    assert response.body["errors"]
+
+
+def test_listing_pages_through_every_student_once_in_a_stable_order(api: Api) -> None:
+    created = [api.create_student(f"s{i:02d}")["nickname"] for i in range(7)]
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = {"limit": "3"} | ({"cursor": cursor} if cursor else {})
+        response = api.call("list_students", "first_page", query=query)
+        assert response.status == 200
+        seen += [item["nickname"] for item in response.body["items"]]
+        pages += 1
+        cursor = response.body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == created
+    assert pages == 3
+    item = response.body["items"][0]
+    assert (item["submission_count"], item["attempts_left"], item["current"]) == (0, 5, None)
+
+
+@pytest.mark.parametrize("query", [{"limit": "501"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "bm9wZQ"}])
+def test_listing_refuses_bad_paging_with_422(api: Api, query: dict[str, str]) -> None:
+    response = api.call("list_students", "first_page", query=query)
+
+    assert response.status == 422
+    assert response.headers["Content-Type"] == PROBLEM
+
+
+def test_get_and_delete_unknown_student_are_404(api: Api) -> None:
+    for function in ("get_student", "delete_student"):
+        response = api.call(function, "by_nickname", path_params={"nickname": "nobody"})
+        assert response.status == 404
+        assert response.headers["Content-Type"] == PROBLEM
+
+
+def test_delete_student_removes_its_rows_and_files(api: Api, bucket: Bucket, record) -> None:
+    # Given a student with a recorded file and a second student who must be untouched
+    student = api.create_student("leaving")
+    other = api.create_student("staying")
+    for who in (student, other):
+        form = api.request_upload(who["upload_code"]).body
+        bucket.upload(form, b"%PDF answers")
+        record(bucket.notification(form["fields"]["key"], 12))
+    assert len(bucket.keys()) == 2
+
+    # When the examiner deletes the first
+    response = api.call("delete_student", "by_nickname", path_params={"nickname": "LEAVING"})
+
+    # Then it, its upload code and its file are gone; the other is intact
+    assert response.status == 204
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "leaving"}).status == 404
+    assert api.request_upload(student["upload_code"]).status == 404
+    assert len(bucket.keys()) == 1
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "staying"}).body["submission_count"] == 1
+
+
+def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
+    api.create_student("mobrien", email="mary-ann.obrien@example.org")
+
+    response = _import(
+        api,
+        "nickname,first_name,last_name,email\r\n"
+        "mobrien,Mary-Ann,O'Brien,mary-ann.obrien@example.org\r\n"
+        'zoe.l,Zoë,"Łukasiewicz, Jr.",\r\n'
+        "\r\n"
+        'jp_2,"Jean\nPierre",de la Fontaine,jp@example.org\r\n',
+        bom=True,
+    )
+
+    assert response.status == 422  # "Jean\nPierre" has a control character in a name
+    assert response.body["errors"] == [{"line": 5, "field": "first_name", "message": response.body["errors"][0]["message"]}]
+
+    response = _import(
+        api,
+        "nickname,first_name,last_name,email\n"
+        "mobrien,Mary-Ann,O'Brien,mary-ann.obrien@example.org\n"
+        'zoe.l,Zoë,"Łukasiewicz, Jr.",\n'
+        "jp_2,Jean Pierre,de la Fontaine,jp@example.org\n",
+        bom=True,
+    )
+    assert response.status == 201
+    assert [s["nickname"] for s in response.body["created"]] == ["zoe.l", "jp_2"]
+    assert response.body["created"][0]["last_name"] == "Łukasiewicz, Jr."
+    assert [s["nickname"] for s in response.body["existing"]] == ["mobrien"]
+
+    again = _import(api, "nickname,first_name,last_name\nzoe.l,Zoë,\"Łukasiewicz, Jr.\"\n")
+    assert again.status == 200
+    assert again.body == {"created": [], "existing": [response.body["created"][0]]}
+
+
+def test_import_with_bad_rows_lists_each_by_line_and_creates_nothing(api: Api) -> None:
+    response = _import(
+        api,
+        "nickname,first_name,last_name\n"
+        "good,Ann,Lee\n"
+        "bad nick,Bob,Ray\n"
+        "good,Ann,Lee\n"
+        "short,,Ray\n"
+        "toomany,A,B,C\n",
+    )
+
+    assert response.status == 422
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert [(e["line"], e.get("field")) for e in response.body["errors"]] == [
+        (3, "nickname"), (4, "nickname"), (5, "first_name"), (6, None)]
+    assert api.call("list_students", "first_page").body["items"] == []
+
+
+def test_import_clashing_with_another_student_creates_nothing(api: Api) -> None:
+    api.create_student("taken")
+
+    response = _import(api, "nickname,first_name,last_name\nfresh,New,One\ntaken,Someone,Else\n")
+
+    assert response.status == 409
+    assert response.body["errors"] == [
+        {"line": 3, "field": "nickname", "message": "nickname already used by another student"}]
+    assert [s["nickname"] for s in api.call("list_students", "first_page").body["items"]] == ["taken"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (_csv(""), "text/csv", 422),
+        (_csv("nickname,first_name\nx,y\n"), "text/csv", 422),
+        (_csv("nickname,first_name,last_name\n"), "text/csv", 422),
+        (base64.b64encode(b"nickname,first_name,last_name\nzoe,Zo\xeb,L\n").decode(), "text/csv", 422),
+        (_csv("nickname,first_name,last_name\na,b,c\n"), "application/json", 415),
+        (_csv("nickname,first_name,last_name\n" + "".join(f"n{i},A,B\n" for i in range(5001))), "text/csv", 413),
+    ],
+    ids=["empty", "bad-header", "no-rows", "not-utf8", "wrong-type", "5001-rows"],
+)
+def test_import_refuses_bad_files_with_a_problem(api: Api, body: str, content_type: str, status: int) -> None:
+    response = _import(api, raw=body, content_type=content_type)
+
+    assert response.status == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert api.call("list_students", "first_page").body["items"] == []
+
+
+def test_import_of_5000_rows_creates_them_all(api: Api) -> None:
+    text = "nickname,first_name,last_name\n" + "".join(f"n{i},A,B\n" for i in range(5000))
+
+    response = _import(api, text)
+
+    assert response.status == 201
+    assert len(response.body["created"]) == 5000
