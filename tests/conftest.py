@@ -11,6 +11,15 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+# Powertools reads these when the shared package is first imported, as Lambda sets them before.
+os.environ.update(
+    {
+        "POWERTOOLS_SERVICE_NAME": "exam-depository",
+        "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+
 from exam_depository import schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +58,7 @@ def database_url(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def clean_database(database_url: str) -> Iterator[str]:
+def clean_database(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE student, upload, submission RESTART IDENTITY CASCADE")
-    yield database_url
+    return database_url

@@ -14,7 +14,6 @@ app = build_resolver()
 
 
 @app.post("/students", security=EXAMINER, responses={201: {"description": "Created"}, **problem_responses(409)})
-@tracer.capture_method
 def create_student(student: StudentIn) -> Response[Student]:
     return Response(status_code=201, content_type="application/json", body=students.create_student(student))
 

@@ -15,7 +15,6 @@ app = build_resolver()
 @app.delete(
     "/students/<nickname>", security=EXAMINER, responses={204: {"description": "Deleted"}, **problem_responses(404)}
 )
-@tracer.capture_method
 def delete_student(nickname: str) -> Response[None]:
     students.delete_student(nickname)
     return Response(status_code=204, body=None)

@@ -13,7 +13,6 @@ app = build_resolver()
 
 
 @app.get("/verifications/<verification_code>/download_url", responses=problem_responses(404, 410))
-@tracer.capture_method
 def get_download_url(verification_code: str) -> DownloadLink:
     return submissions.download_link(verification_code)
 

@@ -13,7 +13,6 @@ app = build_resolver()
 
 
 @app.get("/students/<nickname>", security=EXAMINER, responses=problem_responses(404))
-@tracer.capture_method
 def get_student(nickname: str) -> StudentDetail:
     return students.get_student(nickname)
 

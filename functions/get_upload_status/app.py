@@ -13,7 +13,6 @@ app = build_resolver()
 
 
 @app.get("/submissions/<upload_code>", responses=problem_responses(404))
-@tracer.capture_method
 def get_upload_status(upload_code: str) -> UploadProgress:
     return submissions.upload_progress(upload_code)
 

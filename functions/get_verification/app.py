@@ -13,7 +13,6 @@ app = build_resolver()
 
 
 @app.get("/verifications/<verification_code>", responses=problem_responses(404))
-@tracer.capture_method
 def get_verification(verification_code: str) -> Verification:
     return submissions.verify(verification_code)
 

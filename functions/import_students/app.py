@@ -25,7 +25,6 @@ CSV_TYPES = ("text/csv", "application/csv")
         **problem_responses(409, 413, 415),
     },
 )
-@tracer.capture_method
 def import_students() -> Response[ImportResult]:
     content_type = app.current_event.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in CSV_TYPES:

@@ -14,7 +14,6 @@ app = build_resolver()
 
 
 @app.get("/students", security=EXAMINER, responses=problem_responses())
-@tracer.capture_method
 def list_students(
     limit: Annotated[int, Query(ge=1, le=students.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

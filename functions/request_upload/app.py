@@ -15,7 +15,6 @@ app = build_resolver()
 
 
 @app.post("/submissions/<upload_code>", responses={201: {"description": "Created"}, **problem_responses(404, 409)})
-@tracer.capture_method
 def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
     form = submissions.request_upload(upload_code, request or UploadRequest())
     metrics.add_metric(name="UploadsIssued", unit=MetricUnit.Count, value=1)

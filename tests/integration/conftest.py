@@ -16,9 +16,9 @@ from urllib.parse import quote_plus, urlsplit
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from exam_depository import config, db, storage
 from moto import mock_aws
 
-from exam_depository import config, db, storage
 from tests.conftest import ROOT
 
 REGION = "eu-west-1"
@@ -71,9 +71,6 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "BUCKET_NAME": BUCKET,
-        "POWERTOOLS_SERVICE_NAME": "exam-depository",
-        "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -106,7 +103,8 @@ def handler() -> Callable[[str], ModuleType]:
     def load(name: str) -> ModuleType:
         if name not in loaded:
             spec = importlib.util.spec_from_file_location(f"function_{name}", ROOT / "functions" / name / "app.py")
-            assert spec is not None and spec.loader is not None
+            assert spec is not None
+            assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             loaded[name] = module
@@ -139,7 +137,7 @@ class Api:
         event = copy.deepcopy(sample_event(function, case))
         if path_params is not None:
             event["pathParameters"] = path_params
-            event["path"] = re.sub(r"\{(\w+)\}", lambda m: quote_plus(path_params[m.group(1)]), event["resource"])
+            event["path"] = re.sub(r"\{(\w+)\}", lambda m: path_params[m.group(1)], event["resource"])
         if body is not ...:
             event["body"] = None if body is None else json.dumps(body)
             event["isBase64Encoded"] = False
@@ -153,8 +151,9 @@ class Api:
             event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
         result = self._handler(function).lambda_handler(event, LambdaContext())
         text = result.get("body") or ""
-        content_type = result.get("headers", {}).get("Content-Type", "") or (
-            result.get("multiValueHeaders", {}).get("Content-Type", [""])[0]
+        content_type = (
+            result.get("headers", {}).get("Content-Type", "")
+            or (result.get("multiValueHeaders", {}).get("Content-Type", [""])[0])
         )
         parsed = json.loads(text) if text and "json" in content_type else text
         headers_out = {k: v[0] for k, v in result.get("multiValueHeaders", {}).items()}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from exam_depository import codes
+
 from tests.integration.conftest import Api, Bucket
 
 PROBLEM = "application/problem+json"
@@ -48,8 +48,11 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
 @pytest.mark.parametrize("field", ["nickname", "email"])
 def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None:
     api.create_student("first", email="same@example.org")
-    clash = {"nickname": "FIRST", "email": "other@example.org"} if field == "nickname" else {
-        "nickname": "second", "email": "SAME@example.org"}
+    clash = (
+        {"nickname": "FIRST", "email": "other@example.org"}
+        if field == "nickname"
+        else {"nickname": "second", "email": "SAME@example.org"}
+    )
 
     response = api.call("create_student", "valid", body={"first_name": "A", "last_name": "B", **clash})
 
@@ -74,8 +77,11 @@ def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None
     ],
 )
 def test_invalid_student_is_422_problem(api: Api, body: dict[str, str] | None, raw: str | None) -> None:
-    response = api.call("create_student", "valid", body=body) if raw is None else api.call(
-        "create_student", "valid", raw_body=raw)
+    response = (
+        api.call("create_student", "valid", body=body)
+        if raw is None
+        else api.call("create_student", "valid", raw_body=raw)
+    )
 
     assert response.status == 422
     assert response.headers["Content-Type"] == PROBLEM
@@ -153,7 +159,9 @@ def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
     )
 
     assert response.status == 422  # "Jean\nPierre" has a control character in a name
-    assert response.body["errors"] == [{"line": 5, "field": "first_name", "message": response.body["errors"][0]["message"]}]
+    assert response.body["errors"] == [
+        {"line": 5, "field": "first_name", "message": response.body["errors"][0]["message"]}
+    ]
 
     response = _import(
         api,
@@ -168,7 +176,7 @@ def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
     assert response.body["created"][0]["last_name"] == "Łukasiewicz, Jr."
     assert [s["nickname"] for s in response.body["existing"]] == ["mobrien"]
 
-    again = _import(api, "nickname,first_name,last_name\nzoe.l,Zoë,\"Łukasiewicz, Jr.\"\n")
+    again = _import(api, 'nickname,first_name,last_name\nzoe.l,Zoë,"Łukasiewicz, Jr."\n')
     assert again.status == 200
     assert again.body == {"created": [], "existing": [response.body["created"][0]]}
 
@@ -176,18 +184,17 @@ def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
 def test_import_with_bad_rows_lists_each_by_line_and_creates_nothing(api: Api) -> None:
     response = _import(
         api,
-        "nickname,first_name,last_name\n"
-        "good,Ann,Lee\n"
-        "bad nick,Bob,Ray\n"
-        "good,Ann,Lee\n"
-        "short,,Ray\n"
-        "toomany,A,B,C\n",
+        "nickname,first_name,last_name\ngood,Ann,Lee\nbad nick,Bob,Ray\ngood,Ann,Lee\nshort,,Ray\ntoomany,A,B,C\n",
     )
 
     assert response.status == 422
     assert response.headers["Content-Type"] == "application/problem+json"
     assert [(e["line"], e.get("field")) for e in response.body["errors"]] == [
-        (3, "nickname"), (4, "nickname"), (5, "first_name"), (6, None)]
+        (3, "nickname"),
+        (4, "nickname"),
+        (5, "first_name"),
+        (6, None),
+    ]
     assert api.call("list_students", "first_page").body["items"] == []
 
 
@@ -198,7 +205,8 @@ def test_import_clashing_with_another_student_creates_nothing(api: Api) -> None:
 
     assert response.status == 409
     assert response.body["errors"] == [
-        {"line": 3, "field": "nickname", "message": "nickname already used by another student"}]
+        {"line": 3, "field": "nickname", "message": "nickname already used by another student"}
+    ]
     assert [s["nickname"] for s in api.call("list_students", "first_page").body["items"]] == ["taken"]
 
 

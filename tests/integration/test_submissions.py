@@ -1,0 +1,332 @@
+"""Student and reviewer routes and the recorder: the rules of DESIGN.md under retries and races."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+from exam_depository import submissions
+from exam_depository.config import MAX_UPLOAD_BYTES
+from exam_depository.notifications import objects_created
+
+from tests.integration.conftest import Api, Bucket, LambdaContext, sample_event, sqs_event
+
+Record = Callable[..., dict[str, Any]]
+
+
+def _upload(api: Api, bucket: Bucket, student: dict[str, Any], content: bytes, filename: str = "answers.pdf"):
+    form = api.request_upload(student["upload_code"], filename).body
+    bucket.upload(form, content)
+    return form, bucket.notification(form["fields"]["key"], len(content))
+
+
+def _progress(api: Api, upload_code: str) -> dict[str, Any]:
+    response = api.call("get_upload_status", "by_code", path_params={"upload_code": upload_code})
+    assert response.status == 200, response.body
+    return dict(response.body)
+
+
+def _verify(api: Api, code: str, download: bool = False):
+    function = "get_download_url" if download else "get_verification"
+    return api.call(function, "by_code", path_params={"verification_code": code})
+
+
+def test_presign_returns_a_form_for_exactly_one_key_type_and_size(api: Api) -> None:
+    student = api.create_student()
+
+    response = api.request_upload(student["upload_code"].lower().replace("-", " "), "C:\\fakepath\\Ans wer.pdf")
+
+    assert response.status == 201
+    form = response.body
+    assert form["max_bytes"] == 3 * 1024 * 1024
+    assert (form["attempts_used"], form["attempts_left"]) == (0, 5)
+    assert form["fields"]["key"] == f"submissions/{form['upload_id']}/Ans wer.pdf"
+    policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+    assert {"key": form["fields"]["key"]} in policy["conditions"]
+    assert {"Content-Type": "application/pdf"} in policy["conditions"]
+    assert ["content-length-range", 1, 3 * 1024 * 1024] in policy["conditions"]
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert timedelta(minutes=5) < expires - datetime.now(UTC) <= timedelta(minutes=10)
+    assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+
+
+def test_presign_without_a_body_uses_safe_defaults(api: Api) -> None:
+    student = api.create_student()
+
+    response = api.call(
+        "request_upload", "with_filename", path_params={"upload_code": student["upload_code"]}, body=None
+    )
+
+    assert response.status == 201
+    assert response.body["fields"]["Content-Type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize("code", ["0000-0000-0000-0000-0000", "short", "é" * 20, "A" * 500, "7K3M-Q9TX-2WFD-8HNB-C4RU"])
+def test_unknown_or_malformed_upload_codes_are_404(api: Api, code: str) -> None:
+    for response in (
+        api.request_upload(code),
+        api.call("get_upload_status", "by_code", path_params={"upload_code": code}),
+    ):
+        assert response.status == 404
+        assert response.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "body", [{"content_type": "not a type"}, {"filename": ""}, {"filename": "a\x00b"}, {"extra": 1}]
+)
+def test_presign_refuses_bad_metadata_with_422(api: Api, body: dict[str, Any]) -> None:
+    student = api.create_student()
+
+    response = api.call(
+        "request_upload", "with_filename", path_params={"upload_code": student["upload_code"]}, body=body
+    )
+
+    assert response.status == 422
+
+
+def test_full_flow_create_presign_upload_record_verify_download(api: Api, bucket: Bucket, record: Record) -> None:
+    # Given a student who uploads a file whose name has spaces and Unicode
+    student = api.create_student()
+    content = b"%PDF-1.7 my answers \xe2\x80\x93 final"
+    form, notification = _upload(api, bucket, student, content, "Exam answers – Mary-Ann.pdf")
+    assert "%E2%80%93" in notification["s3"]["object"]["key"]  # S3 sends the key URL-encoded
+    pending = {"upload_id": form["upload_id"], "status": "pending", "rejection_reason": None}
+    assert _progress(api, student["upload_code"])["uploads"] == [pending]
+
+    # When S3's notification reaches the recorder
+    result = record(notification)
+
+    # Then the student sees the verification code of the file
+    assert result == {"batchItemFailures": []}
+    progress = _progress(api, student["upload_code"])
+    current = progress["current"]
+    assert (progress["attempts_used"], progress["attempts_left"]) == (1, 4)
+    assert progress["uploads"][0]["status"] == "recorded"
+    assert current["upload_id"] == form["upload_id"]
+    assert current["sha256"] == hashlib.sha256(content).hexdigest()
+    assert current["size_bytes"] == len(content)
+
+    # And a reviewer sees what was submitted and gets a short-lived attachment link
+    verification = _verify(api, current["verification_code"].lower())
+    assert verification.status == 200
+    assert verification.body["status"] == "current"
+    assert verification.body["filename"] == "Exam answers – Mary-Ann.pdf"
+    assert verification.body["student"] == {"first_name": "Mary-Ann", "last_name": "O'Brien"}
+    link = _verify(api, current["verification_code"], download=True)
+    assert link.status == 200
+    query = parse_qs(urlsplit(link.body["url"]).query)
+    assert int(query["X-Amz-Expires"][0]) <= 300
+    assert query["response-content-disposition"][0].startswith("attachment;")
+    assert "filename*=UTF-8''Exam%20answers%20%E2%80%93%20Mary-Ann.pdf" in query["response-content-disposition"][0]
+    assert datetime.fromisoformat(link.body["expires_at"]) - datetime.now(UTC) <= timedelta(minutes=5)
+
+
+def test_resubmission_supersedes_the_old_code_and_deletes_its_file(api: Api, bucket: Bucket, record: Record) -> None:
+    student = api.create_student()
+    _, first = _upload(api, bucket, student, b"first")
+    record(first)
+    old_code = _progress(api, student["upload_code"])["current"]["verification_code"]
+
+    second_form, second = _upload(api, bucket, student, b"second")
+    record(second)
+
+    progress = _progress(api, student["upload_code"])
+    assert progress["current"]["upload_id"] == second_form["upload_id"]
+    assert _verify(api, old_code).body["status"] == "superseded"
+    gone = _verify(api, old_code, download=True)
+    assert gone.status == 410
+    assert gone.headers["Content-Type"] == "application/problem+json"
+    assert bucket.keys() == [second_form["fields"]["key"]]
+    detail = api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]}).body
+    assert [s["status"] for s in detail["submissions"]] == ["superseded", "current"]
+
+
+def test_the_sixth_upload_is_refused_at_presign(api: Api, bucket: Bucket, record: Record) -> None:
+    student = api.create_student()
+    for attempt in range(5):
+        _, notification = _upload(api, bucket, student, f"attempt {attempt}".encode())
+        record(notification)
+
+    response = api.request_upload(student["upload_code"])
+
+    assert response.status == 409
+    assert response.body["title"] == "No attempts left"
+    assert _progress(api, student["upload_code"])["attempts_left"] == 0
+
+
+def test_uploads_past_the_limit_are_rejected_and_deleted(api: Api, bucket: Bucket, record: Record) -> None:
+    # Given seven forms issued before any upload was recorded
+    student = api.create_student()
+    forms = [api.request_upload(student["upload_code"]).body for _ in range(7)]
+    for form in forms:
+        bucket.upload(form, b"x" * 10)
+
+    # When all seven arrive
+    record(*(bucket.notification(form["fields"]["key"], 10) for form in forms))
+
+    # Then five are recorded, the last two are rejected and gone from the bucket
+    progress = _progress(api, student["upload_code"])
+    assert progress["attempts_used"] == 5
+    assert [u["status"] for u in progress["uploads"]] == ["recorded"] * 5 + ["rejected"] * 2
+    assert progress["uploads"][-1]["rejection_reason"] == "limit_reached"
+    assert progress["current"]["upload_id"] == forms[4]["upload_id"]
+    assert bucket.keys() == [forms[4]["fields"]["key"]]
+
+
+def test_concurrent_deliveries_never_record_more_than_the_limit(api: Api, bucket: Bucket, database_url: str) -> None:
+    # Given ten uploaded objects of one student and ten record workers on separate connections
+    student = api.create_student()
+    forms = [api.request_upload(student["upload_code"]).body for _ in range(10)]
+    events = []
+    for form in forms:
+        bucket.upload(form, b"answer")
+        events += objects_created({"Records": [bucket.notification(form["fields"]["key"], 6)]})
+    barrier = threading.Barrier(len(events))
+    outcomes: list[str] = []
+    failures: list[BaseException] = []
+
+    def worker(event: submissions.ObjectCreated) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(submissions.record_object(event).outcome)
+        except BaseException as exc:  # reported below, with the test's failure
+            failures.append(exc)
+
+    # When they all record at the same instant
+    threads = [threading.Thread(target=worker, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then five are recorded, one current, and every rejected object is deleted
+    assert failures == []
+    assert outcomes.count("rejected") == 5
+    with psycopg.connect(database_url) as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM submission")]
+    assert len(statuses) == 5
+    assert statuses.count("current") == 1
+    current = _progress(api, student["upload_code"])["current"]
+    assert bucket.keys() == [next(f["fields"]["key"] for f in forms if f["upload_id"] == current["upload_id"])]
+
+
+def test_a_notification_delivered_many_times_records_one_row_with_one_code(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    student = api.create_student()
+    _, notification = _upload(api, bucket, student, b"once")
+
+    for _ in range(3):
+        assert record(notification, notification) == {"batchItemFailures": []}
+
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT verification_code) FROM submission").fetchone() == (1, 1)
+    assert _progress(api, student["upload_code"])["attempts_used"] == 1
+    assert len(bucket.keys()) == 1
+
+
+def test_a_late_event_for_an_older_upload_never_demotes_the_current_file(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given two uploads, the second issued last, whose events arrive newest first
+    student = api.create_student()
+    older_form, older = _upload(api, bucket, student, b"older")
+    newer_form, newer = _upload(api, bucket, student, b"newer")
+
+    record(newer)
+    record(older)
+
+    # Then the newer stays current and only the older file is deleted
+    progress = _progress(api, student["upload_code"])
+    assert progress["current"]["upload_id"] == newer_form["upload_id"]
+    assert progress["attempts_used"] == 2
+    assert bucket.keys() == [newer_form["fields"]["key"]]
+    assert older_form["upload_id"] != newer_form["upload_id"]
+
+
+def test_an_oversize_object_is_rejected_deleted_and_never_recorded(api: Api, bucket: Bucket, record: Record) -> None:
+    # Given a policy bypassed somehow: an object one byte over the limit
+    student = api.create_student()
+    _, notification = _upload(api, bucket, student, b"x" * (MAX_UPLOAD_BYTES + 1))
+
+    record(notification)
+
+    progress = _progress(api, student["upload_code"])
+    assert progress["current"] is None
+    assert progress["attempts_used"] == 0
+    assert progress["uploads"][0] == {**progress["uploads"][0], "status": "rejected", "rejection_reason": "too_large"}
+    assert bucket.keys() == []
+
+
+def test_an_object_without_an_upload_form_is_deleted(api: Api, bucket: Bucket, record: Record) -> None:
+    key = "submissions/not-a-form/stray file.pdf"
+    bucket.s3.put_object(Bucket="exam-depository-test-submissions", Key=key, Body=b"stray")
+
+    assert record(bucket.notification(key, 5)) == {"batchItemFailures": []}
+    assert bucket.keys() == []
+
+
+def test_the_s3_test_event_and_a_poison_message_are_told_apart(handler, aws: None) -> None:
+    test_event = sample_event("record_submissions", "test_event")
+    poison = sqs_event({"Records": [{"eventName": "ObjectCreated:Put", "s3": {}}]})
+    event = {"Records": test_event["Records"] + poison["Records"]}
+
+    result = handler("record_submissions").lambda_handler(event, LambdaContext())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": poison["Records"][0]["messageId"]}]}
+
+
+def test_expired_submissions_are_refused_from_the_moment_they_expire(
+    api: Api, bucket: Bucket, record: Record, handler, database_url: str
+) -> None:
+    student = api.create_student()
+    _, notification = _upload(api, bucket, student, b"old")
+    record(notification)
+    code = _progress(api, student["upload_code"])["current"]["verification_code"]
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submission SET expires_at = now() - interval '1 second'")
+
+    # Before the job runs, the status is already expired and the link refused
+    assert _verify(api, code).body["status"] == "expired"
+    assert _verify(api, code, download=True).status == 410
+
+    result = handler("expire_submissions").lambda_handler(
+        sample_event("expire_submissions", "scheduled"), LambdaContext()
+    )
+
+    assert result == {"expired": 1}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT status FROM submission").fetchone() == ("expired",)
+
+
+def test_unknown_verification_codes_are_404(api: Api) -> None:
+    for download in (False, True):
+        response = _verify(api, "Q2RB-M7TZ-3KXD-9WFA-H5NP", download=download)
+        assert response.status == 404
+        assert response.body["title"] == "Not found"
+
+
+def test_the_sample_event_of_every_api_function_resolves_to_its_route(api: Api) -> None:
+    # The events/ files are usable with `sam local invoke -e`: each reaches its route (not 404 route-missing)
+    for function, case in [
+        ("get_student", "by_nickname"),
+        ("get_verification", "by_code"),
+        ("get_download_url", "by_code"),
+        ("get_upload_status", "by_code"),
+        ("delete_student", "by_nickname"),
+        ("request_upload", "with_filename"),
+    ]:
+        response = api.call(function, case)
+        assert response.status == 404
+        assert response.body["detail"] != "No such route."
+    assert api.call("create_student", "valid").status == 201
+    assert api.call("import_students", "roster").status == 201
+    assert api.call("list_students", "first_page").status == 200

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import math
+
+from exam_depository import codes
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def test_a_code_carries_at_least_100_bits_from_a_32_symbol_alphabet() -> None:
+    assert len(set(codes.ALPHABET)) == 32
+    assert codes.CODE_LENGTH * math.log2(len(codes.ALPHABET)) >= 100
+
+
+def test_new_codes_are_canonical_and_distinct() -> None:
+    generated = {codes.new_code() for _ in range(2000)}
+    assert len(generated) == 2000
+    assert all(codes.normalize(code) == code for code in generated)
+
+
+@given(st.text(alphabet=codes.ALPHABET, min_size=20, max_size=20))
+def test_typing_a_code_loosely_finds_the_same_code(code: str) -> None:
+    shown = codes.display(code)
+    assert codes.normalize(shown) == code
+    assert codes.normalize(shown.lower()) == code
+    assert codes.normalize(" " + shown.replace("-", " ") + " ") == code
+
+
+def test_lookalike_letters_are_read_as_digits() -> None:
+    assert codes.normalize("O1IL-0000-0000-0000-0000") == "0111" + "0" * 16
+
+
+@given(st.text(max_size=60))
+def test_anything_else_is_not_a_code(text: str) -> None:
+    result = codes.normalize(text)
+    assert result is None or (len(result) == 20 and set(result) <= set(codes.ALPHABET))
+
+
+def test_display_groups_by_four_and_redaction_hides_the_code() -> None:
+    code = "7K3MQ9TX2WFD8HNBC4RZ"
+    assert codes.display(code) == "7K3M-Q9TX-2WFD-8HNB-C4RZ"
+    assert codes.redact(code) == "7K3M…"
