@@ -26,6 +26,7 @@ from exam_depository.errors import Conflict, ServiceUnavailable
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
 
+
 class _ConnectionHolder(threading.local):
     # Per thread: Lambda runs one thread per environment; the tests run several environments
     # as threads, each of which must have its own connection.

@@ -1,0 +1,66 @@
+# Exam Depository: every command a developer, CI or ops runs. `make help` lists them.
+# The environments are created on first use: .venv (project, python3.13) and .tools/* (tools
+# that pin their own dependencies).
+
+PYTHON      ?= python3.13
+VENV        := .venv
+BIN         := $(VENV)/bin
+SAM_VENV    := .tools/sam
+SAM         := $(SAM_VENV)/bin/sam
+REGION      ?= eu-west-1
+export AWS_DEFAULT_REGION ?= $(REGION)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export SAM_CLI_TELEMETRY := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help test check lint typecheck validate build unit integration migrate clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH. Install Python 3.13 (pyenv: 'pyenv install 3.13'; this folder's .python-version selects it) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH (sam build needs it too)" >&2; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+test: check unit integration ## Everything CI runs: checks, then unit and integration tests
+
+check: lint typecheck validate build ## Lint, type-check, validate the template, build it
+
+lint: $(VENV)/.installed ## ruff (lint and format)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy, strict, on functions/ and shared/
+	$(BIN)/mypy functions shared
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint, and cfn-lint with the serverless rules
+	$(SAM) validate --lint --region $(REGION)
+	$(SAM_VENV)/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
+
+build: $(SAM_VENV)/.installed ## sam build without a container (needs python3.13 on PATH)
+	$(SAM) build --region $(REGION)
+	@# Without BuildArchitecture a layer is silently built for x86_64: check every binary.
+	@wrong=$$(find .aws-sam/build -name '*.so' -exec file {} + | grep -v 'ARM aarch64' || true); \
+	  if [ -n "$$wrong" ]; then echo "error: non-arm64 binaries in the build:"; echo "$$wrong"; exit 1; fi
+	@du -sh .aws-sam/build/SharedLayer .aws-sam/build/DepsLayer
+
+unit: $(VENV)/.installed ## Unit tests: no network
+	$(BIN)/pytest tests/unit
+
+integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreSQL and moto
+	$(BIN)/pytest tests/integration
+
+migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
+	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }
+	PYTHONPATH=shared $(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
+
+clean: ## Remove build output and caches (keeps the environments)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

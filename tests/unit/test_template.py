@@ -1,0 +1,151 @@
+"""What template.yaml must say, read from the template itself (no AWS needed)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.conftest import ROOT
+
+EXAMINER_ROUTES = {
+    ("/students", "post"),
+    ("/students/import", "post"),
+    ("/students", "get"),
+    ("/students/{nickname}", "get"),
+    ("/students/{nickname}", "delete"),
+}
+OPEN_ROUTES = {
+    ("/submissions/{upload_code}", "post"),
+    ("/submissions/{upload_code}", "get"),
+    ("/verifications/{verification_code}", "get"),
+    ("/verifications/{verification_code}/download_url", "get"),
+}
+SUBMISSIONS = (
+    "arn:${AWS::Partition}:s3:::exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}/submissions/*"
+)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return dict(yaml_parse((ROOT / "template.yaml").read_text()))
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def _api_routes(template: dict[str, Any]) -> dict[tuple[str, str], tuple[str, bool]]:
+    routes = {}
+    for name, props in _functions(template).items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "Api":
+                key = (event["Properties"]["Path"], event["Properties"]["Method"])
+                routes[key] = (name, event["Properties"]["Auth"]["ApiKeyRequired"])
+    return routes
+
+
+def _s3_actions(props: dict[str, Any]) -> dict[str, set[str]]:
+    actions: dict[str, set[str]] = {}
+    for policy in props.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            resource = statement["Resource"]
+            target = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+            actions.setdefault(target, set()).update(statement["Action"])
+    return actions
+
+
+def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(template: dict[str, Any]) -> None:
+    routes = _api_routes(template)
+    assert set(routes) >= EXAMINER_ROUTES | OPEN_ROUTES
+    assert all(routes[route][1] is True for route in EXAMINER_ROUTES)
+    assert all(routes[route][1] is False for route in OPEN_ROUTES)
+    functions = [name for name, _ in routes.values()]
+    assert len(functions) == len(set(functions)), "one function per route"
+
+
+def test_every_function_has_its_folder_and_runs_python313_on_arm64(template: dict[str, Any]) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
+    for props in _functions(template).values():
+        assert (ROOT / props["CodeUri"] / "app.py").is_file()
+        assert "Runtime" not in props
+        assert "Architectures" not in props
+
+
+def test_each_function_may_touch_only_the_objects_its_job_needs(template: dict[str, Any]) -> None:
+    functions = _functions(template)
+    expected = {
+        "RequestUploadFunction": {SUBMISSIONS: {"s3:PutObject"}},
+        "GetDownloadUrlFunction": {SUBMISSIONS: {"s3:GetObject"}},
+        "RecordSubmissionsFunction": {SUBMISSIONS: {"s3:GetObject", "s3:DeleteObject"}},
+        "DeleteStudentFunction": {SUBMISSIONS: {"s3:DeleteObject"}},
+    }
+    for name, props in functions.items():
+        assert _s3_actions(props) == expected.get(name, {}), name
+
+
+def test_the_bucket_is_private_encrypted_tls_only_and_expires_files_after_3_days(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["SubmissionsBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert (rule["ExpirationInDays"], rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) == (3, 1)
+    (cors,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"]
+    assert "*" not in cors["AllowedOrigins"]
+    (tls,) = resources["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny"
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_notifications_reach_the_recorder_through_a_queue_with_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    (notification,) = resources["SubmissionsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]}
+    queue = resources["SubmissionEventsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SubmissionEventsDeadLetterQueue", "Arn"]}
+    sqs = resources["RecordSubmissionsFunction"]["Properties"]["Events"]["Notifications"]["Properties"]
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sqs["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RecorderMaxConcurrency"}
+    assert queue["VisibilityTimeout"] >= 6 * resources["RecordSubmissionsFunction"]["Properties"]["Timeout"]
+
+
+def test_the_expanded_template_has_no_errors_or_circular_dependencies(
+    template: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cfn-lint on the SAM template cannot see a bucket/queue/policy cycle (E3004); on the
+    # template SAM expands to, it can.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    source = copy.deepcopy(template)
+    for resource in source["Resources"].values():
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://bucket/key.zip"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    expanded = transform(source, {}, NoManagedPolicies())
+    path = tmp_path / "expanded.json"
+    path.write_text(json.dumps(expanded))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    lint = subprocess.run([str(cfn_lint), str(path)], capture_output=True, text=True, check=False)
+    # Exit status bit 2 means errors; warnings here come from SAM's own expansion (parameters
+    # it resolves at transform time, DependsOn it adds), not from this template.
+    assert lint.returncode & 2 == 0, lint.stdout
+    assert "ApiApiKey" in expanded["Resources"]
+    assert "ApiUsagePlan" in expanded["Resources"]
