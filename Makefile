@@ -7,13 +7,14 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 SAM_VENV    := .tools/sam
 SAM         := $(SAM_VENV)/bin/sam
+MINISTACK_VENV := .tools/ministack
 REGION      ?= eu-west-1
 export AWS_DEFAULT_REGION ?= $(REGION)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help test check lint typecheck validate build unit integration migrate clean
+.PHONY: help run test check lint typecheck validate build unit integration e2e migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,7 +31,16 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-test: check unit integration ## Everything CI runs: checks, then unit and integration tests
+$(MINISTACK_VENV)/.installed: requirements-ministack.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet -r requirements-ministack.txt
+	@touch $@
+
+run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it
+	PYTHONPATH=shared:. $(BIN)/python -m local_stack
+
+test: check unit integration e2e ## Everything CI runs: checks, then unit, integration and end-to-end tests
 
 check: lint typecheck validate build ## Lint, type-check, validate the template, build it
 
@@ -57,6 +67,9 @@ unit: $(VENV)/.installed ## Unit tests: no network
 
 integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreSQL and moto
 	$(BIN)/pytest tests/integration
+
+e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The local stack over real HTTP (starts and stops its own)
+	$(BIN)/pytest tests/e2e
 
 migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }

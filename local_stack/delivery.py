@@ -1,0 +1,63 @@
+"""S3 notifications from the local queue to the record function, as Lambda's SQS poller does."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from local_stack.functions import FunctionPool, LambdaContext
+
+
+class NotificationDelivery(threading.Thread):
+    """Receive batches of up to 10 messages; delete the ones the function recorded, leave the
+    ones it reported in batchItemFailures (or all, if it raised) to the queue: they come back
+    after the visibility timeout and go to the dead-letter queue after maxReceiveCount."""
+
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, pool: FunctionPool, stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="notification-delivery")
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.pool = pool
+        self.stop = stop
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+                ).get("Messages", [])
+            except Exception:  # the emulator is stopping or restarting: try again shortly
+                self.stop.wait(0.5)
+                continue
+            if messages:
+                self.deliver(messages)
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [self._record(message) for message in messages]}
+        try:
+            with self.pool.instance() as module:
+                result = module.lambda_handler(event, LambdaContext(self.pool.function, str(uuid.uuid4())))
+            failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        except Exception:  # the whole batch failed, as when a Lambda invocation errors
+            failed = {message["MessageId"] for message in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.sqs.meta.region_name,
+        }

@@ -1,0 +1,138 @@
+"""MiniStack, the local S3 and SQS: started from its own tool environment (it pins botocore)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+
+@dataclass(frozen=True)
+class Queues:
+    queue_url: str
+    queue_arn: str
+    dead_letter_url: str
+
+
+class MiniStack:
+    def __init__(self, executable: Path, port: int, data_dir: Path, credentials: tuple[str, str], region: str) -> None:
+        self.executable = executable
+        self.port = port
+        self.data_dir = data_dir
+        self.credentials = credentials
+        self.region = region
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, log: IO[bytes]) -> None:
+        if not self.executable.exists():
+            raise SystemExit(f"MiniStack is not installed at {self.executable}: run `make run`, which installs it.")
+        if _port_in_use(self.port):
+            raise SystemExit(f"Port {self.port} is taken; set S3_PORT to a free port.")
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(self.data_dir)),
+            # AUTH=true makes it check signatures, presigned POST policies and expiry like S3.
+            "AUTH": "true",
+            "BIND_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.port),
+            "SERVICES": "s3,sqs",
+            "AWS_ACCESS_KEY_ID": self.credentials[0],
+            "AWS_SECRET_ACCESS_KEY": self.credentials[1],
+            "MINISTACK_REGION": self.region,
+            "S3_PERSIST": "1",
+            "S3_DATA_DIR": str(self.data_dir),
+            "LOG_LEVEL": "WARNING",
+        }
+        # A session of its own: Ctrl-C reaches the stack, which then stops this cleanly.
+        command = [str(self.executable)]  # our pinned tool, no arguments
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)  # noqa: S603
+        deadline = time.monotonic() + 20
+        while not _port_in_use(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("MiniStack did not start; see .local/ministack.log")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def provision(s3: Any, sqs: Any, bucket: str, origins: list[str], max_receive_count: int) -> Queues:
+    """What template.yaml creates, on the emulator; safe to run at every start."""
+    if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["POST"],
+                    "AllowedOrigins": origins,
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": 3000,
+                }
+            ]
+        },
+    )
+    dead_letter_url = sqs.create_queue(QueueName="submission-events-dlq")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(QueueName="submission-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            # Short locally, so that a failed message is retried within seconds.
+            "VisibilityTimeout": "3",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}),
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                        }
+                    ],
+                }
+            ),
+        },
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "submissions/"}]}},
+                }
+            ]
+        },
+    )
+    return Queues(queue_url=queue_url, queue_arn=queue_arn, dead_letter_url=dead_letter_url)

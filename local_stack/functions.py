@@ -1,0 +1,118 @@
+"""The functions of template.yaml, loaded in-process like Lambda execution environments."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import queue
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # as in the template: /students/{nickname}
+    function: str  # the folder under functions/
+    api_key_required: bool
+    pattern: re.Pattern[str]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def read_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
+    return dict(yaml_parse(path.read_text()))
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every Api event of the template: the one list of routes, here as in AWS."""
+    default_key = template["Resources"]["Api"]["Properties"].get("Auth", {}).get("ApiKeyRequired", False)
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        folder = Path(resource["Properties"]["CodeUri"]).name
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            props = event["Properties"]
+            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(props["Path"]))
+            found.append(
+                Route(
+                    method=props["Method"].upper(),
+                    resource=props["Path"],
+                    function=folder,
+                    api_key_required=bool(props.get("Auth", {}).get("ApiKeyRequired", default_key)),
+                    pattern=re.compile(regex),
+                )
+            )
+    # Literal segments win over parameters (/students/import before /students/{nickname}).
+    return sorted(found, key=lambda route: route.resource.count("{"))
+
+
+def binary_media_types(template: dict[str, Any]) -> list[str]:
+    types = template["Resources"]["Api"]["Properties"].get("BinaryMediaTypes", [])
+    return [media_type.replace("~1", "/") for media_type in types]
+
+
+class FunctionPool:
+    """Idle instances of one function's module; a busy one is never shared, like Lambda's
+    execution environments (Powertools resolvers hold the current event on the instance)."""
+
+    _serial = itertools.count()
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self._idle: queue.SimpleQueue[ModuleType] = queue.SimpleQueue()
+
+    @contextmanager
+    def instance(self) -> Iterator[ModuleType]:
+        try:
+            module = self._idle.get_nowait()
+        except queue.Empty:
+            module = self._load()
+        try:
+            yield module
+        finally:
+            self._idle.put(module)
+
+    def _load(self) -> ModuleType:
+        name = f"local_{self.function}_{next(self._serial)}"
+        spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / self.function / "app.py")
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load functions/{self.function}/app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+@dataclass
+class LambdaContext:
+    """What Powertools reads from the Lambda context."""
+
+    function_name: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000

@@ -1,0 +1,136 @@
+"""A small API Gateway: HTTP request -> REST proxy event -> handler -> HTTP response."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_stack.functions import FunctionPool, LambdaContext, Route
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+class Gateway:
+    def __init__(self, routes: list[Route], api_key: str, binary_media_types: list[str], stage: str = "local") -> None:
+        self.routes = routes
+        self.api_key = api_key
+        self.binary_media_types = binary_media_types
+        self.stage = stage
+        self.pools = {route.function: FunctionPool(route.function) for route in routes}
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(target)
+        path = unquote(url.path) or "/"
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is None:
+                continue
+            if route.api_key_required and not hmac.compare_digest(headers.get("x-api-key", ""), self.api_key):
+                return _gateway_error(403, "Forbidden")
+            event = self._event(route, params, path=path, query=url.query, headers=headers, body=body)
+            with self.pools[route.function].instance() as module:
+                context = LambdaContext(route.function, event["requestContext"]["requestId"])
+                result = module.lambda_handler(event, context)
+            return _http_response(result)
+        # What API Gateway answers for a path or method it does not know.
+        return _gateway_error(403, "Missing Authentication Token")
+
+    def _event(
+        self, route: Route, params: dict[str, str], *, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi_query.setdefault(name, []).append(value)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        binary = content_type in self.binary_media_types
+        request_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        identity: dict[str, Any] = {
+            "sourceIp": headers.get("x-forwarded-for", "127.0.0.1"),
+            "userAgent": headers.get("user-agent"),
+        }
+        if route.api_key_required:
+            identity |= {"apiKey": headers.get("x-api-key"), "apiKeyId": "local"}
+        return {
+            "resource": route.resource,
+            "path": path,
+            "httpMethod": route.method,
+            "headers": headers,
+            "multiValueHeaders": {name: [value] for name, value in headers.items()},
+            "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource,
+                "httpMethod": route.method,
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "requestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "identity": identity,
+                "accountId": "000000000000",
+                "apiId": "local",
+                "protocol": "HTTP/1.1",
+            },
+            "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
+            "isBase64Encoded": binary and bool(body),
+        }
+
+
+def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+
+
+def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    headers = {name: ",".join(values) for name, values in (result.get("multiValueHeaders") or {}).items()}
+    headers.update(result.get("headers") or {})
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return int(result["statusCode"]), headers, payload
+
+
+def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "exam-depository-local"
+
+        def _dispatch(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._send(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+                return
+            body = self.rfile.read(length) if length else b""
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, out_headers, payload = gateway.handle(self.command, self.path, headers, body)
+            self._send(status, out_headers, payload)
+
+        def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name.lower() not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            access_log.write(f"{self.address_string()} {format % args}\n")
+            access_log.flush()
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server

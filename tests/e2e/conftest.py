@@ -1,0 +1,124 @@
+"""The local stack, started once for the e2e tests (`python -m local_stack`) and stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+import pytest
+import requests
+from botocore.config import Config
+
+from tests.conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, info: dict[str, Any], local_dir: Path) -> None:
+        self.api = info["api_url"]
+        self.key = info["api_key"]
+        self.bucket = info["bucket"]
+        self.info = info
+        secrets = json.loads((local_dir / "secrets.json").read_text())
+        session = boto3.session.Session(
+            aws_access_key_id=secrets["s3_access_key"],
+            aws_secret_access_key=secrets["s3_secret_key"],
+            region_name="eu-west-1",
+        )
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+        self.s3 = session.client("s3", endpoint_url=info["s3_endpoint"], config=config)
+        self.sqs = session.client("sqs", endpoint_url=info["s3_endpoint"])
+
+    def create_student(self, nickname: str) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.api}/students",
+            json={"nickname": nickname, "first_name": "Zoë", "last_name": "O'Brien"},
+            headers={"x-api-key": self.key},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def presign(self, upload_code: str, filename: str = "answers.pdf") -> requests.Response:
+        return requests.post(
+            f"{self.api}/submissions/{upload_code}",
+            json={"filename": filename, "content_type": "application/pdf"},
+            timeout=10,
+        )
+
+    @staticmethod
+    def post_form(form: dict[str, Any], content: bytes, fields: dict[str, str] | None = None) -> requests.Response:
+        """What a browser does: every field, then the file last, as multipart/form-data."""
+        return requests.post(
+            form["url"],
+            data=fields if fields is not None else form["fields"],
+            files={"file": ("answers.pdf", content, "application/pdf")},
+            timeout=30,
+        )
+
+    def progress(self, upload_code: str) -> dict[str, Any]:
+        response = requests.get(f"{self.api}/submissions/{upload_code}", timeout=10)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_until_settled(self, upload_code: str, upload_id: str, timeout: float = 15) -> dict[str, Any]:
+        """Poll as the upload page does until the upload is recorded or rejected."""
+        deadline = time.monotonic() + timeout
+        while True:
+            progress = self.progress(upload_code)
+            state = next(u for u in progress["uploads"] if u["upload_id"] == upload_id)
+            if state["status"] != "pending":
+                return progress
+            assert time.monotonic() < deadline, f"upload {upload_id} still pending"
+            time.sleep(0.2)
+
+    def object_keys(self) -> list[str]:
+        return sorted(o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    local_dir = tmp_path_factory.mktemp("local")
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}",
+        "LOCAL_DIR": str(local_dir),
+        "PORT": str(_free_port()),
+        "S3_PORT": str(_free_port()),
+    }
+    env.pop("DATABASE_URL", None)
+    log = (local_dir / "terminal.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "local_stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    stack_file = local_dir / "stack.json"
+    deadline = time.monotonic() + 60
+    while not stack_file.exists():
+        assert process.poll() is None, (local_dir / "terminal.log").read_text()
+        assert time.monotonic() < deadline, "the local stack did not come up in 60 s"
+        time.sleep(0.1)
+    children = psutil.Process(process.pid).children(recursive=True)
+    postgres_pid = int((local_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    started = [*children, psutil.Process(postgres_pid)]
+
+    yield Stack(json.loads(stack_file.read_text()), local_dir)
+
+    # Ctrl-C stops every process the stack started.
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+    time.sleep(0.5)
+    left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"left running after Ctrl-C: {left}"

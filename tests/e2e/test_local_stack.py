@@ -1,0 +1,127 @@
+"""The product over real HTTP: gateway, real multipart POSTs to an S3 that enforces the policy,
+notifications flowing through SQS to the record function, PostgreSQL underneath."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Stack
+
+MIB3 = 3 * 1024 * 1024
+
+
+def test_examiner_routes_need_the_key(stack: Stack) -> None:
+    for headers in ({}, {"x-api-key": "wrong"}):
+        response = requests.get(f"{stack.api}/students", headers=headers, timeout=10)
+        assert response.status_code == 403
+        assert response.json() == {"message": "Forbidden"}
+    assert requests.get(f"{stack.api}/students", headers={"x-api-key": stack.key}, timeout=10).status_code == 200
+
+
+def test_upload_record_verify_and_download_the_same_bytes(stack: Stack) -> None:
+    # Given a student and a presigned form
+    student = stack.create_student("e2e.flow")
+    presign = stack.presign(student["upload_code"], "Réponses finales.pdf")
+    assert presign.status_code == 201
+    form = presign.json()
+    content = b"%PDF-1.7\n" + bytes(range(256)) * 1000
+
+    # When the file is POSTed straight to S3
+    upload = stack.post_form(form, content)
+
+    # Then S3 takes it, the notification records it, and the student sees its verification code
+    assert upload.status_code == 204, upload.text
+    progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    current = progress["current"]
+    assert current["upload_id"] == form["upload_id"]
+    assert current["sha256"] == hashlib.sha256(content).hexdigest()
+
+    # And a reviewer downloads exactly those bytes, as an attachment with the original name
+    link = requests.get(f"{stack.api}/verifications/{current['verification_code']}/download_url", timeout=10)
+    assert link.status_code == 200
+    download = requests.get(link.json()["url"], timeout=10)
+    assert download.status_code == 200
+    assert download.content == content
+    assert "filename*=UTF-8''R%C3%A9ponses%20finales.pdf" in download.headers["Content-Disposition"]
+
+
+def test_s3_refuses_a_file_over_3_mib_and_nothing_is_recorded(stack: Stack) -> None:
+    student = stack.create_student("e2e.large")
+    form = stack.presign(student["upload_code"]).json()
+
+    refused = stack.post_form(form, b"x" * (MIB3 + 1))
+    accepted_at_limit_elsewhere = stack.post_form(stack.presign(student["upload_code"]).json(), b"x" * MIB3)
+
+    assert refused.status_code == 400
+    assert "EntityTooLarge" in refused.text
+    assert accepted_at_limit_elsewhere.status_code == 204
+    time.sleep(1.5)  # time enough for any notification to have arrived
+    progress = stack.progress(student["upload_code"])
+    assert progress["attempts_used"] == 1
+    assert form["fields"]["key"] not in stack.object_keys()
+    assert next(u for u in progress["uploads"] if u["upload_id"] == form["upload_id"])["status"] == "pending"
+
+
+@pytest.mark.parametrize("tamper", ["other key", "bigger size in policy", "other content type", "expired"])
+def test_s3_refuses_a_tampered_or_expired_form(stack: Stack, tamper: str) -> None:
+    student = stack.create_student("e2e.tamper." + tamper.replace(" ", "-"))
+    form = stack.presign(student["upload_code"]).json()
+    fields = dict(form["fields"])
+    if tamper == "other key":
+        fields["key"] = fields["key"].rsplit("/", 1)[0] + "/../someone-else.pdf"
+    elif tamper == "bigger size in policy":
+        policy = json.loads(base64.b64decode(fields["policy"]))
+        policy["conditions"] = [c for c in policy["conditions"] if "content-length-range" not in c]
+        fields["policy"] = base64.b64encode(json.dumps(policy).encode()).decode()
+    elif tamper == "other content type":
+        fields["Content-Type"] = "text/html"
+    else:  # the same form as the server would sign it, but already past its expiry
+        expired = stack.s3.generate_presigned_post(
+            Bucket=stack.bucket,
+            Key=fields["key"],
+            Fields={"Content-Type": "application/pdf"},
+            Conditions=[{"key": fields["key"]}, {"Content-Type": "application/pdf"}],
+            ExpiresIn=-1,
+        )
+        fields = expired["fields"]
+
+    response = stack.post_form(form, b"%PDF tampered", fields)
+
+    assert response.status_code == 403, response.text
+    assert any(code in response.text for code in ("AccessDenied", "SignatureDoesNotMatch"))
+    assert form["fields"]["key"] not in stack.object_keys()
+
+
+def _upload_and_settle(stack: Stack, student: dict[str, Any], content: bytes) -> dict[str, Any]:
+    form = stack.presign(student["upload_code"]).json()
+    assert stack.post_form(form, content).status_code == 204
+    return stack.wait_until_settled(student["upload_code"], form["upload_id"])
+
+
+def test_resubmissions_supersede_and_the_sixth_is_refused(stack: Stack) -> None:
+    student = stack.create_student("e2e.resubmit")
+    first = _upload_and_settle(stack, student, b"%PDF first")["current"]
+
+    second = _upload_and_settle(stack, student, b"%PDF second")["current"]
+
+    old = requests.get(f"{stack.api}/verifications/{first['verification_code']}", timeout=10).json()
+    assert old["status"] == "superseded"
+    gone = requests.get(f"{stack.api}/verifications/{first['verification_code']}/download_url", timeout=10)
+    assert gone.status_code == 410
+    assert gone.headers["Content-Type"] == "application/problem+json"
+    keys = [k for k in stack.object_keys() if first["upload_id"] in k or second["upload_id"] in k]
+    assert keys == [k for k in stack.object_keys() if second["upload_id"] in k]
+
+    for attempt in range(3):
+        _upload_and_settle(stack, student, f"%PDF attempt {attempt}".encode())
+    sixth = stack.presign(student["upload_code"])
+    assert sixth.status_code == 409
+    assert sixth.json()["title"] == "No attempts left"
+    assert stack.progress(student["upload_code"])["attempts_used"] == 5
