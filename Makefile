@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint typecheck validate build unit integration e2e migrate clean
+.PHONY: help run chromium test check lint typecheck validate build unit integration e2e openapi migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -68,8 +68,17 @@ unit: $(VENV)/.installed ## Unit tests: no network
 integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreSQL and moto
 	$(BIN)/pytest tests/integration
 
-e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The local stack over real HTTP (starts and stops its own)
+e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
+
+chromium: ## Install Debian's Chromium for the browser tests if it is missing (never a downloaded browser)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
+
+openapi: $(VENV)/.installed ## Regenerate functions/serve_docs/openapi.json from the handlers
+	PYTHONPATH=shared:. $(BIN)/python scripts/openapi.py
 
 migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }

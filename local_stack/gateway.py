@@ -73,7 +73,8 @@ class Gateway:
             "requestContext": {
                 "resourcePath": route.resource,
                 "httpMethod": route.method,
-                "path": f"/{self.stage}{path}",
+                # No stage prefix locally: the URL the browser sees is the path itself.
+                "path": path,
                 "stage": self.stage,
                 "requestId": request_id,
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),

@@ -6,14 +6,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.http import EXAMINER, build_resolver, responses
 from exam_depository.models import Student, StudentIn
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.post("/students", security=EXAMINER, responses={201: {"description": "Created"}, **problem_responses(409)})
+@app.post("/students", security=EXAMINER, responses=responses(201, Student, 409))
 def create_student(student: StudentIn) -> Response[Student]:
     return Response(status_code=201, content_type="application/json", body=students.create_student(student))
 

@@ -6,15 +6,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.http import EXAMINER, build_resolver, responses
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.delete(
-    "/students/<nickname>", security=EXAMINER, responses={204: {"description": "Deleted"}, **problem_responses(404)}
-)
+@app.delete("/students/<nickname>", security=EXAMINER, responses=responses(204, None, 404))
 def delete_student(nickname: str) -> Response[None]:
     students.delete_student(nickname)
     return Response(status_code=204, body=None)

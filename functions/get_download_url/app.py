@@ -5,14 +5,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import submissions
-from exam_depository.http import build_resolver, problem_responses
+from exam_depository.http import build_resolver, responses
 from exam_depository.models import DownloadLink
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.get("/verifications/<verification_code>/download_url", responses=problem_responses(404, 410))
+@app.get("/verifications/<verification_code>/download_url", responses=responses(200, DownloadLink, 404, 410))
 def get_download_url(verification_code: str) -> DownloadLink:
     return submissions.download_link(verification_code)
 

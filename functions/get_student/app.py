@@ -5,14 +5,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.http import EXAMINER, build_resolver, responses
 from exam_depository.models import StudentDetail
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.get("/students/<nickname>", security=EXAMINER, responses=problem_responses(404))
+@app.get("/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
 def get_student(nickname: str) -> StudentDetail:
     return students.get_student(nickname)
 

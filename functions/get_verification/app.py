@@ -5,14 +5,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import submissions
-from exam_depository.http import build_resolver, problem_responses
+from exam_depository.http import build_resolver, responses
 from exam_depository.models import Verification
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.get("/verifications/<verification_code>", responses=problem_responses(404))
+@app.get("/verifications/<verification_code>", responses=responses(200, Verification, 404))
 def get_verification(verification_code: str) -> Verification:
     return submissions.verify(verification_code)
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
 from exam_depository.errors import UnsupportedMediaType
-from exam_depository.http import EXAMINER, build_resolver, problem_responses, request_body_bytes
+from exam_depository.http import EXAMINER, build_resolver, request_body_bytes, responses
 from exam_depository.models import ImportResult
 from exam_depository.observability import logger, metrics, tracer
 
@@ -20,9 +20,8 @@ CSV_TYPES = ("text/csv", "application/csv")
     security=EXAMINER,
     description="Body: text/csv, UTF-8, header row nickname,first_name,last_name[,email]; at most 5,000 rows.",
     responses={
-        201: {"description": "Created"},
-        200: {"description": "Nothing new"},
-        **problem_responses(409, 413, 415),
+        **responses(201, ImportResult, 409, 413, 415),
+        200: {"description": "Every row existed already", "content": {"application/json": {"model": ImportResult}}},
     },
 )
 def import_students() -> Response[ImportResult]:

@@ -6,14 +6,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, problem_responses
+from exam_depository.http import EXAMINER, build_resolver, responses
 from exam_depository.models import StudentPage
 from exam_depository.observability import logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.get("/students", security=EXAMINER, responses=problem_responses())
+@app.get("/students", security=EXAMINER, responses=responses(200, StudentPage))
 def list_students(
     limit: Annotated[int, Query(ge=1, le=students.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

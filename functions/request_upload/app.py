@@ -7,14 +7,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import submissions
-from exam_depository.http import build_resolver, problem_responses
+from exam_depository.http import build_resolver, responses
 from exam_depository.models import UploadForm, UploadRequest
 from exam_depository.observability import MetricUnit, logger, metrics, tracer
 
 app = build_resolver()
 
 
-@app.post("/submissions/<upload_code>", responses={201: {"description": "Created"}, **problem_responses(404, 409)})
+@app.post("/submissions/<upload_code>", responses=responses(201, UploadForm, 404, 409))
 def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
     form = submissions.request_upload(upload_code, request or UploadRequest())
     metrics.add_metric(name="UploadsIssued", unit=MetricUnit.Count, value=1)

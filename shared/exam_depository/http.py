@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from exam_depository import errors
 from exam_depository.models import Problem
@@ -30,15 +31,16 @@ _STATUS: dict[type[errors.DomainError], HTTPStatus] = {
 EXAMINER: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
 
 
-def problem_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI entries for the problem+json answers a route can give."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM: {"model": Problem}},
-        }
-        for status in (*statuses, 422, 503)
+def responses(success: int, model: type[BaseModel] | None, *problems: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI entries for a route: its success (with its model) and the problems it can answer."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM: {"model": Problem}}}
+        for status in (*problems, 422, 503)
     }
+    documented[success] = {"description": HTTPStatus(success).phrase}
+    if model is not None:
+        documented[success]["content"] = {"application/json": {"model": model}}
+    return documented
 
 
 def problem(

@@ -51,6 +51,14 @@ def client() -> S3Client:
     return _client
 
 
+def upload_origin() -> str:
+    """The origin browsers POST upload forms to (for the pages' Content-Security-Policy)."""
+    settings = load(StorageSettings)
+    if settings.endpoint_url:
+        return settings.endpoint_url.rstrip("/")
+    return f"https://{settings.bucket}.s3.{settings.region}.amazonaws.com"
+
+
 def reset() -> None:
     global _client
     _client = None

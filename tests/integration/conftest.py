@@ -117,6 +117,14 @@ def sample_event(function: str, case: str) -> dict[str, Any]:
     return json.loads((ROOT / "events" / function / f"{case}.json").read_text())
 
 
+def _response(result: dict[str, Any]) -> ApiResponse:
+    headers = {name: values[0] for name, values in (result.get("multiValueHeaders") or {}).items()}
+    headers.update(result.get("headers") or {})
+    text = result.get("body") or ""
+    parsed = json.loads(text) if text and "json" in headers.get("Content-Type", "") else text
+    return ApiResponse(result["statusCode"], headers, parsed)
+
+
 class Api:
     """Call a route's handler with its sample event, changed where a test says so."""
 
@@ -149,16 +157,16 @@ class Api:
         if headers is not None:
             event["headers"].update(headers)
             event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
-        result = self._handler(function).lambda_handler(event, LambdaContext())
-        text = result.get("body") or ""
-        content_type = (
-            result.get("headers", {}).get("Content-Type", "")
-            or (result.get("multiValueHeaders", {}).get("Content-Type", [""])[0])
-        )
-        parsed = json.loads(text) if text and "json" in content_type else text
-        headers_out = {k: v[0] for k, v in result.get("multiValueHeaders", {}).items()}
-        headers_out.update(result.get("headers", {}))
-        return ApiResponse(result["statusCode"], headers_out, parsed)
+        return _response(self._handler(function).lambda_handler(event, LambdaContext()))
+
+    def page(self, path: str, *, function: str = "serve_pages", stage: str | None = None) -> ApiResponse:
+        """GET a page or asset route, shaped as API Gateway sends it (stage prefix included)."""
+        event = copy.deepcopy(sample_event("get_upload_status", "by_code"))
+        resource = re.sub(r"/(static|docs)/[^/]+$", r"/\1/{asset}", path)
+        asset = path.rsplit("/", 1)[1] if resource != path else None
+        event |= {"resource": resource, "path": path, "pathParameters": {"asset": asset} if asset else None}
+        event["requestContext"] |= {"resourcePath": resource, "path": f"/{stage}{path}" if stage else path}
+        return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
     # Shortcuts for the steps most tests take.
     def create_student(self, nickname: str = "mobrien", **fields: str) -> dict[str, Any]:

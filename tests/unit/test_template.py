@@ -71,8 +71,10 @@ def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(tem
     assert set(routes) >= EXAMINER_ROUTES | OPEN_ROUTES
     assert all(routes[route][1] is True for route in EXAMINER_ROUTES)
     assert all(routes[route][1] is False for route in OPEN_ROUTES)
-    functions = [name for name, _ in routes.values()]
-    assert len(functions) == len(set(functions)), "one function per route"
+    contract_functions = [routes[route][0] for route in EXAMINER_ROUTES | OPEN_ROUTES]
+    assert len(contract_functions) == len(set(contract_functions)), "one function per route of the contract"
+    pages = {("/", "get"), ("/verify", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+    assert all(routes[route][1] is False for route in pages)
 
 
 def test_every_function_has_its_folder_and_runs_python313_on_arm64(template: dict[str, Any]) -> None:

@@ -1,0 +1,178 @@
+// The student's page: code -> attempts -> file -> presigned form -> straight to S3 -> receipt.
+"use strict";
+const api = document.body.dataset.api;
+const MAX_BYTES = 3 * 1024 * 1024;
+const $ = (id) => document.getElementById(id);
+let code = null;
+let retry = null;
+
+function say(text) { $("status").textContent = text; }
+function fail(text, retryWith) {
+  $("error").textContent = text;
+  $("error").hidden = false;
+  retry = retryWith || null;
+  $("retry").hidden = !retry;
+  say("");
+}
+function clearError() { $("error").hidden = true; $("retry").hidden = true; retry = null; }
+function size(bytes) {
+  return bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+function when(iso) { return new Date(iso).toLocaleString(); }
+
+async function call(method, path, body) {
+  let response;
+  try {
+    response = await fetch(api + path, {
+      method,
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    return { network: true };
+  }
+  const data = await response.json().catch(() => ({}));
+  return { status: response.status, data };
+}
+
+function showStudent(progress) {
+  $("student").hidden = false;
+  $("student-title").textContent = `${progress.student.first_name} ${progress.student.last_name}`;
+  const left = progress.attempts_left;
+  $("attempts").textContent = left === 0
+    ? `You have used all ${progress.attempts_used} uploads. Ask your examiner if you need another.`
+    : `You have ${left} upload${left === 1 ? "" : "s"} left. The limit is 3 MiB per file.`;
+  $("file-form").hidden = left === 0;
+  const current = progress.current;
+  $("current").hidden = !current;
+  if (current) {
+    $("current-file").textContent = current.filename;
+    $("current-size").textContent = size(current.size_bytes);
+    $("current-time").textContent = when(current.submitted_at);
+    $("current-code").textContent = current.verification_code;
+  }
+}
+
+async function loadStudent(event) {
+  if (event) event.preventDefault();
+  clearError();
+  const typed = $("code").value.replace(/[\s-]/g, "").toUpperCase();
+  if (typed.length !== 20) { fail("An upload code has 20 letters and digits. Check it and try again."); return; }
+  say("Looking up your code…");
+  const result = await call("GET", `submissions/${encodeURIComponent(typed)}`);
+  if (result.network) { fail("The network failed. Check your connection.", loadStudent); return; }
+  if (result.status === 404) { fail("We don't know this upload code. Check it and try again."); return; }
+  if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment.", loadStudent); return; }
+  code = typed;
+  say("");
+  showStudent(result.data);
+}
+
+function postToS3(form, file) {
+  // XMLHttpRequest, not fetch: only it reports upload progress.
+  return new Promise((resolve) => {
+    const body = new FormData();
+    for (const [name, value] of Object.entries(form.fields)) body.append(name, value);
+    body.append("file", file); // S3 ignores every field after the file: it goes last
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.url);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const percent = Math.round((e.loaded / e.total) * 100);
+      $("progress").value = percent;
+      $("progress-text").textContent = `${percent} %`;
+    };
+    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+    xhr.onerror = () => resolve({ network: true });
+    xhr.send(body);
+  });
+}
+
+function s3Problem(text) {
+  const found = /<Code>([^<]+)<\/Code>[\s\S]*?<Message>([^<]*)<\/Message>/.exec(text || "");
+  if (!found) return "The storage refused the file.";
+  if (found[1] === "EntityTooLarge") return "The file is larger than 3 MiB, so it was refused. Choose a smaller file.";
+  if (found[1] === "EntityTooSmall") return "The file is empty. Choose another file.";
+  if (/expired/i.test(found[2])) return "The upload form expired before the file arrived. Try again.";
+  return `The storage refused the file (${found[1]}). Try again.`;
+}
+
+async function waitForReceipt(uploadId) {
+  say("Uploaded. Recording your file…");
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline) {
+    const result = await call("GET", `submissions/${code}`);
+    if (result.status === 200) {
+      const upload = result.data.uploads.find((u) => u.upload_id === uploadId);
+      if (upload && upload.status === "recorded") {
+        showStudent(result.data);
+        const current = result.data.current;
+        $("receipt-code").textContent = current.verification_code;
+        $("receipt-detail").textContent = `${current.filename}, ${size(current.size_bytes)}, SHA-256 ${current.sha256}`;
+        $("receipt").hidden = false;
+        $("receipt").focus();
+        say("Your file is handed in.");
+        return;
+      }
+      if (upload && upload.status === "rejected") {
+        showStudent(result.data);
+        fail(upload.rejection_reason === "too_large"
+          ? "The file was larger than 3 MiB and was not kept."
+          : "You had no uploads left, so this file was not kept.");
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  fail("Your file arrived but is not recorded yet. Reload this page in a minute to see its code.");
+}
+
+async function upload(event) {
+  if (event) event.preventDefault();
+  clearError();
+  $("receipt").hidden = true;
+  const file = $("file").files[0];
+  if (!file) { fail("Choose a file first."); return; }
+  if (file.size > MAX_BYTES) {
+    const bytes = (n) => n.toLocaleString("en");
+    fail(`This file is ${bytes(file.size)} bytes; the limit is 3 MiB (${bytes(MAX_BYTES)} bytes). ` +
+      "Choose a smaller file (for example, a compressed PDF).");
+    return;
+  }
+  if (file.size === 0) { fail("This file is empty. Choose another file."); return; }
+  $("upload-button").disabled = true;
+  try {
+    say("Preparing the upload…");
+    const presign = await call("POST", `submissions/${code}`, {
+      filename: file.name, content_type: file.type || "application/octet-stream",
+    });
+    if (presign.network) { fail("The network failed. Check your connection.", upload); return; }
+    if (presign.status === 409) { fail("You have no uploads left. Ask your examiner if you need another."); return; }
+    if (presign.status !== 201) { fail(presign.data.detail || "Something went wrong on our side.", upload); return; }
+    $("progress-box").hidden = false;
+    $("progress").value = 0;
+    say(`Uploading ${file.name}…`);
+    const sent = await postToS3(presign.data, file);
+    $("progress-box").hidden = true;
+    if (sent.network) { fail("The network failed during the upload. Check your connection.", upload); return; }
+    if (sent.status !== 204 && sent.status !== 201 && sent.status !== 200) { fail(s3Problem(sent.text), upload); return; }
+    await waitForReceipt(presign.data.upload_id);
+  } finally {
+    $("upload-button").disabled = false;
+  }
+}
+
+document.addEventListener("click", async (event) => {
+  const target = event.target.closest("[data-copy]");
+  if (!target) return;
+  const text = $(target.dataset.copy).textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    say("Code copied.");
+  } catch (err) {
+    say("Select the code and copy it by hand.");
+  }
+});
+$("code-form").addEventListener("submit", loadStudent);
+$("file-form").addEventListener("submit", upload);
+$("retry").addEventListener("click", () => { if (retry) retry(); });

@@ -1,0 +1,136 @@
+"""The pages in a real headless Chromium (Debian's, driven by Playwright) against the local stack."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import Stack
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            # This machine's network is closed: no background calls home, no component updates.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: _record_problem(message, problems))
+    yield page
+    context.close()
+    # A CSP violation or a script error shows up here.
+    assert problems == []
+
+
+def _record_problem(message: ConsoleMessage, problems: list[str]) -> None:
+    expected = "Failed to load resource: the server responded with a status of 40"
+    if message.type == "error" and not message.text.startswith(expected):
+        problems.append(message.text)
+
+
+def _open_upload_page(page: Page, stack: Stack, upload_code: str) -> None:
+    page.goto(f"{stack.api}/")
+    page.get_by_label("Your upload code").fill(upload_code.lower().replace("-", " "))
+    page.get_by_role("button", name="Continue").click()
+
+
+def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, stack: Stack, tmp_path: Path) -> None:
+    student = stack.create_student("browser.upload")
+    answers = tmp_path / "Réponses.pdf"
+    answers.write_bytes(b"%PDF-1.7 answers " * 4000)
+
+    _open_upload_page(page, stack, student["upload_code"])
+    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+    page.screenshot(path=ARTIFACTS / "upload-1-code-entered.png", full_page=True)
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+
+    receipt = page.locator("#receipt-code")
+    expect(receipt).to_have_text(CODE, timeout=20_000)
+    expect(page.locator("#status")).to_have_text("Your file is handed in.")
+    page.screenshot(path=ARTIFACTS / "upload-2-verification-code.png", full_page=True)
+    progress = stack.progress(student["upload_code"])
+    assert progress["current"]["verification_code"] == receipt.inner_text()
+    assert progress["current"]["filename"] == "Réponses.pdf"
+
+
+def test_an_oversize_file_is_stopped_before_upload(page: Page, stack: Stack, tmp_path: Path) -> None:
+    student = stack.create_student("browser.large")
+    large = tmp_path / "scan.pdf"
+    large.write_bytes(b"x" * (3 * 1024 * 1024 + 1))
+
+    _open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(large)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"This file is 3,145,729 bytes; the limit is 3 MiB \(3,145,728 bytes\)")
+    )
+    page.screenshot(path=ARTIFACTS / "upload-3-too-large.png", full_page=True)
+    assert stack.progress(student["upload_code"])["uploads"] == []  # no form was even requested
+
+
+def test_an_unknown_code_gets_a_clear_message(page: Page, stack: Stack) -> None:
+    _open_upload_page(page, stack, "0000-0000-0000-0000-0000")
+
+    expect(page.get_by_role("alert")).to_have_text("We don't know this upload code. Check it and try again.")
+    page.screenshot(path=ARTIFACTS / "upload-4-unknown-code.png", full_page=True)
+
+
+def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stack) -> None:
+    student = stack.create_student("browser.review")
+    content = b"%PDF-1.7 the reviewed answers"
+    form = stack.presign(student["upload_code"], "Final answers.pdf").json()
+    assert stack.post_form(form, content).status_code == 204
+    code = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]["verification_code"]
+
+    page.goto(f"{stack.api}/verify")
+    page.get_by_label("Verification code").fill(code.lower())
+    page.get_by_role("button", name="Check").click()
+
+    expect(page.locator("#r-status")).to_have_text("current")
+    expect(page.locator("#r-filename")).to_have_text("Final answers.pdf")
+    expect(page.locator("#r-sha")).to_have_text(re.compile("^[0-9a-f]{64}$"))
+    page.screenshot(path=ARTIFACTS / "verify-1-current.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download the file").click()
+    download = download_info.value
+    assert download.suggested_filename == "Final answers.pdf"
+    assert Path(download.path()).read_bytes() == content
+
+
+def test_the_docs_page_renders_swagger_ui_from_the_project(page: Page, stack: Stack) -> None:
+    page.goto(f"{stack.api}/docs")
+
+    expect(page.get_by_text("/students/import").first).to_be_visible(timeout=20_000)
+    page.screenshot(path=ARTIFACTS / "docs.png")

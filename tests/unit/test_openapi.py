@@ -1,0 +1,46 @@
+"""openapi.json is generated from the handlers, never edited by hand, and covers the contract."""
+
+from __future__ import annotations
+
+import json
+
+from openapi_spec_validator import validate
+
+from scripts.openapi import DOCUMENT, generate
+
+CONTRACT = {
+    ("post", "/students"),
+    ("post", "/students/import"),
+    ("get", "/students"),
+    ("get", "/students/{nickname}"),
+    ("delete", "/students/{nickname}"),
+    ("post", "/submissions/{upload_code}"),
+    ("get", "/submissions/{upload_code}"),
+    ("get", "/verifications/{verification_code}"),
+    ("get", "/verifications/{verification_code}/download_url"),
+}
+
+
+def test_the_committed_document_is_what_the_handlers_generate() -> None:
+    assert DOCUMENT.read_text() == generate(), "run `make openapi` and commit the result"
+
+
+def test_the_document_is_valid_openapi_3_and_lists_every_route_with_problem_errors() -> None:
+    document = json.loads(DOCUMENT.read_text())
+    validate(document)
+
+    operations = {(method, path): op for path, item in document["paths"].items() for method, op in item.items()}
+    assert set(operations) == CONTRACT
+    for (method, path), operation in operations.items():
+        examiner = path.startswith("/students")
+        assert (operation.get("security") == [{"ApiKey": []}]) is examiner, (method, path)
+        problems = [status for status in operation["responses"] if status.startswith(("4", "5"))]
+        assert problems, (method, path)
+        for status in problems:
+            assert list(operation["responses"][status]["content"]) == ["application/problem+json"]
+    assert document["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    assert "StudentIn" in document["components"]["schemas"]
