@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium test check lint typecheck validate build unit integration e2e openapi migrate clean
+.PHONY: help run chromium test check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -83,6 +83,10 @@ openapi: $(VENV)/.installed ## Regenerate functions/serve_docs/openapi.json from
 migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }
 	PYTHONPATH=shared $(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
+
+STACK ?= exam-depository-dev
+migrate-remote: $(SAM_VENV)/.installed ## Apply migrations on AWS: invoke the stack's migration function (STACK=...)
+	$(SAM) remote invoke MigrateDatabaseFunction --stack-name $(STACK) --region $(REGION)
 
 clean: ## Remove build output and caches (keeps the environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -147,7 +147,10 @@ def _start_services(
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION, config=client_config)
     sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name=REGION)
     origins = [f"http://127.0.0.1:{api_port}", f"http://localhost:{api_port}"]
-    queues = provision(s3, sqs, BUCKET, origins, MAX_RECEIVE_COUNT)
+    visibility_timeout_s = int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT_S", "3"))
+    queues = provision(
+        s3, sqs, BUCKET, origins, max_receive_count=MAX_RECEIVE_COUNT, visibility_timeout_s=visibility_timeout_s
+    )
 
     template = read_template()
     gateway = Gateway(routes(template), keys["api_key"], binary_media_types(template))

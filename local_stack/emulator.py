@@ -78,7 +78,9 @@ def _port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def provision(s3: Any, sqs: Any, bucket: str, origins: list[str], max_receive_count: int) -> Queues:
+def provision(
+    s3: Any, sqs: Any, bucket: str, origins: list[str], *, max_receive_count: int, visibility_timeout_s: int
+) -> Queues:
     """What template.yaml creates, on the emulator; safe to run at every start."""
     if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
@@ -106,7 +108,7 @@ def provision(s3: Any, sqs: Any, bucket: str, origins: list[str], max_receive_co
         QueueUrl=queue_url,
         Attributes={
             # Short locally, so that a failed message is retried within seconds.
-            "VisibilityTimeout": "3",
+            "VisibilityTimeout": str(visibility_timeout_s),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}),
             "Policy": json.dumps(
                 {

