@@ -29,6 +29,11 @@ def main() -> None:
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
     workers = int(os.environ.get("RECORD_WORKERS", "2"))
+    from local_stack.emulator import MiniStack, port_in_use
+
+    for port, variable in ((api_port, "PORT"), (s3_port, "S3_PORT")):
+        if port_in_use(port):
+            raise SystemExit(f"Port {port} is taken (is the stack already running?); set {variable} to a free port.")
     keys = _local_secrets(local_dir / "secrets.json")
     terminal = sys.stdout
     # Handler logs (Powertools JSON) go to a file; the terminal keeps the banner and access lines.
@@ -38,8 +43,6 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    from local_stack.emulator import MiniStack
 
     ministack = MiniStack(
         executable=Path(os.environ.get("MINISTACK_BIN", ROOT / ".tools/ministack/bin/ministack")),
