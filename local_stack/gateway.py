@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from local_stack.functions import FunctionPool, LambdaContext, Route
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+# Codes are credentials: the access log shows their first four characters only.
+_CODE_IN_PATH = re.compile(r"(/(?:submissions|verifications)/[^/\s?]{4})[^/\s?]*")
+
+
+def redact_codes(line: str) -> str:
+    return _CODE_IN_PATH.sub(r"\1…", line)
 
 
 class Gateway:
@@ -129,7 +136,7 @@ def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingH
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
         def log_message(self, format: str, *args: Any) -> None:
-            access_log.write(f"{self.address_string()} {format % args}\n")
+            access_log.write(redact_codes(f"{self.address_string()} {format % args}") + "\n")
             access_log.flush()
 
     server = ThreadingHTTPServer((host, port), Handler)

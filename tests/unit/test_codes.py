@@ -40,3 +40,12 @@ def test_display_groups_by_four_and_redaction_hides_the_code() -> None:
     code = "7K3MQ9TX2WFD8HNBC4RZ"
     assert codes.display(code) == "7K3M-Q9TX-2WFD-8HNB-C4RZ"
     assert codes.redact(code) == "7K3M…"
+
+
+def test_the_local_access_log_never_shows_a_whole_code() -> None:
+    from local_stack.gateway import redact_codes
+
+    line = '127.0.0.1 "GET /verifications/Q2RB-M7TZ-3KXD-9WFA-H5NP/download_url HTTP/1.1" 200 -'
+    assert redact_codes(line) == '127.0.0.1 "GET /verifications/Q2RB…/download_url HTTP/1.1" 200 -'
+    assert redact_codes('"POST /submissions/7k3m%20q9tx HTTP/1.1"') == '"POST /submissions/7k3m… HTTP/1.1"'
+    assert redact_codes('"GET /students?limit=5 HTTP/1.1"') == '"GET /students?limit=5 HTTP/1.1"'
