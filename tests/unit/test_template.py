@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,68 @@ def test_the_expanded_template_has_no_errors_or_circular_dependencies(
     assert lint.returncode & 2 == 0, lint.stdout
     assert "ApiApiKey" in expanded["Resources"]
     assert "ApiUsagePlan" in expanded["Resources"]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric", "threshold", "dimension"),
+    [
+        (
+            "DeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            0,
+            {"Fn::GetAtt": ["SubmissionEventsDeadLetterQueue", "QueueName"]},
+        ),
+        (
+            "QueueAgeAlarm",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"Ref": "QueueAgeAlarmSeconds"},
+            {"Fn::GetAtt": ["SubmissionEventsQueue", "QueueName"]},
+        ),
+        ("RecorderErrorsAlarm", "AWS/Lambda", "Errors", 0, {"Ref": "RecordSubmissionsFunction"}),
+        (
+            "Api5xxAlarm",
+            "AWS/ApiGateway",
+            "5XXError",
+            {"Ref": "Api5xxAlarmThreshold"},
+            {"Fn::Sub": "${AWS::StackName}-api"},
+        ),
+        ("ApiThrottleAlarm", "AWS/ApiGateway", "4XXError", 100, {"Fn::Sub": "${AWS::StackName}-api"}),
+    ],
+)
+def test_each_alarm_watches_its_metric_and_notifies_the_topic(
+    template: dict[str, Any], alarm: str, namespace: str, metric: str, threshold: object, dimension: object
+) -> None:
+    props = template["Resources"][alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Threshold"]) == (namespace, metric, threshold)
+    assert props["Dimensions"][0]["Value"] == dimension
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_the_api_name_the_alarms_watch_is_the_api_s_name(template: dict[str, Any]) -> None:
+    assert template["Resources"]["Api"]["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-api"}
+
+
+def test_the_dashboard_is_valid_json_and_shows_the_product_metrics(template: dict[str, Any]) -> None:
+    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    rendered = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    metrics = json.dumps(rendered)
+    for name in (
+        "UploadsIssued",
+        "SubmissionsRecorded",
+        "UploadsRejected",
+        "ObjectsDeleted",
+        "ApproximateNumberOfMessagesVisible",
+        "Latency",
+    ):
+        assert name in metrics
+
+
+def test_the_recorder_emits_the_metrics_the_dashboard_shows() -> None:
+    source = (ROOT / "functions" / "record_submissions" / "app.py").read_text()
+    for name in ("SubmissionsRecorded", "UploadsRejected", "DuplicateEvents"):
+        assert f'"{name}"' in source
+    assert '"UploadsIssued"' in (ROOT / "functions" / "request_upload" / "app.py").read_text()
