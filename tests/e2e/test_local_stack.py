@@ -143,3 +143,41 @@ def test_a_poison_message_is_retried_then_lands_in_the_dead_letter_queue(stack: 
     assert found, "the poison message never reached the dead-letter queue"
     assert int(found[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
     assert found[0]["Body"] == poison
+
+
+def test_the_deploy_smoke_test_passes_against_the_local_stack(stack: Stack) -> None:
+    from scripts.ops import smoke
+
+    smoke(stack.api, stack.key, timeout_s=20)
+
+    students = requests.get(f"{stack.api}/students?limit=500", headers={"x-api-key": stack.key}, timeout=10).json()
+    assert not [s for s in students["items"] if s["nickname"].startswith("smoke-")]  # it cleaned up
+
+
+def test_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stack) -> None:
+    from scripts.ops import redrive_queue
+
+    # Given a recordable notification that was dead-lettered while, say, the database was down
+    student = stack.create_student("e2e.redrive")
+    form = stack.presign(student["upload_code"]).json()
+    notification = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Post",
+                "eventTime": "2026-11-25T09:00:00.000Z",
+                "s3": {"object": {"key": form["fields"]["key"].replace(" ", "+"), "size": 9, "sequencer": "0A"}},
+            }
+        ]
+    }
+    stack.s3.put_object(
+        Bucket=stack.bucket, Key=form["fields"]["key"], Body=b"%PDF late", ContentType="application/pdf"
+    )
+    stack.sqs.send_message(QueueUrl=stack.info["dead_letter_queue_url"], MessageBody=json.dumps(notification))
+
+    # When ops redrive the dead-letter queue
+    moved = redrive_queue(stack.sqs, stack.info["dead_letter_queue_url"], stack.info["queue_url"])
+
+    # Then the upload is recorded
+    assert moved >= 1
+    progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    assert progress["current"]["upload_id"] == form["upload_id"]

@@ -217,3 +217,32 @@ def test_the_recorder_emits_the_metrics_the_dashboard_shows() -> None:
     for name in ("SubmissionsRecorded", "UploadsRejected", "DuplicateEvents"):
         assert f'"{name}"' in source
     assert '"UploadsIssued"' in (ROOT / "functions" / "request_upload" / "app.py").read_text()
+
+
+def _overrides(environment: str) -> dict[str, str]:
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    text = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(pair.split("=", 1) for pair in shlex.split(text))
+
+
+@pytest.mark.parametrize("environment", ["default", "dev", "prod"])
+def test_samconfig_overrides_only_parameters_the_template_has(template: dict[str, Any], environment: str) -> None:
+    overrides = _overrides(environment)
+    assert set(overrides) <= set(template["Parameters"])
+    assert overrides["EnvironmentName"] == ("dev" if environment == "default" else environment)
+
+
+def test_prod_throttles_and_alarms_more_strictly_than_the_defaults(template: dict[str, Any]) -> None:
+    prod = _overrides("prod")
+    defaults = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    for stricter in (
+        "ThrottleRateLimit",
+        "ThrottleBurstLimit",
+        "QuotaLimit",
+        "QueueAgeAlarmSeconds",
+        "Api5xxAlarmThreshold",
+    ):
+        assert int(prod[stricter]) < int(defaults[stricter]), stricter

@@ -1,0 +1,146 @@
+"""Operations commands behind the Makefile's targets: each prints what it does before doing it.
+
+python scripts/ops.py api-key --stack NAME            the examiners' API key value
+python scripts/ops.py redrive --stack NAME            dead-letter queue -> notification queue
+python scripts/ops.py redrive --local                 the same on the local stack (.local/stack.json)
+python scripts/ops.py smoke --stack NAME              create, upload, record, download, delete
+python scripts/ops.py smoke --api-url URL --api-key K  the same against any running API
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def say(message: str) -> None:
+    print(f"+ {message}", file=sys.stderr, flush=True)
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    say(f"aws cloudformation describe-stacks --stack-name {stack}")
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+
+
+def api_key_value(stack: str) -> str:
+    key_id = stack_outputs(stack)["ApiKeyId"]
+    say(f"aws apigateway get-api-key --api-key {key_id} --include-value")
+    return str(boto3.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"])
+
+
+def redrive_aws(stack: str) -> None:
+    outputs = stack_outputs(stack)
+    source, destination = outputs["SubmissionEventsDeadLetterQueueArn"], outputs["SubmissionEventsQueueArn"]
+    say(f"aws sqs start-message-move-task --source-arn {source} --destination-arn {destination}")
+    task = boto3.client("sqs").start_message_move_task(SourceArn=source, DestinationArn=destination)
+    print(f"move task started: {task['TaskHandle']}")
+
+
+def redrive_queue(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
+    """Move every message from the dead-letter queue back, one batch at a time; returns how many."""
+    moved = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if not messages:
+            return moved
+        for message in messages:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+
+
+def redrive_local(local_dir: Path) -> None:
+    stack = json.loads((local_dir / "stack.json").read_text())
+    keys = json.loads((local_dir / "secrets.json").read_text())
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack["s3_endpoint"],
+        region_name="eu-west-1",
+        aws_access_key_id=keys["s3_access_key"],
+        aws_secret_access_key=keys["s3_secret_key"],
+    )
+    say(f"move {stack['dead_letter_queue_url']} -> {stack['queue_url']}")
+    print(f"moved {redrive_queue(sqs, stack['dead_letter_queue_url'], stack['queue_url'])} message(s)")
+
+
+def smoke(api_url: str, api_key: str, timeout_s: float = 90) -> None:
+    """The whole path once, as a person would, leaving nothing behind."""
+    api = api_url.rstrip("/")
+    nickname = f"smoke-{uuid.uuid4().hex[:8]}"
+    examiner = {"x-api-key": api_key}
+    say(f"POST {api}/students ({nickname})")
+    created = requests.post(
+        f"{api}/students",
+        json={"nickname": nickname, "first_name": "Smoke", "last_name": "Test"},
+        headers=examiner,
+        timeout=30,
+    )
+    created.raise_for_status()
+    code = created.json()["upload_code"]
+    try:
+        say(f"POST {api}/submissions/<code>, then the form to S3")
+        form = requests.post(
+            f"{api}/submissions/{code}", json={"filename": "smoke.txt", "content_type": "text/plain"}, timeout=30
+        )
+        form.raise_for_status()
+        content = f"smoke test {nickname}".encode()
+        upload = requests.post(
+            form.json()["url"],
+            data=form.json()["fields"],
+            files={"file": ("smoke.txt", content, "text/plain")},
+            timeout=30,
+        )
+        if upload.status_code not in (200, 201, 204):
+            raise SystemExit(f"S3 refused the upload: {upload.status_code} {upload.text[:300]}")
+        say(f"GET {api}/submissions/<code> until the upload is recorded")
+        deadline = time.monotonic() + timeout_s
+        while (current := requests.get(f"{api}/submissions/{code}", timeout=30).json()["current"]) is None:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the upload was not recorded within {timeout_s:.0f} s")
+            time.sleep(1)
+        say(f"GET {api}/verifications/<code>/download_url, then the file")
+        link = requests.get(f"{api}/verifications/{current['verification_code']}/download_url", timeout=30)
+        link.raise_for_status()
+        if requests.get(link.json()["url"], timeout=30).content != content:
+            raise SystemExit("the downloaded file differs from the uploaded one")
+    finally:
+        say(f"DELETE {api}/students/{nickname}")
+        requests.delete(f"{api}/students/{nickname}", headers=examiner, timeout=30).raise_for_status()
+    print("smoke test passed: create, presign, upload, record, verify, download, delete")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["api-key", "redrive", "smoke"])
+    parser.add_argument("--stack", help="the CloudFormation stack name")
+    parser.add_argument("--local", action="store_true", help="redrive on the local stack")
+    parser.add_argument("--local-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument("--api-url")
+    parser.add_argument("--api-key")
+    args = parser.parse_args()
+    if args.command == "api-key":
+        print(api_key_value(args.stack))
+    elif args.command == "redrive":
+        redrive_local(args.local_dir) if args.local else redrive_aws(args.stack)
+    elif args.api_url and args.api_key:
+        smoke(args.api_url, args.api_key)
+    else:
+        outputs = stack_outputs(args.stack)
+        smoke(outputs["ApiUrl"], api_key_value(args.stack))
+
+
+if __name__ == "__main__":
+    main()
