@@ -90,21 +90,26 @@ class FunctionPool:
             self._idle.put(module)
 
     def _load(self) -> ModuleType:
-        name = f"local_{self.function}_{next(self._serial)}"
-        spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / self.function / "app.py")
-        if spec is None or spec.loader is None:
-            raise RuntimeError(f"cannot load functions/{self.function}/app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return load_function(self.function, f"local_{self.function}_{next(self._serial)}")
+
+
+def load_function(function: str, module_name: str) -> ModuleType:
+    """Import functions/<function>/app.py as Lambda does: a fresh module, here under its own name
+    (every handler file is called app.py)."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / function / "app.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load functions/{function}/app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
 class LambdaContext:
     """What Powertools reads from the Lambda context."""
 
-    function_name: str
-    aws_request_id: str
+    function_name: str = "local"
+    aws_request_id: str = "0f3c7b52-9a1e-4d0c-8c55-2d9b1f7e6a10"
     memory_limit_in_mb: int = 256
     function_version: str = "$LATEST"
     log_group_name: str = "/aws/lambda/local"

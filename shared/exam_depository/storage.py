@@ -14,6 +14,7 @@ from exam_depository.config import StorageSettings, load
 from exam_depository.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
 
 _client: S3Client | None = None
@@ -103,7 +104,7 @@ def head(key: str) -> StoredObject | None:
     try:
         response = client().head_object(Bucket=load(StorageSettings).bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _missing(exc):
             return None
         raise ServiceUnavailable(f"S3 HEAD failed: {exc}") from exc
     checksum = response.get("ChecksumSHA256")
@@ -127,7 +128,7 @@ def sha256_of(key: str) -> str | None:
         for chunk in body.iter_chunks(_CHUNK):
             digest.update(chunk)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _missing(exc):
             return None
         raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
     return digest.hexdigest()
@@ -150,6 +151,11 @@ def delete(keys: list[str]) -> None:
         failed = response.get("Errors", [])
         if failed:
             raise ServiceUnavailable(f"S3 could not delete {len(failed)} object(s): {failed[0].get('Code')}")
+
+
+def _missing(exc: ClientError) -> bool:
+    """HEAD answers a bare 404, GET answers NoSuchKey."""
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def _base64_to_hex(value: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,25 +18,12 @@ from aws_lambda_powertools.utilities import parameters
 from exam_depository import config, db, storage
 from moto import mock_aws
 
+from local_stack.functions import LambdaContext, load_function
 from tests.conftest import ROOT
 
 REGION = "eu-west-1"
 BUCKET = "exam-depository-test-submissions"
 API_KEY = "local-example-key-not-a-secret"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "exam-depository-test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:exam-depository-test"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "0f3c7b52-9a1e-4d0c-8c55-2d9b1f7e6a10"
-    log_group_name: str = "/aws/lambda/exam-depository-test"
-    log_stream_name: str = "2026/11/25/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass
@@ -102,12 +88,7 @@ def handler() -> Callable[[str], ModuleType]:
 
     def load(name: str) -> ModuleType:
         if name not in loaded:
-            spec = importlib.util.spec_from_file_location(f"function_{name}", ROOT / "functions" / name / "app.py")
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            loaded[name] = module
+            loaded[name] = load_function(name, f"function_{name}")
         return loaded[name]
 
     return load

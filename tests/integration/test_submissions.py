@@ -17,7 +17,8 @@ from exam_depository import submissions
 from exam_depository.config import MAX_UPLOAD_BYTES
 from exam_depository.notifications import objects_created
 
-from tests.integration.conftest import Api, Bucket, LambdaContext, sample_event, sqs_event
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import Api, Bucket, sample_event, sqs_event
 
 Record = Callable[..., dict[str, Any]]
 
