@@ -25,16 +25,11 @@ $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-$(SAM_VENV)/.installed: requirements-sam.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH (sam build needs it too)" >&2; exit 1; }
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
-	@touch $@
-
-$(MINISTACK_VENV)/.installed: requirements-ministack.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH" >&2; exit 1; }
-	$(PYTHON) -m venv $(MINISTACK_VENV)
-	$(MINISTACK_VENV)/bin/pip install --quiet -r requirements-ministack.txt
+# A tool that pins its own dependencies gets an environment of its own: .tools/<name>.
+.tools/%/.installed: requirements-%.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH (the tools need it too)" >&2; exit 1; }
+	$(PYTHON) -m venv .tools/$*
+	.tools/$*/bin/pip install --quiet -r $<
 	@touch $@
 
 run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it

@@ -138,17 +138,12 @@ def _handler_environment(database_url: str, s3_endpoint: str, keys: dict[str, st
 def _start_services(
     api_port: int, s3_endpoint: str, keys: dict[str, str], *, workers: int, stop: threading.Event, terminal: Any
 ) -> tuple[Any, Any]:
-    import boto3
-    from botocore.config import Config
-
     from local_stack.delivery import NotificationDelivery
-    from local_stack.emulator import provision
+    from local_stack.emulator import clients, provision
     from local_stack.functions import FunctionPool, binary_media_types, read_template, routes
     from local_stack.gateway import Gateway, serve
 
-    client_config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION, config=client_config)
-    sqs = boto3.client("sqs", endpoint_url=s3_endpoint, region_name=REGION)
+    s3, sqs = clients(s3_endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
     origins = [f"http://127.0.0.1:{api_port}", f"http://localhost:{api_port}"]
     visibility_timeout_s = int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT_S", "3"))
     queues = provision(

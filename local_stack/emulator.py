@@ -71,6 +71,20 @@ class MiniStack:
             self.process.wait(5)
 
 
+def clients(endpoint: str, credentials: tuple[str, str], region: str) -> tuple[Any, Any]:
+    """S3 and SQS clients for the emulator: SigV4, and path-style URLs on 127.0.0.1."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=credentials[0], aws_secret_access_key=credentials[1], region_name=region
+    )
+    s3 = session.client(
+        "s3", endpoint_url=endpoint, config=Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    )
+    return s3, session.client("sqs", endpoint_url=endpoint)
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0

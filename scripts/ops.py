@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 import requests
 
+from local_stack.emulator import clients
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,13 +67,7 @@ def redrive_queue(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
 def redrive_local(local_dir: Path) -> None:
     stack = json.loads((local_dir / "stack.json").read_text())
     keys = json.loads((local_dir / "secrets.json").read_text())
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stack["s3_endpoint"],
-        region_name="eu-west-1",
-        aws_access_key_id=keys["s3_access_key"],
-        aws_secret_access_key=keys["s3_secret_key"],
-    )
+    _, sqs = clients(stack["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), "eu-west-1")
     say(f"move {stack['dead_letter_queue_url']} -> {stack['queue_url']}")
     print(f"moved {redrive_queue(sqs, stack['dead_letter_queue_url'], stack['queue_url'])} message(s)")
 

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psutil
 import pytest
 import requests
-from botocore.config import Config
 
+from local_stack.emulator import clients
 from tests.conftest import ROOT
 
 
@@ -35,14 +34,8 @@ class Stack:
         self.bucket = info["bucket"]
         self.info = info
         secrets = json.loads((local_dir / "secrets.json").read_text())
-        session = boto3.session.Session(
-            aws_access_key_id=secrets["s3_access_key"],
-            aws_secret_access_key=secrets["s3_secret_key"],
-            region_name="eu-west-1",
-        )
-        config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
-        self.s3 = session.client("s3", endpoint_url=info["s3_endpoint"], config=config)
-        self.sqs = session.client("sqs", endpoint_url=info["s3_endpoint"])
+        credentials = (secrets["s3_access_key"], secrets["s3_secret_key"])
+        self.s3, self.sqs = clients(info["s3_endpoint"], credentials, "eu-west-1")
 
     def create_student(self, nickname: str) -> dict[str, Any]:
         response = requests.post(
