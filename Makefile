@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium test deploy api-key logs redrive smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -108,6 +108,13 @@ logs: $(SAM_VENV)/.installed ## Tail the logs of STACK's functions (FN=RecordSub
 
 redrive: $(VENV)/.installed ## Move dead-lettered notifications back to the queue (LOCAL=1 for make run's stack)
 	$(OPS) redrive $(if $(LOCAL),--local,--stack $(STACK))
+
+reconcile: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Run the reconcile job now on STACK (LOCAL=1 for make run's stack)
+ifdef LOCAL
+	$(OPS) reconcile --local
+else
+	$(SAM) remote invoke ReconcileStorageFunction --stack-name $(STACK) --region $(REGION) --event-file events/reconcile_storage/scheduled.json
+endif
 
 smoke: $(VENV)/.installed ## Create, upload, record, download and delete once against STACK
 	$(OPS) smoke --stack $(STACK)

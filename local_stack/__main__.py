@@ -30,6 +30,7 @@ def main() -> None:
     s3_port = int(os.environ.get("S3_PORT", "4566"))
     workers = int(os.environ.get("RECORD_WORKERS", "2"))
     from local_stack.emulator import MiniStack, port_in_use
+    from local_stack.functions import handler_environment
 
     for port, variable in ((api_port, "PORT"), (s3_port, "S3_PORT")):
         if port_in_use(port):
@@ -56,7 +57,7 @@ def main() -> None:
     try:
         ministack.start((local_dir / "ministack.log").open("ab"))
         postgres, database_url = _start_postgres(local_dir / "postgres")
-        _handler_environment(database_url, ministack.endpoint, keys)
+        handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         server, queues = _start_services(
             api_port, ministack.endpoint, keys, workers=workers, stop=stop, terminal=terminal
         )
@@ -112,27 +113,6 @@ def _start_postgres(data_dir: Path) -> tuple[Any, str]:
     database_url = admin_url.replace("/postgres?", "/exam_depository?")
     schema.migrate(database_url)
     return server, database_url
-
-
-def _handler_environment(database_url: str, s3_endpoint: str, keys: dict[str, str]) -> None:
-    """What template.yaml's Globals give the functions, with local values."""
-    os.environ.update(
-        {
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": keys["s3_access_key"],
-            "AWS_SECRET_ACCESS_KEY": keys["s3_secret_key"],
-            "BUCKET_NAME": BUCKET,
-            "SUBMISSIONS_PREFIX": "submissions/",
-            "DATABASE_URL": database_url,
-            "S3_ENDPOINT_URL": s3_endpoint,
-            "POWERTOOLS_SERVICE_NAME": "exam-depository",
-            "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "AWS_LAMBDA_FUNCTION_NAME": "local",
-        }
-    )
-    os.environ.pop("DB_SECRET_ARN", None)
 
 
 def _start_services(

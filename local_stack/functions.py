@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import queue
 import re
 from collections.abc import Iterator
@@ -31,6 +32,27 @@ class Route:
             return None
         found = self.pattern.fullmatch(path)
         return found.groupdict() if found else None
+
+
+def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region: str, keys: dict[str, str]) -> None:
+    """What template.yaml's Globals give the functions, with local values."""
+    os.environ.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": keys["s3_access_key"],
+            "AWS_SECRET_ACCESS_KEY": keys["s3_secret_key"],
+            "BUCKET_NAME": bucket,
+            "SUBMISSIONS_PREFIX": "submissions/",
+            "DATABASE_URL": database_url,
+            "S3_ENDPOINT_URL": s3_endpoint,
+            "POWERTOOLS_SERVICE_NAME": "exam-depository",
+            "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": "local",
+        }
+    )
+    os.environ.pop("DB_SECRET_ARN", None)
 
 
 def read_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:

@@ -3,6 +3,7 @@
 python scripts/ops.py api-key --stack NAME            the examiners' API key value
 python scripts/ops.py redrive --stack NAME            dead-letter queue -> notification queue
 python scripts/ops.py redrive --local                 the same on the local stack (.local/stack.json)
+python scripts/ops.py reconcile --local               run the reconcile job against the local stack
 python scripts/ops.py smoke --stack NAME              create, upload, record, download, delete
 python scripts/ops.py smoke --api-url URL --api-key K  the same against any running API
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -65,11 +67,30 @@ def redrive_queue(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
 
 
 def redrive_local(local_dir: Path) -> None:
-    stack = json.loads((local_dir / "stack.json").read_text())
-    keys = json.loads((local_dir / "secrets.json").read_text())
+    stack, keys = _local_stack(local_dir)
     _, sqs = clients(stack["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), "eu-west-1")
     say(f"move {stack['dead_letter_queue_url']} -> {stack['queue_url']}")
     print(f"moved {redrive_queue(sqs, stack['dead_letter_queue_url'], stack['queue_url'])} message(s)")
+
+
+def _local_stack(local_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """What `make run` wrote: its endpoints, and the emulator's keys."""
+    stack_file = local_dir / "stack.json"
+    if not stack_file.exists():
+        raise SystemExit(f"{stack_file} is missing: start the local stack with `make run` first")
+    return json.loads(stack_file.read_text()), json.loads((local_dir / "secrets.json").read_text())
+
+
+def reconcile_local(local_dir: Path) -> None:
+    """The reconcile function's handler, in this process, with the local stack's settings."""
+    from local_stack.functions import LambdaContext, handler_environment, load_function
+
+    stack, keys = _local_stack(local_dir)
+    handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], "eu-west-1", keys)
+    say(f"invoke functions/reconcile_storage with events/reconcile_storage/scheduled.json on {stack['bucket']}")
+    event = json.loads((ROOT / "events/reconcile_storage/scheduled.json").read_text())
+    report = load_function("reconcile_storage", "reconcile_storage").lambda_handler(event, LambdaContext())
+    print(json.dumps(report))
 
 
 def smoke(api_url: str, api_key: str, timeout_s: float = 90) -> None:
@@ -120,10 +141,10 @@ def smoke(api_url: str, api_key: str, timeout_s: float = 90) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["api-key", "redrive", "smoke"])
+    parser.add_argument("command", choices=["api-key", "redrive", "reconcile", "smoke"])
     parser.add_argument("--stack", help="the CloudFormation stack name")
-    parser.add_argument("--local", action="store_true", help="redrive on the local stack")
-    parser.add_argument("--local-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument("--local", action="store_true", help="act on the local stack (make run)")
+    parser.add_argument("--local-dir", type=Path, default=Path(os.environ.get("LOCAL_DIR", ROOT / ".local")))
     parser.add_argument("--api-url")
     parser.add_argument("--api-key")
     args = parser.parse_args()
@@ -131,6 +152,8 @@ def main() -> None:
         print(api_key_value(args.stack))
     elif args.command == "redrive":
         redrive_local(args.local_dir) if args.local else redrive_aws(args.stack)
+    elif args.command == "reconcile":
+        reconcile_local(args.local_dir)
     elif args.api_url and args.api_key:
         smoke(args.api_url, args.api_key)
     else:

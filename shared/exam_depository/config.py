@@ -45,6 +45,9 @@ class RulesSettings(_EnvSettings):
     retention_hours: int = Field(default=72, alias="RETENTION_HOURS", ge=1)
     upload_form_ttl_s: int = Field(default=600, alias="UPLOAD_FORM_TTL_S", ge=60, le=3600)
     download_url_ttl_s: int = Field(default=300, alias="DOWNLOAD_URL_TTL_S", ge=10, le=300)
+    # How long the reconcile job leaves new things alone: a notification may still be queued,
+    # an upload that began just before its form expired may still be arriving.
+    reconcile_grace_s: int = Field(default=900, alias="RECONCILE_GRACE_S", ge=0)
 
 
 def load[T: _EnvSettings](settings_class: type[T]) -> T:

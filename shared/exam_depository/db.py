@@ -336,6 +336,27 @@ def mark_objects_deleted(conn: Connection, keys: list[str]) -> None:
     )
 
 
+def upload_records(conn: Connection, listed_keys: list[str]) -> list[Row]:
+    """What the records say of every object that exists or should: uploads whose object was
+    not deleted, plus those of the listed keys (an object that came back after its delete)."""
+    return conn.execute(
+        """SELECT u.object_key, u.status, u.form_expires_at, u.object_deleted_at,
+                  x.status AS submission_status, x.recorded_at, x.expires_at
+           FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+           WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
+        (listed_keys,),
+    ).fetchall()
+
+
+def delete_unused_uploads(conn: Connection, keys: list[str], form_expired_before: datetime) -> int:
+    """Forget forms that expired unused; a form recorded meanwhile is no longer pending."""
+    cur = conn.execute(
+        "DELETE FROM upload WHERE object_key = ANY(%s) AND status = 'pending' AND form_expires_at < %s",
+        (keys, form_expired_before),
+    )
+    return cur.rowcount
+
+
 def expire_submissions(conn: Connection, now: datetime) -> int:
     cur = conn.execute(
         "UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s",
@@ -350,7 +371,8 @@ def expire_submissions(conn: Connection, now: datetime) -> int:
 def submission_by_code(conn: Connection, verification_code: str) -> Row | None:
     return conn.execute(
         """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256,
-                  x.submitted_at, x.expires_at, x.status, u.object_key, s.first_name, s.last_name
+                  x.submitted_at, x.expires_at, x.status, u.object_key, u.object_deleted_at,
+                  s.first_name, s.last_name
            FROM submission x
            JOIN upload u ON u.id = x.upload_id
            JOIN student s ON s.id = x.student_id

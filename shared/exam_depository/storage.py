@@ -7,7 +7,9 @@ leave this module as `ServiceUnavailable`, or as None where a missing object is 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from exam_depository.config import StorageSettings, load
@@ -28,6 +30,13 @@ class StoredObject:
     etag: str
     # From S3's own full-object checksum, when the uploader sent one; else computed by streaming.
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size_bytes: int
+    last_modified: datetime
 
 
 def client() -> S3Client:
@@ -132,6 +141,19 @@ def sha256_of(key: str) -> str | None:
             return None
         raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
     return digest.hexdigest()
+
+
+def list_objects(prefix: str) -> Iterator[ListedObject]:
+    """Every object under `prefix`, a page of 1,000 at a time."""
+    from botocore.exceptions import ClientError
+
+    pages = client().get_paginator("list_objects_v2").paginate(Bucket=load(StorageSettings).bucket, Prefix=prefix)
+    try:
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield ListedObject(key=item["Key"], size_bytes=item["Size"], last_modified=item["LastModified"])
+    except ClientError as exc:
+        raise ServiceUnavailable(f"S3 ListObjectsV2 failed: {exc}") from exc
 
 
 def delete(keys: list[str]) -> None:

@@ -109,6 +109,9 @@ def download_link(verification_code: str) -> DownloadLink:
     status = status_at(row["status"], row["expires_at"], now)
     if status != "current":
         raise Gone(f"This file is {status}; only the current submission can be downloaded.")
+    if row["object_deleted_at"] is not None:
+        # The reconcile job found the file missing from S3: a link would only give a 404.
+        raise Gone("This file is no longer stored; the student can upload it again.")
     ttl = load(RulesSettings).download_url_ttl_s
     url = storage.presign_download(row["object_key"], attachment_disposition(row["filename"]), row["content_type"], ttl)
     return DownloadLink(url=url, expires_at=now.replace(microsecond=0) + timedelta(seconds=ttl))

@@ -33,6 +33,7 @@ class Stack:
         self.key = info["api_key"]
         self.bucket = info["bucket"]
         self.info = info
+        self.local_dir = local_dir
         secrets = json.loads((local_dir / "secrets.json").read_text())
         credentials = (secrets["s3_access_key"], secrets["s3_secret_key"])
         self.s3, self.sqs = clients(info["s3_endpoint"], credentials, "eu-west-1")
@@ -79,6 +80,14 @@ class Stack:
                 return progress
             assert time.monotonic() < deadline, f"upload {upload_id} still pending"
             time.sleep(0.2)
+
+    def make(self, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
+        """An ops target of the Makefile, run against this stack as a person would."""
+        env = {**os.environ, "LOCAL_DIR": str(self.local_dir), **variables}
+        command = ["make", "--no-print-directory", target, "LOCAL=1"]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
 
     def object_keys(self) -> list[str]:
         return sorted(o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", []))

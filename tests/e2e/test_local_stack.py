@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from typing import Any
 
@@ -154,9 +155,7 @@ def test_the_deploy_smoke_test_passes_against_the_local_stack(stack: Stack) -> N
     assert not [s for s in students["items"] if s["nickname"].startswith("smoke-")]  # it cleaned up
 
 
-def test_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stack) -> None:
-    from scripts.ops import redrive_queue
-
+def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stack) -> None:
     # Given a recordable notification that was dead-lettered while, say, the database was down
     student = stack.create_student("e2e.redrive")
     form = stack.presign(student["upload_code"]).json()
@@ -175,9 +174,29 @@ def test_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stack) ->
     stack.sqs.send_message(QueueUrl=stack.info["dead_letter_queue_url"], MessageBody=json.dumps(notification))
 
     # When ops redrive the dead-letter queue
-    moved = redrive_queue(stack.sqs, stack.info["dead_letter_queue_url"], stack.info["queue_url"])
+    done = stack.make("redrive")
 
     # Then the upload is recorded
-    assert moved >= 1
+    assert int(re.search(r"moved (\d+) message", done.stdout).group(1)) >= 1
     progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
     assert progress["current"]["upload_id"] == form["upload_id"]
+
+
+def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack: Stack) -> None:
+    # Given a recorded file that someone deleted from the bucket, and a stray object
+    student = stack.create_student("e2e.reconcile")
+    form = stack.presign(student["upload_code"]).json()
+    assert stack.post_form(form, b"%PDF reconciled").status_code == 204
+    current = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]
+    stack.s3.delete_object(Bucket=stack.bucket, Key=form["fields"]["key"])
+
+    # When ops run the reconcile job (no grace: the file was recorded seconds ago)
+    done = stack.make("reconcile", RECONCILE_GRACE_S="0")
+
+    # Then it reports the loss and the reviewer's link is refused instead of pointing at nothing
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["lost"] == 1
+    assert report["failed"] == 0
+    link = requests.get(f"{stack.api}/verifications/{current['verification_code']}/download_url", timeout=10)
+    assert link.status_code == 410
+    assert link.headers["Content-Type"] == "application/problem+json"

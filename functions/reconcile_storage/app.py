@@ -1,0 +1,32 @@
+"""Scheduled (and run by ops): make the bucket and the records agree again (DESIGN.md rule 5)."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import reconcile
+from exam_depository.observability import MetricUnit, logger, metrics, tracer
+
+REPORT_METRICS = {
+    "recorded": "UnnotifiedObjectsRecorded",
+    "deleted": "StrayObjectsDeleted",
+    "confirmed_deleted": "DeletionsConfirmed",
+    "lost": "LostFiles",
+    "unused_forms_dropped": "UnusedFormsDropped",
+    "failed": "ReconcileFailures",
+}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    report = asdict(reconcile.reconcile(datetime.now(UTC)))
+    for name, metric in REPORT_METRICS.items():
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=report[name])
+    logger.info("Bucket and records reconciled", extra=report)
+    if report["failed"]:
+        # Fail the invocation so that its Errors metric shows it; the next run retries.
+        raise RuntimeError(f"{report['failed']} listed object(s) could not be recorded")
+    return report
