@@ -51,9 +51,11 @@ lint: $(VENV)/.installed .tools/actionlint/.installed ## ruff (lint and format),
 typecheck: $(VENV)/.installed ## mypy, strict, on functions/ and shared/
 	$(BIN)/mypy functions shared
 
-validate: $(SAM_VENV)/.installed ## sam validate --lint, and cfn-lint with the serverless rules
+validate: $(SAM_VENV)/.installed .tools/checkov/.installed ## sam validate --lint, cfn-lint with the serverless rules, checkov
 	$(SAM) validate --lint --region $(REGION)
 	$(SAM_VENV)/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
+	@# Every skip is in template.yaml, next to its resource, with its reason. No network: --skip-download.
+	.tools/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 build: $(SAM_VENV)/.installed ## sam build without a container (needs python3.13 on PATH)
 	$(SAM) build --region $(REGION)

@@ -290,3 +290,15 @@ def test_prod_throttles_and_alarms_more_strictly_than_the_defaults(template: dic
         "Api5xxAlarmThreshold",
     ):
         assert int(prod[stricter]) < int(defaults[stricter]), stricter
+
+
+def test_every_checkov_skip_names_its_check_and_gives_a_reason(template: dict[str, Any]) -> None:
+    skips = [
+        (name, skip)
+        for name, resource in template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips, "make validate runs checkov; its skips live in the template"
+    for name, skip in skips:
+        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
+        assert len(skip.get("comment", "")) >= 30, f"{name} skips {skip['id']} without a reason"
