@@ -45,11 +45,16 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 _SERVERS_USED: list[str] = []
+# Figures a test measured (trials run, events shuffled, cases generated), printed at the end of
+# the run: docs/RELIABILITY.md quotes them.
+FIGURES: dict[str, int] = {}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for server in _SERVERS_USED:
         terminalreporter.write_line(f"database tests ran against {server}")
+    for name, value in FIGURES.items():
+        terminalreporter.write_line(f"figure: {name} = {value:,}")
 
 
 @pytest.fixture(scope="session")
