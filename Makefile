@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium soak test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreS
 
 e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
+
+SOAK_SECONDS ?= 120
+soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
+	PYTHONPATH=shared:. $(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
 chromium: ## Install Debian's Chromium for the browser tests if it is missing (never a downloaded browser)
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -139,6 +139,9 @@ def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingH
             access_log.write(redact_codes(f"{self.address_string()} {format % args}") + "\n")
             access_log.flush()
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        # The default listen backlog of 5 resets connections when a class uploads at once.
+        request_queue_size = 128
+        daemon_threads = True
+
+    return Server((host, port), Handler)

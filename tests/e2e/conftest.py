@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +14,9 @@ import psutil
 import pytest
 import requests
 
+from local_stack import background
 from local_stack.emulator import clients
 from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Stack:
@@ -95,33 +87,15 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    local_dir = tmp_path_factory.mktemp("local")
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}",
-        "LOCAL_DIR": str(local_dir),
-        "PORT": str(_free_port()),
-        "S3_PORT": str(_free_port()),
-        "QUEUE_VISIBILITY_TIMEOUT_S": "1",
-    }
-    env.pop("DATABASE_URL", None)
-    log = (local_dir / "terminal.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "local_stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    stack_file = local_dir / "stack.json"
-    deadline = time.monotonic() + 60
-    while not stack_file.exists():
-        assert process.poll() is None, (local_dir / "terminal.log").read_text()
-        assert time.monotonic() < deadline, "the local stack did not come up in 60 s"
-        time.sleep(0.1)
-    children = psutil.Process(process.pid).children(recursive=True)
-    postgres_pid = int((local_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    running = background.start(tmp_path_factory.mktemp("local"), record_workers=4)
+    children = psutil.Process(running.process.pid).children(recursive=True)
+    postgres_pid = int((running.local_dir / "postgres" / "postmaster.pid").read_text().split()[0])
     started = [*children, psutil.Process(postgres_pid)]
 
-    yield Stack(json.loads(stack_file.read_text()), local_dir)
+    yield Stack(running.info, running.local_dir)
 
     # Ctrl-C stops every process the stack started.
-    process.send_signal(signal.SIGINT)
-    assert process.wait(30) == 0
+    assert running.stop() == 0
     time.sleep(0.5)
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"left running after Ctrl-C: {left}"

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import FIGURES
 from tests.e2e.conftest import Stack
 
 MIB3 = 3 * 1024 * 1024
@@ -200,3 +201,14 @@ def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack:
     link = requests.get(f"{stack.api}/verifications/{current['verification_code']}/download_url", timeout=10)
     assert link.status_code == 410
     assert link.headers["Content-Type"] == "application/problem+json"
+
+
+def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(stack: Stack) -> None:
+    from scripts.soak import race_trial
+
+    trials = [race_trial(stack.api, stack.key, stack.s3, stack.bucket, uploads=20) for _ in range(3)]
+
+    for trial in trials:
+        assert trial.broken_rules() == [], trial
+        assert trial.uploaded > 5, trial  # the race really happened: more uploads than the limit
+    FIGURES["parallel-upload race trials in make test (20 uploads each)"] = len(trials)

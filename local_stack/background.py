@@ -1,0 +1,59 @@
+"""Start the local stack as a child process on free ports, for the e2e tests and the soak script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class BackgroundStack:
+    process: subprocess.Popen[bytes]
+    local_dir: Path
+    info: dict[str, Any]  # .local/stack.json
+
+    def stop(self, timeout_s: float = 30) -> int:
+        """Ctrl-C, as a person would; returns the exit status."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout_s)
+
+
+def start(local_dir: Path, *, record_workers: int = 2, timeout_s: float = 60) -> BackgroundStack:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}",
+        "LOCAL_DIR": str(local_dir),
+        "PORT": str(free_port()),
+        "S3_PORT": str(free_port()),
+        "RECORD_WORKERS": str(record_workers),
+        "QUEUE_VISIBILITY_TIMEOUT_S": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    log = (local_dir / "terminal.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "local_stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    stack_file = local_dir / "stack.json"
+    deadline = time.monotonic() + timeout_s
+    while not stack_file.exists():
+        if process.poll() is not None:
+            raise RuntimeError((local_dir / "terminal.log").read_text())
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local stack did not come up in {timeout_s:.0f} s")
+        time.sleep(0.1)
+    return BackgroundStack(process, local_dir, json.loads(stack_file.read_text()))

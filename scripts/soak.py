@@ -1,0 +1,157 @@
+"""`make soak`: the upload race, over and over, through the local stack, until time runs out.
+
+One trial: a new student; 20 threads each ask for an upload form and POST a file to S3 at once;
+the local stack's record workers take the notifications concurrently. Then: never more than the
+limit recorded, exactly one current, and no other file of the student left in the bucket.
+
+    python scripts/soak.py [--seconds 120] [--max-trials 1000] [--uploads 20] [--workers 4]
+
+It starts its own local stack on free ports and stops it at the end; exit status 1 if any trial
+broke a rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from local_stack import background
+from local_stack.emulator import clients
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Trial:
+    forms: int  # upload forms handed out (the rest were refused: no attempts left)
+    uploaded: int  # files S3 accepted
+    recorded: int
+    rejected: int
+    current: int
+    left_in_bucket: int  # the student's objects still stored once everything settled
+    seconds: float
+
+    def broken_rules(self) -> list[str]:
+        broken = []
+        if self.recorded != min(self.uploaded, MAX_ATTEMPTS):
+            broken.append(f"{self.recorded} recorded of {self.uploaded} uploads (limit {MAX_ATTEMPTS})")
+        if self.recorded + self.rejected != self.uploaded:
+            broken.append(f"{self.uploaded - self.recorded - self.rejected} uploads neither recorded nor rejected")
+        if self.current != 1:
+            broken.append(f"{self.current} current submissions")
+        if self.left_in_bucket != 1:
+            broken.append(f"{self.left_in_bucket} objects left in the bucket, expected only the current one")
+        return broken
+
+
+def race_trial(api: str, api_key: str, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60) -> Trial:
+    started = time.monotonic()
+    nickname = f"race-{uuid.uuid4().hex[:10]}"
+    created = requests.post(
+        f"{api}/students",
+        json={"nickname": nickname, "first_name": "Race", "last_name": "Trial"},
+        headers={"x-api-key": api_key},
+        timeout=10,
+    )
+    created.raise_for_status()
+    code = created.json()["upload_code"]
+
+    def presign_and_upload(n: int) -> tuple[str | None, bool]:
+        metadata = {"filename": f"answer {n}.pdf", "content_type": "application/pdf"}
+        form = requests.post(f"{api}/submissions/{code}", json=metadata, timeout=30)
+        if form.status_code == 409:  # no attempts left: the limit already holds
+            return None, False
+        form.raise_for_status()
+        body = form.json()
+        posted = requests.post(
+            body["url"],
+            data=body["fields"],
+            files={"file": (f"answer {n}.pdf", f"%PDF answer {n}".encode(), "application/pdf")},
+            timeout=30,
+        )
+        return body["upload_id"], posted.status_code == 204
+
+    with ThreadPoolExecutor(max_workers=uploads) as pool:
+        results = list(pool.map(presign_and_upload, range(uploads)))
+    issued = [upload_id for upload_id, _ in results if upload_id is not None]
+    uploaded = {upload_id for upload_id, ok in results if ok}
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        progress = requests.get(f"{api}/submissions/{code}", timeout=10).json()
+        states = {u["upload_id"]: u["status"] for u in progress["uploads"]}
+        mine = [key for key in _keys(s3, bucket) if key.split("/")[1] in states]
+        settled = all(states[upload_id] != "pending" for upload_id in uploaded)
+        if (settled and len(mine) <= 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    student = requests.get(f"{api}/students/{nickname}", headers={"x-api-key": api_key}, timeout=10).json()
+    return Trial(
+        forms=len(issued),
+        uploaded=len(uploaded),
+        recorded=len(student["submissions"]),
+        rejected=sum(1 for status in states.values() if status == "rejected"),
+        current=sum(1 for s in student["submissions"] if s["status"] == "current"),
+        left_in_bucket=len(mine),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _keys(s3: Any, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="submissions/")
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--max-trials", type=int, default=1000)
+    parser.add_argument("--uploads", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4, help="concurrent record workers")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as local_dir:
+        print(f"starting a local stack with {args.workers} record workers in {local_dir}", flush=True)
+        stack = background.start(Path(local_dir), record_workers=args.workers)
+        keys = json.loads((Path(local_dir) / "secrets.json").read_text())
+        s3, _ = clients(stack.info["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), "eu-west-1")
+        trials: list[Trial] = []
+        failures = 0
+        deadline = time.monotonic() + args.seconds
+        try:
+            while len(trials) < args.max_trials and time.monotonic() < deadline:
+                trial = race_trial(
+                    stack.info["api_url"], stack.info["api_key"], s3, stack.info["bucket"], uploads=args.uploads
+                )
+                trials.append(trial)
+                broken = trial.broken_rules()
+                failures += bool(broken)
+                print(
+                    f"trial {len(trials):3d}: {trial.forms:2d} forms, {trial.uploaded:2d} uploaded, "
+                    f"{trial.recorded} recorded, {trial.rejected:2d} rejected, {trial.current} current, "
+                    f"{trial.left_in_bucket} left in bucket, {trial.seconds:.1f} s"
+                    + (f"  BROKEN: {'; '.join(broken)}" if broken else ""),
+                    flush=True,
+                )
+        finally:
+            stack.stop()
+    uploads = sum(t.uploaded for t in trials)
+    print(
+        f"\n{len(trials)} trials in {args.seconds:.0f} s budget: {uploads} concurrent uploads, "
+        f"{sum(t.rejected for t in trials)} rejected and deleted, {failures} trial(s) broke a rule"
+    )
+    sys.exit(1 if failures or not trials else 0)
+
+
+if __name__ == "__main__":
+    main()
