@@ -133,7 +133,12 @@ def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingH
             if self.command != "HEAD":
                 self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the gateway, which answers what API Gateway answers for a
+            # method no route has (TRACE, PROPFIND...), instead of http.server's 501.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             access_log.write(redact_codes(f"{self.address_string()} {format % args}") + "\n")

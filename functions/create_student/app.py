@@ -13,7 +13,7 @@ from exam_depository.observability import logger, metrics, tracer
 app = build_resolver()
 
 
-@app.post("/students", security=EXAMINER, responses=responses(201, Student, 409))
+@app.post("/students", security=EXAMINER, responses=responses(201, Student, 409, 415))
 def create_student(student: StudentIn) -> Response[Student]:
     return Response(status_code=201, content_type="application/json", body=students.create_student(student))
 

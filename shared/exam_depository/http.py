@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
@@ -58,9 +63,22 @@ def problem(
     return Response(status_code=int(status), content_type=PROBLEM, body=json.dumps(body), headers=headers)
 
 
+class _JsonBodies(OpenAPIRequestValidationMiddleware):
+    """Request validation that reads bodies as JSON only. Powertools also parses forms, and a
+    multipart content type without a boundary escapes its parser as a ValueError (a 500)."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = app.current_event.headers.get("content-type", "").strip().lower()
+        if content_type and not content_type.startswith("application/json"):
+            raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+        body: dict[str, Any] = super()._get_body(app)
+        return body
+
+
 def build_resolver() -> APIGatewayRestResolver:
     """A resolver with request validation and the error map; one per function module."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app._request_validation_middleware = _JsonBodies()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ untyped
     app.configure_openapi(
         title="Exam Depository",
         version="1.0.0",
@@ -80,6 +98,13 @@ def build_resolver() -> APIGatewayRestResolver:
         ]
         logger.info("Request refused", extra={"status": 422, "reason": "validation"})
         return problem(HTTPStatus.UNPROCESSABLE_ENTITY, "Invalid input", "The request does not match the API.", details)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_body(_: RequestUnsupportedContentType) -> Response[str]:
+        logger.info("Request refused", extra={"status": 415, "reason": "content type"})
+        return problem(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", "Send the body as application/json."
+        )
 
     @app.exception_handler(NotFoundError)
     def no_route(_: NotFoundError) -> Response[str]:

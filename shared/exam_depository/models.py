@@ -10,11 +10,12 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it).
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
+    if _UNSTORABLE.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -28,6 +29,7 @@ PersonName = Annotated[
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(_no_control_characters),
 ]
 Filename = Annotated[
     str,

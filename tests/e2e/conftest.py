@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 import pytest
 import requests
+from exam_depository.codes import display
 
 from local_stack import background
 from local_stack.emulator import clients
@@ -94,8 +96,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     yield Stack(running.info, running.local_dir)
 
+    leaks = _secrets_in_logs(running.info, running.local_dir)
     # Ctrl-C stops every process the stack started.
     assert running.stop() == 0
     time.sleep(0.5)
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"left running after Ctrl-C: {left}"
+    assert leaks == [], "the logs show a secret"
+
+
+def _secrets_in_logs(info: dict[str, Any], local_dir: Path) -> list[str]:
+    """The logs the stack wrote during the session (handlers, access log, emulator), searched for
+    the API key and for every upload and verification code the tests made, in either form."""
+    with psycopg.connect(info["database_url"]) as conn:
+        made = conn.execute("SELECT upload_code FROM student UNION ALL SELECT verification_code FROM submission")
+        codes = [row[0] for row in made]
+    assert codes, "the e2e tests made codes"
+    secrets = [info["api_key"], *codes, *(display(code) for code in codes)]
+    # The terminal shows the local key in the start-up banner, on purpose: its access log lines count.
+    access = [line for line in (local_dir / "terminal.log").read_text().splitlines() if line.startswith("127.0.0.1 ")]
+    assert access, "the access log was written"
+    files = [(local_dir / name).read_text(errors="replace") for name in ("stack.log", "ministack.log")]
+    logs = "\n".join([*files, *access]).upper()
+    return [secret[:4] + "…" for secret in secrets if secret.upper() in logs]

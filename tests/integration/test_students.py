@@ -71,6 +71,8 @@ def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None
         ({"nickname": "ok", "first_name": "   ", "last_name": "B"}, None),
         ({"nickname": "ok", "first_name": "A" * 201, "last_name": "B"}, None),
         ({"nickname": "ok", "first_name": "A", "last_name": "B", "email": "not-an-email"}, None),
+        ({"nickname": "ok", "first_name": "A", "last_name": "B", "email": "a\x00@b.org"}, None),
+        (None, '{"nickname": "ok", "first_name": "\\ud800", "last_name": "B"}'),
         ({"nickname": "ok", "first_name": "A"}, None),
         (None, "{not json"),
         (None, "[]"),

@@ -331,3 +331,24 @@ def test_the_sample_event_of_every_api_function_resolves_to_its_route(api: Api) 
     assert api.call("create_student", "valid").status == 201
     assert api.call("import_students", "roster").status == 201
     assert api.call("list_students", "first_page").status == 200
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"],
+)
+def test_json_routes_refuse_other_bodies_with_415(api: Api, content_type: str) -> None:
+    student = api.create_student()
+    for function, case, path_params in (
+        ("request_upload", "with_filename", {"upload_code": student["upload_code"]}),
+        ("create_student", "valid", None),
+    ):
+        response = api.call(
+            function,
+            case,
+            path_params=path_params,
+            body={"filename": "a.pdf", "nickname": "x", "first_name": "A", "last_name": "B"},
+            headers={"Content-Type": content_type, "content-type": content_type},
+        )
+        assert response.status == 415, (function, response.body)
+        assert response.headers["Content-Type"] == "application/problem+json"
