@@ -212,3 +212,23 @@ def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(
         assert trial.broken_rules() == [], trial
         assert trial.uploaded > 5, trial  # the race really happened: more uploads than the limit
     FIGURES["parallel-upload race trials in make test (20 uploads each)"] = len(trials)
+
+
+@pytest.mark.parametrize(("origin", "allowed"), [("api", True), ("https://evil.example", False)])
+def test_the_bucket_lets_only_the_api_origin_post_forms_from_a_browser(stack: Stack, origin: str, allowed: bool) -> None:
+    student = stack.create_student(f"e2e.cors.{allowed}")
+    form = stack.presign(student["upload_code"]).json()
+    sent_origin = stack.api if origin == "api" else origin
+
+    preflight = requests.options(
+        form["url"],
+        headers={"Origin": sent_origin, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+
+    if allowed:
+        assert preflight.status_code == 200
+        assert preflight.headers["Access-Control-Allow-Origin"] == sent_origin
+    else:
+        assert preflight.status_code == 403
+        assert "Access-Control-Allow-Origin" not in preflight.headers
