@@ -215,7 +215,7 @@ def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(
 
 
 @pytest.mark.parametrize(("origin", "allowed"), [("api", True), ("https://evil.example", False)])
-def test_the_bucket_lets_only_the_api_origin_post_forms_from_a_browser(stack: Stack, origin: str, allowed: bool) -> None:
+def test_only_the_api_origin_may_post_forms_from_a_browser(stack: Stack, origin: str, allowed: bool) -> None:
     student = stack.create_student(f"e2e.cors.{allowed}")
     form = stack.presign(student["upload_code"]).json()
     sent_origin = stack.api if origin == "api" else origin
