@@ -5,11 +5,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import submissions
-from exam_depository.observability import MetricUnit, logger, metrics, tracer
+from exam_depository.observability import MetricUnit, logger, metrics
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     expired = submissions.expire_submissions(datetime.now(UTC))

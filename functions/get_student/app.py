@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
 from exam_depository.http import EXAMINER, build_resolver, responses
 from exam_depository.models import StudentDetail
-from exam_depository.observability import logger, metrics, tracer
+from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 
@@ -18,7 +18,6 @@ def get_student(nickname: str) -> StudentDetail:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -9,7 +9,7 @@ from exam_depository import students
 from exam_depository.errors import UnsupportedMediaType
 from exam_depository.http import EXAMINER, build_resolver, request_body_bytes, responses
 from exam_depository.models import ImportResult
-from exam_depository.observability import logger, metrics, tracer
+from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 CSV_TYPES = ("text/csv", "application/csv")
@@ -33,7 +33,6 @@ def import_students() -> Response[ImportResult]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import reconcile
-from exam_depository.observability import MetricUnit, logger, metrics, tracer
+from exam_depository.observability import MetricUnit, logger, metrics
 
 REPORT_METRICS = {
     "recorded": "UnnotifiedObjectsRecorded",
@@ -19,7 +19,6 @@ REPORT_METRICS = {
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     report = asdict(reconcile.reconcile(datetime.now(UTC)))

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import submissions
 from exam_depository.notifications import objects_created
-from exam_depository.observability import MetricUnit, logger, metrics, tracer
+from exam_depository.observability import MetricUnit, logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
 OUTCOME_METRICS = {
@@ -27,7 +27,6 @@ OUTCOME_METRICS = {
 }
 
 
-@tracer.capture_method
 def record_message(record: SQSRecord) -> None:
     for created in objects_created(record.json_body):
         result = submissions.record_object(created)
@@ -37,7 +36,6 @@ def record_message(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_message, processor=processor, context=context)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import storage
 from exam_depository.errors import NotFound
 from exam_depository.http import build_resolver
-from exam_depository.observability import logger, metrics, tracer
+from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 STATIC = Path(__file__).parent / "static"
@@ -63,7 +63,6 @@ def asset(asset: str) -> Response[str]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,0 +1,64 @@
+"""cpu_ms_per_upload: the CPU our code spends on one accepted 3 MiB upload, presign plus record
+(the SHA-256 included). The student's POST to S3 is not ours and is not counted."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.cold import summary
+from bench.environment import Environment
+from bench.warm import _event
+from local_stack.functions import LambdaContext, load_function
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB3 = 3 * 1024 * 1024
+
+
+def measure(env: Environment, uploads: int) -> dict[str, Any]:
+    create = load_function("create_student", "bench_cpu_create")
+    presign = load_function("request_upload", "bench_cpu_presign")
+    record = load_function("record_submissions", "bench_cpu_record")
+    batch = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())
+    presign_cpu, record_cpu = [], []
+    content = secrets.token_bytes(MIB3)
+    for i in range(uploads):
+        if i % 5 == 0:  # a new student every 5 uploads: the limit is 5
+            body = {"nickname": f"cpu{i}", "first_name": "Ann", "last_name": "Lee"}
+            created = json.loads(
+                create.lambda_handler(_event("create_student", "valid", body=body), LambdaContext())["body"]
+            )
+        started = time.process_time()
+        response = presign.lambda_handler(
+            _event("request_upload", "with_filename", path={"upload_code": created["upload_code"]}), LambdaContext()
+        )
+        presign_cpu.append((time.process_time() - started) * 1000)
+        form = json.loads(response["body"])
+        posted = requests.post(form["url"], data=form["fields"], files={"file": ("a.pdf", content)}, timeout=30)
+        posted.raise_for_status()
+        notification = {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Post",
+                    "eventTime": "2026-11-25T10:00:00.000Z",
+                    "s3": {"object": {"key": form["fields"]["key"], "size": MIB3, "sequencer": f"{i + 1:016X}"}},
+                }
+            ]
+        }
+        batch["Records"][0]["body"] = json.dumps(notification)
+        started = time.process_time()
+        result = record.lambda_handler(batch, LambdaContext())
+        record_cpu.append((time.process_time() - started) * 1000)
+        if result["batchItemFailures"]:
+            raise RuntimeError("the benchmark upload was not recorded")
+    total = [p + r for p, r in zip(presign_cpu, record_cpu, strict=True)]
+    return {
+        "cpu_ms_per_upload": summary(total),
+        "presign_cpu_ms": summary(presign_cpu)["median"],
+        "record_cpu_ms": summary(record_cpu)["median"],
+    }
