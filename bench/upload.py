@@ -29,7 +29,7 @@ def measure(env: Environment, uploads: int) -> dict[str, Any]:
     content = secrets.token_bytes(MIB3)
     for i in range(uploads):
         if i % 5 == 0:  # a new student every 5 uploads: the limit is 5
-            body = {"nickname": f"cpu{i}", "first_name": "Ann", "last_name": "Lee"}
+            body = {"nickname": f"cpu-{secrets.token_hex(4)}", "first_name": "Ann", "last_name": "Lee"}
             created = json.loads(
                 create.lambda_handler(_event("create_student", "valid", body=body), LambdaContext())["body"]
             )

@@ -48,7 +48,6 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
             "S3_ENDPOINT_URL": s3_endpoint,
             "POWERTOOLS_SERVICE_NAME": "exam-depository",
             "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
-            "POWERTOOLS_TRACE_DISABLED": "true",
             "AWS_LAMBDA_FUNCTION_NAME": "local",
         }
     )

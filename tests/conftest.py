@@ -16,7 +16,6 @@ os.environ.update(
     {
         "POWERTOOLS_SERVICE_NAME": "exam-depository",
         "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 )
 

@@ -179,11 +179,12 @@ def student_detail(conn: Connection, nickname: str) -> Row | None:
 
 
 def lock_student_for_deletion(conn: Connection, nickname: str) -> Row | None:
-    """Lock the student (the recorder waits) and list the objects that still exist."""
+    """Lock the student (the recorder waits) and list every object key it ever had: deleting a
+    key already gone costs nothing, and one whose delete failed earlier goes now."""
     return conn.execute(
         """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
            FROM student s
-           LEFT JOIN upload u ON u.student_id = s.id AND u.object_deleted_at IS NULL
+           LEFT JOIN upload u ON u.student_id = s.id
            WHERE s.id = (SELECT id FROM student WHERE lower(nickname) = lower(%s) FOR UPDATE)
            GROUP BY s.id""",
         (nickname,),
@@ -240,20 +241,24 @@ def upload_progress(conn: Connection, upload_code: str) -> Row | None:
 # --- recording ------------------------------------------------------------------------------
 
 
-def lock_upload(conn: Connection, object_key: str) -> Row | None:
-    """The upload behind an object, with its student locked: recordings of one student queue
-    here, so the limit and the one-current rule see every earlier recording."""
-    return conn.execute(
+def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, Row]:
+    """The uploads behind a batch's objects, with their students locked: recordings of one
+    student queue here, so the limit and the one-current rule see every earlier recording.
+    Rows are locked in student order, so two batches never wait for each other in a circle."""
+    rows = conn.execute(
         """SELECT u.id, u.student_id, u.issue_seq, u.status, u.rejection_reason, u.s3_sequencer,
-                  u.filename
+                  u.filename, u.object_key
            FROM upload u JOIN student s ON s.id = u.student_id
-           WHERE u.object_key = %s FOR UPDATE OF s, u""",
-        (object_key,),
-    ).fetchone()
+           WHERE u.object_key = ANY(%s)
+           ORDER BY s.id, u.issue_seq
+           FOR UPDATE OF s, u""",
+        (object_keys,),
+    ).fetchall()
+    return {row["object_key"]: row for row in rows}
 
 
 def recording_state(conn: Connection, student_id: int) -> Row:
-    """Run after lock_upload, in its own statement so that it sees what the lock waited for."""
+    """Run after lock_uploads, in its own statement so that it sees what the lock waited for."""
     row = conn.execute(
         """SELECT count(*) AS attempts_used,
                   max(issue_seq) FILTER (WHERE status = 'current') AS current_issue_seq
@@ -317,23 +322,26 @@ def overwrite_submission(conn: Connection, upload_id: UUID, found: Row) -> None:
     )
 
 
-def keys_to_delete(conn: Connection, student_id: int) -> list[str]:
-    """Objects of this student that must not exist: rejected uploads, superseded submissions."""
+def keys_to_delete(conn: Connection, student_ids: list[int]) -> list[str]:
+    """Objects of these students that must not exist: rejected uploads, superseded submissions.
+    Marked ones too: a delete that failed after its commit is asked for again by the retry."""
     rows = conn.execute(
         """SELECT u.object_key FROM upload u
-           WHERE u.student_id = %s AND u.object_deleted_at IS NULL
+           WHERE u.student_id = ANY(%s)
              AND (u.status = 'rejected' OR EXISTS (
                    SELECT 1 FROM submission x WHERE x.upload_id = u.id AND x.status = 'superseded'))""",
-        (student_id,),
+        (student_ids,),
     ).fetchall()
     return [row["object_key"] for row in rows]
 
 
-def mark_objects_deleted(conn: Connection, keys: list[str]) -> None:
-    conn.execute(
+def mark_objects_deleted(conn: Connection, keys: list[str]) -> int:
+    """Mark objects as gone from S3; returns how many were not marked yet."""
+    cur = conn.execute(
         "UPDATE upload SET object_deleted_at = now() WHERE object_key = ANY(%s) AND object_deleted_at IS NULL",
         (keys,),
     )
+    return cur.rowcount
 
 
 def upload_records(conn: Connection, listed_keys: list[str]) -> list[Row]:

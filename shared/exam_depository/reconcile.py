@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 
 from exam_depository import db, storage
 from exam_depository.config import RulesSettings, StorageSettings, load
-from exam_depository.errors import ServiceUnavailable
 from exam_depository.observability import logger
 from exam_depository.storage import ListedObject
-from exam_depository.submissions import ObjectCreated, record_object
+from exam_depository.submissions import ObjectCreated, record_objects
 
 # A listed object has no S3 sequencer. The lowest one orders it before any real event on its
 # key, so a notification that arrives later still counts as newer and updates the record.
@@ -90,12 +89,12 @@ def reconcile(now: datetime) -> ReconcileReport:
     repairs = plan(objects, uploads, listed_at=now, grace=grace)
 
     failed = 0
-    for item in repairs.record:
-        try:
-            record_object(ObjectCreated(item.key, item.size_bytes, _NO_SEQUENCER, item.last_modified))
-        except ServiceUnavailable:
-            logger.exception("Recording a listed object failed; the next run retries", extra={"key": item.key})
-            failed += 1
+    for start in range(0, len(repairs.record), 100):
+        chunk = repairs.record[start : start + 100]
+        result = record_objects([ObjectCreated(i.key, i.size_bytes, _NO_SEQUENCER, i.last_modified) for i in chunk])
+        for index in sorted(result.failed):
+            logger.error("Recording a listed object failed; the next run retries", extra={"key": chunk[index].key})
+        failed += len(result.failed)
     if repairs.delete:
         storage.delete(repairs.delete)
     for key in repairs.lost:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _client: S3Client | None = None
-_CHUNK = 256 * 1024
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class StoredObject:
     size_bytes: int
     content_type: str
     etag: str
-    # From S3's own full-object checksum, when the uploader sent one; else computed by streaming.
+    # None for an object over the limit: it is never hashed, only deleted.
     sha256: str | None
 
 
@@ -56,6 +56,12 @@ def client() -> S3Client:
                 signature_version="s3v4",
                 s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
                 retries={"mode": "standard", "max_attempts": 3},
+                # The recorder computes the SHA-256 it records; botocore's own CRC of every body
+                # read and sent would only cost CPU.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                # The recorder reads a batch's objects at once.
+                max_pool_connections=10,
             ),
         )
     return _client
@@ -106,41 +112,40 @@ def presign_download(key: str, content_disposition: str, content_type: str, ttl_
     )
 
 
-def head(key: str) -> StoredObject | None:
-    """What S3 holds under `key` now, or None when nothing does."""
+def inspect(key: str, hash_up_to: int) -> StoredObject | None:
+    """What S3 holds under `key` now, or None when nothing does, in one GET: its size and type,
+    and its SHA-256 when it is at most `hash_up_to` bytes (from S3's own checksum when the
+    uploader sent one, else by streaming the body once). A larger object's body is never read."""
     from botocore.exceptions import ClientError
 
     try:
-        response = client().head_object(Bucket=load(StorageSettings).bucket, Key=key, ChecksumMode="ENABLED")
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise ServiceUnavailable(f"S3 HEAD failed: {exc}") from exc
-    checksum = response.get("ChecksumSHA256")
-    # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
-    full_object = checksum is not None and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
-    return StoredObject(
-        size_bytes=response["ContentLength"],
-        content_type=response.get("ContentType", "application/octet-stream"),
-        etag=response.get("ETag", "").strip('"'),
-        sha256=_base64_to_hex(checksum) if full_object and checksum else None,
-    )
-
-
-def sha256_of(key: str) -> str | None:
-    """Stream the object once to hash it; None when it is gone."""
-    from botocore.exceptions import ClientError
-
-    digest = hashlib.sha256()
-    try:
-        body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key)["Body"]
-        for chunk in body.iter_chunks(_CHUNK):
-            digest.update(chunk)
+        response = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, ChecksumMode="ENABLED")
+        body = response["Body"]
+        try:
+            size = response["ContentLength"]
+            checksum = response.get("ChecksumSHA256")
+            # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
+            if checksum is not None and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+                sha256: str | None = _base64_to_hex(checksum)
+            elif size <= hash_up_to:
+                digest = hashlib.sha256()
+                for chunk in body.iter_chunks(_CHUNK):
+                    digest.update(chunk)
+                sha256 = digest.hexdigest()
+            else:
+                sha256 = None
+        finally:
+            body.close()
     except ClientError as exc:
         if _missing(exc):
             return None
         raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
-    return digest.hexdigest()
+    return StoredObject(
+        size_bytes=size,
+        content_type=response.get("ContentType", "application/octet-stream"),
+        etag=response.get("ETag", "").strip('"'),
+        sha256=sha256 if size <= hash_up_to else None,
+    )
 
 
 def list_objects(prefix: str) -> Iterator[ListedObject]:

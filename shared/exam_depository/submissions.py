@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from exam_depository import codes, db, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
-from exam_depository.errors import Gone, LimitReached, NotFound
+from exam_depository.errors import Gone, LimitReached, NotFound, ServiceUnavailable
 from exam_depository.models import (
     DownloadLink,
     StudentName,
@@ -134,49 +135,135 @@ class ObjectCreated:
 
 
 @dataclass(frozen=True)
-class RecordResult:
-    outcome: Outcome
+class BatchResult:
+    """What became of each event of a batch (None: not handled), which failed, what was deleted."""
+
+    outcomes: list[Outcome | None]
+    failed: set[int]
     deleted: int = 0
 
 
-def record_object(event: ObjectCreated) -> RecordResult:
-    """Record one uploaded object, idempotently, whatever order and however often it arrives.
+def record_objects(events: list[ObjectCreated]) -> BatchResult:
+    """Record a batch of uploaded objects in one transaction, idempotently, whatever order and
+    however often they arrive.
 
-    The database commit comes first; objects that must not exist (over the limit, too large,
-    superseded, unknown) are deleted after it. If that delete fails this raises, the message is
-    retried, the event is then a duplicate, and the delete is tried again.
+    S3 is asked about every object first (size, SHA-256); an event whose object cannot be read
+    fails alone. Then one transaction locks the batch's uploads and their students, in student
+    order so that concurrent batches cannot deadlock, and applies the rules event by event. The
+    objects that must not exist (unknown, over the limit, too large, superseded) are marked in
+    that transaction and deleted after the commit. Every later batch of the same student asks
+    for those deletes again, so a failed delete fails its events, the retry deletes them, and
+    what even that misses the reconcile job finds.
     """
-    rules = load(RulesSettings)
-    if not event.key.startswith(load(StorageSettings).prefix):
-        logger.warning("Object outside the submissions prefix ignored", extra={"key": event.key})
-        return RecordResult("ignored")
-    found = storage.head(event.key)
-    if found is None:
-        # Already deleted (a superseded or rejected object, or its student is gone): nothing to keep.
-        return RecordResult("gone")
-    sha256 = None
-    if found.size_bytes <= MAX_UPLOAD_BYTES:
-        sha256 = found.sha256 or storage.sha256_of(event.key)
-        if sha256 is None:
-            return RecordResult("gone")
-
-    with db.transaction() as conn:
-        upload = db.lock_upload(conn, event.key)
-        if upload is None:
-            outcome: Outcome = "orphan"
-        else:
-            outcome = _apply(conn, upload, event=event, found=found, sha256=sha256, rules=rules)
-            to_delete = db.keys_to_delete(conn, upload["student_id"])
-    if outcome == "orphan":
-        logger.warning("Object without an upload form deleted", extra={"key": event.key})
-        storage.delete([event.key])
-        return RecordResult(outcome, deleted=1)
-    if to_delete:
-        storage.delete(to_delete)
+    outcomes: list[Outcome | None] = [None] * len(events)
+    failed: set[int] = set()
+    stored = _read_objects(events, outcomes, failed)
+    if not stored:
+        return BatchResult(outcomes, failed)
+    try:
         with db.transaction() as conn:
-            db.mark_objects_deleted(conn, to_delete)
-    logger.info("Object recorded", extra={"key": event.key, "outcome": outcome, "deleted": len(to_delete)})
-    return RecordResult(outcome, deleted=len(to_delete))
+            recorded = _record(conn, events, stored, outcomes)
+    except ServiceUnavailable:
+        logger.exception("PostgreSQL is unavailable; the batch is retried")
+        return BatchResult([None if i in stored else o for i, o in enumerate(outcomes)], failed | set(stored))
+
+    to_delete = sorted(set(recorded.orphans) | set(recorded.must_go))
+    if to_delete:
+        try:
+            storage.delete(to_delete)
+        except ServiceUnavailable:
+            # The records are committed; the retried events ask for the same deletes again.
+            logger.exception("S3 delete failed; the messages are retried", extra={"keys": len(to_delete)})
+            failed |= set(stored)
+    for index in stored:
+        logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
+    for key in recorded.orphans:
+        logger.warning("Object without an upload form deleted", extra={"key": key})
+    return BatchResult(outcomes, failed, deleted=recorded.newly_deleted + len(set(recorded.orphans)))
+
+
+def _read_objects(
+    events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
+) -> dict[int, storage.StoredObject]:
+    """S3's answer for each event's object, by event index, read concurrently (it is I/O);
+    sets the outcome of the events that have no object to record."""
+    prefix = load(StorageSettings).prefix
+    wanted = []
+    for index, event in enumerate(events):
+        if event.key.startswith(prefix):
+            wanted.append(index)
+        else:
+            logger.warning("Object outside the submissions prefix ignored", extra={"key": event.key})
+            outcomes[index] = "ignored"
+    stored: dict[int, storage.StoredObject] = {}
+    if not wanted:
+        return stored
+    keys = [events[index].key for index in wanted]
+    if len(keys) == 1:  # no thread for a batch of one
+        answers = [_inspect(keys[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(keys), 10)) as pool:
+            answers = list(pool.map(_inspect, keys))
+    for index, found in zip(wanted, answers, strict=True):
+        if isinstance(found, ServiceUnavailable):
+            logger.error(
+                "S3 could not be read; the message is retried", extra={"key": events[index].key, "cause": str(found)}
+            )
+            failed.add(index)
+            continue
+        if found is None:
+            # Already deleted (a superseded or rejected object, or its student is gone): nothing to keep.
+            outcomes[index] = "gone"
+        else:
+            stored[index] = found
+    return stored
+
+
+def _inspect(key: str) -> storage.StoredObject | ServiceUnavailable | None:
+    try:
+        return storage.inspect(key, MAX_UPLOAD_BYTES)
+    except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
+        return exc
+
+
+@dataclass
+class _Recorded:
+    orphans: list[str]  # objects no upload form was issued for
+    must_go: list[str]  # objects of the batch's students that must not exist
+    newly_deleted: int  # of those, how many this batch marked
+
+
+def _record(
+    conn: db.Connection,
+    events: list[ObjectCreated],
+    stored: dict[int, storage.StoredObject],
+    outcomes: list[Outcome | None],
+) -> _Recorded:
+    rules = load(RulesSettings)
+    # HEAD answers for the key's newest object, so of several events on one key only the newest counts.
+    newest: dict[str, int] = {}
+    for index in stored:
+        key = events[index].key
+        if key not in newest or int(events[index].sequencer, 16) > int(events[newest[key]].sequencer, 16):
+            newest[key] = index
+    uploads = db.lock_uploads(conn, sorted(newest))
+    orphans: list[str] = []
+    students: set[int] = set()
+    for index, found in stored.items():
+        event = events[index]
+        upload = uploads.get(event.key)
+        if upload is None:
+            outcomes[index] = "orphan"
+            orphans.append(event.key)
+            continue
+        students.add(upload["student_id"])
+        if newest[event.key] != index:
+            outcomes[index] = "duplicate"
+        else:
+            outcomes[index] = _apply(conn, upload, event=event, found=found, rules=rules)
+    must_go = db.keys_to_delete(conn, sorted(students))
+    newly_deleted = db.mark_objects_deleted(conn, must_go)
+    return _Recorded(orphans, must_go, newly_deleted)
 
 
 def _apply(
@@ -185,9 +272,9 @@ def _apply(
     *,
     event: ObjectCreated,
     found: storage.StoredObject,
-    sha256: str | None,
     rules: RulesSettings,
 ) -> Outcome:
+    sha256 = found.sha256  # None: over the size limit
     if not is_newer_event(event.sequencer, upload["s3_sequencer"]):
         return "duplicate"
     if upload["status"] == "recorded" and sha256 is None:
