@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium soak test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium soak bench test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -58,10 +58,10 @@ validate: $(SAM_VENV)/.installed .tools/checkov/.installed ## sam validate --lin
 	.tools/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 build: $(SAM_VENV)/.installed ## sam build without a container (needs python3.13 on PATH)
-	$(SAM) build --region $(REGION)
-	@# Without BuildArchitecture a layer is silently built for x86_64: check every binary.
-	@wrong=$$(find .aws-sam/build -name '*.so' -exec file {} + | grep -v 'ARM aarch64' || true); \
-	  if [ -n "$$wrong" ]; then echo "error: non-arm64 binaries in the build:"; echo "$$wrong"; exit 1; fi
+	@# The layers' Makefiles run in a scratch folder where pyenv's .python-version is not seen:
+	@# they get the interpreter's full path.
+	PYTHON=$$($(PYTHON) -c 'import sys; print(sys.executable)') $(SAM) build --region $(REGION)
+	$(PYTHON) scripts/check_build.py
 	@du -sh .aws-sam/build/SharedLayer .aws-sam/build/DepsLayer
 
 unit: $(VENV)/.installed ## Unit tests: no network
@@ -72,6 +72,9 @@ integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreS
 
 e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
+
+bench: build $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Performance figures against their budgets; writes .local/bench.json
+	PYTHONPATH=shared:. $(BIN)/python -m bench
 
 SOAK_SECONDS ?= 120
 soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack

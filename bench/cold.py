@@ -1,17 +1,26 @@
 """cold_init_ms and cold_rss_mb: a fresh python3.13 process imports a handler module and runs its
-initialisation (no invocation), as Lambda's init phase does; wall time from spawn to exit."""
+initialisation (no invocation), as Lambda's init phase does; wall time from spawn to exit.
+
+Laid out as on Lambda: the function's built folder (its app.py compiled at every start, as
+Lambda's read-only /var/task does), the built shared layer, and the deps layer built by its own
+Makefile for this machine's architecture (Lambda's is arm64), with no other site-packages."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from local_stack.functions import read_template
+
 ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".aws-sam" / "build"
 
 _PROBE = """
 import importlib.util, sys
@@ -34,19 +43,51 @@ LAMBDA_ENVIRONMENT = {
 }
 
 
-def functions() -> list[str]:
-    return sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
+def functions() -> dict[str, str]:
+    """Each function's folder under functions/, with its built folder (its logical id)."""
+    template = read_template()
+    return dict(
+        sorted(
+            (Path(props["Properties"]["CodeUri"]).name, name)
+            for name, props in template["Resources"].items()
+            if props["Type"] == "AWS::Serverless::Function"
+        )
+    )
 
 
-def measure(runs: int) -> dict[str, dict[str, Any]]:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "shared"), **LAMBDA_ENVIRONMENT}
+def deps_for_this_machine(work: Path) -> Path:
+    """The deps layer as layers/deps/Makefile builds it, for this machine's architecture."""
+    target = work / f"deps-{platform.machine()}"
+    if not (target / "python").is_dir():
+        subprocess.run(  # noqa: S603
+            [
+                shutil.which("make") or "make",
+                "-s",
+                "-C",
+                str(ROOT / "layers/deps"),
+                "build-DepsLayer",
+                f"ARTIFACTS_DIR={target}",
+                f"ARCH={platform.machine()}",
+                f"PYTHON={sys._base_executable}",
+            ],
+            check=True,
+        )
+    return target / "python"
+
+
+def measure(runs: int, work: Path) -> dict[str, dict[str, Any]]:
+    if not BUILD.is_dir():
+        raise SystemExit("no .aws-sam/build: run `make build` first (make bench does)")
+    layers = f"{BUILD / 'SharedLayer/python'}:{deps_for_this_machine(work)}"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": layers, "PYTHONDONTWRITEBYTECODE": "1", **LAMBDA_ENVIRONMENT}
     results = {}
-    for function in functions():
+    for function, folder in functions().items():
         walls, rss = [], []
         for _ in range(runs):
             started = time.perf_counter()
             done = subprocess.run(  # noqa: S603
-                [sys.executable, "-c", _PROBE, str(ROOT / "functions" / function / "app.py")],
+                # -S: no site-packages but the layers, as on Lambda (whose runtime adds only boto3)
+                [sys._base_executable, "-S", "-c", _PROBE, str(BUILD / folder / "app.py")],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -69,4 +110,4 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(3), indent=2))
+    print(json.dumps(measure(3, ROOT / ".local" / "bench"), indent=2))

@@ -42,8 +42,19 @@ def _seed(env: Environment, notifications: int) -> list[str]:
     return keys
 
 
+def _s3_get_ceiling(env: Environment, keys: list[str]) -> float:
+    """How many GETs per second the S3 endpoint itself answers here (10 threads, no recording):
+    every recorded notification costs one, so recording cannot go faster than this."""
+    sample = keys[: min(len(keys), 2000)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(lambda key: env.s3.get_object(Bucket=env.bucket, Key=key)["Body"].read(), sample))
+    return round(len(sample) / (time.perf_counter() - started), 1)
+
+
 def measure(env: Environment, counter: StatementCounter, notifications: int, workers: int) -> dict[str, Any]:
     keys = _seed(env, notifications)
+    s3_get_per_s = _s3_get_ceiling(env, keys)
     template = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())["Records"][0]
     records = []
     for number, key in enumerate(keys):
@@ -107,6 +118,7 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
         "workers": workers,
         "seconds": round(seconds, 2),
         "record_per_s": round(len(records) / seconds, 1),
+        "s3_get_per_s_ceiling": s3_get_per_s,
         "lost": len(records) - uploads_recorded,
         "duplicated": doubled + (recorded - uploads_recorded),
         "failed_messages": len(failures),

@@ -10,11 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from exam_depository.codes import new_code
+
 from bench.environment import Environment, StatementCounter
 from local_stack.functions import LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
 Event = dict[str, Any]
+FORM_STUDENTS = 1000
 
 
 def _event(function: str, case: str, *, path: dict[str, str] | None = None, body: Any = ...) -> Event:
@@ -30,7 +33,7 @@ def _event(function: str, case: str, *, path: dict[str, str] | None = None, body
     return event
 
 
-def _fixture(env: Environment) -> dict[str, str]:
+def _fixture(env: Environment) -> dict[str, Any]:
     """One student with a recorded submission: the codes the read routes look up."""
     create = load_function("create_student", "bench_fixture_create")
     created = json.loads(
@@ -61,10 +64,22 @@ def _fixture(env: Environment) -> dict[str, str]:
     batch["Records"][0]["body"] = json.dumps(notification)
     record.lambda_handler(batch, LambdaContext())
     code = env.sql("SELECT verification_code FROM submission")[0][0]
-    return {"upload_code": created["upload_code"], "verification_code": code, "nickname": "fixture"}
+    # A student may hold 10 unused forms at once: presign rotates over students of its own.
+    presign_codes = [new_code() for _ in range(FORM_STUDENTS)]
+    env.sql(
+        """INSERT INTO student (nickname, first_name, last_name, upload_code)
+           SELECT 'form' || n, 'Ann', 'Lee', code FROM unnest(%s::text[]) WITH ORDINALITY AS c(code, n)""",
+        (presign_codes,),
+    )
+    return {
+        "upload_code": created["upload_code"],
+        "verification_code": code,
+        "nickname": "fixture",
+        "presign_codes": presign_codes,
+    }
 
 
-def _routes(codes: dict[str, str]) -> dict[str, Callable[[int], Event]]:
+def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
     """Per route, the event of invocation i (routes that create get fresh names each time)."""
     upload = {"upload_code": codes["upload_code"]}
     verification = {"verification_code": codes["verification_code"]}
@@ -79,7 +94,9 @@ def _routes(codes: dict[str, str]) -> dict[str, Callable[[int], Event]]:
         "list_students": lambda i: _event("list_students", "first_page"),
         "get_student": lambda i: _event("get_student", "by_nickname", path={"nickname": codes["nickname"]}),
         "delete_student": lambda i: _event("delete_student", "by_nickname", path={"nickname": f"c{i}"}),
-        "request_upload": lambda i: _event("request_upload", "with_filename", path=upload),
+        "request_upload": lambda i: _event(
+            "request_upload", "with_filename", path={"upload_code": codes["presign_codes"][i % FORM_STUDENTS]}
+        ),
         "get_upload_status": lambda i: _event("get_upload_status", "by_code", path=upload),
         "get_verification": lambda i: _event("get_verification", "by_code", path=verification),
         "get_download_url": lambda i: _event("get_download_url", "by_code", path=verification),

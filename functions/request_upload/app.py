@@ -14,7 +14,7 @@ from exam_depository.observability import MetricUnit, logger, metrics
 app = build_resolver()
 
 
-@app.post("/submissions/<upload_code>", responses=responses(201, UploadForm, 404, 409, 415))
+@app.post("/submissions/<upload_code>", responses=responses(201, UploadForm, 404, 409, 415, 429))
 def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
     form = submissions.request_upload(upload_code, request or UploadRequest())
     metrics.add_metric(name="UploadsIssued", unit=MetricUnit.Count, value=1)

@@ -44,6 +44,8 @@ class RulesSettings(_EnvSettings):
     max_attempts: int = Field(default=5, alias="MAX_ATTEMPTS", ge=1, le=50)
     retention_hours: int = Field(default=72, alias="RETENTION_HOURS", ge=1)
     upload_form_ttl_s: int = Field(default=600, alias="UPLOAD_FORM_TTL_S", ge=60, le=3600)
+    # Unused forms a student may hold at once: each is a row, and an upload code is no password.
+    max_open_forms: int = Field(default=10, alias="MAX_OPEN_FORMS", ge=1, le=100)
     download_url_ttl_s: int = Field(default=300, alias="DOWNLOAD_URL_TTL_S", ge=10, le=300)
     # How long the reconcile job leaves new things alone: a notification may still be queued,
     # an upload that began just before its form expired may still be arriving.

@@ -201,7 +201,9 @@ def delete_student(conn: Connection, student_id: int) -> None:
 def student_by_upload_code(conn: Connection, upload_code: str) -> Row | None:
     return conn.execute(
         """SELECT s.id, s.first_name, s.last_name,
-                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used
+                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+                  (SELECT count(*) FROM upload o WHERE o.student_id = s.id AND o.status = 'pending'
+                     AND o.form_expires_at > now()) AS open_forms
            FROM student s WHERE s.upload_code = %s""",
         (upload_code,),
     ).fetchone()

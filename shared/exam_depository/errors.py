@@ -26,6 +26,10 @@ class LimitReached(DomainError):
     title = "No attempts left"
 
 
+class TooManyOpenForms(DomainError):
+    title = "Too many open upload forms"
+
+
 class Gone(DomainError):
     title = "Gone"
 

@@ -28,6 +28,7 @@ _STATUS: dict[type[errors.DomainError], HTTPStatus] = {
     errors.NotFound: HTTPStatus.NOT_FOUND,
     errors.Conflict: HTTPStatus.CONFLICT,
     errors.LimitReached: HTTPStatus.CONFLICT,
+    errors.TooManyOpenForms: HTTPStatus.TOO_MANY_REQUESTS,
     errors.Gone: HTTPStatus.GONE,
     errors.InvalidInput: HTTPStatus.UNPROCESSABLE_ENTITY,
     errors.PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

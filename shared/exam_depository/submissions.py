@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Literal
 
 from exam_depository import codes, db, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
-from exam_depository.errors import Gone, LimitReached, NotFound, ServiceUnavailable
+from exam_depository.errors import Gone, LimitReached, NotFound, ServiceUnavailable, TooManyOpenForms
 from exam_depository.models import (
     DownloadLink,
     StudentName,
@@ -51,6 +52,11 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
         used = int(student["attempts_used"])
         if used >= rules.max_attempts:
             raise LimitReached(f"All {rules.max_attempts} attempts are used; ask your examiner.")
+        if int(student["open_forms"]) >= rules.max_open_forms:
+            raise TooManyOpenForms(
+                f"{student['open_forms']} upload forms are open and unused; upload with one of them, "
+                f"or ask again when they expire ({rules.upload_form_ttl_s // 60} minutes after they were issued)."
+            )
         db.insert_upload(
             conn,
             upload_id=upload_id,
@@ -199,11 +205,7 @@ def _read_objects(
     if not wanted:
         return stored
     keys = [events[index].key for index in wanted]
-    if len(keys) == 1:  # no thread for a batch of one
-        answers = [_inspect(keys[0])]
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(keys), 10)) as pool:
-            answers = list(pool.map(_inspect, keys))
+    answers = [_inspect(keys[0])] if len(keys) == 1 else list(_readers().map(_inspect, keys))
     for index, found in zip(wanted, answers, strict=True):
         if isinstance(found, ServiceUnavailable):
             logger.error(
@@ -217,6 +219,12 @@ def _read_objects(
         else:
             stored[index] = found
     return stored
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """Threads that read a batch's objects at once; kept by the warm execution environment."""
+    return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
 def _inspect(key: str) -> storage.StoredObject | ServiceUnavailable | None:

@@ -354,3 +354,18 @@ def test_json_routes_refuse_other_bodies_with_415(api: Api, content_type: str) -
         )
         assert response.status == 415, (function, response.body)
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_student_holds_at_most_ten_unused_forms_until_they_expire(api: Api, database_url: str) -> None:
+    student = api.create_student()
+    for _ in range(10):
+        assert api.request_upload(student["upload_code"]).status == 201
+
+    refused = api.request_upload(student["upload_code"])
+
+    assert refused.status == 429
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.body["title"] == "Too many open upload forms"
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE upload SET form_expires_at = now() - interval '1 second'")
+    assert api.request_upload(student["upload_code"]).status == 201
