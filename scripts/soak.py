@@ -1,8 +1,9 @@
 """`make soak`: the upload race, over and over, through the local stack, until time runs out.
 
-One trial: a new student; 20 threads each ask for an upload form and POST a file to S3 at once;
-the local stack's record workers take the notifications concurrently. Then: never more than the
-limit recorded, exactly one current, and no other file of the student left in the bucket.
+One trial: a new student; 20 threads each ask for an upload form at once (10 are granted: a
+student may hold 10 unused forms) and POST a file to S3 with it; the local stack's record workers
+take the notifications concurrently. Then: never more than the limit recorded, exactly one
+current, and no other file of the student left in the bucket.
 
     python scripts/soak.py [--seconds 120] [--max-trials 1000] [--uploads 20] [--workers 4]
 
@@ -33,7 +34,7 @@ MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Trial:
-    forms: int  # upload forms handed out (the rest were refused: no attempts left)
+    forms: int  # upload forms handed out (the rest were refused: no attempts left, or 10 open)
     uploaded: int  # files S3 accepted
     recorded: int
     rejected: int
@@ -69,7 +70,7 @@ def race_trial(api: str, api_key: str, s3: Any, bucket: str, *, uploads: int = 2
     def presign_and_upload(n: int) -> tuple[str | None, bool]:
         metadata = {"filename": f"answer {n}.pdf", "content_type": "application/pdf"}
         form = requests.post(f"{api}/submissions/{code}", json=metadata, timeout=30)
-        if form.status_code == 409:  # no attempts left: the limit already holds
+        if form.status_code in (409, 429):  # no attempts left, or 10 unused forms open: refused up front
             return None, False
         form.raise_for_status()
         body = form.json()
