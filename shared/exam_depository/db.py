@@ -198,15 +198,23 @@ def delete_student(conn: Connection, student_id: int) -> None:
 # --- uploads --------------------------------------------------------------------------------
 
 
-def student_by_upload_code(conn: Connection, upload_code: str) -> Row | None:
-    return conn.execute(
-        """SELECT s.id, s.first_name, s.last_name,
-                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
-                  (SELECT count(*) FROM upload o WHERE o.student_id = s.id AND o.status = 'pending'
-                     AND o.form_expires_at > now()) AS open_forms
-           FROM student s WHERE s.upload_code = %s""",
-        (upload_code,),
+def lock_student_by_upload_code(conn: Connection, upload_code: str) -> Row | None:
+    """The student, locked until the form is recorded, and what it has used: the counts come from
+    a second statement, whose snapshot sees every form a concurrent request added while this one
+    waited for the lock (a single statement would count from before the wait)."""
+    locked = conn.execute(
+        "SELECT id, first_name, last_name FROM student WHERE upload_code = %s FOR UPDATE", (upload_code,)
     ).fetchone()
+    if locked is None:
+        return None
+    counts = conn.execute(
+        """SELECT (SELECT count(*) FROM submission c WHERE c.student_id = %(id)s) AS attempts_used,
+                  (SELECT count(*) FROM upload o WHERE o.student_id = %(id)s AND o.status = 'pending'
+                     AND o.form_expires_at > now()) AS open_forms""",
+        {"id": locked["id"]},
+    ).fetchone()
+    assert counts is not None  # a SELECT without FROM returns one row
+    return {**locked, **counts}
 
 
 def insert_upload(

@@ -46,7 +46,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
     key = object_key(prefix, upload_id, filename)
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=rules.upload_form_ttl_s)
     with db.transaction() as conn:
-        student = db.student_by_upload_code(conn, code)
+        student = db.lock_student_by_upload_code(conn, code)
         if student is None:
             raise NotFound("No student has this upload code.")
         used = int(student["attempts_used"])
