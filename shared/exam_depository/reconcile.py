@@ -71,7 +71,7 @@ def plan(objects: list[ListedObject], uploads: list[db.Row], *, listed_at: datet
         elif upload["status"] == "rejected" or upload["submission_status"] == "superseded":
             repairs.confirm_deleted.append(key)
         elif upload["recorded_at"] < settled:
-            # Recorded after a HEAD found the object, so it existed before the listing began.
+            # Recorded after a GET found the object, so it existed before the listing began.
             if upload["submission_status"] == "expired" or upload["expires_at"] <= listed_at:
                 repairs.confirm_deleted.append(key)  # S3's lifecycle rule removed it
             else:

@@ -181,7 +181,7 @@ def delete(keys: list[str]) -> None:
 
 
 def _missing(exc: ClientError) -> bool:
-    """HEAD answers a bare 404, GET answers NoSuchKey."""
+    """A missing object: NoSuchKey from a GET (a bare 404 or NotFound from other calls)."""
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
