@@ -27,7 +27,6 @@ _CHUNK = 1024 * 1024
 class StoredObject:
     size_bytes: int
     content_type: str
-    etag: str
     # None for an object over the limit: it is never hashed, only deleted.
     sha256: str | None
 
@@ -124,16 +123,15 @@ def inspect(key: str, hash_up_to: int) -> StoredObject | None:
         try:
             size = response["ContentLength"]
             checksum = response.get("ChecksumSHA256")
+            sha256: str | None = None  # over the limit: never read
             # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
-            if checksum is not None and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
-                sha256: str | None = _base64_to_hex(checksum)
+            if size <= hash_up_to and checksum and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+                sha256 = _base64_to_hex(checksum)
             elif size <= hash_up_to:
                 digest = hashlib.sha256()
                 for chunk in body.iter_chunks(_CHUNK):
                     digest.update(chunk)
                 sha256 = digest.hexdigest()
-            else:
-                sha256 = None
         finally:
             body.close()
     except ClientError as exc:
@@ -141,10 +139,7 @@ def inspect(key: str, hash_up_to: int) -> StoredObject | None:
             return None
         raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
     return StoredObject(
-        size_bytes=size,
-        content_type=response.get("ContentType", "application/octet-stream"),
-        etag=response.get("ETag", "").strip('"'),
-        sha256=sha256 if size <= hash_up_to else None,
+        size_bytes=size, content_type=response.get("ContentType", "application/octet-stream"), sha256=sha256
     )
 
 
