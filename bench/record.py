@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.environment import Environment, StatementCounter
+from bench.environment import Environment, StatementCounter, notification
 from local_stack.functions import LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,24 +58,9 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
     template = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())["Records"][0]
     records = []
     for number, key in enumerate(keys):
-        body = {
-            "Records": [
-                {
-                    "eventName": "ObjectCreated:Post",
-                    "eventTime": "2026-11-25T10:00:00.000Z",
-                    "s3": {
-                        "object": {
-                            "key": key.replace(" ", "+"),
-                            "size": 5 + len(key),
-                            "sequencer": f"{number + 1:016X}",
-                        }
-                    },
-                }
-            ]
-        }
         record = copy.deepcopy(template)
         record["messageId"] = f"m{number}"
-        record["body"] = json.dumps(body)
+        record["body"] = notification(key, 5 + len(key), number + 1)
         records.append(record)
     random.Random(7).shuffle(records)  # noqa: S311 (an arrival order, not a secret)
     batches: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()

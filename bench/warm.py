@@ -12,7 +12,7 @@ from typing import Any
 
 from exam_depository.codes import new_code
 
-from bench.environment import Environment, StatementCounter
+from bench.environment import Environment, StatementCounter, notification
 from local_stack.functions import LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,17 +51,8 @@ def _fixture(env: Environment) -> dict[str, Any]:
     key = form["fields"]["key"]
     env.s3.put_object(Bucket=env.bucket, Key=key, Body=b"%PDF fixture", ContentType="application/pdf")
     record = load_function("record_submissions", "bench_fixture_record")
-    notification = {
-        "Records": [
-            {
-                "eventName": "ObjectCreated:Post",
-                "eventTime": "2026-11-25T10:00:00.000Z",
-                "s3": {"object": {"key": key, "size": 12, "sequencer": "0A"}},
-            }
-        ]
-    }
     batch = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())
-    batch["Records"][0]["body"] = json.dumps(notification)
+    batch["Records"][0]["body"] = notification(key, 12, 10)
     record.lambda_handler(batch, LambdaContext())
     code = env.sql("SELECT verification_code FROM submission")[0][0]
     # A student may hold 10 unused forms at once: presign rotates over students of its own.
