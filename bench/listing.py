@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
 from bench.cold import summary
 from bench.environment import Environment, StatementCounter
-from bench.warm import _event
-from local_stack.functions import LambdaContext, load_function
+from local_stack.functions import LambdaContext, api_event, load_function
 
 
 def _seed(env: Environment, students: int) -> None:
@@ -43,14 +41,12 @@ def measure(env: Environment, counter: StatementCounter, sizes: tuple[int, ...],
     results = {}
     for students in sizes:
         _seed(env, students)
-        event = _event("list_students", "first_page")
-        event["queryStringParameters"] = {"limit": "500"}
-        event["multiValueQueryStringParameters"] = {"limit": ["500"]}
         durations, statements = [], set()
         for _ in range(runs):
+            event = api_event("list_students", "first_page", query={"limit": "500"})
             counter.reset()
             started = time.perf_counter()
-            response = module.lambda_handler(copy.deepcopy(event), LambdaContext())
+            response = module.lambda_handler(event, LambdaContext())
             durations.append((time.perf_counter() - started) * 1000)
             assert response["statusCode"] == 200, response["body"][:300]
             statements.add(counter.statements)

@@ -6,17 +6,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from bench.cold import summary
 from bench.environment import Environment, notification
-from bench.warm import _event
-from local_stack.functions import LambdaContext, load_function
+from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
-ROOT = Path(__file__).resolve().parent.parent
 MIB3 = 3 * 1024 * 1024
 
 
@@ -24,7 +21,7 @@ def measure(env: Environment, uploads: int) -> dict[str, Any]:
     create = load_function("create_student", "bench_cpu_create")
     presign = load_function("request_upload", "bench_cpu_presign")
     record = load_function("record_submissions", "bench_cpu_record")
-    batch = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())
+    batch = sample_event("record_submissions", "object_created")
     presign_cpu, record_cpu = [], []
     content = secrets.token_bytes(MIB3)
     # One more upload than measured: the first builds the S3 client, as a cold start would.
@@ -32,11 +29,12 @@ def measure(env: Environment, uploads: int) -> dict[str, Any]:
         if i % 5 == 0:  # a new student every 5 uploads: the limit is 5
             body = {"nickname": f"cpu-{secrets.token_hex(4)}", "first_name": "Ann", "last_name": "Lee"}
             created = json.loads(
-                create.lambda_handler(_event("create_student", "valid", body=body), LambdaContext())["body"]
+                create.lambda_handler(api_event("create_student", "valid", body=body), LambdaContext())["body"]
             )
         started = time.process_time()
         response = presign.lambda_handler(
-            _event("request_upload", "with_filename", path={"upload_code": created["upload_code"]}), LambdaContext()
+            api_event("request_upload", "with_filename", path_params={"upload_code": created["upload_code"]}),
+            LambdaContext(),
         )
         presign_cpu.append((time.process_time() - started) * 1000)
         form = json.loads(response["body"])

@@ -3,34 +3,19 @@ event (events/), against the embedded PostgreSQL and MiniStack's S3, as a warm L
 
 from __future__ import annotations
 
-import copy
+import base64
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from exam_depository.codes import new_code
 
 from bench.environment import Environment, StatementCounter, notification
-from local_stack.functions import LambdaContext, load_function
+from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
-ROOT = Path(__file__).resolve().parent.parent
 Event = dict[str, Any]
 FORM_STUDENTS = 1000
-
-
-def _event(function: str, case: str, *, path: dict[str, str] | None = None, body: Any = ...) -> Event:
-    event: Event = json.loads((ROOT / "events" / function / f"{case}.json").read_text())
-    if path is not None:
-        event["pathParameters"] = path
-        event["path"] = event["resource"]
-        for name, value in path.items():
-            event["path"] = event["path"].replace("{" + name + "}", value)
-    if body is not ...:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-        event["isBase64Encoded"] = False
-    return event
 
 
 def _fixture(env: Environment) -> dict[str, Any]:
@@ -38,20 +23,21 @@ def _fixture(env: Environment) -> dict[str, Any]:
     create = load_function("create_student", "bench_fixture_create")
     created = json.loads(
         create.lambda_handler(
-            _event("create_student", "valid", body={"nickname": "fixture", "first_name": "Ann", "last_name": "Lee"}),
+            api_event("create_student", "valid", body={"nickname": "fixture", "first_name": "Ann", "last_name": "Lee"}),
             LambdaContext(),
         )["body"]
     )
     upload = load_function("request_upload", "bench_fixture_upload")
     form = json.loads(
         upload.lambda_handler(
-            _event("request_upload", "with_filename", path={"upload_code": created["upload_code"]}), LambdaContext()
+            api_event("request_upload", "with_filename", path_params={"upload_code": created["upload_code"]}),
+            LambdaContext(),
         )["body"]
     )
     key = form["fields"]["key"]
     env.s3.put_object(Bucket=env.bucket, Key=key, Body=b"%PDF fixture", ContentType="application/pdf")
     record = load_function("record_submissions", "bench_fixture_record")
-    batch = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())
+    batch = sample_event("record_submissions", "object_created")
     batch["Records"][0]["body"] = notification(key, 12, 10)
     record.lambda_handler(batch, LambdaContext())
     code = env.sql("SELECT verification_code FROM submission")[0][0]
@@ -74,42 +60,42 @@ def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
     """Per route, the event of invocation i (routes that create get fresh names each time)."""
     upload = {"upload_code": codes["upload_code"]}
     verification = {"verification_code": codes["verification_code"]}
-    roster = "nickname,first_name,last_name\n"
     return {
-        "create_student": lambda i: _event(
+        "create_student": lambda i: api_event(
             "create_student", "valid", body={"nickname": f"c{i}", "first_name": "Zoë", "last_name": "O'Brien"}
         ),
-        "import_students": lambda i: _event(
-            "import_students", "roster", body=roster + "".join(f"i{i}x{row},Ann,Lee\n" for row in range(10))
+        # The roster event is base64 text/csv, as API Gateway sends a binary media type.
+        "import_students": lambda i: api_event("import_students", "roster", raw_body=_roster(f"i{i}x", 10)),
+        "list_students": lambda i: api_event("list_students", "first_page"),
+        "get_student": lambda i: api_event("get_student", "by_nickname", path_params={"nickname": codes["nickname"]}),
+        "delete_student": lambda i: api_event("delete_student", "by_nickname", path_params={"nickname": f"c{i}"}),
+        "request_upload": lambda i: api_event(
+            "request_upload", "with_filename", path_params={"upload_code": codes["presign_codes"][i % FORM_STUDENTS]}
         ),
-        "list_students": lambda i: _event("list_students", "first_page"),
-        "get_student": lambda i: _event("get_student", "by_nickname", path={"nickname": codes["nickname"]}),
-        "delete_student": lambda i: _event("delete_student", "by_nickname", path={"nickname": f"c{i}"}),
-        "request_upload": lambda i: _event(
-            "request_upload", "with_filename", path={"upload_code": codes["presign_codes"][i % FORM_STUDENTS]}
-        ),
-        "get_upload_status": lambda i: _event("get_upload_status", "by_code", path=upload),
-        "get_verification": lambda i: _event("get_verification", "by_code", path=verification),
-        "get_download_url": lambda i: _event("get_download_url", "by_code", path=verification),
-        "serve_pages": lambda i: _event("serve_pages", "upload_page"),
-        "serve_docs": lambda i: _event("serve_docs", "openapi"),
+        "get_upload_status": lambda i: api_event("get_upload_status", "by_code", path_params=upload),
+        "get_verification": lambda i: api_event("get_verification", "by_code", path_params=verification),
+        "get_download_url": lambda i: api_event("get_download_url", "by_code", path_params=verification),
+        "serve_pages": lambda i: api_event("serve_pages", "upload_page"),
+        "serve_docs": lambda i: api_event("serve_docs", "openapi"),
     }
+
+
+def _roster(prefix: str, rows: int) -> str:
+    text = "nickname,first_name,last_name\n" + "".join(f"{prefix}{row},Ann,Lee\n" for row in range(rows))
+    return base64.b64encode(text.encode()).decode()
 
 
 def measure(env: Environment, counter: StatementCounter, invocations: int) -> dict[str, dict[str, Any]]:
     codes = _fixture(env)
     results: dict[str, dict[str, Any]] = {}
-    routes = _routes(codes)
-    # The roster event is base64 text/csv, as API Gateway sends a binary media type.
-    routes["import_students"] = _csv_events(_event("import_students", "roster"), routes["import_students"])
-    for function, event_for in routes.items():
+    for function, event_for in _routes(codes).items():
         module = load_function(function, f"bench_{function}")
         durations, statements, transactions = [], set(), set()
         for i in range(invocations):
             event = event_for(i)
             counter.reset()
             started = time.perf_counter()
-            response = module.lambda_handler(copy.deepcopy(event), LambdaContext())
+            response = module.lambda_handler(event, LambdaContext())
             durations.append((time.perf_counter() - started) * 1000)
             if response["statusCode"] >= 400:
                 raise RuntimeError(f"{function} answered {response['statusCode']}: {response['body'][:300]}")
@@ -128,15 +114,3 @@ def measure(env: Environment, counter: StatementCounter, invocations: int) -> di
             "transactions_per_request": max(transactions),
         }
     return results
-
-
-def _csv_events(template: Event, event_for: Callable[[int], Event]) -> Callable[[int], Event]:
-    import base64
-
-    def csv_event(i: int) -> Event:
-        event = copy.deepcopy(template)
-        event["body"] = base64.b64encode(event_for(i)["body"].encode()).decode()
-        event["isBase64Encoded"] = True
-        return event
-
-    return csv_event

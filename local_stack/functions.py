@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import os
 import queue
 import re
@@ -52,6 +53,44 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
         }
     )
     os.environ.pop("DB_SECRET_ARN", None)
+
+
+def sample_event(function: str, case: str) -> dict[str, Any]:
+    """events/<function>/<case>.json: what the function receives (also for `sam local invoke -e`)."""
+    return dict(json.loads((ROOT / "events" / function / f"{case}.json").read_text()))
+
+
+def api_event(
+    function: str,
+    case: str,
+    *,
+    path_params: dict[str, str] | None = None,
+    body: Any = ...,
+    raw_body: str | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A function's sample API Gateway event, changed where the caller says (tests, benchmarks).
+
+    `body` is sent as JSON (None: no body); `raw_body` replaces the body as it is, keeping the
+    event's isBase64Encoded (the roster sample is base64 text/csv).
+    """
+    event = sample_event(function, case)
+    if path_params is not None:
+        event["pathParameters"] = path_params
+        event["path"] = re.sub(r"\{(\w+)\}", lambda m: path_params[m.group(1)], event["resource"])
+    if body is not ...:
+        event["body"] = None if body is None else json.dumps(body)
+        event["isBase64Encoded"] = False
+    if raw_body is not None:
+        event["body"] = raw_body
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    if headers is not None:
+        event["headers"].update(headers)
+        event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+    return event
 
 
 def read_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:

@@ -83,12 +83,12 @@ def _local_stack(local_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 def reconcile_local(local_dir: Path) -> None:
     """The reconcile function's handler, in this process, with the local stack's settings."""
-    from local_stack.functions import LambdaContext, handler_environment, load_function
+    from local_stack.functions import LambdaContext, handler_environment, load_function, sample_event
 
     stack, keys = _local_stack(local_dir)
     handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], "eu-west-1", keys)
     say(f"invoke functions/reconcile_storage with events/reconcile_storage/scheduled.json on {stack['bucket']}")
-    event = json.loads((ROOT / "events/reconcile_storage/scheduled.json").read_text())
+    event = sample_event("reconcile_storage", "scheduled")
     report = load_function("reconcile_storage", "reconcile_storage").lambda_handler(event, LambdaContext())
     print(json.dumps(report))
 

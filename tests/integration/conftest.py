@@ -18,8 +18,7 @@ from aws_lambda_powertools.utilities import parameters
 from exam_depository import config, db, storage
 from moto import mock_aws
 
-from local_stack.functions import LambdaContext, load_function
-from tests.conftest import ROOT
+from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
 REGION = "eu-west-1"
 BUCKET = "exam-depository-test-submissions"
@@ -94,10 +93,6 @@ def handler() -> Callable[[str], ModuleType]:
     return load
 
 
-def sample_event(function: str, case: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / function / f"{case}.json").read_text())
-
-
 def _response(result: dict[str, Any]) -> ApiResponse:
     headers = {name: values[0] for name, values in (result.get("multiValueHeaders") or {}).items()}
     headers.update(result.get("headers") or {})
@@ -123,26 +118,14 @@ class Api:
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
-        event = copy.deepcopy(sample_event(function, case))
-        if path_params is not None:
-            event["pathParameters"] = path_params
-            event["path"] = re.sub(r"\{(\w+)\}", lambda m: path_params[m.group(1)], event["resource"])
-        if body is not ...:
-            event["body"] = None if body is None else json.dumps(body)
-            event["isBase64Encoded"] = False
-        if raw_body is not None:
-            event["body"] = raw_body
-        if query is not None:
-            event["queryStringParameters"] = query
-            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
-        if headers is not None:
-            event["headers"].update(headers)
-            event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+        event = api_event(
+            function, case, path_params=path_params, body=body, raw_body=raw_body, query=query, headers=headers
+        )
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
     def page(self, path: str, *, function: str = "serve_pages", stage: str | None = None) -> ApiResponse:
         """GET a page or asset route, shaped as API Gateway sends it (stage prefix included)."""
-        event = copy.deepcopy(sample_event("serve_pages", "upload_page"))
+        event = sample_event("serve_pages", "upload_page")
         resource = re.sub(r"/(static|docs)/[^/]+$", r"/\1/{asset}", path)
         asset = path.rsplit("/", 1)[1] if resource != path else None
         event |= {"resource": resource, "path": path, "pathParameters": {"asset": asset} if asset else None}
