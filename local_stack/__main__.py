@@ -65,6 +65,7 @@ def main() -> None:
             "api_url": f"http://127.0.0.1:{api_port}",
             "api_key": keys["api_key"],
             "s3_endpoint": ministack.endpoint,
+            "region": REGION,
             "bucket": BUCKET,
             "queue_url": queues.queue_url,
             "dead_letter_queue_url": queues.dead_letter_url,

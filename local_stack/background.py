@@ -34,6 +34,14 @@ class BackgroundStack:
         return self.process.wait(timeout_s)
 
 
+def stack_clients(local_dir: Path, info: dict[str, Any]) -> tuple[Any, Any]:
+    """S3 and SQS clients of the stack that runs from `local_dir`, with the keys it generated."""
+    from local_stack.emulator import clients
+
+    keys = json.loads((local_dir / "secrets.json").read_text())
+    return clients(info["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), info["region"])
+
+
 def start(local_dir: Path, *, record_workers: int = 2, timeout_s: float = 60) -> BackgroundStack:
     env = {
         **os.environ,

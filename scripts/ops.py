@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import requests
 
-from local_stack.emulator import clients
+from local_stack.background import stack_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,8 +67,8 @@ def redrive_queue(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
 
 
 def redrive_local(local_dir: Path) -> None:
-    stack, keys = _local_stack(local_dir)
-    _, sqs = clients(stack["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), "eu-west-1")
+    stack, _ = _local_stack(local_dir)
+    _, sqs = stack_clients(local_dir, stack)
     say(f"move {stack['dead_letter_queue_url']} -> {stack['queue_url']}")
     print(f"moved {redrive_queue(sqs, stack['dead_letter_queue_url'], stack['queue_url'])} message(s)")
 
@@ -86,7 +86,7 @@ def reconcile_local(local_dir: Path) -> None:
     from local_stack.functions import LambdaContext, handler_environment, load_function, sample_event
 
     stack, keys = _local_stack(local_dir)
-    handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], "eu-west-1", keys)
+    handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], stack["region"], keys)
     say(f"invoke functions/reconcile_storage with events/reconcile_storage/scheduled.json on {stack['bucket']}")
     event = sample_event("reconcile_storage", "scheduled")
     report = load_function("reconcile_storage", "reconcile_storage").lambda_handler(event, LambdaContext())

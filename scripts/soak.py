@@ -14,7 +14,6 @@ broke a rule.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,7 +26,6 @@ from typing import Any
 import requests
 
 from local_stack import background
-from local_stack.emulator import clients
 
 MAX_ATTEMPTS = 5
 
@@ -124,8 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="soak-") as local_dir:
         print(f"starting a local stack with {args.workers} record workers in {local_dir}", flush=True)
         stack = background.start(Path(local_dir), record_workers=args.workers)
-        keys = json.loads((Path(local_dir) / "secrets.json").read_text())
-        s3, _ = clients(stack.info["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), "eu-west-1")
+        s3, _ = background.stack_clients(Path(local_dir), stack.info)
         trials: list[Trial] = []
         failures = 0
         deadline = time.monotonic() + args.seconds

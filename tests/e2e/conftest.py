@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -17,7 +16,6 @@ import requests
 from exam_depository.codes import display
 
 from local_stack import background
-from local_stack.emulator import clients
 from tests.conftest import ROOT
 
 
@@ -28,9 +26,7 @@ class Stack:
         self.bucket = info["bucket"]
         self.info = info
         self.local_dir = local_dir
-        secrets = json.loads((local_dir / "secrets.json").read_text())
-        credentials = (secrets["s3_access_key"], secrets["s3_secret_key"])
-        self.s3, self.sqs = clients(info["s3_endpoint"], credentials, "eu-west-1")
+        self.s3, self.sqs = background.stack_clients(local_dir, info)
 
     def create_student(self, nickname: str) -> dict[str, Any]:
         response = requests.post(
