@@ -21,9 +21,6 @@ def reconcile(handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RECONCILE_GRACE_S", "0")
 
     def run() -> dict[str, int]:
-        from exam_depository import config
-
-        config.reset()
         result: dict[str, int] = handler("reconcile_storage").lambda_handler(
             sample_event("reconcile_storage", "scheduled"), LambdaContext()
         )
