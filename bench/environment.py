@@ -51,17 +51,18 @@ class Environment:
 def started(work: Path) -> Iterator[Environment]:
     keys = {"s3_access_key": "BENCH" + secrets.token_hex(8).upper(), "s3_secret_key": secrets.token_urlsafe(30)}
     credentials = (keys["s3_access_key"], keys["s3_secret_key"])
-    server, database_url = start_postgres(work / "postgres")
+    server, database_url = start_postgres(work / "postgres", work / "postgres.log")
     ministack = MiniStack(ROOT / ".tools/ministack/bin/ministack", free_port(), work / "s3", credentials, REGION)
     try:
         ministack.start((work / "ministack.log").open("ab"))
         s3, _ = clients(ministack.endpoint, credentials, REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         yield Environment(database_url, s3, BUCKET)
     finally:
         ministack.stop()
-        server.cleanup()
+        server.stop()
 
 
 class StatementCounter:

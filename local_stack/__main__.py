@@ -1,4 +1,6 @@
-"""`make run`: start the whole product on 127.0.0.1 and stop all of it on Ctrl-C."""
+"""`make run`: start the whole product on 127.0.0.1 and stop all of it on Ctrl-C (or SIGTERM,
+SIGHUP). If the stack is killed outright its children die with it (local_stack/processes.py),
+and the next start stops anything an earlier crash left and records what a lost queue held."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import sys
 import threading
 import time
 import warnings
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -28,24 +31,11 @@ def main() -> None:
     local_dir.mkdir(parents=True, exist_ok=True)
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
-    workers = int(os.environ.get("RECORD_WORKERS", "2"))
     from local_stack.database import start_postgres
     from local_stack.emulator import MiniStack, port_in_use
     from local_stack.functions import handler_environment
 
-    for port, variable in ((api_port, "PORT"), (s3_port, "S3_PORT")):
-        if port_in_use(port):
-            raise SystemExit(f"Port {port} is taken (is the stack already running?); set {variable} to a free port.")
     keys = _local_secrets(local_dir / "secrets.json")
-    terminal = sys.stdout
-    # Handler logs (Powertools JSON) go to a file; the terminal keeps the banner and access lines.
-    handler_log = (local_dir / "stack.log").open("a", buffering=1)
-    sys.stdout = handler_log
-
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
     ministack = MiniStack(
         executable=Path(os.environ.get("MINISTACK_BIN", ROOT / ".tools/ministack/bin/ministack")),
         port=s3_port,
@@ -53,15 +43,22 @@ def main() -> None:
         credentials=(keys["s3_access_key"], keys["s3_secret_key"]),
         region=REGION,
     )
+    terminal = _logs_to_file(local_dir / "stack.log")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+
     postgres = None
     server = None
     try:
+        # A crashed earlier run's MiniStack is stopped by start(); only then is a taken port someone else's.
         ministack.start((local_dir / "ministack.log").open("ab"))
-        postgres, database_url = start_postgres(local_dir / "postgres")
+        if port_in_use(api_port):
+            raise SystemExit(f"Port {api_port} is taken (is the stack already running?); set PORT to a free port.")
+        postgres, database_url = start_postgres(local_dir / "postgres", local_dir / "postgres.log")
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
-        server, queues = _start_services(
-            api_port, ministack.endpoint, keys, workers=workers, stop=stop, terminal=terminal
-        )
+        server, queues = _start_services(api_port, ministack.endpoint, keys, stop=stop, terminal=terminal)
+        recovered = _record_what_a_lost_queue_held()
         stack = {
             "api_url": f"http://127.0.0.1:{api_port}",
             "api_key": keys["api_key"],
@@ -75,7 +72,7 @@ def main() -> None:
         stack_file = local_dir / "stack.json"
         stack_file.write_text(json.dumps(stack, indent=2) + "\n")
         stack_file.chmod(0o600)
-        _banner(terminal, stack, time.monotonic() - started)
+        _banner(terminal, stack, time.monotonic() - started, recovered)
         stop.wait()
     finally:
         print("\nStopping…", file=terminal, flush=True)
@@ -84,8 +81,19 @@ def main() -> None:
             server.shutdown()
         ministack.stop()
         if postgres is not None:
-            postgres.cleanup()
+            postgres.stop()
         print("Stopped: nothing of the stack is left running.", file=terminal, flush=True)
+
+
+def _logs_to_file(path: Path) -> TextIO:
+    """Send whatever writes to standard output (the handlers' JSON logs, as on Lambda) to `path`,
+    at the file-descriptor level so that it holds whichever module opened its stream first;
+    returns the terminal, for the banner and the access log."""
+    terminal = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    log = path.open("ab")
+    sys.stdout.flush()
+    os.dup2(log.fileno(), sys.stdout.fileno())
+    return terminal
 
 
 def _local_secrets(path: Path) -> dict[str, str]:
@@ -103,12 +111,13 @@ def _local_secrets(path: Path) -> dict[str, str]:
 
 
 def _start_services(
-    api_port: int, s3_endpoint: str, keys: dict[str, str], *, workers: int, stop: threading.Event, terminal: Any
+    api_port: int, s3_endpoint: str, keys: dict[str, str], *, stop: threading.Event, terminal: Any
 ) -> tuple[Any, Any]:
     from local_stack.delivery import NotificationDelivery
     from local_stack.emulator import clients, provision
     from local_stack.functions import FunctionPool, binary_media_types, read_template, routes
     from local_stack.gateway import Gateway, serve
+    from local_stack.schedules import Scheduler, schedules
 
     s3, sqs = clients(s3_endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
     origins = [f"http://127.0.0.1:{api_port}", f"http://localhost:{api_port}"]
@@ -122,17 +131,29 @@ def _start_services(
     server = serve(gateway, "127.0.0.1", api_port, terminal)
     threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
     record_pool = FunctionPool("record_submissions")
-    for _ in range(workers):
+    for _ in range(int(os.environ.get("RECORD_WORKERS", "2"))):
         NotificationDelivery(sqs, queues.queue_url, queues.queue_arn, record_pool, stop).start()
+    override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
+    Scheduler(schedules(template), stop, period_override_s=float(override) if override else None).start()
     return server, queues
 
 
-def _banner(out: Any, stack: dict[str, str], seconds: float) -> None:
+def _record_what_a_lost_queue_held() -> int:
+    """MiniStack keeps its queue in memory: a crash loses the notifications of uploads S3 had
+    already accepted. The queue is new at every start, so nothing can be waiting in it: every
+    stored upload still pending lost its notification, and the reconcile job records it now."""
+    from exam_depository.reconcile import reconcile
+
+    return reconcile(datetime.now(UTC), grace=timedelta(0)).recorded
+
+
+def _banner(out: TextIO, stack: dict[str, str], seconds: float, recovered: int) -> None:
     api = stack["api_url"]
+    recovery = f"\nRecorded {recovered} upload(s) whose notification an earlier crash lost.\n" if recovered else ""
     print(
         f"""
 Exam Depository is running locally (up in {seconds:.1f} s).
-
+{recovery}
   API            {api}
   Upload page    {api}/
   Reviewer page  {api}/verify

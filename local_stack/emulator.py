@@ -7,10 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from local_stack.processes import spawn, wait_for
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,11 @@ class MiniStack:
             "S3_DATA_DIR": str(self.data_dir),
             "LOG_LEVEL": "WARNING",
         }
-        # A session of its own: Ctrl-C reaches the stack, which then stops this cleanly.
-        command = [str(self.executable)]  # our pinned tool, no arguments
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)  # noqa: S603
-        deadline = time.monotonic() + 20
-        while not port_in_use(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("MiniStack did not start; see .local/ministack.log")
-            time.sleep(0.05)
+        pid_file = self.data_dir.parent / "ministack.pid"
+        self.process = spawn(
+            [str(self.executable)], pid_file=pid_file, on_parent_death=signal.SIGTERM, env=env, log=log
+        )
+        wait_for(lambda: port_in_use(self.port), timeout_s=20, what="MiniStack (see its log)", process=self.process)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -96,6 +94,7 @@ def provision(
     """What template.yaml creates, on the emulator; safe to run at every start."""
     if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_cors(
         Bucket=bucket,
         CORSConfiguration={

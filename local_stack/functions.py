@@ -35,22 +35,44 @@ class Route:
         return found.groupdict() if found else None
 
 
+def template_environment(template: dict[str, Any], local: dict[str, str | None]) -> dict[str, str]:
+    """The environment template.yaml's Globals give every function, with its parameters at their
+    defaults, and `local` in place of what only AWS has (None: leave the variable out). A variable
+    the template computes from AWS (a !Sub of the account) must be given in `local`."""
+    parameters = template.get("Parameters", {})
+    found: dict[str, str] = {}
+    for name, value in template["Globals"]["Function"]["Environment"]["Variables"].items():
+        if name in local:
+            if local[name] is not None:
+                found[name] = str(local[name])
+        elif isinstance(value, str | int):
+            found[name] = str(value)
+        elif isinstance(value, dict) and set(value) == {"Ref"} and "Default" in parameters.get(value["Ref"], {}):
+            found[name] = str(parameters[value["Ref"]]["Default"])
+        else:
+            raise ValueError(f"template.yaml's {name} needs a local value")
+    found.update({name: str(value) for name, value in local.items() if value is not None and name not in found})
+    return found
+
+
 def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region: str, keys: dict[str, str]) -> None:
-    """What template.yaml's Globals give the functions, with local values."""
+    """What the functions get on AWS, with local values: the template's Globals, the emulator's
+    endpoint and credentials, the database by URL instead of through the secret."""
     os.environ.update(
-        {
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_ACCESS_KEY_ID": keys["s3_access_key"],
-            "AWS_SECRET_ACCESS_KEY": keys["s3_secret_key"],
-            "BUCKET_NAME": bucket,
-            "SUBMISSIONS_PREFIX": "submissions/",
-            "DATABASE_URL": database_url,
-            "S3_ENDPOINT_URL": s3_endpoint,
-            "POWERTOOLS_SERVICE_NAME": "exam-depository",
-            "POWERTOOLS_METRICS_NAMESPACE": "ExamDepository",
-            "AWS_LAMBDA_FUNCTION_NAME": "local",
-        }
+        template_environment(
+            read_template(),
+            {
+                "DB_SECRET_ARN": None,
+                "DATABASE_URL": database_url,
+                "BUCKET_NAME": bucket,
+                "AWS_ENDPOINT_URL_S3": s3_endpoint,
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                "AWS_ACCESS_KEY_ID": keys["s3_access_key"],
+                "AWS_SECRET_ACCESS_KEY": keys["s3_secret_key"],
+                "AWS_LAMBDA_FUNCTION_NAME": "local",
+            },
+        )
     )
     os.environ.pop("DB_SECRET_ARN", None)
 

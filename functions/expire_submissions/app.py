@@ -1,5 +1,6 @@
-"""Scheduled: mark submissions past their retention as expired (S3 lifecycle deletes the files)."""
+"""Scheduled: mark submissions past their retention as expired and delete their files."""
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from exam_depository.observability import MetricUnit, logger, metrics
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    expired = submissions.expire_submissions(datetime.now(UTC))
-    metrics.add_metric(name="SubmissionsExpired", unit=MetricUnit.Count, value=expired)
-    logger.info("Expired submissions marked", extra={"expired": expired})
-    return {"expired": expired}
+    report = submissions.expire_submissions(datetime.now(UTC))
+    metrics.add_metric(name="SubmissionsExpired", unit=MetricUnit.Count, value=report.expired)
+    logger.info("Expired submissions marked and their files deleted", extra=asdict(report))
+    return asdict(report)

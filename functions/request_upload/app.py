@@ -12,12 +12,13 @@ from exam_depository.models import UploadForm, UploadRequest
 from exam_depository.observability import MetricUnit, logger, metrics
 
 app = build_resolver()
+ISSUED_METRIC = "UploadsIssued"
 
 
 @app.post("/submissions/<upload_code>", responses=responses(201, UploadForm, 404, 409, 415, 429))
 def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
     form = submissions.request_upload(upload_code, request or UploadRequest())
-    metrics.add_metric(name="UploadsIssued", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=ISSUED_METRIC, unit=MetricUnit.Count, value=1)
     return Response(status_code=201, content_type="application/json", body=form)
 
 

@@ -34,15 +34,23 @@ class StorageSettings(_EnvSettings):
     bucket: str = Field(alias="BUCKET_NAME", min_length=3)
     prefix: str = Field(default="submissions/", alias="SUBMISSIONS_PREFIX", pattern=r"^[a-z0-9-]+/$")
     region: str = Field(alias="AWS_REGION", min_length=1)
-    # Set only off AWS (the local stack); boto3 then needs path-style URLs on 127.0.0.1.
-    endpoint_url: str | None = Field(default=None, alias="S3_ENDPOINT_URL")
+    # The standard variables of the AWS SDKs, set only off AWS (an emulator; Lambda never sets
+    # them): boto3 then needs path-style URLs on 127.0.0.1.
+    s3_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_S3")
+    any_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.s3_endpoint_url or self.any_endpoint_url
 
 
 class RulesSettings(_EnvSettings):
     """The tunable rules of the product; the defaults are the documented behaviour."""
 
     max_attempts: int = Field(default=5, alias="MAX_ATTEMPTS", ge=1, le=50)
-    retention_hours: int = Field(default=72, alias="RETENTION_HOURS", ge=1)
+    # The one source of the retention: template.yaml's RetentionDays parameter, which also sets
+    # the bucket's lifecycle rule (a test ties them).
+    retention_days: int = Field(alias="RETENTION_DAYS", ge=1, le=30)
     upload_form_ttl_s: int = Field(default=600, alias="UPLOAD_FORM_TTL_S", ge=60, le=3600)
     # Unused forms a student may hold at once: each is a row, and an upload code is no password.
     max_open_forms: int = Field(default=10, alias="MAX_OPEN_FORMS", ge=1, le=100)

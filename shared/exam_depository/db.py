@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,10 +19,12 @@ from uuid import UUID
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 
 from exam_depository.config import DatabaseSettings, load
 from exam_depository.errors import Conflict, ServiceUnavailable
+from exam_depository.models import SubmissionStatus, UploadStatus
+from exam_depository.rules import UploadFacts
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -179,8 +182,9 @@ def student_detail(conn: Connection, nickname: str) -> Row | None:
 
 
 def lock_student_for_deletion(conn: Connection, nickname: str) -> Row | None:
-    """Lock the student (the recorder waits) and list every object key it ever had: deleting a
-    key already gone costs nothing, and one whose delete failed earlier goes now."""
+    """Lock the student (the recorder waits) and list every object key it ever had: every
+    version of each goes, those already gone cost a listing, and one whose delete failed earlier
+    goes now."""
     return conn.execute(
         """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
            FROM student s
@@ -251,136 +255,218 @@ def upload_progress(conn: Connection, upload_code: str) -> Row | None:
 # --- recording ------------------------------------------------------------------------------
 
 
-def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, Row]:
+@dataclass(frozen=True)
+class LockedUpload:
+    """An upload form's row, locked by the recorder with its student."""
+
+    id: UUID
+    student_id: int
+    issue_seq: int
+    status: UploadStatus
+    version_id: str | None
+    object_key: str
+    filename: str
+    content_type: str  # as the student's browser declared it (S3 stores the type it is served as)
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq)
+
+
+@dataclass(frozen=True)
+class RecordingState:
+    """What the limit and the one-current rule need to know of a student."""
+
+    student_id: int
+    attempts_used: int
+    current_issue_seq: int | None
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    upload_id: UUID
+    student_id: int
+    issue_seq: int
+    version_id: str
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime
+    status: SubmissionStatus
+
+
+@dataclass(frozen=True)
+class Rejection:
+    upload_id: UUID
+    version_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UsedVersion:
+    """The version a used form's record is about, not yet confirmed deleted from S3."""
+
+    upload_id: UUID
+    object_key: str
+    version_id: str
+    status: UploadStatus
+    issue_seq: int
+    submission_status: SubmissionStatus | None
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq)
+
+
+def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUpload]:
     """The uploads behind a batch's objects, with their students locked: recordings of one
     student queue here, so the limit and the one-current rule see every earlier recording.
     Rows are locked in student order, so two batches never wait for each other in a circle."""
-    rows = conn.execute(
-        """SELECT u.id, u.student_id, u.issue_seq, u.status, u.rejection_reason, u.s3_sequencer,
-                  u.filename, u.object_key
-           FROM upload u JOIN student s ON s.id = u.student_id
-           WHERE u.object_key = ANY(%s)
-           ORDER BY s.id, u.issue_seq
-           FOR UPDATE OF s, u""",
-        (object_keys,),
-    ).fetchall()
-    return {row["object_key"]: row for row in rows}
+    with conn.cursor(row_factory=class_row(LockedUpload)) as cur:
+        rows = cur.execute(
+            """SELECT u.id, u.student_id, u.issue_seq, u.status, u.version_id, u.object_key, u.filename,
+                      u.content_type
+               FROM upload u JOIN student s ON s.id = u.student_id
+               WHERE u.object_key = ANY(%s)
+               ORDER BY s.id, u.issue_seq
+               FOR UPDATE OF s, u""",
+            (object_keys,),
+        ).fetchall()
+    return {row.object_key: row for row in rows}
 
 
-def recording_state(conn: Connection, student_id: int) -> Row:
+def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, RecordingState]:
     """Run after lock_uploads, in its own statement so that it sees what the lock waited for."""
-    row = conn.execute(
-        """SELECT count(*) AS attempts_used,
-                  max(issue_seq) FILTER (WHERE status = 'current') AS current_issue_seq
-           FROM submission WHERE student_id = %s""",
-        (student_id,),
-    ).fetchone()
-    assert row is not None  # an aggregate always returns one row
-    return row
+    with conn.cursor(row_factory=class_row(RecordingState)) as cur:
+        rows = cur.execute(
+            """SELECT s.id AS student_id,
+                      (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
+                      (SELECT max(x.issue_seq) FROM submission x
+                        WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq
+               FROM student s WHERE s.id = ANY(%s)""",
+            (student_ids,),
+        ).fetchall()
+    return {row.student_id: row for row in rows}
 
 
-def reject_upload(conn: Connection, upload_id: UUID, reason: str, sequencer: str) -> None:
+def supersede_current(conn: Connection, student_ids: list[int]) -> None:
     conn.execute(
-        """UPDATE upload SET status = 'rejected', rejection_reason = %s, s3_sequencer = %s,
-                             object_deleted_at = NULL
-           WHERE id = %s""",
-        (reason, sequencer, upload_id),
-    )
-
-
-def withdraw_submission(conn: Connection, upload_id: UUID, sequencer: str) -> None:
-    conn.execute(
-        """WITH upload_row AS (
-             UPDATE upload SET s3_sequencer = %s, object_deleted_at = NULL WHERE id = %s RETURNING id)
-           UPDATE submission SET status = 'superseded' WHERE upload_id = (SELECT id FROM upload_row)""",
-        (sequencer, upload_id),
-    )
-
-
-def supersede_current(conn: Connection, student_id: int) -> None:
-    conn.execute(
-        "UPDATE submission SET status = 'superseded' WHERE student_id = %s AND status = 'current'",
-        (student_id,),
-    )
-
-
-def insert_submission(conn: Connection, submission: Row) -> None:
-    conn.execute(
-        """WITH recorded AS (
-             UPDATE upload SET status = 'recorded', s3_sequencer = %(sequencer)s
-             WHERE id = %(upload_id)s RETURNING id)
-           INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename,
-                                   content_type, size_bytes, sha256, submitted_at, expires_at, status)
-           SELECT id, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
-                  %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(status)s
-           FROM recorded""",
-        submission,
-    )
-
-
-def overwrite_submission(conn: Connection, upload_id: UUID, found: Row) -> None:
-    """The same form was posted again: the record follows the newest object on its key."""
-    conn.execute(
-        """WITH upload_row AS (
-             -- A superseded submission's object was deleted; the new one must go too.
-             UPDATE upload SET s3_sequencer = %(sequencer)s, object_deleted_at = NULL
-             WHERE id = %(upload_id)s RETURNING id)
-           UPDATE submission SET size_bytes = %(size_bytes)s, sha256 = %(sha256)s,
-                  content_type = %(content_type)s, submitted_at = %(submitted_at)s
-           WHERE upload_id = (SELECT id FROM upload_row)""",
-        {**found, "upload_id": upload_id},
-    )
-
-
-def keys_to_delete(conn: Connection, student_ids: list[int]) -> list[str]:
-    """Objects of these students that must not exist: rejected uploads, superseded submissions.
-    Marked ones too: a delete that failed after its commit is asked for again by the retry."""
-    rows = conn.execute(
-        """SELECT u.object_key FROM upload u
-           WHERE u.student_id = ANY(%s)
-             AND (u.status = 'rejected' OR EXISTS (
-                   SELECT 1 FROM submission x WHERE x.upload_id = u.id AND x.status = 'superseded'))""",
+        "UPDATE submission SET status = 'superseded' WHERE student_id = ANY(%s) AND status = 'current'",
         (student_ids,),
-    ).fetchall()
-    return [row["object_key"] for row in rows]
+    )
 
 
-def mark_objects_deleted(conn: Connection, keys: list[str]) -> int:
-    """Mark objects as gone from S3; returns how many were not marked yet."""
+def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
+    """Record the submissions and mark their forms used, in one pipelined statement each."""
+    rows = [asdict(submission) for submission in submissions]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE upload SET status = 'recorded', version_id = %(version_id)s WHERE id = %(upload_id)s""",
+            rows,
+        )
+        cur.executemany(
+            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename,
+                                       content_type, size_bytes, sha256, submitted_at, expires_at, status)
+               VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
+                       %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(status)s)""",
+            rows,
+        )
+
+
+def reject_uploads(conn: Connection, rejections: list[Rejection]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE upload SET status = 'rejected', rejection_reason = %(reason)s, version_id = %(version_id)s
+               WHERE id = %(upload_id)s""",
+            [asdict(rejection) for rejection in rejections],
+        )
+
+
+def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedVersion]:
+    """Every version these students' used forms are about that S3 has not confirmed deleted:
+    the recorder asks for the deletes of those that must go again, so one that failed is redone."""
+    with conn.cursor(row_factory=class_row(UsedVersion)) as cur:
+        return cur.execute(
+            """SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
+                      x.status AS submission_status
+               FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+               WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
+            (student_ids,),
+        ).fetchall()
+
+
+def mark_objects_deleted(conn: Connection, upload_ids: list[UUID]) -> int:
+    """Mark forms' versions as gone from S3 (once S3 confirmed); returns how many were not marked yet."""
     cur = conn.execute(
-        "UPDATE upload SET object_deleted_at = now() WHERE object_key = ANY(%s) AND object_deleted_at IS NULL",
-        (keys,),
+        "UPDATE upload SET object_deleted_at = now() WHERE id = ANY(%s) AND object_deleted_at IS NULL",
+        (upload_ids,),
     )
     return cur.rowcount
 
 
-def upload_records(conn: Connection, listed_keys: list[str]) -> list[Row]:
-    """What the records say of every object that exists or should: uploads whose object was
-    not deleted, plus those of the listed keys (an object that came back after its delete)."""
-    return conn.execute(
-        """SELECT u.object_key, u.status, u.form_expires_at, u.object_deleted_at,
-                  x.status AS submission_status, x.recorded_at, x.expires_at
-           FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
-           WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
-        (listed_keys,),
-    ).fetchall()
+@dataclass(frozen=True)
+class UploadRecord:
+    """What the records say of one form's object, for the reconcile job."""
+
+    upload_id: UUID
+    object_key: str
+    status: UploadStatus
+    version_id: str | None
+    issue_seq: int
+    form_expires_at: datetime
+    object_deleted_at: datetime | None
+    submission_status: SubmissionStatus | None
+    recorded_at: datetime | None
+    expires_at: datetime | None
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq)
 
 
-def delete_unused_uploads(conn: Connection, keys: list[str], form_expired_before: datetime) -> int:
+def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecord]:
+    """What the records say of every object that exists or should: forms whose version was not
+    deleted, plus those of the listed keys (an object that came back after its delete)."""
+    with conn.cursor(row_factory=class_row(UploadRecord)) as cur:
+        return cur.execute(
+            """SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
+                      u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at
+               FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+               WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
+            (listed_keys,),
+        ).fetchall()
+
+
+def delete_unused_uploads(conn: Connection, upload_ids: list[UUID], form_expired_before: datetime) -> int:
     """Forget forms that expired unused; a form recorded meanwhile is no longer pending."""
     cur = conn.execute(
-        "DELETE FROM upload WHERE object_key = ANY(%s) AND status = 'pending' AND form_expires_at < %s",
-        (keys, form_expired_before),
+        "DELETE FROM upload WHERE id = ANY(%s) AND status = 'pending' AND form_expires_at < %s",
+        (upload_ids, form_expired_before),
     )
     return cur.rowcount
 
 
-def expire_submissions(conn: Connection, now: datetime) -> int:
-    cur = conn.execute(
-        "UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s",
-        (now,),
-    )
-    return cur.rowcount
+@dataclass(frozen=True)
+class ExpiredVersion:
+    upload_id: UUID
+    object_key: str
+    version_id: str
+
+
+def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
+    """Mark current submissions past their retention as expired; returns their versions."""
+    with conn.cursor(row_factory=class_row(ExpiredVersion)) as cur:
+        return cur.execute(
+            """WITH expired AS (
+                 UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s
+                 RETURNING upload_id)
+               SELECT u.id AS upload_id, u.object_key, u.version_id
+               FROM upload u JOIN expired e ON e.upload_id = u.id""",
+            (now,),
+        ).fetchall()
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -389,7 +475,7 @@ def expire_submissions(conn: Connection, now: datetime) -> int:
 def submission_by_code(conn: Connection, verification_code: str) -> Row | None:
     return conn.execute(
         """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256,
-                  x.submitted_at, x.expires_at, x.status, u.object_key, u.object_deleted_at,
+                  x.submitted_at, x.expires_at, x.status, u.object_key, u.version_id, u.object_deleted_at,
                   s.first_name, s.last_name
            FROM submission x
            JOIN upload u ON u.id = x.upload_id

@@ -1,49 +1,85 @@
-"""The domain's exceptions. `http.py` maps each of them to one problem+json response."""
+"""The domain's exceptions. Each kind of refusal carries its HTTP status and its stable problem
+type, so `http.py` maps every one of them without a table that could miss a class."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from typing import ClassVar
+
 
 class DomainError(Exception):
-    """Base of every error a client may be told about. `detail` is safe to show to a client."""
+    """Base of every error a client may be told about. `detail` is safe to show to a client.
 
-    title = "Error"
+    A subclass must name its `status` and `kind` (the last part of its problem type): defining
+    one without them fails at import, so no refusal can reach the error map unmapped.
+    """
 
-    def __init__(self, detail: str, errors: list[dict[str, object]] | None = None) -> None:
+    title: ClassVar[str]
+    status: ClassVar[HTTPStatus]
+    kind: ClassVar[str]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        missing = [name for name in ("title", "status", "kind") if name not in cls.__dict__]
+        if missing:
+            raise TypeError(f"{cls.__name__} must define {', '.join(missing)}")
+
+    def __init__(
+        self, detail: str, errors: list[dict[str, object]] | None = None, extra: dict[str, object] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        # Further members of the problem object (RFC 9457 extension members), e.g. `opens_at`.
+        self.extra = extra or {}
 
 
 class NotFound(DomainError):
     title = "Not found"
+    status = HTTPStatus.NOT_FOUND
+    kind = "not-found"
 
 
 class Conflict(DomainError):
     title = "Conflict"
+    status = HTTPStatus.CONFLICT
+    kind = "conflict"
 
 
-class LimitReached(DomainError):
+class AttemptsUsed(DomainError):
     title = "No attempts left"
+    status = HTTPStatus.CONFLICT
+    kind = "attempts-used"
 
 
 class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    kind = "too-many-open-forms"
 
 
 class Gone(DomainError):
     title = "Gone"
+    status = HTTPStatus.GONE
+    kind = "gone"
 
 
 class InvalidInput(DomainError):
     title = "Invalid input"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    kind = "invalid-input"
 
 
 class PayloadTooLarge(DomainError):
     title = "Payload too large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    kind = "payload-too-large"
 
 
 class UnsupportedMediaType(DomainError):
     title = "Unsupported media type"
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    kind = "unsupported-media-type"
 
 
 class ServiceUnavailable(Exception):

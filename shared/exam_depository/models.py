@@ -9,41 +9,62 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from exam_depository.filenames import invisible_characters
+
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 # Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it).
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
-def _no_control_characters(value: str) -> str:
+def _shown_as_written(value: str) -> str:
+    """A name people read must show what it is: no control characters, and no invisible
+    formatting ones (bidi controls can make a name read as another)."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain control characters")
+    invisible = invisible_characters(value)
+    if invisible:
+        raise ValueError(f"must not contain invisible formatting characters ({', '.join(invisible)})")
+    return value
+
+
+def _not_only_dots(value: str) -> str:
+    if not value.strip("."):
+        raise ValueError("must contain a letter or digit (. and .. name no one in a URL)")
+    return value
+
+
+def _storable(value: str) -> str:
     if _UNSTORABLE.search(value):
         raise ValueError("must not contain control characters")
     return value
 
 
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, pattern=NICKNAME_PATTERN)]
+Nickname = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=NICKNAME_PATTERN), AfterValidator(_not_only_dots)
+]
 PersonName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_characters),
+    AfterValidator(_shown_as_written),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    AfterValidator(_no_control_characters),
+    AfterValidator(_shown_as_written),
 ]
+# As a browser sends it: any length up to a sane bound, shortened to 200 keeping the extension
+# and cleaned of invisible characters by filenames.client_filename.
 Filename = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_no_control_characters),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
+    AfterValidator(_storable),
 ]
+# Types are case-insensitive (RFC 9110): Chromium sends .docm as ...macroEnabled.12.
+_MEDIA_PART = r"[A-Za-z0-9][A-Za-z0-9_!#$&^.+-]*"
 ContentType = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=100,
-        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$",
-    ),
+    StringConstraints(strip_whitespace=True, max_length=100, pattern=rf"^{_MEDIA_PART}/{_MEDIA_PART}$"),
+    AfterValidator(str.lower),
 ]
 SubmissionStatus = Literal["current", "superseded", "expired"]
 UploadStatus = Literal["pending", "recorded", "rejected"]

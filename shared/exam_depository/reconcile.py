@@ -1,38 +1,44 @@
-"""The reconcile job: make the bucket and the records agree again (DESIGN.md, rule 5).
+"""The reconcile job: make the bucket and the records agree again (docs/DESIGN.md, rule 7).
 
 The recorder keeps them in step as notifications arrive. Drift comes from what it cannot see:
 a notification lost, or dead-lettered and never redriven; a delete that failed after its commit
-once the message's retries ran out; a file removed by hand. The job lists the bucket first and
-reads the records second. An upload row is committed before its form is handed out, so every
-listed object's row, if it has one, is visible by then: a listed object without a row is an
-orphan, not a race.
+once the message's retries ran out; a file removed by hand. The job lists every version in the
+bucket first and reads the records second. An upload row is committed before its form is handed
+out, so every listed object's row, if it has one, is visible by then: a listed object without a
+row is an orphan, not a race. What must not exist is decided by `rules.must_not_exist`, as in the
+recorder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from exam_depository import db, storage
 from exam_depository.config import RulesSettings, StorageSettings, load
 from exam_depository.observability import logger
-from exam_depository.storage import ListedObject
+from exam_depository.rules import must_not_exist
+from exam_depository.storage import ObjectVersion
 from exam_depository.submissions import ObjectCreated, record_objects
 
-# A listed object has no S3 sequencer. The lowest one orders it before any real event on its
-# key, so a notification that arrives later still counts as newer and updates the record.
-_NO_SEQUENCER = "0"
+
+@dataclass(frozen=True)
+class Deletion:
+    key: str
+    version_id: str
+    upload_id: UUID | None  # the form whose record is about this version: marked once S3 confirms
 
 
 @dataclass
 class Repairs:
-    """What one run does; each list holds object keys (or objects, for `record`)."""
+    """What one run does."""
 
-    record: list[ListedObject] = field(default_factory=list)  # its notification never came
-    delete: list[str] = field(default_factory=list)  # no upload form, rejected, or superseded
-    confirm_deleted: list[str] = field(default_factory=list)  # gone as intended, not yet marked
-    lost: list[str] = field(default_factory=list)  # a live submission whose file is missing
-    drop_unused_forms: list[str] = field(default_factory=list)  # forms that expired unused
+    record: list[ObjectVersion] = field(default_factory=list)  # its notification never came
+    delete: list[Deletion] = field(default_factory=list)  # versions that must not exist
+    confirm_deleted: list[UUID] = field(default_factory=list)  # gone as intended, not yet marked
+    lost: list[db.UploadRecord] = field(default_factory=list)  # a live submission whose file is missing
+    drop_unused_forms: list[UUID] = field(default_factory=list)  # forms that expired unused
 
 
 @dataclass(frozen=True)
@@ -46,66 +52,86 @@ class ReconcileReport:
     failed: int
 
 
-def plan(objects: list[ListedObject], uploads: list[db.Row], *, listed_at: datetime, grace: timedelta) -> Repairs:
+def plan(
+    versions: list[ObjectVersion], uploads: list[db.UploadRecord], *, listed_at: datetime, grace: timedelta
+) -> Repairs:
     """Compare the bucket's listing with the records; pure, so every case can be tested alone.
 
     Anything newer than `grace` before the listing began is left alone: its notification may be
     queued, its upload may still be arriving, and the next run will judge it.
     """
     settled = listed_at - grace
-    by_key = {row["object_key"]: row for row in uploads}
-    listed = {item.key for item in objects}
+    by_key = {row.object_key: row for row in uploads}
+    listed_keys = {item.key for item in versions}
+    listed = {(item.key, item.version_id) for item in versions if not item.delete_marker}
     repairs = Repairs()
-    for item in objects:
+    for item in sorted(versions, key=lambda v: v.last_modified):
         upload = by_key.get(item.key)
-        if upload is None or upload["status"] == "rejected" or upload["submission_status"] == "superseded":
-            repairs.delete.append(item.key)
-        elif upload["status"] == "pending" and item.last_modified < settled:
+        facts = upload.facts if upload is not None else None
+        status = upload.submission_status if upload is not None else None
+        if item.delete_marker or must_not_exist(facts, status, item.version_id):
+            # A delete marker keeps nothing the records need, and may hide a version they do.
+            owner = upload.upload_id if upload is not None and upload.version_id == item.version_id else None
+            repairs.delete.append(Deletion(item.key, item.version_id, None if item.delete_marker else owner))
+        elif upload is not None and upload.status == "pending" and item.last_modified < settled:
             repairs.record.append(item)
-    for key, upload in by_key.items():
-        if key in listed or upload["object_deleted_at"] is not None:
+    for upload in uploads:
+        if upload.object_deleted_at is not None:
             continue
-        if upload["status"] == "pending":
-            if upload["form_expires_at"] < settled:
-                repairs.drop_unused_forms.append(key)
-        elif upload["status"] == "rejected" or upload["submission_status"] == "superseded":
-            repairs.confirm_deleted.append(key)
-        elif upload["recorded_at"] < settled:
-            # Recorded after a GET found the object, so it existed before the listing began.
-            if upload["submission_status"] == "expired" or upload["expires_at"] <= listed_at:
-                repairs.confirm_deleted.append(key)  # S3's lifecycle rule removed it
+        if upload.status == "pending":
+            if upload.object_key not in listed_keys and upload.form_expires_at < settled:
+                repairs.drop_unused_forms.append(upload.upload_id)
+            continue
+        assert upload.version_id is not None  # a used form names its version (a constraint)
+        if (upload.object_key, upload.version_id) in listed:
+            continue
+        if must_not_exist(upload.facts, upload.submission_status, upload.version_id):
+            repairs.confirm_deleted.append(upload.upload_id)
+        elif upload.recorded_at is not None and upload.recorded_at < settled:
+            # Recorded after a GET found the version, so it existed before the listing began.
+            if upload.expires_at is not None and upload.expires_at <= listed_at:
+                repairs.confirm_deleted.append(upload.upload_id)  # S3's lifecycle rule removed it
             else:
-                repairs.lost.append(key)
+                repairs.lost.append(upload)
     return repairs
 
 
-def reconcile(now: datetime) -> ReconcileReport:
-    """One run of the job: list, compare, repair. Safe to run at any time, and again."""
-    rules = load(RulesSettings)
-    objects = list(storage.list_objects(load(StorageSettings).prefix))
+def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
+    """One run of the job: list, compare, repair. Safe to run at any time, and again. `grace`
+    defaults to the setting; none is needed where no notification can still be queued."""
+    if grace is None:
+        grace = timedelta(seconds=load(RulesSettings).reconcile_grace_s)
+    versions = list(storage.list_versions(load(StorageSettings).prefix))
     with db.transaction() as conn:
-        uploads = db.upload_records(conn, [item.key for item in objects])
-    grace = timedelta(seconds=rules.reconcile_grace_s)
-    repairs = plan(objects, uploads, listed_at=now, grace=grace)
+        uploads = db.upload_records(conn, sorted({item.key for item in versions}))
+    repairs = plan(versions, uploads, listed_at=now, grace=grace)
 
     failed = 0
     for start in range(0, len(repairs.record), 100):
         chunk = repairs.record[start : start + 100]
-        result = record_objects([ObjectCreated(i.key, i.size_bytes, _NO_SEQUENCER, i.last_modified) for i in chunk])
+        # Listed oldest first: of several versions of one form's key, the first posted is weighed first.
+        events = [
+            ObjectCreated(item.key, item.version_id, item.size_bytes, f"{start + n:X}", item.last_modified)
+            for n, item in enumerate(chunk)
+        ]
+        result = record_objects(events)
         for index in sorted(result.failed):
             logger.error("Recording a listed object failed; the next run retries", extra={"key": chunk[index].key})
         failed += len(result.failed)
-    if repairs.delete:
-        storage.delete(repairs.delete)
-    for key in repairs.lost:
-        logger.error("A live submission's file is missing from S3; its download is refused", extra={"key": key})
+    deleted = storage.delete_versions([(d.key, d.version_id) for d in repairs.delete]) if repairs.delete else 0
+    for upload in repairs.lost:
+        logger.error(
+            "A live submission's file is missing from S3; its download is refused", extra={"key": upload.object_key}
+        )
     with db.transaction() as conn:
-        db.mark_objects_deleted(conn, repairs.delete + repairs.confirm_deleted + repairs.lost)
+        deleted_records = [d.upload_id for d in repairs.delete if d.upload_id is not None]
+        lost = [upload.upload_id for upload in repairs.lost]
+        db.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
         dropped = db.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
     return ReconcileReport(
-        listed=len(objects),
+        listed=len(versions),
         recorded=len(repairs.record) - failed,
-        deleted=len(repairs.delete),
+        deleted=deleted,
         confirmed_deleted=len(repairs.confirm_deleted),
         lost=len(repairs.lost),
         unused_forms_dropped=dropped,

@@ -36,6 +36,7 @@ def parse_roster(body: bytes) -> list[RosterRow]:
 
     check = _RosterCheck(columns)
     line = reader.line_num + 1
+    rows = 0
     while True:
         try:
             record = next(reader)
@@ -45,17 +46,18 @@ def parse_roster(body: bytes) -> list[RosterRow]:
             check.errors.append({"line": line, "message": f"malformed CSV: {exc}"})
             break
         if any(cell.strip() for cell in record):
-            if len(check.rows) + len(check.errors) >= MAX_ROWS:
+            rows += 1
+            if rows > MAX_ROWS:
                 raise PayloadTooLarge(f"A roster may hold at most {MAX_ROWS} rows; split it.")
             check.add(line, record)
         line = reader.line_num + 1
 
-    rows, errors = check.rows, check.errors
-    if errors:
-        raise InvalidInput(f"{len(errors)} row(s) are invalid; nothing was created.", errors)
-    if not rows:
+    if check.errors:
+        bad_rows = len({error["line"] for error in check.errors})
+        raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was created.", check.errors)
+    if not check.rows:
         raise InvalidInput("The roster has a header but no students.")
-    return rows
+    return check.rows
 
 
 def _decode(body: bytes) -> str:

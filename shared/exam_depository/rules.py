@@ -1,17 +1,21 @@
-"""The product's rules as plain functions: no I/O, no AWS, no database."""
+"""The product's rules as plain functions of plain values: no I/O, no AWS, no database.
+
+The use cases read the rows, ask these functions what to do, and write what they say; the
+recorder and the reconcile job ask the same ones. docs/DESIGN.md lists each rule with what
+enforces it.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
-from urllib.parse import quote
-from uuid import UUID
 
-from exam_depository.models import SubmissionStatus
+from exam_depository.errors import AttemptsUsed, DomainError, TooManyOpenForms
+from exam_depository.models import SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
+RejectionReason = Literal["too_large", "empty", "limit_reached"]
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -19,14 +23,15 @@ def attempts_left(attempts_used: int, max_attempts: int) -> int:
 
 
 def status_at(stored: SubmissionStatus, expires_at: datetime, now: datetime) -> SubmissionStatus:
-    """What a submission is now: the 72 h limit holds from its instant, whatever the jobs did."""
+    """What a submission is now: the retention holds from its instant, whatever the jobs did."""
     if stored == "current" and now >= expires_at:
         return "expired"
     return stored
 
 
-def expiry_of(recorded_at: datetime, retention_hours: int) -> datetime:
-    return recorded_at + timedelta(hours=retention_hours)
+def expiry_of(submitted_at: datetime, retention_days: int) -> datetime:
+    """Counted from when S3 accepted the bytes, as S3's lifecycle rule counts."""
+    return submitted_at + timedelta(days=retention_days)
 
 
 def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
@@ -36,27 +41,114 @@ def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
     return "superseded"
 
 
-def is_newer_event(sequencer: str, recorded_sequencer: str | None) -> bool:
-    """S3 orders events on one key by the hexadecimal value of `sequencer`."""
-    return recorded_sequencer is None or int(sequencer, 16) > int(recorded_sequencer, 16)
+# --- Issuing an upload form -------------------------------------------------------------------
 
 
-_UNSAFE_IN_KEY = re.compile(r"[\x00-\x1f\x7f/\\]")
+def form_refusal(
+    *, attempts_used: int, max_attempts: int, open_forms: int, max_open_forms: int, form_ttl_s: int
+) -> DomainError | None:
+    """Why no upload form may be issued now, or None when one may."""
+    if attempts_used >= max_attempts:
+        return AttemptsUsed(f"All {max_attempts} attempts are used; ask your examiner.")
+    if open_forms >= max_open_forms:
+        return TooManyOpenForms(
+            f"{open_forms} upload forms are open and unused; upload with one of them, or ask again when "
+            f"they expire ({form_ttl_s // 60} minutes after they were issued)."
+        )
+    return None
 
 
-def client_filename(raw: str) -> str:
-    """The name a browser sent, without any path a client prepended (C:\\fakepath\\a.pdf)."""
-    base = re.split(r"[/\\]", raw)[-1].strip()
-    return unicodedata.normalize("NFC", base) or "answer"
+# --- Recording an uploaded object ---------------------------------------------------------
 
 
-def object_key(prefix: str, upload_id: UUID, filename: str) -> str:
-    """The server chooses every key: the upload id makes it unique, the name helps ops."""
-    return f"{prefix}{upload_id}/{_UNSAFE_IN_KEY.sub('_', filename)}"
+@dataclass(frozen=True)
+class UploadFacts:
+    """An upload form's row as the recorder sees it: `version_id` is the one S3 version this
+    form produced a record about (recorded or rejected); None while nothing arrived."""
+
+    status: UploadStatus
+    version_id: str | None
+    issue_seq: int
 
 
-def attachment_disposition(filename: str) -> str:
-    """Content-Disposition that makes browsers save the file under its original name."""
-    ascii_fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode() or "answer"
-    ascii_fallback = re.sub(r'["\\;\x00-\x1f\x7f]', "_", ascii_fallback)
-    return f"attachment; filename=\"{ascii_fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+@dataclass(frozen=True)
+class StudentFacts:
+    attempts_used: int
+    max_attempts: int
+    current_issue_seq: int | None
+
+
+@dataclass(frozen=True)
+class SeenObject:
+    """One version of an object, as S3 answered for it."""
+
+    version_id: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Record:
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: RejectionReason
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The version this form already produced a record about: a notification delivered again."""
+
+
+@dataclass(frozen=True)
+class FormReused:
+    """Another version on a key whose form was already used: the same form posted again."""
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """No upload form was issued for this key."""
+
+
+Decision = Record | Reject | Duplicate | FormReused | Orphan
+
+
+def recording_decision(
+    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, *, max_bytes: int
+) -> Decision:
+    """What becomes of an object version S3 accepted. A form produces one record at most: the
+    first version of its key that is recorded (or rejected) stays, and any later version is a
+    reuse, to be deleted, so a recorded file never changes."""
+    if upload is None or student is None:
+        return Orphan()
+    if upload.version_id == seen.version_id:
+        return Duplicate()
+    if upload.status != "pending":
+        return FormReused()
+    return _first_version(upload, seen, student, max_bytes)
+
+
+def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts, max_bytes: int) -> Record | Reject:
+    if seen.size_bytes == 0:
+        return Reject("empty")
+    if seen.size_bytes > max_bytes:
+        return Reject("too_large")
+    if student.attempts_used >= student.max_attempts:
+        return Reject("limit_reached")
+    return Record(placement(upload.issue_seq, student.current_issue_seq))
+
+
+def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStatus | None, version_id: str) -> bool:
+    """Whether this version of an object must be deleted: no form was issued for it, it is a
+    reuse of a used form, or its form's record says it is rejected, superseded or expired.
+    A pending form's object may still be recorded, so it stays."""
+    if upload is None:
+        return True
+    if upload.status == "pending":
+        return False
+    if version_id != upload.version_id:
+        return True
+    if upload.status == "rejected":
+        return True
+    return submission_status in ("superseded", "expired")

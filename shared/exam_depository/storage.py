@@ -1,41 +1,49 @@
-"""S3: presigned forms and links, and the few object calls the recorder and deletion need.
+"""S3: presigned forms and links, and the object calls the recorder, deletion and the jobs need.
 
-The client is created on first use (boto3 is imported then, not at cold start). ClientErrors
-leave this module as `ServiceUnavailable`, or as None where a missing object is an answer.
+The bucket is versioned: posting a form again makes a new version of its key, so every read,
+link and delete here names a version. A delete without a version would only add a delete marker
+and keep the bytes.
+
+The client is created on first use (boto3 is imported then, not at cold start). S3's errors and
+network failures (ClientError, BotoCoreError) leave this module as `ServiceUnavailable`, or as
+None where a missing object is an answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from exam_depository.config import StorageSettings, load
 from exam_depository.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
 
 _client: S3Client | None = None
 _CHUNK = 1024 * 1024
+# What S3 calls the version of an object written while the bucket was not versioned.
+NULL_VERSION = "null"
 
 
 @dataclass(frozen=True)
 class StoredObject:
     size_bytes: int
-    content_type: str
-    # None for an object over the limit: it is never hashed, only deleted.
+    # None for an object that is empty or over the limit: it is never hashed, only deleted.
     sha256: str | None
 
 
 @dataclass(frozen=True)
-class ListedObject:
+class ObjectVersion:
     key: str
+    version_id: str
     size_bytes: int
     last_modified: datetime
+    delete_marker: bool = False
 
 
 def client() -> S3Client:
@@ -46,7 +54,7 @@ def client() -> S3Client:
 
         settings = load(StorageSettings)
         # SigV4 and the regional endpoint: SigV2 or the global URL break presigned POSTs
-        # outside us-east-1. A local endpoint on 127.0.0.1 needs path-style addressing.
+        # outside us-east-1. An emulator's endpoint (AWS_ENDPOINT_URL_S3) needs path-style URLs.
         _client = boto3.client(
             "s3",
             region_name=settings.region,
@@ -55,6 +63,9 @@ def client() -> S3Client:
                 signature_version="s3v4",
                 s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
                 retries={"mode": "standard", "max_attempts": 3},
+                # An unreachable S3 fails a request in seconds, not after botocore's 60 s default.
+                connect_timeout=3,
+                read_timeout=10,
                 # The recorder computes the SHA-256 it records; botocore's own CRC of every body
                 # read and sent would only cost CPU.
                 request_checksum_calculation="when_required",
@@ -79,31 +90,51 @@ def reset() -> None:
     _client = None
 
 
-def presign_upload(key: str, content_type: str, max_bytes: int, ttl_s: int) -> tuple[str, dict[str, str]]:
-    """A POST form for exactly one key, one content type and 1..max_bytes bytes."""
+def _failure(call: str, exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(f"S3 {call} failed: {exc}")
+
+
+def _s3_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return ClientError, BotoCoreError
+
+
+def presign_upload(
+    key: str, *, content_type: str, content_disposition: str, max_bytes: int, expires_at: datetime
+) -> tuple[str, dict[str, str]]:
+    """A POST form for exactly one key and 1..max_bytes bytes, that S3 refuses after `expires_at`
+    (whole seconds: the policy's expiry is truncated to the second). The type and disposition
+    S3 stores with the object, and serves on every GET, are pinned too."""
     settings = load(StorageSettings)
+    expires_in = int((expires_at - datetime.now(UTC)).total_seconds())
+    fields = {"Content-Type": content_type, "Content-Disposition": content_disposition}
     form: dict[str, Any] = client().generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
-        Fields={"Content-Type": content_type},
+        Fields=fields,
         Conditions=[
             {"bucket": settings.bucket},
             {"key": key},
-            {"Content-Type": content_type},
+            *({name: value} for name, value in fields.items()),
             ["content-length-range", 1, max_bytes],
         ],
-        ExpiresIn=ttl_s,
+        ExpiresIn=expires_in,
     )
     return str(form["url"]), {name: str(value) for name, value in form["fields"].items()}
 
 
-def presign_download(key: str, content_disposition: str, content_type: str, ttl_s: int) -> str:
+def presign_download(key: str, version_id: str, content_disposition: str, content_type: str, ttl_s: int) -> str:
+    """A link to exactly one version of an object: a form posted again cannot change what it serves.
+    The object carries its type and disposition since its form pinned them; the link says them
+    again for objects stored before forms did."""
     settings = load(StorageSettings)
     return client().generate_presigned_url(
         "get_object",
         Params={
             "Bucket": settings.bucket,
             "Key": key,
+            "VersionId": version_id,
             "ResponseContentDisposition": content_disposition,
             "ResponseContentType": content_type,
         },
@@ -111,73 +142,91 @@ def presign_download(key: str, content_disposition: str, content_type: str, ttl_
     )
 
 
-def inspect(key: str, hash_up_to: int) -> StoredObject | None:
-    """What S3 holds under `key` now, or None when nothing does, in one GET: its size and type,
-    and its SHA-256 when it is at most `hash_up_to` bytes (from S3's own checksum when the
-    uploader sent one, else by streaming the body once). A larger object's body is never read."""
-    from botocore.exceptions import ClientError
-
+def inspect(key: str, version_id: str, hash_up_to: int) -> StoredObject | None:
+    """What S3 holds as this version of `key`, or None when it holds nothing, in one GET: its
+    size, and its SHA-256 when it is 1..`hash_up_to` bytes (from S3's own checksum when
+    the uploader sent one, else by streaming the body once). A larger object's body is never read."""
     try:
-        response = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, ChecksumMode="ENABLED")
+        response = client().get_object(
+            Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED"
+        )
         body = response["Body"]
         try:
             size = response["ContentLength"]
             checksum = response.get("ChecksumSHA256")
-            sha256: str | None = None  # over the limit: never read
+            sha256: str | None = None  # empty or over the limit: never read
             # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
-            if size <= hash_up_to and checksum and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+            if not 0 < size <= hash_up_to:
+                pass
+            elif checksum and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
                 sha256 = _base64_to_hex(checksum)
-            elif size <= hash_up_to:
+            else:
                 digest = hashlib.sha256()
                 for chunk in body.iter_chunks(_CHUNK):
                     digest.update(chunk)
                 sha256 = digest.hexdigest()
         finally:
             body.close()
-    except ClientError as exc:
+    except _s3_errors() as exc:
         if _missing(exc):
             return None
-        raise ServiceUnavailable(f"S3 GET failed: {exc}") from exc
-    return StoredObject(
-        size_bytes=size, content_type=response.get("ContentType", "application/octet-stream"), sha256=sha256
-    )
+        raise _failure("GET", exc) from exc
+    return StoredObject(size_bytes=size, sha256=sha256)
 
 
-def list_objects(prefix: str) -> Iterator[ListedObject]:
-    """Every object under `prefix`, a page of 1,000 at a time."""
-    from botocore.exceptions import ClientError
-
-    pages = client().get_paginator("list_objects_v2").paginate(Bucket=load(StorageSettings).bucket, Prefix=prefix)
+def list_versions(prefix: str) -> Iterator[ObjectVersion]:
+    """Every version and delete marker under `prefix`, a page of 1,000 at a time."""
+    pages = client().get_paginator("list_object_versions").paginate(Bucket=load(StorageSettings).bucket, Prefix=prefix)
     try:
         for page in pages:
-            for item in page.get("Contents", []):
-                yield ListedObject(key=item["Key"], size_bytes=item["Size"], last_modified=item["LastModified"])
-    except ClientError as exc:
-        raise ServiceUnavailable(f"S3 ListObjectsV2 failed: {exc}") from exc
+            for item in page.get("Versions", []):
+                yield ObjectVersion(item["Key"], item["VersionId"], item["Size"], item["LastModified"])
+            for marker in page.get("DeleteMarkers", []):
+                yield ObjectVersion(marker["Key"], marker["VersionId"], 0, marker["LastModified"], delete_marker=True)
+    except _s3_errors() as exc:
+        raise _failure("ListObjectVersions", exc) from exc
 
 
-def delete(keys: list[str]) -> None:
-    """Delete objects; a key already gone is not an error, any other failure raises."""
-    from botocore.exceptions import ClientError
-
+def delete_versions(versions: list[tuple[str, str]]) -> int:
+    """Delete exactly these (key, version) pairs for good; a version already gone is not an error,
+    any other failure raises. Returns how many S3 confirmed."""
     bucket = load(StorageSettings).bucket
-    for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
-        batch = keys[start : start + 1000]
+    confirmed = 0
+    unique = sorted(set(versions))
+    for start in range(0, len(unique), 1000):  # DeleteObjects takes at most 1,000 keys
+        batch = unique[start : start + 1000]
         try:
             response = client().delete_objects(
                 Bucket=bucket,
-                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                Delete={"Objects": [{"Key": key, "VersionId": version} for key, version in batch], "Quiet": False},
             )
-        except ClientError as exc:
-            raise ServiceUnavailable(f"S3 DeleteObjects failed: {exc}") from exc
+        except _s3_errors() as exc:
+            raise _failure("DeleteObjects", exc) from exc
         failed = response.get("Errors", [])
         if failed:
             raise ServiceUnavailable(f"S3 could not delete {len(failed)} object(s): {failed[0].get('Code')}")
+        confirmed += len(response.get("Deleted", []))
+    return confirmed
 
 
-def _missing(exc: ClientError) -> bool:
-    """A missing object: NoSuchKey from a GET (a bare 404 or NotFound from other calls)."""
-    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+def delete_everything_under(prefixes: list[str]) -> int:
+    """Delete every version and delete marker under each prefix (a student's or an exam's keys),
+    listing the prefixes at once; returns how many were deleted."""
+    if not prefixes:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(10, len(prefixes))) as pool:
+        listed = pool.map(lambda prefix: [(v.key, v.version_id) for v in list_versions(prefix)], prefixes)
+        found = [pair for pairs in listed for pair in pairs]
+    return delete_versions(found)
+
+
+def _missing(exc: Exception) -> bool:
+    """A missing object or version: NoSuchKey/NoSuchVersion from a GET (404 from other calls)."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchVersion", "NotFound")
 
 
 def _base64_to_hex(value: str) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from exam_depository import codes, db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.errors import Conflict, InvalidInput, NotFound
+from exam_depository.filenames import upload_folder
 from exam_depository.models import (
     ImportResult,
     Student,
@@ -99,7 +100,7 @@ def delete_student(nickname: str) -> None:
         if found is None:
             raise NotFound("No student has this nickname.")
         db.delete_student(conn, found["id"])
-        storage.delete(list(found["keys"]))
+        storage.delete_everything_under([upload_folder(key) for key in found["keys"]])
 
 
 def _with_code(student: StudentIn) -> dict[str, object]:

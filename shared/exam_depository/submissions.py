@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from uuid import UUID
 
 from exam_depository import codes, db, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
-from exam_depository.errors import Gone, LimitReached, NotFound, ServiceUnavailable, TooManyOpenForms
+from exam_depository.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.filenames import attachment_disposition, client_filename, object_key, served_content_type
 from exam_depository.models import (
     DownloadLink,
     StudentName,
@@ -24,17 +26,23 @@ from exam_depository.models import (
 )
 from exam_depository.observability import logger
 from exam_depository.rules import (
-    attachment_disposition,
+    Duplicate,
+    FormReused,
+    Orphan,
+    Record,
+    Reject,
+    SeenObject,
+    StudentFacts,
+    UploadFacts,
     attempts_left,
-    client_filename,
     expiry_of,
-    is_newer_event,
-    object_key,
-    placement,
+    form_refusal,
+    must_not_exist,
+    recording_decision,
     status_at,
 )
 
-Outcome = Literal["recorded", "superseded", "updated", "rejected", "duplicate", "orphan", "gone", "ignored"]
+Outcome = Literal["recorded", "superseded", "rejected", "form_reused", "duplicate", "orphan", "gone", "ignored"]
 
 
 def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
@@ -50,13 +58,15 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
         if student is None:
             raise NotFound("No student has this upload code.")
         used = int(student["attempts_used"])
-        if used >= rules.max_attempts:
-            raise LimitReached(f"All {rules.max_attempts} attempts are used; ask your examiner.")
-        if int(student["open_forms"]) >= rules.max_open_forms:
-            raise TooManyOpenForms(
-                f"{student['open_forms']} upload forms are open and unused; upload with one of them, "
-                f"or ask again when they expire ({rules.upload_form_ttl_s // 60} minutes after they were issued)."
-            )
+        refusal = form_refusal(
+            attempts_used=used,
+            max_attempts=rules.max_attempts,
+            open_forms=int(student["open_forms"]),
+            max_open_forms=rules.max_open_forms,
+            form_ttl_s=rules.upload_form_ttl_s,
+        )
+        if refusal is not None:
+            raise refusal
         db.insert_upload(
             conn,
             upload_id=upload_id,
@@ -66,7 +76,13 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
             content_type=request.content_type,
             form_expires_at=expires_at,
         )
-    url, fields = storage.presign_upload(key, request.content_type, MAX_UPLOAD_BYTES, rules.upload_form_ttl_s)
+    url, fields = storage.presign_upload(
+        key,
+        content_type=served_content_type(request.content_type),
+        content_disposition=attachment_disposition(filename),
+        max_bytes=MAX_UPLOAD_BYTES,
+        expires_at=expires_at,
+    )
     logger.info("Upload form issued", extra={"upload_id": str(upload_id), "upload_code": codes.redact(code)})
     return UploadForm(
         upload_id=upload_id,
@@ -120,21 +136,39 @@ def download_link(verification_code: str) -> DownloadLink:
         # The reconcile job found the file missing from S3: a link would only give a 404.
         raise Gone("This file is no longer stored; the student can upload it again.")
     ttl = load(RulesSettings).download_url_ttl_s
-    url = storage.presign_download(row["object_key"], attachment_disposition(row["filename"]), row["content_type"], ttl)
+    url = storage.presign_download(
+        row["object_key"],
+        row["version_id"],
+        attachment_disposition(row["filename"]),
+        served_content_type(row["content_type"]),
+        ttl,
+    )
     return DownloadLink(url=url, expires_at=now.replace(microsecond=0) + timedelta(seconds=ttl))
 
 
-def expire_submissions(now: datetime) -> int:
-    """Mark current submissions older than the retention as expired; returns how many."""
+def expire_submissions(now: datetime) -> ExpiryReport:
+    """Mark current submissions past their retention as expired and delete their files (S3's
+    lifecycle rule is the backstop: it runs once a day and rounds to midnight)."""
     with db.transaction() as conn:
-        return db.expire_submissions(conn, now)
+        expired = db.expire_submissions(conn, now)
+    deleted = storage.delete_versions([(item.object_key, item.version_id) for item in expired])
+    with db.transaction() as conn:
+        db.mark_objects_deleted(conn, [item.upload_id for item in expired])
+    return ExpiryReport(expired=len(expired), deleted=deleted)
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    expired: int
+    deleted: int
 
 
 @dataclass(frozen=True)
 class ObjectCreated:
-    """One S3 ObjectCreated record, key already URL-decoded."""
+    """One S3 ObjectCreated record: one version of one key (already URL-decoded)."""
 
     key: str
+    version_id: str
     size_bytes: int
     sequencer: str
     event_time: datetime
@@ -142,7 +176,8 @@ class ObjectCreated:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What became of each event of a batch (None: not handled), which failed, what was deleted."""
+    """What became of each event of a batch (None: not handled), which failed, and how many
+    object versions S3 confirmed deleted."""
 
     outcomes: list[Outcome | None]
     failed: set[int]
@@ -153,12 +188,13 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     """Record a batch of uploaded objects in one transaction, idempotently, whatever order and
     however often they arrive.
 
-    S3 is asked about every object first (size, SHA-256); an event whose object cannot be read
-    fails alone. Then one transaction locks the batch's uploads and their students, in student
-    order so that concurrent batches cannot deadlock, and applies the rules event by event. The
-    objects that must not exist (unknown, over the limit, too large, superseded) are marked in
-    that transaction and deleted after the commit. Every later batch of the same student asks
-    for those deletes again, so a failed delete fails its events, the retry deletes them, and
+    S3 is asked about every event's version first (size, SHA-256); an event whose object cannot
+    be read fails alone. Then one transaction locks the batch's uploads and their students, in
+    student order so that concurrent batches cannot deadlock, and asks `recording_decision`
+    about each event, in the order the forms were issued. After the commit the
+    versions that must not exist (`must_not_exist`: orphans, reuses, rejected, superseded) are
+    deleted, and marked deleted once S3 confirms. Every later batch of the same student asks for
+    the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
     what even that misses the reconcile job finds.
     """
     outcomes: list[Outcome | None] = [None] * len(events)
@@ -168,30 +204,31 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
         return BatchResult(outcomes, failed)
     try:
         with db.transaction() as conn:
-            recorded = _record(conn, events, stored, outcomes)
+            to_delete = _record(conn, events, stored, outcomes)
     except ServiceUnavailable:
         logger.exception("PostgreSQL is unavailable; the batch is retried")
         return BatchResult([None if i in stored else o for i, o in enumerate(outcomes)], failed | set(stored))
-
-    to_delete = sorted(set(recorded.orphans) | set(recorded.must_go))
-    if to_delete:
-        try:
-            storage.delete(to_delete)
-        except ServiceUnavailable:
-            # The records are committed; the retried events ask for the same deletes again.
-            logger.exception("S3 delete failed; the messages are retried", extra={"keys": len(to_delete)})
-            failed |= set(stored)
     for index in stored:
         logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
-    for key in recorded.orphans:
-        logger.warning("Object without an upload form deleted", extra={"key": key})
-    return BatchResult(outcomes, failed, deleted=recorded.newly_deleted + len(set(recorded.orphans)))
+    deleted = 0
+    if to_delete.versions:
+        try:
+            deleted = storage.delete_versions(to_delete.versions)
+            with db.transaction() as conn:
+                db.mark_objects_deleted(conn, to_delete.uploads)
+        except ServiceUnavailable:
+            # The records are committed; the retried events ask for the same deletes again.
+            logger.exception(
+                "Deleting objects failed; the messages are retried", extra={"versions": len(to_delete.versions)}
+            )
+            failed |= set(stored)
+    return BatchResult(outcomes, failed, deleted)
 
 
 def _read_objects(
     events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
 ) -> dict[int, storage.StoredObject]:
-    """S3's answer for each event's object, by event index, read concurrently (it is I/O);
+    """S3's answer for each event's version, by event index, read concurrently (it is I/O);
     sets the outcome of the events that have no object to record."""
     prefix = load(StorageSettings).prefix
     wanted = []
@@ -204,8 +241,8 @@ def _read_objects(
     stored: dict[int, storage.StoredObject] = {}
     if not wanted:
         return stored
-    keys = [events[index].key for index in wanted]
-    answers = [_inspect(keys[0])] if len(keys) == 1 else list(_readers().map(_inspect, keys))
+    targets = [events[index] for index in wanted]
+    answers = [_inspect(targets[0])] if len(targets) == 1 else list(_readers().map(_inspect, targets))
     for index, found in zip(wanted, answers, strict=True):
         if isinstance(found, ServiceUnavailable):
             logger.error(
@@ -214,7 +251,7 @@ def _read_objects(
             failed.add(index)
             continue
         if found is None:
-            # Already deleted (a superseded or rejected object, or its student is gone): nothing to keep.
+            # Already deleted (a superseded, rejected or reused version, or its student is gone).
             outcomes[index] = "gone"
         else:
             stored[index] = found
@@ -227,18 +264,17 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
-def _inspect(key: str) -> storage.StoredObject | ServiceUnavailable | None:
+def _inspect(event: ObjectCreated) -> storage.StoredObject | ServiceUnavailable | None:
     try:
-        return storage.inspect(key, MAX_UPLOAD_BYTES)
+        return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES)
     except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
         return exc
 
 
 @dataclass
-class _Recorded:
-    orphans: list[str]  # objects no upload form was issued for
-    must_go: list[str]  # objects of the batch's students that must not exist
-    newly_deleted: int  # of those, how many this batch marked
+class _Deletions:
+    versions: list[tuple[str, str]]  # (key, version) that must not exist
+    uploads: list[UUID]  # the forms among them whose record must be marked once S3 confirms
 
 
 def _record(
@@ -246,85 +282,106 @@ def _record(
     events: list[ObjectCreated],
     stored: dict[int, storage.StoredObject],
     outcomes: list[Outcome | None],
-) -> _Recorded:
+) -> _Deletions:
     rules = load(RulesSettings)
-    # HEAD answers for the key's newest object, so of several events on one key only the newest counts.
-    newest: dict[str, int] = {}
-    for index in stored:
-        key = events[index].key
-        if key not in newest or int(events[index].sequencer, 16) > int(events[newest[key]].sequencer, 16):
-            newest[key] = index
-    uploads = db.lock_uploads(conn, sorted(newest))
-    orphans: list[str] = []
-    students: set[int] = set()
-    for index, found in stored.items():
-        event = events[index]
-        upload = uploads.get(event.key)
-        if upload is None:
-            outcomes[index] = "orphan"
-            orphans.append(event.key)
-            continue
-        students.add(upload["student_id"])
-        if newest[event.key] != index:
-            outcomes[index] = "duplicate"
-        else:
-            outcomes[index] = _apply(conn, upload, event=event, found=found, rules=rules)
-    must_go = db.keys_to_delete(conn, sorted(students))
-    newly_deleted = db.mark_objects_deleted(conn, must_go)
-    return _Recorded(orphans, must_go, newly_deleted)
-
-
-def _apply(
-    conn: db.Connection,
-    upload: db.Row,
-    *,
-    event: ObjectCreated,
-    found: storage.StoredObject,
-    rules: RulesSettings,
-) -> Outcome:
-    sha256 = found.sha256  # None: over the size limit
-    if not is_newer_event(event.sequencer, upload["s3_sequencer"]):
-        return "duplicate"
-    if upload["status"] == "recorded" and sha256 is None:
-        # The form was posted again with a file over the limit (a bypassed policy): the
-        # recorded file is gone from S3, so its record is withdrawn and the object deleted.
-        db.withdraw_submission(conn, upload["id"], event.sequencer)
-        return "rejected"
-    if upload["status"] == "rejected" or sha256 is None:
-        db.reject_upload(conn, upload["id"], upload["rejection_reason"] or "too_large", event.sequencer)
-        return "rejected"
-    recorded = {
-        "sequencer": event.sequencer,
-        "size_bytes": found.size_bytes,
-        "sha256": sha256,
-        "content_type": found.content_type,
-        "submitted_at": event.event_time,
+    uploads = db.lock_uploads(conn, sorted({events[index].key for index in stored}))
+    states = db.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
+    students = {
+        sid: StudentFacts(state.attempts_used, rules.max_attempts, state.current_issue_seq)
+        for sid, state in states.items()
     }
-    if upload["status"] == "recorded":
-        db.overwrite_submission(conn, upload["id"], recorded)
-        return "updated"
-    state = db.recording_state(conn, upload["student_id"])
-    if int(state["attempts_used"]) >= rules.max_attempts:
-        db.reject_upload(conn, upload["id"], "limit_reached", event.sequencer)
-        return "rejected"
-    where = placement(upload["issue_seq"], state["current_issue_seq"])
-    if where == "current":
-        db.supersede_current(conn, upload["student_id"])
-    now = datetime.now(UTC)
-    db.insert_submission(
-        conn,
-        {
-            **recorded,
-            "upload_id": upload["id"],
-            "student_id": upload["student_id"],
-            "issue_seq": upload["issue_seq"],
-            "verification_code": codes.new_code(),
-            "filename": upload["filename"],
-            "expires_at": expiry_of(now, rules.retention_hours),
-            "status": where,
-        },
+    forms = {key: upload.facts for key, upload in uploads.items()}
+    new: list[db.NewSubmission] = []
+    rejections: list[db.Rejection] = []
+    loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
+    for index in sorted(stored, key=lambda i: _weighing_order(uploads.get(events[i].key), events[i])):
+        event, found = events[index], stored[index]
+        upload = uploads.get(event.key)
+        student = students.get(upload.student_id) if upload is not None else None
+        seen = SeenObject(event.version_id, found.size_bytes)
+        decision = recording_decision(forms.get(event.key), seen, student, max_bytes=MAX_UPLOAD_BYTES)
+        match decision:
+            case Record(placement=where):
+                assert upload is not None
+                assert student is not None
+                assert found.sha256 is not None  # recordable objects are 1..max_bytes, so hashed
+                new.append(_new_submission(upload, event, found, found.sha256, rules.retention_days))
+                forms[event.key] = UploadFacts("recorded", event.version_id, upload.issue_seq)
+                current = upload.issue_seq if where == "current" else student.current_issue_seq
+                students[upload.student_id] = replace(
+                    student, attempts_used=student.attempts_used + 1, current_issue_seq=current
+                )
+                outcomes[index] = "recorded" if where == "current" else "superseded"
+            case Reject(reason=reason):
+                assert upload is not None
+                rejections.append(db.Rejection(upload.id, event.version_id, reason))
+                forms[event.key] = UploadFacts("rejected", event.version_id, upload.issue_seq)
+                outcomes[index] = "rejected"
+            case FormReused():
+                loose.append((event.key, event.version_id))
+                outcomes[index] = "form_reused"
+            case Orphan():
+                loose.append((event.key, event.version_id))
+                outcomes[index] = "orphan"
+            case Duplicate():
+                outcomes[index] = "duplicate"
+
+    _write(conn, new, rejections, students, states)
+    must_go = [
+        version
+        for version in db.unconfirmed_versions(conn, sorted(students))
+        if must_not_exist(version.facts, version.submission_status, version.version_id)
+    ]
+    return _Deletions(
+        versions=loose + [(version.object_key, version.version_id) for version in must_go],
+        uploads=[version.upload_id for version in must_go],
     )
-    return "recorded" if where == "current" else "superseded"
+
+
+def _weighing_order(upload: db.LockedUpload | None, event: ObjectCreated) -> tuple[int, int]:
+    """Uploads in the order their forms were issued; the versions of one key in the order S3
+    accepted them, so the first version posted is the one a form's record is about."""
+    return (upload.issue_seq if upload is not None else 0, int(event.sequencer, 16))
+
+
+def _new_submission(
+    upload: db.LockedUpload, event: ObjectCreated, found: storage.StoredObject, sha256: str, retention_days: int
+) -> db.NewSubmission:
+    return db.NewSubmission(
+        upload_id=upload.id,
+        student_id=upload.student_id,
+        issue_seq=upload.issue_seq,
+        version_id=event.version_id,
+        verification_code=codes.new_code(),
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size_bytes=found.size_bytes,
+        sha256=sha256,
+        submitted_at=event.event_time,
+        expires_at=expiry_of(event.event_time, retention_days),
+        status="superseded",  # until _write knows which one ends current
+    )
+
+
+def _write(
+    conn: db.Connection,
+    new: list[db.NewSubmission],
+    rejections: list[db.Rejection],
+    students: dict[int, StudentFacts],
+    before: dict[int, db.RecordingState],
+) -> None:
+    """The batch's decisions in a fixed number of statements: of a student's submissions, the
+    one whose form was issued last ends current (one current per student, a unique index)."""
+    changed = [sid for sid, facts in students.items() if facts.current_issue_seq != before[sid].current_issue_seq]
+    if changed:
+        db.supersede_current(conn, changed)
+    if new:
+        final = {sid: facts.current_issue_seq for sid, facts in students.items()}
+        db.insert_submissions(
+            conn, [replace(s, status="current" if s.issue_seq == final[s.student_id] else "superseded") for s in new]
+        )
+    if rejections:
+        db.reject_uploads(conn, rejections)
 
 
 def submission_view(item: dict[str, object], now: datetime) -> Submission:

@@ -169,9 +169,10 @@ def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stac
             }
         ]
     }
-    stack.s3.put_object(
+    stored = stack.s3.put_object(
         Bucket=stack.bucket, Key=form["fields"]["key"], Body=b"%PDF late", ContentType="application/pdf"
     )
+    notification["Records"][0]["s3"]["object"]["versionId"] = stored["VersionId"]
     stack.sqs.send_message(QueueUrl=stack.info["dead_letter_queue_url"], MessageBody=json.dumps(notification))
 
     # When ops redrive the dead-letter queue
@@ -184,12 +185,14 @@ def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stac
 
 
 def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack: Stack) -> None:
-    # Given a recorded file that someone deleted from the bucket, and a stray object
+    # Given a recorded file whose version someone deleted from the bucket for good
     student = stack.create_student("e2e.reconcile")
     form = stack.presign(student["upload_code"]).json()
-    assert stack.post_form(form, b"%PDF reconciled").status_code == 204
+    posted = stack.post_form(form, b"%PDF reconciled")
+    assert posted.status_code == 204
     current = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]
-    stack.s3.delete_object(Bucket=stack.bucket, Key=form["fields"]["key"])
+    version = posted.headers["x-amz-version-id"]
+    stack.s3.delete_object(Bucket=stack.bucket, Key=form["fields"]["key"], VersionId=version)
 
     # When ops run the reconcile job (no grace: the file was recorded seconds ago)
     done = stack.make("reconcile", RECONCILE_GRACE_S="0")

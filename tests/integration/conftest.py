@@ -18,7 +18,14 @@ from aws_lambda_powertools.utilities import parameters
 from exam_depository import config, db, storage
 from moto import mock_aws
 
-from local_stack.functions import LambdaContext, api_event, load_function, sample_event
+from local_stack.functions import (
+    LambdaContext,
+    api_event,
+    load_function,
+    read_template,
+    sample_event,
+    template_environment,
+)
 
 REGION = "eu-west-1"
 BUCKET = "exam-depository-test-submissions"
@@ -49,21 +56,27 @@ def _secret_for(database_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
-    """moto for S3 and Secrets Manager; the database reached through the secret, as deployed."""
-    for name, value in {
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "BUCKET_NAME": BUCKET,
-    }.items():
+    """moto for S3 and Secrets Manager; the database reached through the secret, as deployed.
+    The functions' environment is template.yaml's Globals, with test values for what only AWS has."""
+    environment = template_environment(
+        read_template(),
+        {
+            "DB_SECRET_ARN": None,
+            "BUCKET_NAME": BUCKET,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
+    )
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    for name in ("DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="exam-depository/database", SecretString=json.dumps(_secret_for(clean_database))
         )
@@ -159,15 +172,21 @@ class Bucket:
     def __init__(self) -> None:
         self.s3 = boto3.client("s3", region_name=REGION)
         self._sequencer = 0x0065A8B2C3D4E5F600
+        self.latest: dict[str, str] = {}  # key -> the version the last upload made
 
-    def upload(self, form: dict[str, Any], content: bytes) -> None:
-        """What the browser's POST does, through the S3 API (moto enforces no POST policy)."""
-        self.s3.put_object(
-            Bucket=BUCKET, Key=form["fields"]["key"], Body=content, ContentType=form["fields"]["Content-Type"]
-        )
+    def upload(self, form: dict[str, Any], content: bytes) -> str:
+        """What the browser's POST does, through the S3 API (moto enforces no POST policy);
+        returns the version S3 made."""
+        key = form["fields"]["key"]
+        stored = self.s3.put_object(Bucket=BUCKET, Key=key, Body=content, ContentType=form["fields"]["Content-Type"])
+        self.latest[key] = stored["VersionId"]
+        return str(stored["VersionId"])
 
-    def notification(self, key: str, size: int, sequencer: str | None = None) -> dict[str, Any]:
-        """An S3 ObjectCreated record as S3 sends it: the key URL-encoded, `+` for spaces."""
+    def notification(
+        self, key: str, size: int, *, version_id: str | None = None, sequencer: str | None = None
+    ) -> dict[str, Any]:
+        """An S3 ObjectCreated record as S3 sends it: the key URL-encoded, `+` for spaces, the
+        version the last upload of the key made unless told otherwise."""
         if sequencer is None:
             self._sequencer += 1
             sequencer = f"{self._sequencer:018X}"
@@ -180,13 +199,26 @@ class Bucket:
             "s3": {
                 "s3SchemaVersion": "1.0",
                 "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
-                "object": {"key": quote_plus(key, safe="/"), "size": size, "sequencer": sequencer},
+                "object": {
+                    "key": quote_plus(key, safe="/"),
+                    "size": size,
+                    "versionId": version_id or self.latest[key],
+                    "sequencer": sequencer,
+                },
             },
         }
 
+    def versions(self) -> list[tuple[str, str]]:
+        """Every stored version (delete markers aside) as (key, version): bytes a delete left behind count."""
+        listed = self.s3.list_object_versions(Bucket=BUCKET)
+        return sorted((item["Key"], item["VersionId"]) for item in listed.get("Versions", []))
+
     def keys(self) -> list[str]:
-        listed = self.s3.list_objects_v2(Bucket=BUCKET)
-        return sorted(item["Key"] for item in listed.get("Contents", []))
+        """The keys that still hold bytes, in any version."""
+        return sorted({key for key, _ in self.versions()})
+
+    def read(self, key: str, version_id: str) -> bytes:
+        return bytes(self.s3.get_object(Bucket=BUCKET, Key=key, VersionId=version_id)["Body"].read())
 
 
 @pytest.fixture

@@ -59,9 +59,8 @@ def test_any_order_of_duplicated_notifications_keeps_every_rule(
     uploads, order, sizes = drawn
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE student, upload, submission RESTART IDENTITY CASCADE")
-    stale = bucket.keys()
-    for key in stale:
-        bucket.s3.delete_object(Bucket=BUCKET, Key=key)
+    for key, version in bucket.versions():
+        bucket.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version)
 
     # Every form is issued before anything arrives; every object is stored, then notified
     notifications: dict[tuple[int, int], dict[str, Any]] = {}

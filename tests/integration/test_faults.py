@@ -1,12 +1,16 @@
-"""Faults the recorder must survive: PostgreSQL going away mid-batch, S3 refusing a delete.
+"""Faults the recorder must survive: PostgreSQL going away mid-batch, S3 refusing a delete, S3
+not reachable at all.
 
-PostgreSQL is really stopped (its own embedded server, so the other tests keep theirs); the S3
-failure is S3's own error answer, injected into the client's request path by a botocore hook.
+PostgreSQL is really stopped (its own embedded server, so the other tests keep theirs); S3's
+refusal is its own error answer, injected into the client's request path by a botocore hook; an
+unreachable S3 is a real endpoint on which nothing listens.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -116,7 +120,11 @@ def test_postgres_stopped_mid_batch_fails_the_batch_and_the_retry_loses_nothing(
 
 
 def test_a_failed_s3_delete_is_retried_until_the_superseded_file_is_gone(
-    api: Api, bucket: Bucket, stoppable: Postgres, handler: Callable[[str], ModuleType]
+    api: Api,
+    bucket: Bucket,
+    stoppable: Postgres,
+    handler: Callable[[str], ModuleType],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     student = api.create_student()
     first, second = (api.request_upload(student["upload_code"]).body for _ in range(2))
@@ -137,17 +145,77 @@ def test_a_failed_s3_delete_is_retried_until_the_superseded_file_is_gone(
     finally:
         storage.client().meta.events.unregister("before-call.s3.DeleteObjects", refuse)
 
-    # Then the new file is already current; the old one is still stored
+    # Then the new file is already current; the old one is still stored, and not marked deleted
+    # nor counted as deleted
     with psycopg.connect(stoppable.url) as conn:
         rows = conn.execute("SELECT status FROM submission ORDER BY issue_seq").fetchall()
     assert rows == [("superseded",), ("current",)]
     assert len(bucket.keys()) == 2
+    assert _marked_deleted(stoppable.url) == [False, False]
+    assert _metric(capsys.readouterr().out, "ObjectVersionsDeleted") is None
 
     # When SQS redelivers the message
     assert _deliver(handler, superseding) == []
 
-    # Then the old file is deleted and marked so; nothing is left behind
+    # Then the old file is deleted, marked and counted so; nothing is left behind
     assert bucket.keys() == [second["fields"]["key"]]
-    with psycopg.connect(stoppable.url) as conn:
-        marked = conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload ORDER BY issue_seq").fetchall()
-    assert marked == [(True,), (False,)]
+    assert _marked_deleted(stoppable.url) == [True, False]
+    assert _metric(capsys.readouterr().out, "ObjectVersionsDeleted") == 1
+
+
+def _marked_deleted(url: str) -> list[bool]:
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload ORDER BY issue_seq")]
+
+
+def _metric(printed: str, name: str) -> float | None:
+    """A metric's value in what Powertools printed (CloudWatch's embedded metric format)."""
+    for line in printed.splitlines():
+        if line.startswith("{") and '"_aws"' in line and name in line:
+            value = json.loads(line)[name]
+            return float(sum(value) if isinstance(value, list) else value)
+    return None
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens there once the probe closes
+
+
+def test_an_unreachable_s3_fails_a_batch_for_retry_and_a_deletion_answers_503(
+    api: Api, bucket: Bucket, handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two uploads notified in one batch, and a student to delete
+    student = api.create_student()
+    notifications = []
+    for content in (b"one", b"two"):
+        form = api.request_upload(student["upload_code"]).body
+        bucket.upload(form, content)
+        notifications.append({"Records": [bucket.notification(form["fields"]["key"], len(content))]})
+    batch = sqs_event(*notifications)
+
+    # When S3 cannot be reached at all (nothing listens on its endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+    config.reset()
+    storage.reset()
+
+    # Then the recorder reports every message for retry instead of failing the invocation
+    assert _deliver(handler, batch) == ["message-0", "message-1"]
+    # And deleting the student is a 503 to retry, its rows kept
+    deletion = api.call("delete_student", "by_nickname", path_params={"nickname": student["nickname"]})
+    assert deletion.status == 503
+    assert deletion.headers["Content-Type"] == "application/problem+json"
+    assert deletion.headers["Retry-After"] == "5"
+
+    # When S3 is back, the retries finish both jobs
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    config.reset()
+    storage.reset()
+    assert _deliver(handler, batch) == []
+    assert (
+        api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]}).body["submission_count"]
+        == 2
+    )
+    assert api.call("delete_student", "by_nickname", path_params={"nickname": student["nickname"]}).status == 204
+    assert bucket.keys() == []

@@ -44,25 +44,30 @@ def _uploads(database_url: str) -> dict[str, tuple[str, bool]]:
 def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
     api: Api, bucket: Bucket, record: Record, reconcile: Callable[[], dict[str, int]], database_url: str
 ) -> None:
-    student, other, third = api.create_student("a"), api.create_student("b"), api.create_student("c")
+    student, other, third, fourth = (api.create_student(n) for n in ("a", "b", "c", "d"))
     # An object no upload form was issued for (written past the API, e.g. by hand)
     bucket.s3.put_object(Bucket=BUCKET, Key="submissions/stray/file.pdf", Body=b"stray")
     # A notification that never arrived: the object is stored, the upload still pending
     unnotified = _form(api, student)
     bucket.upload(unnotified, b"never notified")
-    # A superseded file whose delete was lost: recorded, superseded, then put back
+    # A superseded file's form posted again after the recorder deleted the superseded version
     superseded = _form(api, other)
     bucket.upload(superseded, b"first")
     record(bucket.notification(superseded["fields"]["key"], 5))
     latest = _form(api, other)
     bucket.upload(latest, b"second")
     record(bucket.notification(latest["fields"]["key"], 6))
-    bucket.upload(superseded, b"first")
-    # A current file removed from S3 by hand
+    bucket.upload(superseded, b"first again")
+    # A current file whose version was removed from S3 for good, by hand
     lost = _form(api, third)
-    bucket.upload(lost, b"lost")
+    lost_version = bucket.upload(lost, b"lost")
     record(bucket.notification(lost["fields"]["key"], 4))
-    bucket.s3.delete_object(Bucket=BUCKET, Key=lost["fields"]["key"])
+    bucket.s3.delete_object(Bucket=BUCKET, Key=lost["fields"]["key"], VersionId=lost_version)
+    # A current file "deleted" without a version: a delete marker hides bytes that are still there
+    hidden = _form(api, fourth)
+    bucket.upload(hidden, b"hidden")
+    record(bucket.notification(hidden["fields"]["key"], 6))
+    bucket.s3.delete_object(Bucket=BUCKET, Key=hidden["fields"]["key"])
     # A form that expired unused, and a live one
     expired_form, live_form = _form(api, third), _form(api, third)
     with psycopg.connect(database_url) as conn:
@@ -74,15 +79,15 @@ def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
     report = reconcile()
 
     assert report == {
-        "listed": 4,
+        "listed": 6,
         "recorded": 1,
-        "deleted": 2,
+        "deleted": 3,
         "confirmed_deleted": 0,
         "lost": 1,
         "unused_forms_dropped": 1,
         "failed": 0,
     }
-    assert bucket.keys() == sorted([unnotified["fields"]["key"], latest["fields"]["key"]])
+    assert bucket.keys() == sorted([unnotified["fields"]["key"], latest["fields"]["key"], hidden["fields"]["key"]])
     progress = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body
     assert progress["current"]["upload_id"] == unnotified["upload_id"]
     assert progress["current"]["size_bytes"] == len(b"never notified")
@@ -96,9 +101,14 @@ def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
     link = api.call("get_download_url", "by_code", path_params={"verification_code": lost_code["verification_code"]})
     assert link.status == 410
     assert link.body["detail"].startswith("This file is no longer stored")
+    # The hidden file is visible again, and its link serves it
+    hidden_code = api.call("get_student", "by_nickname", path_params={"nickname": "d"}).body["current"]
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": hidden_code["verification_code"]})
+    assert link.status == 200
+    assert bucket.s3.get_object(Bucket=BUCKET, Key=hidden["fields"]["key"])["Body"].read() == b"hidden"
 
     assert reconcile() == {
-        "listed": 2,
+        "listed": 3,
         "recorded": 0,
         "deleted": 0,
         "confirmed_deleted": 0,
@@ -111,17 +121,17 @@ def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
 def test_deletions_the_records_missed_are_confirmed_and_a_late_notification_changes_nothing(
     api: Api, bucket: Bucket, record: Record, reconcile: Callable[[], dict[str, int]], database_url: str
 ) -> None:
-    # Given a superseded file deleted from S3 whose deletion was never marked, and an expired
-    # submission whose file S3's lifecycle rule removed
+    # Given a superseded version deleted from S3 whose deletion was never marked, and an expired
+    # submission whose version S3's lifecycle rule removed
     student, expired = api.create_student("a"), api.create_student("b")
     first, second = _form(api, student), _form(api, student)
     for form in (first, second):
         bucket.upload(form, b"content")
         record(bucket.notification(form["fields"]["key"], 7))
     old = _form(api, expired)
-    bucket.upload(old, b"old")
+    old_version = bucket.upload(old, b"old")
     record(bucket.notification(old["fields"]["key"], 3))
-    bucket.s3.delete_object(Bucket=BUCKET, Key=old["fields"]["key"])
+    bucket.s3.delete_object(Bucket=BUCKET, Key=old["fields"]["key"], VersionId=old_version)
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE upload SET object_deleted_at = NULL")
         conn.execute(

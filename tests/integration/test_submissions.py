@@ -271,9 +271,9 @@ def test_an_oversize_object_is_rejected_deleted_and_never_recorded(api: Api, buc
 
 def test_an_object_without_an_upload_form_is_deleted(api: Api, bucket: Bucket, record: Record) -> None:
     key = "submissions/not-a-form/stray file.pdf"
-    bucket.s3.put_object(Bucket="exam-depository-test-submissions", Key=key, Body=b"stray")
+    version = bucket.s3.put_object(Bucket="exam-depository-test-submissions", Key=key, Body=b"stray")["VersionId"]
 
-    assert record(bucket.notification(key, 5)) == {"batchItemFailures": []}
+    assert record(bucket.notification(key, 5, version_id=version)) == {"batchItemFailures": []}
     assert bucket.keys() == []
 
 
@@ -305,9 +305,11 @@ def test_expired_submissions_are_refused_from_the_moment_they_expire(
         sample_event("expire_submissions", "scheduled"), LambdaContext()
     )
 
-    assert result == {"expired": 1}
+    assert result == {"expired": 1, "deleted": 1}
+    assert bucket.keys() == []  # its file went with it (S3's lifecycle rule is only the backstop)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT status FROM submission").fetchone() == ("expired",)
+        assert conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload").fetchone() == (True,)
 
 
 def test_unknown_verification_codes_are_404(api: Api) -> None:
@@ -369,3 +371,120 @@ def test_a_student_holds_at_most_ten_unused_forms_until_they_expire(api: Api, da
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE upload SET form_expires_at = now() - interval '1 second'")
     assert api.request_upload(student["upload_code"]).status == 201
+
+
+@pytest.mark.parametrize("attempts_before", [1, 5], ids=["first form", "last form"])
+def test_posting_a_recorded_form_again_changes_nothing_and_the_new_version_is_deleted(
+    api: Api, bucket: Bucket, record: Record, attempts_before: int
+) -> None:
+    # Given a student whose last recorded form is still within its lifetime
+    student = api.create_student()
+    for attempt in range(attempts_before):
+        form, notification = _upload(api, bucket, student, f"the answers {attempt}".encode())
+        record(notification)
+    recorded_version = bucket.latest[form["fields"]["key"]]
+    before = _progress(api, student["upload_code"])
+    verification_before = _verify(api, before["current"]["verification_code"]).body
+
+    # When the same form is posted again with other bytes (S3 accepts it: a new version of the key)
+    reused = bucket.upload(form, b"swapped after the fact")
+    result = record(bucket.notification(form["fields"]["key"], 22, version_id=reused))
+
+    # Then the record, the attempts and what a reviewer sees are unchanged, and only the
+    # recorded version is left of the key
+    assert result == {"batchItemFailures": []}
+    after = _progress(api, student["upload_code"])
+    assert after["current"] == before["current"]
+    assert after["attempts_used"] == attempts_before
+    assert _verify(api, before["current"]["verification_code"]).body == verification_before
+    link = _verify(api, before["current"]["verification_code"], download=True).body
+    assert parse_qs(urlsplit(link["url"]).query)["versionId"] == [recorded_version]
+    assert bucket.read(form["fields"]["key"], recorded_version) == f"the answers {attempts_before - 1}".encode()
+    key = form["fields"]["key"]
+    assert [version for version in bucket.versions() if version[0] == key] == [(key, recorded_version)]
+
+
+def test_two_versions_of_one_form_in_one_batch_record_the_first_posted(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    student = api.create_student()
+    form = api.request_upload(student["upload_code"]).body
+    key = form["fields"]["key"]
+    first = bucket.upload(form, b"first posted")
+    second = bucket.upload(form, b"posted again")
+
+    # S3 does not promise order: the later version's event arrives first, in the same batch
+    record(
+        bucket.notification(key, 12, version_id=second, sequencer="0B"),
+        bucket.notification(key, 12, version_id=first, sequencer="0A"),
+    )
+
+    current = _progress(api, student["upload_code"])["current"]
+    assert current["sha256"] == hashlib.sha256(b"first posted").hexdigest()
+    assert bucket.versions() == [(key, first)]
+
+
+def test_a_download_of_a_type_a_browser_would_render_is_served_as_bytes(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    student = api.create_student()
+    form = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": student["upload_code"]},
+        body={"filename": "answers.html", "content_type": "text/html"},
+    ).body
+    # The form makes S3 store it as bytes to save, whatever serves it later
+    assert form["fields"]["Content-Type"] == "application/octet-stream"
+    disposition = "attachment; filename=\"answers.html\"; filename*=UTF-8''answers.html"
+    assert form["fields"]["Content-Disposition"] == disposition
+    bucket.upload(form, b"<script>alert(1)</script>")
+    record(bucket.notification(form["fields"]["key"], 25))
+    code = _progress(api, student["upload_code"])["current"]["verification_code"]
+
+    link = _verify(api, code, download=True).body
+
+    query = parse_qs(urlsplit(link["url"]).query)
+    assert query["response-content-type"] == ["application/octet-stream"]
+    assert query["response-content-disposition"][0].startswith("attachment;")
+    assert _verify(api, code).body["content_type"] == "text/html"  # what was handed in, as recorded
+
+
+@pytest.mark.parametrize(
+    ("sent", "recorded"),
+    [
+        ("Application/PDF", "application/pdf"),
+        ("application/vnd.ms-word.document.macroEnabled.12", "application/vnd.ms-word.document.macroenabled.12"),
+    ],
+)
+def test_content_types_are_accepted_in_any_case(api: Api, sent: str, recorded: str) -> None:
+    student = api.create_student()
+
+    response = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": student["upload_code"]},
+        body={"filename": "answers.docm", "content_type": sent},
+    )
+
+    assert response.status == 201, response.body
+    assert response.body["fields"]["Content-Type"] == recorded
+
+
+@pytest.mark.parametrize(
+    ("sent", "key_name"),
+    [
+        ("A" * 300 + ".pdf", "A" * 196 + ".pdf"),
+        (".", "answer"),
+        ("..", "answer"),
+        ("rapport\u202efdp.exe", "rapportfdp.exe"),
+    ],
+    ids=["300 characters", "dot", "dot dot", "bidi override"],
+)
+def test_unusable_filenames_are_made_usable_instead_of_refused(api: Api, sent: str, key_name: str) -> None:
+    student = api.create_student()
+
+    response = api.request_upload(student["upload_code"], sent)
+
+    assert response.status == 201, response.body
+    assert response.body["fields"]["key"] == f"submissions/{response.body['upload_id']}/{key_name}"

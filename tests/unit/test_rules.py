@@ -1,10 +1,26 @@
+"""The rules as plain functions, each decision by a table of cases."""
+
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from exam_depository import rules
+from exam_depository.errors import AttemptsUsed, TooManyOpenForms
+from exam_depository.rules import (
+    Duplicate,
+    FormReused,
+    Orphan,
+    Record,
+    Reject,
+    SeenObject,
+    StudentFacts,
+    UploadFacts,
+    must_not_exist,
+    recording_decision,
+)
+
+MAX = 3 * 1024 * 1024
 
 
 def test_attempts_left_never_goes_negative() -> None:
@@ -20,9 +36,9 @@ def test_a_current_submission_expires_at_its_instant() -> None:
     assert rules.status_at("superseded", expires, expires + timedelta(days=1)) == "superseded"
 
 
-def test_retention_is_counted_from_recording() -> None:
-    recorded = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
-    assert rules.expiry_of(recorded, 72) == datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
+def test_retention_is_counted_from_when_s3_accepted_the_bytes() -> None:
+    submitted = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
+    assert rules.expiry_of(submitted, 3) == datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -33,35 +49,84 @@ def test_the_upload_issued_last_is_current(new: int, current: int | None, expect
 
 
 @pytest.mark.parametrize(
-    ("sequencer", "recorded", "newer"),
-    [("0A", None, True), ("0B", "0A", True), ("0A", "0A", False), ("09", "0A", False), ("100", "FF", True)],
+    ("used", "open_forms", "refusal"),
+    [(0, 0, None), (4, 9, None), (5, 0, AttemptsUsed), (6, 0, AttemptsUsed), (4, 10, TooManyOpenForms)],
 )
-def test_events_on_one_key_are_ordered_by_the_hex_value_of_the_sequencer(
-    sequencer: str, recorded: str | None, newer: bool
+def test_a_form_is_refused_when_attempts_are_used_or_too_many_are_open(
+    used: int, open_forms: int, refusal: type | None
 ) -> None:
-    assert rules.is_newer_event(sequencer, recorded) is newer
+    found = rules.form_refusal(
+        attempts_used=used, max_attempts=5, open_forms=open_forms, max_open_forms=10, form_ttl_s=600
+    )
+    if refusal is None:
+        assert found is None
+    else:
+        assert type(found) is refusal
+
+
+PENDING = UploadFacts("pending", None, issue_seq=7)
+RECORDED = UploadFacts("recorded", "v1", issue_seq=7)
+REJECTED = UploadFacts("rejected", "v1", issue_seq=7)
+FRESH = StudentFacts(attempts_used=0, max_attempts=5, current_issue_seq=None)
+NEWER_CURRENT = StudentFacts(attempts_used=2, max_attempts=5, current_issue_seq=9)
+OLDER_CURRENT = StudentFacts(attempts_used=2, max_attempts=5, current_issue_seq=3)
+USED_UP = StudentFacts(attempts_used=5, max_attempts=5, current_issue_seq=3)
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    ("upload", "seen", "student", "decision"),
     [
-        ("C:\\fakepath\\answer.pdf", "answer.pdf"),
-        ("../../etc/passwd", "passwd"),
-        ("a/", "answer"),
-        ("Zoe\u0308.txt", "Zoë.txt"),
+        (None, SeenObject("v1", 10), None, Orphan()),
+        (PENDING, SeenObject("v1", 10), FRESH, Record("current")),
+        (PENDING, SeenObject("v1", 10), OLDER_CURRENT, Record("current")),
+        (PENDING, SeenObject("v1", 10), NEWER_CURRENT, Record("superseded")),
+        (PENDING, SeenObject("v1", MAX), FRESH, Record("current")),
+        (PENDING, SeenObject("v1", MAX + 1), FRESH, Reject("too_large")),
+        (PENDING, SeenObject("v1", 0), FRESH, Reject("empty")),
+        (PENDING, SeenObject("v1", 10), USED_UP, Reject("limit_reached")),
+        (RECORDED, SeenObject("v1", 10), FRESH, Duplicate()),
+        (RECORDED, SeenObject("v2", 10), FRESH, FormReused()),
+        (RECORDED, SeenObject("v2", MAX + 1), FRESH, FormReused()),
+        (REJECTED, SeenObject("v1", 10), FRESH, Duplicate()),
+        (REJECTED, SeenObject("v2", 10), FRESH, FormReused()),
+    ],
+    ids=[
+        "no form",
+        "first upload",
+        "newer than the current",
+        "older than the current",
+        "exactly 3 MiB",
+        "one byte over",
+        "empty",
+        "attempts used",
+        "same version again",
+        "form posted again",
+        "form posted again too large",
+        "rejected version again",
+        "rejected form posted again",
     ],
 )
-def test_client_filenames_lose_any_path(raw: str, expected: str) -> None:
-    assert rules.client_filename(raw) == expected
+def test_what_becomes_of_an_uploaded_version(
+    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, decision: rules.Decision
+) -> None:
+    assert recording_decision(upload, seen, student, max_bytes=MAX) == decision
 
 
-def test_object_keys_are_chosen_by_the_server_and_unique_per_upload() -> None:
-    upload_id = uuid.UUID("0f8e2a4c-3b1d-4e5f-9a6b-7c8d9e0f1a2b")
-    assert rules.object_key("submissions/", upload_id, "my answers.pdf") == f"submissions/{upload_id}/my answers.pdf"
-    assert rules.object_key("submissions/", upload_id, "a\\b\x01") == f"submissions/{upload_id}/a_b_"
-
-
-def test_attachment_disposition_keeps_the_original_name_and_an_ascii_fallback() -> None:
-    header = rules.attachment_disposition('Réponses "finales"; v2.pdf')
-    assert header.startswith('attachment; filename="Reponses _finales__ v2.pdf"; ')
-    assert header.endswith("filename*=UTF-8''R%C3%A9ponses%20%22finales%22%3B%20v2.pdf")
+@pytest.mark.parametrize(
+    ("upload", "submission", "version", "must_go"),
+    [
+        (None, None, "v1", True),
+        (PENDING, None, "v1", False),
+        (RECORDED, "current", "v1", False),
+        (RECORDED, "current", "v2", True),
+        (RECORDED, "superseded", "v1", True),
+        (RECORDED, "expired", "v1", True),
+        (REJECTED, None, "v1", True),
+        (REJECTED, None, "v2", True),
+    ],
+    ids=["orphan", "pending", "current", "reuse of the current's form", "superseded", "expired", "rejected", "reuse"],
+)
+def test_which_versions_must_not_exist(
+    upload: UploadFacts | None, submission: rules.SubmissionStatus | None, version: str, must_go: bool
+) -> None:
+    assert must_not_exist(upload, submission, version) is must_go

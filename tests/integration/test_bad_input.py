@@ -1,0 +1,94 @@
+"""A client's mistake, however odd, is a 4xx problem: never a 5xx, never a stack trace."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.integration.conftest import Api
+
+DEEP = "[" * 10_000 + "]" * 10_000  # 20 KB, deeper than Python's JSON parser recurses
+
+
+@pytest.mark.parametrize("function", ["create_student", "request_upload"])
+def test_deeply_nested_json_is_a_422_problem_not_a_500(api: Api, function: str) -> None:
+    student = api.create_student()
+    path = {"upload_code": student["upload_code"]} if function == "request_upload" else None
+    case = "with_filename" if function == "request_upload" else "valid"
+
+    response = api.call(function, case, path_params=path, raw_body=DEEP)
+
+    assert response.status == 422, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "nested too deeply" in response.body["detail"]
+
+
+def test_a_validation_problem_names_the_field_and_what_is_wrong(api: Api) -> None:
+    response = api.call("create_student", "valid", body={"nickname": "ok", "first_name": "", "last_name": "B"})
+
+    assert response.status == 422
+    assert response.body["type"] == "urn:exam-depository:problem:invalid-input"
+    assert response.body["detail"].startswith("first_name: String should have at least 1 character")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("nickname", ".", "must contain a letter or digit"),
+        ("nickname", "..", "must contain a letter or digit"),
+        ("first_name", "Ann\u202eeeL", "invisible formatting characters (U+202E)"),
+        ("last_name", "\u2066Lee\u2069", "invisible formatting characters (U+2066, U+2069)"),
+        ("email", "a\u200b@example.org", "invisible formatting characters (U+200B)"),
+    ],
+)
+def test_names_that_would_not_show_what_they_are_are_refused(api: Api, field: str, value: str, message: str) -> None:
+    body = {"nickname": "ok", "first_name": "Ann", "last_name": "Lee"} | {field: value}
+
+    response = api.call("create_student", "valid", body=body)
+
+    assert response.status == 422, response.body
+    assert message in response.body["detail"]
+
+
+def test_names_in_scripts_that_need_joiners_are_kept_exactly(api: Api) -> None:
+    student = api.create_student("persian", first_name="نامه\u200cها", last_name="O'Brien-Łukasiewicz")
+    assert (student["first_name"], student["last_name"]) == ("نامه\u200cها", "O'Brien-Łukasiewicz")
+
+
+def test_a_roster_over_5000_rows_is_refused_by_its_rows_not_its_errors(api: Api) -> None:
+    # 2,600 rows with two bad fields each: 5,200 errors, but 2,600 rows, within the limit
+    text = "nickname,first_name,last_name\n" + "".join(f"bad nick {i},,\n" for i in range(2600))
+    response = api.call(
+        "import_students",
+        "roster",
+        raw_body=base64.b64encode(text.encode()).decode(),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status == 422, response.body["detail"]
+    assert len({error["line"] for error in response.body["errors"]}) == 2600
+
+
+@pytest.mark.parametrize(
+    ("function", "path"), [("serve_docs", "/docs"), ("serve_docs", "/openapi.json"), ("serve_pages", "/")]
+)
+def test_pages_and_documents_are_never_sniffed_and_send_no_referrer(api: Api, function: str, path: str) -> None:
+    response = api.page(path, function=function)
+
+    assert response.status == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_answers_that_carry_codes_are_never_cached(api: Api) -> None:
+    student = api.create_student()
+    for response in (
+        api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}),
+        api.call("list_students", "first_page"),
+        api.request_upload(student["upload_code"]),
+        api.call("get_student", "by_nickname", path_params={"nickname": "nobody"}),
+    ):
+        assert response.headers["Cache-Control"] == "no-store", response.body
+        assert json.dumps(response.body)  # and a body, even for the 404

@@ -1,0 +1,50 @@
+"""Every refusal the domain can raise reaches the client as its own problem+json."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+import pytest
+from exam_depository import errors
+from exam_depository.http import build_resolver
+
+from local_stack.functions import LambdaContext, api_event
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+REFUSALS = _subclasses(errors.DomainError)
+
+
+def test_a_refusal_without_a_status_cannot_be_defined() -> None:
+    with pytest.raises(TypeError, match="must define status, kind"):
+
+        class Unmapped(errors.DomainError):  # an accident waiting for a KeyError, before
+            title = "Unmapped"
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=lambda cls: cls.__name__)
+def test_every_refusal_answers_its_status_and_stable_type(refusal: type[errors.DomainError]) -> None:
+    app = build_resolver()
+
+    @app.get("/students")
+    def refuse() -> None:
+        raise refusal("Some detail.", extra={"opens_at": "2026-12-01T09:00:00Z"})
+
+    response = app.resolve(api_event("list_students", "first_page"), LambdaContext())
+
+    body = json.loads(response["body"])
+    assert response["statusCode"] == refusal.status == body["status"]
+    assert 400 <= refusal.status < 500
+    assert body["type"] == f"urn:exam-depository:problem:{refusal.kind}"
+    assert (body["title"], body["detail"], body["opens_at"]) == (refusal.title, "Some detail.", "2026-12-01T09:00:00Z")
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
+
+
+def test_problem_types_are_unique_per_kind_of_refusal() -> None:
+    kinds = [refusal.kind for refusal in REFUSALS]
+    assert len(kinds) == len(set(kinds))
+    assert HTTPStatus.CONFLICT in {refusal.status for refusal in REFUSALS}
