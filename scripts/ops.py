@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import boto3
 import requests
 
 from local_stack.background import stack_clients
+from local_stack.client import ApiClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,50 +93,40 @@ def reconcile_local(local_dir: Path) -> None:
     print(json.dumps(report))
 
 
-def smoke(api_url: str, api_key: str, timeout_s: float = 90) -> None:
+def smoke(client: ApiClient, timeout_s: float = 90) -> None:
     """The whole path once, as a person would, leaving nothing behind."""
-    api = api_url.rstrip("/")
     nickname = f"smoke-{uuid.uuid4().hex[:8]}"
-    examiner = {"x-api-key": api_key}
-    say(f"POST {api}/students ({nickname})")
-    created = requests.post(
-        f"{api}/students",
-        json={"nickname": nickname, "first_name": "Smoke", "last_name": "Test"},
-        headers=examiner,
-        timeout=30,
-    )
-    created.raise_for_status()
+    say(f"POST {client.url('students')} ({nickname})")
+    created = client.post_student(nickname, "Smoke", "Test")
+    _expect(created, 201)
     code = created.json()["upload_code"]
     try:
-        say(f"POST {api}/submissions/<code>, then the form to S3")
-        form = requests.post(
-            f"{api}/submissions/{code}", json={"filename": "smoke.txt", "content_type": "text/plain"}, timeout=30
-        )
-        form.raise_for_status()
+        say(f"POST {client.url('submissions/<code>')}, then the form to S3")
+        form = client.presign(code, "smoke.txt", "text/plain")
+        _expect(form, 201)
         content = f"smoke test {nickname}".encode()
-        upload = requests.post(
-            form.json()["url"],
-            data=form.json()["fields"],
-            files={"file": ("smoke.txt", content, "text/plain")},
-            timeout=30,
-        )
-        if upload.status_code not in (200, 201, 204):
-            raise SystemExit(f"S3 refused the upload: {upload.status_code} {upload.text[:300]}")
-        say(f"GET {api}/submissions/<code> until the upload is recorded")
-        deadline = time.monotonic() + timeout_s
-        while (current := requests.get(f"{api}/submissions/{code}", timeout=30).json()["current"]) is None:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the upload was not recorded within {timeout_s:.0f} s")
-            time.sleep(1)
-        say(f"GET {api}/verifications/<code>/download_url, then the file")
-        link = requests.get(f"{api}/verifications/{current['verification_code']}/download_url", timeout=30)
-        link.raise_for_status()
-        if requests.get(link.json()["url"], timeout=30).content != content:
+        _expect(client.post_form(form.json(), content, filename="smoke.txt"), 200, 201, 204)
+        say(f"GET {client.url('submissions/<code>')} until the upload is recorded")
+        try:
+            progress = client.wait_until_settled(code, form.json()["upload_id"], timeout_s)
+        except TimeoutError as exc:
+            raise SystemExit(f"the upload was not recorded: {exc}") from exc
+        if progress["current"] is None:
+            raise SystemExit(f"the upload was not recorded: {progress['uploads']}")
+        say(f"GET {client.url('verifications/<code>/download_url')}, then the file")
+        if client.download(progress["current"]["verification_code"]) != content:
             raise SystemExit("the downloaded file differs from the uploaded one")
     finally:
-        say(f"DELETE {api}/students/{nickname}")
-        requests.delete(f"{api}/students/{nickname}", headers=examiner, timeout=30).raise_for_status()
+        say(f"DELETE {client.url('students/' + nickname)}")
+        _expect(client.delete_student(nickname), 204)
     print("smoke test passed: create, presign, upload, record, verify, download, delete")
+
+
+def _expect(response: requests.Response, *statuses: int) -> None:
+    if response.status_code not in statuses:
+        raise SystemExit(
+            f"{response.request.method} {response.url} answered {response.status_code}: {response.text[:300]}"
+        )
 
 
 def main() -> None:
@@ -155,10 +145,10 @@ def main() -> None:
     elif args.command == "reconcile":
         reconcile_local(args.local_dir)
     elif args.api_url and args.api_key:
-        smoke(args.api_url, args.api_key)
+        smoke(ApiClient(args.api_url, args.api_key))
     else:
         outputs = stack_outputs(args.stack)
-        smoke(outputs["ApiUrl"], api_key_value(args.stack))
+        smoke(ApiClient(outputs["ApiUrl"], api_key_value(args.stack)))
 
 
 if __name__ == "__main__":

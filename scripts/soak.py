@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from local_stack import background
+from local_stack.client import ApiClient
 
 MAX_ATTEMPTS = 5
 
@@ -53,31 +52,20 @@ class Trial:
         return broken
 
 
-def race_trial(api: str, api_key: str, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60) -> Trial:
+def race_trial(client: ApiClient, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60) -> Trial:
     started = time.monotonic()
     nickname = f"race-{uuid.uuid4().hex[:10]}"
-    created = requests.post(
-        f"{api}/students",
-        json={"nickname": nickname, "first_name": "Race", "last_name": "Trial"},
-        headers={"x-api-key": api_key},
-        timeout=10,
-    )
-    created.raise_for_status()
-    code = created.json()["upload_code"]
+    code = client.create_student(nickname, "Race", "Trial")["upload_code"]
 
     def presign_and_upload(n: int) -> tuple[str | None, bool]:
-        metadata = {"filename": f"answer {n}.pdf", "content_type": "application/pdf"}
-        form = requests.post(f"{api}/submissions/{code}", json=metadata, timeout=30)
+        # A client of its own per thread: a requests Session is not safe to share between threads.
+        student = ApiClient(client.api)
+        form = student.presign(code, f"answer {n}.pdf")
         if form.status_code in (409, 429):  # no attempts left, or 10 unused forms open: refused up front
             return None, False
         form.raise_for_status()
         body = form.json()
-        posted = requests.post(
-            body["url"],
-            data=body["fields"],
-            files={"file": (f"answer {n}.pdf", f"%PDF answer {n}".encode(), "application/pdf")},
-            timeout=30,
-        )
+        posted = student.post_form(body, f"%PDF answer {n}".encode(), filename=f"answer {n}.pdf")
         return body["upload_id"], posted.status_code == 204
 
     with ThreadPoolExecutor(max_workers=uploads) as pool:
@@ -87,14 +75,14 @@ def race_trial(api: str, api_key: str, s3: Any, bucket: str, *, uploads: int = 2
 
     deadline = time.monotonic() + timeout_s
     while True:
-        progress = requests.get(f"{api}/submissions/{code}", timeout=10).json()
+        progress = client.progress(code)
         states = {u["upload_id"]: u["status"] for u in progress["uploads"]}
         mine = [key for key in _keys(s3, bucket) if key.split("/")[1] in states]
         settled = all(states[upload_id] != "pending" for upload_id in uploaded)
         if (settled and len(mine) <= 1) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    student = requests.get(f"{api}/students/{nickname}", headers={"x-api-key": api_key}, timeout=10).json()
+    student = client.student(nickname).json()
     return Trial(
         forms=len(issued),
         uploaded=len(uploaded),
@@ -107,8 +95,9 @@ def race_trial(api: str, api_key: str, s3: Any, bucket: str, *, uploads: int = 2
 
 
 def _keys(s3: Any, bucket: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="submissions/")
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+    """Keys holding bytes in any version: a version left behind counts as a file left."""
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="submissions/")
+    return sorted({item["Key"] for page in pages for item in page.get("Versions", [])})
 
 
 def main() -> None:
@@ -128,9 +117,8 @@ def main() -> None:
         deadline = time.monotonic() + args.seconds
         try:
             while len(trials) < args.max_trials and time.monotonic() < deadline:
-                trial = race_trial(
-                    stack.info["api_url"], stack.info["api_key"], s3, stack.info["bucket"], uploads=args.uploads
-                )
+                client = ApiClient(stack.info["api_url"], stack.info["api_key"])
+                trial = race_trial(client, s3, stack.info["bucket"], uploads=args.uploads)
                 trials.append(trial)
                 broken = trial.broken_rules()
                 failures += bool(broken)

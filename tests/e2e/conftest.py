@@ -12,64 +12,24 @@ from typing import Any
 import psutil
 import psycopg
 import pytest
-import requests
 from exam_depository.codes import display
 
 from local_stack import background
+from local_stack.client import ApiClient
 from tests.conftest import ROOT
 
 
-class Stack:
+class Stack(ApiClient):
+    """The running local stack: its API (the one client), its emulator and its ops targets."""
+
+    key: str  # the stack's first examiner key
+
     def __init__(self, info: dict[str, Any], local_dir: Path) -> None:
-        self.api = info["api_url"]
-        self.key = info["api_key"]
+        super().__init__(info["api_url"], info["api_key"])
         self.bucket = info["bucket"]
         self.info = info
         self.local_dir = local_dir
         self.s3, self.sqs = background.stack_clients(local_dir, info)
-
-    def create_student(self, nickname: str) -> dict[str, Any]:
-        response = requests.post(
-            f"{self.api}/students",
-            json={"nickname": nickname, "first_name": "Zoë", "last_name": "O'Brien"},
-            headers={"x-api-key": self.key},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def presign(self, upload_code: str, filename: str = "answers.pdf") -> requests.Response:
-        return requests.post(
-            f"{self.api}/submissions/{upload_code}",
-            json={"filename": filename, "content_type": "application/pdf"},
-            timeout=10,
-        )
-
-    @staticmethod
-    def post_form(form: dict[str, Any], content: bytes, fields: dict[str, str] | None = None) -> requests.Response:
-        """What a browser does: every field, then the file last, as multipart/form-data."""
-        return requests.post(
-            form["url"],
-            data=fields if fields is not None else form["fields"],
-            files={"file": ("answers.pdf", content, "application/pdf")},
-            timeout=30,
-        )
-
-    def progress(self, upload_code: str) -> dict[str, Any]:
-        response = requests.get(f"{self.api}/submissions/{upload_code}", timeout=10)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def wait_until_settled(self, upload_code: str, upload_id: str, timeout: float = 15) -> dict[str, Any]:
-        """Poll as the upload page does until the upload is recorded or rejected."""
-        deadline = time.monotonic() + timeout
-        while True:
-            progress = self.progress(upload_code)
-            state = next(u for u in progress["uploads"] if u["upload_id"] == upload_id)
-            if state["status"] != "pending":
-                return progress
-            assert time.monotonic() < deadline, f"upload {upload_id} still pending"
-            time.sleep(0.2)
 
     def make(self, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
         """An ops target of the Makefile, run against this stack as a person would."""
@@ -80,7 +40,13 @@ class Stack:
         return done
 
     def object_keys(self) -> list[str]:
-        return sorted(o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", []))
+        """The keys that hold bytes, in any version (a delete marker hides nothing from this)."""
+        listed = self.s3.list_object_versions(Bucket=self.bucket).get("Versions", [])
+        return sorted({item["Key"] for item in listed})
+
+    def versions(self, key: str) -> list[str]:
+        listed = self.s3.list_object_versions(Bucket=self.bucket, Prefix=key).get("Versions", [])
+        return [item["VersionId"] for item in listed if item["Key"] == key]
 
 
 @pytest.fixture(scope="session")

@@ -59,13 +59,14 @@ def test_s3_refuses_a_file_over_3_mib_and_nothing_is_recorded(stack: Stack) -> N
     form = stack.presign(student["upload_code"]).json()
 
     refused = stack.post_form(form, b"x" * (MIB3 + 1))
-    accepted_at_limit_elsewhere = stack.post_form(stack.presign(student["upload_code"]).json(), b"x" * MIB3)
+    at_the_limit = stack.presign(student["upload_code"]).json()
+    accepted_at_limit_elsewhere = stack.post_form(at_the_limit, b"x" * MIB3)
 
     assert refused.status_code == 400
     assert "EntityTooLarge" in refused.text
     assert accepted_at_limit_elsewhere.status_code == 204
-    time.sleep(1.5)  # time enough for any notification to have arrived
-    progress = stack.progress(student["upload_code"])
+    # The later upload's notification is recorded: one for the earlier POST would have come first
+    progress = stack.wait_until_settled(student["upload_code"], at_the_limit["upload_id"])
     assert progress["attempts_used"] == 1
     assert form["fields"]["key"] not in stack.object_keys()
     assert next(u for u in progress["uploads"] if u["upload_id"] == form["upload_id"])["status"] == "pending"
@@ -150,7 +151,7 @@ def test_a_poison_message_is_retried_then_lands_in_the_dead_letter_queue(stack: 
 def test_the_deploy_smoke_test_passes_against_the_local_stack(stack: Stack) -> None:
     from scripts.ops import smoke
 
-    smoke(stack.api, stack.key, timeout_s=20)
+    smoke(stack, timeout_s=20)
 
     students = requests.get(f"{stack.api}/students?limit=500", headers={"x-api-key": stack.key}, timeout=10).json()
     assert not [s for s in students["items"] if s["nickname"].startswith("smoke-")]  # it cleaned up
@@ -160,7 +161,7 @@ def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stac
     # Given a recordable notification that was dead-lettered while, say, the database was down
     student = stack.create_student("e2e.redrive")
     form = stack.presign(student["upload_code"]).json()
-    notification = {
+    notification: dict[str, Any] = {
         "Records": [
             {
                 "eventName": "ObjectCreated:Post",
@@ -179,7 +180,9 @@ def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stac
     done = stack.make("redrive")
 
     # Then the upload is recorded
-    assert int(re.search(r"moved (\d+) message", done.stdout).group(1)) >= 1
+    moved = re.search(r"moved (\d+) message", done.stdout)
+    assert moved is not None, done.stdout
+    assert int(moved.group(1)) >= 1
     progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
     assert progress["current"]["upload_id"] == form["upload_id"]
 
@@ -209,7 +212,7 @@ def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack:
 def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(stack: Stack) -> None:
     from scripts.soak import race_trial
 
-    trials = [race_trial(stack.api, stack.key, stack.s3, stack.bucket, uploads=20) for _ in range(3)]
+    trials = [race_trial(stack, stack.s3, stack.bucket, uploads=20) for _ in range(3)]
 
     for trial in trials:
         assert trial.broken_rules() == [], trial
@@ -235,3 +238,27 @@ def test_only_the_api_origin_may_post_forms_from_a_browser(stack: Stack, origin:
     else:
         assert preflight.status_code == 403
         assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_posting_a_recorded_form_again_changes_nothing_a_reviewer_sees_or_downloads(stack: Stack) -> None:
+    # Given a recorded upload whose form is still within its lifetime
+    student = stack.create_student("e2e.reuse")
+    form = stack.form(student["upload_code"])
+    assert stack.post_form(form, b"%PDF the answers handed in").status_code == 204
+    recorded = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]
+    seen = stack.verification(recorded["verification_code"]).json()
+
+    # When the student posts the same form again with other bytes (S3 accepts it: 204)
+    assert stack.post_form(form, b"%PDF swapped after the deadline").status_code == 204
+
+    # Then the extra version is deleted, and what a reviewer sees and downloads is unchanged
+    key = form["fields"]["key"]
+    deadline = time.monotonic() + 20
+    while len(stack.versions(key)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(stack.versions(key)) == 1, "the reused form's version is still stored"
+    progress = stack.progress(student["upload_code"])
+    assert progress["current"] == recorded
+    assert progress["attempts_used"] == 1
+    assert stack.verification(recorded["verification_code"]).json() == seen
+    assert stack.download(recorded["verification_code"]) == b"%PDF the answers handed in"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import Stack
@@ -41,15 +41,20 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def console_errors() -> list[str]:
+    """The page's console errors; a test that causes one on purpose removes it."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, console_errors: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda message: _record_problem(message, problems))
+    page.on("console", lambda message: _record_problem(message, console_errors))
     yield page
     context.close()
     # A CSP violation or a script error shows up here.
-    assert problems == []
+    assert console_errors == []
 
 
 def _record_problem(message: ConsoleMessage, problems: list[str]) -> None:
@@ -82,6 +87,39 @@ def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, sta
     progress = stack.progress(student["upload_code"])
     assert progress["current"]["verification_code"] == receipt.inner_text()
     assert progress["current"]["filename"] == "Réponses.pdf"
+
+
+def test_an_answer_lost_on_the_way_back_from_s3_is_found_on_retry_without_another_attempt(
+    page: Page, stack: Stack, tmp_path: Path, console_errors: list[str]
+) -> None:
+    student = stack.create_student("browser.lost")
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 answers whose receipt was lost")
+    dropped: list[str] = []
+
+    def take_the_file_but_lose_the_answer(route: Route) -> None:
+        if dropped:
+            route.continue_()
+            return
+        route.fetch()  # S3 receives and stores the file...
+        dropped.append(route.request.url)
+        route.abort("connectionreset")  # ...and the browser never hears back
+
+    page.route(f"{stack.info['s3_endpoint']}/**", take_the_file_but_lose_the_answer)
+    _open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile("The network failed during the upload"))
+    page.screenshot(path=ARTIFACTS / "upload-5-network-failed.png", full_page=True)
+
+    page.get_by_role("button", name="Try again").click()
+
+    expect(page.locator("#receipt-code")).to_have_text(CODE, timeout=20_000)
+    console_errors.remove("Failed to load resource: net::ERR_CONNECTION_RESET")  # the one this test caused
+    progress = stack.progress(student["upload_code"])
+    assert dropped, "the first POST was answered normally"
+    assert progress["attempts_used"] == 1
+    assert len(progress["uploads"]) == 1  # no second form was asked for
 
 
 def test_an_oversize_file_is_stopped_before_upload(page: Page, stack: Stack, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ invalid, over real HTTP. No 5xx, and every error is problem+json."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import requests
 import schemathesis
@@ -36,7 +37,7 @@ def test_the_stack_serves_the_document_under_test(stack: Stack) -> None:
 
 @schema.parametrize()
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_gets_a_server_error_and_every_error_is_a_problem(case: Case, stack: Stack) -> None:
+def test_no_input_gets_a_server_error_and_every_error_is_a_problem(case: Case[Any], stack: Stack) -> None:
     response = case.call(base_url=stack.api, headers={"x-api-key": stack.key}, timeout=30)
     FIGURES[CASES] = FIGURES.get(CASES, 0) + 1
 

@@ -75,7 +75,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name="exam-depository/database", SecretString=json.dumps(_secret_for(clean_database))
@@ -90,7 +90,7 @@ def _reset_caches() -> None:
     config.reset()
     db.reset()
     storage.reset()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
 
 
 @pytest.fixture(scope="session")

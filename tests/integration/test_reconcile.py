@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from local_stack.functions import LambdaContext
-from tests.integration.conftest import BUCKET, Api, Bucket, sample_event
+from local_stack.functions import LambdaContext, sample_event
+from tests.integration.conftest import BUCKET, Api, Bucket
 
 Record = Callable[..., dict[str, Any]]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
+from typing import Any, cast
 
 import pytest
 from exam_depository import errors
@@ -12,7 +13,7 @@ from exam_depository.http import build_resolver
 from local_stack.functions import LambdaContext, api_event
 
 
-def _subclasses(cls: type) -> list[type]:
+def _subclasses(cls: type[errors.DomainError]) -> list[type[errors.DomainError]]:
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 
@@ -34,7 +35,7 @@ def test_every_refusal_answers_its_status_and_stable_type(refusal: type[errors.D
     def refuse() -> None:
         raise refusal("Some detail.", extra={"opens_at": "2026-12-01T09:00:00Z"})
 
-    response = app.resolve(api_event("list_students", "first_page"), LambdaContext())
+    response = app.resolve(api_event("list_students", "first_page"), cast(Any, LambdaContext()))
 
     body = json.loads(response["body"])
     assert response["statusCode"] == refusal.status == body["status"]

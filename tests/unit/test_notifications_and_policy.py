@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ def test_the_s3_test_event_has_nothing_to_record() -> None:
 
 
 @pytest.fixture
-def signing_env(monkeypatch: pytest.MonkeyPatch):
+def signing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from exam_depository import rules
 from exam_depository.errors import AttemptsUsed, TooManyOpenForms
+from exam_depository.models import SubmissionStatus
 from exam_depository.rules import (
     Duplicate,
     FormReused,
@@ -127,6 +128,6 @@ def test_what_becomes_of_an_uploaded_version(
     ids=["orphan", "pending", "current", "reuse of the current's form", "superseded", "expired", "rejected", "reuse"],
 )
 def test_which_versions_must_not_exist(
-    upload: UploadFacts | None, submission: rules.SubmissionStatus | None, version: str, must_go: bool
+    upload: UploadFacts | None, submission: SubmissionStatus | None, version: str, must_go: bool
 ) -> None:
     assert must_not_exist(upload, submission, version) is must_go

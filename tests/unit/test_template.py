@@ -183,7 +183,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
 
 
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
-    grants = set()
+    grants: set[tuple[str, str]] = set()
     for policy in role.get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"

@@ -90,16 +90,33 @@ function postToS3(form, file) {
 
 function s3Problem(text) {
   const found = /<Code>([^<]+)<\/Code>[\s\S]*?<Message>([^<]*)<\/Message>/.exec(text || "");
-  if (!found) return "The storage refused the file.";
-  if (found[1] === "EntityTooLarge") return "The file is larger than 3 MiB, so it was refused. Choose a smaller file.";
-  if (found[1] === "EntityTooSmall") return "The file is empty. Choose another file.";
-  if (/expired/i.test(found[2])) return "The upload form expired before the file arrived. Try again.";
-  return `The storage refused the file (${found[1]}). Try again.`;
+  if (!found) return { text: "The storage refused the file. Try again.", retry: true };
+  if (found[1] === "EntityTooLarge") return { text: "The file is larger than 3 MiB, so it was refused. Choose a smaller file." };
+  if (found[1] === "EntityTooSmall") return { text: "The file is empty. Choose another file." };
+  if (/expired/i.test(found[2])) return { text: "The upload took too long and its form expired. Try again.", retry: true, expired: true };
+  return { text: `The storage refused the file (${found[1]}). Try again.`, retry: true };
 }
 
-async function waitForReceipt(uploadId) {
+// What the API's refusals mean to a student, by problem type (urn:exam-depository:problem:...).
+function refusal(result) {
+  const kind = ((result.data && result.data.type) || "").split(":").pop();
+  if (kind === "attempts-used") return { text: "You have no uploads left. Ask your examiner if you need another." };
+  if (kind === "too-many-open-forms") {
+    return { text: "You started too many uploads that never finished. Wait ten minutes, then try again." };
+  }
+  if (kind === "not-found") return { text: "We don't know this upload code any more. Check it with your examiner." };
+  if (kind === "invalid-input") {
+    return { text: "This file's name or type cannot be used. Rename the file with ordinary letters and try again." };
+  }
+  if (result.status === 503 || result.status === 429) {
+    return { text: "The service is busy right now. Try again in a moment.", retry: true };
+  }
+  return { text: "Something went wrong on our side. Try again in a moment.", retry: true };
+}
+
+async function waitForReceipt(uploadId, timeoutMs = 60000) {
   say("Uploaded. Recording your file…");
-  const deadline = Date.now() + 60000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const result = await call("GET", `submissions/${code}`);
     if (result.status === 200) {
@@ -112,19 +129,56 @@ async function waitForReceipt(uploadId) {
         $("receipt").hidden = false;
         $("receipt").focus();
         say("Your file is handed in.");
-        return;
+        return "recorded";
       }
       if (upload && upload.status === "rejected") {
         showStudent(result.data);
-        fail(upload.rejection_reason === "too_large"
-          ? "The file was larger than 3 MiB and was not kept."
-          : "You had no uploads left, so this file was not kept.");
-        return;
+        fail({
+          too_large: "The file was larger than 3 MiB and was not kept.",
+          empty: "The file was empty and was not kept.",
+        }[upload.rejection_reason] || "You had no uploads left, so this file was not kept.");
+        return "rejected";
       }
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  fail("Your file arrived but is not recorded yet. Reload this page in a minute to see its code.");
+  return "pending";
+}
+
+// Send the file with a form, and record what happened. A network error may have cut the answer
+// off after S3 took the file: retrying first looks for it, and sends it again with the same form
+// (which costs no attempt) while that form lives.
+async function send(form, file) {
+  $("progress-box").hidden = false;
+  $("progress").value = 0;
+  say(`Uploading ${file.name}…`);
+  const sent = await postToS3(form, file);
+  $("progress-box").hidden = true;
+  if (sent.network) {
+    fail("The network failed during the upload. Check your connection, then try again.", () => resume(form, file));
+    return;
+  }
+  if (sent.status !== 204 && sent.status !== 201 && sent.status !== 200) {
+    const problem = s3Problem(sent.text);
+    fail(problem.text, problem.retry ? (problem.expired ? upload : () => resume(form, file)) : null);
+    return;
+  }
+  const outcome = await waitForReceipt(form.upload_id);
+  if (outcome === "pending") {
+    fail("Your file arrived but is not recorded yet. Reload this page in a minute to see its code.");
+  }
+}
+
+async function resume(form, file) {
+  clearError();
+  say("Checking whether your file arrived…");
+  const outcome = await waitForReceipt(form.upload_id, 8000);
+  if (outcome !== "pending") return;
+  if (new Date(form.expires_at) > new Date(Date.now() + 5000)) {
+    await send(form, file);
+  } else {
+    await upload();
+  }
 }
 
 async function upload(event) {
@@ -146,17 +200,13 @@ async function upload(event) {
     const presign = await call("POST", `submissions/${code}`, {
       filename: file.name, content_type: file.type || "application/octet-stream",
     });
-    if (presign.network) { fail("The network failed. Check your connection.", upload); return; }
-    if (presign.status === 409) { fail("You have no uploads left. Ask your examiner if you need another."); return; }
-    if (presign.status !== 201) { fail(presign.data.detail || "Something went wrong on our side.", upload); return; }
-    $("progress-box").hidden = false;
-    $("progress").value = 0;
-    say(`Uploading ${file.name}…`);
-    const sent = await postToS3(presign.data, file);
-    $("progress-box").hidden = true;
-    if (sent.network) { fail("The network failed during the upload. Check your connection.", upload); return; }
-    if (sent.status !== 204 && sent.status !== 201 && sent.status !== 200) { fail(s3Problem(sent.text), upload); return; }
-    await waitForReceipt(presign.data.upload_id);
+    if (presign.network) { fail("The network failed. Check your connection, then try again.", upload); return; }
+    if (presign.status !== 201) {
+      const problem = refusal(presign);
+      fail(problem.text, problem.retry ? upload : null);
+      return;
+    }
+    await send(presign.data, file);
   } finally {
     $("upload-button").disabled = false;
   }

@@ -1,0 +1,1 @@
+"""`make bench`: the performance figures against their budgets (python -m bench)."""

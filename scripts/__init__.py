@@ -1,0 +1,1 @@
+"""Commands behind the Makefile's targets: OpenAPI generation, ops, the soak, build checks."""
