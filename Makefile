@@ -9,12 +9,13 @@ SAM_VENV    := .tools/sam
 SAM         := $(SAM_VENV)/bin/sam
 MINISTACK_VENV := .tools/ministack
 REGION      ?= eu-west-1
+comma       := ,
 export AWS_DEFAULT_REGION ?= $(REGION)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium soak bench test deploy api-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium soak bench test deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -125,6 +126,20 @@ ifdef LOCAL
 else
 	$(SAM) remote invoke ReconcileStorageFunction --stack-name $(STACK) --region $(REGION) --event-file events/reconcile_storage/scheduled.json
 endif
+
+examiner-key: $(VENV)/.installed ## Mint another examiner API key for make run's stack, and print it
+	$(BIN)/python -m local_stack.keys
+
+# Ownership commands: the administer function, on AWS (sam remote invoke) or on make run's stack.
+ADMINISTER = $(if $(LOCAL),$(OPS) administer --local --event '$(1)',$(SAM) remote invoke AdministerFunction --stack-name $(STACK) --region $(REGION) --event '$(1)')
+
+assign-exam: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Give the unowned EXAM (legacy) to the examiner of KEY_ID (LOCAL=1 locally)
+	@test -n "$(KEY_ID)" || { echo "error: KEY_ID=<API key id> (aws apigateway get-api-keys)" >&2; exit 1; }
+	$(call ADMINISTER,{"command": "assign-exam"$(comma) "exam_id": "$(or $(EXAM),legacy)"$(comma) "api_key_id": "$(KEY_ID)"})
+
+link-key: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## A rotated key: NEW_KEY_ID acts as the examiner of KEY_ID (LOCAL=1 locally)
+	@test -n "$(KEY_ID)" -a -n "$(NEW_KEY_ID)" || { echo "error: KEY_ID=<old key id> NEW_KEY_ID=<new key id>" >&2; exit 1; }
+	$(call ADMINISTER,{"command": "link-key"$(comma) "api_key_id": "$(NEW_KEY_ID)"$(comma) "same_examiner_as": "$(KEY_ID)"})
 
 smoke: $(VENV)/.installed ## Create, upload, record, download and delete once against STACK
 	$(OPS) smoke --stack $(STACK)

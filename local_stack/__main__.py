@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -34,8 +33,10 @@ def main() -> None:
     from local_stack.database import start_postgres
     from local_stack.emulator import MiniStack, port_in_use
     from local_stack.functions import handler_environment
+    from local_stack.keys import local_secrets
 
-    keys = _local_secrets(local_dir / "secrets.json")
+    keys = local_secrets(local_dir / "secrets.json")
+    first_key = keys["api_keys"][0]
     ministack = MiniStack(
         executable=Path(os.environ.get("MINISTACK_BIN", ROOT / ".tools/ministack/bin/ministack")),
         port=s3_port,
@@ -57,11 +58,14 @@ def main() -> None:
             raise SystemExit(f"Port {api_port} is taken (is the stack already running?); set PORT to a free port.")
         postgres, database_url = start_postgres(local_dir / "postgres", local_dir / "postgres.log")
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
-        server, queues = _start_services(api_port, ministack.endpoint, keys, stop=stop, terminal=terminal)
+        server, queues = _start_services(
+            api_port, ministack.endpoint, keys, local_dir / "secrets.json", stop=stop, terminal=terminal
+        )
         recovered = _record_what_a_lost_queue_held()
         stack = {
             "api_url": f"http://127.0.0.1:{api_port}",
-            "api_key": keys["api_key"],
+            "api_key": first_key["value"],
+            "api_key_id": first_key["id"],
             "s3_endpoint": ministack.endpoint,
             "region": REGION,
             "bucket": BUCKET,
@@ -96,27 +100,20 @@ def _logs_to_file(path: Path) -> TextIO:
     return terminal
 
 
-def _local_secrets(path: Path) -> dict[str, str]:
-    """The local API key and emulator credentials: generated once, kept under .local/."""
-    if path.exists():
-        return dict(json.loads(path.read_text()))
-    keys = {
-        "api_key": secrets.token_urlsafe(30),
-        "s3_access_key": "LOCAL" + secrets.token_hex(8).upper(),
-        "s3_secret_key": secrets.token_urlsafe(30),
-    }
-    path.write_text(json.dumps(keys, indent=2) + "\n")
-    path.chmod(0o600)
-    return keys
-
-
 def _start_services(
-    api_port: int, s3_endpoint: str, keys: dict[str, str], *, stop: threading.Event, terminal: Any
+    api_port: int,
+    s3_endpoint: str,
+    keys: dict[str, Any],
+    secrets_file: Path,
+    *,
+    stop: threading.Event,
+    terminal: Any,
 ) -> tuple[Any, Any]:
     from local_stack.delivery import NotificationDelivery
     from local_stack.emulator import clients, provision
     from local_stack.functions import FunctionPool, binary_media_types, read_template, routes
     from local_stack.gateway import Gateway, serve
+    from local_stack.keys import KeyTable
     from local_stack.schedules import Scheduler, schedules
 
     s3, sqs = clients(s3_endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
@@ -127,7 +124,7 @@ def _start_services(
     )
 
     template = read_template()
-    gateway = Gateway(routes(template), keys["api_key"], binary_media_types(template))
+    gateway = Gateway(routes(template), KeyTable(secrets_file), binary_media_types(template))
     server = serve(gateway, "127.0.0.1", api_port, terminal)
     threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
     record_pool = FunctionPool("record_submissions")
@@ -161,8 +158,8 @@ Exam Depository is running locally (up in {seconds:.1f} s).
   API key        {stack["api_key"]}   (header x-api-key, examiner routes only)
   S3 endpoint    {stack["s3_endpoint"]}   bucket {stack["bucket"]}
 
-Try:  curl -s -X POST {api}/students -H "x-api-key: {stack["api_key"]}" \\
-        -H 'content-type: application/json' -d '{{"nickname":"ann","first_name":"Ann","last_name":"Lee"}}'
+Try:  curl -s {api}/exams -H "x-api-key: {stack["api_key"]}"   (README.md walks through the rest)
+Another examiner: make examiner-key (prints a new key)
 
 State is kept in .local/ (stack.json, PostgreSQL, S3). Handler logs: .local/stack.log.
 Press Ctrl-C to stop everything.

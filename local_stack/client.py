@@ -1,11 +1,12 @@
 """The product over HTTP, as its users reach it: the one client of the end-to-end tests, the soak
 and the deploy smoke test. Methods return `requests` responses; the ones named for a step that
-must work (`create_student`, `form`, `hand_in`) check it and return its JSON."""
+must work (`create_exam`, `create_student`, `form`, `hand_in`) check it and return its JSON."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -28,23 +29,114 @@ class ApiClient:
 
     # --- examiner ------------------------------------------------------------------------
 
-    def post_student(self, nickname: str, first_name: str = "Zoë", last_name: str = "O'Brien") -> requests.Response:
-        body = {"nickname": nickname, "first_name": first_name, "last_name": last_name}
-        return self.session.post(self.url("students"), json=body, headers=self._examiner(), timeout=TIMEOUT_S)
+    def post_exam(self, body: dict[str, Any]) -> requests.Response:
+        return self.session.post(self.url("exams"), json=body, headers=self._examiner(), timeout=TIMEOUT_S)
 
-    def create_student(self, nickname: str, first_name: str = "Zoë", last_name: str = "O'Brien") -> dict[str, Any]:
-        response = self.post_student(nickname, first_name, last_name)
+    def create_exam(
+        self,
+        exam_id: str,
+        *,
+        opens_in_s: float = -60,
+        due_in_s: float = 3600,
+        cutoff_in_s: float | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """An exam whose window is relative to now (by default open, due in an hour, no late uploads)."""
+        now = datetime.now(UTC)
+        body = {
+            "exam_id": exam_id,
+            "title": fields.pop("title", f"Exam {exam_id}"),
+            "opens_at": (now + timedelta(seconds=opens_in_s)).isoformat(),
+            "due_at": (now + timedelta(seconds=due_in_s)).isoformat(),
+            "cutoff_at": (now + timedelta(seconds=due_in_s if cutoff_in_s is None else cutoff_in_s)).isoformat(),
+            "timezone": fields.pop("timezone", "Europe/Paris"),
+            **fields,
+        }
+        response = self.post_exam(body)
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    def student(self, nickname: str) -> requests.Response:
-        return self.session.get(self.url(f"students/{nickname}"), headers=self._examiner(), timeout=TIMEOUT_S)
+    def exam(self, exam_id: str) -> requests.Response:
+        return self.session.get(self.url(f"exams/{exam_id}"), headers=self._examiner(), timeout=TIMEOUT_S)
 
-    def students(self, limit: int = 100) -> requests.Response:
-        return self.session.get(self.url(f"students?limit={limit}"), headers=self._examiner(), timeout=TIMEOUT_S)
+    def exams(self, limit: int = 50, cursor: str | None = None) -> requests.Response:
+        query = f"exams?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        return self.session.get(self.url(query), headers=self._examiner(), timeout=TIMEOUT_S)
 
-    def delete_student(self, nickname: str) -> requests.Response:
-        return self.session.delete(self.url(f"students/{nickname}"), headers=self._examiner(), timeout=TIMEOUT_S)
+    def patch_exam(self, exam_id: str, changes: dict[str, Any]) -> requests.Response:
+        return self.session.patch(
+            self.url(f"exams/{exam_id}"), json=changes, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def delete_exam(self, exam_id: str) -> requests.Response:
+        return self.session.delete(self.url(f"exams/{exam_id}"), headers=self._examiner(), timeout=TIMEOUT_S)
+
+    def post_student(
+        self, exam_id: str, nickname: str, first_name: str = "Zoë", last_name: str = "O'Brien"
+    ) -> requests.Response:
+        body = {"nickname": nickname, "first_name": first_name, "last_name": last_name}
+        return self.session.post(
+            self.url(f"exams/{exam_id}/students"), json=body, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def create_student(
+        self, exam_id: str, nickname: str, first_name: str = "Zoë", last_name: str = "O'Brien"
+    ) -> dict[str, Any]:
+        response = self.post_student(exam_id, nickname, first_name, last_name)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def import_roster(self, exam_id: str, csv_text: str) -> requests.Response:
+        return self.session.post(
+            self.url(f"exams/{exam_id}/students/import"),
+            data=csv_text.encode(),
+            headers=self._examiner({"Content-Type": "text/csv"}),
+            timeout=TIMEOUT_S,
+        )
+
+    def roster_csv(self, exam_id: str) -> requests.Response:
+        return self.session.get(
+            self.url(f"exams/{exam_id}/students"), headers=self._examiner({"Accept": "text/csv"}), timeout=TIMEOUT_S
+        )
+
+    def students(
+        self, exam_id: str, limit: int = 100, cursor: str | None = None, status: str | None = None
+    ) -> requests.Response:
+        query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {}) | ({"status": status} if status else {})
+        return self.session.get(
+            self.url(f"exams/{exam_id}/students"), params=query, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def student(self, exam_id: str, nickname: str) -> requests.Response:
+        return self.session.get(
+            self.url(f"exams/{exam_id}/students/{nickname}"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def delete_student(self, exam_id: str, nickname: str) -> requests.Response:
+        return self.session.delete(
+            self.url(f"exams/{exam_id}/students/{nickname}"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def put_extension(self, exam_id: str, nickname: str, extension: dict[str, Any]) -> requests.Response:
+        return self.session.put(
+            self.url(f"exams/{exam_id}/students/{nickname}/extension"),
+            json=extension,
+            headers=self._examiner(),
+            timeout=TIMEOUT_S,
+        )
+
+    def delete_extension(self, exam_id: str, nickname: str) -> requests.Response:
+        return self.session.delete(
+            self.url(f"exams/{exam_id}/students/{nickname}/extension"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def import_extensions(self, exam_id: str, csv_text: str) -> requests.Response:
+        return self.session.post(
+            self.url(f"exams/{exam_id}/extensions/import"),
+            data=csv_text.encode(),
+            headers=self._examiner({"Content-Type": "text/csv"}),
+            timeout=TIMEOUT_S,
+        )
 
     # --- student -------------------------------------------------------------------------
 

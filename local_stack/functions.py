@@ -55,7 +55,7 @@ def template_environment(template: dict[str, Any], local: dict[str, str | None])
     return found
 
 
-def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region: str, keys: dict[str, str]) -> None:
+def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region: str, keys: dict[str, Any]) -> None:
     """What the functions get on AWS, with local values: the template's Globals, the emulator's
     endpoint and credentials, the database by URL instead of through the secret."""
     os.environ.update(
@@ -91,13 +91,17 @@ def api_event(
     raw_body: str | None = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
     """A function's sample API Gateway event, changed where the caller says (tests, benchmarks).
 
     `body` is sent as JSON (None: no body); `raw_body` replaces the body as it is, keeping the
-    event's isBase64Encoded (the roster sample is base64 text/csv).
+    event's isBase64Encoded (the roster sample is base64 text/csv); `api_key_id` is the key API
+    Gateway checked, which names the examiner.
     """
     event = sample_event(function, case)
+    if api_key_id is not None:
+        event["requestContext"]["identity"]["apiKeyId"] = api_key_id
     if path_params is not None:
         event["pathParameters"] = path_params
         event["path"] = re.sub(r"\{(\w+)\}", lambda m: path_params[m.group(1)], event["resource"])

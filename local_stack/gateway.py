@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import re
 import uuid
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack.functions import FunctionPool, LambdaContext, Route
+from local_stack.keys import KeyTable
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 # Codes are credentials: the access log shows their first four characters only.
@@ -24,9 +24,11 @@ def redact_codes(line: str) -> str:
 
 
 class Gateway:
-    def __init__(self, routes: list[Route], api_key: str, binary_media_types: list[str], stage: str = "local") -> None:
+    def __init__(
+        self, routes: list[Route], keys: KeyTable, binary_media_types: list[str], stage: str = "local"
+    ) -> None:
         self.routes = routes
-        self.api_key = api_key
+        self.keys = keys
         self.binary_media_types = binary_media_types
         self.stage = stage
         self.pools = {route.function: FunctionPool(route.function) for route in routes}
@@ -40,9 +42,10 @@ class Gateway:
             params = route.match(method, path)
             if params is None:
                 continue
-            if route.api_key_required and not hmac.compare_digest(headers.get("x-api-key", ""), self.api_key):
+            key_id = self.keys.key_id(headers.get("x-api-key", "")) if route.api_key_required else None
+            if route.api_key_required and key_id is None:
                 return _gateway_error(403, "Forbidden")
-            event = self._event(route, params, path=path, query=url.query, headers=headers, body=body)
+            event = self._event(route, params, path=path, query=url.query, headers=headers, body=body, key_id=key_id)
             with self.pools[route.function].instance() as module:
                 context = LambdaContext(route.function, event["requestContext"]["requestId"])
                 result = module.lambda_handler(event, context)
@@ -51,7 +54,15 @@ class Gateway:
         return _gateway_error(403, "Missing Authentication Token")
 
     def _event(
-        self, route: Route, params: dict[str, str], *, path: str, query: str, headers: dict[str, str], body: bytes
+        self,
+        route: Route,
+        params: dict[str, str],
+        *,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        key_id: str | None,
     ) -> dict[str, Any]:
         pairs = parse_qsl(query, keep_blank_values=True)
         multi_query: dict[str, list[str]] = {}
@@ -65,8 +76,9 @@ class Gateway:
             "sourceIp": headers.get("x-forwarded-for", "127.0.0.1"),
             "userAgent": headers.get("user-agent"),
         }
-        if route.api_key_required:
-            identity |= {"apiKey": headers.get("x-api-key"), "apiKeyId": "local"}
+        if key_id is not None:
+            # As API Gateway does: the id of the key it checked names the examiner.
+            identity |= {"apiKey": headers.get("x-api-key"), "apiKeyId": key_id}
         return {
             "resource": route.resource,
             "path": path,

@@ -4,6 +4,7 @@ python scripts/ops.py api-key --stack NAME            the examiners' API key val
 python scripts/ops.py redrive --stack NAME            dead-letter queue -> notification queue
 python scripts/ops.py redrive --local                 the same on the local stack (.local/stack.json)
 python scripts/ops.py reconcile --local               run the reconcile job against the local stack
+python scripts/ops.py administer --local --event JSON   assign an exam or link a key on the local stack
 python scripts/ops.py smoke --stack NAME              create, upload, record, download, delete
 python scripts/ops.py smoke --api-url URL --api-key K  the same against any running API
 """
@@ -93,14 +94,26 @@ def reconcile_local(local_dir: Path) -> None:
     print(json.dumps(report))
 
 
+def administer_local(local_dir: Path, event: dict[str, str]) -> None:
+    """The administer function's handler, in this process, against the local stack's database."""
+    from local_stack.functions import LambdaContext, handler_environment, load_function
+
+    stack, keys = _local_stack(local_dir)
+    handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], stack["region"], keys)
+    say(f"invoke functions/administer with {json.dumps(event)}")
+    print(json.dumps(load_function("administer", "administer").lambda_handler(event, LambdaContext())))
+
+
 def smoke(client: ApiClient, timeout_s: float = 90) -> None:
-    """The whole path once, as a person would, leaving nothing behind."""
-    nickname = f"smoke-{uuid.uuid4().hex[:8]}"
-    say(f"POST {client.url('students')} ({nickname})")
-    created = client.post_student(nickname, "Smoke", "Test")
-    _expect(created, 201)
-    code = created.json()["upload_code"]
+    """The whole path once, as a person would, in an exam of its own, leaving nothing behind."""
+    exam_id = nickname = f"smoke-{uuid.uuid4().hex[:8]}"
+    say(f"POST {client.url('exams')} ({exam_id}, open for an hour)")
+    client.create_exam(exam_id, title="Smoke test")
     try:
+        say(f"POST {client.url(f'exams/{exam_id}/students')} ({nickname})")
+        created = client.post_student(exam_id, nickname, "Smoke", "Test")
+        _expect(created, 201)
+        code = created.json()["upload_code"]
         say(f"POST {client.url('submissions/<code>')}, then the form to S3")
         form = client.presign(code, "smoke.txt", "text/plain")
         _expect(form, 201)
@@ -117,9 +130,9 @@ def smoke(client: ApiClient, timeout_s: float = 90) -> None:
         if client.download(progress["current"]["verification_code"]) != content:
             raise SystemExit("the downloaded file differs from the uploaded one")
     finally:
-        say(f"DELETE {client.url('students/' + nickname)}")
-        _expect(client.delete_student(nickname), 204)
-    print("smoke test passed: create, presign, upload, record, verify, download, delete")
+        say(f"DELETE {client.url('exams/' + exam_id)}")
+        _expect(client.delete_exam(exam_id), 204)
+    print("smoke test passed: exam, student, presign, upload, record, verify, download, delete")
 
 
 def _expect(response: requests.Response, *statuses: int) -> None:
@@ -131,7 +144,8 @@ def _expect(response: requests.Response, *statuses: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["api-key", "redrive", "reconcile", "smoke"])
+    parser.add_argument("command", choices=["api-key", "redrive", "reconcile", "smoke", "administer"])
+    parser.add_argument("--event", help="administer: the command, as JSON (events/administer/*.json)")
     parser.add_argument("--stack", help="the CloudFormation stack name")
     parser.add_argument("--local", action="store_true", help="act on the local stack (make run)")
     parser.add_argument("--local-dir", type=Path, default=Path(os.environ.get("LOCAL_DIR", ROOT / ".local")))
@@ -144,6 +158,8 @@ def main() -> None:
         redrive_local(args.local_dir) if args.local else redrive_aws(args.stack)
     elif args.command == "reconcile":
         reconcile_local(args.local_dir)
+    elif args.command == "administer":
+        administer_local(args.local_dir, json.loads(args.event))
     elif args.api_url and args.api_key:
         smoke(ApiClient(args.api_url, args.api_key))
     else:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exam_depository.models import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS  # the exams the soak makes
+
 from local_stack import background
 from local_stack.client import ApiClient
-
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,13 @@ class Trial:
         return broken
 
 
-def race_trial(client: ApiClient, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60) -> Trial:
+def race_trial(
+    client: ApiClient, exam_id: str, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60
+) -> Trial:
+    """One race in an open exam (its window must last the trial)."""
     started = time.monotonic()
     nickname = f"race-{uuid.uuid4().hex[:10]}"
-    code = client.create_student(nickname, "Race", "Trial")["upload_code"]
+    code = client.create_student(exam_id, nickname, "Race", "Trial")["upload_code"]
 
     def presign_and_upload(n: int) -> tuple[str | None, bool]:
         # A client of its own per thread: a requests Session is not safe to share between threads.
@@ -82,7 +85,7 @@ def race_trial(client: ApiClient, s3: Any, bucket: str, *, uploads: int = 20, ti
         if (settled and len(mine) <= 1) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    student = client.student(nickname).json()
+    student = client.student(exam_id, nickname).json()
     return Trial(
         forms=len(issued),
         uploaded=len(uploaded),
@@ -112,13 +115,15 @@ def main() -> None:
         print(f"starting a local stack with {args.workers} record workers in {local_dir}", flush=True)
         stack = background.start(Path(local_dir), record_workers=args.workers)
         s3, _ = background.stack_clients(Path(local_dir), stack.info)
+        client = ApiClient(stack.info["api_url"], stack.info["api_key"])
+        exam_id = "soak"
+        client.create_exam(exam_id, due_in_s=args.seconds + 600)
         trials: list[Trial] = []
         failures = 0
         deadline = time.monotonic() + args.seconds
         try:
             while len(trials) < args.max_trials and time.monotonic() < deadline:
-                client = ApiClient(stack.info["api_url"], stack.info["api_key"])
-                trial = race_trial(client, s3, stack.info["bucket"], uploads=args.uploads)
+                trial = race_trial(client, exam_id, s3, stack.info["bucket"], uploads=args.uploads)
                 trials.append(trial)
                 broken = trial.broken_rules()
                 failures += bool(broken)

@@ -1,4 +1,4 @@
-"""POST /students: create one student and its upload code (examiner, API key)."""
+"""POST /exams/{exam_id}/students: add one student and its upload code (examiner, API key)."""
 
 from typing import Any
 
@@ -6,16 +6,17 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, responses
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.models import Student, StudentIn
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 
 
-@app.post("/students", security=EXAMINER, responses=responses(201, Student, 409, 415))
-def create_student(student: StudentIn) -> Response[Student]:
-    return Response(status_code=201, content_type="application/json", body=students.create_student(student))
+@app.post("/exams/<exam_id>/students", security=EXAMINER, responses=responses(201, Student, 404, 409, 415))
+def create_student(exam_id: str, student: StudentIn) -> Response[Student]:
+    created = students.create_student(examiner_key_id(app), exam_id, student)
+    return Response(status_code=201, content_type="application/json", body=created)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

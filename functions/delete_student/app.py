@@ -1,4 +1,4 @@
-"""DELETE /students/{nickname}: remove a student, its records and its files (examiner)."""
+"""DELETE /exams/{exam_id}/students/{nickname}: remove a student, its records and files (examiner)."""
 
 from typing import Any
 
@@ -6,16 +6,16 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, responses
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 
 
-@app.delete("/students/<nickname>", security=EXAMINER, responses=responses(204, None, 404))
-def delete_student(nickname: str) -> Response[None]:
-    students.delete_student(nickname)
-    return Response(status_code=204, body=None)
+@app.delete("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(204, None, 404))
+def delete_student(exam_id: str, nickname: str) -> Response[str]:
+    students.delete_student(examiner_key_id(app), exam_id, nickname)
+    return Response(status_code=204, body="")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

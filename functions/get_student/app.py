@@ -1,20 +1,20 @@
-"""GET /students/{nickname}: one student with all its submissions (examiner, API key)."""
+"""GET /exams/{exam_id}/students/{nickname}: one student with all its submissions (examiner)."""
 
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, responses
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.models import StudentDetail
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 
 
-@app.get("/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
-def get_student(nickname: str) -> StudentDetail:
-    return students.get_student(nickname)
+@app.get("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
+def get_student(exam_id: str, nickname: str) -> StudentDetail:
+    return students.get_student(examiner_key_id(app), exam_id, nickname)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,4 @@
-"""POST /students/import: create students from a CSV roster, all or nothing (examiner, API key)."""
+"""POST /exams/{exam_id}/students/import: students from a CSV roster, all or nothing (examiner)."""
 
 from typing import Any
 
@@ -6,29 +6,27 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.errors import UnsupportedMediaType
-from exam_depository.http import EXAMINER, build_resolver, request_body_bytes, responses
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
 from exam_depository.models import ImportResult
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()
-CSV_TYPES = ("text/csv", "application/csv")
 
 
 @app.post(
-    "/students/import",
+    "/exams/<exam_id>/students/import",
     security=EXAMINER,
-    description="Body: text/csv, UTF-8, header row nickname,first_name,last_name[,email]; at most 5,000 rows.",
+    description=(
+        "Body: text/csv, UTF-8 (a BOM is fine), header row nickname,first_name,last_name[,email][,upload_code]; "
+        "at most 5,000 rows. 201 when students were created, 200 when every row was in the exam already."
+    ),
     responses={
-        **responses(201, ImportResult, 409, 413, 415),
+        **responses(201, ImportResult, 404, 409, 413, 415),
         200: {"description": "Every row existed already", "content": {"application/json": {"model": ImportResult}}},
     },
 )
-def import_students() -> Response[ImportResult]:
-    content_type = app.current_event.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in CSV_TYPES:
-        raise UnsupportedMediaType("Send the roster as text/csv.")
-    result, created = students.import_roster(request_body_bytes(app))
+def import_students(exam_id: str) -> Response[ImportResult]:
+    result, created = students.import_roster(examiner_key_id(app), exam_id, request_csv(app))
     return Response(status_code=201 if created else 200, content_type="application/json", body=result)
 
 

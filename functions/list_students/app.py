@@ -1,24 +1,43 @@
-"""GET /students: a page of students with their submission counts and current file (examiner)."""
+"""GET /exams/{exam_id}/students: a page of the roster, or all of it as CSV with the upload codes
+(Accept: text/csv), for a mail merge (examiner, API key)."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, responses
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
 from exam_depository.models import StudentPage
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 
 
-@app.get("/students", security=EXAMINER, responses=responses(200, StudentPage))
+@app.get(
+    "/exams/<exam_id>/students",
+    security=EXAMINER,
+    responses={
+        **responses(200, StudentPage, 404),
+        200: {
+            "description": "A page of students; with Accept: text/csv, the whole roster with upload codes",
+            "content": {"application/json": {"model": StudentPage}, "text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
 def list_students(
+    exam_id: str,
     limit: Annotated[int, Query(ge=1, le=students.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> StudentPage:
-    return students.list_students(limit, cursor)
+    status: Annotated[Literal["handed_in", "late", "none"] | None, Query()] = None,
+) -> Response[StudentPage | str]:
+    if wants_csv(app):
+        filename, text = students.roster_download(examiner_key_id(app), exam_id)
+        disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        return Response(200, "text/csv; charset=utf-8", text, headers=disposition)
+    page = students.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
+    return Response(200, "application/json", page)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,4 @@
-"""Scheduled (and run by ops): make the bucket and the records agree again (DESIGN.md rule 5)."""
+"""Scheduled (and run by ops): make the bucket and the records agree again (docs/DESIGN.md, rule 7)."""
 
 from dataclasses import asdict
 from datetime import UTC, datetime

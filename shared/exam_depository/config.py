@@ -47,7 +47,6 @@ class StorageSettings(_EnvSettings):
 class RulesSettings(_EnvSettings):
     """The tunable rules of the product; the defaults are the documented behaviour."""
 
-    max_attempts: int = Field(default=5, alias="MAX_ATTEMPTS", ge=1, le=50)
     # The one source of the retention: template.yaml's RetentionDays parameter, which also sets
     # the bucket's lifecycle rule (a test ties them).
     retention_days: int = Field(alias="RETENTION_DAYS", ge=1, le=30)

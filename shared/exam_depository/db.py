@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import psycopg
+import psycopg.sql
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import class_row, dict_row
@@ -24,7 +25,7 @@ from psycopg.rows import class_row, dict_row
 from exam_depository.config import DatabaseSettings, load
 from exam_depository.errors import Conflict, ServiceUnavailable
 from exam_depository.models import SubmissionStatus, UploadStatus
-from exam_depository.rules import UploadFacts
+from exam_depository.rules import UploadFacts, Window
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -111,37 +112,218 @@ def database_url() -> str:
     return f"postgresql://{user}:{password}@/{dbname}?{query}"
 
 
+# --- examiners and exams ---------------------------------------------------------------------
+#
+# Every examiner statement reaches its rows through examiner_key: an exam of another examiner,
+# or a key that never made one, finds nothing (the route answers 404), whatever the ids say.
+
+_MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
+# A student's latest handed-in submission: the current one, else the newest one that expired.
+_LATEST = """LEFT JOIN LATERAL (
+    SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
+    ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
+_EXAM_COLUMNS = f"""e.id, e.slug, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
+    e.anonymous, e.created_at,
+    (SELECT count(*) FROM student s WHERE s.exam_id = e.id) AS students,
+    (SELECT count(latest.id) FROM student s {_LATEST} WHERE s.exam_id = e.id) AS handed_in,
+    (SELECT count(latest.id) FILTER (WHERE latest.late) FROM student s {_LATEST} WHERE s.exam_id = e.id) AS late
+"""
+
+
+@dataclass(frozen=True)
+class ExamRow:
+    id: int
+    slug: str
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    max_attempts: int
+    anonymous: bool
+    created_at: datetime
+    students: int
+    handed_in: int
+    late: int
+
+    @property
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+def examiner_for_key(conn: Connection, api_key_id: str) -> int:
+    """The examiner an API key belongs to; a key seen for the first time is a new examiner."""
+    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
+    if found is not None:
+        return int(found["examiner_id"])
+    created = conn.execute(
+        """WITH examiner_row AS (INSERT INTO examiner DEFAULT VALUES RETURNING id)
+           INSERT INTO examiner_key (api_key_id, examiner_id) SELECT %s, id FROM examiner_row
+           ON CONFLICT (api_key_id) DO NOTHING RETURNING examiner_id""",
+        (api_key_id,),
+    ).fetchone()
+    if created is None:  # a first request of the same key won the race: its examiner it is
+        return examiner_for_key(conn, api_key_id)
+    return int(created["examiner_id"])
+
+
+def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> int:
+    try:
+        row = conn.execute(
+            """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
+                                 anonymous)
+               VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
+                       %(timezone)s, %(max_attempts)s, %(anonymous)s)
+               RETURNING id""",
+            {**exam, "examiner_id": examiner_id},
+        ).fetchone()
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"You already have an exam with the id {exam['exam_id']}.") from exc
+    assert row is not None  # INSERT ... RETURNING returns its row
+    return int(row["id"])
+
+
+def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[ExamRow]:
+    """One statement per page, counts included."""
+    with conn.cursor(row_factory=class_row(ExamRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
+                WHERE e.id > %(after)s ORDER BY e.id LIMIT %(limit)s""",
+            {"key": api_key_id, "after": after_id, "limit": limit},
+        ).fetchall()
+
+
+def exam_of(conn: Connection, api_key_id: str, slug: str, *, lock: bool = False) -> ExamRow | None:
+    """One of the caller's exams, with its counts; `lock` holds it until the transaction ends."""
+    with conn.cursor(row_factory=class_row(ExamRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
+                WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
+            {"key": api_key_id, "slug": slug},
+        ).fetchone()
+
+
+def update_exam(conn: Connection, exam_id: int, changes: dict[str, object]) -> None:
+    assignments = psycopg.sql.SQL(", ").join(
+        psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(name), psycopg.sql.Placeholder(name))
+        for name in changes
+    )
+    conn.execute(
+        psycopg.sql.SQL("UPDATE exam SET {} WHERE id = %(id)s").format(assignments), {**changes, "id": exam_id}
+    )
+
+
+def students_over_attempts(conn: Connection, exam_id: int, max_attempts: int) -> int:
+    """How many students of the exam already used more attempts than `max_attempts` (plus their extra)."""
+    row = conn.execute(
+        """SELECT count(*) AS over FROM student s
+           WHERE s.exam_id = %s
+             AND (SELECT count(*) FROM submission x WHERE x.student_id = s.id) > %s + s.extra_attempts""",
+        (exam_id, max_attempts),
+    ).fetchone()
+    assert row is not None  # an aggregate returns one row
+    return int(row["over"])
+
+
+def lock_exam_students(conn: Connection, exam_id: int) -> list[str]:
+    """Lock the exam's students (the recorder waits) and list every object key they ever had."""
+    rows = conn.execute(
+        """WITH locked AS (SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE)
+           SELECT u.object_key FROM upload u JOIN locked l ON l.id = u.student_id""",
+        (exam_id,),
+    ).fetchall()
+    return [row["object_key"] for row in rows]
+
+
+def delete_exam(conn: Connection, exam_id: int) -> None:
+    conn.execute("DELETE FROM exam WHERE id = %s", (exam_id,))
+
+
+def assign_exam(conn: Connection, slug: str, examiner_id: int) -> int:
+    """Give an exam that belongs to no one (the legacy one) to an examiner; returns how many."""
+    try:
+        return conn.execute(
+            "UPDATE exam SET examiner_id = %s WHERE slug = %s AND examiner_id IS NULL", (examiner_id, slug)
+        ).rowcount
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"That examiner already has an exam with the id {slug}.") from exc
+
+
+def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:
+    try:
+        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (new_key_id, examiner_id))
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict("That API key already belongs to an examiner.") from exc
+
+
+def known_examiner(conn: Connection, api_key_id: str) -> int | None:
+    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
+    return None if found is None else int(found["examiner_id"])
+
+
 # --- students ---------------------------------------------------------------------------
 
-_STUDENT_COLUMNS = "s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at"
+_STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
+    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts"""
 _SUBMISSION_JSON = """jsonb_build_object(
     'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
     'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
     'sha256', {t}.sha256, 'submitted_at', {t}.submitted_at, 'expires_at', {t}.expires_at,
-    'status', {t}.status)"""
+    'status', {t}.status, 'late', {t}.late)"""
 _SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
-    (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS submission_count,
-    (SELECT {_SUBMISSION_JSON.format(t="cur")} FROM submission cur
-      WHERE cur.student_id = s.id AND cur.status = 'current') AS current"""
+    (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE {_SUBMISSION_JSON.format(t="latest")} END AS current"""
+# The roster's filters: who handed in, who handed in late, who has not handed in yet.
+_STUDENT_FILTERS = {
+    None: "true",
+    "handed_in": "latest.id IS NOT NULL",
+    "late": "latest.late",
+    "none": "latest.id IS NULL",
+}
 
 _UNIQUE_MESSAGES = {
-    "student_nickname_key": "A student with this nickname already exists.",
-    "student_email_key": "A student with this email already exists.",
+    "student_nickname_per_exam": "A student with this nickname is already in the exam.",
+    "student_email_per_exam": "A student with this email is already in the exam.",
 }
 
 
-def insert_students(conn: Connection, students: list[Row]) -> list[Row]:
-    """Insert students (dicts with nickname, first_name, last_name, email, upload_code)."""
+@dataclass(frozen=True)
+class StudentRow:
+    id: int
+    nickname: str
+    first_name: str
+    last_name: str
+    email: str | None
+    upload_code: str
+    created_at: datetime
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+
+
+@dataclass(frozen=True)
+class StudentSummaryRow(StudentRow):
+    attempts_used: int
+    current: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StudentDetailRow(StudentSummaryRow):
+    submissions: list[dict[str, Any]]
+
+
+def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list[StudentRow]:
+    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code)."""
     try:
-        with conn.cursor() as cur:
+        with conn.cursor(row_factory=class_row(StudentRow)) as cur:
             cur.executemany(
-                f"""INSERT INTO student AS s (nickname, first_name, last_name, email, upload_code)
-                    VALUES (%(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s)
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s)
                     RETURNING {_STUDENT_COLUMNS}""",
-                students,
+                [{**student, "exam_id": exam_id} for student in students],
                 returning=True,
             )
-            rows: list[Row] = []
+            rows: list[StudentRow] = []
             while True:
                 rows.extend(cur.fetchall())
                 if not cur.nextset():
@@ -154,34 +336,58 @@ def insert_students(conn: Connection, students: list[Row]) -> list[Row]:
         raise Conflict(message) from exc
 
 
-def students_by_nicknames_or_emails(conn: Connection, nicknames: list[str], emails: list[str]) -> list[Row]:
-    return conn.execute(
-        f"""SELECT {_STUDENT_COLUMNS} FROM student s
-            WHERE lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s)""",
-        ([n.lower() for n in nicknames], [e.lower() for e in emails]),
-    ).fetchall()
+def students_by_nicknames_or_emails(
+    conn: Connection, exam_id: int, nicknames: list[str], emails: list[str]
+) -> list[StudentRow]:
+    with conn.cursor(row_factory=class_row(StudentRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_STUDENT_COLUMNS} FROM student s
+                WHERE s.exam_id = %s AND (lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s))""",
+            (exam_id, [n.lower() for n in nicknames], [e.lower() for e in emails]),
+        ).fetchall()
 
 
-def student_page(conn: Connection, after_id: int, limit: int) -> list[Row]:
-    """One statement per page, whatever its size: counts and current submission inline."""
-    return conn.execute(
-        f"""SELECT {_SUMMARY_COLUMNS} FROM student s
-            WHERE s.id > %s ORDER BY s.id LIMIT %s""",
-        (after_id, limit),
-    ).fetchall()
+def student_page(
+    conn: Connection, exam_id: int, after_id: int, limit: int, status: str | None
+) -> list[StudentSummaryRow]:
+    """One statement per page, whatever its size: attempts and latest submission inline."""
+    with conn.cursor(row_factory=class_row(StudentSummaryRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS} FROM student s {_LATEST}
+                WHERE s.exam_id = %s AND s.id > %s AND {_STUDENT_FILTERS[status]}
+                ORDER BY s.id LIMIT %s""",
+            (exam_id, after_id, limit),
+        ).fetchall()
 
 
-def student_detail(conn: Connection, nickname: str) -> Row | None:
-    return conn.execute(
-        f"""SELECT {_SUMMARY_COLUMNS},
-              COALESCE((SELECT jsonb_agg({_SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
-                        FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
-            FROM student s WHERE lower(s.nickname) = lower(%s)""",
-        (nickname,),
-    ).fetchone()
+def student_summaries(conn: Connection, exam_id: int, nicknames: list[str]) -> list[StudentSummaryRow]:
+    with conn.cursor(row_factory=class_row(StudentSummaryRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS} FROM student s {_LATEST}
+                WHERE s.exam_id = %s AND lower(s.nickname) = ANY(%s) ORDER BY s.id""",
+            (exam_id, [n.lower() for n in nicknames]),
+        ).fetchall()
 
 
-def lock_student_for_deletion(conn: Connection, nickname: str) -> Row | None:
+def roster(conn: Connection, exam_id: int) -> list[StudentRow]:
+    with conn.cursor(row_factory=class_row(StudentRow)) as cur:
+        return cur.execute(
+            f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_id,)
+        ).fetchall()
+
+
+def student_detail(conn: Connection, exam_id: int, nickname: str) -> StudentDetailRow | None:
+    with conn.cursor(row_factory=class_row(StudentDetailRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS},
+                  COALESCE((SELECT jsonb_agg({_SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
+                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
+                FROM student s {_LATEST} WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
+            (exam_id, nickname),
+        ).fetchone()
+
+
+def lock_student_for_deletion(conn: Connection, exam_id: int, nickname: str) -> Row | None:
     """Lock the student (the recorder waits) and list every object key it ever had: every
     version of each goes, those already gone cost a listing, and one whose delete failed earlier
     goes now."""
@@ -189,9 +395,9 @@ def lock_student_for_deletion(conn: Connection, nickname: str) -> Row | None:
         """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
            FROM student s
            LEFT JOIN upload u ON u.student_id = s.id
-           WHERE s.id = (SELECT id FROM student WHERE lower(nickname) = lower(%s) FOR UPDATE)
+           WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
            GROUP BY s.id""",
-        (nickname,),
+        (exam_id, nickname),
     ).fetchone()
 
 
@@ -199,26 +405,73 @@ def delete_student(conn: Connection, student_id: int) -> None:
     conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
 
 
+def set_extensions(conn: Connection, exam_id: int, extensions: list[Row]) -> int:
+    """Give students of the exam (by nickname) their extension: due, cut-off, extra attempts;
+    None times remove it. Returns how many students were found."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE student SET extension_due_at = %(due_at)s, extension_cutoff_at = %(cutoff_at)s,
+                                  extra_attempts = %(extra_attempts)s
+               WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
+            [{**extension, "exam_id": exam_id} for extension in extensions],
+        )
+        return cur.rowcount
+
+
+def nicknames_of(conn: Connection, exam_id: int, nicknames: list[str]) -> set[str]:
+    """Which of these nicknames (lowercased) are students of the exam."""
+    rows = conn.execute(
+        "SELECT lower(nickname) AS nickname FROM student WHERE exam_id = %s AND lower(nickname) = ANY(%s)",
+        (exam_id, [n.lower() for n in nicknames]),
+    ).fetchall()
+    return {row["nickname"] for row in rows}
+
+
 # --- uploads --------------------------------------------------------------------------------
 
 
-def lock_student_by_upload_code(conn: Connection, upload_code: str) -> Row | None:
-    """The student, locked until the form is recorded, and what it has used: the counts come from
-    a second statement, whose snapshot sees every form a concurrent request added while this one
-    waited for the lock (a single statement would count from before the wait)."""
-    locked = conn.execute(
-        "SELECT id, first_name, last_name FROM student WHERE upload_code = %s FOR UPDATE", (upload_code,)
-    ).fetchone()
+@dataclass(frozen=True)
+class FormRequester:
+    """The student asking for a form, locked, with the exam's window and what it has used."""
+
+    id: int
+    exam_key: int  # the exam's internal id: the prefix of its students' object keys
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    max_attempts: int
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+
+    @property
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[FormRequester, int, int] | None:
+    """The student, locked until the form is recorded, and what it has used (attempts, open
+    forms): the counts come from a second statement, whose snapshot sees every form a concurrent
+    request added while this one waited for the lock (a single statement would count from
+    before the wait)."""
+    with conn.cursor(row_factory=class_row(FormRequester)) as cur:
+        locked = cur.execute(
+            """SELECT s.id, e.id AS exam_key, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
+                      s.extension_due_at, s.extension_cutoff_at, s.extra_attempts
+               FROM student s JOIN exam e ON e.id = s.exam_id
+               WHERE s.upload_code = %s FOR UPDATE OF s""",
+            (upload_code,),
+        ).fetchone()
     if locked is None:
         return None
     counts = conn.execute(
         """SELECT (SELECT count(*) FROM submission c WHERE c.student_id = %(id)s) AS attempts_used,
                   (SELECT count(*) FROM upload o WHERE o.student_id = %(id)s AND o.status = 'pending'
                      AND o.form_expires_at > now()) AS open_forms""",
-        {"id": locked["id"]},
+        {"id": locked.id},
     ).fetchone()
     assert counts is not None  # a SELECT without FROM returns one row
-    return {**locked, **counts}
+    return locked, int(counts["attempts_used"]), int(counts["open_forms"])
 
 
 def insert_upload(
@@ -238,18 +491,42 @@ def insert_upload(
     )
 
 
-def upload_progress(conn: Connection, upload_code: str) -> Row | None:
-    return conn.execute(
-        f"""SELECT s.first_name, s.last_name,
-              (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
-              (SELECT {_SUBMISSION_JSON.format(t="cur")} FROM submission cur
-                WHERE cur.student_id = s.id AND cur.status = 'current') AS current,
-              COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
-                                         'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
-                        FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads
-            FROM student s WHERE s.upload_code = %s""",
-        (upload_code,),
-    ).fetchone()
+@dataclass(frozen=True)
+class ProgressRow:
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    max_attempts: int
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+    first_name: str
+    last_name: str
+    attempts_used: int
+    current: dict[str, Any] | None
+    uploads: list[dict[str, Any]]
+
+    @property
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
+    with conn.cursor(row_factory=class_row(ProgressRow)) as cur:
+        return cur.execute(
+            f"""SELECT e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
+                  s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.first_name, s.last_name,
+                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+                  CASE WHEN latest.id IS NULL THEN NULL ELSE {_SUBMISSION_JSON.format(t="latest")} END AS current,
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
+                                             'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
+                            FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads
+                FROM student s JOIN exam e ON e.id = s.exam_id {_LATEST}
+                WHERE s.upload_code = %s""",
+            (upload_code,),
+        ).fetchone()
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -275,11 +552,14 @@ class LockedUpload:
 
 @dataclass(frozen=True)
 class RecordingState:
-    """What the limit and the one-current rule need to know of a student."""
+    """What the limit, the one-current rule and the late flag need to know of a student."""
 
     student_id: int
     attempts_used: int
     current_issue_seq: int | None
+    max_attempts: int  # the exam's plus the extension's extra attempts
+    due_at: datetime  # the exam's, or the extension's when later
+    exam_key: int
 
 
 @dataclass(frozen=True)
@@ -295,6 +575,7 @@ class NewSubmission:
     sha256: str
     submitted_at: datetime
     expires_at: datetime
+    late: bool
     status: SubmissionStatus
 
 
@@ -345,8 +626,11 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
             """SELECT s.id AS student_id,
                       (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
                       (SELECT max(x.issue_seq) FROM submission x
-                        WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq
-               FROM student s WHERE s.id = ANY(%s)""",
+                        WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
+                      e.max_attempts + s.extra_attempts AS max_attempts,
+                      greatest(e.due_at, s.extension_due_at) AS due_at,
+                      e.id AS exam_key
+               FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()
     return {row.student_id: row for row in rows}
@@ -368,10 +652,11 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
             rows,
         )
         cur.executemany(
-            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename,
-                                       content_type, size_bytes, sha256, submitted_at, expires_at, status)
+            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                       size_bytes, sha256, submitted_at, expires_at, late, status)
                VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
-                       %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(status)s)""",
+                       %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
+                       %(status)s)""",
             rows,
         )
 
@@ -472,14 +757,36 @@ def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
 # --- verification ---------------------------------------------------------------------------
 
 
-def submission_by_code(conn: Connection, verification_code: str) -> Row | None:
-    return conn.execute(
-        """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256,
-                  x.submitted_at, x.expires_at, x.status, u.object_key, u.version_id, u.object_deleted_at,
-                  s.first_name, s.last_name
-           FROM submission x
-           JOIN upload u ON u.id = x.upload_id
-           JOIN student s ON s.id = x.student_id
-           WHERE x.verification_code = %s""",
-        (verification_code,),
-    ).fetchone()
+@dataclass(frozen=True)
+class VerifiedSubmission:
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime
+    status: SubmissionStatus
+    late: bool
+    object_key: str
+    version_id: str
+    object_deleted_at: datetime | None
+    first_name: str
+    last_name: str
+    exam_title: str
+    anonymous: bool
+
+
+def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
+    with conn.cursor(row_factory=class_row(VerifiedSubmission)) as cur:
+        return cur.execute(
+            """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
+                      x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
+                      s.first_name, s.last_name, e.title AS exam_title, e.anonymous
+               FROM submission x
+               JOIN upload u ON u.id = x.upload_id
+               JOIN student s ON s.id = x.student_id
+               JOIN exam e ON e.id = s.exam_id
+               WHERE x.verification_code = %s""",
+            (verification_code,),
+        ).fetchone()

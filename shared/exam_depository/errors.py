@@ -52,6 +52,18 @@ class AttemptsUsed(DomainError):
     kind = "attempts-used"
 
 
+class ExamNotOpen(DomainError):
+    title = "The exam is not open yet"
+    status = HTTPStatus.CONFLICT
+    kind = "exam-not-open"
+
+
+class ExamClosed(DomainError):
+    title = "The exam is closed"
+    status = HTTPStatus.CONFLICT
+    kind = "exam-closed"
+
+
 class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
     status = HTTPStatus.TOO_MANY_REQUESTS

@@ -191,8 +191,27 @@ def build_resolver() -> ApiResolver:
     return app
 
 
-def request_body_bytes(app: APIGatewayRestResolver) -> bytes:
-    """The raw request body; API Gateway base64-encodes the binary media types (text/csv)."""
+def examiner_key_id(app: APIGatewayRestResolver) -> str:
+    """Who calls an examiner route: the id (never the value) of the API key API Gateway checked.
+    Every examiner route requires a key, so API Gateway always sets it."""
+    key_id = app.current_event.request_context.identity.api_key_id
+    if not key_id:
+        raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
+    return key_id
+
+
+def wants_csv(app: APIGatewayRestResolver) -> bool:
+    return "text/csv" in (app.current_event.headers.get("accept") or "").lower()
+
+
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def request_csv(app: APIGatewayRestResolver) -> bytes:
+    """The raw CSV body of an import route; API Gateway base64-encodes it (a binary media type)."""
+    content_type = app.current_event.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in CSV_TYPES:
+        raise errors.UnsupportedMediaType("Send the file as text/csv.")
     event = app.current_event
     if event.body is None:
         return b""

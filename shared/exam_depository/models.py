@@ -1,13 +1,14 @@
-"""Request and response models: the HTTP contract of DESIGN.md, in pydantic."""
+"""Request and response models: the HTTP contract of docs/DESIGN.md, in pydantic."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from exam_depository.filenames import invisible_characters
 
@@ -70,8 +71,98 @@ SubmissionStatus = Literal["current", "superseded", "expired"]
 UploadStatus = Literal["pending", "recorded", "rejected"]
 
 
+EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Every instant is stored and sent in UTC; the exam's time zone is for display only."""
+    return value.astimezone(UTC)
+
+
+def _known_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone name, such as Europe/Paris") from exc
+    return name
+
+
+# An instant a client gives must carry its offset (RFC 3339): a bare local time is ambiguous.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
+ExamId = Annotated[str, StringConstraints(pattern=EXAM_ID_PATTERN)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
+]
+MaxAttempts = Annotated[int, Field(ge=1, le=50)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- exams ------------------------------------------------------------------------------------
+
+
+class _Window(_Model):
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        opens, due, cutoff = (getattr(self, name) for name in ("opens_at", "due_at", "cutoff_at"))
+        if None not in (opens, due, cutoff) and not opens <= due <= cutoff:
+            raise ValueError("the window must be in order: opens_at <= due_at <= cutoff_at")
+        return self
+
+
+class ExamIn(_Window):
+    exam_id: ExamId = Field(description="Your own id for the exam: lowercase letters, digits and '-'.")
+    title: Title
+    opens_at: Instant
+    due_at: Instant
+    cutoff_at: Instant = Field(description="Late uploads are accepted until then; equal to due_at for none.")
+    timezone: TimeZoneName = Field(description="IANA name, for display only: instants are UTC.")
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
+    anonymous: bool = Field(default=False, description="Reviewers see no names.")
+
+
+class ExamChange(_Window):
+    """PATCH: only the fields given change; the window is checked as it will be."""
+
+    title: Title | None = None
+    opens_at: Instant | None = None
+    due_at: Instant | None = None
+    cutoff_at: Instant | None = None
+    timezone: TimeZoneName | None = None
+    max_attempts: MaxAttempts | None = None
+    anonymous: bool | None = None
+
+
+class ExamCounts(_Model):
+    students: int
+    handed_in: int
+    late: int = Field(description="Students whose latest file was handed in after their due time.")
+    none_yet: int
+
+
+class Exam(_Model):
+    exam_id: str
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    max_attempts: int
+    anonymous: bool
+    created_at: datetime
+    counts: ExamCounts
+
+
+class ExamPage(_Model):
+    items: list[Exam]
+    next_cursor: str | None
+
+
+# --- students ---------------------------------------------------------------------------------
 
 
 class StudentIn(_Model):
@@ -79,6 +170,20 @@ class StudentIn(_Model):
     first_name: PersonName
     last_name: PersonName
     email: Email | None = None
+
+
+class ExtensionIn(_Model):
+    due_at: Instant
+    cutoff_at: Instant | None = Field(
+        default=None, description="Default: due_at plus the exam's own time between due and cut-off."
+    )
+    extra_attempts: Annotated[int, Field(ge=0, le=50)] = 0
+
+
+class Extension(_Model):
+    due_at: datetime
+    cutoff_at: datetime
+    extra_attempts: int
 
 
 class Submission(_Model):
@@ -91,10 +196,10 @@ class Submission(_Model):
     submitted_at: datetime
     expires_at: datetime
     status: SubmissionStatus
+    late: bool
 
 
 class Student(_Model):
-    id: int
     nickname: str
     first_name: str
     last_name: str
@@ -104,8 +209,12 @@ class Student(_Model):
 
 
 class StudentSummary(Student):
-    submission_count: int
+    attempts_used: int
     attempts_left: int
+    max_attempts: int = Field(description="The exam's, plus what an extension grants.")
+    due_at: datetime = Field(description="This student's: the exam's, or a later one of an extension.")
+    cutoff_at: datetime
+    extension: Extension | None
     current: Submission | None
 
 
@@ -123,6 +232,13 @@ class ImportResult(_Model):
     existing: list[Student]
 
 
+class ExtensionImportResult(_Model):
+    extended: list[StudentSummary]
+
+
+# --- students' uploads ------------------------------------------------------------------------
+
+
 class UploadRequest(_Model):
     filename: Filename = "answer"
     content_type: ContentType = "application/octet-stream"
@@ -132,15 +248,28 @@ class UploadForm(_Model):
     upload_id: UUID
     url: str
     fields: dict[str, str]
-    expires_at: datetime
+    expires_at: datetime = Field(description="Never later than the cut-off: S3 refuses the form after it.")
     max_bytes: int
     attempts_used: int
     attempts_left: int
+    due_at: datetime
+    cutoff_at: datetime
+    late: bool = Field(description="An upload now would be after the due time (it is still accepted).")
 
 
 class StudentName(_Model):
     first_name: str
     last_name: str
+
+
+class ExamWindow(_Model):
+    """The exam as one student sees it: its window with this student's extension."""
+
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
 
 
 class UploadState(_Model):
@@ -150,6 +279,8 @@ class UploadState(_Model):
 
 
 class UploadProgress(_Model):
+    exam: ExamWindow
+    server_time: datetime = Field(description="The server's clock, so a page can count down without trusting its own.")
     student: StudentName
     attempts_used: int
     attempts_left: int
@@ -157,15 +288,21 @@ class UploadProgress(_Model):
     uploads: list[UploadState]
 
 
+class ExamTitle(_Model):
+    title: str
+
+
 class Verification(_Model):
     verification_code: str
+    exam: ExamTitle
     filename: str
     size_bytes: int
     content_type: str
     sha256: str
     submitted_at: datetime
     status: SubmissionStatus
-    student: StudentName
+    late: bool
+    student: StudentName | None = Field(description="None when the exam is anonymous.")
 
 
 class DownloadLink(_Model):

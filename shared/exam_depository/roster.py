@@ -1,19 +1,26 @@
-"""Parsing a CSV roster into students, all or nothing: every bad row is reported by line."""
+"""Rosters and extensions as CSV: parsed all or nothing (every bad row reported by line), and
+the roster written for a mail merge, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from exam_depository.errors import InvalidInput, PayloadTooLarge
-from exam_depository.models import StudentIn
+from exam_depository.models import ExtensionIn, StudentIn
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")
-OPTIONAL_COLUMNS = ("email",)
+# upload_code is what the roster download adds: a download imports back as it is, and the new
+# exam's students get codes of their own (a code is always made by the server).
+OPTIONAL_COLUMNS = ("email", "upload_code")
+EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", "upload_code")
+# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def _columns(header: list[str]) -> list[str]:
     unknown = [name for name in columns if name not in allowed]
     if missing or unknown or len(set(columns)) != len(columns):
         raise InvalidInput(
-            "The header row must be nickname,first_name,last_name[,email]"
+            "The header row must be nickname,first_name,last_name[,email][,upload_code]"
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
             + "."
@@ -96,7 +103,8 @@ class _RosterCheck:
         if len(record) != len(self.columns):
             self.errors.append({"line": line, "message": f"expected {len(self.columns)} fields, found {len(record)}"})
             return
-        values = dict(zip(self.columns, record, strict=True))
+        values = {column: restored(cell) for column, cell in zip(self.columns, record, strict=True)}
+        values.pop("upload_code", None)
         if not values.get("email", "").strip():
             values.pop("email", None)
         try:
@@ -119,3 +127,104 @@ class _RosterCheck:
 
     def _duplicate(self, line: int, column: str, first_line: int) -> None:
         self.errors.append({"line": line, "field": column, "message": f"duplicate of line {first_line}"})
+
+
+def neutralized(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula (or starts with the
+    quote this adds) gets a leading `'`, which `restored` takes off again."""
+    return "'" + cell if cell.startswith((*_FORMULA_STARTS, "'")) else cell
+
+
+def restored(cell: str) -> str:
+    """The value `neutralized` wrote, for a roster downloaded and imported again."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*_FORMULA_STARTS, "'")) else cell
+
+
+def roster_csv(students: list[dict[str, str | None]]) -> str:
+    """The roster for a mail merge: UTF-8 with a BOM (spreadsheets then read names right), CRLF."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for student in students:
+        writer.writerow([neutralized(student.get(column) or "") for column in EXPORT_COLUMNS])
+    return "\ufeff" + out.getvalue()
+
+
+# --- extensions -------------------------------------------------------------------------------
+
+EXTENSION_COLUMNS = ("nickname", "due_at")
+OPTIONAL_EXTENSION_COLUMNS = ("cutoff_at", "extra_attempts")
+
+
+@dataclass(frozen=True)
+class ExtensionRow:
+    line: int
+    nickname: str
+    extension: ExtensionIn
+
+
+def parse_extensions(body: bytes) -> list[ExtensionRow]:
+    """Extensions by nickname (nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339),
+    or InvalidInput listing every bad row; whether the students exist is the caller's to check."""
+    reader = csv.reader(io.StringIO(_decode(body), newline=""), strict=True)
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV header cannot be read: {exc}.") from exc
+    allowed = EXTENSION_COLUMNS + OPTIONAL_EXTENSION_COLUMNS
+    if not set(EXTENSION_COLUMNS) <= set(header) or not set(header) <= set(allowed) or len(set(header)) != len(header):
+        raise InvalidInput("The header row must be nickname,due_at[,cutoff_at][,extra_attempts].")
+    rows: list[ExtensionRow] = []
+    errors: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    line = reader.line_num + 1
+    for record in _records(reader, errors):
+        if any(cell.strip() for cell in record):
+            if len(rows) + len({e["line"] for e in errors}) >= MAX_ROWS:
+                raise PayloadTooLarge(f"At most {MAX_ROWS} extensions at once; split the file.")
+            _extension_row(line, header=header, record=record, rows=rows, errors=errors, seen=seen)
+        line = reader.line_num + 1
+    if errors:
+        raise InvalidInput(f"{len({e['line'] for e in errors})} row(s) are invalid; nothing was changed.", errors)
+    if not rows:
+        raise InvalidInput("The file has a header but no extensions.")
+    return rows
+
+
+def _records(reader: Iterator[list[str]], errors: list[dict[str, object]]) -> Iterator[list[str]]:
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append({"line": getattr(reader, "line_num", 0), "message": f"malformed CSV: {exc}"})
+            return
+
+
+def _extension_row(
+    line: int,
+    *,
+    header: list[str],
+    record: list[str],
+    rows: list[ExtensionRow],
+    errors: list[dict[str, object]],
+    seen: dict[str, int],
+) -> None:
+    if len(record) != len(header):
+        errors.append({"line": line, "message": f"expected {len(header)} fields, found {len(record)}"})
+        return
+    values = {name: cell.strip() for name, cell in zip(header, record, strict=True) if cell.strip()}
+    nickname = values.pop("nickname", "")
+    try:
+        extension = ExtensionIn.model_validate(values)
+    except ValidationError as exc:
+        for problem in exc.errors(include_url=False, include_input=False):
+            field_name = str(problem["loc"][0]) if problem["loc"] else "due_at"
+            errors.append({"line": line, "field": field_name, "message": problem["msg"]})
+        return
+    if nickname.lower() in seen:
+        errors.append({"line": line, "field": "nickname", "message": f"duplicate of line {seen[nickname.lower()]}"})
+        return
+    seen[nickname.lower()] = line
+    rows.append(ExtensionRow(line, nickname, extension))

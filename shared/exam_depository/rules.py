@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from exam_depository.errors import AttemptsUsed, DomainError, TooManyOpenForms
+from exam_depository.errors import AttemptsUsed, DomainError, ExamClosed, ExamNotOpen, TooManyOpenForms
 from exam_depository.models import SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
@@ -41,13 +41,76 @@ def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
     return "superseded"
 
 
+# --- The window ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+
+
+def effective_window(exam: Window, extension_due: datetime | None, extension_cutoff: datetime | None) -> Window:
+    """A student's window: the exam's, with an extension's times where they are later. An
+    extension never moves a time earlier, even after the exam's own window was changed."""
+    return Window(
+        opens_at=exam.opens_at,
+        due_at=max(exam.due_at, extension_due) if extension_due else exam.due_at,
+        cutoff_at=max(exam.cutoff_at, extension_cutoff) if extension_cutoff else exam.cutoff_at,
+    )
+
+
+def is_late(submitted_at: datetime, due_at: datetime) -> bool:
+    """Late: S3 accepted the bytes after the due time. Late uploads count like any other."""
+    return submitted_at > due_at
+
+
+def form_expiry(now: datetime, ttl_s: int, cutoff_at: datetime) -> datetime:
+    """When an upload form stops working: its lifetime, but never after the cut-off, so that S3
+    itself refuses a POST after it. Whole seconds, as S3 policies state them."""
+    return min(now + timedelta(seconds=ttl_s), cutoff_at).replace(microsecond=0)
+
+
+def extension_cutoff(exam: Window, due_at: datetime, cutoff_at: datetime | None) -> datetime:
+    """An extension's cut-off when none is given: its due time plus the exam's own grace."""
+    return cutoff_at if cutoff_at is not None else due_at + (exam.cutoff_at - exam.due_at)
+
+
+def extension_refusal(exam: Window, due_at: datetime, cutoff_at: datetime) -> str | None:
+    """Why an extension cannot be given, or None: it only moves times later."""
+    if due_at < exam.due_at:
+        return f"due_at must not be before the exam's ({exam.due_at.isoformat()}): an extension only moves it later"
+    if cutoff_at < exam.cutoff_at:
+        return f"cutoff_at must not be before the exam's ({exam.cutoff_at.isoformat()})"
+    if cutoff_at < due_at:
+        return "cutoff_at must not be before due_at"
+    return None
+
+
 # --- Issuing an upload form -------------------------------------------------------------------
 
 
 def form_refusal(
-    *, attempts_used: int, max_attempts: int, open_forms: int, max_open_forms: int, form_ttl_s: int
+    *,
+    window: Window,
+    now: datetime,
+    attempts_used: int,
+    max_attempts: int,
+    open_forms: int,
+    max_open_forms: int,
+    form_ttl_s: int,
 ) -> DomainError | None:
-    """Why no upload form may be issued now, or None when one may."""
+    """Why no upload form may be issued now, or None when one may: nothing outside the window
+    (a form must live at least a second before the cut-off), nothing past the attempts."""
+    if now < window.opens_at:
+        return ExamNotOpen(
+            f"The exam opens at {window.opens_at.isoformat()}.", extra={"opens_at": window.opens_at.isoformat()}
+        )
+    if form_expiry(now, form_ttl_s, window.cutoff_at) <= now:
+        return ExamClosed(
+            f"The exam closed at {window.cutoff_at.isoformat()}.", extra={"cutoff_at": window.cutoff_at.isoformat()}
+        )
     if attempts_used >= max_attempts:
         return AttemptsUsed(f"All {max_attempts} attempts are used; ask your examiner.")
     if open_forms >= max_open_forms:

@@ -1,16 +1,19 @@
-"""What examiners do with students: create, import, list, look up, delete."""
+"""What examiners do with an exam's roster: create, import, list, download, look up, delete
+students, and give extensions. Every function is scoped to the caller's key and exam."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
+from typing import Any
 
-from exam_depository import codes, db, storage
-from exam_depository.config import RulesSettings, load
+from exam_depository import codes, cursors, db, storage
 from exam_depository.errors import Conflict, InvalidInput, NotFound
+from exam_depository.exams import exam_row
 from exam_depository.filenames import upload_folder
 from exam_depository.models import (
+    Extension,
+    ExtensionImportResult,
+    ExtensionIn,
     ImportResult,
     Student,
     StudentDetail,
@@ -18,39 +21,47 @@ from exam_depository.models import (
     StudentPage,
     StudentSummary,
 )
-from exam_depository.roster import parse_roster
-from exam_depository.rules import attempts_left
+from exam_depository.roster import parse_extensions, parse_roster, roster_csv
+from exam_depository.rules import attempts_left, effective_window, extension_cutoff, extension_refusal
 from exam_depository.submissions import submission_view
 
 MAX_PAGE = 500
+NO_STUDENT = "The exam has no student with this nickname."
+StudentFilter = str | None  # None, "handed_in", "late" or "none"
 
 
-def create_student(new: StudentIn) -> Student:
+def create_student(api_key_id: str, slug: str, new: StudentIn) -> Student:
     with db.transaction() as conn:
-        (row,) = db.insert_students(conn, [_with_code(new)])
+        exam = exam_row(conn, api_key_id, slug)
+        (row,) = db.insert_students(conn, exam.id, [_with_code(new)])
     return _student(row)
 
 
-def import_roster(body: bytes) -> tuple[ImportResult, bool]:
+def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult, bool]:
     """Create every new student of a CSV roster in one transaction, or none.
 
-    Returns the result and whether anything was created. A row whose nickname exists with the
-    same names is reported in `existing`; one that clashes with another student is an error.
+    Returns the result and whether anything was created. A row whose nickname is in the exam
+    with the same names is reported in `existing`; one that clashes with another student is an error.
     """
     rows = parse_roster(body)
     with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
         known = db.students_by_nicknames_or_emails(
             conn,
+            exam.id,
             [row.student.nickname for row in rows],
             [row.student.email for row in rows if row.student.email is not None],
         )
-        by_nickname = {student["nickname"].lower(): student for student in known}
-        by_email = {student["email"].lower(): student for student in known if student["email"]}
+        by_nickname = {student.nickname.lower(): student for student in known}
+        by_email = {student.email.lower(): student for student in known if student.email}
         existing, to_create, clashes = [], [], []
         for row in rows:
             same = by_nickname.get(row.student.nickname.lower())
             email_owner = by_email.get(row.student.email.lower()) if row.student.email else None
-            if same is not None and _same_person(same, row.student):
+            if same is not None and (same.first_name, same.last_name) == (
+                row.student.first_name,
+                row.student.last_name,
+            ):
                 existing.append(same)
             elif same is not None:
                 clashes.append(
@@ -61,89 +72,151 @@ def import_roster(body: bytes) -> tuple[ImportResult, bool]:
             else:
                 to_create.append(_with_code(row.student))
         if clashes:
-            raise Conflict(f"{len(clashes)} row(s) clash with existing students; nothing was created.", clashes)
-        created = db.insert_students(conn, to_create) if to_create else []
+            raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
+        created = db.insert_students(conn, exam.id, to_create) if to_create else []
     result = ImportResult(created=[_student(r) for r in created], existing=[_student(r) for r in existing])
     return result, bool(created)
 
 
-def list_students(limit: int, cursor: str | None) -> StudentPage:
+def list_students(api_key_id: str, slug: str, limit: int, cursor: str | None, status: StudentFilter) -> StudentPage:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
-    after_id = _decode_cursor(cursor) if cursor else 0
+    after_id = cursors.decode(cursor) if cursor else 0
     with db.transaction() as conn:
-        rows = db.student_page(conn, after_id, limit + 1)
+        exam = exam_row(conn, api_key_id, slug)
+        rows = db.student_page(conn, exam.id, after_id, limit + 1, status)
     now = datetime.now(UTC)
-    items = [_summary(row, now) for row in rows[:limit]]
-    next_cursor = _encode_cursor(items[-1].id) if len(rows) > limit else None
-    return StudentPage(items=items, next_cursor=next_cursor)
+    next_cursor = cursors.encode(rows[limit - 1].id) if len(rows) > limit else None
+    return StudentPage(items=[_summary(exam, row, now) for row in rows[:limit]], next_cursor=next_cursor)
 
 
-def get_student(nickname: str) -> StudentDetail:
+def roster_download(api_key_id: str, slug: str) -> tuple[str, str]:
+    """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
     with db.transaction() as conn:
-        row = db.student_detail(conn, nickname)
+        exam = exam_row(conn, api_key_id, slug)
+        rows = db.roster(conn, exam.id)
+    text = roster_csv([{**_student(row).model_dump(mode="json")} for row in rows])
+    return f"{exam.slug}-roster.csv", text
+
+
+def get_student(api_key_id: str, slug: str, nickname: str) -> StudentDetail:
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        row = db.student_detail(conn, exam.id, nickname)
     if row is None:
-        raise NotFound("No student has this nickname.")
+        raise NotFound(NO_STUDENT)
     now = datetime.now(UTC)
-    summary = _summary(row, now)
     return StudentDetail(
-        **summary.model_dump(),
-        submissions=[submission_view(item, now) for item in row["submissions"]],
+        **_summary(exam, row, now).model_dump(),
+        submissions=[submission_view(item, now) for item in row.submissions],
     )
 
 
-def delete_student(nickname: str) -> None:
+def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
-        found = db.lock_student_for_deletion(conn, nickname)
+        exam = exam_row(conn, api_key_id, slug)
+        found = db.lock_student_for_deletion(conn, exam.id, nickname)
         if found is None:
-            raise NotFound("No student has this nickname.")
+            raise NotFound(NO_STUDENT)
         db.delete_student(conn, found["id"])
-        storage.delete_everything_under([upload_folder(key) for key in found["keys"]])
+        storage.delete_everything_under(sorted({upload_folder(key) for key in found["keys"]}))
+
+
+def set_extension(api_key_id: str, slug: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        due, cutoff = _checked_times(exam, extension)
+        values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
+        if not db.set_extensions(conn, exam.id, [values]):
+            raise NotFound(NO_STUDENT)
+        row = db.student_detail(conn, exam.id, nickname)
+    assert row is not None  # updated in this transaction
+    return _summary(exam, row, datetime.now(UTC))
+
+
+def remove_extension(api_key_id: str, slug: str, nickname: str) -> None:
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
+        if not db.set_extensions(conn, exam.id, [values]):
+            raise NotFound(NO_STUDENT)
+
+
+def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImportResult:
+    """Extensions from a CSV, all or nothing: every unknown student and every time that would
+    move earlier is reported by line."""
+    rows = parse_extensions(body)
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        known = db.nicknames_of(conn, exam.id, [row.nickname for row in rows])
+        errors: list[dict[str, object]] = []
+        values = []
+        for row in rows:
+            if row.nickname.lower() not in known:
+                errors.append({"line": row.line, "field": "nickname", "message": "no student of the exam has it"})
+                continue
+            try:
+                due, cutoff = _checked_times(exam, row.extension)
+            except InvalidInput as exc:
+                errors.append({"line": row.line, "field": "due_at", "message": exc.detail})
+                continue
+            values.append(
+                {
+                    "nickname": row.nickname,
+                    "due_at": due,
+                    "cutoff_at": cutoff,
+                    "extra_attempts": row.extension.extra_attempts,
+                }
+            )
+        if errors:
+            raise InvalidInput(f"{len(errors)} row(s) are invalid; nothing was changed.", errors)
+        db.set_extensions(conn, exam.id, values)
+        extended = db.student_summaries(conn, exam.id, [row.nickname for row in rows])
+    now = datetime.now(UTC)
+    return ExtensionImportResult(extended=[_summary(exam, row, now) for row in extended])
+
+
+def _checked_times(exam: db.ExamRow, extension: ExtensionIn) -> tuple[datetime, datetime]:
+    cutoff = extension_cutoff(exam.window, extension.due_at, extension.cutoff_at)
+    refusal = extension_refusal(exam.window, extension.due_at, cutoff)
+    if refusal is not None:
+        raise InvalidInput(refusal[0].upper() + refusal[1:] + ".")
+    return extension.due_at, cutoff
 
 
 def _with_code(student: StudentIn) -> dict[str, object]:
     return {**student.model_dump(), "upload_code": codes.new_code()}
 
 
-def _same_person(row: db.Row, student: StudentIn) -> bool:
-    return bool(row["first_name"] == student.first_name and row["last_name"] == student.last_name)
-
-
-def _student(row: db.Row) -> Student:
+def _student(row: db.StudentRow) -> Student:
     return Student(
-        id=row["id"],
-        nickname=row["nickname"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        email=row["email"],
-        upload_code=codes.display(row["upload_code"]),
-        created_at=row["created_at"],
+        nickname=row.nickname,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        upload_code=codes.display(row.upload_code),
+        created_at=row.created_at,
     )
 
 
-def _summary(row: db.Row, now: datetime) -> StudentSummary:
-    used = int(row["submission_count"])
-    current = row["current"]
+def _summary(exam: db.ExamRow, row: db.StudentSummaryRow, now: datetime) -> StudentSummary:
+    window = effective_window(exam.window, row.extension_due_at, row.extension_cutoff_at)
+    max_attempts = exam.max_attempts + row.extra_attempts
+    extension = None
+    if row.extension_due_at is not None and row.extension_cutoff_at is not None:
+        extension = Extension(
+            due_at=row.extension_due_at, cutoff_at=row.extension_cutoff_at, extra_attempts=row.extra_attempts
+        )
+    current: dict[str, Any] | None = row.current
     return StudentSummary(
         **_student(row).model_dump(),
-        submission_count=used,
-        attempts_left=attempts_left(used, load(RulesSettings).max_attempts),
+        attempts_used=row.attempts_used,
+        attempts_left=attempts_left(row.attempts_used, max_attempts),
+        max_attempts=max_attempts,
+        due_at=window.due_at,
+        cutoff_at=window.cutoff_at,
+        extension=extension,
         current=submission_view(current, now) if current is not None else None,
     )
-
-
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "id" or not value.isdigit():
-            raise ValueError(cursor)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not one this API returned.") from exc

@@ -16,6 +16,8 @@ from exam_depository.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.filenames import attachment_disposition, client_filename, object_key, served_content_type
 from exam_depository.models import (
     DownloadLink,
+    ExamTitle,
+    ExamWindow,
     StudentName,
     Submission,
     UploadForm,
@@ -35,8 +37,11 @@ from exam_depository.rules import (
     StudentFacts,
     UploadFacts,
     attempts_left,
+    effective_window,
     expiry_of,
+    form_expiry,
     form_refusal,
+    is_late,
     must_not_exist,
     recording_decision,
     status_at,
@@ -51,26 +56,31 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
     prefix = load(StorageSettings).prefix
     upload_id = uuid.uuid4()
     filename = client_filename(request.filename)
-    key = object_key(prefix, upload_id, filename)
-    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=rules.upload_form_ttl_s)
+    now = datetime.now(UTC)
     with db.transaction() as conn:
-        student = db.lock_student_by_upload_code(conn, code)
-        if student is None:
+        found = db.lock_student_by_upload_code(conn, code)
+        if found is None:
             raise NotFound("No student has this upload code.")
-        used = int(student["attempts_used"])
+        student, used, open_forms = found
+        window = effective_window(student.window, student.extension_due_at, student.extension_cutoff_at)
+        max_attempts = student.max_attempts + student.extra_attempts
         refusal = form_refusal(
+            window=window,
+            now=now,
             attempts_used=used,
-            max_attempts=rules.max_attempts,
-            open_forms=int(student["open_forms"]),
+            max_attempts=max_attempts,
+            open_forms=open_forms,
             max_open_forms=rules.max_open_forms,
             form_ttl_s=rules.upload_form_ttl_s,
         )
         if refusal is not None:
             raise refusal
+        expires_at = form_expiry(now, rules.upload_form_ttl_s, window.cutoff_at)
+        key = object_key(f"{prefix}{student.exam_key}/", upload_id, filename)
         db.insert_upload(
             conn,
             upload_id=upload_id,
-            student_id=student["id"],
+            student_id=student.id,
             object_key=key,
             filename=filename,
             content_type=request.content_type,
@@ -91,7 +101,10 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
         expires_at=expires_at,
         max_bytes=MAX_UPLOAD_BYTES,
         attempts_used=used,
-        attempts_left=attempts_left(used, rules.max_attempts),
+        attempts_left=attempts_left(used, max_attempts),
+        due_at=window.due_at,
+        cutoff_at=window.cutoff_at,
+        late=is_late(now, window.due_at),
     )
 
 
@@ -101,46 +114,57 @@ def upload_progress(upload_code: str) -> UploadProgress:
         row = db.upload_progress(conn, code)
     if row is None:
         raise NotFound("No student has this upload code.")
-    used = int(row["attempts_used"])
+    window = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
     now = datetime.now(UTC)
     return UploadProgress(
-        student=StudentName(first_name=row["first_name"], last_name=row["last_name"]),
-        attempts_used=used,
-        attempts_left=attempts_left(used, load(RulesSettings).max_attempts),
-        current=submission_view(row["current"], now) if row["current"] is not None else None,
-        uploads=[UploadState.model_validate(item) for item in row["uploads"]],
+        exam=ExamWindow(
+            title=row.title,
+            opens_at=window.opens_at,
+            due_at=window.due_at,
+            cutoff_at=window.cutoff_at,
+            timezone=row.timezone,
+        ),
+        server_time=now,
+        student=StudentName(first_name=row.first_name, last_name=row.last_name),
+        attempts_used=row.attempts_used,
+        attempts_left=attempts_left(row.attempts_used, row.max_attempts + row.extra_attempts),
+        current=submission_view(row.current, now) if row.current is not None else None,
+        uploads=[UploadState.model_validate(item) for item in row.uploads],
     )
 
 
 def verify(verification_code: str) -> Verification:
     row = _submission_row(verification_code)
     return Verification(
-        verification_code=codes.display(row["verification_code"]),
-        filename=row["filename"],
-        size_bytes=row["size_bytes"],
-        content_type=row["content_type"],
-        sha256=row["sha256"],
-        submitted_at=row["submitted_at"],
-        status=status_at(row["status"], row["expires_at"], datetime.now(UTC)),
-        student=StudentName(first_name=row["first_name"], last_name=row["last_name"]),
+        verification_code=codes.display(row.verification_code),
+        exam=ExamTitle(title=row.exam_title),
+        filename=row.filename,
+        size_bytes=row.size_bytes,
+        content_type=row.content_type,
+        sha256=row.sha256,
+        submitted_at=row.submitted_at,
+        status=status_at(row.status, row.expires_at, datetime.now(UTC)),
+        late=row.late,
+        # An anonymous exam is marked without names: the code reveals the file, not its author.
+        student=None if row.anonymous else StudentName(first_name=row.first_name, last_name=row.last_name),
     )
 
 
 def download_link(verification_code: str) -> DownloadLink:
     row = _submission_row(verification_code)
     now = datetime.now(UTC)
-    status = status_at(row["status"], row["expires_at"], now)
+    status = status_at(row.status, row.expires_at, now)
     if status != "current":
         raise Gone(f"This file is {status}; only the current submission can be downloaded.")
-    if row["object_deleted_at"] is not None:
+    if row.object_deleted_at is not None:
         # The reconcile job found the file missing from S3: a link would only give a 404.
         raise Gone("This file is no longer stored; the student can upload it again.")
     ttl = load(RulesSettings).download_url_ttl_s
     url = storage.presign_download(
-        row["object_key"],
-        row["version_id"],
-        attachment_disposition(row["filename"]),
-        served_content_type(row["content_type"]),
+        row.object_key,
+        row.version_id,
+        attachment_disposition(row.filename),
+        served_content_type(row.content_type),
         ttl,
     )
     return DownloadLink(url=url, expires_at=now.replace(microsecond=0) + timedelta(seconds=ttl))
@@ -287,7 +311,7 @@ def _record(
     uploads = db.lock_uploads(conn, sorted({events[index].key for index in stored}))
     states = db.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
     students = {
-        sid: StudentFacts(state.attempts_used, rules.max_attempts, state.current_issue_seq)
+        sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq)
         for sid, state in states.items()
     }
     forms = {key: upload.facts for key, upload in uploads.items()}
@@ -305,7 +329,16 @@ def _record(
                 assert upload is not None
                 assert student is not None
                 assert found.sha256 is not None  # recordable objects are 1..max_bytes, so hashed
-                new.append(_new_submission(upload, event, found, found.sha256, rules.retention_days))
+                new.append(
+                    _new_submission(
+                        upload,
+                        event,
+                        size_bytes=found.size_bytes,
+                        sha256=found.sha256,
+                        student=states[upload.student_id],
+                        rules=rules,
+                    )
+                )
                 forms[event.key] = UploadFacts("recorded", event.version_id, upload.issue_seq)
                 current = upload.issue_seq if where == "current" else student.current_issue_seq
                 students[upload.student_id] = replace(
@@ -345,7 +378,13 @@ def _weighing_order(upload: db.LockedUpload | None, event: ObjectCreated) -> tup
 
 
 def _new_submission(
-    upload: db.LockedUpload, event: ObjectCreated, found: storage.StoredObject, sha256: str, retention_days: int
+    upload: db.LockedUpload,
+    event: ObjectCreated,
+    *,
+    size_bytes: int,
+    sha256: str,
+    student: db.RecordingState,
+    rules: RulesSettings,
 ) -> db.NewSubmission:
     return db.NewSubmission(
         upload_id=upload.id,
@@ -355,10 +394,12 @@ def _new_submission(
         verification_code=codes.new_code(),
         filename=upload.filename,
         content_type=upload.content_type,
-        size_bytes=found.size_bytes,
+        size_bytes=size_bytes,
         sha256=sha256,
+        # When S3 accepted the bytes, not when the queue delivered them.
         submitted_at=event.event_time,
-        expires_at=expiry_of(event.event_time, retention_days),
+        expires_at=expiry_of(event.event_time, rules.retention_days),
+        late=is_late(event.event_time, student.due_at),
         status="superseded",  # until _write knows which one ends current
     )
 
@@ -390,7 +431,7 @@ def submission_view(item: dict[str, object], now: datetime) -> Submission:
     return parsed.model_copy(update={"status": status_at(parsed.status, parsed.expires_at, now)})
 
 
-def _submission_row(verification_code: str) -> db.Row:
+def _submission_row(verification_code: str) -> db.VerifiedSubmission:
     code = _canonical(verification_code, "verification")
     with db.transaction() as conn:
         row = db.submission_by_code(conn, code)

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
@@ -114,8 +114,14 @@ def _response(result: dict[str, Any]) -> ApiResponse:
     return ApiResponse(result["statusCode"], headers, parsed)
 
 
+EXAMINER = "a1b2c3d4e5"  # the key id of the sample events
+OTHER_EXAMINER = "z9y8x7w6v5"
+EXAM = "physics-2026-12"  # the exam of the sample events
+
+
 class Api:
-    """Call a route's handler with its sample event, changed where a test says so."""
+    """Call a route's handler with its sample event, changed where a test says so: as the sample
+    events' examiner, in their exam unless a test names another."""
 
     def __init__(self, handler: Callable[[str], ModuleType]) -> None:
         self._handler = handler
@@ -130,9 +136,19 @@ class Api:
         raw_body: str | None = None,
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        api_key_id: str | None = None,
     ) -> ApiResponse:
+        if path_params is not None and "{exam_id}" in sample_event(function, case)["resource"]:
+            path_params = {"exam_id": EXAM} | path_params
         event = api_event(
-            function, case, path_params=path_params, body=body, raw_body=raw_body, query=query, headers=headers
+            function,
+            case,
+            path_params=path_params,
+            body=body,
+            raw_body=raw_body,
+            query=query,
+            headers=headers,
+            api_key_id=api_key_id,
         )
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
@@ -146,9 +162,25 @@ class Api:
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
     # Shortcuts for the steps most tests take.
-    def create_student(self, nickname: str = "mobrien", **fields: str) -> dict[str, Any]:
+    def create_exam(self, exam_id: str = EXAM, *, api_key_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        """An exam open since an hour ago and due in an hour, unless `fields` say otherwise."""
+        now = datetime.now(UTC)
+        body = {
+            "exam_id": exam_id,
+            "title": "Physics, December 2026",
+            "opens_at": (now - timedelta(hours=1)).isoformat(),
+            "due_at": (now + timedelta(hours=1)).isoformat(),
+            "cutoff_at": (now + timedelta(hours=1)).isoformat(),
+            "timezone": "Europe/Paris",
+            **fields,
+        }
+        response = self.call("create_exam", "valid", body=body, api_key_id=api_key_id)
+        assert response.status == 201, response.body
+        return dict(response.body)
+
+    def create_student(self, nickname: str = "mobrien", *, exam_id: str = EXAM, **fields: str) -> dict[str, Any]:
         body = {"nickname": nickname, "first_name": "Mary-Ann", "last_name": "O'Brien", **fields}
-        response = self.call("create_student", "valid", body=body)
+        response = self.call("create_student", "valid", path_params={"exam_id": exam_id}, body=body)
         assert response.status == 201, response.body
         return dict(response.body)
 
@@ -163,7 +195,10 @@ class Api:
 
 @pytest.fixture
 def api(aws: None, handler: Callable[[str], ModuleType]) -> Api:
-    return Api(handler)
+    """The API, with the sample events' exam created and open."""
+    api = Api(handler)
+    api.create_exam()
+    return api
 
 
 class Bucket:

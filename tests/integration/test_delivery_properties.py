@@ -1,4 +1,4 @@
-"""Property-based: whatever S3 and SQS do to the notifications, the records keep DESIGN.md's rules.
+"""Property-based: whatever S3 and SQS do to the notifications, the records keep the rules of docs/DESIGN.md.
 
 Hypothesis draws students with 1..7 uploads each, delivers every notification 1..3 times, in any
 order, interleaved across students, in SQS batches of 1..10, through the record function.

@@ -45,7 +45,7 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
     assert codes.normalize(student["upload_code"]) is not None
     assert len(student["upload_code"].split("-")) == 5
     # The documented fields, and nothing else (no key, no internal column)
-    assert set(student) == {"id", "nickname", "first_name", "last_name", "email", "upload_code", "created_at"}
+    assert set(student) == {"nickname", "first_name", "last_name", "email", "upload_code", "created_at"}
 
 
 @pytest.mark.parametrize("field", ["nickname", "email"])
@@ -111,7 +111,7 @@ def test_listing_pages_through_every_student_once_in_a_stable_order(api: Api) ->
     assert seen == created
     assert pages == 3
     item = response.body["items"][0]
-    assert (item["submission_count"], item["attempts_left"], item["current"]) == (0, 5, None)
+    assert (item["attempts_used"], item["attempts_left"], item["current"]) == (0, 5, None)
 
 
 @pytest.mark.parametrize("query", [{"limit": "501"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "bm9wZQ"}])
@@ -149,7 +149,7 @@ def test_delete_student_removes_its_rows_and_files(
     assert api.call("get_student", "by_nickname", path_params={"nickname": "leaving"}).status == 404
     assert api.request_upload(student["upload_code"]).status == 404
     assert len(bucket.keys()) == 1
-    assert api.call("get_student", "by_nickname", path_params={"nickname": "staying"}).body["submission_count"] == 1
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "staying"}).body["attempts_used"] == 1
 
 
 def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:

@@ -162,7 +162,7 @@ DATABASE = ("secretsmanager:GetSecretValue", "${secretArn}")
 LIST_VERSIONS = ("s3:ListBucketVersions", BUCKET)
 GET_VERSION = ("s3:GetObjectVersion", SUBMISSIONS)
 DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
-# DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
+# docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},

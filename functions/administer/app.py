@@ -1,0 +1,46 @@
+"""Invoked by ops (make assign-exam, make link-key), never by a route: who owns what.
+
+{"command": "assign-exam", "exam_id": "legacy", "api_key_id": "<key id>"}: give an exam that
+belongs to no one (the legacy exam of an upgrade) to the examiner of that key.
+{"command": "link-key", "api_key_id": "<new key id>", "same_examiner_as": "<old key id>"}: a
+rotated key keeps its examiner's exams.
+"""
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.observability import logger
+from pydantic import BaseModel, Field, TypeAdapter
+
+KeyId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class AssignExam(BaseModel):
+    command: Literal["assign-exam"]
+    exam_id: str
+    api_key_id: KeyId
+
+
+class LinkKey(BaseModel):
+    command: Literal["link-key"]
+    api_key_id: KeyId
+    same_examiner_as: KeyId
+
+
+Command: TypeAdapter[AssignExam | LinkKey] = TypeAdapter(
+    Annotated[AssignExam | LinkKey, Field(discriminator="command")]
+)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    command = Command.validate_python(event)
+    if isinstance(command, AssignExam):
+        exams.assign_exam(command.exam_id, command.api_key_id)
+        done = f"exam {command.exam_id} now belongs to the examiner of key {command.api_key_id}"
+    else:
+        exams.link_key(command.api_key_id, command.same_examiner_as)
+        done = f"key {command.api_key_id} now belongs to the examiner of key {command.same_examiner_as}"
+    logger.info("Ownership changed", extra={"command": command.command})
+    return {"done": done}

@@ -1,0 +1,26 @@
+"""POST /exams: create an exam with its window (examiner, API key)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import Exam, ExamIn
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.post("/exams", security=EXAMINER, responses=responses(201, Exam, 409, 415))
+def create_exam(exam: ExamIn) -> Response[Exam]:
+    return Response(
+        status_code=201, content_type="application/json", body=exams.create_exam(examiner_key_id(app), exam)
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,24 @@
+"""DELETE /exams/{exam_id}: remove an exam, its students, records and files (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.delete("/exams/<exam_id>", security=EXAMINER, responses=responses(204, None, 404))
+def delete_exam(exam_id: str) -> Response[str]:
+    exams.delete_exam(examiner_key_id(app), exam_id)
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

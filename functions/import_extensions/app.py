@@ -1,0 +1,31 @@
+"""POST /exams/{exam_id}/extensions/import: extensions from a CSV, all or nothing (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
+from exam_depository.models import ExtensionImportResult
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.post(
+    "/exams/<exam_id>/extensions/import",
+    security=EXAMINER,
+    description=(
+        "Body: text/csv, UTF-8, header row nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339 "
+        "with their offset. A missing cutoff_at keeps the exam's time between due and cut-off."
+    ),
+    responses=responses(200, ExtensionImportResult, 404, 413, 415),
+)
+def import_extensions(exam_id: str) -> ExtensionImportResult:
+    return students.import_extensions(examiner_key_id(app), exam_id, request_csv(app))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,27 @@
+"""GET /exams: a page of the caller's exams, each with its counts (examiner, API key)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import ExamPage
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.get("/exams", security=EXAMINER, responses=responses(200, ExamPage))
+def list_exams(
+    limit: Annotated[int, Query(ge=1, le=exams.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ExamPage:
+    return exams.list_exams(examiner_key_id(app), limit, cursor)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,24 @@
+"""DELETE /exams/{exam_id}/students/{nickname}/extension: the exam's window again (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.delete("/exams/<exam_id>/students/<nickname>/extension", security=EXAMINER, responses=responses(204, None, 404))
+def remove_extension(exam_id: str, nickname: str) -> Response[str]:
+    students.remove_extension(examiner_key_id(app), exam_id, nickname)
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

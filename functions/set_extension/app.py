@@ -1,0 +1,28 @@
+"""PUT /exams/{exam_id}/students/{nickname}/extension: a student's own later times, and extra
+attempts (examiner, API key)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import students
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import ExtensionIn, StudentSummary
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.put(
+    "/exams/<exam_id>/students/<nickname>/extension",
+    security=EXAMINER,
+    responses=responses(200, StudentSummary, 404, 415),
+)
+def set_extension(exam_id: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
+    return students.set_extension(examiner_key_id(app), exam_id, nickname, extension)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,23 @@
+"""PATCH /exams/{exam_id}: change an exam's title, window, time zone, attempts, anonymity (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import Exam, ExamChange
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.patch("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404, 409, 415))
+def update_exam(exam_id: str, change: ExamChange) -> Exam:
+    return exams.update_exam(examiner_key_id(app), exam_id, change)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
