@@ -22,9 +22,10 @@ def generate() -> str:
         title="Exam Depository",
         version="1.0.0",
         description=(
-            "Examiners manage students with an API key (header x-api-key); students upload with an "
-            "upload code; reviewers check files with a verification code. Every error is "
-            "application/problem+json, except API Gateway's own 403 for a missing or wrong key."
+            "Examiners run exams with an API key (header x-api-key): a window, a roster, extensions; "
+            "students upload with an upload code; reviewers check files with a verification code. "
+            "Every error is application/problem+json, except API Gateway's own 403 for a missing or "
+            "wrong key. Instants are UTC (RFC 3339)."
         ),
         # Relative to this document: the stage root on AWS (/v1/), / locally.
         servers=[Server(url=".")],
@@ -64,16 +65,18 @@ def _describe_what_powertools_cannot(paths: dict[str, Any]) -> None:
                 operation["responses"]["204"].pop("content", None)  # No Content has no body
             if operation.get("security"):
                 operation["responses"]["403"] = API_GATEWAY_FORBIDDEN
-    # The import route reads its CSV body itself (roster.py), so no model describes it.
-    paths["/students/import"]["post"]["requestBody"] = {
-        "required": True,
-        "content": {
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": "nickname,first_name,last_name,email\nmobrien,Mary-Ann,O'Brien,mary@example.org\n",
-            }
-        },
-    }
+    # The import routes read their CSV bodies themselves (roster.py), so no model describes them.
+    for path, example in CSV_BODIES.items():
+        paths[path]["post"]["requestBody"] = {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": example}},
+        }
+
+
+CSV_BODIES = {
+    "/exams/{exam_id}/students/import": "nickname,first_name,last_name,email\nmobrien,Mary-Ann,O'Brien,mary@example.org\n",
+    "/exams/{exam_id}/extensions/import": "nickname,due_at,cutoff_at,extra_attempts\nmobrien,2026-12-15T12:00:00+01:00,,1\n",
+}
 
 
 if __name__ == "__main__":

@@ -163,9 +163,10 @@ class ExtensionRow:
     extension: ExtensionIn
 
 
-def parse_extensions(body: bytes) -> list[ExtensionRow]:
-    """Extensions by nickname (nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339),
-    or InvalidInput listing every bad row; whether the students exist is the caller's to check."""
+def parse_extensions(body: bytes) -> tuple[list[ExtensionRow], list[dict[str, object]]]:
+    """Extensions by nickname (nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339):
+    the good rows and every bad row's errors, so that the caller reports them together with what
+    only the database knows (does the student exist?). A bad header is InvalidInput at once."""
     reader = csv.reader(io.StringIO(_decode(body), newline=""), strict=True)
     try:
         header = [name.strip().lower() for name in next(reader, [])]
@@ -184,11 +185,9 @@ def parse_extensions(body: bytes) -> list[ExtensionRow]:
                 raise PayloadTooLarge(f"At most {MAX_ROWS} extensions at once; split the file.")
             _extension_row(line, header=header, record=record, rows=rows, errors=errors, seen=seen)
         line = reader.line_num + 1
-    if errors:
-        raise InvalidInput(f"{len({e['line'] for e in errors})} row(s) are invalid; nothing was changed.", errors)
-    if not rows:
+    if not rows and not errors:
         raise InvalidInput("The file has a header but no extensions.")
-    return rows
+    return rows, errors
 
 
 def _records(reader: Iterator[list[str]], errors: list[dict[str, object]]) -> Iterator[list[str]]:

@@ -147,11 +147,10 @@ def remove_extension(api_key_id: str, slug: str, nickname: str) -> None:
 def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImportResult:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
-    rows = parse_extensions(body)
+    rows, errors = parse_extensions(body)
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
         known = db.nicknames_of(conn, exam.id, [row.nickname for row in rows])
-        errors: list[dict[str, object]] = []
         values = []
         for row in rows:
             if row.nickname.lower() not in known:
@@ -171,7 +170,9 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
                 }
             )
         if errors:
-            raise InvalidInput(f"{len(errors)} row(s) are invalid; nothing was changed.", errors)
+            errors.sort(key=lambda error: int(str(error["line"])))
+            bad_rows = len({error["line"] for error in errors})
+            raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
         db.set_extensions(conn, exam.id, values)
         extended = db.student_summaries(conn, exam.id, [row.nickname for row in rows])
     now = datetime.now(UTC)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -273,7 +275,69 @@ def test_the_docs_serve_swagger_ui_and_the_openapi_document(api: Api) -> None:
     assert '<script src="docs/swagger-ui-bundle.js">' in page.body
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert document.status == 200
-    assert "/students/import" in document.body["paths"]
+    assert "/exams/{exam_id}/students/import" in document.body["paths"]
     assert bundle.status == 200
     assert len(bundle.body) > 1_000_000
     assert api.page("/docs/other.js", function="serve_docs").status == 404
+
+
+ROSTER = [
+    ("mobrien", "Mary-Ann", "O'Brien", "mary-ann.obrien@example.org"),
+    ("zl", "Zoë", "Łukasiewicz, Jr.", None),
+    ("wang", "王", "小明", None),
+    ("amira", "أميرة", "الحسن", None),
+    ("olga", "Ольга", "Смирнова", None),
+    ("priya", "प्रिया", "शर्मा", None),
+    ("formula1", '=HYPERLINK("http://evil.example","click")', "+1", "=x@example.org"),
+    ("formula2", "-2+3", "@SUM(A1:A2)", None),
+    ("formula3", "'=quoted", "'@at", None),
+]
+
+
+def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_imports_back(api: Api) -> None:
+    # Given a roster with names in several scripts and values a spreadsheet would run
+    for nickname, first, last, email in ROSTER:
+        api.create_student(nickname, first_name=first, last_name=last, **({"email": email} if email else {}))
+
+    # When the examiner downloads it
+    response = api.call("list_students", "roster_csv")
+
+    # Then it is UTF-8 with a BOM, every student with its code, and no cell starts a formula
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="physics-2026-12-roster.csv"'
+    text = response.body
+    assert text.startswith("\ufeffnickname,first_name,last_name,email,upload_code\r\n")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
+    assert len(rows) == len(ROSTER)
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    codes_by_nickname = {row[0]: row[4] for row in rows}
+    listed = api.call("list_students", "first_page", query={"limit": "500"}).body["items"]
+    assert codes_by_nickname == {student["nickname"]: student["upload_code"] for student in listed}
+
+    # And imported into another exam, it gives the same students, names exactly as they were
+    api.create_exam("resit")
+    imported = api.call(
+        "import_students",
+        "roster",
+        path_params={"exam_id": "resit"},
+        raw_body=base64.b64encode(text.encode()).decode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert imported.status == 201, imported.body
+    created = {(s["nickname"], s["first_name"], s["last_name"], s["email"]) for s in imported.body["created"]}
+    assert created == set(ROSTER)
+    assert not {s["upload_code"] for s in imported.body["created"]} & set(codes_by_nickname.values())
+
+
+def test_the_same_nickname_may_be_in_two_exams_as_two_students(api: Api) -> None:
+    api.create_exam("other")
+    first = api.create_student("ann")
+    second = api.create_student("ann", exam_id="other")
+
+    assert first["upload_code"] != second["upload_code"]
+    assert (
+        api.call("create_student", "valid", body={"nickname": "ANN", "first_name": "A", "last_name": "B"}).status == 409
+    )

@@ -491,3 +491,18 @@ def test_unusable_filenames_are_made_usable_instead_of_refused(api: Api, sent: s
 
     assert response.status == 201, response.body
     assert response.body["fields"]["key"].endswith(f"/{response.body['upload_id']}/{key_name}")
+
+
+def test_an_anonymous_exams_verification_shows_no_names(api: Api, bucket: Bucket, record: Record) -> None:
+    api.create_exam("blind", anonymous=True, title="Blind marking")
+    student = api.create_student(exam_id="blind")
+    _, notification = _upload(api, bucket, student, b"%PDF anonymous")
+    record(notification)
+    code = _progress(api, student["upload_code"])["current"]["verification_code"]
+
+    verification = _verify(api, code).body
+
+    assert verification["student"] is None
+    assert verification["exam"] == {"title": "Blind marking"}
+    assert verification["late"] is False
+    assert "O'Brien" not in json.dumps(verification)

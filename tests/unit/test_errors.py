@@ -31,11 +31,11 @@ def test_a_refusal_without_a_status_cannot_be_defined() -> None:
 def test_every_refusal_answers_its_status_and_stable_type(refusal: type[errors.DomainError]) -> None:
     app = build_resolver()
 
-    @app.get("/students")
+    @app.get("/exams")
     def refuse() -> None:
         raise refusal("Some detail.", extra={"opens_at": "2026-12-01T09:00:00Z"})
 
-    response = app.resolve(api_event("list_students", "first_page"), cast(Any, LambdaContext()))
+    response = app.resolve(api_event("list_exams", "first_page"), cast(Any, LambdaContext()))
 
     body = json.loads(response["body"])
     assert response["statusCode"] == refusal.status == body["status"]

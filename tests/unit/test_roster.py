@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 from exam_depository.errors import InvalidInput, PayloadTooLarge
-from exam_depository.roster import MAX_ROWS, parse_roster
+from exam_depository.roster import MAX_ROWS, neutralized, parse_roster, restored, roster_csv
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_a_roster_with_bom_crlf_quotes_and_optional_email_parses() -> None:
@@ -49,3 +51,15 @@ def test_at_most_5000_rows() -> None:
 def test_unreadable_rosters_are_invalid_input(body: bytes) -> None:
     with pytest.raises(InvalidInput):
         parse_roster(body)
+
+
+@given(st.text())
+def test_a_neutralized_cell_never_starts_a_formula_and_is_restored_exactly(cell: str) -> None:
+    written = neutralized(cell)
+    assert not written.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert restored(written) == cell
+
+
+def test_the_roster_csv_has_a_bom_crlf_and_quotes_what_needs_quoting() -> None:
+    text = roster_csv([{"nickname": "a", "first_name": "=1+1", "last_name": 'O"Brien, Jr.', "email": None}])
+    assert text == '\ufeffnickname,first_name,last_name,email,upload_code\r\na,\'=1+1,"O""Brien, Jr.",,\r\n'

@@ -56,8 +56,15 @@ def test_the_upload_issued_last_is_current(new: int, current: int | None, expect
 def test_a_form_is_refused_when_attempts_are_used_or_too_many_are_open(
     used: int, open_forms: int, refusal: type | None
 ) -> None:
+    now = datetime(2026, 12, 14, 10, 0, tzinfo=UTC)
     found = rules.form_refusal(
-        attempts_used=used, max_attempts=5, open_forms=open_forms, max_open_forms=10, form_ttl_s=600
+        window=rules.Window(now - timedelta(hours=1), now + timedelta(hours=1), now + timedelta(hours=1)),
+        now=now,
+        attempts_used=used,
+        max_attempts=5,
+        open_forms=open_forms,
+        max_open_forms=10,
+        form_ttl_s=600,
     )
     if refusal is None:
         assert found is None

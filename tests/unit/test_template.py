@@ -16,20 +16,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 from local_stack.functions import load_function
 from tests.conftest import ROOT
+from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
-EXAMINER_ROUTES = {
-    ("/students", "post"),
-    ("/students/import", "post"),
-    ("/students", "get"),
-    ("/students/{nickname}", "get"),
-    ("/students/{nickname}", "delete"),
-}
-OPEN_ROUTES = {
-    ("/submissions/{upload_code}", "post"),
-    ("/submissions/{upload_code}", "get"),
-    ("/verifications/{verification_code}", "get"),
-    ("/verifications/{verification_code}/download_url", "get"),
-}
 BUCKET = "arn:${AWS::Partition}:s3:::exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}"
 SUBMISSIONS = f"{BUCKET}/submissions/*"
 
@@ -64,8 +52,7 @@ def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(tem
     assert all(routes[route][1] is False for route in OPEN_ROUTES)
     contract_functions = [routes[route][0] for route in EXAMINER_ROUTES | OPEN_ROUTES]
     assert len(contract_functions) == len(set(contract_functions)), "one function per route of the contract"
-    pages = {("/", "get"), ("/verify", "get"), ("/docs", "get"), ("/openapi.json", "get")}
-    assert all(routes[route][1] is False for route in pages)
+    assert all(routes[route][1] is False for route in PAGE_ROUTES)
 
 
 def test_every_function_has_its_folder_and_runs_python313_on_arm64(template: dict[str, Any]) -> None:
@@ -164,11 +151,20 @@ GET_VERSION = ("s3:GetObjectVersion", SUBMISSIONS)
 DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
 # docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "CreateExamFunction": {DATABASE},
+    "ListExamsFunction": {DATABASE},
+    "GetExamFunction": {DATABASE},
+    "UpdateExamFunction": {DATABASE},
+    "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION},
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},
     "ListStudentsFunction": {DATABASE},
     "GetStudentFunction": {DATABASE},
     "DeleteStudentFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION},
+    "SetExtensionFunction": {DATABASE},
+    "RemoveExtensionFunction": {DATABASE},
+    "ImportExtensionsFunction": {DATABASE},
+    "AdministerFunction": {DATABASE},
     "RequestUploadFunction": {DATABASE, ("s3:PutObject", SUBMISSIONS)},
     "GetUploadStatusFunction": {DATABASE},
     "GetVerificationFunction": {DATABASE},
@@ -205,7 +201,7 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         managed = {arn.removeprefix(AWS_MANAGED) for arn in role["ManagedPolicyArns"]}
         poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function == "RecordSubmissionsFunction" else set()
         assert managed == BASE_MANAGED | poller, function
-    for function in ("ReconcileStorageFunction", "DeleteStudentFunction"):
+    for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
         listing = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"][0]
         assert listing["Condition"] == {"StringLike": {"s3:prefix": "submissions/*"}}, function
 

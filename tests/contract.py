@@ -1,0 +1,27 @@
+"""The routes of the HTTP contract (docs/DESIGN.md), as (path, method): the template, the
+OpenAPI document and the local gateway are each held to this one list."""
+
+from __future__ import annotations
+
+EXAMINER_ROUTES = {
+    ("/exams", "post"),
+    ("/exams", "get"),
+    ("/exams/{exam_id}", "get"),
+    ("/exams/{exam_id}", "patch"),
+    ("/exams/{exam_id}", "delete"),
+    ("/exams/{exam_id}/students", "post"),
+    ("/exams/{exam_id}/students/import", "post"),
+    ("/exams/{exam_id}/students", "get"),
+    ("/exams/{exam_id}/students/{nickname}", "get"),
+    ("/exams/{exam_id}/students/{nickname}", "delete"),
+    ("/exams/{exam_id}/students/{nickname}/extension", "put"),
+    ("/exams/{exam_id}/students/{nickname}/extension", "delete"),
+    ("/exams/{exam_id}/extensions/import", "post"),
+}
+OPEN_ROUTES = {
+    ("/submissions/{upload_code}", "post"),
+    ("/submissions/{upload_code}", "get"),
+    ("/verifications/{verification_code}", "get"),
+    ("/verifications/{verification_code}/download_url", "get"),
+}
+PAGE_ROUTES = {("/", "get"), ("/verify", "get"), ("/docs", "get"), ("/openapi.json", "get")}

@@ -1,0 +1,119 @@
+"""An upgraded deployment loses nothing: a database filled under the first edition's schema
+(0001) is migrated to this one, its students land in the unowned legacy exam, their codes and
+files keep working, and ops hand the exam to an examiner with the documented command."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import psycopg
+import pytest
+from exam_depository import config, db, schema
+from yoyo import get_backend, read_migrations
+
+from local_stack.functions import LambdaContext, sample_event
+from tests.conftest import _with_database
+from tests.integration.conftest import EXAMINER, Api, Bucket
+
+OLD_CODE, OLD_VERIFICATION = "7K3MQ9TX2WFD8HNBC4RZ", "Q2RBM7TZ3KXD9WFAH5NP"
+
+
+def _migrate_to(url: str, last: str) -> None:
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    wanted = every.__class__([m for m in every if m.id <= last])
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(wanted))
+
+
+@pytest.fixture
+def first_edition_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own, at schema 0001, holding what the first edition wrote."""
+    name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    _migrate_to(url, "0001.initial-schema")
+    with psycopg.connect(url, autocommit=True) as conn:
+        student = conn.execute(
+            """INSERT INTO student (nickname, first_name, last_name, email, upload_code)
+               VALUES ('mobrien', 'Mary-Ann', 'O''Brien', 'm@example.org', %s), ('zl', 'Zoë', 'Ł', NULL, 'ZZZZ9TX2WFD8HNBC4RZ0')
+               RETURNING id""",
+            (OLD_CODE,),
+        ).fetchone()
+        assert student is not None
+        upload = conn.execute(
+            """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                   s3_sequencer)
+               VALUES (gen_random_uuid(), %s, 'submissions/old/answers.pdf', 'answers.pdf', 'application/pdf',
+                       now(), 'recorded', '0A')
+               RETURNING id""",
+            (student[0],),
+        ).fetchone()
+        assert upload is not None
+        conn.execute(
+            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                       size_bytes, sha256, submitted_at, expires_at, status)
+               VALUES (%s, %s, 1, %s, 'answers.pdf', 'application/pdf', 12, repeat('a', 64), now(),
+                       now() + interval '72 hours', 'current')""",
+            (upload[0], student[0], OLD_VERIFICATION),
+        )
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("DB_SECRET_ARN")
+    config.reset()
+    db.reset()
+    yield url
+    db.reset()
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_first_edition_database_upgrades_without_losing_anything(
+    first_edition_database: str, handler: Callable[[str], ModuleType], bucket: Bucket
+) -> None:
+    # When the migrations of this release run
+    applied = schema.migrate(first_edition_database)
+
+    # Then the students are in one exam that belongs to no one, their records intact
+    assert applied == ["0002.object-versions", "0003.exams"]
+    with psycopg.connect(first_edition_database) as conn:
+        exams = conn.execute("SELECT slug, examiner_id, max_attempts FROM exam").fetchall()
+        assert exams == [("legacy", None, 5)]
+        assert conn.execute("SELECT count(*) FROM student WHERE exam_id IS NOT NULL").fetchone() == (2,)
+        assert conn.execute("SELECT version_id, status FROM upload").fetchone() == ("null", "recorded")
+        assert conn.execute("SELECT late FROM submission").fetchone() == (False,)
+    api = Api(handler)
+
+    # And the upload code and the verification code work as before
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": OLD_CODE})
+    assert progress.status == 200, progress.body
+    assert progress.body["exam"]["title"] == "Students from before exams"
+    assert progress.body["current"]["verification_code"] == "Q2RB-M7TZ-3KXD-9WFA-H5NP"
+    verification = api.call("get_verification", "by_code", path_params={"verification_code": OLD_VERIFICATION})
+    assert verification.body["student"] == {"first_name": "Mary-Ann", "last_name": "O'Brien"}
+    assert api.request_upload(OLD_CODE).status == 201  # the legacy exam is open
+
+    # And no examiner sees the exam until ops assign it (make assign-exam: the administer function)
+    assert api.call("list_exams", "first_page").body["items"] == []
+    administer = handler("administer")
+    assigned = administer.lambda_handler(sample_event("administer", "assign_exam"), LambdaContext())
+    assert assigned == {"done": f"exam legacy now belongs to the examiner of key {EXAMINER}"}
+    listed = api.call("list_exams", "first_page").body["items"]
+    assert [(e["exam_id"], e["counts"]["students"], e["counts"]["handed_in"]) for e in listed] == [("legacy", 2, 1)]
+    legacy = api.call("get_student", "by_nickname", path_params={"exam_id": "legacy", "nickname": "mobrien"})
+    assert legacy.body["upload_code"] == "7K3M-Q9TX-2WFD-8HNB-C4RZ"
+
+
+def test_a_rotated_key_keeps_its_examiners_exams(api: Api, handler: Callable[[str], ModuleType]) -> None:
+    # Given exams created with one key; when ops link a new key to that key's examiner
+    administer = handler("administer")
+    linked = administer.lambda_handler(sample_event("administer", "link_key"), LambdaContext())
+
+    # Then the new key sees them, as the old one does until it is disabled
+    assert linked["done"].startswith("key f6g7h8i9j0 now belongs")
+    mine = api.call("list_exams", "first_page", api_key_id="f6g7h8i9j0").body["items"]
+    assert [exam["exam_id"] for exam in mine] == ["physics-2026-12"]
+    with pytest.raises(Exception, match="already belongs to an examiner"):
+        administer.lambda_handler(sample_event("administer", "link_key"), LambdaContext())

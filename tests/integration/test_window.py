@@ -1,0 +1,183 @@
+"""The window: nothing issued before it opens or after it closes, a form never outlives the
+cut-off, late decided by when S3 accepted the bytes, and extensions for one student only."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Api, Bucket
+
+Record = Callable[..., dict[str, Any]]
+
+
+def _in(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def _exam(api: Api, exam_id: str, opens: float, due: float, cutoff: float, **fields: Any) -> None:
+    api.create_exam(exam_id, opens_at=_in(opens), due_at=_in(due), cutoff_at=_in(cutoff), **fields)
+
+
+def _presign(api: Api, code: str) -> Any:
+    return api.request_upload(code)
+
+
+def test_no_form_before_the_exam_opens(api: Api) -> None:
+    _exam(api, "later", opens=3600, due=7200, cutoff=7200)
+    student = api.create_student(exam_id="later")
+
+    refused = _presign(api, student["upload_code"])
+
+    assert refused.status == 409
+    assert refused.body["type"] == "urn:exam-depository:problem:exam-not-open"
+    opens_at = datetime.fromisoformat(refused.body["opens_at"])
+    assert timedelta(minutes=59) < opens_at - datetime.now(UTC) <= timedelta(hours=1)
+
+
+def test_no_form_after_the_cutoff(api: Api) -> None:
+    _exam(api, "over", opens=-7200, due=-3600, cutoff=-60)
+    student = api.create_student(exam_id="over")
+
+    refused = _presign(api, student["upload_code"])
+
+    assert refused.status == 409
+    assert refused.body["type"] == "urn:exam-depository:problem:exam-closed"
+    assert "cutoff_at" in refused.body
+
+
+def test_a_form_issued_near_the_cutoff_expires_at_the_cutoff(api: Api) -> None:
+    _exam(api, "closing", opens=-3600, due=-60, cutoff=90)
+    student = api.create_student(exam_id="closing")
+
+    form = _presign(api, student["upload_code"]).body
+
+    cutoff = datetime.fromisoformat(api.call("get_exam", "by_id", path_params={"exam_id": "closing"}).body["cutoff_at"])
+    policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+    policy_expiry = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert datetime.fromisoformat(form["expires_at"]) <= cutoff
+    assert policy_expiry <= cutoff
+    assert cutoff - policy_expiry < timedelta(seconds=2)  # the cut-off, not the 10 minutes of a form
+    assert form["late"] is True  # past the due time: the page says so before the upload
+
+
+def test_late_is_decided_by_when_s3_accepted_the_bytes_not_when_the_queue_delivered(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    _exam(api, "late-ok", opens=-3600, due=-1800, cutoff=1800)
+    on_time, late = api.create_student("on-time", exam_id="late-ok"), api.create_student("late", exam_id="late-ok")
+    due = datetime.fromisoformat(api.call("get_exam", "by_id", path_params={"exam_id": "late-ok"}).body["due_at"])
+    for student, accepted_at in ((on_time, due), (late, due + timedelta(milliseconds=1))):
+        form = _presign(api, student["upload_code"]).body
+        bucket.upload(form, b"%PDF")
+        notification = bucket.notification(form["fields"]["key"], 4)
+        notification["eventTime"] = accepted_at.isoformat().replace("+00:00", "Z")
+        record(notification)  # delivered now, long after the due time
+
+    progress = {
+        s["nickname"]: api.call("get_upload_status", "by_code", path_params={"upload_code": s["upload_code"]}).body[
+            "current"
+        ]
+        for s in (on_time, late)
+    }
+
+    assert progress["on-time"]["late"] is False
+    assert progress["late"]["late"] is True
+    assert progress["late"]["submitted_at"] == (due + timedelta(milliseconds=1)).isoformat().replace("+00:00", "Z")
+    listed = api.call("list_students", "first_page", path_params={"exam_id": "late-ok"}, query={"status": "late"})
+    assert [s["nickname"] for s in listed.body["items"]] == ["late"]
+
+
+def test_an_extension_moves_the_window_and_the_attempts_of_one_student_only(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    _exam(api, "ext", opens=-3600, due=-120, cutoff=-60, max_attempts=1)
+    helped, other = api.create_student("helped", exam_id="ext"), api.create_student("other", exam_id="ext")
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "ext"}).body
+
+    given = api.call(
+        "set_extension",
+        "valid",
+        path_params={"exam_id": "ext", "nickname": "helped"},
+        body={"due_at": _in(600), "extra_attempts": 1},
+    )
+
+    assert given.status == 200, given.body
+    grace = datetime.fromisoformat(exam["cutoff_at"]) - datetime.fromisoformat(exam["due_at"])
+    assert datetime.fromisoformat(given.body["cutoff_at"]) - datetime.fromisoformat(given.body["due_at"]) == grace
+    assert given.body["max_attempts"] == 2
+    assert _presign(api, other["upload_code"]).status == 409  # closed for everyone else
+    form = _presign(api, helped["upload_code"]).body
+    assert form["late"] is False
+    assert form["attempts_left"] == 2
+    bucket.upload(form, b"%PDF")
+    record(bucket.notification(form["fields"]["key"], 4))
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": helped["upload_code"]}).body
+    assert progress["current"]["late"] is False
+    assert progress["exam"]["due_at"] == given.body["due_at"]
+
+    # When the extension is removed, the exam's window holds for the student again
+    removed = api.call("remove_extension", "by_nickname", path_params={"exam_id": "ext", "nickname": "helped"})
+    assert removed.status == 204
+    assert _presign(api, helped["upload_code"]).status == 409
+
+
+@pytest.mark.parametrize(
+    ("extension", "message"),
+    [
+        ({"due_at": "2020-01-01T00:00:00Z"}, "Due_at must not be before the exam's"),
+        ({"due_at": "2099-01-01T00:00:00Z", "cutoff_at": "2098-01-01T00:00:00Z"}, "before due_at"),
+        ({"due_at": "2099-01-01T00:00:00Z", "extra_attempts": 51}, "extra_attempts"),
+    ],
+)
+def test_an_extension_only_moves_times_later(api: Api, extension: dict[str, Any], message: str) -> None:
+    api.create_student()
+
+    response = api.call("set_extension", "valid", body=extension)
+
+    assert response.status == 422
+    assert message in response.body["detail"]
+
+
+def test_extensions_by_csv_are_all_or_nothing_with_every_bad_row_named(api: Api) -> None:
+    for nickname in ("ann", "bob"):
+        api.create_student(nickname)
+
+    refused = _extensions(
+        api,
+        "nickname,due_at,extra_attempts\nann,2099-01-01T10:00:00+01:00,1\nnobody,2099-01-01T10:00:00Z,0\n"
+        "bob,not a time,0\nann,2099-01-02T10:00:00Z,0\nbob,2000-01-01T00:00:00Z,0\n",
+    )
+    # Every bad row at once, in the file's order: unknown, not a time, twice, earlier than the exam's
+    assert refused.status == 422
+    assert [(e["line"], e["field"]) for e in refused.body["errors"]] == [
+        (3, "nickname"),
+        (4, "due_at"),
+        (5, "nickname"),
+        (6, "due_at"),
+    ]
+    assert refused.body["detail"] == "4 row(s) are invalid; nothing was changed."
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "ann"}).body["extension"] is None
+
+    accepted = _extensions(api, "\ufeffnickname,due_at,cutoff_at\nann,2099-01-01T10:00:00+01:00,2099-01-01T11:00:00Z\n")
+    assert accepted.status == 200, accepted.body
+    (ann,) = accepted.body["extended"]
+    assert ann["extension"] == {
+        "due_at": "2099-01-01T09:00:00Z",
+        "cutoff_at": "2099-01-01T11:00:00Z",
+        "extra_attempts": 0,
+    }
+
+
+def _extensions(api: Api, text: str) -> Any:
+    return api.call(
+        "import_extensions",
+        "extensions",
+        raw_body=base64.b64encode(text.encode()).decode(),
+        headers={"Content-Type": "text/csv"},
+    )
