@@ -80,7 +80,7 @@ def race_trial(
     while True:
         progress = client.progress(code)
         states = {u["upload_id"]: u["status"] for u in progress["uploads"]}
-        mine = [key for key in _keys(s3, bucket) if key.split("/")[1] in states]
+        mine = [key for key in _keys(s3, bucket) if key.split("/")[-2] in states]  # the upload id is the folder
         settled = all(states[upload_id] != "pending" for upload_id in uploaded)
         if (settled and len(mine) <= 1) or time.monotonic() > deadline:
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -17,6 +18,9 @@ from exam_depository.codes import display
 from local_stack import background
 from local_stack.client import ApiClient
 from tests.conftest import ROOT
+
+
+EXAM = "e2e"  # the exam the session's tests hand in to, open for the session
 
 
 class Stack(ApiClient):
@@ -56,7 +60,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     postgres_pid = int((running.local_dir / "postgres" / "postmaster.pid").read_text().split()[0])
     started = [*children, psutil.Process(postgres_pid)]
 
-    yield Stack(running.info, running.local_dir)
+    stack = Stack(running.info, running.local_dir)
+    stack.create_exam(EXAM, due_in_s=6 * 3600, title="End-to-end tests")
+    yield stack
 
     leaks = _secrets_in_logs(running.info, running.local_dir)
     # Ctrl-C stops every process the stack started.
@@ -74,7 +80,8 @@ def _secrets_in_logs(info: dict[str, Any], local_dir: Path) -> list[str]:
         made = conn.execute("SELECT upload_code FROM student UNION ALL SELECT verification_code FROM submission")
         codes = [row[0] for row in made]
     assert codes, "the e2e tests made codes"
-    secrets = [info["api_key"], *codes, *(display(code) for code in codes)]
+    keys = [key["value"] for key in json.loads((local_dir / "secrets.json").read_text())["api_keys"]]
+    secrets = [*keys, *codes, *(display(code) for code in codes)]
     # The terminal shows the local key in the start-up banner, on purpose: its access log lines count.
     access = [line for line in (local_dir / "terminal.log").read_text().splitlines() if line.startswith("127.0.0.1 ")]
     assert access, "the access log was written"

@@ -51,7 +51,9 @@ def test_a_stack_killed_or_hung_up_on_leaves_nothing_and_starts_again_on_the_sam
     first = background.start(tmp_path)
     ports = (int(first.info["api_url"].rsplit(":", 1)[1]), int(first.info["s3_endpoint"].rsplit(":", 1)[1]))
     started = _processes_of(first)
-    ApiClient(first.info["api_url"], first.info["api_key"]).create_student("before.crash")
+    examiner = ApiClient(first.info["api_url"], first.info["api_key"])
+    examiner.create_exam("crash")
+    examiner.create_student("crash", "before.crash")
 
     # When it is killed outright (no cleanup code runs) or its terminal goes away
     first.process.send_signal(getattr(signal, how))
@@ -63,7 +65,7 @@ def test_a_stack_killed_or_hung_up_on_leaves_nothing_and_starts_again_on_the_sam
     # And the next start, on the same ports, finds the data and stops cleanly
     second = background.start(tmp_path, ports=ports)
     client = ApiClient(second.info["api_url"], second.info["api_key"])
-    assert client.student("before.crash").status_code == 200
+    assert client.student("crash", "before.crash").status_code == 200
     restarted = _processes_of(second)
     assert second.stop() == 0
     assert _wait_until_gone(restarted) == []
@@ -75,7 +77,8 @@ def test_uploads_s3_accepted_before_a_crash_are_recorded_after_the_restart(tmp_p
     first = background.start(tmp_path, record_workers=0)
     ports = (int(first.info["api_url"].rsplit(":", 1)[1]), int(first.info["s3_endpoint"].rsplit(":", 1)[1]))
     examiner = ApiClient(first.info["api_url"], first.info["api_key"])
-    codes = [examiner.create_student(f"burst{n}")["upload_code"] for n in range(12)]
+    examiner.create_exam("burst")
+    codes = [examiner.create_student("burst", f"burst{n}")["upload_code"] for n in range(12)]
     forms = [(code, examiner.form(code)) for code in codes for _ in range(3)]
 
     # When the stack is killed in the middle of a burst of uploads

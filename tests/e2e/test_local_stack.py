@@ -14,22 +14,22 @@ import pytest
 import requests
 
 from tests.conftest import FIGURES
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import EXAM, Stack
 
 MIB3 = 3 * 1024 * 1024
 
 
 def test_examiner_routes_need_the_key(stack: Stack) -> None:
     for headers in ({}, {"x-api-key": "wrong"}):
-        response = requests.get(f"{stack.api}/students", headers=headers, timeout=10)
+        response = requests.get(stack.url(f"exams/{EXAM}/students"), headers=headers, timeout=10)
         assert response.status_code == 403
         assert response.json() == {"message": "Forbidden"}
-    assert requests.get(f"{stack.api}/students", headers={"x-api-key": stack.key}, timeout=10).status_code == 200
+    assert stack.students(EXAM).status_code == 200
 
 
 def test_upload_record_verify_and_download_the_same_bytes(stack: Stack) -> None:
     # Given a student and a presigned form
-    student = stack.create_student("e2e.flow")
+    student = stack.create_student(EXAM, "e2e.flow")
     presign = stack.presign(student["upload_code"], "Réponses finales.pdf")
     assert presign.status_code == 201
     form = presign.json()
@@ -46,7 +46,7 @@ def test_upload_record_verify_and_download_the_same_bytes(stack: Stack) -> None:
     assert current["sha256"] == hashlib.sha256(content).hexdigest()
 
     # And a reviewer downloads exactly those bytes, as an attachment with the original name
-    link = requests.get(f"{stack.api}/verifications/{current['verification_code']}/download_url", timeout=10)
+    link = stack.download_link(current["verification_code"])
     assert link.status_code == 200
     download = requests.get(link.json()["url"], timeout=10)
     assert download.status_code == 200
@@ -55,7 +55,7 @@ def test_upload_record_verify_and_download_the_same_bytes(stack: Stack) -> None:
 
 
 def test_s3_refuses_a_file_over_3_mib_and_nothing_is_recorded(stack: Stack) -> None:
-    student = stack.create_student("e2e.large")
+    student = stack.create_student(EXAM, "e2e.large")
     form = stack.presign(student["upload_code"]).json()
 
     refused = stack.post_form(form, b"x" * (MIB3 + 1))
@@ -74,7 +74,7 @@ def test_s3_refuses_a_file_over_3_mib_and_nothing_is_recorded(stack: Stack) -> N
 
 @pytest.mark.parametrize("tamper", ["other key", "bigger size in policy", "other content type", "expired"])
 def test_s3_refuses_a_tampered_or_expired_form(stack: Stack, tamper: str) -> None:
-    student = stack.create_student("e2e.tamper." + tamper.replace(" ", "-"))
+    student = stack.create_student(EXAM, "e2e.tamper." + tamper.replace(" ", "-"))
     form = stack.presign(student["upload_code"]).json()
     fields = dict(form["fields"])
     if tamper == "other key":
@@ -109,14 +109,14 @@ def _upload_and_settle(stack: Stack, student: dict[str, Any], content: bytes) ->
 
 
 def test_resubmissions_supersede_and_the_sixth_is_refused(stack: Stack) -> None:
-    student = stack.create_student("e2e.resubmit")
+    student = stack.create_student(EXAM, "e2e.resubmit")
     first = _upload_and_settle(stack, student, b"%PDF first")["current"]
 
     second = _upload_and_settle(stack, student, b"%PDF second")["current"]
 
-    old = requests.get(f"{stack.api}/verifications/{first['verification_code']}", timeout=10).json()
+    old = stack.verification(first["verification_code"]).json()
     assert old["status"] == "superseded"
-    gone = requests.get(f"{stack.api}/verifications/{first['verification_code']}/download_url", timeout=10)
+    gone = stack.download_link(first["verification_code"])
     assert gone.status_code == 410
     assert gone.headers["Content-Type"] == "application/problem+json"
     keys = [k for k in stack.object_keys() if first["upload_id"] in k or second["upload_id"] in k]
@@ -153,13 +153,13 @@ def test_the_deploy_smoke_test_passes_against_the_local_stack(stack: Stack) -> N
 
     smoke(stack, timeout_s=20)
 
-    students = requests.get(f"{stack.api}/students?limit=500", headers={"x-api-key": stack.key}, timeout=10).json()
-    assert not [s for s in students["items"] if s["nickname"].startswith("smoke-")]  # it cleaned up
+    exams = stack.exams(limit=100).json()
+    assert not [e for e in exams["items"] if e["exam_id"].startswith("smoke-")]  # it cleaned up
 
 
 def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stack) -> None:
     # Given a recordable notification that was dead-lettered while, say, the database was down
-    student = stack.create_student("e2e.redrive")
+    student = stack.create_student(EXAM, "e2e.redrive")
     form = stack.presign(student["upload_code"]).json()
     notification: dict[str, Any] = {
         "Records": [
@@ -189,7 +189,7 @@ def test_make_redrive_moves_dead_lettered_messages_back_to_the_queue(stack: Stac
 
 def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack: Stack) -> None:
     # Given a recorded file whose version someone deleted from the bucket for good
-    student = stack.create_student("e2e.reconcile")
+    student = stack.create_student(EXAM, "e2e.reconcile")
     form = stack.presign(student["upload_code"]).json()
     posted = stack.post_form(form, b"%PDF reconciled")
     assert posted.status_code == 204
@@ -204,7 +204,7 @@ def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["lost"] == 1
     assert report["failed"] == 0
-    link = requests.get(f"{stack.api}/verifications/{current['verification_code']}/download_url", timeout=10)
+    link = stack.download_link(current["verification_code"])
     assert link.status_code == 410
     assert link.headers["Content-Type"] == "application/problem+json"
 
@@ -212,7 +212,7 @@ def test_make_reconcile_finds_a_file_removed_by_hand_and_refuses_its_link(stack:
 def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(stack: Stack) -> None:
     from scripts.soak import race_trial
 
-    trials = [race_trial(stack, stack.s3, stack.bucket, uploads=20) for _ in range(3)]
+    trials = [race_trial(stack, EXAM, stack.s3, stack.bucket, uploads=20) for _ in range(3)]
 
     for trial in trials:
         assert trial.broken_rules() == [], trial
@@ -222,7 +222,7 @@ def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(
 
 @pytest.mark.parametrize(("origin", "allowed"), [("api", True), ("https://evil.example", False)])
 def test_only_the_api_origin_may_post_forms_from_a_browser(stack: Stack, origin: str, allowed: bool) -> None:
-    student = stack.create_student(f"e2e.cors.{allowed}")
+    student = stack.create_student(EXAM, f"e2e.cors.{allowed}")
     form = stack.presign(student["upload_code"]).json()
     sent_origin = stack.api if origin == "api" else origin
 
@@ -242,7 +242,7 @@ def test_only_the_api_origin_may_post_forms_from_a_browser(stack: Stack, origin:
 
 def test_posting_a_recorded_form_again_changes_nothing_a_reviewer_sees_or_downloads(stack: Stack) -> None:
     # Given a recorded upload whose form is still within its lifetime
-    student = stack.create_student("e2e.reuse")
+    student = stack.create_student(EXAM, "e2e.reuse")
     form = stack.form(student["upload_code"])
     assert stack.post_form(form, b"%PDF the answers handed in").status_code == 204
     recorded = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import EXAM, Stack
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -70,7 +70,7 @@ def _open_upload_page(page: Page, stack: Stack, upload_code: str) -> None:
 
 
 def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, stack: Stack, tmp_path: Path) -> None:
-    student = stack.create_student("browser.upload")
+    student = stack.create_student(EXAM, "browser.upload")
     answers = tmp_path / "Réponses.pdf"
     answers.write_bytes(b"%PDF-1.7 answers " * 4000)
 
@@ -92,7 +92,7 @@ def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, sta
 def test_an_answer_lost_on_the_way_back_from_s3_is_found_on_retry_without_another_attempt(
     page: Page, stack: Stack, tmp_path: Path, console_errors: list[str]
 ) -> None:
-    student = stack.create_student("browser.lost")
+    student = stack.create_student(EXAM, "browser.lost")
     answers = tmp_path / "answers.pdf"
     answers.write_bytes(b"%PDF-1.7 answers whose receipt was lost")
     dropped: list[str] = []
@@ -123,7 +123,7 @@ def test_an_answer_lost_on_the_way_back_from_s3_is_found_on_retry_without_anothe
 
 
 def test_an_oversize_file_is_stopped_before_upload(page: Page, stack: Stack, tmp_path: Path) -> None:
-    student = stack.create_student("browser.large")
+    student = stack.create_student(EXAM, "browser.large")
     large = tmp_path / "scan.pdf"
     large.write_bytes(b"x" * (3 * 1024 * 1024 + 1))
 
@@ -146,7 +146,7 @@ def test_an_unknown_code_gets_a_clear_message(page: Page, stack: Stack) -> None:
 
 
 def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stack) -> None:
-    student = stack.create_student("browser.review")
+    student = stack.create_student(EXAM, "browser.review")
     content = b"%PDF-1.7 the reviewed answers"
     form = stack.presign(student["upload_code"], "Final answers.pdf").json()
     assert stack.post_form(form, content).status_code == 204
@@ -170,5 +170,5 @@ def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stac
 def test_the_docs_page_renders_swagger_ui_from_the_project(page: Page, stack: Stack) -> None:
     page.goto(f"{stack.api}/docs")
 
-    expect(page.get_by_text("/students/import").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("/exams/{exam_id}/students/import").first).to_be_visible(timeout=20_000)
     page.screenshot(path=ARTIFACTS / "docs.png")

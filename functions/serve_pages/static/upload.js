@@ -18,7 +18,72 @@ function clearError() { $("error").hidden = true; $("retry").hidden = true; retr
 function size(bytes) {
   return bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
-function when(iso) { return new Date(iso).toLocaleString(); }
+
+// Time: the server's clock, not the laptop's (a wrong laptop clock must not move a deadline).
+let clockOffset = 0; // server time minus this browser's time, in ms
+let exam = null;
+let ticker = null;
+const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+function now() { return new Date(Date.now() + clockOffset); }
+function inZone(iso, zone) {
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    timeZone: zone, timeZoneName: "short",
+  }).format(new Date(iso));
+}
+function when(iso) { return inZone(iso, ownZone); }
+function span(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return `${m} min ${s % 60} s`;
+}
+function phase() {
+  const t = now();
+  if (t < new Date(exam.opens_at)) return "not-open";
+  if (t >= new Date(exam.cutoff_at)) return "closed";
+  return t > new Date(exam.due_at) ? "late" : "open";
+}
+
+// The exam's window, in the exam's time zone and the student's own, and what it means now.
+function showWindow(canUpload) {
+  const p = phase();
+  const due = new Date(exam.due_at), cutoff = new Date(exam.cutoff_at), opens = new Date(exam.opens_at);
+  $("due-exam").textContent = `${inZone(exam.due_at, exam.timezone)} (${exam.timezone})`;
+  $("due-local").textContent = exam.timezone === ownZone ? "" : `Your time: ${when(exam.due_at)}`;
+  const hasLate = cutoff > due;
+  $("cutoff-label").hidden = $("cutoff-value").hidden = !hasLate;
+  $("cutoff-exam").textContent = `${inZone(exam.cutoff_at, exam.timezone)} (${exam.timezone})`;
+  $("cutoff-local").textContent = exam.timezone === ownZone ? "" : `Your time: ${when(exam.cutoff_at)}`;
+  const t = now();
+  const state = {
+    "not-open": `This exam opens on ${inZone(exam.opens_at, exam.timezone)} (your time: ${when(exam.opens_at)}). Come back then.`,
+    open: "The exam is open.",
+    late: hasLate ? "The due time has passed. Late uploads are still accepted, and marked late." : "",
+    closed: `This exam closed on ${inZone(exam.cutoff_at, exam.timezone)}. Uploads are no longer accepted.`,
+  }[p];
+  $("window-state").textContent = state;
+  $("countdown").textContent = {
+    "not-open": `Opens in ${span(opens - t)}.`,
+    open: `${span(due - t)} left until the due time.`,
+    late: `Late uploads close in ${span(cutoff - t)}.`,
+    closed: "",
+  }[p];
+  $("late-warning").hidden = p !== "late";
+  $("file-form").hidden = !canUpload || p === "not-open" || p === "closed";
+  return p;
+}
+
+function startTicking(canUpload) {
+  if (ticker) clearInterval(ticker);
+  let last = showWindow(canUpload);
+  ticker = setInterval(() => {
+    const p = showWindow(canUpload);
+    if (p !== last) say({ open: "The exam is open now.", late: "The due time has passed.", closed: "The exam is closed." }[p] || "");
+    last = p;
+  }, 1000);
+}
 
 async function call(method, path, body) {
   let response;
@@ -37,18 +102,22 @@ async function call(method, path, body) {
 
 function showStudent(progress) {
   $("student").hidden = false;
-  $("student-title").textContent = `${progress.student.first_name} ${progress.student.last_name}`;
+  exam = progress.exam;
+  clockOffset = new Date(progress.server_time) - Date.now();
+  $("exam-title").textContent = exam.title;
+  $("student-name").textContent = `${progress.student.first_name} ${progress.student.last_name}`;
   const left = progress.attempts_left;
   $("attempts").textContent = left === 0
     ? `You have used all ${progress.attempts_used} uploads. Ask your examiner if you need another.`
     : `You have ${left} upload${left === 1 ? "" : "s"} left. The limit is 3 MiB per file.`;
-  $("file-form").hidden = left === 0;
+  startTicking(left > 0);
   const current = progress.current;
   $("current").hidden = !current;
   if (current) {
     $("current-file").textContent = current.filename;
     $("current-size").textContent = size(current.size_bytes);
     $("current-time").textContent = when(current.submitted_at);
+    $("current-late").hidden = !current.late;
     $("current-code").textContent = current.verification_code;
   }
 }
@@ -93,7 +162,10 @@ function s3Problem(text) {
   if (!found) return { text: "The storage refused the file. Try again.", retry: true };
   if (found[1] === "EntityTooLarge") return { text: "The file is larger than 3 MiB, so it was refused. Choose a smaller file." };
   if (found[1] === "EntityTooSmall") return { text: "The file is empty. Choose another file." };
-  if (/expired/i.test(found[2])) return { text: "The upload took too long and its form expired. Try again.", retry: true, expired: true };
+  if (/expired/i.test(found[2])) {
+    if (exam && phase() === "closed") return { text: "The exam closed before your file arrived, so it was refused." };
+    return { text: "The upload took too long and its form expired. Try again.", retry: true, expired: true };
+  }
   return { text: `The storage refused the file (${found[1]}). Try again.`, retry: true };
 }
 
@@ -101,6 +173,8 @@ function s3Problem(text) {
 function refusal(result) {
   const kind = ((result.data && result.data.type) || "").split(":").pop();
   if (kind === "attempts-used") return { text: "You have no uploads left. Ask your examiner if you need another." };
+  if (kind === "exam-not-open") return { text: `The exam is not open yet: it opens on ${when(result.data.opens_at)}.` };
+  if (kind === "exam-closed") return { text: "The exam is closed: uploads are no longer accepted." };
   if (kind === "too-many-open-forms") {
     return { text: "You started too many uploads that never finished. Wait ten minutes, then try again." };
   }
@@ -125,7 +199,9 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
         showStudent(result.data);
         const current = result.data.current;
         $("receipt-code").textContent = current.verification_code;
-        $("receipt-detail").textContent = `${current.filename}, ${size(current.size_bytes)}, SHA-256 ${current.sha256}`;
+        $("receipt-title").textContent = current.late ? "Handed in late" : "Handed in";
+        $("receipt-detail").textContent = `${current.filename}, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)}` +
+          `${current.late ? " (after the due time)" : ""}, SHA-256 ${current.sha256}`;
         $("receipt").hidden = false;
         $("receipt").focus();
         say("Your file is handed in.");

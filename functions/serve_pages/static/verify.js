@@ -31,13 +31,19 @@ async function check(event) {
   if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment."); return; }
   code = typed;
   const v = result.data;
-  $("result-title").textContent = `${v.student.first_name} ${v.student.last_name}`;
+  // An anonymous exam's files are marked without names.
+  $("result-title").textContent = v.student ? `${v.student.first_name} ${v.student.last_name}` : "Anonymous submission";
+  $("r-exam").textContent = v.exam.title;
+  $("r-late").hidden = !v.late;
   $("r-status").textContent = v.status;
   $("r-status").className = `badge ${v.status}`;
   $("r-filename").textContent = v.filename;
   $("r-size").textContent = size(v.size_bytes);
   $("r-type").textContent = v.content_type;
-  $("r-time").textContent = new Date(v.submitted_at).toLocaleString();
+  $("r-time").textContent = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short",
+  }).format(new Date(v.submitted_at)) + (v.late ? " (after the due time)" : "");
   $("r-sha").textContent = v.sha256;
   $("download").hidden = v.status !== "current";
   $("not-downloadable").hidden = v.status === "current";
