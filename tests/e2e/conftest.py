@@ -19,7 +19,6 @@ from local_stack import background
 from local_stack.client import ApiClient
 from tests.conftest import ROOT
 
-
 EXAM = "e2e"  # the exam the session's tests hand in to, open for the session
 
 
