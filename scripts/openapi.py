@@ -74,8 +74,12 @@ def _describe_what_powertools_cannot(paths: dict[str, Any]) -> None:
 
 
 CSV_BODIES = {
-    "/exams/{exam_id}/students/import": "nickname,first_name,last_name,email\nmobrien,Mary-Ann,O'Brien,mary@example.org\n",
-    "/exams/{exam_id}/extensions/import": "nickname,due_at,cutoff_at,extra_attempts\nmobrien,2026-12-15T12:00:00+01:00,,1\n",
+    "/exams/{exam_id}/students/import": (
+        "nickname,first_name,last_name,email\nmobrien,Mary-Ann,O'Brien,mary@example.org\n"
+    ),
+    "/exams/{exam_id}/extensions/import": (
+        "nickname,due_at,cutoff_at,extra_attempts\nmobrien,2026-12-15T12:00:00+01:00,,1\n"
+    ),
 }
 
 

@@ -39,7 +39,8 @@ def first_edition_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws
     with psycopg.connect(url, autocommit=True) as conn:
         student = conn.execute(
             """INSERT INTO student (nickname, first_name, last_name, email, upload_code)
-               VALUES ('mobrien', 'Mary-Ann', 'O''Brien', 'm@example.org', %s), ('zl', 'Zoë', 'Ł', NULL, 'ZZZZ9TX2WFD8HNBC4RZ0')
+               VALUES ('mobrien', 'Mary-Ann', 'O''Brien', 'm@example.org', %s),
+                      ('zl', 'Zoë', 'Ł', NULL, 'ZZZZ9TX2WFD8HNBC4RZ0')
                RETURNING id""",
             (OLD_CODE,),
         ).fetchone()
