@@ -172,3 +172,65 @@ def test_the_docs_page_renders_swagger_ui_from_the_project(page: Page, stack: St
 
     expect(page.get_by_text("/exams/{exam_id}/students/import").first).to_be_visible(timeout=20_000)
     page.screenshot(path=ARTIFACTS / "docs.png")
+
+
+@pytest.fixture
+def new_york_page(browser: Browser, console_errors: list[str]) -> Iterator[Page]:
+    """A student in New York sitting an exam set in Paris: the page must show both times."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York")
+    page = context.new_page()
+    page.on("console", lambda message: _record_problem(message, console_errors))
+    yield page
+    context.close()
+    assert console_errors == []
+
+
+def test_the_upload_page_before_opening_near_the_deadline_and_after_a_late_upload(
+    new_york_page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    page = new_york_page
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 handed in late")
+
+    # Before the exam opens: when, in both zones, and no way to upload yet
+    stack.create_exam("page-early", opens_in_s=5400, due_in_s=9000, title="Thermodynamics", timezone="Europe/Paris")
+    early = stack.create_student("page-early", "browser.early")
+    _open_upload_page(page, stack, early["upload_code"])
+    expect(page.locator("#window-state")).to_contain_text("This exam opens on")
+    expect(page.locator("#window-state")).to_contain_text("your time:")
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^Opens in 1 h (29|30) min\.$"))
+    expect(page.locator("#file-form")).to_be_hidden()
+    page.screenshot(path=ARTIFACTS / "upload-6-not-open-yet.png", full_page=True)
+
+    # Near the deadline: a countdown on the server's clock, the deadline in Paris and New York
+    stack.create_exam("page-soon", due_in_s=240, cutoff_in_s=900, title="Thermodynamics", timezone="Europe/Paris")
+    soon = stack.create_student("page-soon", "browser.soon")
+    _open_upload_page(page, stack, soon["upload_code"])
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^[34] min \d+ s left until the due time\.$"))
+    expect(page.locator("#due-exam")).to_contain_text("(Europe/Paris)")
+    expect(page.locator("#due-local")).to_contain_text("Your time:")
+    expect(page.locator("#late-warning")).to_be_hidden()
+    page.screenshot(path=ARTIFACTS / "upload-7-near-the-deadline.png", full_page=True)
+
+    # After the due time: warned before, marked late after
+    stack.create_exam("page-late", due_in_s=-60, cutoff_in_s=900, title="Thermodynamics", timezone="Europe/Paris")
+    late = stack.create_student("page-late", "browser.late")
+    _open_upload_page(page, stack, late["upload_code"])
+    expect(page.locator("#late-warning")).to_be_visible()
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#receipt-title")).to_have_text("Handed in late", timeout=20_000)
+    expect(page.locator("#receipt-detail")).to_contain_text("(after the due time)")
+    page.screenshot(path=ARTIFACTS / "upload-8-after-a-late-upload.png", full_page=True)
+    assert stack.progress(late["upload_code"])["current"]["late"] is True
+
+
+def test_a_closed_exam_says_so_and_offers_no_upload(page: Page, stack: Stack) -> None:
+    stack.create_exam("page-closed", opens_in_s=-7200, due_in_s=-3600, cutoff_in_s=-60)
+    student = stack.create_student("page-closed", "browser.closed")
+
+    _open_upload_page(page, stack, student["upload_code"])
+
+    expect(page.locator("#window-state")).to_contain_text("This exam closed on")
+    expect(page.locator("#file-form")).to_be_hidden()
+    page.screenshot(path=ARTIFACTS / "upload-9-closed.png", full_page=True)
