@@ -63,9 +63,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.create_exam(EXAM, due_in_s=6 * 3600, title="End-to-end tests")
     yield stack
 
-    leaks = _secrets_in_logs(running.info, running.local_dir)
-    # Ctrl-C stops every process the stack started.
-    assert running.stop() == 0
+    try:
+        leaks = _secrets_in_logs(running.info, running.local_dir)
+    finally:
+        # Ctrl-C stops every process the stack started (whatever the search above found).
+        assert running.stop() == 0
     time.sleep(0.5)
     left = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"left running after Ctrl-C: {left}"

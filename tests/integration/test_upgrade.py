@@ -107,6 +107,11 @@ def test_a_first_edition_database_upgrades_without_losing_anything(
     assert legacy.body["upload_code"] == "7K3M-Q9TX-2WFD-8HNB-C4RZ"
 
 
+def test_a_new_installation_has_no_legacy_exam(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM exam WHERE slug = 'legacy'").fetchone() == (0,)
+
+
 def test_a_rotated_key_keeps_its_examiners_exams(api: Api, handler: Callable[[str], ModuleType]) -> None:
     # Given exams created with one key; when ops link a new key to that key's examiner
     administer = handler("administer")

@@ -35,11 +35,13 @@ CREATE TABLE exam (
 CREATE UNIQUE INDEX exam_slug_per_examiner ON exam (examiner_id, slug);
 
 -- The previous release had no window: the legacy exam opens when its first student was created
--- and stays open a week from the upgrade (5 attempts, as the previous release's default).
+-- and stays open a week from the upgrade (5 attempts, as the previous release's default). A new
+-- installation has no students, and no legacy exam.
 INSERT INTO exam (slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
-SELECT 'legacy', 'Students from before exams', least(coalesce(min(created_at), now()), now()),
+SELECT 'legacy', 'Students from before exams', least(min(created_at), now()),
        now() + interval '7 days', now() + interval '7 days', 'UTC', 5
-FROM student;
+FROM student
+HAVING count(*) > 0;
 
 ALTER TABLE student ADD COLUMN exam_id bigint REFERENCES exam (id) ON DELETE CASCADE;
 UPDATE student SET exam_id = (SELECT id FROM exam WHERE slug = 'legacy' AND examiner_id IS NULL);
