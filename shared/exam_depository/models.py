@@ -75,8 +75,14 @@ EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_ATTEMPTS = 5
 
 
+_EARLIEST, _LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2999, 12, 31, tzinfo=UTC)
+
+
 def _in_utc(value: datetime) -> datetime:
-    """Every instant is stored and sent in UTC; the exam's time zone is for display only."""
+    """Every instant is stored and sent in UTC; the exam's time zone is for display only. The
+    range keeps every sum made later (a cut-off from a due time) far from datetime's limits."""
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError("must be between 1970 and 2999")
     return value.astimezone(UTC)
 
 

@@ -25,6 +25,23 @@ def test_deeply_nested_json_is_a_422_problem_not_a_500(api: Api, function: str) 
     assert "nested too deeply" in response.body["detail"]
 
 
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1900-01-01T00:00:00Z"])
+def test_an_instant_out_of_range_is_a_422_not_a_500(api: Api, instant: str) -> None:
+    body = {
+        "exam_id": "edge",
+        "title": "Edge",
+        "opens_at": instant,
+        "due_at": "2999-01-01T00:00:00Z",
+        "cutoff_at": "2999-01-01T00:00:00Z",
+        "timezone": "UTC",
+    }
+
+    response = api.call("create_exam", "valid", body=body)
+
+    assert response.status == 422, response.body
+    assert "between 1970 and 2999" in response.body["detail"]
+
+
 def test_a_validation_problem_names_the_field_and_what_is_wrong(api: Api) -> None:
     response = api.call("create_student", "valid", body={"nickname": "ok", "first_name": "", "last_name": "B"})
 
