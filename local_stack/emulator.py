@@ -44,7 +44,7 @@ class MiniStack:
             "AUTH": "true",
             "BIND_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
-            "SERVICES": "s3,sqs",
+            "SERVICES": "s3,sqs,kms",
             "AWS_ACCESS_KEY_ID": self.credentials[0],
             "AWS_SECRET_ACCESS_KEY": self.credentials[1],
             "MINISTACK_REGION": self.region,
