@@ -17,7 +17,7 @@ import psycopg
 
 from local_stack.background import free_port
 from local_stack.database import start_postgres
-from local_stack.emulator import MiniStack, clients
+from local_stack.emulator import MiniStack, clients, signing_key
 from local_stack.functions import handler_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,7 @@ def started(work: Path) -> Iterator[Environment]:
         s3, _ = clients(ministack.endpoint, credentials, REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        signing_key(ministack.endpoint, credentials, REGION)
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         yield Environment(database_url, s3, BUCKET)
     finally:

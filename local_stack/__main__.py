@@ -31,7 +31,7 @@ def main() -> None:
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
     from local_stack.database import start_postgres
-    from local_stack.emulator import MiniStack, port_in_use
+    from local_stack.emulator import MiniStack, port_in_use, signing_key
     from local_stack.functions import handler_environment
     from local_stack.keys import local_secrets
 
@@ -57,6 +57,7 @@ def main() -> None:
         if port_in_use(api_port):
             raise SystemExit(f"Port {api_port} is taken (is the stack already running?); set PORT to a free port.")
         postgres, database_url = start_postgres(local_dir / "postgres", local_dir / "postgres.log")
+        signing_key(ministack.endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         server, queues = _start_services(
             api_port, ministack.endpoint, keys, local_dir / "secrets.json", stop=stop, terminal=terminal
@@ -71,6 +72,7 @@ def main() -> None:
             "bucket": BUCKET,
             "queue_url": queues.queue_url,
             "dead_letter_queue_url": queues.dead_letter_url,
+            "export_queue_url": queues.export_queue_url,
             "database_url": database_url,
         }
         stack_file = local_dir / "stack.json"
@@ -109,7 +111,7 @@ def _start_services(
     stop: threading.Event,
     terminal: Any,
 ) -> tuple[Any, Any]:
-    from local_stack.delivery import NotificationDelivery
+    from local_stack.delivery import QueueDelivery
     from local_stack.emulator import clients, provision
     from local_stack.functions import FunctionPool, binary_media_types, read_template, routes
     from local_stack.gateway import Gateway, serve
@@ -129,7 +131,11 @@ def _start_services(
     threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
     record_pool = FunctionPool("record_submissions")
     for _ in range(int(os.environ.get("RECORD_WORKERS", "2"))):
-        NotificationDelivery(sqs, queues.queue_url, queues.queue_arn, record_pool, stop).start()
+        QueueDelivery(sqs, queues.queue_url, queues.queue_arn, record_pool, stop).start()
+    QueueDelivery(
+        sqs, queues.export_queue_url, queues.export_queue_arn, FunctionPool("build_export"), stop, batch_size=1
+    ).start()
+    os.environ["EXPORT_QUEUE_URL"] = queues.export_queue_url
     override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
     Scheduler(schedules(template), stop, period_override_s=float(override) if override else None).start()
     return server, queues

@@ -1,4 +1,5 @@
-"""S3 notifications from the local queue to the record function, as Lambda's SQS poller does."""
+"""Messages from a local queue to the function it triggers, as Lambda's SQS poller does: the S3
+notifications to the recorder, the export jobs to the builder."""
 
 from __future__ import annotations
 
@@ -9,24 +10,30 @@ from typing import Any
 from local_stack.functions import FunctionPool, LambdaContext
 
 
-class NotificationDelivery(threading.Thread):
-    """Receive batches of up to 10 messages; delete the ones the function recorded, leave the
-    ones it reported in batchItemFailures (or all, if it raised) to the queue: they come back
+class QueueDelivery(threading.Thread):
+    """Receive batches of up to `batch_size` messages; delete the ones the function handled, leave
+    the ones it reported in batchItemFailures (or all, if it raised) to the queue: they come back
     after the visibility timeout and go to the dead-letter queue after maxReceiveCount."""
 
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, pool: FunctionPool, stop: threading.Event) -> None:
-        super().__init__(daemon=True, name="notification-delivery")
+    def __init__(
+        self, sqs: Any, queue_url: str, queue_arn: str, pool: FunctionPool, stop: threading.Event, batch_size: int = 10
+    ) -> None:
+        super().__init__(daemon=True, name=f"delivery-{pool.function}")
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.pool = pool
         self.stop = stop
+        self.batch_size = batch_size
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
                 messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=self.batch_size,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:  # the emulator is stopping or restarting: try again shortly
                 self.stop.wait(0.5)
@@ -39,7 +46,7 @@ class NotificationDelivery(threading.Thread):
         try:
             with self.pool.instance() as module:
                 result = module.lambda_handler(event, LambdaContext(self.pool.function, str(uuid.uuid4())))
-            failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+            failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         except Exception:  # the whole batch failed, as when a Lambda invocation errors
             failed = {message["MessageId"] for message in messages}
         done = [m for m in messages if m["MessageId"] not in failed]

@@ -19,6 +19,9 @@ class Queues:
     queue_url: str
     queue_arn: str
     dead_letter_url: str
+    export_queue_url: str
+    export_queue_arn: str
+    export_dead_letter_url: str
 
 
 class MiniStack:
@@ -69,6 +72,29 @@ class MiniStack:
             self.process.wait(5)
 
 
+RECEIPT_KEY_ALIAS = "alias/exam-depository-local-receipts"
+
+
+def signing_key(endpoint: str, credentials: tuple[str, str], region: str) -> str:
+    """The receipts' signing key in the emulator's KMS, made once (an ECC_NIST_P256 key, as the
+    template's); returns its alias. MiniStack keeps KMS in memory: after a crash it makes a new
+    one, and receipts signed before stay verifiable because every public key is in the database."""
+    import boto3
+
+    kms = boto3.client(
+        "kms",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=credentials[0],
+        aws_secret_access_key=credentials[1],
+    )
+    aliases = {alias["AliasName"] for alias in kms.list_aliases().get("Aliases", [])}
+    if RECEIPT_KEY_ALIAS not in aliases:
+        key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="receipts")
+        kms.create_alias(AliasName=RECEIPT_KEY_ALIAS, TargetKeyId=key["KeyMetadata"]["KeyId"])
+    return RECEIPT_KEY_ALIAS
+
+
 def clients(endpoint: str, credentials: tuple[str, str], region: str) -> tuple[Any, Any]:
     """S3 and SQS clients for the emulator: SigV4, and path-style URLs on 127.0.0.1."""
     import boto3
@@ -109,32 +135,24 @@ def provision(
             ]
         },
     )
-    dead_letter_url = sqs.create_queue(QueueName="submission-events-dlq")["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(QueueName="submission-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            # Short locally, so that a failed message is retried within seconds.
-            "VisibilityTimeout": str(visibility_timeout_s),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}),
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                        }
-                    ],
-                }
-            ),
-        },
+    queue_url, queue_arn, dead_letter_url = _queue(
+        sqs, "submission-events", max_receive_count=max_receive_count, visibility_timeout_s=visibility_timeout_s
+    )
+    # S3 sends the notifications: the queue must allow it, as on AWS.
+    allow_s3 = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(allow_s3)})
+    export_url, export_arn, export_dead_letter_url = _queue(
+        sqs, "export-jobs", max_receive_count=3, visibility_timeout_s=max(visibility_timeout_s, 30)
     )
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -148,4 +166,28 @@ def provision(
             ]
         },
     )
-    return Queues(queue_url=queue_url, queue_arn=queue_arn, dead_letter_url=dead_letter_url)
+    return Queues(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dead_letter_url=dead_letter_url,
+        export_queue_url=export_url,
+        export_queue_arn=export_arn,
+        export_dead_letter_url=export_dead_letter_url,
+    )
+
+
+def _queue(sqs: Any, name: str, *, max_receive_count: int, visibility_timeout_s: int) -> tuple[str, str, str]:
+    """A queue and its dead-letter queue, as the template makes them; (url, arn, dead-letter url)."""
+    dead_letter_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        # Short locally, so that a failed message is retried within seconds.
+        Attributes={"VisibilityTimeout": str(visibility_timeout_s), "RedrivePolicy": json.dumps(redrive)},
+    )
+    return url, arn, dead_letter_url

@@ -57,7 +57,10 @@ def template_environment(template: dict[str, Any], local: dict[str, str | None])
 
 def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region: str, keys: dict[str, Any]) -> None:
     """What the functions get on AWS, with local values: the template's Globals, the emulator's
-    endpoint and credentials, the database by URL instead of through the secret."""
+    endpoints and credentials, the database by URL instead of through the secret, and the
+    recorder's signing key (the only function-level variable: all functions share a process)."""
+    from local_stack.emulator import RECEIPT_KEY_ALIAS
+
     os.environ.update(
         template_environment(
             read_template(),
@@ -65,7 +68,11 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
                 "DB_SECRET_ARN": None,
                 "DATABASE_URL": database_url,
                 "BUCKET_NAME": bucket,
+                "DEPLOYMENT_NAME": "local",
+                "RECEIPT_KEY_ID": RECEIPT_KEY_ALIAS,
                 "AWS_ENDPOINT_URL_S3": s3_endpoint,
+                "AWS_ENDPOINT_URL_KMS": s3_endpoint,
+                "AWS_ENDPOINT_URL_SQS": s3_endpoint,
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
                 "AWS_ACCESS_KEY_ID": keys["s3_access_key"],

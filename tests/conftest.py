@@ -75,5 +75,8 @@ def database_url(server_url: str) -> Iterator[str]:
 @pytest.fixture
 def clean_database(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE examiner, examiner_key, exam, student, upload, submission RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE examiner, examiner_key, exam, student, upload, submission, receipt_key, export "
+            "RESTART IDENTITY CASCADE"
+        )
     return database_url

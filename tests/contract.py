@@ -17,11 +17,15 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/students/{nickname}/extension", "put"),
     ("/exams/{exam_id}/students/{nickname}/extension", "delete"),
     ("/exams/{exam_id}/extensions/import", "post"),
+    ("/exams/{exam_id}/exports", "post"),
+    ("/exams/{exam_id}/exports/{export_id}", "get"),
 }
 OPEN_ROUTES = {
     ("/submissions/{upload_code}", "post"),
     ("/submissions/{upload_code}", "get"),
     ("/verifications/{verification_code}", "get"),
     ("/verifications/{verification_code}/download_url", "get"),
+    ("/receipts/verify", "post"),
+    ("/.well-known/jwks.json", "get"),
 }
 PAGE_ROUTES = {("/", "get"), ("/verify", "get"), ("/docs", "get"), ("/openapi.json", "get")}

@@ -25,6 +25,9 @@ OUTCOME_METRICS = {
 }
 # Object versions S3 confirmed deleted (superseded, rejected, reused, orphans).
 DELETED_METRIC = "ObjectVersionsDeleted"
+# Every recorded submission gets one, in the transaction that records it.
+RECEIPTS_METRIC = "ReceiptsIssued"
+RECORDED = ("recorded", "superseded")
 
 
 @logger.inject_lambda_context
@@ -50,6 +53,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
             metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
     if result.deleted:
         metrics.add_metric(name=DELETED_METRIC, unit=MetricUnit.Count, value=result.deleted)
+    receipts_issued = sum(1 for outcome in result.outcomes if outcome in RECORDED)
+    if receipts_issued:
+        metrics.add_metric(name=RECEIPTS_METRIC, unit=MetricUnit.Count, value=receipts_issued)
     return {
         "batchItemFailures": [
             {"itemIdentifier": message["messageId"]}

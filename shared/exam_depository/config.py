@@ -44,6 +44,31 @@ class StorageSettings(_EnvSettings):
         return self.s3_endpoint_url or self.any_endpoint_url
 
 
+class SigningSettings(_EnvSettings):
+    """The recorder's: which KMS key signs receipts, and whose receipts they are."""
+
+    key_id: str = Field(alias="RECEIPT_KEY_ID", min_length=1)  # an id, ARN or alias of the KMS key
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    deployment: str = Field(alias="DEPLOYMENT_NAME", min_length=1)  # the receipts' issuer
+
+
+class ExportQueueSettings(_EnvSettings):
+    """Where export jobs are queued (the route that starts them)."""
+
+    queue_url: str = Field(alias="EXPORT_QUEUE_URL", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+
+class ExportSettings(_EnvSettings):
+    """Where exports are kept, for how long, and how long a link to one lives."""
+
+    prefix: str = Field(default="exports/", alias="EXPORTS_PREFIX", pattern=r"^[a-z0-9-]+/$")
+    # An export's ZIP is kept a day (the bucket's lifecycle rule deletes it); its link is made
+    # fresh at each request: one signed by a Lambda role lasts no longer than its credentials.
+    retention_hours: int = Field(default=24, alias="EXPORT_RETENTION_HOURS", ge=1, le=168)
+    link_ttl_s: int = Field(default=3600, alias="EXPORT_LINK_TTL_S", ge=60, le=43200)
+
+
 class RulesSettings(_EnvSettings):
     """The tunable rules of the product; the defaults are the documented behaviour."""
 

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 import psycopg.sql
+import psycopg.types.json
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import class_row, dict_row
@@ -269,7 +270,7 @@ _SUBMISSION_JSON = """jsonb_build_object(
     'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
     'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
     'sha256', {t}.sha256, 'submitted_at', {t}.submitted_at, 'expires_at', {t}.expires_at,
-    'status', {t}.status, 'late', {t}.late)"""
+    'status', {t}.status, 'late', {t}.late, 'receipt', {t}.receipt)"""
 _SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {_SUBMISSION_JSON.format(t="latest")} END AS current"""
@@ -483,11 +484,12 @@ def insert_upload(
     filename: str,
     content_type: str,
     form_expires_at: datetime,
+    expected_sha256: str | None,
 ) -> None:
     conn.execute(
-        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at)
-           VALUES (%s, %s, %s, %s, %s, %s)""",
-        (upload_id, student_id, object_key, filename, content_type, form_expires_at),
+        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        (upload_id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256),
     )
 
 
@@ -544,10 +546,11 @@ class LockedUpload:
     object_key: str
     filename: str
     content_type: str  # as the student's browser declared it (S3 stores the type it is served as)
+    expected_sha256: str | None
 
     @property
     def facts(self) -> UploadFacts:
-        return UploadFacts(self.status, self.version_id, self.issue_seq)
+        return UploadFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256)
 
 
 @dataclass(frozen=True)
@@ -560,6 +563,9 @@ class RecordingState:
     max_attempts: int  # the exam's plus the extension's extra attempts
     due_at: datetime  # the exam's, or the extension's when later
     exam_key: int
+    exam_slug: str
+    nickname: str
+    last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
 
 
 @dataclass(frozen=True)
@@ -577,6 +583,8 @@ class NewSubmission:
     expires_at: datetime
     late: bool
     status: SubmissionStatus
+    sha256_checked_by_s3: bool
+    receipt: str | None = None  # signed once the batch's decisions are made
 
 
 @dataclass(frozen=True)
@@ -609,7 +617,7 @@ def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUp
     with conn.cursor(row_factory=class_row(LockedUpload)) as cur:
         rows = cur.execute(
             """SELECT u.id, u.student_id, u.issue_seq, u.status, u.version_id, u.object_key, u.filename,
-                      u.content_type
+                      u.content_type, u.expected_sha256
                FROM upload u JOIN student s ON s.id = u.student_id
                WHERE u.object_key = ANY(%s)
                ORDER BY s.id, u.issue_seq
@@ -629,7 +637,10 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                         WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
-                      e.id AS exam_key
+                      e.id AS exam_key, e.slug AS exam_slug, s.nickname,
+                      (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
+                        WHERE r.student_id = s.id AND r.receipt IS NOT NULL
+                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
                FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()
@@ -653,10 +664,11 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
         )
         cur.executemany(
             """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
-                                       size_bytes, sha256, submitted_at, expires_at, late, status)
+                                       size_bytes, sha256, submitted_at, expires_at, late, status,
+                                       sha256_checked_by_s3, receipt)
                VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
                        %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
-                       %(status)s)""",
+                       %(status)s, %(sha256_checked_by_s3)s, %(receipt)s)""",
             rows,
         )
 
@@ -790,3 +802,132 @@ def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubm
                WHERE x.verification_code = %s""",
             (verification_code,),
         ).fetchone()
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+
+def publish_receipt_key(conn: Connection, kid: str, jwk: dict[str, str]) -> None:
+    conn.execute(
+        "INSERT INTO receipt_key (kid, jwk) VALUES (%s, %s) ON CONFLICT (kid) DO NOTHING",
+        (kid, psycopg.types.json.Jsonb(jwk)),
+    )
+
+
+def receipt_keys(conn: Connection) -> dict[str, dict[str, str]]:
+    rows = conn.execute("SELECT kid, jwk FROM receipt_key ORDER BY created_at").fetchall()
+    return {row["kid"]: row["jwk"] for row in rows}
+
+
+def submission_status_by_code(conn: Connection, verification_code: str) -> Row | None:
+    return conn.execute(
+        "SELECT status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
+    ).fetchone()
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    id: UUID
+    exam_id: int
+    status: str
+    files_total: int | None
+    files_done: int
+    bytes: int
+    object_key: str
+    error: str | None
+    created_at: datetime
+    expires_at: datetime | None
+
+
+_EXPORT_COLUMNS = """x.id, x.exam_id, x.status, x.files_total, x.files_done, x.bytes, x.object_key, x.error,
+    x.created_at, x.expires_at"""
+
+
+def insert_export(conn: Connection, export_id: UUID, exam_id: int, object_key: str) -> ExportRow:
+    with conn.cursor(row_factory=class_row(ExportRow)) as cur:
+        row = cur.execute(
+            f"""INSERT INTO export AS x (id, exam_id, object_key) VALUES (%s, %s, %s)
+                RETURNING {_EXPORT_COLUMNS}""",
+            (export_id, exam_id, object_key),
+        ).fetchone()
+    assert row is not None  # INSERT ... RETURNING returns its row
+    return row
+
+
+def export_of(conn: Connection, exam_id: int, export_id: UUID) -> ExportRow | None:
+    with conn.cursor(row_factory=class_row(ExportRow)) as cur:
+        return cur.execute(
+            f"SELECT {_EXPORT_COLUMNS} FROM export x WHERE x.exam_id = %s AND x.id = %s", (exam_id, export_id)
+        ).fetchone()
+
+
+def start_export(conn: Connection, export_id: UUID) -> ExportRow | None:
+    """Mark an export running (again, if an earlier try died); None if it is no longer to be
+    built (done, failed, or its exam deleted)."""
+    with conn.cursor(row_factory=class_row(ExportRow)) as cur:
+        return cur.execute(
+            f"""UPDATE export x SET status = 'running', files_done = 0, bytes = 0
+                WHERE x.id = %s AND x.status IN ('queued', 'running')
+                RETURNING {_EXPORT_COLUMNS}""",
+            (export_id,),
+        ).fetchone()
+
+
+@dataclass(frozen=True)
+class ExportedSubmission:
+    nickname: str
+    first_name: str
+    last_name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    late: bool
+    verification_code: str
+    object_key: str
+    version_id: str
+
+
+def exam_for_export(conn: Connection, exam_id: int) -> tuple[str, bool]:
+    row = conn.execute("SELECT slug, anonymous FROM exam WHERE id = %s", (exam_id,)).fetchone()
+    assert row is not None  # the export's row cascades with its exam
+    return str(row["slug"]), bool(row["anonymous"])
+
+
+def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[ExportedSubmission]:
+    """Every current submission of the exam (within its retention, its file still stored), by nickname."""
+    with conn.cursor(row_factory=class_row(ExportedSubmission)) as cur:
+        return cur.execute(
+            """SELECT s.nickname, s.first_name, s.last_name, x.filename, x.size_bytes, x.sha256, x.submitted_at,
+                      x.late, x.verification_code, u.object_key, u.version_id
+               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
+               WHERE s.exam_id = %s AND x.status = 'current' AND x.expires_at > %s AND u.object_deleted_at IS NULL
+               ORDER BY lower(s.nickname)""",
+            (exam_id, now),
+        ).fetchall()
+
+
+def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> None:
+    conn.execute(
+        "UPDATE export SET files_total = %s, files_done = %s, bytes = %s WHERE id = %s AND status = 'running'",
+        (files_total, files_done, written, export_id),
+    )
+
+
+def finish_export(conn: Connection, export_id: UUID, *, written: int, expires_at: datetime) -> None:
+    conn.execute(
+        """UPDATE export SET status = 'done', bytes = %s, files_done = files_total, finished_at = now(),
+                             expires_at = %s
+           WHERE id = %s AND status = 'running'""",
+        (written, expires_at, export_id),
+    )
+
+
+def fail_export(conn: Connection, export_id: UUID, error: str) -> None:
+    conn.execute(
+        "UPDATE export SET status = 'failed', error = %s, finished_at = now() WHERE id = %s AND status = 'running'",
+        (error, export_id),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import quote
 from uuid import UUID
 
@@ -75,3 +76,52 @@ def served_content_type(content_type: str) -> str:
     """The type a download is served as: the recorded one, except for types a browser would
     render or run (HTML, SVG, XML, JavaScript), which are served as plain bytes."""
     return "application/octet-stream" if _ACTIVE_TYPES.match(content_type.lower()) else content_type
+
+
+# --- names inside an export's ZIP -------------------------------------------------------------
+
+# Names Windows refuses for a file or folder, whatever the extension (NUL.txt is NUL).
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)), *(f"LPT{n}" for n in range(1, 10))}
+)
+_UNSAFE_IN_ARCHIVE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+MANIFEST = "manifest.csv"
+
+
+def archive_part(name: str) -> str:
+    """One folder or file name that Windows, macOS and Linux all accept as it is: NFC (macOS
+    would otherwise show two names for one), no reserved character, no trailing dot or space
+    (Windows drops them), no device name."""
+    part = _UNSAFE_IN_ARCHIVE.sub("_", unicodedata.normalize("NFC", name)).rstrip(" .")
+    if not part.strip("."):
+        part = "_" + part
+    if part.split(".")[0].upper() in _WINDOWS_DEVICES:
+        part = "_" + part
+    return part
+
+
+def archive_names(entries: list[tuple[str, str]]) -> list[str]:
+    """`<nickname>/<filename>` for each (nickname, filename), safe everywhere and distinct even on
+    a file system that does not tell case apart: a clash gets " (2)", " (3)"... before its
+    extension. Nothing is named like the manifest."""
+    taken = {MANIFEST.casefold()}
+    folders: dict[str, str] = {}
+    names = []
+    for nickname, filename in entries:
+        if nickname not in folders:
+            folders[nickname] = _unique(archive_part(nickname), lambda n: n.casefold() + "/", taken)
+        folder = folders[nickname]
+        names.append(_unique(f"{folder}/{archive_part(filename)}", str.casefold, taken))
+    return names
+
+
+def _unique(name: str, key: Callable[[str], str], taken: set[str]) -> str:
+    candidate, n = name, 1
+    while key(candidate) in taken:
+        n += 1
+        head, slash, last = name.rpartition("/")
+        stem, dot, extension = last.rpartition(".")
+        numbered = f"{stem} ({n}).{extension}" if dot and stem else f"{last} ({n})"
+        candidate = f"{head}{slash}{numbered}"
+    taken.add(key(candidate))
+    return candidate

@@ -203,6 +203,7 @@ class Submission(_Model):
     expires_at: datetime
     status: SubmissionStatus
     late: bool
+    receipt: str | None = Field(default=None, description="A compact JWS (ES256) of this record, to keep.")
 
 
 class Student(_Model):
@@ -245,9 +246,15 @@ class ExtensionImportResult(_Model):
 # --- students' uploads ------------------------------------------------------------------------
 
 
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{64}$"), AfterValidator(str.lower)]
+
+
 class UploadRequest(_Model):
     filename: Filename = "answer"
     content_type: ContentType = "application/octet-stream"
+    sha256: Sha256Hex | None = Field(
+        default=None, description="Hex SHA-256 of the file (the page computes it): S3 then refuses any other bytes."
+    )
 
 
 class UploadForm(_Model):
@@ -314,6 +321,48 @@ class Verification(_Model):
 class DownloadLink(_Model):
     url: str
     expires_at: datetime
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+
+class ReceiptIn(_Model):
+    receipt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)]
+
+
+class ReceiptCheck(_Model):
+    genuine: bool
+    reason: str | None = Field(default=None, description="Why it is not genuine, for people.")
+    claims: dict[str, object] | None = Field(default=None, description="What a genuine receipt states.")
+    status: SubmissionStatus | None = Field(default=None, description="What became of the file since.")
+
+
+class Jwks(_Model):
+    keys: list[dict[str, str]]
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+ExportStatus = Literal["queued", "running", "done", "failed"]
+
+
+class ExportStarted(_Model):
+    export_id: UUID
+    status: ExportStatus
+
+
+class Export(_Model):
+    export_id: UUID
+    status: ExportStatus
+    files_done: int
+    files_total: int | None
+    bytes: int
+    created_at: datetime
+    url: str | None = Field(
+        default=None, description="When done: a link to the ZIP, minutes long; ask again for a new one."
+    )
+    expires_at: datetime | None = Field(default=None, description="When done: when the ZIP is deleted.")
+    error: str | None = Field(default=None, description="When failed: why. Start another export to retry.")
 
 
 class Problem(_Model):

@@ -15,7 +15,7 @@ from exam_depository.errors import AttemptsUsed, DomainError, ExamClosed, ExamNo
 from exam_depository.models import SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
-RejectionReason = Literal["too_large", "empty", "limit_reached"]
+RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "limit_reached"]
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -132,6 +132,7 @@ class UploadFacts:
     status: UploadStatus
     version_id: str | None
     issue_seq: int
+    expected_sha256: str | None = None  # the page's, pinned in the form
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class SeenObject:
 
     version_id: str
     size_bytes: int
+    sha256: str | None = None  # None: not hashed (empty or over the limit)
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,10 @@ def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts,
         return Reject("empty")
     if seen.size_bytes > max_bytes:
         return Reject("too_large")
+    if upload.expected_sha256 is not None and seen.sha256 != upload.expected_sha256:
+        # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
+        # policy somehow bypassed, must not get them recorded.
+        return Reject("checksum_mismatch")
     if student.attempts_used >= student.max_attempts:
         return Reject("limit_reached")
     return Record(placement(upload.issue_seq, student.current_issue_seq))

@@ -11,6 +11,7 @@ None where a missing object is an answer.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from exam_depository.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _client: S3Client | None = None
 _CHUNK = 1024 * 1024
@@ -35,6 +37,7 @@ class StoredObject:
     size_bytes: int
     # None for an object that is empty or over the limit: it is never hashed, only deleted.
     sha256: str | None
+    checked_by_s3: bool = False  # S3 computed the SHA-256 (and checked it against the form's)
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,26 @@ def _s3_errors() -> tuple[type[Exception], ...]:
 
 
 def presign_upload(
-    key: str, *, content_type: str, content_disposition: str, max_bytes: int, expires_at: datetime
+    key: str,
+    *,
+    content_type: str,
+    content_disposition: str,
+    max_bytes: int,
+    expires_at: datetime,
+    sha256: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     """A POST form for exactly one key and 1..max_bytes bytes, that S3 refuses after `expires_at`
     (whole seconds: the policy's expiry is truncated to the second). The type and disposition
-    S3 stores with the object, and serves on every GET, are pinned too."""
+    S3 stores with the object, and serves on every GET, are pinned too; and with `sha256` (hex),
+    the file's checksum: S3 refuses any other bytes, and keeps the checksum for the recorder."""
     settings = load(StorageSettings)
     expires_in = int((expires_at - datetime.now(UTC)).total_seconds())
     fields = {"Content-Type": content_type, "Content-Disposition": content_disposition}
+    if sha256 is not None:
+        fields |= {
+            "x-amz-checksum-algorithm": "SHA256",
+            "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode(),
+        }
     form: dict[str, Any] = client().generate_presigned_post(
         Bucket=settings.bucket,
         Key=key,
@@ -143,35 +158,31 @@ def presign_download(key: str, version_id: str, content_disposition: str, conten
 
 
 def inspect(key: str, version_id: str, hash_up_to: int) -> StoredObject | None:
-    """What S3 holds as this version of `key`, or None when it holds nothing, in one GET: its
-    size, and its SHA-256 when it is 1..`hash_up_to` bytes (from S3's own checksum when
-    the uploader sent one, else by streaming the body once). A larger object's body is never read."""
+    """What S3 holds as this version of `key`, or None when it holds nothing: its size from one
+    HEAD, and its SHA-256 when it is 1..`hash_up_to` bytes, from S3's own checksum where the
+    form made S3 compute one (the body is then never read), else by streaming the body once."""
+    bucket = load(StorageSettings).bucket
     try:
-        response = client().get_object(
-            Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED"
-        )
-        body = response["Body"]
+        head = client().head_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+        size = head["ContentLength"]
+        if not 0 < size <= hash_up_to:  # empty or over the limit: never read
+            return StoredObject(size_bytes=size, sha256=None)
+        checksum = head.get("ChecksumSHA256")
+        # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
+        if checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+            return StoredObject(size_bytes=size, sha256=_base64_to_hex(checksum), checked_by_s3=True)
+        body = client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
         try:
-            size = response["ContentLength"]
-            checksum = response.get("ChecksumSHA256")
-            sha256: str | None = None  # empty or over the limit: never read
-            # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
-            if not 0 < size <= hash_up_to:
-                pass
-            elif checksum and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
-                sha256 = _base64_to_hex(checksum)
-            else:
-                digest = hashlib.sha256()
-                for chunk in body.iter_chunks(_CHUNK):
-                    digest.update(chunk)
-                sha256 = digest.hexdigest()
+            digest = hashlib.sha256()
+            for chunk in body.iter_chunks(_CHUNK):
+                digest.update(chunk)
         finally:
             body.close()
     except _s3_errors() as exc:
         if _missing(exc):
             return None
-        raise _failure("GET", exc) from exc
-    return StoredObject(size_bytes=size, sha256=sha256)
+        raise _failure("HEAD/GET", exc) from exc
+    return StoredObject(size_bytes=size, sha256=digest.hexdigest())
 
 
 def list_versions(prefix: str) -> Iterator[ObjectVersion]:
@@ -230,6 +241,79 @@ def _missing(exc: Exception) -> bool:
 
 
 def _base64_to_hex(value: str) -> str:
-    import base64
-
     return base64.b64decode(value).hex()
+
+
+def stream_version(key: str, version_id: str) -> Iterator[bytes]:
+    """The bytes of one version, a chunk of 1 MiB at a time (never the whole file in memory)."""
+    try:
+        body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)["Body"]
+    except _s3_errors() as exc:
+        raise _failure("GET", exc) from exc
+    try:
+        yield from body.iter_chunks(_CHUNK)
+    except _s3_errors() as exc:
+        raise _failure("GET", exc) from exc
+    finally:
+        body.close()
+
+
+class MultipartUpload:
+    """An object written in parts as its bytes come (S3 multipart upload), holding at most one
+    part in memory. `complete` makes it appear whole; `abort` leaves nothing."""
+
+    PART_BYTES = 8 * 1024 * 1024  # S3 wants at least 5 MiB a part but the last
+
+    def __init__(self, key: str, *, content_type: str, content_disposition: str) -> None:
+        self.key = key
+        self.bucket = load(StorageSettings).bucket
+        self._buffer = bytearray()
+        self._parts: list[CompletedPartTypeDef] = []
+        self.bytes = 0
+        try:
+            self._upload_id = client().create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, ContentDisposition=content_disposition
+            )["UploadId"]
+        except _s3_errors() as exc:
+            raise _failure("CreateMultipartUpload", exc) from exc
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.bytes += len(data)
+        while len(self._buffer) >= self.PART_BYTES:
+            self._send(bytes(self._buffer[: self.PART_BYTES]))
+            del self._buffer[: self.PART_BYTES]
+
+    def _send(self, part: bytes) -> None:
+        number = len(self._parts) + 1
+        try:
+            answer = client().upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=part
+            )
+        except _s3_errors() as exc:
+            raise _failure("UploadPart", exc) from exc
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def complete(self) -> None:
+        if self._buffer or not self._parts:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        try:
+            client().complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        except _s3_errors() as exc:
+            raise _failure("CompleteMultipartUpload", exc) from exc
+
+    def abort(self) -> None:
+        """Best effort: the bucket's lifecycle rule removes what an abort cannot."""
+        try:
+            client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        except _s3_errors():
+            pass
+
+
+def presign_export(key: str, ttl_s: int) -> str:
+    return client().generate_presigned_url(
+        "get_object", Params={"Bucket": load(StorageSettings).bucket, "Key": key}, ExpiresIn=ttl_s
+    )

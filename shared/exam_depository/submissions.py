@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from exam_depository import codes, db, storage
+from exam_depository import codes, db, receipts, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.filenames import attachment_disposition, client_filename, object_key, served_content_type
@@ -85,6 +85,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
             filename=filename,
             content_type=request.content_type,
             form_expires_at=expires_at,
+            expected_sha256=request.sha256,
         )
     url, fields = storage.presign_upload(
         key,
@@ -92,6 +93,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
         content_disposition=attachment_disposition(filename),
         max_bytes=MAX_UPLOAD_BYTES,
         expires_at=expires_at,
+        sha256=request.sha256,
     )
     logger.info("Upload form issued", extra={"upload_id": str(upload_id), "upload_code": codes.redact(code)})
     return UploadForm(
@@ -316,13 +318,14 @@ def _record(
     }
     forms = {key: upload.facts for key, upload in uploads.items()}
     new: list[db.NewSubmission] = []
+    attempts: dict[UUID, int] = {}  # each new submission's attempt number, for its receipt
     rejections: list[db.Rejection] = []
     loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
     for index in sorted(stored, key=lambda i: _weighing_order(uploads.get(events[i].key), events[i])):
         event, found = events[index], stored[index]
         upload = uploads.get(event.key)
         student = students.get(upload.student_id) if upload is not None else None
-        seen = SeenObject(event.version_id, found.size_bytes)
+        seen = SeenObject(event.version_id, found.size_bytes, found.sha256)
         decision = recording_decision(forms.get(event.key), seen, student, max_bytes=MAX_UPLOAD_BYTES)
         match decision:
             case Record(placement=where):
@@ -333,12 +336,13 @@ def _record(
                     _new_submission(
                         upload,
                         event,
-                        size_bytes=found.size_bytes,
+                        found=found,
                         sha256=found.sha256,
                         student=states[upload.student_id],
                         rules=rules,
                     )
                 )
+                attempts[upload.id] = student.attempts_used + 1
                 forms[event.key] = UploadFacts("recorded", event.version_id, upload.issue_seq)
                 current = upload.issue_seq if where == "current" else student.current_issue_seq
                 students[upload.student_id] = replace(
@@ -359,6 +363,8 @@ def _record(
             case Duplicate():
                 outcomes[index] = "duplicate"
 
+    if new:
+        new = _with_receipts(conn, new, attempts, states, students)
     _write(conn, new, rejections, students, states)
     must_go = [
         version
@@ -381,7 +387,7 @@ def _new_submission(
     upload: db.LockedUpload,
     event: ObjectCreated,
     *,
-    size_bytes: int,
+    found: storage.StoredObject,
     sha256: str,
     student: db.RecordingState,
     rules: RulesSettings,
@@ -394,14 +400,52 @@ def _new_submission(
         verification_code=codes.new_code(),
         filename=upload.filename,
         content_type=upload.content_type,
-        size_bytes=size_bytes,
+        size_bytes=found.size_bytes,
         sha256=sha256,
+        sha256_checked_by_s3=found.checked_by_s3,
         # When S3 accepted the bytes, not when the queue delivered them.
         submitted_at=event.event_time,
         expires_at=expiry_of(event.event_time, rules.retention_days),
         late=is_late(event.event_time, student.due_at),
         status="superseded",  # until _write knows which one ends current
     )
+
+
+def _with_receipts(
+    conn: db.Connection,
+    new: list[db.NewSubmission],
+    attempts: dict[UUID, int],
+    states: dict[int, db.RecordingState],
+    students: dict[int, StudentFacts],
+) -> list[db.NewSubmission]:
+    """The batch's new submissions with their receipts, each student's chained in recording order
+    from that student's latest receipt. Signed before the commit: a KMS failure fails the batch
+    (it is retried), so no submission is ever recorded without its receipt."""
+    kid = receipts.publish_key(conn)
+    chains: dict[int, list[db.NewSubmission]] = {}
+    for submission in new:
+        chains.setdefault(submission.student_id, []).append(submission)
+    statements = [
+        [
+            receipts.claims(
+                exam=states[sid].exam_slug,
+                nickname=states[sid].nickname,
+                submission=submission,
+                attempt=attempts[submission.upload_id],
+                attempts=students[sid].max_attempts,
+                previous=states[sid].last_receipt_sha256,
+            )
+            for submission in chain
+        ]
+        for sid, chain in chains.items()
+    ]
+    signed = receipts.issue(kid, statements)
+    tokens = {
+        submission.upload_id: token
+        for chain, chain_tokens in zip(chains.values(), signed, strict=True)
+        for submission, token in zip(chain, chain_tokens, strict=True)
+    }
+    return [replace(submission, receipt=tokens[submission.upload_id]) for submission in new]
 
 
 def _write(

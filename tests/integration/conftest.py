@@ -15,7 +15,7 @@ from urllib.parse import quote_plus, urlsplit
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from exam_depository import config, db, storage
+from exam_depository import config, db, queues, receipts, signing, storage
 from moto import mock_aws
 
 from local_stack.functions import (
@@ -63,6 +63,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
         {
             "DB_SECRET_ARN": None,
             "BUCKET_NAME": BUCKET,
+            "DEPLOYMENT_NAME": "exam-depository-test",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -81,6 +82,10 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
             Name="exam-depository/database", SecretString=json.dumps(_secret_for(clean_database))
         )
         monkeypatch.setenv("DB_SECRET_ARN", secret["ARN"])
+        key = boto3.client("kms", region_name=REGION).create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+        monkeypatch.setenv("RECEIPT_KEY_ID", key["KeyMetadata"]["Arn"])
+        exports_queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="export-jobs")["QueueUrl"]
+        monkeypatch.setenv("EXPORT_QUEUE_URL", exports_queue)
         _reset_caches()
         yield
         _reset_caches()
@@ -90,6 +95,9 @@ def _reset_caches() -> None:
     config.reset()
     db.reset()
     storage.reset()
+    signing.reset()
+    receipts.reset()
+    queues.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
 
 

@@ -78,7 +78,7 @@ def test_a_first_edition_database_upgrades_without_losing_anything(
     applied = schema.migrate(first_edition_database)
 
     # Then the students are in one exam that belongs to no one, their records intact
-    assert applied == ["0002.object-versions", "0003.exams"]
+    assert applied == ["0002.object-versions", "0003.exams", "0004.receipts-and-exports"]
     with psycopg.connect(first_edition_database) as conn:
         exams = conn.execute("SELECT slug, examiner_id, max_attempts FROM exam").fetchall()
         assert exams == [("legacy", None, 5)]

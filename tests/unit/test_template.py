@@ -85,7 +85,16 @@ def test_the_retention_has_one_source_that_the_functions_and_the_lifecycle_rules
     retention = {"Ref": "RetentionDays"}
     assert template["Parameters"]["RetentionDays"]["Default"] == 3  # 72 hours
     assert template["Globals"]["Function"]["Environment"]["Variables"]["RETENTION_DAYS"] == retention
-    expire, markers = template["Resources"]["SubmissionsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = {
+        rule["Id"]: rule
+        for rule in template["Resources"]["SubmissionsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    expire, markers, exports = (
+        rules["expire-submissions"],
+        rules["remove-expired-delete-markers"],
+        rules["expire-exports"],
+    )
+    assert (exports["Prefix"], exports["ExpirationInDays"]) == ("exports/", 1)  # EXPORT_RETENTION_HOURS: 24
     assert expire["ExpirationInDays"] == retention
     assert expire["NoncurrentVersionExpiration"] == {"NoncurrentDays": retention}
     assert expire["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
@@ -149,6 +158,8 @@ DATABASE = ("secretsmanager:GetSecretValue", "${secretArn}")
 LIST_VERSIONS = ("s3:ListBucketVersions", BUCKET)
 GET_VERSION = ("s3:GetObjectVersion", SUBMISSIONS)
 DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
+EXPORTS = f"{BUCKET}/exports/*"
+SIGNING_KEY = "ReceiptSigningKey.Arn"
 # docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "CreateExamFunction": {DATABASE},
@@ -169,7 +180,18 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "GetUploadStatusFunction": {DATABASE},
     "GetVerificationFunction": {DATABASE},
     "GetDownloadUrlFunction": {DATABASE, GET_VERSION},
-    "RecordSubmissionsFunction": {DATABASE, GET_VERSION, DELETE_VERSION},
+    "RecordSubmissionsFunction": {
+        DATABASE,
+        GET_VERSION,
+        DELETE_VERSION,
+        ("kms:Sign", SIGNING_KEY),
+        ("kms:GetPublicKey", SIGNING_KEY),
+    },
+    "CreateExportFunction": {DATABASE, ("sqs:SendMessage", "ExportJobsQueue.Arn")},
+    "GetExportFunction": {DATABASE, ("s3:GetObject", EXPORTS)},
+    "BuildExportFunction": {DATABASE, GET_VERSION, ("s3:PutObject", EXPORTS), ("s3:AbortMultipartUpload", EXPORTS)},
+    "VerifyReceiptFunction": {DATABASE},
+    "GetJwksFunction": {DATABASE},
     "ReconcileStorageFunction": {DATABASE, LIST_VERSIONS, GET_VERSION, DELETE_VERSION},
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
     "MigrateDatabaseFunction": {DATABASE},
@@ -184,8 +206,13 @@ def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
             resource = statement["Resource"]
-            target = resource["Fn::Sub"] if isinstance(resource, dict) else resource
-            target = target[0] if isinstance(target, list) else target
+            if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+                target = ".".join(resource["Fn::GetAtt"])
+            elif isinstance(resource, dict):
+                target = resource["Fn::Sub"]
+                target = target[0] if isinstance(target, list) else target
+            else:
+                target = resource
             actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
             grants.update((action, target) for action in actions)
     return grants
@@ -199,7 +226,8 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         role = resources[f"{function}Role"]["Properties"]
         assert _grants(role) == grants, function
         managed = {arn.removeprefix(AWS_MANAGED) for arn in role["ManagedPolicyArns"]}
-        poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function == "RecordSubmissionsFunction" else set()
+        sqs_triggered = ("RecordSubmissionsFunction", "BuildExportFunction")
+        poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function in sqs_triggered else set()
         assert managed == BASE_MANAGED | poller, function
     for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
         listing = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"][0]
@@ -262,7 +290,14 @@ def test_the_dashboard_shows_only_metrics_the_functions_emit(template: dict[str,
                 shown.add(line[1])
     recorder = load_function("record_submissions", "template_test_recorder")
     presign = load_function("request_upload", "template_test_presign")
-    emitted = {*recorder.OUTCOME_METRICS.values(), recorder.DELETED_METRIC, presign.ISSUED_METRIC}
+    builder = load_function("build_export", "template_test_builder")
+    emitted = {
+        *recorder.OUTCOME_METRICS.values(),
+        recorder.DELETED_METRIC,
+        recorder.RECEIPTS_METRIC,
+        presign.ISSUED_METRIC,
+        *builder.OUTCOME_METRICS.values(),
+    }
     assert shown <= emitted
     assert {"SubmissionsRecorded", "UploadsRejected", "ObjectVersionsDeleted", "UploadsIssued"} <= shown
 
@@ -306,3 +341,11 @@ def test_every_checkov_skip_names_its_check_and_gives_a_reason(template: dict[st
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
         assert len(skip.get("comment", "")) >= 30, f"{name} skips {skip['id']} without a reason"
+
+
+def test_the_export_builder_knows_its_last_try_as_the_queue_counts_them(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    tries = resources["BuildExportFunction"]["Properties"]["Environment"]["Variables"]["EXPORT_MAX_TRIES"]
+    assert int(tries) == resources["ExportJobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    timeout = resources["BuildExportFunction"]["Properties"]["Timeout"]
+    assert resources["ExportJobsQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout

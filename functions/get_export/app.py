@@ -1,0 +1,24 @@
+"""GET /exams/{exam_id}/exports/{export_id}: an export's progress, and its ZIP when done (examiner)."""
+
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exports
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import Export
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.get("/exams/<exam_id>/exports/<export_id>", security=EXAMINER, responses=responses(200, Export, 404, 410))
+def get_export(exam_id: str, export_id: UUID) -> Export:
+    return exports.export_status(examiner_key_id(app), exam_id, export_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,175 @@
+"""Exports: every current submission of an exam in one ZIP, with a manifest, built by the export
+function from a queued job, by streaming: each file is read by its recorded version and its
+SHA-256 checked on the way, the ZIP written to S3 in parts, in bounded memory whatever the exam's
+size. An export lives a day; its link is made fresh whenever it is asked for."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from zipstream import ZIP_STORED, ZipStream
+
+from exam_depository import codes, db, queues, storage
+from exam_depository.config import ExportSettings, load
+from exam_depository.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.exams import exam_row
+from exam_depository.filenames import MANIFEST, archive_names
+from exam_depository.models import Export, ExportStarted
+from exam_depository.observability import logger
+from exam_depository.roster import neutralized
+
+NO_EXPORT = "This exam has no export with this id."
+PROGRESS_EVERY_S = 1.0
+
+
+class ExportFailed(Exception):
+    """Building an export cannot succeed: the message says why, for the examiner."""
+
+
+def start_export(api_key_id: str, slug: str) -> ExportStarted:
+    export_id = uuid.uuid4()
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        key = f"{load(ExportSettings).prefix}{exam.id}/{export_id}/{exam.slug}.zip"
+        row = db.insert_export(conn, export_id, exam.id, key)
+    queues.send_export(export_id)  # after the commit: the builder must find the row
+    return ExportStarted(export_id=row.id, status="queued")
+
+
+def export_status(api_key_id: str, slug: str, export_id: UUID) -> Export:
+    with db.transaction() as conn:
+        exam = exam_row(conn, api_key_id, slug)
+        row = db.export_of(conn, exam.id, export_id)
+    if row is None:
+        raise NotFound(NO_EXPORT)
+    url = None
+    if row.expires_at is not None:
+        left = (row.expires_at - datetime.now(UTC)).total_seconds()
+        if left <= 0:
+            raise Gone("This export expired (an export is kept a day); start another one.")
+        url = storage.presign_export(row.object_key, int(min(left, load(ExportSettings).link_ttl_s)))
+    return Export(
+        export_id=row.id,
+        status=row.status,  # a CHECK constraint holds it to ExportStatus
+        files_done=row.files_done,
+        files_total=row.files_total,
+        bytes=row.bytes,
+        created_at=row.created_at,
+        url=url,
+        expires_at=row.expires_at,
+        error=row.error,
+    )
+
+
+@dataclass(frozen=True)
+class Built:
+    outcome: Literal["done", "failed", "skipped"]
+    bytes: int = 0
+
+
+def build_export(export_id: UUID, *, last_try: bool) -> Built:
+    """Build one export; returns what became of it. A failure that
+    cannot heal (a file that does not match its SHA-256) fails the export at once; S3 or the
+    database unavailable fails it only on the last try, and is raised for SQS to retry before."""
+    with db.transaction() as conn:
+        row = db.start_export(conn, export_id)
+        if row is None:
+            return Built("skipped")
+        slug, anonymous = db.exam_for_export(conn, row.exam_id)
+        files = db.current_submissions(conn, row.exam_id, datetime.now(UTC))
+        db.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
+    upload: storage.MultipartUpload | None = None
+    try:
+        upload = storage.MultipartUpload(
+            row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{slug}.zip"'
+        )
+        written = _write_zip(export_id, files, anonymous, upload)
+        upload.complete()
+    except ExportFailed as exc:
+        if upload is not None:
+            upload.abort()
+        _fail(export_id, str(exc))
+        return Built("failed")
+    except ServiceUnavailable:
+        if upload is not None:
+            upload.abort()
+        if last_try:
+            _fail(export_id, "S3 or the database was unavailable on every try; start the export again.")
+            return Built("failed")
+        raise
+    expires_at = datetime.now(UTC) + timedelta(hours=load(ExportSettings).retention_hours)
+    with db.transaction() as conn:
+        db.finish_export(conn, export_id, written=written, expires_at=expires_at)
+    logger.info("Export done", extra={"export_id": str(export_id), "files": len(files), "bytes": written})
+    return Built("done", written)
+
+
+def _fail(export_id: UUID, error: str) -> None:
+    logger.warning("Export failed", extra={"export_id": str(export_id), "error": error})
+    with db.transaction() as conn:
+        db.fail_export(conn, export_id, error)
+
+
+def _write_zip(
+    export_id: UUID, files: list[db.ExportedSubmission], anonymous: bool, upload: storage.MultipartUpload
+) -> int:
+    names = archive_names([(item.nickname, item.filename) for item in files])
+    archive = ZipStream(compress_type=ZIP_STORED)  # answers are mostly PDFs: compressing costs CPU for little
+    archive.add(manifest(files, names, anonymous=anonymous), MANIFEST)
+    done = [0]
+    for item, name in zip(files, names, strict=True):
+        archive.add(_checked(item, name, done), name, size=item.size_bytes)
+    reported = time.monotonic()
+    for chunk in archive:
+        upload.write(chunk)
+        if time.monotonic() - reported > PROGRESS_EVERY_S:
+            with db.transaction() as conn:
+                db.export_progress(conn, export_id, files_total=len(files), files_done=done[0], written=upload.bytes)
+            reported = time.monotonic()
+    return upload.bytes
+
+
+def _checked(item: db.ExportedSubmission, name: str, done: list[int]) -> Iterator[bytes]:
+    """The recorded version's bytes; its SHA-256 must be the recorded one, or the export fails
+    naming the file (a ZIP with a changed file in it must not be handed out)."""
+    digest = hashlib.sha256()
+    for chunk in storage.stream_version(item.object_key, item.version_id):
+        digest.update(chunk)
+        yield chunk
+    if digest.hexdigest() != item.sha256:
+        raise ExportFailed(f"{name} (of {item.nickname}) does not match its recorded SHA-256; nothing was exported.")
+    done[0] += 1
+
+
+def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
+    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (no names
+    for an anonymous exam); UTF-8 with a BOM, safe in a spreadsheet like the roster."""
+    columns = ["nickname", *(() if anonymous else ("first_name", "last_name")), "filename", "path_in_zip"]
+    columns += ["size_bytes", "sha256", "submitted_at", "late", "verification_code"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for item, name in zip(files, names, strict=True):
+        values = {
+            "nickname": item.nickname,
+            "first_name": item.first_name,
+            "last_name": item.last_name,
+            "filename": item.filename,
+            "path_in_zip": name,
+            "size_bytes": str(item.size_bytes),
+            "sha256": item.sha256,
+            "submitted_at": item.submitted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "late": "yes" if item.late else "no",
+            "verification_code": codes.display(item.verification_code),
+        }
+        writer.writerow([neutralized(values[column]) for column in columns])
+    return ("\ufeff" + out.getvalue()).encode()

@@ -1,0 +1,92 @@
+"""KMS: the receipts' signing key, an asymmetric ECC_NIST_P256 key whose private half never
+leaves KMS. The recorder signs with it (KMS hashes the message: ES256) and reads its public key once per
+execution environment; nothing else calls KMS (verification uses the published public keys).
+
+KMS answers an ECDSA signature as DER; a JWS (RFC 7518) wants the two 32-byte integers side by
+side: `raw_signature` converts. Errors leave this module as `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from exam_depository.config import SigningSettings, load
+from exam_depository.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+_client: KMSClient | None = None
+P256_BYTES = 32
+
+
+def client() -> KMSClient:
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        # The SDK reads AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL itself (an emulator; never on Lambda).
+        _client = boto3.client(
+            "kms",
+            region_name=load(SigningSettings).region,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5),
+        )
+    return _client
+
+
+def reset() -> None:
+    global _client
+    _client = None
+    public_key_der.cache_clear()
+
+
+MAX_MESSAGE = 4096  # what KMS signs as a RAW message; a receipt's signing input is about 1 KB
+
+
+def sign(message: bytes) -> bytes:
+    """ES256 of `message`, as a JWS wants it (r || s, 64 bytes)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if len(message) > MAX_MESSAGE:
+        raise ValueError(f"KMS signs at most {MAX_MESSAGE} bytes; this message has {len(message)}")
+    try:
+        answer = client().sign(
+            KeyId=load(SigningSettings).key_id,
+            Message=message,
+            MessageType="RAW",
+            SigningAlgorithm="ECDSA_SHA_256",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailable(f"KMS Sign failed: {exc}") from exc
+    return raw_signature(answer["Signature"])
+
+
+@functools.cache
+def public_key_der() -> bytes:
+    """The key's public half (DER SubjectPublicKeyInfo), read once per execution environment."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return bytes(client().get_public_key(KeyId=load(SigningSettings).key_id)["PublicKey"])
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailable(f"KMS GetPublicKey failed: {exc}") from exc
+
+
+def raw_signature(der: bytes) -> bytes:
+    """DER `SEQUENCE { INTEGER r, INTEGER s }` -> r || s, each left-padded to 32 bytes."""
+    if len(der) < 8 or der[0] != 0x30:
+        raise ValueError("not a DER ECDSA signature")
+    position = 2 if der[1] < 0x80 else 3  # a P-256 signature's sequence is shorter than 128 bytes
+    integers = []
+    for _ in range(2):
+        if der[position] != 0x02:
+            raise ValueError("not a DER ECDSA signature")
+        length = der[position + 1]
+        value = der[position + 2 : position + 2 + length].lstrip(b"\x00")
+        if len(value) > P256_BYTES:
+            raise ValueError("not a P-256 signature")
+        integers.append(value.rjust(P256_BYTES, b"\x00"))
+        position += 2 + length
+    return integers[0] + integers[1]

@@ -1,0 +1,204 @@
+"""Exports: every current submission of an exam in one ZIP with its manifest, built from the
+queued job, each file checked against its recorded SHA-256; failures say why."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from exam_depository import config, storage
+
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
+
+Record = Callable[..., dict[str, Any]]
+Handler = Callable[[str], ModuleType]
+
+
+def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes, name: str) -> None:
+    form = api.request_upload(student["upload_code"], name).body
+    bucket.upload(form, content)
+    record(bucket.notification(form["fields"]["key"], len(content)))
+
+
+def _start(api: Api, exam_id: str = "physics-2026-12") -> str:
+    response = api.call("create_export", "start", path_params={"exam_id": exam_id})
+    assert response.status == 202, response.body
+    assert response.body["status"] == "queued"
+    return str(response.body["export_id"])
+
+
+def _build_queued(handler: Handler, *, tries: int = 1) -> list[str]:
+    """What the event source mapping does: take the queued jobs and hand each to the builder."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName="export-jobs")["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    outcomes = []
+    for message in messages:
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "body": message["Body"],
+                    "attributes": {"ApproximateReceiveCount": str(tries)},
+                    "eventSource": "aws:sqs",
+                }
+            ]
+        }
+        outcomes.append(handler("build_export").lambda_handler(event, LambdaContext())["outcome"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return outcomes
+
+
+def _status(api: Api, export_id: str, exam_id: str = "physics-2026-12") -> Any:
+    return api.call("get_export", "progress", path_params={"exam_id": exam_id, "export_id": export_id})
+
+
+def _zip(database_url: str, export_id: str) -> zipfile.ZipFile:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT object_key FROM export WHERE id = %s", (export_id,)).fetchone()
+    assert row is not None
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=row[0])["Body"].read()
+    return zipfile.ZipFile(io.BytesIO(body))
+
+
+def test_an_export_holds_every_current_file_byte_for_byte_and_a_manifest(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    # Given three students: one handed in twice, one once, one not at all
+    ann, bob, cy = (api.create_student(n) for n in ("ann", "bob", "cy"))
+    _hand_in(api, bucket, record, ann, b"%PDF ann v1", "answers.pdf")
+    _hand_in(api, bucket, record, ann, b"%PDF ann v2", "answers.pdf")
+    _hand_in(api, bucket, record, bob, b"%PDF bob", "Réponses: finales?.pdf")
+    assert cy["nickname"] == "cy"
+
+    # When the examiner exports, and the builder takes the job
+    export_id = _start(api)
+    assert _status(api, export_id).body["status"] == "queued"
+    assert _build_queued(handler) == ["done"]
+
+    # Then the export is done, with a link, and the ZIP holds exactly the current files
+    done = _status(api, export_id).body
+    assert (done["status"], done["files_done"], done["files_total"]) == ("done", 2, 2)
+    assert done["url"] and done["expires_at"]
+    archive = _zip(database_url, export_id)
+    assert archive.testzip() is None
+    assert sorted(archive.namelist()) == ["ann/answers.pdf", "bob/Réponses_ finales_.pdf", "manifest.csv"]
+    assert archive.read("ann/answers.pdf") == b"%PDF ann v2"
+    assert archive.read("bob/Réponses_ finales_.pdf") == b"%PDF bob"
+    assert done["bytes"] == sum(info.compress_size for info in archive.infolist()) + _overhead(archive)
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    listed = {s["nickname"]: s for s in api.call("list_students", "first_page").body["items"]}
+    assert [row["nickname"] for row in manifest] == ["ann", "bob"]
+    for row in manifest:
+        current = listed[row["nickname"]]["current"]
+        assert row["sha256"] == current["sha256"] == hashlib.sha256(archive.read(row["path_in_zip"])).hexdigest()
+        assert (row["verification_code"], row["filename"]) == (current["verification_code"], current["filename"])
+        assert (row["first_name"], row["last_name"], row["late"]) == ("Mary-Ann", "O'Brien", "no")
+
+
+def _overhead(archive: zipfile.ZipFile) -> int:
+    """Everything in a ZIP but the files' bytes: headers, the directory. Its size is what is left."""
+    assert archive.fp is not None
+    archive.fp.seek(0, io.SEEK_END)
+    return archive.fp.tell() - sum(info.compress_size for info in archive.infolist())
+
+
+def test_an_anonymous_exams_manifest_has_no_names(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    api.create_exam("blind", anonymous=True)
+    student = api.create_student("ann", exam_id="blind")
+    _hand_in(api, bucket, record, student, b"%PDF", "a.pdf")
+
+    export_id = _start(api, "blind")
+    _build_queued(handler)
+
+    header = _zip(database_url, export_id).read("manifest.csv").decode("utf-8-sig").splitlines()[0]
+    assert header == "nickname,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
+
+
+def test_a_file_that_does_not_match_its_recorded_sha256_fails_the_export_naming_it(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    student = api.create_student("ann")
+    _hand_in(api, bucket, record, student, b"%PDF", "answers.pdf")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submission SET sha256 = repeat('0', 64)")
+
+    export_id = _start(api)
+
+    assert _build_queued(handler) == ["failed"]
+    failed = _status(api, export_id).body
+    assert failed["status"] == "failed"
+    assert failed["error"] == "ann/answers.pdf (of ann) does not match its recorded SHA-256; nothing was exported."
+    assert failed["url"] is None
+    assert not [key for key in bucket.keys() if key.startswith("exports/")]
+
+
+def test_two_exports_of_one_exam_at_once_are_two_zips(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF", "a.pdf")
+
+    first, second = _start(api), _start(api)
+
+    assert _build_queued(handler) == ["done", "done"]
+    assert _zip(database_url, first).namelist() == _zip(database_url, second).namelist()
+    assert _status(api, first).body["url"] != _status(api, second).body["url"]
+
+
+def test_an_unreachable_s3_is_retried_and_fails_the_export_on_its_last_try(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF", "a.pdf")
+    export_id = _start(api)
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName="export-jobs")["QueueUrl"]
+    (message,) = sqs.receive_message(QueueUrl=url).get("Messages", [])
+    event = {"Records": [{"messageId": "m", "body": message["Body"], "attributes": {"ApproximateReceiveCount": "1"}}]}
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    config.reset()
+    storage.reset()
+
+    with pytest.raises(Exception, match="S3"):  # the first try: SQS delivers the job again
+        handler("build_export").lambda_handler(event, LambdaContext())
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "3"
+    assert handler("build_export").lambda_handler(event, LambdaContext()) == {"outcome": "failed"}
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    config.reset()
+    storage.reset()
+    assert _status(api, export_id).body["error"].startswith("S3 or the database was unavailable")
+
+
+def test_an_export_is_an_examiners_own_and_expires_after_a_day(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF", "a.pdf")
+    export_id = _start(api)
+    _build_queued(handler)
+
+    theirs = api.call(
+        "get_export",
+        "progress",
+        path_params={"exam_id": "physics-2026-12", "export_id": export_id},
+        api_key_id=OTHER_EXAMINER,
+    )
+    start = api.call("create_export", "start", path_params={"exam_id": "physics-2026-12"}, api_key_id=OTHER_EXAMINER)
+    assert (theirs.status, start.status) == (404, 404)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE export SET expires_at = now() - interval '1 second'")
+    expired = _status(api, export_id)
+    assert expired.status == 410
+    assert "expired" in expired.body["detail"]
+    assert json.dumps(expired.body).count("http") == 0  # no link to what is gone
