@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench import cold, environment, listing, package, record, upload, warm
+from bench import cold, environment, export, listing, package, record, upload, warm
 
 ROOT = Path(__file__).resolve().parent.parent
 API_FUNCTIONS = ("request_upload", "get_verification", "get_download_url")
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=20, help="3 MiB uploads for the CPU figure")
     parser.add_argument("--notifications", type=int, default=10000)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--export-files", type=int, default=200, help="3 MiB files in the exported exam")
     parser.add_argument("--output", type=Path, default=ROOT / ".local" / "bench.json")
     args = parser.parse_args()
     # The handlers log every request as JSON to stdout, as on Lambda (that cost is measured):
@@ -61,6 +62,8 @@ def main() -> None:
         results["list"] = listing.measure(env, counter, (1000, 10000), runs=50)
         step(f"record: {args.notifications} notifications, {args.workers} workers")
         results["record"] = record.measure(env, counter, args.notifications, args.workers)
+        step(f"export: {args.export_files} files of 3 MiB, in a fresh process")
+        results["export"] = export.measure(env, args.export_files)
     results["budgets"] = budgets(results)
     results["seconds"] = round(time.monotonic() - started, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +101,7 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
     check("SQL statements per 500-row page", results["list"]["10000"]["sql_per_page"], 1, "statements")
     check("notifications recorded per second", results["record"]["record_per_s"], 1000, "/s", at_least=True)
     check("lost + duplicated records", results["record"]["lost"] + results["record"]["duplicated"], 0, "records")
+    check("export peak RSS (200 files x 3 MiB)", results["export"]["peak_rss_mb"], 128, "MB")
     return checks
 
 
@@ -141,6 +145,12 @@ def report(results: dict[str, Any], out: TextIO) -> None:
     )
     ceiling = rec["s3_get_per_s_ceiling"]
     print(f"        (the S3 endpoint alone answers {ceiling:,} GET/s here; each record needs one)", file=out)
+    exp = results["export"]
+    print(
+        f"export: {exp['files']} files, {exp['zip_mb']} MB ZIP in {exp['seconds']} s = {exp['export_mb_s']} MB/s "
+        f"(raw S3 GET of the same files: {exp['raw_get_mb_s']} MB/s); peak RSS {exp['peak_rss_mb']} MB",
+        file=out,
+    )
     print("\npackage (sam build)          unzipped KB  zipped KB", file=out)
     for name, size in results["package_kb"].items():
         print(f"  {name:28} {size['unzipped_kb']:10,d} {size['zipped_kb']:10,d}", file=out)

@@ -4,6 +4,7 @@ must work (`create_exam`, `create_student`, `form`, `hand_in`) check it and retu
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,13 +142,23 @@ class ApiClient:
     # --- student -------------------------------------------------------------------------
 
     def presign(
-        self, upload_code: str, filename: str = "answers.pdf", content_type: str = "application/pdf"
+        self,
+        upload_code: str,
+        filename: str = "answers.pdf",
+        content_type: str = "application/pdf",
+        sha256: str | None = None,
     ) -> requests.Response:
-        body = {"filename": filename, "content_type": content_type}
+        body = {"filename": filename, "content_type": content_type} | ({"sha256": sha256} if sha256 else {})
         return self.session.post(self.url(f"submissions/{upload_code}"), json=body, timeout=TIMEOUT_S)
 
-    def form(self, upload_code: str, filename: str = "answers.pdf", content_type: str = "application/pdf") -> Any:
-        response = self.presign(upload_code, filename, content_type)
+    def form(
+        self,
+        upload_code: str,
+        filename: str = "answers.pdf",
+        content_type: str = "application/pdf",
+        sha256: str | None = None,
+    ) -> Any:
+        response = self.presign(upload_code, filename, content_type, sha256)
         assert response.status_code == 201, response.text
         return response.json()
 
@@ -180,11 +191,31 @@ class ApiClient:
             time.sleep(0.2)
 
     def hand_in(self, upload_code: str, content: bytes, filename: str = "answers.pdf") -> dict[str, Any]:
-        """Presign, POST to S3, wait for the record: the student's whole path; returns the progress."""
-        form = self.form(upload_code, filename)
+        """Hash, presign, POST to S3, wait for the record: the student's whole path, as the page
+        takes it; returns the progress."""
+        form = self.form(upload_code, filename, sha256=hashlib.sha256(content).hexdigest())
         posted = self.post_form(form, content, filename=filename)
         assert posted.status_code in (200, 201, 204), posted.text
         return self.wait_until_settled(upload_code, form["upload_id"])
+
+    def start_export(self, exam_id: str) -> requests.Response:
+        return self.session.post(self.url(f"exams/{exam_id}/exports"), headers=self._examiner(), timeout=TIMEOUT_S)
+
+    def export(self, exam_id: str, export_id: str) -> requests.Response:
+        return self.session.get(
+            self.url(f"exams/{exam_id}/exports/{export_id}"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def wait_for_export(self, exam_id: str, export_id: str, timeout_s: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.export(exam_id, export_id)
+            assert state.status_code == 200, state.text
+            if state.json()["status"] in ("done", "failed"):
+                return dict(state.json())
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"export {export_id} still {state.json()['status']} after {timeout_s:.0f} s")
+            time.sleep(0.5)
 
     # --- reviewer ------------------------------------------------------------------------
 
@@ -193,6 +224,12 @@ class ApiClient:
 
     def download_link(self, code: str) -> requests.Response:
         return self.session.get(self.url(f"verifications/{code}/download_url"), timeout=TIMEOUT_S)
+
+    def check_receipt(self, receipt: str) -> requests.Response:
+        return self.session.post(self.url("receipts/verify"), json={"receipt": receipt}, timeout=TIMEOUT_S)
+
+    def jwks(self) -> requests.Response:
+        return self.session.get(self.url(".well-known/jwks.json"), timeout=TIMEOUT_S)
 
     def download(self, code: str) -> bytes:
         link = self.download_link(code)

@@ -16,7 +16,14 @@ class QueueDelivery(threading.Thread):
     after the visibility timeout and go to the dead-letter queue after maxReceiveCount."""
 
     def __init__(
-        self, sqs: Any, queue_url: str, queue_arn: str, pool: FunctionPool, stop: threading.Event, batch_size: int = 10
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        pool: FunctionPool,
+        stop: threading.Event,
+        *,
+        batch_size: int = 10,
     ) -> None:
         super().__init__(daemon=True, name=f"delivery-{pool.function}")
         self.sqs = sqs

@@ -82,9 +82,8 @@ def issue(kid: str, chains: list[list[dict[str, Any]]]) -> list[list[str]]:
     def sign_chain(chain: list[dict[str, Any]]) -> list[str]:
         tokens: list[str] = []
         for statement in chain:
-            if tokens:
-                statement = {**statement, "previous_receipt_sha256": jws.token_sha256(tokens[-1])}
-            signed = jws.signing_input(kid, statement)
+            linked = {**statement, "previous_receipt_sha256": jws.token_sha256(tokens[-1])} if tokens else statement
+            signed = jws.signing_input(kid, linked)
             tokens.append(jws.compact(signed, signing.sign(signed)))
         return tokens
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,46 @@ def test_a_closed_exam_says_so_and_offers_no_upload(page: Page, stack: Stack) ->
     expect(page.locator("#window-state")).to_contain_text("This exam closed on")
     expect(page.locator("#file-form")).to_be_hidden()
     page.screenshot(path=ARTIFACTS / "upload-9-closed.png", full_page=True)
+
+
+def test_the_upload_page_hashes_the_file_and_offers_the_receipt_to_keep(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    student = stack.create_student(EXAM, "browser.receipt")
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 answers with a receipt " * 100)
+
+    _open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#receipt-code")).to_have_text(CODE, timeout=20_000)
+    page.screenshot(path=ARTIFACTS / "upload-10-receipt-offered.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download your receipt").click()
+
+    download = download_info.value
+    current = stack.progress(student["upload_code"])["current"]
+    assert download.suggested_filename == f"receipt-{current['verification_code']}.jwt"
+    assert Path(download.path()).read_text().strip() == current["receipt"]
+    assert current["sha256"] == hashlib.sha256(answers.read_bytes()).hexdigest()
+    (upload,) = stack.progress(student["upload_code"])["uploads"]
+    assert upload["status"] == "recorded"
+
+
+def test_a_reviewer_checks_a_receipt_and_a_changed_one_is_refused(page: Page, stack: Stack) -> None:
+    student = stack.create_student(EXAM, "browser.checks")
+    receipt = stack.hand_in(student["upload_code"], b"%PDF-1.7 receipt to check")["current"]["receipt"]
+
+    page.goto(f"{stack.api}/verify")
+    page.get_by_label("Or a receipt").fill(receipt)
+    page.get_by_role("button", name="Check the receipt").click()
+    expect(page.locator("#receipt-title")).to_have_text("A genuine receipt")
+    expect(page.locator("#receipt-claims")).to_contain_text("browser.checks")
+    page.screenshot(path=ARTIFACTS / "verify-2-genuine-receipt.png", full_page=True)
+
+    header, claims, signature = receipt.split(".")
+    page.get_by_label("Or a receipt").fill(f"{header}.{claims[:-3]}x{claims[-2:]}.{signature}")
+    page.get_by_role("button", name="Check the receipt").click()
+    expect(page.locator("#receipt-title")).to_have_text("Not a genuine receipt")
+    expect(page.locator("#receipt-verdict")).to_have_text(re.compile("changed|not a receipt"))
+    page.screenshot(path=ARTIFACTS / "verify-3-changed-receipt.png", full_page=True)

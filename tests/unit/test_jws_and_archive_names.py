@@ -37,10 +37,12 @@ def test_a_jwk_and_its_rfc_7638_thumbprint() -> None:
 
 @given(st.text(max_size=200))
 def test_anything_given_as_a_receipt_is_parsed_or_refused_plainly(text: str) -> None:
-    try:
+    if text.count(".") != 2:
+        with pytest.raises(jws.NotGenuine, match="three parts"):
+            jws.parse(text)
+        return
+    with pytest.raises(jws.NotGenuine, match=r"\w"):  # never anything but a sentence for people
         jws.parse(text)
-    except jws.NotGenuine as refused:
-        assert str(refused)
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,20 @@ async function call(method, path, body) {
   return { status: response.status, data };
 }
 
+// A receipt to keep, as a file (a compact JWS: any JOSE tool reads it).
+function offerReceipt(link, current) {
+  link.hidden = !current.receipt;
+  if (!current.receipt) return;
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([current.receipt + "\n"], { type: "application/jwt" }));
+  link.download = `receipt-${current.verification_code}.jwt`;
+}
+
+async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function showStudent(progress) {
   $("student").hidden = false;
   exam = progress.exam;
@@ -119,6 +133,7 @@ function showStudent(progress) {
     $("current-time").textContent = when(current.submitted_at);
     $("current-late").hidden = !current.late;
     $("current-code").textContent = current.verification_code;
+    offerReceipt($("current-receipt"), current);
   }
 }
 
@@ -162,6 +177,9 @@ function s3Problem(text) {
   if (!found) return { text: "The storage refused the file. Try again.", retry: true };
   if (found[1] === "EntityTooLarge") return { text: "The file is larger than 3 MiB, so it was refused. Choose a smaller file." };
   if (found[1] === "EntityTooSmall") return { text: "The file is empty. Choose another file." };
+  if (found[1] === "BadDigest" || /checksum/i.test(found[2])) {
+    return { text: "The file changed while it was being sent. Choose it again and upload.", retry: false };
+  }
   if (/expired/i.test(found[2])) {
     if (exam && phase() === "closed") return { text: "The exam closed before your file arrived, so it was refused." };
     return { text: "The upload took too long and its form expired. Try again.", retry: true, expired: true };
@@ -202,6 +220,7 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
         $("receipt-title").textContent = current.late ? "Handed in late" : "Handed in";
         $("receipt-detail").textContent = `${current.filename}, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)}` +
           `${current.late ? " (after the due time)" : ""}, SHA-256 ${current.sha256}`;
+        offerReceipt($("receipt-file"), current);
         $("receipt").hidden = false;
         $("receipt").focus();
         say("Your file is handed in.");
@@ -212,6 +231,7 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
         fail({
           too_large: "The file was larger than 3 MiB and was not kept.",
           empty: "The file was empty and was not kept.",
+          checksum_mismatch: "The file that arrived is not the one you chose, so it was not kept. Upload it again.",
         }[upload.rejection_reason] || "You had no uploads left, so this file was not kept.");
         return "rejected";
       }
@@ -273,8 +293,10 @@ async function upload(event) {
   $("upload-button").disabled = true;
   try {
     say("Preparing the upload…");
+    // With the file's SHA-256 in the form, the storage refuses any other bytes.
+    const sha256 = window.crypto && crypto.subtle ? await sha256Hex(file) : undefined;
     const presign = await call("POST", `submissions/${code}`, {
-      filename: file.name, content_type: file.type || "application/octet-stream",
+      filename: file.name, content_type: file.type || "application/octet-stream", sha256,
     });
     if (presign.network) { fail("The network failed. Check your connection, then try again.", upload); return; }
     if (presign.status !== 201) {

@@ -62,5 +62,56 @@ async function download() {
   fail(result.network ? "The network failed. Try again." : "The download link could not be made. Try again.");
 }
 
+// A receipt: checked by the server against the deployment's published keys (GET
+// .well-known/jwks.json has them, for checking offline).
+const CLAIMS = [
+  ["exam", "Exam"], ["nickname", "Student"], ["filename", "File"], ["size", "Size (bytes)"], ["sha256", "SHA-256"],
+  ["submitted_at", "Handed in"], ["late", "Late"], ["verification_code", "Verification code"],
+  ["attempt", "Attempt"], ["s3_version", "Stored version"], ["iss", "Issued by"],
+];
+
+async function checkReceipt(event) {
+  event.preventDefault();
+  $("error").hidden = true;
+  $("receipt-result").hidden = true;
+  const chosen = $("receipt-file").files[0];
+  const text = chosen ? (await chosen.text()).trim() : $("receipt-text").value.trim();
+  if (!text) { fail("Paste a receipt, or choose its file."); return; }
+  $("status").textContent = "Checking the receipt…";
+  let result;
+  try {
+    const response = await fetch(api + "receipts/verify", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ receipt: text }),
+    });
+    result = { status: response.status, data: await response.json().catch(() => ({})) };
+  } catch (err) {
+    fail("The network failed. Check your connection and try again.");
+    return;
+  }
+  if (result.status === 422) { fail("This is not a receipt: it is too long or empty."); return; }
+  if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment."); return; }
+  const v = result.data;
+  $("receipt-title").textContent = v.genuine ? "A genuine receipt" : "Not a genuine receipt";
+  $("receipt-verdict").textContent = v.genuine
+    ? `Signed by this deployment. The file is ${v.status || "no longer on record"} now.`
+    : v.reason;
+  $("receipt-verdict").className = v.genuine ? "genuine" : "error";
+  const list = $("receipt-claims");
+  list.replaceChildren();
+  for (const [name, label] of v.genuine ? CLAIMS : []) {
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const value = document.createElement("dd");
+    const claim = v.claims[name];
+    value.textContent = name === "attempt" ? `${claim} of ${v.claims.attempts}` : name === "late" ? (claim ? "yes" : "no") : String(claim);
+    if (name === "sha256" || name === "s3_version") value.className = "mono wrap";
+    list.append(term, value);
+  }
+  $("receipt-result").hidden = false;
+  $("status").textContent = v.genuine ? "The receipt is genuine." : "The receipt is not genuine.";
+  $("receipt-result").focus();
+}
+
 $("verify-form").addEventListener("submit", check);
+$("receipt-form").addEventListener("submit", checkReceipt);
 $("download").addEventListener("click", download);
