@@ -155,7 +155,7 @@ def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stac
 
     page.goto(f"{stack.api}/verify")
     page.get_by_label("Verification code").fill(code.lower())
-    page.get_by_role("button", name="Check").click()
+    page.get_by_role("button", name="Check the code").click()
 
     expect(page.locator("#r-status")).to_have_text("current")
     expect(page.locator("#r-filename")).to_have_text("Final answers.pdf")
