@@ -388,18 +388,25 @@ def student_detail(conn: Connection, exam_id: int, nickname: str) -> StudentDeta
         ).fetchone()
 
 
-def lock_student_for_deletion(conn: Connection, exam_id: int, nickname: str) -> Row | None:
+@dataclass(frozen=True)
+class StudentKeys:
+    id: int
+    keys: list[str]
+
+
+def lock_student_for_deletion(conn: Connection, exam_id: int, nickname: str) -> StudentKeys | None:
     """Lock the student (the recorder waits) and list every object key it ever had: every
     version of each goes, those already gone cost a listing, and one whose delete failed earlier
     goes now."""
-    return conn.execute(
-        """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
-           FROM student s
-           LEFT JOIN upload u ON u.student_id = s.id
-           WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
-           GROUP BY s.id""",
-        (exam_id, nickname),
-    ).fetchone()
+    with conn.cursor(row_factory=class_row(StudentKeys)) as cur:
+        return cur.execute(
+            """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
+               FROM student s
+               LEFT JOIN upload u ON u.student_id = s.id
+               WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
+               GROUP BY s.id""",
+            (exam_id, nickname),
+        ).fetchone()
 
 
 def delete_student(conn: Connection, student_id: int) -> None:
@@ -819,10 +826,17 @@ def receipt_keys(conn: Connection) -> dict[str, dict[str, str]]:
     return {row["kid"]: row["jwk"] for row in rows}
 
 
-def submission_status_by_code(conn: Connection, verification_code: str) -> Row | None:
-    return conn.execute(
-        "SELECT status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
-    ).fetchone()
+@dataclass(frozen=True)
+class StoredStatus:
+    status: SubmissionStatus
+    expires_at: datetime
+
+
+def submission_status_by_code(conn: Connection, verification_code: str) -> StoredStatus | None:
+    with conn.cursor(row_factory=class_row(StoredStatus)) as cur:
+        return cur.execute(
+            "SELECT status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
+        ).fetchone()
 
 
 # --- exports ----------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def check(token: str) -> ReceiptCheck:
             return ReceiptCheck(genuine=False, reason="The signature does not match: the receipt was changed.")
         code = codes.normalize(str(parsed.claims.get("verification_code", "")))
         record = db.submission_status_by_code(conn, code) if code else None
-    status = None if record is None else status_at(record["status"], record["expires_at"], datetime.now(UTC))
+    status = None if record is None else status_at(record.status, record.expires_at, datetime.now(UTC))
     return ReceiptCheck(genuine=True, claims=parsed.claims, status=status)
 
 

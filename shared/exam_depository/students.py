@@ -120,8 +120,8 @@ def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
         found = db.lock_student_for_deletion(conn, exam.id, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
-        db.delete_student(conn, found["id"])
-        storage.delete_everything_under(sorted({upload_folder(key) for key in found["keys"]}))
+        db.delete_student(conn, found.id)
+        storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
 
 
 def set_extension(api_key_id: str, slug: str, nickname: str, extension: ExtensionIn) -> StudentSummary:

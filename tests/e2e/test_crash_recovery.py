@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from local_stack import background
@@ -117,3 +118,31 @@ def test_uploads_s3_accepted_before_a_crash_are_recorded_after_the_restart(tmp_p
         assert recovered == [str(len(stored))]
     finally:
         assert second.stop() == 0
+
+
+def test_the_local_stack_runs_the_templates_schedules(tmp_path: Path) -> None:
+    # Given a stack whose schedules run every 2 s instead of every 6 hours, and a file past its retention
+    stack = background.start(tmp_path, environment={"LOCAL_SCHEDULE_SECONDS": "2"})
+    try:
+        examiner = ApiClient(stack.info["api_url"], stack.info["api_key"])
+        examiner.create_exam("scheduled")
+        code = examiner.create_student("scheduled", "ann")["upload_code"]
+        current = examiner.hand_in(code, b"%PDF kept 3 days")["current"]
+
+        with psycopg.connect(stack.info["database_url"], autocommit=True) as conn:
+            conn.execute("UPDATE submission SET expires_at = now() - interval '1 second'")
+
+        # Then, with no hand command, the expiry job marks it expired and deletes its file
+        s3, _ = background.stack_clients(tmp_path, stack.info)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with psycopg.connect(stack.info["database_url"]) as conn:
+                (status,) = conn.execute("SELECT status FROM submission").fetchone() or ("?",)
+            stored = s3.list_object_versions(Bucket=stack.info["bucket"], Prefix="submissions/").get("Versions", [])
+            if status == "expired" and not stored:
+                break
+            time.sleep(0.5)
+        assert (status, stored) == ("expired", [])
+        assert ApiClient(stack.info["api_url"]).download_link(current["verification_code"]).status_code == 410
+    finally:
+        assert stack.stop() == 0
