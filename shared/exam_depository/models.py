@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,6 +103,25 @@ Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
 ]
 MaxAttempts = Annotated[int, Field(ge=1, le=50)]
+
+
+# What a pattern means, for the person whose value did not match it.
+_PATTERN_MEANINGS = {
+    NICKNAME_PATTERN: "use 1 to 32 letters, digits, '.', '_' or '-' (no spaces)",
+    EXAM_ID_PATTERN: "use lowercase letters, digits and '-', at most 63, starting with a letter or digit",
+}
+
+
+def readable(error: Mapping[str, Any]) -> str:
+    """A validation error of pydantic's in words a person fixing a form or a CSV row acts on."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and context.get("pattern") in _PATTERN_MEANINGS:
+        return _PATTERN_MEANINGS[context["pattern"]]
+    if kind == "string_too_short" and context.get("min_length") == 1:
+        return "must not be empty"
+    if kind == "missing":
+        return "is required"
+    return str(error.get("msg", "invalid"))
 
 
 class _Model(BaseModel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from exam_depository.errors import InvalidInput, PayloadTooLarge
-from exam_depository.models import ExtensionIn, StudentIn
+from exam_depository.models import ExtensionIn, StudentIn, readable
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")
@@ -111,7 +111,7 @@ class _RosterCheck:
             student = StudentIn.model_validate(values)
         except ValidationError as exc:
             for problem in exc.errors(include_url=False, include_input=False):
-                self.errors.append({"line": line, "field": str(problem["loc"][0]), "message": problem["msg"]})
+                self.errors.append({"line": line, "field": str(problem["loc"][0]), "message": readable(problem)})
             return
         nickname = student.nickname.lower()
         email = student.email.lower() if student.email is not None else None
@@ -220,7 +220,7 @@ def _extension_row(
     except ValidationError as exc:
         for problem in exc.errors(include_url=False, include_input=False):
             field_name = str(problem["loc"][0]) if problem["loc"] else "due_at"
-            errors.append({"line": line, "field": field_name, "message": problem["msg"]})
+            errors.append({"line": line, "field": field_name, "message": readable(problem)})
         return
     if nickname.lower() in seen:
         errors.append({"line": line, "field": "nickname", "message": f"duplicate of line {seen[nickname.lower()]}"})

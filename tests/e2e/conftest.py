@@ -1,4 +1,5 @@
-"""The local stack, started once for the e2e tests (`python -m local_stack`) and stopped at the end."""
+"""The local stack, started once for the e2e tests (`python -m local_stack`) and stopped at the end;
+Debian's Chromium for the pages."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import psutil
 import psycopg
 import pytest
 from exam_depository.codes import display
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from local_stack import background
 from local_stack.client import ApiClient
@@ -89,3 +91,61 @@ def _secrets_in_logs(info: dict[str, Any], local_dir: Path) -> list[str]:
     files = [(local_dir / name).read_text(errors="replace") for name in ("stack.log", "ministack.log")]
     logs = "\n".join([*files, *access]).upper()
     return [secret[:4] + "…" for secret in secrets if secret.upper() in logs]
+
+
+# --- the browser: Debian's Chromium, driven by Playwright -------------------------------------
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            # This machine's network is closed: no background calls home, no component updates.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """The page's console errors; a test that causes one on purpose removes it."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, console_errors: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    page = context.new_page()
+    page.on("console", lambda message: record_problem(message, console_errors))
+    yield page
+    context.close()
+    # A CSP violation or a script error shows up here.
+    assert console_errors == []
+
+
+def record_problem(message: ConsoleMessage, problems: list[str]) -> None:
+    expected = "Failed to load resource: the server responded with a status of 4"
+    if message.type == "error" and not message.text.startswith(expected):
+        problems.append(message.text)
+
+
+def open_upload_page(page: Page, stack: Stack, upload_code: str) -> None:
+    page.goto(f"{stack.api}/")
+    page.get_by_label("Your upload code").fill(upload_code.lower().replace("-", " "))
+    page.get_by_role("button", name="Continue").click()

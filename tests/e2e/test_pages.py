@@ -8,66 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import EXAM, Stack
+from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            # This machine's network is closed: no background calls home, no component updates.
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def console_errors() -> list[str]:
-    """The page's console errors; a test that causes one on purpose removes it."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, console_errors: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
-    page = context.new_page()
-    page.on("console", lambda message: _record_problem(message, console_errors))
-    yield page
-    context.close()
-    # A CSP violation or a script error shows up here.
-    assert console_errors == []
-
-
-def _record_problem(message: ConsoleMessage, problems: list[str]) -> None:
-    expected = "Failed to load resource: the server responded with a status of 40"
-    if message.type == "error" and not message.text.startswith(expected):
-        problems.append(message.text)
-
-
-def _open_upload_page(page: Page, stack: Stack, upload_code: str) -> None:
-    page.goto(f"{stack.api}/")
-    page.get_by_label("Your upload code").fill(upload_code.lower().replace("-", " "))
-    page.get_by_role("button", name="Continue").click()
 
 
 def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, stack: Stack, tmp_path: Path) -> None:
@@ -75,7 +20,7 @@ def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, sta
     answers = tmp_path / "Réponses.pdf"
     answers.write_bytes(b"%PDF-1.7 answers " * 4000)
 
-    _open_upload_page(page, stack, student["upload_code"])
+    open_upload_page(page, stack, student["upload_code"])
     expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
     page.screenshot(path=ARTIFACTS / "upload-1-code-entered.png", full_page=True)
     page.get_by_label("Choose your file").set_input_files(answers)
@@ -107,7 +52,7 @@ def test_an_answer_lost_on_the_way_back_from_s3_is_found_on_retry_without_anothe
         route.abort("connectionreset")  # ...and the browser never hears back
 
     page.route(f"{stack.info['s3_endpoint']}/**", take_the_file_but_lose_the_answer)
-    _open_upload_page(page, stack, student["upload_code"])
+    open_upload_page(page, stack, student["upload_code"])
     page.get_by_label("Choose your file").set_input_files(answers)
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("alert")).to_have_text(re.compile("The network failed during the upload"))
@@ -128,7 +73,7 @@ def test_an_oversize_file_is_stopped_before_upload(page: Page, stack: Stack, tmp
     large = tmp_path / "scan.pdf"
     large.write_bytes(b"x" * (3 * 1024 * 1024 + 1))
 
-    _open_upload_page(page, stack, student["upload_code"])
+    open_upload_page(page, stack, student["upload_code"])
     page.get_by_label("Choose your file").set_input_files(large)
     page.get_by_role("button", name="Upload").click()
 
@@ -140,7 +85,7 @@ def test_an_oversize_file_is_stopped_before_upload(page: Page, stack: Stack, tmp
 
 
 def test_an_unknown_code_gets_a_clear_message(page: Page, stack: Stack) -> None:
-    _open_upload_page(page, stack, "0000-0000-0000-0000-0000")
+    open_upload_page(page, stack, "0000-0000-0000-0000-0000")
 
     expect(page.get_by_role("alert")).to_have_text("We don't know this upload code. Check it and try again.")
     page.screenshot(path=ARTIFACTS / "upload-4-unknown-code.png", full_page=True)
@@ -180,7 +125,7 @@ def new_york_page(browser: Browser, console_errors: list[str]) -> Iterator[Page]
     """A student in New York sitting an exam set in Paris: the page must show both times."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/New_York")
     page = context.new_page()
-    page.on("console", lambda message: _record_problem(message, console_errors))
+    page.on("console", lambda message: record_problem(message, console_errors))
     yield page
     context.close()
     assert console_errors == []
@@ -196,7 +141,7 @@ def test_the_upload_page_before_opening_near_the_deadline_and_after_a_late_uploa
     # Before the exam opens: when, in both zones, and no way to upload yet
     stack.create_exam("page-early", opens_in_s=5400, due_in_s=9000, title="Thermodynamics", timezone="Europe/Paris")
     early = stack.create_student("page-early", "browser.early")
-    _open_upload_page(page, stack, early["upload_code"])
+    open_upload_page(page, stack, early["upload_code"])
     expect(page.locator("#window-state")).to_contain_text("This exam opens on")
     expect(page.locator("#window-state")).to_contain_text("your time:")
     expect(page.locator("#countdown")).to_have_text(re.compile(r"^Opens in 1 h (29|30) min\.$"))
@@ -206,7 +151,7 @@ def test_the_upload_page_before_opening_near_the_deadline_and_after_a_late_uploa
     # Near the deadline: a countdown on the server's clock, the deadline in Paris and New York
     stack.create_exam("page-soon", due_in_s=240, cutoff_in_s=900, title="Thermodynamics", timezone="Europe/Paris")
     soon = stack.create_student("page-soon", "browser.soon")
-    _open_upload_page(page, stack, soon["upload_code"])
+    open_upload_page(page, stack, soon["upload_code"])
     expect(page.locator("#countdown")).to_have_text(re.compile(r"^[34] min \d+ s left until the due time\.$"))
     expect(page.locator("#due-exam")).to_contain_text("(Europe/Paris)")
     expect(page.locator("#due-local")).to_contain_text("Your time:")
@@ -216,7 +161,7 @@ def test_the_upload_page_before_opening_near_the_deadline_and_after_a_late_uploa
     # After the due time: warned before, marked late after
     stack.create_exam("page-late", due_in_s=-60, cutoff_in_s=900, title="Thermodynamics", timezone="Europe/Paris")
     late = stack.create_student("page-late", "browser.late")
-    _open_upload_page(page, stack, late["upload_code"])
+    open_upload_page(page, stack, late["upload_code"])
     expect(page.locator("#late-warning")).to_be_visible()
     page.get_by_label("Choose your file").set_input_files(answers)
     page.get_by_role("button", name="Upload").click()
@@ -230,7 +175,7 @@ def test_a_closed_exam_says_so_and_offers_no_upload(page: Page, stack: Stack) ->
     stack.create_exam("page-closed", opens_in_s=-7200, due_in_s=-3600, cutoff_in_s=-60)
     student = stack.create_student("page-closed", "browser.closed")
 
-    _open_upload_page(page, stack, student["upload_code"])
+    open_upload_page(page, stack, student["upload_code"])
 
     expect(page.locator("#window-state")).to_contain_text("This exam closed on")
     expect(page.locator("#file-form")).to_be_hidden()
@@ -244,7 +189,7 @@ def test_the_upload_page_hashes_the_file_and_offers_the_receipt_to_keep(
     answers = tmp_path / "answers.pdf"
     answers.write_bytes(b"%PDF-1.7 answers with a receipt " * 100)
 
-    _open_upload_page(page, stack, student["upload_code"])
+    open_upload_page(page, stack, student["upload_code"])
     page.get_by_label("Choose your file").set_input_files(answers)
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#receipt-code")).to_have_text(CODE, timeout=20_000)

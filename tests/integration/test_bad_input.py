@@ -47,7 +47,7 @@ def test_a_validation_problem_names_the_field_and_what_is_wrong(api: Api) -> Non
 
     assert response.status == 422
     assert response.body["type"] == "urn:exam-depository:problem:invalid-input"
-    assert response.body["detail"].startswith("first_name: String should have at least 1 character")
+    assert response.body["detail"].startswith("first_name: must not be empty")
 
 
 @pytest.mark.parametrize(

@@ -198,11 +198,11 @@ def test_import_with_bad_rows_lists_each_by_line_and_creates_nothing(api: Api) -
 
     assert response.status == 422
     assert response.headers["Content-Type"] == "application/problem+json"
-    assert [(e["line"], e.get("field")) for e in response.body["errors"]] == [
-        (3, "nickname"),
-        (4, "nickname"),
-        (5, "first_name"),
-        (6, None),
+    assert [(e["line"], e.get("field"), e["message"]) for e in response.body["errors"]] == [
+        (3, "nickname", "use 1 to 32 letters, digits, '.', '_' or '-' (no spaces)"),
+        (4, "nickname", "duplicate of line 2"),
+        (5, "first_name", "must not be empty"),
+        (6, None, "expected 3 fields, found 4"),
     ]
     assert api.call("list_students", "first_page").body["items"] == []
 
@@ -248,15 +248,25 @@ def test_import_of_5000_rows_creates_them_all(api: Api) -> None:
     assert len(response.body["created"]) == 5000
 
 
-@pytest.mark.parametrize(("path", "script"), [("/", "upload.js"), ("/verify", "verify.js")])
-def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, script: str) -> None:
+_BUCKET_ORIGIN = "https://exam-depository-test-submissions.s3.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("path", "script", "connect_src"),
+    [
+        ("/", "upload.js", f"'self' {_BUCKET_ORIGIN}"),  # the one place the student's file goes
+        ("/verify", "verify.js", "'self'"),
+        ("/examiner", "examiner.js", "'self'"),  # the key goes to the API and nowhere else
+    ],
+)
+def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, script: str, connect_src: str) -> None:
     response = api.page(path, stage="v1")
 
     assert response.status == 200
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp
     assert "default-src 'none'" in csp
-    assert "https://exam-depository-test-submissions.s3.eu-west-1.amazonaws.com" in csp  # the one place to POST
+    assert f"connect-src {connect_src};" in csp
     assert f'<script src="/v1/static/{script}">' in response.body  # links follow the stage
     assert "<script>" not in response.body  # no inline script
     for asset in ("app.css", script):

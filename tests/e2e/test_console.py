@@ -1,0 +1,405 @@
+"""The examiner's console (GET /examiner) in Debian's Chromium against the local stack: an exam run
+from the browser as an examiner would, over the same API as curl."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Request, expect
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
+
+# The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
+ZONE = "Europe/Berlin"
+KEY_STORE = "exam-depository-examiner-key"
+AXE = ROOT / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+class Console:
+    """One examiner's browser tab on /examiner, and what it sent."""
+
+    def __init__(self, page: Page, stack: Stack) -> None:
+        self.page = page
+        self.stack = stack
+        self.requests: list[Request] = []
+        self.dialogs: list[str] = []
+        page.on("request", self._sent)
+        page.on("dialog", self._dialog)
+
+    def _sent(self, request: Request) -> None:
+        self.requests.append(request)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)  # a script of the data's ran
+        dialog.dismiss()
+
+    def open(self) -> None:
+        self.page.goto(f"{self.stack.api}/examiner")
+
+    def sign_in(self, key: str | None = None) -> None:
+        self.open()
+        self.page.get_by_label("Your examiner key").fill(key or self.stack.key or "")
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def open_exam(self, title: str) -> None:
+        self.page.get_by_role("button", name=title, exact=True).click()
+        expect(self.page.locator("#exam-heading")).to_have_text(title)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=ARTIFACTS / f"console-{name}.png", full_page=True)
+
+    def stored_key(self) -> Any:
+        return self.page.evaluate(f"sessionStorage.getItem('{KEY_STORE}')")
+
+
+@pytest.fixture
+def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id=ZONE, locale="en-GB", accept_downloads=True
+    )
+    page = context.new_page()
+    page.on("console", lambda message: record_problem(message, console_errors))
+    console = Console(page, stack)
+    yield console
+    context.close()
+    # The key travels in a header only: never in a URL, and no script other than ours ran.
+    assert stack.key
+    assert [r.url for r in console.requests if stack.key in r.url] == []
+    assert console.dialogs == []
+    assert console_errors == []
+
+
+def _local_field(moment: datetime) -> str:
+    """What a person types in a datetime-local field: the wall-clock time in the laptop's zone."""
+    return moment.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _whole_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def test_a_wrong_key_is_refused_and_not_kept(console: Console) -> None:
+    console.sign_in("not-a-key-anyone-has")
+
+    expect(console.page.get_by_role("alert")).to_have_text(re.compile("The service refused your key"))
+    expect(console.page.get_by_label("Your examiner key")).to_be_visible()
+    assert console.stored_key() is None
+    console.shot("1-wrong-key")
+
+
+def test_the_console_loads_from_its_own_origin_alone_and_stays_light(console: Console, stack: Stack) -> None:
+    loaded: list[tuple[str, int]] = []
+
+    def weigh(request: Request) -> None:
+        response = request.response()
+        loaded.append((request.url, len(response.body()) if response else 0))
+
+    console.page.on("requestfinished", weigh)
+    console.open()
+    console.page.wait_for_load_state("networkidle")
+
+    assert {url.rsplit("/", 1)[-1] for url, _ in loaded} == {"examiner", "app.css", "examiner.js"}
+    assert all(url.startswith(stack.api + "/") for url, _ in loaded)  # no CDN, no font service
+    weight = sum(size for _, size in loaded)
+    (ARTIFACTS / "console-weight.txt").write_text(
+        "".join(f"{size:>7} {url.removeprefix(stack.api)}\n" for url, size in loaded) + f"{weight:>7} bytes in all\n"
+    )
+    assert weight < 64 * 1024
+
+
+def test_an_examiner_runs_an_exam_from_the_console(
+    console: Console, browser: Browser, stack: Stack, tmp_path: Path
+) -> None:
+    page = console.page
+    console.sign_in()
+    expect(page.get_by_role("heading", name="Your exams")).to_be_visible()
+    assert console.stored_key() == stack.key
+    assert stack.key not in page.content()  # not in the page's HTML either
+
+    # Create an exam, its window typed in Berlin time.
+    now = datetime.now(UTC)
+    opens, due, cutoff = (_whole_minute(now + timedelta(minutes=m)) for m in (-30, 120, 150))
+    page.get_by_label("Title").first.fill("Physics — December")
+    expect(page.get_by_label("Exam id")).to_have_value("physics-december")  # suggested from the title
+    page.get_by_label("Exam id").fill("console-physics")
+    page.get_by_label("Opens").first.fill(_local_field(opens))
+    page.get_by_label("Due").first.fill(_local_field(due))
+    page.get_by_label("Late uploads accepted until").first.fill(_local_field(cutoff))
+    page.get_by_label("The exam's time zone").select_option("Europe/Lisbon")
+    page.get_by_label("Uploads per student").first.fill("3")
+    expect(page.locator("legend").first).to_contain_text(ZONE)  # the zone the times are typed in
+    console.shot("2-create-exam")
+    page.get_by_role("button", name="Create the exam").click()
+    expect(page.locator("#exam-heading")).to_have_text("Physics — December")
+    created = stack.exam("console-physics").json()
+    assert [datetime.fromisoformat(created[f]) for f in ("opens_at", "due_at", "cutoff_at")] == [opens, due, cutoff]
+    assert (created["timezone"], created["max_attempts"], created["anonymous"]) == ("Europe/Lisbon", 3, False)
+    expect(page.locator("#exam-window")).to_contain_text("CET")  # dates carry their zone
+
+    # A roster with bad rows: each shown with its line, nothing created.
+    bad = tmp_path / "roster-bad.csv"
+    bad.write_text("nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbad nick,Bo,Ng,\ncy,Cy,,cy@example.org\n")
+    page.get_by_label("A roster (CSV)").set_input_files(bad)
+    page.get_by_role("button", name="Import the roster").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("nothing was created")
+    expect(alert.locator("li")).to_have_count(2)
+    expect(alert.locator("li").nth(0)).to_contain_text("Line 3, nickname")
+    expect(alert.locator("li").nth(1)).to_contain_text("Line 4, last_name")
+    console.shot("3-roster-refused")
+    assert stack.students("console-physics").json()["items"] == []
+
+    # The good one: the new students are listed with their codes.
+    good = tmp_path / "roster.csv"
+    good.write_text("nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbo,Bo,Ng,\ncy,Cy,Zhou,cy@example.org\n")
+    page.get_by_label("A roster (CSV)").set_input_files(good)
+    page.get_by_role("button", name="Import the roster").click()
+    expect(page.locator("#import-summary")).to_have_text("Added 3 students.")
+    expect(alert).to_be_hidden()
+    expect(page.locator("#import-created li")).to_have_count(3)
+    expect(page.locator("#roster tbody tr")).to_have_count(3)
+    expect(page.locator("#count-none")).to_have_text("3")
+    console.shot("4-roster-imported")
+    roster = {s["nickname"]: s for s in stack.students("console-physics").json()["items"]}
+    expect(page.locator("#import-created")).to_contain_text(roster["ada"]["upload_code"])
+
+    # A student hands in from another browser; the summary follows without a reload.
+    page.evaluate("window.stillTheSamePage = true")
+    student = browser.new_context(viewport={"width": 390, "height": 844})
+    upload = student.new_page()
+    answers = tmp_path / "ada.pdf"
+    answers.write_bytes(b"%PDF-1.7 Ada's answers " * 500)
+    open_upload_page(upload, stack, roster["ada"]["upload_code"])
+    upload.get_by_label("Choose your file").set_input_files(answers)
+    upload.get_by_role("button", name="Upload").click()
+    expect(upload.locator("#receipt-code")).to_be_visible(timeout=20_000)
+    student.close()
+    expect(page.locator("#count-handed-in")).to_have_text("1", timeout=20_000)
+    expect(page.locator("#count-none")).to_have_text("2")
+    expect(page.locator("#roster-stale")).to_be_visible()
+    assert page.evaluate("window.stillTheSamePage") is True
+    console.shot("5-summary-updated")
+    page.get_by_role("button", name="Refresh the list").click()
+    ada = page.locator("#roster tbody tr", has_text="Lovelace")
+    expect(ada).to_contain_text("on time")
+    expect(ada).to_contain_text("1 of 3")
+
+    # The filter shows who has not handed in yet.
+    page.get_by_label("Show", exact=True).select_option("none")
+    expect(page.locator("#roster tbody tr")).to_have_count(2)
+    expect(page.locator("#roster tbody")).not_to_contain_text("Lovelace")
+    page.get_by_label("Show", exact=True).select_option("")
+
+    # An extension for one student, from the table.
+    page.get_by_role("button", name="Give extension to bo").click()
+    extended_due = _whole_minute(now + timedelta(hours=26))
+    expect(page.get_by_label(re.compile("Their due time"))).to_be_focused()
+    page.get_by_label(re.compile("Their due time")).fill(_local_field(extended_due))
+    page.get_by_label("Extra uploads").fill("1")
+    console.shot("6-extension")
+    page.get_by_role("button", name="Give the extension").click()
+    bo = page.locator("#roster tbody tr", has_text="Ng")
+    expect(bo).to_contain_text("0 of 4")
+    expect(bo.get_by_role("button", name="Remove extension of bo")).to_be_visible()
+    extension = stack.student("console-physics", "bo").json()["extension"]
+    assert datetime.fromisoformat(extension["due_at"]) == extended_due
+    assert extension["extra_attempts"] == 1
+
+    # The roster with upload codes, for a mail merge.
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Download the roster")).click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    assert {(r["nickname"], r["upload_code"]) for r in rows} == {(n, s["upload_code"]) for n, s in roster.items()}
+    assert saved.suffix == ".csv"
+
+    # Collect: an export, its progress, its ZIP.
+    page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    console.shot("7-export-ready")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the ZIP").click()
+    archive = tmp_path / "answers.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zipped:
+        assert zipped.testzip() is None
+        names = zipped.namelist()
+        assert [zipped.read(n) for n in names if n.endswith("ada.pdf")] == [answers.read_bytes()]
+        manifest = [n for n in names if n.lower().startswith("manifest")]
+        assert len(manifest) == 1
+
+    # Sign out: the key is gone from the tab.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Your examiner key")).to_be_visible()
+    assert console.stored_key() is None
+    expect(page.locator("#roster tbody tr")).to_have_count(0)
+    console.shot("8-signed-out")
+
+
+def test_an_expired_export_says_so(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-expired", title="Expired export")
+    stack.hand_in(stack.create_student("console-expired", "late.one")["upload_code"], b"%PDF-1.7 x")
+    console.sign_in()
+    console.open_exam("Expired export")
+    console.page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(console.page.locator("#export-progress")).to_contain_text("Ready", timeout=60_000)
+
+    with psycopg.connect(stack.info["database_url"]) as conn:
+        conn.execute("UPDATE export SET expires_at = now() - interval '1 second'")
+    console.page.get_by_role("button", name="Download the ZIP").click()
+
+    expect(console.page.locator("#export-progress")).to_have_text(re.compile("has expired"))
+    expect(console.page.get_by_role("button", name="Download the ZIP")).to_be_hidden()
+    console.shot("9-export-expired")
+
+
+def test_a_name_made_of_markup_is_shown_as_text(console: Console, stack: Stack) -> None:
+    markup = "<img src=x onerror=alert(1)>"
+    stack.create_exam("console-markup", title="<b>Markup</b> exam")
+    stack.create_student("console-markup", "mallory", first_name=markup, last_name="<script>alert(2)</script>")
+    console.sign_in()
+    console.open_exam("<b>Markup</b> exam")
+
+    row = console.page.locator("#roster tbody tr", has_text="mallory")
+    expect(row.locator("td").first).to_have_text(f"{markup} <script>alert(2)</script>")
+    assert console.page.locator("#roster img, #roster script, #exam-heading b").count() == 0
+    console.page.wait_for_timeout(500)  # an onerror would have fired by now
+    console.shot("10-markup-as-text")
+    # The fixture fails the test if a dialog opened.
+
+
+def test_the_window_is_changed_and_the_exam_deleted_after_naming_what_is_lost(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-delete", title="To delete")
+    stack.hand_in(stack.create_student("console-delete", "gone")["upload_code"], b"%PDF-1.7 y")
+    console.sign_in()
+    console.open_exam("To delete")
+    page = console.page
+    later = _whole_minute(datetime.now(UTC) + timedelta(hours=5))
+    page.locator("#edit-due").fill(_local_field(later))
+    page.locator("#edit-cutoff").fill(_local_field(later))
+    page.get_by_role("button", name="Save the changes").click()
+    expect(page.locator("#status")).to_have_text("The exam is changed.")
+    assert datetime.fromisoformat(stack.exam("console-delete").json()["due_at"]) == later
+
+    page.get_by_role("button", name="Delete this exam…").click()
+    expect(page.locator("#delete-what")).to_contain_text("1 student")
+    expect(page.locator("#delete-what")).to_contain_text("the files of the 1 student who handed in")
+    expect(page.get_by_role("button", name="Keep it")).to_be_focused()
+    console.shot("11-delete-confirmation")
+    page.get_by_role("button", name="Delete it for good").click()
+
+    expect(page.locator("#status")).to_have_text("Deleted “To delete”.")
+    expect(page.get_by_role("button", name="To delete", exact=True)).to_have_count(0)
+    assert stack.exam("console-delete").status_code == 404
+
+
+def test_a_roster_of_5000_pages_by_500_and_fits_a_phone(
+    browser: Browser, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-big", title="Big lecture")
+    roster = "nickname,first_name,last_name\n" + "".join(f"s{i:04d},Student,Number {i}\n" for i in range(5000))
+    assert stack.import_roster("console-big", roster).status_code == 201
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id=ZONE)
+    page = context.new_page()
+    page.on("console", lambda message: record_problem(message, console_errors))
+    console = Console(page, stack)
+    console.sign_in()
+    console.open_exam("Big lecture")
+
+    rows = page.locator("#roster tbody tr")
+    expect(rows).to_have_count(500)
+    expect(page.locator("#count-students")).to_have_text("5000")
+    expect(page.locator("#page-position")).to_have_text("Students 1–500, more after.")
+    # At 390 px the page does not scroll sideways: the table scrolls in its own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    console.shot("12-phone-5000-students")
+    for _ in range(9):
+        page.get_by_role("button", name="Next 500").click()
+    expect(page.locator("#page-position")).to_have_text("Students 4501–5000.")
+    expect(rows.first).to_contain_text("s4500")
+    expect(page.get_by_role("button", name="Next 500")).to_be_hidden()
+    page.get_by_role("button", name="Previous 500").click()
+    expect(rows.first).to_contain_text("s4000")
+    context.close()
+    assert console_errors == []
+
+
+# --- accessibility: axe-core in each page, no serious or critical violation ------------------
+
+
+def _axe(page: Page) -> dict[str, Any]:
+    page.add_script_tag(path=AXE)
+    results: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return results
+
+
+@pytest.fixture(scope="module")
+def axe_results() -> Iterator[dict[str, dict[str, Any]]]:
+    found: dict[str, dict[str, Any]] = {}
+    yield found
+    lines = ["| page | rules passed | violations (impact: rule, nodes) |", "| --- | --- | --- |"]
+    for name, results in sorted(found.items()):
+        listed = "; ".join(f"{v['impact']}: {v['id']} ({len(v['nodes'])})" for v in results["violations"])
+        lines.append(f"| {name} | {len(results['passes'])} | {listed or 'none'} |")
+    (ARTIFACTS / "axe-results.md").write_text("\n".join(lines) + "\n")
+
+
+def test_the_scan_reports_a_violation_where_there_is_one(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    Console(page, stack).open()
+    page.evaluate("document.querySelector('main').append(document.createElement('input'))")  # no label
+
+    violations = _axe(page)["violations"]
+    context.close()
+
+    assert [(v["id"], v["impact"]) for v in violations] == [("label", "critical")]
+
+
+@pytest.mark.parametrize("state", ["console-sign-in", "console-exam", "upload", "verify"])
+def test_no_serious_accessibility_violation(
+    browser: Browser, stack: Stack, state: str, axe_results: dict[str, dict[str, Any]]
+) -> None:
+    assert AXE.is_file(), "axe-core is missing: `make e2e` installs it into .tools/axe"
+    # The scan is injected as a script the pages' own CSP would refuse: this context alone bypasses it.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True, timezone_id=ZONE)
+    page = context.new_page()
+    console = Console(page, stack)
+    if state == "console-sign-in":
+        console.open()
+    elif state == "console-exam":
+        stack.create_exam("console-axe", title="Accessible exam")
+        student = stack.create_student("console-axe", "axe")
+        stack.hand_in(student["upload_code"], b"%PDF-1.7 z")
+        stack.create_student("console-axe", "axe2")
+        console.sign_in()
+        console.open_exam("Accessible exam")
+        expect(page.locator("#roster tbody tr")).to_have_count(2)
+    elif state == "upload":
+        open_upload_page(page, stack, stack.create_student(EXAM, "axe.upload")["upload_code"])
+        expect(page.locator("#attempts")).to_be_visible()
+    else:
+        done = stack.hand_in(stack.create_student(EXAM, "axe.verify")["upload_code"], b"%PDF-1.7 v")
+        page.goto(f"{stack.api}/verify")
+        page.get_by_label("Verification code").fill(done["current"]["verification_code"])
+        page.get_by_role("button", name="Check the code").click()
+        expect(page.locator("#result")).to_be_visible()
+
+    results = _axe(page)
+    axe_results[state] = results
+    context.close()
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]]) for v in results["violations"]]
+    assert [v for v in serious if v[1] in ("serious", "critical")] == [], json.dumps(serious, indent=1)
