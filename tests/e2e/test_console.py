@@ -216,6 +216,16 @@ def test_an_examiner_runs_an_exam_from_the_console(
     extension = stack.student("console-physics", "bo").json()["extension"]
     assert datetime.fromisoformat(extension["due_at"]) == extended_due
     assert extension["extra_attempts"] == 1
+    page.get_by_role("button", name="Remove extension of bo").click()
+    expect(bo.locator("td").nth(3)).to_have_text("—")
+    assert stack.student("console-physics", "bo").json()["extension"] is None
+    # Extensions from a CSV, in the file's own offsets.
+    extensions = tmp_path / "extensions.csv"
+    extensions.write_text(f"nickname,due_at,extra_attempts\ncy,{extended_due.isoformat()},2\n")
+    page.get_by_label("Extensions (CSV)").set_input_files(extensions)
+    page.get_by_role("button", name="Import the extensions").click()
+    expect(page.locator("#status")).to_have_text("Gave 1 extension.")
+    expect(page.locator("#roster tbody tr", has_text="Zhou")).to_contain_text("0 of 5")
 
     # The roster with upload codes, for a mail merge.
     with page.expect_download() as download:
