@@ -1,0 +1,159 @@
+"""Least privilege, proved with the credentials each deployed function really runs with: MiniStack
+(AUTH=true) gives every function's execution environment a session of the role template.yaml
+made for it, and enforces that role's policies. Each function is warmed once; its credentials are
+read from its worker process (as its own code would see them); with them the test makes one call
+the role must NOT allow and sees AccessDenied, after one the role allows (who it is, and for
+every function but the pages, the database secret) has shown the credentials are good."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psutil
+import pytest
+from botocore.exceptions import ClientError
+
+from local_stack.functions import read_template
+from tests.deployed.conftest import Deployed
+
+# No object needs to exist: a role is refused before S3 looks (an allowed role would get NoSuchKey).
+# One in submissions/ would not last anyway: the recorder deletes what no upload form made.
+SUBMISSION = "submissions/iam-proof/0000/answers.pdf"
+VERSION = "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd9t"
+EXPORT = "exports/iam-proof/export.zip"
+
+Call = Callable[[Deployed, dict[str, str]], Any]
+
+
+def _s3(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("s3", credentials)
+
+
+def read_a_submission(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).get_object(Bucket=deployed.bucket, Key=SUBMISSION)
+
+
+def write_a_submission(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).put_object(Bucket=deployed.bucket, Key=SUBMISSION, Body=b"%PDF forged")
+
+
+def delete_a_submission_version(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).delete_object(Bucket=deployed.bucket, Key=SUBMISSION, VersionId=VERSION)
+
+
+def write_an_export(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).put_object(Bucket=deployed.bucket, Key=EXPORT, Body=b"PK forged")
+
+
+def sign_with_the_receipt_key(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("kms", credentials).sign(
+        KeyId=deployed.info["outputs"]["ReceiptSigningKeyArn"],
+        Message=b"a forged receipt",
+        MessageType="RAW",
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
+
+
+def queue_a_forged_notification(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("sqs", credentials).send_message(QueueUrl=deployed.info["queue_url"], MessageBody="{}")
+
+
+def read_the_database_secret(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("secretsmanager", credentials).get_secret_value(
+        SecretId=deployed.info["database_secret_arn"]
+    )
+
+
+# Each function, and one thing its role must not let it do (and why it must not).
+FORBIDDEN: dict[str, Call] = {
+    "CreateExamFunction": read_a_submission,  # examiner routes that touch only the database
+    "ListExamsFunction": read_a_submission,
+    "GetExamFunction": read_a_submission,
+    "UpdateExamFunction": write_a_submission,
+    "CreateStudentFunction": read_a_submission,
+    "ImportStudentsFunction": write_a_submission,
+    "ListStudentsFunction": read_a_submission,
+    "GetStudentFunction": read_a_submission,
+    "SetExtensionFunction": read_a_submission,
+    "RemoveExtensionFunction": delete_a_submission_version,
+    "ImportExtensionsFunction": read_a_submission,
+    "DeleteExamFunction": read_a_submission,  # lists and deletes versions; never reads a file
+    "DeleteStudentFunction": read_a_submission,
+    "CreateExportFunction": queue_a_forged_notification,  # may queue export jobs only
+    "GetExportFunction": read_a_submission,  # may read exports/ only
+    "RequestUploadFunction": read_a_submission,  # signs upload forms (PutObject) only
+    "GetUploadStatusFunction": read_a_submission,
+    "GetVerificationFunction": read_a_submission,
+    "GetDownloadUrlFunction": delete_a_submission_version,  # reads recorded versions only
+    "VerifyReceiptFunction": sign_with_the_receipt_key,  # checks with the published keys, never KMS
+    "GetJwksFunction": sign_with_the_receipt_key,
+    "ServePagesFunction": read_the_database_secret,  # serves files, no database
+    "ServeDocsFunction": read_the_database_secret,
+    "RecordSubmissionsFunction": write_a_submission,  # records files, never writes one
+    "BuildExportFunction": delete_a_submission_version,  # reads versions, writes exports/
+    "ExpireSubmissionsFunction": read_a_submission,  # deletes expired versions only
+    "ReconcileStorageFunction": write_an_export,  # submissions/ only
+    "MigrateDatabaseFunction": read_a_submission,
+    "AdministerFunction": sign_with_the_receipt_key,
+}
+NO_DATABASE = {"ServePagesFunction", "ServeDocsFunction"}
+
+
+def test_every_function_of_the_template_has_its_forbidden_call() -> None:
+    functions = {
+        name
+        for name, resource in read_template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(FORBIDDEN) == functions
+
+
+def credentials_of(deployed: Deployed, function: str) -> dict[str, str]:
+    """The credentials in the environment of the function's execution environment: a warm worker
+    process of MiniStack's, or the one an invocation starts (read while it initialises: MiniStack
+    ends a worker whose handler raised, and an empty event makes most handlers raise)."""
+    deadline = time.monotonic() + 60
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        invocation = None
+        while time.monotonic() < deadline:
+            found = _worker_environment(deployed, function)
+            if found is not None:
+                return found
+            if invocation is None or invocation.done():
+                invocation = pool.submit(deployed.client("lambda").invoke, FunctionName=function, Payload=b"{}")
+            time.sleep(0.01)
+    raise AssertionError(f"no execution environment of {function} appeared in 60 s")
+
+
+def _worker_environment(deployed: Deployed, function: str) -> dict[str, str] | None:
+    for process in deployed.ministack().children(recursive=True):
+        try:
+            environment = process.environ()
+        except psutil.Error:
+            continue
+        if environment.get("AWS_LAMBDA_FUNCTION_NAME") == function and "AWS_SESSION_TOKEN" in environment:
+            return {
+                name: environment[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+            }
+    return None
+
+
+@pytest.mark.parametrize("function", sorted(FORBIDDEN))
+def test_a_functions_role_refuses_what_it_must_not_do(deployed: Deployed, function: str) -> None:
+    name = deployed.physical_id(function)
+    role = deployed.client("lambda").get_function_configuration(FunctionName=name)["Role"]
+    credentials = credentials_of(deployed, name)
+
+    # Given the function's own credentials, which are its role's
+    identity = deployed.client("sts", credentials).get_caller_identity()
+    assert f":assumed-role/{role.rsplit('/', 1)[-1]}/" in identity["Arn"]
+    if function not in NO_DATABASE:
+        assert read_the_database_secret(deployed, credentials)["SecretString"]  # what every such role may do
+
+    # When it calls what its role does not allow, then the emulator refuses it
+    with pytest.raises(ClientError) as refused:
+        FORBIDDEN[function](deployed, credentials)
+    assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException"), refused.value.response
