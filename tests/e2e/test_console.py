@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Request, expect
+from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
@@ -71,6 +71,7 @@ def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterat
     )
     page = context.new_page()
     page.on("console", lambda message: record_problem(message, console_errors))
+    page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
     console = Console(page, stack)
     yield console
     context.close()
@@ -345,6 +346,135 @@ def test_a_roster_of_5000_pages_by_500_and_fits_a_phone(
     expect(rows.first).to_contain_text("s4000")
     context.close()
     assert console_errors == []
+
+
+# --- what a careless network, a DST night and a quick double click do -----------------------
+
+
+def test_a_lost_progress_answer_is_retried_and_the_export_still_finishes(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-flaky", title="Flaky network")
+    stack.hand_in(stack.create_student("console-flaky", "f")["upload_code"], b"%PDF-1.7 f")
+    lost: list[str] = []
+
+    def lose_the_first(route: Route) -> None:
+        if lost:
+            route.continue_()
+        else:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+
+    console.page.route(re.compile(r".*/exams/console-flaky/exports/[0-9a-f-]+$"), lose_the_first)
+    console.sign_in()
+    console.open_exam("Flaky network")
+    console.page.get_by_role("button", name="Prepare the ZIP").click()
+
+    expect(console.page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    assert len(lost) == 1
+    expect(console.page.get_by_role("button", name="Prepare the ZIP")).to_be_enabled()
+    console_errors.remove("Failed to load resource: net::ERR_CONNECTION_RESET")  # the one this test caused
+
+
+def test_saving_a_new_title_keeps_the_window_to_the_second(console: Console, stack: Stack) -> None:
+    created = stack.create_exam("console-seconds", title="Seconds", due_in_s=7200.5, cutoff_in_s=9000.25)
+    console.sign_in()
+    console.open_exam("Seconds")
+    console.page.locator("#edit-title").fill("Seconds, renamed")
+    console.page.get_by_role("button", name="Save the changes").click()
+
+    expect(console.page.locator("#exam-heading")).to_have_text("Seconds, renamed")
+    saved = stack.exam("console-seconds").json()
+    assert [saved[f] for f in ("opens_at", "due_at", "cutoff_at")] == [
+        created[f] for f in ("opens_at", "due_at", "cutoff_at")
+    ]
+
+
+def test_an_extension_of_extra_uploads_alone_keeps_the_due_time(console: Console, stack: Stack) -> None:
+    created = stack.create_exam("console-extra", title="More uploads", due_in_s=7200.5)
+    stack.create_student("console-extra", "more")
+    console.sign_in()
+    console.open_exam("More uploads")
+    console.page.get_by_role("button", name="Give extension to more").click()
+    console.page.get_by_label("Extra uploads").fill("2")
+    console.page.get_by_role("button", name="Give the extension").click()
+
+    row = console.page.locator("#roster tbody tr", has_text="more")
+    expect(row).to_contain_text("0 of 7")
+    # The keyboard is back on the row it acted on, not lost on the page.
+    expect(row.get_by_role("button", name="Change extension of more")).to_be_focused()
+    assert stack.student("console-extra", "more").json()["extension"]["due_at"] == created["due_at"]
+
+
+def test_the_delete_confirmation_counts_what_is_there_now(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-late-count", title="Counted now")
+    student = stack.create_student("console-late-count", "quick")
+    console.sign_in()
+    console.open_exam("Counted now")
+    stack.hand_in(student["upload_code"], b"%PDF-1.7 after the page was drawn")
+
+    console.page.get_by_role("button", name="Delete this exam…").click()
+
+    expect(console.page.locator("#delete-what")).to_contain_text("the files of the 1 student who handed in")
+
+
+def test_an_answer_that_is_not_the_api_is_said_so(console: Console, stack: Stack) -> None:
+    console.sign_in()
+    expect(console.page.get_by_role("heading", name="Your exams")).to_be_visible()
+    console.page.route(
+        re.compile(r".*/exams/e2e$"),
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<html>Sign in to the Wi-Fi</html>"),
+    )
+    console.page.get_by_role("button", name="End-to-end tests", exact=True).click()
+
+    expect(console.page.get_by_role("alert")).to_contain_text("Something other than the service answered")
+
+
+def test_a_double_click_creates_one_exam(console: Console, stack: Stack) -> None:
+    console.sign_in()
+    page = console.page
+    now = datetime.now(UTC)
+    page.get_by_label("Title").first.fill("Clicked twice")
+    page.get_by_label("Opens").first.fill(_local_field(now - timedelta(hours=1)))
+    page.get_by_label("Due").first.fill(_local_field(now + timedelta(hours=1)))
+    page.get_by_label("Late uploads accepted until").first.fill(_local_field(now + timedelta(hours=1)))
+    page.get_by_role("button", name="Create the exam").dblclick()
+
+    expect(page.locator("#exam-heading")).to_have_text("Clicked twice")
+    posts = [r for r in console.requests if r.method == "POST" and r.url.endswith("/exams")]
+    assert len(posts) == 1
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+
+def test_a_time_the_clocks_repeat_is_refused_with_the_reason(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    console = Console(page, stack)
+    console.sign_in()
+    page.get_by_label("Title").first.fill("DST night")
+    page.get_by_label("Opens").first.fill("2027-11-06T09:00")
+    page.get_by_label("Due").first.fill("2027-11-07T01:30")  # 01:30 happens twice that night
+    page.get_by_label("Late uploads accepted until").first.fill("2027-11-07T04:00")
+    page.get_by_role("button", name="Create the exam").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Due: 2027-11-07 01:30 happens twice in America/New_York")
+    assert stack.exam("dst-night").status_code == 404
+    context.close()
+
+
+def test_a_long_title_wraps_at_390_px(browser: Browser, stack: Stack) -> None:
+    stack.create_exam("console-" + "x" * 55, title="Y" * 200)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    console = Console(page, stack)
+    console.sign_in()
+    page.get_by_role("button", name="Y" * 200).click()
+    expect(page.locator("#exam-heading")).to_have_text("Y" * 200)
+    page.get_by_role("button", name="Delete this exam…").click()
+    expect(page.locator("#delete-what")).to_be_visible()
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
 
 
 # --- accessibility: axe-core in each page, no serious or critical violation ------------------

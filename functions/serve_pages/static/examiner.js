@@ -4,21 +4,33 @@
 const api = document.body.dataset.api;
 const $ = (id) => document.getElementById(id);
 const KEY = "exam-depository-examiner-key";
+const NOTICE = "exam-depository-notice"; // what to say after a sign-out, across the reload
 const PAGE = 500;
-const SUMMARY_EVERY_MS = 5000;
+const SUMMARY_OPEN_MS = 5000; // while anyone may still hand in
+const SUMMARY_CLOSED_MS = 60000; // otherwise (an extension on a page not loaded may still run)
 const EXPORT_EVERY_MS = 1500;
+const EXPORT_BACKOFF_MAX_MS = 30000;
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+// The API's field names, as the forms label them.
+const FIELD_LABELS = {
+  title: "Title", exam_id: "Exam id", opens_at: "Opens", due_at: "Due", cutoff_at: "Late uploads accepted until",
+  timezone: "Time zone", max_attempts: "Uploads per student", extra_attempts: "Extra uploads",
+};
 
 let examsCursor = null;
 let exam = null; // the exam on show
 let pageCursors = [null]; // keyset: the cursor of each page seen, to go back
 let currentPage = 0;
 let shownCounts = null; // the counts the roster table was drawn with
-let latestCutoff = null; // the last instant any student of the page may still hand in
+let latestCutoff = null; // the last instant anyone seen so far may still hand in
 let summaryTimer = null;
 let exportTimer = null;
-let exportId = null;
+const exportsByExam = new Map(); // exam id -> the export last started from this tab
+let editShown = {}; // the edit form's values as last filled from the API
 let extensionFor = null;
+let extensionOpener = null;
+let extensionDueShown = null;
+let droppedFile = null;
 let clockOffset = 0; // the server's clock minus this browser's, from each answer's Date header
 
 // --- small helpers ---------------------------------------------------------------------------
@@ -30,13 +42,15 @@ function el(tag, props, ...children) {
   return node;
 }
 function say(text) { $("status").textContent = text; }
-function clearError() { $("error").hidden = true; $("error-rows").replaceChildren(); }
+function clearError() { $("error").hidden = true; $("error-rows").replaceChildren(); $("retry").hidden = true; }
 // The alert goes beside what it is about (the form that was refused), or under the status line.
-function fail(text, rows, near) {
+function fail(text, { rows, near, retry } = {}) {
   const box = $("error");
   if (near) near.before(box); else $("status").after(box);
   $("error-text").textContent = text;
   $("error-rows").replaceChildren(...(rows || []).map((row) => el("li", {}, row)));
+  $("retry").hidden = !retry;
+  $("retry").onclick = retry || null;
   box.hidden = false;
   box.scrollIntoView({ block: "nearest" });
   say("");
@@ -53,14 +67,31 @@ function size(bytes) {
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
-// A datetime-local field holds a time in this browser's zone; the API wants an instant.
-function instantFrom(field) { return field.value ? new Date(field.value).toISOString() : null; }
+function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
+
+// A mistake the console finds before asking the API.
+class Mistake extends Error {}
+
+// A datetime-local field holds a wall-clock time in this browser's zone, to the minute.
 function fieldValue(iso) {
   const d = new Date(iso);
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
-function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
+// The instant a field names, refusing the wall-clock times a DST change skips or repeats.
+function instantFrom(field) {
+  if (!field.value) return null;
+  const moment = new Date(field.value);
+  const label = document.querySelector(`label[for="${field.id}"]`).textContent;
+  if (fieldValue(moment) !== field.value) {
+    throw new Mistake(`${label}: ${field.value.replace("T", " ")} does not exist in ${ownZone} (the clocks go forward). Choose another time.`);
+  }
+  const hour = 3600 * 1000;
+  if ([-hour, hour].some((shift) => fieldValue(new Date(moment.getTime() + shift)) === field.value)) {
+    throw new Mistake(`${label}: ${field.value.replace("T", " ")} happens twice in ${ownZone} (the clocks go back). Choose a time outside that hour.`);
+  }
+  return moment.toISOString();
+}
 
 // --- the API ---------------------------------------------------------------------------------
 
@@ -70,6 +101,11 @@ class Refused extends Error {
     this.status = status;
     this.problem = problem || {};
   }
+}
+
+async function problemOf(response) {
+  const type = response.headers.get("content-type") || "";
+  return /json/.test(type) ? response.json().catch(() => ({})) : {};
 }
 
 // One request with the key. A 403 is API Gateway refusing the key: the console signs out.
@@ -90,38 +126,64 @@ async function call(method, path, { json, file, accept } = {}) {
     signOut("The service refused your key. Check it with your administrator and sign in again.");
     throw new Refused(403, { detail: "The key was refused." });
   }
-  if (response.status === 204) return { status: 204 };
-  if (accept === "text/csv" && response.ok) return { status: response.status, blob: await response.blob(), response };
-  const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status >= 500) {
+    const problem = await problemOf(response);
+    if (response.status >= 500 && !problem.detail) {
       throw new Refused(response.status, { detail: "Something went wrong on our side. Try again in a moment." });
     }
-    throw new Refused(response.status, body);
+    throw new Refused(response.status, problem);
   }
-  return { status: response.status, data: body };
+  if (response.status === 204) return { status: 204 };
+  if (accept === "text/csv") return { status: response.status, blob: await response.blob(), response };
+  const data = /json/.test(response.headers.get("content-type") || "") ? await response.json().catch(() => null) : null;
+  if (data === null) {
+    // A proxy or a captive portal answered instead of the API.
+    throw new Refused(0, { detail: "Something other than the service answered. Check your connection, then reload." });
+  }
+  return { status: response.status, data };
 }
 
-// A refusal shown in the alert box, each bad row or field on its own line.
-function showRefusal(err, near) {
+function fieldName(location) {
+  const parts = (location || []).filter((part) => !["body", "query", "path"].includes(part));
+  return parts.map((part) => FIELD_LABELS[part] || part).join(" ");
+}
+function words(message) { return String(message).replace(/^Value error, /, ""); }
+
+// A refusal in the alert box: rows of a CSV by line, fields of a form by their labels.
+function showRefusal(err, near, retry) {
   if (err.status === 403) return;
-  const rows = (err.problem.errors || []).map((row) => {
-    if (row.line !== undefined) return `Line ${row.line}${row.field ? `, ${row.field}` : ""}: ${row.message}`;
-    const where = (row.location || []).filter((part) => !["body", "query", "path"].includes(part)).join(".");
-    return `${where ? where + ": " : ""}${row.message}`;
-  });
-  fail(err.message, rows.length > 1 || (rows.length === 1 && err.problem.errors[0].line !== undefined) ? rows : [], near);
+  const listed = err.problem.errors || [];
+  if (listed.length && listed[0].line !== undefined) {
+    const rows = listed.map((row) => `Line ${row.line}${row.field ? `, ${row.field}` : ""}: ${words(row.message)}`);
+    fail(err.message, { rows, near });
+  } else if (listed.length) {
+    const rows = listed.map((row) => `${fieldName(row.location)}${fieldName(row.location) ? ": " : ""}${words(row.message)}`);
+    fail(rows.length === 1 ? rows[0] : "Check these fields:", { rows: rows.length === 1 ? [] : rows, near });
+  } else {
+    fail(words(err.message), { near, retry: err.status === 0 || err.status >= 500 ? retry : null });
+  }
 }
 
-async function attempt(work, near) {
+// One action of the examiner: its errors shown beside `near`, `busy` disabled meanwhile (a
+// second click does not send it twice).
+async function attempt(work, { near, busy } = {}) {
+  if (busy && busy.dataset.busy) return;
   clearError();
+  if (busy) { busy.dataset.busy = "yes"; busy.setAttribute("aria-disabled", "true"); }
   try {
     await work();
   } catch (err) {
-    if (err instanceof Refused) showRefusal(err, near);
-    else throw err;
+    if (err instanceof Refused) showRefusal(err, near, () => attempt(work, { near, busy }));
+    else if (err instanceof Mistake) fail(err.message, { near });
+    else {
+      fail("Something unexpected happened. Reload the page and try again.", { near });
+      console.error(err); // for whoever debugs it; the tests fail on it
+    }
+  } finally {
+    if (busy) { delete busy.dataset.busy; busy.removeAttribute("aria-disabled"); }
   }
 }
+function busyButton(form) { return form.querySelector("button[type=submit]"); }
 
 // --- signing in and out ----------------------------------------------------------------------
 
@@ -129,31 +191,27 @@ function show(view) {
   $("sign-in").hidden = view !== "sign-in";
   $("exams-view").hidden = view !== "exams";
   $("exam-view").hidden = view !== "exam";
-  $("sign-out").hidden = view === "sign-in";
+  $("sign-out").hidden = !sessionStorage.getItem(KEY);
   if (view !== "exam") stopTimers();
 }
 
 function stopTimers() {
-  clearInterval(summaryTimer);
+  clearTimeout(summaryTimer);
   clearTimeout(exportTimer);
   summaryTimer = exportTimer = null;
 }
 
+// Signing out forgets the key and reloads: nothing of the exams stays in the page.
 function signOut(why) {
   sessionStorage.removeItem(KEY);
-  exam = null;
-  show("sign-in");
-  $("exams-table").tBodies[0].replaceChildren();
-  $("roster").tBodies[0].replaceChildren();
-  $("key").value = "";
-  if (why) fail(why); else { clearError(); say("Signed out. The key is forgotten."); }
-  $("key").focus();
+  sessionStorage.setItem(NOTICE, JSON.stringify(why ? { alert: why } : { status: "Signed out. The key is forgotten." }));
+  window.location.reload();
 }
 
 async function signIn(event) {
   event.preventDefault();
   const key = $("key").value.trim();
-  if (!key) { fail("Paste your examiner key first.", [], $("sign-in")); return; }
+  if (!key) { fail("Paste your examiner key first.", { near: $("sign-in") }); return; }
   sessionStorage.setItem(KEY, key);
   $("key").value = "";
   say("Signing in…");
@@ -162,17 +220,18 @@ async function signIn(event) {
       await showExams();
     } catch (err) {
       sessionStorage.removeItem(KEY); // a key that was never accepted is not kept
+      $("sign-out").hidden = true;
       throw err;
     }
     say("Signed in.");
-  }, $("sign-in"));
+  }, { near: $("sign-in"), busy: busyButton($("sign-in")) });
 }
 
 // --- the exams -------------------------------------------------------------------------------
 
 function examRow(item) {
   const open = el("button", { type: "button", className: "link" }, item.title);
-  open.addEventListener("click", () => attempt(() => openExam(item.exam_id)));
+  open.addEventListener("click", () => attempt(() => openExam(item.exam_id), { busy: open }));
   const c = item.counts;
   return el("tr", {},
     el("th", { scope: "row" }, open, el("div", { className: "hint mono" }, item.exam_id)),
@@ -185,13 +244,16 @@ async function showExams(more) {
   const { data } = await call("GET", `exams?limit=50${query}`);
   const body = $("exams-table").tBodies[0];
   if (!more) body.replaceChildren();
-  body.append(...data.items.map(examRow));
+  const rows = data.items.map(examRow);
+  body.append(...rows);
   examsCursor = data.next_cursor;
   $("more-exams").hidden = !examsCursor;
   $("no-exams").hidden = body.rows.length > 0;
   $("exams-table").hidden = body.rows.length === 0;
+  exam = null;
   show("exams");
-  if (!more) $("exams-title").focus();
+  if (more && rows.length) rows[0].querySelector("button").focus();
+  else if (!more) $("exams-title").focus();
 }
 
 function slug(text) {
@@ -201,10 +263,11 @@ function slug(text) {
 
 async function createExam(event) {
   event.preventDefault();
+  const form = $("create-exam");
   await attempt(async () => {
     const missing = ["exam-title", "exam-id", "exam-opens", "exam-due", "exam-cutoff"]
       .filter((id) => !$(id).value.trim()).map((id) => document.querySelector(`label[for="${id}"]`).textContent);
-    if (missing.length) { fail(`Fill in: ${missing.join(", ")}.`, [], $("create-exam")); return; }
+    if (missing.length) throw new Mistake(`Fill in: ${missing.join(", ")}.`);
     const { data } = await call("POST", "exams", {
       json: {
         title: $("exam-title").value, exam_id: $("exam-id").value.trim(),
@@ -213,47 +276,62 @@ async function createExam(event) {
         max_attempts: Number($("exam-attempts").value), anonymous: $("exam-anonymous").checked,
       },
     });
-    $("create-exam").reset();
+    form.reset();
+    delete $("exam-id").dataset.typed;
     $("exam-zone").value = ownZone;
-    say(`Created “${data.title}”.`);
     await openExam(data.exam_id);
-  }, $("create-exam"));
+    say(`Created “${data.title}”.`);
+  }, { near: form, busy: busyButton(form) });
 }
 
 // --- one exam --------------------------------------------------------------------------------
 
 function path(...parts) { return parts.map(encodeURIComponent).join("/"); }
 
+function setText(id, text) { if ($(id).textContent !== String(text)) $(id).textContent = text; }
+
 function showSummary(counts) {
-  $("count-students").textContent = counts.students;
-  $("count-handed-in").textContent = counts.handed_in;
-  $("count-late").textContent = counts.late;
-  $("count-none").textContent = counts.none_yet;
+  // Only what changed is written: a screen reader hears the live region when it does.
+  setText("count-students", counts.students);
+  setText("count-handed-in", counts.handed_in);
+  setText("count-late", counts.late);
+  setText("count-none", counts.none_yet);
   $("summary-time").textContent = `As of ${when(now().toISOString())}.`;
-  const changed = shownCounts && JSON.stringify(counts) !== JSON.stringify(shownCounts);
-  $("roster-stale").hidden = !changed;
+  $("roster-stale").hidden = !shownCounts || JSON.stringify(counts) === JSON.stringify(shownCounts);
+}
+
+function fillEditForm(data) {
+  editShown = {
+    title: data.title, "edit-opens": fieldValue(data.opens_at), "edit-due": fieldValue(data.due_at),
+    "edit-cutoff": fieldValue(data.cutoff_at), "edit-attempts": String(data.max_attempts),
+  };
+  $("edit-title").value = data.title;
+  for (const id of ["edit-opens", "edit-due", "edit-cutoff", "edit-attempts"]) $(id).value = editShown[id];
+  $("edit-exam").dataset.changed = "";
 }
 
 function showExam(data) {
+  const sameExam = exam && exam.exam_id === data.exam_id;
   exam = data;
   $("exam-heading").textContent = data.title;
   const zone = data.timezone === ownZone ? "" : ` In the exam's zone (${data.timezone}): due ${inZone(data.due_at, data.timezone)}.`;
   const late = data.cutoff_at > data.due_at ? `, late uploads until ${when(data.cutoff_at)}` : ", no late uploads";
   $("exam-window").textContent = `${data.exam_id}: opens ${when(data.opens_at)}, due ${when(data.due_at)}${late}; ` +
     `${plural(data.max_attempts, "upload")} per student${data.anonymous ? "; anonymous" : ""}.${zone}`;
-  $("edit-title").value = data.title;
-  $("edit-opens").value = fieldValue(data.opens_at);
-  $("edit-due").value = fieldValue(data.due_at);
-  $("edit-cutoff").value = fieldValue(data.cutoff_at);
-  $("edit-attempts").value = data.max_attempts;
+  // What the examiner is typing into the edit form is theirs until they save it.
+  if (!sameExam || !$("edit-exam").dataset.changed) fillEditForm(data);
+  latestCutoff = new Date(Math.max(new Date(data.cutoff_at), latestCutoff && sameExam ? latestCutoff : 0));
   showSummary(data.counts);
 }
 
 async function openExam(examId) {
   const { data } = await call("GET", path("exams", examId));
-  exportId = null;
+  stopTimers();
+  exam = null;
+  latestCutoff = null;
   $("export-progress").textContent = "";
   $("export-download").hidden = true;
+  $("start-export").disabled = false;
   $("import-result").hidden = true;
   $("extension-form").hidden = true;
   $("delete-confirm").hidden = true;
@@ -265,23 +343,35 @@ async function openExam(examId) {
   show("exam");
   $("exam-view").focus();
   watchSummary();
+  if (exportsByExam.has(examId)) watchExport(0);
 }
 
-// While anyone may still hand in, the summary refreshes itself; the table offers a refresh
-// instead of redrawing under the examiner's hands.
+// While anyone may still hand in the summary refreshes every few seconds, otherwise every
+// minute; the table offers a refresh instead of redrawing under the examiner's hands.
 function watchSummary() {
-  clearInterval(summaryTimer);
-  summaryTimer = setInterval(async () => {
-    if (!exam || document.hidden) return;
-    const t = now();
-    if (t < new Date(exam.opens_at) || (latestCutoff && t > latestCutoff)) return;
-    try {
-      const { data } = await call("GET", path("exams", exam.exam_id));
-      if (exam && data.exam_id === exam.exam_id) showSummary(data.counts);
-    } catch (err) {
-      if (err instanceof Refused && err.status === 404) { exam = null; await attempt(() => showExams()); }
+  clearTimeout(summaryTimer);
+  const t = now();
+  const open = exam && t >= new Date(new Date(exam.opens_at) - SUMMARY_OPEN_MS) && latestCutoff && t <= latestCutoff;
+  summaryTimer = setTimeout(async () => {
+    if (!exam) return;
+    if (!document.hidden) {
+      const examId = exam.exam_id;
+      try {
+        const { data } = await call("GET", path("exams", examId));
+        if (exam && exam.exam_id === examId) { exam = { ...exam, counts: data.counts }; showSummary(data.counts); }
+      } catch (err) {
+        if (err instanceof Refused && err.status === 404) { await gone(); return; }
+        // A missed refresh is retried at the next tick; the "As of" time says how fresh it is.
+      }
     }
-  }, SUMMARY_EVERY_MS);
+    watchSummary();
+  }, open ? SUMMARY_OPEN_MS : SUMMARY_CLOSED_MS);
+}
+
+async function gone() {
+  const title = exam ? exam.title : "This exam";
+  await attempt(() => showExams());
+  fail(`“${title}” no longer exists: it was deleted, perhaps from another tab.`);
 }
 
 function handedIn(student) {
@@ -295,26 +385,30 @@ function handedIn(student) {
 function studentRow(student) {
   const extension = student.extension;
   // Whose row a button acts on, for a screen reader that hears the button alone.
-  const whose = (words) => el("span", { className: "visually-hidden" }, ` ${words} ${student.nickname}`);
+  const whose = (preposition) => el("span", { className: "visually-hidden" }, ` ${preposition} ${student.nickname}`);
   const give = el("button", { type: "button", className: "secondary" },
     extension ? "Change extension" : "Give extension", whose(extension ? "of" : "to"));
   give.addEventListener("click", () => openExtension(student, give));
   const actions = el("td", { className: "actions" }, give);
   if (extension) {
     const remove = el("button", { type: "button", className: "secondary" }, "Remove extension", whose("of"));
-    remove.addEventListener("click", () => attempt(() => removeExtension(student)));
+    remove.addEventListener("click", () => attempt(() => removeExtension(student), { busy: remove }));
     actions.append(" ", remove);
   }
-  return el("tr", {},
+  const row = el("tr", {},
     el("th", { scope: "row", className: "mono" }, student.nickname),
     el("td", {}, `${student.first_name} ${student.last_name}`),
     el("td", {}, `${student.attempts_used} of ${student.max_attempts}`),
     el("td", {}, handedIn(student)),
     el("td", {}, extension ? `due ${when(extension.due_at)}${extension.extra_attempts ? `, +${extension.extra_attempts}` : ""}` : "—"),
     actions);
+  row.dataset.nickname = student.nickname;
+  return row;
 }
 
-async function loadRoster(index) {
+// A page of the roster, drawn with the exam's counts of the same moment. `focus` says where the
+// keyboard goes once the old rows are gone: a student's row, or the Students heading.
+async function loadRoster(index, focus) {
   const cursor = pageCursors[index];
   const status = $("filter").value;
   const query = `limit=${PAGE}${status ? `&status=${status}` : ""}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
@@ -329,16 +423,21 @@ async function loadRoster(index) {
   $("roster-empty").hidden = data.items.length > 0;
   $("prev-page").hidden = index === 0;
   $("next-page").hidden = !data.next_cursor;
-  $("next-page").onclick = () => attempt(() => loadRoster(index + 1));
-  $("prev-page").onclick = () => attempt(() => loadRoster(index - 1));
+  $("next-page").onclick = () => attempt(() => loadRoster(index + 1, "heading"), { busy: $("next-page") });
+  $("prev-page").onclick = () => attempt(() => loadRoster(index - 1, "heading"), { busy: $("prev-page") });
   const first = index * PAGE + 1;
   $("page-position").textContent = data.items.length
     ? `Students ${first}–${first + data.items.length - 1}${data.next_cursor ? ", more after" : ""}.` : "";
-  const cutoffs = [exam.cutoff_at, ...data.items.map((s) => s.cutoff_at)].map((iso) => new Date(iso));
-  latestCutoff = new Date(Math.max(...cutoffs));
+  const cutoffs = data.items.map((s) => new Date(s.cutoff_at));
+  latestCutoff = new Date(Math.max(latestCutoff || 0, ...cutoffs));
   showExam(fresh.data);
   shownCounts = fresh.data.counts;
   $("roster-stale").hidden = true;
+  if (focus === "heading") $("students-title").focus();
+  else if (focus) {
+    const row = document.querySelector(`#roster tr[data-nickname="${CSS.escape(focus)}"] button`);
+    (row || $("students-title")).focus();
+  }
 }
 
 async function downloadRoster() {
@@ -352,19 +451,18 @@ async function downloadRoster() {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10000);
     say("The roster is downloaded. It holds the upload codes: keep it safe.");
-  });
+  }, { busy: $("download-roster") });
 }
 
 // --- adding students -------------------------------------------------------------------------
 
-let droppedFile = null;
-
 async function importRoster(event) {
   event.preventDefault();
-  const file = droppedFile || $("roster-file").files[0];
-  if (!file) { fail("Choose or drop a CSV file first.", [], $("import-form")); return; }
-  $("import-result").hidden = true;
+  const form = $("import-form");
   await attempt(async () => {
+    const file = droppedFile || $("roster-file").files[0];
+    if (!file) throw new Mistake("Choose or drop a CSV file first.");
+    $("import-result").hidden = true;
     say(`Importing ${file.name}…`);
     const { status, data } = await call("POST", path("exams", exam.exam_id, "students", "import"), { file });
     const created = data.created;
@@ -375,12 +473,12 @@ async function importRoster(event) {
       el("li", {}, el("span", { className: "mono" }, s.nickname), ` ${s.first_name} ${s.last_name}, upload code `,
         el("span", { className: "mono" }, s.upload_code))));
     $("import-result").hidden = false;
-    $("import-form").reset();
+    form.reset();
     droppedFile = null;
     $("drop-name").textContent = "";
     say($("import-summary").textContent);
     await loadRoster(0);
-  }, $("import-form"));
+  }, { near: form, busy: busyButton(form) });
 }
 
 function dropRoster(event) {
@@ -389,30 +487,31 @@ function dropRoster(event) {
   const file = event.dataTransfer.files[0];
   if (!file) return;
   droppedFile = file;
+  $("roster-file").value = ""; // one file at a time: the dropped one
   $("drop-name").textContent = `Ready: ${file.name}`;
 }
 
 async function importExtensions(event) {
   event.preventDefault();
-  const file = $("extensions-file").files[0];
-  if (!file) { fail("Choose a CSV file of extensions first.", [], $("extensions-import-form")); return; }
+  const form = $("extensions-import-form");
   await attempt(async () => {
+    const file = $("extensions-file").files[0];
+    if (!file) throw new Mistake("Choose a CSV file of extensions first.");
     const { data } = await call("POST", path("exams", exam.exam_id, "extensions", "import"), { file });
-    $("extensions-import-form").reset();
-    say(`Gave ${plural(data.extended.length, "extension")}.`);
+    form.reset();
     await loadRoster(currentPage);
-  }, $("extensions-import-form"));
+    say(`Gave ${plural(data.extended.length, "extension")}.`);
+  }, { near: form, busy: busyButton(form) });
 }
 
 // --- extensions ------------------------------------------------------------------------------
-
-let extensionOpener = null;
 
 function openExtension(student, opener) {
   extensionFor = student;
   extensionOpener = opener;
   $("extension-title").textContent = `Extension for ${student.nickname} (${student.first_name} ${student.last_name})`;
-  $("extension-due").value = fieldValue(student.due_at);
+  extensionDueShown = fieldValue(student.due_at);
+  $("extension-due").value = extensionDueShown;
   $("extension-cutoff").value = student.extension ? fieldValue(student.extension.cutoff_at) : "";
   $("extension-attempts").value = student.extension ? student.extension.extra_attempts : 0;
   $("extension-form").hidden = false;
@@ -427,23 +526,30 @@ function closeExtension() {
 
 async function giveExtension(event) {
   event.preventDefault();
-  if (!$("extension-due").value) { fail("Choose the student's due time.", [], $("extension-form")); return; }
+  const form = $("extension-form");
   await attempt(async () => {
-    const json = { due_at: instantFrom($("extension-due")), extra_attempts: Number($("extension-attempts").value || 0) };
+    if (!$("extension-due").value) throw new Mistake("Choose the student's due time.");
+    // Untouched, the field means the due time shown, to the second (the field holds minutes).
+    const due = $("extension-due").value === extensionDueShown ? extensionFor.due_at : instantFrom($("extension-due"));
+    if (new Date(due) < new Date(exam.due_at)) {
+      throw new Mistake(`An extension only moves the due time later: the exam's is ${when(exam.due_at)}.`);
+    }
+    const json = { due_at: due, extra_attempts: Number($("extension-attempts").value || 0) };
     const cutoff = instantFrom($("extension-cutoff"));
     if (cutoff) json.cutoff_at = cutoff;
     const nickname = extensionFor.nickname;
-    await call("PUT", path("exams", exam.exam_id, "students", nickname, "extension"), { json });
-    $("extension-form").hidden = true;
+    const { data } = await call("PUT", path("exams", exam.exam_id, "students", nickname, "extension"), { json });
+    form.hidden = true;
     extensionFor = extensionOpener = null;
-    await loadRoster(currentPage);
-    say(`${nickname} is now due ${when(json.due_at)}.`);
-  }, $("extension-form"));
+    latestCutoff = new Date(Math.max(latestCutoff, new Date(data.cutoff_at)));
+    await loadRoster(currentPage, nickname);
+    say(`${nickname} is now due ${when(data.due_at)}.`);
+  }, { near: form, busy: busyButton(form) });
 }
 
 async function removeExtension(student) {
   await call("DELETE", path("exams", exam.exam_id, "students", student.nickname, "extension"));
-  await loadRoster(currentPage);
+  await loadRoster(currentPage, student.nickname);
   say(`${student.nickname}'s extension is removed: the exam's window holds again.`);
 }
 
@@ -451,100 +557,119 @@ async function removeExtension(student) {
 
 function showExport(data) {
   const files = data.files_total === null ? `${data.files_done} files` : `${data.files_done} of ${data.files_total} files`;
-  const text = {
+  $("export-progress").textContent = {
     queued: "Waiting to start…",
     running: `Preparing: ${files}, ${size(data.bytes)}.`,
     done: `Ready: ${files}, ${size(data.bytes)}. The ZIP is kept until ${data.expires_at ? when(data.expires_at) : "tomorrow"}.`,
     failed: `The export failed: ${data.error || "unknown reason"}. Prepare it again.`,
   }[data.status];
-  $("export-progress").textContent = text;
+  const downloadWasHidden = $("export-download").hidden;
   $("export-download").hidden = data.status !== "done";
   $("start-export").disabled = data.status === "queued" || data.status === "running";
+  if (data.status === "done" && downloadWasHidden && document.activeElement === $("export-progress")) {
+    $("export-download").focus();
+  }
 }
 
-async function exportStatus() {
-  return (await call("GET", path("exams", exam.exam_id, "exports", exportId))).data;
+async function exportStatus(examId) {
+  return (await call("GET", path("exams", examId, "exports", exportsByExam.get(examId)))).data;
 }
 
-function watchExport() {
+// Progress until done or failed; a missed answer is retried, more slowly each time.
+function watchExport(delay, misses = 0) {
   clearTimeout(exportTimer);
-  exportTimer = setTimeout(() => attempt(async () => {
-    if (!exam || !exportId) return;
+  const examId = exam.exam_id;
+  exportTimer = setTimeout(async () => {
+    if (!exam || exam.exam_id !== examId) return;
     try {
-      const data = await exportStatus();
+      const data = await exportStatus(examId);
       showExport(data);
-      if (data.status === "done") say("The ZIP is ready to download.");
-      if (data.status === "queued" || data.status === "running") watchExport();
+      if (data.status === "queued" || data.status === "running") watchExport(EXPORT_EVERY_MS);
+      else say(data.status === "done" ? "The ZIP is ready to download." : "The export failed.");
     } catch (err) {
-      expired(err);
+      if (err instanceof Refused && err.status === 410) { expired(); return; }
+      if (err instanceof Refused && err.status === 403) return;
+      $("start-export").disabled = false;
+      $("export-progress").textContent = "Lost contact with the service while the ZIP is prepared; trying again…";
+      watchExport(Math.min(EXPORT_EVERY_MS * 2 ** (misses + 1), EXPORT_BACKOFF_MAX_MS), misses + 1);
     }
-  }), EXPORT_EVERY_MS);
+  }, delay);
 }
 
-function expired(err) {
-  if (!(err instanceof Refused) || err.status !== 410) throw err;
+function expired() {
   $("export-download").hidden = true;
   $("start-export").disabled = false;
   $("export-progress").textContent = "This ZIP has expired and was deleted. Prepare a new one.";
+  say("");
 }
 
 async function startExport() {
   await attempt(async () => {
     const { data } = await call("POST", path("exams", exam.exam_id, "exports"));
-    exportId = data.export_id;
+    exportsByExam.set(exam.exam_id, data.export_id);
+    $("export-progress").focus(); // the button is about to be disabled under the keyboard
     showExport({ status: data.status, files_done: 0, files_total: null, bytes: 0 });
     say("Preparing the ZIP…");
-    watchExport();
-  }, $("start-export"));
+    watchExport(EXPORT_EVERY_MS);
+  }, { near: $("start-export"), busy: $("start-export") });
 }
 
 // The link in an answer lives minutes: ask for a fresh one at the moment of the download.
 async function downloadExport() {
   await attempt(async () => {
     try {
-      const data = await exportStatus();
+      const data = await exportStatus(exam.exam_id);
       showExport(data);
-      if (data.status === "done") window.location.assign(data.url);
+      if (data.status === "done" && /^https?:\/\//.test(data.url)) window.location.assign(data.url);
     } catch (err) {
-      expired(err);
+      if (err instanceof Refused && err.status === 410) expired(); else throw err;
     }
-  });
+  }, { near: $("start-export"), busy: $("export-download") });
 }
 
 // --- changing and deleting -------------------------------------------------------------------
 
 async function editExam(event) {
   event.preventDefault();
+  const form = $("edit-exam");
   await attempt(async () => {
-    const json = {
-      title: $("edit-title").value, opens_at: instantFrom($("edit-opens")), due_at: instantFrom($("edit-due")),
-      cutoff_at: instantFrom($("edit-cutoff")), max_attempts: Number($("edit-attempts").value),
-    };
-    for (const name of Object.keys(json)) if (json[name] === null || json[name] === "") delete json[name];
+    if (!$("edit-title").value.trim()) throw new Mistake("The title must not be empty.");
+    // Only what was changed is sent: an untouched time keeps its exact instant (seconds included).
+    const json = {};
+    if ($("edit-title").value !== editShown.title) json.title = $("edit-title").value;
+    for (const [id, name] of [["edit-opens", "opens_at"], ["edit-due", "due_at"], ["edit-cutoff", "cutoff_at"]]) {
+      if ($(id).value !== editShown[id]) json[name] = instantFrom($(id));
+    }
+    if ($("edit-attempts").value !== editShown["edit-attempts"]) json.max_attempts = Number($("edit-attempts").value);
+    if (!Object.keys(json).length) { say("Nothing was changed."); return; }
     const { data } = await call("PATCH", path("exams", exam.exam_id), { json });
+    fillEditForm(data);
     showExam(data);
+    watchSummary();
     say("The exam is changed.");
-  }, $("edit-exam"));
+  }, { near: form, busy: busyButton(form) });
 }
 
-function askDelete() {
-  const c = exam.counts;
-  $("delete-what").textContent = `Deleting “${exam.title}” (${exam.exam_id}) deletes ${plural(c.students, "student")} ` +
-    `with their upload codes, and the files of the ${plural(c.handed_in, "student")} who handed in. ` +
-    "Reviewers' verification codes stop working. " +
-    "This cannot be undone.";
-  $("delete-confirm").hidden = false;
-  $("delete-no").focus();
+async function askDelete() {
+  await attempt(async () => {
+    const { data } = await call("GET", path("exams", exam.exam_id)); // the counts of now
+    const c = data.counts;
+    $("delete-what").textContent = `Deleting “${data.title}” (${data.exam_id}) deletes ${plural(c.students, "student")} ` +
+      `with their upload codes, and the files of the ${plural(c.handed_in, "student")} who handed in. ` +
+      "Reviewers' verification codes stop working. This cannot be undone.";
+    $("delete-confirm").hidden = false;
+    $("delete-no").focus();
+  }, { near: $("delete-box"), busy: $("delete-exam") });
 }
 
 async function deleteExam() {
   await attempt(async () => {
-    const title = exam.title;
-    await call("DELETE", path("exams", exam.exam_id));
-    exam = null;
+    const { title, exam_id: examId } = exam;
+    await call("DELETE", path("exams", examId));
+    exportsByExam.delete(examId);
     await showExams();
     say(`Deleted “${title}”.`);
-  }, $("delete-box"));
+  }, { near: $("delete-box"), busy: $("delete-yes") });
 }
 
 // --- start -----------------------------------------------------------------------------------
@@ -557,19 +682,32 @@ function fillZones() {
   for (const node of document.querySelectorAll(".own-zone")) node.textContent = `your time zone (${ownZone})`;
 }
 
+function start() {
+  const notice = JSON.parse(sessionStorage.getItem(NOTICE) || "null");
+  sessionStorage.removeItem(NOTICE);
+  if (!sessionStorage.getItem(KEY)) {
+    show("sign-in");
+    if (notice && notice.alert) { fail(notice.alert, { near: $("sign-in") }); $("key").focus(); }
+    if (notice && notice.status) say(notice.status);
+    return;
+  }
+  show("sign-in");
+  attempt(() => showExams());
+}
+
 fillZones();
 $("sign-in").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", () => signOut());
-$("more-exams").addEventListener("click", () => attempt(() => showExams(true)));
+$("more-exams").addEventListener("click", () => attempt(() => showExams(true), { busy: $("more-exams") }));
 $("create-exam").addEventListener("submit", createExam);
 $("exam-title").addEventListener("input", () => {
   if (!$("exam-id").dataset.typed) $("exam-id").value = slug($("exam-title").value);
 });
 $("exam-id").addEventListener("input", () => { $("exam-id").dataset.typed = "yes"; });
 $("exam-due").addEventListener("change", () => { if (!$("exam-cutoff").value) $("exam-cutoff").value = $("exam-due").value; });
-$("back").addEventListener("click", () => attempt(() => showExams()));
+$("back").addEventListener("click", () => attempt(() => showExams(), { busy: $("back") }));
 $("filter").addEventListener("change", () => attempt(() => { pageCursors = [null]; return loadRoster(0); }));
-$("refresh-roster").addEventListener("click", () => attempt(() => loadRoster(currentPage)));
+$("refresh-roster").addEventListener("click", () => attempt(() => loadRoster(currentPage, "heading"), { busy: $("refresh-roster") }));
 $("download-roster").addEventListener("click", downloadRoster);
 $("import-form").addEventListener("submit", importRoster);
 $("roster-file").addEventListener("change", () => { droppedFile = null; $("drop-name").textContent = ""; });
@@ -578,11 +716,13 @@ $("drop-zone").addEventListener("dragleave", () => $("drop-zone").classList.remo
 $("drop-zone").addEventListener("drop", dropRoster);
 $("extensions-import-form").addEventListener("submit", importExtensions);
 $("extension-form").addEventListener("submit", giveExtension);
+$("extension-form").addEventListener("keydown", (event) => { if (event.key === "Escape") closeExtension(); });
 $("extension-cancel").addEventListener("click", closeExtension);
 $("start-export").addEventListener("click", startExport);
 $("export-download").addEventListener("click", downloadExport);
 $("edit-exam").addEventListener("submit", editExam);
+$("edit-exam").addEventListener("input", () => { $("edit-exam").dataset.changed = "yes"; });
 $("delete-exam").addEventListener("click", askDelete);
 $("delete-no").addEventListener("click", () => { $("delete-confirm").hidden = true; $("delete-exam").focus(); });
 $("delete-yes").addEventListener("click", deleteExam);
-if (sessionStorage.getItem(KEY)) attempt(() => showExams()); else show("sign-in");
+start();
