@@ -620,7 +620,10 @@ async function downloadExport() {
     try {
       const data = await exportStatus(exam.exam_id);
       showExport(data);
-      if (data.status === "done" && /^https?:\/\//.test(data.url)) window.location.assign(data.url);
+      // A link of the same scheme as this page (the bucket's), never a script URL.
+      if (data.status === "done" && new URL(data.url).protocol === window.location.protocol) {
+        window.location.assign(data.url);
+      }
     } catch (err) {
       if (err instanceof Refused && err.status === 410) expired(); else throw err;
     }
