@@ -463,6 +463,8 @@ def up(local_dir: Path, port: int) -> dict[str, Any]:
             )
             deploy_s = time.monotonic() - deploy_started
             outputs = _outputs()
+            if not outputs["ApiUrl"].startswith(f"https://{api_id}."):
+                raise SystemExit(f"the API did not get the id {api_id} (ms-custom-id): {outputs['ApiUrl']}")
             _work_around_emulator(outputs)
             # Migrations as ops run them after a deploy (OPERATIONS.md, section 2).
             migrated = run(
@@ -478,7 +480,7 @@ def up(local_dir: Path, port: int) -> dict[str, Any]:
                 "endpoint": f"https://127.0.0.1:{port}",
                 "ca_bundle": str(tls.bundle),
                 "ca_spki_sha256": tls.spki_sha256,
-                "api_id": outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0],
+                "api_id": api_id,
                 # Python cannot resolve *.localhost: the path-style URL of the stage, and the one a browser uses.
                 "api_url": f"https://127.0.0.1:{port}/restapis/{api_id}/{STAGE}/_user_request_",
                 "browser_api_url": f"{browser_origin}/{STAGE}",
