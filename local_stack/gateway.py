@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
+import traceback
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +50,14 @@ class Gateway:
             event = self._event(route, params, path=path, query=url.query, headers=headers, body=body, key_id=key_id)
             with self.pools[route.function].instance() as module:
                 context = LambdaContext(route.function, event["requestContext"]["requestId"])
-                result = module.lambda_handler(event, context)
+                try:
+                    result = module.lambda_handler(event, context)
+                except Exception:
+                    # What API Gateway answers when the function fails: the client gets an
+                    # answer, the traceback goes to the log.
+                    print(f"{route.function} failed:", file=sys.stderr)
+                    traceback.print_exc(file=sys.stderr)
+                    return _gateway_error(502, "Internal server error")
             return _http_response(result)
         # What API Gateway answers for a path or method it does not know.
         return _gateway_error(403, "Missing Authentication Token")

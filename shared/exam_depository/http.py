@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
@@ -97,10 +98,45 @@ class _JsonBodies(OpenAPIRequestValidationMiddleware):
         return parsed
 
 
+class _ThisRequest(threading.local):
+    event: Any = None
+    lambda_context: Any = None
+
+
+_this_request = _ThisRequest()
+
+
 class ApiResolver(APIGatewayRestResolver):
-    """The REST resolver with the baseline headers on every answer, errors included."""
+    """The REST resolver with the baseline headers on every answer, errors included.
+
+    Powertools keeps the request being resolved in class attributes of its BaseRouter, shared by
+    every resolver of the process. Lambda resolves one request at a time, but the local gateway
+    and the tests resolve several at once on threads, and one request then read another's event
+    (its body, its examiner's key id). Here the request is the thread's own."""
+
+    @property
+    def current_event(self) -> Any:
+        return _this_request.event
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        _this_request.event = value
+
+    @property
+    def lambda_context(self) -> Any:
+        return _this_request.lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        _this_request.lambda_context = value
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> Any:
+        proxy = super()._to_proxy_event(event)
+        _this_request.event = proxy
+        return proxy
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        _this_request.lambda_context = context
         result = super().resolve(event, context)
         headers = result.setdefault("multiValueHeaders", {})
         for name, value in BASELINE_HEADERS.items():
