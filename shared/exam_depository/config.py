@@ -12,7 +12,7 @@ MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 
 
 class _EnvSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class DatabaseSettings(_EnvSettings):

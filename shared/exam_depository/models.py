@@ -125,7 +125,7 @@ def readable(error: Mapping[str, Any]) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- exams ------------------------------------------------------------------------------------
