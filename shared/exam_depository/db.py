@@ -73,8 +73,8 @@ def _connect(settings: DatabaseSettings) -> Connection:
             autocommit=True,
             row_factory=dict_row,
             connect_timeout=settings.connect_timeout_s,
-            # No server-side prepared statements: they break behind a pooler such as RDS Proxy.
-            prepare_threshold=None,
+            # psycopg's default: a statement is prepared at its 5th run on this connection.
+            prepare_threshold=5 if settings.prepared_statements else None,
             application_name="exam-depository",
         )
     except psycopg.OperationalError as exc:
@@ -123,12 +123,12 @@ _MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id =
 _LATEST = """LEFT JOIN LATERAL (
     SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
     ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
-_EXAM_COLUMNS = f"""e.id, e.slug, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
-    e.anonymous, e.created_at,
-    (SELECT count(*) FROM student s WHERE s.exam_id = e.id) AS students,
-    (SELECT count(latest.id) FROM student s {_LATEST} WHERE s.exam_id = e.id) AS handed_in,
-    (SELECT count(latest.id) FILTER (WHERE latest.late) FROM student s {_LATEST} WHERE s.exam_id = e.id) AS late
-"""
+_EXAM_COLUMNS = """e.id, e.slug, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
+    e.anonymous, e.created_at"""
+# The three counts in one pass over the exam's students (each one index lookup of its latest).
+_COUNTS = f"""LEFT JOIN LATERAL (
+    SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late
+    FROM student s {_LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,19 @@ class ExamRow:
     max_attempts: int
     anonymous: bool
     created_at: datetime
-    students: int
-    handed_in: int
-    late: int
 
     @property
     def window(self) -> Window:
         return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+@dataclass(frozen=True)
+class CountedExamRow(ExamRow):
+    """An exam with what its roster shows at a glance (what the exam routes answer)."""
+
+    students: int
+    handed_in: int
+    late: int
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -184,22 +190,32 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     return int(row["id"])
 
 
-def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[ExamRow]:
+def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[CountedExamRow]:
     """One statement per page, counts included."""
-    with conn.cursor(row_factory=class_row(ExamRow)) as cur:
+    with conn.cursor(row_factory=class_row(CountedExamRow)) as cur:
         return cur.execute(
-            f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
+            f"""SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS}
                 WHERE e.id > %(after)s ORDER BY e.id LIMIT %(limit)s""",
             {"key": api_key_id, "after": after_id, "limit": limit},
         ).fetchall()
 
 
 def exam_of(conn: Connection, api_key_id: str, slug: str, *, lock: bool = False) -> ExamRow | None:
-    """One of the caller's exams, with its counts; `lock` holds it until the transaction ends."""
+    """One of the caller's exams, without counts (a route that acts on its roster needs none);
+    `lock` holds it until the transaction ends."""
     with conn.cursor(row_factory=class_row(ExamRow)) as cur:
         return cur.execute(
             f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
                 WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
+            {"key": api_key_id, "slug": slug},
+        ).fetchone()
+
+
+def counted_exam_of(conn: Connection, api_key_id: str, slug: str) -> CountedExamRow | None:
+    """One of the caller's exams with its counts."""
+    with conn.cursor(row_factory=class_row(CountedExamRow)) as cur:
+        return cur.execute(
+            f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE e.slug = %(slug)s",
             {"key": api_key_id, "slug": slug},
         ).fetchone()
 

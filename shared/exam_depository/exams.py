@@ -17,7 +17,7 @@ def create_exam(api_key_id: str, new: ExamIn) -> Exam:
     with db.transaction() as conn:
         examiner_id = db.examiner_for_key(conn, api_key_id)
         db.insert_exam(conn, examiner_id, new.model_dump())
-        row = db.exam_of(conn, api_key_id, new.exam_id)
+        row = db.counted_exam_of(conn, api_key_id, new.exam_id)
     assert row is not None  # just inserted, in this transaction
     return exam_view(row)
 
@@ -34,7 +34,7 @@ def list_exams(api_key_id: str, limit: int, cursor: str | None) -> ExamPage:
 
 def get_exam(api_key_id: str, slug: str) -> Exam:
     with db.transaction() as conn:
-        return exam_view(exam_row(conn, api_key_id, slug))
+        return exam_view(counted_exam_row(conn, api_key_id, slug))
 
 
 def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
@@ -57,7 +57,7 @@ def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
                 )
         if changes:
             db.update_exam(conn, row.id, changes)
-        updated = exam_row(conn, api_key_id, slug)
+        updated = counted_exam_row(conn, api_key_id, slug)
     return exam_view(updated)
 
 
@@ -82,7 +82,14 @@ def exam_row(conn: db.Connection, api_key_id: str, slug: str, *, lock: bool = Fa
     return row
 
 
-def exam_view(row: db.ExamRow) -> Exam:
+def counted_exam_row(conn: db.Connection, api_key_id: str, slug: str) -> db.CountedExamRow:
+    row = db.counted_exam_of(conn, api_key_id, slug)
+    if row is None:
+        raise NotFound(NO_EXAM)
+    return row
+
+
+def exam_view(row: db.CountedExamRow) -> Exam:
     return Exam(
         exam_id=row.slug,
         title=row.title,

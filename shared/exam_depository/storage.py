@@ -225,9 +225,14 @@ def delete_everything_under(prefixes: list[str]) -> int:
     listing the prefixes at once; returns how many were deleted."""
     if not prefixes:
         return 0
+
+    def versions_under(prefix: str) -> list[tuple[str, str]]:
+        return [(v.key, v.version_id) for v in list_versions(prefix)]
+
+    if len(prefixes) == 1:  # an exam's own prefix, most often: no pool to start
+        return delete_versions(versions_under(prefixes[0]))
     with ThreadPoolExecutor(max_workers=min(10, len(prefixes))) as pool:
-        listed = pool.map(lambda prefix: [(v.key, v.version_id) for v in list_versions(prefix)], prefixes)
-        found = [pair for pairs in listed for pair in pairs]
+        found = [pair for pairs in pool.map(versions_under, prefixes) for pair in pairs]
     return delete_versions(found)
 
 

@@ -1,0 +1,60 @@
+"""Server-side prepared statements (DB_PREPARED_STATEMENTS): a warm function plans a repeated
+statement once, and a migration run from another connection while it is warm does not break it."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from exam_depository import config, db
+
+from tests.integration.conftest import Api
+
+RUNS = 7  # psycopg prepares a statement at its 5th run on a connection
+
+
+def _prepared_on_this_connection() -> int:
+    row = db.connection().execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def _status(api: Api, upload_code: str) -> int:
+    return api.call("get_upload_status", "by_code", path_params={"upload_code": upload_code}).status
+
+
+def test_a_warm_function_prepares_the_statements_it_repeats(api: Api) -> None:
+    student = api.create_student()
+    for _ in range(RUNS):
+        assert _status(api, student["upload_code"]) == 200
+    assert _prepared_on_this_connection() >= 1
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
+    config.reset()
+    db.reset()
+    student = api.create_student()
+    for _ in range(RUNS):
+        assert _status(api, student["upload_code"]) == 200
+    assert _prepared_on_this_connection() == 0
+
+
+def test_a_migration_from_another_connection_does_not_break_warm_statements(api: Api, database_url: str) -> None:
+    """Append-only migrations add columns: a prepared statement over the changed tables is
+    planned again by PostgreSQL, and answers as before, because no query's result is `table.*`."""
+    student = api.create_student()
+    for _ in range(RUNS):
+        assert _status(api, student["upload_code"]) == 200
+        assert api.call("get_exam", "by_id").status == 200
+    assert _prepared_on_this_connection() >= 2
+    added = ("submission", "student", "exam", "upload")
+    with psycopg.connect(database_url, autocommit=True) as migration:
+        for table in added:
+            migration.execute(f"ALTER TABLE {table} ADD COLUMN added_by_a_migration text")
+        try:
+            for _ in range(2):
+                assert _status(api, student["upload_code"]) == 200
+                assert api.call("get_exam", "by_id").status == 200
+        finally:
+            for table in added:
+                migration.execute(f"ALTER TABLE {table} DROP COLUMN added_by_a_migration")
