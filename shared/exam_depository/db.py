@@ -633,6 +633,16 @@ class UsedVersion:
         return UploadFacts(self.status, self.version_id, self.issue_seq)
 
 
+def keys_with_pinned_checksum(conn: Connection, object_keys: list[str]) -> set[str]:
+    """The keys among these whose form pinned a SHA-256 (S3 checked the bytes and keeps it):
+    the recorder reads those objects with a HEAD, the others with a GET."""
+    rows = conn.execute(
+        "SELECT object_key FROM upload WHERE object_key = ANY(%s) AND expected_sha256 IS NOT NULL",
+        (object_keys,),
+    ).fetchall()
+    return {row["object_key"] for row in rows}
+
+
 def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUpload]:
     """The uploads behind a batch's objects, with their students locked: recordings of one
     student queue here, so the limit and the one-current rule see every earlier recording.

@@ -157,21 +157,32 @@ def presign_download(key: str, version_id: str, content_disposition: str, conten
     )
 
 
-def inspect(key: str, version_id: str, hash_up_to: int) -> StoredObject | None:
-    """What S3 holds as this version of `key`, or None when it holds nothing: its size from one
-    HEAD, and its SHA-256 when it is 1..`hash_up_to` bytes, from S3's own checksum where the
-    form made S3 compute one (the body is then never read), else by streaming the body once."""
+def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool) -> StoredObject | None:
+    """What S3 holds as this version of `key`, or None when it holds nothing, from one request:
+    its size, and its SHA-256 when it is 1..`hash_up_to` bytes.
+
+    Where the form pinned a checksum (`checksum_pinned`), S3 checked the bytes against it and
+    keeps it: one HEAD reads it and the body is never read. Otherwise one GET asks for S3's
+    checksum too: its headers say the size (an empty or too large object's body is closed
+    unread) and any full-object SHA-256 S3 holds; only without one is the body streamed and
+    hashed, once."""
     bucket = load(StorageSettings).bucket
     try:
-        head = client().head_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
-        size = head["ContentLength"]
-        if not 0 < size <= hash_up_to:  # empty or over the limit: never read
-            return StoredObject(size_bytes=size, sha256=None)
-        checksum = head.get("ChecksumSHA256")
-        # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
-        if checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
-            return StoredObject(size_bytes=size, sha256=_base64_to_hex(checksum), checked_by_s3=True)
-        body = client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
+        if checksum_pinned:
+            head = client().head_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+            size = head["ContentLength"]
+            found = _known_from_headers(size, head.get("ChecksumSHA256"), head.get("ChecksumType"), hash_up_to)
+            if found is not None:
+                return found
+            # Only a stand-in that ignored the form's checksum fields holds none: hash the body.
+            body = client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
+        else:
+            got = client().get_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+            size, body = got["ContentLength"], got["Body"]
+            found = _known_from_headers(size, got.get("ChecksumSHA256"), got.get("ChecksumType"), hash_up_to)
+            if found is not None:
+                body.close()  # never read: closing drops the connection rather than drain the bytes
+                return found
         try:
             digest = hashlib.sha256()
             for chunk in body.iter_chunks(_CHUNK):
@@ -181,8 +192,20 @@ def inspect(key: str, version_id: str, hash_up_to: int) -> StoredObject | None:
     except _s3_errors() as exc:
         if _missing(exc):
             return None
-        raise _failure("HEAD/GET", exc) from exc
+        raise _failure("HEAD/GET" if checksum_pinned else "GET", exc) from exc
     return StoredObject(size_bytes=size, sha256=digest.hexdigest())
+
+
+def _known_from_headers(
+    size: int, checksum: str | None, checksum_type: str | None, hash_up_to: int
+) -> StoredObject | None:
+    """What an object's headers alone tell, or None when its body must be hashed."""
+    if not 0 < size <= hash_up_to:  # empty or over the limit: never read
+        return StoredObject(size_bytes=size, sha256=None)
+    # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
+    if checksum and (checksum_type or "FULL_OBJECT") == "FULL_OBJECT":
+        return StoredObject(size_bytes=size, sha256=_base64_to_hex(checksum), checked_by_s3=True)
+    return None
 
 
 def list_versions(prefix: str) -> Iterator[ObjectVersion]:

@@ -214,10 +214,12 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     """Record a batch of uploaded objects in one transaction, idempotently, whatever order and
     however often they arrive.
 
-    S3 is asked about every event's version first (size, SHA-256); an event whose object cannot
-    be read fails alone. Then one transaction locks the batch's uploads and their students, in
-    student order so that concurrent batches cannot deadlock, and asks `recording_decision`
-    about each event, in the order the forms were issued. After the commit the
+    S3 is asked about every event's version first (size, SHA-256), with one request each: a HEAD
+    where the form pinned a checksum, else a GET (one short transaction first says which, and
+    ends before S3 is read); an event whose object cannot be read fails alone. Then one
+    transaction locks the batch's uploads and their students, in student order so that
+    concurrent batches cannot deadlock, and asks `recording_decision` about each event, in the
+    order the forms were issued. After the commit the
     versions that must not exist (`must_not_exist`: orphans, reuses, rejected, superseded) are
     deleted, and marked deleted once S3 confirms. Every later batch of the same student asks for
     the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
@@ -255,7 +257,8 @@ def _read_objects(
     events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
 ) -> dict[int, storage.StoredObject]:
     """S3's answer for each event's version, by event index, read concurrently (it is I/O);
-    sets the outcome of the events that have no object to record."""
+    sets the outcome of the events that have no object to record, and fails them all when
+    PostgreSQL cannot say which forms pinned a checksum."""
     prefix = load(StorageSettings).prefix
     wanted = []
     for index, event in enumerate(events):
@@ -268,7 +271,20 @@ def _read_objects(
     if not wanted:
         return stored
     targets = [events[index] for index in wanted]
-    answers = [_inspect(targets[0])] if len(targets) == 1 else list(_readers().map(_inspect, targets))
+    try:
+        # Its own transaction, committed before S3 is read: no snapshot is held open meanwhile.
+        with db.transaction() as conn:
+            pinned = db.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
+    except ServiceUnavailable:
+        logger.exception("PostgreSQL is unavailable; the batch is retried")
+        failed.update(wanted)
+        return stored
+    # A key no form is about (an orphan) is read with the GET too: its size is checked first.
+    checked = [event.key in pinned for event in targets]
+    if len(targets) == 1:
+        answers = [_inspect(targets[0], checked[0])]
+    else:
+        answers = list(_readers().map(_inspect, targets, checked))
     for index, found in zip(wanted, answers, strict=True):
         if isinstance(found, ServiceUnavailable):
             logger.error(
@@ -290,9 +306,9 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
-def _inspect(event: ObjectCreated) -> storage.StoredObject | ServiceUnavailable | None:
+def _inspect(event: ObjectCreated, checksum_pinned: bool) -> storage.StoredObject | ServiceUnavailable | None:
     try:
-        return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES)
+        return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES, checksum_pinned=checksum_pinned)
     except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
         return exc
 
