@@ -192,14 +192,18 @@ def _with_code(student: StudentIn) -> dict[str, object]:
 
 
 def _student(row: db.StudentRow) -> Student:
-    return Student(
-        nickname=row.nickname,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        email=row.email,
-        upload_code=codes.display(row.upload_code),
-        created_at=row.created_at,
-    )
+    return Student(**_student_fields(row))
+
+
+def _student_fields(row: db.StudentRow) -> dict[str, Any]:
+    return {
+        "nickname": row.nickname,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "email": row.email,
+        "upload_code": codes.display(row.upload_code),
+        "created_at": row.created_at,
+    }
 
 
 def _summary(exam: db.ExamRow, row: db.StudentSummaryRow, now: datetime) -> StudentSummary:
@@ -212,7 +216,7 @@ def _summary(exam: db.ExamRow, row: db.StudentSummaryRow, now: datetime) -> Stud
         )
     current: dict[str, Any] | None = row.current
     return StudentSummary(
-        **_student(row).model_dump(),
+        **_student_fields(row),
         attempts_used=row.attempts_used,
         attempts_left=attempts_left(row.attempts_used, max_attempts),
         max_attempts=max_attempts,

@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 from uuid import UUID
 
 from exam_depository import codes, db, receipts, storage
@@ -20,6 +20,7 @@ from exam_depository.models import (
     ExamWindow,
     StudentName,
     Submission,
+    SubmissionStatus,
     UploadForm,
     UploadProgress,
     UploadRequest,
@@ -487,8 +488,13 @@ def _write(
 
 def submission_view(item: dict[str, object], now: datetime) -> Submission:
     """A stored submission as clients see it: grouped code, status as of `now`."""
-    parsed = Submission.model_validate({**item, "verification_code": codes.display(str(item["verification_code"]))})
-    return parsed.model_copy(update={"status": status_at(parsed.status, parsed.expires_at, now)})
+    expires_at = item["expires_at"]
+    if isinstance(expires_at, str):  # from PostgreSQL's JSON: ISO 8601 with its offset
+        expires_at = datetime.fromisoformat(expires_at)
+    assert isinstance(expires_at, datetime)
+    status = status_at(cast(SubmissionStatus, item["status"]), expires_at, now)
+    code = codes.display(str(item["verification_code"]))
+    return Submission.model_validate({**item, "verification_code": code, "status": status})
 
 
 def _submission_row(verification_code: str) -> db.VerifiedSubmission:
