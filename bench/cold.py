@@ -1,5 +1,7 @@
-"""cold_init_ms and cold_rss_mb: a fresh python3.13 process imports a handler module and runs its
-initialisation (no invocation), as Lambda's init phase does; wall time from spawn to exit.
+"""cold_cpu_ms, cold_init_ms and cold_rss_mb: a fresh python3.13 process imports a handler
+module and runs its initialisation (no invocation), as Lambda's init phase does; its CPU time,
+its wall time from spawn to exit, and its peak RSS, beside the minimal function's
+(bench/minimal_function: the same stack with nothing of ours).
 
 Laid out as on Lambda: the function's built folder (its app.py compiled at every start, as
 Lambda's read-only /var/task does), the built shared layer, and the deps layer built by its own
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.functions import read_template
+
+MINIMAL_FUNCTION = Path(__file__).resolve().parent / "minimal_function" / "app.py"
 
 ROOT = Path(__file__).resolve().parent.parent
 # The interpreter the venv was made from: no site-packages of ours, as on Lambda.
@@ -77,28 +82,67 @@ def deps_for_this_machine(work: Path) -> Path:
     return target / "python"
 
 
-def measure(runs: int, work: Path) -> dict[str, dict[str, Any]]:
+def _spawn(app: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        # -S: no site-packages but the layers, as on Lambda (whose runtime adds only boto3)
+        [BASE_PYTHON, "-S", *extra, "-c", _PROBE, str(app)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def _cold_start(app: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """One init: wall ms, CPU ms (user + system of the child) and peak RSS in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = _spawn(app, env)
+    wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return wall, cpu, int(done.stdout.split()[-1]) / 1024
+
+
+def top_imports(app: Path, env: dict[str, str], count: int = 5) -> list[dict[str, Any]]:
+    """The modules whose own import time (-X importtime, self µs) is largest, for one start."""
+    lines = _spawn(app, env, "-X", "importtime").stderr.splitlines()
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            own, _, name = line.removeprefix("import time:").split("|", 2)
+            rows.append({"module": name.strip(), "self_ms": round(int(own) / 1000, 1)})
+    return sorted(rows, key=lambda row: row["self_ms"], reverse=True)[:count]
+
+
+def measure(runs: int, work: Path) -> dict[str, Any]:
+    """Each function's init beside the minimal function's, interleaved run by run so that both
+    see the same moments of a shared machine; CPU time is the figure (wall time waits for other
+    processes), and the ratio is function / minimal."""
     if not BUILD.is_dir():
         raise SystemExit("no .aws-sam/build: run `make build` first (make bench does)")
     layers = f"{BUILD / 'SharedLayer/python'}:{deps_for_this_machine(work)}"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": layers, "PYTHONDONTWRITEBYTECODE": "1", **LAMBDA_ENVIRONMENT}
-    results = {}
-    for function, folder in functions().items():
-        walls, rss = [], []
-        for _ in range(runs):
-            started = time.perf_counter()
-            done = subprocess.run(  # noqa: S603
-                # -S: no site-packages but the layers, as on Lambda (whose runtime adds only boto3)
-                [BASE_PYTHON, "-S", "-c", _PROBE, str(BUILD / folder / "app.py")],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            walls.append((time.perf_counter() - started) * 1000)
-            rss.append(int(done.stdout.split()[-1]) / 1024)
-        results[function] = {"cold_init_ms": summary(walls), "cold_rss_mb": summary(rss)}
-    return results
+    apps = {function: BUILD / folder / "app.py" for function, folder in functions().items()}
+    apps["(minimal function)"] = MINIMAL_FUNCTION
+    figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in apps}
+    for _ in range(runs):
+        for name, app in apps.items():
+            figures[name].append(_cold_start(app, env))
+    results: dict[str, Any] = {}
+    for name, runs_of in figures.items():
+        results[name] = {
+            "cold_init_ms": summary([wall for wall, _, _ in runs_of]),
+            "cold_cpu_ms": summary([cpu for _, cpu, _ in runs_of]),
+            "cold_rss_mb": summary([rss for _, _, rss in runs_of]),
+        }
+    floor = results["(minimal function)"]["cold_cpu_ms"]["median"]
+    for figures_of in results.values():
+        figures_of["ratio"] = round(figures_of["cold_cpu_ms"]["median"] / floor, 2)
+    slowest = max(
+        (name for name in apps if name != "(minimal function)"), key=lambda name: float(results[name]["ratio"])
+    )
+    return {"functions": results, "slowest": slowest, "top_imports": top_imports(apps[slowest], env)}
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -4,16 +4,21 @@ the handlers' environment set as the local stack sets it."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import psycopg
+from botocore.client import BaseClient
+from botocore.signers import RequestSigner, S3PostPresigner
 
 from local_stack.background import free_port
 from local_stack.database import start_postgres
@@ -25,26 +30,51 @@ REGION = "eu-west-1"
 BUCKET = "exam-depository-bench"
 
 
-def notification(key: str, size: int, sequencer: int) -> str:
-    """An SQS message body as S3 sends it for one new object (key URL-encoded, `+` for a space)."""
+def notification(key: str, size: int, sequencer: int, version_id: str | None = None) -> str:
+    """An SQS message body as S3 sends it for one new object (key URL-encoded, `+` for a space;
+    the version S3 made, in a versioned bucket)."""
+    s3_object: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "sequencer": f"{sequencer:016X}"}
+    if version_id is not None:
+        s3_object["versionId"] = version_id
     created = {
         "eventName": "ObjectCreated:Post",
-        "eventTime": "2026-11-25T10:00:00.000Z",
-        "s3": {"object": {"key": quote_plus(key, safe="/"), "size": size, "sequencer": f"{sequencer:016X}"}},
+        # Now: the recorder dates a submission from S3's event time, and the retention counts from it.
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "s3": {"object": s3_object},
     }
     return json.dumps({"Records": [created]})
+
+
+# The examiner of the sample events (events/): their API key id and their exam's id.
+EXAMINER_KEY_ID = "a1b2c3d4e5"
+EXAM_SLUG = "physics-2026-12"
 
 
 @dataclass(frozen=True)
 class Environment:
     database_url: str
     s3: Any
+    sqs: Any
     bucket: str
 
     def sql(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
+
+    def fresh_exam(self, max_attempts: int = 5) -> int:
+        """Empty the database and make the sample events' exam, open now; returns its id."""
+        self.sql("TRUNCATE examiner, exam, student, upload, submission, export RESTART IDENTITY CASCADE")
+        ((exam_id,),) = self.sql(
+            """WITH examiner AS (INSERT INTO examiner DEFAULT VALUES RETURNING id),
+                    key AS (INSERT INTO examiner_key (api_key_id, examiner_id) SELECT %s, id FROM examiner)
+               INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+               SELECT id, %s, 'Physics', now() - interval '1 day', now() + interval '1 day',
+                      now() + interval '1 day', 'Europe/Paris', %s FROM examiner
+               RETURNING id""",
+            (EXAMINER_KEY_ID, EXAM_SLUG, max_attempts),
+        )
+        return int(exam_id)
 
 
 @contextmanager
@@ -55,45 +85,90 @@ def started(work: Path) -> Iterator[Environment]:
     ministack = MiniStack(ROOT / ".tools/ministack/bin/ministack", free_port(), work / "s3", credentials, REGION)
     try:
         ministack.start((work / "ministack.log").open("ab"))
-        s3, _ = clients(ministack.endpoint, credentials, REGION)
+        s3, sqs = clients(ministack.endpoint, credentials, REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         signing_key(ministack.endpoint, credentials, REGION)
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
-        yield Environment(database_url, s3, BUCKET)
+        os.environ["EXPORT_QUEUE_URL"] = sqs.create_queue(QueueName="bench-exports")["QueueUrl"]
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # What a floor writes to stand for a route's write: one row, updated in place.
+            conn.execute("CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
+            conn.execute("INSERT INTO bench_floor VALUES (1, 0)")
+        yield Environment(database_url, s3, sqs, BUCKET)
     finally:
         ministack.stop()
         server.stop()
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement a route sent: its text and parameters, its transaction (None outside
+    one), whether it writes or locks, and how many rows an executemany pipelined."""
+
+    transaction: int | None
+    writes: bool
+    text: str
+    params: Any
+    rows: int = 1
+
+
+@dataclass
+class Trace:
+    """What one invocation asked of the outside: its SQL statements, its AWS requests (service
+    names, in order) and its presigned signatures ("post" or "url")."""
+
+    statements: list[Statement] = field(default_factory=list)
+    transactions: int = 0
+    aws_requests: list[str] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)
+
+
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE)\b", re.IGNORECASE)
+
+
 class StatementCounter:
-    """Counts the SQL statements and transactions the product sends, per thread (psycopg hook)."""
+    """Counts and traces what the product sends, per thread: SQL statements and transactions
+    (psycopg hooks), AWS requests and presigned signatures (botocore hooks)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.total_statements = 0
         self.total_transactions = 0
+        self._latest = Trace()
 
     def reset(self) -> None:
-        self._local.statements = 0
-        self._local.transactions = 0
+        self._local.trace = self._latest = Trace()
+        self._local.open_transaction = None
+
+    @property
+    def trace(self) -> Trace:
+        """This thread's trace; a thread that never reset one (a route's own worker pool) adds
+        to the trace last reset, which is the route's when one route runs at a time."""
+        if getattr(self._local, "trace", None) is None:
+            return self._latest
+        return self._local.trace  # type: ignore[no-any-return]
 
     @property
     def statements(self) -> int:
-        return int(getattr(self._local, "statements", 0))
+        return len(self.trace.statements)
 
     @property
     def transactions(self) -> int:
-        return int(getattr(self._local, "transactions", 0))
+        return self.trace.transactions
 
-    def _statement(self, count: int = 1) -> None:
-        self._local.statements = self.statements + count
+    def _statement(self, connection: Any, query: Any, params: Any, rows: int = 1) -> None:
+        text = query if isinstance(query, str) else query.as_string(connection)
+        in_transaction = connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        transaction = getattr(self._local, "open_transaction", None) if in_transaction else None
+        self.trace.statements.append(Statement(transaction, bool(_WRITES.search(text)), text, params, rows))
         with self._lock:
-            self.total_statements += count
+            self.total_statements += 1
 
     def _transaction(self) -> None:
-        self._local.transactions = self.transactions + 1
+        self.trace.transactions += 1
+        self._local.open_transaction = self.trace.transactions
         with self._lock:
             self.total_transactions += 1
 
@@ -101,25 +176,45 @@ class StatementCounter:
     def installed(self) -> Iterator[StatementCounter]:
         cursor, connection = psycopg.Cursor, psycopg.Connection
         execute, executemany, transaction = cursor.execute, cursor.executemany, connection.transaction
+        api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+        sign_url, sign_post = RequestSigner.generate_presigned_url, S3PostPresigner.generate_presigned_post
         counter = self
 
         def counted_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            counter._statement()
+            counter._statement(self.connection, query, params)
             return execute(self, query, params, **kwargs)
 
         def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             rows = list(params_seq)
-            counter._statement()  # one pipelined statement, however many rows
+            counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
             return executemany(self, query, rows, **kwargs)
 
         def counted_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
             counter._transaction()
             return transaction(self, *args, **kwargs)
 
+        def counted_api_call(self: Any, operation: str, params: Any) -> Any:
+            counter.trace.aws_requests.append(self.meta.service_model.service_name)
+            return api_call(self, operation, params)
+
+        def counted_sign_url(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.trace.signatures.append("url")
+            return sign_url(self, *args, **kwargs)
+
+        def counted_sign_post(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.trace.signatures.append("post")
+            return sign_post(self, *args, **kwargs)
+
         cursor.execute, cursor.executemany = counted_execute, counted_executemany  # type: ignore[method-assign]
         connection.transaction = counted_transaction  # type: ignore[method-assign]
+        BaseClient._make_api_call = counted_api_call  # type: ignore[attr-defined]
+        RequestSigner.generate_presigned_url = counted_sign_url  # type: ignore[method-assign]
+        S3PostPresigner.generate_presigned_post = counted_sign_post  # type: ignore[method-assign]
         try:
             yield self
         finally:
             cursor.execute, cursor.executemany = execute, executemany  # type: ignore[method-assign]
             connection.transaction = transaction  # type: ignore[method-assign]
+            BaseClient._make_api_call = api_call  # type: ignore[attr-defined]
+            RequestSigner.generate_presigned_url = sign_url  # type: ignore[method-assign]
+            S3PostPresigner.generate_presigned_post = sign_post  # type: ignore[method-assign]

@@ -1,5 +1,7 @@
-"""warm_ms p50/p99 and sql_per_request per route: each handler invoked in-process with its sample
-event (events/), against the embedded PostgreSQL and MiniStack's S3, as a warm Lambda would be."""
+"""warm_ms p50/p99 per route beside its floor: each handler invoked in-process with its sample
+event (events/), against the embedded PostgreSQL and MiniStack, as a warm Lambda would be; after
+each invocation its trace is replayed by hand (bench.floors) on the same connection, so that
+route and floor share the machine's moment."""
 
 from __future__ import annotations
 
@@ -9,72 +11,117 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from exam_depository import db
 from exam_depository.codes import new_code
 
-from bench.environment import Environment, StatementCounter, notification
+from bench import floors
+from bench.environment import EXAM_SLUG, EXAMINER_KEY_ID, Environment, StatementCounter, notification
 from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
 Event = dict[str, Any]
 FORM_STUDENTS = 1000
 
 
-def _fixture(env: Environment) -> dict[str, Any]:
-    """One student with a recorded submission: the codes the read routes look up."""
-    create = load_function("create_student", "bench_fixture_create")
-    created = json.loads(
-        create.lambda_handler(
-            api_event("create_student", "valid", body={"nickname": "fixture", "first_name": "Ann", "last_name": "Lee"}),
-            LambdaContext(),
-        )["body"]
+def _invoke(function: str, event: Event) -> dict[str, Any]:
+    response: dict[str, Any] = load_function(function, f"bench_fixture_{function}").lambda_handler(
+        event, LambdaContext()
     )
-    upload = load_function("request_upload", "bench_fixture_upload")
+    if response.get("statusCode", 200) >= 400:
+        raise RuntimeError(f"fixture {function} answered {response['statusCode']}: {response['body'][:300]}")
+    return response
+
+
+def _fixture(env: Environment, invocations: int) -> dict[str, Any]:
+    """The sample events' exam and student (mobrien) with a recorded submission and its receipt,
+    a finished export, and what the routes that create or delete use up, one per invocation."""
+    exam_id = env.fresh_exam()
+    created = json.loads(_invoke("create_student", sample_event("create_student", "valid"))["body"])
     form = json.loads(
-        upload.lambda_handler(
+        _invoke(
+            "request_upload",
             api_event("request_upload", "with_filename", path_params={"upload_code": created["upload_code"]}),
-            LambdaContext(),
         )["body"]
     )
     key = form["fields"]["key"]
-    env.s3.put_object(Bucket=env.bucket, Key=key, Body=b"%PDF fixture", ContentType="application/pdf")
-    record = load_function("record_submissions", "bench_fixture_record")
+    version = env.s3.put_object(Bucket=env.bucket, Key=key, Body=b"%PDF fixture", ContentType="application/pdf")
     batch = sample_event("record_submissions", "object_created")
-    batch["Records"][0]["body"] = notification(key, 12, 10)
-    record.lambda_handler(batch, LambdaContext())
-    code = env.sql("SELECT verification_code FROM submission")[0][0]
+    body = json.loads(notification(key, 12, 10))
+    body["Records"][0]["s3"]["object"]["versionId"] = version["VersionId"]
+    batch["Records"][0]["body"] = json.dumps(body)
+    _invoke("record_submissions", batch)
+    ((code, receipt),) = env.sql("SELECT verification_code, receipt FROM submission")
     # A student may hold 10 unused forms at once: presign rotates over students of its own.
     presign_codes = [new_code() for _ in range(FORM_STUDENTS)]
     env.sql(
-        """INSERT INTO student (nickname, first_name, last_name, upload_code)
-           SELECT 'form' || n, 'Ann', 'Lee', code FROM unnest(%s::text[]) WITH ORDINALITY AS c(code, n)""",
-        (presign_codes,),
+        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
+           SELECT %s, 'form' || n, 'Ann', 'Lee', code FROM unnest(%s::text[]) WITH ORDINALITY AS c(code, n)""",
+        (exam_id, presign_codes),
+    )
+    # Exams to delete, one per invocation, each with a student.
+    env.sql(
+        """WITH made AS (
+               INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+               SELECT examiner_id, 'gone-' || n, 'Gone', opens_at, due_at, cutoff_at, timezone, 5
+               FROM exam, generate_series(1, %s) n WHERE id = %s RETURNING id)
+           INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
+           SELECT id, 'one', 'Ann', 'Lee', upper(md5('gone' || id)) FROM made""",
+        (invocations, exam_id),
+    )
+    started = json.loads(_invoke("create_export", sample_event("create_export", "start"))["body"])
+    env.sql(
+        """UPDATE export SET status = 'done', files_total = 1, files_done = 1, bytes = 100,
+                  expires_at = now() + interval '1 day' WHERE id = %s""",
+        (started["export_id"],),
     )
     return {
         "upload_code": created["upload_code"],
         "verification_code": code,
-        "nickname": "fixture",
+        "receipt": receipt,
+        "export_id": started["export_id"],
         "presign_codes": presign_codes,
     }
 
 
 def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
-    """Per route, the event of invocation i (routes that create get fresh names each time)."""
+    """Per route, the event of invocation i (routes that create or delete get fresh names)."""
     upload = {"upload_code": codes["upload_code"]}
     verification = {"verification_code": codes["verification_code"]}
+    student = {"exam_id": EXAM_SLUG, "nickname": "mobrien"}
     return {
+        "create_exam": lambda i: api_event(
+            "create_exam",
+            "valid",
+            body={**json.loads(sample_event("create_exam", "valid")["body"]), "exam_id": f"x{i}"},
+        ),
+        "list_exams": lambda i: api_event("list_exams", "first_page"),
+        "get_exam": lambda i: api_event("get_exam", "by_id"),
+        "update_exam": lambda i: api_event("update_exam", "later_due"),
+        "delete_exam": lambda i: api_event("delete_exam", "by_id", path_params={"exam_id": f"gone-{i + 1}"}),
         "create_student": lambda i: api_event(
             "create_student", "valid", body={"nickname": f"c{i}", "first_name": "Zoë", "last_name": "O'Brien"}
         ),
         # The roster event is base64 text/csv, as API Gateway sends a binary media type.
         "import_students": lambda i: api_event("import_students", "roster", raw_body=_roster(f"i{i}x", 10)),
         "list_students": lambda i: api_event("list_students", "first_page"),
-        "get_student": lambda i: api_event("get_student", "by_nickname", path_params={"nickname": codes["nickname"]}),
-        "delete_student": lambda i: api_event("delete_student", "by_nickname", path_params={"nickname": f"c{i}"}),
+        "get_student": lambda i: api_event("get_student", "by_nickname", path_params=student),
+        "delete_student": lambda i: api_event(
+            "delete_student", "by_nickname", path_params={"exam_id": EXAM_SLUG, "nickname": f"c{i}"}
+        ),
+        "set_extension": lambda i: api_event("set_extension", "valid", path_params=student),
+        "remove_extension": lambda i: api_event("remove_extension", "by_nickname", path_params=student),
+        "import_extensions": lambda i: api_event("import_extensions", "extensions"),
+        "create_export": lambda i: api_event("create_export", "start"),
+        "get_export": lambda i: api_event(
+            "get_export", "progress", path_params={"exam_id": EXAM_SLUG, "export_id": codes["export_id"]}
+        ),
         "request_upload": lambda i: api_event(
             "request_upload", "with_filename", path_params={"upload_code": codes["presign_codes"][i % FORM_STUDENTS]}
         ),
         "get_upload_status": lambda i: api_event("get_upload_status", "by_code", path_params=upload),
         "get_verification": lambda i: api_event("get_verification", "by_code", path_params=verification),
         "get_download_url": lambda i: api_event("get_download_url", "by_code", path_params=verification),
+        "verify_receipt": lambda i: api_event("verify_receipt", "not_a_receipt", body={"receipt": codes["receipt"]}),
+        "get_jwks": lambda i: api_event("get_jwks", "keys"),
         "serve_pages": lambda i: api_event("serve_pages", "upload_page"),
         "serve_docs": lambda i: api_event("serve_docs", "openapi"),
     }
@@ -85,12 +132,17 @@ def _roster(prefix: str, rows: int) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def _percentile(ordered: list[float], share: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 3)
+
+
 def measure(env: Environment, counter: StatementCounter, invocations: int) -> dict[str, dict[str, Any]]:
-    codes = _fixture(env)
+    codes = _fixture(env, invocations)
+    assert EXAMINER_KEY_ID  # the sample events carry it: every examiner route is this examiner's
     results: dict[str, dict[str, Any]] = {}
     for function, event_for in _routes(codes).items():
         module = load_function(function, f"bench_{function}")
-        durations, statements, transactions = [], set(), set()
+        durations, floor_ms, statements, transactions, aws, signatures = [], [], set(), set(), set(), set()
         for i in range(invocations):
             event = event_for(i)
             counter.reset()
@@ -99,18 +151,21 @@ def measure(env: Environment, counter: StatementCounter, invocations: int) -> di
             durations.append((time.perf_counter() - started) * 1000)
             if response["statusCode"] >= 400:
                 raise RuntimeError(f"{function} answered {response['statusCode']}: {response['body'][:300]}")
-            statements.add(counter.statements)
-            transactions.add(counter.transactions)
-        ordered = sorted(durations)
+            trace = counter.trace
+            statements.add(len(trace.statements))
+            transactions.add(trace.transactions)
+            aws.add(len(trace.aws_requests))
+            signatures.add(len(trace.signatures))
+            floor_ms.append(floors.replay(trace, db.connection()))
+        ordered, floor_ordered = sorted(durations), sorted(floor_ms)
+        p50, floor_p50 = _percentile(ordered, 0.5), _percentile(floor_ordered, 0.5)
         results[function] = {
-            "warm_ms": {
-                "p50": round(ordered[len(ordered) // 2], 3),
-                "p99": round(ordered[int(len(ordered) * 0.99) - 1], 3),
-                "min": round(ordered[0], 3),
-                "max": round(ordered[-1], 3),
-                "n": len(ordered),
-            },
+            "warm_ms": {"p50": p50, "p99": _percentile(ordered, 0.99), "min": round(ordered[0], 3), "n": len(ordered)},
+            "floor_ms": {"p50": floor_p50, "p99": _percentile(floor_ordered, 0.99)},
+            "ratio": round(p50 / floor_p50, 2),
             "sql_per_request": max(statements),
             "transactions_per_request": max(transactions),
+            "aws_requests_per_request": max(aws),
+            "signatures_per_request": max(signatures),
         }
     return results
