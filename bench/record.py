@@ -80,8 +80,10 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
     failures: list[str] = []
     lock = threading.Lock()
 
-    def work(worker: int) -> None:
-        module = load_function("record_submissions", f"bench_record_{worker}")
+    # Loaded before the clock starts, one instance per worker as Lambda gives each its own.
+    modules = [load_function("record_submissions", f"bench_record_{worker}") for worker in range(workers)]
+
+    def work(module: Any) -> None:
         while True:
             try:
                 batch = batches.get_nowait()
@@ -94,11 +96,9 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
                 failures.extend(item["itemIdentifier"] for item in result["batchItemFailures"])
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(work, module) for module in modules]:
+            done.result()  # a worker's exception ends the benchmark, not just its thread
     seconds = time.perf_counter() - started
 
     ((recorded, uploads_recorded, current, students),) = env.sql(
