@@ -64,6 +64,15 @@ def transaction() -> Iterator[Connection]:
             yield conn
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+    except psycopg.errors.FeatureNotSupported as exc:
+        if _PLAN_CHANGED not in str(exc):
+            raise
+        # A migration changed a column's type under one of this connection's prepared
+        # statements. The rollback made psycopg forget them all: a retry plans afresh.
+        raise ServiceUnavailable("A migration changed a prepared statement's result; retry") from exc
+
+
+_PLAN_CHANGED = "cached plan must not change result type"
 
 
 def _connect(settings: DatabaseSettings) -> Connection:

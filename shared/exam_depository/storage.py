@@ -69,8 +69,8 @@ def client() -> S3Client:
                 # An unreachable S3 fails a request in seconds, not after botocore's 60 s default.
                 connect_timeout=3,
                 read_timeout=10,
-                # The recorder computes the SHA-256 it records; botocore's own CRC of every body
-                # read and sent would only cost CPU.
+                # The recorder computes the SHA-256 it records: botocore computes a checksum of a
+                # body only where the request asks for one (the recorder's GET asks for S3's).
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 # The recorder reads a batch's objects at once.
@@ -179,7 +179,11 @@ def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool
         else:
             got = client().get_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
             size, body = got["ContentLength"], got["Body"]
-            found = _known_from_headers(size, got.get("ChecksumSHA256"), got.get("ChecksumType"), hash_up_to)
+            try:
+                found = _known_from_headers(size, got.get("ChecksumSHA256"), got.get("ChecksumType"), hash_up_to)
+            except ValueError:  # a malformed checksum header (an emulator's): the body is not left open
+                body.close()
+                raise
             if found is not None:
                 body.close()  # never read: closing drops the connection rather than drain the bytes
                 return found

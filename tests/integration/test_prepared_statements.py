@@ -1,5 +1,6 @@
 """Server-side prepared statements (DB_PREPARED_STATEMENTS): a warm function plans a repeated
-statement once, and a migration run from another connection while it is warm does not break it."""
+statement once; a migration run from another connection while it is warm that adds columns does
+not break it, and one that changes a returned column's type costs one 503, then it plans again."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def test_a_migration_from_another_connection_does_not_break_warm_statements(api:
         finally:
             for table in added:
                 migration.execute(f"ALTER TABLE {table} DROP COLUMN added_by_a_migration")
+
+
+def test_a_changed_column_type_costs_one_retryable_503_then_the_route_plans_again(api: Api, database_url: str) -> None:
+    for _ in range(RUNS):
+        assert api.call("get_exam", "by_id").status == 200
+    with psycopg.connect(database_url, autocommit=True) as migration:
+        migration.execute("ALTER TABLE exam ALTER COLUMN max_attempts TYPE bigint")
+        try:
+            refused = api.call("get_exam", "by_id")
+            assert refused.status == 503, refused.body
+            assert api.call("get_exam", "by_id").status == 200
+        finally:
+            migration.execute("ALTER TABLE exam ALTER COLUMN max_attempts TYPE integer")
