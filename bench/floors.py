@@ -116,10 +116,10 @@ def _round_trip(conn: Any, statement: Statement, *, first_write: bool) -> None:
     """A read runs as itself (the database's own work is not ours to divide by); a write or a
     lock, which cannot run twice, is a one-row UPDATE (the first of its transaction, so that the
     commit flushes the WAL as the route's does) or a SELECT 1, once per pipelined row."""
-    if not statement.writes:
-        conn.execute(statement.text, statement.params).fetchall()
-    elif statement.rows > 1:
+    if statement.rows > 1:  # an executemany (its rows' parameters are not kept)
         conn.cursor().executemany("SELECT %s", [(row,) for row in range(statement.rows)])
+    elif not statement.writes:
+        conn.execute(statement.text, statement.params).fetchall()
     elif first_write:
         conn.execute("UPDATE bench_floor SET n = n + 1 WHERE id = 1")
     else:
