@@ -1,4 +1,4 @@
-"""`make burst`: the deadline burst of issue #16, once per recorder concurrency.
+"""`make burst`: the deadline burst (docs/PERFORMANCE.md), once per recorder concurrency.
 
 1,000 students of one exam each hand in one file (10 KiB to 3 MiB, the same sizes and start
 times at every run), spread over a 60 s window, through 50 concurrent clients that do what the
