@@ -13,14 +13,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from exam_depository import db
 
 from bench.cold import MINIMAL_FUNCTION
-from bench.environment import Statement, Trace
+from bench.environment import Statement, StatementCounter, Trace
 from local_stack.functions import LambdaContext, sample_event
 
 
@@ -124,3 +126,31 @@ def _round_trip(conn: Any, statement: Statement, *, first_write: bool) -> None:
         conn.execute("UPDATE bench_floor SET n = n + 1 WHERE id = 1")
     else:
         conn.execute("SELECT 1").fetchall()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation beside its floor, and what it asked of the outside."""
+
+    status: int
+    ms: float
+    floor_ms: float
+    statements: int
+    transactions: int
+    aws_requests: int
+    signatures: int
+
+
+def invoke_beside_floor(module: Any, event: dict[str, Any], counter: StatementCounter) -> Invocation:
+    """Invoke a handler, then replay its trace on the product's connection: both at once, so
+    that they share the machine's moment. A 4xx or 5xx ends the benchmark."""
+    counter.reset()
+    started = time.perf_counter()
+    response = module.lambda_handler(event, LambdaContext())
+    elapsed = (time.perf_counter() - started) * 1000
+    if response["statusCode"] >= 400:
+        raise RuntimeError(f"{module.__name__} answered {response['statusCode']}: {response['body'][:300]}")
+    trace = counter.trace
+    # Counted before the replay, which the counter sees too.
+    counts = (len(trace.statements), trace.transactions, len(trace.aws_requests), len(trace.signatures))
+    return Invocation(response["statusCode"], elapsed, replay(trace, db.connection()), *counts)

@@ -5,15 +5,12 @@ and a page of exams with their counts at 1,000 exams of 200 students each."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-from exam_depository import db
 
 from bench import floors
 from bench.cold import summary
 from bench.environment import EXAMINER_KEY_ID, Environment, StatementCounter
-from local_stack.functions import LambdaContext, api_event, load_function
+from local_stack.functions import api_event, load_function
 
 STUDENT_PAGE = 500
 EXAM_PAGE = 100  # the largest page of exams
@@ -45,27 +42,16 @@ def _seed_students(env: Environment, exam_ids: list[int], students: int) -> None
     env.sql("ANALYZE")
 
 
-def _timed(module: Any, event: dict[str, Any], counter: StatementCounter) -> tuple[float, float, int]:
-    """One invocation: its ms, its floor's ms, its statements."""
-    counter.reset()
-    started = time.perf_counter()
-    response = module.lambda_handler(event, LambdaContext())
-    elapsed = (time.perf_counter() - started) * 1000
-    assert response["statusCode"] == 200, response["body"][:300]
-    trace = counter.trace
-    statements = len(trace.statements)  # before the replay, which the counter sees too
-    return elapsed, floors.replay(trace, db.connection()), statements
-
-
 def _pages(module: Any, event: dict[str, Any], counter: StatementCounter, runs: int) -> dict[str, Any]:
-    _timed(module, event, counter)  # the first plans and caches what later ones reuse
-    measured = [_timed(module, event, counter) for _ in range(runs)]
-    page, floor = summary([m[0] for m in measured]), summary([m[1] for m in measured])
+    floors.invoke_beside_floor(module, event, counter)  # the first plans and caches what later ones reuse
+    measured = [floors.invoke_beside_floor(module, event, counter) for _ in range(runs)]
+    assert all(m.status == 200 for m in measured)
+    page, floor = summary([m.ms for m in measured]), summary([m.floor_ms for m in measured])
     return {
         "page_ms": page,
         "floor_ms": floor,
         "ratio": round(page["median"] / floor["median"], 2),
-        "sql_per_page": max(m[2] for m in measured),
+        "sql_per_page": max(m.statements for m in measured),
     }
 
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
-from exam_depository import db
 from exam_depository.codes import new_code
 
 from bench import floors
-from bench.environment import EXAM_SLUG, EXAMINER_KEY_ID, Environment, StatementCounter, notification
+from bench.environment import EXAM_SLUG, Environment, StatementCounter, notification
 from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
 Event = dict[str, Any]
@@ -138,34 +136,20 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 def measure(env: Environment, counter: StatementCounter, invocations: int) -> dict[str, dict[str, Any]]:
     codes = _fixture(env, invocations)
-    assert EXAMINER_KEY_ID  # the sample events carry it: every examiner route is this examiner's
     results: dict[str, dict[str, Any]] = {}
     for function, event_for in _routes(codes).items():
         module = load_function(function, f"bench_{function}")
-        durations, floor_ms, statements, transactions, aws, signatures = [], [], set(), set(), set(), set()
-        for i in range(invocations):
-            event = event_for(i)
-            counter.reset()
-            started = time.perf_counter()
-            response = module.lambda_handler(event, LambdaContext())
-            durations.append((time.perf_counter() - started) * 1000)
-            if response["statusCode"] >= 400:
-                raise RuntimeError(f"{function} answered {response['statusCode']}: {response['body'][:300]}")
-            trace = counter.trace
-            statements.add(len(trace.statements))
-            transactions.add(trace.transactions)
-            aws.add(len(trace.aws_requests))
-            signatures.add(len(trace.signatures))
-            floor_ms.append(floors.replay(trace, db.connection()))
+        runs = [floors.invoke_beside_floor(module, event_for(i), counter) for i in range(invocations)]
+        durations, floor_ms = [run.ms for run in runs], [run.floor_ms for run in runs]
         ordered, floor_ordered = sorted(durations), sorted(floor_ms)
         p50, floor_p50 = _percentile(ordered, 0.5), _percentile(floor_ordered, 0.5)
         results[function] = {
             "warm_ms": {"p50": p50, "p99": _percentile(ordered, 0.99), "min": round(ordered[0], 3), "n": len(ordered)},
             "floor_ms": {"p50": floor_p50, "p99": _percentile(floor_ordered, 0.99)},
             "ratio": round(p50 / floor_p50, 2),
-            "sql_per_request": max(statements),
-            "transactions_per_request": max(transactions),
-            "aws_requests_per_request": max(aws),
-            "signatures_per_request": max(signatures),
+            "sql_per_request": max(run.statements for run in runs),
+            "transactions_per_request": max(run.transactions for run in runs),
+            "aws_requests_per_request": max(run.aws_requests for run in runs),
+            "signatures_per_request": max(run.signatures for run in runs),
         }
     return results
