@@ -34,7 +34,8 @@ def normalize(text: str) -> str | None:
 
 def display(code: str) -> str:
     """`7K3MQ9TX...` -> `7K3M-Q9TX-...`."""
-    return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
+    # A list, not a generator: a page of 500 students shows 1,000 codes, and this is faster.
+    return "-".join([code[i : i + GROUP] for i in range(0, len(code), GROUP)])
 
 
 def redact(code: str) -> str:

@@ -488,13 +488,33 @@ def _write(
 
 def submission_view(item: dict[str, object], now: datetime) -> Submission:
     """A stored submission as clients see it: grouped code, status as of `now`."""
-    expires_at = item["expires_at"]
-    if isinstance(expires_at, str):  # from PostgreSQL's JSON: ISO 8601 with its offset
-        expires_at = datetime.fromisoformat(expires_at)
-    assert isinstance(expires_at, datetime)
-    status = status_at(cast(SubmissionStatus, item["status"]), expires_at, now)
-    code = codes.display(str(item["verification_code"]))
-    return Submission.model_validate({**item, "verification_code": code, "status": status})
+    return Submission.model_validate(submission_fields(item, now))
+
+
+def submission_fields(item: dict[str, object], now: datetime) -> dict[str, object]:
+    """`submission_view`'s fields, in its order and types but unvalidated, for a page that is
+    serialised without models (`students.list_students`)."""
+    expires_at = _instant(item["expires_at"])
+    return {
+        "upload_id": item["upload_id"],
+        "verification_code": codes.display(str(item["verification_code"])),
+        "filename": item["filename"],
+        "content_type": item["content_type"],
+        "size_bytes": item["size_bytes"],
+        "sha256": item["sha256"],
+        "submitted_at": _instant(item["submitted_at"]),
+        "expires_at": expires_at,
+        "status": status_at(cast(SubmissionStatus, item["status"]), expires_at, now),
+        "late": item["late"],
+        "receipt": item.get("receipt"),
+    }
+
+
+def _instant(value: object) -> datetime:
+    if isinstance(value, str):  # from PostgreSQL's JSON: ISO 8601 with its offset
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value
 
 
 def _submission_row(verification_code: str) -> db.VerifiedSubmission:

@@ -6,10 +6,12 @@ import base64
 import csv
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from exam_depository import codes
+from exam_depository.models import StudentPage
 
 from tests.integration.conftest import Api, ApiResponse, Bucket
 
@@ -114,6 +116,47 @@ def test_listing_pages_through_every_student_once_in_a_stable_order(api: Api) ->
     assert pages == 3
     item = response.body["items"][0]
     assert (item["attempts_used"], item["attempts_left"], item["current"]) == (0, 5, None)
+
+
+def test_a_page_says_of_each_student_exactly_what_their_own_route_says(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given students in every state a row can show: nothing handed in, a current file with its
+    # receipt, a superseded one beneath it, an extension, and a file handed in after the due time
+    def hand_in(nickname: str) -> None:
+        code = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body["upload_code"]
+        form = api.request_upload(code).body
+        bucket.upload(form, b"%PDF-1.7 answers")
+        assert record(bucket.notification(form["fields"]["key"], 16))["batchItemFailures"] == []
+
+    for nickname in ("none", "once", "twice", "extended", "late"):
+        api.create_student(nickname)
+    for nickname in ("once", "twice", "twice"):
+        hand_in(nickname)
+    now = datetime.now(UTC)
+    window = {"due_at": (now - timedelta(minutes=30)).isoformat(), "cutoff_at": (now + timedelta(hours=1)).isoformat()}
+    assert api.call("update_exam", "later_due", body=window).status == 200
+    extension = {"due_at": "2099-01-01T00:00:00Z", "extra_attempts": 2}
+    assert api.call("set_extension", "valid", path_params={"nickname": "extended"}, body=extension).status == 200
+    for nickname in ("extended", "late"):
+        hand_in(nickname)
+
+    # When the examiner lists them (a page is serialised without the response models)
+    page = api.call("list_students", "first_page", query={"limit": "10"})
+
+    # Then the page is a StudentPage, and each row is what get_student says, submissions aside
+    assert page.status == 200
+    assert StudentPage.model_validate(page.body).model_dump(mode="json") == page.body
+    for item in page.body["items"]:
+        detail = api.call("get_student", "by_nickname", path_params={"nickname": item["nickname"]}).body
+        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+    rows = {item["nickname"]: item for item in page.body["items"]}
+    assert rows["none"]["current"] is None
+    assert rows["twice"]["attempts_used"] == 2
+    assert rows["twice"]["current"]["receipt"].count(".") == 2
+    assert rows["extended"]["extension"]["extra_attempts"] == 2
+    assert rows["extended"]["max_attempts"] == 7
+    assert (rows["extended"]["current"]["late"], rows["late"]["current"]["late"]) == (False, True)
 
 
 @pytest.mark.parametrize("query", [{"limit": "501"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "bm9wZQ"}])
