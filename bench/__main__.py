@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from bench import cold, environment, export, listing, package, record, upload, warm
 
 ROOT = Path(__file__).resolve().parent.parent
-MINIMAL = "(minimal function)"
+MINIMAL = cold.MINIMAL
 
 
 def main() -> None:
@@ -164,6 +164,8 @@ def report(results: dict[str, Any], out: TextIO) -> None:
         )
     top = ", ".join(f"{row['module']} {row['self_ms']} ms" for row in results["cold"]["top_imports"])
     print(f"largest own import times of {results['cold']['slowest']}: {top}", file=out)
+    driver = results["cold"]["functions"][cold.WITH_PSYCOPG]["ratio"]
+    print(f"psycopg alone takes the minimal function to {driver} × (the budget allows 1.3 for all of ours)", file=out)
     print(
         f"\n{'route':20} {'warm p50':>9} {'p99':>8} {'floor':>7} {'ratio':>6} "
         f"{'SQL':>4} {'tx':>3} {'AWS':>4} {'sig':>4}",

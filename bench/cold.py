@@ -23,6 +23,8 @@ from typing import Any
 from local_stack.functions import read_template
 
 MINIMAL_FUNCTION = Path(__file__).resolve().parent / "minimal_function" / "app.py"
+MINIMAL_WITH_PSYCOPG = MINIMAL_FUNCTION.with_name("with_psycopg.py")
+MINIMAL, WITH_PSYCOPG = "(minimal function)", "(minimal + psycopg)"
 
 ROOT = Path(__file__).resolve().parent.parent
 # The interpreter the venv was made from: no site-packages of ours, as on Lambda.
@@ -124,7 +126,8 @@ def measure(runs: int, work: Path) -> dict[str, Any]:
     layers = f"{BUILD / 'SharedLayer/python'}:{deps_for_this_machine(work)}"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": layers, "PYTHONDONTWRITEBYTECODE": "1", **LAMBDA_ENVIRONMENT}
     apps = {function: BUILD / folder / "app.py" for function, folder in functions().items()}
-    apps["(minimal function)"] = MINIMAL_FUNCTION
+    apps[MINIMAL] = MINIMAL_FUNCTION
+    apps[WITH_PSYCOPG] = MINIMAL_WITH_PSYCOPG
     figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in apps}
     for _ in range(runs):
         for name, app in apps.items():
@@ -136,11 +139,11 @@ def measure(runs: int, work: Path) -> dict[str, Any]:
             "cold_cpu_ms": summary([cpu for _, cpu, _ in runs_of]),
             "cold_rss_mb": summary([rss for _, _, rss in runs_of]),
         }
-    floor = results["(minimal function)"]["cold_cpu_ms"]["median"]
+    floor = results[MINIMAL]["cold_cpu_ms"]["median"]
     for figures_of in results.values():
         figures_of["ratio"] = round(figures_of["cold_cpu_ms"]["median"] / floor, 2)
     slowest = max(
-        (name for name in apps if name != "(minimal function)"), key=lambda name: float(results[name]["ratio"])
+        (name for name in apps if name not in (MINIMAL, WITH_PSYCOPG)), key=lambda name: float(results[name]["ratio"])
     )
     return {"functions": results, "slowest": slowest, "top_imports": top_imports(apps[slowest], env)}
 
