@@ -119,28 +119,34 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         command += ["--port", str(background.free_port())]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
-    info = json.loads((local_dir / "deployed.json").read_text())
-    if not given:
-        FIGURES["deploy-local: up, seconds (start, sam build, sam deploy, migrate)"] = round(time.monotonic() - started)
-        FIGURES["deploy-local: sam deploy, seconds"] = round(info["deploy_seconds"])
-    # Every HTTPS client of this process trusts the local CA (this machine sets the variables globally).
-    saved = {name: os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE")}
-    os.environ.update({"REQUESTS_CA_BUNDLE": info["ca_bundle"], "AWS_CA_BUNDLE": info["ca_bundle"]})
-    deployment = Deployed(info)
-    ministack = deployment.ministack()
-    holder = ministack.parent()
-    assert holder is not None
-    started_processes = [holder, *holder.children(recursive=True)]
-    sampler = MemorySampler(ministack)
-    sampler.start()
-    suite_started = time.monotonic()
-    if deployment.exam(EXAM).status_code == 404:  # a deployment given by DEPLOYED_JSON may have it
-        deployment.create_exam(EXAM, due_in_s=6 * 3600, title="Deployed tests")
-    # One race first, its rules checked, to start the execution environments the reused 20-upload
-    # race needs at once: cold ones, started one by one on 2 cores, let the first uploads be
-    # recorded before the last forms are asked for, and that race would not really happen.
-    warm_up = race_trial(deployment, EXAM, deployment.s3, deployment.bucket)
-    assert warm_up.broken_rules() == [], warm_up
+    try:
+        info = json.loads((local_dir / "deployed.json").read_text())
+        if not given:
+            up_seconds = round(time.monotonic() - started)
+            FIGURES["deploy-local: up, seconds (start, sam build, sam deploy, migrate)"] = up_seconds
+            FIGURES["deploy-local: sam deploy, seconds"] = round(info["deploy_seconds"])
+        # Every HTTPS client of this process trusts the local CA (this machine sets the variables globally).
+        saved = {name: os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE")}
+        os.environ.update({"REQUESTS_CA_BUNDLE": info["ca_bundle"], "AWS_CA_BUNDLE": info["ca_bundle"]})
+        deployment = Deployed(info)
+        ministack = deployment.ministack()
+        holder = ministack.parent()
+        assert holder is not None
+        started_processes = [holder, *holder.children(recursive=True)]
+        sampler = MemorySampler(ministack)
+        sampler.start()
+        suite_started = time.monotonic()
+        if deployment.exam(EXAM).status_code == 404:  # a deployment given by DEPLOYED_JSON may have it
+            deployment.create_exam(EXAM, due_in_s=6 * 3600, title="Deployed tests")
+        # One race first, its rules checked, to start the execution environments the reused 20-upload
+        # race needs at once: cold ones, started one by one on 2 cores, let the first uploads be
+        # recorded before the last forms are asked for, and that race would not really happen.
+        warm_up = race_trial(deployment, EXAM, deployment.s3, deployment.bucket)
+        assert warm_up.broken_rules() == [], warm_up
+    except BaseException:
+        if not given:  # a setup that fails after the deploy leaves nothing running either
+            _down(local_dir)
+        raise
     yield deployment
 
     sampler.done.set()
@@ -158,7 +164,17 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     assert info["api_key"] not in logs, "the emulator's log shows the API key"
     if given:
         return
-    down = subprocess.run(
+    down = _down(local_dir)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "sam delete" in down.stderr
+    time.sleep(0.5)
+    left = [p for p in started_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"left running after deploy-local down: {left}"
+    assert not (local_dir / "deployed.json").exists()
+
+
+def _down(local_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "scripts.deploy_local", "down", "--local-dir", str(local_dir)],
         cwd=ROOT,
         capture_output=True,
@@ -166,12 +182,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         timeout=300,
         check=False,
     )
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert "sam delete" in down.stderr
-    time.sleep(0.5)
-    left = [p for p in started_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert left == [], f"left running after deploy-local down: {left}"
-    assert not (local_dir / "deployed.json").exists()
 
 
 @pytest.fixture(scope="session")
