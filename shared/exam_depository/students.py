@@ -23,7 +23,7 @@ from exam_depository.models import (
 )
 from exam_depository.roster import parse_extensions, parse_roster, roster_csv
 from exam_depository.rules import attempts_left, effective_window, extension_cutoff, extension_refusal
-from exam_depository.submissions import submission_fields, submission_view
+from exam_depository.submissions import submission_fields
 
 MAX_PAGE = 500
 NO_STUDENT = "The exam has no student with this nickname."
@@ -110,10 +110,8 @@ def get_student(api_key_id: str, slug: str, nickname: str) -> StudentDetail:
     if row is None:
         raise NotFound(NO_STUDENT)
     now = datetime.now(UTC)
-    return StudentDetail(
-        **_summary(exam, row, now).model_dump(),
-        submissions=[submission_view(item, now) for item in row.submissions],
-    )
+    submissions = [submission_fields(item, now) for item in row.submissions]
+    return StudentDetail.model_validate({**_summary_fields(exam, row, now), "submissions": submissions})
 
 
 def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
