@@ -164,8 +164,11 @@ def test_max_attempts_cannot_go_below_what_a_student_used(api: Api, bucket: Buck
     allowed = api.call("update_exam", "later_due", body={"max_attempts": 3})
 
     assert refused.status == 409
-    assert refused.body["students"] == 1
-    assert refused.body["detail"].startswith("1 student(s) already used more than 2 attempts")
+    assert refused.body["type"] == "urn:exam-depository:problem:limit-below-used"
+    assert (refused.body["students"], refused.body["nicknames"]) == (1, ["busy"])
+    assert refused.body["detail"].startswith(
+        "1 student(s) already used more attempts than the new limit allows: busy (3)"
+    )
     assert allowed.status == 200
     assert allowed.body["max_attempts"] == 3
     assert api.request_upload(busy["upload_code"]).status == 409  # and the new limit holds at once
