@@ -288,9 +288,18 @@ def earliest_submission(conn: Connection, exam_id: int) -> datetime | None:
     return row["earliest"]  # type: ignore[no-any-return]
 
 
+def lock_students(conn: Connection, exam_id: int) -> None:
+    """Lock the exam's students in id order (as the recorder does, so neither waits for the other
+    in a circle): a recording in flight commits first, and any later one reads what this
+    transaction changes."""
+    conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+
+
 def keep_until_cutoff(conn: Connection, exam_id: int, retention_days: int) -> None:
     """After the exam's or a student's cut-off moved: each file kept is kept until
-    `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension)."""
+    `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension). Run it in
+    a statement after the students are locked (`lock_students`, or the UPDATE of an extension),
+    so that it sees what a recording that held them committed."""
     conn.execute(
         """UPDATE submission x
            SET expires_at = greatest(x.expires_at,

@@ -74,6 +74,7 @@ def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
         if changes:
             db.update_exam(conn, row.id, changes)
         if moved:
+            db.lock_students(conn, row.id)  # a recording in flight read the old cut-off: it commits first
             db.keep_until_cutoff(conn, row.id, load(RulesSettings).retention_days)
         updated = counted_exam_row(conn, api_key_id, slug)
     return exam_view(updated)
@@ -83,10 +84,13 @@ def close_exam(api_key_id: str, slug: str) -> Exam:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is."""
-    # To the microsecond: what S3 accepted a moment before is in the window.
-    now = datetime.now(UTC)
     with db.transaction() as conn:
         row = exam_row(conn, api_key_id, slug, lock=True)
+        # Recordings in flight commit first, and their files were accepted before the instant
+        # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
+        # moment before is in the window.
+        db.lock_students(conn, row.id)
+        now = datetime.now(UTC)
         db.close_exam(conn, row.id, now)
         closed = counted_exam_row(conn, api_key_id, slug)
     logger.info("Exam closed", extra={"exam_id": slug})

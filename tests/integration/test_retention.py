@@ -4,10 +4,13 @@ the expiry job at that instant; windows longer than the storage keeps files are 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from exam_depository import submissions
 
 from tests.integration.conftest import Api, Bucket
@@ -154,3 +157,58 @@ def test_a_window_longer_than_the_storage_keeps_files_or_already_past_is_refused
     )
     assert moved.status == 422
     assert "first file of the exam" in moved.body["detail"]
+
+
+def test_a_cutoff_moved_while_a_file_is_being_recorded_keeps_that_file_too(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    # Given a recording in flight: it holds the student's lock and read the old cut-off
+    now = datetime.now(UTC).replace(microsecond=0)
+    old_cutoff, new_cutoff = now + timedelta(days=5), now + timedelta(days=20)
+    api.create_exam("racing", due_at=old_cutoff.isoformat(), cutoff_at=old_cutoff.isoformat())
+    api.create_student("ann", exam_id="racing")
+    _hand_in(api, bucket, record, "ann", "racing")
+    with psycopg.connect(database_url) as recorder, ThreadPoolExecutor(1) as examiner:
+        recorder.execute("SELECT id FROM student WHERE nickname = 'ann' FOR UPDATE")
+
+        # When the examiner moves the cut-off later meanwhile
+        patch = examiner.submit(
+            api.call,
+            "update_exam",
+            "later_due",
+            path_params={"exam_id": "racing"},
+            body={"cutoff_at": new_cutoff.isoformat()},
+        )
+        _wait_until_waiting_for_a_lock(database_url)
+        # and the recording commits a file kept under the old cut-off
+        recorder.execute(
+            """WITH copied AS (
+                 INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                     version_id)
+                 SELECT gen_random_uuid(), student_id, object_key || '.2', filename, content_type, form_expires_at,
+                        'recorded', 'v2' FROM upload LIMIT 1 RETURNING id, student_id, issue_seq)
+               INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                       size_bytes, sha256, submitted_at, expires_at, status, late)
+               SELECT c.id, c.student_id, c.issue_seq, 'RACING', 'a.pdf', 'application/pdf', 4, repeat('b', 64), now(),
+                      %s, 'superseded', false FROM copied c""",
+            (old_cutoff + RETENTION,),
+        )
+        recorder.commit()
+        assert patch.result(timeout=60).status == 200
+
+    # Then that file is kept after the new cut-off too
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT expires_at FROM submission WHERE verification_code = 'RACING'").fetchone()
+    assert kept == (new_cutoff + RETENTION,)
+
+
+def _wait_until_waiting_for_a_lock(database_url: str) -> None:
+    """Until a request of the product waits for a row lock (bounded: a state, never a sleep's length)."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not conn.execute(
+            """SELECT 1 FROM pg_stat_activity
+               WHERE application_name = 'exam-depository' AND wait_event_type = 'Lock'"""
+        ).fetchone():
+            assert time.monotonic() < deadline, "the change never waited for the recording's lock"
+            time.sleep(0.05)
