@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exam_depository.codes import new_code
@@ -80,6 +81,17 @@ def _fixture(env: Environment, invocations: int) -> dict[str, Any]:
     }
 
 
+def _later_window(hours: int) -> dict[str, str]:
+    due = datetime.now(UTC) + timedelta(hours=hours)
+    return {"due_at": due.isoformat(), "cutoff_at": (due + timedelta(minutes=15)).isoformat()}
+
+
+def _extensions_csv() -> str:
+    window = _later_window(hours=48)
+    text = f"\ufeffnickname,due_at,cutoff_at,extra_attempts\nmobrien,{window['due_at']},{window['cutoff_at']},1\n"
+    return base64.b64encode(text.encode()).decode()
+
+
 def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
     """Per route, the event of invocation i (routes that create or delete get fresh names)."""
     upload = {"upload_code": codes["upload_code"]}
@@ -93,7 +105,9 @@ def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
         ),
         "list_exams": lambda i: api_event("list_exams", "first_page"),
         "get_exam": lambda i: api_event("get_exam", "by_id"),
-        "update_exam": lambda i: api_event("update_exam", "later_due"),
+        # Times relative to now: the bench's exam opens a day before the run, and a window more
+        # than MaxWindowDays long would be refused (a 422 is not the route's work).
+        "update_exam": lambda i: api_event("update_exam", "later_due", body=_later_window(hours=30)),
         "delete_exam": lambda i: api_event("delete_exam", "by_id", path_params={"exam_id": f"gone-{i + 1}"}),
         "create_student": lambda i: api_event(
             "create_student", "valid", body={"nickname": f"c{i}", "first_name": "Zoë", "last_name": "O'Brien"}
@@ -105,9 +119,11 @@ def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
         "delete_student": lambda i: api_event(
             "delete_student", "by_nickname", path_params={"exam_id": EXAM_SLUG, "nickname": f"c{i}"}
         ),
-        "set_extension": lambda i: api_event("set_extension", "valid", path_params=student),
+        "set_extension": lambda i: api_event(
+            "set_extension", "valid", path_params=student, body=_later_window(hours=48) | {"extra_attempts": 1}
+        ),
         "remove_extension": lambda i: api_event("remove_extension", "by_nickname", path_params=student),
-        "import_extensions": lambda i: api_event("import_extensions", "extensions"),
+        "import_extensions": lambda i: api_event("import_extensions", "extensions", raw_body=_extensions_csv()),
         "create_export": lambda i: api_event("create_export", "start"),
         "get_export": lambda i: api_event(
             "get_export", "progress", path_params={"exam_id": EXAM_SLUG, "export_id": codes["export_id"]}

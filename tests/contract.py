@@ -9,6 +9,7 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}", "get"),
     ("/exams/{exam_id}", "patch"),
     ("/exams/{exam_id}", "delete"),
+    ("/exams/{exam_id}/close", "post"),
     ("/exams/{exam_id}/students", "post"),
     ("/exams/{exam_id}/students/import", "post"),
     ("/exams/{exam_id}/students", "get"),

@@ -79,6 +79,10 @@ class RulesSettings(_EnvSettings):
     # The one source of the retention: template.yaml's RetentionDays parameter, which also sets
     # the bucket's lifecycle rule (a test ties them).
     retention_days: int = Field(alias="RETENTION_DAYS", ge=1, le=30)
+    # The longest an exam's window may be, from its opening to the last cut-off: template.yaml's
+    # MaxWindowDays, from which the lifecycle rule is derived with the retention, so that S3's
+    # deletion never comes before ours (rules.window_refusal).
+    max_window_days: int = Field(alias="MAX_WINDOW_DAYS", ge=1, le=366)
     upload_form_ttl_s: int = Field(default=600, alias="UPLOAD_FORM_TTL_S", ge=60, le=3600)
     # Unused forms a student may hold at once: each is a row, and an upload code is no password.
     max_open_forms: int = Field(default=10, alias="MAX_OPEN_FORMS", ge=1, le=100)

@@ -149,9 +149,11 @@ _LATEST = """LEFT JOIN LATERAL (
     ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
 _EXAM_COLUMNS = """e.id, e.slug, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
     e.anonymous, e.created_at"""
-# The three counts in one pass over the exam's students (each one index lookup of its latest).
+# The three counts in one pass over the exam's students (each one index lookup of its latest),
+# and when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
-    SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late
+    SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late,
+           min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry
     FROM student s {_LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
@@ -180,6 +182,7 @@ class CountedExamRow(ExamRow):
     students: int
     handed_in: int
     late: int
+    first_expiry: datetime | None  # the earliest `expires_at` of its current files
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -254,16 +257,75 @@ def update_exam(conn: Connection, exam_id: int, changes: dict[str, object]) -> N
     )
 
 
-def students_over_attempts(conn: Connection, exam_id: int, max_attempts: int) -> int:
-    """How many students of the exam already used more attempts than `max_attempts` (plus their extra)."""
+@dataclass(frozen=True)
+class AttemptsUsed:
+    nickname: str
+    attempts_used: int
+    extra_attempts: int
+
+
+def attempts_used(conn: Connection, exam_id: int, nicknames: list[str] | None = None) -> list[AttemptsUsed]:
+    """What each student of the exam (or those of `nicknames`) who handed in anything used,
+    with the extra attempts of their extension."""
+    with conn.cursor(row_factory=rows_of(AttemptsUsed)) as cur:
+        return cur.execute(
+            """SELECT s.nickname, count(*) AS attempts_used, s.extra_attempts
+               FROM student s JOIN submission x ON x.student_id = s.id
+               WHERE s.exam_id = %(exam)s AND (%(all)s OR lower(s.nickname) = ANY(%(nicknames)s))
+               GROUP BY s.id ORDER BY s.id""",
+            {"exam": exam_id, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
+        ).fetchall()
+
+
+def earliest_submission(conn: Connection, exam_id: int) -> datetime | None:
+    """When S3 accepted the first file of the exam that is recorded."""
     row = conn.execute(
-        """SELECT count(*) AS over FROM student s
-           WHERE s.exam_id = %s
-             AND (SELECT count(*) FROM submission x WHERE x.student_id = s.id) > %s + s.extra_attempts""",
-        (exam_id, max_attempts),
+        """SELECT min(x.submitted_at) AS earliest FROM submission x JOIN student s ON s.id = x.student_id
+           WHERE s.exam_id = %s""",
+        (exam_id,),
     ).fetchone()
     assert row is not None  # an aggregate returns one row
-    return int(row["over"])
+    return row["earliest"]  # type: ignore[no-any-return]
+
+
+def lock_students(conn: Connection, exam_id: int) -> None:
+    """Lock the exam's students in id order (as the recorder does, so neither waits for the other
+    in a circle): a recording in flight commits first, and any later one reads what this
+    transaction changes."""
+    conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+
+
+def keep_until_cutoff(conn: Connection, exam_id: int, retention_days: int) -> None:
+    """After the exam's or a student's cut-off moved: each file kept is kept until
+    `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension). Run it in
+    a statement after the students are locked (`lock_students`, or the UPDATE of an extension),
+    so that it sees what a recording that held them committed."""
+    conn.execute(
+        """UPDATE submission x
+           SET expires_at = greatest(x.expires_at,
+                                     greatest(x.submitted_at, e.cutoff_at, s.extension_cutoff_at)
+                                     + make_interval(days => %(days)s))
+           FROM student s JOIN exam e ON e.id = s.exam_id
+           WHERE x.student_id = s.id AND e.id = %(exam)s AND x.status <> 'expired'""",
+        {"exam": exam_id, "days": retention_days},
+    )
+
+
+def close_exam(conn: Connection, exam_id: int, now: datetime) -> None:
+    """End every student's window now: the exam's cut-off, and any extension's, become `now`
+    (its due time and opening too where they were later)."""
+    conn.execute(
+        """UPDATE exam SET opens_at = least(opens_at, %(now)s), due_at = least(due_at, %(now)s),
+                           cutoff_at = least(cutoff_at, %(now)s)
+           WHERE id = %(exam)s""",
+        {"exam": exam_id, "now": now},
+    )
+    conn.execute(
+        """UPDATE student SET extension_due_at = least(extension_due_at, %(now)s),
+                              extension_cutoff_at = least(extension_cutoff_at, %(now)s)
+           WHERE exam_id = %(exam)s AND extension_cutoff_at IS NOT NULL""",
+        {"exam": exam_id, "now": now},
+    )
 
 
 def lock_exam_students(conn: Connection, exam_id: int) -> list[str]:
@@ -594,10 +656,11 @@ class LockedUpload:
     filename: str
     content_type: str  # as the student's browser declared it (S3 stores the type it is served as)
     expected_sha256: str | None
+    form_expires_at: datetime
 
     @property
     def facts(self) -> UploadFacts:
-        return UploadFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256)
+        return UploadFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256, self.form_expires_at)
 
 
 @dataclass(frozen=True)
@@ -609,6 +672,7 @@ class RecordingState:
     current_issue_seq: int | None
     max_attempts: int  # the exam's plus the extension's extra attempts
     due_at: datetime  # the exam's, or the extension's when later
+    cutoff_at: datetime  # likewise: the cut-off in force now
     exam_key: int
     exam_slug: str
     nickname: str
@@ -674,7 +738,7 @@ def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUp
     with conn.cursor(row_factory=rows_of(LockedUpload)) as cur:
         rows = cur.execute(
             """SELECT u.id, u.student_id, u.issue_seq, u.status, u.version_id, u.object_key, u.filename,
-                      u.content_type, u.expected_sha256
+                      u.content_type, u.expected_sha256, u.form_expires_at
                FROM upload u JOIN student s ON s.id = u.student_id
                WHERE u.object_key = ANY(%s)
                ORDER BY s.id, u.issue_seq
@@ -694,6 +758,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                         WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
+                      greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
                       e.id AS exam_key, e.slug AS exam_slug, s.nickname,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL

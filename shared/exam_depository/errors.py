@@ -52,6 +52,14 @@ class AttemptsUsed(DomainError):
     kind = "attempts-used"
 
 
+class LimitBelowUsed(DomainError):
+    """A change would leave a student with more attempts used than allowed (rule 1)."""
+
+    title = "The limit would be below what a student used"
+    status = HTTPStatus.CONFLICT
+    kind = "limit-below-used"
+
+
 class ExamNotOpen(DomainError):
     title = "The exam is not open yet"
     status = HTTPStatus.CONFLICT

@@ -3,17 +3,22 @@ does not exist for them (404, never 403). And the two ops commands on owners."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from exam_depository import cursors, db, storage
-from exam_depository.config import StorageSettings, load
-from exam_depository.errors import Conflict, InvalidInput, NotFound
+from exam_depository.config import RulesSettings, StorageSettings, load
+from exam_depository.errors import InvalidInput, NotFound
 from exam_depository.filenames import upload_folder
 from exam_depository.models import Exam, ExamChange, ExamCounts, ExamIn, ExamPage
+from exam_depository.observability import logger
+from exam_depository.rules import LimitChange, Window, expiry_of, limit_refusal, window_refusal
 
 MAX_PAGE = 100
 NO_EXAM = "You have no exam with this id."
 
 
 def create_exam(api_key_id: str, new: ExamIn) -> Exam:
+    check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
         examiner_id = db.examiner_for_key(conn, api_key_id)
         db.insert_exam(conn, examiner_id, new.model_dump())
@@ -38,27 +43,58 @@ def get_exam(api_key_id: str, slug: str) -> Exam:
 
 
 def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
-    """Change what is given; a new window takes effect for forms issued from now on."""
+    """Change what is given; a new window takes effect for forms issued from now on, and files
+    already handed in are kept until the new cut-off says if that is later."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
         row = exam_row(conn, api_key_id, slug, lock=True)
-        window = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
+        times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
         }
-        if not window["opens_at"] <= window["due_at"] <= window["cutoff_at"]:
-            raise InvalidInput("The window must be in order: opens_at <= due_at <= cutoff_at.", extra=window)
+        window = Window(times["opens_at"], times["due_at"], times["cutoff_at"])
+        if not window.opens_at <= window.due_at <= window.cutoff_at:
+            raise InvalidInput("The window must be in order: opens_at <= due_at <= cutoff_at.", extra=times)
+        moved = window != row.window
+        if moved:
+            check_window(window, earliest_file=db.earliest_submission(conn, row.id))
         if "max_attempts" in changes:
-            over = db.students_over_attempts(conn, row.id, changes["max_attempts"])
-            if over:
-                raise Conflict(
-                    f"{over} student(s) already used more than {changes['max_attempts']} attempts; "
-                    "the limit cannot go below what a student used.",
-                    extra={"students": over},
-                )
+            refusal = limit_refusal(
+                [
+                    LimitChange(
+                        used.nickname,
+                        used.attempts_used,
+                        row.max_attempts + used.extra_attempts,
+                        changes["max_attempts"] + used.extra_attempts,
+                    )
+                    for used in db.attempts_used(conn, row.id)
+                ]
+            )
+            if refusal is not None:
+                raise refusal
         if changes:
             db.update_exam(conn, row.id, changes)
+        if moved:
+            db.lock_students(conn, row.id)  # a recording in flight read the old cut-off: it commits first
+            db.keep_until_cutoff(conn, row.id, load(RulesSettings).retention_days)
         updated = counted_exam_row(conn, api_key_id, slug)
     return exam_view(updated)
+
+
+def close_exam(api_key_id: str, slug: str) -> Exam:
+    """End the window now, for every student, extensions included (after a leak): no form is
+    issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
+    accepts after the cut-off in force. An exam already closed stays as it is."""
+    with db.transaction() as conn:
+        row = exam_row(conn, api_key_id, slug, lock=True)
+        # Recordings in flight commit first, and their files were accepted before the instant
+        # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
+        # moment before is in the window.
+        db.lock_students(conn, row.id)
+        now = datetime.now(UTC)
+        db.close_exam(conn, row.id, now)
+        closed = counted_exam_row(conn, api_key_id, slug)
+    logger.info("Exam closed", extra={"exam_id": slug})
+    return exam_view(closed)
 
 
 def delete_exam(api_key_id: str, slug: str) -> None:
@@ -73,6 +109,20 @@ def delete_exam(api_key_id: str, slug: str) -> None:
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, *folders])
         db.delete_exam(conn, row.id)
+
+
+def check_window(window: Window, *, earliest_file: datetime | None) -> None:
+    """Refuse a window no one could hand in to, or one longer than the storage keeps files for
+    (an exam's, or a student's with an extension)."""
+    refusal = window_refusal(
+        window,
+        now=datetime.now(UTC),
+        max_window_days=load(RulesSettings).max_window_days,
+        earliest_file=earliest_file,
+    )
+    if refusal is not None:
+        detail, extra = refusal
+        raise InvalidInput(detail, extra=extra)
 
 
 def exam_row(conn: db.Connection, api_key_id: str, slug: str, *, lock: bool = False) -> db.ExamRow:
@@ -90,6 +140,8 @@ def counted_exam_row(conn: db.Connection, api_key_id: str, slug: str) -> db.Coun
 
 
 def exam_view(row: db.CountedExamRow) -> Exam:
+    # Until a file is handed in, when one handed in by the cut-off would be deleted.
+    first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
     return Exam(
         exam_id=row.slug,
         title=row.title,
@@ -100,6 +152,7 @@ def exam_view(row: db.CountedExamRow) -> Exam:
         max_attempts=row.max_attempts,
         anonymous=row.anonymous,
         created_at=row.created_at,
+        files_deleted_from=first_expiry,
         counts=ExamCounts(
             students=row.students, handed_in=row.handed_in, late=row.late, none_yet=row.students - row.handed_in
         ),

@@ -180,6 +180,10 @@ class Exam(_Model):
     max_attempts: int
     anonymous: bool
     created_at: datetime
+    files_deleted_from: datetime = Field(
+        description="When the first of its files is deleted: the earliest 'kept until' of its current files, "
+        "or, until one is handed in, the cut-off plus the retention. Export before then."
+    )
     counts: ExamCounts
 
 
@@ -220,7 +224,9 @@ class Submission(_Model):
     size_bytes: int
     sha256: str
     submitted_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(
+        description="Kept until then: the retention after the later of the upload and the student's cut-off."
+    )
     status: SubmissionStatus
     late: bool
     receipt: str | None = Field(default=None, description="A compact JWS (ES256) of this record, to keep.")

@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from exam_depository.errors import AttemptsUsed, DomainError, ExamClosed, ExamNotOpen, TooManyOpenForms
+from exam_depository.errors import (
+    AttemptsUsed,
+    DomainError,
+    ExamClosed,
+    ExamNotOpen,
+    LimitBelowUsed,
+    TooManyOpenForms,
+)
 from exam_depository.models import SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
-RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "limit_reached"]
+RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -29,9 +36,77 @@ def status_at(stored: SubmissionStatus, expires_at: datetime, now: datetime) -> 
     return stored
 
 
-def expiry_of(submitted_at: datetime, retention_days: int) -> datetime:
-    """Counted from when S3 accepted the bytes, as S3's lifecycle rule counts."""
-    return submitted_at + timedelta(days=retention_days)
+def expiry_of(submitted_at: datetime, cutoff_at: datetime, retention_days: int) -> datetime:
+    """Until when a recorded file is kept: `retention_days` after the later of its upload and
+    the student's cut-off in force, so that an examiner who collects at the cut-off finds every
+    file, whenever it was handed in. A later change of the window only moves it later
+    (`kept_longer`)."""
+    return max(submitted_at, cutoff_at) + timedelta(days=retention_days)
+
+
+def kept_longer(expires_at: datetime, submitted_at: datetime, cutoff_at: datetime, retention_days: int) -> datetime:
+    """A file's expiry after its student's cut-off moved: later if the new cut-off says so, never
+    earlier (a window shortened after the fact must not delete what the examiner has not
+    collected). db.keep_until_cutoff applies the same to every file of an exam in SQL."""
+    return max(expires_at, expiry_of(submitted_at, cutoff_at, retention_days))
+
+
+def window_refusal(
+    window: Window, *, now: datetime, max_window_days: int, earliest_file: datetime | None
+) -> tuple[str, dict[str, object]] | None:
+    """Why an exam's window (or a student's, with an extension) cannot be set, or None.
+
+    S3's lifecycle rule deletes an object `RetentionDays + MaxWindowDays + 1` days after it was
+    created, whatever the records say: it must never come before `expiry_of`. A file is created
+    at the earliest when the exam opens (or, if the window moved since, when its first file was
+    recorded), so a cut-off at most `max_window_days` after both keeps the backstop behind."""
+    if window.cutoff_at <= now:
+        return "The cut-off is already past: no one could hand in. Close an exam with its close action.", {
+            "cutoff_at": window.cutoff_at
+        }
+    longest = timedelta(days=max_window_days)
+    if window.cutoff_at - window.opens_at > longest:
+        return (
+            f"The cut-off must be at most {max_window_days} days after the exam opens (files are kept "
+            "from the cut-off on, and the storage's own deletion counts from the upload).",
+            {"opens_at": window.opens_at, "max_window_days": max_window_days},
+        )
+    if earliest_file is not None and window.cutoff_at - earliest_file > longest:
+        return (
+            f"The cut-off must be at most {max_window_days} days after the first file of the exam was handed in.",
+            {"earliest_submission_at": earliest_file, "max_window_days": max_window_days},
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """A student's attempt limit before and after a change of the exam's or of their extension."""
+
+    nickname: str
+    attempts_used: int
+    limit_before: int
+    limit_after: int
+
+
+def limit_refusal(changes: list[LimitChange]) -> LimitBelowUsed | None:
+    """Why a change of attempt limits cannot be made, or None. It is refused when it lowers a
+    student's limit below what they already used (rule 1 would no longer hold for them); a
+    raise is never refused, whatever was used."""
+    below = [
+        change
+        for change in changes
+        if change.limit_after < change.limit_before and change.limit_after < change.attempts_used
+    ]
+    if not below:
+        return None
+    names = ", ".join(f"{change.nickname} ({change.attempts_used})" for change in below[:10])
+    more = f" and {len(below) - 10} more" if len(below) > 10 else ""
+    return LimitBelowUsed(
+        f"{len(below)} student(s) already used more attempts than the new limit allows: {names}{more}. "
+        "A limit cannot go below what a student used.",
+        extra={"students": len(below), "nicknames": [change.nickname for change in below]},
+    )
 
 
 def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
@@ -135,6 +210,7 @@ class UploadFacts:
     version_id: str | None
     issue_seq: int
     expected_sha256: str | None = None  # the page's, pinned in the form
+    form_expires_at: datetime | None = None  # when S3 stops accepting the form
 
 
 @dataclass(frozen=True)
@@ -142,6 +218,7 @@ class StudentFacts:
     attempts_used: int
     max_attempts: int
     current_issue_seq: int | None
+    cutoff_at: datetime | None = None  # the student's cut-off in force now
 
 
 @dataclass(frozen=True)
@@ -151,6 +228,7 @@ class SeenObject:
     version_id: str
     size_bytes: int
     sha256: str | None = None  # None: not hashed (empty or over the limit)
+    accepted_at: datetime | None = None  # when S3 accepted it (the event's time)
 
 
 @dataclass(frozen=True)
@@ -205,9 +283,21 @@ def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts,
         # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
         # policy somehow bypassed, must not get them recorded.
         return Reject("checksum_mismatch")
+    if _after_a_cutoff_moved_earlier(upload, seen, student):
+        return Reject("after_cutoff")
     if student.attempts_used >= student.max_attempts:
         return Reject("limit_reached")
     return Record(placement(upload.issue_seq, student.current_issue_seq))
+
+
+def _after_a_cutoff_moved_earlier(upload: UploadFacts, seen: SeenObject, student: StudentFacts) -> bool:
+    """S3 accepted the bytes after the student's cut-off in force, with a form that outlived it:
+    the exam was closed, its window shortened or the extension removed after the form was
+    issued. A form issued under the cut-off in force expires by it, so S3 itself refused what
+    came later, and whatever it accepted is in the window (rule 6)."""
+    if student.cutoff_at is None or seen.accepted_at is None or upload.form_expires_at is None:
+        return False
+    return seen.accepted_at > student.cutoff_at and upload.form_expires_at > student.cutoff_at
 
 
 def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStatus | None, version_id: str) -> bool:

@@ -9,8 +9,9 @@ from typing import Any
 import pydantic_core
 
 from exam_depository import codes, cursors, db, storage
+from exam_depository.config import RulesSettings, load
 from exam_depository.errors import Conflict, InvalidInput, NotFound
-from exam_depository.exams import exam_row
+from exam_depository.exams import check_window, exam_row
 from exam_depository.filenames import upload_folder
 from exam_depository.models import (
     ExtensionImportResult,
@@ -22,7 +23,15 @@ from exam_depository.models import (
     StudentSummary,
 )
 from exam_depository.roster import parse_extensions, parse_roster, roster_csv
-from exam_depository.rules import attempts_left, effective_window, extension_cutoff, extension_refusal
+from exam_depository.rules import (
+    LimitChange,
+    Window,
+    attempts_left,
+    effective_window,
+    extension_cutoff,
+    extension_refusal,
+    limit_refusal,
+)
 from exam_depository.submissions import submission_fields
 
 MAX_PAGE = 500
@@ -128,19 +137,25 @@ def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
 
 def set_extension(api_key_id: str, slug: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        due, cutoff = _checked_times(exam, extension)
+        exam = exam_row(conn, api_key_id, slug, lock=True)
+        due, cutoff = _checked_times(exam, extension, db.earliest_submission(conn, exam.id))
+        _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
         if not db.set_extensions(conn, exam.id, [values]):
             raise NotFound(NO_STUDENT)
+        db.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
         row = db.student_detail(conn, exam.id, nickname)
     assert row is not None  # updated in this transaction
     return _summary(exam, row, datetime.now(UTC))
 
 
 def remove_extension(api_key_id: str, slug: str, nickname: str) -> None:
+    """Back to the exam's window at once: forms issued under the extension stop counting after
+    the exam's cut-off (the recorder rejects what S3 accepts later). Refused while the student
+    used more attempts than the exam alone allows."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
+        exam = exam_row(conn, api_key_id, slug, lock=True)
+        _check_limit(conn, exam, nickname, 0)
         values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
         if not db.set_extensions(conn, exam.id, [values]):
             raise NotFound(NO_STUDENT)
@@ -151,18 +166,26 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
     move earlier is reported by line."""
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
+        exam = exam_row(conn, api_key_id, slug, lock=True)
         known = db.nicknames_of(conn, exam.id, [row.nickname for row in rows])
+        earliest_file = db.earliest_submission(conn, exam.id)
+        used = {row.nickname.lower(): row for row in db.attempts_used(conn, exam.id, [row.nickname for row in rows])}
         values = []
         for row in rows:
             if row.nickname.lower() not in known:
                 errors.append({"line": row.line, "field": "nickname", "message": "no student of the exam has it"})
                 continue
             try:
-                due, cutoff = _checked_times(exam, row.extension)
+                due, cutoff = _checked_times(exam, row.extension, earliest_file)
             except InvalidInput as exc:
                 errors.append({"line": row.line, "field": "due_at", "message": exc.detail})
                 continue
+            student_used = used.get(row.nickname.lower())
+            if student_used is not None:
+                refusal = limit_refusal([_limit_change(exam, student_used, row.extension.extra_attempts)])
+                if refusal is not None:
+                    errors.append({"line": row.line, "field": "extra_attempts", "message": refusal.detail})
+                    continue
             values.append(
                 {
                     "nickname": row.nickname,
@@ -176,17 +199,39 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
             bad_rows = len({error["line"] for error in errors})
             raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
         db.set_extensions(conn, exam.id, values)
+        db.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
         extended = db.student_summaries(conn, exam.id, [row.nickname for row in rows])
     now = datetime.now(UTC)
     return ExtensionImportResult(extended=[_summary(exam, row, now) for row in extended])
 
 
-def _checked_times(exam: db.ExamRow, extension: ExtensionIn) -> tuple[datetime, datetime]:
+def _checked_times(
+    exam: db.ExamRow, extension: ExtensionIn, earliest_file: datetime | None
+) -> tuple[datetime, datetime]:
     cutoff = extension_cutoff(exam.window, extension.due_at, extension.cutoff_at)
     refusal = extension_refusal(exam.window, extension.due_at, cutoff)
     if refusal is not None:
         raise InvalidInput(refusal[0].upper() + refusal[1:] + ".")
+    check_window(Window(exam.opens_at, extension.due_at, cutoff), earliest_file=earliest_file)
     return extension.due_at, cutoff
+
+
+def _check_limit(conn: db.Connection, exam: db.ExamRow, nickname: str, extra_attempts: int) -> None:
+    """Refuse new extra attempts that would leave the student below what they used."""
+    refusal = limit_refusal(
+        [_limit_change(exam, used, extra_attempts) for used in db.attempts_used(conn, exam.id, [nickname])]
+    )
+    if refusal is not None:
+        raise refusal
+
+
+def _limit_change(exam: db.ExamRow, used: db.AttemptsUsed, extra_attempts: int) -> LimitChange:
+    return LimitChange(
+        used.nickname,
+        used.attempts_used,
+        exam.max_attempts + used.extra_attempts,
+        exam.max_attempts + extra_attempts,
+    )
 
 
 def _with_code(student: StudentIn) -> dict[str, object]:

@@ -330,7 +330,7 @@ def _record(
     uploads = db.lock_uploads(conn, sorted({events[index].key for index in stored}))
     states = db.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
     students = {
-        sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq)
+        sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq, state.cutoff_at)
         for sid, state in states.items()
     }
     forms = {key: upload.facts for key, upload in uploads.items()}
@@ -342,7 +342,7 @@ def _record(
         event, found = events[index], stored[index]
         upload = uploads.get(event.key)
         student = students.get(upload.student_id) if upload is not None else None
-        seen = SeenObject(event.version_id, found.size_bytes, found.sha256)
+        seen = SeenObject(event.version_id, found.size_bytes, found.sha256, event.event_time)
         decision = recording_decision(forms.get(event.key), seen, student, max_bytes=MAX_UPLOAD_BYTES)
         match decision:
             case Record(placement=where):
@@ -422,7 +422,7 @@ def _new_submission(
         sha256_checked_by_s3=found.checked_by_s3,
         # When S3 accepted the bytes, not when the queue delivered them.
         submitted_at=event.event_time,
-        expires_at=expiry_of(event.event_time, rules.retention_days),
+        expires_at=expiry_of(event.event_time, student.cutoff_at, rules.retention_days),
         late=is_late(event.event_time, student.due_at),
         status="superseded",  # until _write knows which one ends current
     )

@@ -73,6 +73,7 @@ FORBIDDEN: dict[str, Call] = {
     "ListExamsFunction": read_a_submission,
     "GetExamFunction": read_a_submission,
     "UpdateExamFunction": write_a_submission,
+    "CloseExamFunction": delete_a_submission_version,  # closes the window; deletes no file
     "CreateStudentFunction": read_a_submission,
     "ImportStudentsFunction": write_a_submission,
     "ListStudentsFunction": read_a_submission,

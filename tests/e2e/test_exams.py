@@ -81,9 +81,10 @@ def test_the_window_holds_with_real_s3_forms(stack: Stack) -> None:
     late = stack.hand_in(stack.create_student("w-late", "late")["upload_code"], b"%PDF late")
     assert late["current"]["late"] is True
 
-    # After the cut-off: refused by the API
-    stack.create_exam("w-closed", opens_in_s=-3600, due_in_s=-120, cutoff_in_s=-60)
+    # After the cut-off (the examiner closed the exam): refused by the API
+    stack.create_exam("w-closed", opens_in_s=-3600, due_in_s=3600)
     closed_student = stack.create_student("w-closed", "closed")
+    assert stack.close_exam("w-closed").status_code == 200
     closed = stack.presign(closed_student["upload_code"])
     assert (closed.status_code, closed.json()["type"]) == (409, "urn:exam-depository:problem:exam-closed")
 
@@ -96,6 +97,30 @@ def test_the_window_holds_with_real_s3_forms(stack: Stack) -> None:
     assert helped["current"]["late"] is False
     other = stack.presign(stack.student("w-closed", "other").json()["upload_code"])
     assert other.status_code == 409
+
+
+def test_a_form_issued_before_the_exam_was_closed_is_accepted_by_s3_and_rejected_by_the_recorder(
+    stack: Stack,
+) -> None:
+    # Given a form issued while the exam was open (S3 takes it until its own expiry)
+    stack.create_exam("w-leak", opens_in_s=-3600, due_in_s=3600)
+    student = stack.create_student("w-leak", "leaky")
+    form = stack.form(student["upload_code"])
+
+    # When the examiner closes the exam, and the form is posted afterwards
+    assert stack.close_exam("w-leak").status_code == 200
+    posted = stack.post_form(form, b"%PDF after the close")
+
+    # Then S3 accepts the bytes, and the recorder rejects them, says why, and deletes them
+    assert posted.status_code in (200, 201, 204), posted.text
+    progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    assert progress["current"] is None
+    assert progress["uploads"][0]["rejection_reason"] == "after_cutoff"
+    assert progress["attempts_used"] == 0
+    deadline = time.monotonic() + 30  # the recorder deletes it right after it commits the rejection
+    while [key for key in stack.object_keys() if form["upload_id"] in key]:
+        assert time.monotonic() < deadline, "the rejected file is still stored"
+        time.sleep(0.2)
 
 
 def test_a_form_issued_seconds_before_the_cutoff_is_refused_by_s3_after_it(stack: Stack) -> None:

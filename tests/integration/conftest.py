@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import boto3
+import psycopg
+import psycopg.sql
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from exam_depository import config, db, queues, receipts, signing, storage
@@ -201,6 +203,18 @@ class Api:
         )
 
 
+def move_window(database_url: str, exam_id: str, **times: datetime) -> None:
+    """Given an exam whose window lies where the API would refuse to put it (already past): the
+    test creates the exam open and moves its times in the database."""
+    assignments = psycopg.sql.SQL(", ").join(
+        psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(name), psycopg.sql.Placeholder(name)) for name in times
+    )
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            psycopg.sql.SQL("UPDATE exam SET {} WHERE slug = %(slug)s").format(assignments), {**times, "slug": exam_id}
+        )
+
+
 @pytest.fixture
 def api(aws: None, handler: Callable[[str], ModuleType]) -> Api:
     """The API, with the sample events' exam created and open."""
@@ -226,10 +240,16 @@ class Bucket:
         return str(stored["VersionId"])
 
     def notification(
-        self, key: str, size: int, *, version_id: str | None = None, sequencer: str | None = None
+        self,
+        key: str,
+        size: int,
+        *,
+        version_id: str | None = None,
+        sequencer: str | None = None,
+        event_time: datetime | None = None,
     ) -> dict[str, Any]:
         """An S3 ObjectCreated record as S3 sends it: the key URL-encoded, `+` for spaces, the
-        version the last upload of the key made unless told otherwise."""
+        version the last upload of the key made unless told otherwise, S3's time now unless told."""
         if sequencer is None:
             self._sequencer += 1
             sequencer = f"{self._sequencer:018X}"
@@ -237,7 +257,7 @@ class Bucket:
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": REGION,
-            "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "eventTime": (event_time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
             "eventName": "ObjectCreated:Post",
             "s3": {
                 "s3SchemaVersion": "1.0",

@@ -15,6 +15,10 @@ Record = Callable[..., dict[str, Any]]
 PROBLEM = "application/problem+json"
 
 
+# A December always ahead, so that these fixed times never fall in the past.
+NEXT_YEAR = datetime.now(UTC).year + 1
+
+
 def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], *, late_by_s: float = 0) -> None:
     form = api.request_upload(student["upload_code"]).body
     bucket.upload(form, b"%PDF answers")
@@ -32,9 +36,9 @@ def test_an_exam_is_created_with_its_window_in_utc_and_its_time_zone_for_display
         body={
             "exam_id": "chem-1",
             "title": "Chemistry",
-            "opens_at": "2026-12-14T09:00:00+01:00",
-            "due_at": "2026-12-14T12:00:00+01:00",
-            "cutoff_at": "2026-12-14T12:15:00+01:00",
+            "opens_at": f"{NEXT_YEAR}-12-14T09:00:00+01:00",
+            "due_at": f"{NEXT_YEAR}-12-14T12:00:00+01:00",
+            "cutoff_at": f"{NEXT_YEAR}-12-14T12:15:00+01:00",
             "timezone": "Europe/Paris",
         },
     )
@@ -42,9 +46,9 @@ def test_an_exam_is_created_with_its_window_in_utc_and_its_time_zone_for_display
     assert response.status == 201, response.body
     exam = response.body
     assert (exam["opens_at"], exam["due_at"], exam["cutoff_at"]) == (
-        "2026-12-14T08:00:00Z",
-        "2026-12-14T11:00:00Z",
-        "2026-12-14T11:15:00Z",
+        f"{NEXT_YEAR}-12-14T08:00:00Z",
+        f"{NEXT_YEAR}-12-14T11:00:00Z",
+        f"{NEXT_YEAR}-12-14T11:15:00Z",
     )
     assert (exam["timezone"], exam["max_attempts"], exam["anonymous"]) == ("Europe/Paris", 5, False)
     assert exam["counts"] == {"students": 0, "handed_in": 0, "late": 0, "none_yet": 0}
@@ -54,9 +58,9 @@ def test_an_exam_is_created_with_its_window_in_utc_and_its_time_zone_for_display
     ("change", "message"),
     [
         ({"exam_id": "Has Caps"}, "exam_id"),
-        ({"due_at": "2026-12-14T07:59:59Z"}, "in order"),
-        ({"cutoff_at": "2026-12-14T11:59:00+01:00"}, "in order"),
-        ({"opens_at": "2026-12-14T09:00:00"}, "timezone info"),
+        ({"due_at": f"{NEXT_YEAR}-12-14T07:59:59Z"}, "in order"),
+        ({"cutoff_at": f"{NEXT_YEAR}-12-14T11:59:00+01:00"}, "in order"),
+        ({"opens_at": f"{NEXT_YEAR}-12-14T09:00:00"}, "timezone info"),
         ({"timezone": "Mars/Olympus"}, "IANA time zone"),
         ({"max_attempts": 0}, "max_attempts"),
         ({"title": "Ann\u202eeeL"}, "invisible"),
@@ -66,9 +70,9 @@ def test_a_bad_exam_is_a_422_that_says_what_is_wrong(api: Api, change: dict[str,
     body = {
         "exam_id": "chem-1",
         "title": "Chemistry",
-        "opens_at": "2026-12-14T09:00:00+01:00",
-        "due_at": "2026-12-14T12:00:00+01:00",
-        "cutoff_at": "2026-12-14T12:15:00+01:00",
+        "opens_at": f"{NEXT_YEAR}-12-14T09:00:00+01:00",
+        "due_at": f"{NEXT_YEAR}-12-14T12:00:00+01:00",
+        "cutoff_at": f"{NEXT_YEAR}-12-14T12:15:00+01:00",
         "timezone": "Europe/Paris",
     } | change
 
@@ -164,8 +168,11 @@ def test_max_attempts_cannot_go_below_what_a_student_used(api: Api, bucket: Buck
     allowed = api.call("update_exam", "later_due", body={"max_attempts": 3})
 
     assert refused.status == 409
-    assert refused.body["students"] == 1
-    assert refused.body["detail"].startswith("1 student(s) already used more than 2 attempts")
+    assert refused.body["type"] == "urn:exam-depository:problem:limit-below-used"
+    assert (refused.body["students"], refused.body["nicknames"]) == (1, ["busy"])
+    assert refused.body["detail"].startswith(
+        "1 student(s) already used more attempts than the new limit allows: busy (3)"
+    )
     assert allowed.status == 200
     assert allowed.body["max_attempts"] == 3
     assert api.request_upload(busy["upload_code"]).status == 409  # and the new limit holds at once

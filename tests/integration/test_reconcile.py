@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from exam_depository import config
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import BUCKET, Api, Bucket
@@ -17,8 +18,10 @@ Record = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def reconcile(handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> Callable[[], dict[str, int]]:
-    # No grace: everything the test made is old enough to judge.
+    # No grace: everything the test made is old enough to judge. The settings may have been read
+    # already (creating the exam reads the rules): read them again.
     monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
 
     def run() -> dict[str, int]:
         result: dict[str, int] = handler("reconcile_storage").lambda_handler(

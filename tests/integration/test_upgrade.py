@@ -78,7 +78,13 @@ def test_a_first_edition_database_upgrades_without_losing_anything(
     applied = schema.migrate(first_edition_database)
 
     # Then the students are in one exam that belongs to no one, their records intact
-    assert applied == ["0002.object-versions", "0003.exams", "0004.receipts-and-exports"]
+    assert applied[:4] == [
+        "0002.object-versions",
+        "0003.exams",
+        "0004.receipts-and-exports",
+        "0005.retention-from-window-end",
+    ]
+    assert applied == [migration.id for migration in read_migrations(str(schema.MIGRATIONS))][1:]
     with psycopg.connect(first_edition_database) as conn:
         exams = conn.execute("SELECT slug, examiner_id, max_attempts FROM exam").fetchall()
         assert exams == [("legacy", None, 5)]
@@ -123,3 +129,82 @@ def test_a_rotated_key_keeps_its_examiners_exams(api: Api, handler: Callable[[st
     assert [exam["exam_id"] for exam in mine] == ["physics-2026-12"]
     with pytest.raises(Exception, match="already belongs to an examiner"):
         administer.lambda_handler(sample_event("administer", "link_key"), LambdaContext())
+
+
+@pytest.fixture
+def second_edition_database(server_url: str) -> Iterator[str]:
+    """A database of its own at schema 0004 (the second edition), to fill and then upgrade."""
+    name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    _migrate_to(url, "0004.receipts-and-exports")
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_files_recorded_under_the_three_day_rule_are_kept_until_the_retention_after_their_cutoff(
+    second_edition_database: str,
+) -> None:
+    # Given an exam that runs 1 to 24 December (due at noon, cut-off a quarter past), recorded
+    # under the second edition's rule: kept 3 days after the upload
+    url = second_edition_database
+    cutoff = "2026-12-24 12:15+00"
+    files = {
+        # nickname: (handed in, extension's cut-off, status)
+        "early": ("2026-12-04 10:00+00", None, "current"),  # 17 days before the deadline
+        "stale": ("2026-12-01 10:00+00", None, "current"),  # its 3 days are over, the job not run yet
+        "extended": ("2026-12-20 10:00+00", "2026-12-30 12:00+00", "current"),
+        "after": ("2026-12-27 09:00+00", "2026-12-30 12:00+00", "current"),  # after the exam's cut-off
+        "gone": ("2026-11-01 10:00+00", None, "expired"),  # already expired and deleted: stays so
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        (exam_id,) = conn.execute(
+            """INSERT INTO exam (slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+               VALUES ('physics', 'Physics', '2026-10-01 09:00+00', '2026-12-24 12:00+00', %s, 'UTC', 5)
+               RETURNING id""",
+            (cutoff,),
+        ).fetchone() or (None,)
+        for n, (nickname, (submitted, extension, status)) in enumerate(files.items()):
+            (student_id,) = conn.execute(
+                """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, extension_due_at,
+                                        extension_cutoff_at)
+                   VALUES (%s, %s, 'A', 'B', %s, %s, %s) RETURNING id""",
+                (exam_id, nickname, f"CODE{n}", extension, extension),
+            ).fetchone() or (None,)
+            upload_id = uuid.uuid4()
+            conn.execute(
+                """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                       version_id)
+                   VALUES (%s, %s, %s, 'a.pdf', 'application/pdf', %s, 'recorded', 'v1')""",
+                (upload_id, student_id, f"submissions/{exam_id}/{upload_id}/a.pdf", submitted),
+            )
+            conn.execute(
+                """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                           size_bytes, sha256, submitted_at, expires_at, status, late)
+                   VALUES (%s, %s, 1, %s, 'a.pdf', 'application/pdf', 4, repeat('a', 64), %s,
+                           %s::timestamptz + interval '3 days', %s, false)""",
+                (upload_id, student_id, f"VERIFY{n}", submitted, submitted, status),
+            )
+
+    # When this release's migrations run
+    applied = schema.migrate(url)
+
+    # Then every file not yet expired is kept 3 days after the later of its upload and its cut-off
+    assert applied[0] == "0005.retention-from-window-end"
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT s.nickname, to_char(x.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), x.status
+               FROM submission x JOIN student s ON s.id = x.student_id ORDER BY s.id"""
+        ).fetchall()
+    assert rows == [
+        ("early", "2026-12-27 12:15", "current"),
+        ("stale", "2026-12-27 12:15", "current"),
+        ("extended", "2027-01-02 12:00", "current"),
+        ("after", "2027-01-02 12:00", "current"),
+        ("gone", "2026-11-04 10:00", "expired"),
+    ]
+    # And what S3 accepted after a cut-off moved earlier can now be rejected with its reason
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE upload SET status = 'rejected', rejection_reason = 'after_cutoff' WHERE version_id = 'v1'")

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
-from tests.integration.conftest import Api, Bucket
+from tests.integration.conftest import Api, Bucket, move_window
 
 Record = Callable[..., dict[str, Any]]
 
@@ -22,6 +23,15 @@ def _in(seconds: float) -> str:
 
 def _exam(api: Api, exam_id: str, opens: float, due: float, cutoff: float, **fields: Any) -> None:
     api.create_exam(exam_id, opens_at=_in(opens), due_at=_in(due), cutoff_at=_in(cutoff), **fields)
+
+
+def _past_exam(
+    api: Api, database_url: str, exam_id: str, opens: float, due: float, cutoff: float, **fields: Any
+) -> None:
+    """An exam whose cut-off has passed (the API refuses to create one: it is moved there)."""
+    _exam(api, exam_id, opens, due=3600, cutoff=3600, **fields)
+    now = datetime.now(UTC)
+    move_window(database_url, exam_id, due_at=now + timedelta(seconds=due), cutoff_at=now + timedelta(seconds=cutoff))
 
 
 def _presign(api: Api, code: str) -> Any:
@@ -40,8 +50,8 @@ def test_no_form_before_the_exam_opens(api: Api) -> None:
     assert timedelta(minutes=59) < opens_at - datetime.now(UTC) <= timedelta(hours=1)
 
 
-def test_no_form_after_the_cutoff(api: Api) -> None:
-    _exam(api, "over", opens=-7200, due=-3600, cutoff=-60)
+def test_no_form_after_the_cutoff(api: Api, database_url: str) -> None:
+    _past_exam(api, database_url, "over", opens=-7200, due=-3600, cutoff=-60)
     student = api.create_student(exam_id="over")
 
     refused = _presign(api, student["upload_code"])
@@ -94,9 +104,9 @@ def test_late_is_decided_by_when_s3_accepted_the_bytes_not_when_the_queue_delive
 
 
 def test_an_extension_moves_the_window_and_the_attempts_of_one_student_only(
-    api: Api, bucket: Bucket, record: Record
+    api: Api, bucket: Bucket, record: Record, database_url: str
 ) -> None:
-    _exam(api, "ext", opens=-3600, due=-120, cutoff=-60, max_attempts=1)
+    _past_exam(api, database_url, "ext", opens=-3600, due=-120, cutoff=-60, max_attempts=1)
     helped, other = api.create_student("helped", exam_id="ext"), api.create_student("other", exam_id="ext")
     exam = api.call("get_exam", "by_id", path_params={"exam_id": "ext"}).body
 
@@ -130,15 +140,20 @@ def test_an_extension_moves_the_window_and_the_attempts_of_one_student_only(
 @pytest.mark.parametrize(
     ("extension", "message"),
     [
-        ({"due_at": "2020-01-01T00:00:00Z"}, "Due_at must not be before the exam's"),
-        ({"due_at": "2099-01-01T00:00:00Z", "cutoff_at": "2098-01-01T00:00:00Z"}, "before due_at"),
-        ({"due_at": "2099-01-01T00:00:00Z", "extra_attempts": 51}, "extra_attempts"),
+        ({"due_at": -400}, "Due_at must not be before the exam's"),
+        ({"due_at": 20, "cutoff_at": 19}, "before due_at"),
+        ({"due_at": 20, "extra_attempts": 51}, "extra_attempts"),
+        ({"due_at": 20, "cutoff_at": 200}, "at most 120 days after the exam opens"),
+        ({"due_at": 100_000}, "at most 120 days after the exam opens"),  # its cut-off: due plus the exam's grace
     ],
 )
-def test_an_extension_only_moves_times_later(api: Api, extension: dict[str, Any], message: str) -> None:
+def test_an_extension_only_moves_times_later_and_never_past_the_longest_window(
+    api: Api, extension: dict[str, Any], message: str
+) -> None:
     api.create_student()
+    in_days = {name: _in(days * 86400) if name.endswith("_at") else days for name, days in extension.items()}
 
-    response = api.call("set_extension", "valid", body=extension)
+    response = api.call("set_extension", "valid", body=in_days)
 
     assert response.status == 422
     assert message in response.body["detail"]
@@ -148,10 +163,11 @@ def test_extensions_by_csv_are_all_or_nothing_with_every_bad_row_named(api: Api)
     for nickname in ("ann", "bob"):
         api.create_student(nickname)
 
+    later = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     refused = _extensions(
         api,
-        "nickname,due_at,extra_attempts\nann,2099-01-01T10:00:00+01:00,1\nnobody,2099-01-01T10:00:00Z,0\n"
-        "bob,not a time,0\nann,2099-01-02T10:00:00Z,0\nbob,2000-01-01T00:00:00Z,0\n",
+        f"nickname,due_at,extra_attempts\nann,{later}T10:00:00+01:00,1\nnobody,{later}T10:00:00Z,0\n"
+        f"bob,not a time,0\nann,{later}T10:00:00Z,0\nbob,2000-01-01T00:00:00Z,0\n",
     )
     # Every bad row at once, in the file's order: unknown, not a time, twice, earlier than the exam's
     assert refused.status == 422
@@ -164,20 +180,116 @@ def test_extensions_by_csv_are_all_or_nothing_with_every_bad_row_named(api: Api)
     assert refused.body["detail"] == "4 row(s) are invalid; nothing was changed."
     assert api.call("get_student", "by_nickname", path_params={"nickname": "ann"}).body["extension"] is None
 
-    accepted = _extensions(api, "\ufeffnickname,due_at,cutoff_at\nann,2099-01-01T10:00:00+01:00,2099-01-01T11:00:00Z\n")
+    accepted = _extensions(api, f"\ufeffnickname,due_at,cutoff_at\nann,{later}T10:00:00+01:00,{later}T11:00:00Z\n")
     assert accepted.status == 200, accepted.body
     (ann,) = accepted.body["extended"]
     assert ann["extension"] == {
-        "due_at": "2099-01-01T09:00:00Z",
-        "cutoff_at": "2099-01-01T11:00:00Z",
+        "due_at": f"{later}T09:00:00Z",
+        "cutoff_at": f"{later}T11:00:00Z",
         "extra_attempts": 0,
     }
 
 
-def _extensions(api: Api, text: str) -> Any:
+def _extensions(api: Api, text: str, exam_id: str | None = None) -> Any:
     return api.call(
         "import_extensions",
         "extensions",
+        path_params={"exam_id": exam_id} if exam_id else {},
         raw_body=base64.b64encode(text.encode()).decode(),
         headers={"Content-Type": "text/csv"},
     )
+
+
+def test_closing_an_exam_ends_every_window_now_and_forms_issued_before_stop_counting(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given a student holding a form, and one with an extension holding one too
+    ann, bob = api.create_student("ann"), api.create_student("bob")
+    assert (
+        api.call("set_extension", "valid", path_params={"nickname": "bob"}, body={"due_at": _in(86400)}).status == 200
+    )
+    before = {student["nickname"]: _presign(api, student["upload_code"]).body for student in (ann, bob)}
+    s3_accepted_before = datetime.now(UTC)
+    bucket.upload(before["ann"], b"%PDF in time")  # S3 accepted it before the close
+
+    # When the examiner closes the exam (after a leak)
+    closed = api.call("close_exam", "now")
+
+    # Then its cut-off is now, no form is issued, and what S3 accepts later is rejected with the reason
+    assert closed.status == 200, closed.body
+    cutoff = datetime.fromisoformat(closed.body["cutoff_at"])
+    assert abs(cutoff - datetime.now(UTC)) < timedelta(minutes=1)
+    assert closed.body["due_at"] <= closed.body["cutoff_at"]
+    for student in (ann, bob):
+        refused = _presign(api, student["upload_code"])
+        assert refused.body["type"] == "urn:exam-depository:problem:exam-closed"
+    bucket.upload(before["bob"], b"%PDF after the close")
+    after = cutoff + timedelta(seconds=1)
+    record(
+        bucket.notification(before["ann"]["fields"]["key"], 12, event_time=s3_accepted_before),
+        bucket.notification(before["bob"]["fields"]["key"], 20, event_time=after),
+    )
+    in_time = api.call("get_upload_status", "by_code", path_params={"upload_code": ann["upload_code"]}).body
+    too_late = api.call("get_upload_status", "by_code", path_params={"upload_code": bob["upload_code"]}).body
+    assert in_time["current"] is not None  # whatever S3 accepted inside the window is recorded
+    assert too_late["current"] is None
+    assert too_late["uploads"] == [
+        {"upload_id": before["bob"]["upload_id"], "status": "rejected", "rejection_reason": "after_cutoff"}
+    ]
+    assert bucket.keys() == [before["ann"]["fields"]["key"]]  # the rejected file is deleted
+    assert api.call("close_exam", "now").status == 200  # closing again changes nothing
+    assert api.call("close_exam", "now", path_params={"exam_id": "nobody-s"}).status == 404
+
+
+def test_removing_an_extension_takes_effect_at_once_for_forms_issued_under_it(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    _past_exam(api, database_url, "over", opens=-7200, due=-3600, cutoff=-60)
+    helped = api.create_student("helped", exam_id="over")
+    path = {"exam_id": "over", "nickname": "helped"}
+    assert api.call("set_extension", "valid", path_params=path, body={"due_at": _in(3600)}).status == 200
+    form = _presign(api, helped["upload_code"]).body
+
+    assert api.call("remove_extension", "by_nickname", path_params=path).status == 204
+    bucket.upload(form, b"%PDF")
+    record(bucket.notification(form["fields"]["key"], 4))
+
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": helped["upload_code"]}).body
+    assert progress["current"] is None
+    assert progress["uploads"][0]["rejection_reason"] == "after_cutoff"
+
+
+def test_no_change_lowers_a_limit_below_what_a_student_used_and_no_raise_is_refused(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    # Given one attempt, an extension of two more, and three uploads
+    api.create_exam("once", max_attempts=1)
+    student = api.create_student("ann", exam_id="once")
+    path = {"exam_id": "once", "nickname": "ann"}
+    given = api.call("set_extension", "valid", path_params=path, body={"due_at": _in(7200), "extra_attempts": 2})
+    assert given.status == 200, given.body
+    for _ in range(3):
+        form = _presign(api, student["upload_code"]).body
+        bucket.upload(form, b"%PDF")
+        record(bucket.notification(form["fields"]["key"], 4))
+
+    # When the extra attempts are taken back, by PUT, DELETE or CSV, it is refused and nothing changes
+    lowered = api.call("set_extension", "valid", path_params=path, body={"due_at": _in(7200), "extra_attempts": 0})
+    removed = api.call("remove_extension", "by_nickname", path_params=path)
+    by_csv = _extensions(api, f"nickname,due_at,extra_attempts\nann,{_in(7200)},1\n", exam_id="once")
+    assert (lowered.status, removed.status) == (409, 409)
+    assert lowered.body["type"] == removed.body["type"] == "urn:exam-depository:problem:limit-below-used"
+    assert by_csv.status == 422
+    assert [(e["line"], e["field"]) for e in by_csv.body["errors"]] == [(2, "extra_attempts")]
+    summary = api.call("get_student", "by_nickname", path_params=path).body
+    assert (summary["attempts_used"], summary["max_attempts"]) == (3, 3)
+    assert (
+        api.call("set_extension", "valid", path_params=path, body={"due_at": _in(7200), "extra_attempts": 4}).status
+        == 200
+    )
+
+    # And a raise is never refused, even where a limit was already below what was used
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE student SET extra_attempts = 0")  # as a release before this one could leave it
+    raised = api.call("update_exam", "later_due", path_params={"exam_id": "once"}, body={"max_attempts": 2})
+    assert raised.status == 200, raised.body

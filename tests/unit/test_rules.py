@@ -37,9 +37,82 @@ def test_a_current_submission_expires_at_its_instant() -> None:
     assert rules.status_at("superseded", expires, expires + timedelta(days=1)) == "superseded"
 
 
-def test_retention_is_counted_from_when_s3_accepted_the_bytes() -> None:
-    submitted = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
-    assert rules.expiry_of(submitted, 3) == datetime(2026, 11, 28, 23, 59, tzinfo=UTC)
+DAY = timedelta(days=1)
+CUTOFF = datetime(2026, 12, 24, 12, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("submitted", "cutoff", "kept_until"),
+    [
+        (CUTOFF - 17 * DAY, CUTOFF, CUTOFF + 3 * DAY),  # handed in weeks before the deadline
+        (CUTOFF - timedelta(seconds=1), CUTOFF, CUTOFF + 3 * DAY),
+        (CUTOFF, CUTOFF, CUTOFF + 3 * DAY),
+        (CUTOFF + DAY, CUTOFF, CUTOFF + 4 * DAY),  # after the cut-off: an extension's, then removed
+    ],
+    ids=["weeks early", "a second early", "at the cut-off", "after the cut-off"],
+)
+def test_a_file_is_kept_the_retention_after_the_later_of_its_upload_and_its_cutoff(
+    submitted: datetime, cutoff: datetime, kept_until: datetime
+) -> None:
+    assert rules.expiry_of(submitted, cutoff, 3) == kept_until
+    assert rules.expiry_of(submitted, cutoff, 3) >= submitted + 3 * DAY
+
+
+@pytest.mark.parametrize(
+    ("new_cutoff", "kept_until"),
+    [(CUTOFF + 7 * DAY, CUTOFF + 10 * DAY), (CUTOFF - 7 * DAY, CUTOFF + 3 * DAY)],
+    ids=["a later cut-off keeps it longer", "an earlier cut-off never deletes it sooner"],
+)
+def test_a_moved_cutoff_only_ever_keeps_a_file_longer(new_cutoff: datetime, kept_until: datetime) -> None:
+    submitted = CUTOFF - 10 * DAY
+    assert rules.kept_longer(CUTOFF + 3 * DAY, submitted, new_cutoff, 3) == kept_until
+
+
+OPENS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "earliest_file", "refused_because"),
+    [
+        (OPENS + 120 * DAY, None, None),
+        (OPENS + 120 * DAY + timedelta(seconds=1), None, "after the exam opens"),
+        (OPENS + 10 * DAY, OPENS + DAY, None),
+        (OPENS + 121 * DAY, OPENS + 2 * DAY, "after the exam opens"),
+        (OPENS + 100 * DAY, OPENS - 30 * DAY, "first file"),  # the exam opened later since
+        (OPENS - timedelta(seconds=1), None, "already past"),
+    ],
+    ids=["the longest window", "a second longer", "files in it", "too long", "longer than from its first file", "past"],
+)
+def test_a_window_is_refused_when_past_or_longer_than_the_storage_keeps_files(
+    cutoff: datetime, earliest_file: datetime | None, refused_because: str | None
+) -> None:
+    window = rules.Window(OPENS, min(cutoff, OPENS + DAY), cutoff)
+    refusal = rules.window_refusal(window, now=OPENS, max_window_days=120, earliest_file=earliest_file)
+    if refused_because is None:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert refused_because in refusal[0]
+
+
+@pytest.mark.parametrize(
+    ("used", "before", "after", "refused"),
+    [
+        (3, 3, 1, True),  # an extension's extra attempts taken back after they were used
+        (3, 3, 3, False),
+        (2, 3, 1, True),
+        (1, 3, 1, False),
+        (3, 1, 2, False),  # a raise, even while more were used than either allows
+        (0, 5, 1, False),
+    ],
+)
+def test_a_limit_is_never_lowered_below_what_a_student_used_and_a_raise_is_never_refused(
+    used: int, before: int, after: int, refused: bool
+) -> None:
+    refusal = rules.limit_refusal([rules.LimitChange("ann", used, before, after)])
+    assert (refusal is not None) is refused
+    if refusal is not None:
+        assert refusal.extra == {"students": 1, "nicknames": ["ann"]}
 
 
 @pytest.mark.parametrize(
@@ -79,6 +152,12 @@ FRESH = StudentFacts(attempts_used=0, max_attempts=5, current_issue_seq=None)
 NEWER_CURRENT = StudentFacts(attempts_used=2, max_attempts=5, current_issue_seq=9)
 OLDER_CURRENT = StudentFacts(attempts_used=2, max_attempts=5, current_issue_seq=3)
 USED_UP = StudentFacts(attempts_used=5, max_attempts=5, current_issue_seq=3)
+# A form issued before the exam was closed at CLOSED, expiring ten minutes later.
+CLOSED = datetime(2026, 12, 14, 11, 0, tzinfo=UTC)
+OUTLIVING = UploadFacts("pending", None, issue_seq=7, form_expires_at=CLOSED + timedelta(minutes=10))
+EXPIRING_AT_CUTOFF = UploadFacts("pending", None, issue_seq=7, form_expires_at=CLOSED)
+CLOSED_NOW = StudentFacts(attempts_used=0, max_attempts=5, current_issue_seq=None, cutoff_at=CLOSED)
+AFTER = CLOSED + timedelta(seconds=30)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +176,9 @@ USED_UP = StudentFacts(attempts_used=5, max_attempts=5, current_issue_seq=3)
         (RECORDED, SeenObject("v2", MAX + 1), FRESH, FormReused()),
         (REJECTED, SeenObject("v1", 10), FRESH, Duplicate()),
         (REJECTED, SeenObject("v2", 10), FRESH, FormReused()),
+        (OUTLIVING, SeenObject("v1", 10, accepted_at=AFTER), CLOSED_NOW, Reject("after_cutoff")),
+        (OUTLIVING, SeenObject("v1", 10, accepted_at=CLOSED), CLOSED_NOW, Record("current")),
+        (EXPIRING_AT_CUTOFF, SeenObject("v1", 10, accepted_at=AFTER), CLOSED_NOW, Record("current")),
     ],
     ids=[
         "no form",
@@ -112,6 +194,9 @@ USED_UP = StudentFacts(attempts_used=5, max_attempts=5, current_issue_seq=3)
         "form posted again too large",
         "rejected version again",
         "rejected form posted again",
+        "after a cut-off moved before the form's expiry",
+        "at the cut-off moved earlier",
+        "S3 accepted it under the form's own expiry",
     ],
 )
 def test_what_becomes_of_an_uploaded_version(

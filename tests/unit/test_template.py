@@ -7,10 +7,14 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from exam_depository.config import RulesSettings
+from exam_depository.rules import Window, expiry_of, window_refusal
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -82,9 +86,10 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only(template: dict[s
 def test_the_retention_has_one_source_that_the_functions_and_the_lifecycle_rules_read(
     template: dict[str, Any],
 ) -> None:
-    retention = {"Ref": "RetentionDays"}
-    assert template["Parameters"]["RetentionDays"]["Default"] == 3  # 72 hours
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["RETENTION_DAYS"] == retention
+    retention, window = {"Ref": "RetentionDays"}, {"Ref": "MaxWindowDays"}
+    assert template["Parameters"]["RetentionDays"]["Default"] == 3
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert (environment["RETENTION_DAYS"], environment["MAX_WINDOW_DAYS"]) == (retention, window)
     rules = {
         rule["Id"]: rule
         for rule in template["Resources"]["SubmissionsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
@@ -95,11 +100,56 @@ def test_the_retention_has_one_source_that_the_functions_and_the_lifecycle_rules
         rules["expire-exports"],
     )
     assert (exports["Prefix"], exports["ExpirationInDays"]) == ("exports/", 1)  # EXPORT_RETENTION_HOURS: 24
-    assert expire["ExpirationInDays"] == retention
-    assert expire["NoncurrentVersionExpiration"] == {"NoncurrentDays": retention}
+    backstop = {"Fn::FindInMap": ["BackstopDays", window, retention]}
+    assert expire["ExpirationInDays"] == backstop
+    assert expire["NoncurrentVersionExpiration"] == {"NoncurrentDays": backstop}
     assert expire["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
     assert markers["ExpiredObjectDeleteMarker"] is True
     assert expire["Prefix"] == markers["Prefix"] == "submissions/"
+
+
+def _every_retention_and_window(template: dict[str, Any]) -> list[tuple[int, int]]:
+    retention = template["Parameters"]["RetentionDays"]
+    windows = template["Parameters"]["MaxWindowDays"]["AllowedValues"]
+    return [(r, w) for w in windows for r in range(retention["MinValue"], retention["MaxValue"] + 1)]
+
+
+def test_s3_never_deletes_a_file_before_the_product_does_for_any_retention_and_window(
+    template: dict[str, Any],
+) -> None:
+    """The lifecycle days, the parameters and the refusal of long windows, tied together: the
+    longest window the product accepts keeps a file uploaded when the exam opens until its
+    cut-off plus the retention; S3 deletes it no earlier than its upload plus the backstop
+    days (rounded up to midnight), which must come after that and after the expiry job's next
+    run (it deletes at its first run past the instant)."""
+    rate = re.fullmatch(r"rate\((\d+) hours\)", _expire_schedule(template))
+    assert rate is not None
+    expiry_job_period = timedelta(hours=int(rate[1]))
+    mapping = template["Mappings"]["BackstopDays"]
+    assert len(_every_retention_and_window(template)) == sum(len(row) for row in mapping.values())
+    opens = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    for retention_days, window_days in _every_retention_and_window(template):
+        backstop_days = mapping[str(window_days)][str(retention_days)]
+        longest = Window(opens, opens + timedelta(days=window_days), opens + timedelta(days=window_days))
+        too_long = Window(opens, longest.due_at, longest.cutoff_at + timedelta(seconds=1))
+        refusal = partial(window_refusal, now=opens, max_window_days=window_days, earliest_file=None)
+        assert refusal(longest) is None
+        assert refusal(too_long) is not None
+        uploaded = opens  # no form is issued earlier
+        kept_until = expiry_of(uploaded, longest.cutoff_at, retention_days)
+        assert uploaded + timedelta(days=backstop_days) >= kept_until + expiry_job_period, (retention_days, window_days)
+
+
+def _expire_schedule(template: dict[str, Any]) -> str:
+    return str(template["Parameters"]["ExpireSchedule"]["Default"])
+
+
+def test_the_settings_accept_every_window_the_template_allows(template: dict[str, Any]) -> None:
+    bounds = RulesSettings.model_fields["max_window_days"].metadata
+    allowed = template["Parameters"]["MaxWindowDays"]["AllowedValues"]
+    low = next(bound.ge for bound in bounds if hasattr(bound, "ge"))
+    high = next(bound.le for bound in bounds if hasattr(bound, "le"))
+    assert all(low <= days <= high for days in allowed)
 
 
 def test_notifications_reach_the_recorder_through_a_queue_with_a_dead_letter_queue(template: dict[str, Any]) -> None:
@@ -166,6 +216,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ListExamsFunction": {DATABASE},
     "GetExamFunction": {DATABASE},
     "UpdateExamFunction": {DATABASE},
+    "CloseExamFunction": {DATABASE},
     "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION},
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},

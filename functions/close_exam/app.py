@@ -1,0 +1,23 @@
+"""POST /exams/{exam_id}/close: end the window now for every student, extensions included (examiner)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository import exams
+from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.models import Exam
+from exam_depository.observability import logger, metrics
+
+app = build_resolver()
+
+
+@app.post("/exams/<exam_id>/close", security=EXAMINER, responses=responses(200, Exam, 404))
+def close_exam(exam_id: str) -> Exam:
+    return exams.close_exam(examiner_key_id(app), exam_id)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
