@@ -276,6 +276,12 @@ def lock_exam_students(conn: Connection, exam_id: int) -> list[str]:
     return [row["object_key"] for row in rows]
 
 
+def lock_exam_exports(conn: Connection, exam_id: int) -> None:
+    """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
+    so that a ZIP is either complete before the exam's files are listed, or never completed."""
+    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+
+
 def delete_exam(conn: Connection, exam_id: int) -> None:
     conn.execute("DELETE FROM exam WHERE id = %s", (exam_id,))
 
@@ -974,11 +980,21 @@ def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[E
         ).fetchall()
 
 
-def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> None:
-    conn.execute(
-        "UPDATE export SET files_total = %s, files_done = %s, bytes = %s WHERE id = %s AND status = 'running'",
-        (files_total, files_done, written, export_id),
+def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> bool:
+    """Write the progress; False when the export is no longer running (its exam was deleted)."""
+    return (
+        conn.execute(
+            "UPDATE export SET files_total = %s, files_done = %s, bytes = %s WHERE id = %s AND status = 'running'",
+            (files_total, files_done, written, export_id),
+        ).rowcount
+        == 1
     )
+
+
+def lock_running_export(conn: Connection, export_id: UUID) -> bool:
+    """Lock a running export until the transaction ends; False when it is gone (its exam deleted)."""
+    found = conn.execute("SELECT id FROM export WHERE id = %s AND status = 'running' FOR UPDATE", (export_id,))
+    return found.fetchone() is not None
 
 
 def finish_export(conn: Connection, export_id: UUID, *, written: int, expires_at: datetime) -> None:

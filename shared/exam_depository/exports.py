@@ -35,6 +35,10 @@ class ExportFailed(Exception):
     """Building an export cannot succeed: the message says why, for the examiner."""
 
 
+class _ExportGone(Exception):
+    """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
+
+
 def start_export(api_key_id: str, slug: str) -> ExportStarted:
     export_id = uuid.uuid4()
     with db.transaction() as conn:
@@ -93,7 +97,12 @@ def build_export(export_id: UUID, *, last_try: bool) -> Built:
             row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{slug}.zip"'
         )
         written = _write_zip(export_id, files, anonymous, upload)
-        upload.complete()
+        _complete(export_id, upload, written)
+    except _ExportGone:
+        if upload is not None:
+            upload.abort()
+        logger.info("Export abandoned: its exam was deleted", extra={"export_id": str(export_id)})
+        return Built("skipped")
     except ExportFailed as exc:
         if upload is not None:
             upload.abort()
@@ -106,11 +115,20 @@ def build_export(export_id: UUID, *, last_try: bool) -> Built:
             _fail(export_id, "S3 or the database was unavailable on every try; start the export again.")
             return Built("failed")
         raise
-    expires_at = datetime.now(UTC) + timedelta(hours=load(ExportSettings).retention_hours)
-    with db.transaction() as conn:
-        db.finish_export(conn, export_id, written=written, expires_at=expires_at)
     logger.info("Export done", extra={"export_id": str(export_id), "files": len(files), "bytes": written})
     return Built("done", written)
+
+
+def _complete(export_id: UUID, upload: storage.MultipartUpload, written: int) -> None:
+    """Make the ZIP appear and mark the export done, holding the export's row meanwhile: an exam
+    deleted now waits, then lists and deletes this ZIP too; one deleted before leaves no row, and
+    the ZIP is never completed."""
+    expires_at = datetime.now(UTC) + timedelta(hours=load(ExportSettings).retention_hours)
+    with db.transaction() as conn:
+        if not db.lock_running_export(conn, export_id):
+            raise _ExportGone
+        upload.complete()
+        db.finish_export(conn, export_id, written=written, expires_at=expires_at)
 
 
 def _fail(export_id: UUID, error: str) -> None:
@@ -133,7 +151,11 @@ def _write_zip(
         upload.write(chunk)
         if time.monotonic() - reported > PROGRESS_EVERY_S:
             with db.transaction() as conn:
-                db.export_progress(conn, export_id, files_total=len(files), files_done=done[0], written=upload.bytes)
+                running = db.export_progress(
+                    conn, export_id, files_total=len(files), files_done=done[0], written=upload.bytes
+                )
+            if not running:  # its exam was deleted: stop reading its files now
+                raise _ExportGone
             reported = time.monotonic()
     return upload.bytes
 

@@ -8,13 +8,14 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import boto3
 import psycopg
 import pytest
+import requests
 from exam_depository import config, storage
 
 from local_stack.functions import LambdaContext
@@ -205,3 +206,73 @@ def test_an_export_is_an_examiners_own_and_expires_after_a_day(
     assert expired.status == 410
     assert "expired" in expired.body["detail"]
     assert json.dumps(expired.body).count("http") == 0  # no link to what is gone
+
+
+def _object_key(database_url: str, export_id: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT object_key FROM export WHERE id = %s", (export_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _under(prefix: str) -> list[tuple[str, str]]:
+    """Every version and delete marker under `prefix`, as (key, version)."""
+    listed = boto3.client("s3", region_name=REGION).list_object_versions(Bucket=BUCKET, Prefix=prefix)
+    return sorted(
+        (item["Key"], item["VersionId"]) for item in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+    )
+
+
+def test_deleting_an_exam_deletes_every_version_of_its_exports_and_a_link_given_before_fails(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    # Given an exam with two exports done, one ZIP written twice (as a retried build does: two
+    # versions of its key), and a link to it handed out
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    first, second = _start(api), _start(api)
+    assert _build_queued(handler) == ["done", "done"]
+    link = _status(api, first).body["url"]
+    fetched = requests.get(link, timeout=10)
+    assert fetched.status_code == 200
+    key = _object_key(database_url, first)
+    bucket.s3.put_object(Bucket=BUCKET, Key=key, Body=fetched.content)
+    exam_exports = key.rsplit("/", 2)[0] + "/"
+    assert len(_under(exam_exports)) == 3
+    # And another exam's export
+    api.create_exam("staying")
+    _hand_in(api, bucket, record, api.create_student("bob", exam_id="staying"), b"%PDF bob", "b.pdf")
+    kept = _start(api, "staying")
+    assert _build_queued(handler) == ["done"]
+
+    # When the examiner deletes the exam
+    response = api.call("delete_exam", "by_id")
+
+    # Then no version of its exports is left, the link handed out fails, and the export is not found
+    assert response.status == 204
+    assert _under(exam_exports) == []
+    assert [key for key, _ in _under("exports/")] == [_object_key(database_url, kept)]
+    assert requests.get(link, timeout=10).status_code == 404
+    assert _status(api, first).status == 404
+    assert _status(api, second).status == 404
+
+
+def test_an_exam_deleted_while_its_export_is_built_leaves_no_zip(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an export being built: the examiner deletes the exam as soon as its file has been read
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    _start(api)
+    read = storage.stream_version
+
+    def read_then_delete_the_exam(key: str, version_id: str) -> Iterator[bytes]:
+        yield from read(key, version_id)
+        assert api.call("delete_exam", "by_id").status == 204
+
+    monkeypatch.setattr(storage, "stream_version", read_then_delete_the_exam)
+
+    # When the builder goes on
+    outcome = _build_queued(handler)
+
+    # Then it abandons the export: no ZIP is left, in any version
+    assert outcome == ["skipped"]
+    assert _under("exports/") == []
