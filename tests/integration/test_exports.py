@@ -7,8 +7,11 @@ import csv
 import hashlib
 import io
 import json
+import os
+import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +20,7 @@ import psycopg
 import pytest
 import requests
 from exam_depository import config, storage
+from exam_depository.filenames import MANIFEST
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
@@ -276,3 +280,57 @@ def test_an_exam_deleted_while_its_export_is_built_leaves_no_zip(
     # Then it abandons the export: no ZIP is left, in any version
     assert outcome == ["skipped"]
     assert _under("exports/") == []
+
+
+# Names a trial found that standard tools could not extract: a folder named like the manifest,
+# names of hundreds of bytes, and what Windows refuses.
+WORST_NAMES = {
+    "manifest.csv": "字" * 200 + ".pdf",
+    "CON": "😀" * 199 + ".pdf",
+    "ann.": "👩\u200d💻" * 80 + ".pdf",
+    "ANN": 'what?: <a|b> "quoted".pdf',
+    "zoe": "Zoe\u0308 nul.tar.gz",
+    "lpt1": "aux",
+}
+
+
+def test_an_export_of_the_worst_names_extracts_with_unzip_and_python(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, tmp_path: Path
+) -> None:
+    # Given students whose nicknames and file names are the worst a trial found
+    for nickname, filename in WORST_NAMES.items():
+        _hand_in(api, bucket, record, api.create_student(nickname), f"%PDF of {nickname}".encode(), filename)
+
+    # When they are exported
+    export_id = _start(api)
+    assert _build_queued(handler) == ["done"]
+
+    # Then unzip extracts the ZIP without an error, and Python does too, every name within the
+    # limits of Linux, macOS and Windows, every file where the manifest says
+    archive = _zip(database_url, export_id)
+    (tmp_path / "export.zip").write_bytes(_bytes_of(archive))
+    unzipped = subprocess.run(
+        ["unzip", "-q", str(tmp_path / "export.zip"), "-d", str(tmp_path / "unzip")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    assert unzipped.returncode == 0, unzipped.stdout + unzipped.stderr
+    archive.extractall(tmp_path / "python")
+    manifest = list(csv.DictReader(io.StringIO(archive.read(MANIFEST).decode("utf-8-sig"))))
+    assert sorted(row["nickname"] for row in manifest) == sorted(WORST_NAMES)
+    for extracted in (tmp_path / "unzip", tmp_path / "python"):
+        files = sorted(str(path.relative_to(extracted)) for path in extracted.rglob("*") if path.is_file())
+        assert files == sorted([MANIFEST, *(row["path_in_zip"] for row in manifest)])
+        for row in manifest:
+            assert (extracted / row["path_in_zip"]).read_bytes() == f"%PDF of {row['nickname']}".encode()
+    folders = [row["path_in_zip"].split("/")[0] for row in manifest]
+    assert MANIFEST.casefold() not in {folder.casefold() for folder in folders}
+    assert len({folder.casefold() for folder in folders}) == len(folders)
+    assert all(len(part.encode()) <= 255 for row in manifest for part in row["path_in_zip"].split("/"))
+
+
+def _bytes_of(archive: zipfile.ZipFile) -> bytes:
+    assert isinstance(archive.fp, io.BytesIO)
+    return archive.fp.getvalue()
