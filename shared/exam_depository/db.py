@@ -78,13 +78,15 @@ def transaction() -> Iterator[Connection]:
         with conn.transaction():
             yield conn
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
     except psycopg.errors.FeatureNotSupported as exc:
         if _PLAN_CHANGED not in str(exc):
             raise
         # A migration changed a column's type under one of this connection's prepared
         # statements. The rollback made psycopg forget them all: a retry plans afresh.
-        raise ServiceUnavailable("A migration changed a prepared statement's result; retry") from exc
+        raise ServiceUnavailable(
+            "A migration changed a prepared statement's result; retry", service="PostgreSQL"
+        ) from exc
 
 
 _PLAN_CHANGED = "cached plan must not change result type"
@@ -102,7 +104,7 @@ def _connect(settings: DatabaseSettings) -> Connection:
             application_name="exam-depository",
         )
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
 
 
 def _conninfo(settings: DatabaseSettings) -> str:
@@ -948,6 +950,7 @@ def start_export(conn: Connection, export_id: UUID) -> ExportRow | None:
 
 @dataclass(frozen=True)
 class ExportedSubmission:
+    student_id: int
     nickname: str
     first_name: str
     last_name: str
@@ -967,17 +970,25 @@ def exam_for_export(conn: Connection, exam_id: int) -> tuple[str, bool]:
     return str(row["slug"]), bool(row["anonymous"])
 
 
+# Current submissions: within their retention, their file still stored.
+_EXPORTED = """SELECT s.id AS student_id, s.nickname, s.first_name, s.last_name, x.filename, x.size_bytes, x.sha256,
+                      x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id
+               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
+               WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
+
+
 def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[ExportedSubmission]:
-    """Every current submission of the exam (within its retention, its file still stored), by nickname."""
+    """Every current submission of the exam, by nickname: what an export holds, listed once."""
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
         return cur.execute(
-            """SELECT s.nickname, s.first_name, s.last_name, x.filename, x.size_bytes, x.sha256, x.submitted_at,
-                      x.late, x.verification_code, u.object_key, u.version_id
-               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
-               WHERE s.exam_id = %s AND x.status = 'current' AND x.expires_at > %s AND u.object_deleted_at IS NULL
-               ORDER BY lower(s.nickname)""",
-            (exam_id, now),
+            f"{_EXPORTED} AND s.exam_id = %(exam)s ORDER BY lower(s.nickname)", {"exam": exam_id, "now": now}
         ).fetchall()
+
+
+def current_submission_of(conn: Connection, student_id: int, now: datetime) -> ExportedSubmission | None:
+    """One student's current submission, read again when the one an export listed was replaced."""
+    with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
+        return cur.execute(f"{_EXPORTED} AND s.id = %(student)s", {"student": student_id, "now": now}).fetchone()
 
 
 def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> bool:
@@ -997,12 +1008,13 @@ def lock_running_export(conn: Connection, export_id: UUID) -> bool:
     return found.fetchone() is not None
 
 
-def finish_export(conn: Connection, export_id: UUID, *, written: int, expires_at: datetime) -> None:
+def finish_export(conn: Connection, export_id: UUID, *, files: int, written: int, expires_at: datetime) -> None:
+    """Mark it done with the files it holds (fewer than listed if a student was deleted meanwhile)."""
     conn.execute(
-        """UPDATE export SET status = 'done', bytes = %s, files_done = files_total, finished_at = now(),
+        """UPDATE export SET status = 'done', bytes = %s, files_total = %s, files_done = %s, finished_at = now(),
                              expires_at = %s
            WHERE id = %s AND status = 'running'""",
-        (written, expires_at, export_id),
+        (written, files, files, expires_at, export_id),
     )
 
 

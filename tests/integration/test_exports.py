@@ -29,10 +29,13 @@ Record = Callable[..., dict[str, Any]]
 Handler = Callable[[str], ModuleType]
 
 
-def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes, name: str) -> None:
+def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes, name: str) -> str:
+    """Upload and record a file; returns its key."""
     form = api.request_upload(student["upload_code"], name).body
     bucket.upload(form, content)
-    record(bucket.notification(form["fields"]["key"], len(content)))
+    outcome = record(bucket.notification(form["fields"]["key"], len(content)))
+    assert outcome == {"batchItemFailures": []}, outcome
+    return str(form["fields"]["key"])
 
 
 def _start(api: Api, exam_id: str = "physics-2026-12") -> str:
@@ -186,7 +189,7 @@ def test_an_unreachable_s3_is_retried_and_fails_the_export_on_its_last_try(
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     config.reset()
     storage.reset()
-    assert _status(api, export_id).body["error"].startswith("S3 or the database was unavailable")
+    assert _status(api, export_id).body["error"] == "S3 was unavailable on every try; start the export again."
 
 
 def test_an_export_is_an_examiners_own_and_expires_after_a_day(
@@ -269,7 +272,9 @@ def test_an_exam_deleted_while_its_export_is_built_leaves_no_zip(
     read = storage.stream_version
 
     def read_then_delete_the_exam(key: str, version_id: str) -> Iterator[bytes]:
-        yield from read(key, version_id)
+        chunks = read(key, version_id)
+        assert chunks is not None
+        yield from chunks
         assert api.call("delete_exam", "by_id").status == 204
 
     monkeypatch.setattr(storage, "stream_version", read_then_delete_the_exam)
@@ -334,3 +339,107 @@ def test_an_export_of_the_worst_names_extracts_with_unzip_and_python(
 def _bytes_of(archive: zipfile.ZipFile) -> bytes:
     assert isinstance(archive.fp, io.BytesIO)
     return archive.fp.getvalue()
+
+
+def _reading(monkeypatch: pytest.MonkeyPatch, before_read: Callable[[str], object]) -> None:
+    """Make the builder's every read of a file first run `before_read(key)`: what happens between
+    the export's listing and its read happens there, by construction, not by timing."""
+    read = storage.stream_version
+
+    def read_after(key: str, version_id: str) -> Any:
+        before_read(key)
+        return read(key, version_id)
+
+    monkeypatch.setattr(storage, "stream_version", read_after)
+
+
+def test_a_file_replaced_while_the_export_is_built_is_exported_as_the_students_newer_file(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two students who handed in, and an export listing their files
+    ann = api.create_student("ann")
+    first = _hand_in(api, bucket, record, ann, b"%PDF ann v1", "first.pdf")
+    _hand_in(api, bucket, record, api.create_student("bob"), b"%PDF bob", "b.pdf")
+    export_id = _start(api)
+
+    # When ann hands in again just before the builder reads her listed file: the recorder makes
+    # the new one current and deletes the version the export listed
+    def ann_hands_in_again(key: str) -> None:
+        if key == first:
+            _hand_in(api, bucket, record, ann, b"%PDF ann v2", "second.pdf")
+            stored = bucket.keys()
+            assert first not in stored
+
+    _reading(monkeypatch, ann_hands_in_again)
+    outcome = _build_queued(handler)
+
+    # Then the export holds her newer, current file, and its manifest says so
+    assert outcome == ["done"]
+    archive = _zip(database_url, export_id)
+    assert sorted(archive.namelist()) == ["ann/second.pdf", "bob/b.pdf", MANIFEST]
+    assert archive.read("ann/second.pdf") == b"%PDF ann v2"
+    manifest = {row["nickname"]: row for row in csv.DictReader(io.StringIO(archive.read(MANIFEST).decode("utf-8-sig")))}
+    current = api.call("get_student", "by_nickname", path_params={"nickname": "ann"}).body["current"]
+    assert (manifest["ann"]["filename"], manifest["ann"]["path_in_zip"]) == ("second.pdf", "ann/second.pdf")
+    assert (manifest["ann"]["verification_code"], manifest["ann"]["sha256"]) == (
+        current["verification_code"],
+        hashlib.sha256(b"%PDF ann v2").hexdigest(),
+    )
+    done = _status(api, export_id).body
+    assert (done["status"], done["files_done"], done["files_total"]) == ("done", 2, 2)
+
+
+def test_a_student_deleted_while_the_export_is_built_is_left_out(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaving = _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    _hand_in(api, bucket, record, api.create_student("bob"), b"%PDF bob", "b.pdf")
+    export_id = _start(api)
+
+    def delete_ann(key: str) -> None:
+        if key == leaving:
+            deleted = api.call("delete_student", "by_nickname", path_params={"nickname": "ann"})
+            assert deleted.status == 204
+
+    _reading(monkeypatch, delete_ann)
+
+    assert _build_queued(handler) == ["done"]
+    archive = _zip(database_url, export_id)
+    assert sorted(archive.namelist()) == ["bob/b.pdf", MANIFEST]
+    assert "ann" not in archive.read(MANIFEST).decode("utf-8-sig")
+    done = _status(api, export_id).body
+    assert (done["files_done"], done["files_total"]) == (1, 1)
+
+
+def test_a_file_that_changes_at_every_read_fails_the_export_saying_so(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.create_exam("restless", max_attempts=10)
+    ann = api.create_student("ann", exam_id="restless")
+    _hand_in(api, bucket, record, ann, b"%PDF ann v0", "a.pdf")
+    export_id = _start(api, "restless")
+    versions = iter(range(1, 10))
+
+    _reading(
+        monkeypatch, lambda key: _hand_in(api, bucket, record, ann, f"%PDF ann v{next(versions)}".encode(), "a.pdf")
+    )
+
+    assert _build_queued(handler) == ["failed"]
+    failed = _status(api, export_id, "restless").body
+    assert failed["error"] == (
+        "The file of ann changed 3 times while the export was built; nothing was exported. Start the export again."
+    )
+    assert _under("exports/") == []
+
+
+def test_a_file_missing_from_s3_fails_the_export_saying_so_at_once(
+    api: Api, bucket: Bucket, record: Record, handler: Handler
+) -> None:
+    key = _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    bucket.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=bucket.latest[key])  # by hand, outside the product
+    export_id = _start(api)
+
+    assert _build_queued(handler) == ["failed"]  # on its first try: retrying would not bring it back
+    assert _status(api, export_id).body["error"] == (
+        "The recorded file of ann (a.pdf) is missing from S3; nothing was exported."
+    )
