@@ -2,7 +2,8 @@
 
 The connection is created on first use and replaced when it is closed or broken. It runs in
 autocommit mode; each unit of work is one `with transaction() as conn:` block. Driver errors
-leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`.
+leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`, or as
+`PseudonymTaken` (a random draw that its caller makes again).
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ def known_examiner(conn: Connection, api_key_id: str) -> int | None:
 # --- students ---------------------------------------------------------------------------
 
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
-    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts"""
+    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym"""
 _SUBMISSION_JSON = """jsonb_build_object(
     'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
     'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
@@ -348,6 +349,7 @@ class StudentRow:
     extension_due_at: datetime | None
     extension_cutoff_at: datetime | None
     extra_attempts: int
+    pseudonym: str
 
 
 @dataclass(frozen=True)
@@ -361,13 +363,20 @@ class StudentDetailRow(StudentSummaryRow):
     submissions: list[dict[str, Any]]
 
 
+class PseudonymTaken(Exception):
+    """A pseudonym drawn for a new student is another's in the exam: draw again."""
+
+
 def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list[StudentRow]:
-    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code)."""
+    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
+    pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
+    unusable: the caller inserts in a savepoint."""
     try:
         with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
             cur.executemany(
-                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code)
-                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s)
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
+                            %(pseudonym)s)
                     RETURNING {_STUDENT_COLUMNS}""",
                 [{**student, "exam_id": exam_id} for student in students],
                 returning=True,
@@ -379,6 +388,8 @@ def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list
                     break
             return rows
     except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "student_pseudonym_per_exam":
+            raise PseudonymTaken from exc
         message = _UNIQUE_MESSAGES.get(exc.diag.constraint_name or "")
         if message is None:
             raise
@@ -620,6 +631,8 @@ class RecordingState:
     exam_key: int
     exam_slug: str
     nickname: str
+    pseudonym: str
+    anonymous: bool  # the exam's: its receipts name the pseudonym
     last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
 
 
@@ -702,7 +715,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                         WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
-                      e.id AS exam_key, e.slug AS exam_slug, s.nickname,
+                      e.id AS exam_key, e.slug AS exam_slug, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
                         ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
@@ -952,6 +965,7 @@ def start_export(conn: Connection, export_id: UUID) -> ExportRow | None:
 class ExportedSubmission:
     student_id: int
     nickname: str
+    pseudonym: str
     first_name: str
     last_name: str
     filename: str
@@ -971,17 +985,21 @@ def exam_for_export(conn: Connection, exam_id: int) -> tuple[str, bool]:
 
 
 # Current submissions: within their retention, their file still stored.
-_EXPORTED = """SELECT s.id AS student_id, s.nickname, s.first_name, s.last_name, x.filename, x.size_bytes, x.sha256,
-                      x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id
+_EXPORTED = """SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
+                      x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id
                FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
                WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
 
 
 def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[ExportedSubmission]:
-    """Every current submission of the exam, by nickname: what an export holds, listed once."""
+    """Every current submission of the exam: what an export holds, listed once. By the name the
+    export shows: in an anonymous exam the pseudonym (an order by nickname would tell who is who)."""
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
         return cur.execute(
-            f"{_EXPORTED} AND s.exam_id = %(exam)s ORDER BY lower(s.nickname)", {"exam": exam_id, "now": now}
+            f"""{_EXPORTED} AND s.exam_id = %(exam)s
+                ORDER BY lower(CASE WHEN (SELECT anonymous FROM exam WHERE id = %(exam)s) THEN s.pseudonym
+                                    ELSE s.nickname END)""",
+            {"exam": exam_id, "now": now},
         ).fetchall()
 
 

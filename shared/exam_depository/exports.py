@@ -26,6 +26,7 @@ from exam_depository.filenames import MANIFEST, ArchiveNames
 from exam_depository.models import Export, ExportStarted
 from exam_depository.observability import logger
 from exam_depository.roster import neutralized
+from exam_depository.rules import shown_as
 
 NO_EXPORT = "This exam has no export with this id."
 PROGRESS_EVERY_S = 1.0
@@ -164,12 +165,12 @@ def _write_zip(
                 reported = time.monotonic()
 
     for listed in files:
-        opened = _opened(listed)
+        opened = _opened(listed, anonymous)
         if opened is None:
             continue
         item, chunks = opened
-        name = names.entry(item.nickname, item.filename)
-        archive.add(_checked(item, name, chunks), name, size=item.size_bytes)
+        name = names.entry(_who(item, anonymous), item.filename)
+        archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
         exported.append((item, name))
     archive.add(manifest([item for item, _ in exported], [name for _, name in exported], anonymous=anonymous), MANIFEST)
@@ -187,7 +188,12 @@ def _write_zip(
 MAX_READS = 3
 
 
-def _opened(listed: db.ExportedSubmission) -> tuple[db.ExportedSubmission, Iterator[bytes]] | None:
+def _who(item: db.ExportedSubmission, anonymous: bool) -> str:
+    """The student's name in the export: its folder, the manifest, a failure's reason."""
+    return shown_as(item.nickname, item.pseudonym, anonymous=anonymous)
+
+
+def _opened(listed: db.ExportedSubmission, anonymous: bool) -> tuple[db.ExportedSubmission, Iterator[bytes]] | None:
     """The submission to export for the listed one, and its bytes (the GET made): the listed
     version, or the student's newer current one when the listed version is gone; None when the
     student has none any more."""
@@ -204,16 +210,18 @@ def _opened(listed: db.ExportedSubmission) -> tuple[db.ExportedSubmission, Itera
         if (newer.object_key, newer.version_id) == (item.object_key, item.version_id):
             # Still current on record, gone from S3: deleted by hand (the reconcile job marks it lost).
             raise ExportFailed(
-                f"The recorded file of {item.nickname} ({item.filename}) is missing from S3; nothing was exported."
+                f"The recorded file of {_who(item, anonymous)} ({item.filename}) is missing from S3; "
+                "nothing was exported."
             )
         item = newer
     raise ExportFailed(
-        f"The file of {listed.nickname} changed {MAX_READS} times while the export was built; nothing was exported. "
+        f"The file of {_who(listed, anonymous)} changed {MAX_READS} times while the export was built; "
+        "nothing was exported. "
         "Start the export again."
     )
 
 
-def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes], anonymous: bool) -> Iterator[bytes]:
     """The recorded version's bytes; its SHA-256 must be the recorded one, or the export fails
     naming the file (a ZIP with a changed file in it must not be handed out)."""
     digest = hashlib.sha256()
@@ -221,13 +229,17 @@ def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes]) ->
         digest.update(chunk)
         yield chunk
     if digest.hexdigest() != item.sha256:
-        raise ExportFailed(f"{name} (of {item.nickname}) does not match its recorded SHA-256; nothing was exported.")
+        raise ExportFailed(
+            f"{name} (of {_who(item, anonymous)}) does not match its recorded SHA-256; nothing was exported."
+        )
 
 
 def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
-    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (no names
-    for an anonymous exam); UTF-8 with a BOM, safe in a spreadsheet like the roster."""
-    columns = ["nickname", *(() if anonymous else ("first_name", "last_name")), "filename", "path_in_zip"]
+    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (for an
+    anonymous exam, who is the pseudonym, with no names); UTF-8 with a BOM, safe in a spreadsheet
+    like the roster."""
+    columns = ["pseudonym"] if anonymous else ["nickname", "first_name", "last_name"]
+    columns += ["filename", "path_in_zip"]
     columns += ["size_bytes", "sha256", "submitted_at", "late", "verification_code"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -235,6 +247,7 @@ def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous:
     for item, name in zip(files, names, strict=True):
         values = {
             "nickname": item.nickname,
+            "pseudonym": item.pseudonym,
             "first_name": item.first_name,
             "last_name": item.last_name,
             "filename": item.filename,

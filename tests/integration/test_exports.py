@@ -133,7 +133,7 @@ def test_an_anonymous_exams_manifest_has_no_names(
     _build_queued(handler)
 
     header = _zip(database_url, export_id).read("manifest.csv").decode("utf-8-sig").splitlines()[0]
-    assert header == "nickname,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
+    assert header == "pseudonym,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
 
 
 def test_a_file_that_does_not_match_its_recorded_sha256_fails_the_export_naming_it(
