@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium soak bench burst test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak bench burst test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,10 +74,10 @@ build: $(SAM_VENV)/.installed ## sam build without a container (needs python3.13
 unit: $(VENV)/.installed ## Unit tests: no network
 	$(BIN)/pytest tests/unit
 
-integration: $(VENV)/.installed ## Handlers in-process against embedded PostgreSQL and moto
+integration: $(VENV)/.installed unzip ## Handlers in-process against embedded PostgreSQL and moto
 	$(BIN)/pytest tests/integration
 
-e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium .tools/axe/.installed ## The local stack over real HTTP, pages in Chromium
+e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium unzip .tools/axe/.installed ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
 
 deployed: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## template.yaml deployed into MiniStack, tested end to end, deleted
@@ -105,6 +105,12 @@ chromium: ## Install Debian's Chromium for the browser tests if it is missing (n
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
+
+unzip: ## Install Debian's unzip for the export tests if it is missing (they extract every ZIP with it)
+	@command -v unzip >/dev/null 2>&1 || { \
+	  echo "Installing Debian's unzip for the export tests"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq unzip >/dev/null; }
 
 openapi: $(VENV)/.installed ## Regenerate functions/serve_docs/openapi.json from the handlers
 	$(BIN)/python scripts/openapi.py

@@ -22,6 +22,18 @@ def new_code() -> str:
     return "".join(ALPHABET[(bits >> (5 * place)) & 31] for place in range(CODE_LENGTH))
 
 
+PSEUDONYM_PREFIX = "anon-"
+PSEUDONYM_LENGTH = 6  # 30 bits: short enough to read out; unique per exam by a constraint
+
+
+def new_pseudonym() -> str:
+    """A student's name in an anonymous exam (`anon-7K3QX2`): random, so that it tells nothing of
+    the student; two students of an exam may draw the same one, which the database refuses (the
+    student is then drawn another)."""
+    bits = secrets.randbits(PSEUDONYM_LENGTH * 5)
+    return PSEUDONYM_PREFIX + "".join(ALPHABET[(bits >> (5 * place)) & 31] for place in range(PSEUDONYM_LENGTH))
+
+
 def normalize(text: str) -> str | None:
     """The canonical form of what a person typed, or None when it cannot be a code."""
     if len(text) > 2 * CODE_LENGTH:

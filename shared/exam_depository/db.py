@@ -2,7 +2,8 @@
 
 The connection is created on first use and replaced when it is closed or broken. It runs in
 autocommit mode; each unit of work is one `with transaction() as conn:` block. Driver errors
-leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`.
+leave this module only as domain errors (`Conflict`) or `ServiceUnavailable`, or as
+`PseudonymTaken` (a random draw that its caller makes again).
 """
 
 from __future__ import annotations
@@ -78,13 +79,15 @@ def transaction() -> Iterator[Connection]:
         with conn.transaction():
             yield conn
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
     except psycopg.errors.FeatureNotSupported as exc:
         if _PLAN_CHANGED not in str(exc):
             raise
         # A migration changed a column's type under one of this connection's prepared
         # statements. The rollback made psycopg forget them all: a retry plans afresh.
-        raise ServiceUnavailable("A migration changed a prepared statement's result; retry") from exc
+        raise ServiceUnavailable(
+            "A migration changed a prepared statement's result; retry", service="PostgreSQL"
+        ) from exc
 
 
 _PLAN_CHANGED = "cached plan must not change result type"
@@ -102,7 +105,7 @@ def _connect(settings: DatabaseSettings) -> Connection:
             application_name="exam-depository",
         )
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable") from exc
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
 
 
 def _conninfo(settings: DatabaseSettings) -> str:
@@ -338,6 +341,12 @@ def lock_exam_students(conn: Connection, exam_id: int) -> list[str]:
     return [row["object_key"] for row in rows]
 
 
+def lock_exam_exports(conn: Connection, exam_id: int) -> None:
+    """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
+    so that a ZIP is either complete before the exam's files are listed, or never completed."""
+    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+
+
 def delete_exam(conn: Connection, exam_id: int) -> None:
     conn.execute("DELETE FROM exam WHERE id = %s", (exam_id,))
 
@@ -367,7 +376,7 @@ def known_examiner(conn: Connection, api_key_id: str) -> int | None:
 # --- students ---------------------------------------------------------------------------
 
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
-    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts"""
+    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym"""
 _SUBMISSION_JSON = """jsonb_build_object(
     'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
     'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
@@ -402,6 +411,7 @@ class StudentRow:
     extension_due_at: datetime | None
     extension_cutoff_at: datetime | None
     extra_attempts: int
+    pseudonym: str
 
 
 @dataclass(frozen=True)
@@ -415,13 +425,20 @@ class StudentDetailRow(StudentSummaryRow):
     submissions: list[dict[str, Any]]
 
 
+class PseudonymTaken(Exception):
+    """A pseudonym drawn for a new student is another's in the exam: draw again."""
+
+
 def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list[StudentRow]:
-    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code)."""
+    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
+    pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
+    unusable: the caller inserts in a savepoint."""
     try:
         with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
             cur.executemany(
-                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code)
-                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s)
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
+                            %(pseudonym)s)
                     RETURNING {_STUDENT_COLUMNS}""",
                 [{**student, "exam_id": exam_id} for student in students],
                 returning=True,
@@ -433,6 +450,8 @@ def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list
                     break
             return rows
     except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "student_pseudonym_per_exam":
+            raise PseudonymTaken from exc
         message = _UNIQUE_MESSAGES.get(exc.diag.constraint_name or "")
         if message is None:
             raise
@@ -676,6 +695,8 @@ class RecordingState:
     exam_key: int
     exam_slug: str
     nickname: str
+    pseudonym: str
+    anonymous: bool  # the exam's: its receipts name the pseudonym
     last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
 
 
@@ -759,7 +780,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
                       greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
-                      e.id AS exam_key, e.slug AS exam_slug, s.nickname,
+                      e.id AS exam_key, e.slug AS exam_slug, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
                         ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
@@ -1007,7 +1028,9 @@ def start_export(conn: Connection, export_id: UUID) -> ExportRow | None:
 
 @dataclass(frozen=True)
 class ExportedSubmission:
+    student_id: int
     nickname: str
+    pseudonym: str
     first_name: str
     last_name: str
     filename: str
@@ -1026,32 +1049,55 @@ def exam_for_export(conn: Connection, exam_id: int) -> tuple[str, bool]:
     return str(row["slug"]), bool(row["anonymous"])
 
 
+# Current submissions: within their retention, their file still stored.
+_EXPORTED = """SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
+                      x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id
+               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
+               WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
+
+
 def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[ExportedSubmission]:
-    """Every current submission of the exam (within its retention, its file still stored), by nickname."""
+    """Every current submission of the exam: what an export holds, listed once. By the name the
+    export shows: in an anonymous exam the pseudonym (an order by nickname would tell who is who)."""
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
         return cur.execute(
-            """SELECT s.nickname, s.first_name, s.last_name, x.filename, x.size_bytes, x.sha256, x.submitted_at,
-                      x.late, x.verification_code, u.object_key, u.version_id
-               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
-               WHERE s.exam_id = %s AND x.status = 'current' AND x.expires_at > %s AND u.object_deleted_at IS NULL
-               ORDER BY lower(s.nickname)""",
-            (exam_id, now),
+            f"""{_EXPORTED} AND s.exam_id = %(exam)s
+                ORDER BY lower(CASE WHEN (SELECT anonymous FROM exam WHERE id = %(exam)s) THEN s.pseudonym
+                                    ELSE s.nickname END)""",
+            {"exam": exam_id, "now": now},
         ).fetchall()
 
 
-def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> None:
-    conn.execute(
-        "UPDATE export SET files_total = %s, files_done = %s, bytes = %s WHERE id = %s AND status = 'running'",
-        (files_total, files_done, written, export_id),
+def current_submission_of(conn: Connection, student_id: int, now: datetime) -> ExportedSubmission | None:
+    """One student's current submission, read again when the one an export listed was replaced."""
+    with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
+        return cur.execute(f"{_EXPORTED} AND s.id = %(student)s", {"student": student_id, "now": now}).fetchone()
+
+
+def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> bool:
+    """Write the progress; False when the export is no longer running (its exam was deleted)."""
+    return (
+        conn.execute(
+            "UPDATE export SET files_total = %s, files_done = %s, bytes = %s WHERE id = %s AND status = 'running'",
+            (files_total, files_done, written, export_id),
+        ).rowcount
+        == 1
     )
 
 
-def finish_export(conn: Connection, export_id: UUID, *, written: int, expires_at: datetime) -> None:
+def lock_running_export(conn: Connection, export_id: UUID) -> bool:
+    """Lock a running export until the transaction ends; False when it is gone (its exam deleted)."""
+    found = conn.execute("SELECT id FROM export WHERE id = %s AND status = 'running' FOR UPDATE", (export_id,))
+    return found.fetchone() is not None
+
+
+def finish_export(conn: Connection, export_id: UUID, *, files: int, written: int, expires_at: datetime) -> None:
+    """Mark it done with the files it holds (fewer than listed if a student was deleted meanwhile)."""
     conn.execute(
-        """UPDATE export SET status = 'done', bytes = %s, files_done = files_total, finished_at = now(),
+        """UPDATE export SET status = 'done', bytes = %s, files_total = %s, files_done = %s, finished_at = now(),
                              expires_at = %s
            WHERE id = %s AND status = 'running'""",
-        (written, expires_at, export_id),
+        (written, files, files, expires_at, export_id),
     )
 
 

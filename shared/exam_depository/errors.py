@@ -105,5 +105,10 @@ class UnsupportedMediaType(DomainError):
 class ServiceUnavailable(Exception):
     """An outside system (PostgreSQL, S3) failed; the request may succeed if retried.
 
-    Not a DomainError: its message is for the logs, never for the client.
+    Not a DomainError: its message is for the logs, never for the client. `service` names the
+    system where it is known ("S3", "PostgreSQL"), for a reason given to people (a failed export).
     """
+
+    def __init__(self, message: str, *, service: str | None = None) -> None:
+        super().__init__(message)
+        self.service = service

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from exam_depository import cursors, db, storage
-from exam_depository.config import RulesSettings, StorageSettings, load
+from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
 from exam_depository.errors import InvalidInput, NotFound
 from exam_depository.filenames import upload_folder
 from exam_depository.models import Exam, ExamChange, ExamCounts, ExamIn, ExamPage
@@ -98,16 +98,20 @@ def close_exam(api_key_id: str, slug: str) -> Exam:
 
 
 def delete_exam(api_key_id: str, slug: str) -> None:
-    """Remove the exam's files and rows together: if S3 fails, the rows stay and a retry finishes
-    the job. Its students' row locks keep the recorder out meanwhile."""
+    """Remove the exam's files, its exports' ZIPs and its rows together: if S3 fails, the rows
+    stay and a retry finishes the job. Its students' row locks keep the recorder out meanwhile,
+    its exports' row locks a builder that is completing a ZIP (which then finds its export gone
+    and aborts). Every version goes, so a link to an export handed out earlier fails (404)."""
     prefix = load(StorageSettings).prefix
     with db.transaction() as conn:
         row = exam_row(conn, api_key_id, slug, lock=True)
         keys = db.lock_exam_students(conn, row.id)
+        db.lock_exam_exports(conn, row.id)
         exam_prefix = f"{prefix}{row.id}/"
+        exports_prefix = f"{load(ExportSettings).prefix}{row.id}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
-        storage.delete_everything_under([exam_prefix, *folders])
+        storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
         db.delete_exam(conn, row.id)
 
 

@@ -22,10 +22,11 @@ from exam_depository import codes, db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.exams import exam_row
-from exam_depository.filenames import MANIFEST, archive_names
+from exam_depository.filenames import MANIFEST, ArchiveNames
 from exam_depository.models import Export, ExportStarted
 from exam_depository.observability import logger
 from exam_depository.roster import neutralized
+from exam_depository.rules import shown_as
 
 NO_EXPORT = "This exam has no export with this id."
 PROGRESS_EVERY_S = 1.0
@@ -33,6 +34,10 @@ PROGRESS_EVERY_S = 1.0
 
 class ExportFailed(Exception):
     """Building an export cannot succeed: the message says why, for the examiner."""
+
+
+class _ExportGone(Exception):
+    """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
 
 
 def start_export(api_key_id: str, slug: str) -> ExportStarted:
@@ -77,40 +82,56 @@ class Built:
 
 
 def build_export(export_id: UUID, *, last_try: bool) -> Built:
-    """Build one export; returns what became of it. A failure that
-    cannot heal (a file that does not match its SHA-256) fails the export at once; S3 or the
-    database unavailable fails it only on the last try, and is raised for SQS to retry before."""
+    """Build one export; returns what became of it. A failure that cannot heal (a file that does
+    not match its SHA-256, or is missing from S3, or kept changing) fails the export at once,
+    saying why; S3 or the database unavailable fails it only on the last try, and is raised for
+    SQS to retry before."""
     with db.transaction() as conn:
         row = db.start_export(conn, export_id)
         if row is None:
             return Built("skipped")
         slug, anonymous = db.exam_for_export(conn, row.exam_id)
-        files = db.current_submissions(conn, row.exam_id, datetime.now(UTC))
+        files = db.current_submissions(conn, row.exam_id, datetime.now(UTC))  # listed once
         db.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
     upload: storage.MultipartUpload | None = None
     try:
         upload = storage.MultipartUpload(
             row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{slug}.zip"'
         )
-        written = _write_zip(export_id, files, anonymous, upload)
-        upload.complete()
+        exported = _write_zip(export_id, files, anonymous, upload)
+        _complete(export_id, upload, len(exported))
+    except _ExportGone:
+        if upload is not None:
+            upload.abort()
+        logger.info("Export abandoned: its exam was deleted", extra={"export_id": str(export_id)})
+        return Built("skipped")
     except ExportFailed as exc:
         if upload is not None:
             upload.abort()
         _fail(export_id, str(exc))
         return Built("failed")
-    except ServiceUnavailable:
+    except ServiceUnavailable as exc:
         if upload is not None:
             upload.abort()
         if last_try:
-            _fail(export_id, "S3 or the database was unavailable on every try; start the export again.")
+            unavailable = exc.service or "S3 or the database"
+            _fail(export_id, f"{unavailable} was unavailable on every try; start the export again.")
             return Built("failed")
         raise
+    logger.info("Export done", extra={"export_id": str(export_id), "files": len(exported), "bytes": upload.bytes})
+    return Built("done", upload.bytes)
+
+
+def _complete(export_id: UUID, upload: storage.MultipartUpload, files: int) -> None:
+    """Make the ZIP appear and mark the export done, holding the export's row meanwhile: an exam
+    deleted now waits, then lists and deletes this ZIP too; one deleted before leaves no row, and
+    the ZIP is never completed."""
     expires_at = datetime.now(UTC) + timedelta(hours=load(ExportSettings).retention_hours)
     with db.transaction() as conn:
-        db.finish_export(conn, export_id, written=written, expires_at=expires_at)
-    logger.info("Export done", extra={"export_id": str(export_id), "files": len(files), "bytes": written})
-    return Built("done", written)
+        if not db.lock_running_export(conn, export_id):
+            raise _ExportGone
+        upload.complete()
+        db.finish_export(conn, export_id, files=files, written=upload.bytes, expires_at=expires_at)
 
 
 def _fail(export_id: UUID, error: str) -> None:
@@ -121,39 +142,104 @@ def _fail(export_id: UUID, error: str) -> None:
 
 def _write_zip(
     export_id: UUID, files: list[db.ExportedSubmission], anonymous: bool, upload: storage.MultipartUpload
-) -> int:
-    names = archive_names([(item.nickname, item.filename) for item in files])
+) -> list[tuple[db.ExportedSubmission, str]]:
+    """Each listed file, opened just before it is written (`_opened`: the file a student replaced
+    meanwhile is found out there), then the manifest of what the ZIP holds, last. Returns the
+    files written with their names."""
+    names = ArchiveNames()
     archive = ZipStream(compress_type=ZIP_STORED)  # answers are mostly PDFs: compressing costs CPU for little
-    archive.add(manifest(files, names, anonymous=anonymous), MANIFEST)
-    done = [0]
-    for item, name in zip(files, names, strict=True):
-        archive.add(_checked(item, name, done), name, size=item.size_bytes)
+    exported: list[tuple[db.ExportedSubmission, str]] = []
     reported = time.monotonic()
-    for chunk in archive:
-        upload.write(chunk)
-        if time.monotonic() - reported > PROGRESS_EVERY_S:
-            with db.transaction() as conn:
-                db.export_progress(conn, export_id, files_total=len(files), files_done=done[0], written=upload.bytes)
-            reported = time.monotonic()
-    return upload.bytes
+
+    def send(chunks: Iterator[bytes]) -> None:
+        nonlocal reported
+        for chunk in chunks:
+            upload.write(chunk)
+            if time.monotonic() - reported > PROGRESS_EVERY_S:
+                with db.transaction() as conn:
+                    running = db.export_progress(
+                        conn, export_id, files_total=len(files), files_done=len(exported), written=upload.bytes
+                    )
+                if not running:  # its exam was deleted: stop reading its files now
+                    raise _ExportGone
+                reported = time.monotonic()
+
+    for listed in files:
+        opened = _opened(listed, anonymous)
+        if opened is None:
+            continue
+        item, chunks = opened
+        name = names.entry(_who(item, anonymous), item.filename)
+        archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
+        send(archive.file())
+        exported.append((item, name))
+    archive.add(manifest([item for item, _ in exported], [name for _, name in exported], anonymous=anonymous), MANIFEST)
+    send(archive.finalize())
+    return exported
 
 
-def _checked(item: db.ExportedSubmission, name: str, done: list[int]) -> Iterator[bytes]:
+# A student who hands in again while an export is built supersedes the file the export listed,
+# and the recorder deletes that version: reading it then fails. The builder deliberately takes the
+# student's newer current file instead, read again from the records, rather than leave the student
+# out: an export promises every current submission of the exam, and this is the file the student
+# handed in last; the manifest, written last, describes the file the ZIP holds. A student with no
+# current file any more (deleted, or its retention ended meanwhile) is left out, as a listing made
+# now would. A file replaced at every read (MAX_READS) fails the export, saying so.
+MAX_READS = 3
+
+
+def _who(item: db.ExportedSubmission, anonymous: bool) -> str:
+    """The student's name in the export: its folder, the manifest, a failure's reason."""
+    return shown_as(item.nickname, item.pseudonym, anonymous=anonymous)
+
+
+def _opened(listed: db.ExportedSubmission, anonymous: bool) -> tuple[db.ExportedSubmission, Iterator[bytes]] | None:
+    """The submission to export for the listed one, and its bytes (the GET made): the listed
+    version, or the student's newer current one when the listed version is gone; None when the
+    student has none any more."""
+    item = listed
+    for _ in range(MAX_READS):
+        chunks = storage.stream_version(item.object_key, item.version_id)
+        if chunks is not None:
+            return item, chunks
+        with db.transaction() as conn:
+            newer = db.current_submission_of(conn, item.student_id, datetime.now(UTC))
+        if newer is None:
+            logger.info("A student has no current file any more; left out of the export")
+            return None
+        if (newer.object_key, newer.version_id) == (item.object_key, item.version_id):
+            # Still current on record, gone from S3: deleted by hand (the reconcile job marks it lost).
+            raise ExportFailed(
+                f"The recorded file of {_who(item, anonymous)} ({item.filename}) is missing from S3; "
+                "nothing was exported."
+            )
+        item = newer
+    raise ExportFailed(
+        f"The file of {_who(listed, anonymous)} changed {MAX_READS} times while the export was built; "
+        "nothing was exported. "
+        "Start the export again."
+    )
+
+
+def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes], anonymous: bool) -> Iterator[bytes]:
     """The recorded version's bytes; its SHA-256 must be the recorded one, or the export fails
     naming the file (a ZIP with a changed file in it must not be handed out)."""
     digest = hashlib.sha256()
-    for chunk in storage.stream_version(item.object_key, item.version_id):
+    for chunk in chunks:
         digest.update(chunk)
         yield chunk
     if digest.hexdigest() != item.sha256:
-        raise ExportFailed(f"{name} (of {item.nickname}) does not match its recorded SHA-256; nothing was exported.")
-    done[0] += 1
+        raise ExportFailed(
+            f"{name} (of {_who(item, anonymous)}) does not match its recorded SHA-256; nothing was exported."
+        )
 
 
 def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
-    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (no names
-    for an anonymous exam); UTF-8 with a BOM, safe in a spreadsheet like the roster."""
-    columns = ["nickname", *(() if anonymous else ("first_name", "last_name")), "filename", "path_in_zip"]
+    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (for an
+    anonymous exam, who is the pseudonym, with no names); UTF-8 with a BOM, safe in a spreadsheet
+    like the roster."""
+    columns = ["pseudonym"] if anonymous else ["nickname", "first_name", "last_name"]
+    columns += ["filename", "path_in_zip"]
     columns += ["size_bytes", "sha256", "submitted_at", "late", "verification_code"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -161,6 +247,7 @@ def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous:
     for item, name in zip(files, names, strict=True):
         values = {
             "nickname": item.nickname,
+            "pseudonym": item.pseudonym,
             "first_name": item.first_name,
             "last_name": item.last_name,
             "filename": item.filename,

@@ -234,6 +234,9 @@ class Submission(_Model):
 
 class Student(_Model):
     nickname: str
+    pseudonym: str = Field(
+        description="Its name in an anonymous exam's receipts and exports (anon-7K3QX2): random, unique in the exam."
+    )
     first_name: str
     last_name: str
     email: str | None

@@ -15,10 +15,10 @@ from exam_depository.models import ExtensionIn, StudentIn, readable
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")
-# upload_code is what the roster download adds: a download imports back as it is, and the new
-# exam's students get codes of their own (a code is always made by the server).
-OPTIONAL_COLUMNS = ("email", "upload_code")
-EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", "upload_code")
+# upload_code and pseudonym are what the roster download adds: a download imports back as it is,
+# and the new exam's students get codes and pseudonyms of their own (always made by the server).
+OPTIONAL_COLUMNS = ("email", "upload_code", "pseudonym")
+EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", "upload_code", "pseudonym")
 # A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,7 +81,7 @@ def _columns(header: list[str]) -> list[str]:
     unknown = [name for name in columns if name not in allowed]
     if missing or unknown or len(set(columns)) != len(columns):
         raise InvalidInput(
-            "The header row must be nickname,first_name,last_name[,email][,upload_code]"
+            "The header row must be nickname,first_name,last_name[,email][,upload_code][,pseudonym]"
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
             + "."
@@ -105,6 +105,7 @@ class _RosterCheck:
             return
         values = {column: restored(cell) for column, cell in zip(self.columns, record, strict=True)}
         values.pop("upload_code", None)
+        values.pop("pseudonym", None)
         if not values.get("email", "").strip():
             values.pop("email", None)
         try:

@@ -198,6 +198,16 @@ def form_refusal(
     return None
 
 
+# --- Naming a student outside the roster ------------------------------------------------------
+
+
+def shown_as(nickname: str, pseudonym: str, *, anonymous: bool) -> str:
+    """The name a student has in what leaves the examiner's roster (a receipt, an export's
+    folders and manifest): its nickname, or in an anonymous exam its pseudonym, which only the
+    examiner's roster maps back."""
+    return pseudonym if anonymous else nickname
+
+
 # --- Recording an uploaded object ---------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from exam_depository.config import StorageSettings, load
 from exam_depository.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -94,7 +95,7 @@ def reset() -> None:
 
 
 def _failure(call: str, exc: Exception) -> ServiceUnavailable:
-    return ServiceUnavailable(f"S3 {call} failed: {exc}")
+    return ServiceUnavailable(f"S3 {call} failed: {exc}", service="S3")
 
 
 def _s3_errors() -> tuple[type[Exception], ...]:
@@ -242,7 +243,9 @@ def delete_versions(versions: list[tuple[str, str]]) -> int:
             raise _failure("DeleteObjects", exc) from exc
         failed = response.get("Errors", [])
         if failed:
-            raise ServiceUnavailable(f"S3 could not delete {len(failed)} object(s): {failed[0].get('Code')}")
+            raise ServiceUnavailable(
+                f"S3 could not delete {len(failed)} object(s): {failed[0].get('Code')}", service="S3"
+            )
         confirmed += len(response.get("Deleted", []))
     return confirmed
 
@@ -276,12 +279,20 @@ def _base64_to_hex(value: str) -> str:
     return base64.b64decode(value).hex()
 
 
-def stream_version(key: str, version_id: str) -> Iterator[bytes]:
-    """The bytes of one version, a chunk of 1 MiB at a time (never the whole file in memory)."""
+def stream_version(key: str, version_id: str) -> Iterator[bytes] | None:
+    """The bytes of one version, a chunk of 1 MiB at a time (never the whole file in memory), or
+    None when S3 holds no such version (it was deleted). The GET is made now, its body read as
+    the chunks are taken."""
     try:
         body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)["Body"]
     except _s3_errors() as exc:
+        if _missing(exc):
+            return None
         raise _failure("GET", exc) from exc
+    return _chunks(body)
+
+
+def _chunks(body: StreamingBody) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(_CHUNK)
     except _s3_errors() as exc:

@@ -42,7 +42,7 @@ StudentFilter = str | None  # None, "handed_in", "late" or "none"
 def create_student(api_key_id: str, slug: str, new: StudentIn) -> Student:
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        (row,) = db.insert_students(conn, exam.id, [_with_code(new)])
+        (row,) = _inserted(conn, exam.id, [new])
     return _student(row)
 
 
@@ -79,10 +79,10 @@ def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult
             elif email_owner is not None:
                 clashes.append({"line": row.line, "field": "email", "message": "email already used by another student"})
             else:
-                to_create.append(_with_code(row.student))
+                to_create.append(row.student)
         if clashes:
             raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
-        created = db.insert_students(conn, exam.id, to_create) if to_create else []
+        created = _inserted(conn, exam.id, to_create) if to_create else []
     result = ImportResult(created=[_student(r) for r in created], existing=[_student(r) for r in existing])
     return result, bool(created)
 
@@ -234,8 +234,26 @@ def _limit_change(exam: db.ExamRow, used: db.AttemptsUsed, extra_attempts: int) 
     )
 
 
-def _with_code(student: StudentIn) -> dict[str, object]:
-    return {**student.model_dump(), "upload_code": codes.new_code()}
+# Pseudonyms are 30 bits: an import of 5,000 into an exam of 5,000 draws one twice about once in
+# 30 times, and the database refuses it; each further draw is as unlikely to clash.
+PSEUDONYM_DRAWS = 5
+
+
+def _inserted(conn: db.Connection, exam_id: int, students: list[StudentIn]) -> list[db.StudentRow]:
+    """Insert the students, each with an upload code and a pseudonym of its own: when a pseudonym
+    is taken in the exam, the batch draws again (in a savepoint, the rest of the transaction kept)."""
+    for _ in range(PSEUDONYM_DRAWS - 1):
+        try:
+            with conn.transaction():
+                return db.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+        except db.PseudonymTaken:
+            continue
+    with conn.transaction():  # the last draw: a clash now is not worth hiding
+        return db.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+
+
+def _with_codes(student: StudentIn) -> dict[str, object]:
+    return {**student.model_dump(), "upload_code": codes.new_code(), "pseudonym": codes.new_pseudonym()}
 
 
 def _student(row: db.StudentRow) -> Student:
@@ -245,6 +263,7 @@ def _student(row: db.StudentRow) -> Student:
 def _student_fields(row: db.StudentRow) -> dict[str, Any]:
     return {
         "nickname": row.nickname,
+        "pseudonym": row.pseudonym,
         "first_name": row.first_name,
         "last_name": row.last_name,
         "email": row.email,

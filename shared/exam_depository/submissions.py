@@ -45,6 +45,7 @@ from exam_depository.rules import (
     is_late,
     must_not_exist,
     recording_decision,
+    shown_as,
     status_at,
 )
 
@@ -446,7 +447,7 @@ def _with_receipts(
         [
             receipts.claims(
                 exam=states[sid].exam_slug,
-                nickname=states[sid].nickname,
+                nickname=shown_as(states[sid].nickname, states[sid].pseudonym, anonymous=states[sid].anonymous),
                 submission=submission,
                 attempt=attempts[submission.upload_id],
                 attempts=students[sid].max_attempts,

@@ -7,15 +7,20 @@ import csv
 import hashlib
 import io
 import json
+import os
+import subprocess
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
 import psycopg
 import pytest
+import requests
 from exam_depository import config, storage
+from exam_depository.filenames import MANIFEST
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
@@ -24,10 +29,13 @@ Record = Callable[..., dict[str, Any]]
 Handler = Callable[[str], ModuleType]
 
 
-def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes, name: str) -> None:
+def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes, name: str) -> str:
+    """Upload and record a file; returns its key."""
     form = api.request_upload(student["upload_code"], name).body
     bucket.upload(form, content)
-    record(bucket.notification(form["fields"]["key"], len(content)))
+    outcome = record(bucket.notification(form["fields"]["key"], len(content)))
+    assert outcome == {"batchItemFailures": []}, outcome
+    return str(form["fields"]["key"])
 
 
 def _start(api: Api, exam_id: str = "physics-2026-12") -> str:
@@ -125,7 +133,7 @@ def test_an_anonymous_exams_manifest_has_no_names(
     _build_queued(handler)
 
     header = _zip(database_url, export_id).read("manifest.csv").decode("utf-8-sig").splitlines()[0]
-    assert header == "nickname,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
+    assert header == "pseudonym,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
 
 
 def test_a_file_that_does_not_match_its_recorded_sha256_fails_the_export_naming_it(
@@ -181,7 +189,7 @@ def test_an_unreachable_s3_is_retried_and_fails_the_export_on_its_last_try(
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     config.reset()
     storage.reset()
-    assert _status(api, export_id).body["error"].startswith("S3 or the database was unavailable")
+    assert _status(api, export_id).body["error"] == "S3 was unavailable on every try; start the export again."
 
 
 def test_an_export_is_an_examiners_own_and_expires_after_a_day(
@@ -205,3 +213,233 @@ def test_an_export_is_an_examiners_own_and_expires_after_a_day(
     assert expired.status == 410
     assert "expired" in expired.body["detail"]
     assert json.dumps(expired.body).count("http") == 0  # no link to what is gone
+
+
+def _object_key(database_url: str, export_id: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT object_key FROM export WHERE id = %s", (export_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _under(prefix: str) -> list[tuple[str, str]]:
+    """Every version and delete marker under `prefix`, as (key, version)."""
+    listed = boto3.client("s3", region_name=REGION).list_object_versions(Bucket=BUCKET, Prefix=prefix)
+    return sorted(
+        (item["Key"], item["VersionId"]) for item in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+    )
+
+
+def test_deleting_an_exam_deletes_every_version_of_its_exports_and_a_link_given_before_fails(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
+) -> None:
+    # Given an exam with two exports done, one ZIP written twice (as a retried build does: two
+    # versions of its key), and a link to it handed out
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    first, second = _start(api), _start(api)
+    assert _build_queued(handler) == ["done", "done"]
+    link = _status(api, first).body["url"]
+    fetched = requests.get(link, timeout=10)
+    assert fetched.status_code == 200
+    key = _object_key(database_url, first)
+    bucket.s3.put_object(Bucket=BUCKET, Key=key, Body=fetched.content)
+    exam_exports = key.rsplit("/", 2)[0] + "/"
+    assert len(_under(exam_exports)) == 3
+    # And another exam's export
+    api.create_exam("staying")
+    _hand_in(api, bucket, record, api.create_student("bob", exam_id="staying"), b"%PDF bob", "b.pdf")
+    kept = _start(api, "staying")
+    assert _build_queued(handler) == ["done"]
+
+    # When the examiner deletes the exam
+    response = api.call("delete_exam", "by_id")
+
+    # Then no version of its exports is left, the link handed out fails, and the export is not found
+    assert response.status == 204
+    assert _under(exam_exports) == []
+    assert [key for key, _ in _under("exports/")] == [_object_key(database_url, kept)]
+    assert requests.get(link, timeout=10).status_code == 404
+    assert _status(api, first).status == 404
+    assert _status(api, second).status == 404
+
+
+def test_an_exam_deleted_while_its_export_is_built_leaves_no_zip(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an export being built: the examiner deletes the exam as soon as its file has been read
+    _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    _start(api)
+    read = storage.stream_version
+
+    def read_then_delete_the_exam(key: str, version_id: str) -> Iterator[bytes]:
+        chunks = read(key, version_id)
+        assert chunks is not None
+        yield from chunks
+        assert api.call("delete_exam", "by_id").status == 204
+
+    monkeypatch.setattr(storage, "stream_version", read_then_delete_the_exam)
+
+    # When the builder goes on
+    outcome = _build_queued(handler)
+
+    # Then it abandons the export: no ZIP is left, in any version
+    assert outcome == ["skipped"]
+    assert _under("exports/") == []
+
+
+# Names a trial found that standard tools could not extract: a folder named like the manifest,
+# names of hundreds of bytes, and what Windows refuses.
+WORST_NAMES = {
+    "manifest.csv": "字" * 200 + ".pdf",
+    "CON": "😀" * 199 + ".pdf",
+    "ann.": "👩\u200d💻" * 80 + ".pdf",
+    "ANN": 'what?: <a|b> "quoted".pdf',
+    "zoe": "Zoe\u0308 nul.tar.gz",
+    "lpt1": "aux",
+}
+
+
+def test_an_export_of_the_worst_names_extracts_with_unzip_and_python(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, tmp_path: Path
+) -> None:
+    # Given students whose nicknames and file names are the worst a trial found
+    for nickname, filename in WORST_NAMES.items():
+        _hand_in(api, bucket, record, api.create_student(nickname), f"%PDF of {nickname}".encode(), filename)
+
+    # When they are exported
+    export_id = _start(api)
+    assert _build_queued(handler) == ["done"]
+
+    # Then unzip extracts the ZIP without an error, and Python does too, every name within the
+    # limits of Linux, macOS and Windows, every file where the manifest says
+    archive = _zip(database_url, export_id)
+    (tmp_path / "export.zip").write_bytes(_bytes_of(archive))
+    unzipped = subprocess.run(
+        ["unzip", "-q", str(tmp_path / "export.zip"), "-d", str(tmp_path / "unzip")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    assert unzipped.returncode == 0, unzipped.stdout + unzipped.stderr
+    archive.extractall(tmp_path / "python")
+    manifest = list(csv.DictReader(io.StringIO(archive.read(MANIFEST).decode("utf-8-sig"))))
+    assert sorted(row["nickname"] for row in manifest) == sorted(WORST_NAMES)
+    for extracted in (tmp_path / "unzip", tmp_path / "python"):
+        files = sorted(str(path.relative_to(extracted)) for path in extracted.rglob("*") if path.is_file())
+        assert files == sorted([MANIFEST, *(row["path_in_zip"] for row in manifest)])
+        for row in manifest:
+            assert (extracted / row["path_in_zip"]).read_bytes() == f"%PDF of {row['nickname']}".encode()
+    folders = [row["path_in_zip"].split("/")[0] for row in manifest]
+    assert MANIFEST.casefold() not in {folder.casefold() for folder in folders}
+    assert len({folder.casefold() for folder in folders}) == len(folders)
+    assert all(len(part.encode()) <= 255 for row in manifest for part in row["path_in_zip"].split("/"))
+
+
+def _bytes_of(archive: zipfile.ZipFile) -> bytes:
+    assert isinstance(archive.fp, io.BytesIO)
+    return archive.fp.getvalue()
+
+
+def _reading(monkeypatch: pytest.MonkeyPatch, before_read: Callable[[str], object]) -> None:
+    """Make the builder's every read of a file first run `before_read(key)`: what happens between
+    the export's listing and its read happens there, by construction, not by timing."""
+    read = storage.stream_version
+
+    def read_after(key: str, version_id: str) -> Any:
+        before_read(key)
+        return read(key, version_id)
+
+    monkeypatch.setattr(storage, "stream_version", read_after)
+
+
+def test_a_file_replaced_while_the_export_is_built_is_exported_as_the_students_newer_file(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two students who handed in, and an export listing their files
+    ann = api.create_student("ann")
+    first = _hand_in(api, bucket, record, ann, b"%PDF ann v1", "first.pdf")
+    _hand_in(api, bucket, record, api.create_student("bob"), b"%PDF bob", "b.pdf")
+    export_id = _start(api)
+
+    # When ann hands in again just before the builder reads her listed file: the recorder makes
+    # the new one current and deletes the version the export listed
+    def ann_hands_in_again(key: str) -> None:
+        if key == first:
+            _hand_in(api, bucket, record, ann, b"%PDF ann v2", "second.pdf")
+            stored = bucket.keys()
+            assert first not in stored
+
+    _reading(monkeypatch, ann_hands_in_again)
+    outcome = _build_queued(handler)
+
+    # Then the export holds her newer, current file, and its manifest says so
+    assert outcome == ["done"]
+    archive = _zip(database_url, export_id)
+    assert sorted(archive.namelist()) == ["ann/second.pdf", "bob/b.pdf", MANIFEST]
+    assert archive.read("ann/second.pdf") == b"%PDF ann v2"
+    manifest = {row["nickname"]: row for row in csv.DictReader(io.StringIO(archive.read(MANIFEST).decode("utf-8-sig")))}
+    current = api.call("get_student", "by_nickname", path_params={"nickname": "ann"}).body["current"]
+    assert (manifest["ann"]["filename"], manifest["ann"]["path_in_zip"]) == ("second.pdf", "ann/second.pdf")
+    assert (manifest["ann"]["verification_code"], manifest["ann"]["sha256"]) == (
+        current["verification_code"],
+        hashlib.sha256(b"%PDF ann v2").hexdigest(),
+    )
+    done = _status(api, export_id).body
+    assert (done["status"], done["files_done"], done["files_total"]) == ("done", 2, 2)
+
+
+def test_a_student_deleted_while_the_export_is_built_is_left_out(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leaving = _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    _hand_in(api, bucket, record, api.create_student("bob"), b"%PDF bob", "b.pdf")
+    export_id = _start(api)
+
+    def delete_ann(key: str) -> None:
+        if key == leaving:
+            deleted = api.call("delete_student", "by_nickname", path_params={"nickname": "ann"})
+            assert deleted.status == 204
+
+    _reading(monkeypatch, delete_ann)
+
+    assert _build_queued(handler) == ["done"]
+    archive = _zip(database_url, export_id)
+    assert sorted(archive.namelist()) == ["bob/b.pdf", MANIFEST]
+    assert "ann" not in archive.read(MANIFEST).decode("utf-8-sig")
+    done = _status(api, export_id).body
+    assert (done["files_done"], done["files_total"]) == (1, 1)
+
+
+def test_a_file_that_changes_at_every_read_fails_the_export_saying_so(
+    api: Api, bucket: Bucket, record: Record, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.create_exam("restless", max_attempts=10)
+    ann = api.create_student("ann", exam_id="restless")
+    _hand_in(api, bucket, record, ann, b"%PDF ann v0", "a.pdf")
+    export_id = _start(api, "restless")
+    versions = iter(range(1, 10))
+
+    _reading(
+        monkeypatch, lambda key: _hand_in(api, bucket, record, ann, f"%PDF ann v{next(versions)}".encode(), "a.pdf")
+    )
+
+    assert _build_queued(handler) == ["failed"]
+    failed = _status(api, export_id, "restless").body
+    assert failed["error"] == (
+        "The file of ann changed 3 times while the export was built; nothing was exported. Start the export again."
+    )
+    assert _under("exports/") == []
+
+
+def test_a_file_missing_from_s3_fails_the_export_saying_so_at_once(
+    api: Api, bucket: Bucket, record: Record, handler: Handler
+) -> None:
+    key = _hand_in(api, bucket, record, api.create_student("ann"), b"%PDF ann", "a.pdf")
+    bucket.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=bucket.latest[key])  # by hand, outside the product
+    export_id = _start(api)
+
+    assert _build_queued(handler) == ["failed"]  # on its first try: retrying would not bring it back
+    assert _status(api, export_id).body["error"] == (
+        "The recorded file of ann (a.pdf) is missing from S3; nothing was exported."
+    )

@@ -49,7 +49,7 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
     assert codes.normalize(student["upload_code"]) is not None
     assert len(student["upload_code"].split("-")) == 5
     # The documented fields, and nothing else (no key, no internal column)
-    assert set(student) == {"nickname", "first_name", "last_name", "email", "upload_code", "created_at"}
+    assert set(student) == {"nickname", "pseudonym", "first_name", "last_name", "email", "upload_code", "created_at"}
 
 
 @pytest.mark.parametrize("field", ["nickname", "email"])
@@ -360,7 +360,7 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="physics-2026-12-roster.csv"'
     text = response.body
-    assert text.startswith("\ufeffnickname,first_name,last_name,email,upload_code\r\n")
+    assert text.startswith("\ufeffnickname,first_name,last_name,email,upload_code,pseudonym\r\n")
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
     assert len(rows) == len(ROSTER)
     for row in rows:
@@ -383,6 +383,8 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     created = {(s["nickname"], s["first_name"], s["last_name"], s["email"]) for s in imported.body["created"]}
     assert created == set(ROSTER)
     assert not {s["upload_code"] for s in imported.body["created"]} & set(codes_by_nickname.values())
+    # with pseudonyms of their own: the column is read back as it was written, and ignored
+    assert not {s["pseudonym"] for s in imported.body["created"]} & {row[5] for row in rows}
 
 
 def test_the_same_nickname_may_be_in_two_exams_as_two_students(api: Api) -> None:

@@ -4,13 +4,17 @@ files keep working, and ops hand the exam to an examiner with the documented com
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from types import ModuleType
+from typing import Any
 
 import psycopg
 import pytest
-from exam_depository import config, db, schema
+from exam_depository import codes, config, db, schema
 from yoyo import get_backend, read_migrations
 
 from local_stack.functions import LambdaContext, sample_event
@@ -18,6 +22,8 @@ from tests.conftest import _with_database
 from tests.integration.conftest import EXAMINER, Api, Bucket
 
 OLD_CODE, OLD_VERIFICATION = "7K3MQ9TX2WFD8HNBC4RZ", "Q2RBM7TZ3KXD9WFAH5NP"
+PSEUDONYM = re.compile(r"^anon-[0-9A-HJKMNP-TV-Z]{6}$")
+Record = Callable[..., dict[str, Any]]
 
 
 def _migrate_to(url: str, last: str) -> None:
@@ -111,6 +117,88 @@ def test_a_first_edition_database_upgrades_without_losing_anything(
     assert [(e["exam_id"], e["counts"]["students"], e["counts"]["handed_in"]) for e in listed] == [("legacy", 2, 1)]
     legacy = api.call("get_student", "by_nickname", path_params={"exam_id": "legacy", "nickname": "mobrien"})
     assert legacy.body["upload_code"] == "7K3M-Q9TX-2WFD-8HNB-C4RZ"
+
+
+@pytest.fixture
+def before_pseudonyms_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own, at schema 0004, holding two exams of an examiner (one anonymous)
+    with students, one of whom handed in."""
+    name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    _migrate_to(url, "0004.receipts-and-exports")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO examiner DEFAULT VALUES")
+        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+        for slug, anonymous in (("named", False), ("blind", True)):
+            exam = conn.execute(
+                """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
+                                     anonymous)
+                   VALUES (1, %s, 'Old', now() - interval '1 hour', now() + interval '1 hour',
+                           now() + interval '1 hour', 'UTC', 5, %s)
+                   RETURNING id""",
+                (slug, anonymous),
+            ).fetchone()
+            assert exam is not None
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
+                       VALUES (%s, %s, 'A', 'B', %s)""",
+                    [(exam[0], f"s{n}", codes.new_code()) for n in range(300)],
+                )
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("DB_SECRET_ARN")
+    config.reset()
+    db.reset()
+    yield url
+    db.reset()
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_existing_students_get_a_pseudonym_random_and_unique_in_their_exam(
+    before_pseudonyms_database: str, handler: Callable[[str], ModuleType], bucket: Bucket, record: Record
+) -> None:
+    # When the migration that brings pseudonyms runs on students made before them
+    applied = schema.migrate(before_pseudonyms_database)
+
+    # Then every student has one of the documented shape, unique in its exam, drawn at random
+    assert "0006.pseudonyms" in applied
+    with psycopg.connect(before_pseudonyms_database) as conn:
+        rows = conn.execute("SELECT e.slug, s.nickname, s.pseudonym FROM student s JOIN exam e ON e.id = s.exam_id")
+        pseudonyms = {(slug, nickname): pseudonym for slug, nickname, pseudonym in rows.fetchall()}
+    assert len(pseudonyms) == 600
+    assert all(PSEUDONYM.match(pseudonym) for pseudonym in pseudonyms.values())
+    for exam in ("named", "blind"):
+        assert len({p for (slug, _), p in pseudonyms.items() if slug == exam}) == 300
+    assert len(set(pseudonyms.values())) > 590  # two exams' draws are independent (30 bits each)
+    symbols = "".join(pseudonym.removeprefix("anon-") for pseudonym in pseudonyms.values())
+    assert len(set(symbols)) == 32  # every symbol of the alphabet is drawn
+
+    # And the examiner sees each student's pseudonym, and it names them in an anonymous exam's receipt
+    api = Api(handler)
+    student = api.call("get_student", "by_nickname", path_params={"exam_id": "blind", "nickname": "s7"}).body
+    assert student["pseudonym"] == pseudonyms[("blind", "s7")]
+    form = api.request_upload(codes.display(_upload_code(before_pseudonyms_database, "blind", "s7"))).body
+    bucket.upload(form, b"%PDF after the upgrade")
+    assert record(bucket.notification(form["fields"]["key"], 22)) == {"batchItemFailures": []}
+    receipt = api.call("get_student", "by_nickname", path_params={"exam_id": "blind", "nickname": "s7"}).body[
+        "current"
+    ]["receipt"]
+    assert json.loads(base64.urlsafe_b64decode(receipt.split(".")[1] + "=="))["nickname"] == student["pseudonym"]
+    # And they never change: migrating again does nothing
+    assert schema.migrate(before_pseudonyms_database) == []
+
+
+def _upload_code(url: str, slug: str, nickname: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT upload_code FROM student s JOIN exam e ON e.id = s.exam_id WHERE e.slug = %s AND s.nickname = %s",
+            (slug, nickname),
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def test_a_new_installation_has_no_legacy_exam(database_url: str) -> None:

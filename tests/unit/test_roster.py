@@ -62,4 +62,4 @@ def test_a_neutralized_cell_never_starts_a_formula_and_is_restored_exactly(cell:
 
 def test_the_roster_csv_has_a_bom_crlf_and_quotes_what_needs_quoting() -> None:
     text = roster_csv([{"nickname": "a", "first_name": "=1+1", "last_name": 'O"Brien, Jr.', "email": None}])
-    assert text == '\ufeffnickname,first_name,last_name,email,upload_code\r\na,\'=1+1,"O""Brien, Jr.",,\r\n'
+    assert text == '\ufeffnickname,first_name,last_name,email,upload_code,pseudonym\r\na,\'=1+1,"O""Brien, Jr.",,,\r\n'

@@ -217,7 +217,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "GetExamFunction": {DATABASE},
     "UpdateExamFunction": {DATABASE},
     "CloseExamFunction": {DATABASE},
-    "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION},
+    "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION, ("s3:DeleteObjectVersion", EXPORTS)},
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},
     "ListStudentsFunction": {DATABASE},
@@ -282,7 +282,9 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         assert managed == BASE_MANAGED | poller, function
     for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
         listing = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"][0]
-        assert listing["Condition"] == {"StringLike": {"s3:prefix": "submissions/*"}}, function
+        # An exam's deletion lists its exports' versions too (exports/<exam>/...).
+        prefixes = ["submissions/*", "exports/*"] if function == "DeleteExamFunction" else "submissions/*"
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": prefixes}}, function
 
 
 @pytest.mark.parametrize(
