@@ -1,9 +1,10 @@
 """`make soak`: the upload race, over and over, through the local stack, until time runs out.
 
-One trial: a new student; 20 threads each ask for an upload form at once (10 are granted: a
-student may hold 10 unused forms) and POST a file to S3 with it; the local stack's record workers
-take the notifications concurrently. Then: never more than the limit recorded, exactly one
-current, and no other file of the student left in the bucket.
+One trial: a new student; 20 threads ask for an upload form at once (10 are granted: a student
+may hold 10 unused forms); once every form is in hand, all of them are POSTed to S3 together, so
+more uploads than the attempt limit race for it whatever the machine's speed; the local stack's
+record workers take the notifications concurrently. Then: never more than the limit recorded,
+exactly one current, and no other file of the student left in the bucket.
 
     python scripts/soak.py [--seconds 120] [--max-trials 1000] [--uploads 20] [--workers 4]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,7 @@ from typing import Any
 from exam_depository.models import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS  # the exams the soak makes
 
 from local_stack import background
-from local_stack.client import ApiClient
+from local_stack.client import TIMEOUT_S, ApiClient
 
 
 @dataclass(frozen=True)
@@ -53,27 +55,42 @@ class Trial:
 
 
 def race_trial(
-    client: ApiClient, exam_id: str, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 60
+    client: ApiClient, exam_id: str, s3: Any, bucket: str, *, uploads: int = 20, timeout_s: float = 120
 ) -> Trial:
-    """One race in an open exam (its window must last the trial)."""
+    """One race in an open exam (its window must last the trial). Every form is taken before any
+    file is posted, so none is recorded while forms are handed out and as many are granted as the
+    open-form limit allows; then all of them go to S3 together: more uploads than the attempt limit,
+    by construction. (When each thread posted as soon as its own form came, a busy machine
+    serialised them: the first uploads were recorded before the last forms were asked for, those
+    asks were refused, and no race happened.)"""
     started = time.monotonic()
     nickname = f"race-{uuid.uuid4().hex[:10]}"
     code = client.create_student(exam_id, nickname, "Race", "Trial")["upload_code"]
 
-    def presign_and_upload(n: int) -> tuple[str | None, bool]:
+    def ask_for_form(n: int) -> tuple[int, dict[str, Any]] | None:
         # A client of its own per thread: a requests Session is not safe to share between threads.
-        student = ApiClient(client.api)
-        form = student.presign(code, f"answer {n}.pdf")
+        form = ApiClient(client.api).presign(code, f"answer {n}.pdf")
         if form.status_code in (409, 429):  # no attempts left, or 10 unused forms open: refused up front
-            return None, False
+            return None
         form.raise_for_status()
-        body = form.json()
-        posted = student.post_form(body, f"%PDF answer {n}".encode(), filename=f"answer {n}.pdf")
-        return body["upload_id"], posted.status_code == 204
+        return n, form.json()
 
     with ThreadPoolExecutor(max_workers=uploads) as pool:
-        results = list(pool.map(presign_and_upload, range(uploads)))
-    issued = [upload_id for upload_id, _ in results if upload_id is not None]
+        forms = [form for form in pool.map(ask_for_form, range(uploads)) if form is not None]
+
+    # Every poster waits at the start line until all are ready, then they go together. Its timeout
+    # only guards against a poster that never arrives: nothing is timed by it.
+    start_line = threading.Barrier(max(len(forms), 1), timeout=TIMEOUT_S)
+
+    def post_at_once(numbered: tuple[int, dict[str, Any]]) -> tuple[str, bool]:
+        n, form = numbered
+        student = ApiClient(client.api)
+        start_line.wait()
+        posted = student.post_form(form, f"%PDF answer {n}".encode(), filename=f"answer {n}.pdf")
+        return form["upload_id"], posted.status_code == 204
+
+    with ThreadPoolExecutor(max_workers=max(len(forms), 1)) as pool:
+        results = list(pool.map(post_at_once, forms))
     uploaded = {upload_id for upload_id, ok in results if ok}
 
     deadline = time.monotonic() + timeout_s
@@ -87,7 +104,7 @@ def race_trial(
         time.sleep(0.2)
     student = client.student(exam_id, nickname).json()
     return Trial(
-        forms=len(issued),
+        forms=len(forms),
         uploaded=len(uploaded),
         recorded=len(student["submissions"]),
         rejected=sum(1 for status in states.values() if status == "rejected"),

@@ -23,7 +23,6 @@ import pytest
 from local_stack import background
 from local_stack.client import ApiClient
 from scripts import deploy_local
-from scripts.soak import race_trial
 from tests.conftest import FIGURES, ROOT
 from tests.e2e.conftest import EXAM, Stack
 
@@ -138,11 +137,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         suite_started = time.monotonic()
         if deployment.exam(EXAM).status_code == 404:  # a deployment given by DEPLOYED_JSON may have it
             deployment.create_exam(EXAM, due_in_s=6 * 3600, title="Deployed tests")
-        # One race first, its rules checked, to start the execution environments the reused 20-upload
-        # race needs at once: cold ones, started one by one on 2 cores, let the first uploads be
-        # recorded before the last forms are asked for, and that race would not really happen.
-        warm_up = race_trial(deployment, EXAM, deployment.s3, deployment.bucket)
-        assert warm_up.broken_rules() == [], warm_up
     except BaseException:
         if not given:  # a setup that fails after the deploy leaves nothing running either
             _down(local_dir)

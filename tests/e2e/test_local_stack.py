@@ -7,12 +7,15 @@ import base64
 import hashlib
 import json
 import re
+import threading
 import time
 from typing import Any
 
 import pytest
 import requests
+from exam_depository.models import DEFAULT_MAX_ATTEMPTS
 
+from local_stack.client import ApiClient
 from tests.conftest import FIGURES
 from tests.e2e.conftest import EXAM, Stack
 
@@ -216,8 +219,53 @@ def test_twenty_parallel_uploads_for_one_student_record_five_and_leave_one_file(
 
     for trial in trials:
         assert trial.broken_rules() == [], trial
-        assert trial.uploaded > 5, trial  # the race really happened: more uploads than the limit
+        # The race happened: every form was in hand before any file was posted (race_trial waits
+        # for all of them), S3 took every one, and more uploads than the limit went to it together.
+        assert trial.uploaded == trial.forms > DEFAULT_MAX_ATTEMPTS, trial
     FIGURES["parallel-upload race trials in make test (20 uploads each)"] = len(trials)
+
+
+def test_the_race_happens_even_when_each_form_is_served_after_the_uploads_before_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import soak
+
+    # Given the order of events a busy machine fell into (the race test then saw 5 forms and no
+    # race): forms served one at a time, each only once every upload posted before it is settled
+    posted: set[str] = set()
+    serving = threading.Lock()
+
+    class BusyMachine(ApiClient):
+        def presign(
+            self,
+            upload_code: str,
+            filename: str = "answers.pdf",
+            content_type: str = "application/pdf",
+            sha256: str | None = None,
+        ) -> requests.Response:
+            with serving:
+                for upload_id in list(posted):
+                    self.wait_until_settled(upload_code, upload_id)
+                return super().presign(upload_code, filename, content_type, sha256)
+
+        def post_form(
+            self,
+            form: dict[str, Any],
+            content: bytes,
+            fields: dict[str, str] | None = None,
+            filename: str = "answers.pdf",
+        ) -> requests.Response:
+            posted.add(form["upload_id"])
+            return super().post_form(form, content, fields, filename)
+
+    monkeypatch.setattr(soak, "ApiClient", BusyMachine)
+
+    # When a race trial runs
+    trial = soak.race_trial(stack, EXAM, stack.s3, stack.bucket, uploads=20)
+
+    # Then it took every form before posting any: more uploads than the limit still raced
+    assert trial.broken_rules() == [], trial
+    assert trial.uploaded == trial.forms > DEFAULT_MAX_ATTEMPTS, trial
 
 
 @pytest.mark.parametrize(("origin", "allowed"), [("api", True), ("https://evil.example", False)])
