@@ -122,6 +122,13 @@ def shown_time_zone(stored: str) -> str:
     return "UTC"
 
 
+def rfc3339(instant: datetime) -> str:
+    """An instant as every answer writes it, the same text pydantic's JSON gives a model's field:
+    RFC 3339 in UTC with `Z` (`2026-12-14T08:00:00Z`). For what is written outside a model: a
+    problem's members and details, a receipt's claims."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # An instant a client gives must carry its offset (RFC 3339): a bare local time is ambiguous.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]

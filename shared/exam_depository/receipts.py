@@ -18,7 +18,7 @@ from typing import Any
 
 from exam_depository import codes, db, jws, signing
 from exam_depository.config import SigningSettings, load
-from exam_depository.models import Jwks, ReceiptCheck
+from exam_depository.models import Jwks, ReceiptCheck, rfc3339
 from exam_depository.rules import status_at
 
 JWKS_MAX_AGE_S = 300
@@ -65,7 +65,7 @@ def claims(
         "sha256": submission.sha256,
         "sha256_checked_by_s3": submission.sha256_checked_by_s3,
         "s3_version": submission.version_id,
-        "submitted_at": submission.submitted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "submitted_at": rfc3339(submission.submitted_at),
         "late": submission.late,
         "verification_code": codes.display(submission.verification_code),
         "attempt": attempt,
