@@ -78,7 +78,7 @@ def main() -> None:
         stack_file = local_dir / "stack.json"
         stack_file.write_text(json.dumps(stack, indent=2) + "\n")
         stack_file.chmod(0o600)
-        _banner(terminal, stack, time.monotonic() - started, recovered)
+        _banner(terminal, stack, time.monotonic() - started, recovered, local_dir)
         stop.wait()
     finally:
         print("\nStopping…", file=terminal, flush=True)
@@ -150,8 +150,9 @@ def _record_what_a_lost_queue_held() -> int:
     return reconcile(datetime.now(UTC), grace=timedelta(0)).recorded
 
 
-def _banner(out: TextIO, stack: dict[str, str], seconds: float, recovered: int) -> None:
+def _banner(out: TextIO, stack: dict[str, str], seconds: float, recovered: int, local_dir: Path) -> None:
     api = stack["api_url"]
+    state = _shown(local_dir)
     recovery = f"\nRecorded {recovered} upload(s) whose notification an earlier crash lost.\n" if recovered else ""
     print(
         f"""
@@ -168,12 +169,21 @@ Exam Depository is running locally (up in {seconds:.1f} s).
 Try:  curl -s {api}/exams -H "x-api-key: {stack["api_key"]}"   (README.md walks through the rest)
 Another examiner: make examiner-key (prints a new key)
 
-State is kept in .local/ (stack.json, PostgreSQL, S3). Handler logs: .local/stack.log.
+State is kept in {state}/ (stack.json, PostgreSQL, S3). Handler logs: {state}/stack.log.
 Press Ctrl-C to stop everything.
 """,
         file=out,
         flush=True,
     )
+
+
+def _shown(folder: Path) -> str:
+    """A folder as a person finds it from here: relative below the working directory (.local, as
+    make run keeps it), else whole (LOCAL_DIR elsewhere)."""
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,9 @@ class QueueDelivery(threading.Thread):
     def deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(message) for message in messages]}
         try:
-            with self.pool.instance() as module:
-                result = module.lambda_handler(event, LambdaContext(self.pool.function, str(uuid.uuid4())))
+            result = self.pool.invoke(event, LambdaContext(self.pool.function, str(uuid.uuid4())))
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
-        except Exception:  # the whole batch failed, as when a Lambda invocation errors
+        except Exception:  # the whole batch failed, as when a Lambda invocation errors (invoke logged it)
             failed = {message["MessageId"] for message in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

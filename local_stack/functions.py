@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samtranslator.yaml_helper import yaml_parse
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,8 +185,39 @@ class FunctionPool:
         finally:
             self._idle.put(module)
 
+    def invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        """One invocation, as Lambda runs it: on an instance no other invocation holds, with log
+        keys of its own, and an unhandled error logged with its traceback (as Lambda writes it to
+        the function's log) before it goes on to the caller, who answers for it (the gateway a
+        502, a queue by keeping the messages, a schedule by its next run).
+
+        The handlers share the process's one Powertools Logger, whose appended keys (the Lambda
+        context's, the correlation id) are one dict: two invocations at once would each write
+        their lines with whichever keys were appended last. Here they are kept per thread (each
+        invocation runs on its own), and dropped when the invocation ends."""
+        from exam_depository.observability import logger
+
+        _keys_per_thread(logger)
+        logger.thread_safe_clear_keys()
+        try:
+            with self.instance() as module:  # a module that fails to import fails here, logged too
+                return module.lambda_handler(event, context)
+        except Exception:
+            logger.exception("The invocation failed", extra={"function": self.function})
+            raise
+        finally:
+            logger.thread_safe_clear_keys()
+
     def _load(self) -> ModuleType:
         return load_function(self.function, f"local_{self.function}_{next(self._serial)}")
+
+
+def _keys_per_thread(logger: Logger) -> None:
+    """Make the keys a handler appends (`inject_lambda_context` calls `append_keys` and
+    `set_correlation_id`, which appends too) those of the calling thread alone: Powertools keeps
+    such keys in a context variable, which its formatter writes over the shared ones."""
+    logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]
+    logger.remove_keys = logger.thread_safe_remove_keys  # type: ignore[method-assign]
 
 
 def load_function(function: str, module_name: str) -> ModuleType:

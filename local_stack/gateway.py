@@ -48,17 +48,16 @@ class Gateway:
             if route.api_key_required and key_id is None:
                 return _gateway_error(403, "Forbidden")
             event = self._event(route, params, path=path, query=url.query, headers=headers, body=body, key_id=key_id)
-            with self.pools[route.function].instance() as module:
-                context = LambdaContext(route.function, event["requestContext"]["requestId"])
-                try:
-                    result = module.lambda_handler(event, context)
-                except Exception:
-                    # What API Gateway answers when the function fails: the client gets an
-                    # answer, the traceback goes to the log.
-                    print(f"{route.function} failed:", file=sys.stderr)
-                    traceback.print_exc(file=sys.stderr)
-                    return _gateway_error(502, "Internal server error")
-            return _http_response(result)
+            request_id = event["requestContext"]["requestId"]
+            try:
+                result = self.pools[route.function].invoke(event, LambdaContext(route.function, request_id))
+            except Exception:
+                # What API Gateway answers when the function fails: the client gets an answer;
+                # the function's log has the error, and the terminal shows it too.
+                print(f"{route.function} failed:", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+                return _with_request_id(_gateway_error(502, "Internal server error"), request_id)
+            return _with_request_id(_http_response(result), request_id)
         # What API Gateway answers for a path or method it does not know.
         return _gateway_error(403, "Missing Authentication Token")
 
@@ -115,6 +114,12 @@ class Gateway:
             "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
             "isBase64Encoded": binary and bool(body),
         }
+
+
+def _with_request_id(response: tuple[int, dict[str, str], bytes], request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """As API Gateway answers: the request's id, which its log lines carry as `correlation_id`."""
+    status, headers, payload = response
+    return status, {**headers, "x-amzn-RequestId": request_id}, payload
 
 
 def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+_KEY_CHARACTERS = string.ascii_letters + string.digits
 
 
 def local_secrets(path: Path) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def local_secrets(path: Path) -> dict[str, Any]:
     else:
         found = {"s3_access_key": "LOCAL" + secrets.token_hex(8).upper(), "s3_secret_key": secrets.token_urlsafe(30)}
     if "api_keys" not in found:
-        first = found.pop("api_key", None) or secrets.token_urlsafe(30)
+        first = found.pop("api_key", None) or new_key()
         found["api_keys"] = [{"id": _new_id(), "value": first}]
         _write(path, found)
     return found
@@ -34,10 +36,16 @@ def local_secrets(path: Path) -> dict[str, Any]:
 def mint(path: Path) -> dict[str, str]:
     """A new examiner key (another examiner, or a rotation): appended, returned."""
     found = local_secrets(path)
-    key = {"id": _new_id(), "value": secrets.token_urlsafe(30)}
+    key = {"id": _new_id(), "value": new_key()}
     found["api_keys"].append(key)
     _write(path, found)
     return key
+
+
+def new_key() -> str:
+    """A key as API Gateway generates one: 40 letters and digits (238 bits). Never base64url: one
+    key in 64 would begin with "-", which a command line takes for an option."""
+    return "".join(secrets.choice(_KEY_CHARACTERS) for _ in range(40))
 
 
 def _new_id() -> str:

@@ -963,15 +963,18 @@ def receipt_keys(conn: Connection) -> dict[str, dict[str, str]]:
 
 
 @dataclass(frozen=True)
-class StoredStatus:
+class IssuedReceipt:
+    receipt: str | None  # the exact text issued (None for a submission of the first edition)
     status: SubmissionStatus
     expires_at: datetime
 
 
-def submission_status_by_code(conn: Connection, verification_code: str) -> StoredStatus | None:
-    with conn.cursor(row_factory=rows_of(StoredStatus)) as cur:
+def issued_receipt(conn: Connection, verification_code: str) -> IssuedReceipt | None:
+    """The receipt issued for a verification code and its submission's status; None once the
+    submission is deleted (with its exam or its student)."""
+    with conn.cursor(row_factory=rows_of(IssuedReceipt)) as cur:
         return cur.execute(
-            "SELECT status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
+            "SELECT receipt, status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
         ).fetchone()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -20,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from exam_depository import errors
-from exam_depository.models import Problem, readable
+from exam_depository.models import Problem, readable, rfc3339
 from exam_depository.observability import logger
 
 PROBLEM = "application/problem+json"
@@ -62,7 +63,17 @@ def problem(
     if problem_errors is not None:
         body["errors"] = problem_errors
     headers = {"Retry-After": "5"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
-    return Response(status_code=int(status), content_type=PROBLEM, body=json.dumps(body, default=str), headers=headers)
+    return Response(
+        status_code=int(status), content_type=PROBLEM, body=json.dumps(body, default=_member), headers=headers
+    )
+
+
+def _member(value: object) -> object:
+    """A problem member JSON has no type for, written as the models write it: an instant as
+    RFC 3339 with `Z` (a refusal may carry the datetimes it compared), anything else as text."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return str(value)
 
 
 def parse_json(text: str) -> Any:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -87,17 +88,51 @@ def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The names an exam's time zone may have: the zone list of tzdata (pinned in the layer, so
+    the same on every runtime image), without Factory (no place: "-00"). The list holds canonical
+    names and their backward links; it leaves out what sits beside them in a zoneinfo folder,
+    which ZoneInfo would open and browsers refuse (Intl.DateTimeFormat throws a RangeError): the
+    posix/ and right/ trees, localtime, posixrules, the .tab files. tests/e2e checks every name in
+    Chromium."""
+    return frozenset((files("tzdata") / "zones").read_text(encoding="utf-8").split()) - {"Factory"}
+
+
 def _known_time_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("must be an IANA time zone name, such as Europe/Paris") from exc
+    if name not in time_zone_names():
+        raise ValueError(
+            "must be an IANA time zone name that browsers know, such as Europe/Paris "
+            "(not localtime, posixrules, Factory or a name under posix/ or right/)"
+        )
     return name
+
+
+def shown_time_zone(stored: str) -> str:
+    """The zone sent for a stored one. An exam created before names were checked as above may
+    hold one that browsers refuse, and its pages would break: a name under posix/ or right/ is
+    sent as the zone it copies (right/ only adds leap seconds, which no browser counts); anything
+    else (localtime, posixrules, Factory) meant the server's clock or none, which is UTC on
+    Lambda."""
+    if stored in time_zone_names():
+        return stored
+    tree, _, zone = stored.partition("/")
+    if tree in ("posix", "right") and zone in time_zone_names():
+        return zone
+    return "UTC"
+
+
+def rfc3339(instant: datetime) -> str:
+    """An instant as every answer writes it, the same text pydantic's JSON gives a model's field:
+    RFC 3339 in UTC with `Z` (`2026-12-14T08:00:00Z`). For what is written outside a model: a
+    problem's members and details, a receipt's claims."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # An instant a client gives must carry its offset (RFC 3339): a bare local time is ambiguous.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
+ShownTimeZone = Annotated[str, AfterValidator(shown_time_zone)]
 ExamId = Annotated[str, StringConstraints(pattern=EXAM_ID_PATTERN)]
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
@@ -176,7 +211,7 @@ class Exam(_Model):
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
-    timezone: str
+    timezone: ShownTimeZone
     max_attempts: int
     anonymous: bool
     created_at: datetime
@@ -311,7 +346,7 @@ class ExamWindow(_Model):
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
-    timezone: str
+    timezone: ShownTimeZone
 
 
 class UploadState(_Model):

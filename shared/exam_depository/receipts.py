@@ -18,7 +18,7 @@ from typing import Any
 
 from exam_depository import codes, db, jws, signing
 from exam_depository.config import SigningSettings, load
-from exam_depository.models import Jwks, ReceiptCheck
+from exam_depository.models import Jwks, ReceiptCheck, rfc3339
 from exam_depository.rules import status_at
 
 JWKS_MAX_AGE_S = 300
@@ -65,7 +65,7 @@ def claims(
         "sha256": submission.sha256,
         "sha256_checked_by_s3": submission.sha256_checked_by_s3,
         "s3_version": submission.version_id,
-        "submitted_at": submission.submitted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "submitted_at": rfc3339(submission.submitted_at),
         "late": submission.late,
         "verification_code": codes.display(submission.verification_code),
         "attempt": attempt,
@@ -110,9 +110,25 @@ def jwks() -> Jwks:
     return _jwks_cache[1]
 
 
+NOT_AS_ISSUED = (
+    "The signature holds, but this is not the text that was issued for its verification code: "
+    "only the receipt exactly as issued is genuine."
+)
+DELETED = (
+    "The signature holds, but its submission was deleted (with its exam or its student), so this text "
+    "can no longer be compared with the one issued: it cannot be confirmed here."
+)
+
+
 def check(token: str) -> ReceiptCheck:
-    """Whether a receipt is genuine (one of this deployment's keys signed exactly this text), what
-    it states, and what became of its file since."""
+    """Whether a receipt is genuine, what it states, and what became of its file since.
+
+    Genuine means: one of this deployment's keys signed it, and it is the very text issued for its
+    verification code. The signature alone is not enough: ECDSA's (r, n - s) verifies as well as
+    (r, s), and KMS does not normalise s, so every receipt has a twin with the same claims but
+    another text, one that no chain link names (a link is the SHA-256 of the exact text).
+    """
+    token = token.strip()
     try:
         parsed = jws.parse(token)
     except jws.NotGenuine as exc:
@@ -125,8 +141,12 @@ def check(token: str) -> ReceiptCheck:
         if not jws.signature_holds(jwk, parsed.signed, parsed.signature):
             return ReceiptCheck(genuine=False, reason="The signature does not match: the receipt was changed.")
         code = codes.normalize(str(parsed.claims.get("verification_code", "")))
-        record = db.submission_status_by_code(conn, code) if code else None
-    status = None if record is None else status_at(record.status, record.expires_at, datetime.now(UTC))
+        issued = db.issued_receipt(conn, code) if code else None
+    if issued is None:
+        return ReceiptCheck(genuine=False, reason=DELETED)
+    if issued.receipt != token:
+        return ReceiptCheck(genuine=False, reason=NOT_AS_ISSUED)
+    status = status_at(issued.status, issued.expires_at, datetime.now(UTC))
     return ReceiptCheck(genuine=True, claims=parsed.claims, status=status)
 
 

@@ -19,7 +19,7 @@ from exam_depository.errors import (
     LimitBelowUsed,
     TooManyOpenForms,
 )
-from exam_depository.models import SubmissionStatus, UploadStatus
+from exam_depository.models import SubmissionStatus, UploadStatus, rfc3339
 
 Placement = Literal["current", "superseded"]
 RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
@@ -157,9 +157,9 @@ def extension_cutoff(exam: Window, due_at: datetime, cutoff_at: datetime | None)
 def extension_refusal(exam: Window, due_at: datetime, cutoff_at: datetime) -> str | None:
     """Why an extension cannot be given, or None: it only moves times later."""
     if due_at < exam.due_at:
-        return f"due_at must not be before the exam's ({exam.due_at.isoformat()}): an extension only moves it later"
+        return f"due_at must not be before the exam's ({rfc3339(exam.due_at)}): an extension only moves it later"
     if cutoff_at < exam.cutoff_at:
-        return f"cutoff_at must not be before the exam's ({exam.cutoff_at.isoformat()})"
+        return f"cutoff_at must not be before the exam's ({rfc3339(exam.cutoff_at)})"
     if cutoff_at < due_at:
         return "cutoff_at must not be before due_at"
     return None
@@ -181,13 +181,9 @@ def form_refusal(
     """Why no upload form may be issued now, or None when one may: nothing outside the window
     (a form must live at least a second before the cut-off), nothing past the attempts."""
     if now < window.opens_at:
-        return ExamNotOpen(
-            f"The exam opens at {window.opens_at.isoformat()}.", extra={"opens_at": window.opens_at.isoformat()}
-        )
+        return ExamNotOpen(f"The exam opens at {rfc3339(window.opens_at)}.", extra={"opens_at": window.opens_at})
     if form_expiry(now, form_ttl_s, window.cutoff_at) <= now:
-        return ExamClosed(
-            f"The exam closed at {window.cutoff_at.isoformat()}.", extra={"cutoff_at": window.cutoff_at.isoformat()}
-        )
+        return ExamClosed(f"The exam closed at {rfc3339(window.cutoff_at)}.", extra={"cutoff_at": window.cutoff_at})
     if attempts_used >= max_attempts:
         return AttemptsUsed(f"All {max_attempts} attempts are used; ask your examiner.")
     if open_forms >= max_open_forms:

@@ -310,3 +310,12 @@ def test_posting_a_recorded_form_again_changes_nothing_a_reviewer_sees_or_downlo
     assert progress["attempts_used"] == 1
     assert stack.verification(recorded["verification_code"]).json() == seen
     assert stack.download(recorded["verification_code"]) == b"%PDF the answers handed in"
+
+
+def test_the_banner_names_the_folder_the_stack_keeps_its_state_in(stack: Stack) -> None:
+    # The session's stack keeps its state in a LOCAL_DIR of its own, not in .local/
+    banner = (stack.local_dir / "terminal.log").read_text()
+
+    assert f"State is kept in {stack.local_dir}/ (stack.json, PostgreSQL, S3)." in banner
+    assert f"Handler logs: {stack.local_dir}/stack.log." in banner
+    assert ".local/" not in banner

@@ -208,3 +208,62 @@ def test_posting_a_recorded_form_again_leaves_the_receipt_unchanged(api: Api, bu
         "current"
     ]
     assert after["receipt"] == before["receipt"]
+
+
+# The order of P-256's base point: for an ECDSA signature (r, s), (r, n - s) verifies as well.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _twin(token: str) -> str:
+    """The same header and claims with the signature's other valid form, (r, n - s)."""
+    header, claims, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    other = r + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{header}.{claims}." + base64.urlsafe_b64encode(other).rstrip(b"=").decode()
+
+
+def test_only_the_issued_text_is_genuine_not_its_twin_with_the_other_signature_form(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given a receipt as issued, and its twin: the same claims, the signature (r, n - s)
+    student = api.create_student()
+    receipt = _hand_in(api, bucket, record, student["upload_code"], b"%PDF")["current"]["receipt"]
+    twin = _twin(receipt)
+    assert twin != receipt
+    # ... which a standard library accepts: ECDSA alone cannot tell the two apart
+    keys = jwk.KeySet.import_key_set(cast(Any, _jwks(api)))
+    assert jwt.decode(twin, keys, algorithms=["ES256"]).claims == jwt.decode(receipt, keys, algorithms=["ES256"]).claims
+
+    # When both are checked
+    original, forged = _check(api, receipt), _check(api, twin)
+
+    # Then only the text that was issued (the one the chain names by its SHA-256) is genuine
+    assert (original["genuine"], original["status"]) == (True, "current")
+    assert forged == {
+        "genuine": False,
+        "reason": "The signature holds, but this is not the text that was issued for its verification code: "
+        "only the receipt exactly as issued is genuine.",
+        "claims": None,
+        "status": None,
+    }
+
+
+def test_a_receipt_whose_submission_was_deleted_can_no_longer_be_confirmed(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given a receipt, and then its student deleted by the examiner (with every submission)
+    student = api.create_student()
+    receipt = _hand_in(api, bucket, record, student["upload_code"], b"%PDF")["current"]["receipt"]
+    deleted = api.call("delete_student", "by_nickname", path_params={"nickname": student["nickname"]})
+    assert deleted.status == 204, deleted.body
+
+    # When it is checked
+    checked = _check(api, receipt)
+
+    # Then the service says why it cannot confirm it; the signature still holds offline
+    assert checked["genuine"] is False
+    assert "was deleted" in checked["reason"]
+    assert "signature holds" in checked["reason"]
+    keys = jwk.KeySet.import_key_set(cast(Any, _jwks(api)))
+    assert jwt.decode(receipt, keys, algorithms=["ES256"]).claims["nickname"] == student["nickname"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from http import HTTPStatus
 from typing import Any, cast
 
 import pytest
 from exam_depository import errors
 from exam_depository.http import build_resolver
+from exam_depository.models import rfc3339
+from pydantic import TypeAdapter
 
 from local_stack.functions import LambdaContext, api_event
 
@@ -49,3 +52,28 @@ def test_problem_types_are_unique_per_kind_of_refusal() -> None:
     kinds = [refusal.kind for refusal in REFUSALS]
     assert len(kinds) == len(set(kinds))
     assert HTTPStatus.CONFLICT in {refusal.status for refusal in REFUSALS}
+
+
+def test_an_instant_a_refusal_carries_is_written_as_the_models_write_instants() -> None:
+    app = build_resolver()
+    opens_at = datetime(2026, 12, 1, 8, 0, 0, 250000, tzinfo=UTC)
+
+    @app.get("/exams")
+    def refuse() -> None:
+        raise errors.ExamNotOpen("Not yet.", extra={"opens_at": opens_at, "window": {"due_at": opens_at}})
+
+    body = json.loads(app.resolve(api_event("list_exams", "first_page"), cast(Any, LambdaContext()))["body"])
+
+    assert body["opens_at"] == body["window"]["due_at"] == "2026-12-01T08:00:00.250000Z"
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(2026, 12, 14, 8, 0, tzinfo=UTC),
+        datetime(2026, 12, 14, 8, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 12, 14, 9, 30, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+    ],
+)
+def test_rfc3339_is_the_text_pydantic_gives_a_utc_instant(instant: datetime) -> None:
+    assert rfc3339(instant) == TypeAdapter(datetime).dump_python(instant.astimezone(UTC), mode="json")

@@ -1,18 +1,22 @@
 """The local gateway answers as API Gateway does when a function fails: 502, never a dropped
-connection."""
+connection; and the functions it runs at once log each its own request's keys."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import pytest
+from exam_depository.observability import logger
 
-from local_stack.functions import read_template, routes
+from local_stack.functions import FunctionPool, read_template, routes
 from local_stack.gateway import Gateway
-from local_stack.keys import KeyTable
+from local_stack.keys import KeyTable, local_secrets
 
 
 class _FailingModule:
@@ -20,17 +24,70 @@ class _FailingModule:
         raise RuntimeError("the handler broke")
 
 
-class _FailingPool:
-    @contextmanager
-    def instance(self) -> Iterator[_FailingModule]:
-        yield _FailingModule()
+class _FailingPool(FunctionPool):
+    def _load(self) -> ModuleType:
+        return cast(ModuleType, _FailingModule())
 
 
 def test_a_function_that_raises_is_a_502(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gateway = Gateway(routes(read_template()), KeyTable(tmp_path / "secrets.json"), [])
-    gateway.pools["serve_pages"] = _FailingPool()  # type: ignore[assignment]
+    gateway.pools["serve_pages"] = _FailingPool("serve_pages")
 
     status, _, body = gateway.handle("GET", "/verify", {}, b"")
 
     assert (status, body) == (502, b'{"message": "Internal server error"}')
     assert "the handler broke" in capsys.readouterr().err
+
+
+def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(tmp_path: Path) -> None:
+    # Given the gateway with the template's functions, and two requests that each log a line
+    secrets_file = tmp_path / "secrets.json"
+    key = local_secrets(secrets_file)["api_keys"][0]["value"]
+    gateway = Gateway(routes(read_template()), KeyTable(secrets_file), [])
+    requests = {
+        "verify_receipt": ("/receipts/verify", {"content-type": "application/json"}),
+        "create_exam": ("/exams", {"content-type": "application/json", "x-api-key": key}),
+    }
+    both_in_their_handlers = threading.Barrier(len(requests), timeout=30)
+    lines: list[dict[str, Any]] = []
+
+    class Overlap(logging.Filter):
+        """A request's line is written only once the other request logs too: each has entered its
+        handler (and appended its keys) before either line is formatted."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage() == "Request refused":
+                both_in_their_handlers.wait()
+            return True
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    capture = Lines()
+    capture.setFormatter(logger.registered_formatter)
+    shared = logging.getLogger(logger.service)
+    overlap = Overlap()
+    shared.addFilter(overlap)
+    shared.addHandler(capture)
+    try:
+        # When both are served at once, each on a thread of its own, as the local stack serves them
+        with ThreadPoolExecutor(len(requests)) as threads:
+            answers = dict(
+                zip(
+                    requests,
+                    threads.map(
+                        lambda request: gateway.handle("POST", request[0], request[1], b"{}"), requests.values()
+                    ),
+                    strict=True,
+                )
+            )
+    finally:
+        shared.removeFilter(overlap)
+        shared.removeHandler(capture)
+
+    # Then each request's line carries its own function's name and its own correlation id
+    for function, (status, headers, _) in answers.items():
+        assert status == 422
+        own = [line for line in lines if line.get("correlation_id") == headers["x-amzn-RequestId"]]
+        assert [(line["message"], line["function_name"]) for line in own] == [("Request refused", function)]
