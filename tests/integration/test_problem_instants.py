@@ -32,8 +32,9 @@ def test_a_form_refused_before_the_exam_opens_gives_the_opening_as_the_exam_does
 
 
 def test_a_form_refused_after_the_cutoff_gives_the_cutoff_as_the_exam_does(api: Api) -> None:
-    exam = _exam(api, "over", opens_in=-timedelta(hours=2), due_in=-timedelta(minutes=1))
+    _exam(api, "over", opens_in=-timedelta(hours=2), due_in=timedelta(minutes=1))
     student = api.create_student(exam_id="over")
+    exam = api.call("close_exam", "now", path_params={"exam_id": "over"}).body  # its cut-off: now, to the microsecond
 
     refused = api.request_upload(student["upload_code"])
 
