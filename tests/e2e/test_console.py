@@ -462,6 +462,91 @@ def test_a_time_the_clocks_repeat_is_refused_with_the_reason(browser: Browser, s
     context.close()
 
 
+# The wall-clock times around a DST change, in Lord Howe (30 minutes) and Paris (an hour): each
+# exists once (the instant it names), never (the clocks go forward) or twice (they go back).
+DST_NIGHTS = {
+    "Australia/Lord_Howe": [
+        ("2027-10-03T01:59", "once"),
+        ("2027-10-03T02:00", "forward 30 minutes"),
+        ("2027-10-03T02:15", "forward 30 minutes"),
+        ("2027-10-03T02:29", "forward 30 minutes"),
+        ("2027-10-03T02:30", "once"),
+        ("2027-04-04T01:29", "once"),
+        ("2027-04-04T01:30", "back 30 minutes"),
+        ("2027-04-04T01:45", "back 30 minutes"),
+        ("2027-04-04T01:59", "back 30 minutes"),
+        ("2027-04-04T02:00", "once"),
+    ],
+    "Europe/Paris": [
+        ("2027-03-28T01:59", "once"),
+        ("2027-03-28T02:00", "forward 1 hour"),
+        ("2027-03-28T02:30", "forward 1 hour"),
+        ("2027-03-28T03:00", "once"),
+        ("2027-10-31T01:59", "once"),
+        ("2027-10-31T02:00", "back 1 hour"),
+        ("2027-10-31T02:30", "back 1 hour"),
+        ("2027-10-31T03:00", "once"),
+        ("2027-07-14T12:00", "once"),
+    ],
+}
+
+
+TWICE = "Choose a time that happens once."
+
+
+@pytest.mark.parametrize("zone", sorted(DST_NIGHTS))
+def test_the_dst_guard_knows_every_shift_size(browser: Browser, stack: Stack, zone: str) -> None:
+    context = browser.new_context(timezone_id=zone)
+    page = context.new_page()
+    Console(page, stack).open()
+
+    got, wanted = [], []
+    for typed, expected in DST_NIGHTS[zone]:
+        # The table itself, checked against Python's tz database.
+        earlier, later = (datetime.fromisoformat(typed).replace(tzinfo=ZoneInfo(zone), fold=f) for f in (0, 1))
+        exists = [
+            m
+            for m in (earlier, later)
+            if m.astimezone(UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None) == datetime.fromisoformat(typed)
+        ]
+        assert len({m.astimezone(UTC) for m in exists}) == {"once": 1, "back": 2, "forward": 0}[expected.split()[0]]
+
+        # The create form's Due field (hidden until signing in), read by the console's own function.
+        answer = page.evaluate(
+            """(typed) => { const field = document.getElementById("exam-due"); field.value = typed;
+                if (field.value !== typed) return `not typed: ${field.value}`;
+                try { return instantFrom(field); }
+                catch (err) { return err instanceof Mistake ? `refused: ${err.message}` : `bug: ${err}`; } }""",
+            typed,
+        )
+        said = f"refused: Due: {typed.replace('T', ' ')}"
+        got.append((typed, answer))
+        if expected == "once":
+            wanted.append((typed, earlier.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")))
+        elif expected.startswith("forward"):
+            wanted.append((typed, f"{said} does not exist in {zone} (the clocks go {expected}). Choose another time."))
+        else:
+            wanted.append((typed, f"{said} happens twice in {zone} (the clocks go {expected} that night). {TWICE}"))
+    assert got == wanted
+    context.close()
+
+
+def test_a_time_lord_howe_repeats_is_refused_from_the_form(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(timezone_id="Australia/Lord_Howe")
+    page = context.new_page()
+    console = Console(page, stack)
+    console.sign_in()
+    page.get_by_label("Title").first.fill("Lord Howe night")
+    page.get_by_label("Opens").first.fill("2027-04-03T09:00")
+    page.get_by_label("Due").first.fill("2027-04-04T01:45")  # 01:45 happens twice that night, 30 minutes apart
+    page.get_by_label("Late uploads accepted until").first.fill("2027-04-04T04:00")
+    page.get_by_role("button", name="Create the exam").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Due: 2027-04-04 01:45 happens twice in Australia/Lord_Howe")
+    assert stack.exam("lord-howe-night").status_code == 404
+    context.close()
+
+
 def test_a_long_title_wraps_at_390_px(browser: Browser, stack: Stack) -> None:
     stack.create_exam("console-" + "x" * 55, title="Y" * 200)
     context = browser.new_context(viewport={"width": 390, "height": 844})

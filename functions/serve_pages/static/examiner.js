@@ -78,19 +78,57 @@ function fieldValue(iso) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
+// A zone's offset from UTC at an instant, in ms, from the browser's own time-zone data.
+const zoneClocks = new Map();
+function offsetAt(ms, zone) {
+  if (!zoneClocks.has(zone)) {
+    zoneClocks.set(zone, new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "numeric", second: "numeric",
+    }));
+  }
+  const part = {};
+  for (const { type, value } of zoneClocks.get(zone).formatToParts(new Date(ms))) part[type] = Number(value);
+  const wall = new Date(0);
+  wall.setUTCFullYear(part.year, part.month - 1, part.day);
+  wall.setUTCHours(part.hour, part.minute, part.second);
+  return wall.getTime() - Math.floor(ms / 1000) * 1000;
+}
+// Every instant at which `zone`'s clocks read `wall` (that wall-clock time's ms as if in UTC):
+// one, none where the clocks go forward, two where they go back, whatever the size of the shift
+// (an hour in Paris, 30 minutes on Lord Howe Island). The offsets a day before and a day after
+// are the only candidates: no zone changes its offset twice within two days.
+function instantsAt(wall, zone) {
+  const day = 24 * 3600 * 1000;
+  const offsets = new Set([offsetAt(wall - day, zone), offsetAt(wall + day, zone)]);
+  return [...offsets].map((offset) => wall - offset).filter((t) => offsetAt(t, zone) === wall - t).sort((a, b) => a - b);
+}
+function lasting(ms) {
+  const minutes = Math.round(Math.abs(ms) / 60000);
+  return minutes % 60 ? plural(minutes, "minute") : plural(minutes / 60, "hour");
+}
 // The instant a field names, refusing the wall-clock times a DST change skips or repeats.
 function instantFrom(field) {
   if (!field.value) return null;
-  const moment = new Date(field.value);
   const label = document.querySelector(`label[for="${field.id}"]`).textContent;
-  if (fieldValue(moment) !== field.value) {
-    throw new Mistake(`${label}: ${field.value.replace("T", " ")} does not exist in ${ownZone} (the clocks go forward). Choose another time.`);
+  const typed = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d))?/.exec(field.value);
+  if (!typed) throw new Mistake(`${label}: ${field.value} is not a date and time.`);
+  const [year, month, day, hour, minute, second] = typed.slice(1).map((n) => Number(n || 0));
+  const wall = new Date(0);
+  wall.setUTCFullYear(year, month - 1, day);
+  wall.setUTCHours(hour, minute, second);
+  const shown = field.value.replace("T", " ");
+  const instants = instantsAt(wall.getTime(), ownZone);
+  if (instants.length === 0) {
+    const day = 24 * 3600 * 1000;
+    const shift = lasting(offsetAt(wall.getTime() + day, ownZone) - offsetAt(wall.getTime() - day, ownZone));
+    throw new Mistake(`${label}: ${shown} does not exist in ${ownZone} (the clocks go forward ${shift}). Choose another time.`);
   }
-  const hour = 3600 * 1000;
-  if ([-hour, hour].some((shift) => fieldValue(new Date(moment.getTime() + shift)) === field.value)) {
-    throw new Mistake(`${label}: ${field.value.replace("T", " ")} happens twice in ${ownZone} (the clocks go back). Choose a time outside that hour.`);
+  if (instants.length > 1) {
+    const shift = lasting(instants[1] - instants[0]);
+    throw new Mistake(`${label}: ${shown} happens twice in ${ownZone} (the clocks go back ${shift} that night). Choose a time that happens once.`);
   }
-  return moment.toISOString();
+  return new Date(instants[0]).toISOString();
 }
 
 // --- the API ---------------------------------------------------------------------------------
