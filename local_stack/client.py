@@ -72,6 +72,9 @@ class ApiClient:
             self.url(f"exams/{exam_id}"), json=changes, headers=self._examiner(), timeout=TIMEOUT_S
         )
 
+    def close_exam(self, exam_id: str) -> requests.Response:
+        return self.session.post(self.url(f"exams/{exam_id}/close"), headers=self._examiner(), timeout=TIMEOUT_S)
+
     def delete_exam(self, exam_id: str) -> requests.Response:
         return self.session.delete(self.url(f"exams/{exam_id}"), headers=self._examiner(), timeout=TIMEOUT_S)
 
