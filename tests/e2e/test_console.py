@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
+from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
 ZONE = "Europe/Berlin"
@@ -218,7 +218,7 @@ def test_an_examiner_runs_an_exam_from_the_console(
     assert datetime.fromisoformat(extension["due_at"]) == extended_due
     assert extension["extra_attempts"] == 1
     page.get_by_role("button", name="Remove extension of bo").click()
-    expect(bo.locator("td").nth(3)).to_have_text("—")
+    expect(bo.locator("td").nth(4)).to_have_text("—")  # the Extension column
     assert stack.student("console-physics", "bo").json()["extension"] is None
     # Extensions from a CSV, in the file's own offsets.
     extensions = tmp_path / "extensions.csv"
@@ -346,6 +346,94 @@ def test_a_roster_of_5000_pages_by_500_and_fits_a_phone(
     expect(rows.first).to_contain_text("s4000")
     context.close()
     assert console_errors == []
+
+
+# --- keeping the files, collecting them in time, closing an exam ----------------------------
+
+
+def _expire_files_in(stack: Stack, exam_id: str, hours: int) -> None:
+    """What a retention of a day would do: the exam's files kept only `hours` more."""
+    with psycopg.connect(stack.info["database_url"]) as conn:
+        conn.execute(
+            """UPDATE submission x SET expires_at = now() + make_interval(hours => %s)
+               FROM student s JOIN exam e ON e.id = s.exam_id WHERE x.student_id = s.id AND e.slug = %s""",
+            (hours, exam_id),
+        )
+
+
+def test_each_file_says_until_when_it_is_kept_and_the_exam_when_its_files_go(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-kept", title="Kept files", timezone="Europe/Lisbon", due_in_s=7200)
+    kept = stack.hand_in(stack.create_student("console-kept", "kept")["upload_code"], b"%PDF-1.7 kept")["current"]
+    stack.create_student("console-kept", "nofile")
+    exam = stack.exam("console-kept").json()
+    assert exam["files_deleted_from"] == kept["expires_at"]  # the only file
+    console.sign_in()
+    console.open_exam("Kept files")
+    page = console.page
+
+    # In the roster, in the laptop's zone like the other times of the console.
+    expect(page.get_by_role("columnheader", name="Kept until")).to_be_visible()
+    column = [h.strip() for h in page.locator("#roster thead th").all_inner_texts()].index("Kept until") - 1
+    row = page.locator('#roster tbody tr[data-nickname="kept"]')
+    expect(row.locator("td").nth(column)).to_have_text(shown(page, kept["expires_at"], ZONE))
+    expect(page.locator('#roster tbody tr[data-nickname="nofile"]').locator("td").nth(column)).to_have_text("—")
+    # Beside the export, the exam's first deletion, in the exam's zone too when it differs.
+    files = page.locator("#files-deleted")
+    expect(files).to_contain_text(f"Files are deleted from {shown(page, exam['files_deleted_from'], ZONE)}")
+    expect(files).to_contain_text(shown(page, exam["files_deleted_from"], "Europe/Lisbon"))
+    expect(page.locator("#start-export")).to_be_visible()
+    # Open for two more hours, its files kept for days yet: no export is due.
+    expect(page.locator("#export-due")).to_be_hidden()
+    console.shot("13-kept-until")
+
+
+def test_an_export_due_is_said_until_a_zip_prepared_after_the_cutoff_is_downloaded(
+    console: Console, stack: Stack
+) -> None:
+    page = console.page
+    # Open, but the files go in less than two days: export before then.
+    stack.create_exam("console-soon", title="Files go soon", due_in_s=7200)
+    stack.hand_in(stack.create_student("console-soon", "soon")["upload_code"], b"%PDF-1.7 soon")
+    _expire_files_in(stack, "console-soon", 30)
+    # Closed: past its cut-off, its files kept for days.
+    stack.create_exam("console-past", title="Past its cut-off", due_in_s=7200)
+    stack.hand_in(stack.create_student("console-past", "past")["upload_code"], b"%PDF-1.7 past")
+    assert stack.close_exam("console-past").status_code == 200
+    # Nothing handed in: nothing to export.
+    stack.create_exam("console-empty", title="Nothing handed in", due_in_s=7200)
+    stack.create_student("console-empty", "empty")
+    assert stack.close_exam("console-empty").status_code == 200
+    console.sign_in()
+
+    console.open_exam("Files go soon")
+    due = page.locator("#export-due")
+    expect(due).to_be_visible()
+    expect(due).to_contain_text("less than 48 hours")
+    expect(due).to_contain_text("Prepare the ZIP")
+    console.shot("14-export-due-soon")
+    # A ZIP prepared while students may still hand in is not the last word.
+    page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    with page.expect_download():
+        page.get_by_role("button", name="Download the ZIP").click()
+    expect(due).to_contain_text("prepared before the cut-off")
+
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("Past its cut-off")
+    expect(due).to_be_visible()
+    expect(due).to_contain_text("past its cut-off")
+    expect(due).to_contain_text("download it before")
+    console.shot("15-export-due-closed")
+    page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    expect(due).to_be_visible()  # prepared is not downloaded
+    with page.expect_download():
+        page.get_by_role("button", name="Download the ZIP").click()
+    expect(due).to_be_hidden()
+
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("Nothing handed in")
+    expect(due).to_be_hidden()
 
 
 # --- what a careless network, a DST night and a quick double click do -----------------------

@@ -10,6 +10,7 @@ const SUMMARY_OPEN_MS = 5000; // while anyone may still hand in
 const SUMMARY_CLOSED_MS = 60000; // otherwise (an extension on a page not loaded may still run)
 const EXPORT_EVERY_MS = 1500;
 const EXPORT_BACKOFF_MAX_MS = 30000;
+const EXPORT_DUE_MS = 48 * 3600 * 1000; // an export is due this long before the first file goes
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 // The API's field names, as the forms label them.
 const FIELD_LABELS = {
@@ -26,6 +27,7 @@ let latestCutoff = null; // the last instant anyone seen so far may still hand i
 let summaryTimer = null;
 let exportTimer = null;
 const exportsByExam = new Map(); // exam id -> the export last started from this tab
+const collected = new Map(); // exam id -> when the ZIP last downloaded from this page was prepared
 let editShown = {}; // the edit form's values as last filled from the API
 let extensionFor = null;
 let extensionOpener = null;
@@ -360,6 +362,46 @@ function showExam(data) {
   if (!sameExam || !$("edit-exam").dataset.changed) fillEditForm(data);
   latestCutoff = new Date(Math.max(new Date(data.cutoff_at), latestCutoff && sameExam ? latestCutoff : 0));
   showSummary(data.counts);
+  showRetention();
+}
+
+// When the exam's files start to go, and a warning while an export is due: files handed in, the
+// exam past its cut-off or its first file deleted within 48 hours, and no ZIP downloaded from
+// this page that was prepared after the last cut-off seen (a reload forgets downloads: it warns
+// again rather than never).
+function showRetention() {
+  const from = exam.files_deleted_from;
+  const examZone = exam.timezone === ownZone ? "" : ` (in the exam's zone: ${inZone(from, exam.timezone)})`;
+  $("files-deleted").textContent = exam.counts.handed_in
+    ? `Files are deleted from ${when(from)}${examZone}. Download the ZIP before then.`
+    : `No file is handed in yet. Files handed in by the cut-off are deleted from ${when(from)}${examZone}.`;
+  const t = now();
+  const lastCutoff = new Date(Math.max(new Date(exam.cutoff_at), latestCutoff || 0));
+  const prepared = collected.get(exam.exam_id);
+  const past = t >= new Date(exam.cutoff_at);
+  const due = exam.counts.handed_in > 0 && (past || new Date(from) - t <= EXPORT_DUE_MS) &&
+    !(prepared && new Date(prepared) >= lastCutoff);
+  $("export-due").hidden = !due;
+  if (!due) return;
+  let text;
+  if (new Date(from) <= t) {
+    text = `Export now: files of this exam are deleted from ${when(from)}, and the next clean-up deletes them. ` +
+      "Prepare the ZIP below and download it to keep what is left.";
+  } else if (past) {
+    text = `Export due: the exam is past its cut-off, and its files are deleted from ${when(from)}. ` +
+      "Prepare the ZIP below and download it before then.";
+  } else {
+    text = `Export due: files of this exam are deleted from ${when(from)}, in less than 48 hours. ` +
+      "Prepare the ZIP below and download it before then.";
+  }
+  const last = when(lastCutoff.toISOString());
+  if (prepared) {
+    text += ` The ZIP downloaded here was prepared before the cut-off (${last}), while students could still hand in: ` +
+      "prepare and download another after it.";
+  } else if (lastCutoff > t) {
+    text += ` Students may hand in until ${last}: download a ZIP prepared after then too.`;
+  }
+  $("export-due").textContent = text;
 }
 
 async function openExam(examId) {
@@ -396,7 +438,11 @@ function watchSummary() {
       const examId = exam.exam_id;
       try {
         const { data } = await call("GET", path("exams", examId));
-        if (exam && exam.exam_id === examId) { exam = { ...exam, counts: data.counts }; showSummary(data.counts); }
+        if (exam && exam.exam_id === examId) {
+          exam = { ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from };
+          showSummary(data.counts);
+          showRetention();
+        }
       } catch (err) {
         if (err instanceof Refused && err.status === 404) { await gone(); return; }
         // A missed refresh is retried at the next tick; the "As of" time says how fresh it is.
@@ -438,6 +484,7 @@ function studentRow(student) {
     el("td", {}, `${student.first_name} ${student.last_name}`),
     el("td", {}, `${student.attempts_used} of ${student.max_attempts}`),
     el("td", {}, handedIn(student)),
+    el("td", {}, student.current ? when(student.current.expires_at) : "—"),
     el("td", {}, extension ? `due ${when(extension.due_at)}${extension.extra_attempts ? `, +${extension.extra_attempts}` : ""}` : "—"),
     actions);
   row.dataset.nickname = student.nickname;
@@ -661,6 +708,8 @@ async function downloadExport() {
       // A link of the same scheme as this page (the bucket's), never a script URL.
       if (data.status === "done" && new URL(data.url).protocol === window.location.protocol) {
         window.location.assign(data.url);
+        collected.set(exam.exam_id, data.created_at);
+        showRetention();
       }
     } catch (err) {
       if (err instanceof Refused && err.status === 410) expired(); else throw err;
