@@ -436,6 +436,73 @@ def test_an_export_due_is_said_until_a_zip_prepared_after_the_cutoff_is_download
     expect(due).to_be_hidden()
 
 
+def test_closing_an_exam_ends_every_window_now_and_forms_already_issued_stop_counting(
+    console: Console, stack: Stack
+) -> None:
+    created = stack.create_exam("console-close", title="Leaked paper", due_in_s=3600)
+    student = stack.create_student("console-close", "early")
+    extended = _whole_minute(datetime.now(UTC) + timedelta(hours=3))
+    assert stack.put_extension("console-close", "early", {"due_at": extended.isoformat()}).status_code == 200
+    form = stack.form(student["upload_code"])  # issued before the close: S3 takes it for 10 minutes
+    console.sign_in()
+    console.open_exam("Leaked paper")
+    page = console.page
+
+    page.get_by_role("button", name="Close now…").click()
+    what = page.locator("#close-what")
+    expect(what).to_contain_text("every student's window ends now, extensions included")
+    expect(what).to_contain_text("forms already issued stop counting")
+    expect(page.get_by_role("button", name="Keep it open")).to_be_focused()
+    console.shot("16-close-confirmation")
+    assert stack.exam("console-close").json()["cutoff_at"] == created["cutoff_at"]  # nothing sent yet
+    page.get_by_role("button", name="Close it now").click()
+
+    expect(page.locator("#status")).to_contain_text("“Leaked paper” is closed")
+    closed = stack.exam("console-close").json()
+    assert datetime.fromisoformat(closed["cutoff_at"]) <= datetime.now(UTC)
+    expect(page.locator("#exam-window")).to_contain_text(f"due {shown(page, closed['due_at'], ZONE)}")
+    expect(page.locator("#edit-cutoff")).to_have_value(_local_field(datetime.fromisoformat(closed["cutoff_at"])))
+    expect(page.locator("#close-confirm")).to_be_hidden()
+    assert stack.student("console-close", "early").json()["cutoff_at"] == closed["cutoff_at"]
+    # The form issued before: S3 still takes the bytes, and the recorder refuses them.
+    assert stack.post_form(form, b"%PDF-1.7 after the close").status_code == 204
+    (upload,) = stack.wait_until_settled(student["upload_code"], form["upload_id"])["uploads"]
+    assert (upload["status"], upload["rejection_reason"]) == ("rejected", "after_cutoff")
+
+
+def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-close-net", title="Closed on a bad network")
+    lost: list[str] = []
+
+    def lose_the_first(route: Route) -> None:
+        if lost:
+            route.continue_()
+        else:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+
+    console.page.route(re.compile(r".*/exams/console-close-net/close$"), lose_the_first)
+    console.sign_in()
+    console.open_exam("Closed on a bad network")
+    console.page.get_by_role("button", name="Close now…").click()
+    console.page.get_by_role("button", name="Close it now").click()
+
+    alert = console.page.get_by_role("alert")
+    expect(alert).to_contain_text("The network failed")
+    # Beside the action it is about, like the console's other errors.
+    assert console.page.evaluate("document.getElementById('error').nextElementSibling.id") == "close-box"
+    assert datetime.fromisoformat(stack.exam("console-close-net").json()["cutoff_at"]) > datetime.now(UTC)  # still open
+    console.page.get_by_role("button", name="Try again").click()
+
+    expect(console.page.locator("#status")).to_contain_text("is closed")
+    expect(alert).to_be_hidden()
+    assert datetime.fromisoformat(stack.exam("console-close-net").json()["cutoff_at"]) <= datetime.now(UTC)
+    assert len(lost) == 1
+    console_errors.remove("Failed to load resource: net::ERR_CONNECTION_RESET")  # the one this test caused
+
+
 # --- what a careless network, a DST night and a quick double click do -----------------------
 
 
@@ -645,6 +712,8 @@ def test_a_long_title_wraps_at_390_px(browser: Browser, stack: Stack) -> None:
     expect(page.locator("#exam-heading")).to_have_text("Y" * 200)
     page.get_by_role("button", name="Delete this exam…").click()
     expect(page.locator("#delete-what")).to_be_visible()
+    page.get_by_role("button", name="Close now…").click()
+    expect(page.locator("#close-what")).to_be_visible()
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()

@@ -415,6 +415,7 @@ async function openExam(examId) {
   $("import-result").hidden = true;
   $("extension-form").hidden = true;
   $("delete-confirm").hidden = true;
+  $("close-confirm").hidden = true;
   $("filter").value = "";
   pageCursors = [null];
   shownCounts = null;
@@ -740,6 +741,29 @@ async function editExam(event) {
   }, { near: form, busy: busyButton(form) });
 }
 
+function askClose() {
+  clearError();
+  $("close-what").textContent = `Closing “${exam.title}”: every student's window ends now, extensions included. ` +
+    "No upload can start any more, and forms already issued stop counting: a file that reaches the storage after now " +
+    "is refused, even if its upload started before. Files handed in are kept, to collect as before.";
+  $("close-confirm").hidden = false;
+  $("close-no").focus();
+}
+
+async function closeExam() {
+  await attempt(async () => {
+    const { data } = await call("POST", path("exams", exam.exam_id, "close"));
+    $("close-confirm").hidden = true;
+    $("close-exam").focus();
+    latestCutoff = null; // every window ended, extensions' too
+    fillEditForm(data);
+    showExam(data);
+    await loadRoster(currentPage);
+    watchSummary();
+    say(`“${data.title}” is closed: every student's window ended ${when(data.cutoff_at)}.`);
+  }, { near: $("close-box"), busy: $("close-yes") });
+}
+
 async function askDelete() {
   await attempt(async () => {
     const { data } = await call("GET", path("exams", exam.exam_id)); // the counts of now
@@ -812,6 +836,9 @@ $("start-export").addEventListener("click", startExport);
 $("export-download").addEventListener("click", downloadExport);
 $("edit-exam").addEventListener("submit", editExam);
 $("edit-exam").addEventListener("input", () => { $("edit-exam").dataset.changed = "yes"; });
+$("close-exam").addEventListener("click", askClose);
+$("close-no").addEventListener("click", () => { $("close-confirm").hidden = true; $("close-exam").focus(); });
+$("close-yes").addEventListener("click", closeExam);
 $("delete-exam").addEventListener("click", askDelete);
 $("delete-no").addEventListener("click", () => { $("delete-confirm").hidden = true; $("delete-exam").focus(); });
 $("delete-yes").addEventListener("click", deleteExam);
