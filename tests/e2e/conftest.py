@@ -149,3 +149,21 @@ def open_upload_page(page: Page, stack: Stack, upload_code: str) -> None:
     page.goto(f"{stack.api}/")
     page.get_by_label("Your upload code").fill(upload_code.lower().replace("-", " "))
     page.get_by_role("button", name="Continue").click()
+
+
+def shown(page: Page, iso: str, zone: str, *, weekday: bool = False) -> str:
+    """An instant as the pages write it (the browser's own formatting, its locale), in `zone`:
+    what a test expects to read for a time the API gave."""
+    options = {
+        "year": "numeric",
+        "month": "short",
+        "day": "numeric",
+        "hour": "2-digit",
+        "minute": "2-digit",
+        "timeZone": zone,
+        "timeZoneName": "short",
+    } | ({"weekday": "short"} if weekday else {})
+    text: str = page.evaluate(
+        "([iso, options]) => new Intl.DateTimeFormat(undefined, options).format(new Date(iso))", [iso, options]
+    )
+    return text

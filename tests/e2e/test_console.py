@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
+from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
 ZONE = "Europe/Berlin"
@@ -218,7 +218,7 @@ def test_an_examiner_runs_an_exam_from_the_console(
     assert datetime.fromisoformat(extension["due_at"]) == extended_due
     assert extension["extra_attempts"] == 1
     page.get_by_role("button", name="Remove extension of bo").click()
-    expect(bo.locator("td").nth(3)).to_have_text("—")
+    expect(bo.locator("td").nth(4)).to_have_text("—")  # the Extension column
     assert stack.student("console-physics", "bo").json()["extension"] is None
     # Extensions from a CSV, in the file's own offsets.
     extensions = tmp_path / "extensions.csv"
@@ -348,6 +348,161 @@ def test_a_roster_of_5000_pages_by_500_and_fits_a_phone(
     assert console_errors == []
 
 
+# --- keeping the files, collecting them in time, closing an exam ----------------------------
+
+
+def _expire_files_in(stack: Stack, exam_id: str, hours: int) -> None:
+    """What a retention of a day would do: the exam's files kept only `hours` more."""
+    with psycopg.connect(stack.info["database_url"]) as conn:
+        conn.execute(
+            """UPDATE submission x SET expires_at = now() + make_interval(hours => %s)
+               FROM student s JOIN exam e ON e.id = s.exam_id WHERE x.student_id = s.id AND e.slug = %s""",
+            (hours, exam_id),
+        )
+
+
+def test_each_file_says_until_when_it_is_kept_and_the_exam_when_its_files_go(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-kept", title="Kept files", timezone="Europe/Lisbon", due_in_s=7200)
+    kept = stack.hand_in(stack.create_student("console-kept", "kept")["upload_code"], b"%PDF-1.7 kept")["current"]
+    stack.create_student("console-kept", "nofile")
+    exam = stack.exam("console-kept").json()
+    assert exam["files_deleted_from"] == kept["expires_at"]  # the only file
+    console.sign_in()
+    console.open_exam("Kept files")
+    page = console.page
+
+    # In the roster, in the laptop's zone like the other times of the console.
+    expect(page.get_by_role("columnheader", name="Kept until")).to_be_visible()
+    column = [h.strip() for h in page.locator("#roster thead th").all_inner_texts()].index("Kept until") - 1
+    row = page.locator('#roster tbody tr[data-nickname="kept"]')
+    expect(row.locator("td").nth(column)).to_have_text(shown(page, kept["expires_at"], ZONE))
+    expect(page.locator('#roster tbody tr[data-nickname="nofile"]').locator("td").nth(column)).to_have_text("—")
+    # Beside the export, the exam's first deletion, in the exam's zone too when it differs.
+    files = page.locator("#files-deleted")
+    expect(files).to_contain_text(f"Files are deleted from {shown(page, exam['files_deleted_from'], ZONE)}")
+    expect(files).to_contain_text(shown(page, exam["files_deleted_from"], "Europe/Lisbon"))
+    expect(page.locator("#start-export")).to_be_visible()
+    # Open for two more hours, its files kept for days yet: no export is due.
+    expect(page.locator("#export-due")).to_be_hidden()
+    console.shot("13-kept-until")
+
+
+def test_an_export_due_is_said_until_a_zip_prepared_after_the_cutoff_is_downloaded(
+    console: Console, stack: Stack
+) -> None:
+    page = console.page
+    # Open, but the files go in less than two days: export before then.
+    stack.create_exam("console-soon", title="Files go soon", due_in_s=7200)
+    stack.hand_in(stack.create_student("console-soon", "soon")["upload_code"], b"%PDF-1.7 soon")
+    _expire_files_in(stack, "console-soon", 30)
+    # Closed: past its cut-off, its files kept for days.
+    stack.create_exam("console-past", title="Past its cut-off", due_in_s=7200)
+    stack.hand_in(stack.create_student("console-past", "past")["upload_code"], b"%PDF-1.7 past")
+    assert stack.close_exam("console-past").status_code == 200
+    # Nothing handed in: nothing to export.
+    stack.create_exam("console-empty", title="Nothing handed in", due_in_s=7200)
+    stack.create_student("console-empty", "empty")
+    assert stack.close_exam("console-empty").status_code == 200
+    console.sign_in()
+
+    console.open_exam("Files go soon")
+    due = page.locator("#export-due")
+    expect(due).to_be_visible()
+    expect(due).to_contain_text("less than 48 hours")
+    expect(due).to_contain_text("Prepare the ZIP")
+    console.shot("14-export-due-soon")
+    # A ZIP prepared while students may still hand in is not the last word.
+    page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    with page.expect_download():
+        page.get_by_role("button", name="Download the ZIP").click()
+    expect(due).to_contain_text("prepared before the cut-off")
+
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("Past its cut-off")
+    expect(due).to_be_visible()
+    expect(due).to_contain_text("past its cut-off")
+    expect(due).to_contain_text("download it before")
+    console.shot("15-export-due-closed")
+    page.get_by_role("button", name="Prepare the ZIP").click()
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    expect(due).to_be_visible()  # prepared is not downloaded
+    with page.expect_download():
+        page.get_by_role("button", name="Download the ZIP").click()
+    expect(due).to_be_hidden()
+
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("Nothing handed in")
+    expect(due).to_be_hidden()
+
+
+def test_closing_an_exam_ends_every_window_now_and_forms_already_issued_stop_counting(
+    console: Console, stack: Stack
+) -> None:
+    created = stack.create_exam("console-close", title="Leaked paper", due_in_s=3600)
+    student = stack.create_student("console-close", "early")
+    extended = _whole_minute(datetime.now(UTC) + timedelta(hours=3))
+    assert stack.put_extension("console-close", "early", {"due_at": extended.isoformat()}).status_code == 200
+    form = stack.form(student["upload_code"])  # issued before the close: S3 takes it for 10 minutes
+    console.sign_in()
+    console.open_exam("Leaked paper")
+    page = console.page
+
+    page.get_by_role("button", name="Close now…").click()
+    what = page.locator("#close-what")
+    expect(what).to_contain_text("every student's window ends now, extensions included")
+    expect(what).to_contain_text("forms already issued stop counting")
+    expect(page.get_by_role("button", name="Keep it open")).to_be_focused()
+    console.shot("16-close-confirmation")
+    assert stack.exam("console-close").json()["cutoff_at"] == created["cutoff_at"]  # nothing sent yet
+    page.get_by_role("button", name="Close it now").click()
+
+    expect(page.locator("#status")).to_contain_text("“Leaked paper” is closed")
+    closed = stack.exam("console-close").json()
+    assert datetime.fromisoformat(closed["cutoff_at"]) <= datetime.now(UTC)
+    expect(page.locator("#exam-window")).to_contain_text(f"due {shown(page, closed['due_at'], ZONE)}")
+    expect(page.locator("#edit-cutoff")).to_have_value(_local_field(datetime.fromisoformat(closed["cutoff_at"])))
+    expect(page.locator("#close-confirm")).to_be_hidden()
+    assert stack.student("console-close", "early").json()["cutoff_at"] == closed["cutoff_at"]
+    # The form issued before: S3 still takes the bytes, and the recorder refuses them.
+    assert stack.post_form(form, b"%PDF-1.7 after the close").status_code == 204
+    (upload,) = stack.wait_until_settled(student["upload_code"], form["upload_id"])["uploads"]
+    assert (upload["status"], upload["rejection_reason"]) == ("rejected", "after_cutoff")
+
+
+def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-close-net", title="Closed on a bad network")
+    lost: list[str] = []
+
+    def lose_the_first(route: Route) -> None:
+        if lost:
+            route.continue_()
+        else:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+
+    console.page.route(re.compile(r".*/exams/console-close-net/close$"), lose_the_first)
+    console.sign_in()
+    console.open_exam("Closed on a bad network")
+    console.page.get_by_role("button", name="Close now…").click()
+    console.page.get_by_role("button", name="Close it now").click()
+
+    alert = console.page.get_by_role("alert")
+    expect(alert).to_contain_text("The network failed")
+    # Beside the action it is about, like the console's other errors.
+    assert console.page.evaluate("document.getElementById('error').nextElementSibling.id") == "close-box"
+    assert datetime.fromisoformat(stack.exam("console-close-net").json()["cutoff_at"]) > datetime.now(UTC)  # still open
+    console.page.get_by_role("button", name="Try again").click()
+
+    expect(console.page.locator("#status")).to_contain_text("is closed")
+    expect(alert).to_be_hidden()
+    assert datetime.fromisoformat(stack.exam("console-close-net").json()["cutoff_at"]) <= datetime.now(UTC)
+    assert len(lost) == 1
+    console_errors.remove("Failed to load resource: net::ERR_CONNECTION_RESET")  # the one this test caused
+
+
 # --- what a careless network, a DST night and a quick double click do -----------------------
 
 
@@ -462,6 +617,91 @@ def test_a_time_the_clocks_repeat_is_refused_with_the_reason(browser: Browser, s
     context.close()
 
 
+# The wall-clock times around a DST change, in Lord Howe (30 minutes) and Paris (an hour): each
+# exists once (the instant it names), never (the clocks go forward) or twice (they go back).
+DST_NIGHTS = {
+    "Australia/Lord_Howe": [
+        ("2027-10-03T01:59", "once"),
+        ("2027-10-03T02:00", "forward 30 minutes"),
+        ("2027-10-03T02:15", "forward 30 minutes"),
+        ("2027-10-03T02:29", "forward 30 minutes"),
+        ("2027-10-03T02:30", "once"),
+        ("2027-04-04T01:29", "once"),
+        ("2027-04-04T01:30", "back 30 minutes"),
+        ("2027-04-04T01:45", "back 30 minutes"),
+        ("2027-04-04T01:59", "back 30 minutes"),
+        ("2027-04-04T02:00", "once"),
+    ],
+    "Europe/Paris": [
+        ("2027-03-28T01:59", "once"),
+        ("2027-03-28T02:00", "forward 1 hour"),
+        ("2027-03-28T02:30", "forward 1 hour"),
+        ("2027-03-28T03:00", "once"),
+        ("2027-10-31T01:59", "once"),
+        ("2027-10-31T02:00", "back 1 hour"),
+        ("2027-10-31T02:30", "back 1 hour"),
+        ("2027-10-31T03:00", "once"),
+        ("2027-07-14T12:00", "once"),
+    ],
+}
+
+
+TWICE = "Choose a time that happens once."
+
+
+@pytest.mark.parametrize("zone", sorted(DST_NIGHTS))
+def test_the_dst_guard_knows_every_shift_size(browser: Browser, stack: Stack, zone: str) -> None:
+    context = browser.new_context(timezone_id=zone)
+    page = context.new_page()
+    Console(page, stack).open()
+
+    got, wanted = [], []
+    for typed, expected in DST_NIGHTS[zone]:
+        # The table itself, checked against Python's tz database.
+        earlier, later = (datetime.fromisoformat(typed).replace(tzinfo=ZoneInfo(zone), fold=f) for f in (0, 1))
+        exists = [
+            m
+            for m in (earlier, later)
+            if m.astimezone(UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None) == datetime.fromisoformat(typed)
+        ]
+        assert len({m.astimezone(UTC) for m in exists}) == {"once": 1, "back": 2, "forward": 0}[expected.split()[0]]
+
+        # The create form's Due field (hidden until signing in), read by the console's own function.
+        answer = page.evaluate(
+            """(typed) => { const field = document.getElementById("exam-due"); field.value = typed;
+                if (field.value !== typed) return `not typed: ${field.value}`;
+                try { return instantFrom(field); }
+                catch (err) { return err instanceof Mistake ? `refused: ${err.message}` : `bug: ${err}`; } }""",
+            typed,
+        )
+        said = f"refused: Due: {typed.replace('T', ' ')}"
+        got.append((typed, answer))
+        if expected == "once":
+            wanted.append((typed, earlier.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")))
+        elif expected.startswith("forward"):
+            wanted.append((typed, f"{said} does not exist in {zone} (the clocks go {expected}). Choose another time."))
+        else:
+            wanted.append((typed, f"{said} happens twice in {zone} (the clocks go {expected} that night). {TWICE}"))
+    assert got == wanted
+    context.close()
+
+
+def test_a_time_lord_howe_repeats_is_refused_from_the_form(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(timezone_id="Australia/Lord_Howe")
+    page = context.new_page()
+    console = Console(page, stack)
+    console.sign_in()
+    page.get_by_label("Title").first.fill("Lord Howe night")
+    page.get_by_label("Opens").first.fill("2027-04-03T09:00")
+    page.get_by_label("Due").first.fill("2027-04-04T01:45")  # 01:45 happens twice that night, 30 minutes apart
+    page.get_by_label("Late uploads accepted until").first.fill("2027-04-04T04:00")
+    page.get_by_role("button", name="Create the exam").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Due: 2027-04-04 01:45 happens twice in Australia/Lord_Howe")
+    assert stack.exam("lord-howe-night").status_code == 404
+    context.close()
+
+
 def test_a_long_title_wraps_at_390_px(browser: Browser, stack: Stack) -> None:
     stack.create_exam("console-" + "x" * 55, title="Y" * 200)
     context = browser.new_context(viewport={"width": 390, "height": 844})
@@ -472,6 +712,8 @@ def test_a_long_title_wraps_at_390_px(browser: Browser, stack: Stack) -> None:
     expect(page.locator("#exam-heading")).to_have_text("Y" * 200)
     page.get_by_role("button", name="Delete this exam…").click()
     expect(page.locator("#delete-what")).to_be_visible()
+    page.get_by_role("button", name="Close now…").click()
+    expect(page.locator("#close-what")).to_be_visible()
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()

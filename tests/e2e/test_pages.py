@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem
+from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
 
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
 
@@ -181,6 +181,60 @@ def test_a_closed_exam_says_so_and_offers_no_upload(page: Page, stack: Stack) ->
     expect(page.locator("#window-state")).to_contain_text("This exam closed on")
     expect(page.locator("#file-form")).to_be_hidden()
     page.screenshot(path=ARTIFACTS / "upload-9-closed.png", full_page=True)
+
+
+def test_the_upload_page_says_until_when_the_file_on_record_is_kept(
+    browser: Browser, stack: Stack, console_errors: list[str]
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, timezone_id="America/New_York", locale="en-GB"
+    )
+    page = context.new_page()
+    page.on("console", lambda message: record_problem(message, console_errors))
+    stack.create_exam("page-kept", due_in_s=3600, title="Kept", timezone="Europe/Paris")
+    student = stack.create_student("page-kept", "browser.kept")
+    current = stack.hand_in(student["upload_code"], b"%PDF-1.7 kept for a while")["current"]
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    kept = page.locator("#current-kept")
+    expires = current["expires_at"]
+    expect(kept).to_contain_text(f"Kept until {shown(page, expires, 'Europe/Paris', weekday=True)} (Europe/Paris)")
+    expect(kept).to_contain_text("ask your examiner after that")
+    expect(kept).to_contain_text(f"Your time: {shown(page, expires, 'America/New_York', weekday=True)}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=ARTIFACTS / "upload-11-kept-until.png", full_page=True)
+    context.close()
+    assert console_errors == []
+
+
+def test_a_file_that_arrives_after_the_exam_was_closed_is_refused_and_said_why(
+    page: Page, stack: Stack, tmp_path: Path
+) -> None:
+    stack.create_exam("page-closed-meanwhile", due_in_s=3600)
+    student = stack.create_student("page-closed-meanwhile", "browser.meanwhile")
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 sent as the examiner closed the exam")
+    closed: list[int] = []
+
+    def close_the_exam_first(route: Route) -> None:
+        # The form was issued; the examiner closes the exam before the bytes reach S3.
+        if not closed:
+            closed.append(stack.close_exam("page-closed-meanwhile").status_code)
+        route.continue_()
+
+    page.route(f"{stack.info['s3_endpoint']}/**", close_the_exam_first)
+    open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("after your upload started", timeout=20_000)
+    expect(page.get_by_role("alert")).to_contain_text("the exam was closed")
+    expect(page.locator("#window-state")).to_contain_text("This exam closed on")
+    page.screenshot(path=ARTIFACTS / "upload-12-after-cutoff.png", full_page=True)
+    assert closed == [200]
+    (upload,) = stack.progress(student["upload_code"])["uploads"]
+    assert (upload["status"], upload["rejection_reason"]) == ("rejected", "after_cutoff")
 
 
 def test_the_upload_page_hashes_the_file_and_offers_the_receipt_to_keep(

@@ -10,6 +10,7 @@ const SUMMARY_OPEN_MS = 5000; // while anyone may still hand in
 const SUMMARY_CLOSED_MS = 60000; // otherwise (an extension on a page not loaded may still run)
 const EXPORT_EVERY_MS = 1500;
 const EXPORT_BACKOFF_MAX_MS = 30000;
+const EXPORT_DUE_MS = 48 * 3600 * 1000; // an export is due this long before the first file goes
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 // The API's field names, as the forms label them.
 const FIELD_LABELS = {
@@ -26,6 +27,7 @@ let latestCutoff = null; // the last instant anyone seen so far may still hand i
 let summaryTimer = null;
 let exportTimer = null;
 const exportsByExam = new Map(); // exam id -> the export last started from this tab
+const collected = new Map(); // exam id -> when the ZIP last downloaded from this page was prepared
 let editShown = {}; // the edit form's values as last filled from the API
 let extensionFor = null;
 let extensionOpener = null;
@@ -78,19 +80,57 @@ function fieldValue(iso) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
+// A zone's offset from UTC at an instant, in ms, from the browser's own time-zone data.
+const zoneClocks = new Map();
+function offsetAt(ms, zone) {
+  if (!zoneClocks.has(zone)) {
+    zoneClocks.set(zone, new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+      hour: "numeric", minute: "numeric", second: "numeric",
+    }));
+  }
+  const part = {};
+  for (const { type, value } of zoneClocks.get(zone).formatToParts(new Date(ms))) part[type] = Number(value);
+  const wall = new Date(0);
+  wall.setUTCFullYear(part.year, part.month - 1, part.day);
+  wall.setUTCHours(part.hour, part.minute, part.second);
+  return wall.getTime() - Math.floor(ms / 1000) * 1000;
+}
+// Every instant at which `zone`'s clocks read `wall` (that wall-clock time's ms as if in UTC):
+// one, none where the clocks go forward, two where they go back, whatever the size of the shift
+// (an hour in Paris, 30 minutes on Lord Howe Island). The offsets a day before and a day after
+// are the only candidates: no zone changes its offset twice within two days.
+function instantsAt(wall, zone) {
+  const day = 24 * 3600 * 1000;
+  const offsets = new Set([offsetAt(wall - day, zone), offsetAt(wall + day, zone)]);
+  return [...offsets].map((offset) => wall - offset).filter((t) => offsetAt(t, zone) === wall - t).sort((a, b) => a - b);
+}
+function lasting(ms) {
+  const minutes = Math.round(Math.abs(ms) / 60000);
+  return minutes % 60 ? plural(minutes, "minute") : plural(minutes / 60, "hour");
+}
 // The instant a field names, refusing the wall-clock times a DST change skips or repeats.
 function instantFrom(field) {
   if (!field.value) return null;
-  const moment = new Date(field.value);
   const label = document.querySelector(`label[for="${field.id}"]`).textContent;
-  if (fieldValue(moment) !== field.value) {
-    throw new Mistake(`${label}: ${field.value.replace("T", " ")} does not exist in ${ownZone} (the clocks go forward). Choose another time.`);
+  const typed = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d))?/.exec(field.value);
+  if (!typed) throw new Mistake(`${label}: ${field.value} is not a date and time.`);
+  const [year, month, day, hour, minute, second] = typed.slice(1).map((n) => Number(n || 0));
+  const wall = new Date(0);
+  wall.setUTCFullYear(year, month - 1, day);
+  wall.setUTCHours(hour, minute, second);
+  const shown = field.value.replace("T", " ");
+  const instants = instantsAt(wall.getTime(), ownZone);
+  if (instants.length === 0) {
+    const day = 24 * 3600 * 1000;
+    const shift = lasting(offsetAt(wall.getTime() + day, ownZone) - offsetAt(wall.getTime() - day, ownZone));
+    throw new Mistake(`${label}: ${shown} does not exist in ${ownZone} (the clocks go forward ${shift}). Choose another time.`);
   }
-  const hour = 3600 * 1000;
-  if ([-hour, hour].some((shift) => fieldValue(new Date(moment.getTime() + shift)) === field.value)) {
-    throw new Mistake(`${label}: ${field.value.replace("T", " ")} happens twice in ${ownZone} (the clocks go back). Choose a time outside that hour.`);
+  if (instants.length > 1) {
+    const shift = lasting(instants[1] - instants[0]);
+    throw new Mistake(`${label}: ${shown} happens twice in ${ownZone} (the clocks go back ${shift} that night). Choose a time that happens once.`);
   }
-  return moment.toISOString();
+  return new Date(instants[0]).toISOString();
 }
 
 // --- the API ---------------------------------------------------------------------------------
@@ -322,6 +362,46 @@ function showExam(data) {
   if (!sameExam || !$("edit-exam").dataset.changed) fillEditForm(data);
   latestCutoff = new Date(Math.max(new Date(data.cutoff_at), latestCutoff && sameExam ? latestCutoff : 0));
   showSummary(data.counts);
+  showRetention();
+}
+
+// When the exam's files start to go, and a warning while an export is due: files handed in, the
+// exam past its cut-off or its first file deleted within 48 hours, and no ZIP downloaded from
+// this page that was prepared after the last cut-off seen (a reload forgets downloads: it warns
+// again rather than never).
+function showRetention() {
+  const from = exam.files_deleted_from;
+  const examZone = exam.timezone === ownZone ? "" : ` (in the exam's zone: ${inZone(from, exam.timezone)})`;
+  $("files-deleted").textContent = exam.counts.handed_in
+    ? `Files are deleted from ${when(from)}${examZone}. Download the ZIP before then.`
+    : `No file is handed in yet. Files handed in by the cut-off are deleted from ${when(from)}${examZone}.`;
+  const t = now();
+  const lastCutoff = new Date(Math.max(new Date(exam.cutoff_at), latestCutoff || 0));
+  const prepared = collected.get(exam.exam_id);
+  const past = t >= new Date(exam.cutoff_at);
+  const due = exam.counts.handed_in > 0 && (past || new Date(from) - t <= EXPORT_DUE_MS) &&
+    !(prepared && new Date(prepared) >= lastCutoff);
+  $("export-due").hidden = !due;
+  if (!due) return;
+  let text;
+  if (new Date(from) <= t) {
+    text = `Export now: files of this exam are deleted from ${when(from)}, and the next clean-up deletes them. ` +
+      "Prepare the ZIP below and download it to keep what is left.";
+  } else if (past) {
+    text = `Export due: the exam is past its cut-off, and its files are deleted from ${when(from)}. ` +
+      "Prepare the ZIP below and download it before then.";
+  } else {
+    text = `Export due: files of this exam are deleted from ${when(from)}, in less than 48 hours. ` +
+      "Prepare the ZIP below and download it before then.";
+  }
+  const last = when(lastCutoff.toISOString());
+  if (prepared) {
+    text += ` The ZIP downloaded here was prepared before the cut-off (${last}), while students could still hand in: ` +
+      "prepare and download another after it.";
+  } else if (lastCutoff > t) {
+    text += ` Students may hand in until ${last}: download a ZIP prepared after then too.`;
+  }
+  $("export-due").textContent = text;
 }
 
 async function openExam(examId) {
@@ -335,6 +415,7 @@ async function openExam(examId) {
   $("import-result").hidden = true;
   $("extension-form").hidden = true;
   $("delete-confirm").hidden = true;
+  $("close-confirm").hidden = true;
   $("filter").value = "";
   pageCursors = [null];
   shownCounts = null;
@@ -358,7 +439,11 @@ function watchSummary() {
       const examId = exam.exam_id;
       try {
         const { data } = await call("GET", path("exams", examId));
-        if (exam && exam.exam_id === examId) { exam = { ...exam, counts: data.counts }; showSummary(data.counts); }
+        if (exam && exam.exam_id === examId) {
+          exam = { ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from };
+          showSummary(data.counts);
+          showRetention();
+        }
       } catch (err) {
         if (err instanceof Refused && err.status === 404) { await gone(); return; }
         // A missed refresh is retried at the next tick; the "As of" time says how fresh it is.
@@ -400,6 +485,7 @@ function studentRow(student) {
     el("td", {}, `${student.first_name} ${student.last_name}`),
     el("td", {}, `${student.attempts_used} of ${student.max_attempts}`),
     el("td", {}, handedIn(student)),
+    el("td", {}, student.current ? when(student.current.expires_at) : "—"),
     el("td", {}, extension ? `due ${when(extension.due_at)}${extension.extra_attempts ? `, +${extension.extra_attempts}` : ""}` : "—"),
     actions);
   row.dataset.nickname = student.nickname;
@@ -623,6 +709,8 @@ async function downloadExport() {
       // A link of the same scheme as this page (the bucket's), never a script URL.
       if (data.status === "done" && new URL(data.url).protocol === window.location.protocol) {
         window.location.assign(data.url);
+        collected.set(exam.exam_id, data.created_at);
+        showRetention();
       }
     } catch (err) {
       if (err instanceof Refused && err.status === 410) expired(); else throw err;
@@ -651,6 +739,29 @@ async function editExam(event) {
     watchSummary();
     say("The exam is changed.");
   }, { near: form, busy: busyButton(form) });
+}
+
+function askClose() {
+  clearError();
+  $("close-what").textContent = `Closing “${exam.title}”: every student's window ends now, extensions included. ` +
+    "No upload can start any more, and forms already issued stop counting: a file that reaches the storage after now " +
+    "is refused, even if its upload started before. Files handed in are kept, to collect as before.";
+  $("close-confirm").hidden = false;
+  $("close-no").focus();
+}
+
+async function closeExam() {
+  await attempt(async () => {
+    const { data } = await call("POST", path("exams", exam.exam_id, "close"));
+    $("close-confirm").hidden = true;
+    $("close-exam").focus();
+    latestCutoff = null; // every window ended, extensions' too
+    fillEditForm(data);
+    showExam(data);
+    await loadRoster(currentPage);
+    watchSummary();
+    say(`“${data.title}” is closed: every student's window ended ${when(data.cutoff_at)}.`);
+  }, { near: $("close-box"), busy: $("close-yes") });
 }
 
 async function askDelete() {
@@ -725,6 +836,9 @@ $("start-export").addEventListener("click", startExport);
 $("export-download").addEventListener("click", downloadExport);
 $("edit-exam").addEventListener("submit", editExam);
 $("edit-exam").addEventListener("input", () => { $("edit-exam").dataset.changed = "yes"; });
+$("close-exam").addEventListener("click", askClose);
+$("close-no").addEventListener("click", () => { $("close-confirm").hidden = true; $("close-exam").focus(); });
+$("close-yes").addEventListener("click", closeExam);
 $("delete-exam").addEventListener("click", askDelete);
 $("delete-no").addEventListener("click", () => { $("delete-confirm").hidden = true; $("delete-exam").focus(); });
 $("delete-yes").addEventListener("click", deleteExam);

@@ -133,6 +133,9 @@ function showStudent(progress) {
     $("current-time").textContent = when(current.submitted_at);
     $("current-late").hidden = !current.late;
     $("current-code").textContent = current.verification_code;
+    // After that the file is deleted: only what the examiner collected by then remains.
+    $("current-kept").textContent = `Kept until ${inZone(current.expires_at, exam.timezone)} (${exam.timezone}); ` +
+      `ask your examiner after that.${exam.timezone === ownZone ? "" : ` Your time: ${when(current.expires_at)}.`}`;
     offerReceipt($("current-receipt"), current);
   }
 }
@@ -232,7 +235,10 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
           too_large: "The file was larger than 3 MiB and was not kept.",
           empty: "The file was empty and was not kept.",
           checksum_mismatch: "The file that arrived is not the one you chose, so it was not kept. Upload it again.",
-        }[upload.rejection_reason] || "You had no uploads left, so this file was not kept.");
+          after_cutoff: "Your file arrived after your time to hand in had ended, so it was not kept: the exam was closed, " +
+            "or your deadline moved earlier, after your upload started. Ask your examiner if you need to hand it in.",
+          limit_reached: "You had no uploads left, so this file was not kept.",
+        }[upload.rejection_reason] || "This file was not kept. Ask your examiner.");
         return "rejected";
       }
     }
