@@ -470,10 +470,9 @@ def test_closing_an_exam_ends_every_window_now_and_forms_already_issued_stop_cou
     assert (upload["status"], upload["rejection_reason"]) == ("rejected", "after_cutoff")
 
 
-def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
-    console: Console, stack: Stack, console_errors: list[str]
-) -> None:
-    stack.create_exam("console-close-net", title="Closed on a bad network")
+def _lose_the_first_request(page: Page, url_pattern: str) -> list[str]:
+    """The first request to a matching URL is lost on the network (the connection reset), the
+    others go through; returns the URLs lost."""
     lost: list[str] = []
 
     def lose_the_first(route: Route) -> None:
@@ -483,7 +482,15 @@ def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
             lost.append(route.request.url)
             route.abort("connectionreset")
 
-    console.page.route(re.compile(r".*/exams/console-close-net/close$"), lose_the_first)
+    page.route(re.compile(url_pattern), lose_the_first)
+    return lost
+
+
+def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-close-net", title="Closed on a bad network")
+    lost = _lose_the_first_request(console.page, r".*/exams/console-close-net/close$")
     console.sign_in()
     console.open_exam("Closed on a bad network")
     console.page.get_by_role("button", name="Close now…").click()
@@ -511,16 +518,7 @@ def test_a_lost_progress_answer_is_retried_and_the_export_still_finishes(
 ) -> None:
     stack.create_exam("console-flaky", title="Flaky network")
     stack.hand_in(stack.create_student("console-flaky", "f")["upload_code"], b"%PDF-1.7 f")
-    lost: list[str] = []
-
-    def lose_the_first(route: Route) -> None:
-        if lost:
-            route.continue_()
-        else:
-            lost.append(route.request.url)
-            route.abort("connectionreset")
-
-    console.page.route(re.compile(r".*/exams/console-flaky/exports/[0-9a-f-]+$"), lose_the_first)
+    lost = _lose_the_first_request(console.page, r".*/exams/console-flaky/exports/[0-9a-f-]+$")
     console.sign_in()
     console.open_exam("Flaky network")
     console.page.get_by_role("button", name="Prepare the ZIP").click()

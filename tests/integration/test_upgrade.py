@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -34,47 +35,61 @@ def _migrate_to(url: str, last: str) -> None:
         backend.apply_migrations(backend.to_apply(wanted))
 
 
-@pytest.fixture
-def first_edition_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
-    """A database of its own, at schema 0001, holding what the first edition wrote."""
+@contextmanager
+def _database_at(server_url: str, last: str) -> Iterator[str]:
+    """A database of its own, migrated up to `last`, dropped afterwards."""
     name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(server_url, name)
-    _migrate_to(url, "0001.initial-schema")
-    with psycopg.connect(url, autocommit=True) as conn:
-        student = conn.execute(
-            """INSERT INTO student (nickname, first_name, last_name, email, upload_code)
-               VALUES ('mobrien', 'Mary-Ann', 'O''Brien', 'm@example.org', %s),
-                      ('zl', 'Zoë', 'Ł', NULL, 'ZZZZ9TX2WFD8HNBC4RZ0')
-               RETURNING id""",
-            (OLD_CODE,),
-        ).fetchone()
-        assert student is not None
-        upload = conn.execute(
-            """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
-                                   s3_sequencer)
-               VALUES (gen_random_uuid(), %s, 'submissions/old/answers.pdf', 'answers.pdf', 'application/pdf',
-                       now(), 'recorded', '0A')
-               RETURNING id""",
-            (student[0],),
-        ).fetchone()
-        assert upload is not None
-        conn.execute(
-            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
-                                       size_bytes, sha256, submitted_at, expires_at, status)
-               VALUES (%s, %s, 1, %s, 'answers.pdf', 'application/pdf', 12, repeat('a', 64), now(),
-                       now() + interval '72 hours', 'current')""",
-            (upload[0], student[0], OLD_VERIFICATION),
-        )
+    try:
+        _migrate_to(url, last)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _served(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The functions reach this database from now on."""
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("DB_SECRET_ARN")
     config.reset()
     db.reset()
-    yield url
-    db.reset()
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def first_edition_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own, at schema 0001, holding what the first edition wrote."""
+    with _database_at(server_url, "0001.initial-schema") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            student = conn.execute(
+                """INSERT INTO student (nickname, first_name, last_name, email, upload_code)
+                   VALUES ('mobrien', 'Mary-Ann', 'O''Brien', 'm@example.org', %s),
+                          ('zl', 'Zoë', 'Ł', NULL, 'ZZZZ9TX2WFD8HNBC4RZ0')
+                   RETURNING id""",
+                (OLD_CODE,),
+            ).fetchone()
+            assert student is not None
+            upload = conn.execute(
+                """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                       s3_sequencer)
+                   VALUES (gen_random_uuid(), %s, 'submissions/old/answers.pdf', 'answers.pdf', 'application/pdf',
+                           now(), 'recorded', '0A')
+                   RETURNING id""",
+                (student[0],),
+            ).fetchone()
+            assert upload is not None
+            conn.execute(
+                """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                           size_bytes, sha256, submitted_at, expires_at, status)
+                   VALUES (%s, %s, 1, %s, 'answers.pdf', 'application/pdf', 12, repeat('a', 64), now(),
+                           now() + interval '72 hours', 'current')""",
+                (upload[0], student[0], OLD_VERIFICATION),
+            )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
 
 
 def test_a_first_edition_database_upgrades_without_losing_anything(
@@ -123,38 +138,29 @@ def test_a_first_edition_database_upgrades_without_losing_anything(
 def before_pseudonyms_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
     """A database of its own, at schema 0004, holding two exams of an examiner (one anonymous)
     with students, one of whom handed in."""
-    name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    _migrate_to(url, "0004.receipts-and-exports")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO examiner DEFAULT VALUES")
-        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
-        for slug, anonymous in (("named", False), ("blind", True)):
-            exam = conn.execute(
-                """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
-                                     anonymous)
-                   VALUES (1, %s, 'Old', now() - interval '1 hour', now() + interval '1 hour',
-                           now() + interval '1 hour', 'UTC', 5, %s)
-                   RETURNING id""",
-                (slug, anonymous),
-            ).fetchone()
-            assert exam is not None
-            with conn.cursor() as cur:
-                cur.executemany(
-                    """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-                       VALUES (%s, %s, 'A', 'B', %s)""",
-                    [(exam[0], f"s{n}", codes.new_code()) for n in range(300)],
-                )
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("DB_SECRET_ARN")
-    config.reset()
-    db.reset()
-    yield url
-    db.reset()
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with _database_at(server_url, "0005.retention-from-window-end") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+            for slug, anonymous in (("named", False), ("blind", True)):
+                exam = conn.execute(
+                    """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
+                                         anonymous)
+                       VALUES (1, %s, 'Old', now() - interval '1 hour', now() + interval '1 hour',
+                               now() + interval '1 hour', 'UTC', 5, %s)
+                       RETURNING id""",
+                    (slug, anonymous),
+                ).fetchone()
+                assert exam is not None
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
+                           VALUES (%s, %s, 'A', 'B', %s)""",
+                        [(exam[0], f"s{n}", codes.new_code()) for n in range(300)],
+                    )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
 
 
 def test_existing_students_get_a_pseudonym_random_and_unique_in_their_exam(
@@ -222,14 +228,8 @@ def test_a_rotated_key_keeps_its_examiners_exams(api: Api, handler: Callable[[st
 @pytest.fixture
 def second_edition_database(server_url: str) -> Iterator[str]:
     """A database of its own at schema 0004 (the second edition), to fill and then upgrade."""
-    name = f"exam_depository_upgrade_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    _migrate_to(url, "0004.receipts-and-exports")
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with _database_at(server_url, "0004.receipts-and-exports") as url:
+        yield url
 
 
 def test_files_recorded_under_the_three_day_rule_are_kept_until_the_retention_after_their_cutoff(

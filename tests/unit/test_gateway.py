@@ -3,7 +3,6 @@ connection; and the functions it runs at once log each its own request's keys.""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,9 @@ def test_a_function_that_raises_is_a_502(tmp_path: Path, capsys: pytest.CaptureF
     assert "the handler broke" in capsys.readouterr().err
 
 
-def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(tmp_path: Path) -> None:
+def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(
+    tmp_path: Path, log_lines: list[dict[str, Any]]
+) -> None:
     # Given the gateway with the template's functions, and two requests that each log a line
     secrets_file = tmp_path / "secrets.json"
     key = local_secrets(secrets_file)["api_keys"][0]["value"]
@@ -49,7 +50,6 @@ def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(tmp
         "create_exam": ("/exams", {"content-type": "application/json", "x-api-key": key}),
     }
     both_in_their_handlers = threading.Barrier(len(requests), timeout=30)
-    lines: list[dict[str, Any]] = []
 
     class Overlap(logging.Filter):
         """A request's line is written only once the other request logs too: each has entered its
@@ -60,16 +60,9 @@ def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(tmp
                 both_in_their_handlers.wait()
             return True
 
-    class Lines(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
-    capture = Lines()
-    capture.setFormatter(logger.registered_formatter)
     shared = logging.getLogger(logger.service)
     overlap = Overlap()
     shared.addFilter(overlap)
-    shared.addHandler(capture)
     try:
         # When both are served at once, each on a thread of its own, as the local stack serves them
         with ThreadPoolExecutor(len(requests)) as threads:
@@ -84,10 +77,9 @@ def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(tmp
             )
     finally:
         shared.removeFilter(overlap)
-        shared.removeHandler(capture)
 
     # Then each request's line carries its own function's name and its own correlation id
     for function, (status, headers, _) in answers.items():
         assert status == 422
-        own = [line for line in lines if line.get("correlation_id") == headers["x-amzn-RequestId"]]
+        own = [line for line in log_lines if line.get("correlation_id") == headers["x-amzn-RequestId"]]
         assert [(line["message"], line["function_name"]) for line in own] == [("Request refused", function)]

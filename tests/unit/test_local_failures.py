@@ -4,38 +4,17 @@ to the function's log; the job is then retried as on AWS."""
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from exam_depository import config, db
-from exam_depository.observability import logger
 
 from local_stack.delivery import QueueDelivery
 from local_stack.functions import FunctionPool
 from local_stack.schedules import Schedule, Scheduler
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[dict[str, Any]]]:
-    """The handlers' log lines, as the local stack writes them to stack.log."""
-    lines: list[dict[str, Any]] = []
-
-    class Lines(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
-    capture = Lines()
-    capture.setFormatter(logger.registered_formatter)
-    shared = logging.getLogger(logger.service)
-    shared.addHandler(capture)
-    yield lines
-    shared.removeHandler(capture)
 
 
 def _errors(lines: list[dict[str, Any]], function: str) -> list[dict[str, Any]]:
