@@ -384,16 +384,83 @@ def test_prod_throttles_and_alarms_more_strictly_than_the_defaults(template: dic
         assert int(prod[stricter]) < int(defaults[stricter]), stricter
 
 
+# The checks .checkov.yaml skips for every resource, each wrong for every resource it applies to
+# (its comment says why). A check that some resource should pass is skipped in that resource's
+# Metadata instead: adding one here is a decision, made in this test too.
+CHECKOV_SKIPPED_EVERYWHERE = {
+    "CKV_AWS_173",  # the functions' environment encrypted with a KMS key: it holds no secret
+    "CKV_AWS_116",  # a dead-letter queue on every function: none is invoked asynchronously unchecked
+    "CKV_AWS_158",  # the log groups encrypted with a KMS key: CloudWatch's own encryption
+}
+
+
+def _checkov_config_skips() -> dict[str, str]:
+    """.checkov.yaml's skip-check, as checkov reads it, with the comment above each entry."""
+    path = ROOT / ".checkov.yaml"
+    skipped = yaml_parse(path.read_text())["skip-check"]
+    reasons: dict[str, str] = {}
+    comment: list[str] = []
+    for line in path.read_text().splitlines():
+        entry = re.fullmatch(r"\s*- (CKV_AWS_\d+)\s*", line)
+        if line.strip().startswith("#"):
+            comment.append(line.strip().lstrip("#").strip())
+        elif entry:
+            reasons[entry[1]] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    assert list(reasons) == skipped, "one check id per line of skip-check"
+    return reasons
+
+
 def test_every_checkov_skip_names_its_check_and_gives_a_reason(template: dict[str, Any]) -> None:
     skips = [
         (name, skip)
         for name, resource in template["Resources"].items()
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
     ]
-    assert skips, "make validate runs checkov; its skips live in the template"
+    assert skips, "make validate runs checkov; a skip for one resource lives in that resource's Metadata"
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
         assert len(skip.get("comment", "")) >= 30, f"{name} skips {skip['id']} without a reason"
+        assert skip["id"] not in CHECKOV_SKIPPED_EVERYWHERE, f"{name} skips {skip['id']}, which .checkov.yaml skips"
+    everywhere = _checkov_config_skips()
+    assert set(everywhere) == CHECKOV_SKIPPED_EVERYWHERE
+    for check, reason in everywhere.items():
+        assert len(reason) >= 30, f".checkov.yaml skips {check} without a reason"
+    assert "--config-file .checkov.yaml" in (ROOT / "Makefile").read_text()
+
+
+def test_the_only_log_groups_are_the_functions_each_kept_for_the_log_retention(template: dict[str, Any]) -> None:
+    # .checkov.yaml's skip of CKV_AWS_158 holds because every log group is a function's.
+    log_groups = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    assert set(log_groups) == {f"{function}LogGroup" for function in _functions(template)}
+    for name, props in log_groups.items():
+        function = name.removesuffix("LogGroup")
+        assert props == {
+            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{function}}}"},
+            "RetentionInDays": {"Ref": "LogRetentionDays"},
+        }, name
+
+
+def test_a_function_takes_the_api_concurrency_reservation_unless_it_says_why_not(template: dict[str, Any]) -> None:
+    # checkov's CKV_AWS_115 passes a function whose reservation is !Ref AWS::NoValue: the reason
+    # for opting out must be its skip of that check, which this test asks for.
+    reservation = {"Fn::If": ["ReserveApiConcurrency", {"Ref": "ApiFunctionConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == reservation
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        skips = {skip["id"] for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+        if "ReservedConcurrentExecutions" in resource["Properties"]:
+            assert resource["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "AWS::NoValue"}, name
+            assert "CKV_AWS_115" in skips, f"{name} takes no reservation without saying why"
+        else:
+            assert "CKV_AWS_115" not in skips, f"{name} has the reservation and skips its check"
 
 
 def test_the_export_builder_knows_its_last_try_as_the_queue_counts_them(template: dict[str, Any]) -> None:
