@@ -1,19 +1,32 @@
-"""Compact JWS with ES256 (RFC 7515, 7518) and JWKs (RFC 7517, 7638): plain functions, no I/O.
+"""Receipts as compact JWS (RFC 7515) with ES256, through the JOSE library joserfc: the public
+key as a JWK and its RFC 7638 thumbprint, the token around a signature made elsewhere, and the
+check against the published keys. Plain functions, no I/O.
 
-Signing is KMS's (signing.py); verifying needs only a public key, so anyone can check a receipt
-offline with standard tools (docs/RECEIPTS.md).
+Signing is KMS's (signing.py): joserfc builds the header and the signing input, a `signer`
+returns the signature, joserfc joins them. Verifying needs only a public key, so anyone can check
+a receipt offline with the same library (docs/RECEIPTS.md).
+
+Importing this module loads joserfc and cryptography (tens of milliseconds): receipts.py imports
+it only where a receipt is signed or checked, so the functions that do neither never pay for it.
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# A P-256 SubjectPublicKeyInfo (DER) is this header and then the point, 04 || x || y.
-_P256_SPKI_HEADER = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwa import ESAlgorithm, JWSAlgModel
+from joserfc.jwk import ECKey
+from joserfc.util import json_b64decode
+
+ALGORITHM = "ES256"
+CURVE = "P-256"
 MAX_TOKEN = 8192
 
 
@@ -21,40 +34,46 @@ class NotGenuine(ValueError):
     """The text is not a receipt, or its signature does not hold: `str()` says which, for people."""
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+@dataclass(frozen=True)
+class PublicKey:
+    kid: str  # the key's RFC 7638 thumbprint
+    jwk: dict[str, str]  # kty, crv, x, y: what the database keeps and jwks.json publishes
 
 
-def unb64url(text: str) -> bytes:
-    if not set(text) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def public_key(spki_der: bytes) -> PublicKey:
+    """KMS's public key (a DER SubjectPublicKeyInfo) as a JWK, named by its thumbprint."""
+    key = ECKey.import_key(spki_der)  # ValueError for anything that is not a public key
+    if key.is_private or key.curve_name != CURVE:
+        raise ValueError(f"not a {CURVE} public key")
+    jwk = key.as_dict()
+    return PublicKey(key.thumbprint(), {name: str(jwk[name]) for name in ("kty", "crv", "x", "y")})
 
 
-def jwk_from_spki(der: bytes) -> dict[str, str]:
-    if len(der) != len(_P256_SPKI_HEADER) + 65 or not der.startswith(_P256_SPKI_HEADER) or der[26] != 0x04:
-        raise ValueError("not an uncompressed P-256 public key")
-    point = der[len(_P256_SPKI_HEADER) + 1 :]
-    return {"kty": "EC", "crv": "P-256", "x": b64url(point[:32]), "y": b64url(point[32:])}
+class _SignedBy(ESAlgorithm):
+    """ES256 whose private key is not here: `sign` hands joserfc's signing input to `signer`,
+    which answers r || s (64 bytes), as KMS's signature converts to (signing.sign)."""
+
+    def __init__(self, signer: Callable[[bytes], bytes]) -> None:
+        super().__init__(ALGORITHM, CURVE, 256)
+        self._signer = signer
+
+    def sign(self, msg: bytes, key: ECKey) -> bytes:
+        return self._signer(msg)
 
 
-def thumbprint(jwk: dict[str, str]) -> str:
-    """RFC 7638: SHA-256 of the required members, sorted, no white space."""
-    required = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
-    return b64url(hashlib.sha256(json.dumps(required, separators=(",", ":"), sort_keys=True).encode()).digest())
-
-
-def signing_input(kid: str, claims: dict[str, Any]) -> bytes:
-    header = {"alg": "ES256", "kid": kid, "typ": "JWT"}
-    return f"{_encoded(header)}.{_encoded(claims)}".encode()
-
-
-def _encoded(value: dict[str, Any]) -> str:
-    return b64url(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def compact(signed: bytes, signature: bytes) -> str:
-    return f"{signed.decode()}.{b64url(signature)}"
+def sign(key: PublicKey, claims: dict[str, Any], signer: Callable[[bytes], bytes]) -> str:
+    """The compact JWS of `claims` under `key`'s kid, signed by `signer`. The claims' JSON is
+    written here, compact and in UTF-8 as the receipts issued so far (joserfc would escape
+    non-ASCII nicknames and file names)."""
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+    registry = jws.JWSRegistry(algorithms=[ALGORITHM])
+    algorithms: dict[str, JWSAlgModel] = {ALGORITHM: _SignedBy(signer)}
+    registry.algorithms = algorithms  # this registry's ES256 signs through `signer`; others keep joserfc's
+    # joserfc checks that the algorithm fits the key it is given: the public half names the key
+    # (its curve); the private half never leaves KMS.
+    return jws.serialize_compact(
+        {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, payload, ECKey.import_key(dict(key.jwk)), registry=registry
+    )
 
 
 def token_sha256(token: str) -> str:
@@ -63,15 +82,14 @@ def token_sha256(token: str) -> str:
 
 
 @dataclass(frozen=True)
-class Parsed:
+class Unverified:
+    token: str
     kid: str
-    claims: dict[str, Any]
-    signed: bytes
-    signature: bytes
 
 
-def parse(token: str) -> Parsed:
-    """The parts of a compact JWS of ours, or NotGenuine saying what is wrong with the text."""
+def parse(token: str) -> Unverified:
+    """Text that has a receipt's shape, or NotGenuine saying, for people, what is wrong with it.
+    Nothing is verified yet: that needs the published keys (`verify`)."""
     token = token.strip()
     if len(token) > MAX_TOKEN:
         raise NotGenuine("This is far longer than a receipt.")
@@ -79,29 +97,32 @@ def parse(token: str) -> Parsed:
     if len(parts) != 3:
         raise NotGenuine("This is not a receipt: a receipt has three parts separated by dots.")
     try:
-        header = json.loads(unb64url(parts[0]))
-        claims = json.loads(unb64url(parts[1]))
-        signature = unb64url(parts[2])
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        header, claims = json_b64decode(parts[0].encode()), json_b64decode(parts[1].encode())
+    except (ValueError, RecursionError) as exc:  # binascii, Unicode and JSON errors are ValueErrors
         raise NotGenuine("This is not a receipt: its parts do not decode.") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise NotGenuine("This is not a receipt: its parts are not JSON objects.")
-    if header.get("alg") != "ES256" or not isinstance(header.get("kid"), str) or len(signature) != 64:
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str):
         raise NotGenuine("This is not a receipt of ours: it is not signed with ES256.")
-    return Parsed(header["kid"], claims, f"{parts[0]}.{parts[1]}".encode(), signature)
+    return Unverified(token, kid)
 
 
-def signature_holds(jwk: dict[str, str], signed: bytes, signature: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-    point = b"\x04" + unb64url(jwk["x"]) + unb64url(jwk["y"])
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+def verify(receipt: Unverified, keys: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """The claims of a receipt that the key its kid names (of `keys`, JWKs by kid) signed, or
+    NotGenuine. joserfc decides: ES256 only (never `none`, nor HS256 with a public key as the
+    secret), the header's parameters, the signature."""
+    jwk = keys.get(receipt.kid)
+    if jwk is None:
+        raise NotGenuine("No key of this deployment signed it.")
     try:
-        key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
+        return jwt.decode(receipt.token, _published_key(jwk["crv"], jwk["x"], jwk["y"]), algorithms=[ALGORITHM]).claims
+    except JoseError as exc:
+        raise NotGenuine("The signature does not match: the receipt was changed.") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _published_key(crv: str, x: str, y: str) -> ECKey:
+    """A published key as joserfc's object, made once per environment: a warm check then costs
+    what the old hand-written one did (importing a key is a quarter of a check)."""
+    return ECKey.import_key({"kty": "EC", "crv": crv, "x": x, "y": y})

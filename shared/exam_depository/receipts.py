@@ -14,32 +14,40 @@ import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exam_depository import codes, db, jws, signing
+from exam_depository import codes, db, signing
 from exam_depository.config import SigningSettings, load
 from exam_depository.models import Jwks, ReceiptCheck, rfc3339
 from exam_depository.rules import status_at
+
+if TYPE_CHECKING:
+    from exam_depository.jws import PublicKey
+
+# `exam_depository.jws` loads the JOSE library and cryptography: it is imported below where a
+# receipt is signed or checked, so that the functions that import this module for `claims` or
+# `jwks` (every one that reads submissions) do not pay for it at their cold start.
 
 JWKS_MAX_AGE_S = 300
 _jwks_cache: tuple[float, Jwks] | None = None
 
 
 @functools.cache
-def _signing_kid() -> str:
-    """The signing key's thumbprint: the public key is read from KMS once per environment."""
-    return jws.thumbprint(jws.jwk_from_spki(signing.public_key_der()))
+def _signing_key() -> PublicKey:
+    """The signing key's public half and its thumbprint: read from KMS once per environment."""
+    from exam_depository import jws
+
+    return jws.public_key(signing.public_key_der())
 
 
 def publish_key(conn: db.Connection) -> str:
     """Make sure the signing key's public half is published (receipts must stay verifiable after
     the key is replaced); returns its kid. Once per execution environment."""
-    kid = _signing_kid()
-    if kid not in _published:
-        jwk = jws.jwk_from_spki(signing.public_key_der())
-        db.publish_receipt_key(conn, kid, jwk)
-        _published.add(kid)
-    return kid
+    key = _signing_key()
+    if key.kid not in _published:
+        db.publish_receipt_key(conn, key.kid, key.jwk)
+        _published.add(key.kid)
+    return key.kid
 
 
 _published: set[str] = set()
@@ -77,14 +85,18 @@ def claims(
 def issue(kid: str, chains: list[list[dict[str, Any]]]) -> list[list[str]]:
     """Sign each student's receipts in order: a receipt's `previous_receipt_sha256` is set from
     the one before it in its chain (the first keeps the one it was given). Chains are signed at
-    once, each a call to KMS per receipt."""
+    once, each a call to KMS per receipt. `kid` is the one `publish_key` returned."""
+    from exam_depository import jws
+
+    key = _signing_key()
+    if key.kid != kid:
+        raise ValueError(f"asked to sign with {kid}, but KMS's key is {key.kid}")
 
     def sign_chain(chain: list[dict[str, Any]]) -> list[str]:
         tokens: list[str] = []
         for statement in chain:
             linked = {**statement, "previous_receipt_sha256": jws.token_sha256(tokens[-1])} if tokens else statement
-            signed = jws.signing_input(kid, linked)
-            tokens.append(jws.compact(signed, signing.sign(signed)))
+            tokens.append(jws.sign(key, linked, signing.sign))
         return tokens
 
     if len(chains) <= 1:
@@ -128,26 +140,26 @@ def check(token: str) -> ReceiptCheck:
     (r, s), and KMS does not normalise s, so every receipt has a twin with the same claims but
     another text, one that no chain link names (a link is the SHA-256 of the exact text).
     """
+    from exam_depository import jws
+
     token = token.strip()
     try:
-        parsed = jws.parse(token)
+        unverified = jws.parse(token)  # text that cannot be a receipt costs no database round trip
     except jws.NotGenuine as exc:
         return ReceiptCheck(genuine=False, reason=str(exc))
     with db.transaction() as conn:
-        keys = db.receipt_keys(conn)
-        jwk = keys.get(parsed.kid)
-        if jwk is None:
-            return ReceiptCheck(genuine=False, reason="No key of this deployment signed it.")
-        if not jws.signature_holds(jwk, parsed.signed, parsed.signature):
-            return ReceiptCheck(genuine=False, reason="The signature does not match: the receipt was changed.")
-        code = codes.normalize(str(parsed.claims.get("verification_code", "")))
+        try:
+            stated = jws.verify(unverified, db.receipt_keys(conn))
+        except jws.NotGenuine as exc:
+            return ReceiptCheck(genuine=False, reason=str(exc))
+        code = codes.normalize(str(stated.get("verification_code", "")))
         issued = db.issued_receipt(conn, code) if code else None
     if issued is None:
         return ReceiptCheck(genuine=False, reason=DELETED)
     if issued.receipt != token:
         return ReceiptCheck(genuine=False, reason=NOT_AS_ISSUED)
     status = status_at(issued.status, issued.expires_at, datetime.now(UTC))
-    return ReceiptCheck(genuine=True, claims=parsed.claims, status=status)
+    return ReceiptCheck(genuine=True, claims=stated, status=status)
 
 
 def reset() -> None:
@@ -155,4 +167,4 @@ def reset() -> None:
     global _jwks_cache
     _jwks_cache = None
     _published.clear()
-    _signing_kid.cache_clear()
+    _signing_key.cache_clear()

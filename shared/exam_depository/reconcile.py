@@ -106,7 +106,7 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
         uploads = db.upload_records(conn, sorted({item.key for item in versions}))
     repairs = plan(versions, uploads, listed_at=now, grace=grace)
 
-    failed = 0
+    recorded = failed = 0
     for start in range(0, len(repairs.record), 100):
         chunk = repairs.record[start : start + 100]
         # Listed oldest first: of several versions of one form's key, the first posted is weighed first.
@@ -118,6 +118,9 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
         for index in sorted(result.failed):
             logger.error("Recording a listed object failed; the next run retries", extra={"key": chunk[index].key})
         failed += len(result.failed)
+        # Only what the recorder recorded (out of order counts: it has its submission and receipt);
+        # the rest it rejected, found reused or duplicate, or could not read.
+        recorded += sum(1 for outcome in result.outcomes if outcome in ("recorded", "superseded"))
     deleted = storage.delete_versions([(d.key, d.version_id) for d in repairs.delete]) if repairs.delete else 0
     for upload in repairs.lost:
         logger.error(
@@ -130,7 +133,7 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
         dropped = db.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
     return ReconcileReport(
         listed=len(versions),
-        recorded=len(repairs.record) - failed,
+        recorded=recorded,
         deleted=deleted,
         confirmed_deleted=len(repairs.confirm_deleted),
         lost=len(repairs.lost),

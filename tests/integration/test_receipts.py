@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any, cast
@@ -146,6 +147,42 @@ def test_text_that_is_not_a_receipt_is_told_so_plainly(api: Api, text: str, reas
 
     assert checked["genuine"] is False
     assert reason in checked["reason"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_algorithm_confusion_an_unknown_key_and_oversize_text_are_refused(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given a genuine receipt and the published key
+    student = api.create_student()
+    receipt = _hand_in(api, bucket, record, student["upload_code"], b"%PDF")["current"]["receipt"]
+    published = _jwks(api)["keys"][0]
+    _, claims, signature = receipt.split(".")
+
+    def header(**fields: str) -> str:
+        return _b64(json.dumps(fields).encode())
+
+    # When the claims come with `alg: none`, with HS256 keyed by the public key, under a kid that
+    # is not ours, or in text longer than any receipt
+    hs256_input = f"{header(alg='HS256', kid=published['kid'], typ='JWT')}.{claims}"
+    hs256 = hmac.new(json.dumps(published).encode(), hs256_input.encode(), hashlib.sha256).digest()
+    refused = {
+        f"{header(alg='none', kid=published['kid'])}.{claims}.": "not signed with ES256",
+        f"{hs256_input}.{_b64(hs256)}": "not signed with ES256",
+        f"{header(alg='ES256', kid='not-ours', typ='JWT')}.{claims}.{signature}": "No key of this deployment",
+        f"{_b64(json.dumps(['alg', 'kid']).encode())}.{claims}.{signature}": "not JSON objects",
+    }
+
+    # Then each is refused with its reason
+    for text, reason in refused.items():
+        checked = _check(api, text)
+        assert (checked["genuine"], checked["claims"]) == (False, None), text
+        assert reason in checked["reason"], text
+    oversize = api.call("verify_receipt", "not_a_receipt", body={"receipt": receipt + "A" * 8192})
+    assert oversize.status == 422, oversize.body
 
 
 def test_checking_receipts_and_the_published_keys_need_no_kms(

@@ -164,3 +164,26 @@ def test_a_notification_arriving_after_the_job_recorded_its_object_keeps_the_cod
     assert again["current"]["verification_code"] == code["current"]["verification_code"]
     assert again["attempts_used"] == 1
     assert bucket.keys() == [form["fields"]["key"]]
+
+
+def test_only_what_the_recorder_records_counts_as_recorded(
+    api: Api, bucket: Bucket, reconcile: Callable[[], dict[str, int]], database_url: str
+) -> None:
+    # Given unnotified objects the recorder will not record: an empty file, and a form posted
+    # twice (the second version is a reuse), beside one it records
+    empty, twice, fine = (api.create_student(n) for n in ("a", "b", "c"))
+    empty_form, twice_form, fine_form = _form(api, empty), _form(api, twice), _form(api, fine)
+    bucket.upload(empty_form, b"")
+    bucket.upload(twice_form, b"first")
+    bucket.upload(twice_form, b"posted again")
+    bucket.upload(fine_form, b"answers")
+
+    # When the job records what no notification brought
+    report = reconcile()
+
+    # Then only the two files really recorded count (UnnotifiedObjectsRecorded is this figure)
+    assert (report["recorded"], report["failed"]) == (2, 0)
+    uploads = _uploads(database_url)
+    assert uploads[empty_form["fields"]["key"]][0] == "rejected"
+    assert uploads[twice_form["fields"]["key"]][0] == "recorded"
+    assert uploads[fine_form["fields"]["key"]][0] == "recorded"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import unicodedata
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,27 +19,60 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
-def test_a_kms_der_signature_becomes_the_jws_r_and_s_and_verifies() -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    signed = jws.signing_input("kid", {"a": "é"})
-    for _ in range(50):  # DER integers are 32 or 33 bytes, or shorter: each must come out as 32
-        der = key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        raw = signing.raw_signature(der)
-        r, s = decode_dss_signature(der)
-        assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        assert jws.signature_holds(jws.jwk_from_spki(spki), signed, raw)
-    assert not jws.signature_holds(jws.jwk_from_spki(spki), signed + b"x", raw)
-
-
-def test_a_jwk_and_its_rfc_7638_thumbprint() -> None:
-    # The example key of RFC 7638, section 3.1, is RSA; this one checks the EC member order.
-    jwk = {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "BBBB", "use": "sig"}
-    assert jws.thumbprint(jwk) == jws.b64url(
-        __import__("hashlib").sha256(b'{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}').digest()
+def _key() -> tuple[ec.EllipticCurvePrivateKey, jws.PublicKey]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    spki = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return private, jws.public_key(spki)
+
+
+def _signer(private: ec.EllipticCurvePrivateKey) -> Callable[[bytes], bytes]:
+    """What signing.sign does with KMS's answer, with a local key: DER, then r || s."""
+    return lambda message: signing.raw_signature(private.sign(message, ec.ECDSA(hashes.SHA256())))
+
+
+def _b64(value: object) -> str:
+    """base64url without padding, of bytes or of a value's JSON."""
+    data = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_a_kms_der_signature_becomes_the_jws_r_and_s_and_verifies() -> None:
+    private, key = _key()
+    signed: list[bytes] = []
+
+    def signer(message: bytes) -> bytes:
+        signed.append(message)
+        return _signer(private)(message)
+
+    for _ in range(50):  # DER integers are 32 or 33 bytes, or shorter: each must come out as 32
+        token = jws.sign(key, {"a": "é"}, signer)
+        der = private.sign(signed[-1], ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        assert signing.raw_signature(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        assert jws.verify(jws.parse(token), {key.kid: key.jwk}) == {"a": "é"}
+    # The signing input is the receipts' as ever: this header, the claims' compact UTF-8 JSON.
+    header, claims, _ = token.split(".")
+    assert signed[-1] == f"{header}.{claims}".encode()
+    assert base64.urlsafe_b64decode(header + "==") == f'{{"alg":"ES256","kid":"{key.kid}","typ":"JWT"}}'.encode()
+    assert base64.urlsafe_b64decode(claims + "==") == '{"a":"é"}'.encode()
+
+
+def test_a_jwk_and_its_rfc_7638_thumbprint_are_what_the_published_keys_were_named_by() -> None:
+    private, key = _key()
+    numbers = private.public_key().public_numbers()
+    x, y = (_b64(n.to_bytes(32, "big")) for n in (numbers.x, numbers.y))
+
+    assert key.jwk == {"kty": "EC", "crv": "P-256", "x": x, "y": y}
+    # RFC 7638: SHA-256 of the required members, in this order, without white space.
+    members = f'{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}'.encode()
+    assert key.kid == _b64(hashlib.sha256(members).digest())
+    with pytest.raises(ValueError, match="Could not deserialize"):
+        jws.public_key(b"\x30" * 91)
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     with pytest.raises(ValueError, match="P-256"):
-        jws.jwk_from_spki(b"\x30" * 91)
+        jws.public_key(p384.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 @given(st.text(max_size=200))
@@ -45,6 +83,85 @@ def test_anything_given_as_a_receipt_is_parsed_or_refused_plainly(text: str) -> 
         return
     with pytest.raises(jws.NotGenuine, match=r"\w"):  # never anything but a sentence for people
         jws.parse(text)
+
+
+# The order of P-256's base point: for an ECDSA signature (r, s), (r, n - s) verifies as well.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _forgeries(token: str, key: jws.PublicKey) -> dict[str, str]:
+    """Texts made from a genuine receipt, each of which must be refused."""
+    header, claims, signature = token.split(".")
+    public_secret = json.dumps(key.jwk).encode()  # algorithm confusion: the public key as an HMAC secret
+    hs256_input = f"{_b64({'alg': 'HS256', 'kid': key.kid, 'typ': 'JWT'})}.{claims}"
+    hs256 = hmac.new(public_secret, hs256_input.encode(), hashlib.sha256).digest()
+    other_private, _ = _key()
+    other = _signer(other_private)(f"{header}.{claims}".encode())
+    return {
+        "claims changed": f"{header}.{_b64({'verification_code': 'K7QX-2M4Q'})}.{signature}",
+        "signed by another key under our kid": f"{header}.{claims}.{_b64(other)}",
+        "alg none": f"{_b64({'alg': 'none', 'kid': key.kid})}.{claims}.",
+        "HS256 with the public key": f"{hs256_input}.{_b64(hs256)}",
+        "unknown kid": f"{_b64({'alg': 'ES256', 'kid': 'not-ours', 'typ': 'JWT'})}.{claims}.{signature}",
+        "a header parameter added": f"{_b64({'alg': 'ES256', 'kid': key.kid, 'jku': 'https://x'})}.{claims}."
+        + signature,
+        "signature cut short": f"{header}.{claims}.{signature[:-4]}",
+        "oversize": f"{header}.{claims}{'A' * 8192}.{signature}",
+        "a header that is a list": f"{_b64(['alg', 'kid'])}.{claims}.{signature}",
+        "claims that are a list": f"{header}.{_b64(['a'])}.{signature}",
+        "not base64url": f"{header}.{claims}+/.{signature}",
+        "four parts": f"{token}.{signature}",
+    }
+
+
+REFUSED = {
+    "claims changed": "The signature does not match: the receipt was changed.",
+    "signed by another key under our kid": "The signature does not match: the receipt was changed.",
+    "alg none": "This is not a receipt of ours: it is not signed with ES256.",
+    "HS256 with the public key": "This is not a receipt of ours: it is not signed with ES256.",
+    "unknown kid": "No key of this deployment signed it.",
+    "a header parameter added": "The signature does not match: the receipt was changed.",
+    "signature cut short": "The signature does not match: the receipt was changed.",
+    "oversize": "This is far longer than a receipt.",
+    "a header that is a list": "This is not a receipt: its parts are not JSON objects.",
+    "claims that are a list": "This is not a receipt: its parts are not JSON objects.",
+    "not base64url": "This is not a receipt: its parts do not decode.",
+    "four parts": "This is not a receipt: a receipt has three parts separated by dots.",
+}
+
+
+@pytest.mark.parametrize("forgery", list(REFUSED))
+def test_a_forged_or_malformed_receipt_is_refused_with_its_reason(forgery: str) -> None:
+    private, key = _key()
+    token = jws.sign(key, {"verification_code": "K7QX-2M4P"}, _signer(private))
+    text = _forgeries(token, key)[forgery]
+
+    with pytest.raises(jws.NotGenuine) as refused:
+        jws.verify(jws.parse(text), {key.kid: key.jwk})
+
+    assert str(refused.value) == REFUSED[forgery]
+
+
+@pytest.mark.parametrize("forgery", ["alg none", "HS256 with the public key"])
+def test_the_library_refuses_algorithm_confusion_even_where_the_shape_check_is_skipped(forgery: str) -> None:
+    private, key = _key()
+    token = jws.sign(key, {"a": 1}, _signer(private))
+
+    with pytest.raises(jws.NotGenuine, match="signature does not match"):
+        jws.verify(jws.Unverified(_forgeries(token, key)[forgery], key.kid), {key.kid: key.jwk})
+
+
+def test_the_twin_with_the_other_signature_form_verifies_so_only_the_stored_text_can_tell() -> None:
+    # receipts.check compares a receipt with the text issued for its code: this is why.
+    private, key = _key()
+    token = jws.sign(key, {"a": 1}, _signer(private))
+    header, claims, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    twin_signature = raw[:32] + (P256_ORDER - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    twin = f"{header}.{claims}.{_b64(twin_signature)}"
+
+    assert twin != token
+    assert jws.verify(jws.parse(twin), {key.kid: key.jwk}) == jws.verify(jws.parse(token), {key.kid: key.jwk})
 
 
 @pytest.mark.parametrize(
