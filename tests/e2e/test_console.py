@@ -18,8 +18,9 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
+from tests.browser import ARTIFACTS
 from tests.conftest import ROOT
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
+from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
 ZONE = "Europe/Berlin"
