@@ -15,16 +15,13 @@ import uuid
 import zipfile
 from pathlib import Path
 
-import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import ROOT
+from tests.browser import ARTIFACTS, chromium
 from tests.deployed.conftest import Deployed
 from tests.e2e.conftest import EXAM
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
 
 
@@ -104,30 +101,14 @@ def test_an_export_is_built_from_its_queue_and_holds_every_current_file(deployed
 
 
 def test_a_student_hands_in_through_the_deployed_page_in_chromium(deployed: Deployed, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
     student = deployed.create_student(EXAM, f"deployed.browser.{uuid.uuid4().hex[:6]}")
     answers = tmp_path / "Réponses.pdf"
     answers.write_bytes(b"%PDF-1.7 answers " * 4000)
     page_url = deployed.info["browser_api_url"] + "/"  # https://<api id>.execute-api.localhost:PORT/v1/
     problems: list[str] = []
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                # Trust exactly the emulator's certificate (its public key), nothing else.
-                f"--ignore-certificate-errors-spki-list={deployed.info['ca_spki_sha256']}",
-            ],
-        )
+    # Trust exactly the emulator's certificate (its public key), nothing else.
+    with chromium(f"--ignore-certificate-errors-spki-list={deployed.info['ca_spki_sha256']}") as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
         refused: list[str] = []
@@ -141,7 +122,6 @@ def test_a_student_hands_in_through_the_deployed_page_in_chromium(deployed: Depl
         expect(receipt).to_have_text(CODE, timeout=30_000)
         page.screenshot(path=ARTIFACTS / "deployed-upload-verification-code.png", full_page=True)
         code = receipt.inner_text()
-        browser.close()
 
     # Every request of the page was answered (its files, the API, S3's preflight and POST); no CSP
     # violation, CORS refusal or script error. (The browser's own /favicon.ico gets API Gateway's

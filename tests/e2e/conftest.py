@@ -15,10 +15,11 @@ import psutil
 import psycopg
 import pytest
 from exam_depository.codes import display
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from local_stack import background
 from local_stack.client import ApiClient
+from tests.browser import chromium
 from tests.conftest import ROOT
 
 EXAM = "e2e"  # the exam the session's tests hand in to, open for the session
@@ -95,31 +96,11 @@ def _secrets_in_logs(info: dict[str, Any], local_dir: Path) -> list[str]:
 
 # --- the browser: Debian's Chromium, driven by Playwright -------------------------------------
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            # This machine's network is closed: no background calls home, no component updates.
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
+from tests.browser import ARTIFACTS
 from tests.conftest import ROOT
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
+from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
 ZONE = "Europe/Berlin"
@@ -58,7 +59,15 @@ class Console:
         expect(self.page.locator("#exam-heading")).to_have_text(title)
 
     def shot(self, name: str) -> None:
+        # A full-page screenshot resizes the viewport and back. After it, the page says it is
+        # scrolled to one place while Chromium keeps the place it was at before, and goes back to
+        # it at the next mouse press: a click right after a shot pressed its button, the page
+        # moved, and the release landed on the form (no click, no POST /exams). It failed so when
+        # test_pages.py ran first: its exams made the console's page taller than the window.
+        # Scrolling back to where the page was before the shot puts the two in step.
+        scrolled = self.page.evaluate("[window.scrollX, window.scrollY]")
         self.page.screenshot(path=ARTIFACTS / f"console-{name}.png", full_page=True)
+        self.page.evaluate("([x, y]) => window.scrollTo(x, y)", scrolled)
 
     def stored_key(self) -> Any:
         return self.page.evaluate(f"sessionStorage.getItem('{KEY_STORE}')")
@@ -120,14 +129,60 @@ def test_the_console_loads_from_its_own_origin_alone_and_stays_light(console: Co
     assert weight < 64 * 1024
 
 
-def test_an_examiner_runs_an_exam_from_the_console(
-    console: Console, browser: Browser, stack: Stack, tmp_path: Path
-) -> None:
+# --- an exam run from the console, one step a test ---------------------------------------------
+
+ROSTER = "nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbo,Bo,Ng,\ncy,Cy,Zhou,cy@example.org\n"
+BAD_ROSTER = "nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbad nick,Bo,Ng,\ncy,Cy,,cy@example.org\n"
+ADA_ANSWERS = b"%PDF-1.7 Ada's answers " * 500
+
+
+def _exam_with_roster(stack: Stack, exam_id: str, title: str) -> dict[str, dict[str, Any]]:
+    """An exam as an examiner creates it in the console (open since half an hour, due in two hours,
+    late uploads for half an hour more, three uploads each), with ROSTER imported: its students
+    by nickname. Made through the API: each test that changes an exam has one of its own."""
+    stack.create_exam(
+        exam_id,
+        title=title,
+        opens_in_s=-1800,
+        due_in_s=7200,
+        cutoff_in_s=9000,
+        timezone="Europe/Lisbon",
+        max_attempts=3,
+    )
+    assert stack.import_roster(exam_id, ROSTER).status_code == 201
+    return {student["nickname"]: student for student in stack.students(exam_id).json()["items"]}
+
+
+HANDED_IN = "Physics — handed in"
+
+
+@pytest.fixture(scope="module")
+def handed_in(stack: Stack) -> dict[str, dict[str, Any]]:
+    """An exam in which Ada handed in ada.pdf and Bo and Cy have not yet: its students by nickname.
+    Shared by the tests that only read it (the filter, the roster, an export, signing out)."""
+    roster = _exam_with_roster(stack, "console-handed-in", HANDED_IN)
+    stack.hand_in(roster["ada"]["upload_code"], ADA_ANSWERS, filename="ada.pdf")
+    return roster
+
+
+def _import_roster(page: Page, roster: Path) -> None:
+    page.get_by_label("A roster (CSV)").set_input_files(roster)
+    page.get_by_role("button", name="Import the roster").click()
+
+
+def test_signing_in_keeps_the_key_in_the_tab_and_out_of_the_page(console: Console, stack: Stack) -> None:
     page = console.page
     console.sign_in()
+
     expect(page.get_by_role("heading", name="Your exams")).to_be_visible()
     assert console.stored_key() == stack.key
     assert stack.key not in page.content()  # not in the page's HTML either
+
+
+def test_an_exam_is_created_with_its_window_typed_in_the_laptops_zone(console: Console, stack: Stack) -> None:
+    page = console.page
+    console.sign_in()
+    expect(page.get_by_role("heading", name="Your exams")).to_be_visible()
 
     # Create an exam, its window typed in Berlin time.
     now = datetime.now(UTC)
@@ -143,50 +198,85 @@ def test_an_examiner_runs_an_exam_from_the_console(
     expect(page.locator("legend").first).to_contain_text(ZONE)  # the zone the times are typed in
     console.shot("2-create-exam")
     page.get_by_role("button", name="Create the exam").click()
+
     expect(page.locator("#exam-heading")).to_have_text("Physics — December")
     created = stack.exam("console-physics").json()
     assert [datetime.fromisoformat(created[f]) for f in ("opens_at", "due_at", "cutoff_at")] == [opens, due, cutoff]
     assert (created["timezone"], created["max_attempts"], created["anonymous"]) == ("Europe/Lisbon", 3, False)
     expect(page.locator("#exam-window")).to_contain_text("CET")  # dates carry their zone
 
-    # A roster with bad rows: each shown with its line, nothing created.
+
+def test_a_roster_with_bad_rows_shows_each_with_its_line_and_creates_nothing(
+    console: Console, stack: Stack, tmp_path: Path
+) -> None:
+    stack.create_exam("console-roster-refused", title="Roster refused")
+    console.sign_in()
+    console.open_exam("Roster refused")
     bad = tmp_path / "roster-bad.csv"
-    bad.write_text("nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbad nick,Bo,Ng,\ncy,Cy,,cy@example.org\n")
-    page.get_by_label("A roster (CSV)").set_input_files(bad)
-    page.get_by_role("button", name="Import the roster").click()
-    alert = page.get_by_role("alert")
+    bad.write_text(BAD_ROSTER)
+
+    _import_roster(console.page, bad)
+
+    alert = console.page.get_by_role("alert")
     expect(alert).to_contain_text("nothing was created")
     expect(alert.locator("li")).to_have_count(2)
     expect(alert.locator("li").nth(0)).to_contain_text("Line 3, nickname")
     expect(alert.locator("li").nth(1)).to_contain_text("Line 4, last_name")
     console.shot("3-roster-refused")
-    assert stack.students("console-physics").json()["items"] == []
+    assert stack.students("console-roster-refused").json()["items"] == []
 
-    # The good one: the new students are listed with their codes.
+
+def test_a_corrected_roster_lists_the_new_students_with_their_codes(
+    console: Console, stack: Stack, tmp_path: Path
+) -> None:
+    # Given a roster refused for its bad rows
+    stack.create_exam("console-roster", title="Roster imported")
+    console.sign_in()
+    console.open_exam("Roster imported")
+    page = console.page
+    bad = tmp_path / "roster-bad.csv"
+    bad.write_text(BAD_ROSTER)
+    _import_roster(page, bad)
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("nothing was created")
+
+    # When the corrected one is imported
     good = tmp_path / "roster.csv"
-    good.write_text("nickname,first_name,last_name,email\nada,Ada,Lovelace,\nbo,Bo,Ng,\ncy,Cy,Zhou,cy@example.org\n")
-    page.get_by_label("A roster (CSV)").set_input_files(good)
-    page.get_by_role("button", name="Import the roster").click()
+    good.write_text(ROSTER)
+    _import_roster(page, good)
+
+    # Then the new students are listed with their codes.
     expect(page.locator("#import-summary")).to_have_text("Added 3 students.")
     expect(alert).to_be_hidden()
     expect(page.locator("#import-created li")).to_have_count(3)
     expect(page.locator("#roster tbody tr")).to_have_count(3)
     expect(page.locator("#count-none")).to_have_text("3")
     console.shot("4-roster-imported")
-    roster = {s["nickname"]: s for s in stack.students("console-physics").json()["items"]}
+    roster = {s["nickname"]: s for s in stack.students("console-roster").json()["items"]}
     expect(page.locator("#import-created")).to_contain_text(roster["ada"]["upload_code"])
 
-    # A student hands in from another browser; the summary follows without a reload.
+
+def test_a_hand_in_from_another_browser_updates_the_summary_without_a_reload(
+    console: Console, browser: Browser, stack: Stack, tmp_path: Path
+) -> None:
+    roster = _exam_with_roster(stack, "console-live", "Handed in while watched")
+    console.sign_in()
+    console.open_exam("Handed in while watched")
+    page = console.page
+    expect(page.locator("#count-none")).to_have_text("3")
     page.evaluate("window.stillTheSamePage = true")
+
+    # A student hands in from another browser; the summary follows without a reload.
     student = browser.new_context(viewport={"width": 390, "height": 844})
     upload = student.new_page()
     answers = tmp_path / "ada.pdf"
-    answers.write_bytes(b"%PDF-1.7 Ada's answers " * 500)
+    answers.write_bytes(ADA_ANSWERS)
     open_upload_page(upload, stack, roster["ada"]["upload_code"])
     upload.get_by_label("Choose your file").set_input_files(answers)
     upload.get_by_role("button", name="Upload").click()
     expect(upload.locator("#receipt-code")).to_be_visible(timeout=20_000)
     student.close()
+
     expect(page.locator("#count-handed-in")).to_have_text("1", timeout=20_000)
     expect(page.locator("#count-none")).to_have_text("2")
     expect(page.locator("#roster-stale")).to_be_visible()
@@ -197,15 +287,29 @@ def test_an_examiner_runs_an_exam_from_the_console(
     expect(ada).to_contain_text("on time")
     expect(ada).to_contain_text("1 of 3")
 
-    # The filter shows who has not handed in yet.
+
+def test_the_filter_shows_who_has_not_handed_in_yet(console: Console, handed_in: dict[str, dict[str, Any]]) -> None:
+    console.sign_in()
+    console.open_exam(HANDED_IN)
+    page = console.page
+
     page.get_by_label("Show", exact=True).select_option("none")
+
     expect(page.locator("#roster tbody tr")).to_have_count(2)
     expect(page.locator("#roster tbody")).not_to_contain_text("Lovelace")
-    page.get_by_label("Show", exact=True).select_option("")
+
+
+def test_an_extension_given_from_the_table_moves_one_students_due_time_until_removed(
+    console: Console, stack: Stack
+) -> None:
+    _exam_with_roster(stack, "console-extension", "Extended")
+    console.sign_in()
+    console.open_exam("Extended")
+    page = console.page
 
     # An extension for one student, from the table.
     page.get_by_role("button", name="Give extension to bo").click()
-    extended_due = _whole_minute(now + timedelta(hours=26))
+    extended_due = _whole_minute(datetime.now(UTC) + timedelta(hours=26))
     expect(page.get_by_label(re.compile("Their due time"))).to_be_focused()
     page.get_by_label(re.compile("Their due time")).fill(_local_field(extended_due))
     page.get_by_label("Extra uploads").fill("1")
@@ -214,28 +318,56 @@ def test_an_examiner_runs_an_exam_from_the_console(
     bo = page.locator("#roster tbody tr", has_text="Ng")
     expect(bo).to_contain_text("0 of 4")
     expect(bo.get_by_role("button", name="Remove extension of bo")).to_be_visible()
-    extension = stack.student("console-physics", "bo").json()["extension"]
+    extension = stack.student("console-extension", "bo").json()["extension"]
     assert datetime.fromisoformat(extension["due_at"]) == extended_due
     assert extension["extra_attempts"] == 1
+
     page.get_by_role("button", name="Remove extension of bo").click()
     expect(bo.locator("td").nth(4)).to_have_text("—")  # the Extension column
-    assert stack.student("console-physics", "bo").json()["extension"] is None
-    # Extensions from a CSV, in the file's own offsets.
+    assert stack.student("console-extension", "bo").json()["extension"] is None
+
+
+def test_extensions_from_a_csv_are_given_in_the_files_own_offsets(
+    console: Console, stack: Stack, tmp_path: Path
+) -> None:
+    _exam_with_roster(stack, "console-extensions", "Extended by file")
+    console.sign_in()
+    console.open_exam("Extended by file")
+    page = console.page
+    extended_due = _whole_minute(datetime.now(UTC) + timedelta(hours=26))
     extensions = tmp_path / "extensions.csv"
     extensions.write_text(f"nickname,due_at,extra_attempts\ncy,{extended_due.isoformat()},2\n")
+
     page.get_by_label("Extensions (CSV)").set_input_files(extensions)
     page.get_by_role("button", name="Import the extensions").click()
+
     expect(page.locator("#status")).to_have_text("Gave 1 extension.")
     expect(page.locator("#roster tbody tr", has_text="Zhou")).to_contain_text("0 of 5")
 
-    # The roster with upload codes, for a mail merge.
+
+def test_the_roster_downloads_with_every_upload_code_for_a_mail_merge(
+    console: Console, handed_in: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    console.sign_in()
+    console.open_exam(HANDED_IN)
+    page = console.page
+
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile("Download the roster")).click()
+
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
-    assert {(r["nickname"], r["upload_code"]) for r in rows} == {(n, s["upload_code"]) for n, s in roster.items()}
+    assert {(r["nickname"], r["upload_code"]) for r in rows} == {(n, s["upload_code"]) for n, s in handed_in.items()}
     assert saved.suffix == ".csv"
+
+
+def test_an_export_shows_its_progress_and_its_zip_holds_the_files_handed_in(
+    console: Console, handed_in: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    console.sign_in()
+    console.open_exam(HANDED_IN)
+    page = console.page
 
     # Collect: an export, its progress, its ZIP.
     page.get_by_role("button", name="Prepare the ZIP").click()
@@ -243,17 +375,27 @@ def test_an_examiner_runs_an_exam_from_the_console(
     console.shot("7-export-ready")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the ZIP").click()
+
     archive = tmp_path / "answers.zip"
     download.value.save_as(archive)
     with zipfile.ZipFile(archive) as zipped:
         assert zipped.testzip() is None
         names = zipped.namelist()
-        assert [zipped.read(n) for n in names if n.endswith("ada.pdf")] == [answers.read_bytes()]
+        assert [zipped.read(n) for n in names if n.endswith("ada.pdf")] == [ADA_ANSWERS]
         manifest = [n for n in names if n.lower().startswith("manifest")]
         assert len(manifest) == 1
 
-    # Sign out: the key is gone from the tab.
+
+def test_signing_out_forgets_the_key_and_the_exam_on_the_page(
+    console: Console, handed_in: dict[str, dict[str, Any]]
+) -> None:
+    console.sign_in()
+    console.open_exam(HANDED_IN)
+    page = console.page
+    expect(page.locator("#roster tbody tr")).to_have_count(3)
+
     page.get_by_role("button", name="Sign out").click()
+
     expect(page.get_by_label("Your examiner key")).to_be_visible()
     assert console.stored_key() is None
     expect(page.locator("#roster tbody tr")).to_have_count(0)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.conftest import ARTIFACTS, EXAM, Stack, open_upload_page, record_problem, shown
+from tests.browser import ARTIFACTS
+from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
 

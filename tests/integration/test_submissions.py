@@ -20,7 +20,6 @@ from exam_depository.config import MAX_UPLOAD_BYTES
 from exam_depository.notifications import objects_created
 
 from local_stack.functions import LambdaContext, sample_event
-from tests.conftest import ROOT
 from tests.integration.conftest import Api, ApiResponse, Bucket, sqs_event
 
 Record = Callable[..., dict[str, Any]]
@@ -323,42 +322,6 @@ def test_unknown_verification_codes_are_404(api: Api) -> None:
         response = _verify(api, "Q2RB-M7TZ-3KXD-9WFA-H5NP", download=download)
         assert response.status == 404
         assert response.body["title"] == "Not found"
-
-
-def test_the_sample_event_of_every_api_function_resolves_to_its_route(api: Api) -> None:
-    # The events/ files are usable with `sam local invoke -e`: each reaches its route (no "No
-    # such route."), and none is a server error, in an order in which the creating ones come first.
-    cases = sorted(ROOT.glob("events/*/*.json"), key=lambda path: ("create" not in path.parent.name, str(path)))
-    reached = []
-    for path in cases:
-        if "httpMethod" not in json.loads(path.read_text()) or path.parent.name.startswith("serve_"):
-            continue
-        response = api.call(path.parent.name, path.stem)
-        assert response.status < 500, (path, response.body)
-        assert not (isinstance(response.body, dict) and response.body.get("detail") == "No such route."), path
-        reached.append(path.parent.name)
-    assert {"create_exam", "import_extensions", "set_extension", "request_upload", "get_download_url"} <= set(reached)
-
-
-@pytest.mark.parametrize(
-    "content_type",
-    ["text/plain", "multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"],
-)
-def test_json_routes_refuse_other_bodies_with_415(api: Api, content_type: str) -> None:
-    student = api.create_student()
-    for function, case, path_params in (
-        ("request_upload", "with_filename", {"upload_code": student["upload_code"]}),
-        ("create_student", "valid", None),
-    ):
-        response = api.call(
-            function,
-            case,
-            path_params=path_params,
-            body={"filename": "a.pdf", "nickname": "x", "first_name": "A", "last_name": "B"},
-            headers={"Content-Type": content_type, "content-type": content_type},
-        )
-        assert response.status == 415, (function, response.body)
-        assert response.headers["Content-Type"] == "application/problem+json"
 
 
 def test_a_student_holds_at_most_ten_unused_forms_until_they_expire(api: Api, database_url: str) -> None:
