@@ -24,7 +24,8 @@ from typing import Any
 
 import boto3
 import requests
-from exam_depository import config, storage
+from exam_depository import config
+from exam_depository.adapters import storage
 from moto.server import ThreadedMotoServer
 
 from bench.cold import summary

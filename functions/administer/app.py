@@ -9,8 +9,8 @@ rotated key keeps its examiner's exams.
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
 from exam_depository.observability import logger
+from exam_depository.usecases import exams
 from pydantic import BaseModel, Field, TypeAdapter
 
 KeyId = Annotated[str, Field(min_length=1, max_length=128)]

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import submissions
 
 
 @logger.inject_lambda_context

@@ -4,10 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
-from exam_depository.http import build_resolver, responses
-from exam_depository.models import DownloadLink
+from exam_depository.api.models import DownloadLink
+from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import submissions
 
 app = build_resolver()
 

@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import receipts
-from exam_depository.http import build_resolver, responses
-from exam_depository.models import Jwks
+from exam_depository.api.models import Jwks
+from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import receipts
 
 app = build_resolver()
 

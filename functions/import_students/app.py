@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
-from exam_depository.models import ImportResult
+from exam_depository.api.models import ImportResult
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster as students
 
 app = build_resolver()
 

@@ -7,10 +7,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
-from exam_depository.models import StudentPage
+from exam_depository.api.models import StudentPage
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster as students
 
 app = build_resolver()
 

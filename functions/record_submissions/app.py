@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
-from exam_depository.notifications import objects_created
+from exam_depository.adapters.notifications import objects_created
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import submissions
 
 # One metric per outcome (the dashboard shows some of them; a test holds it to this table).
 OUTCOME_METRICS = {

@@ -17,7 +17,9 @@ import psycopg
 import psycopg.sql
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from exam_depository import config, db, queues, receipts, signing, storage
+from exam_depository import config
+from exam_depository.adapters import db, queues, signing, storage
+from exam_depository.usecases import receipts
 from moto import mock_aws
 
 from local_stack.functions import (

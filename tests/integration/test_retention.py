@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from exam_depository import submissions
+from exam_depository.usecases import submissions
 
 from tests.integration.conftest import Api, Bucket
 

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from exam_depository import submissions
+from exam_depository.adapters.notifications import objects_created
 from exam_depository.config import MAX_UPLOAD_BYTES
-from exam_depository.notifications import objects_created
+from exam_depository.usecases import submissions
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.conftest import ROOT

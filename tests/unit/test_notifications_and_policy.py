@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from exam_depository import config, storage
-from exam_depository.notifications import objects_created
+from exam_depository import config
+from exam_depository.adapters import storage
+from exam_depository.adapters.notifications import objects_created
 
 
 def test_keys_are_url_decoded_and_non_create_events_skipped() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from exam_depository import rules
-from exam_depository.errors import AttemptsUsed, TooManyOpenForms
-from exam_depository.models import SubmissionStatus
-from exam_depository.rules import (
+from exam_depository.api.models import SubmissionStatus
+from exam_depository.domain import rules
+from exam_depository.domain.errors import AttemptsUsed, TooManyOpenForms
+from exam_depository.domain.rules import (
     Duplicate,
     FormReused,
     Orphan,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from exam_depository import models
-from exam_depository.models import Exam, ExamChange, ExamIn
+from exam_depository.api import models
+from exam_depository.api.models import Exam, ExamChange, ExamIn
 from pydantic import ValidationError
 
 EXAM: dict[str, Any] = {

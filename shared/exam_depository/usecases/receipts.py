@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from exam_depository import codes, db, jws, signing
+from exam_depository.adapters import db, signing
+from exam_depository.api.models import Jwks, ReceiptCheck, rfc3339
 from exam_depository.config import SigningSettings, load
-from exam_depository.models import Jwks, ReceiptCheck, rfc3339
-from exam_depository.rules import status_at
+from exam_depository.domain import codes, jws
+from exam_depository.domain.rules import status_at
 
 JWKS_MAX_AGE_S = 300
 _jwks_cache: tuple[float, Jwks] | None = None

@@ -18,15 +18,16 @@ from uuid import UUID
 
 from zipstream import ZIP_STORED, ZipStream
 
-from exam_depository import codes, db, queues, storage
+from exam_depository.adapters import db, queues, storage
+from exam_depository.api.models import Export, ExportStarted
 from exam_depository.config import ExportSettings, load
-from exam_depository.errors import Gone, NotFound, ServiceUnavailable
-from exam_depository.exams import exam_row
-from exam_depository.filenames import MANIFEST, ArchiveNames
-from exam_depository.models import Export, ExportStarted
+from exam_depository.domain import codes
+from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.domain.filenames import MANIFEST, ArchiveNames
+from exam_depository.domain.roster import neutralized
+from exam_depository.domain.rules import shown_as
 from exam_depository.observability import logger
-from exam_depository.roster import neutralized
-from exam_depository.rules import shown_as
+from exam_depository.usecases.exams import exam_row
 
 NO_EXPORT = "This exam has no export with this id."
 PROGRESS_EVERY_S = 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from exam_depository.errors import InvalidInput
+from exam_depository.domain.errors import InvalidInput
 
 
 def encode(last_id: int) -> str:

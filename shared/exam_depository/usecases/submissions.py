@@ -10,11 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 from uuid import UUID
 
-from exam_depository import codes, db, receipts, storage
-from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
-from exam_depository.errors import Gone, NotFound, ServiceUnavailable
-from exam_depository.filenames import attachment_disposition, client_filename, object_key, served_content_type
-from exam_depository.models import (
+from exam_depository.adapters import db, storage
+from exam_depository.api.models import (
     DownloadLink,
     ExamTitle,
     ExamWindow,
@@ -27,8 +24,11 @@ from exam_depository.models import (
     UploadState,
     Verification,
 )
-from exam_depository.observability import logger
-from exam_depository.rules import (
+from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
+from exam_depository.domain import codes
+from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
+from exam_depository.domain.rules import (
     Duplicate,
     FormReused,
     Orphan,
@@ -48,6 +48,8 @@ from exam_depository.rules import (
     shown_as,
     status_at,
 )
+from exam_depository.observability import logger
+from exam_depository.usecases import receipts
 
 Outcome = Literal["recorded", "superseded", "rejected", "form_reused", "duplicate", "orphan", "gone", "ignored"]
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from exam_depository.filenames import invisible_characters
+from exam_depository.domain.filenames import invisible_characters
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 # Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it).

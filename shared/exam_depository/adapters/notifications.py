@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from exam_depository.storage import NULL_VERSION
-from exam_depository.submissions import ObjectCreated
+from exam_depository.adapters.storage import NULL_VERSION
+from exam_depository.usecases.submissions import ObjectCreated
 
 
 def objects_created(body: dict[str, Any]) -> list[ObjectCreated]:

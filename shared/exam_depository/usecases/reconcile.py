@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from exam_depository import db, storage
+from exam_depository.adapters import db, storage
+from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
+from exam_depository.domain.rules import must_not_exist
 from exam_depository.observability import logger
-from exam_depository.rules import must_not_exist
-from exam_depository.storage import ObjectVersion
-from exam_depository.submissions import ObjectCreated, record_objects
+from exam_depository.usecases.submissions import ObjectCreated, record_objects
 
 
 @dataclass(frozen=True)

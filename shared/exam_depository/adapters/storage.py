@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from exam_depository.config import StorageSettings, load
-from exam_depository.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody

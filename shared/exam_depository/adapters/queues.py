@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from exam_depository.config import ExportQueueSettings, load
-from exam_depository.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

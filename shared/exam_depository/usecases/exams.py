@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from exam_depository import cursors, db, storage
+from exam_depository.adapters import db, storage
+from exam_depository.api.models import Exam, ExamChange, ExamCounts, ExamIn, ExamPage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
-from exam_depository.errors import InvalidInput, NotFound
-from exam_depository.filenames import upload_folder
-from exam_depository.models import Exam, ExamChange, ExamCounts, ExamIn, ExamPage
+from exam_depository.domain import cursors
+from exam_depository.domain.errors import InvalidInput, NotFound
+from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.rules import LimitChange, Window, expiry_of, limit_refusal, window_refusal
 from exam_depository.observability import logger
-from exam_depository.rules import LimitChange, Window, expiry_of, limit_refusal, window_refusal
 
 MAX_PAGE = 100
 NO_EXAM = "You have no exam with this id."

@@ -8,12 +8,8 @@ from typing import Any
 
 import pydantic_core
 
-from exam_depository import codes, cursors, db, storage
-from exam_depository.config import RulesSettings, load
-from exam_depository.errors import Conflict, InvalidInput, NotFound
-from exam_depository.exams import check_window, exam_row
-from exam_depository.filenames import upload_folder
-from exam_depository.models import (
+from exam_depository.adapters import db, storage
+from exam_depository.api.models import (
     ExtensionImportResult,
     ExtensionIn,
     ImportResult,
@@ -22,8 +18,12 @@ from exam_depository.models import (
     StudentIn,
     StudentSummary,
 )
-from exam_depository.roster import parse_extensions, parse_roster, roster_csv
-from exam_depository.rules import (
+from exam_depository.config import RulesSettings, load
+from exam_depository.domain import codes, cursors
+from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
+from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.roster import parse_extensions, parse_roster, roster_csv
+from exam_depository.domain.rules import (
     LimitChange,
     Window,
     attempts_left,
@@ -32,7 +32,8 @@ from exam_depository.rules import (
     extension_refusal,
     limit_refusal,
 )
-from exam_depository.submissions import submission_fields
+from exam_depository.usecases.exams import check_window, exam_row
+from exam_depository.usecases.submissions import submission_fields
 
 MAX_PAGE = 500
 NO_STUDENT = "The exam has no student with this nickname."

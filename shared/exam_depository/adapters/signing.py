@@ -12,7 +12,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from exam_depository.config import SigningSettings, load
-from exam_depository.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from exam_depository.errors import (
+from exam_depository.api.models import SubmissionStatus, UploadStatus, rfc3339
+from exam_depository.domain.errors import (
     AttemptsUsed,
     DomainError,
     ExamClosed,
@@ -19,7 +20,6 @@ from exam_depository.errors import (
     LimitBelowUsed,
     TooManyOpenForms,
 )
-from exam_depository.models import SubmissionStatus, UploadStatus, rfc3339
 
 Placement = Literal["current", "superseded"]
 RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
