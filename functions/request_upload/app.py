@@ -6,8 +6,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.api.models import UploadForm, UploadRequest
+from exam_depository.api.models import UploadForm
 from exam_depository.api.resolver import build_resolver, responses
+from exam_depository.domain.inputs import UploadRequest
 from exam_depository.observability import MetricUnit, logger, metrics
 from exam_depository.usecases import submissions
 

@@ -25,10 +25,11 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowFactory, args_row, class_row, dict_row
 
-from exam_depository.api.models import SubmissionStatus, UploadStatus
 from exam_depository.config import DatabaseSettings, load
 from exam_depository.domain.errors import Conflict, ServiceUnavailable
-from exam_depository.domain.rules import UploadFacts, Window
+from exam_depository.domain.recording import UploadFacts
+from exam_depository.domain.rules import Window
+from exam_depository.domain.statuses import SubmissionStatus, UploadStatus
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]

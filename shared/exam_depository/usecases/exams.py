@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from exam_depository.adapters import db, storage
-from exam_depository.api.models import Exam, ExamChange, ExamCounts, ExamIn, ExamPage
+from exam_depository.api.models import Exam, ExamCounts, ExamPage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
 from exam_depository.domain import cursors
 from exam_depository.domain.errors import InvalidInput, NotFound
 from exam_depository.domain.filenames import upload_folder
-from exam_depository.domain.rules import LimitChange, Window, expiry_of, limit_refusal, window_refusal
+from exam_depository.domain.inputs import ExamChange, ExamIn
+from exam_depository.domain.rules import LimitChange, Window, expiry_of, limit_refusal, order_refusal, window_refusal
 from exam_depository.observability import logger
 
 MAX_PAGE = 100
@@ -53,8 +54,9 @@ def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
             name: value for name, value in changes.items() if name.endswith("_at")
         }
         window = Window(times["opens_at"], times["due_at"], times["cutoff_at"])
-        if not window.opens_at <= window.due_at <= window.cutoff_at:
-            raise InvalidInput("The window must be in order: opens_at <= due_at <= cutoff_at.", extra=times)
+        disorder = order_refusal(window)
+        if disorder is not None:
+            raise InvalidInput(disorder[0].upper() + disorder[1:] + ".", extra=times)
         moved = window != row.window
         if moved:
             check_window(window, earliest_file=db.earliest_submission(conn, row.id))
@@ -126,8 +128,7 @@ def check_window(window: Window, *, earliest_file: datetime | None) -> None:
         earliest_file=earliest_file,
     )
     if refusal is not None:
-        detail, extra = refusal
-        raise InvalidInput(detail, extra=extra)
+        raise refusal
 
 
 def exam_row(conn: db.Connection, api_key_id: str, slug: str, *, lock: bool = False) -> db.ExamRow:

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exam_depository.adapters import db, signing
-from exam_depository.api.models import Jwks, ReceiptCheck, rfc3339
+from exam_depository.api.models import Jwks, ReceiptCheck
 from exam_depository.config import SigningSettings, load
 from exam_depository.domain import codes, jws
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import status_at
 
 JWKS_MAX_AGE_S = 300

@@ -5,7 +5,7 @@ a notification lost, or dead-lettered and never redriven; a delete that failed a
 once the message's retries ran out; a file removed by hand. The job lists every version in the
 bucket first and reads the records second. An upload row is committed before its form is handed
 out, so every listed object's row, if it has one, is visible by then: a listed object without a
-row is an orphan, not a race. What must not exist is decided by `rules.must_not_exist`, as in the
+row is an orphan, not a race. What must not exist is decided by `recording.must_not_exist`, as in the
 recorder.
 """
 
@@ -18,7 +18,7 @@ from uuid import UUID
 from exam_depository.adapters import db, storage
 from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
-from exam_depository.domain.rules import must_not_exist
+from exam_depository.domain.recording import must_not_exist
 from exam_depository.observability import logger
 from exam_depository.usecases.submissions import ObjectCreated, record_objects
 

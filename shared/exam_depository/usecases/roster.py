@@ -9,19 +9,12 @@ from typing import Any
 import pydantic_core
 
 from exam_depository.adapters import db, storage
-from exam_depository.api.models import (
-    ExtensionImportResult,
-    ExtensionIn,
-    ImportResult,
-    Student,
-    StudentDetail,
-    StudentIn,
-    StudentSummary,
-)
+from exam_depository.api.models import ExtensionImportResult, ImportResult, Student, StudentDetail, StudentSummary
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
 from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
 from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.inputs import ExtensionIn, StudentIn
 from exam_depository.domain.roster import parse_extensions, parse_roster, roster_csv
 from exam_depository.domain.rules import (
     LimitChange,

@@ -17,10 +17,8 @@ from exam_depository.api.models import (
     ExamWindow,
     StudentName,
     Submission,
-    SubmissionStatus,
     UploadForm,
     UploadProgress,
-    UploadRequest,
     UploadState,
     Verification,
 )
@@ -28,7 +26,8 @@ from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSetti
 from exam_depository.domain import codes
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
-from exam_depository.domain.rules import (
+from exam_depository.domain.inputs import UploadRequest
+from exam_depository.domain.recording import (
     Duplicate,
     FormReused,
     Orphan,
@@ -37,17 +36,20 @@ from exam_depository.domain.rules import (
     SeenObject,
     StudentFacts,
     UploadFacts,
+    must_not_exist,
+    recording_decision,
+)
+from exam_depository.domain.rules import (
     attempts_left,
     effective_window,
     expiry_of,
     form_expiry,
     form_refusal,
     is_late,
-    must_not_exist,
-    recording_decision,
     shown_as,
     status_at,
 )
+from exam_depository.domain.statuses import SubmissionStatus
 from exam_depository.observability import logger
 from exam_depository.usecases import receipts
 

@@ -1,0 +1,134 @@
+"""What the recorder decides about each object S3 accepted, as plain functions of plain values:
+which upload is recorded (and whether it ends current), rejected, a duplicate, a reuse of a used
+form or an orphan; and which versions must not exist (the reconcile job asks the same)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
+
+Placement = Literal["current", "superseded"]
+
+
+def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
+    """Where a newly recorded upload goes: the upload issued last is the current one."""
+    if current_issue_seq is None or new_issue_seq > current_issue_seq:
+        return "current"
+    return "superseded"
+
+
+@dataclass(frozen=True)
+class UploadFacts:
+    """An upload form's row as the recorder sees it: `version_id` is the one S3 version this
+    form produced a record about (recorded or rejected); None while nothing arrived."""
+
+    status: UploadStatus
+    version_id: str | None
+    issue_seq: int
+    expected_sha256: str | None = None  # the page's, pinned in the form
+    form_expires_at: datetime | None = None  # when S3 stops accepting the form
+
+
+@dataclass(frozen=True)
+class StudentFacts:
+    attempts_used: int
+    max_attempts: int
+    current_issue_seq: int | None
+    cutoff_at: datetime | None = None  # the student's cut-off in force now
+
+
+@dataclass(frozen=True)
+class SeenObject:
+    """One version of an object, as S3 answered for it."""
+
+    version_id: str
+    size_bytes: int
+    sha256: str | None = None  # None: not hashed (empty or over the limit)
+    accepted_at: datetime | None = None  # when S3 accepted it (the event's time)
+
+
+@dataclass(frozen=True)
+class Record:
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: RejectionReason
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The version this form already produced a record about: a notification delivered again."""
+
+
+@dataclass(frozen=True)
+class FormReused:
+    """Another version on a key whose form was already used: the same form posted again."""
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """No upload form was issued for this key."""
+
+
+Decision = Record | Reject | Duplicate | FormReused | Orphan
+
+
+def recording_decision(
+    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, *, max_bytes: int
+) -> Decision:
+    """What becomes of an object version S3 accepted. A form produces one record at most: the
+    first version of its key that is recorded (or rejected) stays, and any later version is a
+    reuse, to be deleted, so a recorded file never changes."""
+    if upload is None or student is None:
+        return Orphan()
+    if upload.version_id == seen.version_id:
+        return Duplicate()
+    if upload.status != "pending":
+        return FormReused()
+    return _first_version(upload, seen, student, max_bytes)
+
+
+def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts, max_bytes: int) -> Record | Reject:
+    if seen.size_bytes == 0:
+        return Reject("empty")
+    if seen.size_bytes > max_bytes:
+        return Reject("too_large")
+    if upload.expected_sha256 is not None and seen.sha256 != upload.expected_sha256:
+        # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
+        # policy somehow bypassed, must not get them recorded.
+        return Reject("checksum_mismatch")
+    if _after_a_cutoff_moved_earlier(upload, seen, student):
+        return Reject("after_cutoff")
+    if student.attempts_used >= student.max_attempts:
+        return Reject("limit_reached")
+    return Record(placement(upload.issue_seq, student.current_issue_seq))
+
+
+def _after_a_cutoff_moved_earlier(upload: UploadFacts, seen: SeenObject, student: StudentFacts) -> bool:
+    """S3 accepted the bytes after the student's cut-off in force, with a form that outlived it:
+    the exam was closed, its window shortened or the extension removed after the form was
+    issued. A form issued under the cut-off in force expires by it, so S3 itself refused what
+    came later, and whatever it accepted is in the window (rule 6)."""
+    if student.cutoff_at is None or seen.accepted_at is None or upload.form_expires_at is None:
+        return False
+    return seen.accepted_at > student.cutoff_at and upload.form_expires_at > student.cutoff_at
+
+
+def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStatus | None, version_id: str) -> bool:
+    """Whether this version of an object must be deleted: no form was issued for it, it is a
+    reuse of a used form, or its form's record says it is rejected, superseded or expired.
+    A pending form's object may still be recorded, so it stays."""
+    if upload is None:
+        return True
+    if upload.status == "pending":
+        return False
+    if version_id != upload.version_id:
+        return True
+    if upload.status == "rejected":
+        return True
+    return submission_status in ("superseded", "expired")
