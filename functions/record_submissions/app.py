@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.adapters.notifications import objects_created
+from exam_depository.adapters.storage import objects_created
+from exam_depository.domain.recording import ObjectCreated
 from exam_depository.observability import MetricUnit, logger, metrics
 from exam_depository.usecases import submissions
 
@@ -33,7 +34,7 @@ RECORDED = ("recorded", "superseded")
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    created: list[submissions.ObjectCreated] = []
+    created: list[ObjectCreated] = []
     message_of: list[str] = []
     failed_messages: set[str] = set()
     for message in event["Records"]:

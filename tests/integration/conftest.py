@@ -18,7 +18,8 @@ import psycopg.sql
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from exam_depository import config
-from exam_depository.adapters import db, queues, signing, storage
+from exam_depository.adapters import aws as aws_clients
+from exam_depository.adapters import db, signing
 from exam_depository.usecases import receipts
 from moto import mock_aws
 
@@ -98,10 +99,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str) -> Iterator[None]:
 def _reset_caches() -> None:
     config.reset()
     db.reset()
-    storage.reset()
+    aws_clients.reset()
     signing.reset()
     receipts.reset()
-    queues.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
 
 

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from exam_depository.adapters.notifications import objects_created
+from exam_depository.adapters.storage import objects_created
 from exam_depository.config import MAX_UPLOAD_BYTES
+from exam_depository.domain.recording import ObjectCreated
 from exam_depository.usecases import submissions
 
 from local_stack.functions import LambdaContext, sample_event
@@ -201,7 +202,7 @@ def test_concurrent_deliveries_never_record_more_than_the_limit(api: Api, bucket
     outcomes: list[str] = []
     failures: list[BaseException] = []
 
-    def worker(event: submissions.ObjectCreated) -> None:
+    def worker(event: ObjectCreated) -> None:
         try:
             barrier.wait()
             result = submissions.record_objects([event])

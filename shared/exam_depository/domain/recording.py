@@ -21,6 +21,17 @@ def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
 
 
 @dataclass(frozen=True)
+class ObjectCreated:
+    """One S3 ObjectCreated record: one version of one key (already URL-decoded)."""
+
+    key: str
+    version_id: str
+    size_bytes: int
+    sequencer: str
+    event_time: datetime
+
+
+@dataclass(frozen=True)
 class UploadFacts:
     """An upload form's row as the recorder sees it: `version_id` is the one S3 version this
     form produced a record about (recorded or rejected); None while nothing arrived."""

@@ -18,9 +18,9 @@ from uuid import UUID
 from exam_depository.adapters import db, storage
 from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
-from exam_depository.domain.recording import must_not_exist
+from exam_depository.domain.recording import ObjectCreated, must_not_exist
 from exam_depository.observability import logger
-from exam_depository.usecases.submissions import ObjectCreated, record_objects
+from exam_depository.usecases.submissions import record_objects
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from exam_depository.domain.inputs import UploadRequest
 from exam_depository.domain.recording import (
     Duplicate,
     FormReused,
+    ObjectCreated,
     Orphan,
     Record,
     Reject,
@@ -193,17 +194,6 @@ def expire_submissions(now: datetime) -> ExpiryReport:
 class ExpiryReport:
     expired: int
     deleted: int
-
-
-@dataclass(frozen=True)
-class ObjectCreated:
-    """One S3 ObjectCreated record: one version of one key (already URL-decoded)."""
-
-    key: str
-    version_id: str
-    size_bytes: int
-    sequencer: str
-    event_time: datetime
 
 
 @dataclass(frozen=True)
