@@ -3,8 +3,8 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import schema
 from exam_depository.adapters import db
+from exam_depository.adapters.db import schema
 from exam_depository.observability import logger
 
 

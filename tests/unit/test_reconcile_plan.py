@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exam_depository.adapters.db import UploadRecord
+from exam_depository.adapters.db.uploads import UploadRecord
 from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.usecases.reconcile import Deletion, Repairs, plan
 

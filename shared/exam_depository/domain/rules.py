@@ -44,7 +44,7 @@ def expiry_of(submitted_at: datetime, cutoff_at: datetime, retention_days: int) 
 def kept_longer(expires_at: datetime, submitted_at: datetime, cutoff_at: datetime, retention_days: int) -> datetime:
     """A file's expiry after its student's cut-off moved: later if the new cut-off says so, never
     earlier (a window shortened after the fact must not delete what the examiner has not
-    collected). db.keep_until_cutoff applies the same to every file of an exam in SQL."""
+    collected). db.exams.keep_until_cutoff applies the same to every file of an exam in SQL."""
     return max(expires_at, expiry_of(submitted_at, cutoff_at, retention_days))
 
 

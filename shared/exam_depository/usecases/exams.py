@@ -22,9 +22,9 @@ NO_EXAM = "You have no exam with this id."
 def create_exam(api_key_id: str, new: ExamIn) -> Exam:
     check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
-        examiner_id = db.examiner_for_key(conn, api_key_id)
-        db.insert_exam(conn, examiner_id, new.model_dump())
-        row = db.counted_exam_of(conn, api_key_id, new.exam_id)
+        examiner_id = db.exams.examiner_for_key(conn, api_key_id)
+        db.exams.insert_exam(conn, examiner_id, new.model_dump())
+        row = db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
     assert row is not None  # just inserted, in this transaction
     return exam_view(row)
 
@@ -34,7 +34,7 @@ def list_exams(api_key_id: str, limit: int, cursor: str | None) -> ExamPage:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
     after_id = cursors.decode(cursor) if cursor else 0
     with db.transaction() as conn:
-        rows = db.exam_page(conn, api_key_id, after_id, limit + 1)
+        rows = db.exams.exam_page(conn, api_key_id, after_id, limit + 1)
     next_cursor = cursors.encode(rows[limit - 1].id) if len(rows) > limit else None
     return ExamPage(items=[exam_view(row) for row in rows[:limit]], next_cursor=next_cursor)
 
@@ -59,7 +59,7 @@ def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
             raise InvalidInput(disorder[0].upper() + disorder[1:] + ".", extra=times)
         moved = window != row.window
         if moved:
-            check_window(window, earliest_file=db.earliest_submission(conn, row.id))
+            check_window(window, earliest_file=db.exams.earliest_submission(conn, row.id))
         if "max_attempts" in changes:
             refusal = limit_refusal(
                 [
@@ -69,16 +69,16 @@ def update_exam(api_key_id: str, slug: str, change: ExamChange) -> Exam:
                         row.max_attempts + used.extra_attempts,
                         changes["max_attempts"] + used.extra_attempts,
                     )
-                    for used in db.attempts_used(conn, row.id)
+                    for used in db.exams.attempts_used(conn, row.id)
                 ]
             )
             if refusal is not None:
                 raise refusal
         if changes:
-            db.update_exam(conn, row.id, changes)
+            db.exams.update_exam(conn, row.id, changes)
         if moved:
-            db.lock_students(conn, row.id)  # a recording in flight read the old cut-off: it commits first
-            db.keep_until_cutoff(conn, row.id, load(RulesSettings).retention_days)
+            db.exams.lock_students(conn, row.id)  # a recording in flight read the old cut-off: it commits first
+            db.exams.keep_until_cutoff(conn, row.id, load(RulesSettings).retention_days)
         updated = counted_exam_row(conn, api_key_id, slug)
     return exam_view(updated)
 
@@ -92,9 +92,9 @@ def close_exam(api_key_id: str, slug: str) -> Exam:
         # Recordings in flight commit first, and their files were accepted before the instant
         # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
         # moment before is in the window.
-        db.lock_students(conn, row.id)
+        db.exams.lock_students(conn, row.id)
         now = datetime.now(UTC)
-        db.close_exam(conn, row.id, now)
+        db.exams.close_exam(conn, row.id, now)
         closed = counted_exam_row(conn, api_key_id, slug)
     logger.info("Exam closed", extra={"exam_id": slug})
     return exam_view(closed)
@@ -108,14 +108,14 @@ def delete_exam(api_key_id: str, slug: str) -> None:
     prefix = load(StorageSettings).prefix
     with db.transaction() as conn:
         row = exam_row(conn, api_key_id, slug, lock=True)
-        keys = db.lock_exam_students(conn, row.id)
-        db.lock_exam_exports(conn, row.id)
+        keys = db.exams.lock_exam_students(conn, row.id)
+        db.exams.lock_exam_exports(conn, row.id)
         exam_prefix = f"{prefix}{row.id}/"
         exports_prefix = f"{load(ExportSettings).prefix}{row.id}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
-        db.delete_exam(conn, row.id)
+        db.exams.delete_exam(conn, row.id)
 
 
 def check_window(window: Window, *, earliest_file: datetime | None) -> None:
@@ -131,21 +131,21 @@ def check_window(window: Window, *, earliest_file: datetime | None) -> None:
         raise refusal
 
 
-def exam_row(conn: db.Connection, api_key_id: str, slug: str, *, lock: bool = False) -> db.ExamRow:
-    row = db.exam_of(conn, api_key_id, slug, lock=lock)
+def exam_row(conn: db.Connection, api_key_id: str, slug: str, *, lock: bool = False) -> db.exams.ExamRow:
+    row = db.exams.exam_of(conn, api_key_id, slug, lock=lock)
     if row is None:
         raise NotFound(NO_EXAM)
     return row
 
 
-def counted_exam_row(conn: db.Connection, api_key_id: str, slug: str) -> db.CountedExamRow:
-    row = db.counted_exam_of(conn, api_key_id, slug)
+def counted_exam_row(conn: db.Connection, api_key_id: str, slug: str) -> db.exams.CountedExamRow:
+    row = db.exams.counted_exam_of(conn, api_key_id, slug)
     if row is None:
         raise NotFound(NO_EXAM)
     return row
 
 
-def exam_view(row: db.CountedExamRow) -> Exam:
+def exam_view(row: db.exams.CountedExamRow) -> Exam:
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
     first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
     return Exam(
@@ -172,7 +172,7 @@ def assign_exam(slug: str, api_key_id: str) -> int:
     """Give an exam that belongs to no one (the legacy exam of an upgrade) to the examiner of an
     API key (a key never used yet becomes a new examiner); returns how many exams moved."""
     with db.transaction() as conn:
-        moved = db.assign_exam(conn, slug, db.examiner_for_key(conn, api_key_id))
+        moved = db.exams.assign_exam(conn, slug, db.exams.examiner_for_key(conn, api_key_id))
     if not moved:
         raise NotFound(f"No unowned exam has the id {slug}.")
     return moved
@@ -181,7 +181,7 @@ def assign_exam(slug: str, api_key_id: str) -> int:
 def link_key(new_api_key_id: str, existing_api_key_id: str) -> None:
     """A rotated key: the new key's examiner is the old key's, so their exams stay theirs."""
     with db.transaction() as conn:
-        examiner_id = db.known_examiner(conn, existing_api_key_id)
+        examiner_id = db.exams.known_examiner(conn, existing_api_key_id)
         if examiner_id is None:
             raise NotFound("The existing key belongs to no examiner yet: it never created an exam.")
-        db.link_key(conn, new_api_key_id, examiner_id)
+        db.exams.link_key(conn, new_api_key_id, examiner_id)

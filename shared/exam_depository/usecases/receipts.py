@@ -39,7 +39,7 @@ def publish_key(conn: db.Connection) -> str:
     kid = _signing_kid()
     if kid not in _published:
         jwk = jws.jwk_from_spki(signing.public_key_der())
-        db.publish_receipt_key(conn, kid, jwk)
+        db.receipts.publish_receipt_key(conn, kid, jwk)
         _published.add(kid)
     return kid
 
@@ -51,7 +51,7 @@ def claims(
     *,
     exam: str,
     nickname: str,
-    submission: db.NewSubmission,
+    submission: db.uploads.NewSubmission,
     attempt: int,
     attempts: int,
     previous: str | None,
@@ -104,7 +104,7 @@ def jwks() -> Jwks:
     global _jwks_cache
     if _jwks_cache is None or time.monotonic() - _jwks_cache[0] > JWKS_MAX_AGE_S:
         with db.transaction() as conn:
-            keys = db.receipt_keys(conn)
+            keys = db.receipts.receipt_keys(conn)
         _jwks_cache = (
             time.monotonic(),
             Jwks(keys=[{**jwk, "kid": kid, "use": "sig", "alg": "ES256"} for kid, jwk in keys.items()]),
@@ -136,14 +136,14 @@ def check(token: str) -> ReceiptCheck:
     except jws.NotGenuine as exc:
         return ReceiptCheck(genuine=False, reason=str(exc))
     with db.transaction() as conn:
-        keys = db.receipt_keys(conn)
+        keys = db.receipts.receipt_keys(conn)
         jwk = keys.get(parsed.kid)
         if jwk is None:
             return ReceiptCheck(genuine=False, reason="No key of this deployment signed it.")
         if not jws.signature_holds(jwk, parsed.signed, parsed.signature):
             return ReceiptCheck(genuine=False, reason="The signature does not match: the receipt was changed.")
         code = codes.normalize(str(parsed.claims.get("verification_code", "")))
-        issued = db.issued_receipt(conn, code) if code else None
+        issued = db.receipts.issued_receipt(conn, code) if code else None
     if issued is None:
         return ReceiptCheck(genuine=False, reason=DELETED)
     if issued.receipt != token:

@@ -37,7 +37,7 @@ class Repairs:
     record: list[ObjectVersion] = field(default_factory=list)  # its notification never came
     delete: list[Deletion] = field(default_factory=list)  # versions that must not exist
     confirm_deleted: list[UUID] = field(default_factory=list)  # gone as intended, not yet marked
-    lost: list[db.UploadRecord] = field(default_factory=list)  # a live submission whose file is missing
+    lost: list[db.uploads.UploadRecord] = field(default_factory=list)  # a live submission whose file is missing
     drop_unused_forms: list[UUID] = field(default_factory=list)  # forms that expired unused
 
 
@@ -53,7 +53,7 @@ class ReconcileReport:
 
 
 def plan(
-    versions: list[ObjectVersion], uploads: list[db.UploadRecord], *, listed_at: datetime, grace: timedelta
+    versions: list[ObjectVersion], uploads: list[db.uploads.UploadRecord], *, listed_at: datetime, grace: timedelta
 ) -> Repairs:
     """Compare the bucket's listing with the records; pure, so every case can be tested alone.
 
@@ -103,7 +103,7 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
         grace = timedelta(seconds=load(RulesSettings).reconcile_grace_s)
     versions = list(storage.list_versions(load(StorageSettings).prefix))
     with db.transaction() as conn:
-        uploads = db.upload_records(conn, sorted({item.key for item in versions}))
+        uploads = db.uploads.upload_records(conn, sorted({item.key for item in versions}))
     repairs = plan(versions, uploads, listed_at=now, grace=grace)
 
     failed = 0
@@ -126,8 +126,8 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
     with db.transaction() as conn:
         deleted_records = [d.upload_id for d in repairs.delete if d.upload_id is not None]
         lost = [upload.upload_id for upload in repairs.lost]
-        db.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
-        dropped = db.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
+        db.uploads.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
+        dropped = db.uploads.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
     return ReconcileReport(
         listed=len(versions),
         recorded=len(repairs.record) - failed,

@@ -49,7 +49,7 @@ def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult
     rows = parse_roster(body)
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        known = db.students_by_nicknames_or_emails(
+        known = db.students.students_by_nicknames_or_emails(
             conn,
             exam.id,
             [row.student.nickname for row in rows],
@@ -90,7 +90,7 @@ def list_students(api_key_id: str, slug: str, limit: int, cursor: str | None, st
     after_id = cursors.decode(cursor) if cursor else 0
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        rows = db.student_page(conn, exam.id, after_id, limit + 1, status)
+        rows = db.students.student_page(conn, exam.id, after_id, limit + 1, status)
     now = datetime.now(UTC)
     next_cursor = cursors.encode(rows[limit - 1].id) if len(rows) > limit else None
     items = [_summary_fields(exam, row, now) for row in rows[:limit]]
@@ -101,7 +101,7 @@ def roster_download(api_key_id: str, slug: str) -> tuple[str, str]:
     """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        rows = db.roster(conn, exam.id)
+        rows = db.students.roster(conn, exam.id)
     text = roster_csv([{**_student(row).model_dump(mode="json")} for row in rows])
     return f"{exam.slug}-roster.csv", text
 
@@ -109,7 +109,7 @@ def roster_download(api_key_id: str, slug: str) -> tuple[str, str]:
 def get_student(api_key_id: str, slug: str, nickname: str) -> StudentDetail:
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        row = db.student_detail(conn, exam.id, nickname)
+        row = db.students.student_detail(conn, exam.id, nickname)
     if row is None:
         raise NotFound(NO_STUDENT)
     now = datetime.now(UTC)
@@ -122,23 +122,23 @@ def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug)
-        found = db.lock_student_for_deletion(conn, exam.id, nickname)
+        found = db.students.lock_student_for_deletion(conn, exam.id, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
-        db.delete_student(conn, found.id)
+        db.students.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
 
 
 def set_extension(api_key_id: str, slug: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug, lock=True)
-        due, cutoff = _checked_times(exam, extension, db.earliest_submission(conn, exam.id))
+        due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.id))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
-        if not db.set_extensions(conn, exam.id, [values]):
+        if not db.students.set_extensions(conn, exam.id, [values]):
             raise NotFound(NO_STUDENT)
-        db.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
-        row = db.student_detail(conn, exam.id, nickname)
+        db.exams.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
+        row = db.students.student_detail(conn, exam.id, nickname)
     assert row is not None  # updated in this transaction
     return _summary(exam, row, datetime.now(UTC))
 
@@ -151,7 +151,7 @@ def remove_extension(api_key_id: str, slug: str, nickname: str) -> None:
         exam = exam_row(conn, api_key_id, slug, lock=True)
         _check_limit(conn, exam, nickname, 0)
         values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
-        if not db.set_extensions(conn, exam.id, [values]):
+        if not db.students.set_extensions(conn, exam.id, [values]):
             raise NotFound(NO_STUDENT)
 
 
@@ -161,9 +161,11 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
         exam = exam_row(conn, api_key_id, slug, lock=True)
-        known = db.nicknames_of(conn, exam.id, [row.nickname for row in rows])
-        earliest_file = db.earliest_submission(conn, exam.id)
-        used = {row.nickname.lower(): row for row in db.attempts_used(conn, exam.id, [row.nickname for row in rows])}
+        known = db.students.nicknames_of(conn, exam.id, [row.nickname for row in rows])
+        earliest_file = db.exams.earliest_submission(conn, exam.id)
+        used = {
+            row.nickname.lower(): row for row in db.exams.attempts_used(conn, exam.id, [row.nickname for row in rows])
+        }
         values = []
         for row in rows:
             if row.nickname.lower() not in known:
@@ -192,15 +194,15 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
             errors.sort(key=lambda error: int(str(error["line"])))
             bad_rows = len({error["line"] for error in errors})
             raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
-        db.set_extensions(conn, exam.id, values)
-        db.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
-        extended = db.student_summaries(conn, exam.id, [row.nickname for row in rows])
+        db.students.set_extensions(conn, exam.id, values)
+        db.exams.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
+        extended = db.students.student_summaries(conn, exam.id, [row.nickname for row in rows])
     now = datetime.now(UTC)
     return ExtensionImportResult(extended=[_summary(exam, row, now) for row in extended])
 
 
 def _checked_times(
-    exam: db.ExamRow, extension: ExtensionIn, earliest_file: datetime | None
+    exam: db.exams.ExamRow, extension: ExtensionIn, earliest_file: datetime | None
 ) -> tuple[datetime, datetime]:
     cutoff = extension_cutoff(exam.window, extension.due_at, extension.cutoff_at)
     refusal = extension_refusal(exam.window, extension.due_at, cutoff)
@@ -210,16 +212,16 @@ def _checked_times(
     return extension.due_at, cutoff
 
 
-def _check_limit(conn: db.Connection, exam: db.ExamRow, nickname: str, extra_attempts: int) -> None:
+def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
     """Refuse new extra attempts that would leave the student below what they used."""
     refusal = limit_refusal(
-        [_limit_change(exam, used, extra_attempts) for used in db.attempts_used(conn, exam.id, [nickname])]
+        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.id, [nickname])]
     )
     if refusal is not None:
         raise refusal
 
 
-def _limit_change(exam: db.ExamRow, used: db.AttemptsUsed, extra_attempts: int) -> LimitChange:
+def _limit_change(exam: db.exams.ExamRow, used: db.exams.StudentAttempts, extra_attempts: int) -> LimitChange:
     return LimitChange(
         used.nickname,
         used.attempts_used,
@@ -233,28 +235,28 @@ def _limit_change(exam: db.ExamRow, used: db.AttemptsUsed, extra_attempts: int) 
 PSEUDONYM_DRAWS = 5
 
 
-def _inserted(conn: db.Connection, exam_id: int, students: list[StudentIn]) -> list[db.StudentRow]:
+def _inserted(conn: db.Connection, exam_id: int, students: list[StudentIn]) -> list[db.students.StudentRow]:
     """Insert the students, each with an upload code and a pseudonym of its own: when a pseudonym
     is taken in the exam, the batch draws again (in a savepoint, the rest of the transaction kept)."""
     for _ in range(PSEUDONYM_DRAWS - 1):
         try:
             with conn.transaction():
-                return db.insert_students(conn, exam_id, [_with_codes(student) for student in students])
-        except db.PseudonymTaken:
+                return db.students.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+        except db.students.PseudonymTaken:
             continue
     with conn.transaction():  # the last draw: a clash now is not worth hiding
-        return db.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+        return db.students.insert_students(conn, exam_id, [_with_codes(student) for student in students])
 
 
 def _with_codes(student: StudentIn) -> dict[str, object]:
     return {**student.model_dump(), "upload_code": codes.new_code(), "pseudonym": codes.new_pseudonym()}
 
 
-def _student(row: db.StudentRow) -> Student:
+def _student(row: db.students.StudentRow) -> Student:
     return Student(**_student_fields(row))
 
 
-def _student_fields(row: db.StudentRow) -> dict[str, Any]:
+def _student_fields(row: db.students.StudentRow) -> dict[str, Any]:
     return {
         "nickname": row.nickname,
         "pseudonym": row.pseudonym,
@@ -266,11 +268,11 @@ def _student_fields(row: db.StudentRow) -> dict[str, Any]:
     }
 
 
-def _summary(exam: db.ExamRow, row: db.StudentSummaryRow, now: datetime) -> StudentSummary:
+def _summary(exam: db.exams.ExamRow, row: db.students.StudentSummaryRow, now: datetime) -> StudentSummary:
     return StudentSummary.model_validate(_summary_fields(exam, row, now))
 
 
-def _summary_fields(exam: db.ExamRow, row: db.StudentSummaryRow, now: datetime) -> dict[str, Any]:
+def _summary_fields(exam: db.exams.ExamRow, row: db.students.StudentSummaryRow, now: datetime) -> dict[str, Any]:
     """`_summary`'s fields, in its order and types but unvalidated."""
     window = effective_window(exam.window, row.extension_due_at, row.extension_cutoff_at)
     max_attempts = exam.max_attempts + row.extra_attempts

@@ -65,7 +65,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
     filename = client_filename(request.filename)
     now = datetime.now(UTC)
     with db.transaction() as conn:
-        found = db.lock_student_by_upload_code(conn, code)
+        found = db.uploads.lock_student_by_upload_code(conn, code)
         if found is None:
             raise NotFound("No student has this upload code.")
         student, used, open_forms = found
@@ -84,7 +84,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
             raise refusal
         expires_at = form_expiry(now, rules.upload_form_ttl_s, window.cutoff_at)
         key = object_key(f"{prefix}{student.exam_key}/", upload_id, filename)
-        db.insert_upload(
+        db.uploads.insert_upload(
             conn,
             upload_id=upload_id,
             student_id=student.id,
@@ -120,7 +120,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
 def upload_progress(upload_code: str) -> UploadProgress:
     code = _canonical(upload_code, "upload")
     with db.transaction() as conn:
-        row = db.upload_progress(conn, code)
+        row = db.uploads.upload_progress(conn, code)
     if row is None:
         raise NotFound("No student has this upload code.")
     window = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
@@ -183,10 +183,10 @@ def expire_submissions(now: datetime) -> ExpiryReport:
     """Mark current submissions past their retention as expired and delete their files (S3's
     lifecycle rule is the backstop: it runs once a day and rounds to midnight)."""
     with db.transaction() as conn:
-        expired = db.expire_submissions(conn, now)
+        expired = db.uploads.expire_submissions(conn, now)
     deleted = storage.delete_versions([(item.object_key, item.version_id) for item in expired])
     with db.transaction() as conn:
-        db.mark_objects_deleted(conn, [item.upload_id for item in expired])
+        db.uploads.mark_objects_deleted(conn, [item.upload_id for item in expired])
     return ExpiryReport(expired=len(expired), deleted=deleted)
 
 
@@ -239,7 +239,7 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
         try:
             deleted = storage.delete_versions(to_delete.versions)
             with db.transaction() as conn:
-                db.mark_objects_deleted(conn, to_delete.uploads)
+                db.uploads.mark_objects_deleted(conn, to_delete.uploads)
         except ServiceUnavailable:
             # The records are committed; the retried events ask for the same deletes again.
             logger.exception(
@@ -270,7 +270,7 @@ def _read_objects(
     try:
         # Its own transaction, committed before S3 is read: no snapshot is held open meanwhile.
         with db.transaction() as conn:
-            pinned = db.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
+            pinned = db.uploads.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
     except ServiceUnavailable:
         logger.exception("PostgreSQL is unavailable; the batch is retried")
         failed.update(wanted)
@@ -322,16 +322,16 @@ def _record(
     outcomes: list[Outcome | None],
 ) -> _Deletions:
     rules = load(RulesSettings)
-    uploads = db.lock_uploads(conn, sorted({events[index].key for index in stored}))
-    states = db.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
+    uploads = db.uploads.lock_uploads(conn, sorted({events[index].key for index in stored}))
+    states = db.uploads.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
     students = {
         sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq, state.cutoff_at)
         for sid, state in states.items()
     }
     forms = {key: upload.facts for key, upload in uploads.items()}
-    new: list[db.NewSubmission] = []
+    new: list[db.uploads.NewSubmission] = []
     attempts: dict[UUID, int] = {}  # each new submission's attempt number, for its receipt
-    rejections: list[db.Rejection] = []
+    rejections: list[db.uploads.Rejection] = []
     loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
     for index in sorted(stored, key=lambda i: _weighing_order(uploads.get(events[i].key), events[i])):
         event, found = events[index], stored[index]
@@ -363,7 +363,7 @@ def _record(
                 outcomes[index] = "recorded" if where == "current" else "superseded"
             case Reject(reason=reason):
                 assert upload is not None
-                rejections.append(db.Rejection(upload.id, event.version_id, reason))
+                rejections.append(db.uploads.Rejection(upload.id, event.version_id, reason))
                 forms[event.key] = UploadFacts("rejected", event.version_id, upload.issue_seq)
                 outcomes[index] = "rejected"
             case FormReused():
@@ -380,7 +380,7 @@ def _record(
     _write(conn, new, rejections, students, states)
     must_go = [
         version
-        for version in db.unconfirmed_versions(conn, sorted(students))
+        for version in db.uploads.unconfirmed_versions(conn, sorted(students))
         if must_not_exist(version.facts, version.submission_status, version.version_id)
     ]
     return _Deletions(
@@ -389,22 +389,22 @@ def _record(
     )
 
 
-def _weighing_order(upload: db.LockedUpload | None, event: ObjectCreated) -> tuple[int, int]:
+def _weighing_order(upload: db.uploads.LockedUpload | None, event: ObjectCreated) -> tuple[int, int]:
     """Uploads in the order their forms were issued; the versions of one key in the order S3
     accepted them, so the first version posted is the one a form's record is about."""
     return (upload.issue_seq if upload is not None else 0, int(event.sequencer, 16))
 
 
 def _new_submission(
-    upload: db.LockedUpload,
+    upload: db.uploads.LockedUpload,
     event: ObjectCreated,
     *,
     found: storage.StoredObject,
     sha256: str,
-    student: db.RecordingState,
+    student: db.uploads.RecordingState,
     rules: RulesSettings,
-) -> db.NewSubmission:
-    return db.NewSubmission(
+) -> db.uploads.NewSubmission:
+    return db.uploads.NewSubmission(
         upload_id=upload.id,
         student_id=upload.student_id,
         issue_seq=upload.issue_seq,
@@ -425,16 +425,16 @@ def _new_submission(
 
 def _with_receipts(
     conn: db.Connection,
-    new: list[db.NewSubmission],
+    new: list[db.uploads.NewSubmission],
     attempts: dict[UUID, int],
-    states: dict[int, db.RecordingState],
+    states: dict[int, db.uploads.RecordingState],
     students: dict[int, StudentFacts],
-) -> list[db.NewSubmission]:
+) -> list[db.uploads.NewSubmission]:
     """The batch's new submissions with their receipts, each student's chained in recording order
     from that student's latest receipt. Signed before the commit: a KMS failure fails the batch
     (it is retried), so no submission is ever recorded without its receipt."""
     kid = receipts.publish_key(conn)
-    chains: dict[int, list[db.NewSubmission]] = {}
+    chains: dict[int, list[db.uploads.NewSubmission]] = {}
     for submission in new:
         chains.setdefault(submission.student_id, []).append(submission)
     statements = [
@@ -462,23 +462,23 @@ def _with_receipts(
 
 def _write(
     conn: db.Connection,
-    new: list[db.NewSubmission],
-    rejections: list[db.Rejection],
+    new: list[db.uploads.NewSubmission],
+    rejections: list[db.uploads.Rejection],
     students: dict[int, StudentFacts],
-    before: dict[int, db.RecordingState],
+    before: dict[int, db.uploads.RecordingState],
 ) -> None:
     """The batch's decisions in a fixed number of statements: of a student's submissions, the
     one whose form was issued last ends current (one current per student, a unique index)."""
     changed = [sid for sid, facts in students.items() if facts.current_issue_seq != before[sid].current_issue_seq]
     if changed:
-        db.supersede_current(conn, changed)
+        db.uploads.supersede_current(conn, changed)
     if new:
         final = {sid: facts.current_issue_seq for sid, facts in students.items()}
-        db.insert_submissions(
+        db.uploads.insert_submissions(
             conn, [replace(s, status="current" if s.issue_seq == final[s.student_id] else "superseded") for s in new]
         )
     if rejections:
-        db.reject_uploads(conn, rejections)
+        db.uploads.reject_uploads(conn, rejections)
 
 
 def submission_view(item: dict[str, object], now: datetime) -> Submission:
@@ -512,10 +512,10 @@ def _instant(value: object) -> datetime:
     return value
 
 
-def _submission_row(verification_code: str) -> db.VerifiedSubmission:
+def _submission_row(verification_code: str) -> db.uploads.VerifiedSubmission:
     code = _canonical(verification_code, "verification")
     with db.transaction() as conn:
-        row = db.submission_by_code(conn, code)
+        row = db.uploads.submission_by_code(conn, code)
     if row is None:
         raise NotFound("No submission has this verification code.")
     return row
