@@ -41,20 +41,20 @@ class _ExportGone(Exception):
     """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
 
 
-def start_export(api_key_id: str, slug: str) -> ExportStarted:
+def start_export(api_key_id: str, exam_id: str) -> ExportStarted:
     export_id = uuid.uuid4()
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        key = f"{load(ExportSettings).prefix}{exam.id}/{export_id}/{exam.slug}.zip"
-        row = db.exports.insert_export(conn, export_id, exam.id, key)
+        exam = exam_row(conn, api_key_id, exam_id)
+        key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
+        row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
     queues.send_export(export_id)  # after the commit: the builder must find the row
     return ExportStarted(export_id=row.id, status="queued")
 
 
-def export_status(api_key_id: str, slug: str, export_id: UUID) -> Export:
+def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> Export:
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        row = db.exports.export_of(conn, exam.id, export_id)
+        exam = exam_row(conn, api_key_id, exam_id)
+        row = db.exports.export_of(conn, exam.exam_pk, export_id)
     if row is None:
         raise NotFound(NO_EXPORT)
     url = None
@@ -91,13 +91,13 @@ def build_export(export_id: UUID, *, last_try: bool) -> Built:
         row = db.exports.start_export(conn, export_id)
         if row is None:
             return Built("skipped")
-        slug, anonymous = db.exports.exam_for_export(conn, row.exam_id)
-        files = db.exports.current_submissions(conn, row.exam_id, datetime.now(UTC))  # listed once
+        exam_id, anonymous = db.exports.exam_for_export(conn, row.exam_pk)
+        files = db.exports.current_submissions(conn, row.exam_pk, datetime.now(UTC))  # listed once
         db.exports.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
     upload: storage.MultipartUpload | None = None
     try:
         upload = storage.MultipartUpload(
-            row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{slug}.zip"'
+            row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{exam_id}.zip"'
         )
         exported = _write_zip(export_id, files, anonymous, upload)
         _complete(export_id, upload, len(exported))

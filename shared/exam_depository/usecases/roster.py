@@ -33,14 +33,14 @@ NO_STUDENT = "The exam has no student with this nickname."
 StudentFilter = str | None  # None, "handed_in", "late" or "none"
 
 
-def create_student(api_key_id: str, slug: str, new: StudentIn) -> Student:
+def create_student(api_key_id: str, exam_id: str, new: StudentIn) -> Student:
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        (row,) = _inserted(conn, exam.id, [new])
+        exam = exam_row(conn, api_key_id, exam_id)
+        (row,) = _inserted(conn, exam.exam_pk, [new])
     return _student(row)
 
 
-def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult, bool]:
+def import_roster(api_key_id: str, exam_id: str, body: bytes) -> tuple[ImportResult, bool]:
     """Create every new student of a CSV roster in one transaction, or none.
 
     Returns the result and whether anything was created. A row whose nickname is in the exam
@@ -48,10 +48,10 @@ def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult
     """
     rows = parse_roster(body)
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
+        exam = exam_row(conn, api_key_id, exam_id)
         known = db.students.students_by_nicknames_or_emails(
             conn,
-            exam.id,
+            exam.exam_pk,
             [row.student.nickname for row in rows],
             [row.student.email for row in rows if row.student.email is not None],
         )
@@ -76,12 +76,12 @@ def import_roster(api_key_id: str, slug: str, body: bytes) -> tuple[ImportResult
                 to_create.append(row.student)
         if clashes:
             raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
-        created = _inserted(conn, exam.id, to_create) if to_create else []
+        created = _inserted(conn, exam.exam_pk, to_create) if to_create else []
     result = ImportResult(created=[_student(r) for r in created], existing=[_student(r) for r in existing])
     return result, bool(created)
 
 
-def list_students(api_key_id: str, slug: str, limit: int, cursor: str | None, status: StudentFilter) -> str:
+def list_students(api_key_id: str, exam_id: str, limit: int, cursor: str | None, status: StudentFilter) -> str:
     """A page of the roster, as the JSON of a `StudentPage`. Its rows are read from typed columns
     and serialised in one pass without models: validating 500 of them, then serialising the
     models, took longer than the query. A test holds the page to the model and to `get_student`."""
@@ -89,27 +89,27 @@ def list_students(api_key_id: str, slug: str, limit: int, cursor: str | None, st
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.")
     after_id = cursors.decode(cursor) if cursor else 0
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        rows = db.students.student_page(conn, exam.id, after_id, limit + 1, status)
+        exam = exam_row(conn, api_key_id, exam_id)
+        rows = db.students.student_page(conn, exam.exam_pk, after_id, limit + 1, status)
     now = datetime.now(UTC)
     next_cursor = cursors.encode(rows[limit - 1].id) if len(rows) > limit else None
     items = [_summary_fields(exam, row, now) for row in rows[:limit]]
     return pydantic_core.to_json({"items": items, "next_cursor": next_cursor}).decode()
 
 
-def roster_download(api_key_id: str, slug: str) -> tuple[str, str]:
+def roster_download(api_key_id: str, exam_id: str) -> tuple[str, str]:
     """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        rows = db.students.roster(conn, exam.id)
+        exam = exam_row(conn, api_key_id, exam_id)
+        rows = db.students.roster(conn, exam.exam_pk)
     text = roster_csv([{**_student(row).model_dump(mode="json")} for row in rows])
-    return f"{exam.slug}-roster.csv", text
+    return f"{exam.exam_id}-roster.csv", text
 
 
-def get_student(api_key_id: str, slug: str, nickname: str) -> StudentDetail:
+def get_student(api_key_id: str, exam_id: str, nickname: str) -> StudentDetail:
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        row = db.students.student_detail(conn, exam.id, nickname)
+        exam = exam_row(conn, api_key_id, exam_id)
+        row = db.students.student_detail(conn, exam.exam_pk, nickname)
     if row is None:
         raise NotFound(NO_STUDENT)
     now = datetime.now(UTC)
@@ -117,54 +117,55 @@ def get_student(api_key_id: str, slug: str, nickname: str) -> StudentDetail:
     return StudentDetail.model_validate({**_summary_fields(exam, row, now), "submissions": submissions})
 
 
-def delete_student(api_key_id: str, slug: str, nickname: str) -> None:
+def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        found = db.students.lock_student_for_deletion(conn, exam.id, nickname)
+        exam = exam_row(conn, api_key_id, exam_id)
+        found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
         db.students.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
 
 
-def set_extension(api_key_id: str, slug: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
+def set_extension(api_key_id: str, exam_id: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug, lock=True)
-        due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.id))
+        exam = exam_row(conn, api_key_id, exam_id, lock=True)
+        due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
-        if not db.students.set_extensions(conn, exam.id, [values]):
+        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
             raise NotFound(NO_STUDENT)
-        db.exams.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
-        row = db.students.student_detail(conn, exam.id, nickname)
+        db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
+        row = db.students.student_detail(conn, exam.exam_pk, nickname)
     assert row is not None  # updated in this transaction
     return _summary(exam, row, datetime.now(UTC))
 
 
-def remove_extension(api_key_id: str, slug: str, nickname: str) -> None:
+def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
     """Back to the exam's window at once: forms issued under the extension stop counting after
     the exam's cut-off (the recorder rejects what S3 accepts later). Refused while the student
     used more attempts than the exam alone allows."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug, lock=True)
+        exam = exam_row(conn, api_key_id, exam_id, lock=True)
         _check_limit(conn, exam, nickname, 0)
         values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
-        if not db.students.set_extensions(conn, exam.id, [values]):
+        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
             raise NotFound(NO_STUDENT)
 
 
-def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImportResult:
+def import_extensions(api_key_id: str, exam_id: str, body: bytes) -> ExtensionImportResult:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug, lock=True)
-        known = db.students.nicknames_of(conn, exam.id, [row.nickname for row in rows])
-        earliest_file = db.exams.earliest_submission(conn, exam.id)
+        exam = exam_row(conn, api_key_id, exam_id, lock=True)
+        known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
+        earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
-            row.nickname.lower(): row for row in db.exams.attempts_used(conn, exam.id, [row.nickname for row in rows])
+            row.nickname.lower(): row
+            for row in db.exams.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
         }
         values = []
         for row in rows:
@@ -194,9 +195,9 @@ def import_extensions(api_key_id: str, slug: str, body: bytes) -> ExtensionImpor
             errors.sort(key=lambda error: int(str(error["line"])))
             bad_rows = len({error["line"] for error in errors})
             raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
-        db.students.set_extensions(conn, exam.id, values)
-        db.exams.keep_until_cutoff(conn, exam.id, load(RulesSettings).retention_days)
-        extended = db.students.student_summaries(conn, exam.id, [row.nickname for row in rows])
+        db.students.set_extensions(conn, exam.exam_pk, values)
+        db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
+        extended = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
     now = datetime.now(UTC)
     return ExtensionImportResult(extended=[_summary(exam, row, now) for row in extended])
 
@@ -215,7 +216,7 @@ def _checked_times(
 def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
     """Refuse new extra attempts that would leave the student below what they used."""
     refusal = limit_refusal(
-        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.id, [nickname])]
+        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.exam_pk, [nickname])]
     )
     if refusal is not None:
         raise refusal
@@ -235,17 +236,17 @@ def _limit_change(exam: db.exams.ExamRow, used: db.exams.StudentAttempts, extra_
 PSEUDONYM_DRAWS = 5
 
 
-def _inserted(conn: db.Connection, exam_id: int, students: list[StudentIn]) -> list[db.students.StudentRow]:
+def _inserted(conn: db.Connection, exam_pk: int, students: list[StudentIn]) -> list[db.students.StudentRow]:
     """Insert the students, each with an upload code and a pseudonym of its own: when a pseudonym
     is taken in the exam, the batch draws again (in a savepoint, the rest of the transaction kept)."""
     for _ in range(PSEUDONYM_DRAWS - 1):
         try:
             with conn.transaction():
-                return db.students.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+                return db.students.insert_students(conn, exam_pk, [_with_codes(student) for student in students])
         except db.students.PseudonymTaken:
             continue
     with conn.transaction():  # the last draw: a clash now is not worth hiding
-        return db.students.insert_students(conn, exam_id, [_with_codes(student) for student in students])
+        return db.students.insert_students(conn, exam_pk, [_with_codes(student) for student in students])
 
 
 def _with_codes(student: StudentIn) -> dict[str, object]:

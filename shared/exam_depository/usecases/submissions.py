@@ -83,7 +83,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> UploadForm:
         if refusal is not None:
             raise refusal
         expires_at = form_expiry(now, rules.upload_form_ttl_s, window.cutoff_at)
-        key = object_key(f"{prefix}{student.exam_key}/", upload_id, filename)
+        key = object_key(f"{prefix}{student.exam_pk}/", upload_id, filename)
         db.uploads.insert_upload(
             conn,
             upload_id=upload_id,
@@ -440,7 +440,7 @@ def _with_receipts(
     statements = [
         [
             receipts.claims(
-                exam=states[sid].exam_slug,
+                exam=states[sid].exam_id,
                 nickname=shown_as(states[sid].nickname, states[sid].pseudonym, anonymous=states[sid].anonymous),
                 submission=submission,
                 attempt=attempts[submission.upload_id],

@@ -7,6 +7,10 @@ fills and the docstring that explains its locking: `exams` (examiners and exams)
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
 
+An exam has two names in Python, one per meaning: `exam_id` is its public id, the one the API
+calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column `exam.id`, and
+`exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
+
 A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`.
 """
 

@@ -20,8 +20,8 @@ from exam_depository.domain.rules import Window
 # or a key that never made one, finds nothing (the route answers 404), whatever the ids say.
 
 _MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
-_EXAM_COLUMNS = """e.id, e.slug, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
-    e.anonymous, e.created_at"""
+_EXAM_COLUMNS = """e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
+    e.max_attempts, e.anonymous, e.created_at"""
 # The three counts in one pass over the exam's students (each one index lookup of its latest),
 # and when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
@@ -32,8 +32,8 @@ _COUNTS = f"""LEFT JOIN LATERAL (
 
 @dataclass(frozen=True)
 class ExamRow:
-    id: int
-    slug: str
+    exam_pk: int
+    exam_id: str
     title: str
     opens_at: datetime
     due_at: datetime
@@ -100,33 +100,33 @@ def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> l
         ).fetchall()
 
 
-def exam_of(conn: Connection, api_key_id: str, slug: str, *, lock: bool = False) -> ExamRow | None:
+def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, lock: bool = False) -> ExamRow | None:
     """One of the caller's exams, without counts (a route that acts on its roster needs none);
     `lock` holds it until the transaction ends."""
     with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
         return cur.execute(
             f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
                 WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
-            {"key": api_key_id, "slug": slug},
+            {"key": api_key_id, "slug": exam_id},
         ).fetchone()
 
 
-def counted_exam_of(conn: Connection, api_key_id: str, slug: str) -> CountedExamRow | None:
+def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str) -> CountedExamRow | None:
     """One of the caller's exams with its counts."""
     with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
         return cur.execute(
             f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE e.slug = %(slug)s",
-            {"key": api_key_id, "slug": slug},
+            {"key": api_key_id, "slug": exam_id},
         ).fetchone()
 
 
-def update_exam(conn: Connection, exam_id: int, changes: dict[str, object]) -> None:
+def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> None:
     assignments = psycopg.sql.SQL(", ").join(
         psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(name), psycopg.sql.Placeholder(name))
         for name in changes
     )
     conn.execute(
-        psycopg.sql.SQL("UPDATE exam SET {} WHERE id = %(id)s").format(assignments), {**changes, "id": exam_id}
+        psycopg.sql.SQL("UPDATE exam SET {} WHERE id = %(id)s").format(assignments), {**changes, "id": exam_pk}
     )
 
 
@@ -137,7 +137,7 @@ class StudentAttempts:
     extra_attempts: int
 
 
-def attempts_used(conn: Connection, exam_id: int, nicknames: list[str] | None = None) -> list[StudentAttempts]:
+def attempts_used(conn: Connection, exam_pk: int, nicknames: list[str] | None = None) -> list[StudentAttempts]:
     """What each student of the exam (or those of `nicknames`) who handed in anything used,
     with the extra attempts of their extension."""
     with conn.cursor(row_factory=rows_of(StudentAttempts)) as cur:
@@ -146,29 +146,29 @@ def attempts_used(conn: Connection, exam_id: int, nicknames: list[str] | None = 
                FROM student s JOIN submission x ON x.student_id = s.id
                WHERE s.exam_id = %(exam)s AND (%(all)s OR lower(s.nickname) = ANY(%(nicknames)s))
                GROUP BY s.id ORDER BY s.id""",
-            {"exam": exam_id, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
+            {"exam": exam_pk, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
         ).fetchall()
 
 
-def earliest_submission(conn: Connection, exam_id: int) -> datetime | None:
+def earliest_submission(conn: Connection, exam_pk: int) -> datetime | None:
     """When S3 accepted the first file of the exam that is recorded."""
     row = conn.execute(
         """SELECT min(x.submitted_at) AS earliest FROM submission x JOIN student s ON s.id = x.student_id
            WHERE s.exam_id = %s""",
-        (exam_id,),
+        (exam_pk,),
     ).fetchone()
     assert row is not None  # an aggregate returns one row
     return row["earliest"]  # type: ignore[no-any-return]
 
 
-def lock_students(conn: Connection, exam_id: int) -> None:
+def lock_students(conn: Connection, exam_pk: int) -> None:
     """Lock the exam's students in id order (as the recorder does, so neither waits for the other
     in a circle): a recording in flight commits first, and any later one reads what this
     transaction changes."""
-    conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+    conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
 
 
-def keep_until_cutoff(conn: Connection, exam_id: int, retention_days: int) -> None:
+def keep_until_cutoff(conn: Connection, exam_pk: int, retention_days: int) -> None:
     """After the exam's or a student's cut-off moved: each file kept is kept until
     `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension). Run it in
     a statement after the students are locked (`lock_students`, or the UPDATE of an extension),
@@ -180,55 +180,55 @@ def keep_until_cutoff(conn: Connection, exam_id: int, retention_days: int) -> No
                                      + make_interval(days => %(days)s))
            FROM student s JOIN exam e ON e.id = s.exam_id
            WHERE x.student_id = s.id AND e.id = %(exam)s AND x.status <> 'expired'""",
-        {"exam": exam_id, "days": retention_days},
+        {"exam": exam_pk, "days": retention_days},
     )
 
 
-def close_exam(conn: Connection, exam_id: int, now: datetime) -> None:
+def close_exam(conn: Connection, exam_pk: int, now: datetime) -> None:
     """End every student's window now: the exam's cut-off, and any extension's, become `now`
     (its due time and opening too where they were later)."""
     conn.execute(
         """UPDATE exam SET opens_at = least(opens_at, %(now)s), due_at = least(due_at, %(now)s),
                            cutoff_at = least(cutoff_at, %(now)s)
            WHERE id = %(exam)s""",
-        {"exam": exam_id, "now": now},
+        {"exam": exam_pk, "now": now},
     )
     conn.execute(
         """UPDATE student SET extension_due_at = least(extension_due_at, %(now)s),
                               extension_cutoff_at = least(extension_cutoff_at, %(now)s)
            WHERE exam_id = %(exam)s AND extension_cutoff_at IS NOT NULL""",
-        {"exam": exam_id, "now": now},
+        {"exam": exam_pk, "now": now},
     )
 
 
-def lock_exam_students(conn: Connection, exam_id: int) -> list[str]:
+def lock_exam_students(conn: Connection, exam_pk: int) -> list[str]:
     """Lock the exam's students (the recorder waits) and list every object key they ever had."""
     rows = conn.execute(
         """WITH locked AS (SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE)
            SELECT u.object_key FROM upload u JOIN locked l ON l.id = u.student_id""",
-        (exam_id,),
+        (exam_pk,),
     ).fetchall()
     return [row["object_key"] for row in rows]
 
 
-def lock_exam_exports(conn: Connection, exam_id: int) -> None:
+def lock_exam_exports(conn: Connection, exam_pk: int) -> None:
     """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
     so that a ZIP is either complete before the exam's files are listed, or never completed."""
-    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_id,))
+    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
 
 
-def delete_exam(conn: Connection, exam_id: int) -> None:
-    conn.execute("DELETE FROM exam WHERE id = %s", (exam_id,))
+def delete_exam(conn: Connection, exam_pk: int) -> None:
+    conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
 
 
-def assign_exam(conn: Connection, slug: str, examiner_id: int) -> int:
+def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> int:
     """Give an exam that belongs to no one (the legacy one) to an examiner; returns how many."""
     try:
         return conn.execute(
-            "UPDATE exam SET examiner_id = %s WHERE slug = %s AND examiner_id IS NULL", (examiner_id, slug)
+            "UPDATE exam SET examiner_id = %s WHERE slug = %s AND examiner_id IS NULL", (examiner_id, exam_id)
         ).rowcount
     except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"That examiner already has an exam with the id {slug}.") from exc
+        raise Conflict(f"That examiner already has an exam with the id {exam_id}.") from exc
 
 
 def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:

@@ -13,7 +13,7 @@ from exam_depository.domain.statuses import ExportStatus
 @dataclass(frozen=True)
 class ExportRow:
     id: UUID
-    exam_id: int
+    exam_pk: int
     status: ExportStatus  # a CHECK constraint holds it to these
     files_total: int | None
     files_done: int
@@ -24,25 +24,25 @@ class ExportRow:
     expires_at: datetime | None
 
 
-_EXPORT_COLUMNS = """x.id, x.exam_id, x.status, x.files_total, x.files_done, x.bytes, x.object_key, x.error,
+_EXPORT_COLUMNS = """x.id, x.exam_id AS exam_pk, x.status, x.files_total, x.files_done, x.bytes, x.object_key, x.error,
     x.created_at, x.expires_at"""
 
 
-def insert_export(conn: Connection, export_id: UUID, exam_id: int, object_key: str) -> ExportRow:
+def insert_export(conn: Connection, export_id: UUID, exam_pk: int, object_key: str) -> ExportRow:
     with conn.cursor(row_factory=rows_of(ExportRow)) as cur:
         row = cur.execute(
             f"""INSERT INTO export AS x (id, exam_id, object_key) VALUES (%s, %s, %s)
                 RETURNING {_EXPORT_COLUMNS}""",
-            (export_id, exam_id, object_key),
+            (export_id, exam_pk, object_key),
         ).fetchone()
     assert row is not None  # INSERT ... RETURNING returns its row
     return row
 
 
-def export_of(conn: Connection, exam_id: int, export_id: UUID) -> ExportRow | None:
+def export_of(conn: Connection, exam_pk: int, export_id: UUID) -> ExportRow | None:
     with conn.cursor(row_factory=rows_of(ExportRow)) as cur:
         return cur.execute(
-            f"SELECT {_EXPORT_COLUMNS} FROM export x WHERE x.exam_id = %s AND x.id = %s", (exam_id, export_id)
+            f"SELECT {_EXPORT_COLUMNS} FROM export x WHERE x.exam_id = %s AND x.id = %s", (exam_pk, export_id)
         ).fetchone()
 
 
@@ -75,8 +75,9 @@ class ExportedSubmission:
     version_id: str
 
 
-def exam_for_export(conn: Connection, exam_id: int) -> tuple[str, bool]:
-    row = conn.execute("SELECT slug, anonymous FROM exam WHERE id = %s", (exam_id,)).fetchone()
+def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
+    """The exam's public id and whether it is anonymous."""
+    row = conn.execute("SELECT slug, anonymous FROM exam WHERE id = %s", (exam_pk,)).fetchone()
     assert row is not None  # the export's row cascades with its exam
     return str(row["slug"]), bool(row["anonymous"])
 
@@ -88,7 +89,7 @@ _EXPORTED = """SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name,
                WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
 
 
-def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[ExportedSubmission]:
+def current_submissions(conn: Connection, exam_pk: int, now: datetime) -> list[ExportedSubmission]:
     """Every current submission of the exam: what an export holds, listed once. By the name the
     export shows: in an anonymous exam the pseudonym (an order by nickname would tell who is who)."""
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
@@ -96,7 +97,7 @@ def current_submissions(conn: Connection, exam_id: int, now: datetime) -> list[E
             f"""{_EXPORTED} AND s.exam_id = %(exam)s
                 ORDER BY lower(CASE WHEN (SELECT anonymous FROM exam WHERE id = %(exam)s) THEN s.pseudonym
                                     ELSE s.nickname END)""",
-            {"exam": exam_id, "now": now},
+            {"exam": exam_pk, "now": now},
         ).fetchall()
 
 

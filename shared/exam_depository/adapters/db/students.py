@@ -61,7 +61,7 @@ class PseudonymTaken(Exception):
     """A pseudonym drawn for a new student is another's in the exam: draw again."""
 
 
-def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list[StudentRow]:
+def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list[StudentRow]:
     """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
     pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
     unusable: the caller inserts in a savepoint."""
@@ -72,7 +72,7 @@ def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list
                     VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
                             %(pseudonym)s)
                     RETURNING {_STUDENT_COLUMNS}""",
-                [{**student, "exam_id": exam_id} for student in students],
+                [{**student, "exam_id": exam_pk} for student in students],
                 returning=True,
             )
             rows: list[StudentRow] = []
@@ -91,18 +91,18 @@ def insert_students(conn: Connection, exam_id: int, students: list[Row]) -> list
 
 
 def students_by_nicknames_or_emails(
-    conn: Connection, exam_id: int, nicknames: list[str], emails: list[str]
+    conn: Connection, exam_pk: int, nicknames: list[str], emails: list[str]
 ) -> list[StudentRow]:
     with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
         return cur.execute(
             f"""SELECT {_STUDENT_COLUMNS} FROM student s
                 WHERE s.exam_id = %s AND (lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s))""",
-            (exam_id, [n.lower() for n in nicknames], [e.lower() for e in emails]),
+            (exam_pk, [n.lower() for n in nicknames], [e.lower() for e in emails]),
         ).fetchall()
 
 
 def student_page(
-    conn: Connection, exam_id: int, after_id: int, limit: int, status: str | None
+    conn: Connection, exam_pk: int, after_id: int, limit: int, status: str | None
 ) -> list[StudentSummaryRow]:
     """One statement per page, whatever its size: attempts and latest submission inline."""
     with conn.cursor(row_factory=rows_of(StudentSummaryRow)) as cur:
@@ -110,34 +110,34 @@ def student_page(
             f"""SELECT {_SUMMARY_COLUMNS} FROM student s {LATEST}
                 WHERE s.exam_id = %s AND s.id > %s AND {_STUDENT_FILTERS[status]}
                 ORDER BY s.id LIMIT %s""",
-            (exam_id, after_id, limit),
+            (exam_pk, after_id, limit),
         ).fetchall()
 
 
-def student_summaries(conn: Connection, exam_id: int, nicknames: list[str]) -> list[StudentSummaryRow]:
+def student_summaries(conn: Connection, exam_pk: int, nicknames: list[str]) -> list[StudentSummaryRow]:
     with conn.cursor(row_factory=rows_of(StudentSummaryRow)) as cur:
         return cur.execute(
             f"""SELECT {_SUMMARY_COLUMNS} FROM student s {LATEST}
                 WHERE s.exam_id = %s AND lower(s.nickname) = ANY(%s) ORDER BY s.id""",
-            (exam_id, [n.lower() for n in nicknames]),
+            (exam_pk, [n.lower() for n in nicknames]),
         ).fetchall()
 
 
-def roster(conn: Connection, exam_id: int) -> list[StudentRow]:
+def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
     with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
         return cur.execute(
-            f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_id,)
+            f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_pk,)
         ).fetchall()
 
 
-def student_detail(conn: Connection, exam_id: int, nickname: str) -> StudentDetailRow | None:
+def student_detail(conn: Connection, exam_pk: int, nickname: str) -> StudentDetailRow | None:
     with conn.cursor(row_factory=rows_of(StudentDetailRow)) as cur:
         return cur.execute(
             f"""SELECT {_SUMMARY_COLUMNS},
                   COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
                             FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
                 FROM student s {LATEST} WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
-            (exam_id, nickname),
+            (exam_pk, nickname),
         ).fetchone()
 
 
@@ -147,7 +147,7 @@ class StudentKeys:
     keys: list[str]
 
 
-def lock_student_for_deletion(conn: Connection, exam_id: int, nickname: str) -> StudentKeys | None:
+def lock_student_for_deletion(conn: Connection, exam_pk: int, nickname: str) -> StudentKeys | None:
     """Lock the student (the recorder waits) and list every object key it ever had: every
     version of each goes, those already gone cost a listing, and one whose delete failed earlier
     goes now."""
@@ -158,7 +158,7 @@ def lock_student_for_deletion(conn: Connection, exam_id: int, nickname: str) -> 
                LEFT JOIN upload u ON u.student_id = s.id
                WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
                GROUP BY s.id""",
-            (exam_id, nickname),
+            (exam_pk, nickname),
         ).fetchone()
 
 
@@ -166,7 +166,7 @@ def delete_student(conn: Connection, student_id: int) -> None:
     conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
 
 
-def set_extensions(conn: Connection, exam_id: int, extensions: list[Row]) -> int:
+def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> int:
     """Give students of the exam (by nickname) their extension: due, cut-off, extra attempts;
     None times remove it. Returns how many students were found."""
     with conn.cursor() as cur:
@@ -174,15 +174,15 @@ def set_extensions(conn: Connection, exam_id: int, extensions: list[Row]) -> int
             """UPDATE student SET extension_due_at = %(due_at)s, extension_cutoff_at = %(cutoff_at)s,
                                   extra_attempts = %(extra_attempts)s
                WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
-            [{**extension, "exam_id": exam_id} for extension in extensions],
+            [{**extension, "exam_id": exam_pk} for extension in extensions],
         )
         return cur.rowcount
 
 
-def nicknames_of(conn: Connection, exam_id: int, nicknames: list[str]) -> set[str]:
+def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:
     """Which of these nicknames (lowercased) are students of the exam."""
     rows = conn.execute(
         "SELECT lower(nickname) AS nickname FROM student WHERE exam_id = %s AND lower(nickname) = ANY(%s)",
-        (exam_id, [n.lower() for n in nicknames]),
+        (exam_pk, [n.lower() for n in nicknames]),
     ).fetchall()
     return {row["nickname"] for row in rows}

@@ -32,7 +32,7 @@ class FormRequester:
     """The student asking for a form, locked, with the exam's window and what it has used."""
 
     id: int
-    exam_key: int  # the exam's internal id: the prefix of its students' object keys
+    exam_pk: int  # the prefix of its students' object keys
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
@@ -53,7 +53,7 @@ def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[For
     before the wait)."""
     with conn.cursor(row_factory=rows_of(FormRequester)) as cur:
         locked = cur.execute(
-            """SELECT s.id, e.id AS exam_key, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
+            """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
                       s.extension_due_at, s.extension_cutoff_at, s.extra_attempts
                FROM student s JOIN exam e ON e.id = s.exam_id
                WHERE s.upload_code = %s FOR UPDATE OF s""",
@@ -160,8 +160,8 @@ class RecordingState:
     max_attempts: int  # the exam's plus the extension's extra attempts
     due_at: datetime  # the exam's, or the extension's when later
     cutoff_at: datetime  # likewise: the cut-off in force now
-    exam_key: int
-    exam_slug: str
+    exam_pk: int
+    exam_id: str
     nickname: str
     pseudonym: str
     anonymous: bool  # the exam's: its receipts name the pseudonym
@@ -248,7 +248,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
                       greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
-                      e.id AS exam_key, e.slug AS exam_slug, s.nickname, s.pseudonym, e.anonymous,
+                      e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
                         ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
