@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities import parameters
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db, signing
-from exam_depository.usecases import receipts
+from exam_depository.usecases import recorder, reviewer
 from moto import mock_aws
 
 from local_stack.functions import (
@@ -101,7 +101,8 @@ def _reset_caches() -> None:
     db.reset()
     aws_clients.reset()
     signing.reset()
-    receipts.reset()
+    recorder.reset()
+    reviewer.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
 
 

@@ -18,7 +18,7 @@ import pytest
 from exam_depository.adapters.storage import objects_created
 from exam_depository.config import MAX_UPLOAD_BYTES
 from exam_depository.domain.recording import ObjectCreated
-from exam_depository.usecases import submissions
+from exam_depository.usecases import recorder
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.conftest import ROOT
@@ -205,7 +205,7 @@ def test_concurrent_deliveries_never_record_more_than_the_limit(api: Api, bucket
     def worker(event: ObjectCreated) -> None:
         try:
             barrier.wait()
-            result = submissions.record_objects([event])
+            result = recorder.record_objects([event])
             assert result.failed == set()
             outcomes.append(str(result.outcomes[0]))
         except BaseException as exc:  # reported below, with the test's failure

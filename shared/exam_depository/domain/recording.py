@@ -1,16 +1,20 @@
 """What the recorder decides about each object S3 accepted, as plain functions of plain values:
 which upload is recorded (and whether it ends current), rejected, a duplicate, a reuse of a used
-form or an orphan; and which versions must not exist (the reconcile job asks the same)."""
+form or an orphan (`recording_decision` for one object, `weigh_batch` for a batch of them); and
+which versions must not exist (`must_not_exist`: the reconcile job asks the same)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
+# What became of one notified object: the record function counts each as a metric.
+Outcome = Literal["recorded", "superseded", "rejected", "form_reused", "duplicate", "orphan", "gone", "ignored"]
 
 
 def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
@@ -29,6 +33,16 @@ class ObjectCreated:
     size_bytes: int
     sequencer: str
     event_time: datetime
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What became of each event of a batch (None: not handled), which failed, and how many
+    object versions S3 confirmed deleted."""
+
+    outcomes: list[Outcome | None]
+    failed: set[int]
+    deleted: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,3 +157,107 @@ def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStat
     if upload.status == "rejected":
         return True
     return submission_status in ("superseded", "expired")
+
+
+# --- A batch: which upload becomes current, and in what order they are weighed ----------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One object version of a batch, as the recorder weighs it: its key, what S3 holds as it,
+    and S3's sequencer for it (hex: the versions of one key in the order S3 accepted them)."""
+
+    key: str
+    seen: SeenObject
+    sequencer: str
+
+
+@dataclass(frozen=True)
+class Form:
+    """The upload form of a key, as the batch sees it: whose it is, and its row's facts."""
+
+    student_id: int
+    facts: UploadFacts
+
+
+@dataclass(frozen=True)
+class Weighed:
+    """What the batch decided for one of its arrivals."""
+
+    arrival: int  # its index in the batch
+    decision: Decision
+    attempt: int | None = None  # recorded: its attempt number (a receipt says attempt n of N)
+    current: bool = False  # recorded, and its student's current submission once the batch is done
+
+    @property
+    def outcome(self) -> Outcome:
+        match self.decision:
+            case Record(placement=where):
+                return "recorded" if where == "current" else "superseded"
+            case Reject():
+                return "rejected"
+            case FormReused():
+                return "form_reused"
+            case Duplicate():
+                return "duplicate"
+            case Orphan():
+                return "orphan"
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    weighed: list[Weighed]  # every arrival, in the order they were weighed
+    current_moved: list[int]  # students whose current submission is now one of this batch
+
+
+def weigh_batch(
+    arrivals: Sequence[Arrival], forms: Mapping[str, Form], students: Mapping[int, StudentFacts], *, max_bytes: int
+) -> BatchDecision:
+    """What becomes of each object of a batch, weighed one after another as `recording_decision`
+    says, each seeing what the ones before it did: the forms in the order they were issued, the
+    versions of one key in the order S3 accepted them, so that the first version posted is the one
+    a form's record is about. A recorded upload counts an attempt for the next; of a student's
+    recorded uploads, the one whose form was issued last ends current (one current per student).
+    `forms` holds the form of each key that has one, `students` the state of each of their
+    students before the batch."""
+    facts = {key: form.facts for key, form in forms.items()}
+    after = dict(students)
+    order = sorted(
+        range(len(arrivals)), key=lambda index: _weighing_order(forms.get(arrivals[index].key), arrivals[index])
+    )
+    decided: list[tuple[int, Decision, int | None]] = []
+    for index in order:
+        arrival = arrivals[index]
+        form = forms.get(arrival.key)
+        student = after.get(form.student_id) if form is not None else None
+        decision = recording_decision(facts.get(arrival.key), arrival.seen, student, max_bytes=max_bytes)
+        attempt = None
+        match decision:
+            case Record(placement=where):
+                assert form is not None
+                assert student is not None
+                attempt = student.attempts_used + 1
+                facts[arrival.key] = UploadFacts("recorded", arrival.seen.version_id, form.facts.issue_seq)
+                current = form.facts.issue_seq if where == "current" else student.current_issue_seq
+                after[form.student_id] = replace(student, attempts_used=attempt, current_issue_seq=current)
+            case Reject():
+                assert form is not None
+                facts[arrival.key] = UploadFacts("rejected", arrival.seen.version_id, form.facts.issue_seq)
+        decided.append((index, decision, attempt))
+    weighed = []
+    for index, decision, attempt in decided:
+        form = forms.get(arrivals[index].key)
+        current = (
+            attempt is not None
+            and form is not None
+            and form.facts.issue_seq == after[form.student_id].current_issue_seq
+        )
+        weighed.append(Weighed(index, decision, attempt, current))
+    moved = [sid for sid, state in after.items() if state.current_issue_seq != students[sid].current_issue_seq]
+    return BatchDecision(weighed, moved)
+
+
+def _weighing_order(form: Form | None, arrival: Arrival) -> tuple[int, int]:
+    """Uploads in the order their forms were issued; the versions of one key in the order S3
+    accepted them, so the first version posted is the one a form's record is about."""
+    return (form.facts.issue_seq if form is not None else 0, int(arrival.sequencer, 16))

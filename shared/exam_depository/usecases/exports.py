@@ -19,7 +19,6 @@ from uuid import UUID
 from zipstream import ZIP_STORED, ZipStream
 
 from exam_depository.adapters import db, queues, storage
-from exam_depository.api.models import Export, ExportStarted
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
@@ -27,7 +26,6 @@ from exam_depository.domain.filenames import MANIFEST, ArchiveNames
 from exam_depository.domain.roster import neutralized
 from exam_depository.domain.rules import shown_as
 from exam_depository.observability import logger
-from exam_depository.usecases.exams import exam_row
 
 NO_EXPORT = "This exam has no export with this id."
 PROGRESS_EVERY_S = 1.0
@@ -41,19 +39,20 @@ class _ExportGone(Exception):
     """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
 
 
-def start_export(api_key_id: str, exam_id: str) -> ExportStarted:
+def start_export(api_key_id: str, exam_id: str) -> db.exports.ExportRow:
     export_id = uuid.uuid4()
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
         key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
         row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
     queues.send_export(export_id)  # after the commit: the builder must find the row
-    return ExportStarted(export_id=row.id, status="queued")
+    return row
 
 
-def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> Export:
+def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> tuple[db.exports.ExportRow, str | None]:
+    """The export, and a fresh link to its ZIP once it is done."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
         row = db.exports.export_of(conn, exam.exam_pk, export_id)
     if row is None:
         raise NotFound(NO_EXPORT)
@@ -63,17 +62,7 @@ def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> Export:
         if left <= 0:
             raise Gone("This export expired (an export is kept a day); start another one.")
         url = storage.presign_export(row.object_key, int(min(left, load(ExportSettings).link_ttl_s)))
-    return Export(
-        export_id=row.id,
-        status=row.status,
-        files_done=row.files_done,
-        files_total=row.files_total,
-        bytes=row.bytes,
-        created_at=row.created_at,
-        url=url,
-        expires_at=row.expires_at,
-        error=row.error,
-    )
+    return row, url
 
 
 @dataclass(frozen=True)

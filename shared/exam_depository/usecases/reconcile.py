@@ -5,12 +5,14 @@ a notification lost, or dead-lettered and never redriven; a delete that failed a
 once the message's retries ran out; a file removed by hand. The job lists every version in the
 bucket first and reads the records second. An upload row is committed before its form is handed
 out, so every listed object's row, if it has one, is visible by then: a listed object without a
-row is an orphan, not a race. What must not exist is decided by `recording.must_not_exist`, as in the
-recorder.
+row is an orphan, not a race. What must not exist is decided by `recording.must_not_exist`, as in
+the recorder; what must be recorded is recorded by the recorder itself, which the job is handed
+(`record`: the function wires them, so that no use case imports another).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -18,9 +20,11 @@ from uuid import UUID
 from exam_depository.adapters import db, storage
 from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
-from exam_depository.domain.recording import ObjectCreated, must_not_exist
+from exam_depository.domain.recording import BatchResult, ObjectCreated, must_not_exist
 from exam_depository.observability import logger
-from exam_depository.usecases.submissions import record_objects
+
+# Records a batch of uploaded objects as notifications would have: the recorder's record_objects.
+Recorder = Callable[[list[ObjectCreated]], BatchResult]
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def plan(
     return repairs
 
 
-def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
+def reconcile(now: datetime, *, record: Recorder, grace: timedelta | None = None) -> ReconcileReport:
     """One run of the job: list, compare, repair. Safe to run at any time, and again. `grace`
     defaults to the setting; none is needed where no notification can still be queued."""
     if grace is None:
@@ -114,7 +118,7 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
             ObjectCreated(item.key, item.version_id, item.size_bytes, f"{start + n:X}", item.last_modified)
             for n, item in enumerate(chunk)
         ]
-        result = record_objects(events)
+        result = record(events)
         for index in sorted(result.failed):
             logger.error("Recording a listed object failed; the next run retries", extra={"key": chunk[index].key})
         failed += len(result.failed)

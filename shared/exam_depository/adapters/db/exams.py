@@ -13,11 +13,14 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.adapters.db.uploads import LATEST
-from exam_depository.domain.errors import Conflict
+from exam_depository.domain.errors import Conflict, NotFound
 from exam_depository.domain.rules import Window
 
-# Every examiner statement reaches its rows through examiner_key: an exam of another examiner,
-# or a key that never made one, finds nothing (the route answers 404), whatever the ids say.
+# Every examiner statement reaches its exam through examiner_key: an exam of another examiner,
+# or a key that never made one, finds nothing, whatever the ids say, and `exam_of` answers
+# NotFound (the route 404, never 403). The statements about what an exam holds are then scoped
+# by the exam_pk obtained that way.
+NO_EXAM = "You have no exam with this id."
 
 _MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
 _EXAM_COLUMNS = """e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
@@ -100,24 +103,31 @@ def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> l
         ).fetchall()
 
 
-def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, lock: bool = False) -> ExamRow | None:
+def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, lock: bool = False) -> ExamRow:
     """One of the caller's exams, without counts (a route that acts on its roster needs none);
-    `lock` holds it until the transaction ends."""
+    `lock` holds it until the transaction ends. NotFound when the caller has no exam with this id
+    (another examiner's does not exist for them)."""
     with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
-        return cur.execute(
+        row = cur.execute(
             f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
                 WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
+    if row is None:
+        raise NotFound(NO_EXAM)
+    return row
 
 
-def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str) -> CountedExamRow | None:
-    """One of the caller's exams with its counts."""
+def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str) -> CountedExamRow:
+    """One of the caller's exams with its counts; NotFound as `exam_of`."""
     with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
-        return cur.execute(
+        row = cur.execute(
             f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE e.slug = %(slug)s",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
+    if row is None:
+        raise NotFound(NO_EXAM)
+    return row
 
 
 def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> None:

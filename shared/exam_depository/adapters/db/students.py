@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.adapters.db.uploads import LATEST, SUBMISSION_JSON
+from exam_depository.adapters.db.uploads import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.domain.errors import Conflict
 
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
@@ -49,12 +48,12 @@ class StudentRow:
 @dataclass(frozen=True)
 class StudentSummaryRow(StudentRow):
     attempts_used: int
-    current: dict[str, Any] | None
+    current: SubmissionJson | None
 
 
 @dataclass(frozen=True)
 class StudentDetailRow(StudentSummaryRow):
-    submissions: list[dict[str, Any]]
+    submissions: list[SubmissionJson]
 
 
 class PseudonymTaken(Exception):

@@ -5,23 +5,51 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 from uuid import UUID
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.recording import UploadFacts
 from exam_depository.domain.rules import Window
-from exam_depository.domain.statuses import SubmissionStatus, UploadStatus
+from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 # A student's latest handed-in submission: the current one, else the newest one that expired.
 LATEST = """LEFT JOIN LATERAL (
     SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
     ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
-SUBMISSION_JSON = """jsonb_build_object(
-    'upload_id', {t}.upload_id, 'verification_code', {t}.verification_code,
-    'filename', {t}.filename, 'content_type', {t}.content_type, 'size_bytes', {t}.size_bytes,
-    'sha256', {t}.sha256, 'submitted_at', {t}.submitted_at, 'expires_at', {t}.expires_at,
-    'status', {t}.status, 'late', {t}.late, 'receipt', {t}.receipt)"""
+
+
+class SubmissionJson(TypedDict):
+    """A submission as the statements that inline one send it (`SUBMISSION_JSON`, a JSON object
+    of its columns): the roster's current file and history, a student's own. The upload id and
+    the instants arrive as JSON text (ISO 8601 with the offset)."""
+
+    upload_id: str
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: str
+    expires_at: str
+    status: SubmissionStatus
+    late: bool
+    receipt: str | None
+
+
+# Made from SubmissionJson's fields, so the statements and the views name them once: the object of
+# the submission `{t}` (an alias the statement gives it).
+SUBMISSION_JSON = (
+    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
+)
+
+
+class UploadJson(TypedDict):
+    """One of a student's forms as `upload_progress` lists them."""
+
+    upload_id: str
+    status: UploadStatus
+    rejection_reason: RejectionReason | None
 
 
 # --- uploads --------------------------------------------------------------------------------
@@ -103,8 +131,8 @@ class ProgressRow:
     first_name: str
     last_name: str
     attempts_used: int
-    current: dict[str, Any] | None
-    uploads: list[dict[str, Any]]
+    current: SubmissionJson | None
+    uploads: list[UploadJson]
 
     @property
     def window(self) -> Window:
@@ -191,7 +219,7 @@ class NewSubmission:
 class Rejection:
     upload_id: UUID
     version_id: str
-    reason: str
+    reason: RejectionReason
 
 
 @dataclass(frozen=True)
