@@ -11,14 +11,10 @@ and to `student_detail`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
-from exam_depository.adapters.db.exports import ExportRow
-from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
-from exam_depository.adapters.db.uploads import ProgressRow, SubmissionJson, VerifiedSubmission
 from exam_depository.api.models import (
     DownloadLink,
     Exam,
@@ -44,12 +40,17 @@ from exam_depository.api.models import (
 )
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.cursors import Page
-from exam_depository.domain.roster import roster_csv
 from exam_depository.domain.rules import attempts_left, effective_window, expiry_of, status_at
-from exam_depository.usecases.reviewer import Link, Verdict
-from exam_depository.usecases.roster import RosterImport
-from exam_depository.usecases.student import IssuedForm
+
+if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
+    from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
+    from exam_depository.adapters.db.exports import ExportRow
+    from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
+    from exam_depository.adapters.db.uploads import ProgressRow, SubmissionJson, VerifiedSubmission
+    from exam_depository.domain.cursors import Page
+    from exam_depository.usecases.reviewer import Link, Verdict
+    from exam_depository.usecases.roster import RosterImport
+    from exam_depository.usecases.student import IssuedForm
 
 # --- exams ------------------------------------------------------------------------------------
 
@@ -117,6 +118,8 @@ def student_page_json(exam_row: ExamRow, page: Page[StudentSummaryRow]) -> str:
 
 def roster_download(exam_row: ExamRow, rows: list[StudentRow]) -> tuple[str, str]:
     """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
+    from exam_depository.domain.roster import roster_csv  # the csv module: only this view needs it
+
     text = roster_csv([{**student(row).model_dump(mode="json")} for row in rows])
     return f"{exam_row.exam_id}-roster.csv", text
 
