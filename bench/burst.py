@@ -42,8 +42,8 @@ from typing import Any, TextIO
 import psutil
 import psycopg
 import requests
-from exam_depository.codes import normalize
 from exam_depository.config import MAX_UPLOAD_BYTES
+from exam_depository.domain.codes import normalize
 
 from local_stack import background
 from local_stack.client import ApiClient

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from exam_depository import db
+from exam_depository.adapters import db
 
 from bench.cold import MINIMAL_FUNCTION
 from bench.environment import Statement, StatementCounter, Trace

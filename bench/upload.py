@@ -24,7 +24,8 @@ from typing import Any
 
 import boto3
 import requests
-from exam_depository import config, storage
+from exam_depository import config
+from exam_depository.adapters import aws
 from moto.server import ThreadedMotoServer
 
 from bench.cold import summary
@@ -57,7 +58,7 @@ def _moto_s3(bucket: str) -> Iterator[Any]:
         host, port = server.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://{host}:{port}"
         config.reset()
-        storage.reset()
+        aws.reset()
         s3: Any = boto3.client(
             "s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name=os.environ["AWS_REGION"]
         )
@@ -67,7 +68,7 @@ def _moto_s3(bucket: str) -> Iterator[Any]:
     finally:
         os.environ["AWS_ENDPOINT_URL_S3"] = before
         config.reset()
-        storage.reset()
+        aws.reset()
         server.stop()
 
 

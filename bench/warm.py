@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exam_depository.codes import new_code
+from exam_depository.domain.codes import new_code
 
 from bench import floors
 from bench.environment import EXAM_SLUG, Environment, StatementCounter, notification

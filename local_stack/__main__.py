@@ -145,9 +145,9 @@ def _record_what_a_lost_queue_held() -> int:
     """MiniStack keeps its queue in memory: a crash loses the notifications of uploads S3 had
     already accepted. The queue is new at every start, so nothing can be waiting in it: every
     stored upload still pending lost its notification, and the reconcile job records it now."""
-    from exam_depository.reconcile import reconcile
+    from exam_depository.usecases import reconcile, recorder
 
-    return reconcile(datetime.now(UTC), grace=timedelta(0)).recorded
+    return reconcile.reconcile(datetime.now(UTC), record=recorder.record_objects, grace=timedelta(0)).recorded
 
 
 def _banner(out: TextIO, stack: dict[str, str], seconds: float, recovered: int, local_dir: Path) -> None:

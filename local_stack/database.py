@@ -103,7 +103,7 @@ def _let_server_user_in(data_dir: Path, socket_dir: Path) -> None:
 
 def start_postgres(data_dir: Path, log_path: Path) -> tuple[LocalPostgres, str]:
     """Start the server in `data_dir` with the product's database migrated; returns it and the URL."""
-    from exam_depository import schema
+    from exam_depository.adapters.db import schema
 
     server = LocalPostgres(data_dir)
     server.start(log_path)

@@ -19,7 +19,7 @@ os.environ.update(
     }
 )
 
-from exam_depository import schema
+from exam_depository.adapters.db import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 

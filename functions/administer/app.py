@@ -9,8 +9,8 @@ rotated key keeps its examiner's exams.
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
 from exam_depository.observability import logger
+from exam_depository.usecases import ops
 from pydantic import BaseModel, Field, TypeAdapter
 
 KeyId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -37,10 +37,10 @@ Command: TypeAdapter[AssignExam | LinkKey] = TypeAdapter(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     command = Command.validate_python(event)
     if isinstance(command, AssignExam):
-        exams.assign_exam(command.exam_id, command.api_key_id)
+        ops.assign_exam(command.exam_id, command.api_key_id)
         done = f"exam {command.exam_id} now belongs to the examiner of key {command.api_key_id}"
     else:
-        exams.link_key(command.api_key_id, command.same_examiner_as)
+        ops.link_key(command.api_key_id, command.same_examiner_as)
         done = f"key {command.api_key_id} now belongs to the examiner of key {command.same_examiner_as}"
     logger.info("Ownership changed", extra={"command": command.command})
     return {"done": done}

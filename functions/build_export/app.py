@@ -10,8 +10,8 @@ from typing import Any
 from uuid import UUID
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exports
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import exports
 
 OUTCOME_METRICS = {"done": "ExportsDone", "failed": "ExportsFailed"}
 BYTES_METRIC = "ExportBytes"

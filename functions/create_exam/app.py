@@ -5,19 +5,20 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import Exam, ExamIn
+from exam_depository.api import views
+from exam_depository.api.models import Exam
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.domain.inputs import ExamIn
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import exams
 
 app = build_resolver()
 
 
 @app.post("/exams", security=EXAMINER, responses=responses(201, Exam, 409, 415))
 def create_exam(exam: ExamIn) -> Response[Exam]:
-    return Response(
-        status_code=201, content_type="application/json", body=exams.create_exam(examiner_key_id(app), exam)
-    )
+    created = views.exam(exams.create_exam(examiner_key_id(app), exam))
+    return Response(status_code=201, content_type="application/json", body=created)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

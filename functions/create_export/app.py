@@ -5,17 +5,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exports
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import ExportStarted
+from exam_depository.api import views
+from exam_depository.api.models import ExportStarted
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import exports
 
 app = build_resolver()
 
 
 @app.post("/exams/<exam_id>/exports", security=EXAMINER, responses=responses(202, ExportStarted, 404))
 def create_export(exam_id: str) -> Response[ExportStarted]:
-    started = exports.start_export(examiner_key_id(app), exam_id)
+    started = views.export_started(exports.start_export(examiner_key_id(app), exam_id))
     return Response(status_code=202, content_type="application/json", body=started)
 
 

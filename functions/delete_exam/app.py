@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import exams
 
 app = build_resolver()
 

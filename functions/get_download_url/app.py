@@ -4,17 +4,18 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
-from exam_depository.http import build_resolver, responses
-from exam_depository.models import DownloadLink
+from exam_depository.api import views
+from exam_depository.api.models import DownloadLink
+from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import reviewer
 
 app = build_resolver()
 
 
 @app.get("/verifications/<verification_code>/download_url", responses=responses(200, DownloadLink, 404, 410))
 def get_download_url(verification_code: str) -> DownloadLink:
-    return submissions.download_link(verification_code)
+    return views.download_link(reviewer.download_link(verification_code))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,17 +4,19 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import StudentDetail
+from exam_depository.api import views
+from exam_depository.api.models import StudentDetail
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster
 
 app = build_resolver()
 
 
 @app.get("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
 def get_student(exam_id: str, nickname: str) -> StudentDetail:
-    return students.get_student(examiner_key_id(app), exam_id, nickname)
+    exam, student = roster.get_student(examiner_key_id(app), exam_id, nickname)
+    return views.student_detail(exam, student)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,10 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
-from exam_depository.models import ExtensionImportResult
+from exam_depository.api import views
+from exam_depository.api.models import ExtensionImportResult
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster
 
 app = build_resolver()
 
@@ -22,7 +23,8 @@ app = build_resolver()
     responses=responses(200, ExtensionImportResult, 404, 413, 415),
 )
 def import_extensions(exam_id: str) -> ExtensionImportResult:
-    return students.import_extensions(examiner_key_id(app), exam_id, request_csv(app))
+    exam, extended = roster.import_extensions(examiner_key_id(app), exam_id, request_csv(app))
+    return views.extension_import_result(exam, extended)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -5,10 +5,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
-from exam_depository.models import ImportResult
+from exam_depository.api import views
+from exam_depository.api.models import ImportResult
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster
 
 app = build_resolver()
 
@@ -26,8 +27,9 @@ app = build_resolver()
     },
 )
 def import_students(exam_id: str) -> Response[ImportResult]:
-    result, created = students.import_roster(examiner_key_id(app), exam_id, request_csv(app))
-    return Response(status_code=201 if created else 200, content_type="application/json", body=result)
+    result = roster.import_roster(examiner_key_id(app), exam_id, request_csv(app))
+    status = 201 if result.created else 200
+    return Response(status_code=status, content_type="application/json", body=views.import_result(result))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -5,10 +5,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import ExamPage
+from exam_depository.api import views
+from exam_depository.api.models import ExamPage
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import exams
 
 app = build_resolver()
 
@@ -18,7 +19,7 @@ def list_exams(
     limit: Annotated[int, Query(ge=1, le=exams.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ExamPage:
-    return exams.list_exams(examiner_key_id(app), limit, cursor)
+    return views.exam_page(exams.list_exams(examiner_key_id(app), limit, cursor))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

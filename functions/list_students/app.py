@@ -7,10 +7,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
-from exam_depository.models import StudentPage
+from exam_depository.api import views
+from exam_depository.api.models import StudentPage
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster
 
 app = build_resolver()
 
@@ -28,16 +29,17 @@ app = build_resolver()
 )
 def list_students(
     exam_id: str,
-    limit: Annotated[int, Query(ge=1, le=students.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=roster.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[Literal["handed_in", "late", "none"] | None, Query()] = None,
 ) -> Response[StudentPage | str]:
     if wants_csv(app):
-        filename, text = students.roster_download(examiner_key_id(app), exam_id)
+        exam, students = roster.roster_download(examiner_key_id(app), exam_id)
+        filename, text = views.roster_download(exam, students)
         disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(200, "text/csv; charset=utf-8", text, headers=disposition)
-    page = students.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
-    return Response(200, "application/json", page)
+    exam, page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
+    return Response(200, "application/json", views.student_page_json(exam, page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import reconcile
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import reconcile, recorder
 
 REPORT_METRICS = {
     "recorded": "UnnotifiedObjectsRecorded",
@@ -21,7 +21,7 @@ REPORT_METRICS = {
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    report = asdict(reconcile.reconcile(datetime.now(UTC)))
+    report = asdict(reconcile.reconcile(datetime.now(UTC), record=recorder.record_objects))
     for name, metric in REPORT_METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=report[name])
     logger.info("Bucket and records reconciled", extra=report)

@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
-from exam_depository.notifications import objects_created
+from exam_depository.adapters.storage import objects_created
+from exam_depository.domain.recording import ObjectCreated
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import recorder
 
 # One metric per outcome (the dashboard shows some of them; a test holds it to this table).
 OUTCOME_METRICS = {
@@ -33,7 +34,7 @@ RECORDED = ("recorded", "superseded")
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    created: list[submissions.ObjectCreated] = []
+    created: list[ObjectCreated] = []
     message_of: list[str] = []
     failed_messages: set[str] = set()
     for message in event["Records"]:
@@ -46,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
         created.extend(objects)
         message_of.extend(message["messageId"] for _ in objects)
 
-    result = submissions.record_objects(created)
+    result = recorder.record_objects(created)
     failed_messages |= {message_of[index] for index in result.failed}
     for outcome in result.outcomes:
         if outcome is not None:

@@ -6,10 +6,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import submissions
-from exam_depository.http import build_resolver, responses
-from exam_depository.models import UploadForm, UploadRequest
+from exam_depository.api import views
+from exam_depository.api.models import UploadForm
+from exam_depository.api.resolver import build_resolver, responses
+from exam_depository.domain.inputs import UploadRequest
 from exam_depository.observability import MetricUnit, logger, metrics
+from exam_depository.usecases import student
 
 app = build_resolver()
 ISSUED_METRIC = "UploadsIssued"
@@ -17,7 +19,7 @@ ISSUED_METRIC = "UploadsIssued"
 
 @app.post("/submissions/<upload_code>", responses=responses(201, UploadForm, 404, 409, 415, 429))
 def request_upload(upload_code: str, request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadForm]:
-    form = submissions.request_upload(upload_code, request or UploadRequest())
+    form = views.upload_form(student.request_upload(upload_code, request or UploadRequest()))
     metrics.add_metric(name=ISSUED_METRIC, unit=MetricUnit.Count, value=1)
     return Response(status_code=201, content_type="application/json", body=form)
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.errors import NotFound
-from exam_depository.http import build_resolver
+from exam_depository.api.resolver import build_resolver
+from exam_depository.domain.errors import NotFound
 from exam_depository.observability import logger, metrics
 
 app = build_resolver()

@@ -5,10 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import students
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import ExtensionIn, StudentSummary
+from exam_depository.api import views
+from exam_depository.api.models import StudentSummary
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.domain.inputs import ExtensionIn
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import roster
 
 app = build_resolver()
 
@@ -19,7 +21,8 @@ app = build_resolver()
     responses=responses(200, StudentSummary, 404, 415),
 )
 def set_extension(exam_id: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
-    return students.set_extension(examiner_key_id(app), exam_id, nickname, extension)
+    exam, student = roster.set_extension(examiner_key_id(app), exam_id, nickname, extension)
+    return views.student_summary(exam, student)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,17 +4,19 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import exams
-from exam_depository.http import EXAMINER, build_resolver, examiner_key_id, responses
-from exam_depository.models import Exam, ExamChange
+from exam_depository.api import views
+from exam_depository.api.models import Exam
+from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.domain.inputs import ExamChange
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import exams
 
 app = build_resolver()
 
 
 @app.patch("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404, 409, 415))
 def update_exam(exam_id: str, change: ExamChange) -> Exam:
-    return exams.update_exam(examiner_key_id(app), exam_id, change)
+    return views.exam(exams.update_exam(examiner_key_id(app), exam_id, change))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -4,10 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository import receipts
-from exam_depository.http import build_resolver, responses
-from exam_depository.models import ReceiptCheck, ReceiptIn
+from exam_depository.api import views
+from exam_depository.api.models import ReceiptCheck, ReceiptIn
+from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
+from exam_depository.usecases import reviewer
 
 app = build_resolver()
 
@@ -18,7 +19,7 @@ app = build_resolver()
     responses=responses(200, ReceiptCheck, 415),
 )
 def verify_receipt(receipt: ReceiptIn) -> ReceiptCheck:
-    return receipts.check(receipt.receipt)
+    return views.receipt_check(reviewer.check_receipt(receipt.receipt))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

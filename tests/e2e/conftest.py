@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import psycopg
 import pytest
-from exam_depository.codes import display
+from exam_depository.domain.codes import display
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from local_stack import background

@@ -4,7 +4,7 @@ one it cannot still shows its deadline on the student's page."""
 from __future__ import annotations
 
 import psycopg
-from exam_depository.models import time_zone_names
+from exam_depository.domain.instants import time_zone_names
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Stack, open_upload_page

@@ -17,7 +17,10 @@ import psycopg
 import psycopg.sql
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from exam_depository import config, db, queues, receipts, signing, storage
+from exam_depository import config
+from exam_depository.adapters import aws as aws_clients
+from exam_depository.adapters import db, signing
+from exam_depository.usecases import recorder, reviewer
 from moto import mock_aws
 
 from local_stack.functions import (
@@ -109,10 +112,10 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str, function_environme
 def _reset_caches() -> None:
     config.reset()
     db.reset()
-    storage.reset()
+    aws_clients.reset()
     signing.reset()
-    receipts.reset()
-    queues.reset()
+    recorder.reset()
+    reviewer.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
 
 

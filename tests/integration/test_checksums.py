@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from exam_depository import storage
+from exam_depository.adapters import storage
 
 from tests.integration.conftest import BUCKET, Api, Bucket
 

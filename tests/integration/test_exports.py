@@ -19,8 +19,9 @@ import boto3
 import psycopg
 import pytest
 import requests
-from exam_depository import config, storage
-from exam_depository.filenames import MANIFEST
+from exam_depository import config
+from exam_depository.adapters import aws, storage
+from exam_depository.domain.filenames import MANIFEST
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
@@ -182,7 +183,7 @@ def test_an_unreachable_s3_is_retried_and_fails_the_export_on_its_last_try(
     event = {"Records": [{"messageId": "m", "body": message["Body"], "attributes": attributes}]}
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
     config.reset()
-    storage.reset()
+    aws.reset()
 
     with pytest.raises(Exception, match="S3"):  # the first try: SQS delivers the job again
         handler("build_export").lambda_handler(event, LambdaContext())
@@ -191,7 +192,7 @@ def test_an_unreachable_s3_is_retried_and_fails_the_export_on_its_last_try(
 
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     config.reset()
-    storage.reset()
+    aws.reset()
     assert _status(api, export_id).body["error"] == "S3 was unavailable on every try; start the export again."
 
 

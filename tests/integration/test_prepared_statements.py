@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from exam_depository import config, db
+from exam_depository import config
+from exam_depository.adapters import db
 
 from tests.integration.conftest import Api
 

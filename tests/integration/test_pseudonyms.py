@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from exam_depository import codes
+from exam_depository.domain import codes
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, REGION, Api, Bucket

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
-from exam_depository import config, signing
+from exam_depository import config
+from exam_depository.adapters import signing
 from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from exam_depository import submissions
+from exam_depository.usecases import expiry
 
 from tests.integration.conftest import Api, Bucket
 
@@ -50,9 +50,9 @@ def test_a_file_handed_in_weeks_before_the_deadline_is_kept_until_the_retention_
     assert _instant(exam["files_deleted_from"]) == cutoff + RETENTION
 
     # And the expiry job leaves it alone 3 days after its upload, and deletes it at its instant
-    assert submissions.expire_submissions(now + RETENTION + timedelta(minutes=1)).expired == 0
+    assert expiry.expire_submissions(now + RETENTION + timedelta(minutes=1)).expired == 0
     assert bucket.keys() != []
-    assert submissions.expire_submissions(cutoff + RETENTION) == submissions.ExpiryReport(expired=1, deleted=1)
+    assert expiry.expire_submissions(cutoff + RETENTION) == expiry.ExpiryReport(expired=1, deleted=1)
     assert bucket.keys() == []
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from exam_depository import codes
-from exam_depository.models import StudentPage
+from exam_depository.api.models import StudentPage
+from exam_depository.domain import codes
 
 from tests.integration.conftest import Api, ApiResponse, Bucket
 

@@ -15,9 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from exam_depository import submissions
+from exam_depository.adapters.storage import objects_created
 from exam_depository.config import MAX_UPLOAD_BYTES
-from exam_depository.notifications import objects_created
+from exam_depository.domain.recording import ObjectCreated
+from exam_depository.usecases import recorder
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import Api, ApiResponse, Bucket, sqs_event
@@ -200,10 +201,10 @@ def test_concurrent_deliveries_never_record_more_than_the_limit(api: Api, bucket
     outcomes: list[str] = []
     failures: list[BaseException] = []
 
-    def worker(event: submissions.ObjectCreated) -> None:
+    def worker(event: ObjectCreated) -> None:
         try:
             barrier.wait()
-            result = submissions.record_objects([event])
+            result = recorder.record_objects([event])
             assert result.failed == set()
             outcomes.append(str(result.outcomes[0]))
         except BaseException as exc:  # reported below, with the test's failure

@@ -15,7 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from exam_depository import codes, config, db, schema
+from exam_depository import config
+from exam_depository.adapters import db
+from exam_depository.adapters.db import schema
+from exam_depository.domain import codes
 from yoyo import get_backend, read_migrations
 
 from local_stack.functions import LambdaContext, sample_event

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 
-from exam_depository import codes
+from exam_depository.domain import codes
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -8,9 +8,9 @@ from http import HTTPStatus
 from typing import Any, cast
 
 import pytest
-from exam_depository import errors
-from exam_depository.http import build_resolver
-from exam_depository.models import rfc3339
+from exam_depository.api.resolver import build_resolver
+from exam_depository.domain import errors
+from exam_depository.domain.instants import rfc3339
 from pydantic import TypeAdapter
 
 from local_stack.functions import LambdaContext, api_event

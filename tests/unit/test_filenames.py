@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from exam_depository.filenames import (
+from exam_depository.domain.filenames import (
     MAX_FILENAME,
     attachment_disposition,
     client_filename,

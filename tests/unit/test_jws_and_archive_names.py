@@ -13,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from exam_depository import jws, signing
-from exam_depository.filenames import MANIFEST, archive_names, archive_part
+from exam_depository.adapters import signing
+from exam_depository.domain import jws
+from exam_depository.domain.filenames import MANIFEST, archive_names, archive_part
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

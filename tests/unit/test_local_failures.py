@@ -10,7 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from exam_depository import config, db
+from exam_depository import config
+from exam_depository.adapters import db
 
 from local_stack.delivery import QueueDelivery
 from local_stack.functions import FunctionPool

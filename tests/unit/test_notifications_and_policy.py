@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from exam_depository import config, storage
-from exam_depository.notifications import objects_created
+from exam_depository import config
+from exam_depository.adapters import aws, storage
+from exam_depository.adapters.storage import objects_created
 
 
 def test_keys_are_url_decoded_and_non_create_events_skipped() -> None:
@@ -40,10 +41,10 @@ def signing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     config.reset()
-    storage.reset()
+    aws.reset()
     yield
     config.reset()
-    storage.reset()
+    aws.reset()
 
 
 def test_the_upload_policy_pins_key_type_size_and_a_short_expiry(signing_env: None) -> None:
@@ -93,7 +94,7 @@ def test_the_s3_client_honours_the_sdks_endpoint_variables(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     config.reset()
-    storage.reset()
+    aws.reset()
     expires_at = datetime.now(UTC) + timedelta(seconds=60)
     form_url, _ = storage.presign_upload(
         "k", content_type="text/plain", content_disposition="attachment", max_bytes=10, expires_at=expires_at

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any, cast
 
-from exam_depository.http import build_resolver
+from exam_depository.api.resolver import build_resolver
 
 from local_stack.functions import LambdaContext, sample_event
 

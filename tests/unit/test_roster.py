@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from exam_depository.errors import InvalidInput, PayloadTooLarge
-from exam_depository.roster import MAX_ROWS, neutralized, parse_roster, restored, roster_csv
+from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
+from exam_depository.domain.roster import MAX_ROWS, neutralized, parse_roster, restored, roster_csv
 from hypothesis import given
 from hypothesis import strategies as st
 

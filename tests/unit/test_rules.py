@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from exam_depository import rules
-from exam_depository.errors import AttemptsUsed, TooManyOpenForms
-from exam_depository.models import SubmissionStatus
-from exam_depository.rules import (
+from exam_depository.domain import rules
+from exam_depository.domain.errors import AttemptsUsed, TooManyOpenForms
+from exam_depository.domain.recording import (
+    Decision,
     Duplicate,
     FormReused,
     Orphan,
@@ -18,8 +18,10 @@ from exam_depository.rules import (
     StudentFacts,
     UploadFacts,
     must_not_exist,
+    placement,
     recording_decision,
 )
+from exam_depository.domain.statuses import SubmissionStatus
 
 MAX = 3 * 1024 * 1024
 
@@ -92,7 +94,7 @@ def test_a_window_is_refused_when_past_or_longer_than_the_storage_keeps_files(
         assert refusal is None
     else:
         assert refusal is not None
-        assert refused_because in refusal[0]
+        assert refused_because in refusal.detail
 
 
 @pytest.mark.parametrize(
@@ -119,7 +121,7 @@ def test_a_limit_is_never_lowered_below_what_a_student_used_and_a_raise_is_never
     ("new", "current", "expected"), [(5, None, "current"), (5, 3, "current"), (3, 5, "superseded")]
 )
 def test_the_upload_issued_last_is_current(new: int, current: int | None, expected: str) -> None:
-    assert rules.placement(new, current) == expected
+    assert placement(new, current) == expected
 
 
 @pytest.mark.parametrize(
@@ -200,7 +202,7 @@ AFTER = CLOSED + timedelta(seconds=30)
     ],
 )
 def test_what_becomes_of_an_uploaded_version(
-    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, decision: rules.Decision
+    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, decision: Decision
 ) -> None:
     assert recording_decision(upload, seen, student, max_bytes=MAX) == decision
 

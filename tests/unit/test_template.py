@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from exam_depository.config import RulesSettings
-from exam_depository.rules import Window, expiry_of, window_refusal
+from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 

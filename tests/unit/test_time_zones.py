@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from exam_depository import models
-from exam_depository.models import Exam, ExamChange, ExamIn
+from exam_depository.api.models import Exam
+from exam_depository.domain import instants
+from exam_depository.domain.inputs import ExamChange, ExamIn
 from pydantic import ValidationError
 
 EXAM: dict[str, Any] = {
@@ -53,7 +54,7 @@ def test_canonical_names_are_accepted(name: str) -> None:
 
 
 def test_the_accepted_names_are_tzdatas_zones_and_nothing_beside_them() -> None:
-    names = models.time_zone_names()
+    names = instants.time_zone_names()
     assert len(names) > 400
     assert not any(name.startswith(("posix/", "right/")) for name in names)
     assert {"localtime", "posixrules", "Factory"}.isdisjoint(names)

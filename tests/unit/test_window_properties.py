@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from exam_depository.errors import ExamClosed, ExamNotOpen
-from exam_depository.rules import Window, effective_window, form_expiry, form_refusal, is_late
+from exam_depository.domain.errors import ExamClosed, ExamNotOpen
+from exam_depository.domain.rules import Window, effective_window, form_expiry, form_refusal, is_late
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -5,22 +5,26 @@ a notification lost, or dead-lettered and never redriven; a delete that failed a
 once the message's retries ran out; a file removed by hand. The job lists every version in the
 bucket first and reads the records second. An upload row is committed before its form is handed
 out, so every listed object's row, if it has one, is visible by then: a listed object without a
-row is an orphan, not a race. What must not exist is decided by `rules.must_not_exist`, as in the
-recorder.
+row is an orphan, not a race. What must not exist is decided by `recording.must_not_exist`, as in
+the recorder; what must be recorded is recorded by the recorder itself, which the job is handed
+(`record`: the function wires them, so that no use case imports another).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from exam_depository import db, storage
+from exam_depository.adapters import db, storage
+from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
+from exam_depository.domain.recording import BatchResult, ObjectCreated, must_not_exist
 from exam_depository.observability import logger
-from exam_depository.rules import must_not_exist
-from exam_depository.storage import ObjectVersion
-from exam_depository.submissions import ObjectCreated, record_objects
+
+# Records a batch of uploaded objects as notifications would have: the recorder's record_objects.
+Recorder = Callable[[list[ObjectCreated]], BatchResult]
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Repairs:
     record: list[ObjectVersion] = field(default_factory=list)  # its notification never came
     delete: list[Deletion] = field(default_factory=list)  # versions that must not exist
     confirm_deleted: list[UUID] = field(default_factory=list)  # gone as intended, not yet marked
-    lost: list[db.UploadRecord] = field(default_factory=list)  # a live submission whose file is missing
+    lost: list[db.uploads.UploadRecord] = field(default_factory=list)  # a live submission whose file is missing
     drop_unused_forms: list[UUID] = field(default_factory=list)  # forms that expired unused
 
 
@@ -53,7 +57,7 @@ class ReconcileReport:
 
 
 def plan(
-    versions: list[ObjectVersion], uploads: list[db.UploadRecord], *, listed_at: datetime, grace: timedelta
+    versions: list[ObjectVersion], uploads: list[db.uploads.UploadRecord], *, listed_at: datetime, grace: timedelta
 ) -> Repairs:
     """Compare the bucket's listing with the records; pure, so every case can be tested alone.
 
@@ -96,14 +100,14 @@ def plan(
     return repairs
 
 
-def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
+def reconcile(now: datetime, *, record: Recorder, grace: timedelta | None = None) -> ReconcileReport:
     """One run of the job: list, compare, repair. Safe to run at any time, and again. `grace`
     defaults to the setting; none is needed where no notification can still be queued."""
     if grace is None:
         grace = timedelta(seconds=load(RulesSettings).reconcile_grace_s)
     versions = list(storage.list_versions(load(StorageSettings).prefix))
     with db.transaction() as conn:
-        uploads = db.upload_records(conn, sorted({item.key for item in versions}))
+        uploads = db.uploads.upload_records(conn, sorted({item.key for item in versions}))
     repairs = plan(versions, uploads, listed_at=now, grace=grace)
 
     recorded = failed = 0
@@ -114,7 +118,7 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
             ObjectCreated(item.key, item.version_id, item.size_bytes, f"{start + n:X}", item.last_modified)
             for n, item in enumerate(chunk)
         ]
-        result = record_objects(events)
+        result = record(events)
         for index in sorted(result.failed):
             logger.error("Recording a listed object failed; the next run retries", extra={"key": chunk[index].key})
         failed += len(result.failed)
@@ -129,8 +133,8 @@ def reconcile(now: datetime, grace: timedelta | None = None) -> ReconcileReport:
     with db.transaction() as conn:
         deleted_records = [d.upload_id for d in repairs.delete if d.upload_id is not None]
         lost = [upload.upload_id for upload in repairs.lost]
-        db.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
-        dropped = db.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
+        db.uploads.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
+        dropped = db.uploads.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
     return ReconcileReport(
         listed=len(versions),
         recorded=recorded,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from yoyo import get_backend, read_migrations
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+# The migrations stay at the package's top: yoyo names each by its file, and a deployed database
+# remembers them by those names.
+MIGRATIONS = Path(__file__).parents[2] / "migrations"
 
 
 def migrate(database_url: str) -> list[str]:

@@ -20,8 +20,10 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from exam_depository import errors
-from exam_depository.models import Problem, readable, rfc3339
+from exam_depository.api.models import Problem
+from exam_depository.domain import errors
+from exam_depository.domain.inputs import readable
+from exam_depository.domain.instants import rfc3339
 from exam_depository.observability import logger
 
 PROBLEM = "application/problem+json"

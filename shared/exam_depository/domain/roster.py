@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from exam_depository.errors import InvalidInput, PayloadTooLarge
-from exam_depository.models import ExtensionIn, StudentIn, readable
+from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
+from exam_depository.domain.inputs import ExtensionIn, StudentIn, readable
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")

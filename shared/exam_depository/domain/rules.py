@@ -1,28 +1,25 @@
 """The product's rules as plain functions of plain values: no I/O, no AWS, no database.
 
-The use cases read the rows, ask these functions what to do, and write what they say; the
-recorder and the reconcile job ask the same ones. docs/DESIGN.md lists each rule with what
-enforces it.
+The use cases read the rows, ask these functions what to do, and write what they say. The
+recorder's decisions are in `recording.py`. docs/DESIGN.md lists each rule with what enforces it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-from exam_depository.errors import (
+from exam_depository.domain.errors import (
     AttemptsUsed,
     DomainError,
     ExamClosed,
     ExamNotOpen,
+    InvalidInput,
     LimitBelowUsed,
     TooManyOpenForms,
 )
-from exam_depository.models import SubmissionStatus, UploadStatus, rfc3339
-
-Placement = Literal["current", "superseded"]
-RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
+from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.statuses import SubmissionStatus
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -47,13 +44,13 @@ def expiry_of(submitted_at: datetime, cutoff_at: datetime, retention_days: int) 
 def kept_longer(expires_at: datetime, submitted_at: datetime, cutoff_at: datetime, retention_days: int) -> datetime:
     """A file's expiry after its student's cut-off moved: later if the new cut-off says so, never
     earlier (a window shortened after the fact must not delete what the examiner has not
-    collected). db.keep_until_cutoff applies the same to every file of an exam in SQL."""
+    collected). db.exams.keep_until_cutoff applies the same to every file of an exam in SQL."""
     return max(expires_at, expiry_of(submitted_at, cutoff_at, retention_days))
 
 
 def window_refusal(
     window: Window, *, now: datetime, max_window_days: int, earliest_file: datetime | None
-) -> tuple[str, dict[str, object]] | None:
+) -> InvalidInput | None:
     """Why an exam's window (or a student's, with an extension) cannot be set, or None.
 
     S3's lifecycle rule deletes an object `RetentionDays + MaxWindowDays + 1` days after it was
@@ -61,20 +58,21 @@ def window_refusal(
     at the earliest when the exam opens (or, if the window moved since, when its first file was
     recorded), so a cut-off at most `max_window_days` after both keeps the backstop behind."""
     if window.cutoff_at <= now:
-        return "The cut-off is already past: no one could hand in. Close an exam with its close action.", {
-            "cutoff_at": window.cutoff_at
-        }
+        return InvalidInput(
+            "The cut-off is already past: no one could hand in. Close an exam with its close action.",
+            extra={"cutoff_at": window.cutoff_at},
+        )
     longest = timedelta(days=max_window_days)
     if window.cutoff_at - window.opens_at > longest:
-        return (
+        return InvalidInput(
             f"The cut-off must be at most {max_window_days} days after the exam opens (files are kept "
             "from the cut-off on, and the storage's own deletion counts from the upload).",
-            {"opens_at": window.opens_at, "max_window_days": max_window_days},
+            extra={"opens_at": window.opens_at, "max_window_days": max_window_days},
         )
     if earliest_file is not None and window.cutoff_at - earliest_file > longest:
-        return (
+        return InvalidInput(
             f"The cut-off must be at most {max_window_days} days after the first file of the exam was handed in.",
-            {"earliest_submission_at": earliest_file, "max_window_days": max_window_days},
+            extra={"earliest_submission_at": earliest_file, "max_window_days": max_window_days},
         )
     return None
 
@@ -109,13 +107,6 @@ def limit_refusal(changes: list[LimitChange]) -> LimitBelowUsed | None:
     )
 
 
-def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:
-    """Where a newly recorded upload goes: the upload issued last is the current one."""
-    if current_issue_seq is None or new_issue_seq > current_issue_seq:
-        return "current"
-    return "superseded"
-
-
 # --- The window ------------------------------------------------------------------------------
 
 
@@ -124,6 +115,14 @@ class Window:
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
+
+
+def order_refusal(window: Window) -> str | None:
+    """Why a window cannot be, whatever the exam: its times out of order. None when they are in
+    order (equal due and cut-off: no late uploads)."""
+    if window.opens_at <= window.due_at <= window.cutoff_at:
+        return None
+    return "the window must be in order: opens_at <= due_at <= cutoff_at"
 
 
 def effective_window(exam: Window, extension_due: datetime | None, extension_cutoff: datetime | None) -> Window:
@@ -202,120 +201,3 @@ def shown_as(nickname: str, pseudonym: str, *, anonymous: bool) -> str:
     folders and manifest): its nickname, or in an anonymous exam its pseudonym, which only the
     examiner's roster maps back."""
     return pseudonym if anonymous else nickname
-
-
-# --- Recording an uploaded object ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UploadFacts:
-    """An upload form's row as the recorder sees it: `version_id` is the one S3 version this
-    form produced a record about (recorded or rejected); None while nothing arrived."""
-
-    status: UploadStatus
-    version_id: str | None
-    issue_seq: int
-    expected_sha256: str | None = None  # the page's, pinned in the form
-    form_expires_at: datetime | None = None  # when S3 stops accepting the form
-
-
-@dataclass(frozen=True)
-class StudentFacts:
-    attempts_used: int
-    max_attempts: int
-    current_issue_seq: int | None
-    cutoff_at: datetime | None = None  # the student's cut-off in force now
-
-
-@dataclass(frozen=True)
-class SeenObject:
-    """One version of an object, as S3 answered for it."""
-
-    version_id: str
-    size_bytes: int
-    sha256: str | None = None  # None: not hashed (empty or over the limit)
-    accepted_at: datetime | None = None  # when S3 accepted it (the event's time)
-
-
-@dataclass(frozen=True)
-class Record:
-    placement: Placement
-
-
-@dataclass(frozen=True)
-class Reject:
-    reason: RejectionReason
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """The version this form already produced a record about: a notification delivered again."""
-
-
-@dataclass(frozen=True)
-class FormReused:
-    """Another version on a key whose form was already used: the same form posted again."""
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """No upload form was issued for this key."""
-
-
-Decision = Record | Reject | Duplicate | FormReused | Orphan
-
-
-def recording_decision(
-    upload: UploadFacts | None, seen: SeenObject, student: StudentFacts | None, *, max_bytes: int
-) -> Decision:
-    """What becomes of an object version S3 accepted. A form produces one record at most: the
-    first version of its key that is recorded (or rejected) stays, and any later version is a
-    reuse, to be deleted, so a recorded file never changes."""
-    if upload is None or student is None:
-        return Orphan()
-    if upload.version_id == seen.version_id:
-        return Duplicate()
-    if upload.status != "pending":
-        return FormReused()
-    return _first_version(upload, seen, student, max_bytes)
-
-
-def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts, max_bytes: int) -> Record | Reject:
-    if seen.size_bytes == 0:
-        return Reject("empty")
-    if seen.size_bytes > max_bytes:
-        return Reject("too_large")
-    if upload.expected_sha256 is not None and seen.sha256 != upload.expected_sha256:
-        # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
-        # policy somehow bypassed, must not get them recorded.
-        return Reject("checksum_mismatch")
-    if _after_a_cutoff_moved_earlier(upload, seen, student):
-        return Reject("after_cutoff")
-    if student.attempts_used >= student.max_attempts:
-        return Reject("limit_reached")
-    return Record(placement(upload.issue_seq, student.current_issue_seq))
-
-
-def _after_a_cutoff_moved_earlier(upload: UploadFacts, seen: SeenObject, student: StudentFacts) -> bool:
-    """S3 accepted the bytes after the student's cut-off in force, with a form that outlived it:
-    the exam was closed, its window shortened or the extension removed after the form was
-    issued. A form issued under the cut-off in force expires by it, so S3 itself refused what
-    came later, and whatever it accepted is in the window (rule 6)."""
-    if student.cutoff_at is None or seen.accepted_at is None or upload.form_expires_at is None:
-        return False
-    return seen.accepted_at > student.cutoff_at and upload.form_expires_at > student.cutoff_at
-
-
-def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStatus | None, version_id: str) -> bool:
-    """Whether this version of an object must be deleted: no form was issued for it, it is a
-    reuse of a used form, or its form's record says it is rejected, superseded or expired.
-    A pending form's object may still be recorded, so it stays."""
-    if upload is None:
-        return True
-    if upload.status == "pending":
-        return False
-    if version_id != upload.version_id:
-        return True
-    if upload.status == "rejected":
-        return True
-    return submission_status in ("superseded", "expired")

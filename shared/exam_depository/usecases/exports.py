@@ -18,15 +18,14 @@ from uuid import UUID
 
 from zipstream import ZIP_STORED, ZipStream
 
-from exam_depository import codes, db, queues, storage
+from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
-from exam_depository.errors import Gone, NotFound, ServiceUnavailable
-from exam_depository.exams import exam_row
-from exam_depository.filenames import MANIFEST, ArchiveNames
-from exam_depository.models import Export, ExportStarted
+from exam_depository.domain import codes
+from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.domain.filenames import MANIFEST, ArchiveNames
+from exam_depository.domain.roster import neutralized
+from exam_depository.domain.rules import shown_as
 from exam_depository.observability import logger
-from exam_depository.roster import neutralized
-from exam_depository.rules import shown_as
 
 NO_EXPORT = "This exam has no export with this id."
 PROGRESS_EVERY_S = 1.0
@@ -40,20 +39,21 @@ class _ExportGone(Exception):
     """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
 
 
-def start_export(api_key_id: str, slug: str) -> ExportStarted:
+def start_export(api_key_id: str, exam_id: str) -> db.exports.ExportRow:
     export_id = uuid.uuid4()
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        key = f"{load(ExportSettings).prefix}{exam.id}/{export_id}/{exam.slug}.zip"
-        row = db.insert_export(conn, export_id, exam.id, key)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
+        row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
     queues.send_export(export_id)  # after the commit: the builder must find the row
-    return ExportStarted(export_id=row.id, status="queued")
+    return row
 
 
-def export_status(api_key_id: str, slug: str, export_id: UUID) -> Export:
+def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> tuple[db.exports.ExportRow, str | None]:
+    """The export, and a fresh link to its ZIP once it is done."""
     with db.transaction() as conn:
-        exam = exam_row(conn, api_key_id, slug)
-        row = db.export_of(conn, exam.id, export_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        row = db.exports.export_of(conn, exam.exam_pk, export_id)
     if row is None:
         raise NotFound(NO_EXPORT)
     url = None
@@ -62,17 +62,7 @@ def export_status(api_key_id: str, slug: str, export_id: UUID) -> Export:
         if left <= 0:
             raise Gone("This export expired (an export is kept a day); start another one.")
         url = storage.presign_export(row.object_key, int(min(left, load(ExportSettings).link_ttl_s)))
-    return Export(
-        export_id=row.id,
-        status=row.status,  # a CHECK constraint holds it to ExportStatus
-        files_done=row.files_done,
-        files_total=row.files_total,
-        bytes=row.bytes,
-        created_at=row.created_at,
-        url=url,
-        expires_at=row.expires_at,
-        error=row.error,
-    )
+    return row, url
 
 
 @dataclass(frozen=True)
@@ -87,16 +77,16 @@ def build_export(export_id: UUID, *, last_try: bool) -> Built:
     saying why; S3 or the database unavailable fails it only on the last try, and is raised for
     SQS to retry before."""
     with db.transaction() as conn:
-        row = db.start_export(conn, export_id)
+        row = db.exports.start_export(conn, export_id)
         if row is None:
             return Built("skipped")
-        slug, anonymous = db.exam_for_export(conn, row.exam_id)
-        files = db.current_submissions(conn, row.exam_id, datetime.now(UTC))  # listed once
-        db.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
+        exam_id, anonymous = db.exports.exam_for_export(conn, row.exam_pk)
+        files = db.exports.current_submissions(conn, row.exam_pk, datetime.now(UTC))  # listed once
+        db.exports.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
     upload: storage.MultipartUpload | None = None
     try:
         upload = storage.MultipartUpload(
-            row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{slug}.zip"'
+            row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{exam_id}.zip"'
         )
         exported = _write_zip(export_id, files, anonymous, upload)
         _complete(export_id, upload, len(exported))
@@ -128,27 +118,27 @@ def _complete(export_id: UUID, upload: storage.MultipartUpload, files: int) -> N
     the ZIP is never completed."""
     expires_at = datetime.now(UTC) + timedelta(hours=load(ExportSettings).retention_hours)
     with db.transaction() as conn:
-        if not db.lock_running_export(conn, export_id):
+        if not db.exports.lock_running_export(conn, export_id):
             raise _ExportGone
         upload.complete()
-        db.finish_export(conn, export_id, files=files, written=upload.bytes, expires_at=expires_at)
+        db.exports.finish_export(conn, export_id, files=files, written=upload.bytes, expires_at=expires_at)
 
 
 def _fail(export_id: UUID, error: str) -> None:
     logger.warning("Export failed", extra={"export_id": str(export_id), "error": error})
     with db.transaction() as conn:
-        db.fail_export(conn, export_id, error)
+        db.exports.fail_export(conn, export_id, error)
 
 
 def _write_zip(
-    export_id: UUID, files: list[db.ExportedSubmission], anonymous: bool, upload: storage.MultipartUpload
-) -> list[tuple[db.ExportedSubmission, str]]:
+    export_id: UUID, files: list[db.exports.ExportedSubmission], anonymous: bool, upload: storage.MultipartUpload
+) -> list[tuple[db.exports.ExportedSubmission, str]]:
     """Each listed file, opened just before it is written (`_opened`: the file a student replaced
     meanwhile is found out there), then the manifest of what the ZIP holds, last. Returns the
     files written with their names."""
     names = ArchiveNames()
     archive = ZipStream(compress_type=ZIP_STORED)  # answers are mostly PDFs: compressing costs CPU for little
-    exported: list[tuple[db.ExportedSubmission, str]] = []
+    exported: list[tuple[db.exports.ExportedSubmission, str]] = []
     reported = time.monotonic()
 
     def send(chunks: Iterator[bytes]) -> None:
@@ -157,7 +147,7 @@ def _write_zip(
             upload.write(chunk)
             if time.monotonic() - reported > PROGRESS_EVERY_S:
                 with db.transaction() as conn:
-                    running = db.export_progress(
+                    running = db.exports.export_progress(
                         conn, export_id, files_total=len(files), files_done=len(exported), written=upload.bytes
                     )
                 if not running:  # its exam was deleted: stop reading its files now
@@ -188,12 +178,14 @@ def _write_zip(
 MAX_READS = 3
 
 
-def _who(item: db.ExportedSubmission, anonymous: bool) -> str:
+def _who(item: db.exports.ExportedSubmission, anonymous: bool) -> str:
     """The student's name in the export: its folder, the manifest, a failure's reason."""
     return shown_as(item.nickname, item.pseudonym, anonymous=anonymous)
 
 
-def _opened(listed: db.ExportedSubmission, anonymous: bool) -> tuple[db.ExportedSubmission, Iterator[bytes]] | None:
+def _opened(
+    listed: db.exports.ExportedSubmission, anonymous: bool
+) -> tuple[db.exports.ExportedSubmission, Iterator[bytes]] | None:
     """The submission to export for the listed one, and its bytes (the GET made): the listed
     version, or the student's newer current one when the listed version is gone; None when the
     student has none any more."""
@@ -203,7 +195,7 @@ def _opened(listed: db.ExportedSubmission, anonymous: bool) -> tuple[db.Exported
         if chunks is not None:
             return item, chunks
         with db.transaction() as conn:
-            newer = db.current_submission_of(conn, item.student_id, datetime.now(UTC))
+            newer = db.exports.current_submission_of(conn, item.student_id, datetime.now(UTC))
         if newer is None:
             logger.info("A student has no current file any more; left out of the export")
             return None
@@ -221,7 +213,9 @@ def _opened(listed: db.ExportedSubmission, anonymous: bool) -> tuple[db.Exported
     )
 
 
-def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes], anonymous: bool) -> Iterator[bytes]:
+def _checked(
+    item: db.exports.ExportedSubmission, name: str, chunks: Iterator[bytes], anonymous: bool
+) -> Iterator[bytes]:
     """The recorded version's bytes; its SHA-256 must be the recorded one, or the export fails
     naming the file (a ZIP with a changed file in it must not be handed out)."""
     digest = hashlib.sha256()
@@ -234,7 +228,7 @@ def _checked(item: db.ExportedSubmission, name: str, chunks: Iterator[bytes], an
         )
 
 
-def manifest(files: list[db.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
+def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
     """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (for an
     anonymous exam, who is the pseudonym, with no names); UTF-8 with a BOM, safe in a spreadsheet
     like the roster."""

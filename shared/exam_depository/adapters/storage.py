@@ -4,9 +4,10 @@ The bucket is versioned: posting a form again makes a new version of its key, so
 link and delete here names a version. A delete without a version would only add a delete marker
 and keep the bytes.
 
-The client is created on first use (boto3 is imported then, not at cold start). S3's errors and
-network failures (ClientError, BotoCoreError) leave this module as `ServiceUnavailable`, or as
-None where a missing object is an answer.
+The client comes from `aws.client` (created on first use). S3's errors and network failures
+(ClientError, BotoCoreError) leave this module as `ServiceUnavailable`, or as None where a
+missing object is an answer. The S3 event notifications the recorder receives are read here too
+(`objects_created`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
+from exam_depository.adapters import aws
 from exam_depository.config import StorageSettings, load
-from exam_depository.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.domain.recording import ObjectCreated
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-_client: S3Client | None = None
 _CHUNK = 1024 * 1024
 # What S3 calls the version of an object written while the bucket was not versioned.
 NULL_VERSION = "null"
@@ -51,34 +54,24 @@ class ObjectVersion:
 
 
 def client() -> S3Client:
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
-
-        settings = load(StorageSettings)
-        # SigV4 and the regional endpoint: SigV2 or the global URL break presigned POSTs
-        # outside us-east-1. An emulator's endpoint (AWS_ENDPOINT_URL_S3) needs path-style URLs.
-        _client = boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com",
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
-                retries={"mode": "standard", "max_attempts": 3},
-                # An unreachable S3 fails a request in seconds, not after botocore's 60 s default.
-                connect_timeout=3,
-                read_timeout=10,
-                # The recorder computes the SHA-256 it records: botocore computes a checksum of a
-                # body only where the request asks for one (the recorder's GET asks for S3's).
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                # The recorder reads a batch's objects at once.
-                max_pool_connections=10,
-            ),
-        )
-    return _client
+    settings = load(StorageSettings)
+    # SigV4 and the regional endpoint: SigV2 or the global URL break presigned POSTs
+    # outside us-east-1. An emulator's endpoint (AWS_ENDPOINT_URL_S3) needs path-style URLs.
+    s3: S3Client = aws.client(
+        "s3",
+        region=settings.region,
+        endpoint_url=settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com",
+        read_timeout=10,
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if settings.endpoint_url else "virtual"},
+        # The recorder computes the SHA-256 it records: botocore computes a checksum of a
+        # body only where the request asks for one (the recorder's GET asks for S3's).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        # The recorder reads a batch's objects at once.
+        max_pool_connections=10,
+    )
+    return s3
 
 
 def upload_origin() -> str:
@@ -89,19 +82,8 @@ def upload_origin() -> str:
     return f"https://{settings.bucket}.s3.{settings.region}.amazonaws.com"
 
 
-def reset() -> None:
-    global _client
-    _client = None
-
-
 def _failure(call: str, exc: Exception) -> ServiceUnavailable:
     return ServiceUnavailable(f"S3 {call} failed: {exc}", service="S3")
-
-
-def _s3_errors() -> tuple[type[Exception], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return ClientError, BotoCoreError
 
 
 def presign_upload(
@@ -194,7 +176,7 @@ def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool
                 digest.update(chunk)
         finally:
             body.close()
-    except _s3_errors() as exc:
+    except aws.failures() as exc:
         if _missing(exc):
             return None
         raise _failure("HEAD/GET" if checksum_pinned else "GET", exc) from exc
@@ -222,7 +204,7 @@ def list_versions(prefix: str) -> Iterator[ObjectVersion]:
                 yield ObjectVersion(item["Key"], item["VersionId"], item["Size"], item["LastModified"])
             for marker in page.get("DeleteMarkers", []):
                 yield ObjectVersion(marker["Key"], marker["VersionId"], 0, marker["LastModified"], delete_marker=True)
-    except _s3_errors() as exc:
+    except aws.failures() as exc:
         raise _failure("ListObjectVersions", exc) from exc
 
 
@@ -239,7 +221,7 @@ def delete_versions(versions: list[tuple[str, str]]) -> int:
                 Bucket=bucket,
                 Delete={"Objects": [{"Key": key, "VersionId": version} for key, version in batch], "Quiet": False},
             )
-        except _s3_errors() as exc:
+        except aws.failures() as exc:
             raise _failure("DeleteObjects", exc) from exc
         failed = response.get("Errors", [])
         if failed:
@@ -285,7 +267,7 @@ def stream_version(key: str, version_id: str) -> Iterator[bytes] | None:
     the chunks are taken."""
     try:
         body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)["Body"]
-    except _s3_errors() as exc:
+    except aws.failures() as exc:
         if _missing(exc):
             return None
         raise _failure("GET", exc) from exc
@@ -295,7 +277,7 @@ def stream_version(key: str, version_id: str) -> Iterator[bytes] | None:
 def _chunks(body: StreamingBody) -> Iterator[bytes]:
     try:
         yield from body.iter_chunks(_CHUNK)
-    except _s3_errors() as exc:
+    except aws.failures() as exc:
         raise _failure("GET", exc) from exc
     finally:
         body.close()
@@ -317,7 +299,7 @@ class MultipartUpload:
             self._upload_id = client().create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType=content_type, ContentDisposition=content_disposition
             )["UploadId"]
-        except _s3_errors() as exc:
+        except aws.failures() as exc:
             raise _failure("CreateMultipartUpload", exc) from exc
 
     def write(self, data: bytes) -> None:
@@ -333,7 +315,7 @@ class MultipartUpload:
             answer = client().upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=part
             )
-        except _s3_errors() as exc:
+        except aws.failures() as exc:
             raise _failure("UploadPart", exc) from exc
         self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
@@ -345,14 +327,14 @@ class MultipartUpload:
             client().complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
             )
-        except _s3_errors() as exc:
+        except aws.failures() as exc:
             raise _failure("CompleteMultipartUpload", exc) from exc
 
     def abort(self) -> None:
         """Best effort: the bucket's lifecycle rule removes what an abort cannot."""
         try:
             client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
-        except _s3_errors():
+        except aws.failures():
             pass
 
 
@@ -360,3 +342,30 @@ def presign_export(key: str, ttl_s: int) -> str:
     return client().generate_presigned_url(
         "get_object", Params={"Bucket": load(StorageSettings).bucket, "Key": key}, ExpiresIn=ttl_s
     )
+
+
+# --- S3 event notifications, as they arrive in SQS message bodies ----------------------------
+
+
+def objects_created(body: dict[str, Any]) -> list[ObjectCreated]:
+    """The ObjectCreated records of one S3 notification.
+
+    S3 sends an `s3:TestEvent` without Records when the notification is configured, and
+    URL-encodes keys (`+` for a space): both are handled here, once. An object written while the
+    bucket was not versioned has no `versionId`: S3 calls that version "null".
+    """
+    created = []
+    for record in body.get("Records", []):
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            continue
+        s3_object = record["s3"]["object"]
+        created.append(
+            ObjectCreated(
+                key=unquote_plus(s3_object["key"]),
+                version_id=str(s3_object.get("versionId") or NULL_VERSION),
+                size_bytes=int(s3_object.get("size", 0)),
+                sequencer=str(s3_object["sequencer"]),
+                event_time=datetime.fromisoformat(record["eventTime"]),
+            )
+        )
+    return created

@@ -11,34 +11,23 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from exam_depository.adapters import aws
 from exam_depository.config import SigningSettings, load
-from exam_depository.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-_client: KMSClient | None = None
 P256_BYTES = 32
 
 
 def client() -> KMSClient:
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
-
-        # The SDK reads AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL itself (an emulator; never on Lambda).
-        _client = boto3.client(
-            "kms",
-            region_name=load(SigningSettings).region,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5),
-        )
-    return _client
+    kms: KMSClient = aws.client("kms", region=load(SigningSettings).region, read_timeout=5)
+    return kms
 
 
 def reset() -> None:
-    global _client
-    _client = None
+    """Forget the public key read from KMS (tests; the client is `aws.reset`'s)."""
     public_key_der.cache_clear()
 
 
@@ -47,8 +36,6 @@ MAX_MESSAGE = 4096  # what KMS signs as a RAW message; a receipt's signing input
 
 def sign(message: bytes) -> bytes:
     """ES256 of `message`, as a JWS wants it (r || s, 64 bytes)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if len(message) > MAX_MESSAGE:
         raise ValueError(f"KMS signs at most {MAX_MESSAGE} bytes; this message has {len(message)}")
     try:
@@ -58,7 +45,7 @@ def sign(message: bytes) -> bytes:
             MessageType="RAW",
             SigningAlgorithm="ECDSA_SHA_256",
         )
-    except (ClientError, BotoCoreError) as exc:
+    except aws.failures() as exc:
         raise ServiceUnavailable(f"KMS Sign failed: {exc}") from exc
     return raw_signature(answer["Signature"])
 
@@ -66,11 +53,9 @@ def sign(message: bytes) -> bytes:
 @functools.cache
 def public_key_der() -> bytes:
     """The key's public half (DER SubjectPublicKeyInfo), read once per execution environment."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         return bytes(client().get_public_key(KeyId=load(SigningSettings).key_id)["PublicKey"])
-    except (ClientError, BotoCoreError) as exc:
+    except aws.failures() as exc:
         raise ServiceUnavailable(f"KMS GetPublicKey failed: {exc}") from exc
 
 

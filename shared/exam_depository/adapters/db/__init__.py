@@ -1,0 +1,41 @@
+"""PostgreSQL. `transactions` holds the one connection of this execution environment and its units
+of work; each other module holds the statements of one aggregate, each beside the row type it
+fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
+(rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
+`exports`. `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+
+Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
+`students.PseudonymTaken` (a random draw that its caller makes again).
+
+An exam has two names in Python, one per meaning: `exam_id` is its public id, the one the API
+calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column `exam.id`, and
+`exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
+
+A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`.
+"""
+
+from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+from exam_depository.adapters.db.transactions import (
+    Connection,
+    Row,
+    connection,
+    database_url,
+    reset,
+    rows_of,
+    transaction,
+)
+
+__all__ = [
+    "Connection",
+    "Row",
+    "connection",
+    "database_url",
+    "exams",
+    "exports",
+    "receipts",
+    "reset",
+    "rows_of",
+    "students",
+    "transaction",
+    "uploads",
+]

@@ -1,0 +1,253 @@
+"""Examiners and exams: their statements, and the rows they fill."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+
+import psycopg
+import psycopg.sql
+import psycopg.types.json
+from psycopg import errors as pg_errors
+
+from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.adapters.db.uploads import LATEST
+from exam_depository.domain.errors import Conflict, NotFound
+from exam_depository.domain.rules import Window
+
+# The statements that find the caller's exams (`exam_page`, `exam_of`, `counted_exam_of`) join
+# examiner_key (`_MINE`): an exam of another examiner, or a key that never made one, finds
+# nothing, whatever the ids say, and `exam_of` answers NotFound (the route 404, never 403). Every
+# other statement about what an exam holds is scoped by the exam_pk obtained that way.
+NO_EXAM = "You have no exam with this id."
+
+_MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
+_EXAM_COLUMNS = """e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
+    e.max_attempts, e.anonymous, e.created_at"""
+# The three counts in one pass over the exam's students (each one index lookup of its latest),
+# and when the first of its current files is deleted.
+_COUNTS = f"""LEFT JOIN LATERAL (
+    SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late,
+           min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry
+    FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
+
+
+@dataclass(frozen=True)
+class ExamRow:
+    exam_pk: int
+    exam_id: str
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    max_attempts: int
+    anonymous: bool
+    created_at: datetime
+
+    @cached_property  # once per exam, not once per student of a page
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+@dataclass(frozen=True)
+class CountedExamRow(ExamRow):
+    """An exam with what its roster shows at a glance (what the exam routes answer)."""
+
+    students: int
+    handed_in: int
+    late: int
+    first_expiry: datetime | None  # the earliest `expires_at` of its current files
+
+
+def examiner_for_key(conn: Connection, api_key_id: str) -> int:
+    """The examiner an API key belongs to; a key seen for the first time is a new examiner."""
+    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
+    if found is not None:
+        return int(found["examiner_id"])
+    created = conn.execute(
+        """WITH examiner_row AS (INSERT INTO examiner DEFAULT VALUES RETURNING id)
+           INSERT INTO examiner_key (api_key_id, examiner_id) SELECT %s, id FROM examiner_row
+           ON CONFLICT (api_key_id) DO NOTHING RETURNING examiner_id""",
+        (api_key_id,),
+    ).fetchone()
+    if created is None:  # a first request of the same key won the race: its examiner it is
+        return examiner_for_key(conn, api_key_id)
+    return int(created["examiner_id"])
+
+
+def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> int:
+    try:
+        row = conn.execute(
+            """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
+                                 anonymous)
+               VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
+                       %(timezone)s, %(max_attempts)s, %(anonymous)s)
+               RETURNING id""",
+            {**exam, "examiner_id": examiner_id},
+        ).fetchone()
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"You already have an exam with the id {exam['exam_id']}.") from exc
+    assert row is not None  # INSERT ... RETURNING returns its row
+    return int(row["id"])
+
+
+def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[CountedExamRow]:
+    """One statement per page, counts included."""
+    with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS}
+                WHERE e.id > %(after)s ORDER BY e.id LIMIT %(limit)s""",
+            {"key": api_key_id, "after": after_id, "limit": limit},
+        ).fetchall()
+
+
+def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, lock: bool = False) -> ExamRow:
+    """One of the caller's exams, without counts (a route that acts on its roster needs none);
+    `lock` holds it until the transaction ends. NotFound when the caller has no exam with this id
+    (another examiner's does not exist for them)."""
+    with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
+        row = cur.execute(
+            f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
+                WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
+            {"key": api_key_id, "slug": exam_id},
+        ).fetchone()
+    if row is None:
+        raise NotFound(NO_EXAM)
+    return row
+
+
+def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str) -> CountedExamRow:
+    """One of the caller's exams with its counts; NotFound as `exam_of`."""
+    with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
+        row = cur.execute(
+            f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE e.slug = %(slug)s",
+            {"key": api_key_id, "slug": exam_id},
+        ).fetchone()
+    if row is None:
+        raise NotFound(NO_EXAM)
+    return row
+
+
+def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> None:
+    assignments = psycopg.sql.SQL(", ").join(
+        psycopg.sql.SQL("{} = {}").format(psycopg.sql.Identifier(name), psycopg.sql.Placeholder(name))
+        for name in changes
+    )
+    conn.execute(
+        psycopg.sql.SQL("UPDATE exam SET {} WHERE id = %(id)s").format(assignments), {**changes, "id": exam_pk}
+    )
+
+
+@dataclass(frozen=True)
+class StudentAttempts:
+    nickname: str
+    attempts_used: int
+    extra_attempts: int
+
+
+def attempts_used(conn: Connection, exam_pk: int, nicknames: list[str] | None = None) -> list[StudentAttempts]:
+    """What each student of the exam (or those of `nicknames`) who handed in anything used,
+    with the extra attempts of their extension."""
+    with conn.cursor(row_factory=rows_of(StudentAttempts)) as cur:
+        return cur.execute(
+            """SELECT s.nickname, count(*) AS attempts_used, s.extra_attempts
+               FROM student s JOIN submission x ON x.student_id = s.id
+               WHERE s.exam_id = %(exam)s AND (%(all)s OR lower(s.nickname) = ANY(%(nicknames)s))
+               GROUP BY s.id ORDER BY s.id""",
+            {"exam": exam_pk, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
+        ).fetchall()
+
+
+def earliest_submission(conn: Connection, exam_pk: int) -> datetime | None:
+    """When S3 accepted the first file of the exam that is recorded."""
+    row = conn.execute(
+        """SELECT min(x.submitted_at) AS earliest FROM submission x JOIN student s ON s.id = x.student_id
+           WHERE s.exam_id = %s""",
+        (exam_pk,),
+    ).fetchone()
+    assert row is not None  # an aggregate returns one row
+    return row["earliest"]  # type: ignore[no-any-return]
+
+
+def lock_students(conn: Connection, exam_pk: int) -> None:
+    """Lock the exam's students in id order (as the recorder does, so neither waits for the other
+    in a circle): a recording in flight commits first, and any later one reads what this
+    transaction changes."""
+    conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
+
+
+def keep_until_cutoff(conn: Connection, exam_pk: int, retention_days: int) -> None:
+    """After the exam's or a student's cut-off moved: each file kept is kept until
+    `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension). Run it in
+    a statement after the students are locked (`lock_students`, or the UPDATE of an extension),
+    so that it sees what a recording that held them committed."""
+    conn.execute(
+        """UPDATE submission x
+           SET expires_at = greatest(x.expires_at,
+                                     greatest(x.submitted_at, e.cutoff_at, s.extension_cutoff_at)
+                                     + make_interval(days => %(days)s))
+           FROM student s JOIN exam e ON e.id = s.exam_id
+           WHERE x.student_id = s.id AND e.id = %(exam)s AND x.status <> 'expired'""",
+        {"exam": exam_pk, "days": retention_days},
+    )
+
+
+def close_exam(conn: Connection, exam_pk: int, now: datetime) -> None:
+    """End every student's window now: the exam's cut-off, and any extension's, become `now`
+    (its due time and opening too where they were later)."""
+    conn.execute(
+        """UPDATE exam SET opens_at = least(opens_at, %(now)s), due_at = least(due_at, %(now)s),
+                           cutoff_at = least(cutoff_at, %(now)s)
+           WHERE id = %(exam)s""",
+        {"exam": exam_pk, "now": now},
+    )
+    conn.execute(
+        """UPDATE student SET extension_due_at = least(extension_due_at, %(now)s),
+                              extension_cutoff_at = least(extension_cutoff_at, %(now)s)
+           WHERE exam_id = %(exam)s AND extension_cutoff_at IS NOT NULL""",
+        {"exam": exam_pk, "now": now},
+    )
+
+
+def lock_exam_students(conn: Connection, exam_pk: int) -> list[str]:
+    """Lock the exam's students (the recorder waits) and list every object key they ever had."""
+    rows = conn.execute(
+        """WITH locked AS (SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE)
+           SELECT u.object_key FROM upload u JOIN locked l ON l.id = u.student_id""",
+        (exam_pk,),
+    ).fetchall()
+    return [row["object_key"] for row in rows]
+
+
+def lock_exam_exports(conn: Connection, exam_pk: int) -> None:
+    """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
+    so that a ZIP is either complete before the exam's files are listed, or never completed."""
+    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
+
+
+def delete_exam(conn: Connection, exam_pk: int) -> None:
+    conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
+
+
+def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> int:
+    """Give an exam that belongs to no one (the legacy one) to an examiner; returns how many."""
+    try:
+        return conn.execute(
+            "UPDATE exam SET examiner_id = %s WHERE slug = %s AND examiner_id IS NULL", (examiner_id, exam_id)
+        ).rowcount
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"That examiner already has an exam with the id {exam_id}.") from exc
+
+
+def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:
+    try:
+        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (new_key_id, examiner_id))
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict("That API key already belongs to an examiner.") from exc
+
+
+def known_examiner(conn: Connection, api_key_id: str) -> int | None:
+    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
+    return None if found is None else int(found["examiner_id"])

@@ -1,0 +1,187 @@
+"""An exam's students (its roster, their extensions): statements and rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import errors as pg_errors
+
+from exam_depository.adapters.db.transactions import Connection, Row, rows_of
+from exam_depository.adapters.db.uploads import LATEST, SUBMISSION_JSON, SubmissionJson
+from exam_depository.domain.errors import Conflict
+
+_STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
+    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym"""
+_SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
+    (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+    CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
+# The roster's filters: who handed in, who handed in late, who has not handed in yet.
+_STUDENT_FILTERS = {
+    None: "true",
+    "handed_in": "latest.id IS NOT NULL",
+    "late": "latest.late",
+    "none": "latest.id IS NULL",
+}
+
+_UNIQUE_MESSAGES = {
+    "student_nickname_per_exam": "A student with this nickname is already in the exam.",
+    "student_email_per_exam": "A student with this email is already in the exam.",
+}
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    id: int
+    nickname: str
+    first_name: str
+    last_name: str
+    email: str | None
+    upload_code: str
+    created_at: datetime
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+    pseudonym: str
+
+
+@dataclass(frozen=True)
+class StudentSummaryRow(StudentRow):
+    attempts_used: int
+    current: SubmissionJson | None
+
+
+@dataclass(frozen=True)
+class StudentDetailRow(StudentSummaryRow):
+    submissions: list[SubmissionJson]
+
+
+class PseudonymTaken(Exception):
+    """A pseudonym drawn for a new student is another's in the exam: draw again."""
+
+
+def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list[StudentRow]:
+    """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
+    pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
+    unusable: the caller inserts in a savepoint."""
+    try:
+        with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+            cur.executemany(
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
+                            %(pseudonym)s)
+                    RETURNING {_STUDENT_COLUMNS}""",
+                [{**student, "exam_id": exam_pk} for student in students],
+                returning=True,
+            )
+            rows: list[StudentRow] = []
+            while True:
+                rows.extend(cur.fetchall())
+                if not cur.nextset():
+                    break
+            return rows
+    except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "student_pseudonym_per_exam":
+            raise PseudonymTaken from exc
+        message = _UNIQUE_MESSAGES.get(exc.diag.constraint_name or "")
+        if message is None:
+            raise
+        raise Conflict(message) from exc
+
+
+def students_by_nicknames_or_emails(
+    conn: Connection, exam_pk: int, nicknames: list[str], emails: list[str]
+) -> list[StudentRow]:
+    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_STUDENT_COLUMNS} FROM student s
+                WHERE s.exam_id = %s AND (lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s))""",
+            (exam_pk, [n.lower() for n in nicknames], [e.lower() for e in emails]),
+        ).fetchall()
+
+
+def student_page(
+    conn: Connection, exam_pk: int, after_id: int, limit: int, status: str | None
+) -> list[StudentSummaryRow]:
+    """One statement per page, whatever its size: attempts and latest submission inline."""
+    with conn.cursor(row_factory=rows_of(StudentSummaryRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS} FROM student s {LATEST}
+                WHERE s.exam_id = %s AND s.id > %s AND {_STUDENT_FILTERS[status]}
+                ORDER BY s.id LIMIT %s""",
+            (exam_pk, after_id, limit),
+        ).fetchall()
+
+
+def student_summaries(conn: Connection, exam_pk: int, nicknames: list[str]) -> list[StudentSummaryRow]:
+    with conn.cursor(row_factory=rows_of(StudentSummaryRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS} FROM student s {LATEST}
+                WHERE s.exam_id = %s AND lower(s.nickname) = ANY(%s) ORDER BY s.id""",
+            (exam_pk, [n.lower() for n in nicknames]),
+        ).fetchall()
+
+
+def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
+    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+        return cur.execute(
+            f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_pk,)
+        ).fetchall()
+
+
+def student_detail(conn: Connection, exam_pk: int, nickname: str) -> StudentDetailRow | None:
+    with conn.cursor(row_factory=rows_of(StudentDetailRow)) as cur:
+        return cur.execute(
+            f"""SELECT {_SUMMARY_COLUMNS},
+                  COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
+                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
+                FROM student s {LATEST} WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
+            (exam_pk, nickname),
+        ).fetchone()
+
+
+@dataclass(frozen=True)
+class StudentKeys:
+    id: int
+    keys: list[str]
+
+
+def lock_student_for_deletion(conn: Connection, exam_pk: int, nickname: str) -> StudentKeys | None:
+    """Lock the student (the recorder waits) and list every object key it ever had: every
+    version of each goes, those already gone cost a listing, and one whose delete failed earlier
+    goes now."""
+    with conn.cursor(row_factory=rows_of(StudentKeys)) as cur:
+        return cur.execute(
+            """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
+               FROM student s
+               LEFT JOIN upload u ON u.student_id = s.id
+               WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
+               GROUP BY s.id""",
+            (exam_pk, nickname),
+        ).fetchone()
+
+
+def delete_student(conn: Connection, student_id: int) -> None:
+    conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
+
+
+def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> int:
+    """Give students of the exam (by nickname) their extension: due, cut-off, extra attempts;
+    None times remove it. Returns how many students were found."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE student SET extension_due_at = %(due_at)s, extension_cutoff_at = %(cutoff_at)s,
+                                  extra_attempts = %(extra_attempts)s
+               WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
+            [{**extension, "exam_id": exam_pk} for extension in extensions],
+        )
+        return cur.rowcount
+
+
+def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:
+    """Which of these nicknames (lowercased) are students of the exam."""
+    rows = conn.execute(
+        "SELECT lower(nickname) AS nickname FROM student WHERE exam_id = %s AND lower(nickname) = ANY(%s)",
+        (exam_pk, [n.lower() for n in nicknames]),
+    ).fetchall()
+    return {row["nickname"] for row in rows}

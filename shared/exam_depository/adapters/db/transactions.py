@@ -1,0 +1,134 @@
+"""PostgreSQL: the one connection of this execution environment, its units of work, and how a
+statement's rows become dataclasses.
+
+The connection is created on first use and replaced when it is closed or broken. It runs in
+autocommit mode; each unit of work is one `with transaction() as conn:` block. A lost database
+leaves as `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import psycopg
+import psycopg.sql
+import psycopg.types.json
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import RowFactory, args_row, class_row, dict_row
+
+from exam_depository.config import DatabaseSettings, load
+from exam_depository.domain.errors import ServiceUnavailable
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[Row]
+
+
+def rows_of[RowClass](cls: type[RowClass]) -> RowFactory[RowClass]:
+    """psycopg's class_row, made by position when a statement's columns are the class's fields in
+    their order (checked at each statement) and by name otherwise: by name, making the rows of a
+    page of 500 students added up to a third to its query's time."""
+    names = tuple(field.name for field in fields(cls))  # type: ignore[arg-type]  # a dataclass
+    by_position, by_name = args_row(cls), class_row(cls)
+
+    def factory(cursor: Any) -> Any:
+        columns = tuple(column.name for column in cursor.description or ())
+        return by_position(cursor) if columns == names else by_name(cursor)
+
+    return factory
+
+
+class _ConnectionHolder(threading.local):
+    # Per thread: Lambda runs one thread per environment; the tests run several environments
+    # as threads, each of which must have its own connection.
+    connection: Connection | None = None
+
+
+_holder = _ConnectionHolder()
+
+
+def connection() -> Connection:
+    current = _holder.connection
+    if current is None or current.closed or current.broken:
+        current = _holder.connection = _connect(load(DatabaseSettings))
+    return current
+
+
+def reset() -> None:
+    """Close and forget this thread's connection (tests; after the database was replaced)."""
+    if _holder.connection is not None:
+        _holder.connection.close()
+    _holder.connection = None
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """One unit of work. A lost database becomes ServiceUnavailable; the next call reconnects."""
+    try:
+        conn = connection()
+        with conn.transaction():
+            yield conn
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+    except psycopg.errors.FeatureNotSupported as exc:
+        if _PLAN_CHANGED not in str(exc):
+            raise
+        # A migration changed a column's type under one of this connection's prepared
+        # statements. The rollback made psycopg forget them all: a retry plans afresh.
+        raise ServiceUnavailable(
+            "A migration changed a prepared statement's result; retry", service="PostgreSQL"
+        ) from exc
+
+
+_PLAN_CHANGED = "cached plan must not change result type"
+
+
+def _connect(settings: DatabaseSettings) -> Connection:
+    try:
+        return psycopg.connect(
+            _conninfo(settings),
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=settings.connect_timeout_s,
+            # psycopg's default: a statement is prepared at its 5th run on this connection.
+            prepare_threshold=5 if settings.prepared_statements else None,
+            application_name="exam-depository",
+        )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+
+
+def _conninfo(settings: DatabaseSettings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url
+    from aws_lambda_powertools.utilities import parameters
+
+    assert settings.secret_arn is not None  # the settings model requires one of the two
+    secret: dict[str, Any] = parameters.get_secret(
+        settings.secret_arn, transform="json", max_age=settings.secret_max_age_s
+    )
+    return make_conninfo(
+        "",
+        host=secret["host"],
+        port=secret.get("port", 5432),
+        dbname=secret.get("dbname", "postgres"),
+        user=secret["username"],
+        password=secret["password"],
+        sslmode=secret.get("sslmode", "require"),
+    )
+
+
+def database_url() -> str:
+    """The URL the migration tool connects with (it opens its own connection)."""
+    settings = load(DatabaseSettings)
+    if settings.database_url is not None:
+        return settings.database_url
+    info = conninfo_to_dict(_conninfo(settings))
+    # Host and port as query values: libpq then also accepts a Unix socket directory as host.
+    query = urlencode({"host": info["host"], "port": info["port"], "sslmode": info["sslmode"]})
+    user, password, dbname = (quote(str(info[name]), safe="") for name in ("user", "password", "dbname"))
+    return f"postgresql://{user}:{password}@/{dbname}?{query}"

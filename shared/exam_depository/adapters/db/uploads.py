@@ -1,0 +1,443 @@
+"""Upload forms and the submissions recorded from them: issuing a form, recording, verifying,
+expiring, and what the reconcile job reads. Statements and rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TypedDict
+from uuid import UUID
+
+from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.recording import UploadFacts
+from exam_depository.domain.rules import Window
+from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
+
+# A student's latest handed-in submission: the current one, else the newest one that expired.
+LATEST = """LEFT JOIN LATERAL (
+    SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
+    ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
+
+
+class SubmissionJson(TypedDict):
+    """A submission as the statements that inline one send it (`SUBMISSION_JSON`, a JSON object
+    of its columns): the roster's current file and history, a student's own. The upload id and
+    the instants arrive as JSON text (ISO 8601 with the offset)."""
+
+    upload_id: str
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: str
+    expires_at: str
+    status: SubmissionStatus
+    late: bool
+    receipt: str | None
+
+
+# Made from SubmissionJson's fields, so the statements and the views name them once: the object of
+# the submission `{t}` (an alias the statement gives it).
+SUBMISSION_JSON = (
+    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
+)
+
+
+class UploadJson(TypedDict):
+    """One of a student's forms as `upload_progress` lists them."""
+
+    upload_id: str
+    status: UploadStatus
+    rejection_reason: RejectionReason | None
+
+
+# --- uploads --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FormRequester:
+    """The student asking for a form, locked, with the exam's window and what it has used."""
+
+    id: int
+    exam_pk: int  # the prefix of its students' object keys
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    max_attempts: int
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+
+    @property
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[FormRequester, int, int] | None:
+    """The student, locked until the form is recorded, and what it has used (attempts, open
+    forms): the counts come from a second statement, whose snapshot sees every form a concurrent
+    request added while this one waited for the lock (a single statement would count from
+    before the wait)."""
+    with conn.cursor(row_factory=rows_of(FormRequester)) as cur:
+        locked = cur.execute(
+            """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
+                      s.extension_due_at, s.extension_cutoff_at, s.extra_attempts
+               FROM student s JOIN exam e ON e.id = s.exam_id
+               WHERE s.upload_code = %s FOR UPDATE OF s""",
+            (upload_code,),
+        ).fetchone()
+    if locked is None:
+        return None
+    counts = conn.execute(
+        """SELECT (SELECT count(*) FROM submission c WHERE c.student_id = %(id)s) AS attempts_used,
+                  (SELECT count(*) FROM upload o WHERE o.student_id = %(id)s AND o.status = 'pending'
+                     AND o.form_expires_at > now()) AS open_forms""",
+        {"id": locked.id},
+    ).fetchone()
+    assert counts is not None  # a SELECT without FROM returns one row
+    return locked, int(counts["attempts_used"]), int(counts["open_forms"])
+
+
+def insert_upload(
+    conn: Connection,
+    *,
+    upload_id: UUID,
+    student_id: int,
+    object_key: str,
+    filename: str,
+    content_type: str,
+    form_expires_at: datetime,
+    expected_sha256: str | None,
+) -> None:
+    conn.execute(
+        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        (upload_id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256),
+    )
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    max_attempts: int
+    extension_due_at: datetime | None
+    extension_cutoff_at: datetime | None
+    extra_attempts: int
+    first_name: str
+    last_name: str
+    attempts_used: int
+    current: SubmissionJson | None
+    uploads: list[UploadJson]
+
+    @property
+    def window(self) -> Window:
+        return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+
+def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
+    with conn.cursor(row_factory=rows_of(ProgressRow)) as cur:
+        return cur.execute(
+            f"""SELECT e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
+                  s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.first_name, s.last_name,
+                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
+                  CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current,
+                  COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
+                                             'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
+                            FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads
+                FROM student s JOIN exam e ON e.id = s.exam_id {LATEST}
+                WHERE s.upload_code = %s""",
+            (upload_code,),
+        ).fetchone()
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedUpload:
+    """An upload form's row, locked by the recorder with its student."""
+
+    id: UUID
+    student_id: int
+    issue_seq: int
+    status: UploadStatus
+    version_id: str | None
+    object_key: str
+    filename: str
+    content_type: str  # as the student's browser declared it (S3 stores the type it is served as)
+    expected_sha256: str | None
+    form_expires_at: datetime
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256, self.form_expires_at)
+
+
+@dataclass(frozen=True)
+class RecordingState:
+    """What the limit, the one-current rule and the late flag need to know of a student."""
+
+    student_id: int
+    attempts_used: int
+    current_issue_seq: int | None
+    max_attempts: int  # the exam's plus the extension's extra attempts
+    due_at: datetime  # the exam's, or the extension's when later
+    cutoff_at: datetime  # likewise: the cut-off in force now
+    exam_pk: int
+    exam_id: str
+    nickname: str
+    pseudonym: str
+    anonymous: bool  # the exam's: its receipts name the pseudonym
+    last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    upload_id: UUID
+    student_id: int
+    issue_seq: int
+    version_id: str
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime
+    late: bool
+    status: SubmissionStatus
+    sha256_checked_by_s3: bool
+    receipt: str | None = None  # signed once the batch's decisions are made
+
+
+@dataclass(frozen=True)
+class Rejection:
+    upload_id: UUID
+    version_id: str
+    reason: RejectionReason
+
+
+@dataclass(frozen=True)
+class UsedVersion:
+    """The version a used form's record is about, not yet confirmed deleted from S3."""
+
+    upload_id: UUID
+    object_key: str
+    version_id: str
+    status: UploadStatus
+    issue_seq: int
+    submission_status: SubmissionStatus | None
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq)
+
+
+def keys_with_pinned_checksum(conn: Connection, object_keys: list[str]) -> set[str]:
+    """The keys among these whose form pinned a SHA-256 (S3 checked the bytes and keeps it):
+    the recorder reads those objects with a HEAD, the others with a GET."""
+    rows = conn.execute(
+        "SELECT object_key FROM upload WHERE object_key = ANY(%s) AND expected_sha256 IS NOT NULL",
+        (object_keys,),
+    ).fetchall()
+    return {row["object_key"] for row in rows}
+
+
+def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUpload]:
+    """The uploads behind a batch's objects, with their students locked: recordings of one
+    student queue here, so the limit and the one-current rule see every earlier recording.
+    Rows are locked in student order, so two batches never wait for each other in a circle."""
+    with conn.cursor(row_factory=rows_of(LockedUpload)) as cur:
+        rows = cur.execute(
+            """SELECT u.id, u.student_id, u.issue_seq, u.status, u.version_id, u.object_key, u.filename,
+                      u.content_type, u.expected_sha256, u.form_expires_at
+               FROM upload u JOIN student s ON s.id = u.student_id
+               WHERE u.object_key = ANY(%s)
+               ORDER BY s.id, u.issue_seq
+               FOR UPDATE OF s, u""",
+            (object_keys,),
+        ).fetchall()
+    return {row.object_key: row for row in rows}
+
+
+def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, RecordingState]:
+    """Run after lock_uploads, in its own statement so that it sees what the lock waited for."""
+    with conn.cursor(row_factory=rows_of(RecordingState)) as cur:
+        rows = cur.execute(
+            """SELECT s.id AS student_id,
+                      (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
+                      (SELECT max(x.issue_seq) FROM submission x
+                        WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
+                      e.max_attempts + s.extra_attempts AS max_attempts,
+                      greatest(e.due_at, s.extension_due_at) AS due_at,
+                      greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
+                      e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
+                      (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
+                        WHERE r.student_id = s.id AND r.receipt IS NOT NULL
+                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
+               FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
+            (student_ids,),
+        ).fetchall()
+    return {row.student_id: row for row in rows}
+
+
+def supersede_current(conn: Connection, student_ids: list[int]) -> None:
+    conn.execute(
+        "UPDATE submission SET status = 'superseded' WHERE student_id = ANY(%s) AND status = 'current'",
+        (student_ids,),
+    )
+
+
+def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
+    """Record the submissions and mark their forms used, in one pipelined statement each."""
+    rows = [asdict(submission) for submission in submissions]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE upload SET status = 'recorded', version_id = %(version_id)s WHERE id = %(upload_id)s""",
+            rows,
+        )
+        cur.executemany(
+            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                       size_bytes, sha256, submitted_at, expires_at, late, status,
+                                       sha256_checked_by_s3, receipt)
+               VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
+                       %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
+                       %(status)s, %(sha256_checked_by_s3)s, %(receipt)s)""",
+            rows,
+        )
+
+
+def reject_uploads(conn: Connection, rejections: list[Rejection]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE upload SET status = 'rejected', rejection_reason = %(reason)s, version_id = %(version_id)s
+               WHERE id = %(upload_id)s""",
+            [asdict(rejection) for rejection in rejections],
+        )
+
+
+def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedVersion]:
+    """Every version these students' used forms are about that S3 has not confirmed deleted:
+    the recorder asks for the deletes of those that must go again, so one that failed is redone."""
+    with conn.cursor(row_factory=rows_of(UsedVersion)) as cur:
+        return cur.execute(
+            """SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
+                      x.status AS submission_status
+               FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+               WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
+            (student_ids,),
+        ).fetchall()
+
+
+def mark_objects_deleted(conn: Connection, upload_ids: list[UUID]) -> int:
+    """Mark forms' versions as gone from S3 (once S3 confirmed); returns how many were not marked yet."""
+    cur = conn.execute(
+        "UPDATE upload SET object_deleted_at = now() WHERE id = ANY(%s) AND object_deleted_at IS NULL",
+        (upload_ids,),
+    )
+    return cur.rowcount
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """What the records say of one form's object, for the reconcile job."""
+
+    upload_id: UUID
+    object_key: str
+    status: UploadStatus
+    version_id: str | None
+    issue_seq: int
+    form_expires_at: datetime
+    object_deleted_at: datetime | None
+    submission_status: SubmissionStatus | None
+    recorded_at: datetime | None
+    expires_at: datetime | None
+
+    @property
+    def facts(self) -> UploadFacts:
+        return UploadFacts(self.status, self.version_id, self.issue_seq)
+
+
+def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecord]:
+    """What the records say of every object that exists or should: forms whose version was not
+    deleted, plus those of the listed keys (an object that came back after its delete)."""
+    with conn.cursor(row_factory=rows_of(UploadRecord)) as cur:
+        return cur.execute(
+            """SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
+                      u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at
+               FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+               WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
+            (listed_keys,),
+        ).fetchall()
+
+
+def delete_unused_uploads(conn: Connection, upload_ids: list[UUID], form_expired_before: datetime) -> int:
+    """Forget forms that expired unused; a form recorded meanwhile is no longer pending."""
+    cur = conn.execute(
+        "DELETE FROM upload WHERE id = ANY(%s) AND status = 'pending' AND form_expires_at < %s",
+        (upload_ids, form_expired_before),
+    )
+    return cur.rowcount
+
+
+@dataclass(frozen=True)
+class ExpiredVersion:
+    upload_id: UUID
+    object_key: str
+    version_id: str
+
+
+def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
+    """Mark current submissions past their retention as expired; returns their versions."""
+    with conn.cursor(row_factory=rows_of(ExpiredVersion)) as cur:
+        return cur.execute(
+            """WITH expired AS (
+                 UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s
+                 RETURNING upload_id)
+               SELECT u.id AS upload_id, u.object_key, u.version_id
+               FROM upload u JOIN expired e ON e.upload_id = u.id""",
+            (now,),
+        ).fetchall()
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedSubmission:
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime
+    status: SubmissionStatus
+    late: bool
+    object_key: str
+    version_id: str
+    object_deleted_at: datetime | None
+    first_name: str
+    last_name: str
+    exam_title: str
+    anonymous: bool
+
+
+def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
+    with conn.cursor(row_factory=rows_of(VerifiedSubmission)) as cur:
+        return cur.execute(
+            """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
+                      x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
+                      s.first_name, s.last_name, e.title AS exam_title, e.anonymous
+               FROM submission x
+               JOIN upload u ON u.id = x.upload_id
+               JOIN student s ON s.id = x.student_id
+               JOIN exam e ON e.id = s.exam_id
+               WHERE x.verification_code = %s""",
+            (verification_code,),
+        ).fetchone()

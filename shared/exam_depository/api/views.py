@@ -1,0 +1,269 @@
+"""Rows to responses, in one place: each route answers what its use case read, made into the
+models of `models.py` here. A view may ask a domain rule what a row shows now (a submission's
+status as of this instant, a student's window with its extension, the attempts left); it does no
+I/O and decides nothing else.
+
+The roster's page is the one answer written without models: validating 500 rows and serialising
+the models took longer than the query (`student_page_json`; a test holds the page to the model
+and to `student_detail`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+
+from exam_depository.api.models import (
+    DownloadLink,
+    Exam,
+    ExamCounts,
+    ExamPage,
+    ExamTitle,
+    ExamWindow,
+    Export,
+    ExportStarted,
+    ExtensionImportResult,
+    ImportResult,
+    Jwks,
+    ReceiptCheck,
+    Student,
+    StudentDetail,
+    StudentName,
+    StudentSummary,
+    Submission,
+    UploadForm,
+    UploadProgress,
+    UploadState,
+    Verification,
+)
+from exam_depository.config import RulesSettings, load
+from exam_depository.domain import codes
+from exam_depository.domain.rules import attempts_left, effective_window, expiry_of, status_at
+
+if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
+    from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
+    from exam_depository.adapters.db.exports import ExportRow
+    from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
+    from exam_depository.adapters.db.uploads import ProgressRow, SubmissionJson, VerifiedSubmission
+    from exam_depository.domain.cursors import Page
+    from exam_depository.usecases.reviewer import Link, Verdict
+    from exam_depository.usecases.roster import RosterImport
+    from exam_depository.usecases.student import IssuedForm
+
+# --- exams ------------------------------------------------------------------------------------
+
+
+def exam(row: CountedExamRow) -> Exam:
+    # Until a file is handed in, when one handed in by the cut-off would be deleted.
+    first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
+    return Exam(
+        exam_id=row.exam_id,
+        title=row.title,
+        opens_at=row.opens_at,
+        due_at=row.due_at,
+        cutoff_at=row.cutoff_at,
+        timezone=row.timezone,
+        max_attempts=row.max_attempts,
+        anonymous=row.anonymous,
+        created_at=row.created_at,
+        files_deleted_from=first_expiry,
+        counts=ExamCounts(
+            students=row.students, handed_in=row.handed_in, late=row.late, none_yet=row.students - row.handed_in
+        ),
+    )
+
+
+def exam_page(page: Page[CountedExamRow]) -> ExamPage:
+    return ExamPage(items=[exam(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+# --- the roster -------------------------------------------------------------------------------
+
+
+def student(row: StudentRow) -> Student:
+    return Student(**_student_fields(row))
+
+
+def import_result(result: RosterImport) -> ImportResult:
+    return ImportResult(
+        created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
+    )
+
+
+def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary:
+    return StudentSummary.model_validate(_summary_fields(exam_row, row, datetime.now(UTC)))
+
+
+def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
+    now = datetime.now(UTC)
+    return ExtensionImportResult(
+        extended=[StudentSummary.model_validate(_summary_fields(exam_row, row, now)) for row in rows]
+    )
+
+
+def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
+    now = datetime.now(UTC)
+    submissions = [submission_fields(item, now) for item in row.submissions]
+    return StudentDetail.model_validate({**_summary_fields(exam_row, row, now), "submissions": submissions})
+
+
+def student_page_json(exam_row: ExamRow, page: Page[StudentSummaryRow]) -> str:
+    """A page of the roster as the JSON of a `StudentPage`, in one pass without models."""
+    now = datetime.now(UTC)
+    items = [_summary_fields(exam_row, row, now) for row in page.items]
+    return pydantic_core.to_json({"items": items, "next_cursor": page.next_cursor}).decode()
+
+
+def roster_download(exam_row: ExamRow, rows: list[StudentRow]) -> tuple[str, str]:
+    """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
+    from exam_depository.domain.roster import roster_csv  # the csv module: only this view needs it
+
+    text = roster_csv([{**student(row).model_dump(mode="json")} for row in rows])
+    return f"{exam_row.exam_id}-roster.csv", text
+
+
+def _student_fields(row: StudentRow) -> dict[str, Any]:
+    return {
+        "nickname": row.nickname,
+        "pseudonym": row.pseudonym,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+        "email": row.email,
+        "upload_code": codes.display(row.upload_code),
+        "created_at": row.created_at,
+    }
+
+
+def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) -> dict[str, Any]:
+    """A `StudentSummary`'s fields, in its order and types but unvalidated."""
+    window = effective_window(exam_row.window, row.extension_due_at, row.extension_cutoff_at)
+    max_attempts = exam_row.max_attempts + row.extra_attempts
+    extension = None
+    if row.extension_due_at is not None and row.extension_cutoff_at is not None:
+        extension = {
+            "due_at": row.extension_due_at,
+            "cutoff_at": row.extension_cutoff_at,
+            "extra_attempts": row.extra_attempts,
+        }
+    return {
+        **_student_fields(row),
+        "attempts_used": row.attempts_used,
+        "attempts_left": attempts_left(row.attempts_used, max_attempts),
+        "max_attempts": max_attempts,
+        "due_at": window.due_at,
+        "cutoff_at": window.cutoff_at,
+        "extension": extension,
+        "current": submission_fields(row.current, now) if row.current is not None else None,
+    }
+
+
+# --- submissions ------------------------------------------------------------------------------
+
+
+def submission_fields(item: SubmissionJson, now: datetime) -> dict[str, object]:
+    """A `Submission`'s fields, in its order and types but unvalidated: grouped code, status as of
+    `now` (the retention holds from its instant, whatever the jobs did)."""
+    expires_at = datetime.fromisoformat(item["expires_at"])
+    return {
+        "upload_id": item["upload_id"],
+        "verification_code": codes.display(item["verification_code"]),
+        "filename": item["filename"],
+        "content_type": item["content_type"],
+        "size_bytes": item["size_bytes"],
+        "sha256": item["sha256"],
+        "submitted_at": datetime.fromisoformat(item["submitted_at"]),
+        "expires_at": expires_at,
+        "status": status_at(item["status"], expires_at, now),
+        "late": item["late"],
+        "receipt": item["receipt"],
+    }
+
+
+def upload_form(form: IssuedForm) -> UploadForm:
+    return UploadForm(
+        upload_id=form.upload_id,
+        url=form.url,
+        fields=form.fields,
+        expires_at=form.expires_at,
+        max_bytes=form.max_bytes,
+        attempts_used=form.attempts_used,
+        attempts_left=form.attempts_left,
+        due_at=form.due_at,
+        cutoff_at=form.cutoff_at,
+        late=form.late,
+    )
+
+
+def upload_progress(row: ProgressRow) -> UploadProgress:
+    """The exam as one student sees it (its window with their extension), on the server's clock."""
+    window = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
+    now = datetime.now(UTC)
+    return UploadProgress(
+        exam=ExamWindow(
+            title=row.title,
+            opens_at=window.opens_at,
+            due_at=window.due_at,
+            cutoff_at=window.cutoff_at,
+            timezone=row.timezone,
+        ),
+        server_time=now,
+        student=StudentName(first_name=row.first_name, last_name=row.last_name),
+        attempts_used=row.attempts_used,
+        attempts_left=attempts_left(row.attempts_used, row.max_attempts + row.extra_attempts),
+        current=Submission.model_validate(submission_fields(row.current, now)) if row.current is not None else None,
+        uploads=[UploadState.model_validate(item) for item in row.uploads],
+    )
+
+
+def verification(row: VerifiedSubmission) -> Verification:
+    return Verification(
+        verification_code=codes.display(row.verification_code),
+        exam=ExamTitle(title=row.exam_title),
+        filename=row.filename,
+        size_bytes=row.size_bytes,
+        content_type=row.content_type,
+        sha256=row.sha256,
+        submitted_at=row.submitted_at,
+        status=status_at(row.status, row.expires_at, datetime.now(UTC)),
+        late=row.late,
+        # An anonymous exam is marked without names: the code reveals the file, not its author.
+        student=None if row.anonymous else StudentName(first_name=row.first_name, last_name=row.last_name),
+    )
+
+
+def download_link(link: Link) -> DownloadLink:
+    return DownloadLink(url=link.url, expires_at=link.expires_at)
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+
+def receipt_check(verdict: Verdict) -> ReceiptCheck:
+    return ReceiptCheck(genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status)
+
+
+def jwks(keys: list[dict[str, str]]) -> Jwks:
+    return Jwks(keys=keys)
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def export_started(row: ExportRow) -> ExportStarted:
+    return ExportStarted(export_id=row.id, status=row.status)
+
+
+def export(row: ExportRow, url: str | None) -> Export:
+    return Export(
+        export_id=row.id,
+        status=row.status,
+        files_done=row.files_done,
+        files_total=row.files_total,
+        bytes=row.bytes,
+        created_at=row.created_at,
+        url=url,
+        expires_at=row.expires_at,
+        error=row.error,
+    )

@@ -1,0 +1,197 @@
+"""What a caller may ask, validated: the request models and the value types they are made of
+(names, instants, time zones, ids). Shared by the JSON bodies of the API and the rows of a CSV
+roster, and taken by the use cases as their arguments. No I/O: tzdata's zone list is read from
+the package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from exam_depository.domain.filenames import invisible_characters
+from exam_depository.domain.instants import time_zone_names
+from exam_depository.domain.rules import Window, order_refusal
+
+NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+# Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it).
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _shown_as_written(value: str) -> str:
+    """A name people read must show what it is: no control characters, and no invisible
+    formatting ones (bidi controls can make a name read as another)."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain control characters")
+    invisible = invisible_characters(value)
+    if invisible:
+        raise ValueError(f"must not contain invisible formatting characters ({', '.join(invisible)})")
+    return value
+
+
+def _not_only_dots(value: str) -> str:
+    if not value.strip("."):
+        raise ValueError("must contain a letter or digit (. and .. name no one in a URL)")
+    return value
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Nickname = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=NICKNAME_PATTERN), AfterValidator(_not_only_dots)
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_shown_as_written),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(_shown_as_written),
+]
+# As a browser sends it: any length up to a sane bound, shortened to 200 keeping the extension
+# and cleaned of invisible characters by filenames.client_filename.
+Filename = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
+    AfterValidator(_storable),
+]
+# Types are case-insensitive (RFC 9110): Chromium sends .docm as ...macroEnabled.12.
+_MEDIA_PART = r"[A-Za-z0-9][A-Za-z0-9_!#$&^.+-]*"
+ContentType = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=100, pattern=rf"^{_MEDIA_PART}/{_MEDIA_PART}$"),
+    AfterValidator(str.lower),
+]
+
+EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+_EARLIEST, _LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Every instant is stored and sent in UTC; the exam's time zone is for display only. The
+    range keeps every sum made later (a cut-off from a due time) far from datetime's limits."""
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError("must be between 1970 and 2999")
+    return value.astimezone(UTC)
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in time_zone_names():
+        raise ValueError(
+            "must be an IANA time zone name that browsers know, such as Europe/Paris "
+            "(not localtime, posixrules, Factory or a name under posix/ or right/)"
+        )
+    return name
+
+
+# An instant a client gives must carry its offset (RFC 3339): a bare local time is ambiguous.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
+ExamId = Annotated[str, StringConstraints(pattern=EXAM_ID_PATTERN)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
+]
+MaxAttempts = Annotated[int, Field(ge=1, le=50)]
+
+
+# What a pattern means, for the person whose value did not match it.
+_PATTERN_MEANINGS = {
+    NICKNAME_PATTERN: "use 1 to 32 letters, digits, '.', '_' or '-' (no spaces)",
+    EXAM_ID_PATTERN: "use lowercase letters, digits and '-', at most 63, starting with a letter or digit",
+}
+
+
+def readable(error: Mapping[str, Any]) -> str:
+    """A validation error of pydantic's in words a person fixing a form or a CSV row acts on."""
+    kind, context = error.get("type"), error.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and context.get("pattern") in _PATTERN_MEANINGS:
+        return _PATTERN_MEANINGS[context["pattern"]]
+    if kind == "string_too_short" and context.get("min_length") == 1:
+        return "must not be empty"
+    if kind == "missing":
+        return "is required"
+    return str(error.get("msg", "invalid"))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+# --- exams ------------------------------------------------------------------------------------
+
+
+class _Window(_Model):
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        opens, due, cutoff = (getattr(self, name) for name in ("opens_at", "due_at", "cutoff_at"))
+        refusal = None if None in (opens, due, cutoff) else order_refusal(Window(opens, due, cutoff))
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
+
+
+class ExamIn(_Window):
+    exam_id: ExamId = Field(description="Your own id for the exam: lowercase letters, digits and '-'.")
+    title: Title
+    opens_at: Instant
+    due_at: Instant
+    cutoff_at: Instant = Field(description="Late uploads are accepted until then; equal to due_at for none.")
+    timezone: TimeZoneName = Field(description="IANA name, for display only: instants are UTC.")
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
+    anonymous: bool = Field(default=False, description="Reviewers see no names.")
+
+
+class ExamChange(_Window):
+    """PATCH: only the fields given change; the window is checked as it will be."""
+
+    title: Title | None = None
+    opens_at: Instant | None = None
+    due_at: Instant | None = None
+    cutoff_at: Instant | None = None
+    timezone: TimeZoneName | None = None
+    max_attempts: MaxAttempts | None = None
+    anonymous: bool | None = None
+
+
+# --- students ---------------------------------------------------------------------------------
+
+
+class StudentIn(_Model):
+    nickname: Nickname = Field(description="The examiner's handle: letters, digits, '.', '_', '-'.")
+    first_name: PersonName
+    last_name: PersonName
+    email: Email | None = None
+
+
+class ExtensionIn(_Model):
+    due_at: Instant
+    cutoff_at: Instant | None = Field(
+        default=None, description="Default: due_at plus the exam's own time between due and cut-off."
+    )
+    extra_attempts: Annotated[int, Field(ge=0, le=50)] = 0
+
+
+# --- students' uploads ------------------------------------------------------------------------
+
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{64}$"), AfterValidator(str.lower)]
+
+
+class UploadRequest(_Model):
+    filename: Filename = "answer"
+    content_type: ContentType = "application/octet-stream"
+    sha256: Sha256Hex | None = Field(
+        default=None, description="Hex SHA-256 of the file (the page computes it): S3 then refuses any other bytes."
+    )

@@ -1,0 +1,12 @@
+"""The states a submission, an upload form and an export go through, and why a form's object is
+rejected. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
+contract all speak these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+SubmissionStatus = Literal["current", "superseded", "expired"]
+UploadStatus = Literal["pending", "recorded", "rejected"]
+ExportStatus = Literal["queued", "running", "done", "failed"]
+RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]

@@ -1,0 +1,1 @@
+"""One module per caller: what an examiner, a student, a reviewer, the recorder or a job does."""

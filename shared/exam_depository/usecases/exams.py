@@ -1,0 +1,119 @@
+"""What an examiner does with exams, each scoped to the API key that calls: another examiner's
+exam does not exist for them (404, never 403; `db.exams.exam_of`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exam_depository.adapters import db, storage
+from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
+from exam_depository.domain import cursors
+from exam_depository.domain.errors import InvalidInput
+from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.inputs import ExamChange, ExamIn
+from exam_depository.domain.rules import LimitChange, Window, limit_refusal, order_refusal, window_refusal
+from exam_depository.observability import logger
+
+MAX_PAGE = 100
+
+
+def create_exam(api_key_id: str, new: ExamIn) -> db.exams.CountedExamRow:
+    _check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
+    with db.transaction() as conn:
+        examiner_id = db.exams.examiner_for_key(conn, api_key_id)
+        db.exams.insert_exam(conn, examiner_id, new.model_dump())
+        return db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
+
+
+def list_exams(api_key_id: str, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
+    after_id = cursors.after(cursor, limit, MAX_PAGE)
+    with db.transaction() as conn:
+        rows = db.exams.exam_page(conn, api_key_id, after_id, limit + 1)
+    return cursors.page_of(rows, limit, lambda row: row.exam_pk)
+
+
+def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+    with db.transaction() as conn:
+        return db.exams.counted_exam_of(conn, api_key_id, exam_id)
+
+
+def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
+    """Change what is given; a new window takes effect for forms issued from now on, and files
+    already handed in are kept until the new cut-off says if that is later."""
+    changes = change.model_dump(exclude_unset=True)
+    with db.transaction() as conn:
+        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
+            name: value for name, value in changes.items() if name.endswith("_at")
+        }
+        window = Window(times["opens_at"], times["due_at"], times["cutoff_at"])
+        disorder = order_refusal(window)
+        if disorder is not None:
+            raise InvalidInput(disorder[0].upper() + disorder[1:] + ".", extra=times)
+        moved = window != row.window
+        if moved:
+            _check_window(window, earliest_file=db.exams.earliest_submission(conn, row.exam_pk))
+        if "max_attempts" in changes:
+            refusal = limit_refusal(
+                [
+                    LimitChange(
+                        used.nickname,
+                        used.attempts_used,
+                        row.max_attempts + used.extra_attempts,
+                        changes["max_attempts"] + used.extra_attempts,
+                    )
+                    for used in db.exams.attempts_used(conn, row.exam_pk)
+                ]
+            )
+            if refusal is not None:
+                raise refusal
+        if changes:
+            db.exams.update_exam(conn, row.exam_pk, changes)
+        if moved:
+            db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
+            db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
+        return db.exams.counted_exam_of(conn, api_key_id, exam_id)
+
+
+def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+    """End the window now, for every student, extensions included (after a leak): no form is
+    issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
+    accepts after the cut-off in force. An exam already closed stays as it is."""
+    with db.transaction() as conn:
+        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        # Recordings in flight commit first, and their files were accepted before the instant
+        # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
+        # moment before is in the window.
+        db.exams.lock_students(conn, row.exam_pk)
+        now = datetime.now(UTC)
+        db.exams.close_exam(conn, row.exam_pk, now)
+        closed = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+    logger.info("Exam closed", extra={"exam_id": exam_id})
+    return closed
+
+
+def delete_exam(api_key_id: str, exam_id: str) -> None:
+    """Remove the exam's files, its exports' ZIPs and its rows together: if S3 fails, the rows
+    stay and a retry finishes the job. Its students' row locks keep the recorder out meanwhile,
+    its exports' row locks a builder that is completing a ZIP (which then finds its export gone
+    and aborts). Every version goes, so a link to an export handed out earlier fails (404)."""
+    prefix = load(StorageSettings).prefix
+    with db.transaction() as conn:
+        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        keys = db.exams.lock_exam_students(conn, row.exam_pk)
+        db.exams.lock_exam_exports(conn, row.exam_pk)
+        exam_prefix = f"{prefix}{row.exam_pk}/"
+        exports_prefix = f"{load(ExportSettings).prefix}{row.exam_pk}/"
+        # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
+        folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
+        storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
+        db.exams.delete_exam(conn, row.exam_pk)
+
+
+def _check_window(window: Window, *, earliest_file: datetime | None) -> None:
+    """Refuse a window no one could hand in to, or one longer than the storage keeps files for."""
+    refusal = window_refusal(
+        window, now=datetime.now(UTC), max_window_days=load(RulesSettings).max_window_days, earliest_file=earliest_file
+    )
+    if refusal is not None:
+        raise refusal

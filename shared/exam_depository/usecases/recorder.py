@@ -1,0 +1,400 @@
+"""What the recorder does when S3 says files arrived: decide what each becomes (`weigh_batch`),
+record the batch with a signed receipt for each new submission, and delete the versions that
+must not exist. The reconcile job records the uploads whose notification never came the same way
+(it is handed `record_objects`).
+
+A receipt is a compact JWS (ES256) signed by the KMS key; its claims say which deployment, exam,
+student and file, the file's size and SHA-256, the S3 version, when S3 accepted it, whether it
+was late, its verification code, attempt n of N, and the SHA-256 of the student's previous
+receipt: a chain, so that a dispute can show every version handed in, even after the files are
+gone (docs/RECEIPTS.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from exam_depository.adapters import db, signing, storage
+from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, SigningSettings, StorageSettings, load
+from exam_depository.domain import codes
+from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.recording import (
+    Arrival,
+    BatchResult,
+    Form,
+    FormReused,
+    ObjectCreated,
+    Orphan,
+    Outcome,
+    Record,
+    Reject,
+    SeenObject,
+    StudentFacts,
+    must_not_exist,
+    weigh_batch,
+)
+from exam_depository.domain.rules import expiry_of, is_late, shown_as
+from exam_depository.observability import logger
+
+if TYPE_CHECKING:
+    from exam_depository.domain.jws import PublicKey
+
+# `domain.jws` loads the JOSE library and cryptography: it is imported where a receipt is
+# signed, so the reconcile job, which imports this module and seldom signs, does not pay for it
+# at its cold start.
+
+
+def record_objects(events: list[ObjectCreated]) -> BatchResult:
+    """Record a batch of uploaded objects in one transaction, idempotently, whatever order and
+    however often they arrive.
+
+    S3 is asked about every event's version first (size, SHA-256), with one request each: a HEAD
+    where the form pinned a checksum, else a GET (one short transaction first says which, and
+    ends before S3 is read); an event whose object cannot be read fails alone. Then one
+    transaction locks the batch's uploads and their students, in student order so that
+    concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
+    the order the forms were issued. After the commit the versions that must not exist
+    (`must_not_exist`: orphans, reuses, rejected, superseded) are deleted, and marked deleted once
+    S3 confirms. Every later batch of the same student asks for
+    the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
+    what even that misses the reconcile job finds.
+    """
+    outcomes: list[Outcome | None] = [None] * len(events)
+    failed: set[int] = set()
+    stored = _read_objects(events, outcomes, failed)
+    if not stored:
+        return BatchResult(outcomes, failed)
+    try:
+        with db.transaction() as conn:
+            to_delete = _record(conn, events, stored, outcomes)
+    except ServiceUnavailable:
+        logger.exception("PostgreSQL is unavailable; the batch is retried")
+        return BatchResult([None if i in stored else o for i, o in enumerate(outcomes)], failed | set(stored))
+    for index in stored:
+        logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
+    deleted = 0
+    if to_delete.versions:
+        try:
+            deleted = storage.delete_versions(to_delete.versions)
+            with db.transaction() as conn:
+                db.uploads.mark_objects_deleted(conn, to_delete.uploads)
+        except ServiceUnavailable:
+            # The records are committed; the retried events ask for the same deletes again.
+            logger.exception(
+                "Deleting objects failed; the messages are retried", extra={"versions": len(to_delete.versions)}
+            )
+            failed |= set(stored)
+    return BatchResult(outcomes, failed, deleted)
+
+
+def _read_objects(
+    events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
+) -> dict[int, storage.StoredObject]:
+    """S3's answer for each event's version, by event index, read concurrently (it is I/O);
+    sets the outcome of the events that have no object to record, and fails them all when
+    PostgreSQL cannot say which forms pinned a checksum."""
+    prefix = load(StorageSettings).prefix
+    wanted = []
+    for index, event in enumerate(events):
+        if event.key.startswith(prefix):
+            wanted.append(index)
+        else:
+            logger.warning("Object outside the submissions prefix ignored", extra={"key": event.key})
+            outcomes[index] = "ignored"
+    stored: dict[int, storage.StoredObject] = {}
+    if not wanted:
+        return stored
+    targets = [events[index] for index in wanted]
+    try:
+        # Its own transaction, committed before S3 is read: no snapshot is held open meanwhile.
+        with db.transaction() as conn:
+            pinned = db.uploads.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
+    except ServiceUnavailable:
+        logger.exception("PostgreSQL is unavailable; the batch is retried")
+        failed.update(wanted)
+        return stored
+    # A key no form is about (an orphan) is read with the GET too: its size is checked first.
+    checked = [event.key in pinned for event in targets]
+    if len(targets) == 1:
+        answers = [_inspect(targets[0], checked[0])]
+    else:
+        answers = list(_readers().map(_inspect, targets, checked))
+    for index, found in zip(wanted, answers, strict=True):
+        if isinstance(found, ServiceUnavailable):
+            logger.error(
+                "S3 could not be read; the message is retried", extra={"key": events[index].key, "cause": str(found)}
+            )
+            failed.add(index)
+            continue
+        if found is None:
+            # Already deleted (a superseded, rejected or reused version, or its student is gone).
+            outcomes[index] = "gone"
+        else:
+            stored[index] = found
+    return stored
+
+
+@functools.cache
+def _readers() -> ThreadPoolExecutor:
+    """Threads that read a batch's objects at once; kept by the warm execution environment."""
+    return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
+
+
+def _inspect(event: ObjectCreated, checksum_pinned: bool) -> storage.StoredObject | ServiceUnavailable | None:
+    try:
+        return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES, checksum_pinned=checksum_pinned)
+    except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
+        return exc
+
+
+@dataclass
+class _Deletions:
+    versions: list[tuple[str, str]]  # (key, version) that must not exist
+    uploads: list[UUID]  # the forms among them whose record must be marked once S3 confirms
+
+
+def _record(
+    conn: db.Connection,
+    events: list[ObjectCreated],
+    stored: dict[int, storage.StoredObject],
+    outcomes: list[Outcome | None],
+) -> _Deletions:
+    rules = load(RulesSettings)
+    uploads = db.uploads.lock_uploads(conn, sorted({events[index].key for index in stored}))
+    states = db.uploads.recording_states(conn, sorted({upload.student_id for upload in uploads.values()}))
+    indices = sorted(stored)
+    batch = weigh_batch(
+        [
+            Arrival(
+                events[index].key,
+                SeenObject(
+                    events[index].version_id, stored[index].size_bytes, stored[index].sha256, events[index].event_time
+                ),
+                events[index].sequencer,
+            )
+            for index in indices
+        ],
+        {key: Form(upload.student_id, upload.facts) for key, upload in uploads.items()},
+        {
+            sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq, state.cutoff_at)
+            for sid, state in states.items()
+        },
+        max_bytes=MAX_UPLOAD_BYTES,
+    )
+    new: list[db.uploads.NewSubmission] = []
+    attempts: dict[UUID, int] = {}  # each new submission's attempt number, for its receipt
+    rejections: list[db.uploads.Rejection] = []
+    loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
+    for weighed in batch.weighed:
+        index = indices[weighed.arrival]
+        event, found, upload = events[index], stored[index], uploads.get(events[index].key)
+        outcomes[index] = weighed.outcome
+        match weighed.decision:
+            case Record():
+                assert upload is not None
+                assert weighed.attempt is not None
+                assert found.sha256 is not None  # recordable objects are 1..max_bytes, so hashed
+                new.append(
+                    _new_submission(
+                        upload,
+                        event,
+                        found=found,
+                        sha256=found.sha256,
+                        student=states[upload.student_id],
+                        rules=rules,
+                        current=weighed.current,
+                    )
+                )
+                attempts[upload.id] = weighed.attempt
+            case Reject(reason=reason):
+                assert upload is not None
+                rejections.append(db.uploads.Rejection(upload.id, event.version_id, reason))
+            case FormReused() | Orphan():
+                loose.append((event.key, event.version_id))
+
+    if new:
+        new = _with_receipts(conn, new, attempts, states)
+    _write(conn, new, rejections, batch.current_moved)
+    must_go = [
+        version
+        for version in db.uploads.unconfirmed_versions(conn, sorted(states))
+        if must_not_exist(version.facts, version.submission_status, version.version_id)
+    ]
+    return _Deletions(
+        versions=loose + [(version.object_key, version.version_id) for version in must_go],
+        uploads=[version.upload_id for version in must_go],
+    )
+
+
+def _new_submission(
+    upload: db.uploads.LockedUpload,
+    event: ObjectCreated,
+    *,
+    found: storage.StoredObject,
+    sha256: str,
+    student: db.uploads.RecordingState,
+    rules: RulesSettings,
+    current: bool,
+) -> db.uploads.NewSubmission:
+    return db.uploads.NewSubmission(
+        upload_id=upload.id,
+        student_id=upload.student_id,
+        issue_seq=upload.issue_seq,
+        version_id=event.version_id,
+        verification_code=codes.new_code(),
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size_bytes=found.size_bytes,
+        sha256=sha256,
+        sha256_checked_by_s3=found.checked_by_s3,
+        # When S3 accepted the bytes, not when the queue delivered them.
+        submitted_at=event.event_time,
+        expires_at=expiry_of(event.event_time, student.cutoff_at, rules.retention_days),
+        late=is_late(event.event_time, student.due_at),
+        status="current" if current else "superseded",
+    )
+
+
+def _write(
+    conn: db.Connection,
+    new: list[db.uploads.NewSubmission],
+    rejections: list[db.uploads.Rejection],
+    current_moved: list[int],
+) -> None:
+    """The batch's decisions in a fixed number of statements: the students whose current
+    submission is now one of the batch lose their previous one first (one current per student,
+    a unique index)."""
+    if current_moved:
+        db.uploads.supersede_current(conn, current_moved)
+    if new:
+        db.uploads.insert_submissions(conn, new)
+    if rejections:
+        db.uploads.reject_uploads(conn, rejections)
+
+
+# --- receipts, signed before the commit -----------------------------------------------------
+
+
+def _with_receipts(
+    conn: db.Connection,
+    new: list[db.uploads.NewSubmission],
+    attempts: dict[UUID, int],
+    states: dict[int, db.uploads.RecordingState],
+) -> list[db.uploads.NewSubmission]:
+    """The batch's new submissions with their receipts, each student's chained in recording order
+    from that student's latest receipt. Signed before the commit: a KMS failure fails the batch
+    (it is retried), so no submission is ever recorded without its receipt."""
+    kid = _published_key(conn)
+    chains: dict[int, list[db.uploads.NewSubmission]] = {}
+    for submission in new:
+        chains.setdefault(submission.student_id, []).append(submission)
+    statements = [
+        [
+            _claims(
+                exam=states[sid].exam_id,
+                nickname=shown_as(states[sid].nickname, states[sid].pseudonym, anonymous=states[sid].anonymous),
+                submission=submission,
+                attempt=attempts[submission.upload_id],
+                attempts=states[sid].max_attempts,
+                previous=states[sid].last_receipt_sha256,
+            )
+            for submission in chain
+        ]
+        for sid, chain in chains.items()
+    ]
+    signed = _issue(kid, statements)
+    tokens = {
+        submission.upload_id: token
+        for chain, chain_tokens in zip(chains.values(), signed, strict=True)
+        for submission, token in zip(chain, chain_tokens, strict=True)
+    }
+    return [replace(submission, receipt=tokens[submission.upload_id]) for submission in new]
+
+
+@functools.cache
+def _signing_key() -> PublicKey:
+    """The signing key's public half and its thumbprint: read from KMS once per environment."""
+    from exam_depository.domain import jws
+
+    return jws.public_key(signing.public_key_der())
+
+
+def _published_key(conn: db.Connection) -> str:
+    """Make sure the signing key's public half is published (receipts must stay verifiable after
+    the key is replaced); returns its kid. Once per execution environment."""
+    key = _signing_key()
+    if key.kid not in _published:
+        db.receipts.publish_receipt_key(conn, key.kid, key.jwk)
+        _published.add(key.kid)
+    return key.kid
+
+
+_published: set[str] = set()
+
+
+def _claims(
+    *,
+    exam: str,
+    nickname: str,
+    submission: db.uploads.NewSubmission,
+    attempt: int,
+    attempts: int,
+    previous: str | None,
+) -> dict[str, Any]:
+    """What a receipt states, without its chain link (added as it is signed)."""
+    return {
+        "iss": load(SigningSettings).deployment,
+        "iat": int(time.time()),
+        "exam": exam,
+        "nickname": nickname,
+        "filename": submission.filename,
+        "size": submission.size_bytes,
+        "sha256": submission.sha256,
+        "sha256_checked_by_s3": submission.sha256_checked_by_s3,
+        "s3_version": submission.version_id,
+        "submitted_at": rfc3339(submission.submitted_at),
+        "late": submission.late,
+        "verification_code": codes.display(submission.verification_code),
+        "attempt": attempt,
+        "attempts": attempts,
+        "previous_receipt_sha256": previous,
+    }
+
+
+def _issue(kid: str, chains: list[list[dict[str, Any]]]) -> list[list[str]]:
+    """Sign each student's receipts in order: a receipt's `previous_receipt_sha256` is set from
+    the one before it in its chain (the first keeps the one it was given). Chains are signed at
+    once, each a call to KMS per receipt. `kid` is the one `_published_key` returned."""
+    from exam_depository.domain import jws
+
+    key = _signing_key()
+    if key.kid != kid:
+        raise ValueError(f"asked to sign with {kid}, but KMS's key is {key.kid}")
+
+    def sign_chain(chain: list[dict[str, Any]]) -> list[str]:
+        tokens: list[str] = []
+        for statement in chain:
+            linked = {**statement, "previous_receipt_sha256": jws.token_sha256(tokens[-1])} if tokens else statement
+            tokens.append(jws.sign(key, linked, signing.sign))
+        return tokens
+
+    if len(chains) <= 1:
+        return [sign_chain(chain) for chain in chains]
+    return list(_signers().map(sign_chain, chains))
+
+
+@functools.cache
+def _signers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=10, thread_name_prefix="kms-sign")
+
+
+def reset() -> None:
+    """Forget the published key and its kid (tests)."""
+    _published.clear()
+    _signing_key.cache_clear()

@@ -1,0 +1,250 @@
+"""What examiners do with an exam's roster: create, import, list, download, look up, delete
+students, and give extensions. Every function is scoped to the caller's key and exam."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from exam_depository.adapters import db, storage
+from exam_depository.config import RulesSettings, load
+from exam_depository.domain import codes, cursors
+from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
+from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.inputs import ExtensionIn, StudentIn
+from exam_depository.domain.roster import parse_extensions, parse_roster
+from exam_depository.domain.rules import (
+    LimitChange,
+    Window,
+    extension_cutoff,
+    extension_refusal,
+    limit_refusal,
+    window_refusal,
+)
+
+MAX_PAGE = 500
+NO_STUDENT = "The exam has no student with this nickname."
+StudentFilter = str | None  # None, "handed_in", "late" or "none"
+
+
+def create_student(api_key_id: str, exam_id: str, new: StudentIn) -> db.students.StudentRow:
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        (row,) = _inserted(conn, exam.exam_pk, [new])
+    return row
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    created: list[db.students.StudentRow]
+    existing: list[db.students.StudentRow]  # in the exam already, with the same names
+
+
+def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
+    """Create every new student of a CSV roster in one transaction, or none. A row whose nickname
+    is in the exam with the same names is reported in `existing`; one that clashes with another
+    student is an error."""
+    rows = parse_roster(body)
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        known = db.students.students_by_nicknames_or_emails(
+            conn,
+            exam.exam_pk,
+            [row.student.nickname for row in rows],
+            [row.student.email for row in rows if row.student.email is not None],
+        )
+        by_nickname = {student.nickname.lower(): student for student in known}
+        by_email = {student.email.lower(): student for student in known if student.email}
+        existing, to_create, clashes = [], [], []
+        for row in rows:
+            same = by_nickname.get(row.student.nickname.lower())
+            email_owner = by_email.get(row.student.email.lower()) if row.student.email else None
+            if same is not None and (same.first_name, same.last_name) == (
+                row.student.first_name,
+                row.student.last_name,
+            ):
+                existing.append(same)
+            elif same is not None:
+                clashes.append(
+                    {"line": row.line, "field": "nickname", "message": "nickname already used by another student"}
+                )
+            elif email_owner is not None:
+                clashes.append({"line": row.line, "field": "email", "message": "email already used by another student"})
+            else:
+                to_create.append(row.student)
+        if clashes:
+            raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
+        created = _inserted(conn, exam.exam_pk, to_create) if to_create else []
+    return RosterImport(created, existing)
+
+
+def list_students(
+    api_key_id: str, exam_id: str, limit: int, cursor: str | None, status: StudentFilter
+) -> tuple[db.exams.ExamRow, cursors.Page[db.students.StudentSummaryRow]]:
+    """A page of the roster, one statement whatever its size (`views.student_page_json` writes it)."""
+    after_id = cursors.after(cursor, limit, MAX_PAGE)
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        rows = db.students.student_page(conn, exam.exam_pk, after_id, limit + 1, status)
+    return exam, cursors.page_of(rows, limit, lambda row: row.id)
+
+
+def roster_download(api_key_id: str, exam_id: str) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
+    """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it)."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        return exam, db.students.roster(conn, exam.exam_pk)
+
+
+def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        row = db.students.student_detail(conn, exam.exam_pk, nickname)
+    if row is None:
+        raise NotFound(NO_STUDENT)
+    return exam, row
+
+
+def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
+    """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
+    finishes the job. The student's row lock keeps the recorder out meanwhile."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
+        if found is None:
+            raise NotFound(NO_STUDENT)
+        db.students.delete_student(conn, found.id)
+        storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
+
+
+def set_extension(
+    api_key_id: str, exam_id: str, nickname: str, extension: ExtensionIn
+) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
+        _check_limit(conn, exam, nickname, extension.extra_attempts)
+        values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
+        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
+            raise NotFound(NO_STUDENT)
+        db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
+        row = db.students.student_detail(conn, exam.exam_pk, nickname)
+    assert row is not None  # updated in this transaction
+    return exam, row
+
+
+def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
+    """Back to the exam's window at once: forms issued under the extension stop counting after
+    the exam's cut-off (the recorder rejects what S3 accepts later). Refused while the student
+    used more attempts than the exam alone allows."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        _check_limit(conn, exam, nickname, 0)
+        values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
+        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
+            raise NotFound(NO_STUDENT)
+
+
+def import_extensions(
+    api_key_id: str, exam_id: str, body: bytes
+) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
+    """Extensions from a CSV, all or nothing: every unknown student and every time that would
+    move earlier is reported by line."""
+    rows, errors = parse_extensions(body)
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
+        earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
+        used = {
+            row.nickname.lower(): row
+            for row in db.exams.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
+        }
+        values = []
+        for row in rows:
+            if row.nickname.lower() not in known:
+                errors.append({"line": row.line, "field": "nickname", "message": "no student of the exam has it"})
+                continue
+            try:
+                due, cutoff = _checked_times(exam, row.extension, earliest_file)
+            except InvalidInput as exc:
+                errors.append({"line": row.line, "field": "due_at", "message": exc.detail})
+                continue
+            student_used = used.get(row.nickname.lower())
+            if student_used is not None:
+                refusal = limit_refusal([_limit_change(exam, student_used, row.extension.extra_attempts)])
+                if refusal is not None:
+                    errors.append({"line": row.line, "field": "extra_attempts", "message": refusal.detail})
+                    continue
+            values.append(
+                {
+                    "nickname": row.nickname,
+                    "due_at": due,
+                    "cutoff_at": cutoff,
+                    "extra_attempts": row.extension.extra_attempts,
+                }
+            )
+        if errors:
+            errors.sort(key=lambda error: int(str(error["line"])))
+            bad_rows = len({error["line"] for error in errors})
+            raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
+        db.students.set_extensions(conn, exam.exam_pk, values)
+        db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
+        return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+
+
+def _checked_times(
+    exam: db.exams.ExamRow, extension: ExtensionIn, earliest_file: datetime | None
+) -> tuple[datetime, datetime]:
+    cutoff = extension_cutoff(exam.window, extension.due_at, extension.cutoff_at)
+    backwards = extension_refusal(exam.window, extension.due_at, cutoff)
+    if backwards is not None:
+        raise InvalidInput(backwards[0].upper() + backwards[1:] + ".")
+    refusal = window_refusal(
+        Window(exam.opens_at, extension.due_at, cutoff),
+        now=datetime.now(UTC),
+        max_window_days=load(RulesSettings).max_window_days,
+        earliest_file=earliest_file,
+    )
+    if refusal is not None:
+        raise refusal
+    return extension.due_at, cutoff
+
+
+def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
+    """Refuse new extra attempts that would leave the student below what they used."""
+    refusal = limit_refusal(
+        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.exam_pk, [nickname])]
+    )
+    if refusal is not None:
+        raise refusal
+
+
+def _limit_change(exam: db.exams.ExamRow, used: db.exams.StudentAttempts, extra_attempts: int) -> LimitChange:
+    return LimitChange(
+        used.nickname,
+        used.attempts_used,
+        exam.max_attempts + used.extra_attempts,
+        exam.max_attempts + extra_attempts,
+    )
+
+
+# Pseudonyms are 30 bits: an import of 5,000 into an exam of 5,000 draws one twice about once in
+# 30 times, and the database refuses it; each further draw is as unlikely to clash.
+PSEUDONYM_DRAWS = 5
+
+
+def _inserted(conn: db.Connection, exam_pk: int, students: list[StudentIn]) -> list[db.students.StudentRow]:
+    """Insert the students, each with an upload code and a pseudonym of its own: when a pseudonym
+    is taken in the exam, the batch draws again (in a savepoint, the rest of the transaction kept)."""
+    for _ in range(PSEUDONYM_DRAWS - 1):
+        try:
+            with conn.transaction():
+                return db.students.insert_students(conn, exam_pk, [_with_codes(student) for student in students])
+        except db.students.PseudonymTaken:
+            continue
+    with conn.transaction():  # the last draw: a clash now is not worth hiding
+        return db.students.insert_students(conn, exam_pk, [_with_codes(student) for student in students])
+
+
+def _with_codes(student: StudentIn) -> dict[str, object]:
+    return {**student.model_dump(), "upload_code": codes.new_code(), "pseudonym": codes.new_pseudonym()}

@@ -1,0 +1,114 @@
+"""What a student does with an upload code: ask for an upload form, and see the exam, the file on
+record and the uploads in flight."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from exam_depository.adapters import db, storage
+from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
+from exam_depository.domain import codes
+from exam_depository.domain.errors import NotFound
+from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
+from exam_depository.domain.inputs import UploadRequest
+from exam_depository.domain.rules import attempts_left, effective_window, form_expiry, form_refusal, is_late
+from exam_depository.observability import logger
+
+NO_STUDENT = "No student has this upload code."
+
+
+@dataclass(frozen=True)
+class IssuedForm:
+    """A presigned POST form for one upload, and where the student stands with it."""
+
+    upload_id: UUID
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+    attempts_used: int
+    attempts_left: int
+    due_at: datetime
+    cutoff_at: datetime
+    late: bool  # an upload now would be after the due time
+
+
+def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
+    code = _canonical(upload_code)
+    rules = load(RulesSettings)
+    prefix = load(StorageSettings).prefix
+    upload_id = uuid.uuid4()
+    filename = client_filename(request.filename)
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        found = db.uploads.lock_student_by_upload_code(conn, code)
+        if found is None:
+            raise NotFound(NO_STUDENT)
+        student, used, open_forms = found
+        window = effective_window(student.window, student.extension_due_at, student.extension_cutoff_at)
+        max_attempts = student.max_attempts + student.extra_attempts
+        refusal = form_refusal(
+            window=window,
+            now=now,
+            attempts_used=used,
+            max_attempts=max_attempts,
+            open_forms=open_forms,
+            max_open_forms=rules.max_open_forms,
+            form_ttl_s=rules.upload_form_ttl_s,
+        )
+        if refusal is not None:
+            raise refusal
+        expires_at = form_expiry(now, rules.upload_form_ttl_s, window.cutoff_at)
+        key = object_key(f"{prefix}{student.exam_pk}/", upload_id, filename)
+        db.uploads.insert_upload(
+            conn,
+            upload_id=upload_id,
+            student_id=student.id,
+            object_key=key,
+            filename=filename,
+            content_type=request.content_type,
+            form_expires_at=expires_at,
+            expected_sha256=request.sha256,
+        )
+    url, fields = storage.presign_upload(
+        key,
+        content_type=served_content_type(request.content_type),
+        content_disposition=attachment_disposition(filename),
+        max_bytes=MAX_UPLOAD_BYTES,
+        expires_at=expires_at,
+        sha256=request.sha256,
+    )
+    logger.info("Upload form issued", extra={"upload_id": str(upload_id), "upload_code": codes.redact(code)})
+    return IssuedForm(
+        upload_id=upload_id,
+        url=url,
+        fields=fields,
+        expires_at=expires_at,
+        max_bytes=MAX_UPLOAD_BYTES,
+        attempts_used=used,
+        attempts_left=attempts_left(used, max_attempts),
+        due_at=window.due_at,
+        cutoff_at=window.cutoff_at,
+        late=is_late(now, window.due_at),
+    )
+
+
+def upload_progress(upload_code: str) -> db.uploads.ProgressRow:
+    """The exam as this student sees it, the file on record and the uploads in flight
+    (`views.upload_progress` shows them as of now)."""
+    code = _canonical(upload_code)
+    with db.transaction() as conn:
+        row = db.uploads.upload_progress(conn, code)
+    if row is None:
+        raise NotFound(NO_STUDENT)
+    return row
+
+
+def _canonical(upload_code: str) -> str:
+    canonical = codes.normalize(upload_code)
+    if canonical is None:
+        raise NotFound(NO_STUDENT)
+    return canonical

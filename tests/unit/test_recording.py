@@ -1,0 +1,191 @@
+"""The recorder's batch decision, `recording.weigh_batch`, by a table of cases: which upload of a
+batch is recorded and ends current, rejected, a duplicate, a reused form or an orphan, in what
+order they are weighed, and whose current submission moves. No database: the integration tests
+prove the same against PostgreSQL (test_submissions.py, test_delivery_properties.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from exam_depository.domain.recording import (
+    Arrival,
+    Form,
+    Outcome,
+    SeenObject,
+    StudentFacts,
+    UploadFacts,
+    weigh_batch,
+)
+from exam_depository.domain.statuses import UploadStatus
+
+MAX = 3 * 1024 * 1024
+CUTOFF = datetime(2026, 12, 14, 12, tzinfo=UTC)
+SHA = "a" * 64
+
+
+def form(
+    issue: int,
+    student: int = 1,
+    status: UploadStatus = "pending",
+    version: str | None = None,
+    *,
+    expected_sha256: str | None = None,
+    expires: datetime | None = None,
+) -> Form:
+    return Form(student, UploadFacts(status, version, issue, expected_sha256, expires))
+
+
+def arrival(
+    key: str, version: str, sequencer: str = "01", size: int = 10, sha256: str | None = SHA, at: datetime | None = None
+) -> Arrival:
+    return Arrival(key, SeenObject(version, size, sha256, at), sequencer)
+
+
+def student(used: int = 0, limit: int = 5, current: int | None = None, cutoff: datetime | None = None) -> StudentFacts:
+    return StudentFacts(used, limit, current, cutoff)
+
+
+@dataclass(frozen=True)
+class Case:
+    arrivals: list[Arrival]
+    forms: dict[str, Form]
+    students: dict[int, StudentFacts]
+    # Per arrival, in the batch's order: its outcome, its attempt number if recorded, and whether
+    # it ends the batch as its student's current submission.
+    expected: list[tuple[Outcome, int | None, bool]]
+    current_moved: list[int] = field(default_factory=list)
+    weighed_in: list[int] | None = None  # the order the arrivals were weighed, when it matters
+
+
+CASES = {
+    "a first upload is recorded, current, attempt 1": Case(
+        [arrival("k1", "v1")], {"k1": form(1)}, {1: student()}, [("recorded", 1, True)], [1]
+    ),
+    "an upload issued after the current one replaces it": Case(
+        [arrival("k3", "v1")], {"k3": form(3)}, {1: student(used=2, current=2)}, [("recorded", 3, True)], [1]
+    ),
+    "an older upload arriving late is recorded, never current": Case(
+        [arrival("k3", "v1")], {"k3": form(3)}, {1: student(used=1, current=5)}, [("superseded", 2, False)], []
+    ),
+    "two uploads of a student delivered in reverse: weighed in issue order, the later ends current": Case(
+        [arrival("k2", "v1"), arrival("k1", "v1")],
+        {"k1": form(1), "k2": form(2)},
+        {1: student()},
+        [("recorded", 2, True), ("recorded", 1, False)],
+        [1],
+        weighed_in=[1, 0],
+    ),
+    "the same notification twice in a batch: one record": Case(
+        [arrival("k1", "v1"), arrival("k1", "v1")],
+        {"k1": form(1)},
+        {1: student()},
+        [("recorded", 1, True), ("duplicate", None, False)],
+        [1],
+    ),
+    "the version already recorded, delivered again": Case(
+        [arrival("k1", "v1")],
+        {"k1": form(1, status="recorded", version="v1")},
+        {1: student(1, current=1)},
+        [("duplicate", None, False)],
+    ),
+    "a form posted twice in a batch: the first version S3 accepted counts, whatever the delivery order": Case(
+        [arrival("k1", "v2", sequencer="0A"), arrival("k1", "v1", sequencer="09")],
+        {"k1": form(1)},
+        {1: student()},
+        [("form_reused", None, False), ("recorded", 1, True)],
+        [1],
+        weighed_in=[1, 0],
+    ),
+    "a recorded form posted again": Case(
+        [arrival("k1", "v2")],
+        {"k1": form(1, status="recorded", version="v1")},
+        {1: student(1, current=1)},
+        [("form_reused", None, False)],
+    ),
+    "a rejected form posted again": Case(
+        [arrival("k1", "v2")],
+        {"k1": form(1, status="rejected", version="v1")},
+        {1: student()},
+        [("form_reused", None, False)],
+    ),
+    "a key no form was issued for": Case([arrival("stray", "v1")], {}, {}, [("orphan", None, False)]),
+    "a form whose student is gone": Case([arrival("k1", "v1")], {"k1": form(1)}, {}, [("orphan", None, False)]),
+    "no attempt left": Case(
+        [arrival("k6", "v1")], {"k6": form(6)}, {1: student(used=5, current=5)}, [("rejected", None, False)]
+    ),
+    "one attempt left, two uploads: the one issued first is recorded, the other rejected": Case(
+        [arrival("k7", "v1"), arrival("k6", "v1")],
+        {"k6": form(6), "k7": form(7)},
+        {1: student(used=4, current=4)},
+        [("rejected", None, False), ("recorded", 5, True)],
+        [1],
+        weighed_in=[1, 0],
+    ),
+    "empty": Case(
+        [arrival("k1", "v1", size=0, sha256=None)], {"k1": form(1)}, {1: student()}, [("rejected", None, False)]
+    ),
+    "too large": Case(
+        [arrival("k1", "v1", size=MAX + 1, sha256=None)], {"k1": form(1)}, {1: student()}, [("rejected", None, False)]
+    ),
+    "not the bytes the page hashed": Case(
+        [arrival("k1", "v1", sha256="b" * 64)],
+        {"k1": form(1, expected_sha256=SHA)},
+        {1: student()},
+        [("rejected", None, False)],
+    ),
+    "accepted after a cut-off moved earlier than the form's expiry": Case(
+        [arrival("k1", "v1", at=CUTOFF + timedelta(seconds=1))],
+        {"k1": form(1, expires=CUTOFF + timedelta(minutes=5))},
+        {1: student(cutoff=CUTOFF)},
+        [("rejected", None, False)],
+    ),
+    "a rejected object delivered again is a duplicate": Case(
+        [arrival("k1", "v1", size=0, sha256=None), arrival("k1", "v1", size=0, sha256=None)],
+        {"k1": form(1)},
+        {1: student()},
+        [("rejected", None, False), ("duplicate", None, False)],
+    ),
+    "two students in one batch, each on their own": Case(
+        [arrival("b1", "v1"), arrival("a1", "v1")],
+        {"a1": form(1, student=1), "b1": form(2, student=2)},
+        {1: student(), 2: student(used=1, current=1)},
+        [("recorded", 2, True), ("recorded", 1, True)],
+        [1, 2],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_batch_is_weighed_in_issue_order_and_the_last_issued_recorded_upload_ends_current(case: Case) -> None:
+    batch = weigh_batch(case.arrivals, case.forms, case.students, max_bytes=MAX)
+
+    by_arrival = {weighed.arrival: weighed for weighed in batch.weighed}
+    assert [(w.outcome, w.attempt, w.current) for _, w in sorted(by_arrival.items())] == case.expected
+    assert batch.current_moved == case.current_moved
+    if case.weighed_in is not None:
+        assert [weighed.arrival for weighed in batch.weighed] == case.weighed_in
+
+
+def test_every_rejection_names_its_reason() -> None:
+    reasons = {
+        name: weigh_batch(case.arrivals, case.forms, case.students, max_bytes=MAX).weighed[0].decision
+        for name, case in CASES.items()
+        if name in ("no attempt left", "empty", "too large", "not the bytes the page hashed")
+        or name.startswith("accepted after")
+    }
+    assert {name: getattr(decision, "reason", None) for name, decision in reasons.items()} == {
+        "no attempt left": "limit_reached",
+        "empty": "empty",
+        "too large": "too_large",
+        "not the bytes the page hashed": "checksum_mismatch",
+        "accepted after a cut-off moved earlier than the form's expiry": "after_cutoff",
+    }
+
+
+def test_the_batch_leaves_what_it_was_given_unchanged() -> None:
+    forms, students = {"k1": form(1)}, {1: student()}
+    weigh_batch([arrival("k1", "v1")], forms, students, max_bytes=MAX)
+    assert forms == {"k1": form(1)}
+    assert students == {1: student()}
