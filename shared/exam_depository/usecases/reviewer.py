@@ -10,7 +10,7 @@ from typing import Any
 
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
-from exam_depository.domain import codes, jws
+from exam_depository.domain import codes
 from exam_depository.domain.errors import Gone, NotFound
 from exam_depository.domain.filenames import attachment_disposition, served_content_type
 from exam_depository.domain.rules import status_at
@@ -105,6 +105,10 @@ def check_receipt(token: str) -> Verdict:
     (r, s), and KMS does not normalise s, so every receipt has a twin with the same claims but
     another text, one that no chain link names (a link is the SHA-256 of the exact text).
     """
+    # Here, not at the top: the routes that look up a code import this module too, and need no
+    # JWS at their cold start.
+    from exam_depository.domain import jws
+
     token = token.strip()
     try:
         parsed = jws.parse(token)
