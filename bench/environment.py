@@ -50,6 +50,11 @@ EXAMINER_KEY_ID = "a1b2c3d4e5"
 EXAM_SLUG = "physics-2026-12"
 
 
+def pseudonym(n: str) -> str:
+    """SQL for the n-th student's pseudonym (unique in its exam, of the shape the schema checks)."""
+    return f"'anon-' || lpad(upper(to_hex({n})), 6, '0')"
+
+
 @dataclass(frozen=True)
 class Environment:
     database_url: str

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.environment import Environment, started
+from bench.environment import Environment, pseudonym, started
 
 MIB3 = 3 * 1024 * 1024
 _BUILD = """
@@ -54,8 +54,9 @@ def _seed(env: Environment, files: int) -> tuple[str, list[str]]:
             pool.map(lambda key: env.s3.put_object(Bucket=env.bucket, Key=key, Body=content)["VersionId"], keys)
         )
     env.sql(
-        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-           SELECT 1, 'e' || g, 'First', 'Last', upper(md5('e' || g)) FROM generate_series(1, %s) g""",
+        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+            SELECT 1, 'e' || g, 'First', 'Last', upper(md5('e' || g)), {pseudonym("g")}
+            FROM generate_series(1, %s) g""",
         (files,),
     )
     env.sql(

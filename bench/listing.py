@@ -9,7 +9,7 @@ from typing import Any
 
 from bench import floors
 from bench.cold import summary
-from bench.environment import EXAMINER_KEY_ID, Environment, StatementCounter
+from bench.environment import EXAMINER_KEY_ID, Environment, StatementCounter, pseudonym
 from local_stack.functions import api_event, load_function
 
 STUDENT_PAGE = 500
@@ -20,9 +20,9 @@ def _seed_students(env: Environment, exam_ids: list[int], students: int) -> None
     """`students` in each exam, each with one current submission, written in bulk (the API is
     not what is measured)."""
     env.sql(
-        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-           SELECT e, 'n' || g, 'First' || g, 'Last' || g, upper(md5(e || '-' || g))
-           FROM unnest(%s::bigint[]) e, generate_series(1, %s) g""",
+        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+            SELECT e, 'n' || g, 'First' || g, 'Last' || g, upper(md5(e || '-' || g)), {pseudonym("g")}
+            FROM unnest(%s::bigint[]) e, generate_series(1, %s) g""",
         (exam_ids, students),
     )
     env.sql(

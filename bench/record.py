@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.environment import Environment, StatementCounter, notification
+from bench.environment import Environment, StatementCounter, notification, pseudonym
 from local_stack.functions import LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +24,9 @@ def _seed(env: Environment, notifications: int) -> list[tuple[str, str]]:
     exam_id = env.fresh_exam()
     students = notifications // UPLOADS_PER_STUDENT
     env.sql(
-        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-           SELECT %s, 'r' || g, 'First', 'Last', upper(md5('r' || g)) FROM generate_series(1, %s) g""",
+        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+            SELECT %s, 'r' || g, 'First', 'Last', upper(md5('r' || g)), {pseudonym("g")}
+            FROM generate_series(1, %s) g""",
         (exam_id, students),
     )
     rows = env.sql(

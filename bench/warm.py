@@ -14,7 +14,7 @@ from typing import Any
 from exam_depository.domain.codes import new_code
 
 from bench import floors
-from bench.environment import EXAM_SLUG, Environment, StatementCounter, notification
+from bench.environment import EXAM_SLUG, Environment, StatementCounter, notification, pseudonym
 from local_stack.functions import LambdaContext, api_event, load_function, sample_event
 
 Event = dict[str, Any]
@@ -52,8 +52,9 @@ def _fixture(env: Environment, invocations: int) -> dict[str, Any]:
     # A student may hold 10 unused forms at once: presign rotates over students of its own.
     presign_codes = [new_code() for _ in range(FORM_STUDENTS)]
     env.sql(
-        """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-           SELECT %s, 'form' || n, 'Ann', 'Lee', code FROM unnest(%s::text[]) WITH ORDINALITY AS c(code, n)""",
+        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+            SELECT %s, 'form' || n, 'Ann', 'Lee', code, {pseudonym("n")}
+            FROM unnest(%s::text[]) WITH ORDINALITY AS c(code, n)""",
         (exam_id, presign_codes),
     )
     # Exams to delete, one per invocation, each with a student.
@@ -62,8 +63,8 @@ def _fixture(env: Environment, invocations: int) -> dict[str, Any]:
                INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
                SELECT examiner_id, 'gone-' || n, 'Gone', opens_at, due_at, cutoff_at, timezone, 5
                FROM exam, generate_series(1, %s) n WHERE id = %s RETURNING id)
-           INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code)
-           SELECT id, 'one', 'Ann', 'Lee', upper(md5('gone' || id)) FROM made""",
+           INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+           SELECT id, 'one', 'Ann', 'Lee', upper(md5('gone' || id)), 'anon-000001' FROM made""",
         (invocations, exam_id),
     )
     started = json.loads(_invoke("create_export", sample_event("create_export", "start"))["body"])
