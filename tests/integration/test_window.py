@@ -293,3 +293,75 @@ def test_no_change_lowers_a_limit_below_what_a_student_used_and_no_raise_is_refu
         conn.execute("UPDATE student SET extra_attempts = 0")  # as a release before this one could leave it
     raised = api.call("update_exam", "later_due", path_params={"exam_id": "once"}, body={"max_attempts": 2})
     assert raised.status == 200, raised.body
+
+
+def test_a_file_s3_accepted_under_an_extension_before_its_removal_is_recorded_when_its_notice_comes_later(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    # Given a student with an extension past the exam's cut-off, whose upload S3 accepted under it
+    _past_exam(api, database_url, "queued", opens=-7200, due=-3600, cutoff=-60)
+    helped = api.create_student("helped", exam_id="queued")
+    path = {"exam_id": "queued", "nickname": "helped"}
+    assert api.call("set_extension", "valid", path_params=path, body={"due_at": _in(3600)}).status == 200
+    form = _presign(api, helped["upload_code"]).body
+    bucket.upload(form, b"%PDF in the extension")
+    accepted = datetime.now(UTC)
+
+    # When the extension is removed while the notification is still queued, then delivered
+    assert api.call("remove_extension", "by_nickname", path_params=path).status == 204
+    record(bucket.notification(form["fields"]["key"], 21, event_time=accepted))
+
+    # Then the file is recorded: S3 accepted it inside the extension in force at the time
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": helped["upload_code"]}).body
+    assert progress["current"] is not None, progress["uploads"]
+    assert progress["current"]["upload_id"] == form["upload_id"]
+
+
+def test_an_extension_stays_within_reach_when_the_exam_opening_moves_earlier(api: Api) -> None:
+    # Given an exam opening in 100 days, and an extension to its last allowed day
+    now = datetime.now(UTC).replace(microsecond=0)
+    opens, cutoff = now + timedelta(days=100), now + timedelta(days=101)
+    api.create_exam("later", opens_at=opens.isoformat(), due_at=cutoff.isoformat(), cutoff_at=cutoff.isoformat())
+    api.create_student("ann", exam_id="later")
+    extended = opens + timedelta(days=120)
+    path = {"exam_id": "later", "nickname": "ann"}
+    given = api.call("set_extension", "valid", path_params=path, body={"due_at": extended.isoformat()})
+    assert given.status == 200, given.body
+
+    # When the exam is moved to open tomorrow (its own window short), the extension would reach
+    # more than MaxWindowDays past the new opening: refused
+    earlier = {
+        "opens_at": (now + timedelta(days=1)).isoformat(),
+        "due_at": (now + timedelta(days=2)).isoformat(),
+        "cutoff_at": (now + timedelta(days=2)).isoformat(),
+    }
+    moved = api.call("update_exam", "later_due", path_params={"exam_id": "later"}, body=earlier)
+
+    assert moved.status == 422, moved.body
+    assert "extensions count too" in moved.body["detail"]
+    assert api.call("get_exam", "by_id", path_params={"exam_id": "later"}).body[
+        "opens_at"
+    ] == opens.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("field", ["title", "opens_at", "max_attempts", "anonymous", "timezone"])
+def test_a_patch_with_a_null_is_a_422_not_a_server_error(api: Api, field: str) -> None:
+    response = api.call("update_exam", "later_due", body={field: None})
+
+    assert response.status == 422, response.body
+    assert f"{field} must not be null" in response.body["detail"]
+
+
+def test_anonymity_cannot_change_once_a_file_was_handed_in(api: Api, bucket: Bucket, record: Record) -> None:
+    student = api.create_student("ann")
+    assert api.call("update_exam", "later_due", body={"anonymous": True}).status == 200  # nothing handed in yet
+    assert api.call("update_exam", "later_due", body={"anonymous": False}).status == 200
+    form = _presign(api, student["upload_code"]).body
+    bucket.upload(form, b"%PDF")
+    record(bucket.notification(form["fields"]["key"], 4))
+
+    changed = api.call("update_exam", "later_due", body={"anonymous": True})
+
+    assert changed.status == 409, changed.body
+    assert "receipts name students" in changed.body["detail"]
+    assert api.call("update_exam", "later_due", body={"anonymous": False, "title": "Same"}).status == 200

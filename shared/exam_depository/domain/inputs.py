@@ -154,7 +154,8 @@ class ExamIn(_Window):
 
 
 class ExamChange(_Window):
-    """PATCH: only the fields given change; the window is checked as it will be."""
+    """PATCH: only the fields given change; the window is checked as it will be. A field left out
+    is kept; a field given as null is a mistake (every one of them has a value), not a removal."""
 
     title: Title | None = None
     opens_at: Instant | None = None
@@ -163,6 +164,15 @@ class ExamChange(_Window):
     timezone: TimeZoneName | None = None
     max_attempts: MaxAttempts | None = None
     anonymous: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, given: Any) -> Any:
+        if isinstance(given, dict):
+            nulls = sorted(name for name, value in given.items() if value is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} must not be null: leave a field out to keep it")
+        return given
 
 
 # --- students ---------------------------------------------------------------------------------

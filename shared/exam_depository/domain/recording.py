@@ -62,7 +62,9 @@ class StudentFacts:
     attempts_used: int
     max_attempts: int
     current_issue_seq: int | None
-    cutoff_at: datetime | None = None  # the student's cut-off in force now
+    # The student's cut-off in force now, or when later the moment their extension was removed:
+    # what S3 accepted until then was inside a window in force at the time.
+    cutoff_at: datetime | None = None
 
 
 @dataclass(frozen=True)

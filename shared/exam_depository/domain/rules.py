@@ -62,14 +62,25 @@ def window_refusal(
             "The cut-off is already past: no one could hand in. Close an exam with its close action.",
             extra={"cutoff_at": window.cutoff_at},
         )
+    return window_length_refusal(
+        window.opens_at, window.cutoff_at, max_window_days=max_window_days, earliest_file=earliest_file
+    )
+
+
+def window_length_refusal(
+    opens_at: datetime, cutoff_at: datetime, *, max_window_days: int, earliest_file: datetime | None
+) -> InvalidInput | None:
+    """`window_refusal`'s bound alone, for any cut-off of the exam: its own, or an extension's
+    (which must hold too when the exam's opening moves earlier)."""
     longest = timedelta(days=max_window_days)
-    if window.cutoff_at - window.opens_at > longest:
+    if cutoff_at - opens_at > longest:
         return InvalidInput(
             f"The cut-off must be at most {max_window_days} days after the exam opens (files are kept "
-            "from the cut-off on, and the storage's own deletion counts from the upload).",
-            extra={"opens_at": window.opens_at, "max_window_days": max_window_days},
+            "from the cut-off on, and the storage's own deletion counts from the upload); "
+            "extensions count too.",
+            extra={"opens_at": opens_at, "cutoff_at": cutoff_at, "max_window_days": max_window_days},
         )
-    if earliest_file is not None and window.cutoff_at - earliest_file > longest:
+    if earliest_file is not None and cutoff_at - earliest_file > longest:
         return InvalidInput(
             f"The cut-off must be at most {max_window_days} days after the first file of the exam was handed in.",
             extra={"earliest_submission_at": earliest_file, "max_window_days": max_window_days},

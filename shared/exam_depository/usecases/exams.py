@@ -8,10 +8,17 @@ from datetime import UTC, datetime
 from exam_depository.adapters import db, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
 from exam_depository.domain import cursors
-from exam_depository.domain.errors import InvalidInput
+from exam_depository.domain.errors import Conflict, InvalidInput
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
-from exam_depository.domain.rules import LimitChange, Window, limit_refusal, order_refusal, window_refusal
+from exam_depository.domain.rules import (
+    LimitChange,
+    Window,
+    limit_refusal,
+    order_refusal,
+    window_length_refusal,
+    window_refusal,
+)
 from exam_depository.observability import logger
 
 MAX_PAGE = 100
@@ -52,7 +59,25 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
             raise InvalidInput(disorder[0].upper() + disorder[1:] + ".", extra=times)
         moved = window != row.window
         if moved:
-            _check_window(window, earliest_file=db.exams.earliest_submission(conn, row.exam_pk))
+            earliest_file = db.exams.earliest_submission(conn, row.exam_pk)
+            _check_window(window, earliest_file=earliest_file)
+            # The extensions' cut-offs must stay within reach of the opening too.
+            latest = db.exams.latest_extension_cutoff(conn, row.exam_pk)
+            if latest is not None and latest > window.cutoff_at:
+                too_long = window_length_refusal(
+                    window.opens_at,
+                    latest,
+                    max_window_days=load(RulesSettings).max_window_days,
+                    earliest_file=earliest_file,
+                )
+                if too_long is not None:
+                    raise too_long
+        if changes.get("anonymous", row.anonymous) != row.anonymous and db.exams.earliest_submission(conn, row.exam_pk):
+            # Receipts already issued name the student as the exam did then, and cannot be changed.
+            raise Conflict(
+                "Files were handed in already: their receipts name students as the exam did then. "
+                "Anonymity can only change before the first file is handed in."
+            )
         if "max_attempts" in changes:
             refusal = limit_refusal(
                 [

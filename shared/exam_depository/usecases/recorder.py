@@ -182,7 +182,7 @@ def _record(
         ],
         {key: Form(upload.student_id, upload.facts) for key, upload in uploads.items()},
         {
-            sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq, state.cutoff_at)
+            sid: StudentFacts(state.attempts_used, state.max_attempts, state.current_issue_seq, state.accepted_until)
             for sid, state in states.items()
         },
         max_bytes=MAX_UPLOAD_BYTES,

@@ -134,14 +134,14 @@ def set_extension(
 
 
 def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
-    """Back to the exam's window at once: forms issued under the extension stop counting after
-    the exam's cut-off (the recorder rejects what S3 accepts later). Refused while the student
-    used more attempts than the exam alone allows."""
+    """Back to the exam's window at once: forms issued under the extension stop counting (the
+    recorder rejects what S3 accepts after the exam's cut-off and after this moment; what it
+    accepted before, inside the extension, is still recorded). Refused while the student used
+    more attempts than the exam alone allows."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
         _check_limit(conn, exam, nickname, 0)
-        values = {"nickname": nickname, "due_at": None, "cutoff_at": None, "extra_attempts": 0}
-        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
+        if not db.students.remove_extension(conn, exam.exam_pk, nickname):
             raise NotFound(NO_STUDENT)
 
 

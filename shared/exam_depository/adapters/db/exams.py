@@ -178,6 +178,15 @@ def lock_students(conn: Connection, exam_pk: int) -> None:
     conn.execute("SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
 
 
+def latest_extension_cutoff(conn: Connection, exam_pk: int) -> datetime | None:
+    """The latest cut-off an extension of the exam gives."""
+    row = conn.execute(
+        "SELECT max(extension_cutoff_at) AS latest FROM student WHERE exam_id = %s", (exam_pk,)
+    ).fetchone()
+    assert row is not None  # an aggregate returns one row
+    return row["latest"]  # type: ignore[no-any-return]
+
+
 def keep_until_cutoff(conn: Connection, exam_pk: int, retention_days: int) -> None:
     """After the exam's or a student's cut-off moved: each file kept is kept until
     `rules.kept_longer` says, the same rule in SQL (greatest() skips a NULL extension). Run it in

@@ -178,6 +178,19 @@ def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> int
         return cur.rowcount
 
 
+def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> bool:
+    """Remove a student's extension now (its times, its extra attempts), noting when; False when
+    the exam has no such student."""
+    return bool(
+        conn.execute(
+            """UPDATE student SET extension_due_at = NULL, extension_cutoff_at = NULL, extra_attempts = 0,
+                                  extension_removed_at = now()
+               WHERE exam_id = %s AND lower(nickname) = lower(%s)""",
+            (exam_pk, nickname),
+        ).rowcount
+    )
+
+
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:
     """Which of these nicknames (lowercased) are students of the exam."""
     rows = conn.execute(

@@ -188,6 +188,10 @@ class RecordingState:
     max_attempts: int  # the exam's plus the extension's extra attempts
     due_at: datetime  # the exam's, or the extension's when later
     cutoff_at: datetime  # likewise: the cut-off in force now
+    # Until when what S3 accepted is inside a window that was in force then: the cut-off in force,
+    # or the moment an extension was removed when later (a file S3 accepted under the extension
+    # before its removal was inside it).
+    accepted_until: datetime
     exam_pk: int
     exam_id: str
     nickname: str
@@ -276,6 +280,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       greatest(e.due_at, s.extension_due_at) AS due_at,
                       greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
+                      greatest(e.cutoff_at, s.extension_cutoff_at, s.extension_removed_at) AS accepted_until,
                       e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
