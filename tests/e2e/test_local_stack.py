@@ -18,6 +18,7 @@ from exam_depository.domain.inputs import DEFAULT_MAX_ATTEMPTS
 from local_stack.client import ApiClient
 from tests.conftest import FIGURES
 from tests.e2e.conftest import EXAM, Stack
+from tests.waiting import wait_until
 
 MIB3 = 3 * 1024 * 1024
 
@@ -301,10 +302,7 @@ def test_posting_a_recorded_form_again_changes_nothing_a_reviewer_sees_or_downlo
 
     # Then the extra version is deleted, and what a reviewer sees and downloads is unchanged
     key = form["fields"]["key"]
-    deadline = time.monotonic() + 20
-    while len(stack.versions(key)) > 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(stack.versions(key)) == 1, "the reused form's version is still stored"
+    wait_until(lambda: len(stack.versions(key)) == 1, timeout_s=20, what="the reused form's version deleted")
     progress = stack.progress(student["upload_code"])
     assert progress["current"] == recorded
     assert progress["attempts_used"] == 1

@@ -4,7 +4,6 @@ the expiry job at that instant; windows longer than the storage keeps files are 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import psycopg
 from exam_depository.usecases import expiry
 
 from tests.integration.conftest import Api, Bucket
+from tests.waiting import wait_until
 
 Record = Callable[..., dict[str, Any]]
 RETENTION = timedelta(days=3)  # template.yaml's default RetentionDays
@@ -204,11 +204,12 @@ def test_a_cutoff_moved_while_a_file_is_being_recorded_keeps_that_file_too(
 
 def _wait_until_waiting_for_a_lock(database_url: str) -> None:
     """Until a request of the product waits for a row lock (bounded: a state, never a sleep's length)."""
-    deadline = time.monotonic() + 60
     with psycopg.connect(database_url, autocommit=True) as conn:
-        while not conn.execute(
-            """SELECT 1 FROM pg_stat_activity
-               WHERE application_name = 'exam-depository' AND wait_event_type = 'Lock'"""
-        ).fetchone():
-            assert time.monotonic() < deadline, "the change never waited for the recording's lock"
-            time.sleep(0.05)
+        wait_until(
+            lambda: conn.execute(
+                """SELECT 1 FROM pg_stat_activity
+                   WHERE application_name = 'exam-depository' AND wait_event_type = 'Lock'"""
+            ).fetchone(),
+            timeout_s=60,
+            what="the change waiting for the recording's lock",
+        )

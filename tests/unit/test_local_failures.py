@@ -5,7 +5,6 @@ to the function's log; the job is then retried as on AWS."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import boto3
@@ -16,6 +15,7 @@ from exam_depository.adapters import db
 from local_stack.delivery import QueueDelivery
 from local_stack.functions import FunctionPool
 from local_stack.schedules import Schedule, Scheduler
+from tests.waiting import wait_until
 
 
 def _errors(lines: list[dict[str, Any]], function: str) -> list[dict[str, Any]]:
@@ -58,9 +58,7 @@ def test_a_scheduled_run_that_fails_is_logged_with_its_traceback(
     # When its schedule runs it
     scheduler.start()
     try:
-        deadline = time.monotonic() + 30
-        while not _errors(log_lines, "expire_submissions") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _errors(log_lines, "expire_submissions"), timeout_s=30, what="the failed run logged")
     finally:
         stop.set()
         scheduler.join(30)
