@@ -241,14 +241,22 @@ def test_closing_an_exam_ends_every_window_now_and_forms_issued_before_stop_coun
     assert api.call("close_exam", "now", path_params={"exam_id": "nobody-s"}).status == 404
 
 
+def _a_form_under_an_extension(
+    api: Api, database_url: str, exam_id: str
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """A student whose exam's cut-off has passed, with an extension of an hour, holding a form
+    issued under it: the student, the extension's path, the form."""
+    _past_exam(api, database_url, exam_id, opens=-7200, due=-3600, cutoff=-60)
+    helped = api.create_student("helped", exam_id=exam_id)
+    path = {"exam_id": exam_id, "nickname": "helped"}
+    assert api.call("set_extension", "valid", path_params=path, body={"due_at": _in(3600)}).status == 200
+    return helped, path, _presign(api, helped["upload_code"]).body
+
+
 def test_removing_an_extension_takes_effect_at_once_for_forms_issued_under_it(
     api: Api, bucket: Bucket, record: Record, database_url: str
 ) -> None:
-    _past_exam(api, database_url, "over", opens=-7200, due=-3600, cutoff=-60)
-    helped = api.create_student("helped", exam_id="over")
-    path = {"exam_id": "over", "nickname": "helped"}
-    assert api.call("set_extension", "valid", path_params=path, body={"due_at": _in(3600)}).status == 200
-    form = _presign(api, helped["upload_code"]).body
+    helped, path, form = _a_form_under_an_extension(api, database_url, "over")
 
     assert api.call("remove_extension", "by_nickname", path_params=path).status == 204
     bucket.upload(form, b"%PDF")
@@ -299,11 +307,7 @@ def test_a_file_s3_accepted_under_an_extension_before_its_removal_is_recorded_wh
     api: Api, bucket: Bucket, record: Record, database_url: str
 ) -> None:
     # Given a student with an extension past the exam's cut-off, whose upload S3 accepted under it
-    _past_exam(api, database_url, "queued", opens=-7200, due=-3600, cutoff=-60)
-    helped = api.create_student("helped", exam_id="queued")
-    path = {"exam_id": "queued", "nickname": "helped"}
-    assert api.call("set_extension", "valid", path_params=path, body={"due_at": _in(3600)}).status == 200
-    form = _presign(api, helped["upload_code"]).body
+    helped, path, form = _a_form_under_an_extension(api, database_url, "queued")
     bucket.upload(form, b"%PDF in the extension")
     accepted = datetime.now(UTC)
 
