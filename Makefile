@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak bench burst test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -96,6 +96,11 @@ bench: build $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Performance figu
 
 burst: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The deadline burst: 1,000 hand-ins in 60 s at recorder concurrency 1, 2, 4 (about 4 min); BURST_ARGS=...
 	$(BIN)/python -m bench.burst $(BURST_ARGS)
+
+STUDENTS ?= 50000
+MINUTES  ?= 5
+capacity: $(VENV)/.installed ## What STUDENTS (50000) handing in within MINUTES (5) need on AWS, from .local/bench.json's figures
+	$(BIN)/python -m bench.capacity --students $(STUDENTS) --minutes $(MINUTES)
 
 SOAK_SECONDS ?= 120
 soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack

@@ -19,7 +19,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -305,27 +305,51 @@ def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float 
     rate = peak_rate(students, window_s, peak_factor)
     average = students / window_s
     batch = recorder_batch(rate)
-    record_ms = (
-        duration_on_aws_ms(
-            figures.recorder_cpu_ms, RECORDER_MEMORY_MB, figures.recorder_sql_per_batch / RECORDER_BATCH_SIZE, 0
-        )
-        + RECORDER_AWS_REQUESTS_PER_RECORD * AWS_REQUEST_MS
+    record_ms = duration_on_aws_ms(
+        figures.recorder_cpu_ms,
+        RECORDER_MEMORY_MB,
+        figures.recorder_sql_per_batch / RECORDER_BATCH_SIZE,
+        RECORDER_AWS_REQUESTS_PER_RECORD,
     )
 
     def api(route: Route, memory_mb: int) -> float:
         return duration_on_aws_ms(route.warm_ms, memory_mb, route.sql, route.aws_requests)
 
     functions = (
-        Function("serve_pages", rate * PAGE_FILES, api(figures.pages, PAGES_MEMORY_MB), PAGES_MEMORY_MB, False,
-                 figures.pages.cold_init_ms),
-        Function("get_upload_status", rate * (1 + polls), api(figures.status, API_MEMORY_MB), API_MEMORY_MB, True,
-                 figures.status.cold_init_ms),
-        Function("request_upload", rate, api(figures.presign, API_MEMORY_MB), API_MEMORY_MB, True,
-                 figures.presign.cold_init_ms),
+        Function(
+            "serve_pages",
+            rate * PAGE_FILES,
+            api(figures.pages, PAGES_MEMORY_MB),
+            PAGES_MEMORY_MB,
+            False,
+            figures.pages.cold_init_ms,
+        ),
+        Function(
+            "get_upload_status",
+            rate * (1 + polls),
+            api(figures.status, API_MEMORY_MB),
+            API_MEMORY_MB,
+            True,
+            figures.status.cold_init_ms,
+        ),
+        Function(
+            "request_upload",
+            rate,
+            api(figures.presign, API_MEMORY_MB),
+            API_MEMORY_MB,
+            True,
+            figures.presign.cold_init_ms,
+        ),
         # A batch is worked one record after another: its duration is the batch's records.
-        Function("record_submissions", rate / batch, record_ms * batch, RECORDER_MEMORY_MB, True,
-                 figures.recorder_cold_init_ms),
-    )  # fmt: skip
+        Function(
+            "record_submissions",
+            rate / batch,
+            record_ms * batch,
+            RECORDER_MEMORY_MB,
+            True,
+            figures.recorder_cold_init_ms,
+        ),
+    )
     recorder = functions[-1].concurrency
     api_rps = rate * (PAGE_FILES + 2 + polls)
     connections = sum(f.concurrency for f in functions if f.uses_database) + JOB_CONNECTIONS
