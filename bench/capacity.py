@@ -249,7 +249,6 @@ class Check:
     what: str
     need: float
     limit: float
-    unit: str
     quota: bool  # an AWS quota (True) or a default of our template (False)
 
     @property
@@ -370,25 +369,23 @@ def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float 
             "Lambda concurrency, reservable (account's 1,000 less 100 unreserved)",
             environments,
             LAMBDA_ACCOUNT_CONCURRENCY - LAMBDA_UNRESERVED_MINIMUM,
-            "",
             True,
         ),
         Check(
             f"Lambda scaling: busiest function's environments in {LAMBDA_SCALING_INTERVAL_S} s",
             busiest,
             LAMBDA_SCALING_ENVIRONMENTS,
-            "",
             True,
         ),
-        Check("SQS event source MaximumConcurrency", recorder, SQS_MAXIMUM_CONCURRENCY, "", True),
-        Check("API Gateway requests/s (steady)", api_rps, API_GATEWAY_STEADY_RPS, "/s", True),
-        Check("KMS ECC Sign/s", rate, KMS_ECC_PER_S, "/s", True),
-        Check("S3 writes/s on the exam's prefix", rate, S3_WRITES_PER_PREFIX, "/s", True),
-        Check("S3 reads/s on the exam's prefix (recorder HEAD)", rate, S3_READS_PER_PREFIX, "/s", True),
-        Check("Aurora connections (max ACU 16, min 0)", connections, max_connections(16, min_acu_zero=True), "", True),
-        Check("StageThrottleRateLimit (our default)", api_rps, STAGE_THROTTLE_RPS_DEFAULT, "/s", False),
-        Check("StageThrottleBurstLimit (our default)", api_rps, STAGE_THROTTLE_BURST_DEFAULT, "", False),
-        Check("RecorderMaxConcurrency (our default)", recorder, RECORDER_MAX_CONCURRENCY_DEFAULT, "", False),
+        Check("SQS event source MaximumConcurrency", recorder, SQS_MAXIMUM_CONCURRENCY, True),
+        Check("API Gateway requests/s (steady)", api_rps, API_GATEWAY_STEADY_RPS, True),
+        Check("KMS ECC Sign/s", rate, KMS_ECC_PER_S, True),
+        Check("S3 writes/s on the exam's prefix", rate, S3_WRITES_PER_PREFIX, True),
+        Check("S3 reads/s on the exam's prefix (recorder HEAD)", rate, S3_READS_PER_PREFIX, True),
+        Check("Aurora connections (max ACU 16, min 0)", connections, max_connections(16, min_acu_zero=True), True),
+        Check("StageThrottleRateLimit (our default)", api_rps, STAGE_THROTTLE_RPS_DEFAULT, False),
+        Check("StageThrottleBurstLimit (our default)", api_rps, STAGE_THROTTLE_BURST_DEFAULT, False),
+        Check("RecorderMaxConcurrency (our default)", recorder, RECORDER_MAX_CONCURRENCY_DEFAULT, False),
     )
     invocations = {f.name: (f.rate_per_s / rate) * students for f in functions}
     gb_s = sum(invocations[f.name] * f.duration_ms / 1000 * f.memory_mb / 1024 for f in functions)
