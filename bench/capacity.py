@@ -228,6 +228,18 @@ def recorder_batch(arrivals_per_s: float) -> float:
     return min(RECORDER_BATCH_SIZE, max(1.0, arrivals_per_s * RECORDER_BATCH_WINDOW_S))
 
 
+def records_per_s(recorder_concurrency: int, record_ms: float) -> float:
+    """The most the recorder can record a second at this concurrency (beyond it the queue grows:
+    nothing is lost, but the codes show later)."""
+    return recorder_concurrency * 1000 / record_ms
+
+
+def cold_start_on_aws_s(cold_init_ms: float, memory_mb: int) -> float:
+    """A new environment's init on AWS: the init measured here (CPU-bound: imports) slowed to the
+    function's share of a vCPU."""
+    return cold_init_ms * cpu_scale(memory_mb) / 1000
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -269,6 +281,7 @@ class Plan:
     database_cpu_s_per_s: float
     max_acu: float | None
     recorder_concurrency: int
+    record_ms: float
     checks: tuple[Check, ...]
     bill: dict[str, float]
 
@@ -416,6 +429,7 @@ def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float 
         database_cpu_s_per_s=database_cpu,
         max_acu=max_acu,
         recorder_concurrency=recorder,
+        record_ms=record_ms,
         checks=checks,
         bill=bill,
     )
@@ -436,11 +450,13 @@ def report(p: Plan, out: TextIO) -> None:
         f"(peak factor {p.peak_factor:g}; {PAGE_FILES} page files, lookup, presign, {p.polls} polls each)\n",
         file=out,
     )
-    print(f"{'function':20} {'peak/s':>9} {'ms on AWS':>9} {'concurrency':>11} {'DB':>3}", file=out)
+    print(
+        f"{'function':20} {'peak/s':>9} {'ms on AWS':>9} {'concurrency':>11} {'cold start s':>12} {'DB':>3}", file=out
+    )
     for f in p.functions:
         print(
             f"{f.name:20} {f.rate_per_s:9,.1f} {f.duration_ms:9.1f} {f.concurrency:11,d} "
-            f"{'yes' if f.uses_database else '':>3}",
+            f"{cold_start_on_aws_s(f.cold_init_ms, f.memory_mb):12.1f} {'yes' if f.uses_database else '':>3}",
             file=out,
         )
     acu = "none documented holds them" if p.max_acu is None else f"max ACU {p.max_acu:g}"
@@ -450,8 +466,10 @@ def report(p: Plan, out: TextIO) -> None:
         file=out,
     )
     print(
-        f"recorder: RecorderMaxConcurrency >= {p.recorder_concurrency} (the SQS event source grows to it in "
-        f"{seconds_for_recorder_pollers(p.recorder_concurrency):.0f} s); SQS standard queues have no "
+        f"recorder: {p.record_ms:.0f} ms a record; RecorderMaxConcurrency >= {p.recorder_concurrency} (the SQS "
+        f"event source grows to it in {seconds_for_recorder_pollers(p.recorder_concurrency):.0f} s); at the "
+        f"default {RECORDER_MAX_CONCURRENCY_DEFAULT} it records at most "
+        f"{records_per_s(RECORDER_MAX_CONCURRENCY_DEFAULT, p.record_ms):.0f}/s. SQS standard queues have no "
         "practical throughput limit",
         file=out,
     )

@@ -94,6 +94,7 @@ def test_a_deadline_of_30000_students_in_5_minutes() -> None:
     # 10 at 20/s -> 20 x 0.5555 = 11.1 -> 12.
     assert by_name["record_submissions"].duration_ms == pytest.approx(555.5078125)
     assert by_name["record_submissions"].concurrency == 12
+    assert p.record_ms == pytest.approx(55.55078125)
     assert p.recorder_concurrency == 12
     assert p.connections == 80 + 20 + 12 + 4
     # Database CPU: 800 x 0.5 ms + 200 x 1 ms + 200 records x 1 statement x 0.5 ms = 0.7 s/s -> 6 ACU,
@@ -159,3 +160,13 @@ def test_without_a_bench_file_the_cli_says_its_figures_are_the_documented_defaul
     assert "run make bench" in text
     assert "1,000 students in 5 min" in text
     assert "binds first (AWS quota)" in text
+
+
+def test_the_recorders_ceiling_is_its_concurrency_over_the_time_of_a_record() -> None:
+    assert capacity.records_per_s(5, 58.0) == pytest.approx(86.2, abs=0.1)
+    assert capacity.records_per_s(20, 50.0) == 400
+
+
+def test_a_cold_start_on_aws_is_the_init_measured_here_slowed_to_the_functions_share_of_a_vcpu() -> None:
+    assert capacity.cold_start_on_aws_s(256, 256) == pytest.approx(1.769)
+    assert capacity.cold_start_on_aws_s(200, 1769) == pytest.approx(0.2)
