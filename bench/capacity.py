@@ -270,6 +270,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Plan:
+    """What one deadline needs: per function, of the database, against each limit, and its bill."""
+
     students: int
     window_s: float
     peak_factor: float
