@@ -211,13 +211,27 @@ DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
 EXPORTS = f"{BUCKET}/exports/*"
 SIGNING_KEY = "ReceiptSigningKey.Arn"
 # docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
+WAKES = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WakeScheduleGroup}/exam-*"
+DELETE_WAKES = ("scheduler:DeleteSchedule", WAKES)
+PUT_WAKES = {
+    ("scheduler:CreateSchedule", WAKES),
+    ("scheduler:UpdateSchedule", WAKES),
+    DELETE_WAKES,
+    ("iam:PassRole", "WakeSchedulerRole.Arn"),
+}
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "CreateExamFunction": {DATABASE},
+    "CreateExamFunction": {DATABASE, *PUT_WAKES},
     "ListExamsFunction": {DATABASE},
     "GetExamFunction": {DATABASE},
-    "UpdateExamFunction": {DATABASE},
-    "CloseExamFunction": {DATABASE},
-    "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION, ("s3:DeleteObjectVersion", EXPORTS)},
+    "UpdateExamFunction": {DATABASE, *PUT_WAKES},
+    "CloseExamFunction": {DATABASE, DELETE_WAKES},
+    "DeleteExamFunction": {
+        DATABASE,
+        LIST_VERSIONS,
+        DELETE_VERSION,
+        ("s3:DeleteObjectVersion", EXPORTS),
+        DELETE_WAKES,
+    },
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},
     "ListStudentsFunction": {DATABASE},
@@ -246,6 +260,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ReconcileStorageFunction": {DATABASE, LIST_VERSIONS, GET_VERSION, DELETE_VERSION},
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
     "MigrateDatabaseFunction": {DATABASE},
+    "WakeDatabaseFunction": {DATABASE},
     "ServePagesFunction": set(),
     "ServeDocsFunction": set(),
 }
