@@ -19,6 +19,7 @@ import pytest
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db
+from exam_depository.adapters import scheduler as scheduler_adapter
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import EXAM, REGION, Api
@@ -205,3 +206,10 @@ def _exam_pk(database_url: str, exam_id: str) -> int:
         row = conn.execute("SELECT id FROM exam WHERE slug = %s", (exam_id,)).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_an_unavailable_scheduler_costs_the_examiners_answer_one_short_call(scheduler: Any) -> None:
+    # Two tries of at most 2 s to connect and 2 s to read: what a wake may add to a change.
+    config = scheduler_adapter.client().meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert (config.connect_timeout, config.read_timeout) == (2, 2)

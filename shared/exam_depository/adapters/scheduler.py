@@ -24,7 +24,15 @@ MAX_LATENESS_S = 300
 
 
 def client() -> EventBridgeSchedulerClient:
-    scheduler: EventBridgeSchedulerClient = aws.client("scheduler", region=load(WakeSettings).region, read_timeout=5)
+    """Quick to give up: its calls come after an examiner's change, inside the request, and a
+    wake is worth less than the examiner's answer (at worst 2 tries of 2 + 2 s)."""
+    scheduler: EventBridgeSchedulerClient = aws.client(
+        "scheduler",
+        region=load(WakeSettings).region,
+        read_timeout=2,
+        connect_timeout=2,
+        retries={"mode": "standard", "total_max_attempts": 2},
+    )
     return scheduler
 
 

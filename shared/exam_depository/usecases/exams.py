@@ -164,20 +164,26 @@ def _check_window(window: Window, *, earliest_file: datetime | None) -> None:
 def _keep_wakes(exam_pk: int, window: Window | None) -> None:
     """Make the exam's pending wakes what `wake_plan` says for its committed window (None: the
     exam is gone). Called after the change committed, and never failing it: the exam is saved
-    whatever Scheduler answers. A wake that could not be put is logged and counted
-    (WakeScheduleFailures); the exam's next change puts it again, and without it the first
+    whatever Scheduler answers. Wakes that could not be put are logged and counted
+    (WakeScheduleFailures); the exam's next change puts them again, and without it the first
     student waits for the database to resume, as after any quiet night."""
     settings = load(WakeSettings)
     if settings.schedule_group is None:
         return  # no Scheduler here (the local stack)
-    plan = wake_plan(window, now=datetime.now(UTC), lead=timedelta(minutes=settings.lead_minutes))
-    for moment, at in plan.items():
+    plan = list(wake_plan(window, now=datetime.now(UTC), lead=timedelta(minutes=settings.lead_minutes)).items())
+    for done, (moment, at) in enumerate(plan):
         name = schedule_name(exam_pk, moment)
         try:
             if at is None:
                 scheduler.delete_wake(name)
             else:
                 scheduler.put_wake(name, at, {"exam_pk": exam_pk, "moment": moment})
-        except ServiceUnavailable:
-            logger.exception("A wake schedule was not changed", extra={"schedule": name, "wake_at": at})
-            metrics.add_metric(name="WakeScheduleFailures", unit=MetricUnit.Count, value=1)
+        except ServiceUnavailable as exc:
+            # Scheduler is unavailable: the other wakes are not tried, so that the examiner's
+            # answer waits for one failed call only.
+            logger.warning(
+                "Wake schedules were not changed; the exam's next change puts them again",
+                extra={"schedules": [schedule_name(exam_pk, left) for left, _ in plan[done:]], "cause": str(exc)},
+            )
+            metrics.add_metric(name="WakeScheduleFailures", unit=MetricUnit.Count, value=len(plan) - done)
+            return
