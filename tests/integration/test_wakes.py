@@ -21,7 +21,7 @@ from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db
 from exam_depository.adapters import scheduler as scheduler_adapter
 
-from local_stack.functions import LambdaContext
+from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import EXAM, REGION, Api
 from tests.integration.test_faults import _closed_port, _metric
 
@@ -89,6 +89,7 @@ def test_a_new_exam_wakes_the_database_before_it_opens_and_before_it_is_due(
     assert opening["Target"]["Arn"] == WAKE_FUNCTION
     assert opening["Target"]["RoleArn"] == WAKE_ROLE
     assert json.loads(opening["Target"]["Input"]) == {"exam_pk": exam_pk, "moment": "opens"}
+    assert json.loads(opening["Target"]["Input"]).keys() == sample_event("wake_database", "before_opening").keys()
 
 
 def test_moving_the_window_moves_the_wakes_and_closing_or_deleting_removes_them(
@@ -210,6 +211,6 @@ def _exam_pk(database_url: str, exam_id: str) -> int:
 
 def test_an_unavailable_scheduler_costs_the_examiners_answer_one_short_call(scheduler: Any) -> None:
     # Two tries of at most 2 s to connect and 2 s to read: what a wake may add to a change.
-    config = scheduler_adapter.client().meta.config
+    config: Any = scheduler_adapter.client().meta.config  # botocore's stubs declare no attributes
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
     assert (config.connect_timeout, config.read_timeout) == (2, 2)
