@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from exam_depository.config import WakeSettings
 from exam_depository.domain.rules import Window
 from exam_depository.domain.wakes import MOMENTS, schedule_name, wake_plan
+from pydantic import ValidationError
 
 NOW = datetime(2026, 12, 5, 8, 0, 0, 250_000, tzinfo=UTC)
 LEAD = timedelta(minutes=3)
@@ -65,3 +67,19 @@ def test_the_plan_names_every_moment_and_each_has_its_own_schedule() -> None:
     longest = schedule_name(2**63 - 1, max(MOMENTS, key=len))
     assert len(longest) <= 64
     assert longest.replace("-", "").isalnum()
+
+
+def test_wakes_on_need_their_group_target_and_role_and_off_need_nothing() -> None:
+    base = {"AWS_REGION": "eu-west-1"}
+    assert WakeSettings.model_validate(base).schedule_group is None  # the local stack: no Scheduler
+    assert WakeSettings.model_validate(base | {"WAKE_SCHEDULE_GROUP": "g"}).lead_minutes == 0  # close, delete
+    complete = base | {
+        "WAKE_SCHEDULE_GROUP": "g",
+        "WAKE_LEAD_MINUTES": "3",
+        "WAKE_FUNCTION_ARN": "arn:aws:lambda:eu-west-1:123456789012:function:wake",
+        "WAKE_ROLE_ARN": "arn:aws:iam::123456789012:role/wake",
+    }
+    assert WakeSettings.model_validate(complete).lead_minutes == 3
+    for missing in ("WAKE_SCHEDULE_GROUP", "WAKE_FUNCTION_ARN", "WAKE_ROLE_ARN"):
+        with pytest.raises(ValidationError, match="WAKE_LEAD_MINUTES > 0 needs"):
+            WakeSettings.model_validate({name: value for name, value in complete.items() if name != missing})
