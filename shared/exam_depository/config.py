@@ -92,6 +92,26 @@ class RulesSettings(_EnvSettings):
     reconcile_grace_s: int = Field(default=900, alias="RECONCILE_GRACE_S", ge=0)
 
 
+class WakeSettings(_EnvSettings):
+    """The wake schedules (EventBridge Scheduler) of the examiner's exam functions: a one-time
+    schedule per exam and moment invokes the wake function `lead_minutes` before an exam opens
+    and before it is due. Without a group (the local stack, tests that do not ask) no schedule is
+    touched; with a group and a lead of 0 the wakes are off and changes delete pending ones."""
+
+    schedule_group: str | None = Field(default=None, alias="WAKE_SCHEDULE_GROUP", min_length=1)
+    # template.yaml's WakeLeadMinutes; at most the database's auto-pause delay (docs/OPERATIONS.md).
+    lead_minutes: int = Field(default=0, alias="WAKE_LEAD_MINUTES", ge=0, le=60)
+    target_arn: str | None = Field(default=None, alias="WAKE_FUNCTION_ARN", min_length=1)
+    role_arn: str | None = Field(default=None, alias="WAKE_ROLE_ARN", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+    @model_validator(mode="after")
+    def _complete_when_on(self) -> Self:
+        if self.lead_minutes > 0 and None in (self.schedule_group, self.target_arn, self.role_arn):
+            raise ValueError("WAKE_LEAD_MINUTES > 0 needs WAKE_SCHEDULE_GROUP, WAKE_FUNCTION_ARN and WAKE_ROLE_ARN")
+        return self
+
+
 def load[T: _EnvSettings](settings_class: type[T]) -> T:
     """Validate the environment into `settings_class` once per cold start."""
     settings = _validated(settings_class)

@@ -98,6 +98,7 @@ FORBIDDEN: dict[str, Call] = {
     "ExpireSubmissionsFunction": read_a_submission,  # deletes expired versions only
     "ReconcileStorageFunction": write_an_export,  # submissions/ only
     "MigrateDatabaseFunction": read_a_submission,
+    "WakeDatabaseFunction": read_a_submission,  # uses the database once, touches no file
     "AdministerFunction": sign_with_the_receipt_key,
 }
 NO_DATABASE = {"ServePagesFunction", "ServeDocsFunction"}

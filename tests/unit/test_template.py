@@ -211,13 +211,27 @@ DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
 EXPORTS = f"{BUCKET}/exports/*"
 SIGNING_KEY = "ReceiptSigningKey.Arn"
 # docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
+WAKES = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WakeScheduleGroup}/exam-*"
+DELETE_WAKES = ("scheduler:DeleteSchedule", WAKES)
+PUT_WAKES = {
+    ("scheduler:CreateSchedule", WAKES),
+    ("scheduler:UpdateSchedule", WAKES),
+    DELETE_WAKES,
+    ("iam:PassRole", "WakeSchedulerRole.Arn"),
+}
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "CreateExamFunction": {DATABASE},
+    "CreateExamFunction": {DATABASE, *PUT_WAKES},
     "ListExamsFunction": {DATABASE},
     "GetExamFunction": {DATABASE},
-    "UpdateExamFunction": {DATABASE},
-    "CloseExamFunction": {DATABASE},
-    "DeleteExamFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION, ("s3:DeleteObjectVersion", EXPORTS)},
+    "UpdateExamFunction": {DATABASE, *PUT_WAKES},
+    "CloseExamFunction": {DATABASE, DELETE_WAKES},
+    "DeleteExamFunction": {
+        DATABASE,
+        LIST_VERSIONS,
+        DELETE_VERSION,
+        ("s3:DeleteObjectVersion", EXPORTS),
+        DELETE_WAKES,
+    },
     "CreateStudentFunction": {DATABASE},
     "ImportStudentsFunction": {DATABASE},
     "ListStudentsFunction": {DATABASE},
@@ -246,6 +260,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ReconcileStorageFunction": {DATABASE, LIST_VERSIONS, GET_VERSION, DELETE_VERSION},
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
     "MigrateDatabaseFunction": {DATABASE},
+    "WakeDatabaseFunction": {DATABASE},
     "ServePagesFunction": set(),
     "ServeDocsFunction": set(),
 }
@@ -469,3 +484,53 @@ def test_the_export_builder_knows_its_last_try_as_the_queue_counts_them(template
     assert int(tries) == resources["ExportJobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     timeout = resources["BuildExportFunction"]["Properties"]["Timeout"]
     assert resources["ExportJobsQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_wakes_reach_only_the_wake_function_and_only_from_the_stacks_schedules(expanded: dict[str, Any]) -> None:
+    resources = expanded["Resources"]
+    role = resources["WakeSchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    # The confused deputy: Scheduler acting for another account, or for another group's schedules.
+    assert set(trust["Condition"]["StringEquals"]) == {"aws:SourceAccount", "aws:SourceArn"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(
+        ":schedule-group/${WakeScheduleGroup}"
+    )
+    assert _grants(role) == {("lambda:InvokeFunction", "WakeDatabaseFunction.Arn")}
+    for function in ("CreateExamFunction", "UpdateExamFunction"):
+        statements = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"]
+        (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+        assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}, function
+
+
+def test_the_exam_functions_wake_settings_are_the_stacks(template: dict[str, Any]) -> None:
+    # What WakeSettings reads: the functions that put wakes get all of it, those that only delete
+    # them the group (a lead of 0 there: the plan is then "none pending").
+    resources = template["Resources"]
+    full = {
+        "WAKE_SCHEDULE_GROUP": {"Ref": "WakeScheduleGroup"},
+        "WAKE_LEAD_MINUTES": {"Ref": "WakeLeadMinutes"},
+        "WAKE_FUNCTION_ARN": {"Fn::GetAtt": ["WakeDatabaseFunction", "Arn"]},
+        "WAKE_ROLE_ARN": {"Fn::GetAtt": ["WakeSchedulerRole", "Arn"]},
+    }
+    for function in ("CreateExamFunction", "UpdateExamFunction"):
+        assert resources[function]["Properties"]["Environment"]["Variables"] == full, function
+    for function in ("CloseExamFunction", "DeleteExamFunction"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables == {"WAKE_SCHEDULE_GROUP": {"Ref": "WakeScheduleGroup"}}, function
+
+
+def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_the_moment(
+    template: dict[str, Any],
+) -> None:
+    # Scheduler fires up to 60 s after the time asked and Aurora takes up to 30 s to resume: the
+    # lead must cover both. Aurora pauses SecondsUntilAutoPause after the wake's connection
+    # closed, 300 s by default: the moment must come before that.
+    lead_s = 60 * int(template["Parameters"]["WakeLeadMinutes"]["Default"])
+    assert 60 + 30 <= lead_s <= 300
+    assert template["Parameters"]["WakeLeadMinutes"]["MinValue"] == 0  # 0 = off
+    timeout = template["Resources"]["WakeDatabaseFunction"]["Properties"]["Timeout"]
+    connect = int(
+        template["Resources"]["WakeDatabaseFunction"]["Properties"]["Environment"]["Variables"]["DB_CONNECT_TIMEOUT_S"]
+    )
+    assert 30 < connect < timeout

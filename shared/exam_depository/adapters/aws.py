@@ -18,8 +18,8 @@ _creating = threading.Lock()  # the recorder's reading threads may ask for the S
 def client(service: str, *, region: str, read_timeout: int, endpoint_url: str | None = None, **config: Any) -> Any:
     """The client of `service`, made once: standard retries (3 tries), and a call to an
     unreachable endpoint fails in seconds, not after botocore's 60 s default. `config` adds
-    botocore Config arguments. Without `endpoint_url` the SDK reads AWS_ENDPOINT_URL_<SERVICE> /
-    AWS_ENDPOINT_URL itself (an emulator's; Lambda never sets them)."""
+    botocore Config arguments, or replaces these. Without `endpoint_url` the SDK reads
+    AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL itself (an emulator's; Lambda never sets them)."""
     found = _clients.get(service)
     if found is None:
         with _creating:
@@ -28,16 +28,17 @@ def client(service: str, *, region: str, read_timeout: int, endpoint_url: str | 
                 import boto3
                 from botocore.config import Config
 
+                options: dict[str, Any] = {
+                    "retries": {"mode": "standard", "max_attempts": 3},
+                    "connect_timeout": 3,
+                    "read_timeout": read_timeout,
+                } | config
+
                 found = _clients[service] = boto3.client(
                     service,  # type: ignore[call-overload]  # the service is one of ours, named by its adapter
                     region_name=region,
                     endpoint_url=endpoint_url,
-                    config=Config(
-                        retries={"mode": "standard", "max_attempts": 3},
-                        connect_timeout=3,
-                        read_timeout=read_timeout,
-                        **config,
-                    ),
+                    config=Config(**options),
                 )
     return found
 

@@ -3,12 +3,12 @@ exam does not exist for them (404, never 403; `db.exams.exam_of`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from exam_depository.adapters import db, storage
-from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
+from exam_depository.adapters import db, scheduler, storage
+from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
-from exam_depository.domain.errors import Conflict, InvalidInput
+from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
 from exam_depository.domain.rules import (
@@ -19,7 +19,8 @@ from exam_depository.domain.rules import (
     window_length_refusal,
     window_refusal,
 )
-from exam_depository.observability import logger
+from exam_depository.domain.wakes import schedule_name, wake_plan
+from exam_depository.observability import MetricUnit, logger, metrics
 
 MAX_PAGE = 100
 
@@ -29,7 +30,9 @@ def create_exam(api_key_id: str, new: ExamIn) -> db.exams.CountedExamRow:
     with db.transaction() as conn:
         examiner_id = db.exams.examiner_for_key(conn, api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        return db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
+        created = db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
+    _keep_wakes(created.exam_pk, created.window)
+    return created
 
 
 def list_exams(api_key_id: str, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
@@ -97,7 +100,11 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        return db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        updated = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+    # Whatever changed: a change that moved nothing puts the same wakes again, which mends a
+    # wake an earlier change failed to schedule.
+    _keep_wakes(updated.exam_pk, updated.window)
+    return updated
 
 
 def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
@@ -114,6 +121,7 @@ def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
         db.exams.close_exam(conn, row.exam_pk, now)
         closed = db.exams.counted_exam_of(conn, api_key_id, exam_id)
     logger.info("Exam closed", extra={"exam_id": exam_id})
+    _keep_wakes(closed.exam_pk, closed.window)
     return closed
 
 
@@ -133,6 +141,15 @@ def delete_exam(api_key_id: str, exam_id: str) -> None:
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
         db.exams.delete_exam(conn, row.exam_pk)
+    _keep_wakes(row.exam_pk, None)
+
+
+def wake_database(exam_pk: int, moment: str) -> None:
+    """Use the database once, so that one paused since the last request resumes before an exam's
+    moment (the wake schedules of `_keep_wakes` invoke this)."""
+    with db.transaction() as conn:
+        db.exams.wake(conn)
+    logger.info("Database woken before an exam's moment", extra={"exam_pk": exam_pk, "moment": moment})
 
 
 def _check_window(window: Window, *, earliest_file: datetime | None) -> None:
@@ -142,3 +159,31 @@ def _check_window(window: Window, *, earliest_file: datetime | None) -> None:
     )
     if refusal is not None:
         raise refusal
+
+
+def _keep_wakes(exam_pk: int, window: Window | None) -> None:
+    """Make the exam's pending wakes what `wake_plan` says for its committed window (None: the
+    exam is gone). Called after the change committed, and never failing it: the exam is saved
+    whatever Scheduler answers. Wakes that could not be put are logged and counted
+    (WakeScheduleFailures); the exam's next change puts them again, and without it the first
+    student waits for the database to resume, as after any quiet night."""
+    settings = load(WakeSettings)
+    if settings.schedule_group is None:
+        return  # no Scheduler here (the local stack)
+    plan = list(wake_plan(window, now=datetime.now(UTC), lead=timedelta(minutes=settings.lead_minutes)).items())
+    for done, (moment, at) in enumerate(plan):
+        name = schedule_name(exam_pk, moment)
+        try:
+            if at is None:
+                scheduler.delete_wake(name)
+            else:
+                scheduler.put_wake(name, at, {"exam_pk": exam_pk, "moment": moment})
+        except ServiceUnavailable as exc:
+            # Scheduler is unavailable: the other wakes are not tried, so that the examiner's
+            # answer waits for one failed call only.
+            logger.warning(
+                "Wake schedules were not changed; the exam's next change puts them again",
+                extra={"schedules": [schedule_name(exam_pk, left) for left, _ in plan[done:]], "cause": str(exc)},
+            )
+            metrics.add_metric(name="WakeScheduleFailures", unit=MetricUnit.Count, value=len(plan) - done)
+            return

@@ -260,3 +260,8 @@ def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:
 def known_examiner(conn: Connection, api_key_id: str) -> int | None:
     found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
     return None if found is None else int(found["examiner_id"])
+
+
+def wake(conn: Connection) -> None:
+    """One statement on the connection, so that a paused database resumes (the wake function)."""
+    conn.execute("SELECT 1")

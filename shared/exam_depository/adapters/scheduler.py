@@ -1,0 +1,80 @@
+"""EventBridge Scheduler: the one-time schedules that wake the database before an exam's moments.
+The client is `aws.client`'s, created on first use.
+
+Each schedule fires once (`at(...)`, UTC, no flexible window) and deletes itself after it did
+(ActionAfterCompletion DELETE), so that none is left behind; a change puts it again, by name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from exam_depository.adapters import aws
+from exam_depository.config import WakeSettings, load
+from exam_depository.domain.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+# A wake delivered more than this late is useless (the class has arrived, and woken the database
+# itself): Scheduler drops it instead of retrying on.
+MAX_LATENESS_S = 300
+
+
+def client() -> EventBridgeSchedulerClient:
+    """Quick to give up: its calls come after an examiner's change, inside the request, and a
+    wake is worth less than the examiner's answer (at worst 2 tries of 2 + 2 s)."""
+    scheduler: EventBridgeSchedulerClient = aws.client(
+        "scheduler",
+        region=load(WakeSettings).region,
+        read_timeout=2,
+        connect_timeout=2,
+        retries={"mode": "standard", "total_max_attempts": 2},
+    )
+    return scheduler
+
+
+def put_wake(name: str, at: datetime, payload: dict[str, Any]) -> None:
+    """Create the schedule `name` firing at `at` (UTC), or replace the one of that name."""
+    settings = load(WakeSettings)
+    assert settings.target_arn
+    assert settings.role_arn
+    schedule: dict[str, Any] = {
+        "Name": name,
+        "GroupName": _group(),
+        "ScheduleExpression": f"at({at:%Y-%m-%dT%H:%M:%S})",
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "ActionAfterCompletion": "DELETE",
+        "Target": {
+            "Arn": settings.target_arn,
+            "RoleArn": settings.role_arn,
+            "Input": json.dumps(payload),
+            "RetryPolicy": {"MaximumEventAgeInSeconds": MAX_LATENESS_S, "MaximumRetryAttempts": 3},
+        },
+    }
+    try:
+        try:
+            client().create_schedule(**schedule)
+        except client().exceptions.ConflictException:
+            client().update_schedule(**schedule)
+    except aws.failures() as exc:
+        raise ServiceUnavailable(f"Scheduler could not put {name}: {exc}") from exc
+
+
+def delete_wake(name: str) -> None:
+    """Delete the schedule `name`; one already gone (fired, or never made) is as good."""
+    try:
+        client().delete_schedule(Name=name, GroupName=_group())
+    except client().exceptions.ResourceNotFoundException:
+        return
+    except aws.failures() as exc:
+        raise ServiceUnavailable(f"Scheduler could not delete {name}: {exc}") from exc
+
+
+def _group() -> str:
+    group = load(WakeSettings).schedule_group
+    assert group is not None  # the use case calls only where a group is set
+    return group
