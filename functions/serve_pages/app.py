@@ -15,7 +15,7 @@ from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 STATIC = Path(__file__).parent / "static"
-ASSETS = dict.fromkeys(("upload.js", "verify.js", "examiner.js"), "text/javascript") | {"app.css": "text/css"}
+ASSETS = dict.fromkeys(("retry.js", "upload.js", "verify.js", "examiner.js"), "text/javascript") | {"app.css": "text/css"}
 
 
 @cache

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
@@ -279,3 +282,195 @@ def test_a_reviewer_checks_a_receipt_and_a_changed_one_is_refused(page: Page, st
     expect(page.locator("#receipt-title")).to_have_text("Not a genuine receipt")
     expect(page.locator("#receipt-verdict")).to_have_text(re.compile("changed|not a receipt"))
     page.screenshot(path=ARTIFACTS / "verify-3-changed-receipt.png", full_page=True)
+
+
+# --- a busy or starting service: the pages wait and retry, and say so -------------------------
+
+PROBLEM = "urn:exam-depository:problem:"
+LOOKUP = re.compile(r".*/submissions/[0-9A-Z]{20}$")  # the code's lookup and the upload's status polls
+# What the page's live status said, every change of it, kept for the test to read afterwards (a
+# "retrying in 1 s…" may last less than a look at the page takes).
+_STATUS_LOG = """
+window.statusSeen = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("status");
+  new MutationObserver(() => window.statusSeen.push(status.textContent))
+    .observe(status, { childList: true, characterData: true, subtree: true });
+});
+"""
+
+
+def retrying_quickly(page: Page, **settings: int) -> None:
+    """The retry settings of the page's own retry.js, made small (waits of a tenth of a second
+    when the service names none; fewer attempts where a test says), and its status recorded."""
+    chosen = {"baseMs": 100, "capMs": 100} | settings
+    page.add_init_script(f"window.serviceRetrySettings = {json.dumps(chosen)};{_STATUS_LOG}")
+
+
+def status_seen(page: Page) -> list[str]:
+    seen: list[str] = page.evaluate("window.statusSeen")
+    return seen
+
+
+def api_busy(kind: str, retry_after_s: int = 1) -> dict[str, Any]:
+    """Our API's answer when it cannot serve now: 503, Retry-After in seconds, a problem of `kind`."""
+    body = {"type": PROBLEM + kind, "title": "Service busy", "status": 503, "detail": "Retry shortly."}
+    return {
+        "status": 503,
+        "headers": {"Retry-After": str(retry_after_s)},
+        "content_type": "application/problem+json",
+        "body": json.dumps(body),
+    }
+
+
+# API Gateway's own throttle: before any function runs, in its own words.
+GATEWAY_THROTTLED = {
+    "status": 429,
+    "headers": {"Retry-After": "1"},
+    "content_type": "application/json",
+    "body": json.dumps({"message": "Too Many Requests"}),
+}
+
+
+def s3_slow_down(origin: str) -> dict[str, Any]:
+    """S3's answer while it scales a prefix: 503 with its XML error and the bucket's CORS header."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        "<Message>Please reduce your request rate.</Message><RequestId>4442587FB7D0A2F9</RequestId>"
+        "<HostId>ZXhhbS1kZXBvc2l0b3J5</HostId></Error>"
+    )
+    headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"status": 503, "headers": headers, "content_type": "application/xml", "body": body}
+
+
+class Answering:
+    """The first requests of one method to a URL answered as given, the rest by the stack; every
+    request of that method counted with when it was sent."""
+
+    def __init__(self, page: Page, url: str | re.Pattern[str], method: str, answers: list[dict[str, Any]]) -> None:
+        self.method = method
+        self.answers = list(answers)
+        self.sent: list[float] = []
+        self.after: Callable[[], bool] = lambda: True  # answer only once this holds (a later phase)
+        page.route(url, self._route)
+
+    def _route(self, route: Route) -> None:
+        if route.request.method != self.method:
+            route.fallback()  # to another test's answers on the same URL, or the stack
+            return
+        self.sent.append(time.monotonic())
+        if self.answers and self.after():
+            route.fulfill(**self.answers.pop(0))
+        else:
+            route.fallback()
+
+
+def forget_the_answers_we_caused(console_errors: list[str], status: int, times: int) -> None:
+    """Chromium logs each 5xx a test answered: exactly `times` of them, no more."""
+    caused = f"Failed to load resource: the server responded with a status of {status}"
+    logged = [line for line in console_errors if line.startswith(caused)]
+    assert len(logged) == times, console_errors
+    for line in logged:
+        console_errors.remove(line)
+
+
+def test_a_starting_service_is_retried_after_its_retry_after_and_the_student_sees_the_exam(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.starting")
+    retrying_quickly(page)
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-starting"), api_busy("service-starting")])
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+    assert len(lookups.sent) == 3
+    # Never sooner than Retry-After (1 s), whatever the backoff of a tenth of a second says.
+    assert all(later - earlier >= 1.0 for earlier, later in zip(lookups.sent, lookups.sent[1:], strict=False))
+    seen = status_seen(page)
+    assert seen.count("The service is starting up — retrying in 1 s…") == 2, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    expect(page.get_by_role("alert")).to_be_hidden()
+    forget_the_answers_we_caused(console_errors, 503, 2)
+
+
+def test_a_busy_gateway_s3_and_api_delay_the_upload_but_it_ends_with_the_code(
+    page: Page, stack: Stack, tmp_path: Path, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.busy")
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 handed in to a busy service " * 100)
+    retrying_quickly(page)
+    forms = Answering(page, LOOKUP, "POST", [GATEWAY_THROTTLED])
+    uploads = Answering(page, f"{stack.info['s3_endpoint']}/**", "POST", [s3_slow_down(stack.api.rstrip("/"))] * 2)
+    polls = Answering(page, LOOKUP, "GET", [api_busy("service-busy")])
+    polls.after = lambda: len(uploads.sent) == 3  # the first status poll after S3 took the file
+
+    open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#receipt-code")).to_have_text(CODE, timeout=20_000)
+    expect(page.locator("#status")).to_have_text("Your file is handed in.")
+    assert (len(forms.sent), len(uploads.sent)) == (2, 3)
+    assert polls.answers == []  # a poll was answered busy, and polling went on
+    seen = status_seen(page)
+    assert len([text for text in seen if text.startswith("The service is busy — retrying in ")]) == 4, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    progress = stack.progress(student["upload_code"])
+    assert progress["attempts_used"] == 1
+    assert len(progress["uploads"]) == 1  # the throttled request made no form; S3's retries used the one
+    forget_the_answers_we_caused(console_errors, 503, 3)  # (a 4xx is not logged as a problem)
+
+
+def test_a_service_busy_past_the_bound_is_said_with_what_to_do_and_try_again_works(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.bound")
+    retrying_quickly(page, maxAttempts=3)
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-busy")] * 3)
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("The service is still busy. Try again in a minute or two.")
+    assert len(lookups.sent) == 3
+    expect(page.locator("#status")).to_have_text("")
+    page.screenshot(path=ARTIFACTS / "upload-13-still-busy.png", full_page=True)
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+    expect(alert).to_be_hidden()
+    assert len(lookups.sent) == 4
+    forget_the_answers_we_caused(console_errors, 503, 3)
+
+
+def test_a_retry_after_beyond_the_bound_is_said_at_once_not_waited_for(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.long")
+    retrying_quickly(page)  # the bound is the page's own: two minutes
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-starting", retry_after_s=300)])
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    expect(page.get_by_role("alert")).to_have_text("The service is still starting up. Try again in about 5 minutes.")
+    assert len(lookups.sent) == 1
+    assert not [text for text in status_seen(page) if "retrying" in text]  # not for a wait it will not make
+    forget_the_answers_we_caused(console_errors, 503, 1)
+
+
+def test_a_reviewer_checking_a_receipt_waits_out_a_busy_service(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    receipt = stack.hand_in(stack.create_student(EXAM, "browser.review-busy")["upload_code"], b"%PDF-1.7 r")
+    retrying_quickly(page)
+    checks = Answering(page, re.compile(r".*/receipts/verify$"), "POST", [api_busy("service-busy")])
+
+    page.goto(f"{stack.api}/verify")
+    page.get_by_label("Or a receipt").fill(receipt["current"]["receipt"])
+    page.get_by_role("button", name="Check the receipt").click()
+
+    expect(page.locator("#receipt-title")).to_have_text("A genuine receipt")
+    assert len(checks.sent) == 2
+    assert "The service is busy — retrying in 1 s…" in status_seen(page)
+    forget_the_answers_we_caused(console_errors, 503, 1)
