@@ -168,6 +168,10 @@ async function call(method, path, { json, file, accept } = {}) {
     signOut("The service refused your key. Check it with your administrator and sign in again.");
     throw new Refused(403, { detail: "The key was refused." });
   }
+  if (response.status === 504) {
+    // API Gateway stopped waiting; the function may have finished the change after that.
+    throw new Refused(504, { detail: "The service took too long to answer: the change may or may not be made. Check, then try again." });
+  }
   if (!response.ok) {
     const problem = await problemOf(response);
     if (response.status >= 500 && !problem.detail) {
