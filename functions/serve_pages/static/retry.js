@@ -10,9 +10,10 @@
 // not a busy service: it is never retried.
 //
 // How long: exponential backoff with full jitter (a class that failed together must not retry
-// together), never sooner than the service's Retry-After, and bounded: after `budgetMs` in all,
-// or `maxAttempts` requests, the caller tells the person what to do. A Retry-After that reaches
-// past the budget ends the retries at once with its time, rather than a silent wait.
+// together), added to the service's Retry-After (a floor the whole class was given alike: waiting
+// exactly that would bring them back in step), and bounded: after `budgetMs` in all, or
+// `maxAttempts` requests, the caller tells the person what to do. A Retry-After that reaches past
+// the budget ends the retries at once with its time, rather than a silent wait.
 "use strict";
 const serviceRetry = (() => {
   const settings = {
@@ -48,8 +49,8 @@ const serviceRetry = (() => {
   }
 
   function duration(ms) {
-    const s = Math.max(1, Math.ceil(ms / 1000));
-    return s < 120 ? `${s} s` : `${Math.ceil(s / 60)} minutes`;
+    const s = Math.max(1, Math.round(ms / 1000));
+    return s < 120 ? `${s} s` : `${Math.round(s / 60)} minutes`;
   }
 
   // `once()` sends the request and resolves to { network } or { status, retryAfter, problemType,
@@ -66,7 +67,7 @@ const serviceRetry = (() => {
         return result;
       }
       const ceiling = Math.min(settings.capMs, settings.baseMs * 2 ** (attempt - 1));
-      const waitMs = Math.max(floorMs(result.retryAfter), Math.random() * ceiling);
+      const waitMs = floorMs(result.retryAfter) + Math.random() * ceiling;
       if (attempt >= settings.maxAttempts || Date.now() - started + waitMs > settings.budgetMs) {
         if (waited) notice("");
         return { ...result, gaveUp: { reason, waitMs } };
