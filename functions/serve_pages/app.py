@@ -15,7 +15,11 @@ from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 STATIC = Path(__file__).parent / "static"
-ASSETS = dict.fromkeys(("upload.js", "verify.js", "examiner.js"), "text/javascript") | {"app.css": "text/css"}
+# retry.js: the pages' one way through a busy or starting service, loaded before each page's own.
+# A page and its scripts may come from caches up to 5 minutes apart: its interface stays, or it is
+# given a new name.
+SCRIPTS = ("retry.js", "upload.js", "verify.js", "examiner.js")
+ASSETS = dict.fromkeys(SCRIPTS, "text/javascript") | {"app.css": "text/css"}
 
 
 @cache

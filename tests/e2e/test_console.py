@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
 from tests.browser import ARTIFACTS
 from tests.conftest import ROOT
+from tests.e2e.busy_service import Answering, api_busy, forget_the_answers_we_caused, retrying_quickly, status_seen
 from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
@@ -120,7 +121,7 @@ def test_the_console_loads_from_its_own_origin_alone_and_stays_light(console: Co
     console.open()
     console.page.wait_for_load_state("networkidle")
 
-    assert {url.rsplit("/", 1)[-1] for url, _ in loaded} == {"examiner", "app.css", "examiner.js"}
+    assert {url.rsplit("/", 1)[-1] for url, _ in loaded} == {"examiner", "app.css", "retry.js", "examiner.js"}
     assert all(url.startswith(stack.api + "/") for url, _ in loaded)  # no CDN, no font service
     weight = sum(size for _, size in loaded)
     (ARTIFACTS / "console-weight.txt").write_text(
@@ -650,6 +651,44 @@ def test_a_close_lost_on_the_network_is_said_beside_the_action_and_tried_again(
     assert datetime.fromisoformat(stack.exam("console-close-net").json()["cutoff_at"]) <= datetime.now(UTC)
     assert len(lost) == 1
     console_errors.remove("Failed to load resource: net::ERR_CONNECTION_RESET")  # the one this test caused
+
+
+def test_a_busy_service_is_waited_out_and_a_change_that_timed_out_is_left_to_the_examiner(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-busy", title="Busy deadline")
+    page = console.page
+    retrying_quickly(page)
+    lists = Answering(
+        page, re.compile(r".*/exams\?limit=.*"), "GET", [api_busy("service-starting"), api_busy("service-busy")]
+    )
+    # The database is full, then API Gateway stops waiting for the function (its own 504 words).
+    timed_out = {
+        "status": 504,
+        "content_type": "application/json",
+        "body": json.dumps({"message": "Endpoint request timed out"}),
+    }
+    closes = Answering(page, re.compile(r".*/exams/console-busy/close$"), "POST", [api_busy("service-busy"), timed_out])
+
+    console.sign_in()
+    console.open_exam("Busy deadline")
+    assert len(lists.sent) == 3
+    page.get_by_role("button", name="Close now…").click()
+    page.get_by_role("button", name="Close it now").click()
+
+    # A 503 made no change: sent again by itself. After a 504 the change may be made: the examiner decides.
+    expect(page.get_by_role("alert")).to_contain_text("took too long to answer: the change may or may not be made")
+    assert len(closes.sent) == 2
+    assert datetime.fromisoformat(stack.exam("console-busy").json()["cutoff_at"]) > datetime.now(UTC)
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("#status")).to_contain_text("is closed")
+    assert len(closes.sent) == 3
+    seen = status_seen(page)
+    assert "The service is starting up — retrying in 1 s…" in seen
+    assert seen.count("The service is busy — retrying in 1 s…") == 2, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    forget_the_answers_we_caused(console_errors, 503, 3)
+    forget_the_answers_we_caused(console_errors, 504, 1)
 
 
 # --- what a careless network, a DST night and a quick double click do -----------------------

@@ -11,6 +11,15 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser import ARTIFACTS
+from tests.e2e.busy_service import (
+    GATEWAY_THROTTLED,
+    Answering,
+    api_busy,
+    forget_the_answers_we_caused,
+    retrying_quickly,
+    s3_slow_down,
+    status_seen,
+)
 from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
@@ -279,3 +288,110 @@ def test_a_reviewer_checks_a_receipt_and_a_changed_one_is_refused(page: Page, st
     expect(page.locator("#receipt-title")).to_have_text("Not a genuine receipt")
     expect(page.locator("#receipt-verdict")).to_have_text(re.compile("changed|not a receipt"))
     page.screenshot(path=ARTIFACTS / "verify-3-changed-receipt.png", full_page=True)
+
+
+# --- a busy or starting service: the pages wait and retry, and say so -------------------------
+
+LOOKUP = re.compile(r".*/submissions/[0-9A-Z]{20}$")  # the code's lookup and the upload's status polls
+
+
+def test_a_starting_service_is_retried_after_its_retry_after_and_the_student_sees_the_exam(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.starting")
+    retrying_quickly(page)
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-starting"), api_busy("service-starting")])
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+    assert len(lookups.sent) == 3
+    # Never sooner than Retry-After (1 s), whatever the backoff of a tenth of a second says.
+    assert all(later - earlier >= 1.0 for earlier, later in zip(lookups.sent, lookups.sent[1:], strict=False))
+    seen = status_seen(page)
+    assert seen.count("The service is starting up — retrying in 1 s…") == 2, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    expect(page.get_by_role("alert")).to_be_hidden()
+    forget_the_answers_we_caused(console_errors, 503, 2)
+
+
+def test_a_busy_gateway_s3_and_api_delay_the_upload_but_it_ends_with_the_code(
+    page: Page, stack: Stack, tmp_path: Path, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.busy")
+    answers = tmp_path / "answers.pdf"
+    answers.write_bytes(b"%PDF-1.7 handed in to a busy service " * 100)
+    retrying_quickly(page)
+    forms = Answering(page, LOOKUP, "POST", [GATEWAY_THROTTLED])
+    uploads = Answering(page, f"{stack.info['s3_endpoint']}/**", "POST", [s3_slow_down(stack.api.rstrip("/"))] * 2)
+    polls = Answering(page, LOOKUP, "GET", [api_busy("service-busy")])
+    polls.after = lambda: len(uploads.sent) == 3  # the first status poll after S3 took the file
+
+    open_upload_page(page, stack, student["upload_code"])
+    page.get_by_label("Choose your file").set_input_files(answers)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#receipt-code")).to_have_text(CODE, timeout=20_000)
+    expect(page.locator("#status")).to_have_text("Your file is handed in.")
+    assert (len(forms.sent), len(uploads.sent)) == (2, 3)
+    assert polls.answers == []  # a poll was answered busy, and polling went on
+    seen = status_seen(page)
+    assert len([text for text in seen if text.startswith("The service is busy — retrying in ")]) == 4, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    progress = stack.progress(student["upload_code"])
+    assert progress["attempts_used"] == 1
+    assert len(progress["uploads"]) == 1  # the throttled request made no form; S3's retries used the one
+    forget_the_answers_we_caused(console_errors, 503, 3)  # (a 4xx is not logged as a problem)
+
+
+def test_a_service_busy_past_the_bound_is_said_with_what_to_do_and_try_again_works(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.bound")
+    retrying_quickly(page, maxAttempts=3)
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-busy")] * 3)
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("The service is still busy. Try again in a minute or two.")
+    assert len(lookups.sent) == 3
+    expect(page.locator("#status")).to_have_text("")
+    page.screenshot(path=ARTIFACTS / "upload-13-still-busy.png", full_page=True)
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+    expect(alert).to_be_hidden()
+    assert len(lookups.sent) == 4
+    forget_the_answers_we_caused(console_errors, 503, 3)
+
+
+def test_a_retry_after_beyond_the_bound_is_said_at_once_not_waited_for(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    student = stack.create_student(EXAM, "browser.long")
+    retrying_quickly(page)  # the bound is the page's own: two minutes
+    lookups = Answering(page, LOOKUP, "GET", [api_busy("service-starting", retry_after_s=300)])
+
+    open_upload_page(page, stack, student["upload_code"])
+
+    expect(page.get_by_role("alert")).to_have_text("The service is still starting up. Try again in about 5 minutes.")
+    assert len(lookups.sent) == 1
+    assert not [text for text in status_seen(page) if "retrying" in text]  # not for a wait it will not make
+    forget_the_answers_we_caused(console_errors, 503, 1)
+
+
+def test_a_reviewer_checking_a_receipt_waits_out_a_busy_service(
+    page: Page, stack: Stack, console_errors: list[str]
+) -> None:
+    receipt = stack.hand_in(stack.create_student(EXAM, "browser.review-busy")["upload_code"], b"%PDF-1.7 r")
+    retrying_quickly(page)
+    checks = Answering(page, re.compile(r".*/receipts/verify$"), "POST", [api_busy("service-busy")])
+
+    page.goto(f"{stack.api}/verify")
+    page.get_by_label("Or a receipt").fill(receipt["current"]["receipt"])
+    page.get_by_role("button", name="Check the receipt").click()
+
+    expect(page.locator("#receipt-title")).to_have_text("A genuine receipt")
+    assert len(checks.sent) == 2
+    assert "The service is busy — retrying in 1 s…" in status_seen(page)
+    forget_the_answers_we_caused(console_errors, 503, 1)

@@ -27,9 +27,11 @@ def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, sc
     assert "script-src 'self'" in csp
     assert "default-src 'none'" in csp
     assert f"connect-src {connect_src};" in csp
-    assert f'<script src="/v1/static/{script}">' in response.body  # links follow the stage
+    assert (
+        f'<script src="/v1/static/retry.js"></script>\n<script src="/v1/static/{script}">' in response.body
+    )  # links follow the stage; the retries first
     assert "<script>" not in response.body  # no inline script
-    for asset in ("app.css", script):
+    for asset in ("app.css", "retry.js", script):
         served = api.page(f"/static/{asset}")
         assert served.status == 200
         assert "http" not in served.body.replace("http://www.w3.org", "")  # no CDN, no font service

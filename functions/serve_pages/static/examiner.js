@@ -44,6 +44,7 @@ function el(tag, props, ...children) {
   return node;
 }
 function say(text) { $("status").textContent = text; }
+const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
 function clearError() { $("error").hidden = true; $("error-rows").replaceChildren(); $("retry").hidden = true; }
 // The alert goes beside what it is about (the form that was refused), or under the status line.
 function fail(text, { rows, near, retry } = {}) {
@@ -148,23 +149,28 @@ async function problemOf(response) {
   return /json/.test(type) ? response.json().catch(() => ({})) : {};
 }
 
-// One request with the key. A 403 is API Gateway refusing the key: the console signs out.
+// One request with the key. A 403 is API Gateway refusing the key: the console signs out. A busy
+// service's answer is retried (retry.js); after a timeout or a lost answer only a GET is sent
+// again by itself, since a change may have been made (the examiner is asked, with Try again).
 async function call(method, path, { json, file, accept } = {}) {
   const headers = { "x-api-key": sessionStorage.getItem(KEY) || "" };
   if (json) headers["Content-Type"] = "application/json";
   if (file) headers["Content-Type"] = "text/csv";
   if (accept) headers.Accept = accept;
-  let response;
-  try {
-    response = await fetch(api + path, { method, headers, body: json ? JSON.stringify(json) : file, cache: "no-store" });
-  } catch (err) {
-    throw new Refused(0, { detail: "The network failed. Check your connection, then try again." });
-  }
+  const init = { method, headers, body: json ? JSON.stringify(json) : file, cache: "no-store" };
+  const sent = await serviceRetry.fetch(api + path, init, { repeatable: method === "GET", notice: waiting });
+  if (sent.gaveUp) throw new Refused(0, { detail: serviceRetry.advice(sent.gaveUp) });
+  if (sent.network) throw new Refused(0, { detail: "The network failed. Check your connection, then try again." });
+  const response = sent.response;
   const date = response.headers.get("date");
   if (date) clockOffset = new Date(date) - Date.now();
   if (response.status === 403) {
     signOut("The service refused your key. Check it with your administrator and sign in again.");
     throw new Refused(403, { detail: "The key was refused." });
+  }
+  if (response.status === 504) {
+    // API Gateway stopped waiting; the function may have finished the change after that.
+    throw new Refused(504, { detail: "The service took too long to answer: the change may or may not be made. Check, then try again." });
   }
   if (!response.ok) {
     const problem = await problemOf(response);

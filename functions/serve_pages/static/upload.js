@@ -7,6 +7,7 @@ let code = null;
 let retry = null;
 
 function say(text) { $("status").textContent = text; }
+const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
 function fail(text, retryWith) {
   $("error").textContent = text;
   $("error").hidden = false;
@@ -85,19 +86,21 @@ function startTicking(canUpload) {
   }, 1000);
 }
 
+// Every call of this page may be sent again (retry.js) after a timeout or a lost answer: the
+// lookups and polls are GETs, and a form asked for twice leaves an unused form behind, which costs
+// no attempt and expires with its policy. Only a repeat after a 504 or a lost answer can (a 429 or
+// 503 made no form), and one request is sent at most ten times: a student could reach the ten open
+// forms allowed only if every one of them timed out after its form was made, and is then told to
+// wait until they expire.
 async function call(method, path, body) {
-  let response;
-  try {
-    response = await fetch(api + path, {
-      method,
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-  } catch (err) {
-    return { network: true };
-  }
-  const data = await response.json().catch(() => ({}));
-  return { status: response.status, data };
+  const sent = await serviceRetry.fetch(api + path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  }, { repeatable: true, notice: waiting });
+  if (sent.gaveUp) return { gaveUp: sent.gaveUp }; // a network failure too: it is repeatable
+  const data = await sent.response.json().catch(() => ({}));
+  return { status: sent.status, data };
 }
 
 // A receipt to keep, as a file (a compact JWS: any JOSE tool reads it).
@@ -147,7 +150,7 @@ async function loadStudent(event) {
   if (typed.length !== 20) { fail("An upload code has 20 letters and digits. Check it and try again."); return; }
   say("Looking up your code…");
   const result = await call("GET", `submissions/${encodeURIComponent(typed)}`);
-  if (result.network) { fail("The network failed. Check your connection.", loadStudent); return; }
+  if (result.gaveUp) { fail(serviceRetry.advice(result.gaveUp), loadStudent); return; }
   if (result.status === 404) { fail("We don't know this upload code. Check it and try again."); return; }
   if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment.", loadStudent); return; }
   code = typed;
@@ -203,17 +206,18 @@ function refusal(result) {
   if (kind === "invalid-input") {
     return { text: "This file's name or type cannot be used. Rename the file with ordinary letters and try again." };
   }
-  if (result.status === 503 || result.status === 429) {
-    return { text: "The service is busy right now. Try again in a moment.", retry: true };
-  }
   return { text: "Something went wrong on our side. Try again in a moment.", retry: true };
 }
 
+// Polls once a second until the file is recorded; a poll the service is too busy for waits as
+// retry.js says (backing off, never sooner than Retry-After), so a busy class does not poll harder.
+// Resolves to "recorded", "rejected", "pending" (not yet, at the deadline) or why the retries stopped.
 async function waitForReceipt(uploadId, timeoutMs = 60000) {
   say("Uploaded. Recording your file…");
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const result = await call("GET", `submissions/${code}`);
+    if (result.gaveUp) return result.gaveUp;
     if (result.status === 200) {
       const upload = result.data.uploads.find((u) => u.upload_id === uploadId);
       if (upload && upload.status === "recorded") {
@@ -249,13 +253,19 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
 
 // Send the file with a form, and record what happened. A network error may have cut the answer
 // off after S3 took the file: retrying first looks for it, and sends it again with the same form
-// (which costs no attempt) while that form lives.
+// (which costs no attempt) while that form lives. S3's 503 SlowDown stored nothing: the same form
+// goes again by itself (retry.js), to the same key, so at most one object is ever made of it. S3
+// names no wait (and a cross-origin header is unreadable unless the bucket exposes it): backoff alone.
 async function send(form, file) {
-  $("progress-box").hidden = false;
-  $("progress").value = 0;
-  say(`Uploading ${file.name}…`);
-  const sent = await postToS3(form, file);
-  $("progress-box").hidden = true;
+  const sent = await serviceRetry.run(async () => {
+    $("progress-box").hidden = false;
+    $("progress").value = 0;
+    say(`Uploading ${file.name}…`);
+    const answer = await postToS3(form, file);
+    $("progress-box").hidden = true;
+    return answer;
+  }, { notice: waiting });
+  if (sent.gaveUp) { fail(serviceRetry.advice(sent.gaveUp), () => resume(form, file)); return; }
   if (sent.network) {
     fail("The network failed during the upload. Check your connection, then try again.", () => resume(form, file));
     return;
@@ -268,6 +278,8 @@ async function send(form, file) {
   const outcome = await waitForReceipt(form.upload_id);
   if (outcome === "pending") {
     fail("Your file arrived but is not recorded yet. Reload this page in a minute to see its code.");
+  } else if (outcome.reason) {
+    fail(`Your file arrived. ${serviceRetry.advice(outcome)} Reload this page then to see its code.`);
   }
 }
 
@@ -275,6 +287,7 @@ async function resume(form, file) {
   clearError();
   say("Checking whether your file arrived…");
   const outcome = await waitForReceipt(form.upload_id, 8000);
+  if (outcome.reason) { fail(serviceRetry.advice(outcome), () => resume(form, file)); return; }
   if (outcome !== "pending") return;
   if (new Date(form.expires_at) > new Date(Date.now() + 5000)) {
     await send(form, file);
@@ -304,7 +317,7 @@ async function upload(event) {
     const presign = await call("POST", `submissions/${code}`, {
       filename: file.name, content_type: file.type || "application/octet-stream", sha256,
     });
-    if (presign.network) { fail("The network failed. Check your connection, then try again.", upload); return; }
+    if (presign.gaveUp) { fail(serviceRetry.advice(presign.gaveUp), upload); return; }
     if (presign.status !== 201) {
       const problem = refusal(presign);
       fail(problem.text, problem.retry ? upload : null);

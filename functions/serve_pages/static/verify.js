@@ -4,19 +4,20 @@ const api = document.body.dataset.api;
 const $ = (id) => document.getElementById(id);
 let code = null;
 
+const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
 function fail(text) { $("error").textContent = text; $("error").hidden = false; $("status").textContent = ""; }
 function size(bytes) {
   return bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KiB (${bytes} bytes)` : `${(bytes / 1024 / 1024).toFixed(2)} MiB (${bytes} bytes)`;
 }
 
-async function get(path) {
-  try {
-    const response = await fetch(api + path);
-    return { status: response.status, data: await response.json().catch(() => ({})) };
-  } catch (err) {
-    return { network: true };
-  }
+// Every request of this page only reads (a receipt's check included): each may be sent again
+// (retry.js) whatever became of the first.
+async function send(path, init) {
+  const sent = await serviceRetry.fetch(api + path, init, { repeatable: true, notice: waiting });
+  if (sent.gaveUp) return { gaveUp: sent.gaveUp }; // a network failure too: it is repeatable
+  return { status: sent.status, data: await sent.response.json().catch(() => ({})) };
 }
+function get(path) { return send(path, {}); }
 
 async function check(event) {
   event.preventDefault();
@@ -26,7 +27,7 @@ async function check(event) {
   if (typed.length !== 20) { fail("A verification code has 20 letters and digits. Check it and try again."); return; }
   $("status").textContent = "Looking up the code…";
   const result = await get(`verifications/${encodeURIComponent(typed)}`);
-  if (result.network) { fail("The network failed. Check your connection and try again."); return; }
+  if (result.gaveUp) { fail(serviceRetry.advice(result.gaveUp)); return; }
   if (result.status === 404) { fail("No file has this verification code. Check it and try again."); return; }
   if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment."); return; }
   code = typed;
@@ -57,9 +58,10 @@ async function check(event) {
 
 async function download() {
   const result = await get(`verifications/${code}/download_url`);
+  if (result.gaveUp) { fail(serviceRetry.advice(result.gaveUp)); return; }
   if (result.status === 200) { window.location.assign(result.data.url); return; }
   if (result.status === 410) { fail("This file is no longer available."); return; }
-  fail(result.network ? "The network failed. Try again." : "The download link could not be made. Try again.");
+  fail("The download link could not be made. Try again.");
 }
 
 // A receipt: checked by the server against the deployment's published keys (GET
@@ -78,16 +80,10 @@ async function checkReceipt(event) {
   const text = chosen ? (await chosen.text()).trim() : $("receipt-text").value.trim();
   if (!text) { fail("Paste a receipt, or choose its file."); return; }
   $("status").textContent = "Checking the receipt…";
-  let result;
-  try {
-    const response = await fetch(api + "receipts/verify", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ receipt: text }),
-    });
-    result = { status: response.status, data: await response.json().catch(() => ({})) };
-  } catch (err) {
-    fail("The network failed. Check your connection and try again.");
-    return;
-  }
+  const result = await send("receipts/verify", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ receipt: text }),
+  });
+  if (result.gaveUp) { fail(serviceRetry.advice(result.gaveUp)); return; }
   if (result.status === 422) { fail("This is not a receipt: it is too long or empty."); return; }
   if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment."); return; }
   const v = result.data;

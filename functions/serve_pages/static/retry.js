@@ -1,0 +1,118 @@
+// Every page's way through a busy or starting service: a request the service could not take now
+// is sent again after a wait, and the person reads "busy, retrying", never an error.
+//
+// What is retried: 429 (API Gateway's throttle, before any function ran), 503 (our API: the
+// database is full (`…:service-busy`) or resuming from a pause (`…:service-starting`), or a
+// throttled function; S3's `SlowDown`), 504 (an integration timeout) and a network failure.
+// A 429 or 503 means the request was not carried out, so any request may be sent again. After a
+// 504 or a network failure it may have been: only a request the caller marks `repeatable` is sent
+// again then. A 429 whose problem type is a refusal of ours (`too-many-open-forms`) is an answer,
+// not a busy service: it is never retried.
+//
+// How long: exponential backoff with full jitter (a class that failed together must not retry
+// together), added to the service's Retry-After (a floor the whole class was given alike: waiting
+// exactly that would bring them back in step), and bounded: after `budgetMs` in all, or
+// `maxAttempts` requests, the caller tells the person what to do. A Retry-After that reaches past
+// the budget ends the retries at once with its time, rather than a silent wait.
+"use strict";
+const serviceRetry = (() => {
+  const settings = {
+    budgetMs: 120000,
+    maxAttempts: 10,
+    baseMs: 1000,
+    capMs: 30000,
+    // A test makes the bound small by setting this before the page's scripts run.
+    ...(window.serviceRetrySettings || {}),
+  };
+  const WAITING = {
+    busy: "The service is busy",
+    starting: "The service is starting up",
+    network: "The connection dropped",
+  };
+
+  // Why a result is worth another try, or null when it is an answer to act on.
+  function transient(result, repeatable) {
+    if (result.network) return repeatable ? "network" : null;
+    const kind = (result.problemType || "").split(":").pop();
+    if (result.status === 503) return kind === "service-starting" ? "starting" : "busy";
+    if (result.status === 429) return !kind || kind === "service-busy" || kind === "service-starting" ? "busy" : null;
+    if (result.status === 504) return repeatable ? "busy" : null;
+    return null;
+  }
+
+  // Retry-After in ms: seconds (what the API and API Gateway send) or an HTTP date.
+  function floorMs(retryAfter) {
+    if (!retryAfter) return 0;
+    if (/^\d+$/.test(retryAfter.trim())) return Number(retryAfter) * 1000;
+    const at = Date.parse(retryAfter);
+    return Number.isNaN(at) ? 0 : Math.max(0, at - Date.now());
+  }
+
+  function duration(ms) {
+    const s = Math.max(1, Math.round(ms / 1000));
+    return s < 120 ? `${s} s` : `${Math.round(s / 60)} minutes`;
+  }
+
+  // `once()` sends the request and resolves to { network } or { status, retryAfter, problemType,
+  // ... }; `notice(text)` shows the live status while waiting and clears it once done. Resolves to
+  // the last result; `gaveUp` on it says why it stopped ({ reason, waitMs }) when the bound did.
+  async function run(once, { repeatable = false, notice = () => {} } = {}) {
+    const started = Date.now();
+    let waited = false;
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await once();
+      const reason = transient(result, repeatable);
+      if (!reason) {
+        if (waited) notice("");
+        return result;
+      }
+      const ceiling = Math.min(settings.capMs, settings.baseMs * 2 ** (attempt - 1));
+      const waitMs = floorMs(result.retryAfter) + Math.random() * ceiling;
+      if (attempt >= settings.maxAttempts || Date.now() - started + waitMs > settings.budgetMs) {
+        if (waited) notice("");
+        return { ...result, gaveUp: { reason, waitMs } };
+      }
+      notice(`${WAITING[reason]} — retrying in ${duration(waitMs)}…`);
+      waited = true;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+
+  // A fetch through `run`: resolves to { response } or { network }, with `gaveUp` as above. The
+  // caller reads the body; the problem type is read from a copy.
+  function fetchRetrying(url, init, options) {
+    return run(async () => {
+      let response;
+      try {
+        response = await fetch(url, init);
+      } catch (err) {
+        return { network: true };
+      }
+      let problemType = null;
+      if (!response.ok && /json/.test(response.headers.get("content-type") || "")) {
+        problemType = ((await response.clone().json().catch(() => null)) || {}).type || null;
+      }
+      return { response, status: response.status, retryAfter: response.headers.get("retry-after"), problemType };
+    }, options);
+  }
+
+  // What to do after the bound, in words (no "error": nothing is wrong with what the person did).
+  function advice(gaveUp) {
+    const later = gaveUp.waitMs > 60000 ? `in about ${duration(gaveUp.waitMs)}` : "in a minute or two";
+    if (gaveUp.reason === "starting") return `The service is still starting up. Try again ${later}.`;
+    if (gaveUp.reason === "network") return "The network failed. Check your connection, then try again.";
+    return `The service is still busy. Try again ${later}.`;
+  }
+
+  // A `notice` that shows the waiting in a live region and, once done, puts back what it said.
+  function noticeIn(region) {
+    let before = null;
+    return (text) => {
+      if (text && before === null) before = region.textContent;
+      region.textContent = text || before || "";
+      if (!text) before = null;
+    };
+  }
+
+  return { run, fetch: fetchRetrying, advice, noticeIn, settings };
+})();
