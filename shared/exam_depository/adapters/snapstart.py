@@ -10,18 +10,18 @@ module registers the runtime hooks that deal with it; Lambda calls them only und
 that imports it costs nothing more without SnapStart.
 
 Nothing in the product opens a connection or makes a client at import: the hooks are cheap, and
-they hold also when a first invocation ran before the snapshot.
+they hold also when a first invocation ran before the snapshot. What they need beyond this module
+they import when called: Powertools' parameters alone would load the AWS SDK at every cold start,
+and the pages function, which has no database, would load its driver.
 """
 
 from __future__ import annotations
 
 import random
 
-from aws_lambda_powertools.utilities import parameters
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
 from exam_depository.adapters import aws
-from exam_depository.adapters.db import transactions
 
 
 def before_snapshot() -> None:
@@ -30,10 +30,13 @@ def before_snapshot() -> None:
     The AWS SDK is imported here, at publish time, rather than at each environment's first call:
     its modules are the largest part of a function's start, and they hold no credentials or
     connections until a client is made."""
-    transactions.reset()
-    aws.reset()
     import boto3  # noqa: F401
     import botocore.config  # noqa: F401  # the adapters' client options, loaded with the SDK
+
+    from exam_depository.adapters.db import transactions
+
+    transactions.reset()
+    aws.reset()
 
 
 def after_restore() -> None:
@@ -44,11 +47,14 @@ def after_restore() -> None:
     version was published); the SDK's default session goes too, with any credentials it cached;
     `random`, which botocore's retries draw their jitter from, is seeded afresh, lest every
     restored copy back off in step under a deadline's burst."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+
+    from exam_depository.adapters.db import transactions
+
     transactions.reset()
     aws.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
-    import boto3
-
     boto3.DEFAULT_SESSION = None
     random.seed()
 
