@@ -1,0 +1,110 @@
+"""template.yaml's SnapStart parameter, as the SAM translator expands it: which functions it turns
+on, that their callers invoke the alias that carries the snapshot, and that a change of the
+setting or of the shared layers publishes a new version (a snapshot applies only to a version
+published after it was turned on)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.conftest import ROOT
+
+SNAPSTART_FUNCTIONS = {
+    "RequestUploadFunction",
+    "GetUploadStatusFunction",
+    "ServePagesFunction",
+    "RecordSubmissionsFunction",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return dict(yaml_parse((ROOT / "template.yaml").read_text()))
+
+
+class _NoManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _expand(template: dict[str, Any], parameters: dict[str, str], layer_key: str = "layer.zip") -> dict[str, Any]:
+    source = copy.deepcopy(template)
+    for resource in source["Resources"].values():
+        properties = resource.get("Properties", {})
+        if "CodeUri" in properties:
+            properties["CodeUri"] = "s3://bucket/function.zip"
+        if "ContentUri" in properties:
+            properties["ContentUri"] = f"s3://bucket/{layer_key}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        return dict(transform(source, parameters, _NoManagedPolicies())["Resources"])
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: resource for name, resource in resources.items() if resource["Type"] == kind}
+
+
+def _versions(resources: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """function -> (its version's logical id, the version's properties)"""
+    return {
+        resource["Properties"]["FunctionName"]["Ref"]: (name, resource["Properties"])
+        for name, resource in _of_type(resources, "AWS::Lambda::Version").items()
+    }
+
+
+def test_the_parameter_is_off_by_default_and_sets_the_four_functions(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SnapStart"]
+    assert parameter["Default"] == "None"
+    assert set(parameter["AllowedValues"]) == {"None", "PublishedVersions"}  # the API's own values
+    resources = _expand(template, {})
+    with_snapstart = {
+        name
+        for name, function in _of_type(resources, "AWS::Lambda::Function").items()
+        if "SnapStart" in function["Properties"]
+    }
+    assert with_snapstart == SNAPSTART_FUNCTIONS
+    for name in SNAPSTART_FUNCTIONS:
+        assert resources[name]["Properties"]["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+
+
+def test_the_api_and_the_queue_invoke_the_alias_whose_versions_carry_the_snapshot(template: dict[str, Any]) -> None:
+    resources = _expand(template, {})
+    aliases = _of_type(resources, "AWS::Lambda::Alias")
+    assert {alias["Properties"]["FunctionName"]["Ref"] for alias in aliases.values()} == SNAPSTART_FUNCTIONS
+    versions = _versions(resources)
+    assert set(versions) == SNAPSTART_FUNCTIONS
+    for alias_name, alias in aliases.items():
+        function = alias["Properties"]["FunctionName"]["Ref"]
+        assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [versions[function][0], "Version"]}
+        # A replaced version is deleted with its snapshot, which would otherwise stay cached and billed.
+        assert resources[versions[function][0]]["DeletionPolicy"] == "Delete"
+        permissions = [
+            permission["Properties"]["FunctionName"]
+            for permission in _of_type(resources, "AWS::Lambda::Permission").values()
+            if permission["Properties"]["FunctionName"] in ({"Ref": function}, {"Ref": alias_name})
+        ]
+        mappings = [
+            mapping["Properties"]["FunctionName"]
+            for mapping in _of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+            if mapping["Properties"]["FunctionName"] in ({"Ref": function}, {"Ref": alias_name})
+        ]
+        assert permissions + mappings, function
+        assert set(map(str, permissions + mappings)) == {str({"Ref": alias_name})}, function
+
+
+def test_turning_snapstart_on_or_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> None:
+    off = _versions(_expand(template, {}))
+    on = _versions(_expand(template, {"SnapStart": "PublishedVersions"}))
+    new_layer = _versions(_expand(template, {}, layer_key="new-layer.zip"))
+    for function in SNAPSTART_FUNCTIONS:
+        # SAM hashes the properties unresolved (the same version id either way), but CloudFormation
+        # replaces a version whose description changed: the new one is published with the snapshot.
+        assert off[function][0] == on[function][0]
+        assert "${SnapStart}" in on[function][1]["Description"]["Fn::Sub"]
+        # The shared code lives in the layers: the alias must not keep running the old one.
+        assert new_layer[function][0] != off[function][0], function
