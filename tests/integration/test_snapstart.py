@@ -40,7 +40,7 @@ def snapshot_and_restore() -> None:
 
 
 @pytest.fixture
-def hooks_registered() -> Iterator[None]:
+def hook_registry_kept() -> Iterator[None]:
     """The registry is the interpreter's, as in a Lambda environment: the runtime's cycle empties
     the before-snapshot list, which the other tests of this process still expect to hold."""
     registered = list(snapshot_restore_py.get_before_snapshot())
@@ -65,7 +65,7 @@ def _secret_with(database_url: str, **changes: str) -> str:
 
 
 def test_a_restored_environment_reconnects_makes_new_clients_and_reads_the_secret_again(
-    api: Api, clean_database: str, hooks_registered: None
+    api: Api, clean_database: str, hook_registry_kept: None
 ) -> None:
     # Given an environment that served a form before the snapshot: a connection made with the
     # secret as it was then, an S3 client, the secret cached.
@@ -108,7 +108,7 @@ def test_without_the_hooks_a_copy_keeps_the_snapshot_s_connection_and_secret(api
     assert "sslmode" not in transactions.connection().info.dsn
 
 
-def test_restored_copies_draw_different_random_numbers(hooks_registered: None) -> None:
+def test_restored_copies_draw_different_random_numbers() -> None:
     """Every copy of a snapshot starts with the generator's state at the snapshot: botocore's retry
     jitter would then be the same in every environment of a burst."""
     state_at_snapshot = random.getstate()
@@ -125,7 +125,7 @@ def test_restored_copies_draw_different_random_numbers(hooks_registered: None) -
 
 
 def test_the_recorder_records_after_a_restore(
-    api: Api, handler: Callable[[str], ModuleType], hooks_registered: None, bucket: Bucket
+    api: Api, handler: Callable[[str], ModuleType], hook_registry_kept: None, bucket: Bucket
 ) -> None:
     """The recorder's clients (S3, KMS) and connection come back after a restore: a file handed in
     right after one is recorded, its receipt signed."""
