@@ -1,11 +1,12 @@
 """template.yaml's SnapStart parameter, as the SAM translator expands it: which functions it turns
 on, that their callers invoke the alias that carries the snapshot, and that a change of the
-setting or of the shared layers publishes a new version (a snapshot applies only to a version
-published after it was turned on)."""
+setting, of any other parameter the functions read, or of the shared layers publishes a new
+version (a snapshot, like an environment variable, applies only to a version published after)."""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -97,14 +98,66 @@ def test_the_api_and_the_queue_invoke_the_alias_whose_versions_carry_the_snapsho
         assert set(map(str, permissions + mappings)) == {str({"Ref": alias_name})}, function
 
 
-def test_turning_snapstart_on_or_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> None:
+def _parameters_read(node: Any, parameters: set[str]) -> set[str]:
+    """The template parameters a property reads, through Ref or a ${name} of Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and value in parameters:
+                found.add(value)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) & parameters
+            found |= _parameters_read(value, parameters)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _parameters_read(item, parameters)
+    return found
+
+
+# What a version does not hold: the function's own settings (reserved concurrency), its role's
+# permissions, what invokes it, and how SAM publishes it.
+NOT_IN_A_VERSION = {
+    "ReservedConcurrentExecutions",
+    "Policies",
+    "Events",
+    "AutoPublishAlias",
+    "AutoPublishAliasAllProperties",
+    "VersionDescription",
+    "VersionDeletionPolicy",
+}
+
+
+def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_changes(template: dict[str, Any]) -> None:
+    """SAM hashes the properties with parameters unresolved: a new LogLevel, retention or SnapStart
+    setting alone would leave the alias on a version that runs the old one. CloudFormation replaces
+    a version whose description changed, so the description names every such parameter."""
+    parameters = set(template["Parameters"])
+    globals_read = _parameters_read(
+        {key: value for key, value in template["Globals"]["Function"].items() if key not in NOT_IN_A_VERSION},
+        parameters,
+    )
+    descriptions = set()
+    for function in SNAPSTART_FUNCTIONS:
+        properties = template["Resources"][function]["Properties"]
+        descriptions.add(repr(properties["VersionDescription"]))
+        read = globals_read | _parameters_read(
+            {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters
+        )
+        described = _parameters_read(properties["VersionDescription"], parameters)
+        assert {"SnapStart", "LogLevel", "RetentionDays", "DatabaseSecretArn", "SubnetIds"} <= read, function
+        # Every one of them, and no other: CloudFormation would replace the version for a parameter
+        # that changed nothing in the function, and Lambda refuses to publish an unchanged one.
+        assert described == read, function
+        assert (
+            properties["VersionDescription"]
+            == template["Resources"]["RequestUploadFunction"]["Properties"]["VersionDescription"]
+        )
+
+
+def test_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> None:
     off = _versions(_expand(template, {}))
-    on = _versions(_expand(template, {"SnapStart": "PublishedVersions"}))
     new_layer = _versions(_expand(template, {}, layer_key="new-layer.zip"))
     for function in SNAPSTART_FUNCTIONS:
-        # SAM hashes the properties unresolved (the same version id either way), but CloudFormation
-        # replaces a version whose description changed: the new one is published with the snapshot.
-        assert off[function][0] == on[function][0]
-        assert "${SnapStart}" in on[function][1]["Description"]["Fn::Sub"]
         # The shared code lives in the layers: the alias must not keep running the old one.
         assert new_layer[function][0] != off[function][0], function
