@@ -161,3 +161,21 @@ def test_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> No
     for function in SNAPSTART_FUNCTIONS:
         # The shared code lives in the layers: the alias must not keep running the old one.
         assert new_layer[function][0] != off[function][0], function
+
+
+def test_the_version_description_fits_lambda_s_256_characters(template: dict[str, Any]) -> None:
+    text, names = template["Resources"]["RequestUploadFunction"]["Properties"]["VersionDescription"]["Fn::Sub"]
+    longest = {
+        "SnapStart": "PublishedVersions",
+        "LogLevel": "WARNING",
+        "RetentionDays": "30",
+        "MaxWindowDays": "366",
+        "EnvironmentName": "e" * 10,  # its AllowedPattern's longest
+        "Secret": "s" * 64 + "-AbCdEf",  # a secret's name as RDS makes them is about 55 characters
+        "Subnet": "subnet-0123456789abcdef0",
+        "SecurityGroup": "sg-0123456789abcdef0",
+    }
+    assert set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) == set(longest)
+    assert set(names) <= set(longest)
+    rendered = re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda name: longest[name.group(1)], text)
+    assert len(rendered) <= 256, rendered
