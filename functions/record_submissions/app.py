@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository.adapters import snapstart  # noqa: F401  # registers the SnapStart hooks
 from exam_depository.adapters.storage import objects_created
 from exam_depository.domain.recording import ObjectCreated
 from exam_depository.observability import MetricUnit, logger, metrics

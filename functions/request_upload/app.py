@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository.adapters import snapstart  # noqa: F401  # registers the SnapStart hooks
 from exam_depository.api import views
 from exam_depository.api.models import UploadForm
 from exam_depository.api.resolver import build_resolver, responses

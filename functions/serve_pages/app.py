@@ -8,7 +8,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.adapters import storage
+from exam_depository.adapters import (
+    snapstart,  # noqa: F401  # registers the SnapStart hooks
+    storage,
+)
 from exam_depository.api.resolver import build_resolver
 from exam_depository.domain.errors import NotFound
 from exam_depository.observability import logger, metrics
