@@ -370,6 +370,33 @@ class StackProcesses:
     def thread_ids(self) -> set[int]:
         return {thread.id for thread in self.stack.threads()}
 
+    def others(self) -> dict[tuple[int, float], tuple[str, float]]:
+        """CPU seconds of every process outside the stack and this benchmark: the machine is
+        shared, and what else ran says whether a run's figures are the stack's own."""
+        ours = {self.benchmark.pid}
+        for root in (self.stack, self.ministack, self.postgres):
+            ours.add(root.pid)
+            ours.update(child.pid for child in root.children(recursive=True))
+        found = {}
+        for process in psutil.process_iter(["name", "cpu_times", "create_time"]):
+            times = process.info["cpu_times"]
+            if process.pid in ours or times is None:
+                continue
+            found[process.pid, process.info["create_time"]] = (process.info["name"], times.user + times.system)
+        return found
+
+
+def busiest_others(
+    before: dict[tuple[int, float], tuple[str, float]], after: dict[tuple[int, float], tuple[str, float]]
+) -> dict[str, float]:
+    """The three process names outside the stack that took the most CPU seconds in between
+    (of the processes still running at the end: one that came and went in between is missed)."""
+    used: dict[str, float] = {}
+    for process, (name, seconds) in after.items():
+        used[name] = used.get(name, 0.0) + seconds - before.get(process, (name, 0.0))[1]
+    busiest = sorted(used.items(), key=lambda item: item[1], reverse=True)[:3]
+    return {name: round(seconds, 1) for name, seconds in busiest if seconds >= 0.1}
+
 
 def _tree_cpu(root: psutil.Process) -> float:
     """CPU seconds of a process and its descendants: the live ones, and those it reaped (the
@@ -464,10 +491,12 @@ def _measure(
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, started - time.monotonic()))
+    others = processes.others()
     before = processes.sample()
     for thread in threads:
         thread.join()
     after = processes.sample()
+    others_used = busiest_others(others, processes.others())
     connections.stop.set()
     depth.stop.set()
     connections.join()
@@ -513,6 +542,7 @@ def _measure(
         "record_outcomes": _logged_outcomes(running.local_dir / "stack.log"),
         "late_start_ms": _percentiles([max(0.0, o.late_start_s) for o in outcomes]),
         "cpu_s": cpu,
+        "cpu_others_s": others_used,
         "cpu_capacity_s": round(wall * (os.cpu_count() or 1), 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
@@ -626,7 +656,8 @@ def report(scenario: Scenario, runs: list[dict[str, Any]], out: TextIO) -> None:
             f"p50 {lag.get('p50')} ms, p99 {lag.get('p99')}; {run['status_polls']} status polls; "
             f"PostgreSQL client connections peak {run['client_connections_peak']}; queue peak "
             f"{run['queue_max_depth']}; dead letters {run['dead_letters']}; recorder outcomes "
-            f"{run['record_outcomes']}; {run['students_retried']} students retried: {run['retry_kinds'] or 'none'}; "
+            f"{run['record_outcomes']}; busiest other processes (CPU s) {run['cpu_others_s'] or 'none'}; "
+            f"{run['students_retried']} students retried: {run['retry_kinds'] or 'none'}; "
             f"errors {run['error_kinds'] or 'none'}",
             file=out,
         )
