@@ -91,6 +91,9 @@ SAMPLE_S = 0.1
 # As deployed (template.yaml's queue): background.start's 1 s, made for the tests' retries,
 # would send a batch that takes longer than a second under load to a second worker.
 VISIBILITY_TIMEOUT_S = 180
+# A run's students are waited for this long after its window, then the run ends: every
+# request's retries are bounded, but a stack that stops answering must not hold `make burst`.
+RUN_LIMIT_S = 240.0
 LEAD_S = 1.0  # the clients are made before the burst's clock starts, so none starts late for it
 CLIENT_STACK_BYTES = 512 * 1024  # per student thread; the default 8 MiB is reserved, not used
 
@@ -486,15 +489,20 @@ def _measure(
     depth.start()
     started = time.monotonic() + LEAD_S
     threads = [
-        threading.Thread(target=_at_start, args=(student, started), name=student.item.nickname) for student in students
+        threading.Thread(target=_at_start, args=(student, started), name=student.item.nickname, daemon=True)
+        for student in students
     ]
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, started - time.monotonic()))
     others = processes.others()
     before = processes.sample()
+    time_out = started + scenario.window_s + RUN_LIMIT_S
     for thread in threads:
-        thread.join()
+        thread.join(max(0.0, time_out - time.monotonic()))
+    for student, thread in zip(students, threads, strict=True):
+        if thread.is_alive():  # left behind: it ends with this process, and its student saw no code
+            student.outcome.error = f"still handing in {RUN_LIMIT_S:.0f} s after the window"
     after = processes.sample()
     others_used = busiest_others(others, processes.others())
     connections.stop.set()
