@@ -537,8 +537,7 @@ def _measure(
         "form_ms": _percentiles([o.form_s for o in outcomes if o.form_s is not None]),
         "visible_ms": _percentiles([(o.visible_at or 0.0) - (o.s3_answer_at or 0.0) for o in handed_in]),
         "accepted": len(accepted),
-        "accepted_not_recorded": sum(1 for nickname in accepted if checked["per_student"].get(nickname, 0) == 0),
-        **{name: value for name, value in checked.items() if name != "per_student"},
+        **checked,
         "seconds": round(wall, 1),
         "last_s3_answer_s": round(max((o.s3_answer_at or 0.0) for o in outcomes), 1),
         "status_polls": sum(o.status_polls for o in outcomes),
@@ -585,9 +584,10 @@ def check_records(database_url: str, hand_ins: list[HandIn], outcomes: list[Outc
         if count and ((sha256, size) != (item.sha256, item.size) or seen.get(item.nickname, code) != code):
             wrong += 1
     return {
-        "per_student": {nickname: row[0] for nickname, row in found.items()},
         "recorded": sum(count for count, *_ in found.values()),
-        "lost": sum(1 for item in hand_ins if found.get(item.nickname, (0,))[0] == 0),
+        # S3 accepted it (as the student's client saw), the database holds nothing of it when
+        # the run ends: its code never showed, whether or not a later redelivery records it.
+        "lost": sum(1 for o in outcomes if o.s3_accepted and found.get(o.nickname, (0,))[0] == 0),
         "duplicated": sum(count - 1 for count, *_ in found.values() if count > 1),
         "wrong": wrong,
         # Server clocks only: S3's eventTime to the recorder's transaction; no polling in it.
@@ -623,7 +623,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 def failed(run: dict[str, Any]) -> bool:
     """What `make burst` fails on: an error a student saw, an accepted upload not recorded
     exactly once as handed in."""
-    return bool(run["errors"] or run["accepted_not_recorded"] or run["lost"] or run["duplicated"] or run["wrong"])
+    return bool(run["errors"] or run["lost"] or run["duplicated"] or run["wrong"])
 
 
 def report(scenario: Scenario, runs: list[dict[str, Any]], out: TextIO) -> None:
