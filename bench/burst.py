@@ -206,7 +206,7 @@ class Student:
                 wait_for = retry_after_s(response.headers.get("Retry-After"), datetime.now(UTC))
             delay = backoff_s(attempt, wait_for, self.rng.random())
             if time.monotonic() + delay - first > RETRY_FOR_S:
-                raise GaveUp(f"{why} (after {attempt} retries)")
+                raise GaveUp(f"{why}, still after {RETRY_FOR_S:.0f} s")
             self.outcome.retries[why] += 1
             attempt += 1
             time.sleep(delay)
