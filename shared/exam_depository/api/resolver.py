@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -39,12 +39,24 @@ BASELINE_HEADERS = {
 }
 
 
+_RETRY_AFTER: OpenAPIResponseHeader = {
+    "description": "Seconds after which a retry may be served",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def responses(success: int, model: type[BaseModel] | None, *problems: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for a route: its success (with its model) and the problems it can answer."""
     documented: dict[int, OpenAPIResponse] = {
         status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM: {"model": Problem}}}
         for status in (*problems, 422, 503)
     }
+    documented[503]["description"] = (
+        "Busy (`service-busy`: every database connection is taken, or the function is at its"
+        " concurrency), starting up (`service-starting`: a paused database resuming) or unavailable;"
+        " retry after Retry-After"
+    )
+    documented[503]["headers"] = {"Retry-After": _RETRY_AFTER}
     documented[success] = {"description": HTTPStatus(success).phrase}
     if model is not None:
         documented[success]["content"] = {"application/json": {"model": model}}
