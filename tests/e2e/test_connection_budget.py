@@ -11,6 +11,7 @@ import psycopg
 import requests
 
 from local_stack.functions import concurrency_limits, read_template
+from tests.conftest import FIGURES
 from tests.e2e.conftest import Stack
 
 # More than the local PostgreSQL's 100 connections: one connection per request would exhaust it.
@@ -54,3 +55,6 @@ def test_a_class_asking_for_forms_at_once_meets_forms_or_busy_and_the_connection
         ).fetchone()
     assert row is not None
     assert 1 <= row[0] <= sum(limit or 0 for limit in limits.values())
+    FIGURES["burst of 110 form requests: forms"] = sum(answer.status_code == 201 for answer in answers)
+    FIGURES["burst of 110 form requests: busy, retry after"] = sum(answer.status_code == 503 for answer in answers)
+    FIGURES["burst of 110 form requests: database connections after"] = row[0]
