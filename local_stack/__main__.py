@@ -113,7 +113,14 @@ def _start_services(
 ) -> tuple[Any, Any]:
     from local_stack.delivery import QueueDelivery
     from local_stack.emulator import clients, provision
-    from local_stack.functions import FunctionPool, binary_media_types, read_template, routes
+    from local_stack.functions import (
+        FunctionPool,
+        binary_media_types,
+        concurrency_limits,
+        gateway_responses,
+        read_template,
+        routes,
+    )
     from local_stack.gateway import Gateway, serve
     from local_stack.keys import KeyTable
     from local_stack.schedules import Scheduler, schedules
@@ -126,14 +133,31 @@ def _start_services(
     )
 
     template = read_template()
-    gateway = Gateway(routes(template), KeyTable(secrets_file), binary_media_types(template))
+    # As many instances of each function as AWS runs with the template's default parameters, so
+    # that the stack's connections stay within the database's as they do there (the local
+    # PostgreSQL has max_connections 100, DatabaseMaxConnections' default).
+    limits = concurrency_limits(template)
+    gateway = Gateway(
+        routes(template),
+        KeyTable(secrets_file),
+        binary_media_types(template),
+        concurrency=limits,
+        gateway_responses=gateway_responses(template),
+    )
     server = serve(gateway, "127.0.0.1", api_port, terminal)
     threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
-    record_pool = FunctionPool("record_submissions")
-    for _ in range(int(os.environ.get("RECORD_WORKERS", "2"))):
+    # One delivery thread per recorder instance at most: more would only meet Throttled.
+    record_pool = FunctionPool("record_submissions", limits["record_submissions"])
+    record_workers = int(os.environ.get("RECORD_WORKERS", "2"))
+    for _ in range(min(record_workers, limits["record_submissions"] or record_workers)):
         QueueDelivery(sqs, queues.queue_url, queues.queue_arn, record_pool, stop).start()
     QueueDelivery(
-        sqs, queues.export_queue_url, queues.export_queue_arn, FunctionPool("build_export"), stop, batch_size=1
+        sqs,
+        queues.export_queue_url,
+        queues.export_queue_arn,
+        FunctionPool("build_export", limits["build_export"]),
+        stop,
+        batch_size=1,
     ).start()
     os.environ["EXPORT_QUEUE_URL"] = queues.export_queue_url
     override = os.environ.get("LOCAL_SCHEDULE_SECONDS")

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 # A guard against a hang, not a time budget: 20 requests at once to a fresh deployment in
 # MiniStack start 20 execution environments on 2 cores, and on a slower machine the last ones
@@ -18,11 +20,31 @@ import requests
 TIMEOUT_S = 120
 
 
+def _retrying_session() -> requests.Session:
+    """A session that does what the pages do with a 503 (busy, starting up: the function at its
+    concurrency, the database full or resuming): it asks again after Retry-After. Nothing was
+    done for such a request, so a POST is retried too."""
+    session = requests.Session()
+    retry = Retry(
+        total=10,
+        connect=0,
+        read=0,
+        status=10,
+        status_forcelist=(503,),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 @dataclass
 class ApiClient:
     api: str  # the stage root: http://127.0.0.1:3000, or https://.../v1
     key: str | None = None  # an examiner's API key
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=_retrying_session)
 
     def url(self, path: str) -> str:
         return f"{self.api.rstrip('/')}/{path.lstrip('/')}"

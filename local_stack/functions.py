@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 import itertools
 import json
 import os
 import queue
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -159,57 +160,154 @@ def routes(template: dict[str, Any]) -> list[Route]:
     return sorted(found, key=lambda route: route.resource.count("{"))
 
 
+def concurrency_limits(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, int | None]:
+    """How many instances of each function (by folder) AWS runs at once: its reserved concurrency,
+    or its queue's MaximumConcurrency (None: no cap), with the template's parameters at their
+    defaults unless `parameters` says otherwise."""
+    values = {name: str(spec.get("Default")) for name, spec in template.get("Parameters", {}).items()}
+    values.update(parameters or {})
+
+    def resolve(expression: Any) -> Any:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((function, argument),) = expression.items()
+            if function == "Ref":
+                return None if argument == "AWS::NoValue" else values[argument]
+            if function == "Fn::FindInMap":
+                table, first, second = (resolve(part) for part in argument)
+                return template["Mappings"][table][str(first)][str(second)]
+            if function == "Fn::Select":
+                return resolve(argument[1])[int(argument[0])]
+            raise ValueError(f"no local value for {function}")
+        return expression
+
+    default = template["Globals"]["Function"].get("ReservedConcurrentExecutions", {"Ref": "AWS::NoValue"})
+    limits: dict[str, int | None] = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        reserved = resolve(props.get("ReservedConcurrentExecutions", default))
+        found = [int(reserved)] if reserved is not None else []
+        for event in props.get("Events", {}).values():
+            scaling = event["Properties"].get("ScalingConfig", {})
+            if event["Type"] == "SQS" and "MaximumConcurrency" in scaling:
+                found.append(int(resolve(scaling["MaximumConcurrency"])))
+        limits[Path(props["CodeUri"]).name] = min(found) if found else None
+    return limits
+
+
+def gateway_responses(template: dict[str, Any]) -> dict[str, tuple[int, dict[str, str], bytes]]:
+    """The API's GatewayResponses, by type (INTEGRATION_FAILURE, THROTTLED), as API Gateway sends
+    them: the status, the headers (a literal is quoted in the template), the application/json body."""
+    found = {}
+    for kind, spec in template["Resources"]["Api"]["Properties"].get("GatewayResponses", {}).items():
+        headers = {"Content-Type": "application/json"}
+        for name, value in spec.get("ResponseParameters", {}).get("Headers", {}).items():
+            headers[name] = value.strip("'")
+        body = spec.get("ResponseTemplates", {}).get("application/json", "")
+        found[kind] = (int(spec["StatusCode"]), headers, body.encode())
+    return found
+
+
 def binary_media_types(template: dict[str, Any]) -> list[str]:
     types = template["Resources"]["Api"]["Properties"].get("BinaryMediaTypes", [])
     return [media_type.replace("~1", "/") for media_type in types]
 
 
+class Throttled(Exception):
+    """Every instance the function may have is busy: Lambda refuses the invocation (its 429
+    TooManyRequestsException), and the caller answers for it (the gateway as API Gateway does)."""
+
+
 class FunctionPool:
-    """Idle instances of one function's module; a busy one is never shared, like Lambda's
-    execution environments (Powertools resolvers hold the current event on the instance)."""
+    """A function's execution environments, as Lambda runs them: at most `max_instances` at once
+    (its reserved concurrency; None: unbounded), each one's module loaded on a worker thread of its
+    own and serving one invocation at a time on it, so that what a module keeps per thread (its
+    PostgreSQL connection) is per instance. An invocation finding every instance busy is refused
+    at once (Throttled), as Lambda refuses it."""
 
     _serial = itertools.count()
 
-    def __init__(self, function: str) -> None:
+    def __init__(self, function: str, max_instances: int | None = None) -> None:
         self.function = function
-        self._idle: queue.SimpleQueue[ModuleType] = queue.SimpleQueue()
+        self.max_instances = max_instances
+        self._lock = threading.Lock()
+        self._idle: list[_Instance] = []
+        self._started = 0
 
-    @contextmanager
-    def instance(self) -> Iterator[ModuleType]:
-        try:
-            module = self._idle.get_nowait()
-        except queue.Empty:
-            module = self._load()
-        try:
-            yield module
-        finally:
-            self._idle.put(module)
+    @property
+    def instances(self) -> int:
+        """How many instances were started (each holds at most one database connection)."""
+        return self._started
 
     def invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
         """One invocation, as Lambda runs it: on an instance no other invocation holds, with log
         keys of its own, and an unhandled error logged with its traceback (as Lambda writes it to
         the function's log) before it goes on to the caller, who answers for it (the gateway a
-        502, a queue by keeping the messages, a schedule by its next run).
+        502, a queue by keeping the messages, a schedule by its next run)."""
+        instance = self._take()
+        try:
+            return instance.run(event, context)
+        finally:
+            with self._lock:
+                self._idle.append(instance)
 
-        The handlers share the process's one Powertools Logger, whose appended keys (the Lambda
+    def _take(self) -> _Instance:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            if self.max_instances is not None and self._started >= self.max_instances:
+                raise Throttled(f"{self.function}: all {self.max_instances} instances are busy")
+            self._started += 1
+        return _Instance(self.function, self._load)
+
+    def _load(self) -> ModuleType:
+        return load_function(self.function, f"local_{self.function}_{next(self._serial)}")
+
+
+class _Instance:
+    """One execution environment: a worker thread that loads the function's module on its first
+    invocation and runs every invocation of this instance, one at a time."""
+
+    def __init__(self, function: str, load: Callable[[], ModuleType]) -> None:
+        self.function = function
+        self._load = load
+        self._module: ModuleType | None = None
+        self._work: queue.SimpleQueue[tuple[dict[str, Any], LambdaContext, concurrent.futures.Future[Any]]]
+        self._work = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name=f"instance-{function}").start()
+
+    def run(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._work.put((event, context, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            event, context, done = self._work.get()
+            try:
+                done.set_result(self._invoke(event, context))
+            except BaseException as exc:  # the caller re-raises it, as Lambda reports it
+                done.set_exception(exc)
+
+    def _invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        """The handlers share the process's one Powertools Logger, whose appended keys (the Lambda
         context's, the correlation id) are one dict: two invocations at once would each write
         their lines with whichever keys were appended last. Here they are kept per thread (each
-        invocation runs on its own), and dropped when the invocation ends."""
+        instance runs on its own), and dropped when the invocation ends."""
         from exam_depository.observability import logger
 
         _keys_per_thread(logger)
         logger.thread_safe_clear_keys()
         try:
-            with self.instance() as module:  # a module that fails to import fails here, logged too
-                return module.lambda_handler(event, context)
+            if self._module is None:  # a module that fails to import fails here, logged too
+                self._module = self._load()
+            return self._module.lambda_handler(event, context)
         except Exception:
             logger.exception("The invocation failed", extra={"function": self.function})
             raise
         finally:
             logger.thread_safe_clear_keys()
-
-    def _load(self) -> ModuleType:
-        return load_function(self.function, f"local_{self.function}_{next(self._serial)}")
 
 
 def _keys_per_thread(logger: Logger) -> None:

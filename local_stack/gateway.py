@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from local_stack.functions import FunctionPool, LambdaContext, Route
+from local_stack.functions import FunctionPool, LambdaContext, Route, Throttled
 from local_stack.keys import KeyTable
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -26,14 +26,30 @@ def redact_codes(line: str) -> str:
 
 
 class Gateway:
+    """`concurrency`: how many instances each function may run at once (functions.concurrency_limits;
+    a function not named has no cap); `gateway_responses`: the template's (functions.gateway_responses),
+    whose INTEGRATION_FAILURE answers an invocation Lambda throttles."""
+
     def __init__(
-        self, routes: list[Route], keys: KeyTable, binary_media_types: list[str], stage: str = "local"
+        self,
+        routes: list[Route],
+        keys: KeyTable,
+        binary_media_types: list[str],
+        stage: str = "local",
+        *,
+        concurrency: dict[str, int | None] | None = None,
+        gateway_responses: dict[str, tuple[int, dict[str, str], bytes]] | None = None,
     ) -> None:
         self.routes = routes
         self.keys = keys
         self.binary_media_types = binary_media_types
         self.stage = stage
-        self.pools = {route.function: FunctionPool(route.function) for route in routes}
+        limits = concurrency or {}
+        self.pools = {route.function: FunctionPool(route.function, limits.get(route.function)) for route in routes}
+        # API Gateway's default for a throttled function, which a template's response replaces.
+        self.throttled = (gateway_responses or {}).get(
+            "INTEGRATION_FAILURE", _gateway_error(500, "Internal server error")
+        )
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
@@ -51,6 +67,10 @@ class Gateway:
             request_id = event["requestContext"]["requestId"]
             try:
                 result = self.pools[route.function].invoke(event, LambdaContext(route.function, request_id))
+            except Throttled:
+                # Every instance the function may have is busy: Lambda refuses (429), and API
+                # Gateway answers its INTEGRATION_FAILURE response.
+                return _with_request_id(self.throttled, request_id)
             except Exception:
                 # What API Gateway answers when the function fails: the client gets an answer;
                 # the function's log has the error, and the terminal shows it too.

@@ -3,6 +3,7 @@ connection; and the functions it runs at once log each its own request's keys.""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +14,17 @@ from typing import Any, cast
 import pytest
 from exam_depository.observability import logger
 
-from local_stack.functions import FunctionPool, read_template, routes
+from local_stack.functions import (
+    FunctionPool,
+    LambdaContext,
+    concurrency_limits,
+    gateway_responses,
+    read_template,
+    routes,
+)
 from local_stack.gateway import Gateway
 from local_stack.keys import KeyTable, local_secrets
+from tests.waiting import wait_until
 
 
 class _FailingModule:
@@ -83,3 +92,92 @@ def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(
         assert status == 422
         own = [line for line in log_lines if line.get("correlation_id") == headers["x-amzn-RequestId"]]
         assert [(line["message"], line["function_name"]) for line in own] == [("Request refused", function)]
+
+
+class _HeldModule:
+    """A handler that answers only once the test lets it: its instance is busy until then."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[int] = []
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.threads.append(threading.get_ident())
+        self.entered.set()
+        assert self.release.wait(timeout=30)
+        return {"statusCode": 200, "headers": {}, "body": "served"}
+
+
+class _HeldPool(FunctionPool):
+    def __init__(self, function: str, max_instances: int | None, module: _HeldModule) -> None:
+        super().__init__(function, max_instances)
+        self.module = module
+
+    def _load(self) -> ModuleType:
+        return cast(ModuleType, self.module)
+
+
+def test_a_function_at_its_concurrency_is_throttled_and_answered_as_api_gateway_answers(tmp_path: Path) -> None:
+    # Given the gateway with the template's gateway responses, and a function allowed one
+    # instance, which one request holds busy
+    template = read_template()
+    gateway = Gateway(
+        routes(template),
+        KeyTable(tmp_path / "secrets.json"),
+        [],
+        concurrency={"serve_pages": 1},
+        gateway_responses=gateway_responses(template),
+    )
+    module = _HeldModule()
+    gateway.pools["serve_pages"] = _HeldPool("serve_pages", 1, module)
+    with ThreadPoolExecutor(1) as threads:
+        first = threads.submit(gateway.handle, "GET", "/verify", {}, b"")
+        wait_until(module.entered.is_set, timeout_s=30, what="the first request reached its handler")
+
+        # When a second request comes while it is busy
+        status, headers, body = gateway.handle("GET", "/verify", {}, b"")
+
+        # Then Lambda throttles it and the gateway answers the template's INTEGRATION_FAILURE
+        expected_status, expected_headers, expected_body = gateway_responses(template)["INTEGRATION_FAILURE"]
+        assert (status, body) == (expected_status, expected_body) == (503, expected_body)
+        assert headers["Retry-After"] == expected_headers["Retry-After"] == "2"
+        assert json.loads(body)["type"].endswith("service-busy")
+        assert "x-amzn-RequestId" in headers
+        # and once the first is answered, the instance serves the next one
+        module.release.set()
+        assert first.result(timeout=30)[0] == 200
+    assert gateway.handle("GET", "/verify", {}, b"")[0] == 200
+    assert gateway.pools["serve_pages"].instances == 1
+
+
+def test_every_invocation_of_an_instance_runs_on_its_own_thread_so_a_connection_is_per_instance() -> None:
+    # Given a pool of at most two instances, and requests from many threads, three at a time
+    module = _HeldModule()
+    module.release.set()
+    pool = _HeldPool("serve_pages", 2, module)
+    held = threading.Barrier(2, timeout=30)
+
+    def invoke_two_at_once(_: int) -> None:
+        held.wait()  # two callers at once: both instances are started
+        pool.invoke({}, LambdaContext("serve_pages"))
+
+    # When they are served
+    with ThreadPoolExecutor(2) as threads:
+        list(threads.map(invoke_two_at_once, range(20)))
+
+    # Then no more than two instances ran, each on one thread of its own: what a module keeps per
+    # thread (transactions.py's connection) is kept per instance, as on Lambda
+    assert pool.instances <= 2
+    assert len(set(module.threads)) == pool.instances
+    assert len(module.threads) == 20
+
+
+def test_the_local_stack_runs_as_many_instances_as_aws_would_with_the_default_parameters() -> None:
+    limits = concurrency_limits(read_template())
+    # The database functions' shares (ConnectionBudget at DatabaseMaxConnections=100, RecorderMaxConcurrency=5)
+    assert (limits["request_upload"], limits["get_verification"], limits["create_exam"]) == (17, 3, 2)
+    assert limits["record_submissions"] == 5
+    assert limits["serve_pages"] is None
+    # and all of them together fit in the local PostgreSQL's 100 connections, with room to spare
+    assert sum(limit or 0 for limit in limits.values()) <= 90

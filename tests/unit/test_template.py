@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exam_depository.config import RulesSettings
+from exam_depository.config import DatabaseSettings, RulesSettings
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
-from local_stack.functions import load_function
+from local_stack.functions import concurrency_limits, gateway_responses, load_function
 from tests.conftest import ROOT
 from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
@@ -462,20 +462,91 @@ def test_the_only_log_groups_are_the_functions_each_kept_for_the_log_retention(t
         }, name
 
 
-def test_a_function_takes_the_api_concurrency_reservation_unless_it_says_why_not(template: dict[str, Any]) -> None:
+# PostgreSQL keeps 3 connections for superusers (superuser_reserved_connections); the rest of the
+# margin is for operators (psql, a migration run by hand). docs/RELIABILITY.md gives the arithmetic.
+OPERATOR_MARGIN = 10
+# Lambda keeps 100 of an account's concurrency unreserved; a new account has 1,000.
+ACCOUNT_CONCURRENCY, UNRESERVED = 1000, 100
+
+
+def _uses_database(props: dict[str, Any]) -> bool:
+    return any("AWSSecretsManagerGetSecretValuePolicy" in policy for policy in props.get("Policies", []))
+
+
+def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_every_allowed_value(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    database_functions = {Path(p["CodeUri"]).name for p in _functions(template).values() if _uses_database(p)}
+    assert {"request_upload", "get_upload_status", "record_submissions", "build_export"} <= database_functions
+    for max_connections in parameters["DatabaseMaxConnections"]["AllowedValues"]:
+        for recorders in parameters["RecorderMaxConcurrency"]["AllowedValues"]:
+            limits = concurrency_limits(
+                template, {"DatabaseMaxConnections": max_connections, "RecorderMaxConcurrency": recorders}
+            )
+            shares = {function: limits[function] for function in database_functions}
+            assert all(share is not None and share >= 1 for share in shares.values()), (max_connections, shares)
+            assert limits["record_submissions"] == int(recorders)
+            used = sum(share or 0 for share in shares.values())
+            assert used + OPERATOR_MARGIN <= int(max_connections), (max_connections, recorders, used)
+
+
+def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(template: dict[str, Any]) -> None:
+    limits = concurrency_limits(template)
+    reserved = sum(
+        limits[Path(props["CodeUri"]).name] or 0
+        for props in _functions(template).values()
+        if props.get("ReservedConcurrentExecutions", template["Globals"]["Function"]["ReservedConcurrentExecutions"])
+        != {"Ref": "AWS::NoValue"}
+    )
+    # docs/RELIABILITY.md states this figure: the account concurrency the default needs.
+    assert reserved + UNRESERVED == 183
+    assert reserved + UNRESERVED <= ACCOUNT_CONCURRENCY
+
+
+def test_a_function_without_a_reservation_says_why_and_uses_no_connection_or_a_queue_caps_it(
+    template: dict[str, Any],
+) -> None:
     # checkov's CKV_AWS_115 passes a function whose reservation is !Ref AWS::NoValue: the reason
     # for opting out must be its skip of that check, which this test asks for.
-    reservation = {"Fn::If": ["ReserveApiConcurrency", {"Ref": "ApiFunctionConcurrency"}, {"Ref": "AWS::NoValue"}]}
-    assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == reservation
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
+        props = resource["Properties"]
         skips = {skip["id"] for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
-        if "ReservedConcurrentExecutions" in resource["Properties"]:
-            assert resource["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "AWS::NoValue"}, name
+        if props.get("ReservedConcurrentExecutions") == {"Ref": "AWS::NoValue"}:
             assert "CKV_AWS_115" in skips, f"{name} takes no reservation without saying why"
+            queues = [e for e in props.get("Events", {}).values() if e["Type"] == "SQS"]
+            assert not _uses_database(props) or all(
+                "MaximumConcurrency" in e["Properties"]["ScalingConfig"] for e in queues
+            )
+            assert not _uses_database(props) or queues, f"{name} uses the database without a cap"
         else:
             assert "CKV_AWS_115" not in skips, f"{name} has the reservation and skips its check"
+
+
+def test_a_connect_waits_less_than_the_api_functions_and_api_gateway_wait(template: dict[str, Any]) -> None:
+    wait_s = DatabaseSettings.model_fields["connect_wait_s"].default
+    # An attempt may end up to 2 s after the wait (psycopg's shortest connect timeout); the
+    # request's work needs the rest of the function's Timeout.
+    assert wait_s + 2 < template["Globals"]["Function"]["Timeout"] < 29
+
+
+def test_a_throttled_function_and_a_throttled_stage_answer_with_retry_after(
+    template: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    answers = gateway_responses(template)
+    for kind, status in (("INTEGRATION_FAILURE", 503), ("THROTTLED", 429)):
+        got_status, headers, body = answers[kind]
+        problem = json.loads(body)
+        assert got_status == status == problem["status"]
+        assert int(headers["Retry-After"]) >= 1
+        assert problem["type"] == "urn:exam-depository:problem:service-busy"
+    # SAM writes them into the API's OpenAPI body, which API Gateway imports.
+    (api,) = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    deployed = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert deployed["INTEGRATION_FAILURE"]["statusCode"] == "503"
+    assert deployed["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
 def test_the_export_builder_knows_its_last_try_as_the_queue_counts_them(template: dict[str, Any]) -> None:

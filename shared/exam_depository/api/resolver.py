@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -39,12 +39,24 @@ BASELINE_HEADERS = {
 }
 
 
+_RETRY_AFTER: OpenAPIResponseHeader = {
+    "description": "Seconds after which a retry may be served",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def responses(success: int, model: type[BaseModel] | None, *problems: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI entries for a route: its success (with its model) and the problems it can answer."""
     documented: dict[int, OpenAPIResponse] = {
         status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM: {"model": Problem}}}
         for status in (*problems, 422, 503)
     }
+    documented[503]["description"] = (
+        "Busy (`service-busy`: every database connection is taken, or the function is at its"
+        " concurrency), starting up (`service-starting`: a paused database resuming) or unavailable;"
+        " retry after Retry-After"
+    )
+    documented[503]["headers"] = {"Retry-After": _RETRY_AFTER}
     documented[success] = {"description": HTTPStatus(success).phrase}
     if model is not None:
         documented[success]["content"] = {"application/json": {"model": model}}
@@ -59,12 +71,13 @@ def problem(
     detail: str,
     problem_errors: list[dict[str, object]] | None = None,
     extra: dict[str, object] | None = None,
+    retry_after_s: int | None = None,
 ) -> Response[str]:
     body: dict[str, object] = {**(extra or {}), "type": PROBLEM_TYPE + kind, "title": title, "status": int(status)}
     body["detail"] = detail
     if problem_errors is not None:
         body["errors"] = problem_errors
-    headers = {"Retry-After": "5"} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
     return Response(
         status_code=int(status), content_type=PROBLEM, body=json.dumps(body, default=_member), headers=headers
     )
@@ -170,6 +183,15 @@ def _validation_detail(details: list[dict[str, object]]) -> str:
     return "; ".join(parts) + more + "." if parts else "The request does not match the API."
 
 
+# What a client is told for each reason a dependency could not serve (the pages show the title
+# and retry after Retry-After): the problem type is service-<reason>.
+_UNAVAILABLE = {
+    "busy": ("Service busy", "Many requests at once; retry after the seconds in Retry-After."),
+    "starting": ("Service starting up", "The database is starting up; retry after the seconds in Retry-After."),
+    "unavailable": ("Service unavailable", "A dependency is unavailable; retry shortly."),
+}
+
+
 def build_resolver() -> ApiResolver:
     """A resolver with request validation and the error map; one per function module."""
     app = ApiResolver(enable_validation=True)
@@ -219,12 +241,14 @@ def build_resolver() -> ApiResolver:
 
     @app.exception_handler(errors.ServiceUnavailable)
     def unavailable(exc: errors.ServiceUnavailable) -> Response[str]:
-        logger.warning("Dependency unavailable", extra={"cause": str(exc)})
+        logger.warning("Dependency unavailable", extra={"cause": str(exc), "reason": exc.reason})
+        title, detail = _UNAVAILABLE[exc.reason]
         return problem(
             HTTPStatus.SERVICE_UNAVAILABLE,
-            kind="service-unavailable",
-            title="Service unavailable",
-            detail="A dependency is unavailable; retry shortly.",
+            kind=f"service-{exc.reason}",
+            title=title,
+            detail=detail,
+            retry_after_s=exc.retry_after_s,
         )
 
     @app.exception_handler(Exception)

@@ -4,7 +4,7 @@ type, so `http.py` maps every one of them without a table that could miss a clas
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class DomainError(Exception):
@@ -107,8 +107,20 @@ class ServiceUnavailable(Exception):
 
     Not a DomainError: its message is for the logs, never for the client. `service` names the
     system where it is known ("S3", "PostgreSQL"), for a reason given to people (a failed export).
+    `reason` says what a client is told: `busy` (the database is full: every connection it allows
+    is taken), `starting` (it does not answer yet: a paused database resuming), `unavailable`
+    (anything else); `retry_after_s` is when a retry may be served.
     """
 
-    def __init__(self, message: str, *, service: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str | None = None,
+        reason: Literal["busy", "starting", "unavailable"] = "unavailable",
+        retry_after_s: int = 5,
+    ) -> None:
         super().__init__(message)
         self.service = service
+        self.reason = reason
+        self.retry_after_s = retry_after_s

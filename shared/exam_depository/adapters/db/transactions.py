@@ -3,16 +3,19 @@ statement's rows become dataclasses.
 
 The connection is created on first use and replaced when it is closed or broken. It runs in
 autocommit mode; each unit of work is one `with transaction() as conn:` block. A lost database
-leaves as `ServiceUnavailable`.
+leaves as `ServiceUnavailable`; a full or resuming one is waited for, within a bound (`_connect`).
 """
 
 from __future__ import annotations
 
+import math
+import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -88,18 +91,73 @@ _PLAN_CHANGED = "cached plan must not change result type"
 
 
 def _connect(settings: DatabaseSettings) -> Connection:
-    try:
-        return psycopg.connect(
-            _conninfo(settings),
-            autocommit=True,
-            row_factory=dict_row,
-            connect_timeout=settings.connect_timeout_s,
-            # psycopg's default: a statement is prepared at its 5th run on this connection.
-            prepare_threshold=5 if settings.prepared_statements else None,
-            application_name="exam-depository",
-        )
-    except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+    """A new connection. When PostgreSQL is full or does not answer yet, the connect is tried again,
+    with backoff and jitter, for up to `connect_wait_s`: a burst's connections come free within
+    milliseconds, and a paused Aurora holds a new connection while it resumes (15 to 30 s). What
+    still cannot connect leaves as ServiceUnavailable saying which, with when to retry."""
+    conninfo = _conninfo(settings)
+    deadline = time.monotonic() + settings.connect_wait_s
+    backoff_s = _FIRST_BACKOFF_S
+    while True:
+        remaining_s = deadline - time.monotonic()
+        try:
+            return psycopg.connect(
+                conninfo,
+                autocommit=True,
+                row_factory=dict_row,
+                # Whole seconds, at least 2 (libpq's rule, which psycopg follows): an attempt
+                # may end up to 2 s after the deadline.
+                connect_timeout=max(2, min(settings.connect_timeout_s, math.ceil(remaining_s))),
+                # psycopg's default: a statement is prepared at its 5th run on this connection.
+                prepare_threshold=5 if settings.prepared_statements else None,
+                application_name="exam-depository",
+            )
+        except psycopg.OperationalError as exc:
+            reason = _refusal(exc)
+            if reason == "unavailable":
+                raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+            pause_s = backoff_s / 2 + random.uniform(0, backoff_s / 2)  # noqa: S311  # jitter, no secret
+            if time.monotonic() + pause_s >= deadline:
+                raise ServiceUnavailable(
+                    f"PostgreSQL is {'full' if reason == 'busy' else 'not answering yet'}"
+                    f" after {settings.connect_wait_s:g} s of retries",
+                    service="PostgreSQL",
+                    reason=reason,
+                    retry_after_s=_RETRY_AFTER_S[reason],
+                ) from exc
+            time.sleep(pause_s)
+            backoff_s = min(backoff_s * 2, _LAST_BACKOFF_S)
+
+
+_FIRST_BACKOFF_S = 0.05
+_LAST_BACKOFF_S = 1.0
+# A full database frees connections as fast as requests end; a resuming one takes 15 to 30 s, of
+# which the function has waited connect_wait_s already.
+_RETRY_AFTER_S: dict[Literal["busy", "starting"], int] = {"busy": 2, "starting": 5}
+# PostgreSQL refuses a connection it cannot serve yet with SQLSTATE 53300 (too_many_connections)
+# or 57P03 (cannot_connect_now). libpq keeps no SQLSTATE for a refused startup, only the server's
+# message (psycopg's `sqlstate` is None there): these are PostgreSQL's messages for those codes.
+_FULL = ("too many clients", "too many connections", "remaining connection slots are reserved")
+_NOT_YET = (
+    "the database system is starting up",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "the database system is in recovery mode",
+    "the database system is shutting down",
+)
+
+
+def _refusal(exc: psycopg.OperationalError) -> Literal["busy", "starting", "unavailable"]:
+    """Why a connect failed, as a client is told: full, not answering yet (a connect that timed
+    out: a paused Aurora holds it while it resumes), or anything else."""
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        return "starting"
+    message = str(exc)
+    if any(text in message for text in _FULL):
+        return "busy"
+    if any(text in message for text in _NOT_YET):
+        return "starting"
+    return "unavailable"
 
 
 def _conninfo(settings: DatabaseSettings) -> str:
