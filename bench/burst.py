@@ -38,6 +38,7 @@ import platform
 import random
 import re
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -455,9 +456,20 @@ def burst(workers: int, scenario: Scenario, hand_ins: list[HandIn], files: Files
             local_dir, record_workers=workers, environment={"QUEUE_VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S)}
         )
         try:
-            return _measure(running, workers, scenario, hand_ins, files=files, log=log)
+            run = _measure(running, workers, scenario, hand_ins, files=files, log=log)
         finally:
             running.stop()
+        if failed(run):
+            # The stack's logs say why (a 502's traceback, a refused record): kept past the run.
+            kept = ROOT / ".local" / "burst-logs" / f"{scenario.name}-{workers}"
+            shutil.rmtree(kept, ignore_errors=True)
+            kept.mkdir(parents=True)
+            for name in ("terminal.log", "stack.log"):
+                if (local_dir / name).exists():
+                    shutil.copy2(local_dir / name, kept / name)
+            run["logs"] = str(kept)
+            print(f"   the stack's logs of this failed run: {kept}", file=log)
+        return run
 
 
 def _measure(

@@ -20,6 +20,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.metrics import Metrics
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -295,9 +297,10 @@ class _Instance:
         context's, the correlation id) are one dict: two invocations at once would each write
         their lines with whichever keys were appended last. Here they are kept per thread (each
         instance runs on its own), and dropped when the invocation ends."""
-        from exam_depository.observability import logger
+        from exam_depository.observability import logger, metrics
 
         _keys_per_thread(logger)
+        _metrics_per_thread(metrics)
         logger.thread_safe_clear_keys()
         try:
             if self._module is None:  # a module that fails to import fails here, logged too
@@ -316,6 +319,37 @@ def _keys_per_thread(logger: Logger) -> None:
     such keys in a context variable, which its formatter writes over the shared ones."""
     logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]
     logger.remove_keys = logger.thread_safe_remove_keys  # type: ignore[method-assign]
+
+
+def _metrics_per_thread(metrics: Metrics) -> None:
+    """Give each thread (each instance runs on its own) a metric set of its own, as each Lambda
+    environment has: Powertools keeps one per process, so one invocation's flush would write and
+    clear another's metrics, and the other's own flush then find none and fail the invocation
+    ("Must contain at least one metric")."""
+    if not isinstance(metrics.provider, _ProviderPerThread):
+        metrics.provider = _ProviderPerThread(metrics.provider)  # type: ignore[assignment]
+
+
+class _ProviderPerThread:
+    """Stands for a Powertools metrics provider: each thread gets one of its own, like the
+    process's (same namespace, service and default dimensions), on its first use."""
+
+    def __init__(self, template: AmazonCloudWatchEMFProvider) -> None:
+        self._template = template
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        provider = getattr(self._local, "provider", None)
+        if provider is None:
+            from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+            provider = self._local.provider = AmazonCloudWatchEMFProvider(
+                namespace=self._template.namespace,
+                service=self._template.service,
+                default_dimensions=dict(self._template.default_dimensions),
+                function_name=self._template.function_name,
+            )
+        return getattr(provider, name)
 
 
 def load_function(function: str, module_name: str) -> ModuleType:

@@ -181,3 +181,51 @@ def test_the_local_stack_runs_as_many_instances_as_aws_would_with_the_default_pa
     assert limits["serve_pages"] is None
     # and all of them together fit in the local PostgreSQL's 100 connections, with room to spare
     assert sum(limit or 0 for limit in limits.values()) <= 90
+
+
+class _MetricModule:
+    """A handler shaped as ours (`@metrics.log_metrics`, one metric per invocation) that, when the
+    test asks it, adds its metric and then waits to be let go before its flush."""
+
+    def __init__(self, name: str, added: threading.Event, release: threading.Event) -> None:
+        from exam_depository.observability import MetricUnit, metrics
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+            added.set()
+            assert release.wait(timeout=30)
+            return {"statusCode": 200, "headers": {}, "body": name}
+
+        self.lambda_handler = metrics.log_metrics(handler, raise_on_empty_metrics=True)
+
+
+class _MetricPool(FunctionPool):
+    def __init__(self, function: str, name: str, added: threading.Event, release: threading.Event) -> None:
+        super().__init__(function)
+        self.metric = (name, added, release)
+
+    def _load(self) -> ModuleType:
+        return cast(ModuleType, _MetricModule(*self.metric))
+
+
+def test_each_instance_flushes_its_own_metrics_and_never_finds_them_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given two functions' instances, the first of which has added its metric and not flushed yet
+    first_added, first_release = threading.Event(), threading.Event()
+    second_added, second_release = threading.Event(), threading.Event()
+    first = _MetricPool("first", "FirstMetric", first_added, first_release)
+    second = _MetricPool("second", "SecondMetric", second_added, second_release)
+    second_release.set()
+    with ThreadPoolExecutor(1) as threads:
+        held = threads.submit(first.invoke, {}, LambdaContext("first"))
+        wait_until(first_added.is_set, timeout_s=30, what="the first invocation added its metric")
+
+        # When the second invocation runs whole (adds, flushes), and only then the first flushes
+        second_answer = second.invoke({}, LambdaContext("second"))
+        first_release.set()
+        first_answer = held.result(timeout=30)
+
+    # Then each wrote its own metric, once, and neither failed
+    assert (first_answer["body"], second_answer["body"]) == ("FirstMetric", "SecondMetric")
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics_written = [[name for name in ("FirstMetric", "SecondMetric") if name in line] for line in written]
+    assert metrics_written == [["SecondMetric"], ["FirstMetric"]]
