@@ -332,7 +332,9 @@ def _metrics_per_thread(metrics: Metrics) -> None:
 
 class _ProviderPerThread:
     """Stands for a Powertools metrics provider: each thread gets one of its own, like the
-    process's (same namespace, service and default dimensions), on its first use."""
+    process's (same namespace, service and default dimensions), on its first use. Reads alone
+    are forwarded: Powertools' Metrics only calls its provider's methods, which write to the
+    thread's own provider; nothing sets an attribute on the provider from outside."""
 
     def __init__(self, template: AmazonCloudWatchEMFProvider) -> None:
         self._template = template

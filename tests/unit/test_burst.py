@@ -3,8 +3,11 @@ with a growing, capped window of full jitter; and the run fails on what a studen
 
 from __future__ import annotations
 
+import random
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -13,6 +16,9 @@ import requests
 from bench.burst import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
+    Files,
+    HandIn,
+    Student,
     _problem_kind,
     backoff_s,
     busiest_others,
@@ -106,3 +112,45 @@ def test_the_busiest_other_processes_count_only_what_they_used_in_between() -> N
     }
 
     assert busiest_others(before, after) == {"pytest": 4.0, "chromium": 3.5}
+
+
+def test_a_student_counts_every_retry_itself_the_client_retrying_nothing_behind_it() -> None:
+    # Given a service that answers the form request 503 busy twice, then 201
+    answers = [503, 503, 201]
+    asked: list[int] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status = answers[len(asked)]
+            asked.append(status)
+            body = b'{"type": "https://example.org/problems/service-busy"}' if status == 503 else b"{}"
+            self.send_response(status)
+            if status == 503:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        student = Student(
+            f"http://127.0.0.1:{server.server_port}",
+            HandIn("s00000", 0.0, 10, "0" * 64),
+            "CODE",
+            Files(random.Random(0)),
+        )
+
+        # When it asks for its form
+        answer = student.request("presign", lambda: student.client.presign("CODE", sha256="0" * 64))
+    finally:
+        server.shutdown()
+
+    # Then it made the three requests itself, and counted the two retries
+    assert answer.status_code == 201
+    assert asked == [503, 503, 201]
+    assert sum(student.outcome.retries.values()) == 2

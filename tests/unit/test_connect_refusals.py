@@ -33,3 +33,13 @@ def test_a_connect_that_timed_out_is_a_database_not_answering_yet() -> None:
 def test_a_server_on_which_nothing_listens_is_down() -> None:
     refused = 'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused'
     assert _refusal(psycopg.OperationalError(refused)) == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(psycopg.errors.TooManyConnections, "busy"), (psycopg.errors.CannotConnectNow, "starting")],
+)
+def test_a_refusal_that_carries_its_sqlstate_is_classed_by_it_whatever_its_words(
+    error: type[psycopg.OperationalError], reason: str
+) -> None:
+    assert _refusal(error("a message in another language")) == reason

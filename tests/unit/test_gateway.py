@@ -17,6 +17,7 @@ from exam_depository.observability import logger
 from local_stack.functions import (
     FunctionPool,
     LambdaContext,
+    Throttled,
     concurrency_limits,
     gateway_responses,
     read_template,
@@ -152,25 +153,35 @@ def test_a_function_at_its_concurrency_is_throttled_and_answered_as_api_gateway_
 
 
 def test_every_invocation_of_an_instance_runs_on_its_own_thread_so_a_connection_is_per_instance() -> None:
-    # Given a pool of at most two instances, and requests from many threads, three at a time
+    # Given a pool of at most two instances, and three callers, each on a thread of its own
     module = _HeldModule()
     module.release.set()
     pool = _HeldPool("serve_pages", 2, module)
-    held = threading.Barrier(2, timeout=30)
+    callers: set[int] = set()
 
-    def invoke_two_at_once(_: int) -> None:
-        held.wait()  # two callers at once: both instances are started
-        pool.invoke({}, LambdaContext("serve_pages"))
+    def call_ten_times() -> None:
+        callers.add(threading.get_ident())
+        served = 0
+        while served < 10:
+            try:
+                pool.invoke({}, LambdaContext("serve_pages"))
+                served += 1
+            except Throttled:  # both instances busy: as a client, ask again
+                continue
 
     # When they are served
-    with ThreadPoolExecutor(2) as threads:
-        list(threads.map(invoke_two_at_once, range(20)))
+    threads = [threading.Thread(target=call_ten_times) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
 
-    # Then no more than two instances ran, each on one thread of its own: what a module keeps per
-    # thread (transactions.py's connection) is kept per instance, as on Lambda
+    # Then no more than two instances ran, each on one thread of its own and none on a caller's:
+    # what a module keeps per thread (transactions.py's connection) is kept per instance, as on Lambda
+    assert len(module.threads) == 30
     assert pool.instances <= 2
     assert len(set(module.threads)) == pool.instances
-    assert len(module.threads) == 20
+    assert set(module.threads).isdisjoint(callers)
 
 
 def test_the_local_stack_runs_as_many_instances_as_aws_would_with_the_default_parameters() -> None:

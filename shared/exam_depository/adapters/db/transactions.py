@@ -147,11 +147,17 @@ _NOT_YET = (
 )
 
 
+_SQLSTATES: dict[str, Literal["busy", "starting"]] = {"53300": "busy", "57P03": "starting"}
+
+
 def _refusal(exc: psycopg.OperationalError) -> Literal["busy", "starting", "unavailable"]:
     """Why a connect failed, as a client is told: full, not answering yet (a connect that timed
     out: a paused Aurora holds it while it resumes), or anything else."""
     if isinstance(exc, psycopg.errors.ConnectionTimeout):
         return "starting"
+    # The code, where the driver has one (a later libpq may keep it); else the server's words.
+    if exc.sqlstate in _SQLSTATES:
+        return _SQLSTATES[exc.sqlstate]
     message = str(exc)
     if any(text in message for text in _FULL):
         return "busy"
