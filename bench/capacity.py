@@ -11,6 +11,10 @@ uniform over the window, times a peak factor for the busiest part of it (default
 the end). Each hand-in is what the upload page does: the page's files (3 requests), the upload
 code's lookup, the presign, the POST to S3, S3's notification to the recorder through SQS, and
 the status polls (the page polls every second until the code shows).
+
+What the template allows and reserves (the connection budget, the allowed values of its
+parameters, the jobs' connections, the stage throttle's defaults, the functions' memory and the
+recorder's batching) is read from template.yaml, so that the answer names settings one can deploy.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from local_stack.functions import concurrency_limits, read_template
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +42,7 @@ LAMBDA_SCALING_INTERVAL_S = 10
 LAMBDA_RPS_PER_CONCURRENCY = 10
 # lambda-concurrency.html: "a total concurrency limit of 1,000 concurrent executions across all
 # functions in an AWS Region" (adjustable); reserved concurrency must leave 100 unreserved.
-LAMBDA_ACCOUNT_CONCURRENCY = 1000
+LAMBDA_ACCOUNT_CONCURRENCY_DEFAULT = 1000
 LAMBDA_UNRESERVED_MINIMUM = 100
 # docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: 10,000 requests per second per
 # account and Region, with a token bucket of 5,000 requests for bursts.
@@ -49,9 +56,8 @@ KMS_ECC_PER_S = 1000
 S3_WRITES_PER_PREFIX = 3500
 S3_READS_PER_PREFIX = 5500
 # docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html: an SQS event source adds up to
-# 300 concurrent batches a minute; ScalingConfig.MaximumConcurrency is 2..1,000.
+# 300 concurrent batches a minute.
 SQS_POLLER_SCALING_PER_MIN = 300
-SQS_MAXIMUM_CONCURRENCY = 1000
 # Aurora PostgreSQL Serverless v2's max_connections follows the *maximum* ACU: 1 -> 189,
 # 4 -> 823, 8 -> 1,669 (AWS Aurora User Guide, aurora-serverless-v2.setting-capacity.html,
 # "Maximum connections"); from 16 ACU it is capped at 2,000 when the minimum is 0 or 0.5 ACU,
@@ -78,20 +84,9 @@ AURORA_PER_ACU_HOUR = 0.12
 # factualminds.com "AWS KMS pricing", June 2026: asymmetric at 5 x the symmetric $0.03).
 KMS_PER_SIGN = 0.15 / 10_000
 
-# --- The product (template.yaml and the upload page) ------------------------------------------
+# --- The product (the upload page; template.yaml's figures are read from it: Deployment) --------
 # AWS's documentation: one vCPU's worth of CPU at 1,769 MB; a function gets CPU in proportion.
 LAMBDA_MB_PER_VCPU = 1769
-API_MEMORY_MB = 256  # template.yaml Globals
-PAGES_MEMORY_MB = 128  # ServePagesFunction
-RECORDER_MEMORY_MB = 256
-RECORDER_BATCH_SIZE = 10  # the SQS event's BatchSize
-RECORDER_BATCH_WINDOW_S = 1  # MaximumBatchingWindowInSeconds
-RECORDER_MAX_CONCURRENCY_DEFAULT = 5  # RecorderMaxConcurrency's default
-STAGE_THROTTLE_RPS_DEFAULT = 200  # StageThrottleRateLimit's default
-STAGE_THROTTLE_BURST_DEFAULT = 400  # StageThrottleBurstLimit's default
-# Connections the background functions may hold during a deadline: BuildExportFunction's
-# MaximumConcurrency 2, the expiry and reconcile jobs one each.
-JOB_CONNECTIONS = 4
 PAGE_FILES = 3  # upload.html, app.css, upload.js: one ServePagesFunction request each
 SQS_REQUESTS_PER_NOTIFICATION = 3  # S3's send, Lambda's receive and delete (as docs/COST.md counts)
 # Round trips on AWS, which loopback does not have. PERFORMANCE.md: 0.3-1 ms per SQL round trip
@@ -223,9 +218,9 @@ def acu_for_cpu(database_cpu_s_per_s: float) -> float:
     return max(0.5, math.ceil(database_cpu_s_per_s * ACU_PER_VCPU / DATABASE_TARGET_UTILISATION * 2) / 2)
 
 
-def recorder_batch(arrivals_per_s: float) -> float:
+def recorder_batch(arrivals_per_s: float, batch_size: int, window_s: float) -> float:
     """Records per recorder invocation: what arrives within the batching window, up to the batch size."""
-    return min(RECORDER_BATCH_SIZE, max(1.0, arrivals_per_s * RECORDER_BATCH_WINDOW_S))
+    return min(batch_size, max(1.0, arrivals_per_s * window_s))
 
 
 def records_per_s(recorder_concurrency: int, record_ms: float) -> float:
@@ -238,6 +233,158 @@ def cold_start_on_aws_s(cold_init_ms: float, memory_mb: int) -> float:
     """A new environment's init on AWS: the init measured here (CPU-bound: imports) slowed to the
     function's share of a vCPU."""
     return cold_init_ms * cpu_scale(memory_mb) / 1000
+
+
+# --- What the template allows and reserves ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The template parameters a deadline turns on."""
+
+    database_max_connections: int
+    recorder_max_concurrency: int
+    stage_rate_limit: int
+    stage_burst_limit: int
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What template.yaml allows, reserves and defaults to, as the model needs it."""
+
+    # ConnectionBudget: DatabaseMaxConnections -> RecorderMaxConcurrency -> the reserved
+    # concurrency of each (student-path, reviewer, examiner) function.
+    shares: dict[int, dict[int, tuple[int, int, int]]]
+    database_max_connections: tuple[int, ...]  # the allowed values, ascending
+    recorder_max_concurrency: tuple[int, ...]
+    # Executions the template reserves from the account, by (DatabaseMaxConnections, RecorderMaxConcurrency).
+    reserved: dict[tuple[int, int], int]
+    # Connections the database-using functions other than the API's and the recorder may hold.
+    job_connections: int
+    # Concurrency the functions without a reservation other than the pages may take: the export
+    # builder's queue cap (the recorder's is RecorderMaxConcurrency).
+    other_unreserved: int
+    defaults: Settings
+    api_memory_mb: int
+    pages_memory_mb: int
+    recorder_memory_mb: int
+    recorder_batch_size: int
+    recorder_batch_window_s: float
+
+
+def deployment_from_template(template: dict[str, Any]) -> Deployment:
+    """The Deployment of template.yaml (local_stack.functions.read_template's dict)."""
+    parameters = template["Parameters"]
+    allowed_connections = tuple(sorted(int(v) for v in parameters["DatabaseMaxConnections"]["AllowedValues"]))
+    allowed_recorders = tuple(sorted(int(v) for v in parameters["RecorderMaxConcurrency"]["AllowedValues"]))
+    shares = {
+        int(connections): {int(recorders): (share[0], share[1], share[2]) for recorders, share in row.items()}
+        for connections, row in template["Mappings"]["ConnectionBudget"].items()
+    }
+    default_reservation = template["Globals"]["Function"].get("ReservedConcurrentExecutions", {"Ref": "AWS::NoValue"})
+    by_folder = {
+        Path(resource["Properties"]["CodeUri"]).name: resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+    def reservation(props: dict[str, Any]) -> Any:
+        return props.get("ReservedConcurrentExecutions", default_reservation)
+
+    def uses_database(props: dict[str, Any]) -> bool:
+        return any("AWSSecretsManagerGetSecretValuePolicy" in policy for policy in props.get("Policies", []))
+
+    def capped_by_recorder_parameter(props: dict[str, Any]) -> bool:
+        return any(
+            event["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency") == {"Ref": "RecorderMaxConcurrency"}
+            for event in props.get("Events", {}).values()
+        )
+
+    reserving = [folder for folder, props in by_folder.items() if reservation(props) != {"Ref": "AWS::NoValue"}]
+    reserved = {}
+    for connections in allowed_connections:
+        for recorders in allowed_recorders:
+            limits = concurrency_limits(
+                template, {"DatabaseMaxConnections": str(connections), "RecorderMaxConcurrency": str(recorders)}
+            )
+            reserved[(connections, recorders)] = sum(limits[folder] or 0 for folder in reserving)
+    limits = concurrency_limits(template)
+    # A job: a database-using function whose cap is neither a ConnectionBudget share nor the recorder's.
+    jobs = [
+        folder
+        for folder, props in by_folder.items()
+        if uses_database(props)
+        and "ConnectionBudget" not in json.dumps(reservation(props))
+        and not capped_by_recorder_parameter(props)
+    ]
+    unreserved_capped = [
+        folder
+        for folder, props in by_folder.items()
+        if folder not in reserving and not capped_by_recorder_parameter(props) and limits[folder] is not None
+    ]
+    recorder = by_folder["record_submissions"]
+    (queue,) = (event["Properties"] for event in recorder["Events"].values() if event["Type"] == "SQS")
+    memory = int(template["Globals"]["Function"]["MemorySize"])
+    return Deployment(
+        shares=shares,
+        database_max_connections=allowed_connections,
+        recorder_max_concurrency=allowed_recorders,
+        reserved=reserved,
+        job_connections=sum(limits[folder] or 0 for folder in jobs),
+        other_unreserved=sum(limits[folder] or 0 for folder in unreserved_capped),
+        defaults=Settings(
+            database_max_connections=int(parameters["DatabaseMaxConnections"]["Default"]),
+            recorder_max_concurrency=int(parameters["RecorderMaxConcurrency"]["Default"]),
+            stage_rate_limit=int(parameters["StageThrottleRateLimit"]["Default"]),
+            stage_burst_limit=int(parameters["StageThrottleBurstLimit"]["Default"]),
+        ),
+        api_memory_mb=memory,
+        pages_memory_mb=int(by_folder["serve_pages"].get("MemorySize", memory)),
+        recorder_memory_mb=int(recorder.get("MemorySize", memory)),
+        recorder_batch_size=int(queue["BatchSize"]),
+        recorder_batch_window_s=float(queue.get("MaximumBatchingWindowInSeconds", 0)),
+    )
+
+
+def smallest_allowed(allowed: tuple[int, ...], covers: Callable[[int], bool]) -> int | None:
+    """The smallest allowed value for which covers(value) holds; None if none does."""
+    return next((value for value in allowed if covers(value)), None)
+
+
+def settings_needed(
+    deployment: Deployment, *, student: int, reviewer: int, recorder: int, api_rps: float
+) -> tuple[Settings, bool]:
+    """The smallest allowed settings whose reservations cover these needs (each student-path
+    function's concurrency, each reviewer function's, the recorder's), and a stage throttle of the
+    peak's requests a second rounded up to a hundred; and whether the allowed values cover them
+    (if not, the largest allowed ones)."""
+    recorders = smallest_allowed(deployment.recorder_max_concurrency, lambda value: value >= recorder)
+    covered = recorders is not None
+    recorders = recorders or deployment.recorder_max_concurrency[-1]
+
+    def covers(connections: int) -> bool:
+        student_share, reviewer_share, _ = deployment.shares[connections][recorders]
+        return student_share >= student and reviewer_share >= reviewer
+
+    connections = smallest_allowed(deployment.database_max_connections, covers)
+    covered = covered and connections is not None
+    rate = max(deployment.defaults.stage_rate_limit, math.ceil(api_rps / 100) * 100)
+    return (
+        Settings(
+            database_max_connections=connections or deployment.database_max_connections[-1],
+            recorder_max_concurrency=recorders,
+            stage_rate_limit=rate,
+            stage_burst_limit=max(deployment.defaults.stage_burst_limit, rate),
+        ),
+        covered,
+    )
+
+
+def account_concurrency_needed(deployment: Deployment, settings: Settings, unreserved_need: int) -> int:
+    """The account's concurrency these settings need: what the template reserves, and what the
+    functions without a reservation take at once, at least the 100 Lambda keeps unreserved."""
+    reserved = deployment.reserved[(settings.database_max_connections, settings.recorder_max_concurrency)]
+    return reserved + max(LAMBDA_UNRESERVED_MINIMUM, unreserved_need)
 
 
 @dataclass(frozen=True)
@@ -256,12 +403,13 @@ class Function:
 
 @dataclass(frozen=True)
 class Check:
-    """A need against a limit; ratio > 1 means the limit is exceeded."""
+    """A need against a limit; ratio > 1 means the limit is exceeded. `key` names the limit
+    whatever the settings (what names it for the reader may include them)."""
 
+    key: str
     what: str
     need: float
     limit: float
-    quota: bool  # an AWS quota (True) or a default of our template (False)
 
     @property
     def ratio(self) -> float:
@@ -270,7 +418,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one deadline needs: per function, of the database, against each limit, and its bill."""
+    """What one deadline needs: per function, of the database, the settings, against each limit
+    (with the template's defaults and with the settings), and its bill."""
 
     students: int
     window_s: float
@@ -279,78 +428,91 @@ class Plan:
     hand_ins_per_s: float
     functions: tuple[Function, ...]
     api_rps: float
-    connections: int
+    connections: int  # held at the peak: the database functions' concurrency and the jobs'
+    job_connections: int
     database_cpu_s_per_s: float
-    max_acu: float | None
     recorder_concurrency: int
     record_ms: float
-    checks: tuple[Check, ...]
+    settings: Settings
+    settings_cover: bool  # False: even the largest allowed values do not
+    max_acu: float | None  # Aurora's maximum for the settings' connections and the CPU
+    account_concurrency: int  # the account's concurrency quota
+    checks_by_default: tuple[Check, ...]
+    checks: tuple[Check, ...]  # with the settings applied
     bill: dict[str, float]
 
-    @property
-    def binding(self) -> Check:
-        """The AWS quota closest to its limit: the first a larger class reaches."""
-        return max((c for c in self.checks if c.quota), key=lambda c: c.ratio)
-
-    @property
-    def binding_overall(self) -> Check:
-        """The limit closest to its own, our template's defaults included."""
-        return max(self.checks, key=lambda c: c.ratio)
+    def function(self, name: str) -> Function:
+        (found,) = (f for f in self.functions if f.name == name)
+        return found
 
     def parameters(self) -> dict[str, str]:
-        """The template and database settings this deadline needs, in plain words."""
-        by_name = {f.name: f for f in self.functions}
-        rps = math.ceil(self.api_rps / 100) * 100
+        """The settings this deadline needs, in plain words."""
+        s = self.settings
+        acu = "more than Aurora documents" if self.max_acu is None else f">= {self.max_acu:g}"
         return {
-            "StageThrottleRateLimit": f">= {rps:,} (requests/s at the peak)",
-            "StageThrottleBurstLimit": f">= {rps:,}",
-            "RecorderMaxConcurrency": f">= {max(2, self.recorder_concurrency)}",
-            "reserved concurrency": ", ".join(
-                f"{f.name} >= {f.concurrency}" for f in by_name.values() if f.name != "record_submissions"
+            "StageThrottleRateLimit": f"{s.stage_rate_limit:,} (requests/s at the peak: {self.api_rps:,.0f})",
+            "StageThrottleBurstLimit": f"{s.stage_burst_limit:,}",
+            "RecorderMaxConcurrency": f"{s.recorder_max_concurrency} (needs {self.recorder_concurrency})",
+            "DatabaseMaxConnections": f"{s.database_max_connections:,} (at most the database's SHOW max_connections)",
+            "Aurora maximum ACU": f"{acu} (minimum 0 or 0.5 ACU)",
+            "account concurrency": (
+                f"{self.account_concurrency:,} holds the {self.checks[0].need:,.0f} it needs"
+                if self.checks[0].ratio <= 1
+                else f"raise the quota to {self.checks[0].need:,.0f} or more (Service Quotas) before deploying"
             ),
-            "DatabaseMaxConnections": f">= {self.connections:,} (the database's max_connections must hold them)",
-            "Aurora maximum ACU": "more than Aurora documents" if self.max_acu is None else f">= {self.max_acu:g}",
         }
 
 
-def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float = 2.0, polls: int = 3) -> Plan:
-    """What a deadline of `students` hand-ins in `minutes` needs."""
+def plan(
+    students: int,
+    minutes: float,
+    figures: Figures,
+    deployment: Deployment,
+    *,
+    peak_factor: float = 2.0,
+    polls: int = 3,
+    reviewer_concurrency: int = 0,
+    account_concurrency: int = LAMBDA_ACCOUNT_CONCURRENCY_DEFAULT,
+) -> Plan:
+    """What a deadline of `students` hand-ins in `minutes` needs; `reviewer_concurrency` is what
+    each reviewer function needs at the same time (the hand-ins use none)."""
+    d = deployment
     window_s = minutes * 60
     rate = peak_rate(students, window_s, peak_factor)
     average = students / window_s
-    batch = recorder_batch(rate)
+    batch = recorder_batch(rate, d.recorder_batch_size, d.recorder_batch_window_s)
     record_ms = duration_on_aws_ms(
         figures.recorder_cpu_ms,
-        RECORDER_MEMORY_MB,
-        figures.recorder_sql_per_batch / RECORDER_BATCH_SIZE,
+        d.recorder_memory_mb,
+        figures.recorder_sql_per_batch / d.recorder_batch_size,
         RECORDER_AWS_REQUESTS_PER_RECORD,
     )
 
     def api(route: Route, memory_mb: int) -> float:
         return duration_on_aws_ms(route.warm_ms, memory_mb, route.sql, route.aws_requests)
 
-    functions = (
+    pages, status, presign, recorder_function = functions = (
         Function(
             "serve_pages",
             rate * PAGE_FILES,
-            api(figures.pages, PAGES_MEMORY_MB),
-            PAGES_MEMORY_MB,
+            api(figures.pages, d.pages_memory_mb),
+            d.pages_memory_mb,
             False,
             figures.pages.cold_init_ms,
         ),
         Function(
             "get_upload_status",
             rate * (1 + polls),
-            api(figures.status, API_MEMORY_MB),
-            API_MEMORY_MB,
+            api(figures.status, d.api_memory_mb),
+            d.api_memory_mb,
             True,
             figures.status.cold_init_ms,
         ),
         Function(
             "request_upload",
             rate,
-            api(figures.presign, API_MEMORY_MB),
-            API_MEMORY_MB,
+            api(figures.presign, d.api_memory_mb),
+            d.api_memory_mb,
             True,
             figures.presign.cold_init_ms,
         ),
@@ -359,49 +521,69 @@ def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float 
             "record_submissions",
             rate / batch,
             record_ms * batch,
-            RECORDER_MEMORY_MB,
+            d.recorder_memory_mb,
             True,
             figures.recorder_cold_init_ms,
         ),
     )
-    recorder = functions[-1].concurrency
+    recorder = recorder_function.concurrency
+    student = max(status.concurrency, presign.concurrency)  # each student-path function has the share
     api_rps = rate * (PAGE_FILES + 2 + polls)
-    connections = sum(f.concurrency for f in functions if f.uses_database) + JOB_CONNECTIONS
+    connections = sum(f.concurrency for f in functions if f.uses_database) + d.job_connections
     # The database's time per request: the bench's floor, the same SQL bare on loopback (client,
     # server and loopback together: an upper bound of the server's CPU).
     per_statement_ms = figures.status.floor_ms / max(1, figures.status.sql)
     database_cpu = (
-        functions[1].rate_per_s * figures.status.floor_ms
-        + functions[2].rate_per_s * figures.presign.floor_ms
-        + rate * figures.recorder_sql_per_batch / RECORDER_BATCH_SIZE * per_statement_ms
+        status.rate_per_s * figures.status.floor_ms
+        + presign.rate_per_s * figures.presign.floor_ms
+        + rate * figures.recorder_sql_per_batch / d.recorder_batch_size * per_statement_ms
     ) / 1000
-    by_connections = smallest_max_acu(connections, min_acu_zero=True)
-    max_acu = None if by_connections is None else max(by_connections, acu_for_cpu(database_cpu))
-    environments = sum(f.concurrency for f in functions)
-    busiest = max(f.concurrency for f in functions)
-    checks = (
-        Check(
-            "Lambda concurrency, reservable (account's 1,000 less 100 unreserved)",
-            environments,
-            LAMBDA_ACCOUNT_CONCURRENCY - LAMBDA_UNRESERVED_MINIMUM,
-            True,
-        ),
-        Check(
-            f"Lambda scaling: busiest function's environments in {LAMBDA_SCALING_INTERVAL_S} s",
-            busiest,
-            LAMBDA_SCALING_ENVIRONMENTS,
-            True,
-        ),
-        Check("SQS event source MaximumConcurrency", recorder, SQS_MAXIMUM_CONCURRENCY, True),
-        Check("API Gateway requests/s (steady)", api_rps, API_GATEWAY_STEADY_RPS, True),
-        Check("KMS ECC Sign/s", rate, KMS_ECC_PER_S, True),
-        Check("S3 writes/s on the exam's prefix", rate, S3_WRITES_PER_PREFIX, True),
-        Check("S3 reads/s on the exam's prefix (recorder HEAD)", rate, S3_READS_PER_PREFIX, True),
-        Check("Aurora connections (max ACU 16, min 0)", connections, max_connections(16, min_acu_zero=True), True),
-        Check("StageThrottleRateLimit (our default)", api_rps, STAGE_THROTTLE_RPS_DEFAULT, False),
-        Check("StageThrottleBurstLimit (our default)", api_rps, STAGE_THROTTLE_BURST_DEFAULT, False),
-        Check("RecorderMaxConcurrency (our default)", recorder, RECORDER_MAX_CONCURRENCY_DEFAULT, False),
+    settings, settings_cover = settings_needed(
+        d, student=student, reviewer=reviewer_concurrency, recorder=recorder, api_rps=api_rps
     )
+    by_connections = smallest_max_acu(settings.database_max_connections, min_acu_zero=True)
+    max_acu = None if by_connections is None else max(by_connections, acu_for_cpu(database_cpu))
+    # The pages, the recorder and the export builder take from the account's unreserved concurrency.
+    unreserved_need = pages.concurrency + recorder + d.other_unreserved
+
+    def checks(s: Settings) -> tuple[Check, ...]:
+        student_share, reviewer_share, _ = d.shares[s.database_max_connections][s.recorder_max_concurrency]
+        return (
+            Check(
+                "account",
+                f"Lambda account concurrency: reserved + unreserved ({account_concurrency:,} quota)",
+                account_concurrency_needed(d, s, unreserved_need),
+                account_concurrency,
+            ),
+            Check(
+                "scaling",
+                f"Lambda scaling: busiest function's environments in {LAMBDA_SCALING_INTERVAL_S} s",
+                max(f.concurrency for f in functions),
+                LAMBDA_SCALING_ENVIRONMENTS,
+            ),
+            Check("api", "API Gateway requests/s (steady)", api_rps, API_GATEWAY_STEADY_RPS),
+            Check("kms", "KMS ECC Sign/s", rate, KMS_ECC_PER_S),
+            Check("s3-writes", "S3 writes/s on the exam's prefix", rate, S3_WRITES_PER_PREFIX),
+            Check("s3-reads", "S3 reads/s on the exam's prefix (recorder HEAD)", rate, S3_READS_PER_PREFIX),
+            Check(
+                "student-share",
+                f"student functions' share (DatabaseMaxConnections {s.database_max_connections})",
+                student,
+                student_share,
+            ),
+            Check(
+                "reviewer-share",
+                f"reviewer functions' share (DatabaseMaxConnections {s.database_max_connections})",
+                reviewer_concurrency,
+                reviewer_share,
+            ),
+            Check(
+                "recorder", f"RecorderMaxConcurrency {s.recorder_max_concurrency}", recorder, s.recorder_max_concurrency
+            ),
+            Check("stage-rate", f"StageThrottleRateLimit {s.stage_rate_limit:,}", api_rps, s.stage_rate_limit),
+            Check("stage-burst", f"StageThrottleBurstLimit {s.stage_burst_limit:,}", api_rps, s.stage_burst_limit),
+        )
+
     invocations = {f.name: (f.rate_per_s / rate) * students for f in functions}
     gb_s = sum(invocations[f.name] * f.duration_ms / 1000 * f.memory_mb / 1024 for f in functions)
     # Every environment starts once; its init is billed too (CPU-bound: slowed like the rest).
@@ -428,13 +610,55 @@ def plan(students: int, minutes: float, figures: Figures, *, peak_factor: float 
         functions=functions,
         api_rps=api_rps,
         connections=connections,
+        job_connections=d.job_connections,
         database_cpu_s_per_s=database_cpu,
-        max_acu=max_acu,
         recorder_concurrency=recorder,
         record_ms=record_ms,
-        checks=checks,
+        settings=settings,
+        settings_cover=settings_cover,
+        max_acu=max_acu,
+        account_concurrency=account_concurrency,
+        checks_by_default=checks(d.defaults),
+        checks=checks(settings),
         bill=bill,
     )
+
+
+# Classes beyond this many students are not searched for a limit.
+LARGEST_CLASS = 100_000_000
+
+
+def binds_first(over: Callable[[int], dict[str, float]]) -> tuple[str, int] | None:
+    """The limit a growing class exceeds first, and the smallest class that exceeds it.
+    over(n) gives the limits a class of n students exceeds, each with its need / limit; the needs
+    grow with the class, so the smallest class exceeding any is found by halving, and of the
+    limits it exceeds the one exceeded most is named. None if none is exceeded below LARGEST_CLASS."""
+    if not over(LARGEST_CLASS):
+        return None
+    low, high = 0, LARGEST_CLASS  # a class of `low` exceeds nothing, one of `high` something
+    while high - low > 1:
+        middle = (low + high) // 2
+        if over(middle):
+            high = middle
+        else:
+            low = middle
+    exceeded = over(high)
+    return max(exceeded, key=exceeded.__getitem__), high
+
+
+def first_exceeded(plan_for: Callable[[int], Plan], *, by_default: bool) -> tuple[Check, int] | None:
+    """binds_first over the plans of growing classes: with the template's defaults, or with the
+    settings each class needs; the limit as the plan of the class that first exceeds it names it."""
+
+    def checks_of(students: int) -> tuple[Check, ...]:
+        p = plan_for(students)
+        return p.checks_by_default if by_default else p.checks
+
+    found = binds_first(lambda students: {c.key: c.ratio for c in checks_of(students) if c.ratio > 1})
+    if found is None:
+        return None
+    key, students = found
+    return next(c for c in checks_of(students) if c.key == key), students
 
 
 def seconds_for_recorder_pollers(recorder_concurrency: int) -> float:
@@ -445,8 +669,11 @@ def seconds_for_recorder_pollers(recorder_concurrency: int) -> float:
 # --- The report ------------------------------------------------------------------------------
 
 
-def report(p: Plan, out: TextIO) -> None:
+def report(
+    p: Plan, out: TextIO, *, first_by_default: tuple[Check, int] | None, first: tuple[Check, int] | None
+) -> None:
     minutes = p.window_s / 60
+    s = p.settings
     print(
         f"{p.students:,} students in {minutes:g} min: {p.hand_ins_per_s:,.1f} hand-ins/s at the peak "
         f"(peak factor {p.peak_factor:g}; {PAGE_FILES} page files, lookup, presign, {p.polls} polls each)\n",
@@ -463,34 +690,44 @@ def report(p: Plan, out: TextIO) -> None:
         )
     acu = "none documented holds them" if p.max_acu is None else f"max ACU {p.max_acu:g}"
     print(
-        f"\ndatabase: {p.connections:,} connections (DB functions' concurrency + {JOB_CONNECTIONS} for jobs), "
-        f"{p.database_cpu_s_per_s:.2f} CPU-s/s at the peak -> {acu}",
+        f"\ndatabase: {p.connections:,} connections held at the peak (DB functions' concurrency + "
+        f"{p.job_connections} for jobs), {p.database_cpu_s_per_s:.2f} CPU-s/s at the peak; "
+        f"DatabaseMaxConnections {s.database_max_connections:,} -> {acu}",
         file=out,
     )
     print(
-        f"recorder: {p.record_ms:.0f} ms a record; RecorderMaxConcurrency >= {p.recorder_concurrency} (the SQS "
-        f"event source grows to it in {seconds_for_recorder_pollers(p.recorder_concurrency):.0f} s); at the "
-        f"default {RECORDER_MAX_CONCURRENCY_DEFAULT} it records at most "
-        f"{records_per_s(RECORDER_MAX_CONCURRENCY_DEFAULT, p.record_ms):.0f}/s. SQS standard queues have no "
+        f"recorder: {p.record_ms:.0f} ms a record; needs {p.recorder_concurrency} at once (the SQS event source "
+        f"grows to it in {seconds_for_recorder_pollers(p.recorder_concurrency):.0f} s); at "
+        f"RecorderMaxConcurrency {s.recorder_max_concurrency} it records at most "
+        f"{records_per_s(s.recorder_max_concurrency, p.record_ms):.0f}/s. SQS standard queues have no "
         "practical throughput limit",
         file=out,
     )
-    print(f"\n{'need / limit':62} {'need':>7} {'limit':>7} {'ratio':>6}", file=out)
-    for c in p.checks:
-        flag = "OVER" if c.ratio > 1 else ""
-        print(f"{c.what:62} {c.need:7,.0f} {c.limit:7,.0f} {c.ratio:6.2f} {flag}", file=out)
+    for title, checks in (("with the template's defaults", p.checks_by_default), ("with the settings below", p.checks)):
+        print(f"\n{'need / limit, ' + title:72} {'need':>7} {'limit':>7} {'ratio':>6}", file=out)
+        for c in checks:
+            flag = "OVER" if c.ratio > 1 else ""
+            print(f"{c.what:72} {c.need:7,.0f} {c.limit:7,.0f} {c.ratio:6.2f} {flag}", file=out)
     print(
         f"API Gateway's burst bucket ({API_GATEWAY_BURST:,}) refills at {API_GATEWAY_STEADY_RPS:,}/s: below that "
         "rate it stays full",
         file=out,
     )
-    for label, check in (("AWS quota", p.binding), ("limit, our defaults included", p.binding_overall)):
-        print(
-            f"binds first ({label}): {check.what} at {check.ratio:.2f} of its limit, "
-            f"reached at about {p.students / check.ratio:,.0f} students in {minutes:g} min",
-            file=out,
-        )
+    for label, found in (
+        ("with the template's defaults", first_by_default),
+        ("with the settings each class needs", first),
+    ):
+        if found is None:
+            print(f"binds first ({label}): nothing below {LARGEST_CLASS:,} students", file=out)
+        else:
+            check, students = found
+            print(
+                f"binds first ({label}): {check.what}, exceeded from about {students:,} students in {minutes:g} min",
+                file=out,
+            )
     print("\nsettings this deadline needs", file=out)
+    if not p.settings_cover:
+        print("  (the largest allowed values do not cover it: the checks above say which falls short)", file=out)
     for name, value in p.parameters().items():
         print(f"  {name:24} {value}", file=out)
     print("\nthe bill of this deadline (US East list prices)", file=out)
@@ -505,7 +742,17 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--peak-factor", type=float, default=2.0, help="the busiest part's rate / the average")
     parser.add_argument("--polls", type=int, default=3, help="status polls per hand-in (one a second)")
+    parser.add_argument(
+        "--reviewer-concurrency", type=int, default=0, help="each reviewer function's concurrency during the deadline"
+    )
+    parser.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=LAMBDA_ACCOUNT_CONCURRENCY_DEFAULT,
+        help="the account's Lambda concurrency quota",
+    )
     parser.add_argument("--bench", type=Path, default=ROOT / ".local" / "bench.json")
+    parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     args = parser.parse_args(argv)
     if args.bench.exists():
         bench = json.loads(args.bench.read_text())
@@ -514,11 +761,31 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         )
     else:
         figures = DEFAULT_FIGURES
+    deployment = deployment_from_template(read_template(args.template))
     print(f"figures: {figures.source}\n", file=out)
+
+    def plan_for(students: int) -> Plan:
+        return plan(
+            students,
+            args.minutes,
+            figures,
+            deployment,
+            peak_factor=args.peak_factor,
+            polls=args.polls,
+            reviewer_concurrency=args.reviewer_concurrency,
+            account_concurrency=args.account_concurrency,
+        )
+
     for i, students in enumerate(args.students or [50_000]):
         if i:
             print("\n" + "-" * 80 + "\n", file=out)
-        report(plan(students, args.minutes, figures, peak_factor=args.peak_factor, polls=args.polls), out)
+        p = plan_for(students)
+        report(
+            p,
+            out,
+            first_by_default=first_exceeded(plan_for, by_default=True),
+            first=first_exceeded(plan_for, by_default=False),
+        )
     return 0
 
 

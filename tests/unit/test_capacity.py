@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench import capacity
-from bench.capacity import Figures, Route
+from bench.capacity import Deployment, Figures, Route, Settings
+from local_stack.functions import read_template
 
 # Round figures, so that every expectation below can be worked out on paper.
 FIGURES = Figures(
@@ -19,6 +20,35 @@ FIGURES = Figures(
     recorder_cpu_ms=5.0,
     recorder_sql_per_batch=10,
     recorder_cold_init_ms=200,
+)
+
+# A budget of the template's shape, cut to three rows and three columns; each function's
+# reservation as the template gives it: 2 student + 4 reviewer + 16 examiner functions and 5 jobs
+# of one each.
+SHARES = {
+    100: {2: (16, 4, 2), 5: (17, 3, 2), 20: (9, 3, 2)},
+    189: {2: (29, 8, 5), 5: (27, 8, 5), 20: (22, 7, 5)},
+    823: {2: (322, 20, 5), 5: (320, 20, 5), 20: (313, 20, 5)},
+}
+DEPLOYMENT = Deployment(
+    shares=SHARES,
+    database_max_connections=(100, 189, 823),
+    recorder_max_concurrency=(2, 5, 20),
+    reserved={
+        (connections, recorders): 2 * student + 4 * reviewer + 16 * examiner + 5
+        for connections, row in SHARES.items()
+        for recorders, (student, reviewer, examiner) in row.items()
+    },
+    job_connections=7,
+    other_unreserved=2,
+    defaults=Settings(
+        database_max_connections=100, recorder_max_concurrency=5, stage_rate_limit=200, stage_burst_limit=400
+    ),
+    api_memory_mb=256,
+    pages_memory_mb=128,
+    recorder_memory_mb=256,
+    recorder_batch_size=10,
+    recorder_batch_window_s=1,
 )
 
 
@@ -72,43 +102,58 @@ def test_acus_for_the_database_cpu_at_half_load_in_half_acu_steps() -> None:
 
 
 def test_a_recorder_batch_is_what_arrives_in_its_window_up_to_ten() -> None:
-    assert capacity.recorder_batch(33.3) == 10
-    assert capacity.recorder_batch(6.5) == 6.5
-    assert capacity.recorder_batch(0.2) == 1
+    assert capacity.recorder_batch(33.3, 10, 1) == 10
+    assert capacity.recorder_batch(6.5, 10, 1) == 6.5
+    assert capacity.recorder_batch(0.2, 10, 1) == 1
+    assert capacity.recorder_batch(6.5, 10, 0.5) == 3.25
 
 
 def test_a_deadline_of_30000_students_in_5_minutes() -> None:
     # 100 hand-ins/s on average, 200 at the peak; 3 page files + lookup + presign + 3 polls = 8 requests.
-    p = capacity.plan(30_000, 5, FIGURES, peak_factor=2, polls=3)
+    p = capacity.plan(30_000, 5, FIGURES, DEPLOYMENT, peak_factor=2, polls=3)
 
     assert p.hand_ins_per_s == pytest.approx(200)
     assert p.api_rps == pytest.approx(1600)
-    by_name = {f.name: f for f in p.functions}
     # Pages: 600/s of 0.1 ms x 1769/128 = 1.38 ms -> 0.83 by Little, but 600 rps need 60.
-    assert by_name["serve_pages"].concurrency == 60
+    assert p.function("serve_pages").concurrency == 60
     # Status: 800/s of 1 ms x 6.91 + 1 SQL = 7.91 ms -> 6.3; 800 rps need 80.
-    assert by_name["get_upload_status"].concurrency == 80
+    assert p.function("get_upload_status").concurrency == 80
     # Presign: 200/s of 2 ms x 6.91 + 3 SQL = 16.82 ms -> 3.4; 200 rps need 20.
-    assert by_name["request_upload"].concurrency == 20
+    assert p.function("request_upload").concurrency == 20
     # Recorder: a record is 5 ms x 6.91 + 1 SQL ms + HEAD and Sign 20 ms = 55.55 ms; batches of
     # 10 at 20/s -> 20 x 0.5555 = 11.1 -> 12.
-    assert by_name["record_submissions"].duration_ms == pytest.approx(555.5078125)
-    assert by_name["record_submissions"].concurrency == 12
+    assert p.function("record_submissions").duration_ms == pytest.approx(555.5078125)
     assert p.record_ms == pytest.approx(55.55078125)
     assert p.recorder_concurrency == 12
-    assert p.connections == 80 + 20 + 12 + 4
-    # Database CPU: 800 x 0.5 ms + 200 x 1 ms + 200 records x 1 statement x 0.5 ms = 0.7 s/s -> 6 ACU,
-    # more than the 1 ACU that 116 connections need.
+    assert p.connections == 80 + 20 + 12 + 7
+    # Database CPU: 800 x 0.5 ms + 200 x 1 ms + 200 records x 1 statement x 0.5 ms = 0.7 s/s -> 6 ACU.
     assert p.database_cpu_s_per_s == pytest.approx(0.7)
+
+    # The recorder needs 12: of 2, 5 and 20 the smallest that keeps up is 20. Each student
+    # function needs 80 (the status's): at 20 recorders 100 gives 9 and 189 gives 22, 823 gives 313.
+    assert p.settings == Settings(
+        database_max_connections=823, recorder_max_concurrency=20, stage_rate_limit=1600, stage_burst_limit=1600
+    )
+    assert p.settings_cover
+    # 823 connections need 4 ACU; the CPU needs 6.
     assert p.max_acu == 6.0
 
-    ratios = {c.what.split(" ")[0] + " " + c.what.split(" ")[1]: c.ratio for c in p.checks}
-    assert ratios["KMS ECC"] == pytest.approx(0.2)
-    assert ratios["API Gateway"] == pytest.approx(0.16)
-    assert p.binding.what.startswith("KMS ECC Sign")  # 0.2, before concurrency's 172 / 900 = 0.19
-    assert p.binding_overall.what.startswith("StageThrottleRateLimit")  # 1,600 against 200
-    assert p.parameters()["RecorderMaxConcurrency"] == ">= 12"
-    assert p.parameters()["StageThrottleRateLimit"].startswith(">= 1,600")
+    by_default = {c.key: c for c in p.checks_by_default}
+    assert by_default["stage-rate"].ratio == pytest.approx(8.0)  # 1,600 against 200
+    assert by_default["student-share"].ratio == pytest.approx(80 / 17)
+    assert by_default["recorder"].ratio == pytest.approx(12 / 5)
+    applied = {c.key: c for c in p.checks}
+    assert applied["student-share"].ratio == pytest.approx(80 / 313)
+    assert applied["recorder"].ratio == pytest.approx(12 / 20)
+    assert applied["kms"].ratio == pytest.approx(0.2)
+    assert applied["api"].ratio == pytest.approx(0.16)
+    # Reserved at (823, 20): 2 x 313 + 4 x 20 + 16 x 5 + 5 = 791; unreserved: pages 60 + recorder 12
+    # + export 2 = 74, less than the 100 Lambda keeps: 891 of the account's 1,000.
+    assert applied["account"].need == 891
+    assert applied["account"].ratio == pytest.approx(0.891)
+    assert all(c.ratio <= 1 for c in p.checks)
+    assert p.parameters()["account concurrency"] == "1,000 holds the 891 it needs"
+    assert p.parameters()["RecorderMaxConcurrency"] == "20 (needs 12)"
 
     assert p.bill["API Gateway requests"] == pytest.approx(240_000 * 3.50e-6)
     assert p.bill["KMS Sign"] == pytest.approx(0.45)
@@ -119,11 +164,76 @@ def test_a_deadline_of_30000_students_in_5_minutes() -> None:
     assert p.bill["Aurora ACU-hours"] == pytest.approx(0.12)
 
 
-def test_twice_the_students_need_twice_the_requests_and_reach_the_binding_quota_at_the_same_class() -> None:
-    small, large = capacity.plan(10_000, 5, FIGURES), capacity.plan(20_000, 5, FIGURES)
+def test_an_account_whose_quota_is_short_of_the_reservations_is_told_to_raise_it() -> None:
+    p = capacity.plan(30_000, 5, FIGURES, DEPLOYMENT, account_concurrency=800)
+
+    (account,) = (c for c in p.checks if c.key == "account")
+    assert (account.need, account.limit) == (891, 800)
+    assert p.parameters()["account concurrency"].startswith("raise the quota to 891")
+
+
+def test_the_settings_are_the_smallest_allowed_values_that_cover_the_needs() -> None:
+    def needed(student: int, reviewer: int, recorder: int, api_rps: float) -> tuple[Settings, bool]:
+        return capacity.settings_needed(
+            DEPLOYMENT, student=student, reviewer=reviewer, recorder=recorder, api_rps=api_rps
+        )
+
+    # A small class keeps the defaults' stage throttle and the smallest budget.
+    assert needed(3, 0, 1, 53) == (Settings(100, 2, 200, 400), True)
+    # 17 fits the default column's 17, but not the 16 of the smaller recorder column.
+    assert needed(17, 0, 5, 250) == (Settings(100, 5, 300, 400), True)
+    assert needed(17, 0, 2, 250) == (Settings(189, 2, 300, 400), True)
+    # The reviewer's need moves the budget up too: 100 gives reviewers 3, 189 gives 8.
+    assert needed(3, 8, 5, 53) == (Settings(189, 5, 200, 400), True)
+    assert needed(3, 9, 5, 53) == (Settings(823, 5, 200, 400), True)
+    # Beyond the largest allowed values: the largest, and said not to cover.
+    assert needed(314, 0, 20, 53) == (Settings(823, 20, 200, 400), False)
+    assert needed(3, 0, 21, 53) == (Settings(100, 20, 200, 400), False)
+
+
+def test_the_first_limit_a_growing_class_exceeds_is_found_by_halving() -> None:
+    def over(students: int) -> dict[str, float]:
+        limits = {"stage": 3_750, "kms": 150_000, "student": 3_750}
+        needs = {"stage": students / 3_750 * 1.5, "kms": students / 150_000, "student": students / 3_750}
+        return {key: needs[key] for key, limit in limits.items() if students > limit}
+
+    # Two limits are exceeded from the same class: the one exceeded more is named.
+    assert capacity.binds_first(over) == ("stage", 3_751)
+    assert capacity.binds_first(lambda students: {}) is None
+
+
+def test_the_model_reads_the_budget_the_template_deploys() -> None:
+    deployment = capacity.deployment_from_template(read_template())
+
+    assert deployment.database_max_connections == (100, 189, 823, 1669, 2000)
+    assert deployment.recorder_max_concurrency == (2, 5, 10, 20, 50)
+    assert deployment.shares[1669][5] == (743, 20, 5)
+    assert deployment.shares[100][5] == (17, 3, 2)
+    # docs/RELIABILITY.md's table: executions reserved at RecorderMaxConcurrency 5.
+    assert [deployment.reserved[(connections, 5)] for connections in deployment.database_max_connections] == [
+        83,
+        171,
+        805,
+        1651,
+        1983,
+    ]
+    # Export 2, expire, reconcile, migrate, administer, wake 1 each.
+    assert deployment.job_connections == 7
+    assert deployment.other_unreserved == 2
+    assert deployment.defaults == Settings(100, 5, 200, 400)
+    assert (deployment.api_memory_mb, deployment.pages_memory_mb, deployment.recorder_memory_mb) == (256, 128, 256)
+    assert (deployment.recorder_batch_size, deployment.recorder_batch_window_s) == (10, 1.0)
+    # At 1669 the reservations and the 100 Lambda keeps unreserved pass a new account's 1,000.
+    settings = Settings(1669, 5, 200, 400)
+    assert capacity.account_concurrency_needed(deployment, settings, unreserved_need=0) == 1751
+
+
+def test_twice_the_students_need_twice_the_requests_and_the_same_settings_when_they_still_fit() -> None:
+    small, large = capacity.plan(10_000, 5, FIGURES, DEPLOYMENT), capacity.plan(20_000, 5, FIGURES, DEPLOYMENT)
 
     assert large.api_rps == pytest.approx(2 * small.api_rps)
-    assert large.binding.ratio == pytest.approx(2 * small.binding.ratio)
+    kms = {p.students: next(c for c in p.checks if c.key == "kms") for p in (small, large)}
+    assert kms[20_000].ratio == pytest.approx(2 * kms[10_000].ratio)
 
 
 def test_figures_are_read_from_the_bench_file_as_make_bench_writes_it() -> None:
@@ -159,7 +269,9 @@ def test_without_a_bench_file_the_cli_says_its_figures_are_the_documented_defaul
     assert text.startswith("figures: defaults: make bench of 2026-12-04")
     assert "run make bench" in text
     assert "1,000 students in 5 min" in text
-    assert "binds first (AWS quota)" in text
+    # 8 requests a hand-in, twice the average at the peak: 200/s are 3,750 students in 5 minutes.
+    assert "binds first (with the template's defaults): StageThrottleRateLimit 200, exceeded from about 3,751" in text
+    assert "DatabaseMaxConnections   100 " in text
 
 
 def test_the_recorders_ceiling_is_its_concurrency_over_the_time_of_a_record() -> None:
