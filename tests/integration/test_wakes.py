@@ -22,8 +22,8 @@ from exam_depository.adapters import db
 from exam_depository.adapters import scheduler as scheduler_adapter
 
 from local_stack.functions import LambdaContext, sample_event
+from tests.faults import closed_port, printed_metric
 from tests.integration.conftest import EXAM, REGION, Api
-from tests.integration.test_faults import _closed_port, _metric
 
 GROUP = "exam-depository-test-wakes"
 WAKE_FUNCTION = f"arn:aws:lambda:{REGION}:123456789012:function:exam-depository-test-WakeDatabaseFunction"
@@ -130,7 +130,7 @@ def test_an_unreachable_scheduler_never_fails_the_examiners_change_and_the_next_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given Scheduler unreachable (nothing listens at its endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{closed_port()}")
     aws_clients.reset()
     capsys.readouterr()
 
@@ -152,7 +152,7 @@ def test_an_unreachable_scheduler_never_fails_the_examiners_change_and_the_next_
     # Then the exam is created and kept, and each wake that failed is counted
     assert created.status == 201, created.body
     assert exams.call("get_exam", "by_id").status == 200
-    assert _metric(capsys.readouterr().out, "WakeScheduleFailures") == 2
+    assert printed_metric(capsys.readouterr().out, "WakeScheduleFailures") == 2
     monkeypatch.delenv("AWS_ENDPOINT_URL_SCHEDULER")
     aws_clients.reset()
     assert _schedules(scheduler) == {}
@@ -169,7 +169,7 @@ def test_without_a_schedule_group_no_scheduler_is_asked(
     aws: None, handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the local stack's settings (no group) and no Scheduler at all
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{closed_port()}")
     aws_clients.reset()
 
     # When an exam is created, changed and deleted, nothing fails and nothing is counted as failed

@@ -23,15 +23,22 @@ if TYPE_CHECKING:
 MAX_LATENESS_S = 300
 
 
+# Quick to give up: its calls come after an examiner's change, inside the request, and a wake is
+# worth less than the examiner's answer. tests/unit/test_template.py adds these up against the
+# exam functions' Timeout.
+CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 2,
+    "read_timeout": 2,
+    "retries": {"mode": "standard", "total_max_attempts": 2},
+}
+# The calls `put_wake` or `delete_wake` makes at most: a create and, where the schedule exists
+# already, an update.
+MAX_CALLS_PER_WAKE = 2
+
+
 def client() -> EventBridgeSchedulerClient:
-    """Quick to give up: its calls come after an examiner's change, inside the request, and a
-    wake is worth less than the examiner's answer (at worst 2 tries of 2 + 2 s)."""
     scheduler: EventBridgeSchedulerClient = aws.client(
-        "scheduler",
-        region=load(WakeSettings).region,
-        read_timeout=2,
-        connect_timeout=2,
-        retries={"mode": "standard", "total_max_attempts": 2},
+        "scheduler", region=load(WakeSettings).region, **CLIENT_CONFIG
     )
     return scheduler
 
