@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from exam_depository.adapters import scheduler as scheduler_adapter
 from exam_depository.config import DatabaseSettings, RulesSettings
-from exam_depository.domain.wakes import MOMENTS
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
+from exam_depository.domain.wakes import MOMENTS
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -527,17 +527,20 @@ def test_a_function_without_a_reservation_says_why_and_uses_no_connection_or_a_q
             assert "CKV_AWS_115" not in skips, f"{name} has the reservation and skips its check"
 
 
-def _longest_connect_s(template: dict[str, Any], function: str) -> float:
-    """The longest a connect takes in `function`: its DB_CONNECT_WAIT_S as the template sets it
-    (or the settings' default), validated as DatabaseSettings does, plus 2 s: `_connect` starts
-    no attempt after the wait, but one started just before may end up to 2 s after it (libpq's
-    shortest connect timeout)."""
+def _connect_wait_s(template: dict[str, Any], function: str) -> float:
+    """How long `_connect` keeps trying in `function`: its DB_CONNECT_WAIT_S as the template sets
+    it (or the settings' default), validated as DatabaseSettings does."""
     variables = template["Globals"]["Function"]["Environment"]["Variables"] | template["Resources"][function][
         "Properties"
     ].get("Environment", {}).get("Variables", {})
     given = {name: str(value) for name, value in variables.items() if name.startswith("DB_CONNECT_")}
-    settings = DatabaseSettings.model_validate(given | {"DATABASE_URL": "postgresql://template"})
-    return settings.connect_wait_s + 2
+    return DatabaseSettings.model_validate(given | {"DATABASE_URL": "postgresql://template"}).connect_wait_s
+
+
+def _longest_connect_s(template: dict[str, Any], function: str) -> float:
+    """`_connect` starts no attempt after its wait, but one started just before may end up to 2 s
+    after it (libpq's shortest connect timeout)."""
+    return _connect_wait_s(template, function) + 2
 
 
 def _timeout_s(template: dict[str, Any], function: str) -> int:
@@ -648,6 +651,7 @@ def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_th
     lead_s = 60 * int(template["Parameters"]["WakeLeadMinutes"]["Default"])
     assert 60 + 30 <= lead_s <= 300
     assert template["Parameters"]["WakeLeadMinutes"]["MinValue"] == 0  # 0 = off
-    # What the wake's connect actually waits: a resume of up to 30 s, ended before its Timeout.
-    longest_connect_s = _longest_connect_s(template, "WakeDatabaseFunction")
-    assert 30 < longest_connect_s - 2 and longest_connect_s < _timeout_s(template, "WakeDatabaseFunction")
+    # What the wake's connect actually waits covers a resume of up to 30 s, and ends before its
+    # Timeout.
+    assert _connect_wait_s(template, "WakeDatabaseFunction") > 30
+    assert _longest_connect_s(template, "WakeDatabaseFunction") < _timeout_s(template, "WakeDatabaseFunction")
