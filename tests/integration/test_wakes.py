@@ -189,7 +189,7 @@ def test_a_refused_wake_leaves_the_other_moments_wake_and_a_throttling_scheduler
     # Given Scheduler answering the opening's wake with an error (its own answer, as it sends it)
     calls: list[str] = []
 
-    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+    def answer(params: dict[str, Any], **_: Any) -> Any:  # an answer of its own, or None to go on
         calls.append(params["url_path"].rsplit("/", 1)[-1])  # the request to /schedules/<name>
         if not calls[-1].endswith("-opens"):
             return None
@@ -223,7 +223,7 @@ def test_a_refused_wake_leaves_the_other_moments_wake_and_a_throttling_scheduler
     assert calls == [f"exam-{exam_pk}-{moment}" for moment in ["opens", *put]]
     assert printed_metric(capsys.readouterr().out, "WakeScheduleFailures") == len(failed)
     (warning,) = [record for record in caplog.records if "Wake schedules were not changed" in record.getMessage()]
-    assert warning.schedules == [f"exam-{exam_pk}-{moment}" for moment in failed]
+    assert warning.__dict__["schedules"] == [f"exam-{exam_pk}-{moment}" for moment in failed]
 
 
 def test_without_a_schedule_group_no_scheduler_is_asked(

@@ -570,7 +570,7 @@ def _longest_scheduler_call_s() -> float:
     config = scheduler_adapter.CLIENT_CONFIG
     tries = config["retries"]["total_max_attempts"]
     backoff_s = sum(min(2**retry, 20) + 5 for retry in range(tries - 1))
-    return tries * (config["connect_timeout"] + config["read_timeout"]) + backoff_s
+    return float(tries * (config["connect_timeout"] + config["read_timeout"]) + backoff_s)
 
 
 def test_an_exam_change_is_answered_before_its_timeout_whatever_scheduler_does(template: dict[str, Any]) -> None:
