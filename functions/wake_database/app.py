@@ -4,6 +4,7 @@ Aurora Serverless database has resumed when the exam opens or falls due."""
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from exam_depository.domain.wakes import Moment
 from exam_depository.observability import MetricUnit, logger, metrics
 from exam_depository.usecases import exams
 from pydantic import BaseModel
@@ -13,7 +14,7 @@ class WakeEvent(BaseModel):
     """The input each wake schedule carries: which exam and which of its moments it is for."""
 
     exam_pk: int
-    moment: str
+    moment: Moment
 
 
 @logger.inject_lambda_context

@@ -9,8 +9,6 @@ unreachable S3 is a real endpoint on which nothing listens.
 from __future__ import annotations
 
 import itertools
-import json
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +24,7 @@ from exam_depository.adapters import aws, db, storage
 from exam_depository.adapters.db import schema
 
 from local_stack.functions import LambdaContext
+from tests.faults import closed_port, printed_metric
 from tests.integration.conftest import Api, Bucket, sqs_event
 
 
@@ -157,7 +156,7 @@ def test_a_failed_s3_delete_is_retried_until_the_superseded_file_is_gone(
     assert rows == [("superseded",), ("current",)]
     assert len(bucket.keys()) == 2
     assert _marked_deleted(stoppable.url) == [False, False]
-    assert _metric(capsys.readouterr().out, "ObjectVersionsDeleted") is None
+    assert printed_metric(capsys.readouterr().out, "ObjectVersionsDeleted") is None
 
     # When SQS redelivers the message
     assert _deliver(handler, superseding) == []
@@ -165,27 +164,12 @@ def test_a_failed_s3_delete_is_retried_until_the_superseded_file_is_gone(
     # Then the old file is deleted, marked and counted so; nothing is left behind
     assert bucket.keys() == [second["fields"]["key"]]
     assert _marked_deleted(stoppable.url) == [True, False]
-    assert _metric(capsys.readouterr().out, "ObjectVersionsDeleted") == 1
+    assert printed_metric(capsys.readouterr().out, "ObjectVersionsDeleted") == 1
 
 
 def _marked_deleted(url: str) -> list[bool]:
     with psycopg.connect(url) as conn:
         return [row[0] for row in conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload ORDER BY issue_seq")]
-
-
-def _metric(printed: str, name: str) -> float | None:
-    """A metric's value in what Powertools printed (CloudWatch's embedded metric format)."""
-    for line in printed.splitlines():
-        if line.startswith("{") and '"_aws"' in line and name in line:
-            value = json.loads(line)[name]
-            return float(sum(value) if isinstance(value, list) else value)
-    return None
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # nothing listens there once the probe closes
 
 
 def test_an_unreachable_s3_fails_a_batch_for_retry_and_a_deletion_answers_503(
@@ -201,7 +185,7 @@ def test_an_unreachable_s3_fails_a_batch_for_retry_and_a_deletion_answers_503(
     batch = sqs_event(*notifications)
 
     # When S3 cannot be reached at all (nothing listens on its endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{closed_port()}")
     config.reset()
     aws.reset()
 

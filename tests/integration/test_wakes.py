@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
@@ -20,10 +20,11 @@ from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db
 from exam_depository.adapters import scheduler as scheduler_adapter
+from pydantic import ValidationError
 
 from local_stack.functions import LambdaContext, sample_event
+from tests.faults import closed_port, printed_metric
 from tests.integration.conftest import EXAM, REGION, Api
-from tests.integration.test_faults import _closed_port, _metric
 
 GROUP = "exam-depository-test-wakes"
 WAKE_FUNCTION = f"arn:aws:lambda:{REGION}:123456789012:function:exam-depository-test-WakeDatabaseFunction"
@@ -130,7 +131,7 @@ def test_an_unreachable_scheduler_never_fails_the_examiners_change_and_the_next_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given Scheduler unreachable (nothing listens at its endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{closed_port()}")
     aws_clients.reset()
     capsys.readouterr()
 
@@ -152,7 +153,7 @@ def test_an_unreachable_scheduler_never_fails_the_examiners_change_and_the_next_
     # Then the exam is created and kept, and each wake that failed is counted
     assert created.status == 201, created.body
     assert exams.call("get_exam", "by_id").status == 200
-    assert _metric(capsys.readouterr().out, "WakeScheduleFailures") == 2
+    assert printed_metric(capsys.readouterr().out, "WakeScheduleFailures") == 2
     monkeypatch.delenv("AWS_ENDPOINT_URL_SCHEDULER")
     aws_clients.reset()
     assert _schedules(scheduler) == {}
@@ -165,11 +166,71 @@ def test_an_unreachable_scheduler_never_fails_the_examiners_change_and_the_next_
     assert _wake_time(_schedules(scheduler)[f"exam-{exam_pk}-opens"]) == opens - LEAD
 
 
+@pytest.mark.parametrize(
+    ("code", "status", "failed", "put"),
+    [
+        # A refusal of one schedule (its time passed while the call travelled): the other is put.
+        ("ValidationException", 400, ["opens"], ["due"]),
+        # Scheduler throttling: the other call would fare no better, and is not made.
+        ("ThrottlingException", 429, ["opens", "due"], []),
+    ],
+)
+def test_a_refused_wake_leaves_the_other_moments_wake_and_a_throttling_scheduler_stops_the_rest(
+    exams: Api,
+    scheduler: Any,
+    clean_database: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    code: str,
+    status: int,
+    failed: list[str],
+    put: list[str],
+) -> None:
+    # Given Scheduler answering the opening's wake with an error (its own answer, as it sends it)
+    calls: list[str] = []
+
+    def answer(params: dict[str, Any], **_: Any) -> Any:  # an answer of its own, or None to go on
+        calls.append(params["url_path"].rsplit("/", 1)[-1])  # the request to /schedules/<name>
+        if not calls[-1].endswith("-opens"):
+            return None
+        error = {"Error": {"Code": code, "Message": "refused"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return SimpleNamespace(status_code=status), error
+
+    scheduler_adapter.client().meta.events.register("before-call.scheduler.CreateSchedule", answer)
+    capsys.readouterr()
+
+    # When the examiner creates an exam ahead
+    try:
+        created = exams.call(
+            "create_exam",
+            "valid",
+            body={
+                "exam_id": EXAM,
+                "title": "Physics",
+                "opens_at": _ahead(24).isoformat(),
+                "due_at": _ahead(48).isoformat(),
+                "cutoff_at": _ahead(48).isoformat(),
+                "timezone": "Europe/Paris",
+            },
+        )
+    finally:
+        scheduler_adapter.client().meta.events.unregister("before-call.scheduler.CreateSchedule", answer)
+
+    # Then the exam is created; the wakes Scheduler accepted are there, the others logged and counted
+    assert created.status == 201, created.body
+    exam_pk = _exam_pk(clean_database, EXAM)
+    assert set(_schedules(scheduler)) == {f"exam-{exam_pk}-{moment}" for moment in put}
+    assert calls == [f"exam-{exam_pk}-{moment}" for moment in ["opens", *put]]
+    assert printed_metric(capsys.readouterr().out, "WakeScheduleFailures") == len(failed)
+    (warning,) = [record for record in caplog.records if "Wake schedules were not changed" in record.getMessage()]
+    assert warning.__dict__["schedules"] == [f"exam-{exam_pk}-{moment}" for moment in failed]
+
+
 def test_without_a_schedule_group_no_scheduler_is_asked(
     aws: None, handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the local stack's settings (no group) and no Scheduler at all
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SCHEDULER", f"http://127.0.0.1:{closed_port()}")
     aws_clients.reset()
 
     # When an exam is created, changed and deleted, nothing fails and nothing is counted as failed
@@ -209,8 +270,21 @@ def _exam_pk(database_url: str, exam_id: str) -> int:
     return int(row[0])
 
 
-def test_an_unavailable_scheduler_costs_the_examiners_answer_one_short_call(scheduler: Any) -> None:
-    # Two tries of at most 2 s to connect and 2 s to read: what a wake may add to a change.
+def test_the_scheduler_client_gives_up_as_its_adapter_says(scheduler: Any) -> None:
+    # What tests/unit/test_template.py adds up against the exam functions' Timeout is what the
+    # client does: one try of at most 1 s to connect and 2 s to read.
     config: Any = scheduler_adapter.client().meta.config  # botocore's stubs declare no attributes
-    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
-    assert (config.connect_timeout, config.read_timeout) == (2, 2)
+    expected = scheduler_adapter.CLIENT_CONFIG
+    assert config.retries == expected["retries"] == {"mode": "standard", "total_max_attempts": 1}
+    assert (config.connect_timeout, config.read_timeout) == (expected["connect_timeout"], expected["read_timeout"])
+
+
+def test_a_wake_event_for_no_known_moment_fails_validation_before_the_database_is_used(
+    handler: Callable[[str], ModuleType],
+) -> None:
+    # Given an event that no schedule of ours carries: a moment that is not woken for
+    event = sample_event("wake_database", "before_opening") | {"moment": "cutoff"}
+
+    # When it reaches the wake function, Then it is refused, naming the moments there are
+    with pytest.raises(ValidationError, match="'opens' or 'due'"):
+        handler("wake_database").lambda_handler(event, LambdaContext())

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exam_depository.adapters import scheduler as scheduler_adapter
 from exam_depository.config import DatabaseSettings, RulesSettings
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
+from exam_depository.domain.wakes import MOMENTS
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -525,11 +527,60 @@ def test_a_function_without_a_reservation_says_why_and_uses_no_connection_or_a_q
             assert "CKV_AWS_115" not in skips, f"{name} has the reservation and skips its check"
 
 
-def test_a_connect_waits_less_than_the_api_functions_and_api_gateway_wait(template: dict[str, Any]) -> None:
-    wait_s = DatabaseSettings.model_fields["connect_wait_s"].default
-    # An attempt may end up to 2 s after the wait (psycopg's shortest connect timeout); the
-    # request's work needs the rest of the function's Timeout.
-    assert wait_s + 2 < template["Globals"]["Function"]["Timeout"] < 29
+def _connect_wait_s(template: dict[str, Any], function: str) -> float:
+    """How long `_connect` keeps trying in `function`: its DB_CONNECT_WAIT_S as the template sets
+    it (or the settings' default), validated as DatabaseSettings does."""
+    variables = template["Globals"]["Function"]["Environment"]["Variables"] | template["Resources"][function][
+        "Properties"
+    ].get("Environment", {}).get("Variables", {})
+    given = {name: str(value) for name, value in variables.items() if name.startswith("DB_CONNECT_")}
+    return DatabaseSettings.model_validate(given | {"DATABASE_URL": "postgresql://template"}).connect_wait_s
+
+
+def _longest_connect_s(template: dict[str, Any], function: str) -> float:
+    """`_connect` starts no attempt after its wait, but one started just before may end up to 2 s
+    after it (libpq's shortest connect timeout)."""
+    return _connect_wait_s(template, function) + 2
+
+
+def _timeout_s(template: dict[str, Any], function: str) -> int:
+    props = template["Resources"][function]["Properties"]
+    return int(props.get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+
+def test_every_connect_ends_before_its_function_times_out_and_api_gateway_gives_up(template: dict[str, Any]) -> None:
+    for name, props in _functions(template).items():
+        if not _uses_database(props):
+            continue
+        # The request's work needs the rest of the function's Timeout.
+        assert _longest_connect_s(template, name) < _timeout_s(template, name), name
+        if any(event["Type"] == "Api" for event in props.get("Events", {}).values()):
+            assert _timeout_s(template, name) < API_GATEWAY_TIMEOUT_S, name
+
+
+API_GATEWAY_TIMEOUT_S = 29
+# The exam functions that keep an exam's wake schedules after its change committed.
+WAKE_KEEPERS = ("CreateExamFunction", "UpdateExamFunction", "CloseExamFunction", "DeleteExamFunction")
+
+
+def _longest_scheduler_call_s() -> float:
+    """The longest one call of the Scheduler adapter's client takes: each try's connect and read
+    timeouts, and between tries standard mode's backoff at its longest (1 s doubling, at most 20 s,
+    plus up to 5 s more where Scheduler asks for it with x-amz-retry-after)."""
+    config = scheduler_adapter.CLIENT_CONFIG
+    tries = config["retries"]["total_max_attempts"]
+    backoff_s = sum(min(2**retry, 20) + 5 for retry in range(tries - 1))
+    return float(tries * (config["connect_timeout"] + config["read_timeout"]) + backoff_s)
+
+
+def test_an_exam_change_is_answered_before_its_timeout_whatever_scheduler_does(template: dict[str, Any]) -> None:
+    # The change commits after the connect; its wakes are kept after that, each moment's in at
+    # most the adapter's calls for one wake. A function timing out then would tell the examiner
+    # that a saved change failed.
+    keeping_wakes_s = len(MOMENTS) * scheduler_adapter.MAX_CALLS_PER_WAKE * _longest_scheduler_call_s()
+    for function in WAKE_KEEPERS:
+        longest_s = _longest_connect_s(template, function) + keeping_wakes_s
+        assert longest_s < _timeout_s(template, function) < API_GATEWAY_TIMEOUT_S, (function, longest_s)
 
 
 def test_a_throttled_function_and_a_throttled_stage_answer_with_retry_after(
@@ -600,8 +651,7 @@ def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_th
     lead_s = 60 * int(template["Parameters"]["WakeLeadMinutes"]["Default"])
     assert 60 + 30 <= lead_s <= 300
     assert template["Parameters"]["WakeLeadMinutes"]["MinValue"] == 0  # 0 = off
-    timeout = template["Resources"]["WakeDatabaseFunction"]["Properties"]["Timeout"]
-    connect = int(
-        template["Resources"]["WakeDatabaseFunction"]["Properties"]["Environment"]["Variables"]["DB_CONNECT_TIMEOUT_S"]
-    )
-    assert 30 < connect < timeout
+    # What the wake's connect actually waits covers a resume of up to 30 s, and ends before its
+    # Timeout.
+    assert _connect_wait_s(template, "WakeDatabaseFunction") > 30
+    assert _longest_connect_s(template, "WakeDatabaseFunction") < _timeout_s(template, "WakeDatabaseFunction")

@@ -3,12 +3,15 @@ The client is `aws.client`'s, created on first use.
 
 Each schedule fires once (`at(...)`, UTC, no flexible window) and deletes itself after it did
 (ActionAfterCompletion DELETE), so that none is left behind; a change puts it again, by name.
+A call fails with ServiceUnavailable where Scheduler cannot serve any (unreachable, throttling,
+failing itself), and with WakeRefused where it refused that one schedule.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from exam_depository.adapters import aws
@@ -23,16 +26,23 @@ if TYPE_CHECKING:
 MAX_LATENESS_S = 300
 
 
+# Quick to give up: its calls come after an examiner's change, inside the request, and a wake is
+# worth less than the examiner's answer. One try (a retry's backoff could add up to 6 s), 1 s to
+# connect and 2 s to read: Scheduler answers in a fraction of that, and a wake not put is put
+# again by the exam's next change. tests/unit/test_template.py adds these up against the exam
+# functions' Timeout.
+CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 1,
+    "read_timeout": 2,
+    "retries": {"mode": "standard", "total_max_attempts": 1},
+}
+# The calls `put_wake` or `delete_wake` makes at most: a create and, where the schedule exists
+# already, an update.
+MAX_CALLS_PER_WAKE = 2
+
+
 def client() -> EventBridgeSchedulerClient:
-    """Quick to give up: its calls come after an examiner's change, inside the request, and a
-    wake is worth less than the examiner's answer (at worst 2 tries of 2 + 2 s)."""
-    scheduler: EventBridgeSchedulerClient = aws.client(
-        "scheduler",
-        region=load(WakeSettings).region,
-        read_timeout=2,
-        connect_timeout=2,
-        retries={"mode": "standard", "total_max_attempts": 2},
-    )
+    scheduler: EventBridgeSchedulerClient = aws.client("scheduler", region=load(WakeSettings).region, **CLIENT_CONFIG)
     return scheduler
 
 
@@ -61,7 +71,7 @@ def put_wake(name: str, at: datetime, payload: dict[str, Any]) -> None:
         except client().exceptions.ConflictException:
             client().update_schedule(**schedule)
     except aws.failures() as exc:
-        raise ServiceUnavailable(f"Scheduler could not put {name}: {exc}") from exc
+        raise _failure(f"put {name}", exc) from exc
 
 
 def delete_wake(name: str) -> None:
@@ -71,7 +81,29 @@ def delete_wake(name: str) -> None:
     except client().exceptions.ResourceNotFoundException:
         return
     except aws.failures() as exc:
-        raise ServiceUnavailable(f"Scheduler could not delete {name}: {exc}") from exc
+        raise _failure(f"delete {name}", exc) from exc
+
+
+class WakeRefused(Exception):
+    """Scheduler answered, and refused this one schedule (a wake time already past when the call
+    arrived, an input it rejects): the exam's other wakes may still be put."""
+
+
+def _failure(what: str, exc: Exception) -> Exception:
+    """ServiceUnavailable where Scheduler cannot be reached, throttles, or fails itself (5xx): the
+    next call would fare no better. WakeRefused for any other answer: a refusal of this call."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        if code not in _THROTTLED and status < 500 and status != HTTPStatus.TOO_MANY_REQUESTS:
+            return WakeRefused(f"Scheduler refused to {what}: {code}")
+    return ServiceUnavailable(f"Scheduler could not {what}: {exc}", service="Scheduler")
+
+
+# Scheduler's throttling answer (HTTP 429), and botocore's other names for one.
+_THROTTLED = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 
 
 def _group() -> str:

@@ -10,14 +10,16 @@ Extensions are one student's each: their first request waits for the resume, as 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from exam_depository.domain.rules import Window
 
 # The moments woken for, by the name their schedule carries.
-MOMENTS = ("opens", "due")
+type Moment = Literal["opens", "due"]
+MOMENTS: tuple[Moment, ...] = get_args(Moment.__value__)
 
 
-def wake_plan(window: Window | None, *, now: datetime, lead: timedelta) -> dict[str, datetime | None]:
+def wake_plan(window: Window | None, *, now: datetime, lead: timedelta) -> dict[Moment, datetime | None]:
     """When to wake the database before each of an exam's moments: an instant, or None where no
     wake should be pending: a deleted exam; a wake time already past (a closed exam's too: closing
     moves its opening and due time to the instant it closed); a lead of zero (the wakes are off).
@@ -28,8 +30,9 @@ def wake_plan(window: Window | None, *, now: datetime, lead: timedelta) -> dict[
     time equal to the opening is woken for once."""
     if window is None or lead <= timedelta(0):
         return dict.fromkeys(MOMENTS)
-    plan: dict[str, datetime | None] = {}
-    for moment, at in (("opens", window.opens_at), ("due", window.due_at)):
+    plan: dict[Moment, datetime | None] = {}
+    at_of: dict[Moment, datetime] = {"opens": window.opens_at, "due": window.due_at}
+    for moment, at in at_of.items():
         wake_at = (at - lead).replace(microsecond=0)
         plan[moment] = None if wake_at <= now else wake_at
     if plan["due"] is not None and plan["due"] == plan["opens"]:
@@ -37,6 +40,6 @@ def wake_plan(window: Window | None, *, now: datetime, lead: timedelta) -> dict[
     return plan
 
 
-def schedule_name(exam_pk: int, moment: str) -> str:
+def schedule_name(exam_pk: int, moment: Moment) -> str:
     """The name of an exam's wake schedule: one per exam and moment, so that a change replaces it."""
     return f"exam-{exam_pk}-{moment}"

@@ -19,7 +19,7 @@ from exam_depository.domain.rules import (
     window_length_refusal,
     window_refusal,
 )
-from exam_depository.domain.wakes import schedule_name, wake_plan
+from exam_depository.domain.wakes import Moment, schedule_name, wake_plan
 from exam_depository.observability import MetricUnit, logger, metrics
 
 MAX_PAGE = 100
@@ -144,7 +144,7 @@ def delete_exam(api_key_id: str, exam_id: str) -> None:
     _keep_wakes(row.exam_pk, None)
 
 
-def wake_database(exam_pk: int, moment: str) -> None:
+def wake_database(exam_pk: int, moment: Moment) -> None:
     """Use the database once, so that one paused since the last request resumes before an exam's
     moment (the wake schedules of `_keep_wakes` invoke this)."""
     with db.transaction() as conn:
@@ -178,12 +178,20 @@ def _keep_wakes(exam_pk: int, window: Window | None) -> None:
                 scheduler.delete_wake(name)
             else:
                 scheduler.put_wake(name, at, {"exam_pk": exam_pk, "moment": moment})
+        except scheduler.WakeRefused as exc:
+            # This wake only (its time passed while the call travelled, say): the next moment's
+            # wake is still worth putting.
+            _wakes_not_changed([name], exc)
         except ServiceUnavailable as exc:
-            # Scheduler is unavailable: the other wakes are not tried, so that the examiner's
-            # answer waits for one failed call only.
-            logger.warning(
-                "Wake schedules were not changed; the exam's next change puts them again",
-                extra={"schedules": [schedule_name(exam_pk, left) for left, _ in plan[done:]], "cause": str(exc)},
-            )
-            metrics.add_metric(name="WakeScheduleFailures", unit=MetricUnit.Count, value=len(plan) - done)
+            # Scheduler cannot be reached or is throttling: the other wakes are not tried, so
+            # that the examiner's answer waits for one failed call only.
+            _wakes_not_changed([schedule_name(exam_pk, left) for left, _ in plan[done:]], exc)
             return
+
+
+def _wakes_not_changed(names: list[str], cause: Exception) -> None:
+    logger.warning(
+        "Wake schedules were not changed; the exam's next change puts them again",
+        extra={"schedules": names, "cause": str(cause)},
+    )
+    metrics.add_metric(name="WakeScheduleFailures", unit=MetricUnit.Count, value=len(names))
