@@ -549,14 +549,16 @@ def test_a_throttled_function_and_a_throttled_stage_answer_with_retry_after(
     assert deployed["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
-def test_a_key_over_its_quota_is_told_so_with_no_retry_after(template: dict[str, Any], expanded: dict[str, Any]) -> None:
+def test_a_key_over_its_quota_is_told_so_with_no_retry_after(
+    template: dict[str, Any], expanded: dict[str, Any]
+) -> None:
     # API Gateway's default is an untyped {"message": "Limit Exceeded"}, which a page could take
     # for a busy service; the quota renews only with the usage plan's next period.
     status, headers, body = gateway_responses(template)["QUOTA_EXCEEDED"]
     problem = json.loads(body)
     assert status == problem["status"] == 429
     assert problem["type"] == "urn:exam-depository:problem:quota-exceeded"
-    assert "quota" in problem["detail"] and "period" in problem["detail"]
+    assert "quota for the period" in problem["detail"]
     assert "Retry-After" not in headers
     (api,) = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     deployed = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]["QUOTA_EXCEEDED"]

@@ -190,7 +190,10 @@ def _validation_detail(details: list[dict[str, object]]) -> str:
 _UNAVAILABLE = {
     "busy": ("Service busy", "Many requests at once; retry after the seconds in Retry-After."),
     "starting": ("Service starting up", "The database is starting up; retry after the seconds in Retry-After."),
-    "unavailable": ("Service unavailable", "A dependency is unavailable; a change asked for may be made already: check before trying again."),
+    "unavailable": (
+        "Service unavailable",
+        "A dependency is unavailable; a change asked for may be made already: check before trying again.",
+    ),
 }
 
 
