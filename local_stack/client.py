@@ -20,12 +20,26 @@ from urllib3.util.retry import Retry
 TIMEOUT_S = 120
 
 
+class _RetryWhatWasNotDone(Retry):
+    """Retry as the pages do: a GET after any 503 (and a 429 with Retry-After), another method only
+    when the answer says nothing was done. Without reading the body, that is Retry-After: the API sends it only with
+    `service-busy` and `service-starting` (the database refused before the work began) and API
+    Gateway with its throttles (the function never ran); a 503 `service-unavailable` has none, as
+    it may come after a commit (an export made, then its queue failed), and sending that again
+    would do it twice."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() != "GET" and not has_retry_after:
+            return False
+        return bool(super().is_retry(method, status_code, has_retry_after))
+
+
 def _retrying_session() -> requests.Session:
-    """A session that does what the pages do with a 503 (busy, starting up: the function at its
-    concurrency, the database full or resuming): it asks again after Retry-After. Nothing was
-    done for such a request, so a POST is retried too."""
+    """A session that does what the pages do with a service that cannot serve now (busy, starting
+    up: the function at its concurrency, the database full or resuming): it asks again after
+    Retry-After."""
     session = requests.Session()
-    retry = Retry(
+    retry = _RetryWhatWasNotDone(
         total=10,
         connect=0,
         read=0,

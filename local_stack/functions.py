@@ -199,7 +199,7 @@ def concurrency_limits(template: dict[str, Any], parameters: dict[str, str] | No
 
 
 def gateway_responses(template: dict[str, Any]) -> dict[str, tuple[int, dict[str, str], bytes]]:
-    """The API's GatewayResponses, by type (INTEGRATION_FAILURE, THROTTLED), as API Gateway sends
+    """The API's GatewayResponses, by type (INTEGRATION_FAILURE, THROTTLED, QUOTA_EXCEEDED), as API Gateway sends
     them: the status, the headers (a literal is quoted in the template), the application/json body."""
     found = {}
     for kind, spec in template["Resources"]["Api"]["Properties"].get("GatewayResponses", {}).items():

@@ -1,16 +1,19 @@
 """A busy or starting service, as the pages meet it: the exact answers our API, API Gateway and S3
 give then, served by Playwright in place of the first requests of a route, and what the page's
-live status said meanwhile."""
+live status said and when it sent each request meanwhile."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
+from exam_depository.api import resolver
+from exam_depository.domain.errors import ServiceUnavailable
 from playwright.sync_api import Page, Route
+
+from local_stack.functions import gateway_responses, read_template
 
 PROBLEM = "urn:exam-depository:problem:"
 # What the page's live status said, every change of it, kept for the test to read afterwards (a
@@ -25,16 +28,40 @@ document.addEventListener("DOMContentLoaded", () => {
 """
 
 
+# When the page sent each request by fetch, on its own clock: a time taken where Playwright hands
+# a request over to the test would add however late that is on a busy machine.
+_SEND_LOG = """
+window.fetchesSent = [];
+(() => {
+  const pageFetch = window.fetch;
+  window.fetch = function (input, init) {
+    const request = input instanceof Request ? input : null;
+    const method = ((init && init.method) || (request ? request.method : "GET")).toUpperCase();
+    window.fetchesSent.push({ method, url: request ? request.url : String(input), at: performance.now() });
+    return pageFetch.apply(this, arguments);
+  };
+})();
+"""
+
+
 def retrying_quickly(page: Page, **settings: int) -> None:
     """The retry settings of the page's own retry.js, made small (waits of a tenth of a second
-    when the service names none; fewer attempts where a test says), and its status recorded."""
+    when the service names none; fewer attempts where a test says), and its status and the send
+    times of its requests recorded."""
     chosen = {"baseMs": 100, "capMs": 100} | settings
-    page.add_init_script(f"window.serviceRetrySettings = {json.dumps(chosen)};{_STATUS_LOG}")
+    page.add_init_script(f"window.serviceRetrySettings = {json.dumps(chosen)};{_STATUS_LOG}{_SEND_LOG}")
 
 
 def status_seen(page: Page) -> list[str]:
     seen: list[str] = page.evaluate("window.statusSeen")
     return seen
+
+
+def fetches_sent_s(page: Page, url: re.Pattern[str], method: str) -> list[float]:
+    """When the page sent each fetch of `method` to a URL matching `url`, in seconds on its own
+    clock (performance.now), in the order sent."""
+    sent: list[dict[str, Any]] = page.evaluate("window.fetchesSent")
+    return [entry["at"] / 1000 for entry in sent if entry["method"] == method and url.fullmatch(entry["url"])]
 
 
 def api_busy(kind: str, retry_after_s: int = 1) -> dict[str, Any]:
@@ -48,12 +75,31 @@ def api_busy(kind: str, retry_after_s: int = 1) -> dict[str, Any]:
     }
 
 
-# API Gateway's own throttle: before any function runs, in its own words.
-GATEWAY_THROTTLED = {
+def api_unavailable() -> dict[str, Any]:
+    """Our API's answer when a dependency failed, perhaps after a commit (an export row made, then
+    its queue failed): the resolver's own, 503 `service-unavailable` without Retry-After."""
+    handler = resolver.build_resolver().exception_handler_manager.lookup_exception_handler(ServiceUnavailable)
+    assert handler is not None
+    answer = handler(ServiceUnavailable("SQS SendMessage failed"))
+    return {"status": answer.status_code, "content_type": answer.content_type, "body": answer.body}
+
+
+def _gateway_answer(kind: str) -> dict[str, Any]:
+    """One of the template's gateway responses, as API Gateway sends it deployed."""
+    status, headers, body = gateway_responses(read_template())[kind]
+    others = {name: value for name, value in headers.items() if name != "Content-Type"}
+    return {"status": status, "headers": others, "content_type": headers["Content-Type"], "body": body}
+
+
+# API Gateway's own throttle (stage or usage plan), before any function runs.
+GATEWAY_THROTTLED = _gateway_answer("THROTTLED")
+# An examiner's key past its usage plan's quota for the period: the template's answer, and API
+# Gateway's own words, which it sends where no gateway response is configured.
+GATEWAY_QUOTA_EXCEEDED = _gateway_answer("QUOTA_EXCEEDED")
+GATEWAY_QUOTA_UNTYPED = {
     "status": 429,
-    "headers": {"Retry-After": "1"},
     "content_type": "application/json",
-    "body": json.dumps({"message": "Too Many Requests"}),
+    "body": json.dumps({"message": "Limit Exceeded"}),
 }
 
 
@@ -70,12 +116,12 @@ def s3_slow_down(origin: str) -> dict[str, Any]:
 
 class Answering:
     """The first requests of one method to a URL answered as given, the rest by the stack; every
-    request of that method counted with when it was sent."""
+    request of that method kept, by URL (when the page sent each: `fetches_sent_s`)."""
 
     def __init__(self, page: Page, url: str | re.Pattern[str], method: str, answers: list[dict[str, Any]]) -> None:
         self.method = method
         self.answers = list(answers)
-        self.sent: list[float] = []
+        self.sent: list[str] = []
         self.after: Callable[[], bool] = lambda: True  # answer only once this holds (a later phase)
         page.route(url, self._route)
 
@@ -83,7 +129,7 @@ class Answering:
         if route.request.method != self.method:
             route.fallback()  # to another test's answers on the same URL, or the stack
             return
-        self.sent.append(time.monotonic())
+        self.sent.append(route.request.url)
         if self.answers and self.after():
             route.fulfill(**self.answers.pop(0))
         else:

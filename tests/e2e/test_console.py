@@ -20,7 +20,16 @@ from playwright.sync_api import Browser, Dialog, Page, Request, Route, expect
 
 from tests.browser import ARTIFACTS
 from tests.conftest import ROOT
-from tests.e2e.busy_service import Answering, api_busy, forget_the_answers_we_caused, retrying_quickly, status_seen
+from tests.e2e.busy_service import (
+    GATEWAY_QUOTA_EXCEEDED,
+    GATEWAY_QUOTA_UNTYPED,
+    Answering,
+    api_busy,
+    api_unavailable,
+    forget_the_answers_we_caused,
+    retrying_quickly,
+    status_seen,
+)
 from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
 
 # The examiner's laptop is in Berlin: the console's times are Berlin times, the API's are UTC.
@@ -689,6 +698,53 @@ def test_a_busy_service_is_waited_out_and_a_change_that_timed_out_is_left_to_the
     assert not [text for text in seen if "error" in text.lower()]
     forget_the_answers_we_caused(console_errors, 503, 3)
     forget_the_answers_we_caused(console_errors, 504, 1)
+
+
+def test_an_export_answered_service_unavailable_is_left_to_the_examiner_not_sent_again(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-unavailable", title="Queue down")
+    stack.hand_in(stack.create_student("console-unavailable", "q")["upload_code"], b"%PDF-1.7 q")
+    page = console.page
+    retrying_quickly(page)
+    # The API committed the export's row, then could not queue it: sent again, it would make another.
+    unavailable = api_unavailable()
+    exports = Answering(page, re.compile(r".*/exams/console-unavailable/exports$"), "POST", [unavailable])
+
+    console.sign_in()
+    console.open_exam("Queue down")
+    page.get_by_role("button", name="Prepare the ZIP").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(json.loads(unavailable["body"])["detail"])
+    assert len(exports.sent) == 1
+    assert not [text for text in status_seen(page) if "retrying" in text]
+    page.get_by_role("button", name="Try again").click()  # the examiner decides
+    expect(page.locator("#export-progress")).to_contain_text("Ready: 1 of 1 files", timeout=60_000)
+    assert len(exports.sent) == 2
+    forget_the_answers_we_caused(console_errors, 503, 1)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (GATEWAY_QUOTA_EXCEEDED, "has used up its request quota for the period"),
+        (GATEWAY_QUOTA_UNTYPED, "Limit Exceeded"),  # API Gateway's own words, without the template's
+    ],
+    ids=["template", "untyped"],
+)
+def test_a_key_over_its_quota_is_told_so_at_once_not_retried(
+    console: Console, stack: Stack, answer: dict[str, Any], said: str
+) -> None:
+    page = console.page
+    retrying_quickly(page)
+    # Even a GET, which may always be sent again: no wait within the retries' bound renews a quota.
+    lists = Answering(page, re.compile(r".*/exams\?limit=.*"), "GET", [answer])
+
+    console.sign_in()
+
+    expect(page.get_by_role("alert")).to_contain_text(said)
+    assert len(lists.sent) == 1
+    assert not [text for text in status_seen(page) if "retrying" in text]
 
 
 # --- what a careless network, a DST night and a quick double click do -----------------------

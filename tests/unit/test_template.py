@@ -600,6 +600,30 @@ def test_a_throttled_function_and_a_throttled_stage_answer_with_retry_after(
     assert deployed["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
+def test_a_key_over_its_quota_is_told_so_with_no_retry_after(
+    template: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    # API Gateway's default is an untyped {"message": "Limit Exceeded"}, which a page could take
+    # for a busy service; the quota renews only with the usage plan's next period.
+    status, headers, body = gateway_responses(template)["QUOTA_EXCEEDED"]
+    problem = json.loads(body)
+    assert status == problem["status"] == 429
+    assert problem["type"] == "urn:exam-depository:problem:quota-exceeded"
+    assert "quota for the period" in problem["detail"]
+    assert "Retry-After" not in headers
+    (api,) = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    deployed = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]["QUOTA_EXCEEDED"]
+    assert deployed["statusCode"] == "429"
+    assert "gatewayresponse.header.Retry-After" not in deployed.get("responseParameters", {})
+
+
+def test_only_an_answer_meaning_nothing_was_done_carries_retry_after(template: dict[str, Any]) -> None:
+    # A client that reads no body (local_stack/client.py) sends a change again only after Retry-After.
+    for kind, (_, headers, body) in gateway_responses(template).items():
+        problem_kind = json.loads(body)["type"].rsplit(":", 1)[-1]
+        assert ("Retry-After" in headers) == (problem_kind in {"service-busy", "service-starting"}), kind
+
+
 def test_the_export_builder_knows_its_last_try_as_the_queue_counts_them(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     tries = resources["BuildExportFunction"]["Properties"]["Environment"]["Variables"]["EXPORT_MAX_TRIES"]

@@ -150,8 +150,9 @@ async function problemOf(response) {
 }
 
 // One request with the key. A 403 is API Gateway refusing the key: the console signs out. A busy
-// service's answer is retried (retry.js); after a timeout or a lost answer only a GET is sent
-// again by itself, since a change may have been made (the examiner is asked, with Try again).
+// or starting service's answer is retried (retry.js); after a timeout, a lost answer or a 503
+// `service-unavailable` only a GET is sent again by itself, since a change may have been made
+// (the examiner is shown the problem's detail, with Try again).
 async function call(method, path, { json, file, accept } = {}) {
   const headers = { "x-api-key": sessionStorage.getItem(KEY) || "" };
   if (json) headers["Content-Type"] = "application/json";

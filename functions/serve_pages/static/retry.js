@@ -1,13 +1,16 @@
 // Every page's way through a busy or starting service: a request the service could not take now
 // is sent again after a wait, and the person reads "busy, retrying", never an error.
 //
-// What is retried: 429 (API Gateway's throttle, before any function ran), 503 (our API: the
-// database is full (`…:service-busy`) or resuming from a pause (`…:service-starting`), or a
-// throttled function; S3's `SlowDown`), 504 (an integration timeout) and a network failure.
-// A 429 or 503 means the request was not carried out, so any request may be sent again. After a
-// 504 or a network failure it may have been: only a request the caller marks `repeatable` is sent
-// again then. A 429 whose problem type is a refusal of ours (`too-many-open-forms`) is an answer,
-// not a busy service: it is never retried.
+// What is retried: only what says nothing was done, and what the caller may repeat. Nothing was
+// done after a 503 or 429 whose problem type is `…:service-busy` (the database is full, or the
+// function is throttled and never ran: API Gateway's INTEGRATION_FAILURE and THROTTLED answers) or
+// `…:service-starting` (the database is resuming from a pause), nor after S3's 503 `SlowDown`: any
+// request is sent again then. Any other 503 (`…:service-unavailable`: a dependency failed, perhaps
+// after a commit, as an export whose row was made before its queue failed), a 504 (an integration
+// timeout) and a network failure may come after the work was done: only a request the caller
+// marks `repeatable` is sent again then. Any other 429 is an answer, never retried: a refusal of
+// ours (`…:too-many-open-forms`), a key's quota used up (`…:quota-exceeded`, or an untyped 429
+// from API Gateway), which no wait within the bound would mend.
 //
 // How long: exponential backoff with full jitter (a class that failed together must not retry
 // together), added to the service's Retry-After (a floor the whole class was given alike: waiting
@@ -30,12 +33,16 @@ const serviceRetry = (() => {
     network: "The connection dropped",
   };
 
+  // What each answer that says nothing was done is waited out as, by its problem type's last part
+  // (our API's, API Gateway's as the template words it) or S3's error code.
+  const NOTHING_DONE = new Map([["service-busy", "busy"], ["service-starting", "starting"], ["SlowDown", "busy"]]);
+
   // Why a result is worth another try, or null when it is an answer to act on.
   function transient(result, repeatable) {
     if (result.network) return repeatable ? "network" : null;
     const kind = (result.problemType || "").split(":").pop();
-    if (result.status === 503) return kind === "service-starting" ? "starting" : "busy";
-    if (result.status === 429) return !kind || kind === "service-busy" || kind === "service-starting" ? "busy" : null;
+    if (result.status === 429) return NOTHING_DONE.get(kind) || null;
+    if (result.status === 503) return NOTHING_DONE.get(kind) || (repeatable ? "busy" : null);
     if (result.status === 504) return repeatable ? "busy" : null;
     return null;
   }
@@ -53,8 +60,8 @@ const serviceRetry = (() => {
     return s < 120 ? `${s} s` : `${Math.round(s / 60)} minutes`;
   }
 
-  // `once()` sends the request and resolves to { network } or { status, retryAfter, problemType,
-  // ... }; `notice(text)` shows the live status while waiting and clears it once done. Resolves to
+  // `once()` sends the request and resolves to { network } or { status, retryAfter, problemType
+  // (the problem's `type`, or S3's error `Code`), ... }; `notice(text)` shows the live status while waiting and clears it once done. Resolves to
   // the last result; `gaveUp` on it says why it stopped ({ reason, waitMs }) when the bound did.
   async function run(once, { repeatable = false, notice = () => {} } = {}) {
     const started = Date.now();

@@ -86,11 +86,11 @@ function startTicking(canUpload) {
   }, 1000);
 }
 
-// Every call of this page may be sent again (retry.js) after a timeout or a lost answer: the
-// lookups and polls are GETs, and a form asked for twice leaves an unused form behind, which costs
-// no attempt and expires with its policy. Only a repeat after a 504 or a lost answer can (a 429 or
-// 503 made no form), and one request is sent at most ten times: a student could reach the ten open
-// forms allowed only if every one of them timed out after its form was made, and is then told to
+// Every call of this page may be sent again (retry.js) after a timeout, a lost answer or a 503
+// `service-unavailable`: the lookups and polls are GETs, and a form asked for twice leaves an
+// unused form behind, which costs no attempt and expires with its policy. Only a repeat after one
+// of those can (a 429, or a busy or starting 503, made no form), and one request is sent at most ten times: a student could reach the ten open
+// forms allowed only if every one of them failed after its form was made, and is then told to
 // wait until they expire.
 async function call(method, path, body) {
   const sent = await serviceRetry.fetch(api + path, {
@@ -178,6 +178,11 @@ function postToS3(form, file) {
   });
 }
 
+function s3ErrorCode(text) {
+  const found = /<Code>([^<]+)<\/Code>/.exec(text || "");
+  return found ? found[1] : null;
+}
+
 function s3Problem(text) {
   const found = /<Code>([^<]+)<\/Code>[\s\S]*?<Message>([^<]*)<\/Message>/.exec(text || "");
   if (!found) return { text: "The storage refused the file. Try again.", retry: true };
@@ -263,7 +268,7 @@ async function send(form, file) {
     say(`Uploading ${file.name}…`);
     const answer = await postToS3(form, file);
     $("progress-box").hidden = true;
-    return answer;
+    return { ...answer, problemType: s3ErrorCode(answer.text) };
   }, { notice: waiting });
   if (sent.gaveUp) { fail(serviceRetry.advice(sent.gaveUp), () => resume(form, file)); return; }
   if (sent.network) {
