@@ -28,6 +28,7 @@ from local_stack.functions import handler_environment
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 BUCKET = "exam-depository-bench"
+FLOOR_ROWS = 16  # the most workers a floor replays at once
 
 
 def notification(key: str, size: int, sequencer: int, version_id: str | None = None) -> str:
@@ -97,9 +98,10 @@ def started(work: Path) -> Iterator[Environment]:
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         os.environ["EXPORT_QUEUE_URL"] = sqs.create_queue(QueueName="bench-exports")["QueueUrl"]
         with psycopg.connect(database_url, autocommit=True) as conn:
-            # What a floor writes to stand for a route's write: one row, updated in place.
+            # What a floor writes to stand for a route's write: one row per concurrent worker,
+            # updated in place (workers sharing one row would wait for each other's locks).
             conn.execute("CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
-            conn.execute("INSERT INTO bench_floor VALUES (1, 0)")
+            conn.execute("INSERT INTO bench_floor SELECT g, 0 FROM generate_series(1, %s) g", (FLOOR_ROWS,))
         yield Environment(database_url, s3, sqs, BUCKET)
     finally:
         ministack.stop()
@@ -118,15 +120,29 @@ class Statement:
     rows: int = 1
 
 
+@dataclass(frozen=True)
+class AwsRequest:
+    """One AWS request a route made, as botocore was asked for it: enough to make it again."""
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    endpoint_url: str
+    # Made by a thread other than the one that reset the trace: one of the product's pools of
+    # readers or signers, which make a batch's requests at once.
+    pooled: bool
+
+
 @dataclass
 class Trace:
-    """What one invocation asked of the outside: its SQL statements, its AWS requests (service
-    names, in order) and its presigned signatures ("post" or "url")."""
+    """What one invocation asked of the outside: its SQL statements, its AWS requests (in order)
+    and its presigned signatures ("post" or "url")."""
 
     statements: list[Statement] = field(default_factory=list)
     transactions: int = 0
-    aws_requests: list[str] = field(default_factory=list)
+    aws_requests: list[AwsRequest] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
+    owner: int = field(default_factory=threading.get_ident)
 
 
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE)\b", re.IGNORECASE)
@@ -199,7 +215,16 @@ class StatementCounter:
             return transaction(self, *args, **kwargs)
 
         def counted_api_call(self: Any, operation: str, params: Any) -> Any:
-            counter.trace.aws_requests.append(self.meta.service_model.service_name)
+            trace = counter.trace
+            trace.aws_requests.append(
+                AwsRequest(
+                    self.meta.service_model.service_name,
+                    operation,
+                    dict(params),
+                    self.meta.endpoint_url,
+                    pooled=threading.get_ident() != trace.owner,
+                )
+            )
             return api_call(self, operation, params)
 
         def counted_sign_url(self: Any, *args: Any, **kwargs: Any) -> Any:
