@@ -158,6 +158,7 @@ class StatementCounter:
         self.total_statements = 0
         self.total_transactions = 0
         self._latest = Trace()
+        self._paused = False
 
     def reset(self) -> None:
         self._local.trace = self._latest = Trace()
@@ -170,6 +171,15 @@ class StatementCounter:
         if getattr(self._local, "trace", None) is None:
             return self._latest
         return self._local.trace  # type: ignore[no-any-return]
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Nothing is traced meanwhile, in any thread: a floor's own requests are not the product's."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     @property
     def statements(self) -> int:
@@ -202,19 +212,24 @@ class StatementCounter:
         counter = self
 
         def counted_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            counter._statement(self.connection, query, params)
+            if not counter._paused:
+                counter._statement(self.connection, query, params)
             return execute(self, query, params, **kwargs)
 
         def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             rows = list(params_seq)
-            counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
+            if not counter._paused:
+                counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
             return executemany(self, query, rows, **kwargs)
 
         def counted_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter._transaction()
+            if not counter._paused:
+                counter._transaction()
             return transaction(self, *args, **kwargs)
 
         def counted_api_call(self: Any, operation: str, params: Any) -> Any:
+            if counter._paused:
+                return api_call(self, operation, params)
             trace = counter.trace
             trace.aws_requests.append(
                 AwsRequest(
@@ -228,11 +243,13 @@ class StatementCounter:
             return api_call(self, operation, params)
 
         def counted_sign_url(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.trace.signatures.append("url")
+            if not counter._paused:
+                counter.trace.signatures.append("url")
             return sign_url(self, *args, **kwargs)
 
         def counted_sign_post(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.trace.signatures.append("post")
+            if not counter._paused:
+                counter.trace.signatures.append("post")
             return sign_post(self, *args, **kwargs)
 
         cursor.execute, cursor.executemany = counted_execute, counted_executemany  # type: ignore[method-assign]

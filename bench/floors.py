@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from exam_depository.adapters import db
 
 from bench.cold import MINIMAL_FUNCTION
@@ -47,8 +48,15 @@ def bare_client(service: str, endpoint_url: str) -> Any:
 
 def same_request(request: AwsRequest) -> None:
     """The request the product made, made again by bare botocore: same operation, same
-    parameters, same endpoint; a body in the answer is read to its end, in the product's chunks."""
-    answer = bare_client(request.service, request.endpoint_url)._make_api_call(request.operation, request.params)
+    parameters, same endpoint; a body in the answer is read to its end, in the product's chunks.
+    A version already deleted is an answer as it was for the product (the recorder reads one as
+    "gone": concurrent batches delete what others read)."""
+    try:
+        answer = bare_client(request.service, request.endpoint_url)._make_api_call(request.operation, request.params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404"):
+            return
+        raise
     body = answer.get("Body")
     if body is not None:
         for _ in body.iter_chunks(1024 * 1024):
@@ -116,7 +124,7 @@ def replay(trace: Trace, conn: Any, floor_row: int = 1) -> float:
     """The floor of one invocation, in ms: its trace replayed by hand on `conn`, or the minimal
     function's invocation when the route asked nothing of the outside (a page, a cached key).
     `floor_row` is the bench_floor row its writes stand for (one per concurrent worker)."""
-    # Copies: the counter is still installed and would trace the floor's own requests here.
+    # Copies: a counter that is not paused traces the floor's own requests into the trace it holds.
     statements, aws_requests, signatures = list(trace.statements), list(trace.aws_requests), list(trace.signatures)
     if not (statements or aws_requests or signatures):
         return minimal_invocation()
@@ -175,6 +183,7 @@ def invoke_beside_floor(module: Any, event: dict[str, Any], counter: StatementCo
     if response["statusCode"] >= 400:
         raise RuntimeError(f"{module.__name__} answered {response['statusCode']}: {response['body'][:300]}")
     trace = counter.trace
-    # Counted before the replay, which the counter sees too.
     counts = (len(trace.statements), trace.transactions, len(trace.aws_requests), len(trace.signatures))
-    return Invocation(response["statusCode"], elapsed, replay(trace, db.connection()), *counts)
+    with counter.paused():
+        floor_ms = replay(trace, db.connection())
+    return Invocation(response["statusCode"], elapsed, floor_ms, *counts)

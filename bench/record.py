@@ -146,7 +146,8 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
 
     # The same objects again, under new versions, for the floor to read and delete.
     again = dict(_put(env, [key for key, _ in objects]))
-    floor_seconds = _floor_seconds(env, traces, workers, {version: again[key] for key, version in objects})
+    with counter.paused():
+        floor_seconds = _floor_seconds(env, traces, workers, {version: again[key] for key, version in objects})
 
     ((recorded, uploads_recorded, current, students),) = env.sql(
         """SELECT (SELECT count(*) FROM submission), (SELECT count(*) FROM upload WHERE status = 'recorded'),

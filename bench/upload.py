@@ -113,7 +113,8 @@ def _uploads(
         counter.reset()
         cpu, response = _thread_cpu_ms(lambda: presign.lambda_handler(event, LambdaContext()))  # noqa: B023
         presign_cpu.append(cpu)
-        presign_floor, _ = _thread_cpu_ms(lambda: floors.replay(counter.trace, conn))
+        with counter.paused():
+            presign_floor, _ = _thread_cpu_ms(lambda: floors.replay(counter.trace, conn))
         form = json.loads(response["body"])
         key = form["fields"]["key"]
         if checksum_s3 is None:
@@ -138,7 +139,8 @@ def _uploads(
         if result["batchItemFailures"]:
             raise RuntimeError("the benchmark upload was not recorded")
         trace = counter.trace
-        record_floor, _ = _thread_cpu_ms(lambda: floors.replay(trace, conn))  # noqa: B023
+        with counter.paused():
+            record_floor, _ = _thread_cpu_ms(lambda: floors.replay(trace, conn))  # noqa: B023
         if checksum_s3 is None:  # the read path hashes what it read
             hashed, _ = _thread_cpu_ms(lambda: hashlib.sha256(content).digest())
             record_floor += hashed
