@@ -129,7 +129,8 @@ def test_an_answer_leaves_in_one_write(tmp_path: Path) -> None:
         # Then the status line, headers and body went in one write
         client.settimeout(30)
         answer = b"".join(iter(lambda: client.recv(65536), b""))
-        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"<p>the page</p>")
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert answer.endswith(b"<p>the page</p>")
         assert connection.writes == 1
     finally:
         client.close()
