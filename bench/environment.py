@@ -9,6 +9,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -166,8 +167,8 @@ class StatementCounter:
 
     @property
     def trace(self) -> Trace:
-        """This thread's trace; a thread that never reset one (a route's own worker pool) adds
-        to the trace last reset, which is the route's when one route runs at a time."""
+        """This thread's trace (a pool's task: the trace of the thread that submitted it); a
+        thread that never reset one adds to the trace last reset."""
         if getattr(self._local, "trace", None) is None:
             return self._latest
         return self._local.trace  # type: ignore[no-any-return]
@@ -208,6 +209,7 @@ class StatementCounter:
         cursor, connection = psycopg.Cursor, psycopg.Connection
         execute, executemany, transaction = cursor.execute, cursor.executemany, connection.transaction
         api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+        submit = ThreadPoolExecutor.submit
         sign_url, sign_post = RequestSigner.generate_presigned_url, S3PostPresigner.generate_presigned_post
         counter = self
 
@@ -252,6 +254,21 @@ class StatementCounter:
                 counter.trace.signatures.append("post")
             return sign_post(self, *args, **kwargs)
 
+        def traced_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            # A task of a pool (the recorder's readers and signers) adds to the trace of the
+            # thread that handed it over, not to whichever trace was reset last.
+            trace = counter.trace
+
+            def in_trace(*task_args: Any, **task_kwargs: Any) -> Any:
+                counter._local.trace = trace
+                try:
+                    return fn(*task_args, **task_kwargs)
+                finally:
+                    counter._local.trace = None
+
+            return submit(self, in_trace, *args, **kwargs)
+
+        ThreadPoolExecutor.submit = traced_submit  # type: ignore[method-assign]
         cursor.execute, cursor.executemany = counted_execute, counted_executemany  # type: ignore[method-assign]
         connection.transaction = counted_transaction  # type: ignore[method-assign]
         BaseClient._make_api_call = counted_api_call  # type: ignore[attr-defined]
@@ -260,6 +277,7 @@ class StatementCounter:
         try:
             yield self
         finally:
+            ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
             cursor.execute, cursor.executemany = execute, executemany  # type: ignore[method-assign]
             connection.transaction = transaction  # type: ignore[method-assign]
             BaseClient._make_api_call = api_call  # type: ignore[attr-defined]

@@ -144,9 +144,9 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
             done.result()  # a worker's exception ends the benchmark, not just its thread
     seconds = time.perf_counter() - started
 
-    # The same objects again, under new versions, for the floor to read and delete.
-    again = dict(_put(env, [key for key, _ in objects]))
-    with counter.paused():
+    with counter.paused():  # the floor's own requests are not the recorder's
+        # The same objects again, under new versions, for the floor to read and delete.
+        again = dict(_put(env, [key for key, _ in objects]))
         floor_seconds = _floor_seconds(env, traces, workers, {version: again[key] for key, version in objects})
 
     ((recorded, uploads_recorded, current, students),) = env.sql(
