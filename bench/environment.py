@@ -9,6 +9,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from local_stack.functions import handler_environment
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 BUCKET = "exam-depository-bench"
+FLOOR_ROWS = 16  # the most workers a floor replays at once
 
 
 def notification(key: str, size: int, sequencer: int, version_id: str | None = None) -> str:
@@ -97,9 +99,10 @@ def started(work: Path) -> Iterator[Environment]:
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         os.environ["EXPORT_QUEUE_URL"] = sqs.create_queue(QueueName="bench-exports")["QueueUrl"]
         with psycopg.connect(database_url, autocommit=True) as conn:
-            # What a floor writes to stand for a route's write: one row, updated in place.
+            # What a floor writes to stand for a route's write: one row per concurrent worker,
+            # updated in place (workers sharing one row would wait for each other's locks).
             conn.execute("CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
-            conn.execute("INSERT INTO bench_floor VALUES (1, 0)")
+            conn.execute("INSERT INTO bench_floor SELECT g, 0 FROM generate_series(1, %s) g", (FLOOR_ROWS,))
         yield Environment(database_url, s3, sqs, BUCKET)
     finally:
         ministack.stop()
@@ -118,15 +121,29 @@ class Statement:
     rows: int = 1
 
 
+@dataclass(frozen=True)
+class AwsRequest:
+    """One AWS request a route made, as botocore was asked for it: enough to make it again."""
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    endpoint_url: str
+    # Made by a thread other than the one that reset the trace: one of the product's pools of
+    # readers or signers, which make a batch's requests at once.
+    pooled: bool
+
+
 @dataclass
 class Trace:
-    """What one invocation asked of the outside: its SQL statements, its AWS requests (service
-    names, in order) and its presigned signatures ("post" or "url")."""
+    """What one invocation asked of the outside: its SQL statements, its AWS requests (in order)
+    and its presigned signatures ("post" or "url")."""
 
     statements: list[Statement] = field(default_factory=list)
     transactions: int = 0
-    aws_requests: list[str] = field(default_factory=list)
+    aws_requests: list[AwsRequest] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
+    owner: int = field(default_factory=threading.get_ident)
 
 
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE)\b", re.IGNORECASE)
@@ -142,6 +159,7 @@ class StatementCounter:
         self.total_statements = 0
         self.total_transactions = 0
         self._latest = Trace()
+        self._paused = False
 
     def reset(self) -> None:
         self._local.trace = self._latest = Trace()
@@ -149,11 +167,20 @@ class StatementCounter:
 
     @property
     def trace(self) -> Trace:
-        """This thread's trace; a thread that never reset one (a route's own worker pool) adds
-        to the trace last reset, which is the route's when one route runs at a time."""
+        """This thread's trace (a pool's task: the trace of the thread that submitted it); a
+        thread that never reset one adds to the trace last reset."""
         if getattr(self._local, "trace", None) is None:
             return self._latest
         return self._local.trace  # type: ignore[no-any-return]
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Nothing is traced meanwhile, in any thread: a floor's own requests are not the product's."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     @property
     def statements(self) -> int:
@@ -182,34 +209,66 @@ class StatementCounter:
         cursor, connection = psycopg.Cursor, psycopg.Connection
         execute, executemany, transaction = cursor.execute, cursor.executemany, connection.transaction
         api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+        submit = ThreadPoolExecutor.submit
         sign_url, sign_post = RequestSigner.generate_presigned_url, S3PostPresigner.generate_presigned_post
         counter = self
 
         def counted_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            counter._statement(self.connection, query, params)
+            if not counter._paused:
+                counter._statement(self.connection, query, params)
             return execute(self, query, params, **kwargs)
 
         def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             rows = list(params_seq)
-            counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
+            if not counter._paused:
+                counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
             return executemany(self, query, rows, **kwargs)
 
         def counted_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter._transaction()
+            if not counter._paused:
+                counter._transaction()
             return transaction(self, *args, **kwargs)
 
         def counted_api_call(self: Any, operation: str, params: Any) -> Any:
-            counter.trace.aws_requests.append(self.meta.service_model.service_name)
+            if counter._paused:
+                return api_call(self, operation, params)
+            trace = counter.trace
+            trace.aws_requests.append(
+                AwsRequest(
+                    self.meta.service_model.service_name,
+                    operation,
+                    dict(params),
+                    self.meta.endpoint_url,
+                    pooled=threading.get_ident() != trace.owner,
+                )
+            )
             return api_call(self, operation, params)
 
         def counted_sign_url(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.trace.signatures.append("url")
+            if not counter._paused:
+                counter.trace.signatures.append("url")
             return sign_url(self, *args, **kwargs)
 
         def counted_sign_post(self: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.trace.signatures.append("post")
+            if not counter._paused:
+                counter.trace.signatures.append("post")
             return sign_post(self, *args, **kwargs)
 
+        def traced_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            # A task of a pool (the recorder's readers and signers) adds to the trace of the
+            # thread that handed it over, not to whichever trace was reset last.
+            trace = counter.trace
+
+            def in_trace(*task_args: Any, **task_kwargs: Any) -> Any:
+                counter._local.trace = trace
+                try:
+                    return fn(*task_args, **task_kwargs)
+                finally:
+                    counter._local.trace = None
+
+            return submit(self, in_trace, *args, **kwargs)
+
+        ThreadPoolExecutor.submit = traced_submit  # type: ignore[method-assign]
         cursor.execute, cursor.executemany = counted_execute, counted_executemany  # type: ignore[method-assign]
         connection.transaction = counted_transaction  # type: ignore[method-assign]
         BaseClient._make_api_call = counted_api_call  # type: ignore[attr-defined]
@@ -218,6 +277,7 @@ class StatementCounter:
         try:
             yield self
         finally:
+            ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
             cursor.execute, cursor.executemany = execute, executemany  # type: ignore[method-assign]
             connection.transaction = transaction  # type: ignore[method-assign]
             BaseClient._make_api_call = api_call  # type: ignore[attr-defined]

@@ -1,11 +1,13 @@
 """Floors: what the same work costs with nothing of ours in the way, measured in the same run
 as the figure it divides, so that a ratio says something about the code and not the machine.
 
-A route's floor replays its trace (bench.environment.Trace) by hand with bare psycopg and
-botocore: the same SQL round trips on the same connection, in the same transactions (each read
-statement as itself, each write as a stand-in), one request to the same AWS service per request
-the route made, and one presigned signature per signature. What is left of the route's time
-beside it is ours: the resolver, validation, the rules, the models, the JSON and the logs.
+A floor replays a trace (bench.environment.Trace) by hand with bare psycopg and botocore: the
+same SQL round trips on the same connection, in the same transactions (each read statement as
+itself with its parameters, each write or lock as a one-row UPDATE, since it cannot run twice),
+each AWS request again with the same operation and parameters at the same endpoint (bodies read
+to the end; what the product made from a pool of threads, 10 at a time), and one presigned
+signature per signature. What is left of the product's time beside it is ours: the resolver,
+validation, the rules, the models, the JSON and the logs.
 """
 
 from __future__ import annotations
@@ -13,48 +15,80 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from exam_depository.adapters import db
 
 from bench.cold import MINIMAL_FUNCTION
-from bench.environment import Statement, StatementCounter, Trace
+from bench.environment import AwsRequest, Statement, StatementCounter, Trace
 from local_stack.functions import LambdaContext, sample_event
 
 
 @cache
-def bare_clients() -> dict[str, Any]:
-    """botocore alone, pointed where the product's clients point (the emulator)."""
-    session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
-    endpoint = os.environ["AWS_ENDPOINT_URL_S3"]
-    s3_config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
-    return {
-        "s3": session.client("s3", endpoint_url=endpoint, config=s3_config),
-        "sqs": session.client("sqs", endpoint_url=endpoint),
-        "kms": session.client("kms", endpoint_url=endpoint),
-    }
-
-
-def _cheapest_request(service: str) -> None:
-    """One signed request to `service` that does as little as it can."""
-    clients = bare_clients()
-    bucket = os.environ["BUCKET_NAME"]
+def bare_client(service: str, endpoint_url: str) -> Any:
+    """botocore alone, configured as the product's client of `service` is (the same signature,
+    addressing and checksum settings: they decide what a request costs), at the same endpoint."""
+    settings: dict[str, Any] = {"max_pool_connections": 10}
     if service == "s3":
-        clients["s3"].head_bucket(Bucket=bucket)
-    elif service == "sqs":
-        clients["sqs"].get_queue_attributes(QueueUrl=os.environ["EXPORT_QUEUE_URL"], AttributeNames=["QueueArn"])
-    elif service == "kms":
-        clients["kms"].describe_key(KeyId=os.environ["RECEIPT_KEY_ID"])
-    else:
-        raise ValueError(f"no floor request for {service}")
+        settings |= {
+            "signature_version": "s3v4",
+            "s3": {"addressing_style": "path"},
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
+    session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
+    return session.client(service, endpoint_url=endpoint_url, config=Config(**settings))  # type: ignore[call-overload]
+
+
+def same_request(request: AwsRequest) -> None:
+    """The request the product made, made again by bare botocore: same operation, same
+    parameters, same endpoint; a body in the answer is read to its end, in the product's chunks.
+    A version already deleted is an answer as it was for the product (the recorder reads one as
+    "gone": concurrent batches delete what others read)."""
+    try:
+        answer = bare_client(request.service, request.endpoint_url)._make_api_call(request.operation, request.params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404"):
+            return
+        raise
+    body = answer.get("Body")
+    if body is not None:
+        for _ in body.iter_chunks(1024 * 1024):
+            pass
+        body.close()
+
+
+def same_requests(requests: list[AwsRequest]) -> None:
+    """Each request again, in order; the ones the product made from a pool of threads (a batch's
+    reads, its signatures) are made 10 at a time as the product's pools do (one per service)."""
+    index = 0
+    while index < len(requests):
+        if not requests[index].pooled:
+            same_request(requests[index])
+            index += 1
+            continue
+        end = index
+        service = requests[index].service
+        while end < len(requests) and requests[end].pooled and requests[end].service == service:
+            end += 1
+        list(_pool(service).map(same_request, requests[index:end]))
+        index = end
+
+
+@cache
+def _pool(service: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=10, thread_name_prefix=f"floor-{service}")
 
 
 def _signature(kind: str) -> None:
-    s3, bucket = bare_clients()["s3"], os.environ["BUCKET_NAME"]
+    s3, bucket = bare_client("s3", os.environ["AWS_ENDPOINT_URL_S3"]), os.environ["BUCKET_NAME"]
     if kind == "post":
         s3.generate_presigned_post(
             Bucket=bucket,
@@ -87,10 +121,11 @@ def minimal_invocation() -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def replay(trace: Trace, conn: Any) -> float:
+def replay(trace: Trace, conn: Any, floor_row: int = 1) -> float:
     """The floor of one invocation, in ms: its trace replayed by hand on `conn`, or the minimal
-    function's invocation when the route asked nothing of the outside (a page, a cached key)."""
-    # Copies: the counter is still installed and would trace the floor's own requests here.
+    function's invocation when the route asked nothing of the outside (a page, a cached key).
+    `floor_row` is the bench_floor row its writes stand for (one per concurrent worker)."""
+    # Copies: a counter that is not paused traces the floor's own requests into the trace it holds.
     statements, aws_requests, signatures = list(trace.statements), list(trace.aws_requests), list(trace.signatures)
     if not (statements or aws_requests or signatures):
         return minimal_invocation()
@@ -98,34 +133,32 @@ def replay(trace: Trace, conn: Any) -> float:
     done: set[int] = set()
     for statement in statements:
         if statement.transaction is None:
-            _round_trip(conn, statement, first_write=statement.writes)
+            _round_trip(conn, statement, floor_row)
         elif statement.transaction not in done:
             done.add(statement.transaction)
             in_transaction = [s for s in statements if s.transaction == statement.transaction]
             with conn.transaction():
-                for index, each in enumerate(in_transaction):
-                    _round_trip(
-                        conn, each, first_write=each.writes and not any(s.writes for s in in_transaction[:index])
-                    )
-    for service in aws_requests:
-        _cheapest_request(service)
+                for each in in_transaction:
+                    _round_trip(conn, each, floor_row)
+    same_requests(aws_requests)
     for kind in signatures:
         _signature(kind)
     return (time.perf_counter() - started) * 1000
 
 
-def _round_trip(conn: Any, statement: Statement, *, first_write: bool) -> None:
+def _round_trip(conn: Any, statement: Statement, floor_row: int) -> None:
     """A read runs as itself (the database's own work is not ours to divide by); a write or a
-    lock, which cannot run twice, is a one-row UPDATE (the first of its transaction, so that the
-    commit flushes the WAL as the route's does) or a SELECT 1, once per pipelined row."""
-    if statement.rows > 1:  # an executemany (its rows' parameters are not kept)
-        conn.cursor().executemany("SELECT %s", [(row,) for row in range(statement.rows)])
-    elif not statement.writes:
-        conn.execute(statement.text, statement.params).fetchall()
-    elif first_write:
-        conn.execute("UPDATE bench_floor SET n = n + 1 WHERE id = 1")
+    lock, which cannot run twice, is a one-row UPDATE of the worker's own row (so that the commit
+    flushes the WAL as the route's does), one per pipelined row of an executemany."""
+    if not statement.writes:
+        if statement.rows > 1:  # an executemany of reads (its rows' parameters are not kept)
+            conn.cursor().executemany("SELECT %s", [(row,) for row in range(statement.rows)])
+        else:
+            conn.execute(statement.text, statement.params).fetchall()
+    elif statement.rows > 1:
+        conn.cursor().executemany("UPDATE bench_floor SET n = n + %s WHERE id = %s", [(1, floor_row)] * statement.rows)
     else:
-        conn.execute("SELECT 1").fetchall()
+        conn.execute("UPDATE bench_floor SET n = n + 1 WHERE id = %s", (floor_row,))
 
 
 @dataclass(frozen=True)
@@ -141,9 +174,13 @@ class Invocation:
     signatures: int
 
 
-def invoke_beside_floor(module: Any, event: dict[str, Any], counter: StatementCounter) -> Invocation:
+def invoke_beside_floor(
+    module: Any, event: dict[str, Any], counter: StatementCounter, computed: Callable[[], Any] | None = None
+) -> Invocation:
     """Invoke a handler, then replay its trace on the product's connection: both at once, so
-    that they share the machine's moment. A 4xx or 5xx ends the benchmark."""
+    that they share the machine's moment. `computed` is work no request does that the route
+    must do all the same (a signature's check), done bare as part of the floor. A 4xx or 5xx
+    ends the benchmark."""
     counter.reset()
     started = time.perf_counter()
     response = module.lambda_handler(event, LambdaContext())
@@ -151,6 +188,11 @@ def invoke_beside_floor(module: Any, event: dict[str, Any], counter: StatementCo
     if response["statusCode"] >= 400:
         raise RuntimeError(f"{module.__name__} answered {response['statusCode']}: {response['body'][:300]}")
     trace = counter.trace
-    # Counted before the replay, which the counter sees too.
     counts = (len(trace.statements), trace.transactions, len(trace.aws_requests), len(trace.signatures))
-    return Invocation(response["statusCode"], elapsed, replay(trace, db.connection()), *counts)
+    with counter.paused():
+        floor_ms = replay(trace, db.connection())
+    if computed is not None:
+        started = time.perf_counter()
+        computed()
+        floor_ms += (time.perf_counter() - started) * 1000
+    return Invocation(response["statusCode"], elapsed, floor_ms, *counts)

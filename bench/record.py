@@ -1,5 +1,12 @@
 """record_per_s: a burst of notifications (SQS batches of 10, shuffled) recorded by concurrent
-workers, each with its own instance of the record function; then the lost and duplicated count."""
+workers, each with its own instance of the record function; then the lost and duplicated count.
+
+Its floor is the same outside work done bare at the same concurrency: every batch's trace
+(bench.floors) replayed by as many workers, each on its own psycopg connection: the same
+requests per object (the GET, or HEAD, of its version; the KMS Sign of its receipt; the
+DeleteObjects of what it superseded, 10 at a time as the recorder's pools make them) and the
+same transactions with the same statements. The recorder deleted the versions it read, so the
+floor first writes the same objects again and makes its requests of their new versions."""
 
 from __future__ import annotations
 
@@ -10,10 +17,14 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.environment import Environment, StatementCounter, notification, pseudonym
+import psycopg
+
+from bench import floors
+from bench.environment import Environment, StatementCounter, Trace, notification, pseudonym
 from local_stack.functions import LambdaContext, load_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +49,10 @@ def _seed(env: Environment, notifications: int) -> list[tuple[str, str]]:
            RETURNING object_key""",
         (UPLOADS_PER_STUDENT,),
     )
-    keys = [row[0] for row in rows]
+    return _put(env, [row[0] for row in rows])
 
+
+def _put(env: Environment, keys: list[str]) -> list[tuple[str, str]]:
     def put(key: str) -> tuple[str, str]:
         return key, env.s3.put_object(Bucket=env.bucket, Key=key, Body=b"%PDF " + key.encode())["VersionId"]
 
@@ -47,25 +60,52 @@ def _seed(env: Environment, notifications: int) -> list[tuple[str, str]]:
         return list(pool.map(put, keys))
 
 
-def _s3_get_rate(env: Environment, objects: list[tuple[str, str]]) -> float:
-    """The floor: how many GETs of these versions per second the S3 endpoint itself answers,
-    10 at a time (the recorder's readers: one pool per process), bodies read to the end. The
-    recorder makes one per object, so it cannot record faster than this."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        list(
-            pool.map(
-                lambda pair: env.s3.get_object(Bucket=env.bucket, Key=pair[0], VersionId=pair[1])["Body"].read(),
-                objects,
+def _with_versions(value: Any, versions: dict[str, str]) -> Any:
+    """`value` (a request's parameters) with every version id of `versions` replaced."""
+    if isinstance(value, str):
+        return versions.get(value, value)
+    if isinstance(value, dict):
+        return {name: _with_versions(item, versions) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_with_versions(item, versions) for item in value]
+    return value
+
+
+def _floor_seconds(env: Environment, traces: list[Trace], workers: int, versions: dict[str, str]) -> float:
+    """Seconds for `workers` to replay `traces` bare, each on its own connection."""
+    pending: queue.SimpleQueue[Trace] = queue.SimpleQueue()
+    for trace in traces:
+        pending.put(
+            replace(
+                trace,
+                aws_requests=[
+                    replace(request, params=_with_versions(request.params, versions)) for request in trace.aws_requests
+                ],
             )
         )
-    return round(len(objects) / (time.perf_counter() - started), 1)
+    connections = [psycopg.connect(env.database_url, autocommit=True, prepare_threshold=5) for _ in range(workers)]
+
+    def work(worker: int) -> None:
+        while True:
+            try:
+                trace = pending.get_nowait()
+            except queue.Empty:
+                return
+            floors.replay(trace, connections[worker], floor_row=worker + 1)
+
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done in [pool.submit(work, worker) for worker in range(workers)]:
+                done.result()
+        return time.perf_counter() - started
+    finally:
+        for conn in connections:
+            conn.close()
 
 
 def measure(env: Environment, counter: StatementCounter, notifications: int, workers: int) -> dict[str, Any]:
     objects = _seed(env, notifications)
-    # Before the run: the recorder deletes what each student's later file supersedes.
-    s3_get_per_s = _s3_get_rate(env, objects)
     template = json.loads((ROOT / "events/record_submissions/object_created.json").read_text())["Records"][0]
     records = []
     for number, (key, version) in enumerate(objects):
@@ -78,6 +118,7 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
     for start in range(0, len(records), 10):
         batches.put(records[start : start + 10])
     per_batch: list[tuple[int, int, int]] = []  # (messages, statements, transactions)
+    traces: list[Trace] = []
     failures: list[str] = []
     lock = threading.Lock()
 
@@ -93,6 +134,7 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
             counter.reset()
             result = module.lambda_handler({"Records": batch}, LambdaContext())
             with lock:
+                traces.append(counter.trace)
                 per_batch.append((len(batch), counter.statements, counter.transactions))
                 failures.extend(item["itemIdentifier"] for item in result["batchItemFailures"])
 
@@ -101,6 +143,11 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
         for done in [pool.submit(work, module) for module in modules]:
             done.result()  # a worker's exception ends the benchmark, not just its thread
     seconds = time.perf_counter() - started
+
+    with counter.paused():  # the floor's own requests are not the recorder's
+        # The same objects again, under new versions, for the floor to read and delete.
+        again = dict(_put(env, [key for key, _ in objects]))
+        floor_seconds = _floor_seconds(env, traces, workers, {version: again[key] for key, version in objects})
 
     ((recorded, uploads_recorded, current, students),) = env.sql(
         """SELECT (SELECT count(*) FROM submission), (SELECT count(*) FROM upload WHERE status = 'recorded'),
@@ -114,8 +161,8 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
         "workers": workers,
         "seconds": round(seconds, 2),
         "record_per_s": round(len(records) / seconds, 1),
-        "s3_get_per_s": s3_get_per_s,
-        "ratio": round(len(records) / seconds / s3_get_per_s, 2),
+        "floor_per_s": round(len(records) / floor_seconds, 1),
+        "ratio": round(floor_seconds / seconds, 2),
         "lost": len(records) - uploads_recorded,
         "duplicated": doubled + (recorded - uploads_recorded),
         "failed_messages": len(failures),

@@ -1,7 +1,8 @@
 """warm_ms p50/p99 per route beside its floor: each handler invoked in-process with its sample
 event (events/), against the embedded PostgreSQL and MiniStack, as a warm Lambda would be; after
 each invocation its trace is replayed by hand (bench.floors) on the same connection, so that
-route and floor share the machine's moment."""
+route and floor share the machine's moment. verify_receipt's floor also checks the receipt's
+ES256 signature with the cryptography library alone (no request can do that for it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from exam_depository.domain.codes import new_code
 
 from bench import floors
@@ -151,12 +155,37 @@ def _percentile(ordered: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 3)
 
 
+def _receipt_check(env: Environment, receipt: str) -> Callable[[], None]:
+    """The ES256 check of `receipt` by the cryptography library alone, with its key made once as
+    the product keeps it: what verify_receipt must compute whatever the code around it."""
+    ((jwk,),) = env.sql("SELECT jwk FROM receipt_key")
+    key = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(_b64url(jwk["x"])), int.from_bytes(_b64url(jwk["y"])), ec.SECP256R1()
+    ).public_key()
+
+    def check() -> None:
+        signing_input, _, signature = receipt.rpartition(".")
+        raw = _b64url(signature)
+        der = encode_dss_signature(int.from_bytes(raw[:32]), int.from_bytes(raw[32:]))
+        key.verify(der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+
+    return check
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def measure(env: Environment, counter: StatementCounter, invocations: int) -> dict[str, dict[str, Any]]:
     codes = _fixture(env, invocations)
+    computed = {"verify_receipt": _receipt_check(env, codes["receipt"])}
     results: dict[str, dict[str, Any]] = {}
     for function, event_for in _routes(codes).items():
         module = load_function(function, f"bench_{function}")
-        runs = [floors.invoke_beside_floor(module, event_for(i), counter) for i in range(invocations)]
+        runs = [
+            floors.invoke_beside_floor(module, event_for(i), counter, computed.get(function))
+            for i in range(invocations)
+        ]
         durations, floor_ms = [run.ms for run in runs], [run.floor_ms for run in runs]
         ordered, floor_ordered = sorted(durations), sorted(floor_ms)
         p50, floor_p50 = _percentile(ordered, 0.5), _percentile(floor_ordered, 0.5)

@@ -3,8 +3,10 @@ connection; and the functions it runs at once log each its own request's keys.""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +25,7 @@ from local_stack.functions import (
     read_template,
     routes,
 )
-from local_stack.gateway import Gateway
+from local_stack.gateway import Gateway, serve
 from local_stack.keys import KeyTable, local_secrets
 from tests.waiting import wait_until
 
@@ -240,3 +242,53 @@ def test_each_instance_flushes_its_own_metrics_and_never_finds_them_taken(capsys
     written = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     metrics_written = [[name for name in ("FirstMetric", "SecondMetric") if name in line] for line in written]
     assert metrics_written == [["SecondMetric"], ["FirstMetric"]]
+
+
+class _FixedAnswerModule:
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "headers": {"Content-Type": "text/html"}, "body": "<p>the page</p>"}
+
+
+class _FixedAnswerPool(FunctionPool):
+    def _load(self) -> ModuleType:
+        return cast(ModuleType, _FixedAnswerModule())
+
+
+class _CountingSocket(socket.socket):
+    """A socket that counts the writes made on it (http.server writes with send or sendall)."""
+
+    writes = 0
+
+    def send(self, data: Any, *args: Any) -> int:
+        self.writes += 1
+        return super().send(data, *args)
+
+    def sendall(self, data: Any, *args: Any) -> None:
+        self.writes += 1
+        super().sendall(data, *args)
+
+
+def test_an_answer_leaves_in_one_write(tmp_path: Path) -> None:
+    # Headers and body written apart make a keep-alive client wait for its delayed ACK (Nagle).
+    # Given the served gateway, and one end of a connection counting the server's writes
+    gateway = Gateway(routes(read_template()), KeyTable(tmp_path / "secrets.json"), [])
+    gateway.pools["serve_pages"] = _FixedAnswerPool("serve_pages")
+    server = serve(gateway, "127.0.0.1", 0, io.StringIO())
+    client, served = socket.socketpair()
+    connection = _CountingSocket(fileno=served.detach())
+    try:
+        client.sendall(b"GET /verify HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+
+        # When the server answers the request, and closes the connection as asked
+        server.RequestHandlerClass(connection, ("127.0.0.1", 1), server)
+        connection.close()
+
+        # Then the status line, headers and body went in one write
+        client.settimeout(30)
+        answer = b"".join(iter(lambda: client.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert answer.endswith(b"<p>the page</p>")
+        assert connection.writes == 1
+    finally:
+        client.close()
+        server.server_close()
