@@ -174,7 +174,8 @@ def test_the_recorder_brings_its_failed_messages_back_well_before_the_queue_woul
         "Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]
     }
     # The longest delay it sets is well below the timeout it shortens (at most two thirds of it)
-    assert 3 * LONGEST_RETRY_S <= 2 * resources["SubmissionEventsQueue"]["Properties"]["VisibilityTimeout"]
+    visibility_timeout = resources["SubmissionEventsQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility_timeout * 2 / 3 >= LONGEST_RETRY_S
 
 
 @pytest.fixture(scope="module")
