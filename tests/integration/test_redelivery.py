@@ -49,7 +49,7 @@ class Queue:
     def receive(self) -> list[dict[str, Any]]:
         """The messages visible now, received (each then invisible for the queue's timeout)."""
         answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"])
-        return list(answer.get("Messages", []))
+        return [dict(message) for message in answer.get("Messages", [])]
 
     def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The event Lambda's SQS poller invokes the function with."""
@@ -126,7 +126,12 @@ def _logged(caplog: pytest.LogCaptureFixture, level: int) -> str:
 
 def _comes_back(queue: Queue) -> list[dict[str, Any]]:
     back: list[dict[str, Any]] = []
-    wait_until(lambda: back.extend(queue.receive()) or back, timeout_s=SOON_S, what="the failed message came back")
+
+    def received() -> bool:
+        back.extend(queue.receive())
+        return bool(back)
+
+    wait_until(received, timeout_s=SOON_S, what="the failed message came back")
     return back
 
 

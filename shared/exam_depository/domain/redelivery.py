@@ -33,5 +33,5 @@ def retry_delay_s(receive_count: int, draw: float) -> int:
     do not all come back in the same instant. Whole seconds, as SQS takes them, and at least 1."""
     count = max(receive_count, 1)  # "approximate": never trusted to be at least 1
     # The exponent is bounded: the cap is reached at the 4th receipt, and a huge count stays cheap.
-    nominal = min(LONGEST_RETRY_S, FIRST_RETRY_S * GROWTH ** min(count - 1, 8))
+    nominal: int = min(LONGEST_RETRY_S, FIRST_RETRY_S * GROWTH ** min(count - 1, 8))
     return max(1, math.ceil(nominal / 2 + nominal / 2 * min(max(draw, 0.0), 1.0)))

@@ -130,10 +130,9 @@ def retry_soon(failed: list[tuple[str, int]]) -> None:
             "SQS refused to bring some failed messages back sooner; they are retried after its timeout",
             extra={"messages": len(refused), "codes": sorted(set(refused.values()))},
         )
-    logger.info(
-        "Failed messages come back after a short delay",
-        extra={"delays_s": sorted(seconds for handle, seconds in delays if handle not in refused)},
-    )
+    changed = sorted(seconds for handle, seconds in delays if handle not in refused)
+    if changed:
+        logger.info("Failed messages come back after a short delay", extra={"delays_s": changed})
 
 
 def _read_objects(
