@@ -132,6 +132,8 @@ def _start_services(
         s3, sqs, BUCKET, origins, max_receive_count=MAX_RECEIVE_COUNT, visibility_timeout_s=visibility_timeout_s
     )
 
+    # The recorder's own queue, as the template gives it (before its deliveries start).
+    os.environ["SUBMISSION_QUEUE_URL"] = queues.queue_url
     template = read_template()
     # As many instances of each function as AWS runs with the template's default parameters, so
     # that the stack's connections stay within the database's as they do there (the local

@@ -13,7 +13,9 @@ from local_stack.functions import FunctionPool, LambdaContext
 class QueueDelivery(threading.Thread):
     """Receive batches of up to `batch_size` messages; delete the ones the function handled, leave
     the ones it reported in batchItemFailures (or all, if it raised) to the queue: they come back
-    after the visibility timeout and go to the dead-letter queue after maxReceiveCount."""
+    after the visibility timeout, or sooner when the function changed their visibility itself, and
+    go to the dead-letter queue after maxReceiveCount. Each record carries what Lambda's do: the
+    receipt handle, and the message's attributes (ApproximateReceiveCount among them)."""
 
     def __init__(
         self,

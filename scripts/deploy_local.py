@@ -259,6 +259,7 @@ def emulator() -> None:
     app = importlib.import_module("ministack.app")
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
+    _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
     sys.argv = ["ministack"]
     app.main()
 
@@ -299,6 +300,30 @@ def _authorize_batch_deletes_by_version(iam_actions: Any) -> None:
         return action
 
     iam_actions.extract_iam_action = by_version
+
+
+# IAM has no action of its own for an SQS batch: SQS authorizes it as the single action ("Specifying
+# SendMessage, DeleteMessage, or ChangeMessageVisibility ... also grants permissions for the
+# corresponding batch versions", SQS API Reference, AddPermission).
+SQS_BATCH_ACTIONS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+
+
+def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
+    """MiniStack 1.5.33 authorizes an SQS batch under its operation's name (for instance
+    sqs:ChangeMessageVisibilityBatch), which no IAM policy can grant: the recorder's role, which
+    may change its queue's visibility (sqs:ChangeMessageVisibility), is refused the batch it sends.
+    Fixed when `extract_iam_action` (core/iam_actions.py) answers a batch with its single action."""
+    extract = iam_actions.extract_iam_action
+
+    def by_single_action(*args: Any) -> Any:  # (service, method, path, headers, body, query)
+        action = extract(*args)
+        return SQS_BATCH_ACTIONS.get(action, action)
+
+    iam_actions.extract_iam_action = by_single_action
 
 
 def _answers(port: int) -> bool:

@@ -70,6 +70,14 @@ class ExportQueueSettings(_EnvSettings):
     region: str = Field(alias="AWS_REGION", min_length=1)
 
 
+class RedeliverySettings(_EnvSettings):
+    """The recorder's: the queue of the S3 notifications, whose messages it could not record it
+    makes visible again after a short delay rather than after the queue's visibility timeout."""
+
+    queue_url: str = Field(alias="SUBMISSION_QUEUE_URL", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+
 class ExportSettings(_EnvSettings):
     """Where exports are kept, for how long, and how long a link to one lives."""
 

@@ -35,6 +35,7 @@ from local_stack.functions import (
 REGION = "eu-west-1"
 BUCKET = "exam-depository-test-submissions"
 API_KEY = "local-example-key-not-a-secret"
+NOTIFICATIONS_QUEUE = "submission-events"
 
 
 @dataclass
@@ -102,8 +103,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str, function_environme
         monkeypatch.setenv("DB_SECRET_ARN", secret["ARN"])
         key = boto3.client("kms", region_name=REGION).create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
         monkeypatch.setenv("RECEIPT_KEY_ID", key["KeyMetadata"]["Arn"])
-        exports_queue = boto3.client("sqs", region_name=REGION).create_queue(QueueName="export-jobs")["QueueUrl"]
-        monkeypatch.setenv("EXPORT_QUEUE_URL", exports_queue)
+        sqs = boto3.client("sqs", region_name=REGION)
+        monkeypatch.setenv("EXPORT_QUEUE_URL", sqs.create_queue(QueueName="export-jobs")["QueueUrl"])
+        # The notifications' queue, with the template's visibility timeout: the recorder shortens
+        # it for the messages it fails.
+        notifications = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE, Attributes={"VisibilityTimeout": "180"})
+        monkeypatch.setenv("SUBMISSION_QUEUE_URL", notifications["QueueUrl"])
         _reset_caches()
         yield
         _reset_caches()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from exam_depository.adapters import scheduler as scheduler_adapter
 from exam_depository.config import DatabaseSettings, RulesSettings
+from exam_depository.domain.redelivery import LONGEST_RETRY_S
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from exam_depository.domain.wakes import MOMENTS
 from samtranslator.translator.transform import transform
@@ -166,6 +167,19 @@ def test_notifications_reach_the_recorder_through_a_queue_with_a_dead_letter_que
     assert queue["VisibilityTimeout"] >= 6 * resources["RecordSubmissionsFunction"]["Properties"]["Timeout"]
 
 
+def test_the_recorder_brings_its_failed_messages_back_well_before_the_queue_would(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    recorder = resources["RecordSubmissionsFunction"]["Properties"]
+    # Its own queue's URL (!Ref of a queue), the one its event source polls
+    assert recorder["Environment"]["Variables"]["SUBMISSION_QUEUE_URL"] == {"Ref": "SubmissionEventsQueue"}
+    assert recorder["Events"]["Notifications"]["Properties"]["Queue"] == {
+        "Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]
+    }
+    # The longest delay it sets is well below the timeout it shortens (at most two thirds of it)
+    visibility_timeout = resources["SubmissionEventsQueue"]["Properties"]["VisibilityTimeout"]
+    assert visibility_timeout * 2 / 3 >= LONGEST_RETRY_S
+
+
 @pytest.fixture(scope="module")
 def expanded(template: dict[str, Any]) -> dict[str, Any]:
     """The template as the SAM translator expands it for CloudFormation (roles, API, events)."""
@@ -253,6 +267,8 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         DELETE_VERSION,
         ("kms:Sign", SIGNING_KEY),
         ("kms:GetPublicKey", SIGNING_KEY),
+        # Its failed messages' visibility (the batch call needs no action of its own)
+        ("sqs:ChangeMessageVisibility", "SubmissionEventsQueue.Arn"),
     },
     "CreateExportFunction": {DATABASE, ("sqs:SendMessage", "ExportJobsQueue.Arn")},
     "GetExportFunction": {DATABASE, ("s3:GetObject", EXPORTS)},

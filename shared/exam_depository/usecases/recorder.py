@@ -13,14 +13,24 @@ gone (docs/RECEIPTS.md).
 from __future__ import annotations
 
 import functools
+import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from exam_depository.adapters import db, signing, storage
-from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, SigningSettings, StorageSettings, load
+from pydantic import ValidationError
+
+from exam_depository.adapters import db, queues, signing, storage
+from exam_depository.config import (
+    MAX_UPLOAD_BYTES,
+    RedeliverySettings,
+    RulesSettings,
+    SigningSettings,
+    StorageSettings,
+    load,
+)
 from exam_depository.domain import codes
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.instants import rfc3339
@@ -39,6 +49,7 @@ from exam_depository.domain.recording import (
     must_not_exist,
     weigh_batch,
 )
+from exam_depository.domain.redelivery import retry_delay_s
 from exam_depository.domain.rules import expiry_of, is_late, shown_as
 from exam_depository.observability import logger
 
@@ -74,7 +85,8 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
         with db.transaction() as conn:
             to_delete = _record(conn, events, stored, outcomes)
     except ServiceUnavailable:
-        logger.exception("PostgreSQL is unavailable; the batch is retried")
+        # PostgreSQL, or KMS signing a receipt inside the transaction: the exception says which.
+        logger.exception("The batch could not be recorded; it is retried")
         return BatchResult([None if i in stored else o for i, o in enumerate(outcomes)], failed | set(stored))
     for index in stored:
         logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
@@ -91,6 +103,36 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
             )
             failed |= set(stored)
     return BatchResult(outcomes, failed, deleted)
+
+
+def retry_soon(failed: list[tuple[str, int]]) -> None:
+    """Bring back soon the messages of a batch that could not be recorded, each given as (receipt
+    handle, ApproximateReceiveCount): each becomes visible again after `retry_delay_s` (a few
+    seconds at first, growing with each receipt), not after the queue's visibility timeout, so
+    that a student whose file S3 accepted waits seconds for the code after a passing failure.
+
+    Best effort: a message whose visibility could not be changed (SQS unreachable or refusing, no
+    queue configured) comes back after the queue's timeout, as it would have anyway. That is
+    logged, and fails nothing: the batch's answer must still reach Lambda."""
+    delays = [(handle, retry_delay_s(count, random.random())) for handle, count in failed]  # noqa: S311  # jitter, no secret
+    try:
+        settings = load(RedeliverySettings)
+    except ValidationError:
+        logger.exception("No queue to bring the failed messages back sooner (SUBMISSION_QUEUE_URL)")
+        return
+    try:
+        refused = queues.change_visibility(settings.queue_url, settings.region, delays)
+    except ServiceUnavailable:
+        logger.exception("The failed messages could not be brought back sooner; SQS retries them after its timeout")
+        return
+    if refused:
+        logger.warning(
+            "SQS refused to bring some failed messages back sooner; they are retried after its timeout",
+            extra={"messages": len(refused), "codes": sorted(set(refused.values()))},
+        )
+    changed = sorted(seconds for handle, seconds in delays if handle not in refused)
+    if changed:
+        logger.info("Failed messages come back after a short delay", extra={"delays_s": changed})
 
 
 def _read_objects(

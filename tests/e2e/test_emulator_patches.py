@@ -1,0 +1,46 @@
+"""The deployed stack's MiniStack (scripts/deploy_local.py) runs with its IAM defects patched: the
+patches themselves, in MiniStack's own environment, on the requests the product sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from tests.conftest import ROOT
+
+MINISTACK_PYTHON = ROOT / ".tools/ministack/bin/python"
+
+ACTION_OF_A_BATCH = """
+import importlib, json, sys
+from scripts import deploy_local
+iam_actions = importlib.import_module("ministack.core.iam_actions")
+def action(operation):
+    headers = {"x-amz-target": "AmazonSQS." + operation, "content-type": "application/x-amz-json-1.0"}
+    return iam_actions.extract_iam_action("sqs", "POST", "/", headers, b"{}", {})
+operations = sys.argv[1:]
+before = [action(operation) for operation in operations]
+deploy_local._authorize_sqs_batches_by_their_action(iam_actions)
+print(json.dumps([before, [action(operation) for operation in operations]]))
+"""
+
+
+def test_an_sqs_batch_is_authorized_as_its_single_action_as_on_aws() -> None:
+    # Given the batch operations the product and Lambda's poller send
+    operations = ["ChangeMessageVisibilityBatch", "DeleteMessageBatch", "SendMessageBatch", "ReceiveMessage"]
+
+    # When MiniStack names the IAM action of each, before and after the patch
+    answer = subprocess.run(
+        [MINISTACK_PYTHON, "-c", ACTION_OF_A_BATCH, *operations],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    before, after = json.loads(answer.stdout)
+
+    # Then it asked for actions no IAM policy can grant, and now asks for the ones IAM has
+    assert before == [f"sqs:{operation}" for operation in operations]
+    assert after == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:SendMessage", "sqs:ReceiveMessage"]
