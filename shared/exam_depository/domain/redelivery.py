@@ -25,13 +25,15 @@ GROWTH = 4
 LONGEST_RETRY_S = 120
 
 
-def retry_delay_s(receive_count: int, draw: float) -> int:
+def retry_delay_s(receive_count: int, draw: float, queue_timeout_s: int) -> int:
     """Seconds until the message is delivered again, after its `receive_count`-th receipt failed
     (SQS's ApproximateReceiveCount, 1 at the first): FIRST_RETRY_S × GROWTH^(n-1), at most
-    LONGEST_RETRY_S, of which the upper half is kept and the lower half drawn at random ("equal
-    jitter"): `draw` in [0, 1) picks the point, so that the messages of a batch that failed together
-    do not all come back in the same instant. Whole seconds, as SQS takes them, and at least 1."""
+    LONGEST_RETRY_S and never more than the queue's own visibility timeout `queue_timeout_s` (a
+    delay is to bring a message back sooner than the queue would, never later). Of that, the
+    upper half is kept and the lower half drawn at random ("equal jitter"): `draw` in [0, 1)
+    picks the point, so that the messages of a batch that failed together do not all come back
+    in the same instant. Whole seconds, as SQS takes them, and at least 1."""
     count = max(receive_count, 1)  # "approximate": never trusted to be at least 1
     # The exponent is bounded: the cap is reached at the 4th receipt, and a huge count stays cheap.
-    nominal: int = min(LONGEST_RETRY_S, FIRST_RETRY_S * GROWTH ** min(count - 1, 8))
+    nominal: int = min(LONGEST_RETRY_S, queue_timeout_s, FIRST_RETRY_S * GROWTH ** min(count - 1, 8))
     return max(1, math.ceil(nominal / 2 + nominal / 2 * min(max(draw, 0.0), 1.0)))

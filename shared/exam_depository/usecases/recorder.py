@@ -114,12 +114,15 @@ def retry_soon(failed: list[tuple[str, int]]) -> None:
     Best effort: a message whose visibility could not be changed (SQS unreachable or refusing, no
     queue configured) comes back after the queue's timeout, as it would have anyway. That is
     logged, and fails nothing: the batch's answer must still reach Lambda."""
-    delays = [(handle, retry_delay_s(count, random.random())) for handle, count in failed]  # noqa: S311  # jitter, no secret
     try:
         settings = load(RedeliverySettings)
     except ValidationError:
         logger.exception("No queue to bring the failed messages back sooner (SUBMISSION_QUEUE_URL)")
         return
+    delays = [
+        (handle, retry_delay_s(count, random.random(), settings.visibility_timeout_s))  # noqa: S311  # jitter, no secret
+        for handle, count in failed
+    ]
     try:
         refused = queues.change_visibility(settings.queue_url, settings.region, delays)
     except ServiceUnavailable:
