@@ -178,7 +178,7 @@ def test_the_recorder_brings_its_failed_messages_back_well_before_the_queue_woul
     # The longest delay it sets is well below the timeout it shortens (at most two thirds of it),
     # and it is told that timeout, the queue's own
     visibility_timeout = resources["SubmissionEventsQueue"]["Properties"]["VisibilityTimeout"]
-    assert recorder["Environment"]["Variables"]["SUBMISSION_QUEUE_VISIBILITY_TIMEOUT_S"] == visibility_timeout
+    assert recorder["Environment"]["Variables"]["SUBMISSION_QUEUE_VISIBILITY_TIMEOUT_S"] == str(visibility_timeout)
     assert visibility_timeout * 2 / 3 >= LONGEST_RETRY_S
 
 
@@ -697,3 +697,16 @@ def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_th
     # Timeout.
     assert _connect_wait_s(template, "WakeDatabaseFunction") > 30
     assert _longest_connect_s(template, "WakeDatabaseFunction") < _timeout_s(template, "WakeDatabaseFunction")
+
+
+def test_every_environment_value_is_a_string_as_cloudformation_takes_it(template: dict[str, Any]) -> None:
+    # AWS turns a number into text; MiniStack passes it on as a number, and the function's
+    # environment then fails to start ("expected str, bytes or os.PathLike object, not int").
+    resources = {"Globals": {"Properties": template["Globals"]["Function"]}, **template["Resources"]}
+    found = {
+        (name, variable): value
+        for name, resource in resources.items()
+        for variable, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items()
+        if not isinstance(value, str | dict)
+    }
+    assert found == {}
