@@ -134,7 +134,6 @@ def _start_services(
 
     # The recorder's own queue, as the template gives it (before its deliveries start).
     os.environ["SUBMISSION_QUEUE_URL"] = queues.queue_url
-    os.environ["SUBMISSION_QUEUE_VISIBILITY_TIMEOUT_S"] = str(visibility_timeout_s)
     template = read_template()
     # As many instances of each function as AWS runs with the template's default parameters, so
     # that the stack's connections stay within the database's as they do there (the local

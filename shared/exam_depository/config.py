@@ -75,9 +75,6 @@ class RedeliverySettings(_EnvSettings):
     makes visible again after a short delay rather than after the queue's visibility timeout."""
 
     queue_url: str = Field(alias="SUBMISSION_QUEUE_URL", min_length=1)
-    # The queue's own VisibilityTimeout (template.yaml states both; a test ties them): no delay
-    # is longer, as the queue brings a message back by then anyway.
-    visibility_timeout_s: int = Field(alias="SUBMISSION_QUEUE_VISIBILITY_TIMEOUT_S", ge=1, le=43200)
     region: str = Field(alias="AWS_REGION", min_length=1)
 
 

@@ -109,7 +109,6 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str, function_environme
         # it for the messages it fails.
         notifications = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE, Attributes={"VisibilityTimeout": "180"})
         monkeypatch.setenv("SUBMISSION_QUEUE_URL", notifications["QueueUrl"])
-        monkeypatch.setenv("SUBMISSION_QUEUE_VISIBILITY_TIMEOUT_S", "180")
         _reset_caches()
         yield
         _reset_caches()

@@ -34,6 +34,16 @@ def send_export(export_id: UUID) -> None:
         raise ServiceUnavailable(f"SQS SendMessage failed: {exc}") from exc
 
 
+def visibility_timeout_s(queue_url: str, region: str) -> int:
+    """The queue's own visibility timeout: after it, SQS delivers a failed message again anyway.
+    Asked when needed (a batch failed), not at start: most environments never need it."""
+    try:
+        answer = client(region).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+    except aws.failures() as exc:
+        raise ServiceUnavailable(f"SQS GetQueueAttributes failed: {exc}") from exc
+    return int(answer["Attributes"]["VisibilityTimeout"])
+
+
 def change_visibility(queue_url: str, region: str, delays: list[tuple[str, int]]) -> dict[str, str]:
     """Make each received message, named by its receipt handle, visible again `seconds` after now
     (SQS counts a changed visibility from the change, not from the receipt): `delays` holds

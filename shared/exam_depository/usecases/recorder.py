@@ -119,11 +119,14 @@ def retry_soon(failed: list[tuple[str, int]]) -> None:
     except ValidationError:
         logger.exception("No queue to bring the failed messages back sooner (SUBMISSION_QUEUE_URL)")
         return
-    delays = [
-        (handle, retry_delay_s(count, random.random(), settings.visibility_timeout_s))  # noqa: S311  # jitter, no secret
-        for handle, count in failed
-    ]
     try:
+        # The queue's own timeout, which no delay exceeds: ops may shorten it (the emulator's
+        # deployment does, for its tests), and a "sooner" must never come later than the queue.
+        queue_timeout_s = queues.visibility_timeout_s(settings.queue_url, settings.region)
+        delays = [
+            (handle, retry_delay_s(count, random.random(), queue_timeout_s))  # noqa: S311  # jitter, no secret
+            for handle, count in failed
+        ]
         refused = queues.change_visibility(settings.queue_url, settings.region, delays)
     except ServiceUnavailable:
         logger.exception("The failed messages could not be brought back sooner; SQS retries them after its timeout")
