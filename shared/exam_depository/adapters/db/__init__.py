@@ -11,10 +11,17 @@ An exam has two names in Python, one per meaning: `exam_id` is its public id, th
 calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column `exam.id`, and
 `exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
 
-A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`.
+A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`, and imports
+at its top the aggregates it names (`from exam_depository.adapters.db import exams`), so that they
+load at init: this package loads an aggregate's module only when it is imported or first named
+(a row type is a frozen dataclass, about 0.4 ms to define; a student's function needs `uploads`
+alone).
 """
 
-from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from exam_depository.adapters.db.transactions import (
     Connection,
     Row,
@@ -24,6 +31,19 @@ from exam_depository.adapters.db.transactions import (
     rows_of,
     transaction,
 )
+
+if TYPE_CHECKING:
+    from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+
+_AGGREGATES = frozenset({"exams", "exports", "receipts", "students", "uploads"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    # Called only until the module is loaded: importing it makes it an attribute of this package.
+    if name in _AGGREGATES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Connection",
