@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
-    from exam_depository.adapters.db.uploads import ProgressRow, SubmissionJson, VerifiedSubmission
+    from exam_depository.adapters.db.submissions import SubmissionJson
+    from exam_depository.adapters.db.uploads import ProgressRow, VerifiedSubmission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification

@@ -2,7 +2,8 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`. `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+`exports`; `submissions` holds a submission as the others' statements inline it. `schema`
+applies the migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -12,7 +13,7 @@ calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column
 `exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
 
 A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`, and imports
-at its top the aggregates it names (`from exam_depository.adapters.db import exams`), so that they
+at its top the aggregates it names (`import exam_depository.adapters.db.exams`), so that they
 load at init: this package loads an aggregate's module only when it is imported or first named
 (a row type is a frozen dataclass, about 0.4 ms to define; a student's function needs `uploads`
 alone).

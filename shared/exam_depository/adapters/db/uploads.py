@@ -8,42 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
 
+from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 if TYPE_CHECKING:
     from exam_depository.domain.recording import UploadFacts
-
-# A student's latest handed-in submission: the current one, else the newest one that expired.
-LATEST = """LEFT JOIN LATERAL (
-    SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
-    ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
-
-
-class SubmissionJson(TypedDict):
-    """A submission as the statements that inline one send it (`SUBMISSION_JSON`, a JSON object
-    of its columns): the roster's current file and history, a student's own. The upload id and
-    the instants arrive as JSON text (ISO 8601 with the offset)."""
-
-    upload_id: str
-    verification_code: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    submitted_at: str
-    expires_at: str
-    status: SubmissionStatus
-    late: bool
-    receipt: str | None
-
-
-# Made from SubmissionJson's fields, so the statements and the views name them once: the object of
-# the submission `{t}` (an alias the statement gives it).
-SUBMISSION_JSON = (
-    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
-)
 
 
 class UploadJson(TypedDict):
