@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models import DownloadLink
+from exam_depository.api.models.reviews import DownloadLink
 from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import reviewer

@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.adapters import snapstart  # noqa: F401  # registers the SnapStart hooks
 from exam_depository.api import views
-from exam_depository.api.models import UploadProgress
+from exam_depository.api.models.uploads import UploadProgress
 from exam_depository.api.resolver import build_resolver, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import student

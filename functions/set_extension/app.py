@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models import StudentSummary
+from exam_depository.api.models.roster import StudentSummary
 from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
 from exam_depository.domain.inputs import ExtensionIn
 from exam_depository.observability import logger, metrics

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from exam_depository.api.models import StudentPage
+from exam_depository.api.models.roster import StudentPage
 from exam_depository.domain import codes
 
 from tests.integration.conftest import Api, ApiResponse, Bucket

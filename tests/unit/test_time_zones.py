@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from exam_depository.api.models import Exam
+from exam_depository.api.models.exams import Exam
 from exam_depository.domain import instants
 from exam_depository.domain.inputs import ExamChange, ExamIn
 from pydantic import ValidationError

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, O
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from exam_depository.api.models import Problem
+from exam_depository.api.models.common import Problem
 from exam_depository.domain import errors
 from exam_depository.domain.inputs import readable
 from exam_depository.domain.instants import rfc3339

@@ -1,5 +1,5 @@
 """Rows to responses, in one place: each route answers what its use case read, made into the
-models of `models.py` here. A view may ask a domain rule what a row shows now (a submission's
+models of `models/` here. A view may ask a domain rule what a row shows now (a submission's
 status as of this instant, a student's window with its extension, the attempts left); it does no
 I/O and decides nothing else.
 
@@ -15,38 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from exam_depository.api.models import (
-    DownloadLink,
-    Exam,
-    ExamCounts,
-    ExamPage,
-    ExamTitle,
-    ExamWindow,
-    Export,
-    ExportStarted,
-    ExtensionImportResult,
-    ImportResult,
-    Jwks,
-    ReceiptCheck,
-    Student,
-    StudentDetail,
-    StudentName,
-    StudentSummary,
-    Submission,
-    UploadForm,
-    UploadProgress,
-    UploadState,
-    Verification,
-)
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.rules import attempts_left, effective_window, expiry_of, status_at
 
+# Each view imports the models it makes where it makes them: a function loads at init only the
+# models of its own routes (its app.py imports them for the route's signature), not every
+# audience's (a model class costs about 0.2 ms to define).
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
-    from exam_depository.adapters.db.uploads import ProgressRow, SubmissionJson, VerifiedSubmission
+    from exam_depository.adapters.db.submissions import SubmissionJson
+    from exam_depository.adapters.db.uploads import ProgressRow, VerifiedSubmission
+    from exam_depository.api.models.exams import Exam, ExamPage
+    from exam_depository.api.models.exports import Export, ExportStarted
+    from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
+    from exam_depository.api.models.roster import (
+        ExtensionImportResult,
+        ImportResult,
+        Student,
+        StudentDetail,
+        StudentSummary,
+    )
+    from exam_depository.api.models.uploads import UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
@@ -56,6 +48,8 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 
 
 def exam(row: CountedExamRow) -> Exam:
+    from exam_depository.api.models.exams import Exam, ExamCounts
+
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
     first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
     return Exam(
@@ -76,6 +70,8 @@ def exam(row: CountedExamRow) -> Exam:
 
 
 def exam_page(page: Page[CountedExamRow]) -> ExamPage:
+    from exam_depository.api.models.exams import ExamPage
+
     return ExamPage(items=[exam(row) for row in page.items], next_cursor=page.next_cursor)
 
 
@@ -83,20 +79,28 @@ def exam_page(page: Page[CountedExamRow]) -> ExamPage:
 
 
 def student(row: StudentRow) -> Student:
+    from exam_depository.api.models.roster import Student
+
     return Student(**_student_fields(row))
 
 
 def import_result(result: RosterImport) -> ImportResult:
+    from exam_depository.api.models.roster import ImportResult
+
     return ImportResult(
         created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
     )
 
 
 def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary:
+    from exam_depository.api.models.roster import StudentSummary
+
     return StudentSummary.model_validate(_summary_fields(exam_row, row, datetime.now(UTC)))
 
 
 def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
+    from exam_depository.api.models.roster import ExtensionImportResult, StudentSummary
+
     now = datetime.now(UTC)
     return ExtensionImportResult(
         extended=[StudentSummary.model_validate(_summary_fields(exam_row, row, now)) for row in rows]
@@ -104,6 +108,8 @@ def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) ->
 
 
 def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
+    from exam_depository.api.models.roster import StudentDetail
+
     now = datetime.now(UTC)
     submissions = [submission_fields(item, now) for item in row.submissions]
     return StudentDetail.model_validate({**_summary_fields(exam_row, row, now), "submissions": submissions})
@@ -182,6 +188,8 @@ def submission_fields(item: SubmissionJson, now: datetime) -> dict[str, object]:
 
 
 def upload_form(form: IssuedForm) -> UploadForm:
+    from exam_depository.api.models.uploads import UploadForm
+
     return UploadForm(
         upload_id=form.upload_id,
         url=form.url,
@@ -198,6 +206,9 @@ def upload_form(form: IssuedForm) -> UploadForm:
 
 def upload_progress(row: ProgressRow) -> UploadProgress:
     """The exam as one student sees it (its window with their extension), on the server's clock."""
+    from exam_depository.api.models.common import StudentName, Submission
+    from exam_depository.api.models.uploads import ExamWindow, UploadProgress, UploadState
+
     window = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
     now = datetime.now(UTC)
     return UploadProgress(
@@ -218,6 +229,9 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
 
 
 def verification(row: VerifiedSubmission) -> Verification:
+    from exam_depository.api.models.common import StudentName
+    from exam_depository.api.models.reviews import ExamTitle, Verification
+
     return Verification(
         verification_code=codes.display(row.verification_code),
         exam=ExamTitle(title=row.exam_title),
@@ -234,6 +248,8 @@ def verification(row: VerifiedSubmission) -> Verification:
 
 
 def download_link(link: Link) -> DownloadLink:
+    from exam_depository.api.models.reviews import DownloadLink
+
     return DownloadLink(url=link.url, expires_at=link.expires_at)
 
 
@@ -241,10 +257,14 @@ def download_link(link: Link) -> DownloadLink:
 
 
 def receipt_check(verdict: Verdict) -> ReceiptCheck:
+    from exam_depository.api.models.reviews import ReceiptCheck
+
     return ReceiptCheck(genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status)
 
 
 def jwks(keys: list[dict[str, str]]) -> Jwks:
+    from exam_depository.api.models.reviews import Jwks
+
     return Jwks(keys=keys)
 
 
@@ -252,10 +272,14 @@ def jwks(keys: list[dict[str, str]]) -> Jwks:
 
 
 def export_started(row: ExportRow) -> ExportStarted:
+    from exam_depository.api.models.exports import ExportStarted
+
     return ExportStarted(export_id=row.id, status=row.status)
 
 
 def export(row: ExportRow, url: str | None) -> Export:
+    from exam_depository.api.models.exports import Export
+
     return Export(
         export_id=row.id,
         status=row.status,

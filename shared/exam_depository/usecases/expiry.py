@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
 
 

@@ -18,6 +18,9 @@ from uuid import UUID
 
 from zipstream import ZIP_STORED, ZipStream
 
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.exams
+import exam_depository.adapters.db.exports  # noqa: F401
 from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes

@@ -3,6 +3,8 @@ which exam, and the schema."""
 
 from __future__ import annotations
 
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.domain.errors import NotFound
 

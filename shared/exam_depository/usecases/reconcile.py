@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.adapters.storage import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load

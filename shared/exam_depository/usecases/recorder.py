@@ -22,6 +22,9 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.receipts
+import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, queues, signing, storage
 from exam_depository.config import (
     MAX_UPLOAD_BYTES,

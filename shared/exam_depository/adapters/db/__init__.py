@@ -2,7 +2,8 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`. `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+`exports`; `submissions` holds a submission as the others' statements inline it. `schema`
+applies the migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -11,10 +12,17 @@ An exam has two names in Python, one per meaning: `exam_id` is its public id, th
 calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column `exam.id`, and
 `exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
 
-A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`.
+A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`, and imports
+at its top the aggregates it names (`import exam_depository.adapters.db.exams`), so that they
+load at init: this package loads an aggregate's module only when it is imported or first named
+(a row type is a frozen dataclass, about 0.4 ms to define; a student's function needs `uploads`
+alone).
 """
 
-from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from exam_depository.adapters.db.transactions import (
     Connection,
     Row,
@@ -24,6 +32,19 @@ from exam_depository.adapters.db.transactions import (
     rows_of,
     transaction,
 )
+
+if TYPE_CHECKING:
+    from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+
+_AGGREGATES = frozenset({"exams", "exports", "receipts", "students", "uploads"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    # Called only until the module is loaded: importing it makes it an attribute of this package.
+    if name in _AGGREGATES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Connection",

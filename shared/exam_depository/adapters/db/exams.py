@@ -11,8 +11,8 @@ import psycopg.sql
 import psycopg.types.json
 from psycopg import errors as pg_errors
 
+from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.adapters.db.uploads import LATEST
 from exam_depository.domain.errors import Conflict, NotFound
 from exam_depository.domain.rules import Window
 

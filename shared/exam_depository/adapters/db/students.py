@@ -7,8 +7,8 @@ from datetime import datetime
 
 from psycopg import errors as pg_errors
 
+from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.adapters.db.uploads import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.domain.errors import Conflict
 
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,

@@ -5,43 +5,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
 
+from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.recording import UploadFacts
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
-# A student's latest handed-in submission: the current one, else the newest one that expired.
-LATEST = """LEFT JOIN LATERAL (
-    SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
-    ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
-
-
-class SubmissionJson(TypedDict):
-    """A submission as the statements that inline one send it (`SUBMISSION_JSON`, a JSON object
-    of its columns): the roster's current file and history, a student's own. The upload id and
-    the instants arrive as JSON text (ISO 8601 with the offset)."""
-
-    upload_id: str
-    verification_code: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    submitted_at: str
-    expires_at: str
-    status: SubmissionStatus
-    late: bool
-    receipt: str | None
-
-
-# Made from SubmissionJson's fields, so the statements and the views name them once: the object of
-# the submission `{t}` (an alias the statement gives it).
-SUBMISSION_JSON = (
-    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
-)
+if TYPE_CHECKING:
+    from exam_depository.domain.recording import UploadFacts
 
 
 class UploadJson(TypedDict):
@@ -158,6 +131,20 @@ def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
 # --- recording ------------------------------------------------------------------------------
 
 
+def _facts(
+    status: UploadStatus,
+    version_id: str | None,
+    issue_seq: int,
+    expected_sha256: str | None = None,
+    form_expires_at: datetime | None = None,
+) -> UploadFacts:
+    # Imported here: only the recorder and the reconcile job ask for facts, and the recorder's
+    # decisions (a dozen dataclasses, ~5 ms at import) would otherwise load in every function.
+    from exam_depository.domain.recording import UploadFacts
+
+    return UploadFacts(status, version_id, issue_seq, expected_sha256, form_expires_at)
+
+
 @dataclass(frozen=True)
 class LockedUpload:
     """An upload form's row, locked by the recorder with its student."""
@@ -175,7 +162,7 @@ class LockedUpload:
 
     @property
     def facts(self) -> UploadFacts:
-        return UploadFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256, self.form_expires_at)
+        return _facts(self.status, self.version_id, self.issue_seq, self.expected_sha256, self.form_expires_at)
 
 
 @dataclass(frozen=True)
@@ -239,7 +226,7 @@ class UsedVersion:
 
     @property
     def facts(self) -> UploadFacts:
-        return UploadFacts(self.status, self.version_id, self.issue_seq)
+        return _facts(self.status, self.version_id, self.issue_seq)
 
 
 def keys_with_pinned_checksum(conn: Connection, object_keys: list[str]) -> set[str]:
@@ -365,7 +352,7 @@ class UploadRecord:
 
     @property
     def facts(self) -> UploadFacts:
-        return UploadFacts(self.status, self.version_id, self.issue_seq)
+        return _facts(self.status, self.version_id, self.issue_seq)
 
 
 def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecord]:

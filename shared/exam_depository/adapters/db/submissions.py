@@ -1,0 +1,40 @@
+"""A student's submissions as the statements of other aggregates inline them: the latest handed-in
+one (`LATEST`) and one as a JSON object (`SUBMISSION_JSON`, read as `SubmissionJson`). Apart from
+`uploads`, whose row types (ten frozen dataclasses) an examiner's functions, which read
+submissions through `exams` and `students`, need not load."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from exam_depository.domain.statuses import SubmissionStatus
+
+# A student's latest handed-in submission: the current one, else the newest one that expired.
+LATEST = """LEFT JOIN LATERAL (
+    SELECT x.* FROM submission x WHERE x.student_id = s.id AND x.status <> 'superseded'
+    ORDER BY (x.status = 'current') DESC, x.issue_seq DESC LIMIT 1) latest ON true"""
+
+
+class SubmissionJson(TypedDict):
+    """A submission as the statements that inline one send it (`SUBMISSION_JSON`, a JSON object
+    of its columns): the roster's current file and history, a student's own. The upload id and
+    the instants arrive as JSON text (ISO 8601 with the offset)."""
+
+    upload_id: str
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: str
+    expires_at: str
+    status: SubmissionStatus
+    late: bool
+    receipt: str | None
+
+
+# Made from SubmissionJson's fields, so the statements and the views name them once: the object of
+# the submission `{t}` (an alias the statement gives it).
+SUBMISSION_JSON = (
+    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
+)

@@ -1,0 +1,54 @@
+"""Response models more than one audience's functions answer, and the base of all: a
+problem (every route's error), a submission (an examiner's roster and a student's page), a
+student's name (a student's page and a reviewer's verification)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from exam_depository.domain.instants import shown_time_zone
+from exam_depository.domain.statuses import SubmissionStatus
+
+ShownTimeZone = Annotated[str, AfterValidator(shown_time_zone)]
+
+
+class ApiModel(BaseModel):
+    """Frozen, refusing unknown fields; its validator is built on first use (defer_build), not at
+    import: a function validates only the few models of its own routes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class Submission(ApiModel):
+    upload_id: UUID
+    verification_code: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    expires_at: datetime = Field(
+        description="Kept until then: the retention after the later of the upload and the student's cut-off."
+    )
+    status: SubmissionStatus
+    late: bool
+    receipt: str | None = Field(default=None, description="A compact JWS (ES256) of this record, to keep.")
+
+
+class StudentName(ApiModel):
+    first_name: str
+    last_name: str
+
+
+class Problem(ApiModel):
+    """RFC 9457 problem details, the one error shape of every route."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, object]] | None = None

@@ -1,0 +1,38 @@
+"""An examiner's exams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from exam_depository.api.models.common import ApiModel, ShownTimeZone
+
+
+class ExamCounts(ApiModel):
+    students: int
+    handed_in: int
+    late: int = Field(description="Students whose latest file was handed in after their due time.")
+    none_yet: int
+
+
+class Exam(ApiModel):
+    exam_id: str
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: ShownTimeZone
+    max_attempts: int
+    anonymous: bool
+    created_at: datetime
+    files_deleted_from: datetime = Field(
+        description="When the first of its files is deleted: the earliest 'kept until' of its current files, "
+        "or, until one is handed in, the cut-off plus the retention. Export before then."
+    )
+    counts: ExamCounts
+
+
+class ExamPage(ApiModel):
+    items: list[Exam]
+    next_cursor: str | None

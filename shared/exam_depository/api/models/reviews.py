@@ -1,0 +1,49 @@
+"""What a reviewer is answered: a verification code's file, its download link, a receipt's check, the
+receipts' public keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from exam_depository.api.models.common import ApiModel, StudentName
+from exam_depository.domain.statuses import SubmissionStatus
+
+
+class ExamTitle(ApiModel):
+    title: str
+
+
+class Verification(ApiModel):
+    verification_code: str
+    exam: ExamTitle
+    filename: str
+    size_bytes: int
+    content_type: str
+    sha256: str
+    submitted_at: datetime
+    status: SubmissionStatus
+    late: bool
+    student: StudentName | None = Field(description="None when the exam is anonymous.")
+
+
+class DownloadLink(ApiModel):
+    url: str
+    expires_at: datetime
+
+
+class ReceiptIn(ApiModel):
+    receipt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)]
+
+
+class ReceiptCheck(ApiModel):
+    genuine: bool
+    reason: str | None = Field(default=None, description="Why it is not genuine, for people.")
+    claims: dict[str, object] | None = Field(default=None, description="What a genuine receipt states.")
+    status: SubmissionStatus | None = Field(default=None, description="What became of the file since.")
+
+
+class Jwks(ApiModel):
+    keys: list[dict[str, str]]
