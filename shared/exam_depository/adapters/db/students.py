@@ -112,28 +112,62 @@ _INSTANT = """CASE WHEN {t} = date_trunc('second', {t})
 # Groups of four of up to 40 symbols (twice a code's length), without a regular expression: one
 # per code took PostgreSQL 6 µs, as long as the rest of the row.
 _GROUPED = "concat_ws('-', " + ", ".join(f"NULLIF(substr({{t}}, {start}, 4), '')" for start in range(1, 41, 4)) + ")"
+
+
+def _json_object(fields: dict[str, str]) -> str:
+    """The JSON object of these (name, SQL expression) pairs, in their order: row_to_json writes
+    it compact (`{"a":1}`) as pydantic does, where json_build_object spaces every member."""
+    columns = ", ".join(f'{expression} AS "{name}"' for name, expression in fields.items())
+    return f"(SELECT row_to_json(o) FROM (SELECT {columns}) o)"
+
+
 # `effective_window` (GREATEST skips a NULL: no extension time, the exam's), `attempts_left`
-# and `status_at` as of the caller's `now`; the object's fields in the models' order.
-_SUMMARY_JSON = f"""json_build_object(
-    'nickname', s.nickname, 'pseudonym', s.pseudonym, 'first_name', s.first_name, 'last_name', s.last_name,
-    'email', s.email, 'upload_code', {_GROUPED.format(t="s.upload_code")},
-    'created_at', {_INSTANT.format(t="s.created_at")},
-    'attempts_used', attempts.used,
-    'attempts_left', greatest(0, exam.max_attempts + s.extra_attempts - attempts.used),
-    'max_attempts', exam.max_attempts + s.extra_attempts,
-    'due_at', {_INSTANT.format(t="greatest(exam.due_at, s.extension_due_at)")},
-    'cutoff_at', {_INSTANT.format(t="greatest(exam.cutoff_at, s.extension_cutoff_at)")},
-    'extension', CASE WHEN s.extension_due_at IS NOT NULL AND s.extension_cutoff_at IS NOT NULL THEN json_build_object(
-        'due_at', {_INSTANT.format(t="s.extension_due_at")}, 'cutoff_at', {_INSTANT.format(t="s.extension_cutoff_at")},
-        'extra_attempts', s.extra_attempts) END,
-    'current', CASE WHEN latest.id IS NOT NULL THEN json_build_object(
-        'upload_id', latest.upload_id, 'verification_code', {_GROUPED.format(t="latest.verification_code")},
-        'filename', latest.filename, 'content_type', latest.content_type, 'size_bytes', latest.size_bytes,
-        'sha256', latest.sha256, 'submitted_at', {_INSTANT.format(t="latest.submitted_at")},
-        'expires_at', {_INSTANT.format(t="latest.expires_at")},
-        'status', CASE WHEN latest.status = 'current' AND exam.now >= latest.expires_at THEN 'expired'
-                       ELSE latest.status::text END,
-        'late', latest.late, 'receipt', latest.receipt) END)::text"""
+# and `status_at` as of the caller's `now`; the fields in the models' order.
+_SUBMISSION = _json_object(
+    {
+        "upload_id": "latest.upload_id",
+        "verification_code": _GROUPED.format(t="latest.verification_code"),
+        "filename": "latest.filename",
+        "content_type": "latest.content_type",
+        "size_bytes": "latest.size_bytes",
+        "sha256": "latest.sha256",
+        "submitted_at": _INSTANT.format(t="latest.submitted_at"),
+        "expires_at": _INSTANT.format(t="latest.expires_at"),
+        "status": "CASE WHEN latest.status = 'current' AND exam.now >= latest.expires_at THEN 'expired'"
+        " ELSE latest.status::text END",
+        "late": "latest.late",
+        "receipt": "latest.receipt",
+    }
+)
+_EXTENSION = _json_object(
+    {
+        "due_at": _INSTANT.format(t="s.extension_due_at"),
+        "cutoff_at": _INSTANT.format(t="s.extension_cutoff_at"),
+        "extra_attempts": "s.extra_attempts",
+    }
+)
+_SUMMARY_JSON = (
+    _json_object(
+        {
+            "nickname": "s.nickname",
+            "pseudonym": "s.pseudonym",
+            "first_name": "s.first_name",
+            "last_name": "s.last_name",
+            "email": "s.email",
+            "upload_code": _GROUPED.format(t="s.upload_code"),
+            "created_at": _INSTANT.format(t="s.created_at"),
+            "attempts_used": "attempts.used",
+            "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
+            "max_attempts": "exam.max_attempts + s.extra_attempts",
+            "due_at": _INSTANT.format(t="greatest(exam.due_at, s.extension_due_at)"),
+            "cutoff_at": _INSTANT.format(t="greatest(exam.cutoff_at, s.extension_cutoff_at)"),
+            "extension": "CASE WHEN s.extension_due_at IS NOT NULL AND s.extension_cutoff_at IS NOT NULL"
+            f" THEN {_EXTENSION} END",
+            "current": f"CASE WHEN latest.id IS NOT NULL THEN {_SUBMISSION} END",
+        }
+    )
+    + "::text"
+)
 
 
 @dataclass(frozen=True)
