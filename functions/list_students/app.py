@@ -38,8 +38,8 @@ def list_students(
         filename, text = views.roster_download(exam, students)
         disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(200, "text/csv; charset=utf-8", text, headers=disposition)
-    exam, page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
-    return Response(200, "application/json", views.student_page_json(exam, page))
+    page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
+    return Response(200, "application/json", views.student_page_json(page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

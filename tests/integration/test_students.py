@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from exam_depository.api.models.roster import StudentPage
 from exam_depository.domain import codes
+from exam_depository.domain.instants import rfc3339
 
-from tests.integration.conftest import Api, ApiResponse, Bucket
+from tests.integration.conftest import EXAM, Api, ApiResponse, Bucket
 
 PROBLEM = "application/problem+json"
 
@@ -158,6 +160,52 @@ def test_a_page_says_of_each_student_exactly_what_their_own_route_says(
     assert rows["extended"]["extension"]["extra_attempts"] == 2
     assert rows["extended"]["max_attempts"] == 7
     assert (rows["extended"]["current"]["late"], rows["late"]["current"]["late"]) == (False, True)
+
+
+def test_a_page_applies_the_rules_as_get_student_does_where_the_database_writes_it(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]], clean_database: str
+) -> None:
+    # Given what only a row's rules decide (the page's JSON is written by the database, the
+    # student's by Python): a current file past its retention, more attempts used than the exam
+    # now allows, an extension the exam's window has since overtaken, instants in whole seconds
+    def hand_in(nickname: str) -> None:
+        code = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body["upload_code"]
+        form = api.request_upload(code).body
+        bucket.upload(form, b"%PDF-1.7 answers")
+        assert record(bucket.notification(form["fields"]["key"], 16))["batchItemFailures"] == []
+
+    for nickname in ("expired", "overtaken"):
+        api.create_student(nickname)
+    for nickname in ("expired", "expired", "overtaken"):
+        hand_in(nickname)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    extension = {"due_at": soon.isoformat(), "cutoff_at": (soon + timedelta(minutes=5)).isoformat()}
+    assert api.call("set_extension", "valid", path_params={"nickname": "overtaken"}, body=extension).status == 200
+    with psycopg.connect(clean_database) as conn:
+        conn.execute(
+            """UPDATE submission SET expires_at = date_trunc('second', now()) - interval '1 minute'
+               WHERE status = 'current' AND student_id = (SELECT id FROM student WHERE nickname = 'expired')"""
+        )
+        conn.execute(
+            "UPDATE exam SET max_attempts = 1, due_at = %s, cutoff_at = %s WHERE slug = %s",
+            (soon + timedelta(days=1), soon + timedelta(days=1, minutes=5), EXAM),
+        )
+
+    # When the examiner lists them
+    page = api.call("list_students", "first_page", query={"limit": "10"})
+
+    # Then each row is what get_student says: the rules hold the same in both
+    assert page.status == 200
+    assert StudentPage.model_validate(page.body).model_dump(mode="json") == page.body
+    rows = {item["nickname"]: item for item in page.body["items"]}
+    for nickname, item in rows.items():
+        detail = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body
+        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+    assert rows["expired"]["current"]["status"] == "expired"
+    assert (rows["expired"]["attempts_used"], rows["expired"]["attempts_left"]) == (2, 0)
+    assert rows["overtaken"]["due_at"] == rfc3339(soon + timedelta(days=1))
+    assert rows["overtaken"]["extension"]["due_at"] == rfc3339(soon)
+    assert rows["overtaken"]["current"]["status"] == "current"
 
 
 @pytest.mark.parametrize("query", [{"limit": "501"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "bm9wZQ"}])

@@ -83,13 +83,14 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
 def list_students(
     api_key_id: str, exam_id: str, limit: int, cursor: str | None, status: StudentFilter
-) -> tuple[db.exams.ExamRow, cursors.Page[db.students.StudentSummaryRow]]:
-    """A page of the roster, one statement whatever its size (`views.student_page_json` writes it)."""
+) -> cursors.Page[db.students.StudentPageRow]:
+    """A page of the roster, one statement whatever its size, each row's JSON written by the
+    database as of now (`views.student_page_json` joins them)."""
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
-        rows = db.students.student_page(conn, exam.exam_pk, after_id, limit + 1, status)
-    return exam, cursors.page_of(rows, limit, lambda row: row.id)
+        rows = db.students.student_page(conn, exam, after_id, limit + 1, status=status, now=datetime.now(UTC))
+    return cursors.page_of(rows, limit, lambda row: row.id)
 
 
 def roster_download(api_key_id: str, exam_id: str) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
