@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -15,16 +15,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
-    _normalize_errors,
     _request_body_to_args,
     _request_params_to_args,
 )
+from aws_lambda_powertools.event_handler.openapi.compat import _normalize_errors
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -160,11 +160,11 @@ class _ProxyEvent(APIGatewayProxyEvent):
     request). Nothing changes an event's headers while it is resolved."""
 
     @cached_property
-    def headers(self) -> dict[str, str]:  # type: ignore[override]
+    def headers(self) -> dict[str, str]:
         return super().headers
 
     @cached_property
-    def multi_value_headers(self) -> dict[str, list[str]]:  # type: ignore[override]
+    def multi_value_headers(self) -> dict[str, list[str]]:
         return super().multi_value_headers
 
 
