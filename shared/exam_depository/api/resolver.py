@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
@@ -168,6 +169,18 @@ class _ProxyEvent(APIGatewayProxyEvent):
         return super().multi_value_headers
 
 
+class _Answer(ResponseBuilder[Any]):
+    """Powertools' response builder, which reads the request's headers for `Accept-Encoding` on
+    every answer: only an answer its route or itself asks to compress can be compressed, so the
+    others skip that read (the result is False either way)."""
+
+    @staticmethod
+    def _has_compression_enabled(route_compression: bool, response_compression: bool | None, event: Any) -> bool:
+        if not route_compression and not response_compression:
+            return False
+        return ResponseBuilder._has_compression_enabled(route_compression, response_compression, event)
+
+
 class _ThisRequest(threading.local):
     event: Any = None
     lambda_context: Any = None
@@ -244,6 +257,7 @@ def build_resolver() -> ApiResolver:
     """A resolver with request validation and the error map; one per function module."""
     app = ApiResolver(enable_validation=True)
     app._request_validation_middleware = _JsonBodies()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ untyped
+    app._response_builder_class = _Answer
     app.configure_openapi(
         title="Exam Depository",
         version="1.0.0",
