@@ -300,7 +300,8 @@ def supersede_current(conn: Connection, student_ids: list[int]) -> None:
 
 def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
     """Record the submissions and mark their forms used, in one pipelined statement each."""
-    rows = [asdict(submission) for submission in submissions]
+    # Its fields as they are (each a scalar): asdict's deep copy of each was most of this function's time.
+    rows = [vars(submission) for submission in submissions]
     with conn.cursor() as cur:
         cur.executemany(
             """UPDATE upload SET status = 'recorded', version_id = %(version_id)s WHERE id = %(upload_id)s""",
