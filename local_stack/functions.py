@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import importlib.util
 import itertools
 import json
@@ -275,33 +274,36 @@ class _Instance:
         self.function = function
         self._load = load
         self._module: ModuleType | None = None
-        self._work: queue.SimpleQueue[tuple[dict[str, Any], LambdaContext, concurrent.futures.Future[Any]]]
-        self._work = queue.SimpleQueue()
+        # The pool hands an instance to one invocation at a time, so one queue each way is the
+        # whole hop: cheaper than a Future (a Condition and a waiter lock per invocation).
+        self._work: queue.SimpleQueue[tuple[dict[str, Any], LambdaContext]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         threading.Thread(target=self._serve, daemon=True, name=f"instance-{function}").start()
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._work.put((event, context, done))
-        return done.result()
+        self._work.put((event, context))
+        succeeded, outcome = self._done.get()
+        if not succeeded:  # re-raised here, as Lambda reports it to the caller
+            raise outcome
+        return outcome
 
     def _serve(self) -> None:
+        logger: Logger | None = None
         while True:
-            event, context, done = self._work.get()
+            event, context = self._work.get()
             try:
-                done.set_result(self._invoke(event, context))
-            except BaseException as exc:  # the caller re-raises it, as Lambda reports it
-                done.set_exception(exc)
+                if logger is None:  # an import that fails, fails the invocation that needed it
+                    logger = _per_thread_observability()
+                self._done.put((True, self._invoke(event, context, logger)))
+            except BaseException as exc:
+                self._done.put((False, exc))
 
-    def _invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
+    def _invoke(self, event: dict[str, Any], context: LambdaContext, logger: Logger) -> Any:
         """The handlers share the process's one Powertools Logger, whose appended keys (the Lambda
         context's, the correlation id) are one dict: two invocations at once would each write
         their lines with whichever keys were appended last. Here they are kept per thread (each
-        instance runs on its own), and dropped when the invocation ends."""
-        from exam_depository.observability import logger, metrics
-
-        _keys_per_thread(logger)
-        _metrics_per_thread(metrics)
-        logger.thread_safe_clear_keys()
+        instance runs on its own), and dropped when the invocation ends: the next invocation of
+        this thread starts with none, as the thread's first did."""
         try:
             if self._module is None:  # a module that fails to import fails here, logged too
                 self._module = self._load()
@@ -311,6 +313,16 @@ class _Instance:
             raise
         finally:
             logger.thread_safe_clear_keys()
+
+
+def _per_thread_observability() -> Logger:
+    """Once per instance, on its thread: the shared logger's keys and the metric set become per
+    thread (idempotent: the process has one logger and one metrics object)."""
+    from exam_depository.observability import logger, metrics
+
+    _keys_per_thread(logger)
+    _metrics_per_thread(metrics)
+    return logger
 
 
 def _keys_per_thread(logger: Logger) -> None:

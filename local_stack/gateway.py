@@ -41,6 +41,22 @@ class Gateway:
         gateway_responses: dict[str, tuple[int, dict[str, str], bytes]] | None = None,
     ) -> None:
         self.routes = routes
+        # The routes a request can match, by method and first path segment, in the given order
+        # (literal segments before parameters): a request tries only these, not all of them. A
+        # route whose first segment is a parameter could match any: it is in each of its
+        # method's lists, and alone in the list for a segment no route names.
+        self._open_first: dict[str, list[Route]] = {}
+        self._routes_of: dict[tuple[str, str], list[Route]] = {}
+        for route in routes:
+            first = _first_segment(route.resource)
+            if "{" in first:
+                self._open_first.setdefault(route.method, []).append(route)
+                for (method, _), listed in self._routes_of.items():
+                    if method == route.method:
+                        listed.append(route)
+            else:
+                listed = self._routes_of.setdefault((route.method, first), list(self._open_first.get(route.method, ())))
+                listed.append(route)
         self.keys = keys
         self.binary_media_types = binary_media_types
         self.stage = stage
@@ -56,7 +72,8 @@ class Gateway:
     ) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(target)
         path = unquote(url.path) or "/"
-        for route in self.routes:
+        candidates = self._routes_of.get((method, _first_segment(path)))
+        for route in self._open_first.get(method, ()) if candidates is None else candidates:
             params = route.match(method, path)
             if params is None:
                 continue
@@ -133,6 +150,11 @@ class Gateway:
             "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
             "isBase64Encoded": binary and bool(body),
         }
+
+
+def _first_segment(path: str) -> str:
+    """The first segment of a path: exams of /exams/{exam_id}/students, the empty one of /."""
+    return path[1:].partition("/")[0]
 
 
 def _with_request_id(response: tuple[int, dict[str, str], bytes], request_id: str) -> tuple[int, dict[str, str], bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from exam_depository.observability import logger
 from local_stack.functions import (
     FunctionPool,
     LambdaContext,
+    Route,
     Throttled,
     concurrency_limits,
     gateway_responses,
@@ -292,3 +294,55 @@ def test_an_answer_leaves_in_one_write(tmp_path: Path) -> None:
     finally:
         client.close()
         server.server_close()
+
+
+class _NamingModule:
+    """Answers with the resource API Gateway matched, as its event says."""
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return {"statusCode": 200, "body": f"{event['httpMethod']} {event['resource']}"}
+
+
+class _NamingPool(FunctionPool):
+    def _load(self) -> ModuleType:
+        return cast(ModuleType, _NamingModule())
+
+
+def _route(method: str, resource: str) -> Route:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+    return Route(method, resource, "naming", api_key_required=False, pattern=re.compile(regex))
+
+
+def test_a_request_matches_the_first_route_of_its_method_in_order_whatever_its_first_segment(tmp_path: Path) -> None:
+    # Given routes in the order they are tried: literal segments first, then a route whose first
+    # segment is a parameter (it could match any path), then one that names a segment after it
+    gateway = Gateway(
+        [
+            _route("GET", "/exams/import"),
+            _route("POST", "/exams"),
+            _route("GET", "/exams/{exam_id}"),
+            _route("GET", "/{page}"),
+            _route("GET", "/{page}/{asset}"),
+            _route("GET", "/docs/{asset}"),
+        ],
+        KeyTable(tmp_path / "secrets.json"),
+        [],
+    )
+    gateway.pools["naming"] = _NamingPool("naming")
+
+    def matched(method: str, path: str) -> tuple[int, bytes]:
+        status, _, body = gateway.handle(method, path, {}, b"")
+        return status, body
+
+    # Then each request gets the first route of its method that matches, as before any index
+    assert matched("GET", "/exams/import") == (200, b"GET /exams/import")
+    assert matched("GET", "/exams/e1") == (200, b"GET /exams/{exam_id}")
+    assert matched("GET", "/exams") == (200, b"GET /{page}")
+    assert matched("POST", "/exams") == (200, b"POST /exams")
+    assert matched("GET", "/verify") == (200, b"GET /{page}")
+    assert matched("GET", "/docs/a.css") == (200, b"GET /{page}/{asset}")
+    assert matched("GET", "/static/a.css") == (200, b"GET /{page}/{asset}")
+    # And a method or path no route has is API Gateway's 403
+    assert matched("POST", "/verify") == (403, b'{"message": "Missing Authentication Token"}')
+    assert matched("DELETE", "/exams/e1") == (403, b'{"message": "Missing Authentication Token"}')
+    assert matched("GET", "/a/b/c") == (403, b'{"message": "Missing Authentication Token"}')

@@ -66,14 +66,24 @@ def sign(key: PublicKey, claims: dict[str, Any], signer: Callable[[bytes], bytes
     written here, compact and in UTF-8 as the receipts issued so far (joserfc would escape
     non-ASCII nicknames and file names)."""
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+    # joserfc checks that the algorithm fits the key it is given: the public half names the key
+    # (its curve); the private half never leaves KMS. Both are made once per environment: importing
+    # the key was two thirds of this function's own time.
+    return jws.serialize_compact(
+        {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"},
+        payload,
+        _published_key(key.jwk["crv"], key.jwk["x"], key.jwk["y"]),
+        registry=_registry_of(signer),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _registry_of(signer: Callable[[bytes], bytes]) -> jws.JWSRegistry:
+    """A registry whose ES256 signs through `signer` (others keep joserfc's), one per signer."""
     registry = jws.JWSRegistry(algorithms=[ALGORITHM])
     algorithms: dict[str, JWSAlgModel] = {ALGORITHM: _SignedBy(signer)}
-    registry.algorithms = algorithms  # this registry's ES256 signs through `signer`; others keep joserfc's
-    # joserfc checks that the algorithm fits the key it is given: the public half names the key
-    # (its curve); the private half never leaves KMS.
-    return jws.serialize_compact(
-        {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, payload, ECKey.import_key(dict(key.jwk)), registry=registry
-    )
+    registry.algorithms = algorithms
+    return registry
 
 
 def token_sha256(token: str) -> str:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
 
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
-from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 if TYPE_CHECKING:
+    import psycopg
+
     from exam_depository.domain.recording import UploadFacts
 
 
@@ -287,13 +289,16 @@ def supersede_current(conn: Connection, student_ids: list[int]) -> None:
 
 def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
     """Record the submissions and mark their forms used, in one pipelined statement each."""
-    rows = [asdict(submission) for submission in submissions]
+    # Its fields as they are (each a scalar): asdict's deep copy of each was most of this function's time.
+    rows = [vars(submission) for submission in submissions]
     with conn.cursor() as cur:
-        cur.executemany(
+        _each_row(
+            cur,
             """UPDATE upload SET status = 'recorded', version_id = %(version_id)s WHERE id = %(upload_id)s""",
             rows,
         )
-        cur.executemany(
+        _each_row(
+            cur,
             """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
                                        size_bytes, sha256, submitted_at, expires_at, late, status,
                                        sha256_checked_by_s3, receipt)
@@ -306,11 +311,22 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
 
 def reject_uploads(conn: Connection, rejections: list[Rejection]) -> None:
     with conn.cursor() as cur:
-        cur.executemany(
+        _each_row(
+            cur,
             """UPDATE upload SET status = 'rejected', rejection_reason = %(reason)s, version_id = %(version_id)s
                WHERE id = %(upload_id)s""",
             [asdict(rejection) for rejection in rejections],
         )
+
+
+def _each_row(cur: psycopg.Cursor[Row], query: str, rows: list[dict[str, Any]]) -> None:
+    """One statement per row, pipelined when there are several: a batch of one (most of the
+    recorder's) sends its one statement plainly, without entering and leaving a pipeline, which
+    made a one-row executemany about twice the CPU of an execute."""
+    if len(rows) == 1:
+        cur.execute(query, rows[0])
+    else:
+        cur.executemany(query, rows)
 
 
 def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedVersion]:
