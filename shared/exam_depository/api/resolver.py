@@ -31,7 +31,6 @@ from pydantic import BaseModel
 
 from exam_depository.api.models.common import Problem
 from exam_depository.domain import errors
-from exam_depository.domain.inputs import readable
 from exam_depository.domain.instants import rfc3339
 from exam_depository.observability import logger
 
@@ -275,6 +274,10 @@ def build_resolver() -> ApiResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
+        # Loaded on the first refusal, not at import: the input models' module is most of a
+        # read-only route's own init, and its words for an error are all this handler needs.
+        from exam_depository.domain.inputs import readable
+
         details: list[dict[str, object]] = [
             {"location": list(error.get("loc", ())), "message": readable(error)} for error in exc.errors()
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.exams
@@ -14,8 +15,6 @@ from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
 from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
 from exam_depository.domain.filenames import upload_folder
-from exam_depository.domain.inputs import ExtensionIn, StudentIn
-from exam_depository.domain.roster import parse_extensions, parse_roster
 from exam_depository.domain.rules import (
     LimitChange,
     Window,
@@ -24,6 +23,9 @@ from exam_depository.domain.rules import (
     limit_refusal,
     window_refusal,
 )
+
+if TYPE_CHECKING:
+    from exam_depository.domain.inputs import ExtensionIn, StudentIn
 
 MAX_PAGE = 500
 NO_STUDENT = "The exam has no student with this nickname."
@@ -47,6 +49,10 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
     """Create every new student of a CSV roster in one transaction, or none. A row whose nickname
     is in the exam with the same names is reported in `existing`; one that clashes with another
     student is an error."""
+    # Loaded here, not at import: the CSV parsers and the input models they validate with are
+    # the import functions' alone, and building those models is most of the other functions' init.
+    from exam_depository.domain.roster import parse_roster
+
     rows = parse_roster(body)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
@@ -154,6 +160,8 @@ def import_extensions(
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
+    from exam_depository.domain.roster import parse_extensions  # the import function's alone (see import_roster)
+
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
