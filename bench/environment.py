@@ -159,7 +159,6 @@ class StatementCounter:
         self.total_statements = 0
         self.total_transactions = 0
         self._latest = Trace()
-        self._paused = False
 
     def reset(self) -> None:
         self._local.trace = self._latest = Trace()
@@ -175,12 +174,16 @@ class StatementCounter:
 
     @contextmanager
     def paused(self) -> Iterator[None]:
-        """Nothing is traced meanwhile, in any thread: a floor's own requests are not the product's."""
-        self._paused = True
+        """A floor's own requests are not the product's: meanwhile this thread, and any thread
+        with no trace of its own, traces into a scratch trace that is thrown away. They still go
+        through the same hooks, doing the same work, so that the counting's cost is on both sides
+        of a ratio (skipping it here charged it to the product's timing alone)."""
+        own, latest = getattr(self._local, "trace", None), self._latest
+        self._local.trace = self._latest = Trace()
         try:
             yield
         finally:
-            self._paused = False
+            self._local.trace, self._latest = own, latest
 
     @property
     def statements(self) -> int:
@@ -214,24 +217,19 @@ class StatementCounter:
         counter = self
 
         def counted_execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if not counter._paused:
-                counter._statement(self.connection, query, params)
+            counter._statement(self.connection, query, params)
             return execute(self, query, params, **kwargs)
 
         def counted_executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
             rows = list(params_seq)
-            if not counter._paused:
-                counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
+            counter._statement(self.connection, query, None, len(rows))  # pipelined: one statement
             return executemany(self, query, rows, **kwargs)
 
         def counted_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not counter._paused:
-                counter._transaction()
+            counter._transaction()
             return transaction(self, *args, **kwargs)
 
         def counted_api_call(self: Any, operation: str, params: Any) -> Any:
-            if counter._paused:
-                return api_call(self, operation, params)
             trace = counter.trace
             trace.aws_requests.append(
                 AwsRequest(
@@ -245,13 +243,11 @@ class StatementCounter:
             return api_call(self, operation, params)
 
         def counted_sign_url(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not counter._paused:
-                counter.trace.signatures.append("url")
+            counter.trace.signatures.append("url")
             return sign_url(self, *args, **kwargs)
 
         def counted_sign_post(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if not counter._paused:
-                counter.trace.signatures.append("post")
+            counter.trace.signatures.append("post")
             return sign_post(self, *args, **kwargs)
 
         def traced_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:

@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from typing import Any, Literal
+from functools import cache
+from typing import Any, Literal, cast
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -35,7 +36,12 @@ def rows_of[RowClass](cls: type[RowClass]) -> RowFactory[RowClass]:
     """psycopg's class_row, made by position when a statement's columns are the class's fields in
     their order (checked at each statement) and by name otherwise: by name, making the rows of a
     page of 500 students added up to a third to its query's time."""
-    names = tuple(field.name for field in fields(cls))  # type: ignore[arg-type]  # a dataclass
+    return _row_factory(cast(Any, cls))
+
+
+@cache  # one per row class: made at each query, it cost a few µs of every warm route
+def _row_factory(cls: type[Any]) -> RowFactory[Any]:
+    names = tuple(field.name for field in fields(cls))  # a dataclass
     by_position, by_name = args_row(cls), class_row(cls)
 
     def factory(cursor: Any) -> Any:
