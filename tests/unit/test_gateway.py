@@ -9,6 +9,7 @@ import logging
 import re
 import socket
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -346,3 +347,59 @@ def test_a_request_matches_the_first_route_of_its_method_in_order_whatever_its_f
     assert matched("POST", "/verify") == (403, b'{"message": "Missing Authentication Token"}')
     assert matched("DELETE", "/exams/e1") == (403, b'{"message": "Missing Authentication Token"}')
     assert matched("GET", "/a/b/c") == (403, b'{"message": "Missing Authentication Token"}')
+
+
+class _RecordingModule:
+    """Answers with a header of its own, and keeps the event it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        return {"statusCode": 201, "headers": {"Content-Type": "text/plain", "X-Own": "yes"}, "body": "made"}
+
+
+def test_an_answer_has_http_servers_head_and_the_event_its_request_id_and_time(tmp_path: Path) -> None:
+    # Given the served gateway, whose function keeps its events
+    module = _RecordingModule()
+
+    class _RecordingPool(FunctionPool):
+        def _load(self) -> ModuleType:
+            return cast(ModuleType, module)
+
+    gateway = Gateway(routes(read_template()), KeyTable(tmp_path / "secrets.json"), [])
+    gateway.pools["serve_pages"] = _RecordingPool("serve_pages")
+    server = serve(gateway, "127.0.0.1", 0, io.StringIO())
+    client, served = socket.socketpair()
+    try:
+        client.sendall(b"GET /verify HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+
+        # When the server answers the request
+        server.RequestHandlerClass(served, ("127.0.0.1", 1), server)
+        served.close()
+        client.settimeout(30)
+        answer = b"".join(iter(lambda: client.recv(65536), b"")).decode("latin-1")
+    finally:
+        client.close()
+        server.server_close()
+
+    # Then the head is what http.server's send_response and send_header write, in their order
+    head, _, body = answer.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    assert lines[0] == "HTTP/1.1 201 Created"
+    assert re.fullmatch(r"Server: exam-depository-local Python/\S+", lines[1])
+    assert re.fullmatch(r"Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", lines[2])
+    request_id = module.events[0]["requestContext"]["requestId"]
+    assert lines[3:] == [
+        "Content-Type: text/plain",
+        "X-Own: yes",
+        f"x-amzn-RequestId: {request_id}",
+        "Content-Length: 4",
+    ]
+    assert body == "made"
+    # And the event's request id is a random (version 4) UUID, its time API Gateway's format
+    assert str(uuid.UUID(request_id)) == request_id
+    assert uuid.UUID(request_id).version == 4
+    assert uuid.UUID(request_id).variant == uuid.RFC_4122
+    assert re.fullmatch(r"\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000", module.events[0]["requestContext"]["requestTime"])
