@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import itertools
 import json
 import os
-import queue
 import re
 import threading
 from collections.abc import Callable
@@ -222,10 +222,10 @@ class Throttled(Exception):
 
 class FunctionPool:
     """A function's execution environments, as Lambda runs them: at most `max_instances` at once
-    (its reserved concurrency; None: unbounded), each one's module loaded on a worker thread of its
-    own and serving one invocation at a time on it, so that what a module keeps per thread (its
-    PostgreSQL connection) is per instance. An invocation finding every instance busy is refused
-    at once (Throttled), as Lambda refuses it."""
+    (its reserved concurrency; None: unbounded), each one serving one invocation at a time, with
+    what the product keeps per environment (its PostgreSQL connection, its log keys, its metric
+    set) its own. An invocation finding every instance busy is refused at once (Throttled), as
+    Lambda refuses it."""
 
     _serial = itertools.count()
 
@@ -242,10 +242,10 @@ class FunctionPool:
         return self._started
 
     def invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        """One invocation, as Lambda runs it: on an instance no other invocation holds, with log
-        keys of its own, and an unhandled error logged with its traceback (as Lambda writes it to
-        the function's log) before it goes on to the caller, who answers for it (the gateway a
-        502, a queue by keeping the messages, a schedule by its next run)."""
+        """One invocation, as Lambda runs it: on an instance no other invocation holds, and an
+        unhandled error logged with its traceback (as Lambda writes it to the function's log)
+        before it goes on to the caller, who answers for it (the gateway a 502, a queue by keeping
+        the messages, a schedule by its next run)."""
         instance = self._take()
         try:
             return instance.run(event, context)
@@ -267,43 +267,33 @@ class FunctionPool:
 
 
 class _Instance:
-    """One execution environment: a worker thread that loads the function's module on its first
-    invocation and runs every invocation of this instance, one at a time."""
+    """One execution environment: the function's module, loaded on its first invocation, and a
+    context (contextvars) in which each of its invocations runs, on the thread of the caller the
+    pool gave it to. What the product keeps per environment lives in context variables
+    (transactions.py's connection; Powertools' log keys; the metric set, made so by
+    `_per_instance_observability`), so it is this instance's on whichever thread runs it. (A
+    thread of its own per instance did the same at the cost of two thread switches per call.)"""
 
     def __init__(self, function: str, load: Callable[[], ModuleType]) -> None:
         self.function = function
         self._load = load
         self._module: ModuleType | None = None
-        # The pool hands an instance to one invocation at a time, so one queue each way is the
-        # whole hop: cheaper than a Future (a Condition and a waiter lock per invocation).
-        self._work: queue.SimpleQueue[tuple[dict[str, Any], LambdaContext]] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, daemon=True, name=f"instance-{function}").start()
+        self._logger: Logger | None = None
+        self._context = contextvars.Context()
 
     def run(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        self._work.put((event, context))
-        succeeded, outcome = self._done.get()
-        if not succeeded:  # re-raised here, as Lambda reports it to the caller
-            raise outcome
-        return outcome
+        # The pool hands an instance to one invocation at a time: its context is never entered
+        # twice at once (which Context.run refuses).
+        return self._context.run(self._invoke, event, context)
 
-    def _serve(self) -> None:
-        logger: Logger | None = None
-        while True:
-            event, context = self._work.get()
-            try:
-                if logger is None:  # an import that fails, fails the invocation that needed it
-                    logger = _per_thread_observability()
-                self._done.put((True, self._invoke(event, context, logger)))
-            except BaseException as exc:
-                self._done.put((False, exc))
-
-    def _invoke(self, event: dict[str, Any], context: LambdaContext, logger: Logger) -> Any:
+    def _invoke(self, event: dict[str, Any], context: LambdaContext) -> Any:
         """The handlers share the process's one Powertools Logger, whose appended keys (the Lambda
         context's, the correlation id) are one dict: two invocations at once would each write
-        their lines with whichever keys were appended last. Here they are kept per thread (each
-        instance runs on its own), and dropped when the invocation ends: the next invocation of
-        this thread starts with none, as the thread's first did."""
+        their lines with whichever keys were appended last. Here they are kept per context, and
+        dropped when the invocation ends: the next invocation starts with none, as the first did."""
+        if self._logger is None:  # an import that fails, fails the invocation that needed it
+            self._logger = _per_instance_observability()
+        logger = self._logger
         try:
             if self._module is None:  # a module that fails to import fails here, logged too
                 self._module = self._load()
@@ -315,54 +305,58 @@ class _Instance:
             logger.thread_safe_clear_keys()
 
 
-def _per_thread_observability() -> Logger:
-    """Once per instance, on its thread: the shared logger's keys and the metric set become per
-    thread (idempotent: the process has one logger and one metrics object)."""
+def _per_instance_observability() -> Logger:
+    """The shared logger's keys and the metric set become per context, so per instance
+    (idempotent: the process has one logger and one metrics object)."""
     from exam_depository.observability import logger, metrics
 
-    _keys_per_thread(logger)
-    _metrics_per_thread(metrics)
+    _keys_per_context(logger)
+    _metrics_per_context(metrics)
     return logger
 
 
-def _keys_per_thread(logger: Logger) -> None:
+def _keys_per_context(logger: Logger) -> None:
     """Make the keys a handler appends (`inject_lambda_context` calls `append_keys` and
-    `set_correlation_id`, which appends too) those of the calling thread alone: Powertools keeps
-    such keys in a context variable, which its formatter writes over the shared ones."""
+    `set_correlation_id`, which appends too) those of the calling context alone: Powertools'
+    "thread-safe" keys are a context variable, which its formatter writes over the shared ones."""
     logger.append_keys = logger.thread_safe_append_keys  # type: ignore[method-assign]
     logger.remove_keys = logger.thread_safe_remove_keys  # type: ignore[method-assign]
 
 
-def _metrics_per_thread(metrics: Metrics) -> None:
-    """Give each thread (each instance runs on its own) a metric set of its own, as each Lambda
-    environment has: Powertools keeps one per process, so one invocation's flush would write and
-    clear another's metrics, and the other's own flush then find none and fail the invocation
-    ("Must contain at least one metric")."""
-    if not isinstance(metrics.provider, _ProviderPerThread):
-        metrics.provider = _ProviderPerThread(metrics.provider)  # type: ignore[assignment]
+def _metrics_per_context(metrics: Metrics) -> None:
+    """Give each instance a metric set of its own, as each Lambda environment has: Powertools
+    keeps one per process, so one invocation's flush would write and clear another's metrics,
+    and the other's own flush then find none and fail the invocation ("Must contain at least
+    one metric")."""
+    if not isinstance(metrics.provider, _ProviderPerContext):
+        metrics.provider = _ProviderPerContext(metrics.provider)  # type: ignore[assignment]
 
 
-class _ProviderPerThread:
-    """Stands for a Powertools metrics provider: each thread gets one of its own, like the
-    process's (same namespace, service and default dimensions), on its first use. Reads alone
-    are forwarded: Powertools' Metrics only calls its provider's methods, which write to the
-    thread's own provider; nothing sets an attribute on the provider from outside."""
+class _ProviderPerContext:
+    """Stands for a Powertools metrics provider: each context (each instance runs in its own) gets
+    one of its own, like the process's (same namespace, service and default dimensions), on its
+    first use. Reads alone are forwarded: Powertools' Metrics only calls its provider's methods,
+    which write to the context's own provider; nothing sets an attribute on the provider from
+    outside."""
 
     def __init__(self, template: AmazonCloudWatchEMFProvider) -> None:
         self._template = template
-        self._local = threading.local()
+        self._own: contextvars.ContextVar[AmazonCloudWatchEMFProvider | None] = contextvars.ContextVar(
+            "metrics_provider", default=None
+        )
 
     def __getattr__(self, name: str) -> Any:
-        provider = getattr(self._local, "provider", None)
+        provider = self._own.get()
         if provider is None:
             from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-            provider = self._local.provider = AmazonCloudWatchEMFProvider(
+            provider = AmazonCloudWatchEMFProvider(
                 namespace=self._template.namespace,
                 service=self._template.service,
                 default_dimensions=dict(self._template.default_dimensions),
                 function_name=self._template.function_name,
             )
+            self._own.set(provider)
         return getattr(provider, name)
 
 

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import traceback
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -174,6 +175,19 @@ def _request_time(second: int) -> str:
     return last[1]
 
 
+# The last second's HTTP date (RFC 9110's IMF-fixdate, as http.server writes it), and its text.
+_last_http_date: tuple[int, str] = (-1, "")
+
+
+def _http_date() -> str:
+    global _last_http_date
+    second = int(time.time())
+    last = _last_http_date  # one read: another thread may replace it meanwhile
+    if last[0] != second:
+        last = _last_http_date = (second, formatdate(second, usegmt=True))
+    return last[1]
+
+
 def _first_segment(path: str) -> str:
     """The first segment of a path: exams of /exams/{exam_id}/students, the empty one of /."""
     return path[1:].partition("/")[0]
@@ -209,6 +223,7 @@ def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingH
         # apart, the body waits for the client to acknowledge the headers (Nagle's algorithm
         # against a delayed ACK): 40 ms a request on a keep-alive connection.
         wbufsize = -1
+        _server = f"Server: {server_version} {BaseHTTPRequestHandler.sys_version}\r\n"
 
         def _dispatch(self) -> None:
             # As parsed (http.server strips each line's end): no per-header policy pass.
@@ -230,10 +245,7 @@ def serve(gateway: Gateway, host: str, port: int, access_log: Any) -> ThreadingH
                 # call and an encoding per header were a tenth of the gateway's time.
                 self.log_request(status)
                 reason = self.responses[status][0] if status in self.responses else ""
-                head = [
-                    f"{self.protocol_version} {status} {reason}\r\n"
-                    f"Server: {self.version_string()}\r\nDate: {self.date_time_string()}\r\n"
-                ]
+                head = [f"{self.protocol_version} {status} {reason}\r\n{self._server}Date: {_http_date()}\r\n"]
                 head += [f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() not in _HOP_BY_HOP]
                 head.append(f"Content-Length: {len(payload)}\r\n\r\n")
                 self.wfile.write("".join(head).encode("latin-1", "strict"))

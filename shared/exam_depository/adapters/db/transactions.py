@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 from functools import cache
 from typing import Any, Literal, cast
@@ -51,27 +51,27 @@ def _row_factory(cls: type[Any]) -> RowFactory[Any]:
     return factory
 
 
-class _ConnectionHolder(threading.local):
-    # Per thread: Lambda runs one thread per environment; the tests run several environments
-    # as threads, each of which must have its own connection.
-    connection: Connection | None = None
-
-
-_holder = _ConnectionHolder()
+# Per execution environment. Lambda runs one environment per process, on one thread. The local
+# stack runs several in one process, each one's invocations in a context of its own (on whichever
+# thread took the request), and the tests run several as threads (each thread starts with a
+# context of its own): either way each environment has its own connection.
+_connection: ContextVar[Connection | None] = ContextVar("connection", default=None)
 
 
 def connection() -> Connection:
-    current = _holder.connection
+    current = _connection.get()
     if current is None or current.closed or current.broken:
-        current = _holder.connection = _connect(load(DatabaseSettings))
+        current = _connect(load(DatabaseSettings))
+        _connection.set(current)
     return current
 
 
 def reset() -> None:
-    """Close and forget this thread's connection (tests; after the database was replaced)."""
-    if _holder.connection is not None:
-        _holder.connection.close()
-    _holder.connection = None
+    """Close and forget this environment's connection (tests; after the database was replaced)."""
+    current = _connection.get()
+    if current is not None:
+        current.close()
+    _connection.set(None)
 
 
 @contextmanager
