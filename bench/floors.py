@@ -146,6 +146,24 @@ def replay(trace: Trace, conn: Any, floor_row: int = 1) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def cpu_beside_floor[Result](
+    work: Callable[[], Result], counter: StatementCounter, conn: Any
+) -> tuple[float, float, Result]:
+    """The calling thread's CPU for `work` (one invocation), then for its trace replayed bare right
+    after it on `conn`, in ms, and what `work` returned. The trace is taken before the counter
+    pauses: while it is paused, `counter.trace` is the scratch trace the floor's own requests go to."""
+    counter.reset()
+    started = time.thread_time()
+    result = work()
+    cpu_ms = (time.thread_time() - started) * 1000
+    trace = counter.trace
+    with counter.paused():
+        started = time.thread_time()
+        replay(trace, conn)
+        floor_ms = (time.thread_time() - started) * 1000
+    return cpu_ms, floor_ms, result
+
+
 def _round_trip(conn: Any, statement: Statement, floor_row: int) -> None:
     """A read runs as itself (the database's own work is not ours to divide by); a write or a
     lock, which cannot run twice, is a one-row UPDATE of the worker's own row (so that the commit

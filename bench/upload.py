@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -78,12 +78,6 @@ def _moto_s3(bucket: str) -> Iterator[Any]:
         server.stop()
 
 
-def _thread_cpu_ms(work: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.thread_time()
-    result = work()
-    return (time.thread_time() - started) * 1000, result
-
-
 def _uploads(
     env: Environment, counter: StatementCounter, uploads: int, content: bytes, *, checksum_s3: Any = None
 ) -> dict[str, float]:
@@ -110,11 +104,12 @@ def _uploads(
         event = api_event(
             "request_upload", "with_filename", path_params={"upload_code": created["upload_code"]}, body=body
         )
-        counter.reset()
-        cpu, response = _thread_cpu_ms(lambda: presign.lambda_handler(event, LambdaContext()))  # noqa: B023
+        cpu, presign_floor, response = floors.cpu_beside_floor(
+            lambda: presign.lambda_handler(event, LambdaContext()),  # noqa: B023
+            counter,
+            conn,
+        )
         presign_cpu.append(cpu)
-        with counter.paused():
-            presign_floor, _ = _thread_cpu_ms(lambda: floors.replay(counter.trace, conn))
         form = json.loads(response["body"])
         key = form["fields"]["key"]
         if checksum_s3 is None:
@@ -133,17 +128,16 @@ def _uploads(
         message = json.loads(notification(key, len(content), i + 1))
         message["Records"][0]["s3"]["object"]["versionId"] = version
         batch["Records"][0]["body"] = json.dumps(message)
-        counter.reset()
-        cpu, result = _thread_cpu_ms(lambda: record.lambda_handler(batch, LambdaContext()))
+        cpu, record_floor, result = floors.cpu_beside_floor(
+            lambda: record.lambda_handler(batch, LambdaContext()), counter, conn
+        )
         record_cpu.append(cpu)
         if result["batchItemFailures"]:
             raise RuntimeError("the benchmark upload was not recorded")
-        trace = counter.trace
-        with counter.paused():
-            record_floor, _ = _thread_cpu_ms(lambda: floors.replay(trace, conn))  # noqa: B023
         if checksum_s3 is None:  # the read path hashes what it read
-            hashed, _ = _thread_cpu_ms(lambda: hashlib.sha256(content).digest())
-            record_floor += hashed
+            started = time.thread_time()
+            hashlib.sha256(content).digest()
+            record_floor += (time.thread_time() - started) * 1000
         floor_cpu.append(presign_floor + record_floor)
     presign_cpu, record_cpu, floor_cpu = presign_cpu[1:], record_cpu[1:], floor_cpu[1:]
     total = [p + r for p, r in zip(presign_cpu, record_cpu, strict=True)]

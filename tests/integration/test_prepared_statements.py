@@ -73,3 +73,24 @@ def test_a_changed_column_type_costs_one_retryable_503_then_the_route_plans_agai
             assert api.call("get_exam", "by_id").status == 200
         finally:
             migration.execute("ALTER TABLE exam ALTER COLUMN max_attempts TYPE integer")
+
+
+def test_a_changed_column_type_under_a_one_statement_route_costs_one_503_then_it_plans_again(
+    api: Api, database_url: str
+) -> None:
+    # Given a route whose unit of work is one statement (no transaction, so no rollback to make
+    # psycopg forget its prepared statements), warm with its statement prepared
+    student = api.create_student()
+    for _ in range(RUNS):
+        assert _status(api, student["upload_code"]) == 200
+    with psycopg.connect(database_url, autocommit=True) as migration:
+        # When a migration changes the type of a column its statement returns
+        migration.execute("ALTER TABLE exam ALTER COLUMN max_attempts TYPE bigint")
+        try:
+            # Then one request is refused as retryable, and the next plans afresh and answers
+            refused = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]})
+            assert refused.status == 503, refused.body
+            assert _status(api, student["upload_code"]) == 200
+            assert _status(api, student["upload_code"]) == 200
+        finally:
+            migration.execute("ALTER TABLE exam ALTER COLUMN max_attempts TYPE integer")

@@ -22,6 +22,6 @@ def expire_submissions(now: datetime) -> ExpiryReport:
     with db.transaction() as conn:
         expired = db.uploads.expire_submissions(conn, now)
     deleted = storage.delete_versions([(item.object_key, item.version_id) for item in expired])
-    with db.transaction() as conn:
+    with db.statement() as conn:
         db.uploads.mark_objects_deleted(conn, [item.upload_id for item in expired])
     return ExpiryReport(expired=len(expired), deleted=deleted)

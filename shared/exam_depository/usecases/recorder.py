@@ -69,8 +69,8 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     however often they arrive.
 
     S3 is asked about every event's version first (size, SHA-256), with one request each: a HEAD
-    where the form pinned a checksum, else a GET (one short transaction first says which, and
-    ends before S3 is read); an event whose object cannot be read fails alone. Then one
+    where the form pinned a checksum, else a GET (one statement first says which, before S3
+    is read); an event whose object cannot be read fails alone. Then one
     transaction locks the batch's uploads and their students, in student order so that
     concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
     the order the forms were issued. After the commit the versions that must not exist
@@ -97,7 +97,7 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     if to_delete.versions:
         try:
             deleted = storage.delete_versions(to_delete.versions)
-            with db.transaction() as conn:
+            with db.statement() as conn:
                 db.uploads.mark_objects_deleted(conn, to_delete.uploads)
         except ServiceUnavailable:
             # The records are committed; the retried events ask for the same deletes again.
@@ -163,8 +163,8 @@ def _read_objects(
         return stored
     targets = [events[index] for index in wanted]
     try:
-        # Its own transaction, committed before S3 is read: no snapshot is held open meanwhile.
-        with db.transaction() as conn:
+        # One statement, done before S3 is read: no snapshot is held open meanwhile.
+        with db.statement() as conn:
             pinned = db.uploads.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
     except ServiceUnavailable:
         logger.exception("PostgreSQL is unavailable; the batch is retried")

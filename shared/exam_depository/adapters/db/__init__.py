@@ -12,11 +12,12 @@ An exam has two names in Python, one per meaning: `exam_id` is its public id, th
 calls exam_id (the column `exam.slug`); `exam_pk` is its integer key (the column `exam.id`, and
 `exam_id` in `student` and `export`: SQL names stay, a statement aliases them for its row type).
 
-A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)`, and imports
-at its top the aggregates it names (`import exam_depository.adapters.db.exams`), so that they
-load at init: this package loads an aggregate's module only when it is imported or first named
-(a row type is a frozen dataclass, about 0.4 ms to define; a student's function needs `uploads`
-alone).
+A use case reads: `with db.transaction() as conn: row = db.exams.exam_of(conn, ...)` (a hot path
+whose unit of work is one statement: `with db.statement() as conn:`, without BEGIN and COMMIT),
+and imports at its top the aggregates it names (`import exam_depository.adapters.db.exams`), so
+that they load at init: this package loads an aggregate's module only when it is imported or
+first named (a row type is a frozen dataclass, about 0.4 ms to define; a student's function
+needs `uploads` alone).
 """
 
 import importlib
@@ -30,6 +31,7 @@ from exam_depository.adapters.db.transactions import (
     database_url,
     reset,
     rows_of,
+    statement,
     transaction,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "receipts",
     "reset",
     "rows_of",
+    "statement",
     "students",
     "transaction",
     "uploads",
