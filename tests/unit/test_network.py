@@ -1,8 +1,8 @@
 """The created VPC's way out, tied to what the code calls. Its subnets have no route to the
-internet: a function reaches an AWS service only through an endpoint, so a service the code calls
-without one hangs until the function times out (KMS, left out of the first list, would have
-stopped every receipt). Three lists must agree: the services the code calls (read from its source),
-the services the functions' roles grant, and the template's endpoints; the docs name the same."""
+internet: a function reaches an AWS service only through an endpoint, so every call to a service
+without one fails after its connect timeouts (KMS, left out of the first list, would have stopped
+every receipt). Three lists must agree: the services the code calls (read from its source), the
+services the functions' roles grant, and the template's endpoints; the docs name the same."""
 
 from __future__ import annotations
 
