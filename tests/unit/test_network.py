@@ -86,7 +86,8 @@ def services_called(path: Path) -> set[str]:
         # A method `client` or `resource` of anything (boto3, a session, the factory module): not
         # the adapters' own `client()` functions, which call the factory.
         if last in {"client", "resource"} and isinstance(call.func, ast.Attribute):
-            service = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "service_name"), None)
+            named = [keyword.value for keyword in call.keywords if keyword.arg == "service_name"]
+            service = call.args[0] if call.args else next(iter(named), None)
             if isinstance(service, ast.Constant) and isinstance(service.value, str):
                 found.add(service.value)
             else:
@@ -94,8 +95,8 @@ def services_called(path: Path) -> set[str]:
         elif powertools.get(head) == "module" or (not head and last in powertools):
             function = last if head else powertools[last]
             assert function in POWERTOOLS_PARAMETERS, f"{path}:{call.lineno}: Powertools' {function} is not known here"
-            service = POWERTOOLS_PARAMETERS[function]
-            found |= {service} if service else set()
+            reads = POWERTOOLS_PARAMETERS[function]
+            found |= {reads} if reads else set()
     return found
 
 
