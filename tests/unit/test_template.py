@@ -819,6 +819,8 @@ def test_each_way_to_deploy_passes_the_rules_and_creates_its_own_network_and_dat
     way_to_deploy: tuple[str, sam_template.Deployment],
 ) -> None:
     way, deployment = way_to_deploy
+    # CloudFormation checks the rules before it starts; SAM's expansion keeps them.
+    assert set(deployment.template["Rules"]) == {"GivenSubnetsNeedTheirVpc", "CreatedDatabaseMakesTheFunctionsGroup"}
     assert deployment.failed_rules() == []
     conditional = {name for name, resource in deployment.template["Resources"].items() if "Condition" in resource}
     assert conditional & set(deployment.created()) == WAYS_TO_DEPLOY[way][1]
@@ -865,6 +867,7 @@ def test_each_way_to_deploy_puts_every_function_where_it_reaches_the_database_an
     outputs = deployment.outputs()
     assert outputs["DatabaseSecretArn"]["Value"] == database["DB_SECRET_ARN"]
     assert ("VpcId" in outputs) == (way == "everything created")
+    assert ("DatabaseEndpoint" in outputs) == ("DatabaseCluster" in created)
 
 
 def test_a_database_created_in_given_subnets_needs_their_vpc_and_no_given_security_groups(
