@@ -280,6 +280,8 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("kms:GetPublicKey", SIGNING_KEY),
     },
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
+    # CloudFormation invokes it for DatabaseMigration with the deployer's rights, and it answers
+    # through a presigned URL: its role gains nothing for that.
     "MigrateDatabaseFunction": {DATABASE},
     "WakeDatabaseFunction": {DATABASE},
     "ServePagesFunction": set(),
