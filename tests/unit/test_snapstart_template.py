@@ -145,7 +145,17 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
             {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters
         )
         described = _parameters_read(properties["VersionDescription"], parameters)
-        assert {"SnapStart", "LogLevel", "RetentionDays", "DatabaseSecretArn", "SubnetIds"} <= read, function
+        assert {
+            "SnapStart",
+            "LogLevel",
+            "RetentionDays",
+            "DatabaseSecretArn",
+            "SubnetIds",
+            "SecurityGroupIds",
+            "DatabaseHost",
+            "DatabasePort",
+            "DatabaseName",
+        } <= read, function
         # Every one of them, and no other: CloudFormation would replace the version for a parameter
         # that changed nothing in the function, and Lambda refuses to publish an unchanged one.
         assert described == read, function
@@ -174,6 +184,9 @@ def test_the_version_description_fits_lambda_s_256_characters(template: dict[str
         "Secret": "s" * 64 + "-AbCdEf",  # a secret's name as RDS makes them is about 55 characters
         "Subnet": "subnet-0123456789abcdef0",
         "SecurityGroup": "sg-0123456789abcdef0",
+        # A given database's host:port/name: an Aurora cluster's endpoint with a 20-character name
+        # (empty when the stack creates the database).
+        "Database": "exam-depository-prod.cluster-c0123456789a.eu-west-1.rds.amazonaws.com:5432/exam_depository",
     }
     assert set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) == set(longest)
     assert set(names) <= set(longest)
