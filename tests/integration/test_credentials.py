@@ -377,14 +377,16 @@ def test_rotations_while_requests_run_fail_no_request(rotation: Rotation) -> Non
         finally:
             db.reset()
 
+    def answers_reach(count: int) -> Callable[[], bool]:
+        return lambda: len(answers) >= count
+
     with ThreadPoolExecutor(4) as threads:
         running = [threads.submit(environment) for _ in range(4)]
-        wait_until(lambda: len(answers) >= 8, timeout_s=60, what="requests served before the rotation")
+        wait_until(answers_reach(8), timeout_s=60, what="requests served before the rotation")
         reads_before = rotation.reads.count
         for _ in range(2):
             rotation.rotate(secrets.token_urlsafe(18))
-            seen = len(answers)
-            wait_until(lambda seen=seen: len(answers) >= seen + 8, timeout_s=60, what="requests after a rotation")
+            wait_until(answers_reach(len(answers) + 8), timeout_s=60, what="requests after a rotation")
         rotated.set()
         for done in running:
             done.result()

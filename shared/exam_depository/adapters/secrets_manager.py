@@ -20,7 +20,7 @@ def read_json(secret_arn: str, *, region: str, max_age_s: int, fresh: bool = Fal
     """The secret's JSON: from the cache while it is younger than `max_age_s`, else (and always
     when `fresh`) from Secrets Manager, then cached again."""
     from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
     # A GetSecretValue takes milliseconds: two short tries fail within about 11 s, inside the
     # functions' Timeout, with Secrets Manager's error in the log.
