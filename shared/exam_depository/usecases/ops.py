@@ -57,7 +57,7 @@ def migrate_for_deployment(event: dict[str, Any], *, log_stream: str) -> None:
     class, never the database's message (it can quote the rows) and never a credential; the whole
     error goes to this function's log, which the reason names."""
     request = deployment.request_of(event)
-    layer, previous_layer = request.properties.get("SharedLayer"), request.old_properties.get("SharedLayer")
+    layer, previous_layer = _layer_of(request.properties), _layer_of(request.old_properties)
     about = {
         "request_type": request.request_type,
         "resource": request.physical_resource_id,
@@ -69,7 +69,7 @@ def migrate_for_deployment(event: dict[str, Any], *, log_stream: str) -> None:
         applied = migrate() if step == "migrate" else []
     except Exception as exc:  # whatever failed, CloudFormation must be told, or it waits
         failure = str(exc) if isinstance(exc, MigrationFailed) else f"Migrating failed: {type(exc).__name__}"
-        logger.exception("The deployment's migrations failed: the deployment fails", extra=about)
+        logger.exception("The deployment's migrations failed: the deployment fails", extra=about | {"failure": failure})
         deployment.respond(request, "FAILED", f"{failure}. The details are in the log stream {log_stream}.")
         return
     if step == "skip":
@@ -84,6 +84,12 @@ def migrate_for_deployment(event: dict[str, Any], *, log_stream: str) -> None:
     deployment.respond(request, "SUCCESS", done, {"Applied": ",".join(applied)})
 
 
-def _version_of(layer: object) -> int | None:
-    found = layer_version(layer) if isinstance(layer, str) else None
+def _layer_of(properties: dict[str, Any]) -> str | None:
+    """The resource's SharedLayer property: the shared layer's version ARN, as the template gives it."""
+    layer = properties.get("SharedLayer")
+    return layer if isinstance(layer, str) else None
+
+
+def _version_of(layer: str | None) -> int | None:
+    found = layer_version(layer)
     return None if found is None else found[1]
