@@ -34,7 +34,7 @@ from exam_depository.observability import logger
 from yoyo import get_backend, read_migrations
 
 from local_stack.functions import LambdaContext, sample_event
-from scripts.deploy_local import local_tls
+from scripts.deploy_local import Tls, local_tls
 from tests.conftest import _with_database
 from tests.faults import closed_port
 from tests.integration.conftest import REGION, _secret_for
@@ -102,13 +102,13 @@ def response_url() -> Iterator[ResponseUrl]:
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     """A local CA and a certificate for 127.0.0.1 signed by it, as `make deploy-local` gives MiniStack."""
     return local_tls(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
-def tls_response_url(certificate: Any) -> Iterator[ResponseUrl]:
+def tls_response_url(certificate: Tls) -> Iterator[ResponseUrl]:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(certificate.cert, certificate.key)
     server = ResponseUrl(tls)
@@ -377,7 +377,7 @@ def test_ops_invoking_the_function_directly_get_the_ids_applied_as_before(
 def test_the_answer_goes_over_tls_trusting_the_ca_that_aws_ca_bundle_names(
     handler: Handler,
     tls_response_url: ResponseUrl,
-    certificate: Any,
+    certificate: Tls,
     serve: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
