@@ -329,7 +329,7 @@ def test_a_failing_migration_fails_the_deployment_naming_it_and_nothing_of_the_d
     [
         ("nothing listens where the database should be", "ServiceUnavailable"),
         ("no database configured at all", "ValidationError"),
-        ("the secret does not exist", "GetParameterError"),
+        ("the secret does not exist", "ServiceUnavailable"),
     ],
 )
 def test_the_answer_is_sent_whatever_fails_before_any_migration(
