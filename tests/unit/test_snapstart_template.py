@@ -5,14 +5,13 @@ version (a snapshot, like an environment variable, applies only to a version pub
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from tests import sam_template
 from tests.conftest import ROOT
 
 SNAPSTART_FUNCTIONS = {
@@ -28,22 +27,8 @@ def template() -> dict[str, Any]:
     return dict(yaml_parse((ROOT / "template.yaml").read_text()))
 
 
-class _NoManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def _expand(template: dict[str, Any], parameters: dict[str, str], layer_key: str = "layer.zip") -> dict[str, Any]:
-    source = copy.deepcopy(template)
-    for resource in source["Resources"].values():
-        properties = resource.get("Properties", {})
-        if "CodeUri" in properties:
-            properties["CodeUri"] = "s3://bucket/function.zip"
-        if "ContentUri" in properties:
-            properties["ContentUri"] = f"s3://bucket/{layer_key}"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        return dict(transform(source, parameters, _NoManagedPolicies())["Resources"])
+    return dict(sam_template.expand(template, parameters, layer_key)["Resources"])
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
