@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import fields
 from functools import cache
@@ -81,12 +81,27 @@ def reset() -> None:
     _connection.set(None)
 
 
-@contextmanager
-def transaction() -> Iterator[Connection]:
+def transaction() -> AbstractContextManager[Connection]:
     """One unit of work. A lost database becomes ServiceUnavailable; the next call reconnects."""
+    return _unit_of_work(in_transaction=True)
+
+
+def statement() -> AbstractContextManager[Connection]:
+    """A unit of work that is one statement. The connection is in autocommit, so PostgreSQL runs
+    the statement as a transaction of its own: no BEGIN and COMMIT, two round trips of the three
+    that `transaction()` would make. Its errors leave as `transaction()`'s do."""
+    return _unit_of_work(in_transaction=False)
+
+
+@contextmanager
+def _unit_of_work(*, in_transaction: bool) -> Iterator[Connection]:
+    conn = None
     try:
         conn = connection()
-        with conn.transaction():
+        if in_transaction:
+            with conn.transaction():
+                yield conn
+        else:
             yield conn
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
@@ -94,33 +109,13 @@ def transaction() -> Iterator[Connection]:
         if _PLAN_CHANGED not in str(exc):
             raise
         # A migration changed a column's type under one of this connection's prepared
-        # statements. The rollback made psycopg forget them all: a retry plans afresh.
-        raise _plan_changed() from exc
-
-
-@contextmanager
-def statement() -> Iterator[Connection]:
-    """A unit of work that is one statement. The connection is in autocommit, so PostgreSQL runs
-    the statement as a transaction of its own: no BEGIN and COMMIT, two round trips of the three
-    that `transaction()` would make. Its errors leave as `transaction()`'s do."""
-    conn = None
-    try:
-        conn = connection()
-        yield conn
-    except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
-    except psycopg.errors.FeatureNotSupported as exc:
-        if _PLAN_CHANGED not in str(exc):
-            raise
-        # No rollback here makes psycopg forget its prepared statements: the connection is
-        # closed, and the retry's new one plans afresh.
-        if conn is not None:
+        # statements. A transaction's rollback made psycopg forget them all; a statement alone
+        # has no rollback, so its connection is closed. Either way a retry plans afresh.
+        if not in_transaction and conn is not None:
             conn.close()
-        raise _plan_changed() from exc
-
-
-def _plan_changed() -> ServiceUnavailable:
-    return ServiceUnavailable("A migration changed a prepared statement's result; retry", service="PostgreSQL")
+        raise ServiceUnavailable(
+            "A migration changed a prepared statement's result; retry", service="PostgreSQL"
+        ) from exc
 
 
 _PLAN_CHANGED = "cached plan must not change result type"
