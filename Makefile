@@ -123,22 +123,23 @@ openapi: $(VENV)/.installed ## Regenerate functions/serve_docs/openapi.json from
 
 migrate: $(VENV)/.installed ## Apply migrations to DATABASE_URL
 	@test -n "$$DATABASE_URL" || { echo "error: set DATABASE_URL=postgresql://..." >&2; exit 1; }
-	$(BIN)/python -c "import os; from exam_depository.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
+	$(BIN)/python -c "import os; from exam_depository.adapters.db.schema import migrate; print(migrate(os.environ['DATABASE_URL']) or 'up to date')"
 
 # --- Operations on AWS (credentials from the environment; ENV=dev|prod picks samconfig.toml's config)
 ENV   ?= dev
 STACK ?= exam-depository-$(ENV)
 OPS   := $(BIN)/python scripts/ops.py
 
-# samconfig.toml's parameters for ENV, plus the secret ARN and alarm email when given.
+# samconfig.toml's parameters for ENV, plus the secret ARN and alarm email when given. Without
+# DATABASE_SECRET_ARN a new stack creates its database (and an existing one keeps what it has:
+# sam deploy passes a parameter not given as its previous value).
 DEPLOY_PARAMETERS = $(shell $(PYTHON) -c "import tomllib; print(tomllib.load(open('samconfig.toml','rb'))['$(ENV)']['deploy']['parameters']['parameter_overrides'])") \
 	$(if $(DATABASE_SECRET_ARN),DatabaseSecretArn=$(DATABASE_SECRET_ARN)) $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL))
 
-deploy: build ## Build and deploy ENV (dev|prod) with samconfig.toml, then migrate
+deploy: build ## Build and deploy ENV (dev|prod) with samconfig.toml; the deployment itself migrates the database
 	$(SAM) deploy --config-env $(ENV) --region $(REGION) --no-confirm-changeset --parameter-overrides $(DEPLOY_PARAMETERS)
-	$(MAKE) migrate-remote ENV=$(ENV)
 
-migrate-remote: $(SAM_VENV)/.installed ## Apply migrations on AWS: invoke the stack's migration function
+migrate-remote: $(SAM_VENV)/.installed ## Apply migrations on AWS now (after a restore): invoke the stack's migration function
 	$(SAM) remote invoke MigrateDatabaseFunction --stack-name $(STACK) --region $(REGION)
 
 api-key: $(VENV)/.installed ## Print the examiners' API key value of STACK

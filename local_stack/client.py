@@ -23,10 +23,11 @@ TIMEOUT_S = 120
 class _RetryWhatWasNotDone(Retry):
     """Retry as the pages do: a GET after any 503 (and a 429 with Retry-After), another method only
     when the answer says nothing was done. Without reading the body, that is Retry-After: the API sends it only with
-    `service-busy` and `service-starting` (the database refused before the work began) and API
-    Gateway with its throttles (the function never ran); a 503 `service-unavailable` has none, as
-    it may come after a commit (an export made, then its queue failed), and sending that again
-    would do it twice."""
+    `service-busy`, `service-starting` and `service-credentials` (the database refused before the
+    work began: full, resuming, or refusing a password rotated a moment ago) and API Gateway with
+    its throttles (the function never ran); a 503 `service-unavailable` has none, as it may come
+    after a commit (an export made, then its queue failed), and sending that again would do it
+    twice."""
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if method.upper() != "GET" and not has_retry_after:

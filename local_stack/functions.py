@@ -71,6 +71,10 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
             read_template(),
             {
                 "DB_SECRET_ARN": None,
+                # Where the database is comes with DATABASE_URL, not from the deployment.
+                "DB_HOST": None,
+                "DB_PORT": None,
+                "DB_NAME": None,
                 "DATABASE_URL": database_url,
                 "BUCKET_NAME": bucket,
                 "DEPLOYMENT_NAME": "local",

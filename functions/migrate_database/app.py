@@ -1,4 +1,6 @@
-"""Invoked by ops after a deploy (`make migrate-remote`): apply pending schema migrations."""
+"""Apply pending schema migrations: as a step of the stack's deployment (CloudFormation's requests
+for its custom resource DatabaseMigration, answered to their ResponseURL), or when ops invoke it
+(`make migrate-remote`, after a restore)."""
 
 from typing import Any
 
@@ -8,7 +10,10 @@ from exam_depository.usecases import ops
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]] | None:
+    if "RequestType" in event:  # CloudFormation's: its answer goes to the ResponseURL, not here
+        ops.migrate_for_deployment(event, log_stream=context.log_stream_name)
+        return None
     applied = ops.migrate()
     logger.info("Migrations applied", extra={"applied": applied})
     return {"applied": applied}

@@ -6,7 +6,7 @@ import functools
 import os
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 
@@ -16,10 +16,22 @@ class _EnvSettings(BaseModel):
 
 
 class DatabaseSettings(_EnvSettings):
-    """Where PostgreSQL is: a Secrets Manager secret (deployed) or a URL (local stack, tests)."""
+    """Where PostgreSQL is: a Secrets Manager secret (deployed) or a URL (local stack, tests).
+
+    The secret holds the credentials: `username` and `password`, alone as in the master secret
+    RDS manages and rotates, or in the full RDS format (`host`, `port`, `dbname`, optionally
+    `sslmode`). DB_HOST, DB_PORT and DB_NAME say where the database is when the secret does not,
+    and win over it when both do; an empty one is unset (a template parameter left at ""). What
+    neither gives is PostgreSQL's port 5432 and database "postgres"; a host is required.
+    """
 
     secret_arn: str | None = Field(default=None, alias="DB_SECRET_ARN")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    host: str | None = Field(default=None, alias="DB_HOST", min_length=1)  # a name, an address or a socket directory
+    port: int | None = Field(default=None, alias="DB_PORT", ge=1, le=65535)
+    dbname: str | None = Field(default=None, alias="DB_NAME", min_length=1)
+    # Where Secrets Manager is called (Lambda sets it); only with DB_SECRET_ARN.
+    region: str | None = Field(default=None, alias="AWS_REGION", min_length=1)
     connect_timeout_s: int = Field(default=15, alias="DB_CONNECT_TIMEOUT_S", ge=1, le=60)
     # How long a function keeps trying to connect when PostgreSQL is full (every connection it
     # allows is taken) or does not answer yet (a paused Aurora resumes in 15 to 30 s), before it
@@ -34,10 +46,17 @@ class DatabaseSettings(_EnvSettings):
     # 1.21) or RDS Proxy, where they fail or pin the connection.
     prepared_statements: bool = Field(default=True, alias="DB_PREPARED_STATEMENTS")
 
+    @field_validator("host", "port", "dbname", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.secret_arn is None) == (self.database_url is None):
             raise ValueError("set exactly one of DB_SECRET_ARN or DATABASE_URL")
+        if self.secret_arn is not None and self.region is None:
+            raise ValueError("DB_SECRET_ARN needs AWS_REGION (where Secrets Manager is called)")
         return self
 
 

@@ -84,6 +84,18 @@ def api_unavailable() -> dict[str, Any]:
     return {"status": answer.status_code, "content_type": answer.content_type, "body": answer.body}
 
 
+def api_renewing_credentials() -> dict[str, Any]:
+    """Our API's answer when the database refused a password rotated a moment ago, and the
+    secret read afresh still gave the previous one: the resolver's own, 503 `service-credentials`
+    with Retry-After (1 s here)."""
+    handler = resolver.build_resolver().exception_handler_manager.lookup_exception_handler(ServiceUnavailable)
+    assert handler is not None
+    refused = ServiceUnavailable("PostgreSQL refused the password", reason="credentials", retry_after_s=1)
+    answer = handler(refused)
+    headers = {name: str(value) for name, value in answer.headers.items() if name != "Content-Type"}
+    return {"status": answer.status_code, "headers": headers, "content_type": answer.content_type, "body": answer.body}
+
+
 def _gateway_answer(kind: str) -> dict[str, Any]:
     """One of the template's gateway responses, as API Gateway sends it deployed."""
     status, headers, body = gateway_responses(read_template())[kind]

@@ -25,6 +25,7 @@ from tests.e2e.busy_service import (
     GATEWAY_QUOTA_UNTYPED,
     Answering,
     api_busy,
+    api_renewing_credentials,
     api_unavailable,
     forget_the_answers_we_caused,
     retrying_quickly,
@@ -698,6 +699,32 @@ def test_a_busy_service_is_waited_out_and_a_change_that_timed_out_is_left_to_the
     assert not [text for text in seen if "error" in text.lower()]
     forget_the_answers_we_caused(console_errors, 503, 3)
     forget_the_answers_we_caused(console_errors, 504, 1)
+
+
+def test_a_change_refused_while_the_database_password_rotates_is_sent_again_and_said_busy(
+    console: Console, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("console-rotating", title="Rotated password")
+    page = console.page
+    retrying_quickly(page)
+    # The database refused the function's password, and the secret read afresh still had the old one.
+    renewing = api_renewing_credentials()
+    closes = Answering(page, re.compile(r".*/exams/console-rotating/close$"), "POST", [renewing])
+
+    console.sign_in()
+    console.open_exam("Rotated password")
+    page.get_by_role("button", name="Close now…").click()
+    page.get_by_role("button", name="Close it now").click()
+
+    # Nothing was done: the close is sent again by itself, after Retry-After, and the page says busy.
+    expect(page.locator("#status")).to_contain_text("is closed")
+    assert len(closes.sent) == 2
+    assert datetime.fromisoformat(stack.exam("console-rotating").json()["cutoff_at"]) <= datetime.now(UTC)
+    seen = status_seen(page)
+    assert f"The service is busy — retrying in {renewing['headers']['Retry-After']} s…" in seen, seen
+    assert not [text for text in seen if "error" in text.lower()]
+    expect(page.get_by_role("alert")).to_be_hidden()
+    forget_the_answers_we_caused(console_errors, 503, 1)
 
 
 def test_an_export_answered_service_unavailable_is_left_to_the_examiner_not_sent_again(

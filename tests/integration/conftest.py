@@ -68,6 +68,10 @@ def function_environment() -> dict[str, str]:
         read_template(),
         {
             "DB_SECRET_ARN": None,
+            # The test secret says where the database is, as a given secret in the RDS format does.
+            "DB_HOST": None,
+            "DB_PORT": None,
+            "DB_NAME": None,
             "BUCKET_NAME": BUCKET,
             "DEPLOYMENT_NAME": "exam-depository-test",
             "AWS_REGION": REGION,

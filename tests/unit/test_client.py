@@ -1,6 +1,7 @@
 """The end-to-end client sends a request again only when the answer says nothing was done: a GET
-after any 503, a change only after a 503 or 429 that carries Retry-After (busy, starting, API
-Gateway's throttles), never after a 503 `service-unavailable`, which may follow a commit."""
+after any 503, a change only after a 503 or 429 that carries Retry-After (busy, starting,
+credentials, API Gateway's throttles), never after a 503 `service-unavailable`, which may follow a
+commit."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_a_change_answered_service_unavailable_is_not_sent_again(server: Scripte
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(503, "service-busy"), (503, "service-starting"), (429, "service-busy")],
+    [(503, "service-busy"), (503, "service-starting"), (503, "service-credentials"), (429, "service-busy")],
 )
 def test_a_change_answered_with_retry_after_is_sent_again(server: Scripted, status: int, kind: str) -> None:
     server.answers = [(status, {"Retry-After": "0"}, _problem(status, kind))]

@@ -1,5 +1,6 @@
-"""Why a connect failed, as a student is told: PostgreSQL full, not answering yet, or down. The
-messages are PostgreSQL's own for SQLSTATE 53300 and 57P03, as libpq reports a refused startup."""
+"""Why a connect failed, as a student is told: PostgreSQL full, not answering yet, refusing the
+password, or down. The messages are PostgreSQL's own for SQLSTATE 53300, 57P03 and 28P01, as libpq
+reports a refused startup."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ SOCKET = 'connection failed: connection to server on socket "/tmp/x/.s.PGSQL.543
         ('too many connections for role "exam"', "busy"),
         ("the database system is starting up", "starting"),
         ("the database system is not yet accepting connections", "starting"),
-        ('password authentication failed for user "exam"', "unavailable"),
+        ('password authentication failed for user "exam"', "credentials"),
+        ('password authentication failed for user "an exam\'s owner"', "credentials"),
+        ('role "exam" does not exist', "unavailable"),
         ('database "exam" does not exist', "unavailable"),
     ],
 )
@@ -37,7 +40,11 @@ def test_a_server_on_which_nothing_listens_is_down() -> None:
 
 @pytest.mark.parametrize(
     ("error", "reason"),
-    [(psycopg.errors.TooManyConnections, "busy"), (psycopg.errors.CannotConnectNow, "starting")],
+    [
+        (psycopg.errors.TooManyConnections, "busy"),
+        (psycopg.errors.CannotConnectNow, "starting"),
+        (psycopg.errors.InvalidPassword, "credentials"),
+    ],
 )
 def test_a_refusal_that_carries_its_sqlstate_is_classed_by_it_whatever_its_words(
     error: type[psycopg.OperationalError], reason: str

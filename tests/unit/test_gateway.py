@@ -116,8 +116,10 @@ class _HeldModule:
         return {"statusCode": 200, "headers": {}, "body": "served"}
 
 
-class _HeldPool(FunctionPool):
-    def __init__(self, function: str, max_instances: int | None, module: _HeldModule) -> None:
+class _PoolOf(FunctionPool):
+    """A function whose every instance runs the module the test gives."""
+
+    def __init__(self, function: str, max_instances: int | None, module: object) -> None:
         super().__init__(function, max_instances)
         self.module = module
 
@@ -137,7 +139,7 @@ def test_a_function_at_its_concurrency_is_throttled_and_answered_as_api_gateway_
         gateway_responses=gateway_responses(template),
     )
     module = _HeldModule()
-    gateway.pools["serve_pages"] = _HeldPool("serve_pages", 1, module)
+    gateway.pools["serve_pages"] = _PoolOf("serve_pages", 1, module)
     with ThreadPoolExecutor(1) as threads:
         first = threads.submit(gateway.handle, "GET", "/verify", {}, b"")
         wait_until(module.entered.is_set, timeout_s=30, what="the first request reached its handler")
@@ -175,19 +177,10 @@ class _EnvironmentModule:
         return {"statusCode": 200, "headers": {}, "body": "served"}
 
 
-class _EnvironmentPool(FunctionPool):
-    def __init__(self, function: str, max_instances: int | None, module: _EnvironmentModule) -> None:
-        super().__init__(function, max_instances)
-        self.module = module
-
-    def _load(self) -> ModuleType:
-        return cast(ModuleType, self.module)
-
-
 def test_what_a_function_keeps_per_environment_is_per_instance_whichever_thread_calls() -> None:
     # Given a pool of at most two instances, and three callers, each on a thread of its own
     module = _EnvironmentModule()
-    pool = _EnvironmentPool("serve_pages", 2, module)
+    pool = _PoolOf("serve_pages", 2, module)
     callers_ready = threading.Barrier(3)
 
     def call_ten_times() -> None:

@@ -5,14 +5,13 @@ version (a snapshot, like an environment variable, applies only to a version pub
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from tests import sam_template
 from tests.conftest import ROOT
 
 SNAPSTART_FUNCTIONS = {
@@ -28,22 +27,8 @@ def template() -> dict[str, Any]:
     return dict(yaml_parse((ROOT / "template.yaml").read_text()))
 
 
-class _NoManagedPolicies:
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def _expand(template: dict[str, Any], parameters: dict[str, str], layer_key: str = "layer.zip") -> dict[str, Any]:
-    source = copy.deepcopy(template)
-    for resource in source["Resources"].values():
-        properties = resource.get("Properties", {})
-        if "CodeUri" in properties:
-            properties["CodeUri"] = "s3://bucket/function.zip"
-        if "ContentUri" in properties:
-            properties["ContentUri"] = f"s3://bucket/{layer_key}"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        return dict(transform(source, parameters, _NoManagedPolicies())["Resources"])
+    return dict(sam_template.expand(template, parameters, layer_key)["Resources"])
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -145,7 +130,17 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
             {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters
         )
         described = _parameters_read(properties["VersionDescription"], parameters)
-        assert {"SnapStart", "LogLevel", "RetentionDays", "DatabaseSecretArn", "SubnetIds"} <= read, function
+        assert {
+            "SnapStart",
+            "LogLevel",
+            "RetentionDays",
+            "DatabaseSecretArn",
+            "SubnetIds",
+            "SecurityGroupIds",
+            "DatabaseHost",
+            "DatabasePort",
+            "DatabaseName",
+        } <= read, function
         # Every one of them, and no other: CloudFormation would replace the version for a parameter
         # that changed nothing in the function, and Lambda refuses to publish an unchanged one.
         assert described == read, function
@@ -174,6 +169,9 @@ def test_the_version_description_fits_lambda_s_256_characters(template: dict[str
         "Secret": "s" * 64 + "-AbCdEf",  # a secret's name as RDS makes them is about 55 characters
         "Subnet": "subnet-0123456789abcdef0",
         "SecurityGroup": "sg-0123456789abcdef0",
+        # A given database's host:port/name: an Aurora cluster's endpoint with a 20-character name
+        # (empty when the stack creates the database).
+        "Database": "exam-depository-prod.cluster-c0123456789a.eu-west-1.rds.amazonaws.com:5432/exam_depository",
     }
     assert set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) == set(longest)
     assert set(names) <= set(longest)

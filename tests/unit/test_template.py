@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import copy
+import ast
+import importlib
+import ipaddress
 import json
 import re
 import subprocess
@@ -18,10 +20,10 @@ from exam_depository.config import DatabaseSettings, RulesSettings
 from exam_depository.domain.redelivery import LONGEST_RETRY_S
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from exam_depository.domain.wakes import MOMENTS
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from local_stack.functions import concurrency_limits, gateway_responses, load_function
+from tests import sam_template
 from tests.conftest import ROOT
 from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
@@ -182,20 +184,9 @@ def test_the_recorder_brings_its_failed_messages_back_well_before_the_queue_woul
 
 @pytest.fixture(scope="module")
 def expanded(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as the SAM translator expands it for CloudFormation (roles, API, events)."""
-    source = copy.deepcopy(template)
-    for resource in source["Resources"].values():
-        for uri in ("CodeUri", "ContentUri"):
-            if uri in resource.get("Properties", {}):
-                resource["Properties"][uri] = "s3://bucket/key.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        return dict(transform(source, {}, NoManagedPolicies()))
+    """The template as the SAM translator expands it for CloudFormation (roles, API, events), with
+    the parameters' defaults: the stack creates its network and database."""
+    return sam_template.expand(template, {})
 
 
 def test_the_expanded_template_has_no_errors_or_circular_dependencies(expanded: dict[str, Any], tmp_path: Path) -> None:
@@ -220,7 +211,11 @@ BASE_MANAGED = {
     "AWSXrayWriteOnlyAccess",
     "service-role/AWSLambdaVPCAccessExecutionRole",
 }
-DATABASE = ("secretsmanager:GetSecretValue", "${secretArn}")
+# Only the database's own secret: the one RDS made for the created cluster, else the one given.
+DATABASE = (
+    "secretsmanager:GetSecretValue",
+    "If(CreateDatabase, DatabaseCluster.MasterUserSecret.SecretArn, DatabaseSecretArn)",
+)
 LIST_VERSIONS = ("s3:ListBucketVersions", BUCKET)
 GET_VERSION = ("s3:GetObjectVersion", SUBMISSIONS)
 DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
@@ -275,8 +270,18 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "BuildExportFunction": {DATABASE, GET_VERSION, ("s3:PutObject", EXPORTS), ("s3:AbortMultipartUpload", EXPORTS)},
     "VerifyReceiptFunction": {DATABASE},
     "GetJwksFunction": {DATABASE},
-    "ReconcileStorageFunction": {DATABASE, LIST_VERSIONS, GET_VERSION, DELETE_VERSION},
+    # An object whose notification was lost is recorded with a signed receipt, as the recorder does.
+    "ReconcileStorageFunction": {
+        DATABASE,
+        LIST_VERSIONS,
+        GET_VERSION,
+        DELETE_VERSION,
+        ("kms:Sign", SIGNING_KEY),
+        ("kms:GetPublicKey", SIGNING_KEY),
+    },
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
+    # CloudFormation invokes it for DatabaseMigration with the deployer's rights, and it answers
+    # through a presigned URL: its role gains nothing for that.
     "MigrateDatabaseFunction": {DATABASE},
     "WakeDatabaseFunction": {DATABASE},
     "ServePagesFunction": set(),
@@ -284,19 +289,30 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
 }
 
 
+def _target(resource: Any) -> str:
+    """A statement's resource as text: a GetAtt as `Name.Attribute`, a Ref as its name, a Sub's text
+    with its own variables written in, an If as `If(condition, then, else)`."""
+    if isinstance(resource, str):
+        return resource
+    ((function, argument),) = resource.items()
+    if function == "Fn::GetAtt":
+        return ".".join(argument)
+    if function == "Ref":
+        return str(argument)
+    if function == "Fn::If":
+        condition, when_true, when_false = argument
+        return f"If({condition}, {_target(when_true)}, {_target(when_false)})"
+    assert function == "Fn::Sub", resource
+    text, variables = (argument[0], argument[1]) if isinstance(argument, list) else (argument, {})
+    return re.sub(r"\$\{([^}]+)\}", lambda name: _target(variables.get(name[1], f"${{{name[1]}}}")), text)
+
+
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
     grants: set[tuple[str, str]] = set()
     for policy in role.get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
-            resource = statement["Resource"]
-            if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-                target = ".".join(resource["Fn::GetAtt"])
-            elif isinstance(resource, dict):
-                target = resource["Fn::Sub"]
-                target = target[0] if isinstance(target, list) else target
-            else:
-                target = resource
+            target = _target(statement["Resource"])
             actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
             grants.update((action, target) for action in actions)
     return grants
@@ -314,7 +330,8 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function in sqs_triggered else set()
         assert managed == BASE_MANAGED | poller, function
     for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
-        listing = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"][0]
+        statements = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"]
+        (listing,) = [statement for statement in statements if statement["Sid"] == "ListSubmissionVersions"]
         # An exam's deletion lists its exports' versions too (exports/<exam>/...).
         prefixes = ["submissions/*", "exports/*"] if function == "DeleteExamFunction" else "submissions/*"
         assert listing["Condition"] == {"StringLike": {"s3:prefix": prefixes}}, function
@@ -687,9 +704,14 @@ def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_th
 ) -> None:
     # Scheduler fires up to 60 s after the time asked and Aurora takes up to 30 s to resume: the
     # lead must cover both. Aurora pauses SecondsUntilAutoPause after the wake's connection
-    # closed, 300 s by default: the moment must come before that.
+    # closed (the created database's, at least Aurora's 300 s): the moment must come before that.
     lead_s = 60 * int(template["Parameters"]["WakeLeadMinutes"]["Default"])
-    assert 60 + 30 <= lead_s <= 300
+    pause = template["Parameters"]["DatabaseSecondsUntilAutoPause"]
+    assert 60 + 30 <= lead_s <= int(pause["Default"])
+    assert int(pause["MinValue"]) == 300
+    assert template["Resources"]["DatabaseCluster"]["Properties"]["ServerlessV2ScalingConfiguration"][
+        "SecondsUntilAutoPause"
+    ] == {"Ref": "DatabaseSecondsUntilAutoPause"}
     assert template["Parameters"]["WakeLeadMinutes"]["MinValue"] == 0  # 0 = off
     # What the wake's connect actually waits covers a resume of up to 30 s, and ends before its
     # Timeout.
@@ -708,3 +730,349 @@ def test_every_environment_value_is_a_string_as_cloudformation_takes_it(template
         if not isinstance(value, str | dict)
     }
     assert found == {}
+
+
+# --- Where the database is: the four ways to deploy ------------------------------------------
+
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:exam-depository/prod/database-AbCdEf"
+GIVEN_SUBNETS = "subnet-0123456789abcdef0,subnet-0fedcba9876543210"
+GIVEN_VPC = "vpc-0123456789abcdef0"
+NETWORK = {
+    "Vpc",
+    "PrivateSubnetA",
+    "PrivateSubnetB",
+    "PrivateRouteTable",
+    "PrivateSubnetARouteTable",
+    "PrivateSubnetBRouteTable",
+    "S3GatewayEndpoint",
+    "EndpointSecurityGroup",
+    "SecretsManagerEndpoint",
+    "KmsEndpoint",
+    "SqsEndpoint",
+    "SchedulerEndpoint",
+}
+DATABASE_RESOURCES = {
+    "FunctionSecurityGroup",
+    "DatabaseSecurityGroup",
+    "DatabaseSubnetGroup",
+    "DatabaseCluster",
+    "DatabaseInstance",
+}
+FUNCTION_GROUP = {"Fn::GetAtt": ["FunctionSecurityGroup", "GroupId"]}
+CREATED_SECRET = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
+# (parameters, the conditional resources created, the functions' VpcConfig, their DB_* variables)
+WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None, dict[str, Any]]] = {
+    "everything created": (
+        {},
+        NETWORK | DATABASE_RESOURCES,
+        {"SubnetIds": [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}], "SecurityGroupIds": [FUNCTION_GROUP]},
+        {
+            "DB_SECRET_ARN": CREATED_SECRET,
+            "DB_HOST": {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]},
+            "DB_PORT": {"Fn::Sub": "${DatabaseCluster.Endpoint.Port}"},
+            "DB_NAME": "exam_depository",
+        },
+    ),
+    "database created in given subnets": (
+        {"SubnetIds": GIVEN_SUBNETS, "VpcId": GIVEN_VPC},
+        DATABASE_RESOURCES,
+        {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [FUNCTION_GROUP]},
+        {
+            "DB_SECRET_ARN": CREATED_SECRET,
+            "DB_HOST": {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]},
+            "DB_PORT": {"Fn::Sub": "${DatabaseCluster.Endpoint.Port}"},
+            "DB_NAME": "exam_depository",
+        },
+    ),
+    "database given": (
+        {"DatabaseSecretArn": SECRET},
+        set(),
+        None,
+        {
+            "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
+            "DB_HOST": {"Ref": "DatabaseHost"},
+            "DB_PORT": {"Ref": "DatabasePort"},
+            "DB_NAME": {"Ref": "DatabaseName"},
+        },
+    ),
+    "database given in a VPC": (
+        {"DatabaseSecretArn": SECRET, "SubnetIds": GIVEN_SUBNETS, "SecurityGroupIds": "sg-0123456789abcdef0"},
+        set(),
+        {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+        {
+            "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
+            "DB_HOST": {"Ref": "DatabaseHost"},
+            "DB_PORT": {"Ref": "DatabasePort"},
+            "DB_NAME": {"Ref": "DatabaseName"},
+        },
+    ),
+}
+PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
+
+
+@pytest.fixture(scope="module", params=list(WAYS_TO_DEPLOY))
+def way_to_deploy(request: pytest.FixtureRequest, template: dict[str, Any]) -> tuple[str, sam_template.Deployment]:
+    """One of the four ways, as SAM expands the template for it and CloudFormation evaluates it."""
+    parameters = WAYS_TO_DEPLOY[request.param][0]
+    return request.param, sam_template.Deployment(sam_template.expand(template, parameters), parameters)
+
+
+def test_each_way_to_deploy_passes_the_rules_and_creates_its_own_network_and_database(
+    way_to_deploy: tuple[str, sam_template.Deployment],
+) -> None:
+    way, deployment = way_to_deploy
+    # CloudFormation checks the rules before it starts; SAM's expansion keeps them.
+    assert set(deployment.template["Rules"]) == {"GivenSubnetsNeedTheirVpc", "CreatedDatabaseMakesTheFunctionsGroup"}
+    assert deployment.failed_rules() == []
+    conditional = {name for name, resource in deployment.template["Resources"].items() if "Condition" in resource}
+    assert conditional & set(deployment.created()) == WAYS_TO_DEPLOY[way][1]
+    assert conditional == NETWORK | DATABASE_RESOURCES
+
+
+def test_each_way_to_deploy_refers_only_to_what_it_creates_and_selects_within_its_lists(
+    way_to_deploy: tuple[str, sam_template.Deployment],
+) -> None:
+    # A Ref or GetAtt to a resource that deployment does not create fails it, and so does an
+    # Fn::Select past the end of a list (the versions' description once took the 7th part of
+    # DatabaseSecretArn, which an empty one does not have).
+    _, deployment = way_to_deploy
+    created = deployment.created()
+    known = set(created) | set(deployment.values) | PSEUDO_PARAMETERS
+    dangling = {
+        name: sam_template.references(node) - known
+        for name, node in [*created.items(), *deployment.outputs().items()]
+        if sam_template.references(node) - known
+    }
+    assert dangling == {}
+    assert sam_template.out_of_range_selects(created, deployment) == []
+    assert sam_template.out_of_range_selects(deployment.outputs(), deployment) == []
+
+
+def test_each_way_to_deploy_puts_every_function_where_it_reaches_the_database_and_its_secret_only(
+    way_to_deploy: tuple[str, sam_template.Deployment],
+) -> None:
+    way, deployment = way_to_deploy
+    _, _, vpc, database = WAYS_TO_DEPLOY[way]
+    created = deployment.created()
+    functions = {name: r["Properties"] for name, r in created.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert len(functions) == len(ROLE_GRANTS)
+    for name, props in functions.items():
+        assert props.get("VpcConfig") == vpc, name
+        variables = props["Environment"]["Variables"]
+        assert {variable: variables[variable] for variable in database} == database, name
+        # The role may read exactly the secret the function is told to read.
+        for policy in created[f"{name}Role"]["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if statement["Action"] == ["secretsmanager:GetSecretValue"]:
+                    secret = {"Fn::Sub": ["${secretArn}", {"secretArn": database["DB_SECRET_ARN"]}]}
+                    assert statement["Resource"] == secret, name
+    outputs = deployment.outputs()
+    assert outputs["DatabaseSecretArn"]["Value"] == database["DB_SECRET_ARN"]
+    assert ("VpcId" in outputs) == (way == "everything created")
+    assert ("DatabaseEndpoint" in outputs) == ("DatabaseCluster" in created)
+
+
+def test_a_database_created_in_given_subnets_needs_their_vpc_and_no_given_security_groups(
+    template: dict[str, Any],
+) -> None:
+    without_vpc = sam_template.Deployment(template, {"SubnetIds": GIVEN_SUBNETS})
+    assert without_vpc.failed_rules() == [
+        "VpcId must name the VPC of SubnetIds when the stack creates the database in them."
+    ]
+    with_groups = sam_template.Deployment(template, {"SecurityGroupIds": "sg-0123456789abcdef0"})
+    assert with_groups.failed_rules() == [
+        "SecurityGroupIds is for a given database; leave it empty when the stack creates the database."
+    ]
+    # A given database needs neither.
+    given = sam_template.Deployment(template, {"DatabaseSecretArn": SECRET, "SubnetIds": GIVEN_SUBNETS})
+    assert given.failed_rules() == []
+
+
+# --- The database the stack creates ----------------------------------------------------------
+
+# Aurora Serverless v2's max_connections at the smallest maximum capacity the template allows
+# (1 ACU); it grows with the maximum (4 ACU 823).
+MAX_CONNECTIONS_AT_1_ACU = 189
+
+
+def test_the_created_database_pauses_when_idle_is_encrypted_backed_up_protected_and_keeps_its_own_password(
+    template: dict[str, Any],
+) -> None:
+    cluster = template["Resources"]["DatabaseCluster"]
+    props = cluster["Properties"]
+    assert (props["Engine"], props["DatabaseName"]) == ("aurora-postgresql", "exam_depository")
+    assert props["ServerlessV2ScalingConfiguration"] == {
+        "MinCapacity": 0,
+        "MaxCapacity": {"Ref": "DatabaseMaxCapacity"},
+        "SecondsUntilAutoPause": {"Ref": "DatabaseSecondsUntilAutoPause"},
+    }
+    assert props["StorageEncrypted"] is True
+    # Deleting the stack or replacing the cluster leaves a snapshot; a delete is refused until an
+    # operator lifts the protection.
+    assert props["DeletionProtection"] is True
+    assert (cluster["DeletionPolicy"], cluster["UpdateReplacePolicy"]) == ("Snapshot", "Snapshot")
+    backups = template["Parameters"]["DatabaseBackupRetentionDays"]
+    assert props["BackupRetentionPeriod"] == {"Ref": "DatabaseBackupRetentionDays"}
+    assert int(backups["Default"]) >= 7
+    assert int(backups["MinValue"]) >= 1
+    # RDS keeps the password in a secret of its own and rotates it; none is in the template.
+    assert props["ManageMasterUserPassword"] is True
+    assert not {"MasterUserPassword", "MasterUserSecret"} & set(props)
+    assert props["DBSubnetGroupName"] == {"Ref": "DatabaseSubnetGroup"}
+    assert props["VpcSecurityGroupIds"] == [{"Fn::GetAtt": ["DatabaseSecurityGroup", "GroupId"]}]
+    (instance,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
+    assert instance["Properties"]["DBClusterIdentifier"] == {"Ref": "DatabaseCluster"}
+    assert instance["Properties"]["DBInstanceClass"] == "db.serverless"
+    assert instance["Properties"]["PubliclyAccessible"] is False
+    # The default connection budget fits the smallest database the stack may create.
+    assert min(template["Parameters"]["DatabaseMaxCapacity"]["AllowedValues"]) == 1
+    assert int(template["Parameters"]["DatabaseMaxConnections"]["Default"]) <= MAX_CONNECTIONS_AT_1_ACU
+
+
+def _rules(group: dict[str, Any], direction: str) -> list[dict[str, Any]]:
+    return list(group["Properties"].get(direction, []))
+
+
+def test_only_the_functions_reach_the_database_and_the_endpoints_and_nothing_reaches_the_functions(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    groups = {name: r for name, r in resources.items() if r["Type"] == "AWS::EC2::SecurityGroup"}
+    assert set(groups) == {"FunctionSecurityGroup", "DatabaseSecurityGroup", "EndpointSecurityGroup"}
+    nothing_out = [{"Description": "Nothing out", "IpProtocol": "-1", "CidrIp": "127.0.0.1/32"}]
+    for group, port in (("DatabaseSecurityGroup", 5432), ("EndpointSecurityGroup", 443)):
+        (rule,) = _rules(groups[group], "SecurityGroupIngress")
+        assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", port, port), group
+        assert rule["SourceSecurityGroupId"] == FUNCTION_GROUP, group
+        assert not {"CidrIp", "CidrIpv6"} & set(rule), group
+        # Answers need no rule: this replaces the default egress to anywhere.
+        assert _rules(groups[group], "SecurityGroupEgress") == nothing_out, group
+    functions = groups["FunctionSecurityGroup"]
+    assert _rules(functions, "SecurityGroupIngress") == []
+    assert {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in _rules(functions, "SecurityGroupEgress")} == {
+        ("tcp", 5432, 5432),
+        ("tcp", 443, 443),
+    }
+    for name, group in groups.items():
+        for rule in _rules(group, "SecurityGroupIngress") + _rules(group, "SecurityGroupEgress"):
+            assert rule.get("Description"), name  # checkov CKV_AWS_23
+        in_the_vpc = {"Fn::If": ["CreateNetwork", {"Ref": "Vpc"}, {"Ref": "VpcId"}]}
+        assert group["Properties"]["VpcId"] == ({"Ref": "Vpc"} if name == "EndpointSecurityGroup" else in_the_vpc)
+
+
+def test_the_created_network_has_private_subnets_in_two_zones_and_no_way_out_but_its_endpoints(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    kinds = {r["Type"] for r in resources.values()}
+    assert not kinds & {
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::EgressOnlyInternetGateway",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EIP",
+        "AWS::EC2::Route",
+        "AWS::EC2::VPCPeeringConnection",
+        "AWS::EC2::TransitGatewayAttachment",
+    }
+    vpc = resources["Vpc"]["Properties"]
+    # Both, or the interface endpoints' private DNS names do not resolve.
+    assert vpc["EnableDnsSupport"] is True
+    assert vpc["EnableDnsHostnames"] is True
+    network = ipaddress.IPv4Network(vpc["CidrBlock"])
+    subnets = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::EC2::Subnet"}
+    assert set(subnets) == {"PrivateSubnetA", "PrivateSubnetB"}
+    ranges = [ipaddress.IPv4Network(props["CidrBlock"]) for props in subnets.values()]
+    assert all(r.subnet_of(network) for r in ranges)
+    assert not ranges[0].overlaps(ranges[1])
+    assert sorted(props["AvailabilityZone"]["Fn::Select"][0] for props in subnets.values()) == [0, 1]
+    assert all(props["AvailabilityZone"]["Fn::Select"][1] == {"Fn::GetAZs": ""} for props in subnets.values())
+    assert all(props["MapPublicIpOnLaunch"] is False and props["VpcId"] == {"Ref": "Vpc"} for props in subnets.values())
+    associations = {
+        r["Properties"]["SubnetId"]["Ref"]: r["Properties"]["RouteTableId"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+    }
+    assert associations == {subnet: {"Ref": "PrivateRouteTable"} for subnet in subnets}
+    # The only route the table gets is the S3 gateway endpoint's.
+    gateway = resources["S3GatewayEndpoint"]["Properties"]
+    assert gateway["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
+    # Its default policy: CloudFormation's response bucket must be reachable (the migration's answer).
+    assert "PolicyDocument" not in gateway
+
+
+# --- Migrations during the deployment --------------------------------------------------------
+
+
+def test_every_deployment_migrates_the_database_and_hears_the_answer_before_its_service_timeout(
+    template: dict[str, Any],
+) -> None:
+    migration = template["Resources"]["DatabaseMigration"]
+    assert migration["Type"] == "Custom::DatabaseMigration"
+    assert "Condition" not in migration
+    props = migration["Properties"]
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["MigrateDatabaseFunction", "Arn"]}
+    assert props["SharedLayer"] == {"Ref": "SharedLayer"}
+    # CloudFormation waits for the function's answer up to ServiceTimeout (1 to 3600 s): the
+    # function times out first, after a connect that waited through a resume of Aurora.
+    assert _timeout_s(template, "MigrateDatabaseFunction") < props["ServiceTimeout"] <= 3600
+    assert _connect_wait_s(template, "MigrateDatabaseFunction") > 30
+    assert _longest_connect_s(template, "MigrateDatabaseFunction") < _timeout_s(template, "MigrateDatabaseFunction")
+    # It waits for the database's instance (a cluster alone takes no connection) and, in the
+    # created VPC, for the secret's endpoint and for the route to S3 its answer travels.
+    database = {"Fn::If": ["CreateDatabase", {"Ref": "DatabaseInstance"}, {"Ref": "DatabaseSecretArn"}]}
+    assert props["Database"] == database
+    condition, network, none = props["Network"]["Fn::If"]
+    assert (condition, none) == ("CreateNetwork", [])
+    assert sam_template.references(network) == {
+        "SecretsManagerEndpoint",
+        "S3GatewayEndpoint",
+        "PrivateSubnetARouteTable",
+        "PrivateSubnetBRouteTable",
+    }
+
+
+def test_a_new_shared_layer_changes_the_migration_s_properties_so_cloudformation_runs_it_again(
+    template: dict[str, Any],
+) -> None:
+    # SAM names a layer version by its content: new migrations (in shared/) are a new version,
+    # hence a new SharedLayer, hence an Update of the custom resource.
+    before = sam_template.expand(template, {})["Resources"]
+    after = sam_template.expand(template, {}, layer_key="new-layer.zip")["Resources"]
+    old, new = (r["DatabaseMigration"]["Properties"]["SharedLayer"]["Ref"] for r in (before, after))
+    assert old != new
+    assert before[old]["Type"] == after[new]["Type"] == "AWS::Lambda::LayerVersion"
+    assert before[old]["Properties"]["Description"].startswith("The exam_depository package")
+
+
+def _recipe(target: str) -> list[str]:
+    """The Makefile's commands for `target` (its recipe lines, tab-indented after the rule)."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"{re.escape(target)}:", line))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_make_deploy_leaves_the_migration_to_the_deployment_and_migrate_remote_stays_for_restores() -> None:
+    deploy = _recipe("deploy")
+    assert any(line.startswith("$(SAM) deploy ") for line in deploy)
+    assert not any("migrate" in line for line in deploy)
+    assert _recipe("migrate-remote") == [
+        "$(SAM) remote invoke MigrateDatabaseFunction --stack-name $(STACK) --region $(REGION)"
+    ]
+
+
+def test_make_migrate_imports_what_the_package_has() -> None:
+    # It once imported a module that no longer existed, and nothing ran it.
+    (command,) = [line for line in _recipe("migrate") if "python -c" in line]
+    code = re.search(r'-c "(.+)"$', command)
+    assert code is not None
+    imported = [node for node in ast.walk(ast.parse(code[1])) if isinstance(node, ast.ImportFrom)]
+    assert imported
+    for node in imported:
+        module = importlib.import_module(str(node.module))
+        assert all(hasattr(module, alias.name) for alias in node.names), node.module

@@ -3,9 +3,10 @@
 //
 // What is retried: only what says nothing was done, and what the caller may repeat. Nothing was
 // done after a 503 or 429 whose problem type is `…:service-busy` (the database is full, or the
-// function is throttled and never ran: API Gateway's INTEGRATION_FAILURE and THROTTLED answers) or
-// `…:service-starting` (the database is resuming from a pause), nor after S3's 503 `SlowDown`: any
-// request is sent again then. Any other 503 (`…:service-unavailable`: a dependency failed, perhaps
+// function is throttled and never ran: API Gateway's INTEGRATION_FAILURE and THROTTLED answers),
+// `…:service-starting` (the database is resuming from a pause) or `…:service-credentials` (the
+// database refused a password rotated a moment ago), nor after S3's 503 `SlowDown`: any request is
+// sent again then, and the person reads "busy". Any other 503 (`…:service-unavailable`: a dependency failed, perhaps
 // after a commit, as an export whose row was made before its queue failed), a 504 (an integration
 // timeout) and a network failure may come after the work was done: only a request the caller
 // marks `repeatable` is sent again then. Any other 429 is an answer, never retried: a refusal of
@@ -35,7 +36,12 @@ const serviceRetry = (() => {
 
   // What each answer that says nothing was done is waited out as, by its problem type's last part
   // (our API's, API Gateway's as the template words it) or S3's error code.
-  const NOTHING_DONE = new Map([["service-busy", "busy"], ["service-starting", "starting"], ["SlowDown", "busy"]]);
+  const NOTHING_DONE = new Map([
+    ["service-busy", "busy"],
+    ["service-starting", "starting"],
+    ["service-credentials", "busy"],
+    ["SlowDown", "busy"],
+  ]);
 
   // Why a result is worth another try, or null when it is an answer to act on.
   function transient(result, repeatable) {

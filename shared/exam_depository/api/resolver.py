@@ -61,11 +61,12 @@ def responses(success: int, model: type[BaseModel] | None, *problems: int) -> di
     }
     documented[503]["description"] = (
         "Busy (`service-busy`: every database connection is taken, or the function is at its"
-        " concurrency) or starting up (`service-starting`: a paused database resuming), with Retry-After:"
+        " concurrency), starting up (`service-starting`: a paused database resuming) or renewing its"
+        " credentials (`service-credentials`: the database's password was just rotated), with Retry-After:"
         " nothing was done, retry then; or unavailable (`service-unavailable`, no Retry-After: a dependency"
         " failed, perhaps after part of the work was done)"
     )
-    documented[503]["headers"] = {"Retry-After": _RETRY_AFTER}  # with service-busy and service-starting only
+    documented[503]["headers"] = {"Retry-After": _RETRY_AFTER}  # with every service- problem but service-unavailable
     documented[success] = {"description": HTTPStatus(success).phrase}
     if model is not None:
         documented[success]["content"] = {"application/json": {"model": model}}
@@ -239,12 +240,16 @@ def _validation_detail(details: list[dict[str, object]]) -> str:
     return "; ".join(parts) + more + "." if parts else "The request does not match the API."
 
 
-# What a client is told for each reason a dependency could not serve (the pages retry busy and
-# starting after Retry-After, and show the detail of unavailable for a change): the problem type is
-# service-<reason>.
+# What a client is told for each reason a dependency could not serve (the pages retry busy,
+# starting and credentials after Retry-After, and show the detail of unavailable for a change): the
+# problem type is service-<reason>.
 _UNAVAILABLE = {
     "busy": ("Service busy", "Many requests at once; retry after the seconds in Retry-After."),
     "starting": ("Service starting up", "The database is starting up; retry after the seconds in Retry-After."),
+    "credentials": (
+        "Service renewing its credentials",
+        "The service is renewing its credentials; retry after the seconds in Retry-After.",
+    ),
     "unavailable": (
         "Service unavailable",
         "A dependency is unavailable; a change asked for may be made already: check before trying again.",
@@ -314,8 +319,9 @@ def build_resolver() -> ApiResolver:
             title=title,
             detail=detail,
             # Retry-After says "nothing was done, send it again then" to a client that reads no
-            # body: only a full or resuming database refused before the work began. Another
-            # failure may come after a commit (an export row made, then its queue failed).
+            # body: only a full or resuming database, or one refusing the password, refused before
+            # the work began. Another failure may come after a commit (an export row made, then
+            # its queue failed).
             retry_after_s=exc.retry_after_s if exc.reason != "unavailable" else None,
         )
 

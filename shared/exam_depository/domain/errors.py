@@ -108,8 +108,9 @@ class ServiceUnavailable(Exception):
     Not a DomainError: its message is for the logs, never for the client. `service` names the
     system where it is known ("S3", "PostgreSQL"), for a reason given to people (a failed export).
     `reason` says what a client is told: `busy` (the database is full: every connection it allows
-    is taken), `starting` (it does not answer yet: a paused database resuming), `unavailable`
-    (anything else); `retry_after_s` is when a retry may be served.
+    is taken), `starting` (it does not answer yet: a paused database resuming), `credentials`
+    (it refused the password of the secret, read afresh: a rotation not yet seen by every reader
+    of the secret), `unavailable` (anything else); `retry_after_s` is when a retry may be served.
     """
 
     def __init__(
@@ -117,7 +118,7 @@ class ServiceUnavailable(Exception):
         message: str,
         *,
         service: str | None = None,
-        reason: Literal["busy", "starting", "unavailable"] = "unavailable",
+        reason: Literal["busy", "starting", "credentials", "unavailable"] = "unavailable",
         retry_after_s: int = 5,
     ) -> None:
         super().__init__(message)

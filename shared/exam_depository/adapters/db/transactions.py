@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import fields
 from functools import cache
@@ -27,8 +27,10 @@ import psycopg.types.json
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowFactory, args_row, class_row, dict_row
 
+from exam_depository.adapters import secrets_manager
 from exam_depository.config import DatabaseSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.observability import logger
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[Row]
@@ -79,12 +81,27 @@ def reset() -> None:
     _connection.set(None)
 
 
-@contextmanager
-def transaction() -> Iterator[Connection]:
+def transaction() -> AbstractContextManager[Connection]:
     """One unit of work. A lost database becomes ServiceUnavailable; the next call reconnects."""
+    return _unit_of_work(in_transaction=True)
+
+
+def statement() -> AbstractContextManager[Connection]:
+    """A unit of work that is one statement. The connection is in autocommit, so PostgreSQL runs
+    the statement as a transaction of its own: no BEGIN and COMMIT, two round trips of the three
+    that `transaction()` would make. Its errors leave as `transaction()`'s do."""
+    return _unit_of_work(in_transaction=False)
+
+
+@contextmanager
+def _unit_of_work(*, in_transaction: bool) -> Iterator[Connection]:
+    conn = None
     try:
         conn = connection()
-        with conn.transaction():
+        if in_transaction:
+            with conn.transaction():
+                yield conn
+        else:
             yield conn
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
@@ -92,33 +109,13 @@ def transaction() -> Iterator[Connection]:
         if _PLAN_CHANGED not in str(exc):
             raise
         # A migration changed a column's type under one of this connection's prepared
-        # statements. The rollback made psycopg forget them all: a retry plans afresh.
-        raise _plan_changed() from exc
-
-
-@contextmanager
-def statement() -> Iterator[Connection]:
-    """A unit of work that is one statement. The connection is in autocommit, so PostgreSQL runs
-    the statement as a transaction of its own: no BEGIN and COMMIT, two round trips of the three
-    that `transaction()` would make. Its errors leave as `transaction()`'s do."""
-    conn = None
-    try:
-        conn = connection()
-        yield conn
-    except psycopg.OperationalError as exc:
-        raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
-    except psycopg.errors.FeatureNotSupported as exc:
-        if _PLAN_CHANGED not in str(exc):
-            raise
-        # No rollback here makes psycopg forget its prepared statements: the connection is
-        # closed, and the retry's new one plans afresh.
-        if conn is not None:
+        # statements. A transaction's rollback made psycopg forget them all; a statement alone
+        # has no rollback, so its connection is closed. Either way a retry plans afresh.
+        if not in_transaction and conn is not None:
             conn.close()
-        raise _plan_changed() from exc
-
-
-def _plan_changed() -> ServiceUnavailable:
-    return ServiceUnavailable("A migration changed a prepared statement's result; retry", service="PostgreSQL")
+        raise ServiceUnavailable(
+            "A migration changed a prepared statement's result; retry", service="PostgreSQL"
+        ) from exc
 
 
 _PLAN_CHANGED = "cached plan must not change result type"
@@ -127,11 +124,14 @@ _PLAN_CHANGED = "cached plan must not change result type"
 def _connect(settings: DatabaseSettings) -> Connection:
     """A new connection. When PostgreSQL is full or does not answer yet, the connect is tried again,
     with backoff and jitter, for up to `connect_wait_s`: a burst's connections come free within
-    milliseconds, and a paused Aurora holds a new connection while it resumes (15 to 30 s). What
-    still cannot connect leaves as ServiceUnavailable saying which, with when to retry."""
+    milliseconds, and a paused Aurora holds a new connection while it resumes (15 to 30 s). When it
+    refuses the password, the secret is read again from Secrets Manager, once, and the connect
+    tried again at once: the password was rotated since it was cached. What still cannot connect
+    leaves as ServiceUnavailable saying which, with when to retry."""
     conninfo = _conninfo(settings)
     deadline = time.monotonic() + settings.connect_wait_s
     backoff_s = _FIRST_BACKOFF_S
+    read_again = False
     while True:
         remaining_s = deadline - time.monotonic()
         try:
@@ -148,8 +148,24 @@ def _connect(settings: DatabaseSettings) -> Connection:
             )
         except psycopg.OperationalError as exc:
             reason = _refusal(exc)
+            if reason == "credentials" and settings.secret_arn is None:
+                reason = "unavailable"  # DATABASE_URL's password does not change: no retry mends it
+            if reason == "credentials" and not read_again:
+                logger.info("PostgreSQL refused the cached password: the database's secret is read again")
+                conninfo = _conninfo(settings, fresh=True)
+                read_again = True
+                continue
             if reason == "unavailable":
                 raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+            if reason == "credentials":
+                # During a rotation Secrets Manager may give the previous password for up to a
+                # minute: the client's retry, after Retry-After, reads the secret again.
+                raise ServiceUnavailable(
+                    "PostgreSQL refused the password of the database's secret, read afresh",
+                    service="PostgreSQL",
+                    reason=reason,
+                    retry_after_s=_RETRY_AFTER_S[reason],
+                ) from exc
             pause_s = backoff_s / 2 + random.uniform(0, backoff_s / 2)  # noqa: S311  # jitter, no secret
             if time.monotonic() + pause_s >= deadline:
                 raise ServiceUnavailable(
@@ -166,11 +182,14 @@ def _connect(settings: DatabaseSettings) -> Connection:
 _FIRST_BACKOFF_S = 0.05
 _LAST_BACKOFF_S = 1.0
 # A full database frees connections as fast as requests end; a resuming one takes 15 to 30 s, of
-# which the function has waited connect_wait_s already.
-_RETRY_AFTER_S: dict[Literal["busy", "starting"], int] = {"busy": 2, "starting": 5}
+# which the function has waited connect_wait_s already; a rotation's new password reaches every
+# reader of the secret within about a minute (AWS, "Managed rotation for AWS Secrets Manager
+# secrets"), and each retry reads it again.
+_RETRY_AFTER_S: dict[Literal["busy", "starting", "credentials"], int] = {"busy": 2, "starting": 5, "credentials": 5}
 # PostgreSQL refuses a connection it cannot serve yet with SQLSTATE 53300 (too_many_connections)
-# or 57P03 (cannot_connect_now). libpq keeps no SQLSTATE for a refused startup, only the server's
-# message (psycopg's `sqlstate` is None there): these are PostgreSQL's messages for those codes.
+# or 57P03 (cannot_connect_now), and a password it does not know with 28P01
+# (invalid_password). libpq keeps no SQLSTATE for a refused startup, only the server's message
+# (psycopg's `sqlstate` is None there): these are PostgreSQL's messages for those codes.
 _FULL = ("too many clients", "too many connections", "remaining connection slots are reserved")
 _NOT_YET = (
     "the database system is starting up",
@@ -179,14 +198,19 @@ _NOT_YET = (
     "the database system is in recovery mode",
     "the database system is shutting down",
 )
+_WRONG_PASSWORD = ("password authentication failed for user",)
 
 
-_SQLSTATES: dict[str, Literal["busy", "starting"]] = {"53300": "busy", "57P03": "starting"}
+_SQLSTATES: dict[str, Literal["busy", "starting", "credentials"]] = {
+    "53300": "busy",
+    "57P03": "starting",
+    "28P01": "credentials",
+}
 
 
-def _refusal(exc: psycopg.OperationalError) -> Literal["busy", "starting", "unavailable"]:
+def _refusal(exc: psycopg.OperationalError) -> Literal["busy", "starting", "credentials", "unavailable"]:
     """Why a connect failed, as a client is told: full, not answering yet (a connect that timed
-    out: a paused Aurora holds it while it resumes), or anything else."""
+    out: a paused Aurora holds it while it resumes), the password refused, or anything else."""
     if isinstance(exc, psycopg.errors.ConnectionTimeout):
         return "starting"
     # The code, where the driver has one (a later libpq may keep it); else the server's words.
@@ -197,35 +221,54 @@ def _refusal(exc: psycopg.OperationalError) -> Literal["busy", "starting", "unav
         return "busy"
     if any(text in message for text in _NOT_YET):
         return "starting"
+    if any(text in message for text in _WRONG_PASSWORD):
+        return "credentials"
     return "unavailable"
 
 
-def _conninfo(settings: DatabaseSettings) -> str:
+def _conninfo(settings: DatabaseSettings, *, fresh: bool = False) -> str:
+    """The connection string: the URL as given, or built from the secret (cached, or read from
+    Secrets Manager when `fresh`)."""
     if settings.database_url is not None:
         return settings.database_url
-    from aws_lambda_powertools.utilities import parameters
-
-    assert settings.secret_arn is not None  # the settings model requires one of the two
-    secret: dict[str, Any] = parameters.get_secret(
-        settings.secret_arn, transform="json", max_age=settings.secret_max_age_s
+    assert settings.secret_arn is not None  # the settings model requires it, and then a region
+    assert settings.region is not None
+    secret = secrets_manager.read_json(
+        settings.secret_arn, region=settings.region, max_age_s=settings.secret_max_age_s, fresh=fresh
     )
+    return conninfo_from_secret(settings, secret)
+
+
+def conninfo_from_secret(settings: DatabaseSettings, secret: dict[str, Any]) -> str:
+    """The secret's credentials, with where the database is: DB_HOST, DB_PORT and DB_NAME first,
+    then the secret's `host`, `port` and `dbname`, then PostgreSQL's port and database; the
+    secret's `sslmode`, else TLS required. A host is required."""
+    host = settings.host or secret.get("host")
+    missing = [key for key in ("username", "password") if key not in secret] + ([] if host else ["host"])
+    if missing:
+        # The keys' names only: the secret's values never reach a log or an answer.
+        raise RuntimeError(
+            f"The database's secret has no {', '.join(missing)}"
+            + ("" if host else ", and DB_HOST (the template's DatabaseHost) is unset")
+        )
     return make_conninfo(
         "",
-        host=secret["host"],
-        port=secret.get("port", 5432),
-        dbname=secret.get("dbname", "postgres"),
+        host=host,
+        port=settings.port or secret.get("port") or 5432,
+        dbname=settings.dbname or secret.get("dbname") or "postgres",
         user=secret["username"],
         password=secret["password"],
-        sslmode=secret.get("sslmode", "require"),
+        sslmode=secret.get("sslmode") or "require",
     )
 
 
 def database_url() -> str:
-    """The URL the migration tool connects with (it opens its own connection)."""
+    """The URL the migration tool connects with (it opens its own connection). The secret is read
+    afresh: migrations are rare, and a cached password may have been rotated since."""
     settings = load(DatabaseSettings)
     if settings.database_url is not None:
         return settings.database_url
-    info = conninfo_to_dict(_conninfo(settings))
+    info = conninfo_to_dict(_conninfo(settings, fresh=True))
     # Host and port as query values: libpq then also accepts a Unix socket directory as host.
     query = urlencode({"host": info["host"], "port": info["port"], "sslmode": info["sslmode"]})
     user, password, dbname = (quote(str(info[name]), safe="") for name in ("user", "password", "dbname"))
