@@ -1,17 +1,18 @@
 """PostgreSQL: the one connection of this execution environment, its units of work, and how a
 statement's rows become dataclasses.
 
-The connection is created on first use and replaced when it is closed or broken. It runs in
-autocommit mode; each unit of work is one `with transaction() as conn:` block, or, where a hot
-path's unit is a single statement, `with statement() as conn:` (PostgreSQL makes it a transaction
-of its own, without BEGIN and COMMIT). A lost database leaves as `ServiceUnavailable`; a full or
-resuming one is waited for, within a bound (`_connect`).
+The connection is created on first use and replaced when it is closed, broken, or ended by the
+server while idle. It runs in autocommit mode; each unit of work is one `with transaction() as
+conn:` block, or, where a hot path's unit is a single statement, `with statement() as conn:`
+(PostgreSQL makes it a transaction of its own, without BEGIN and COMMIT). A lost database leaves
+as `ServiceUnavailable`; a full or resuming one is waited for, within a bound (`_connect`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import select
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -67,10 +68,22 @@ _connection: ContextVar[Connection | None] = ContextVar("connection", default=No
 
 def connection() -> Connection:
     current = _connection.get()
-    if current is None or current.closed or current.broken:
+    if current is None or current.closed or current.broken or _ended_by_the_server(current):
+        if current is not None:
+            current.close()
         current = _connect(load(DatabaseSettings))
         _connection.set(current)
     return current
+
+
+def _ended_by_the_server(conn: Connection) -> bool:
+    """Between units of work the server sends an idle connection nothing but its end (a failover,
+    a restart, an administrator's pg_terminate_backend: an error, then the close). Something to
+    read now means the next statement would fail on it, and answer 503 after doing nothing; a poll
+    of the socket sees it without a round trip."""
+    waiting = select.poll()
+    waiting.register(conn.fileno(), select.POLLIN)
+    return bool(waiting.poll(0))
 
 
 def reset() -> None:
