@@ -1,7 +1,10 @@
 """`make deploy-local`: template.yaml itself, built by `sam build` and deployed by `sam deploy` into
 MiniStack on this machine, with IAM enforced (AUTH=true) and TLS from a local CA.
 
-    python -m scripts.deploy_local up      start, build, deploy, migrate; write .local/deployed.json
+    python -m scripts.deploy_local up      start, build, deploy (the stack creates its network and
+                                           database, and migrates it); write .local/deployed.json
+    python -m scripts.deploy_local up --database-given
+                                           the same with a database of the operator's (DatabaseSecretArn)
     python -m scripts.deploy_local down    sam delete, then stop what `up` started
 
 `up` returns with the deployment running: a holder process (`hold`, in a session of its own)
@@ -13,7 +16,8 @@ What is made, where (LOCAL_DIR, default .local/):
 - .local/ca/: a local certificate authority and the emulator's certificate, made once; Python 3.13
   refuses a self-signed leaf, so the leaf is signed by the CA. ca-bundle.pem is the system's roots
   plus the CA: AWS_CA_BUNDLE and REQUESTS_CA_BUNDLE point there.
-- LOCAL_DIR/deployed/: the holder's state (PostgreSQL, MiniStack's files, logs), the operator's
+- LOCAL_DIR/deployed/: the holder's state (PostgreSQL, which stands for the stack's Aurora cluster
+  and checks every password but its administrator's; MiniStack's files; logs), the operator's
   emulator credentials (secrets.json), the x86_64 build (build/: never .aws-sam/build, which
   `make build` checks is arm64 and `make deploy` ships).
 - LOCAL_DIR/deployed.json: where the deployment is, for Python clients and the tests.
@@ -47,14 +51,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
-STACK = "exam-depository-local"
 ENVIRONMENT_NAME = "local"
 STAGE = "v1"
 DEFAULT_PORT = 4599
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 MINISTACK_PYTHON = ROOT / ".tools" / "ministack" / "bin" / "python"
 CA_DIR = ROOT / ".local" / "ca"
-DATABASE = "exam_depository"
 # A retry test waits for maxReceiveCount (5) deliveries: 5 x the template's 180 s is 15 minutes.
 RETRY_VISIBILITY_TIMEOUT_S = 2
 
@@ -272,6 +274,9 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
     _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
+    _evaluate_joins_in_conditions(
+        *(importlib.import_module(f"ministack.services.cloudformation.{name}") for name in CONDITION_MODULES)
+    )
     _create_databases_as_rds_does(
         importlib.import_module("ministack.services.cloudformation.provisioners"),
         importlib.import_module("ministack.services.rds"),
@@ -342,6 +347,47 @@ def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
         return SQS_BATCH_ACTIONS.get(action, action)
 
     iam_actions.extract_iam_action = by_single_action
+
+
+# Where MiniStack's CloudFormation evaluates a template's conditions (each imports the function by name).
+CONDITION_MODULES = ("engine", "changesets", "handlers", "stacks")
+
+
+def _evaluate_joins_in_conditions(engine: Any, *importers: Any) -> None:
+    """MiniStack 1.5.33 evaluates a condition's Fn::Equals without resolving an Fn::Join in it (it
+    compares the function itself, as text): `!Equals [!Join ["", !Ref SubnetIds], ""]`, the
+    template's test for "no subnets given", is never true, so a stack deployed without subnets
+    was taken as one given them (no network created; the functions' VpcConfig names an empty
+    subnet). An Fn::Join of parameters and text in a condition is joined here first. Fixed when
+    `_resolve_cond_value` (services/cloudformation/engine.py) handles Fn::Join."""
+    evaluate = engine._evaluate_conditions
+
+    def parameter(node: Any, params: dict[str, Any]) -> Any:
+        """A parameter's value for {"Ref": parameter}, else the node as it is."""
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in params:
+            return params[node["Ref"]]["Value"]
+        return node
+
+    def joined(node: Any, params: dict[str, Any]) -> Any:
+        if isinstance(node, list):
+            return [joined(item, params) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::Join"}:
+            delimiter, items = node["Fn::Join"]
+            items = parameter(items, params)
+            # A list parameter's value is kept as one string, "a,b".
+            values = items.split(",") if isinstance(items, str) else [parameter(item, params) for item in items]
+            if all(isinstance(value, str) for value in values):
+                return delimiter.join(values)
+        return {key: joined(value, params) for key, value in node.items()}
+
+    def with_joins(template: dict[str, Any], params: dict[str, Any]) -> Any:
+        conditions = joined(template.get("Conditions", {}), params)
+        return evaluate({**template, "Conditions": conditions}, params)
+
+    for module in (engine, *importers):
+        module._evaluate_conditions = with_joins
 
 
 # --- RDS clusters in the embedded PostgreSQL -------------------------------------------------------
@@ -509,13 +555,12 @@ def _answers(port: int) -> bool:
 
 
 def _secrets(paths: Paths) -> dict[str, Any]:
-    """The operator's emulator credentials and the database password, generated once (0600)."""
+    """The operator's emulator credentials, generated once (0600)."""
     if paths.secrets.exists():
         found: dict[str, Any] = json.loads(paths.secrets.read_text())
         return found
     made = {
         "operator": {"key": "LOCAL" + secrets.token_hex(8).upper(), "secret": secrets.token_urlsafe(30)},
-        "database_password": secrets.token_urlsafe(24),
     }
     paths.state.mkdir(parents=True, exist_ok=True)
     paths.secrets.write_text(json.dumps(made, indent=2) + "\n")
@@ -605,98 +650,17 @@ def run(command: list[str], env: dict[str, str], timeout_s: float = 300) -> str:
 # --- up -------------------------------------------------------------------------------------------
 
 
-def up(local_dir: Path, port: int) -> dict[str, Any]:
+def up(local_dir: Path, port: int, *, database_given: bool = False) -> dict[str, Any]:
+    """Start the holder and deploy the stack into it; `database_given`: with a database of the
+    operator's (DatabaseSecretArn), else the stack creates its own (the default, as on AWS)."""
     paths = Paths(local_dir)
     started = time.monotonic()
     paths.deployed.unlink(missing_ok=True)
-    tls = local_tls()
     done = False
     try:
         _start_holder(paths, port)
-        keys = _secrets(paths)
-        with operator(port, tls, keys["operator"]) as env:
-            database_secret = _database_secret(paths, keys["database_password"])
-            artifacts = _artifacts_bucket()
-            build_dir = _build(paths, env)
-            # MiniStack 1.5.33 routes {id}.execute-api.localhost only for ids of its own shape,
-            # 8 hex digits (AWS's are 10 of [a-z0-9]): the browser's URL needs one.
-            api_id = secrets.token_hex(4)
-            browser_origin = f"https://{api_id}.execute-api.localhost:{port}"
-            overrides = {
-                "EnvironmentName": ENVIRONMENT_NAME,
-                "StageName": STAGE,
-                "DatabaseSecretArn": database_secret,
-                "AllowedOrigin": browser_origin,  # the upload page as a browser reaches it here
-                "LogRetentionDays": "1",
-                "LogLevel": "INFO",
-            }
-            deploy_started = time.monotonic()
-            _deploy(
-                [
-                    str(SAM),
-                    "deploy",
-                    "--template-file",
-                    str(build_dir / "template.yaml"),
-                    "--stack-name",
-                    STACK,
-                    "--region",
-                    REGION,
-                    "--s3-bucket",
-                    artifacts,
-                    "--s3-prefix",
-                    STACK,
-                    "--capabilities",
-                    "CAPABILITY_IAM",
-                    "--no-confirm-changeset",
-                    "--no-fail-on-empty-changeset",
-                    # The API's id, fixed before it exists: the bucket's CORS rule names its origin.
-                    "--tags",
-                    f"ms-custom-id={api_id}",
-                    "--parameter-overrides",
-                    *(f"{name}={value}" for name, value in overrides.items()),
-                    # samconfig.toml is for AWS (resolve_s3, confirm_changeset): none of it here.
-                    "--config-file",
-                    str(_empty_samconfig(paths)),
-                ],
-                env,
-            )
-            deploy_s = time.monotonic() - deploy_started
-            outputs = _outputs()
-            if not outputs["ApiUrl"].startswith(f"https://{api_id}."):
-                raise SystemExit(f"the API did not get the id {api_id} (ms-custom-id): {outputs['ApiUrl']}")
-            _work_around_emulator(outputs)
-            # Migrations as ops run them after a deploy (OPERATIONS.md, section 2).
-            migrated = run(
-                ["make", "--no-print-directory", "migrate-remote", f"STACK={STACK}", f"REGION={REGION}"], env
-            )
-            say(f"migration function answered: {migrated.strip().splitlines()[-1] if migrated.strip() else '?'}")
-            from scripts.ops import api_key_value
-
-            api_key = api_key_value(STACK)
-            info = {
-                "stack": STACK,
-                "region": REGION,
-                "endpoint": f"https://127.0.0.1:{port}",
-                "ca_bundle": str(tls.bundle),
-                "ca_spki_sha256": tls.spki_sha256,
-                "api_id": api_id,
-                # Python cannot resolve *.localhost: the path-style URL of the stage, and the one a browser uses.
-                "api_url": f"https://127.0.0.1:{port}/restapis/{api_id}/{STAGE}/_user_request_",
-                "browser_api_url": f"{browser_origin}/{STAGE}",
-                "api_key": api_key,
-                "api_key_id": outputs["ApiKeyId"],
-                "bucket": outputs["SubmissionsBucketName"],
-                "queue_url": outputs["SubmissionEventsQueueUrl"],
-                "dead_letter_queue_url": outputs["SubmissionEventsDeadLetterQueueUrl"],
-                "export_queue_url": outputs["ExportJobsQueueUrl"],
-                "export_dead_letter_queue_url": outputs["ExportJobsDeadLetterQueueUrl"],
-                "database_secret_arn": database_secret,
-                "outputs": outputs,
-                "state_dir": str(paths.state),
-                "secrets_file": str(paths.secrets),
-                "deploy_seconds": round(deploy_s, 1),
-                "up_seconds": round(time.monotonic() - started, 1),
-            }
+        info = deploy(paths, port, ENVIRONMENT_NAME, database_given=database_given)
+        info["up_seconds"] = round(time.monotonic() - started, 1)
         paths.deployed.write_text(json.dumps(info, indent=2) + "\n")
         paths.deployed.chmod(0o600)
         done = True
@@ -707,47 +671,145 @@ def up(local_dir: Path, port: int) -> dict[str, Any]:
             stop_holder(paths)
 
 
-def _deploy(command: list[str], env: dict[str, str]) -> None:
-    """`sam deploy`; if it fails, what CloudFormation said of each resource that failed."""
+def deploy(
+    paths: Paths, port: int, environment: str, *, database_given: bool = False, build_dir: Path | None = None
+) -> dict[str, Any]:
+    """`sam build` (unless `build_dir` holds one) and `sam deploy` of the stack
+    exam-depository-<environment> into the running holder's emulator; returns what deployed.json
+    holds. The stack migrates its database itself (its DatabaseMigration resource): a failed
+    migration fails this deploy."""
+    tls = local_tls()
+    stack = f"exam-depository-{environment}"
+    postgres_socket = json.loads(paths.ready.read_text())["postgres_socket"]
+    with operator(port, tls, _secrets(paths)["operator"]) as env:
+        build_dir = build_dir or _build(paths, env)
+        # MiniStack 1.5.33 routes {id}.execute-api.localhost only for ids of its own shape,
+        # 8 hex digits (AWS's are 10 of [a-z0-9]): the browser's URL needs one.
+        api_id = secrets.token_hex(4)
+        browser_origin = f"https://{api_id}.execute-api.localhost:{port}"
+        overrides = {
+            "EnvironmentName": environment,
+            "StageName": STAGE,
+            "AllowedOrigin": browser_origin,  # the upload page as a browser reaches it here
+            "LogRetentionDays": "1",
+            "LogLevel": "INFO",
+        }
+        if database_given:
+            overrides["DatabaseSecretArn"] = _database_secret(postgres_socket, environment)
+        deploy_started = time.monotonic()
+        sam_deploy(paths, stack, template=build_dir / "template.yaml", overrides=overrides, api_id=api_id, env=env)
+        deploy_s = time.monotonic() - deploy_started
+        outputs = _outputs(stack)
+        if not outputs["ApiUrl"].startswith(f"https://{api_id}."):
+            raise SystemExit(f"the API did not get the id {api_id} (ms-custom-id): {outputs['ApiUrl']}")
+        _work_around_emulator(outputs)
+        from scripts.ops import api_key_value
+
+        return {
+            "stack": stack,
+            "region": REGION,
+            "endpoint": f"https://127.0.0.1:{port}",
+            "ca_bundle": str(tls.bundle),
+            "ca_spki_sha256": tls.spki_sha256,
+            "api_id": api_id,
+            # Python cannot resolve *.localhost: the path-style URL of the stage, and the one a browser uses.
+            "api_url": f"https://127.0.0.1:{port}/restapis/{api_id}/{STAGE}/_user_request_",
+            "browser_api_url": f"{browser_origin}/{STAGE}",
+            "api_key": api_key_value(stack),
+            "api_key_id": outputs["ApiKeyId"],
+            "bucket": outputs["SubmissionsBucketName"],
+            "queue_url": outputs["SubmissionEventsQueueUrl"],
+            "dead_letter_queue_url": outputs["SubmissionEventsDeadLetterQueueUrl"],
+            "export_queue_url": outputs["ExportJobsQueueUrl"],
+            "export_dead_letter_queue_url": outputs["ExportJobsDeadLetterQueueUrl"],
+            # The secret the functions read: the created cluster's (RDS's), or the one given.
+            "database_secret_arn": outputs["DatabaseSecretArn"],
+            "database_created": not database_given,
+            "database_cluster": outputs.get("DatabaseClusterIdentifier"),
+            # The embedded PostgreSQL's socket folder: the created cluster's endpoint, and where
+            # its administrator (postgres, the one role without a password) reaches it.
+            "postgres_socket": postgres_socket,
+            "outputs": outputs,
+            "parameters": overrides,  # names and ARNs only: what a redeploy of this stack passes again
+            "state_dir": str(paths.state),
+            "secrets_file": str(paths.secrets),
+            "build_dir": str(build_dir),
+            "deploy_seconds": round(deploy_s, 1),
+        }
+
+
+def redeploy(paths: Paths, info: dict[str, Any], template: Path) -> None:
+    """`sam deploy` of another build (`template`) as a deployed stack (`info`, what `deploy`
+    returned), with its parameters and API id."""
+    port = int(info["endpoint"].rsplit(":", 1)[1])
+    with operator(port, local_tls(), _secrets(paths)["operator"]) as env:
+        try:
+            sam_deploy(
+                paths, info["stack"], template=template, overrides=info["parameters"], api_id=info["api_id"], env=env
+            )
+        finally:  # an update, rolled back or not, sets the template's values again
+            _work_around_emulator(_outputs(info["stack"]))
+
+
+def sam_deploy(
+    paths: Paths, stack: str, *, template: Path, overrides: dict[str, str], api_id: str, env: dict[str, str]
+) -> None:
+    """`sam deploy` of a built template as the stack `stack`; if it fails, what CloudFormation said
+    of each resource that failed, and SystemExit."""
     import boto3
 
+    command = [
+        *(str(SAM), "deploy", "--template-file", str(template), "--stack-name", stack, "--region", REGION),
+        *("--s3-bucket", _artifacts_bucket(), "--s3-prefix", stack, "--capabilities", "CAPABILITY_IAM"),
+        *("--no-confirm-changeset", "--no-fail-on-empty-changeset"),
+        # The API's id, fixed before it exists: the bucket's CORS rule names its origin.
+        *("--tags", f"ms-custom-id={api_id}"),
+        *("--parameter-overrides", *(f"{name}={value}" for name, value in overrides.items())),
+        # samconfig.toml is for AWS (resolve_s3, confirm_changeset): none of it here.
+        *("--config-file", str(_empty_samconfig(paths))),
+    ]
     try:
         run(command, env, timeout_s=600)
     except SystemExit:
-        events = boto3.client("cloudformation").describe_stack_events(StackName=STACK).get("StackEvents", [])
+        events = boto3.client("cloudformation").describe_stack_events(StackName=stack).get("StackEvents", [])
         for event in events:
             if event.get("ResourceStatus", "").endswith("FAILED"):
                 say(f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}")
         raise
 
 
-def _database_secret(paths: Paths, password: str) -> str:
-    """The product's database in the embedded PostgreSQL, and the Secrets Manager secret in the RDS
-    format the functions read it from; returns the secret's ARN."""
+def _database_secret(postgres_socket: str, environment: str) -> str:
+    """A database of the operator's own (DatabaseSecretArn given): in the embedded PostgreSQL, a
+    role with a password (checked: the server trusts only its administrator) that owns a database,
+    and the secret in the RDS format that names them (host: the server's socket folder, the
+    functions run on this machine); returns the secret's ARN."""
     import boto3
     import psycopg
+    from psycopg import sql
 
-    from local_stack.database import LocalPostgres
-
-    server = LocalPostgres(paths.state / "postgres")
-    with psycopg.connect(server.url(), autocommit=True) as admin:
-        # A new deployment, a new database: MiniStack keeps its stacks, buckets and queues in memory.
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-        # Over its Unix socket, this server trusts local users: the password is set all the same,
-        # so the secret holds the real one.
-        admin.execute(psycopg.sql.SQL("ALTER ROLE postgres PASSWORD {}").format(psycopg.sql.Literal(password)))
+    role = database = f"exam_depository_{environment}"
+    password = secrets.token_urlsafe(24)
+    admin_url = f"postgresql://postgres@/postgres?host={postgres_socket}&port={CLUSTER_PORT}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(scram_verifier(password))
+            )
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role)))
     value = {
         "engine": "postgres",
-        "host": str(server.socket_dir),  # a Unix socket directory: the functions run on this machine
-        "port": 5432,
-        "username": "postgres",
+        "host": postgres_socket,
+        "port": CLUSTER_PORT,
+        "username": role,
         "password": password,
-        "dbname": DATABASE,
+        "dbname": database,
         "sslmode": "disable",
     }
     client = boto3.client("secretsmanager")
-    name = f"exam-depository/{ENVIRONMENT_NAME}/database"
+    name = f"exam-depository/{environment}/database"
     say(f"aws secretsmanager create-secret --name {name}")
     try:
         return str(client.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
@@ -807,10 +869,10 @@ def _build(paths: Paths, env: dict[str, str]) -> Path:
     return build_dir
 
 
-def _outputs() -> dict[str, str]:
+def _outputs(stack: str) -> dict[str, str]:
     import boto3
 
-    described = boto3.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
 
 
@@ -848,7 +910,7 @@ def down(local_dir: Path) -> None:
         port = int(info["endpoint"].rsplit(":", 1)[1])
         with operator(port, local_tls(), _secrets(paths)["operator"]) as env:
             _empty_bucket(info["bucket"])
-            run([str(SAM), "delete", "--stack-name", STACK, "--region", REGION, "--no-prompts"], env)
+            run([str(SAM), "delete", "--stack-name", info["stack"], "--region", REGION, "--no-prompts"], env)
     paths.deployed.unlink(missing_ok=True)
     if stop_holder(paths):
         say("stopped MiniStack and PostgreSQL")
@@ -875,16 +937,23 @@ def _empty_bucket(bucket: str) -> None:
 def _banner(info: dict[str, Any]) -> str:
     return f"""
 template.yaml is deployed into MiniStack ({info["stack"]}, IAM enforced, TLS) in {info["up_seconds"]} s
-(sam deploy {info["deploy_seconds"]} s).
+(sam deploy {info["deploy_seconds"]} s, the migrations included).
 
   API (Python clients)  {info["api_url"]}
   API (a browser)       {info["browser_api_url"]}/
   API key               in {Paths(Path(info["state_dir"]).parent).deployed} (api_key)
   Endpoint              {info["endpoint"]}   bucket {info["bucket"]}
   CA bundle             {info["ca_bundle"]}
+  Database              {_database_line(info)}
 
 Stop and delete it: make deploy-local-down
 """
+
+
+def _database_line(info: dict[str, Any]) -> str:
+    if info["database_created"]:
+        return f"created: cluster {info['database_cluster']}, in PostgreSQL at {info['postgres_socket']}"
+    return f"given: {info['database_secret_arn']}"
 
 
 def main() -> None:
@@ -894,6 +963,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEPLOY_LOCAL_PORT", DEFAULT_PORT)))
     parser.add_argument("--postgres-socket", type=Path, help="emulator: the embedded PostgreSQL's socket folder")
     parser.add_argument("--psql", type=Path, help="emulator: the embedded PostgreSQL's psql")
+    parser.add_argument(
+        "--database-given",
+        action="store_true",
+        help="up: deploy with a database of the operator's (DatabaseSecretArn) instead of creating one",
+    )
     args = parser.parse_args()
     local_dir = args.local_dir.resolve()
     if args.command == "emulator":
@@ -902,7 +976,7 @@ def main() -> None:
         hold(local_dir, args.port)
     elif args.command == "up":
         try:
-            print(_banner(up(local_dir, args.port)), flush=True)
+            print(_banner(up(local_dir, args.port, database_given=args.database_given)), flush=True)
         except KeyboardInterrupt:
             say("interrupted: nothing of the deployment is left running")
             sys.exit(130)

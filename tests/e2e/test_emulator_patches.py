@@ -44,3 +44,40 @@ def test_an_sqs_batch_is_authorized_as_its_single_action_as_on_aws() -> None:
     # Then it asked for actions no IAM policy can grant, and now asks for the ones IAM has
     assert before == [f"sqs:{operation}" for operation in operations]
     assert after == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:SendMessage", "sqs:ReceiveMessage"]
+
+
+CONDITIONS_WITH_A_JOIN = """
+import importlib, json, sys
+from scripts import deploy_local
+package = "ministack.services.cloudformation"
+modules = [importlib.import_module(f"{package}.{name}") for name in deploy_local.CONDITION_MODULES]
+subnets_joined = {"Fn::Join": ["", {"Ref": "SubnetIds"}]}
+template = {"Conditions": {"SubnetsGiven": {"Fn::Not": [{"Fn::Equals": [subnets_joined, ""]}]}}}
+def given(subnets):
+    return modules[0]._evaluate_conditions(template, {"SubnetIds": {"Value": subnets}})["SubnetsGiven"]
+cases = sys.argv[1:]
+before = [given(subnets) for subnets in cases]
+deploy_local._evaluate_joins_in_conditions(*modules)
+print(json.dumps([before, [given(subnets) for subnets in cases]]))
+"""
+
+
+def test_a_condition_joins_a_list_parameter_before_comparing_it_as_cloudformation_does() -> None:
+    # Given the template's test for "no subnets given", and no subnets, then two
+    cases = ["", "subnet-a,subnet-b"]
+
+    # When MiniStack evaluates it, before and after the patch
+    answer = subprocess.run(
+        [MINISTACK_PYTHON, "-c", CONDITIONS_WITH_A_JOIN, *cases],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    before, after = json.loads(answer.stdout)
+
+    # Then it took "no subnets" for subnets given, and now tells them apart
+    assert before == [True, True]
+    assert after == [False, True]
