@@ -24,6 +24,7 @@ from local_stack import background
 from local_stack.client import ApiClient
 from scripts import deploy_local
 from tests.conftest import FIGURES, ROOT
+from tests.deployed.rotation import ClusterCredentials
 from tests.e2e.conftest import EXAM, Stack
 
 
@@ -78,6 +79,17 @@ class Deployed(Stack):
         ready = json.loads((Path(self.info["state_dir"]) / "holder-ready.json").read_text())
         return psutil.Process(int(ready["ministack_pid"]))
 
+    def database(self) -> ClusterCredentials:
+        """The created database's credentials as its operator reaches them (rotation.py)."""
+        assert self.info["database_created"], "this deployment was given its database"
+        return ClusterCredentials(
+            rds=self.client("rds"),
+            secretsmanager=self.client("secretsmanager"),
+            cluster=self.info["database_cluster"],
+            secret_arn=self.info["database_secret_arn"],
+            postgres_socket=self.info["postgres_socket"],
+        )
+
     def physical_id(self, logical_id: str) -> str:
         cloudformation = self.client("cloudformation")
         found = cloudformation.describe_stack_resource(StackName=self.info["stack"], LogicalResourceId=logical_id)
@@ -122,7 +134,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         info = json.loads((local_dir / "deployed.json").read_text())
         if not given:
             up_seconds = round(time.monotonic() - started)
-            FIGURES["deploy-local: up, seconds (start, sam build, sam deploy, migrate)"] = up_seconds
+            FIGURES["deploy-local: up, seconds (start, sam build, sam deploy with the migrations)"] = up_seconds
             FIGURES["deploy-local: sam deploy, seconds"] = round(info["deploy_seconds"])
         # Every HTTPS client of this process trusts the local CA (this machine sets the variables globally).
         saved = {name: os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE")}
@@ -147,15 +159,19 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     sampler.join(5)
     FIGURES["deploy-local: the deployed suite, seconds"] = round(time.monotonic() - suite_started)
     FIGURES["deploy-local: peak RSS of MiniStack and its Lambda workers, MB"] = sampler.peak_bytes // 2**20
+    # The database's password as it is now (the suite rotated it), read while the CA is trusted.
+    password = deployment.database().secret()["password"] if info.get("database_created") else None
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
     logs = "\n".join(
-        (Path(info["state_dir"]) / name).read_text(errors="replace") for name in ("ministack.log", "holder.log")
+        (Path(info["state_dir"]) / name).read_text(errors="replace")
+        for name in ("ministack.log", "holder.log", "postgres.log")
     )
     assert info["api_key"] not in logs, "the emulator's log shows the API key"
+    assert password is None or password not in logs, "a log shows the database's password"
     if given:
         return
     down = _down(local_dir)

@@ -39,10 +39,8 @@ class ClusterCredentials:
         )
         return value
 
-    def admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            host=self.postgres_socket, port=5432, user="postgres", dbname="postgres", autocommit=True
-        )
+    def admin(self, database: str = "postgres") -> psycopg.Connection[Any]:
+        return psycopg.connect(host=self.postgres_socket, port=5432, user="postgres", dbname=database, autocommit=True)
 
 
 def rotate(credentials: ClusterCredentials, *, through: Rotation) -> int:

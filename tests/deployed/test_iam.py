@@ -3,12 +3,14 @@
 made for it, and enforces that role's policies. Each function is warmed once; its credentials are
 read from its worker process (as its own code would see them); with them the test makes one call
 the role must NOT allow and sees AccessDenied, after one the role allows (who it is, and for
-every function but the pages, the database secret) has shown the credentials are good."""
+every function but the pages, the database secret) has shown the credentials are good. Then, for
+every function, what the created database must keep from it: another secret of the account, a
+new value for the database's secret, the cluster's settings, the database's security group."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -113,7 +115,48 @@ def test_every_function_of_the_template_has_its_forbidden_call() -> None:
     assert set(FORBIDDEN) == functions
 
 
+def read_a_decoy_secret(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("secretsmanager", credentials).get_secret_value(SecretId=DECOY_SECRET)
+
+
+def write_the_database_secret(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("secretsmanager", credentials).put_secret_value(
+        SecretId=deployed.info["database_secret_arn"], SecretString='{"username": "exam", "password": "forged"}'
+    )
+
+
+def lift_the_clusters_deletion_protection(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("rds", credentials).modify_db_cluster(
+        DBClusterIdentifier=deployed.info["database_cluster"], DeletionProtection=False, ApplyImmediately=True
+    )
+
+
+def open_the_database_to_the_internet(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return deployed.client("ec2", credentials).authorize_security_group_ingress(
+        GroupId=deployed.physical_id("DatabaseSecurityGroup"),
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+
+
+# What no function may do to the database the stack created, whatever its role allows otherwise.
+KEPT_FROM_EVERY_FUNCTION: dict[str, Call] = {
+    "another secret of the account": read_a_decoy_secret,  # the grant names the database's secret only
+    "a new value for the database's secret": write_the_database_secret,  # read, never written
+    "the cluster's settings": lift_the_clusters_deletion_protection,
+    "the database's security group": open_the_database_to_the_internet,  # the VPC grants are ENI actions only
+}
+DECOY_SECRET = "exam-depository/iam-proof/decoy"
+
+_CREDENTIALS: dict[str, dict[str, str]] = {}  # per function: read once from its worker
+
+
 def credentials_of(deployed: Deployed, function: str) -> dict[str, str]:
+    if function not in _CREDENTIALS:
+        _CREDENTIALS[function] = _read_credentials(deployed, function)
+    return _CREDENTIALS[function]
+
+
+def _read_credentials(deployed: Deployed, function: str) -> dict[str, str]:
     """The credentials in the environment of the function's execution environment: a warm worker
     process of MiniStack's, or the one an invocation starts (read while it initialises: MiniStack
     ends a worker whose handler raised, and an empty event makes most handlers raise)."""
@@ -159,3 +202,31 @@ def test_a_functions_role_refuses_what_it_must_not_do(deployed: Deployed, functi
     with pytest.raises(ClientError) as refused:
         FORBIDDEN[function](deployed, credentials)
     assert refused.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException"), refused.value.response
+
+
+@pytest.fixture(scope="module")
+def decoy_secret(deployed: Deployed) -> Iterator[str]:
+    """A secret of the operator's in the same account, which no function has any business reading."""
+    secretsmanager = deployed.client("secretsmanager")
+    arn = str(secretsmanager.create_secret(Name=DECOY_SECRET, SecretString="not the product's")["ARN"])
+    yield arn
+    secretsmanager.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
+@pytest.mark.parametrize("kept", sorted(KEPT_FROM_EVERY_FUNCTION))
+@pytest.mark.parametrize("function", sorted(FORBIDDEN))
+def test_no_function_can_touch_the_created_database_beyond_reading_its_secret(
+    deployed: Deployed, decoy_secret: str, function: str, kept: str
+) -> None:
+    # Given the function's own credentials, in a deployment that created its database
+    assert deployed.info["database_created"]
+    credentials = credentials_of(deployed, deployed.physical_id(function))
+
+    # When it reaches for what it must not have, then the emulator refuses it (EC2 says so its own way)
+    with pytest.raises(ClientError) as refused:
+        KEPT_FROM_EVERY_FUNCTION[kept](deployed, credentials)
+    assert refused.value.response["Error"]["Code"] in (
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+    ), refused.value.response
