@@ -220,6 +220,7 @@ def test_the_reconcile_function_records_a_file_whose_notification_was_lost_with_
 
     # Then it recorded the file, with a receipt the product signed (the job signs with the
     # receipts' key, as the recorder does) that checks out
+    assert "errorMessage" not in report, report  # the job ran to its report
     assert (report["recorded"], report["failed"]) == (1, 0), report
     current = deployed.progress(student["upload_code"])["current"]
     assert current["sha256"] == hashlib.sha256(content).hexdigest()
