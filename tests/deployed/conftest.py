@@ -155,26 +155,29 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         raise
     yield deployment
 
-    sampler.done.set()
-    sampler.join(5)
-    FIGURES["deploy-local: the deployed suite, seconds"] = round(time.monotonic() - suite_started)
-    FIGURES["deploy-local: peak RSS of MiniStack and its Lambda workers, MB"] = sampler.peak_bytes // 2**20
-    # The database's password as it is now (the suite rotated it), read while the CA is trusted.
-    password = deployment.database().secret()["password"] if info.get("database_created") else None
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    try:
+        sampler.done.set()
+        sampler.join(5)
+        FIGURES["deploy-local: the deployed suite, seconds"] = round(time.monotonic() - suite_started)
+        FIGURES["deploy-local: peak RSS of MiniStack and its Lambda workers, MB"] = sampler.peak_bytes // 2**20
+        # The database's password as it is now (the suite rotated it), read while the CA is trusted.
+        password = deployment.database().secret()["password"] if info.get("database_created") else None
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        # Whatever failed above, the deployment goes: a failed check must leave nothing running.
+        down = None if given else _down(local_dir)
     logs = "\n".join(
         (Path(info["state_dir"]) / name).read_text(errors="replace")
         for name in ("ministack.log", "holder.log", "postgres.log")
     )
     assert info["api_key"] not in logs, "the emulator's log shows the API key"
     assert password is None or password not in logs, "a log shows the database's password"
-    if given:
+    if down is None:
         return
-    down = _down(local_dir)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "sam delete" in down.stderr
     time.sleep(0.5)
