@@ -46,6 +46,8 @@ class MiniStack:
             # AUTH=true makes it check signatures, presigned POST policies and expiry like S3.
             "AUTH": "true",
             "BIND_HOST": "127.0.0.1",
+            # Its MQTT listener binds 0.0.0.0:8883 whatever BIND_HOST says: nothing here uses IoT.
+            "IOT_MTLS_ENABLED": "0",
             "GATEWAY_PORT": str(self.port),
             "SERVICES": "s3,sqs,kms",
             "AWS_ACCESS_KEY_ID": self.credentials[0],
