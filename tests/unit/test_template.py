@@ -1020,8 +1020,15 @@ def test_every_deployment_migrates_the_database_and_hears_the_answer_before_its_
     assert _longest_connect_s(template, "MigrateDatabaseFunction") < _timeout_s(template, "MigrateDatabaseFunction")
     # It waits for the database's instance (a cluster alone takes no connection) and, in the
     # created VPC, for the secret's endpoint and for the route to S3 its answer travels.
-    database = {"Fn::If": ["CreateDatabase", {"Ref": "DatabaseInstance"}, {"Ref": "DatabaseSecretArn"}]}
-    assert props["Database"] == database
+    # and, for a given database, changes with anything that names another one: its secret, or
+    # the host, port and name that win over the secret's.
+    condition, created, given = props["Database"]["Fn::If"]
+    assert (condition, created) == ("CreateDatabase", {"Ref": "DatabaseInstance"})
+    assert sam_template.references(given) == {"DatabaseSecretArn", "DatabaseHost", "DatabasePort", "DatabaseName"}
+    # Its log group is made first: invoked before it, Lambda makes the group itself, and the
+    # stack's own group then fails to create ("already exists").
+    assert migration["DependsOn"] == "MigrateDatabaseFunctionLogGroup"
+    assert template["Resources"]["MigrateDatabaseFunctionLogGroup"]["Type"] == "AWS::Logs::LogGroup"
     condition, network, none = props["Network"]["Fn::If"]
     assert (condition, none) == ("CreateNetwork", [])
     assert sam_template.references(network) == {
@@ -1076,3 +1083,26 @@ def test_make_migrate_imports_what_the_package_has() -> None:
     for node in imported:
         module = importlib.import_module(str(node.module))
         assert all(hasattr(module, alias.name) for alias in node.names), node.module
+
+
+@pytest.mark.parametrize(
+    ("port", "accepted"),
+    [
+        ("", True),
+        ("1", True),
+        ("5432", True),
+        ("6432", True),
+        ("65535", True),
+        ("0", False),
+        ("65536", False),
+        ("99999", False),
+        ("05432", False),
+        ("54 32", False),
+    ],
+)
+def test_a_given_database_s_port_is_one_the_functions_accept(
+    template: dict[str, Any], port: str, accepted: bool
+) -> None:
+    # The functions' settings refuse a port outside 1..65535: a deployment must refuse it first.
+    pattern = template["Parameters"]["DatabasePort"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, port) is not None) == accepted
