@@ -822,7 +822,11 @@ def test_each_way_to_deploy_passes_the_rules_and_creates_its_own_network_and_dat
 ) -> None:
     way, deployment = way_to_deploy
     # CloudFormation checks the rules before it starts; SAM's expansion keeps them.
-    assert set(deployment.template["Rules"]) == {"GivenSubnetsNeedTheirVpc", "CreatedDatabaseMakesTheFunctionsGroup"}
+    assert set(deployment.template["Rules"]) == {
+        "GivenSubnetsNeedTheirVpc",
+        "CreatedDatabaseMakesTheFunctionsGroup",
+        "GivenSubnetsNeedSecurityGroups",
+    }
     assert deployment.failed_rules() == []
     conditional = {name for name, resource in deployment.template["Resources"].items() if "Condition" in resource}
     assert conditional & set(deployment.created()) == WAYS_TO_DEPLOY[way][1]
@@ -883,9 +887,16 @@ def test_a_database_created_in_given_subnets_needs_their_vpc_and_no_given_securi
     assert with_groups.failed_rules() == [
         "SecurityGroupIds is for a given database; leave it empty when the stack creates the database."
     ]
-    # A given database needs neither.
+    # A given database needs no VpcId, but in given subnets the functions need their groups.
     given = sam_template.Deployment(template, {"DatabaseSecretArn": SECRET, "SubnetIds": GIVEN_SUBNETS})
-    assert given.failed_rules() == []
+    assert given.failed_rules() == [
+        "SecurityGroupIds must name the functions' security groups when SubnetIds is given with a database of yours."
+    ]
+    given_with_groups = sam_template.Deployment(
+        template, {"DatabaseSecretArn": SECRET, "SubnetIds": GIVEN_SUBNETS, "SecurityGroupIds": "sg-0123456789abcdef0"}
+    )
+    assert given_with_groups.failed_rules() == []
+    assert sam_template.Deployment(template, {"DatabaseSecretArn": SECRET}).failed_rules() == []
 
 
 # --- The database the stack creates ----------------------------------------------------------
