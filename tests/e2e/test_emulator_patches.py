@@ -6,10 +6,26 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from typing import Any
 
 from tests.conftest import ROOT
 
 MINISTACK_PYTHON = ROOT / ".tools/ministack/bin/python"
+
+
+def _in_ministack(script: str, *arguments: str) -> Any:
+    """What `script` prints as JSON, run by MiniStack's own Python (its environment, its pins)."""
+    answer = subprocess.run(
+        [MINISTACK_PYTHON, "-c", script, *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    return json.loads(answer.stdout)
+
 
 ACTION_OF_A_BATCH = """
 import importlib, json, sys
@@ -30,16 +46,7 @@ def test_an_sqs_batch_is_authorized_as_its_single_action_as_on_aws() -> None:
     operations = ["ChangeMessageVisibilityBatch", "DeleteMessageBatch", "SendMessageBatch", "ReceiveMessage"]
 
     # When MiniStack names the IAM action of each, before and after the patch
-    answer = subprocess.run(
-        [MINISTACK_PYTHON, "-c", ACTION_OF_A_BATCH, *operations],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    before, after = json.loads(answer.stdout)
+    before, after = _in_ministack(ACTION_OF_A_BATCH, *operations)
 
     # Then it asked for actions no IAM policy can grant, and now asks for the ones IAM has
     assert before == [f"sqs:{operation}" for operation in operations]
@@ -67,16 +74,7 @@ def test_a_condition_joins_a_list_parameter_before_comparing_it_as_cloudformatio
     cases = ["", "subnet-a,subnet-b"]
 
     # When MiniStack evaluates it, before and after the patch
-    answer = subprocess.run(
-        [MINISTACK_PYTHON, "-c", CONDITIONS_WITH_A_JOIN, *cases],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    before, after = json.loads(answer.stdout)
+    before, after = _in_ministack(CONDITIONS_WITH_A_JOIN, *cases)
 
     # Then it took "no subnets" for subnets given, and now tells them apart
     assert before == [True, True]
