@@ -61,15 +61,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     children = psutil.Process(running.process.pid).children(recursive=True)
     postgres_pid = int((running.local_dir / "postgres" / "postmaster.pid").read_text().split()[0])
     started = [*children, psutil.Process(postgres_pid)]
-    # Loopback only: every socket the stack listens on is bound to the loopback address.
+    # Loopback only: every socket the stack listens on is bound to the loopback address. A stack
+    # that fails this is stopped before the failure is reported, as it is after the session.
     listening = [
         connection.laddr
         for process in started
         for connection in process.net_connections(kind="inet")
         if connection.status == psutil.CONN_LISTEN
     ]
-    assert listening, "the stack listens"
-    assert all(address.ip in ("127.0.0.1", "::1") for address in listening), listening
+    if not listening or any(address.ip not in ("127.0.0.1", "::1") for address in listening):
+        running.stop()
+        pytest.fail(f"the stack listens on {listening}, not on loopback alone")
 
     stack = Stack(running.info, running.local_dir)
     stack.create_exam(EXAM, due_in_s=6 * 3600, title="End-to-end tests")
