@@ -121,28 +121,30 @@ def test_listing_pages_through_every_student_once_in_a_stable_order(api: Api) ->
     assert (item["attempts_used"], item["attempts_left"], item["current"]) == (0, 5, None)
 
 
+def _hand_in(api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]], nickname: str) -> None:
+    """The student's file uploaded with a form and recorded."""
+    code = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body["upload_code"]
+    form = api.request_upload(code).body
+    bucket.upload(form, b"%PDF-1.7 answers")
+    assert record(bucket.notification(form["fields"]["key"], 16))["batchItemFailures"] == []
+
+
 def test_a_page_says_of_each_student_exactly_what_their_own_route_says(
     api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
 ) -> None:
     # Given students in every state a row can show: nothing handed in, a current file with its
     # receipt, a superseded one beneath it, an extension, and a file handed in after the due time
-    def hand_in(nickname: str) -> None:
-        code = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body["upload_code"]
-        form = api.request_upload(code).body
-        bucket.upload(form, b"%PDF-1.7 answers")
-        assert record(bucket.notification(form["fields"]["key"], 16))["batchItemFailures"] == []
-
     for nickname in ("none", "once", "twice", "extended", "late"):
         api.create_student(nickname)
     for nickname in ("once", "twice", "twice"):
-        hand_in(nickname)
+        _hand_in(api, bucket, record, nickname)
     now = datetime.now(UTC)
     window = {"due_at": (now - timedelta(minutes=30)).isoformat(), "cutoff_at": (now + timedelta(hours=1)).isoformat()}
     assert api.call("update_exam", "later_due", body=window).status == 200
     extension = {"due_at": (now + timedelta(days=10)).isoformat(), "extra_attempts": 2}
     assert api.call("set_extension", "valid", path_params={"nickname": "extended"}, body=extension).status == 200
     for nickname in ("extended", "late"):
-        hand_in(nickname)
+        _hand_in(api, bucket, record, nickname)
 
     # When the examiner lists them (a page is serialised without the response models)
     page = api.call("list_students", "first_page", query={"limit": "10"})
@@ -168,16 +170,10 @@ def test_a_page_applies_the_rules_as_get_student_does_where_the_database_writes_
     # Given what only a row's rules decide (the page's JSON is written by the database, the
     # student's by Python): a current file past its retention, more attempts used than the exam
     # now allows, an extension the exam's window has since overtaken, instants in whole seconds
-    def hand_in(nickname: str) -> None:
-        code = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body["upload_code"]
-        form = api.request_upload(code).body
-        bucket.upload(form, b"%PDF-1.7 answers")
-        assert record(bucket.notification(form["fields"]["key"], 16))["batchItemFailures"] == []
-
     for nickname in ("expired", "overtaken"):
         api.create_student(nickname)
     for nickname in ("expired", "expired", "overtaken"):
-        hand_in(nickname)
+        _hand_in(api, bucket, record, nickname)
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
     extension = {"due_at": soon.isoformat(), "cutoff_at": (soon + timedelta(minutes=5)).isoformat()}
     assert api.call("set_extension", "valid", path_params={"nickname": "overtaken"}, body=extension).status == 200
