@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.signers import RequestSigner, S3PostPresigner
 
 from local_stack.background import free_port
-from local_stack.database import start_postgres
+from local_stack.database import migrate, start_postgres
 from local_stack.emulator import MiniStack, clients, signing_key
 from local_stack.functions import handler_environment
 
@@ -97,6 +97,7 @@ def started(work: Path) -> Iterator[Environment]:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         signing_key(ministack.endpoint, credentials, REGION)
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
+        migrate(database_url)
         os.environ["EXPORT_QUEUE_URL"] = sqs.create_queue(QueueName="bench-exports")["QueueUrl"]
         with psycopg.connect(database_url, autocommit=True) as conn:
             # What a floor writes to stand for a route's write: one row per concurrent worker,

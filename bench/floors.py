@@ -24,7 +24,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from exam_depository.adapters import db
 
 from bench.cold import MINIMAL_FUNCTION
 from bench.environment import AwsRequest, Statement, StatementCounter, Trace
@@ -207,6 +206,8 @@ def invoke_beside_floor(
         raise RuntimeError(f"{module.__name__} answered {response['statusCode']}: {response['body'][:300]}")
     trace = counter.trace
     counts = (len(trace.statements), trace.transactions, len(trace.aws_requests), len(trace.signatures))
+    from exam_depository.adapters import db  # not at the top: see local_stack.database.migrate
+
     with counter.paused():
         floor_ms = replay(trace, db.connection())
     if computed is not None:

@@ -30,7 +30,7 @@ from typing import Any
 import boto3
 import requests
 from exam_depository import config
-from exam_depository.adapters import aws, db
+from exam_depository.adapters import aws
 from moto.server import ThreadedMotoServer
 
 from bench import floors
@@ -92,6 +92,8 @@ def _uploads(
     body = {"filename": "answers.pdf", "content_type": "application/pdf"}
     if checksum_s3 is not None:
         body["sha256"] = sha256
+    from exam_depository.adapters import db  # not at the top: see local_stack.database.migrate
+
     presign_cpu, record_cpu, floor_cpu = [], [], []
     conn = db.connection()
     # One more upload than measured: the first builds the S3 client, as a cold start would.

@@ -30,7 +30,7 @@ def main() -> None:
     local_dir.mkdir(parents=True, exist_ok=True)
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
-    from local_stack.database import start_postgres
+    from local_stack.database import migrate, start_postgres
     from local_stack.emulator import MiniStack, port_in_use, signing_key
     from local_stack.functions import handler_environment
     from local_stack.keys import local_secrets
@@ -59,6 +59,7 @@ def main() -> None:
         postgres, database_url = start_postgres(local_dir / "postgres", local_dir / "postgres.log")
         signing_key(ministack.endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
+        migrate(database_url)
         server, queues = _start_services(
             api_port, ministack.endpoint, keys, local_dir / "secrets.json", stop=stop, terminal=terminal
         )

@@ -62,7 +62,11 @@ def start(
         "QUEUE_VISIBILITY_TIMEOUT_S": "1",
         **(environment or {}),
     }
+    # What the caller set for handlers of its own (a test process) is not the stack's: the stack
+    # sets its handlers' environment itself, from a shell that has none of it (`make run`).
     env.pop("DATABASE_URL", None)
+    for name in [name for name in env if name.startswith("POWERTOOLS_") and name not in (environment or {})]:
+        del env[name]
     stack_file = local_dir / "stack.json"
     stack_file.unlink(missing_ok=True)
     log = (local_dir / "terminal.log").open("ab")

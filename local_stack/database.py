@@ -115,14 +115,19 @@ def _let_server_user_in(data_dir: Path, socket_dir: Path) -> None:
 
 
 def start_postgres(data_dir: Path, log_path: Path) -> tuple[LocalPostgres, str]:
-    """Start the server in `data_dir` with the product's database migrated; returns it and the URL."""
-    from exam_depository.adapters.db import schema
-
+    """Start the server in `data_dir` with the product's database created; returns it and the URL.
+    The caller migrates it (`migrate`) once the handlers' environment is set."""
     server = LocalPostgres(data_dir)
     server.start(log_path)
     with psycopg.connect(server.url(), autocommit=True) as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
             admin.execute(f"CREATE DATABASE {DATABASE}")
-    database_url = server.url(DATABASE)
+    return server, server.url(DATABASE)
+
+
+def migrate(database_url: str) -> None:
+    """Apply the product's migrations. Only after `handler_environment`: importing the product
+    makes its logger and metrics, which read their service name and namespace then, once."""
+    from exam_depository.adapters.db import schema
+
     schema.migrate(database_url)
-    return server, database_url

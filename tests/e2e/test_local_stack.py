@@ -317,3 +317,19 @@ def test_the_banner_names_the_folder_the_stack_keeps_its_state_in(stack: Stack) 
     assert f"State is kept in {stack.local_dir}/ (stack.json, PostgreSQL, S3)." in banner
     assert f"Handler logs: {stack.local_dir}/stack.log." in banner
     assert ".local/" not in banner
+
+
+def test_the_handlers_log_and_count_under_the_templates_service_and_namespace(stack: Stack) -> None:
+    # Started without the tests' POWERTOOLS_* variables, as from a shell: the handlers must get
+    # the template's before the product is first imported, or their logger and metrics keep none.
+    student = stack.create_student(EXAM, "logged")
+    assert stack.presign(student["upload_code"], "answers.pdf").status_code == 201  # counts a form issued
+    logged = (stack.local_dir / "stack.log").read_text().splitlines()
+    lines = [json.loads(line) for line in logged if line.startswith("{")]
+    handler_lines = [line for line in lines if "function_name" in line]
+    metric_lines = [line for line in lines if "_aws" in line]
+
+    assert handler_lines
+    assert metric_lines
+    assert {line["service"] for line in handler_lines} == {"exam-depository"}
+    assert {m["Namespace"] for line in metric_lines for m in line["_aws"]["CloudWatchMetrics"]} == {"ExamDepository"}
