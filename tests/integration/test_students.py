@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from exam_depository.api.models.common import Problem
 from exam_depository.api.models.roster import StudentPage
 from exam_depository.domain import codes
 from exam_depository.domain.instants import rfc3339
@@ -304,7 +305,7 @@ def test_a_search_out_of_bounds_is_a_400_problem(api: Api, q: str, says: str) ->
 
     assert response.status == 400
     assert response.headers["Content-Type"] == PROBLEM
-    assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+    assert Problem.model_validate(response.body).type == "urn:exam-depository:problem:invalid-query"  # as documented
     assert says in response.body["detail"]
     assert _found(api, "x" * 100) == []  # the longest allowed is searched
 
@@ -332,7 +333,7 @@ def test_a_cursor_serves_only_the_search_and_filter_it_came_from(api: Api) -> No
             query |= {"status": other_status} if other_status else {}
             response = api.call("list_students", "first_page", query=query)
             assert response.status == 400, (q, status, other_q, other_status, response.body)
-            assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+            assert Problem.model_validate(response.body).type == "urn:exam-depository:problem:invalid-query"
     # And with its own, it reads the next page
     assert [
         item["nickname"] for item in _search(api, "muller", limit="1", cursor=cursors["muller", None]).body["items"]

@@ -20,10 +20,7 @@ def search_terms(text: str) -> list[str]:
     """The whitespace-separated terms of a search text of 1 to 100 characters once trimmed."""
     trimmed = text.strip()
     if not 1 <= len(trimmed) <= MAX_SEARCH_LENGTH:
-        raise InvalidQuery(
-            f"q must be 1 to {MAX_SEARCH_LENGTH} characters once trimmed (it has {len(trimmed)}).",
-            extra={"max_length": MAX_SEARCH_LENGTH},
-        )
+        raise InvalidQuery(f"q must be 1 to {MAX_SEARCH_LENGTH} characters once trimmed (it has {len(trimmed)}).")
     terms = trimmed.split()  # tabs and line breaks pasted from a spreadsheet separate terms too
     if any(_UNSEARCHABLE.search(term) for term in terms):
         raise InvalidQuery("q must not contain control characters.")
