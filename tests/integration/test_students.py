@@ -212,6 +212,143 @@ def test_listing_refuses_bad_paging_with_422(api: Api, query: dict[str, str]) ->
     assert response.headers["Content-Type"] == PROBLEM
 
 
+SEARCHED = [
+    # nickname, first name, last name, email
+    ("hmuller", "Hans", "Müller", "hans@example.org"),
+    ("zl", "Zoë", "Łukasiewicz", None),
+    ("mobrien", "Mary-Ann", "O'Brien", "mary-ann.obrien@example.org"),
+    ("ann.lee", "Ann", "Lee", "a.lee@uni.example"),
+    ("MULL3", "Kim", "Park", None),
+    ("jdupont", "Jérôme", "Dupont", "JEROME.D@example.FR"),
+    ("olga", "Ольга", "Смирнова", None),
+]
+
+
+def _search(api: Api, q: str, **query: str) -> ApiResponse:
+    return api.call("list_students", "first_page", query={"q": q, **query})
+
+
+def _found(api: Api, q: str, **query: str) -> list[str]:
+    response = _search(api, q, **query)
+    assert response.status == 200, response.body
+    assert StudentPage.model_validate(response.body).model_dump(mode="json") == response.body
+    return [item["nickname"] for item in response.body["items"]]
+
+
+def test_a_search_finds_students_by_any_part_of_nickname_names_or_email_in_any_case_and_accent(api: Api) -> None:
+    # Given a roster whose names carry accents, other scripts and mixed case
+    for nickname, first, last, email in SEARCHED:
+        api.create_student(nickname, first_name=first, last_name=last, **({"email": email} if email else {}))
+
+    # Then each search finds the students every one of its terms is part of, folded alike
+    assert _found(api, "muller") == ["hmuller"]
+    assert _found(api, "MULLER") == ["hmuller"]
+    assert _found(api, "Müller") == ["hmuller"]
+    assert _found(api, "müll") == ["hmuller", "MULL3"]  # a last name and a nickname
+    assert _found(api, "zoe") == ["zl"]
+    assert _found(api, "ZOË łuk") == ["zl"]
+    assert _found(api, "jerome") == ["jdupont"]
+    assert _found(api, "example.fr") == ["jdupont"]  # part of the email, in another case
+    assert _found(api, "o'brien") == ["mobrien"]
+    assert _found(api, "ann lee") == ["ann.lee"]  # each term in another field
+    assert _found(api, "  ann\tuni.example ") == ["ann.lee"]
+    assert _found(api, "ann") == ["mobrien", "ann.lee"]  # "Mary-Ann" too
+    assert _found(api, "ann park") == []  # every term must be found
+    assert _found(api, "ольга") == ["olga"]
+    assert _found(api, "%") == []  # no wildcard: the text is looked for as it is
+    assert _found(api, "_") == []
+    # And a term never spans two fields
+    assert _found(api, "hansmüller") == []
+
+
+def test_a_search_pages_with_its_cursor_and_combines_with_the_status_filter(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given 12 students, 7 of them named Müller, 3 of whom handed in
+    for n in range(12):
+        last = "Müller" if n % 2 == 0 or n == 11 else "Schmidt"
+        api.create_student(f"s{n:02d}", first_name="Eva", last_name=last)
+    for nickname in ("s00", "s04", "s05"):
+        _hand_in(api, bucket, record, nickname)
+    mullers = ["s00", "s02", "s04", "s06", "s08", "s10", "s11"]
+
+    # When the examiner pages through a search, 3 at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = _search(api, "MULLER", limit="3", **({"cursor": cursor} if cursor else {}))
+        assert page.status == 200, page.body
+        seen += [item["nickname"] for item in page.body["items"]]
+        pages += 1
+        cursor = page.body["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then every match comes once, in the roster's order, and only they
+    assert (seen, pages) == (mullers, 3)
+    # And the search narrows the status filter: who of them handed in, who has not yet
+    assert _found(api, "muller", status="handed_in") == ["s00", "s04"]
+    assert _found(api, "muller", status="none") == ["s02", "s06", "s08", "s10", "s11"]
+    assert _found(api, "schmidt", status="handed_in") == ["s05"]
+    handed_in = _search(api, "muller", status="handed_in", limit="1")
+    follow = _search(api, "muller", status="handed_in", limit="1", cursor=handed_in.body["next_cursor"])
+    assert [item["nickname"] for item in follow.body["items"]] == ["s04"]
+
+
+@pytest.mark.parametrize(
+    ("q", "says"),
+    [("", "1 to 100"), ("   ", "1 to 100"), ("x" * 101, "(it has 101)"), ("ann\x00", "control characters")],
+    ids=["empty", "blank", "too long", "a NUL"],
+)
+def test_a_search_out_of_bounds_is_a_400_problem(api: Api, q: str, says: str) -> None:
+    response = _search(api, q)
+
+    assert response.status == 400
+    assert response.headers["Content-Type"] == PROBLEM
+    assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+    assert says in response.body["detail"]
+    assert _found(api, "x" * 100) == []  # the longest allowed is searched
+
+
+def test_a_cursor_serves_only_the_search_and_filter_it_came_from(api: Api) -> None:
+    # Given a page of a search, of the whole roster and of a filter, each followed by another
+    for n in range(4):
+        api.create_student(f"s{n}", last_name="Müller")
+    cursors = {
+        ("muller", None): _search(api, "muller", limit="1").body["next_cursor"],
+        (None, None): api.call("list_students", "first_page", query={"limit": "1"}).body["next_cursor"],
+        (None, "none"): api.call("list_students", "first_page", query={"limit": "1", "status": "none"}).body[
+            "next_cursor"
+        ],
+    }
+    assert all(cursors.values())
+
+    # When a cursor is used with another search or filter, then it is refused with a 400 problem
+    for (q, status), cursor in cursors.items():
+        for other_q, other_status in (("mull", None), ("muller", "none"), (None, None), (None, "handed_in")):
+            if (other_q, other_status) == (q, status):
+                continue
+            query = {"limit": "1", "cursor": cursor}
+            query |= {"q": other_q} if other_q else {}
+            query |= {"status": other_status} if other_status else {}
+            response = api.call("list_students", "first_page", query=query)
+            assert response.status == 400, (q, status, other_q, other_status, response.body)
+            assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+    # And with its own, it reads the next page
+    assert [
+        item["nickname"] for item in _search(api, "muller", limit="1", cursor=cursors["muller", None]).body["items"]
+    ] == ["s1"]
+
+
+def test_the_csv_download_is_the_whole_roster_and_refuses_a_search(api: Api) -> None:
+    api.create_student("hmuller", last_name="Müller")
+
+    response = api.call("list_students", "roster_csv", query={"q": "muller"})
+
+    assert response.status == 400
+    assert response.headers["Content-Type"] == PROBLEM
+    assert "whole roster" in response.body["detail"]
+
+
 def test_get_and_delete_unknown_student_are_404(api: Api) -> None:
     for function in ("get_student", "delete_student"):
         response = api.call(function, "by_nickname", path_params={"nickname": "nobody"})

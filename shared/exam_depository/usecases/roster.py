@@ -13,7 +13,7 @@ import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
-from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
+from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.rules import (
     LimitChange,
@@ -23,6 +23,7 @@ from exam_depository.domain.rules import (
     limit_refusal,
     window_refusal,
 )
+from exam_depository.domain.search import search_terms
 
 if TYPE_CHECKING:
     from exam_depository.domain.inputs import ExtensionIn, StudentIn
@@ -88,19 +89,30 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
 
 def list_students(
-    api_key_id: str, exam_id: str, limit: int, cursor: str | None, status: StudentFilter
+    api_key_id: str, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
 ) -> cursors.Page[db.students.StudentPageRow]:
-    """A page of the roster, one statement whatever its size, each row's JSON written by the
-    database as of now (`views.student_page_json` joins them)."""
-    after_id = cursors.after(cursor, limit, MAX_PAGE)
+    """A page of the roster, or of the students a search finds (`domain.search`), one statement
+    whatever its size, each row's JSON written by the database as of now
+    (`views.student_page_json` joins them). A cursor serves only the status and search it came
+    from."""
+    terms = search_terms(search) if search is not None else None
+    scope = cursors.scope_of({"status": status, "search": terms})
+    after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
-        rows = db.students.student_page(conn, exam, after_id, limit + 1, status=status, now=datetime.now(UTC))
-    return cursors.page_of(rows, limit, lambda row: row.id)
+        rows = db.students.student_page(
+            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC)
+        )
+    return cursors.page_of(rows, limit, lambda row: row.id, scope)
 
 
-def roster_download(api_key_id: str, exam_id: str) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
-    """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it)."""
+def roster_download(
+    api_key_id: str, exam_id: str, search: str | None = None
+) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
+    """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it): a
+    search is refused, so that a download is never taken for the whole roster when it is not."""
+    if search is not None:
+        raise InvalidQuery("The CSV download is the whole roster: ask for it without q.")
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
         return exam, db.students.roster(conn, exam.exam_pk)
