@@ -247,6 +247,7 @@ EXAMINER_ROUTES = [
     ("list_students", "roster_csv", None),
     ("get_student", "by_nickname", None),
     ("delete_student", "by_nickname", None),
+    ("regenerate_upload_code", "by_nickname", None),
     ("set_extension", "valid", ...),
     ("remove_extension", "by_nickname", None),
     ("import_extensions", "extensions", ...),

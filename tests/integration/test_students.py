@@ -379,6 +379,105 @@ def test_delete_student_removes_its_rows_and_files(
     assert api.call("get_student", "by_nickname", path_params={"nickname": "staying"}).body["attempts_used"] == 1
 
 
+def test_one_students_view_holds_every_upload_and_its_current_file_downloads_by_code(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given a student who handed in twice, the second time late
+    api.create_student("twice")
+    _hand_in(api, bucket, record, "twice")
+    now = datetime.now(UTC)
+    window = {"due_at": (now - timedelta(minutes=1)).isoformat(), "cutoff_at": (now + timedelta(hours=1)).isoformat()}
+    assert api.call("update_exam", "later_due", body=window).status == 200
+    _hand_in(api, bucket, record, "twice")
+
+    # When the console shows the student
+    detail = api.call("get_student", "by_nickname", path_params={"nickname": "twice"})
+
+    # Then every upload is there with what a row shows: status, late, kept until, code, receipt
+    assert detail.status == 200
+    first, second = detail.body["submissions"]
+    assert [(first["status"], first["late"]), (second["status"], second["late"])] == [
+        ("superseded", False),
+        ("current", True),
+    ]
+    assert detail.body["current"] == second
+    assert datetime.fromisoformat(second["expires_at"]) > now  # kept until
+    assert all(
+        item["receipt"].count(".") == 2 and codes.normalize(item["verification_code"]) for item in (first, second)
+    )
+    # And the current file downloads through its verification code, the superseded one is gone (410)
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": second["verification_code"]})
+    assert link.status == 200
+    assert "url" in link.body
+    gone = api.call("get_download_url", "by_code", path_params={"verification_code": first["verification_code"]})
+    assert (gone.status, gone.headers["Content-Type"]) == (410, PROBLEM)
+
+
+def _regenerate(api: Api, nickname: str, exam_id: str = EXAM) -> ApiResponse:
+    return api.call("regenerate_upload_code", "by_nickname", path_params={"exam_id": exam_id, "nickname": nickname})
+
+
+def test_a_regenerated_upload_code_replaces_the_old_one_which_finds_no_one_from_then_on(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given a student whose code leaked, with a form issued on it and not yet used, and another student
+    student = api.create_student("leaked")
+    other = api.create_student("other")
+    old = student["upload_code"]
+    issued = api.request_upload(old).body
+
+    # When the examiner regenerates the code (no body; any case of the nickname)
+    response = _regenerate(api, "LEAKED")
+
+    # Then the answer is the student with a new code, which its own route now shows
+    assert response.status == 201, response.body
+    assert response.headers["Content-Type"] == "application/json"
+    regenerated = response.body
+    assert set(regenerated) == set(student)
+    assert {k: v for k, v in regenerated.items() if k != "upload_code"} == {
+        k: v for k, v in student.items() if k != "upload_code"
+    }
+    new = regenerated["upload_code"]
+    assert codes.normalize(new) is not None
+    assert codes.normalize(new) != codes.normalize(old)
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "leaked"}).body["upload_code"] == new
+    # And the old code finds no one on either of a student's routes, in any of its spellings
+    for spelling in (old, old.lower(), old.replace("-", "")):
+        assert api.request_upload(spelling).status == 404
+        status = api.call("get_upload_status", "by_code", path_params={"upload_code": spelling})
+        assert (status.status, status.headers["Content-Type"]) == (404, PROBLEM)
+    # And the new one works, and the other student's code is untouched
+    assert api.call("get_upload_status", "by_code", path_params={"upload_code": new}).status == 200
+    assert (
+        api.call("get_student", "by_nickname", path_params={"nickname": "other"}).body["upload_code"]
+        == (other["upload_code"])
+    )
+
+    # And the form issued with the old code before still records: the object's key names the upload
+    assert old.replace("-", "") not in issued["fields"]["key"]
+    bucket.upload(issued, b"%PDF-1.7 issued before")
+    assert record(bucket.notification(issued["fields"]["key"], 22))["batchItemFailures"] == []
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": new}).body
+    assert progress["current"]["upload_id"] == issued["upload_id"]
+    assert progress["attempts_used"] == 1
+    # And one issued with the new code records too
+    form = api.request_upload(new).body
+    bucket.upload(form, b"%PDF-1.7 issued after")
+    assert record(bucket.notification(form["fields"]["key"], 21))["batchItemFailures"] == []
+    detail = api.call("get_student", "by_nickname", path_params={"nickname": "leaked"}).body
+    assert [item["upload_id"] for item in detail["submissions"]] == [issued["upload_id"], form["upload_id"]]
+    assert detail["current"]["upload_id"] == form["upload_id"]
+
+
+def test_regenerating_the_code_of_an_unknown_student_or_exam_is_a_404(api: Api) -> None:
+    api.create_student("known")
+
+    for nickname, exam_id in (("nobody", EXAM), ("known", "no-such-exam")):
+        response = _regenerate(api, nickname, exam_id)
+        assert response.status == 404
+        assert response.headers["Content-Type"] == PROBLEM
+
+
 def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
     api.create_student("mobrien", email="mary-ann.obrien@example.org")
 

@@ -1,5 +1,6 @@
-"""What examiners do with an exam's roster: create, import, list, download, look up, delete
-students, and give extensions. Every function is scoped to the caller's key and exam."""
+"""What examiners do with an exam's roster: create, import, list, search, download, look up,
+delete students, give a new upload code, and give extensions. Every function is scoped to the
+caller's key and exam."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from exam_depository.domain.rules import (
     window_refusal,
 )
 from exam_depository.domain.search import search_terms
+from exam_depository.observability import logger
 
 if TYPE_CHECKING:
     from exam_depository.domain.inputs import ExtensionIn, StudentIn
@@ -125,6 +127,20 @@ def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.
     if row is None:
         raise NotFound(NO_STUDENT)
     return exam, row
+
+
+def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.students.StudentRow:
+    """A new upload code for a student whose code leaked: from the commit on, the old one finds
+    no one (404 on both of a student's routes). A form issued with it before still records, as
+    any issued form does: its object's key names the upload, never the code, and the recorder
+    finds the student by the upload."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        row = db.students.replace_upload_code(conn, exam.exam_pk, nickname, codes.new_code())
+    if row is None:
+        raise NotFound(NO_STUDENT)
+    logger.info("Upload code regenerated", extra={"exam_id": exam_id, "upload_code": codes.redact(row.upload_code)})
+    return row
 
 
 def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:

@@ -272,6 +272,18 @@ def lock_student_for_deletion(conn: Connection, exam_pk: int, nickname: str) -> 
         ).fetchone()
 
 
+def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_code: str) -> StudentRow | None:
+    """Give the student of the exam (by nickname) this upload code instead of its own: the old
+    one finds no student from the commit on. None when the exam has no such student."""
+    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+        return cur.execute(
+            f"""UPDATE student AS s SET upload_code = %s
+                WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)
+                RETURNING {_STUDENT_COLUMNS}""",
+            (upload_code, exam_pk, nickname),
+        ).fetchone()
+
+
 def delete_student(conn: Connection, student_id: int) -> None:
     conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
 
