@@ -564,9 +564,9 @@ function studentRow(student) {
 }
 
 // A page of the roster, drawn with the exam's counts of the same moment. `focus` says where the
-// keyboard goes once the old rows are gone: a student's row, or the Students heading.
-// A search or a filter asks the server, over the whole roster; a cursor holds only with the same
-// ones, so a new search starts again from its first page.
+// keyboard goes once the old rows are gone: a student's row, or the Students heading. The search
+// and the filter are the server's, over the whole roster; a cursor holds only with the same ones,
+// so a new search starts again from its first page.
 async function loadRoster(index, focus) {
   const asked = ++rosterAsked;
   const cursor = pageCursors[index];
@@ -613,6 +613,12 @@ async function loadRoster(index, focus) {
     const row = document.querySelector(`#roster tr[data-nickname="${CSS.escape(focus)}"] td.actions button`);
     (row || $("students-title")).focus();
   }
+}
+
+// A new search or filter: its first page, now (the typing's pause is waited for by the caller).
+function search() {
+  clearTimeout(searchTimer);
+  return attempt(() => { pageCursors = [null]; return loadRoster(0); }, { near: $("search-form") });
 }
 
 async function downloadRoster() {
@@ -1107,10 +1113,6 @@ $("exam-title").addEventListener("input", () => {
 $("exam-id").addEventListener("input", () => { $("exam-id").dataset.typed = "yes"; });
 $("exam-due").addEventListener("change", () => { if (!$("exam-cutoff").value) $("exam-cutoff").value = $("exam-due").value; });
 $("back").addEventListener("click", () => attempt(() => showExams(), { busy: $("back") }));
-function search() {
-  clearTimeout(searchTimer);
-  return attempt(() => { pageCursors = [null]; return loadRoster(0); }, { near: $("search-form") });
-}
 $("filter").addEventListener("change", search);
 $("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, SEARCH_WAIT_MS); });
 $("search-form").addEventListener("submit", (event) => { event.preventDefault(); search(); });
