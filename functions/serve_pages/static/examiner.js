@@ -555,7 +555,7 @@ function studentRow(student) {
     el("th", { scope: "row", className: "nickname" }, details),
     el("td", { className: "name" }, `${student.first_name} ${student.last_name}`),
     cell("Uploads", "uploads", `${student.attempts_used} of ${student.max_attempts}`),
-    cell("Handed in", "handed-in", handedIn(student)),
+    cell("Handed in", "submitted", handedIn(student)),
     cell("Kept until", student.current ? "kept" : "kept empty", student.current ? dateCell(student.current.expires_at) : "—"),
     cell("Extension", extension ? "extension" : "extension empty", extensionText(extension)),
     actions);
