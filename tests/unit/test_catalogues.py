@@ -68,7 +68,8 @@ def namespaces() -> set[str]:
 def keys_in_scripts() -> set[str]:
     """Every string literal of the scripts that names a key (`"upload.done"`): keys are passed as
     literals, never put together, so that this finds each of them."""
-    literal = re.compile(r"""["'`]((?:%s)\.[a-z0-9.-]+)["'`]""" % "|".join(sorted(namespaces())))
+    prefixes = "|".join(sorted(namespaces()))
+    literal = re.compile(rf"""["'`]((?:{prefixes})\.[a-z0-9.-]+)["'`]""")
     return {key for name in SCRIPTS for key in literal.findall((STATIC / name).read_text())}
 
 
@@ -126,12 +127,15 @@ def test_every_key_the_pages_use_is_in_english() -> None:
     used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts.keys() | words_of(page).labels}
 
     assert sorted(key for key in used if key not in english and f"{key}.other" not in english) == []
-    assert plurals_in_scripts() and all(f"{key}.other" in english for key in plurals_in_scripts())
+    assert plurals_in_scripts(), "the pages count in plurals"
+    assert all(f"{key}.other" in english for key in plurals_in_scripts())
 
 
 def test_every_english_key_is_used() -> None:
     used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts.keys() | words_of(page).labels}
-    plural_forms = {f"{base}.{form}" for base in plurals_in_scripts() for form in ("zero", "one", "two", "few", "many", "other")}
+    plural_forms = {
+        f"{base}.{form}" for base in plurals_in_scripts() for form in ("zero", "one", "two", "few", "many", "other")
+    }
 
     assert sorted(set(catalogue("en")) - used - plural_forms) == []
 
@@ -163,4 +167,3 @@ def test_the_language_switch_offers_every_catalogue() -> None:
 def test_no_catalogue_holds_html() -> None:
     for language in languages():
         assert [key for key, text in catalogue(language).items() if re.search(r"<\w|&\w+;", text)] == []
-
