@@ -45,7 +45,8 @@ def browser_tab(
     bypass_csp: bool = False,
 ) -> Iterator[Page]:
     """A tab of its own context: `locale` is the browser's language, `languages` (when given) the
-    whole list navigator.languages reports. Console errors are collected into `console_errors`."""
+    whole list navigator.languages reports. Console errors are collected into `console_errors`,
+    and none may be left when the tab closes."""
     context = browser.new_context(
         viewport=viewport,
         locale=locale,
@@ -65,6 +66,8 @@ def browser_tab(
         yield page
     finally:
         context.close()
+    # A CSP violation or a script error shows up here (a test removes those it caused on purpose).
+    assert console_errors == []
 
 
 def live_seen(page: Page) -> list[tuple[str, str]]:
