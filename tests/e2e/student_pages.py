@@ -58,6 +58,12 @@ def browser_tab(
     page = context.new_page()
     page.on("console", lambda message: record_problem(message, console_errors))
     page.add_init_script(_LIVE_LOG)
+    # Playwright subscribes to file pickers when a page gains its first "filechooser" listener
+    # (and drops the subscription when the last one goes) without waiting for the answer: Space
+    # pressed on a file input right after `expect_file_chooser` began could open the picker before
+    # the subscription held, and no "filechooser" came (seen about once a run). A listener kept for
+    # the tab's life keeps the subscription; a test still waits for its picker as usual.
+    page.on("filechooser", lambda chooser: None)
     if languages:
         page.add_init_script(
             f"Object.defineProperty(navigator, 'languages', {{ get: () => {json.dumps(languages)} }});"
