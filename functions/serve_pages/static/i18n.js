@@ -148,7 +148,9 @@ const i18n = (() => {
 
   offerSwitch();
   serviceRetry.useWords(t); // "busy, retrying in 4 s…" in the reader's language too
-  const ready = use(preferred());
+  // A language whose catalogue cannot be had (after retry.js's waits) gives way to English.
+  const first = preferred();
+  const ready = use(first).then((used) => (used || first === "en" ? used : use("en")));
 
   return {
     ready,
