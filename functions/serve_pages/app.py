@@ -27,9 +27,7 @@ SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js")
 # static/i18n/de.json is /static/i18n-de.json.
 CATALOGUES = {f"i18n-{path.stem}.json": f"i18n/{path.name}" for path in sorted((STATIC / "i18n").glob("*.json"))}
 ASSETS = (
-    dict.fromkeys(SCRIPTS, "text/javascript")
-    | {"app.css": "text/css"}
-    | dict.fromkeys(CATALOGUES, "application/json")
+    dict.fromkeys(SCRIPTS, "text/javascript") | {"app.css": "text/css"} | dict.fromkeys(CATALOGUES, "application/json")
 )
 
 

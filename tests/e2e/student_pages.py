@@ -10,13 +10,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from playwright.sync_api import Browser, Locator, Page
+from playwright.sync_api import Browser, Locator, Page, ViewportSize
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import Stack, record_problem
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 WIDTHS = {"390px": PHONE, "desktop": DESKTOP}
 AXE = ROOT / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -37,7 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
 def browser_tab(
     browser: Browser,
     console_errors: list[str],
-    viewport: dict[str, int],
+    viewport: ViewportSize,
     *,
     locale: str = "en-GB",
     languages: list[str] | None = None,
