@@ -121,6 +121,10 @@ def _routes(codes: dict[str, Any]) -> dict[str, Callable[[int], Event]]:
         "import_students": lambda i: api_event("import_students", "roster", raw_body=_roster(f"i{i}x", 10)),
         "list_students": lambda i: api_event("list_students", "first_page"),
         "get_student": lambda i: api_event("get_student", "by_nickname", path_params=student),
+        # The students create_student made, each given a new code before delete_student removes it.
+        "regenerate_upload_code": lambda i: api_event(
+            "regenerate_upload_code", "by_nickname", path_params={"exam_id": EXAM_SLUG, "nickname": f"c{i}"}
+        ),
         "delete_student": lambda i: api_event(
             "delete_student", "by_nickname", path_params={"exam_id": EXAM_SLUG, "nickname": f"c{i}"}
         ),

@@ -15,6 +15,7 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/students", "get"),
     ("/exams/{exam_id}/students/{nickname}", "get"),
     ("/exams/{exam_id}/students/{nickname}", "delete"),
+    ("/exams/{exam_id}/students/{nickname}/upload_code", "post"),
     ("/exams/{exam_id}/students/{nickname}/extension", "put"),
     ("/exams/{exam_id}/students/{nickname}/extension", "delete"),
     ("/exams/{exam_id}/extensions/import", "post"),

@@ -1,5 +1,5 @@
-"""GET /exams/{exam_id}/students: a page of the roster, or all of it as CSV with the upload codes
-(Accept: text/csv), for a mail merge (examiner, API key)."""
+"""GET /exams/{exam_id}/students: a page of the roster or of a search of it, or all of it as CSV
+with the upload codes (Accept: text/csv), for a mail merge (examiner, API key)."""
 
 from typing import Annotated, Any, Literal
 
@@ -20,7 +20,7 @@ app = build_resolver()
     "/exams/<exam_id>/students",
     security=EXAMINER,
     responses={
-        **responses(200, StudentPage, 404),
+        **responses(200, StudentPage, 400, 404),
         200: {
             "description": "A page of students; with Accept: text/csv, the whole roster with upload codes",
             "content": {"application/json": {"model": StudentPage}, "text/csv": {"schema": {"type": "string"}}},
@@ -32,13 +32,22 @@ def list_students(
     limit: Annotated[int, Query(ge=1, le=roster.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[Literal["handed_in", "late", "none"] | None, Query()] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            description="A search: only the students of whom every whitespace-separated term of q is part of the "
+            "nickname, first name, last name or email, case and accents aside; 1 to 100 characters once trimmed "
+            "(400 otherwise, and with Accept: text/csv, which is the whole roster). A cursor serves only the q "
+            "and status it came with (400 otherwise)."
+        ),
+    ] = None,
 ) -> Response[StudentPage | str]:
     if wants_csv(app):
-        exam, students = roster.roster_download(examiner_key_id(app), exam_id)
+        exam, students = roster.roster_download(examiner_key_id(app), exam_id, q)
         filename, text = views.roster_download(exam, students)
         disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(200, "text/csv; charset=utf-8", text, headers=disposition)
-    page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status)
+    page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status=status, search=q)
     return Response(200, "application/json", views.student_page_json(page))
 
 

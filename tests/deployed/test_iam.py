@@ -85,6 +85,7 @@ FORBIDDEN: dict[str, Call] = {
     "ImportExtensionsFunction": read_a_submission,
     "DeleteExamFunction": read_a_submission,  # lists and deletes versions; never reads a file
     "DeleteStudentFunction": read_a_submission,
+    "RegenerateUploadCodeFunction": read_a_submission,
     "CreateExportFunction": queue_a_forged_notification,  # may queue export jobs only
     "GetExportFunction": read_a_submission,  # may read exports/ only
     "RequestUploadFunction": read_a_submission,  # signs upload forms (PutObject) only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -139,6 +140,41 @@ def test_listing_pages_through_the_callers_exams_only(api: Api) -> None:
     assert [item["exam_id"] for item in theirs] == ["theirs"]
 
 
+def test_every_exam_answer_says_where_the_exam_stands_in_its_window_as_it_is_answered(
+    aws: None, handler: Callable[[str], ModuleType]
+) -> None:
+    # Given an exam that opens tomorrow
+    api = Api(handler)
+    now = datetime.now(UTC)
+    tomorrow = {
+        "opens_at": (now + timedelta(days=1)).isoformat(),
+        "due_at": (now + timedelta(days=2)).isoformat(),
+        "cutoff_at": (now + timedelta(days=2, minutes=15)).isoformat(),
+    }
+    created = api.create_exam(**tomorrow)
+
+    def states() -> list[str]:
+        listed = api.call("list_exams", "first_page").body["items"]
+        return [api.call("get_exam", "by_id").body["state"], *(item["state"] for item in listed)]
+
+    # Then each route answers its state: upcoming, then open once it opened, in its late period
+    # once due, whatever a student's extension says, and closed once closed
+    assert created["state"] == "upcoming"
+    assert states() == ["upcoming", "upcoming"]
+    opened = api.call("update_exam", "later_due", body={"opens_at": (now - timedelta(hours=1)).isoformat()})
+    assert opened.body["state"] == "open"
+    assert states() == ["open", "open"]
+    api.create_student("extended")
+    extension = {"due_at": (now + timedelta(days=5)).isoformat()}
+    assert api.call("set_extension", "valid", path_params={"nickname": "extended"}, body=extension).status == 200
+    due = api.call("update_exam", "later_due", body={"due_at": (now - timedelta(minutes=1)).isoformat()})
+    assert due.body["state"] == "late_period"
+    assert states() == ["late_period", "late_period"]
+    closed = api.call("close_exam", "now")
+    assert closed.body["state"] == "closed"
+    assert states() == ["closed", "closed"]
+
+
 def test_a_patch_changes_only_what_it_gives_and_keeps_the_window_in_order(api: Api) -> None:
     before = api.call("get_exam", "by_id").body
     later = (datetime.fromisoformat(before["due_at"]) + timedelta(hours=1)).isoformat()
@@ -211,6 +247,7 @@ EXAMINER_ROUTES = [
     ("list_students", "roster_csv", None),
     ("get_student", "by_nickname", None),
     ("delete_student", "by_nickname", None),
+    ("regenerate_upload_code", "by_nickname", None),
     ("set_extension", "valid", ...),
     ("remove_extension", "by_nickname", None),
     ("import_extensions", "extensions", ...),

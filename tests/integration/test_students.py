@@ -212,6 +212,143 @@ def test_listing_refuses_bad_paging_with_422(api: Api, query: dict[str, str]) ->
     assert response.headers["Content-Type"] == PROBLEM
 
 
+SEARCHED = [
+    # nickname, first name, last name, email
+    ("hmuller", "Hans", "Müller", "hans@example.org"),
+    ("zl", "Zoë", "Łukasiewicz", None),
+    ("mobrien", "Mary-Ann", "O'Brien", "mary-ann.obrien@example.org"),
+    ("ann.lee", "Ann", "Lee", "a.lee@uni.example"),
+    ("MULL3", "Kim", "Park", None),
+    ("jdupont", "Jérôme", "Dupont", "JEROME.D@example.FR"),
+    ("olga", "Ольга", "Смирнова", None),
+]
+
+
+def _search(api: Api, q: str, **query: str) -> ApiResponse:
+    return api.call("list_students", "first_page", query={"q": q, **query})
+
+
+def _found(api: Api, q: str, **query: str) -> list[str]:
+    response = _search(api, q, **query)
+    assert response.status == 200, response.body
+    assert StudentPage.model_validate(response.body).model_dump(mode="json") == response.body
+    return [item["nickname"] for item in response.body["items"]]
+
+
+def test_a_search_finds_students_by_any_part_of_nickname_names_or_email_in_any_case_and_accent(api: Api) -> None:
+    # Given a roster whose names carry accents, other scripts and mixed case
+    for nickname, first, last, email in SEARCHED:
+        api.create_student(nickname, first_name=first, last_name=last, **({"email": email} if email else {}))
+
+    # Then each search finds the students every one of its terms is part of, folded alike
+    assert _found(api, "muller") == ["hmuller"]
+    assert _found(api, "MULLER") == ["hmuller"]
+    assert _found(api, "Müller") == ["hmuller"]
+    assert _found(api, "müll") == ["hmuller", "MULL3"]  # a last name and a nickname
+    assert _found(api, "zoe") == ["zl"]
+    assert _found(api, "ZOË łuk") == ["zl"]
+    assert _found(api, "jerome") == ["jdupont"]
+    assert _found(api, "example.fr") == ["jdupont"]  # part of the email, in another case
+    assert _found(api, "o'brien") == ["mobrien"]
+    assert _found(api, "ann lee") == ["ann.lee"]  # each term in another field
+    assert _found(api, "  ann\tuni.example ") == ["ann.lee"]
+    assert _found(api, "ann") == ["mobrien", "ann.lee"]  # "Mary-Ann" too
+    assert _found(api, "ann park") == []  # every term must be found
+    assert _found(api, "ольга") == ["olga"]
+    assert _found(api, "%") == []  # no wildcard: the text is looked for as it is
+    assert _found(api, "_") == []
+    # And a term never spans two fields
+    assert _found(api, "hansmüller") == []
+
+
+def test_a_search_pages_with_its_cursor_and_combines_with_the_status_filter(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given 12 students, 7 of them named Müller, 3 of whom handed in
+    for n in range(12):
+        last = "Müller" if n % 2 == 0 or n == 11 else "Schmidt"
+        api.create_student(f"s{n:02d}", first_name="Eva", last_name=last)
+    for nickname in ("s00", "s04", "s05"):
+        _hand_in(api, bucket, record, nickname)
+    mullers = ["s00", "s02", "s04", "s06", "s08", "s10", "s11"]
+
+    # When the examiner pages through a search, 3 at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = _search(api, "MULLER", limit="3", **({"cursor": cursor} if cursor else {}))
+        assert page.status == 200, page.body
+        seen += [item["nickname"] for item in page.body["items"]]
+        pages += 1
+        cursor = page.body["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then every match comes once, in the roster's order, and only they
+    assert (seen, pages) == (mullers, 3)
+    # And the search narrows the status filter: who of them handed in, who has not yet
+    assert _found(api, "muller", status="handed_in") == ["s00", "s04"]
+    assert _found(api, "muller", status="none") == ["s02", "s06", "s08", "s10", "s11"]
+    assert _found(api, "schmidt", status="handed_in") == ["s05"]
+    handed_in = _search(api, "muller", status="handed_in", limit="1")
+    follow = _search(api, "muller", status="handed_in", limit="1", cursor=handed_in.body["next_cursor"])
+    assert [item["nickname"] for item in follow.body["items"]] == ["s04"]
+
+
+@pytest.mark.parametrize(
+    ("q", "says"),
+    [("", "1 to 100"), ("   ", "1 to 100"), ("x" * 101, "(it has 101)"), ("ann\x00", "control characters")],
+    ids=["empty", "blank", "too long", "a NUL"],
+)
+def test_a_search_out_of_bounds_is_a_400_problem(api: Api, q: str, says: str) -> None:
+    response = _search(api, q)
+
+    assert response.status == 400
+    assert response.headers["Content-Type"] == PROBLEM
+    assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+    assert says in response.body["detail"]
+    assert _found(api, "x" * 100) == []  # the longest allowed is searched
+
+
+def test_a_cursor_serves_only_the_search_and_filter_it_came_from(api: Api) -> None:
+    # Given a page of a search, of the whole roster and of a filter, each followed by another
+    for n in range(4):
+        api.create_student(f"s{n}", last_name="Müller")
+    cursors = {
+        ("muller", None): _search(api, "muller", limit="1").body["next_cursor"],
+        (None, None): api.call("list_students", "first_page", query={"limit": "1"}).body["next_cursor"],
+        (None, "none"): api.call("list_students", "first_page", query={"limit": "1", "status": "none"}).body[
+            "next_cursor"
+        ],
+    }
+    assert all(cursors.values())
+
+    # When a cursor is used with another search or filter, then it is refused with a 400 problem
+    for (q, status), cursor in cursors.items():
+        for other_q, other_status in (("mull", None), ("muller", "none"), (None, None), (None, "handed_in")):
+            if (other_q, other_status) == (q, status):
+                continue
+            query = {"limit": "1", "cursor": cursor}
+            query |= {"q": other_q} if other_q else {}
+            query |= {"status": other_status} if other_status else {}
+            response = api.call("list_students", "first_page", query=query)
+            assert response.status == 400, (q, status, other_q, other_status, response.body)
+            assert response.body["type"] == "urn:exam-depository:problem:invalid-query"
+    # And with its own, it reads the next page
+    assert [
+        item["nickname"] for item in _search(api, "muller", limit="1", cursor=cursors["muller", None]).body["items"]
+    ] == ["s1"]
+
+
+def test_the_csv_download_is_the_whole_roster_and_refuses_a_search(api: Api) -> None:
+    api.create_student("hmuller", last_name="Müller")
+
+    response = api.call("list_students", "roster_csv", query={"q": "muller"})
+
+    assert response.status == 400
+    assert response.headers["Content-Type"] == PROBLEM
+    assert "whole roster" in response.body["detail"]
+
+
 def test_get_and_delete_unknown_student_are_404(api: Api) -> None:
     for function in ("get_student", "delete_student"):
         response = api.call(function, "by_nickname", path_params={"nickname": "nobody"})
@@ -240,6 +377,105 @@ def test_delete_student_removes_its_rows_and_files(
     assert api.request_upload(student["upload_code"]).status == 404
     assert len(bucket.keys()) == 1
     assert api.call("get_student", "by_nickname", path_params={"nickname": "staying"}).body["attempts_used"] == 1
+
+
+def test_one_students_view_holds_every_upload_and_its_current_file_downloads_by_code(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given a student who handed in twice, the second time late
+    api.create_student("twice")
+    _hand_in(api, bucket, record, "twice")
+    now = datetime.now(UTC)
+    window = {"due_at": (now - timedelta(minutes=1)).isoformat(), "cutoff_at": (now + timedelta(hours=1)).isoformat()}
+    assert api.call("update_exam", "later_due", body=window).status == 200
+    _hand_in(api, bucket, record, "twice")
+
+    # When the console shows the student
+    detail = api.call("get_student", "by_nickname", path_params={"nickname": "twice"})
+
+    # Then every upload is there with what a row shows: status, late, kept until, code, receipt
+    assert detail.status == 200
+    first, second = detail.body["submissions"]
+    assert [(first["status"], first["late"]), (second["status"], second["late"])] == [
+        ("superseded", False),
+        ("current", True),
+    ]
+    assert detail.body["current"] == second
+    assert datetime.fromisoformat(second["expires_at"]) > now  # kept until
+    assert all(
+        item["receipt"].count(".") == 2 and codes.normalize(item["verification_code"]) for item in (first, second)
+    )
+    # And the current file downloads through its verification code, the superseded one is gone (410)
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": second["verification_code"]})
+    assert link.status == 200
+    assert "url" in link.body
+    gone = api.call("get_download_url", "by_code", path_params={"verification_code": first["verification_code"]})
+    assert (gone.status, gone.headers["Content-Type"]) == (410, PROBLEM)
+
+
+def _regenerate(api: Api, nickname: str, exam_id: str = EXAM) -> ApiResponse:
+    return api.call("regenerate_upload_code", "by_nickname", path_params={"exam_id": exam_id, "nickname": nickname})
+
+
+def test_a_regenerated_upload_code_replaces_the_old_one_which_finds_no_one_from_then_on(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given a student whose code leaked, with a form issued on it and not yet used, and another student
+    student = api.create_student("leaked")
+    other = api.create_student("other")
+    old = student["upload_code"]
+    issued = api.request_upload(old).body
+
+    # When the examiner regenerates the code (no body; any case of the nickname)
+    response = _regenerate(api, "LEAKED")
+
+    # Then the answer is the student with a new code, which its own route now shows
+    assert response.status == 201, response.body
+    assert response.headers["Content-Type"] == "application/json"
+    regenerated = response.body
+    assert set(regenerated) == set(student)
+    assert {k: v for k, v in regenerated.items() if k != "upload_code"} == {
+        k: v for k, v in student.items() if k != "upload_code"
+    }
+    new = regenerated["upload_code"]
+    assert codes.normalize(new) is not None
+    assert codes.normalize(new) != codes.normalize(old)
+    assert api.call("get_student", "by_nickname", path_params={"nickname": "leaked"}).body["upload_code"] == new
+    # And the old code finds no one on either of a student's routes, in any of its spellings
+    for spelling in (old, old.lower(), old.replace("-", "")):
+        assert api.request_upload(spelling).status == 404
+        status = api.call("get_upload_status", "by_code", path_params={"upload_code": spelling})
+        assert (status.status, status.headers["Content-Type"]) == (404, PROBLEM)
+    # And the new one works, and the other student's code is untouched
+    assert api.call("get_upload_status", "by_code", path_params={"upload_code": new}).status == 200
+    assert (
+        api.call("get_student", "by_nickname", path_params={"nickname": "other"}).body["upload_code"]
+        == (other["upload_code"])
+    )
+
+    # And the form issued with the old code before still records: the object's key names the upload
+    assert old.replace("-", "") not in issued["fields"]["key"]
+    bucket.upload(issued, b"%PDF-1.7 issued before")
+    assert record(bucket.notification(issued["fields"]["key"], 22))["batchItemFailures"] == []
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": new}).body
+    assert progress["current"]["upload_id"] == issued["upload_id"]
+    assert progress["attempts_used"] == 1
+    # And one issued with the new code records too
+    form = api.request_upload(new).body
+    bucket.upload(form, b"%PDF-1.7 issued after")
+    assert record(bucket.notification(form["fields"]["key"], 21))["batchItemFailures"] == []
+    detail = api.call("get_student", "by_nickname", path_params={"nickname": "leaked"}).body
+    assert [item["upload_id"] for item in detail["submissions"]] == [issued["upload_id"], form["upload_id"]]
+    assert detail["current"]["upload_id"] == form["upload_id"]
+
+
+def test_regenerating_the_code_of_an_unknown_student_or_exam_is_a_404(api: Api) -> None:
+    api.create_student("known")
+
+    for nickname, exam_id in (("nobody", EXAM), ("known", "no-such-exam")):
+        response = _regenerate(api, nickname, exam_id)
+        assert response.status == 404
+        assert response.headers["Content-Type"] == PROBLEM
 
 
 def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:

@@ -286,3 +286,51 @@ def test_files_recorded_under_the_three_day_rule_are_kept_until_the_retention_af
     # And what S3 accepted after a cut-off moved earlier can now be rejected with its reason
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE upload SET status = 'rejected', rejection_reason = 'after_cutoff' WHERE version_id = 'v1'")
+
+
+@pytest.mark.parametrize("had_unaccent", [False, True], ids=["without unaccent", "with unaccent already"])
+def test_a_roster_made_before_the_search_is_searched_without_its_accents_once_migrated(
+    server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    aws: None,
+    handler: Callable[[str], ModuleType],
+    had_unaccent: bool,
+) -> None:
+    # Given a database at schema 0007 (before the search) with students, and unaccent or not (an
+    # operator's database may have it for its own use)
+    with _database_at(server_url, "0007.extension-removed-at") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+            (exam_pk,) = conn.execute(
+                """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+                   VALUES (1, 'old', 'Old', now() - interval '1 hour', now() + interval '1 hour',
+                           now() + interval '1 hour', 'UTC', 5)
+                   RETURNING id"""
+            ).fetchone() or (None,)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+                       VALUES (%s, %s, %s, %s, %s, %s)""",
+                    [
+                        (exam_pk, nickname, first, last, codes.new_code(), codes.new_pseudonym())
+                        for nickname, first, last in (("hm", "Hans", "Müller"), ("zl", "Zoë", "Ł"), ("kp", "Kim", "P"))
+                    ],
+                )
+            if had_unaccent:
+                conn.execute("CREATE EXTENSION unaccent")
+        _served(url, monkeypatch)
+
+        # When this release's migrations run
+        applied = schema.migrate(url)
+
+        # Then the search's extension is there, and the students made before it are found by it
+        assert applied == ["0008.unaccent"]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'").fetchone() == (1,)
+        api = Api(handler)
+        for q, found in (("MULLER", ["hm"]), ("zoe", ["zl"]), ("müll", ["hm"])):
+            page = api.call("list_students", "first_page", path_params={"exam_id": "old"}, query={"q": q})
+            assert [item["nickname"] for item in page.body["items"]] == found, page.body
+        assert schema.migrate(url) == []
+        db.reset()

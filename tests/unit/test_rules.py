@@ -97,6 +97,47 @@ def test_a_window_is_refused_when_past_or_longer_than_the_storage_keeps_files(
         assert refused_because in refusal.detail
 
 
+DUE, LATE_END = OPENS + 7 * DAY, OPENS + 7 * DAY + timedelta(minutes=15)
+TICK = timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("window", "now", "state"),
+    [
+        ((OPENS, DUE, LATE_END), OPENS - DAY, "upcoming"),
+        ((OPENS, DUE, LATE_END), OPENS - TICK, "upcoming"),
+        ((OPENS, DUE, LATE_END), OPENS, "open"),
+        ((OPENS, DUE, LATE_END), DUE - TICK, "open"),
+        ((OPENS, DUE, LATE_END), DUE, "late_period"),
+        ((OPENS, DUE, LATE_END), LATE_END - TICK, "late_period"),
+        ((OPENS, DUE, LATE_END), LATE_END, "closed"),
+        ((OPENS, DUE, LATE_END), LATE_END + 30 * DAY, "closed"),
+        ((OPENS, DUE, DUE), DUE - TICK, "open"),  # no grace: no late period
+        ((OPENS, DUE, DUE), DUE, "closed"),
+        ((OPENS, OPENS, OPENS), OPENS - TICK, "upcoming"),  # closed at its opening
+        ((OPENS, OPENS, OPENS), OPENS, "closed"),
+    ],
+    ids=[
+        "a day before it opens",
+        "the instant before it opens",
+        "as it opens",
+        "the instant before it is due",
+        "as it is due",
+        "the instant before the cut-off",
+        "at the cut-off",
+        "a month after",
+        "no grace: before it is due",
+        "no grace: as it is due",
+        "one instant: before",
+        "one instant: at it",
+    ],
+)
+def test_an_exams_state_follows_its_own_window_boundaries_included(
+    window: tuple[datetime, datetime, datetime], now: datetime, state: str
+) -> None:
+    assert rules.exam_state(rules.Window(*window), now) == state
+
+
 @pytest.mark.parametrize(
     ("used", "before", "after", "refused"),
     [

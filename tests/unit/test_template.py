@@ -248,6 +248,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ListStudentsFunction": {DATABASE},
     "GetStudentFunction": {DATABASE},
     "DeleteStudentFunction": {DATABASE, LIST_VERSIONS, DELETE_VERSION},
+    "RegenerateUploadCodeFunction": {DATABASE},
     "SetExtensionFunction": {DATABASE},
     "RemoveExtensionFunction": {DATABASE},
     "ImportExtensionsFunction": {DATABASE},

@@ -80,6 +80,7 @@ def test_an_exam_stored_with_a_name_browsers_refuse_is_answered_with_one_they_kn
             **{name: value for name, value in EXAM.items() if name != "exam_id"},
             "exam_id": "chem-1",
             "timezone": stored,
+            "state": "upcoming",
             "max_attempts": 5,
             "anonymous": False,
             "created_at": "2026-12-01T09:00:00Z",

@@ -11,12 +11,19 @@ const SUMMARY_CLOSED_MS = 60000; // otherwise (an extension on a page not loaded
 const EXPORT_EVERY_MS = 1500;
 const EXPORT_BACKOFF_MAX_MS = 30000;
 const EXPORT_DUE_MS = 48 * 3600 * 1000; // an export is due this long before the first file goes
+const SEARCH_WAIT_MS = 300; // the search waits for a pause in the typing
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 // The API's field names, as the forms label them.
 const FIELD_LABELS = {
   title: "Title", exam_id: "Exam id", opens_at: "Opens", due_at: "Due", cutoff_at: "Late uploads accepted until",
   timezone: "Time zone", max_attempts: "Uploads per student", extra_attempts: "Extra uploads",
+  anonymous: "Anonymous", nickname: "Nickname", first_name: "First name", last_name: "Last name", email: "Email",
+  q: "Search",
 };
+// An exam's state as the API names it, in words.
+const STATES = { upcoming: "Upcoming", open: "Open", late_period: "Late period", closed: "Closed" };
+// What became of an upload, in words.
+const FILE_STATES = { current: "current", superseded: "replaced", expired: "deleted" };
 
 let examsCursor = null;
 let exam = null; // the exam on show
@@ -32,6 +39,11 @@ let editShown = {}; // the edit form's values as last filled from the API
 let extensionFor = null;
 let extensionOpener = null;
 let extensionDueShown = null;
+let rosterAsked = 0; // the roster requests sent: only the answer to the last one is drawn
+let searchTimer = null;
+let studentShown = null; // the student in the dialog, as last answered
+let studentOpener = null;
+let receiptLinks = []; // the object URLs of the receipts the dialog offers, released when it changes
 let droppedFile = null;
 let clockOffset = 0; // the server's clock minus this browser's, from each answer's Date header
 
@@ -43,13 +55,15 @@ function el(tag, props, ...children) {
   for (const child of children) node.append(child instanceof Node ? child : String(child));
   return node;
 }
-function say(text) { $("status").textContent = text; }
+// While a student's dialog is open, the rest of the page is inert: it speaks in the dialog.
+function dialogOpen() { return $("student-view").open; }
+function say(text) { (dialogOpen() ? $("student-status") : $("status")).textContent = text; }
 const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
 function clearError() { $("error").hidden = true; $("error-rows").replaceChildren(); $("retry").hidden = true; }
 // The alert goes beside what it is about (the form that was refused), or under the status line.
 function fail(text, { rows, near, retry } = {}) {
   const box = $("error");
-  if (near) near.before(box); else $("status").after(box);
+  if (near) near.before(box); else (dialogOpen() ? $("student-status") : $("status")).after(box);
   $("error-text").textContent = text;
   $("error-rows").replaceChildren(...(rows || []).map((row) => el("li", {}, row)));
   $("retry").hidden = !retry;
@@ -66,6 +80,18 @@ function inZone(iso, zone) {
   }).format(new Date(iso));
 }
 function when(iso) { return inZone(iso, ownZone); }
+const shortClock = new Intl.DateTimeFormat(undefined, {
+  month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: ownZone,
+});
+// A time in a list: in full on a wide screen, short on a narrow one (which says the zone once, above).
+function dateCell(iso) {
+  return el("span", { className: "date" },
+    el("span", { className: "wide-only" }, when(iso)),
+    el("span", { className: "narrow-only" }, shortClock.format(new Date(iso))));
+}
+function badge(text, kind) { return el("span", { className: `badge ${kind}` }, text); }
+function lateBadge(late) { return late ? badge("late", "late") : badge("on time", "current"); }
+function spoken(text) { return el("span", { className: "visually-hidden" }, text); }
 function size(bytes) {
   if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -153,8 +179,9 @@ async function problemOf(response) {
 // or starting service's answer is retried (retry.js); after a timeout, a lost answer or a 503
 // `service-unavailable` only a GET is sent again by itself, since a change may have been made
 // (the examiner is shown the problem's detail, with Try again).
-async function call(method, path, { json, file, accept } = {}) {
-  const headers = { "x-api-key": sessionStorage.getItem(KEY) || "" };
+async function call(method, path, { json, file, accept, anyone } = {}) {
+  // `anyone`: a route open to anyone with the code (a reviewer's): the key is not sent there.
+  const headers = anyone ? {} : { "x-api-key": sessionStorage.getItem(KEY) || "" };
   if (json) headers["Content-Type"] = "application/json";
   if (file) headers["Content-Type"] = "text/csv";
   if (accept) headers.Accept = accept;
@@ -235,6 +262,7 @@ function busyButton(form) { return form.querySelector("button[type=submit]"); }
 // --- signing in and out ----------------------------------------------------------------------
 
 function show(view) {
+  if (view !== "exam" && dialogOpen()) $("student-view").close();
   $("sign-in").hidden = view !== "sign-in";
   $("exams-view").hidden = view !== "exams";
   $("exam-view").hidden = view !== "exam";
@@ -276,21 +304,34 @@ async function signIn(event) {
 
 // --- the exams -------------------------------------------------------------------------------
 
+// A cell that says what it is when a narrow screen shows the row as a card.
+function cell(label, className, ...content) {
+  const td = el("td", { className }, ...content);
+  td.dataset.label = label;
+  return td;
+}
+function stateBadge(state) { return badge(STATES[state] || state, `state ${state}`); }
+
 function examRow(item) {
   const open = el("button", { type: "button", className: "link" }, item.title);
   open.addEventListener("click", () => attempt(() => openExam(item.exam_id), { busy: open }));
   const c = item.counts;
   return el("tr", {},
     el("th", { scope: "row" }, open, el("div", { className: "hint mono" }, item.exam_id)),
-    el("td", {}, when(item.due_at)),
-    el("td", {}, c.students), el("td", {}, c.handed_in), el("td", {}, c.late), el("td", {}, c.none_yet));
+    cell("State", "state", stateBadge(item.state)),
+    cell("Due", "due", dateCell(item.due_at)),
+    cell("Students", "count", c.students), cell("Handed in", "count", c.handed_in),
+    cell("Of them late", "count", c.late), cell("Not yet", "count", c.none_yet));
 }
 
 async function showExams(more) {
   const query = more && examsCursor ? `&cursor=${encodeURIComponent(examsCursor)}` : "";
   const { data } = await call("GET", `exams?limit=50${query}`);
   const body = $("exams-table").tBodies[0];
-  if (!more) body.replaceChildren();
+  if (!more) {
+    body.replaceChildren();
+    say(""); // what was said about the exam left behind (a ZIP ready) is not about this list
+  }
   const rows = data.items.map(examRow);
   body.append(...rows);
   examsCursor = data.next_cursor;
@@ -351,16 +392,28 @@ function fillEditForm(data) {
   editShown = {
     title: data.title, "edit-opens": fieldValue(data.opens_at), "edit-due": fieldValue(data.due_at),
     "edit-cutoff": fieldValue(data.cutoff_at), "edit-attempts": String(data.max_attempts),
+    "edit-zone": data.timezone, "edit-anonymous": data.anonymous,
   };
   $("edit-title").value = data.title;
   for (const id of ["edit-opens", "edit-due", "edit-cutoff", "edit-attempts"]) $(id).value = editShown[id];
+  if (![...$("edit-zone").options].some((option) => option.value === data.timezone)) {
+    $("edit-zone").append(el("option", { value: data.timezone }, data.timezone)); // a zone this browser does not list
+  }
+  $("edit-zone").value = data.timezone;
+  $("edit-anonymous").checked = data.anonymous;
   $("edit-exam").dataset.changed = "";
+}
+
+function showState(state) {
+  $("exam-state").className = `badge state ${state}`;
+  setText("exam-state", STATES[state] || state);
 }
 
 function showExam(data) {
   const sameExam = exam && exam.exam_id === data.exam_id;
   exam = data;
   $("exam-heading").textContent = data.title;
+  showState(data.state);
   const zone = data.timezone === ownZone ? "" : ` In the exam's zone (${data.timezone}): due ${inZone(data.due_at, data.timezone)}.`;
   const late = data.cutoff_at > data.due_at ? `, late uploads until ${when(data.cutoff_at)}` : ", no late uploads";
   $("exam-window").textContent = `${data.exam_id}: opens ${when(data.opens_at)}, due ${when(data.due_at)}${late}; ` +
@@ -419,11 +472,15 @@ async function openExam(examId) {
   $("export-progress").textContent = "";
   $("export-download").hidden = true;
   $("start-export").disabled = false;
+  $("start-export").className = "primary";
   $("import-result").hidden = true;
-  $("extension-form").hidden = true;
+  $("added").hidden = true;
+  parkExtension();
   $("delete-confirm").hidden = true;
   $("close-confirm").hidden = true;
   $("filter").value = "";
+  $("search").value = "";
+  clearTimeout(searchTimer);
   pageCursors = [null];
   shownCounts = null;
   showExam(data);
@@ -447,7 +504,8 @@ function watchSummary() {
       try {
         const { data } = await call("GET", path("exams", examId));
         if (exam && exam.exam_id === examId) {
-          exam = { ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from };
+          exam = { ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from, state: data.state };
+          showState(data.state);
           showSummary(data.counts);
           showRetention();
         }
@@ -468,16 +526,22 @@ async function gone() {
 
 function handedIn(student) {
   const current = student.current;
-  if (!current) return el("span", { className: "badge none" }, "not yet");
-  return el("span", {},
-    when(current.submitted_at), " ",
-    el("span", { className: current.late ? "badge late" : "badge current" }, current.late ? "late" : "on time"));
+  if (!current) return badge("not yet", "none");
+  return el("span", {}, dateCell(current.submitted_at), " ", lateBadge(current.late));
+}
+
+function extensionText(extension) {
+  if (!extension) return "—";
+  const extra = extension.extra_attempts ? `, +${plural(extension.extra_attempts, "upload")}` : "";
+  return el("span", {}, "due ", dateCell(extension.due_at), extra);
 }
 
 function studentRow(student) {
   const extension = student.extension;
   // Whose row a button acts on, for a screen reader that hears the button alone.
-  const whose = (preposition) => el("span", { className: "visually-hidden" }, ` ${preposition} ${student.nickname}`);
+  const whose = (preposition) => spoken(` ${preposition} ${student.nickname}`);
+  const details = el("button", { type: "button", className: "link mono" }, spoken("Details of "), student.nickname);
+  details.addEventListener("click", () => attempt(() => openStudent(student.nickname, details), { busy: details }));
   const give = el("button", { type: "button", className: "secondary" },
     extension ? "Change extension" : "Give extension", whose(extension ? "of" : "to"));
   give.addEventListener("click", () => openExtension(student, give));
@@ -488,39 +552,57 @@ function studentRow(student) {
     actions.append(" ", remove);
   }
   const row = el("tr", {},
-    el("th", { scope: "row", className: "mono" }, student.nickname),
-    el("td", {}, `${student.first_name} ${student.last_name}`),
-    el("td", {}, `${student.attempts_used} of ${student.max_attempts}`),
-    el("td", {}, handedIn(student)),
-    el("td", {}, student.current ? when(student.current.expires_at) : "—"),
-    el("td", {}, extension ? `due ${when(extension.due_at)}${extension.extra_attempts ? `, +${extension.extra_attempts}` : ""}` : "—"),
+    el("th", { scope: "row", className: "nickname" }, details),
+    el("td", { className: "name" }, `${student.first_name} ${student.last_name}`),
+    cell("Uploads", "uploads", `${student.attempts_used} of ${student.max_attempts}`),
+    cell("Handed in", "submitted", handedIn(student)),
+    cell("Kept until", student.current ? "kept" : "kept empty", student.current ? dateCell(student.current.expires_at) : "—"),
+    cell("Extension", extension ? "extension" : "extension empty", extensionText(extension)),
     actions);
   row.dataset.nickname = student.nickname;
   return row;
 }
 
 // A page of the roster, drawn with the exam's counts of the same moment. `focus` says where the
-// keyboard goes once the old rows are gone: a student's row, or the Students heading.
+// keyboard goes once the old rows are gone: a student's row, or the Students heading. The search
+// and the filter are the server's, over the whole roster; a cursor holds only with the same ones,
+// so a new search starts again from its first page.
 async function loadRoster(index, focus) {
+  const asked = ++rosterAsked;
   const cursor = pageCursors[index];
   const status = $("filter").value;
-  const query = `limit=${PAGE}${status ? `&status=${status}` : ""}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-  const [{ data }, fresh] = await Promise.all([
-    call("GET", `${path("exams", exam.exam_id, "students")}?${query}`),
-    call("GET", path("exams", exam.exam_id)),
-  ]);
+  const q = $("search").value.trim();
+  const query = new URLSearchParams({ limit: PAGE });
+  if (q) query.set("q", q);
+  if (status) query.set("status", status);
+  if (cursor) query.set("cursor", cursor);
+  let answers;
+  try {
+    answers = await Promise.all([
+      call("GET", `${path("exams", exam.exam_id, "students")}?${query}`),
+      call("GET", path("exams", exam.exam_id)),
+    ]);
+  } catch (err) {
+    if (asked !== rosterAsked) return; // a later search answers instead
+    throw err;
+  }
+  if (asked !== rosterAsked) return; // typed on: the answer to an earlier search came late
+  const [{ data }, fresh] = answers;
+  parkExtension();
   currentPage = index;
   pageCursors = pageCursors.slice(0, index + 1);
   if (data.next_cursor) pageCursors.push(data.next_cursor);
   $("roster").tBodies[0].replaceChildren(...data.items.map(studentRow));
   $("roster-empty").hidden = data.items.length > 0;
+  $("roster-empty").textContent = q ? `No student matches “${q}”${status ? " among those shown" : ""}.` : "No student here.";
   $("prev-page").hidden = index === 0;
   $("next-page").hidden = !data.next_cursor;
   $("next-page").onclick = () => attempt(() => loadRoster(index + 1, "heading"), { busy: $("next-page") });
   $("prev-page").onclick = () => attempt(() => loadRoster(index - 1, "heading"), { busy: $("prev-page") });
   const first = index * PAGE + 1;
+  const matching = q ? ` matching “${q}”` : "";
   $("page-position").textContent = data.items.length
-    ? `Students ${first}–${first + data.items.length - 1}${data.next_cursor ? ", more after" : ""}.` : "";
+    ? `Students ${first}–${first + data.items.length - 1}${matching}${data.next_cursor ? ", more after" : ""}.` : "";
   const cutoffs = data.items.map((s) => new Date(s.cutoff_at));
   latestCutoff = new Date(Math.max(latestCutoff || 0, ...cutoffs));
   showExam(fresh.data);
@@ -528,9 +610,15 @@ async function loadRoster(index, focus) {
   $("roster-stale").hidden = true;
   if (focus === "heading") $("students-title").focus();
   else if (focus) {
-    const row = document.querySelector(`#roster tr[data-nickname="${CSS.escape(focus)}"] button`);
+    const row = document.querySelector(`#roster tr[data-nickname="${CSS.escape(focus)}"] td.actions button`);
     (row || $("students-title")).focus();
   }
+}
+
+// A new search or filter: its first page, now (the typing's pause is waited for by the caller).
+function search() {
+  clearTimeout(searchTimer);
+  return attempt(() => { pageCursors = [null]; return loadRoster(0); }, { near: $("search-form") });
 }
 
 async function downloadRoster() {
@@ -548,6 +636,27 @@ async function downloadRoster() {
 }
 
 // --- adding students -------------------------------------------------------------------------
+
+async function addStudent(event) {
+  event.preventDefault();
+  const form = $("add-student");
+  await attempt(async () => {
+    const missing = ["add-nickname", "add-first", "add-last"].filter((id) => !$(id).value.trim())
+      .map((id) => document.querySelector(`label[for="${id}"]`).textContent);
+    if (missing.length) throw new Mistake(`Fill in: ${missing.join(", ")}.`);
+    const json = { nickname: $("add-nickname").value.trim(), first_name: $("add-first").value, last_name: $("add-last").value };
+    if ($("add-email").value.trim()) json.email = $("add-email").value.trim();
+    $("added").hidden = true;
+    const { data } = await call("POST", path("exams", exam.exam_id, "students"), { json });
+    form.reset();
+    $("added-what").textContent = `Added ${data.first_name} ${data.last_name} (${data.nickname}).`;
+    $("added-code").textContent = data.upload_code;
+    $("added").hidden = false;
+    await loadRoster(currentPage);
+    say(`${$("added-what").textContent} Their upload code is shown below the form.`);
+    $("add-nickname").focus(); // the next latecomer
+  }, { near: form, busy: busyButton(form) });
+}
 
 async function importRoster(event) {
   event.preventDefault();
@@ -599,7 +708,18 @@ async function importExtensions(event) {
 
 // --- extensions ------------------------------------------------------------------------------
 
+// The form goes under the row it was opened from, and back to its place when it closes.
+function parkExtension() {
+  const form = $("extension-form");
+  form.hidden = true;
+  const row = form.closest("tr");
+  if (row) { $("extension-home").append(form); row.remove(); }
+}
+
 function openExtension(student, opener) {
+  parkExtension();
+  const row = opener.closest("tr");
+  row.after(el("tr", { className: "form-row" }, el("td", { colSpan: row.cells.length }, $("extension-form"))));
   extensionFor = student;
   extensionOpener = opener;
   $("extension-title").textContent = `Extension for ${student.nickname} (${student.first_name} ${student.last_name})`;
@@ -612,7 +732,7 @@ function openExtension(student, opener) {
 }
 
 function closeExtension() {
-  $("extension-form").hidden = true;
+  parkExtension();
   if (extensionOpener && extensionOpener.isConnected) extensionOpener.focus();
   extensionFor = extensionOpener = null;
 }
@@ -632,7 +752,7 @@ async function giveExtension(event) {
     if (cutoff) json.cutoff_at = cutoff;
     const nickname = extensionFor.nickname;
     const { data } = await call("PUT", path("exams", exam.exam_id, "students", nickname, "extension"), { json });
-    form.hidden = true;
+    parkExtension();
     extensionFor = extensionOpener = null;
     latestCutoff = new Date(Math.max(latestCutoff, new Date(data.cutoff_at)));
     await loadRoster(currentPage, nickname);
@@ -644,6 +764,164 @@ async function removeExtension(student) {
   await call("DELETE", path("exams", exam.exam_id, "students", student.nickname, "extension"));
   await loadRoster(currentPage, student.nickname);
   say(`${student.nickname}'s extension is removed: the exam's window holds again.`);
+}
+
+// --- one student ------------------------------------------------------------------------------
+
+async function openStudent(nickname, opener) {
+  const { data } = await call("GET", path("exams", exam.exam_id, "students", nickname));
+  studentOpener = opener;
+  $("new-code-confirm").hidden = true;
+  $("remove-confirm").hidden = true;
+  showStudent(data);
+  if (!dialogOpen()) $("student-view").showModal();
+  $("student-status").textContent = "";
+  $("student-heading").focus();
+}
+
+function closeStudent() {
+  if (dialogOpen()) $("student-view").close();
+}
+
+// The dialog closed (Close, Escape or a removal): the keyboard goes back where it was.
+function studentClosed() {
+  if ($("student-view").contains($("error"))) clearError();
+  for (const url of receiptLinks) URL.revokeObjectURL(url);
+  receiptLinks = [];
+  studentShown = null;
+  const back = studentOpener && studentOpener.isConnected ? studentOpener : $("students-title");
+  studentOpener = null;
+  back.focus();
+}
+
+function fullName(s) { return `${s.first_name} ${s.last_name}`; }
+
+function showStudent(s) {
+  studentShown = s;
+  for (const url of receiptLinks) URL.revokeObjectURL(url);
+  receiptLinks = [];
+  $("student-heading").textContent = fullName(s);
+  $("student-who").replaceChildren(el("span", { className: "mono" }, s.nickname), ` · ${s.email || "no email"}`,
+    exam.anonymous ? ` · ${s.pseudonym} in receipts and exports` : "");
+  const late = s.cutoff_at > s.due_at ? `, late uploads until ${when(s.cutoff_at)}` : ", no late uploads";
+  $("student-window").textContent = `${s.extension ? "With an extension: due" : "Due"} ${when(s.due_at)}${late}. ` +
+    `${s.attempts_used} of ${plural(s.max_attempts, "upload")} used.`;
+  $("student-code").textContent = s.upload_code;
+  $("student-current").replaceChildren(...currentFile(s.current));
+  const newest = [...s.submissions].sort((a, b) => new Date(b.submitted_at) - new Date(a.submitted_at));
+  $("student-uploads").replaceChildren(...newest.map(uploadItem));
+  if (!newest.length) $("student-uploads").append(el("li", { className: "hint" }, "No upload yet."));
+  $("remove-student").textContent = `Remove ${s.nickname} from the exam…`;
+  $("remove-yes").textContent = `Remove ${s.nickname} for good`;
+  $("remove-no").textContent = `Keep ${s.nickname}`;
+}
+
+// A receipt to keep, as a file (a compact JWS: any JOSE tool reads it).
+function receiptLink(submission) {
+  if (!submission.receipt) return "";
+  const url = URL.createObjectURL(new Blob([submission.receipt + "\n"], { type: "application/jwt" }));
+  receiptLinks.push(url);
+  return el("a", { className: "button secondary", href: url, download: `receipt-${submission.verification_code}.jwt` },
+    "Download the receipt", spoken(` of ${submission.verification_code}`));
+}
+
+function currentFile(current) {
+  if (!current) return [el("p", { className: "hint" }, "Nothing handed in yet.")];
+  const download = el("button", { type: "button", className: "primary" }, "Download the answer");
+  download.addEventListener("click", () => attempt(() => downloadAnswer(current), { near: download, busy: download }));
+  return [
+    el("p", {}, el("span", { className: "strong wrap" }, current.filename),
+      `, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)} `, lateBadge(current.late)),
+    el("p", { className: "hint" }, `Kept until ${when(current.expires_at)}; verification code `,
+      el("span", { className: "mono" }, current.verification_code), "."),
+    el("div", { className: "row" }, download, receiptLink(current)),
+  ];
+}
+
+function uploadItem(submission) {
+  const pair = (term, ...value) => el("div", {}, el("dt", {}, term), el("dd", {}, ...value));
+  const kept = {
+    current: pair("Kept until", when(submission.expires_at)),
+    expired: pair("Deleted", when(submission.expires_at)),
+    superseded: "", // its file was replaced by the next upload
+  }[submission.status];
+  return el("li", { className: "upload" },
+    el("p", { className: "upload-title" }, el("span", { className: "strong wrap" }, submission.filename), " ",
+      badge(FILE_STATES[submission.status], submission.status), " ", lateBadge(submission.late)),
+    el("dl", {},
+      pair("Handed in", when(submission.submitted_at)),
+      pair("Size", `${size(submission.size_bytes)} (${submission.size_bytes.toLocaleString()} bytes)`),
+      kept,
+      pair("Verification code", el("span", { className: "mono" }, submission.verification_code)),
+      pair("SHA-256", el("span", { className: "mono wrap" }, submission.sha256))),
+    receiptLink(submission));
+}
+
+// The file as a reviewer downloads it: a link of minutes, asked for at the moment of the click.
+async function downloadAnswer(current) {
+  const { data } = await call("GET", path("verifications", current.verification_code, "download_url"), { anyone: true });
+  // A link of the same scheme as this page (the bucket's), never a script URL.
+  if (new URL(data.url).protocol !== window.location.protocol) throw new Mistake("The download link is not one this page opens.");
+  window.location.assign(data.url);
+  say(`Downloading ${current.filename}.`);
+}
+
+function askNewCode() {
+  clearError();
+  const s = studentShown;
+  $("new-code-what").textContent = `A new upload code for ${fullName(s)} (${s.nickname}): the code ${s.upload_code} ` +
+    `stops working at once, for anyone who has it. Give ${s.nickname} the new one. An upload already under way still counts.`;
+  $("new-code-confirm").hidden = false;
+  $("new-code-no").focus();
+}
+
+async function newCode() {
+  await attempt(async () => {
+    const { nickname } = studentShown;
+    const { data } = await call("POST", path("exams", exam.exam_id, "students", nickname, "upload_code"));
+    studentShown = { ...studentShown, upload_code: data.upload_code };
+    $("student-code").textContent = data.upload_code;
+    $("new-code-confirm").hidden = true;
+    $("new-code").focus();
+    say(`${nickname} has a new upload code; the old one no longer works.`);
+  }, { near: $("new-code-confirm"), busy: $("new-code-yes") });
+}
+
+// The confirmation names the student and what goes with them, as they are now.
+async function askRemove() {
+  await attempt(async () => {
+    const { data } = await call("GET", path("exams", exam.exam_id, "students", studentShown.nickname));
+    showStudent(data);
+    const files = data.submissions.length;
+    $("remove-what").textContent = `Removing ${fullName(data)} (${data.nickname}) deletes their upload code` +
+      (files ? ` and every file they handed in (${plural(files, "upload")}); reviewers' verification codes for them stop working.`
+        : "; they have handed in nothing.") + " This cannot be undone.";
+    $("remove-confirm").hidden = false;
+    $("remove-no").focus();
+  }, { near: $("remove-box"), busy: $("remove-student") });
+}
+
+async function removeStudent() {
+  await attempt(async () => {
+    const s = studentShown;
+    await call("DELETE", path("exams", exam.exam_id, "students", s.nickname));
+    closeStudent();
+    await loadRoster(currentPage, "heading");
+    say(`Removed ${fullName(s)} (${s.nickname}) from the exam.`);
+  }, { near: $("remove-box"), busy: $("remove-yes") });
+}
+
+async function copyCode(event) {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const code = $(button.dataset.copy);
+  try {
+    await navigator.clipboard.writeText(code.textContent);
+    say("The upload code is copied.");
+  } catch {
+    window.getSelection().selectAllChildren(code);
+    say("The code is selected: copy it with your keyboard or menu.");
+  }
 }
 
 // --- collecting ------------------------------------------------------------------------------
@@ -658,6 +936,8 @@ function showExport(data) {
   }[data.status];
   const downloadWasHidden = $("export-download").hidden;
   $("export-download").hidden = data.status !== "done";
+  // One primary action: the download once there is one.
+  $("start-export").className = data.status === "done" ? "secondary" : "primary";
   $("start-export").disabled = data.status === "queued" || data.status === "running";
   if (data.status === "done" && downloadWasHidden && document.activeElement === $("export-progress")) {
     $("export-download").focus();
@@ -676,6 +956,7 @@ function watchExport(delay, misses = 0) {
     if (!exam || exam.exam_id !== examId) return;
     try {
       const data = await exportStatus(examId);
+      if (!exam || exam.exam_id !== examId) return; // left for another exam or the list meanwhile
       showExport(data);
       if (data.status === "queued" || data.status === "running") watchExport(EXPORT_EVERY_MS);
       else say(data.status === "done" ? "The ZIP is ready to download." : "The export failed.");
@@ -739,6 +1020,8 @@ async function editExam(event) {
       if ($(id).value !== editShown[id]) json[name] = instantFrom($(id));
     }
     if ($("edit-attempts").value !== editShown["edit-attempts"]) json.max_attempts = Number($("edit-attempts").value);
+    if ($("edit-zone").value !== editShown["edit-zone"]) json.timezone = $("edit-zone").value;
+    if ($("edit-anonymous").checked !== editShown["edit-anonymous"]) json.anonymous = $("edit-anonymous").checked;
     if (!Object.keys(json).length) { say("Nothing was changed."); return; }
     const { data } = await call("PATCH", path("exams", exam.exam_id), { json });
     fillEditForm(data);
@@ -798,9 +1081,12 @@ async function deleteExam() {
 function fillZones() {
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
   const all = Array.from(new Set([ownZone, "UTC", ...zones])).sort();
-  $("exam-zone").replaceChildren(...all.map((zone) => el("option", { value: zone }, zone)));
+  for (const select of [$("exam-zone"), $("edit-zone")]) {
+    select.replaceChildren(...all.map((zone) => el("option", { value: zone }, zone)));
+  }
   $("exam-zone").value = ownZone;
   for (const node of document.querySelectorAll(".own-zone")) node.textContent = `your time zone (${ownZone})`;
+  for (const node of document.querySelectorAll(".zone-name")) node.textContent = ownZone;
 }
 
 function start() {
@@ -827,9 +1113,12 @@ $("exam-title").addEventListener("input", () => {
 $("exam-id").addEventListener("input", () => { $("exam-id").dataset.typed = "yes"; });
 $("exam-due").addEventListener("change", () => { if (!$("exam-cutoff").value) $("exam-cutoff").value = $("exam-due").value; });
 $("back").addEventListener("click", () => attempt(() => showExams(), { busy: $("back") }));
-$("filter").addEventListener("change", () => attempt(() => { pageCursors = [null]; return loadRoster(0); }));
+$("filter").addEventListener("change", search);
+$("search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, SEARCH_WAIT_MS); });
+$("search-form").addEventListener("submit", (event) => { event.preventDefault(); search(); });
 $("refresh-roster").addEventListener("click", () => attempt(() => loadRoster(currentPage, "heading"), { busy: $("refresh-roster") }));
 $("download-roster").addEventListener("click", downloadRoster);
+$("add-student").addEventListener("submit", addStudent);
 $("import-form").addEventListener("submit", importRoster);
 $("roster-file").addEventListener("change", () => { droppedFile = null; $("drop-name").textContent = ""; });
 $("drop-zone").addEventListener("dragover", (event) => { event.preventDefault(); $("drop-zone").classList.add("over"); });
@@ -839,6 +1128,15 @@ $("extensions-import-form").addEventListener("submit", importExtensions);
 $("extension-form").addEventListener("submit", giveExtension);
 $("extension-form").addEventListener("keydown", (event) => { if (event.key === "Escape") closeExtension(); });
 $("extension-cancel").addEventListener("click", closeExtension);
+$("student-close").addEventListener("click", closeStudent);
+$("student-view").addEventListener("close", studentClosed);
+$("new-code").addEventListener("click", askNewCode);
+$("new-code-no").addEventListener("click", () => { $("new-code-confirm").hidden = true; $("new-code").focus(); });
+$("new-code-yes").addEventListener("click", newCode);
+$("remove-student").addEventListener("click", askRemove);
+$("remove-no").addEventListener("click", () => { $("remove-confirm").hidden = true; $("remove-student").focus(); });
+$("remove-yes").addEventListener("click", removeStudent);
+document.addEventListener("click", copyCode);
 $("start-export").addEventListener("click", startExport);
 $("export-download").addEventListener("click", downloadExport);
 $("edit-exam").addEventListener("submit", editExam);

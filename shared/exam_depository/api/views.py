@@ -18,7 +18,7 @@ import pydantic_core
 
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.rules import attempts_left, effective_window, expiry_of, status_at
+from exam_depository.domain.rules import attempts_left, effective_window, exam_state, expiry_of, status_at
 
 # Each view imports the models it makes where it makes them: a function loads at init only the
 # models of its own routes (its app.py imports them for the route's signature), not every
@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 # --- exams ------------------------------------------------------------------------------------
 
 
-def exam(row: CountedExamRow) -> Exam:
+def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
+    """The exam as of `now` (its state; the moment of the answer when not given)."""
     from exam_depository.api.models.exams import Exam, ExamCounts
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
@@ -59,6 +60,7 @@ def exam(row: CountedExamRow) -> Exam:
         opens_at=row.opens_at,
         due_at=row.due_at,
         cutoff_at=row.cutoff_at,
+        state=exam_state(row.window, now or datetime.now(UTC)),
         timezone=row.timezone,
         max_attempts=row.max_attempts,
         anonymous=row.anonymous,
@@ -73,7 +75,8 @@ def exam(row: CountedExamRow) -> Exam:
 def exam_page(page: Page[CountedExamRow]) -> ExamPage:
     from exam_depository.api.models.exams import ExamPage
 
-    return ExamPage(items=[exam(row) for row in page.items], next_cursor=page.next_cursor)
+    now = datetime.now(UTC)
+    return ExamPage(items=[exam(row, now) for row in page.items], next_cursor=page.next_cursor)
 
 
 # --- the roster -------------------------------------------------------------------------------

@@ -90,6 +90,15 @@ class InvalidInput(DomainError):
     kind = "invalid-input"
 
 
+class InvalidQuery(DomainError):
+    """A query string the route cannot answer as asked: a search text out of bounds, a search of
+    a download that is the whole roster, a cursor of another search."""
+
+    title = "Invalid query"
+    status = HTTPStatus.BAD_REQUEST
+    kind = "invalid-query"
+
+
 class PayloadTooLarge(DomainError):
     title = "Payload too large"
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE

@@ -19,7 +19,7 @@ from exam_depository.domain.errors import (
     TooManyOpenForms,
 )
 from exam_depository.domain.instants import rfc3339
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ExamState, SubmissionStatus
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -134,6 +134,20 @@ def order_refusal(window: Window) -> str | None:
     if window.opens_at <= window.due_at <= window.cutoff_at:
         return None
     return "the window must be in order: opens_at <= due_at <= cutoff_at"
+
+
+def exam_state(window: Window, now: datetime) -> ExamState:
+    """Where an exam stands in its own window at `now`: upcoming before it opens, open until it
+    is due, in its late period until the cut-off, closed from the cut-off on (at once when due
+    and cut-off are equal). Students' extensions do not change it: an examiner reads the exam's
+    own window, and each student's row says its own."""
+    if now < window.opens_at:
+        return "upcoming"
+    if now < window.due_at:
+        return "open"
+    if now < window.cutoff_at:
+        return "late_period"
+    return "closed"
 
 
 def effective_window(exam: Window, extension_due: datetime | None, extension_cutoff: datetime | None) -> Window:

@@ -1,6 +1,6 @@
 """The states a submission, an upload form and an export go through, and why a form's object is
 rejected. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
-contract all speak these."""
+contract all speak these. An exam's state is never stored: `rules.exam_state` says it as of now."""
 
 from __future__ import annotations
 
@@ -10,3 +10,4 @@ SubmissionStatus = Literal["current", "superseded", "expired"]
 UploadStatus = Literal["pending", "recorded", "rejected"]
 ExportStatus = Literal["queued", "running", "done", "failed"]
 RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
+ExamState = Literal["upcoming", "open", "late_period", "closed"]

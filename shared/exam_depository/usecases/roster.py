@@ -1,5 +1,6 @@
-"""What examiners do with an exam's roster: create, import, list, download, look up, delete
-students, and give extensions. Every function is scoped to the caller's key and exam."""
+"""What examiners do with an exam's roster: create, import, list, search, download, look up,
+delete students, give a new upload code, and give extensions. Every function is scoped to the
+caller's key and exam."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
-from exam_depository.domain.errors import Conflict, InvalidInput, NotFound
+from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.rules import (
     LimitChange,
@@ -23,6 +24,8 @@ from exam_depository.domain.rules import (
     limit_refusal,
     window_refusal,
 )
+from exam_depository.domain.search import search_terms
+from exam_depository.observability import logger
 
 if TYPE_CHECKING:
     from exam_depository.domain.inputs import ExtensionIn, StudentIn
@@ -88,19 +91,30 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
 
 def list_students(
-    api_key_id: str, exam_id: str, limit: int, cursor: str | None, status: StudentFilter
+    api_key_id: str, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
 ) -> cursors.Page[db.students.StudentPageRow]:
-    """A page of the roster, one statement whatever its size, each row's JSON written by the
-    database as of now (`views.student_page_json` joins them)."""
-    after_id = cursors.after(cursor, limit, MAX_PAGE)
+    """A page of the roster, or of the students a search finds (`domain.search`), one statement
+    whatever its size, each row's JSON written by the database as of now
+    (`views.student_page_json` joins them). A cursor serves only the status and search it came
+    from."""
+    terms = search_terms(search) if search is not None else None
+    scope = cursors.scope_of({"status": status, "search": terms})
+    after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
-        rows = db.students.student_page(conn, exam, after_id, limit + 1, status=status, now=datetime.now(UTC))
-    return cursors.page_of(rows, limit, lambda row: row.id)
+        rows = db.students.student_page(
+            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC)
+        )
+    return cursors.page_of(rows, limit, lambda row: row.id, scope)
 
 
-def roster_download(api_key_id: str, exam_id: str) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
-    """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it)."""
+def roster_download(
+    api_key_id: str, exam_id: str, search: str | None = None
+) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
+    """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it): a
+    search is refused, so that a download is never taken for the whole roster when it is not."""
+    if search is not None:
+        raise InvalidQuery("The CSV download is the whole roster: ask for it without q.")
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id)
         return exam, db.students.roster(conn, exam.exam_pk)
@@ -113,6 +127,20 @@ def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.
     if row is None:
         raise NotFound(NO_STUDENT)
     return exam, row
+
+
+def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.students.StudentRow:
+    """A new upload code for a student whose code leaked: from the commit on, the old one finds
+    no one (404 on both of a student's routes). A form issued with it before still records, as
+    any issued form does: its object's key names the upload, never the code, and the recorder
+    finds the student by the upload."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        row = db.students.replace_upload_code(conn, exam.exam_pk, nickname, codes.new_code())
+    if row is None:
+        raise NotFound(NO_STUDENT)
+    logger.info("Upload code regenerated", extra={"exam_id": exam_id, "upload_code": codes.redact(row.upload_code)})
+    return row
 
 
 def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:

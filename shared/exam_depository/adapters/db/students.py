@@ -178,23 +178,49 @@ class StudentPageRow:
     item: str
 
 
+# A search: every term is part of the nickname, a name or the email, once both sides are folded
+# alike by PostgreSQL (`unaccent`, then `lower`: "Müller" is found by "MULL"). The fields are
+# joined by a line break, which no field and no term holds, so a term never spans two fields.
+_SEARCH = """NOT EXISTS (
+    SELECT 1 FROM unnest(%(terms)s::text[]) AS term
+    WHERE strpos(lower(unaccent(concat_ws(E'\\n', s.nickname, s.first_name, s.last_name, s.email))),
+                 lower(unaccent(term))) = 0)"""
+
+
 def student_page(
-    conn: Connection, exam: ExamRow, after_id: int, limit: int, *, status: str | None, now: datetime
+    conn: Connection,
+    exam: ExamRow,
+    after_id: int,
+    limit: int,
+    *,
+    status: str | None,
+    terms: list[str] | None = None,
+    now: datetime,
 ) -> list[StudentPageRow]:
     """One statement per page, whatever its size: attempts and latest submission inline, each
     row's JSON written by the database with the exam's window and the submissions' status as of
-    `now`."""
+    `now`; only the students of `status` and matching every search term, if given."""
+    search = _SEARCH if terms else "true"
     with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
         return cur.execute(
             f"""SELECT s.id, {_SUMMARY_JSON} AS item
                 FROM student s
-                CROSS JOIN (SELECT %s::timestamptz AS due_at, %s::timestamptz AS cutoff_at,
-                                   %s::int AS max_attempts, %s::timestamptz AS now) exam
+                CROSS JOIN (SELECT %(due_at)s::timestamptz AS due_at, %(cutoff_at)s::timestamptz AS cutoff_at,
+                                   %(max_attempts)s::int AS max_attempts, %(now)s::timestamptz AS now) exam
                 CROSS JOIN LATERAL (SELECT count(*) AS used FROM submission c WHERE c.student_id = s.id) attempts
                 {LATEST}
-                WHERE s.exam_id = %s AND s.id > %s AND {_STUDENT_FILTERS[status]}
-                ORDER BY s.id LIMIT %s""",
-            (exam.due_at, exam.cutoff_at, exam.max_attempts, now, exam.exam_pk, after_id, limit),
+                WHERE s.exam_id = %(exam_pk)s AND s.id > %(after_id)s AND {_STUDENT_FILTERS[status]} AND {search}
+                ORDER BY s.id LIMIT %(limit)s""",
+            {
+                "due_at": exam.due_at,
+                "cutoff_at": exam.cutoff_at,
+                "max_attempts": exam.max_attempts,
+                "now": now,
+                "exam_pk": exam.exam_pk,
+                "after_id": after_id,
+                "limit": limit,
+                "terms": terms,
+            },
         ).fetchall()
 
 
@@ -243,6 +269,18 @@ def lock_student_for_deletion(conn: Connection, exam_pk: int, nickname: str) -> 
                WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
                GROUP BY s.id""",
             (exam_pk, nickname),
+        ).fetchone()
+
+
+def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_code: str) -> StudentRow | None:
+    """Give the student of the exam (by nickname) this upload code instead of its own: the old
+    one finds no student from the commit on. None when the exam has no such student."""
+    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+        return cur.execute(
+            f"""UPDATE student AS s SET upload_code = %s
+                WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)
+                RETURNING {_STUDENT_COLUMNS}""",
+            (upload_code, exam_pk, nickname),
         ).fetchone()
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
+from exam_depository.domain.statuses import ExamState
 
 
 class ExamCounts(ApiModel):
@@ -22,6 +23,11 @@ class Exam(ApiModel):
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
+    state: ExamState = Field(
+        description="Where the exam stands in its own window when answered: upcoming (before opens_at), open "
+        "(until due_at), late_period (until cutoff_at: uploads are late) or closed (from cutoff_at on, or "
+        "after a close). Students' extensions do not change it."
+    )
     timezone: ShownTimeZone
     max_attempts: int
     anonymous: bool
