@@ -5,9 +5,12 @@ a desktop."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -240,3 +243,69 @@ def test_the_scan_finds_a_violation_where_there_is_one(
         page.evaluate("document.querySelector('main').append(document.createElement('input'))")  # no label
 
         assert [(rule, impact) for rule, impact, _ in serious_violations(page)] == [("label", "critical")]
+
+
+# --- the examiner's console: its main flow by keyboard alone -----------------------------------
+
+
+def type_local_time(page: Page, when: datetime) -> None:
+    """A time into the focused datetime-local input as a person types it: month, day and year (each
+    segment moves on by itself once full), Tab to the hour, hour and minutes, then A or P. The
+    segments are those of the en-US format (Chromium's time field keeps AM/PM whatever the
+    context's locale)."""
+    page.keyboard.type(when.strftime("%m%d%Y"))
+    page.keyboard.press("Tab")
+    page.keyboard.type(when.strftime("%I%M") + when.strftime("%p")[0])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_console_s_main_flow_by_keyboard_alone(
+    browser: Browser, stack: Stack, tmp_path: Path, console_errors: list[str], width: str
+) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime.now(berlin).replace(second=0, microsecond=0)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("nickname,first_name,last_name\nkb.ada,Ada,Lovelace\nkb.bo,Bo,Ng\n")
+    title = f"Keyboard exam {width}"
+
+    with browser_tab(browser, console_errors, WIDTHS[width], locale="en-US", timezone_id="Europe/Berlin") as page:
+        page.goto(f"{stack.api}/examiner")
+        tab_to(page, page.get_by_label("Your examiner key"))
+        page.keyboard.type(stack.key or "")
+        page.keyboard.press("Enter")
+
+        # Create an exam: every field typed, the form sent with Enter on its button.
+        tab_to(page, page.get_by_label("Title").first)
+        page.keyboard.type(title)
+        for label, when in (
+            ("Opens", now - timedelta(hours=1)),
+            ("Due", now + timedelta(days=1)),
+            ("Late uploads accepted until", now + timedelta(days=1, hours=1)),
+        ):
+            tab_to(page, page.locator("#create-exam").get_by_label(label, exact=True))
+            type_local_time(page, when)
+        tab_to(page, page.get_by_role("button", name="Create the exam"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#exam-heading")).to_have_text(title)
+
+        # Import a roster: the file input opened with Space, the import sent with Enter.
+        tab_to(page, page.get_by_label("A roster (CSV)"))
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Space")
+        chooser.value.set_files(roster)
+        tab_to(page, page.get_by_role("button", name="Import the roster"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#import-summary")).to_have_text("Added 2 students.")
+
+        # Open a student, and leave their view with Escape, back where the keyboard was.
+        details = page.get_by_role("button", name="Details of kb.bo")
+        tab_to(page, details, backwards=True)
+        page.keyboard.press("Enter")
+        view = page.get_by_role("dialog")
+        expect(view.get_by_role("heading", level=2)).to_have_text(re.compile("Bo Ng"))
+        page.keyboard.press("Escape")
+        expect(view).to_be_hidden()
+        expect(details).to_be_focused()
+    created = stack.exam(f"keyboard-exam-{width}").json()
+    assert created["title"] == title
+    assert datetime.fromisoformat(created["opens_at"]) == now - timedelta(hours=1)
