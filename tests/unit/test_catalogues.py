@@ -79,19 +79,16 @@ def plurals_in_scripts() -> set[str]:
 
 class _Words(HTMLParser):
     """Each `data-i18n` element's key and its English as the HTML writes it (a `data-slot` child as
-    its `{name}`), and each `data-i18n-label`'s key."""
+    its `{name}`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.texts: dict[str, list[str]] = {}
-        self.labels: set[str] = set()
         self._open: list[tuple[str, str | None, list[str]]] = []  # (tag, key, text so far)
         self._slot_depth: int | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
-        if found.get("data-i18n-label"):
-            self.labels.add(str(found["data-i18n-label"]))
         if tag in ("input", "meta", "link", "br", "img"):
             return
         if found.get("data-slot") and self._open and self._slot_depth is None:
@@ -124,7 +121,7 @@ def words_of(page: str) -> _Words:
 
 def test_every_key_the_pages_use_is_in_english() -> None:
     english = catalogue("en")
-    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts.keys() | words_of(page).labels}
+    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts}
 
     assert sorted(key for key in used if key not in english and f"{key}.other" not in english) == []
     assert plurals_in_scripts(), "the pages count in plurals"
@@ -132,7 +129,7 @@ def test_every_key_the_pages_use_is_in_english() -> None:
 
 
 def test_every_english_key_is_used() -> None:
-    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts.keys() | words_of(page).labels}
+    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts}
     plural_forms = {
         f"{base}.{form}" for base in plurals_in_scripts() for form in ("zero", "one", "two", "few", "many", "other")
     }

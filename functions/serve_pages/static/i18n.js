@@ -5,8 +5,8 @@
 // locale for that language (en-GB writes 3 June, en-US June 3), through Intl.
 //
 // The HTML carries the English words too, so the page reads before its catalogue arrives: an
-// element's `data-i18n` names its key, `data-i18n-label` its aria-label's; a `{name}` in a key's
-// text is filled by the element's own child marked `data-slot="name"` (an example code, a link).
+// element's `data-i18n` names its key; a `{name}` in a key's text is filled by the element's own
+// child marked `data-slot="name"` (an example code).
 "use strict";
 const i18n = (() => {
   // The languages there is a catalogue of, each named in its own language on the switch.
@@ -79,9 +79,9 @@ const i18n = (() => {
     }));
   }
 
-  function apply(root = document) {
+  function apply() {
     document.documentElement.lang = language;
-    for (const element of root.querySelectorAll("[data-i18n]")) {
+    for (const element of document.querySelectorAll("[data-i18n]")) {
       if (!slots.has(element)) {
         slots.set(element, Object.fromEntries(
           Array.from(element.querySelectorAll("[data-slot]"), (slot) => [slot.dataset.slot, slot]),
@@ -89,8 +89,27 @@ const i18n = (() => {
       }
       render(element, element.dataset.i18n, slots.get(element));
     }
-    for (const element of root.querySelectorAll("[data-i18n-label]")) {
-      element.setAttribute("aria-label", t(element.dataset.i18nLabel));
+  }
+
+  // --- what a page says, kept so that the switch says it again ---------------------------------
+  // A message is a function of the language: the catalogue's words (`params` may be a function,
+  // read each time it is said: a time formatted in the language of the moment), or a text of the
+  // API's own (its problems are in English: marked so, a screen reader says it in English).
+  const message = (key, params) => () => t(key, typeof params === "function" ? params() : params);
+  const apiMessage = (text) => () => ({ text, lang: "en" });
+  // A problem a page has no words of its own for: the API's, else ours.
+  function problemMessage(data) {
+    const text = data && (data.detail || data.title);
+    return text ? apiMessage(text) : message("common.our-side");
+  }
+  function show(element, said) {
+    const text = said ? said() : "";
+    if (typeof text === "string") {
+      element.textContent = text;
+      element.removeAttribute("lang");
+    } else {
+      element.textContent = text.text;
+      element.lang = text.lang;
     }
   }
 
@@ -160,8 +179,9 @@ const i18n = (() => {
     number,
     date,
     size,
+    message,
+    problemMessage,
+    show,
     onChange: (listener) => changed.push(listener),
-    get language() { return language; },
-    get locale() { return locale; },
   };
 })();

@@ -9,21 +9,9 @@ let progress = null; // the last answer about this student: what the page shows
 let retry = null;
 let uploading = false;
 
-// What the live regions say is kept as a function of the language, so that the language switch
-// says it again in the new one: `words(key, params)`, or the API's own English text.
-const words = (key, params) => () => t(key, typeof params === "function" ? params() : params);
-const apiText = (text) => () => ({ text, lang: "en" });
+// What the live regions say, kept as messages (i18n.js) that the language switch says again.
+const { message: words, problemMessage: problemText, show } = i18n;
 const said = { status: null, error: null };
-function show(element, message) {
-  const text = message ? message() : "";
-  if (typeof text === "string") {
-    element.textContent = text;
-    element.removeAttribute("lang");
-  } else {
-    element.textContent = text.text;
-    element.lang = text.lang;
-  }
-}
 function say(message) { said.status = message; show($("status"), message); }
 const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
 function fail(message, retryWith) {
@@ -196,19 +184,14 @@ async function loadStudent(event) {
   showStudent();
 }
 
-// A problem the page has no words of its own for: the API's (in English), else ours.
-function problemText(data) {
-  const text = data && (data.detail || data.title);
-  return text ? apiText(text) : words("common.our-side");
-}
-
+let quarterSaid = null; // the last quarter of the upload the live region said
 function showProgress(percent, file) {
   $("progress").value = percent;
   $("progress-text").textContent = i18n.number(percent / 100, { style: "percent" });
   // The live region says it in quarters: every percent would drown a screen reader.
   const quarter = Math.floor(percent / 25) * 25;
-  if (quarter !== showProgress.said) {
-    showProgress.said = quarter;
+  if (quarter !== quarterSaid) {
+    quarterSaid = quarter;
     say(words("upload.uploading", () => ({ file: file.name, percent: i18n.number(quarter / 100, { style: "percent" }) })));
   }
 }
@@ -313,7 +296,7 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
 async function send(form, file) {
   const sent = await serviceRetry.run(async () => {
     $("progress-box").hidden = false;
-    showProgress.said = null;
+    quarterSaid = null;
     showProgress(0, file);
     const answer = await postToS3(form, file);
     $("progress-box").hidden = true;

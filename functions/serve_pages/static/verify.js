@@ -11,20 +11,10 @@ const FORMS = {
   receipt: { status: $("receipt-status"), error: $("receipt-error"), result: $("receipt-result") },
 };
 // What each form shows, kept so that the language switch shows it again in the new language: a
-// function of the language for the status and the alert, the facts for the result.
+// message (i18n.js) for the status and the alert, the facts for the result.
 const shown = { code: {}, receipt: {} };
 
-function show(element, message) {
-  const text = message ? message() : "";
-  if (typeof text === "string") {
-    element.textContent = text;
-    element.removeAttribute("lang");
-  } else {
-    element.textContent = text.text;
-    element.lang = text.lang; // the API's own words are English: a screen reader says them so
-  }
-}
-const words = (key, params) => () => t(key, params);
+const { message: words, problemMessage: problemText, show } = i18n;
 function say(form, message) { shown[form].status = message; show(FORMS[form].status, message); }
 function fail(form, message) {
   shown[form].error = message;
@@ -32,12 +22,13 @@ function fail(form, message) {
   FORMS[form].error.hidden = false;
   say(form, null);
 }
-function start(form, message) {
+// A new question: the form's last answer goes.
+function start(form) {
   shown[form] = {};
   FORMS[form].error.hidden = true;
   FORMS[form].result.hidden = true;
   $("announce").textContent = "";
-  say(form, message);
+  say(form, null);
 }
 const advice = (gaveUp) => () => serviceRetry.advice(gaveUp);
 const WAITING = { code: serviceRetry.noticeIn(FORMS.code.status), receipt: serviceRetry.noticeIn(FORMS.receipt.status) };
@@ -48,11 +39,6 @@ async function send(form, path, init) {
   const sent = await serviceRetry.fetch(api + path, init, { repeatable: true, notice: WAITING[form] });
   if (sent.gaveUp) return { gaveUp: sent.gaveUp }; // a network failure too: it is repeatable
   return { status: sent.status, data: await sent.response.json().catch(() => ({})) };
-}
-// A problem the page has no words of its own for: the API's (in English), else ours.
-function problemText(data) {
-  const text = data && (data.detail || data.title);
-  return text ? () => ({ text, lang: "en" }) : words("common.our-side");
 }
 
 // --- one presentation of a handed-in file ---------------------------------------------------
@@ -167,7 +153,7 @@ async function check(event) {
   event.preventDefault();
   await i18n.ready;
   const typed = $("code").value.replace(/[\s-]/g, "").toUpperCase();
-  start("code", null);
+  start("code");
   if (typed.length !== 20) { fail("code", words("verify.code.wrong-length")); return; }
   say("code", words("verify.code.looking-up"));
   const result = await send("code", `verifications/${encodeURIComponent(typed)}`, {});
@@ -196,7 +182,7 @@ async function downloadFile(form, verificationCode) {
 async function checkReceipt(event) {
   event.preventDefault();
   await i18n.ready;
-  start("receipt", null);
+  start("receipt");
   const chosen = $("receipt-file").files[0];
   const text = chosen ? (await chosen.text()).trim() : $("receipt-text").value.trim();
   if (!text) { fail("receipt", words("verify.receipt.missing")); return; }
