@@ -18,16 +18,22 @@ from exam_depository.observability import logger, metrics
 
 app = build_resolver()
 STATIC = Path(__file__).parent / "static"
-# retry.js: the pages' one way through a busy or starting service, loaded before each page's own.
+# retry.js: the pages' one way through a busy or starting service, loaded before each page's own;
+# i18n.js: the student's and reviewer's words in the reader's language, after it.
 # A page and its scripts may come from caches up to 5 minutes apart: its interface stays, or it is
 # given a new name.
-SCRIPTS = ("retry.js", "upload.js", "verify.js", "examiner.js")
-ASSETS = dict.fromkeys(SCRIPTS, "text/javascript") | {"app.css": "text/css"}
+SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js")
+# The catalogues, one per language, served flat (API Gateway's /static/{asset} is one segment):
+# static/i18n/de.json is /static/i18n-de.json.
+CATALOGUES = {f"i18n-{path.stem}.json": f"i18n/{path.name}" for path in sorted((STATIC / "i18n").glob("*.json"))}
+ASSETS = (
+    dict.fromkeys(SCRIPTS, "text/javascript") | {"app.css": "text/css"} | dict.fromkeys(CATALOGUES, "application/json")
+)
 
 
 @cache
 def _file(name: str) -> str:
-    return (STATIC / name).read_text()
+    return (STATIC / CATALOGUES.get(name, name)).read_text()
 
 
 def _security_headers(connect_src: str) -> dict[str, str]:

@@ -16,14 +16,16 @@ from playwright.sync_api import Page, Route
 from local_stack.functions import gateway_responses, read_template
 
 PROBLEM = "urn:exam-depository:problem:"
-# What the page's live status said, every change of it, kept for the test to read afterwards (a
-# "retrying in 1 s…" may last less than a look at the page takes).
+# What the page's live statuses said (every role=status element: the reviewer's page has one by
+# each form), every change of them, kept for the test to read afterwards (a "retrying in 1 s…" may
+# last less than a look at the page takes).
 _STATUS_LOG = """
 window.statusSeen = [];
 document.addEventListener("DOMContentLoaded", () => {
-  const status = document.getElementById("status");
-  new MutationObserver(() => window.statusSeen.push(status.textContent))
-    .observe(status, { childList: true, characterData: true, subtree: true });
+  for (const status of document.querySelectorAll("[role=status]")) {
+    new MutationObserver(() => window.statusSeen.push(status.textContent))
+      .observe(status, { childList: true, characterData: true, subtree: true });
+  }
 });
 """
 

@@ -23,28 +23,94 @@ from tests.e2e.busy_service import (
     status_seen,
 )
 from tests.e2e.conftest import EXAM, Stack, open_upload_page, record_problem, shown
+from tests.e2e.student_pages import WIDTHS, browser_tab, facts, handed_in_on_time_then_due
 
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
 
 
-def test_a_student_uploads_a_file_and_sees_the_verification_code(page: Page, stack: Stack, tmp_path: Path) -> None:
-    student = stack.create_student(EXAM, "browser.upload")
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_student_uploads_a_file_and_sees_the_verification_code_once(
+    browser: Browser, stack: Stack, tmp_path: Path, console_errors: list[str], width: str
+) -> None:
+    student = stack.create_student(EXAM, f"browser.upload.{width}")
     answers = tmp_path / "Réponses.pdf"
     answers.write_bytes(b"%PDF-1.7 answers " * 4000)
 
-    open_upload_page(page, stack, student["upload_code"])
-    expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
-    page.screenshot(path=ARTIFACTS / "upload-1-code-entered.png", full_page=True)
-    page.get_by_label("Choose your file").set_input_files(answers)
-    page.get_by_role("button", name="Upload").click()
+    with browser_tab(browser, console_errors, WIDTHS[width]) as page:
+        open_upload_page(page, stack, student["upload_code"])
+        expect(page.locator("#attempts")).to_have_text(re.compile("You have 5 uploads left"))
+        upload_button = page.get_by_role("button", name="Upload")
+        expect(upload_button).to_be_disabled()  # nothing chosen, nothing to send
+        page.screenshot(path=ARTIFACTS / f"upload-1-code-entered-{width}.png", full_page=True)
+        page.get_by_label("Choose your file").set_input_files(answers)
+        upload_button.click()
 
-    receipt = page.locator("#receipt-code")
-    expect(receipt).to_have_text(CODE, timeout=20_000)
-    expect(page.locator("#status")).to_have_text("Your file is handed in.")
-    page.screenshot(path=ARTIFACTS / "upload-2-verification-code.png", full_page=True)
+        receipt = page.locator("#receipt-code")
+        expect(receipt).to_have_text(CODE, timeout=20_000)
+        expect(page.locator("#status")).to_have_text("Your file is handed in.")
+        code = receipt.inner_text()
+        # The file sent is no longer chosen: one more click cannot spend an attempt on it.
+        assert page.get_by_label("Choose your file").evaluate("input => input.files.length") == 0
+        expect(upload_button).to_be_disabled()
+        # The verification code, its Copy and the receipt, once.
+        expect(page.get_by_text(code, exact=True)).to_have_count(1)
+        expect(page.get_by_role("button", name=re.compile("^Copy"))).to_have_count(1)
+        expect(page.get_by_role("link", name=re.compile("receipt", re.IGNORECASE))).to_have_count(1)
+        expect(page.locator("#receipt-title")).to_have_text("Handed in on time")
+        assert facts(page.locator("#receipt"))["File"] == "Réponses.pdf"
+        assert facts(page.locator("#receipt"))["Size"] == "66\u00a0KiB"  # 68,000 bytes
+        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width]["width"]
+        page.screenshot(path=ARTIFACTS / f"upload-after-success-en-{width}.png", full_page=True)
+        # Choosing a new file is the deliberate act that makes Upload active again.
+        page.get_by_label("Choose your file").set_input_files(answers)
+        expect(upload_button).to_be_enabled()
+
     progress = stack.progress(student["upload_code"])
-    assert progress["current"]["verification_code"] == receipt.inner_text()
+    assert progress["current"]["verification_code"] == code
     assert progress["current"]["filename"] == "Réponses.pdf"
+    assert progress["attempts_used"] == 1
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_after_the_due_time_an_on_time_file_is_kept_unless_the_student_confirms_a_late_replacement(
+    browser: Browser, stack: Stack, tmp_path: Path, console_errors: list[str], width: str
+) -> None:
+    student = handed_in_on_time_then_due(stack, f"page-on-time-{width}", "browser.on-time")
+    newer = tmp_path / "newer.pdf"
+    newer.write_bytes(b"%PDF-1.7 second thoughts")
+
+    with browser_tab(browser, console_errors, WIDTHS[width]) as page:
+        open_upload_page(page, stack, student["upload_code"])
+        # On time is said as plainly as late would be, and what a new upload would do.
+        expect(page.locator("#receipt-title")).to_have_text("Handed in on time")
+        warning = page.locator("#late-warning")
+        expect(warning).to_have_text(
+            "The due time has passed. Your file answers.pdf was handed in on time: it is kept and counts. "
+            "A new upload would replace it with a late one."
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width]["width"]
+        page.screenshot(path=ARTIFACTS / f"upload-after-the-due-time-en-{width}.png", full_page=True)
+
+        page.get_by_label("Choose your file").set_input_files(newer)
+        page.get_by_role("button", name="Upload").click()
+        dialog = page.get_by_role("dialog", name="Replace your on-time file with a late one?")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("the on-time file is deleted")
+        page.screenshot(path=ARTIFACTS / f"upload-confirm-late-replacement-en-{width}.png")
+        dialog.get_by_role("button", name="Keep my on-time file").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#status")).to_have_text("Nothing was sent: your on-time file answers.pdf is kept.")
+        assert stack.progress(student["upload_code"])["attempts_used"] == 1  # no form was asked for
+
+        page.get_by_role("button", name="Upload").click()
+        dialog.get_by_role("button", name="Upload late and replace it").click()
+        expect(page.locator("#receipt-title")).to_have_text("Handed in late", timeout=20_000)
+        expect(warning).to_have_text(
+            "The due time has passed: a new upload replaces your late file, and is marked late too."
+        )
+
+    progress = stack.progress(student["upload_code"])
+    assert (progress["current"]["filename"], progress["current"]["late"]) == ("newer.pdf", True)
 
 
 def test_an_answer_lost_on_the_way_back_from_s3_is_found_on_retry_without_another_attempt(
@@ -104,7 +170,7 @@ def test_an_unknown_code_gets_a_clear_message(page: Page, stack: Stack) -> None:
 
 
 def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stack) -> None:
-    student = stack.create_student(EXAM, "browser.review")
+    student = stack.create_student(EXAM, "browser.review", "Ann", "Lee")
     content = b"%PDF-1.7 the reviewed answers"
     form = stack.presign(student["upload_code"], "Final answers.pdf").json()
     assert stack.post_form(form, content).status_code == 204
@@ -114,15 +180,63 @@ def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stac
     page.get_by_label("Verification code").fill(code.lower())
     page.get_by_role("button", name="Check the code").click()
 
-    expect(page.locator("#r-status")).to_have_text("current")
-    expect(page.locator("#r-filename")).to_have_text("Final answers.pdf")
-    expect(page.locator("#r-sha")).to_have_text(re.compile("^[0-9a-f]{64}$"))
+    result = page.get_by_role("region", name="Ann Lee")
+    expect(result).to_be_visible()
+    shown = facts(result)
+    assert (shown["Status"], shown["File"], shown["Verification code"]) == ("current file", "Final answers.pdf", code)
+    assert re.fullmatch("[0-9a-f]{64}", shown["SHA-256"])
+    expect(page.locator("#announce")).to_have_text("Found: Ann Lee, Final answers.pdf, current file.")
     page.screenshot(path=ARTIFACTS / "verify-1-current.png", full_page=True)
     with page.expect_download() as download_info:
-        page.get_by_role("button", name="Download the file").click()
+        result.get_by_role("button", name="Download the file").click()
     download = download_info.value
     assert download.suggested_filename == "Final answers.pdf"
     assert Path(download.path()).read_bytes() == content
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_code_and_a_receipt_are_answered_in_one_presentation_each_by_its_form(
+    browser: Browser, stack: Stack, console_errors: list[str], width: str
+) -> None:
+    student = stack.create_student(EXAM, f"browser.both.{width}", "Zoë", "Müller")
+    current = stack.hand_in(student["upload_code"], b"%PDF-1.7 " + b"x" * 180_000, "Antworten.pdf")["current"]
+
+    with browser_tab(browser, console_errors, WIDTHS[width], timezone_id="Europe/Berlin") as page:
+        page.goto(f"{stack.api}/verify")
+        page.get_by_label("Or a receipt").fill(current["receipt"])
+        page.get_by_role("button", name="Check the receipt").click()
+        receipt_result = page.locator("#receipt-result")
+        expect(receipt_result).to_be_visible()
+        page.get_by_label("Verification code").fill(current["verification_code"])
+        page.get_by_role("button", name="Check the code").click()
+        code_result = page.locator("#result")
+        expect(code_result).to_be_visible()
+
+        by_code, by_receipt = facts(code_result), facts(receipt_result)
+        handed_in = page.evaluate(
+            """iso => new Intl.DateTimeFormat("en-GB", {year: "numeric", month: "short", day: "numeric",
+                hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"})
+                .format(new Date(iso))""",
+            current["submitted_at"],
+        )
+        # The same facts alike, whichever way they were asked for; the receipt adds what it alone states.
+        assert {name: by_receipt[name] for name in by_code} == by_code
+        assert by_code["Size"] == "176\u00a0KiB"
+        assert by_code["Handed in"] == f"{handed_in} on time"
+        assert by_code["Exam"] == "End-to-end tests"
+        assert (by_receipt["Nickname"], by_receipt["Upload"]) == (f"browser.both.{width}", "1 of 5")
+        for result in (code_result, receipt_result):
+            expect(result.get_by_role("heading")).to_have_text("Zoë Müller")  # the name, not the nickname
+            expect(result.get_by_role("button", name="Download the file")).to_be_visible()
+        assert receipt_result.inner_text().lower().count("genuine") == 1
+        # Each answer right below its own form.
+        for form, result in (("#verify-form", code_result), ("#receipt-form", receipt_result)):
+            asked, answered = page.locator(form).bounding_box(), result.bounding_box()
+            assert asked is not None
+            assert answered is not None
+            assert 0 <= answered["y"] - (asked["y"] + asked["height"]) < 120
+        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width]["width"]
+        page.screenshot(path=ARTIFACTS / f"verify-results-en-{width}.png", full_page=True)
 
 
 def test_the_docs_page_renders_swagger_ui_from_the_project(page: Page, stack: Stack) -> None:
@@ -178,7 +292,7 @@ def test_the_upload_page_before_opening_near_the_deadline_and_after_a_late_uploa
     page.get_by_label("Choose your file").set_input_files(answers)
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#receipt-title")).to_have_text("Handed in late", timeout=20_000)
-    expect(page.locator("#receipt-detail")).to_contain_text("(after the due time)")
+    expect(page.locator("#receipt")).to_have_class(re.compile(r"\blate\b"))
     page.screenshot(path=ARTIFACTS / "upload-8-after-a-late-upload.png", full_page=True)
     assert stack.progress(late["upload_code"])["current"]["late"] is True
 
@@ -209,11 +323,14 @@ def test_the_upload_page_says_until_when_the_file_on_record_is_kept(
 
     open_upload_page(page, stack, student["upload_code"])
 
-    kept = page.locator("#current-kept")
     expires = current["expires_at"]
-    expect(kept).to_contain_text(f"Kept until {shown(page, expires, 'Europe/Paris', weekday=True)} (Europe/Paris)")
-    expect(kept).to_contain_text("ask your examiner after that")
-    expect(kept).to_contain_text(f"Your time: {shown(page, expires, 'America/New_York', weekday=True)}")
+    expect(page.locator("#current-kept")).to_have_text(
+        f"{shown(page, expires, 'Europe/Paris', weekday=True)} (Europe/Paris). Ask your examiner after that."
+    )
+    expect(page.locator("#current-kept-local")).to_have_text(
+        f"Your time: {shown(page, expires, 'America/New_York', weekday=True)}"
+    )
+    assert list(facts(page.locator("#receipt")))[-1] == "Kept until"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=ARTIFACTS / "upload-11-kept-until.png", full_page=True)
     context.close()
@@ -280,15 +397,18 @@ def test_a_reviewer_checks_a_receipt_and_a_changed_one_is_refused(page: Page, st
     page.goto(f"{stack.api}/verify")
     page.get_by_label("Or a receipt").fill(receipt)
     page.get_by_role("button", name="Check the receipt").click()
-    expect(page.locator("#receipt-title")).to_have_text("A genuine receipt")
-    expect(page.locator("#receipt-claims")).to_contain_text("browser.checks")
+    result = page.locator("#receipt-result")
+    expect(result.locator(".verdict")).to_have_text("A genuine receipt, signed by this deployment (local).")
+    assert facts(result)["Nickname"] == "browser.checks"
+    expect(page.locator("#announce")).to_have_text(re.compile("^A genuine receipt: "))
     page.screenshot(path=ARTIFACTS / "verify-2-genuine-receipt.png", full_page=True)
 
     header, claims, signature = receipt.split(".")
     page.get_by_label("Or a receipt").fill(f"{header}.{claims[:-3]}x{claims[-2:]}.{signature}")
     page.get_by_role("button", name="Check the receipt").click()
-    expect(page.locator("#receipt-title")).to_have_text("Not a genuine receipt")
-    expect(page.locator("#receipt-verdict")).to_have_text(re.compile("changed|not a receipt"))
+    expect(result.get_by_role("heading")).to_have_text("Not a genuine receipt")
+    expect(result.locator("p[lang=en]")).to_have_text(re.compile("changed|not a receipt"))  # the API's words
+    expect(page.locator("#announce")).to_have_text("Not a genuine receipt.")
     page.screenshot(path=ARTIFACTS / "verify-3-changed-receipt.png", full_page=True)
 
 
@@ -396,7 +516,7 @@ def test_a_reviewer_checking_a_receipt_waits_out_a_busy_service(
     page.get_by_label("Or a receipt").fill(receipt["current"]["receipt"])
     page.get_by_role("button", name="Check the receipt").click()
 
-    expect(page.locator("#receipt-title")).to_have_text("A genuine receipt")
+    expect(page.locator("#receipt-result .verdict")).to_contain_text("A genuine receipt")
     assert len(checks.sent) == 2
     assert "The service is busy — retrying in 1 s…" in status_seen(page)
     forget_the_answers_we_caused(console_errors, 503, 1)

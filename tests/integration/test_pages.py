@@ -4,6 +4,8 @@ referrer."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.integration.conftest import Api
@@ -27,15 +29,27 @@ def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, sc
     assert "script-src 'self'" in csp
     assert "default-src 'none'" in csp
     assert f"connect-src {connect_src};" in csp
-    assert (
-        f'<script src="/v1/static/retry.js"></script>\n<script src="/v1/static/{script}">' in response.body
-    )  # links follow the stage; the retries first
+    # Links follow the stage; the retries first, then the words (the console's are English alone).
+    scripts = re.findall(r'<script src="([^"]+)"></script>', response.body)
+    words = ["/v1/static/i18n.js"] if script != "examiner.js" else []
+    assert scripts == ["/v1/static/retry.js", *words, f"/v1/static/{script}"]
     assert "<script>" not in response.body  # no inline script
-    for asset in ("app.css", "retry.js", script):
+    for asset in ("app.css", "retry.js", "i18n.js", script):
         served = api.page(f"/static/{asset}")
         assert served.status == 200
         assert "http" not in served.body.replace("http://www.w3.org", "")  # no CDN, no font service
     assert api.page("/static/secrets.json").status == 404
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_each_language_s_catalogue_is_served_as_json(api: Api, language: str) -> None:
+    served = api.page(f"/static/i18n-{language}.json")
+
+    assert served.status == 200
+    assert served.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.body["upload.page-title"]  # parsed as JSON
+    assert api.page("/static/i18n-xx.json").status == 404
 
 
 def test_the_docs_serve_swagger_ui_and_the_openapi_document(api: Api) -> None:

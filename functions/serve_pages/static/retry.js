@@ -28,10 +28,26 @@ const serviceRetry = (() => {
     // A test makes the bound small by setting this before the page's scripts run.
     ...(window.serviceRetrySettings || {}),
   };
+  // What it says, by key. The console reads these English words; the student's and reviewer's
+  // pages give their catalogue's (i18n.js calls `useWords`), which holds the same keys, the same
+  // English included.
+  const ENGLISH = {
+    "retry.waiting.busy": "The service is busy — retrying in {time}…",
+    "retry.waiting.starting": "The service is starting up — retrying in {time}…",
+    "retry.waiting.network": "The connection dropped — retrying in {time}…",
+    "retry.seconds": "{count} s",
+    "retry.minutes": "{count} minutes",
+    "retry.advice.busy": "The service is still busy. Try again {later}.",
+    "retry.advice.starting": "The service is still starting up. Try again {later}.",
+    "retry.advice.network": "The network failed. Check your connection, then try again.",
+    "retry.later.soon": "in a minute or two",
+    "retry.later.about": "in about {time}",
+  };
+  let words = (key, params = {}) => ENGLISH[key].replace(/\{(\w+)\}/g, (placeholder, name) => String(params[name]));
   const WAITING = {
-    busy: "The service is busy",
-    starting: "The service is starting up",
-    network: "The connection dropped",
+    busy: "retry.waiting.busy",
+    starting: "retry.waiting.starting",
+    network: "retry.waiting.network",
   };
 
   // What each answer that says nothing was done is waited out as, by its problem type's last part
@@ -63,7 +79,7 @@ const serviceRetry = (() => {
 
   function duration(ms) {
     const s = Math.max(1, Math.round(ms / 1000));
-    return s < 120 ? `${s} s` : `${Math.round(s / 60)} minutes`;
+    return s < 120 ? words("retry.seconds", { count: s }) : words("retry.minutes", { count: Math.round(s / 60) });
   }
 
   // `once()` sends the request and resolves to { network } or { status, retryAfter, problemType
@@ -85,7 +101,7 @@ const serviceRetry = (() => {
         if (waited) notice("");
         return { ...result, gaveUp: { reason, waitMs } };
       }
-      notice(`${WAITING[reason]} — retrying in ${duration(waitMs)}…`);
+      notice(words(WAITING[reason], { time: duration(waitMs) }));
       waited = true;
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
@@ -111,10 +127,12 @@ const serviceRetry = (() => {
 
   // What to do after the bound, in words (no "error": nothing is wrong with what the person did).
   function advice(gaveUp) {
-    const later = gaveUp.waitMs > 60000 ? `in about ${duration(gaveUp.waitMs)}` : "in a minute or two";
-    if (gaveUp.reason === "starting") return `The service is still starting up. Try again ${later}.`;
-    if (gaveUp.reason === "network") return "The network failed. Check your connection, then try again.";
-    return `The service is still busy. Try again ${later}.`;
+    const later = gaveUp.waitMs > 60000
+      ? words("retry.later.about", { time: duration(gaveUp.waitMs) })
+      : words("retry.later.soon");
+    if (gaveUp.reason === "starting") return words("retry.advice.starting", { later });
+    if (gaveUp.reason === "network") return words("retry.advice.network");
+    return words("retry.advice.busy", { later });
   }
 
   // A `notice` that shows the waiting in a live region and, once done, puts back what it said.
@@ -127,5 +145,10 @@ const serviceRetry = (() => {
     };
   }
 
-  return { run, fetch: fetchRetrying, advice, noticeIn, settings };
+  // `translate(key, params)` gives the words from now on (a page's catalogue).
+  function useWords(translate) {
+    words = translate;
+  }
+
+  return { run, fetch: fetchRetrying, advice, noticeIn, useWords, settings };
 })();

@@ -3,85 +3,106 @@
 const api = document.body.dataset.api;
 const MAX_BYTES = 3 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
+const { t } = i18n;
 let code = null;
+let progress = null; // the last answer about this student: what the page shows
 let retry = null;
+let uploading = false;
 
-function say(text) { $("status").textContent = text; }
+// What the live regions say, kept as messages (i18n.js) that the language switch says again.
+const { message: words, problemMessage: problemText, show } = i18n;
+const said = { status: null, error: null };
+function say(message) { said.status = message; show($("status"), message); }
 const waiting = serviceRetry.noticeIn($("status")); // "busy, retrying in 4 s…" while a request waits
-function fail(text, retryWith) {
-  $("error").textContent = text;
+function fail(message, retryWith) {
+  said.error = message;
+  show($("error"), message);
   $("error").hidden = false;
   retry = retryWith || null;
   $("retry").hidden = !retry;
-  say("");
+  say(null);
 }
-function clearError() { $("error").hidden = true; $("retry").hidden = true; retry = null; }
-function size(bytes) {
-  return bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+function clearError() { said.error = null; $("error").hidden = true; $("retry").hidden = true; retry = null; }
+const advice = (gaveUp) => () => serviceRetry.advice(gaveUp);
+function updateUploadButton() { $("upload-button").disabled = uploading || $("file").files.length === 0; }
 
 // Time: the server's clock, not the laptop's (a wrong laptop clock must not move a deadline).
 let clockOffset = 0; // server time minus this browser's time, in ms
-let exam = null;
 let ticker = null;
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 function now() { return new Date(Date.now() + clockOffset); }
-function inZone(iso, zone) {
-  return new Intl.DateTimeFormat(undefined, {
-    weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    timeZone: zone, timeZoneName: "short",
-  }).format(new Date(iso));
-}
-function when(iso) { return inZone(iso, ownZone); }
+const inZone = (iso, zone) => i18n.date(iso, { zone, weekday: true });
+const when = (iso) => inZone(iso, ownZone);
 function span(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  return `${m} min ${s % 60} s`;
+  if (d > 0) return t("time.days-hours", { days: d, hours: h });
+  if (h > 0) return t("time.hours-minutes", { hours: h, minutes: m });
+  return t("time.minutes-seconds", { minutes: m, seconds: s % 60 });
 }
 function phase() {
-  const t = now();
-  if (t < new Date(exam.opens_at)) return "not-open";
-  if (t >= new Date(exam.cutoff_at)) return "closed";
-  return t > new Date(exam.due_at) ? "late" : "open";
+  const exam = progress.exam;
+  const at = now();
+  if (at < new Date(exam.opens_at)) return "not-open";
+  if (at >= new Date(exam.cutoff_at)) return "closed";
+  return at > new Date(exam.due_at) ? "late" : "open";
+}
+// A time in the exam's zone, and the student's own below it when that differs.
+function showTime(examElement, localElement, iso) {
+  const zone = progress.exam.timezone;
+  examElement.textContent = t("time.in-zone", { time: inZone(iso, zone), zone });
+  localElement.textContent = zone === ownZone ? "" : t("time.yours", { time: when(iso) });
 }
 
 // The exam's window, in the exam's time zone and the student's own, and what it means now.
-function showWindow(canUpload) {
+function showWindow() {
+  const exam = progress.exam;
+  const canUpload = progress.attempts_left > 0;
   const p = phase();
   const due = new Date(exam.due_at), cutoff = new Date(exam.cutoff_at), opens = new Date(exam.opens_at);
-  $("due-exam").textContent = `${inZone(exam.due_at, exam.timezone)} (${exam.timezone})`;
-  $("due-local").textContent = exam.timezone === ownZone ? "" : `Your time: ${when(exam.due_at)}`;
+  showTime($("due-exam"), $("due-local"), exam.due_at);
   const hasLate = cutoff > due;
   $("cutoff-label").hidden = $("cutoff-value").hidden = !hasLate;
-  $("cutoff-exam").textContent = `${inZone(exam.cutoff_at, exam.timezone)} (${exam.timezone})`;
-  $("cutoff-local").textContent = exam.timezone === ownZone ? "" : `Your time: ${when(exam.cutoff_at)}`;
-  const t = now();
-  const state = {
-    "not-open": `This exam opens on ${inZone(exam.opens_at, exam.timezone)} (your time: ${when(exam.opens_at)}). Come back then.`,
-    open: "The exam is open.",
-    late: hasLate ? "The due time has passed. Late uploads are still accepted, and marked late." : "",
-    closed: `This exam closed on ${inZone(exam.cutoff_at, exam.timezone)}. Uploads are no longer accepted.`,
-  }[p];
-  $("window-state").textContent = state;
+  showTime($("cutoff-exam"), $("cutoff-local"), exam.cutoff_at);
+  const at = now();
+  $("window-state").textContent = {
+    "not-open": () => t("upload.window.not-open", {
+      time: inZone(exam.opens_at, exam.timezone), yours: when(exam.opens_at),
+    }),
+    open: () => t("upload.window.open"),
+    late: () => (hasLate ? t("upload.window.late") : ""),
+    closed: () => t("upload.window.closed", { time: inZone(exam.cutoff_at, exam.timezone) }),
+  }[p]();
   $("countdown").textContent = {
-    "not-open": `Opens in ${span(opens - t)}.`,
-    open: `${span(due - t)} left until the due time.`,
-    late: `Late uploads close in ${span(cutoff - t)}.`,
-    closed: "",
-  }[p];
+    "not-open": () => t("upload.countdown.opens", { span: span(opens - at) }),
+    open: () => t("upload.countdown.due", { span: span(due - at) }),
+    late: () => t("upload.countdown.late", { span: span(cutoff - at) }),
+    closed: () => "",
+  }[p]();
+  // After the due time, what a new upload would do to the file on record, before it is chosen.
+  const current = progress.current;
   $("late-warning").hidden = p !== "late";
+  if (p === "late") {
+    if (!current) $("late-warning").textContent = t("upload.late.no-file");
+    else if (current.late) $("late-warning").textContent = t("upload.late.replaces-late");
+    else i18n.render($("late-warning"), "upload.late.on-time-kept", { file: strong(current.filename) });
+  }
   $("file-form").hidden = !canUpload || p === "not-open" || p === "closed";
   return p;
 }
+function strong(text) {
+  const element = document.createElement("strong");
+  element.textContent = text;
+  return element;
+}
 
-function startTicking(canUpload) {
+function startTicking() {
   if (ticker) clearInterval(ticker);
-  let last = showWindow(canUpload);
+  let last = showWindow();
   ticker = setInterval(() => {
-    const p = showWindow(canUpload);
-    if (p !== last) say({ open: "The exam is open now.", late: "The due time has passed.", closed: "The exam is closed." }[p] || "");
+    const p = showWindow();
+    const news = { open: "upload.now.open", late: "upload.now.late", closed: "upload.now.closed" }[p];
+    if (p !== last && news) say(words(news));
     last = p;
   }, 1000);
 }
@@ -117,45 +138,62 @@ async function sha256Hex(file) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function showStudent(progress) {
+function showStudent() {
   $("student").hidden = false;
-  exam = progress.exam;
-  clockOffset = new Date(progress.server_time) - Date.now();
+  const { exam, student } = progress;
   $("exam-title").textContent = exam.title;
-  $("student-name").textContent = `${progress.student.first_name} ${progress.student.last_name}`;
+  $("student-name").textContent = t("upload.student-name", { first: student.first_name, last: student.last_name });
   const left = progress.attempts_left;
   $("attempts").textContent = left === 0
-    ? `You have used all ${progress.attempts_used} uploads. Ask your examiner if you need another.`
-    : `You have ${left} upload${left === 1 ? "" : "s"} left. The limit is 3 MiB per file.`;
-  startTicking(left > 0);
+    ? i18n.plural("upload.attempts.used-all", progress.attempts_used)
+    : i18n.plural("upload.attempts.left", left);
+  startTicking();
   const current = progress.current;
-  $("current").hidden = !current;
-  if (current) {
-    $("current-file").textContent = current.filename;
-    $("current-size").textContent = size(current.size_bytes);
-    $("current-time").textContent = when(current.submitted_at);
-    $("current-late").hidden = !current.late;
-    $("current-code").textContent = current.verification_code;
-    // After that the file is deleted: only what the examiner collected by then remains.
-    $("current-kept").textContent = `Kept until ${inZone(current.expires_at, exam.timezone)} (${exam.timezone}); ` +
-      `ask your examiner after that.${exam.timezone === ownZone ? "" : ` Your time: ${when(current.expires_at)}.`}`;
-    offerReceipt($("current-receipt"), current);
-  }
+  $("receipt").hidden = !current;
+  if (!current) return;
+  // One presentation of the file on record, on time as plainly as late.
+  $("receipt-title").textContent = t(current.late ? "upload.handed-in.late" : "upload.handed-in.on-time");
+  $("receipt").classList.toggle("late", current.late);
+  $("receipt-file-name").textContent = current.filename;
+  $("receipt-size").textContent = i18n.size(current.size_bytes);
+  $("receipt-time").textContent = when(current.submitted_at);
+  $("receipt-sha").textContent = current.sha256;
+  $("receipt-code").textContent = current.verification_code;
+  // After that the file is deleted: only what the examiner collected by then remains.
+  const zone = progress.exam.timezone;
+  $("current-kept").textContent = t("upload.kept", { time: inZone(current.expires_at, zone), zone });
+  $("current-kept-local").textContent = zone === ownZone ? "" : t("time.yours", { time: when(current.expires_at) });
+  offerReceipt($("receipt-file"), current);
 }
 
 async function loadStudent(event) {
   if (event) event.preventDefault();
+  await i18n.ready;
   clearError();
   const typed = $("code").value.replace(/[\s-]/g, "").toUpperCase();
-  if (typed.length !== 20) { fail("An upload code has 20 letters and digits. Check it and try again."); return; }
-  say("Looking up your code…");
+  if (typed.length !== 20) { fail(words("upload.code.wrong-length")); return; }
+  say(words("upload.code.looking-up"));
   const result = await call("GET", `submissions/${encodeURIComponent(typed)}`);
-  if (result.gaveUp) { fail(serviceRetry.advice(result.gaveUp), loadStudent); return; }
-  if (result.status === 404) { fail("We don't know this upload code. Check it and try again."); return; }
-  if (result.status !== 200) { fail("Something went wrong on our side. Try again in a moment.", loadStudent); return; }
+  if (result.gaveUp) { fail(advice(result.gaveUp), loadStudent); return; }
+  if (result.status === 404) { fail(words("upload.code.unknown")); return; }
+  if (result.status !== 200) { fail(problemText(result.data), loadStudent); return; }
   code = typed;
-  say("");
-  showStudent(result.data);
+  progress = result.data;
+  clockOffset = new Date(progress.server_time) - Date.now();
+  say(null);
+  showStudent();
+}
+
+let quarterSaid = null; // the last quarter of the upload the live region said
+function showProgress(percent, file) {
+  $("progress").value = percent;
+  $("progress-text").textContent = i18n.number(percent / 100, { style: "percent" });
+  // The live region says it in quarters: every percent would drown a screen reader.
+  const quarter = Math.floor(percent / 25) * 25;
+  if (quarter !== quarterSaid) {
+    quarterSaid = quarter;
+    say(words("upload.uploading", () => ({ file: file.name, percent: i18n.number(quarter / 100, { style: "percent" }) })));
+  }
 }
 
 function postToS3(form, file) {
@@ -167,10 +205,7 @@ function postToS3(form, file) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.url);
     xhr.upload.onprogress = (e) => {
-      if (!e.lengthComputable) return;
-      const percent = Math.round((e.loaded / e.total) * 100);
-      $("progress").value = percent;
-      $("progress-text").textContent = `${percent} %`;
+      if (e.lengthComputable) showProgress(Math.round((e.loaded / e.total) * 100), file);
     };
     xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
     xhr.onerror = () => resolve({ network: true });
@@ -185,40 +220,47 @@ function s3ErrorCode(text) {
 
 function s3Problem(text) {
   const found = /<Code>([^<]+)<\/Code>[\s\S]*?<Message>([^<]*)<\/Message>/.exec(text || "");
-  if (!found) return { text: "The storage refused the file. Try again.", retry: true };
-  if (found[1] === "EntityTooLarge") return { text: "The file is larger than 3 MiB, so it was refused. Choose a smaller file." };
-  if (found[1] === "EntityTooSmall") return { text: "The file is empty. Choose another file." };
+  if (!found) return { message: words("upload.s3.refused"), retry: true };
+  if (found[1] === "EntityTooLarge") return { message: words("upload.s3.too-large") };
+  if (found[1] === "EntityTooSmall") return { message: words("upload.s3.empty") };
   if (found[1] === "BadDigest" || /checksum/i.test(found[2])) {
-    return { text: "The file changed while it was being sent. Choose it again and upload.", retry: false };
+    return { message: words("upload.s3.changed") };
   }
   if (/expired/i.test(found[2])) {
-    if (exam && phase() === "closed") return { text: "The exam closed before your file arrived, so it was refused." };
-    return { text: "The upload took too long and its form expired. Try again.", retry: true, expired: true };
+    if (progress && phase() === "closed") return { message: words("upload.s3.closed") };
+    return { message: words("upload.s3.expired"), retry: true, expired: true };
   }
-  return { text: `The storage refused the file (${found[1]}). Try again.`, retry: true };
+  return { message: words("upload.s3.refused-code", { code: found[1] }), retry: true };
 }
 
 // What the API's refusals mean to a student, by problem type (urn:exam-depository:problem:...).
 function refusal(result) {
-  const kind = ((result.data && result.data.type) || "").split(":").pop();
-  if (kind === "attempts-used") return { text: "You have no uploads left. Ask your examiner if you need another." };
-  if (kind === "exam-not-open") return { text: `The exam is not open yet: it opens on ${when(result.data.opens_at)}.` };
-  if (kind === "exam-closed") return { text: "The exam is closed: uploads are no longer accepted." };
-  if (kind === "too-many-open-forms") {
-    return { text: "You started too many uploads that never finished. Wait ten minutes, then try again." };
+  const data = result.data || {};
+  const kind = (data.type || "").split(":").pop();
+  if (kind === "attempts-used") return { message: words("upload.refused.attempts-used") };
+  if (kind === "exam-not-open") {
+    return { message: words("upload.refused.not-open", () => ({ time: when(data.opens_at) })) };
   }
-  if (kind === "not-found") return { text: "We don't know this upload code any more. Check it with your examiner." };
-  if (kind === "invalid-input") {
-    return { text: "This file's name or type cannot be used. Rename the file with ordinary letters and try again." };
-  }
-  return { text: "Something went wrong on our side. Try again in a moment.", retry: true };
+  if (kind === "exam-closed") return { message: words("upload.refused.closed") };
+  if (kind === "too-many-open-forms") return { message: words("upload.refused.too-many-forms") };
+  if (kind === "not-found") return { message: words("upload.refused.code-gone") };
+  if (kind === "invalid-input") return { message: words("upload.refused.file-name") };
+  return { message: problemText(data), retry: true };
 }
+
+const REJECTED = {
+  too_large: "upload.rejected.too-large",
+  empty: "upload.rejected.empty",
+  checksum_mismatch: "upload.rejected.checksum",
+  after_cutoff: "upload.rejected.after-cutoff",
+  limit_reached: "upload.rejected.limit",
+};
 
 // Polls once a second until the file is recorded; a poll the service is too busy for waits as
 // retry.js says (backing off, never sooner than Retry-After), so a busy class does not poll harder.
 // Resolves to "recorded", "rejected", "pending" (not yet, at the deadline) or why the retries stopped.
 async function waitForReceipt(uploadId, timeoutMs = 60000) {
-  say("Uploaded. Recording your file…");
+  say(words("upload.recording"));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const result = await call("GET", `submissions/${code}`);
@@ -226,28 +268,18 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
     if (result.status === 200) {
       const upload = result.data.uploads.find((u) => u.upload_id === uploadId);
       if (upload && upload.status === "recorded") {
-        showStudent(result.data);
-        const current = result.data.current;
-        $("receipt-code").textContent = current.verification_code;
-        $("receipt-title").textContent = current.late ? "Handed in late" : "Handed in";
-        $("receipt-detail").textContent = `${current.filename}, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)}` +
-          `${current.late ? " (after the due time)" : ""}, SHA-256 ${current.sha256}`;
-        offerReceipt($("receipt-file"), current);
-        $("receipt").hidden = false;
+        progress = result.data;
+        // A new upload is a deliberate act: the file just sent is no longer chosen.
+        $("file").value = "";
+        showStudent();
         $("receipt").focus();
-        say("Your file is handed in.");
+        say(words("upload.done"));
         return "recorded";
       }
       if (upload && upload.status === "rejected") {
-        showStudent(result.data);
-        fail({
-          too_large: "The file was larger than 3 MiB and was not kept.",
-          empty: "The file was empty and was not kept.",
-          checksum_mismatch: "The file that arrived is not the one you chose, so it was not kept. Upload it again.",
-          after_cutoff: "Your file arrived after your time to hand in had ended, so it was not kept: the exam was closed, " +
-            "or your deadline moved earlier, after your upload started. Ask your examiner if you need to hand it in.",
-          limit_reached: "You had no uploads left, so this file was not kept.",
-        }[upload.rejection_reason] || "This file was not kept. Ask your examiner.");
+        progress = result.data;
+        showStudent();
+        fail(words(REJECTED[upload.rejection_reason] || "upload.rejected.other"));
         return "rejected";
       }
     }
@@ -264,35 +296,32 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
 async function send(form, file) {
   const sent = await serviceRetry.run(async () => {
     $("progress-box").hidden = false;
-    $("progress").value = 0;
-    say(`Uploading ${file.name}…`);
+    quarterSaid = null;
+    showProgress(0, file);
     const answer = await postToS3(form, file);
     $("progress-box").hidden = true;
     return { ...answer, problemType: s3ErrorCode(answer.text) };
   }, { notice: waiting });
-  if (sent.gaveUp) { fail(serviceRetry.advice(sent.gaveUp), () => resume(form, file)); return; }
-  if (sent.network) {
-    fail("The network failed during the upload. Check your connection, then try again.", () => resume(form, file));
-    return;
-  }
+  if (sent.gaveUp) { fail(advice(sent.gaveUp), () => resume(form, file)); return; }
+  if (sent.network) { fail(words("upload.network-failed"), () => resume(form, file)); return; }
   if (sent.status !== 204 && sent.status !== 201 && sent.status !== 200) {
     const problem = s3Problem(sent.text);
-    fail(problem.text, problem.retry ? (problem.expired ? upload : () => resume(form, file)) : null);
+    fail(problem.message, problem.retry ? (problem.expired ? upload : () => resume(form, file)) : null);
     return;
   }
   const outcome = await waitForReceipt(form.upload_id);
   if (outcome === "pending") {
-    fail("Your file arrived but is not recorded yet. Reload this page in a minute to see its code.");
+    fail(words("upload.pending"));
   } else if (outcome.reason) {
-    fail(`Your file arrived. ${serviceRetry.advice(outcome)} Reload this page then to see its code.`);
+    fail(words("upload.arrived-but", () => ({ advice: serviceRetry.advice(outcome) })));
   }
 }
 
 async function resume(form, file) {
   clearError();
-  say("Checking whether your file arrived…");
+  say(words("upload.checking-arrival"));
   const outcome = await waitForReceipt(form.upload_id, 8000);
-  if (outcome.reason) { fail(serviceRetry.advice(outcome), () => resume(form, file)); return; }
+  if (outcome.reason) { fail(advice(outcome), () => resume(form, file)); return; }
   if (outcome !== "pending") return;
   if (new Date(form.expires_at) > new Date(Date.now() + 5000)) {
     await send(form, file);
@@ -301,38 +330,62 @@ async function resume(form, file) {
   }
 }
 
+// After the due time a file handed in on time is kept and counts; a new upload would replace it
+// with a late one, so the student says so first (the safe choice is the one focused).
+function confirmLateReplacement() {
+  const dialog = $("confirm-late");
+  i18n.render($("confirm-late-text"), "upload.confirm.text", { file: strong(progress.current.filename) });
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "replace"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
 async function upload(event) {
   if (event) event.preventDefault();
+  await i18n.ready;
   clearError();
-  $("receipt").hidden = true;
   const file = $("file").files[0];
-  if (!file) { fail("Choose a file first."); return; }
+  if (!file) { fail(words("upload.file.none")); return; }
   if (file.size > MAX_BYTES) {
-    const bytes = (n) => n.toLocaleString("en");
-    fail(`This file is ${bytes(file.size)} bytes; the limit is 3 MiB (${bytes(MAX_BYTES)} bytes). ` +
-      "Choose a smaller file (for example, a compressed PDF).");
+    fail(words("upload.file.too-large", () => ({ size: i18n.number(file.size), limit: i18n.number(MAX_BYTES) })));
     return;
   }
-  if (file.size === 0) { fail("This file is empty. Choose another file."); return; }
-  $("upload-button").disabled = true;
+  if (file.size === 0) { fail(words("upload.file.empty")); return; }
+  const current = progress.current;
+  if (phase() === "late" && current && !current.late && !(await confirmLateReplacement())) {
+    say(words("upload.confirm.kept", { file: current.filename }));
+    return;
+  }
+  uploading = true;
+  updateUploadButton();
   try {
-    say("Preparing the upload…");
+    say(words("upload.preparing"));
     // With the file's SHA-256 in the form, the storage refuses any other bytes.
     const sha256 = window.crypto && crypto.subtle ? await sha256Hex(file) : undefined;
     const presign = await call("POST", `submissions/${code}`, {
       filename: file.name, content_type: file.type || "application/octet-stream", sha256,
     });
-    if (presign.gaveUp) { fail(serviceRetry.advice(presign.gaveUp), upload); return; }
+    if (presign.gaveUp) { fail(advice(presign.gaveUp), upload); return; }
     if (presign.status !== 201) {
       const problem = refusal(presign);
-      fail(problem.text, problem.retry ? upload : null);
+      fail(problem.message, problem.retry ? upload : null);
       return;
     }
     await send(presign.data, file);
   } finally {
-    $("upload-button").disabled = false;
+    uploading = false;
+    updateUploadButton();
   }
 }
+
+// The language switch: everything shown is said again in the new language.
+i18n.onChange(() => {
+  if (progress) showStudent();
+  show($("status"), said.status);
+  show($("error"), said.error);
+});
 
 document.addEventListener("click", async (event) => {
   const target = event.target.closest("[data-copy]");
@@ -340,11 +393,14 @@ document.addEventListener("click", async (event) => {
   const text = $(target.dataset.copy).textContent;
   try {
     await navigator.clipboard.writeText(text);
-    say("Code copied.");
+    say(words("upload.copied"));
   } catch (err) {
-    say("Select the code and copy it by hand.");
+    say(words("upload.copy-by-hand"));
   }
 });
 $("code-form").addEventListener("submit", loadStudent);
 $("file-form").addEventListener("submit", upload);
+$("file").addEventListener("change", updateUploadButton);
 $("retry").addEventListener("click", () => { if (retry) retry(); });
+$("confirm-keep").addEventListener("click", () => $("confirm-late").close("keep"));
+$("confirm-replace").addEventListener("click", () => $("confirm-late").close("replace"));

@@ -1,0 +1,166 @@
+"""The words of the student's and the reviewer's pages: every catalogue has exactly the keys of
+English, with the same placeholders; every key the pages use is in English, and every English key
+is used; the English the HTML carries before its catalogue arrives is the catalogue's own."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.conftest import ROOT
+
+STATIC = ROOT / "functions" / "serve_pages" / "static"
+CATALOGUES = STATIC / "i18n"
+PAGES = ("upload.html", "verify.html")
+# The scripts whose words come from the catalogues (retry.js speaks on both pages).
+SCRIPTS = ("upload.js", "verify.js", "i18n.js", "retry.js")
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def catalogue(language: str) -> dict[str, str]:
+    loaded: dict[str, str] = json.loads((CATALOGUES / f"{language}.json").read_text())
+    return loaded
+
+
+def languages() -> list[str]:
+    return sorted(path.stem for path in CATALOGUES.glob("*.json"))
+
+
+def catalogue_problems(english: dict[str, str], other: dict[str, str]) -> list[str]:
+    """What is wrong with a translation of `english`: a key missing or extra, an empty text, a
+    placeholder missing or extra."""
+    problems = [f"missing {key}" for key in english.keys() - other.keys()]
+    problems += [f"extra {key}" for key in other.keys() - english.keys()]
+    for key in english.keys() & other.keys():
+        if not isinstance(other[key], str) or not other[key].strip():
+            problems.append(f"empty {key}")
+        elif set(PLACEHOLDER.findall(other[key])) != set(PLACEHOLDER.findall(english[key])):
+            problems.append(f"placeholders of {key}")
+    return sorted(problems)
+
+
+def test_the_check_finds_a_missing_an_extra_an_empty_key_and_a_lost_placeholder() -> None:
+    english = {"a": "One {count}", "b": "Two", "c": "Three"}
+    translated = {"a": "Eins", "b": " ", "d": "Vier"}
+
+    assert catalogue_problems(english, translated) == ["empty b", "extra d", "missing c", "placeholders of a"]
+
+
+def test_there_are_english_german_and_french() -> None:
+    assert languages() == ["de", "en", "fr"]
+
+
+@pytest.mark.parametrize("language", ["de", "fr"])
+def test_each_catalogue_has_exactly_the_keys_of_english_with_the_same_placeholders(language: str) -> None:
+    assert catalogue_problems(catalogue("en"), catalogue(language)) == []
+
+
+# --- the keys the pages use ---------------------------------------------------------------------
+
+
+def namespaces() -> set[str]:
+    return {key.split(".")[0] for key in catalogue("en")}
+
+
+def keys_in_scripts() -> set[str]:
+    """Every string literal of the scripts that names a key (`"upload.done"`): keys are passed as
+    literals, never put together, so that this finds each of them."""
+    prefixes = "|".join(sorted(namespaces()))
+    literal = re.compile(rf"""["'`]((?:{prefixes})\.[a-z0-9.-]+)["'`]""")
+    return {key for name in SCRIPTS for key in literal.findall((STATIC / name).read_text())}
+
+
+def plurals_in_scripts() -> set[str]:
+    return {key for name in SCRIPTS for key in re.findall(r"""plural\(\s*"([^"]+)\"""", (STATIC / name).read_text())}
+
+
+class _Words(HTMLParser):
+    """Each `data-i18n` element's key and its English as the HTML writes it (a `data-slot` child as
+    its `{name}`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: dict[str, list[str]] = {}
+        self._open: list[tuple[str, str | None, list[str]]] = []  # (tag, key, text so far)
+        self._slot_depth: int | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("input", "meta", "link", "br", "img"):
+            return
+        if found.get("data-slot") and self._open and self._slot_depth is None:
+            self._open[-1][2].append(f"{{{found['data-slot']}}}")
+            self._slot_depth = len(self._open)
+        self._open.append((tag, found.get("data-i18n"), []))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._open:
+            return
+        _, key, text = self._open.pop()
+        if self._slot_depth is not None and len(self._open) == self._slot_depth:
+            self._slot_depth = None
+            return
+        if key:
+            self.texts.setdefault(key, []).append(" ".join("".join(text).split()))
+        elif self._open and self._slot_depth is None:
+            self._open[-1][2].extend(text)
+
+    def handle_data(self, data: str) -> None:
+        if self._open and self._slot_depth is None:
+            self._open[-1][2].append(data)
+
+
+def words_of(page: str) -> _Words:
+    parser = _Words()
+    parser.feed((STATIC / page).read_text())
+    return parser
+
+
+def test_every_key_the_pages_use_is_in_english() -> None:
+    english = catalogue("en")
+    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts}
+
+    assert sorted(key for key in used if key not in english and f"{key}.other" not in english) == []
+    assert plurals_in_scripts(), "the pages count in plurals"
+    assert all(f"{key}.other" in english for key in plurals_in_scripts())
+
+
+def test_every_english_key_is_used() -> None:
+    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts}
+    plural_forms = {
+        f"{base}.{form}" for base in plurals_in_scripts() for form in ("zero", "one", "two", "few", "many", "other")
+    }
+
+    assert sorted(set(catalogue("en")) - used - plural_forms) == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_english_a_page_carries_before_its_catalogue_arrives_is_the_catalogues(page: str) -> None:
+    english = catalogue("en")
+    texts = words_of(page).texts
+
+    assert texts, "the page names its keys"
+    assert {key: sorted(set(found)) for key, found in texts.items()} == {key: [english[key]] for key in texts}
+
+
+def test_the_retry_words_the_console_reads_are_the_english_catalogues() -> None:
+    script = (STATIC / "retry.js").read_text()
+    table = dict(re.findall(r'^\s*"(retry\.[a-z.-]+)": "([^"]*)",$', script, flags=re.MULTILINE))
+
+    assert table, "retry.js keeps its English by key"
+    english = catalogue("en")
+    assert table == {key: english[key] for key in english if key.startswith("retry.")}
+
+
+def test_the_language_switch_offers_every_catalogue() -> None:
+    offered = re.search(r"const LANGUAGES = \{([^}]*)\}", (STATIC / "i18n.js").read_text())
+    assert offered is not None
+    assert sorted(re.findall(r"(\w+):", offered.group(1))) == languages()
+
+
+def test_no_catalogue_holds_html() -> None:
+    for language in languages():
+        assert [key for key, text in catalogue(language).items() if re.search(r"<\w|&\w+;", text)] == []
