@@ -4,6 +4,7 @@ and the next start stops anything an earlier crash left and records what a lost 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -100,7 +101,37 @@ def _logs_to_file(path: Path) -> TextIO:
     log = path.open("ab")
     sys.stdout.flush()
     os.dup2(log.fileno(), sys.stdout.fileno())
+    sys.stdout = WholeLines(sys.stdout)
     return terminal
+
+
+class WholeLines(io.TextIOBase):
+    """Standard output shared by the instances' threads, written a whole line at a time. On Lambda
+    each environment has its own; here a `print` (Powertools' metrics print their JSON, then the
+    newline, as two writes) could otherwise get another thread's line between its two halves."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def write(self, text: str) -> int:
+        pending = getattr(self._pending, "text", "") + text
+        complete, newline, self._pending.text = pending.rpartition("\n")
+        if newline:
+            with self._lock:
+                self._stream.write(complete + newline)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
 
 
 def _start_services(
