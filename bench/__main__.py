@@ -136,6 +136,14 @@ def budgets(results: dict[str, Any]) -> list[dict[str, Any]]:
         1.5,
         "ms",
     )
+    for found, search in results["list"]["search"].items():
+        check(
+            f"roster search at {search['students']:,} students, finding {found} / its query bare",
+            search["page_ms"]["median"],
+            search["floor_ms"]["median"],
+            1.5,
+            "ms",
+        )
     exams = results["list"]["exams"]
     check(
         "100 exams with counts (1,000 × 200 students) / its query bare",
@@ -242,6 +250,12 @@ def report(results: dict[str, Any], out: TextIO) -> None:
         print(
             f"500-row page at {int(students):,} students: {figures['page_ms']['median']} ms, its query bare "
             f"{figures['floor_ms']['median']} ms, {figures['sql_per_page']} statement(s)",
+            file=out,
+        )
+    for search in results["list"]["search"].values():
+        print(
+            f"roster search for {search['q']!r} at {search['students']:,} students: {search['page_ms']['median']} ms, "
+            f"its query bare {search['floor_ms']['median']} ms, {search['sql_per_page']} statement(s)",
             file=out,
         )
     exams = results["list"]["exams"]

@@ -1,7 +1,9 @@
 """Pages of the roster and of the exams, each beside its own statements run bare (bench.floors:
 the same SQL, same parameters, same connection, by psycopg alone), so that the ratio is what our
-code adds to what the database does: a 500-row page of students at 1,000 and 10,000 students,
-and a page of exams with their counts at 1,000 exams of 200 students each."""
+code adds to what the database does: a 500-row page of students at 1,000 and 10,000 students, a
+search of the 10,000 (one that finds one student, by a name in another case, and one that finds
+none: every row is compared), and a page of exams with their counts at 1,000 exams of 200
+students each."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from bench.environment import EXAMINER_KEY_ID, Environment, StatementCounter, ps
 from local_stack.functions import api_event, load_function
 
 STUDENT_PAGE = 500
+# What an examiner types: a name in capitals (one student), and a name no one has (the whole roster read).
+SEARCHES = {"one": "LAST9999", "none": "zz-nobody"}
 EXAM_PAGE = 100  # the largest page of exams
 
 
@@ -63,6 +67,16 @@ def measure(env: Environment, counter: StatementCounter, sizes: tuple[int, ...],
         _seed_students(env, [exam_id], students)
         event = api_event("list_students", "first_page", query={"limit": str(STUDENT_PAGE)})
         results["students"][str(students)] = _pages(students_module, event, counter, runs)
+    results["search"] = {
+        found: _pages(
+            students_module,
+            api_event("list_students", "first_page", query={"limit": str(STUDENT_PAGE), "q": text}),
+            counter,
+            runs,
+        )
+        | {"q": text, "students": sizes[-1]}
+        for found, text in SEARCHES.items()
+    }
 
     exam_id = env.fresh_exam()
     ((examiner_id,),) = env.sql("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (EXAMINER_KEY_ID,))
