@@ -1234,6 +1234,32 @@ def test_a_search_over_the_whole_roster_finds_accented_names_across_pages_and_wi
     assert all("exams/console-search/students" in url for url in searched)
 
 
+def test_a_page_turned_while_a_search_is_typed_turns_the_list_on_show(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-turn-mid-search", title="Turned mid-search")
+    roster = "nickname,first_name,last_name\n" + "".join(f"p{i:04d},Pat,Reader {i}\n" for i in range(501))
+    assert stack.import_roster("console-turn-mid-search", roster).status_code == 201
+    console.sign_in()
+    console.open_exam("Turned mid-search")
+    page = console.page
+    refused: list[str] = []
+    page.on("response", lambda response: refused.append(response.url) if response.status >= 400 else None)
+    position = page.locator("#page-position")
+    expect(position).to_have_text("Students 1–500, more after.")
+
+    # Typed, and Next pressed before the typing's pause starts the search (at once: a click that
+    # waited for the button to stand still could come after the pause).
+    page.get_by_role("searchbox", name="Search").press_sequentially("p0500")
+    page.get_by_role("button", name="Next 500").dispatch_event("click")
+
+    # Next turned the page of the list on show; then the search answered, and nothing was refused.
+    expect(position).to_have_text("Students 1–1 matching “p0500”.")
+    turned = [r.url for r in console.requests if "/students?" in r.url and "cursor=" in r.url]
+    assert len(turned) == 1
+    assert "q=" not in turned[0]
+    assert refused == []
+    expect(page.locator("#error")).to_be_hidden()
+
+
 @pytest.fixture(scope="module")
 def four_states(stack: Stack) -> ApiClient:
     """Another examiner (a key of their own, so that their list holds these alone), with an exam in

@@ -28,6 +28,7 @@ const FILE_STATES = { current: "current", superseded: "replaced", expired: "dele
 let examsCursor = null;
 let exam = null; // the exam on show
 let pageCursors = [null]; // keyset: the cursor of each page seen, to go back
+let listing = { q: "", status: "" }; // the search and filter of those pages (their cursors serve only them)
 let currentPage = 0;
 let shownCounts = null; // the counts the roster table was drawn with
 let latestCutoff = null; // the last instant anyone seen so far may still hand in
@@ -482,6 +483,7 @@ async function openExam(examId) {
   $("search").value = "";
   clearTimeout(searchTimer);
   pageCursors = [null];
+  listing = { q: "", status: "" };
   shownCounts = null;
   showExam(data);
   await loadRoster(0);
@@ -566,12 +568,12 @@ function studentRow(student) {
 // A page of the roster, drawn with the exam's counts of the same moment. `focus` says where the
 // keyboard goes once the old rows are gone: a student's row, or the Students heading. The search
 // and the filter are the server's, over the whole roster; a cursor holds only with the same ones,
-// so a new search starts again from its first page.
-async function loadRoster(index, focus) {
+// so a page is of the listing on show (what the search box holds may not be searched yet), and a
+// new search (`wanted`) starts again from its first page.
+async function loadRoster(index, focus, wanted = listing) {
   const asked = ++rosterAsked;
-  const cursor = pageCursors[index];
-  const status = $("filter").value;
-  const q = $("search").value.trim();
+  const { q, status } = wanted;
+  const cursor = wanted === listing ? pageCursors[index] : null;
   const query = new URLSearchParams({ limit: PAGE });
   if (q) query.set("q", q);
   if (status) query.set("status", status);
@@ -589,6 +591,8 @@ async function loadRoster(index, focus) {
   if (asked !== rosterAsked) return; // typed on: the answer to an earlier search came late
   const [{ data }, fresh] = answers;
   parkExtension();
+  if (wanted !== listing) pageCursors = [null];
+  listing = wanted;
   currentPage = index;
   pageCursors = pageCursors.slice(0, index + 1);
   if (data.next_cursor) pageCursors.push(data.next_cursor);
@@ -618,7 +622,8 @@ async function loadRoster(index, focus) {
 // A new search or filter: its first page, now (the typing's pause is waited for by the caller).
 function search() {
   clearTimeout(searchTimer);
-  return attempt(() => { pageCursors = [null]; return loadRoster(0); }, { near: $("search-form") });
+  const wanted = { q: $("search").value.trim(), status: $("filter").value };
+  return attempt(() => loadRoster(0, undefined, wanted), { near: $("search-form") });
 }
 
 async function downloadRoster() {
