@@ -1151,6 +1151,35 @@ def test_a_student_is_removed_after_a_confirmation_naming_them_and_what_goes(con
     expect(page.locator("#students-title")).to_be_focused()
 
 
+@pytest.mark.parametrize("action", ["Download the answer", "New code…", "Remove cy from the exam…"])
+def test_a_student_removed_from_another_tab_while_their_view_is_open_leaves_it_and_the_roster(
+    console: Console, stack: Stack, action: str
+) -> None:
+    exam_id = f"console-gone-{action.split(maxsplit=1)[0].lower()}"
+    roster = _exam_with_roster(stack, exam_id, f"Removed elsewhere ({action})")
+    stack.hand_in(roster["cy"]["upload_code"], b"%PDF-1.7 Cy")
+    console.sign_in()
+    console.open_exam(f"Removed elsewhere ({action})")
+    page = console.page
+    view = console.open_student("cy")
+    assert stack.delete_student(exam_id, "cy").status_code == 204  # in another tab, or with curl
+
+    view.get_by_role("button", name=action).click()
+    if action == "New code…":
+        view.get_by_role("button", name="Make a new code").click()
+
+    # Not an alert about "no student with this nickname" over a view of someone who is not there:
+    # the view closes, the roster is drawn again without them, and what happened is said.
+    expect(view).to_be_hidden()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.locator("#error-text")).to_have_text(
+        "cy is no longer on this exam's roster: removed, perhaps from another tab."
+    )
+    expect(page.locator('#roster tbody tr[data-nickname="cy"]')).to_have_count(0)
+    expect(page.locator("#count-students")).to_have_text("2")
+    expect(page.locator("#students-title")).to_be_focused()
+
+
 def test_a_new_upload_code_is_made_and_the_old_one_no_longer_opens_the_upload_page(
     console: Console, browser: Browser, stack: Stack
 ) -> None:

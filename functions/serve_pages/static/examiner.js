@@ -773,8 +773,25 @@ async function removeExtension(student) {
 
 // --- one student ------------------------------------------------------------------------------
 
+// A request about one student. A 404 says they are no longer on the roster (removed meanwhile,
+// perhaps from another tab): their view closes, the roster is drawn again without them, that is
+// said, and the answer is null.
+async function aboutStudent(nickname, method, route, options) {
+  try {
+    return await call(method, route, options);
+  } catch (err) {
+    if (!(err instanceof Refused && err.status === 404)) throw err;
+    closeStudent();
+    await loadRoster(currentPage, "heading");
+    fail(`${nickname} is no longer on this exam's roster: removed, perhaps from another tab.`);
+    return null;
+  }
+}
+
 async function openStudent(nickname, opener) {
-  const { data } = await call("GET", path("exams", exam.exam_id, "students", nickname));
+  const answer = await aboutStudent(nickname, "GET", path("exams", exam.exam_id, "students", nickname));
+  if (!answer) return;
+  const { data } = answer;
   studentOpener = opener;
   $("new-code-confirm").hidden = true;
   $("remove-confirm").hidden = true;
@@ -864,7 +881,10 @@ function uploadItem(submission) {
 
 // The file as a reviewer downloads it: a link of minutes, asked for at the moment of the click.
 async function downloadAnswer(current) {
-  const { data } = await call("GET", path("verifications", current.verification_code, "download_url"), { anyone: true });
+  const route = path("verifications", current.verification_code, "download_url");
+  const answer = await aboutStudent(studentShown.nickname, "GET", route, { anyone: true });
+  if (!answer) return;
+  const { data } = answer;
   // A link of the same scheme as this page (the bucket's), never a script URL.
   if (new URL(data.url).protocol !== window.location.protocol) throw new Mistake("The download link is not one this page opens.");
   window.location.assign(data.url);
@@ -883,7 +903,9 @@ function askNewCode() {
 async function newCode() {
   await attempt(async () => {
     const { nickname } = studentShown;
-    const { data } = await call("POST", path("exams", exam.exam_id, "students", nickname, "upload_code"));
+    const answer = await aboutStudent(nickname, "POST", path("exams", exam.exam_id, "students", nickname, "upload_code"));
+    if (!answer) return;
+    const { data } = answer;
     studentShown = { ...studentShown, upload_code: data.upload_code };
     $("student-code").textContent = data.upload_code;
     $("new-code-confirm").hidden = true;
@@ -895,7 +917,10 @@ async function newCode() {
 // The confirmation names the student and what goes with them, as they are now.
 async function askRemove() {
   await attempt(async () => {
-    const { data } = await call("GET", path("exams", exam.exam_id, "students", studentShown.nickname));
+    const { nickname } = studentShown;
+    const answer = await aboutStudent(nickname, "GET", path("exams", exam.exam_id, "students", nickname));
+    if (!answer) return;
+    const { data } = answer;
     showStudent(data);
     const files = data.submissions.length;
     $("remove-what").textContent = `Removing ${fullName(data)} (${data.nickname}) deletes their upload code` +
@@ -909,7 +934,7 @@ async function askRemove() {
 async function removeStudent() {
   await attempt(async () => {
     const s = studentShown;
-    await call("DELETE", path("exams", exam.exam_id, "students", s.nickname));
+    if (!(await aboutStudent(s.nickname, "DELETE", path("exams", exam.exam_id, "students", s.nickname)))) return;
     closeStudent();
     await loadRoster(currentPage, "heading");
     say(`Removed ${fullName(s)} (${s.nickname}) from the exam.`);
