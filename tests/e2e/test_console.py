@@ -1151,6 +1151,18 @@ def test_a_student_is_removed_after_a_confirmation_naming_them_and_what_goes(con
     expect(page.locator("#students-title")).to_be_focused()
 
 
+def test_a_file_of_a_few_bytes_reads_1_kib_as_on_the_students_page(console: Console, stack: Stack) -> None:
+    roster = _exam_with_roster(stack, "console-tiny-file", "A tiny file")
+    stack.hand_in(roster["bo"]["upload_code"], b"%PDF-1.7 tiny", filename="tiny.pdf")
+    console.sign_in()
+    console.open_exam("A tiny file")
+
+    view = console.open_student("bo")
+
+    expect(view.locator("#student-current")).to_contain_text("tiny.pdf, 1 KiB, handed in")
+    expect(view.locator("#student-uploads li.upload")).to_contain_text("1 KiB (13 bytes)")
+
+
 @pytest.mark.parametrize("action", ["Download the answer", "New code…", "Remove cy from the exam…"])
 def test_a_student_removed_from_another_tab_while_their_view_is_open_leaves_it_and_the_roster(
     console: Console, stack: Stack, action: str

@@ -94,7 +94,7 @@ function badge(text, kind) { return el("span", { className: `badge ${kind}` }, t
 function lateBadge(late) { return late ? badge("late", "late") : badge("on time", "current"); }
 function spoken(text) { return el("span", { className: "visually-hidden" }, text); }
 function size(bytes) {
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KiB`; // never "0 KiB" for a file
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
