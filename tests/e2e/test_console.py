@@ -11,6 +11,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, ViewportSize, expect
 
 from local_stack.client import ApiClient
 from local_stack.keys import mint
@@ -111,11 +112,12 @@ class Console:
         return self.page.evaluate(f"sessionStorage.getItem('{KEY_STORE}')")
 
 
-@pytest.fixture
-def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, timezone_id=ZONE, locale="en-GB", accept_downloads=True
-    )
+@contextmanager
+def _console_tab(
+    browser: Browser, stack: Stack, console_errors: list[str], viewport: ViewportSize
+) -> Iterator[Console]:
+    """The console in a tab of its own, in Berlin; checked when it closes."""
+    context = browser.new_context(viewport=viewport, timezone_id=ZONE, locale="en-GB", accept_downloads=True)
     page = context.new_page()
     page.on("console", lambda message: record_problem(message, console_errors))
     page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
@@ -127,6 +129,12 @@ def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterat
     assert [r.url for r in console.requests if stack.key in r.url] == []
     assert console.dialogs == []
     assert console_errors == []
+
+
+@pytest.fixture
+def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
+    with _console_tab(browser, stack, console_errors, {"width": 1280, "height": 900}) as console:
+        yield console
 
 
 def _local_field(moment: datetime) -> str:
@@ -1502,15 +1510,8 @@ def test_the_new_controls_are_reached_and_used_with_the_keyboard(
 @pytest.fixture
 def phone(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
     """The console on a 390 px wide phone, in Berlin."""
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, timezone_id=ZONE, locale="en-GB", accept_downloads=True
-    )
-    page = context.new_page()
-    page.on("console", lambda message: record_problem(message, console_errors))
-    page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
-    yield Console(page, stack)
-    context.close()
-    assert console_errors == []
+    with _console_tab(browser, stack, console_errors, {"width": 390, "height": 844}) as console:
+        yield console
 
 
 def _fits_390(page: Page) -> None:
