@@ -11,6 +11,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
+from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, ViewportSize, expect
 
 from local_stack.client import ApiClient
 from local_stack.keys import mint
@@ -111,11 +112,12 @@ class Console:
         return self.page.evaluate(f"sessionStorage.getItem('{KEY_STORE}')")
 
 
-@pytest.fixture
-def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, timezone_id=ZONE, locale="en-GB", accept_downloads=True
-    )
+@contextmanager
+def _console_tab(
+    browser: Browser, stack: Stack, console_errors: list[str], viewport: ViewportSize
+) -> Iterator[Console]:
+    """The console in a tab of its own, in Berlin; checked when it closes."""
+    context = browser.new_context(viewport=viewport, timezone_id=ZONE, locale="en-GB", accept_downloads=True)
     page = context.new_page()
     page.on("console", lambda message: record_problem(message, console_errors))
     page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
@@ -127,6 +129,12 @@ def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterat
     assert [r.url for r in console.requests if stack.key in r.url] == []
     assert console.dialogs == []
     assert console_errors == []
+
+
+@pytest.fixture
+def console(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
+    with _console_tab(browser, stack, console_errors, {"width": 1280, "height": 900}) as console:
+        yield console
 
 
 def _local_field(moment: datetime) -> str:
@@ -1151,6 +1159,47 @@ def test_a_student_is_removed_after_a_confirmation_naming_them_and_what_goes(con
     expect(page.locator("#students-title")).to_be_focused()
 
 
+def test_a_file_of_a_few_bytes_reads_1_kib_as_on_the_students_page(console: Console, stack: Stack) -> None:
+    roster = _exam_with_roster(stack, "console-tiny-file", "A tiny file")
+    stack.hand_in(roster["bo"]["upload_code"], b"%PDF-1.7 tiny", filename="tiny.pdf")
+    console.sign_in()
+    console.open_exam("A tiny file")
+
+    view = console.open_student("bo")
+
+    expect(view.locator("#student-current")).to_contain_text("tiny.pdf, 1 KiB, handed in")
+    expect(view.locator("#student-uploads li.upload")).to_contain_text("1 KiB (13 bytes)")
+
+
+@pytest.mark.parametrize("action", ["Download the answer", "New code…", "Remove cy from the exam…"])
+def test_a_student_removed_from_another_tab_while_their_view_is_open_leaves_it_and_the_roster(
+    console: Console, stack: Stack, action: str
+) -> None:
+    exam_id = f"console-gone-{action.split(maxsplit=1)[0].lower()}"
+    roster = _exam_with_roster(stack, exam_id, f"Removed elsewhere ({action})")
+    stack.hand_in(roster["cy"]["upload_code"], b"%PDF-1.7 Cy")
+    console.sign_in()
+    console.open_exam(f"Removed elsewhere ({action})")
+    page = console.page
+    view = console.open_student("cy")
+    assert stack.delete_student(exam_id, "cy").status_code == 204  # in another tab, or with curl
+
+    view.get_by_role("button", name=action).click()
+    if action == "New code…":
+        view.get_by_role("button", name="Make a new code").click()
+
+    # Not an alert about "no student with this nickname" over a view of someone who is not there:
+    # the view closes, the roster is drawn again without them, and what happened is said.
+    expect(view).to_be_hidden()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.locator("#error-text")).to_have_text(
+        "cy is no longer on this exam's roster: removed, perhaps from another tab."
+    )
+    expect(page.locator('#roster tbody tr[data-nickname="cy"]')).to_have_count(0)
+    expect(page.locator("#count-students")).to_have_text("2")
+    expect(page.locator("#students-title")).to_be_focused()
+
+
 def test_a_new_upload_code_is_made_and_the_old_one_no_longer_opens_the_upload_page(
     console: Console, browser: Browser, stack: Stack
 ) -> None:
@@ -1232,6 +1281,32 @@ def test_a_search_over_the_whole_roster_finds_accented_names_across_pages_and_wi
     searched = [r.url for r in console.requests if "/students?" in r.url and "q=" in r.url]
     assert searched
     assert all("exams/console-search/students" in url for url in searched)
+
+
+def test_a_page_turned_while_a_search_is_typed_turns_the_list_on_show(console: Console, stack: Stack) -> None:
+    stack.create_exam("console-turn-mid-search", title="Turned mid-search")
+    roster = "nickname,first_name,last_name\n" + "".join(f"p{i:04d},Pat,Reader {i}\n" for i in range(501))
+    assert stack.import_roster("console-turn-mid-search", roster).status_code == 201
+    console.sign_in()
+    console.open_exam("Turned mid-search")
+    page = console.page
+    refused: list[str] = []
+    page.on("response", lambda response: refused.append(response.url) if response.status >= 400 else None)
+    position = page.locator("#page-position")
+    expect(position).to_have_text("Students 1–500, more after.")
+
+    # Typed, and Next pressed before the typing's pause starts the search (at once: a click that
+    # waited for the button to stand still could come after the pause).
+    page.get_by_role("searchbox", name="Search").press_sequentially("p0500")
+    page.get_by_role("button", name="Next 500").dispatch_event("click")
+
+    # Next turned the page of the list on show; then the search answered, and nothing was refused.
+    expect(position).to_have_text("Students 1–1 matching “p0500”.")
+    turned = [r.url for r in console.requests if "/students?" in r.url and "cursor=" in r.url]
+    assert len(turned) == 1
+    assert "q=" not in turned[0]
+    assert refused == []
+    expect(page.locator("#error")).to_be_hidden()
 
 
 @pytest.fixture(scope="module")
@@ -1435,15 +1510,8 @@ def test_the_new_controls_are_reached_and_used_with_the_keyboard(
 @pytest.fixture
 def phone(browser: Browser, stack: Stack, console_errors: list[str]) -> Iterator[Console]:
     """The console on a 390 px wide phone, in Berlin."""
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, timezone_id=ZONE, locale="en-GB", accept_downloads=True
-    )
-    page = context.new_page()
-    page.on("console", lambda message: record_problem(message, console_errors))
-    page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
-    yield Console(page, stack)
-    context.close()
-    assert console_errors == []
+    with _console_tab(browser, stack, console_errors, {"width": 390, "height": 844}) as console:
+        yield console
 
 
 def _fits_390(page: Page) -> None:

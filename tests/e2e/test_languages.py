@@ -192,3 +192,28 @@ def test_a_page_whose_catalogue_is_busy_waits_for_it_and_reads_in_english_meanwh
         expect(page.get_by_role("heading", level=1)).to_have_text(FRENCH["verify.page-title"])
         assert len(catalogue.sent) == 3
         forget_the_answers_we_caused(console_errors, 503, 2)
+
+
+def test_the_language_chosen_last_stays_when_an_earlier_choice_s_catalogue_arrives_after_it(
+    browser: Browser, stack: Stack, console_errors: list[str]
+) -> None:
+    with browser_tab(browser, console_errors, PHONE) as page:
+        retrying_quickly(page)
+        page.goto(f"{stack.api}/verify")
+        heading = page.get_by_role("heading", level=1)
+        expect(heading).to_have_text("Check a handed-in file")
+        # German's catalogue is slow to come (the service busy once); French's comes at once.
+        german = Answering(page, re.compile(r".*/static/i18n-de\.json$"), "GET", [api_busy("service-busy")])
+
+        # The arrow keys on the switch pass through Deutsch on their way to Français.
+        with page.expect_response(lambda response: "i18n-de" in response.url and response.status == 200):
+            page.get_by_label("Language").select_option("de")
+            page.get_by_label("Language").select_option("fr")
+            expect(heading).to_have_text(FRENCH["verify.page-title"])
+        page.wait_for_timeout(300)  # the late German catalogue, read and set aside
+
+        expect(heading).to_have_text(FRENCH["verify.page-title"])
+        expect(page.get_by_label(FRENCH["language.label"])).to_have_value("fr")
+        assert page.evaluate("document.documentElement.lang") == "fr"
+        assert len(german.sent) == 2
+        forget_the_answers_we_caused(console_errors, 503, 1)

@@ -28,6 +28,7 @@ const FILE_STATES = { current: "current", superseded: "replaced", expired: "dele
 let examsCursor = null;
 let exam = null; // the exam on show
 let pageCursors = [null]; // keyset: the cursor of each page seen, to go back
+let listing = { q: "", status: "" }; // the search and filter of those pages (their cursors serve only them)
 let currentPage = 0;
 let shownCounts = null; // the counts the roster table was drawn with
 let latestCutoff = null; // the last instant anyone seen so far may still hand in
@@ -93,7 +94,7 @@ function badge(text, kind) { return el("span", { className: `badge ${kind}` }, t
 function lateBadge(late) { return late ? badge("late", "late") : badge("on time", "current"); }
 function spoken(text) { return el("span", { className: "visually-hidden" }, text); }
 function size(bytes) {
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KiB`; // never "0 KiB" for a file
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
@@ -482,6 +483,7 @@ async function openExam(examId) {
   $("search").value = "";
   clearTimeout(searchTimer);
   pageCursors = [null];
+  listing = { q: "", status: "" };
   shownCounts = null;
   showExam(data);
   await loadRoster(0);
@@ -566,12 +568,12 @@ function studentRow(student) {
 // A page of the roster, drawn with the exam's counts of the same moment. `focus` says where the
 // keyboard goes once the old rows are gone: a student's row, or the Students heading. The search
 // and the filter are the server's, over the whole roster; a cursor holds only with the same ones,
-// so a new search starts again from its first page.
-async function loadRoster(index, focus) {
+// so a page is of the listing on show (what the search box holds may not be searched yet), and a
+// new search (`wanted`) starts again from its first page.
+async function loadRoster(index, focus, wanted = listing) {
   const asked = ++rosterAsked;
-  const cursor = pageCursors[index];
-  const status = $("filter").value;
-  const q = $("search").value.trim();
+  const { q, status } = wanted;
+  const cursor = wanted === listing ? pageCursors[index] : null;
   const query = new URLSearchParams({ limit: PAGE });
   if (q) query.set("q", q);
   if (status) query.set("status", status);
@@ -589,6 +591,8 @@ async function loadRoster(index, focus) {
   if (asked !== rosterAsked) return; // typed on: the answer to an earlier search came late
   const [{ data }, fresh] = answers;
   parkExtension();
+  if (wanted !== listing) pageCursors = [null];
+  listing = wanted;
   currentPage = index;
   pageCursors = pageCursors.slice(0, index + 1);
   if (data.next_cursor) pageCursors.push(data.next_cursor);
@@ -618,7 +622,8 @@ async function loadRoster(index, focus) {
 // A new search or filter: its first page, now (the typing's pause is waited for by the caller).
 function search() {
   clearTimeout(searchTimer);
-  return attempt(() => { pageCursors = [null]; return loadRoster(0); }, { near: $("search-form") });
+  const wanted = { q: $("search").value.trim(), status: $("filter").value };
+  return attempt(() => loadRoster(0, undefined, wanted), { near: $("search-form") });
 }
 
 async function downloadRoster() {
@@ -768,8 +773,25 @@ async function removeExtension(student) {
 
 // --- one student ------------------------------------------------------------------------------
 
+// A request about one student. A 404 says they are no longer on the roster (removed meanwhile,
+// perhaps from another tab): their view closes, the roster is drawn again without them, that is
+// said, and the answer is null.
+async function aboutStudent(nickname, method, route, options) {
+  try {
+    return await call(method, route, options);
+  } catch (err) {
+    if (!(err instanceof Refused && err.status === 404)) throw err;
+    closeStudent();
+    await loadRoster(currentPage, "heading");
+    fail(`${nickname} is no longer on this exam's roster: removed, perhaps from another tab.`);
+    return null;
+  }
+}
+
 async function openStudent(nickname, opener) {
-  const { data } = await call("GET", path("exams", exam.exam_id, "students", nickname));
+  const answer = await aboutStudent(nickname, "GET", path("exams", exam.exam_id, "students", nickname));
+  if (!answer) return;
+  const { data } = answer;
   studentOpener = opener;
   $("new-code-confirm").hidden = true;
   $("remove-confirm").hidden = true;
@@ -859,7 +881,10 @@ function uploadItem(submission) {
 
 // The file as a reviewer downloads it: a link of minutes, asked for at the moment of the click.
 async function downloadAnswer(current) {
-  const { data } = await call("GET", path("verifications", current.verification_code, "download_url"), { anyone: true });
+  const route = path("verifications", current.verification_code, "download_url");
+  const answer = await aboutStudent(studentShown.nickname, "GET", route, { anyone: true });
+  if (!answer) return;
+  const { data } = answer;
   // A link of the same scheme as this page (the bucket's), never a script URL.
   if (new URL(data.url).protocol !== window.location.protocol) throw new Mistake("The download link is not one this page opens.");
   window.location.assign(data.url);
@@ -878,7 +903,9 @@ function askNewCode() {
 async function newCode() {
   await attempt(async () => {
     const { nickname } = studentShown;
-    const { data } = await call("POST", path("exams", exam.exam_id, "students", nickname, "upload_code"));
+    const answer = await aboutStudent(nickname, "POST", path("exams", exam.exam_id, "students", nickname, "upload_code"));
+    if (!answer) return;
+    const { data } = answer;
     studentShown = { ...studentShown, upload_code: data.upload_code };
     $("student-code").textContent = data.upload_code;
     $("new-code-confirm").hidden = true;
@@ -890,7 +917,10 @@ async function newCode() {
 // The confirmation names the student and what goes with them, as they are now.
 async function askRemove() {
   await attempt(async () => {
-    const { data } = await call("GET", path("exams", exam.exam_id, "students", studentShown.nickname));
+    const { nickname } = studentShown;
+    const answer = await aboutStudent(nickname, "GET", path("exams", exam.exam_id, "students", nickname));
+    if (!answer) return;
+    const { data } = answer;
     showStudent(data);
     const files = data.submissions.length;
     $("remove-what").textContent = `Removing ${fullName(data)} (${data.nickname}) deletes their upload code` +
@@ -904,7 +934,7 @@ async function askRemove() {
 async function removeStudent() {
   await attempt(async () => {
     const s = studentShown;
-    await call("DELETE", path("exams", exam.exam_id, "students", s.nickname));
+    if (!(await aboutStudent(s.nickname, "DELETE", path("exams", exam.exam_id, "students", s.nickname)))) return;
     closeStudent();
     await loadRoster(currentPage, "heading");
     say(`Removed ${fullName(s)} (${s.nickname}) from the exam.`);

@@ -133,10 +133,16 @@ const i18n = (() => {
   }
 
   // --- the language switch --------------------------------------------------------------------
+  // Resolves false when the language's catalogue cannot be had. Choices follow one another faster
+  // than catalogues may come (the arrow keys on the switch pass through every language on the
+  // way): the last choice is the one read, whatever order their catalogues arrive in.
+  let choices = 0;
   async function use(chosen) {
+    const choice = ++choices;
     const [loaded, fallback] = await Promise.all([
       catalogue(chosen), chosen === "en" || english ? null : catalogue("en"),
     ]);
+    if (choice !== choices) return true; // a later choice decides
     if (!loaded) return false; // the page stays in the language it reads in now
     english = chosen === "en" ? loaded : fallback || english;
     words = loaded;
