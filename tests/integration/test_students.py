@@ -262,6 +262,24 @@ def test_a_search_finds_students_by_any_part_of_nickname_names_or_email_in_any_c
     assert _found(api, "hansmüller") == []
 
 
+def test_a_search_served_before_its_migration_ran_is_a_503_the_pages_retry(api: Api, database_url: str) -> None:
+    # Given a deployment whose new functions are served before the migration step created unaccent
+    api.create_student("hmuller", first_name="Hans", last_name="Müller")
+    with psycopg.connect(database_url, autocommit=True) as migration:
+        migration.execute("DROP EXTENSION unaccent")
+        try:
+            # Then the search is "starting", to retry, not a 500; the roster itself still answers
+            refused = api.call("list_students", "first_page", query={"q": "muller"})
+            assert refused.status == 503
+            assert refused.body["type"] == "urn:exam-depository:problem:service-starting"
+            assert refused.headers["Retry-After"] == "5"
+            assert api.call("list_students", "first_page").status == 200
+        finally:
+            migration.execute("CREATE EXTENSION unaccent")
+    # And once it ran, the same request is served
+    assert _found(api, "muller") == ["hmuller"]
+
+
 def test_a_search_pages_with_its_cursor_and_combines_with_the_status_filter(
     api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
 ) -> None:

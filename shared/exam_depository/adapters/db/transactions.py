@@ -118,6 +118,13 @@ def _unit_of_work(*, in_transaction: bool) -> Iterator[Connection]:
             yield conn
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable("PostgreSQL is unavailable", service="PostgreSQL") from exc
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        # The code is ahead of the schema: during a deployment a new function can be served before
+        # the migration step has run (an extension, a table or a column it adds). A retry in a
+        # moment finds it; a statement wrong for every schema fails the tests as this 503.
+        raise ServiceUnavailable(
+            "PostgreSQL lacks what this code needs: a migration still to run", service="PostgreSQL", reason="starting"
+        ) from exc
     except psycopg.errors.FeatureNotSupported as exc:
         if _PLAN_CHANGED not in str(exc):
             raise
