@@ -124,8 +124,15 @@ class WholeLines(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
+        """Write out the calling thread's unfinished line too: whoever flushes asks for it."""
+        pending, self._pending.text = getattr(self._pending, "text", ""), ""
         with self._lock:
+            self._stream.write(pending)
             self._stream.flush()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
 
     def writable(self) -> bool:
         return True

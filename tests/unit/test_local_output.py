@@ -54,3 +54,14 @@ def test_a_line_written_in_pieces_is_written_once_it_is_whole() -> None:
     assert stream.getvalue() == ""
     output.write(" line\nand the start of the next")
     assert stream.getvalue() == "part of one line\n"
+
+
+def test_a_flush_writes_the_unfinished_line_and_the_encoding_is_the_streams() -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    output = WholeLines(stream)
+
+    output.write("a prompt with no newline")
+    output.flush()
+
+    assert stream.buffer.getvalue() == b"a prompt with no newline"
+    assert output.encoding == "utf-8"
