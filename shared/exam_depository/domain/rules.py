@@ -178,6 +178,16 @@ class Clock:
     started_at: datetime | None = None
 
 
+def clock_of(
+    duration_minutes: int | None, extra_time_percent: int, extra_time_minutes: int, started_at: datetime | None
+) -> Clock | None:
+    """A student's clock from the exam's duration and their own columns; None when the exam is
+    not timed (extra time then waits, unused, until it is)."""
+    if duration_minutes is None:
+        return None
+    return Clock(duration_minutes, extra_time_percent, extra_time_minutes, started_at)
+
+
 def time_allowed(clock: Clock) -> timedelta:
     """How long a student has from their start: the duration with the percentage added, rounded
     up to the second (never less than the percentage grants), then the extra minutes."""
