@@ -4,6 +4,7 @@ exam does not exist for them (404, never 403; `db.exams.exam_of`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.exams  # noqa: F401
@@ -51,10 +52,13 @@ def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
 
 def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
-    already handed in are kept until the new cut-off says if that is later."""
+    already handed in are kept until the new cut-off says if that is later. A new duration moves
+    every started student's clock at once, as a new window does; but whether the exam is timed
+    is settled once it opens, and its opening once a student started."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        _check_timing(conn, row, changes)
         times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
         }
@@ -107,6 +111,23 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
     # wake an earlier change failed to schedule.
     _keep_wakes(updated.exam_pk, updated.window)
     return updated
+
+
+def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str, Any]) -> None:
+    """Refuse what would change a timed exam under its students: making it timed or untimed once
+    it opened (students handed in on the whole window, or started a clock, under the rule then),
+    and moving its opening once one started (a start is never before the opening)."""
+    toggles = "duration_minutes" in changes and (changes["duration_minutes"] is None) != (row.duration_minutes is None)
+    if toggles and datetime.now(UTC) >= row.opens_at:
+        raise Conflict(
+            "The exam has opened: whether it is timed can no longer change (its duration still can).",
+            extra={"opens_at": row.opens_at},
+        )
+    if changes.get("opens_at", row.opens_at) != row.opens_at and db.exams.any_started(conn, row.exam_pk):
+        raise Conflict(
+            "A student has started their attempt: the exam's opening can no longer move.",
+            extra={"opens_at": row.opens_at},
+        )
 
 
 def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:

@@ -3,7 +3,9 @@ of work; each other module holds the statements of one aggregate, each beside th
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
 `exports`, `papers` (an exam's question paper); `submissions` holds a submission as the others'
-statements inline it. `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+statements inline it, and `windows` a student's personal window as they compute it (the rule of
+`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
+heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
