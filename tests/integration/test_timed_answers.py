@@ -161,3 +161,33 @@ def test_a_file_handed_in_after_the_students_own_due_time_says_what_it_was_measu
     ).body
     assert (verification["late"], verification["due_at"]) == (True, current["due_at"])
     assert verification["started_at"] == detail["started_at"]
+
+
+def test_the_exam_shows_its_question_paper_and_the_upload_page_only_that_there_is_one(
+    api: Api, bucket: Bucket, record: Record
+) -> None:
+    # Given a timed exam that opens in an hour, with no paper yet
+    _timed_exam(api, "timed", opens_in=timedelta(hours=1), due_in=timedelta(hours=3))
+    student = api.create_student("ann", exam_id="timed")
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "timed"}).body
+    assert (exam["paper"], exam["paper_uploads"]) == (None, [])
+
+    # When the examiner posts one and the recorder takes it
+    form = api.call("request_paper_upload", "pdf", path_params={"exam_id": "timed"}, body={"filename": "paper.pdf"})
+    assert form.status == 201, form.body
+    pending = api.call("get_exam", "by_id", path_params={"exam_id": "timed"}).body["paper_uploads"]
+    bucket.upload(form.body, b"%PDF-1.7 the questions")
+    assert record(bucket.notification(form.body["fields"]["key"], 22))["batchItemFailures"] == []
+
+    # Then the exam names it and what became of the form; the student's page says only that there is one
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "timed"}).body
+    assert pending == [{"paper_id": form.body["paper_id"], "status": "pending", "rejection_reason": None}]
+    assert exam["paper_uploads"] == [{"paper_id": form.body["paper_id"], "status": "current", "rejection_reason": None}]
+    assert (exam["paper"]["paper_id"], exam["paper"]["filename"], exam["paper"]["size_bytes"]) == (
+        form.body["paper_id"],
+        "paper.pdf",
+        22,
+    )
+    progress = _progress(api, student["upload_code"])
+    assert progress["exam"]["has_paper"] is True
+    assert form.body["fields"]["key"] not in str(progress)

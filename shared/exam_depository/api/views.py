@@ -95,6 +95,8 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
             none_yet=row.students - row.handed_in,
             started=row.started,
         ),
+        paper=current_paper(row.paper),
+        paper_uploads=paper_states(row.paper_uploads),
     )
 
 
