@@ -149,20 +149,22 @@ def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
 
 
 def delete_exam(api_key_id: str, exam_id: str) -> None:
-    """Remove the exam's files, its exports' ZIPs and its rows together: if S3 fails, the rows
-    stay and a retry finishes the job. Its students' row locks keep the recorder out meanwhile,
-    its exports' row locks a builder that is completing a ZIP (which then finds its export gone
-    and aborts). Every version goes, so a link to an export handed out earlier fails (404)."""
-    prefix = load(StorageSettings).prefix
+    """Remove the exam's files, its exports' ZIPs, its question papers and its rows together: if
+    S3 fails, the rows stay and a retry finishes the job. Its students' row locks keep the recorder
+    out meanwhile, and so does the exam's own lock when it records a paper; its exports' row locks
+    a builder that is completing a ZIP (which then finds its export gone and aborts). Every version
+    goes, so a link to an export handed out earlier fails (404)."""
+    storage_settings = load(StorageSettings)
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
         keys = db.exams.lock_exam_students(conn, row.exam_pk)
         db.exams.lock_exam_exports(conn, row.exam_pk)
-        exam_prefix = f"{prefix}{row.exam_pk}/"
+        exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"
         exports_prefix = f"{load(ExportSettings).prefix}{row.exam_pk}/"
+        papers_prefix = f"{storage_settings.papers_prefix}{row.exam_pk}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
-        storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
+        storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
         db.exams.delete_exam(conn, row.exam_pk)
     _keep_wakes(row.exam_pk, None)
 
