@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
+from exam_depository.api.models.papers import Paper, PaperState
 from exam_depository.domain.statuses import ExamState
 
 
@@ -15,6 +16,7 @@ class ExamCounts(ApiModel):
     handed_in: int
     late: int = Field(description="Students whose latest file was handed in after their due time.")
     none_yet: int
+    started: int = Field(description="Students who started their clock (a timed exam; 0 otherwise).")
 
 
 class Exam(ApiModel):
@@ -23,6 +25,10 @@ class Exam(ApiModel):
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
+    duration_minutes: int | None = Field(
+        description="The time each student has from their start (with their extra time), within the window; "
+        "null: not timed, everyone has the whole window."
+    )
     state: ExamState = Field(
         description="Where the exam stands in its own window when answered: upcoming (before opens_at), open "
         "(until due_at), late_period (until cutoff_at: uploads are late) or closed (from cutoff_at on, or "
@@ -37,6 +43,11 @@ class Exam(ApiModel):
         "or, until one is handed in, the cut-off plus the retention. Export before then."
     )
     counts: ExamCounts
+    paper: Paper | None = Field(description="The question paper students get (once started, in a timed exam).")
+    paper_uploads: list[PaperState] = Field(
+        description="What became of the paper's latest forms (up to 5), newest first: a form's file is pending until "
+        "the recorder checks it, then current, superseded by a later one, or rejected with the reason."
+    )
 
 
 class ExamPage(ApiModel):
