@@ -599,7 +599,10 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="physics-2026-12-roster.csv"'
     text = response.body
-    assert text.startswith("\ufeffnickname,first_name,last_name,email,upload_code,pseudonym\r\n")
+    assert text.startswith(
+        "\ufeffnickname,first_name,last_name,email,upload_code,pseudonym,started_at,due_at,cutoff_at,"
+        "extra_time_percent,extra_time_minutes\r\n"
+    )
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
     assert len(rows) == len(ROSTER)
     for row in rows:
