@@ -62,10 +62,6 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.usecases.student import Started as StartedClock
 
 
-def _seconds_allowed(clock: Clock | None) -> int | None:
-    return None if clock is None else int(time_allowed(clock).total_seconds())
-
-
 # --- exams ------------------------------------------------------------------------------------
 
 
@@ -238,6 +234,11 @@ def _student_fields(row: StudentRow) -> dict[str, Any]:
         "upload_code": codes.display(row.upload_code),
         "created_at": row.created_at,
     }
+
+
+def _seconds_allowed(clock: Clock | None) -> int | None:
+    """The time a student is allowed from their start (None: the exam is not timed)."""
+    return None if clock is None else int(time_allowed(clock).total_seconds())
 
 
 def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) -> dict[str, Any]:
