@@ -126,6 +126,10 @@ const i18n = (() => {
       timeZone: zone, timeZoneName: "short",
     }).format(new Date(iso));
   }
+  // The time of day of an instant in `zone`, hours and minutes ("14:45", "2:45 PM").
+  function timeOfDay(iso, zone) {
+    return new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+  }
   // A file's size as people read it: "176 KiB", "1.5 MiB" (in the language's units and digits).
   function size(bytes) {
     if (bytes < 1024 * 1024) return t("size.kib", { count: number(Math.max(1, Math.round(bytes / 1024))) });
@@ -178,6 +182,7 @@ const i18n = (() => {
     render,
     number,
     date,
+    timeOfDay,
     size,
     message,
     problemMessage,
