@@ -46,7 +46,8 @@ def test_every_recorded_submission_has_a_receipt_a_standard_library_verifies(
 ) -> None:
     student = api.create_student()
     content = b"%PDF-1.7 answers"
-    current = _hand_in(api, bucket, record, student["upload_code"], content)["current"]
+    progress = _hand_in(api, bucket, record, student["upload_code"], content)
+    current = progress["current"]
 
     keys = jwk.KeySet.import_key_set(cast(Any, _jwks(api)))
     token = jwt.decode(current["receipt"], keys, algorithms=["ES256"])
@@ -65,6 +66,8 @@ def test_every_recorded_submission_has_a_receipt_a_standard_library_verifies(
         "s3_version": bucket.latest[next(iter(bucket.latest))],
         "submitted_at": current["submitted_at"],
         "late": False,
+        "started_at": None,  # an exam without a time limit
+        "due_at": progress["exam"]["due_at"],
         "verification_code": current["verification_code"],
         "attempt": 1,
         "attempts": 5,

@@ -72,6 +72,44 @@ class ExamClosed(DomainError):
     kind = "exam-closed"
 
 
+class NotStarted(DomainError):
+    """A timed exam's student asked for what needs their clock running (a form, the paper)."""
+
+    title = "The attempt has not started"
+    status = HTTPStatus.CONFLICT
+    kind = "not-started"
+
+
+class NoTimeLeft(DomainError):
+    """A timed exam's student would start when no time is left: its due time has passed."""
+
+    title = "No time is left to start"
+    status = HTTPStatus.CONFLICT
+    kind = "no-time-left"
+
+
+class NotTimed(DomainError):
+    """Starting an attempt of an exam that has no time limit."""
+
+    title = "The exam is not timed"
+    status = HTTPStatus.CONFLICT
+    kind = "not-timed"
+
+
+class PaperLocked(DomainError):
+    """The question paper can no longer be replaced: the exam has opened."""
+
+    title = "The question paper can no longer be replaced"
+    status = HTTPStatus.CONFLICT
+    kind = "paper-locked"
+
+
+class NoPaper(DomainError):
+    title = "The exam has no question paper"
+    status = HTTPStatus.NOT_FOUND
+    kind = "no-paper"
+
+
 class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
     status = HTTPStatus.TOO_MANY_REQUESTS

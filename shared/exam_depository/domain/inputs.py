@@ -104,6 +104,8 @@ Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
 ]
 MaxAttempts = Annotated[int, Field(ge=1, le=50)]
+# A timed exam's time limit: a minute to a week.
+DurationMinutes = Annotated[int, Field(ge=1, le=10080)]
 
 
 # What a pattern means, for the person whose value did not match it.
@@ -151,11 +153,21 @@ class ExamIn(_Window):
     timezone: TimeZoneName = Field(description="IANA name, for display only: instants are UTC.")
     max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     anonymous: bool = Field(default=False, description="Reviewers see no names.")
+    duration_minutes: DurationMinutes | None = Field(
+        default=None,
+        description="A timed exam: each student has this long from the moment they start (plus their extra "
+        "time), never past their due time. Null: not timed.",
+    )
+
+
+# The one field of an exam whose null is a value: not timed.
+_NULLABLE = frozenset({"duration_minutes"})
 
 
 class ExamChange(_Window):
     """PATCH: only the fields given change; the window is checked as it will be. A field left out
-    is kept; a field given as null is a mistake (every one of them has a value), not a removal."""
+    is kept; a field given as null is a mistake (every one of them has a value), not a removal,
+    but for `duration_minutes`, whose null makes the exam untimed."""
 
     title: Title | None = None
     opens_at: Instant | None = None
@@ -164,12 +176,13 @@ class ExamChange(_Window):
     timezone: TimeZoneName | None = None
     max_attempts: MaxAttempts | None = None
     anonymous: bool | None = None
+    duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
 
     @model_validator(mode="before")
     @classmethod
     def _no_nulls(cls, given: Any) -> Any:
         if isinstance(given, dict):
-            nulls = sorted(name for name, value in given.items() if value is None)
+            nulls = sorted(name for name, value in given.items() if value is None and name not in _NULLABLE)
             if nulls:
                 raise ValueError(f"{', '.join(nulls)} must not be null: leave a field out to keep it")
         return given
@@ -193,6 +206,14 @@ class ExtensionIn(_Model):
     extra_attempts: Annotated[int, Field(ge=0, le=50)] = 0
 
 
+class AccommodationIn(_Model):
+    """A student's extra time in a timed exam: a percentage of the exam's duration, then minutes
+    added to it. Zeros remove it."""
+
+    extra_time_percent: Annotated[int, Field(ge=0, le=300)] = 0
+    extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
+
+
 # --- students' uploads ------------------------------------------------------------------------
 
 
@@ -204,4 +225,13 @@ class UploadRequest(_Model):
     content_type: ContentType = "application/octet-stream"
     sha256: Sha256Hex | None = Field(
         default=None, description="Hex SHA-256 of the file (the page computes it): S3 then refuses any other bytes."
+    )
+
+
+class PaperRequest(_Model):
+    """An examiner's request for a form to upload the exam's question paper (a PDF)."""
+
+    filename: Filename = "question-paper.pdf"
+    sha256: Sha256Hex | None = Field(
+        default=None, description="Hex SHA-256 of the file (the console computes it): S3 then refuses any other bytes."
     )

@@ -7,7 +7,7 @@ recorder's decisions are in `recording.py`. docs/DESIGN.md lists each rule with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from exam_depository.domain.errors import (
     AttemptsUsed,
@@ -16,6 +16,8 @@ from exam_depository.domain.errors import (
     ExamNotOpen,
     InvalidInput,
     LimitBelowUsed,
+    NoTimeLeft,
+    NotStarted,
     TooManyOpenForms,
 )
 from exam_depository.domain.instants import rfc3339
@@ -162,6 +164,72 @@ def effective_window(exam: Window, extension_due: datetime | None, extension_cut
     )
 
 
+# --- A timed exam's clock ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One student's clock in a timed exam: the exam's duration, their extra time (a percentage
+    of it, then minutes), and when they started (None: not yet)."""
+
+    duration_minutes: int
+    extra_time_percent: int = 0
+    extra_time_minutes: int = 0
+    started_at: datetime | None = None
+
+
+def clock_of(
+    duration_minutes: int | None, extra_time_percent: int, extra_time_minutes: int, started_at: datetime | None
+) -> Clock | None:
+    """A student's clock from the exam's duration and their own columns; None when the exam is
+    not timed (extra time then waits, unused, until it is)."""
+    if duration_minutes is None:
+        return None
+    return Clock(duration_minutes, extra_time_percent, extra_time_minutes, started_at)
+
+
+def time_allowed(clock: Clock) -> timedelta:
+    """How long a student has from their start: the duration with the percentage added, rounded
+    up to the second (never less than the percentage grants), then the extra minutes."""
+    percent_s = -(-clock.duration_minutes * 60 * (100 + clock.extra_time_percent) // 100)
+    return timedelta(seconds=percent_s + 60 * clock.extra_time_minutes)
+
+
+def personal_window(
+    exam: Window, extension_due: datetime | None, extension_cutoff: datetime | None, clock: Clock | None
+) -> Window:
+    """A student's own window: `effective_window` (the exam's, or an extension's times where
+    later), and in a timed exam once they started, their clock: due when their time allowed is
+    over, late uploads for the exam's own late period after it. Never past the effective window:
+    extra time lengthens the clock, an extension moves the cap. Instants only: the start is taken
+    in UTC, since adding hours to a zoned time adds wall-clock time (3 h across a change of
+    daylight saving time would be 2 or 4). adapters.db.windows writes the same in SQL."""
+    effective = effective_window(exam, extension_due, extension_cutoff)
+    if clock is None or clock.started_at is None:
+        return effective  # untimed, or not started
+    start = clock.started_at.astimezone(UTC)
+    due = min(start + time_allowed(clock), effective.due_at)
+    cutoff = min(due + (exam.cutoff_at - exam.due_at), effective.cutoff_at)
+    return Window(effective.opens_at, due, cutoff)
+
+
+def start_refusal(effective: Window, now: datetime) -> DomainError | None:
+    """Why a student cannot start their clock now, or None: not before the exam opens (for them),
+    not once their cut-off passed, and not once their due time passed (no time would be left)."""
+    if now < effective.opens_at:
+        return ExamNotOpen(f"The exam opens at {rfc3339(effective.opens_at)}.", extra={"opens_at": effective.opens_at})
+    if now >= effective.cutoff_at:
+        return ExamClosed(
+            f"The exam closed at {rfc3339(effective.cutoff_at)}.", extra={"cutoff_at": effective.cutoff_at}
+        )
+    if now >= effective.due_at:
+        return NoTimeLeft(
+            f"The due time ({rfc3339(effective.due_at)}) has passed: no time would be left to start.",
+            extra={"due_at": effective.due_at},
+        )
+    return None
+
+
 def is_late(submitted_at: datetime, due_at: datetime) -> bool:
     """Late: S3 accepted the bytes after the due time. Late uploads count like any other."""
     return submitted_at > due_at
@@ -201,13 +269,18 @@ def form_refusal(
     open_forms: int,
     max_open_forms: int,
     form_ttl_s: int,
+    not_started: bool = False,
 ) -> DomainError | None:
-    """Why no upload form may be issued now, or None when one may: nothing outside the window
-    (a form must live at least a second before the cut-off), nothing past the attempts."""
+    """Why no upload form may be issued now, or None when one may: nothing outside the (personal)
+    window (a form must live at least a second before the cut-off), nothing in a timed exam
+    before the student started (they would hand in on the whole window), nothing past the
+    attempts."""
     if now < window.opens_at:
         return ExamNotOpen(f"The exam opens at {rfc3339(window.opens_at)}.", extra={"opens_at": window.opens_at})
     if form_expiry(now, form_ttl_s, window.cutoff_at) <= now:
         return ExamClosed(f"The exam closed at {rfc3339(window.cutoff_at)}.", extra={"cutoff_at": window.cutoff_at})
+    if not_started:
+        return NotStarted("The exam is timed: start your attempt first; the clock runs from then.")
     if attempts_used >= max_attempts:
         return AttemptsUsed(f"All {max_attempts} attempts are used; ask your examiner.")
     if open_forms >= max_open_forms:

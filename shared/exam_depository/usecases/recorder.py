@@ -17,6 +17,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -306,8 +307,10 @@ def _new_submission(
         sha256_checked_by_s3=found.checked_by_s3,
         # When S3 accepted the bytes, not when the queue delivered them.
         submitted_at=event.event_time,
-        expires_at=expiry_of(event.event_time, student.cutoff_at, rules.retention_days),
+        # Retention counts from the effective cut-off, late from the personal due time.
+        expires_at=expiry_of(event.event_time, student.retention_cutoff_at, rules.retention_days),
         late=is_late(event.event_time, student.due_at),
+        due_at=student.due_at,
         status="current" if current else "superseded",
     )
 
@@ -350,6 +353,7 @@ def _with_receipts(
             _claims(
                 exam=states[sid].exam_id,
                 nickname=shown_as(states[sid].nickname, states[sid].pseudonym, anonymous=states[sid].anonymous),
+                started_at=states[sid].started_at,
                 submission=submission,
                 attempt=attempts[submission.upload_id],
                 attempts=states[sid].max_attempts,
@@ -393,6 +397,7 @@ def _claims(
     *,
     exam: str,
     nickname: str,
+    started_at: datetime | None,
     submission: db.uploads.NewSubmission,
     attempt: int,
     attempts: int,
@@ -411,6 +416,9 @@ def _claims(
         "s3_version": submission.version_id,
         "submitted_at": rfc3339(submission.submitted_at),
         "late": submission.late,
+        # A timed exam's start (null: not timed), and the due time `late` was measured against.
+        "started_at": None if started_at is None else rfc3339(started_at),
+        "due_at": rfc3339(submission.due_at),
         "verification_code": codes.display(submission.verification_code),
         "attempt": attempt,
         "attempts": attempts,

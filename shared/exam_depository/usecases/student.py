@@ -1,11 +1,11 @@
-"""What a student does with an upload code: ask for an upload form, and see the exam, the file on
-record and the uploads in flight."""
+"""What a student does with an upload code: start their clock in a timed exam, ask for an upload
+form, and see the exam, the file on record and the uploads in flight."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
@@ -13,10 +13,19 @@ import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.errors import NotFound
+from exam_depository.domain.errors import NotFound, NotTimed
 from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
 from exam_depository.domain.inputs import UploadRequest
-from exam_depository.domain.rules import attempts_left, effective_window, form_expiry, form_refusal, is_late
+from exam_depository.domain.rules import (
+    attempts_left,
+    effective_window,
+    form_expiry,
+    form_refusal,
+    is_late,
+    personal_window,
+    start_refusal,
+    time_allowed,
+)
 from exam_depository.observability import logger
 
 NO_STUDENT = "No student has this upload code."
@@ -38,6 +47,45 @@ class IssuedForm:
     late: bool  # an upload now would be after the due time
 
 
+@dataclass(frozen=True)
+class Started:
+    """A student's clock: when it started (the server's instant), their personal window from it,
+    and the time they were allowed (duration with extra time, before the window's cap)."""
+
+    started_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    time_allowed: timedelta
+
+
+def start_attempt(upload_code: str) -> Started:
+    """Start the student's clock in a timed exam, now by the server's clock; idempotent: a
+    student who started already is answered their stored start and window, refused nothing
+    (even after their cut-off). Concurrent starts wait for each other on the student's row, and
+    all answer the first's instant."""
+    code = _canonical(upload_code)
+    with db.transaction() as conn:
+        student = db.uploads.lock_student_for_start(conn, code)
+        if student is None:
+            raise NotFound(NO_STUDENT)
+        clock = student.clock
+        if clock is None:
+            raise NotTimed("This exam has no time limit: there is nothing to start; upload when you are ready.")
+        if clock.started_at is None:
+            now = datetime.now(UTC)
+            refusal = start_refusal(
+                effective_window(student.window, student.extension_due_at, student.extension_cutoff_at), now
+            )
+            if refusal is not None:
+                raise refusal
+            db.uploads.start_clock(conn, student.id, now)
+            clock = replace(clock, started_at=now)
+            logger.info("Attempt started", extra={"upload_code": codes.redact(code)})
+    window = personal_window(student.window, student.extension_due_at, student.extension_cutoff_at, clock)
+    assert clock.started_at is not None  # started now or before
+    return Started(clock.started_at, window.due_at, window.cutoff_at, time_allowed(clock))
+
+
 def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
     code = _canonical(upload_code)
     rules = load(RulesSettings)
@@ -50,7 +98,10 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
         if found is None:
             raise NotFound(NO_STUDENT)
         student, used, open_forms = found
-        window = effective_window(student.window, student.extension_due_at, student.extension_cutoff_at)
+        clock = student.clock
+        # The personal window: a form expires by the student's own cut-off, so S3 itself refuses
+        # bytes after it.
+        window = personal_window(student.window, student.extension_due_at, student.extension_cutoff_at, clock)
         max_attempts = student.max_attempts + student.extra_attempts
         refusal = form_refusal(
             window=window,
@@ -60,6 +111,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
             open_forms=open_forms,
             max_open_forms=rules.max_open_forms,
             form_ttl_s=rules.upload_form_ttl_s,
+            not_started=clock is not None and clock.started_at is None,
         )
         if refusal is not None:
             raise refusal

@@ -2,7 +2,8 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`; `submissions` holds a submission as the others' statements inline it. `schema`
+`exports`; `submissions` holds a submission as the others' statements inline it, and `windows`
+a student's personal window as they compute it (the rule of `domain.rules`, in SQL). `schema`
 applies the migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or

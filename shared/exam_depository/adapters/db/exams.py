@@ -24,12 +24,13 @@ NO_EXAM = "You have no exam with this id."
 
 _MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
 _EXAM_COLUMNS = """e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
-    e.max_attempts, e.anonymous, e.created_at"""
-# The three counts in one pass over the exam's students (each one index lookup of its latest),
-# and when the first of its current files is deleted.
+    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes"""
+# The counts in one pass over the exam's students (each one index lookup of its latest), and
+# when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
     SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late,
-           min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry
+           min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry,
+           count(s.started_at) AS started
     FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
@@ -45,6 +46,7 @@ class ExamRow:
     max_attempts: int
     anonymous: bool
     created_at: datetime
+    duration_minutes: int | None  # a timed exam's time limit; None: not timed
 
     @cached_property  # once per exam, not once per student of a page
     def window(self) -> Window:
@@ -59,6 +61,7 @@ class CountedExamRow(ExamRow):
     handed_in: int
     late: int
     first_expiry: datetime | None  # the earliest `expires_at` of its current files
+    started: int  # students who started their clock (a timed exam)
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -81,9 +84,9 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     try:
         row = conn.execute(
             """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
-                                 anonymous)
+                                 anonymous, duration_minutes)
                VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
-                       %(timezone)s, %(max_attempts)s, %(anonymous)s)
+                       %(timezone)s, %(max_attempts)s, %(anonymous)s, %(duration_minutes)s)
                RETURNING id""",
             {**exam, "examiner_id": examiner_id},
         ).fetchone()
@@ -158,6 +161,15 @@ def attempts_used(conn: Connection, exam_pk: int, nicknames: list[str] | None = 
                GROUP BY s.id ORDER BY s.id""",
             {"exam": exam_pk, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
         ).fetchall()
+
+
+def any_started(conn: Connection, exam_pk: int) -> bool:
+    """Whether a student of the exam started their clock."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM student WHERE exam_id = %s AND started_at IS NOT NULL) AS started", (exam_pk,)
+    ).fetchone()
+    assert row is not None  # EXISTS returns one row
+    return bool(row["started"])
 
 
 def earliest_submission(conn: Connection, exam_pk: int) -> datetime | None:

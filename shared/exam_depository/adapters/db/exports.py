@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.statuses import ExportStatus
 
@@ -73,6 +74,12 @@ class ExportedSubmission:
     verification_code: str
     object_key: str
     version_id: str
+    # The student's window as of the export, and how it was made (a timed exam's clock).
+    started_at: datetime | None
+    due_at: datetime
+    cutoff_at: datetime
+    extra_time_percent: int
+    extra_time_minutes: int
 
 
 def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
@@ -83,10 +90,13 @@ def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
 
 
 # Current submissions: within their retention, their file still stored.
-_EXPORTED = """SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
-                      x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id
-               FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
-               WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
+_EXPORTED = f"""SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
+                       x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id,
+                       s.started_at, {windows.personal_due()} AS due_at, {windows.personal_cutoff()} AS cutoff_at,
+                       s.extra_time_percent, s.extra_time_minutes
+                FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
+                JOIN exam e ON e.id = s.exam_id
+                WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
 
 
 def current_submissions(conn: Connection, exam_pk: int, now: datetime) -> list[ExportedSubmission]:
@@ -95,7 +105,7 @@ def current_submissions(conn: Connection, exam_pk: int, now: datetime) -> list[E
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
         return cur.execute(
             f"""{_EXPORTED} AND s.exam_id = %(exam)s
-                ORDER BY lower(CASE WHEN (SELECT anonymous FROM exam WHERE id = %(exam)s) THEN s.pseudonym
+                ORDER BY lower(CASE WHEN e.anonymous THEN s.pseudonym
                                     ELSE s.nickname END)""",
             {"exam": exam_pk, "now": now},
         ).fetchall()

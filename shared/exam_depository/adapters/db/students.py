@@ -7,13 +7,16 @@ from datetime import datetime
 
 from psycopg import errors as pg_errors
 
+from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.exams import ExamRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.errors import Conflict
+from exam_depository.domain.rules import Clock, clock_of
 
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
-    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym"""
+    s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
+    s.extra_time_minutes"""
 _SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
@@ -44,6 +47,13 @@ class StudentRow:
     extension_cutoff_at: datetime | None
     extra_attempts: int
     pseudonym: str
+    started_at: datetime | None  # in a timed exam, when the student started their clock
+    extra_time_percent: int
+    extra_time_minutes: int
+
+    def clock(self, duration_minutes: int | None) -> Clock | None:
+        """The student's clock in an exam of this duration (None: not timed)."""
+        return clock_of(duration_minutes, self.extra_time_percent, self.extra_time_minutes, self.started_at)
 
 
 @dataclass(frozen=True)
@@ -121,8 +131,8 @@ def _json_object(fields: dict[str, str]) -> str:
     return f"(SELECT row_to_json(o) FROM (SELECT {columns}) o)"
 
 
-# `effective_window` (GREATEST skips a NULL: no extension time, the exam's), `attempts_left`
-# and `status_at` as of the caller's `now`; the fields in the models' order.
+# `personal_window` (`windows`), `attempts_left` and `status_at` as of the caller's `now`; the
+# fields in the models' order.
 _SUBMISSION = _json_object(
     {
         "upload_id": "latest.upload_id",
@@ -159,8 +169,8 @@ _SUMMARY_JSON = (
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
             "max_attempts": "exam.max_attempts + s.extra_attempts",
-            "due_at": _INSTANT.format(t="greatest(exam.due_at, s.extension_due_at)"),
-            "cutoff_at": _INSTANT.format(t="greatest(exam.cutoff_at, s.extension_cutoff_at)"),
+            "due_at": _INSTANT.format(t=windows.personal_due("exam")),
+            "cutoff_at": _INSTANT.format(t=windows.personal_cutoff("exam")),
             "extension": "CASE WHEN s.extension_due_at IS NOT NULL AND s.extension_cutoff_at IS NOT NULL"
             f" THEN {_EXTENSION} END",
             "current": f"CASE WHEN latest.id IS NOT NULL THEN {_SUBMISSION} END",
@@ -206,7 +216,8 @@ def student_page(
             f"""SELECT s.id, {_SUMMARY_JSON} AS item
                 FROM student s
                 CROSS JOIN (SELECT %(due_at)s::timestamptz AS due_at, %(cutoff_at)s::timestamptz AS cutoff_at,
-                                   %(max_attempts)s::int AS max_attempts, %(now)s::timestamptz AS now) exam
+                                   %(max_attempts)s::int AS max_attempts, %(duration_minutes)s::int AS duration_minutes,
+                                   %(now)s::timestamptz AS now) exam
                 CROSS JOIN LATERAL (SELECT count(*) AS used FROM submission c WHERE c.student_id = s.id) attempts
                 {LATEST}
                 WHERE s.exam_id = %(exam_pk)s AND s.id > %(after_id)s AND {_STUDENT_FILTERS[status]} AND {search}
@@ -215,6 +226,7 @@ def student_page(
                 "due_at": exam.due_at,
                 "cutoff_at": exam.cutoff_at,
                 "max_attempts": exam.max_attempts,
+                "duration_minutes": exam.duration_minutes,
                 "now": now,
                 "exam_pk": exam.exam_pk,
                 "after_id": after_id,

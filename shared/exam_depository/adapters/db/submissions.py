@@ -30,6 +30,7 @@ class SubmissionJson(TypedDict):
     expires_at: str
     status: SubmissionStatus
     late: bool
+    due_at: str | None  # what `late` was measured against; null when recorded before it was kept
     receipt: str | None
 
 

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
 
+from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.domain.rules import Window
+from exam_depository.domain.rules import Clock, Window, clock_of
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ class UploadJson(TypedDict):
 
 @dataclass(frozen=True)
 class FormRequester:
-    """The student asking for a form, locked, with the exam's window and what it has used."""
+    """The student asking for a form or starting their clock, locked, with the exam's window,
+    their extension and their clock."""
 
     id: int
     exam_pk: int  # the prefix of its students' object keys
@@ -43,10 +45,38 @@ class FormRequester:
     extension_due_at: datetime | None
     extension_cutoff_at: datetime | None
     extra_attempts: int
+    duration_minutes: int | None  # the exam's; None: not timed
+    started_at: datetime | None
+    extra_time_percent: int
+    extra_time_minutes: int
 
     @property
     def window(self) -> Window:
         return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+    @property
+    def clock(self) -> Clock | None:
+        return clock_of(self.duration_minutes, self.extra_time_percent, self.extra_time_minutes, self.started_at)
+
+
+def lock_student_for_start(conn: Connection, upload_code: str) -> FormRequester | None:
+    """The student of this code with its exam, locked until the transaction ends: two starts (or
+    a start and a form) of one student wait for each other, and the later sees the earlier's
+    `started_at`."""
+    with conn.cursor(row_factory=rows_of(FormRequester)) as cur:
+        return cur.execute(
+            """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
+                      s.extension_due_at, s.extension_cutoff_at, s.extra_attempts,
+                      e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes
+               FROM student s JOIN exam e ON e.id = s.exam_id
+               WHERE s.upload_code = %s FOR UPDATE OF s""",
+            (upload_code,),
+        ).fetchone()
+
+
+def start_clock(conn: Connection, student_id: int, started_at: datetime) -> None:
+    """Set the student's start, once: a start already recorded is never moved."""
+    conn.execute("UPDATE student SET started_at = %s WHERE id = %s AND started_at IS NULL", (started_at, student_id))
 
 
 def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[FormRequester, int, int] | None:
@@ -54,14 +84,7 @@ def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[For
     forms): the counts come from a second statement, whose snapshot sees every form a concurrent
     request added while this one waited for the lock (a single statement would count from
     before the wait)."""
-    with conn.cursor(row_factory=rows_of(FormRequester)) as cur:
-        locked = cur.execute(
-            """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
-                      s.extension_due_at, s.extension_cutoff_at, s.extra_attempts
-               FROM student s JOIN exam e ON e.id = s.exam_id
-               WHERE s.upload_code = %s FOR UPDATE OF s""",
-            (upload_code,),
-        ).fetchone()
+    locked = lock_student_for_start(conn, upload_code)
     if locked is None:
         return None
     counts = conn.execute(
@@ -108,10 +131,19 @@ class ProgressRow:
     attempts_used: int
     current: SubmissionJson | None
     uploads: list[UploadJson]
+    duration_minutes: int | None  # the exam's; None: not timed
+    started_at: datetime | None
+    extra_time_percent: int
+    extra_time_minutes: int
+    has_paper: bool  # the exam has a question paper (only a started student may fetch it)
 
     @property
     def window(self) -> Window:
         return Window(self.opens_at, self.due_at, self.cutoff_at)
+
+    @property
+    def clock(self) -> Clock | None:
+        return clock_of(self.duration_minutes, self.extra_time_percent, self.extra_time_minutes, self.started_at)
 
 
 def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
@@ -123,7 +155,9 @@ def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
                   CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current,
                   COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
                                              'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
-                            FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads
+                            FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads,
+                  e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes,
+                  EXISTS (SELECT 1 FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS has_paper
                 FROM student s JOIN exam e ON e.id = s.exam_id {LATEST}
                 WHERE s.upload_code = %s""",
             (upload_code,),
@@ -175,12 +209,15 @@ class RecordingState:
     attempts_used: int
     current_issue_seq: int | None
     max_attempts: int  # the exam's plus the extension's extra attempts
-    due_at: datetime  # the exam's, or the extension's when later
-    cutoff_at: datetime  # likewise: the cut-off in force now
-    # Until when what S3 accepted is inside a window that was in force then: the cut-off in force,
-    # or the moment an extension was removed when later (a file S3 accepted under the extension
-    # before its removal was inside it).
+    due_at: datetime  # the student's personal due time (`late` is measured against it)
+    # The effective cut-off (the exam's, or the extension's when later): retention counts from
+    # it, the examiner collecting once after the exam's last cut-off, whatever a clock says.
+    retention_cutoff_at: datetime
+    # Until when what S3 accepted is inside a window that was in force then: the personal cut-off
+    # in force, or when later the moment an extension was removed or the extra time changed (a
+    # file S3 accepted before the removal or the reduction was inside the window then).
     accepted_until: datetime
+    started_at: datetime | None  # the student's clock, in a timed exam
     exam_pk: int
     exam_id: str
     nickname: str
@@ -203,6 +240,7 @@ class NewSubmission:
     submitted_at: datetime
     expires_at: datetime
     late: bool
+    due_at: datetime  # what `late` was measured against: the student's personal due time
     status: SubmissionStatus
     sha256_checked_by_s3: bool
     receipt: str | None = None  # signed once the batch's decisions are made
@@ -262,14 +300,16 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
     """Run after lock_uploads, in its own statement so that it sees what the lock waited for."""
     with conn.cursor(row_factory=rows_of(RecordingState)) as cur:
         rows = cur.execute(
-            """SELECT s.id AS student_id,
+            f"""SELECT s.id AS student_id,
                       (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
                       (SELECT max(x.issue_seq) FROM submission x
                         WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
                       e.max_attempts + s.extra_attempts AS max_attempts,
-                      greatest(e.due_at, s.extension_due_at) AS due_at,
-                      greatest(e.cutoff_at, s.extension_cutoff_at) AS cutoff_at,
-                      greatest(e.cutoff_at, s.extension_cutoff_at, s.extension_removed_at) AS accepted_until,
+                      {windows.personal_due()} AS due_at,
+                      {windows.effective_cutoff()} AS retention_cutoff_at,
+                      greatest({windows.personal_cutoff()}, s.extension_removed_at, s.extra_time_changed_at)
+                        AS accepted_until,
+                      s.started_at,
                       e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
@@ -300,11 +340,11 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
         _each_row(
             cur,
             """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
-                                       size_bytes, sha256, submitted_at, expires_at, late, status,
+                                       size_bytes, sha256, submitted_at, expires_at, late, due_at, status,
                                        sha256_checked_by_s3, receipt)
                VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
                        %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
-                       %(status)s, %(sha256_checked_by_s3)s, %(receipt)s)""",
+                       %(due_at)s, %(status)s, %(sha256_checked_by_s3)s, %(receipt)s)""",
             rows,
         )
 
@@ -434,6 +474,8 @@ class VerifiedSubmission:
     last_name: str
     exam_title: str
     anonymous: bool
+    started_at: datetime | None  # the student's start, in a timed exam
+    due_at: datetime | None  # what `late` was measured against; None when recorded before it was kept
 
 
 def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
@@ -441,7 +483,8 @@ def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubm
         return cur.execute(
             """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
                       x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
-                      s.first_name, s.last_name, e.title AS exam_title, e.anonymous
+                      s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
+                      s.started_at, x.due_at
                FROM submission x
                JOIN upload u ON u.id = x.upload_id
                JOIN student s ON s.id = x.student_id

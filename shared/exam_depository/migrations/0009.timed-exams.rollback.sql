@@ -1,0 +1,7 @@
+DROP TABLE question_paper;
+ALTER TABLE submission DROP COLUMN due_at;
+ALTER TABLE student DROP COLUMN extra_time_changed_at;
+ALTER TABLE student DROP COLUMN extra_time_minutes;
+ALTER TABLE student DROP COLUMN extra_time_percent;
+ALTER TABLE student DROP COLUMN started_at;
+ALTER TABLE exam DROP COLUMN duration_minutes;
