@@ -182,7 +182,37 @@ class ApiClient:
             timeout=TIMEOUT_S,
         )
 
+    def put_accommodation(self, exam_id: str, nickname: str, accommodation: dict[str, Any]) -> requests.Response:
+        return self.session.put(
+            self.url(f"exams/{exam_id}/students/{nickname}/accommodation"),
+            json=accommodation,
+            headers=self._examiner(),
+            timeout=TIMEOUT_S,
+        )
+
+    def import_accommodations(self, exam_id: str, csv_text: str) -> requests.Response:
+        return self.session.post(
+            self.url(f"exams/{exam_id}/accommodations/import"),
+            data=csv_text.encode(),
+            headers=self._examiner({"Content-Type": "text/csv"}),
+            timeout=TIMEOUT_S,
+        )
+
+    def paper_form(self, exam_id: str, filename: str | None = None, sha256: str | None = None) -> requests.Response:
+        """The form for the exam's question paper (a PDF), to POST with `post_form` as a student's."""
+        body = ({"filename": filename} if filename else {}) | ({"sha256": sha256} if sha256 else {})
+        return self.session.post(
+            self.url(f"exams/{exam_id}/paper"), json=body, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
     # --- student -------------------------------------------------------------------------
+
+    def start(self, upload_code: str) -> requests.Response:
+        """Start the student's clock in a timed exam (again: the same start)."""
+        return self.session.post(self.url(f"submissions/{upload_code}/start"), timeout=TIMEOUT_S)
+
+    def paper_link(self, upload_code: str) -> requests.Response:
+        return self.session.get(self.url(f"submissions/{upload_code}/paper"), timeout=TIMEOUT_S)
 
     def presign(
         self,

@@ -19,12 +19,17 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/students/{nickname}/extension", "put"),
     ("/exams/{exam_id}/students/{nickname}/extension", "delete"),
     ("/exams/{exam_id}/extensions/import", "post"),
+    ("/exams/{exam_id}/students/{nickname}/accommodation", "put"),
+    ("/exams/{exam_id}/accommodations/import", "post"),
+    ("/exams/{exam_id}/paper", "post"),
     ("/exams/{exam_id}/exports", "post"),
     ("/exams/{exam_id}/exports/{export_id}", "get"),
 }
 OPEN_ROUTES = {
     ("/submissions/{upload_code}", "post"),
     ("/submissions/{upload_code}", "get"),
+    ("/submissions/{upload_code}/start", "post"),
+    ("/submissions/{upload_code}/paper", "get"),
     ("/verifications/{verification_code}", "get"),
     ("/verifications/{verification_code}/download_url", "get"),
     ("/receipts/verify", "post"),

@@ -9,6 +9,8 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
+# An exam's question paper (one PDF, uploaded by its examiner).
+MAX_PAPER_BYTES = 20 * 1024 * 1024
 
 
 class _EnvSettings(BaseModel):
@@ -63,6 +65,8 @@ class DatabaseSettings(_EnvSettings):
 class StorageSettings(_EnvSettings):
     bucket: str = Field(alias="BUCKET_NAME", min_length=3)
     prefix: str = Field(default="submissions/", alias="SUBMISSIONS_PREFIX", pattern=r"^[a-z0-9-]+/$")
+    # The exams' question papers: the bucket's second notification, to the same recorder.
+    papers_prefix: str = Field(default="papers/", alias="PAPERS_PREFIX", pattern=r"^[a-z0-9-]+/$")
     region: str = Field(alias="AWS_REGION", min_length=1)
     # The standard variables of the AWS SDKs, set only off AWS (an emulator; Lambda never sets
     # them): boto3 then needs path-style URLs on 127.0.0.1.
@@ -121,6 +125,12 @@ class RulesSettings(_EnvSettings):
     # Unused forms a student may hold at once: each is a row, and an upload code is no password.
     max_open_forms: int = Field(default=10, alias="MAX_OPEN_FORMS", ge=1, le=100)
     download_url_ttl_s: int = Field(default=300, alias="DOWNLOAD_URL_TTL_S", ge=10, le=300)
+    # The examiner's form for a question paper: never past the exam's opening either.
+    paper_form_ttl_s: int = Field(default=3600, alias="PAPER_FORM_TTL_S", ge=60, le=3600)
+    # A student's link to the paper: short, since it is a bearer link; never past their cut-off.
+    paper_link_ttl_s: int = Field(default=60, alias="PAPER_LINK_TTL_S", ge=10, le=300)
+    # Unused paper forms an exam may have at once (each a row).
+    max_open_paper_forms: int = Field(default=5, alias="MAX_OPEN_PAPER_FORMS", ge=1, le=20)
     # How long the reconcile job leaves new things alone: a notification may still be queued,
     # an upload that began just before its form expired may still be arriving.
     reconcile_grace_s: int = Field(default=900, alias="RECONCILE_GRACE_S", ge=0)

@@ -207,15 +207,15 @@ def test_the_model_reads_the_budget_the_template_deploys() -> None:
 
     assert deployment.database_max_connections == (100, 189, 823, 1669, 2000)
     assert deployment.recorder_max_concurrency == (2, 5, 10, 20, 50)
-    assert deployment.shares[1669][5] == (741, 20, 5)
-    assert deployment.shares[100][5] == (16, 3, 2)
+    assert deployment.shares[1669][5] == (713, 20, 5)
+    assert deployment.shares[100][5] == (13, 2, 2)
     # docs/RELIABILITY.md's table: executions reserved at RecorderMaxConcurrency 5.
     assert [deployment.reserved[(connections, 5)] for connections in deployment.database_max_connections] == [
         83,
-        172,
-        806,
-        1652,
-        1982,
+        171,
+        805,
+        1651,
+        1983,
     ]
     # Export 2, expire, reconcile, migrate, administer, wake 1 each.
     assert deployment.job_connections == 7
@@ -225,7 +225,7 @@ def test_the_model_reads_the_budget_the_template_deploys() -> None:
     assert (deployment.recorder_batch_size, deployment.recorder_batch_window_s) == (10, 1.0)
     # At 1669 the reservations and the 100 Lambda keeps unreserved pass a new account's 1,000.
     settings = Settings(1669, 5, 200, 400)
-    assert capacity.account_concurrency_needed(deployment, settings, unreserved_need=0) == 1752
+    assert capacity.account_concurrency_needed(deployment, settings, unreserved_need=0) == 1751
 
 
 def test_twice_the_students_need_twice_the_requests_and_the_same_settings_when_they_still_fit() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from exam_depository.adapters import scheduler as scheduler_adapter
-from exam_depository.config import DatabaseSettings, RulesSettings
+from exam_depository.config import DatabaseSettings, RulesSettings, StorageSettings
 from exam_depository.domain.redelivery import LONGEST_RETRY_S
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from exam_depository.domain.wakes import MOMENTS
@@ -29,6 +29,7 @@ from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
 BUCKET = "arn:${AWS::Partition}:s3:::exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}"
 SUBMISSIONS = f"{BUCKET}/submissions/*"
+PAPERS = f"{BUCKET}/papers/*"
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,25 @@ def test_the_retention_has_one_source_that_the_functions_and_the_lifecycle_rules
     assert expire["Prefix"] == markers["Prefix"] == "submissions/"
 
 
+def test_a_question_paper_is_kept_while_its_exam_is_and_never_expired_by_s3(template: dict[str, Any]) -> None:
+    rules = [
+        rule
+        for rule in template["Resources"]["SubmissionsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        if rule["Prefix"] == "papers/"
+    ]
+    # Housekeeping only: no expiry of a current paper, and none of a noncurrent one, which a form
+    # posted again on a recorded paper's key would make of the paper students download.
+    assert rules == [
+        {
+            "Id": "papers-housekeeping",
+            "Status": "Enabled",
+            "Prefix": "papers/",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            "ExpiredObjectDeleteMarker": True,
+        }
+    ]
+
+
 def _every_retention_and_window(template: dict[str, Any]) -> list[tuple[int, int]]:
     retention = template["Parameters"]["RetentionDays"]
     windows = template["Parameters"]["MaxWindowDays"]["AllowedValues"]
@@ -159,8 +179,18 @@ def test_the_settings_accept_every_window_the_template_allows(template: dict[str
 
 def test_notifications_reach_the_recorder_through_a_queue_with_a_dead_letter_queue(template: dict[str, Any]) -> None:
     resources = template["Resources"]
-    (notification,) = resources["SubmissionsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Queue"] == {"Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]}
+    notifications = resources["SubmissionsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    # One for the students' answers, one for the examiners' question papers, each under the
+    # prefix the functions write it to (the recorder tells them apart by the same prefixes).
+    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    prefixes = [
+        rule["Value"] for n in notifications for rule in n["Filter"]["S3Key"]["Rules"] if rule["Name"] == "prefix"
+    ]
+    assert prefixes == [environment["SUBMISSIONS_PREFIX"], environment["PAPERS_PREFIX"]] == ["submissions/", "papers/"]
+    assert prefixes == [StorageSettings.model_fields[name].default for name in ("prefix", "papers_prefix")]
+    for notification in notifications:
+        assert notification["Event"] == "s3:ObjectCreated:*"
+        assert notification["Queue"] == {"Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]}
     queue = resources["SubmissionEventsQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SubmissionEventsDeadLetterQueue", "Arn"]}
     sqs = resources["RecordSubmissionsFunction"]["Properties"]["Events"]["Notifications"]["Properties"]
@@ -241,6 +271,7 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         LIST_VERSIONS,
         DELETE_VERSION,
         ("s3:DeleteObjectVersion", EXPORTS),
+        ("s3:DeleteObjectVersion", PAPERS),
         DELETE_WAKES,
     },
     "CreateStudentFunction": {DATABASE},
@@ -252,15 +283,25 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "SetExtensionFunction": {DATABASE},
     "RemoveExtensionFunction": {DATABASE},
     "ImportExtensionsFunction": {DATABASE},
+    "SetAccommodationFunction": {DATABASE},
+    "ImportAccommodationsFunction": {DATABASE},
+    # Presigns the examiner's form for the exam's question paper.
+    "RequestPaperUploadFunction": {DATABASE, ("s3:PutObject", PAPERS)},
     "AdministerFunction": {DATABASE},
     "RequestUploadFunction": {DATABASE, ("s3:PutObject", SUBMISSIONS)},
     "GetUploadStatusFunction": {DATABASE},
+    "StartAttemptFunction": {DATABASE},
+    # A link to the recorded version of the paper, for a student whose clock runs.
+    "GetPaperLinkFunction": {DATABASE, ("s3:GetObjectVersion", PAPERS)},
     "GetVerificationFunction": {DATABASE},
     "GetDownloadUrlFunction": {DATABASE, GET_VERSION},
     "RecordSubmissionsFunction": {
         DATABASE,
         GET_VERSION,
         DELETE_VERSION,
+        # The question papers come through the same queue: read, and deleted when rejected or replaced.
+        ("s3:GetObjectVersion", PAPERS),
+        ("s3:DeleteObjectVersion", PAPERS),
         ("kms:Sign", SIGNING_KEY),
         ("kms:GetPublicKey", SIGNING_KEY),
         # Its failed messages' visibility (the batch call needs no action of its own)
@@ -333,8 +374,8 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
     for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
         statements = resources[f"{function}Role"]["Properties"]["Policies"][1]["PolicyDocument"]["Statement"]
         (listing,) = [statement for statement in statements if statement["Sid"] == "ListSubmissionVersions"]
-        # An exam's deletion lists its exports' versions too (exports/<exam>/...).
-        prefixes = ["submissions/*", "exports/*"] if function == "DeleteExamFunction" else "submissions/*"
+        # An exam's deletion lists its exports' and its papers' versions too (exports/<exam>/...).
+        prefixes = ["submissions/*", "exports/*", "papers/*"] if function == "DeleteExamFunction" else "submissions/*"
         assert listing["Condition"] == {"StringLike": {"s3:prefix": prefixes}}, function
 
 

@@ -1,5 +1,5 @@
-"""Rosters and extensions as CSV: parsed all or nothing (every bad row reported by line), and
-the roster written for a mail merge, safe to open in a spreadsheet."""
+"""Rosters, extensions and accommodations as CSV: parsed all or nothing (every bad row reported
+by line), and the roster written for a mail merge, safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
@@ -11,14 +11,24 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
-from exam_depository.domain.inputs import ExtensionIn, StudentIn, readable
+from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn, readable
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")
-# upload_code and pseudonym are what the roster download adds: a download imports back as it is,
-# and the new exam's students get codes and pseudonyms of their own (always made by the server).
-OPTIONAL_COLUMNS = ("email", "upload_code", "pseudonym")
-EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", "upload_code", "pseudonym")
+# What the roster download adds to a student's names: a download imports back as it is (these
+# columns are read and ignored), and the new exam's students get codes and pseudonyms of their own
+# (always made by the server), and no clock or accommodation (given by their own routes).
+DOWNLOAD_COLUMNS = (
+    "upload_code",
+    "pseudonym",
+    "started_at",
+    "due_at",
+    "cutoff_at",
+    "extra_time_percent",
+    "extra_time_minutes",
+)
+OPTIONAL_COLUMNS = ("email", *DOWNLOAD_COLUMNS)
+EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", *DOWNLOAD_COLUMNS)
 # A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -71,7 +81,7 @@ def _decode(body: bytes) -> str:
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The roster must be UTF-8 text; byte {exc.start} is not valid UTF-8.") from exc
+        raise InvalidInput(f"The file must be UTF-8 text; byte {exc.start} is not valid UTF-8.") from exc
 
 
 def _columns(header: list[str]) -> list[str]:
@@ -81,7 +91,8 @@ def _columns(header: list[str]) -> list[str]:
     unknown = [name for name in columns if name not in allowed]
     if missing or unknown or len(set(columns)) != len(columns):
         raise InvalidInput(
-            "The header row must be nickname,first_name,last_name[,email][,upload_code][,pseudonym]"
+            "The header row must be nickname,first_name,last_name[,email] (a roster download's other columns"
+            " may stay: they are ignored)"
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
             + "."
@@ -103,9 +114,11 @@ class _RosterCheck:
         if len(record) != len(self.columns):
             self.errors.append({"line": line, "message": f"expected {len(self.columns)} fields, found {len(record)}"})
             return
-        values = {column: restored(cell) for column, cell in zip(self.columns, record, strict=True)}
-        values.pop("upload_code", None)
-        values.pop("pseudonym", None)
+        values = {
+            column: restored(cell)
+            for column, cell in zip(self.columns, record, strict=True)
+            if column not in DOWNLOAD_COLUMNS
+        }
         if not values.get("email", "").strip():
             values.pop("email", None)
         try:
@@ -168,27 +181,45 @@ def parse_extensions(body: bytes) -> tuple[list[ExtensionRow], list[dict[str, ob
     """Extensions by nickname (nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339):
     the good rows and every bad row's errors, so that the caller reports them together with what
     only the database knows (does the student exist?). A bad header is InvalidInput at once."""
+    rows: list[ExtensionRow] = []
+    errors: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    header, records = _rows_by_nickname(
+        body, EXTENSION_COLUMNS, OPTIONAL_EXTENSION_COLUMNS, what="extensions", errors=errors
+    )
+    for line, record in records:
+        _extension_row(line, header=header, record=record, rows=rows, errors=errors, seen=seen)
+    if not rows and not errors:
+        raise InvalidInput("The file has a header but no extensions.")
+    return rows, errors
+
+
+def _rows_by_nickname(
+    body: bytes, required: tuple[str, ...], optional: tuple[str, ...], *, what: str, errors: list[dict[str, object]]
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV of changes by nickname (its columns in any order and case; anything
+    else is InvalidInput at once), and its rows that are not blank, each with its line: malformed
+    CSV ends them with an error; more than MAX_ROWS is PayloadTooLarge."""
     reader = csv.reader(io.StringIO(_decode(body), newline=""), strict=True)
     try:
         header = [name.strip().lower() for name in next(reader, [])]
     except csv.Error as exc:
         raise InvalidInput(f"The CSV header cannot be read: {exc}.") from exc
-    allowed = EXTENSION_COLUMNS + OPTIONAL_EXTENSION_COLUMNS
-    if not set(EXTENSION_COLUMNS) <= set(header) or not set(header) <= set(allowed) or len(set(header)) != len(header):
-        raise InvalidInput("The header row must be nickname,due_at[,cutoff_at][,extra_attempts].")
-    rows: list[ExtensionRow] = []
-    errors: list[dict[str, object]] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num + 1
-    for record in _records(reader, errors):
-        if any(cell.strip() for cell in record):
-            if len(rows) + len({e["line"] for e in errors}) >= MAX_ROWS:
-                raise PayloadTooLarge(f"At most {MAX_ROWS} extensions at once; split the file.")
-            _extension_row(line, header=header, record=record, rows=rows, errors=errors, seen=seen)
+    if not set(required) <= set(header) or not set(header) <= {*required, *optional} or len(set(header)) != len(header):
+        raise InvalidInput(f"The header row must be {','.join(required)}{''.join(f'[,{name}]' for name in optional)}.")
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        count = 0
         line = reader.line_num + 1
-    if not rows and not errors:
-        raise InvalidInput("The file has a header but no extensions.")
-    return rows, errors
+        for record in _records(reader, errors):
+            if any(cell.strip() for cell in record):
+                count += 1
+                if count > MAX_ROWS:
+                    raise PayloadTooLarge(f"At most {MAX_ROWS} {what} at once; split the file.")
+                yield line, record
+            line = reader.line_num + 1
+
+    return header, rows()
 
 
 def _records(reader: Iterator[list[str]], errors: list[dict[str, object]]) -> Iterator[list[str]]:
@@ -228,3 +259,53 @@ def _extension_row(
         return
     seen[nickname.lower()] = line
     rows.append(ExtensionRow(line, nickname, extension))
+
+
+# --- accommodations ---------------------------------------------------------------------------
+
+ACCOMMODATION_COLUMNS = ("nickname", "extra_time_percent")
+OPTIONAL_ACCOMMODATION_COLUMNS = ("extra_time_minutes",)
+
+
+@dataclass(frozen=True)
+class AccommodationRow:
+    line: int
+    nickname: str
+    accommodation: AccommodationIn
+
+
+def parse_accommodations(body: bytes) -> tuple[list[AccommodationRow], list[dict[str, object]]]:
+    """Extra time by nickname (nickname,extra_time_percent[,extra_time_minutes]): the good rows
+    and every bad row's errors, for the caller to report with the nicknames no student has. An
+    empty extra_time_minutes is none; an empty extra_time_percent is a mistake (0 is written 0)."""
+    rows: list[AccommodationRow] = []
+    errors: list[dict[str, object]] = []
+    seen: dict[str, int] = {}
+    header, records = _rows_by_nickname(
+        body, ACCOMMODATION_COLUMNS, OPTIONAL_ACCOMMODATION_COLUMNS, what="accommodations", errors=errors
+    )
+    for line, record in records:
+        if len(record) != len(header):
+            errors.append({"line": line, "message": f"expected {len(header)} fields, found {len(record)}"})
+            continue
+        values = {name: cell.strip() for name, cell in zip(header, record, strict=True)}
+        nickname = values.pop("nickname")
+        if not values.get("extra_time_minutes", "0"):
+            del values["extra_time_minutes"]
+        if not values["extra_time_percent"]:
+            errors.append({"line": line, "field": "extra_time_percent", "message": "is required"})
+            continue
+        try:
+            accommodation = AccommodationIn.model_validate(values)
+        except ValidationError as exc:
+            for problem in exc.errors(include_url=False, include_input=False):
+                errors.append({"line": line, "field": str(problem["loc"][0]), "message": readable(problem)})
+            continue
+        if nickname.lower() in seen:
+            errors.append({"line": line, "field": "nickname", "message": f"duplicate of line {seen[nickname.lower()]}"})
+            continue
+        seen[nickname.lower()] = line
+        rows.append(AccommodationRow(line, nickname, accommodation))
+    if not rows and not errors:
+        raise InvalidInput("The file has a header but no accommodations.")
+    return rows, errors

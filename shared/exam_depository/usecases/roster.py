@@ -1,6 +1,6 @@
 """What examiners do with an exam's roster: create, import, list, search, download, look up,
-delete students, give a new upload code, and give extensions. Every function is scoped to the
-caller's key and exam."""
+delete students, give a new upload code, give extensions and accommodations (extra time). Every
+function is scoped to the caller's key and exam."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from exam_depository.domain.search import search_terms
 from exam_depository.observability import logger
 
 if TYPE_CHECKING:
-    from exam_depository.domain.inputs import ExtensionIn, StudentIn
+    from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
 
 MAX_PAGE = 500
 NO_STUDENT = "The exam has no student with this nickname."
@@ -223,13 +223,57 @@ def import_extensions(
                     "extra_attempts": row.extension.extra_attempts,
                 }
             )
-        if errors:
-            errors.sort(key=lambda error: int(str(error["line"])))
-            bad_rows = len({error["line"] for error in errors})
-            raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
+        _refuse_bad_rows(errors)
         db.students.set_extensions(conn, exam.exam_pk, values)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
         return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+
+
+def set_accommodation(
+    api_key_id: str, exam_id: str, nickname: str, accommodation: AccommodationIn
+) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
+    """A student's extra time, zeros for none: set on an exam that is not timed (it counts once
+    it is), or after a start (their window moves at once, forms issued before included: the
+    recorder measures what S3 accepted against the window as it is)."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        if not db.students.set_accommodations(
+            conn, exam.exam_pk, [{"nickname": nickname, **accommodation.model_dump()}]
+        ):
+            raise NotFound(NO_STUDENT)
+        (row,) = db.students.student_summaries(conn, exam.exam_pk, [nickname])
+    return exam, row
+
+
+def import_accommodations(
+    api_key_id: str, exam_id: str, body: bytes
+) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
+    """Accommodations from a CSV, all or nothing: every unknown student is reported by line with
+    the file's own mistakes."""
+    from exam_depository.domain.roster import parse_accommodations  # the import function's alone (see import_roster)
+
+    rows, errors = parse_accommodations(body)
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
+        errors += [
+            {"line": row.line, "field": "nickname", "message": "no student of the exam has it"}
+            for row in rows
+            if row.nickname.lower() not in known
+        ]
+        _refuse_bad_rows(errors)
+        db.students.set_accommodations(
+            conn, exam.exam_pk, [{"nickname": row.nickname, **row.accommodation.model_dump()} for row in rows]
+        )
+        return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+
+
+def _refuse_bad_rows(errors: list[dict[str, object]]) -> None:
+    """A CSV of changes is all or nothing: any bad row refuses the file, every one named, by line."""
+    if errors:
+        errors.sort(key=lambda error: int(str(error["line"])))
+        bad_rows = len({error["line"] for error in errors})
+        raise InvalidInput(f"{bad_rows} row(s) are invalid; nothing was changed.", errors)
 
 
 def _checked_times(

@@ -2,9 +2,9 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`; `submissions` holds a submission as the others' statements inline it, and `windows`
-a student's personal window as they compute it (the rule of `domain.rules`, in SQL). `schema`
-applies the migrations (imported only by what migrates: yoyo is heavy).
+`exports`, `papers` (an exam's question paper); `submissions` holds a submission as the others'
+statements inline it, and `windows` a student's personal window as they compute it (the rule of
+`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -37,9 +37,9 @@ from exam_depository.adapters.db.transactions import (
 )
 
 if TYPE_CHECKING:
-    from exam_depository.adapters.db import exams, exports, receipts, students, uploads
+    from exam_depository.adapters.db import exams, exports, papers, receipts, students, uploads
 
-_AGGREGATES = frozenset({"exams", "exports", "receipts", "students", "uploads"})
+_AGGREGATES = frozenset({"exams", "exports", "papers", "receipts", "students", "uploads"})
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -56,6 +56,7 @@ __all__ = [
     "database_url",
     "exams",
     "exports",
+    "papers",
     "receipts",
     "reset",
     "rows_of",

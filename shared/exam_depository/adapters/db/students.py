@@ -326,6 +326,24 @@ def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> bool:
     )
 
 
+def set_accommodations(conn: Connection, exam_pk: int, accommodations: list[Row]) -> int:
+    """Give students of the exam (by nickname) their extra time: percent and minutes, zeros for
+    none. A change notes when it was made (what S3 accepted before a reduction stays in); the same
+    values again change nothing. Returns how many students were found."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            """UPDATE student SET extra_time_percent = %(extra_time_percent)s,
+                                  extra_time_minutes = %(extra_time_minutes)s,
+                                  extra_time_changed_at = CASE
+                                      WHEN (extra_time_percent, extra_time_minutes)
+                                           IS DISTINCT FROM (%(extra_time_percent)s, %(extra_time_minutes)s)
+                                      THEN now() ELSE extra_time_changed_at END
+               WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
+            [{**accommodation, "exam_id": exam_pk} for accommodation in accommodations],
+        )
+        return cur.rowcount
+
+
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:
     """Which of these nicknames (lowercased) are students of the exam."""
     rows = conn.execute(

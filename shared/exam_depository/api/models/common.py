@@ -36,6 +36,10 @@ class Submission(ApiModel):
     )
     status: SubmissionStatus
     late: bool
+    due_at: datetime | None = Field(
+        description="The due time `late` was measured against: the student's own, as it stood when the file "
+        "arrived. Null for files handed in before the service recorded it.",
+    )
     receipt: str | None = Field(default=None, description="A compact JWS (ES256) of this record, to keep.")
 
 

@@ -15,6 +15,7 @@ class ExamCounts(ApiModel):
     handed_in: int
     late: int = Field(description="Students whose latest file was handed in after their due time.")
     none_yet: int
+    started: int = Field(description="Students who started their clock (a timed exam; 0 otherwise).")
 
 
 class Exam(ApiModel):
@@ -23,6 +24,10 @@ class Exam(ApiModel):
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
+    duration_minutes: int | None = Field(
+        description="The time each student has from their start (with their extra time), within the window; "
+        "null: not timed, everyone has the whole window."
+    )
     state: ExamState = Field(
         description="Where the exam stands in its own window when answered: upcoming (before opens_at), open "
         "(until due_at), late_period (until cutoff_at: uploads are late) or closed (from cutoff_at on, or "

@@ -26,6 +26,10 @@ class Verification(ApiModel):
     submitted_at: datetime
     status: SubmissionStatus
     late: bool
+    started_at: datetime | None = Field(description="When the student started their clock, in a timed exam.")
+    due_at: datetime | None = Field(
+        description="The due time `late` was measured against (null for files handed in before it was recorded)."
+    )
     student: StudentName | None = Field(description="None when the exam is anonymous.")
 
 

@@ -15,23 +15,49 @@ class UploadForm(ApiModel):
     upload_id: UUID
     url: str
     fields: dict[str, str]
-    expires_at: datetime = Field(description="Never later than the cut-off: S3 refuses the form after it.")
+    expires_at: datetime = Field(
+        description="Never later than the student's own cut-off: S3 refuses the form after it."
+    )
     max_bytes: int
     attempts_used: int
     attempts_left: int
-    due_at: datetime
+    due_at: datetime = Field(description="The student's own (their clock's, in a timed exam).")
     cutoff_at: datetime
     late: bool = Field(description="An upload now would be after the due time (it is still accepted).")
 
 
 class ExamWindow(ApiModel):
-    """The exam as one student sees it: its window with this student's extension."""
+    """The exam as one student sees it: its window with this student's extension, and once they
+    started a timed exam, their clock."""
 
     title: str
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
     timezone: ShownTimeZone
+    duration_minutes: int | None = Field(description="Null: not timed.")
+    has_paper: bool = Field(
+        description="The exam has a question paper: GET /submissions/{upload_code}/paper gives it once started "
+        "(from the opening in an exam that is not timed)."
+    )
+
+
+class PersonalWindow(ApiModel):
+    due_at: datetime
+    cutoff_at: datetime
+
+
+class Timing(ApiModel):
+    """A timed exam's clock for this student: their accommodation, their start."""
+
+    started_at: datetime | None = Field(description="Null until they start.")
+    extra_time_percent: int
+    extra_time_minutes: int
+    time_allowed_seconds: int = Field(description="The duration with their extra time.")
+    if_started_now: PersonalWindow | None = Field(
+        description="Their due time and cut-off if they started at server_time; null once started, or when "
+        "they cannot start (not open yet, no time left, closed)."
+    )
 
 
 class UploadState(ApiModel):
@@ -48,3 +74,14 @@ class UploadProgress(ApiModel):
     attempts_left: int
     current: Submission | None
     uploads: list[UploadState]
+    timing: Timing | None = Field(description="Null: the exam is not timed.")
+
+
+class Started(ApiModel):
+    """A student's clock: the same answer however often they start."""
+
+    started_at: datetime
+    due_at: datetime = Field(description="Their own: the start plus the time allowed, never after the exam's.")
+    cutoff_at: datetime
+    time_allowed_seconds: int
+    server_time: datetime
