@@ -75,6 +75,8 @@ class MiniStack:
 
 
 RECEIPT_KEY_ALIAS = "alias/exam-depository-local-receipts"
+# The prefixes of template.yaml's notifications (tests/unit/test_template.py holds them the same).
+NOTIFIED_PREFIXES = ("submissions/", "papers/")
 
 
 def signing_key(endpoint: str, credentials: tuple[str, str], region: str) -> str:
@@ -156,6 +158,8 @@ def provision(
     export_url, export_arn, export_dead_letter_url = _queue(
         sqs, "export-jobs", max_receive_count=3, visibility_timeout_s=max(visibility_timeout_s, 30)
     )
+    # The students' answers and the examiners' question papers, each under its own prefix, to the
+    # one queue of the recorder.
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -163,8 +167,9 @@ def provision(
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "submissions/"}]}},
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
+                for prefix in NOTIFIED_PREFIXES
             ]
         },
     )

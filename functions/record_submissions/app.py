@@ -1,4 +1,6 @@
-"""SQS batches of S3 ObjectCreated notifications -> recorded submissions, one transaction a batch.
+"""SQS batches of S3 ObjectCreated notifications -> recorded submissions, one transaction a batch;
+the examiners' question papers (the papers prefix) come through the same queue and are recorded
+apart (`papers.record_papers`).
 
 A message that fails is reported in batchItemFailures: SQS retries it, then moves it to the
 dead-letter queue. Recording is idempotent, so a retried message is harmless. The failed messages'
@@ -12,7 +14,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.adapters import snapstart  # noqa: F401  # registers the SnapStart hooks
 from exam_depository.adapters.storage import objects_created
-from exam_depository.domain.recording import ObjectCreated
+from exam_depository.config import StorageSettings, load
+from exam_depository.domain.recording import BatchResult, ObjectCreated, Outcome
 from exam_depository.observability import MetricUnit, logger, metrics
 from exam_depository.usecases import recorder
 
@@ -26,6 +29,8 @@ OUTCOME_METRICS = {
     "orphan": "OrphanObjectsDeleted",
     "gone": "ObjectsAlreadyGone",
     "ignored": "ObjectsIgnored",
+    "paper_recorded": "PapersRecorded",
+    "paper_rejected": "PapersRejected",
 }
 # Object versions S3 confirmed deleted (superseded, rejected, reused, orphans).
 DELETED_METRIC = "ObjectVersionsDeleted"
@@ -50,7 +55,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
         created.extend(objects)
         message_of.extend(message["messageId"] for _ in objects)
 
-    result = recorder.record_objects(created)
+    result = _record(created)
     failed_messages |= {message_of[index] for index in result.failed}
     for outcome in result.outcomes:
         if outcome is not None:
@@ -68,3 +73,31 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
             [(message["receiptHandle"], int(message["attributes"]["ApproximateReceiveCount"])) for message in failed]
         )
     return {"batchItemFailures": [{"itemIdentifier": message["messageId"]} for message in failed]}
+
+
+def _record(created: list[ObjectCreated]) -> BatchResult:
+    """The answers to the recorder, the question papers to theirs (each untouched if it has none),
+    and their results back in the batch's order."""
+    prefix = load(StorageSettings).papers_prefix
+    paper_indices = [index for index, event in enumerate(created) if event.key.startswith(prefix)]
+    other_indices = [index for index, event in enumerate(created) if not event.key.startswith(prefix)]
+    outcomes: list[Outcome | None] = [None] * len(created)
+    failed: set[int] = set()
+    deleted = 0
+    for indices, record in ((other_indices, recorder.record_objects), (paper_indices, _record_papers)):
+        if not indices:
+            continue
+        result = record([created[index] for index in indices])
+        for index, outcome in zip(indices, result.outcomes, strict=True):
+            outcomes[index] = outcome
+        failed |= {indices[item] for item in result.failed}
+        deleted += result.deleted
+    return BatchResult(outcomes, failed, deleted)
+
+
+def _record_papers(created: list[ObjectCreated]) -> BatchResult:
+    # Imported at the first paper: an exam has one, and the answers, which come by the thousand at
+    # a deadline, are recorded by environments that need not load the papers' code at init.
+    from exam_depository.usecases import papers
+
+    return papers.record_papers(created)

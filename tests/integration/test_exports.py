@@ -114,6 +114,12 @@ def test_an_export_holds_every_current_file_byte_for_byte_and_a_manifest(
         assert row["sha256"] == current["sha256"] == hashlib.sha256(archive.read(row["path_in_zip"])).hexdigest()
         assert (row["verification_code"], row["filename"]) == (current["verification_code"], current["filename"])
         assert (row["first_name"], row["last_name"], row["late"]) == ("Mary-Ann", "O'Brien", "no")
+        # the student's window as the roster shows it; an untimed exam has no start and no extra time
+        assert (row["due_at"], row["cutoff_at"]) == (
+            listed[row["nickname"]]["due_at"],
+            listed[row["nickname"]]["cutoff_at"],
+        )
+        assert (row["started_at"], row["extra_time_percent"], row["extra_time_minutes"]) == ("", "0", "0")
 
 
 def _overhead(archive: zipfile.ZipFile) -> int:
@@ -134,7 +140,10 @@ def test_an_anonymous_exams_manifest_has_no_names(
     _build_queued(handler)
 
     header = _zip(database_url, export_id).read("manifest.csv").decode("utf-8-sig").splitlines()[0]
-    assert header == "pseudonym,filename,path_in_zip,size_bytes,sha256,submitted_at,late,verification_code"
+    assert header == (
+        "pseudonym,filename,path_in_zip,size_bytes,sha256,submitted_at,late,"
+        "started_at,due_at,cutoff_at,extra_time_percent,extra_time_minutes,verification_code"
+    )
 
 
 def test_a_file_that_does_not_match_its_recorded_sha256_fails_the_export_naming_it(

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from exam_depository.domain import rules
-from exam_depository.domain.errors import AttemptsUsed, TooManyOpenForms
+from exam_depository.domain.errors import (
+    AttemptsUsed,
+    ExamClosed,
+    ExamNotOpen,
+    NoTimeLeft,
+    NotStarted,
+    TooManyOpenForms,
+)
 from exam_depository.domain.recording import (
     Decision,
     Duplicate,
@@ -186,6 +193,130 @@ def test_a_form_is_refused_when_attempts_are_used_or_too_many_are_open(
         assert found is None
     else:
         assert type(found) is refusal
+
+
+# --- a timed exam's clock ------------------------------------------------------------------------
+
+HOUR, MINUTE = timedelta(hours=1), timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("clock", "allowed"),
+    [
+        (rules.Clock(180), 3 * HOUR),
+        (rules.Clock(180, extra_time_percent=25), 3 * HOUR + 45 * MINUTE),
+        (rules.Clock(1, extra_time_percent=33), timedelta(seconds=80)),  # 79.8 s, rounded up
+        (rules.Clock(180, extra_time_minutes=30), 3 * HOUR + 30 * MINUTE),
+        (rules.Clock(60, extra_time_percent=50, extra_time_minutes=10), 100 * MINUTE),  # the percent, then minutes
+        (rules.Clock(10080, extra_time_percent=300, extra_time_minutes=1440), timedelta(days=29)),  # the most
+    ],
+    ids=["3 h", "25 %", "33 % of a minute, rounded up", "30 minutes", "50 % then 10 minutes", "the most"],
+)
+def test_the_time_allowed_is_the_duration_with_the_percentage_rounded_up_then_the_minutes(
+    clock: rules.Clock, allowed: timedelta
+) -> None:
+    assert rules.time_allowed(clock) == allowed
+
+
+# An exam open 08:00 to 14:00 with 15 minutes' grace; a 3-hour clock.
+T = datetime(2026, 12, 14, 8, 0, tzinfo=UTC)
+EXAM = rules.Window(T, T + 6 * HOUR, T + 6 * HOUR + 15 * MINUTE)
+
+
+def _at(hours: float) -> datetime:
+    return T + timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(
+    ("exam", "extension", "clock", "window"),
+    [
+        (EXAM, None, None, (_at(0), _at(6), _at(6.25))),
+        (EXAM, None, rules.Clock(180), (_at(0), _at(6), _at(6.25))),
+        (EXAM, None, rules.Clock(180, started_at=_at(1)), (_at(0), _at(4), _at(4.25))),
+        (EXAM, None, rules.Clock(180, 25, started_at=_at(1)), (_at(0), _at(4.75), _at(5))),
+        (EXAM, None, rules.Clock(180, started_at=_at(4)), (_at(0), _at(6), _at(6.25))),
+        (EXAM, (_at(9), _at(9.5)), rules.Clock(180, started_at=_at(5)), (_at(0), _at(8), _at(8.25))),
+        (EXAM, (_at(6.5), _at(6.75)), rules.Clock(180, started_at=_at(4)), (_at(0), _at(6.5), _at(6.75))),
+        (
+            EXAM,
+            (_at(8), _at(8) + 5 * MINUTE),
+            rules.Clock(180, started_at=_at(4.95)),
+            (_at(0), _at(7.95), _at(8) + 5 * MINUTE),
+        ),
+        (rules.Window(_at(0), _at(2), _at(2)), None, rules.Clock(180, started_at=_at(1)), (_at(0), _at(2), _at(2))),
+    ],
+    ids=[
+        "untimed: the exam's window",
+        "not started: the whole window",
+        "started early: the clock",
+        "extra time lengthens the clock",
+        "started late: the exam's due time comes first",
+        "an extension beyond the clock: the clock",
+        "an extension before the clock's end caps it",
+        "the grace clamped by the extension's cut-off",
+        "a closed exam: closed for the clock too",
+    ],
+)
+def test_a_students_own_window_is_their_clock_within_the_effective_window(
+    exam: rules.Window,
+    extension: tuple[datetime, datetime] | None,
+    clock: rules.Clock | None,
+    window: tuple[datetime, datetime, datetime],
+) -> None:
+    due, cutoff = extension or (None, None)
+    assert rules.personal_window(exam, due, cutoff, clock) == rules.Window(*window)
+
+
+@pytest.mark.parametrize(
+    ("now", "refusal"),
+    [
+        (EXAM.opens_at - TICK, ExamNotOpen),
+        (EXAM.opens_at, None),
+        (EXAM.due_at - TICK, None),
+        (EXAM.due_at, NoTimeLeft),
+        (EXAM.cutoff_at - TICK, NoTimeLeft),
+        (EXAM.cutoff_at, ExamClosed),
+    ],
+    ids=[
+        "before it opens",
+        "as it opens",
+        "the instant before it is due",
+        "as it is due",
+        "in the late period",
+        "at the cut-off",
+    ],
+)
+def test_a_clock_starts_from_the_opening_until_the_due_time(now: datetime, refusal: type | None) -> None:
+    found = rules.start_refusal(EXAM, now)
+    assert found is None if refusal is None else type(found) is refusal
+    if isinstance(found, NoTimeLeft):
+        assert found.extra == {"due_at": EXAM.due_at}
+
+
+@pytest.mark.parametrize(
+    ("now", "used", "refusal"),
+    [
+        (EXAM.opens_at - TICK, 0, ExamNotOpen),
+        (EXAM.opens_at, 0, NotStarted),
+        (EXAM.due_at, 5, NotStarted),  # before the attempts: a student who never started is told to start
+        (EXAM.cutoff_at, 0, ExamClosed),
+    ],
+    ids=["not open yet", "open", "open, attempts used", "closed"],
+)
+def test_a_form_of_a_timed_exam_needs_a_start_but_an_exam_not_open_or_closed_says_so_first(
+    now: datetime, used: int, refusal: type
+) -> None:
+    found = rules.form_refusal(
+        window=EXAM,
+        now=now,
+        attempts_used=used,
+        max_attempts=5,
+        open_forms=0,
+        max_open_forms=10,
+        form_ttl_s=600,
+        not_started=True,
+    )
+    assert type(found) is refusal
 
 
 PENDING = UploadFacts("pending", None, issue_seq=7)

@@ -22,6 +22,7 @@ from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from exam_depository.domain.wakes import MOMENTS
 from samtranslator.yaml_helper import yaml_parse
 
+from local_stack.emulator import NOTIFIED_PREFIXES
 from local_stack.functions import concurrency_limits, gateway_responses, load_function
 from tests import sam_template
 from tests.conftest import ROOT
@@ -188,6 +189,7 @@ def test_notifications_reach_the_recorder_through_a_queue_with_a_dead_letter_que
     ]
     assert prefixes == [environment["SUBMISSIONS_PREFIX"], environment["PAPERS_PREFIX"]] == ["submissions/", "papers/"]
     assert prefixes == [StorageSettings.model_fields[name].default for name in ("prefix", "papers_prefix")]
+    assert tuple(prefixes) == NOTIFIED_PREFIXES  # as the local stack configures MiniStack
     for notification in notifications:
         assert notification["Event"] == "s3:ObjectCreated:*"
         assert notification["Queue"] == {"Fn::GetAtt": ["SubmissionEventsQueue", "Arn"]}

@@ -196,6 +196,49 @@ def _known_from_headers(
     return None
 
 
+@dataclass(frozen=True)
+class StoredPaper:
+    size_bytes: int
+    # None for an object that is empty or over the limit: it is never read, only deleted.
+    sha256: str | None
+    starts_as_pdf: bool  # a PDF's header within its first bytes (`domain.papers.starts_as_pdf`)
+
+
+def inspect_paper(key: str, version_id: str, max_bytes: int, *, checksum_pinned: bool) -> StoredPaper | None:
+    """What S3 holds as this version of a question paper, or None when it holds nothing, from one
+    GET: its size (an empty or too large object's body is closed unread), its SHA-256 (S3's, which
+    it checked against the form's, where the form pinned one; else the body streamed and hashed),
+    and whether it starts as a PDF (its first bytes, read in any case)."""
+    from exam_depository.domain.papers import PDF_HEADER_WITHIN, starts_as_pdf
+
+    bucket = load(StorageSettings).bucket
+    try:
+        got = client().get_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
+        size, body = got["ContentLength"], got["Body"]
+        try:
+            known = (
+                _known_from_headers(size, got.get("ChecksumSHA256"), got.get("ChecksumType"), max_bytes)
+                if checksum_pinned
+                else None
+            )
+            if not 0 < size <= max_bytes:
+                return StoredPaper(size_bytes=size, sha256=None, starts_as_pdf=False)
+            if known is not None:  # S3 checked the bytes: only their start is read
+                return StoredPaper(size, known.sha256, starts_as_pdf(body.read(PDF_HEADER_WITHIN)))
+            digest, first = hashlib.sha256(), b""
+            for chunk in body.iter_chunks(_CHUNK):
+                if len(first) < PDF_HEADER_WITHIN:
+                    first += chunk[: PDF_HEADER_WITHIN - len(first)]
+                digest.update(chunk)
+        finally:
+            body.close()  # a body not read to its end is dropped with its connection, not drained
+    except aws.failures() as exc:
+        if _missing(exc):
+            return None
+        raise _failure("GET", exc) from exc
+    return StoredPaper(size_bytes=size, sha256=digest.hexdigest(), starts_as_pdf=starts_as_pdf(first))
+
+
 def list_versions(prefix: str) -> Iterator[ObjectVersion]:
     """Every version and delete marker under `prefix`, a page of 1,000 at a time."""
     pages = client().get_paginator("list_object_versions").paginate(Bucket=load(StorageSettings).bucket, Prefix=prefix)

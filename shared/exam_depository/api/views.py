@@ -79,6 +79,48 @@ def exam_page(page: Page[CountedExamRow]) -> ExamPage:
     return ExamPage(items=[exam(row, now) for row in page.items], next_cursor=page.next_cursor)
 
 
+# --- question papers --------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from exam_depository.adapters.db.papers import PaperJson, PaperUploadJson
+    from exam_depository.api.models.papers import Paper, PaperForm, PaperLink, PaperState
+    from exam_depository.usecases.papers import IssuedPaperForm, PaperDownload
+
+
+def current_paper(item: PaperJson | None) -> Paper | None:
+    """An exam's current paper (its `paper`), as the exam's statement wrote it."""
+    from exam_depository.api.models.papers import Paper
+
+    return None if item is None else Paper.model_validate(item)
+
+
+def paper_states(items: list[PaperUploadJson]) -> list[PaperState]:
+    """What became of an exam's latest paper forms (its `paper_uploads`), newest first."""
+    from exam_depository.api.models.papers import PaperState
+
+    return [PaperState.model_validate(item) for item in items]
+
+
+def paper_form(form: IssuedPaperForm) -> PaperForm:
+    from exam_depository.api.models.papers import PaperForm
+
+    return PaperForm(
+        paper_id=form.paper_id, url=form.url, fields=form.fields, expires_at=form.expires_at, max_bytes=form.max_bytes
+    )
+
+
+def paper_link(download: PaperDownload) -> PaperLink:
+    from exam_depository.api.models.papers import PaperLink
+
+    return PaperLink(
+        url=download.url,
+        expires_at=download.expires_at,
+        filename=download.filename,
+        size_bytes=download.size_bytes,
+        sha256=download.sha256,
+    )
+
+
 # --- the roster -------------------------------------------------------------------------------
 
 

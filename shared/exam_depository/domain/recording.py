@@ -13,8 +13,20 @@ from typing import Literal
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 Placement = Literal["current", "superseded"]
-# What became of one notified object: the record function counts each as a metric.
-Outcome = Literal["recorded", "superseded", "rejected", "form_reused", "duplicate", "orphan", "gone", "ignored"]
+# What became of one notified object: the record function counts each as a metric. A question
+# paper (domain.papers) is recorded or rejected, or is one of the last five as an answer is.
+Outcome = Literal[
+    "recorded",
+    "superseded",
+    "rejected",
+    "form_reused",
+    "duplicate",
+    "orphan",
+    "gone",
+    "ignored",
+    "paper_recorded",
+    "paper_rejected",
+]
 
 
 def placement(new_issue_seq: int, current_issue_seq: int | None) -> Placement:

@@ -201,15 +201,16 @@ def personal_window(
     """A student's own window: `effective_window` (the exam's, or an extension's times where
     later), and in a timed exam once they started, their clock: due when their time allowed is
     over, late uploads for the exam's own late period after it. Never past the effective window:
-    extra time lengthens the clock, an extension moves the cap. Instants only: the start is taken
-    in UTC, since adding hours to a zoned time adds wall-clock time (3 h across a change of
-    daylight saving time would be 2 or 4). adapters.db.windows writes the same in SQL."""
+    extra time lengthens the clock, an extension moves the cap. Instants only: every sum and
+    difference is taken in UTC, since Python adds to (and subtracts within) one zone in wall-clock
+    time, and a database session in a zone of its own gives zoned instants: 3 h across a change of
+    daylight saving time would be 2 or 4. adapters.db.windows writes the same in SQL."""
     effective = effective_window(exam, extension_due, extension_cutoff)
     if clock is None or clock.started_at is None:
         return effective  # untimed, or not started
-    start = clock.started_at.astimezone(UTC)
-    due = min(start + time_allowed(clock), effective.due_at)
-    cutoff = min(due + (exam.cutoff_at - exam.due_at), effective.cutoff_at)
+    late_period = exam.cutoff_at.astimezone(UTC) - exam.due_at.astimezone(UTC)
+    due = min(clock.started_at.astimezone(UTC) + time_allowed(clock), effective.due_at.astimezone(UTC))
+    cutoff = min(due + late_period, effective.cutoff_at.astimezone(UTC))
     return Window(effective.opens_at, due, cutoff)
 
 

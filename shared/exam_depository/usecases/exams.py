@@ -4,6 +4,7 @@ exam does not exist for them (404, never 403; `db.exams.exam_of`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.exams  # noqa: F401
@@ -51,10 +52,13 @@ def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
 
 def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
-    already handed in are kept until the new cut-off says if that is later."""
+    already handed in are kept until the new cut-off says if that is later. A new duration moves
+    every started student's clock at once, as a new window does; but whether the exam is timed
+    is settled once it opens, and its opening once a student started."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        _check_timing(conn, row, changes)
         times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
         }
@@ -109,6 +113,23 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
     return updated
 
 
+def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str, Any]) -> None:
+    """Refuse what would change a timed exam under its students: making it timed or untimed once
+    it opened (students handed in on the whole window, or started a clock, under the rule then),
+    and moving its opening once one started (a start is never before the opening)."""
+    toggles = "duration_minutes" in changes and (changes["duration_minutes"] is None) != (row.duration_minutes is None)
+    if toggles and datetime.now(UTC) >= row.opens_at:
+        raise Conflict(
+            "The exam has opened: whether it is timed can no longer change (its duration still can).",
+            extra={"opens_at": row.opens_at},
+        )
+    if changes.get("opens_at", row.opens_at) != row.opens_at and db.exams.any_started(conn, row.exam_pk):
+        raise Conflict(
+            "A student has started their attempt: the exam's opening can no longer move.",
+            extra={"opens_at": row.opens_at},
+        )
+
+
 def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
@@ -128,20 +149,22 @@ def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
 
 
 def delete_exam(api_key_id: str, exam_id: str) -> None:
-    """Remove the exam's files, its exports' ZIPs and its rows together: if S3 fails, the rows
-    stay and a retry finishes the job. Its students' row locks keep the recorder out meanwhile,
-    its exports' row locks a builder that is completing a ZIP (which then finds its export gone
-    and aborts). Every version goes, so a link to an export handed out earlier fails (404)."""
-    prefix = load(StorageSettings).prefix
+    """Remove the exam's files, its exports' ZIPs, its question papers and its rows together: if
+    S3 fails, the rows stay and a retry finishes the job. Its students' row locks keep the recorder
+    out meanwhile, and so does the exam's own lock when it records a paper; its exports' row locks
+    a builder that is completing a ZIP (which then finds its export gone and aborts). Every version
+    goes, so a link to an export handed out earlier fails (404)."""
+    storage_settings = load(StorageSettings)
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
         keys = db.exams.lock_exam_students(conn, row.exam_pk)
         db.exams.lock_exam_exports(conn, row.exam_pk)
-        exam_prefix = f"{prefix}{row.exam_pk}/"
+        exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"
         exports_prefix = f"{load(ExportSettings).prefix}{row.exam_pk}/"
+        papers_prefix = f"{storage_settings.papers_prefix}{row.exam_pk}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
-        storage.delete_everything_under([exam_prefix, exports_prefix, *folders])
+        storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
         db.exams.delete_exam(conn, row.exam_pk)
     _keep_wakes(row.exam_pk, None)
 

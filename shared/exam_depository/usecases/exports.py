@@ -26,6 +26,7 @@ from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import MANIFEST, ArchiveNames
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.roster import neutralized
 from exam_depository.domain.rules import shown_as
 from exam_depository.observability import logger
@@ -232,12 +233,15 @@ def _checked(
 
 
 def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
-    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, its code (for an
-    anonymous exam, who is the pseudonym, with no names); UTF-8 with a BOM, safe in a spreadsheet
-    like the roster."""
+    """One line per file: who, what, where in the ZIP, its SHA-256, when, late, the student's
+    window and how it was made (a timed exam's start and extra time; an untimed exam leaves the
+    start empty), its code (for an anonymous exam, who is the pseudonym, with no names); UTF-8
+    with a BOM, safe in a spreadsheet like the roster."""
     columns = ["pseudonym"] if anonymous else ["nickname", "first_name", "last_name"]
     columns += ["filename", "path_in_zip"]
-    columns += ["size_bytes", "sha256", "submitted_at", "late", "verification_code"]
+    columns += ["size_bytes", "sha256", "submitted_at", "late"]
+    columns += ["started_at", "due_at", "cutoff_at", "extra_time_percent", "extra_time_minutes"]
+    columns += ["verification_code"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
@@ -251,8 +255,13 @@ def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, an
             "path_in_zip": name,
             "size_bytes": str(item.size_bytes),
             "sha256": item.sha256,
-            "submitted_at": item.submitted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "submitted_at": rfc3339(item.submitted_at),
             "late": "yes" if item.late else "no",
+            "started_at": "" if item.started_at is None else rfc3339(item.started_at),
+            "due_at": rfc3339(item.due_at),
+            "cutoff_at": rfc3339(item.cutoff_at),
+            "extra_time_percent": str(item.extra_time_percent),
+            "extra_time_minutes": str(item.extra_time_minutes),
             "verification_code": codes.display(item.verification_code),
         }
         writer.writerow([neutralized(values[column]) for column in columns])

@@ -4,7 +4,8 @@ fills and the docstring that explains its locking: `exams` (examiners and exams)
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
 `exports`, `papers` (an exam's question paper); `submissions` holds a submission as the others'
 statements inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
+heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).

@@ -11,6 +11,7 @@ import psycopg.sql
 import psycopg.types.json
 from psycopg import errors as pg_errors
 
+from exam_depository.adapters.db.papers import EXAM_PAPER_JSON, PaperJson, PaperUploadJson
 from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.errors import Conflict, NotFound
@@ -23,8 +24,8 @@ from exam_depository.domain.rules import Window
 NO_EXAM = "You have no exam with this id."
 
 _MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
-_EXAM_COLUMNS = """e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
-    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes"""
+_EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
+    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON}"""
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
 # when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
@@ -47,6 +48,8 @@ class ExamRow:
     anonymous: bool
     created_at: datetime
     duration_minutes: int | None  # a timed exam's time limit; None: not timed
+    paper: PaperJson | None  # its current question paper
+    paper_uploads: list[PaperUploadJson]  # its latest paper forms, newest first
 
     @cached_property  # once per exam, not once per student of a page
     def window(self) -> Window:

@@ -131,8 +131,8 @@ def _json_object(fields: dict[str, str]) -> str:
     return f"(SELECT row_to_json(o) FROM (SELECT {columns}) o)"
 
 
-# `personal_window` (`windows`), `attempts_left` and `status_at` as of the caller's `now`; the
-# fields in the models' order.
+# `personal_window` (`windows`, in the page's `personal` join), `attempts_left` and `status_at`
+# as of the caller's `now`; the fields in the models' order.
 _SUBMISSION = _json_object(
     {
         "upload_id": "latest.upload_id",
@@ -146,6 +146,7 @@ _SUBMISSION = _json_object(
         "status": "CASE WHEN latest.status = 'current' AND exam.now >= latest.expires_at THEN 'expired'"
         " ELSE latest.status::text END",
         "late": "latest.late",
+        "due_at": _INSTANT.format(t="latest.due_at"),
         "receipt": "latest.receipt",
     }
 )
@@ -169,10 +170,14 @@ _SUMMARY_JSON = (
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
             "max_attempts": "exam.max_attempts + s.extra_attempts",
-            "due_at": _INSTANT.format(t=windows.personal_due("exam")),
-            "cutoff_at": _INSTANT.format(t=windows.personal_cutoff("exam")),
+            "due_at": _INSTANT.format(t="personal.due_at"),
+            "cutoff_at": _INSTANT.format(t="personal.cutoff_at"),
             "extension": "CASE WHEN s.extension_due_at IS NOT NULL AND s.extension_cutoff_at IS NOT NULL"
             f" THEN {_EXTENSION} END",
+            "started_at": _INSTANT.format(t="s.started_at"),
+            "extra_time_percent": "s.extra_time_percent",
+            "extra_time_minutes": "s.extra_time_minutes",
+            "time_allowed_seconds": windows.time_allowed_seconds("exam"),
             "current": f"CASE WHEN latest.id IS NOT NULL THEN {_SUBMISSION} END",
         }
     )
@@ -219,6 +224,8 @@ def student_page(
                                    %(max_attempts)s::int AS max_attempts, %(duration_minutes)s::int AS duration_minutes,
                                    %(now)s::timestamptz AS now) exam
                 CROSS JOIN LATERAL (SELECT count(*) AS used FROM submission c WHERE c.student_id = s.id) attempts
+                CROSS JOIN LATERAL (SELECT {windows.personal_due("exam")} AS due_at,
+                                           {windows.personal_cutoff("exam")} AS cutoff_at) personal
                 {LATEST}
                 WHERE s.exam_id = %(exam_pk)s AND s.id > %(after_id)s AND {_STUDENT_FILTERS[status]} AND {search}
                 ORDER BY s.id LIMIT %(limit)s""",
