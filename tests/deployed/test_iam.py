@@ -26,6 +26,7 @@ from tests.deployed.conftest import Deployed
 SUBMISSION = "submissions/iam-proof/0000/answers.pdf"
 VERSION = "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd9t"
 EXPORT = "exports/iam-proof/export.zip"
+PAPER = "papers/iam-proof/0000/question-paper.pdf"
 
 Call = Callable[[Deployed, dict[str, str]], Any]
 
@@ -44,6 +45,14 @@ def write_a_submission(deployed: Deployed, credentials: dict[str, str]) -> Any:
 
 def delete_a_submission_version(deployed: Deployed, credentials: dict[str, str]) -> Any:
     return _s3(deployed, credentials).delete_object(Bucket=deployed.bucket, Key=SUBMISSION, VersionId=VERSION)
+
+
+def read_a_paper_version(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).get_object(Bucket=deployed.bucket, Key=PAPER, VersionId=VERSION)
+
+
+def write_a_paper(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    return _s3(deployed, credentials).put_object(Bucket=deployed.bucket, Key=PAPER, Body=b"%PDF forged")
 
 
 def write_an_export(deployed: Deployed, credentials: dict[str, str]) -> Any:
@@ -83,6 +92,9 @@ FORBIDDEN: dict[str, Call] = {
     "SetExtensionFunction": read_a_submission,
     "RemoveExtensionFunction": delete_a_submission_version,
     "ImportExtensionsFunction": read_a_submission,
+    "SetAccommodationFunction": read_a_submission,
+    "ImportAccommodationsFunction": write_a_submission,
+    "RequestPaperUploadFunction": read_a_paper_version,  # signs the examiner's form (PutObject) only
     "DeleteExamFunction": read_a_submission,  # lists and deletes versions; never reads a file
     "DeleteStudentFunction": read_a_submission,
     "RegenerateUploadCodeFunction": read_a_submission,
@@ -90,6 +102,8 @@ FORBIDDEN: dict[str, Call] = {
     "GetExportFunction": read_a_submission,  # may read exports/ only
     "RequestUploadFunction": read_a_submission,  # signs upload forms (PutObject) only
     "GetUploadStatusFunction": read_a_submission,
+    "StartAttemptFunction": read_a_paper_version,  # starts a clock; the paper comes from its own route
+    "GetPaperLinkFunction": write_a_paper,  # links to recorded versions only
     "GetVerificationFunction": read_a_submission,
     "GetDownloadUrlFunction": delete_a_submission_version,  # reads recorded versions only
     "VerifyReceiptFunction": sign_with_the_receipt_key,  # checks with the published keys, never KMS

@@ -43,6 +43,13 @@ def test_two_examiners_cannot_read_list_change_or_delete_each_others_exams(stack
         "POST /exams/{exam_id}/extensions/import": lambda: b.import_extensions(
             "iso-a", f"nickname,due_at\nann,{later}\n"
         ),
+        "PUT /exams/{exam_id}/students/{nickname}/accommodation": lambda: b.put_accommodation(
+            "iso-a", "ann", {"extra_time_percent": 25}
+        ),
+        "POST /exams/{exam_id}/accommodations/import": lambda: b.import_accommodations(
+            "iso-a", "nickname,extra_time_percent\nann,25\n"
+        ),
+        "POST /exams/{exam_id}/paper": lambda: b.paper_form("iso-a"),
         "DELETE /exams/{exam_id}/students/{nickname}": lambda: b.delete_student("iso-a", "ann"),
         "DELETE /exams/{exam_id}": lambda: b.delete_exam("iso-a"),
     }
@@ -62,7 +69,8 @@ def test_two_examiners_cannot_read_list_change_or_delete_each_others_exams(stack
     assert "iso-b" not in [e["exam_id"] for e in a.exams().json()["items"]]
     assert a.exam("iso-a").json()["title"] == "A's exam"
     mine = a.student("iso-a", "ann").json()
-    assert (mine["upload_code"], mine["extension"]) == (student["upload_code"], None)
+    assert (mine["upload_code"], mine["extension"], mine["extra_time_percent"]) == (student["upload_code"], None, 0)
+    assert a.exam("iso-a").json()["paper_uploads"] == []
     assert [s["nickname"] for s in a.students("iso-a").json()["items"]] == ["ann"]
 
 

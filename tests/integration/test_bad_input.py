@@ -11,11 +11,11 @@ from tests.integration.conftest import Api
 DEEP = "[" * 10_000 + "]" * 10_000  # 20 KB, deeper than Python's JSON parser recurses
 
 
-@pytest.mark.parametrize("function", ["create_student", "request_upload"])
+@pytest.mark.parametrize("function", ["create_student", "request_upload", "set_accommodation"])
 def test_deeply_nested_json_is_a_422_problem_not_a_500(api: Api, function: str) -> None:
     student = api.create_student()
     path = {"upload_code": student["upload_code"]} if function == "request_upload" else None
-    case = "with_filename" if function == "request_upload" else "valid"
+    case = {"request_upload": "with_filename", "set_accommodation": "extra_time"}.get(function, "valid")
 
     response = api.call(function, case, path_params=path, raw_body=DEEP)
 
@@ -85,3 +85,55 @@ def test_a_roster_over_5000_rows_is_refused_by_its_rows_not_its_errors(api: Api)
 
     assert response.status == 422, response.body["detail"]
     assert len({error["line"] for error in response.body["errors"]}) == 2600
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"extra_time_percent": 301}, "extra_time_percent: Input should be less than or equal to 300"),
+        ({"extra_time_percent": -1}, "extra_time_percent: Input should be greater than or equal to 0"),
+        ({"extra_time_percent": 10, "extra_time_minutes": 1441}, "extra_time_minutes: Input should be less than"),
+        ({"extra_time_percent": 1.5}, "extra_time_percent: Input should be a valid integer"),
+        ({"extra_time_percent": "ten"}, "extra_time_percent: Input should be a valid integer"),
+        ({"extra_time_percent": 10, "extra_attempts": 1}, "extra_attempts: Extra inputs are not permitted"),
+        ([25], "Input should be a valid dictionary"),
+    ],
+)
+def test_an_accommodation_out_of_bounds_is_a_422_that_names_the_field(api: Api, body: object, message: str) -> None:
+    api.create_student()
+
+    response = api.call("set_accommodation", "extra_time", body=body)
+
+    assert response.status == 422, response.body
+    assert message in response.body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("function", "case", "content_type"),
+    [
+        ("set_accommodation", "extra_time", "text/csv"),
+        ("import_accommodations", "accommodations", "application/json"),
+        ("import_accommodations", "accommodations", "text/plain"),
+    ],
+)
+def test_an_accommodation_in_another_media_type_is_a_415(api: Api, function: str, case: str, content_type: str) -> None:
+    api.create_student()
+
+    response = api.call(function, case, raw_body='{"extra_time_percent": 10}', headers={"Content-Type": content_type})
+
+    assert response.status == 415, response.body
+    assert response.body["type"] == "urn:exam-depository:problem:unsupported-media-type"
+
+
+def test_an_accommodations_file_over_5000_rows_is_a_413(api: Api) -> None:
+    text = "nickname,extra_time_percent\n" + "".join(f"s{i},10\n" for i in range(5001))
+
+    response = api.call(
+        "import_accommodations",
+        "accommodations",
+        raw_body=base64.b64encode(text.encode()).decode(),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status == 413, response.body
+    assert response.body["type"] == "urn:exam-depository:problem:payload-too-large"

@@ -52,7 +52,7 @@ def test_an_exam_is_created_with_its_window_in_utc_and_its_time_zone_for_display
         f"{NEXT_YEAR}-12-14T11:15:00Z",
     )
     assert (exam["timezone"], exam["max_attempts"], exam["anonymous"]) == ("Europe/Paris", 5, False)
-    assert exam["counts"] == {"students": 0, "handed_in": 0, "late": 0, "none_yet": 0}
+    assert exam["counts"] == {"students": 0, "handed_in": 0, "late": 0, "none_yet": 0, "started": 0}
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_the_exam_counts_who_handed_in_who_was_late_and_who_has_not_yet(
     exam = api.call("get_exam", "by_id").body
     listed = api.call("list_exams", "first_page").body["items"]
 
-    assert exam["counts"] == {"students": 4, "handed_in": 3, "late": 1, "none_yet": 1}
+    assert exam["counts"] == {"students": 4, "handed_in": 3, "late": 1, "none_yet": 1, "started": 0}
     assert [item["counts"] for item in listed] == [exam["counts"]]
 
 
@@ -251,6 +251,8 @@ EXAMINER_ROUTES = [
     ("set_extension", "valid", ...),
     ("remove_extension", "by_nickname", None),
     ("import_extensions", "extensions", ...),
+    ("set_accommodation", "extra_time", ...),
+    ("import_accommodations", "accommodations", ...),
 ]
 
 
@@ -270,4 +272,5 @@ def test_another_examiners_exam_does_not_exist_for_you(api: Api, function: str, 
     assert mine.status == 200
     assert mine.body["upload_code"] == student["upload_code"]
     assert mine.body["extension"] is None
+    assert mine.body["extra_time_percent"] == 0
     assert api.call("get_exam", "by_id").body["title"] == "Physics, December 2026"

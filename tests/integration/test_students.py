@@ -204,6 +204,60 @@ def test_a_page_applies_the_rules_as_get_student_does_where_the_database_writes_
     assert rows["overtaken"]["extension"]["due_at"] == rfc3339(soon)
     assert rows["overtaken"]["current"]["status"] == "current"
 
+    # Given a timed exam (a clock of 3 h 1 min, due in an hour with 15 minutes' grace) whose
+    # students' clocks stand where only the personal window's rule decides: not started, extra time
+    # that rounds up to a second, the exam's due time first, an extension beyond the clock and one before
+    # its end (its shorter grace clamps the cut-off), a start to the microsecond
+    now = datetime.now(UTC).replace(microsecond=0)
+    api.create_exam(
+        "timed",
+        opens_at=(now - timedelta(hours=6)).isoformat(),
+        due_at=(now + timedelta(hours=1)).isoformat(),
+        cutoff_at=(now + timedelta(hours=1, minutes=15)).isoformat(),
+        duration_minutes=181,
+    )
+    clocks = {
+        # nickname: (started hours ago, extra %, extra minutes, extension's due in hours from now)
+        "idle": (None, 25, 0, None),
+        "rounded": (1.5, 33, 7, 9.0),
+        "capped": (1.0, 0, 0, None),
+        "beyond": (2.0, 50, 0, 9.0),
+        "before": (2.0, 0, 30, 1.25),
+        "precise": (0.123456789, 0, 0, 9.0),
+    }
+    with psycopg.connect(clean_database) as conn:
+        for nickname, (started, percent, minutes, extended) in clocks.items():
+            api.create_student(nickname, exam_id="timed")
+            conn.execute(
+                """UPDATE student SET started_at = %s, extra_time_percent = %s, extra_time_minutes = %s,
+                                      extension_due_at = %s, extension_cutoff_at = %s
+                   WHERE nickname = %s""",
+                (
+                    None if started is None else now - timedelta(hours=started),
+                    percent,
+                    minutes,
+                    None if extended is None else now + timedelta(hours=extended),
+                    None if extended is None else now + timedelta(hours=extended, minutes=5),
+                    nickname,
+                ),
+            )
+
+    # When the examiner lists them, Then each row is what get_student says
+    timed = api.call("list_students", "first_page", path_params={"exam_id": "timed"}, query={"limit": "10"})
+    assert StudentPage.model_validate(timed.body).model_dump(mode="json") == timed.body
+    timed_rows = {item["nickname"]: item for item in timed.body["items"]}
+    for nickname, item in timed_rows.items():
+        detail = api.call("get_student", "by_nickname", path_params={"exam_id": "timed", "nickname": nickname}).body
+        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+    assert timed_rows["idle"]["due_at"] == rfc3339(now + timedelta(hours=1))
+    assert timed_rows["rounded"]["time_allowed_seconds"] == 14444 + 420  # 10,860 s × 1.33 = 14,443.8, then 7 min
+    assert timed_rows["rounded"]["due_at"] == rfc3339(now - timedelta(hours=1.5) + timedelta(seconds=14864))
+    assert timed_rows["capped"]["due_at"] == rfc3339(now + timedelta(hours=1))
+    assert timed_rows["beyond"]["cutoff_at"] == rfc3339(now - timedelta(hours=2) + timedelta(seconds=16290, minutes=15))
+    assert timed_rows["before"]["due_at"] == rfc3339(now + timedelta(hours=1.25))
+    assert timed_rows["before"]["cutoff_at"] == rfc3339(now + timedelta(hours=1.25, minutes=5))
+    assert timed_rows["precise"]["due_at"] == rfc3339(now - timedelta(hours=0.123456789) + timedelta(seconds=10860))
+
 
 @pytest.mark.parametrize("query", [{"limit": "501"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "bm9wZQ"}])
 def test_listing_refuses_bad_paging_with_422(api: Api, query: dict[str, str]) -> None:
@@ -599,7 +653,10 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="physics-2026-12-roster.csv"'
     text = response.body
-    assert text.startswith("\ufeffnickname,first_name,last_name,email,upload_code,pseudonym\r\n")
+    assert text.startswith(
+        "\ufeffnickname,first_name,last_name,email,upload_code,pseudonym,started_at,due_at,cutoff_at,"
+        "extra_time_percent,extra_time_minutes\r\n"
+    )
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
     assert len(rows) == len(ROSTER)
     for row in rows:

@@ -1,29 +1,35 @@
 """An upgraded deployment loses nothing: a database filled under the first edition's schema
 (0001) is migrated to this one, its students land in the unowned legacy exam, their codes and
-files keep working, and ops hand the exam to an examiner with the documented command."""
+files keep working, and ops hand the exam to an examiner with the documented command; databases
+filled under later schemas keep their pseudonyms, retention, search, and, once timed exams come,
+every window, late flag and receipt."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from exam_depository import config
-from exam_depository.adapters import db
+from exam_depository.adapters import db, signing
 from exam_depository.adapters.db import schema
-from exam_depository.domain import codes
+from exam_depository.domain import codes, jws
+from psycopg.types.json import Jsonb
 from yoyo import get_backend, read_migrations
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.conftest import _with_database
-from tests.integration.conftest import EXAMINER, Api, Bucket
+from tests.integration.conftest import BUCKET, EXAMINER, REGION, Api, Bucket
 
 OLD_CODE, OLD_VERIFICATION = "7K3MQ9TX2WFD8HNBC4RZ", "Q2RBM7TZ3KXD9WFAH5NP"
 PSEUDONYM = re.compile(r"^anon-[0-9A-HJKMNP-TV-Z]{6}$")
@@ -334,3 +340,202 @@ def test_a_roster_made_before_the_search_is_searched_without_its_accents_once_mi
             assert [item["nickname"] for item in page.body["items"]] == found, page.body
         assert schema.migrate(url) == []
         db.reset()
+
+
+def _old_receipt(claims: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """A receipt as the release before timed exams signed it (no started_at, no due_at), with the
+    deployment's KMS key: (its text, its kid, its public key)."""
+    key = jws.public_key(signing.public_key_der())
+    return jws.sign(key, claims, signing.sign), key.kid, key.jwk
+
+
+@pytest.fixture
+def before_timed_exams_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0008 (before timed exams), filled as that release did: two
+    exams, students with and without extensions, files on time and late with their receipts and
+    their objects in S3, an export done."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with _database_at(server_url, "0008.unaccent") as url:
+        s3 = boto3.client("s3", region_name=REGION)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+            exams = {}
+            for slug, opens, due, cutoff in (
+                ("physics", -3, 1, 1.25),  # open
+                ("chem", -5, -1, 2),  # in its late period
+            ):
+                (exams[slug],) = conn.execute(
+                    """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+                       VALUES (1, %s, 'Old', %s, %s, %s, 'Europe/Paris', 5) RETURNING id""",
+                    (slug, *(now + timedelta(hours=h) for h in (opens, due, cutoff))),
+                ).fetchone() or (None,)
+            for slug, nickname, extension, handed_in in UPGRADED:
+                ext = None if extension is None else now + timedelta(hours=extension)
+                (student_id,) = conn.execute(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym,
+                                            extension_due_at, extension_cutoff_at)
+                       VALUES (%s, %s, 'A', 'B', %s, %s, %s, %s) RETURNING id""",
+                    (
+                        exams[slug],
+                        nickname,
+                        codes.new_code(),
+                        codes.new_pseudonym(),
+                        ext,
+                        ext and ext + timedelta(minutes=15),
+                    ),
+                ).fetchone() or (None,)
+                if handed_in is None:
+                    continue
+                submitted = now + timedelta(hours=handed_in)
+                state = conn.execute(
+                    """SELECT greatest(e.due_at, s.extension_due_at), greatest(e.cutoff_at, s.extension_cutoff_at)
+                       FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = %s""",
+                    (student_id,),
+                ).fetchone()
+                assert state is not None
+                late, expires = submitted > state[0], max(submitted, state[1]) + timedelta(days=3)
+                upload_id, content = uuid.uuid4(), f"%PDF {nickname}".encode()
+                key = f"submissions/{exams[slug]}/{upload_id}/a.pdf"
+                version = s3.put_object(Bucket=BUCKET, Key=key, Body=content)["VersionId"]
+                verification = codes.new_code()
+                receipt, kid, jwk = _old_receipt(
+                    {
+                        "iss": "exam-depository-test",
+                        "iat": int(submitted.timestamp()),
+                        "exam": slug,
+                        "nickname": nickname,
+                        "filename": "a.pdf",
+                        "size": len(content),
+                        "sha256": hashlib.sha256(content).hexdigest(),
+                        "sha256_checked_by_s3": False,
+                        "s3_version": version,
+                        "submitted_at": submitted.isoformat().replace("+00:00", "Z"),
+                        "late": late,
+                        "verification_code": codes.display(verification),
+                        "attempt": 1,
+                        "attempts": 5,
+                        "previous_receipt_sha256": None,
+                    }
+                )
+                conn.execute(
+                    "INSERT INTO receipt_key (kid, jwk) VALUES (%s, %s) ON CONFLICT DO NOTHING", (kid, Jsonb(jwk))
+                )
+                conn.execute(
+                    """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                           version_id)
+                       VALUES (%s, %s, %s, 'a.pdf', 'application/pdf', %s, 'recorded', %s)""",
+                    (upload_id, student_id, key, submitted, version),
+                )
+                conn.execute(
+                    """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename,
+                                               content_type, size_bytes, sha256, submitted_at, expires_at, status, late,
+                                               receipt)
+                       SELECT %s, %s, issue_seq, %s, 'a.pdf', 'application/pdf', %s, %s, %s, %s, 'current', %s, %s
+                       FROM upload WHERE id = %s""",
+                    (
+                        upload_id,
+                        student_id,
+                        verification,
+                        len(content),
+                        hashlib.sha256(content).hexdigest(),
+                        submitted,
+                        expires,
+                        late,
+                        receipt,
+                        upload_id,
+                    ),
+                )
+            conn.execute(
+                """INSERT INTO export (id, exam_id, status, files_total, files_done, bytes, object_key, finished_at,
+                                       expires_at)
+                   VALUES (%s, %s, 'done', 1, 1, 100, %s, now(), now() + interval '1 day')""",
+                (OLD_EXPORT, exams["physics"], f"exports/{exams['physics']}/{OLD_EXPORT}/physics.zip"),
+            )
+        s3.put_object(Bucket=BUCKET, Key=f"exports/{exams['physics']}/{OLD_EXPORT}/physics.zip", Body=b"PK")
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+# (exam, nickname, extension's due in hours from now or None, handed in hours from now or None)
+UPGRADED = [
+    ("physics", "ann", None, -2.0),  # on time
+    ("physics", "bob", 3.0, None),  # an extension, nothing handed in yet
+    ("chem", "cy", None, -0.5),  # late, in the late period
+    ("chem", "dee", 1.0, -0.5),  # an extension made it on time
+]
+OLD_EXPORT = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def _windows_and_files(url: str) -> dict[str, tuple[Any, ...]]:
+    """Each student's window, and their file's late flag and expiry, as the database holds them."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT s.nickname, greatest(e.due_at, s.extension_due_at), greatest(e.cutoff_at, s.extension_cutoff_at),
+                      x.late, x.expires_at, x.receipt
+               FROM student s JOIN exam e ON e.id = s.exam_id LEFT JOIN submission x ON x.student_id = s.id"""
+        ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_a_database_from_before_timed_exams_keeps_every_window_flag_and_receipt_once_migrated(
+    before_timed_exams_database: str, handler: Callable[[str], ModuleType], bucket: Bucket, record: Record
+) -> None:
+    url = before_timed_exams_database
+    before = _windows_and_files(url)
+
+    # When this release's migration runs
+    applied = schema.migrate(url)
+
+    # Then it is the timed exams' migration alone, and every new column is at its default
+    assert applied == ["0009.timed-exams"]
+    assert _windows_and_files(url) == before
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM exam WHERE duration_minutes IS NOT NULL").fetchone() == (0,)
+        assert conn.execute(
+            """SELECT count(*) FROM student WHERE started_at IS NOT NULL OR extra_time_percent <> 0
+               OR extra_time_minutes <> 0 OR extra_time_changed_at IS NOT NULL"""
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*), count(due_at) FROM submission").fetchone() == (3, 0)
+
+    # And the API answers the same windows and flags, with the new fields at their defaults
+    api = Api(handler)
+    for exam_id in ("physics", "chem"):
+        exam = api.call("get_exam", "by_id", path_params={"exam_id": exam_id}).body
+        assert (exam["duration_minutes"], exam["counts"]["started"], exam["paper"]) == (None, 0, None)
+        page = api.call("list_students", "first_page", path_params={"exam_id": exam_id}).body["items"]
+        for item in page:
+            due, cutoff, late, expires, receipt = before[item["nickname"]]
+            detail = api.call(
+                "get_student", "by_nickname", path_params={"exam_id": exam_id, "nickname": item["nickname"]}
+            ).body
+            assert item == {name: value for name, value in detail.items() if name != "submissions"}
+            assert (datetime.fromisoformat(item["due_at"]), datetime.fromisoformat(item["cutoff_at"])) == (due, cutoff)
+            assert (item["started_at"], item["extra_time_percent"], item["extra_time_minutes"]) == (None, 0, 0)
+            assert item["time_allowed_seconds"] is None
+            if receipt is None:
+                assert item["current"] is None
+                continue
+            assert (item["current"]["late"], item["current"]["due_at"]) == (late, None)
+            assert datetime.fromisoformat(item["current"]["expires_at"]) == expires
+            # And the receipts issued before are still genuine, without the new claims
+            checked = api.call("verify_receipt", "not_a_receipt", body={"receipt": receipt}).body
+            assert checked["genuine"] is True, checked
+            assert "started_at" not in checked["claims"]
+            assert "due_at" not in checked["claims"]
+    export = api.call("get_export", "progress", path_params={"exam_id": "physics", "export_id": str(OLD_EXPORT)})
+    assert export.body["status"] == "done"
+
+    # And a new upload records the due time it was measured against, and the receipt states it
+    code = _upload_code(url, "physics", "bob")
+    form = api.request_upload(code).body
+    bucket.upload(form, b"%PDF after the upgrade")
+    assert record(bucket.notification(form["fields"]["key"], 22)) == {"batchItemFailures": []}
+    current = api.call("get_upload_status", "by_code", path_params={"upload_code": code}).body["current"]
+    assert datetime.fromisoformat(current["due_at"]) == before["bob"][0]
+    claims = json.loads(base64.urlsafe_b64decode(current["receipt"].split(".")[1] + "=="))
+    assert (claims["started_at"], datetime.fromisoformat(claims["due_at"])) == (None, before["bob"][0])
+    assert current["late"] is False
+    # And migrating again applies nothing
+    assert schema.migrate(url) == []

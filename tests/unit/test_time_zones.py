@@ -85,7 +85,10 @@ def test_an_exam_stored_with_a_name_browsers_refuse_is_answered_with_one_they_kn
             "anonymous": False,
             "created_at": "2026-12-01T09:00:00Z",
             "files_deleted_from": "2026-12-17T11:15:00Z",
-            "counts": {"students": 0, "handed_in": 0, "late": 0, "none_yet": 0},
+            "counts": {"students": 0, "handed_in": 0, "late": 0, "none_yet": 0, "started": 0},
+            "duration_minutes": None,
+            "paper": None,
+            "paper_uploads": [],
         }
     )
     assert exam.timezone == shown

@@ -1,7 +1,9 @@
 """Rows to responses, in one place: each route answers what its use case read, made into the
 models of `models/` here. A view may ask a domain rule what a row shows now (a submission's
 status as of this instant, a student's window with its extension, the attempts left); it does no
-I/O and decides nothing else.
+I/O and decides nothing else. Wherever a student's window is shown it is their own
+(`rules.personal_window`: the exam's, an extension's times where later, and their clock once
+they started a timed exam), with what made it (the duration, their extra time, the extension).
 
 The roster's page is the one answer written without models: the database writes each row's JSON
 (`db.students.student_page`, the rules of `_summary_fields` in SQL) and `student_page_json` joins
@@ -11,6 +13,7 @@ the model and to `student_detail`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,18 @@ import pydantic_core
 
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.rules import attempts_left, effective_window, exam_state, expiry_of, status_at
+from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.rules import (
+    Clock,
+    attempts_left,
+    effective_window,
+    exam_state,
+    expiry_of,
+    personal_window,
+    start_refusal,
+    status_at,
+    time_allowed,
+)
 
 # Each view imports the models it makes where it makes them: a function loads at init only the
 # models of its own routes (its app.py imports them for the route's signature), not every
@@ -33,17 +47,20 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
     from exam_depository.api.models.roster import (
+        AccommodationImportResult,
         ExtensionImportResult,
         ImportResult,
         Student,
         StudentDetail,
         StudentSummary,
     )
-    from exam_depository.api.models.uploads import UploadForm, UploadProgress
+    from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
+    from exam_depository.usecases.student import Started as StartedClock
+
 
 # --- exams ------------------------------------------------------------------------------------
 
@@ -60,6 +77,7 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
         opens_at=row.opens_at,
         due_at=row.due_at,
         cutoff_at=row.cutoff_at,
+        duration_minutes=row.duration_minutes,
         state=exam_state(row.window, now or datetime.now(UTC)),
         timezone=row.timezone,
         max_attempts=row.max_attempts,
@@ -67,8 +85,14 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
         created_at=row.created_at,
         files_deleted_from=first_expiry,
         counts=ExamCounts(
-            students=row.students, handed_in=row.handed_in, late=row.late, none_yet=row.students - row.handed_in
+            students=row.students,
+            handed_in=row.handed_in,
+            late=row.late,
+            none_yet=row.students - row.handed_in,
+            started=row.started,
         ),
+        paper=current_paper(row.paper),
+        paper_uploads=paper_states(row.paper_uploads),
     )
 
 
@@ -153,6 +177,15 @@ def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) ->
     )
 
 
+def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> AccommodationImportResult:
+    from exam_depository.api.models.roster import AccommodationImportResult, StudentSummary
+
+    now = datetime.now(UTC)
+    return AccommodationImportResult(
+        accommodated=[StudentSummary.model_validate(_summary_fields(exam_row, row, now)) for row in rows]
+    )
+
+
 def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
     from exam_depository.api.models.roster import StudentDetail
 
@@ -169,11 +202,26 @@ def student_page_json(page: Page[StudentPageRow]) -> str:
 
 
 def roster_download(exam_row: ExamRow, rows: list[StudentRow]) -> tuple[str, str]:
-    """The whole roster with upload codes, as CSV for a mail merge: (file name, text)."""
+    """The whole roster with upload codes, as CSV for a mail merge: (file name, text), each
+    student with their own window and what made it."""
     from exam_depository.domain.roster import roster_csv  # the csv module: only this view needs it
 
-    text = roster_csv([{**student(row).model_dump(mode="json")} for row in rows])
-    return f"{exam_row.exam_id}-roster.csv", text
+    lines = []
+    for row in rows:
+        window = personal_window(
+            exam_row.window, row.extension_due_at, row.extension_cutoff_at, row.clock(exam_row.duration_minutes)
+        )
+        lines.append(
+            {
+                **student(row).model_dump(mode="json"),
+                "started_at": rfc3339(row.started_at) if row.started_at is not None else None,
+                "due_at": rfc3339(window.due_at),
+                "cutoff_at": rfc3339(window.cutoff_at),
+                "extra_time_percent": str(row.extra_time_percent),
+                "extra_time_minutes": str(row.extra_time_minutes),
+            }
+        )
+    return f"{exam_row.exam_id}-roster.csv", roster_csv(lines)
 
 
 def _student_fields(row: StudentRow) -> dict[str, Any]:
@@ -188,9 +236,15 @@ def _student_fields(row: StudentRow) -> dict[str, Any]:
     }
 
 
+def _seconds_allowed(clock: Clock | None) -> int | None:
+    """The time a student is allowed from their start (None: the exam is not timed)."""
+    return None if clock is None else int(time_allowed(clock).total_seconds())
+
+
 def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) -> dict[str, Any]:
     """A `StudentSummary`'s fields, in its order and types but unvalidated."""
-    window = effective_window(exam_row.window, row.extension_due_at, row.extension_cutoff_at)
+    clock = row.clock(exam_row.duration_minutes)
+    window = personal_window(exam_row.window, row.extension_due_at, row.extension_cutoff_at, clock)
     max_attempts = exam_row.max_attempts + row.extra_attempts
     extension = None
     if row.extension_due_at is not None and row.extension_cutoff_at is not None:
@@ -207,6 +261,10 @@ def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) ->
         "due_at": window.due_at,
         "cutoff_at": window.cutoff_at,
         "extension": extension,
+        "started_at": row.started_at,
+        "extra_time_percent": row.extra_time_percent,
+        "extra_time_minutes": row.extra_time_minutes,
+        "time_allowed_seconds": _seconds_allowed(clock),
         "current": submission_fields(row.current, now) if row.current is not None else None,
     }
 
@@ -229,6 +287,7 @@ def submission_fields(item: SubmissionJson, now: datetime) -> dict[str, object]:
         "expires_at": expires_at,
         "status": status_at(item["status"], expires_at, now),
         "late": item["late"],
+        "due_at": datetime.fromisoformat(item["due_at"]) if item["due_at"] is not None else None,
         "receipt": item["receipt"],
     }
 
@@ -250,12 +309,26 @@ def upload_form(form: IssuedForm) -> UploadForm:
     )
 
 
+def started(clock: StartedClock) -> Started:
+    from exam_depository.api.models.uploads import Started
+
+    return Started(
+        started_at=clock.started_at,
+        due_at=clock.due_at,
+        cutoff_at=clock.cutoff_at,
+        time_allowed_seconds=int(clock.time_allowed.total_seconds()),
+        server_time=datetime.now(UTC),
+    )
+
+
 def upload_progress(row: ProgressRow) -> UploadProgress:
-    """The exam as one student sees it (its window with their extension), on the server's clock."""
+    """The exam as one student sees it (its window with their extension, and their clock once
+    started), on the server's clock."""
     from exam_depository.api.models.common import StudentName, Submission
     from exam_depository.api.models.uploads import ExamWindow, UploadProgress, UploadState
 
-    window = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
+    clock = row.clock
+    window = personal_window(row.window, row.extension_due_at, row.extension_cutoff_at, clock)
     now = datetime.now(UTC)
     return UploadProgress(
         exam=ExamWindow(
@@ -264,6 +337,8 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
             due_at=window.due_at,
             cutoff_at=window.cutoff_at,
             timezone=row.timezone,
+            duration_minutes=row.duration_minutes,
+            has_paper=row.has_paper,
         ),
         server_time=now,
         student=StudentName(first_name=row.first_name, last_name=row.last_name),
@@ -271,6 +346,30 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
         attempts_left=attempts_left(row.attempts_used, row.max_attempts + row.extra_attempts),
         current=Submission.model_validate(submission_fields(row.current, now)) if row.current is not None else None,
         uploads=[UploadState.model_validate(item) for item in row.uploads],
+        timing=_timing(row, clock, now),
+    )
+
+
+def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | None:
+    """A timed exam's clock for the student; and until they start, the window they would have by
+    starting now (none when they cannot start)."""
+    from exam_depository.api.models.uploads import PersonalWindow, Timing
+
+    if clock is None:
+        return None
+    if_started_now = None
+    effective = effective_window(row.window, row.extension_due_at, row.extension_cutoff_at)
+    if clock.started_at is None and start_refusal(effective, now) is None:
+        window = personal_window(
+            row.window, row.extension_due_at, row.extension_cutoff_at, replace(clock, started_at=now)
+        )
+        if_started_now = PersonalWindow(due_at=window.due_at, cutoff_at=window.cutoff_at)
+    return Timing(
+        started_at=clock.started_at,
+        extra_time_percent=clock.extra_time_percent,
+        extra_time_minutes=clock.extra_time_minutes,
+        time_allowed_seconds=int(time_allowed(clock).total_seconds()),
+        if_started_now=if_started_now,
     )
 
 
@@ -288,6 +387,8 @@ def verification(row: VerifiedSubmission) -> Verification:
         submitted_at=row.submitted_at,
         status=status_at(row.status, row.expires_at, datetime.now(UTC)),
         late=row.late,
+        started_at=row.started_at,
+        due_at=row.due_at,
         # An anonymous exam is marked without names: the code reveals the file, not its author.
         student=None if row.anonymous else StudentName(first_name=row.first_name, last_name=row.last_name),
     )

@@ -5,7 +5,8 @@ must not exist. The reconcile job records the uploads whose notification never c
 
 A receipt is a compact JWS (ES256) signed by the KMS key; its claims say which deployment, exam,
 student and file, the file's size and SHA-256, the S3 version, when S3 accepted it, whether it
-was late, its verification code, attempt n of N, and the SHA-256 of the student's previous
+was late and against which due time (the student's own: in a timed exam, from their start, which
+it states too), its verification code, attempt n of N, and the SHA-256 of the student's previous
 receipt: a chain, so that a dispute can show every version handed in, even after the files are
 gone (docs/RECEIPTS.md).
 """

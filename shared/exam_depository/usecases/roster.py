@@ -233,8 +233,8 @@ def set_accommodation(
     api_key_id: str, exam_id: str, nickname: str, accommodation: AccommodationIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     """A student's extra time, zeros for none: set on an exam that is not timed (it counts once
-    it is), or after a start (their window moves at once, forms issued before included: the
-    recorder measures what S3 accepted against the window as it is)."""
+    it is), or after a start (their window moves at once; what S3 accepted before a reduction is
+    still recorded, as the change is noted with its time)."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
         if not db.students.set_accommodations(

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
+from exam_depository.api.models.papers import Paper, PaperState
 from exam_depository.domain.statuses import ExamState
 
 
@@ -42,6 +43,11 @@ class Exam(ApiModel):
         "or, until one is handed in, the cut-off plus the retention. Export before then."
     )
     counts: ExamCounts
+    paper: Paper | None = Field(description="The question paper students get (once started, in a timed exam).")
+    paper_uploads: list[PaperState] = Field(
+        description="What became of the paper's latest forms (up to 5), newest first: a form's file is pending until "
+        "the recorder checks it, then current, superseded by a later one, or rejected with the reason."
+    )
 
 
 class ExamPage(ApiModel):
