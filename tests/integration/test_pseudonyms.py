@@ -135,6 +135,11 @@ def test_an_anonymous_exam_names_its_students_by_pseudonym_in_receipts_and_expor
         "sha256",
         "submitted_at",
         "late",
+        "started_at",
+        "due_at",
+        "cutoff_at",
+        "extra_time_percent",
+        "extra_time_minutes",
         "verification_code",
     ]
     # Listed by pseudonym: an order by nickname would tell who is who to anyone with the roster
