@@ -12,12 +12,16 @@ import base64
 import hashlib
 import json
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
+from exam_depository.adapters.storage import objects_created
+from exam_depository.domain.recording import ObjectCreated
+from exam_depository.usecases import papers
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
@@ -250,6 +254,41 @@ def test_a_replacement_supersedes_the_paper_and_deletes_it_whatever_order_they_a
     assert record(third) == {"batchItemFailures": []}
     assert [p["status"] for p in _papers(database_url)] == ["superseded", "superseded", "current"]
     assert [key for key, _ in _paper_versions(bucket)] == [third_form["fields"]["key"]]
+
+
+def test_papers_recorded_at_the_same_instant_leave_one_current_the_one_issued_last(
+    api: Api, bucket: Bucket, database_url: str
+) -> None:
+    # Given five papers of one exam (as many forms as it may hold) and five record workers, each
+    # on its own connection
+    _timed_exam(api)
+    forms, events = [], []
+    for n in range(5):
+        form, notification = _upload_paper(api, bucket, PDF + str(n).encode())
+        forms.append(form)
+        events += objects_created({"Records": [notification]})
+    barrier = threading.Barrier(len(events))
+    failures: list[BaseException] = []
+
+    def worker(event: ObjectCreated) -> None:
+        try:
+            barrier.wait()
+            assert papers.record_papers([event]).failed == set()
+        except BaseException as exc:  # reported below, with the test's failure
+            failures.append(exc)
+
+    # When they all record at once
+    threads = [threading.Thread(target=worker, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then the exam's lock made them take turns: the last issued is current, the others superseded
+    # (whatever order they took) and deleted
+    assert failures == []
+    assert [p["status"] for p in _papers(database_url)] == ["superseded"] * 4 + ["current"]
+    assert [key for key, _ in _paper_versions(bucket)] == [forms[-1]["fields"]["key"]]
 
 
 def test_a_form_posted_again_leaves_the_recorded_paper_and_its_new_version_is_deleted(

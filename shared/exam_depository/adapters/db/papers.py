@@ -183,7 +183,9 @@ class LockedForm:
 
 def lock_forms(conn: Connection, object_keys: list[str]) -> dict[str, LockedForm]:
     """The forms behind a batch's papers, with their exams locked, in exam order (two batches
-    never wait for each other in a circle)."""
+    never wait for each other in a circle). The exam's lock waits for an examiner's change of it
+    (which locks it FOR UPDATE) and makes that change wait, but not a student added meanwhile (its
+    foreign key takes a KEY SHARE lock, which NO KEY UPDATE lets through)."""
     with conn.cursor(row_factory=rows_of(LockedForm)) as cur:
         rows = cur.execute(
             """SELECT q.id, q.exam_id AS exam_pk, q.issue_seq, q.status, q.version_id, q.object_key,
@@ -191,7 +193,7 @@ def lock_forms(conn: Connection, object_keys: list[str]) -> dict[str, LockedForm
                FROM question_paper q JOIN exam e ON e.id = q.exam_id
                WHERE q.object_key = ANY(%s)
                ORDER BY e.id, q.issue_seq
-               FOR UPDATE OF e, q""",
+               FOR NO KEY UPDATE OF e, q""",
             (object_keys,),
         ).fetchall()
     return {row.object_key: row for row in rows}
