@@ -1366,7 +1366,7 @@ def test_the_question_paper_is_uploaded_and_seen_current_and_a_file_that_is_not_
     huge.write_bytes(b"%PDF-1.7" + b"x" * (20 * 1024 * 1024 - 7))
     chooser.set_input_files(huge)
     upload.click()
-    expect(page.get_by_role("alert")).to_have_text("scans.pdf is 20.0 MiB: a question paper may be at most 20 MiB.")
+    expect(page.locator("#error-text")).to_have_text("scans.pdf is 20.0 MiB: a question paper may be at most 20 MiB.")
     assert [r.url for r in console.requests if r.url.endswith("/paper")] == []
 
     paper = tmp_path / "Physics paper.pdf"
@@ -1386,9 +1386,8 @@ def test_the_question_paper_is_uploaded_and_seen_current_and_a_file_that_is_not_
     notes.write_bytes(b"plain notes, not a PDF\n" * 40)
     chooser.set_input_files(notes)
     upload.click()
-    expect(page.get_by_role("alert")).to_have_text(
-        "notes.pdf was not kept: it is not a PDF. Upload another file.", timeout=30_000
-    )
+    expect(page.get_by_role("alert")).to_be_visible(timeout=30_000)
+    expect(page.locator("#error-text")).to_have_text("notes.pdf was not kept: it is not a PDF. Upload another file.")
     assert stack.exam("console-paper").json()["paper"]["paper_id"] == recorded["paper_id"]
     expect(current).to_contain_text("Physics paper.pdf")
 
@@ -1478,6 +1477,10 @@ def test_the_roster_says_who_started_and_how_a_students_window_was_made(
     expect(ada.locator("td.own-due .wide-only")).to_have_text(shown(page, started["due_at"], ZONE))
     expect(ada.locator("td.extra")).to_have_text("+25 %")
     expect(page.locator('#roster tbody tr[data-nickname="bo"] td.started')).to_have_text("not started")
+    # Three more columns, and still no sideways scrolling on a desktop.
+    assert page.evaluate("document.querySelector('#roster').scrollWidth") <= page.evaluate(
+        "document.querySelector('#roster').parentElement.clientWidth"
+    )
     console.shot("32-who-started")
 
     view = console.open_student("ada")

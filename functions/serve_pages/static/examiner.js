@@ -105,14 +105,14 @@ function size(bytes) {
 }
 function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
 // A length of time given in seconds, in whole parts: "3 h 45 min", "1 min 20 s".
-function lasting(seconds) {
+function timeSpan(seconds) {
   const parts = [[Math.floor(seconds / 86400), "d"], [Math.floor((seconds % 86400) / 3600), "h"],
     [Math.floor((seconds % 3600) / 60), "min"], [Math.floor(seconds % 60), "s"]];
   return parts.filter(([n]) => n > 0).map(([n, unit]) => `${n} ${unit}`).join(" ") || "0 min";
 }
 // A student's extra time in a timed exam: "+25 %", "+30 min", "+25 % +30 min"; "" for none.
 function extraTime(s) {
-  return [s.extra_time_percent ? `+${s.extra_time_percent} %` : "", s.extra_time_minutes ? `+${lasting(s.extra_time_minutes * 60)}` : ""]
+  return [s.extra_time_percent ? `+${s.extra_time_percent} %` : "", s.extra_time_minutes ? `+${timeSpan(s.extra_time_minutes * 60)}` : ""]
     .filter(Boolean).join(" ");
 }
 // A time limit from its two fields: minutes, or null when both are empty (no time limit).
@@ -466,7 +466,7 @@ function showTiming() {
   const minutes = exam.duration_minutes;
   $("exam-timing").hidden = !minutes;
   $("roster").classList.toggle("untimed", !minutes);
-  if (minutes) setText("exam-timing", `Timed: ${lasting(minutes * 60)} · Started ${exam.counts.started} of ${exam.counts.students}`);
+  if (minutes) setText("exam-timing", `Timed: ${timeSpan(minutes * 60)} · Started ${exam.counts.started} of ${exam.counts.students}`);
 }
 
 // When the exam's files start to go, and a warning while an export is due: files handed in, the
@@ -1080,7 +1080,7 @@ function showStudentTiming(s) {
     return;
   }
   const allowed = s.time_allowed_seconds ?? minutes * 60;
-  const made = extra ? `${lasting(minutes * 60)} ${extra.replaceAll("+", "+ ")} = ${lasting(allowed)}` : lasting(allowed);
+  const made = extra ? `${timeSpan(minutes * 60)} ${extra.replaceAll("+", "+ ")} = ${timeSpan(allowed)}` : timeSpan(allowed);
   if (!s.started_at) {
     box.textContent = `Not started · ${made} from their start, within the window.`;
     return;
