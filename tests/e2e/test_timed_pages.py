@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import ARTIFACTS
 from tests.e2e.conftest import Stack, shown
-from tests.e2e.student_pages import AXE, WIDTHS, browser_tab, live_seen, tab_to
+from tests.e2e.student_pages import AXE, WIDTHS, browser_tab, facts, live_seen, tab_to
 from tests.e2e.test_pages import CODE
 from tests.waiting import wait_until
 
@@ -226,3 +226,62 @@ def test_a_start_the_exams_due_time_cuts_short_is_said_and_no_start_is_offered_a
         page.screenshot(path=ARTIFACTS / "timed-5-no-time-left-390px.png", full_page=True)
     assert stack.start(over["upload_code"]).json()["type"].endswith(":no-time-left")
     assert stack.progress(short["upload_code"])["timing"]["started_at"] is None
+
+
+def test_an_untimed_exams_paper_is_offered_from_its_opening_without_a_start(
+    browser: Browser, stack: Stack, console_errors: list[str]
+) -> None:
+    stack.create_exam("untimed-paper", opens_in_s=3600, due_in_s=7200, title="Optics", timezone=ZONE)
+    student = stack.create_student("untimed-paper", "untimed.paper")
+    form = stack.paper_form("untimed-paper", PAPER_NAME, hashlib.sha256(PAPER).hexdigest())
+    assert form.status_code == 201, form.text
+    assert stack.post_form(form.json(), PAPER, filename=PAPER_NAME).status_code in (200, 201, 204)
+    wait_until(
+        lambda: stack.exam("untimed-paper").json()["paper"], timeout_s=30, what="the question paper was recorded"
+    )
+
+    with browser_tab(browser, console_errors, WIDTHS["desktop"], timezone_id=ZONE) as page:
+        page.goto(f"{stack.api}/")
+        page.locator("#code").fill(student["upload_code"])
+        page.locator("#code").press("Enter")
+        expect(page.locator("#window-state")).to_contain_text("This exam opens on")
+        expect(page.locator("#paper")).to_be_hidden()  # not before the opening
+
+        opened = stack.patch_exam("untimed-paper", {"opens_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()})
+        assert opened.status_code == 200, opened.text
+        page.reload()
+        page.locator("#code").fill(student["upload_code"])
+        page.locator("#code").press("Enter")
+        expect(page.locator("#timed")).to_be_hidden()  # nothing to start
+        expect(page.locator("#file-form")).to_be_visible()
+        with page.expect_download() as download:
+            page.get_by_role("button", name=WORDS["en"]["upload.paper.download"]).click()
+        assert Path(download.value.path()).read_bytes() == PAPER
+
+
+def test_the_reviewer_page_says_when_a_timed_student_started_and_their_own_due_time(
+    browser: Browser, stack: Stack, console_errors: list[str]
+) -> None:
+    words = WORDS["en"]
+    stack.create_exam("timed-reviewed", due_in_s=4 * 3600, duration_minutes=90, timezone=ZONE)
+    student = stack.create_student("timed-reviewed", "timed.reviewed", "Ann", "Lee")
+    started = stack.start(student["upload_code"]).json()
+    current = stack.hand_in(student["upload_code"], b"%PDF-1.7 within the time")["current"]
+
+    with browser_tab(browser, console_errors, WIDTHS["desktop"], timezone_id=OWN_ZONE) as page:
+        page.goto(f"{stack.api}/verify")
+        page.get_by_label("Verification code").fill(current["verification_code"])
+        page.get_by_role("button", name="Check the code").click()
+        page.get_by_label("Or a receipt").fill(current["receipt"])
+        page.get_by_role("button", name="Check the receipt").click()
+        code_result, receipt_result = page.locator("#result"), page.locator("#receipt-result")
+        expect(receipt_result.locator(".verdict")).to_be_visible()
+
+        seconds = {"year": "numeric", "month": "short", "day": "numeric", "hour": "2-digit", "minute": "2-digit"}
+        seconds |= {"second": "2-digit", "timeZoneName": "short"}
+        for result in (code_result, receipt_result):
+            shown_facts = facts(result)
+            assert shown_facts[words["facts.started"]] == formatted(page, "en", started["started_at"], seconds)
+            assert shown_facts[words["facts.due"]] == formatted(page, "en", started["due_at"], seconds)
+        assert axe_violations(page) == []
+        page.screenshot(path=ARTIFACTS / "timed-6-verified-desktop.png", full_page=True)
