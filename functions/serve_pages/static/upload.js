@@ -315,6 +315,7 @@ async function startExam() {
     const kind = ((result.data || {}).type || "").split(":").pop();
     if (kind === "not-timed") { say(null); await refresh(startExam); return; } // no longer timed: no start needed
     const problem = refusal(result);
+    await refresh(startExam); // the page shows the state that refused it (not open yet, no time left)
     fail(problem.message, problem.retry ? startExam : null);
     return;
   }
