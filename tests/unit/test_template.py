@@ -570,6 +570,38 @@ def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_
             assert used + OPERATOR_MARGIN <= int(max_connections), (max_connections, recorders, used)
 
 
+def _share(index: int) -> dict[str, Any]:
+    """A ConnectionBudget share as the template selects it: 0 student path, 1 reviewer, 2 examiner."""
+    budget = {
+        "Fn::FindInMap": ["ConnectionBudget", {"Ref": "DatabaseMaxConnections"}, {"Ref": "RecorderMaxConcurrency"}]
+    }
+    return {"Fn::Select": [index, budget]}
+
+
+def test_each_api_function_takes_the_share_of_its_kind_of_traffic(template: dict[str, Any]) -> None:
+    functions = _functions(template)
+    reservation = {name: props.get("ReservedConcurrentExecutions") for name, props in functions.items()}
+    # What a deadline scales out: the form and the status, which get what the others leave
+    assert {name for name, value in reservation.items() if value == _share(0)} == {
+        "RequestUploadFunction",
+        "GetUploadStatusFunction",
+    }
+    # Once or a few times per student, spread over a window: the reviewer's, and a timed exam's start and paper
+    assert {name for name, value in reservation.items() if value == _share(1)} == {
+        "GetVerificationFunction",
+        "GetDownloadUrlFunction",
+        "VerifyReceiptFunction",
+        "GetJwksFunction",
+        "StartAttemptFunction",
+        "GetPaperLinkFunction",
+    }
+    # The examiner's routes take the Globals' share: one per route of the contract that needs the key
+    assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == _share(2)
+    examiner = {name for name, value in reservation.items() if value is None}
+    assert {_api_routes(template)[route][0] for route in EXAMINER_ROUTES} == examiner
+    assert len(examiner) == 20  # docs/RELIABILITY.md's formula counts them
+
+
 def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(template: dict[str, Any]) -> None:
     limits = concurrency_limits(template)
     reserved = sum(
