@@ -70,8 +70,9 @@ def verify_page() -> Response[str]:
 
 @app.get("/examiner", include_in_schema=False)
 def examiner_console() -> Response[str]:
-    # The ZIP and the roster download are navigations, not requests: the console needs no S3 origin.
-    return _page("examiner.html")
+    # The examiner's browser posts the question paper straight to S3 (the ZIP and the roster
+    # download are navigations, not requests).
+    return _page("examiner.html", f"'self' {storage.upload_origin()}")
 
 
 @app.get("/static/<asset>", include_in_schema=False)

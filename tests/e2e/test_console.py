@@ -1368,6 +1368,222 @@ def test_the_time_zone_and_anonymity_are_changed_from_the_exam_page(console: Con
     assert stack.exam("console-settings").json()["anonymous"] is True
 
 
+# --- a timed exam: its time limit, its question paper, extra time, who started ----------------
+
+PAPER = b"%PDF-1.7 the question paper " * 2000
+
+
+def test_a_time_limit_is_set_changed_alone_and_kept_once_the_exam_opened(console: Console, stack: Stack) -> None:
+    console.sign_in()
+    page = console.page
+    expect(page.get_by_role("heading", name="Your exams")).to_be_visible()
+    now = datetime.now(UTC)
+    opens, due, cutoff = (_whole_minute(now + timedelta(hours=h)) for h in (1, 5, 6))
+    page.get_by_label("Title").first.fill("Timed physics")
+    page.get_by_label("Exam id").fill("console-timed")
+    page.get_by_label("Opens").first.fill(_local_field(opens))
+    page.get_by_label("Due").first.fill(_local_field(due))
+    page.get_by_label("Late uploads accepted until").first.fill(_local_field(cutoff))
+    create = page.locator("#create-exam")
+    create.get_by_label("Hours", exact=True).fill("2")
+    create.get_by_label("Minutes", exact=True).fill("30")
+    page.get_by_role("button", name="Create the exam").click()
+
+    expect(page.locator("#exam-heading")).to_have_text("Timed physics")
+    expect(page.locator("#exam-timing")).to_have_text("Timed: 2 h 30 min · Started 0 of 0")
+    assert stack.exam("console-timed").json()["duration_minutes"] == 150
+
+    # A change sends the time limit alone; emptied before the exam opens, the exam is not timed.
+    edit = page.locator("#edit-exam")
+    expect(edit.get_by_label("Hours", exact=True)).to_have_value("2")
+    edit.get_by_label("Hours", exact=True).fill("1")
+    edit.get_by_label("Minutes", exact=True).fill("45")
+    with page.expect_request(lambda r: r.method == "PATCH") as patched:
+        page.get_by_role("button", name="Save the changes").click()
+    expect(page.locator("#status")).to_have_text("The exam is changed.")
+    assert patched.value.post_data_json == {"duration_minutes": 105}
+    expect(page.locator("#exam-timing")).to_have_text("Timed: 1 h 45 min · Started 0 of 0")
+    console.shot("28-time-limit")
+    for field in ("Hours", "Minutes"):
+        edit.get_by_label(field, exact=True).fill("")
+    with page.expect_request(lambda r: r.method == "PATCH") as patched:
+        page.get_by_role("button", name="Save the changes").click()
+    expect(page.locator("#exam-timing")).to_be_hidden()
+    assert patched.value.post_data_json == {"duration_minutes": None}
+    assert stack.exam("console-timed").json()["duration_minutes"] is None
+
+    # Once it opened, an exam is timed or not for good: the API's reason, beside the form.
+    opened = stack.patch_exam("console-timed", {"opens_at": (now - timedelta(minutes=1)).isoformat()})
+    assert opened.status_code == 200, opened.text
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("Timed physics")
+    edit.get_by_label("Hours", exact=True).fill("1")
+    page.get_by_role("button", name="Save the changes").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert page.evaluate("document.getElementById('error').nextElementSibling.id") == "edit-exam"
+    assert stack.exam("console-timed").json()["duration_minutes"] is None
+
+
+def test_the_question_paper_is_uploaded_and_seen_current_and_a_file_that_is_not_a_pdf_is_not_kept(
+    console: Console, stack: Stack, tmp_path: Path
+) -> None:
+    stack.create_exam("console-paper", title="With a paper", opens_in_s=3600, due_in_s=7200, duration_minutes=60)
+    console.sign_in()
+    console.open_exam("With a paper")
+    page = console.page
+    current = page.locator("#paper-current")
+    expect(current).to_have_text("No question paper.")
+    chooser = page.get_by_label("The question paper (PDF, at most 20 MiB)")
+    upload = page.get_by_role("button", name="Upload the paper")
+
+    # Over 20 MiB: said at once, nothing asked of the API.
+    huge = tmp_path / "scans.pdf"
+    huge.write_bytes(b"%PDF-1.7" + b"x" * (20 * 1024 * 1024 - 7))
+    chooser.set_input_files(huge)
+    upload.click()
+    expect(page.locator("#error-text")).to_have_text("scans.pdf is 20.0 MiB: a question paper may be at most 20 MiB.")
+    assert [r.url for r in console.requests if r.url.endswith("/paper")] == []
+
+    paper = tmp_path / "Physics paper.pdf"
+    paper.write_bytes(PAPER)
+    chooser.set_input_files(paper)
+    upload.click()
+    expect(page.locator("#status")).to_have_text("The question paper is Physics paper.pdf.", timeout=30_000)
+    expect(current).to_contain_text("Physics paper.pdf")
+    expect(current).to_contain_text(hashlib.sha256(PAPER).hexdigest())
+    recorded = stack.exam("console-paper").json()["paper"]
+    assert (recorded["filename"], recorded["size_bytes"]) == ("Physics paper.pdf", len(PAPER))
+    assert recorded["sha256"] == hashlib.sha256(PAPER).hexdigest()
+    console.shot("29-question-paper")
+
+    # A file that is not a PDF, named as one: not kept, and why; the paper in place stays.
+    notes = tmp_path / "notes.pdf"
+    notes.write_bytes(b"plain notes, not a PDF\n" * 40)
+    chooser.set_input_files(notes)
+    upload.click()
+    expect(page.get_by_role("alert")).to_be_visible(timeout=30_000)
+    expect(page.locator("#error-text")).to_have_text("notes.pdf was not kept: it is not a PDF. Upload another file.")
+    assert stack.exam("console-paper").json()["paper"]["paper_id"] == recorded["paper_id"]
+    expect(current).to_contain_text("Physics paper.pdf")
+
+    # From the opening on, the paper stays as it is.
+    opened = stack.patch_exam("console-paper", {"opens_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()})
+    assert opened.status_code == 200, opened.text
+    page.get_by_role("button", name="All exams").click()
+    console.open_exam("With a paper")
+    expect(page.locator("#paper-locked")).to_have_text("The exam has opened: its paper can no longer be replaced.")
+    expect(page.locator("#paper-form")).to_be_hidden()
+
+
+def _timed_exam_with_roster(stack: Stack, exam_id: str, title: str) -> dict[str, dict[str, Any]]:
+    """An exam open for hours with a time limit of an hour a student, and ROSTER's students."""
+    stack.create_exam(exam_id, title=title, opens_in_s=-1800, due_in_s=4 * 3600, cutoff_in_s=5 * 3600,
+                      duration_minutes=60)  # fmt: skip
+    assert stack.import_roster(exam_id, ROSTER).status_code == 201
+    return {student["nickname"]: student for student in stack.students(exam_id).json()["items"]}
+
+
+def test_extra_time_is_given_by_row_and_by_csv_and_a_csv_with_bad_rows_changes_nothing(
+    console: Console, stack: Stack, tmp_path: Path
+) -> None:
+    _timed_exam_with_roster(stack, "console-extra-time", "Extra time")
+    console.sign_in()
+    console.open_exam("Extra time")
+    page = console.page
+
+    # One student's, from their row: the form opens under it, and the keyboard comes back to it.
+    page.get_by_role("button", name="Extra time for bo").click()
+    form_row = page.locator("#roster tbody tr.form-row")
+    assert form_row.evaluate("row => row.previousElementSibling.dataset.nickname") == "bo"
+    percent = page.get_by_label("Extra time, in percent of the time limit")
+    expect(percent).to_be_focused()
+    percent.fill("25")
+    console.shot("30-extra-time")
+    page.get_by_role("button", name="Save the extra time").click()
+    bo = page.locator('#roster tbody tr[data-nickname="bo"]')
+    expect(bo.locator("td.extra")).to_have_text("+25 %")
+    expect(page.get_by_role("button", name="Extra time for bo")).to_be_focused()
+    saved = stack.student("console-extra-time", "bo").json()
+    assert (saved["extra_time_percent"], saved["time_allowed_seconds"]) == (25, 75 * 60)
+
+    # A CSV with bad rows: each named by its line, and nothing changed.
+    bad = tmp_path / "accommodations-bad.csv"
+    bad.write_text("nickname,extra_time_percent\nada,10\ncy,301\nzed,10\n")
+    page.get_by_label("Accommodations (CSV)").set_input_files(bad)
+    page.get_by_role("button", name="Import the accommodations").click()
+    alert = page.get_by_role("alert")
+    expect(alert.locator("li")).to_have_count(2)
+    expect(alert.locator("li").nth(0)).to_contain_text("Line 3")
+    expect(alert.locator("li").nth(1)).to_contain_text("Line 4")
+    console.shot("31-accommodations-refused")
+    assert stack.student("console-extra-time", "ada").json()["extra_time_percent"] == 0
+
+    good = tmp_path / "accommodations.csv"
+    good.write_text("nickname,extra_time_percent,extra_time_minutes\nada,10,0\ncy,50,10\n")
+    page.get_by_label("Accommodations (CSV)").set_input_files(good)
+    page.get_by_role("button", name="Import the accommodations").click()
+    expect(page.locator("#status")).to_have_text("Set the extra time of 2 students.")
+    expect(alert).to_be_hidden()
+    expect(page.locator('#roster tbody tr[data-nickname="cy"] td.extra')).to_have_text("+50 % +10 min")
+    assert stack.student("console-extra-time", "cy").json()["time_allowed_seconds"] == (90 + 10) * 60
+
+
+@pytest.fixture(scope="module")
+def started(stack: Stack) -> dict[str, Any]:
+    """A timed exam (an hour a student) in which Ada, with 25 % extra time, started; Bo and Cy did
+    not: Ada's start, as the API answered it."""
+    roster = _timed_exam_with_roster(stack, "console-started", "Started or not")
+    assert stack.put_accommodation("console-started", "ada", {"extra_time_percent": 25}).status_code == 200
+    answer = stack.start(roster["ada"]["upload_code"])
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_the_roster_says_who_started_and_how_a_students_window_was_made(
+    console: Console, started: dict[str, Any]
+) -> None:
+    console.sign_in()
+    console.open_exam("Started or not")
+    page = console.page
+
+    expect(page.locator("#exam-timing")).to_have_text("Timed: 1 h · Started 1 of 3")
+    ada = page.locator('#roster tbody tr[data-nickname="ada"]')
+    expect(ada.locator("td.started .wide-only")).to_have_text(shown(page, started["started_at"], ZONE))
+    expect(ada.locator("td.own-due .wide-only")).to_have_text(shown(page, started["due_at"], ZONE))
+    expect(ada.locator("td.extra")).to_have_text("+25 %")
+    expect(page.locator('#roster tbody tr[data-nickname="bo"] td.started')).to_have_text("not started")
+    # Three more columns, and still no sideways scrolling on a desktop.
+    assert page.evaluate("document.querySelector('#roster').scrollWidth") <= page.evaluate(
+        "document.querySelector('#roster').parentElement.clientWidth"
+    )
+    console.shot("32-who-started")
+
+    view = console.open_student("ada")
+    expect(view.locator("#student-timing")).to_have_text(
+        f"Started {shown(page, started['started_at'], ZONE)} · 1 h + 25 % = 1 h 15 min → due "
+        f"{shown(page, started['due_at'], ZONE)}"
+    )
+    page.keyboard.press("Escape")
+    expect(view).to_be_hidden()
+
+
+def test_at_390_px_the_timed_roster_cards_say_started_and_their_due_time(
+    phone: Console, started: dict[str, Any]
+) -> None:
+    phone.sign_in()
+    phone.open_exam("Started or not")
+    page = phone.page
+    expect(page.locator("#roster tbody tr")).to_have_count(3)
+
+    _fits_390(page)
+    ada = page.locator('#roster tbody tr[data-nickname="ada"]')
+    expect(ada.locator("td.started")).to_have_accessible_name(re.compile(r"^Started: "))
+    expect(ada.locator("td.own-due")).to_have_accessible_name(re.compile(r"^Their due time: "))
+    assert _one_line(page, "#roster .date") == []
+    assert _one_line(page, "#roster .badge") == []
+    phone.shot("33-who-started-390")
+
+
 # --- small things: what the counts say, a stale word, which button matters -------------------
 
 
@@ -1627,7 +1843,15 @@ def test_the_scan_reports_a_violation_where_there_is_one(browser: Browser, stack
     assert [(v["id"], v["impact"]) for v in violations] == [("label", "critical")]
 
 
-CONSOLE_STATES = ["console-sign-in", "console-exams-390", "console-exam", "console-exam-390", "console-student"]
+CONSOLE_STATES = [
+    "console-sign-in",
+    "console-exams-390",
+    "console-exam",
+    "console-exam-390",
+    "console-student",
+    "console-timed-exam",  # started and not, with the extra time form open
+    "console-timed-exam-390",
+]
 
 
 @pytest.mark.parametrize("state", [*CONSOLE_STATES, "upload", "verify"])
@@ -1647,8 +1871,11 @@ def test_no_serious_accessibility_violation(
         expect(page.locator("#exams-table tbody tr").first).to_be_visible()
     elif state in CONSOLE_STATES:
         title = f"Accessible exam ({state})"
-        stack.create_exam(f"axe-{state}", title=title)
+        timed = "-timed-" in state
+        stack.create_exam(f"axe-{state}", title=title, **({"duration_minutes": 60} if timed else {}))
         student = stack.create_student(f"axe-{state}", "axe")
+        if timed:
+            assert stack.start(student["upload_code"]).status_code == 200
         stack.hand_in(student["upload_code"], b"%PDF-1.7 z")
         stack.hand_in(student["upload_code"], b"%PDF-1.7 z, again")
         stack.create_student(f"axe-{state}", "axe2")
@@ -1657,6 +1884,9 @@ def test_no_serious_accessibility_violation(
         expect(page.locator("#roster tbody tr")).to_have_count(2)
         if state == "console-student":
             console.open_student("axe")
+        if timed:
+            page.get_by_role("button", name="Extra time for axe2").click()
+            expect(page.locator("#accommodation-form")).to_be_visible()
     elif state == "upload":
         open_upload_page(page, stack, stack.create_student(EXAM, "axe.upload")["upload_code"])
         expect(page.locator("#attempts")).to_be_visible()

@@ -12,13 +12,16 @@ const EXPORT_EVERY_MS = 1500;
 const EXPORT_BACKOFF_MAX_MS = 30000;
 const EXPORT_DUE_MS = 48 * 3600 * 1000; // an export is due this long before the first file goes
 const SEARCH_WAIT_MS = 300; // the search waits for a pause in the typing
+const MAX_PAPER_BYTES = 20 * 1024 * 1024; // the question paper's limit, as the storage enforces it
+const PAPER_CONFIRM_MS = 60000; // how long the console waits for an uploaded paper to be checked
 const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 // The API's field names, as the forms label them.
 const FIELD_LABELS = {
   title: "Title", exam_id: "Exam id", opens_at: "Opens", due_at: "Due", cutoff_at: "Late uploads accepted until",
   timezone: "Time zone", max_attempts: "Uploads per student", extra_attempts: "Extra uploads",
   anonymous: "Anonymous", nickname: "Nickname", first_name: "First name", last_name: "Last name", email: "Email",
-  q: "Search",
+  q: "Search", duration_minutes: "Time limit", extra_time_percent: "Extra time, in percent",
+  extra_time_minutes: "Extra time, in minutes",
 };
 // An exam's state as the API names it, in words.
 const STATES = { upcoming: "Upcoming", open: "Open", late_period: "Late period", closed: "Closed" };
@@ -39,7 +42,11 @@ const collected = new Map(); // exam id -> when the ZIP last downloaded from thi
 let editShown = {}; // the edit form's values as last filled from the API
 let extensionFor = null;
 let extensionOpener = null;
+let accommodationFor = null;
+let accommodationOpener = null;
+let droppedPaper = null;
 let extensionDueShown = null;
+let extensionDue = null;
 let rosterAsked = 0; // the roster requests sent: only the answer to the last one is drawn
 let searchTimer = null;
 let studentShown = null; // the student in the dialog, as last answered
@@ -98,6 +105,31 @@ function size(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 function plural(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
+// A length of time given in seconds, in whole parts: "3 h 45 min", "1 min 20 s".
+function timeSpan(seconds) {
+  const parts = [[Math.floor(seconds / 86400), "d"], [Math.floor((seconds % 86400) / 3600), "h"],
+    [Math.floor((seconds % 3600) / 60), "min"], [Math.floor(seconds % 60), "s"]];
+  return parts.filter(([n]) => n > 0).map(([n, unit]) => `${n} ${unit}`).join(" ") || "0 min";
+}
+// A student's extra time in a timed exam: "+25 %", "+30 min", "+25 % +30 min"; "" for none.
+function extraTime(s) {
+  return [s.extra_time_percent ? `+${s.extra_time_percent} %` : "", s.extra_time_minutes ? `+${timeSpan(s.extra_time_minutes * 60)}` : ""]
+    .filter(Boolean).join(" ");
+}
+// A time limit from its two fields: minutes, or null when both are empty (no time limit).
+function durationFrom(hoursField, minutesField) {
+  const [hours, minutes] = [hoursField.value.trim(), minutesField.value.trim()];
+  if (!hours && !minutes) return null;
+  const total = Number(hours || 0) * 60 + Number(minutes || 0);
+  if (!Number.isInteger(total) || total < 1 || total > 10080 || Number(minutes || 0) > 59) {
+    throw new Mistake("Time limit: whole hours and minutes (0–59), from 1 minute to 168 hours; leave both empty for none.");
+  }
+  return total;
+}
+function showDuration(hoursField, minutesField, minutes) {
+  hoursField.value = minutes === null ? "" : Math.floor(minutes / 60);
+  minutesField.value = minutes === null ? "" : minutes % 60;
+}
 
 // A mistake the console finds before asking the API.
 class Mistake extends Error {}
@@ -357,14 +389,15 @@ async function createExam(event) {
     const missing = ["exam-title", "exam-id", "exam-opens", "exam-due", "exam-cutoff"]
       .filter((id) => !$(id).value.trim()).map((id) => document.querySelector(`label[for="${id}"]`).textContent);
     if (missing.length) throw new Mistake(`Fill in: ${missing.join(", ")}.`);
-    const { data } = await call("POST", "exams", {
-      json: {
-        title: $("exam-title").value, exam_id: $("exam-id").value.trim(),
-        opens_at: instantFrom($("exam-opens")), due_at: instantFrom($("exam-due")),
-        cutoff_at: instantFrom($("exam-cutoff")), timezone: $("exam-zone").value,
-        max_attempts: Number($("exam-attempts").value), anonymous: $("exam-anonymous").checked,
-      },
-    });
+    const json = {
+      title: $("exam-title").value, exam_id: $("exam-id").value.trim(),
+      opens_at: instantFrom($("exam-opens")), due_at: instantFrom($("exam-due")),
+      cutoff_at: instantFrom($("exam-cutoff")), timezone: $("exam-zone").value,
+      max_attempts: Number($("exam-attempts").value), anonymous: $("exam-anonymous").checked,
+    };
+    const duration = durationFrom($("exam-hours"), $("exam-minutes"));
+    if (duration !== null) json.duration_minutes = duration;
+    const { data } = await call("POST", "exams", { json });
     form.reset();
     delete $("exam-id").dataset.typed;
     $("exam-zone").value = ownZone;
@@ -393,8 +426,9 @@ function fillEditForm(data) {
   editShown = {
     title: data.title, "edit-opens": fieldValue(data.opens_at), "edit-due": fieldValue(data.due_at),
     "edit-cutoff": fieldValue(data.cutoff_at), "edit-attempts": String(data.max_attempts),
-    "edit-zone": data.timezone, "edit-anonymous": data.anonymous,
+    "edit-zone": data.timezone, "edit-anonymous": data.anonymous, duration: data.duration_minutes ?? null,
   };
+  showDuration($("edit-hours"), $("edit-minutes"), editShown.duration);
   $("edit-title").value = data.title;
   for (const id of ["edit-opens", "edit-due", "edit-cutoff", "edit-attempts"]) $(id).value = editShown[id];
   if (![...$("edit-zone").options].some((option) => option.value === data.timezone)) {
@@ -423,7 +457,17 @@ function showExam(data) {
   if (!sameExam || !$("edit-exam").dataset.changed) fillEditForm(data);
   latestCutoff = new Date(Math.max(new Date(data.cutoff_at), latestCutoff && sameExam ? latestCutoff : 0));
   showSummary(data.counts);
+  showTiming();
+  showPaper();
   showRetention();
+}
+
+// A timed exam: its time limit and how many have started, beside the window.
+function showTiming() {
+  const minutes = exam.duration_minutes;
+  $("exam-timing").hidden = !minutes;
+  $("roster").classList.toggle("untimed", !minutes);
+  if (minutes) setText("exam-timing", `Timed: ${timeSpan(minutes * 60)} · Started ${exam.counts.started} of ${exam.counts.students}`);
 }
 
 // When the exam's files start to go, and a warning while an export is due: files handed in, the
@@ -476,7 +520,10 @@ async function openExam(examId) {
   $("start-export").className = "primary";
   $("import-result").hidden = true;
   $("added").hidden = true;
-  parkExtension();
+  $("paper-form").reset();
+  droppedPaper = null;
+  $("paper-drop-name").textContent = "";
+  parkRowForms();
   $("delete-confirm").hidden = true;
   $("close-confirm").hidden = true;
   $("filter").value = "";
@@ -506,9 +553,14 @@ function watchSummary() {
       try {
         const { data } = await call("GET", path("exams", examId));
         if (exam && exam.exam_id === examId) {
-          exam = { ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from, state: data.state };
+          exam = {
+            ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from, state: data.state,
+            paper: data.paper, paper_uploads: data.paper_uploads,
+          };
           showState(data.state);
           showSummary(data.counts);
+          showTiming();
+          showPaper();
           showRetention();
         }
       } catch (err) {
@@ -553,6 +605,11 @@ function studentRow(student) {
     remove.addEventListener("click", () => attempt(() => removeExtension(student), { busy: remove }));
     actions.append(" ", remove);
   }
+  const extra = el("button", { type: "button", className: "secondary" }, "Extra time", whose("for"));
+  extra.dataset.action = "extra-time";
+  extra.addEventListener("click", () => openAccommodation(student, extra));
+  actions.append(" ", extra);
+  const extraText = extraTime(student);
   const row = el("tr", {},
     el("th", { scope: "row", className: "nickname" }, details),
     el("td", { className: "name" }, `${student.first_name} ${student.last_name}`),
@@ -560,6 +617,9 @@ function studentRow(student) {
     cell("Handed in", "submitted", handedIn(student)),
     cell("Kept until", student.current ? "kept" : "kept empty", student.current ? dateCell(student.current.expires_at) : "—"),
     cell("Extension", extension ? "extension" : "extension empty", extensionText(extension)),
+    cell("Extra time", extraText ? "extra" : "extra empty", extraText || "—"),
+    cell("Started", "started timed-only", student.started_at ? dateCell(student.started_at) : badge("not started", "none")),
+    cell("Their due time", "own-due timed-only", dateCell(student.due_at)),
     actions);
   row.dataset.nickname = student.nickname;
   return row;
@@ -590,7 +650,7 @@ async function loadRoster(index, focus, wanted = listing) {
   }
   if (asked !== rosterAsked) return; // typed on: the answer to an earlier search came late
   const [{ data }, fresh] = answers;
-  parkExtension();
+  parkRowForms();
   if (wanted !== listing) pageCursors = [null];
   listing = wanted;
   currentPage = index;
@@ -713,31 +773,41 @@ async function importExtensions(event) {
 
 // --- extensions ------------------------------------------------------------------------------
 
-// The form goes under the row it was opened from, and back to its place when it closes.
-function parkExtension() {
-  const form = $("extension-form");
-  form.hidden = true;
-  const row = form.closest("tr");
-  if (row) { $("extension-home").append(form); row.remove(); }
+// A row's form (an extension, extra time) goes under the row it was opened from, one at a time,
+// and back to its place when it closes.
+const ROW_FORMS = { "extension-form": "extension-home", "accommodation-form": "accommodation-home" };
+function parkRowForms() {
+  for (const [id, home] of Object.entries(ROW_FORMS)) {
+    const form = $(id);
+    form.hidden = true;
+    const row = form.closest("tr");
+    if (row) { $(home).append(form); row.remove(); }
+  }
+}
+
+function openRowForm(id, opener) {
+  parkRowForms();
+  const row = opener.closest("tr");
+  row.after(el("tr", { className: "form-row" }, el("td", { colSpan: row.cells.length }, $(id))));
+  $(id).hidden = false;
 }
 
 function openExtension(student, opener) {
-  parkExtension();
-  const row = opener.closest("tr");
-  row.after(el("tr", { className: "form-row" }, el("td", { colSpan: row.cells.length }, $("extension-form"))));
+  openRowForm("extension-form", opener);
   extensionFor = student;
   extensionOpener = opener;
   $("extension-title").textContent = `Extension for ${student.nickname} (${student.first_name} ${student.last_name})`;
-  extensionDueShown = fieldValue(student.due_at);
+  // The due time an extension moves: the exam's or the extension's (a timed student's own is sooner).
+  extensionDue = student.extension ? student.extension.due_at : exam.due_at;
+  extensionDueShown = fieldValue(extensionDue);
   $("extension-due").value = extensionDueShown;
   $("extension-cutoff").value = student.extension ? fieldValue(student.extension.cutoff_at) : "";
   $("extension-attempts").value = student.extension ? student.extension.extra_attempts : 0;
-  $("extension-form").hidden = false;
   $("extension-due").focus();
 }
 
 function closeExtension() {
-  parkExtension();
+  parkRowForms();
   if (extensionOpener && extensionOpener.isConnected) extensionOpener.focus();
   extensionFor = extensionOpener = null;
 }
@@ -748,7 +818,7 @@ async function giveExtension(event) {
   await attempt(async () => {
     if (!$("extension-due").value) throw new Mistake("Choose the student's due time.");
     // Untouched, the field means the due time shown, to the second (the field holds minutes).
-    const due = $("extension-due").value === extensionDueShown ? extensionFor.due_at : instantFrom($("extension-due"));
+    const due = $("extension-due").value === extensionDueShown ? extensionDue : instantFrom($("extension-due"));
     if (new Date(due) < new Date(exam.due_at)) {
       throw new Mistake(`An extension only moves the due time later: the exam's is ${when(exam.due_at)}.`);
     }
@@ -757,7 +827,7 @@ async function giveExtension(event) {
     if (cutoff) json.cutoff_at = cutoff;
     const nickname = extensionFor.nickname;
     const { data } = await call("PUT", path("exams", exam.exam_id, "students", nickname, "extension"), { json });
-    parkExtension();
+    parkRowForms();
     extensionFor = extensionOpener = null;
     latestCutoff = new Date(Math.max(latestCutoff, new Date(data.cutoff_at)));
     await loadRoster(currentPage, nickname);
@@ -769,6 +839,187 @@ async function removeExtension(student) {
   await call("DELETE", path("exams", exam.exam_id, "students", student.nickname, "extension"));
   await loadRoster(currentPage, student.nickname);
   say(`${student.nickname}'s extension is removed: the exam's window holds again.`);
+}
+
+// --- extra time (accommodations) -------------------------------------------------------------
+
+function openAccommodation(student, opener) {
+  openRowForm("accommodation-form", opener);
+  accommodationFor = student;
+  accommodationOpener = opener;
+  $("accommodation-title").textContent = `Extra time for ${student.nickname} (${student.first_name} ${student.last_name})`;
+  $("accommodation-percent").value = student.extra_time_percent || 0;
+  $("accommodation-minutes").value = student.extra_time_minutes || 0;
+  $("accommodation-percent").focus();
+}
+
+function closeAccommodation() {
+  parkRowForms();
+  if (accommodationOpener && accommodationOpener.isConnected) accommodationOpener.focus();
+  accommodationFor = accommodationOpener = null;
+}
+
+// The keyboard goes back to the student's Extra time button once the roster is drawn again.
+function focusExtraTime(nickname) {
+  const button = document.querySelector(`#roster tr[data-nickname="${CSS.escape(nickname)}"] button[data-action="extra-time"]`);
+  if (button) button.focus();
+}
+
+async function saveAccommodation(event) {
+  event.preventDefault();
+  const form = $("accommodation-form");
+  await attempt(async () => {
+    const json = {
+      extra_time_percent: Number($("accommodation-percent").value || 0),
+      extra_time_minutes: Number($("accommodation-minutes").value || 0),
+    };
+    const nickname = accommodationFor.nickname;
+    const { data } = await call("PUT", path("exams", exam.exam_id, "students", nickname, "accommodation"), { json });
+    parkRowForms();
+    accommodationFor = accommodationOpener = null;
+    await loadRoster(currentPage);
+    focusExtraTime(nickname);
+    const extra = extraTime(data);
+    say(extra ? `${nickname} has ${extra} extra time${exam.duration_minutes ? `; due ${when(data.due_at)}` : ""}.`
+      : `${nickname} has no extra time.`);
+  }, { near: form, busy: busyButton(form) });
+}
+
+async function importAccommodations(event) {
+  event.preventDefault();
+  const form = $("accommodations-import-form");
+  await attempt(async () => {
+    const file = $("accommodations-file").files[0];
+    if (!file) throw new Mistake("Choose a CSV file of accommodations first.");
+    const { data } = await call("POST", path("exams", exam.exam_id, "accommodations", "import"), { file });
+    form.reset();
+    await loadRoster(currentPage);
+    say(`Set the extra time of ${plural(data.accommodated.length, "student")}.`);
+  }, { near: form, busy: busyButton(form) });
+}
+
+// --- the question paper ----------------------------------------------------------------------
+
+// In words, why the paper that arrived was not kept.
+const PAPER_REJECTED = {
+  empty: "the file was empty",
+  too_large: "it is larger than 20 MiB",
+  not_pdf: "it is not a PDF",
+  checksum_mismatch: "the file that arrived is not the one chosen",
+  after_opening: "it arrived after the exam opened",
+};
+
+// The paper in place, and whether it may still be replaced (until the exam opens).
+function showPaper() {
+  const paper = exam.paper;
+  $("paper-current").replaceChildren(paper
+    ? el("p", {}, el("span", { className: "strong wrap" }, paper.filename),
+      `, ${size(paper.size_bytes)}, uploaded ${when(paper.uploaded_at)}; SHA-256 `,
+      el("span", { className: "mono wrap" }, paper.sha256), ".")
+    : el("p", { className: "hint" }, "No question paper."));
+  const locked = now() >= new Date(exam.opens_at);
+  $("paper-form").hidden = locked;
+  $("paper-locked").hidden = !locked;
+  $("paper-locked").textContent = paper
+    ? "The exam has opened: its paper can no longer be replaced."
+    : "The exam has opened: a question paper can no longer be added.";
+}
+
+async function sha256Hex(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// XMLHttpRequest, not fetch: only it reports upload progress. Every field first, the file last.
+function postPaper(form, file) {
+  return new Promise((resolve) => {
+    const body = new FormData();
+    for (const [name, value] of Object.entries(form.fields)) body.append(name, value);
+    body.append("file", file);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.url);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("paper-progress").value = Math.round((e.loaded / e.total) * 100); };
+    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+    xhr.onerror = () => resolve({ network: true });
+    xhr.send(body);
+  });
+}
+
+// What the storage's refusal of the paper means.
+function storageRefusal(text) {
+  const found = /<Code>([^<]+)<\/Code>[\s\S]*?<Message>([^<]*)<\/Message>/.exec(text || "");
+  if (found && found[1] === "EntityTooLarge") return "The storage refused the paper: it is larger than 20 MiB.";
+  if (found && /expired/i.test(found[2])) {
+    return "The upload's form expired before the paper arrived (it ends when the exam opens). Upload it again if the exam has not opened.";
+  }
+  return `The storage refused the paper${found ? ` (${found[1]})` : ""}. Upload it again.`;
+}
+
+// After the storage took the file, its check: the exam's last paper uploads, until this one is
+// current or rejected.
+async function paperOutcome(examId, paperId) {
+  const deadline = Date.now() + PAPER_CONFIRM_MS;
+  while (Date.now() < deadline) {
+    const { data } = await call("GET", path("exams", examId));
+    if (exam && exam.exam_id === examId) {
+      exam = { ...exam, paper: data.paper, paper_uploads: data.paper_uploads };
+      showPaper();
+    }
+    const upload = (data.paper_uploads || []).find((u) => u.paper_id === paperId);
+    if (upload && upload.status !== "pending") return upload;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  return null;
+}
+
+async function uploadPaper(event) {
+  event.preventDefault();
+  const form = $("paper-form");
+  await attempt(async () => {
+    const file = droppedPaper || $("paper-file").files[0];
+    if (!file) throw new Mistake("Choose or drop the question paper (a PDF) first.");
+    if (file.size > MAX_PAPER_BYTES) {
+      throw new Mistake(`${file.name} is ${size(file.size)}: a question paper may be at most 20 MiB.`);
+    }
+    if (file.size === 0) throw new Mistake(`${file.name} is empty.`);
+    const examId = exam.exam_id;
+    say(`Preparing ${file.name}…`);
+    // With the file's SHA-256 in the form, the storage refuses any other bytes.
+    const sha256 = await sha256Hex(file);
+    const { data: paperForm } = await call("POST", path("exams", examId, "paper"), { json: { filename: file.name, sha256 } });
+    $("paper-progress").value = 0;
+    $("paper-progress-box").hidden = false;
+    say(`Sending ${file.name}…`);
+    let sent;
+    try {
+      sent = await postPaper(paperForm, file);
+    } finally {
+      $("paper-progress-box").hidden = true;
+    }
+    if (sent.network) throw new Mistake("The network failed while the paper was sent. Upload it again.");
+    if (sent.status < 200 || sent.status > 299) throw new Mistake(storageRefusal(sent.text));
+    say(`Sent. Checking ${file.name}…`);
+    const outcome = await paperOutcome(examId, paperForm.paper_id);
+    if (!outcome) throw new Mistake(`${file.name} is not confirmed: upload again.`);
+    if (outcome.status === "rejected") {
+      throw new Mistake(`${file.name} was not kept: ${PAPER_REJECTED[outcome.rejection_reason] || "it was refused"}. Upload another file.`);
+    }
+    if (outcome.status === "superseded") throw new Mistake(`${file.name} was replaced by a paper uploaded after it.`);
+    form.reset();
+    droppedPaper = null;
+    $("paper-drop-name").textContent = "";
+    say(`The question paper is ${file.name}.`);
+  }, { near: form, busy: busyButton(form) });
+}
+
+function dropPaper(event) {
+  event.preventDefault();
+  $("paper-drop").classList.remove("over");
+  const file = event.dataTransfer.files[0];
+  if (!file) return;
+  droppedPaper = file;
+  $("paper-file").value = "";
+  $("paper-drop-name").textContent = `Ready: ${file.name}`;
 }
 
 // --- one student ------------------------------------------------------------------------------
@@ -828,6 +1079,7 @@ function showStudent(s) {
   const late = s.cutoff_at > s.due_at ? `, late uploads until ${when(s.cutoff_at)}` : ", no late uploads";
   $("student-window").textContent = `${s.extension ? "With an extension: due" : "Due"} ${when(s.due_at)}${late}. ` +
     `${s.attempts_used} of ${plural(s.max_attempts, "upload")} used.`;
+  showStudentTiming(s);
   $("student-code").textContent = s.upload_code;
   $("student-current").replaceChildren(...currentFile(s.current));
   const newest = [...s.submissions].sort((a, b) => new Date(b.submitted_at) - new Date(a.submitted_at));
@@ -836,6 +1088,28 @@ function showStudent(s) {
   $("remove-student").textContent = `Remove ${s.nickname} from the exam…`;
   $("remove-yes").textContent = `Remove ${s.nickname} for good`;
   $("remove-no").textContent = `Keep ${s.nickname}`;
+}
+
+// How a timed student's window was made: their start, the time limit with their extra time, and
+// which due time came first.
+function showStudentTiming(s) {
+  const minutes = exam.duration_minutes;
+  const extra = extraTime(s);
+  const box = $("student-timing");
+  box.hidden = !minutes && !extra;
+  if (!minutes) {
+    box.textContent = `Extra time ${extra}: it counts once the exam has a time limit.`;
+    return;
+  }
+  const allowed = s.time_allowed_seconds ?? minutes * 60;
+  const made = extra ? `${timeSpan(minutes * 60)} ${extra.replaceAll("+", "+ ")} = ${timeSpan(allowed)}` : timeSpan(allowed);
+  if (!s.started_at) {
+    box.textContent = `Not started · ${made} from their start, within the window.`;
+    return;
+  }
+  const capped = new Date(s.started_at).getTime() + allowed * 1000 > new Date(s.due_at).getTime() + 999;
+  const first = s.extension ? "their extension's due time comes first" : "the exam's due time comes first";
+  box.textContent = `Started ${when(s.started_at)} · ${made} → due ${when(s.due_at)}${capped ? ` (${first})` : ""}`;
 }
 
 // A receipt to keep, as a file (a compact JWS: any JOSE tool reads it).
@@ -1052,6 +1326,8 @@ async function editExam(event) {
     if ($("edit-attempts").value !== editShown["edit-attempts"]) json.max_attempts = Number($("edit-attempts").value);
     if ($("edit-zone").value !== editShown["edit-zone"]) json.timezone = $("edit-zone").value;
     if ($("edit-anonymous").checked !== editShown["edit-anonymous"]) json.anonymous = $("edit-anonymous").checked;
+    const duration = durationFrom($("edit-hours"), $("edit-minutes"));
+    if (duration !== editShown.duration) json.duration_minutes = duration; // null: no time limit any more
     if (!Object.keys(json).length) { say("Nothing was changed."); return; }
     const { data } = await call("PATCH", path("exams", exam.exam_id), { json });
     fillEditForm(data);
@@ -1155,6 +1431,15 @@ $("drop-zone").addEventListener("dragover", (event) => { event.preventDefault();
 $("drop-zone").addEventListener("dragleave", () => $("drop-zone").classList.remove("over"));
 $("drop-zone").addEventListener("drop", dropRoster);
 $("extensions-import-form").addEventListener("submit", importExtensions);
+$("accommodations-import-form").addEventListener("submit", importAccommodations);
+$("accommodation-form").addEventListener("submit", saveAccommodation);
+$("accommodation-form").addEventListener("keydown", (event) => { if (event.key === "Escape") closeAccommodation(); });
+$("accommodation-cancel").addEventListener("click", closeAccommodation);
+$("paper-form").addEventListener("submit", uploadPaper);
+$("paper-file").addEventListener("change", () => { droppedPaper = null; $("paper-drop-name").textContent = ""; });
+$("paper-drop").addEventListener("dragover", (event) => { event.preventDefault(); $("paper-drop").classList.add("over"); });
+$("paper-drop").addEventListener("dragleave", () => $("paper-drop").classList.remove("over"));
+$("paper-drop").addEventListener("drop", dropPaper);
 $("extension-form").addEventListener("submit", giveExtension);
 $("extension-form").addEventListener("keydown", (event) => { if (event.key === "Escape") closeExtension(); });
 $("extension-cancel").addEventListener("click", closeExtension);

@@ -126,6 +126,11 @@ const i18n = (() => {
       timeZone: zone, timeZoneName: "short",
     }).format(new Date(iso));
   }
+  // The time of day of an instant in `zone`, hours and minutes, with the zone ("14:45 CET").
+  function timeOfDay(iso, zone) {
+    return new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", timeZone: zone, timeZoneName: "short" })
+      .format(new Date(iso));
+  }
   // A file's size as people read it: "176 KiB", "1.5 MiB" (in the language's units and digits).
   function size(bytes) {
     if (bytes < 1024 * 1024) return t("size.kib", { count: number(Math.max(1, Math.round(bytes / 1024))) });
@@ -184,6 +189,7 @@ const i18n = (() => {
     render,
     number,
     date,
+    timeOfDay,
     size,
     message,
     problemMessage,

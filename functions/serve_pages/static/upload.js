@@ -1,4 +1,5 @@
-// The student's page: code -> attempts -> file -> presigned form -> straight to S3 -> receipt.
+// The student's page: code -> attempts -> file -> presigned form -> straight to S3 -> receipt. In a
+// timed exam the student starts their own time first (the server's clock), then gets the paper.
 "use strict";
 const api = document.body.dataset.api;
 const MAX_BYTES = 3 * 1024 * 1024;
@@ -8,6 +9,7 @@ let code = null;
 let progress = null; // the last answer about this student: what the page shows
 let retry = null;
 let uploading = false;
+let starting = false;
 
 // What the live regions say, kept as messages (i18n.js) that the language switch says again.
 const { message: words, problemMessage: problemText, show } = i18n;
@@ -33,6 +35,14 @@ const ownZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 function now() { return new Date(Date.now() + clockOffset); }
 const inZone = (iso, zone) => i18n.date(iso, { zone, weekday: true });
 const when = (iso) => inZone(iso, ownZone);
+// A length of time given in seconds, in whole parts: "3 h 45 min", "1 min 20 s".
+function lasting(seconds) {
+  const parts = [
+    ["time.part.days", Math.floor(seconds / 86400)], ["time.part.hours", Math.floor((seconds % 86400) / 3600)],
+    ["time.part.minutes", Math.floor((seconds % 3600) / 60)], ["time.part.seconds", Math.floor(seconds % 60)],
+  ].filter(([, count]) => count > 0);
+  return parts.map(([key, count]) => t(key, { count: i18n.number(count) })).join(" ") || t("time.part.minutes", { count: 0 });
+}
 function span(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
@@ -53,6 +63,17 @@ function showTime(examElement, localElement, iso) {
   examElement.textContent = t("time.in-zone", { time: inZone(iso, zone), zone });
   localElement.textContent = zone === ownZone ? "" : t("time.yours", { time: when(iso) });
 }
+// The same, in one line.
+function bothTimes(iso) {
+  const zone = progress.exam.timezone;
+  if (zone === ownZone) return t("time.in-zone", { time: inZone(iso, zone), zone });
+  return t("time.in-zone-and-yours", { time: inZone(iso, zone), zone, yours: when(iso) });
+}
+
+// A timed exam: `timing` is null in an untimed one. Before the student starts, the window shown is
+// the exam's (or their extension's); once started, the API's window is their own.
+const notStarted = () => Boolean(progress.timing && !progress.timing.started_at);
+const hasStarted = () => Boolean(progress.timing && progress.timing.started_at);
 
 // The exam's window, in the exam's time zone and the student's own, and what it means now.
 function showWindow() {
@@ -65,30 +86,79 @@ function showWindow() {
   $("cutoff-label").hidden = $("cutoff-value").hidden = !hasLate;
   showTime($("cutoff-exam"), $("cutoff-local"), exam.cutoff_at);
   const at = now();
+  // Not started yet, a timed exam's due time is the last moment to start; after it, no time is left.
+  const waiting = notStarted();
+  $("started-label").hidden = $("started-value").hidden = !hasStarted();
+  if (hasStarted()) showTime($("started-exam"), $("started-local"), progress.timing.started_at);
   $("window-state").textContent = {
     "not-open": () => t("upload.window.not-open", {
       time: inZone(exam.opens_at, exam.timezone), yours: when(exam.opens_at),
     }),
-    open: () => t("upload.window.open"),
-    late: () => (hasLate ? t("upload.window.late") : ""),
+    open: () => t(hasStarted() ? "upload.window.running" : "upload.window.open"),
+    late: () => (waiting ? t("upload.window.no-time-left") : hasLate ? t("upload.window.late") : ""),
     closed: () => t("upload.window.closed", { time: inZone(exam.cutoff_at, exam.timezone) }),
   }[p]();
   $("countdown").textContent = {
     "not-open": () => t("upload.countdown.opens", { span: span(opens - at) }),
-    open: () => t("upload.countdown.due", { span: span(due - at) }),
-    late: () => t("upload.countdown.late", { span: span(cutoff - at) }),
+    open: () => t(waiting ? "upload.countdown.start-until" : "upload.countdown.due", { span: span(due - at) }),
+    late: () => (waiting ? "" : t("upload.countdown.late", { span: span(cutoff - at) })),
     closed: () => "",
   }[p]();
+  showTimed(p);
+  warnNearTheEnd(p);
+  // The paper: a timed exam's once started, an untimed exam's from its opening; until the cut-off.
+  $("paper").hidden = !progress.exam.has_paper || waiting || !(p === "open" || p === "late");
   // After the due time, what a new upload would do to the file on record, before it is chosen.
   const current = progress.current;
-  $("late-warning").hidden = p !== "late";
-  if (p === "late") {
+  $("late-warning").hidden = p !== "late" || waiting;
+  if (p === "late" && !waiting) {
     if (!current) $("late-warning").textContent = t("upload.late.no-file");
     else if (current.late) $("late-warning").textContent = t("upload.late.replaces-late");
     else i18n.render($("late-warning"), "upload.late.on-time-kept", { file: strong(current.filename) });
   }
-  $("file-form").hidden = !canUpload || p === "not-open" || p === "closed";
+  $("file-form").hidden = !canUpload || waiting || p === "not-open" || p === "closed";
   return p;
+}
+
+// Not started: how long the student will have, and the Start button while starting is possible.
+function showTimed(p) {
+  const timing = progress.timing;
+  $("timed").hidden = !notStarted() || p === "late" || p === "closed";
+  if ($("timed").hidden) return;
+  const duration = lasting(progress.exam.duration_minutes * 60);
+  const extra = extraTime(timing);
+  $("timed-summary").textContent = extra
+    ? t("upload.timed.summary-extra", { duration, extra, time: lasting(timing.time_allowed_seconds) })
+    : t("upload.timed.summary", { time: duration });
+  $("start-button").hidden = p !== "open";
+}
+function extraTime(timing) {
+  const percent = timing.extra_time_percent ? i18n.number(timing.extra_time_percent / 100, { style: "percent" }) : null;
+  const minutes = timing.extra_time_minutes ? lasting(timing.extra_time_minutes * 60) : null;
+  return percent && minutes ? t("upload.timed.extra-both", { percent, minutes }) : percent || minutes;
+}
+
+// Started: a warning said once as the student's own due time comes within 10, 5 and 1 minutes
+// (role=alert: a screen reader says it at once; the countdown itself is not live).
+const WARNING_MARKS = [10, 5, 1];
+let warned = { due: null, mark: null };
+function warnNearTheEnd(p) {
+  const box = $("time-warning");
+  if (!hasStarted() || p !== "open") { box.hidden = true; return; }
+  const due = progress.exam.due_at;
+  if (warned.due !== due) warned = { due, mark: null }; // a new due time (more time given): warned again
+  const left = new Date(due) - now();
+  const mark = WARNING_MARKS.filter((minutes) => left <= minutes * 60000).pop();
+  if (mark === undefined) { box.hidden = true; return; }
+  if (mark !== warned.mark) {
+    warned.mark = mark;
+    sayWarning();
+  }
+}
+function sayWarning() {
+  const box = $("time-warning");
+  box.textContent = i18n.plural("upload.warning.left", warned.mark, { time: i18n.timeOfDay(warned.due, ownZone) });
+  box.hidden = false;
 }
 function strong(text) {
   const element = document.createElement("strong");
@@ -178,10 +248,102 @@ async function loadStudent(event) {
   if (result.status === 404) { fail(words("upload.code.unknown")); return; }
   if (result.status !== 200) { fail(problemText(result.data), loadStudent); return; }
   code = typed;
-  progress = result.data;
-  clockOffset = new Date(progress.server_time) - Date.now();
   say(null);
+  adopt(result.data);
+}
+
+function adopt(data) {
+  progress = data;
+  clockOffset = new Date(progress.server_time) - Date.now();
   showStudent();
+}
+
+// The student's state as the server says it now. False when it could not be had (said why).
+async function refresh(again) {
+  const result = await call("GET", `submissions/${code}`);
+  if (result.gaveUp) { fail(advice(result.gaveUp), again); return false; }
+  if (result.status !== 200) {
+    fail(result.status === 404 ? words("upload.refused.code-gone") : problemText(result.data), again);
+    return false;
+  }
+  adopt(result.data);
+  return true;
+}
+
+// --- a timed exam: starting, and the question paper ------------------------------------------
+
+// The dialog says until when the student would have, as the server counts it at this moment.
+function fillStartDialog() {
+  const timing = progress.timing;
+  const until = timing.if_started_now;
+  const hasLate = new Date(until.cutoff_at) > new Date(until.due_at);
+  $("start-until").textContent = hasLate
+    ? t("upload.start.until-late", { due: bothTimes(until.due_at), cutoff: bothTimes(until.cutoff_at) })
+    : t("upload.start.until", { due: bothTimes(until.due_at) });
+  // Less than the whole time when the due time (the exam's or an extension's) comes first.
+  const available = Math.floor((new Date(until.due_at) - now()) / 60000) * 60;
+  $("start-short").hidden = available >= timing.time_allowed_seconds - 60;
+  $("start-short").textContent = t("upload.start.short", { time: lasting(Math.max(0, available)) });
+  $("start-paper").hidden = !progress.exam.has_paper;
+}
+
+async function askToStart() {
+  if (starting) return;
+  starting = true;
+  try {
+    clearError();
+    if (!(await refresh(askToStart))) return;
+    const timing = progress.timing;
+    // Started meanwhile (another tab), or no longer startable: the page now says so.
+    if (!timing || timing.started_at || !timing.if_started_now) return;
+    fillStartDialog();
+    const dialog = $("start-dialog");
+    dialog.returnValue = "";
+    dialog.showModal();
+  } finally {
+    starting = false;
+  }
+}
+
+// Starting twice starts once (the server keeps the first time): retry.js may send it again.
+async function startExam() {
+  clearError();
+  say(words("upload.start.starting"));
+  const result = await call("POST", `submissions/${code}/start`);
+  if (result.gaveUp) { fail(advice(result.gaveUp), startExam); return; }
+  if (result.status !== 200) {
+    const kind = ((result.data || {}).type || "").split(":").pop();
+    if (kind === "not-timed") { say(null); await refresh(startExam); return; } // no longer timed: no start needed
+    const problem = refusal(result);
+    await refresh(startExam); // the page shows the state that refused it (not open yet, no time left)
+    fail(problem.message, problem.retry ? startExam : null);
+    return;
+  }
+  if (!(await refresh(startExam))) return;
+  ($("paper").hidden ? $("window") : $("paper-button")).focus();
+  say(words("upload.start.started", () => ({ time: bothTimes(progress.exam.due_at) })));
+}
+
+// The paper is a link of a minute or so, asked for at the moment of the click.
+async function downloadPaper() {
+  clearError();
+  say(words("upload.paper.asking"));
+  const result = await call("GET", `submissions/${code}/paper`);
+  if (result.gaveUp) { fail(advice(result.gaveUp), downloadPaper); return; }
+  if (result.status === 200) {
+    // A link of the same scheme as this page (the bucket's), never a script URL.
+    if (new URL(result.data.url).protocol !== window.location.protocol) { fail(words("upload.paper.failed")); return; }
+    window.location.assign(result.data.url);
+    say(words("upload.paper.downloading", { file: result.data.filename }));
+    return;
+  }
+  const kind = ((result.data || {}).type || "").split(":").pop();
+  if (kind === "exam-closed") fail(words("upload.paper.closed"));
+  else if (kind === "no-paper") fail(words("upload.paper.none"));
+  else {
+    const problem = refusal(result);
+    fail(problem.message, problem.retry ? downloadPaper : null);
+  }
 }
 
 let quarterSaid = null; // the last quarter of the upload the live region said
@@ -242,6 +404,8 @@ function refusal(result) {
     return { message: words("upload.refused.not-open", () => ({ time: when(data.opens_at) })) };
   }
   if (kind === "exam-closed") return { message: words("upload.refused.closed") };
+  if (kind === "not-started") return { message: words("upload.refused.not-started") };
+  if (kind === "no-time-left") return { message: words("upload.window.no-time-left") };
   if (kind === "too-many-open-forms") return { message: words("upload.refused.too-many-forms") };
   if (kind === "not-found") return { message: words("upload.refused.code-gone") };
   if (kind === "invalid-input") return { message: words("upload.refused.file-name") };
@@ -383,6 +547,8 @@ async function upload(event) {
 // The language switch: everything shown is said again in the new language.
 i18n.onChange(() => {
   if (progress) showStudent();
+  if (progress && warned.mark !== null && !$("time-warning").hidden) sayWarning();
+  if ($("start-dialog").open) fillStartDialog();
   show($("status"), said.status);
   show($("error"), said.error);
 });
@@ -404,3 +570,8 @@ $("file").addEventListener("change", updateUploadButton);
 $("retry").addEventListener("click", () => { if (retry) retry(); });
 $("confirm-keep").addEventListener("click", () => $("confirm-late").close("keep"));
 $("confirm-replace").addEventListener("click", () => $("confirm-late").close("replace"));
+$("start-button").addEventListener("click", askToStart);
+$("start-cancel").addEventListener("click", () => $("start-dialog").close("cancel"));
+$("start-confirm").addEventListener("click", () => $("start-dialog").close("start"));
+$("start-dialog").addEventListener("close", () => { if ($("start-dialog").returnValue === "start") startExam(); });
+$("paper-button").addEventListener("click", downloadPaper);

@@ -53,6 +53,10 @@ function factsOf(v) {
     type: v.content_type,
     submittedAt: v.submitted_at,
     late: v.late,
+    // In a timed exam, when the student started; the due time `late` was measured against (their
+    // own in a timed exam). Files recorded before these were kept have neither.
+    startedAt: v.started_at || null,
+    dueAt: v.due_at || null,
     sha256: v.sha256,
     code: v.verification_code,
     status: v.status,
@@ -100,6 +104,8 @@ function present(form, facts) {
   row("facts.file", facts.filename, "wrap");
   row("facts.size", i18n.size(facts.size));
   if (facts.type) row("facts.type", facts.type, "wrap");
+  if (facts.startedAt) row("facts.started", i18n.date(facts.startedAt, { seconds: true }));
+  if (facts.dueAt) row("facts.due", i18n.date(facts.dueAt, { seconds: true }));
   row("facts.handed-in", [
     i18n.date(facts.submittedAt, { seconds: true }), " ",
     facts.late ? badge(t("badge.late"), "late") : badge(t("badge.on-time"), "on-time"),
@@ -207,6 +213,9 @@ async function checkReceipt(event) {
       size: claims.size,
       submittedAt: claims.submitted_at,
       late: claims.late,
+      // The receipt's own words where it states them (receipts issued before it did do not).
+      startedAt: "started_at" in claims ? claims.started_at : known.startedAt,
+      dueAt: "due_at" in claims ? claims.due_at : known.dueAt,
       sha256: claims.sha256,
       code: claims.verification_code,
       status: verdict.status,
