@@ -44,3 +44,5 @@ CREATE TABLE question_paper (
     CONSTRAINT question_paper_rejection_has_reason CHECK ((status = 'rejected') = (rejection_reason IS NOT NULL))
 );
 CREATE UNIQUE INDEX question_paper_one_current ON question_paper (exam_id) WHERE status = 'current';
+-- Every exam answer lists its latest paper forms, and an exam's deletion cascades to its papers.
+CREATE INDEX question_paper_by_exam ON question_paper (exam_id, issue_seq);
