@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from exam_depository.domain import rules
@@ -397,3 +398,18 @@ def test_which_versions_must_not_exist(
     upload: UploadFacts | None, submission: SubmissionStatus | None, version: str, must_go: bool
 ) -> None:
     assert must_not_exist(upload, submission, version) is must_go
+
+
+def test_an_extension_later_by_the_instant_wins_in_the_hour_a_clock_goes_back() -> None:
+    # Paris, 25 October 2026: 02:59:59 CEST (00:59:59 UTC) comes before 02:00 CET (01:00 UTC),
+    # though its wall clock reads later; both given in the zone, as a database session may give them
+    paris = ZoneInfo("Europe/Paris")
+    exam_due = datetime(2026, 10, 25, 0, 59, 59, tzinfo=UTC)
+    extension_due = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+    exam = rules.Window(*(t.astimezone(paris) for t in (exam_due - timedelta(hours=3), exam_due, exam_due)))
+
+    window = rules.effective_window(exam, extension_due.astimezone(paris), extension_due.astimezone(paris))
+
+    # (compared in UTC: Python never finds a time of the repeated hour equal to another zone's)
+    assert window.due_at.astimezone(UTC) == extension_due
+    assert window.cutoff_at.astimezone(UTC) == extension_due

@@ -159,9 +159,15 @@ def effective_window(exam: Window, extension_due: datetime | None, extension_cut
         return exam  # most students of a page of 500
     return Window(
         opens_at=exam.opens_at,
-        due_at=max(exam.due_at, extension_due) if extension_due else exam.due_at,
-        cutoff_at=max(exam.cutoff_at, extension_cutoff) if extension_cutoff else exam.cutoff_at,
+        due_at=max(exam.due_at, extension_due, key=_instant) if extension_due else exam.due_at,
+        cutoff_at=max(exam.cutoff_at, extension_cutoff, key=_instant) if extension_cutoff else exam.cutoff_at,
     )
+
+
+def _instant(moment: datetime) -> datetime:
+    """`moment` in UTC, to compare by: Python compares two times of one zone by their wall clocks,
+    fold ignored, so in the hour a clock goes back 02:59 CEST comes after 02:00 CET, an hour later."""
+    return moment.astimezone(UTC)
 
 
 # --- A timed exam's clock ----------------------------------------------------------------------
