@@ -19,7 +19,7 @@ import psycopg
 from exam_depository.adapters.db import windows
 from exam_depository.domain.rules import Clock, Window, personal_window, time_allowed
 from exam_depository.usecases import student as student_usecase
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import EXAM, Api, Bucket, move_window
@@ -84,7 +84,7 @@ def rows(draw: st.DrawFn) -> tuple[Window, datetime | None, datetime | None, Clo
     maybe started (from the opening to before the effective due time, where starting is allowed)."""
     opens = START + timedelta(seconds=draw(seconds), microseconds=draw(st.integers(0, 999_999)))
     due = opens + timedelta(seconds=draw(seconds))
-    cutoff = due + timedelta(seconds=draw(st.integers(0, 86400)))
+    cutoff = due + timedelta(seconds=draw(st.integers(0, 4 * 86400)))  # late periods of days too
     extension_due = draw(st.none() | st.builds(lambda s: due + timedelta(seconds=s), st.integers(-86400, 86400)))
     extension_cutoff = None if extension_due is None else extension_due + timedelta(seconds=draw(st.integers(0, 7200)))
     exam = Window(opens, due, cutoff)
@@ -102,8 +102,19 @@ def rows(draw: st.DrawFn) -> tuple[Window, datetime | None, datetime | None, Clo
     return exam, extension_due, extension_cutoff, clock
 
 
+# A late period of days, added to a clock's due time across Paris's change of 29 March: PostgreSQL
+# gives the difference of two instants in days, and adds a day in the session's wall-clock time.
+DAYS_OF_GRACE = (
+    Window(START, datetime(2026, 3, 28, 12, tzinfo=UTC), datetime(2026, 3, 30, 12, tzinfo=UTC)),
+    None,
+    None,
+    Clock(duration_minutes=60, started_at=datetime(2026, 3, 28, 5, tzinfo=UTC)),
+)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=rows(), zone=st.sampled_from(ZONES))
+@example(drawn=DAYS_OF_GRACE, zone="Europe/Paris")
 def test_the_database_computes_the_personal_window_as_the_rule_does(
     drawn: tuple[Window, datetime | None, datetime | None, Clock | None], zone: str, database_url: str
 ) -> None:

@@ -45,11 +45,18 @@ def personal_due(e: str = "e", s: str = "s") -> str:
     return _clocked(e, s, _clock_due(e, s), effective_due(e, s))
 
 
+def _late_period(e: str) -> str:
+    """The exam's late period as an interval of seconds alone: the difference of two timestamptz
+    counts whole days, and a day added to a timestamptz is a day of the session's wall clock (23
+    or 25 hours across a change of daylight saving time)."""
+    return f"make_interval(secs => extract(epoch FROM {e}.cutoff_at - {e}.due_at))"
+
+
 def personal_cutoff(e: str = "e", s: str = "s") -> str:
     """The clock's due time plus the exam's own late period, never past the effective cut-off."""
     return _clocked(
         e,
         s,
-        f"least({effective_cutoff(e, s)}, {_clock_due(e, s)} + ({e}.cutoff_at - {e}.due_at))",
+        f"least({effective_cutoff(e, s)}, {_clock_due(e, s)} + {_late_period(e)})",
         effective_cutoff(e, s),
     )
