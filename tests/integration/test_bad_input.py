@@ -137,3 +137,25 @@ def test_an_accommodations_file_over_5000_rows_is_a_413(api: Api) -> None:
 
     assert response.status == 413, response.body
     assert response.body["type"] == "urn:exam-depository:problem:payload-too-large"
+
+
+@pytest.mark.parametrize(
+    ("function", "case", "text"),
+    [
+        ("import_accommodations", "accommodations", "nickname,extra_time_percent\n\x00ann,10\n"),
+        ("import_extensions", "extensions", "nickname,due_at\n\x00ann,2030-01-01T12:00:00Z\n"),
+        ("import_students", "roster", "nickname,first_name,last_name\nann,A\x00nn,Lee\n"),
+    ],
+)
+def test_a_csv_with_a_nul_byte_is_a_422_not_a_500(api: Api, function: str, case: str, text: str) -> None:
+    # Given a CSV that is UTF-8 but holds a NUL byte (which no PostgreSQL text may hold)
+    api.create_student("ann")
+
+    # When it is imported
+    response = api.call(
+        function, case, raw_body=base64.b64encode(text.encode()).decode(), headers={"Content-Type": "text/csv"}
+    )
+
+    # Then it is refused as the client's mistake, saying where
+    assert response.status == 422, response.body
+    assert "NUL" in response.body["detail"]

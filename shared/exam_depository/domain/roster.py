@@ -79,9 +79,13 @@ def parse_roster(body: bytes) -> list[RosterRow]:
 
 def _decode(body: bytes) -> str:
     try:
-        return body.decode("utf-8-sig")
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"The file must be UTF-8 text; byte {exc.start} is not valid UTF-8.") from exc
+    if "\x00" in text:  # valid UTF-8, but no PostgreSQL text may hold it
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise InvalidInput(f"The file must be text; line {line} holds a NUL byte.")
+    return text
 
 
 def _columns(header: list[str]) -> list[str]:
