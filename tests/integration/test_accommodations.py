@@ -140,7 +140,7 @@ def test_a_change_of_extra_time_is_noted_when_it_changes_and_only_then(api: Api,
 
     def changed_at() -> datetime | None:
         with psycopg.connect(clean_database) as conn:
-            row = conn.execute("SELECT extra_time_changed_at FROM student WHERE nickname = 'ann'").fetchone()
+            row = conn.execute("SELECT extra_time_accepted_until FROM student WHERE nickname = 'ann'").fetchone()
         assert row is not None
         return row[0]  # type: ignore[no-any-return]
 

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import psycopg
+import pytest
 from exam_depository.adapters.db import windows
 from exam_depository.domain.rules import Clock, Window, personal_window, time_allowed
 from exam_depository.usecases import student as student_usecase
@@ -329,6 +330,42 @@ def test_reduced_extra_time_rejects_what_s3_accepted_after_the_change_and_keeps_
     assert statuses[before["upload_id"]] == ("recorded", None)
     assert statuses[after["upload_id"]] == ("rejected", "after_cutoff")
     assert progress["current"]["upload_id"] == before["upload_id"]
+
+
+@pytest.mark.parametrize("change", ["extra time changed", "extension removed"])
+def test_a_change_made_after_the_exam_closed_reopens_nothing(
+    api: Api, bucket: Bucket, record: Record, database_url: str, change: str
+) -> None:
+    # Given a started student with extra time and an extension, holding a form that outlives the
+    # exam's closing (after a leak), S3 accepting the file after the close
+    _timed_exam(api, "closed", opens=-HOUR, due=2 * HOUR, cutoff=3 * HOUR, minutes=60)
+    code = api.create_student("ann", exam_id="closed")["upload_code"]
+    path = {"exam_id": "closed", "nickname": "ann"}
+    assert api.call("set_accommodation", "extra_time", path_params=path, body={"extra_time_percent": 50}).status == 200
+    extension = {"due_at": (_now() + 3 * HOUR).isoformat()}
+    assert api.call("set_extension", "valid", path_params=path, body=extension).status == 200
+    assert _start(api, code).status == 200
+    form = api.request_upload(code).body
+    bucket.upload(form, b"%PDF answers")
+    closed = api.call("close_exam", "now", path_params={"exam_id": "closed"})
+    assert closed.status == 200, closed.body
+    accepted_after_the_close = _now()
+
+    # When the examiner then changes the student's extra time, or removes their extension, and only
+    # then does S3's notification of that file arrive
+    if change == "extra time changed":
+        changed = api.call("set_accommodation", "extra_time", path_params=path, body={"extra_time_percent": 25})
+        assert changed.status == 200, changed.body
+    else:
+        assert api.call("remove_extension", "by_nickname", path_params=path).status == 204
+    notified = bucket.notification(form["fields"]["key"], 12, event_time=accepted_after_the_close)
+    assert record(notified) == {"batchItemFailures": []}
+
+    # Then the file stays rejected: the change gave back no time the close had taken
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": code}).body
+    (upload,) = progress["uploads"]
+    assert (upload["status"], upload["rejection_reason"]) == ("rejected", "after_cutoff")
+    assert progress["current"] is None
 
 
 # --- the exam's changes ---------------------------------------------------------------------------

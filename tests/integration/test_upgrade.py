@@ -495,7 +495,7 @@ def test_a_database_from_before_timed_exams_keeps_every_window_flag_and_receipt_
         assert conn.execute("SELECT count(*) FROM exam WHERE duration_minutes IS NOT NULL").fetchone() == (0,)
         assert conn.execute(
             """SELECT count(*) FROM student WHERE started_at IS NOT NULL OR extra_time_percent <> 0
-               OR extra_time_minutes <> 0 OR extra_time_changed_at IS NOT NULL"""
+               OR extra_time_minutes <> 0 OR extra_time_accepted_until IS NOT NULL"""
         ).fetchone() == (0,)
         assert conn.execute("SELECT count(*), count(due_at) FROM submission").fetchone() == (3, 0)
 

@@ -14,9 +14,10 @@ ALTER TABLE student ADD COLUMN extra_time_percent integer NOT NULL DEFAULT 0
     CHECK (extra_time_percent BETWEEN 0 AND 300);
 ALTER TABLE student ADD COLUMN extra_time_minutes integer NOT NULL DEFAULT 0
     CHECK (extra_time_minutes BETWEEN 0 AND 1440);
--- When the extra time last changed: what S3 accepted before a reduction stays in (as
--- extension_removed_at does for a removed extension).
-ALTER TABLE student ADD COLUMN extra_time_changed_at timestamptz;
+-- What S3 accepted until then stays in, though the extra time it was accepted under was since
+-- taken back: at a change, the earlier of its moment and the cut-off then in force (never later,
+-- so that a change after the exam closed reopens nothing).
+ALTER TABLE student ADD COLUMN extra_time_accepted_until timestamptz;
 
 -- The due time `late` was measured against; NULL for submissions recorded before this release
 -- (their due time then is not guessed).

@@ -321,13 +321,17 @@ def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> int
 
 
 def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> bool:
-    """Remove a student's extension now (its times, its extra attempts), noting when; False when
-    the exam has no such student."""
+    """Remove a student's extension now (its times, its extra attempts), noting until when what
+    S3 accepted under it stays in: the earlier of now and the cut-off it gave (SET reads the row
+    as it was), so that a removal after the exam closed reopens nothing. False when the exam has
+    no such student."""
     return bool(
         conn.execute(
-            """UPDATE student SET extension_due_at = NULL, extension_cutoff_at = NULL, extra_attempts = 0,
-                                  extension_removed_at = now()
-               WHERE exam_id = %s AND lower(nickname) = lower(%s)""",
+            f"""UPDATE student s SET extension_due_at = NULL, extension_cutoff_at = NULL, extra_attempts = 0,
+                                    extension_removed_at = greatest(s.extension_removed_at,
+                                                                    least(now(), {windows.personal_cutoff()}))
+                FROM exam e
+                WHERE e.id = s.exam_id AND s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
             (exam_pk, nickname),
         ).rowcount
     )
@@ -335,17 +339,22 @@ def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> bool:
 
 def set_accommodations(conn: Connection, exam_pk: int, accommodations: list[Row]) -> int:
     """Give students of the exam (by nickname) their extra time: percent and minutes, zeros for
-    none. A change notes when it was made (what S3 accepted before a reduction stays in); the same
-    values again change nothing. Returns how many students were found."""
+    none. A change notes until when what S3 accepted stays in (a reduction must not lose it): the
+    earlier of now and the cut-off in force before the change (SET reads the row as it was), so
+    that a change after the exam closed reopens nothing. The same values again change nothing.
+    Returns how many students were found."""
     with conn.cursor() as cur:
         cur.executemany(
-            """UPDATE student SET extra_time_percent = %(extra_time_percent)s,
-                                  extra_time_minutes = %(extra_time_minutes)s,
-                                  extra_time_changed_at = CASE
-                                      WHEN (extra_time_percent, extra_time_minutes)
-                                           IS DISTINCT FROM (%(extra_time_percent)s, %(extra_time_minutes)s)
-                                      THEN now() ELSE extra_time_changed_at END
-               WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
+            f"""UPDATE student s SET extra_time_percent = %(extra_time_percent)s,
+                                    extra_time_minutes = %(extra_time_minutes)s,
+                                    extra_time_accepted_until = CASE
+                                        WHEN (s.extra_time_percent, s.extra_time_minutes)
+                                             IS DISTINCT FROM (%(extra_time_percent)s, %(extra_time_minutes)s)
+                                        THEN greatest(s.extra_time_accepted_until,
+                                                      least(now(), {windows.personal_cutoff()}))
+                                        ELSE s.extra_time_accepted_until END
+                FROM exam e
+                WHERE e.id = s.exam_id AND s.exam_id = %(exam_id)s AND lower(s.nickname) = lower(%(nickname)s)""",
             [{**accommodation, "exam_id": exam_pk} for accommodation in accommodations],
         )
         return cur.rowcount

@@ -307,7 +307,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.max_attempts + s.extra_attempts AS max_attempts,
                       {windows.personal_due()} AS due_at,
                       {windows.effective_cutoff()} AS retention_cutoff_at,
-                      greatest({windows.personal_cutoff()}, s.extension_removed_at, s.extra_time_changed_at)
+                      greatest({windows.personal_cutoff()}, s.extension_removed_at, s.extra_time_accepted_until)
                         AS accepted_until,
                       s.started_at,
                       e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
