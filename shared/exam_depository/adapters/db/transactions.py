@@ -15,7 +15,7 @@ import random
 import select
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import fields
 from functools import cache
@@ -112,7 +112,8 @@ def _unit_of_work(*, in_transaction: bool) -> Iterator[Connection]:
     try:
         conn = connection()
         if in_transaction:
-            with conn.transaction():
+            with ExitStack() as began:
+                conn = _begin(conn, began)
                 yield conn
         else:
             yield conn
@@ -139,6 +140,21 @@ def _unit_of_work(*, in_transaction: bool) -> Iterator[Connection]:
 
 
 _PLAN_CHANGED = "cached plan must not change result type"
+
+
+def _begin(conn: Connection, began: ExitStack) -> Connection:
+    """BEGIN on `conn`, its end entered in `began`. A session the server ended after the poll of
+    `connection()` (an administrator's or a rotation's pg_terminate_backend, a failover) fails at
+    BEGIN, when nothing of the unit of work was sent: connect again, once, rather than answer 503
+    to a request a client may not send twice."""
+    try:
+        began.enter_context(conn.transaction())
+        return conn
+    except psycopg.OperationalError:
+        conn.close()
+        conn = connection()
+        began.enter_context(conn.transaction())
+        return conn
 
 
 def _connect(settings: DatabaseSettings) -> Connection:
