@@ -25,7 +25,6 @@ from exam_depository.domain.papers import (
     PaperDecision,
     PaperFacts,
     PaperForm,
-    PaperStatus,
     RecordPaper,
     RejectPaper,
     SeenPaper,
@@ -38,6 +37,7 @@ from exam_depository.domain.papers import (
 )
 from exam_depository.domain.recording import Duplicate, FormReused, Orphan
 from exam_depository.domain.rules import Window
+from exam_depository.domain.statuses import PaperStatus
 
 MAX = 20 * 1024 * 1024
 OPENS = datetime(2026, 12, 14, 9, tzinfo=UTC)

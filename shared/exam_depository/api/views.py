@@ -106,7 +106,7 @@ def exam_page(page: Page[CountedExamRow]) -> ExamPage:
 # --- question papers --------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from exam_depository.adapters.db.papers import PaperJson, PaperUploadJson
+    from exam_depository.adapters.db.exams import PaperJson, PaperUploadJson
     from exam_depository.api.models.papers import Paper, PaperForm, PaperLink, PaperState
     from exam_depository.usecases.papers import IssuedPaperForm, PaperDownload
 

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from exam_depository.domain.errors import (
     DomainError,
@@ -23,9 +22,7 @@ from exam_depository.domain.errors import (
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.recording import Duplicate, FormReused, Orphan, Placement, placement
 from exam_depository.domain.rules import Window, form_expiry
-
-PaperStatus = Literal["pending", "current", "superseded", "rejected"]
-PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismatch", "after_opening"]
+from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
 
 # Every PDF starts with its header, which readers look for within the first 1,024 bytes.
 PDF_HEADER = b"%PDF-"

@@ -1,5 +1,5 @@
-"""The states a submission, an upload form and an export go through, and why a form's object is
-rejected. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
+"""The states a submission, an upload form, an export and a question paper's form go through, and
+why a form's object is rejected. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
 contract all speak these. An exam's state is never stored: `rules.exam_state` says it as of now."""
 
 from __future__ import annotations
@@ -11,3 +11,5 @@ UploadStatus = Literal["pending", "recorded", "rejected"]
 ExportStatus = Literal["queued", "running", "done", "failed"]
 RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
 ExamState = Literal["upcoming", "open", "late_period", "closed"]
+PaperStatus = Literal["pending", "current", "superseded", "rejected"]
+PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismatch", "after_opening"]

@@ -5,17 +5,53 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import TypedDict
 
 import psycopg
 import psycopg.sql
 import psycopg.types.json
 from psycopg import errors as pg_errors
 
-from exam_depository.adapters.db.papers import EXAM_PAPER_JSON, PaperJson, PaperUploadJson
 from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.errors import Conflict, NotFound
 from exam_depository.domain.rules import Window
+from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
+
+
+class PaperJson(TypedDict):
+    """The exam's current paper, as `EXAM_PAPER_JSON` sends it (the id and instant as JSON text)."""
+
+    paper_id: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: str
+
+
+class PaperUploadJson(TypedDict):
+    """One of the exam's paper forms, as `EXAM_PAPER_JSON` lists them: what became of it."""
+
+    paper_id: str
+    status: PaperStatus
+    rejection_reason: PaperRejectionReason | None
+
+
+# How many of an exam's latest paper forms its answer lists (the console follows the newest).
+LISTED_PAPER_FORMS = 5
+
+# Two columns of an exam's row, for the statements that select the exam as `e`: `paper`, its
+# current paper (a PaperJson, or NULL), and `paper_uploads`, its latest forms newest first (a list
+# of PaperUploadJson). An exam has a few forms at most (each replacement before it opens is one).
+EXAM_PAPER_JSON = f"""(SELECT jsonb_build_object('paper_id', p.id, 'filename', p.filename, 'size_bytes', p.size_bytes,
+                                 'sha256', p.sha256, 'uploaded_at', p.uploaded_at)
+     FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS paper,
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('paper_id', f.id, 'status', f.status,
+                                                  'rejection_reason', f.rejection_reason) ORDER BY f.issue_seq DESC)
+              FROM (SELECT q.id, q.status, q.rejection_reason, q.issue_seq FROM question_paper q
+                    WHERE q.exam_id = e.id ORDER BY q.issue_seq DESC LIMIT {LISTED_PAPER_FORMS}) f),
+             '[]'::jsonb) AS paper_uploads"""
+
 
 # The statements that find the caller's exams (`exam_page`, `exam_of`, `counted_exam_of`) join
 # examiner_key (`_MINE`): an exam of another examiner, or a key that never made one, finds

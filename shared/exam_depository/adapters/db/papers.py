@@ -1,6 +1,6 @@
 """An exam's question paper: one row per presigned form (`question_paper`), the paper students get
-being its one `current` row. Statements and rows, and the paper as the exam's own statements
-inline it (`EXAM_PAPER_JSON`).
+being its one `current` row: statements and rows. The paper as an exam's answer shows it is in
+`exams.EXAM_PAPER_JSON`.
 
 The recorder locks an exam before its forms (`lock_forms`), as the examiner's routes lock the
 exam (`exams.exam_of(lock=True)`) before they issue a form, move the opening or delete the exam:
@@ -11,48 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.rules import Window
 
 if TYPE_CHECKING:
-    from exam_depository.domain.papers import PaperFacts, PaperRejectionReason, PaperStatus
-
-
-class PaperJson(TypedDict):
-    """The exam's current paper, as `EXAM_PAPER_JSON` sends it (the id and instant as JSON text)."""
-
-    paper_id: str
-    filename: str
-    size_bytes: int
-    sha256: str
-    uploaded_at: str
-
-
-class PaperUploadJson(TypedDict):
-    """One of the exam's paper forms, as `EXAM_PAPER_JSON` lists them: what became of it."""
-
-    paper_id: str
-    status: PaperStatus
-    rejection_reason: PaperRejectionReason | None
-
-
-# How many of an exam's latest paper forms its answer lists (the console follows the newest).
-LISTED_PAPER_FORMS = 5
-
-# Two columns of an exam's row, for the statements that select the exam as `e`: `paper`, its
-# current paper (a PaperJson, or NULL), and `paper_uploads`, its latest forms newest first (a list
-# of PaperUploadJson). An exam has a few forms at most (each replacement before it opens is one).
-EXAM_PAPER_JSON = f"""(SELECT jsonb_build_object('paper_id', p.id, 'filename', p.filename, 'size_bytes', p.size_bytes,
-                                 'sha256', p.sha256, 'uploaded_at', p.uploaded_at)
-     FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS paper,
-    COALESCE((SELECT jsonb_agg(jsonb_build_object('paper_id', f.id, 'status', f.status,
-                                                  'rejection_reason', f.rejection_reason) ORDER BY f.issue_seq DESC)
-              FROM (SELECT q.id, q.status, q.rejection_reason, q.issue_seq FROM question_paper q
-                    WHERE q.exam_id = e.id ORDER BY q.issue_seq DESC LIMIT {LISTED_PAPER_FORMS}) f),
-             '[]'::jsonb) AS paper_uploads"""
+    from exam_depository.domain.papers import PaperFacts
+    from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
 
 
 # --- the examiner's form ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
-from exam_depository.domain.papers import PaperRejectionReason, PaperStatus
+from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
 
 
 class Paper(ApiModel):
