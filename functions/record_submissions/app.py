@@ -1,6 +1,6 @@
 """SQS batches of S3 ObjectCreated notifications -> recorded submissions, one transaction a batch;
 the examiners' question papers (the papers prefix) come through the same queue and are recorded
-apart (`papers.record_papers`).
+apart (`paper_recorder.record_papers`).
 
 A message that fails is reported in batchItemFailures: SQS retries it, then moves it to the
 dead-letter queue. Recording is idempotent, so a retried message is harmless. The failed messages'
@@ -98,6 +98,6 @@ def _record(created: list[ObjectCreated]) -> BatchResult:
 def _record_papers(created: list[ObjectCreated]) -> BatchResult:
     # Imported at the first paper: an exam has one, and the answers, which come by the thousand at
     # a deadline, are recorded by environments that need not load the papers' code at init.
-    from exam_depository.usecases import papers
+    from exam_depository.usecases import paper_recorder
 
-    return papers.record_papers(created)
+    return paper_recorder.record_papers(created)

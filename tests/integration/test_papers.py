@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from exam_depository.adapters.storage import objects_created
 from exam_depository.domain.recording import ObjectCreated
-from exam_depository.usecases import papers
+from exam_depository.usecases import paper_recorder
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
@@ -273,7 +273,7 @@ def test_papers_recorded_at_the_same_instant_leave_one_current_the_one_issued_la
     def worker(event: ObjectCreated) -> None:
         try:
             barrier.wait()
-            assert papers.record_papers([event]).failed == set()
+            assert paper_recorder.record_papers([event]).failed == set()
         except BaseException as exc:  # reported below, with the test's failure
             failures.append(exc)
 

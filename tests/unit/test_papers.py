@@ -19,7 +19,7 @@ from exam_depository.domain.errors import (
     PaperLocked,
     TooManyOpenForms,
 )
-from exam_depository.domain.papers import (
+from exam_depository.domain.paper_recording import (
     ExamPaper,
     PaperArrival,
     PaperDecision,
@@ -29,12 +29,9 @@ from exam_depository.domain.papers import (
     RejectPaper,
     SeenPaper,
     paper_decision,
-    paper_form_refusal,
-    paper_key,
-    paper_refusal,
-    starts_as_pdf,
     weigh_papers,
 )
+from exam_depository.domain.papers import paper_form_refusal, paper_key, paper_refusal, starts_as_pdf
 from exam_depository.domain.recording import Duplicate, FormReused, Orphan
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import PaperStatus

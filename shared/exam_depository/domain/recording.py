@@ -14,7 +14,7 @@ from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, U
 
 Placement = Literal["current", "superseded"]
 # What became of one notified object: the record function counts each as a metric. A question
-# paper (domain.papers) is recorded or rejected, or is one of the last five as an answer is.
+# paper (domain.paper_recording) is recorded or rejected, or is one of the last five as an answer is.
 Outcome = Literal[
     "recorded",
     "superseded",

@@ -18,7 +18,7 @@ from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.rules import Window
 
 if TYPE_CHECKING:
-    from exam_depository.domain.papers import PaperFacts
+    from exam_depository.domain.paper_recording import PaperFacts
     from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
 
 
@@ -143,7 +143,7 @@ class LockedForm:
 
     @property
     def facts(self) -> PaperFacts:
-        from exam_depository.domain.papers import PaperFacts
+        from exam_depository.domain.paper_recording import PaperFacts
 
         return PaperFacts(self.status, self.version_id, self.issue_seq, self.expected_sha256)
 
