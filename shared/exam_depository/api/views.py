@@ -21,6 +21,7 @@ import pydantic_core
 
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.access import allowed_actions
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Clock,
@@ -93,6 +94,8 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
         ),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
+        role=row.role,
+        allowed_actions=allowed_actions(row.role),
     )
 
 
