@@ -67,7 +67,8 @@ _MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner_key k ON k.examiner_id = m.examiner_id AND k.api_key_id = %(key)s
     JOIN examiner x ON x.id = m.examiner_id"""
 _EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
-    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON}, m.role, x.public_id AS member_id"""
+    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON},
+    m.role, x.public_id AS member_id"""
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
 # when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
