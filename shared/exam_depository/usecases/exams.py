@@ -11,7 +11,7 @@ import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
-from exam_depository.domain.access import Action
+from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
@@ -29,36 +29,36 @@ from exam_depository.observability import MetricUnit, logger, metrics
 MAX_PAGE = 100
 
 
-def create_exam(api_key_id: str, new: ExamIn) -> db.exams.CountedExamRow:
+def create_exam(caller: Caller, new: ExamIn) -> db.exams.CountedExamRow:
     _check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
-        examiner_id = db.exams.examiner_for_key(conn, api_key_id)
+        examiner_id = db.exams.examiner_for_key(conn, caller.api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        created = db.exams.counted_exam_of(conn, api_key_id, new.exam_id, action=Action.EXAM_READ)
+        created = db.exams.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
     _keep_wakes(created.exam_pk, created.window)
     return created
 
 
-def list_exams(api_key_id: str, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
+def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
-        rows = db.exams.exam_page(conn, api_key_id, after_id, limit + 1)
+        rows = db.exams.exam_page(conn, caller.api_key_id, after_id, limit + 1)
     return cursors.page_of(rows, limit, lambda row: row.exam_pk)
 
 
-def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+def get_exam(caller: Caller, exam_id: str) -> db.exams.CountedExamRow:
     with db.transaction() as conn:
-        return db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_READ)
+        return db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
 
 
-def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
+def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
     already handed in are kept until the new cut-off says if that is later. A new duration moves
     every started student's clock at once, as a new window does; but whether the exam is timed
     is settled once it opens, and its opening once a student started."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_UPDATE, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE, lock=True)
         _check_timing(conn, row, changes)
         times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
@@ -107,7 +107,7 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        updated = db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_UPDATE)
+        updated = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
     # Whatever changed: a change that moved nothing puts the same wakes again, which mends a
     # wake an earlier change failed to schedule.
     _keep_wakes(updated.exam_pk, updated.window)
@@ -131,25 +131,25 @@ def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str,
         )
 
 
-def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+def close_exam(caller: Caller, exam_id: str) -> db.exams.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is."""
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_CLOSE, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE, lock=True)
         # Recordings in flight commit first, and their files were accepted before the instant
         # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
         # moment before is in the window.
         db.exams.lock_students(conn, row.exam_pk)
         now = datetime.now(UTC)
         db.exams.close_exam(conn, row.exam_pk, now)
-        closed = db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_CLOSE)
+        closed = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
     logger.info("Exam closed", extra={"exam_id": exam_id})
     _keep_wakes(closed.exam_pk, closed.window)
     return closed
 
 
-def delete_exam(api_key_id: str, exam_id: str) -> None:
+def delete_exam(caller: Caller, exam_id: str) -> None:
     """Remove the exam's files, its exports' ZIPs, its question papers and its rows together: if
     S3 fails, the rows stay and a retry finishes the job. Its students' row locks keep the recorder
     out meanwhile, and so does the exam's own lock when it records a paper; its exports' row locks
@@ -157,7 +157,7 @@ def delete_exam(api_key_id: str, exam_id: str) -> None:
     goes, so a link to an export handed out earlier fails (404)."""
     storage_settings = load(StorageSettings)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
         keys = db.exams.lock_exam_students(conn, row.exam_pk)
         db.exams.lock_exam_exports(conn, row.exam_pk)
         exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"

@@ -14,7 +14,7 @@ import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
-from exam_depository.domain.access import Action
+from exam_depository.domain.access import Action, Caller, Disclosure, disclosure
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.rules import (
@@ -36,9 +36,9 @@ NO_STUDENT = "The exam has no student with this nickname."
 StudentFilter = str | None  # None, "handed_in", "late" or "none"
 
 
-def create_student(api_key_id: str, exam_id: str, new: StudentIn) -> db.students.StudentRow:
+def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.StudentRow:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_ADD)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         (row,) = _inserted(conn, exam.exam_pk, [new])
     return row
 
@@ -49,7 +49,7 @@ class RosterImport:
     existing: list[db.students.StudentRow]  # in the exam already, with the same names
 
 
-def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
+def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
     """Create every new student of a CSV roster in one transaction, or none. A row whose nickname
     is in the exam with the same names is reported in `existing`; one that clashes with another
     student is an error."""
@@ -59,7 +59,7 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
     rows = parse_roster(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_ADD)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         known = db.students.students_by_nicknames_or_emails(
             conn,
             exam.exam_pk,
@@ -92,7 +92,7 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
 
 def list_students(
-    api_key_id: str, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
+    caller: Caller, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
 ) -> cursors.Page[db.students.StudentPageRow]:
     """A page of the roster, or of the students a search finds (`domain.search`), one statement
     whatever its size, each row's JSON written by the database as of now
@@ -102,41 +102,46 @@ def list_students(
     scope = cursors.scope_of({"status": status, "search": terms})
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_READ)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         rows = db.students.student_page(
-            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC)
+            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC), shown=_shown(exam)
         )
     return cursors.page_of(rows, limit, lambda row: row.id, scope)
 
 
 def roster_download(
-    api_key_id: str, exam_id: str, search: str | None = None
+    caller: Caller, exam_id: str, search: str | None = None
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
     """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it): a
     search is refused, so that a download is never taken for the whole roster when it is not."""
     if search is not None:
         raise InvalidQuery("The CSV download is the whole roster: ask for it without q.")
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_DOWNLOAD)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_DOWNLOAD)
         return exam, db.students.roster(conn, exam.exam_pk)
 
 
-def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+def get_student(caller: Caller, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+    """A student with every file they handed in. A member shown no names (a grader of an
+    anonymous exam) names the student by pseudonym, in the path as in the answer."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_READ)
-        row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
+        if _shown(exam).names:
+            row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        else:
+            row = db.students.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
     if row is None:
         raise NotFound(NO_STUDENT)
     return exam, row
 
 
-def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.students.StudentRow:
+def regenerate_upload_code(caller: Caller, exam_id: str, nickname: str) -> db.students.StudentRow:
     """A new upload code for a student whose code leaked: from the commit on, the old one finds
     no one (404 on both of a student's routes). A form issued with it before still records, as
     any issued form does: its object's key names the upload, never the code, and the recorder
     finds the student by the upload."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_NEW_CODE)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_NEW_CODE)
         row = db.students.replace_upload_code(conn, exam.exam_pk, nickname, codes.new_code())
     if row is None:
         raise NotFound(NO_STUDENT)
@@ -144,11 +149,11 @@ def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.s
     return row
 
 
-def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
+def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_DELETE)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_DELETE)
         found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
@@ -157,10 +162,10 @@ def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
 
 
 def set_extension(
-    api_key_id: str, exam_id: str, nickname: str, extension: ExtensionIn
+    caller: Caller, exam_id: str, nickname: str, extension: ExtensionIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
@@ -172,20 +177,20 @@ def set_extension(
     return exam, row
 
 
-def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
+def remove_extension(caller: Caller, exam_id: str, nickname: str) -> None:
     """Back to the exam's window at once: forms issued under the extension stop counting (the
     recorder rejects what S3 accepts after the exam's cut-off and after this moment; what it
     accepted before, inside the extension, is still recorded). Refused while the student used
     more attempts than the exam alone allows."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         _check_limit(conn, exam, nickname, 0)
         if not db.students.remove_extension(conn, exam.exam_pk, nickname):
             raise NotFound(NO_STUDENT)
 
 
 def import_extensions(
-    api_key_id: str, exam_id: str, body: bytes
+    caller: Caller, exam_id: str, body: bytes
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
@@ -193,7 +198,7 @@ def import_extensions(
 
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
@@ -231,13 +236,13 @@ def import_extensions(
 
 
 def set_accommodation(
-    api_key_id: str, exam_id: str, nickname: str, accommodation: AccommodationIn
+    caller: Caller, exam_id: str, nickname: str, accommodation: AccommodationIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     """A student's extra time, zeros for none: set on an exam that is not timed (it counts once
     it is), or after a start (their window moves at once; what S3 accepted before a reduction is
     still recorded, as the change is noted with its time)."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
         if not db.students.set_accommodations(
             conn, exam.exam_pk, [{"nickname": nickname, **accommodation.model_dump()}]
         ):
@@ -247,7 +252,7 @@ def set_accommodation(
 
 
 def import_accommodations(
-    api_key_id: str, exam_id: str, body: bytes
+    caller: Caller, exam_id: str, body: bytes
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Accommodations from a CSV, all or nothing: every unknown student is reported by line with
     the file's own mistakes."""
@@ -255,7 +260,7 @@ def import_accommodations(
 
     rows, errors = parse_accommodations(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         errors += [
             {"line": row.line, "field": "nickname", "message": "no student of the exam has it"}
@@ -267,6 +272,17 @@ def import_accommodations(
             conn, exam.exam_pk, [{"nickname": row.nickname, **row.accommodation.model_dump()} for row in rows]
         )
         return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+
+
+def _shown(exam: db.exams.ExamRow) -> Disclosure:
+    """What the caller's role is shown of the exam's students."""
+    return disclosure(exam.role, anonymous=exam.anonymous)
+
+
+def _pseudonym(text: str) -> str:
+    """A pseudonym as stored (anon-7K3QX2), from one typed in any case."""
+    prefix = codes.PSEUDONYM_PREFIX
+    return prefix + text[len(prefix) :].upper() if text.lower().startswith(prefix) else text
 
 
 def _refuse_bad_rows(errors: list[dict[str, object]]) -> None:

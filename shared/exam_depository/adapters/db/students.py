@@ -11,6 +11,7 @@ from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.exams import ExamRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
+from exam_depository.domain.access import Disclosure
 from exam_depository.domain.errors import Conflict
 from exam_depository.domain.rules import Clock, clock_of
 
@@ -136,7 +137,9 @@ def _json_object(fields: dict[str, str]) -> str:
 _SUBMISSION = _json_object(
     {
         "upload_id": "latest.upload_id",
-        "verification_code": _GROUPED.format(t="latest.verification_code"),
+        "verification_code": "CASE WHEN %(show_verification)s THEN "
+        + _GROUPED.format(t="latest.verification_code")
+        + " END",
         "filename": "latest.filename",
         "content_type": "latest.content_type",
         "size_bytes": "latest.size_bytes",
@@ -147,7 +150,7 @@ _SUBMISSION = _json_object(
         " ELSE latest.status::text END",
         "late": "latest.late",
         "due_at": _INSTANT.format(t="latest.due_at"),
-        "receipt": "latest.receipt",
+        "receipt": "CASE WHEN %(show_verification)s THEN latest.receipt END",
     }
 )
 _EXTENSION = _json_object(
@@ -160,12 +163,12 @@ _EXTENSION = _json_object(
 _SUMMARY_JSON = (
     _json_object(
         {
-            "nickname": "s.nickname",
-            "pseudonym": "s.pseudonym",
-            "first_name": "s.first_name",
-            "last_name": "s.last_name",
-            "email": "s.email",
-            "upload_code": _GROUPED.format(t="s.upload_code"),
+            "nickname": "CASE WHEN %(show_names)s THEN s.nickname END",
+            "pseudonym": "CASE WHEN %(show_pseudonym)s THEN s.pseudonym END",
+            "first_name": "CASE WHEN %(show_names)s THEN s.first_name END",
+            "last_name": "CASE WHEN %(show_names)s THEN s.last_name END",
+            "email": "CASE WHEN %(show_names)s THEN s.email END",
+            "upload_code": f"CASE WHEN %(show_codes)s THEN {_GROUPED.format(t='s.upload_code')} END",
             "created_at": _INSTANT.format(t="s.created_at"),
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
@@ -187,18 +190,24 @@ _SUMMARY_JSON = (
 
 @dataclass(frozen=True)
 class StudentPageRow:
-    """A row of the roster's page: the student's id (for the cursor) and its JSON text."""
+    """A row of the roster's page: the student's id (for the cursor), its pseudonym (what the
+    audit log names a student by) and its JSON text."""
 
     id: int
+    pseudonym: str
     item: str
 
 
 # A search: every term is part of the nickname, a name or the email, once both sides are folded
 # alike by PostgreSQL (`unaccent`, then `lower`: "Müller" is found by "MULL"). The fields are
-# joined by a line break, which no field and no term holds, so a term never spans two fields.
+# joined by a line break, which no field and no term holds, so a term never spans two fields. A
+# member shown no names (a grader of an anonymous exam) searches the pseudonyms alone: a search
+# must not tell them whom a pseudonym is.
 _SEARCH = """NOT EXISTS (
     SELECT 1 FROM unnest(%(terms)s::text[]) AS term
-    WHERE strpos(lower(unaccent(concat_ws(E'\\n', s.nickname, s.first_name, s.last_name, s.email))),
+    WHERE strpos(lower(unaccent(CASE WHEN %(show_names)s
+                                     THEN concat_ws(E'\\n', s.nickname, s.first_name, s.last_name, s.email)
+                                     ELSE s.pseudonym END)),
                  lower(unaccent(term))) = 0)"""
 
 
@@ -211,14 +220,16 @@ def student_page(
     status: str | None,
     terms: list[str] | None = None,
     now: datetime,
+    shown: Disclosure,
 ) -> list[StudentPageRow]:
     """One statement per page, whatever its size: attempts and latest submission inline, each
     row's JSON written by the database with the exam's window and the submissions' status as of
-    `now`; only the students of `status` and matching every search term, if given."""
+    `now`, and null for what `shown` hides; only the students of `status` and matching every
+    search term, if given."""
     search = _SEARCH if terms else "true"
     with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
         return cur.execute(
-            f"""SELECT s.id, {_SUMMARY_JSON} AS item
+            f"""SELECT s.id, s.pseudonym, {_SUMMARY_JSON} AS item
                 FROM student s
                 CROSS JOIN (SELECT %(due_at)s::timestamptz AS due_at, %(cutoff_at)s::timestamptz AS cutoff_at,
                                    %(max_attempts)s::int AS max_attempts, %(duration_minutes)s::int AS duration_minutes,
@@ -239,6 +250,10 @@ def student_page(
                 "after_id": after_id,
                 "limit": limit,
                 "terms": terms,
+                "show_names": shown.names,
+                "show_pseudonym": shown.pseudonym,
+                "show_codes": shown.upload_codes,
+                "show_verification": shown.verification,
             },
         ).fetchall()
 
@@ -259,13 +274,17 @@ def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
         ).fetchall()
 
 
-def student_detail(conn: Connection, exam_pk: int, nickname: str) -> StudentDetailRow | None:
+def student_detail(
+    conn: Connection, exam_pk: int, nickname: str, *, by_pseudonym: bool = False
+) -> StudentDetailRow | None:
+    """The student of the exam with this nickname, or with this pseudonym (exactly as stored)."""
+    found_by = "s.pseudonym = %s" if by_pseudonym else "lower(s.nickname) = lower(%s)"
     with conn.cursor(row_factory=rows_of(StudentDetailRow)) as cur:
         return cur.execute(
             f"""SELECT {_SUMMARY_COLUMNS},
                   COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
                             FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
-                FROM student s {LATEST} WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
+                FROM student s {LATEST} WHERE s.exam_id = %s AND {found_by}""",
             (exam_pk, nickname),
         ).fetchone()
 
