@@ -5,7 +5,6 @@ concurrent appends queue into one unbroken chain."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
