@@ -257,3 +257,12 @@ def checkpoint_claims(
         "at": at_text(at),
         "reason": reason,
     }
+
+
+def difference(
+    before: Mapping[str, Json], after: Mapping[str, Json]
+) -> tuple[dict[str, Json] | None, dict[str, Json] | None]:
+    """What an event records of a change: the fields whose value changed, as they were and as they
+    are (None for a side with nothing to say)."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return ({name: before.get(name) for name in changed} or None, {name: after[name] for name in changed} or None)
