@@ -13,7 +13,7 @@ from exam_depository.usecases import checkpoints, exams
 app = build_resolver()
 
 
-@app.post("/exams/<exam_id>/close", security=EXAMINER, responses=responses(200, Exam, 404))
+@app.post("/exams/<exam_id>/close", security=EXAMINER, responses=responses(200, Exam, 403, 404))
 def close_exam(exam_id: str) -> Exam:
     return views.exam(exams.close_exam(caller(app), exam_id, checkpoint=checkpoints.sign_checkpoint))
 
