@@ -11,6 +11,7 @@ import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
+from exam_depository.domain.access import Action
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
@@ -33,7 +34,7 @@ def create_exam(api_key_id: str, new: ExamIn) -> db.exams.CountedExamRow:
     with db.transaction() as conn:
         examiner_id = db.exams.examiner_for_key(conn, api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        created = db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
+        created = db.exams.counted_exam_of(conn, api_key_id, new.exam_id, action=Action.EXAM_READ)
     _keep_wakes(created.exam_pk, created.window)
     return created
 
@@ -47,7 +48,7 @@ def list_exams(api_key_id: str, limit: int, cursor: str | None) -> cursors.Page[
 
 def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
     with db.transaction() as conn:
-        return db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        return db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_READ)
 
 
 def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
@@ -57,7 +58,7 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
     is settled once it opens, and its opening once a student started."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_UPDATE, lock=True)
         _check_timing(conn, row, changes)
         times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
@@ -106,7 +107,7 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        updated = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        updated = db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_UPDATE)
     # Whatever changed: a change that moved nothing puts the same wakes again, which mends a
     # wake an earlier change failed to schedule.
     _keep_wakes(updated.exam_pk, updated.window)
@@ -135,14 +136,14 @@ def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is."""
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_CLOSE, lock=True)
         # Recordings in flight commit first, and their files were accepted before the instant
         # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
         # moment before is in the window.
         db.exams.lock_students(conn, row.exam_pk)
         now = datetime.now(UTC)
         db.exams.close_exam(conn, row.exam_pk, now)
-        closed = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        closed = db.exams.counted_exam_of(conn, api_key_id, exam_id, action=Action.EXAM_CLOSE)
     logger.info("Exam closed", extra={"exam_id": exam_id})
     _keep_wakes(closed.exam_pk, closed.window)
     return closed
@@ -156,7 +157,7 @@ def delete_exam(api_key_id: str, exam_id: str) -> None:
     goes, so a link to an export handed out earlier fails (404)."""
     storage_settings = load(StorageSettings)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
         keys = db.exams.lock_exam_students(conn, row.exam_pk)
         db.exams.lock_exam_exports(conn, row.exam_pk)
         exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"

@@ -20,6 +20,7 @@ import exam_depository.adapters.db.papers  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_PAPER_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.access import Action
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.filenames import attachment_disposition, client_filename
 from exam_depository.domain.papers import paper_form_refusal, paper_key, paper_refusal
@@ -55,7 +56,7 @@ def request_paper_upload(api_key_id: str, exam_id: str, request: PaperRequest) -
     now = datetime.now(UTC)
     with db.transaction() as conn:
         # Locked: the opening cannot move, nor the exam go, while the form is issued.
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.PAPER_UPLOAD, lock=True)
         refusal = paper_form_refusal(
             opens_at=exam.opens_at,
             now=now,

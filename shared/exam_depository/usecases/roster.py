@@ -14,6 +14,7 @@ import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
+from exam_depository.domain.access import Action
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.rules import (
@@ -37,7 +38,7 @@ StudentFilter = str | None  # None, "handed_in", "late" or "none"
 
 def create_student(api_key_id: str, exam_id: str, new: StudentIn) -> db.students.StudentRow:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_ADD)
         (row,) = _inserted(conn, exam.exam_pk, [new])
     return row
 
@@ -58,7 +59,7 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
     rows = parse_roster(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_ADD)
         known = db.students.students_by_nicknames_or_emails(
             conn,
             exam.exam_pk,
@@ -101,7 +102,7 @@ def list_students(
     scope = cursors.scope_of({"status": status, "search": terms})
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_READ)
         rows = db.students.student_page(
             conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC)
         )
@@ -116,13 +117,13 @@ def roster_download(
     if search is not None:
         raise InvalidQuery("The CSV download is the whole roster: ask for it without q.")
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_DOWNLOAD)
         return exam, db.students.roster(conn, exam.exam_pk)
 
 
 def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ROSTER_READ)
         row = db.students.student_detail(conn, exam.exam_pk, nickname)
     if row is None:
         raise NotFound(NO_STUDENT)
@@ -135,7 +136,7 @@ def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.s
     any issued form does: its object's key names the upload, never the code, and the recorder
     finds the student by the upload."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_NEW_CODE)
         row = db.students.replace_upload_code(conn, exam.exam_pk, nickname, codes.new_code())
     if row is None:
         raise NotFound(NO_STUDENT)
@@ -147,7 +148,7 @@ def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.STUDENT_DELETE)
         found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
@@ -159,7 +160,7 @@ def set_extension(
     api_key_id: str, exam_id: str, nickname: str, extension: ExtensionIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
@@ -177,7 +178,7 @@ def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
     accepted before, inside the extension, is still recorded). Refused while the student used
     more attempts than the exam alone allows."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         _check_limit(conn, exam, nickname, 0)
         if not db.students.remove_extension(conn, exam.exam_pk, nickname):
             raise NotFound(NO_STUDENT)
@@ -192,7 +193,7 @@ def import_extensions(
 
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
@@ -236,7 +237,7 @@ def set_accommodation(
     it is), or after a start (their window moves at once; what S3 accepted before a reduction is
     still recorded, as the change is noted with its time)."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
         if not db.students.set_accommodations(
             conn, exam.exam_pk, [{"nickname": nickname, **accommodation.model_dump()}]
         ):
@@ -254,7 +255,7 @@ def import_accommodations(
 
     rows, errors = parse_accommodations(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         errors += [
             {"line": row.line, "field": "nickname", "message": "no student of the exam has it"}
