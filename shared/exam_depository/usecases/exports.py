@@ -28,16 +28,7 @@ from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import (
-    CSV_COLUMNS,
-    Actor,
-    AuditAction,
-    AuditItem,
-    Event,
-    Head,
-    SignCheckpoint,
-    csv_cells,
-)
+from exam_depository.domain.audit import Actor, AuditAction, Event, Head, SignCheckpoint, csv_chunks
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
@@ -221,7 +212,7 @@ def _write_zip(
     # The log is read in one transaction (its server-side cursor lives in it); its bytes go to
     # S3 as they come, without the progress writes, which would wait for that transaction's end.
     with db.transaction() as conn:
-        archive.add(audit_csv(db.audit.stream(conn, log.exam_pk, log.head.seq)), AUDIT_LOG, compress_type=ZIP_DEFLATED)
+        archive.add(csv_chunks(db.audit.stream(conn, log.exam_pk, log.head.seq)), AUDIT_LOG, compress_type=ZIP_DEFLATED)
         for chunk in archive.file():
             upload.write(chunk)
     archive.add(log.token.encode(), AUDIT_CHECKPOINT)
@@ -289,25 +280,6 @@ def _checked(
         raise ExportFailed(
             f"{name} (of {_who(item, anonymous)}) does not match its recorded SHA-256; nothing was exported."
         )
-
-
-AUDIT_CSV_BATCH = 200  # rows per chunk written: a few tens of KB
-
-
-def audit_csv(items: Iterator[AuditItem]) -> Iterator[bytes]:
-    """The audit log as CSV, in chunks, as it is read: UTF-8 (no BOM: the verifier reads it as
-    written), CRLF, a header, then each event exactly as it was hashed (`csv_cells`). No cell can
-    start a formula, so none is neutralized."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for count, item in enumerate(items, start=1):
-        writer.writerow(csv_cells(item))
-        if count % AUDIT_CSV_BATCH == 0:
-            yield out.getvalue().encode()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue().encode()
 
 
 def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
