@@ -14,7 +14,9 @@ import psycopg
 import pytest
 from exam_depository.api.models.roster import StudentDetail, StudentPage
 
-from tests.integration.conftest import EXAM, Api, Bucket
+from tests.integration.conftest import EXAM, Api, Bucket, move_window
+from tests.integration.test_papers import EXAM as PAPER_EXAM
+from tests.integration.test_papers import _link, _timed_exam, _upload_paper
 
 Record = Callable[..., dict[str, Any]]
 NAMES = ("nickname", "first_name", "last_name", "email")
@@ -246,3 +248,29 @@ def test_deleting_an_exam_leaves_only_its_tombstone_with_what_it_held(api: Api, 
     assert (seq, action, target) == (events_before + 1, "exam.deleted", "exam")
     assert before["title"] == "Physics, December 2026"
     assert after == {"students": 2, "files": 0, "exports": 0, "papers": 0, "events_removed": events_before}
+
+
+def test_a_students_first_link_to_the_paper_is_recorded_once(
+    api: Api, bucket: Bucket, record: Record, database_url: str
+) -> None:
+    # Given an untimed exam with a recorded paper, opened now
+    _timed_exam(api, duration_minutes=None)
+    form, notification = _upload_paper(api, bucket)
+    assert record(notification) == {"batchItemFailures": []}
+    student = api.create_student(exam_id=PAPER_EXAM)
+    move_window(database_url, PAPER_EXAM, opens_at=datetime.now(UTC) - timedelta(minutes=1))
+    before = len(_events(database_url, PAPER_EXAM))
+
+    # When the student asks for the paper's link three times
+    for _ in range(3):
+        assert _link(api, student["upload_code"]).status == 200
+
+    # Then the log holds one first download, by the student named by pseudonym
+    assert _events(database_url, PAPER_EXAM)[before:] == [
+        ("paper.first_download", f"paper:{form['paper_id']}", [student["pseudonym"]])
+    ]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT actor, role FROM audit_event WHERE action = 'paper.first_download'",
+        ).fetchone()
+    assert row == (f"student:{student['pseudonym']}", None)
