@@ -16,7 +16,7 @@ import pytest
 from exam_depository.domain import codes
 from psycopg import errors as pg_errors
 
-from local_stack.functions import LambdaContext
+from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse
 
 THIRD = "k3l4m5n6o7"  # a third examiner's key id
@@ -305,3 +305,76 @@ def test_an_invitation_to_an_exam_one_is_no_member_of_is_not_found(api: Api) -> 
     for exam_id in (EXAM, "no-such-exam"):
         missing = outsider.call("members", "invite", path_params={"exam_id": exam_id}, body={"role": "owner"})
         assert missing.status == 404, missing.body
+
+
+def _log(url: str) -> list[tuple[Any, ...]]:
+    """The exam's audit events after its creation: (actor, role, action, target, before, after, request id)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """SELECT a.actor, a.role, a.action, a.target, a.before, a.after, a.request_id
+               FROM audit_event a JOIN exam e ON e.id = a.exam_pk
+               WHERE e.slug = %s AND a.action LIKE 'member.%%' ORDER BY a.seq""",
+            (EXAM,),
+        ).fetchall()
+
+
+def test_every_change_of_the_membership_is_in_the_exams_audit_log(api: Api, clean_database: str) -> None:
+    # Given an owner who invites a grader, who joins
+    invited = api.invite("grader", label="Sam")
+    grader = api.as_key(OTHER_EXAMINER)
+    assert grader.redeem(invited["invitation_code"]).status == 200
+    owner_id, grader_id = _me(api), _me(grader)
+    # When the owner makes them a co-examiner, and they then leave
+    assert _change(api, grader_id, {"role": "co_examiner"}).status == 200
+    assert _change(api, grader_id, {"role": "co_examiner"}).status == 200  # no change: no event
+    assert _remove(grader, grader_id).status == 204
+
+    # Then each step is an event naming who did it, in what role, from which request
+    with psycopg.connect(clean_database) as conn:
+        (invitation_pk,) = conn.execute("SELECT id FROM invitation").fetchone() or (None,)
+    requests = {name: sample_event("members", name)["requestContext"]["requestId"] for name in ("invite", "redeem")}
+    code_shown = invited["invitation_code"][:4] + "…"
+    assert _log(clean_database) == [
+        (
+            owner_id,
+            "owner",
+            "member.invited",
+            f"invitation:{invitation_pk}",
+            None,
+            {"role": "grader", "label": "Sam", "expires_at": invited["expires_at"], "code": code_shown},
+            requests["invite"],
+        ),
+        (
+            grader_id,
+            "grader",
+            "member.joined",
+            f"member:{grader_id}",
+            None,
+            {"role": "grader", "label": "Sam", "invitation": f"invitation:{invitation_pk}"},
+            requests["redeem"],
+        ),
+        (
+            owner_id,
+            "owner",
+            "member.role_changed",
+            f"member:{grader_id}",
+            {"role": "grader"},
+            {"role": "co_examiner"},
+            sample_event("members", "change")["requestContext"]["requestId"],
+        ),
+        (
+            grader_id,
+            "co_examiner",
+            "member.removed",
+            f"member:{grader_id}",
+            {"role": "co_examiner", "label": "Sam"},
+            None,
+            sample_event("members", "leave")["requestContext"]["requestId"],
+        ),
+    ]
+
+
+def test_a_refused_change_leaves_no_event(api: Api, clean_database: str) -> None:
+    refused = _remove(api, _me(api))
+    assert refused.status == 409
+    assert _log(clean_database) == []
