@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,7 @@ from psycopg import errors as pg_errors
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse
+from tests.waiting import wait_until
 
 THIRD = "k3l4m5n6o7"  # a third examiner's key id
 INVITATION_CODE = re.compile(r"^([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}$")
@@ -378,3 +380,38 @@ def test_a_refused_change_leaves_no_event(api: Api, clean_database: str) -> None
     refused = _remove(api, _me(api))
     assert refused.status == 409
     assert _log(clean_database) == []
+
+
+def test_an_invitation_redeemed_while_its_exam_is_deleted_finds_no_exam(api: Api, clean_database: str) -> None:
+    # Given an invitation, and a deletion of its exam in progress (it holds the exam's row lock,
+    # as delete_exam does while S3 deletes the files)
+    code = api.invite("grader")["invitation_code"]
+    with psycopg.connect(clean_database) as deletion:
+        deletion.execute("SELECT id FROM exam WHERE slug = %s FOR UPDATE", (EXAM,))
+
+        # When the invitee redeems it meanwhile
+        with ThreadPoolExecutor(1) as pool:
+            redeeming = pool.submit(api.as_key(OTHER_EXAMINER).redeem, code)
+            _wait_until_waiting_for_a_lock(clean_database)
+            # And the deletion then removes the exam (its invitations with it) and commits
+            deletion.execute("DELETE FROM exam WHERE slug = %s", (EXAM,))
+            deletion.commit()
+            answer = redeeming.result(timeout=60)
+
+    # Then the redemption waited and found nothing: no deadlock, no member of a deleted exam
+    assert answer.status == 404, answer.body
+    with psycopg.connect(clean_database) as conn:
+        assert conn.execute("SELECT count(*) FROM exam_member").fetchone() == (0,)
+
+
+def _wait_until_waiting_for_a_lock(database_url: str) -> None:
+    """Until a request of the product waits for a row lock (bounded: a state, never a sleep's length)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        wait_until(
+            lambda: conn.execute(
+                """SELECT 1 FROM pg_stat_activity
+                   WHERE application_name = 'exam-depository' AND wait_event_type = 'Lock'"""
+            ).fetchone(),
+            timeout_s=60,
+            what="the redemption waiting for the deletion's lock",
+        )
