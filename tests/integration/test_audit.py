@@ -12,21 +12,28 @@ import io
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
 import pytest
+from exam_depository import config
 from exam_depository.adapters import db
 from exam_depository.adapters.db import audit as db_audit
 from exam_depository.api import views
 from exam_depository.domain import audit
 from exam_depository.domain.access import Role
-from exam_depository.usecases import checkpoints
+from exam_depository.usecases import checkpoints, expiry
+from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
-from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse
+from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
+from tests.integration.test_audit_recipe import exported_log, verify_offline
 from tests.unit.test_audit import VECTOR_AT, VECTOR_EVENT, VECTOR_HASH
 
 OWNER = audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.OWNER, "c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
@@ -354,3 +361,278 @@ def test_only_owners_and_co_examiners_read_the_log(api: Api) -> None:
         )
         assert _audit(member, headers={"Accept": "text/csv"}).status == 403
     assert _audit(api.as_key(OTHER_EXAMINER)).status == 404
+
+
+# --- tampering, checkpoints ------------------------------------------------------------------
+
+
+@contextmanager
+def _triggers_off(conn: psycopg.Connection[dict[str, Any]]) -> Iterator[None]:
+    """What the table's owner can do, and the chain and checkpoints answer: the trigger off."""
+    conn.execute("ALTER TABLE audit_event DISABLE TRIGGER USER")
+    try:
+        yield
+    finally:
+        conn.execute("ALTER TABLE audit_event ENABLE TRIGGER USER")
+
+
+def _jwks(api: Api) -> Any:
+    return api.call("get_jwks", "keys").body
+
+
+def test_a_tampered_event_is_caught_by_the_chain_and_a_consistent_rewrite_by_the_checkpoint(
+    api: Api, conn: psycopg.Connection[dict[str, Any]], tmp_path: Path
+) -> None:
+    # Given a log of five events whose head was signed at the exam's close
+    exam_pk = _app_exam_pk()
+    _append(exam_pk, *(_about(f"anon-{n:06d}") for n in range(5 - _head(exam_pk).seq)))
+    token = checkpoints.sign_checkpoint(exam_pk, "closed")
+    assert token is not None
+    signed = audit.Checkpoint(5, _head(exam_pk).hash)
+    intact = _csv_of(api)
+    assert verify_offline(tmp_path / "intact", intact, token, _jwks(api)).returncode == 0
+
+    # When someone who can write the database changes event 3's extension, the trigger off
+    with _triggers_off(conn):
+        conn.execute(
+            """UPDATE audit_event SET after = '{"due_at": "2026-12-20T10:00:00Z"}'::jsonb
+               WHERE exam_pk = %s AND seq = 3""",
+            (exam_pk,),
+        )
+    # Then the chain breaks there, for chain_break and for the documented verifier
+    assert audit.chain_break(_app_events(exam_pk)) == audit.Break(3, "hash does not match the event")
+    changed = verify_offline(tmp_path / "changed", _csv_of(api), token, _jwks(api))
+    assert (changed.returncode, changed.stderr.strip()) == (1, "broken at seq 3: its hash does not match the event")
+
+    # And when they rewrite the tail consistently, every hash from there on recomputed
+    with _triggers_off(conn):
+        previous = _app_events(exam_pk)[1].hash
+        for item in _app_events(exam_pk)[2:]:
+            new_hash = audit.link(previous, item.seq, audit.at_text(item.at), audit.item_body(item))
+            conn.execute(
+                "UPDATE audit_event SET prev_hash = %s, hash = %s WHERE exam_pk = %s AND seq = %s",
+                (previous, new_hash, exam_pk, item.seq),
+            )
+            previous = new_hash
+        conn.execute("UPDATE audit_head SET hash = %s WHERE exam_pk = %s", (previous, exam_pk))
+    # Then the chain holds, and only the signed checkpoint tells
+    rewritten = _app_events(exam_pk)
+    assert audit.chain_break(rewritten) is None
+    assert audit.chain_break(rewritten, checkpoint=signed) == audit.Break(
+        5, "hash differs from the signed checkpoint's"
+    )
+    caught = verify_offline(tmp_path / "rewritten", _csv_of(api), token, _jwks(api))
+    assert (caught.returncode, caught.stderr.strip()) == (
+        1,
+        "broken at seq 5: its hash is not the one the checkpoint signed",
+    )
+
+
+def _csv_of(api: Api) -> bytes:
+    answer = _audit(api, headers={"Accept": "text/csv"})
+    assert answer.status == 200, answer.body
+    return str(answer.body).encode()
+
+
+def test_checkpoints_are_signed_by_a_published_key_and_say_what_they_sign(api: Api) -> None:
+    # Given an exam with events, checkpointed as at its close
+    exam_pk = _app_exam_pk()
+    _append(exam_pk, _about("anon-000001"))
+    head = _head(exam_pk)
+    token = checkpoints.sign_checkpoint(exam_pk, "closed")
+    assert token is not None
+
+    # Then /.well-known/jwks.json's keys verify it, as an audit checkpoint of that head
+    keys = jwk.KeySet.import_key_set(_jwks(api))
+    signed = jws.deserialize_compact(token, keys, algorithms=["ES256"])
+    assert signed.protected["typ"] == "audit-checkpoint+jwt"
+    claims = json.loads(signed.payload)
+    assert claims | {"iat": 0, "exam_created_at": ""} == {
+        "iss": "exam-depository-test",
+        "iat": 0,
+        "purpose": "audit-checkpoint",
+        "exam": EXAM,
+        "exam_created_at": "",
+        "seq": head.seq,
+        "hash": head.hash,
+        "at": audit.at_text(head.at),
+        "reason": "closed",
+    }
+    # and it is kept; the same head again keeps the first
+    assert checkpoints.sign_checkpoint(exam_pk, "closed") is not None
+    with db.transaction() as app:
+        kept = app.execute("SELECT seq, hash, reason, token FROM audit_checkpoint").fetchall()
+    assert kept == [{"seq": head.seq, "hash": head.hash, "reason": "closed", "token": token}]
+
+
+def test_an_export_records_its_start_and_links_and_its_zip_passes_the_documented_verifier(
+    api: Api, handler: Callable[[str], ModuleType], database_url: str, tmp_path: Path
+) -> None:
+    # Given an exported exam
+    log, checkpoint, jwks = exported_log(api, handler, database_url)
+    assert json.loads(base64.urlsafe_b64decode(checkpoint.split(".")[1] + "=="))["exam"] == EXAM
+
+    # Then the ZIP's log and checkpoint pass the documented verifier, the export's start in it
+    verified = verify_offline(tmp_path, log, checkpoint, jwks)
+    assert verified.returncode == 0, verified.stderr
+    rows = list(csv.reader(io.StringIO(log.decode(), newline="")))
+    assert rows[-1][4] == "export.created"
+    assert verified.stdout.startswith(
+        f"chain intact: {len(rows) - 1} events; checkpoint at seq {len(rows) - 1} (exported"
+    )
+
+    # And each link to the ZIP the examiner is given is recorded after it, with its expiry
+    export_id = rows[-1][5].removeprefix("export:")
+    done = api.call("get_export", "progress", path_params={"export_id": export_id})
+    assert done.body["url"]
+    newest = _audit(api, {"limit": "1"}).body["items"][0]
+    assert (newest["action"], newest["target"]) == ("export.link_issued", f"export:{export_id}")
+    assert newest["after"]["expires_at"].endswith("Z")
+
+
+def test_a_reviewers_download_link_is_recorded_by_pseudonym(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    # Given a student's recorded submission
+    student = api.create_student()
+    form = api.request_upload(student["upload_code"]).body
+    bucket.upload(form, b"%PDF")
+    record(bucket.notification(form["fields"]["key"], 4))
+    code = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body[
+        "current"
+    ]["verification_code"]
+
+    # When a reviewer asks for a link to it by its verification code
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": code.lower()})
+    assert link.status == 200
+
+    # Then the exam's log says so, naming the student by pseudonym only, with the request's id
+    (event,) = _audit(api, {"action": "verification.link_issued"}).body["items"]
+    assert (event["actor"], event["role"], event["target"]) == ("reviewer", None, f"verification:{code}")
+    assert event["after"] == {"pseudonym": student["pseudonym"], "expires_at": link.body["expires_at"]}
+    assert event["request_id"] == "5b8e0c4e-7f7a-4d51-9a0e-2f3c1f0b9a11"  # the sample event's
+    assert _audit(api, {"nickname": student["nickname"], "action": "verification.link_issued"}).body["items"] == [event]
+
+
+# --- deletion, retention, the expiry job ------------------------------------------------------
+
+
+def _rows_of_exam(conn: psycopg.Connection[dict[str, Any]], exam_pk: int) -> dict[str, Any]:
+    row = conn.execute(
+        """SELECT (SELECT array_agg(action ORDER BY seq) FROM audit_event WHERE exam_pk = %(e)s) AS actions,
+                  (SELECT count(*) FROM audit_checkpoint WHERE exam_pk = %(e)s) AS checkpoints,
+                  (SELECT count(*) FROM audit_head WHERE exam_pk = %(e)s) AS heads""",
+        {"e": exam_pk},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def _age(conn: psycopg.Connection[dict[str, Any]], exam_pk: int, days: int) -> None:
+    """Make the exam's log `days` older, as if it had been written then."""
+    with _triggers_off(conn):
+        conn.execute("UPDATE audit_event SET at = at - make_interval(days => %s) WHERE exam_pk = %s", (days, exam_pk))
+    conn.execute("UPDATE audit_head SET at = at - make_interval(days => %s) WHERE exam_pk = %s", (days, exam_pk))
+
+
+def test_a_deleted_exam_keeps_only_its_tombstone_until_the_retention_and_never_less_than_30_days(
+    api: Api, conn: psycopg.Connection[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an exam with events and a checkpoint
+    exam_pk = _app_exam_pk()
+    _append(exam_pk, _about("anon-000001"), _about("anon-000002"))
+    assert checkpoints.sign_checkpoint(exam_pk, "closed") is not None
+    head = _head(exam_pk)
+
+    # When it is deleted as the use case does: the tombstone, the rows, the rest of the log
+    tombstone = audit.Event(
+        OWNER,
+        audit.AuditAction.EXAM_DELETED,
+        "exam",
+        before={"title": "Physics, December 2026"},
+        after={"students": 0, "files": 0, "exports": 0, "papers": 0, "events_removed": head.seq},
+    )
+    with db.transaction() as app:
+        db.audit.append(app, exam_pk, [tombstone])
+        app.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
+        assert db.audit.forget_deleted_exam(app, exam_pk) == head.seq
+
+    # Then only the tombstone is left, naming the head at the deletion
+    assert _rows_of_exam(conn, exam_pk) == {"actions": ["exam.deleted"], "checkpoints": 0, "heads": 1}
+    (kept,) = conn.execute("SELECT seq, prev_hash FROM audit_event WHERE exam_pk = %s", (exam_pk,)).fetchall()
+    assert kept == {"seq": head.seq + 1, "prev_hash": head.hash}
+
+    # And nothing removes it before 30 days, whatever the application asks
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction() as app:
+        db.audit.purge(app, tombstones_before=datetime.now(UTC) + timedelta(days=1))
+    _age(conn, exam_pk, 29)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM audit_event WHERE exam_pk = %s", (exam_pk,))
+
+    # And the expiry job keeps it for AuditRetentionDays (365 by default), then purges it
+    _age(conn, exam_pk, 2)  # 31 days old
+    now = datetime.now(UTC)
+    assert expiry.purge_audit(now) == 0
+    monkeypatch.setenv("AUDIT_RETENTION_DAYS", "30")
+    config.reset()
+    assert expiry.purge_audit(now) == 1
+    assert _rows_of_exam(conn, exam_pk) == {"actions": None, "checkpoints": 0, "heads": 0}
+
+
+def test_an_exam_an_older_release_deletes_goes_with_its_events_kept_until_the_retention(
+    api: Api, conn: psycopg.Connection[dict[str, Any]]
+) -> None:
+    # Given an exam with events, deleted by SQL that knows nothing of the log (a rolled-back release)
+    exam_pk = _app_exam_pk()
+    _append(exam_pk, _about("anon-000001"))
+    conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
+    left = _rows_of_exam(conn, exam_pk)
+    assert (left["actions"][-1], len(left["actions"]), left["heads"]) == ("extension.set", _head(exam_pk).seq, 1)
+
+    # Then its log stays for the retention after its last event, then goes
+    assert expiry.purge_audit(datetime.now(UTC)) == 0
+    _age(conn, exam_pk, 366)
+    assert expiry.purge_audit(datetime.now(UTC)) == 1
+    assert _rows_of_exam(conn, exam_pk) == {"actions": None, "checkpoints": 0, "heads": 0}
+
+
+def test_the_expiry_job_signs_a_checkpoint_of_every_exam_whose_last_cutoff_passed(
+    api: Api, clean_database: str
+) -> None:
+    # Given an exam over, and one whose student has an extension still running
+    now = datetime.now(UTC)
+    api.create_exam("over")
+    api.create_exam("extended")
+    api.create_student("late", exam_id="extended")
+    for exam_id in ("over", "extended", EXAM):
+        move_window(
+            clean_database,
+            exam_id,
+            opens_at=now - timedelta(days=2),
+            due_at=now - timedelta(days=1),
+            cutoff_at=now - timedelta(days=1),
+        )
+    with psycopg.connect(clean_database) as admin:
+        admin.execute(
+            "UPDATE student SET extension_due_at = %s, extension_cutoff_at = %s", (now + timedelta(hours=1),) * 2
+        )
+    _append(_app_exam_pk("over"), _about("anon-000001"))
+
+    # When the job runs, twice
+    first = expiry.expire_submissions(now, checkpoint=checkpoints.sign_checkpoint)
+    second = expiry.expire_submissions(now, checkpoint=checkpoints.sign_checkpoint)
+
+    # Then the exams over got one `closed` checkpoint each, of their head, and the extended none yet
+    assert (first.checkpoints, second.checkpoints) == (2, 0)
+    with db.transaction() as app:
+        marks = app.execute(
+            """SELECT e.slug, c.seq, c.hash, h.seq AS head_seq, h.hash AS head_hash FROM audit_checkpoint c
+               JOIN exam e ON e.id = c.exam_pk JOIN audit_head h ON h.exam_pk = c.exam_pk
+               WHERE c.reason = 'closed' ORDER BY e.slug"""
+        ).fetchall()
+    assert [mark["slug"] for mark in marks] == ["over", EXAM]
+    assert all((mark["seq"], mark["hash"]) == (mark["head_seq"], mark["head_hash"]) for mark in marks)
+
+    # And once the extension is over too, the next run signs that exam's
+    later = now + timedelta(hours=2)
+    assert expiry.expire_submissions(later, checkpoint=checkpoints.sign_checkpoint).checkpoints == 1
