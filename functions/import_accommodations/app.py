@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import AccommodationImportResult
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -20,10 +20,10 @@ app = build_resolver()
         "Body: text/csv, UTF-8, header row nickname,extra_time_percent[,extra_time_minutes] in any order; "
         "percent 0 to 300, minutes 0 to 1440 (empty: 0). Every bad row is answered by line and nothing changes."
     ),
-    responses=responses(200, AccommodationImportResult, 404, 413, 415),
+    responses=responses(200, AccommodationImportResult, 403, 404, 413, 415),
 )
 def import_accommodations(exam_id: str) -> AccommodationImportResult:
-    exam, accommodated = roster.import_accommodations(examiner_key_id(app), exam_id, request_csv(app))
+    exam, accommodated = roster.import_accommodations(caller(app), exam_id, request_csv(app))
     return views.accommodation_import_result(exam, accommodated)
 
 

@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import StudentSummary
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import AccommodationIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
@@ -22,10 +22,10 @@ app = build_resolver()
         "Extra time, in percent of the exam's duration and in minutes (zeros remove it). It may be set before "
         "the exam is timed, and after the student started: their due time moves at once."
     ),
-    responses=responses(200, StudentSummary, 404, 415),
+    responses=responses(200, StudentSummary, 403, 404, 415),
 )
 def set_accommodation(exam_id: str, nickname: str, accommodation: AccommodationIn) -> StudentSummary:
-    exam, student = roster.set_accommodation(examiner_key_id(app), exam_id, nickname, accommodation)
+    exam, student = roster.set_accommodation(caller(app), exam_id, nickname, accommodation)
     return views.student_summary(exam, student)
 
 

@@ -318,3 +318,12 @@ class SignCheckpoint(Protocol):
     returns the token, None when the exam is gone."""
 
     def __call__(self, exam_pk: int, reason: CheckpointReason, head: Head | None = None, /) -> str | None: ...
+
+
+def difference(
+    before: Mapping[str, Json], after: Mapping[str, Json]
+) -> tuple[dict[str, Json] | None, dict[str, Json] | None]:
+    """What an event records of a change: the fields whose value changed, as they were and as they
+    are (None for a side with nothing to say)."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return ({name: before.get(name) for name in changed} or None, {name: after[name] for name in changed} or None)
