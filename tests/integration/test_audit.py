@@ -19,17 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
-from exam_depository.adapters import db
+from exam_depository.adapters import db, signing
 from exam_depository.adapters.db import audit as db_audit
 from exam_depository.api import views
 from exam_depository.domain import audit
 from exam_depository.domain.access import Role
-from exam_depository.usecases import checkpoints, expiry
+from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.usecases import checkpoints, expiry, exports
 from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
@@ -683,3 +685,25 @@ def test_closing_signs_a_checkpoint_and_deleting_leaves_the_tombstone_not_before
     assert (tombstone["seq"], tombstone["prev_hash"], tombstone["action"]) == (head.seq + 1, head.hash, "exam.deleted")
     assert tombstone["after"] == {"students": 1, "files": 0, "exports": 0, "papers": 0, "events_removed": head.seq}
     assert _rows_of_exam(conn, exam_pk) == {"actions": ["exam.deleted"], "checkpoints": 0, "heads": 1}
+
+
+def test_an_export_whose_checkpoint_cannot_be_signed_is_retried_then_fails_saying_so(
+    api: Api, handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an export queued while KMS refuses the signing key (one that does not exist)
+    response = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    export_id = response.body["export_id"]
+    monkeypatch.setenv("RECEIPT_KEY_ID", "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000")
+    config.reset()
+    signing.reset()
+
+    # Then a try before the last is left to SQS to retry, and the last fails the export, saying so
+    with pytest.raises(ServiceUnavailable):
+        exports.build_export(UUID(export_id), last_try=False, checkpoint=checkpoints.sign_checkpoint)
+    built = exports.build_export(UUID(export_id), last_try=True, checkpoint=checkpoints.sign_checkpoint)
+    assert built.outcome == "failed"
+    failed = api.call("get_export", "progress", path_params={"export_id": export_id}).body
+    assert (failed["status"], failed["error"]) == (
+        "failed",
+        "S3, KMS or the database was unavailable on every try; start the export again.",
+    )
