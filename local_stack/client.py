@@ -205,6 +205,56 @@ class ApiClient:
             self.url(f"exams/{exam_id}/paper"), json=body, headers=self._examiner(), timeout=TIMEOUT_S
         )
 
+    def new_upload_code(self, exam_id: str, nickname: str) -> requests.Response:
+        return self.session.post(
+            self.url(f"exams/{exam_id}/students/{nickname}/upload_code"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    # --- an exam's members and its audit log ----------------------------------------------
+
+    def invite(self, exam_id: str, role: str, label: str | None = None) -> requests.Response:
+        body = {"role": role} | ({"label": label} if label is not None else {})
+        return self.session.post(
+            self.url(f"exams/{exam_id}/members/invitations"), json=body, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def redeem(self, invitation_code: str) -> requests.Response:
+        """Join an exam with an invitation's code, as this client's key."""
+        return self.session.post(
+            self.url(f"members/invitations/{invitation_code}"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def join(self, inviter: ApiClient, exam_id: str, role: str) -> dict[str, Any]:
+        """Become a member of `inviter`'s exam with `role`; returns the exam as this key sees it."""
+        invited = inviter.invite(exam_id, role)
+        assert invited.status_code == 201, invited.text
+        joined = self.redeem(invited.json()["invitation_code"])
+        assert joined.status_code == 200, joined.text
+        return dict(joined.json())
+
+    def members(self, exam_id: str) -> requests.Response:
+        return self.session.get(self.url(f"exams/{exam_id}/members"), headers=self._examiner(), timeout=TIMEOUT_S)
+
+    def change_member(self, exam_id: str, member_id: str, changes: dict[str, Any]) -> requests.Response:
+        return self.session.patch(
+            self.url(f"exams/{exam_id}/members/{member_id}"), json=changes, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def remove_member(self, exam_id: str, member_id: str) -> requests.Response:
+        return self.session.delete(
+            self.url(f"exams/{exam_id}/members/{member_id}"), headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def audit(self, exam_id: str, **query: str) -> requests.Response:
+        return self.session.get(
+            self.url(f"exams/{exam_id}/audit"), params=query, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def audit_csv(self, exam_id: str) -> requests.Response:
+        return self.session.get(
+            self.url(f"exams/{exam_id}/audit"), headers=self._examiner({"Accept": "text/csv"}), timeout=TIMEOUT_S
+        )
+
     # --- student -------------------------------------------------------------------------
 
     def start(self, upload_code: str) -> requests.Response:
