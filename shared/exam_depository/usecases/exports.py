@@ -137,7 +137,7 @@ def build_export(export_id: UUID, *, last_try: bool, checkpoint: SignCheckpoint)
         if upload is not None:
             upload.abort()
         if last_try:
-            unavailable = exc.service or "S3 or the database"
+            unavailable = exc.service or "S3, KMS or the database"
             _fail(export_id, f"{unavailable} was unavailable on every try; start the export again.")
             return Built("failed")
         raise
