@@ -84,7 +84,7 @@ FORBIDDEN: dict[str, Call] = {
     "ListExamsFunction": read_a_submission,
     "GetExamFunction": read_a_submission,
     "UpdateExamFunction": write_a_submission,
-    "CloseExamFunction": delete_a_submission_version,  # closes the window; deletes no file
+    "CloseExamFunction": delete_a_submission_version,  # closes the window, signs a checkpoint; deletes no file
     "CreateStudentFunction": read_a_submission,
     "ImportStudentsFunction": write_a_submission,
     "ListStudentsFunction": read_a_submission,
@@ -100,6 +100,8 @@ FORBIDDEN: dict[str, Call] = {
     "RegenerateUploadCodeFunction": read_a_submission,
     "CreateExportFunction": queue_a_forged_notification,  # may queue export jobs only
     "GetExportFunction": read_a_submission,  # may read exports/ only
+    "MembersFunction": read_a_submission,  # an exam's members: the database only
+    "ListAuditFunction": sign_with_the_receipt_key,  # reads the log; never signs a checkpoint
     "RequestUploadFunction": read_a_submission,  # signs upload forms (PutObject) only
     "GetUploadStatusFunction": read_a_submission,
     "StartAttemptFunction": read_a_paper_version,  # starts a clock; the paper comes from its own route
