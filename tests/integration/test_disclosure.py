@@ -1,7 +1,8 @@
 """What each role is shown of an exam's students, and what the audit log records of each route:
 a grader of an anonymous exam sees pseudonyms only (in answers, searches and paths), an
 invigilator no code of either kind and no pseudonym; the answers that show upload codes, or pair
-names with pseudonyms in an anonymous exam, are themselves events; every change is one."""
+names with pseudonyms in an anonymous exam, are themselves events; every change is one, and a
+close signs a checkpoint of the log."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from exam_depository.adapters import aws as aws_clients
+from exam_depository.adapters import signing
 from exam_depository.api.models.roster import StudentDetail, StudentPage
 
+from tests.faults import closed_port
 from tests.integration.conftest import EXAM, Api, Bucket, move_window
 from tests.integration.test_papers import EXAM as PAPER_EXAM
 from tests.integration.test_papers import _link, _timed_exam, _upload_paper
@@ -274,3 +278,31 @@ def test_a_students_first_link_to_the_paper_is_recorded_once(
             "SELECT actor, role FROM audit_event WHERE action = 'paper.first_download'",
         ).fetchone()
     assert row == (f"student:{student['pseudonym']}", None)
+
+
+def _checkpoints(database_url: str, exam_id: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            """SELECT reason FROM audit_checkpoint WHERE exam_pk = (SELECT id FROM exam WHERE slug = %s)""",
+            (exam_id,),
+        ).fetchall()
+    return [reason for (reason,) in rows]
+
+
+def test_a_close_signs_a_checkpoint_of_the_log_and_is_done_whatever_kms_answers(
+    api: Api, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A close signs the log's head with the receipts' key
+    assert api.call("close_exam", "now").status == 200
+    assert _checkpoints(database_url, EXAM) == ["closed"]
+
+    # With KMS unreachable, another exam still closes (its checkpoint comes from the expiry job)
+    api.create_exam("unsigned")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", f"http://127.0.0.1:{closed_port()}")
+    aws_clients.reset()
+    signing.reset()
+    closed = api.call("close_exam", "now", path_params={"exam_id": "unsigned"})
+    assert closed.status == 200, closed.body
+    assert closed.body["state"] == "closed"
+    assert _checkpoints(database_url, "unsigned") == []
+    assert [action for action, _, _ in _events(database_url, "unsigned")] == ["exam.created", "exam.closed"]
