@@ -285,6 +285,9 @@ def csv_cells(item: AuditItem) -> list[str]:
 
 
 CSV_BATCH = 200  # events per chunk: a few tens of KB
+TOO_LARGE_TO_ANSWER = (
+    "This exam's audit log is too large to download here; every export's ZIP holds all of it (audit.csv)."
+)
 
 
 def csv_chunks(items: Iterable[AuditItem]) -> Iterator[bytes]:
