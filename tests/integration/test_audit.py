@@ -36,9 +36,10 @@ from exam_depository.usecases import checkpoints, expiry, exports
 from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
+from tests.audit_recipe import verify_offline
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
-from tests.integration.test_audit_recipe import exported_log, verify_offline
+from tests.integration.test_audit_recipe import exported_log
 from tests.unit.test_audit import VECTOR_AT, VECTOR_EVENT, VECTOR_HASH
 
 OWNER = audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.OWNER, "c6af9ac6-7b61-11e6-9a41-93e8deadbeef")

@@ -9,9 +9,6 @@ import hashlib
 import io
 import itertools
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,24 +19,9 @@ from exam_depository.adapters import db
 from exam_depository.domain import audit
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG
 
-from tests.conftest import ROOT
+from tests.audit_recipe import verify_offline
 from tests.integration.conftest import EXAM, Api
 from tests.integration.test_exports import _build_queued, _start, _zip
-
-RECIPE = re.search(
-    r"<!-- the audit recipe:[^\n]*-->\n```python\n(.*?)```", (ROOT / "docs/AUDIT.md").read_text(), re.DOTALL
-)
-
-
-def verify_offline(folder: Path, log: bytes, checkpoint: str, jwks: Any) -> subprocess.CompletedProcess[str]:
-    """Run the documented verifier as a reader would: the three files beside it, in a folder."""
-    assert RECIPE is not None, "docs/AUDIT.md lost its verifier"
-    folder.mkdir(exist_ok=True)
-    (folder / "verify.py").write_text(RECIPE.group(1))
-    (folder / AUDIT_LOG).write_bytes(log)
-    (folder / AUDIT_CHECKPOINT).write_text(checkpoint)
-    (folder / "jwks.json").write_text(json.dumps(jwks))
-    return subprocess.run([sys.executable, "verify.py"], cwd=folder, capture_output=True, text=True, check=False)
 
 
 def exam_pk(database_url: str, exam_id: str = EXAM) -> int:
