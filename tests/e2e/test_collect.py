@@ -1,6 +1,7 @@
 """Collect and prove over real HTTP through the local stack: 30 students hand in, one export holds
-exactly their current files and a manifest that matches the API; receipts check out with the
-published keys, and a changed one does not."""
+exactly their current files and a manifest that matches the API, and the exam's audit log with a
+checkpoint signed by MiniStack's KMS that the documented verifier accepts; receipts check out with
+the published keys, and a changed one does not."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, cast
 import requests
 from joserfc import jwk, jwt
 
+from tests.audit_recipe import verify_offline
 from tests.e2e.conftest import Stack
 
 STUDENTS = 30
@@ -48,7 +50,22 @@ def test_thirty_students_hand_in_and_one_export_holds_exactly_their_current_file
     archive = zipfile.ZipFile(io.BytesIO(body.content))
     listed = {s["nickname"]: s for s in stack.students("collect", limit=100).json()["items"]}
     manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
-    assert sorted(archive.namelist()) == sorted([row["path_in_zip"] for row in manifest] + ["manifest.csv"])
+    assert sorted(archive.namelist()) == sorted(
+        [row["path_in_zip"] for row in manifest] + ["audit.csv", "audit-checkpoint.jwt", "manifest.csv"]
+    )
+    # And its audit log, the import and the export among its events, passes the documented verifier
+    log = archive.read("audit.csv")
+    actions = [row["action"] for row in csv.DictReader(io.StringIO(log.decode(), newline=""))]
+    assert actions[0] == "exam.created"
+    assert actions[-1] == "export.created"
+    assert "students.imported" in actions
+    verified = verify_offline(
+        tmp_path / "audit", log, archive.read("audit-checkpoint.jwt").decode(), stack.jwks().json()
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.startswith(
+        f"chain intact: {len(actions)} events; checkpoint at seq {len(actions)} (exported"
+    )
     assert {row["nickname"] for row in manifest} == set(codes)
     for row in manifest:
         current = listed[row["nickname"]]["current"]

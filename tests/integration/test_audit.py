@@ -31,13 +31,15 @@ from exam_depository.api import views
 from exam_depository.domain import audit
 from exam_depository.domain.access import Role
 from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.usecases import audit as audit_reading
 from exam_depository.usecases import checkpoints, expiry, exports
 from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
+from tests.audit_recipe import verify_offline
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
-from tests.integration.test_audit_recipe import exported_log, verify_offline
+from tests.integration.test_audit_recipe import exported_log
 from tests.unit.test_audit import VECTOR_AT, VECTOR_EVENT, VECTOR_HASH
 
 OWNER = audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.OWNER, "c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
@@ -359,6 +361,11 @@ def test_a_log_too_large_for_one_answer_goes_gzipped_or_is_refused_naming_the_ex
     assert (refused.status, refused.body["type"]) == (413, "urn:exam-depository:problem:payload-too-large")
     assert "export" in refused.body["detail"]
 
+    # And a log too large even to gzip into an answer is refused before it is all read
+    monkeypatch.setattr(audit_reading, "MAX_CSV_BYTES", len(content) // 2)
+    unread = _audit(api, headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
+    assert (unread.status, unread.body["detail"]) == (413, refused.body["detail"])
+
 
 def test_only_owners_and_co_examiners_read_the_log(api: Api) -> None:
     co_examiner, grader, invigilator = (api.as_key(key) for key in ("co0000000001", "gr0000000001", "in0000000001"))
@@ -576,12 +583,16 @@ def test_a_deleted_exam_keeps_only_its_tombstone_until_the_retention_and_never_l
     (kept,) = conn.execute("SELECT seq, prev_hash FROM audit_event WHERE exam_pk = %s", (exam_pk,)).fetchall()
     assert kept == {"seq": head.seq + 1, "prev_hash": head.hash}
 
-    # And nothing removes it before 30 days, whatever the application asks
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction() as app:
-        db.audit.purge(app, tombstones_before=datetime.now(UTC) + timedelta(days=1))
+    # And nothing removes it before 30 days, whatever the application asks: the purge leaves it,
+    # and the trigger refuses a DELETE
+    with db.transaction() as app:
+        assert db.audit.purge(app, tombstones_before=datetime.now(UTC) + timedelta(days=1)) == 0
     _age(conn, exam_pk, 29)
+    with db.transaction() as app:
+        assert db.audit.purge(app, tombstones_before=datetime.now(UTC)) == 0
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("DELETE FROM audit_event WHERE exam_pk = %s", (exam_pk,))
+    assert _rows_of_exam(conn, exam_pk)["actions"] == ["exam.deleted"]
 
     # And the expiry job keeps it for AuditRetentionDays (365 by default), then purges it
     _age(conn, exam_pk, 2)  # 31 days old

@@ -9,9 +9,6 @@ import hashlib
 import io
 import itertools
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,24 +19,12 @@ from exam_depository.adapters import db
 from exam_depository.domain import audit
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG
 
+from tests.audit_recipe import verify_offline
 from tests.conftest import ROOT
 from tests.integration.conftest import EXAM, Api
 from tests.integration.test_exports import _build_queued, _start, _zip
 
-RECIPE = re.search(
-    r"<!-- the audit recipe:[^\n]*-->\n```python\n(.*?)```", (ROOT / "docs/AUDIT.md").read_text(), re.DOTALL
-)
-
-
-def verify_offline(folder: Path, log: bytes, checkpoint: str, jwks: Any) -> subprocess.CompletedProcess[str]:
-    """Run the documented verifier as a reader would: the three files beside it, in a folder."""
-    assert RECIPE is not None, "docs/AUDIT.md lost its verifier"
-    folder.mkdir(exist_ok=True)
-    (folder / "verify.py").write_text(RECIPE.group(1))
-    (folder / AUDIT_LOG).write_bytes(log)
-    (folder / AUDIT_CHECKPOINT).write_text(checkpoint)
-    (folder / "jwks.json").write_text(json.dumps(jwks))
-    return subprocess.run([sys.executable, "verify.py"], cwd=folder, capture_output=True, text=True, check=False)
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def exam_pk(database_url: str, exam_id: str = EXAM) -> int:
@@ -137,6 +122,20 @@ def test_the_documented_verifier_passes_an_exported_log_and_names_where_a_change
     assert (caught.returncode, caught.stderr.strip()) == (
         1,
         f"broken at seq {events}: its hash is not the one the checkpoint signed",
+    )
+
+    # (what the verifier said, for the closing note of a change: the artifacts CI keeps)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "audit-verifier.txt").write_text(
+        "".join(
+            f"$ python verify.py   # {case}\n{run.stdout}{run.stderr}exit status {run.returncode}\n\n"
+            for case, run in (
+                ("the export's audit.csv as it is", intact),
+                ("event 3's after changed", broken),
+                ("event 2 removed", removed),
+                ("event 3 changed, every later hash recomputed", caught),
+            )
+        )
     )
 
     # And a checkpoint that is not the deployment's, or is cut, is refused

@@ -540,6 +540,7 @@ def audit_download(exam_id: str, content: bytes, accept_encoding: str | None) ->
     export's ZIP holds any log."""
     import json
 
+    from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER
     from exam_depository.domain.errors import PayloadTooLarge
 
     text = content.decode()
@@ -548,9 +549,7 @@ def audit_download(exam_id: str, content: bytes, accept_encoding: str | None) ->
     if len(json.dumps(text)) > room and not (
         "gzip" in (accept_encoding or "").lower() and 4 * ((len(_gzipped(content)) + 2) // 3) <= room
     ):
-        raise PayloadTooLarge(
-            "This exam's audit log is too large to download here; every export's ZIP holds all of it (audit.csv)."
-        )
+        raise PayloadTooLarge(TOO_LARGE_TO_ANSWER)
     return text, {"Content-Disposition": f'attachment; filename="{exam_id}-audit.csv"'}
 
 

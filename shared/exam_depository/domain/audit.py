@@ -94,7 +94,7 @@ def body(event: Event) -> str:
     no spaces, UTF-8 as is. Values are null, booleans, integers and strings (instants as
     `rfc3339`), in lists and objects: PostgreSQL's jsonb gives exactly these back, so the text can
     be rebuilt from the stored columns (a float could come back another number's text)."""
-    return canonical(
+    return _body(
         {
             "actor": event.actor.id,
             "role": None if event.actor.role is None else str(event.actor.role),
@@ -107,16 +107,20 @@ def body(event: Event) -> str:
     )
 
 
-def canonical(fields: Mapping[str, Json]) -> str:
-    """`fields` as the log's canonical JSON (a body, or a `before`/`after` cell of the CSV)."""
+def _body(fields: Mapping[str, Json]) -> str:
+    """A body's canonical JSON, once its text fields are ones a CSV cell may start with."""
     for name in ("actor", "action", "target"):
-        if name in fields:
-            _check_text(name, fields[name])
+        _check_text(name, fields[name])
     for name in ("role", "request_id"):
-        if fields.get(name) is not None:
+        if fields[name] is not None:
             _check_text(name, fields[name])
-    _check_values(fields)
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical(fields)
+
+
+def canonical(value: Mapping[str, Json]) -> str:
+    """`value` as the log's canonical JSON (a body, or a `before`/`after` cell of the CSV)."""
+    _check_values(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_text(name: str, value: Json) -> None:
@@ -167,7 +171,7 @@ class AuditItem:
 
 def item_body(item: AuditItem) -> str:
     """The body an item's hash covers, rebuilt from its columns."""
-    return canonical(
+    return _body(
         {
             "actor": item.actor,
             "role": item.role,
@@ -285,6 +289,9 @@ def csv_cells(item: AuditItem) -> list[str]:
 
 
 CSV_BATCH = 200  # events per chunk: a few tens of KB
+TOO_LARGE_TO_ANSWER = (
+    "This exam's audit log is too large to download here; every export's ZIP holds all of it (audit.csv)."
+)
 
 
 def csv_chunks(items: Iterable[AuditItem]) -> Iterator[bytes]:

@@ -10,10 +10,13 @@ import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import AuditAction, AuditItem, csv_chunks
-from exam_depository.domain.errors import InvalidQuery
+from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER, AuditAction, AuditItem, csv_chunks
+from exam_depository.domain.errors import InvalidQuery, PayloadTooLarge
 
 MAX_PAGE = 500
+# Past this a log's CSV cannot fit one answer (Lambda's 6 MiB) even gzipped (its hashes do not
+# compress: about 3 to 1 at best, then base64): refused before it is all read.
+MAX_CSV_BYTES = 24 * 1024 * 1024
 
 
 def audit_page(
@@ -40,5 +43,11 @@ def audit_download(caller: Caller, exam_id: str, *, filtered: bool) -> tuple[str
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.AUDIT_READ)
         head = db.audit.head(conn, exam.exam_pk)
-        content = b"".join(csv_chunks(db.audit.stream(conn, exam.exam_pk, head.seq)))
-    return exam.exam_id, content
+        chunks: list[bytes] = []
+        read = 0
+        for chunk in csv_chunks(db.audit.stream(conn, exam.exam_pk, head.seq)):
+            read += len(chunk)
+            if read > MAX_CSV_BYTES:
+                raise PayloadTooLarge(TOO_LARGE_TO_ANSWER)
+            chunks.append(chunk)
+    return exam.exam_id, b"".join(chunks)
