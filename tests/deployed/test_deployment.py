@@ -6,6 +6,7 @@ Chromium, from the API's own origin to the bucket's (the CORS rule template.yaml
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -272,6 +273,21 @@ def test_an_export_is_built_from_its_queue_and_holds_every_current_file(deployed
         current = handed_in[row["nickname"]]
         assert hashlib.sha256(archive.read(row["path_in_zip"])).hexdigest() == row["sha256"] == current["sha256"]
         assert row["verification_code"] == current["verification_code"]
+    # With the exam's audit log and a checkpoint of it the builder signed with the receipts' key
+    # (its role's grant, as MiniStack enforces it)
+    assert {"audit.csv", "audit-checkpoint.jwt"} <= set(archive.namelist())
+    header = json.loads(base64.urlsafe_b64decode(archive.read("audit-checkpoint.jwt").split(b".")[0] + b"=="))
+    assert header["typ"] == "audit-checkpoint+jwt"
+    assert header["kid"] in {key["kid"] for key in deployed.jwks().json()["keys"]}
+
+    # And a close signs one too, with the close function's own role
+    assert deployed.close_exam("exported").status_code == 200
+    with deployed.database().admin("exam_depository") as admin:
+        reasons = admin.execute(
+            """SELECT c.reason FROM audit_checkpoint c JOIN exam e ON e.id = c.exam_pk
+               WHERE e.slug = 'exported' ORDER BY c.seq, c.reason"""
+        ).fetchall()
+    assert [reason for (reason,) in reasons] == ["exported", "closed"]
 
 
 def test_a_student_hands_in_through_the_deployed_page_in_chromium(deployed: Deployed, tmp_path: Path) -> None:
