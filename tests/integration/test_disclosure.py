@@ -7,6 +7,7 @@ close signs a checkpoint of the log."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from exam_depository.api.models.roster import StudentDetail, StudentPage
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, Api, Bucket, move_window
 from tests.integration.test_papers import EXAM as PAPER_EXAM
-from tests.integration.test_papers import _link, _timed_exam, _upload_paper
+from tests.integration.test_papers import PDF, _link, _timed_exam, _upload_paper
 
 Record = Callable[..., dict[str, Any]]
 NAMES = ("nickname", "first_name", "last_name", "email")
@@ -254,13 +255,23 @@ def test_deleting_an_exam_leaves_only_its_tombstone_with_what_it_held(api: Api, 
     assert after == {"students": 2, "files": 0, "exports": 0, "papers": 0, "events_removed": events_before}
 
 
-def test_a_students_first_link_to_the_paper_is_recorded_once(
+def test_a_paper_recorded_and_a_students_first_link_to_it_are_each_recorded_once(
     api: Api, bucket: Bucket, record: Record, database_url: str
 ) -> None:
     # Given an untimed exam with a recorded paper, opened now
     _timed_exam(api, duration_minutes=None)
     form, notification = _upload_paper(api, bucket)
     assert record(notification) == {"batchItemFailures": []}
+    # (recorded by the recorder, once however often S3 says so)
+    assert record(notification) == {"batchItemFailures": []}
+    with psycopg.connect(database_url) as conn:
+        uploaded = conn.execute(
+            "SELECT actor, role, target, after FROM audit_event WHERE action = 'paper.uploaded'"
+        ).fetchall()
+    ((actor, role, target, after),) = uploaded
+    assert (actor, role, target) == ("system:recorder", None, f"paper:{form['paper_id']}")
+    sha256 = hashlib.sha256(PDF).hexdigest()
+    assert after == {"filename": "question-paper.pdf", "size": len(PDF), "sha256": sha256}
     student = api.create_student(exam_id=PAPER_EXAM)
     move_window(database_url, PAPER_EXAM, opens_at=datetime.now(UTC) - timedelta(minutes=1))
     before = len(_events(database_url, PAPER_EXAM))

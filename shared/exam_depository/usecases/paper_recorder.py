@@ -1,16 +1,18 @@
 """What the recorder makes of a question paper S3 accepted (`record_papers`, handed the
 notifications under the papers prefix). Apart from `usecases.papers` so that the examiner's and
 the students' routes do not load the recorder's rules; the record function loads it only when a
-paper arrives."""
+paper arrives. Each paper recorded is an event of its exam's audit log, the recorder's."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.papers  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_PAPER_BYTES
+from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.paper_recording import (
     ExamPaper,
@@ -23,6 +25,8 @@ from exam_depository.domain.paper_recording import (
 )
 from exam_depository.domain.recording import BatchResult, FormReused, ObjectCreated, Orphan, Outcome
 from exam_depository.observability import logger
+
+RECORDER = Actor("system:recorder", None, None)
 
 
 def record_papers(events: list[ObjectCreated]) -> BatchResult:
@@ -106,6 +110,7 @@ def _record(
         max_bytes=MAX_PAPER_BYTES,
     )
     recorded: list[db.papers.RecordedPaper] = []
+    uploaded: dict[int, list[Event]] = {}  # by exam: the papers recorded, for the audit log
     rejected: list[db.papers.RejectedPaper] = []
     loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
     for weighed in batch.weighed:
@@ -123,6 +128,14 @@ def _record(
                         found.size_bytes,
                         found.sha256,
                         event.event_time,
+                    )
+                )
+                uploaded.setdefault(form.exam_pk, []).append(
+                    Event(
+                        RECORDER,
+                        AuditAction.PAPER_UPLOADED,
+                        f"paper:{form.id}",
+                        after={"filename": form.filename, "size": found.size_bytes, "sha256": found.sha256},
                     )
                 )
                 outcomes[index] = "paper_recorded"
@@ -145,4 +158,6 @@ def _record(
     if rejected:
         db.papers.reject_papers(conn, rejected)
     unwanted = db.papers.unwanted_papers(conn, sorted(states))
+    for exam_pk, events_of_exam in sorted(uploaded.items()):  # last, in exam order (as the exams were locked)
+        db.audit.append(conn, exam_pk, events_of_exam)
     return loose + [(paper.object_key, paper.version_id) for paper in unwanted], [paper.paper_id for paper in unwanted]

@@ -165,6 +165,7 @@ class LockedForm:
     version_id: str | None
     object_key: str
     expected_sha256: str | None
+    filename: str  # as the examiner named it (the audit log records it)
 
     @property
     def facts(self) -> PaperFacts:
@@ -181,7 +182,7 @@ def lock_forms(conn: Connection, object_keys: list[str]) -> dict[str, LockedForm
     with conn.cursor(row_factory=rows_of(LockedForm)) as cur:
         rows = cur.execute(
             """SELECT q.id, q.exam_id AS exam_pk, q.issue_seq, q.status, q.version_id, q.object_key,
-                      q.expected_sha256
+                      q.expected_sha256, q.filename
                FROM question_paper q JOIN exam e ON e.id = q.exam_id
                WHERE q.object_key = ANY(%s)
                ORDER BY e.id, q.issue_seq
