@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import floors
-from bench.environment import Environment, pseudonym, started
+from bench.environment import EMPTY_AUDIT_LOG, Environment, pseudonym, started
 
 MIB3 = 3 * 1024 * 1024
 CHUNK, PART = 1024 * 1024, 8 * 1024 * 1024  # as the export reads and writes
@@ -45,6 +45,7 @@ def _seed(env: Environment, files: int) -> tuple[str, list[str]]:
     """An exam whose students each have one current 3 MiB submission; returns a queued export's
     id and the files' keys (the records are written in bulk: the API is not what is measured)."""
     env.sql("TRUNCATE examiner, exam, student, upload, submission, export RESTART IDENTITY CASCADE")
+    env.sql(EMPTY_AUDIT_LOG)
     env.sql(
         """INSERT INTO exam (slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
            VALUES ('bench', 'Bench', now() - interval '1 day', now() + interval '1 day',

@@ -24,6 +24,12 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/paper", "post"),
     ("/exams/{exam_id}/exports", "post"),
     ("/exams/{exam_id}/exports/{export_id}", "get"),
+    ("/exams/{exam_id}/members/invitations", "post"),
+    ("/members/invitations/{invitation_code}", "post"),
+    ("/exams/{exam_id}/members", "get"),
+    ("/exams/{exam_id}/members/{member_id}", "patch"),
+    ("/exams/{exam_id}/members/{member_id}", "delete"),
+    ("/exams/{exam_id}/audit", "get"),
 }
 OPEN_ROUTES = {
     ("/submissions/{upload_code}", "post"),

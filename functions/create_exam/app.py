@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import ExamIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
@@ -17,7 +17,7 @@ app = build_resolver()
 
 @app.post("/exams", security=EXAMINER, responses=responses(201, Exam, 409, 415))
 def create_exam(exam: ExamIn) -> Response[Exam]:
-    created = views.exam(exams.create_exam(examiner_key_id(app), exam))
+    created = views.exam(exams.create_exam(caller(app), exam))
     return Response(status_code=201, content_type="application/json", body=created)
 
 

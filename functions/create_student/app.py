@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import Student
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import StudentIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
@@ -17,7 +17,7 @@ app = build_resolver()
 
 @app.post("/exams/<exam_id>/students", security=EXAMINER, responses=responses(201, Student, 404, 409, 415))
 def create_student(exam_id: str, student: StudentIn) -> Response[Student]:
-    created = views.student(roster.create_student(examiner_key_id(app), exam_id, student))
+    created = views.student(roster.create_student(caller(app), exam_id, student))
     return Response(status_code=201, content_type="application/json", body=created)
 
 

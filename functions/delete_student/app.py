@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -14,7 +14,7 @@ app = build_resolver()
 
 @app.delete("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(204, None, 404))
 def delete_student(exam_id: str, nickname: str) -> Response[str]:
-    roster.delete_student(examiner_key_id(app), exam_id, nickname)
+    roster.delete_student(caller(app), exam_id, nickname)
     return Response(status_code=204, body="")
 
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
 
@@ -15,7 +15,7 @@ app = build_resolver()
 
 @app.get("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404))
 def get_exam(exam_id: str) -> Exam:
-    return views.exam(exams.get_exam(examiner_key_id(app), exam_id))
+    return views.exam(exams.get_exam(caller(app), exam_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

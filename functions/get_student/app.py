@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import StudentDetail
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -15,7 +15,7 @@ app = build_resolver()
 
 @app.get("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
 def get_student(exam_id: str, nickname: str) -> StudentDetail:
-    exam, student = roster.get_student(examiner_key_id(app), exam_id, nickname)
+    exam, student = roster.get_student(caller(app), exam_id, nickname)
     return views.student_detail(exam, student)
 
 

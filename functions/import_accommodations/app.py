@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import AccommodationImportResult
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -23,7 +23,7 @@ app = build_resolver()
     responses=responses(200, AccommodationImportResult, 404, 413, 415),
 )
 def import_accommodations(exam_id: str) -> AccommodationImportResult:
-    exam, accommodated = roster.import_accommodations(examiner_key_id(app), exam_id, request_csv(app))
+    exam, accommodated = roster.import_accommodations(caller(app), exam_id, request_csv(app))
     return views.accommodation_import_result(exam, accommodated)
 
 

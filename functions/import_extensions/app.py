@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import ExtensionImportResult
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -23,7 +23,7 @@ app = build_resolver()
     responses=responses(200, ExtensionImportResult, 404, 413, 415),
 )
 def import_extensions(exam_id: str) -> ExtensionImportResult:
-    exam, extended = roster.import_extensions(examiner_key_id(app), exam_id, request_csv(app))
+    exam, extended = roster.import_extensions(caller(app), exam_id, request_csv(app))
     return views.extension_import_result(exam, extended)
 
 

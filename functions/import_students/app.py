@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import ImportResult
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, request_csv, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -27,7 +27,7 @@ app = build_resolver()
     },
 )
 def import_students(exam_id: str) -> Response[ImportResult]:
-    result = roster.import_roster(examiner_key_id(app), exam_id, request_csv(app))
+    result = roster.import_roster(caller(app), exam_id, request_csv(app))
     status = 201 if result.created else 200
     return Response(status_code=status, content_type="application/json", body=views.import_result(result))
 

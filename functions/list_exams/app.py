@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import ExamPage
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
 
@@ -19,7 +19,7 @@ def list_exams(
     limit: Annotated[int, Query(ge=1, le=exams.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ExamPage:
-    return views.exam_page(exams.list_exams(examiner_key_id(app), limit, cursor))
+    return views.exam_page(exams.list_exams(caller(app), limit, cursor))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import StudentPage
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses, wants_csv
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses, wants_csv
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -43,11 +43,11 @@ def list_students(
     ] = None,
 ) -> Response[StudentPage | str]:
     if wants_csv(app):
-        exam, students = roster.roster_download(examiner_key_id(app), exam_id, q)
+        exam, students = roster.roster_download(caller(app), exam_id, q)
         filename, text = views.roster_download(exam, students)
         disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(200, "text/csv; charset=utf-8", text, headers=disposition)
-    page = roster.list_students(examiner_key_id(app), exam_id, limit, cursor, status=status, search=q)
+    page = roster.list_students(caller(app), exam_id, limit, cursor, status=status, search=q)
     return Response(200, "application/json", views.student_page_json(page))
 
 

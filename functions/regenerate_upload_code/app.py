@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import Student
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
 
@@ -23,7 +23,7 @@ app = build_resolver()
     "POST and GET /submissions/{upload_code}. A form issued with the old code before still records.",
 )
 def regenerate_upload_code(exam_id: str, nickname: str) -> Response[Student]:
-    student = views.student(roster.regenerate_upload_code(examiner_key_id(app), exam_id, nickname))
+    student = views.student(roster.regenerate_upload_code(caller(app), exam_id, nickname))
     return Response(status_code=201, content_type="application/json", body=student)
 
 

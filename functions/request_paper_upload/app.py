@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.papers import PaperForm
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import PaperRequest
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import papers
@@ -28,7 +28,7 @@ app = build_resolver()
     responses=responses(201, PaperForm, 404, 409, 415, 429),
 )
 def request_paper_upload(exam_id: str, request: Annotated[PaperRequest | None, Body()] = None) -> Response[PaperForm]:
-    form = views.paper_form(papers.request_paper_upload(examiner_key_id(app), exam_id, request or PaperRequest()))
+    form = views.paper_form(papers.request_paper_upload(caller(app), exam_id, request or PaperRequest()))
     return Response(status_code=201, content_type="application/json", body=form)
 
 

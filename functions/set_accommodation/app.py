@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.roster import StudentSummary
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import AccommodationIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster
@@ -25,7 +25,7 @@ app = build_resolver()
     responses=responses(200, StudentSummary, 404, 415),
 )
 def set_accommodation(exam_id: str, nickname: str, accommodation: AccommodationIn) -> StudentSummary:
-    exam, student = roster.set_accommodation(examiner_key_id(app), exam_id, nickname, accommodation)
+    exam, student = roster.set_accommodation(caller(app), exam_id, nickname, accommodation)
     return views.student_summary(exam, student)
 
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import ExamChange
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
@@ -16,7 +16,7 @@ app = build_resolver()
 
 @app.patch("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404, 409, 415))
 def update_exam(exam_id: str, change: ExamChange) -> Exam:
-    return views.exam(exams.update_exam(examiner_key_id(app), exam_id, change))
+    return views.exam(exams.update_exam(caller(app), exam_id, change))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -29,6 +29,7 @@ from exam_depository import config
 from exam_depository.adapters import db
 from exam_depository.adapters.db import schema
 
+from tests.conftest import empty_audit_log
 from tests.integration.conftest import Api, ApiResponse
 from tests.waiting import wait_until
 
@@ -50,6 +51,7 @@ def student(
     """The API on that server, reached by URL, with an open exam and one student's upload code."""
     with psycopg.connect(server_of_its_own, autocommit=True) as conn:
         conn.execute("TRUNCATE examiner, examiner_key, exam, student, upload, submission RESTART IDENTITY CASCADE")
+        empty_audit_log(conn)
     monkeypatch.setenv("DATABASE_URL", server_of_its_own)
     monkeypatch.delenv("DB_SECRET_ARN")
     config.reset()

@@ -39,7 +39,7 @@ from moto.secretsmanager.responses import SecretsManagerResponse
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from local_stack.functions import LambdaContext
-from tests.conftest import FIGURES
+from tests.conftest import FIGURES, empty_audit_log
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, REGION, Api, ApiResponse
 from tests.waiting import wait_until
@@ -168,6 +168,7 @@ def rotation(
     reads counted from there."""
     with psycopg.connect(password_server.product_database, autocommit=True) as conn:
         conn.execute("TRUNCATE examiner, examiner_key, exam, student, upload, submission RESTART IDENTITY CASCADE")
+        empty_audit_log(conn)
     created = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="exam-depository/rotated", SecretString="{}"
     )

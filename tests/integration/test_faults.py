@@ -24,6 +24,7 @@ from exam_depository.adapters import aws, db, storage
 from exam_depository.adapters.db import schema
 
 from local_stack.functions import LambdaContext
+from tests.conftest import empty_audit_log
 from tests.faults import closed_port, printed_metric
 from tests.integration.conftest import Api, Bucket, sqs_event
 
@@ -58,6 +59,7 @@ def stoppable(
     """The handlers on the stoppable server, reached by URL; moto for S3 as in the other tests."""
     with psycopg.connect(postgres.url, autocommit=True) as conn:
         conn.execute("TRUNCATE examiner, examiner_key, exam, student, upload, submission RESTART IDENTITY CASCADE")
+        empty_audit_log(conn)
     monkeypatch.setenv("DATABASE_URL", postgres.url)
     monkeypatch.delenv("DB_SECRET_ARN")
     config.reset()

@@ -240,7 +240,7 @@ def test_every_function_whose_code_can_sign_a_receipt_has_the_key_and_may_use_it
 ) -> None:
     """Imports over-approximate what a function calls (most reach the storage adapter for its
     presigning, some the queues or Scheduler for a use case they never run), so only the signing
-    adapter, which two functions reach and which needs a key of its own, is held to its grant this
+    adapter, which five functions reach and which needs a key of its own, is held to its grant this
     way. The reconcile job records an object whose notification was lost as the recorder does, and
     once lacked both: that recording then failed on the missing RECEIPT_KEY_ID."""
     resources = expanded["Resources"]
@@ -263,7 +263,14 @@ def test_every_function_whose_code_can_sign_a_receipt_has_the_key_and_may_use_it
         else:
             assert "RECEIPT_KEY_ID" not in variables, name
             assert granted == set(), name
-    assert signers == {"RecordSubmissionsFunction", "ReconcileStorageFunction"}
+    assert signers == {
+        "RecordSubmissionsFunction",
+        "ReconcileStorageFunction",
+        # An exam's audit checkpoints: when it closes, in every export, and by the job when it was never closed.
+        "CloseExamFunction",
+        "BuildExportFunction",
+        "ExpireSubmissionsFunction",
+    }
 
 
 # --- The docs ---------------------------------------------------------------------------------

@@ -62,8 +62,23 @@ def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(tem
     assert all(routes[route][1] is True for route in EXAMINER_ROUTES)
     assert all(routes[route][1] is False for route in OPEN_ROUTES)
     contract_functions = [routes[route][0] for route in EXAMINER_ROUTES | OPEN_ROUTES]
-    assert len(contract_functions) == len(set(contract_functions)), "one function per route of the contract"
+    # One function per route, but for an exam's members: their five routes share one function, and
+    # so one share of the database's connections (docs/RELIABILITY.md).
+    members = [function for function in contract_functions if function == "MembersFunction"]
+    assert len(members) == len(MEMBER_ROUTES)
+    assert {routes[route][0] for route in MEMBER_ROUTES} == {"MembersFunction"}
+    others = [function for function in contract_functions if function != "MembersFunction"]
+    assert len(others) == len(set(others)), "one function per route of the contract"
     assert all(routes[route][1] is False for route in PAGE_ROUTES)
+
+
+MEMBER_ROUTES = {
+    ("/exams/{exam_id}/members/invitations", "post"),
+    ("/members/invitations/{invitation_code}", "post"),
+    ("/exams/{exam_id}/members", "get"),
+    ("/exams/{exam_id}/members/{member_id}", "patch"),
+    ("/exams/{exam_id}/members/{member_id}", "delete"),
+}
 
 
 def test_every_function_has_its_folder_and_runs_python313_on_arm64(template: dict[str, Any]) -> None:
@@ -170,6 +185,23 @@ def _expire_schedule(template: dict[str, Any]) -> str:
     return str(template["Parameters"]["ExpireSchedule"]["Default"])
 
 
+def test_a_deleted_exams_tombstone_is_kept_as_the_template_says_and_never_under_the_databases_floor(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["AuditRetentionDays"]
+    assert parameter["Default"] == 365
+    # The audit log's trigger keeps a tombstone 30 days whatever the application asks.
+    assert min(parameter["AllowedValues"]) >= 30
+    expiry = template["Resources"]["ExpireSubmissionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert expiry["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}
+    holders = [
+        name
+        for name, resource in template["Resources"].items()
+        if "AUDIT_RETENTION_DAYS" in str(resource.get("Properties", {}).get("Environment", {}))
+    ]
+    assert holders == ["ExpireSubmissionsFunction"]  # the one job that purges
+
+
 def test_the_settings_accept_every_window_the_template_allows(template: dict[str, Any]) -> None:
     bounds = RulesSettings.model_fields["max_window_days"].metadata
     allowed = template["Parameters"]["MaxWindowDays"]["AllowedValues"]
@@ -253,6 +285,7 @@ GET_VERSION = ("s3:GetObjectVersion", SUBMISSIONS)
 DELETE_VERSION = ("s3:DeleteObjectVersion", SUBMISSIONS)
 EXPORTS = f"{BUCKET}/exports/*"
 SIGNING_KEY = "ReceiptSigningKey.Arn"
+SIGN = {("kms:Sign", SIGNING_KEY), ("kms:GetPublicKey", SIGNING_KEY)}
 # docs/DESIGN.md: the database for the functions that need it; S3 only where the job touches files.
 WAKES = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${WakeScheduleGroup}/exam-*"
 DELETE_WAKES = ("scheduler:DeleteSchedule", WAKES)
@@ -267,7 +300,8 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ListExamsFunction": {DATABASE},
     "GetExamFunction": {DATABASE},
     "UpdateExamFunction": {DATABASE, *PUT_WAKES},
-    "CloseExamFunction": {DATABASE, DELETE_WAKES},
+    # The closed exam's audit log gets a signed checkpoint.
+    "CloseExamFunction": {DATABASE, DELETE_WAKES, *SIGN},
     "DeleteExamFunction": {
         DATABASE,
         LIST_VERSIONS,
@@ -304,14 +338,22 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         # The question papers come through the same queue: read, and deleted when rejected or replaced.
         ("s3:GetObjectVersion", PAPERS),
         ("s3:DeleteObjectVersion", PAPERS),
-        ("kms:Sign", SIGNING_KEY),
-        ("kms:GetPublicKey", SIGNING_KEY),
+        *SIGN,
         # Its failed messages' visibility (the batch call needs no action of its own)
         ("sqs:ChangeMessageVisibility", "SubmissionEventsQueue.Arn"),
     },
     "CreateExportFunction": {DATABASE, ("sqs:SendMessage", "ExportJobsQueue.Arn")},
     "GetExportFunction": {DATABASE, ("s3:GetObject", EXPORTS)},
-    "BuildExportFunction": {DATABASE, GET_VERSION, ("s3:PutObject", EXPORTS), ("s3:AbortMultipartUpload", EXPORTS)},
+    "MembersFunction": {DATABASE},
+    "ListAuditFunction": {DATABASE},
+    # Every ZIP holds the exam's audit log and its signed checkpoint.
+    "BuildExportFunction": {
+        DATABASE,
+        GET_VERSION,
+        ("s3:PutObject", EXPORTS),
+        ("s3:AbortMultipartUpload", EXPORTS),
+        *SIGN,
+    },
     "VerifyReceiptFunction": {DATABASE},
     "GetJwksFunction": {DATABASE},
     # An object whose notification was lost is recorded with a signed receipt, as the recorder does.
@@ -320,10 +362,10 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         LIST_VERSIONS,
         GET_VERSION,
         DELETE_VERSION,
-        ("kms:Sign", SIGNING_KEY),
-        ("kms:GetPublicKey", SIGNING_KEY),
+        *SIGN,
     },
-    "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION},
+    # An exam past its last cut-off that was never closed gets its audit checkpoint from the job.
+    "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION, *SIGN},
     # CloudFormation invokes it for DatabaseMigration with the deployer's rights, and it answers
     # through a presigned URL: its role gains nothing for that.
     "MigrateDatabaseFunction": {DATABASE},
@@ -568,6 +610,30 @@ def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_
             assert limits["record_submissions"] == int(recorders)
             used = sum(share or 0 for share in shares.values())
             assert used + OPERATOR_MARGIN <= int(max_connections), (max_connections, recorders, used)
+            # The two student-path functions get all that is left, but for an odd one.
+            assert int(max_connections) - (used + OPERATOR_MARGIN) < 2, (max_connections, recorders, used)
+
+
+# docs/RELIABILITY.md's table: each student-path function's share, by DatabaseMaxConnections and
+# RecorderMaxConcurrency, with 22 examiner functions (the members' five routes in one).
+STUDENT_SHARES = {
+    100: {2: 12, 5: 11, 10: 8, 20: 14, 50: 2},
+    189: {2: 28, 5: 26, 10: 24, 20: 22, 50: 21},
+    823: {2: 287, 5: 285, 10: 283, 20: 278, 50: 263},
+    1669: {2: 710, 5: 708, 10: 706, 20: 701, 50: 686},
+    2000: {2: 875, 5: 874, 10: 871, 20: 866, 50: 851},
+}
+
+
+def test_the_student_path_shares_are_those_the_reliability_page_states(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    for max_connections in parameters["DatabaseMaxConnections"]["AllowedValues"]:
+        for recorders in parameters["RecorderMaxConcurrency"]["AllowedValues"]:
+            limits = concurrency_limits(
+                template, {"DatabaseMaxConnections": max_connections, "RecorderMaxConcurrency": recorders}
+            )
+            shares = (limits["request_upload"], limits["get_upload_status"])
+            assert shares == (STUDENT_SHARES[int(max_connections)][int(recorders)],) * 2, (max_connections, recorders)
 
 
 def _share(index: int) -> dict[str, Any]:
@@ -595,11 +661,12 @@ def test_each_api_function_takes_the_share_of_its_kind_of_traffic(template: dict
         "StartAttemptFunction",
         "GetPaperLinkFunction",
     }
-    # The examiner's routes take the Globals' share: one per route of the contract that needs the key
+    # The examiner's routes take the Globals' share: one function per route of the contract that
+    # needs the key, the members' five routes one function
     assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == _share(2)
     examiner = {name for name, value in reservation.items() if value is None}
     assert {_api_routes(template)[route][0] for route in EXAMINER_ROUTES} == examiner
-    assert len(examiner) == 20  # docs/RELIABILITY.md's formula counts them
+    assert len(examiner) == 22  # docs/RELIABILITY.md's formula counts them
 
 
 def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(template: dict[str, Any]) -> None:
@@ -772,7 +839,8 @@ def test_the_exam_functions_wake_settings_are_the_stacks(template: dict[str, Any
         assert resources[function]["Properties"]["Environment"]["Variables"] == full, function
     for function in ("CloseExamFunction", "DeleteExamFunction"):
         variables = resources[function]["Properties"]["Environment"]["Variables"]
-        assert variables == {"WAKE_SCHEDULE_GROUP": {"Ref": "WakeScheduleGroup"}}, function
+        wakes = {name: value for name, value in variables.items() if name.startswith("WAKE_")}
+        assert wakes == {"WAKE_SCHEDULE_GROUP": {"Ref": "WakeScheduleGroup"}}, function
 
 
 def test_the_default_lead_wakes_the_database_in_time_and_it_is_still_awake_at_the_moment(

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from exam_depository.api.models.common import Problem
 from exam_depository.domain import errors
+from exam_depository.domain.access import Caller
 from exam_depository.domain.instants import rfc3339
 from exam_depository.observability import logger
 
@@ -345,6 +346,11 @@ def examiner_key_id(app: APIGatewayRestResolver) -> str:
     if not key_id:
         raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
     return key_id
+
+
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """Who calls an examiner route (`examiner_key_id`), and API Gateway's id of the request."""
+    return Caller(examiner_key_id(app), app.current_event.request_context.request_id or None)
 
 
 def wants_csv(app: APIGatewayRestResolver) -> bool:

@@ -21,6 +21,7 @@ import pydantic_core
 
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.access import Disclosure, allowed_actions, disclosure
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Clock,
@@ -93,6 +94,8 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
         ),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
+        role=row.role,
+        allowed_actions=allowed_actions(row.role),
     )
 
 
@@ -148,10 +151,21 @@ def paper_link(download: PaperDownload) -> PaperLink:
 # --- the roster -------------------------------------------------------------------------------
 
 
+# Everything shown: what the routes only owners and co-examiners reach answer (a new student, a
+# new code, an import, the roster's CSV).
+EVERYTHING = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
+
+
+def shown_to(exam_row: ExamRow) -> Disclosure:
+    """What the caller's role is shown of the exam's students (`access.disclosure`)."""
+    return disclosure(exam_row.role, anonymous=exam_row.anonymous)
+
+
 def student(row: StudentRow) -> Student:
+    """A student as the routes of owners and co-examiners answer: everything shown."""
     from exam_depository.api.models.roster import Student
 
-    return Student(**_student_fields(row))
+    return Student(**_student_fields(row, EVERYTHING))
 
 
 def import_result(result: RosterImport) -> ImportResult:
@@ -165,33 +179,33 @@ def import_result(result: RosterImport) -> ImportResult:
 def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary:
     from exam_depository.api.models.roster import StudentSummary
 
-    return StudentSummary.model_validate(_summary_fields(exam_row, row, datetime.now(UTC)))
+    return StudentSummary.model_validate(_summary_fields(exam_row, row, datetime.now(UTC), shown_to(exam_row)))
 
 
 def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
     from exam_depository.api.models.roster import ExtensionImportResult, StudentSummary
 
-    now = datetime.now(UTC)
+    now, shown = datetime.now(UTC), shown_to(exam_row)
     return ExtensionImportResult(
-        extended=[StudentSummary.model_validate(_summary_fields(exam_row, row, now)) for row in rows]
+        extended=[StudentSummary.model_validate(_summary_fields(exam_row, row, now, shown)) for row in rows]
     )
 
 
 def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> AccommodationImportResult:
     from exam_depository.api.models.roster import AccommodationImportResult, StudentSummary
 
-    now = datetime.now(UTC)
+    now, shown = datetime.now(UTC), shown_to(exam_row)
     return AccommodationImportResult(
-        accommodated=[StudentSummary.model_validate(_summary_fields(exam_row, row, now)) for row in rows]
+        accommodated=[StudentSummary.model_validate(_summary_fields(exam_row, row, now, shown)) for row in rows]
     )
 
 
 def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
     from exam_depository.api.models.roster import StudentDetail
 
-    now = datetime.now(UTC)
-    submissions = [submission_fields(item, now) for item in row.submissions]
-    return StudentDetail.model_validate({**_summary_fields(exam_row, row, now), "submissions": submissions})
+    now, shown = datetime.now(UTC), shown_to(exam_row)
+    submissions = [submission_fields(item, now, verification=shown.verification) for item in row.submissions]
+    return StudentDetail.model_validate({**_summary_fields(exam_row, row, now, shown), "submissions": submissions})
 
 
 def student_page_json(page: Page[StudentPageRow]) -> str:
@@ -224,14 +238,16 @@ def roster_download(exam_row: ExamRow, rows: list[StudentRow]) -> tuple[str, str
     return f"{exam_row.exam_id}-roster.csv", roster_csv(lines)
 
 
-def _student_fields(row: StudentRow) -> dict[str, Any]:
+def _student_fields(row: StudentRow, shown: Disclosure) -> dict[str, Any]:
+    """A `Student`'s fields; what `shown` hides, null."""
+    names = shown.names
     return {
-        "nickname": row.nickname,
-        "pseudonym": row.pseudonym,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "email": row.email,
-        "upload_code": codes.display(row.upload_code),
+        "nickname": row.nickname if names else None,
+        "pseudonym": row.pseudonym if shown.pseudonym else None,
+        "first_name": row.first_name if names else None,
+        "last_name": row.last_name if names else None,
+        "email": row.email if names else None,
+        "upload_code": codes.display(row.upload_code) if shown.upload_codes else None,
         "created_at": row.created_at,
     }
 
@@ -241,8 +257,8 @@ def _seconds_allowed(clock: Clock | None) -> int | None:
     return None if clock is None else int(time_allowed(clock).total_seconds())
 
 
-def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) -> dict[str, Any]:
-    """A `StudentSummary`'s fields, in its order and types but unvalidated."""
+def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime, shown: Disclosure) -> dict[str, Any]:
+    """A `StudentSummary`'s fields, in its order and types but unvalidated; what `shown` hides, null."""
     clock = row.clock(exam_row.duration_minutes)
     window = personal_window(exam_row.window, row.extension_due_at, row.extension_cutoff_at, clock)
     max_attempts = exam_row.max_attempts + row.extra_attempts
@@ -254,7 +270,7 @@ def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) ->
             "extra_attempts": row.extra_attempts,
         }
     return {
-        **_student_fields(row),
+        **_student_fields(row, shown),
         "attempts_used": row.attempts_used,
         "attempts_left": attempts_left(row.attempts_used, max_attempts),
         "max_attempts": max_attempts,
@@ -265,20 +281,23 @@ def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime) ->
         "extra_time_percent": row.extra_time_percent,
         "extra_time_minutes": row.extra_time_minutes,
         "time_allowed_seconds": _seconds_allowed(clock),
-        "current": submission_fields(row.current, now) if row.current is not None else None,
+        "current": submission_fields(row.current, now, verification=shown.verification)
+        if row.current is not None
+        else None,
     }
 
 
 # --- submissions ------------------------------------------------------------------------------
 
 
-def submission_fields(item: SubmissionJson, now: datetime) -> dict[str, object]:
+def submission_fields(item: SubmissionJson, now: datetime, *, verification: bool) -> dict[str, object]:
     """A `Submission`'s fields, in its order and types but unvalidated: grouped code, status as of
-    `now` (the retention holds from its instant, whatever the jobs did)."""
+    `now` (the retention holds from its instant, whatever the jobs did). Without `verification`,
+    no verification code and no receipt (each lets its holder download the file)."""
     expires_at = datetime.fromisoformat(item["expires_at"])
     return {
         "upload_id": item["upload_id"],
-        "verification_code": codes.display(item["verification_code"]),
+        "verification_code": codes.display(item["verification_code"]) if verification else None,
         "filename": item["filename"],
         "content_type": item["content_type"],
         "size_bytes": item["size_bytes"],
@@ -288,7 +307,7 @@ def submission_fields(item: SubmissionJson, now: datetime) -> dict[str, object]:
         "status": status_at(item["status"], expires_at, now),
         "late": item["late"],
         "due_at": datetime.fromisoformat(item["due_at"]) if item["due_at"] is not None else None,
-        "receipt": item["receipt"],
+        "receipt": item["receipt"] if verification else None,
     }
 
 
@@ -344,7 +363,9 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
         student=StudentName(first_name=row.first_name, last_name=row.last_name),
         attempts_used=row.attempts_used,
         attempts_left=attempts_left(row.attempts_used, row.max_attempts + row.extra_attempts),
-        current=Submission.model_validate(submission_fields(row.current, now)) if row.current is not None else None,
+        current=Submission.model_validate(submission_fields(row.current, now, verification=True))
+        if row.current is not None
+        else None,
         uploads=[UploadState.model_validate(item) for item in row.uploads],
         timing=_timing(row, clock, now),
     )

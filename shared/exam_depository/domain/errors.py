@@ -40,6 +40,15 @@ class NotFound(DomainError):
     kind = "not-found"
 
 
+class RoleForbids(DomainError):
+    """A member of the exam asked for what their role does not allow (`domain.access`): the
+    problem names the role and the action as members `role` and `action`."""
+
+    title = "Your role does not allow this"
+    status = HTTPStatus.FORBIDDEN
+    kind = "role-forbids"
+
+
 class Conflict(DomainError):
     title = "Conflict"
     status = HTTPStatus.CONFLICT

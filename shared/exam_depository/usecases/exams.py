@@ -1,19 +1,26 @@
-"""What an examiner does with exams, each scoped to the API key that calls: another examiner's
-exam does not exist for them (404, never 403; `db.exams.exam_of`)."""
+"""What an examiner does with exams, each scoped to the exams the caller is a member of: another
+exam does not exist for them (404; `db.exams.exam_of`), and their role decides what they may do
+with their own (403 role-forbids). Every change appends its event to the exam's audit log, last
+in its transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import Actor, AuditAction, CheckpointReason, Event, Json, difference
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     LimitChange,
     Window,
@@ -28,36 +35,38 @@ from exam_depository.observability import MetricUnit, logger, metrics
 MAX_PAGE = 100
 
 
-def create_exam(api_key_id: str, new: ExamIn) -> db.exams.CountedExamRow:
+def create_exam(caller: Caller, new: ExamIn) -> db.exams.CountedExamRow:
     _check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
-        examiner_id = db.exams.examiner_for_key(conn, api_key_id)
+        examiner_id = db.exams.examiner_for_key(conn, caller.api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        created = db.exams.counted_exam_of(conn, api_key_id, new.exam_id)
+        created = db.exams.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
+        event = Event(_actor(created, caller), AuditAction.EXAM_CREATED, "exam", after=_recorded(created))
+        db.audit.append(conn, created.exam_pk, [event])
     _keep_wakes(created.exam_pk, created.window)
     return created
 
 
-def list_exams(api_key_id: str, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
+def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
-        rows = db.exams.exam_page(conn, api_key_id, after_id, limit + 1)
+        rows = db.exams.exam_page(conn, caller.api_key_id, after_id, limit + 1)
     return cursors.page_of(rows, limit, lambda row: row.exam_pk)
 
 
-def get_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+def get_exam(caller: Caller, exam_id: str) -> db.exams.CountedExamRow:
     with db.transaction() as conn:
-        return db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        return db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
 
 
-def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
+def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
     already handed in are kept until the new cut-off says if that is later. A new duration moves
     every started student's clock at once, as a new window does; but whether the exam is timed
     is settled once it opens, and its opening once a student started."""
     changes = change.model_dump(exclude_unset=True)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE, lock=True)
         _check_timing(conn, row, changes)
         times = {"opens_at": row.opens_at, "due_at": row.due_at, "cutoff_at": row.cutoff_at} | {
             name: value for name, value in changes.items() if name.endswith("_at")
@@ -106,7 +115,11 @@ def update_exam(api_key_id: str, exam_id: str, change: ExamChange) -> db.exams.C
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        updated = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        updated = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
+        before, after = difference(_recorded(row), _recorded(updated))
+        if after is not None:  # a change to the same values changes nothing worth a record
+            event = Event(_actor(row, caller), AuditAction.EXAM_UPDATED, "exam", before=before, after=after)
+            db.audit.append(conn, row.exam_pk, [event])
     # Whatever changed: a change that moved nothing puts the same wakes again, which mends a
     # wake an earlier change failed to schedule.
     _keep_wakes(updated.exam_pk, updated.window)
@@ -130,33 +143,49 @@ def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str,
         )
 
 
-def close_exam(api_key_id: str, exam_id: str) -> db.exams.CountedExamRow:
+def close_exam(
+    caller: Caller, exam_id: str, *, checkpoint: Callable[[int, CheckpointReason], None]
+) -> db.exams.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
-    accepts after the cut-off in force. An exam already closed stays as it is."""
+    accepts after the cut-off in force. An exam already closed stays as it is. Once committed, the
+    audit log's head is signed (`checkpoint`, handed in by the one function that may sign); a
+    failure there leaves the exam closed (the expiry job signs an exam past its cut-off that has
+    no closing checkpoint)."""
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE, lock=True)
         # Recordings in flight commit first, and their files were accepted before the instant
         # taken next; later ones read the new cut-off. To the microsecond: what S3 accepted a
         # moment before is in the window.
         db.exams.lock_students(conn, row.exam_pk)
         now = datetime.now(UTC)
         db.exams.close_exam(conn, row.exam_pk, now)
-        closed = db.exams.counted_exam_of(conn, api_key_id, exam_id)
+        closed = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
+        before, after = difference(_recorded(row), _recorded(closed))
+        event = Event(_actor(row, caller), AuditAction.EXAM_CLOSED, "exam", before=before, after=after)
+        db.audit.append(conn, row.exam_pk, [event])
     logger.info("Exam closed", extra={"exam_id": exam_id})
+    try:
+        checkpoint(closed.exam_pk, "closed")
+    except ServiceUnavailable as exc:
+        logger.warning("The closed exam's audit checkpoint was not signed", extra={"cause": str(exc)})
     _keep_wakes(closed.exam_pk, closed.window)
     return closed
 
 
-def delete_exam(api_key_id: str, exam_id: str) -> None:
+def delete_exam(caller: Caller, exam_id: str) -> None:
     """Remove the exam's files, its exports' ZIPs, its question papers and its rows together: if
     S3 fails, the rows stay and a retry finishes the job. Its students' row locks keep the recorder
     out meanwhile, and so does the exam's own lock when it records a paper; its exports' row locks
     a builder that is completing a ZIP (which then finds its export gone and aborts). Every version
-    goes, so a link to an export handed out earlier fails (404)."""
+    goes, so a link to an export handed out earlier fails (404).
+
+    The exam's audit log goes with it but for its last event, the deletion's record (who, when, what
+    it held), appended before the rows go: it outlives the exam (`AuditRetentionDays`), chained to
+    the log's head so that a log downloaded earlier can be matched to it."""
     storage_settings = load(StorageSettings)
     with db.transaction() as conn:
-        row = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
         keys = db.exams.lock_exam_students(conn, row.exam_pk)
         db.exams.lock_exam_exports(conn, row.exam_pk)
         exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"
@@ -165,7 +194,24 @@ def delete_exam(api_key_id: str, exam_id: str) -> None:
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
+        held = db.exams.deletion_counts(conn, row.exam_pk)
+        tombstone = Event(
+            _actor(row, caller),
+            AuditAction.EXAM_DELETED,
+            "exam",
+            before={"title": row.title, "opens_at": rfc3339(row.opens_at), "cutoff_at": rfc3339(row.cutoff_at)},
+            after={
+                "students": held.students,
+                "files": held.files,
+                "exports": held.exports,
+                "papers": held.papers,
+                # Every event before this one goes with the exam.
+                "events_removed": db.audit.head(conn, row.exam_pk).seq,
+            },
+        )
+        db.audit.append(conn, row.exam_pk, [tombstone])
         db.exams.delete_exam(conn, row.exam_pk)
+        db.audit.forget_deleted_exam(conn, row.exam_pk)
     _keep_wakes(row.exam_pk, None)
 
 
@@ -175,6 +221,25 @@ def wake_database(exam_pk: int, moment: Moment) -> None:
     with db.transaction() as conn:
         db.exams.wake(conn)
     logger.info("Database woken before an exam's moment", extra={"exam_pk": exam_pk, "moment": moment})
+
+
+def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
+    """The caller as the audit log names them: their member id and role in the exam, and the request."""
+    return Actor(str(exam.member_id), exam.role, caller.request_id)
+
+
+def _recorded(exam: db.exams.ExamRow) -> dict[str, Json]:
+    """What the audit log records of an exam's settings (instants as RFC 3339)."""
+    return {
+        "title": exam.title,
+        "opens_at": rfc3339(exam.opens_at),
+        "due_at": rfc3339(exam.due_at),
+        "cutoff_at": rfc3339(exam.cutoff_at),
+        "timezone": exam.timezone,
+        "max_attempts": exam.max_attempts,
+        "anonymous": exam.anonymous,
+        "duration_minutes": exam.duration_minutes,
+    }
 
 
 def _check_window(window: Window, *, earliest_file: datetime | None) -> None:

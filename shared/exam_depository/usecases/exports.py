@@ -24,6 +24,7 @@ import exam_depository.adapters.db.exports  # noqa: F401
 from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.access import Action
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
@@ -46,7 +47,7 @@ class _ExportGone(Exception):
 def start_export(api_key_id: str, exam_id: str) -> db.exports.ExportRow:
     export_id = uuid.uuid4()
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXPORT_CREATE)
         key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
         row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
     queues.send_export(export_id)  # after the commit: the builder must find the row
@@ -56,7 +57,7 @@ def start_export(api_key_id: str, exam_id: str) -> db.exports.ExportRow:
 def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> tuple[db.exports.ExportRow, str | None]:
     """The export, and a fresh link to its ZIP once it is done."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXPORT_READ)
         row = db.exports.export_of(conn, exam.exam_pk, export_id)
     if row is None:
         raise NotFound(NO_EXPORT)

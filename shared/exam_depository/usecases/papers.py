@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.papers  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_PAPER_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.filenames import attachment_disposition, client_filename
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.papers import paper_form_refusal, paper_key, paper_refusal
 from exam_depository.domain.rules import clock_of, form_expiry, personal_window
 from exam_depository.observability import logger
@@ -44,7 +48,7 @@ class IssuedPaperForm:
     max_bytes: int
 
 
-def request_paper_upload(api_key_id: str, exam_id: str, request: PaperRequest) -> IssuedPaperForm:
+def request_paper_upload(caller: Caller, exam_id: str, request: PaperRequest) -> IssuedPaperForm:
     """A form for the exam's paper, until the exam opens: S3 refuses it after the opening, and the
     recorder rejects what S3 accepted after an opening moved earlier since. The paper recorded
     from the form issued last is the one students get."""
@@ -55,7 +59,7 @@ def request_paper_upload(api_key_id: str, exam_id: str, request: PaperRequest) -
     now = datetime.now(UTC)
     with db.transaction() as conn:
         # Locked: the opening cannot move, nor the exam go, while the form is issued.
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.PAPER_UPLOAD, lock=True)
         refusal = paper_form_refusal(
             opens_at=exam.opens_at,
             now=now,
@@ -76,6 +80,13 @@ def request_paper_upload(api_key_id: str, exam_id: str, request: PaperRequest) -
             form_expires_at=expires_at,
             expected_sha256=request.sha256,
         )
+        issued = Event(
+            Actor(str(exam.member_id), exam.role, caller.request_id),
+            AuditAction.PAPER_FORM_ISSUED,
+            f"paper:{paper_id}",
+            after={"filename": filename, "sha256": request.sha256, "form_expires_at": rfc3339(expires_at)},
+        )
+        db.audit.append(conn, exam.exam_pk, [issued])
     url, fields = storage.presign_upload(
         key,
         content_type=PDF,
@@ -102,7 +113,8 @@ class PaperDownload:
 def paper_link(upload_code: str) -> PaperDownload:
     """A short link to the recorded version of the exam's current paper, for a student of a timed
     exam once their clock runs (of an untimed exam, from its opening), until their own cut-off,
-    which the link never outlives."""
+    which the link never outlives. A student's first link to it is recorded in the exam's audit log
+    (once: the database notes it)."""
     code = codes.normalize(upload_code)
     if code is None:
         raise NotFound(NO_STUDENT)
@@ -121,6 +133,8 @@ def paper_link(upload_code: str) -> PaperDownload:
     if refusal is not None:
         raise refusal
     assert paper is not None  # paper_refusal refuses without one
+    if row.paper_first_linked_at is None:
+        _record_first_link(row, paper.paper_id)
     expires_at = form_expiry(now, ttl_s, window.cutoff_at)
     # Whole seconds from now: S3 counts the link's life from its signing, a moment later and
     # truncated to the second, so it ends by `expires_at`.
@@ -132,3 +146,17 @@ def paper_link(upload_code: str) -> PaperDownload:
         int((expires_at - now).total_seconds()),
     )
     return PaperDownload(url, expires_at, paper.filename, paper.size_bytes, paper.sha256)
+
+
+def _record_first_link(row: db.papers.StudentPaper, paper_id: UUID) -> None:
+    """Note the student's first link to a paper of the exam, and log it, in one transaction; a
+    request of theirs that noted it first logged it."""
+    with db.transaction() as conn:
+        if db.papers.note_first_link(conn, row.student_id):
+            first = Event(
+                Actor(f"student:{row.pseudonym}", None, None),
+                AuditAction.PAPER_FIRST_DOWNLOAD,
+                f"paper:{paper_id}",
+                subjects=(row.pseudonym,),
+            )
+            db.audit.append(conn, row.exam_pk, [first])

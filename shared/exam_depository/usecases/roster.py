@@ -1,6 +1,9 @@
 """What examiners do with an exam's roster: create, import, list, search, download, look up,
 delete students, give a new upload code, give extensions and accommodations (extra time). Every
-function is scoped to the caller's key and exam."""
+function is scoped to an exam the caller is a member of, and to what their role may do and see
+(`domain.access`). Every change appends its event to the exam's audit log, last in its
+transaction, and so does every answer that discloses upload codes, or that pairs names with
+pseudonyms in an anonymous exam; the log names students by pseudonym only."""
 
 from __future__ import annotations
 
@@ -9,13 +12,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
+from exam_depository.domain.access import Action, Caller, Disclosure, disclosure
+from exam_depository.domain.audit import Actor, AuditAction, Event, Json, difference
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     LimitChange,
     Window,
@@ -35,10 +42,18 @@ NO_STUDENT = "The exam has no student with this nickname."
 StudentFilter = str | None  # None, "handed_in", "late" or "none"
 
 
-def create_student(api_key_id: str, exam_id: str, new: StudentIn) -> db.students.StudentRow:
+def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.StudentRow:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         (row,) = _inserted(conn, exam.exam_pk, [new])
+        added = Event(
+            _actor(exam, caller),
+            AuditAction.STUDENT_ADDED,
+            _student(row.pseudonym),
+            after={"pseudonym": row.pseudonym},
+            subjects=(row.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [added])
     return row
 
 
@@ -48,7 +63,7 @@ class RosterImport:
     existing: list[db.students.StudentRow]  # in the exam already, with the same names
 
 
-def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
+def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
     """Create every new student of a CSV roster in one transaction, or none. A row whose nickname
     is in the exam with the same names is reported in `existing`; one that clashes with another
     student is an error."""
@@ -58,7 +73,7 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
 
     rows = parse_roster(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         known = db.students.students_by_nicknames_or_emails(
             conn,
             exam.exam_pk,
@@ -87,11 +102,19 @@ def import_roster(api_key_id: str, exam_id: str, body: bytes) -> RosterImport:
         if clashes:
             raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
         created = _inserted(conn, exam.exam_pk, to_create) if to_create else []
+        imported = Event(
+            _actor(exam, caller),
+            AuditAction.STUDENTS_IMPORTED,
+            "students",
+            after={"created": len(created), "existing": len(existing)},
+            subjects=tuple(row.pseudonym for row in created),
+        )
+        db.audit.append(conn, exam.exam_pk, [imported])
     return RosterImport(created, existing)
 
 
 def list_students(
-    api_key_id: str, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
+    caller: Caller, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
 ) -> cursors.Page[db.students.StudentPageRow]:
     """A page of the roster, or of the students a search finds (`domain.search`), one statement
     whatever its size, each row's JSON written by the database as of now
@@ -101,90 +124,139 @@ def list_students(
     scope = cursors.scope_of({"status": status, "search": terms})
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         rows = db.students.student_page(
-            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC)
+            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC), shown=_shown(exam)
         )
-    return cursors.page_of(rows, limit, lambda row: row.id, scope)
+        page = cursors.page_of(rows, limit, lambda row: row.id, scope)
+        _record_disclosure(conn, exam, caller, "students", [row.pseudonym for row in page.items])
+    return page
 
 
 def roster_download(
-    api_key_id: str, exam_id: str, search: str | None = None
+    caller: Caller, exam_id: str, search: str | None = None
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentRow]]:
     """The whole roster with upload codes, for a mail merge (`views.roster_csv` writes it): a
     search is refused, so that a download is never taken for the whole roster when it is not."""
     if search is not None:
         raise InvalidQuery("The CSV download is the whole roster: ask for it without q.")
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
-        return exam, db.students.roster(conn, exam.exam_pk)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_DOWNLOAD)
+        students = db.students.roster(conn, exam.exam_pk)
+        _record_disclosure(conn, exam, caller, "students", [row.pseudonym for row in students])
+        return exam, students
 
 
-def get_student(api_key_id: str, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+def get_student(caller: Caller, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+    """A student with every file they handed in. A member shown no names (a grader of an
+    anonymous exam) names the student by pseudonym, in the path as in the answer."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
-        row = db.students.student_detail(conn, exam.exam_pk, nickname)
-    if row is None:
-        raise NotFound(NO_STUDENT)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
+        if _shown(exam).names:
+            row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        else:
+            row = db.students.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
+        if row is None:
+            raise NotFound(NO_STUDENT)
+        _record_disclosure(conn, exam, caller, _student(row.pseudonym), [row.pseudonym])
     return exam, row
 
 
-def regenerate_upload_code(api_key_id: str, exam_id: str, nickname: str) -> db.students.StudentRow:
+def regenerate_upload_code(caller: Caller, exam_id: str, nickname: str) -> db.students.StudentRow:
     """A new upload code for a student whose code leaked: from the commit on, the old one finds
     no one (404 on both of a student's routes). A form issued with it before still records, as
     any issued form does: its object's key names the upload, never the code, and the recorder
     finds the student by the upload."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_NEW_CODE)
         row = db.students.replace_upload_code(conn, exam.exam_pk, nickname, codes.new_code())
-    if row is None:
-        raise NotFound(NO_STUDENT)
+        if row is None:
+            raise NotFound(NO_STUDENT)
+        regenerated = Event(
+            _actor(exam, caller),
+            AuditAction.STUDENT_CODE_REGENERATED,
+            _student(row.pseudonym),
+            after={"code": codes.redact(row.upload_code)},
+            subjects=(row.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [regenerated])
     logger.info("Upload code regenerated", extra={"exam_id": exam_id, "upload_code": codes.redact(row.upload_code)})
     return row
 
 
-def delete_student(api_key_id: str, exam_id: str, nickname: str) -> None:
+def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_DELETE)
         found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
         db.students.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
+        removed = Event(
+            _actor(exam, caller),
+            AuditAction.STUDENT_REMOVED,
+            _student(found.pseudonym),
+            before={"submissions": found.submissions},
+            subjects=(found.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [removed])
 
 
 def set_extension(
-    api_key_id: str, exam_id: str, nickname: str, extension: ExtensionIn
+    caller: Caller, exam_id: str, nickname: str, extension: ExtensionIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
-        if not db.students.set_extensions(conn, exam.exam_pk, [values]):
+        changes = db.students.set_extensions(conn, exam.exam_pk, [values])
+        if not changes:
             raise NotFound(NO_STUDENT)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
         row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        (change,) = changes
+        before, after = difference(_extension_was(change), _extension_is(change))
+        set_event = Event(
+            _actor(exam, caller),
+            AuditAction.EXTENSION_SET,
+            _student(change.pseudonym),
+            before=before,
+            after=after,
+            subjects=(change.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [set_event])
     assert row is not None  # updated in this transaction
     return exam, row
 
 
-def remove_extension(api_key_id: str, exam_id: str, nickname: str) -> None:
+def remove_extension(caller: Caller, exam_id: str, nickname: str) -> None:
     """Back to the exam's window at once: forms issued under the extension stop counting (the
     recorder rejects what S3 accepts after the exam's cut-off and after this moment; what it
     accepted before, inside the extension, is still recorded). Refused while the student used
     more attempts than the exam alone allows."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         _check_limit(conn, exam, nickname, 0)
-        if not db.students.remove_extension(conn, exam.exam_pk, nickname):
+        change = db.students.remove_extension(conn, exam.exam_pk, nickname)
+        if change is None:
             raise NotFound(NO_STUDENT)
+        before, after = difference(_extension_was(change), _extension_is(change))
+        removed = Event(
+            _actor(exam, caller),
+            AuditAction.EXTENSION_REMOVED,
+            _student(change.pseudonym),
+            before=before,
+            after=after,
+            subjects=(change.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [removed])
 
 
 def import_extensions(
-    api_key_id: str, exam_id: str, body: bytes
+    caller: Caller, exam_id: str, body: bytes
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
@@ -192,7 +264,7 @@ def import_extensions(
 
     rows, errors = parse_extensions(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
@@ -224,29 +296,51 @@ def import_extensions(
                 }
             )
         _refuse_bad_rows(errors)
-        db.students.set_extensions(conn, exam.exam_pk, values)
+        changes = db.students.set_extensions(conn, exam.exam_pk, values)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
-        return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+        summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+        imported = Event(
+            _actor(exam, caller),
+            AuditAction.EXTENSIONS_IMPORTED,
+            "students",
+            before={change.pseudonym: _extension_was(change) for change in changes},
+            after={change.pseudonym: _extension_is(change) for change in changes},
+            subjects=tuple(change.pseudonym for change in changes),
+        )
+        db.audit.append(conn, exam.exam_pk, [imported])
+        return exam, summaries
 
 
 def set_accommodation(
-    api_key_id: str, exam_id: str, nickname: str, accommodation: AccommodationIn
+    caller: Caller, exam_id: str, nickname: str, accommodation: AccommodationIn
 ) -> tuple[db.exams.ExamRow, db.students.StudentSummaryRow]:
     """A student's extra time, zeros for none: set on an exam that is not timed (it counts once
     it is), or after a start (their window moves at once; what S3 accepted before a reduction is
     still recorded, as the change is noted with its time)."""
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
-        if not db.students.set_accommodations(
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
+        changes = db.students.set_accommodations(
             conn, exam.exam_pk, [{"nickname": nickname, **accommodation.model_dump()}]
-        ):
+        )
+        if not changes:
             raise NotFound(NO_STUDENT)
         (row,) = db.students.student_summaries(conn, exam.exam_pk, [nickname])
+        (change,) = changes
+        before, after = difference(_extra_time_was(change), _extra_time_is(change))
+        set_event = Event(
+            _actor(exam, caller),
+            AuditAction.ACCOMMODATION_SET,
+            _student(change.pseudonym),
+            before=before,
+            after=after,
+            subjects=(change.pseudonym,),
+        )
+        db.audit.append(conn, exam.exam_pk, [set_event])
     return exam, row
 
 
 def import_accommodations(
-    api_key_id: str, exam_id: str, body: bytes
+    caller: Caller, exam_id: str, body: bytes
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Accommodations from a CSV, all or nothing: every unknown student is reported by line with
     the file's own mistakes."""
@@ -254,7 +348,7 @@ def import_accommodations(
 
     rows, errors = parse_accommodations(body)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, lock=True)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
         known = db.students.nicknames_of(conn, exam.exam_pk, [row.nickname for row in rows])
         errors += [
             {"line": row.line, "field": "nickname", "message": "no student of the exam has it"}
@@ -262,10 +356,84 @@ def import_accommodations(
             if row.nickname.lower() not in known
         ]
         _refuse_bad_rows(errors)
-        db.students.set_accommodations(
+        changes = db.students.set_accommodations(
             conn, exam.exam_pk, [{"nickname": row.nickname, **row.accommodation.model_dump()} for row in rows]
         )
-        return exam, db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+        summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
+        imported = Event(
+            _actor(exam, caller),
+            AuditAction.ACCOMMODATIONS_IMPORTED,
+            "students",
+            before={change.pseudonym: _extra_time_was(change) for change in changes},
+            after={change.pseudonym: _extra_time_is(change) for change in changes},
+            subjects=tuple(change.pseudonym for change in changes),
+        )
+        db.audit.append(conn, exam.exam_pk, [imported])
+        return exam, summaries
+
+
+def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
+    """The caller as the audit log names them: their member id and role in the exam, and the request."""
+    return Actor(str(exam.member_id), exam.role, caller.request_id)
+
+
+def _student(pseudonym: str) -> str:
+    """An event's target: a student, by pseudonym (the log never names one)."""
+    return f"student:{pseudonym}"
+
+
+def _record_disclosure(
+    conn: db.Connection, exam: db.exams.ExamRow, caller: Caller, target: str, pseudonyms: list[str]
+) -> None:
+    """Log an answer that shows these students' upload codes (each lets its holder hand in as
+    the student) or, in an anonymous exam, pairs their names with their pseudonyms; nothing when
+    the caller's role is shown neither, or the answer shows no student."""
+    shown = _shown(exam)
+    actor = _actor(exam, caller)
+    count: dict[str, Json] = {"count": len(pseudonyms)}
+    subjects = tuple(pseudonyms)
+    events = []
+    if shown.upload_codes:
+        events.append(Event(actor, AuditAction.STUDENT_CODE_SHOWN, target, after=count, subjects=subjects))
+    if exam.anonymous and shown.names and shown.pseudonym:
+        events.append(Event(actor, AuditAction.STUDENT_NAME_REVEALED, target, after=count, subjects=subjects))
+    if events and pseudonyms:
+        db.audit.append(conn, exam.exam_pk, events)
+
+
+def _extension_was(change: db.students.ExtensionChange) -> dict[str, Json]:
+    return _extension(change.was_due_at, change.was_cutoff_at, change.was_extra_attempts)
+
+
+def _extension_is(change: db.students.ExtensionChange) -> dict[str, Json]:
+    return _extension(change.due_at, change.cutoff_at, change.extra_attempts)
+
+
+def _extension(due_at: datetime | None, cutoff_at: datetime | None, extra_attempts: int) -> dict[str, Json]:
+    return {
+        "due_at": None if due_at is None else rfc3339(due_at),
+        "cutoff_at": None if cutoff_at is None else rfc3339(cutoff_at),
+        "extra_attempts": extra_attempts,
+    }
+
+
+def _extra_time_was(change: db.students.AccommodationChange) -> dict[str, Json]:
+    return {"extra_time_percent": change.was_extra_time_percent, "extra_time_minutes": change.was_extra_time_minutes}
+
+
+def _extra_time_is(change: db.students.AccommodationChange) -> dict[str, Json]:
+    return {"extra_time_percent": change.extra_time_percent, "extra_time_minutes": change.extra_time_minutes}
+
+
+def _shown(exam: db.exams.ExamRow) -> Disclosure:
+    """What the caller's role is shown of the exam's students."""
+    return disclosure(exam.role, anonymous=exam.anonymous)
+
+
+def _pseudonym(text: str) -> str:
+    """A pseudonym as stored (anon-7K3QX2), from one typed in any case."""
+    prefix = codes.PSEUDONYM_PREFIX
+    return prefix + text[len(prefix) :].upper() if text.lower().startswith(prefix) else text
 
 
 def _refuse_bad_rows(errors: list[dict[str, object]]) -> None:

@@ -2,10 +2,10 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
 (rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`, `papers` (an exam's question paper); `submissions` holds a submission as the others'
-statements inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
-heavy).
+`exports`, `papers` (an exam's question paper), `audit` (each exam's hash chain of events);
+`submissions` holds a submission as the others' statements inline it, and `windows` a student's
+personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
+migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -38,9 +38,9 @@ from exam_depository.adapters.db.transactions import (
 )
 
 if TYPE_CHECKING:
-    from exam_depository.adapters.db import exams, exports, papers, receipts, students, uploads
+    from exam_depository.adapters.db import audit, exams, exports, papers, receipts, students, uploads
 
-_AGGREGATES = frozenset({"exams", "exports", "papers", "receipts", "students", "uploads"})
+_AGGREGATES = frozenset({"audit", "exams", "exports", "papers", "receipts", "students", "uploads"})
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -53,6 +53,7 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "Connection",
     "Row",
+    "audit",
     "connection",
     "database_url",
     "exams",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import TypedDict
+from uuid import UUID
 
 import psycopg
 import psycopg.sql
@@ -14,6 +15,7 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
@@ -54,14 +56,19 @@ EXAM_PAPER_JSON = f"""(SELECT jsonb_build_object('paper_id', p.id, 'filename', p
 
 
 # The statements that find the caller's exams (`exam_page`, `exam_of`, `counted_exam_of`) join
-# examiner_key (`_MINE`): an exam of another examiner, or a key that never made one, finds
-# nothing, whatever the ids say, and `exam_of` answers NotFound (the route 404, never 403). Every
-# other statement about what an exam holds is scoped by the exam_pk obtained that way.
+# the caller's memberships (`_MINE`: exam_member, through the examiner of the caller's key): an
+# exam the caller is no member of, or a key that never joined one, finds nothing, whatever the
+# ids say, and `exam_of` answers NotFound (the route 404, never 403); a member whose role does not
+# allow the action asked for is refused by `domain.access` (403). Every other statement about what
+# an exam holds is scoped by the exam_pk obtained that way.
 NO_EXAM = "You have no exam with this id."
 
-_MINE = "JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %(key)s"
+_MINE = """JOIN exam_member m ON m.exam_id = e.id
+    JOIN examiner_key k ON k.examiner_id = m.examiner_id AND k.api_key_id = %(key)s
+    JOIN examiner x ON x.id = m.examiner_id"""
 _EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
-    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON}"""
+    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON},
+    m.role, x.public_id AS member_id"""
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
 # when the first of its current files is deleted.
 _COUNTS = f"""LEFT JOIN LATERAL (
@@ -86,6 +93,11 @@ class ExamRow:
     duration_minutes: int | None  # a timed exam's time limit; None: not timed
     paper: PaperJson | None  # its current question paper
     paper_uploads: list[PaperUploadJson]  # its latest paper forms, newest first
+    role: Role  # the caller's role in the exam
+    member_id: UUID  # the caller's public id (their examiner's), as members and the audit log name them
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))  # the column's text, as the enum the rules compare
 
     @cached_property  # once per exam, not once per student of a page
     def window(self) -> Window:
@@ -140,35 +152,41 @@ def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> l
     with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
         return cur.execute(
             f"""SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS}
-                WHERE e.id > %(after)s ORDER BY e.id LIMIT %(limit)s""",
+                WHERE m.exam_id > %(after)s ORDER BY m.exam_id LIMIT %(limit)s""",
             {"key": api_key_id, "after": after_id, "limit": limit},
         ).fetchall()
 
 
-def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, lock: bool = False) -> ExamRow:
+def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action, lock: bool = False) -> ExamRow:
     """One of the caller's exams, without counts (a route that acts on its roster needs none);
-    `lock` holds it until the transaction ends. NotFound when the caller has no exam with this id
-    (another examiner's does not exist for them)."""
+    `lock` holds it until the transaction ends. NotFound when the caller is no member of an exam
+    with this id (another examiner's does not exist for them); RoleForbids when their role does
+    not allow `action`."""
     with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
         row = cur.execute(
             f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
-                WHERE e.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
+                WHERE m.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
-    if row is None:
-        raise NotFound(NO_EXAM)
-    return row
+    return _allowed(row, action)
 
 
-def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str) -> CountedExamRow:
-    """One of the caller's exams with its counts; NotFound as `exam_of`."""
+def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action) -> CountedExamRow:
+    """One of the caller's exams with its counts; NotFound and RoleForbids as `exam_of`."""
     with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
         row = cur.execute(
-            f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE e.slug = %(slug)s",
+            f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE m.slug = %(slug)s",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
+    return _allowed(row, action)
+
+
+def _allowed[Found: ExamRow](row: Found | None, action: Action) -> Found:
     if row is None:
         raise NotFound(NO_EXAM)
+    refusal = role_refusal(row.role, action)
+    if refusal is not None:
+        raise refusal
     return row
 
 
@@ -285,6 +303,32 @@ def lock_exam_exports(conn: Connection, exam_pk: int) -> None:
     """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
     so that a ZIP is either complete before the exam's files are listed, or never completed."""
     conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
+
+
+@dataclass(frozen=True)
+class DeletionCounts:
+    """What an exam's deletion takes with it, for the record that outlives it."""
+
+    students: int
+    files: int  # recorded submissions, every attempt
+    exports: int
+    papers: int  # question papers recorded (current or replaced)
+
+
+def deletion_counts(conn: Connection, exam_pk: int) -> DeletionCounts:
+    """Count what the exam holds; run after its students and exports are locked, before its rows go."""
+    with conn.cursor(row_factory=rows_of(DeletionCounts)) as cur:
+        row = cur.execute(
+            """SELECT (SELECT count(*) FROM student WHERE exam_id = %(exam)s) AS students,
+                      (SELECT count(*) FROM submission x JOIN student s ON s.id = x.student_id
+                       WHERE s.exam_id = %(exam)s) AS files,
+                      (SELECT count(*) FROM export WHERE exam_id = %(exam)s) AS exports,
+                      (SELECT count(*) FROM question_paper
+                       WHERE exam_id = %(exam)s AND status IN ('current', 'superseded')) AS papers""",
+            {"exam": exam_pk},
+        ).fetchone()
+    assert row is not None  # scalar subqueries return one row
+    return row
 
 
 def delete_exam(conn: Connection, exam_pk: int) -> None:

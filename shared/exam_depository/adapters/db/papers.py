@@ -60,6 +60,7 @@ def insert_form(
 class CurrentPaper:
     """The recorded version of an exam's current paper."""
 
+    paper_id: UUID
     object_key: str
     version_id: str
     filename: str
@@ -69,8 +70,13 @@ class CurrentPaper:
 
 @dataclass(frozen=True)
 class StudentPaper:
-    """A student's exam, their clock and extension, and the exam's current paper (its fields None: none)."""
+    """A student's exam, their clock and extension, and the exam's current paper (its fields None:
+    none); whether the student was given a link to a paper of the exam before."""
 
+    student_id: int
+    pseudonym: str
+    exam_pk: int
+    paper_first_linked_at: datetime | None
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
@@ -80,6 +86,7 @@ class StudentPaper:
     started_at: datetime | None
     extra_time_percent: int
     extra_time_minutes: int
+    paper_id: UUID | None
     object_key: str | None
     version_id: str | None
     filename: str | None
@@ -93,28 +100,46 @@ class StudentPaper:
     @property
     def paper(self) -> CurrentPaper | None:
         if (
-            self.object_key is None
+            self.paper_id is None
+            or self.object_key is None
             or self.version_id is None
             or self.filename is None
             or self.size_bytes is None
             or self.sha256 is None
         ):
             return None
-        return CurrentPaper(self.object_key, self.version_id, self.filename, self.size_bytes, self.sha256)
+        return CurrentPaper(
+            self.paper_id, self.object_key, self.version_id, self.filename, self.size_bytes, self.sha256
+        )
 
 
 def student_paper(conn: Connection, upload_code: str) -> StudentPaper | None:
     """One statement: the student of this upload code, their exam and its current paper."""
     with conn.cursor(row_factory=rows_of(StudentPaper)) as cur:
         return cur.execute(
-            """SELECT e.opens_at, e.due_at, e.cutoff_at, e.duration_minutes,
+            """SELECT s.id AS student_id, s.pseudonym, e.id AS exam_pk, s.paper_first_linked_at,
+                      e.opens_at, e.due_at, e.cutoff_at, e.duration_minutes,
                       s.extension_due_at, s.extension_cutoff_at, s.started_at, s.extra_time_percent,
-                      s.extra_time_minutes, p.object_key, p.version_id, p.filename, p.size_bytes, p.sha256
+                      s.extra_time_minutes, p.id AS paper_id, p.object_key, p.version_id, p.filename, p.size_bytes,
+                      p.sha256
                FROM student s JOIN exam e ON e.id = s.exam_id
                LEFT JOIN question_paper p ON p.exam_id = e.id AND p.status = 'current'
                WHERE s.upload_code = %s""",
             (upload_code,),
         ).fetchone()
+
+
+def note_first_link(conn: Connection, student_id: int) -> bool:
+    """Note that the student was given a link to the paper for the first time; False when a
+    request of theirs noted it first (the first download is recorded once)."""
+    return (
+        conn.execute(
+            """UPDATE student SET paper_first_linked_at = now()
+               WHERE id = %s AND paper_first_linked_at IS NULL RETURNING id""",
+            (student_id,),
+        ).fetchone()
+        is not None
+    )
 
 
 # --- recording ----------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.exams import ExamRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
+from exam_depository.domain.access import Disclosure
 from exam_depository.domain.errors import Conflict
 from exam_depository.domain.rules import Clock, clock_of
 
@@ -136,7 +138,9 @@ def _json_object(fields: dict[str, str]) -> str:
 _SUBMISSION = _json_object(
     {
         "upload_id": "latest.upload_id",
-        "verification_code": _GROUPED.format(t="latest.verification_code"),
+        "verification_code": "CASE WHEN %(show_verification)s THEN "
+        + _GROUPED.format(t="latest.verification_code")
+        + " END",
         "filename": "latest.filename",
         "content_type": "latest.content_type",
         "size_bytes": "latest.size_bytes",
@@ -147,7 +151,7 @@ _SUBMISSION = _json_object(
         " ELSE latest.status::text END",
         "late": "latest.late",
         "due_at": _INSTANT.format(t="latest.due_at"),
-        "receipt": "latest.receipt",
+        "receipt": "CASE WHEN %(show_verification)s THEN latest.receipt END",
     }
 )
 _EXTENSION = _json_object(
@@ -160,12 +164,12 @@ _EXTENSION = _json_object(
 _SUMMARY_JSON = (
     _json_object(
         {
-            "nickname": "s.nickname",
-            "pseudonym": "s.pseudonym",
-            "first_name": "s.first_name",
-            "last_name": "s.last_name",
-            "email": "s.email",
-            "upload_code": _GROUPED.format(t="s.upload_code"),
+            "nickname": "CASE WHEN %(show_names)s THEN s.nickname END",
+            "pseudonym": "CASE WHEN %(show_pseudonym)s THEN s.pseudonym END",
+            "first_name": "CASE WHEN %(show_names)s THEN s.first_name END",
+            "last_name": "CASE WHEN %(show_names)s THEN s.last_name END",
+            "email": "CASE WHEN %(show_names)s THEN s.email END",
+            "upload_code": f"CASE WHEN %(show_codes)s THEN {_GROUPED.format(t='s.upload_code')} END",
             "created_at": _INSTANT.format(t="s.created_at"),
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
@@ -187,18 +191,24 @@ _SUMMARY_JSON = (
 
 @dataclass(frozen=True)
 class StudentPageRow:
-    """A row of the roster's page: the student's id (for the cursor) and its JSON text."""
+    """A row of the roster's page: the student's id (for the cursor), its pseudonym (what the
+    audit log names a student by) and its JSON text."""
 
     id: int
+    pseudonym: str
     item: str
 
 
 # A search: every term is part of the nickname, a name or the email, once both sides are folded
 # alike by PostgreSQL (`unaccent`, then `lower`: "Müller" is found by "MULL"). The fields are
-# joined by a line break, which no field and no term holds, so a term never spans two fields.
+# joined by a line break, which no field and no term holds, so a term never spans two fields. A
+# member shown no names (a grader of an anonymous exam) searches the pseudonyms alone: a search
+# must not tell them whom a pseudonym is.
 _SEARCH = """NOT EXISTS (
     SELECT 1 FROM unnest(%(terms)s::text[]) AS term
-    WHERE strpos(lower(unaccent(concat_ws(E'\\n', s.nickname, s.first_name, s.last_name, s.email))),
+    WHERE strpos(lower(unaccent(CASE WHEN %(show_names)s
+                                     THEN concat_ws(E'\\n', s.nickname, s.first_name, s.last_name, s.email)
+                                     ELSE s.pseudonym END)),
                  lower(unaccent(term))) = 0)"""
 
 
@@ -211,14 +221,16 @@ def student_page(
     status: str | None,
     terms: list[str] | None = None,
     now: datetime,
+    shown: Disclosure,
 ) -> list[StudentPageRow]:
     """One statement per page, whatever its size: attempts and latest submission inline, each
     row's JSON written by the database with the exam's window and the submissions' status as of
-    `now`; only the students of `status` and matching every search term, if given."""
+    `now`, and null for what `shown` hides; only the students of `status` and matching every
+    search term, if given."""
     search = _SEARCH if terms else "true"
     with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
         return cur.execute(
-            f"""SELECT s.id, {_SUMMARY_JSON} AS item
+            f"""SELECT s.id, s.pseudonym, {_SUMMARY_JSON} AS item
                 FROM student s
                 CROSS JOIN (SELECT %(due_at)s::timestamptz AS due_at, %(cutoff_at)s::timestamptz AS cutoff_at,
                                    %(max_attempts)s::int AS max_attempts, %(duration_minutes)s::int AS duration_minutes,
@@ -239,6 +251,10 @@ def student_page(
                 "after_id": after_id,
                 "limit": limit,
                 "terms": terms,
+                "show_names": shown.names,
+                "show_pseudonym": shown.pseudonym,
+                "show_codes": shown.upload_codes,
+                "show_verification": shown.verification,
             },
         ).fetchall()
 
@@ -259,13 +275,17 @@ def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
         ).fetchall()
 
 
-def student_detail(conn: Connection, exam_pk: int, nickname: str) -> StudentDetailRow | None:
+def student_detail(
+    conn: Connection, exam_pk: int, nickname: str, *, by_pseudonym: bool = False
+) -> StudentDetailRow | None:
+    """The student of the exam with this nickname, or with this pseudonym (exactly as stored)."""
+    found_by = "s.pseudonym = %s" if by_pseudonym else "lower(s.nickname) = lower(%s)"
     with conn.cursor(row_factory=rows_of(StudentDetailRow)) as cur:
         return cur.execute(
             f"""SELECT {_SUMMARY_COLUMNS},
                   COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
                             FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
-                FROM student s {LATEST} WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
+                FROM student s {LATEST} WHERE s.exam_id = %s AND {found_by}""",
             (exam_pk, nickname),
         ).fetchone()
 
@@ -273,6 +293,8 @@ def student_detail(conn: Connection, exam_pk: int, nickname: str) -> StudentDeta
 @dataclass(frozen=True)
 class StudentKeys:
     id: int
+    pseudonym: str
+    submissions: int  # the files recorded for the student, every attempt
     keys: list[str]
 
 
@@ -282,7 +304,8 @@ def lock_student_for_deletion(conn: Connection, exam_pk: int, nickname: str) -> 
     goes now."""
     with conn.cursor(row_factory=rows_of(StudentKeys)) as cur:
         return cur.execute(
-            """SELECT s.id, COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
+            """SELECT s.id, s.pseudonym, (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS submissions,
+                      COALESCE(array_agg(u.object_key) FILTER (WHERE u.id IS NOT NULL), '{}') AS keys
                FROM student s
                LEFT JOIN upload u ON u.student_id = s.id
                WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)
@@ -307,43 +330,78 @@ def delete_student(conn: Connection, student_id: int) -> None:
     conn.execute("DELETE FROM student WHERE id = %s", (student_id,))
 
 
-def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> int:
+@dataclass(frozen=True)
+class ExtensionChange:
+    """A student's extension as it was and as it is (None times: none), for the audit log."""
+
+    pseudonym: str
+    was_due_at: datetime | None
+    was_cutoff_at: datetime | None
+    was_extra_attempts: int
+    due_at: datetime | None
+    cutoff_at: datetime | None
+    extra_attempts: int
+
+
+# An UPDATE joined to its own table reads the joined row as it was before the statement: what a
+# change replaced, returned with what it wrote (the audit log records both). Every writer of
+# these columns holds the exam's lock (`exam_of(..., lock=True)`): none changes them in between.
+_EXTENSION_RETURNING = """RETURNING s.pseudonym, o.extension_due_at AS was_due_at,
+    o.extension_cutoff_at AS was_cutoff_at, o.extra_attempts AS was_extra_attempts,
+    s.extension_due_at AS due_at, s.extension_cutoff_at AS cutoff_at, s.extra_attempts"""
+
+
+def set_extensions(conn: Connection, exam_pk: int, extensions: list[Row]) -> list[ExtensionChange]:
     """Give students of the exam (by nickname) their extension: due, cut-off, extra attempts;
-    None times remove it. Returns how many students were found."""
-    with conn.cursor() as cur:
+    None times remove it. Returns what changed for each student found."""
+    with conn.cursor(row_factory=rows_of(ExtensionChange)) as cur:
         cur.executemany(
-            """UPDATE student SET extension_due_at = %(due_at)s, extension_cutoff_at = %(cutoff_at)s,
-                                  extra_attempts = %(extra_attempts)s
-               WHERE exam_id = %(exam_id)s AND lower(nickname) = lower(%(nickname)s)""",
+            f"""UPDATE student s SET extension_due_at = %(due_at)s, extension_cutoff_at = %(cutoff_at)s,
+                                    extra_attempts = %(extra_attempts)s
+                FROM student o
+                WHERE o.id = s.id AND s.exam_id = %(exam_id)s AND lower(s.nickname) = lower(%(nickname)s)
+                {_EXTENSION_RETURNING}""",
             [{**extension, "exam_id": exam_pk} for extension in extensions],
+            returning=True,
         )
-        return cur.rowcount
+        return _all_results(cur)
 
 
-def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> bool:
+def remove_extension(conn: Connection, exam_pk: int, nickname: str) -> ExtensionChange | None:
     """Remove a student's extension now (its times, its extra attempts), noting until when what
     S3 accepted under it stays in: the earlier of now and the cut-off it gave (SET reads the row
-    as it was), so that a removal after the exam closed reopens nothing. False when the exam has
+    as it was), so that a removal after the exam closed reopens nothing. None when the exam has
     no such student."""
-    return bool(
-        conn.execute(
+    with conn.cursor(row_factory=rows_of(ExtensionChange)) as cur:
+        return cur.execute(
             f"""UPDATE student s SET extension_due_at = NULL, extension_cutoff_at = NULL, extra_attempts = 0,
                                     extension_removed_at = greatest(s.extension_removed_at,
                                                                     least(now(), {windows.personal_cutoff()}))
-                FROM exam e
-                WHERE e.id = s.exam_id AND s.exam_id = %s AND lower(s.nickname) = lower(%s)""",
+                FROM exam e, student o
+                WHERE e.id = s.exam_id AND o.id = s.id AND s.exam_id = %s AND lower(s.nickname) = lower(%s)
+                {_EXTENSION_RETURNING}""",
             (exam_pk, nickname),
-        ).rowcount
-    )
+        ).fetchone()
 
 
-def set_accommodations(conn: Connection, exam_pk: int, accommodations: list[Row]) -> int:
+@dataclass(frozen=True)
+class AccommodationChange:
+    """A student's extra time as it was and as it is, for the audit log."""
+
+    pseudonym: str
+    was_extra_time_percent: int
+    was_extra_time_minutes: int
+    extra_time_percent: int
+    extra_time_minutes: int
+
+
+def set_accommodations(conn: Connection, exam_pk: int, accommodations: list[Row]) -> list[AccommodationChange]:
     """Give students of the exam (by nickname) their extra time: percent and minutes, zeros for
     none. A change notes until when what S3 accepted stays in (a reduction must not lose it): the
     earlier of now and the cut-off in force before the change (SET reads the row as it was), so
     that a change after the exam closed reopens nothing. The same values again change nothing.
-    Returns how many students were found."""
-    with conn.cursor() as cur:
+    Returns what changed for each student found (as `set_extensions`)."""
+    with conn.cursor(row_factory=rows_of(AccommodationChange)) as cur:
         cur.executemany(
             f"""UPDATE student s SET extra_time_percent = %(extra_time_percent)s,
                                     extra_time_minutes = %(extra_time_minutes)s,
@@ -353,11 +411,25 @@ def set_accommodations(conn: Connection, exam_pk: int, accommodations: list[Row]
                                         THEN greatest(s.extra_time_accepted_until,
                                                       least(now(), {windows.personal_cutoff()}))
                                         ELSE s.extra_time_accepted_until END
-                FROM exam e
-                WHERE e.id = s.exam_id AND s.exam_id = %(exam_id)s AND lower(s.nickname) = lower(%(nickname)s)""",
+                FROM exam e, student o
+                WHERE e.id = s.exam_id AND o.id = s.id AND s.exam_id = %(exam_id)s
+                  AND lower(s.nickname) = lower(%(nickname)s)
+                RETURNING s.pseudonym, o.extra_time_percent AS was_extra_time_percent,
+                          o.extra_time_minutes AS was_extra_time_minutes, s.extra_time_percent, s.extra_time_minutes""",
             [{**accommodation, "exam_id": exam_pk} for accommodation in accommodations],
+            returning=True,
         )
-        return cur.rowcount
+        return _all_results(cur)
+
+
+def _all_results[Found](cur: psycopg.Cursor[Found]) -> list[Found]:
+    """Every row an executemany(..., returning=True) returned, one result set per parameter set."""
+    rows: list[Found] = []
+    while True:
+        rows.extend(cur.fetchall())
+        if not cur.nextset():
+            break
+    return rows
 
 
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:

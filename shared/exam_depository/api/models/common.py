@@ -25,7 +25,9 @@ class ApiModel(BaseModel):
 
 class Submission(ApiModel):
     upload_id: UUID
-    verification_code: str
+    verification_code: str | None = Field(
+        description="The reviewer's code for this file (a download). Null when your role does not see it."
+    )
     filename: str
     content_type: str
     size_bytes: int

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
 from exam_depository.api.models.papers import Paper, PaperState
+from exam_depository.domain.access import Action, Role
 from exam_depository.domain.statuses import ExamState
 
 
@@ -47,6 +48,10 @@ class Exam(ApiModel):
     paper_uploads: list[PaperState] = Field(
         description="What became of the paper's latest forms (up to 5), newest first: a form's file is pending until "
         "the recorder checks it, then current, superseded by a later one, or rejected with the reason."
+    )
+    role: Role = Field(description="Your role in this exam (an exam's members each have one).")
+    allowed_actions: list[Action] = Field(
+        description="What your role may do with this exam; any other action is refused with 403 role-forbids."
     )
 
 

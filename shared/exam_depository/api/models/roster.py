@@ -15,15 +15,24 @@ class Extension(ApiModel):
     extra_attempts: int
 
 
+# What a member's role does not see is null (`access.disclosure`): a grader of an anonymous exam
+# sees the pseudonym only, an invigilator no code and no pseudonym.
+HIDDEN = " Null when your role does not see it."
+
+
 class Student(ApiModel):
-    nickname: str
-    pseudonym: str = Field(
-        description="Its name in an anonymous exam's receipts and exports (anon-7K3QX2): random, unique in the exam."
+    nickname: str | None = Field(
+        description="The student's name in the roster's paths; a grader of an anonymous exam uses the pseudonym"
+        " there instead." + HIDDEN
     )
-    first_name: str
-    last_name: str
-    email: str | None
-    upload_code: str
+    pseudonym: str | None = Field(
+        description="Its name in an anonymous exam's receipts and exports (anon-7K3QX2): random, unique in the exam."
+        + HIDDEN
+    )
+    first_name: str | None = Field(description="The student's first name." + HIDDEN)
+    last_name: str | None = Field(description="The student's last name." + HIDDEN)
+    email: str | None = Field(description="The student's email, if given." + HIDDEN)
+    upload_code: str | None = Field(description="The student's credential for the upload page." + HIDDEN)
     created_at: datetime
 
 

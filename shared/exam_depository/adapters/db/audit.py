@@ -1,0 +1,156 @@
+"""The audit log: appending an exam's events to its hash chain, reading them back, the signed
+checkpoints of its head, and what goes when an exam is deleted (domain/audit.py has the rules).
+
+`append` writes each event in the caller's transaction, so the event commits or rolls back with
+the change it records. It moves the exam's `audit_head` row, which stays locked until the commit:
+one exam's appends queue there, others are untouched. Call it last in a unit of work, so that the
+lock is held for as short a time as possible. PostgreSQL's clock dates the event and PostgreSQL
+computes its hash, the same `link` as the domain's, over the body text written there.
+
+A trigger (migrations/0011.audit.sql) refuses every UPDATE, DELETE and TRUNCATE of the events and
+checkpoints while their exam exists, and a tombstone younger than 30 days after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg.sql
+
+from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.audit import AuditAction, AuditItem, CheckpointReason, Event, body
+
+AuditRow = AuditItem
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's last event (seq 0 and GENESIS before the first)."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+
+_APPEND = """
+WITH advanced AS (
+    UPDATE audit_head h SET seq = h.seq + 1, prev_hash = h.hash, at = greatest(c.now, h.at),
+           hash = encode(sha256(convert_to(concat_ws(E'\\n', h.hash, h.seq + 1,
+                  to_char(greatest(c.now, h.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                  %(body)s::text), 'UTF8')), 'hex')
+    FROM (SELECT clock_timestamp() AS now) c
+    WHERE h.exam_pk = %(exam)s RETURNING h.seq, h.at, h.prev_hash, h.hash)
+INSERT INTO audit_event (exam_pk, seq, at, actor, role, action, target, before, after, request_id, subjects,
+                         prev_hash, hash)
+SELECT %(exam)s, a.seq, a.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
+       j.b->'after', j.b->>'request_id', %(subjects)s::text[], a.prev_hash, a.hash
+FROM advanced a, (SELECT %(body)s::jsonb AS b) j
+"""
+# `clock_timestamp()` is read once (`c`), so the stored `at` is the hashed one; `greatest(…, h.at)`:
+# `at` never goes back along a chain (a clock stepped back, a transaction begun earlier).
+
+
+def append(conn: Connection, exam_pk: int, events: Sequence[Event]) -> None:
+    """Append `events`, in order, to the exam's chain: one statement each, in the caller's
+    transaction. An exam without a head (none: every exam gets one as it is inserted) raises, so
+    that no change commits without its event."""
+    for event in events:
+        cursor = conn.execute(_APPEND, {"exam": exam_pk, "body": body(event), "subjects": list(event.subjects)})
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"exam {exam_pk} has no audit head: its event cannot be appended")
+
+
+_COLUMNS = "seq, at, actor, role, action, target, before, after, request_id, prev_hash, hash"
+
+
+def page(
+    conn: Connection,
+    exam_pk: int,
+    *,
+    before_seq: int | None,
+    limit: int,
+    subject: str | None,
+    action: AuditAction | str | None,
+) -> list[AuditRow]:
+    """Up to `limit` events, newest first, older than `before_seq` (None: from the newest), about
+    `subject` (a pseudonym) and of `action` where given."""
+    conditions = [psycopg.sql.SQL("exam_pk = %(exam)s")]
+    if before_seq is not None:
+        conditions.append(psycopg.sql.SQL("seq < %(before)s"))
+    if subject is not None:
+        conditions.append(psycopg.sql.SQL("subjects @> ARRAY[%(subject)s::text]"))
+    if action is not None:
+        conditions.append(psycopg.sql.SQL("action = %(action)s"))
+    query = psycopg.sql.SQL("SELECT {columns} FROM audit_event WHERE {where} ORDER BY seq DESC LIMIT %(limit)s").format(
+        columns=psycopg.sql.SQL(_COLUMNS), where=psycopg.sql.SQL(" AND ").join(conditions)
+    )
+    parameters = {"exam": exam_pk, "before": before_seq, "subject": subject, "action": action, "limit": limit}
+    with conn.cursor(row_factory=rows_of(AuditRow)) as cur:
+        return cur.execute(query, parameters).fetchall()
+
+
+STREAM_BATCH = 500  # rows per round trip: a few hundred KB at most, whatever the log's length
+
+
+def stream(conn: Connection, exam_pk: int, upto_seq: int) -> Iterator[AuditRow]:
+    """The chain up to `upto_seq`, oldest first, through a server-side cursor (the caller's
+    transaction must stay open while it is read): memory stays bounded however long the log."""
+    with conn.cursor("audit_stream", row_factory=rows_of(AuditRow)) as cur:
+        cur.itersize = STREAM_BATCH
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM audit_event WHERE exam_pk = %s AND seq <= %s ORDER BY seq",
+            (exam_pk, upto_seq),
+        )
+        yield from cur
+
+
+def head(conn: Connection, exam_pk: int) -> Head:
+    """The chain's head as this transaction sees it (later appends wait on its row, not on this)."""
+    with conn.cursor(row_factory=rows_of(Head)) as cur:
+        row = cur.execute("SELECT seq, hash, at FROM audit_head WHERE exam_pk = %s", (exam_pk,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"exam {exam_pk} has no audit head")
+    return row
+
+
+def insert_checkpoint(conn: Connection, exam_pk: int, head: Head, reason: CheckpointReason, token: str) -> None:
+    """Keep a signed checkpoint of `head`; the same head checkpointed for the same reason again
+    keeps the first."""
+    conn.execute(
+        """INSERT INTO audit_checkpoint (exam_pk, seq, hash, reason, token) VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (exam_pk, seq, reason) DO NOTHING""",
+        (exam_pk, head.seq, head.hash, reason, token),
+    )
+
+
+def forget_deleted_exam(conn: Connection, exam_pk: int) -> int:
+    """After `DELETE FROM exam` in the same transaction: the exam's events but its tombstone
+    (`exam.deleted`), and its checkpoints, go; returns how many events went."""
+    conn.execute("DELETE FROM audit_checkpoint WHERE exam_pk = %s", (exam_pk,))
+    return conn.execute(
+        "DELETE FROM audit_event WHERE exam_pk = %s AND action <> %s", (exam_pk, AuditAction.EXAM_DELETED)
+    ).rowcount
+
+
+def purge(conn: Connection, *, tombstones_before: datetime) -> int:
+    """Forget the chains of deleted exams whose last event (the tombstone; for an exam an older
+    layer deleted, whatever came last) is older than `tombstones_before`: their events,
+    checkpoints and head. Returns how many exams' chains went. The trigger refuses a tombstone
+    younger than 30 days, whatever is asked."""
+    gone = [
+        row["exam_pk"]
+        for row in conn.execute(
+            """SELECT h.exam_pk FROM audit_head h
+               WHERE h.at < %s AND NOT EXISTS (SELECT 1 FROM exam WHERE exam.id = h.exam_pk)
+               FOR UPDATE OF h SKIP LOCKED""",
+            (tombstones_before,),
+        ).fetchall()
+    ]
+    if not gone:
+        return 0
+    conn.execute("DELETE FROM audit_checkpoint WHERE exam_pk = ANY(%s)", (gone,))
+    conn.execute("DELETE FROM audit_event WHERE exam_pk = ANY(%s)", (gone,))
+    conn.execute("DELETE FROM audit_head WHERE exam_pk = ANY(%s)", (gone,))
+    return len(gone)

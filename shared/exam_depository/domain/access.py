@@ -1,0 +1,227 @@
+"""Who may do what with an exam: its members' roles, the one table of what each role may do, what
+each role is shown of its students, and the rules that keep an exam's membership whole. Every
+examiner route asks `may` (through `db.exams.exam_of`, which knows the caller's role); a
+non-member never gets this far (the exam does not exist for them: 404)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from exam_depository.domain.errors import Conflict, DomainError, Gone, NotFound, RoleForbids
+
+
+class Role(StrEnum):
+    OWNER = "owner"  # everything, deleting the exam and managing its members included
+    CO_EXAMINER = "co_examiner"  # everything but deleting the exam and managing its members
+    GRADER = "grader"  # reads the roster, downloads answers and exports; changes nothing
+    INVIGILATOR = "invigilator"  # the roster, extensions and accommodations; never downloads
+
+
+class Action(StrEnum):
+    """What a member does to an exam; each route asks for one (a few routes share one)."""
+
+    EXAM_READ = "exam.read"
+    EXAM_UPDATE = "exam.update"
+    EXAM_CLOSE = "exam.close"
+    EXAM_DELETE = "exam.delete"
+    PAPER_UPLOAD = "paper.upload"
+    ROSTER_READ = "roster.read"
+    ROSTER_DOWNLOAD = "roster.download"  # the CSV, with every upload code
+    STUDENT_ADD = "student.add"
+    STUDENT_DELETE = "student.delete"
+    STUDENT_NEW_CODE = "student.new_code"
+    EXTENSION_CHANGE = "extension.change"
+    ACCOMMODATION_CHANGE = "accommodation.change"
+    EXPORT_CREATE = "export.create"
+    EXPORT_READ = "export.read"
+    MEMBER_READ = "member.read"
+    MEMBER_MANAGE = "member.manage"  # invite, change a role or label, remove another member
+    MEMBER_LEAVE = "member.leave"  # remove oneself
+    AUDIT_READ = "audit.read"
+
+
+_EVERYONE = frozenset(Role)
+_EXAMINERS = frozenset({Role.OWNER, Role.CO_EXAMINER})
+
+# The table, written out once.
+PERMITTED: Mapping[Action, frozenset[Role]] = {
+    Action.EXAM_READ: _EVERYONE,
+    Action.EXAM_UPDATE: _EXAMINERS,
+    Action.EXAM_CLOSE: _EXAMINERS,
+    Action.EXAM_DELETE: frozenset({Role.OWNER}),
+    Action.PAPER_UPLOAD: _EXAMINERS,
+    Action.ROSTER_READ: _EVERYONE,
+    Action.ROSTER_DOWNLOAD: _EXAMINERS,
+    Action.STUDENT_ADD: _EXAMINERS,
+    Action.STUDENT_DELETE: _EXAMINERS,
+    Action.STUDENT_NEW_CODE: _EXAMINERS,
+    Action.EXTENSION_CHANGE: _EXAMINERS | {Role.INVIGILATOR},
+    Action.ACCOMMODATION_CHANGE: _EXAMINERS | {Role.INVIGILATOR},
+    Action.EXPORT_CREATE: _EXAMINERS | {Role.GRADER},
+    Action.EXPORT_READ: _EXAMINERS | {Role.GRADER},
+    Action.MEMBER_READ: _EVERYONE,
+    Action.MEMBER_MANAGE: frozenset({Role.OWNER}),
+    Action.MEMBER_LEAVE: _EVERYONE,
+    Action.AUDIT_READ: _EXAMINERS,
+}
+
+# How a refusal names a role and an action in its sentence.
+_A_ROLE = {
+    Role.OWNER: "an owner",
+    Role.CO_EXAMINER: "a co-examiner",
+    Role.GRADER: "a grader",
+    Role.INVIGILATOR: "an invigilator",
+}
+_TO_DO = {
+    Action.EXAM_READ: "read it",
+    Action.EXAM_UPDATE: "change it",
+    Action.EXAM_CLOSE: "close it",
+    Action.EXAM_DELETE: "delete it",
+    Action.PAPER_UPLOAD: "upload its question paper",
+    Action.ROSTER_READ: "read its roster",
+    Action.ROSTER_DOWNLOAD: "download its roster with the upload codes",
+    Action.STUDENT_ADD: "add students to it",
+    Action.STUDENT_DELETE: "remove its students",
+    Action.STUDENT_NEW_CODE: "give a student a new upload code",
+    Action.EXTENSION_CHANGE: "change its extensions",
+    Action.ACCOMMODATION_CHANGE: "change its accommodations",
+    Action.EXPORT_CREATE: "export its answers",
+    Action.EXPORT_READ: "read its exports",
+    Action.MEMBER_READ: "see its members",
+    Action.MEMBER_MANAGE: "manage its members",
+    Action.MEMBER_LEAVE: "leave it",
+    Action.AUDIT_READ: "read its audit log",
+}
+
+
+def may(role: Role, action: Action) -> bool:
+    return role in PERMITTED[action]
+
+
+def role_refusal(role: Role, action: Action) -> RoleForbids | None:
+    """None when the role may; otherwise the 403 that names the role, the action and who may."""
+    if may(role, action):
+        return None
+    allowed = [_A_ROLE[other] for other in Role if other in PERMITTED[action]]
+    who = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+    return RoleForbids(
+        f"As {_A_ROLE[role]} of this exam you cannot {_TO_DO[action]}: only {who} can.",
+        extra={"role": role.value, "action": action.value},
+    )
+
+
+def allowed_actions(role: Role) -> list[Action]:
+    """What the role may do, in the table's order (what an exam's answer tells the console)."""
+    return [action for action in Action if may(role, action)]
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What a member is shown of each student: `names` the nickname, first and last name and
+    email; `pseudonym`; `upload_codes` (a code lets its holder hand in as the student);
+    `verification` the verification codes and receipts of submissions (each a download)."""
+
+    names: bool
+    pseudonym: bool
+    upload_codes: bool
+    verification: bool
+
+
+def disclosure(role: Role, *, anonymous: bool) -> Disclosure:
+    """Owners and co-examiners see everything. A grader marks: no upload codes, and in an
+    anonymous exam the pseudonym alone. An invigilator checks people in the room by name and
+    grants time: no codes of either kind, and no pseudonym (which would undo anonymity)."""
+    if role in _EXAMINERS:
+        return Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
+    if role is Role.GRADER:
+        return Disclosure(names=not anonymous, pseudonym=True, upload_codes=False, verification=True)
+    return Disclosure(names=True, pseudonym=False, upload_codes=False, verification=False)
+
+
+# An exam's membership stays small enough to list on one page; an open invitation holds a place
+# (so redeeming never exceeds the limit), and a few at a time are enough.
+MAX_MEMBERS = 50
+MAX_OPEN_INVITATIONS = 20
+
+
+@dataclass(frozen=True)
+class Invite:
+    role: Role
+    open_invitations: int  # the exam's invitations not yet redeemed nor expired
+
+
+@dataclass(frozen=True)
+class ChangeRole:
+    examiner_id: int
+    role: Role
+
+
+@dataclass(frozen=True)
+class Remove:
+    examiner_id: int  # the caller themself: leaving
+
+
+type MemberChange = Invite | ChangeRole | Remove
+
+
+def membership_refusal(members: Sequence[tuple[int, Role]], change: MemberChange) -> Conflict | None:
+    """Whether `change` would leave the exam without an owner, or with more members (invited
+    ones included) than it may have. `members` are the exam's (examiner id, role), read under
+    the exam's lock; a member the change names who is not among them is the caller's NotFound."""
+    if isinstance(change, Invite):
+        if change.open_invitations >= MAX_OPEN_INVITATIONS:
+            return Conflict(
+                f"The exam has {change.open_invitations} open invitations, the most it may have: "
+                "wait until one is used or expires."
+            )
+        if len(members) + change.open_invitations >= MAX_MEMBERS:
+            return Conflict(
+                f"The exam has {len(members)} members and {change.open_invitations} open invitations: "
+                f"it may have at most {MAX_MEMBERS} members."
+            )
+        return None
+    owners = {examiner_id for examiner_id, role in members if role is Role.OWNER}
+    loses_an_owner = change.examiner_id in owners and (isinstance(change, Remove) or change.role is not Role.OWNER)
+    if loses_an_owner and owners == {change.examiner_id}:
+        return Conflict("An exam always has an owner: make another member an owner first.")
+    return None
+
+
+class Redemption(StrEnum):
+    """Why an invitation code made no member, as the database found it."""
+
+    UNKNOWN = "unknown"  # no invitation has this code
+    USED = "used"
+    EXPIRED = "expired"
+    ALREADY_MEMBER = "already_member"  # the caller is a member of the exam already
+    EXAM_ID_HELD = "exam_id_held"  # the caller has another exam with this exam's id
+
+
+def invitation_refusal(outcome: Redemption) -> DomainError:
+    """The refusal of a redemption. An unused invitation the caller could not redeem (already a
+    member, or holding the exam id) stays usable by the one it was meant for."""
+    match outcome:
+        case Redemption.UNKNOWN:
+            return NotFound("No invitation has this code.")
+        case Redemption.USED:
+            return Gone("This invitation was used already: ask the exam's owner for a new one.")
+        case Redemption.EXPIRED:
+            return Gone("This invitation has expired: ask the exam's owner for a new one.")
+        case Redemption.ALREADY_MEMBER:
+            return Conflict("You are a member of this exam already; the invitation stays unused.")
+        case Redemption.EXAM_ID_HELD:
+            return Conflict(
+                "You have another exam with this exam's id; the invitation stays unused. "
+                "Leave or delete that exam first."
+            )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls an examiner route: the id (never the value) of the API key API Gateway checked,
+    and API Gateway's id of the request (what the audit log records as where it came from)."""
+
+    api_key_id: str
+    request_id: str | None

@@ -1,0 +1,268 @@
+"""The audit log's rules: what an event is, the canonical text that is hashed, and the hash chain
+that links each exam's events (docs/AUDIT.md). Plain functions, no I/O.
+
+Each exam's events form a chain: event n's hash is `link(hash of n - 1, n, at, body)`, the first
+linking to GENESIS. PostgreSQL computes the same link as it appends (adapters/db/audit.py), from
+the body written here, so anyone can recompute every hash from a downloaded log: removing,
+changing, swapping or inserting an event breaks the chain after it (`chain_break`), and a
+consistent rewrite of the chain's tail differs from a signed checkpoint of its head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from exam_depository.domain.access import Role
+from exam_depository.domain.instants import rfc3339
+
+type Json = bool | int | str | Sequence[Json] | Mapping[str, Json] | None
+
+GENESIS = "0" * 64
+CheckpointReason = Literal["closed", "exported"]
+
+
+class AuditAction(StrEnum):
+    EXAM_CREATED = "exam.created"
+    EXAM_UPDATED = "exam.updated"
+    EXAM_CLOSED = "exam.closed"
+    EXAM_DELETED = "exam.deleted"  # the tombstone: it outlives the exam's other events
+    EXAM_ASSIGNED = "exam.assigned"
+    MEMBER_INVITED = "member.invited"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    STUDENT_ADDED = "student.added"
+    STUDENTS_IMPORTED = "students.imported"
+    STUDENT_REMOVED = "student.removed"
+    STUDENT_CODE_REGENERATED = "student.code_regenerated"
+    STUDENT_CODE_SHOWN = "student.code_shown"
+    STUDENT_NAME_REVEALED = "student.name_revealed"
+    EXTENSION_SET = "extension.set"
+    EXTENSION_REMOVED = "extension.removed"
+    EXTENSIONS_IMPORTED = "extensions.imported"
+    ACCOMMODATION_SET = "accommodation.set"
+    ACCOMMODATIONS_IMPORTED = "accommodations.imported"
+    PAPER_FORM_ISSUED = "paper.form_issued"
+    PAPER_UPLOADED = "paper.uploaded"
+    PAPER_FIRST_DOWNLOAD = "paper.first_download"
+    EXPORT_CREATED = "export.created"
+    EXPORT_LINK_ISSUED = "export.link_issued"
+    VERIFICATION_LINK_ISSUED = "verification.link_issued"
+
+
+# Every text cell of the log starts with a letter or a digit (a JSON cell with `{`): no cell can
+# start a spreadsheet formula (=, +, -, @), so the CSV is written as it is hashed, not neutralized.
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9][^\x00]*", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a member's member_id (a UUID), `student:<pseudonym>`, `reviewer`, `ops` or
+    `system:<job>`; the member's role then, else None; where from: API Gateway's request id, or a
+    job's Lambda request id."""
+
+    id: str
+    role: Role | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change or disclosure. `before`/`after` hold only what changed, students named by
+    pseudonym and codes as `codes.redact` shows them. `subjects` (pseudonyms) serve the log's
+    filter by student and are not hashed."""
+
+    actor: Actor
+    action: AuditAction
+    target: str
+    before: Mapping[str, Json] | None = None
+    after: Mapping[str, Json] | None = None
+    subjects: tuple[str, ...] = ()
+
+
+def body(event: Event) -> str:
+    """The canonical text of what an event says, the one its hash covers: JSON with sorted keys,
+    no spaces, UTF-8 as is. Values are null, booleans, integers and strings (instants as
+    `rfc3339`), in lists and objects: PostgreSQL's jsonb gives exactly these back, so the text can
+    be rebuilt from the stored columns (a float could come back another number's text)."""
+    return canonical(
+        {
+            "actor": event.actor.id,
+            "role": None if event.actor.role is None else str(event.actor.role),
+            "action": str(event.action),
+            "target": event.target,
+            "before": event.before,
+            "after": event.after,
+            "request_id": event.actor.request_id,
+        }
+    )
+
+
+def canonical(fields: Mapping[str, Json]) -> str:
+    """`fields` as the log's canonical JSON (a body, or a `before`/`after` cell of the CSV)."""
+    for name in ("actor", "action", "target"):
+        if name in fields:
+            _check_text(name, fields[name])
+    for name in ("role", "request_id"):
+        if fields.get(name) is not None:
+            _check_text(name, fields[name])
+    _check_values(fields)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_text(name: str, value: Json) -> None:
+    if not isinstance(value, str) or not _SAFE_TEXT.fullmatch(value):
+        raise ValueError(f"an audit event's {name} must be text starting with a letter or digit, not {value!r}")
+
+
+def _check_values(value: Json) -> None:
+    if isinstance(value, float):
+        raise ValueError("an audit event holds no floating-point numbers")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("an audit event holds no NUL characters (jsonb refuses them)")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _check_values(item)
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        for item in value:
+            _check_values(item)
+
+
+def at_text(at: datetime) -> str:
+    """An event's instant as hashed and as the CSV writes it: UTC, always 6 fractional digits."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def link(prev_hash: str, seq: int, at: str, body: str) -> str:
+    """An event's hash: SHA-256 (hex) of the previous hash, its seq, its instant (`at_text`) and
+    its body, one per line, in UTF-8."""
+    return hashlib.sha256(f"{prev_hash}\n{seq}\n{at}\n{body}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """An event as stored and as read back (a row of the log, or of its CSV)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    target: str
+    before: Mapping[str, Json] | None
+    after: Mapping[str, Json] | None
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+
+def item_body(item: AuditItem) -> str:
+    """The body an item's hash covers, rebuilt from its columns."""
+    return canonical(
+        {
+            "actor": item.actor,
+            "role": item.role,
+            "action": item.action,
+            "target": item.target,
+            "before": item.before,
+            "after": item.after,
+            "request_id": item.request_id,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where a chain stops holding, and why, for people."""
+
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed claim that the chain's head was (seq, hash)."""
+
+    seq: int
+    hash: str
+
+
+def chain_break(items: Iterable[AuditItem], *, checkpoint: Checkpoint | None = None) -> Break | None:
+    """The first event (oldest first) whose seq, prev_hash, hash or instant is wrong, or None when
+    the whole chain holds from GENESIS; with a `checkpoint`, also where the chain differs from it (a
+    tail rewritten consistently, hashes and all, holds as a chain: only a signed head tells)."""
+    previous: AuditItem | None = None
+    reached_checkpoint = False
+    for item in items:
+        reason = _link_break(previous, item)
+        if reason is None and checkpoint is not None and item.seq == checkpoint.seq:
+            reached_checkpoint = True
+            if item.hash != checkpoint.hash:
+                reason = "hash differs from the signed checkpoint's"
+        if reason is not None:
+            return Break(item.seq, reason)
+        previous = item
+    if checkpoint is not None and checkpoint.seq > 0 and not reached_checkpoint:
+        last = 0 if previous is None else previous.seq
+        return Break(last + 1, f"the log ends before the signed checkpoint's seq {checkpoint.seq}")
+    return None
+
+
+def _link_break(previous: AuditItem | None, item: AuditItem) -> str | None:
+    """Why `item` does not follow `previous` (None: the chain's start), or None if it does."""
+    expected_seq, expected_prev = (1, GENESIS) if previous is None else (previous.seq + 1, previous.hash)
+    if item.seq != expected_seq:
+        return f"seq {item.seq} follows seq {expected_seq - 1}"
+    if item.prev_hash != expected_prev:
+        return "prev_hash is not the previous event's hash" if previous else "prev_hash is not the genesis hash"
+    try:
+        recomputed = link(item.prev_hash, item.seq, at_text(item.at), item_body(item))
+    except ValueError:
+        return "the event's fields are not ones the log writes"
+    if item.hash != recomputed:
+        return "hash does not match the event"
+    if previous is not None and item.at < previous.at:
+        return "at is earlier than the previous event's"
+    return None
+
+
+def checkpoint_claims(
+    *,
+    deployment: str,
+    exam_id: str,
+    exam_created_at: datetime,
+    seq: int,
+    hash: str,
+    at: datetime,
+    reason: CheckpointReason,
+    issued_at: int,
+) -> dict[str, Json]:
+    """What a checkpoint states: this deployment's exam (its id, and when it was created: an id
+    can be used again after a deletion) had, at `at`, the chain's head (seq, hash)."""
+    return {
+        "iss": deployment,
+        "iat": issued_at,
+        "purpose": "audit-checkpoint",
+        "exam": exam_id,
+        "exam_created_at": rfc3339(exam_created_at),
+        "seq": seq,
+        "hash": hash,
+        "at": at_text(at),
+        "reason": reason,
+    }
+
+
+def difference(
+    before: Mapping[str, Json], after: Mapping[str, Json]
+) -> tuple[dict[str, Json] | None, dict[str, Json] | None]:
+    """What an event records of a change: the fields whose value changed, as they were and as they
+    are (None for a side with nothing to say)."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return ({name: before.get(name) for name in changed} or None, {name: after[name] for name in changed} or None)
