@@ -134,6 +134,9 @@ class RulesSettings(_EnvSettings):
     # How long the reconcile job leaves new things alone: a notification may still be queued,
     # an upload that began just before its form expired may still be arriving.
     reconcile_grace_s: int = Field(default=900, alias="RECONCILE_GRACE_S", ge=0)
+    # How long an invitation to an exam's members can be redeemed: a week, as long as a code in a
+    # message stays worth trusting.
+    invitation_ttl_hours: int = Field(default=168, alias="INVITATION_TTL_HOURS", ge=1, le=720)
 
 
 class WakeSettings(_EnvSettings):

@@ -156,10 +156,15 @@ EXAM = "physics-2026-12"  # the exam of the sample events
 
 class Api:
     """Call a route's handler with its sample event, changed where a test says so: as the sample
-    events' examiner, in their exam unless a test names another."""
+    events' examiner (or the key `as_key` gives), in their exam unless a test names another."""
 
-    def __init__(self, handler: Callable[[str], ModuleType]) -> None:
+    def __init__(self, handler: Callable[[str], ModuleType], api_key_id: str | None = None) -> None:
         self._handler = handler
+        self._api_key_id = api_key_id
+
+    def as_key(self, api_key_id: str) -> Api:
+        """The same API called with another API key: another examiner, or a member of the exam."""
+        return Api(self._handler, api_key_id)
 
     def call(
         self,
@@ -183,7 +188,7 @@ class Api:
             raw_body=raw_body,
             query=query,
             headers=headers,
-            api_key_id=api_key_id,
+            api_key_id=api_key_id or self._api_key_id,
         )
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
@@ -217,6 +222,23 @@ class Api:
         body = {"nickname": nickname, "first_name": "Mary-Ann", "last_name": "O'Brien", **fields}
         response = self.call("create_student", "valid", path_params={"exam_id": exam_id}, body=body)
         assert response.status == 201, response.body
+        return dict(response.body)
+
+    def invite(self, role: str, *, exam_id: str = EXAM, label: str | None = None) -> dict[str, Any]:
+        """An invitation to the exam's members (as its owner): its code, role, label and expiry."""
+        body = {"role": role} | ({} if label is None else {"label": label})
+        response = self.call("members", "invite", path_params={"exam_id": exam_id}, body=body)
+        assert response.status == 201, response.body
+        return dict(response.body)
+
+    def redeem(self, invitation_code: str) -> ApiResponse:
+        """Join an exam with an invitation's code, as the key this Api calls with."""
+        return self.call("members", "redeem", path_params={"invitation_code": invitation_code})
+
+    def join(self, inviter: Api, role: str, *, exam_id: str = EXAM) -> dict[str, Any]:
+        """Become a member of `inviter`'s exam with `role`: answers the exam as this key sees it."""
+        response = self.redeem(inviter.invite(role, exam_id=exam_id)["invitation_code"])
+        assert response.status == 200, response.body
         return dict(response.body)
 
     def request_upload(self, upload_code: str, filename: str = "answers.pdf") -> ApiResponse:

@@ -106,6 +106,44 @@ def exam_page(page: Page[CountedExamRow]) -> ExamPage:
     return ExamPage(items=[exam(row, now) for row in page.items], next_cursor=page.next_cursor)
 
 
+# --- members ----------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from exam_depository.adapters.db.members import MemberRow
+    from exam_depository.api.models.members import InvitationCreated, Member, Members
+    from exam_depository.usecases.members import Invited, Membership
+
+
+def invitation_created(invited: Invited) -> InvitationCreated:
+    from exam_depository.api.models.members import InvitationCreated
+
+    return InvitationCreated(
+        invitation_code=invited.code, role=invited.role, label=invited.label, expires_at=invited.expires_at
+    )
+
+
+def member(row: MemberRow, you: UUID) -> Member:
+    from exam_depository.api.models.members import Member
+
+    return Member(
+        member_id=row.member_id, role=row.role, label=row.label, joined_at=row.joined_at, you=row.member_id == you
+    )
+
+
+def members(membership: Membership) -> Members:
+    from exam_depository.api.models.members import Members, OpenInvitation
+
+    return Members(
+        items=[member(row, membership.exam.member_id) for row in membership.members],
+        invitations=[
+            OpenInvitation(role=row.role, label=row.label, created_at=row.created_at, expires_at=row.expires_at)
+            for row in membership.invitations
+        ],
+    )
+
+
 # --- question papers --------------------------------------------------------------------------
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters
 from exam_depository.domain.instants import time_zone_names
 from exam_depository.domain.rules import Window, order_refusal
@@ -235,3 +236,31 @@ class PaperRequest(_Model):
     sha256: Sha256Hex | None = Field(
         default=None, description="Hex SHA-256 of the file (the console computes it): S3 then refuses any other bytes."
     )
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+# What the exam's members call someone ("Marker: Sam"): given with the invitation, never an identity.
+MemberLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_shown_as_written)
+]
+
+
+class InvitationIn(_Model):
+    role: Role = Field(description="The role the invitee will have: owner, co_examiner, grader or invigilator.")
+    label: MemberLabel | None = Field(default=None, description="What the members list calls the invitee.")
+
+
+class MemberChangeIn(_Model):
+    """PATCH: only the fields given change; a label given as null is removed (a role has no null)."""
+
+    role: Role | None = None
+    label: MemberLabel | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_not_null(cls, given: Any) -> Any:
+        if isinstance(given, dict) and "role" in given and given["role"] is None:
+            raise ValueError("role must not be null: leave it out to keep it")
+        return given

@@ -1,8 +1,9 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
-fills and the docstring that explains its locking: `exams` (examiners and exams), `students`
-(rosters, extensions), `uploads` (forms and the submissions recorded from them), `receipts`,
-`exports`, `papers` (an exam's question paper), `audit` (each exam's hash chain of events);
+fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
+exam's members and invitations), `students` (rosters, extensions), `uploads` (forms and the
+submissions recorded from them), `receipts`, `exports`, `papers` (an exam's question paper),
+`audit` (each exam's hash chain of events);
 `submissions` holds a submission as the others' statements inline it, and `windows` a student's
 personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
 migrations (imported only by what migrates: yoyo is heavy).
@@ -38,9 +39,9 @@ from exam_depository.adapters.db.transactions import (
 )
 
 if TYPE_CHECKING:
-    from exam_depository.adapters.db import audit, exams, exports, papers, receipts, students, uploads
+    from exam_depository.adapters.db import audit, exams, exports, members, papers, receipts, students, uploads
 
-_AGGREGATES = frozenset({"audit", "exams", "exports", "papers", "receipts", "students", "uploads"})
+_AGGREGATES = frozenset({"audit", "exams", "exports", "members", "papers", "receipts", "students", "uploads"})
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -58,6 +59,7 @@ __all__ = [
     "database_url",
     "exams",
     "exports",
+    "members",
     "papers",
     "receipts",
     "reset",

@@ -1,0 +1,200 @@
+"""Who may do what with an exam: the role × action table written out, what each role is shown,
+and the rules that keep a membership whole."""
+
+from __future__ import annotations
+
+import pytest
+from exam_depository.domain.access import (
+    MAX_MEMBERS,
+    MAX_OPEN_INVITATIONS,
+    PERMITTED,
+    Action,
+    ChangeRole,
+    Disclosure,
+    Invite,
+    MemberChange,
+    Redemption,
+    Remove,
+    Role,
+    allowed_actions,
+    disclosure,
+    invitation_refusal,
+    may,
+    membership_refusal,
+    role_refusal,
+)
+from exam_depository.domain.errors import Conflict, Gone, NotFound, RoleForbids
+
+OWN, COE, GRA, INV = Role.OWNER, Role.CO_EXAMINER, Role.GRADER, Role.INVIGILATOR
+
+# The issue's table, written out again by hand (not derived from PERMITTED), so that a change to
+# one is a change to both.
+TABLE = """
+action                 owner  co_examiner  grader  invigilator
+exam.read                ✓         ✓          ✓         ✓
+exam.update              ✓         ✓          -         -
+exam.close               ✓         ✓          -         -
+exam.delete              ✓         -          -         -
+paper.upload             ✓         ✓          -         -
+roster.read              ✓         ✓          ✓         ✓
+roster.download          ✓         ✓          -         -
+student.add              ✓         ✓          -         -
+student.delete           ✓         ✓          -         -
+student.new_code         ✓         ✓          -         -
+extension.change         ✓         ✓          -         ✓
+accommodation.change     ✓         ✓          -         ✓
+export.create            ✓         ✓          ✓         -
+export.read              ✓         ✓          ✓         -
+member.read              ✓         ✓          ✓         ✓
+member.manage            ✓         -          -         -
+member.leave             ✓         ✓          ✓         ✓
+audit.read               ✓         ✓          -         -
+"""
+
+
+def _table() -> dict[str, set[Role]]:
+    header, *rows = [line.split() for line in TABLE.strip().splitlines()]
+    roles = [Role(name) for name in header[1:]]
+    return {action: {role for role, mark in zip(roles, marks, strict=True) if mark == "✓"} for action, *marks in rows}
+
+
+def test_the_table_names_every_action_and_nothing_else() -> None:
+    assert set(_table()) == {action.value for action in Action}
+    assert set(PERMITTED) == set(Action)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("action", list(Action))
+def test_may_and_its_refusal_follow_the_table(role: Role, action: Action) -> None:
+    allowed = role in _table()[action.value]
+    assert may(role, action) is allowed
+    refusal = role_refusal(role, action)
+    if allowed:
+        assert refusal is None
+        return
+    assert isinstance(refusal, RoleForbids)
+    assert (refusal.status, refusal.kind) == (403, "role-forbids")
+    assert refusal.extra == {"role": role.value, "action": action.value}
+    assert role.value.replace("_", "-") in refusal.detail  # "As a co-examiner of this exam ..."
+
+
+def test_a_refusal_says_what_the_role_cannot_do_and_who_can() -> None:
+    grader = role_refusal(GRA, Action.EXAM_DELETE)
+    assert grader is not None
+    assert grader.detail == "As a grader of this exam you cannot delete it: only an owner can."
+    invigilator = role_refusal(INV, Action.EXPORT_CREATE)
+    assert invigilator is not None
+    assert invigilator.detail == (
+        "As an invigilator of this exam you cannot export its answers: only an owner, a co-examiner or a grader can."
+    )
+    co_examiner = role_refusal(COE, Action.MEMBER_MANAGE)
+    assert co_examiner is not None
+    assert co_examiner.detail == "As a co-examiner of this exam you cannot manage its members: only an owner can."
+
+
+def test_allowed_actions_are_the_tables_row_in_its_order() -> None:
+    assert allowed_actions(OWN) == list(Action)
+    assert allowed_actions(GRA) == [
+        Action.EXAM_READ,
+        Action.ROSTER_READ,
+        Action.EXPORT_CREATE,
+        Action.EXPORT_READ,
+        Action.MEMBER_READ,
+        Action.MEMBER_LEAVE,
+    ]
+    assert allowed_actions(INV) == [
+        Action.EXAM_READ,
+        Action.ROSTER_READ,
+        Action.EXTENSION_CHANGE,
+        Action.ACCOMMODATION_CHANGE,
+        Action.MEMBER_READ,
+        Action.MEMBER_LEAVE,
+    ]
+    assert Action.EXAM_DELETE not in allowed_actions(COE)
+    assert Action.MEMBER_MANAGE not in allowed_actions(COE)
+
+
+EVERYTHING = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
+
+
+@pytest.mark.parametrize(
+    ("role", "anonymous", "shown"),
+    [
+        (OWN, False, EVERYTHING),
+        (OWN, True, EVERYTHING),
+        (COE, False, EVERYTHING),
+        (COE, True, EVERYTHING),
+        (GRA, False, Disclosure(names=True, pseudonym=True, upload_codes=False, verification=True)),
+        (GRA, True, Disclosure(names=False, pseudonym=True, upload_codes=False, verification=True)),
+        (INV, False, Disclosure(names=True, pseudonym=False, upload_codes=False, verification=False)),
+        (INV, True, Disclosure(names=True, pseudonym=False, upload_codes=False, verification=False)),
+    ],
+)
+def test_what_each_role_is_shown_of_its_students(role: Role, anonymous: bool, shown: Disclosure) -> None:
+    assert disclosure(role, anonymous=anonymous) == shown
+
+
+ANN, BEA, CY = 1, 2, 3  # examiner ids
+
+
+@pytest.mark.parametrize(
+    ("members", "change", "refused"),
+    [
+        # the last owner cannot go: demoted, removed, or leaving
+        ([(ANN, OWN), (BEA, GRA)], ChangeRole(ANN, COE), True),
+        ([(ANN, OWN), (BEA, GRA)], ChangeRole(ANN, GRA), True),
+        ([(ANN, OWN), (BEA, GRA)], Remove(ANN), True),
+        ([(ANN, OWN)], Remove(ANN), True),
+        # with another owner, either may go
+        ([(ANN, OWN), (BEA, OWN)], ChangeRole(ANN, COE), False),
+        ([(ANN, OWN), (BEA, OWN)], Remove(BEA), False),
+        # the last owner stays an owner; anyone else may change or go
+        ([(ANN, OWN), (BEA, GRA)], ChangeRole(ANN, OWN), False),
+        ([(ANN, OWN), (BEA, GRA)], ChangeRole(BEA, OWN), False),
+        ([(ANN, OWN), (BEA, GRA), (CY, INV)], ChangeRole(CY, COE), False),
+        ([(ANN, OWN), (BEA, GRA)], Remove(BEA), False),
+        # an owner invites another owner (only an owner invites: member.manage)
+        ([(ANN, OWN)], Invite(OWN, open_invitations=0), False),
+        # an invitation holds a place: 50 members at most, 20 open invitations at most
+        ([(n, GRA) for n in range(MAX_MEMBERS - 1)], Invite(GRA, open_invitations=0), False),
+        ([(n, GRA) for n in range(MAX_MEMBERS)], Invite(GRA, open_invitations=0), True),
+        ([(n, GRA) for n in range(MAX_MEMBERS - 5)], Invite(GRA, open_invitations=4), False),
+        ([(n, GRA) for n in range(MAX_MEMBERS - 5)], Invite(GRA, open_invitations=5), True),
+        ([(ANN, OWN)], Invite(GRA, open_invitations=MAX_OPEN_INVITATIONS - 1), False),
+        ([(ANN, OWN)], Invite(GRA, open_invitations=MAX_OPEN_INVITATIONS), True),
+    ],
+)
+def test_membership_refusal(members: list[tuple[int, Role]], change: MemberChange, refused: bool) -> None:
+    refusal = membership_refusal(members, change)
+    assert (refusal is not None) is refused
+    if refusal is not None:
+        assert isinstance(refusal, Conflict)
+
+
+def test_the_last_owners_refusal_says_what_to_do() -> None:
+    refusal = membership_refusal([(ANN, OWN)], Remove(ANN))
+    assert refusal is not None
+    assert refusal.detail == "An exam always has an owner: make another member an owner first."
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error", "status"),
+    [
+        (Redemption.UNKNOWN, NotFound, 404),
+        (Redemption.USED, Gone, 410),
+        (Redemption.EXPIRED, Gone, 410),
+        (Redemption.ALREADY_MEMBER, Conflict, 409),
+        (Redemption.EXAM_ID_HELD, Conflict, 409),
+    ],
+)
+def test_invitation_refusal(outcome: Redemption, error: type[Exception], status: int) -> None:
+    refusal = invitation_refusal(outcome)
+    assert type(refusal) is error
+    assert refusal.status == status
+
+
+def test_a_refused_member_is_told_the_invitation_stays_usable() -> None:
+    for outcome in (Redemption.ALREADY_MEMBER, Redemption.EXAM_ID_HELD):
+        assert "the invitation stays unused" in invitation_refusal(outcome).detail
+    assert "expired" in invitation_refusal(Redemption.EXPIRED).detail
+    assert "used already" in invitation_refusal(Redemption.USED).detail
