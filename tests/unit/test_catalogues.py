@@ -11,6 +11,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from exam_depository.domain.access import Role
+from exam_depository.domain.audit import AuditAction
 
 from tests.conftest import ROOT
 
@@ -180,6 +182,14 @@ def test_the_consoles_team_words_are_the_english_catalogues() -> None:
 
     assert len(words) > 100, "the console keeps its team words by key"
     assert words == {key: text for key, text in english.items() if key.startswith("team.")}
+
+
+def test_the_console_names_every_role_and_says_every_audit_action_in_words() -> None:
+    english = catalogue("en")
+
+    assert sorted(key.removeprefix("team.role.") for key in english if key.startswith("team.role.")) == sorted(Role)
+    said = sorted(key.removeprefix("team.action.") for key in english if key.startswith("team.action."))
+    assert said == sorted(AuditAction)
 
 
 def test_the_language_switch_offers_every_catalogue() -> None:
