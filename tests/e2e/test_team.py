@@ -77,6 +77,7 @@ def _invite(owner: Page, role: str, label: str) -> str:
     expect(code).to_be_visible()
     expect(panel.locator("#open-invitations li")).to_contain_text([f"{role}, for {label}"])
     expect(panel.get_by_role("button", name="Copy the invitation code")).to_be_focused()
+    owner.screenshot(path=ARTIFACTS / "console-members.png", full_page=True)
     return code.inner_text()
 
 
