@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -189,3 +190,21 @@ def test_an_owner_invites_a_grader_who_sees_a_graders_console_and_the_audit_log_
         owner.keyboard.press("Escape")
         expect(log).to_have_count(0)
         expect(owner.get_by_role("button", name="Audit log")).to_be_focused()
+
+        # The invigilator leaves the exam from their Members panel (no owner's controls there);
+        # the owner's list of members is then the owner alone.
+        grader.get_by_role("button", name="Members").click()
+        members = grader.get_by_role("region", name="Members")
+        # The owner was given no name (they made the exam): a short id of theirs stands for it.
+        expect(members.get_by_role("rowheader")).to_have_text(
+            [re.compile(r"^A member without a name \(\w{8}\)$"), "You"]
+        )
+        expect(members.get_by_role("combobox")).to_have_count(0)
+        expect(members.get_by_role("button", name="Make the invitation")).to_have_count(0)
+        members.get_by_role("button", name="Leave this exam…").click()
+        expect(grader.get_by_role("button", name="Stay")).to_be_focused()
+        grader.get_by_role("button", name="Leave the exam").click()
+        expect(grader.locator("#status")).to_have_text(f"You left “{TITLE}”.")
+        expect(grader.locator("#no-exams")).to_be_visible()
+        owner.get_by_role("button", name="Members").click()
+        expect(owner.get_by_role("region", name="Members").get_by_role("rowheader")).to_have_text(["You"])

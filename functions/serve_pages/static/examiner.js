@@ -27,7 +27,7 @@ const FIELD_LABELS = {
 const STATES = { upcoming: "Upcoming", open: "Open", late_period: "Late period", closed: "Closed" };
 // What became of an upload, in words.
 const FILE_STATES = { current: "current", superseded: "replaced", expired: "deleted" };
-// A member's role, in words (its words are the catalogues' too, as the team module's are).
+// A member's role in words, by the catalogues' keys (as team.js keeps its words).
 const ROLES = {
   "team.role.owner": "Owner", "team.role.co_examiner": "Co-examiner", "team.role.grader": "Grader",
   "team.role.invigilator": "Invigilator", "team.pseudonym": "Pseudonym",
