@@ -14,7 +14,7 @@ from exam_depository.usecases import exports
 app = build_resolver()
 
 
-@app.post("/exams/<exam_id>/exports", security=EXAMINER, responses=responses(202, ExportStarted, 404))
+@app.post("/exams/<exam_id>/exports", security=EXAMINER, responses=responses(202, ExportStarted, 403, 404))
 def create_export(exam_id: str) -> Response[ExportStarted]:
     started = views.export_started(exports.start_export(examiner_key_id(app), exam_id))
     return Response(status_code=202, content_type="application/json", body=started)

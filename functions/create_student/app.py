@@ -15,7 +15,7 @@ from exam_depository.usecases import roster
 app = build_resolver()
 
 
-@app.post("/exams/<exam_id>/students", security=EXAMINER, responses=responses(201, Student, 404, 409, 415))
+@app.post("/exams/<exam_id>/students", security=EXAMINER, responses=responses(201, Student, 403, 404, 409, 415))
 def create_student(exam_id: str, student: StudentIn) -> Response[Student]:
     created = views.student(roster.create_student(caller(app), exam_id, student))
     return Response(status_code=201, content_type="application/json", body=created)

@@ -12,7 +12,7 @@ from exam_depository.usecases import exams
 app = build_resolver()
 
 
-@app.delete("/exams/<exam_id>", security=EXAMINER, responses=responses(204, None, 404))
+@app.delete("/exams/<exam_id>", security=EXAMINER, responses=responses(204, None, 403, 404))
 def delete_exam(exam_id: str) -> Response[str]:
     exams.delete_exam(caller(app), exam_id)
     return Response(status_code=204, body="")

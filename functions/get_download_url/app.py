@@ -15,7 +15,8 @@ app = build_resolver()
 
 @app.get("/verifications/<verification_code>/download_url", responses=responses(200, DownloadLink, 404, 410))
 def get_download_url(verification_code: str) -> DownloadLink:
-    return views.download_link(reviewer.download_link(verification_code))
+    request_id = app.current_event.request_context.request_id  # where the link went, for the audit log
+    return views.download_link(reviewer.download_link(verification_code, request_id=request_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

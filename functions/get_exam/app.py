@@ -13,7 +13,7 @@ from exam_depository.usecases import exams
 app = build_resolver()
 
 
-@app.get("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404))
+@app.get("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 403, 404))
 def get_exam(exam_id: str) -> Exam:
     return views.exam(exams.get_exam(caller(app), exam_id))
 

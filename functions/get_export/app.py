@@ -14,7 +14,7 @@ from exam_depository.usecases import exports
 app = build_resolver()
 
 
-@app.get("/exams/<exam_id>/exports/<export_id>", security=EXAMINER, responses=responses(200, Export, 404, 410))
+@app.get("/exams/<exam_id>/exports/<export_id>", security=EXAMINER, responses=responses(200, Export, 403, 404, 410))
 def get_export(exam_id: str, export_id: UUID) -> Export:
     export, url = exports.export_status(examiner_key_id(app), exam_id, export_id)
     return views.export(export, url)

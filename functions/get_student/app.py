@@ -13,7 +13,7 @@ from exam_depository.usecases import roster
 app = build_resolver()
 
 
-@app.get("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 404))
+@app.get("/exams/<exam_id>/students/<nickname>", security=EXAMINER, responses=responses(200, StudentDetail, 403, 404))
 def get_student(exam_id: str, nickname: str) -> StudentDetail:
     exam, student = roster.get_student(caller(app), exam_id, nickname)
     return views.student_detail(exam, student)

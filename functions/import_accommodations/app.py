@@ -20,7 +20,7 @@ app = build_resolver()
         "Body: text/csv, UTF-8, header row nickname,extra_time_percent[,extra_time_minutes] in any order; "
         "percent 0 to 300, minutes 0 to 1440 (empty: 0). Every bad row is answered by line and nothing changes."
     ),
-    responses=responses(200, AccommodationImportResult, 404, 413, 415),
+    responses=responses(200, AccommodationImportResult, 403, 404, 413, 415),
 )
 def import_accommodations(exam_id: str) -> AccommodationImportResult:
     exam, accommodated = roster.import_accommodations(caller(app), exam_id, request_csv(app))

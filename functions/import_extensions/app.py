@@ -20,7 +20,7 @@ app = build_resolver()
         "Body: text/csv, UTF-8, header row nickname,due_at[,cutoff_at][,extra_attempts]; times in RFC 3339 "
         "with their offset. A missing cutoff_at keeps the exam's time between due and cut-off."
     ),
-    responses=responses(200, ExtensionImportResult, 404, 413, 415),
+    responses=responses(200, ExtensionImportResult, 403, 404, 413, 415),
 )
 def import_extensions(exam_id: str) -> ExtensionImportResult:
     exam, extended = roster.import_extensions(caller(app), exam_id, request_csv(app))

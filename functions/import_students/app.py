@@ -22,7 +22,7 @@ app = build_resolver()
         "at most 5,000 rows. 201 when students were created, 200 when every row was in the exam already."
     ),
     responses={
-        **responses(201, ImportResult, 404, 409, 413, 415),
+        **responses(201, ImportResult, 403, 404, 409, 413, 415),
         200: {"description": "Every row existed already", "content": {"application/json": {"model": ImportResult}}},
     },
 )

@@ -20,7 +20,7 @@ app = build_resolver()
     "/exams/<exam_id>/students",
     security=EXAMINER,
     responses={
-        **responses(200, StudentPage, 400, 404),
+        **responses(200, StudentPage, 400, 403, 404),
         200: {
             "description": "A page of students; with Accept: text/csv, the whole roster with upload codes",
             "content": {"application/json": {"model": StudentPage}, "text/csv": {"schema": {"type": "string"}}},

@@ -18,7 +18,7 @@ app = build_resolver()
 @app.post(
     "/exams/<exam_id>/students/<nickname>/upload_code",
     security=EXAMINER,
-    responses=responses(201, Student, 404),
+    responses=responses(201, Student, 403, 404),
     description="No body. The student with its new upload_code; from then on the old code answers 404 on "
     "POST and GET /submissions/{upload_code}. A form issued with the old code before still records.",
 )

@@ -12,7 +12,7 @@ from exam_depository.usecases import roster
 app = build_resolver()
 
 
-@app.delete("/exams/<exam_id>/students/<nickname>/extension", security=EXAMINER, responses=responses(204, None, 404))
+@app.delete("/exams/<exam_id>/students/<nickname>/extension", security=EXAMINER, responses=responses(204, None, 403, 404))
 def remove_extension(exam_id: str, nickname: str) -> Response[str]:
     roster.remove_extension(caller(app), exam_id, nickname)
     return Response(status_code=204, body="")

@@ -25,7 +25,7 @@ app = build_resolver()
         "the one uploaded with the form issued last is the exam's paper once checked (the exam's paper_uploads "
         "say what became of each). 409 paper-locked once the exam opened."
     ),
-    responses=responses(201, PaperForm, 404, 409, 415, 429),
+    responses=responses(201, PaperForm, 403, 404, 409, 415, 429),
 )
 def request_paper_upload(exam_id: str, request: Annotated[PaperRequest | None, Body()] = None) -> Response[PaperForm]:
     form = views.paper_form(papers.request_paper_upload(caller(app), exam_id, request or PaperRequest()))

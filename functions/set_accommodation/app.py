@@ -22,7 +22,7 @@ app = build_resolver()
         "Extra time, in percent of the exam's duration and in minutes (zeros remove it). It may be set before "
         "the exam is timed, and after the student started: their due time moves at once."
     ),
-    responses=responses(200, StudentSummary, 404, 415),
+    responses=responses(200, StudentSummary, 403, 404, 415),
 )
 def set_accommodation(exam_id: str, nickname: str, accommodation: AccommodationIn) -> StudentSummary:
     exam, student = roster.set_accommodation(caller(app), exam_id, nickname, accommodation)

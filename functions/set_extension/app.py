@@ -18,7 +18,7 @@ app = build_resolver()
 @app.put(
     "/exams/<exam_id>/students/<nickname>/extension",
     security=EXAMINER,
-    responses=responses(200, StudentSummary, 404, 415),
+    responses=responses(200, StudentSummary, 403, 404, 415),
 )
 def set_extension(exam_id: str, nickname: str, extension: ExtensionIn) -> StudentSummary:
     exam, student = roster.set_extension(caller(app), exam_id, nickname, extension)

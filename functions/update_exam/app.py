@@ -14,7 +14,7 @@ from exam_depository.usecases import exams
 app = build_resolver()
 
 
-@app.patch("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 404, 409, 415))
+@app.patch("/exams/<exam_id>", security=EXAMINER, responses=responses(200, Exam, 403, 404, 409, 415))
 def update_exam(exam_id: str, change: ExamChange) -> Exam:
     return views.exam(exams.update_exam(caller(app), exam_id, change))
 

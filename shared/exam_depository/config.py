@@ -139,6 +139,24 @@ class RulesSettings(_EnvSettings):
     invitation_ttl_hours: int = Field(default=168, alias="INVITATION_TTL_HOURS", ge=1, le=720)
 
 
+class AuditSettings(_EnvSettings):
+    """The expiry job's: how long a deleted exam's tombstone (and the log of an exam an older
+    release deleted) is kept: template.yaml's AuditRetentionDays, one of these."""
+
+    retention_days: int = Field(default=365, alias="AUDIT_RETENTION_DAYS")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _allowed(cls, value: int) -> int:
+        if value not in AUDIT_RETENTION_DAYS:
+            raise ValueError(f"AUDIT_RETENTION_DAYS must be one of {sorted(AUDIT_RETENTION_DAYS)}")
+        return value
+
+
+# The template's AllowedValues; never under 30 days (the log's trigger refuses sooner anyway).
+AUDIT_RETENTION_DAYS = frozenset({30, 90, 180, 365, 730, 1825, 3650})
+
+
 class WakeSettings(_EnvSettings):
     """The wake schedules (EventBridge Scheduler) of the examiner's exam functions: a one-time
     schedule per exam and moment invokes the wake function `lead_minutes` before an exam opens

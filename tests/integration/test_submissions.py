@@ -311,7 +311,7 @@ def test_expired_submissions_are_refused_from_the_moment_they_expire(
         sample_event("expire_submissions", "scheduled"), LambdaContext()
     )
 
-    assert result == {"expired": 1, "deleted": 1}
+    assert result == {"expired": 1, "deleted": 1, "checkpoints": 0, "audit_logs_purged": 0}
     assert bucket.keys() == []  # its file went with it (S3's lifecycle rule is only the backstop)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT status FROM submission").fetchone() == ("expired",)

@@ -29,7 +29,7 @@ from yoyo import get_backend, read_migrations
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.conftest import _with_database
-from tests.integration.conftest import BUCKET, EXAMINER, REGION, Api, Bucket
+from tests.integration.conftest import BUCKET, EXAMINER, OTHER_EXAMINER, REGION, Api, Bucket
 
 OLD_CODE, OLD_VERIFICATION = "7K3MQ9TX2WFD8HNBC4RZ", "Q2RBM7TZ3KXD9WFAH5NP"
 PSEUDONYM = re.compile(r"^anon-[0-9A-HJKMNP-TV-Z]{6}$")
@@ -539,3 +539,145 @@ def test_a_database_from_before_timed_exams_keeps_every_window_flag_and_receipt_
     assert current["late"] is False
     # And migrating again applies nothing
     assert schema.migrate(url) == []
+
+
+# What a database at 0009 (before members) holds, made as that release's SQL made it: two
+# examiners, the first with two keys (a rotated one linked), both with an exam "physics"; the
+# first also "chem"; the legacy exam of an upgrade, owned by no one. Each exam has a student.
+BEFORE_MEMBERS = {
+    # key id: examiner
+    EXAMINER: 1,
+    "a1-rotated": 1,
+    OTHER_EXAMINER: 2,
+}
+# (examiner, exam id, title); None: the legacy exam
+BEFORE_MEMBERS_EXAMS = [(1, "physics", "Physics (first)"), (2, "physics", "Physics (second)"), (1, "chem", "Chem")]
+# The statement with which the release before members created an exam (db.exams.insert_exam then).
+OLDER_LAYERS_INSERT = """
+    INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts, anonymous,
+                      duration_minutes)
+    VALUES (%s, %s, %s, now() - interval '1 hour', now() + interval '1 hour', now() + interval '1 hour', 'UTC', 5,
+            false, NULL)
+    RETURNING id"""
+
+
+@pytest.fixture
+def before_members_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0009 (before members), filled as that release did."""
+    with _database_at(server_url, "0009.timed-exams") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for _ in set(BEFORE_MEMBERS.values()):
+                conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            for key, examiner in BEFORE_MEMBERS.items():
+                conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (key, examiner))
+            exams = [
+                conn.execute(OLDER_LAYERS_INSERT, (examiner, slug, title)).fetchone()
+                for examiner, slug, title in BEFORE_MEMBERS_EXAMS
+            ]
+            legacy = conn.execute(
+                """INSERT INTO exam (slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts, created_at)
+                   VALUES ('legacy', 'Students from before exams', now() - interval '9 days', now() + interval '1 day',
+                           now() + interval '1 day', 'UTC', 5, now() - interval '10 days')
+                   RETURNING id"""
+            ).fetchone()
+            # The exams were made at different moments (what each owner's joined_at must show).
+            conn.execute(
+                "UPDATE exam SET created_at = created_at - make_interval(days => id::int) WHERE slug <> 'legacy'"
+            )
+            for row in [*exams, legacy]:
+                assert row is not None
+                conn.execute(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+                       VALUES (%s, 'ann', 'A', 'B', %s, %s)""",
+                    (row[0], codes.new_code(), codes.new_pseudonym()),
+                )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+def _owners(url: str) -> list[tuple[str, str, int, str, bool]]:
+    """Each exam's members: (exam id, title, examiner, role, joined when the exam was made)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT e.slug, e.title, m.examiner_id, m.role, m.joined_at = e.created_at
+               FROM exam_member m JOIN exam e ON e.id = m.exam_id ORDER BY e.id, m.examiner_id"""
+        ).fetchall()
+    return [(slug, title, examiner, role, at_creation) for slug, title, examiner, role, at_creation in rows]
+
+
+def test_a_database_from_before_members_makes_each_exams_examiner_its_owner(
+    before_members_database: str, handler: Callable[[str], ModuleType]
+) -> None:
+    url = before_members_database
+
+    # When this release's migrations run
+    applied = schema.migrate(url)
+
+    # Then each exam's examiner is its one member, an owner, joined when the exam was made; the
+    # legacy exam has none
+    assert applied[0] == "0010.members"
+    assert _owners(url) == [
+        ("physics", "Physics (first)", 1, "owner", True),
+        ("physics", "Physics (second)", 2, "owner", True),
+        ("chem", "Chem", 1, "owner", True),
+    ]
+    # And both keys of the first examiner see their exams as the same owner; the second examiner
+    # sees their own "physics"; a key of no one sees nothing, the legacy exam included
+    api = Api(handler)
+    seen = {}
+    for key in (EXAMINER, "a1-rotated"):
+        listed = api.as_key(key).call("list_exams", "first_page").body["items"]
+        assert [(e["exam_id"], e["title"], e["role"]) for e in listed] == [
+            ("physics", "Physics (first)", "owner"),
+            ("chem", "Chem", "owner"),
+        ]
+        seen[key] = api.as_key(key).call("members", "list", path_params={"exam_id": "physics"}).body["items"]
+    assert seen[EXAMINER] == seen["a1-rotated"]
+    assert len(seen[EXAMINER]) == 1
+    second = api.as_key(OTHER_EXAMINER).call("get_exam", "by_id", path_params={"exam_id": "physics"}).body
+    assert (second["title"], second["role"]) == ("Physics (second)", "owner")
+    assert api.as_key("nobody-yet").call("list_exams", "first_page").body["items"] == []
+    assert api.as_key("nobody-yet").call("get_exam", "by_id", path_params={"exam_id": "legacy"}).status == 404
+
+    # And the legacy exam gets its owner when ops assign it (make assign-exam)
+    handler("administer").lambda_handler(sample_event("administer", "assign_exam"), LambdaContext())
+    assert [row for row in _owners(url) if row[0] == "legacy"] == [
+        ("legacy", "Students from before exams", 1, "owner", True)
+    ]
+    assert api.call("get_exam", "by_id", path_params={"exam_id": "legacy"}).body["role"] == "owner"
+
+    # And an exam the older layer inserts (a deployment rolled back, the schema not) gets its
+    # owner by trigger, and the older layer deletes it as before
+    with psycopg.connect(url, autocommit=True) as conn:
+        made = conn.execute(OLDER_LAYERS_INSERT, (2, "biology", "Biology")).fetchone()
+        assert made is not None
+        assert ("biology", "Biology", 2, "owner", True) in _owners(url)
+        conn.execute("DELETE FROM exam WHERE id = %s", (made[0],))
+    assert not [row for row in _owners(url) if row[0] == "biology"]
+    assert schema.migrate(url) == []
+
+
+def test_the_migrations_after_timed_exams_roll_back_and_apply_again(before_members_database: str) -> None:
+    url = before_members_database
+    schema.migrate(url)
+
+    # When every migration after 0009 is rolled back (their rollback files, newest first)
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    later = every.__class__([m for m in every if m.id > "0009.timed-exams"])
+    with backend.lock():
+        backend.rollback_migrations(backend.to_rollback(later))
+
+    # Then the schema is 0009's again: the older layer's statements find the creators' exams
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('exam_member'), to_regclass('invitation')").fetchone() == (None, None)
+        mine = conn.execute(
+            """SELECT e.slug FROM exam e JOIN examiner_key k ON k.examiner_id = e.examiner_id AND k.api_key_id = %s
+               ORDER BY e.id""",
+            (OTHER_EXAMINER,),
+        ).fetchall()
+        assert mine == [("physics",)]
+    # And migrating again brings every owner back
+    assert schema.migrate(url)[0] == "0010.members"
+    assert [row[2:] for row in _owners(url)] == [(1, "owner", True), (2, "owner", True), (1, "owner", True)]

@@ -207,8 +207,8 @@ def test_the_model_reads_the_budget_the_template_deploys() -> None:
 
     assert deployment.database_max_connections == (100, 189, 823, 1669, 2000)
     assert deployment.recorder_max_concurrency == (2, 5, 10, 20, 50)
-    assert deployment.shares[1669][5] == (713, 20, 5)
-    assert deployment.shares[100][5] == (13, 2, 2)
+    assert deployment.shares[1669][5] == (708, 20, 5)
+    assert deployment.shares[100][5] == (11, 2, 2)
     # docs/RELIABILITY.md's table: executions reserved at RecorderMaxConcurrency 5.
     assert [deployment.reserved[(connections, 5)] for connections in deployment.database_max_connections] == [
         83,

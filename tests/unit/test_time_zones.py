@@ -89,6 +89,8 @@ def test_an_exam_stored_with_a_name_browsers_refuse_is_answered_with_one_they_kn
             "duration_minutes": None,
             "paper": None,
             "paper_uploads": [],
+            "role": "owner",
+            "allowed_actions": ["exam.read"],
         }
     )
     assert exam.timezone == shown

@@ -1,5 +1,6 @@
 """KMS: the receipts' signing key, an asymmetric ECC_NIST_P256 key whose private half never
-leaves KMS. The recorder signs with it (KMS hashes the message: ES256) and reads its public key once per
+leaves KMS. The recorder signs receipts with it, and the audit log's checkpoints are signed with it
+(usecases/checkpoints.py); KMS hashes the message (ES256). Its public key is read once per
 execution environment; nothing else calls KMS (verification uses the published public keys).
 
 KMS answers an ECDSA signature as DER; a JWS (RFC 7518) wants the two 32-byte integers side by
@@ -18,6 +19,8 @@ from exam_depository.domain.errors import ServiceUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
+    from exam_depository.domain.jws import PublicKey
+
 P256_BYTES = 32
 
 
@@ -29,6 +32,7 @@ def client() -> KMSClient:
 def reset() -> None:
     """Forget the public key read from KMS (tests; the client is `aws.reset`'s)."""
     public_key_der.cache_clear()
+    signing_key.cache_clear()
 
 
 MAX_MESSAGE = 4096  # what KMS signs as a RAW message; a receipt's signing input is about 1 KB
@@ -57,6 +61,15 @@ def public_key_der() -> bytes:
         return bytes(client().get_public_key(KeyId=load(SigningSettings).key_id)["PublicKey"])
     except aws.failures() as exc:
         raise ServiceUnavailable(f"KMS GetPublicKey failed: {exc}") from exc
+
+
+@functools.cache
+def signing_key() -> PublicKey:
+    """The signing key's public half and its thumbprint: read from KMS once per environment."""
+    # `domain.jws` loads the JOSE library and cryptography: imported only where a key is used.
+    from exam_depository.domain import jws
+
+    return jws.public_key(public_key_der())
 
 
 def raw_signature(der: bytes) -> bytes:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from exam_depository.domain.access import Role
 from exam_depository.domain.instants import rfc3339
@@ -257,6 +257,46 @@ def checkpoint_claims(
         "at": at_text(at),
         "reason": reason,
     }
+
+
+# --- the log as CSV: what the audit route's CSV and every export's audit.csv hold ----------
+
+CSV_COLUMNS = ("seq", "at", "actor", "role", "action", "target", "before", "after", "request_id", "prev_hash", "hash")
+
+
+def csv_cells(item: AuditItem) -> list[str]:
+    """An event as a CSV row, exactly as it is hashed: `at` with 6 digits, `before`/`after` as the
+    canonical JSON, null as an empty cell. Every cell starts with a letter, a digit or `{`."""
+    return [
+        str(item.seq),
+        at_text(item.at),
+        item.actor,
+        item.role or "",
+        item.action,
+        item.target,
+        "" if item.before is None else canonical(item.before),
+        "" if item.after is None else canonical(item.after),
+        item.request_id or "",
+        item.prev_hash,
+        item.hash,
+    ]
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain's last event: its seq and hash (0 and GENESIS before the first), and when."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+
+class SignCheckpoint(Protocol):
+    """`usecases.checkpoints.sign_checkpoint`, as the functions that sign hand it to a use case
+    that must not import KMS itself: signs the chain at `head` (by default its head now) and
+    returns the token, None when the exam is gone."""
+
+    def __call__(self, exam_pk: int, reason: CheckpointReason, head: Head | None = None, /) -> str | None: ...
 
 
 def difference(

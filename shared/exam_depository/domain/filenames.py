@@ -94,6 +94,9 @@ _WINDOWS_DEVICES = frozenset(
 )
 _UNSAFE_IN_ARCHIVE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MANIFEST = "manifest.csv"
+# The exam's audit log and the signed checkpoint of its last event, beside the manifest.
+AUDIT_LOG = "audit.csv"
+AUDIT_CHECKPOINT = "audit-checkpoint.jwt"
 # A path component: at most 255 bytes of UTF-8 on Linux (and in what unzip writes there) and
 # 255 UTF-16 units of the decomposed form on macOS's HFS+ (APFS allows as much, Windows more).
 MAX_PART_BYTES = 255
@@ -165,10 +168,11 @@ class ArchiveNames:
     """The names of one ZIP's entries, `<folder>/<file>`, handed out one at a time (an export
     learns a file only as it reaches it): each part safe everywhere (`archive_part`), each name
     distinct even where case and composition do not count, a clash numbered " (2)", " (3)"...
-    before its extension. No entry and no folder is named like the manifest."""
+    before its extension. No entry and no folder is named like the manifest or the audit log's
+    two files."""
 
     def __init__(self) -> None:
-        self._taken = {_same_everywhere(MANIFEST)}
+        self._taken = {_same_everywhere(name) for name in (MANIFEST, AUDIT_LOG, AUDIT_CHECKPOINT)}
         self._folders: dict[str, str] = {}
 
     def entry(self, folder: str, filename: str) -> str:

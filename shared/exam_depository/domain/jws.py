@@ -61,16 +61,17 @@ class _SignedBy(ESAlgorithm):
         return self._signer(msg)
 
 
-def sign(key: PublicKey, claims: dict[str, Any], signer: Callable[[bytes], bytes]) -> str:
-    """The compact JWS of `claims` under `key`'s kid, signed by `signer`. The claims' JSON is
-    written here, compact and in UTF-8 as the receipts issued so far (joserfc would escape
-    non-ASCII nicknames and file names)."""
+def sign(key: PublicKey, claims: Mapping[str, Any], signer: Callable[[bytes], bytes], *, typ: str = "JWT") -> str:
+    """The compact JWS of `claims` under `key`'s kid, signed by `signer`; `typ` says which kind
+    of token it is (a receipt is a plain JWT, an audit log's checkpoint `audit-checkpoint+jwt`).
+    The claims' JSON is written here, compact and in UTF-8 as the receipts issued
+    so far (joserfc would escape non-ASCII nicknames and file names)."""
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
     # joserfc checks that the algorithm fits the key it is given: the public half names the key
     # (its curve); the private half never leaves KMS. Both are made once per environment: importing
     # the key was two thirds of this function's own time.
     return jws.serialize_compact(
-        {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"},
+        {"alg": ALGORITHM, "kid": key.kid, "typ": typ},
         payload,
         _published_key(key.jwk["crv"], key.jwk["x"], key.jwk["y"]),
         registry=_registry_of(signer),

@@ -5,7 +5,6 @@ in its transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from exam_depository.adapters import db, scheduler, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import Actor, AuditAction, CheckpointReason, Event, Json, difference
+from exam_depository.domain.audit import Actor, AuditAction, Event, Json, SignCheckpoint, difference
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
@@ -143,9 +142,7 @@ def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str,
         )
 
 
-def close_exam(
-    caller: Caller, exam_id: str, *, checkpoint: Callable[[int, CheckpointReason], None]
-) -> db.exams.CountedExamRow:
+def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> db.exams.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is. Once committed, the

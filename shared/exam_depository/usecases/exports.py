@@ -1,7 +1,9 @@
-"""Exports: every current submission of an exam in one ZIP, with a manifest, built by the export
-function from a queued job, by streaming: each file is read by its recorded version and its
-SHA-256 checked on the way, the ZIP written to S3 in parts, in bounded memory whatever the exam's
-size. An export lives a day; its link is made fresh whenever it is asked for."""
+"""Exports: every current submission of an exam in one ZIP, with the exam's audit log
+(`audit.csv`), the signed checkpoint of its last event (`audit-checkpoint.jwt`) and a manifest,
+built by the export function from a queued job, by streaming: each file is read by its recorded
+version and its SHA-256 checked on the way, the log read through a server-side cursor, the ZIP
+written to S3 in parts, in bounded memory whatever the exam's size. An export lives a day; its
+link is made fresh whenever it is asked for. Starting one and each link issued are audit events."""
 
 from __future__ import annotations
 
@@ -16,17 +18,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from zipstream import ZIP_STORED, ZipStream
+from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.exports  # noqa: F401
 from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.access import Action
+from exam_depository.domain.audit import CSV_COLUMNS, AuditItem, Head, SignCheckpoint, csv_cells
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
-from exam_depository.domain.filenames import MANIFEST, ArchiveNames
+from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.roster import neutralized
 from exam_depository.domain.rules import shown_as
@@ -76,24 +80,29 @@ class Built:
     bytes: int = 0
 
 
-def build_export(export_id: UUID, *, last_try: bool) -> Built:
+def build_export(export_id: UUID, *, last_try: bool, checkpoint: SignCheckpoint) -> Built:
     """Build one export; returns what became of it. A failure that cannot heal (a file that does
     not match its SHA-256, or is missing from S3, or kept changing) fails the export at once,
-    saying why; S3 or the database unavailable fails it only on the last try, and is raised for
-    SQS to retry before."""
+    saying why; S3, KMS or the database unavailable fails it only on the last try, and is raised
+    for SQS to retry before. The audit log goes in up to its head as the files were listed, with
+    a checkpoint of that head that `checkpoint` signs."""
     with db.transaction() as conn:
         row = db.exports.start_export(conn, export_id)
         if row is None:
             return Built("skipped")
         exam_id, anonymous = db.exports.exam_for_export(conn, row.exam_pk)
         files = db.exports.current_submissions(conn, row.exam_pk, datetime.now(UTC))  # listed once
+        head = db.audit.head(conn, row.exam_pk)
         db.exports.export_progress(conn, export_id, files_total=len(files), files_done=0, written=0)
     upload: storage.MultipartUpload | None = None
     try:
         upload = storage.MultipartUpload(
             row.object_key, content_type="application/zip", content_disposition=f'attachment; filename="{exam_id}.zip"'
         )
-        exported = _write_zip(export_id, files, anonymous, upload)
+        token = checkpoint(row.exam_pk, "exported", head)
+        if token is None:  # its exam was deleted meanwhile
+            raise _ExportGone
+        exported = _write_zip(export_id, files, anonymous, upload, _AuditLog(row.exam_pk, head, token))
         _complete(export_id, upload, len(exported))
     except _ExportGone:
         if upload is not None:
@@ -135,12 +144,25 @@ def _fail(export_id: UUID, error: str) -> None:
         db.exports.fail_export(conn, export_id, error)
 
 
+@dataclass(frozen=True)
+class _AuditLog:
+    """The part of an exam's audit log an export holds: up to `head`, which `token` signs."""
+
+    exam_pk: int
+    head: Head
+    token: str
+
+
 def _write_zip(
-    export_id: UUID, files: list[db.exports.ExportedSubmission], anonymous: bool, upload: storage.MultipartUpload
+    export_id: UUID,
+    files: list[db.exports.ExportedSubmission],
+    anonymous: bool,
+    upload: storage.MultipartUpload,
+    log: _AuditLog,
 ) -> list[tuple[db.exports.ExportedSubmission, str]]:
     """Each listed file, opened just before it is written (`_opened`: the file a student replaced
-    meanwhile is found out there), then the manifest of what the ZIP holds, last. Returns the
-    files written with their names."""
+    meanwhile is found out there), then the audit log and its checkpoint, then the manifest of
+    what the ZIP holds, last. Returns the files written with their names."""
     names = ArchiveNames()
     archive = ZipStream(compress_type=ZIP_STORED)  # answers are mostly PDFs: compressing costs CPU for little
     exported: list[tuple[db.exports.ExportedSubmission, str]] = []
@@ -168,6 +190,14 @@ def _write_zip(
         archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
         exported.append((item, name))
+    # The log is read in one transaction (its server-side cursor lives in it); its bytes go to
+    # S3 as they come, without the progress writes, which would wait for that transaction's end.
+    with db.transaction() as conn:
+        archive.add(audit_csv(db.audit.stream(conn, log.exam_pk, log.head.seq)), AUDIT_LOG, compress_type=ZIP_DEFLATED)
+        for chunk in archive.file():
+            upload.write(chunk)
+    archive.add(log.token.encode(), AUDIT_CHECKPOINT)
+    send(archive.file())
     archive.add(manifest([item for item, _ in exported], [name for _, name in exported], anonymous=anonymous), MANIFEST)
     send(archive.finalize())
     return exported
@@ -231,6 +261,25 @@ def _checked(
         raise ExportFailed(
             f"{name} (of {_who(item, anonymous)}) does not match its recorded SHA-256; nothing was exported."
         )
+
+
+AUDIT_CSV_BATCH = 200  # rows per chunk written: a few tens of KB
+
+
+def audit_csv(items: Iterator[AuditItem]) -> Iterator[bytes]:
+    """The audit log as CSV, in chunks, as it is read: UTF-8 (no BOM: the verifier reads it as
+    written), CRLF, a header, then each event exactly as it was hashed (`csv_cells`). No cell can
+    start a formula, so none is neutralized."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for count, item in enumerate(items, start=1):
+        writer.writerow(csv_cells(item))
+        if count % AUDIT_CSV_BATCH == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
 
 
 def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:

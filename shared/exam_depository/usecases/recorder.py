@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -57,9 +57,6 @@ from exam_depository.domain.recording import (
 from exam_depository.domain.redelivery import retry_delay_s
 from exam_depository.domain.rules import expiry_of, is_late, shown_as
 from exam_depository.observability import logger
-
-if TYPE_CHECKING:
-    from exam_depository.domain.jws import PublicKey
 
 # `domain.jws` loads the JOSE library and cryptography: it is imported where a receipt is
 # signed, so the reconcile job, which imports this module and seldom signs, does not pay for it
@@ -345,7 +342,7 @@ def _with_receipts(
     """The batch's new submissions with their receipts, each student's chained in recording order
     from that student's latest receipt. Signed before the commit: a KMS failure fails the batch
     (it is retried), so no submission is ever recorded without its receipt."""
-    kid = _published_key(conn)
+    kid = db.receipts.ensure_published(conn, signing.signing_key())
     chains: dict[int, list[db.uploads.NewSubmission]] = {}
     for submission in new:
         chains.setdefault(submission.student_id, []).append(submission)
@@ -371,27 +368,6 @@ def _with_receipts(
         for submission, token in zip(chain, chain_tokens, strict=True)
     }
     return [replace(submission, receipt=tokens[submission.upload_id]) for submission in new]
-
-
-@functools.cache
-def _signing_key() -> PublicKey:
-    """The signing key's public half and its thumbprint: read from KMS once per environment."""
-    from exam_depository.domain import jws
-
-    return jws.public_key(signing.public_key_der())
-
-
-def _published_key(conn: db.Connection) -> str:
-    """Make sure the signing key's public half is published (receipts must stay verifiable after
-    the key is replaced); returns its kid. Once per execution environment."""
-    key = _signing_key()
-    if key.kid not in _published:
-        db.receipts.publish_receipt_key(conn, key.kid, key.jwk)
-        _published.add(key.kid)
-    return key.kid
-
-
-_published: set[str] = set()
 
 
 def _claims(
@@ -430,10 +406,10 @@ def _claims(
 def _issue(kid: str, chains: list[list[dict[str, Any]]]) -> list[list[str]]:
     """Sign each student's receipts in order: a receipt's `previous_receipt_sha256` is set from
     the one before it in its chain (the first keeps the one it was given). Chains are signed at
-    once, each a call to KMS per receipt. `kid` is the one `_published_key` returned."""
+    once, each a call to KMS per receipt. `kid` is the one `ensure_published` returned."""
     from exam_depository.domain import jws
 
-    key = _signing_key()
+    key = signing.signing_key()
     if key.kid != kid:
         raise ValueError(f"asked to sign with {kid}, but KMS's key is {key.kid}")
 
@@ -456,5 +432,5 @@ def _signers() -> ThreadPoolExecutor:
 
 def reset() -> None:
     """Forget the published key and its kid (tests)."""
-    _published.clear()
-    _signing_key.cache_clear()
+    db.receipts.forget_published()
+    signing.signing_key.cache_clear()

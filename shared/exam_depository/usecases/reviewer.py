@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.receipts
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
+from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import Gone, NotFound
 from exam_depository.domain.filenames import attachment_disposition, served_content_type
+from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import status_at
 from exam_depository.domain.statuses import SubmissionStatus
 
@@ -41,16 +44,34 @@ class Link:
     expires_at: datetime
 
 
-def download_link(verification_code: str) -> Link:
-    row = verify(verification_code)
+def download_link(verification_code: str, *, request_id: str | None = None) -> Link:
+    """A short-lived link to the current file of a verification code. Each link issued is an
+    audit event of its exam (the code is no secret once used), in the transaction that read the
+    row: no link without its event. Presigning is local signing, after the commit."""
+    code = codes.normalize(verification_code)
+    if code is None:
+        raise NotFound(NO_SUBMISSION)
     now = datetime.now(UTC)
-    status = status_at(row.status, row.expires_at, now)
-    if status != "current":
-        raise Gone(f"This file is {status}; only the current submission can be downloaded.")
-    if row.object_deleted_at is not None:
-        # The reconcile job found the file missing from S3: a link would only give a 404.
-        raise Gone("This file is no longer stored; the student can upload it again.")
     ttl = load(RulesSettings).download_url_ttl_s
+    expires_at = now.replace(microsecond=0) + timedelta(seconds=ttl)
+    with db.transaction() as conn:
+        row = db.uploads.submission_by_code(conn, code)
+        if row is None:
+            raise NotFound(NO_SUBMISSION)
+        status = status_at(row.status, row.expires_at, now)
+        if status != "current":
+            raise Gone(f"This file is {status}; only the current submission can be downloaded.")
+        if row.object_deleted_at is not None:
+            # The reconcile job found the file missing from S3: a link would only give a 404.
+            raise Gone("This file is no longer stored; the student can upload it again.")
+        issued = Event(
+            Actor(REVIEWER, None, request_id),
+            AuditAction.VERIFICATION_LINK_ISSUED,
+            f"verification:{codes.display(code)}",
+            after={"pseudonym": row.pseudonym, "expires_at": rfc3339(expires_at)},
+            subjects=(row.pseudonym,),
+        )
+        db.audit.append(conn, row.exam_pk, [issued])
     url = storage.presign_download(
         row.object_key,
         row.version_id,
@@ -58,7 +79,10 @@ def download_link(verification_code: str) -> Link:
         served_content_type(row.content_type),
         ttl,
     )
-    return Link(url=url, expires_at=now.replace(microsecond=0) + timedelta(seconds=ttl))
+    return Link(url=url, expires_at=expires_at)
+
+
+REVIEWER = "reviewer"  # the audit log's actor for whoever holds a verification code
 
 
 # --- receipts ---------------------------------------------------------------------------------

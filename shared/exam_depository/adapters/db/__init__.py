@@ -3,10 +3,10 @@ of work; each other module holds the statements of one aggregate, each beside th
 fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
 exam's members and invitations), `students` (rosters, extensions), `uploads` (forms and the
 submissions recorded from them), `receipts`, `exports`, `papers` (an exam's question paper),
-`audit` (each exam's hash chain of events);
-`submissions` holds a submission as the others' statements inline it, and `windows` a student's
-personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
-migrations (imported only by what migrates: yoyo is heavy).
+`audit` (each exam's hash chain of events); `submissions` holds a submission as the others'
+statements inline it, and `windows` a student's personal window as they compute it (the rule of
+`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
+heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).

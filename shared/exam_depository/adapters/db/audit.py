@@ -20,18 +20,17 @@ from datetime import datetime
 import psycopg.sql
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.audit import AuditAction, AuditItem, CheckpointReason, Event, body
+from exam_depository.domain.audit import AuditAction, AuditItem, CheckpointReason, Event, Head, body
 
 AuditRow = AuditItem
 
 
 @dataclass(frozen=True)
-class Head:
-    """The chain's last event (seq 0 and GENESIS before the first)."""
+class CheckpointedExam:
+    """What a checkpoint names an exam by: its public id, and when it was made."""
 
-    seq: int
-    hash: str
-    at: datetime
+    exam_id: str
+    created_at: datetime
 
 
 _APPEND = """
@@ -74,13 +73,20 @@ def page(
     subject: str | None,
     action: AuditAction | str | None,
 ) -> list[AuditRow]:
-    """Up to `limit` events, newest first, older than `before_seq` (None: from the newest), about
-    `subject` (a pseudonym) and of `action` where given."""
+    """Up to `limit` events, newest first, older than `before_seq` (None: from the newest), of
+    `action`, and about `subject` where given: the pseudonym of the exam's student with that
+    nickname, or else `subject` itself (a pseudonym, also of a student deleted since)."""
     conditions = [psycopg.sql.SQL("exam_pk = %(exam)s")]
     if before_seq is not None:
         conditions.append(psycopg.sql.SQL("seq < %(before)s"))
     if subject is not None:
-        conditions.append(psycopg.sql.SQL("subjects @> ARRAY[%(subject)s::text]"))
+        conditions.append(
+            psycopg.sql.SQL(
+                """subjects @> ARRAY[coalesce((SELECT pseudonym FROM student
+                                                WHERE exam_id = %(exam)s AND lower(nickname) = lower(%(subject)s)),
+                                               %(subject)s::text)]"""
+            )
+        )
     if action is not None:
         conditions.append(psycopg.sql.SQL("action = %(action)s"))
     query = psycopg.sql.SQL("SELECT {columns} FROM audit_event WHERE {where} ORDER BY seq DESC LIMIT %(limit)s").format(
@@ -113,6 +119,12 @@ def head(conn: Connection, exam_pk: int) -> Head:
     if row is None:
         raise RuntimeError(f"exam {exam_pk} has no audit head")
     return row
+
+
+def checkpointed_exam(conn: Connection, exam_pk: int) -> CheckpointedExam | None:
+    """The exam a checkpoint is about; None once it is deleted."""
+    with conn.cursor(row_factory=rows_of(CheckpointedExam)) as cur:
+        return cur.execute("SELECT slug AS exam_id, created_at FROM exam WHERE id = %s", (exam_pk,)).fetchone()
 
 
 def insert_checkpoint(conn: Connection, exam_pk: int, head: Head, reason: CheckpointReason, token: str) -> None:
@@ -154,3 +166,19 @@ def purge(conn: Connection, *, tombstones_before: datetime) -> int:
     conn.execute("DELETE FROM audit_event WHERE exam_pk = ANY(%s)", (gone,))
     conn.execute("DELETE FROM audit_head WHERE exam_pk = ANY(%s)", (gone,))
     return len(gone)
+
+
+def exams_to_checkpoint(conn: Connection, now: datetime, limit: int) -> list[int]:
+    """Exams whose last cut-off (their own, or a student's extension) passed before `now` with no
+    `closed` checkpoint signed since, latest first, at most `limit`."""
+    rows = conn.execute(
+        """SELECT e.id FROM exam e
+           CROSS JOIN LATERAL (SELECT greatest(e.cutoff_at, max(s.extension_cutoff_at)) AS last_cutoff
+                               FROM student s WHERE s.exam_id = e.id) l
+           WHERE e.cutoff_at < %(now)s AND l.last_cutoff < %(now)s
+             AND NOT EXISTS (SELECT 1 FROM audit_checkpoint c
+                             WHERE c.exam_pk = e.id AND c.reason = 'closed' AND c.signed_at >= l.last_cutoff)
+           ORDER BY l.last_cutoff DESC LIMIT %(limit)s""",
+        {"now": now, "limit": limit},
+    ).fetchall()
+    return [int(row["id"]) for row in rows]

@@ -476,6 +476,8 @@ class VerifiedSubmission:
     anonymous: bool
     started_at: datetime | None  # the student's start, in a timed exam
     due_at: datetime | None  # what `late` was measured against; None when recorded before it was kept
+    exam_pk: int  # whose audit log a download link goes to
+    pseudonym: str  # how that log names the student
 
 
 def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
@@ -484,7 +486,7 @@ def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubm
             """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
                       x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
                       s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
-                      s.started_at, x.due_at
+                      s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym
                FROM submission x
                JOIN upload u ON u.id = x.upload_id
                JOIN student s ON s.id = x.student_id
