@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exports import Export
-from exam_depository.api.resolver import EXAMINER, build_resolver, examiner_key_id, responses
+from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exports
 
@@ -16,7 +16,7 @@ app = build_resolver()
 
 @app.get("/exams/<exam_id>/exports/<export_id>", security=EXAMINER, responses=responses(200, Export, 403, 404, 410))
 def get_export(exam_id: str, export_id: UUID) -> Export:
-    export, url = exports.export_status(examiner_key_id(app), exam_id, export_id)
+    export, url = exports.export_status(caller(app), exam_id, export_id)
     return views.export(export, url)
 
 

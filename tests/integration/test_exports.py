@@ -21,7 +21,7 @@ import pytest
 import requests
 from exam_depository import config
 from exam_depository.adapters import aws, storage
-from exam_depository.domain.filenames import MANIFEST
+from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST
 
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
@@ -102,7 +102,14 @@ def test_an_export_holds_every_current_file_byte_for_byte_and_a_manifest(
     assert done["expires_at"]
     archive = _zip(database_url, export_id)
     assert archive.testzip() is None
-    assert sorted(archive.namelist()) == ["ann/answers.pdf", "bob/Réponses_ finales_.pdf", "manifest.csv"]
+    # the files, then the exam's audit log and its signed checkpoint, then the manifest, last
+    assert archive.namelist() == [
+        "ann/answers.pdf",
+        "bob/Réponses_ finales_.pdf",
+        "audit.csv",
+        "audit-checkpoint.jwt",
+        "manifest.csv",
+    ]
     assert archive.read("ann/answers.pdf") == b"%PDF ann v2"
     assert archive.read("bob/Réponses_ finales_.pdf") == b"%PDF bob"
     assert done["bytes"] == sum(info.compress_size for info in archive.infolist()) + _overhead(archive)
@@ -304,6 +311,7 @@ def test_an_exam_deleted_while_its_export_is_built_leaves_no_zip(
 # names of hundreds of bytes, and what Windows refuses.
 WORST_NAMES = {
     "manifest.csv": "字" * 200 + ".pdf",
+    "AUDIT.CSV": "audit-checkpoint.jwt",  # the audit log's names, as a folder and as a file
     "CON": "😀" * 199 + ".pdf",
     "ann.": "👩\u200d💻" * 80 + ".pdf",
     "ANN": 'what?: <a|b> "quoted".pdf',
@@ -340,11 +348,11 @@ def test_an_export_of_the_worst_names_extracts_with_unzip_and_python(
     assert sorted(row["nickname"] for row in manifest) == sorted(WORST_NAMES)
     for extracted in (tmp_path / "unzip", tmp_path / "python"):
         files = sorted(str(path.relative_to(extracted)) for path in extracted.rglob("*") if path.is_file())
-        assert files == sorted([MANIFEST, *(row["path_in_zip"] for row in manifest)])
+        assert files == sorted([MANIFEST, AUDIT_LOG, AUDIT_CHECKPOINT, *(row["path_in_zip"] for row in manifest)])
         for row in manifest:
             assert (extracted / row["path_in_zip"]).read_bytes() == f"%PDF of {row['nickname']}".encode()
     folders = [row["path_in_zip"].split("/")[0] for row in manifest]
-    assert MANIFEST.casefold() not in {folder.casefold() for folder in folders}
+    assert {MANIFEST, AUDIT_LOG, AUDIT_CHECKPOINT} & {folder.casefold() for folder in folders} == set()
     assert len({folder.casefold() for folder in folders}) == len(folders)
     assert all(len(part.encode()) <= 255 for row in manifest for part in row["path_in_zip"].split("/"))
 
@@ -389,7 +397,7 @@ def test_a_file_replaced_while_the_export_is_built_is_exported_as_the_students_n
     # Then the export holds her newer, current file, and its manifest says so
     assert outcome == ["done"]
     archive = _zip(database_url, export_id)
-    assert sorted(archive.namelist()) == ["ann/second.pdf", "bob/b.pdf", MANIFEST]
+    assert sorted(archive.namelist()) == ["ann/second.pdf", AUDIT_CHECKPOINT, AUDIT_LOG, "bob/b.pdf", MANIFEST]
     assert archive.read("ann/second.pdf") == b"%PDF ann v2"
     manifest = {row["nickname"]: row for row in csv.DictReader(io.StringIO(archive.read(MANIFEST).decode("utf-8-sig")))}
     current = api.call("get_student", "by_nickname", path_params={"nickname": "ann"}).body["current"]
@@ -418,7 +426,7 @@ def test_a_student_deleted_while_the_export_is_built_is_left_out(
 
     assert _build_queued(handler) == ["done"]
     archive = _zip(database_url, export_id)
-    assert sorted(archive.namelist()) == ["bob/b.pdf", MANIFEST]
+    assert sorted(archive.namelist()) == [AUDIT_CHECKPOINT, AUDIT_LOG, "bob/b.pdf", MANIFEST]
     assert "ann" not in archive.read(MANIFEST).decode("utf-8-sig")
     done = _status(api, export_id).body
     assert (done["files_done"], done["files_total"]) == (1, 1)

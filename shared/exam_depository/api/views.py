@@ -497,3 +497,63 @@ def export(row: ExportRow, url: str | None) -> Export:
         expires_at=row.expires_at,
         error=row.error,
     )
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from exam_depository.api.models.audit import AuditPage
+    from exam_depository.domain.audit import AuditItem
+
+# Lambda answers at most 6 MiB; the proxy answer's status and headers take a little of it.
+LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
+_ENVELOPE_BYTES = 16 * 1024
+
+
+def audit_page(page: Page[AuditItem]) -> AuditPage:
+    from exam_depository.api.models.audit import AuditEvent, AuditPage
+
+    return AuditPage(
+        items=[
+            AuditEvent(
+                seq=item.seq,
+                at=item.at,
+                actor=item.actor,
+                role=item.role,
+                action=item.action,
+                target=item.target,
+                before=None if item.before is None else dict(item.before),
+                after=None if item.after is None else dict(item.after),
+                request_id=item.request_id,
+                prev_hash=item.prev_hash,
+                hash=item.hash,
+            )
+            for item in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+def audit_download(exam_id: str, content: bytes, accept_encoding: str | None) -> tuple[str | bytes, dict[str, str]]:
+    """The whole log's CSV as the answer's body and headers: gzipped when the client takes gzip
+    (bytes: the answer carries them in base64), else the text; `PayloadTooLarge` when even that
+    is more than Lambda can answer (the export's ZIP holds any log)."""
+    import gzip
+    import json
+
+    from exam_depository.domain.errors import PayloadTooLarge
+
+    headers = {"Content-Disposition": f'attachment; filename="{exam_id}-audit.csv"'}
+    body: str | bytes
+    if "gzip" in (accept_encoding or "").lower():
+        body = gzip.compress(content, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+        size = 4 * ((len(body) + 2) // 3)  # in base64
+    else:
+        body = content.decode()
+        size = len(json.dumps(body))  # the answer's JSON escapes every quote and line end
+    if size > LAMBDA_ANSWER_BYTES - _ENVELOPE_BYTES:
+        raise PayloadTooLarge(
+            "This exam's audit log is too large to download here; every export's ZIP holds all of it (audit.csv)."
+        )
+    return body, headers

@@ -10,10 +10,12 @@ consistent rewrite of the chain's tail differs from a signed checkpoint of its h
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -280,6 +282,25 @@ def csv_cells(item: AuditItem) -> list[str]:
         item.prev_hash,
         item.hash,
     ]
+
+
+CSV_BATCH = 200  # events per chunk: a few tens of KB
+
+
+def csv_chunks(items: Iterable[AuditItem]) -> Iterator[bytes]:
+    """The log as CSV, in chunks as the events are read: UTF-8 (no BOM: the verifier reads it as
+    written), CRLF, a header, then each event exactly as it was hashed (`csv_cells`). No cell can
+    start a formula, so none is neutralized."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for count, item in enumerate(items, start=1):
+        writer.writerow(csv_cells(item))
+        if count % CSV_BATCH == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
 
 
 @dataclass(frozen=True)

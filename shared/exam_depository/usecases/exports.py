@@ -27,8 +27,8 @@ import exam_depository.adapters.db.exports  # noqa: F401
 from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.access import Action
-from exam_depository.domain.audit import CSV_COLUMNS, AuditItem, Head, SignCheckpoint, csv_cells
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import Actor, AuditAction, Event, Head, SignCheckpoint, csv_chunks
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
@@ -48,30 +48,49 @@ class _ExportGone(Exception):
     """The export's row is gone while it was built: its exam was deleted. Nothing must be left."""
 
 
-def start_export(api_key_id: str, exam_id: str) -> db.exports.ExportRow:
+def start_export(caller: Caller, exam_id: str) -> db.exports.ExportRow:
+    """Queue an export of the exam; its start is an audit event (`export.created`)."""
     export_id = uuid.uuid4()
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXPORT_CREATE)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXPORT_CREATE)
         key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
         row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
+        db.audit.append(
+            conn, exam.exam_pk, [Event(_actor(exam, caller), AuditAction.EXPORT_CREATED, f"export:{export_id}")]
+        )
     queues.send_export(export_id)  # after the commit: the builder must find the row
     return row
 
 
-def export_status(api_key_id: str, exam_id: str, export_id: UUID) -> tuple[db.exports.ExportRow, str | None]:
-    """The export, and a fresh link to its ZIP once it is done."""
+def export_status(caller: Caller, exam_id: str, export_id: UUID) -> tuple[db.exports.ExportRow, str | None]:
+    """The export, and a fresh link to its ZIP once it is done: each link issued is an audit
+    event (`export.link_issued`), in the transaction that read the export. Presigning is local
+    signing."""
+    now = datetime.now(UTC)
     with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, api_key_id, exam_id, action=Action.EXPORT_READ)
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXPORT_READ)
         row = db.exports.export_of(conn, exam.exam_pk, export_id)
-    if row is None:
-        raise NotFound(NO_EXPORT)
-    url = None
-    if row.expires_at is not None:
-        left = (row.expires_at - datetime.now(UTC)).total_seconds()
+        if row is None:
+            raise NotFound(NO_EXPORT)
+        if row.expires_at is None:
+            return row, None
+        left = (row.expires_at - now).total_seconds()
         if left <= 0:
             raise Gone("This export expired (an export is kept a day); start another one.")
-        url = storage.presign_export(row.object_key, int(min(left, load(ExportSettings).link_ttl_s)))
-    return row, url
+        ttl_s = int(min(left, load(ExportSettings).link_ttl_s))
+        link_expires_at = now.replace(microsecond=0) + timedelta(seconds=ttl_s)
+        issued = Event(
+            _actor(exam, caller),
+            AuditAction.EXPORT_LINK_ISSUED,
+            f"export:{export_id}",
+            after={"expires_at": rfc3339(link_expires_at)},
+        )
+        db.audit.append(conn, exam.exam_pk, [issued])
+    return row, storage.presign_export(row.object_key, ttl_s)
+
+
+def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
+    return Actor(str(exam.member_id), exam.role, caller.request_id)
 
 
 @dataclass(frozen=True)
@@ -193,7 +212,7 @@ def _write_zip(
     # The log is read in one transaction (its server-side cursor lives in it); its bytes go to
     # S3 as they come, without the progress writes, which would wait for that transaction's end.
     with db.transaction() as conn:
-        archive.add(audit_csv(db.audit.stream(conn, log.exam_pk, log.head.seq)), AUDIT_LOG, compress_type=ZIP_DEFLATED)
+        archive.add(csv_chunks(db.audit.stream(conn, log.exam_pk, log.head.seq)), AUDIT_LOG, compress_type=ZIP_DEFLATED)
         for chunk in archive.file():
             upload.write(chunk)
     archive.add(log.token.encode(), AUDIT_CHECKPOINT)
@@ -261,25 +280,6 @@ def _checked(
         raise ExportFailed(
             f"{name} (of {_who(item, anonymous)}) does not match its recorded SHA-256; nothing was exported."
         )
-
-
-AUDIT_CSV_BATCH = 200  # rows per chunk written: a few tens of KB
-
-
-def audit_csv(items: Iterator[AuditItem]) -> Iterator[bytes]:
-    """The audit log as CSV, in chunks, as it is read: UTF-8 (no BOM: the verifier reads it as
-    written), CRLF, a header, then each event exactly as it was hashed (`csv_cells`). No cell can
-    start a formula, so none is neutralized."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for count, item in enumerate(items, start=1):
-        writer.writerow(csv_cells(item))
-        if count % AUDIT_CSV_BATCH == 0:
-            yield out.getvalue().encode()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue().encode()
 
 
 def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:

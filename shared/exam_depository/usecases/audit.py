@@ -1,0 +1,44 @@
+"""Reading an exam's audit log (owners and co-examiners): a page of it, newest first, filtered
+by student or action, or the whole chain as CSV, oldest first, as the verifier reads it
+(docs/AUDIT.md). Nothing here signs: checkpoints are `usecases.checkpoints`'."""
+
+from __future__ import annotations
+
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exams  # noqa: F401
+from exam_depository.adapters import db
+from exam_depository.domain import cursors
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import AuditAction, AuditItem, csv_chunks
+from exam_depository.domain.errors import InvalidQuery
+
+MAX_PAGE = 500
+
+
+def audit_page(
+    caller: Caller, exam_id: str, limit: int, cursor: str | None, *, nickname: str | None, action: AuditAction | None
+) -> cursors.Page[AuditItem]:
+    """A page of the log, newest first: the events about a student (`nickname`, or a pseudonym),
+    of an action, where given. A cursor serves only the filters it came with. Two statements."""
+    scope = cursors.scope_of({"nickname": nickname, "action": None if action is None else str(action)})
+    before_seq = cursors.after(cursor, limit, MAX_PAGE, scope) or None
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.AUDIT_READ)
+        rows = db.audit.page(
+            conn, exam.exam_pk, before_seq=before_seq, limit=limit + 1, subject=nickname, action=action
+        )
+    return cursors.page_of(rows, limit, lambda row: row.seq, scope)
+
+
+def audit_download(caller: Caller, exam_id: str, *, filtered: bool) -> tuple[str, bytes]:
+    """The whole chain as CSV, oldest first (`domain.audit.csv_chunks`): (the exam's id, the
+    bytes). Filters are refused, so that a download is never taken for the whole log when it is
+    not (the verifier needs every event)."""
+    if filtered:
+        raise InvalidQuery("The CSV download is the whole log: ask for it without nickname or action.")
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.AUDIT_READ)
+        head = db.audit.head(conn, exam.exam_pk)
+        content = b"".join(csv_chunks(db.audit.stream(conn, exam.exam_pk, head.seq)))
+    return exam.exam_id, content
