@@ -78,7 +78,7 @@ def _invite(owner: Page, role: str, label: str) -> str:
     expect(code).to_be_visible()
     expect(panel.locator("#open-invitations li")).to_contain_text([f"{role}, for {label}"])
     expect(panel.get_by_role("button", name="Copy the invitation code")).to_be_focused()
-    owner.screenshot(path=ARTIFACTS / "console-members.png", full_page=True)
+    panel.screenshot(path=ARTIFACTS / "console-members.png")
     return code.inner_text()
 
 
@@ -173,7 +173,7 @@ def test_an_owner_invites_a_grader_who_sees_a_graders_console_and_the_audit_log_
         log.get_by_role("button", name="Show").click()
         expect(rows).to_have_count(1)
         expect(rows.locator("td.who")).to_have_text("Marker Mo")
-        owner.screenshot(path=ARTIFACTS / "audit-view.png", full_page=True)
+        log.screenshot(path=ARTIFACTS / "audit-view.png")
         assert axe_serious(owner) == []
 
         # The whole log, as CSV, oldest first.

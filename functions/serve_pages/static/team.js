@@ -353,7 +353,7 @@ const teamParts = (() => {
     // The members name the actors; the first page of the log is asked for meanwhile.
     const [{ data: listed }, page] = await Promise.all([listMembers(), auditPage({}, null)]);
     const name = namer(listed.items);
-    const student = el("input", { id: "audit-student", type: "search", maxLength: 100, autocomplete: "off", spellcheck: false });
+    const student = el("input", { id: "audit-student", type: "search", maxLength: 64, autocomplete: "off", spellcheck: false });
     const action = select("audit-action", [["", t("team.audit.every-action")], ...ACTIONS.map((a) => [a, t(`team.action.${a}`)])], "");
     const filters = el("form", { id: "audit-filters", className: "row toolbar", role: "search", noValidate: true },
       el("span", {}, ...labelled("audit-student", t("team.audit.student"), student)),
