@@ -144,9 +144,13 @@ def test_an_anonymous_exam_names_its_students_by_pseudonym_in_receipts_and_expor
     ]
     # Listed by pseudonym: an order by nickname would tell who is who to anyone with the roster
     assert [row["pseudonym"] for row in manifest] == sorted(pseudonyms.values())
-    assert sorted(archive.namelist()) == sorted(["manifest.csv", *(f"{p}/answers.pdf" for p in pseudonyms.values())])
+    assert sorted(archive.namelist()) == sorted(
+        ["audit-checkpoint.jwt", "audit.csv", "manifest.csv", *(f"{p}/answers.pdf" for p in pseudonyms.values())]
+    )
+    log = archive.read("audit.csv").decode()
     for name in [*pseudonyms, "Mary-Ann", "O'Brien"]:
         assert name.encode() not in body
+        assert name not in log  # the audit log names students by pseudonym only
     # And the examiner's roster maps each pseudonym back to its student
     assert {row["pseudonym"]: row["nickname"] for row in _roster(api, "blind")} == {p: n for n, p in pseudonyms.items()}
 
@@ -161,5 +165,8 @@ def test_an_exam_that_is_not_anonymous_keeps_nicknames(
 
     assert _claims(receipt)["nickname"] == "ann"
     archive = zipfile.ZipFile(io.BytesIO(body))
-    assert sorted(archive.namelist()) == ["ann/answers.pdf", "manifest.csv"]
-    assert ann["pseudonym"].encode() not in body
+    assert sorted(archive.namelist()) == ["ann/answers.pdf", "audit-checkpoint.jwt", "audit.csv", "manifest.csv"]
+    assert ann["pseudonym"] not in archive.read("manifest.csv").decode("utf-8-sig")
+    # The audit log names every student by pseudonym, anonymous exam or not
+    assert ann["pseudonym"] in archive.read("audit.csv").decode()
+    assert "ann" not in archive.read("audit.csv").decode().replace(ann["pseudonym"], "")

@@ -339,18 +339,14 @@ def build_resolver() -> ApiResolver:
     return app
 
 
-def examiner_key_id(app: APIGatewayRestResolver) -> str:
-    """Who calls an examiner route: the id (never the value) of the API key API Gateway checked.
-    Every examiner route requires a key, so API Gateway always sets it."""
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """Who calls an examiner route: the id (never the value) of the API key API Gateway checked,
+    and API Gateway's id of the request (the audit log's "from where"). Every examiner route
+    requires a key, so API Gateway always sets it."""
     key_id = app.current_event.request_context.identity.api_key_id
     if not key_id:
         raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
-    return key_id
-
-
-def caller(app: APIGatewayRestResolver) -> Caller:
-    """Who calls an examiner route (`examiner_key_id`), and API Gateway's id of the request."""
-    return Caller(examiner_key_id(app), app.current_event.request_context.request_id or None)
+    return Caller(key_id, app.current_event.request_context.request_id or None)
 
 
 def wants_csv(app: APIGatewayRestResolver) -> bool:

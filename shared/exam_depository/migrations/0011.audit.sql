@@ -69,7 +69,7 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM exam WHERE id = OLD.exam_pk)
        AND NOT (TG_TABLE_NAME = 'audit_event'
                 AND to_jsonb(OLD) ->> 'action' = 'exam.deleted'
-                AND OLD.at > now() - interval '30 days') THEN
+                AND (to_jsonb(OLD) ->> 'at')::timestamptz > now() - interval '30 days') THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
