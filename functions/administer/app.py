@@ -37,7 +37,7 @@ Command: TypeAdapter[AssignExam | LinkKey] = TypeAdapter(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     command = Command.validate_python(event)
     if isinstance(command, AssignExam):
-        ops.assign_exam(command.exam_id, command.api_key_id)
+        ops.assign_exam(command.exam_id, command.api_key_id, request_id=context.aws_request_id)
         done = f"exam {command.exam_id} now belongs to the examiner of key {command.api_key_id}"
     else:
         ops.link_key(command.api_key_id, command.same_examiner_as)

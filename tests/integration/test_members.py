@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -16,8 +17,9 @@ import pytest
 from exam_depository.domain import codes
 from psycopg import errors as pg_errors
 
-from local_stack.functions import LambdaContext
+from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse
+from tests.waiting import wait_until
 
 THIRD = "k3l4m5n6o7"  # a third examiner's key id
 INVITATION_CODE = re.compile(r"^([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}$")
@@ -305,3 +307,111 @@ def test_an_invitation_to_an_exam_one_is_no_member_of_is_not_found(api: Api) -> 
     for exam_id in (EXAM, "no-such-exam"):
         missing = outsider.call("members", "invite", path_params={"exam_id": exam_id}, body={"role": "owner"})
         assert missing.status == 404, missing.body
+
+
+def _log(url: str) -> list[tuple[Any, ...]]:
+    """The exam's audit events after its creation: (actor, role, action, target, before, after, request id)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """SELECT a.actor, a.role, a.action, a.target, a.before, a.after, a.request_id
+               FROM audit_event a JOIN exam e ON e.id = a.exam_pk
+               WHERE e.slug = %s AND a.action LIKE 'member.%%' ORDER BY a.seq""",
+            (EXAM,),
+        ).fetchall()
+
+
+def test_every_change_of_the_membership_is_in_the_exams_audit_log(api: Api, clean_database: str) -> None:
+    # Given an owner who invites a grader, who joins
+    invited = api.invite("grader", label="Sam")
+    grader = api.as_key(OTHER_EXAMINER)
+    assert grader.redeem(invited["invitation_code"]).status == 200
+    owner_id, grader_id = _me(api), _me(grader)
+    # When the owner makes them a co-examiner, and they then leave
+    assert _change(api, grader_id, {"role": "co_examiner"}).status == 200
+    assert _change(api, grader_id, {"role": "co_examiner"}).status == 200  # no change: no event
+    assert _remove(grader, grader_id).status == 204
+
+    # Then each step is an event naming who did it, in what role, from which request
+    with psycopg.connect(clean_database) as conn:
+        (invitation_pk,) = conn.execute("SELECT id FROM invitation").fetchone() or (None,)
+    requests = {name: sample_event("members", name)["requestContext"]["requestId"] for name in ("invite", "redeem")}
+    code_shown = invited["invitation_code"][:4] + "…"
+    assert _log(clean_database) == [
+        (
+            owner_id,
+            "owner",
+            "member.invited",
+            f"invitation:{invitation_pk}",
+            None,
+            {"role": "grader", "label": "Sam", "expires_at": invited["expires_at"], "code": code_shown},
+            requests["invite"],
+        ),
+        (
+            grader_id,
+            "grader",
+            "member.joined",
+            f"member:{grader_id}",
+            None,
+            {"role": "grader", "label": "Sam", "invitation": f"invitation:{invitation_pk}"},
+            requests["redeem"],
+        ),
+        (
+            owner_id,
+            "owner",
+            "member.role_changed",
+            f"member:{grader_id}",
+            {"role": "grader"},
+            {"role": "co_examiner"},
+            sample_event("members", "change")["requestContext"]["requestId"],
+        ),
+        (
+            grader_id,
+            "co_examiner",
+            "member.removed",
+            f"member:{grader_id}",
+            {"role": "co_examiner", "label": "Sam"},
+            None,
+            sample_event("members", "leave")["requestContext"]["requestId"],
+        ),
+    ]
+
+
+def test_a_refused_change_leaves_no_event(api: Api, clean_database: str) -> None:
+    refused = _remove(api, _me(api))
+    assert refused.status == 409
+    assert _log(clean_database) == []
+
+
+def test_an_invitation_redeemed_while_its_exam_is_deleted_finds_no_exam(api: Api, clean_database: str) -> None:
+    # Given an invitation, and a deletion of its exam in progress (it holds the exam's row lock,
+    # as delete_exam does while S3 deletes the files)
+    code = api.invite("grader")["invitation_code"]
+    with psycopg.connect(clean_database) as deletion:
+        deletion.execute("SELECT id FROM exam WHERE slug = %s FOR UPDATE", (EXAM,))
+
+        # When the invitee redeems it meanwhile
+        with ThreadPoolExecutor(1) as pool:
+            redeeming = pool.submit(api.as_key(OTHER_EXAMINER).redeem, code)
+            _wait_until_waiting_for_a_lock(clean_database)
+            # And the deletion then removes the exam (its invitations with it) and commits
+            deletion.execute("DELETE FROM exam WHERE slug = %s", (EXAM,))
+            deletion.commit()
+            answer = redeeming.result(timeout=60)
+
+    # Then the redemption waited and found nothing: no deadlock, no member of a deleted exam
+    assert answer.status == 404, answer.body
+    with psycopg.connect(clean_database) as conn:
+        assert conn.execute("SELECT count(*) FROM exam_member").fetchone() == (0,)
+
+
+def _wait_until_waiting_for_a_lock(database_url: str) -> None:
+    """Until a request of the product waits for a row lock (bounded: a state, never a sleep's length)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        wait_until(
+            lambda: conn.execute(
+                """SELECT 1 FROM pg_stat_activity
+                   WHERE application_name = 'exam-depository' AND wait_event_type = 'Lock'"""
+            ).fetchone(),
+            timeout_s=60,
+            what="the redemption waiting for the deletion's lock",
+        )

@@ -646,6 +646,13 @@ def test_a_database_from_before_members_makes_each_exams_examiner_its_owner(
         ("legacy", "Students from before exams", 1, "owner", True)
     ]
     assert api.call("get_exam", "by_id", path_params={"exam_id": "legacy"}).body["role"] == "owner"
+    owner_id = api.call("members", "list", path_params={"exam_id": "legacy"}).body["items"][0]["member_id"]
+    with psycopg.connect(url) as conn:
+        assigned = conn.execute(
+            """SELECT a.actor, a.role, a.action, a.after, a.request_id
+               FROM audit_event a JOIN exam e ON e.id = a.exam_pk WHERE e.slug = 'legacy'"""
+        ).fetchall()
+    assert assigned == [("ops", None, "exam.assigned", {"owner": owner_id}, LambdaContext.aws_request_id)]
 
     # And an exam the older layer inserts (a deployment rolled back, the schema not) gets its
     # owner by trigger, and the older layer deletes it as before

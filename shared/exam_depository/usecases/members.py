@@ -2,7 +2,8 @@
 redeems with their own key, so that no one types another's key id), changes a member's role or
 label, removes a member; any member reads the list and may leave. The rules are
 `domain.access`'s; each change runs under the exam's row lock, so that the rules read a
-membership no one else is changing."""
+membership no one else is changing. Every change appends its event to the exam's audit log, last
+in its transaction (the event commits with the change, or neither does)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.members  # noqa: F401
 from exam_depository.adapters import db
@@ -29,8 +31,10 @@ from exam_depository.domain.access import (
     membership_refusal,
     role_refusal,
 )
+from exam_depository.domain.audit import Actor, AuditAction, Event, Json
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
+from exam_depository.domain.instants import rfc3339
 
 NO_MEMBER = "The exam has no member with this id."
 
@@ -72,6 +76,16 @@ def invite(caller: Caller, exam_id: str, invitation: InvitationIn) -> Invited:
             invited_by=_examiner_of(members, exam.member_id),
             ttl_hours=load(RulesSettings).invitation_ttl_hours,
         )
+        after: dict[str, Json] = {
+            "role": created.role.value,
+            "label": created.label,
+            "expires_at": rfc3339(created.expires_at),
+            "code": codes.redact(code),
+        }
+        invited = Event(
+            _actor(exam, caller), AuditAction.MEMBER_INVITED, f"invitation:{created.invitation_pk}", after=after
+        )
+        db.audit.append(conn, exam.exam_pk, [invited])
     return Invited(codes.display(code), created.role, created.label, created.expires_at)
 
 
@@ -86,7 +100,11 @@ def redeem(caller: Caller, invitation_code: str) -> db.exams.CountedExamRow:
         joined = db.members.redeem(conn, _digest(code), examiner_id)
         if joined is None:
             raise invitation_refusal(db.members.invitation_state(conn, _digest(code)))
-        return db.exams.counted_exam_of(conn, caller.api_key_id, joined.exam_id, action=Action.EXAM_READ)
+        exam = db.exams.counted_exam_of(conn, caller.api_key_id, joined.exam_id, action=Action.EXAM_READ)
+        after = {"role": joined.role.value, "label": joined.label, "invitation": f"invitation:{joined.invitation_pk}"}
+        event = Event(_actor(exam, caller), AuditAction.MEMBER_JOINED, _target(exam.member_id), after=after)
+        db.audit.append(conn, exam.exam_pk, [event])
+    return exam
 
 
 def list_members(caller: Caller, exam_id: str) -> Membership:
@@ -108,8 +126,19 @@ def change_member(
             refusal = membership_refusal(_roles(members), ChangeRole(member.examiner_id, change.role))
             if refusal is not None:
                 raise refusal
-        if changes:
-            member = db.members.change_member(conn, exam.exam_pk, member.examiner_id, changes)
+        changed = {name: value for name, value in changes.items() if value != getattr(member, name)}
+        if changed:
+            before: dict[str, Json] = {name: _recorded(getattr(member, name)) for name in changed}
+            member = db.members.change_member(conn, exam.exam_pk, member.examiner_id, changed)
+            after: dict[str, Json] = {name: _recorded(getattr(member, name)) for name in changed}
+            event = Event(
+                _actor(exam, caller),
+                AuditAction.MEMBER_ROLE_CHANGED,
+                _target(member.member_id),
+                before=before,
+                after=after,
+            )
+            db.audit.append(conn, exam.exam_pk, [event])
     return exam, member
 
 
@@ -128,6 +157,22 @@ def remove_member(caller: Caller, exam_id: str, member_id: UUID) -> None:
         if refusal_to_remove is not None:
             raise refusal_to_remove
         db.members.remove_member(conn, exam.exam_pk, member.examiner_id)
+        before: dict[str, Json] = {"role": member.role.value, "label": member.label}
+        event = Event(_actor(exam, caller), AuditAction.MEMBER_REMOVED, _target(member.member_id), before=before)
+        db.audit.append(conn, exam.exam_pk, [event])
+
+
+def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
+    """The caller as the audit log names them: their member id and role in the exam, and the request."""
+    return Actor(str(exam.member_id), exam.role, caller.request_id)
+
+
+def _target(member_id: UUID) -> str:
+    return f"member:{member_id}"
+
+
+def _recorded(value: Role | str | None) -> Json:
+    return value.value if isinstance(value, Role) else value
 
 
 def _digest(code: str) -> str:

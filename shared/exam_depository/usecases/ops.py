@@ -6,21 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, deployment
+from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.deployment import MigrationFailed, layer_version, migration_step
 from exam_depository.domain.errors import NotFound
 from exam_depository.observability import logger
 
 
-def assign_exam(exam_id: str, api_key_id: str) -> int:
+def assign_exam(exam_id: str, api_key_id: str, *, request_id: str | None = None) -> int:
     """Give an exam that belongs to no one (the legacy exam of an upgrade) to the examiner of an
-    API key (a key never used yet becomes a new examiner); returns how many exams moved."""
+    API key (a key never used yet becomes a new examiner), its owner from now on; returns how many
+    exams moved. Each records it in its audit log (actor `ops`; `request_id`: the invocation's)."""
     with db.transaction() as conn:
         moved = db.exams.assign_exam(conn, exam_id, db.exams.examiner_for_key(conn, api_key_id))
-    if not moved:
-        raise NotFound(f"No unowned exam has the id {exam_id}.")
-    return moved
+        if not moved:
+            raise NotFound(f"No unowned exam has the id {exam_id}.")
+        for exam in moved:
+            event = Event(
+                Actor("ops", None, request_id), AuditAction.EXAM_ASSIGNED, "exam", after={"owner": str(exam.member_id)}
+            )
+            db.audit.append(conn, exam.exam_pk, [event])
+    return len(moved)
 
 
 def link_key(new_api_key_id: str, existing_api_key_id: str) -> None:
@@ -28,7 +36,7 @@ def link_key(new_api_key_id: str, existing_api_key_id: str) -> None:
     with db.transaction() as conn:
         examiner_id = db.exams.known_examiner(conn, existing_api_key_id)
         if examiner_id is None:
-            raise NotFound("The existing key belongs to no examiner yet: it never created an exam.")
+            raise NotFound("The existing key belongs to no examiner yet: it never created nor joined an exam.")
         db.exams.link_key(conn, new_api_key_id, examiner_id)
 
 

@@ -335,12 +335,23 @@ def delete_exam(conn: Connection, exam_pk: int) -> None:
     conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
 
 
-def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> int:
-    """Give an exam that belongs to no one (the legacy one) to an examiner; returns how many."""
+@dataclass(frozen=True)
+class AssignedRow:
+    exam_pk: int
+    member_id: UUID  # the owner's
+
+
+def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> list[AssignedRow]:
+    """Give an exam that belongs to no one (the legacy one) to an examiner, who becomes its owner
+    (the database's trigger makes them a member); returns the exams moved."""
     try:
-        return conn.execute(
-            "UPDATE exam SET examiner_id = %s WHERE slug = %s AND examiner_id IS NULL", (examiner_id, exam_id)
-        ).rowcount
+        with conn.cursor(row_factory=rows_of(AssignedRow)) as cur:
+            return cur.execute(
+                """UPDATE exam e SET examiner_id = x.id FROM examiner x
+                   WHERE x.id = %s AND e.slug = %s AND e.examiner_id IS NULL
+                   RETURNING e.id AS exam_pk, x.public_id AS member_id""",
+                (examiner_id, exam_id),
+            ).fetchall()
     except pg_errors.UniqueViolation as exc:
         raise Conflict(f"That examiner already has an exam with the id {exam_id}.") from exc
 

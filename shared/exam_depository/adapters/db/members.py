@@ -4,9 +4,9 @@ A member is an examiner (never a key id: `exams.examiner_for_key` maps keys to e
 role; `examiner.public_id` is the id others see (`member_id`). The statements that change the
 membership run after the exam's row is locked (`exams.exam_of(lock=True)`), so that the rules of
 `domain.access` read a membership no one else is changing; the database's trigger
-`exam_keeps_an_owner` is the backstop of the one that matters most. Redeeming an invitation locks
-only the invitation: it turns one open invitation into one member, which changes none of the
-counts those rules read."""
+`exam_keeps_an_owner` is the backstop of the one that matters most. Redeeming an invitation
+takes only the lock on the exam that the new member's foreign key takes anyway (KEY SHARE): it
+turns one open invitation into one member, which changes none of the counts those rules read."""
 
 from __future__ import annotations
 
@@ -100,17 +100,27 @@ def redeem(conn: Connection, code_sha256: str, examiner_id: int) -> RedeemedRow 
     """Use an open invitation and make its redeemer a member, in one statement: None when no open
     invitation has this code (`invitation_state` says why). A redeemer who is a member already, or
     holds another exam with this exam's id, is refused (Conflict) and the whole statement rolls
-    back: the invitation stays open for the one it was meant for. Two redeeming one code at once:
-    the second waits for the first's row lock, then finds it used."""
+    back: the invitation stays open for the one it was meant for.
+
+    The exam's row is locked (KEY SHARE, as the new member's foreign key would) before the
+    invitation's: in the order of every change of the exam (`exams.exam_of(lock=True)` first), so
+    that a deletion of the exam in progress is waited for (its invitations then are gone: None)
+    rather than deadlocked with. Two redeeming one code at once: the second waits for the first's
+    row lock, then finds it used."""
     with conn.cursor(row_factory=rows_of(RedeemedRow)) as cur:
         try:
             return cur.execute(
-                """WITH used AS (
-                       UPDATE invitation SET redeemed_at = now(), redeemed_by = %(examiner)s
-                       WHERE code_sha256 = %(code)s AND redeemed_at IS NULL AND expires_at > now()
-                       RETURNING id, exam_id, role, label)
+                """WITH target AS (
+                       SELECT e.id, e.slug FROM invitation i JOIN exam e ON e.id = i.exam_id
+                       WHERE i.code_sha256 = %(code)s FOR KEY SHARE OF e),
+                   used AS (
+                       UPDATE invitation i SET redeemed_at = now(), redeemed_by = %(examiner)s
+                       FROM target t
+                       WHERE i.code_sha256 = %(code)s AND i.exam_id = t.id AND i.redeemed_at IS NULL
+                         AND i.expires_at > now()
+                       RETURNING i.id, i.exam_id, t.slug, i.role, i.label)
                    INSERT INTO exam_member AS m (exam_id, slug, examiner_id, role, label)
-                   SELECT u.exam_id, e.slug, %(examiner)s, u.role, u.label FROM used u JOIN exam e ON e.id = u.exam_id
+                   SELECT u.exam_id, u.slug, %(examiner)s, u.role, u.label FROM used u
                    RETURNING m.exam_id AS exam_pk, m.slug AS exam_id, (SELECT id FROM used) AS invitation_pk,
                              m.role, m.label, m.joined_at""",
                 {"code": code_sha256, "examiner": examiner_id},
