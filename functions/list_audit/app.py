@@ -42,12 +42,12 @@ def list_audit(
         ),
     ] = None,
     action: Annotated[AuditAction | None, Query(description="Only the events of this action.")] = None,
-) -> Response[AuditPage | str | bytes]:
+) -> Response[AuditPage | str]:
     if wants_csv(app):
         filtered = nickname is not None or action is not None
         exam, content = audit.audit_download(caller(app), exam_id, filtered=filtered)
         body, headers = views.audit_download(exam, content, app.current_event.headers.get("accept-encoding"))
-        return Response(200, "text/csv; charset=utf-8", body, headers=headers)
+        return Response(200, "text/csv; charset=utf-8", body, headers=headers, compress=True)
     page = audit.audit_page(caller(app), exam_id, limit, cursor, nickname=nickname, action=action)
     return Response(200, "application/json", views.audit_page(page))
 

@@ -23,7 +23,8 @@ import pytest
 from exam_depository import config
 from exam_depository.adapters import db, signing
 from exam_depository.adapters.db import schema
-from exam_depository.domain import codes, jws
+from exam_depository.domain import audit, codes, jws
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from yoyo import get_backend, read_migrations
 
@@ -685,6 +686,52 @@ def test_the_migrations_after_timed_exams_roll_back_and_apply_again(before_membe
             (OTHER_EXAMINER,),
         ).fetchall()
         assert mine == [("physics",)]
-    # And migrating again brings every owner back
-    assert schema.migrate(url)[0] == "0010.members"
+    # And the audit log is gone with its trigger: the older layer inserts and deletes exams as before
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT to_regclass('audit_event'), to_regclass('audit_head'), to_regclass('audit_checkpoint')"
+        ).fetchone() == (None, None, None)
+        made = conn.execute(OLDER_LAYERS_INSERT, (2, "biology", "Biology")).fetchone()
+        assert made is not None
+        conn.execute("DELETE FROM exam WHERE id = %s", (made[0],))
+    # And migrating again brings every owner back, and every exam's head
+    assert schema.migrate(url)[:2] == ["0010.members", "0011.audit"]
     assert [row[2:] for row in _owners(url)] == [(1, "owner", True), (2, "owner", True), (1, "owner", True)]
+    assert len(_heads(url)) == len(BEFORE_MEMBERS_EXAMS) + 1
+
+
+def _heads(url: str) -> dict[str, tuple[int, str, bool]]:
+    """Each exam's audit head: (seq, hash, dated when the exam was made)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT e.slug || '/' || e.id, h.seq, h.hash, h.at = e.created_at
+               FROM exam e JOIN audit_head h ON h.exam_pk = e.id ORDER BY e.id"""
+        ).fetchall()
+    return {name: (seq, hash_, dated) for name, seq, hash_, dated in rows}
+
+
+def test_a_database_from_before_the_audit_log_gives_every_exam_a_genesis_head(
+    before_members_database: str, handler: Callable[[str], ModuleType]
+) -> None:
+    url = before_members_database
+
+    # When this release's migrations run
+    assert "0011.audit" in schema.migrate(url)
+
+    # Then every exam, the legacy one included, has a head at the genesis, dated when it was made
+    genesis = (0, audit.GENESIS, True)
+    assert _heads(url) == {"physics/1": genesis, "physics/2": genesis, "chem/3": genesis, "legacy/4": genesis}
+
+    # And an exam the older layer inserts (a deployment rolled back, the schema not) gets its head
+    # by trigger, takes events, and the older layer deletes it with its events present
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        made = conn.execute(OLDER_LAYERS_INSERT, (2, "biology", "Biology")).fetchone()
+        assert made is not None
+        assert _heads(url)[f"biology/{made['id']}"][:2] == (0, audit.GENESIS)
+        with conn.transaction():
+            event = audit.Event(audit.Actor("ops", None, None), audit.AuditAction.EXAM_ASSIGNED, "exam")
+            db.audit.append(conn, made["id"], [event])
+        conn.execute("DELETE FROM exam WHERE id = %s", (made["id"],))
+        left = conn.execute("SELECT count(*) AS events FROM audit_event WHERE exam_pk = %s", (made["id"],)).fetchone()
+    assert left == {"events": 1}  # until the expiry job's retention purges it (test_audit)
+    assert schema.migrate(url) == []

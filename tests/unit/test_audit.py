@@ -32,19 +32,21 @@ VECTOR_EVENT = Event(
         "note": "Zoë — 😀",
     },
 )
-VECTOR_AT = datetime(2026, 12, 14, 8, 0, 0, 123, tzinfo=UTC)
+# A century ahead: the integration test sets the chain's head there, and PostgreSQL's append keeps
+# an instant that is later than its clock (`at` never goes back along a chain).
+VECTOR_AT = datetime(2126, 12, 14, 8, 0, 0, 123, tzinfo=UTC)
 VECTOR_BODY = (
     '{"action":"extension.set","actor":"0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b","after":{"cutoff_at":'
     '"2026-12-14T10:30:00Z","due_at":"2026-12-14T10:00:00Z","extra_attempts":1,"note":"Zoë — 😀"},'
     '"before":null,"request_id":"c6af9ac6-7b61-11e6-9a41-93e8deadbeef","role":"owner","target":"student:anon-7K3QX2"}'
 )
-VECTOR_HASH = "c6dda780f04fc9961ee0e27bb6170447f36a52b03f1da1d3db21f96857a82365"  # also by sha256sum
+VECTOR_HASH = "3a67555fc5cb071b4f22f24c4a1d4a0870dc1e67f720de8895022824fee40942"  # also by sha256sum
 
 
 def test_the_pinned_vector() -> None:
     assert audit.body(VECTOR_EVENT) == VECTOR_BODY
-    assert audit.at_text(VECTOR_AT) == "2026-12-14T08:00:00.000123Z"
-    assert audit.link(audit.GENESIS, 1, "2026-12-14T08:00:00.000123Z", VECTOR_BODY) == VECTOR_HASH
+    assert audit.at_text(VECTOR_AT) == "2126-12-14T08:00:00.000123Z"
+    assert audit.link(audit.GENESIS, 1, "2126-12-14T08:00:00.000123Z", VECTOR_BODY) == VECTOR_HASH
 
 
 def test_a_body_is_canonical_whatever_the_order_of_its_keys() -> None:
@@ -260,7 +262,7 @@ def test_a_checkpoint_claims_the_exam_the_head_and_why() -> None:
         exam_created_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
         seq=42,
         hash=VECTOR_HASH,
-        at=VECTOR_AT,
+        at=datetime(2026, 12, 14, 8, 0, 0, 123, tzinfo=UTC),
         reason="exported",
         issued_at=1_800_000_000,
     )

@@ -67,6 +67,7 @@ CREATE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE'
        AND NOT EXISTS (SELECT 1 FROM exam WHERE id = OLD.exam_pk)
+       -- to_jsonb: the same function serves audit_checkpoint, whose rows have no action
        AND NOT (TG_TABLE_NAME = 'audit_event'
                 AND to_jsonb(OLD) ->> 'action' = 'exam.deleted'
                 AND (to_jsonb(OLD) ->> 'at')::timestamptz > now() - interval '30 days') THEN
