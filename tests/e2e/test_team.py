@@ -209,3 +209,33 @@ def test_an_owner_invites_a_grader_who_sees_a_graders_console_and_the_audit_log_
         expect(grader.locator("#no-exams")).to_be_visible()
         owner.get_by_role("button", name="Members").click()
         expect(owner.get_by_role("region", name="Members").get_by_role("rowheader")).to_have_text(["You"])
+
+        # A co-examiner invited and joined over the API, removed by the owner in the console, who
+        # is asked first (the keyboard on the safe answer).
+        _joined_over_the_api(stack, owner_key, "co_examiner", "Cy")
+        owner.get_by_role("button", name="Members").click()
+        owner.get_by_role("button", name="Members").click()
+        members = owner.get_by_role("region", name="Members")
+        expect(members.get_by_role("rowheader")).to_have_text(["You", "Cy"])
+        expect(members.get_by_label("Role of Cy")).to_have_value("co_examiner")
+        members.get_by_role("button", name="Remove… Cy").click()
+        expect(members.locator(".confirm")).to_contain_text("Remove Cy (Co-examiner) from this exam?")
+        expect(members.get_by_role("button", name="Keep Cy")).to_be_focused()
+        members.get_by_role("button", name="Remove Cy").click()
+        expect(owner.locator("#status")).to_have_text("Cy is no longer a member of this exam.")
+        expect(members.get_by_role("rowheader")).to_have_text(["You"])
+
+
+def _joined_over_the_api(stack: Stack, owner_key: str, role: str, label: str) -> None:
+    """Another examiner (a key of their own) in the team exam, as `role`, through the API alone."""
+    invited = stack.session.post(
+        stack.url("exams/team/members/invitations"),
+        json={"role": role, "label": label},
+        headers={"x-api-key": owner_key},
+    )
+    assert invited.status_code == 201, invited.text
+    code = invited.json()["invitation_code"]
+    joined = stack.session.post(
+        stack.url(f"members/invitations/{code}"), headers={"x-api-key": mint(stack.local_dir / "secrets.json")["value"]}
+    )
+    assert joined.status_code == 200, joined.text
