@@ -1,6 +1,8 @@
 """The words of the student's and the reviewer's pages: every catalogue has exactly the keys of
 English, with the same placeholders; every key the pages use is in English, and every English key
-is used; the English the HTML carries before its catalogue arrives is the catalogue's own."""
+is used; the English the HTML carries before its catalogue arrives is the catalogue's own. The
+console reads English, but the words of its team parts (roles, members, invitations, the audit
+log) are catalogued too: its scripts keep them by key, as the catalogue's English."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from exam_depository.domain.access import Role
+from exam_depository.domain.audit import AuditAction
 
 from tests.conftest import ROOT
 
@@ -17,6 +21,10 @@ CATALOGUES = STATIC / "i18n"
 PAGES = ("upload.html", "verify.html")
 # The scripts whose words come from the catalogues (retry.js speaks on both pages).
 SCRIPTS = ("upload.js", "verify.js", "i18n.js", "retry.js")
+# The console's scripts that keep their team words by key (team.js: members, invitations, the audit log).
+CONSOLE_SCRIPTS = ("examiner.js", "team.js")
+# The console's HTML buttons that open the team parts, by their keys.
+CONSOLE_BUTTONS = {"join-exam": "team.join.open", "open-members": "team.members.open", "open-audit": "team.audit.open"}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -69,8 +77,8 @@ def keys_in_scripts() -> set[str]:
     """Every string literal of the scripts that names a key (`"upload.done"`): keys are passed as
     literals, never put together, so that this finds each of them."""
     prefixes = "|".join(sorted(namespaces()))
-    literal = re.compile(rf"""["'`]((?:{prefixes})\.[a-z0-9.-]+)["'`]""")
-    return {key for name in SCRIPTS for key in literal.findall((STATIC / name).read_text())}
+    literal = re.compile(rf"""["'`]((?:{prefixes})\.[a-z0-9._-]+)["'`]""")
+    return {key for name in (*SCRIPTS, *CONSOLE_SCRIPTS) for key in literal.findall((STATIC / name).read_text())}
 
 
 def plurals_in_scripts() -> set[str]:
@@ -129,7 +137,7 @@ def test_every_key_the_pages_use_is_in_english() -> None:
 
 
 def test_every_english_key_is_used() -> None:
-    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts}
+    used = keys_in_scripts() | {key for page in PAGES for key in words_of(page).texts} | set(CONSOLE_BUTTONS.values())
     plural_forms = {
         f"{base}.{form}" for base in plurals_in_scripts() for form in ("zero", "one", "two", "few", "many", "other")
     }
@@ -153,6 +161,35 @@ def test_the_retry_words_the_console_reads_are_the_english_catalogues() -> None:
     assert table, "retry.js keeps its English by key"
     english = catalogue("en")
     assert table == {key: english[key] for key in english if key.startswith("retry.")}
+
+
+def console_team_words() -> dict[str, str]:
+    """The team words the console keeps by key (`"team.you": "You"` in its scripts' tables), and
+    the English of the HTML buttons that open them."""
+    pair = re.compile(r'"(team\.[a-z0-9._-]+)": "([^"]*)"')
+    found = {key: text for name in CONSOLE_SCRIPTS for key, text in pair.findall((STATIC / name).read_text())}
+    html = (STATIC / "examiner.html").read_text()
+    for element, key in CONSOLE_BUTTONS.items():
+        button = re.search(rf'id="{element}"[^>]*>([^<]*)</button>', html)
+        assert button is not None, element
+        found[key] = button.group(1)
+    return found
+
+
+def test_the_consoles_team_words_are_the_english_catalogues() -> None:
+    english = catalogue("en")
+    words = console_team_words()
+
+    assert len(words) > 100, "the console keeps its team words by key"
+    assert words == {key: text for key, text in english.items() if key.startswith("team.")}
+
+
+def test_the_console_names_every_role_and_says_every_audit_action_in_words() -> None:
+    english = catalogue("en")
+
+    assert sorted(key.removeprefix("team.role.") for key in english if key.startswith("team.role.")) == sorted(Role)
+    said = sorted(key.removeprefix("team.action.") for key in english if key.startswith("team.action."))
+    assert said == sorted(AuditAction)
 
 
 def test_the_language_switch_offers_every_catalogue() -> None:

@@ -27,6 +27,13 @@ const FIELD_LABELS = {
 const STATES = { upcoming: "Upcoming", open: "Open", late_period: "Late period", closed: "Closed" };
 // What became of an upload, in words.
 const FILE_STATES = { current: "current", superseded: "replaced", expired: "deleted" };
+// A member's role in words, by the catalogues' keys (as team.js keeps its words).
+const ROLES = {
+  "team.role.owner": "Owner", "team.role.co_examiner": "Co-examiner", "team.role.grader": "Grader",
+  "team.role.invigilator": "Invigilator", "team.pseudonym": "Pseudonym",
+  "team.search-pseudonym": "By pseudonym, in the whole roster.",
+};
+const SEARCH_HINT = $("search-hint").textContent;
 
 let examsCursor = null;
 let exam = null; // the exam on show
@@ -208,7 +215,8 @@ async function problemOf(response) {
   return /json/.test(type) ? response.json().catch(() => ({})) : {};
 }
 
-// One request with the key. A 403 is API Gateway refusing the key: the console signs out. A busy
+// One request with the key. A 403 that is no problem (API Gateway refusing the key) signs out; a
+// role's refusal is shown. A busy
 // or starting service's answer is retried (retry.js); after a timeout, a lost answer or a 503
 // `service-unavailable` only a GET is sent again by itself, since a change may have been made
 // (the examiner is shown the problem's detail, with Try again).
@@ -225,9 +233,9 @@ async function call(method, path, { json, file, accept, anyone } = {}) {
   const response = sent.response;
   const date = response.headers.get("date");
   if (date) clockOffset = new Date(date) - Date.now();
-  if (response.status === 403) {
+  if (response.status === 403 && !/problem\+json/.test(response.headers.get("content-type"))) {
     signOut("The service refused your key. Check it with your administrator and sign in again.");
-    throw new Refused(403, { detail: "The key was refused." });
+    throw new Refused(403, { detail: "The key was refused.", signedOut: true });
   }
   if (response.status === 504) {
     // API Gateway stopped waiting; the function may have finished the change after that.
@@ -258,7 +266,7 @@ function words(message) { return String(message).replace(/^Value error, /, ""); 
 
 // A refusal in the alert box: rows of a CSV by line, fields of a form by their labels.
 function showRefusal(err, near, retry) {
-  if (err.status === 403) return;
+  if (err.problem.signedOut) return;
   const listed = err.problem.errors || [];
   if (listed.length && listed[0].line !== undefined) {
     const rows = listed.map((row) => `Line ${row.line}${row.field ? `, ${row.field}` : ""}: ${words(row.message)}`);
@@ -344,13 +352,14 @@ function cell(label, className, ...content) {
   return td;
 }
 function stateBadge(state) { return badge(STATES[state] || state, `state ${state}`); }
+function roleName(role) { return ROLES[`team.role.${role}`] || role; }
 
 function examRow(item) {
   const open = el("button", { type: "button", className: "link" }, item.title);
   open.addEventListener("click", () => attempt(() => openExam(item.exam_id), { busy: open }));
   const c = item.counts;
   return el("tr", {},
-    el("th", { scope: "row" }, open, el("div", { className: "hint mono" }, item.exam_id)),
+    el("th", { scope: "row" }, open, " ", badge(roleName(item.role), "role"), el("div", { className: "hint mono" }, item.exam_id)),
     cell("State", "state", stateBadge(item.state)),
     cell("Due", "due", dateCell(item.due_at)),
     cell("Students", "count", c.students), cell("Handed in", "count", c.handed_in),
@@ -444,11 +453,16 @@ function showState(state) {
   setText("exam-state", STATES[state] || state);
 }
 
+// What the caller's role may do in this exam, as the API says.
+function may(action) { return exam.allowed_actions.includes(action); }
+
 function showExam(data) {
   const sameExam = exam && exam.exam_id === data.exam_id;
   exam = data;
   $("exam-heading").textContent = data.title;
   showState(data.state);
+  setText("exam-role", roleName(data.role));
+  for (const node of document.querySelectorAll("[data-needs]")) node.hidden = !may(node.dataset.needs);
   const zone = data.timezone === ownZone ? "" : ` In the exam's zone (${data.timezone}): due ${inZone(data.due_at, data.timezone)}.`;
   const late = data.cutoff_at > data.due_at ? `, late uploads until ${when(data.cutoff_at)}` : ", no late uploads";
   $("exam-window").textContent = `${data.exam_id}: opens ${when(data.opens_at)}, due ${when(data.due_at)}${late}; ` +
@@ -484,7 +498,7 @@ function showRetention() {
   const lastCutoff = new Date(Math.max(new Date(exam.cutoff_at), latestCutoff || 0));
   const prepared = collected.get(exam.exam_id);
   const past = t >= new Date(exam.cutoff_at);
-  const due = exam.counts.handed_in > 0 && (past || new Date(from) - t <= EXPORT_DUE_MS) &&
+  const due = may("export.create") && exam.counts.handed_in > 0 && (past || new Date(from) - t <= EXPORT_DUE_MS) &&
     !(prepared && new Date(prepared) >= lastCutoff);
   $("export-due").hidden = !due;
   if (!due) return;
@@ -524,6 +538,7 @@ async function openExam(examId) {
   droppedPaper = null;
   $("paper-drop-name").textContent = "";
   parkRowForms();
+  closeTeam();
   $("delete-confirm").hidden = true;
   $("close-confirm").hidden = true;
   $("filter").value = "";
@@ -590,29 +605,35 @@ function extensionText(extension) {
   return el("span", {}, "due ", dateCell(extension.due_at), extra);
 }
 
+// A grader of an anonymous exam sees pseudonyms alone (the API takes one for a nickname).
+function handle(s) { return s.nickname ?? s.pseudonym; }
+
 function studentRow(student) {
   const extension = student.extension;
+  const nickname = handle(student);
   // Whose row a button acts on, for a screen reader that hears the button alone.
-  const whose = (preposition) => spoken(` ${preposition} ${student.nickname}`);
-  const details = el("button", { type: "button", className: "link mono" }, spoken("Details of "), student.nickname);
-  details.addEventListener("click", () => attempt(() => openStudent(student.nickname, details), { busy: details }));
+  const whose = (preposition) => spoken(` ${preposition} ${nickname}`);
+  const details = el("button", { type: "button", className: "link mono" }, spoken("Details of "), nickname);
+  details.addEventListener("click", () => attempt(() => openStudent(nickname, details), { busy: details }));
   const give = el("button", { type: "button", className: "secondary" },
     extension ? "Change extension" : "Give extension", whose(extension ? "of" : "to"));
   give.addEventListener("click", () => openExtension(student, give));
   const actions = el("td", { className: "actions" }, give);
-  if (extension) {
+  give.hidden = !may("extension.change");
+  if (extension && may("extension.change")) {
     const remove = el("button", { type: "button", className: "secondary" }, "Remove extension", whose("of"));
     remove.addEventListener("click", () => attempt(() => removeExtension(student), { busy: remove }));
     actions.append(" ", remove);
   }
   const extra = el("button", { type: "button", className: "secondary" }, "Extra time", whose("for"));
   extra.dataset.action = "extra-time";
+  extra.hidden = !may("accommodation.change");
   extra.addEventListener("click", () => openAccommodation(student, extra));
   actions.append(" ", extra);
   const extraText = extraTime(student);
   const row = el("tr", {},
     el("th", { scope: "row", className: "nickname" }, details),
-    el("td", { className: "name" }, `${student.first_name} ${student.last_name}`),
+    el("td", { className: "name", hidden: !student.first_name }, fullName(student)),
     cell("Uploads", "uploads", `${student.attempts_used} of ${student.max_attempts}`),
     cell("Handed in", "submitted", handedIn(student)),
     cell("Kept until", student.current ? "kept" : "kept empty", student.current ? dateCell(student.current.expires_at) : "—"),
@@ -621,7 +642,7 @@ function studentRow(student) {
     cell("Started", "started timed-only", student.started_at ? dateCell(student.started_at) : badge("not started", "none")),
     cell("Their due time", "own-due timed-only", dateCell(student.due_at)),
     actions);
-  row.dataset.nickname = student.nickname;
+  row.dataset.nickname = nickname;
   return row;
 }
 
@@ -656,6 +677,11 @@ async function loadRoster(index, focus, wanted = listing) {
   currentPage = index;
   pageCursors = pageCursors.slice(0, index + 1);
   if (data.next_cursor) pageCursors.push(data.next_cursor);
+  const nameless = data.items.some((s) => s.nickname === null);
+  const [handleHead, nameHead] = $("roster").tHead.rows[0].cells;
+  handleHead.textContent = nameless ? ROLES["team.pseudonym"] : "Nickname";
+  nameHead.hidden = nameless;
+  $("search-hint").textContent = nameless ? ROLES["team.search-pseudonym"] : SEARCH_HINT;
   $("roster").tBodies[0].replaceChildren(...data.items.map(studentRow));
   $("roster-empty").hidden = data.items.length > 0;
   $("roster-empty").textContent = q ? `No student matches “${q}”${status ? " among those shown" : ""}.` : "No student here.";
@@ -1067,27 +1093,28 @@ function studentClosed() {
   back.focus();
 }
 
-function fullName(s) { return `${s.first_name} ${s.last_name}`; }
+function fullName(s) { return s.first_name === null ? handle(s) : `${s.first_name} ${s.last_name}`; }
 
 function showStudent(s) {
   studentShown = s;
   for (const url of receiptLinks) URL.revokeObjectURL(url);
   receiptLinks = [];
   $("student-heading").textContent = fullName(s);
-  $("student-who").replaceChildren(el("span", { className: "mono" }, s.nickname), ` · ${s.email || "no email"}`,
-    exam.anonymous ? ` · ${s.pseudonym} in receipts and exports` : "");
+  $("student-who").replaceChildren(el("span", { className: "mono" }, handle(s)), s.nickname === null ? "" : ` · ${s.email || "no email"}`,
+    exam.anonymous && s.nickname && s.pseudonym ? ` · ${s.pseudonym} in receipts and exports` : "");
   const late = s.cutoff_at > s.due_at ? `, late uploads until ${when(s.cutoff_at)}` : ", no late uploads";
   $("student-window").textContent = `${s.extension ? "With an extension: due" : "Due"} ${when(s.due_at)}${late}. ` +
     `${s.attempts_used} of ${plural(s.max_attempts, "upload")} used.`;
   showStudentTiming(s);
   $("student-code").textContent = s.upload_code;
+  $("student-code-box").hidden = !s.upload_code;
   $("student-current").replaceChildren(...currentFile(s.current));
   const newest = [...s.submissions].sort((a, b) => new Date(b.submitted_at) - new Date(a.submitted_at));
   $("student-uploads").replaceChildren(...newest.map(uploadItem));
   if (!newest.length) $("student-uploads").append(el("li", { className: "hint" }, "No upload yet."));
-  $("remove-student").textContent = `Remove ${s.nickname} from the exam…`;
-  $("remove-yes").textContent = `Remove ${s.nickname} for good`;
-  $("remove-no").textContent = `Keep ${s.nickname}`;
+  $("remove-student").textContent = `Remove ${handle(s)} from the exam…`;
+  $("remove-yes").textContent = `Remove ${handle(s)} for good`;
+  $("remove-no").textContent = `Keep ${handle(s)}`;
 }
 
 // How a timed student's window was made: their start, the time limit with their extra time, and
@@ -1125,12 +1152,13 @@ function currentFile(current) {
   if (!current) return [el("p", { className: "hint" }, "Nothing handed in yet.")];
   const download = el("button", { type: "button", className: "primary" }, "Download the answer");
   download.addEventListener("click", () => attempt(() => downloadAnswer(current), { near: download, busy: download }));
+  const code = current.verification_code;
   return [
     el("p", {}, el("span", { className: "strong wrap" }, current.filename),
       `, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)} `, lateBadge(current.late)),
-    el("p", { className: "hint" }, `Kept until ${when(current.expires_at)}; verification code `,
-      el("span", { className: "mono" }, current.verification_code), "."),
-    el("div", { className: "row" }, download, receiptLink(current)),
+    el("p", { className: "hint" }, `Kept until ${when(current.expires_at)}`,
+      ...(code ? ["; verification code ", el("span", { className: "mono" }, code)] : []), "."),
+    code ? el("div", { className: "row" }, download, receiptLink(current)) : "",
   ];
 }
 
@@ -1148,7 +1176,7 @@ function uploadItem(submission) {
       pair("Handed in", when(submission.submitted_at)),
       pair("Size", `${size(submission.size_bytes)} (${submission.size_bytes.toLocaleString()} bytes)`),
       kept,
-      pair("Verification code", el("span", { className: "mono" }, submission.verification_code)),
+      submission.verification_code ? pair("Verification code", el("span", { className: "mono" }, submission.verification_code)) : "",
       pair("SHA-256", el("span", { className: "mono wrap" }, submission.sha256))),
     receiptLink(submission));
 }
@@ -1266,7 +1294,7 @@ function watchExport(delay, misses = 0) {
       else say(data.status === "done" ? "The ZIP is ready to download." : "The export failed.");
     } catch (err) {
       if (err instanceof Refused && err.status === 410) { expired(); return; }
-      if (err instanceof Refused && err.status === 403) return;
+      if (err instanceof Refused && err.problem.signedOut) return;
       $("start-export").disabled = false;
       $("export-progress").textContent = "Lost contact with the service while the ZIP is prepared; trying again…";
       watchExport(Math.min(EXPORT_EVERY_MS * 2 ** (misses + 1), EXPORT_BACKOFF_MAX_MS), misses + 1);
@@ -1382,6 +1410,24 @@ async function deleteExam() {
   }, { near: $("delete-box"), busy: $("delete-yes") });
 }
 
+// --- the team: members, joining by invitation, the audit log ---------------------------------
+
+// In team.js, loaded when one is first opened: the console's first load stays light.
+let teamLoaded = null;
+function teamButton(id, part) {
+  $(id).addEventListener("click", () => attempt(async () => {
+    teamLoaded ||= new Promise((resolve, reject) => document.body.append(el("script", {
+      src: `${api}static/team.js`, onload: () => resolve(teamParts),
+      onerror: () => { teamLoaded = null; reject(new Refused(0, { detail: "The network failed. Check your connection, then try again." })); },
+    })));
+    await (await teamLoaded)[part]($(id));
+  }, { busy: $(id) }));
+}
+function closeTeam() {
+  $("team-home").replaceChildren();
+  $("open-members").ariaExpanded = $("open-audit").ariaExpanded = "false";
+}
+
 // --- start -----------------------------------------------------------------------------------
 
 function fillZones() {
@@ -1462,4 +1508,7 @@ $("close-yes").addEventListener("click", closeExam);
 $("delete-exam").addEventListener("click", askDelete);
 $("delete-no").addEventListener("click", () => { $("delete-confirm").hidden = true; $("delete-exam").focus(); });
 $("delete-yes").addEventListener("click", deleteExam);
+teamButton("join-exam", "join");
+teamButton("open-members", "members");
+teamButton("open-audit", "audit");
 start();
