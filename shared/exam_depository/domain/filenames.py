@@ -14,6 +14,9 @@ FALLBACK_NAME = "answer"
 # (non-)joiners are kept: Persian, Indic and emoji text need them.
 _KEPT_FORMAT = frozenset("\u200c\u200d")
 _UNSAFE_IN_KEY = re.compile(r"[\x00-\x1f\x7f/\\]")
+# Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it): no
+# text a client sends (a name, a file name) may hold them.
+UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # Types a browser would render or run if served as themselves from S3's origin.
 _ACTIVE_TYPES = re.compile(
     r"^(text/html|text/xml|application/xhtml\+xml|image/svg\+xml|text/javascript|"

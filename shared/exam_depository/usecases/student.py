@@ -15,7 +15,7 @@ from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSetti
 from exam_depository.domain import codes
 from exam_depository.domain.errors import NotFound, NotTimed
 from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
-from exam_depository.domain.inputs import UploadRequest
+from exam_depository.domain.form_requests import UploadRequest
 from exam_depository.domain.rules import (
     attempts_left,
     effective_window,
