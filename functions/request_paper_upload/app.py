@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.papers import PaperForm
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.inputs import PaperRequest
+from exam_depository.domain.form_requests import PaperRequest
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import papers
 

@@ -10,7 +10,7 @@ from exam_depository.adapters import snapstart  # noqa: F401  # registers the Sn
 from exam_depository.api import views
 from exam_depository.api.models.uploads import UploadForm
 from exam_depository.api.resolver import build_resolver, responses
-from exam_depository.domain.inputs import UploadRequest
+from exam_depository.domain.form_requests import UploadRequest
 from exam_depository.observability import MetricUnit, logger, metrics
 from exam_depository.usecases import student
 

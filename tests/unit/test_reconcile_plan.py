@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exam_depository.adapters.db.uploads import UploadRecord
-from exam_depository.adapters.storage import ObjectVersion
+from exam_depository.adapters.objects import ObjectVersion
 from exam_depository.usecases.reconcile import Deletion, Repairs, plan
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -16,7 +16,6 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -30,28 +29,12 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
+    from exam_depository.adapters.objects import ObjectVersion, StoredObject, StoredPaper
     from exam_depository.domain.recording import ObjectCreated
 
 _CHUNK = 1024 * 1024
 # What S3 calls the version of an object written while the bucket was not versioned.
 NULL_VERSION = "null"
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    size_bytes: int
-    # None for an object that is empty or over the limit: it is never hashed, only deleted.
-    sha256: str | None
-    checked_by_s3: bool = False  # S3 computed the SHA-256 (and checked it against the form's)
-
-
-@dataclass(frozen=True)
-class ObjectVersion:
-    key: str
-    version_id: str
-    size_bytes: int
-    last_modified: datetime
-    delete_marker: bool = False
 
 
 def client() -> S3Client:
@@ -150,6 +133,9 @@ def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool
     checksum too: its headers say the size (an empty or too large object's body is closed
     unread) and any full-object SHA-256 S3 holds; only without one is the body streamed and
     hashed, once."""
+    # Here, not at the top: see adapters.objects (the recorder loaded it at init).
+    from exam_depository.adapters.objects import StoredObject
+
     bucket = load(StorageSettings).bucket
     try:
         if checksum_pinned:
@@ -188,6 +174,8 @@ def _known_from_headers(
     size: int, checksum: str | None, checksum_type: str | None, hash_up_to: int
 ) -> StoredObject | None:
     """What an object's headers alone tell, or None when its body must be hashed."""
+    from exam_depository.adapters.objects import StoredObject
+
     if not 0 < size <= hash_up_to:  # empty or over the limit: never read
         return StoredObject(size_bytes=size, sha256=None)
     # A multipart upload's checksum is a checksum of checksums ("...-N"): not the file's SHA-256.
@@ -196,19 +184,12 @@ def _known_from_headers(
     return None
 
 
-@dataclass(frozen=True)
-class StoredPaper:
-    size_bytes: int
-    # None for an object that is empty or over the limit: it is never read, only deleted.
-    sha256: str | None
-    starts_as_pdf: bool  # a PDF's header within its first bytes (`domain.papers.starts_as_pdf`)
-
-
 def inspect_paper(key: str, version_id: str, max_bytes: int, *, checksum_pinned: bool) -> StoredPaper | None:
     """What S3 holds as this version of a question paper, or None when it holds nothing, from one
     GET: its size (an empty or too large object's body is closed unread), its SHA-256 (S3's, which
     it checked against the form's, where the form pinned one; else the body streamed and hashed),
     and whether it starts as a PDF (its first bytes, read in any case)."""
+    from exam_depository.adapters.objects import StoredPaper
     from exam_depository.domain.papers import PDF_HEADER_WITHIN, starts_as_pdf
 
     bucket = load(StorageSettings).bucket
@@ -241,6 +222,8 @@ def inspect_paper(key: str, version_id: str, max_bytes: int, *, checksum_pinned:
 
 def list_versions(prefix: str) -> Iterator[ObjectVersion]:
     """Every version and delete marker under `prefix`, a page of 1,000 at a time."""
+    from exam_depository.adapters.objects import ObjectVersion
+
     pages = client().get_paginator("list_object_versions").paginate(Bucket=load(StorageSettings).bucket, Prefix=prefix)
     try:
         for page in pages:

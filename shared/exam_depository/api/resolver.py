@@ -137,11 +137,13 @@ class _JsonBodies(OpenAPIRequestValidationMiddleware):
         return next_middleware(app)
 
     def _get_body(self, app: Any) -> dict[str, Any]:
-        content_type = app.current_event.headers.get("content-type", "").strip().lower()
+        """JSON, or no body: any other Content-Type is refused (415), as Powertools' own reading
+        refuses a JSON type not written in lower case. The type is found among the event's headers
+        as they are: the event's `headers` would build a lower-cased copy of every header for it."""
+        content_type = _content_type(app.current_event.get("headers")).strip()
         if content_type and not content_type.startswith("application/json"):
             raise RequestUnsupportedContentType("Unsupported content type", errors=[])
-        body: dict[str, Any] = super()._get_body(app)
-        return body
+        return self._parse_json_data(app)
 
     def _parse_json_data(self, app: Any) -> dict[str, Any]:
         text = app.current_event.decoded_body
@@ -154,6 +156,15 @@ class _JsonBodies(OpenAPIRequestValidationMiddleware):
                 [{"type": "json_invalid", "loc": ("body",), "msg": f"The body is not valid JSON ({exc})."}]
             ) from exc
         return parsed
+
+
+def _content_type(headers: Mapping[str, str] | None) -> str:
+    """The Content-Type header, whatever its case; of two, the later (as a lower-cased copy keeps it)."""
+    found = ""
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            found = value
+    return found
 
 
 class _ProxyEvent(APIGatewayProxyEvent):

@@ -41,9 +41,10 @@ from exam_depository.domain.rules import (
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
+    from exam_depository.adapters.db.forms import ProgressRow
     from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
-    from exam_depository.adapters.db.uploads import ProgressRow, VerifiedSubmission
+    from exam_depository.adapters.db.verifications import VerifiedSubmission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification

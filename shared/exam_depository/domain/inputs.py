@@ -3,9 +3,10 @@
 roster, and taken by the use cases as their arguments. No I/O: tzdata's zone list is read from
 the package."""
 
-from __future__ import annotations
+# Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
+# otherwise compile each field's annotation from its text at import, a fifth of the models'
+# cost to a cold start.
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
@@ -13,19 +14,17 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from exam_depository.domain.access import Role
-from exam_depository.domain.filenames import invisible_characters
+from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
 from exam_depository.domain.rules import Window, order_refusal
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
-# Control characters, and lone surrogates (JSON can carry "\ud800"; UTF-8 cannot store it).
-_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def _shown_as_written(value: str) -> str:
     """A name people read must show what it is: no control characters, and no invisible
     formatting ones (bidi controls can make a name read as another)."""
-    if _UNSTORABLE.search(value):
+    if unstorable(value):
         raise ValueError("must not contain control characters")
     invisible = invisible_characters(value)
     if invisible:
@@ -36,12 +35,6 @@ def _shown_as_written(value: str) -> str:
 def _not_only_dots(value: str) -> str:
     if not value.strip("."):
         raise ValueError("must contain a letter or digit (. and .. name no one in a URL)")
-    return value
-
-
-def _storable(value: str) -> str:
-    if _UNSTORABLE.search(value):
-        raise ValueError("must not contain control characters")
     return value
 
 
@@ -58,21 +51,6 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     AfterValidator(_shown_as_written),
 ]
-# As a browser sends it: any length up to a sane bound, shortened to 200 keeping the extension
-# and cleaned of invisible characters by filenames.client_filename.
-Filename = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
-    AfterValidator(_storable),
-]
-# Types are case-insensitive (RFC 9110): Chromium sends .docm as ...macroEnabled.12.
-_MEDIA_PART = r"[A-Za-z0-9][A-Za-z0-9_!#$&^.+-]*"
-ContentType = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=100, pattern=rf"^{_MEDIA_PART}/{_MEDIA_PART}$"),
-    AfterValidator(str.lower),
-]
-
 EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_ATTEMPTS = 5
 
@@ -213,29 +191,6 @@ class AccommodationIn(_Model):
 
     extra_time_percent: Annotated[int, Field(ge=0, le=300)] = 0
     extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
-
-
-# --- students' uploads ------------------------------------------------------------------------
-
-
-Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{64}$"), AfterValidator(str.lower)]
-
-
-class UploadRequest(_Model):
-    filename: Filename = "answer"
-    content_type: ContentType = "application/octet-stream"
-    sha256: Sha256Hex | None = Field(
-        default=None, description="Hex SHA-256 of the file (the page computes it): S3 then refuses any other bytes."
-    )
-
-
-class PaperRequest(_Model):
-    """An examiner's request for a form to upload the exam's question paper (a PDF)."""
-
-    filename: Filename = "question-paper.pdf"
-    sha256: Sha256Hex | None = Field(
-        default=None, description="Hex SHA-256 of the file (the console computes it): S3 then refuses any other bytes."
-    )
 
 
 # --- members ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from uuid import UUID
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.papers  # noqa: F401
 from exam_depository.adapters import db, storage
+from exam_depository.adapters.objects import StoredPaper
 from exam_depository.config import MAX_PAPER_BYTES
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import ServiceUnavailable
@@ -44,7 +45,7 @@ def record_papers(events: list[ObjectCreated]) -> BatchResult:
     except ServiceUnavailable:
         logger.exception("PostgreSQL is unavailable; the papers are retried")
         return BatchResult(outcomes, set(range(len(events))))
-    stored: dict[int, storage.StoredPaper] = {}
+    stored: dict[int, StoredPaper] = {}
     for index, event in enumerate(events):  # an exam has one paper: batches of them are small
         try:
             found = storage.inspect_paper(
@@ -83,7 +84,7 @@ def record_papers(events: list[ObjectCreated]) -> BatchResult:
 def _record(
     conn: db.Connection,
     events: list[ObjectCreated],
-    stored: dict[int, storage.StoredPaper],
+    stored: dict[int, StoredPaper],
     outcomes: list[Outcome | None],
 ) -> tuple[list[tuple[str, str]], list[UUID]]:
     """Weigh and write the batch; returns the versions to delete and the forms whose record they are."""

@@ -31,7 +31,7 @@ from exam_depository.domain.rules import clock_of, form_expiry, personal_window
 from exam_depository.observability import logger
 
 if TYPE_CHECKING:
-    from exam_depository.domain.inputs import PaperRequest
+    from exam_depository.domain.form_requests import PaperRequest
 
 PDF = "application/pdf"
 NO_STUDENT = "No student has this upload code."

@@ -20,7 +20,7 @@ from uuid import UUID
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
-from exam_depository.adapters.storage import ObjectVersion
+from exam_depository.adapters.objects import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
 from exam_depository.domain.recording import BatchResult, ObjectCreated, must_not_exist
 from exam_depository.observability import logger

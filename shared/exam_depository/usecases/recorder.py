@@ -28,6 +28,7 @@ from pydantic import ValidationError
 import exam_depository.adapters.db.receipts
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, queues, signing, storage
+from exam_depository.adapters.objects import StoredObject
 from exam_depository.config import (
     MAX_UPLOAD_BYTES,
     RedeliverySettings,
@@ -145,7 +146,7 @@ def retry_soon(failed: list[tuple[str, int]]) -> None:
 
 def _read_objects(
     events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
-) -> dict[int, storage.StoredObject]:
+) -> dict[int, StoredObject]:
     """S3's answer for each event's version, by event index, read concurrently (it is I/O);
     sets the outcome of the events that have no object to record, and fails them all when
     PostgreSQL cannot say which forms pinned a checksum."""
@@ -157,7 +158,7 @@ def _read_objects(
         else:
             logger.warning("Object outside the submissions prefix ignored", extra={"key": event.key})
             outcomes[index] = "ignored"
-    stored: dict[int, storage.StoredObject] = {}
+    stored: dict[int, StoredObject] = {}
     if not wanted:
         return stored
     targets = [events[index] for index in wanted]
@@ -196,7 +197,7 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
-def _inspect(event: ObjectCreated, checksum_pinned: bool) -> storage.StoredObject | ServiceUnavailable | None:
+def _inspect(event: ObjectCreated, checksum_pinned: bool) -> StoredObject | ServiceUnavailable | None:
     try:
         return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES, checksum_pinned=checksum_pinned)
     except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
@@ -212,7 +213,7 @@ class _Deletions:
 def _record(
     conn: db.Connection,
     events: list[ObjectCreated],
-    stored: dict[int, storage.StoredObject],
+    stored: dict[int, StoredObject],
     outcomes: list[Outcome | None],
 ) -> _Deletions:
     rules = load(RulesSettings)
@@ -286,7 +287,7 @@ def _new_submission(
     upload: db.uploads.LockedUpload,
     event: ObjectCreated,
     *,
-    found: storage.StoredObject,
+    found: StoredObject,
     sha256: str,
     student: db.uploads.RecordingState,
     rules: RulesSettings,

@@ -11,7 +11,7 @@ from typing import Any
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.receipts
-import exam_depository.adapters.db.uploads  # noqa: F401
+import exam_depository.adapters.db.verifications  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
@@ -25,14 +25,14 @@ from exam_depository.domain.statuses import SubmissionStatus
 NO_SUBMISSION = "No submission has this verification code."
 
 
-def verify(verification_code: str) -> db.uploads.VerifiedSubmission:
+def verify(verification_code: str) -> db.verifications.VerifiedSubmission:
     """What was handed in under this code (`views.verification` shows it, without names when the
     exam is anonymous)."""
     code = codes.normalize(verification_code)
     if code is None:
         raise NotFound(NO_SUBMISSION)
     with db.transaction() as conn:
-        row = db.uploads.submission_by_code(conn, code)
+        row = db.verifications.submission_by_code(conn, code)
     if row is None:
         raise NotFound(NO_SUBMISSION)
     return row
@@ -55,7 +55,7 @@ def download_link(verification_code: str, *, request_id: str | None = None) -> L
     ttl = load(RulesSettings).download_url_ttl_s
     expires_at = now.replace(microsecond=0) + timedelta(seconds=ttl)
     with db.transaction() as conn:
-        row = db.uploads.submission_by_code(conn, code)
+        row = db.verifications.submission_by_code(conn, code)
         if row is None:
             raise NotFound(NO_SUBMISSION)
         status = status_at(row.status, row.expires_at, now)

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-import exam_depository.adapters.db.uploads  # noqa: F401
+import exam_depository.adapters.db.forms  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.errors import NotFound, NotTimed
 from exam_depository.domain.filenames import attachment_disposition, client_filename, object_key, served_content_type
-from exam_depository.domain.inputs import UploadRequest
+from exam_depository.domain.form_requests import UploadRequest
 from exam_depository.domain.rules import (
     attempts_left,
     effective_window,
@@ -65,7 +65,7 @@ def start_attempt(upload_code: str) -> Started:
     all answer the first's instant."""
     code = _canonical(upload_code)
     with db.transaction() as conn:
-        student = db.uploads.lock_student_for_start(conn, code)
+        student = db.forms.lock_student_for_start(conn, code)
         if student is None:
             raise NotFound(NO_STUDENT)
         clock = student.clock
@@ -78,7 +78,7 @@ def start_attempt(upload_code: str) -> Started:
             )
             if refusal is not None:
                 raise refusal
-            db.uploads.start_clock(conn, student.id, now)
+            db.forms.start_clock(conn, student.id, now)
             clock = replace(clock, started_at=now)
             logger.info("Attempt started", extra={"upload_code": codes.redact(code)})
     window = personal_window(student.window, student.extension_due_at, student.extension_cutoff_at, clock)
@@ -94,7 +94,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
     filename = client_filename(request.filename)
     now = datetime.now(UTC)
     with db.transaction() as conn:
-        found = db.uploads.lock_student_by_upload_code(conn, code)
+        found = db.forms.lock_student_by_upload_code(conn, code)
         if found is None:
             raise NotFound(NO_STUDENT)
         student, used, open_forms = found
@@ -117,7 +117,7 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
             raise refusal
         expires_at = form_expiry(now, rules.upload_form_ttl_s, window.cutoff_at)
         key = object_key(f"{prefix}{student.exam_pk}/", upload_id, filename)
-        db.uploads.insert_upload(
+        db.forms.insert_upload(
             conn,
             upload_id=upload_id,
             student_id=student.id,
@@ -150,14 +150,14 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
     )
 
 
-def upload_progress(upload_code: str) -> db.uploads.ProgressRow:
+def upload_progress(upload_code: str) -> db.forms.ProgressRow:
     """The exam as this student sees it, the file on record and the uploads in flight
     (`views.upload_progress` shows them as of now)."""
     code = _canonical(upload_code)
     # One statement, without BEGIN and COMMIT: every student's page polls this until its file
     # is recorded, so at a deadline it is the database's most frequent query.
     with db.statement() as conn:
-        row = db.uploads.upload_progress(conn, code)
+        row = db.forms.upload_progress(conn, code)
     if row is None:
         raise NotFound(NO_STUDENT)
     return row

@@ -1,9 +1,10 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
-exam's members and invitations), `students` (rosters, extensions), `uploads` (forms and the
-submissions recorded from them), `receipts`, `exports`, `papers` (an exam's question paper),
-`audit` (each exam's hash chain of events); `submissions` holds a submission as the others'
+exam's members and invitations), `students` (rosters, extensions), `forms` (a student's upload
+forms), `uploads` (the submissions recorded from them), `verifications` (what a verification code
+stands for), `receipts`, `exports`, `papers` (an exam's question paper), `audit` (each exam's hash
+chain of events); `submissions` holds a submission as the others'
 statements inline it, and `windows` a student's personal window as they compute it (the rule of
 `domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
 heavy).
@@ -20,7 +21,7 @@ whose unit of work is one statement: `with db.statement() as conn:`, without BEG
 and imports at its top the aggregates it names (`import exam_depository.adapters.db.exams`), so
 that they load at init: this package loads an aggregate's module only when it is imported or
 first named (a row type is a frozen dataclass, about 0.4 ms to define; a student's function
-needs `uploads` alone).
+needs `forms` alone).
 """
 
 import importlib
@@ -39,9 +40,22 @@ from exam_depository.adapters.db.transactions import (
 )
 
 if TYPE_CHECKING:
-    from exam_depository.adapters.db import audit, exams, exports, members, papers, receipts, students, uploads
+    from exam_depository.adapters.db import (
+        audit,
+        exams,
+        exports,
+        forms,
+        members,
+        papers,
+        receipts,
+        students,
+        uploads,
+        verifications,
+    )
 
-_AGGREGATES = frozenset({"audit", "exams", "exports", "members", "papers", "receipts", "students", "uploads"})
+_AGGREGATES = frozenset(
+    {"audit", "exams", "exports", "forms", "members", "papers", "receipts", "students", "uploads", "verifications"}
+)
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -59,6 +73,7 @@ __all__ = [
     "database_url",
     "exams",
     "exports",
+    "forms",
     "members",
     "papers",
     "receipts",
@@ -68,4 +83,5 @@ __all__ = [
     "students",
     "transaction",
     "uploads",
+    "verifications",
 ]

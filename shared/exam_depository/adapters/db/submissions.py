@@ -1,6 +1,6 @@
 """A student's submissions as the statements of other aggregates inline them: the latest handed-in
 one (`LATEST`) and one as a JSON object (`SUBMISSION_JSON`, read as `SubmissionJson`). Apart from
-`uploads`, whose row types (ten frozen dataclasses) an examiner's functions, which read
+`uploads` and `forms`, whose row types (frozen dataclasses) an examiner's functions, which read
 submissions through `exams` and `students`, need not load."""
 
 from __future__ import annotations

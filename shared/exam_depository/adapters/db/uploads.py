@@ -1,167 +1,22 @@
-"""Upload forms and the submissions recorded from them: issuing a form, recording, verifying,
-expiring, and what the reconcile job reads. Statements and rows."""
+"""The submissions recorded from upload forms: what the recorder locks, reads and writes, what the
+expiry job marks, and what the reconcile job reads. Statements and rows. A student's forms are in
+`forms`, what a verification code stands for in `verifications`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from exam_depository.adapters.db import windows
-from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.domain.rules import Clock, Window, clock_of
 from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
 
 if TYPE_CHECKING:
     import psycopg
 
     from exam_depository.domain.recording import UploadFacts
-
-
-class UploadJson(TypedDict):
-    """One of a student's forms as `upload_progress` lists them."""
-
-    upload_id: str
-    status: UploadStatus
-    rejection_reason: RejectionReason | None
-
-
-# --- uploads --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FormRequester:
-    """The student asking for a form or starting their clock, locked, with the exam's window,
-    their extension and their clock."""
-
-    id: int
-    exam_pk: int  # the prefix of its students' object keys
-    opens_at: datetime
-    due_at: datetime
-    cutoff_at: datetime
-    max_attempts: int
-    extension_due_at: datetime | None
-    extension_cutoff_at: datetime | None
-    extra_attempts: int
-    duration_minutes: int | None  # the exam's; None: not timed
-    started_at: datetime | None
-    extra_time_percent: int
-    extra_time_minutes: int
-
-    @property
-    def window(self) -> Window:
-        return Window(self.opens_at, self.due_at, self.cutoff_at)
-
-    @property
-    def clock(self) -> Clock | None:
-        return clock_of(self.duration_minutes, self.extra_time_percent, self.extra_time_minutes, self.started_at)
-
-
-def lock_student_for_start(conn: Connection, upload_code: str) -> FormRequester | None:
-    """The student of this code with its exam, locked until the transaction ends: two starts (or
-    a start and a form) of one student wait for each other, and the later sees the earlier's
-    `started_at`."""
-    with conn.cursor(row_factory=rows_of(FormRequester)) as cur:
-        return cur.execute(
-            """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
-                      s.extension_due_at, s.extension_cutoff_at, s.extra_attempts,
-                      e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes
-               FROM student s JOIN exam e ON e.id = s.exam_id
-               WHERE s.upload_code = %s FOR UPDATE OF s""",
-            (upload_code,),
-        ).fetchone()
-
-
-def start_clock(conn: Connection, student_id: int, started_at: datetime) -> None:
-    """Set the student's start, once: a start already recorded is never moved."""
-    conn.execute("UPDATE student SET started_at = %s WHERE id = %s AND started_at IS NULL", (started_at, student_id))
-
-
-def lock_student_by_upload_code(conn: Connection, upload_code: str) -> tuple[FormRequester, int, int] | None:
-    """The student, locked until the form is recorded, and what it has used (attempts, open
-    forms): the counts come from a second statement, whose snapshot sees every form a concurrent
-    request added while this one waited for the lock (a single statement would count from
-    before the wait)."""
-    locked = lock_student_for_start(conn, upload_code)
-    if locked is None:
-        return None
-    counts = conn.execute(
-        """SELECT (SELECT count(*) FROM submission c WHERE c.student_id = %(id)s) AS attempts_used,
-                  (SELECT count(*) FROM upload o WHERE o.student_id = %(id)s AND o.status = 'pending'
-                     AND o.form_expires_at > now()) AS open_forms""",
-        {"id": locked.id},
-    ).fetchone()
-    assert counts is not None  # a SELECT without FROM returns one row
-    return locked, int(counts["attempts_used"]), int(counts["open_forms"])
-
-
-def insert_upload(
-    conn: Connection,
-    *,
-    upload_id: UUID,
-    student_id: int,
-    object_key: str,
-    filename: str,
-    content_type: str,
-    form_expires_at: datetime,
-    expected_sha256: str | None,
-) -> None:
-    conn.execute(
-        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-        (upload_id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256),
-    )
-
-
-@dataclass(frozen=True)
-class ProgressRow:
-    title: str
-    opens_at: datetime
-    due_at: datetime
-    cutoff_at: datetime
-    timezone: str
-    max_attempts: int
-    extension_due_at: datetime | None
-    extension_cutoff_at: datetime | None
-    extra_attempts: int
-    first_name: str
-    last_name: str
-    attempts_used: int
-    current: SubmissionJson | None
-    uploads: list[UploadJson]
-    duration_minutes: int | None  # the exam's; None: not timed
-    started_at: datetime | None
-    extra_time_percent: int
-    extra_time_minutes: int
-    has_paper: bool  # the exam has a question paper (only a started student may fetch it)
-
-    @property
-    def window(self) -> Window:
-        return Window(self.opens_at, self.due_at, self.cutoff_at)
-
-    @property
-    def clock(self) -> Clock | None:
-        return clock_of(self.duration_minutes, self.extra_time_percent, self.extra_time_minutes, self.started_at)
-
-
-def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
-    with conn.cursor(row_factory=rows_of(ProgressRow)) as cur:
-        return cur.execute(
-            f"""SELECT e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone, e.max_attempts,
-                  s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.first_name, s.last_name,
-                  (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
-                  CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current,
-                  COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
-                                             'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
-                            FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads,
-                  e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes,
-                  EXISTS (SELECT 1 FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS has_paper
-                FROM student s JOIN exam e ON e.id = s.exam_id {LATEST}
-                WHERE s.upload_code = %s""",
-            (upload_code,),
-        ).fetchone()
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -451,46 +306,3 @@ def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
                FROM upload u JOIN expired e ON e.upload_id = u.id""",
             (now,),
         ).fetchall()
-
-
-# --- verification ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VerifiedSubmission:
-    verification_code: str
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    submitted_at: datetime
-    expires_at: datetime
-    status: SubmissionStatus
-    late: bool
-    object_key: str
-    version_id: str
-    object_deleted_at: datetime | None
-    first_name: str
-    last_name: str
-    exam_title: str
-    anonymous: bool
-    started_at: datetime | None  # the student's start, in a timed exam
-    due_at: datetime | None  # what `late` was measured against; None when recorded before it was kept
-    exam_pk: int  # whose audit log a download link goes to
-    pseudonym: str  # how that log names the student
-
-
-def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
-    with conn.cursor(row_factory=rows_of(VerifiedSubmission)) as cur:
-        return cur.execute(
-            """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
-                      x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
-                      s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
-                      s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym
-               FROM submission x
-               JOIN upload u ON u.id = x.upload_id
-               JOIN student s ON s.id = x.student_id
-               JOIN exam e ON e.id = s.exam_id
-               WHERE x.verification_code = %s""",
-            (verification_code,),
-        ).fetchone()
