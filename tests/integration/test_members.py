@@ -404,6 +404,36 @@ def test_an_invitation_redeemed_while_its_exam_is_deleted_finds_no_exam(api: Api
         assert conn.execute("SELECT count(*) FROM exam_member").fetchone() == (0,)
 
 
+def test_a_member_demoted_while_their_change_waits_for_the_exam_is_refused_as_what_they_became(
+    api: Api, clean_database: str
+) -> None:
+    # Given a second owner, and another change of the exam in progress (it holds the exam's lock)
+    second = api.as_key(OTHER_EXAMINER)
+    second.join(api, "owner")
+    with psycopg.connect(clean_database) as other_change:
+        other_change.execute("SELECT id FROM exam WHERE slug = %s FOR UPDATE", (EXAM,))
+
+        # When the second owner invites someone meanwhile (their request waits for the lock)
+        with ThreadPoolExecutor(1) as pool:
+            inviting = pool.submit(
+                second.call, "members", "invite", path_params={"exam_id": EXAM}, body={"role": "owner"}
+            )
+            _wait_until_waiting_for_a_lock(clean_database)
+            # And the change in progress makes them a grader, and commits
+            other_change.execute(
+                """UPDATE exam_member SET role = 'grader'
+                   WHERE examiner_id = (SELECT examiner_id FROM examiner_key WHERE api_key_id = %s)""",
+                (OTHER_EXAMINER,),
+            )
+            other_change.commit()
+            answer = inviting.result(timeout=60)
+
+    # Then the invitation is refused to the grader they are by then: no grader invites an owner
+    assert answer.status == 403, answer.body
+    assert (answer.body["role"], answer.body["action"]) == ("grader", "member.manage")
+    assert _members(api)["invitations"] == []
+
+
 def _wait_until_waiting_for_a_lock(database_url: str) -> None:
     """Until a request of the product waits for a row lock (bounded: a state, never a sleep's length)."""
     with psycopg.connect(database_url, autocommit=True) as conn:

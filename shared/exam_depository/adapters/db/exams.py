@@ -159,13 +159,15 @@ def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> l
 
 def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action, lock: bool = False) -> ExamRow:
     """One of the caller's exams, without counts (a route that acts on its roster needs none);
-    `lock` holds it until the transaction ends. NotFound when the caller is no member of an exam
-    with this id (another examiner's does not exist for them); RoleForbids when their role does
-    not allow `action`."""
+    `lock` holds it until the transaction ends, and the caller's membership with it: a change
+    that waited for the lock reads the role the caller has once it is theirs, not the one they
+    had when they asked (a member demoted or removed meanwhile). NotFound when the caller is no
+    member of an exam with this id (another examiner's does not exist for them); RoleForbids
+    when their role does not allow `action`."""
     with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
         row = cur.execute(
             f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
-                WHERE m.slug = %(slug)s {"FOR UPDATE OF e" if lock else ""}""",
+                WHERE m.slug = %(slug)s {"FOR UPDATE OF e FOR SHARE OF m" if lock else ""}""",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
     return _allowed(row, action)
