@@ -310,6 +310,10 @@ def test_the_log_is_paged_newest_first_and_filtered_by_student_or_action(api: Ap
     assert (other.status, other.body["type"]) == (400, "urn:exam-depository:problem:invalid-query")
     assert _audit(api, {"action": "exam.burnt"}).status == 422
     assert _audit(api, {"limit": "501"}).status == 422
+    # And a student named with a control character is a mistake of the client's, not a 500
+    for unstorable in ("ann\x00", "ann\x1b"):
+        refused = _audit(api, {"nickname": unstorable})
+        assert (refused.status, refused.body["type"]) == (400, "urn:exam-depository:problem:invalid-query")
 
 
 def test_the_whole_log_downloads_as_csv_oldest_first_exactly_as_hashed(api: Api) -> None:

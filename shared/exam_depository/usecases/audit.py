@@ -12,6 +12,7 @@ from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER, AuditAction, AuditItem, csv_chunks
 from exam_depository.domain.errors import InvalidQuery, PayloadTooLarge
+from exam_depository.domain.filenames import unstorable
 
 MAX_PAGE = 500
 # Past this a log's CSV cannot fit one answer (Lambda's 6 MiB) even gzipped (its hashes do not
@@ -24,6 +25,8 @@ def audit_page(
 ) -> cursors.Page[AuditItem]:
     """A page of the log, newest first: the events about a student (`nickname`, or a pseudonym),
     of an action, where given. A cursor serves only the filters it came with. Two statements."""
+    if nickname is not None and unstorable(nickname):  # no student is named so; PostgreSQL takes no NUL
+        raise InvalidQuery("nickname must not contain control characters.")
     scope = cursors.scope_of({"nickname": nickname, "action": None if action is None else str(action)})
     before_seq = cursors.after(cursor, limit, MAX_PAGE, scope) or None
     with db.transaction() as conn:
