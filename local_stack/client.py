@@ -250,11 +250,6 @@ class ApiClient:
             self.url(f"exams/{exam_id}/audit"), params=query, headers=self._examiner(), timeout=TIMEOUT_S
         )
 
-    def audit_csv(self, exam_id: str) -> requests.Response:
-        return self.session.get(
-            self.url(f"exams/{exam_id}/audit"), headers=self._examiner({"Accept": "text/csv"}), timeout=TIMEOUT_S
-        )
-
     # --- student -------------------------------------------------------------------------
 
     def start(self, upload_code: str) -> requests.Response:

@@ -22,7 +22,7 @@ from tests.e2e.conftest import Stack
 
 ROLES = ("owner", "co_examiner", "grader", "invigilator", "outsider")
 OK, FORBIDDEN, ABSENT = "allowed", "403", "404"
-Y, N, X = OK, FORBIDDEN, ABSENT  # so that each row reads as the design's table
+Y, N, X = OK, FORBIDDEN, ABSENT  # so that each row reads as a row of the role table
 
 # route (as the contract names it, the CSV and the two meanings of a member's deletion apart)
 #   -> what owner, co_examiner, grader, invigilator and outsider get; an int is an exact status.
