@@ -8,12 +8,13 @@ import csv
 import dataclasses
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from exam_depository.domain import audit
-from exam_depository.domain.access import Role
+from exam_depository.domain.access import Caller, Role
 from exam_depository.domain.audit import AuditAction, AuditItem, Checkpoint, Event
 
 MEMBER = "0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b"
@@ -277,3 +278,18 @@ def test_a_checkpoint_claims_the_exam_the_head_and_why() -> None:
         "at": "2026-12-14T08:00:00.000123Z",
         "reason": "exported",
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _ExamAsSeen:
+    """What an exam's row says of the member asking (`db.exams.ExamRow`'s two fields)."""
+
+    member_id: uuid.UUID
+    role: Role
+
+
+def test_a_member_is_named_by_member_id_and_role_then_with_the_request() -> None:
+    member_id = uuid.UUID("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b")
+    actor = audit.member_actor(_ExamAsSeen(member_id, Role.GRADER), Caller("a1b2c3d4e5", "request-1"))
+    assert actor == audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.GRADER, "request-1")
+    assert "a1b2c3d4e5" not in audit.body(Event(actor, AuditAction.EXPORT_CREATED, "export:x"))  # never a key id

@@ -19,10 +19,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from exam_depository.domain.access import Role
+from exam_depository.domain.access import Caller, Role
 from exam_depository.domain.instants import rfc3339
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 type Json = bool | int | str | Sequence[Json] | Mapping[str, Json] | None
 
@@ -73,6 +76,21 @@ class Actor:
     id: str
     role: Role | None
     request_id: str | None
+
+
+class Member(Protocol):
+    """A member as the exam's row found for their request names them (`db.exams.ExamRow`)."""
+
+    @property
+    def member_id(self) -> UUID: ...
+
+    @property
+    def role(self) -> Role: ...
+
+
+def member_actor(member: Member, caller: Caller) -> Actor:
+    """The caller as the log names a member: their member id and role in the exam, and the request."""
+    return Actor(str(member.member_id), member.role, caller.request_id)
 
 
 @dataclass(frozen=True)

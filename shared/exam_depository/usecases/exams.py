@@ -15,7 +15,7 @@ from exam_depository.adapters import db, scheduler, storage
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import Actor, AuditAction, Event, Json, SignCheckpoint, difference
+from exam_depository.domain.audit import AuditAction, Event, Json, SignCheckpoint, difference, member_actor
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.inputs import ExamChange, ExamIn
@@ -40,7 +40,7 @@ def create_exam(caller: Caller, new: ExamIn) -> db.exams.CountedExamRow:
         examiner_id = db.exams.examiner_for_key(conn, caller.api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
         created = db.exams.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
-        event = Event(_actor(created, caller), AuditAction.EXAM_CREATED, "exam", after=_recorded(created))
+        event = Event(member_actor(created, caller), AuditAction.EXAM_CREATED, "exam", after=_recorded(created))
         db.audit.append(conn, created.exam_pk, [event])
     _keep_wakes(created.exam_pk, created.window)
     return created
@@ -117,7 +117,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
         updated = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
         before, after = difference(_recorded(row), _recorded(updated))
         if after is not None:  # a change to the same values changes nothing worth a record
-            event = Event(_actor(row, caller), AuditAction.EXAM_UPDATED, "exam", before=before, after=after)
+            event = Event(member_actor(row, caller), AuditAction.EXAM_UPDATED, "exam", before=before, after=after)
             db.audit.append(conn, row.exam_pk, [event])
     # Whatever changed: a change that moved nothing puts the same wakes again, which mends a
     # wake an earlier change failed to schedule.
@@ -159,7 +159,7 @@ def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> d
         db.exams.close_exam(conn, row.exam_pk, now)
         closed = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
         before, after = difference(_recorded(row), _recorded(closed))
-        event = Event(_actor(row, caller), AuditAction.EXAM_CLOSED, "exam", before=before, after=after)
+        event = Event(member_actor(row, caller), AuditAction.EXAM_CLOSED, "exam", before=before, after=after)
         db.audit.append(conn, row.exam_pk, [event])
     logger.info("Exam closed", extra={"exam_id": exam_id})
     try:
@@ -193,7 +193,7 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
         storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
         held = db.exams.deletion_counts(conn, row.exam_pk)
         tombstone = Event(
-            _actor(row, caller),
+            member_actor(row, caller),
             AuditAction.EXAM_DELETED,
             "exam",
             before={"title": row.title, "opens_at": rfc3339(row.opens_at), "cutoff_at": rfc3339(row.cutoff_at)},
@@ -218,11 +218,6 @@ def wake_database(exam_pk: int, moment: Moment) -> None:
     with db.transaction() as conn:
         db.exams.wake(conn)
     logger.info("Database woken before an exam's moment", extra={"exam_pk": exam_pk, "moment": moment})
-
-
-def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
-    """The caller as the audit log names them: their member id and role in the exam, and the request."""
-    return Actor(str(exam.member_id), exam.role, caller.request_id)
 
 
 def _recorded(exam: db.exams.ExamRow) -> dict[str, Json]:

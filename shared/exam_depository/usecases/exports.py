@@ -28,7 +28,7 @@ from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import Actor, AuditAction, Event, Head, SignCheckpoint, csv_chunks
+from exam_depository.domain.audit import AuditAction, Event, Head, SignCheckpoint, csv_chunks, member_actor
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
@@ -56,7 +56,7 @@ def start_export(caller: Caller, exam_id: str) -> db.exports.ExportRow:
         key = f"{load(ExportSettings).prefix}{exam.exam_pk}/{export_id}/{exam.exam_id}.zip"
         row = db.exports.insert_export(conn, export_id, exam.exam_pk, key)
         db.audit.append(
-            conn, exam.exam_pk, [Event(_actor(exam, caller), AuditAction.EXPORT_CREATED, f"export:{export_id}")]
+            conn, exam.exam_pk, [Event(member_actor(exam, caller), AuditAction.EXPORT_CREATED, f"export:{export_id}")]
         )
     queues.send_export(export_id)  # after the commit: the builder must find the row
     return row
@@ -80,17 +80,13 @@ def export_status(caller: Caller, exam_id: str, export_id: UUID) -> tuple[db.exp
         ttl_s = int(min(left, load(ExportSettings).link_ttl_s))
         link_expires_at = now.replace(microsecond=0) + timedelta(seconds=ttl_s)
         issued = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.EXPORT_LINK_ISSUED,
             f"export:{export_id}",
             after={"expires_at": rfc3339(link_expires_at)},
         )
         db.audit.append(conn, exam.exam_pk, [issued])
     return row, storage.presign_export(row.object_key, ttl_s)
-
-
-def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
-    return Actor(str(exam.member_id), exam.role, caller.request_id)
 
 
 @dataclass(frozen=True)

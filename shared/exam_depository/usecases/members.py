@@ -31,7 +31,7 @@ from exam_depository.domain.access import (
     membership_refusal,
     role_refusal,
 )
-from exam_depository.domain.audit import Actor, AuditAction, Event, Json
+from exam_depository.domain.audit import AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.instants import rfc3339
@@ -83,7 +83,7 @@ def invite(caller: Caller, exam_id: str, invitation: InvitationIn) -> Invited:
             "code": codes.redact(code),
         }
         invited = Event(
-            _actor(exam, caller), AuditAction.MEMBER_INVITED, f"invitation:{created.invitation_pk}", after=after
+            member_actor(exam, caller), AuditAction.MEMBER_INVITED, f"invitation:{created.invitation_pk}", after=after
         )
         db.audit.append(conn, exam.exam_pk, [invited])
     return Invited(codes.display(code), created.role, created.label, created.expires_at)
@@ -102,7 +102,7 @@ def redeem(caller: Caller, invitation_code: str) -> db.exams.CountedExamRow:
             raise invitation_refusal(db.members.invitation_state(conn, _digest(code)))
         exam = db.exams.counted_exam_of(conn, caller.api_key_id, joined.exam_id, action=Action.EXAM_READ)
         after = {"role": joined.role.value, "label": joined.label, "invitation": f"invitation:{joined.invitation_pk}"}
-        event = Event(_actor(exam, caller), AuditAction.MEMBER_JOINED, _target(exam.member_id), after=after)
+        event = Event(member_actor(exam, caller), AuditAction.MEMBER_JOINED, _target(exam.member_id), after=after)
         db.audit.append(conn, exam.exam_pk, [event])
     return exam
 
@@ -132,7 +132,7 @@ def change_member(
             member = db.members.change_member(conn, exam.exam_pk, member.examiner_id, changed)
             after: dict[str, Json] = {name: _recorded(getattr(member, name)) for name in changed}
             event = Event(
-                _actor(exam, caller),
+                member_actor(exam, caller),
                 AuditAction.MEMBER_ROLE_CHANGED,
                 _target(member.member_id),
                 before=before,
@@ -158,13 +158,8 @@ def remove_member(caller: Caller, exam_id: str, member_id: UUID) -> None:
             raise refusal_to_remove
         db.members.remove_member(conn, exam.exam_pk, member.examiner_id)
         before: dict[str, Json] = {"role": member.role.value, "label": member.label}
-        event = Event(_actor(exam, caller), AuditAction.MEMBER_REMOVED, _target(member.member_id), before=before)
+        event = Event(member_actor(exam, caller), AuditAction.MEMBER_REMOVED, _target(member.member_id), before=before)
         db.audit.append(conn, exam.exam_pk, [event])
-
-
-def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
-    """The caller as the audit log names them: their member id and role in the exam, and the request."""
-    return Actor(str(exam.member_id), exam.role, caller.request_id)
 
 
 def _target(member_id: UUID) -> str:

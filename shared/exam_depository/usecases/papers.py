@@ -22,7 +22,7 @@ from exam_depository.adapters import db, storage
 from exam_depository.config import MAX_PAPER_BYTES, RulesSettings, StorageSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import Actor, AuditAction, Event
+from exam_depository.domain.audit import Actor, AuditAction, Event, member_actor
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.filenames import attachment_disposition, client_filename
 from exam_depository.domain.instants import rfc3339
@@ -81,7 +81,7 @@ def request_paper_upload(caller: Caller, exam_id: str, request: PaperRequest) ->
             expected_sha256=request.sha256,
         )
         issued = Event(
-            Actor(str(exam.member_id), exam.role, caller.request_id),
+            member_actor(exam, caller),
             AuditAction.PAPER_FORM_ISSUED,
             f"paper:{paper_id}",
             after={"filename": filename, "sha256": request.sha256, "form_expires_at": rfc3339(expires_at)},

@@ -19,7 +19,7 @@ from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
 from exam_depository.domain.access import Action, Caller, Disclosure, disclosure
-from exam_depository.domain.audit import Actor, AuditAction, Event, Json, difference
+from exam_depository.domain.audit import AuditAction, Event, Json, difference, member_actor
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
@@ -47,7 +47,7 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         (row,) = _inserted(conn, exam.exam_pk, [new])
         added = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.STUDENT_ADDED,
             _student(row.pseudonym),
             after={"pseudonym": row.pseudonym},
@@ -103,7 +103,7 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
             raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
         created = _inserted(conn, exam.exam_pk, to_create) if to_create else []
         imported = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.STUDENTS_IMPORTED,
             "students",
             after={"created": len(created), "existing": len(existing)},
@@ -173,7 +173,7 @@ def regenerate_upload_code(caller: Caller, exam_id: str, nickname: str) -> db.st
         if row is None:
             raise NotFound(NO_STUDENT)
         regenerated = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.STUDENT_CODE_REGENERATED,
             _student(row.pseudonym),
             after={"code": codes.redact(row.upload_code)},
@@ -195,7 +195,7 @@ def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
         db.students.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
         removed = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.STUDENT_REMOVED,
             _student(found.pseudonym),
             before={"submissions": found.submissions},
@@ -220,7 +220,7 @@ def set_extension(
         (change,) = changes
         before, after = difference(_extension_was(change), _extension_is(change))
         set_event = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.EXTENSION_SET,
             _student(change.pseudonym),
             before=before,
@@ -245,7 +245,7 @@ def remove_extension(caller: Caller, exam_id: str, nickname: str) -> None:
             raise NotFound(NO_STUDENT)
         before, after = difference(_extension_was(change), _extension_is(change))
         removed = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.EXTENSION_REMOVED,
             _student(change.pseudonym),
             before=before,
@@ -300,7 +300,7 @@ def import_extensions(
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
         summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
         imported = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.EXTENSIONS_IMPORTED,
             "students",
             before={change.pseudonym: _extension_was(change) for change in changes},
@@ -328,7 +328,7 @@ def set_accommodation(
         (change,) = changes
         before, after = difference(_extra_time_was(change), _extra_time_is(change))
         set_event = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.ACCOMMODATION_SET,
             _student(change.pseudonym),
             before=before,
@@ -361,7 +361,7 @@ def import_accommodations(
         )
         summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
         imported = Event(
-            _actor(exam, caller),
+            member_actor(exam, caller),
             AuditAction.ACCOMMODATIONS_IMPORTED,
             "students",
             before={change.pseudonym: _extra_time_was(change) for change in changes},
@@ -370,11 +370,6 @@ def import_accommodations(
         )
         db.audit.append(conn, exam.exam_pk, [imported])
         return exam, summaries
-
-
-def _actor(exam: db.exams.ExamRow, caller: Caller) -> Actor:
-    """The caller as the audit log names them: their member id and role in the exam, and the request."""
-    return Actor(str(exam.member_id), exam.role, caller.request_id)
 
 
 def _student(pseudonym: str) -> str:
@@ -389,7 +384,7 @@ def _record_disclosure(
     the student) or, in an anonymous exam, pairs their names with their pseudonyms; nothing when
     the caller's role is shown neither, or the answer shows no student."""
     shown = _shown(exam)
-    actor = _actor(exam, caller)
+    actor = member_actor(exam, caller)
     count: dict[str, Json] = {"count": len(pseudonyms)}
     subjects = tuple(pseudonyms)
     events = []
