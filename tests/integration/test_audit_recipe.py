@@ -18,6 +18,7 @@ import psycopg
 from exam_depository.adapters import db
 from exam_depository.domain import audit
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG
+from exam_depository.usecases import checkpoints
 
 from tests.audit_recipe import verify_offline
 from tests.conftest import ROOT
@@ -144,3 +145,30 @@ def test_the_documented_verifier_passes_an_exported_log_and_names_where_a_change
     refused = verify_offline(tmp_path / "forged", log, forged, jwks)
     assert refused.returncode == 1
     assert refused.stderr.startswith("the checkpoint is not genuine")
+
+
+def test_the_documented_verifier_refuses_a_checkpoint_that_vouches_for_no_event(
+    api: Api, handler: Callable[[str], ModuleType], database_url: str, tmp_path: Path
+) -> None:
+    # Given a genuine checkpoint of an exam with no event yet (as the expiry job signs one of an
+    # exam from before the audit log): its head is the genesis, the same in every exam
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            """INSERT INTO exam (slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts)
+               VALUES ('older', 'Older', now(), now(), now(), 'UTC', 3) RETURNING id"""
+        ).fetchone()
+    assert row is not None
+    empty = checkpoints.sign_checkpoint(int(row[0]), "closed")
+    assert empty is not None
+    # And another exam's log, as anyone could write it
+    some_events(exam_pk(database_url), 2)
+    log, _, jwks = exported_log(api, handler, database_url)
+
+    # When the verifier checks that log against the empty log's checkpoint
+    verdict = verify_offline(tmp_path / "genesis", log, empty, jwks)
+
+    # Then it says the checkpoint vouches for nothing, rather than that the chain is intact
+    assert (verdict.returncode, verdict.stderr.strip()) == (
+        1,
+        "the checkpoint is of an empty log (seq 0): it vouches for no event",
+    )
