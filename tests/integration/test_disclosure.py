@@ -75,10 +75,11 @@ def test_a_grader_of_an_anonymous_exam_sees_pseudonyms_only(blind: dict[str, Any
 
     # The roster page: no nickname, name, email or upload code; the pseudonym and the files' codes
     items = _page(grader, BLIND)
-    assert [item["pseudonym"] for item in items] == [mary["pseudonym"], zoe["pseudonym"]]
+    assert [item["pseudonym"] for item in items] == sorted([mary["pseudonym"], zoe["pseudonym"]])
     for item in items:
         assert {name: item[name] for name in (*NAMES, "upload_code")} == dict.fromkeys((*NAMES, "upload_code"))
-    assert items[0]["current"]["verification_code"] is not None  # a grader downloads answers
+    (marys,) = [item for item in items if item["pseudonym"] == mary["pseudonym"]]
+    assert marys["current"]["verification_code"] is not None  # a grader downloads answers
 
     # A search by name finds no one (it would tell whom a pseudonym is); by pseudonym, its student
     assert _page(grader, BLIND, q="Mary") == []
@@ -95,6 +96,40 @@ def test_a_grader_of_an_anonymous_exam_sees_pseudonyms_only(blind: dict[str, Any
     assert [submission.verification_code is not None for submission in shown.submissions] == [True]
     by_nickname = grader.call("get_student", "by_nickname", path_params={"exam_id": BLIND, "nickname": "mobrien"})
     assert by_nickname.status == 404
+
+
+def test_a_grader_of_an_anonymous_exam_reads_the_roster_in_pseudonym_order_not_in_the_order_added(
+    api: Api, database_url: str
+) -> None:
+    # Given an anonymous exam whose students were added in the order of their names (a class
+    # list), their pseudonyms in the reverse order, and a grader
+    api.create_exam(BLIND, anonymous=True)
+    added = ["aaron", "berta", "carla", "dimitri", "emma"]
+    for nickname in added:
+        api.create_student(nickname, exam_id=BLIND)
+    with psycopg.connect(database_url) as conn:
+        for rank, nickname in enumerate(reversed(added)):
+            conn.execute("UPDATE student SET pseudonym = %s WHERE nickname = %s", (f"anon-{rank}00000", nickname))
+    grader = api.as_key("grader0001")
+    grader.join(api, "grader", exam_id=BLIND)
+
+    # When the grader reads the roster, two students a page
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        response = grader.call("list_students", "first_page", path_params={"exam_id": BLIND}, query=query)
+        assert response.status == 200, response.body
+        seen += [item["pseudonym"] for item in response.body["items"]]
+        cursor = response.body["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then each student comes once, in the pseudonyms' order: the order they were added in would
+    # tell whom each pseudonym is
+    assert seen == [f"anon-{rank}00000" for rank in range(5)]
+    # And the owner still reads them in the order they were added
+    assert [item["nickname"] for item in _page(api, BLIND)] == added
 
 
 def test_an_invigilator_sees_names_but_no_code_of_either_kind_and_no_pseudonym(blind: dict[str, Any]) -> None:

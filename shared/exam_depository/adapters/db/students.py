@@ -228,6 +228,18 @@ def student_page(
     `now`, and null for what `shown` hides; only the students of `status` and matching every
     search term, if given."""
     search = _SEARCH if terms else "true"
+    # A member shown no names (a grader of an anonymous exam) reads the roster in pseudonym order,
+    # as an anonymous exam's export lists it: the order students were added in (often a class
+    # list's, by name) would tell whom each pseudonym is. The cursor is the last row's id either way.
+    after, order = (
+        ("s.id > %(after_id)s", "s.id")
+        if shown.names
+        else (
+            """s.pseudonym > coalesce((SELECT a.pseudonym FROM student a
+                                       WHERE a.id = %(after_id)s AND a.exam_id = %(exam_pk)s), '')""",
+            "s.pseudonym",
+        )
+    )
     with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
         return cur.execute(
             f"""SELECT s.id, s.pseudonym, {_SUMMARY_JSON} AS item
@@ -239,8 +251,8 @@ def student_page(
                 CROSS JOIN LATERAL (SELECT {windows.personal_due("exam")} AS due_at,
                                            {windows.personal_cutoff("exam")} AS cutoff_at) personal
                 {LATEST}
-                WHERE s.exam_id = %(exam_pk)s AND s.id > %(after_id)s AND {_STUDENT_FILTERS[status]} AND {search}
-                ORDER BY s.id LIMIT %(limit)s""",
+                WHERE s.exam_id = %(exam_pk)s AND {after} AND {_STUDENT_FILTERS[status]} AND {search}
+                ORDER BY {order} LIMIT %(limit)s""",
             {
                 "due_at": exam.due_at,
                 "cutoff_at": exam.cutoff_at,
