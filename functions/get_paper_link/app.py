@@ -24,7 +24,8 @@ app = build_resolver()
     responses=responses(200, PaperLink, 404, 409),
 )
 def get_paper_link(upload_code: str) -> PaperLink:
-    return views.paper_link(papers.paper_link(upload_code))
+    request_id = app.current_event.request_context.request_id  # where a first link went, for the audit log
+    return views.paper_link(papers.paper_link(upload_code, request_id=request_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

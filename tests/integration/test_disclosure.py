@@ -321,9 +321,10 @@ def test_a_paper_recorded_and_a_students_first_link_to_it_are_each_recorded_once
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT actor, role FROM audit_event WHERE action = 'paper.first_download'",
+            "SELECT actor, role, request_id FROM audit_event WHERE action = 'paper.first_download'",
         ).fetchone()
-    assert row == (f"student:{student['pseudonym']}", None)
+    # (from where: the request of the sample event, as every other event of a route records it)
+    assert row == (f"student:{student['pseudonym']}", None, "5b8e0c4e-7f7a-4d51-9a0e-2f3c1f0b9a11")
 
 
 def _checkpoints(database_url: str, exam_id: str) -> list[str]:

@@ -110,11 +110,11 @@ class PaperDownload:
     sha256: str
 
 
-def paper_link(upload_code: str) -> PaperDownload:
+def paper_link(upload_code: str, *, request_id: str | None = None) -> PaperDownload:
     """A short link to the recorded version of the exam's current paper, for a student of a timed
     exam once their clock runs (of an untimed exam, from its opening), until their own cut-off,
     which the link never outlives. A student's first link to it is recorded in the exam's audit log
-    (once: the database notes it)."""
+    (once: the database notes it), with the request it came from (`request_id`)."""
     code = codes.normalize(upload_code)
     if code is None:
         raise NotFound(NO_STUDENT)
@@ -134,7 +134,7 @@ def paper_link(upload_code: str) -> PaperDownload:
         raise refusal
     assert paper is not None  # paper_refusal refuses without one
     if row.paper_first_linked_at is None:
-        _record_first_link(row, paper.paper_id)
+        _record_first_link(row, paper.paper_id, request_id)
     expires_at = form_expiry(now, ttl_s, window.cutoff_at)
     # Whole seconds from now: S3 counts the link's life from its signing, a moment later and
     # truncated to the second, so it ends by `expires_at`.
@@ -148,13 +148,13 @@ def paper_link(upload_code: str) -> PaperDownload:
     return PaperDownload(url, expires_at, paper.filename, paper.size_bytes, paper.sha256)
 
 
-def _record_first_link(row: db.papers.StudentPaper, paper_id: UUID) -> None:
+def _record_first_link(row: db.papers.StudentPaper, paper_id: UUID, request_id: str | None) -> None:
     """Note the student's first link to a paper of the exam, and log it, in one transaction; a
     request of theirs that noted it first logged it."""
     with db.transaction() as conn:
         if db.papers.note_first_link(conn, row.student_id):
             first = Event(
-                Actor(f"student:{row.pseudonym}", None, None),
+                Actor(f"student:{row.pseudonym}", None, request_id),
                 AuditAction.PAPER_FIRST_DOWNLOAD,
                 f"paper:{paper_id}",
                 subjects=(row.pseudonym,),
