@@ -343,6 +343,12 @@ def test_the_whole_log_downloads_as_csv_oldest_first_exactly_as_hashed(api: Api)
     filtered = _audit(api, {"nickname": "ann"}, headers={"Accept": "text/csv"})
     assert (filtered.status, filtered.body["type"]) == (400, "urn:exam-depository:problem:invalid-query")
 
+    # And a client that takes CSV among other types gets it, one that refuses it (q=0) the JSON page
+    for accept in ("application/json, TEXT/CSV;q=0.5", "text/csv; charset=utf-8"):
+        assert _audit(api, headers={"Accept": accept}).headers["Content-Type"].startswith("text/csv"), accept
+    for accept in ("text/csv;q=0, application/json", "text/csv; q=0.000", "*/*", "text/csv-schema"):
+        assert _audit(api, headers={"Accept": accept}).headers["Content-Type"] == "application/json", accept
+
 
 def test_a_log_too_large_for_one_answer_goes_gzipped_or_is_refused_naming_the_export(
     api: Api, monkeypatch: pytest.MonkeyPatch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -361,7 +362,16 @@ def caller(app: APIGatewayRestResolver) -> Caller:
 
 
 def wants_csv(app: APIGatewayRestResolver) -> bool:
-    return "text/csv" in (app.current_event.headers.get("accept") or "").lower()
+    """Whether the Accept header names text/csv, and does not refuse it (q=0)."""
+    for media_range in (app.current_event.headers.get("accept") or "").lower().split(","):
+        media_type, *parameters = (part.strip() for part in media_range.split(";"))
+        refused = any(_REFUSED.fullmatch(parameter) for parameter in parameters)
+        if media_type == "text/csv" and not refused:
+            return True
+    return False
+
+
+_REFUSED = re.compile(r"q\s*=\s*0(\.0{0,3})?")  # a weight of 0: "not acceptable" (RFC 9110)
 
 
 CSV_TYPES = ("text/csv", "application/csv")
