@@ -49,7 +49,7 @@ class MiniStack:
             # Its MQTT listener binds 0.0.0.0:8883 whatever BIND_HOST says: nothing here uses IoT.
             "IOT_MTLS_ENABLED": "0",
             "GATEWAY_PORT": str(self.port),
-            "SERVICES": "s3,sqs,kms",
+            "SERVICES": "s3,sqs,kms,events,sts",
             "AWS_ACCESS_KEY_ID": self.credentials[0],
             "AWS_SECRET_ACCESS_KEY": self.credentials[1],
             "MINISTACK_REGION": self.region,
