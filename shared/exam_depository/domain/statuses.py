@@ -13,3 +13,4 @@ RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cuto
 ExamState = Literal["upcoming", "open", "late_period", "closed"]
 PaperStatus = Literal["pending", "current", "superseded", "rejected"]
 PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismatch", "after_opening"]
+ScanState = Literal["scanning", "clean", "threat", "unsupported", "failed"]
