@@ -192,33 +192,6 @@ class TypeNotAccepted(DomainError):
     kind = "type-not-accepted"
 
 
-class NotScanned(DomainError):
-    """A file that is still being checked for malware, or could not be checked and was not
-    released by the exam's owner, is not served: the problem carries its `scan`."""
-
-    title = "This file has not passed the malware scan"
-    status = HTTPStatus.CONFLICT
-    kind = "not-scanned"
-
-
-class Threat(DomainError):
-    """Malware was found in this file: it is kept for the exam's records and never served. The
-    problem carries `scan` and `scan_detail` (what was found)."""
-
-    title = "Malware was found in this file"
-    status = HTTPStatus.CONFLICT
-    kind = "threat"
-
-
-class NotReleasable(DomainError):
-    """Only a file that could not be scanned (unsupported or failed) may be released by the
-    exam's owner: the problem carries its `scan`."""
-
-    title = "This file cannot be released"
-    status = HTTPStatus.CONFLICT
-    kind = "not-releasable"
-
-
 class ServiceUnavailable(Exception):
     """An outside system (PostgreSQL, S3) failed; the request may succeed if retried.
 
