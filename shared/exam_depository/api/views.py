@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
+    from exam_depository.api.models.common import Submission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     )
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
+    from exam_depository.domain.statuses import SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
@@ -347,7 +349,31 @@ def submission_fields(item: SubmissionJson, now: datetime, *, verification: bool
         "late": item["late"],
         "due_at": datetime.fromisoformat(item["due_at"]) if item["due_at"] is not None else None,
         "receipt": item["receipt"] if verification else None,
+        **scan_fields(item, status_at(item["status"], expires_at, now)),
     }
+
+
+def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, object]:
+    """A submission's malware scan, and whether it may be downloaded now (`scans.download_refusal`)."""
+    from exam_depository.domain.scans import download_refusal
+
+    released_at = item["scan_released_at"]
+    released = datetime.fromisoformat(released_at) if released_at is not None else None
+    return {
+        "scan": item["scan"],
+        "scan_detail": item["scan_detail"],
+        "scan_released_at": released,
+        "downloadable": status == "current" and download_refusal(item["scan"], released, item["scan_detail"]) is None,
+        "found_type": item["found_type"],
+        "warnings": item["warnings"],
+    }
+
+
+def released(item: SubmissionJson) -> Submission:
+    """A submission its exam's owner released: the owner sees everything of it."""
+    from exam_depository.api.models.common import Submission
+
+    return Submission.model_validate(submission_fields(item, datetime.now(UTC), verification=True))
 
 
 def upload_form(form: IssuedForm) -> UploadForm:
@@ -436,7 +462,9 @@ def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | No
 def verification(row: VerifiedSubmission) -> Verification:
     from exam_depository.api.models.common import StudentName
     from exam_depository.api.models.reviews import ExamTitle, Verification
+    from exam_depository.domain.scans import download_refusal
 
+    status = status_at(row.status, row.expires_at, datetime.now(UTC))
     return Verification(
         verification_code=codes.display(row.verification_code),
         exam=ExamTitle(title=row.exam_title),
@@ -445,12 +473,19 @@ def verification(row: VerifiedSubmission) -> Verification:
         content_type=row.content_type,
         sha256=row.sha256,
         submitted_at=row.submitted_at,
-        status=status_at(row.status, row.expires_at, datetime.now(UTC)),
+        status=status,
         late=row.late,
         started_at=row.started_at,
         due_at=row.due_at,
         # An anonymous exam is marked without names: the code reveals the file, not its author.
         student=None if row.anonymous else StudentName(first_name=row.first_name, last_name=row.last_name),
+        scan=row.scan,
+        scan_detail=row.scan_detail,
+        scan_released_at=row.scan_released_at,
+        downloadable=status == "current"
+        and row.object_deleted_at is None
+        and download_refusal(row.scan, row.scan_released_at, row.scan_detail) is None,
+        warnings=list(row.warnings),
     )
 
 
@@ -466,7 +501,9 @@ def download_link(link: Link) -> DownloadLink:
 def receipt_check(verdict: Verdict) -> ReceiptCheck:
     from exam_depository.api.models.reviews import ReceiptCheck
 
-    return ReceiptCheck(genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status)
+    return ReceiptCheck(
+        genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status, scan=verdict.scan
+    )
 
 
 def jwks(keys: list[dict[str, str]]) -> Jwks:
