@@ -41,7 +41,7 @@ from exam_depository.domain.rules import (
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
-    from exam_depository.adapters.db.forms import ProgressRow
+    from exam_depository.adapters.db.forms import ProgressRow, UploadJson
     from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     )
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
-    from exam_depository.domain.statuses import SubmissionStatus
+    from exam_depository.domain.statuses import Kind, SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 
 def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
     """The exam as of `now` (its state; the moment of the answer when not given)."""
-    from exam_depository.api.models.exams import Exam, ExamCounts
+    from exam_depository.api.models.exams import Exam, ExamCounts, ScanCounts
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
     first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
@@ -94,6 +94,14 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
             late=row.late,
             none_yet=row.students - row.handed_in,
             started=row.started,
+        ),
+        accepted_types=row.accepted_types,
+        check_pdfs=row.check_pdfs,
+        scan_counts=ScanCounts(
+            scanning=row.scans_scanning,
+            threat=row.scans_threat,
+            unsupported=row.scans_unsupported,
+            failed=row.scans_failed,
         ),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
@@ -423,6 +431,8 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
             timezone=row.timezone,
             duration_minutes=row.duration_minutes,
             has_paper=row.has_paper,
+            accepted_types=row.accepted_types,
+            accept=_accept(row.accepted_types),
         ),
         server_time=now,
         student=StudentName(first_name=row.first_name, last_name=row.last_name),
@@ -431,9 +441,31 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
         current=Submission.model_validate(submission_fields(row.current, now, verification=True))
         if row.current is not None
         else None,
-        uploads=[UploadState.model_validate(item) for item in row.uploads],
+        uploads=[UploadState.model_validate({**item, "message": _told(item)}) for item in row.uploads],
         timing=_timing(row, clock, now),
     )
+
+
+def _accept(accepted_types: list[Kind]) -> str | None:
+    if not accepted_types:
+        return None
+    # Here: only an exam that restricts its types loads the kinds' table.
+    from exam_depository.domain.content_types import accept_attribute
+
+    return accept_attribute(accepted_types)
+
+
+def _told(upload: UploadJson) -> str | None:
+    """What a student is told of an upload that was not handed in."""
+    reason = upload["rejection_reason"]
+    if reason is None:
+        return None
+    from exam_depository.domain.content_types import FOUND_NAMES, REJECTION_MESSAGES, found, wrong_type_message
+
+    code = upload.get("found_type")
+    if reason == "wrong-type" and code is not None and code in FOUND_NAMES and upload.get("accepted_types"):
+        return wrong_type_message(found(code), upload["accepted_types"])
+    return REJECTION_MESSAGES[reason]
 
 
 def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | None:

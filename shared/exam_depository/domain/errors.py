@@ -119,6 +119,31 @@ class NoPaper(DomainError):
     kind = "no-paper"
 
 
+class NotScanned(DomainError):
+    """A file not yet known to be free of malware: still being scanned, or not scannable and not
+    released by the exam's owner (member `scan`)."""
+
+    title = "This file has not been scanned for malware"
+    status = HTTPStatus.CONFLICT
+    kind = "not-scanned"
+
+
+class Threat(DomainError):
+    """A file in which malware was found: quarantined, never downloaded (members `scan`, `scan_detail`)."""
+
+    title = "Malware was found in this file"
+    status = HTTPStatus.CONFLICT
+    kind = "threat"
+
+
+class NotReleasable(DomainError):
+    """A release asked of a file that was scanned (clean or a threat) or is being scanned (member `scan`)."""
+
+    title = "This file cannot be released"
+    status = HTTPStatus.CONFLICT
+    kind = "not-releasable"
+
+
 class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
     status = HTTPStatus.TOO_MANY_REQUESTS
@@ -165,33 +190,6 @@ class TypeNotAccepted(DomainError):
     title = "This exam does not accept this type of file"
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     kind = "type-not-accepted"
-
-
-class NotScanned(DomainError):
-    """A file that is still being checked for malware, or could not be checked and was not
-    released by the exam's owner, is not served: the problem carries its `scan`."""
-
-    title = "This file has not passed the malware scan"
-    status = HTTPStatus.CONFLICT
-    kind = "not-scanned"
-
-
-class Threat(DomainError):
-    """Malware was found in this file: it is kept for the exam's records and never served. The
-    problem carries `scan` and `scan_detail` (what was found)."""
-
-    title = "Malware was found in this file"
-    status = HTTPStatus.CONFLICT
-    kind = "threat"
-
-
-class NotReleasable(DomainError):
-    """Only a file that could not be scanned (unsupported or failed) may be released by the
-    exam's owner: the problem carries its `scan`."""
-
-    title = "This file cannot be released"
-    status = HTTPStatus.CONFLICT
-    kind = "not-releasable"
 
 
 class ServiceUnavailable(Exception):
