@@ -12,6 +12,7 @@ import json
 import uuid
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -20,10 +21,12 @@ import boto3
 import psycopg
 import pytest
 from exam_depository import config
-from exam_depository.domain.scans import TAG_KEY
+from exam_depository.adapters import db
+from exam_depository.domain.scans import TAG_KEY, ScanResult
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import BUCKET, EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, Bucket
+from tests.unit.test_scans import SUPERSEDES
 
 Record = Callable[..., dict[str, Any]]
 Handler = Callable[[str], ModuleType]
@@ -463,3 +466,21 @@ def test_the_reconcile_job_lands_a_lost_result_from_the_versions_tag(
     assert _status(api, untagged)["scan"] == "scanning"
     (event,) = _audit(api, "submission.scan_threat")
     assert event["target"] == f"student:{tagged['pseudonym']}"
+
+
+@pytest.mark.parametrize(("new", "old", "replaces"), [case for case in SUPERSEDES if case[1] is not None])
+def test_the_sql_keeps_the_result_the_rule_keeps(
+    api: Api, student: dict[str, Any], new: ScanResult, old: ScanResult, replaces: bool
+) -> None:
+    """The unit tests' table of which result stands, run through the statement that stores results."""
+    key = api.request_upload(student["upload_code"]).body["fields"]["key"]
+    with db.transaction() as conn:
+        target = db.scans.lock_uploads_by_key(conn, [key])[key]
+        db.scans.apply(conn, target, replace(old, key=key))
+        db.scans.apply(conn, target, replace(new, key=key))
+        stored = conn.execute(
+            "SELECT result, scanned_at, event_id FROM object_scan WHERE upload_id = %s", (target.upload_id,)
+        ).fetchone()
+    assert stored is not None
+    kept = new if replaces else old
+    assert (stored["result"], stored["scanned_at"], stored["event_id"]) == (kept.status, kept.scanned_at, kept.event_id)
