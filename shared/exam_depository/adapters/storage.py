@@ -125,6 +125,11 @@ def presign_download(key: str, version_id: str, content_disposition: str, conten
     )
 
 
+# The first bytes the recorder identifies a file by (domain.content_types.TYPE_PREFIX_BYTES, which
+# this module does not load: only a form that restricts its types does).
+TYPE_PREFIX_BYTES = 8192
+
+
 def inspect(
     key: str,
     version_id: str,
@@ -147,7 +152,7 @@ def inspect(
     # Here, not at the top: see adapters.objects (the recorder loaded it at init).
     from dataclasses import replace
 
-    from exam_depository.domain.content_types import TYPE_PREFIX_BYTES
+    from exam_depository.adapters.objects import StoredObject
 
     bucket = load(StorageSettings).bucket
     try:
