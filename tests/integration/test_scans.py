@@ -23,6 +23,7 @@ import pytest
 from exam_depository import config
 from exam_depository.adapters import db
 from exam_depository.domain.scans import TAG_KEY, ScanResult
+from exam_depository.usecases import checkpoints, expiry
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import BUCKET, EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, Bucket
@@ -157,6 +158,8 @@ def test_a_file_is_downloadable_only_once_its_scan_ends_clean(
     # Given a file handed in while files are scanned
     key, version = _hand_in(api, bucket, record, student, b"%PDF clean answers")
     current = _status(api, student)
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["downloadable"]) == ("scanning", False)
     code = current["verification_code"]
     assert (current["scan"], current["downloadable"]) == ("scanning", False)
 
@@ -171,7 +174,9 @@ def test_a_file_is_downloadable_only_once_its_scan_ends_clean(
     # When GuardDuty's result arrives
     assert deliver(guardduty_event(key, version, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
 
-    # Then the file is clean everywhere, and its link serves its bytes
+    # Then the file is clean everywhere, the student's own page too, and its link serves its bytes
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["scan_detail"], own["downloadable"]) == ("clean", None, True)
     assert (_status(api, student)["scan"], _status(api, student)["downloadable"]) == ("clean", True)
     shown = _verification(api, code)
     assert (shown["scan"], shown["scan_detail"], shown["downloadable"]) == ("clean", None, True)
@@ -484,3 +489,35 @@ def test_the_sql_keeps_the_result_the_rule_keeps(
     assert stored is not None
     kept = new if replaces else old
     assert (stored["result"], stored["scanned_at"], stored["event_id"]) == (kept.status, kept.scanned_at, kept.event_id)
+
+
+def test_a_superseded_threat_is_kept_quarantined_until_its_retention_then_deleted(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a threat, then a clean copy handed in after it
+    threat = _hand_in(api, bucket, record, student, b"infected answers")
+    assert deliver(guardduty_event(*threat, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    clean = _hand_in(api, bucket, record, student, b"%PDF clean copy")
+    expires_at = datetime.fromisoformat(_status(api, student)["expires_at"])
+
+    # Then the superseded threat's bytes stay (the examiner's record), through the reconcile job too
+    monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
+    handler("reconcile_storage").lambda_handler(sample_event("reconcile_storage", "scheduled"), LambdaContext())
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+
+    # And the expiry job deletes it at its retention, not before
+    assert (
+        expiry.expire_submissions(expires_at - timedelta(minutes=1), checkpoint=checkpoints.sign_checkpoint).deleted
+        == 0
+    )
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+    report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
+    assert report.deleted == 2
+    assert bucket.versions() == []
