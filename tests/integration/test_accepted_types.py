@@ -133,7 +133,7 @@ def test_a_form_carries_the_types_it_was_issued_under(api: Api, database_url: st
     after = _form(api, student["upload_code"], "answers.pdf", "application/pdf")
 
     with psycopg.connect(database_url) as conn:
-        pinned = dict(
+        pinned: dict[str, str] = dict(
             conn.execute(
                 "SELECT id::text, (accepted_types, check_pdfs)::text FROM upload WHERE id = ANY(%s::uuid[])",
                 ([before["upload_id"], after["upload_id"]],),
@@ -145,18 +145,17 @@ def test_a_form_carries_the_types_it_was_issued_under(api: Api, database_url: st
 def test_checking_pdfs_needs_an_exam_that_takes_pdfs(api: Api) -> None:
     _restricted(api, "word")
 
-    refused = api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body={"check_pdfs": True})
-    together = api.call(
-        "update_exam", "later_due", path_params={"exam_id": EXAM}, body={"accepted_types": ["zip"], "check_pdfs": True}
-    )
-    repeated = api.call(
-        "update_exam", "later_due", path_params={"exam_id": EXAM}, body={"accepted_types": ["pdf", "pdf"]}
-    )
-    unknown = api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body={"accepted_types": ["exe"]})
+    def change(body: dict[str, Any]) -> Any:
+        return api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body=body)
+
+    refused = change({"check_pdfs": True})
+    together = change({"accepted_types": ["zip"], "check_pdfs": True})
+    repeated = change({"accepted_types": ["pdf", "pdf"]})
+    unknown = change({"accepted_types": ["exe"]})
 
     assert [r.status for r in (refused, together, repeated, unknown)] == [422, 422, 422, 422]
-    assert (
-        refused.body["detail"] == "Checking PDFs (check_pdfs) needs pdf among the accepted_types, or none (any type)."
+    assert refused.body["detail"] == (
+        "Checking PDFs (check_pdfs) needs pdf among the accepted_types, or none (any type)."
     )
     exam = api.call("get_exam", "by_id", path_params={"exam_id": EXAM}).body
     assert (exam["accepted_types"], exam["check_pdfs"]) == (["word"], False)
