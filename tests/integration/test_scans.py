@@ -12,6 +12,7 @@ import json
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -521,3 +522,36 @@ def test_a_superseded_threat_is_kept_quarantined_until_its_retention_then_delete
     report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
     assert report.deleted == 2
     assert bucket.versions() == []
+
+
+def test_results_racing_their_recordings_are_never_lost(
+    api: Api, bucket: Bucket, record: Record, scanning: None
+) -> None:
+    """The recorder and the scan results' function, at once: both lock the upload's row first, so
+    whichever commits second sees the other's work (a result is taken up by the recording, or a
+    recording by the result); none is left `scanning`."""
+    from exam_depository.adapters.storage import objects_created
+    from exam_depository.domain.scans import scan_result_of
+    from exam_depository.usecases import recorder, scans
+
+    arrivals = []
+    for n in range(8):
+        student = api.create_student(f"s{n}")
+        form = api.request_upload(student["upload_code"]).body
+        key = form["fields"]["key"]
+        version = bucket.upload(form, b"%PDF " + bytes([65 + n]))
+        status = "THREATS_FOUND" if n % 2 else "NO_THREATS_FOUND"
+        result = scan_result_of(guardduty_event(key, version, status), bucket=BUCKET, prefix="submissions/")
+        created = objects_created({"Records": [bucket.notification(key, 6)]})
+        arrivals.append((student, created, result, "threat" if n % 2 else "clean"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = []
+        for _, created, result, _ in arrivals:
+            done.append(pool.submit(recorder.record_objects, created))
+            done.append(pool.submit(scans.record_scan_results, [result]))
+        for future in done:
+            outcome = future.result(timeout=120)
+            assert outcome.failed == set()
+
+    assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
