@@ -555,3 +555,26 @@ def test_results_racing_their_recordings_are_never_lost(
             assert outcome.failed == set()
 
     assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
+
+
+def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"infected")
+    capsys.readouterr()
+    threat = guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])
+    unknown = guardduty_event("submissions/no-such-upload/a.pdf", "v1", "NO_THREATS_FOUND")
+    validation = guardduty_event("malware-protection-resource-validation-object", "v1", "NO_THREATS_FOUND")
+    assert deliver(threat, threat, unknown, validation) == {"batchItemFailures": []}
+
+    # CloudWatch's embedded metric format, one line per metric set: what the template's alarms watch
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    states = [(item["state"], item["ScanResults"]) for item in emitted if "ScanResults" in item]
+    assert states == [("threat", [1.0])]  # the repeated result moved nothing
+    (counts,) = [item for item in emitted if "ScanResultsUnmatched" in item]
+    assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])
