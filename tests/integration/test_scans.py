@@ -546,13 +546,12 @@ def test_results_racing_their_recordings_are_never_lost(
         arrivals.append((student, created, result, "threat" if n % 2 else "clean"))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        done = []
-        for _, created, result, _ in arrivals:
-            done.append(pool.submit(recorder.record_objects, created))
-            done.append(pool.submit(scans.record_scan_results, [result]))
-        for future in done:
-            outcome = future.result(timeout=120)
-            assert outcome.failed == set()
+        recordings, results = [], []
+        for _, created, result, _ in arrivals:  # each recording and its result submitted together
+            recordings.append(pool.submit(recorder.record_objects, created))
+            results.append(pool.submit(scans.record_scan_results, [result]))
+        assert [future.result(timeout=120).failed for future in recordings] == [set()] * len(arrivals)
+        assert [future.result(timeout=120).failed for future in results] == [set()] * len(arrivals)
 
     assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
 
