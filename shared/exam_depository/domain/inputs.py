@@ -109,7 +109,7 @@ _CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed i
 def pdf_check_refusal(accepted_types: list[Kind], check_pdfs: bool) -> str | None:
     """Checking PDFs needs an exam that takes PDFs: `pdf` listed, or any type."""
     if check_pdfs and accepted_types and "pdf" not in accepted_types:
-        return "check_pdfs needs pdf among the accepted_types (or accepted_types empty: any type)"
+        return "Checking PDFs (check_pdfs) needs pdf among the accepted_types, or none (any type)"
     return None
 
 

@@ -93,7 +93,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
             changes.get("accepted_types", row.accepted_types), changes.get("check_pdfs", row.check_pdfs)
         )
         if pdfs is not None:  # the change and what it keeps, together (each alone was checked by ExamChange)
-            raise InvalidInput(pdfs[0].upper() + pdfs[1:] + ".")
+            raise InvalidInput(pdfs + ".")
         if changes.get("anonymous", row.anonymous) != row.anonymous and db.exams.earliest_submission(conn, row.exam_pk):
             # Receipts already issued name the student as the exam did then, and cannot be changed.
             raise Conflict(
