@@ -12,6 +12,7 @@ import json
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -521,3 +522,58 @@ def test_a_superseded_threat_is_kept_quarantined_until_its_retention_then_delete
     report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
     assert report.deleted == 2
     assert bucket.versions() == []
+
+
+def test_results_racing_their_recordings_are_never_lost(
+    api: Api, bucket: Bucket, record: Record, scanning: None
+) -> None:
+    """The recorder and the scan results' function, at once: both lock the upload's row first, so
+    whichever commits second sees the other's work (a result is taken up by the recording, or a
+    recording by the result); none is left `scanning`."""
+    from exam_depository.adapters.storage import objects_created
+    from exam_depository.domain.scans import scan_result_of
+    from exam_depository.usecases import recorder, scans
+
+    arrivals = []
+    for n in range(8):
+        student = api.create_student(f"s{n}")
+        form = api.request_upload(student["upload_code"]).body
+        key = form["fields"]["key"]
+        version = bucket.upload(form, b"%PDF " + bytes([65 + n]))
+        status = "THREATS_FOUND" if n % 2 else "NO_THREATS_FOUND"
+        result = scan_result_of(guardduty_event(key, version, status), bucket=BUCKET, prefix="submissions/")
+        created = objects_created({"Records": [bucket.notification(key, 6)]})
+        arrivals.append((student, created, result, "threat" if n % 2 else "clean"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        recordings, results = [], []
+        for _, created, result, _ in arrivals:  # each recording and its result submitted together
+            recordings.append(pool.submit(recorder.record_objects, created))
+            results.append(pool.submit(scans.record_scan_results, [result]))
+        assert [future.result(timeout=120).failed for future in recordings] == [set()] * len(arrivals)
+        assert [future.result(timeout=120).failed for future in results] == [set()] * len(arrivals)
+
+    assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
+
+
+def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"infected")
+    capsys.readouterr()
+    threat = guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])
+    unknown = guardduty_event("submissions/no-such-upload/a.pdf", "v1", "NO_THREATS_FOUND")
+    validation = guardduty_event("malware-protection-resource-validation-object", "v1", "NO_THREATS_FOUND")
+    assert deliver(threat, threat, unknown, validation) == {"batchItemFailures": []}
+
+    # CloudWatch's embedded metric format, one line per metric set: what the template's alarms watch
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    states = [(item["state"], item["ScanResults"]) for item in emitted if "ScanResults" in item]
+    assert states == [("threat", [1.0])]  # the repeated result moved nothing
+    (counts,) = [item for item in emitted if "ScanResultsUnmatched" in item]
+    assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])
