@@ -1354,8 +1354,8 @@ def test_guardduty_scans_only_the_submissions_and_tags_them_unless_the_stack_is_
     }
     assert plan["Properties"]["Actions"] == {"Tagging": {"Status": "ENABLED"}}
     assert plan["Properties"]["Role"] == {"Fn::GetAtt": ["MalwareProtectionRole", "Arn"]}
-    # The bucket policy must exist before the plan validates the bucket.
-    assert set(plan["DependsOn"]) == {"MalwareProtectionRole", "SubmissionsBucketPolicy"}
+    # The bucket policy must exist before the plan validates the bucket (the role comes first by the GetAtt).
+    assert plan["DependsOn"] == "SubmissionsBucketPolicy"
     # GuardDuty turns the bucket's EventBridge notifications on; an update must not turn them off.
     bucket = resources["SubmissionsBucket"]["Properties"]["NotificationConfiguration"]
     assert bucket["EventBridgeConfiguration"] == {
@@ -1442,10 +1442,20 @@ def test_scan_results_reach_their_function_through_a_queue_with_a_dead_letter_qu
             }
         },
     }
-    assert rule["Targets"] == [{"Id": "scan-results-queue", "Arn": {"Fn::GetAtt": ["ScanResultsQueue", "Arn"]}}]
-    (allow,) = resources["ScanResultsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    dead_letter = {"Fn::GetAtt": ["ScanResultsDeadLetterQueue", "Arn"]}
+    assert rule["Targets"] == [
+        {
+            "Id": "scan-results-queue",
+            "Arn": {"Fn::GetAtt": ["ScanResultsQueue", "Arn"]},
+            "DeadLetterConfig": {"Arn": dead_letter},
+        }
+    ]
+    policy = resources["ScanResultsQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "ScanResultsQueue"}, {"Ref": "ScanResultsDeadLetterQueue"}]
+    (allow,) = policy["PolicyDocument"]["Statement"]
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == [{"Fn::GetAtt": ["ScanResultsQueue", "Arn"]}, dead_letter]
     assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ScanResultsRule", "Arn"]}}}
     queue = resources["ScanResultsQueue"]["Properties"]
     assert queue["RedrivePolicy"] == {
