@@ -140,6 +140,12 @@ def test_a_form_carries_the_types_it_was_issued_under(api: Api, database_url: st
             ).fetchall()
         )
     assert pinned == {before["upload_id"]: "({},f)", after["upload_id"]: "({pdf},t)"}
+    # And the change is in the audit log, as every change of the exam's settings
+    with psycopg.connect(database_url) as conn:
+        changed = conn.execute(
+            "SELECT before, after FROM audit_event WHERE action = 'exam.updated' ORDER BY seq"
+        ).fetchall()
+    assert changed == [({"accepted_types": [], "check_pdfs": False}, {"accepted_types": ["pdf"], "check_pdfs": True})]
 
 
 def test_checking_pdfs_needs_an_exam_that_takes_pdfs(api: Api) -> None:

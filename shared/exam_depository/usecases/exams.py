@@ -18,13 +18,14 @@ from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, SignCheckpoint, difference
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
-from exam_depository.domain.inputs import ExamChange, ExamIn, pdf_check_refusal
+from exam_depository.domain.inputs import ExamChange, ExamIn
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     LimitChange,
     Window,
     limit_refusal,
     order_refusal,
+    pdf_check_refusal,
     window_length_refusal,
     window_refusal,
 )
