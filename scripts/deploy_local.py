@@ -939,6 +939,9 @@ def _work_around_emulator(outputs: dict[str, str]) -> None:
 
 def down(local_dir: Path) -> None:
     paths = Paths(local_dir)
+    # The scanner first: it would meet the bucket's deletion.
+    if stop_scanner(paths):
+        say("stopped the local malware scanner")
     if paths.deployed.exists() and paths.ready.exists():
         info = json.loads(paths.deployed.read_text())
         port = int(info["endpoint"].rsplit(":", 1)[1])
@@ -946,8 +949,6 @@ def down(local_dir: Path) -> None:
             _empty_bucket(info["bucket"])
             run([str(SAM), "delete", "--stack-name", info["stack"], "--region", REGION, "--no-prompts"], env)
     paths.deployed.unlink(missing_ok=True)
-    if stop_scanner(paths):
-        say("stopped the local malware scanner")
     if stop_holder(paths):
         say("stopped MiniStack and PostgreSQL")
     else:
