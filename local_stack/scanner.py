@@ -45,6 +45,8 @@ SCAN_STATUS = {
     "FAILED": "FAILED",
 }
 _ENCRYPTED = "Heuristics.Encrypted."
+# What S3 answers for a version deleted meanwhile (a delete marker: MethodNotAllowed).
+_GONE = ("NoSuchKey", "NoSuchVersion", "404", "MethodNotAllowed")
 
 
 @dataclass(frozen=True)
@@ -201,12 +203,18 @@ class LocalScanner(threading.Thread):
             stored = self.s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)
             data = stored["Body"].read()
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404", "MethodNotAllowed"):
+            if error.response["Error"]["Code"] in _GONE:
                 return
             raise
         verdict = clamscan(data, executable=self.executable)
         tags = [*tags, {"Key": TAG_KEY, "Value": verdict.status}]
-        self.s3.put_object_tagging(Bucket=self.bucket, Key=key, VersionId=version_id, Tagging={"TagSet": tags})
+        try:
+            self.s3.put_object_tagging(Bucket=self.bucket, Key=key, VersionId=version_id, Tagging={"TagSet": tags})
+        except ClientError as error:
+            # Deleted while it was scanned (a rejected upload): nothing is left to report on.
+            if error.response["Error"]["Code"] in _GONE:
+                return
+            raise
         event = scan_result_event(
             bucket=self.bucket,
             key=key,
