@@ -75,7 +75,7 @@ const NOT_DOWNLOADABLE = { superseded: "verify.not-downloadable.superseded", exp
 const SCAN = {
   scanning: "scan.scanning", clean: "scan.clean", threat: "scan.threat", unsupported: "scan.unsupported", failed: "scan.failed",
 };
-const SCAN_LOOK = { scanning: "none", clean: "current", threat: "expired", unsupported: "late", failed: "late" };
+const SCAN_LOOK = { scanning: "none", clean: "current", threat: "threat", unsupported: "late", failed: "late" };
 // Why a current file is not offered: its malware check.
 const HELD_BACK = {
   scanning: "verify.not-downloadable.scanning", threat: "verify.not-downloadable.threat",
