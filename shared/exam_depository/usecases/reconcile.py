@@ -75,7 +75,8 @@ def plan(
         upload = by_key.get(item.key)
         facts = upload.facts if upload is not None else None
         status = upload.submission_status if upload is not None else None
-        if item.delete_marker or must_not_exist(facts, status, item.version_id):
+        scan = upload.submission_scan if upload is not None else None
+        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan):
             # A delete marker keeps nothing the records need, and may hide a version they do.
             owner = upload.upload_id if upload is not None and upload.version_id == item.version_id else None
             repairs.delete.append(Deletion(item.key, item.version_id, None if item.delete_marker else owner))
@@ -91,7 +92,7 @@ def plan(
         assert upload.version_id is not None  # a used form names its version (a constraint)
         if (upload.object_key, upload.version_id) in listed:
             continue
-        if must_not_exist(upload.facts, upload.submission_status, upload.version_id):
+        if must_not_exist(upload.facts, upload.submission_status, upload.version_id, upload.submission_scan):
             repairs.confirm_deleted.append(upload.upload_id)
         elif upload.recorded_at is not None and upload.recorded_at < settled:
             # Recorded after a GET found the version, so it existed before the listing began.
