@@ -12,15 +12,14 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, get_args
 
 from exam_depository.domain.errors import TypeNotAccepted
-from exam_depository.domain.statuses import RejectionReason
+from exam_depository.domain.statuses import Kind, RejectionReason
 
 if TYPE_CHECKING:
     from puremagic import PureMagicWithConfidence
 
-Kind = Literal["pdf", "word", "odt", "image", "text", "zip"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 

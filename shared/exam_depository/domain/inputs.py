@@ -14,10 +14,10 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from exam_depository.domain.access import Role
-from exam_depository.domain.content_types import Kind
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
 from exam_depository.domain.rules import Window, order_refusal
+from exam_depository.domain.statuses import Kind
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 

@@ -8,16 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from exam_depository.domain.content_types import Content, Kind
 from exam_depository.domain.statuses import (
+    Kind,
     RejectionReason,
     ScanState,
     SubmissionStatus,
     SubmissionWarning,
     UploadStatus,
 )
+
+if TYPE_CHECKING:
+    from exam_depository.domain.content_types import Content
 
 Placement = Literal["current", "superseded"]
 # What became of one notified object: the record function counts each as a metric. A question

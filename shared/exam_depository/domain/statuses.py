@@ -25,6 +25,8 @@ RejectionReason = Literal[
 # A recorded file's malware scan (None where a file was never scanned: recorded before scanning
 # was deployed, or scanning is off).
 ScanState = Literal["scanning", "clean", "threat", "unsupported", "failed"]
+# The kinds of file an exam may accept (domain.content_types says what each is).
+Kind = Literal["pdf", "word", "odt", "image", "text", "zip"]
 # What a reviewer is warned of about a recorded file, without refusing it.
 SubmissionWarning = Literal["scanned_pdf"]
 ExamState = Literal["upcoming", "open", "late_period", "closed"]

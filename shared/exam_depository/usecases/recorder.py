@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -39,7 +39,6 @@ from exam_depository.config import (
     load,
 )
 from exam_depository.domain import codes
-from exam_depository.domain.content_types import Content
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.recording import (
@@ -61,6 +60,9 @@ from exam_depository.domain.redelivery import retry_delay_s
 from exam_depository.domain.rules import expiry_of, is_late, shown_as
 from exam_depository.domain.statuses import ScanState, SubmissionWarning
 from exam_depository.observability import logger
+
+if TYPE_CHECKING:
+    from exam_depository.domain.content_types import Content
 
 # `domain.jws` loads the JOSE library and cryptography: it is imported where a receipt is
 # signed, so the reconcile job, which imports this module and seldom signs, does not pay for it
@@ -227,7 +229,8 @@ def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | Serv
 def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject) -> Content:
     """What a file is, from its first bytes; a ZIP they left undecided from its end, where the
     form accepts an office document; and whether a PDF opens, where the form checks them."""
-    from exam_depository.domain.content_types import ZIP_TAIL_BYTES, identify, identify_zip_tail
+    # Here: only a form that restricts its types loads the kinds' table and puremagic.
+    from exam_depository.domain.content_types import ZIP_TAIL_BYTES, Content, identify, identify_zip_tail
 
     assert stored.first_bytes is not None
     found = identify(stored.first_bytes)

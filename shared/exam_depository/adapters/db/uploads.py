@@ -22,8 +22,8 @@ from exam_depository.domain.statuses import (
 if TYPE_CHECKING:
     import psycopg
 
-    from exam_depository.domain.content_types import Kind
     from exam_depository.domain.recording import UploadFacts
+    from exam_depository.domain.statuses import Kind
 
 
 # --- recording ------------------------------------------------------------------------------
