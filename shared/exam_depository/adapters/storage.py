@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote_plus
 
 from exam_depository.adapters import aws
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from exam_depository.adapters.objects import ObjectVersion, StoredObject, StoredPaper
     from exam_depository.domain.recording import ObjectCreated
+    from exam_depository.domain.scans import ScanStatus
 
 _CHUNK = 1024 * 1024
 # What S3 calls the version of an object written while the bucket was not versioned.
@@ -415,6 +416,29 @@ def presign_export(key: str, ttl_s: int) -> str:
     return client().generate_presigned_url(
         "get_object", Params={"Bucket": load(StorageSettings).bucket, "Key": key}, ExpiresIn=ttl_s
     )
+
+
+# --- malware scan tags -------------------------------------------------------------------------
+
+
+def scan_status_tag(key: str, version_id: str) -> ScanStatus | None:
+    """The malware scanner's tag on one version (GuardDuty writes it as it scans, and it stays: the
+    durable copy of a result whose event was lost), or None: not scanned yet, or no such version."""
+    from exam_depository.domain.scans import STATE_OF, TAG_KEY
+
+    try:
+        tags = client().get_object_tagging(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)
+    except aws.failures() as exc:
+        if _missing(exc):
+            return None
+        raise _failure("GetObjectTagging", exc) from exc
+    for tag in tags["TagSet"]:
+        if tag["Key"] == TAG_KEY:
+            value = tag["Value"]
+            if value not in STATE_OF:
+                raise ServiceUnavailable(f"S3 tag {TAG_KEY} has an unknown value: {value!r}", service="S3")
+            return cast("ScanStatus", value)
+    return None
 
 
 # --- S3 event notifications, as they arrive in SQS message bodies ----------------------------

@@ -10,7 +10,7 @@ same state. A threat found is never replaced; a rescan after a failure is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -67,6 +67,16 @@ class Ignored:
     plan's validation object)."""
 
     reason: str
+
+
+@dataclass
+class ScanBatch:
+    """What became of a batch of results: `changed` the submissions' new states (one each),
+    `unmatched` the results whose key no upload has, `failed` the indices to retry."""
+
+    changed: list[ScanState] = field(default_factory=list)
+    unmatched: int = 0
+    failed: set[int] = field(default_factory=set)
 
 
 def scan_result_of(event: Mapping[str, Any], *, bucket: str, prefix: str) -> ScanResult | Ignored:
