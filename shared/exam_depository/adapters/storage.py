@@ -148,6 +148,7 @@ def inspect(
     # Here, not at the top: see adapters.objects (the recorder loaded it at init).
     from dataclasses import replace
 
+    from exam_depository.adapters.objects import StoredObject
     from exam_depository.domain.content_types import TYPE_PREFIX_BYTES
 
     bucket = load(StorageSettings).bucket
