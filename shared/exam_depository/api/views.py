@@ -441,7 +441,16 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
         current=Submission.model_validate(submission_fields(row.current, now, verification=True))
         if row.current is not None
         else None,
-        uploads=[UploadState.model_validate({**item, "message": _told(item)}) for item in row.uploads],
+        uploads=[
+            UploadState(
+                upload_id=item["upload_id"],
+                status=item["status"],
+                rejection_reason=item["rejection_reason"],
+                found_type=item.get("found_type"),
+                message=_told(item),
+            )
+            for item in row.uploads
+        ],
         timing=_timing(row, clock, now),
     )
 

@@ -206,7 +206,7 @@ def identify(first: bytes) -> Found:
     if first.startswith(_ZIP_LOCAL):
         return _zip_by_local_headers(first)
     matched = _puremagic_code(first)
-    if matched is not None:
+    if matched is not None and matched != "unknown":
         return found(matched)
     if b"%PDF-" in first[:1024]:
         return found("pdf")  # readers allow junk before the header
@@ -323,8 +323,12 @@ def _puremagic_code(first: bytes) -> str | None:
 
 def _code_of_match(match: PureMagicWithConfidence) -> str:
     mime, extension, name = match.mime_type.lower(), match.extension.lower(), match.name.lower()
-    if match.byte_match.startswith(b"\xd0\xcf\x11\xe0"):
-        code: str | None = "ms-office-97"
+    if match.byte_match.startswith(b"MZ"):
+        # DOS and Windows executables (puremagic may call one a ZoneAlarm data file or an Acrobat
+        # plug-in: programs all the same).
+        code: str | None = "windows-program"
+    elif match.byte_match.startswith(b"\xd0\xcf\x11\xe0"):
+        code = "ms-office-97"
     elif match.byte_match.startswith(b"\x7fELF"):
         code = "linux-program"
     elif "mach-o" in name:
@@ -339,12 +343,15 @@ def _code_of_match(match: PureMagicWithConfidence) -> str:
 _MEDIA = {"audio": "audio", "video": "video"}
 
 
-_CONTROL_ALLOWED = frozenset(b"\t\n\r\f")
+_CONTROL_ALLOWED = frozenset("\t\n\r\f")
+# Control, unassigned, private-use and surrogate characters: what text has next to none of.
+_NOT_TEXT = frozenset({"Cc", "Cn", "Co", "Cs"})
 
 
 def _is_text(first: bytes) -> bool:
     """Plain text: UTF-16 with its byte-order mark, or UTF-8 (a sequence cut at the end of the
-    prefix allowed) with no NUL and under 1 % control characters besides tab, newlines and form feed."""
+    prefix allowed) with no NUL; and under 1 % control, unassigned or private-use characters
+    (tab, newlines and form feed are text)."""
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = first[: len(first) - len(first) % 2].decode("utf-16")
@@ -363,9 +370,11 @@ def _is_text(first: bytes) -> bool:
 
 
 def _few_controls(text: str) -> bool:
+    import unicodedata
+
     if not text:
         return False
-    controls = sum(1 for char in text if (ord(char) < 32 and ord(char) not in _CONTROL_ALLOWED) or ord(char) == 127)
+    controls = sum(1 for char in text if char not in _CONTROL_ALLOWED and unicodedata.category(char) in _NOT_TEXT)
     return controls * 100 < len(text)
 
 

@@ -227,14 +227,15 @@ def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | Serv
 
 
 def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject) -> Content:
-    """What a file is, from its first bytes; a ZIP they left undecided from its end, where the
-    form accepts an office document; and whether a PDF opens, where the form checks them."""
+    """What a file is, from its first bytes; a ZIP they left undecided from its end (a Word
+    document is no `zip`, and a student is told what they sent); and whether a PDF opens, where
+    the form checks them."""
     # Here: only a form that restricts its types loads the kinds' table and puremagic.
     from exam_depository.domain.content_types import ZIP_TAIL_BYTES, Content, identify, identify_zip_tail
 
     assert stored.first_bytes is not None
     found = identify(stored.first_bytes)
-    if not found.conclusive and {"word", "odt"} & set(plan.accepted_types):
+    if not found.conclusive:
         tail = (
             stored.content[-ZIP_TAIL_BYTES:]
             if stored.content is not None
