@@ -126,6 +126,11 @@ def presign_download(key: str, version_id: str, content_disposition: str, conten
     )
 
 
+# The first bytes the recorder identifies a file by (domain.content_types.TYPE_PREFIX_BYTES, which
+# this module does not load: only a form that restricts its types does).
+TYPE_PREFIX_BYTES = 8192
+
+
 def inspect(
     key: str,
     version_id: str,
@@ -149,7 +154,6 @@ def inspect(
     from dataclasses import replace
 
     from exam_depository.adapters.objects import StoredObject
-    from exam_depository.domain.content_types import TYPE_PREFIX_BYTES
 
     bucket = load(StorageSettings).bucket
     try:
