@@ -164,9 +164,8 @@ def _start_services(
     )
     from local_stack.gateway import Gateway, serve
     from local_stack.keys import KeyTable
-    from local_stack.schedules import Scheduler, schedules
-
     from local_stack.scanner import CLAMSCAN, LocalScanner
+    from local_stack.schedules import Scheduler, schedules
 
     if not CLAMSCAN.exists():
         raise SystemExit(f"ClamAV is not unpacked at {CLAMSCAN}: run `make run`, which unpacks it.")

@@ -23,6 +23,12 @@ def state_of(result_sql: str) -> str:
     return f"(CASE {result_sql} {whens} END)"
 
 
+def detail_of(t: str) -> str:
+    """What a submission's `scan_detail` says of the stored result `{t}`: the threats' names, or
+    why it was not scanned; NULL when the result names neither."""
+    return f"NULLIF(left(array_to_string({t}.threats || {t}.status_reasons, ', '), 300), '')"
+
+
 def rank(result_sql: str) -> str:
     """The result's place in `domain.scans.RANK` (1-based), in SQL."""
     return f"array_position(ARRAY[{', '.join(repr(status) for status in RANK)}]::text[], {result_sql})"
@@ -78,7 +84,7 @@ _APPLY = f"""WITH applied AS (
         > (o.result = 'THREATS_FOUND', o.scanned_at, {rank("o.result")}, o.event_id)
     RETURNING result, threats, status_reasons)
 UPDATE submission x SET scan = {state_of("a.result")},
-    scan_detail = left(array_to_string(a.threats || a.status_reasons, ', '), 300)
+    scan_detail = {detail_of("a")}
 FROM applied a WHERE x.upload_id = %(upload)s AND %(version)s = %(recorded_version)s
   AND x.scan IS DISTINCT FROM {state_of("a.result")}
 RETURNING x.id AS submission_id, x.scan, x.scan_detail, x.verification_code"""

@@ -226,7 +226,7 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
     """Record the submissions and mark their forms used, in one pipelined statement each. A scan
     result that arrived before the recording is taken up here, under the upload's row lock, which
     the scan results' function takes too."""
-    from exam_depository.adapters.db.scans import state_of
+    from exam_depository.adapters.db.scans import detail_of, state_of
 
     # Its fields as they are (each a scalar): asdict's deep copy of each was most of this function's time.
     rows = [vars(submission) for submission in submissions]
@@ -249,7 +249,7 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
                FROM (SELECT NULL) AS one
                LEFT JOIN LATERAL (
                  SELECT {state_of("o.result")} AS scan,
-                        left(array_to_string(o.threats || o.status_reasons, ', '), 300) AS scan_detail
+                        {detail_of("o")} AS scan_detail
                  FROM object_scan o WHERE o.upload_id = %(upload_id)s AND o.version_id = %(version_id)s
                ) AS f ON true""",
             rows,
