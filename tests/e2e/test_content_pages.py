@@ -300,7 +300,7 @@ def test_the_owner_releases_a_file_that_could_not_be_scanned_with_a_reason(
         reason = view.get_by_label("Why you release it")
         expect(reason).to_be_focused()
         view.get_by_role("button", name="Release the file").click()
-        expect(console.get_by_role("alert")).to_have_text("Say why you release it.")
+        expect(console.locator("#error-text")).to_have_text("Say why you release it.")
         # Escape leaves the question (not the student's view), the keyboard back on Release…
         console.keyboard.press("Escape")
         expect(view).to_be_visible()
