@@ -184,7 +184,8 @@ const fileParts = (() => {
       ...notes(current),
       el("p", { className: "hint" }, `Kept until ${when(current.expires_at)}`,
         ...(code ? ["; verification code ", el("span", { className: "mono" }, code)] : []), "."),
-      code ? el("div", { className: "row" }, download, receiptLink(current)) : "",
+      // A file its malware check holds back is not offered (the line above says why).
+      code ? el("div", { className: "row" }, current.downloadable === false ? "" : download, receiptLink(current)) : "",
       ...(release ? releaseParts(s) : []),
     ];
   }
@@ -199,7 +200,6 @@ const fileParts = (() => {
     return el("li", { className: "upload" },
       el("p", { className: "upload-title" }, el("span", { className: "strong wrap" }, submission.filename), " ",
         badge(FILE_STATES[submission.status], submission.status), " ", lateBadge(submission.late), ...badges(submission)),
-      ...notes(submission),
       el("dl", {},
         pair("Handed in", when(submission.submitted_at)),
         pair("Size", `${size(submission.size_bytes)} (${submission.size_bytes.toLocaleString()} bytes)`),
