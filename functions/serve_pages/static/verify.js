@@ -142,7 +142,8 @@ function present(form, facts) {
     download.addEventListener("click", () => downloadFile(form, facts.code));
     parts.push(download);
   } else if (facts.status === "current") {
-    parts.push(element("p", t(HELD_BACK[facts.scan] || "verify.download.failed", { detail: facts.scanDetail }), "hint"));
+    const why = t(HELD_BACK[facts.scan] || "verify.download.failed", { detail: facts.scanDetail });
+    parts.push(element("p", why, facts.scan === "threat" ? "error" : "hint"));
   } else {
     parts.push(element("p", t(NOT_DOWNLOADABLE[facts.status]), "hint"));
   }
