@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -167,6 +169,61 @@ def test_the_upload_page_offers_only_the_accepted_types_and_says_what_a_wrong_fi
             "choose a file of that type."
         )
         assert stack.progress(code)["attempts_left"] == 3
+
+
+def test_the_console_sets_and_changes_an_exams_accepted_types_and_pdf_checks(
+    browser: Any, console_errors: list[str], stack: Stack
+) -> None:
+    with browser_tab(browser, console_errors, DESKTOP, timezone_id="UTC") as page:
+        sent: list[Request] = []
+
+        def seen(request: Request) -> None:
+            sent.append(request)
+
+        page.on("request", seen)
+        _sign_in(page, stack)
+
+        # When an exam is created with PDFs alone, checked
+        now = datetime.now(UTC)
+        page.get_by_label("Title").first.fill("Typed in the console")
+        page.get_by_label("Exam id").fill("console-types")
+        for label, moment in (("Opens", now - timedelta(hours=1)), ("Due", now + timedelta(hours=2))):
+            page.get_by_label(label).first.fill(moment.strftime("%Y-%m-%dT%H:%M"))
+        page.get_by_label("Late uploads accepted until").first.fill(
+            (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+        )
+        created = page.locator("#exam-types")
+        expect(created.locator("legend")).to_have_text("Accepted types of file")
+        created.get_by_label("PDF", exact=True).check()
+        created.get_by_label(re.compile("^Check PDFs")).check()
+        page.get_by_role("button", name="Create the exam").click()
+        expect(page.locator("#exam-heading")).to_have_text("Typed in the console")
+
+        # Then the API has them
+        exam = stack.exam("console-types").json()
+        assert (exam["accepted_types"], exam["check_pdfs"]) == (["pdf"], True)
+        # And the change form shows them
+        changing = page.locator("#edit-types")
+        expect(changing.get_by_label("PDF", exact=True)).to_be_checked()
+        expect(changing.get_by_label(re.compile("^Check PDFs"))).to_be_checked()
+
+        # When Word replaces PDF while the PDF checks stay, the API's refusal is shown by the form
+        changing.get_by_label("Word document (.docx)").check()
+        changing.get_by_label("PDF", exact=True).uncheck()
+        page.get_by_role("button", name="Save the changes").click()
+        expect(page.locator("#error-text")).to_be_visible()
+        expect(page.locator("#error + #edit-exam")).to_have_count(1)  # beside the form
+        assert stack.exam("console-types").json()["accepted_types"] == ["pdf"]
+
+        # When the PDF checks go too, the change is saved with those two fields alone
+        changing.get_by_label(re.compile("^Check PDFs")).uncheck()
+        page.get_by_role("button", name="Save the changes").click()
+        expect(page.get_by_role("status")).to_have_text("The exam is changed.")
+        exam = stack.exam("console-types").json()
+        assert (exam["accepted_types"], exam["check_pdfs"]) == (["word"], False)
+        patches = [r for r in sent if r.method == "PATCH" and r.url.endswith("/exams/console-types")]
+        assert json.loads(patches[-1].post_data or "{}") == {"accepted_types": ["word"], "check_pdfs": False}
+        assert axe_serious(page) == []
 
 
 # --- the malware check, through every state -----------------------------------------------------
