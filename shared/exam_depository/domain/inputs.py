@@ -16,7 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
-from exam_depository.domain.rules import Window, order_refusal
+from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
@@ -104,13 +104,6 @@ AcceptedTypes = Annotated[
     AfterValidator(_each_once),
 ]
 _CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
-
-
-def pdf_check_refusal(accepted_types: list[Kind], check_pdfs: bool) -> str | None:
-    """Checking PDFs needs an exam that takes PDFs: `pdf` listed, or any type."""
-    if check_pdfs and accepted_types and "pdf" not in accepted_types:
-        return "check_pdfs needs pdf among the accepted_types (or accepted_types empty: any type)"
-    return None
 
 
 # What a pattern means, for the person whose value did not match it.

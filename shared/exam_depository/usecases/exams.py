@@ -18,13 +18,14 @@ from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, SignCheckpoint, difference
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
-from exam_depository.domain.inputs import ExamChange, ExamIn, pdf_check_refusal
+from exam_depository.domain.inputs import ExamChange, ExamIn
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     LimitChange,
     Window,
     limit_refusal,
     order_refusal,
+    pdf_check_refusal,
     window_length_refusal,
     window_refusal,
 )
@@ -93,7 +94,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
             changes.get("accepted_types", row.accepted_types), changes.get("check_pdfs", row.check_pdfs)
         )
         if pdfs is not None:  # the change and what it keeps, together (each alone was checked by ExamChange)
-            raise InvalidInput(pdfs[0].upper() + pdfs[1:] + ".")
+            raise InvalidInput(pdfs + ".")
         if changes.get("anonymous", row.anonymous) != row.anonymous and db.exams.earliest_submission(conn, row.exam_pk):
             # Receipts already issued name the student as the exam did then, and cannot be changed.
             raise Conflict(
