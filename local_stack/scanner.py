@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -226,39 +225,33 @@ class LocalScanner(threading.Thread):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The scanner of a `make deploy-local` deployment, until SIGTERM (deploy-local-down sends it)."""
+    """The scanner of a `make deploy-local` deployment, until SIGTERM (deploy-local-down sends it).
+    It reaches the emulator as the operator does: AWS_ENDPOINT_URL, AWS_CA_BUNDLE and the
+    operator's keys in its environment."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", type=Path, required=True, help="the deployment's deployed.json")
     arguments = parser.parse_args(argv)
     info = json.loads(arguments.stack.read_text())
     import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=info["scanner_access_key"],
-        aws_secret_access_key=info["scanner_secret_key"],
-        region_name=info["region"],
-    )
     from botocore.config import Config
 
-    endpoint = info["endpoint"]
-    s3 = session.client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
-    sqs = session.client("sqs", endpoint_url=endpoint)
-    events = session.client("events", endpoint_url=endpoint)
-    account = session.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
+    session = boto3.session.Session(region_name=info["region"])
+    s3 = session.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
-    pid_file = arguments.stack.parent / "scanner.pid"
-    pid_file.write_text(f"{os.getpid()}\n")
-    try:
-        scanner = LocalScanner(
-            s3, sqs, events, info["bucket"], account=account, local_dir=arguments.stack.parent, stop=stop
-        )
-        scanner.start()
-        stop.wait()
-        scanner.join(10)
-    finally:
-        pid_file.unlink(missing_ok=True)
+    scanner = LocalScanner(
+        s3,
+        session.client("sqs"),
+        session.client("events"),
+        info["bucket"],
+        account=session.client("sts").get_caller_identity()["Account"],
+        local_dir=arguments.stack.parent,
+        stop=stop,
+    )
+    scanner.start()
+    stop.wait()
+    scanner.join(10)
 
 
 if __name__ == "__main__":

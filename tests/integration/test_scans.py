@@ -12,6 +12,7 @@ import json
 import uuid
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -23,6 +24,7 @@ import pytest
 from exam_depository import config
 from exam_depository.adapters import db
 from exam_depository.domain.scans import TAG_KEY, ScanResult
+from exam_depository.usecases import checkpoints, expiry
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.integration.conftest import BUCKET, EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, Bucket
@@ -157,6 +159,8 @@ def test_a_file_is_downloadable_only_once_its_scan_ends_clean(
     # Given a file handed in while files are scanned
     key, version = _hand_in(api, bucket, record, student, b"%PDF clean answers")
     current = _status(api, student)
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["downloadable"]) == ("scanning", False)
     code = current["verification_code"]
     assert (current["scan"], current["downloadable"]) == ("scanning", False)
 
@@ -171,7 +175,9 @@ def test_a_file_is_downloadable_only_once_its_scan_ends_clean(
     # When GuardDuty's result arrives
     assert deliver(guardduty_event(key, version, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
 
-    # Then the file is clean everywhere, and its link serves its bytes
+    # Then the file is clean everywhere, the student's own page too, and its link serves its bytes
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["scan_detail"], own["downloadable"]) == ("clean", None, True)
     assert (_status(api, student)["scan"], _status(api, student)["downloadable"]) == ("clean", True)
     shown = _verification(api, code)
     assert (shown["scan"], shown["scan_detail"], shown["downloadable"]) == ("clean", None, True)
@@ -484,3 +490,90 @@ def test_the_sql_keeps_the_result_the_rule_keeps(
     assert stored is not None
     kept = new if replaces else old
     assert (stored["result"], stored["scanned_at"], stored["event_id"]) == (kept.status, kept.scanned_at, kept.event_id)
+
+
+def test_a_superseded_threat_is_kept_quarantined_until_its_retention_then_deleted(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a threat, then a clean copy handed in after it
+    threat = _hand_in(api, bucket, record, student, b"infected answers")
+    assert deliver(guardduty_event(*threat, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    clean = _hand_in(api, bucket, record, student, b"%PDF clean copy")
+    expires_at = datetime.fromisoformat(_status(api, student)["expires_at"])
+
+    # Then the superseded threat's bytes stay (the examiner's record), through the reconcile job too
+    monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
+    handler("reconcile_storage").lambda_handler(sample_event("reconcile_storage", "scheduled"), LambdaContext())
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+
+    # And the expiry job deletes it at its retention, not before
+    assert (
+        expiry.expire_submissions(expires_at - timedelta(minutes=1), checkpoint=checkpoints.sign_checkpoint).deleted
+        == 0
+    )
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+    report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
+    assert report.deleted == 2
+    assert bucket.versions() == []
+
+
+def test_results_racing_their_recordings_are_never_lost(
+    api: Api, bucket: Bucket, record: Record, scanning: None
+) -> None:
+    """The recorder and the scan results' function, at once: both lock the upload's row first, so
+    whichever commits second sees the other's work (a result is taken up by the recording, or a
+    recording by the result); none is left `scanning`."""
+    from exam_depository.adapters.storage import objects_created
+    from exam_depository.domain.scans import scan_result_of
+    from exam_depository.usecases import recorder, scans
+
+    arrivals = []
+    for n in range(8):
+        student = api.create_student(f"s{n}")
+        form = api.request_upload(student["upload_code"]).body
+        key = form["fields"]["key"]
+        version = bucket.upload(form, b"%PDF " + bytes([65 + n]))
+        status = "THREATS_FOUND" if n % 2 else "NO_THREATS_FOUND"
+        result = scan_result_of(guardduty_event(key, version, status), bucket=BUCKET, prefix="submissions/")
+        created = objects_created({"Records": [bucket.notification(key, 6)]})
+        arrivals.append((student, created, result, "threat" if n % 2 else "clean"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        recordings, results = [], []
+        for _, created, result, _ in arrivals:  # each recording and its result submitted together
+            recordings.append(pool.submit(recorder.record_objects, created))
+            results.append(pool.submit(scans.record_scan_results, [result]))
+        assert [future.result(timeout=120).failed for future in recordings] == [set()] * len(arrivals)
+        assert [future.result(timeout=120).failed for future in results] == [set()] * len(arrivals)
+
+    assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
+
+
+def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"infected")
+    capsys.readouterr()
+    threat = guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])
+    unknown = guardduty_event("submissions/no-such-upload/a.pdf", "v1", "NO_THREATS_FOUND")
+    validation = guardduty_event("malware-protection-resource-validation-object", "v1", "NO_THREATS_FOUND")
+    assert deliver(threat, threat, unknown, validation) == {"batchItemFailures": []}
+
+    # CloudWatch's embedded metric format, one line per metric set: what the template's alarms watch
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    states = [(item["state"], item["ScanResults"]) for item in emitted if "ScanResults" in item]
+    assert states == [("threat", [1.0])]  # the repeated result moved nothing
+    (counts,) = [item for item in emitted if "ScanResultsUnmatched" in item]
+    assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])

@@ -94,7 +94,8 @@ def test_its_events_have_guardduty_s_shape_and_parse_as_the_function_parses_them
     event = json.loads(json.dumps(event))
     assert set(event) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
     assert event["resources"] == ["arn:aws:guardduty:eu-west-1:000000000000:malware-protection-plan/local-clamav"]
-    assert event["time"].endswith("Z") and len(event["time"]) == len("2026-12-05T10:00:00Z")
+    assert event["time"].endswith("Z")
+    assert len(event["time"]) == len("2026-12-05T10:00:00Z")
     detail = event["detail"]
     assert detail["scanStatus"] == scan_status
     assert detail["s3ObjectDetails"] == {

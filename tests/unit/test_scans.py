@@ -4,7 +4,6 @@ and repetition of the same results ends in the same state; a threat wins), and w
 from __future__ import annotations
 
 import copy
-import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -178,7 +177,12 @@ def test_which_result_stands(new: ScanResult, old: ScanResult | None, replaces: 
 
 
 def _stored_state(results: list[ScanResult]) -> ScanResult | None:
-    return functools.reduce(lambda stored, new: new if supersedes(new, stored) else stored, results, None)
+    """What the store keeps after these deliveries, in this order."""
+    stored: ScanResult | None = None
+    for new in results:
+        if supersedes(new, stored):
+            stored = new
+    return stored
 
 
 _results = st.builds(
@@ -238,6 +242,7 @@ def test_who_may_download(scan: Any, released_at: datetime | None, refusal: type
     if refusal is None:
         assert found is None
     else:
+        assert isinstance(found, NotScanned | Threat)
         assert isinstance(found, refusal)
         assert found.extra["scan"] == scan
     assert held_back(scan, released_at, detail) == held
