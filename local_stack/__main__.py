@@ -75,6 +75,8 @@ def main() -> None:
             "queue_url": queues.queue_url,
             "dead_letter_queue_url": queues.dead_letter_url,
             "export_queue_url": queues.export_queue_url,
+            "scan_queue_url": queues.scan_queue_url,
+            "scan_dead_letter_queue_url": queues.scan_dead_letter_url,
             "database_url": database_url,
         }
         stack_file = local_dir / "stack.json"
@@ -151,7 +153,7 @@ def _start_services(
     terminal: Any,
 ) -> tuple[Any, Any]:
     from local_stack.delivery import QueueDelivery
-    from local_stack.emulator import clients, provision
+    from local_stack.emulator import clients, event_clients, provision, scan_results_pattern
     from local_stack.functions import (
         FunctionPool,
         binary_media_types,
@@ -162,18 +164,32 @@ def _start_services(
     )
     from local_stack.gateway import Gateway, serve
     from local_stack.keys import KeyTable
+    from local_stack.scanner import CLAMSCAN, LocalScanner
     from local_stack.schedules import Scheduler, schedules
 
-    s3, sqs = clients(s3_endpoint, (keys["s3_access_key"], keys["s3_secret_key"]), REGION)
+    if not CLAMSCAN.exists():
+        raise SystemExit(f"ClamAV is not unpacked at {CLAMSCAN}: run `make run`, which unpacks it.")
+    credentials = (keys["s3_access_key"], keys["s3_secret_key"])
+    s3, sqs = clients(s3_endpoint, credentials, REGION)
+    events, sts = event_clients(s3_endpoint, credentials, REGION)
     origins = [f"http://127.0.0.1:{api_port}", f"http://localhost:{api_port}"]
     visibility_timeout_s = int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT_S", "3"))
+    template = read_template()
     queues = provision(
-        s3, sqs, BUCKET, origins, max_receive_count=MAX_RECEIVE_COUNT, visibility_timeout_s=visibility_timeout_s
+        s3,
+        sqs,
+        events,
+        BUCKET,
+        origins,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        visibility_timeout_s=visibility_timeout_s,
+        scan_pattern=scan_results_pattern(template, BUCKET),
     )
 
-    # The recorder's own queue, as the template gives it (before its deliveries start).
+    # The recorder's own queue, as the template gives it (before its deliveries start), and the
+    # scan it marks each recorded file for (the template's MalwareScanning other than Off).
     os.environ["SUBMISSION_QUEUE_URL"] = queues.queue_url
-    template = read_template()
+    os.environ.setdefault("MALWARE_SCANNING", "on")
     # As many instances of each function as AWS runs with the template's default parameters, so
     # that the stack's connections stay within the database's as they do there (the local
     # PostgreSQL has max_connections 100, DatabaseMaxConnections' default).
@@ -201,6 +217,24 @@ def _start_services(
         batch_size=1,
     ).start()
     os.environ["EXPORT_QUEUE_URL"] = queues.export_queue_url
+    # GuardDuty's stand-in, and the scan results' function behind their queue (batch 10, as the template's).
+    QueueDelivery(
+        sqs,
+        queues.scan_queue_url,
+        queues.scan_queue_arn,
+        FunctionPool("record_scan_results", limits["record_scan_results"]),
+        stop,
+    ).start()
+    scanner_s3, scanner_sqs = clients(s3_endpoint, credentials, REGION)
+    LocalScanner(
+        scanner_s3,
+        scanner_sqs,
+        event_clients(s3_endpoint, credentials, REGION)[0],
+        BUCKET,
+        account=sts.get_caller_identity()["Account"],
+        local_dir=secrets_file.parent,
+        stop=stop,
+    ).start()
     override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
     Scheduler(schedules(template), stop, period_override_s=float(override) if override else None).start()
     return server, queues

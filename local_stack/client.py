@@ -308,13 +308,31 @@ class ApiClient:
                 raise TimeoutError(f"upload {upload_id} still pending after {timeout_s:.0f} s")
             time.sleep(0.2)
 
-    def hand_in(self, upload_code: str, content: bytes, filename: str = "answers.pdf") -> dict[str, Any]:
-        """Hash, presign, POST to S3, wait for the record: the student's whole path, as the page
-        takes it; returns the progress."""
+    def wait_until_scanned(self, upload_code: str, timeout_s: float = 30) -> dict[str, Any]:
+        """Poll as the upload page does until the recorded file's malware scan has ended (a file
+        recorded unscanned, `scan` null, has nothing to wait for)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            progress = self.progress(upload_code)
+            if (progress.get("current") or {}).get("scan") != "scanning":
+                return progress
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the file of {upload_code} still scanning after {timeout_s:.0f} s")
+            time.sleep(0.2)
+
+    def hand_in(
+        self, upload_code: str, content: bytes, filename: str = "answers.pdf", *, until_scanned: bool = True
+    ) -> dict[str, Any]:
+        """Hash, presign, POST to S3, wait for the record and, unless told not to, for its malware
+        scan: the student's whole path, as the page takes it; returns the progress."""
         form = self.form(upload_code, filename, sha256=hashlib.sha256(content).hexdigest())
         posted = self.post_form(form, content, filename=filename)
         assert posted.status_code in (200, 201, 204), posted.text
-        return self.wait_until_settled(upload_code, form["upload_id"])
+        progress = self.wait_until_settled(upload_code, form["upload_id"])
+        recorded = next(u for u in progress["uploads"] if u["upload_id"] == form["upload_id"])
+        if until_scanned and recorded["status"] == "recorded":
+            return self.wait_until_scanned(upload_code)
+        return progress
 
     def start_export(self, exam_id: str) -> requests.Response:
         return self.session.post(self.url(f"exams/{exam_id}/exports"), headers=self._examiner(), timeout=TIMEOUT_S)
@@ -342,6 +360,15 @@ class ApiClient:
 
     def download_link(self, code: str) -> requests.Response:
         return self.session.get(self.url(f"verifications/{code}/download_url"), timeout=TIMEOUT_S)
+
+    def release(self, exam_id: str, upload_id: str, reason: str) -> requests.Response:
+        """The exam's owner lets a file that could not be scanned be downloaded (audited)."""
+        return self.session.post(
+            self.url(f"exams/{exam_id}/submissions/{upload_id}/release"),
+            json={"reason": reason},
+            headers=self._examiner(),
+            timeout=TIMEOUT_S,
+        )
 
     def check_receipt(self, receipt: str) -> requests.Response:
         return self.session.post(self.url("receipts/verify"), json={"receipt": receipt}, timeout=TIMEOUT_S)

@@ -22,6 +22,9 @@ class Queues:
     export_queue_url: str
     export_queue_arn: str
     export_dead_letter_url: str
+    scan_queue_url: str
+    scan_queue_arn: str
+    scan_dead_letter_url: str
 
 
 class MiniStack:
@@ -49,7 +52,8 @@ class MiniStack:
             # Its MQTT listener binds 0.0.0.0:8883 whatever BIND_HOST says: nothing here uses IoT.
             "IOT_MTLS_ENABLED": "0",
             "GATEWAY_PORT": str(self.port),
-            "SERVICES": "s3,sqs,kms",
+            # events: the malware scan results' rule (local_stack/scanner.py routes by it); sts: its account.
+            "SERVICES": "s3,sqs,kms,events,sts",
             "AWS_ACCESS_KEY_ID": self.credentials[0],
             "AWS_SECRET_ACCESS_KEY": self.credentials[1],
             "MINISTACK_REGION": self.region,
@@ -113,13 +117,54 @@ def clients(endpoint: str, credentials: tuple[str, str], region: str) -> tuple[A
     return s3, session.client("sqs", endpoint_url=endpoint)
 
 
+def event_clients(endpoint: str, credentials: tuple[str, str], region: str) -> tuple[Any, Any]:
+    """EventBridge and STS clients for the emulator: the scan results' rule, and the account."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=credentials[0], aws_secret_access_key=credentials[1], region_name=region
+    )
+    return session.client("events", endpoint_url=endpoint), session.client("sts", endpoint_url=endpoint)
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+SCAN_RULE = "scan-results"
+THREAT_TAG = "GuardDutyMalwareScanStatus"
+
+
+def scan_results_pattern(template: dict[str, Any], bucket: str) -> dict[str, Any]:
+    """template.yaml's scan results rule's pattern, for `bucket` (the template names it from parameters)."""
+    pattern = json.loads(json.dumps(template["Resources"]["ScanResultsRule"]["Properties"]["EventPattern"]))
+    pattern["detail"]["s3ObjectDetails"]["bucketName"] = [bucket]
+    return dict(pattern)
+
+
+def deny_threat_downloads(bucket: str) -> dict[str, Any]:
+    """template.yaml's DenyThreatDownloads statement, for `bucket`."""
+    return {
+        "Sid": "DenyThreatDownloads",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {f"s3:ExistingObjectTag/{THREAT_TAG}": "THREATS_FOUND"}},
+    }
+
+
 def provision(
-    s3: Any, sqs: Any, bucket: str, origins: list[str], *, max_receive_count: int, visibility_timeout_s: int
+    s3: Any,
+    sqs: Any,
+    events: Any,
+    bucket: str,
+    origins: list[str],
+    *,
+    max_receive_count: int,
+    visibility_timeout_s: int,
+    scan_pattern: dict[str, Any],
 ) -> Queues:
     """What template.yaml creates, on the emulator; safe to run at every start."""
     if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
@@ -158,6 +203,16 @@ def provision(
     export_url, export_arn, export_dead_letter_url = _queue(
         sqs, "export-jobs", max_receive_count=3, visibility_timeout_s=max(visibility_timeout_s, 30)
     )
+    # The malware scan's results: a rule on the default bus with the template's pattern, to their
+    # queue (local_stack/scanner.py delivers by this rule, as EventBridge would).
+    scan_url, scan_arn, scan_dead_letter_url = _queue(
+        sqs, "scan-results", max_receive_count=max_receive_count, visibility_timeout_s=visibility_timeout_s
+    )
+    events.put_rule(Name=SCAN_RULE, EventPattern=json.dumps(scan_pattern), State="ENABLED", EventBusName="default")
+    events.put_targets(Rule=SCAN_RULE, EventBusName="default", Targets=[{"Id": "scan-results-queue", "Arn": scan_arn}])
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny_threat_downloads(bucket)]})
+    )
     # The students' answers and the examiners' question papers, each under its own prefix, to the
     # one queue of the recorder.
     s3.put_bucket_notification_configuration(
@@ -180,6 +235,9 @@ def provision(
         export_queue_url=export_url,
         export_queue_arn=export_arn,
         export_dead_letter_url=export_dead_letter_url,
+        scan_queue_url=scan_url,
+        scan_queue_arn=scan_arn,
+        scan_dead_letter_url=scan_dead_letter_url,
     )
 
 

@@ -21,6 +21,10 @@ What is made, where (LOCAL_DIR, default .local/):
   emulator credentials (secrets.json), the x86_64 build (build/: never .aws-sam/build, which
   `make build` checks is arm64 and `make deploy` ships).
 - LOCAL_DIR/deployed.json: where the deployment is, for Python clients and the tests.
+- The malware scan: MiniStack has no GuardDuty, so the stack is deployed with
+  MalwareScanning=External and `up` leaves the local scanner running beside it
+  (`python -m local_stack.scanner`, in a session of its own, LOCAL_DIR/scanner.pid): it speaks
+  GuardDuty's protocol to the deployed rule, queue and function. `down` stops it.
 
 Each MiniStack defect worked around here is one marked line or function, named for MiniStack
 1.5.33 with how to see it fixed. Environment: DEPLOY_LOCAL_PORT (4599), LOCAL_DIR.
@@ -172,6 +176,10 @@ class Paths:
     @property
     def deployed(self) -> Path:
         return self.local_dir / "deployed.json"
+
+    @property
+    def scanner_pid(self) -> Path:
+        return self.local_dir / "scanner.pid"
 
     @property
     def holder_pid(self) -> Path:
@@ -663,11 +671,13 @@ def up(local_dir: Path, port: int, *, database_given: bool = False) -> dict[str,
         info["up_seconds"] = round(time.monotonic() - started, 1)
         paths.deployed.write_text(json.dumps(info, indent=2) + "\n")
         paths.deployed.chmod(0o600)
+        start_scanner(paths, port)
         done = True
         return info
     finally:
         if not done:
             say("stopping what was started (the deployment did not complete)")
+            stop_scanner(paths)
             stop_holder(paths)
 
 
@@ -693,6 +703,8 @@ def deploy(
             "AllowedOrigin": browser_origin,  # the upload page as a browser reaches it here
             "LogRetentionDays": "1",
             "LogLevel": "INFO",
+            # No GuardDuty here: the local scanner, started by `up`, scans as it would.
+            "MalwareScanning": "External",
         }
         if database_given:
             overrides["DatabaseSecretArn"] = _database_secret(postgres_socket, environment)
@@ -722,6 +734,8 @@ def deploy(
             "dead_letter_queue_url": outputs["SubmissionEventsDeadLetterQueueUrl"],
             "export_queue_url": outputs["ExportJobsQueueUrl"],
             "export_dead_letter_queue_url": outputs["ExportJobsDeadLetterQueueUrl"],
+            "scan_queue_url": outputs["ScanResultsQueueUrl"],
+            "scan_dead_letter_queue_url": outputs["ScanResultsDeadLetterQueueUrl"],
             # The secret the functions read: the created cluster's (RDS's), or the one given.
             "database_secret_arn": outputs["DatabaseSecretArn"],
             "database_created": not database_given,
@@ -869,6 +883,26 @@ def _build(paths: Paths, env: dict[str, str]) -> Path:
     return build_dir
 
 
+def start_scanner(paths: Paths, port: int) -> None:
+    """GuardDuty's stand-in for this deployment, in a session of its own (it outlives `up`), with
+    the operator's credentials: it reads and tags the bucket's new versions and routes each result
+    by the deployed rule, as GuardDuty and EventBridge do."""
+    stop_scanner(paths)  # one an earlier `up` left
+    env = operator_environment(port, local_tls(), _secrets(paths)["operator"])
+    log = (paths.state / "scanner.log").open("ab")
+    command = [sys.executable, "-m", "local_stack.scanner", "--stack", str(paths.deployed)]
+    say("the local malware scanner (GuardDuty's stand-in): " + " ".join(command[1:]))
+    scanner = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)  # noqa: S603
+    paths.scanner_pid.write_text(json.dumps({"pid": scanner.pid, "command": command}))
+
+
+def stop_scanner(paths: Paths) -> bool:
+    """Stop the scanner `up` started, if it still runs (by its pid file, checked against its command)."""
+    from local_stack.processes import stop_leftover
+
+    return stop_leftover(paths.scanner_pid, timeout_s=15)
+
+
 def _outputs(stack: str) -> dict[str, str]:
     import boto3
 
@@ -905,6 +939,9 @@ def _work_around_emulator(outputs: dict[str, str]) -> None:
 
 def down(local_dir: Path) -> None:
     paths = Paths(local_dir)
+    # The scanner first: it would meet the bucket's deletion.
+    if stop_scanner(paths):
+        say("stopped the local malware scanner")
     if paths.deployed.exists() and paths.ready.exists():
         info = json.loads(paths.deployed.read_text())
         port = int(info["endpoint"].rsplit(":", 1)[1])

@@ -126,13 +126,20 @@ def smoke(client: ApiClient, timeout_s: float = 90) -> None:
             raise SystemExit(f"the upload was not recorded: {exc}") from exc
         if progress["current"] is None:
             raise SystemExit(f"the upload was not recorded: {progress['uploads']}")
+        say(f"GET {client.url('submissions/<code>')} until its malware scan has ended")
+        try:
+            progress = client.wait_until_scanned(code, timeout_s)
+        except TimeoutError as exc:
+            raise SystemExit(f"the file's malware scan did not end: {exc}") from exc
+        if progress["current"]["scan"] not in ("clean", None):
+            raise SystemExit(f"the malware scan says {progress['current']['scan']}: {progress['current']}")
         say(f"GET {client.url('verifications/<code>/download_url')}, then the file")
         if client.download(progress["current"]["verification_code"]) != content:
             raise SystemExit("the downloaded file differs from the uploaded one")
     finally:
         say(f"DELETE {client.url('exams/' + exam_id)}")
         _expect(client.delete_exam(exam_id), 204)
-    print("smoke test passed: exam, student, presign, upload, record, verify, download, delete")
+    print("smoke test passed: exam, student, presign, upload, record, scan, verify, download, delete")
 
 
 def _expect(response: requests.Response, *statuses: int) -> None:

@@ -30,6 +30,7 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/members/{member_id}", "patch"),
     ("/exams/{exam_id}/members/{member_id}", "delete"),
     ("/exams/{exam_id}/audit", "get"),
+    ("/exams/{exam_id}/submissions/{upload_id}/release", "post"),
 }
 OPEN_ROUTES = {
     ("/submissions/{upload_code}", "post"),

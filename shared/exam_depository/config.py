@@ -179,6 +179,22 @@ class WakeSettings(_EnvSettings):
         return self
 
 
+class ScanSettings(_EnvSettings):
+    """Whether the bucket's submissions are scanned for malware (template.yaml's MalwareScanning,
+    GuardDuty or External: `on`; Off: `off`). On, a new submission is recorded `scanning` and may
+    be downloaded once its result is clean; off, it is recorded unscanned (`scan` null) and served
+    as before scanning existed."""
+
+    enabled: bool = Field(default=False, alias="MALWARE_SCANNING")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: object) -> object:
+        if value not in ("on", "off", True, False):
+            raise ValueError("MALWARE_SCANNING must be on or off")
+        return value in ("on", True)
+
+
 def load[T: _EnvSettings](settings_class: type[T]) -> T:
     """Validate the environment into `settings_class` once per cold start."""
     settings = _validated(settings_class)

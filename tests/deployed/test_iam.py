@@ -102,6 +102,7 @@ FORBIDDEN: dict[str, Call] = {
     "GetExportFunction": read_a_submission,  # may read exports/ only
     "MembersFunction": read_a_submission,  # an exam's members: the database only
     "ListAuditFunction": sign_with_the_receipt_key,  # reads the log; never signs a checkpoint
+    "ReleaseSubmissionFunction": read_a_submission,  # an audited release: the database only
     "RequestUploadFunction": read_a_submission,  # signs upload forms (PutObject) only
     "GetUploadStatusFunction": read_a_submission,
     "StartAttemptFunction": read_a_paper_version,  # starts a clock; the paper comes from its own route
@@ -114,6 +115,7 @@ FORBIDDEN: dict[str, Call] = {
     "ServeDocsFunction": read_the_database_secret,
     "RecordSubmissionsFunction": write_a_submission,  # records files, never writes one
     "BuildExportFunction": delete_a_submission_version,  # reads versions, writes exports/
+    "RecordScanResultsFunction": read_a_submission,  # the results are in the events; never reads a file
     "ExpireSubmissionsFunction": read_a_submission,  # deletes expired versions only
     "ReconcileStorageFunction": write_an_export,  # submissions/ only
     "MigrateDatabaseFunction": read_a_submission,

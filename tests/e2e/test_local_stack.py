@@ -294,7 +294,8 @@ def test_posting_a_recorded_form_again_changes_nothing_a_reviewer_sees_or_downlo
     student = stack.create_student(EXAM, "e2e.reuse")
     form = stack.form(student["upload_code"])
     assert stack.post_form(form, b"%PDF the answers handed in").status_code == 204
-    recorded = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]
+    stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    recorded = stack.wait_until_scanned(student["upload_code"])["current"]
     seen = stack.verification(recorded["verification_code"]).json()
 
     # When the student posts the same form again with other bytes (S3 accepts it: 204)

@@ -174,7 +174,9 @@ def test_a_reviewer_checks_a_code_and_downloads_the_file(page: Page, stack: Stac
     content = b"%PDF-1.7 the reviewed answers"
     form = stack.presign(student["upload_code"], "Final answers.pdf").json()
     assert stack.post_form(form, content).status_code == 204
-    code = stack.wait_until_settled(student["upload_code"], form["upload_id"])["current"]["verification_code"]
+    stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    # A file is offered for download once its malware scan found it clean.
+    code = stack.wait_until_scanned(student["upload_code"])["current"]["verification_code"]
 
     page.goto(f"{stack.api}/verify")
     page.get_by_label("Verification code").fill(code.lower())

@@ -71,6 +71,8 @@ def test_the_readme_walkthrough_works_when_pasted_into_bash(stack: Stack, tmp_pa
     assert current["sha256"] == hashlib.sha256(answers).hexdigest()
     assert current["size_bytes"] == len(answers)
     assert f"verification code: {current['verification_code']}" in lines, output
+    # and the walk waited for its malware scan, which found it clean
+    assert "malware scan: clean" in lines, output
 
     # And the download link gave the same bytes, as it still does
     assert (tmp_path / "downloaded.pdf").read_bytes() == answers

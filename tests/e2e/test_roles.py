@@ -53,6 +53,9 @@ EXPECTED: dict[str, tuple[str | int, ...]] = {
     # A member redeeming an invitation to their own exam: 409, the invitation stays unused; a key
     # that is no member joins.
     "POST /members/invitations/{invitation_code}": (409, 409, 409, 409, 200),
+    # Releasing a file that could not be scanned is the owner's alone; this file was scanned
+    # clean, so the owner's release is refused for the file (409 not-releasable), not the role.
+    "POST /exams/{exam_id}/submissions/{upload_id}/release": (409, N, N, N, X),
     # The destructive ones, last, each on an exam of its own
     "DELETE /exams/{exam_id}/students/{nickname}": (Y, Y, N, N, X),
     "POST /exams/{exam_id}/close": (Y, Y, N, N, X),
@@ -174,6 +177,23 @@ def _invitation(owner: ApiClient, exam_id: str) -> str:
     return str(invited.json()["invitation_code"])
 
 
+def _on_a_handed_in_file(stack: Stack, prefix: str) -> dict[str, tuple[Team, Call]]:
+    """The routes about a file a student handed in, on an open exam of their own."""
+    handed_in = Team(stack, f"{prefix}-files", opens_in_s=-60)
+    owner = handed_in.clients["owner"]
+    listed = owner.student(handed_in.exam_id, "ann")
+    assert listed.status_code == 200, listed.text
+    current = owner.hand_in(listed.json()["upload_code"], b"Ann's answers\n", "answers.txt")["current"]
+    assert current["scan"] == "clean", current
+    upload_id = current["upload_id"]
+    return {
+        "POST /exams/{exam_id}/submissions/{upload_id}/release": (
+            handed_in,
+            lambda c, role: c.release(handed_in.exam_id, upload_id, f"checked by hand, as {role}"),
+        ),
+    }
+
+
 def _destructive(stack: Stack, prefix: str) -> dict[str, tuple[Team, Call]]:
     """The routes that destroy, each on an exam of its own (its team's keys are the team's)."""
     gone = Team(stack, f"{prefix}-students", opens_in_s=-60)
@@ -228,6 +248,7 @@ def test_every_role_gets_what_the_table_says_on_every_route(stack: Stack) -> Non
         item["member_id"] for item in owner.members(team.exam_id).json()["items"] if item["member_id"] not in known
     ]
     calls: dict[str, tuple[Team, Call]] = {route: (team, call) for route, call in _routes(team).items()}
+    calls |= _on_a_handed_in_file(stack, prefix)
     calls |= _destructive(stack, prefix)
     assert list(calls) == list(EXPECTED)
 

@@ -149,7 +149,7 @@ def test_an_anonymous_exams_manifest_has_no_names(
     header = _zip(database_url, export_id).read("manifest.csv").decode("utf-8-sig").splitlines()[0]
     assert header == (
         "pseudonym,filename,path_in_zip,size_bytes,sha256,submitted_at,late,"
-        "started_at,due_at,cutoff_at,extra_time_percent,extra_time_minutes,verification_code"
+        "started_at,due_at,cutoff_at,extra_time_percent,extra_time_minutes,verification_code,scan,held_back"
     )
 
 

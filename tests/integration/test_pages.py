@@ -36,8 +36,10 @@ def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, sc
     words = ["/v1/static/i18n.js"] if script != "examiner.js" else []
     assert scripts == ["/v1/static/retry.js", *words, f"/v1/static/{script}"]
     assert "<script>" not in response.body  # no inline script
-    # The console's team parts (members, invitations, the audit log) load when first opened.
-    for asset in ("app.css", "retry.js", "i18n.js", script, *(["team.js"] if script == "examiner.js" else [])):
+    # The console's team parts (members, invitations, the audit log) load when first opened, its
+    # files' part (accepted types, malware checks, release) once signed in.
+    later = ["team.js", "files.js"] if script == "examiner.js" else []
+    for asset in ("app.css", "retry.js", "i18n.js", script, *later):
         served = api.page(f"/static/{asset}")
         assert served.status == 200
         assert "http" not in served.body.replace("http://www.w3.org", "")  # no CDN, no font service

@@ -141,6 +141,8 @@ def test_an_anonymous_exam_names_its_students_by_pseudonym_in_receipts_and_expor
         "extra_time_percent",
         "extra_time_minutes",
         "verification_code",
+        "scan",
+        "held_back",
     ]
     # Listed by pseudonym: an order by nickname would tell who is who to anyone with the roster
     assert [row["pseudonym"] for row in manifest] == sorted(pseudonyms.values())

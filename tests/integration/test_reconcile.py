@@ -89,6 +89,8 @@ def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
         "lost": 1,
         "unused_forms_dropped": 1,
         "failed": 0,
+        "scans_landed": 0,
+        "scans_overdue": 0,
     }
     assert bucket.keys() == sorted([unnotified["fields"]["key"], latest["fields"]["key"], hidden["fields"]["key"]])
     progress = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body
@@ -118,6 +120,8 @@ def test_each_kind_of_drift_is_repaired_and_a_second_run_finds_nothing(
         "lost": 0,
         "unused_forms_dropped": 0,
         "failed": 0,
+        "scans_landed": 0,
+        "scans_overdue": 0,
     }
 
 

@@ -106,7 +106,13 @@ def test_full_flow_create_presign_upload_record_verify_download(api: Api, bucket
     content = b"%PDF-1.7 my answers \xe2\x80\x93 final"
     form, notification = _upload(api, bucket, student, content, "Exam answers – Mary-Ann.pdf")
     assert "%E2%80%93" in notification["s3"]["object"]["key"]  # S3 sends the key URL-encoded
-    pending = {"upload_id": form["upload_id"], "status": "pending", "rejection_reason": None}
+    pending = {
+        "upload_id": form["upload_id"],
+        "status": "pending",
+        "rejection_reason": None,
+        "found_type": None,
+        "message": None,
+    }
     assert _progress(api, student["upload_code"])["uploads"] == [pending]
 
     # When S3's notification reaches the recorder

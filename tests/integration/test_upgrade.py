@@ -2,7 +2,8 @@
 (0001) is migrated to this one, its students land in the unowned legacy exam, their codes and
 files keep working, and ops hand the exam to an examiner with the documented command; databases
 filled under later schemas keep their pseudonyms, retention, search, and, once timed exams come,
-every window, late flag and receipt."""
+every window, late flag and receipt; and once types are checked and files scanned, every exam
+accepts any type and every earlier file is served, unscanned, as before."""
 
 from __future__ import annotations
 
@@ -735,3 +736,128 @@ def test_a_database_from_before_the_audit_log_gives_every_exam_a_genesis_head(
         left = conn.execute("SELECT count(*) AS events FROM audit_event WHERE exam_pk = %s", (made["id"],)).fetchone()
     assert left == {"events": 1}  # until the expiry job's retention purges it (test_audit)
     assert schema.migrate(url) == []
+
+
+# --- before accepted types and malware scans (0011) ----------------------------------------------
+
+BEFORE_CONTENT_CODE, BEFORE_CONTENT_VERIFICATION = "8K3MQ9TX2WFD8HNBC4RZ", "R2RBM7TZ3KXD9WFAH5NP"
+
+
+@pytest.fixture
+def before_content_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0011 (before accepted types and scans), filled as that
+    release did: an exam of the sample events' examiner, a student with a recorded file and an
+    upload rejected for its checksum."""
+    with _database_at(server_url, "0011.audit") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+            exam = conn.execute(OLDER_LAYERS_INSERT, (1, "physics", "Physics")).fetchone()
+            assert exam is not None
+            student = conn.execute(
+                """INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
+                   VALUES (%s, 'ann', 'A', 'B', %s, %s) RETURNING id""",
+                (exam[0], BEFORE_CONTENT_CODE, codes.new_pseudonym()),
+            ).fetchone()
+            assert student is not None
+            conn.execute(
+                """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, status,
+                                       version_id, rejection_reason)
+                   VALUES (gen_random_uuid(), %(s)s, 'submissions/1/a/answers.pdf', 'answers.pdf', 'application/pdf',
+                           now(), 'recorded', 'v1', NULL),
+                          (gen_random_uuid(), %(s)s, 'submissions/1/b/answers.pdf', 'answers.pdf', 'application/pdf',
+                           now(), 'rejected', 'v2', 'checksum_mismatch')""",
+                {"s": student[0]},
+            )
+            conn.execute(
+                """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+                                           size_bytes, sha256, submitted_at, expires_at, status, due_at)
+                   SELECT id, student_id, issue_seq, %s, 'answers.pdf', 'application/pdf', 12, repeat('a', 64),
+                          now(), now() + interval '30 days', 'current', now() + interval '1 hour'
+                   FROM upload WHERE status = 'recorded'""",
+                (BEFORE_CONTENT_VERIFICATION,),
+            )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+def test_a_database_from_before_accepted_types_serves_its_files_as_before_once_migrated(
+    before_content_database: str, handler: Callable[[str], ModuleType]
+) -> None:
+    url = before_content_database
+
+    # When this release's migration runs
+    assert schema.migrate(url) == ["0012.content-and-scans"]
+
+    # Then every exam accepts any type, and the files recorded before were never scanned (null)
+    # and are served as before
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT accepted_types, check_pdfs FROM exam").fetchall() == [([], False)]
+        assert conn.execute(
+            "SELECT found_type, warnings, scan, scan_detail, scan_released_at FROM submission"
+        ).fetchall() == [(None, [], None, None, None)]
+        assert conn.execute(
+            "SELECT rejection_reason, accepted_types, found_type FROM upload ORDER BY issue_seq"
+        ).fetchall() == [(None, [], None), ("checksum_mismatch", [], None)]
+    api = Api(handler)
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "physics"}).body
+    assert (exam["accepted_types"], exam["check_pdfs"]) == ([], False)
+    assert exam["scan_counts"] == {"scanning": 0, "threat": 0, "unsupported": 0, "failed": 0}
+    progress = api.call("get_upload_status", "by_code", path_params={"upload_code": BEFORE_CONTENT_CODE}).body
+    assert (progress["exam"]["accepted_types"], progress["exam"]["accept"]) == ([], None)
+    assert [(u["rejection_reason"], u["found_type"]) for u in progress["uploads"]] == [
+        (None, None),
+        ("checksum_mismatch", None),
+    ]
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": BEFORE_CONTENT_VERIFICATION})
+    assert link.status == 200, link.body
+    # And a form for any type is issued, as before
+    form = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": BEFORE_CONTENT_CODE},
+        body={"filename": "program.exe", "content_type": "application/x-msdownload"},
+    )
+    assert form.status == 201, form.body
+
+
+def test_the_content_and_scans_migration_rolls_back_and_applies_again(before_content_database: str) -> None:
+    url = before_content_database
+    schema.migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE exam SET accepted_types = '{pdf}', check_pdfs = true")
+        conn.execute(
+            """UPDATE upload SET rejection_reason = 'wrong-type', found_type = 'windows-program'
+               WHERE status = 'rejected'"""
+        )
+        conn.execute("UPDATE submission SET scan = 'threat', warnings = '{scanned_pdf}'")
+        upload = conn.execute("SELECT id FROM upload WHERE status = 'recorded'").fetchone()
+        assert upload is not None
+        conn.execute(
+            """INSERT INTO object_scan (upload_id, version_id, result, scanned_at, event_id, scanner)
+               VALUES (%s, 'v1', 'THREATS_FOUND', now(), 'e1', 'tag')""",
+            (upload[0],),
+        )
+
+    # When 0012 is rolled back (its rollback file)
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    with backend.lock():
+        backend.rollback_migrations(backend.to_rollback(every.__class__([m for m in every if m.id > "0011.audit"])))
+
+    # Then the schema is 0011's again: no new column or table, and the older layer's reasons only
+    with psycopg.connect(url) as conn:
+        added = conn.execute(
+            """SELECT table_name || '.' || column_name FROM information_schema.columns
+               WHERE (table_name, column_name) IN (('exam', 'accepted_types'), ('upload', 'found_type'),
+                                                   ('submission', 'scan'), ('submission', 'warnings'))"""
+        ).fetchall()
+        assert added == []
+        assert conn.execute("SELECT to_regclass('object_scan')").fetchone() == (None,)
+        assert conn.execute("SELECT rejection_reason FROM upload ORDER BY issue_seq").fetchall() == [
+            (None,),
+            ("checksum_mismatch",),
+        ]
+    # And migrating again applies it
+    assert schema.migrate(url) == ["0012.content-and-scans"]

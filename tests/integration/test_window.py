@@ -234,7 +234,13 @@ def test_closing_an_exam_ends_every_window_now_and_forms_issued_before_stop_coun
     assert in_time["current"] is not None  # whatever S3 accepted inside the window is recorded
     assert too_late["current"] is None
     assert too_late["uploads"] == [
-        {"upload_id": before["bob"]["upload_id"], "status": "rejected", "rejection_reason": "after_cutoff"}
+        {
+            "upload_id": before["bob"]["upload_id"],
+            "status": "rejected",
+            "rejection_reason": "after_cutoff",
+            "found_type": None,
+            "message": "This file arrived after your time to hand in ended. It was not handed in.",
+        }
     ]
     assert bucket.keys() == [before["ann"]["fields"]["key"]]  # the rejected file is deleted
     assert api.call("close_exam", "now").status == 200  # closing again changes nothing

@@ -49,6 +49,7 @@ member.read              ✓         ✓          ✓         ✓
 member.manage            ✓         -          -         -
 member.leave             ✓         ✓          ✓         ✓
 audit.read               ✓         ✓          -         -
+submission.release       ✓         -          -         -
 """
 
 

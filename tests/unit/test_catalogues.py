@@ -2,17 +2,21 @@
 English, with the same placeholders; every key the pages use is in English, and every English key
 is used; the English the HTML carries before its catalogue arrives is the catalogue's own. The
 console reads English, but the words of its team parts (roles, members, invitations, the audit
-log) are catalogued too: its scripts keep them by key, as the catalogue's English."""
+log; the accepted types of file, the malware checks and the release) are catalogued too: its scripts
+keep them by key, as the catalogue's English."""
 
 from __future__ import annotations
 
 import json
 import re
 from html.parser import HTMLParser
+from typing import get_args
 
 import pytest
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import AuditAction
+from exam_depository.domain.content_types import FOUND_NAMES, KINDS
+from exam_depository.domain.statuses import ScanState
 
 from tests.conftest import ROOT
 
@@ -21,8 +25,9 @@ CATALOGUES = STATIC / "i18n"
 PAGES = ("upload.html", "verify.html")
 # The scripts whose words come from the catalogues (retry.js speaks on both pages).
 SCRIPTS = ("upload.js", "verify.js", "i18n.js", "retry.js")
-# The console's scripts that keep their team words by key (team.js: members, invitations, the audit log).
-CONSOLE_SCRIPTS = ("examiner.js", "team.js")
+# The console's scripts that keep their words by key (team.js: members, invitations, the audit log;
+# files.js: accepted types, malware checks, release).
+CONSOLE_SCRIPTS = ("examiner.js", "team.js", "files.js")
 # The console's HTML buttons that open the team parts, by their keys.
 CONSOLE_BUTTONS = {"join-exam": "team.join.open", "open-members": "team.members.open", "open-audit": "team.audit.open"}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -201,3 +206,28 @@ def test_the_language_switch_offers_every_catalogue() -> None:
 def test_no_catalogue_holds_html() -> None:
     for language in languages():
         assert [key for key, text in catalogue(language).items() if re.search(r"<\w|&\w+;", text)] == []
+
+
+def test_the_consoles_file_words_are_the_english_catalogues() -> None:
+    pair = re.compile(r'"(files\.[a-z0-9._-]+)": "([^"]*)"')
+    words = dict(pair.findall((STATIC / "files.js").read_text()))
+
+    assert words, "files.js keeps its words by key"
+    assert words == {key: text for key, text in catalogue("en").items() if key.startswith("files.")}
+
+
+def test_every_kind_every_found_type_and_every_scan_state_is_said_in_words() -> None:
+    english = catalogue("en")
+    upload = (STATIC / "upload.js").read_text()
+    files = (STATIC / "files.js").read_text()
+
+    # The student's page names what a file was found to be, and each kind, in a sentence
+    assert sorted(key.removeprefix("upload.found.") for key in english if key.startswith("upload.found.")) == sorted(
+        FOUND_NAMES
+    )
+    assert all(f'"upload.found.{code}"' in upload for code in FOUND_NAMES)
+    assert sorted(key.removeprefix("kind.") for key in english if key.startswith("kind.")) == sorted(KINDS)
+    # The console offers every kind, and names every scan state
+    assert sorted(key.removeprefix("files.kind.") for key in english if key.startswith("files.kind.")) == sorted(KINDS)
+    assert all(f'"files.scan.{state}"' in files for state in get_args(ScanState))
+    assert all(f"scan.{state}" in english for state in get_args(ScanState))

@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from exam_depository.domain.content_types import Content, Found, PdfFacts
 from exam_depository.domain.recording import (
     Arrival,
     Form,
     Outcome,
+    Record,
+    Reject,
     SeenObject,
     StudentFacts,
     UploadFacts,
+    must_not_exist,
+    recording_decision,
     weigh_batch,
 )
 from exam_depository.domain.statuses import UploadStatus
@@ -189,3 +194,75 @@ def test_the_batch_leaves_what_it_was_given_unchanged() -> None:
     weigh_batch([arrival("k1", "v1")], forms, students, max_bytes=MAX)
     assert forms == {"k1": form(1)}
     assert students == {1: student()}
+
+
+# --- a file's content ------------------------------------------------------------------------
+
+_PDF = Content(Found("pdf", "pdf", "a PDF"))
+_PROGRAM = Content(Found("windows-program", None, "a Windows program"))
+
+
+def _decide(facts: UploadFacts, seen: SeenObject, used: int = 0, cutoff: datetime | None = None) -> object:
+    return recording_decision(facts, seen, student(used, 5, None, cutoff), max_bytes=MAX)
+
+
+@pytest.mark.parametrize(
+    ("seen", "used", "cutoff", "expected"),
+    [
+        # a wrong type is told after the object's own faults...
+        (SeenObject("v1", 0, None, None, _PROGRAM), 0, None, Reject("empty")),
+        (SeenObject("v1", MAX + 1, None, None, _PROGRAM), 0, None, Reject("too_large")),
+        (SeenObject("v1", 10, "b" * 64, None, _PROGRAM), 0, None, Reject("checksum_mismatch")),
+        # ...and before the window and the limit: a student who sent the wrong file is told so
+        (SeenObject("v1", 10, SHA, CUTOFF + timedelta(minutes=1), _PROGRAM), 0, CUTOFF, Reject("wrong-type")),
+        (SeenObject("v1", 10, SHA, None, _PROGRAM), 5, None, Reject("wrong-type")),
+        # a PDF that must open: a password first, then damage; then the window and the limit
+        (
+            SeenObject("v1", 10, SHA, None, Content(_PDF.found, PdfFacts(False, True, None))),
+            5,
+            None,
+            Reject("pdf-encrypted"),
+        ),
+        (
+            SeenObject("v1", 10, SHA, None, Content(_PDF.found, PdfFacts(False, False, None))),
+            5,
+            None,
+            Reject("pdf-unreadable"),
+        ),
+        (SeenObject("v1", 10, SHA, None, _PDF), 5, None, Reject("limit_reached")),
+        # not identified where the form restricts its types: never accepted blind
+        (SeenObject("v1", 10, SHA, None, None), 0, None, Reject("wrong-type")),
+    ],
+)
+def test_the_contents_reasons_come_in_their_order(
+    seen: SeenObject, used: int, cutoff: datetime | None, expected: Reject
+) -> None:
+    facts = UploadFacts("pending", None, 1, SHA, CUTOFF + timedelta(hours=1), ("pdf",), True)
+
+    assert _decide(facts, seen, used, cutoff) == expected
+
+
+def test_a_pdf_without_text_is_recorded_with_a_warning_not_refused() -> None:
+    facts = UploadFacts("pending", None, 1, accepted_types=("pdf",), check_pdfs=True)
+    scanned = Content(_PDF.found, PdfFacts(opens=True, needs_password=False, has_text=False))
+    with_text = Content(_PDF.found, PdfFacts(opens=True, needs_password=False, has_text=True))
+
+    assert _decide(facts, SeenObject("v1", 10, SHA, None, scanned)) == Record("current", ("scanned_pdf",))
+    assert _decide(facts, SeenObject("v1", 10, SHA, None, with_text)) == Record("current")
+
+
+def test_a_form_for_any_type_records_whatever_the_bytes_are() -> None:
+    facts = UploadFacts("pending", None, 1)
+
+    assert _decide(facts, SeenObject("v1", 10, SHA, None, _PROGRAM)) == Record("current")
+    assert _decide(facts, SeenObject("v1", 10, SHA)) == Record("current")
+
+
+def test_a_superseded_threat_is_kept_until_its_retention_and_every_other_superseded_file_goes() -> None:
+    recorded = UploadFacts("recorded", "v1", 1)
+
+    assert must_not_exist(recorded, "superseded", "v1", "threat") is False  # quarantined, for the records
+    assert must_not_exist(recorded, "superseded", "v1", "clean") is True
+    assert must_not_exist(recorded, "superseded", "v1", None) is True
+    assert must_not_exist(recorded, "expired", "v1", "threat") is True  # its retention ended
+    assert must_not_exist(recorded, "superseded", "v2", "threat") is True  # another version of its key

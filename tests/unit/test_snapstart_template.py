@@ -83,8 +83,9 @@ def test_the_api_and_the_queue_invoke_the_alias_whose_versions_carry_the_snapsho
         assert set(map(str, permissions + mappings)) == {str({"Ref": alias_name})}, function
 
 
-def _parameters_read(node: Any, parameters: set[str]) -> set[str]:
-    """The template parameters a property reads, through Ref or a ${name} of Fn::Sub."""
+def _parameters_read(node: Any, parameters: set[str], conditions: dict[str, Any] | None = None) -> set[str]:
+    """The template parameters a property reads, through Ref or a ${name} of Fn::Sub, or through
+    the condition of an Fn::If (`conditions`: the template's)."""
     found: set[str] = set()
     if isinstance(node, dict):
         for key, value in node.items():
@@ -93,10 +94,13 @@ def _parameters_read(node: Any, parameters: set[str]) -> set[str]:
             elif key == "Fn::Sub":
                 text = value[0] if isinstance(value, list) else value
                 found |= set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) & parameters
-            found |= _parameters_read(value, parameters)
+            elif key in ("Fn::If", "Condition") and conditions is not None:
+                name = value[0] if key == "Fn::If" else value
+                found |= _parameters_read(conditions[name], parameters, conditions)
+            found |= _parameters_read(value, parameters, conditions)
     elif isinstance(node, list):
         for item in node:
-            found |= _parameters_read(item, parameters)
+            found |= _parameters_read(item, parameters, conditions)
     return found
 
 
@@ -118,16 +122,18 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
     setting alone would leave the alias on a version that runs the old one. CloudFormation replaces
     a version whose description changed, so the description names every such parameter."""
     parameters = set(template["Parameters"])
+    conditions = template["Conditions"]
     globals_read = _parameters_read(
         {key: value for key, value in template["Globals"]["Function"].items() if key not in NOT_IN_A_VERSION},
         parameters,
+        conditions,
     )
     descriptions = set()
     for function in SNAPSTART_FUNCTIONS:
         properties = template["Resources"][function]["Properties"]
         descriptions.add(repr(properties["VersionDescription"]))
         read = globals_read | _parameters_read(
-            {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters
+            {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters, conditions
         )
         described = _parameters_read(properties["VersionDescription"], parameters)
         assert {
@@ -144,10 +150,13 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
         # Every one of them, and no other: CloudFormation would replace the version for a parameter
         # that changed nothing in the function, and Lambda refuses to publish an unchanged one.
         assert described == read, function
-        assert (
-            properties["VersionDescription"]
-            == template["Resources"]["RequestUploadFunction"]["Properties"]["VersionDescription"]
-        )
+        # The same words, and the recorder's own parameter after them (whether it marks files for the scan).
+        text, names = properties["VersionDescription"]["Fn::Sub"]
+        common, common_names = template["Resources"]["RequestUploadFunction"]["Properties"]["VersionDescription"][
+            "Fn::Sub"
+        ]
+        own = " ${MalwareScanning}" if function == "RecordSubmissionsFunction" else ""
+        assert (text, names) == (common + own, common_names), function
 
 
 def test_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> None:

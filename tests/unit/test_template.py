@@ -100,7 +100,8 @@ def test_the_bucket_is_private_encrypted_versioned_and_tls_only(template: dict[s
     (cors,) = bucket["CorsConfiguration"]["CorsRules"]
     assert cors["AllowedMethods"] == ["POST"]
     assert "*" not in cors["AllowedOrigins"]
-    (tls,) = resources["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = resources["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (tls,) = [statement for statement in statements if statement["Sid"] == "TlsOnly"]
     assert tls["Effect"] == "Deny"
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -346,6 +347,10 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "GetExportFunction": {DATABASE, ("s3:GetObject", EXPORTS)},
     "MembersFunction": {DATABASE},
     "ListAuditFunction": {DATABASE},
+    # The owner's release of a file that could not be scanned: the database only.
+    "ReleaseSubmissionFunction": {DATABASE},
+    # The scan results come in the events themselves: the database only (its queue's poller from SAM).
+    "RecordScanResultsFunction": {DATABASE},
     # Every ZIP holds the exam's audit log and its signed checkpoint.
     "BuildExportFunction": {
         DATABASE,
@@ -363,6 +368,8 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         GET_VERSION,
         DELETE_VERSION,
         *SIGN,
+        # An overdue scan's result, from the scanner's tag on the version.
+        ("s3:GetObjectVersionTagging", SUBMISSIONS),
     },
     # An exam past its last cut-off that was never closed gets its audit checkpoint from the job.
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION, *SIGN},
@@ -412,7 +419,7 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         role = resources[f"{function}Role"]["Properties"]
         assert _grants(role) == grants, function
         managed = {arn.removeprefix(AWS_MANAGED) for arn in role["ManagedPolicyArns"]}
-        sqs_triggered = ("RecordSubmissionsFunction", "BuildExportFunction")
+        sqs_triggered = ("RecordSubmissionsFunction", "BuildExportFunction", "RecordScanResultsFunction")
         poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function in sqs_triggered else set()
         assert managed == BASE_MANAGED | poller, function
     for function in ("ReconcileStorageFunction", "DeleteStudentFunction", "DeleteExamFunction"):
@@ -443,6 +450,16 @@ def test_each_function_role_grants_exactly_what_its_job_needs(expanded: dict[str
         ("RecorderErrorsAlarm", "AWS/Lambda", "Errors", 0, {"Ref": "RecordSubmissionsFunction"}),
         ("ReconcileErrorsAlarm", "AWS/Lambda", "Errors", 0, {"Ref": "ReconcileStorageFunction"}),
         ("LostFilesAlarm", "ExamDepository", "LostFiles", 0, "exam-depository"),
+        (
+            "ScanResultsDeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            0,
+            {"Fn::GetAtt": ["ScanResultsDeadLetterQueue", "QueueName"]},
+        ),
+        ("ThreatFoundAlarm", "ExamDepository", "ScanResults", 0, "exam-depository"),
+        ("ScanResultsUnmatchedAlarm", "ExamDepository", "ScanResultsUnmatched", 0, "exam-depository"),
+        ("ScansOverdueAlarm", "ExamDepository", "ScansOverdue", 0, "exam-depository"),
         (
             "Api5xxAlarm",
             "AWS/ApiGateway",
@@ -599,7 +616,13 @@ def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_
 ) -> None:
     parameters = template["Parameters"]
     database_functions = {Path(p["CodeUri"]).name for p in _functions(template).values() if _uses_database(p)}
-    assert {"request_upload", "get_upload_status", "record_submissions", "build_export"} <= database_functions
+    assert {
+        "request_upload",
+        "get_upload_status",
+        "record_submissions",
+        "build_export",
+        "record_scan_results",
+    } <= database_functions
     for max_connections in parameters["DatabaseMaxConnections"]["AllowedValues"]:
         for recorders in parameters["RecorderMaxConcurrency"]["AllowedValues"]:
             limits = concurrency_limits(
@@ -615,13 +638,14 @@ def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_
 
 
 # docs/RELIABILITY.md's table: each student-path function's share, by DatabaseMaxConnections and
-# RecorderMaxConcurrency, with 22 examiner functions (the members' five routes in one).
+# RecorderMaxConcurrency, with 23 examiner functions (the members' five routes in one) and the scan
+# results' function at its queue's 2.
 STUDENT_SHARES = {
-    100: {2: 12, 5: 11, 10: 8, 20: 14, 50: 2},
-    189: {2: 28, 5: 26, 10: 24, 20: 22, 50: 21},
-    823: {2: 287, 5: 285, 10: 283, 20: 278, 50: 263},
-    1669: {2: 710, 5: 708, 10: 706, 20: 701, 50: 686},
-    2000: {2: 875, 5: 874, 10: 871, 20: 866, 50: 851},
+    100: {2: 10, 5: 9, 10: 6, 20: 13, 50: 1},
+    189: {2: 25, 5: 24, 10: 21, 20: 19, 50: 19},
+    823: {2: 283, 5: 282, 10: 279, 20: 274, 50: 259},
+    1669: {2: 706, 5: 705, 10: 702, 20: 697, 50: 682},
+    2000: {2: 872, 5: 870, 10: 868, 20: 863, 50: 848},
 }
 
 
@@ -666,7 +690,7 @@ def test_each_api_function_takes_the_share_of_its_kind_of_traffic(template: dict
     assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == _share(2)
     examiner = {name for name, value in reservation.items() if value is None}
     assert {_api_routes(template)[route][0] for route in EXAMINER_ROUTES} == examiner
-    assert len(examiner) == 22  # docs/RELIABILITY.md's formula counts them
+    assert len(examiner) == 23  # docs/RELIABILITY.md's formula counts them
 
 
 def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(template: dict[str, Any]) -> None:
@@ -678,7 +702,7 @@ def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(temp
         != {"Ref": "AWS::NoValue"}
     )
     # docs/RELIABILITY.md states this figure: the account concurrency the default needs.
-    assert reserved + UNRESERVED == 183
+    assert reserved + UNRESERVED == 181
     assert reserved + UNRESERVED <= ACCOUNT_CONCURRENCY
 
 
@@ -876,7 +900,7 @@ def test_every_environment_value_is_a_string_as_cloudformation_takes_it(template
     assert found == {}
 
 
-# --- Where the database is: the four ways to deploy ------------------------------------------
+# --- Where the database is: the four ways to deploy, and two ways to scan ------------------------
 
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:exam-depository/prod/database-AbCdEf"
 GIVEN_SUBNETS = "subnet-0123456789abcdef0,subnet-0fedcba9876543210"
@@ -902,13 +926,29 @@ DATABASE_RESOURCES = {
     "DatabaseCluster",
     "DatabaseInstance",
 }
+# The malware scan: GuardDuty's plan by default; the results' path whenever anyone scans.
+GUARDDUTY = {"MalwareProtectionRole", "MalwareProtectionPlan"}
+SCAN_RESULTS = {
+    "ScanResultsRule",
+    "ScanResultsQueue",
+    "ScanResultsDeadLetterQueue",
+    "ScanResultsQueuePolicy",
+    "RecordScanResultsFunction",
+    "RecordScanResultsFunctionRole",
+    "RecordScanResultsFunctionResults",
+    "RecordScanResultsFunctionLogGroup",
+    "ScanResultsDeadLetterQueueAlarm",
+    "ThreatFoundAlarm",
+    "ScanResultsUnmatchedAlarm",
+    "ScansOverdueAlarm",
+}
 FUNCTION_GROUP = {"Fn::GetAtt": ["FunctionSecurityGroup", "GroupId"]}
 CREATED_SECRET = {"Fn::GetAtt": ["DatabaseCluster", "MasterUserSecret.SecretArn"]}
 # (parameters, the conditional resources created, the functions' VpcConfig, their DB_* variables)
 WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None, dict[str, Any]]] = {
     "everything created": (
         {},
-        NETWORK | DATABASE_RESOURCES,
+        NETWORK | DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS,
         {"SubnetIds": [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}], "SecurityGroupIds": [FUNCTION_GROUP]},
         {
             "DB_SECRET_ARN": CREATED_SECRET,
@@ -919,7 +959,7 @@ WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None,
     ),
     "database created in given subnets": (
         {"SubnetIds": GIVEN_SUBNETS, "VpcId": GIVEN_VPC},
-        DATABASE_RESOURCES,
+        DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS,
         {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [FUNCTION_GROUP]},
         {
             "DB_SECRET_ARN": CREATED_SECRET,
@@ -930,7 +970,7 @@ WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None,
     ),
     "database given": (
         {"DatabaseSecretArn": SECRET},
-        set(),
+        GUARDDUTY | SCAN_RESULTS,
         None,
         {
             "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
@@ -941,8 +981,31 @@ WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None,
     ),
     "database given in a VPC": (
         {"DatabaseSecretArn": SECRET, "SubnetIds": GIVEN_SUBNETS, "SecurityGroupIds": "sg-0123456789abcdef0"},
-        set(),
+        GUARDDUTY | SCAN_RESULTS,
         {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+        {
+            "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
+            "DB_HOST": {"Ref": "DatabaseHost"},
+            "DB_PORT": {"Ref": "DatabasePort"},
+            "DB_NAME": {"Ref": "DatabaseName"},
+        },
+    ),
+    # make deploy-local: MiniStack has no GuardDuty; the local scanner speaks its protocol.
+    "database given, scanned outside the stack": (
+        {"DatabaseSecretArn": SECRET, "MalwareScanning": "External"},
+        SCAN_RESULTS,
+        None,
+        {
+            "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
+            "DB_HOST": {"Ref": "DatabaseHost"},
+            "DB_PORT": {"Ref": "DatabasePort"},
+            "DB_NAME": {"Ref": "DatabaseName"},
+        },
+    ),
+    "database given, not scanned": (
+        {"DatabaseSecretArn": SECRET, "MalwareScanning": "Off"},
+        set(),
+        None,
         {
             "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
             "DB_HOST": {"Ref": "DatabaseHost"},
@@ -956,7 +1019,7 @@ PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::St
 
 @pytest.fixture(scope="module", params=list(WAYS_TO_DEPLOY))
 def way_to_deploy(request: pytest.FixtureRequest, template: dict[str, Any]) -> tuple[str, sam_template.Deployment]:
-    """One of the four ways, as SAM expands the template for it and CloudFormation evaluates it."""
+    """One of the ways, as SAM expands the template for it and CloudFormation evaluates it."""
     parameters = WAYS_TO_DEPLOY[request.param][0]
     return request.param, sam_template.Deployment(sam_template.expand(template, parameters), parameters)
 
@@ -974,7 +1037,7 @@ def test_each_way_to_deploy_passes_the_rules_and_creates_its_own_network_and_dat
     assert deployment.failed_rules() == []
     conditional = {name for name, resource in deployment.template["Resources"].items() if "Condition" in resource}
     assert conditional & set(deployment.created()) == WAYS_TO_DEPLOY[way][1]
-    assert conditional == NETWORK | DATABASE_RESOURCES
+    assert conditional == NETWORK | DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS
 
 
 def test_each_way_to_deploy_refers_only_to_what_it_creates_and_selects_within_its_lists(
@@ -1003,7 +1066,8 @@ def test_each_way_to_deploy_puts_every_function_where_it_reaches_the_database_an
     _, _, vpc, database = WAYS_TO_DEPLOY[way]
     created = deployment.created()
     functions = {name: r["Properties"] for name, r in created.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == len(ROLE_GRANTS)
+    # Every function, but the scan results' when nobody scans.
+    assert set(functions) == set(ROLE_GRANTS) - ({"RecordScanResultsFunction"} - set(created))
     for name, props in functions.items():
         assert props.get("VpcConfig") == vpc, name
         variables = props["Environment"]["Variables"]
@@ -1261,3 +1325,149 @@ def test_a_given_database_s_port_is_one_the_functions_accept(
     # The functions' settings refuse a port outside 1..65535: a deployment must refuse it first.
     pattern = template["Parameters"]["DatabasePort"]["AllowedPattern"]
     assert (re.fullmatch(pattern, port) is not None) == accepted
+
+
+# --- The malware scan ----------------------------------------------------------------------------
+
+SCAN_TAG = "GuardDutyMalwareScanStatus"
+GUARDDUTY_RULES = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/" + (
+    "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"
+)
+
+
+def test_guardduty_scans_only_the_submissions_and_tags_them_unless_the_stack_is_told_otherwise(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["MalwareScanning"]
+    assert parameter["Default"] == "GuardDuty"
+    assert parameter["AllowedValues"] == ["GuardDuty", "External", "Off"]
+    conditions = template["Conditions"]
+    assert conditions["ScanWithGuardDuty"] == {"Fn::Equals": [{"Ref": "MalwareScanning"}, "GuardDuty"]}
+    assert conditions["ScanUploads"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MalwareScanning"}, "Off"]}]}
+    resources = template["Resources"]
+    plan = resources["MalwareProtectionPlan"]
+    assert plan["Type"] == "AWS::GuardDuty::MalwareProtectionPlan"
+    assert plan["Condition"] == "ScanWithGuardDuty"
+    assert plan["Properties"]["ProtectedResource"]["S3Bucket"] == {
+        "BucketName": {"Ref": "SubmissionsBucket"},
+        "ObjectPrefixes": [StorageSettings.model_fields["prefix"].default],
+    }
+    assert plan["Properties"]["Actions"] == {"Tagging": {"Status": "ENABLED"}}
+    assert plan["Properties"]["Role"] == {"Fn::GetAtt": ["MalwareProtectionRole", "Arn"]}
+    # The bucket policy must exist before the plan validates the bucket (the role comes first by the GetAtt).
+    assert plan["DependsOn"] == "SubmissionsBucketPolicy"
+    # GuardDuty turns the bucket's EventBridge notifications on; an update must not turn them off.
+    bucket = resources["SubmissionsBucket"]["Properties"]["NotificationConfiguration"]
+    assert bucket["EventBridgeConfiguration"] == {
+        "Fn::If": ["ScanWithGuardDuty", {"EventBridgeEnabled": True}, {"Ref": "AWS::NoValue"}]
+    }
+    # Everything that records results exists whoever scans, and only if someone does.
+    for name in ("ScanResultsRule", "ScanResultsQueue", "ScanResultsDeadLetterQueue", "ScanResultsQueuePolicy"):
+        assert resources[name]["Condition"] == "ScanUploads", name
+    assert resources["RecordScanResultsFunction"]["Condition"] == "ScanUploads"
+    recorder = resources["RecordSubmissionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert recorder["MALWARE_SCANNING"] == {"Fn::If": ["ScanUploads", "on", "off"]}
+
+
+def _statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (policy,) = role["Properties"]["Policies"]
+    return {statement["Sid"]: statement for statement in policy["PolicyDocument"]["Statement"]}
+
+
+def test_the_plan_s_role_is_guardduty_s_own_in_this_account_and_reaches_only_what_a_scan_needs(
+    template: dict[str, Any],
+) -> None:
+    role = template["Resources"]["MalwareProtectionRole"]
+    assert role["Condition"] == "ScanWithGuardDuty"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "malware-protection-plan.guardduty.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = _statements(role)
+    grants = {
+        (action, _target(statement["Resource"]))
+        for statement in statements.values()
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert all(statement["Effect"] == "Allow" for statement in statements.values())
+    assert grants == {
+        *((action, GUARDDUTY_RULES) for action in ("events:PutRule", "events:DeleteRule", "events:PutTargets")),
+        ("events:RemoveTargets", GUARDDUTY_RULES),
+        ("events:DescribeRule", GUARDDUTY_RULES),
+        ("events:ListTargetsByRule", GUARDDUTY_RULES),
+        ("s3:PutBucketNotification", BUCKET),
+        ("s3:GetBucketNotification", BUCKET),
+        ("s3:ListBucket", BUCKET),
+        ("s3:PutObject", f"{BUCKET}/malware-protection-resource-validation-object"),
+        *(
+            (action, SUBMISSIONS)
+            for action in (
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersionTagging",
+                "s3:PutObjectTagging",
+                "s3:PutObjectVersionTagging",
+            )
+        ),
+    }
+    # It may change only the rules GuardDuty manages itself.
+    assert statements["ManagedRule"]["Condition"] == {
+        "StringLike": {"events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"}
+    }
+
+
+def test_the_bucket_refuses_a_threat_tagged_version_to_everyone(template: dict[str, Any]) -> None:
+    statements = template["Resources"]["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [statement for statement in statements if statement["Sid"] == "DenyThreatDownloads"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert set(deny["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert deny["Resource"] == {"Fn::Sub": "${SubmissionsBucket.Arn}/*"}
+    assert deny["Condition"] == {"StringEquals": {f"s3:ExistingObjectTag/{SCAN_TAG}": "THREATS_FOUND"}}
+    # Always there: an external scanner's tags are honoured as GuardDuty's.
+    assert "Condition" not in template["Resources"]["SubmissionsBucketPolicy"]
+
+
+def test_scan_results_reach_their_function_through_a_queue_with_a_dead_letter_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    rule = resources["ScanResultsRule"]["Properties"]
+    assert rule["EventBusName"] == "default"
+    assert rule["State"] == "ENABLED"
+    assert rule["EventPattern"] == {
+        "source": ["aws.guardduty"],
+        "detail-type": ["GuardDuty Malware Protection Object Scan Result"],
+        "detail": {
+            "s3ObjectDetails": {
+                "bucketName": [{"Fn::Sub": "exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}"}]
+            }
+        },
+    }
+    dead_letter = {"Fn::GetAtt": ["ScanResultsDeadLetterQueue", "Arn"]}
+    assert rule["Targets"] == [
+        {
+            "Id": "scan-results-queue",
+            "Arn": {"Fn::GetAtt": ["ScanResultsQueue", "Arn"]},
+            "DeadLetterConfig": {"Arn": dead_letter},
+        }
+    ]
+    policy = resources["ScanResultsQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "ScanResultsQueue"}, {"Ref": "ScanResultsDeadLetterQueue"}]
+    (allow,) = policy["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == [{"Fn::GetAtt": ["ScanResultsQueue", "Arn"]}, dead_letter]
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ScanResultsRule", "Arn"]}}}
+    queue = resources["ScanResultsQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["ScanResultsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+    function = resources["RecordScanResultsFunction"]["Properties"]
+    sqs = function["Events"]["Results"]["Properties"]
+    assert sqs["Queue"] == {"Fn::GetAtt": ["ScanResultsQueue", "Arn"]}
+    assert (sqs["BatchSize"], sqs["MaximumBatchingWindowInSeconds"]) == (10, 1)
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # docs/RELIABILITY.md's budget counts its 2 connections.
+    assert sqs["ScalingConfig"]["MaximumConcurrency"] == 2
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]

@@ -25,8 +25,6 @@ const FIELD_LABELS = {
 };
 // An exam's state as the API names it, in words.
 const STATES = { upcoming: "Upcoming", open: "Open", late_period: "Late period", closed: "Closed" };
-// What became of an upload, in words.
-const FILE_STATES = { current: "current", superseded: "replaced", expired: "deleted" };
 // A member's role in words, by the catalogues' keys (as team.js keeps its words).
 const ROLES = {
   "team.role.owner": "Owner", "team.role.co_examiner": "Co-examiner", "team.role.grader": "Grader",
@@ -382,6 +380,7 @@ async function showExams(more) {
   $("exams-table").hidden = body.rows.length === 0;
   exam = null;
   show("exams");
+  files((f) => f.forms());
   if (more && rows.length) rows[0].querySelector("button").focus();
   else if (!more) $("exams-title").focus();
 }
@@ -406,6 +405,7 @@ async function createExam(event) {
     };
     const duration = durationFrom($("exam-hours"), $("exam-minutes"));
     if (duration !== null) json.duration_minutes = duration;
+    Object.assign(json, (await load("files"), fileParts.fields(form)));
     const { data } = await call("POST", "exams", { json });
     form.reset();
     delete $("exam-id").dataset.typed;
@@ -429,6 +429,7 @@ function showSummary(counts) {
   setText("count-none", counts.none_yet);
   $("summary-time").textContent = `As of ${when(now().toISOString())}.`;
   $("roster-stale").hidden = !shownCounts || JSON.stringify(counts) === JSON.stringify(shownCounts);
+  files((f) => f.banner(exam));
 }
 
 function fillEditForm(data) {
@@ -446,6 +447,7 @@ function fillEditForm(data) {
   $("edit-zone").value = data.timezone;
   $("edit-anonymous").checked = data.anonymous;
   $("edit-exam").dataset.changed = "";
+  files((f) => f.fill(data));
 }
 
 function showState(state) {
@@ -570,7 +572,7 @@ function watchSummary() {
         if (exam && exam.exam_id === examId) {
           exam = {
             ...exam, counts: data.counts, files_deleted_from: data.files_deleted_from, state: data.state,
-            paper: data.paper, paper_uploads: data.paper_uploads,
+            paper: data.paper, paper_uploads: data.paper_uploads, scan_counts: data.scan_counts,
           };
           showState(data.state);
           showSummary(data.counts);
@@ -643,6 +645,7 @@ function studentRow(student) {
     cell("Their due time", "own-due timed-only", dateCell(student.due_at)),
     actions);
   row.dataset.nickname = nickname;
+  files((f) => f.row(student, row));
   return row;
 }
 
@@ -1108,13 +1111,12 @@ function showStudent(s) {
   showStudentTiming(s);
   $("student-code").textContent = s.upload_code;
   $("student-code-box").hidden = !s.upload_code;
-  $("student-current").replaceChildren(...currentFile(s.current));
-  const newest = [...s.submissions].sort((a, b) => new Date(b.submitted_at) - new Date(a.submitted_at));
-  $("student-uploads").replaceChildren(...newest.map(uploadItem));
-  if (!newest.length) $("student-uploads").append(el("li", { className: "hint" }, "No upload yet."));
+  $("student-current").replaceChildren();
+  $("student-uploads").replaceChildren();
   $("remove-student").textContent = `Remove ${handle(s)} from the exam…`;
   $("remove-yes").textContent = `Remove ${handle(s)} for good`;
   $("remove-no").textContent = `Keep ${handle(s)}`;
+  files((f) => f.student(s)); // its files
 }
 
 // How a timed student's window was made: their start, the time limit with their extra time, and
@@ -1137,60 +1139,6 @@ function showStudentTiming(s) {
   const capped = new Date(s.started_at).getTime() + allowed * 1000 > new Date(s.due_at).getTime() + 999;
   const first = s.extension ? "their extension's due time comes first" : "the exam's due time comes first";
   box.textContent = `Started ${when(s.started_at)} · ${made} → due ${when(s.due_at)}${capped ? ` (${first})` : ""}`;
-}
-
-// A receipt to keep, as a file (a compact JWS: any JOSE tool reads it).
-function receiptLink(submission) {
-  if (!submission.receipt) return "";
-  const url = URL.createObjectURL(new Blob([submission.receipt + "\n"], { type: "application/jwt" }));
-  receiptLinks.push(url);
-  return el("a", { className: "button secondary", href: url, download: `receipt-${submission.verification_code}.jwt` },
-    "Download the receipt", spoken(` of ${submission.verification_code}`));
-}
-
-function currentFile(current) {
-  if (!current) return [el("p", { className: "hint" }, "Nothing handed in yet.")];
-  const download = el("button", { type: "button", className: "primary" }, "Download the answer");
-  download.addEventListener("click", () => attempt(() => downloadAnswer(current), { near: download, busy: download }));
-  const code = current.verification_code;
-  return [
-    el("p", {}, el("span", { className: "strong wrap" }, current.filename),
-      `, ${size(current.size_bytes)}, handed in ${when(current.submitted_at)} `, lateBadge(current.late)),
-    el("p", { className: "hint" }, `Kept until ${when(current.expires_at)}`,
-      ...(code ? ["; verification code ", el("span", { className: "mono" }, code)] : []), "."),
-    code ? el("div", { className: "row" }, download, receiptLink(current)) : "",
-  ];
-}
-
-function uploadItem(submission) {
-  const pair = (term, ...value) => el("div", {}, el("dt", {}, term), el("dd", {}, ...value));
-  const kept = {
-    current: pair("Kept until", when(submission.expires_at)),
-    expired: pair("Deleted", when(submission.expires_at)),
-    superseded: "", // its file was replaced by the next upload
-  }[submission.status];
-  return el("li", { className: "upload" },
-    el("p", { className: "upload-title" }, el("span", { className: "strong wrap" }, submission.filename), " ",
-      badge(FILE_STATES[submission.status], submission.status), " ", lateBadge(submission.late)),
-    el("dl", {},
-      pair("Handed in", when(submission.submitted_at)),
-      pair("Size", `${size(submission.size_bytes)} (${submission.size_bytes.toLocaleString()} bytes)`),
-      kept,
-      submission.verification_code ? pair("Verification code", el("span", { className: "mono" }, submission.verification_code)) : "",
-      pair("SHA-256", el("span", { className: "mono wrap" }, submission.sha256))),
-    receiptLink(submission));
-}
-
-// The file as a reviewer downloads it: a link of minutes, asked for at the moment of the click.
-async function downloadAnswer(current) {
-  const route = path("verifications", current.verification_code, "download_url");
-  const answer = await aboutStudent(studentShown.nickname, "GET", route, { anyone: true });
-  if (!answer) return;
-  const { data } = answer;
-  // A link of the same scheme as this page (the bucket's), never a script URL.
-  if (new URL(data.url).protocol !== window.location.protocol) throw new Mistake("The download link is not one this page opens.");
-  window.location.assign(data.url);
-  say(`Downloading ${current.filename}.`);
 }
 
 function askNewCode() {
@@ -1356,6 +1304,7 @@ async function editExam(event) {
     if ($("edit-anonymous").checked !== editShown["edit-anonymous"]) json.anonymous = $("edit-anonymous").checked;
     const duration = durationFrom($("edit-hours"), $("edit-minutes"));
     if (duration !== editShown.duration) json.duration_minutes = duration; // null: no time limit any more
+    Object.assign(json, (await load("files"), fileParts.fields(form, exam)));
     if (!Object.keys(json).length) { say("Nothing was changed."); return; }
     const { data } = await call("PATCH", path("exams", exam.exam_id), { json });
     fillEditForm(data);
@@ -1412,15 +1361,21 @@ async function deleteExam() {
 
 // --- the team: members, joining by invitation, the audit log ---------------------------------
 
-// In team.js, loaded when one is first opened: the console's first load stays light.
-let teamLoaded = null;
+// Parts loaded when first needed, so that the console's first load stays light: team.js when one of
+// its parts is opened, files.js (accepted types, malware checks, release) once signed in.
+const parts = {};
+function load(name) {
+  return parts[name] ||= new Promise((resolve, reject) => document.body.append(el("script", {
+    src: `${api}static/${name}.js`, onload: resolve,
+    onerror: () => { parts[name] = null; reject(new Refused(0, { detail: "The network failed. Check your connection, then try again." })); },
+  })));
+}
+// files.js's share of drawing an exam or a file, once it is loaded.
+const files = (draw) => load("files").then(() => draw(fileParts), () => {});
 function teamButton(id, part) {
   $(id).addEventListener("click", () => attempt(async () => {
-    teamLoaded ||= new Promise((resolve, reject) => document.body.append(el("script", {
-      src: `${api}static/team.js`, onload: () => resolve(teamParts),
-      onerror: () => { teamLoaded = null; reject(new Refused(0, { detail: "The network failed. Check your connection, then try again." })); },
-    })));
-    await (await teamLoaded)[part]($(id));
+    await load("team");
+    await teamParts[part]($(id));
   }, { busy: $(id) }));
 }
 function closeTeam() {

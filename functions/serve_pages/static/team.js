@@ -106,6 +106,10 @@ const teamParts = (() => {
     "team.action.export.created": "Started an export",
     "team.action.export.link_issued": "Was given an export's download link",
     "team.action.verification.link_issued": "Was given an answer's download link",
+    "team.action.submission.scan_threat": "Malware was found in a file",
+    "team.action.submission.scan_unsupported": "A file could not be scanned for malware",
+    "team.action.submission.scan_failed": "A file's malware scan failed",
+    "team.action.submission.released": "Released a file without a malware check",
   };
   const ACTIONS = Object.keys(WORDS).filter((key) => /^team\.action\./.test(key)).map((key) => key.slice(12));
   const ROLE_CHOICES = ["co_examiner", "grader", "invigilator", "owner"];

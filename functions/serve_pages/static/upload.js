@@ -10,6 +10,8 @@ let progress = null; // the last answer about this student: what the page shows
 let retry = null;
 let uploading = false;
 let starting = false;
+let scanTimer = null;
+const SCAN_EVERY_MS = 3000; // how often the page asks whether the malware check has ended
 
 // What the live regions say, kept as messages (i18n.js) that the language switch says again.
 const { message: words, problemMessage: problemText, show } = i18n;
@@ -218,6 +220,7 @@ function showStudent() {
     ? i18n.plural("upload.attempts.used-all", progress.attempts_used)
     : i18n.plural("upload.attempts.left", left);
   startTicking();
+  showAccepted(exam);
   const current = progress.current;
   $("receipt").hidden = !current;
   if (!current) return;
@@ -234,6 +237,88 @@ function showStudent() {
   $("current-kept").textContent = t("upload.kept", { time: inZone(current.expires_at, zone), zone });
   $("current-kept-local").textContent = zone === ownZone ? "" : t("time.yours", { time: when(current.expires_at) });
   offerReceipt($("receipt-file"), current);
+  showScan(current);
+}
+
+// --- what the exam accepts, and what became of a file of another type --------------------------
+
+// The kinds of file an exam may accept, as a sentence names them ("a PDF or a Word document").
+const KINDS = {
+  pdf: "kind.pdf", word: "kind.word", odt: "kind.odt", image: "kind.image", text: "kind.text", zip: "kind.zip",
+};
+// What a file was found to be by its bytes (the recorder's codes), as a sentence names it.
+const FOUND = {
+  pdf: "upload.found.pdf", docx: "upload.found.docx", docm: "upload.found.docm", xlsx: "upload.found.xlsx",
+  pptx: "upload.found.pptx", odt: "upload.found.odt", ods: "upload.found.ods", odp: "upload.found.odp",
+  zip: "upload.found.zip", rar: "upload.found.rar", "7z": "upload.found.7z", gzip: "upload.found.gzip",
+  tar: "upload.found.tar", png: "upload.found.png", jpeg: "upload.found.jpeg", gif: "upload.found.gif",
+  webp: "upload.found.webp", heif: "upload.found.heif", tiff: "upload.found.tiff", bmp: "upload.found.bmp",
+  svg: "upload.found.svg", text: "upload.found.text", html: "upload.found.html", rtf: "upload.found.rtf",
+  "ms-office-97": "upload.found.ms-office-97", "windows-program": "upload.found.windows-program",
+  "linux-program": "upload.found.linux-program", "macos-program": "upload.found.macos-program",
+  script: "upload.found.script", audio: "upload.found.audio", video: "upload.found.video",
+  unknown: "upload.found.unknown",
+};
+// "a PDF or a Word document", in the reader's language.
+function either(kinds) {
+  const names = kinds.map((kind) => (KINDS[kind] ? t(KINDS[kind]) : kind));
+  return new Intl.ListFormat(document.documentElement.lang, { type: "disjunction" }).format(names);
+}
+// The picker offers only what the exam accepts, and the form says so (any type: nothing said).
+function showAccepted(exam) {
+  const kinds = exam.accepted_types || [];
+  $("accepts").hidden = kinds.length === 0;
+  $("accepts").textContent = kinds.length ? t("upload.accepts", { kinds: either(kinds) }) : "";
+  if (exam.accept) $("file").accept = exam.accept;
+  else $("file").removeAttribute("accept");
+}
+// A file the picker's `accept` does not name (chosen with "All files") is refused before anything
+// is sent: by its type as the browser says it, else by its name's extension.
+function acceptable(file) {
+  const accept = progress.exam.accept;
+  if (!accept) return true;
+  const tokens = accept.split(",").map((token) => token.trim().toLowerCase());
+  const name = file.name.toLowerCase();
+  return tokens.includes(file.type.toLowerCase()) || tokens.some((token) => token.startsWith(".") && name.endsWith(token));
+}
+
+// --- the malware check of the file on record ---------------------------------------------------
+
+const SCAN_SAID = {
+  scanning: "upload.scan.scanning", clean: "upload.scan.clean", threat: "upload.scan.threat",
+  unsupported: "upload.scan.unchecked", failed: "upload.scan.unchecked",
+};
+const SCAN_LOOK = { scanning: "hint", clean: "strong", threat: "error", unsupported: "warning", failed: "warning" };
+// Null: not checked (handed in before files were checked, or checking is off): nothing to say.
+function scanWords(current) {
+  if (current.scan_released_at) return "upload.scan.released";
+  return SCAN_SAID[current.scan];
+}
+function showScan(current) {
+  const box = $("scan-state");
+  box.hidden = !current.scan;
+  if (!current.scan) return;
+  box.textContent = t(scanWords(current), { detail: current.scan_detail || "" });
+  box.className = SCAN_LOOK[current.scan];
+}
+// While the file on record is being checked, the page asks again every few seconds and says the
+// outcome once it is known (a threat as an alert: the student has to upload a clean copy).
+function watchScan() {
+  clearTimeout(scanTimer);
+  const current = progress && progress.current;
+  if (!current || current.scan !== "scanning") return;
+  const watched = { code, file: current.verification_code };
+  scanTimer = setTimeout(async () => {
+    if (uploading) { watchScan(); return; }
+    const result = await call("GET", `submissions/${watched.code}`);
+    if (watched.code !== code || result.status !== 200) { watchScan(); return; }
+    adopt(result.data);
+    const latest = progress.current;
+    if (!latest || latest.verification_code !== watched.file || latest.scan === "scanning") return;
+    const said = words(scanWords(latest), { detail: latest.scan_detail || "" });
+    if (latest.scan === "threat") fail(said);
+    else say(said);
+  }, SCAN_EVERY_MS);
 }
 
 async function loadStudent(event) {
@@ -256,6 +341,7 @@ function adopt(data) {
   progress = data;
   clockOffset = new Date(progress.server_time) - Date.now();
   showStudent();
+  watchScan();
 }
 
 // The student's state as the server says it now. False when it could not be had (said why).
@@ -409,6 +495,9 @@ function refusal(result) {
   if (kind === "too-many-open-forms") return { message: words("upload.refused.too-many-forms") };
   if (kind === "not-found") return { message: words("upload.refused.code-gone") };
   if (kind === "invalid-input") return { message: words("upload.refused.file-name") };
+  if (kind === "type-not-accepted") {
+    return { message: words("upload.refused.type-not-accepted", () => ({ kinds: either(data.accepted_types || []) })) };
+  }
   return { message: problemText(data), retry: true };
 }
 
@@ -418,7 +507,19 @@ const REJECTED = {
   checksum_mismatch: "upload.rejected.checksum",
   after_cutoff: "upload.rejected.after-cutoff",
   limit_reached: "upload.rejected.limit",
+  "pdf-encrypted": "upload.rejected.pdf-encrypted",
+  "pdf-unreadable": "upload.rejected.pdf-unreadable",
 };
+const FOR_WHAT_IT_HOLDS = ["wrong-type", "pdf-encrypted", "pdf-unreadable"];
+// Why the recorder refused a file, in words; a file of the wrong type says what it was found to be
+// and what the exam (as the upload's form said it) accepts.
+function rejection(upload) {
+  if (upload.rejection_reason !== "wrong-type") return words(REJECTED[upload.rejection_reason] || "upload.rejected.other");
+  const kinds = upload.accepted_types || progress.exam.accepted_types || [];
+  return words("upload.rejected.wrong-type", () => ({
+    found: t(FOUND[upload.found_type] || "upload.found.unknown"), kinds: either(kinds),
+  }));
+}
 
 // Polls once a second until the file is recorded; a poll the service is too busy for waits as
 // retry.js says (backing off, never sooner than Retry-After), so a busy class does not poll harder.
@@ -436,14 +537,18 @@ async function waitForReceipt(uploadId, timeoutMs = 60000) {
         // A new upload is a deliberate act: the file just sent is no longer chosen.
         $("file").value = "";
         showStudent();
+        watchScan();
         $("receipt").focus();
-        say(words("upload.done"));
+        say(words(progress.current.scan === "scanning" ? "upload.done-scanning" : "upload.done"));
         return "recorded";
       }
       if (upload && upload.status === "rejected") {
         progress = result.data;
+        // Refused for what it holds, the file is no longer chosen: the student picks the right one.
+        if (FOR_WHAT_IT_HOLDS.includes(upload.rejection_reason)) $("file").value = "";
         showStudent();
-        fail(words(REJECTED[upload.rejection_reason] || "upload.rejected.other"));
+        updateUploadButton();
+        fail(rejection(upload));
         return "rejected";
       }
     }
@@ -517,6 +622,10 @@ async function upload(event) {
     return;
   }
   if (file.size === 0) { fail(words("upload.file.empty")); return; }
+  if (!acceptable(file)) {
+    fail(words("upload.file.not-accepted", () => ({ file: file.name, kinds: either(progress.exam.accepted_types || []) })));
+    return;
+  }
   const current = progress.current;
   if (phase() === "late" && current && !current.late && !(await confirmLateReplacement())) {
     say(words("upload.confirm.kept", { file: current.filename }));

@@ -60,11 +60,31 @@ function factsOf(v) {
     sha256: v.sha256,
     code: v.verification_code,
     status: v.status,
+    // The malware check: null when the file was not checked (handed in before files were, or
+    // checking is off); only a file that may be downloaded is offered.
+    scan: v.scan ?? null,
+    scanDetail: v.scan_detail || "",
+    released: Boolean(v.scan_released_at),
+    downloadable: v.downloadable ?? v.status === "current",
+    warnings: v.warnings || [],
   };
 }
 
 const STATUS = { current: "verify.status.current", superseded: "verify.status.superseded", expired: "verify.status.expired" };
 const NOT_DOWNLOADABLE = { superseded: "verify.not-downloadable.superseded", expired: "verify.not-downloadable.expired" };
+const SCAN = {
+  scanning: "scan.scanning", clean: "scan.clean", threat: "scan.threat", unsupported: "scan.unsupported", failed: "scan.failed",
+};
+const SCAN_LOOK = { scanning: "none", clean: "current", threat: "threat", unsupported: "late", failed: "late" };
+// Why a current file is not offered: its malware check.
+const HELD_BACK = {
+  scanning: "verify.not-downloadable.scanning", threat: "verify.not-downloadable.threat",
+  unsupported: "verify.not-downloadable.unchecked", failed: "verify.not-downloadable.unchecked",
+};
+function scanBadge(facts) {
+  const said = badge(t(facts.released ? "scan.released" : SCAN[facts.scan]), SCAN_LOOK[facts.scan]);
+  return facts.scanDetail ? [said, " ", element("span", facts.scanDetail, "hint wrap")] : [said];
+}
 
 function nameOf(facts) {
   const student = facts.student;
@@ -110,15 +130,20 @@ function present(form, facts) {
     i18n.date(facts.submittedAt, { seconds: true }), " ",
     facts.late ? badge(t("badge.late"), "late") : badge(t("badge.on-time"), "on-time"),
   ]);
+  if (facts.scan) row("facts.scan", scanBadge(facts));
   row("facts.sha256", facts.sha256, "mono wrap");
   row("facts.verification-code", facts.code, "mono");
   if (facts.attempt) row("facts.attempt", t("verify.attempt", { attempt: facts.attempt, attempts: facts.attempts }));
   parts.push(list);
-  if (facts.status === "current") {
+  if (facts.warnings.includes("scanned_pdf")) parts.push(element("p", t("verify.warning.scanned-pdf"), "warning"));
+  if (facts.downloadable) {
     const download = element("button", t("verify.download"));
     download.type = "button";
     download.addEventListener("click", () => downloadFile(form, facts.code));
     parts.push(download);
+  } else if (facts.status === "current") {
+    const why = t(HELD_BACK[facts.scan] || "verify.download.failed", { detail: facts.scanDetail });
+    parts.push(element("p", why, facts.scan === "threat" ? "error" : "hint"));
   } else {
     parts.push(element("p", t(NOT_DOWNLOADABLE[facts.status]), "hint"));
   }
@@ -177,6 +202,7 @@ async function downloadFile(form, verificationCode) {
   if (result.gaveUp) { fail(form, advice(result.gaveUp)); return; }
   if (result.status === 200) { window.location.assign(result.data.url); return; }
   if (result.status === 410) { fail(form, words("verify.download.gone")); return; }
+  if (result.status === 409) { fail(form, problemText(result.data)); return; }
   fail(form, words("verify.download.failed"));
 }
 
@@ -206,7 +232,9 @@ async function checkReceipt(event) {
     const claims = verdict.claims;
     const lookup = await send("receipt", `verifications/${encodeURIComponent(claims.verification_code)}`, {});
     // Without its lookup (a busy service given up on) the receipt's own words stand alone.
-    const known = lookup.status === 200 ? factsOf(lookup.data) : { student: null, nameUnknown: true, exam: claims.exam };
+    const known = lookup.status === 200 ? factsOf(lookup.data) : {
+      student: null, nameUnknown: true, exam: claims.exam, warnings: [], scanDetail: "", downloadable: verdict.status === "current",
+    };
     shown.receipt.facts = {
       ...known,
       filename: claims.filename,
@@ -219,6 +247,7 @@ async function checkReceipt(event) {
       sha256: claims.sha256,
       code: claims.verification_code,
       status: verdict.status,
+      scan: verdict.scan ?? known.scan ?? null,
       nickname: claims.nickname,
       attempt: claims.attempt,
       attempts: claims.attempts,

@@ -17,6 +17,10 @@ class StoredObject:
     # None for an object that is empty or over the limit: it is never hashed, only deleted.
     sha256: str | None
     checked_by_s3: bool = False  # S3 computed the SHA-256 (and checked it against the form's)
+    # Read only where the form restricts its types: the object's first bytes (TYPE_PREFIX_BYTES),
+    # or all of them where its PDFs are checked.
+    first_bytes: bytes | None = None
+    content: bytes | None = None
 
 
 @dataclass(frozen=True)

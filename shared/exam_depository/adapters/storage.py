@@ -16,8 +16,9 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote_plus
 
 from exam_depository.adapters import aws
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from exam_depository.adapters.objects import ObjectVersion, StoredObject, StoredPaper
     from exam_depository.domain.recording import ObjectCreated
+    from exam_depository.domain.scans import ScanStatus
 
 _CHUNK = 1024 * 1024
 # What S3 calls the version of an object written while the bucket was not versioned.
@@ -124,25 +126,48 @@ def presign_download(key: str, version_id: str, content_disposition: str, conten
     )
 
 
-def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool) -> StoredObject | None:
-    """What S3 holds as this version of `key`, or None when it holds nothing, from one request:
-    its size, and its SHA-256 when it is 1..`hash_up_to` bytes.
+# The first bytes the recorder identifies a file by (domain.content_types.TYPE_PREFIX_BYTES, which
+# this module does not load: only a form that restricts its types does).
+TYPE_PREFIX_BYTES = 8192
+
+
+def inspect(
+    key: str,
+    version_id: str,
+    hash_up_to: int,
+    *,
+    checksum_pinned: bool,
+    read: Literal["size", "start", "whole"] = "size",
+) -> StoredObject | None:
+    """What S3 holds as this version of `key`, or None when it holds nothing: its size, its
+    SHA-256 when it is 1..`hash_up_to` bytes, and as `read` asks, its first bytes (`start`: the
+    form restricts its types) or all of them (`whole`: its PDFs are checked).
 
     Where the form pinned a checksum (`checksum_pinned`), S3 checked the bytes against it and
-    keeps it: one HEAD reads it and the body is never read. Otherwise one GET asks for S3's
-    checksum too: its headers say the size (an empty or too large object's body is closed
-    unread) and any full-object SHA-256 S3 holds; only without one is the body streamed and
-    hashed, once."""
+    keeps it: one HEAD reads it and the body is never read, but for a ranged GET of the first
+    bytes where they are asked for (no range is trusted for the checksum: S3 promises no
+    full-object checksum of a range). Otherwise, and where the whole is asked for, one GET asks
+    for S3's checksum too: its headers say the size (an empty or too large object's body is
+    closed unread) and any full-object SHA-256 S3 holds; only without one is the body streamed
+    and hashed, once, its first bytes kept as they pass."""
     # Here, not at the top: see adapters.objects (the recorder loaded it at init).
+    from dataclasses import replace
+
     from exam_depository.adapters.objects import StoredObject
 
     bucket = load(StorageSettings).bucket
     try:
-        if checksum_pinned:
+        if checksum_pinned and read != "whole":
             head = client().head_object(Bucket=bucket, Key=key, VersionId=version_id, ChecksumMode="ENABLED")
             size = head["ContentLength"]
             found = _known_from_headers(size, head.get("ChecksumSHA256"), head.get("ChecksumType"), hash_up_to)
             if found is not None:
+                if read == "start" and found.sha256 is not None:
+                    first = client().get_object(
+                        Bucket=bucket, Key=key, VersionId=version_id, Range=f"bytes=0-{TYPE_PREFIX_BYTES - 1}"
+                    )["Body"]
+                    with closing(first):
+                        return replace(found, first_bytes=first.read())
                 return found
             # Only a stand-in that ignored the form's checksum fields holds none: hash the body.
             body = client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"]
@@ -154,20 +179,47 @@ def inspect(key: str, version_id: str, hash_up_to: int, *, checksum_pinned: bool
             except ValueError:  # a malformed checksum header (an emulator's): the body is not left open
                 body.close()
                 raise
-            if found is not None:
+            if found is not None and (read == "size" or found.sha256 is None):
                 body.close()  # never read: closing drops the connection rather than drain the bytes
                 return found
+            if found is not None:  # S3 holds the checksum: only the bytes asked for are read
+                with closing(body):
+                    data = body.read(TYPE_PREFIX_BYTES) if read == "start" else body.read()
+                return replace(found, first_bytes=data[:TYPE_PREFIX_BYTES], content=data if read == "whole" else None)
+        digest, kept = hashlib.sha256(), bytearray()
+        keep = 0 if read == "size" else TYPE_PREFIX_BYTES if read == "start" else hash_up_to
         try:
-            digest = hashlib.sha256()
             for chunk in body.iter_chunks(_CHUNK):
                 digest.update(chunk)
+                if len(kept) < keep:
+                    kept += chunk[: keep - len(kept)]
         finally:
             body.close()
     except aws.failures() as exc:
         if _missing(exc):
             return None
         raise _failure("HEAD/GET" if checksum_pinned else "GET", exc) from exc
-    return StoredObject(size_bytes=size, sha256=digest.hexdigest())
+    return StoredObject(
+        size_bytes=size,
+        sha256=digest.hexdigest(),
+        first_bytes=bytes(kept[:TYPE_PREFIX_BYTES]) if read != "size" else None,
+        content=bytes(kept) if read == "whole" else None,
+    )
+
+
+def read_tail(key: str, version_id: str, n: int) -> bytes | None:
+    """The last `n` bytes of one version (all of a smaller one), or None when S3 holds nothing:
+    a ZIP's central directory, which names its entries."""
+    try:
+        body = client().get_object(
+            Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id, Range=f"bytes=-{n}"
+        )["Body"]
+        with closing(body):
+            return body.read()
+    except aws.failures() as exc:
+        if _missing(exc):
+            return None
+        raise _failure("GET", exc) from exc
 
 
 def _known_from_headers(
@@ -369,6 +421,29 @@ def presign_export(key: str, ttl_s: int) -> str:
     return client().generate_presigned_url(
         "get_object", Params={"Bucket": load(StorageSettings).bucket, "Key": key}, ExpiresIn=ttl_s
     )
+
+
+# --- malware scan tags -------------------------------------------------------------------------
+
+
+def scan_status_tag(key: str, version_id: str) -> ScanStatus | None:
+    """The malware scanner's tag on one version (GuardDuty writes it as it scans, and it stays: the
+    durable copy of a result whose event was lost), or None: not scanned yet, or no such version."""
+    from exam_depository.domain.scans import STATE_OF, TAG_KEY
+
+    try:
+        tags = client().get_object_tagging(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)
+    except aws.failures() as exc:
+        if _missing(exc):
+            return None
+        raise _failure("GetObjectTagging", exc) from exc
+    for tag in tags["TagSet"]:
+        if tag["Key"] == TAG_KEY:
+            value = tag["Value"]
+            if value not in STATE_OF:
+                raise ServiceUnavailable(f"S3 tag {TAG_KEY} has an unknown value: {value!r}", service="S3")
+            return cast("ScanStatus", value)
+    return None
 
 
 # --- S3 event notifications, as they arrive in SQS message bodies ----------------------------

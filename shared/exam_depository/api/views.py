@@ -41,10 +41,11 @@ from exam_depository.domain.rules import (
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
-    from exam_depository.adapters.db.forms import ProgressRow
+    from exam_depository.adapters.db.forms import ProgressRow, UploadJson
     from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
+    from exam_depository.api.models.common import Submission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     )
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
+    from exam_depository.domain.statuses import Kind, SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
@@ -69,7 +71,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 
 def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
     """The exam as of `now` (its state; the moment of the answer when not given)."""
-    from exam_depository.api.models.exams import Exam, ExamCounts
+    from exam_depository.api.models.exams import Exam, ExamCounts, ScanCounts
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
     first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
@@ -92,6 +94,14 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
             late=row.late,
             none_yet=row.students - row.handed_in,
             started=row.started,
+        ),
+        accepted_types=row.accepted_types,
+        check_pdfs=row.check_pdfs,
+        scan_counts=ScanCounts(
+            scanning=row.scans_scanning,
+            threat=row.scans_threat,
+            unsupported=row.scans_unsupported,
+            failed=row.scans_failed,
         ),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
@@ -347,7 +357,31 @@ def submission_fields(item: SubmissionJson, now: datetime, *, verification: bool
         "late": item["late"],
         "due_at": datetime.fromisoformat(item["due_at"]) if item["due_at"] is not None else None,
         "receipt": item["receipt"] if verification else None,
+        **scan_fields(item, status_at(item["status"], expires_at, now)),
     }
+
+
+def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, object]:
+    """A submission's malware scan, and whether it may be downloaded now (`scans.download_refusal`)."""
+    from exam_depository.domain.scans import download_refusal
+
+    released_at = item["scan_released_at"]
+    released = datetime.fromisoformat(released_at) if released_at is not None else None
+    return {
+        "scan": item["scan"],
+        "scan_detail": item["scan_detail"],
+        "scan_released_at": released,
+        "downloadable": status == "current" and download_refusal(item["scan"], released, item["scan_detail"]) is None,
+        "found_type": item["found_type"],
+        "warnings": item["warnings"],
+    }
+
+
+def released(item: SubmissionJson) -> Submission:
+    """A submission its exam's owner released: the owner sees everything of it."""
+    from exam_depository.api.models.common import Submission
+
+    return Submission.model_validate(submission_fields(item, datetime.now(UTC), verification=True))
 
 
 def upload_form(form: IssuedForm) -> UploadForm:
@@ -397,6 +431,8 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
             timezone=row.timezone,
             duration_minutes=row.duration_minutes,
             has_paper=row.has_paper,
+            accepted_types=row.accepted_types,
+            accept=_accept(row.accepted_types),
         ),
         server_time=now,
         student=StudentName(first_name=row.first_name, last_name=row.last_name),
@@ -405,9 +441,40 @@ def upload_progress(row: ProgressRow) -> UploadProgress:
         current=Submission.model_validate(submission_fields(row.current, now, verification=True))
         if row.current is not None
         else None,
-        uploads=[UploadState.model_validate(item) for item in row.uploads],
+        uploads=[
+            UploadState(
+                upload_id=item["upload_id"],
+                status=item["status"],
+                rejection_reason=item["rejection_reason"],
+                found_type=item.get("found_type"),
+                message=_told(item),
+            )
+            for item in row.uploads
+        ],
         timing=_timing(row, clock, now),
     )
+
+
+def _accept(accepted_types: list[Kind]) -> str | None:
+    if not accepted_types:
+        return None
+    # Here: only an exam that restricts its types loads the kinds' table.
+    from exam_depository.domain.content_types import accept_attribute
+
+    return accept_attribute(accepted_types)
+
+
+def _told(upload: UploadJson) -> str | None:
+    """What a student is told of an upload that was not handed in."""
+    reason = upload["rejection_reason"]
+    if reason is None:
+        return None
+    from exam_depository.domain.content_types import FOUND_NAMES, REJECTION_MESSAGES, found, wrong_type_message
+
+    code = upload.get("found_type")
+    if reason == "wrong-type" and code is not None and code in FOUND_NAMES and upload.get("accepted_types"):
+        return wrong_type_message(found(code), upload["accepted_types"])
+    return REJECTION_MESSAGES[reason]
 
 
 def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | None:
@@ -436,7 +503,9 @@ def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | No
 def verification(row: VerifiedSubmission) -> Verification:
     from exam_depository.api.models.common import StudentName
     from exam_depository.api.models.reviews import ExamTitle, Verification
+    from exam_depository.domain.scans import download_refusal
 
+    status = status_at(row.status, row.expires_at, datetime.now(UTC))
     return Verification(
         verification_code=codes.display(row.verification_code),
         exam=ExamTitle(title=row.exam_title),
@@ -445,12 +514,19 @@ def verification(row: VerifiedSubmission) -> Verification:
         content_type=row.content_type,
         sha256=row.sha256,
         submitted_at=row.submitted_at,
-        status=status_at(row.status, row.expires_at, datetime.now(UTC)),
+        status=status,
         late=row.late,
         started_at=row.started_at,
         due_at=row.due_at,
         # An anonymous exam is marked without names: the code reveals the file, not its author.
         student=None if row.anonymous else StudentName(first_name=row.first_name, last_name=row.last_name),
+        scan=row.scan,
+        scan_detail=row.scan_detail,
+        scan_released_at=row.scan_released_at,
+        downloadable=status == "current"
+        and row.object_deleted_at is None
+        and download_refusal(row.scan, row.scan_released_at, row.scan_detail) is None,
+        warnings=list(row.warnings),
     )
 
 
@@ -466,7 +542,9 @@ def download_link(link: Link) -> DownloadLink:
 def receipt_check(verdict: Verdict) -> ReceiptCheck:
     from exam_depository.api.models.reviews import ReceiptCheck
 
-    return ReceiptCheck(genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status)
+    return ReceiptCheck(
+        genuine=verdict.genuine, reason=verdict.reason, claims=verdict.claims, status=verdict.status, scan=verdict.scan
+    )
 
 
 def jwks(keys: list[dict[str, str]]) -> Jwks:

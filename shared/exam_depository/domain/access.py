@@ -40,6 +40,7 @@ class Action(StrEnum):
     MEMBER_MANAGE = "member.manage"  # invite, change a role or label, remove another member
     MEMBER_LEAVE = "member.leave"  # remove oneself
     AUDIT_READ = "audit.read"
+    SUBMISSION_RELEASE = "submission.release"  # let a file that could not be scanned be downloaded
 
 
 _EVERYONE = frozenset(Role)
@@ -65,6 +66,7 @@ PERMITTED: Mapping[Action, frozenset[Role]] = {
     Action.MEMBER_MANAGE: frozenset({Role.OWNER}),
     Action.MEMBER_LEAVE: _EVERYONE,
     Action.AUDIT_READ: _EXAMINERS,
+    Action.SUBMISSION_RELEASE: frozenset({Role.OWNER}),
 }
 
 # How a refusal names a role and an action in its sentence.
@@ -93,6 +95,7 @@ _TO_DO = {
     Action.MEMBER_MANAGE: "manage its members",
     Action.MEMBER_LEAVE: "leave it",
     Action.AUDIT_READ: "read its audit log",
+    Action.SUBMISSION_RELEASE: "release a file that could not be scanned for malware",
 }
 
 

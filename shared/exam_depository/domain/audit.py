@@ -60,6 +60,10 @@ class AuditAction(StrEnum):
     EXPORT_CREATED = "export.created"
     EXPORT_LINK_ISSUED = "export.link_issued"
     VERIFICATION_LINK_ISSUED = "verification.link_issued"
+    SUBMISSION_SCAN_THREAT = "submission.scan_threat"
+    SUBMISSION_SCAN_UNSUPPORTED = "submission.scan_unsupported"
+    SUBMISSION_SCAN_FAILED = "submission.scan_failed"
+    SUBMISSION_RELEASED = "submission.released"
 
 
 # Every text cell of the log starts with a letter or a digit (a JSON cell with `{`): no cell can

@@ -119,6 +119,31 @@ class NoPaper(DomainError):
     kind = "no-paper"
 
 
+class NotScanned(DomainError):
+    """A file not yet known to be free of malware: still being scanned, or not scannable and not
+    released by the exam's owner (member `scan`)."""
+
+    title = "This file has not been scanned for malware"
+    status = HTTPStatus.CONFLICT
+    kind = "not-scanned"
+
+
+class Threat(DomainError):
+    """A file in which malware was found: quarantined, never downloaded (members `scan`, `scan_detail`)."""
+
+    title = "Malware was found in this file"
+    status = HTTPStatus.CONFLICT
+    kind = "threat"
+
+
+class NotReleasable(DomainError):
+    """A release asked of a file that was scanned (clean or a threat) or is being scanned (member `scan`)."""
+
+    title = "This file cannot be released"
+    status = HTTPStatus.CONFLICT
+    kind = "not-releasable"
+
+
 class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
     status = HTTPStatus.TOO_MANY_REQUESTS
@@ -156,6 +181,15 @@ class UnsupportedMediaType(DomainError):
     title = "Unsupported media type"
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     kind = "unsupported-media-type"
+
+
+class TypeNotAccepted(DomainError):
+    """A form asked for a file whose declared type the exam does not accept: the problem carries
+    the exam's `accepted_types` and the picker's `accept` attribute."""
+
+    title = "This exam does not accept this type of file"
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    kind = "type-not-accepted"
 
 
 class ServiceUnavailable(Exception):

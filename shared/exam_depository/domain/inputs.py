@@ -16,7 +16,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
-from exam_depository.domain.rules import Window, order_refusal
+from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
+from exam_depository.domain.statuses import Kind
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
 
@@ -87,6 +88,24 @@ MaxAttempts = Annotated[int, Field(ge=1, le=50)]
 DurationMinutes = Annotated[int, Field(ge=1, le=10080)]
 
 
+def _each_once(kinds: list[Kind]) -> list[Kind]:
+    if len(set(kinds)) != len(kinds):
+        raise ValueError("must name each kind once")
+    return kinds
+
+
+AcceptedTypes = Annotated[
+    list[Kind],
+    Field(
+        max_length=6,
+        description="The kinds of file the exam accepts (pdf, word, odt, image, text, zip), checked by the "
+        "file's content. Empty: any file.",
+    ),
+    AfterValidator(_each_once),
+]
+_CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
+
+
 # What a pattern means, for the person whose value did not match it.
 _PATTERN_MEANINGS = {
     NICKNAME_PATTERN: "use 1 to 32 letters, digits, '.', '_' or '-' (no spaces)",
@@ -137,6 +156,15 @@ class ExamIn(_Window):
         description="A timed exam: each student has this long from the moment they start (plus their extra "
         "time), never past their due time. Null: not timed.",
     )
+    accepted_types: AcceptedTypes = []
+    check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
+
+    @model_validator(mode="after")
+    def _pdfs_accepted(self) -> Self:
+        refusal = pdf_check_refusal(self.accepted_types, self.check_pdfs)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
 
 
 # The one field of an exam whose null is a value: not timed.
@@ -156,6 +184,17 @@ class ExamChange(_Window):
     max_attempts: MaxAttempts | None = None
     anonymous: bool | None = None
     duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
+    accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
+    check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
+
+    @model_validator(mode="after")
+    def _pdfs_accepted(self) -> Self:
+        # What is given together is checked here; against the stored exam, by the use case.
+        if self.accepted_types is not None and self.check_pdfs is not None:
+            refusal = pdf_check_refusal(self.accepted_types, self.check_pdfs)
+            if refusal is not None:
+                raise ValueError(refusal)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -219,3 +258,14 @@ class MemberChangeIn(_Model):
         if isinstance(given, dict) and "role" in given and given["role"] is None:
             raise ValueError("role must not be null: leave it out to keep it")
         return given
+
+
+# --- malware scans ----------------------------------------------------------------------------
+
+
+class ReleaseIn(_Model):
+    """The exam's owner releases a file that could not be scanned: why, for the audit log."""
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_shown_as_written)
+    ]

@@ -8,9 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
+from exam_depository.domain.statuses import (
+    Kind,
+    RejectionReason,
+    ScanState,
+    SubmissionStatus,
+    SubmissionWarning,
+    UploadStatus,
+)
+
+if TYPE_CHECKING:
+    from exam_depository.domain.content_types import Content
 
 Placement = Literal["current", "superseded"]
 # What became of one notified object: the record function counts each as a metric. A question
@@ -67,6 +77,8 @@ class UploadFacts:
     issue_seq: int
     expected_sha256: str | None = None  # the page's, pinned in the form
     form_expires_at: datetime | None = None  # when S3 stops accepting the form
+    accepted_types: tuple[Kind, ...] = ()  # the exam's when the form was issued; empty: any
+    check_pdfs: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,11 +99,13 @@ class SeenObject:
     size_bytes: int
     sha256: str | None = None  # None: not hashed (empty or over the limit)
     accepted_at: datetime | None = None  # when S3 accepted it (the event's time)
+    content: Content | None = None  # None: not identified (the form accepts any type)
 
 
 @dataclass(frozen=True)
 class Record:
     placement: Placement
+    warnings: tuple[SubmissionWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,19 +147,41 @@ def recording_decision(
 
 
 def _first_version(upload: UploadFacts, seen: SeenObject, student: StudentFacts, max_bytes: int) -> Record | Reject:
-    if seen.size_bytes == 0:
-        return Reject("empty")
-    if seen.size_bytes > max_bytes:
-        return Reject("too_large")
-    if upload.expected_sha256 is not None and seen.sha256 != upload.expected_sha256:
-        # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
-        # policy somehow bypassed, must not get them recorded.
-        return Reject("checksum_mismatch")
+    refusal = _object_refusal(upload, seen, max_bytes) or _content_refusal(upload, seen.content)
+    if refusal is not None:
+        return Reject(refusal)
     if _after_a_cutoff_moved_earlier(upload, seen, student):
         return Reject("after_cutoff")
     if student.attempts_used >= student.max_attempts:
         return Reject("limit_reached")
-    return Record(placement(upload.issue_seq, student.current_issue_seq))
+    pdf = seen.content.pdf if seen.content is not None else None
+    warnings: tuple[SubmissionWarning, ...] = ("scanned_pdf",) if pdf is not None and pdf.has_text is False else ()
+    return Record(placement(upload.issue_seq, student.current_issue_seq), warnings)
+
+
+def _object_refusal(upload: UploadFacts, seen: SeenObject, max_bytes: int) -> RejectionReason | None:
+    if seen.size_bytes == 0:
+        return "empty"
+    if seen.size_bytes > max_bytes:
+        return "too_large"
+    if upload.expected_sha256 is not None and seen.sha256 != upload.expected_sha256:
+        # S3 refuses other bytes for a pinned checksum; a stand-in that does not check, or a
+        # policy somehow bypassed, must not get them recorded.
+        return "checksum_mismatch"
+    return None
+
+
+def _content_refusal(upload: UploadFacts, content: Content | None) -> RejectionReason | None:
+    """A file whose bytes are not of a kind its form accepts; a PDF that must open and does not."""
+    if upload.accepted_types and (content is None or content.found.kind not in upload.accepted_types):
+        # Not identified where the form restricts its types: never accepted blind.
+        return "wrong-type"
+    pdf = content.pdf if content is not None else None
+    if pdf is not None and pdf.needs_password:
+        return "pdf-encrypted"
+    if pdf is not None and not pdf.opens:
+        return "pdf-unreadable"
+    return None
 
 
 def _after_a_cutoff_moved_earlier(upload: UploadFacts, seen: SeenObject, student: StudentFacts) -> bool:
@@ -158,10 +194,17 @@ def _after_a_cutoff_moved_earlier(upload: UploadFacts, seen: SeenObject, student
     return seen.accepted_at > student.cutoff_at and upload.form_expires_at > student.cutoff_at
 
 
-def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStatus | None, version_id: str) -> bool:
+def must_not_exist(
+    upload: UploadFacts | None,
+    submission_status: SubmissionStatus | None,
+    version_id: str,
+    submission_scan: ScanState | None = None,
+) -> bool:
     """Whether this version of an object must be deleted: no form was issued for it, it is a
     reuse of a used form, or its form's record says it is rejected, superseded or expired.
-    A pending form's object may still be recorded, so it stays."""
+    A pending form's object may still be recorded, so it stays. A superseded file in which
+    malware was found stays too, quarantined for the examiner's records until its retention ends
+    (the expiry job deletes it then)."""
     if upload is None:
         return True
     if upload.status == "pending":
@@ -170,6 +213,8 @@ def must_not_exist(upload: UploadFacts | None, submission_status: SubmissionStat
         return True
     if upload.status == "rejected":
         return True
+    if submission_status == "superseded" and submission_scan == "threat":
+        return False
     return submission_status in ("superseded", "expired")
 
 

@@ -6,6 +6,7 @@ recorder's decisions are in `recording.py`. docs/DESIGN.md lists each rule with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +22,7 @@ from exam_depository.domain.errors import (
     TooManyOpenForms,
 )
 from exam_depository.domain.instants import rfc3339
-from exam_depository.domain.statuses import ExamState, SubmissionStatus
+from exam_depository.domain.statuses import ExamState, Kind, SubmissionStatus
 
 
 def attempts_left(attempts_used: int, max_attempts: int) -> int:
@@ -128,6 +129,13 @@ class Window:
     opens_at: datetime
     due_at: datetime
     cutoff_at: datetime
+
+
+def pdf_check_refusal(accepted_types: Sequence[Kind], check_pdfs: bool) -> str | None:
+    """Checking PDFs needs an exam that takes PDFs: `pdf` listed, or any type."""
+    if check_pdfs and accepted_types and "pdf" not in accepted_types:
+        return "Checking PDFs (check_pdfs) needs pdf among the accepted_types, or none (any type)"
+    return None
 
 
 def order_refusal(window: Window) -> str | None:

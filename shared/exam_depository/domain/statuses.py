@@ -1,6 +1,7 @@
-"""The states a submission, an upload form, an export and a question paper's form go through, and
-why a form's object is rejected. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
-contract all speak these. An exam's state is never stored: `rules.exam_state` says it as of now."""
+"""The states a submission, an upload form, an export and a question paper's form go through,
+why a form's object is rejected, and a recorded file's malware scan. The migrations' CHECK
+constraints hold the same lists; rows, rules and the HTTP contract all speak these.
+An exam's state is never stored: `rules.exam_state` says it as of now."""
 
 from __future__ import annotations
 
@@ -9,7 +10,25 @@ from typing import Literal
 SubmissionStatus = Literal["current", "superseded", "expired"]
 UploadStatus = Literal["pending", "recorded", "rejected"]
 ExportStatus = Literal["queued", "running", "done", "failed"]
-RejectionReason = Literal["too_large", "empty", "checksum_mismatch", "after_cutoff", "limit_reached"]
+# The reasons about a file's content are spelled as the published contract spells them (kebab-case);
+# the older ones keep their snake_case.
+RejectionReason = Literal[
+    "too_large",
+    "empty",
+    "checksum_mismatch",
+    "after_cutoff",
+    "limit_reached",
+    "wrong-type",
+    "pdf-unreadable",
+    "pdf-encrypted",
+]
+# A recorded file's malware scan (None where a file was never scanned: recorded before scanning
+# was deployed, or scanning is off).
+ScanState = Literal["scanning", "clean", "threat", "unsupported", "failed"]
+# The kinds of file an exam may accept (domain.content_types says what each is).
+Kind = Literal["pdf", "word", "odt", "image", "text", "zip"]
+# What a reviewer is warned of about a recorded file, without refusing it.
+SubmissionWarning = Literal["scanned_pdf"]
 ExamState = Literal["upcoming", "open", "late_period", "closed"]
 PaperStatus = Literal["pending", "current", "superseded", "rejected"]
 PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismatch", "after_opening"]

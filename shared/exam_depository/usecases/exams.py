@@ -25,6 +25,7 @@ from exam_depository.domain.rules import (
     Window,
     limit_refusal,
     order_refusal,
+    pdf_check_refusal,
     window_length_refusal,
     window_refusal,
 )
@@ -89,6 +90,11 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
                 )
                 if too_long is not None:
                     raise too_long
+        pdfs = pdf_check_refusal(
+            changes.get("accepted_types", row.accepted_types), changes.get("check_pdfs", row.check_pdfs)
+        )
+        if pdfs is not None:  # the change and what it keeps, together (each alone was checked by ExamChange)
+            raise InvalidInput(pdfs + ".")
         if changes.get("anonymous", row.anonymous) != row.anonymous and db.exams.earliest_submission(conn, row.exam_pk):
             # Receipts already issued name the student as the exam did then, and cannot be changed.
             raise Conflict(
@@ -231,6 +237,8 @@ def _recorded(exam: db.exams.ExamRow) -> dict[str, Json]:
         "max_attempts": exam.max_attempts,
         "anonymous": exam.anonymous,
         "duration_minutes": exam.duration_minutes,
+        "accepted_types": list(exam.accepted_types),
+        "check_pdfs": exam.check_pdfs,
     }
 
 

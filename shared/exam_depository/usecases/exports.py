@@ -34,6 +34,7 @@ from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFE
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.roster import neutralized
 from exam_depository.domain.rules import shown_as
+from exam_depository.domain.scans import held_back
 from exam_depository.observability import logger
 
 NO_EXPORT = "This exam has no export with this id."
@@ -118,7 +119,7 @@ def build_export(export_id: UUID, *, last_try: bool, checkpoint: SignCheckpoint)
         if token is None:  # its exam was deleted meanwhile
             raise _ExportGone
         exported = _write_zip(export_id, files, anonymous, upload, _AuditLog(row.exam_pk, head, token))
-        _complete(export_id, upload, len(exported))
+        _complete(export_id, upload, sum(1 for _, name in exported if name))
     except _ExportGone:
         if upload is not None:
             upload.abort()
@@ -177,7 +178,8 @@ def _write_zip(
 ) -> list[tuple[db.exports.ExportedSubmission, str]]:
     """Each listed file, opened just before it is written (`_opened`: the file a student replaced
     meanwhile is found out there), then the audit log and its checkpoint, then the manifest of
-    what the ZIP holds, last. Returns the files written with their names."""
+    what the ZIP holds, last. Returns the files listed with their names in the ZIP (empty for a
+    file the malware gate held back)."""
     names = ArchiveNames()
     archive = ZipStream(compress_type=ZIP_STORED)  # answers are mostly PDFs: compressing costs CPU for little
     exported: list[tuple[db.exports.ExportedSubmission, str]] = []
@@ -201,6 +203,9 @@ def _write_zip(
         if opened is None:
             continue
         item, chunks = opened
+        if chunks is None:  # held back by the malware gate: listed in the manifest, saying why
+            exported.append((item, ""))
+            continue
         name = names.entry(_who(item, anonymous), item.filename)
         archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
@@ -235,12 +240,14 @@ def _who(item: db.exports.ExportedSubmission, anonymous: bool) -> str:
 
 def _opened(
     listed: db.exports.ExportedSubmission, anonymous: bool
-) -> tuple[db.exports.ExportedSubmission, Iterator[bytes]] | None:
+) -> tuple[db.exports.ExportedSubmission, Iterator[bytes] | None] | None:
     """The submission to export for the listed one, and its bytes (the GET made): the listed
     version, or the student's newer current one when the listed version is gone; None when the
-    student has none any more."""
+    student has none any more. A file the malware gate holds back is not read (no bytes)."""
     item = listed
     for _ in range(MAX_READS):
+        if held_back(item.scan, item.scan_released_at, item.scan_detail) is not None:
+            return item, None
         chunks = storage.stream_version(item.object_key, item.version_id)
         if chunks is not None:
             return item, chunks
@@ -281,13 +288,14 @@ def _checked(
 def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, anonymous: bool) -> bytes:
     """One line per file: who, what, where in the ZIP, its SHA-256, when, late, the student's
     window and how it was made (a timed exam's start and extra time; an untimed exam leaves the
-    start empty), its code (for an anonymous exam, who is the pseudonym, with no names); UTF-8
-    with a BOM, safe in a spreadsheet like the roster."""
+    start empty), its code (for an anonymous exam, who is the pseudonym, with no names), its
+    malware scan and, for a file the ZIP does not hold (an empty path), why; UTF-8 with a BOM,
+    safe in a spreadsheet like the roster."""
     columns = ["pseudonym"] if anonymous else ["nickname", "first_name", "last_name"]
     columns += ["filename", "path_in_zip"]
     columns += ["size_bytes", "sha256", "submitted_at", "late"]
     columns += ["started_at", "due_at", "cutoff_at", "extra_time_percent", "extra_time_minutes"]
-    columns += ["verification_code"]
+    columns += ["verification_code", "scan", "held_back"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
@@ -309,6 +317,8 @@ def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, an
             "extra_time_percent": str(item.extra_time_percent),
             "extra_time_minutes": str(item.extra_time_minutes),
             "verification_code": codes.display(item.verification_code),
+            "scan": item.scan or "",
+            "held_back": held_back(item.scan, item.scan_released_at, item.scan_detail) or "",
         }
         writer.writerow([neutralized(values[column]) for column in columns])
     return ("\ufeff" + out.getvalue()).encode()

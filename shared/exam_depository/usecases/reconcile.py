@@ -18,15 +18,23 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.scans
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.adapters.objects import ObjectVersion
 from exam_depository.config import RulesSettings, StorageSettings, load
 from exam_depository.domain.recording import BatchResult, ObjectCreated, must_not_exist
+from exam_depository.domain.scans import Ignored, ScanBatch, ScanResult
 from exam_depository.observability import logger
 
 # Records a batch of uploaded objects as notifications would have: the recorder's record_objects.
 Recorder = Callable[[list[ObjectCreated]], BatchResult]
+# Records malware scan results as the scan queue would have: scans.record_scan_results.
+ScanRecorder = Callable[[list[ScanResult | Ignored]], ScanBatch]
+# A submission still `scanning` this long after it was recorded has lost its result's event, or
+# its scan is late: the job reads the scanner's tag on the version.
+SCAN_OVERDUE_AFTER = timedelta(minutes=30)
+MAX_OVERDUE_SCANS = 1000
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class ReconcileReport:
     lost: int
     unused_forms_dropped: int
     failed: int
+    scans_landed: int = 0  # overdue results read from the versions' tags
+    scans_overdue: int = 0  # still without a result, tag and all
 
 
 def plan(
@@ -75,7 +85,8 @@ def plan(
         upload = by_key.get(item.key)
         facts = upload.facts if upload is not None else None
         status = upload.submission_status if upload is not None else None
-        if item.delete_marker or must_not_exist(facts, status, item.version_id):
+        scan = upload.submission_scan if upload is not None else None
+        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan):
             # A delete marker keeps nothing the records need, and may hide a version they do.
             owner = upload.upload_id if upload is not None and upload.version_id == item.version_id else None
             repairs.delete.append(Deletion(item.key, item.version_id, None if item.delete_marker else owner))
@@ -91,7 +102,7 @@ def plan(
         assert upload.version_id is not None  # a used form names its version (a constraint)
         if (upload.object_key, upload.version_id) in listed:
             continue
-        if must_not_exist(upload.facts, upload.submission_status, upload.version_id):
+        if must_not_exist(upload.facts, upload.submission_status, upload.version_id, upload.submission_scan):
             repairs.confirm_deleted.append(upload.upload_id)
         elif upload.recorded_at is not None and upload.recorded_at < settled:
             # Recorded after a GET found the version, so it existed before the listing began.
@@ -102,9 +113,12 @@ def plan(
     return repairs
 
 
-def reconcile(now: datetime, *, record: Recorder, grace: timedelta | None = None) -> ReconcileReport:
-    """One run of the job: list, compare, repair. Safe to run at any time, and again. `grace`
-    defaults to the setting; none is needed where no notification can still be queued."""
+def reconcile(
+    now: datetime, *, record: Recorder, grace: timedelta | None = None, record_scans: ScanRecorder | None = None
+) -> ReconcileReport:
+    """One run of the job: list, compare, repair; with `record_scans`, land the overdue scans'
+    results from their tags. Safe to run at any time, and again. `grace` defaults to the
+    setting; none is needed where no notification can still be queued."""
     if grace is None:
         grace = timedelta(seconds=load(RulesSettings).reconcile_grace_s)
     versions = list(storage.list_versions(load(StorageSettings).prefix))
@@ -137,6 +151,10 @@ def reconcile(now: datetime, *, record: Recorder, grace: timedelta | None = None
         lost = [upload.upload_id for upload in repairs.lost]
         db.uploads.mark_objects_deleted(conn, repairs.confirm_deleted + deleted_records + lost)
         dropped = db.uploads.delete_unused_uploads(conn, repairs.drop_unused_forms, now - grace)
+    landed = overdue = 0
+    if record_scans is not None:
+        landed, overdue, scans_failed = _overdue_scans(now, record_scans)
+        failed += scans_failed
     return ReconcileReport(
         listed=len(versions),
         recorded=recorded,
@@ -145,4 +163,28 @@ def reconcile(now: datetime, *, record: Recorder, grace: timedelta | None = None
         lost=len(repairs.lost),
         unused_forms_dropped=dropped,
         failed=failed,
+        scans_landed=landed,
+        scans_overdue=overdue,
     )
+
+
+def _overdue_scans(now: datetime, record_scans: ScanRecorder) -> tuple[int, int, int]:
+    """Results of overdue scans, read from the scanner's tag on each version (GuardDuty's durable
+    copy of the result): a lost event lands within a run. Recorded as an event's would be, so a
+    late event after this changes nothing, or supersedes it if it says more. Returns how many
+    landed, how many are still without a result, and how many failed to record."""
+    with db.transaction() as conn:
+        pending = db.scans.overdue(conn, recorded_before=now - SCAN_OVERDUE_AFTER, limit=MAX_OVERDUE_SCANS)
+    results: list[ScanResult | Ignored] = []
+    for item in pending:
+        status = storage.scan_status_tag(item.object_key, item.version_id)
+        if status is not None:
+            tagged = ScanResult(item.object_key, item.version_id, status, now, f"tag:{item.version_id}", scanner="tag")
+            results.append(tagged)
+    still = len(pending) - len(results)
+    if still:
+        logger.warning("Submissions still without a malware scan result", extra={"overdue": still})
+    if not results:
+        return 0, still, 0
+    batch = record_scans(results)
+    return len(results) - len(batch.failed), still, len(batch.failed)

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -33,6 +33,7 @@ from exam_depository.config import (
     MAX_UPLOAD_BYTES,
     RedeliverySettings,
     RulesSettings,
+    ScanSettings,
     SigningSettings,
     StorageSettings,
     load,
@@ -57,7 +58,11 @@ from exam_depository.domain.recording import (
 )
 from exam_depository.domain.redelivery import retry_delay_s
 from exam_depository.domain.rules import expiry_of, is_late, shown_as
+from exam_depository.domain.statuses import ScanState, SubmissionWarning
 from exam_depository.observability import logger
+
+if TYPE_CHECKING:
+    from exam_depository.domain.content_types import Content
 
 # `domain.jws` loads the JOSE library and cryptography: it is imported where a receipt is
 # signed, so the reconcile job, which imports this module and seldom signs, does not pay for it
@@ -70,7 +75,9 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
 
     S3 is asked about every event's version first (size, SHA-256), with one request each: a HEAD
     where the form pinned a checksum, else a GET (one statement first says which, before S3
-    is read); an event whose object cannot be read fails alone. Then one
+    is read); where the form restricts its types, the first bytes too (the same GET, or a ranged
+    GET beside the HEAD), and all of them where it checks PDFs. An event whose object cannot be
+    read fails alone. Then one
     transaction locks the batch's uploads and their students, in student order so that
     concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
     the order the forms were issued. After the commit the versions that must not exist
@@ -144,9 +151,18 @@ def retry_soon(failed: list[tuple[str, int]]) -> None:
         logger.info("Failed messages come back after a short delay", extra={"delays_s": changed})
 
 
-def _read_objects(
-    events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]
-) -> dict[int, StoredObject]:
+@dataclass(frozen=True)
+class _Read:
+    """What S3 holds as an event's version, and what its bytes are where its form asked."""
+
+    stored: StoredObject
+    content: Content | None = None
+
+
+_ANY_TYPE = db.uploads.ReadingPlan(checksum_pinned=False, accepted_types=(), check_pdfs=False)
+
+
+def _read_objects(events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]) -> dict[int, _Read]:
     """S3's answer for each event's version, by event index, read concurrently (it is I/O);
     sets the outcome of the events that have no object to record, and fails them all when
     PostgreSQL cannot say which forms pinned a checksum."""
@@ -158,24 +174,24 @@ def _read_objects(
         else:
             logger.warning("Object outside the submissions prefix ignored", extra={"key": event.key})
             outcomes[index] = "ignored"
-    stored: dict[int, StoredObject] = {}
+    stored: dict[int, _Read] = {}
     if not wanted:
         return stored
     targets = [events[index] for index in wanted]
     try:
         # One statement, done before S3 is read: no snapshot is held open meanwhile.
         with db.statement() as conn:
-            pinned = db.uploads.keys_with_pinned_checksum(conn, sorted({event.key for event in targets}))
+            plans = db.uploads.reading_plans(conn, sorted({event.key for event in targets}))
     except ServiceUnavailable:
         logger.exception("PostgreSQL is unavailable; the batch is retried")
         failed.update(wanted)
         return stored
     # A key no form is about (an orphan) is read with the GET too: its size is checked first.
-    checked = [event.key in pinned for event in targets]
+    read_as = [plans.get(event.key, _ANY_TYPE) for event in targets]
     if len(targets) == 1:
-        answers = [_inspect(targets[0], checked[0])]
+        answers = [_inspect(targets[0], read_as[0])]
     else:
-        answers = list(_readers().map(_inspect, targets, checked))
+        answers = list(_readers().map(_inspect, targets, read_as))
     for index, found in zip(wanted, answers, strict=True):
         if isinstance(found, ServiceUnavailable):
             logger.error(
@@ -197,11 +213,41 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
-def _inspect(event: ObjectCreated, checksum_pinned: bool) -> StoredObject | ServiceUnavailable | None:
+def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | ServiceUnavailable | None:
+    read: Literal["size", "start", "whole"] = "whole" if plan.check_pdfs else "start" if plan.accepted_types else "size"
     try:
-        return storage.inspect(event.key, event.version_id, MAX_UPLOAD_BYTES, checksum_pinned=checksum_pinned)
+        stored = storage.inspect(
+            event.key, event.version_id, MAX_UPLOAD_BYTES, checksum_pinned=plan.checksum_pinned, read=read
+        )
+        if stored is None or stored.first_bytes is None:
+            return None if stored is None else _Read(stored)
+        return _Read(stored, _content(event, plan, stored))
     except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
         return exc
+
+
+def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject) -> Content:
+    """What a file is, from its first bytes; a ZIP they left undecided from its end (a Word
+    document is no `zip`, and a student is told what they sent); and whether a PDF opens, where
+    the form checks them."""
+    # Here: only a form that restricts its types loads the kinds' table and puremagic.
+    from exam_depository.domain.content_types import ZIP_TAIL_BYTES, Content, identify, identify_zip_tail
+
+    assert stored.first_bytes is not None
+    found = identify(stored.first_bytes)
+    if not found.conclusive:
+        tail = (
+            stored.content[-ZIP_TAIL_BYTES:]
+            if stored.content is not None
+            else storage.read_tail(event.key, event.version_id, ZIP_TAIL_BYTES)
+        )
+        if tail is not None:
+            found = identify_zip_tail(tail)
+    if plan.check_pdfs and found.code == "pdf" and stored.content is not None:
+        from exam_depository.adapters.pdfs import check_pdf
+
+        return Content(found, check_pdf(stored.content))
+    return Content(found)
 
 
 @dataclass
@@ -213,7 +259,7 @@ class _Deletions:
 def _record(
     conn: db.Connection,
     events: list[ObjectCreated],
-    stored: dict[int, StoredObject],
+    stored: dict[int, _Read],
     outcomes: list[Outcome | None],
 ) -> _Deletions:
     rules = load(RulesSettings)
@@ -225,7 +271,11 @@ def _record(
             Arrival(
                 events[index].key,
                 SeenObject(
-                    events[index].version_id, stored[index].size_bytes, stored[index].sha256, events[index].event_time
+                    events[index].version_id,
+                    stored[index].stored.size_bytes,
+                    stored[index].stored.sha256,
+                    events[index].event_time,
+                    stored[index].content,
                 ),
                 events[index].sequencer,
             )
@@ -242,12 +292,15 @@ def _record(
     attempts: dict[UUID, int] = {}  # each new submission's attempt number, for its receipt
     rejections: list[db.uploads.Rejection] = []
     loose: list[tuple[str, str]] = []  # versions no form's record is about: orphans and reuses
+    scan: ScanState | None = "scanning" if load(ScanSettings).enabled else None
     for weighed in batch.weighed:
         index = indices[weighed.arrival]
-        event, found, upload = events[index], stored[index], uploads.get(events[index].key)
+        event, found, upload = events[index], stored[index].stored, uploads.get(events[index].key)
+        content = stored[index].content
+        found_type = content.found.code if content is not None else None
         outcomes[index] = weighed.outcome
         match weighed.decision:
-            case Record():
+            case Record(warnings=warnings):
                 assert upload is not None
                 assert weighed.attempt is not None
                 assert found.sha256 is not None  # recordable objects are 1..max_bytes, so hashed
@@ -260,12 +313,15 @@ def _record(
                         student=states[upload.student_id],
                         rules=rules,
                         current=weighed.current,
+                        found_type=found_type,
+                        warnings=list(warnings),
+                        scan=scan,
                     )
                 )
                 attempts[upload.id] = weighed.attempt
             case Reject(reason=reason):
                 assert upload is not None
-                rejections.append(db.uploads.Rejection(upload.id, event.version_id, reason))
+                rejections.append(db.uploads.Rejection(upload.id, event.version_id, reason, found_type))
             case FormReused() | Orphan():
                 loose.append((event.key, event.version_id))
 
@@ -275,7 +331,7 @@ def _record(
     must_go = [
         version
         for version in db.uploads.unconfirmed_versions(conn, sorted(states))
-        if must_not_exist(version.facts, version.submission_status, version.version_id)
+        if must_not_exist(version.facts, version.submission_status, version.version_id, version.submission_scan)
     ]
     return _Deletions(
         versions=loose + [(version.object_key, version.version_id) for version in must_go],
@@ -292,6 +348,9 @@ def _new_submission(
     student: db.uploads.RecordingState,
     rules: RulesSettings,
     current: bool,
+    found_type: str | None,
+    warnings: list[SubmissionWarning],
+    scan: ScanState | None,
 ) -> db.uploads.NewSubmission:
     return db.uploads.NewSubmission(
         upload_id=upload.id,
@@ -311,6 +370,9 @@ def _new_submission(
         late=is_late(event.event_time, student.due_at),
         due_at=student.due_at,
         status="current" if current else "superseded",
+        found_type=found_type,
+        warnings=warnings,
+        scan=scan,
     )
 
 

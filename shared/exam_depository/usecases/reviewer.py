@@ -20,7 +20,8 @@ from exam_depository.domain.errors import Gone, NotFound
 from exam_depository.domain.filenames import attachment_disposition, served_content_type
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import status_at
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.scans import download_refusal
+from exam_depository.domain.statuses import ScanState, SubmissionStatus
 
 NO_SUBMISSION = "No submission has this verification code."
 
@@ -64,6 +65,11 @@ def download_link(verification_code: str, *, request_id: str | None = None) -> L
         if row.object_deleted_at is not None:
             # The reconcile job found the file missing from S3: a link would only give a 404.
             raise Gone("This file is no longer stored; the student can upload it again.")
+        # The malware gate: a threat never, a file still being scanned not yet (the bucket's
+        # policy refuses a threat's bytes too, so a bug here cannot serve one).
+        refusal = download_refusal(row.scan, row.scan_released_at, row.scan_detail)
+        if refusal is not None:
+            raise refusal
         issued = Event(
             Actor(REVIEWER, None, request_id),
             AuditAction.VERIFICATION_LINK_ISSUED,
@@ -122,6 +128,7 @@ class Verdict:
     reason: str | None = None
     claims: dict[str, Any] | None = None
     status: SubmissionStatus | None = None
+    scan: ScanState | None = None
 
 
 def check_receipt(token: str) -> Verdict:
@@ -152,7 +159,7 @@ def check_receipt(token: str) -> Verdict:
     if issued.receipt != token:
         return Verdict(genuine=False, reason=NOT_AS_ISSUED)
     status = status_at(issued.status, issued.expires_at, datetime.now(UTC))
-    return Verdict(genuine=True, claims=stated, status=status)
+    return Verdict(genuine=True, claims=stated, status=status, scan=issued.scan)
 
 
 def reset() -> None:

@@ -98,6 +98,13 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
         if found is None:
             raise NotFound(NO_STUDENT)
         student, used, open_forms = found
+        if student.accepted_types:
+            # Here: only an exam that restricts its types loads the kinds' table.
+            from exam_depository.domain.content_types import declared_type_refusal
+
+            wrong_type = declared_type_refusal(filename, request.content_type, student.accepted_types)
+            if wrong_type is not None:
+                raise wrong_type
         clock = student.clock
         # The personal window: a form expires by the student's own cut-off, so S3 itself refuses
         # bytes after it.
@@ -126,6 +133,8 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
             content_type=request.content_type,
             form_expires_at=expires_at,
             expected_sha256=request.sha256,
+            accepted_types=student.accepted_types,
+            check_pdfs=student.check_pdfs,
         )
     url, fields = storage.presign_upload(
         key,

@@ -4,10 +4,10 @@ fills and the docstring that explains its locking: `exams` (examiners and exams)
 exam's members and invitations), `students` (rosters, extensions), `forms` (a student's upload
 forms), `uploads` (the submissions recorded from them), `verifications` (what a verification code
 stands for), `receipts`, `exports`, `papers` (an exam's question paper), `audit` (each exam's hash
-chain of events); `submissions` holds a submission as the others'
-statements inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
-heavy).
+chain of events), `scans` (the malware scans' results and the state they give a submission);
+`submissions` holds a submission as the others' statements inline it, and `windows` a student's
+personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
+migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -48,13 +48,26 @@ if TYPE_CHECKING:
         members,
         papers,
         receipts,
+        scans,
         students,
         uploads,
         verifications,
     )
 
 _AGGREGATES = frozenset(
-    {"audit", "exams", "exports", "forms", "members", "papers", "receipts", "students", "uploads", "verifications"}
+    {
+        "audit",
+        "exams",
+        "exports",
+        "forms",
+        "members",
+        "papers",
+        "receipts",
+        "scans",
+        "students",
+        "uploads",
+        "verifications",
+    }
 )
 
 
@@ -79,6 +92,7 @@ __all__ = [
     "receipts",
     "reset",
     "rows_of",
+    "scans",
     "statement",
     "students",
     "transaction",

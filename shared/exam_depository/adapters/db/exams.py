@@ -18,7 +18,7 @@ from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
 from exam_depository.domain.rules import Window
-from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
+from exam_depository.domain.statuses import Kind, PaperRejectionReason, PaperStatus
 
 
 class PaperJson(TypedDict):
@@ -67,14 +67,19 @@ _MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner_key k ON k.examiner_id = m.examiner_id AND k.api_key_id = %(key)s
     JOIN examiner x ON x.id = m.examiner_id"""
 _EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
-    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, {EXAM_PAPER_JSON},
+    e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, e.accepted_types, e.check_pdfs, {EXAM_PAPER_JSON},
     m.role, x.public_id AS member_id"""
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
-# when the first of its current files is deleted.
+# when the first of its current files is deleted; of its current files, those whose malware scan
+# has not ended well (a file not scanned, `scan` null, is in none).
 _COUNTS = f"""LEFT JOIN LATERAL (
     SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late,
            min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry,
-           count(s.started_at) AS started
+           count(s.started_at) AS started,
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'scanning') AS scans_scanning,
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'threat') AS scans_threat,
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'unsupported') AS scans_unsupported,
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed
     FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
@@ -91,6 +96,8 @@ class ExamRow:
     anonymous: bool
     created_at: datetime
     duration_minutes: int | None  # a timed exam's time limit; None: not timed
+    accepted_types: list[Kind]  # the kinds of file its forms accept, by content (empty: any)
+    check_pdfs: bool  # a PDF must open to be handed in
     paper: PaperJson | None  # its current question paper
     paper_uploads: list[PaperUploadJson]  # its latest paper forms, newest first
     role: Role  # the caller's role in the exam
@@ -113,6 +120,10 @@ class CountedExamRow(ExamRow):
     late: int
     first_expiry: datetime | None  # the earliest `expires_at` of its current files
     started: int  # students who started their clock (a timed exam)
+    scans_scanning: int  # current files still being scanned for malware
+    scans_threat: int
+    scans_unsupported: int
+    scans_failed: int
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -135,9 +146,10 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     try:
         row = conn.execute(
             """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
-                                 anonymous, duration_minutes)
+                                 anonymous, duration_minutes, accepted_types, check_pdfs)
                VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
-                       %(timezone)s, %(max_attempts)s, %(anonymous)s, %(duration_minutes)s)
+                       %(timezone)s, %(max_attempts)s, %(anonymous)s, %(duration_minutes)s, %(accepted_types)s,
+                       %(check_pdfs)s)
                RETURNING id""",
             {**exam, "examiner_id": examiner_id},
         ).fetchone()

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.statuses import ExportStatus
+from exam_depository.domain.statuses import ExportStatus, ScanState
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,10 @@ class ExportedSubmission:
     cutoff_at: datetime
     extra_time_percent: int
     extra_time_minutes: int
+    # The malware scan: a file the gate holds back is listed, not read (`domain.scans.held_back`).
+    scan: ScanState | None
+    scan_detail: str | None
+    scan_released_at: datetime | None
 
 
 def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
@@ -93,7 +97,7 @@ def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
 _EXPORTED = f"""SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
                        x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id,
                        s.started_at, {windows.personal_due()} AS due_at, {windows.personal_cutoff()} AS cutoff_at,
-                       s.extra_time_percent, s.extra_time_minutes
+                       s.extra_time_percent, s.extra_time_minutes, x.scan, x.scan_detail, x.scan_released_at
                 FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
                 JOIN exam e ON e.id = s.exam_id
                 WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""

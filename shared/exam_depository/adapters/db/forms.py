@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from uuid import UUID
 
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.rules import Clock, Window, clock_of
 from exam_depository.domain.statuses import RejectionReason, UploadStatus
+
+if TYPE_CHECKING:
+    from exam_depository.domain.statuses import Kind
 
 
 class UploadJson(TypedDict):
@@ -22,6 +25,8 @@ class UploadJson(TypedDict):
     upload_id: str
     status: UploadStatus
     rejection_reason: RejectionReason | None
+    found_type: str | None  # what the bytes were found to be, where the form restricted its types
+    accepted_types: list[Kind]  # the kinds its form accepted (empty: any)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class FormRequester:
     started_at: datetime | None
     extra_time_percent: int
     extra_time_minutes: int
+    accepted_types: list[Kind]  # the exam's now: the form carries them
+    check_pdfs: bool
 
     @property
     def window(self) -> Window:
@@ -60,7 +67,8 @@ def lock_student_for_start(conn: Connection, upload_code: str) -> FormRequester 
         return cur.execute(
             """SELECT s.id, e.id AS exam_pk, e.opens_at, e.due_at, e.cutoff_at, e.max_attempts,
                       s.extension_due_at, s.extension_cutoff_at, s.extra_attempts,
-                      e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes
+                      e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes,
+                      e.accepted_types, e.check_pdfs
                FROM student s JOIN exam e ON e.id = s.exam_id
                WHERE s.upload_code = %s FOR UPDATE OF s""",
             (upload_code,),
@@ -100,11 +108,26 @@ def insert_upload(
     content_type: str,
     form_expires_at: datetime,
     expected_sha256: str | None,
+    accepted_types: list[Kind],
+    check_pdfs: bool,
 ) -> None:
+    """The form's row, with the rules it was issued under (its expiry, the exam's accepted types
+    and PDF check): a later change of the exam's applies to the forms issued after it."""
     conn.execute(
-        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-        (upload_id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256),
+        """INSERT INTO upload (id, student_id, object_key, filename, content_type, form_expires_at, expected_sha256,
+                               accepted_types, check_pdfs)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            upload_id,
+            student_id,
+            object_key,
+            filename,
+            content_type,
+            form_expires_at,
+            expected_sha256,
+            accepted_types,
+            check_pdfs,
+        ),
     )
 
 
@@ -129,6 +152,7 @@ class ProgressRow:
     extra_time_percent: int
     extra_time_minutes: int
     has_paper: bool  # the exam has a question paper (only a started student may fetch it)
+    accepted_types: list[Kind]  # the exam's now (empty: any)
 
     @property
     def window(self) -> Window:
@@ -147,10 +171,12 @@ def upload_progress(conn: Connection, upload_code: str) -> ProgressRow | None:
                   (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
                   CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current,
                   COALESCE((SELECT jsonb_agg(jsonb_build_object('upload_id', u.id, 'status', u.status,
-                                             'rejection_reason', u.rejection_reason) ORDER BY u.issue_seq)
+                                             'rejection_reason', u.rejection_reason, 'found_type', u.found_type,
+                                             'accepted_types', u.accepted_types) ORDER BY u.issue_seq)
                             FROM upload u WHERE u.student_id = s.id), '[]'::jsonb) AS uploads,
                   e.duration_minutes, s.started_at, s.extra_time_percent, s.extra_time_minutes,
-                  EXISTS (SELECT 1 FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS has_paper
+                  EXISTS (SELECT 1 FROM question_paper p WHERE p.exam_id = e.id AND p.status = 'current') AS has_paper,
+                  e.accepted_types
                 FROM student s JOIN exam e ON e.id = s.exam_id {LATEST}
                 WHERE s.upload_code = %s""",
             (upload_code,),

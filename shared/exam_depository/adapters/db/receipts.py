@@ -11,7 +11,7 @@ import psycopg.sql
 import psycopg.types.json
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ScanState, SubmissionStatus
 
 if TYPE_CHECKING:
     from exam_depository.domain.jws import PublicKey
@@ -51,6 +51,7 @@ class IssuedReceipt:
     receipt: str | None  # the exact text issued (None for a submission of the first edition)
     status: SubmissionStatus
     expires_at: datetime
+    scan: ScanState | None  # its malware scan now (None: not scanned)
 
 
 def issued_receipt(conn: Connection, verification_code: str) -> IssuedReceipt | None:
@@ -58,5 +59,6 @@ def issued_receipt(conn: Connection, verification_code: str) -> IssuedReceipt | 
     submission is deleted (with its exam or its student)."""
     with conn.cursor(row_factory=rows_of(IssuedReceipt)) as cur:
         return cur.execute(
-            "SELECT receipt, status, expires_at FROM submission WHERE verification_code = %s", (verification_code,)
+            "SELECT receipt, status, expires_at, scan FROM submission WHERE verification_code = %s",
+            (verification_code,),
         ).fetchone()

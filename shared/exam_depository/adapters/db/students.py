@@ -10,7 +10,7 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.exams import ExamRow
-from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
+from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson, downloadable
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.access import Disclosure
 from exam_depository.domain.errors import Conflict
@@ -133,6 +133,10 @@ def _json_object(fields: dict[str, str]) -> str:
     return f"(SELECT row_to_json(o) FROM (SELECT {columns}) o)"
 
 
+_STATUS_NOW = (
+    "(CASE WHEN latest.status = 'current' AND exam.now >= latest.expires_at THEN 'expired'"
+    " ELSE latest.status::text END)"
+)
 # `personal_window` (`windows`, in the page's `personal` join), `attempts_left` and `status_at`
 # as of the caller's `now`; the fields in the models' order.
 _SUBMISSION = _json_object(
@@ -147,11 +151,16 @@ _SUBMISSION = _json_object(
         "sha256": "latest.sha256",
         "submitted_at": _INSTANT.format(t="latest.submitted_at"),
         "expires_at": _INSTANT.format(t="latest.expires_at"),
-        "status": "CASE WHEN latest.status = 'current' AND exam.now >= latest.expires_at THEN 'expired'"
-        " ELSE latest.status::text END",
+        "status": _STATUS_NOW,
         "late": "latest.late",
         "due_at": _INSTANT.format(t="latest.due_at"),
         "receipt": "CASE WHEN %(show_verification)s THEN latest.receipt END",
+        "scan": "latest.scan",
+        "scan_detail": "latest.scan_detail",
+        "scan_released_at": _INSTANT.format(t="latest.scan_released_at"),
+        "downloadable": downloadable("latest", _STATUS_NOW),
+        "found_type": "latest.found_type",
+        "warnings": "latest.warnings",
     }
 )
 _EXTENSION = _json_object(

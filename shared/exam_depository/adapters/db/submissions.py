@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ScanState, SubmissionStatus, SubmissionWarning
 
 # A student's latest handed-in submission: the current one, else the newest one that expired.
 LATEST = """LEFT JOIN LATERAL (
@@ -32,6 +32,11 @@ class SubmissionJson(TypedDict):
     late: bool
     due_at: str | None  # what `late` was measured against; null when recorded before it was kept
     receipt: str | None
+    scan: ScanState | None  # null: not scanned (recorded before scanning, or scanning off)
+    scan_detail: str | None
+    scan_released_at: str | None
+    found_type: str | None
+    warnings: list[SubmissionWarning]
 
 
 # Made from SubmissionJson's fields, so the statements and the views name them once: the object of
@@ -39,3 +44,12 @@ class SubmissionJson(TypedDict):
 SUBMISSION_JSON = (
     "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
 )
+
+
+def downloadable(t: str, status: str) -> str:
+    """Whether the submission `{t}`, whose status as of now is the SQL `status`, may be downloaded:
+    `domain.scans.download_refusal`'s rule, in SQL (the roster's page writes its JSON here)."""
+    return (
+        f"({status} = 'current' AND ({t}.scan IS NULL OR {t}.scan = 'clean'"
+        f" OR ({t}.scan IN ('unsupported', 'failed') AND {t}.scan_released_at IS NOT NULL)))"
+    )

@@ -4,19 +4,26 @@ expiry job marks, and what the reconcile job reads. Statements and rows. A stude
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.domain.statuses import RejectionReason, SubmissionStatus, UploadStatus
+from exam_depository.domain.statuses import (
+    RejectionReason,
+    ScanState,
+    SubmissionStatus,
+    SubmissionWarning,
+    UploadStatus,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
     from exam_depository.domain.recording import UploadFacts
+    from exam_depository.domain.statuses import Kind
 
 
 # --- recording ------------------------------------------------------------------------------
@@ -26,14 +33,17 @@ def _facts(
     status: UploadStatus,
     version_id: str | None,
     issue_seq: int,
+    *,
     expected_sha256: str | None = None,
     form_expires_at: datetime | None = None,
+    accepted_types: tuple[Kind, ...] = (),
+    check_pdfs: bool = False,
 ) -> UploadFacts:
     # Imported here: only the recorder and the reconcile job ask for facts, and the recorder's
     # decisions (a dozen dataclasses, ~5 ms at import) would otherwise load in every function.
     from exam_depository.domain.recording import UploadFacts
 
-    return UploadFacts(status, version_id, issue_seq, expected_sha256, form_expires_at)
+    return UploadFacts(status, version_id, issue_seq, expected_sha256, form_expires_at, accepted_types, check_pdfs)
 
 
 @dataclass(frozen=True)
@@ -50,10 +60,20 @@ class LockedUpload:
     content_type: str  # as the student's browser declared it (S3 stores the type it is served as)
     expected_sha256: str | None
     form_expires_at: datetime
+    accepted_types: list[Kind]  # the exam's when the form was issued (empty: any)
+    check_pdfs: bool
 
     @property
     def facts(self) -> UploadFacts:
-        return _facts(self.status, self.version_id, self.issue_seq, self.expected_sha256, self.form_expires_at)
+        return _facts(
+            self.status,
+            self.version_id,
+            self.issue_seq,
+            expected_sha256=self.expected_sha256,
+            form_expires_at=self.form_expires_at,
+            accepted_types=tuple(self.accepted_types),
+            check_pdfs=self.check_pdfs,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,11 @@ class NewSubmission:
     status: SubmissionStatus
     sha256_checked_by_s3: bool
     receipt: str | None = None  # signed once the batch's decisions are made
+    found_type: str | None = None  # what the bytes were found to be (identified where the form restricts types)
+    warnings: list[SubmissionWarning] = field(default_factory=list)
+    # `scanning` where files are scanned for malware (None: not scanned); a result that came
+    # before the recording is taken up instead.
+    scan: ScanState | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +131,7 @@ class Rejection:
     upload_id: UUID
     version_id: str
     reason: RejectionReason
+    found_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,20 +144,34 @@ class UsedVersion:
     status: UploadStatus
     issue_seq: int
     submission_status: SubmissionStatus | None
+    submission_scan: ScanState | None = None
 
     @property
     def facts(self) -> UploadFacts:
         return _facts(self.status, self.version_id, self.issue_seq)
 
 
-def keys_with_pinned_checksum(conn: Connection, object_keys: list[str]) -> set[str]:
-    """The keys among these whose form pinned a SHA-256 (S3 checked the bytes and keeps it):
-    the recorder reads those objects with a HEAD, the others with a GET."""
+@dataclass(frozen=True)
+class ReadingPlan:
+    """How the recorder reads a form's object: a pinned checksum is S3's to give (a HEAD), else
+    the body is hashed (a GET); the form's types need the first bytes, its PDF check all of them."""
+
+    checksum_pinned: bool
+    accepted_types: tuple[Kind, ...]
+    check_pdfs: bool
+
+
+def reading_plans(conn: Connection, object_keys: list[str]) -> dict[str, ReadingPlan]:
+    """The reading plan of each of these keys that has a form (a key without one is read whole)."""
     rows = conn.execute(
-        "SELECT object_key FROM upload WHERE object_key = ANY(%s) AND expected_sha256 IS NOT NULL",
+        """SELECT object_key, expected_sha256 IS NOT NULL AS checksum_pinned, accepted_types, check_pdfs
+           FROM upload WHERE object_key = ANY(%s)""",
         (object_keys,),
     ).fetchall()
-    return {row["object_key"] for row in rows}
+    return {
+        row["object_key"]: ReadingPlan(row["checksum_pinned"], tuple(row["accepted_types"]), row["check_pdfs"])
+        for row in rows
+    }
 
 
 def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUpload]:
@@ -141,7 +181,7 @@ def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUp
     with conn.cursor(row_factory=rows_of(LockedUpload)) as cur:
         rows = cur.execute(
             """SELECT u.id, u.student_id, u.issue_seq, u.status, u.version_id, u.object_key, u.filename,
-                      u.content_type, u.expected_sha256, u.form_expires_at
+                      u.content_type, u.expected_sha256, u.form_expires_at, u.accepted_types, u.check_pdfs
                FROM upload u JOIN student s ON s.id = u.student_id
                WHERE u.object_key = ANY(%s)
                ORDER BY s.id, u.issue_seq
@@ -183,23 +223,35 @@ def supersede_current(conn: Connection, student_ids: list[int]) -> None:
 
 
 def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
-    """Record the submissions and mark their forms used, in one pipelined statement each."""
+    """Record the submissions and mark their forms used, in one pipelined statement each. A scan
+    result that arrived before the recording is taken up here, under the upload's row lock, which
+    the scan results' function takes too."""
+    from exam_depository.adapters.db.scans import detail_of, state_of
+
     # Its fields as they are (each a scalar): asdict's deep copy of each was most of this function's time.
     rows = [vars(submission) for submission in submissions]
     with conn.cursor() as cur:
         _each_row(
             cur,
-            """UPDATE upload SET status = 'recorded', version_id = %(version_id)s WHERE id = %(upload_id)s""",
+            """UPDATE upload SET status = 'recorded', version_id = %(version_id)s, found_type = %(found_type)s
+               WHERE id = %(upload_id)s""",
             rows,
         )
         _each_row(
             cur,
-            """INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+            f"""INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
                                        size_bytes, sha256, submitted_at, expires_at, late, due_at, status,
-                                       sha256_checked_by_s3, receipt)
-               VALUES (%(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
-                       %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
-                       %(due_at)s, %(status)s, %(sha256_checked_by_s3)s, %(receipt)s)""",
+                                       sha256_checked_by_s3, receipt, found_type, warnings, scan, scan_detail)
+               SELECT %(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
+                      %(content_type)s, %(size_bytes)s, %(sha256)s, %(submitted_at)s, %(expires_at)s, %(late)s,
+                      %(due_at)s, %(status)s, %(sha256_checked_by_s3)s, %(receipt)s, %(found_type)s,
+                      %(warnings)s::text[], COALESCE(f.scan, %(scan)s), f.scan_detail
+               FROM (SELECT NULL) AS one
+               LEFT JOIN LATERAL (
+                 SELECT {state_of("o.result")} AS scan,
+                        {detail_of("o")} AS scan_detail
+                 FROM object_scan o WHERE o.upload_id = %(upload_id)s AND o.version_id = %(version_id)s
+               ) AS f ON true""",
             rows,
         )
 
@@ -208,7 +260,8 @@ def reject_uploads(conn: Connection, rejections: list[Rejection]) -> None:
     with conn.cursor() as cur:
         _each_row(
             cur,
-            """UPDATE upload SET status = 'rejected', rejection_reason = %(reason)s, version_id = %(version_id)s
+            """UPDATE upload SET status = 'rejected', rejection_reason = %(reason)s, version_id = %(version_id)s,
+                                 found_type = %(found_type)s
                WHERE id = %(upload_id)s""",
             [asdict(rejection) for rejection in rejections],
         )
@@ -230,7 +283,7 @@ def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedV
     with conn.cursor(row_factory=rows_of(UsedVersion)) as cur:
         return cur.execute(
             """SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
-                      x.status AS submission_status
+                      x.status AS submission_status, x.scan AS submission_scan
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
             (student_ids,),
@@ -260,6 +313,7 @@ class UploadRecord:
     submission_status: SubmissionStatus | None
     recorded_at: datetime | None
     expires_at: datetime | None
+    submission_scan: ScanState | None = None
 
     @property
     def facts(self) -> UploadFacts:
@@ -272,7 +326,8 @@ def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecor
     with conn.cursor(row_factory=rows_of(UploadRecord)) as cur:
         return cur.execute(
             """SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
-                      u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at
+                      u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at,
+                      x.scan AS submission_scan
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
             (listed_keys,),
@@ -296,11 +351,13 @@ class ExpiredVersion:
 
 
 def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
-    """Mark current submissions past their retention as expired; returns their versions."""
+    """Mark current submissions past their retention as expired, and the superseded ones kept
+    in quarantine (malware found); returns their versions."""
     with conn.cursor(row_factory=rows_of(ExpiredVersion)) as cur:
         return cur.execute(
             """WITH expired AS (
-                 UPDATE submission SET status = 'expired' WHERE status = 'current' AND expires_at <= %s
+                 UPDATE submission SET status = 'expired'
+                 WHERE (status = 'current' OR (status = 'superseded' AND scan = 'threat')) AND expires_at <= %s
                  RETURNING upload_id)
                SELECT u.id AS upload_id, u.object_key, u.version_id
                FROM upload u JOIN expired e ON e.upload_id = u.id""",

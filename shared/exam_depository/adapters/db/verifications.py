@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ScanState, SubmissionStatus, SubmissionWarning
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class VerifiedSubmission:
     due_at: datetime | None  # what `late` was measured against; None when recorded before it was kept
     exam_pk: int  # whose audit log a download link goes to
     pseudonym: str  # how that log names the student
+    scan: ScanState | None  # the malware scan (None: not scanned); the gate of every download
+    scan_detail: str | None
+    scan_released_at: datetime | None
+    warnings: list[SubmissionWarning]
 
 
 def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
@@ -40,7 +44,8 @@ def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubm
             """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
                       x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
                       s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
-                      s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym
+                      s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym,
+                      x.scan, x.scan_detail, x.scan_released_at, x.warnings
                FROM submission x
                JOIN upload u ON u.id = x.upload_id
                JOIN student s ON s.id = x.student_id

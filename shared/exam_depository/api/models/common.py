@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from exam_depository.domain.instants import shown_time_zone
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ScanState, SubmissionStatus, SubmissionWarning
 
 ShownTimeZone = Annotated[str, AfterValidator(shown_time_zone)]
 
@@ -45,6 +45,29 @@ class Submission(ApiModel):
         "arrived. Null for files handed in before the service recorded it.",
     )
     receipt: str | None = Field(default=None, description="A compact JWS (ES256) of this record, to keep.")
+    scan: ScanState | None = Field(
+        default=None,
+        description="The malware scan: scanning, clean, threat, unsupported or failed. Null: not scanned — handed "
+        "in before this deployment scanned files, or scanning is off (such a file is served as before).",
+    )
+    scan_detail: str | None = Field(
+        default=None, description="What the scan found (the threats' names), or why the file could not be scanned."
+    )
+    scan_released_at: datetime | None = Field(
+        default=None,
+        description="When the exam's owner released this file after it could not be scanned (null: not released).",
+    )
+    downloadable: bool = Field(
+        default=True,
+        description="Whether its verification code gives a download now: the current file, and clean, not scanned, "
+        "or released. A threat never is; a file being scanned is once its scan ends clean.",
+    )
+    found_type: str | None = Field(
+        default=None, description="What the bytes were found to be (e.g. pdf, docx), where the exam checked types."
+    )
+    warnings: list[SubmissionWarning] = Field(
+        default_factory=list, description="Shown to the examiner, not refused: scanned_pdf (a PDF with no text)."
+    )
 
 
 class StudentName(ApiModel):

@@ -9,7 +9,7 @@ from pydantic import Field
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
 from exam_depository.api.models.papers import Paper, PaperState
 from exam_depository.domain.access import Action, Role
-from exam_depository.domain.statuses import ExamState
+from exam_depository.domain.statuses import ExamState, Kind
 
 
 class ExamCounts(ApiModel):
@@ -18,6 +18,16 @@ class ExamCounts(ApiModel):
     late: int = Field(description="Students whose latest file was handed in after their due time.")
     none_yet: int
     started: int = Field(description="Students who started their clock (a timed exam; 0 otherwise).")
+
+
+class ScanCounts(ApiModel):
+    """Of the exam's current files, those whose malware scan has not ended clean (a file handed in
+    before scanning was deployed, or with scanning off, is in none)."""
+
+    scanning: int = Field(description="Still being scanned: not downloadable yet.")
+    threat: int = Field(description="Malware found: quarantined, never downloadable.")
+    unsupported: int = Field(description="Could not be scanned (e.g. password-protected): the owner may release.")
+    failed: int = Field(description="The scan failed: the owner may release, or have it scanned again.")
 
 
 class Exam(ApiModel):
@@ -44,6 +54,12 @@ class Exam(ApiModel):
         "or, until one is handed in, the cut-off plus the retention. Export before then."
     )
     counts: ExamCounts
+    accepted_types: list[Kind] = Field(
+        description="The kinds of file a student may hand in (pdf, word, odt, image, text, zip), checked by the "
+        "file's content; empty: any."
+    )
+    check_pdfs: bool = Field(description="A PDF must open (not damaged, no password); one without text is flagged.")
+    scan_counts: ScanCounts
     paper: Paper | None = Field(description="The question paper students get (once started, in a timed exam).")
     paper_uploads: list[PaperState] = Field(
         description="What became of the paper's latest forms (up to 5), newest first: a form's file is pending until "

@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from exam_depository.api.models.common import ApiModel, StudentName
-from exam_depository.domain.statuses import SubmissionStatus
+from exam_depository.domain.statuses import ScanState, SubmissionStatus, SubmissionWarning
 
 
 class ExamTitle(ApiModel):
@@ -33,6 +33,18 @@ class Verification(ApiModel):
         description="The due time `late` was measured against (null for files handed in before it was recorded)."
     )
     student: StudentName | None = Field(description="None when the exam is anonymous.")
+    scan: ScanState | None = Field(
+        description="The malware scan: scanning, clean, threat, unsupported or failed; null: not scanned (handed in "
+        "before files were scanned, or scanning is off)."
+    )
+    scan_detail: str | None = Field(description="The threats found, or why the file could not be scanned.")
+    scan_released_at: datetime | None = Field(
+        description="When the exam's owner released the file after it could not be scanned."
+    )
+    downloadable: bool = Field(
+        description="Whether the download link is given now (the current file, and clean, not scanned or released)."
+    )
+    warnings: list[SubmissionWarning] = Field(description="scanned_pdf: a PDF without text.")
 
 
 class DownloadLink(ApiModel):
@@ -49,6 +61,11 @@ class ReceiptCheck(ApiModel):
     reason: str | None = Field(default=None, description="Why it is not genuine, for people.")
     claims: dict[str, object] | None = Field(default=None, description="What a genuine receipt states.")
     status: SubmissionStatus | None = Field(default=None, description="What became of the file since.")
+    scan: ScanState | None = Field(
+        default=None,
+        description="The file's malware scan now (null: not scanned, or the receipt is not genuine). A receipt "
+        "is signed as the file arrives, before the scan: the scan is shown live, never signed.",
+    )
 
 
 class Jwks(ApiModel):

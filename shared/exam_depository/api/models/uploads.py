@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone, StudentName, Submission
-from exam_depository.domain.statuses import UploadStatus
+from exam_depository.domain.statuses import Kind, UploadStatus
 
 
 class UploadForm(ApiModel):
@@ -42,6 +42,10 @@ class ExamWindow(ApiModel):
         description="The exam has a question paper: GET /submissions/{upload_code}/paper gives it once started "
         "(from the opening in an exam that is not timed)."
     )
+    accepted_types: list[Kind] = Field(description="The kinds of file the exam accepts; empty: any.")
+    accept: str | None = Field(
+        description="The file picker's accept attribute for them (extensions and MIME types); null: any file."
+    )
 
 
 class PersonalWindow(ApiModel):
@@ -65,7 +69,18 @@ class Timing(ApiModel):
 class UploadState(ApiModel):
     upload_id: UUID
     status: UploadStatus
-    rejection_reason: str | None = None
+    rejection_reason: str | None = Field(
+        default=None,
+        description="Why it was not handed in: too_large, empty, checksum_mismatch, after_cutoff, limit_reached "
+        "(the older reasons, snake_case), or, from its content, wrong-type, pdf-unreadable, pdf-encrypted (as the "
+        "published contract spells them).",
+    )
+    found_type: str | None = Field(
+        default=None,
+        description="What the file's bytes were found to be (pdf, docx, windows-program, ...), where the exam "
+        "restricts its types.",
+    )
+    message: str | None = Field(default=None, description="For a rejected upload: what to tell the student.")
 
 
 class UploadProgress(ApiModel):

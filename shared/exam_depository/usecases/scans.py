@@ -1,0 +1,111 @@
+"""The malware scan: record what the scanner found about each uploaded version (GuardDuty's
+results, or the local stand-in's, through the scan queue; the reconcile job's from a version's
+tag), and the exam owner's release of a file that could not be scanned."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+# The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exams
+import exam_depository.adapters.db.scans  # noqa: F401
+from exam_depository.adapters import db
+from exam_depository.adapters.db.submissions import SubmissionJson
+from exam_depository.domain import codes
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import Actor, AuditAction, Event
+from exam_depository.domain.errors import NotFound, ServiceUnavailable
+from exam_depository.domain.inputs import ReleaseIn
+from exam_depository.domain.scans import Ignored, ScanBatch, ScanResult, release_refusal
+from exam_depository.domain.statuses import ScanState
+from exam_depository.observability import logger
+
+SCANNER = Actor("system:scanner", None, None)
+# A state a result moved a submission to that the exam's log records (a clean file's is not news).
+_TOLD: dict[ScanState, AuditAction] = {
+    "threat": AuditAction.SUBMISSION_SCAN_THREAT,
+    "unsupported": AuditAction.SUBMISSION_SCAN_UNSUPPORTED,
+    "failed": AuditAction.SUBMISSION_SCAN_FAILED,
+}
+NO_SUBMISSION = "This exam has no submission from this upload."
+
+
+def record_scan_results(results: list[ScanResult | Ignored]) -> ScanBatch:
+    """Keep each result that supersedes its version's stored one, give recorded submissions their
+    state, and append an event for each that became a threat or could not be scanned: one
+    transaction, idempotent whatever the order and repetitions of the results.
+
+    A result that arrives before its version is recorded stays in `object_scan` and the recorder
+    takes it up; both lock the upload's row first, so neither misses the other. A database that
+    fails fails the whole batch (every index): SQS delivers it again."""
+    batch = ScanBatch()
+    found = [(index, result) for index, result in enumerate(results) if isinstance(result, ScanResult)]
+    if not found:
+        return batch
+    try:
+        with db.transaction() as conn:
+            targets = db.scans.lock_uploads_by_key(conn, sorted({result.key for _, result in found}))
+            told: list[tuple[int, Event]] = []
+            for _, result in found:
+                target = targets.get(result.key)
+                if target is None:
+                    logger.warning("A scan result for no upload", extra={"key": result.key})
+                    batch.unmatched += 1
+                    continue
+                applied = db.scans.apply(conn, target, result)
+                if applied is None:
+                    continue
+                batch.changed.append(applied.scan)
+                action = _TOLD.get(applied.scan)
+                if action is not None:
+                    event = Event(
+                        SCANNER,
+                        action,
+                        f"student:{target.pseudonym}",
+                        after={
+                            "upload_id": str(target.upload_id),
+                            "scan": applied.scan,
+                            "detail": applied.scan_detail,
+                            "verification": codes.redact(applied.verification_code),
+                        },
+                        subjects=(target.pseudonym,),
+                    )
+                    told.append((target.exam_pk, event))
+            # The events last: each exam's chain head is locked until the commit, so the uploads'
+            # locks come first (the recorder's order), then the heads.
+            for exam_pk in sorted({exam_pk for exam_pk, _ in told}):
+                db.audit.append(conn, exam_pk, [event for pk, event in told if pk == exam_pk])
+    except ServiceUnavailable:
+        logger.exception("A batch of scan results could not be recorded; SQS delivers it again")
+        return ScanBatch(failed={index for index, _ in found})
+    return batch
+
+
+def release_submission(caller: Caller, exam_id: str, upload_id: UUID, release: ReleaseIn) -> SubmissionJson:
+    """The exam's owner lets a file that could not be scanned be downloaded: an audited act. A
+    threat is never released. Releasing twice answers the same and appends nothing."""
+    with db.transaction() as conn:
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.SUBMISSION_RELEASE)
+        target = db.scans.lock_submission(conn, exam.exam_pk, upload_id)
+        if target is None:
+            raise NotFound(NO_SUBMISSION)
+        refusal = release_refusal(target.scan)
+        if refusal is not None:
+            raise refusal
+        if target.scan_released_at is None:
+            db.scans.release(conn, target.submission_id, exam.member_id)
+            event = Event(
+                Actor(str(exam.member_id), exam.role, caller.request_id),
+                AuditAction.SUBMISSION_RELEASED,
+                f"student:{target.pseudonym}",
+                after={
+                    "upload_id": str(upload_id),
+                    "scan": target.scan,
+                    "detail": target.scan_detail,
+                    "reason": release.reason,
+                },
+                subjects=(target.pseudonym,),
+            )
+            db.audit.append(conn, exam.exam_pk, [event])
+        return db.scans.submission_json(conn, target.submission_id)

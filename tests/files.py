@@ -1,0 +1,250 @@
+"""Small files of each kind a student may hand in, and hostile ones, built in code: no binary is
+kept in the repository or downloaded. Each is a real file of its format (a reader opens it), only
+as small as the format allows."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+from pypdf import PdfWriter
+
+# --- PDF ---------------------------------------------------------------------------------------
+
+
+def _pdf(objects: list[bytes], *, root: int = 1, header: bytes = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n") -> bytes:
+    """A PDF of these objects (numbered from 1) with a correct cross-reference table."""
+    out = bytearray(header)
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref)
+    return bytes(out)
+
+
+def _stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
+
+
+def pdf_with_text(text: str = "My answer to question 1") -> bytes:
+    content = b"BT /F1 12 Tf 72 720 Td (" + text.encode("latin-1") + b") Tj ET"
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _stream(content),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def blank_pdf() -> bytes:
+    """A PDF whose page holds no text: what a scan without OCR looks like to a reader."""
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def encrypted_pdf(user_password: str = "secret", owner_password: str = "owner") -> bytes:
+    """A PDF protected by a password (an empty `user_password`: restricted by its owner only, opens)."""
+    writer = PdfWriter(clone_from=io.BytesIO(pdf_with_text()))
+    writer.encrypt(user_password, owner_password, algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def inflate_bomb_pdf(inflated_bytes: int = 200 * 1024 * 1024) -> bytes:
+    """A page whose content stream is small compressed and `inflated_bytes` inflated."""
+    compressor = zlib.compressobj(9)
+    chunk = b" " * (1024 * 1024)
+    squeezed = b"".join(compressor.compress(chunk) for _ in range(inflated_bytes // len(chunk))) + compressor.flush()
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            _stream(squeezed, b"/Filter /FlateDecode "),
+        ]
+    )
+
+
+def nested_arrays_pdf(depth: int = 10_000) -> bytes:
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /Deep " + b"[" * depth + b"]" * depth + b" >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+
+
+def parent_loop_pdf() -> bytes:
+    """A page tree whose node is its own kid: a reader walking it must not go round for ever."""
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+
+
+def truncated_pdf() -> bytes:
+    return pdf_with_text()[:90]
+
+
+# --- ZIP-based documents -----------------------------------------------------------------------
+
+_DOCX_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/{part}" ContentType="{main}"/></Types>'
+)
+_WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+_EXCEL_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
+)
+
+
+def _zip(entries: list[tuple[str, str | bytes]], *, stored_first: bool = False) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for index, (name, data) in enumerate(entries):
+            method = zipfile.ZIP_STORED if stored_first and index == 0 else zipfile.ZIP_DEFLATED
+            archive.writestr(zipfile.ZipInfo(name, (2026, 12, 5, 10, 0, 0)), data, compress_type=method)
+    return out.getvalue()
+
+
+def docx(*, content_types_last: bool = False, padding: int = 0) -> bytes:
+    """A Word document in Word's entry order ([Content_Types].xml first), or with it last behind
+    `padding` bytes of incompressible media (a document with pictures)."""
+    types = ("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=_WORD_MAIN))
+    body: list[tuple[str, str | bytes]] = [
+        ("_rels/.rels", _RELS),
+        ("word/document.xml", "<w:document><w:body><w:p><w:r><w:t>Answer</w:t></w:r></w:p></w:body></w:document>"),
+    ]
+    if padding:
+        # Incompressible bytes, made without a random generator (the file is the same each run).
+        body.insert(0, ("media/image1.bin", _incompressible(padding)))
+    return _zip([*body, types] if content_types_last else [types, *body])
+
+
+def xlsx() -> bytes:
+    return _zip(
+        [
+            ("[Content_Types].xml", _DOCX_TYPES.format(part="xl/workbook.xml", main=_EXCEL_MAIN)),
+            ("_rels/.rels", _RELS),
+            ("xl/workbook.xml", "<workbook/>"),
+        ]
+    )
+
+
+def odt() -> bytes:
+    return _zip(
+        [
+            ("mimetype", "application/vnd.oasis.opendocument.text"),
+            ("content.xml", "<office:document-content/>"),
+            ("META-INF/manifest.xml", "<manifest:manifest/>"),
+        ],
+        stored_first=True,
+    )
+
+
+def plain_zip() -> bytes:
+    return _zip([("answers/q1.txt", "x = 42\n"), ("answers/q2.py", "print(42)\n")])
+
+
+def _incompressible(size: int) -> bytes:
+    out, counter = bytearray(), 0
+    while len(out) < size:
+        out += zlib.crc32(counter.to_bytes(8, "little")).to_bytes(4, "little") * 1
+        out += bytes(((counter * 2654435761) >> shift) & 0xFF for shift in (0, 8, 16, 24))
+        counter += 1
+    return bytes(out[:size])
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+def png() -> bytes:
+    """A 1×1 white PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\xff\xff"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg() -> bytes:
+    """The start of a baseline JFIF JPEG (SOI, APP0, a quantisation table, SOF0) and its end."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x00" + bytes(range(1, 65))
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 1, 1, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + dqt + sof0 + b"\xff\xd9"
+
+
+def heic() -> bytes:
+    """An ISO-BMFF file of brand heic (the ftyp and meta boxes an iPhone's photo starts with)."""
+    ftyp = b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    meta = b"meta" + b"\x00" * 12
+    return struct.pack(">I", len(ftyp) + 4) + ftyp + struct.pack(">I", len(meta) + 4) + meta
+
+
+def webp() -> bytes:
+    vp8 = b"VP8 " + struct.pack("<I", 10) + b"\x30\x01\x00\x9d\x01\x2a\x01\x00\x01\x00"
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8)) + b"WEBP" + vp8
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def utf8_text() -> bytes:
+    return "Réponse à la question 1 : l'énergie se conserve.\n\tΔE = 0\n".encode()
+
+
+def utf16_text() -> bytes:
+    return "Antwort: Die Energie bleibt erhalten.\r\n".encode("utf-16")
+
+
+def html() -> bytes:
+    return b"<!DOCTYPE html>\n<html><head><title>Answer</title></head><body><p>42</p></body></html>\n"
+
+
+# --- programs ----------------------------------------------------------------------------------
+
+
+def windows_program() -> bytes:
+    """The headers of a PE executable: the DOS stub pointing at the PE signature and its COFF header."""
+    dos = bytearray(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 44)
+    dos += struct.pack("<I", 0x80)
+    dos += b"\x0e\x1f\xba\x0e\x00\xb4\x09\xcd\x21\xb8\x01\x4c\xcd\x21This program cannot be run in DOS mode.\r\r\n$"
+    dos = dos.ljust(0x80, b"\x00")
+    coff = b"PE\x00\x00" + struct.pack("<HHIIIHH", 0x8664, 1, 0, 0, 0, 0xF0, 0x22)
+    return bytes(dos + coff + b"\x00" * 512)
+
+
+def linux_program() -> bytes:
+    ident = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8
+    header = struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x401000, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    return ident + header + b"\x00" * 256

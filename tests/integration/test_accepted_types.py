@@ -1,0 +1,324 @@
+"""An exam that accepts some types of file: the form refuses a declared type outside them (415, in
+words a student understands), and the recorder checks the bytes S3 stored, with a ranged GET
+beside the checksum path's HEAD (the body is still never read whole) or the first bytes of the
+read path's GET; a file that is not of an accepted kind is rejected `wrong-type`, its version
+deleted, its attempt given back. An exam that checks PDFs opens each in a bounded child process."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from botocore.client import BaseClient
+from exam_depository.adapters import pdfs, storage
+from exam_depository.config import MAX_UPLOAD_BYTES
+
+from bench.environment import StatementCounter
+from bench.floors import same_requests
+from tests import files
+from tests.integration.conftest import BUCKET, EXAM, Api, Bucket
+
+Record = Callable[..., dict[str, Any]]
+S3Call = tuple[str, dict[str, Any]]
+
+
+@pytest.fixture
+def s3_calls() -> Iterator[list[S3Call]]:
+    """The S3 operations the product's client makes, with their parameters, in order."""
+    calls: list[S3Call] = []
+
+    def seen(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        calls.append((event_name.rsplit(".", 1)[-1], dict(params)))
+
+    storage.client().meta.events.register("provide-client-params.s3", seen)
+    yield calls
+    storage.client().meta.events.unregister("provide-client-params.s3", seen)
+
+
+def _object_reads(calls: list[S3Call]) -> list[tuple[str, str | None]]:
+    return [(name, params.get("Range")) for name, params in calls if name in ("HeadObject", "GetObject")]
+
+
+def _restricted(api: Api, *kinds: str, check_pdfs: bool = False) -> dict[str, Any]:
+    response = api.call(
+        "update_exam",
+        "later_due",
+        path_params={"exam_id": EXAM},
+        body={"accepted_types": list(kinds), "check_pdfs": check_pdfs},
+    )
+    assert response.status == 200, response.body
+    return dict(response.body)
+
+
+def _form(api: Api, code: str, filename: str, content_type: str, sha256: str | None = None) -> dict[str, Any]:
+    body = {"filename": filename, "content_type": content_type} | ({"sha256": sha256} if sha256 else {})
+    response = api.call("request_upload", "with_filename", path_params={"upload_code": code}, body=body)
+    assert response.status == 201, response.body
+    return dict(response.body)
+
+
+def _post(bucket: Bucket, form: dict[str, Any], content: bytes, *, pinned: bool) -> None:
+    """What S3 stores for the form's POST: with the checksum fields, the bytes and their SHA-256."""
+    if not pinned:
+        bucket.upload(form, content)
+        return
+    stored = bucket.s3.put_object(
+        Bucket=BUCKET,
+        Key=form["fields"]["key"],
+        Body=content,
+        ChecksumAlgorithm=form["fields"]["x-amz-checksum-algorithm"],
+        ChecksumSHA256=form["fields"]["x-amz-checksum-sha256"],
+    )
+    bucket.latest[form["fields"]["key"]] = stored["VersionId"]
+
+
+def _progress(api: Api, code: str) -> dict[str, Any]:
+    return dict(api.call("get_upload_status", "by_code", path_params={"upload_code": code}).body)
+
+
+def _upload(
+    api: Api, bucket: Bucket, record: Record, code: str, content: bytes, filename: str, *, pinned: bool
+) -> dict[str, Any]:
+    sha256 = hashlib.sha256(content).hexdigest() if pinned else None
+    declared = "application/pdf" if filename.endswith(".pdf") else "application/octet-stream"
+    form = _form(api, code, filename, declared, sha256)
+    _post(bucket, form, content, pinned=pinned)
+    record(bucket.notification(form["fields"]["key"], len(content)))
+    states = {upload["upload_id"]: upload for upload in _progress(api, code)["uploads"]}
+    return dict(states[form["upload_id"]])
+
+
+# --- the exam and its form -----------------------------------------------------------------------
+
+
+def test_a_form_for_a_type_the_exam_does_not_accept_is_refused_in_words(api: Api, database_url: str) -> None:
+    exam = _restricted(api, "word", "pdf")
+    student = api.create_student()
+    assert (exam["accepted_types"], exam["check_pdfs"]) == (["word", "pdf"], False)
+    assert exam["scan_counts"] == {"scanning": 0, "threat": 0, "unsupported": 0, "failed": 0}
+
+    refused = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": student["upload_code"]},
+        body={"filename": "program.exe", "content_type": "application/x-msdownload"},
+    )
+
+    assert refused.status == 415
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.body == {
+        "type": "urn:exam-depository:problem:type-not-accepted",
+        "title": "This exam does not accept this type of file",
+        "status": 415,
+        "detail": "This exam accepts a PDF or a Word document (.pdf, .docx); program.exe is not one.",
+        "accepted_types": ["pdf", "word"],
+        "accept": ".pdf,application/pdf,.docx,application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+    # And the page knows it before the student picks a file; no form was issued, no attempt used
+    progress = _progress(api, student["upload_code"])
+    assert progress["exam"]["accepted_types"] == ["word", "pdf"]
+    assert progress["exam"]["accept"] == refused.body["accept"]
+    assert (progress["uploads"], progress["attempts_used"]) == ([], 0)
+
+
+def test_a_form_carries_the_types_it_was_issued_under(api: Api, database_url: str) -> None:
+    student = api.create_student()
+    before = _form(api, student["upload_code"], "answers.zip", "application/zip")
+    _restricted(api, "pdf", check_pdfs=True)
+
+    after = _form(api, student["upload_code"], "answers.pdf", "application/pdf")
+
+    with psycopg.connect(database_url) as conn:
+        pinned: dict[str, str] = dict(
+            conn.execute(
+                "SELECT id::text, (accepted_types, check_pdfs)::text FROM upload WHERE id = ANY(%s::uuid[])",
+                ([before["upload_id"], after["upload_id"]],),
+            ).fetchall()
+        )
+    assert pinned == {before["upload_id"]: "({},f)", after["upload_id"]: "({pdf},t)"}
+    # And the change is in the audit log, as every change of the exam's settings
+    with psycopg.connect(database_url) as conn:
+        changed = conn.execute(
+            "SELECT before, after FROM audit_event WHERE action = 'exam.updated' ORDER BY seq"
+        ).fetchall()
+    assert changed == [({"accepted_types": [], "check_pdfs": False}, {"accepted_types": ["pdf"], "check_pdfs": True})]
+
+
+def test_checking_pdfs_needs_an_exam_that_takes_pdfs(api: Api) -> None:
+    _restricted(api, "word")
+
+    def change(body: dict[str, Any]) -> Any:
+        return api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body=body)
+
+    refused = change({"check_pdfs": True})
+    together = change({"accepted_types": ["zip"], "check_pdfs": True})
+    repeated = change({"accepted_types": ["pdf", "pdf"]})
+    unknown = change({"accepted_types": ["exe"]})
+
+    assert [r.status for r in (refused, together, repeated, unknown)] == [422, 422, 422, 422]
+    assert refused.body["detail"] == (
+        "Checking PDFs (check_pdfs) needs pdf among the accepted_types, or none (any type)."
+    )
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": EXAM}).body
+    assert (exam["accepted_types"], exam["check_pdfs"]) == (["word"], False)
+
+
+# --- the recorder --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["checksum path", "read path"])
+def test_an_executable_named_pdf_is_rejected_its_version_deleted_and_its_attempt_given_back(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call], pinned: bool
+) -> None:
+    _restricted(api, "pdf")
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], files.windows_program(), "answers.pdf", pinned=pinned)
+
+    assert upload["status"] == "rejected"
+    assert upload["rejection_reason"] == "wrong-type"
+    assert upload["found_type"] == "windows-program"
+    assert upload["message"] == (
+        "This file is a Windows program, not a PDF. It was not handed in and does not count as an attempt: "
+        "choose the right file and upload it again."
+    )
+    progress = _progress(api, student["upload_code"])
+    assert (progress["attempts_used"], progress["attempts_left"], progress["current"]) == (0, 5, None)
+    assert bucket.versions() == []
+    # One request each: the checksum path's HEAD and a GET of the first 8 KiB only (the body is
+    # never read whole); the read path's one GET, hashed as ever
+    if pinned:
+        assert _object_reads(s3_calls) == [("HeadObject", None), ("GetObject", "bytes=0-8191")]
+    else:
+        assert _object_reads(s3_calls) == [("GetObject", None)]
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["checksum path", "read path"])
+def test_a_word_document_whose_types_come_last_is_read_to_its_end_and_recorded(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call], pinned: bool
+) -> None:
+    _restricted(api, "word")
+    student = api.create_student()
+    document = files.docx(content_types_last=True, padding=20_000)
+
+    upload = _upload(api, bucket, record, student["upload_code"], document, "answers.docx", pinned=pinned)
+
+    assert (upload["status"], upload["found_type"], upload["message"]) == ("recorded", "docx", None)
+    assert _progress(api, student["upload_code"])["current"]["size_bytes"] == len(document)
+    reads = _object_reads(s3_calls)
+    assert reads[-1] == ("GetObject", "bytes=-65536")  # the ZIP's central directory names its entries
+    assert len(reads) == (3 if pinned else 2)
+
+
+def test_an_exam_that_accepts_any_type_reads_as_before(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call]
+) -> None:
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], files.windows_program(), "x.pdf", pinned=True)
+
+    assert (upload["status"], upload["found_type"]) == ("recorded", None)
+    assert _object_reads(s3_calls) == [("HeadObject", None)]
+
+
+def test_the_bench_floor_replays_the_ranged_get_as_the_product_made_it(
+    api: Api, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an object stored with its checksum, read as a restricted form's is
+    content = files.pdf_with_text()
+    key = "submissions/1/bench/answers.pdf"
+    checksum = base64.b64encode(hashlib.sha256(content).digest()).decode()
+    version = bucket.s3.put_object(
+        Bucket=BUCKET, Key=key, Body=content, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
+    )["VersionId"]
+    counter = StatementCounter()
+    with counter.installed():
+        counter.reset()
+        stored = storage.inspect(key, version, MAX_UPLOAD_BYTES, checksum_pinned=True, read="start")
+        requests = counter.trace.aws_requests
+        product = [(request.operation, request.params) for request in requests]
+        # When the bench's floor replays the product's trace with bare botocore
+        replayed: list[S3Call] = []
+        make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+        def replaying(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            replayed.append((operation, dict(params)))
+            return make_api_call(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", replaying)
+        with counter.paused():
+            same_requests(requests)
+
+    # Then the floor made the same two requests, the Range and all
+    assert stored is not None
+    assert stored.first_bytes == content[:8192]
+    assert [operation for operation, _ in product] == ["HeadObject", "GetObject"]
+    assert product[1][1]["Range"] == "bytes=0-8191"
+    assert replayed == product
+
+
+# --- PDFs, opened in a bounded child process --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "make", "status", "reason", "warnings"),
+    [
+        ("with text", files.pdf_with_text, "recorded", None, []),
+        ("blank", files.blank_pdf, "recorded", None, ["scanned_pdf"]),
+        ("encrypted", files.encrypted_pdf, "rejected", "pdf-encrypted", None),
+        ("owner password only", lambda: files.encrypted_pdf(user_password=""), "recorded", None, []),
+        ("truncated", files.truncated_pdf, "rejected", "pdf-unreadable", None),
+        ("10,000 nested arrays", files.nested_arrays_pdf, "rejected", "pdf-unreadable", None),
+        ("a /Parent loop", files.parent_loop_pdf, "rejected", "pdf-unreadable", None),
+    ],
+)
+def test_a_pdf_that_must_open_is_opened_within_bounds(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    database_url: str,
+    label: str,
+    make: Callable[[], bytes],
+    status: str,
+    reason: str | None,
+    warnings: list[str] | None,
+) -> None:
+    _restricted(api, "pdf", check_pdfs=True)
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], make(), "answers.pdf", pinned=True)
+
+    assert (upload["status"], upload["rejection_reason"]) == (status, reason)
+    with psycopg.connect(database_url) as conn:
+        kept = conn.execute("SELECT warnings FROM submission").fetchall()
+    assert [row[0] for row in kept] == ([] if warnings is None else [warnings])
+    assert len(bucket.versions()) == (1 if status == "recorded" else 0)
+
+
+def test_a_decompression_bomb_costs_the_child_its_limits_not_the_recorder() -> None:
+    bomb = files.inflate_bomb_pdf()  # 200 MB inflated from about 200 KB
+
+    facts = pdfs.check_pdf(bomb)
+
+    # pypdf stops inflating at the child's limit: it opens, and no text was found within it
+    assert len(bomb) < 1024 * 1024
+    assert facts.has_text is not True
+
+
+def test_a_child_past_its_time_is_killed_and_the_pdf_counts_as_unreadable() -> None:
+    facts = pdfs.check_pdf(files.inflate_bomb_pdf(), timeout_s=0.05)
+
+    assert (facts.opens, facts.problem) == (False, pdfs.BEYOND_LIMITS)
+
+
+def test_a_child_past_its_memory_counts_the_pdf_as_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A limit below what the interpreter and pypdf need: the child cannot even start its work
+    monkeypatch.setattr(pdfs, "MEMORY_BYTES", 16 * 1024 * 1024)
+
+    facts = pdfs.check_pdf(files.pdf_with_text())
+
+    assert (facts.opens, facts.problem) == (False, pdfs.BEYOND_LIMITS)

@@ -1,0 +1,579 @@
+"""The malware gate, end to end in process: GuardDuty's EventBridge events, as the scan queue
+delivers them, recorded by the scan results' function (idempotent, order-free, a result before
+the recording kept); every download path held back until the scan ends clean; the owner's audited
+release of a file that could not be scanned; the reconcile job landing a lost result from the tag."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from exam_depository import config
+from exam_depository.adapters import db
+from exam_depository.domain.scans import TAG_KEY, ScanResult
+from exam_depository.usecases import checkpoints, expiry
+
+from local_stack.functions import LambdaContext, sample_event
+from tests.integration.conftest import BUCKET, EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, Bucket
+from tests.unit.test_scans import SUPERSEDES
+
+Record = Callable[..., dict[str, Any]]
+Handler = Callable[[str], ModuleType]
+PLAN = "arn:aws:guardduty:eu-west-1:123456789012:malware-protection-plan/b4c7f464ab3a4EXAMPLE"
+EICAR_NAME = "EICAR-Test-File (not a virus)"
+_SCAN_STATUS = {
+    "NO_THREATS_FOUND": "COMPLETED",
+    "THREATS_FOUND": "COMPLETED",
+    "UNSUPPORTED": "SKIPPED",
+    "ACCESS_DENIED": "SKIPPED",
+    "FAILED": "FAILED",
+}
+
+
+def guardduty_event(
+    key: str,
+    version_id: str,
+    status: str,
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
+    threats: list[str] | None = None,
+    reasons: list[str] | None = None,
+    bucket: str = BUCKET,
+) -> dict[str, Any]:
+    """GuardDuty Malware Protection for S3's event, exactly as EventBridge delivers it to the queue."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "GuardDuty Malware Protection Object Scan Result",
+        "source": "aws.guardduty",
+        "account": "123456789012",
+        "time": (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [PLAN],
+        "detail": {
+            "schemaVersion": "1.0",
+            "scanStatus": _SCAN_STATUS[status],
+            "resourceType": "S3_OBJECT",
+            "s3ObjectDetails": {
+                "bucketName": bucket,
+                "objectKey": key,
+                "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                "versionId": version_id,
+                "s3Throttled": False,
+            },
+            "scanResultDetails": {
+                "scanResultStatus": status,
+                "threats": None if threats is None else [{"name": name} for name in threats],
+                "statusReasons": reasons,
+            },
+        },
+    }
+
+
+@pytest.fixture
+def scanning(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are scanned (template.yaml's MalwareScanning other than Off)."""
+    monkeypatch.setenv("MALWARE_SCANNING", "on")
+    config.reset()
+
+
+@pytest.fixture
+def deliver(handler: Handler, scanning: None) -> Callable[..., dict[str, Any]]:
+    """The scan queue's batch of these events, each a message whose body is the event."""
+    template = sample_event("record_scan_results", "no_threats_found")["Records"][0]
+
+    def send(*events: dict[str, Any] | str) -> dict[str, Any]:
+        records = []
+        for index, event in enumerate(events):
+            record = copy.deepcopy(template)
+            record["messageId"] = f"scan-{index}"
+            record["body"] = event if isinstance(event, str) else json.dumps(event)
+            records.append(record)
+        result: dict[str, Any] = handler("record_scan_results").lambda_handler({"Records": records}, LambdaContext())
+        return result
+
+    return send
+
+
+@pytest.fixture
+def student(api: Api, scanning: None) -> dict[str, Any]:
+    return api.create_student("ann")
+
+
+def _hand_in(api: Api, bucket: Bucket, record: Record, student: dict[str, Any], content: bytes) -> tuple[str, str]:
+    """Upload and record a file: its key and version."""
+    form = api.request_upload(student["upload_code"]).body
+    version = bucket.upload(form, content)
+    assert record(bucket.notification(form["fields"]["key"], len(content))) == {"batchItemFailures": []}
+    return str(form["fields"]["key"]), version
+
+
+def _status(api: Api, student: dict[str, Any]) -> dict[str, Any]:
+    """The student's current file, as the examiner's roster shows it."""
+    response = api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]})
+    assert response.status == 200, response.body
+    current: dict[str, Any] = response.body["current"]
+    return current
+
+
+def _link(api: Api, code: str) -> ApiResponse:
+    return api.call("get_download_url", "by_code", path_params={"verification_code": code})
+
+
+def _verification(api: Api, code: str) -> dict[str, Any]:
+    response = api.call("get_verification", "by_code", path_params={"verification_code": code})
+    assert response.status == 200, response.body
+    return dict(response.body)
+
+
+def _audit(api: Api, action: str) -> list[dict[str, Any]]:
+    response = api.call("list_audit", "first_page", query={"action": action})
+    assert response.status == 200, response.body
+    return list(response.body["items"])
+
+
+def _object_scan(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT version_id, result, event_id, threats, recorded_at FROM object_scan ORDER BY version_id"
+        ).fetchall()
+
+
+def test_a_file_is_downloadable_only_once_its_scan_ends_clean(
+    api: Api, bucket: Bucket, record: Record, deliver: Callable[..., dict[str, Any]], student: dict[str, Any]
+) -> None:
+    # Given a file handed in while files are scanned
+    key, version = _hand_in(api, bucket, record, student, b"%PDF clean answers")
+    current = _status(api, student)
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["downloadable"]) == ("scanning", False)
+    code = current["verification_code"]
+    assert (current["scan"], current["downloadable"]) == ("scanning", False)
+
+    # Then no link is given while it is being scanned, and the verification says why
+    refused = _link(api, code)
+    assert (refused.status, refused.body["type"]) == (409, "urn:exam-depository:problem:not-scanned")
+    assert refused.body["scan"] == "scanning"
+    shown = _verification(api, code)
+    assert (shown["scan"], shown["downloadable"]) == ("scanning", False)
+    assert _audit(api, "verification.link_issued") == []  # a refusal issues nothing
+
+    # When GuardDuty's result arrives
+    assert deliver(guardduty_event(key, version, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+
+    # Then the file is clean everywhere, the student's own page too, and its link serves its bytes
+    own = api.call("get_upload_status", "by_code", path_params={"upload_code": student["upload_code"]}).body["current"]
+    assert (own["scan"], own["scan_detail"], own["downloadable"]) == ("clean", None, True)
+    assert (_status(api, student)["scan"], _status(api, student)["downloadable"]) == ("clean", True)
+    shown = _verification(api, code)
+    assert (shown["scan"], shown["scan_detail"], shown["downloadable"]) == ("clean", None, True)
+    link = _link(api, code)
+    assert link.status == 200, link.body
+    assert bucket.read(key, version) == b"%PDF clean answers"
+    check = api.call("verify_receipt", "not_a_receipt", body={"receipt": current["receipt"]}).body
+    assert (check["genuine"], check["scan"]) == (True, "clean")
+    roster = api.call("list_students", "first_page").body["items"]
+    assert [(item["current"]["scan"], item["current"]["downloadable"]) for item in roster] == [("clean", True)]
+    # A clean result is no news: the log records none
+    assert _audit(api, "submission.scan_threat") == []
+
+
+def test_a_result_that_arrives_before_the_recording_is_not_lost(
+    api: Api, bucket: Bucket, record: Record, deliver: Callable[..., dict[str, Any]], student: dict[str, Any]
+) -> None:
+    # Given a file scanned before its notification reached the recorder
+    form = api.request_upload(student["upload_code"]).body
+    key = form["fields"]["key"]
+    version = bucket.upload(form, b"MZ pretend program")
+    assert deliver(guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+
+    # When the recorder records it
+    assert record(bucket.notification(key, 18)) == {"batchItemFailures": []}
+
+    # Then it is recorded as the threat it is, and never served
+    current = _status(api, student)
+    assert (current["scan"], current["scan_detail"], current["downloadable"]) == ("threat", EICAR_NAME, False)
+    refused = _link(api, current["verification_code"])
+    assert (refused.status, refused.body["type"]) == (409, "urn:exam-depository:problem:threat")
+    assert (refused.body["scan"], refused.body["scan_detail"]) == ("threat", EICAR_NAME)
+
+
+def test_duplicate_and_older_results_change_nothing_and_append_nothing(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    database_url: str,
+) -> None:
+    # Given a file found to hold malware: one event in the exam's log, naming the student by pseudonym
+    key, version = _hand_in(api, bucket, record, student, b"X5O!P%@AP (a test file)")
+    at = datetime.now(UTC).replace(microsecond=0)
+    threat = guardduty_event(key, version, "THREATS_FOUND", at=at, threats=[EICAR_NAME])
+    assert deliver(threat) == {"batchItemFailures": []}
+    (event,) = _audit(api, "submission.scan_threat")
+    current = _status(api, student)
+    assert (event["actor"], event["role"], event["target"]) == (
+        "system:scanner",
+        None,
+        f"student:{student['pseudonym']}",
+    )
+    assert event["after"] == {
+        "upload_id": current["upload_id"],
+        "scan": "threat",
+        "detail": EICAR_NAME,
+        "verification": current["verification_code"].replace("-", "")[:4] + "…",
+    }
+    stored = _object_scan(database_url)
+
+    # When the same event comes again, an older clean one, and a later clean one (a rescan), in one batch
+    older = guardduty_event(key, version, "NO_THREATS_FOUND", at=at - timedelta(hours=1))
+    later = guardduty_event(key, version, "NO_THREATS_FOUND", at=at + timedelta(hours=1))
+    assert deliver(threat, older, later, threat) == {"batchItemFailures": []}
+
+    # Then nothing changed: still a threat, one event, the stored result untouched
+    assert _status(api, student)["scan"] == "threat"
+    assert len(_audit(api, "submission.scan_threat")) == 1
+    assert _object_scan(database_url) == stored
+
+
+def test_a_rescan_after_a_failure_supersedes_it_and_an_older_failure_does_not(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"%PDF answers")
+    at = datetime.now(UTC).replace(microsecond=0)
+
+    # A failed scan: the file is held back, and the log says so
+    assert deliver(guardduty_event(key, version, "FAILED", at=at)) == {"batchItemFailures": []}
+    current = _status(api, student)
+    assert (current["scan"], current["downloadable"]) == ("failed", False)
+    assert _link(api, current["verification_code"]).body["type"] == "urn:exam-depository:problem:not-scanned"
+    assert len(_audit(api, "submission.scan_failed")) == 1
+
+    # A rescan's clean result replaces it; the older failure delivered again changes nothing
+    assert deliver(guardduty_event(key, version, "NO_THREATS_FOUND", at=at + timedelta(minutes=5))) == {
+        "batchItemFailures": []
+    }
+    assert deliver(guardduty_event(key, version, "FAILED", at=at)) == {"batchItemFailures": []}
+    assert _status(api, student)["scan"] == "clean"
+    assert _link(api, current["verification_code"]).status == 200
+    assert len(_audit(api, "submission.scan_failed")) == 1
+
+
+def test_events_about_no_submission_are_ignored_and_malformed_ones_retried(
+    api: Api, deliver: Callable[..., dict[str, Any]], student: dict[str, Any], database_url: str
+) -> None:
+    validation = guardduty_event("malware-protection-resource-validation-object", "v1", "NO_THREATS_FOUND")
+    unknown_key = guardduty_event("submissions/no-such-upload/answers.pdf", "v1", "NO_THREATS_FOUND")
+    other_bucket = guardduty_event("submissions/x/answers.pdf", "v1", "NO_THREATS_FOUND", bucket="another")
+    malformed = guardduty_event("submissions/x/answers.pdf", "v1", "NO_THREATS_FOUND")
+    malformed["detail"]["scanResultDetails"]["scanResultStatus"] = "PROBABLY_FINE"
+
+    result = deliver(validation, unknown_key, other_bucket, malformed, "not json")
+
+    # Only what cannot be read fails (and reaches the dead-letter queue after its retries)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "scan-3"}, {"itemIdentifier": "scan-4"}]}
+    assert _object_scan(database_url) == []
+
+
+def test_exports_hold_back_what_may_not_be_downloaded_and_the_manifest_says_why(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    database_url: str,
+    scanning: None,
+) -> None:
+    # Given a clean file, a threat, one still being scanned and one that could not be scanned
+    files = {name: b"%PDF " + name.encode() for name in ("ann", "bob", "cy", "dee")}
+    keys = {}
+    for name, content in files.items():
+        keys[name] = _hand_in(api, bucket, record, api.create_student(name), content)
+    assert deliver(
+        guardduty_event(*keys["ann"], "NO_THREATS_FOUND"),
+        guardduty_event(*keys["bob"], "THREATS_FOUND", threats=[EICAR_NAME]),
+        guardduty_event(*keys["dee"], "UNSUPPORTED", reasons=["PASSWORD_PROTECTED"]),
+    ) == {"batchItemFailures": []}
+
+    # When the examiner exports
+    started = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    assert started.status == 202, started.body
+    _build_queued(handler)
+
+    # Then the ZIP holds the clean file only; the manifest lists all four, saying why three are missing
+    done = api.call("get_export", "progress", path_params={"exam_id": EXAM, "export_id": started.body["export_id"]})
+    assert (done.body["status"], done.body["files_done"]) == ("done", 1), done.body
+    archive = _zip(database_url, started.body["export_id"])
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == ["ann/answers.pdf"]
+    assert archive.read("ann/answers.pdf") == files["ann"]
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert list(manifest[0])[-2:] == ["scan", "held_back"]
+    assert [(row["nickname"], row["path_in_zip"], row["scan"], row["held_back"]) for row in manifest] == [
+        ("ann", "ann/answers.pdf", "clean", ""),
+        ("bob", "", "threat", f"malware found: {EICAR_NAME}"),
+        ("cy", "", "scanning", "not scanned yet: export again in a few minutes"),
+        ("dee", "", "unsupported", "could not be scanned (PASSWORD_PROTECTED): the exam's owner can release it"),
+    ]
+
+
+def _build_queued(handler: Handler) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName="export-jobs")["QueueUrl"]
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        event = {
+            "Records": [
+                {
+                    "messageId": message["MessageId"],
+                    "body": message["Body"],
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "eventSource": "aws:sqs",
+                }
+            ]
+        }
+        assert handler("build_export").lambda_handler(event, LambdaContext())["outcome"] == "done"
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _zip(database_url: str, export_id: str) -> zipfile.ZipFile:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT object_key FROM export WHERE id = %s", (export_id,)).fetchone()
+    assert row is not None
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=row[0])["Body"].read()
+    return zipfile.ZipFile(io.BytesIO(body))
+
+
+def _release(api: Api, upload_id: str, reason: str = "Opened with the student present.") -> ApiResponse:
+    return api.call(
+        "release_submission", "owner", path_params={"exam_id": EXAM, "upload_id": upload_id}, body={"reason": reason}
+    )
+
+
+def test_the_owner_releases_a_file_that_could_not_be_scanned_once_and_audited(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+) -> None:
+    # Given a file GuardDuty could not scan (password-protected), and a co-examiner and a grader
+    key, version = _hand_in(api, bucket, record, student, b"%PDF encrypted")
+    assert deliver(guardduty_event(key, version, "UNSUPPORTED", reasons=["PASSWORD_PROTECTED"])) == {
+        "batchItemFailures": []
+    }
+    current = _status(api, student)
+    assert (current["scan"], current["scan_detail"]) == ("unsupported", "PASSWORD_PROTECTED")
+    assert _link(api, current["verification_code"]).status == 409
+    (told,) = _audit(api, "submission.scan_unsupported")
+    assert told["after"]["detail"] == "PASSWORD_PROTECTED"
+    co_examiner = api.as_key(OTHER_EXAMINER)
+    co_examiner.join(api, "co_examiner")
+
+    # Then only the owner may release it
+    refused = _release(co_examiner, current["upload_id"])
+    assert (refused.status, refused.body["type"]) == (403, "urn:exam-depository:problem:role-forbids")
+    assert refused.body["action"] == "submission.release"
+    assert _audit(api, "submission.released") == []
+
+    # When the owner releases it, saying why, then again
+    released = _release(api, current["upload_id"])
+    again = _release(api, current["upload_id"], "Another reason")
+
+    # Then it is released (the same answer twice), one event, and its link serves it
+    assert released.status == 200, released.body
+    assert released.body["scan_released_at"] is not None
+    assert (released.body["scan"], released.body["downloadable"]) == ("unsupported", True)
+    assert again.status == 200
+    assert again.body == released.body
+    (event,) = _audit(api, "submission.released")
+    assert event["role"] == "owner"
+    assert event["target"] == f"student:{student['pseudonym']}"
+    assert event["after"] == {
+        "upload_id": current["upload_id"],
+        "scan": "unsupported",
+        "detail": "PASSWORD_PROTECTED",
+        "reason": "Opened with the student present.",
+    }
+    assert _link(api, current["verification_code"]).status == 200
+    assert _verification(api, current["verification_code"])["downloadable"] is True
+
+
+@pytest.mark.parametrize(("status", "scan"), [("THREATS_FOUND", "threat"), ("NO_THREATS_FOUND", "clean")])
+def test_a_threat_is_never_released_and_a_clean_file_needs_no_release(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    status: str,
+    scan: str,
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"%PDF")
+    assert deliver(guardduty_event(key, version, status, threats=[EICAR_NAME] if scan == "threat" else None)) == {
+        "batchItemFailures": []
+    }
+    refused = _release(api, _status(api, student)["upload_id"])
+    assert (refused.status, refused.body["type"], refused.body["scan"]) == (
+        409,
+        "urn:exam-depository:problem:not-releasable",
+        scan,
+    )
+    assert _audit(api, "submission.released") == []
+    assert _release(api, str(uuid.uuid4())).status == 404
+
+
+def test_the_reconcile_job_lands_a_lost_result_from_the_versions_tag(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    handler: Handler,
+    scanning: None,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given two files recorded an hour ago whose results never came; GuardDuty tagged one of them
+    tagged, untagged = api.create_student("ann"), api.create_student("bob")
+    key, version = _hand_in(api, bucket, record, tagged, b"%PDF ann")
+    _hand_in(api, bucket, record, untagged, b"%PDF bob")
+    bucket.s3.put_object_tagging(
+        Bucket=BUCKET, Key=key, VersionId=version, Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "THREATS_FOUND"}]}
+    )
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submission SET recorded_at = now() - interval '1 hour'")
+    monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
+
+    # When the reconcile job runs
+    report = handler("reconcile_storage").lambda_handler(
+        sample_event("reconcile_storage", "scheduled"), LambdaContext()
+    )
+
+    # Then the tagged file's result is recorded as its event's would have been; the other is counted overdue
+    assert (report["scans_landed"], report["scans_overdue"], report["failed"]) == (1, 1, 0)
+    assert _status(api, tagged)["scan"] == "threat"
+    assert _status(api, untagged)["scan"] == "scanning"
+    (event,) = _audit(api, "submission.scan_threat")
+    assert event["target"] == f"student:{tagged['pseudonym']}"
+
+
+@pytest.mark.parametrize(("new", "old", "replaces"), [case for case in SUPERSEDES if case[1] is not None])
+def test_the_sql_keeps_the_result_the_rule_keeps(
+    api: Api, student: dict[str, Any], new: ScanResult, old: ScanResult, replaces: bool
+) -> None:
+    """The unit tests' table of which result stands, run through the statement that stores results."""
+    key = api.request_upload(student["upload_code"]).body["fields"]["key"]
+    with db.transaction() as conn:
+        target = db.scans.lock_uploads_by_key(conn, [key])[key]
+        db.scans.apply(conn, target, replace(old, key=key))
+        db.scans.apply(conn, target, replace(new, key=key))
+        stored = conn.execute(
+            "SELECT result, scanned_at, event_id FROM object_scan WHERE upload_id = %s", (target.upload_id,)
+        ).fetchone()
+    assert stored is not None
+    kept = new if replaces else old
+    assert (stored["result"], stored["scanned_at"], stored["event_id"]) == (kept.status, kept.scanned_at, kept.event_id)
+
+
+def test_a_superseded_threat_is_kept_quarantined_until_its_retention_then_deleted(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a threat, then a clean copy handed in after it
+    threat = _hand_in(api, bucket, record, student, b"infected answers")
+    assert deliver(guardduty_event(*threat, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    clean = _hand_in(api, bucket, record, student, b"%PDF clean copy")
+    expires_at = datetime.fromisoformat(_status(api, student)["expires_at"])
+
+    # Then the superseded threat's bytes stay (the examiner's record), through the reconcile job too
+    monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
+    handler("reconcile_storage").lambda_handler(sample_event("reconcile_storage", "scheduled"), LambdaContext())
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+
+    # And the expiry job deletes it at its retention, not before
+    assert (
+        expiry.expire_submissions(expires_at - timedelta(minutes=1), checkpoint=checkpoints.sign_checkpoint).deleted
+        == 0
+    )
+    assert sorted(bucket.versions()) == sorted([threat, clean])
+    report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
+    assert report.deleted == 2
+    assert bucket.versions() == []
+
+
+def test_results_racing_their_recordings_are_never_lost(
+    api: Api, bucket: Bucket, record: Record, scanning: None
+) -> None:
+    """The recorder and the scan results' function, at once: both lock the upload's row first, so
+    whichever commits second sees the other's work (a result is taken up by the recording, or a
+    recording by the result); none is left `scanning`."""
+    from exam_depository.adapters.storage import objects_created
+    from exam_depository.domain.scans import scan_result_of
+    from exam_depository.usecases import recorder, scans
+
+    arrivals = []
+    for n in range(8):
+        student = api.create_student(f"s{n}")
+        form = api.request_upload(student["upload_code"]).body
+        key = form["fields"]["key"]
+        version = bucket.upload(form, b"%PDF " + bytes([65 + n]))
+        status = "THREATS_FOUND" if n % 2 else "NO_THREATS_FOUND"
+        result = scan_result_of(guardduty_event(key, version, status), bucket=BUCKET, prefix="submissions/")
+        created = objects_created({"Records": [bucket.notification(key, 6)]})
+        arrivals.append((student, created, result, "threat" if n % 2 else "clean"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        recordings, results = [], []
+        for _, created, result, _ in arrivals:  # each recording and its result submitted together
+            recordings.append(pool.submit(recorder.record_objects, created))
+            results.append(pool.submit(scans.record_scan_results, [result]))
+        assert [future.result(timeout=120).failed for future in recordings] == [set()] * len(arrivals)
+        assert [future.result(timeout=120).failed for future in results] == [set()] * len(arrivals)
+
+    assert [_status(api, student)["scan"] for student, *_ in arrivals] == [state for *_, state in arrivals]
+
+
+def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key, version = _hand_in(api, bucket, record, student, b"infected")
+    capsys.readouterr()
+    threat = guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])
+    unknown = guardduty_event("submissions/no-such-upload/a.pdf", "v1", "NO_THREATS_FOUND")
+    validation = guardduty_event("malware-protection-resource-validation-object", "v1", "NO_THREATS_FOUND")
+    assert deliver(threat, threat, unknown, validation) == {"batchItemFailures": []}
+
+    # CloudWatch's embedded metric format, one line per metric set: what the template's alarms watch
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    states = [(item["state"], item["ScanResults"]) for item in emitted if "ScanResults" in item]
+    assert states == [("threat", [1.0])]  # the repeated result moved nothing
+    (counts,) = [item for item in emitted if "ScanResultsUnmatched" in item]
+    assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])
