@@ -84,7 +84,11 @@ def _open_exam(page: Page, exam_id: str, title: str) -> None:
     for _ in range(20):
         if button.count() or not more.is_visible():
             break
+        # Wait for the page of exams each click asks for: clicking again while one loads finds the
+        # button busy, and hidden once the last page came.
+        shown_before = page.locator("#exams-table tbody tr").count()
         more.click()
+        expect(page.locator("#exams-table tbody tr")).not_to_have_count(shown_before)
     button.click()
     expect(page.locator("#exam-heading")).to_have_text(title)
 
