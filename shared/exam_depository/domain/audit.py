@@ -19,10 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from exam_depository.domain.access import Role
 from exam_depository.domain.instants import rfc3339
+
+if TYPE_CHECKING:  # an annotation only: a reviewer's or the recorder's event loads no roles
+    from exam_depository.domain.access import Role
 
 type Json = bool | int | str | Sequence[Json] | Mapping[str, Json] | None
 
