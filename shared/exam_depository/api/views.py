@@ -504,7 +504,7 @@ def export(row: ExportRow, url: str | None) -> Export:
 
 if TYPE_CHECKING:
     from exam_depository.api.models.audit import AuditPage
-    from exam_depository.domain.audit import AuditItem
+    from exam_depository.domain.audit_log import AuditItem
 
 # Lambda answers at most 6 MiB; the proxy answer's status and headers take a little of it.
 LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
@@ -541,7 +541,7 @@ def audit_download(exam_id: str, content: bytes, accept_encoding: str | None) ->
     export's ZIP holds any log."""
     import json
 
-    from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER
+    from exam_depository.domain.audit_log import TOO_LARGE_TO_ANSWER
     from exam_depository.domain.errors import PayloadTooLarge
 
     text = content.decode()
