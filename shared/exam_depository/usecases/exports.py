@@ -30,10 +30,10 @@ from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event, Head, SignCheckpoint
 from exam_depository.domain.audit_log import csv_chunks
+from exam_depository.domain.cells import neutralized
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
-from exam_depository.domain.roster import neutralized
 from exam_depository.domain.rules import shown_as
 from exam_depository.observability import logger
 
