@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
-from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, WakeSettings, load
+from exam_depository.adapters.scheduler import WakeSettings
+from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, SignCheckpoint, difference
