@@ -1,11 +1,11 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
-exam's members and invitations), `students` (rosters, extensions), `forms` (a student's upload
-forms), `uploads` (the submissions recorded from them), `verifications` (what a verification code
-stands for), `receipts`, `exports`, `papers` (an exam's question paper), `audit` (each exam's hash
-chain of events); `submissions` holds a submission as the others'
-statements inline it, and `windows` a student's personal window as they compute it (the rule of
+exam's members and invitations), `students` (rosters), `extensions` (a student's extension and
+extra time), `forms` (a student's upload forms), `uploads` (the submissions recorded from them),
+`verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
+question paper), `audit` (each exam's hash chain of events); `submissions` holds a submission as
+the others' statements inline it, and `windows` a student's personal window as they compute it (the rule of
 `domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
 heavy).
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         audit,
         exams,
         exports,
+        extensions,
         forms,
         members,
         papers,
@@ -54,7 +55,19 @@ if TYPE_CHECKING:
     )
 
 _AGGREGATES = frozenset(
-    {"audit", "exams", "exports", "forms", "members", "papers", "receipts", "students", "uploads", "verifications"}
+    {
+        "audit",
+        "exams",
+        "exports",
+        "extensions",
+        "forms",
+        "members",
+        "papers",
+        "receipts",
+        "students",
+        "uploads",
+        "verifications",
+    }
 )
 
 
@@ -73,6 +86,7 @@ __all__ = [
     "database_url",
     "exams",
     "exports",
+    "extensions",
     "forms",
     "members",
     "papers",
