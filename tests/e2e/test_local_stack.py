@@ -44,12 +44,14 @@ def test_upload_record_verify_and_download_the_same_bytes(stack: Stack) -> None:
 
     # Then S3 takes it, the notification records it, and the student sees its verification code
     assert upload.status_code == 204, upload.text
-    progress = stack.wait_until_settled(student["upload_code"], form["upload_id"])
-    current = progress["current"]
+    stack.wait_until_settled(student["upload_code"], form["upload_id"])
+    current = stack.wait_until_scanned(student["upload_code"])["current"]
     assert current["upload_id"] == form["upload_id"]
     assert current["sha256"] == hashlib.sha256(content).hexdigest()
+    assert current["scan"] == "clean"
 
-    # And a reviewer downloads exactly those bytes, as an attachment with the original name
+    # And, once its malware scan found it clean, a reviewer downloads exactly those bytes, as an
+    # attachment with the original name
     link = stack.download_link(current["verification_code"])
     assert link.status_code == 200
     download = requests.get(link.json()["url"], timeout=10)
