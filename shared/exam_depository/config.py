@@ -1,4 +1,10 @@
-"""Typed settings read from the environment once per cold start (`load` caches per class)."""
+"""Typed settings read from the environment once per cold start (`load` caches per class).
+
+Here are the settings most functions read. Those of one outside system or one job live beside the
+code that reads them, as subclasses of `EnvSettings`: `adapters.signing.SigningSettings`,
+`adapters.queues.ExportQueueSettings` and `RedeliverySettings`, `adapters.scheduler.WakeSettings`,
+`usecases.expiry.AuditSettings`. A pydantic model costs about 0.2 ms of every cold start that
+loads its module, and every function loads this one."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -15,11 +21,11 @@ MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 MAX_PAPER_BYTES = 20 * 1024 * 1024
 
 
-class _EnvSettings(BaseModel):
+class EnvSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
-class DatabaseSettings(_EnvSettings):
+class DatabaseSettings(EnvSettings):
     """Where PostgreSQL is: a Secrets Manager secret (deployed) or a URL (local stack, tests).
 
     The secret holds the credentials: `username` and `password`, alone as in the master secret
@@ -64,7 +70,7 @@ class DatabaseSettings(_EnvSettings):
         return self
 
 
-class StorageSettings(_EnvSettings):
+class StorageSettings(EnvSettings):
     bucket: str = Field(alias="BUCKET_NAME", min_length=3)
     prefix: str = Field(default="submissions/", alias="SUBMISSIONS_PREFIX", pattern=r"^[a-z0-9-]+/$")
     # The exams' question papers: the bucket's second notification, to the same recorder.
@@ -80,30 +86,7 @@ class StorageSettings(_EnvSettings):
         return self.s3_endpoint_url or self.any_endpoint_url
 
 
-class SigningSettings(_EnvSettings):
-    """The recorder's: which KMS key signs receipts, and whose receipts they are."""
-
-    key_id: str = Field(alias="RECEIPT_KEY_ID", min_length=1)  # an id, ARN or alias of the KMS key
-    region: str = Field(alias="AWS_REGION", min_length=1)
-    deployment: str = Field(alias="DEPLOYMENT_NAME", min_length=1)  # the receipts' issuer
-
-
-class ExportQueueSettings(_EnvSettings):
-    """Where export jobs are queued (the route that starts them)."""
-
-    queue_url: str = Field(alias="EXPORT_QUEUE_URL", min_length=1)
-    region: str = Field(alias="AWS_REGION", min_length=1)
-
-
-class RedeliverySettings(_EnvSettings):
-    """The recorder's: the queue of the S3 notifications, whose messages it could not record it
-    makes visible again after a short delay rather than after the queue's visibility timeout."""
-
-    queue_url: str = Field(alias="SUBMISSION_QUEUE_URL", min_length=1)
-    region: str = Field(alias="AWS_REGION", min_length=1)
-
-
-class ExportSettings(_EnvSettings):
+class ExportSettings(EnvSettings):
     """Where exports are kept, for how long, and how long a link to one lives."""
 
     prefix: str = Field(default="exports/", alias="EXPORTS_PREFIX", pattern=r"^[a-z0-9-]+/$")
@@ -113,7 +96,7 @@ class ExportSettings(_EnvSettings):
     link_ttl_s: int = Field(default=3600, alias="EXPORT_LINK_TTL_S", ge=60, le=43200)
 
 
-class RulesSettings(_EnvSettings):
+class RulesSettings(EnvSettings):
     """The tunable rules of the product; the defaults are the documented behaviour."""
 
     # The one source of the retention: template.yaml's RetentionDays parameter, which also sets
@@ -141,45 +124,7 @@ class RulesSettings(_EnvSettings):
     invitation_ttl_hours: int = Field(default=168, alias="INVITATION_TTL_HOURS", ge=1, le=720)
 
 
-class AuditSettings(_EnvSettings):
-    """The expiry job's: how long a deleted exam's tombstone (and the log of an exam an older
-    release deleted) is kept: template.yaml's AuditRetentionDays, one of these."""
-
-    retention_days: int = Field(default=365, alias="AUDIT_RETENTION_DAYS")
-
-    @field_validator("retention_days")
-    @classmethod
-    def _allowed(cls, value: int) -> int:
-        if value not in AUDIT_RETENTION_DAYS:
-            raise ValueError(f"AUDIT_RETENTION_DAYS must be one of {sorted(AUDIT_RETENTION_DAYS)}")
-        return value
-
-
-# The template's AllowedValues; never under 30 days (the log's trigger refuses sooner anyway).
-AUDIT_RETENTION_DAYS = frozenset({30, 90, 180, 365, 730, 1825, 3650})
-
-
-class WakeSettings(_EnvSettings):
-    """The wake schedules (EventBridge Scheduler) of the examiner's exam functions: a one-time
-    schedule per exam and moment invokes the wake function `lead_minutes` before an exam opens
-    and before it is due. Without a group (the local stack, tests that do not ask) no schedule is
-    touched; with a group and a lead of 0 the wakes are off and changes delete pending ones."""
-
-    schedule_group: str | None = Field(default=None, alias="WAKE_SCHEDULE_GROUP", min_length=1)
-    # template.yaml's WakeLeadMinutes; at most the database's auto-pause delay (docs/OPERATIONS.md).
-    lead_minutes: int = Field(default=0, alias="WAKE_LEAD_MINUTES", ge=0, le=60)
-    target_arn: str | None = Field(default=None, alias="WAKE_FUNCTION_ARN", min_length=1)
-    role_arn: str | None = Field(default=None, alias="WAKE_ROLE_ARN", min_length=1)
-    region: str = Field(alias="AWS_REGION", min_length=1)
-
-    @model_validator(mode="after")
-    def _complete_when_on(self) -> Self:
-        if self.lead_minutes > 0 and None in (self.schedule_group, self.target_arn, self.role_arn):
-            raise ValueError("WAKE_LEAD_MINUTES > 0 needs WAKE_SCHEDULE_GROUP, WAKE_FUNCTION_ARN and WAKE_ROLE_ARN")
-        return self
-
-
-class ScanSettings(_EnvSettings):
+class ScanSettings(EnvSettings):
     """Whether the bucket's submissions are scanned for malware (template.yaml's MalwareScanning,
     GuardDuty or External: `on`; Off: `off`). On, a new submission is recorded `scanning` and may
     be downloaded once its result is clean; off, it is recorded unscanned (`scan` null) and served
@@ -195,7 +140,7 @@ class ScanSettings(_EnvSettings):
         return value in ("on", True)
 
 
-def load[T: _EnvSettings](settings_class: type[T]) -> T:
+def load[T: EnvSettings](settings_class: type[T]) -> T:
     """Validate the environment into `settings_class` once per cold start."""
     settings = _validated(settings_class)
     assert isinstance(settings, settings_class)
@@ -203,7 +148,7 @@ def load[T: _EnvSettings](settings_class: type[T]) -> T:
 
 
 @functools.cache
-def _validated(settings_class: type[_EnvSettings]) -> _EnvSettings:
+def _validated(settings_class: type[EnvSettings]) -> EnvSettings:
     return settings_class.model_validate(dict(os.environ))
 
 

@@ -28,7 +28,7 @@ from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db, signing
 from exam_depository.adapters.db import audit as db_audit
 from exam_depository.api import views
-from exam_depository.domain import audit
+from exam_depository.domain import audit, audit_log
 from exam_depository.domain.access import Role
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.usecases import audit as audit_reading
@@ -67,7 +67,7 @@ def _exam(conn: psycopg.Connection[dict[str, Any]], slug: str = "physics-2026-12
     return int(row["id"])
 
 
-def _events(conn: psycopg.Connection[dict[str, Any]], exam_pk: int) -> list[audit.AuditItem]:
+def _events(conn: psycopg.Connection[dict[str, Any]], exam_pk: int) -> list[audit_log.AuditItem]:
     with conn.transaction():
         return list(db_audit.stream(conn, exam_pk, db_audit.head(conn, exam_pk).seq))
 
@@ -93,7 +93,7 @@ def test_postgresql_hashes_an_event_as_the_domains_link_does(conn: psycopg.Conne
     assert second.hash == audit.link(first.hash, 2, audit.at_text(second.at), audit.body(event))
     # and the body rebuilt from the stored columns is the one hashed
     assert audit.item_body(second) == audit.body(event)
-    assert audit.chain_break([first, second]) is None
+    assert audit_log.chain_break([first, second]) is None
     assert db_audit.head(conn, exam_pk) == audit.Head(2, second.hash, second.at)
 
 
@@ -186,7 +186,7 @@ def test_an_event_whose_change_fails_after_the_append_is_not_kept(api: Api) -> N
     items = _app_events(exam_pk)
     appended = [item.target for item in items if item.target.startswith("student:anon-")]
     assert appended == ["student:anon-000001", "student:anon-000003"]
-    assert audit.chain_break(items) is None
+    assert audit_log.chain_break(items) is None
 
 
 def test_an_event_that_does_not_follow_the_chain_is_refused_by_the_database(
@@ -220,7 +220,7 @@ def test_concurrent_appends_queue_into_one_unbroken_chain(api: Api, conn: psycop
     items = _app_events(exam_pk)
     assert [item.seq for item in items] == list(range(1, 21))
     assert sorted(item.target for item in items) == sorted(f"student:anon-{n:06d}" for n in range(20))
-    assert audit.chain_break(items) is None
+    assert audit_log.chain_break(items) is None
     assert all(later.at >= earlier.at for earlier, later in itertools.pairwise(items))
 
 
@@ -229,7 +229,7 @@ def _head(exam_pk: int) -> audit.Head:
         return db.audit.head(app, exam_pk)
 
 
-def _app_events(exam_pk: int) -> list[audit.AuditItem]:
+def _app_events(exam_pk: int) -> list[audit_log.AuditItem]:
     with db.transaction() as app:
         return list(db.audit.stream(app, exam_pk, db.audit.head(app, exam_pk).seq))
 
@@ -334,9 +334,9 @@ def test_the_whole_log_downloads_as_csv_oldest_first_exactly_as_hashed(api: Api)
     assert "Content-Encoding" not in plain.headers
     assert plain.body == text
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert tuple(rows[0]) == audit.CSV_COLUMNS
+    assert tuple(rows[0]) == audit_log.CSV_COLUMNS
     items = _app_events(exam_pk)
-    assert rows[1:] == [audit.csv_cells(item) for item in items]
+    assert rows[1:] == [audit_log.csv_cells(item) for item in items]
     assert [int(row[0]) for row in rows[1:]] == list(range(1, len(items) + 1))
 
     # And filters are refused with it: the download is the whole log
@@ -357,7 +357,7 @@ def test_a_log_too_large_for_one_answer_goes_gzipped_or_is_refused_naming_the_ex
     exam_pk = _app_exam_pk()
     _append(exam_pk, *(_about(f"anon-{n:06d}") for n in range(50)))
     with db.transaction() as app:
-        content = b"".join(audit.csv_chunks(db.audit.stream(app, exam_pk, db.audit.head(app, exam_pk).seq)))
+        content = b"".join(audit_log.csv_chunks(db.audit.stream(app, exam_pk, db.audit.head(app, exam_pk).seq)))
     plain = len(json.dumps(content.decode()))
     gzipped = len(base64.b64encode(gzip.compress(content, 9)))
     assert gzipped < plain
@@ -419,7 +419,7 @@ def test_a_tampered_event_is_caught_by_the_chain_and_a_consistent_rewrite_by_the
     _append(exam_pk, *(_about(f"anon-{n:06d}") for n in range(5 - _head(exam_pk).seq)))
     token = checkpoints.sign_checkpoint(exam_pk, "closed")
     assert token is not None
-    signed = audit.Checkpoint(5, _head(exam_pk).hash)
+    signed = audit_log.Checkpoint(5, _head(exam_pk).hash)
     intact = _csv_of(api)
     assert verify_offline(tmp_path / "intact", intact, token, _jwks(api)).returncode == 0
 
@@ -431,7 +431,7 @@ def test_a_tampered_event_is_caught_by_the_chain_and_a_consistent_rewrite_by_the
             (exam_pk,),
         )
     # Then the chain breaks there, for chain_break and for the documented verifier
-    assert audit.chain_break(_app_events(exam_pk)) == audit.Break(3, "hash does not match the event")
+    assert audit_log.chain_break(_app_events(exam_pk)) == audit_log.Break(3, "hash does not match the event")
     changed = verify_offline(tmp_path / "changed", _csv_of(api), token, _jwks(api))
     assert (changed.returncode, changed.stderr.strip()) == (1, "broken at seq 3: its hash does not match the event")
 
@@ -448,8 +448,8 @@ def test_a_tampered_event_is_caught_by_the_chain_and_a_consistent_rewrite_by_the
         conn.execute("UPDATE audit_head SET hash = %s WHERE exam_pk = %s", (previous, exam_pk))
     # Then the chain holds, and only the signed checkpoint tells
     rewritten = _app_events(exam_pk)
-    assert audit.chain_break(rewritten) is None
-    assert audit.chain_break(rewritten, checkpoint=signed) == audit.Break(
+    assert audit_log.chain_break(rewritten) is None
+    assert audit_log.chain_break(rewritten, checkpoint=signed) == audit_log.Break(
         5, "hash differs from the signed checkpoint's"
     )
     caught = verify_offline(tmp_path / "rewritten", _csv_of(api), token, _jwks(api))

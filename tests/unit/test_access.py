@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import pytest
 from exam_depository.domain.access import (
-    MAX_MEMBERS,
-    MAX_OPEN_INVITATIONS,
     PERMITTED,
     Action,
-    ChangeRole,
     Disclosure,
-    Invite,
-    MemberChange,
     Redemption,
-    Remove,
     Role,
     allowed_actions,
     disclosure,
     invitation_refusal,
     may,
-    membership_refusal,
     role_refusal,
 )
 from exam_depository.domain.errors import Conflict, Gone, NotFound, RoleForbids
+from exam_depository.domain.membership import (
+    MAX_MEMBERS,
+    MAX_OPEN_INVITATIONS,
+    ChangeRole,
+    Invite,
+    MemberChange,
+    Remove,
+    membership_refusal,
+)
 
 OWN, COE, GRA, INV = Role.OWNER, Role.CO_EXAMINER, Role.GRADER, Role.INVIGILATOR
 

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from exam_depository.domain import audit
+from exam_depository.domain import audit, audit_log
 from exam_depository.domain.access import Caller, Role
-from exam_depository.domain.audit import AuditAction, AuditItem, Checkpoint, Event
+from exam_depository.domain.audit import AuditAction, Event
+from exam_depository.domain.audit_log import AuditItem, Checkpoint
 
 MEMBER = "0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b"
 REQUEST = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
@@ -125,23 +126,23 @@ def _item(seq: int, at: datetime, event: Event, previous: str) -> AuditItem:
 
 
 def test_an_intact_chain_has_no_break() -> None:
-    assert audit.chain_break(_chain(5)) is None
-    assert audit.chain_break([]) is None
+    assert audit_log.chain_break(_chain(5)) is None
+    assert audit_log.chain_break([]) is None
 
 
 def test_a_changed_field_breaks_the_chain_at_that_event() -> None:
     items = _chain(5)
     items[2] = dataclasses.replace(items[2], after={"pseudonym": "anon-999999"})
-    assert audit.chain_break(items) == audit.Break(3, "hash does not match the event")
+    assert audit_log.chain_break(items) == audit_log.Break(3, "hash does not match the event")
     items = _chain(5)
     items[3] = dataclasses.replace(items[3], at=items[3].at + timedelta(microseconds=1))
-    assert audit.chain_break(items) == audit.Break(4, "hash does not match the event")
+    assert audit_log.chain_break(items) == audit_log.Break(4, "hash does not match the event")
 
 
 def test_a_removed_event_breaks_the_chain_where_it_was() -> None:
     items = _chain(5)
     del items[2]
-    broken = audit.chain_break(items)
+    broken = audit_log.chain_break(items)
     assert broken is not None
     assert broken.seq == 4
     assert "follows seq 2" in broken.reason
@@ -150,7 +151,7 @@ def test_a_removed_event_breaks_the_chain_where_it_was() -> None:
 def test_two_swapped_events_break_the_chain() -> None:
     items = _chain(5)
     items[1], items[2] = items[2], items[1]
-    broken = audit.chain_break(items)
+    broken = audit_log.chain_break(items)
     assert broken is not None
     assert broken.seq == 3
 
@@ -161,15 +162,15 @@ def test_an_inserted_event_breaks_the_chain_even_with_its_own_hash_right() -> No
     # event after it names event 2's hash, not the inserted one's.
     forged = _item(3, items[1].at, Event(OWNER, AuditAction.STUDENT_REMOVED, "student:anon-000001"), items[1].hash)
     renumbered = [dataclasses.replace(item, seq=item.seq + 1) for item in items[2:]]
-    broken = audit.chain_break([*items[:2], forged, *renumbered])
-    assert broken == audit.Break(4, "prev_hash is not the previous event's hash")
+    broken = audit_log.chain_break([*items[:2], forged, *renumbered])
+    assert broken == audit_log.Break(4, "prev_hash is not the previous event's hash")
 
 
 def test_a_chain_must_start_at_genesis() -> None:
     items = _chain(3)
     items[0] = dataclasses.replace(items[0], prev_hash="1" * 64)
-    assert audit.chain_break(items) == audit.Break(1, "prev_hash is not the genesis hash")
-    assert audit.chain_break(_chain(3)[1:]) == audit.Break(2, "seq 2 follows seq 0")
+    assert audit_log.chain_break(items) == audit_log.Break(1, "prev_hash is not the genesis hash")
+    assert audit_log.chain_break(_chain(3)[1:]) == audit_log.Break(2, "seq 2 follows seq 0")
 
 
 def test_an_instant_never_goes_back_along_the_chain() -> None:
@@ -177,7 +178,7 @@ def test_an_instant_never_goes_back_along_the_chain() -> None:
     earlier = second.at - timedelta(seconds=5)
     event = Event(OWNER, AuditAction.STUDENT_ADDED, "student:anon-000002", after={"pseudonym": "anon-000002"})
     second = _item(2, earlier, event, first.hash)
-    assert audit.chain_break([first, second]) == audit.Break(2, "at is earlier than the previous event's")
+    assert audit_log.chain_break([first, second]) == audit_log.Break(2, "at is earlier than the previous event's")
 
 
 def test_a_tail_rewritten_consistently_holds_as_a_chain_and_only_the_checkpoint_catches_it() -> None:
@@ -189,15 +190,15 @@ def test_a_tail_rewritten_consistently_holds_as_a_chain_and_only_the_checkpoint_
         event = Event(OWNER, AuditAction.STUDENT_REMOVED, f"student:anon-{seq:06d}", before={"submissions": 0})
         rewritten.append(_item(seq, items[seq - 1].at, event, rewritten[-1].hash))
     # Then the chain alone holds, and the checkpoint names the rewritten head
-    assert audit.chain_break(rewritten) is None
-    assert audit.chain_break(rewritten, checkpoint=signed) == audit.Break(
+    assert audit_log.chain_break(rewritten) is None
+    assert audit_log.chain_break(rewritten, checkpoint=signed) == audit_log.Break(
         5, "hash differs from the signed checkpoint's"
     )
     # and a log cut short before the signed head is caught too
-    assert audit.chain_break(items[:3], checkpoint=signed) == audit.Break(
+    assert audit_log.chain_break(items[:3], checkpoint=signed) == audit_log.Break(
         4, "the log ends before the signed checkpoint's seq 5"
     )
-    assert audit.chain_break(items, checkpoint=signed) is None
+    assert audit_log.chain_break(items, checkpoint=signed) is None
 
 
 # --- the CSV ----------------------------------------------------------------------------------
@@ -206,8 +207,8 @@ def test_a_tail_rewritten_consistently_holds_as_a_chain_and_only_the_checkpoint_
 def _csv(items: list[AuditItem]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(audit.CSV_COLUMNS)
-    writer.writerows(audit.csv_cells(item) for item in items)
+    writer.writerow(audit_log.CSV_COLUMNS)
+    writer.writerows(audit_log.csv_cells(item) for item in items)
     return out.getvalue()
 
 
@@ -232,7 +233,7 @@ def test_every_csv_cell_starts_with_a_letter_a_digit_or_a_brace_and_reads_back_a
         items.append(_item(seq, VECTOR_AT + timedelta(seconds=seq), event, previous))
         previous = items[-1].hash
     rows = list(csv.reader(io.StringIO(_csv(items))))
-    assert tuple(rows[0]) == audit.CSV_COLUMNS
+    assert tuple(rows[0]) == audit_log.CSV_COLUMNS
     for row in rows[1:]:
         for cell in row:
             assert cell == "" or (cell[0].isascii() and (cell[0].isalnum() or cell[0] == "{")), row
@@ -253,11 +254,11 @@ def test_every_csv_cell_starts_with_a_letter_a_digit_or_a_brace_and_reads_back_a
         )
         for row in rows[1:]
     ]
-    assert audit.chain_break(rebuilt) is None
+    assert audit_log.chain_break(rebuilt) is None
 
 
 def test_a_checkpoint_claims_the_exam_the_head_and_why() -> None:
-    claims = audit.checkpoint_claims(
+    claims = audit_log.checkpoint_claims(
         deployment="exam-depository-prod",
         exam_id="physics-2026-12",
         exam_created_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),

@@ -1,15 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
-from exam_depository.domain.roster import (
-    MAX_ROWS,
-    neutralized,
-    parse_accommodations,
-    parse_roster,
-    restored,
-    roster_csv,
-)
+from exam_depository.domain.roster import MAX_ROWS, parse_accommodations, parse_roster, roster_csv
 from hypothesis import given
 from hypothesis import strategies as st
 

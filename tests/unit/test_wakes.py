@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from exam_depository.config import WakeSettings
+from exam_depository.adapters.scheduler import WakeSettings
 from exam_depository.domain.rules import Window
 from exam_depository.domain.wakes import MOMENTS, schedule_name, wake_plan
 from pydantic import ValidationError

@@ -8,12 +8,30 @@ import json
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from pydantic import Field
+
 from exam_depository.adapters import aws
-from exam_depository.config import ExportQueueSettings, load
+from exam_depository.config import EnvSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+class ExportQueueSettings(EnvSettings):
+    """Where export jobs are queued (the route that starts them)."""
+
+    queue_url: str = Field(alias="EXPORT_QUEUE_URL", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+
+class RedeliverySettings(EnvSettings):
+    """The recorder's: the queue of the S3 notifications, whose messages it could not record it
+    makes visible again after a short delay rather than after the queue's visibility timeout."""
+
+    queue_url: str = Field(alias="SUBMISSION_QUEUE_URL", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
 
 # SQS takes at most 10 entries in one ChangeMessageVisibilityBatch.
 BATCH_LIMIT = 10

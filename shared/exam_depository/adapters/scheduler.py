@@ -12,14 +12,37 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
+
+from pydantic import Field, model_validator
 
 from exam_depository.adapters import aws
-from exam_depository.config import WakeSettings, load
+from exam_depository.config import EnvSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+
+class WakeSettings(EnvSettings):
+    """The wake schedules (EventBridge Scheduler) of the examiner's exam functions: a one-time
+    schedule per exam and moment invokes the wake function `lead_minutes` before an exam opens
+    and before it is due. Without a group (the local stack, tests that do not ask) no schedule is
+    touched; with a group and a lead of 0 the wakes are off and changes delete pending ones."""
+
+    schedule_group: str | None = Field(default=None, alias="WAKE_SCHEDULE_GROUP", min_length=1)
+    # template.yaml's WakeLeadMinutes; at most the database's auto-pause delay (docs/OPERATIONS.md).
+    lead_minutes: int = Field(default=0, alias="WAKE_LEAD_MINUTES", ge=0, le=60)
+    target_arn: str | None = Field(default=None, alias="WAKE_FUNCTION_ARN", min_length=1)
+    role_arn: str | None = Field(default=None, alias="WAKE_ROLE_ARN", min_length=1)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+
+    @model_validator(mode="after")
+    def _complete_when_on(self) -> Self:
+        if self.lead_minutes > 0 and None in (self.schedule_group, self.target_arn, self.role_arn):
+            raise ValueError("WAKE_LEAD_MINUTES > 0 needs WAKE_SCHEDULE_GROUP, WAKE_FUNCTION_ARN and WAKE_ROLE_ARN")
+        return self
+
 
 # A wake delivered more than this late is useless (the class has arrived, and woken the database
 # itself): Scheduler drops it instead of retrying on.

@@ -12,8 +12,10 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from exam_depository.adapters import aws
-from exam_depository.config import SigningSettings, load
+from exam_depository.config import EnvSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -22,6 +24,14 @@ if TYPE_CHECKING:
     from exam_depository.domain.jws import PublicKey
 
 P256_BYTES = 32
+
+
+class SigningSettings(EnvSettings):
+    """The recorder's: which KMS key signs receipts, and whose receipts they are."""
+
+    key_id: str = Field(alias="RECEIPT_KEY_ID", min_length=1)  # an id, ARN or alias of the KMS key
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    deployment: str = Field(alias="DEPLOYMENT_NAME", min_length=1)  # the receipts' issuer
 
 
 def client() -> KMSClient:

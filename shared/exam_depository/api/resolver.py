@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
@@ -32,9 +32,11 @@ from pydantic import BaseModel
 
 from exam_depository.api.models.common import Problem
 from exam_depository.domain import errors
-from exam_depository.domain.access import Caller
 from exam_depository.domain.instants import rfc3339
 from exam_depository.observability import logger
+
+if TYPE_CHECKING:
+    from exam_depository.domain.access import Caller
 
 PROBLEM = "application/problem+json"
 PROBLEM_TYPE = "urn:exam-depository:problem:"
@@ -358,6 +360,10 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     key_id = app.current_event.request_context.identity.api_key_id
     if not key_id:
         raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
+    # Imported here: the examiner's use cases have loaded domain.access at init; a student's or a
+    # reviewer's function, which never asks who calls, does not load its roles and dataclasses.
+    from exam_depository.domain.access import Caller
+
     return Caller(key_id, app.current_event.request_context.request_id or None)
 
 

@@ -21,7 +21,6 @@ import pydantic_core
 
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.access import Disclosure, allowed_actions, disclosure
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Clock,
@@ -58,6 +57,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
         StudentSummary,
     )
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
+    from exam_depository.domain.access import Disclosure
     from exam_depository.domain.cursors import Page
     from exam_depository.domain.statuses import Kind, SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
     """The exam as of `now` (its state; the moment of the answer when not given)."""
     from exam_depository.api.models.exams import Exam, ExamCounts, ScanCounts
+    from exam_depository.domain import access
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
     first_expiry = row.first_expiry or expiry_of(row.cutoff_at, row.cutoff_at, load(RulesSettings).retention_days)
@@ -106,7 +107,7 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
         role=row.role,
-        allowed_actions=allowed_actions(row.role),
+        allowed_actions=access.allowed_actions(row.role),
     )
 
 
@@ -200,21 +201,20 @@ def paper_link(download: PaperDownload) -> PaperLink:
 # --- the roster -------------------------------------------------------------------------------
 
 
-# Everything shown: what the routes only owners and co-examiners reach answer (a new student, a
-# new code, an import, the roster's CSV).
-EVERYTHING = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
-
-
 def shown_to(exam_row: ExamRow) -> Disclosure:
     """What the caller's role is shown of the exam's students (`access.disclosure`)."""
-    return disclosure(exam_row.role, anonymous=exam_row.anonymous)
+    from exam_depository.domain import access
+
+    return access.disclosure(exam_row.role, anonymous=exam_row.anonymous)
 
 
 def student(row: StudentRow) -> Student:
     """A student as the routes of owners and co-examiners answer: everything shown."""
     from exam_depository.api.models.roster import Student
+    from exam_depository.domain.access import Disclosure
 
-    return Student(**_student_fields(row, EVERYTHING))
+    everything = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
+    return Student(**_student_fields(row, everything))
 
 
 def import_result(result: RosterImport) -> ImportResult:
@@ -582,7 +582,7 @@ def export(row: ExportRow, url: str | None) -> Export:
 
 if TYPE_CHECKING:
     from exam_depository.api.models.audit import AuditPage
-    from exam_depository.domain.audit import AuditItem
+    from exam_depository.domain.audit_log import AuditItem
 
 # Lambda answers at most 6 MiB; the proxy answer's status and headers take a little of it.
 LAMBDA_ANSWER_BYTES = 6 * 1024 * 1024
@@ -619,7 +619,7 @@ def audit_download(exam_id: str, content: bytes, accept_encoding: str | None) ->
     export's ZIP holds any log."""
     import json
 
-    from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER
+    from exam_depository.domain.audit_log import TOO_LARGE_TO_ANSWER
     from exam_depository.domain.errors import PayloadTooLarge
 
     text = content.decode()

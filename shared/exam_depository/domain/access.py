@@ -1,11 +1,13 @@
 """Who may do what with an exam: its members' roles, the one table of what each role may do, what
 each role is shown of its students, and the rules that keep an exam's membership whole. Every
 examiner route asks `may` (through `db.exams.exam_of`, which knows the caller's role); a
-non-member never gets this far (the exam does not exist for them: 404)."""
+non-member never gets this far (the exam does not exist for them: 404). The membership's own rules
+(an owner always, at most so many members) are `domain.membership`'s: only the members' function
+asks them, and every examiner function loads this module."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -141,55 +143,6 @@ def disclosure(role: Role, *, anonymous: bool) -> Disclosure:
     if role is Role.GRADER:
         return Disclosure(names=not anonymous, pseudonym=True, upload_codes=False, verification=True)
     return Disclosure(names=True, pseudonym=False, upload_codes=False, verification=False)
-
-
-# An exam's membership stays small enough to list on one page; an open invitation holds a place
-# (so redeeming never exceeds the limit), and a few at a time are enough.
-MAX_MEMBERS = 50
-MAX_OPEN_INVITATIONS = 20
-
-
-@dataclass(frozen=True)
-class Invite:
-    role: Role
-    open_invitations: int  # the exam's invitations not yet redeemed nor expired
-
-
-@dataclass(frozen=True)
-class ChangeRole:
-    examiner_id: int
-    role: Role
-
-
-@dataclass(frozen=True)
-class Remove:
-    examiner_id: int  # the caller themself: leaving
-
-
-type MemberChange = Invite | ChangeRole | Remove
-
-
-def membership_refusal(members: Sequence[tuple[int, Role]], change: MemberChange) -> Conflict | None:
-    """Whether `change` would leave the exam without an owner, or with more members (invited
-    ones included) than it may have. `members` are the exam's (examiner id, role), read under
-    the exam's lock; a member the change names who is not among them is the caller's NotFound."""
-    if isinstance(change, Invite):
-        if change.open_invitations >= MAX_OPEN_INVITATIONS:
-            return Conflict(
-                f"The exam has {change.open_invitations} open invitations, the most it may have: "
-                "wait until one is used or expires."
-            )
-        if len(members) + change.open_invitations >= MAX_MEMBERS:
-            return Conflict(
-                f"The exam has {len(members)} members and {change.open_invitations} open invitations: "
-                f"it may have at most {MAX_MEMBERS} members."
-            )
-        return None
-    owners = {examiner_id for examiner_id, role in members if role is Role.OWNER}
-    loses_an_owner = change.examiner_id in owners and (isinstance(change, Remove) or change.role is not Role.OWNER)
-    if loses_an_owner and owners == {change.examiner_id}:
-        return Conflict("An exam always has an owner: make another member an owner first.")
-    return None
 
 
 class Redemption(StrEnum):

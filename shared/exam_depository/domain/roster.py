@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
 from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn, readable
 
@@ -29,8 +30,6 @@ DOWNLOAD_COLUMNS = (
 )
 OPTIONAL_COLUMNS = ("email", *DOWNLOAD_COLUMNS)
 EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", *DOWNLOAD_COLUMNS)
-# A spreadsheet runs a cell that begins with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -145,17 +144,6 @@ class _RosterCheck:
 
     def _duplicate(self, line: int, column: str, first_line: int) -> None:
         self.errors.append({"line": line, "field": column, "message": f"duplicate of line {first_line}"})
-
-
-def neutralized(cell: str) -> str:
-    """A cell a spreadsheet shows as text: one that would start a formula (or starts with the
-    quote this adds) gets a leading `'`, which `restored` takes off again."""
-    return "'" + cell if cell.startswith((*_FORMULA_STARTS, "'")) else cell
-
-
-def restored(cell: str) -> str:
-    """The value `neutralized` wrote, for a roster downloaded and imported again."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*_FORMULA_STARTS, "'")) else cell
 
 
 def roster_csv(students: list[dict[str, str | None]]) -> str:

@@ -10,7 +10,8 @@ import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import TOO_LARGE_TO_ANSWER, AuditAction, AuditItem, csv_chunks
+from exam_depository.domain.audit import AuditAction
+from exam_depository.domain.audit_log import TOO_LARGE_TO_ANSWER, AuditItem, csv_chunks
 from exam_depository.domain.errors import InvalidQuery, PayloadTooLarge
 from exam_depository.domain.filenames import unstorable
 
@@ -38,7 +39,7 @@ def audit_page(
 
 
 def audit_download(caller: Caller, exam_id: str, *, filtered: bool) -> tuple[str, bytes]:
-    """The whole chain as CSV, oldest first (`domain.audit.csv_chunks`): (the exam's id, the
+    """The whole chain as CSV, oldest first (`domain.audit_log.csv_chunks`): (the exam's id, the
     bytes). Filters are refused, so that a download is never taken for the whole log when it is
     not (the verifier needs every event)."""
     if filtered:

@@ -15,8 +15,10 @@ import time
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.receipts  # noqa: F401
 from exam_depository.adapters import db, signing
-from exam_depository.config import SigningSettings, load
-from exam_depository.domain.audit import CheckpointReason, Head, checkpoint_claims
+from exam_depository.adapters.signing import SigningSettings
+from exam_depository.config import load
+from exam_depository.domain.audit import CheckpointReason, Head
+from exam_depository.domain.audit_log import checkpoint_claims
 
 CHECKPOINT_TYP = "audit-checkpoint+jwt"
 

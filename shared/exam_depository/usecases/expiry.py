@@ -8,14 +8,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import Field, field_validator
+
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
-from exam_depository.config import AuditSettings, load
+from exam_depository.config import EnvSettings, load
 from exam_depository.domain.audit import SignCheckpoint
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.observability import logger
+
+
+class AuditSettings(EnvSettings):
+    """The expiry job's: how long a deleted exam's tombstone (and the log of an exam an older
+    release deleted) is kept: template.yaml's AuditRetentionDays, one of these."""
+
+    retention_days: int = Field(default=365, alias="AUDIT_RETENTION_DAYS")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _allowed(cls, value: int) -> int:
+        if value not in AUDIT_RETENTION_DAYS:
+            raise ValueError(f"AUDIT_RETENTION_DAYS must be one of {sorted(AUDIT_RETENTION_DAYS)}")
+        return value
+
+
+# The template's AllowedValues; never under 30 days (the log's trigger refuses sooner anyway).
+AUDIT_RETENTION_DAYS = frozenset({30, 90, 180, 365, 730, 1825, 3650})
+
 
 # Checkpoints signed per run, at most (a KMS call each): the first run after an upgrade finds
 # every past exam, and the next runs take the rest.

@@ -1,7 +1,7 @@
 """What an exam's members do about its membership: an owner invites (a one-time code the invitee
 redeems with their own key, so that no one types another's key id), changes a member's role or
 label, removes a member; any member reads the list and may leave. The rules are
-`domain.access`'s; each change runs under the exam's row lock, so that the rules read a
+`domain.access`'s and `domain.membership`'s; each change runs under the exam's row lock, so that the rules read a
 membership no one else is changing. Every change appends its event to the exam's audit log, last
 in its transaction (the event commits with the change, or neither does)."""
 
@@ -19,22 +19,12 @@ import exam_depository.adapters.db.members  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes
-from exam_depository.domain.access import (
-    Action,
-    Caller,
-    ChangeRole,
-    Invite,
-    Redemption,
-    Remove,
-    Role,
-    invitation_refusal,
-    membership_refusal,
-    role_refusal,
-)
+from exam_depository.domain.access import Action, Caller, Redemption, Role, invitation_refusal, role_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.membership import ChangeRole, Invite, Remove, membership_refusal
 
 NO_MEMBER = "The exam has no member with this id."
 

@@ -29,15 +29,9 @@ import exam_depository.adapters.db.receipts
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, queues, signing, storage
 from exam_depository.adapters.objects import StoredObject
-from exam_depository.config import (
-    MAX_UPLOAD_BYTES,
-    RedeliverySettings,
-    RulesSettings,
-    ScanSettings,
-    SigningSettings,
-    StorageSettings,
-    load,
-)
+from exam_depository.adapters.queues import RedeliverySettings
+from exam_depository.adapters.signing import SigningSettings
+from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, ScanSettings, StorageSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.instants import rfc3339

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+# `db.extensions` is the exception: the functions that change extensions or extra time import it
+# in their app.py (loaded at their init), and the roster's other functions never load it.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
@@ -212,7 +214,7 @@ def set_extension(
         due, cutoff = _checked_times(exam, extension, db.exams.earliest_submission(conn, exam.exam_pk))
         _check_limit(conn, exam, nickname, extension.extra_attempts)
         values = {"nickname": nickname, "due_at": due, "cutoff_at": cutoff, "extra_attempts": extension.extra_attempts}
-        changes = db.students.set_extensions(conn, exam.exam_pk, [values])
+        changes = db.extensions.set_extensions(conn, exam.exam_pk, [values])
         if not changes:
             raise NotFound(NO_STUDENT)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
@@ -240,7 +242,7 @@ def remove_extension(caller: Caller, exam_id: str, nickname: str) -> None:
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXTENSION_CHANGE, lock=True)
         _check_limit(conn, exam, nickname, 0)
-        change = db.students.remove_extension(conn, exam.exam_pk, nickname)
+        change = db.extensions.remove_extension(conn, exam.exam_pk, nickname)
         if change is None:
             raise NotFound(NO_STUDENT)
         before, after = difference(_extension_was(change), _extension_is(change))
@@ -296,7 +298,7 @@ def import_extensions(
                 }
             )
         _refuse_bad_rows(errors)
-        changes = db.students.set_extensions(conn, exam.exam_pk, values)
+        changes = db.extensions.set_extensions(conn, exam.exam_pk, values)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
         summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
         imported = Event(
@@ -319,7 +321,7 @@ def set_accommodation(
     still recorded, as the change is noted with its time)."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ACCOMMODATION_CHANGE, lock=True)
-        changes = db.students.set_accommodations(
+        changes = db.extensions.set_accommodations(
             conn, exam.exam_pk, [{"nickname": nickname, **accommodation.model_dump()}]
         )
         if not changes:
@@ -356,7 +358,7 @@ def import_accommodations(
             if row.nickname.lower() not in known
         ]
         _refuse_bad_rows(errors)
-        changes = db.students.set_accommodations(
+        changes = db.extensions.set_accommodations(
             conn, exam.exam_pk, [{"nickname": row.nickname, **row.accommodation.model_dump()} for row in rows]
         )
         summaries = db.students.student_summaries(conn, exam.exam_pk, [row.nickname for row in rows])
@@ -396,11 +398,11 @@ def _record_disclosure(
         db.audit.append(conn, exam.exam_pk, events)
 
 
-def _extension_was(change: db.students.ExtensionChange) -> dict[str, Json]:
+def _extension_was(change: db.extensions.ExtensionChange) -> dict[str, Json]:
     return _extension(change.was_due_at, change.was_cutoff_at, change.was_extra_attempts)
 
 
-def _extension_is(change: db.students.ExtensionChange) -> dict[str, Json]:
+def _extension_is(change: db.extensions.ExtensionChange) -> dict[str, Json]:
     return _extension(change.due_at, change.cutoff_at, change.extra_attempts)
 
 
@@ -412,11 +414,11 @@ def _extension(due_at: datetime | None, cutoff_at: datetime | None, extra_attemp
     }
 
 
-def _extra_time_was(change: db.students.AccommodationChange) -> dict[str, Json]:
+def _extra_time_was(change: db.extensions.AccommodationChange) -> dict[str, Json]:
     return {"extra_time_percent": change.was_extra_time_percent, "extra_time_minutes": change.was_extra_time_minutes}
 
 
-def _extra_time_is(change: db.students.AccommodationChange) -> dict[str, Json]:
+def _extra_time_is(change: db.extensions.AccommodationChange) -> dict[str, Json]:
     return {"extra_time_percent": change.extra_time_percent, "extra_time_minutes": change.extra_time_minutes}
 
 

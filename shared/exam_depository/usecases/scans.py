@@ -4,6 +4,7 @@ tag), and the exam owner's release of a file that could not be scanned."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
@@ -16,10 +17,13 @@ from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import NotFound, ServiceUnavailable
-from exam_depository.domain.inputs import ReleaseIn
 from exam_depository.domain.scans import Ignored, ScanBatch, ScanResult, release_refusal
 from exam_depository.domain.statuses import ScanState
 from exam_depository.observability import logger
+
+if TYPE_CHECKING:  # the route's body, validated by release_submission's app.py: the scan results'
+    # function does not load the inputs' models
+    from exam_depository.domain.inputs import ReleaseIn
 
 SCANNER = Actor("system:scanner", None, None)
 # A state a result moved a submission to that the exam's log records (a clean file's is not news).

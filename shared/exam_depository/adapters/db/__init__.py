@@ -1,13 +1,14 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
-exam's members and invitations), `students` (rosters, extensions), `forms` (a student's upload
-forms), `uploads` (the submissions recorded from them), `verifications` (what a verification code
-stands for), `receipts`, `exports`, `papers` (an exam's question paper), `audit` (each exam's hash
-chain of events), `scans` (the malware scans' results and the state they give a submission);
-`submissions` holds a submission as the others' statements inline it, and `windows` a student's
-personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
-migrations (imported only by what migrates: yoyo is heavy).
+exam's members and invitations), `students` (rosters), `extensions` (a student's extension and
+extra time), `forms` (a student's upload forms), `uploads` (the submissions recorded from them),
+`verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
+question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
+and the state they give a submission); `submissions` holds a submission as the others' statements
+inline it, and `windows` a student's personal window as they compute it (the rule of
+`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
+heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         audit,
         exams,
         exports,
+        extensions,
         forms,
         members,
         papers,
@@ -59,6 +61,7 @@ _AGGREGATES = frozenset(
         "audit",
         "exams",
         "exports",
+        "extensions",
         "forms",
         "members",
         "papers",
@@ -86,6 +89,7 @@ __all__ = [
     "database_url",
     "exams",
     "exports",
+    "extensions",
     "forms",
     "members",
     "papers",

@@ -16,13 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import psycopg.sql
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.audit import AuditAction, AuditItem, CheckpointReason, Event, Head, body
+from exam_depository.domain.audit import AuditAction, CheckpointReason, Event, Head, body
 
-AuditRow = AuditItem
+if TYPE_CHECKING:
+    from exam_depository.domain.audit_log import AuditItem
+
+# The log's events (domain.audit_log) are imported by the statements that read them: a function that
+# only appends loads none of them; those that read (the audit route, exports, checkpoints) have
+# loaded them at init through their use cases.
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def page(
     limit: int,
     subject: str | None,
     action: AuditAction | str | None,
-) -> list[AuditRow]:
+) -> list[AuditItem]:
     """Up to `limit` events, newest first, older than `before_seq` (None: from the newest), of
     `action`, and about `subject` where given: the pseudonym of the exam's student with that
     nickname, or else `subject` itself (a pseudonym, also of a student deleted since)."""
@@ -93,17 +99,21 @@ def page(
         columns=psycopg.sql.SQL(_COLUMNS), where=psycopg.sql.SQL(" AND ").join(conditions)
     )
     parameters = {"exam": exam_pk, "before": before_seq, "subject": subject, "action": action, "limit": limit}
-    with conn.cursor(row_factory=rows_of(AuditRow)) as cur:
+    from exam_depository.domain.audit_log import AuditItem
+
+    with conn.cursor(row_factory=rows_of(AuditItem)) as cur:
         return cur.execute(query, parameters).fetchall()
 
 
 STREAM_BATCH = 500  # rows per round trip: a few hundred KB at most, whatever the log's length
 
 
-def stream(conn: Connection, exam_pk: int, upto_seq: int) -> Iterator[AuditRow]:
+def stream(conn: Connection, exam_pk: int, upto_seq: int) -> Iterator[AuditItem]:
     """The chain up to `upto_seq`, oldest first, through a server-side cursor (the caller's
     transaction must stay open while it is read): memory stays bounded however long the log."""
-    with conn.cursor("audit_stream", row_factory=rows_of(AuditRow)) as cur:
+    from exam_depository.domain.audit_log import AuditItem
+
+    with conn.cursor("audit_stream", row_factory=rows_of(AuditItem)) as cur:
         cur.itersize = STREAM_BATCH
         cur.execute(
             f"SELECT {_COLUMNS} FROM audit_event WHERE exam_pk = %s AND seq <= %s ORDER BY seq",

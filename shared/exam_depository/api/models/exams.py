@@ -1,6 +1,7 @@
 """An examiner's exams."""
 
-from __future__ import annotations
+# Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
+# otherwise compile each field's annotation from its text at import (about a fifth of the time).
 
 from datetime import datetime
 
