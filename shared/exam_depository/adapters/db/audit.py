@@ -40,15 +40,17 @@ WITH advanced AS (
                   to_char(greatest(c.now, h.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                   %(body)s::text), 'UTF8')), 'hex')
     FROM (SELECT clock_timestamp() AS now) c
-    WHERE h.exam_pk = %(exam)s RETURNING h.seq, h.at, h.prev_hash, h.hash)
+    WHERE h.exam_pk = %(audit_exam)s RETURNING h.seq, h.at, h.prev_hash, h.hash)
 INSERT INTO audit_event (exam_pk, seq, at, actor, role, action, target, before, after, request_id, subjects,
                          prev_hash, hash)
-SELECT %(exam)s, a.seq, a.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
+SELECT %(audit_exam)s, a.seq, a.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
        j.b->'after', j.b->>'request_id', %(subjects)s::text[], a.prev_hash, a.hash
 FROM advanced a, (SELECT %(body)s::jsonb AS b) j
 """
 # `clock_timestamp()` is read once (`c`), so the stored `at` is the hashed one; `greatest(…, h.at)`:
-# `at` never goes back along a chain (a clock stepped back, a transaction begun earlier).
+# `at` never goes back along a chain (a clock stepped back, a transaction begun earlier). Every
+# statement that appends names the chain's exam `%(audit_exam)s`: the bench's floor
+# (bench/floors.py) replays such a statement as itself on a chain of its own by that name.
 
 
 def append(conn: Connection, exam_pk: int, events: Sequence[Event]) -> None:
@@ -56,7 +58,7 @@ def append(conn: Connection, exam_pk: int, events: Sequence[Event]) -> None:
     transaction. An exam without a head (none: every exam gets one as it is inserted) raises, so
     that no change commits without its event."""
     for event in events:
-        cursor = conn.execute(_APPEND, {"exam": exam_pk, "body": body(event), "subjects": list(event.subjects)})
+        cursor = conn.execute(_APPEND, {"audit_exam": exam_pk, "body": body(event), "subjects": list(event.subjects)})
         if cursor.rowcount != 1:
             raise RuntimeError(f"exam {exam_pk} has no audit head: its event cannot be appended")
 
