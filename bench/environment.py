@@ -30,11 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 BUCKET = "exam-depository-bench"
 FLOOR_ROWS = 16  # the most workers a floor replays at once
+# The floors' own audit chains (bench.floors replays an append on one): one per worker, under exam
+# ids no exam has (-1 for the first), each starting at genesis.
+FLOOR_CHAINS = (
+    "INSERT INTO audit_head (exam_pk, seq, hash, prev_hash, at)"
+    f" SELECT -g, 0, repeat('0', 64), repeat('0', 64), now() FROM generate_series(1, {FLOOR_ROWS}) g"
+)
 # Every exam's audit log goes with the rows: exam ids start again at 1 and each new exam needs a new
-# head. Its triggers refuse any TRUNCATE; a superuser's replica mode fires no trigger.
+# head; the floors' chains start again. Its triggers refuse any TRUNCATE; a superuser's replica mode
+# fires no trigger.
 EMPTY_AUDIT_LOG = (
     "SET session_replication_role = replica; TRUNCATE audit_event, audit_checkpoint, audit_head;"
-    " RESET session_replication_role"
+    f" RESET session_replication_role; {FLOOR_CHAINS}"
 )
 
 
@@ -111,6 +118,7 @@ def started(work: Path) -> Iterator[Environment]:
             # updated in place (workers sharing one row would wait for each other's locks).
             conn.execute("CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
             conn.execute("INSERT INTO bench_floor SELECT g, 0 FROM generate_series(1, %s) g", (FLOOR_ROWS,))
+            conn.execute(FLOOR_CHAINS)
         yield Environment(database_url, s3, sqs, BUCKET)
     finally:
         ministack.stop()
@@ -127,6 +135,7 @@ class Statement:
     text: str
     params: Any
     rows: int = 1
+    appends: bool = False  # to an exam's audit chain (adapters/db/audit.py): the floor makes it again
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,7 @@ class Trace:
 
 
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE)\b", re.IGNORECASE)
+_APPENDS = re.compile(r"\bUPDATE audit_head\b", re.IGNORECASE)
 
 
 class StatementCounter:
@@ -205,7 +215,9 @@ class StatementCounter:
         text = query if isinstance(query, str) else query.as_string(connection)
         in_transaction = connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
         transaction = getattr(self._local, "open_transaction", None) if in_transaction else None
-        self.trace.statements.append(Statement(transaction, bool(_WRITES.search(text)), text, params, rows))
+        writes = bool(_WRITES.search(text))
+        appends = writes and bool(_APPENDS.search(text))
+        self.trace.statements.append(Statement(transaction, writes, text, params, rows, appends))
         with self._lock:
             self.total_statements += 1
 

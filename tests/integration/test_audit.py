@@ -36,6 +36,7 @@ from exam_depository.usecases import checkpoints, expiry, exports
 from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
+from bench.environment import StatementCounter
 from tests.audit_recipe import verify_offline
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, OTHER_EXAMINER, Api, ApiResponse, Bucket, move_window
@@ -728,3 +729,112 @@ def test_an_export_whose_checkpoint_cannot_be_signed_is_retried_then_fails_sayin
         "failed",
         "S3, KMS or the database was unavailable on every try; start the export again.",
     )
+
+
+# --- a roster page's disclosures, appended by the page's own statement --------------------------
+
+
+def test_a_roster_page_appends_its_disclosures_in_its_own_statement_as_append_would_and_the_chain_verifies(
+    api: Api, tmp_path: Path
+) -> None:
+    # Given an anonymous exam of three students: its owner is shown their codes, and their names
+    # beside their pseudonyms (two events per page that shows any)
+    api.create_exam("blind-2026", anonymous=True)
+    for nickname in ("ann", "bob", "cat"):
+        api.create_student(nickname, exam_id="blind-2026")
+    exam_pk = _app_exam_pk("blind-2026")
+    before = _head(exam_pk).seq
+    path = {"exam_id": "blind-2026"}
+
+    # When the owner reads the roster in pages of two, each page counted, then a search that finds no one
+    counter = StatementCounter()
+    pages: list[dict[str, Any]] = []
+    statements: list[int] = []
+    with counter.installed():
+        for query in ({"limit": "2"}, {"limit": "2", "cursor": "next"}, {"q": "nobody-has-this"}):
+            if query.get("cursor") == "next":
+                query["cursor"] = pages[-1]["next_cursor"]
+            counter.reset()
+            answer = api.call("list_students", "first_page", path_params=path, query=query)
+            assert answer.status == 200, answer.body
+            pages.append(answer.body)
+            statements.append(len(counter.trace.statements))
+
+    # Then each page is two statements (the exam, the page), the empty one appended nothing, and
+    # each page that showed students appended its two events: the count and the pseudonyms it
+    # showed, hashed over the body text `append` writes for such an event
+    assert statements == [2, 2, 2]
+    assert [len(page["items"]) for page in pages] == [2, 1, 0]
+    events = _app_events(exam_pk)
+    appended = events[before:]
+    assert len(appended) == 4
+    shown = [[item["pseudonym"] for item in page["items"]] for page in pages[:2]]
+    with db.transaction() as app:
+        subjects = app.execute(
+            "SELECT subjects FROM audit_event WHERE exam_pk = %s AND seq > %s ORDER BY seq", (exam_pk, before)
+        ).fetchall()
+    for item, (action, pseudonyms), row in zip(
+        appended,
+        [
+            (action, page)
+            for page in shown
+            for action in (audit.AuditAction.STUDENT_CODE_SHOWN, audit.AuditAction.STUDENT_NAME_REVEALED)
+        ],
+        subjects,
+        strict=True,
+    ):
+        assert item.role is not None
+        written_by_append = audit.Event(
+            audit.Actor(item.actor, Role(item.role), item.request_id),
+            action,
+            "students",
+            after={"count": len(pseudonyms)},
+            subjects=tuple(pseudonyms),
+        )
+        assert (item.action, item.target, item.before, item.after) == (
+            action,
+            "students",
+            None,
+            {"count": len(pseudonyms)},
+        )
+        assert item.hash == audit.link(item.prev_hash, item.seq, audit.at_text(item.at), audit.body(written_by_append))
+        assert row["subjects"] == pseudonyms
+    assert _head(exam_pk).seq == events[-1].seq
+    assert _head(exam_pk).hash == events[-1].hash
+
+    # And the whole chain verifies, by chain_break and by the documented verifier
+    assert audit_log.chain_break(events) is None
+    token = checkpoints.sign_checkpoint(exam_pk, "closed")
+    assert token is not None
+    log = api.call("list_audit", "first_page", path_params=path, headers={"Accept": "text/csv"})
+    assert log.status == 200, log.body
+    verified = verify_offline(tmp_path / "pages", str(log.body).encode(), token, _jwks(api))
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_pages_read_while_others_append_queue_into_one_unbroken_chain(api: Api) -> None:
+    # Given an exam with students, and 16 requests at once: half the owner's roster pages, half
+    # units of work that append an event of their own (overlapping)
+    api.create_student("ann")
+    api.create_student("bob")
+    exam_pk = _app_exam_pk()
+    before = _head(exam_pk).seq
+    together = threading.Barrier(16, timeout=60)
+
+    def read_or_append(n: int) -> None:
+        together.wait()
+        if n % 2:
+            assert api.call("list_students", "first_page").status == 200
+            return
+        with db.transaction() as app:
+            app.execute("SELECT pg_sleep(0.01 * %s)", (n % 3,))
+            db.audit.append(app, exam_pk, [_about(f"anon-{n:06d}")])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(read_or_append, range(16)))
+
+    # Then every page's event and every other is in the chain, one after another, and it holds
+    items = _app_events(exam_pk)
+    assert [item.seq for item in items] == list(range(1, before + 17))
+    assert sorted(item.action for item in items[before:]) == ["extension.set"] * 8 + ["student.code_shown"] * 8
+    assert audit_log.chain_break(items) is None

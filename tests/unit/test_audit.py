@@ -294,3 +294,20 @@ def test_a_member_is_named_by_member_id_and_role_then_with_the_request() -> None
     actor = audit.member_actor(_ExamAsSeen(member_id, Role.GRADER), Caller("a1b2c3d4e5", "request-1"))
     assert actor == audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.GRADER, "request-1")
     assert "a1b2c3d4e5" not in audit.body(Event(actor, AuditAction.EXPORT_CREATED, "export:x"))  # never a key id
+
+
+@pytest.mark.parametrize("count", [0, 1, 9, 10, 500, 123456])
+def test_a_counted_events_body_is_the_text_around_its_count(count: int) -> None:
+    # Given a disclosure whose count a statement decides (a roster page's, in the database)
+    actor = audit.Actor("0b5c3f0e-8d2a-4c1e-9f3b-6a7d8e9f0a1b", Role.OWNER, "req-1")
+    shown = Event(actor, AuditAction.STUDENT_CODE_SHOWN, "students", after={"count": 0})
+    # When its body is split around the count
+    before, after = audit.body_around_count(shown)
+    # Then any count spliced in as PostgreSQL writes it is the body `append` hashes
+    assert before + str(count) + after == audit.body(dataclasses.replace(shown, after={"count": count}))
+
+
+def test_only_an_event_whose_after_is_its_count_has_a_body_around_it() -> None:
+    actor = audit.Actor("ops", None, None)
+    with pytest.raises(ValueError, match="count"):
+        audit.body_around_count(Event(actor, AuditAction.STUDENT_CODE_SHOWN, "students", after={"count": 1, "x": 2}))

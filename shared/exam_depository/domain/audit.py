@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -125,6 +125,18 @@ def body(event: Event) -> str:
             "request_id": event.actor.request_id,
         }
     )
+
+
+def body_around_count(event: Event) -> tuple[str, str]:
+    """`body(event)` as the text before and after the number of its `after` ({"count": n}), for an
+    event whose count a statement decides (a page's, in the database): for every n >= 0, before +
+    str(n) + after is the body of the event with that count, and PostgreSQL writes a count as
+    str(n) does. The bodies with counts 0 and 1 differ in that one character alone."""
+    if event.after is None or set(event.after) != {"count"}:
+        raise ValueError("only an event whose after is its count has a body around it")
+    zero, one = body(replace(event, after={"count": 0})), body(replace(event, after={"count": 1}))
+    at = next(index for index, (a, b) in enumerate(zip(zero, one, strict=True)) if a != b)
+    return zero[:at], zero[at + 1 :]
 
 
 def _body(fields: Mapping[str, Json]) -> str:

@@ -7,6 +7,7 @@ pseudonyms in an anonymous exam; the log names students by pseudonym only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -127,12 +128,21 @@ def list_students(
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
+        # The page's disclosure is appended by the page's own statement: its count and students
+        # are the page's items (the row past them only tells whether there is a next page).
         rows = db.students.student_page(
-            conn, exam, after_id, limit + 1, status=status, terms=terms, now=datetime.now(UTC), shown=_shown(exam)
+            conn,
+            exam,
+            after_id,
+            limit + 1,
+            status=status,
+            terms=terms,
+            now=datetime.now(UTC),
+            shown=_shown(exam),
+            disclosures=_disclosures(exam, caller, "students"),
+            disclosed_rows=limit,
         )
-        page = cursors.page_of(rows, limit, lambda row: row.id, scope)
-        _record_disclosure(conn, exam, caller, "students", [row.pseudonym for row in page.items])
-    return page
+        return cursors.page_of(rows, limit, lambda row: row.id, scope)
 
 
 def roster_download(
@@ -385,6 +395,16 @@ def _record_disclosure(
     """Log an answer that shows these students' upload codes (each lets its holder hand in as
     the student) or, in an anonymous exam, pairs their names with their pseudonyms; nothing when
     the caller's role is shown neither, or the answer shows no student."""
+    events = _disclosures(exam, caller, target, pseudonyms)
+    if events and pseudonyms:
+        db.audit.append(conn, exam.exam_pk, events)
+
+
+def _disclosures(exam: db.exams.ExamRow, caller: Caller, target: str, pseudonyms: Sequence[str] = ()) -> list[Event]:
+    """The events an answer showing these students is logged by (`_record_disclosure`): none when
+    the caller's role is shown neither codes nor, in an anonymous exam, names beside pseudonyms.
+    Without `pseudonyms`, for a statement that decides the students (`db.students.student_page`):
+    it writes their count and pseudonyms in."""
     shown = _shown(exam)
     actor = member_actor(exam, caller)
     count: dict[str, Json] = {"count": len(pseudonyms)}
@@ -394,8 +414,7 @@ def _record_disclosure(
         events.append(Event(actor, AuditAction.STUDENT_CODE_SHOWN, target, after=count, subjects=subjects))
     if exam.anonymous and shown.names and shown.pseudonym:
         events.append(Event(actor, AuditAction.STUDENT_NAME_REVEALED, target, after=count, subjects=subjects))
-    if events and pseudonyms:
-        db.audit.append(conn, exam.exam_pk, events)
+    return events
 
 
 def _extension_was(change: db.extensions.ExtensionChange) -> dict[str, Json]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import psycopg.sql
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.audit import AuditAction, CheckpointReason, Event, Head, body
+from exam_depository.domain.audit import AuditAction, CheckpointReason, Event, Head, body, body_around_count
 
 if TYPE_CHECKING:
     from exam_depository.domain.audit_log import AuditItem
@@ -46,15 +46,17 @@ WITH advanced AS (
                   to_char(greatest(c.now, h.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                   %(body)s::text), 'UTF8')), 'hex')
     FROM (SELECT clock_timestamp() AS now) c
-    WHERE h.exam_pk = %(exam)s RETURNING h.seq, h.at, h.prev_hash, h.hash)
+    WHERE h.exam_pk = %(audit_exam)s RETURNING h.seq, h.at, h.prev_hash, h.hash)
 INSERT INTO audit_event (exam_pk, seq, at, actor, role, action, target, before, after, request_id, subjects,
                          prev_hash, hash)
-SELECT %(exam)s, a.seq, a.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
+SELECT %(audit_exam)s, a.seq, a.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
        j.b->'after', j.b->>'request_id', %(subjects)s::text[], a.prev_hash, a.hash
 FROM advanced a, (SELECT %(body)s::jsonb AS b) j
 """
 # `clock_timestamp()` is read once (`c`), so the stored `at` is the hashed one; `greatest(…, h.at)`:
-# `at` never goes back along a chain (a clock stepped back, a transaction begun earlier).
+# `at` never goes back along a chain (a clock stepped back, a transaction begun earlier). Every
+# statement that appends names the chain's exam `%(audit_exam)s`: the bench's floor
+# (bench/floors.py) replays such a statement as itself on a chain of its own by that name.
 
 
 def append(conn: Connection, exam_pk: int, events: Sequence[Event]) -> None:
@@ -62,9 +64,60 @@ def append(conn: Connection, exam_pk: int, events: Sequence[Event]) -> None:
     transaction. An exam without a head (none: every exam gets one as it is inserted) raises, so
     that no change commits without its event."""
     for event in events:
-        cursor = conn.execute(_APPEND, {"exam": exam_pk, "body": body(event), "subjects": list(event.subjects)})
+        cursor = conn.execute(_APPEND, {"audit_exam": exam_pk, "body": body(event), "subjects": list(event.subjects)})
         if cursor.rowcount != 1:
             raise RuntimeError(f"exam {exam_pk} has no audit head: its event cannot be appended")
+
+
+# `append` for events about rows a statement decides, in that statement: its CTEs go after the
+# statement's own (in a WITH RECURSIVE: the chain is a recursion over the events). The head is
+# read and locked first (`audit_from`: in READ COMMITTED, FOR UPDATE waits for an appender and
+# gives the head it left), each event is linked to the one before with one instant, and the head
+# moves to the last: the same seq, at, hash and body text as `append` writes, event by event.
+_COUNTED_APPEND = """,
+audit_shown AS (SELECT count(*) AS n, array_agg(r.pseudonym ORDER BY r.position) AS subjects FROM ({rows}) r),
+audit_from AS (
+    SELECT h.seq, h.hash, greatest(c.now, h.at) AS at
+    FROM audit_head h, (SELECT clock_timestamp() AS now) c, audit_shown s
+    WHERE h.exam_pk = %(audit_exam)s AND s.n > 0 FOR UPDATE OF h),
+audit_chain (ord, seq, at, prev_hash, hash, body) AS (
+    SELECT 0::bigint, f.seq, f.at, NULL::text, f.hash, NULL::text FROM audit_from f
+    UNION ALL
+    SELECT e.ord, c.seq + 1, c.at, c.hash,
+           encode(sha256(convert_to(concat_ws(E'\\n', c.hash, c.seq + 1,
+                  to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), e.body), 'UTF8')), 'hex'),
+           e.body
+    FROM audit_chain c
+    JOIN (SELECT b.ord, b.head || s.n::text || b.tail AS body
+          FROM unnest(%(audit_heads)s::text[], %(audit_tails)s::text[]) WITH ORDINALITY AS b(head, tail, ord),
+               audit_shown s) e ON e.ord = c.ord + 1),
+audit_moved AS (
+    UPDATE audit_head h SET seq = l.seq, at = l.at, prev_hash = l.prev_hash, hash = l.hash
+    FROM (SELECT * FROM audit_chain ORDER BY ord DESC LIMIT 1) l
+    WHERE h.exam_pk = %(audit_exam)s AND l.ord > 0),
+audit_appended AS (
+    INSERT INTO audit_event (exam_pk, seq, at, actor, role, action, target, before, after, request_id, subjects,
+                             prev_hash, hash)
+    SELECT %(audit_exam)s, c.seq, c.at, j.b->>'actor', j.b->>'role', j.b->>'action', j.b->>'target', j.b->'before',
+           j.b->'after', j.b->>'request_id', s.subjects, c.prev_hash, c.hash
+    FROM audit_chain c CROSS JOIN LATERAL (SELECT c.body::jsonb AS b) j, audit_shown s
+    WHERE c.ord > 0 ORDER BY c.ord)
+"""
+
+
+def counted_append(rows: str, exam_pk: int, events: Sequence[Event]) -> tuple[str, dict[str, object]]:
+    """CTEs and their parameters that append `events` to the exam's chain in the statement they
+    end the WITH RECURSIVE list of, as `append` would have after it: `rows` (SQL of that statement
+    with columns `pseudonym` and `position`) are the students shown; each event's count is how many
+    (its `after` is {"count": ...}) and its subjects their pseudonyms by position. Nothing is
+    appended when `rows` is empty. The bodies are written here, but for the count (`body_around_count`)."""
+    parts = [body_around_count(event) for event in events]
+    parameters: dict[str, object] = {
+        "audit_exam": exam_pk,
+        "audit_heads": [head for head, _ in parts],
+        "audit_tails": [tail for _, tail in parts],
+    }
+    return _COUNTED_APPEND.replace("{rows}", rows), parameters
 
 
 _COLUMNS = "seq, at, actor, role, action, target, before, after, request_id, prev_hash, hash"

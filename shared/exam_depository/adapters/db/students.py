@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import errors as pg_errors
 
-from exam_depository.adapters.db import windows
+from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson, downloadable
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.access import Disclosure
+from exam_depository.domain.audit import Event
 from exam_depository.domain.errors import Conflict
 from exam_depository.domain.rules import Clock, clock_of
 
@@ -230,27 +232,45 @@ def student_page(
     terms: list[str] | None = None,
     now: datetime,
     shown: Disclosure,
+    disclosures: Sequence[Event] = (),
+    disclosed_rows: int = 0,
 ) -> list[StudentPageRow]:
     """One statement per page, whatever its size: attempts and latest submission inline, each
     row's JSON written by the database with the exam's window and the submissions' status as of
     `now`, and null for what `shown` hides; only the students of `status` and matching every
-    search term, if given."""
+    search term, if given. `disclosures` are the events that showing the page's first
+    `disclosed_rows` rows is recorded by: the same statement appends them to the exam's audit log
+    (`audit.counted_append`), each counting those rows and naming them, and none when there are
+    none (an event would be a third round trip for every page)."""
     search = _SEARCH if terms else "true"
     # A member shown no names (a grader of an anonymous exam) reads the roster in pseudonym order,
     # as an anonymous exam's export lists it: the order students were added in (often a class
     # list's, by name) would tell whom each pseudonym is. The cursor is the last row's id either way.
     after, order = (
-        ("s.id > %(after_id)s", "s.id")
+        ("s.id > %(after_id)s", "id")
         if shown.names
         else (
             """s.pseudonym > coalesce((SELECT a.pseudonym FROM student a
                                        WHERE a.id = %(after_id)s AND a.exam_id = %(exam_pk)s), '')""",
-            "s.pseudonym",
+            "pseudonym",
         )
     )
-    with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
-        return cur.execute(
-            f"""SELECT s.id, s.pseudonym, {_SUMMARY_JSON} AS item
+    parameters: dict[str, object] = {
+        "due_at": exam.due_at,
+        "cutoff_at": exam.cutoff_at,
+        "max_attempts": exam.max_attempts,
+        "duration_minutes": exam.duration_minutes,
+        "now": now,
+        "exam_pk": exam.exam_pk,
+        "after_id": after_id,
+        "limit": limit,
+        "terms": terms,
+        "show_names": shown.names,
+        "show_pseudonym": shown.pseudonym,
+        "show_codes": shown.upload_codes,
+        "show_verification": shown.verification,
+    }
+    page = f"""SELECT s.id, s.pseudonym, {_SUMMARY_JSON} AS item
                 FROM student s
                 CROSS JOIN (SELECT %(due_at)s::timestamptz AS due_at, %(cutoff_at)s::timestamptz AS cutoff_at,
                                    %(max_attempts)s::int AS max_attempts, %(duration_minutes)s::int AS duration_minutes,
@@ -260,23 +280,17 @@ def student_page(
                                            {windows.personal_cutoff("exam")} AS cutoff_at) personal
                 {LATEST}
                 WHERE s.exam_id = %(exam_pk)s AND {after} AND {_STUDENT_FILTERS[status]} AND {search}
-                ORDER BY {order} LIMIT %(limit)s""",
-            {
-                "due_at": exam.due_at,
-                "cutoff_at": exam.cutoff_at,
-                "max_attempts": exam.max_attempts,
-                "duration_minutes": exam.duration_minutes,
-                "now": now,
-                "exam_pk": exam.exam_pk,
-                "after_id": after_id,
-                "limit": limit,
-                "terms": terms,
-                "show_names": shown.names,
-                "show_pseudonym": shown.pseudonym,
-                "show_codes": shown.upload_codes,
-                "show_verification": shown.verification,
-            },
-        ).fetchall()
+                ORDER BY s.{order} LIMIT %(limit)s"""
+    if disclosures:
+        appended, audit_parameters = audit.counted_append(
+            f"SELECT pseudonym, {order} AS position FROM page ORDER BY {order} LIMIT %(disclosed_rows)s",
+            exam.exam_pk,
+            disclosures,
+        )
+        page = f"WITH RECURSIVE page AS ({page}){appended}SELECT id, pseudonym, item FROM page ORDER BY {order}"
+        parameters |= audit_parameters | {"disclosed_rows": disclosed_rows}
+    with conn.cursor(row_factory=rows_of(StudentPageRow)) as cur:
+        return cur.execute(page, parameters).fetchall()
 
 
 def student_summaries(conn: Connection, exam_pk: int, nicknames: list[str]) -> list[StudentSummaryRow]:
