@@ -273,6 +273,26 @@ def test_every_function_whose_code_can_sign_a_receipt_has_the_key_and_may_use_it
     }
 
 
+RECORDER = "exam_depository.usecases.recorder"
+
+
+def test_every_function_whose_code_can_record_a_submission_knows_whether_files_are_scanned(
+    template: dict[str, Any],
+) -> None:
+    """A function that records a file without MALWARE_SCANNING reads scanning as off and writes the
+    file's scan as null, which is served as an unscanned file from before the gate: the reconcile
+    job, which records an object whose notification was lost as the recorder does, once lacked it."""
+    recorders = set()
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if RECORDER in modules_reached(ROOT / resource["Properties"]["CodeUri"] / "app.py"):
+            recorders.add(name)
+            variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+            assert variables.get("MALWARE_SCANNING") == {"Fn::If": ["ScanUploads", "on", "off"]}, name
+    assert recorders == {"RecordSubmissionsFunction", "ReconcileStorageFunction"}
+
+
 # --- The docs ---------------------------------------------------------------------------------
 
 ENDPOINT_NAME = re.compile(r"com\.amazonaws\.<region>\.([a-z0-9-]+)")
