@@ -134,11 +134,22 @@ def _broken(change: Any) -> dict[str, Any]:
         (_broken(lambda e: e.update(detail=None)), "detail is not an object"),
         (_broken(lambda e: e["detail"]["scanResultDetails"].update(threats=[{"name": 5}])), "non-text"),
         (_broken(lambda e: e["detail"]["scanResultDetails"].update(statusReasons="X")), "statusReasons is not a list"),
+        # JSON that is no object at all, and a NUL, which no S3 key holds and PostgreSQL refuses
+        ([], "event is not an object"),
+        ("a text", "event is not an object"),
+        (_broken(lambda e: e["detail"]["s3ObjectDetails"].update(objectKey=KEY + "\x00")), "objectKey holds a NUL"),
     ],
 )
-def test_a_malformed_event_raises_so_that_it_reaches_the_dead_letter_queue(event: dict[str, Any], says: str) -> None:
+def test_a_malformed_event_raises_so_that_it_reaches_the_dead_letter_queue(event: Any, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         scan_result_of(event, bucket=BUCKET, prefix=PREFIX)
+
+
+def test_a_nul_in_a_threats_name_is_dropped_not_the_threat() -> None:
+    threats = [{"name": "EICAR\x00Test"}]
+    result = scan_result_of(guardduty_event("THREATS_FOUND", threats=threats), bucket=BUCKET, prefix=PREFIX)
+    assert isinstance(result, ScanResult)
+    assert result.threats == ("EICARTest",)
 
 
 def test_names_are_bounded() -> None:

@@ -79,10 +79,11 @@ class ScanBatch:
     failed: set[int] = field(default_factory=set)
 
 
-def scan_result_of(event: Mapping[str, Any], *, bucket: str, prefix: str) -> ScanResult | Ignored:
+def scan_result_of(given: object, *, bucket: str, prefix: str) -> ScanResult | Ignored:
     """The result an EventBridge event states. A malformed event or an unknown status raises
     ValueError: its message is retried and reaches the dead-letter queue, so a change of format is
-    seen rather than passed over."""
+    seen rather than passed over (and the batch's other messages are recorded)."""
+    event = _mapping(given, "event")
     if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
         raise ValueError(f"not a malware scan result: {event.get('source')!r} {event.get('detail-type')!r}")
     detail = _mapping(event.get("detail"), "detail")
@@ -124,6 +125,8 @@ def _mapping(value: object, name: str) -> Mapping[str, Any]:
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} is missing")
+    if "\x00" in value:  # no S3 key or id holds one, and PostgreSQL refuses it in any text
+        raise ValueError(f"{name} holds a NUL")
     return value
 
 
@@ -147,7 +150,8 @@ def _names(value: object, name: str, name_of: Any) -> tuple[str, ...]:
         text = name_of(item)
         if not isinstance(text, str):
             raise ValueError(f"{name} holds a non-text item")
-        names.append(text[:MAX_NAME_CHARS])
+        # A NUL is dropped, not the result: PostgreSQL refuses it in text, and a threat must be recorded.
+        names.append(text.replace("\x00", "")[:MAX_NAME_CHARS])
     return tuple(names)
 
 
