@@ -113,7 +113,7 @@ _DOCX_TYPES = (
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Override PartName="/{part}" ContentType="{main}"/></Types>'
 )
-_WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 _EXCEL_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 _RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -133,7 +133,7 @@ def _zip(entries: list[tuple[str, str | bytes]], *, stored_first: bool = False) 
 def docx(*, content_types_last: bool = False, padding: int = 0) -> bytes:
     """A Word document in Word's entry order ([Content_Types].xml first), or with it last behind
     `padding` bytes of incompressible media (a document with pictures)."""
-    types = ("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=_WORD_MAIN))
+    types = ("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=WORD_MAIN))
     body: list[tuple[str, str | bytes]] = [
         ("_rels/.rels", _RELS),
         ("word/document.xml", "<w:document><w:body><w:p><w:r><w:t>Answer</w:t></w:r></w:p></w:body></w:document>"),
@@ -154,19 +154,83 @@ def xlsx() -> bytes:
     )
 
 
+_ODT_ENTRIES: tuple[tuple[str, str], ...] = (
+    ("mimetype", "application/vnd.oasis.opendocument.text"),
+    ("content.xml", "<office:document-content/>"),
+    ("META-INF/manifest.xml", "<manifest:manifest/>"),
+)
+
+
 def odt() -> bytes:
-    return _zip(
-        [
-            ("mimetype", "application/vnd.oasis.opendocument.text"),
-            ("content.xml", "<office:document-content/>"),
-            ("META-INF/manifest.xml", "<manifest:manifest/>"),
-        ],
-        stored_first=True,
-    )
+    return _zip(list(_ODT_ENTRIES), stored_first=True)
 
 
 def plain_zip() -> bytes:
     return _zip([("answers/q1.txt", "x = 42\n"), ("answers/q2.py", "print(42)\n")])
+
+
+_WORD_MACROS_MAIN = "application/vnd.ms-word.document.macroEnabled.main+xml"
+_VBA_DEFAULT = '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
+_DOCUMENT_XML = "<w:document><w:body><w:p><w:r><w:t>Answer</w:t></w:r></w:p></w:body></w:document>"
+
+
+def docm(*, declared_main: str = _WORD_MACROS_MAIN, content_types_last: bool = False, padding: int = 0) -> bytes:
+    """A Word document with macros: its VBA project beside the document, as Word saves a .docm
+    (`declared_main`: the main part's type its [Content_Types].xml gives)."""
+    types = _DOCX_TYPES.format(part="word/document.xml", main=declared_main).replace(
+        "</Types>", _VBA_DEFAULT + "</Types>"
+    )
+    body: list[tuple[str, str | bytes]] = [
+        ("_rels/.rels", _RELS),
+        ("word/document.xml", _DOCUMENT_XML),
+        ("word/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504),
+    ]
+    if padding:
+        body.insert(0, ("media/image1.bin", _incompressible(padding)))
+    entries = [*body, ("[Content_Types].xml", types)] if content_types_last else [("[Content_Types].xml", types), *body]
+    return _zip(entries)
+
+
+def zip_of(*entries: tuple[str, str | bytes]) -> bytes:
+    return _zip(list(entries))
+
+
+def zip_claiming_word(*entries: tuple[str, str | bytes]) -> bytes:
+    """A ZIP whose [Content_Types].xml names Word's main part, holding only `entries`."""
+    return _zip([("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=WORD_MAIN)), *entries])
+
+
+def odt_without(entry: str) -> bytes:
+    """An OpenDocument text lacking one of the entries it must have."""
+    return _zip([pair for pair in _ODT_ENTRIES if pair[0] != entry], stored_first=True)
+
+
+def odt_with_mimetype_compressed() -> bytes:
+    return _zip(list(_ODT_ENTRIES))
+
+
+def odt_with_mimetype_later() -> bytes:
+    return _zip([_ODT_ENTRIES[1], _ODT_ENTRIES[0], _ODT_ENTRIES[2]])
+
+
+def docx_before_another_zip(*entries: tuple[str, str | bytes], padding: int = 0) -> bytes:
+    """A whole Word document and then a ZIP of `entries` (and `padding` incompressible bytes):
+    what a reader opens is the second (its directory ends the file), while the first bytes show
+    the Word document's local headers."""
+    return docx() + _zip([*entries, *([("media.bin", _incompressible(padding))] if padding else [])])
+
+
+def docx_with_many_entries(count: int) -> bytes:
+    """A Word document with `count` more small entries, each with a long name: a central
+    directory larger than the end of the file the recorder reads."""
+    extra = [(f"customXml/item-{index:05d}-{'x' * 80}.xml", "<x/>") for index in range(count)]
+    return _zip(
+        [
+            ("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=WORD_MAIN)),
+            ("word/document.xml", _DOCUMENT_XML),
+            *extra,
+        ]
+    )
 
 
 def _incompressible(size: int) -> bytes:

@@ -116,7 +116,10 @@ def test_a_form_for_a_type_the_exam_does_not_accept_is_refused_in_words(api: Api
         "status": 415,
         "detail": "This exam accepts a PDF or a Word document (.pdf, .docx); program.exe is not one.",
         "accepted_types": ["pdf", "word"],
-        "accept": ".pdf,application/pdf,.docx,application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "accept": (
+            ".pdf,application/pdf,application/x-pdf,"
+            ".docx,application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        ),
     }
     # And the page knows it before the student picks a file; no form was issued, no attempt used
     progress = _progress(api, student["upload_code"])
@@ -165,6 +168,47 @@ def test_checking_pdfs_needs_an_exam_that_takes_pdfs(api: Api) -> None:
     )
     exam = api.call("get_exam", "by_id", path_params={"exam_id": EXAM}).body
     assert (exam["accepted_types"], exam["check_pdfs"]) == (["word"], False)
+
+
+@pytest.mark.parametrize(
+    ("kind", "filename", "content_type"),
+    [
+        ("zip", "answers.zip", "application/x-zip"),
+        ("zip", "answers.zip", "application/x-zip-compressed"),
+        ("image", "photo.jpg", "image/jpg"),
+        ("text", "notes.md", "text/x-markdown"),
+        ("pdf", "answers.pdf", "application/x-pdf"),
+        ("pdf", "answers", "application/x-pdf"),  # the type alone is enough
+        ("pdf", "answers.pdf", "application/msword"),  # and so is the name's extension
+    ],
+)
+def test_a_form_is_issued_for_a_type_a_browser_declares_by_another_name(
+    api: Api, kind: str, filename: str, content_type: str
+) -> None:
+    _restricted(api, kind)
+    student = api.create_student()
+
+    form = _form(api, student["upload_code"], filename, content_type)
+
+    assert form["upload_id"]
+
+
+def test_a_form_whose_declared_type_and_name_are_both_of_another_kind_is_still_refused(api: Api) -> None:
+    _restricted(api, "word", "pdf")
+    student = api.create_student()
+
+    refused = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": student["upload_code"]},
+        body={"filename": "answers.docm", "content_type": "application/vnd.ms-word.document.macroEnabled.12"},
+    )
+
+    assert refused.status == 415
+    assert refused.body["type"] == "urn:exam-depository:problem:type-not-accepted"
+    assert (
+        refused.body["detail"] == "This exam accepts a PDF or a Word document (.pdf, .docx); answers.docm is not one."
+    )
 
 
 # --- the recorder --------------------------------------------------------------------------------
@@ -259,6 +303,141 @@ def test_the_bench_floor_replays_the_ranged_get_as_the_product_made_it(
     assert [operation for operation, _ in product] == ["HeadObject", "GetObject"]
     assert product[1][1]["Range"] == "bytes=0-8191"
     assert replayed == product
+
+
+_DOCM_WORDS = (
+    "This file is a Word document with macros (.docm), which is not accepted: save it as a Word document (.docx) "
+    "and upload it again. It was not handed in and does not count as an attempt."
+)
+
+
+def _wrong(found: str, wanted: str) -> str:
+    return (
+        f"This file is {found}, not {wanted}. It was not handed in and does not count as an attempt: "
+        "choose the right file and upload it again."
+    )
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["checksum path", "read path"])
+@pytest.mark.parametrize(
+    ("kinds", "filename", "make", "found_type", "message"),
+    [
+        (
+            ("word",),
+            "answers.docx",
+            lambda: files.zip_claiming_word(("evil.exe", files.windows_program())),
+            "zip",
+            _wrong("a ZIP archive", "a Word document"),
+        ),
+        (
+            ("word",),
+            "answers.docx",
+            lambda: files.zip_of(("word/evil.exe", files.windows_program())),
+            "zip",
+            _wrong("a ZIP archive", "a Word document"),
+        ),
+        (
+            ("word",),
+            "answers.docx",
+            lambda: files.docx_before_another_zip(("evil.exe", files.windows_program()), padding=20_000),
+            "zip",
+            _wrong("a ZIP archive", "a Word document"),
+        ),
+        (("word",), "answers.docx", files.docm, "docm", _DOCM_WORDS),
+        (
+            ("word",),
+            "answers.docx",
+            lambda: files.docm(content_types_last=True, padding=20_000),
+            "docm",
+            _DOCM_WORDS,
+        ),
+        (
+            ("odt",),
+            "answers.odt",
+            lambda: files.odt_without("content.xml"),
+            "zip",
+            _wrong("a ZIP archive", "an OpenDocument text"),
+        ),
+        (
+            ("pdf",),
+            "answers.pdf",
+            lambda: b"  <html><script>alert(1)</script>%PDF-1.4\n" + files.pdf_with_text(),
+            "html",
+            _wrong("a web page (HTML)", "a PDF"),
+        ),
+        (
+            ("text",),
+            "answers.txt",
+            lambda: b"My answer <img src=x onerror=alert(document.cookie)>\n",
+            "html",
+            _wrong("a web page (HTML)", "a plain text file"),
+        ),
+        (
+            ("text",),
+            "answers.txt",
+            lambda: b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+            "svg",
+            _wrong("an SVG drawing", "a plain text file"),
+        ),
+    ],
+    ids=[
+        "a ZIP naming Word's main part holding a program",
+        "a ZIP holding only word/evil.exe",
+        "a Word document before another ZIP",
+        "a .docm named .docx",
+        "a .docm, its types last",
+        "an .odt without content.xml",
+        "a web page with %PDF-",
+        "text with an event handler",
+        "an SVG with a script",
+    ],
+)
+def test_a_file_disguised_as_an_accepted_kind_is_rejected_for_what_it_is(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    kinds: tuple[str, ...],
+    filename: str,
+    make: Callable[[], bytes],
+    found_type: str,
+    message: str,
+    pinned: bool,
+) -> None:
+    _restricted(api, *kinds)
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], make(), filename, pinned=pinned)
+
+    assert (upload["status"], upload["rejection_reason"]) == ("rejected", "wrong-type")
+    assert (upload["found_type"], upload["message"]) == (found_type, message)
+    assert _progress(api, student["upload_code"])["attempts_left"] == 5
+    assert bucket.versions() == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "filename", "make", "found_type"),
+    [
+        ("word", "answers.docx", lambda: files.docx(padding=20_000), "docx"),
+        ("odt", "answers.odt", files.odt, "odt"),
+        ("text", "answers.md", lambda: b"# Answer\n\nE<sub>kin</sub> is *kept*.<br>\n", "text"),
+        ("pdf", "answers.pdf", lambda: b"\xef\xbb\xbf\n" + files.pdf_with_text(), "pdf"),
+    ],
+    ids=[
+        "a Word document past 8 KiB, its types first",
+        "an OpenDocument text",
+        "Markdown with tags",
+        "a PDF after a BOM",
+    ],
+)
+def test_a_file_of_an_accepted_kind_is_still_recorded(
+    api: Api, bucket: Bucket, record: Record, kind: str, filename: str, make: Callable[[], bytes], found_type: str
+) -> None:
+    _restricted(api, kind)
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], make(), filename, pinned=True)
+
+    assert (upload["status"], upload["found_type"], upload["message"]) == ("recorded", found_type, None)
 
 
 # --- PDFs, opened in a bounded child process --------------------------------------------------------

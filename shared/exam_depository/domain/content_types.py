@@ -8,6 +8,7 @@ the ZIP's entries ourselves, and recognise plain text by our own rule (puremagic
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,12 @@ class KindSpec:
     found_codes: tuple[str, ...]  # what `identify` calls a file of this kind
 
 
+# The one table of the kinds. Each kind's MIME types are the standard ones and then the aliases
+# browsers and systems still declare (Windows' registry gives .zip as application/x-zip-compressed,
+# older browsers .jpg as image/jpg, .md as text/x-markdown, .pdf as application/x-pdf): the picker's
+# `accept` and the form both take them all, so the page and the form agree on what may be sent.
 SPECS: Mapping[Kind, KindSpec] = {
-    "pdf": KindSpec("a PDF", ("application/pdf",), (".pdf",), ("pdf",)),
+    "pdf": KindSpec("a PDF", ("application/pdf", "application/x-pdf"), (".pdf",), ("pdf",)),
     "word": KindSpec(
         "a Word document",
         ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
@@ -42,12 +47,19 @@ SPECS: Mapping[Kind, KindSpec] = {
     "odt": KindSpec("an OpenDocument text", ("application/vnd.oasis.opendocument.text",), (".odt",), ("odt",)),
     "image": KindSpec(
         "an image (JPEG, PNG, HEIC or WebP)",
-        ("image/jpeg", "image/png", "image/heic", "image/heif", "image/webp"),
+        ("image/jpeg", "image/png", "image/heic", "image/heif", "image/webp", "image/jpg"),
         (".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp"),
         ("jpeg", "png", "heif", "webp"),
     ),
-    "text": KindSpec("a plain text file", ("text/plain", "text/markdown"), (".txt", ".md"), ("text",)),
-    "zip": KindSpec("a ZIP archive", ("application/zip", "application/x-zip-compressed"), (".zip",), ("zip",)),
+    "text": KindSpec(
+        "a plain text file", ("text/plain", "text/markdown", "text/x-markdown"), (".txt", ".md"), ("text",)
+    ),
+    "zip": KindSpec(
+        "a ZIP archive",
+        ("application/zip", "application/x-zip-compressed", "application/x-zip"),
+        (".zip",),
+        ("zip",),
+    ),
 }
 _KIND_OF_CODE = {code: kind for kind, spec in SPECS.items() for code in spec.found_codes}
 
@@ -55,8 +67,6 @@ _KIND_OF_CODE = {code: kind for kind, spec in SPECS.items() for code in spec.fou
 # first bytes did not say which ZIP it is (the central directory, where every entry is named).
 TYPE_PREFIX_BYTES = 8192
 ZIP_TAIL_BYTES = 65536
-# What browsers declare when they do not know a file's type.
-GENERIC_TYPES = frozenset({"", "application/octet-stream"})
 
 # Every code `identify` may answer, and how a sentence names it ("This file is a Windows program").
 FOUND_NAMES: Mapping[str, str] = {
@@ -145,18 +155,17 @@ def accept_attribute(accepted: Sequence[Kind]) -> str | None:
 
 
 def declared_type_refusal(filename: str, content_type: str, accepted: Sequence[Kind]) -> TypeNotAccepted | None:
-    """Whether a form must be refused for what the browser declares the file to be: its type
-    one of the accepted kinds', or, when the browser does not know the type, the name's extension
-    one of theirs. The bytes are checked again once stored: this only spares a student a
-    pointless upload."""
+    """Whether a form must be refused for what the browser declares the file to be: neither its
+    declared type nor its name's extension is one of the accepted kinds'. Either is enough, as the
+    page's picker takes a file by either: a browser declares what its system's registry says (an
+    alias, or application/octet-stream when it does not know), and the bytes are checked again once
+    stored. This only spares a student a pointless upload."""
     if not accepted:
         return None
     declared = content_type.strip().lower()
-    kinds = _ordered(accepted)
-    if any(declared in SPECS[kind].mime_types for kind in kinds):
-        return None
     extension = _extension(filename)
-    if declared in GENERIC_TYPES and any(extension in SPECS[kind].extensions for kind in kinds):
+    kinds = _ordered(accepted)
+    if any(declared in SPECS[kind].mime_types or extension in SPECS[kind].extensions for kind in kinds):
         return None
     extensions = ", ".join(extension for kind in kinds for extension in SPECS[kind].extensions)
     return TypeNotAccepted(
@@ -184,99 +193,198 @@ def _either(kinds: Sequence[Kind]) -> str:
 
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_CENTRAL = b"PK\x01\x02"
+_ZIP_END = b"PK\x05\x06"
 _OPENDOCUMENT = {
     b"application/vnd.oasis.opendocument.text": "odt",
     b"application/vnd.oasis.opendocument.spreadsheet": "ods",
     b"application/vnd.oasis.opendocument.presentation": "odp",
 }
+# The main part's content type in [Content_Types].xml, by what it makes the package. A Word
+# template is no Word document (Word will not open one named .docx); one with macros is `docm`.
 _OFFICE_MAIN = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": "docx",
     "application/vnd.ms-word.document.macroenabled.main+xml": "docm",
+    "application/vnd.ms-word.template.macroenabledtemplate.main+xml": "docm",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml": "xlsx",
+    "application/vnd.ms-excel.sheet.macroenabled.main+xml": "xlsx",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": "pptx",
+    "application/vnd.ms-powerpoint.presentation.macroenabled.main+xml": "pptx",
 }
-_OFFICE_FOLDERS = {"word/": "docx", "xl/": "xlsx", "ppt/": "pptx"}
+# A Word package that holds a VBA project holds macros, whatever its main part says.
+_VBA_PROJECT_TYPE = "application/vnd.ms-office.vbaproject"
+_XML_ELEMENT = re.compile(r"<(Override|Default)\b([^>]*)>", re.IGNORECASE)
+_XML_ATTRIBUTE = re.compile(r"""([A-Za-z]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 # Bounds on what a crafted ZIP can make us inflate or walk.
-_MAX_CONTENT_TYPES_BYTES = 65536
+_MAX_INFLATED_BYTES = 65536
 _MAX_ZIP_ENTRIES = 2000
+# A PDF's header where every reader and browser takes the file for a PDF: at its start, after at
+# most a UTF-8 byte-order mark and blank space (which some servers put before the PDF they send).
+# Readers accept the header anywhere in the first 1024 bytes, but the bytes before it are then
+# what other programs go by: a browser renders `<html><script>…%PDF-` as a page, Windows runs an
+# `MZ…%PDF-` as a program. So junk before the header makes a file no PDF here.
+_PDF_HEADER = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n\f]*%PDF-[0-9]\.[0-9]")
 
 
 def identify(first: bytes) -> Found:
-    """What a file is, from its first bytes (`TYPE_PREFIX_BYTES` of them, or all of a smaller file)."""
+    """What a file is, from its first bytes: `TYPE_PREFIX_BYTES` of them, or all of a smaller
+    file (fewer bytes than that: the whole file)."""
     if first.startswith(_ZIP_LOCAL):
-        return _zip_by_local_headers(first)
+        # The whole ZIP holds its central directory; a larger one is undecided until its end is read.
+        whole = len(first) < TYPE_PREFIX_BYTES
+        return _zip_found(first=first, tail=first, size=len(first)) if whole else found("zip", conclusive=False)
     matched = _puremagic_code(first)
     if matched is not None and matched != "unknown":
         return found(matched)
-    if b"%PDF-" in first[:1024]:
-        return found("pdf")  # readers allow junk before the header
+    return found(_code_by_our_rules(first))
+
+
+def _code_by_our_rules(first: bytes) -> str:
+    """What puremagic does not name: a PDF whose header follows blank space, a script, text, or
+    markup a browser renders."""
+    if _PDF_HEADER.match(first):
+        return "pdf"
     if first.startswith(b"#!"):
-        return found("script")
-    if _is_text(first):
-        return found("text")
-    return found("unknown")
+        return "script"
+    text = _text(first)
+    if text is None:
+        # No text, but bytes that start as a web page are one to a browser, which goes by the start.
+        start = first.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
+        return (_markup_code(start) or "html") if _MARKUP_DOCUMENT.match(start) else "unknown"
+    return _markup_code(text) or "text"
 
 
-def identify_zip_tail(tail: bytes) -> Found:
-    """Which ZIP a file is, from its last bytes (`ZIP_TAIL_BYTES`): the central directory names
-    every entry. Always conclusive: a ZIP whose directory names no office document is a ZIP."""
-    names: list[bytes] = []
-    at = tail.find(_ZIP_CENTRAL)
-    while at != -1 and at + 46 <= len(tail) and len(names) < _MAX_ZIP_ENTRIES:
-        name_length, extra_length, comment_length = struct.unpack_from("<HHH", tail, at + 28)
-        names.append(tail[at + 46 : at + 46 + name_length])
-        at = tail.find(_ZIP_CENTRAL, at + 46 + name_length + extra_length + comment_length)
-    code = _office_code_by_names([name.decode("utf-8", "replace") for name in names])
-    return found(code or "zip")
+def identify_zip_tail(tail: bytes, *, first: bytes, size: int) -> Found:
+    """Which ZIP a file of `size` bytes is, from its last bytes (`ZIP_TAIL_BYTES`, or all of a
+    smaller file) and its first (`TYPE_PREFIX_BYTES`). Always conclusive: a ZIP that is not
+    wholly an office document is a ZIP."""
+    return _zip_found(first=first, tail=tail, size=size)
 
 
-def _zip_by_local_headers(first: bytes) -> Found:
-    names: list[str] = []
-    at = 0
-    while first.startswith(_ZIP_LOCAL, at) and at + 30 <= len(first) and len(names) < _MAX_ZIP_ENTRIES:
-        flags, method = struct.unpack_from("<HH", first, at + 6)
-        compressed_size, _, name_length, extra_length = struct.unpack_from("<IIHH", first, at + 18)
-        name = first[at + 30 : at + 30 + name_length].decode("utf-8", "replace")
-        data_at = at + 30 + name_length + extra_length
-        data = first[data_at : data_at + compressed_size]
-        names.append(name)
-        if not names[1:] and name == "mimetype" and method == 0:
-            code = _OPENDOCUMENT.get(data.strip())
-            if code is not None:
-                return found(code)
-        if name == "[Content_Types].xml" and len(data) == compressed_size:
-            code = _office_code_by_content_types(data, method)
-            if code is not None:
-                return found(code)
-        if flags & 0x08:
-            break  # the sizes follow the data: the next header cannot be found from here
-        at = data_at + compressed_size
-    code = _office_code_by_names(names)
-    if code is not None:
-        return found(code)
-    return found("zip", conclusive=False)
+@dataclass(frozen=True)
+class _Entry:
+    """An entry as the central directory names it."""
+
+    name: bytes
+    flags: int
+    method: int
+    compressed_size: int
+    offset: int  # of its local header, from the file's start
 
 
-def _office_code_by_content_types(data: bytes, method: int) -> str | None:
-    try:
-        xml = data if method == 0 else zlib.decompressobj(-15).decompress(data, _MAX_CONTENT_TYPES_BYTES)
-    except zlib.error:
+def _zip_found(*, first: bytes, tail: bytes, size: int) -> Found:
+    """A ZIP is an office document only when the entries its central directory names (what
+    Word, LibreOffice and every unzip read, not the local headers that come first) make one:
+
+    - `docx`: a `[Content_Types].xml` whose main part is a Word document's, and that part among
+      the entries (`word/document.xml`, as Word writes it); `docm` when that main part is a
+      macro-enabled one or the package holds a VBA project (by its content type or a
+      `vbaProject.bin`);
+    - `odt`: a first entry `mimetype`, stored, holding exactly the OpenDocument text type, and a
+      `content.xml`;
+    - anything less, or a directory we cannot read whole in the bytes read (more entries than
+      the last 64 KiB hold, a ZIP64, bytes before the archive, a name twice): `zip`. A ZIP is then
+      what an exam accepting ZIPs takes, never what one accepting documents takes."""
+    directory = _central_directory(tail, size)
+    if directory is None:
+        return found("zip")
+    entries = {entry.name: entry for entry in directory}
+    if len(entries) != len(directory):
+        return found("zip")  # a name twice: readers differ on which one they open
+    tail_at = size - len(tail)
+    content_types, mimetype = entries.get(b"[Content_Types].xml"), entries.get(b"mimetype")
+    if content_types is not None and mimetype is None:
+        xml = _inflated(content_types, first, tail, tail_at)
+        code = None if xml is None else _office_code(xml.decode("utf-8", "replace"), entries)
+        return found(code or "zip")
+    if mimetype is not None and content_types is None and mimetype.offset == 0 and mimetype.method == 0:
+        code = _OPENDOCUMENT.get(_inflated(mimetype, first, tail, tail_at) or b"")
+        if code is not None and b"content.xml" in entries:
+            return found(code)
+    return found("zip")
+
+
+def _central_directory(tail: bytes, size: int) -> list[_Entry] | None:
+    """The entries the end-of-central-directory record in `tail` (the last bytes of a file of
+    `size`) names, or None when they are not all within `tail`, or the archive is not one a
+    reader would find where we look."""
+    end = _end_of_directory(tail)
+    if end is None:
         return None
-    text = xml.decode("utf-8", "replace").lower()
-    for content_type, code in _OFFICE_MAIN.items():
-        if content_type in text:
-            return code
+    disk, directory_disk, on_disk, count, directory_size, directory_at = struct.unpack_from("<HHHHII", tail, end + 4)
+    tail_at = size - len(tail)
+    if (disk, directory_disk) != (0, 0) or on_disk != count or count > _MAX_ZIP_ENTRIES:
+        return None  # a split archive, a ZIP64 (0xFFFF), or more entries than a document has
+    if directory_at + directory_size != tail_at + end or directory_at < tail_at:
+        return None  # bytes before the archive, or a directory larger than the bytes we read
+    entries, at = [], directory_at - tail_at
+    for _ in range(count):
+        if not tail.startswith(_ZIP_CENTRAL, at) or at + 46 > end:
+            return None
+        flags, method = struct.unpack_from("<HH", tail, at + 8)
+        (compressed_size,) = struct.unpack_from("<I", tail, at + 20)
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", tail, at + 28)
+        (offset,) = struct.unpack_from("<I", tail, at + 42)
+        entries.append(_Entry(tail[at + 46 : at + 46 + name_length], flags, method, compressed_size, offset))
+        at += 46 + name_length + extra_length + comment_length
+    return entries if at == end else None
+
+
+def _end_of_directory(tail: bytes) -> int | None:
+    """Where the end-of-central-directory record is: the last one whose comment ends the file."""
+    at = len(tail)
+    while (at := tail.rfind(_ZIP_END, 0, at)) != -1 and at >= len(tail) - 22 - 65535:
+        if at + 22 <= len(tail) and at + 22 + struct.unpack_from("<H", tail, at + 20)[0] == len(tail):
+            return at
     return None
 
 
-def _office_code_by_names(names: Sequence[str]) -> str | None:
-    if "mimetype" in names and any(name == "content.xml" for name in names):
-        return None  # an OpenDocument whose mimetype entry we could not read: not decided by names
-    for name in names:
-        for folder, code in _OFFICE_FOLDERS.items():
-            if name.startswith(folder):
-                return code
+def _inflated(entry: _Entry, first: bytes, tail: bytes, tail_at: int) -> bytes | None:
+    """An entry's bytes, when its local header (agreeing with the directory) and data lie wholly
+    within the first or the last bytes read; None otherwise, or encrypted, or not inflatable."""
+    if entry.flags & 0x01 or entry.method not in (0, 8):
+        return None
+    for data, data_at in ((first, 0), (tail, tail_at)):
+        local = entry.offset - data_at
+        if local < 0 or not data.startswith(_ZIP_LOCAL, local) or local + 30 > len(data):
+            continue
+        (method,) = struct.unpack_from("<H", data, local + 8)
+        name_length, extra_length = struct.unpack_from("<HH", data, local + 26)
+        if method != entry.method or data[local + 30 : local + 30 + name_length] != entry.name:
+            return None  # the local header says otherwise than the directory
+        start = local + 30 + name_length + extra_length
+        if start + entry.compressed_size > len(data):
+            continue
+        stored = data[start : start + entry.compressed_size]
+        if entry.method == 0:
+            return stored
+        try:
+            return zlib.decompressobj(-15).decompress(stored, _MAX_INFLATED_BYTES)
+        except zlib.error:
+            return None
     return None
+
+
+def _office_code(content_types: str, entries: Mapping[bytes, _Entry]) -> str | None:
+    """What an OOXML package is by its [Content_Types].xml: its one main part's type, that part
+    among the entries; a Word document with a VBA project is one with macros."""
+    mains: list[tuple[str, str]] = []
+    declared: list[str] = []
+    for element in _XML_ELEMENT.finditer(content_types):
+        attributes = {m[1].lower(): m[2] or m[3] for m in _XML_ATTRIBUTE.finditer(element[2])}
+        content_type = attributes.get("contenttype", "").strip().lower()
+        declared.append(content_type)
+        if element[1].lower() == "override" and content_type in _OFFICE_MAIN:
+            mains.append((_OFFICE_MAIN[content_type], attributes.get("partname", "")))
+    if len(mains) != 1:
+        return None
+    code, part = mains[0]
+    if part.removeprefix("/").encode() not in entries:
+        return None
+    if code == "docx" and (
+        _VBA_PROJECT_TYPE in declared or any(name.lower().endswith(b"vbaproject.bin") for name in entries)
+    ):
+        return "docm"
+    return code
 
 
 # puremagic's findings, by what they name, to our codes.
@@ -348,25 +456,25 @@ _CONTROL_ALLOWED = frozenset("\t\n\r\f")
 _NOT_TEXT = frozenset({"Cc", "Cn", "Co", "Cs"})
 
 
-def _is_text(first: bytes) -> bool:
-    """Plain text: UTF-16 with its byte-order mark, or UTF-8 (a sequence cut at the end of the
-    prefix allowed) with no NUL; and under 1 % control, unassigned or private-use characters
-    (tab, newlines and form feed are text)."""
+def _text(first: bytes) -> str | None:
+    """The first bytes as text, or None when they are none: UTF-16 with its byte-order mark, or
+    UTF-8 (a sequence cut at the end of the prefix allowed) with no NUL; and under 1 % control,
+    unassigned or private-use characters (tab, newlines and form feed are text)."""
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = first[: len(first) - len(first) % 2].decode("utf-16")
         except UnicodeDecodeError:
-            return False
-        return _few_controls(text)
+            return None
+        return text if _few_controls(text) else None
     if b"\x00" in first:
-        return False
+        return None
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if error.start < len(first) - 3 or error.reason != "unexpected end of data":
-            return False
+            return None
         text = first[: error.start].decode("utf-8-sig")
-    return _few_controls(text)
+    return text if _few_controls(text) else None
 
 
 def _few_controls(text: str) -> bool:
@@ -378,11 +486,39 @@ def _few_controls(text: str) -> bool:
     return controls * 100 < len(text)
 
 
+# Text is what a student writes: plain text and Markdown, HTML tags in it included, but nothing a
+# browser would run if a reviewer opened the file in one. A text that is a whole web page, SVG or
+# XML document by its start is that document; one with a script, a frame or object, an event
+# handler or a javascript: link in a tag anywhere in the bytes read is a web page (a student who
+# quotes one writes `&lt;script>` or hands in a ZIP). Only the first `TYPE_PREFIX_BYTES` are read.
+_MARKUP_DOCUMENT = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|\?xml|(?:[\w.-]+:)?svg)[\s/>]", re.IGNORECASE)
+_ACTIVE_MARKUP = re.compile(
+    r"<(?:[a-z][\w.-]*:)?(?:script|iframe|frame|object|embed)[\s/>]"
+    r"|<[a-z][^<>]*?[\s/\"']on[a-z]+\s*="
+    r"|<[a-z][^<>]*?javascript\s*:",
+    re.IGNORECASE,
+)
+_SVG = re.compile(r"<(?:[\w.-]+:)?svg[\s/>]", re.IGNORECASE)
+
+
+def _markup_code(text: str) -> str | None:
+    """`svg` or `html` for a text that is markup a browser renders as a document or runs; None
+    for text."""
+    if not (_MARKUP_DOCUMENT.match(text) or _ACTIVE_MARKUP.search(text)):
+        return None
+    return "svg" if _SVG.search(text) else "html"
+
+
 # --- what a student is told --------------------------------------------------------------------
 
 
 def wrong_type_message(found: Found, accepted: Sequence[Kind]) -> str:
     """The sentence for a file whose bytes are not of an accepted kind."""
+    if found.code == "docm" and "word" in accepted:
+        return (
+            "This file is a Word document with macros (.docm), which is not accepted: save it as a Word document "
+            "(.docx) and upload it again. It was not handed in and does not count as an attempt."
+        )
     return (
         f"This file is {found.name}, not {_either(_ordered(accepted))}. It was not handed in and does not "
         "count as an attempt: choose the right file and upload it again."

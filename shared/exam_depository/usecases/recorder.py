@@ -236,7 +236,7 @@ def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredO
             else storage.read_tail(event.key, event.version_id, ZIP_TAIL_BYTES)
         )
         if tail is not None:
-            found = identify_zip_tail(tail)
+            found = identify_zip_tail(tail, first=stored.first_bytes, size=stored.size_bytes)
     if plan.check_pdfs and found.code == "pdf" and stored.content is not None:
         from exam_depository.adapters.pdfs import check_pdf
 
