@@ -21,6 +21,7 @@ from playwright.sync_api import Page, Request, expect
 from pypdf import PdfWriter
 
 from local_stack.scanner import HOLD_FILE
+from tests import files
 from tests.browser import ARTIFACTS, axe_serious
 from tests.e2e.conftest import Stack, open_upload_page
 from tests.e2e.student_pages import DESKTOP, browser_tab
@@ -173,6 +174,41 @@ def test_the_upload_page_offers_only_the_accepted_types_and_says_what_a_wrong_fi
             "choose a file of that type."
         )
         assert stack.progress(code)["attempts_left"] == 3
+
+
+def test_a_word_document_with_macros_is_refused_with_how_to_hand_it_in(
+    browser: Any, console_errors: list[str], stack: Stack
+) -> None:
+    # Given an exam that accepts Word documents
+    stack.create_exam("types-docm", title="Macros on the page", due_in_s=7200, accepted_types=["word"], max_attempts=3)
+    code = stack.create_student("types-docm", "ma", "Ma", "Cro")["upload_code"]
+
+    with browser_tab(browser, console_errors, DESKTOP) as page:
+        open_upload_page(page, stack, code)
+
+        # When the student uploads a Word document with macros named .docx
+        _choose(
+            page,
+            "answers.docx",
+            files.docm(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        )
+        page.get_by_role("button", name="Upload").click()
+
+        # Then the page says it is not accepted and how to hand it in, the upload given back
+        expect(page.get_by_role("alert")).to_have_text(
+            "This file is a Word document with macros (.docm), which is not accepted: save it as a Word document "
+            "(.docx) and upload it again. It was not handed in and does not count as an upload.",
+            timeout=30_000,
+        )
+        rejected = stack.progress(code)["uploads"][-1]
+        assert (rejected["rejection_reason"], rejected["found_type"]) == ("wrong-type", "docm")
+        assert stack.progress(code)["attempts_left"] == 3
+        page.screenshot(path=ARTIFACTS / "upload-docm.png", full_page=True)
+
+        # And in French, in French
+        page.get_by_label("Language").select_option("fr")
+        expect(page.get_by_role("alert")).to_contain_text("Ce fichier est un document Word avec macros (.docm)")
 
 
 def test_the_console_sets_and_changes_an_exams_accepted_types_and_pdf_checks(

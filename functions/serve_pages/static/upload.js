@@ -516,6 +516,8 @@ const FOR_WHAT_IT_HOLDS = ["wrong-type", "pdf-encrypted", "pdf-unreadable"];
 function rejection(upload) {
   if (upload.rejection_reason !== "wrong-type") return words(REJECTED[upload.rejection_reason] || "upload.rejected.other");
   const kinds = upload.accepted_types || progress.exam.accepted_types || [];
+  // A Word document with macros where Word documents are taken: say how to hand it in instead.
+  if (upload.found_type === "docm" && kinds.includes("word")) return words("upload.rejected.docm");
   return words("upload.rejected.wrong-type", () => ({
     found: t(FOUND[upload.found_type] || "upload.found.unknown"), kinds: either(kinds),
   }));

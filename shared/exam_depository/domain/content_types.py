@@ -3,8 +3,9 @@
 `declared_type_refusal` weighs what a browser declares before a form is issued; `identify` reads a
 file's first bytes (`identify_zip_tail` the end of a ZIP) after S3 stored it, and names what it
 found in words a student understands. puremagic names most formats from their header but cannot
-tell the ZIP-based office formats from a ZIP (it opens the file by name to look inside): we walk
-the ZIP's entries ourselves, and recognise plain text by our own rule (puremagic finds nothing)."""
+tell the ZIP-based office formats from a ZIP (it opens the file by name to look inside): we read
+the ZIP's central directory ourselves, and recognise plain text, and the markup a browser would
+run, by our own rules (puremagic finds nothing in text)."""
 
 from __future__ import annotations
 
