@@ -100,6 +100,18 @@ TABLE: list[tuple[str, str, Callable[[], bytes], str, Kind | None]] = [
     ("text with a script tag", "answers.txt", lambda: b"hello <script>alert(document.cookie)</script>", "html", None),
     ("text with an event handler", "answers.md", lambda: b"# Answer\n<img src=x onerror=alert(1)>\n", "html", None),
     ("text with a javascript: link", "answers.md", lambda: b'<a href="javascript:alert(1)">a</a>', "html", None),
+    ("text with a frame", "answers.md", lambda: b"See <iframe src='https://example.org'></iframe>", "html", None),
+    (
+        "Java code",
+        "answers.txt",
+        lambda: b"List<Object> seen = new ArrayList<>();\nMap<String, Object> m;\n",
+        "text",
+        "text",
+    ),
+    ("C code", "answers.txt", lambda: b"if (a<b && online==1 && x<y) { online = 0; }\n", "text", "text"),
+    ('text that starts like a tracker module ("if")', "answers.txt", lambda: b"if x then y\n", "text", "text"),
+    ('text that starts like a BMP ("BM")', "answers.txt", lambda: b"BMW builds cars.\n", "text", "text"),
+    ("prose about JavaScript", "answers.md", lambda: b"a<b, and in javascript: a < b too\n", "text", "text"),
     ("an SVG with a script named .txt", "answers.txt", lambda: _SVG_WITH_SCRIPT, "svg", None),
     (
         "an XML file running an XHTML script",

@@ -427,7 +427,16 @@ def _puremagic_code(first: bytes) -> str | None:
         return None
     if not matches:
         return None
-    return _code_of_match(matches[0])
+    code = _code_of_match(matches[0])
+    if matches[0].confidence < _WEAK_MATCH and code not in _PROGRAMS and _text(first) is not None:
+        return None  # text that happens to start like a format of two or three bytes: "if" is no audio
+    return code
+
+
+# puremagic's confidence grows with the length of the bytes matched (a tenth per byte): below this,
+# two or three bytes that text starts with as often as the format does.
+_WEAK_MATCH = 0.4
+_PROGRAMS = frozenset({"windows-program", "linux-program", "macos-program"})
 
 
 def _code_of_match(match: PureMagicWithConfidence) -> str:
@@ -489,14 +498,17 @@ def _few_controls(text: str) -> bool:
 
 # Text is what a student writes: plain text and Markdown, HTML tags in it included, but nothing a
 # browser would run if a reviewer opened the file in one. A text that is a whole web page, SVG or
-# XML document by its start is that document; one with a script, a frame or object, an event
-# handler or a javascript: link in a tag anywhere in the bytes read is a web page (a student who
-# quotes one writes `&lt;script>` or hands in a ZIP). Only the first `TYPE_PREFIX_BYTES` are read.
+# XML document by its start is that document; one with, in a tag anywhere in the bytes read, a
+# script, a frame or object with its source, an event handler or a javascript: link is a web
+# page (a student who quotes one writes `&lt;script>` or hands in a ZIP). Code is text: `List<Object>`
+# is no object tag, `a<b && online==1` no handler. Only the first `TYPE_PREFIX_BYTES` are read.
 _MARKUP_DOCUMENT = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|\?xml|(?:[\w.-]+:)?svg)[\s/>]", re.IGNORECASE)
 _ACTIVE_MARKUP = re.compile(
-    r"<(?:[a-z][\w.-]*:)?(?:script|iframe|frame|object|embed)[\s/>]"
-    r"|<[a-z][^<>]*?[\s/\"']on[a-z]+\s*="
-    r"|<[a-z][^<>]*?javascript\s*:",
+    r"<(?:[a-z][\w.-]*:)?script[\s/>]"
+    r"|<(?:[a-z][\w.-]*:)?(?:iframe|frame|object|embed)\s[^<>]*?\b(?:src|data)\s*="
+    # a tag's attributes as a browser splits them (by blank space or a slash), one of them on…=
+    r"""|<[a-z][\w:.-]*(?:[\s/]+[^\s/<>="'(){};&|]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>=`]+))?)*?[\s/]+on[a-z]+\s*=(?!=)"""
+    r"|<[a-z][^<>]*?=\s*[\"']?\s*javascript\s*:",
     re.IGNORECASE,
 )
 _SVG = re.compile(r"<(?:[\w.-]+:)?svg[\s/>]", re.IGNORECASE)
