@@ -195,6 +195,12 @@ def zip_of(*entries: tuple[str, str | bytes]) -> bytes:
     return _zip(list(entries))
 
 
+def zip_naming_a_program_as_words_main_part() -> bytes:
+    """A ZIP whose [Content_Types].xml gives a program as Word's main part."""
+    types = _DOCX_TYPES.format(part="evil.exe", main=WORD_MAIN)
+    return _zip([("[Content_Types].xml", types), ("evil.exe", windows_program())])
+
+
 def zip_claiming_word(*entries: tuple[str, str | bytes]) -> bytes:
     """A ZIP whose [Content_Types].xml names Word's main part, holding only `entries`."""
     return _zip([("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=WORD_MAIN)), *entries])

@@ -145,6 +145,13 @@ TABLE: list[tuple[str, str, Callable[[], bytes], str, Kind | None]] = [
         "zip",
     ),
     (
+        "a ZIP giving a program as Word's main part",
+        "answers.docx",
+        files.zip_naming_a_program_as_words_main_part,
+        "zip",
+        "zip",
+    ),
+    (
         "a ZIP holding only word/evil.exe",
         "answers.docx",
         lambda: files.zip_of(("word/evil.exe", files.windows_program())),

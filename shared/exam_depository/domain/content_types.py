@@ -211,6 +211,9 @@ _OFFICE_MAIN = {
     "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": "pptx",
     "application/vnd.ms-powerpoint.presentation.macroenabled.main+xml": "pptx",
 }
+# Where a Word document's main part is: word/document.xml as Word writes it (Word for the web has
+# been seen writing word/document2.xml).
+_WORD_MAIN_PART = re.compile(r"/word/[^/]+\.xml", re.IGNORECASE)
 # A Word package that holds a VBA project holds macros, whatever its main part says.
 _VBA_PROJECT_TYPE = "application/vnd.ms-office.vbaproject"
 _XML_ELEMENT = re.compile(r"<(Override|Default)\b([^>]*)>", re.IGNORECASE)
@@ -276,10 +279,10 @@ def _zip_found(*, first: bytes, tail: bytes, size: int) -> Found:
     """A ZIP is an office document only when the entries its central directory names (what
     Word, LibreOffice and every unzip read, not the local headers that come first) make one:
 
-    - `docx`: a `[Content_Types].xml` whose main part is a Word document's, and that part among
-      the entries (`word/document.xml`, as Word writes it); `docm` when that main part is a
-      macro-enabled one or the package holds a VBA project (by its content type or a
-      `vbaProject.bin`);
+    - `docx`: a `[Content_Types].xml` whose one main part is a Word document's, that part an
+      XML part of `word/` (`word/document.xml`, as Word writes it) among the entries; `docm`
+      when that main part is a macro-enabled one or the package holds a VBA project (by its
+      content type or a `vbaProject.bin`);
     - `odt`: a first entry `mimetype`, stored, holding exactly the OpenDocument text type, and a
       `content.xml`;
     - anything less, or a directory we cannot read whole in the bytes read (more entries than
@@ -381,6 +384,8 @@ def _office_code(content_types: str, entries: Mapping[bytes, _Entry]) -> str | N
     code, part = mains[0]
     if part.removeprefix("/").encode() not in entries:
         return None
+    if code in ("docx", "docm") and not _WORD_MAIN_PART.fullmatch(part):
+        return None  # Word's main part is its text, always an XML part of word/
     if code == "docx" and (
         _VBA_PROJECT_TYPE in declared or any(name.lower().endswith(b"vbaproject.bin") for name in entries)
     ):
