@@ -1452,7 +1452,9 @@ def test_no_function_that_hands_a_file_to_a_person_is_exempt_from_the_threat_den
     }
     statements = resources["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (deny,) = [statement for statement in statements if statement["Sid"] == "DenyThreatDownloads"]
-    exempt = {arn["Fn::GetAtt"][0].removesuffix("Role") for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    exempt = {
+        arn["Fn::GetAtt"][0].removesuffix("Role") for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    }
 
     # Then the exempt are exactly the recorder and the reconcile job; the presigners of links (the
     # reviewer's and the console's download; a presigned URL acts as its signer's role) and the
