@@ -341,20 +341,14 @@ def test_exports_hold_back_what_may_not_be_downloaded_and_the_manifest_says_why(
 @contextmanager
 def threat_deny(bucket: Bucket) -> Iterator[None]:
     """The bucket policy's DenyThreatDownloads as S3 applies it to the export builder's role (which
-    it does not exempt): a GetObject of a version tagged THREATS_FOUND answered 403 AccessDenied,
-    as S3 answers it. moto evaluates no bucket policy; the deployed suite meets the real statement
+    it does not exempt): a GetObject of a version tagged THREATS_FOUND answered AccessDenied,
+    S3's code for it. moto evaluates no bucket policy; the deployed suite meets the real statement
     (tests/deployed/test_quarantine.py)."""
 
     def refuse(params: dict[str, Any], **_: Any) -> None:
         tags = bucket.s3.get_object_tagging(Bucket=params["Bucket"], Key=params["Key"], VersionId=params["VersionId"])
         if {"Key": TAG_KEY, "Value": "THREATS_FOUND"} in tags["TagSet"]:
-            raise ClientError(
-                {
-                    "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                    "ResponseMetadata": {"HTTPStatusCode": 403},
-                },
-                "GetObject",
-            )
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
 
     events = storage.client().meta.events
     events.register("before-parameter-build.s3.GetObject", refuse)
