@@ -144,7 +144,9 @@ def scan_results_pattern(template: dict[str, Any], bucket: str) -> dict[str, Any
 
 
 def deny_threat_downloads(bucket: str) -> dict[str, Any]:
-    """template.yaml's DenyThreatDownloads statement, for `bucket`."""
+    """template.yaml's DenyThreatDownloads statement, for `bucket`, without its exemption of the
+    recorder's and the reconcile job's roles: here there are no roles, every function runs with the
+    stack's own key (the account's root, to which MiniStack applies no bucket policy)."""
     return {
         "Sid": "DenyThreatDownloads",
         "Effect": "Deny",

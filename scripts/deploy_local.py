@@ -282,6 +282,9 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
     _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
+    _principal_arn_of_a_role_session_is_its_role(
+        importlib.import_module("ministack.core.iam_evaluator"), importlib.import_module("ministack.services.iam")
+    )
     _evaluate_joins_in_conditions(
         *(importlib.import_module(f"ministack.services.cloudformation.{name}") for name in CONDITION_MODULES)
     )
@@ -355,6 +358,26 @@ def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
         return SQS_BATCH_ACTIONS.get(action, action)
 
     iam_actions.extract_iam_action = by_single_action
+
+
+def _principal_arn_of_a_role_session_is_its_role(iam_evaluator: Any, iam: Any) -> None:
+    """MiniStack 1.5.33 gives a policy's `aws:PrincipalArn` the ARN of a role's session
+    (arn:aws:sts::<account>:assumed-role/<role>/<session>), where AWS gives the role's ARN ("For IAM
+    roles, the request context returns the ARN of the role", IAM's global condition keys): the
+    bucket policy's exemption of the recorder's and the reconcile job's roles from
+    DenyThreatDownloads never matched, and they were refused a threat. Fixed when
+    `_resolve_condition_key` (core/iam_evaluator.py) answers a session with its role's ARN."""
+    resolve = iam_evaluator._resolve_condition_key
+
+    def role_of_the_session(key: str, ctx: Any) -> Any:
+        if key.lower() == "aws:principalarn" and ctx.principal_type == "AssumedRole":
+            name = iam_evaluator._role_name_from_assumed_arn(ctx.principal_arn)
+            role = iam._roles.get_scoped(ctx.principal_account, None, name)
+            # A role's ARN carries its path, which its session's does not: the role's record has it.
+            return role["Arn"] if role else f"arn:aws:iam::{ctx.principal_account}:role/{name}"
+        return resolve(key, ctx)
+
+    iam_evaluator._resolve_condition_key = role_of_the_session
 
 
 # Where MiniStack's CloudFormation evaluates a template's conditions (each imports the function by name).

@@ -79,3 +79,41 @@ def test_a_condition_joins_a_list_parameter_before_comparing_it_as_cloudformatio
     # Then it took "no subnets" for subnets given, and now tells them apart
     assert before == [True, True]
     assert after == [False, True]
+
+
+PRINCIPAL_ARN_OF_A_SESSION = """
+import importlib, json, sys
+from scripts import deploy_local
+evaluator = importlib.import_module("ministack.core.iam_evaluator")
+iam = importlib.import_module("ministack.services.iam")
+account, role_arn = "000000000000", sys.argv[1]
+name = role_arn.rsplit("/", 1)[-1]
+iam._roles.set_scoped(account, None, name, {"RoleName": name, "Arn": role_arn})
+session = evaluator.EvalContext(
+    principal_arn=f"arn:aws:sts::{account}:assumed-role/{name}/exam-depository-local-RecordSubmissions",
+    principal_type="AssumedRole", principal_account=account, action="s3:GetObjectVersion",
+    resource_arn="arn:aws:s3:::bucket/submissions/k", region="eu-west-1")
+exempting = {"ArnNotEquals": {"aws:PrincipalArn": [role_arn]}}
+def seen():
+    arn = evaluator._resolve_condition_key("aws:PrincipalArn", session)
+    return [arn, evaluator._conditions_met(exempting, session)]
+before = seen()
+deploy_local._principal_arn_of_a_role_session_is_its_role(evaluator, iam)
+print(json.dumps([before, seen()]))
+"""
+
+
+def test_aws_principal_arn_of_a_role_session_is_the_role_s_arn_as_on_aws() -> None:
+    # Given a function's role and the bucket policy's condition that exempts it from a deny
+    role = "arn:aws:iam::000000000000:role/exam-depository-local-RecordSubmissionsFunctionRole-ABC123"
+
+    # When MiniStack resolves aws:PrincipalArn for the role's session, before and after the patch
+    before, after = _in_ministack(PRINCIPAL_ARN_OF_A_SESSION, role)
+
+    # Then it gave the session's ARN, so that the deny still applied to the exempt role; now the role's
+    assert before == [
+        "arn:aws:sts::000000000000:assumed-role/exam-depository-local-RecordSubmissionsFunctionRole-ABC123/"
+        "exam-depository-local-RecordSubmissions",
+        True,
+    ]
+    assert after == [role, False]

@@ -11,8 +11,9 @@ import io
 import json
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -21,8 +22,10 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 from exam_depository import config
-from exam_depository.adapters import db
+from exam_depository.adapters import db, storage
+from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.scans import TAG_KEY, ScanResult
 from exam_depository.usecases import checkpoints, expiry
 
@@ -333,6 +336,82 @@ def test_exports_hold_back_what_may_not_be_downloaded_and_the_manifest_says_why(
         ("cy", "", "scanning", "not scanned yet: export again in a few minutes"),
         ("dee", "", "unsupported", "could not be scanned (PASSWORD_PROTECTED): the exam's owner can release it"),
     ]
+
+
+@contextmanager
+def threat_deny(bucket: Bucket) -> Iterator[None]:
+    """The bucket policy's DenyThreatDownloads as S3 applies it to the export builder's role (which
+    it does not exempt): a GetObject of a version tagged THREATS_FOUND answered AccessDenied,
+    S3's code for it. moto evaluates no bucket policy; the deployed suite meets the real statement
+    (tests/deployed/test_quarantine.py)."""
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        tags = bucket.s3.get_object_tagging(Bucket=params["Bucket"], Key=params["Key"], VersionId=params["VersionId"])
+        if {"Key": TAG_KEY, "Value": "THREATS_FOUND"} in tags["TagSet"]:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    events = storage.client().meta.events
+    events.register("before-parameter-build.s3.GetObject", refuse)
+    try:
+        yield
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", refuse)
+
+
+def test_a_file_tagged_a_threat_after_the_export_listed_it_is_held_back_and_the_export_done(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    database_url: str,
+) -> None:
+    # Given two files scanned clean; then a rescan finds malware in bob's: GuardDuty tags the
+    # version, and its result is still on its way (not recorded: the database says clean)
+    files = {name: b"%PDF " + name.encode() for name in ("ann", "bob")}
+    keys = {name: _hand_in(api, bucket, record, api.create_student(name), content) for name, content in files.items()}
+    assert deliver(*(guardduty_event(*key, "NO_THREATS_FOUND") for key in keys.values())) == {"batchItemFailures": []}
+    key, version = keys["bob"]
+    bucket.s3.put_object_tagging(
+        Bucket=BUCKET, Key=key, VersionId=version, Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "THREATS_FOUND"}]}
+    )
+
+    # When the examiner exports, the bucket refusing the tagged version to the builder
+    started = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    assert started.status == 202, started.body
+    with threat_deny(bucket):
+        _build_queued(handler)
+
+        # And a refusal of a version that is not tagged a threat is a fault, not a threat
+        refusal = ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        with refused_reads(refusal), pytest.raises(ServiceUnavailable):
+            storage.stream_version(*keys["ann"])
+
+    # Then the export is done without it, the manifest saying it is a threat, as a recorded one
+    done = api.call("get_export", "progress", path_params={"exam_id": EXAM, "export_id": started.body["export_id"]})
+    assert (done.body["status"], done.body["files_done"]) == ("done", 1), done.body
+    archive = _zip(database_url, started.body["export_id"])
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == ["ann/answers.pdf"]
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [(row["nickname"], row["path_in_zip"], row["scan"], row["held_back"]) for row in manifest] == [
+        ("ann", "ann/answers.pdf", "clean", ""),
+        ("bob", "", "threat", "malware found: unnamed"),
+    ]
+
+
+@contextmanager
+def refused_reads(refusal: ClientError) -> Iterator[None]:
+    """Every GetObject of the product's client answered with `refusal`."""
+
+    def refuse(**_: Any) -> None:
+        raise refusal
+
+    events = storage.client().meta.events
+    events.register("before-parameter-build.s3.GetObject", refuse)
+    try:
+        yield
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", refuse)
 
 
 def _build_queued(handler: Handler) -> None:

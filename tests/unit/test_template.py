@@ -351,10 +351,12 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ReleaseSubmissionFunction": {DATABASE},
     # The scan results come in the events themselves: the database only (its queue's poller from SAM).
     "RecordScanResultsFunction": {DATABASE},
-    # Every ZIP holds the exam's audit log and its signed checkpoint.
+    # Every ZIP holds the exam's audit log and its signed checkpoint. A version the bucket refuses
+    # it is a threat or a fault by its scan tag.
     "BuildExportFunction": {
         DATABASE,
         GET_VERSION,
+        ("s3:GetObjectVersionTagging", SUBMISSIONS),
         ("s3:PutObject", EXPORTS),
         ("s3:AbortMultipartUpload", EXPORTS),
         *SIGN,
@@ -1416,16 +1418,51 @@ def test_the_plan_s_role_is_guardduty_s_own_in_this_account_and_reaches_only_wha
     }
 
 
-def test_the_bucket_refuses_a_threat_tagged_version_to_everyone(template: dict[str, Any]) -> None:
+# The roles that read a file's bytes only to record it, and hand them to no one.
+READ_THREATS_TO_RECORD_THEM = ("RecordSubmissionsFunction", "ReconcileStorageFunction")
+
+
+def test_the_bucket_refuses_a_threat_tagged_version_to_everyone_but_the_roles_that_record_it(
+    template: dict[str, Any],
+) -> None:
     statements = template["Resources"]["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     (deny,) = [statement for statement in statements if statement["Sid"] == "DenyThreatDownloads"]
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == "*"
     assert set(deny["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
     assert deny["Resource"] == {"Fn::Sub": "${SubmissionsBucket.Arn}/*"}
-    assert deny["Condition"] == {"StringEquals": {f"s3:ExistingObjectTag/{SCAN_TAG}": "THREATS_FOUND"}}
+    # aws:PrincipalArn of a role's session is the role's ARN (IAM's global condition keys).
+    assert deny["Condition"] == {
+        "StringEquals": {f"s3:ExistingObjectTag/{SCAN_TAG}": "THREATS_FOUND"},
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [{"Fn::GetAtt": [f"{function}Role", "Arn"]} for function in READ_THREATS_TO_RECORD_THEM]
+        },
+    }
     # Always there: an external scanner's tags are honoured as GuardDuty's.
     assert "Condition" not in template["Resources"]["SubmissionsBucketPolicy"]
+
+
+def test_no_function_that_hands_a_file_to_a_person_is_exempt_from_the_threat_deny(expanded: dict[str, Any]) -> None:
+    # Given every function whose role may read a submission's bytes
+    resources = expanded["Resources"]
+    readers = {
+        function
+        for function, grants in ROLE_GRANTS.items()
+        if {grant for grant in grants if grant[1] == SUBMISSIONS} & {GET_VERSION, ("s3:GetObject", SUBMISSIONS)}
+    }
+    statements = resources["SubmissionsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [statement for statement in statements if statement["Sid"] == "DenyThreatDownloads"]
+    exempt = {
+        arn["Fn::GetAtt"][0].removesuffix("Role") for arn in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    }
+
+    # Then the exempt are exactly the recorder and the reconcile job; the presigners of links (the
+    # reviewer's and the console's download; a presigned URL acts as its signer's role) and the
+    # export builder, which put bytes in a person's hands, are refused a threat
+    assert exempt == set(READ_THREATS_TO_RECORD_THEM)
+    assert readers - exempt == {"GetDownloadUrlFunction", "BuildExportFunction"}
+    for function in exempt:
+        assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [f"{function}Role", "Arn"]}
 
 
 def test_scan_results_reach_their_function_through_a_queue_with_a_dead_letter_queue(template: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ and keep the bytes.
 
 The client comes from `aws.client` (created on first use). S3's errors and network failures
 (ClientError, BotoCoreError) leave this module as `ServiceUnavailable`, or as None where a
-missing object is an answer. The S3 event notifications the recorder receives are read here too
-(`objects_created`).
+missing object is an answer, or as `Threat` where the bucket refuses a version tagged as
+malware. The S3 event notifications the recorder receives are read here too (`objects_created`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import unquote_plus
 
 from exam_depository.adapters import aws
 from exam_depository.config import StorageSettings, load
-from exam_depository.domain.errors import ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable, Threat
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -343,14 +343,30 @@ def _base64_to_hex(value: str) -> str:
 def stream_version(key: str, version_id: str) -> Iterator[bytes] | None:
     """The bytes of one version, a chunk of 1 MiB at a time (never the whole file in memory), or
     None when S3 holds no such version (it was deleted). The GET is made now, its body read as
-    the chunks are taken."""
+    the chunks are taken.
+
+    A version the malware scanner tagged as a threat is refused by the bucket policy
+    (DenyThreatDownloads) to the roles that hand files to people, and may be tagged before its
+    result is recorded: such a refusal raises `Threat`, the version's tag read to tell it from a
+    refusal that is a fault (ServiceUnavailable)."""
     try:
         body = client().get_object(Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id)["Body"]
     except aws.failures() as exc:
         if _missing(exc):
             return None
+        if _refused(exc) and scan_status_tag(key, version_id) == "THREATS_FOUND":
+            raise Threat(
+                "Malware was found in this file: it is quarantined.", extra={"scan": "threat", "scan_detail": None}
+            ) from exc
         raise _failure("GET", exc) from exc
     return _chunks(body)
+
+
+def _refused(exc: Exception) -> bool:
+    """S3 refused the request by policy (403 AccessDenied)."""
+    from botocore.exceptions import ClientError
+
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "AccessDenied"
 
 
 def _chunks(body: StreamingBody) -> Iterator[bytes]:

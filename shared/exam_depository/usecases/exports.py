@@ -13,7 +13,7 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
@@ -31,7 +31,7 @@ from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction, Event, Head, SignCheckpoint, member_actor
 from exam_depository.domain.audit_log import csv_chunks
 from exam_depository.domain.cells import neutralized
-from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable
+from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable, Threat
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import shown_as
@@ -244,12 +244,18 @@ def _opened(
 ) -> tuple[db.exports.ExportedSubmission, Iterator[bytes] | None] | None:
     """The submission to export for the listed one, and its bytes (the GET made): the listed
     version, or the student's newer current one when the listed version is gone; None when the
-    student has none any more. A file the malware gate holds back is not read (no bytes)."""
+    student has none any more. A file the malware gate holds back is not read (no bytes); nor is
+    one the bucket refuses as a threat (no bytes, and its scan a threat)."""
     item = listed
     for _ in range(MAX_READS):
         if held_back(item.scan, item.scan_released_at, item.scan_detail) is not None:
             return item, None
-        chunks = storage.stream_version(item.object_key, item.version_id)
+        try:
+            chunks = storage.stream_version(item.object_key, item.version_id)
+        except Threat:
+            # Tagged as malware after it was listed, its result not recorded yet (the event is on
+            # its way, or a rescan found what the first scan did not): held back as a recorded threat.
+            return replace(item, scan="threat", scan_detail=None, scan_released_at=None), None
         if chunks is not None:
             return item, chunks
         with db.transaction() as conn:
