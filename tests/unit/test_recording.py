@@ -266,3 +266,13 @@ def test_a_superseded_threat_is_kept_until_its_retention_and_every_other_superse
     assert must_not_exist(recorded, "superseded", "v1", None) is True
     assert must_not_exist(recorded, "expired", "v1", "threat") is True  # its retention ended
     assert must_not_exist(recorded, "superseded", "v2", "threat") is True  # another version of its key
+
+
+def test_a_superseded_file_that_stands_in_for_a_current_one_not_downloadable_is_kept() -> None:
+    recorded = UploadFacts("recorded", "v1", 1)
+
+    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", None, stands_in=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=False) is True  # the later one is clean
+    assert must_not_exist(recorded, "superseded", "v2", "clean", stands_in=True) is True  # another version of its key
+    assert must_not_exist(recorded, "expired", "v1", "clean", stands_in=True) is True  # its retention ended

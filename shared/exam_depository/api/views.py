@@ -503,7 +503,7 @@ def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | No
 def verification(row: VerifiedSubmission) -> Verification:
     from exam_depository.api.models.common import StudentName
     from exam_depository.api.models.reviews import ExamTitle, Verification
-    from exam_depository.domain.scans import download_refusal
+    from exam_depository.domain.scans import download_refusal, served
 
     status = status_at(row.status, row.expires_at, datetime.now(UTC))
     return Verification(
@@ -523,7 +523,7 @@ def verification(row: VerifiedSubmission) -> Verification:
         scan=row.scan,
         scan_detail=row.scan_detail,
         scan_released_at=row.scan_released_at,
-        downloadable=status == "current"
+        downloadable=served(status, row.stands_in)
         and row.object_deleted_at is None
         and download_refusal(row.scan, row.scan_released_at, row.scan_detail) is None,
         warnings=list(row.warnings),

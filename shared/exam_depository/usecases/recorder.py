@@ -325,7 +325,13 @@ def _record(
     must_go = [
         version
         for version in db.uploads.unconfirmed_versions(conn, sorted(states))
-        if must_not_exist(version.facts, version.submission_status, version.version_id, version.submission_scan)
+        if must_not_exist(
+            version.facts,
+            version.submission_status,
+            version.version_id,
+            version.submission_scan,
+            stands_in=version.stands_in,
+        )
     ]
     return _Deletions(
         versions=loose + [(version.object_key, version.version_id) for version in must_go],

@@ -46,10 +46,28 @@ SUBMISSION_JSON = (
 )
 
 
+def scan_allows(t: str) -> str:
+    """Whether the scan of the submission `{t}` lets it be downloaded: `domain.scans.download_refusal`'s
+    rule, in SQL (not scanned, clean, or released by the exam's owner; a threat never)."""
+    return f"({t}.scan IS NULL OR {t}.scan = 'clean' OR ({t}.scan <> 'threat' AND {t}.scan_released_at IS NOT NULL))"
+
+
+def stands_in(t: str) -> str:
+    """Whether the superseded submission `{t}` is kept, and served, in place of its student's
+    current one, which its scan does not let be downloaded (still being scanned, or malware found):
+    `{t}` is the latest of the student's superseded files that can be. So a threat found in a
+    later file (a false positive too) never leaves the student with nothing handed in; once the
+    current file can be downloaded, `{t}` no longer stands in and its version is deleted
+    (`domain.recording.must_not_exist`)."""
+    return f"""({t}.status = 'superseded' AND {scan_allows(t)}
+        AND EXISTS (SELECT 1 FROM submission c
+                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {scan_allows("c")})
+        AND NOT EXISTS (SELECT 1 FROM submission l
+                        WHERE l.student_id = {t}.student_id AND l.status = 'superseded'
+                          AND l.issue_seq > {t}.issue_seq AND {scan_allows("l")}))"""
+
+
 def downloadable(t: str, status: str) -> str:
     """Whether the submission `{t}`, whose status as of now is the SQL `status`, may be downloaded:
     `domain.scans.download_refusal`'s rule, in SQL (the roster's page writes its JSON here)."""
-    return (
-        f"({status} = 'current' AND ({t}.scan IS NULL OR {t}.scan = 'clean'"
-        f" OR ({t}.scan IN ('unsupported', 'failed') AND {t}.scan_released_at IS NOT NULL)))"
-    )
+    return f"({status} = 'current' AND {scan_allows(t)})"
