@@ -579,6 +579,19 @@ def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
     assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])
 
 
+def _history(api: Api, student: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every file the student handed in, as the examiner's student page shows them."""
+    response = api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]})
+    assert response.status == 200, response.body
+    return list(response.body["submissions"])
+
+
+def _roster(api: Api) -> list[dict[str, Any]]:
+    response = api.call("list_students", "first_page")
+    assert response.status == 200, response.body
+    return list(response.body["items"])
+
+
 def _reconcile(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("RECONCILE_GRACE_S", "0")
     config.reset()
@@ -615,10 +628,17 @@ def test_a_threat_found_in_a_later_file_never_loses_the_clean_file_before_it(
     # Then nothing of the student's is lost: the threat is quarantined, the first file still served,
     # and the reconcile job keeps both
     current = _status(api, student)
-    assert (current["scan"], current["downloadable"]) == ("threat", False)
+    assert (current["scan"], current["downloadable"], current["earlier_file_kept"]) == ("threat", False, True)
     assert _link(api, current["verification_code"]).status == 409
     assert _link(api, first_code).status == 200
     assert _verification(api, first_code)["downloadable"] is True
+    history = _history(api, student)
+    assert [(item["scan"], item["status"], item["stands_in"], item["downloadable"]) for item in history] == [
+        ("clean", "superseded", True, True),
+        ("threat", "current", False, False),
+    ]
+    (roster_row,) = _roster(api)
+    assert (roster_row["current"]["scan"], roster_row["current"]["earlier_file_kept"]) == ("threat", True)
     _reconcile(handler, monkeypatch)
     assert bucket.versions() == sorted([first, second])
 
@@ -634,6 +654,8 @@ def test_a_threat_found_in_a_later_file_never_loses_the_clean_file_before_it(
     assert bucket.versions() == sorted([second, third])
     assert _link(api, first_code).status == 410
     assert _link(api, _status(api, student)["verification_code"]).status == 200
+    assert _status(api, student)["earlier_file_kept"] is False
+    assert [item["stands_in"] for item in _history(api, student)] == [False, False, False]
 
 
 def test_a_file_kept_in_place_of_a_later_one_goes_once_the_later_one_is_clean_and_at_its_retention(

@@ -363,7 +363,7 @@ def submission_fields(item: SubmissionJson, now: datetime, *, verification: bool
 
 def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, object]:
     """A submission's malware scan, and whether it may be downloaded now (`scans.download_refusal`)."""
-    from exam_depository.domain.scans import download_refusal
+    from exam_depository.domain.scans import download_refusal, served
 
     released_at = item["scan_released_at"]
     released = datetime.fromisoformat(released_at) if released_at is not None else None
@@ -371,9 +371,12 @@ def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, obj
         "scan": item["scan"],
         "scan_detail": item["scan_detail"],
         "scan_released_at": released,
-        "downloadable": status == "current" and download_refusal(item["scan"], released, item["scan_detail"]) is None,
+        "downloadable": served(status, item["stands_in"])
+        and download_refusal(item["scan"], released, item["scan_detail"]) is None,
         "found_type": item["found_type"],
         "warnings": item["warnings"],
+        "stands_in": item["stands_in"],
+        "earlier_file_kept": item["earlier_file_kept"],
     }
 
 
