@@ -745,3 +745,45 @@ def test_a_release_whose_body_is_not_json_says_so_in_one_sentence(api: Api, scan
     assert response.body["detail"].startswith("The body is not valid JSON (")
     assert response.body["detail"].endswith(").")
     assert not response.body["detail"].endswith("..")
+
+
+def test_an_export_holds_the_earlier_file_kept_in_place_of_a_threat_and_says_why(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    database_url: str,
+    student: dict[str, Any],
+) -> None:
+    # Given a clean answer, then a second try in which a threat is found
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+
+    # When the examiner exports
+    started = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    assert started.status == 202, started.body
+    _build_queued(handler)
+
+    # Then the ZIP holds the earlier file in the threat's place, and the manifest lists both, saying why
+    archive = _zip(database_url, started.body["export_id"])
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == ["ann/answers.pdf"]
+    assert archive.read("ann/answers.pdf") == b"%PDF the real answer"
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [
+        (row["nickname"], row["path_in_zip"], row["scan"], row["held_back"], row["verification_code"])
+        for row in manifest
+    ] == [
+        (
+            "ann",
+            "",
+            "threat",
+            f"malware found: {EICAR_NAME}; the student's earlier file {first_code}, which can be downloaded, "
+            "is exported in its place",
+            _status(api, student)["verification_code"],
+        ),
+        ("ann", "ann/answers.pdf", "clean", "", first_code),
+    ]

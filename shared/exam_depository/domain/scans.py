@@ -224,14 +224,22 @@ def served(status: SubmissionStatus, stands_in: bool) -> bool:
     return status == "current" or (status == "superseded" and stands_in)
 
 
-def held_back(scan: ScanState | None, released_at: datetime | None, detail: str | None) -> str | None:
-    """Why an export leaves a file out (its manifest's `held_back`), or None when it is exported."""
+def held_back(
+    scan: ScanState | None, released_at: datetime | None, detail: str | None, *, kept_instead: str | None = None
+) -> str | None:
+    """Why an export leaves a file out (its manifest's `held_back`), or None when it is exported.
+    `kept_instead`: the verification code of the student's earlier file exported in its place
+    (one that stands in for it)."""
     refusal = download_refusal(scan, released_at, detail)
     if refusal is None:
         return None
     if isinstance(refusal, Threat):
-        return f"malware found: {detail or 'unnamed'}"
-    if scan == "scanning":
-        return "not scanned yet: export again in a few minutes"
-    why = f" ({detail})" if detail else ""
-    return f"could not be scanned{why}: the exam's owner can release it"
+        why = f"malware found: {detail or 'unnamed'}"
+    elif scan == "scanning":
+        why = "not scanned yet: export again in a few minutes"
+    else:
+        cause = f" ({detail})" if detail else ""
+        why = f"could not be scanned{cause}: the exam's owner can release it"
+    if kept_instead is not None:
+        why += f"; the student's earlier file {kept_instead}, which can be downloaded, is exported in its place"
+    return why
