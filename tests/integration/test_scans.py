@@ -656,3 +656,213 @@ def test_the_function_counts_states_moved_and_results_unmatched_for_the_alarms(
     assert states == [("threat", [1.0])]  # the repeated result moved nothing
     (counts,) = [item for item in emitted if "ScanResultsUnmatched" in item]
     assert (counts["ScanResultsUnmatched"], counts["ScanResultsIgnored"]) == ([1.0], [1.0])
+
+
+def _history(api: Api, student: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every file the student handed in, as the examiner's student page shows them."""
+    response = api.call("get_student", "by_nickname", path_params={"nickname": student["nickname"]})
+    assert response.status == 200, response.body
+    return list(response.body["submissions"])
+
+
+def _roster(api: Api) -> list[dict[str, Any]]:
+    response = api.call("list_students", "first_page")
+    assert response.status == 200, response.body
+    return list(response.body["items"])
+
+
+def _reconcile(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("RECONCILE_GRACE_S", "0")
+    config.reset()
+    report: dict[str, Any] = handler("reconcile_storage").lambda_handler(
+        sample_event("reconcile_storage", "scheduled"), LambdaContext()
+    )
+    return report
+
+
+def test_a_threat_found_in_a_later_file_never_loses_the_clean_file_before_it(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a clean answer, then a second try whose scan finds a threat (a false positive, say)
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+
+    # Then while the second is being scanned, the first is kept and served in its place
+    assert bucket.versions() == sorted([first, second])
+    assert _link(api, first_code).status == 200
+
+    # When the second's scan finds a threat
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=["Heur.FalsePositive"])) == {
+        "batchItemFailures": []
+    }
+
+    # Then nothing of the student's is lost: the threat is quarantined, the first file still served,
+    # and the reconcile job keeps both
+    current = _status(api, student)
+    assert (current["scan"], current["downloadable"], current["earlier_file_kept"]) == ("threat", False, True)
+    assert _link(api, current["verification_code"]).status == 409
+    assert _link(api, first_code).status == 200
+    assert _verification(api, first_code)["downloadable"] is True
+    history = _history(api, student)
+    assert [(item["scan"], item["status"], item["stands_in"], item["downloadable"]) for item in history] == [
+        ("clean", "superseded", True, True),
+        ("threat", "current", False, False),
+    ]
+    (roster_row,) = _roster(api)
+    assert (roster_row["current"]["scan"], roster_row["current"]["earlier_file_kept"]) == ("threat", True)
+    _reconcile(handler, monkeypatch)
+    assert bucket.versions() == sorted([first, second])
+
+    # When a third try is recorded, it too is kept in place of only while it is scanned
+    third = _hand_in(api, bucket, record, student, b"%PDF third try")
+    assert bucket.versions() == sorted([first, second, third])
+    assert _link(api, first_code).status == 200
+    assert deliver(guardduty_event(*third, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+
+    # Then once the third can be downloaded, the reconcile job deletes the first, as any
+    # superseded file, and keeps the quarantined threat for its retention
+    assert _reconcile(handler, monkeypatch)["deleted"] == 1
+    assert bucket.versions() == sorted([second, third])
+    assert _link(api, first_code).status == 410
+    assert _link(api, _status(api, student)["verification_code"]).status == 200
+    assert _status(api, student)["earlier_file_kept"] is False
+    assert [item["stands_in"] for item in _history(api, student)] == [False, False, False]
+
+
+def test_a_file_kept_in_place_of_a_later_one_goes_once_the_later_one_is_clean_and_at_its_retention(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a clean answer and a later one still being scanned
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    _hand_in(api, bucket, record, student, b"%PDF second try")
+    expires_at = datetime.fromisoformat(_status(api, student)["expires_at"])
+
+    # When the expiry job runs at their retention, the later one's scan still not ended
+    report = expiry.expire_submissions(expires_at, checkpoint=checkpoints.sign_checkpoint)
+
+    # Then both go: the first was kept only in place of the second, within its own retention
+    assert report.deleted == 2
+    assert bucket.versions() == []
+
+
+def test_the_recorder_deletes_a_superseded_file_at_once_when_the_later_one_is_already_clean(
+    api: Api, bucket: Bucket, record: Record, deliver: Callable[..., dict[str, Any]], student: dict[str, Any]
+) -> None:
+    # Given a clean answer, and a second whose result arrives before its recording
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    form = api.request_upload(student["upload_code"]).body
+    key = form["fields"]["key"]
+    version = bucket.upload(form, b"%PDF second")
+    assert deliver(guardduty_event(key, version, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+
+    # When the second is recorded
+    assert record(bucket.notification(key, 11)) == {"batchItemFailures": []}
+
+    # Then the first goes at once, as before: nothing needs it kept
+    assert bucket.versions() == [(key, version)]
+
+
+def test_the_owner_releases_a_file_whose_scan_is_overdue_and_not_one_just_recorded(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    database_url: str,
+) -> None:
+    # Given a file just recorded, still being scanned
+    key, version = _hand_in(api, bucket, record, student, b"%PDF answers")
+    current = _status(api, student)
+
+    # Then it cannot be released yet: its result is minutes away
+    refused = _release(api, current["upload_id"])
+    assert (refused.status, refused.body["type"], refused.body["scan"]) == (
+        409,
+        "urn:exam-depository:problem:not-releasable",
+        "scanning",
+    )
+    assert refused.body["detail"] == "This file is still being checked for malware: wait for the result."
+
+    # When its result never comes (scanning turned off since, a result the scanner lost)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submission SET recorded_at = now() - interval '61 minutes'")
+    released = _release(api, current["upload_id"], "Scanning was turned off after it was recorded.")
+
+    # Then the owner releases it, audited, and it can be downloaded
+    assert released.status == 200, released.body
+    assert (released.body["scan"], released.body["downloadable"]) == ("scanning", True)
+    (event,) = _audit(api, "submission.released")
+    assert event["after"]["scan"] == "scanning"
+    assert _link(api, current["verification_code"]).status == 200
+
+    # And a threat found after all is never served
+    assert deliver(guardduty_event(key, version, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    assert _link(api, current["verification_code"]).status == 409
+
+
+def test_a_release_whose_body_is_not_json_says_so_in_one_sentence(api: Api, scanning: None) -> None:
+    response = api.call(
+        "release_submission", "owner", path_params={"exam_id": EXAM, "upload_id": str(uuid.uuid4())}, raw_body="{nope"
+    )
+    assert response.status == 422
+    assert response.body["detail"].startswith("The body is not valid JSON (")
+    assert response.body["detail"].endswith(").")
+    assert not response.body["detail"].endswith("..")
+
+
+def test_an_export_holds_the_earlier_file_kept_in_place_of_a_threat_and_says_why(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    database_url: str,
+    student: dict[str, Any],
+) -> None:
+    # Given a clean answer, then a second try in which a threat is found
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+
+    # When the examiner exports
+    started = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    assert started.status == 202, started.body
+    _build_queued(handler)
+
+    # Then the ZIP holds the earlier file in the threat's place, and the manifest lists both, saying why
+    archive = _zip(database_url, started.body["export_id"])
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == ["ann/answers.pdf"]
+    assert archive.read("ann/answers.pdf") == b"%PDF the real answer"
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [
+        (row["nickname"], row["path_in_zip"], row["scan"], row["held_back"], row["verification_code"])
+        for row in manifest
+    ] == [
+        (
+            "ann",
+            "",
+            "threat",
+            f"malware found: {EICAR_NAME}; the student's earlier file {first_code}, which can be downloaded, "
+            "is exported in its place",
+            _status(api, student)["verification_code"],
+        ),
+        ("ann", "ann/answers.pdf", "clean", "", first_code),
+    ]

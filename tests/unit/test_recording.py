@@ -5,11 +5,17 @@ prove the same against PostgreSQL (test_submissions.py, test_delivery_properties
 
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from exam_depository.adapters import pdfs
 from exam_depository.domain.content_types import Content, Found, PdfFacts
+from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.recording import (
     Arrival,
     Form,
@@ -24,6 +30,8 @@ from exam_depository.domain.recording import (
     weigh_batch,
 )
 from exam_depository.domain.statuses import UploadStatus
+
+from tests.waiting import wait_until
 
 MAX = 3 * 1024 * 1024
 CUTOFF = datetime(2026, 12, 14, 12, tzinfo=UTC)
@@ -266,3 +274,56 @@ def test_a_superseded_threat_is_kept_until_its_retention_and_every_other_superse
     assert must_not_exist(recorded, "superseded", "v1", None) is True
     assert must_not_exist(recorded, "expired", "v1", "threat") is True  # its retention ended
     assert must_not_exist(recorded, "superseded", "v2", "threat") is True  # another version of its key
+
+
+def test_a_superseded_file_that_stands_in_for_a_current_one_not_downloadable_is_kept() -> None:
+    recorded = UploadFacts("recorded", "v1", 1)
+
+    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", None, stands_in=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=False) is True  # the later one is clean
+    assert must_not_exist(recorded, "superseded", "v2", "clean", stands_in=True) is True  # another version of its key
+    assert must_not_exist(recorded, "expired", "v1", "clean", stands_in=True) is True  # its retention ended
+
+
+def test_pdfs_are_checked_one_at_a_time_so_their_children_fit_in_the_recorders_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The recorder reads a batch in ten threads; each PDF check runs a child of 128 MiB: two
+    children at once never run, whatever the threads do."""
+    inside: list[bytes] = []  # the checks in their child now
+    most_at_once = 0
+    let_go = threading.Event()
+
+    def child_held_until_let_go(args: list[str], *, input: bytes, **_: object) -> subprocess.CompletedProcess[bytes]:
+        nonlocal most_at_once
+        inside.append(input)
+        most_at_once = max(most_at_once, len(inside))
+        assert let_go.wait(timeout=60), "never let go"
+        inside.remove(input)
+        answer = {"opens": True, "needs_password": False, "has_text": True, "problem": None}
+        return subprocess.CompletedProcess(args, 0, stdout=json.dumps(answer).encode())
+
+    # The child's run, held: a real child cannot be paused at will
+    monkeypatch.setattr(subprocess, "run", child_held_until_let_go)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        # Given one check in its child
+        first = threads.submit(pdfs.check_pdf, b"%PDF first")
+        wait_until(lambda: inside == [b"%PDF first"], timeout_s=30, what="the first check entered its child")
+
+        # Then a check that may not wait fails its event (retried), never entering the child
+        with pytest.raises(ServiceUnavailable):
+            pdfs.check_pdf(b"%PDF impatient", wait_s=0)
+
+        # And a check that may wait is observed waiting for the first, outside the child
+        second = threads.submit(pdfs.check_pdf, b"%PDF second")
+        # (the semaphore's own queue of waiting threads: CPython's Condition keeps it)
+        waiting = pdfs._ONE_AT_A_TIME._cond._waiters  # type: ignore[attr-defined]
+        wait_until(lambda: len(waiting) == 1, timeout_s=30, what="the second check waits")
+        assert inside == [b"%PDF first"]
+
+        # When the first is let go, the second runs, and both answer
+        let_go.set()
+        assert first.result(timeout=60).opens
+        assert second.result(timeout=60).opens
+    assert most_at_once == 1

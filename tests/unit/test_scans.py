@@ -12,6 +12,7 @@ from exam_depository.adapters.db.scans import rank, state_of
 from exam_depository.domain.errors import NotReleasable, NotScanned, Threat
 from exam_depository.domain.scans import (
     RANK,
+    RELEASABLE_WHILE_SCANNING_AFTER,
     STATE_OF,
     Ignored,
     ScanResult,
@@ -267,11 +268,33 @@ def test_a_threat_names_what_was_found() -> None:
 
 
 @pytest.mark.parametrize(
-    ("scan", "releasable"),
-    [("unsupported", True), ("failed", True), ("threat", False), ("clean", False), ("scanning", False), (None, False)],
+    ("scan", "recorded_ago", "releasable"),
+    [
+        ("unsupported", timedelta(0), True),
+        ("failed", timedelta(0), True),
+        ("threat", timedelta(days=1), False),
+        ("clean", timedelta(days=1), False),
+        ("scanning", timedelta(0), False),
+        ("scanning", RELEASABLE_WHILE_SCANNING_AFTER - timedelta(seconds=1), False),
+        # A result that will not come (scanning turned off since, a result lost by the scanner)
+        ("scanning", RELEASABLE_WHILE_SCANNING_AFTER, True),
+        (None, timedelta(days=1), False),
+    ],
 )
-def test_only_a_file_that_could_not_be_scanned_is_released(scan: Any, releasable: bool) -> None:
-    refusal = release_refusal(scan)
+def test_only_a_file_that_could_not_be_scanned_or_whose_scan_is_overdue_is_released(
+    scan: Any, recorded_ago: timedelta, releasable: bool
+) -> None:
+    refusal = release_refusal(scan, RELEASED - recorded_ago, RELEASED)
     assert (refusal is None) is releasable
     if not releasable:
         assert isinstance(refusal, NotReleasable)
+    if scan == "scanning" and not releasable:
+        assert refusal is not None
+        assert refusal.detail == "This file is still being checked for malware: wait for the result."
+
+
+def test_a_released_overdue_scan_is_downloadable_until_a_threat_is_found() -> None:
+    assert download_refusal("scanning", None, None) is not None
+    assert download_refusal("scanning", RELEASED, None) is None
+    assert held_back("scanning", RELEASED, None) is None
+    assert isinstance(download_refusal("threat", RELEASED, "Eicar"), Threat)

@@ -11,9 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from exam_depository.domain.content_types import PdfFacts
+from exam_depository.domain.errors import ServiceUnavailable
 
 # The recorder has 256 MB; the child may take half, and 5 s of CPU.
 MEMORY_BYTES = 128 * 1024 * 1024
@@ -23,10 +25,28 @@ MAX_INFLATED_BYTES = 32 * 1024 * 1024
 # Pages looked at for text: a scanned document's first pages say as much as its last.
 MAX_PAGES_FOR_TEXT = 50
 BEYOND_LIMITS = "could not be opened within the limits"
+# One child at a time per process: the recorder reads a batch's objects in up to ten threads, and
+# ten children of 128 MiB each (ten inflating PDFs at once) are far over the function's 256 MB.
+# One child and the recorder's own memory fit, so the limit above holds for the whole function.
+_ONE_AT_A_TIME = threading.Semaphore(1)
+# How long a check waits for the child before it: two checks' worth of the child's time, so that a
+# batch still ends within the recorder's 30 s. A check that waits longer fails its event alone
+# (ServiceUnavailable: retried, like an S3 read that failed), never rejects a student's file.
+WAIT_FOR_CHILD_S = 15
 
 
-def check_pdf(data: bytes, *, timeout_s: float = 10) -> PdfFacts:
-    """Whether this PDF opens, needs a password, and has text on one of its first pages."""
+def check_pdf(data: bytes, *, timeout_s: float = 10, wait_s: float = WAIT_FOR_CHILD_S) -> PdfFacts:
+    """Whether this PDF opens, needs a password, and has text on one of its first pages. Raises
+    ServiceUnavailable when other checks kept the child busy for more than `wait_s`."""
+    if not _ONE_AT_A_TIME.acquire(timeout=wait_s):
+        raise ServiceUnavailable(f"Other PDF checks took the child for more than {wait_s} s; retried")
+    try:
+        return _check_in_child(data, timeout_s)
+    finally:
+        _ONE_AT_A_TIME.release()
+
+
+def _check_in_child(data: bytes, timeout_s: float) -> PdfFacts:
     try:
         # Our own interpreter and module, no shell. The child sets its limits itself, first:
         # a preexec_fn is unsafe where threads run (the recorder reads a batch in a pool). It

@@ -252,7 +252,11 @@ def _validation_detail(details: list[dict[str, object]]) -> str:
         location = [str(part) for part in cast(list[object], item["location"]) if part not in ("body", "query", "path")]
         parts.append(f"{'.'.join(location) + ': ' if location else ''}{item['message']}")
     more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
-    return "; ".join(parts) + more + "." if parts else "The request does not match the API."
+    if not parts:
+        return "The request does not match the API."
+    sentence = "; ".join(parts) + more
+    # A message may end its own sentence (the body's JSON error does): one full stop, not two.
+    return sentence if sentence.endswith(".") else sentence + "."
 
 
 # What a client is told for each reason a dependency could not serve (the pages retry busy,

@@ -363,7 +363,7 @@ def submission_fields(item: SubmissionJson, now: datetime, *, verification: bool
 
 def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, object]:
     """A submission's malware scan, and whether it may be downloaded now (`scans.download_refusal`)."""
-    from exam_depository.domain.scans import download_refusal
+    from exam_depository.domain.scans import download_refusal, served
 
     released_at = item["scan_released_at"]
     released = datetime.fromisoformat(released_at) if released_at is not None else None
@@ -371,9 +371,12 @@ def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, obj
         "scan": item["scan"],
         "scan_detail": item["scan_detail"],
         "scan_released_at": released,
-        "downloadable": status == "current" and download_refusal(item["scan"], released, item["scan_detail"]) is None,
+        "downloadable": served(status, item["stands_in"])
+        and download_refusal(item["scan"], released, item["scan_detail"]) is None,
         "found_type": item["found_type"],
         "warnings": item["warnings"],
+        "stands_in": item["stands_in"],
+        "earlier_file_kept": item["earlier_file_kept"],
     }
 
 
@@ -503,7 +506,7 @@ def _timing(row: ProgressRow, clock: Clock | None, now: datetime) -> Timing | No
 def verification(row: VerifiedSubmission) -> Verification:
     from exam_depository.api.models.common import StudentName
     from exam_depository.api.models.reviews import ExamTitle, Verification
-    from exam_depository.domain.scans import download_refusal
+    from exam_depository.domain.scans import download_refusal, served
 
     status = status_at(row.status, row.expires_at, datetime.now(UTC))
     return Verification(
@@ -523,7 +526,7 @@ def verification(row: VerifiedSubmission) -> Verification:
         scan=row.scan,
         scan_detail=row.scan_detail,
         scan_released_at=row.scan_released_at,
-        downloadable=status == "current"
+        downloadable=served(status, row.stands_in)
         and row.object_deleted_at is None
         and download_refusal(row.scan, row.scan_released_at, row.scan_detail) is None,
         warnings=list(row.warnings),

@@ -199,12 +199,19 @@ def must_not_exist(
     submission_status: SubmissionStatus | None,
     version_id: str,
     submission_scan: ScanState | None = None,
+    *,
+    stands_in: bool = False,
 ) -> bool:
     """Whether this version of an object must be deleted: no form was issued for it, it is a
     reuse of a used form, or its form's record says it is rejected, superseded or expired.
     A pending form's object may still be recorded, so it stays. A superseded file in which
     malware was found stays too, quarantined for the examiner's records until its retention ends
-    (the expiry job deletes it then)."""
+    (the expiry job deletes it then). So does a superseded file that `stands_in` for its student's
+    current one, which cannot be downloaded (still being scanned, or malware found): the latest
+    earlier file that can be is kept, and served, in its place, so that a threat found in a second
+    try (a false positive too) never loses the answer handed in before it. Once the current file
+    can be downloaded, the earlier one no longer stands in and goes (adapters/db/submissions.py's
+    `stands_in` says which one, in SQL)."""
     if upload is None:
         return True
     if upload.status == "pending":
@@ -213,7 +220,7 @@ def must_not_exist(
         return True
     if upload.status == "rejected":
         return True
-    if submission_status == "superseded" and submission_scan == "threat":
+    if submission_status == "superseded" and (submission_scan == "threat" or stands_in):
         return False
     return submission_status in ("superseded", "expired")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from exam_depository.domain.errors import NotReleasable, NotScanned, Threat
-from exam_depository.domain.statuses import ScanState
+from exam_depository.domain.statuses import ScanState, SubmissionStatus
 
 ScanStatus = Literal["NO_THREATS_FOUND", "THREATS_FOUND", "UNSUPPORTED", "ACCESS_DENIED", "FAILED"]
 
@@ -178,15 +178,15 @@ def download_refusal(
     scan: ScanState | None, released_at: datetime | None, detail: str | None
 ) -> NotScanned | Threat | None:
     """Whether a file may be downloaded. None (not scanned: recorded before scanning began, or
-    with scanning off) and clean may; a threat never; a file that could not be scanned only once
-    the exam's owner released it; one still being scanned not yet."""
+    with scanning off) and clean may; a threat never; a file that could not be scanned, or whose
+    scan is overdue, only once the exam's owner released it; one still being scanned not yet."""
     if scan is None or scan == "clean":
         return None
     if scan == "threat":
         return Threat(THREAT_FOUND.format(detail=detail or "unnamed"), extra={"scan": scan, "scan_detail": detail})
+    if released_at is not None:
+        return None
     if scan in ("unsupported", "failed"):
-        if released_at is not None:
-            return None
         why = f" ({detail})" if detail else ""
         return NotScanned(
             f"This file could not be scanned for malware{why}; the exam's owner can release it.",
@@ -195,26 +195,51 @@ def download_refusal(
     return NotScanned(NOT_SCANNED_YET, extra={"scan": scan})
 
 
-def release_refusal(scan: ScanState | None) -> NotReleasable | None:
-    """Only a file that could not be scanned can be released: a threat never, and a clean or
-    unscanned file needs no release (one still being scanned waits for its result)."""
+# A scan still without a result this long after its file was recorded will not get one by
+# waiting: GuardDuty scans a 3 MiB file within minutes, and the reconcile job reads the scanner's
+# tag of a result whose event was lost after half an hour. What is left (scanning turned off after
+# the file was recorded, a result GuardDuty never gave) only the exam's owner can end, by a release.
+RELEASABLE_WHILE_SCANNING_AFTER = timedelta(hours=1)
+
+
+def release_refusal(scan: ScanState | None, recorded_at: datetime, now: datetime) -> NotReleasable | None:
+    """Only a file that could not be scanned, or whose scan is overdue (`RELEASABLE_WHILE_SCANNING_AFTER` after
+    it was recorded), can be released: a threat never, and a clean or unscanned file needs no
+    release (one still being scanned waits for its result until then)."""
     if scan in ("unsupported", "failed"):
         return None
     if scan == "threat":
         return NotReleasable("Malware was found in this file: it is never released.", extra={"scan": scan})
     if scan == "scanning":
+        if now - recorded_at >= RELEASABLE_WHILE_SCANNING_AFTER:
+            return None
         return NotReleasable("This file is still being checked for malware: wait for the result.", extra={"scan": scan})
     return NotReleasable("This file can be downloaded already: there is nothing to release.", extra={"scan": scan})
 
 
-def held_back(scan: ScanState | None, released_at: datetime | None, detail: str | None) -> str | None:
-    """Why an export leaves a file out (its manifest's `held_back`), or None when it is exported."""
+def served(status: SubmissionStatus, stands_in: bool) -> bool:
+    """Whether a submission's file is one a download may serve (its scan permitting): the current
+    file, or an earlier one that stands in for it while the current one cannot be downloaded
+    (adapters/db/submissions.py's `stands_in`)."""
+    return status == "current" or (status == "superseded" and stands_in)
+
+
+def held_back(
+    scan: ScanState | None, released_at: datetime | None, detail: str | None, *, kept_instead: str | None = None
+) -> str | None:
+    """Why an export leaves a file out (its manifest's `held_back`), or None when it is exported.
+    `kept_instead`: the verification code of the student's earlier file exported in its place
+    (one that stands in for it)."""
     refusal = download_refusal(scan, released_at, detail)
     if refusal is None:
         return None
     if isinstance(refusal, Threat):
-        return f"malware found: {detail or 'unnamed'}"
-    if scan == "scanning":
-        return "not scanned yet: export again in a few minutes"
-    why = f" ({detail})" if detail else ""
-    return f"could not be scanned{why}: the exam's owner can release it"
+        why = f"malware found: {detail or 'unnamed'}"
+    elif scan == "scanning":
+        why = "not scanned yet: export again in a few minutes"
+    else:
+        cause = f" ({detail})" if detail else ""
+        why = f"could not be scanned{cause}: the exam's owner can release it"
+    if kept_instead is not None:
+        why += f"; the student's earlier file {kept_instead}, which can be downloaded, is exported in its place"
+    return why

@@ -205,8 +205,14 @@ def _write_zip(
             continue
         item, chunks = opened
         if chunks is None:  # held back by the malware gate: listed in the manifest, saying why
-            exported.append((item, ""))
-            continue
+            kept = _kept_instead(item)
+            if kept is None:
+                exported.append((item, ""))
+                continue
+            # An earlier file of the student's is kept in its place (a threat found in a later
+            # try): exported instead, both listed, the held-back one naming it.
+            exported.append((replace(item, kept_instead=codes.display(kept[0].verification_code)), ""))
+            item, chunks = kept
         name = names.entry(_who(item, anonymous), item.filename)
         archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
@@ -225,7 +231,8 @@ def _write_zip(
 
 
 # A student who hands in again while an export is built supersedes the file the export listed,
-# and the recorder deletes that version: reading it then fails. The builder deliberately takes the
+# and the recorder deletes that version (at once if the new file is downloadable, else once it is:
+# until then the listed one stands in for it and is exported): reading it then fails. The builder deliberately takes the
 # student's newer current file instead, read again from the records, rather than leave the student
 # out: an export promises every current submission of the exam, and this is the file the student
 # handed in last; the manifest, written last, describes the file the ZIP holds. A student with no
@@ -277,6 +284,20 @@ def _opened(
     )
 
 
+def _kept_instead(
+    held: db.exports.ExportedSubmission,
+) -> tuple[db.exports.ExportedSubmission, Iterator[bytes]] | None:
+    """The student's earlier file that stands in for the held-back current one, and its bytes;
+    None when there is none, or its version is gone (the current one became downloadable and the
+    earlier one was deleted meanwhile: this export holds neither, and says why of the current one)."""
+    with db.transaction() as conn:
+        kept = db.exports.stand_in_of(conn, held.student_id, datetime.now(UTC))
+    if kept is None:
+        return None
+    chunks = storage.stream_version(kept.object_key, kept.version_id)
+    return None if chunks is None else (kept, chunks)
+
+
 def _checked(
     item: db.exports.ExportedSubmission, name: str, chunks: Iterator[bytes], anonymous: bool
 ) -> Iterator[bytes]:
@@ -325,7 +346,8 @@ def manifest(files: list[db.exports.ExportedSubmission], names: list[str], *, an
             "extra_time_minutes": str(item.extra_time_minutes),
             "verification_code": codes.display(item.verification_code),
             "scan": item.scan or "",
-            "held_back": held_back(item.scan, item.scan_released_at, item.scan_detail) or "",
+            "held_back": held_back(item.scan, item.scan_released_at, item.scan_detail, kept_instead=item.kept_instead)
+            or "",
         }
         writer.writerow([neutralized(values[column]) for column in columns])
     return ("\ufeff" + out.getvalue()).encode()

@@ -86,7 +86,8 @@ def plan(
         facts = upload.facts if upload is not None else None
         status = upload.submission_status if upload is not None else None
         scan = upload.submission_scan if upload is not None else None
-        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan):
+        kept = upload is not None and upload.stands_in
+        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan, stands_in=kept):
             # A delete marker keeps nothing the records need, and may hide a version they do.
             owner = upload.upload_id if upload is not None and upload.version_id == item.version_id else None
             repairs.delete.append(Deletion(item.key, item.version_id, None if item.delete_marker else owner))
@@ -102,7 +103,13 @@ def plan(
         assert upload.version_id is not None  # a used form names its version (a constraint)
         if (upload.object_key, upload.version_id) in listed:
             continue
-        if must_not_exist(upload.facts, upload.submission_status, upload.version_id, upload.submission_scan):
+        if must_not_exist(
+            upload.facts,
+            upload.submission_status,
+            upload.version_id,
+            upload.submission_scan,
+            stands_in=upload.stands_in,
+        ):
             repairs.confirm_deleted.append(upload.upload_id)
         elif upload.recorded_at is not None and upload.recorded_at < settled:
             # Recorded after a GET found the version, so it existed before the listing began.

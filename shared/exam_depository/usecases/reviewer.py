@@ -20,7 +20,7 @@ from exam_depository.domain.errors import Gone, NotFound
 from exam_depository.domain.filenames import attachment_disposition, served_content_type
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import status_at
-from exam_depository.domain.scans import download_refusal
+from exam_depository.domain.scans import download_refusal, served
 from exam_depository.domain.statuses import ScanState, SubmissionStatus
 
 NO_SUBMISSION = "No submission has this verification code."
@@ -60,7 +60,7 @@ def download_link(verification_code: str, *, request_id: str | None = None) -> L
         if row is None:
             raise NotFound(NO_SUBMISSION)
         status = status_at(row.status, row.expires_at, now)
-        if status != "current":
+        if not served(status, row.stands_in) or now >= row.expires_at:
             raise Gone(f"This file is {status}; only the current submission can be downloaded.")
         if row.object_deleted_at is not None:
             # The reconcile job found the file missing from S3: a link would only give a 404.

@@ -4,6 +4,7 @@ tag), and the exam owner's release of a file that could not be scanned."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -87,14 +88,15 @@ def record_scan_results(results: list[ScanResult | Ignored]) -> ScanBatch:
 
 
 def release_submission(caller: Caller, exam_id: str, upload_id: UUID, release: ReleaseIn) -> SubmissionJson:
-    """The exam's owner lets a file that could not be scanned be downloaded: an audited act. A
-    threat is never released. Releasing twice answers the same and appends nothing."""
+    """The exam's owner lets a file that could not be scanned, or whose scan is long overdue, be
+    downloaded: an audited act. A threat is never released (nor a released file whose scan later
+    finds one downloaded). Releasing twice answers the same and appends nothing."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.SUBMISSION_RELEASE)
         target = db.scans.lock_submission(conn, exam.exam_pk, upload_id)
         if target is None:
             raise NotFound(NO_SUBMISSION)
-        refusal = release_refusal(target.scan)
+        refusal = release_refusal(target.scan, target.recorded_at, datetime.now(UTC))
         if refusal is not None:
             raise refusal
         if target.scan_released_at is None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from exam_depository.adapters.db import windows
+from exam_depository.adapters.db.submissions import stands_in
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.statuses import ExportStatus, ScanState
 
@@ -84,6 +85,8 @@ class ExportedSubmission:
     scan: ScanState | None
     scan_detail: str | None
     scan_released_at: datetime | None
+    # Held back, with the verification code of the student's earlier file exported in its place.
+    kept_instead: str | None = None
 
 
 def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
@@ -94,13 +97,14 @@ def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
 
 
 # Current submissions: within their retention, their file still stored.
-_EXPORTED = f"""SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
+_SUBMISSIONS = f"""SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
                        x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id,
                        s.started_at, {windows.personal_due()} AS due_at, {windows.personal_cutoff()} AS cutoff_at,
                        s.extra_time_percent, s.extra_time_minutes, x.scan, x.scan_detail, x.scan_released_at
                 FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
                 JOIN exam e ON e.id = s.exam_id
-                WHERE x.status = 'current' AND x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
+                WHERE x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""
+_EXPORTED = f"{_SUBMISSIONS} AND x.status = 'current'"
 
 
 def current_submissions(conn: Connection, exam_pk: int, now: datetime) -> list[ExportedSubmission]:
@@ -119,6 +123,15 @@ def current_submission_of(conn: Connection, student_id: int, now: datetime) -> E
     """One student's current submission, read again when the one an export listed was replaced."""
     with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
         return cur.execute(f"{_EXPORTED} AND s.id = %(student)s", {"student": student_id, "now": now}).fetchone()
+
+
+def stand_in_of(conn: Connection, student_id: int, now: datetime) -> ExportedSubmission | None:
+    """The student's earlier file that stands in for their current one, which cannot be
+    downloaded (`submissions.stands_in`): exported in its place."""
+    with conn.cursor(row_factory=rows_of(ExportedSubmission)) as cur:
+        return cur.execute(
+            f"{_SUBMISSIONS} AND s.id = %(student)s AND {stands_in('x')}", {"student": student_id, "now": now}
+        ).fetchone()
 
 
 def export_progress(conn: Connection, export_id: UUID, *, files_total: int, files_done: int, written: int) -> bool:

@@ -118,13 +118,14 @@ class ReleaseTarget:
     scan_detail: str | None
     scan_released_at: datetime | None
     pseudonym: str
+    recorded_at: datetime  # how long its scan has been going on, while `scanning`
 
 
 def lock_submission(conn: Connection, exam_pk: int, upload_id: UUID) -> ReleaseTarget | None:
     """The exam's submission of this upload, locked: two releases of it queue here."""
     with conn.cursor(row_factory=rows_of(ReleaseTarget)) as cur:
         return cur.execute(
-            """SELECT x.id AS submission_id, x.scan, x.scan_detail, x.scan_released_at, s.pseudonym
+            """SELECT x.id AS submission_id, x.scan, x.scan_detail, x.scan_released_at, s.pseudonym, x.recorded_at
                FROM submission x JOIN student s ON s.id = x.student_id
                WHERE s.exam_id = %s AND x.upload_id = %s
                FOR UPDATE OF x""",

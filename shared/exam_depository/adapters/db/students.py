@@ -10,7 +10,13 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
-from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson, downloadable
+from exam_depository.adapters.db.submissions import (
+    LATEST,
+    SUBMISSION_JSON,
+    SubmissionJson,
+    downloadable,
+    earlier_file_kept,
+)
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.access import Disclosure
 from exam_depository.domain.audit import Event
@@ -162,6 +168,8 @@ _SUBMISSION = _json_object(
         "downloadable": downloadable("latest", _STATUS_NOW),
         "found_type": "latest.found_type",
         "warnings": "latest.warnings",
+        "stands_in": "false",  # the latest handed-in file is never superseded
+        "earlier_file_kept": f"COALESCE({earlier_file_kept('latest')}, false)",
     }
 )
 _EXTENSION = _json_object(

@@ -37,19 +37,53 @@ class SubmissionJson(TypedDict):
     scan_released_at: str | None
     found_type: str | None
     warnings: list[SubmissionWarning]
+    stands_in: bool  # superseded, and kept and served in place of a current file not downloadable
+    earlier_file_kept: bool  # current, not downloadable, and an earlier file stands in for it
+
+
+def scan_allows(t: str) -> str:
+    """Whether the scan of the submission `{t}` lets it be downloaded: `domain.scans.download_refusal`'s
+    rule, in SQL (not scanned, clean, or released by the exam's owner; a threat never)."""
+    return f"({t}.scan IS NULL OR {t}.scan = 'clean' OR ({t}.scan <> 'threat' AND {t}.scan_released_at IS NOT NULL))"
+
+
+def stands_in(t: str) -> str:
+    """Whether the superseded submission `{t}` is kept, and served, in place of its student's
+    current one, which its scan does not let be downloaded (still being scanned, or malware found):
+    `{t}` is the latest of the student's superseded files that can be, still stored. So a threat found in a
+    later file (a false positive too) never leaves the student with nothing handed in; once the
+    current file can be downloaded, `{t}` no longer stands in and its version is deleted
+    (`domain.recording.must_not_exist`)."""
+    return f"""({t}.status = 'superseded' AND {scan_allows(t)}
+        AND EXISTS (SELECT 1 FROM upload k WHERE k.id = {t}.upload_id AND k.object_deleted_at IS NULL)
+        AND EXISTS (SELECT 1 FROM submission c
+                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {scan_allows("c")})
+        AND NOT EXISTS (SELECT 1 FROM submission l JOIN upload lk ON lk.id = l.upload_id
+                        WHERE l.student_id = {t}.student_id AND l.status = 'superseded'
+                          AND l.issue_seq > {t}.issue_seq AND lk.object_deleted_at IS NULL AND {scan_allows("l")}))"""
+
+
+def earlier_file_kept(t: str) -> str:
+    """Whether the current submission `{t}`, which cannot be downloaded, has an earlier file
+    standing in for it (`stands_in`)."""
+    return f"""({t}.status = 'current' AND NOT {scan_allows(t)}
+        AND EXISTS (SELECT 1 FROM submission e WHERE e.student_id = {t}.student_id AND {stands_in("e")}))"""
 
 
 # Made from SubmissionJson's fields, so the statements and the views name them once: the object of
-# the submission `{t}` (an alias the statement gives it).
+# the submission `{t}` (an alias the statement gives it); the last two computed from its student's.
+_COMPUTED = {"stands_in": stands_in, "earlier_file_kept": earlier_file_kept}
 SUBMISSION_JSON = (
-    "jsonb_build_object(" + ", ".join(f"'{name}', {{t}}.{name}" for name in SubmissionJson.__annotations__) + ")"
+    "jsonb_build_object("
+    + ", ".join(
+        f"'{name}', " + (f"COALESCE({_COMPUTED[name]('{t}')}, false)" if name in _COMPUTED else f"{{t}}.{name}")
+        for name in SubmissionJson.__annotations__
+    )
+    + ")"
 )
 
 
 def downloadable(t: str, status: str) -> str:
     """Whether the submission `{t}`, whose status as of now is the SQL `status`, may be downloaded:
     `domain.scans.download_refusal`'s rule, in SQL (the roster's page writes its JSON here)."""
-    return (
-        f"({status} = 'current' AND ({t}.scan IS NULL OR {t}.scan = 'clean'"
-        f" OR ({t}.scan IN ('unsupported', 'failed') AND {t}.scan_released_at IS NOT NULL)))"
-    )
+    return f"({status} = 'current' AND {scan_allows(t)})"

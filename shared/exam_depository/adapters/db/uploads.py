@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from exam_depository.adapters.db import windows
+from exam_depository.adapters.db.submissions import stands_in
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.statuses import (
     RejectionReason,
@@ -145,6 +146,7 @@ class UsedVersion:
     issue_seq: int
     submission_status: SubmissionStatus | None
     submission_scan: ScanState | None = None
+    stands_in: bool = False  # superseded, and kept in place of a current file not downloadable
 
     @property
     def facts(self) -> UploadFacts:
@@ -282,8 +284,9 @@ def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedV
     the recorder asks for the deletes of those that must go again, so one that failed is redone."""
     with conn.cursor(row_factory=rows_of(UsedVersion)) as cur:
         return cur.execute(
-            """SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
-                      x.status AS submission_status, x.scan AS submission_scan
+            f"""SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
+                      x.status AS submission_status, x.scan AS submission_scan,
+                      COALESCE({stands_in("x")}, false) AS stands_in
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
             (student_ids,),
@@ -314,6 +317,7 @@ class UploadRecord:
     recorded_at: datetime | None
     expires_at: datetime | None
     submission_scan: ScanState | None = None
+    stands_in: bool = False  # superseded, and kept in place of a current file not downloadable
 
     @property
     def facts(self) -> UploadFacts:
@@ -325,9 +329,9 @@ def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecor
     deleted, plus those of the listed keys (an object that came back after its delete)."""
     with conn.cursor(row_factory=rows_of(UploadRecord)) as cur:
         return cur.execute(
-            """SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
+            f"""SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
                       u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at,
-                      x.scan AS submission_scan
+                      x.scan AS submission_scan, COALESCE({stands_in("x")}, false) AS stands_in
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
             (listed_keys,),
@@ -351,14 +355,18 @@ class ExpiredVersion:
 
 
 def expire_submissions(conn: Connection, now: datetime) -> list[ExpiredVersion]:
-    """Mark current submissions past their retention as expired, and the superseded ones kept
-    in quarantine (malware found); returns their versions."""
+    """Mark current submissions past their retention as expired, and the superseded ones whose
+    file is still kept (malware found, quarantined; an earlier file kept in place of a current one
+    not downloadable; a delete not yet confirmed); returns their versions."""
     with conn.cursor(row_factory=rows_of(ExpiredVersion)) as cur:
         return cur.execute(
             """WITH expired AS (
-                 UPDATE submission SET status = 'expired'
-                 WHERE (status = 'current' OR (status = 'superseded' AND scan = 'threat')) AND expires_at <= %s
-                 RETURNING upload_id)
+                 UPDATE submission x SET status = 'expired'
+                 WHERE (x.status = 'current'
+                        OR (x.status = 'superseded' AND EXISTS (
+                              SELECT 1 FROM upload k WHERE k.id = x.upload_id AND k.object_deleted_at IS NULL)))
+                   AND x.expires_at <= %s
+                 RETURNING x.upload_id)
                SELECT u.id AS upload_id, u.object_key, u.version_id
                FROM upload u JOIN expired e ON e.upload_id = u.id""",
             (now,),

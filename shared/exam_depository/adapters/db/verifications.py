@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from exam_depository.adapters.db.submissions import stands_in
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.statuses import ScanState, SubmissionStatus, SubmissionWarning
 
@@ -36,16 +37,19 @@ class VerifiedSubmission:
     scan_detail: str | None
     scan_released_at: datetime | None
     warnings: list[SubmissionWarning]
+    # Superseded, and kept in place of the student's current file, which cannot be downloaded.
+    stands_in: bool = False
 
 
 def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubmission | None:
     with conn.cursor(row_factory=rows_of(VerifiedSubmission)) as cur:
         return cur.execute(
-            """SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
+            f"""SELECT x.verification_code, x.filename, x.content_type, x.size_bytes, x.sha256, x.submitted_at,
                       x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
                       s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
                       s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym,
-                      x.scan, x.scan_detail, x.scan_released_at, x.warnings
+                      x.scan, x.scan_detail, x.scan_released_at, x.warnings,
+                      {stands_in("x")} AS stands_in
                FROM submission x
                JOIN upload u ON u.id = x.upload_id
                JOIN student s ON s.id = x.student_id

@@ -59,14 +59,26 @@ class Submission(ApiModel):
     )
     downloadable: bool = Field(
         default=True,
-        description="Whether its verification code gives a download now: the current file, and clean, not scanned, "
-        "or released. A threat never is; a file being scanned is once its scan ends clean.",
+        description="Whether its verification code gives a download now: the current file (or an earlier one that "
+        "stands in for it), and clean, not scanned, or released. A threat never is; a file being scanned is once its "
+        "scan ends clean.",
     )
     found_type: str | None = Field(
         default=None, description="What the bytes were found to be (e.g. pdf, docx), where the exam checked types."
     )
     warnings: list[SubmissionWarning] = Field(
         default_factory=list, description="Shown to the examiner, not refused: scanned_pdf (a PDF with no text)."
+    )
+    stands_in: bool = Field(
+        default=False,
+        description="An earlier file kept, and downloadable, in place of the student's current one, which cannot "
+        "be downloaded (still being scanned, or malware found): no answer is lost to a threat found in a later "
+        "try. Deleted once the current file can be downloaded.",
+    )
+    earlier_file_kept: bool = Field(
+        default=False,
+        description="This current file cannot be downloaded, and the student's earlier file, which can, is kept in "
+        "its place (the one marked stands_in in the student's submissions).",
     )
 
 
