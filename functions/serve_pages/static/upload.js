@@ -256,7 +256,7 @@ const FOUND = {
   svg: "upload.found.svg", text: "upload.found.text", html: "upload.found.html", rtf: "upload.found.rtf",
   "ms-office-97": "upload.found.ms-office-97", "windows-program": "upload.found.windows-program",
   "linux-program": "upload.found.linux-program", "macos-program": "upload.found.macos-program",
-  script: "upload.found.script", audio: "upload.found.audio", video: "upload.found.video",
+  audio: "upload.found.audio", video: "upload.found.video",
   unknown: "upload.found.unknown",
 };
 // "a PDF or a Word document", in the reader's language.
@@ -272,14 +272,16 @@ function showAccepted(exam) {
   if (exam.accept) $("file").accept = exam.accept;
   else $("file").removeAttribute("accept");
 }
-// A file the picker's `accept` does not name (chosen with "All files") is refused before anything
-// is sent: by its type as the browser says it, else by its name's extension.
+// A file whose name's extension the picker's `accept` does not name (chosen with "All files") is
+// refused before anything is sent, as the form would refuse it: by the name, which is what the
+// reviewer's computer goes by (trailing dots and spaces dropped, as Windows drops them).
 function acceptable(file) {
   const accept = progress.exam.accept;
   if (!accept) return true;
-  const tokens = accept.split(",").map((token) => token.trim().toLowerCase());
-  const name = file.name.toLowerCase();
-  return tokens.includes(file.type.toLowerCase()) || tokens.some((token) => token.startsWith(".") && name.endsWith(token));
+  const extensions = accept.split(",").map((token) => token.trim().toLowerCase()).filter((token) => token.startsWith("."));
+  const name = file.name.toLowerCase().replace(/[. ]+$/, "");
+  const dot = name.lastIndexOf(".");
+  return dot >= 0 && extensions.includes(name.slice(dot));
 }
 
 // --- the malware check of the file on record ---------------------------------------------------

@@ -210,9 +210,19 @@ def inspect(
 def read_tail(key: str, version_id: str, n: int) -> bytes | None:
     """The last `n` bytes of one version (all of a smaller one), or None when S3 holds nothing:
     a ZIP's central directory, which names its entries."""
+    return _read_range(key, version_id, f"bytes=-{n}")
+
+
+def read_range(key: str, version_id: str, start: int, length: int) -> bytes | None:
+    """`length` bytes of one version from `start` (fewer at its end), or None when S3 holds
+    nothing: one entry of a ZIP, where its central directory places it."""
+    return _read_range(key, version_id, f"bytes={start}-{start + length - 1}")
+
+
+def _read_range(key: str, version_id: str, byte_range: str) -> bytes | None:
     try:
         body = client().get_object(
-            Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id, Range=f"bytes=-{n}"
+            Bucket=load(StorageSettings).bucket, Key=key, VersionId=version_id, Range=byte_range
         )["Body"]
         with closing(body):
             return body.read()

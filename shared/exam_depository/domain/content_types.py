@@ -1,11 +1,12 @@
 """The kinds of file an exam may accept, and what a file is by its bytes rather than its name.
 
-`declared_type_refusal` weighs what a browser declares before a form is issued; `identify` reads a
-file's first bytes (`identify_zip_tail` the end of a ZIP) after S3 stored it, and names what it
-found in words a student understands. puremagic names most formats from their header but cannot
+`filename_refusal` weighs the name a form is asked for; `identify` reads a file's first bytes
+(`identify_zip_tail` the end of a ZIP, and where it must one entry of it) after S3 stored it, and
+names what it found in words a student understands; `served_filename` is the name a person
+downloads it under. puremagic names most formats from their header but cannot
 tell the ZIP-based office formats from a ZIP (it opens the file by name to look inside): we read
-the ZIP's central directory ourselves, and recognise plain text, and the markup a browser would
-run, by our own rules (puremagic finds nothing in text)."""
+the ZIP's central directory ourselves, and recognise plain text, and a whole web page, SVG or XML
+document, by our own rules (puremagic finds nothing in text)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class KindSpec:
 # The one table of the kinds. Each kind's MIME types are the standard ones and then the aliases
 # browsers and systems still declare (Windows' registry gives .zip as application/x-zip-compressed,
 # older browsers .jpg as image/jpg, .md as text/x-markdown, .pdf as application/x-pdf): the picker's
-# `accept` and the form both take them all, so the page and the form agree on what may be sent.
+# `accept` lists them beside the extensions, for the pickers that filter by type (a phone's photo
+# picker); the form goes by the name's extension alone (`filename_refusal`).
 SPECS: Mapping[Kind, KindSpec] = {
     "pdf": KindSpec("a PDF", ("application/pdf", "application/x-pdf"), (".pdf",), ("pdf",)),
     "word": KindSpec(
@@ -64,10 +66,13 @@ SPECS: Mapping[Kind, KindSpec] = {
 }
 _KIND_OF_CODE = {code: kind for kind, spec in SPECS.items() for code in spec.found_codes}
 
-# The first bytes the recorder reads to identify a file, and the end of a ZIP it reads when the
-# first bytes did not say which ZIP it is (the central directory, where every entry is named).
+# The first bytes the recorder reads to identify a file, the end of a ZIP it reads when the first
+# bytes did not say which ZIP it is (the central directory, where every entry is named), and the
+# most it reads of the one entry that decides, when it lies between the two (LibreOffice writes
+# [Content_Types].xml after word/, before the pictures).
 TYPE_PREFIX_BYTES = 8192
 ZIP_TAIL_BYTES = 65536
+ZIP_ENTRY_BYTES = 65536
 
 # Every code `identify` may answer, and how a sentence names it ("This file is a Windows program").
 FOUND_NAMES: Mapping[str, str] = {
@@ -99,7 +104,6 @@ FOUND_NAMES: Mapping[str, str] = {
     "windows-program": "a Windows program",
     "linux-program": "a Linux program",
     "macos-program": "a macOS program",
-    "script": "a script",
     "audio": "an audio recording",
     "video": "a video",
     "unknown": "of a type we do not recognise",
@@ -110,16 +114,19 @@ FOUND_NAMES: Mapping[str, str] = {
 class Found:
     """What a file's bytes are: a code of `FOUND_NAMES`, the accepted kind it is (None: none),
     and how a sentence names it. Not conclusive: a ZIP whose first bytes did not say which ZIP
-    it is (an office document's entries may come later)."""
+    it is (an office document's entries may come later). `wants`: a ZIP whose central directory
+    places the entry that would make it a document outside the bytes read; (start, length) of
+    that entry, for `identify_zip_tail` to be asked again with them (`zip` until then)."""
 
     code: str
     kind: Kind | None
     name: str
     conclusive: bool = True
+    wants: tuple[int, int] | None = None
 
 
-def found(code: str, *, conclusive: bool = True) -> Found:
-    return Found(code, _KIND_OF_CODE.get(code), FOUND_NAMES[code], conclusive)
+def found(code: str, *, conclusive: bool = True, wants: tuple[int, int] | None = None) -> Found:
+    return Found(code, _KIND_OF_CODE.get(code), FOUND_NAMES[code], conclusive, wants)
 
 
 @dataclass(frozen=True)
@@ -155,18 +162,15 @@ def accept_attribute(accepted: Sequence[Kind]) -> str | None:
     return ",".join(parts)
 
 
-def declared_type_refusal(filename: str, content_type: str, accepted: Sequence[Kind]) -> TypeNotAccepted | None:
-    """Whether a form must be refused for what the browser declares the file to be: neither its
-    declared type nor its name's extension is one of the accepted kinds'. Either is enough, as the
-    page's picker takes a file by either: a browser declares what its system's registry says (an
-    alias, or application/octet-stream when it does not know), and the bytes are checked again once
-    stored. This only spares a student a pointless upload."""
+def filename_refusal(filename: str, accepted: Sequence[Kind]) -> TypeNotAccepted | None:
+    """Whether a form must be refused for the name of its file: its extension (`name_extension`)
+    is none of the accepted kinds'. The name, not the type a browser declares, because the name is
+    what a reviewer's computer goes by when it opens the file: an `answer.hta` that is a PDF by its
+    bytes would run as a program there. The bytes are checked again once stored."""
     if not accepted:
         return None
-    declared = content_type.strip().lower()
-    extension = _extension(filename)
     kinds = _ordered(accepted)
-    if any(declared in SPECS[kind].mime_types or extension in SPECS[kind].extensions for kind in kinds):
+    if any(name_extension(filename) in SPECS[kind].extensions for kind in kinds):
         return None
     extensions = ", ".join(extension for kind in kinds for extension in SPECS[kind].extensions)
     return TypeNotAccepted(
@@ -175,9 +179,33 @@ def declared_type_refusal(filename: str, content_type: str, accepted: Sequence[K
     )
 
 
-def _extension(filename: str) -> str:
-    name = filename.rsplit("/", 1)[-1]
-    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+def name_extension(filename: str) -> str:
+    """A file name's extension as Windows reads it, lower case: after the last dot, once trailing
+    dots and spaces are dropped (Windows drops them: `answer.hta.` and `answer.hta ` are HTAs);
+    "" for none. Only the last counts: `answer.pdf.hta` is an HTA."""
+    name = filename.rsplit("/", 1)[-1].rstrip(". ")
+    _, dot, extension = name.rpartition(".")
+    return "." + extension.lower() if dot else ""
+
+
+# The extension a file found to be of this code is served with, where its name has none of its
+# kind's: the kind's first, but for images the format's own.
+_SERVED_EXTENSION = {"jpeg": ".jpg", "png": ".png", "heif": ".heic", "webp": ".webp"}
+
+
+def served_filename(filename: str, found_code: str | None) -> str:
+    """The name a person downloads a file under (a reviewer's link, the export's ZIP): the name
+    the student gave, unless its extension is none of the kind its bytes were found to be, then
+    with that kind's extension appended (`answer.pdf` found to be text: `answer.pdf.txt`), so
+    that the reviewer's computer opens it as what it is. Trailing dots and spaces go (Windows
+    drops them). A file whose bytes were not identified (an exam of any type) keeps its name."""
+    kind = _KIND_OF_CODE.get(found_code or "")
+    if kind is None:
+        return filename
+    name = filename.rstrip(". ") or filename
+    if name_extension(name) in SPECS[kind].extensions:
+        return name
+    return name + _SERVED_EXTENSION.get(found_code or "", SPECS[kind].extensions[0])
 
 
 def _ordered(accepted: Sequence[Kind]) -> list[Kind]:
@@ -237,31 +265,34 @@ def identify(first: bytes) -> Found:
         whole = len(first) < TYPE_PREFIX_BYTES
         return _zip_found(first=first, tail=first, size=len(first)) if whole else found("zip", conclusive=False)
     matched = _puremagic_code(first)
-    if matched is not None and matched != "unknown":
+    if matched is not None and matched not in ("unknown", *_MARKUP):
         return found(matched)
     return found(_code_by_our_rules(first))
 
 
+# What puremagic names by a start that text has as often (`<!--`, `<?xml`): our text rule decides.
+_MARKUP = ("html", "svg")
+
+
 def _code_by_our_rules(first: bytes) -> str:
-    """What puremagic does not name: a PDF whose header follows blank space, a script, text, or
-    markup a browser renders."""
+    """What puremagic does not name: a PDF whose header follows blank space, text, or a whole
+    web page, SVG or XML document."""
     if _PDF_HEADER.match(first):
         return "pdf"
-    if first.startswith(b"#!"):
-        return "script"
     text = _text(first)
     if text is None:
         # No text, but bytes that start as a web page are one to a browser, which goes by the start.
         start = first.removeprefix(b"\xef\xbb\xbf").decode("latin-1")
-        return (_markup_code(start) or "html") if _MARKUP_DOCUMENT.match(start) else "unknown"
+        return _markup_code(start) or "unknown"
     return _markup_code(text) or "text"
 
 
-def identify_zip_tail(tail: bytes, *, first: bytes, size: int) -> Found:
+def identify_zip_tail(tail: bytes, *, first: bytes, size: int, entry: tuple[int, bytes] | None = None) -> Found:
     """Which ZIP a file of `size` bytes is, from its last bytes (`ZIP_TAIL_BYTES`, or all of a
-    smaller file) and its first (`TYPE_PREFIX_BYTES`). Always conclusive: a ZIP that is not
-    wholly an office document is a ZIP."""
-    return _zip_found(first=first, tail=tail, size=size)
+    smaller file), its first (`TYPE_PREFIX_BYTES`) and, asked again, the bytes `entry` (start,
+    bytes) that the first answer `wants`. Always conclusive: a ZIP that is not wholly an office
+    document is a ZIP."""
+    return _zip_found(first=first, tail=tail, size=size, entry=entry)
 
 
 @dataclass(frozen=True)
@@ -275,7 +306,7 @@ class _Entry:
     offset: int  # of its local header, from the file's start
 
 
-def _zip_found(*, first: bytes, tail: bytes, size: int) -> Found:
+def _zip_found(*, first: bytes, tail: bytes, size: int, entry: tuple[int, bytes] | None = None) -> Found:
     """A ZIP is an office document only when the entries its central directory names (what
     Word, LibreOffice and every unzip read, not the local headers that come first) make one:
 
@@ -287,24 +318,47 @@ def _zip_found(*, first: bytes, tail: bytes, size: int) -> Found:
       `content.xml`;
     - anything less, or a directory we cannot read whole in the bytes read (more entries than
       the last 64 KiB hold, a ZIP64, bytes before the archive, a name twice): `zip`. A ZIP is then
-      what an exam accepting ZIPs takes, never what one accepting documents takes."""
+      what an exam accepting ZIPs takes, never what one accepting documents takes.
+
+    `[Content_Types].xml` is read where it lies in the bytes read; elsewhere (LibreOffice's
+    order), the answer is `zip` and `wants` its local header and data, at most
+    `ZIP_ENTRY_BYTES`, which `entry` then brings."""
     directory = _central_directory(tail, size)
     if directory is None:
         return found("zip")
-    entries = {entry.name: entry for entry in directory}
+    entries = {item.name: item for item in directory}
     if len(entries) != len(directory):
         return found("zip")  # a name twice: readers differ on which one they open
-    tail_at = size - len(tail)
+    windows = [(first, 0), (tail, size - len(tail))]
+    if entry is not None:
+        windows.append((entry[1], entry[0]))
     content_types, mimetype = entries.get(b"[Content_Types].xml"), entries.get(b"mimetype")
     if content_types is not None and mimetype is None:
-        xml = _inflated(content_types, first, tail, tail_at)
-        code = None if xml is None else _office_code(xml.decode("utf-8", "replace"), entries)
+        xml = _inflated(content_types, windows)
+        if xml is _OUTSIDE:
+            return found("zip", wants=_entry_range(content_types, size)) if entry is None else found("zip")
+        code = None if not isinstance(xml, bytes) else _office_code(xml.decode("utf-8", "replace"), entries)
         return found(code or "zip")
     if mimetype is not None and content_types is None and mimetype.offset == 0 and mimetype.method == 0:
-        code = _OPENDOCUMENT.get(_inflated(mimetype, first, tail, tail_at) or b"")
+        inflated = _inflated(mimetype, windows)
+        code = _OPENDOCUMENT.get(inflated) if isinstance(inflated, bytes) else None
         if code is not None and b"content.xml" in entries:
             return found(code)
     return found("zip")
+
+
+def _entry_range(entry: _Entry, size: int) -> tuple[int, int] | None:
+    """The bytes to read for `entry`: its local header (whose extra field may be longer than the
+    directory's, hence room for one of up to 1 KiB) and its data, at most `ZIP_ENTRY_BYTES`, or
+    None when it could not be read whole in those."""
+    length = _LOCAL_HEADER + len(entry.name) + _LOCAL_EXTRA_ROOM + entry.compressed_size
+    if entry.offset >= size or entry.compressed_size > ZIP_ENTRY_BYTES:
+        return None
+    return entry.offset, min(length, ZIP_ENTRY_BYTES, size - entry.offset)
+
+
+_LOCAL_HEADER = 30
+_LOCAL_EXTRA_ROOM = 1024
 
 
 def _central_directory(tail: bytes, size: int) -> list[_Entry] | None:
@@ -342,19 +396,28 @@ def _end_of_directory(tail: bytes) -> int | None:
     return None
 
 
-def _inflated(entry: _Entry, first: bytes, tail: bytes, tail_at: int) -> bytes | None:
+class _Outside:
+    """An entry not wholly within the bytes read."""
+
+
+_OUTSIDE = _Outside()
+
+
+def _inflated(entry: _Entry, windows: Sequence[tuple[bytes, int]]) -> bytes | _Outside | None:
     """An entry's bytes, when its local header (agreeing with the directory) and data lie wholly
-    within the first or the last bytes read; None otherwise, or encrypted, or not inflatable."""
+    within one of the `windows` (bytes, where they start in the file); `_OUTSIDE` when they lie
+    in none; None when encrypted, not inflatable, or the local header says otherwise."""
     if entry.flags & 0x01 or entry.method not in (0, 8):
         return None
-    for data, data_at in ((first, 0), (tail, tail_at)):
+    for data, data_at in windows:
         local = entry.offset - data_at
-        if local < 0 or not data.startswith(_ZIP_LOCAL, local) or local + 30 > len(data):
+        if local < 0 or local + _LOCAL_HEADER > len(data):
             continue
         (method,) = struct.unpack_from("<H", data, local + 8)
         name_length, extra_length = struct.unpack_from("<HH", data, local + 26)
-        if method != entry.method or data[local + 30 : local + 30 + name_length] != entry.name:
-            return None  # the local header says otherwise than the directory
+        name = data[local + 30 : local + 30 + name_length]
+        if not data.startswith(_ZIP_LOCAL, local) or method != entry.method or name != entry.name:
+            return None  # no local header where the directory says, or one that says otherwise
         start = local + 30 + name_length + extra_length
         if start + entry.compressed_size > len(data):
             continue
@@ -365,7 +428,7 @@ def _inflated(entry: _Entry, first: bytes, tail: bytes, tail_at: int) -> bytes |
             return zlib.decompressobj(-15).decompress(stored, _MAX_INFLATED_BYTES)
         except zlib.error:
             return None
-    return None
+    return _OUTSIDE
 
 
 def _office_code(content_types: str, entries: Mapping[bytes, _Entry]) -> str | None:
@@ -473,8 +536,9 @@ _NOT_TEXT = frozenset({"Cc", "Cn", "Co", "Cs"})
 
 def _text(first: bytes) -> str | None:
     """The first bytes as text, or None when they are none: UTF-16 with its byte-order mark, or
-    UTF-8 (a sequence cut at the end of the prefix allowed) with no NUL; and under 1 % control,
-    unassigned or private-use characters (tab, newlines and form feed are text)."""
+    UTF-8 (a sequence cut at the end of the prefix allowed) with no NUL, under 1 % control,
+    unassigned or private-use characters (tab, newlines and form feed are text); or else
+    Windows-1252 (what Notepad saves in a Western European locale) with none at all."""
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = first[: len(first) - len(first) % 2].decode("utf-16")
@@ -487,9 +551,20 @@ def _text(first: bytes) -> str | None:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if error.start < len(first) - 3 or error.reason != "unexpected end of data":
-            return None
+            return _windows_1252(first)
         text = first[: error.start].decode("utf-8-sig")
     return text if _few_controls(text) else None
+
+
+def _windows_1252(first: bytes) -> str | None:
+    """Bytes that are no UTF-8 as Windows-1252 text: every byte one of its characters (its five
+    unassigned bytes are none) and no control character but tab, newlines and form feed, which
+    bytes that are not text almost never manage over a few hundred bytes."""
+    try:
+        text = first.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return text if text and not any(char < " " and char not in _CONTROL_ALLOWED for char in text) else None
 
 
 def _few_controls(text: str) -> bool:
@@ -501,28 +576,20 @@ def _few_controls(text: str) -> bool:
     return controls * 100 < len(text)
 
 
-# Text is what a student writes: plain text and Markdown, HTML tags in it included, but nothing a
-# browser would run if a reviewer opened the file in one. A text that is a whole web page, SVG or
-# XML document by its start is that document; one with, in a tag anywhere in the bytes read, a
-# script, a frame or object with its source, an event handler or a javascript: link is a web
-# page (a student who quotes one writes `&lt;script>` or hands in a ZIP). Code is text: `List<Object>`
-# is no object tag, `a<b && online==1` no handler. Only the first `TYPE_PREFIX_BYTES` are read.
+# Text is what a student writes: plain text, Markdown and code, with whatever tags, scripts or
+# handlers they quote or embed, since a text file is downloaded as `.txt` or `.md`
+# (`served_filename`) and no reviewer's browser renders it. What is refused is a whole web page,
+# SVG or XML document by its start (after blank space and HTML comments, which a Markdown file
+# may start with too): the wrong file, saved from a browser or a drawing program.
 _MARKUP_DOCUMENT = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|\?xml|(?:[\w.-]+:)?svg)[\s/>]", re.IGNORECASE)
-_ACTIVE_MARKUP = re.compile(
-    r"<(?:[a-z][\w.-]*:)?script[\s/>]"
-    r"|<(?:[a-z][\w.-]*:)?(?:iframe|frame|object|embed)\s[^<>]*?\b(?:src|data)\s*="
-    # a tag's attributes as a browser splits them (by blank space or a slash), one of them on…=
-    r"""|<[a-z][\w:.-]*(?:[\s/]+[^\s/<>="'(){};&|]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>=`]+))?)*?[\s/]+on[a-z]+\s*=(?!=)"""
-    r"|<[a-z][^<>]*?=\s*[\"']?\s*javascript\s*:",
-    re.IGNORECASE,
-)
+_LEADING_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)*", re.DOTALL)
 _SVG = re.compile(r"<(?:[\w.-]+:)?svg[\s/>]", re.IGNORECASE)
 
 
 def _markup_code(text: str) -> str | None:
-    """`svg` or `html` for a text that is markup a browser renders as a document or runs; None
-    for text."""
-    if not (_MARKUP_DOCUMENT.match(text) or _ACTIVE_MARKUP.search(text)):
+    """`svg` or `html` for a text that is a whole document a browser renders; None for text."""
+    comments = _LEADING_COMMENTS.match(text)
+    if not _MARKUP_DOCUMENT.match(text, comments.end() if comments else 0):
         return None
     return "svg" if _SVG.search(text) else "html"
 

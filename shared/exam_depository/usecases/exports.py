@@ -31,6 +31,7 @@ from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction, Event, Head, SignCheckpoint, member_actor
 from exam_depository.domain.audit_log import csv_chunks
 from exam_depository.domain.cells import neutralized
+from exam_depository.domain.content_types import served_filename
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable, Threat
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST, ArchiveNames
 from exam_depository.domain.instants import rfc3339
@@ -213,7 +214,7 @@ def _write_zip(
             # try): exported instead, both listed, the held-back one naming it.
             exported.append((replace(item, kept_instead=codes.display(kept[0].verification_code)), ""))
             item, chunks = kept
-        name = names.entry(_who(item, anonymous), item.filename)
+        name = names.entry(_who(item, anonymous), served_filename(item.filename, item.found_type))
         archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
         exported.append((item, name))

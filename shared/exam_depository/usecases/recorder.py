@@ -223,26 +223,43 @@ def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | Serv
 
 def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject) -> Content:
     """What a file is, from its first bytes; a ZIP they left undecided from its end (a Word
-    document is no `zip`, and a student is told what they sent); and whether a PDF opens, where
-    the form checks them."""
+    document is no `zip`, and a student is told what they sent), and where the exam takes a
+    ZIP-based kind, from the one entry that decides when it lies between the two (LibreOffice's
+    order); and whether a PDF opens, where the form checks them."""
     # Here: only a form that restricts its types loads the kinds' table and puremagic.
     from exam_depository.domain.content_types import ZIP_TAIL_BYTES, Content, identify, identify_zip_tail
 
     assert stored.first_bytes is not None
     found = identify(stored.first_bytes)
     if not found.conclusive:
+        whole = stored.content
         tail = (
-            stored.content[-ZIP_TAIL_BYTES:]
-            if stored.content is not None
+            whole[-ZIP_TAIL_BYTES:]
+            if whole is not None
             else storage.read_tail(event.key, event.version_id, ZIP_TAIL_BYTES)
         )
         if tail is not None:
             found = identify_zip_tail(tail, first=stored.first_bytes, size=stored.size_bytes)
+        if tail is not None and found.wants is not None and _ZIP_BASED & set(plan.accepted_types):
+            start, length = found.wants
+            entry = (
+                whole[start : start + length]
+                if whole is not None
+                else storage.read_range(event.key, event.version_id, start, length)
+            )
+            if entry is not None:
+                found = identify_zip_tail(tail, first=stored.first_bytes, size=stored.size_bytes, entry=(start, entry))
     if plan.check_pdfs and found.code == "pdf" and stored.content is not None:
         from exam_depository.adapters.pdfs import check_pdf
 
         return Content(found, check_pdf(stored.content))
     return Content(found)
+
+
+# The kinds whose exams take or refuse a ZIP by which ZIP it is (a Word document is no `zip`):
+# only they read a third range of one. In any other exam every ZIP is refused all the same (its
+# words say "a ZIP archive" where the entry, read, would have said "a Word document").
+_ZIP_BASED = frozenset({"word", "odt", "zip"})
 
 
 @dataclass

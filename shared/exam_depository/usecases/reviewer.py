@@ -81,7 +81,7 @@ def download_link(verification_code: str, *, request_id: str | None = None) -> L
     url = storage.presign_download(
         row.object_key,
         row.version_id,
-        attachment_disposition(row.filename),
+        attachment_disposition(_download_name(row.filename, row.found_type)),
         served_content_type(row.content_type),
         ttl,
     )
@@ -89,6 +89,17 @@ def download_link(verification_code: str, *, request_id: str | None = None) -> L
 
 
 REVIEWER = "reviewer"  # the audit log's actor for whoever holds a verification code
+
+
+def _download_name(filename: str, found_type: str | None) -> str:
+    """The name the link saves the file under: the student's, with the extension of what its
+    bytes are where the name says otherwise (`content_types.served_filename`)."""
+    if found_type is None:
+        return filename  # an exam of any type: its bytes were not identified
+    # Here: only a file whose bytes were identified loads the kinds' table.
+    from exam_depository.domain.content_types import served_filename
+
+    return served_filename(filename, found_type)
 
 
 # --- receipts ---------------------------------------------------------------------------------

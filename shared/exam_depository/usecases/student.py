@@ -100,9 +100,9 @@ def request_upload(upload_code: str, request: UploadRequest) -> IssuedForm:
         student, used, open_forms = found
         if student.accepted_types:
             # Here: only an exam that restricts its types loads the kinds' table.
-            from exam_depository.domain.content_types import declared_type_refusal
+            from exam_depository.domain.content_types import filename_refusal
 
-            wrong_type = declared_type_refusal(filename, request.content_type, student.accepted_types)
+            wrong_type = filename_refusal(filename, student.accepted_types)
             if wrong_type is not None:
                 raise wrong_type
         clock = student.clock

@@ -85,6 +85,7 @@ class ExportedSubmission:
     scan: ScanState | None
     scan_detail: str | None
     scan_released_at: datetime | None
+    found_type: str | None  # what its bytes were found to be: the ZIP names it so (None: any type)
     # Held back, with the verification code of the student's earlier file exported in its place.
     kept_instead: str | None = None
 
@@ -100,7 +101,8 @@ def exam_for_export(conn: Connection, exam_pk: int) -> tuple[str, bool]:
 _SUBMISSIONS = f"""SELECT s.id AS student_id, s.nickname, s.pseudonym, s.first_name, s.last_name, x.filename,
                        x.size_bytes, x.sha256, x.submitted_at, x.late, x.verification_code, u.object_key, u.version_id,
                        s.started_at, {windows.personal_due()} AS due_at, {windows.personal_cutoff()} AS cutoff_at,
-                       s.extra_time_percent, s.extra_time_minutes, x.scan, x.scan_detail, x.scan_released_at
+                       s.extra_time_percent, s.extra_time_minutes, x.scan, x.scan_detail, x.scan_released_at,
+                       x.found_type
                 FROM submission x JOIN upload u ON u.id = x.upload_id JOIN student s ON s.id = x.student_id
                 JOIN exam e ON e.id = s.exam_id
                 WHERE x.expires_at > %(now)s AND u.object_deleted_at IS NULL"""

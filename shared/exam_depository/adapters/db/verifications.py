@@ -37,6 +37,7 @@ class VerifiedSubmission:
     scan_detail: str | None
     scan_released_at: datetime | None
     warnings: list[SubmissionWarning]
+    found_type: str | None  # what its bytes were found to be (None: its exam took any type)
     # Superseded, and kept in place of the student's current file, which cannot be downloaded.
     stands_in: bool = False
 
@@ -48,7 +49,7 @@ def submission_by_code(conn: Connection, verification_code: str) -> VerifiedSubm
                       x.expires_at, x.status, x.late, u.object_key, u.version_id, u.object_deleted_at,
                       s.first_name, s.last_name, e.title AS exam_title, e.anonymous,
                       s.started_at, x.due_at, e.id AS exam_pk, s.pseudonym,
-                      x.scan, x.scan_detail, x.scan_released_at, x.warnings,
+                      x.scan, x.scan_detail, x.scan_released_at, x.warnings, x.found_type,
                       {stands_in("x")} AS stands_in
                FROM submission x
                JOIN upload u ON u.id = x.upload_id
