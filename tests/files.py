@@ -239,6 +239,36 @@ def docx_with_many_entries(count: int) -> bytes:
     )
 
 
+def libreoffice_docx(*, paragraphs: int = 30, picture: int = 270_000) -> bytes:
+    """A Word document laid out as LibreOffice 7.4 writes one (`soffice --convert-to docx`, seen on
+    a 289 KB answer with a photo): the parts of word/ first, the text past the first 8 KiB once
+    deflated, then [Content_Types].xml, then the picture, whose bytes fill the last 64 KiB read.
+    Its text is words of letters taken from fixed bytes, deflated to about 13 KiB (the real
+    file's: 12 KiB), so [Content_Types].xml lies about where LibreOffice put it; the file is the
+    same each run."""
+    letters = _incompressible(paragraphs * 120 * 9)
+    text = "".join(
+        "<w:p><w:r><w:t>"
+        + " ".join(
+            "".join(chr(97 + letters[at + i] % 26) for i in range(2 + letters[at + 8] % 7))
+            for at in range(p * 1080, (p + 1) * 1080, 9)
+        )
+        + "</w:t></w:r></w:p>"
+        for p in range(paragraphs)
+    )
+    return _zip(
+        [
+            ("_rels/.rels", _RELS),
+            ("docProps/core.xml", "<cp:coreProperties/>"),
+            ("word/_rels/document.xml.rels", _RELS),
+            ("word/document.xml", f"<w:document><w:body>{text}</w:body></w:document>"),
+            ("word/styles.xml", "<w:styles/>"),
+            ("[Content_Types].xml", _DOCX_TYPES.format(part="word/document.xml", main=WORD_MAIN)),
+            ("word/media/image1.png", _incompressible(picture)),
+        ]
+    )
+
+
 def _incompressible(size: int) -> bytes:
     out, counter = bytearray(), 0
     while len(out) < size:

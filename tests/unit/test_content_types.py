@@ -3,6 +3,8 @@ as what they are, whatever their name says. The table is written to test-artifac
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +18,11 @@ from exam_depository.domain.content_types import (
     Found,
     PdfFacts,
     accept_attribute,
-    declared_type_refusal,
+    filename_refusal,
     identify,
     identify_zip_tail,
+    name_extension,
+    served_filename,
     wrong_type_message,
 )
 from exam_depository.domain.errors import TypeNotAccepted
@@ -30,16 +34,42 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _content(data: bytes) -> Found:
-    """What the recorder finds: the first bytes, then a ZIP's end where they left it undecided."""
-    found = identify(data[:TYPE_PREFIX_BYTES])
+    """What the recorder finds in an exam that takes Word documents: the first bytes, then a ZIP's
+    end where they left it undecided, then the one entry that decides where the end wants it."""
+    first, tail = data[:TYPE_PREFIX_BYTES], data[-ZIP_TAIL_BYTES:]
+    found = identify(first)
     if not found.conclusive:
-        found = identify_zip_tail(data[-ZIP_TAIL_BYTES:], first=data[:TYPE_PREFIX_BYTES], size=len(data))
+        found = identify_zip_tail(tail, first=first, size=len(data))
+    if found.wants is not None:
+        start, length = found.wants
+        found = identify_zip_tail(tail, first=first, size=len(data), entry=(start, data[start : start + length]))
     return found
 
 
 _HTML_THEN_PDF = b"  <html><script>alert(1)</script>%PDF-1.4\n" + files.pdf_with_text()[9:]
 _SVG_WITH_SCRIPT = b"\xef\xbb\xbf<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"
 _UTF16_PAGE = "<!DOCTYPE html>\n<html><body>Answer</body></html>\n".encode("utf-16")
+_STUDENTS_TEXTS: list[tuple[str, str, bytes]] = [
+    # Code as a first-year student writes it (no spaces around <), with a shebang
+    ("Python code", "answers.txt", b"def smallest(x, y):\n    if x<y:\n        one = x\n    else:\n        one = y\n"),
+    ("Python code, an attribute-like name after <", "answers.txt", b"while lo<hi and found:\n    onset = lo\n"),
+    ("a Python script with its #! line", "answers.txt", b"#!/usr/bin/env python3\nprint(6 * 7)\n"),
+    # Markdown of a web course: HTML quoted in code spans and fences, a video embedded
+    ("Markdown naming <script> in code", "answers.md", b"# Q3\n\nThe `<script>` element loads JavaScript.\n"),
+    (
+        "Markdown with an onclick in a fence",
+        "answers.md",
+        b'# Q4\n\n```html\n<button onclick="count()">Add</button>\n```\n',
+    ),
+    ("Markdown embedding a video", "answers.md", b'# Q5\n\n<iframe src="https://example.org/v/1"></iframe>\n'),
+    ("Markdown starting with an HTML comment", "answers.md", b"<!-- Exam 3, Ann Lee -->\n# Answer\n\nIt holds.\n"),
+    # Notepad in a Western European locale saves Windows-1252
+    (
+        "Windows-1252 text from Notepad",
+        "answers.txt",
+        "Réponse : l’énergie « se conserve » – 5 €.\r\n".encode("cp1252"),
+    ),
+]
 _MARKDOWN = (
     b"# Answer 1\n\nThe energy is *conserved*: E<sub>kin</sub> + E<sub>pot</sub> = const.<br>\n\n"
     b"<details><summary>Working</summary>\n\n```python\nprint(1 < 2 > 0)\n```\n</details>\n"
@@ -52,6 +82,13 @@ TABLE: list[tuple[str, str, Callable[[], bytes], str, Kind | None]] = [
     ("a PDF without text (a scan)", "scan.pdf", files.blank_pdf, "pdf", "pdf"),
     ("a password-protected PDF", "answers.pdf", files.encrypted_pdf, "pdf", "pdf"),
     ("a Word document", "answers.docx", files.docx, "docx", "word"),
+    (
+        "a Word document by LibreOffice: [Content_Types].xml mid-archive, behind 13 KiB of text",
+        "answers.docx",
+        files.libreoffice_docx,
+        "docx",
+        "word",
+    ),
     (
         "a Word document, [Content_Types].xml last behind 20 KB of media",
         "answers.docx",
@@ -94,13 +131,21 @@ TABLE: list[tuple[str, str, Callable[[], bytes], str, Kind | None]] = [
         None,
     ),
     ("a web page named .txt", "answers.txt", files.html, "html", None),
-    ("a shell script named .txt", "answers.txt", lambda: b"#!/bin/sh\nrm -rf ~\n", "script", None),
-    # Text is what a student writes, Markdown's HTML tags included, but nothing a browser runs.
+    (
+        "a web page after an HTML comment",
+        "answers.txt",
+        lambda: b"<!-- saved from url=(0014)about:internet -->\n" + files.html(),
+        "html",
+        None,
+    ),
+    # Text is what a student writes, whatever tags it holds: it is downloaded as .txt or .md, and
+    # no reviewer's browser renders it.
+    ("a shell script named .txt", "answers.txt", lambda: b"#!/bin/sh\nrm -rf ~\n", "text", "text"),
     ("a Markdown answer with HTML tags", "answers.md", lambda: _MARKDOWN, "text", "text"),
-    ("text with a script tag", "answers.txt", lambda: b"hello <script>alert(document.cookie)</script>", "html", None),
-    ("text with an event handler", "answers.md", lambda: b"# Answer\n<img src=x onerror=alert(1)>\n", "html", None),
-    ("text with a javascript: link", "answers.md", lambda: b'<a href="javascript:alert(1)">a</a>', "html", None),
-    ("text with a frame", "answers.md", lambda: b"See <iframe src='https://example.org'></iframe>", "html", None),
+    ("text with a script tag", "answers.txt", lambda: b"hello <script>alert(document.cookie)</script>", "text", "text"),
+    ("text with an event handler", "answers.md", lambda: b"# Answer\n<img src=x onerror=alert(1)>\n", "text", "text"),
+    ("text with a javascript: link", "answers.md", lambda: b'<a href="javascript:alert(1)">a</a>', "text", "text"),
+    *((label, name, lambda data=data: data, "text", "text") for label, name, data in _STUDENTS_TEXTS),
     (
         "Java code",
         "answers.txt",
@@ -217,7 +262,7 @@ def test_the_type_table_is_written_for_the_closing_note() -> None:
     for label, name, make, _, _ in TABLE:
         data = make()
         found = _content(data)
-        form = "415 type-not-accepted" if declared_type_refusal(name, "", ["pdf"]) else "issued"
+        form = "415 type-not-accepted" if filename_refusal(name, ["pdf"]) else "issued"
         if found.kind != "pdf":
             recorder = checked = f"rejected `wrong-type`: “{wrong_type_message(found, ['pdf'])}”"
         else:
@@ -307,51 +352,137 @@ def test_the_accept_attribute_lists_each_kinds_extensions_and_types_in_the_table
 
 
 @pytest.mark.parametrize(
-    ("filename", "content_type", "accepted", "refused"),
+    ("filename", "accepted", "refused"),
     [
-        ("program.exe", "application/x-msdownload", ["pdf"], True),
-        ("answers.pdf", "application/pdf", ["pdf"], False),
-        ("ANSWERS.PDF", "", ["pdf"], False),  # the browser does not know: the name's extension decides
-        ("answers.pdf", "application/octet-stream", ["pdf"], False),
-        ("answers", "application/octet-stream", ["pdf"], True),
-        # Either the declared type or the name's extension is enough (the bytes are checked later)
-        ("answers.pdf", "application/msword", ["pdf"], False),
-        ("answers", "application/pdf", ["pdf"], False),
-        ("photo.heic", "image/heic", ["image"], False),
-        ("program.exe", "application/x-msdownload", [], False),  # any type
-        # The aliases browsers and systems declare, with and without the kind's extension
-        ("answers.zip", "application/x-zip", ["zip"], False),
-        ("answers", "application/x-zip", ["zip"], False),
-        ("answers.zip", "application/x-zip-compressed", ["zip"], False),
-        ("answers", "application/x-zip-compressed", ["zip"], False),
-        ("photo.jpg", "image/jpg", ["image"], False),
-        ("photo", "image/jpg", ["image"], False),
-        ("notes.md", "text/x-markdown", ["text"], False),
-        ("notes", "text/x-markdown", ["text"], False),
-        ("answers.pdf", "application/x-pdf", ["pdf"], False),
-        ("answers", "application/x-pdf", ["pdf"], False),
-        # Both wrong: refused
-        ("answers.docm", "application/vnd.ms-word.document.macroenabled.12", ["word"], True),
-        ("photo.gif", "image/gif", ["image", "pdf"], True),
+        ("program.exe", ["pdf"], True),
+        ("answers.pdf", ["pdf"], False),
+        ("ANSWERS.PDF", ["pdf"], False),  # case does not count
+        ("photo.heic", ["image"], False),
+        ("notes.md", ["text"], False),
+        ("program.exe", [], False),  # any type
+        # A name a reviewer's computer would run, whatever the bytes and the declared type
+        ("answer.hta", ["pdf"], True),
+        ("answer.html", ["pdf", "text"], True),
+        ("answer.bat", ["text"], True),
+        ("answer.url", ["text"], True),
+        ("answer.svg", ["text", "image"], True),
+        ("answers.py", ["text"], True),  # code is handed in as .txt
+        # The last extension counts, as on every system; none is none
+        ("answers", ["pdf"], True),
+        ("answer.pdf.hta", ["pdf"], True),
+        ("answer.hta.pdf", ["pdf"], False),
+        # Windows drops trailing dots and spaces: answer.hta. runs as an HTA
+        ("answer.hta.", ["pdf"], True),
+        ("answer.hta. .", ["pdf"], True),
+        ("answer.pdf.", ["pdf"], False),
+        ("answers.docm", ["word"], True),
+        ("photo.gif", ["image", "pdf"], True),
     ],
 )
-def test_a_declared_type_outside_the_exams_kinds_is_refused(
-    filename: str, content_type: str, accepted: list[Kind], refused: bool
+def test_a_form_is_refused_unless_its_names_extension_is_of_an_accepted_kind(
+    filename: str, accepted: list[Kind], refused: bool
 ) -> None:
-    refusal = declared_type_refusal(filename, content_type, accepted)
+    refusal = filename_refusal(filename, accepted)
 
     assert (refusal is not None) == refused
 
 
-@pytest.mark.parametrize("content_type", ["application/x-msdownload", "application/octet-stream", "image/jpg"])
-def test_the_refusal_says_what_the_exam_accepts_in_words(content_type: str) -> None:
-    refusal = declared_type_refusal("program.exe", content_type, ["word", "pdf"])
+def test_the_refusal_says_what_the_exam_accepts_in_words() -> None:
+    refusal = filename_refusal("program.exe", ["word", "pdf"])
 
     assert isinstance(refusal, TypeNotAccepted)
     assert refusal.status == 415
     assert refusal.detail == "This exam accepts a PDF or a Word document (.pdf, .docx); program.exe is not one."
     assert refusal.extra["accepted_types"] == ["pdf", "word"]
     assert refusal.extra["accept"] == accept_attribute(["pdf", "word"])
+
+
+@pytest.mark.parametrize(
+    ("filename", "extension"),
+    [("a.PDF", ".pdf"), ("a", ""), ("a.tar.gz", ".gz"), ("a.hta. . ", ".hta"), (".pdf", ".pdf"), ("a.", "")],
+)
+def test_a_names_extension_is_what_windows_reads(filename: str, extension: str) -> None:
+    assert name_extension(filename) == extension
+
+
+@pytest.mark.parametrize(
+    ("filename", "found_code", "served"),
+    [
+        # The name agrees with the bytes: kept
+        ("answers.pdf", "pdf", "answers.pdf"),
+        ("Answers.PDF", "pdf", "Answers.PDF"),
+        ("notes.md", "text", "notes.md"),
+        ("photo.png", "jpeg", "photo.png"),  # an image all the same: viewers go by the bytes
+        ("answers.docx", "docx", "answers.docx"),
+        # The name says another kind: the bytes' kind's extension appended
+        ("answers.pdf", "text", "answers.pdf.txt"),
+        ("notes.txt", "pdf", "notes.txt.pdf"),
+        ("answer.hta", "pdf", "answer.hta.pdf"),
+        ("answer.html", "text", "answer.html.txt"),
+        ("answers.zip", "docx", "answers.zip.docx"),
+        ("photo.pdf", "heif", "photo.pdf.heic"),
+        ("photo.pdf", "jpeg", "photo.pdf.jpg"),
+        ("answer", "pdf", "answer.pdf"),
+        # Trailing dots and spaces go, as Windows would drop them
+        ("answer.pdf. ", "pdf", "answer.pdf"),
+        ("answer.hta.", "pdf", "answer.hta.pdf"),
+        # Bytes not identified (an exam of any type): the name as given
+        ("answer.hta", None, "answer.hta"),
+    ],
+)
+def test_a_file_is_served_under_the_extension_of_what_its_bytes_are(
+    filename: str, found_code: str | None, served: str
+) -> None:
+    assert served_filename(filename, found_code) == served
+
+
+def test_a_zips_deciding_entry_outside_the_bytes_read_is_asked_for_once_within_bounds() -> None:
+    document = files.libreoffice_docx()
+    first, tail = document[:TYPE_PREFIX_BYTES], document[-ZIP_TAIL_BYTES:]
+    types_at = zipfile.ZipFile(io.BytesIO(document)).getinfo("[Content_Types].xml").header_offset
+
+    # Given a LibreOffice .docx: neither the first 8 KiB nor the last 64 KiB hold [Content_Types].xml
+    assert TYPE_PREFIX_BYTES < types_at < len(document) - ZIP_TAIL_BYTES
+    found = identify_zip_tail(tail, first=first, size=len(document))
+
+    # Then the end says which bytes decide it (a ZIP until they are read): its local header and
+    # data, with room for a longer extra field than the directory's, and they decide it
+    assert found.code == "zip"
+    assert found.wants is not None
+    start, length = found.wants
+    assert start == types_at
+    assert length <= 2048
+    with_entry = identify_zip_tail(
+        tail, first=first, size=len(document), entry=(start, document[start : start + length])
+    )
+    assert with_entry == Found("docx", "word", "a Word document")
+    # Bytes that are not that entry, or too few of them, leave it a ZIP, and ask for nothing more
+    for entry in (
+        (start, document[start : start + 40]),
+        (start, b"\x00" * length),
+        (start, document[start + 1 : start + 1 + length]),
+    ):
+        again = identify_zip_tail(tail, first=first, size=len(document), entry=entry)
+        assert (again.code, again.wants) == ("zip", None)
+    # A Word document whose [Content_Types].xml lies in the bytes read asks for nothing
+    word = files.docx(content_types_last=True, padding=20_000)
+    assert identify_zip_tail(word[-ZIP_TAIL_BYTES:], first=word[:TYPE_PREFIX_BYTES], size=len(word)).wants is None
+
+
+def test_an_entry_larger_than_the_bound_is_not_asked_for() -> None:
+    # Given a [Content_Types].xml of 100 KB of incompressible bytes between the text and the picture
+    document = files._zip(
+        [
+            ("word/document.xml", "<w:document/>" + "x" * 10),
+            ("filler.bin", files._incompressible(20_000)),
+            ("[Content_Types].xml", files._incompressible(100_000)),
+            ("word/media/image1.png", files._incompressible(80_000)),
+        ]
+    )
+
+    found = identify_zip_tail(document[-ZIP_TAIL_BYTES:], first=document[:TYPE_PREFIX_BYTES], size=len(document))
+
+    assert (found.code, found.wants) == ("zip", None)
 
 
 def test_the_student_is_told_what_was_found_and_what_was_wanted() -> None:
