@@ -7,9 +7,13 @@ deleted, its attempt given back. An exam that checks PDFs opens each in a bounde
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
@@ -21,6 +25,7 @@ from bench.environment import StatementCounter
 from bench.floors import same_requests
 from tests import files
 from tests.integration.conftest import BUCKET, EXAM, Api, Bucket
+from tests.integration.test_exports import _build_queued, _start, _zip
 
 Record = Callable[..., dict[str, Any]]
 S3Call = tuple[str, dict[str, Any]]
@@ -177,12 +182,12 @@ def test_checking_pdfs_needs_an_exam_that_takes_pdfs(api: Api) -> None:
         ("zip", "answers.zip", "application/x-zip-compressed"),
         ("image", "photo.jpg", "image/jpg"),
         ("text", "notes.md", "text/x-markdown"),
+        ("text", "notes.md", "application/octet-stream"),  # a browser that does not know .md
         ("pdf", "answers.pdf", "application/x-pdf"),
-        ("pdf", "answers", "application/x-pdf"),  # the type alone is enough
-        ("pdf", "answers.pdf", "application/msword"),  # and so is the name's extension
+        ("pdf", "answers.pdf", "application/msword"),  # the name's extension decides
     ],
 )
-def test_a_form_is_issued_for_a_type_a_browser_declares_by_another_name(
+def test_a_form_is_issued_for_a_name_of_the_kind_whatever_type_a_browser_declares(
     api: Api, kind: str, filename: str, content_type: str
 ) -> None:
     _restricted(api, kind)
@@ -191,6 +196,43 @@ def test_a_form_is_issued_for_a_type_a_browser_declares_by_another_name(
     form = _form(api, student["upload_code"], filename, content_type)
 
     assert form["upload_id"]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "filename", "content_type"),
+    [
+        (("pdf",), "answer.hta", "application/pdf"),
+        (("pdf",), "answer.html", "application/pdf"),
+        (("text",), "answer.html", "text/plain"),
+        (("text",), "answer.bat", "text/plain"),
+        (("text",), "answer.url", "text/plain"),
+        (("text",), "answer.svg", "text/plain"),
+        (("pdf",), "answer", "application/pdf"),
+        (("pdf",), "answer.pdf.hta", "application/pdf"),
+        (("pdf",), "answer.hta.", "application/pdf"),
+    ],
+)
+def test_a_form_for_a_name_a_reviewers_computer_would_run_is_refused_whatever_the_declared_type(
+    api: Api, kinds: tuple[str, ...], filename: str, content_type: str
+) -> None:
+    # Given an exam that accepts PDFs or text, and a browser declaring the accepted type
+    _restricted(api, *kinds)
+    student = api.create_student()
+
+    # When a form is asked for a file whose name would make Windows run or render it
+    refused = api.call(
+        "request_upload",
+        "with_filename",
+        path_params={"upload_code": student["upload_code"]},
+        body={"filename": filename, "content_type": content_type},
+    )
+
+    # Then it is refused in the words of any other type (a PDF that is an HTA by its name would
+    # be recorded, and downloaded under that name)
+    assert refused.status == 415, refused.body
+    accepted = {"pdf": "a PDF (.pdf)", "text": "a plain text file (.txt, .md)"}[kinds[0]]
+    assert refused.body["detail"] == f"This exam accepts {accepted}; {filename} is not one."
+    assert _progress(api, student["upload_code"])["uploads"] == []
 
 
 def test_a_form_whose_declared_type_and_name_are_both_of_another_kind_is_still_refused(api: Api) -> None:
@@ -368,7 +410,7 @@ def _wrong(found: str, wanted: str) -> str:
         (
             ("text",),
             "answers.txt",
-            lambda: b"My answer <img src=x onerror=alert(document.cookie)>\n",
+            lambda: b"<!-- saved from url=(0014)about:internet -->\n" + files.html(),
             "html",
             _wrong("a web page (HTML)", "a plain text file"),
         ),
@@ -388,7 +430,7 @@ def _wrong(found: str, wanted: str) -> str:
         "a .docm, its types last",
         "an .odt without content.xml",
         "a web page with %PDF-",
-        "text with an event handler",
+        "a saved web page",
         "an SVG with a script",
     ],
 )
@@ -421,12 +463,26 @@ def test_a_file_disguised_as_an_accepted_kind_is_rejected_for_what_it_is(
         ("odt", "answers.odt", files.odt, "odt"),
         ("text", "answers.md", lambda: b"# Answer\n\nE<sub>kin</sub> is *kept*.<br>\n", "text"),
         ("pdf", "answers.pdf", lambda: b"\xef\xbb\xbf\n" + files.pdf_with_text(), "pdf"),
+        ("text", "answers.txt", lambda: b"def smallest(x, y):\n    if x<y:\n        one = x\n", "text"),
+        ("text", "answers.txt", lambda: b"while lo<hi and found:\n    onset = lo\n", "text"),
+        ("text", "answers.md", lambda: b"# Q3\n\nThe `<script>` element loads JavaScript.\n", "text"),
+        ("text", "answers.md", lambda: b'```html\n<button onclick="count()">Add</button>\n```\n', "text"),
+        ("text", "answers.md", lambda: b'# Q5\n\n<iframe src="https://example.org/v/1"></iframe>\n', "text"),
+        ("text", "answers.md", lambda: b"<!-- Exam 3 -->\n# Answer\n", "text"),
+        ("text", "answers.txt", lambda: "Réponse : l’énergie « se conserve ».\r\n".encode("cp1252"), "text"),
     ],
     ids=[
         "a Word document past 8 KiB, its types first",
         "an OpenDocument text",
         "Markdown with tags",
         "a PDF after a BOM",
+        "Python code (x<y, then one = x)",
+        "Python code (lo<hi and found, then onset)",
+        "Markdown naming <script> in code",
+        "Markdown with an onclick in a fence",
+        "Markdown embedding a video",
+        "Markdown starting with an HTML comment",
+        "Windows-1252 text from Notepad",
     ],
 )
 def test_a_file_of_an_accepted_kind_is_still_recorded(
@@ -438,6 +494,75 @@ def test_a_file_of_an_accepted_kind_is_still_recorded(
     upload = _upload(api, bucket, record, student["upload_code"], make(), filename, pinned=True)
 
     assert (upload["status"], upload["found_type"], upload["message"]) == ("recorded", found_type, None)
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["checksum path", "read path"])
+def test_a_libreoffice_word_document_is_read_at_the_entry_its_directory_names_and_recorded(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call], pinned: bool
+) -> None:
+    # Given a Word exam, and a .docx laid out as LibreOffice writes one: [Content_Types].xml after
+    # the text, before the picture (in neither the first 8 KiB nor the last 64 KiB)
+    _restricted(api, "word")
+    student = api.create_student()
+    document = files.libreoffice_docx()
+    types_at = zipfile.ZipFile(io.BytesIO(document)).getinfo("[Content_Types].xml").header_offset
+
+    upload = _upload(api, bucket, record, student["upload_code"], document, "answers.docx", pinned=pinned)
+
+    # Then it is recorded as the Word document it is, from one more ranged GET of that entry alone
+    assert (upload["status"], upload["found_type"]) == ("recorded", "docx")
+    reads = _object_reads(s3_calls)
+    assert reads[-2] == ("GetObject", "bytes=-65536")
+    entry_range = reads[-1][1]
+    assert entry_range is not None
+    assert entry_range.startswith(f"bytes={types_at}-")
+    start, end = (int(bound) for bound in entry_range.removeprefix("bytes=").split("-"))
+    assert end - start + 1 <= 2048
+    assert len(reads) == (4 if pinned else 3)
+
+
+def test_an_exam_without_zip_based_kinds_reads_no_third_range_of_a_zip(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call]
+) -> None:
+    # Given a PDF exam, and the same .docx named .pdf
+    _restricted(api, "pdf")
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], files.libreoffice_docx(), "x.pdf", pinned=True)
+
+    # Then it is refused as the ZIP it is, from its first bytes and its end alone
+    assert (upload["status"], upload["found_type"]) == ("rejected", "zip")
+    assert _object_reads(s3_calls) == [
+        ("HeadObject", None),
+        ("GetObject", "bytes=0-8191"),
+        ("GetObject", "bytes=-65536"),
+    ]
+
+
+def test_a_file_is_downloaded_and_exported_under_the_extension_of_what_its_bytes_are(
+    api: Api, bucket: Bucket, record: Record, handler: Callable[[str], Any], database_url: str
+) -> None:
+    # Given an exam that takes PDFs or text, and a student whose answer.pdf is text by its bytes
+    _restricted(api, "pdf", "text")
+    student = api.create_student("ann")
+    upload = _upload(api, bucket, record, student["upload_code"], b"My answer is 42.\n", "answer.pdf", pinned=True)
+    assert (upload["status"], upload["found_type"]) == ("recorded", "text")
+    current = _progress(api, student["upload_code"])["current"]
+
+    # When a reviewer asks for its link, and the examiner exports the exam
+    link = api.call("get_download_url", "by_code", path_params={"verification_code": current["verification_code"]})
+    export_id = _start(api)
+    assert _build_queued(handler) == ["done"]
+
+    # Then the link saves it as text and the ZIP names it so; the record keeps the student's name
+    assert link.status == 200, link.body
+    disposition = parse_qs(urlsplit(link.body["url"]).query)["response-content-disposition"]
+    assert disposition == ["attachment; filename=\"answer.pdf.txt\"; filename*=UTF-8''answer.pdf.txt"]
+    archive = _zip(database_url, export_id)
+    assert "ann/answer.pdf.txt" in archive.namelist()
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [(row["filename"], row["path_in_zip"]) for row in manifest] == [("answer.pdf", "ann/answer.pdf.txt")]
+    assert current["filename"] == "answer.pdf"
 
 
 # --- PDFs, opened in a bounded child process --------------------------------------------------------
