@@ -1,4 +1,4 @@
-"""An exam that accepts some types of file: the form refuses a declared type outside them (415, in
+"""An exam that accepts some types of file: the form refuses a file name of another kind (415, in
 words a student understands), and the recorder checks the bytes S3 stored, with a ranged GET
 beside the checksum path's HEAD (the body is still never read whole) or the first bytes of the
 read path's GET; a file that is not of an accepted kind is rejected `wrong-type`, its version

@@ -184,8 +184,8 @@ class UnsupportedMediaType(DomainError):
 
 
 class TypeNotAccepted(DomainError):
-    """A form asked for a file whose declared type the exam does not accept: the problem carries
-    the exam's `accepted_types` and the picker's `accept` attribute."""
+    """A form asked for a file whose name is of no kind the exam accepts: the problem carries the
+    exam's `accepted_types` and the picker's `accept` attribute."""
 
     title = "This exam does not accept this type of file"
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
