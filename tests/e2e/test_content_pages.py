@@ -137,6 +137,16 @@ def test_the_upload_page_offers_only_the_accepted_types_and_says_what_a_wrong_fi
         )
         assert _upload_posts(sent) == []
 
+        # And a PDF named so that Windows would run it (an HTA) is refused by its name, although
+        # its browser declares a PDF: the name is what the reviewer's computer goes by
+        _choose(page, "answer.hta", CLEAN, "application/pdf")
+        page.get_by_role("button", name="Upload").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "answer.hta is not a type of file this exam accepts: it accepts a PDF. "
+            "Nothing was sent, and no upload was used. Choose another file."
+        )
+        assert _upload_posts(sent) == []
+
         # When a program named like a PDF is uploaded, the recorder finds what it is, and the page
         # says so in words, the upload given back and the picker emptied
         _choose(page, "answers.pdf", _windows_program(), "application/pdf")
