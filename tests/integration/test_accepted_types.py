@@ -347,6 +347,43 @@ def test_the_bench_floor_replays_the_ranged_get_as_the_product_made_it(
     assert replayed == product
 
 
+def test_the_bench_floor_replays_the_third_ranged_get_of_a_zip_as_the_product_made_it(
+    api: Api, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a LibreOffice .docx stored with its checksum, read as a Word exam's form is read
+    content = files.libreoffice_docx()
+    key = "submissions/1/bench/answers.docx"
+    checksum = base64.b64encode(hashlib.sha256(content).digest()).decode()
+    version = bucket.s3.put_object(
+        Bucket=BUCKET, Key=key, Body=content, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
+    )["VersionId"]
+    types_at = zipfile.ZipFile(io.BytesIO(content)).getinfo("[Content_Types].xml").header_offset
+    counter = StatementCounter()
+    with counter.installed():
+        counter.reset()
+        entry = storage.read_range(key, version, types_at, 1305)
+        requests = counter.trace.aws_requests
+        product = [(request.operation, request.params) for request in requests]
+        # When the bench's floor replays the product's trace with bare botocore
+        replayed: list[S3Call] = []
+        make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+        def replaying(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            replayed.append((operation, dict(params)))
+            return make_api_call(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", replaying)
+        with counter.paused():
+            same_requests(requests)
+
+    # Then the floor made the same request, its Range and all, and the product had those bytes
+    assert entry == content[types_at : types_at + 1305]
+    assert [(operation, params["Range"]) for operation, params in product] == [
+        ("GetObject", f"bytes={types_at}-{types_at + 1304}")
+    ]
+    assert replayed == product
+
+
 _DOCM_WORDS = (
     "This file is a Word document with macros (.docm), which is not accepted: save it as a Word document (.docx) "
     "and upload it again. It was not handed in and does not count as an attempt."
