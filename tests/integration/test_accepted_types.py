@@ -558,6 +558,20 @@ def test_a_libreoffice_word_document_is_read_at_the_entry_its_directory_names_an
     assert len(reads) == (4 if pinned else 3)
 
 
+def test_a_libreoffice_word_document_read_whole_is_decided_from_those_bytes(
+    api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call]
+) -> None:
+    # Given an exam that takes Word documents and checks its PDFs: each upload is read whole
+    _restricted(api, "word", "pdf", check_pdfs=True)
+    student = api.create_student()
+
+    upload = _upload(api, bucket, record, student["upload_code"], files.libreoffice_docx(), "answers.docx", pinned=True)
+
+    # Then the entry that decides is taken from the bytes read: no further request
+    assert (upload["status"], upload["found_type"]) == ("recorded", "docx")
+    assert _object_reads(s3_calls) == [("GetObject", None)]
+
+
 def test_an_exam_without_zip_based_kinds_reads_no_third_range_of_a_zip(
     api: Api, bucket: Bucket, record: Record, s3_calls: list[S3Call]
 ) -> None:
