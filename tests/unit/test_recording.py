@@ -276,14 +276,16 @@ def test_a_superseded_threat_is_kept_until_its_retention_and_every_other_superse
     assert must_not_exist(recorded, "superseded", "v2", "threat") is True  # another version of its key
 
 
-def test_a_superseded_file_that_stands_in_for_a_current_one_not_downloadable_is_kept() -> None:
+def test_a_superseded_file_kept_for_a_current_one_not_downloadable_is_kept() -> None:
     recorded = UploadFacts("recorded", "v1", 1)
 
-    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=True) is False
-    assert must_not_exist(recorded, "superseded", "v1", None, stands_in=True) is False
-    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=False) is True  # the later one is clean
-    assert must_not_exist(recorded, "superseded", "v2", "clean", stands_in=True) is True  # another version of its key
-    assert must_not_exist(recorded, "expired", "v1", "clean", stands_in=True) is True  # its retention ended
+    assert must_not_exist(recorded, "superseded", "v1", "clean", kept_in_place=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", None, kept_in_place=True) is False
+    # Its own scan not ended yet: it may turn out clean, the answer to serve
+    assert must_not_exist(recorded, "superseded", "v1", "scanning", kept_in_place=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", "clean", kept_in_place=False) is True  # the later one is clean
+    assert must_not_exist(recorded, "superseded", "v2", "clean", kept_in_place=True) is True  # another version of its key
+    assert must_not_exist(recorded, "expired", "v1", "clean", kept_in_place=True) is True  # its retention ended
 
 
 def test_pdfs_are_checked_one_at_a_time_so_their_children_fit_in_the_recorders_memory(

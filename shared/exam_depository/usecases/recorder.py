@@ -75,8 +75,8 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     transaction locks the batch's uploads and their students, in student order so that
     concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
     the order the forms were issued. After the commit the versions that must not exist
-    (`must_not_exist`: orphans, reuses, rejected, superseded, but not a superseded file that
-    stands in for a current one not downloadable yet) are deleted, and marked deleted once
+    (`must_not_exist`: orphans, reuses, rejected, superseded, but not a superseded file kept
+    for a current one whose scan has not ended allowing its download) are deleted, and marked deleted once
     S3 confirms. Every later batch of the same student asks for
     the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
     what even that misses the reconcile job finds.
@@ -331,7 +331,7 @@ def _record(
             version.submission_status,
             version.version_id,
             version.submission_scan,
-            stands_in=version.stands_in,
+            kept_in_place=version.kept_in_place,
         )
     ]
     return _Deletions(

@@ -47,13 +47,39 @@ def scan_allows(t: str) -> str:
     return f"({t}.scan IS NULL OR {t}.scan = 'clean' OR ({t}.scan <> 'threat' AND {t}.scan_released_at IS NOT NULL))"
 
 
-def stands_in(t: str) -> str:
-    """Whether the superseded submission `{t}` is kept, and served, in place of its student's
-    current one, which its scan does not let be downloaded (still being scanned, or malware found):
-    `{t}` is the latest of the student's superseded files that can be, still stored. So a threat found in a
-    later file (a false positive too) never leaves the student with nothing handed in; once the
-    current file can be downloaded, `{t}` no longer stands in and its version is deleted
+def scan_ended_allowing(t: str) -> str:
+    """Whether the scan of the submission `{t}` has ended and lets it be downloaded: not scanned,
+    clean, or could not be scanned and released. A released file still being scanned (its result
+    overdue) may yet turn out a threat, so the files kept for it stay (`kept_in_place`)."""
+    return (
+        f"({t}.scan IS NULL OR {t}.scan = 'clean'"
+        f" OR ({t}.scan IN ('unsupported', 'failed') AND {t}.scan_released_at IS NOT NULL))"
+    )
+
+
+def kept_in_place(t: str) -> str:
+    """Whether the superseded submission `{t}`'s file is kept (not deleted) for its student's
+    current one, whose scan has not ended allowing it to be downloaded (still being scanned, could
+    not be scanned, or malware found): every superseded file that is no threat and is later than
+    the student's newest stored superseded file whose scan so ended, that one included. A file
+    still being scanned may turn out clean, and the newest of them that can be downloaded then
+    `stands_in`: so a student who hands in again within the minutes a scan takes never loses the
+    answer before it to a threat found in the later one (a false positive too). Once the current
+    file's scan so ends, none is kept and their versions are deleted
     (`domain.recording.must_not_exist`)."""
+    return f"""({t}.status = 'superseded' AND {t}.scan IS DISTINCT FROM 'threat'
+        AND EXISTS (SELECT 1 FROM submission c
+                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {scan_ended_allowing("c")})
+        AND NOT EXISTS (SELECT 1 FROM submission l JOIN upload lk ON lk.id = l.upload_id
+                        WHERE l.student_id = {t}.student_id AND l.status = 'superseded' AND l.issue_seq > {t}.issue_seq
+                          AND lk.object_deleted_at IS NULL AND {scan_ended_allowing("l")}))"""
+
+
+def stands_in(t: str) -> str:
+    """Whether the superseded submission `{t}` is served, and exported, in place of its student's
+    current one, which its scan does not let be downloaded (still being scanned, or malware found):
+    `{t}` is the latest of the student's superseded files that can be, still stored. It is one of
+    the files `kept_in_place`; once the current file can be downloaded, `{t}` no longer stands in."""
     return f"""({t}.status = 'superseded' AND {scan_allows(t)}
         AND EXISTS (SELECT 1 FROM upload k WHERE k.id = {t}.upload_id AND k.object_deleted_at IS NULL)
         AND EXISTS (SELECT 1 FROM submission c
