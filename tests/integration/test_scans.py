@@ -991,7 +991,10 @@ def test_an_export_ends_when_the_earlier_file_kept_in_place_of_a_threat_is_refus
     second = _hand_in(api, bucket, record, student, b"%PDF second try")
     assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
     bucket.s3.put_object_tagging(
-        Bucket=BUCKET, Key=first[0], VersionId=first[1], Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "THREATS_FOUND"}]}
+        Bucket=BUCKET,
+        Key=first[0],
+        VersionId=first[1],
+        Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "THREATS_FOUND"}]},
     )
 
     # When the examiner exports, the bucket refusing the first file (DenyThreatDownloads)
