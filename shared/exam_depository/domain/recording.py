@@ -207,13 +207,12 @@ def must_not_exist(
     A pending form's object may still be recorded, so it stays. A superseded file in which
     malware was found stays too, quarantined for the examiner's records until its retention ends
     (the expiry job deletes it then). So does a superseded file `kept_in_place` for its student's
-    current one, whose scan has not ended allowing it to be downloaded (still being scanned, or
-    malware found): every earlier file that is no threat back to the newest one that can be
-    downloaded, so that a threat found in a later try (a false positive too) never loses an answer
-    handed in before it, even one whose own scan had not ended when the student handed in again.
-    The newest of them that can be downloaded is served in the current one's place. Once the
-    current file's scan ends allowing it, none is kept and they go (adapters/db/submissions.py's
-    `kept_in_place` says which, in SQL)."""
+    current one, not found clean yet (still being scanned, released, or malware found): every
+    earlier file that is no threat back to the newest one found clean, so that a threat found in a
+    later try (a false positive too) never loses an answer handed in before it, even one whose own
+    scan had not ended when the student handed in again. The newest of them that can be
+    downloaded is served in the current one's place. Once the current file is found clean, none is
+    kept and they go (adapters/db/submissions.py's `kept_in_place` says which, in SQL)."""
     if upload is None:
         return True
     if upload.status == "pending":

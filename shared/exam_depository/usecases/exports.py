@@ -235,9 +235,8 @@ def _write_zip(
 
 
 # A student who hands in again while an export is built supersedes the file the export listed,
-# and the recorder deletes that version (at once if the new file's scan has ended allowing its
-# download, else once it has: until then the listed one is kept, and exported in its place when it
-# is the newest earlier file that can be downloaded): reading it then fails. The builder deliberately takes the
+# and the recorder deletes that version (at once if the new file was found clean, else once it
+# is: until then the listed one is kept, and read here): reading it then fails. The builder deliberately takes the
 # student's newer current file instead, read again from the records, rather than leave the student
 # out: an export promises every current submission of the exam, and this is the file the student
 # handed in last; the manifest, written last, describes the file the ZIP holds. A student with no

@@ -76,7 +76,7 @@ def record_objects(events: list[ObjectCreated], *, ends_at: float | None = None)
     concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
     the order the forms were issued. After the commit the versions that must not exist
     (`must_not_exist`: orphans, reuses, rejected, superseded, but not a superseded file kept
-    for a current one whose scan has not ended allowing its download) are deleted, and marked deleted once
+    for a current one not found clean yet) are deleted, and marked deleted once
     S3 confirms. Every later batch of the same student asks for
     the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
     what even that misses the reconcile job finds.

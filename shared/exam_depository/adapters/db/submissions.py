@@ -47,32 +47,28 @@ def scan_allows(t: str) -> str:
     return f"({t}.scan IS NULL OR {t}.scan = 'clean' OR ({t}.scan <> 'threat' AND {t}.scan_released_at IS NOT NULL))"
 
 
-def scan_ended_allowing(t: str) -> str:
-    """Whether the scan of the submission `{t}` has ended and lets it be downloaded: not scanned,
-    clean, or could not be scanned and released. A released file still being scanned (its result
-    overdue) may yet turn out a threat, so the files kept for it stay (`kept_in_place`)."""
-    return (
-        f"({t}.scan IS NULL OR {t}.scan = 'clean'"
-        f" OR ({t}.scan IN ('unsupported', 'failed') AND {t}.scan_released_at IS NOT NULL))"
-    )
+def found_clean(t: str) -> str:
+    """Whether the submission `{t}` was found free of malware, or is not scanned. A file the exam's
+    owner released (not scannable, or its result overdue) can be downloaded, but a result or a
+    rescan may yet find a threat in it, so the files kept for it stay (`kept_in_place`)."""
+    return f"({t}.scan IS NULL OR {t}.scan = 'clean')"
 
 
 def kept_in_place(t: str) -> str:
     """Whether the superseded submission `{t}`'s file is kept (not deleted) for its student's
-    current one, whose scan has not ended allowing it to be downloaded (still being scanned, could
-    not be scanned, or malware found): every superseded file that is no threat and is later than
-    the student's newest stored superseded file whose scan so ended, that one included. A file
-    still being scanned may turn out clean, and the newest of them that can be downloaded then
-    `stands_in`: so a student who hands in again within the minutes a scan takes never loses the
-    answer before it to a threat found in the later one (a false positive too). Once the current
-    file's scan so ends, none is kept and their versions are deleted
-    (`domain.recording.must_not_exist`)."""
+    current one, not `found_clean` (still being scanned, not scannable, released, or malware
+    found): every superseded file that is no threat and is later than the student's newest stored
+    superseded file found clean, that one included. A file still being scanned may turn out clean,
+    and the newest of them that can be downloaded `stands_in`: so a student who hands in again
+    within the minutes a scan takes never loses the answer before it to a threat found in the
+    later one (a false positive too). Once the current file is found clean, none is kept and their
+    versions are deleted (`domain.recording.must_not_exist`)."""
     return f"""({t}.status = 'superseded' AND {t}.scan IS DISTINCT FROM 'threat'
         AND EXISTS (SELECT 1 FROM submission c
-                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {scan_ended_allowing("c")})
+                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {found_clean("c")})
         AND NOT EXISTS (SELECT 1 FROM submission l JOIN upload lk ON lk.id = l.upload_id
                         WHERE l.student_id = {t}.student_id AND l.status = 'superseded' AND l.issue_seq > {t}.issue_seq
-                          AND lk.object_deleted_at IS NULL AND {scan_ended_allowing("l")}))"""
+                          AND lk.object_deleted_at IS NULL AND {found_clean("l")}))"""
 
 
 def stands_in(t: str) -> str:

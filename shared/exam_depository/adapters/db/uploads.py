@@ -146,7 +146,7 @@ class UsedVersion:
     issue_seq: int
     submission_status: SubmissionStatus | None
     submission_scan: ScanState | None = None
-    kept_in_place: bool = False  # superseded, and kept for a current file whose scan has not ended allowing it
+    kept_in_place: bool = False  # superseded, and kept for a current file not found clean yet
 
     @property
     def facts(self) -> UploadFacts:
@@ -317,7 +317,7 @@ class UploadRecord:
     recorded_at: datetime | None
     expires_at: datetime | None
     submission_scan: ScanState | None = None
-    kept_in_place: bool = False  # superseded, and kept for a current file whose scan has not ended allowing it
+    kept_in_place: bool = False  # superseded, and kept for a current file not found clean yet
 
     @property
     def facts(self) -> UploadFacts:
