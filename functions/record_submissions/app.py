@@ -8,7 +8,9 @@ visibility is shortened first (`recorder.retry_soon`): they come back in seconds
 not after the queue's visibility timeout.
 """
 
+import functools
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -55,7 +57,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
         created.extend(objects)
         message_of.extend(message["messageId"] for _ in objects)
 
-    result = _record(created)
+    # When Lambda stops this invocation: the PDF checks of the batch end before it.
+    ends_at = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    result = _record(created, ends_at)
     failed_messages |= {message_of[index] for index in result.failed}
     for outcome in result.outcomes:
         if outcome is not None:
@@ -75,7 +79,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
     return {"batchItemFailures": [{"itemIdentifier": message["messageId"]} for message in failed]}
 
 
-def _record(created: list[ObjectCreated]) -> BatchResult:
+def _record(created: list[ObjectCreated], ends_at: float) -> BatchResult:
     """The answers to the recorder, the question papers to theirs (each untouched if it has none),
     and their results back in the batch's order."""
     prefix = load(StorageSettings).papers_prefix
@@ -84,7 +88,8 @@ def _record(created: list[ObjectCreated]) -> BatchResult:
     outcomes: list[Outcome | None] = [None] * len(created)
     failed: set[int] = set()
     deleted = 0
-    for indices, record in ((other_indices, recorder.record_objects), (paper_indices, _record_papers)):
+    answers = functools.partial(recorder.record_objects, ends_at=ends_at)
+    for indices, record in ((other_indices, answers), (paper_indices, _record_papers)):
         if not indices:
             continue
         result = record([created[index] for index in indices])

@@ -12,6 +12,8 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,11 +22,13 @@ import pytest
 from botocore.client import BaseClient
 from exam_depository.adapters import pdfs, storage
 from exam_depository.config import MAX_UPLOAD_BYTES
+from exam_depository.usecases import recorder
 
 from bench.environment import StatementCounter
 from bench.floors import same_requests
+from local_stack.functions import LambdaContext
 from tests import files
-from tests.integration.conftest import BUCKET, EXAM, Api, Bucket
+from tests.integration.conftest import BUCKET, EXAM, Api, Bucket, sqs_event
 from tests.integration.test_exports import _build_queued, _start, _zip
 
 Record = Callable[..., dict[str, Any]]
@@ -652,6 +656,41 @@ def test_a_pdf_that_must_open_is_opened_within_bounds(
         kept = conn.execute("SELECT warnings FROM submission").fetchall()
     assert [row[0] for row in kept] == ([] if warnings is None else [warnings])
     assert len(bucket.versions()) == (1 if status == "recorded" else 0)
+
+
+@dataclass
+class _EndingSoon(LambdaContext):
+    """A recorder's invocation with this much of its time left."""
+
+    remaining_ms: int = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_pdf_check_that_cannot_end_before_the_recorder_is_stopped_fails_its_event_and_is_retried(
+    api: Api, bucket: Bucket, handler: Callable[[str], ModuleType]
+) -> None:
+    # Given a PDF handed in where PDFs are checked
+    _restricted(api, "pdf", check_pdfs=True)
+    code = api.create_student()["upload_code"]
+    content = files.pdf_with_text()
+    form = _form(api, code, "answers.pdf", "application/pdf")
+    _post(bucket, form, content, pinned=False)
+    event = sqs_event({"Records": [bucket.notification(form["fields"]["key"], len(content))]})
+
+    # When the recorder gets it with less of its Lambda's time left than its batch needs after the checks
+    ending = _EndingSoon(remaining_ms=int(recorder.AFTER_CHECKS_S * 1000) - 1)
+    answer = handler("record_submissions").lambda_handler(event, ending)
+
+    # Then its event fails, retried: the PDF is neither checked nor rejected, its version kept
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert [upload["status"] for upload in _progress(api, code)["uploads"]] == ["pending"]
+    assert len(bucket.versions()) == 1
+
+    # And retried with the Lambda's time, it is checked and recorded
+    assert handler("record_submissions").lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert [upload["status"] for upload in _progress(api, code)["uploads"]] == ["recorded"]
 
 
 def test_a_decompression_bomb_costs_the_child_its_limits_not_the_recorder() -> None:

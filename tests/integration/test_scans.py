@@ -737,6 +737,112 @@ def test_a_threat_found_in_a_later_file_never_loses_the_clean_file_before_it(
     assert [item["stands_in"] for item in _history(api, student)] == [False, False, False]
 
 
+def test_a_file_still_being_scanned_when_the_student_hands_in_again_is_kept_and_stands_in_for_a_threat(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a student who hands in twice within the minutes a scan takes
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+
+    # Then the first, whose scan has not ended, is kept: it may turn out the answer to serve
+    assert bucket.versions() == sorted([first, second])
+    assert _link(api, first_code).status == 410  # not served: it cannot be downloaded yet either
+    _reconcile(handler, monkeypatch)
+    assert bucket.versions() == sorted([first, second])
+
+    # When the first ends clean and the second is found a threat (a false positive, say)
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=["Heur.FalsePositive"])) == {
+        "batchItemFailures": []
+    }
+
+    # Then the first answer stands in for the threat: served by its code, kept by the reconcile job
+    assert _link(api, first_code).status == 200
+    assert [(item["scan"], item["stands_in"], item["downloadable"]) for item in _history(api, student)] == [
+        ("clean", True, True),
+        ("threat", False, False),
+    ]
+    assert _status(api, student)["earlier_file_kept"] is True
+    _reconcile(handler, monkeypatch)
+    assert bucket.versions() == sorted([first, second])
+
+
+def test_the_newest_clean_earlier_file_stands_in_and_the_older_one_goes(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a clean answer A, then B, then C handed in while B is still being scanned
+    a = _hand_in(api, bucket, record, student, b"%PDF A")
+    assert deliver(guardduty_event(*a, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    a_code = _status(api, student)["verification_code"]
+    b = _hand_in(api, bucket, record, student, b"%PDF B, the better answer")
+    b_code = _status(api, student)["verification_code"]
+    c = _hand_in(api, bucket, record, student, b"%PDF C")
+
+    # Then all three are kept while B's and C's scans run, A (the one that can be downloaded) served
+    assert bucket.versions() == sorted([a, b, c])
+    assert (_link(api, a_code).status, _link(api, b_code).status) == (200, 410)
+
+    # When B ends clean and C is a threat
+    assert deliver(guardduty_event(*b, "NO_THREATS_FOUND"), guardduty_event(*c, "THREATS_FOUND", threats=["X"])) == {
+        "batchItemFailures": []
+    }
+
+    # Then B, the student's later clean answer, stands in for C, not A; and A goes
+    assert (_link(api, b_code).status, _link(api, a_code).status) == (200, 410)
+    assert [(item["scan"], item["stands_in"]) for item in _history(api, student)] == [
+        ("clean", False),
+        ("clean", True),
+        ("threat", False),
+    ]
+    assert _reconcile(handler, monkeypatch)["deleted"] == 1
+    assert bucket.versions() == sorted([b, c])
+    assert _link(api, b_code).status == 200
+
+
+def test_an_earlier_file_is_kept_while_a_released_later_one_may_still_turn_out_a_threat(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    student: dict[str, Any],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a clean answer, and a later one whose overdue scan the owner released
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE submission SET recorded_at = now() - interval '61 minutes' WHERE status = 'current'")
+    assert _release(api, _status(api, student)["upload_id"]).status == 200
+
+    # When the reconcile job runs, the released file served, its scan not ended
+    _reconcile(handler, monkeypatch)
+
+    # Then the earlier file is kept, not served (the released one is)
+    assert bucket.versions() == sorted([first, second])
+    assert _link(api, first_code).status == 410
+
+    # And when the released file's scan finds a threat after all, the earlier file stands in for it
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    assert _link(api, first_code).status == 200
+
+
 def test_a_file_kept_in_place_of_a_later_one_goes_once_the_later_one_is_clean_and_at_its_retention(
     api: Api,
     bucket: Bucket,
@@ -865,4 +971,43 @@ def test_an_export_holds_the_earlier_file_kept_in_place_of_a_threat_and_says_why
             _status(api, student)["verification_code"],
         ),
         ("ann", "ann/answers.pdf", "clean", "", first_code),
+    ]
+
+
+def test_an_export_ends_when_the_earlier_file_kept_in_place_of_a_threat_is_refused_as_one_too(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    handler: Handler,
+    database_url: str,
+    student: dict[str, Any],
+) -> None:
+    # Given a clean answer, a second try found a threat, then a rescan that tags the first a threat
+    # too, its result not recorded yet
+    first = _hand_in(api, bucket, record, student, b"%PDF the real answer")
+    assert deliver(guardduty_event(*first, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
+    first_code = _status(api, student)["verification_code"]
+    second = _hand_in(api, bucket, record, student, b"%PDF second try")
+    assert deliver(guardduty_event(*second, "THREATS_FOUND", threats=[EICAR_NAME])) == {"batchItemFailures": []}
+    bucket.s3.put_object_tagging(
+        Bucket=BUCKET,
+        Key=first[0],
+        VersionId=first[1],
+        Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "THREATS_FOUND"}]},
+    )
+
+    # When the examiner exports, the bucket refusing the first file (DenyThreatDownloads)
+    started = api.call("create_export", "start", path_params={"exam_id": EXAM})
+    assert started.status == 202, started.body
+    with threat_deny(bucket):
+        _build_queued(handler)
+
+    # Then the export is done, holding neither file, the manifest naming both as threats
+    archive = _zip(database_url, started.body["export_id"])
+    assert [name for name in archive.namelist() if name.endswith(".pdf")] == []
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [(row["path_in_zip"], row["scan"], row["held_back"], row["verification_code"]) for row in manifest] == [
+        ("", "threat", f"malware found: {EICAR_NAME}", _status(api, student)["verification_code"]),
+        ("", "threat", "malware found: unnamed", first_code),
     ]

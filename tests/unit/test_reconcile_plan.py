@@ -132,11 +132,14 @@ def test_forms_that_expired_unused_are_dropped_and_live_ones_kept() -> None:
     assert repairs.drop_unused_forms == [_id("expired-form")]
 
 
-def test_a_superseded_file_that_stands_in_for_a_current_one_not_downloadable_is_kept_until_it_no_longer_does() -> None:
-    kept = _upload("earlier", submission="superseded", submission_scan="clean", stands_in=True)
+def test_a_superseded_file_kept_for_a_current_one_not_downloadable_is_kept_until_it_no_longer_is() -> None:
+    kept = _upload("earlier", submission="superseded", submission_scan="clean", kept_in_place=True)
     assert plan([_version("earlier")], [kept], listed_at=NOW, grace=GRACE) == Repairs()
 
-    done = _upload("earlier", submission="superseded", submission_scan="clean", stands_in=False)
+    still_scanning = _upload("earlier", submission="superseded", submission_scan="scanning", kept_in_place=True)
+    assert plan([_version("earlier")], [still_scanning], listed_at=NOW, grace=GRACE) == Repairs()
+
+    done = _upload("earlier", submission="superseded", submission_scan="clean", kept_in_place=False)
     assert plan([_version("earlier")], [done], listed_at=NOW, grace=GRACE).delete == [
         Deletion("earlier", "v1", _id("earlier"))
     ]

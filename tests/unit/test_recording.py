@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -276,14 +278,18 @@ def test_a_superseded_threat_is_kept_until_its_retention_and_every_other_superse
     assert must_not_exist(recorded, "superseded", "v2", "threat") is True  # another version of its key
 
 
-def test_a_superseded_file_that_stands_in_for_a_current_one_not_downloadable_is_kept() -> None:
+def test_a_superseded_file_kept_for_a_current_one_not_downloadable_is_kept() -> None:
     recorded = UploadFacts("recorded", "v1", 1)
 
-    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=True) is False
-    assert must_not_exist(recorded, "superseded", "v1", None, stands_in=True) is False
-    assert must_not_exist(recorded, "superseded", "v1", "clean", stands_in=False) is True  # the later one is clean
-    assert must_not_exist(recorded, "superseded", "v2", "clean", stands_in=True) is True  # another version of its key
-    assert must_not_exist(recorded, "expired", "v1", "clean", stands_in=True) is True  # its retention ended
+    assert must_not_exist(recorded, "superseded", "v1", "clean", kept_in_place=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", None, kept_in_place=True) is False
+    # Its own scan not ended yet: it may turn out clean, the answer to serve
+    assert must_not_exist(recorded, "superseded", "v1", "scanning", kept_in_place=True) is False
+    assert must_not_exist(recorded, "superseded", "v1", "clean", kept_in_place=False) is True  # the later one is clean
+    assert (
+        must_not_exist(recorded, "superseded", "v2", "clean", kept_in_place=True) is True
+    )  # another version of its key
+    assert must_not_exist(recorded, "expired", "v1", "clean", kept_in_place=True) is True  # its retention ended
 
 
 def test_pdfs_are_checked_one_at_a_time_so_their_children_fit_in_the_recorders_memory(
@@ -313,7 +319,7 @@ def test_pdfs_are_checked_one_at_a_time_so_their_children_fit_in_the_recorders_m
 
         # Then a check that may not wait fails its event (retried), never entering the child
         with pytest.raises(ServiceUnavailable):
-            pdfs.check_pdf(b"%PDF impatient", wait_s=0)
+            pdfs.check_pdf(b"%PDF impatient", deadline=time.monotonic())
 
         # And a check that may wait is observed waiting for the first, outside the child
         second = threads.submit(pdfs.check_pdf, b"%PDF second")
@@ -327,3 +333,76 @@ def test_pdfs_are_checked_one_at_a_time_so_their_children_fit_in_the_recorders_m
         assert first.result(timeout=60).opens
         assert second.result(timeout=60).opens
     assert most_at_once == 1
+
+
+def _child(
+    held: threading.Event, inside: list[bytes], timeouts: dict[bytes, float]
+) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """The child's run as the checks see it: a PDF starting `%PDF hostile` takes the child until
+    `held` is set, then is killed at its wall limit; `%PDF slow` is killed at once (its limit, or
+    the deadline: what it was given is kept in `timeouts`); any other opens."""
+
+    def run(args: list[str], *, input: bytes, timeout: float, **_: object) -> subprocess.CompletedProcess[bytes]:
+        timeouts[input] = timeout
+        inside.append(input)
+        try:
+            if input.startswith(b"%PDF hostile"):
+                assert held.wait(timeout=60), "never let go"
+                raise subprocess.TimeoutExpired(args, timeout)
+            if input.startswith(b"%PDF slow"):
+                raise subprocess.TimeoutExpired(args, timeout)
+        finally:
+            inside.remove(input)
+        answer = {"opens": True, "needs_password": False, "has_text": True, "problem": None}
+        return subprocess.CompletedProcess(args, 0, stdout=json.dumps(answer).encode())
+
+    return run
+
+
+def test_pdfs_that_take_the_child_to_its_limit_delay_the_other_checks_of_their_batch_until_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile student's PDFs, each holding the one child for its whole wall limit, delay the
+    honest checks of their batch; they wait until the batch's deadline (the recorder's Lambda's
+    end less what the batch does after), not a fixed time, and open."""
+    held, inside, timeouts = threading.Event(), list[bytes](), dict[bytes, float]()
+    monkeypatch.setattr(subprocess, "run", _child(held, inside, timeouts))
+    deadline = time.monotonic() + 600
+    with ThreadPoolExecutor(max_workers=5) as threads:
+        # Given two hostile PDFs, the first in the child, and three honest ones waiting behind them
+        hostile = [threads.submit(pdfs.check_pdf, b"%PDF hostile 1", deadline=deadline)]
+        wait_until(lambda: inside == [b"%PDF hostile 1"], timeout_s=30, what="the first hostile PDF took the child")
+        hostile.append(threads.submit(pdfs.check_pdf, b"%PDF hostile 2", deadline=deadline))
+        honest = [threads.submit(pdfs.check_pdf, f"%PDF honest {n}".encode(), deadline=deadline) for n in range(3)]
+        waiting = pdfs._ONE_AT_A_TIME._cond._waiters  # type: ignore[attr-defined]
+        wait_until(lambda: len(waiting) == 4, timeout_s=30, what="the other four checks wait")
+
+        # Then a check whose deadline comes while it waits fails its event (retried), never entering the child
+        with pytest.raises(ServiceUnavailable, match="time ran out"):
+            pdfs.check_pdf(b"%PDF late", deadline=time.monotonic() + 0.2)
+        assert b"%PDF late" not in timeouts
+
+        # When the hostile ones are killed at their wall limit
+        held.set()
+
+        # Then they are unreadable, and every honest one opens
+        assert [future.result(timeout=60).problem for future in hostile] == [pdfs.BEYOND_LIMITS] * 2
+        assert [future.result(timeout=60).opens for future in honest] == [True] * 3
+
+
+def test_a_pdf_whose_check_is_cut_short_by_its_batchs_deadline_is_retried_not_counted_unreadable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held, inside, timeouts = threading.Event(), list[bytes](), dict[bytes, float]()
+    monkeypatch.setattr(subprocess, "run", _child(held, inside, timeouts))
+
+    # Given a slow PDF checked with less time left in its batch than the child's wall limit
+    with pytest.raises(ServiceUnavailable, match="ran out of its batch's time"):
+        pdfs.check_pdf(b"%PDF slow, near the deadline", deadline=time.monotonic() + 3)
+    # Then the child was given only the time left, and the PDF is retried (its event fails)
+    assert timeouts[b"%PDF slow, near the deadline"] <= 3
+
+    # And with time enough, the same PDF killed at the child's own limit is unreadable
+    facts = pdfs.check_pdf(b"%PDF slow, in time", deadline=time.monotonic() + 600)
+    assert (facts.opens, facts.problem) == (False, pdfs.BEYOND_LIMITS)
+    assert timeouts[b"%PDF slow, in time"] == pdfs.CHILD_WALL_S

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from exam_depository.domain.content_types import PdfFacts
@@ -29,24 +30,40 @@ BEYOND_LIMITS = "could not be opened within the limits"
 # ten children of 128 MiB each (ten inflating PDFs at once) are far over the function's 256 MB.
 # One child and the recorder's own memory fit, so the limit above holds for the whole function.
 _ONE_AT_A_TIME = threading.Semaphore(1)
-# How long a check waits for the child before it: two checks' worth of the child's time, so that a
-# batch still ends within the recorder's 30 s. A check that waits longer fails its event alone
-# (ServiceUnavailable: retried, like an S3 read that failed), never rejects a student's file.
+# The child's own wall limit: past it, the PDF counts as unreadable.
+CHILD_WALL_S = 10
+# Without a deadline (the reconcile job, a test), how long a check waits for other checks first.
 WAIT_FOR_CHILD_S = 15
 
 
-def check_pdf(data: bytes, *, timeout_s: float = 10, wait_s: float = WAIT_FOR_CHILD_S) -> PdfFacts:
-    """Whether this PDF opens, needs a password, and has text on one of its first pages. Raises
-    ServiceUnavailable when other checks kept the child busy for more than `wait_s`."""
-    if not _ONE_AT_A_TIME.acquire(timeout=wait_s):
-        raise ServiceUnavailable(f"Other PDF checks took the child for more than {wait_s} s; retried")
+def check_pdf(data: bytes, *, timeout_s: float = CHILD_WALL_S, deadline: float | None = None) -> PdfFacts:
+    """Whether this PDF opens, needs a password, and has text on one of its first pages.
+
+    `deadline` (a `time.monotonic()` instant) is when the check must have answered: the
+    recorder's, its Lambda's end less what its batch does after its reads. Until then a check
+    waits for the other checks of its batch (one child at a time: a hostile PDF may hold it for
+    its whole `timeout_s`), so a few slow PDFs delay an honest one rather than fail it. A check
+    that cannot end by then, waiting or in its child, raises ServiceUnavailable: its event alone
+    fails and is retried, as an S3 read that failed; a PDF is never counted unreadable because
+    others took its time. None: waits `WAIT_FOR_CHILD_S`, then gives the child its whole limit."""
+    if deadline is None:
+        deadline = time.monotonic() + WAIT_FOR_CHILD_S + timeout_s
+    if not _ONE_AT_A_TIME.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise ServiceUnavailable("Other PDF checks took the child until this batch's time ran out; retried")
     try:
-        return _check_in_child(data, timeout_s)
+        left = deadline - time.monotonic()
+        facts = _check_in_child(data, min(timeout_s, left)) if left > 0 else None
     finally:
         _ONE_AT_A_TIME.release()
+    if facts is None:  # killed at its own wall limit, or at the batch's deadline
+        if left < timeout_s:
+            raise ServiceUnavailable("A PDF check ran out of its batch's time before its own limit; retried")
+        return PdfFacts(opens=False, needs_password=False, has_text=None, problem=BEYOND_LIMITS)
+    return facts
 
 
-def _check_in_child(data: bytes, timeout_s: float) -> PdfFacts:
+def _check_in_child(data: bytes, timeout_s: float) -> PdfFacts | None:
+    """What the child answers; None when it was killed after `timeout_s`."""
     try:
         # Our own interpreter and module, no shell. The child sets its limits itself, first:
         # a preexec_fn is unsafe where threads run (the recorder reads a batch in a pool). It
@@ -60,7 +77,7 @@ def _check_in_child(data: bytes, timeout_s: float) -> PdfFacts:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return PdfFacts(opens=False, needs_password=False, has_text=None, problem=BEYOND_LIMITS)
+        return None
     if done.returncode != 0:
         return PdfFacts(opens=False, needs_password=False, has_text=None, problem=BEYOND_LIMITS)
     try:

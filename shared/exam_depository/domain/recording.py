@@ -200,18 +200,19 @@ def must_not_exist(
     version_id: str,
     submission_scan: ScanState | None = None,
     *,
-    stands_in: bool = False,
+    kept_in_place: bool = False,
 ) -> bool:
     """Whether this version of an object must be deleted: no form was issued for it, it is a
     reuse of a used form, or its form's record says it is rejected, superseded or expired.
     A pending form's object may still be recorded, so it stays. A superseded file in which
     malware was found stays too, quarantined for the examiner's records until its retention ends
-    (the expiry job deletes it then). So does a superseded file that `stands_in` for its student's
-    current one, which cannot be downloaded (still being scanned, or malware found): the latest
-    earlier file that can be is kept, and served, in its place, so that a threat found in a second
-    try (a false positive too) never loses the answer handed in before it. Once the current file
-    can be downloaded, the earlier one no longer stands in and goes (adapters/db/submissions.py's
-    `stands_in` says which one, in SQL)."""
+    (the expiry job deletes it then). So does a superseded file `kept_in_place` for its student's
+    current one, not found clean yet (still being scanned, released, or malware found): every
+    earlier file that is no threat back to the newest one found clean, so that a threat found in a
+    later try (a false positive too) never loses an answer handed in before it, even one whose own
+    scan had not ended when the student handed in again. The newest of them that can be
+    downloaded is served in the current one's place. Once the current file is found clean, none is
+    kept and they go (adapters/db/submissions.py's `kept_in_place` says which, in SQL)."""
     if upload is None:
         return True
     if upload.status == "pending":
@@ -220,7 +221,7 @@ def must_not_exist(
         return True
     if upload.status == "rejected":
         return True
-    if submission_status == "superseded" and (submission_scan == "threat" or stands_in):
+    if submission_status == "superseded" and (submission_scan == "threat" or kept_in_place):
         return False
     return submission_status in ("superseded", "expired")
 

@@ -210,10 +210,14 @@ def _write_zip(
             if kept is None:
                 exported.append((item, ""))
                 continue
+            earlier, earlier_chunks = kept
+            if earlier_chunks is None:  # refused as a threat too: both listed, neither exported
+                exported.extend([(item, ""), (earlier, "")])
+                continue
             # An earlier file of the student's is kept in its place (a threat found in a later
             # try): exported instead, both listed, the held-back one naming it.
-            exported.append((replace(item, kept_instead=codes.display(kept[0].verification_code)), ""))
-            item, chunks = kept
+            exported.append((replace(item, kept_instead=codes.display(earlier.verification_code)), ""))
+            item, chunks = earlier, earlier_chunks
         name = names.entry(_who(item, anonymous), served_filename(item.filename, item.found_type))
         archive.add(_checked(item, name, chunks, anonymous), name, size=item.size_bytes)
         send(archive.file())
@@ -232,8 +236,8 @@ def _write_zip(
 
 
 # A student who hands in again while an export is built supersedes the file the export listed,
-# and the recorder deletes that version (at once if the new file is downloadable, else once it is:
-# until then the listed one stands in for it and is exported): reading it then fails. The builder deliberately takes the
+# and the recorder deletes that version (at once if the new file was found clean, else once it
+# is: until then the listed one is kept, and read here): reading it then fails. The builder deliberately takes the
 # student's newer current file instead, read again from the records, rather than leave the student
 # out: an export promises every current submission of the exam, and this is the file the student
 # handed in last; the manifest, written last, describes the file the ZIP holds. A student with no
@@ -287,15 +291,20 @@ def _opened(
 
 def _kept_instead(
     held: db.exports.ExportedSubmission,
-) -> tuple[db.exports.ExportedSubmission, Iterator[bytes]] | None:
+) -> tuple[db.exports.ExportedSubmission, Iterator[bytes] | None] | None:
     """The student's earlier file that stands in for the held-back current one, and its bytes;
     None when there is none, or its version is gone (the current one became downloadable and the
-    earlier one was deleted meanwhile: this export holds neither, and says why of the current one)."""
+    earlier one was deleted meanwhile: this export holds neither, and says why of the current one).
+    No bytes when the bucket refuses it as a threat (a rescan tagged it, its result not recorded
+    yet): it is listed as a threat, as `_opened` lists a current file so refused."""
     with db.transaction() as conn:
         kept = db.exports.stand_in_of(conn, held.student_id, datetime.now(UTC))
     if kept is None:
         return None
-    chunks = storage.stream_version(kept.object_key, kept.version_id)
+    try:
+        chunks = storage.stream_version(kept.object_key, kept.version_id)
+    except Threat:
+        return replace(kept, scan="threat", scan_detail=None, scan_released_at=None), None
     return None if chunks is None else (kept, chunks)
 
 

@@ -86,8 +86,8 @@ def plan(
         facts = upload.facts if upload is not None else None
         status = upload.submission_status if upload is not None else None
         scan = upload.submission_scan if upload is not None else None
-        kept = upload is not None and upload.stands_in
-        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan, stands_in=kept):
+        kept = upload is not None and upload.kept_in_place
+        if item.delete_marker or must_not_exist(facts, status, item.version_id, scan, kept_in_place=kept):
             # A delete marker keeps nothing the records need, and may hide a version they do.
             owner = upload.upload_id if upload is not None and upload.version_id == item.version_id else None
             repairs.delete.append(Deletion(item.key, item.version_id, None if item.delete_marker else owner))
@@ -108,7 +108,7 @@ def plan(
             upload.submission_status,
             upload.version_id,
             upload.submission_scan,
-            stands_in=upload.stands_in,
+            kept_in_place=upload.kept_in_place,
         ):
             repairs.confirm_deleted.append(upload.upload_id)
         elif upload.recorded_at is not None and upload.recorded_at < settled:

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 # at its cold start.
 
 
-def record_objects(events: list[ObjectCreated]) -> BatchResult:
+def record_objects(events: list[ObjectCreated], *, ends_at: float | None = None) -> BatchResult:
     """Record a batch of uploaded objects in one transaction, idempotently, whatever order and
     however often they arrive.
 
@@ -75,15 +75,19 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
     transaction locks the batch's uploads and their students, in student order so that
     concurrent batches cannot deadlock, and `weigh_batch` decides what becomes of each event, in
     the order the forms were issued. After the commit the versions that must not exist
-    (`must_not_exist`: orphans, reuses, rejected, superseded, but not a superseded file that
-    stands in for a current one not downloadable yet) are deleted, and marked deleted once
+    (`must_not_exist`: orphans, reuses, rejected, superseded, but not a superseded file kept
+    for a current one not found clean yet) are deleted, and marked deleted once
     S3 confirms. Every later batch of the same student asks for
     the unconfirmed ones again, so a failed delete fails its events, the retry deletes them, and
     what even that misses the reconcile job finds.
+
+    `ends_at` (a `time.monotonic()` instant): when the Lambda running the batch is stopped. Its
+    PDF checks may take until `AFTER_CHECKS_S` before it; one that cannot fails its event alone.
     """
     outcomes: list[Outcome | None] = [None] * len(events)
     failed: set[int] = set()
-    stored = _read_objects(events, outcomes, failed)
+    checks_until = None if ends_at is None else ends_at - AFTER_CHECKS_S
+    stored = _read_objects(events, outcomes, failed, checks_until)
     if not stored:
         return BatchResult(outcomes, failed)
     try:
@@ -108,6 +112,12 @@ def record_objects(events: list[ObjectCreated]) -> BatchResult:
             )
             failed |= set(stored)
     return BatchResult(outcomes, failed, deleted)
+
+
+# What a batch does after its reads, kept from its Lambda's time: one transaction (receipts signed
+# by KMS in it) and the deletes, well under a second each when the database is awake; the rest
+# of the Lambda's time (30 s) is the PDF checks' (`adapters.pdfs.check_pdf`'s deadline).
+AFTER_CHECKS_S = 5
 
 
 def retry_soon(failed: list[tuple[str, int]]) -> None:
@@ -157,10 +167,12 @@ class _Read:
 _ANY_TYPE = db.uploads.ReadingPlan(checksum_pinned=False, accepted_types=(), check_pdfs=False)
 
 
-def _read_objects(events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int]) -> dict[int, _Read]:
+def _read_objects(
+    events: list[ObjectCreated], outcomes: list[Outcome | None], failed: set[int], checks_until: float | None
+) -> dict[int, _Read]:
     """S3's answer for each event's version, by event index, read concurrently (it is I/O);
     sets the outcome of the events that have no object to record, and fails them all when
-    PostgreSQL cannot say which forms pinned a checksum."""
+    PostgreSQL cannot say which forms pinned a checksum. PDF checks end by `checks_until`."""
     prefix = load(StorageSettings).prefix
     wanted = []
     for index, event in enumerate(events):
@@ -183,10 +195,11 @@ def _read_objects(events: list[ObjectCreated], outcomes: list[Outcome | None], f
         return stored
     # A key no form is about (an orphan) is read with the GET too: its size is checked first.
     read_as = [plans.get(event.key, _ANY_TYPE) for event in targets]
+    inspect = functools.partial(_inspect, checks_until=checks_until)
     if len(targets) == 1:
-        answers = [_inspect(targets[0], read_as[0])]
+        answers = [inspect(targets[0], read_as[0])]
     else:
-        answers = list(_readers().map(_inspect, targets, read_as))
+        answers = list(_readers().map(inspect, targets, read_as))
     for index, found in zip(wanted, answers, strict=True):
         if isinstance(found, ServiceUnavailable):
             logger.error(
@@ -208,7 +221,9 @@ def _readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=10, thread_name_prefix="s3-read")
 
 
-def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | ServiceUnavailable | None:
+def _inspect(
+    event: ObjectCreated, plan: db.uploads.ReadingPlan, *, checks_until: float | None
+) -> _Read | ServiceUnavailable | None:
     read: Literal["size", "start", "whole"] = "whole" if plan.check_pdfs else "start" if plan.accepted_types else "size"
     try:
         stored = storage.inspect(
@@ -216,12 +231,14 @@ def _inspect(event: ObjectCreated, plan: db.uploads.ReadingPlan) -> _Read | Serv
         )
         if stored is None or stored.first_bytes is None:
             return None if stored is None else _Read(stored)
-        return _Read(stored, _content(event, plan, stored))
+        return _Read(stored, _content(event, plan, stored, checks_until))
     except ServiceUnavailable as exc:  # this event fails; the others of its batch go on
         return exc
 
 
-def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject) -> Content:
+def _content(
+    event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredObject, checks_until: float | None
+) -> Content:
     """What a file is, from its first bytes; a ZIP they left undecided from its end (a Word
     document is no `zip`, and a student is told what they sent), and where the exam takes a
     ZIP-based kind, from the one entry that decides when it lies between the two (LibreOffice's
@@ -252,7 +269,7 @@ def _content(event: ObjectCreated, plan: db.uploads.ReadingPlan, stored: StoredO
     if plan.check_pdfs and found.code == "pdf" and stored.content is not None:
         from exam_depository.adapters.pdfs import check_pdf
 
-        return Content(found, check_pdf(stored.content))
+        return Content(found, check_pdf(stored.content, deadline=checks_until))
     return Content(found)
 
 
@@ -348,7 +365,7 @@ def _record(
             version.submission_status,
             version.version_id,
             version.submission_scan,
-            stands_in=version.stands_in,
+            kept_in_place=version.kept_in_place,
         )
     ]
     return _Deletions(

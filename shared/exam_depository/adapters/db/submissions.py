@@ -47,13 +47,35 @@ def scan_allows(t: str) -> str:
     return f"({t}.scan IS NULL OR {t}.scan = 'clean' OR ({t}.scan <> 'threat' AND {t}.scan_released_at IS NOT NULL))"
 
 
+def found_clean(t: str) -> str:
+    """Whether the submission `{t}` was found free of malware, or is not scanned. A file the exam's
+    owner released (not scannable, or its result overdue) can be downloaded, but a result or a
+    rescan may yet find a threat in it, so the files kept for it stay (`kept_in_place`)."""
+    return f"({t}.scan IS NULL OR {t}.scan = 'clean')"
+
+
+def kept_in_place(t: str) -> str:
+    """Whether the superseded submission `{t}`'s file is kept (not deleted) for its student's
+    current one, not `found_clean` (still being scanned, not scannable, released, or malware
+    found): every superseded file that is no threat and is later than the student's newest stored
+    superseded file found clean, that one included. A file still being scanned may turn out clean,
+    and the newest of them that can be downloaded `stands_in`: so a student who hands in again
+    within the minutes a scan takes never loses the answer before it to a threat found in the
+    later one (a false positive too). Once the current file is found clean, none is kept and their
+    versions are deleted (`domain.recording.must_not_exist`)."""
+    return f"""({t}.status = 'superseded' AND {t}.scan IS DISTINCT FROM 'threat'
+        AND EXISTS (SELECT 1 FROM submission c
+                    WHERE c.student_id = {t}.student_id AND c.status = 'current' AND NOT {found_clean("c")})
+        AND NOT EXISTS (SELECT 1 FROM submission l JOIN upload lk ON lk.id = l.upload_id
+                        WHERE l.student_id = {t}.student_id AND l.status = 'superseded' AND l.issue_seq > {t}.issue_seq
+                          AND lk.object_deleted_at IS NULL AND {found_clean("l")}))"""
+
+
 def stands_in(t: str) -> str:
-    """Whether the superseded submission `{t}` is kept, and served, in place of its student's
+    """Whether the superseded submission `{t}` is served, and exported, in place of its student's
     current one, which its scan does not let be downloaded (still being scanned, or malware found):
-    `{t}` is the latest of the student's superseded files that can be, still stored. So a threat found in a
-    later file (a false positive too) never leaves the student with nothing handed in; once the
-    current file can be downloaded, `{t}` no longer stands in and its version is deleted
-    (`domain.recording.must_not_exist`)."""
+    `{t}` is the latest of the student's superseded files that can be, still stored. It is one of
+    the files `kept_in_place`; once the current file can be downloaded, `{t}` no longer stands in."""
     return f"""({t}.status = 'superseded' AND {scan_allows(t)}
         AND EXISTS (SELECT 1 FROM upload k WHERE k.id = {t}.upload_id AND k.object_deleted_at IS NULL)
         AND EXISTS (SELECT 1 FROM submission c

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from exam_depository.adapters.db import windows
-from exam_depository.adapters.db.submissions import stands_in
+from exam_depository.adapters.db.submissions import kept_in_place
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.statuses import (
     RejectionReason,
@@ -146,7 +146,7 @@ class UsedVersion:
     issue_seq: int
     submission_status: SubmissionStatus | None
     submission_scan: ScanState | None = None
-    stands_in: bool = False  # superseded, and kept in place of a current file not downloadable
+    kept_in_place: bool = False  # superseded, and kept for a current file not found clean yet
 
     @property
     def facts(self) -> UploadFacts:
@@ -286,7 +286,7 @@ def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedV
         return cur.execute(
             f"""SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
                       x.status AS submission_status, x.scan AS submission_scan,
-                      COALESCE({stands_in("x")}, false) AS stands_in
+                      COALESCE({kept_in_place("x")}, false) AS kept_in_place
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
             (student_ids,),
@@ -317,7 +317,7 @@ class UploadRecord:
     recorded_at: datetime | None
     expires_at: datetime | None
     submission_scan: ScanState | None = None
-    stands_in: bool = False  # superseded, and kept in place of a current file not downloadable
+    kept_in_place: bool = False  # superseded, and kept for a current file not found clean yet
 
     @property
     def facts(self) -> UploadFacts:
@@ -331,7 +331,7 @@ def upload_records(conn: Connection, listed_keys: list[str]) -> list[UploadRecor
         return cur.execute(
             f"""SELECT u.id AS upload_id, u.object_key, u.status, u.version_id, u.issue_seq, u.form_expires_at,
                       u.object_deleted_at, x.status AS submission_status, x.recorded_at, x.expires_at,
-                      x.scan AS submission_scan, COALESCE({stands_in("x")}, false) AS stands_in
+                      x.scan AS submission_scan, COALESCE({kept_in_place("x")}, false) AS kept_in_place
                FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
                WHERE u.object_deleted_at IS NULL OR u.object_key = ANY(%s)""",
             (listed_keys,),

@@ -73,7 +73,8 @@ class Submission(ApiModel):
         default=False,
         description="An earlier file kept, and downloadable, in place of the student's current one, which cannot "
         "be downloaded (still being scanned, or malware found): no answer is lost to a threat found in a later "
-        "try. Deleted once the current file can be downloaded.",
+        "try. It no longer stands in once the current file can be downloaded, and is deleted once the current "
+        "file's scan has ended clean.",
     )
     earlier_file_kept: bool = Field(
         default=False,
