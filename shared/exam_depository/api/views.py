@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
-    from exam_depository.api.models.common import Submission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
@@ -56,9 +55,10 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
         StudentDetail,
         StudentSummary,
     )
+    from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
-    from exam_depository.domain.access import Disclosure
     from exam_depository.domain.cursors import Page
+    from exam_depository.domain.disclosure import Disclosure
     from exam_depository.domain.statuses import Kind, SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
@@ -160,20 +160,21 @@ def members(membership: Membership) -> Members:
 
 if TYPE_CHECKING:
     from exam_depository.adapters.db.exams import PaperJson, PaperUploadJson
-    from exam_depository.api.models.papers import Paper, PaperForm, PaperLink, PaperState
+    from exam_depository.api.models.exams import Paper, PaperState
+    from exam_depository.api.models.papers import PaperForm, PaperLink
     from exam_depository.usecases.papers import IssuedPaperForm, PaperDownload
 
 
 def current_paper(item: PaperJson | None) -> Paper | None:
     """An exam's current paper (its `paper`), as the exam's statement wrote it."""
-    from exam_depository.api.models.papers import Paper
+    from exam_depository.api.models.exams import Paper
 
     return None if item is None else Paper.model_validate(item)
 
 
 def paper_states(items: list[PaperUploadJson]) -> list[PaperState]:
     """What became of an exam's latest paper forms (its `paper_uploads`), newest first."""
-    from exam_depository.api.models.papers import PaperState
+    from exam_depository.api.models.exams import PaperState
 
     return [PaperState.model_validate(item) for item in items]
 
@@ -202,16 +203,16 @@ def paper_link(download: PaperDownload) -> PaperLink:
 
 
 def shown_to(exam_row: ExamRow) -> Disclosure:
-    """What the caller's role is shown of the exam's students (`access.disclosure`)."""
-    from exam_depository.domain import access
+    """What the caller's role is shown of the exam's students (`disclosure.disclosure`)."""
+    from exam_depository.domain.disclosure import disclosure
 
-    return access.disclosure(exam_row.role, anonymous=exam_row.anonymous)
+    return disclosure(exam_row.role, anonymous=exam_row.anonymous)
 
 
 def student(row: StudentRow) -> Student:
     """A student as the routes of owners and co-examiners answer: everything shown."""
     from exam_depository.api.models.roster import Student
-    from exam_depository.domain.access import Disclosure
+    from exam_depository.domain.disclosure import Disclosure
 
     everything = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
     return Student(**_student_fields(row, everything))
@@ -379,7 +380,7 @@ def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, obj
 
 def released(item: SubmissionJson) -> Submission:
     """A submission its exam's owner released: the owner sees everything of it."""
-    from exam_depository.api.models.common import Submission
+    from exam_depository.api.models.submissions import Submission
 
     return Submission.model_validate(submission_fields(item, datetime.now(UTC), verification=True))
 
@@ -416,7 +417,8 @@ def started(clock: StartedClock) -> Started:
 def upload_progress(row: ProgressRow) -> UploadProgress:
     """The exam as one student sees it (its window with their extension, and their clock once
     started), on the server's clock."""
-    from exam_depository.api.models.common import StudentName, Submission
+    from exam_depository.api.models.common import StudentName
+    from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import ExamWindow, UploadProgress, UploadState
 
     clock = row.clock

@@ -1,7 +1,8 @@
 """What a caller may ask, validated: the request models and the value types they are made of
 (names, instants, time zones, ids). Shared by the JSON bodies of the API and the rows of a CSV
 roster, and taken by the use cases as their arguments. No I/O: tzdata's zone list is read from
-the package."""
+the package. Their base and the check of a name are `domain.input_model`'s; the members'
+requests are `domain.member_inputs` (the members function loads none of these)."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -11,26 +12,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
-from exam_depository.domain.access import Role
-from exam_depository.domain.filenames import invisible_characters, unstorable
+from exam_depository.domain.input_model import InputModel, shown_as_written
 from exam_depository.domain.instants import time_zone_names
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
 NICKNAME_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
-
-
-def _shown_as_written(value: str) -> str:
-    """A name people read must show what it is: no control characters, and no invisible
-    formatting ones (bidi controls can make a name read as another)."""
-    if unstorable(value):
-        raise ValueError("must not contain control characters")
-    invisible = invisible_characters(value)
-    if invisible:
-        raise ValueError(f"must not contain invisible formatting characters ({', '.join(invisible)})")
-    return value
 
 
 def _not_only_dots(value: str) -> str:
@@ -45,12 +34,12 @@ Nickname = Annotated[
 PersonName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_shown_as_written),
+    AfterValidator(shown_as_written),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    AfterValidator(_shown_as_written),
+    AfterValidator(shown_as_written),
 ]
 EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -81,7 +70,7 @@ Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
 ExamId = Annotated[str, StringConstraints(pattern=EXAM_ID_PATTERN)]
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_shown_as_written)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(shown_as_written)
 ]
 MaxAttempts = Annotated[int, Field(ge=1, le=50)]
 # A timed exam's time limit: a minute to a week.
@@ -125,14 +114,10 @@ def readable(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
 # --- exams ------------------------------------------------------------------------------------
 
 
-class _Window(_Model):
+class _Window(InputModel):
     @model_validator(mode="after")
     def _in_order(self) -> Self:
         opens, due, cutoff = (getattr(self, name) for name in ("opens_at", "due_at", "cutoff_at"))
@@ -156,7 +141,7 @@ class ExamIn(_Window):
         description="A timed exam: each student has this long from the moment they start (plus their extra "
         "time), never past their due time. Null: not timed.",
     )
-    accepted_types: AcceptedTypes = []
+    accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
     check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
 
     @model_validator(mode="after")
@@ -209,14 +194,14 @@ class ExamChange(_Window):
 # --- students ---------------------------------------------------------------------------------
 
 
-class StudentIn(_Model):
+class StudentIn(InputModel):
     nickname: Nickname = Field(description="The examiner's handle: letters, digits, '.', '_', '-'.")
     first_name: PersonName
     last_name: PersonName
     email: Email | None = None
 
 
-class ExtensionIn(_Model):
+class ExtensionIn(InputModel):
     due_at: Instant
     cutoff_at: Instant | None = Field(
         default=None, description="Default: due_at plus the exam's own time between due and cut-off."
@@ -224,7 +209,7 @@ class ExtensionIn(_Model):
     extra_attempts: Annotated[int, Field(ge=0, le=50)] = 0
 
 
-class AccommodationIn(_Model):
+class AccommodationIn(InputModel):
     """A student's extra time in a timed exam: a percentage of the exam's duration, then minutes
     added to it. Zeros remove it."""
 
@@ -232,40 +217,12 @@ class AccommodationIn(_Model):
     extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
 
 
-# --- members ----------------------------------------------------------------------------------
-
-
-# What the exam's members call someone ("Marker: Sam"): given with the invitation, never an identity.
-MemberLabel = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_shown_as_written)
-]
-
-
-class InvitationIn(_Model):
-    role: Role = Field(description="The role the invitee will have: owner, co_examiner, grader or invigilator.")
-    label: MemberLabel | None = Field(default=None, description="What the members list calls the invitee.")
-
-
-class MemberChangeIn(_Model):
-    """PATCH: only the fields given change; a label given as null is removed (a role has no null)."""
-
-    role: Role | None = None
-    label: MemberLabel | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _role_not_null(cls, given: Any) -> Any:
-        if isinstance(given, dict) and "role" in given and given["role"] is None:
-            raise ValueError("role must not be null: leave it out to keep it")
-        return given
-
-
 # --- malware scans ----------------------------------------------------------------------------
 
 
-class ReleaseIn(_Model):
+class ReleaseIn(InputModel):
     """The exam's owner releases a file that could not be scanned: why, for the audit log."""
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_shown_as_written)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(shown_as_written)
     ]

@@ -9,21 +9,22 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.attempts
 import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exam_deletion
 import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
 from exam_depository.adapters.scheduler import WakeSettings
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
 from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, SignCheckpoint, difference, member_actor
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
-    LimitChange,
     Window,
-    limit_refusal,
     order_refusal,
     pdf_check_refusal,
     window_length_refusal,
@@ -114,7 +115,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
                         row.max_attempts + used.extra_attempts,
                         changes["max_attempts"] + used.extra_attempts,
                     )
-                    for used in db.exams.attempts_used(conn, row.exam_pk)
+                    for used in db.attempts.attempts_used(conn, row.exam_pk)
                 ]
             )
             if refusal is not None:
@@ -193,15 +194,15 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
     storage_settings = load(StorageSettings)
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
-        keys = db.exams.lock_exam_students(conn, row.exam_pk)
-        db.exams.lock_exam_exports(conn, row.exam_pk)
+        keys = db.exam_deletion.lock_exam_students(conn, row.exam_pk)
+        db.exam_deletion.lock_exam_exports(conn, row.exam_pk)
         exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"
         exports_prefix = f"{load(ExportSettings).prefix}{row.exam_pk}/"
         papers_prefix = f"{storage_settings.papers_prefix}{row.exam_pk}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
-        held = db.exams.deletion_counts(conn, row.exam_pk)
+        held = db.exam_deletion.deletion_counts(conn, row.exam_pk)
         tombstone = Event(
             member_actor(row, caller),
             AuditAction.EXAM_DELETED,
@@ -217,7 +218,7 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
             },
         )
         db.audit.append(conn, row.exam_pk, [tombstone])
-        db.exams.delete_exam(conn, row.exam_pk)
+        db.exam_deletion.delete_exam(conn, row.exam_pk)
         db.audit.forget_deleted_exam(conn, row.exam_pk)
     _keep_wakes(row.exam_pk, None)
 

@@ -22,8 +22,8 @@ from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller, Redemption, Role, invitation_refusal, role_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NotFound
-from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.member_inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.membership import ChangeRole, Invite, Remove, membership_refusal
 
 NO_MEMBER = "The exam has no member with this id."

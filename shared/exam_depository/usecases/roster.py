@@ -15,23 +15,24 @@ from typing import TYPE_CHECKING
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 # `db.extensions` is the exception: the functions that change extensions or extra time import it
 # in their app.py (loaded at their init), and the roster's other functions never load it.
+import exam_depository.adapters.db.attempts
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, storage
 from exam_depository.config import RulesSettings, load
 from exam_depository.domain import codes, cursors
-from exam_depository.domain.access import Action, Caller, Disclosure, disclosure
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, difference, member_actor
+from exam_depository.domain.disclosure import Disclosure, disclosure
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
-    LimitChange,
     Window,
     extension_cutoff,
     extension_refusal,
-    limit_refusal,
     window_refusal,
 )
 from exam_depository.domain.search import search_terms
@@ -281,7 +282,7 @@ def import_extensions(
         earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
             row.nickname.lower(): row
-            for row in db.exams.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
+            for row in db.attempts.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
         }
         values = []
         for row in rows:
@@ -481,13 +482,16 @@ def _checked_times(
 def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
     """Refuse new extra attempts that would leave the student below what they used."""
     refusal = limit_refusal(
-        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.exam_pk, [nickname])]
+        [
+            _limit_change(exam, used, extra_attempts)
+            for used in db.attempts.attempts_used(conn, exam.exam_pk, [nickname])
+        ]
     )
     if refusal is not None:
         raise refusal
 
 
-def _limit_change(exam: db.exams.ExamRow, used: db.exams.StudentAttempts, extra_attempts: int) -> LimitChange:
+def _limit_change(exam: db.exams.ExamRow, used: db.attempts.StudentAttempts, extra_attempts: int) -> LimitChange:
     return LimitChange(
         used.nickname,
         used.attempts_used,

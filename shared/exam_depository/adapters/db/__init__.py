@@ -1,8 +1,11 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
-fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
-exam's members and invitations), `students` (rosters), `extensions` (a student's extension and
-extra time), `forms` (a student's upload forms), `uploads` (the submissions recorded from them),
+fills and the docstring that explains its locking: `exams` (examiners and exams), `attempts`
+(the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
+deletes), `ownership` (an ownerless exam given an
+owner, a rotated key), `members` (an exam's members and invitations), `students` (rosters),
+`extensions` (a student's extension and extra time), `forms` (a student's upload forms),
+`uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
 and the state they give a submission); `submissions` holds a submission as the others' statements
@@ -42,12 +45,15 @@ from exam_depository.adapters.db.transactions import (
 
 if TYPE_CHECKING:
     from exam_depository.adapters.db import (
+        attempts,
         audit,
+        exam_deletion,
         exams,
         exports,
         extensions,
         forms,
         members,
+        ownership,
         papers,
         receipts,
         scans,
@@ -58,12 +64,15 @@ if TYPE_CHECKING:
 
 _AGGREGATES = frozenset(
     {
+        "attempts",
         "audit",
+        "exam_deletion",
         "exams",
         "exports",
         "extensions",
         "forms",
         "members",
+        "ownership",
         "papers",
         "receipts",
         "scans",
@@ -84,14 +93,17 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "Connection",
     "Row",
+    "attempts",
     "audit",
     "connection",
     "database_url",
+    "exam_deletion",
     "exams",
     "exports",
     "extensions",
     "forms",
     "members",
+    "ownership",
     "papers",
     "receipts",
     "reset",

@@ -85,6 +85,9 @@ _COUNTS = f"""LEFT JOIN LATERAL (
 
 @dataclass(frozen=True)
 class ExamRow:
+    """An exam as its member sees it: its settings, its current paper and latest paper forms, and
+    the caller's role in it."""
+
     exam_pk: int
     exam_id: str
     title: str
@@ -214,26 +217,6 @@ def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> N
     )
 
 
-@dataclass(frozen=True)
-class StudentAttempts:
-    nickname: str
-    attempts_used: int
-    extra_attempts: int
-
-
-def attempts_used(conn: Connection, exam_pk: int, nicknames: list[str] | None = None) -> list[StudentAttempts]:
-    """What each student of the exam (or those of `nicknames`) who handed in anything used,
-    with the extra attempts of their extension."""
-    with conn.cursor(row_factory=rows_of(StudentAttempts)) as cur:
-        return cur.execute(
-            """SELECT s.nickname, count(*) AS attempts_used, s.extra_attempts
-               FROM student s JOIN submission x ON x.student_id = s.id
-               WHERE s.exam_id = %(exam)s AND (%(all)s OR lower(s.nickname) = ANY(%(nicknames)s))
-               GROUP BY s.id ORDER BY s.id""",
-            {"exam": exam_pk, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
-        ).fetchall()
-
-
 def any_started(conn: Connection, exam_pk: int) -> bool:
     """Whether a student of the exam started their clock."""
     row = conn.execute(
@@ -301,85 +284,6 @@ def close_exam(conn: Connection, exam_pk: int, now: datetime) -> None:
            WHERE exam_id = %(exam)s AND extension_cutoff_at IS NOT NULL""",
         {"exam": exam_pk, "now": now},
     )
-
-
-def lock_exam_students(conn: Connection, exam_pk: int) -> list[str]:
-    """Lock the exam's students (the recorder waits) and list every object key they ever had."""
-    rows = conn.execute(
-        """WITH locked AS (SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE)
-           SELECT u.object_key FROM upload u JOIN locked l ON l.id = u.student_id""",
-        (exam_pk,),
-    ).fetchall()
-    return [row["object_key"] for row in rows]
-
-
-def lock_exam_exports(conn: Connection, exam_pk: int) -> None:
-    """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
-    so that a ZIP is either complete before the exam's files are listed, or never completed."""
-    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
-
-
-@dataclass(frozen=True)
-class DeletionCounts:
-    """What an exam's deletion takes with it, for the record that outlives it."""
-
-    students: int
-    files: int  # recorded submissions, every attempt
-    exports: int
-    papers: int  # question papers recorded (current or replaced)
-
-
-def deletion_counts(conn: Connection, exam_pk: int) -> DeletionCounts:
-    """Count what the exam holds; run after its students and exports are locked, before its rows go."""
-    with conn.cursor(row_factory=rows_of(DeletionCounts)) as cur:
-        row = cur.execute(
-            """SELECT (SELECT count(*) FROM student WHERE exam_id = %(exam)s) AS students,
-                      (SELECT count(*) FROM submission x JOIN student s ON s.id = x.student_id
-                       WHERE s.exam_id = %(exam)s) AS files,
-                      (SELECT count(*) FROM export WHERE exam_id = %(exam)s) AS exports,
-                      (SELECT count(*) FROM question_paper
-                       WHERE exam_id = %(exam)s AND status IN ('current', 'superseded')) AS papers""",
-            {"exam": exam_pk},
-        ).fetchone()
-    assert row is not None  # scalar subqueries return one row
-    return row
-
-
-def delete_exam(conn: Connection, exam_pk: int) -> None:
-    conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
-
-
-@dataclass(frozen=True)
-class AssignedRow:
-    exam_pk: int
-    member_id: UUID  # the owner's
-
-
-def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> list[AssignedRow]:
-    """Give an exam that belongs to no one (the legacy one) to an examiner, who becomes its owner
-    (the database's trigger makes them a member); returns the exams moved."""
-    try:
-        with conn.cursor(row_factory=rows_of(AssignedRow)) as cur:
-            return cur.execute(
-                """UPDATE exam e SET examiner_id = x.id FROM examiner x
-                   WHERE x.id = %s AND e.slug = %s AND e.examiner_id IS NULL
-                   RETURNING e.id AS exam_pk, x.public_id AS member_id""",
-                (examiner_id, exam_id),
-            ).fetchall()
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"That examiner already has an exam with the id {exam_id}.") from exc
-
-
-def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:
-    try:
-        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (new_key_id, examiner_id))
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict("That API key already belongs to an examiner.") from exc
-
-
-def known_examiner(conn: Connection, api_key_id: str) -> int | None:
-    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
-    return None if found is None else int(found["examiner_id"])
 
 
 def wake(conn: Connection) -> None:

@@ -12,8 +12,8 @@ from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson, downloadable
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
-from exam_depository.domain.access import Disclosure
 from exam_depository.domain.audit import Event
+from exam_depository.domain.disclosure import Disclosure
 from exam_depository.domain.errors import Conflict
 from exam_depository.domain.rules import Clock, clock_of
 
