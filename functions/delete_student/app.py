@@ -2,6 +2,8 @@
 
 from typing import Any
 
+# The use case's statements (db.student_deletion), loaded at init: the roster's other functions never load it.
+import exam_depository.adapters.db.student_deletion  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -3,6 +3,8 @@ with the upload codes (Accept: text/csv), for a mail merge (examiner, API key)."
 
 from typing import Annotated, Any, Literal
 
+# The roster page's statement (db.student_pages), loaded at init: the roster's other functions never load it.
+import exam_depository.adapters.db.student_pages  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths

@@ -6,7 +6,7 @@ I/O and decides nothing else. Wherever a student's window is shown it is their o
 they started a timed exam), with what made it (the duration, their extra time, the extension).
 
 The roster's page is the one answer written without models: the database writes each row's JSON
-(`db.students.student_page`, the rules of `_summary_fields` in SQL) and `student_page_json` joins
+(`db.student_pages.student_page`, the rules of `_summary_fields` in SQL) and `student_page_json` joins
 them; validating and serialising 500 rows took longer than the query. A test holds the page to
 the model and to `student_detail`.
 """
@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.forms import ProgressRow, UploadJson
-    from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
+    from exam_depository.adapters.db.student_pages import StudentPageRow
+    from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
     from exam_depository.api.models.exams import Exam, ExamPage

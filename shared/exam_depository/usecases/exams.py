@@ -35,7 +35,7 @@ from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:  # the routes' bodies, validated by create_exam's and update_exam's app.py: the
     # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start)
-    from exam_depository.domain.inputs import ExamChange, ExamIn
+    from exam_depository.domain.exam_inputs import ExamChange, ExamIn
 
 MAX_PAGE = 100
 

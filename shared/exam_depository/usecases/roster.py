@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions` is the exception: the functions that change extensions or extra time import it
-# in their app.py (loaded at their init), and the roster's other functions never load it.
+# `db.extensions`, `db.student_pages` and `db.student_deletion` are the exceptions: the functions
+# that change extensions or extra time, list the roster or delete a student import theirs in their
+# app.py (loaded at their init), and the roster's other functions never load them.
 import exam_depository.adapters.db.attempts
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
@@ -119,7 +120,7 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
 
 def list_students(
     caller: Caller, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
-) -> cursors.Page[db.students.StudentPageRow]:
+) -> cursors.Page[db.student_pages.StudentPageRow]:
     """A page of the roster, or of the students a search finds (`domain.search`), one statement
     whatever its size, each row's JSON written by the database as of now
     (`views.student_page_json` joins them). A cursor serves only the status and search it came
@@ -131,7 +132,7 @@ def list_students(
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         # The page's disclosure is appended by the page's own statement: its count and students
         # are the page's items (the row past them only tells whether there is a next page).
-        rows = db.students.student_page(
+        rows = db.student_pages.student_page(
             conn,
             exam,
             after_id,
@@ -202,10 +203,10 @@ def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_DELETE)
-        found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
+        found = db.student_deletion.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
-        db.students.delete_student(conn, found.id)
+        db.student_deletion.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
         removed = Event(
             member_actor(exam, caller),
@@ -404,7 +405,7 @@ def _record_disclosure(
 def _disclosures(exam: db.exams.ExamRow, caller: Caller, target: str, pseudonyms: Sequence[str] = ()) -> list[Event]:
     """The events an answer showing these students is logged by (`_record_disclosure`): none when
     the caller's role is shown neither codes nor, in an anonymous exam, names beside pseudonyms.
-    Without `pseudonyms`, for a statement that decides the students (`db.students.student_page`):
+    Without `pseudonyms`, for a statement that decides the students (`db.student_pages.student_page`):
     it writes their count and pseudonyms in."""
     shown = _shown(exam)
     actor = member_actor(exam, caller)

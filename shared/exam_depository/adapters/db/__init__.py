@@ -2,10 +2,10 @@
 of work; each other module holds the statements of one aggregate, each beside the row type it
 fills and the docstring that explains its locking: `exams` (examiners and exams), `attempts`
 (the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
-deletes), `ownership` (an ownerless exam given an
-owner, a rotated key), `members` (an exam's members and invitations), `students` (rosters),
-`extensions` (a student's extension and extra time), `forms` (a student's upload forms),
-`uploads` (the submissions recorded from them),
+deletes), `ownership` (an ownerless exam given an owner, a rotated key), `members` (an exam's
+members and invitations), `students` (rosters), `student_pages` (a roster's page),
+`student_deletion` (a student's), `extensions` (a student's extension and extra time), `forms`
+(a student's upload forms), `uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
 and the state they give a submission); `submissions` holds a submission as the others' statements
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
         papers,
         receipts,
         scans,
+        student_deletion,
+        student_pages,
         students,
         uploads,
         verifications,
@@ -76,6 +78,8 @@ _AGGREGATES = frozenset(
         "papers",
         "receipts",
         "scans",
+        "student_deletion",
+        "student_pages",
         "students",
         "uploads",
         "verifications",
@@ -110,6 +114,8 @@ __all__ = [
     "rows_of",
     "scans",
     "statement",
+    "student_deletion",
+    "student_pages",
     "students",
     "transaction",
     "uploads",

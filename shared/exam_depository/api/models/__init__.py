@@ -1,5 +1,6 @@
 """Response models: what the API answers, the HTTP contract of docs/DESIGN.md, in pydantic. What a
-caller may ask is `domain/inputs.py`; `views.py` makes these from rows.
+caller may ask is in `domain/` (`inputs.py`, `exam_inputs.py`, `member_inputs.py`); `views.py` makes
+these from rows.
 
 One module per audience, so that a function loads only the models it answers (a model class
 costs about 0.2 ms to define, even with its validator deferred): `exams`, `roster`, `exports` (an
