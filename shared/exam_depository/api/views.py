@@ -38,7 +38,8 @@ from exam_depository.domain.rules import (
 # models of its own routes (its app.py imports them for the route's signature), not every
 # audience's (a model class costs about 0.2 ms to define).
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
-    from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
+    from exam_depository.adapters.db.exam_counts import CountedExamRow
+    from exam_depository.adapters.db.exams import ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.forms import ProgressRow, UploadJson
     from exam_depository.adapters.db.student_pages import StudentPageRow
@@ -49,13 +50,11 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
     from exam_depository.api.models.roster import (
-        AccommodationImportResult,
-        ExtensionImportResult,
-        ImportResult,
         Student,
         StudentDetail,
         StudentSummary,
     )
+    from exam_depository.api.models.roster_imports import AccommodationImportResult, ExtensionImportResult, ImportResult
     from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
@@ -220,7 +219,7 @@ def student(row: StudentRow) -> Student:
 
 
 def import_result(result: RosterImport) -> ImportResult:
-    from exam_depository.api.models.roster import ImportResult
+    from exam_depository.api.models.roster_imports import ImportResult
 
     return ImportResult(
         created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
@@ -234,7 +233,8 @@ def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary
 
 
 def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
-    from exam_depository.api.models.roster import ExtensionImportResult, StudentSummary
+    from exam_depository.api.models.roster import StudentSummary
+    from exam_depository.api.models.roster_imports import ExtensionImportResult
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return ExtensionImportResult(
@@ -243,7 +243,8 @@ def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) ->
 
 
 def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> AccommodationImportResult:
-    from exam_depository.api.models.roster import AccommodationImportResult, StudentSummary
+    from exam_depository.api.models.roster import StudentSummary
+    from exam_depository.api.models.roster_imports import AccommodationImportResult
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return AccommodationImportResult(

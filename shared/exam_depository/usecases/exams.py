@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.attempts
 import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exam_counts
 import exam_depository.adapters.db.exam_deletion
 import exam_depository.adapters.db.exams  # noqa: F401
 from exam_depository.adapters import db, scheduler, storage
@@ -40,31 +41,31 @@ if TYPE_CHECKING:  # the routes' bodies, validated by create_exam's and update_e
 MAX_PAGE = 100
 
 
-def create_exam(caller: Caller, new: ExamIn) -> db.exams.CountedExamRow:
+def create_exam(caller: Caller, new: ExamIn) -> db.exam_counts.CountedExamRow:
     _check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
         examiner_id = db.exams.examiner_for_key(conn, caller.api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        created = db.exams.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
+        created = db.exam_counts.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
         event = Event(member_actor(created, caller), AuditAction.EXAM_CREATED, "exam", after=_recorded(created))
         db.audit.append(conn, created.exam_pk, [event])
     _keep_wakes(created.exam_pk, created.window)
     return created
 
 
-def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
+def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exam_counts.CountedExamRow]:
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
-        rows = db.exams.exam_page(conn, caller.api_key_id, after_id, limit + 1)
+        rows = db.exam_counts.exam_page(conn, caller.api_key_id, after_id, limit + 1)
     return cursors.page_of(rows, limit, lambda row: row.exam_pk)
 
 
-def get_exam(caller: Caller, exam_id: str) -> db.exams.CountedExamRow:
+def get_exam(caller: Caller, exam_id: str) -> db.exam_counts.CountedExamRow:
     with db.transaction() as conn:
-        return db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
+        return db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
 
 
-def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
+def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exam_counts.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
     already handed in are kept until the new cut-off says if that is later. A new duration moves
     every started student's clock at once, as a new window does; but whether the exam is timed
@@ -125,7 +126,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        updated = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
+        updated = db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
         before, after = difference(_recorded(row), _recorded(updated))
         if after is not None:  # a change to the same values changes nothing worth a record
             event = Event(member_actor(row, caller), AuditAction.EXAM_UPDATED, "exam", before=before, after=after)
@@ -153,7 +154,7 @@ def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str,
         )
 
 
-def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> db.exams.CountedExamRow:
+def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> db.exam_counts.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is. Once committed, the
@@ -168,7 +169,7 @@ def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> d
         db.exams.lock_students(conn, row.exam_pk)
         now = datetime.now(UTC)
         db.exams.close_exam(conn, row.exam_pk, now)
-        closed = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
+        closed = db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
         before, after = difference(_recorded(row), _recorded(closed))
         event = Event(member_actor(row, caller), AuditAction.EXAM_CLOSED, "exam", before=before, after=after)
         db.audit.append(conn, row.exam_pk, [event])

@@ -13,22 +13,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions`, `db.student_pages` and `db.student_deletion` are the exceptions: the functions
-# that change extensions or extra time, list the roster or delete a student import theirs in their
-# app.py (loaded at their init), and the roster's other functions never load them.
-import exam_depository.adapters.db.attempts
+# `db.extensions`, `db.attempts`, `db.student_pages` and `db.student_deletion` are the exceptions:
+# the functions that change extensions or extra time, list the roster or delete a student import
+# theirs in their app.py (loaded at their init), and the roster's other functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
-from exam_depository.adapters import db, storage
+from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
-from exam_depository.domain import codes, cursors
+from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, difference, member_actor
 from exam_depository.domain.disclosure import Disclosure, disclosure
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
-from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Window,
@@ -36,10 +33,11 @@ from exam_depository.domain.rules import (
     extension_refusal,
     window_refusal,
 )
-from exam_depository.domain.search import search_terms
 from exam_depository.observability import logger
 
 if TYPE_CHECKING:
+    from exam_depository.domain import cursors
+    from exam_depository.domain.attempt_limits import LimitChange
     from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
 
 MAX_PAGE = 500
@@ -125,6 +123,11 @@ def list_students(
     whatever its size, each row's JSON written by the database as of now
     (`views.student_page_json` joins them). A cursor serves only the status and search it came
     from."""
+    # Loaded here (and by the function's app.py at its init): the page's cursors and search are
+    # the listing function's alone.
+    from exam_depository.domain import cursors
+    from exam_depository.domain.search import search_terms
+
     terms = search_terms(search) if search is not None else None
     scope = cursors.scope_of({"status": status, "search": terms})
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
@@ -201,6 +204,11 @@ def regenerate_upload_code(caller: Caller, exam_id: str, nickname: str) -> db.st
 def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
+    # Loaded here (and by the function's app.py at its init): S3 and the files' folders are the
+    # deleting function's alone among the roster's.
+    from exam_depository.adapters import storage
+    from exam_depository.domain.filenames import upload_folder
+
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_DELETE)
         found = db.student_deletion.lock_student_for_deletion(conn, exam.exam_pk, nickname)
@@ -274,6 +282,7 @@ def import_extensions(
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
+    from exam_depository.domain.attempt_limits import limit_refusal  # see _limit_change
     from exam_depository.domain.roster import parse_extensions  # the import function's alone (see import_roster)
 
     rows, errors = parse_extensions(body)
@@ -482,6 +491,8 @@ def _checked_times(
 
 def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
     """Refuse new extra attempts that would leave the student below what they used."""
+    from exam_depository.domain.attempt_limits import limit_refusal  # see _limit_change
+
     refusal = limit_refusal(
         [
             _limit_change(exam, used, extra_attempts)
@@ -493,6 +504,10 @@ def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, ext
 
 
 def _limit_change(exam: db.exams.ExamRow, used: db.attempts.StudentAttempts, extra_attempts: int) -> LimitChange:
+    # Loaded here (and by the extension functions' app.py at their init): only a change of
+    # extra attempts is checked against the attempts used.
+    from exam_depository.domain.attempt_limits import LimitChange
+
     return LimitChange(
         used.nickname,
         used.attempts_used,

@@ -1,6 +1,7 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
-fills and the docstring that explains its locking: `exams` (examiners and exams), `attempts`
+fills and the docstring that explains its locking: `exams` (examiners and exams), `exam_counts` (an exam
+with its counts, as the exam routes answer it), `attempts`
 (the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
 deletes), `ownership` (an ownerless exam given an owner, a rotated key), `members` (an exam's
 members and invitations), `students` (rosters), `student_pages` (a roster's page),
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from exam_depository.adapters.db import (
         attempts,
         audit,
+        exam_counts,
         exam_deletion,
         exams,
         exports,
@@ -68,6 +70,7 @@ _AGGREGATES = frozenset(
     {
         "attempts",
         "audit",
+        "exam_counts",
         "exam_deletion",
         "exams",
         "exports",
@@ -101,6 +104,7 @@ __all__ = [
     "audit",
     "connection",
     "database_url",
+    "exam_counts",
     "exam_deletion",
     "exams",
     "exports",

@@ -67,16 +67,3 @@ class StudentDetail(StudentSummary):
 class StudentPage(ApiModel):
     items: list[StudentSummary]
     next_cursor: str | None
-
-
-class ImportResult(ApiModel):
-    created: list[Student]
-    existing: list[Student]
-
-
-class ExtensionImportResult(ApiModel):
-    extended: list[StudentSummary]
-
-
-class AccommodationImportResult(ApiModel):
-    accommodated: list[StudentSummary]
