@@ -42,8 +42,9 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.exams import ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.forms import ProgressRow, UploadJson
+    from exam_depository.adapters.db.student_details import StudentDetailRow
     from exam_depository.adapters.db.student_pages import StudentPageRow
-    from exam_depository.adapters.db.students import StudentDetailRow, StudentRow, StudentSummaryRow
+    from exam_depository.adapters.db.students import StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
     from exam_depository.api.models.exams import Exam, ExamPage

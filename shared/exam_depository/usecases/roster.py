@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions`, `db.attempts`, `db.student_pages` and `db.student_deletion` are the exceptions:
-# the functions that change extensions or extra time, list the roster or delete a student import
-# theirs in their app.py (loaded at their init), and the roster's other functions never load them.
+# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details` and `db.student_deletion`
+# are the exceptions: the functions that change extensions or extra time, list the roster, show a
+# student or delete one import theirs in their app.py (loaded at their init), and the roster's
+# other functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
@@ -62,6 +63,8 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
 
 @dataclass(frozen=True)
 class RosterImport:
+    """What a roster's import did: the students it created, and those already in the exam."""
+
     created: list[db.students.StudentRow]
     existing: list[db.students.StudentRow]  # in the exam already, with the same names
 
@@ -164,15 +167,17 @@ def roster_download(
         return exam, students
 
 
-def get_student(caller: Caller, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+def get_student(
+    caller: Caller, exam_id: str, nickname: str
+) -> tuple[db.exams.ExamRow, db.student_details.StudentDetailRow]:
     """A student with every file they handed in. A member shown no names (a grader of an
     anonymous exam) names the student by pseudonym, in the path as in the answer."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         if _shown(exam).names:
-            row = db.students.student_detail(conn, exam.exam_pk, nickname)
+            row = db.student_details.student_detail(conn, exam.exam_pk, nickname)
         else:
-            row = db.students.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
+            row = db.student_details.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
         if row is None:
             raise NotFound(NO_STUDENT)
         _record_disclosure(conn, exam, caller, _student(row.pseudonym), [row.pseudonym])
@@ -238,7 +243,7 @@ def set_extension(
         if not changes:
             raise NotFound(NO_STUDENT)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
-        row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        (row,) = db.students.student_summaries(conn, exam.exam_pk, [nickname])  # updated in this transaction
         (change,) = changes
         before, after = difference(_extension_was(change), _extension_is(change))
         set_event = Event(
@@ -250,7 +255,6 @@ def set_extension(
             subjects=(change.pseudonym,),
         )
         db.audit.append(conn, exam.exam_pk, [set_event])
-    assert row is not None  # updated in this transaction
     return exam, row
 
 

@@ -4,7 +4,8 @@ fills and the docstring that explains its locking: `exams` (examiners and exams)
 with its counts, as the exam routes answer it), `attempts`
 (the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
 deletes), `ownership` (an ownerless exam given an owner, a rotated key), `members` (an exam's
-members and invitations), `students` (rosters), `student_pages` (a roster's page),
+members and invitations), `students` (rosters), `student_pages` (a roster's page), `student_details` (a
+student with their files),
 `student_deletion` (a student's), `extensions` (a student's extension and extra time), `forms`
 (a student's upload forms), `uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
         receipts,
         scans,
         student_deletion,
+        student_details,
         student_pages,
         students,
         uploads,
@@ -82,6 +84,7 @@ _AGGREGATES = frozenset(
         "receipts",
         "scans",
         "student_deletion",
+        "student_details",
         "student_pages",
         "students",
         "uploads",
@@ -119,6 +122,7 @@ __all__ = [
     "scans",
     "statement",
     "student_deletion",
+    "student_details",
     "student_pages",
     "students",
     "transaction",

@@ -15,6 +15,8 @@ from exam_depository.domain.errors import Conflict
 
 @dataclass(frozen=True)
 class AssignedRow:
+    """An exam given an owner, and the owner's public id."""
+
     exam_pk: int
     member_id: UUID  # the owner's
 

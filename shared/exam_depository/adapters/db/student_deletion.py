@@ -11,6 +11,8 @@ from exam_depository.adapters.db.transactions import Connection, rows_of
 
 @dataclass(frozen=True)
 class StudentKeys:
+    """A student about to be deleted: their files recorded, and every object key they ever had."""
+
     id: int
     pseudonym: str
     submissions: int  # the files recorded for the student, every attempt

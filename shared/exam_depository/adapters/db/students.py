@@ -15,7 +15,7 @@ from exam_depository.domain.rules import Clock, clock_of
 _STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
     s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
     s.extra_time_minutes"""
-_SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
+SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
 _UNIQUE_MESSAGES = {
@@ -26,6 +26,8 @@ _UNIQUE_MESSAGES = {
 
 @dataclass(frozen=True)
 class StudentRow:
+    """A student of an exam's roster: names, upload code, extension, extra time, pseudonym."""
+
     id: int
     nickname: str
     first_name: str
@@ -48,13 +50,10 @@ class StudentRow:
 
 @dataclass(frozen=True)
 class StudentSummaryRow(StudentRow):
+    """A student with the attempts they used and their current submission (what the roster shows)."""
+
     attempts_used: int
     current: SubmissionJson | None
-
-
-@dataclass(frozen=True)
-class StudentDetailRow(StudentSummaryRow):
-    submissions: list[SubmissionJson]
 
 
 class PseudonymTaken(Exception):
@@ -104,7 +103,7 @@ def students_by_nicknames_or_emails(
 def student_summaries(conn: Connection, exam_pk: int, nicknames: list[str]) -> list[StudentSummaryRow]:
     with conn.cursor(row_factory=rows_of(StudentSummaryRow)) as cur:
         return cur.execute(
-            f"""SELECT {_SUMMARY_COLUMNS} FROM student s {LATEST}
+            f"""SELECT {SUMMARY_COLUMNS} FROM student s {LATEST}
                 WHERE s.exam_id = %s AND lower(s.nickname) = ANY(%s) ORDER BY s.id""",
             (exam_pk, [n.lower() for n in nicknames]),
         ).fetchall()
@@ -115,21 +114,6 @@ def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
         return cur.execute(
             f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_pk,)
         ).fetchall()
-
-
-def student_detail(
-    conn: Connection, exam_pk: int, nickname: str, *, by_pseudonym: bool = False
-) -> StudentDetailRow | None:
-    """The student of the exam with this nickname, or with this pseudonym (exactly as stored)."""
-    found_by = "s.pseudonym = %s" if by_pseudonym else "lower(s.nickname) = lower(%s)"
-    with conn.cursor(row_factory=rows_of(StudentDetailRow)) as cur:
-        return cur.execute(
-            f"""SELECT {_SUMMARY_COLUMNS},
-                  COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
-                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
-                FROM student s {LATEST} WHERE s.exam_id = %s AND {found_by}""",
-            (exam_pk, nickname),
-        ).fetchone()
 
 
 def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_code: str) -> StudentRow | None:
