@@ -2,6 +2,10 @@
 
 from typing import Any
 
+# The attempts used and the limits a change of max_attempts is checked against, loaded at init:
+# the exams' other functions never load them.
+import exam_depository.adapters.db.attempts
+import exam_depository.domain.attempt_limits  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views

@@ -9,20 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-import exam_depository.adapters.db.attempts
+# `db.attempts` and `db.exam_deletion` are the exceptions: the functions that update or delete an
+# exam import theirs in their app.py (loaded at their init), and the others never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exam_counts
-import exam_depository.adapters.db.exam_deletion
 import exam_depository.adapters.db.exams  # noqa: F401
-from exam_depository.adapters import db, scheduler, storage
+from exam_depository.adapters import db, scheduler
 from exam_depository.adapters.scheduler import WakeSettings
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
-from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, SignCheckpoint, difference, member_actor
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
-from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Window,
@@ -35,7 +32,9 @@ from exam_depository.domain.wakes import Moment, schedule_name, wake_plan
 from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:  # the routes' bodies, validated by create_exam's and update_exam's app.py: the
-    # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start)
+    # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start);
+    # and the listing's page (loaded by list_exams' app.py)
+    from exam_depository.domain import cursors
     from exam_depository.domain.exam_inputs import ExamChange, ExamIn
 
 MAX_PAGE = 100
@@ -54,6 +53,8 @@ def create_exam(caller: Caller, new: ExamIn) -> db.exam_counts.CountedExamRow:
 
 
 def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exam_counts.CountedExamRow]:
+    from exam_depository.domain import cursors  # the listing function's alone (its app.py loads it at init)
+
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
         rows = db.exam_counts.exam_page(conn, caller.api_key_id, after_id, limit + 1)
@@ -108,6 +109,9 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exam_cou
                 "Anonymity can only change before the first file is handed in."
             )
         if "max_attempts" in changes:
+            # The update function's alone (its app.py loads them at init).
+            from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
+
             refusal = limit_refusal(
                 [
                     LimitChange(
@@ -193,6 +197,10 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
     it held), appended before the rows go: it outlives the exam (`AuditRetentionDays`), chained to
     the log's head so that a log downloaded earlier can be matched to it."""
     storage_settings = load(StorageSettings)
+    # The deleting function's alone (its app.py loads them at init).
+    from exam_depository.adapters import storage
+    from exam_depository.domain.filenames import upload_folder
+
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
         keys = db.exam_deletion.lock_exam_students(conn, row.exam_pk)
