@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exam_depository.domain.inputs import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS  # the exams the soak makes
+from exam_depository.domain.exam_inputs import DEFAULT_MAX_ATTEMPTS as MAX_ATTEMPTS  # the exams the soak makes
 
 from local_stack import background
 from local_stack.client import TIMEOUT_S, ApiClient

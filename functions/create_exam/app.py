@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.inputs import ExamIn
+from exam_depository.domain.exam_inputs import ExamIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
 

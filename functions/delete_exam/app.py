@@ -2,6 +2,11 @@
 
 from typing import Any
 
+# The deletion's statements, S3 and the files' folders, loaded at init: the exams' other
+# functions never load them.
+import exam_depository.adapters.db.exam_deletion
+import exam_depository.adapters.storage
+import exam_depository.domain.filenames  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

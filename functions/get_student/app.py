@@ -2,6 +2,8 @@
 
 from typing import Any
 
+# The use case's statement (db.student_details), loaded at init: the roster's other functions never load it.
+import exam_depository.adapters.db.student_details  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views

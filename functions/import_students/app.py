@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.roster import ImportResult
+from exam_depository.api.models.roster_imports import ImportResult
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster

@@ -2,6 +2,8 @@
 
 from typing import Annotated, Any
 
+# The page's cursors, loaded at init: the exams' other functions never load them.
+import exam_depository.domain.cursors  # noqa: F401
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -3,6 +3,11 @@ with the upload codes (Accept: text/csv), for a mail merge (examiner, API key)."
 
 from typing import Annotated, Any, Literal
 
+# The roster page's statement, cursors and search, loaded at init: the roster's other functions
+# never load them.
+import exam_depository.adapters.db.student_pages
+import exam_depository.domain.cursors
+import exam_depository.domain.search  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths

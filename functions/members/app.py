@@ -13,7 +13,7 @@ from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
 from exam_depository.api.models.members import InvitationCreated, Member, Members
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
+from exam_depository.domain.member_inputs import InvitationIn, MemberChangeIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import members
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.common import Submission
+from exam_depository.api.models.submissions import Submission
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import ReleaseIn
 from exam_depository.observability import logger, metrics

@@ -3,8 +3,11 @@ attempts (examiner, API key)."""
 
 from typing import Any
 
-# The use case's statements (db.extensions), loaded at init: the roster's other functions never load them.
-import exam_depository.adapters.db.extensions  # noqa: F401
+# The use case's statements (db.extensions, and db.attempts with the attempt limits that a change of
+# extra attempts is checked against), loaded at init: the roster's other functions never load them.
+import exam_depository.adapters.db.attempts
+import exam_depository.adapters.db.extensions
+import exam_depository.domain.attempt_limits  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views

@@ -2,12 +2,16 @@
 
 from typing import Any
 
+# The attempts used and the limits a change of max_attempts is checked against, loaded at init:
+# the exams' other functions never load them.
+import exam_depository.adapters.db.attempts
+import exam_depository.domain.attempt_limits  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.inputs import ExamChange
+from exam_depository.domain.exam_inputs import ExamChange
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
 

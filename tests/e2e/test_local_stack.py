@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from exam_depository.domain.inputs import DEFAULT_MAX_ATTEMPTS
+from exam_depository.domain.exam_inputs import DEFAULT_MAX_ATTEMPTS
 
 from local_stack.client import ApiClient
 from tests.conftest import FIGURES

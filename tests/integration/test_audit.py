@@ -95,7 +95,7 @@ def test_postgresql_hashes_an_event_as_the_domains_link_does(conn: psycopg.Conne
     # and the body rebuilt from the stored columns is the one hashed
     assert audit.item_body(second) == audit.body(event)
     assert audit_log.chain_break([first, second]) is None
-    assert db_audit.head(conn, exam_pk) == audit.Head(2, second.hash, second.at)
+    assert db_audit.head(conn, exam_pk) == audit_log.Head(2, second.hash, second.at)
 
 
 def test_postgresql_appends_the_pinned_link_vector(conn: psycopg.Connection[dict[str, Any]]) -> None:
@@ -225,7 +225,7 @@ def test_concurrent_appends_queue_into_one_unbroken_chain(api: Api, conn: psycop
     assert all(later.at >= earlier.at for earlier, later in itertools.pairwise(items))
 
 
-def _head(exam_pk: int) -> audit.Head:
+def _head(exam_pk: int) -> audit_log.Head:
     with db.transaction() as app:
         return db.audit.head(app, exam_pk)
 

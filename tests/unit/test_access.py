@@ -7,15 +7,14 @@ import pytest
 from exam_depository.domain.access import (
     PERMITTED,
     Action,
-    Disclosure,
     Redemption,
     Role,
     allowed_actions,
-    disclosure,
     invitation_refusal,
     may,
     role_refusal,
 )
+from exam_depository.domain.disclosure import Disclosure, disclosure
 from exam_depository.domain.errors import Conflict, Gone, NotFound, RoleForbids
 from exam_depository.domain.membership import (
     MAX_MEMBERS,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from exam_depository.domain.characters import invisible_characters
 from exam_depository.domain.filenames import (
     MAX_FILENAME,
     attachment_disposition,
     client_filename,
-    invisible_characters,
     object_key,
     served_content_type,
     upload_folder,

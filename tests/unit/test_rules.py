@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from exam_depository.domain import rules
+from exam_depository.domain import attempt_limits, rules
 from exam_depository.domain.errors import (
     AttemptsUsed,
     ExamClosed,
@@ -160,7 +160,7 @@ def test_an_exams_state_follows_its_own_window_boundaries_included(
 def test_a_limit_is_never_lowered_below_what_a_student_used_and_a_raise_is_never_refused(
     used: int, before: int, after: int, refused: bool
 ) -> None:
-    refusal = rules.limit_refusal([rules.LimitChange("ann", used, before, after)])
+    refusal = attempt_limits.limit_refusal([attempt_limits.LimitChange("ann", used, before, after)])
     assert (refusal is not None) is refused
     if refusal is not None:
         assert refusal.extra == {"students": 1, "nicknames": ["ann"]}

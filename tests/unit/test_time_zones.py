@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from exam_depository.api.models.exams import Exam
 from exam_depository.domain import instants
-from exam_depository.domain.inputs import ExamChange, ExamIn
+from exam_depository.domain.exam_inputs import ExamChange, ExamIn
 from pydantic import ValidationError
 
 EXAM: dict[str, Any] = {

@@ -300,7 +300,7 @@ def build_resolver() -> ApiResolver:
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         # Loaded on the first refusal, not at import: the input models' module is most of a
         # read-only route's own init, and its words for an error are all this handler needs.
-        from exam_depository.domain.inputs import readable
+        from exam_depository.domain.input_model import readable
 
         details: list[dict[str, object]] = [
             {"location": list(error.get("loc", ())), "message": readable(error)} for error in exc.errors()

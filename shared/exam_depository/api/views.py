@@ -6,7 +6,7 @@ I/O and decides nothing else. Wherever a student's window is shown it is their o
 they started a timed exam), with what made it (the duration, their extra time, the extension).
 
 The roster's page is the one answer written without models: the database writes each row's JSON
-(`db.students.student_page`, the rules of `_summary_fields` in SQL) and `student_page_json` joins
+(`db.student_pages.student_page`, the rules of `_summary_fields` in SQL) and `student_page_json` joins
 them; validating and serialising 500 rows took longer than the query. A test holds the page to
 the model and to `student_detail`.
 """
@@ -38,27 +38,28 @@ from exam_depository.domain.rules import (
 # models of its own routes (its app.py imports them for the route's signature), not every
 # audience's (a model class costs about 0.2 ms to define).
 if TYPE_CHECKING:  # what the views are given; imported at run time by the use cases that make it
-    from exam_depository.adapters.db.exams import CountedExamRow, ExamRow
+    from exam_depository.adapters.db.exam_counts import CountedExamRow
+    from exam_depository.adapters.db.exams import ExamRow
     from exam_depository.adapters.db.exports import ExportRow
     from exam_depository.adapters.db.forms import ProgressRow, UploadJson
-    from exam_depository.adapters.db.students import StudentDetailRow, StudentPageRow, StudentRow, StudentSummaryRow
+    from exam_depository.adapters.db.student_details import StudentDetailRow
+    from exam_depository.adapters.db.student_pages import StudentPageRow
+    from exam_depository.adapters.db.students import StudentRow, StudentSummaryRow
     from exam_depository.adapters.db.submissions import SubmissionJson
     from exam_depository.adapters.db.verifications import VerifiedSubmission
-    from exam_depository.api.models.common import Submission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
     from exam_depository.api.models.roster import (
-        AccommodationImportResult,
-        ExtensionImportResult,
-        ImportResult,
         Student,
         StudentDetail,
         StudentSummary,
     )
+    from exam_depository.api.models.roster_imports import AccommodationImportResult, ExtensionImportResult, ImportResult
+    from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
-    from exam_depository.domain.access import Disclosure
     from exam_depository.domain.cursors import Page
+    from exam_depository.domain.disclosure import Disclosure
     from exam_depository.domain.statuses import Kind, SubmissionStatus
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
@@ -160,20 +161,21 @@ def members(membership: Membership) -> Members:
 
 if TYPE_CHECKING:
     from exam_depository.adapters.db.exams import PaperJson, PaperUploadJson
-    from exam_depository.api.models.papers import Paper, PaperForm, PaperLink, PaperState
+    from exam_depository.api.models.exams import Paper, PaperState
+    from exam_depository.api.models.papers import PaperForm, PaperLink
     from exam_depository.usecases.papers import IssuedPaperForm, PaperDownload
 
 
 def current_paper(item: PaperJson | None) -> Paper | None:
     """An exam's current paper (its `paper`), as the exam's statement wrote it."""
-    from exam_depository.api.models.papers import Paper
+    from exam_depository.api.models.exams import Paper
 
     return None if item is None else Paper.model_validate(item)
 
 
 def paper_states(items: list[PaperUploadJson]) -> list[PaperState]:
     """What became of an exam's latest paper forms (its `paper_uploads`), newest first."""
-    from exam_depository.api.models.papers import PaperState
+    from exam_depository.api.models.exams import PaperState
 
     return [PaperState.model_validate(item) for item in items]
 
@@ -202,23 +204,23 @@ def paper_link(download: PaperDownload) -> PaperLink:
 
 
 def shown_to(exam_row: ExamRow) -> Disclosure:
-    """What the caller's role is shown of the exam's students (`access.disclosure`)."""
-    from exam_depository.domain import access
+    """What the caller's role is shown of the exam's students (`disclosure.disclosure`)."""
+    from exam_depository.domain.disclosure import disclosure
 
-    return access.disclosure(exam_row.role, anonymous=exam_row.anonymous)
+    return disclosure(exam_row.role, anonymous=exam_row.anonymous)
 
 
 def student(row: StudentRow) -> Student:
     """A student as the routes of owners and co-examiners answer: everything shown."""
     from exam_depository.api.models.roster import Student
-    from exam_depository.domain.access import Disclosure
+    from exam_depository.domain.disclosure import Disclosure
 
     everything = Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
     return Student(**_student_fields(row, everything))
 
 
 def import_result(result: RosterImport) -> ImportResult:
-    from exam_depository.api.models.roster import ImportResult
+    from exam_depository.api.models.roster_imports import ImportResult
 
     return ImportResult(
         created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
@@ -232,7 +234,8 @@ def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary
 
 
 def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
-    from exam_depository.api.models.roster import ExtensionImportResult, StudentSummary
+    from exam_depository.api.models.roster import StudentSummary
+    from exam_depository.api.models.roster_imports import ExtensionImportResult
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return ExtensionImportResult(
@@ -241,7 +244,8 @@ def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) ->
 
 
 def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> AccommodationImportResult:
-    from exam_depository.api.models.roster import AccommodationImportResult, StudentSummary
+    from exam_depository.api.models.roster import StudentSummary
+    from exam_depository.api.models.roster_imports import AccommodationImportResult
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return AccommodationImportResult(
@@ -382,7 +386,7 @@ def scan_fields(item: SubmissionJson, status: SubmissionStatus) -> dict[str, obj
 
 def released(item: SubmissionJson) -> Submission:
     """A submission its exam's owner released: the owner sees everything of it."""
-    from exam_depository.api.models.common import Submission
+    from exam_depository.api.models.submissions import Submission
 
     return Submission.model_validate(submission_fields(item, datetime.now(UTC), verification=True))
 
@@ -419,7 +423,8 @@ def started(clock: StartedClock) -> Started:
 def upload_progress(row: ProgressRow) -> UploadProgress:
     """The exam as one student sees it (its window with their extension, and their clock once
     started), on the server's clock."""
-    from exam_depository.api.models.common import StudentName, Submission
+    from exam_depository.api.models.common import StudentName
+    from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import ExamWindow, UploadProgress, UploadState
 
     clock = row.clock

@@ -46,28 +46,29 @@ class Action(StrEnum):
 
 
 _EVERYONE = frozenset(Role)
-_EXAMINERS = frozenset({Role.OWNER, Role.CO_EXAMINER})
+# The roles that run an exam: they may do and see everything.
+EXAMINERS = frozenset({Role.OWNER, Role.CO_EXAMINER})
 
 # The table, written out once.
 PERMITTED: Mapping[Action, frozenset[Role]] = {
     Action.EXAM_READ: _EVERYONE,
-    Action.EXAM_UPDATE: _EXAMINERS,
-    Action.EXAM_CLOSE: _EXAMINERS,
+    Action.EXAM_UPDATE: EXAMINERS,
+    Action.EXAM_CLOSE: EXAMINERS,
     Action.EXAM_DELETE: frozenset({Role.OWNER}),
-    Action.PAPER_UPLOAD: _EXAMINERS,
+    Action.PAPER_UPLOAD: EXAMINERS,
     Action.ROSTER_READ: _EVERYONE,
-    Action.ROSTER_DOWNLOAD: _EXAMINERS,
-    Action.STUDENT_ADD: _EXAMINERS,
-    Action.STUDENT_DELETE: _EXAMINERS,
-    Action.STUDENT_NEW_CODE: _EXAMINERS,
-    Action.EXTENSION_CHANGE: _EXAMINERS | {Role.INVIGILATOR},
-    Action.ACCOMMODATION_CHANGE: _EXAMINERS | {Role.INVIGILATOR},
-    Action.EXPORT_CREATE: _EXAMINERS | {Role.GRADER},
-    Action.EXPORT_READ: _EXAMINERS | {Role.GRADER},
+    Action.ROSTER_DOWNLOAD: EXAMINERS,
+    Action.STUDENT_ADD: EXAMINERS,
+    Action.STUDENT_DELETE: EXAMINERS,
+    Action.STUDENT_NEW_CODE: EXAMINERS,
+    Action.EXTENSION_CHANGE: EXAMINERS | {Role.INVIGILATOR},
+    Action.ACCOMMODATION_CHANGE: EXAMINERS | {Role.INVIGILATOR},
+    Action.EXPORT_CREATE: EXAMINERS | {Role.GRADER},
+    Action.EXPORT_READ: EXAMINERS | {Role.GRADER},
     Action.MEMBER_READ: _EVERYONE,
     Action.MEMBER_MANAGE: frozenset({Role.OWNER}),
     Action.MEMBER_LEAVE: _EVERYONE,
-    Action.AUDIT_READ: _EXAMINERS,
+    Action.AUDIT_READ: EXAMINERS,
     Action.SUBMISSION_RELEASE: frozenset({Role.OWNER}),
 }
 
@@ -120,29 +121,6 @@ def role_refusal(role: Role, action: Action) -> RoleForbids | None:
 def allowed_actions(role: Role) -> list[Action]:
     """What the role may do, in the table's order (what an exam's answer tells the console)."""
     return [action for action in Action if may(role, action)]
-
-
-@dataclass(frozen=True)
-class Disclosure:
-    """What a member is shown of each student: `names` the nickname, first and last name and
-    email; `pseudonym`; `upload_codes` (a code lets its holder hand in as the student);
-    `verification` the verification codes and receipts of submissions (each a download)."""
-
-    names: bool
-    pseudonym: bool
-    upload_codes: bool
-    verification: bool
-
-
-def disclosure(role: Role, *, anonymous: bool) -> Disclosure:
-    """Owners and co-examiners see everything. A grader marks: no upload codes, and in an
-    anonymous exam the pseudonym alone. An invigilator checks people in the room by name and
-    grants time: no codes of either kind, and no pseudonym (which would undo anonymity)."""
-    if role in _EXAMINERS:
-        return Disclosure(names=True, pseudonym=True, upload_codes=True, verification=True)
-    if role is Role.GRADER:
-        return Disclosure(names=not anonymous, pseudonym=True, upload_codes=False, verification=True)
-    return Disclosure(names=True, pseudonym=False, upload_codes=False, verification=False)
 
 
 class Redemption(StrEnum):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: a reviewer's or the recorder's event load
     from uuid import UUID
 
     from exam_depository.domain.access import Caller, Role
-    from exam_depository.domain.audit_log import AuditItem
+    from exam_depository.domain.audit_log import AuditItem, Head
 
 type Json = bool | int | str | Sequence[Json] | Mapping[str, Json] | None
 
@@ -197,15 +197,6 @@ def item_body(item: AuditItem) -> str:
             "request_id": item.request_id,
         }
     )
-
-
-@dataclass(frozen=True)
-class Head:
-    """A chain's last event: its seq and hash (0 and GENESIS before the first), and when."""
-
-    seq: int
-    hash: str
-    at: datetime
 
 
 class SignCheckpoint(Protocol):

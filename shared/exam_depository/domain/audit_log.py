@@ -28,6 +28,16 @@ from exam_depository.domain.instants import rfc3339
 
 
 @dataclass(frozen=True)
+class Head:
+    """A chain's last event (`adapters.db.audit.head` reads it, a checkpoint signs it): its seq
+    and hash (0 and GENESIS before the first), and when."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class AuditItem:
     """An event as stored and as read back (a row of the log, or of its CSV)."""
 

@@ -7,14 +7,11 @@ import unicodedata
 from urllib.parse import quote
 from uuid import UUID
 
+from exam_depository.domain.characters import KEPT_FORMAT
+
 MAX_FILENAME = 200
 FALLBACK_NAME = "answer"
-# Format characters (Unicode category Cf) are invisible, and the bidi controls among them make a
-# name show as another (U+202E turns "answers\u202Efdp.exe" into "answersexe.pdf"). Zero-width
-# (non-)joiners are kept: Persian, Indic and emoji text need them.
-_KEPT_FORMAT = frozenset("\u200c\u200d")
 _UNSAFE_IN_KEY = re.compile(r"[\x00-\x1f\x7f/\\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Types a browser would render or run if served as themselves from S3's origin.
 _ACTIVE_TYPES = re.compile(
     r"^(text/html|text/xml|application/xhtml\+xml|image/svg\+xml|text/javascript|"
@@ -22,33 +19,12 @@ _ACTIVE_TYPES = re.compile(
 )
 
 
-def invisible_characters(text: str) -> list[str]:
-    """The format characters of `text` that a reader would not see (U+202E...), as code points."""
-    return [f"U+{ord(c):04X}" for c in text if unicodedata.category(c) == "Cf" and c not in _KEPT_FORMAT]
-
-
-def unstorable(text: str) -> bool:
-    """Whether `text` holds a control character or a lone surrogate (JSON can carry one; UTF-8
-    cannot store it): no text a client sends (a name, a file name) may. Not one character
-    class: with the surrogates' range it took about 0.4 ms to compile, at the cold start of every
-    function that loads this module."""
-    if _CONTROL.search(text):
-        return True
-    if text.isascii():
-        return False
-    try:
-        text.encode()  # strict UTF-8 fails on a surrogate code point, and on nothing else
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def client_filename(raw: str) -> str:
     """The name a browser sent, made safe to show and to store: no path a client prepended
     (C:\\fakepath\\a.pdf), no invisible format characters, not a bare `.` or `..` (a URL would
     resolve it away), at most 200 characters with the extension kept."""
     base = re.split(r"[/\\]", raw)[-1]
-    base = "".join(c for c in base if unicodedata.category(c) != "Cf" or c in _KEPT_FORMAT)
+    base = "".join(c for c in base if unicodedata.category(c) != "Cf" or c in KEPT_FORMAT)
     base = unicodedata.normalize("NFC", base).strip()
     if not base.strip("."):
         return FALLBACK_NAME

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from exam_depository.domain.filenames import unstorable
+from exam_depository.domain.characters import unstorable
 
 
 def _storable(value: str) -> str:

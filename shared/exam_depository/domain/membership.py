@@ -18,18 +18,24 @@ MAX_OPEN_INVITATIONS = 20
 
 @dataclass(frozen=True)
 class Invite:
+    """An owner invites someone with `role`."""
+
     role: Role
     open_invitations: int  # the exam's invitations not yet redeemed nor expired
 
 
 @dataclass(frozen=True)
 class ChangeRole:
+    """An owner gives a member another role."""
+
     examiner_id: int
     role: Role
 
 
 @dataclass(frozen=True)
 class Remove:
+    """An owner removes a member, or a member leaves."""
+
     examiner_id: int  # the caller themself: leaving
 
 

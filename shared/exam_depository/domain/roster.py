@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
-from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn, readable
+from exam_depository.domain.input_model import readable
+from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")

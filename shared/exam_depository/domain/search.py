@@ -2,7 +2,7 @@
 
 A student matches when each term is part of its nickname, first name, last name or email,
 compared case- and accent-insensitively; PostgreSQL's `unaccent` compares them
-(`adapters.db.students.student_page`), so that the names and the terms are folded alike."""
+(`adapters.db.student_pages.student_page`), so that the names and the terms are folded alike."""
 
 from __future__ import annotations
 

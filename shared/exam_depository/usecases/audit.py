@@ -12,8 +12,8 @@ from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction
 from exam_depository.domain.audit_log import TOO_LARGE_TO_ANSWER, AuditItem, csv_chunks
+from exam_depository.domain.characters import unstorable
 from exam_depository.domain.errors import InvalidQuery, PayloadTooLarge
-from exam_depository.domain.filenames import unstorable
 
 MAX_PAGE = 500
 # Past this a log's CSV cannot fit one answer (Lambda's 6 MiB) even gzipped (its hashes do not

@@ -17,8 +17,8 @@ import exam_depository.adapters.db.receipts  # noqa: F401
 from exam_depository.adapters import db, signing
 from exam_depository.adapters.signing import SigningSettings
 from exam_depository.config import load
-from exam_depository.domain.audit import CheckpointReason, Head
-from exam_depository.domain.audit_log import checkpoint_claims
+from exam_depository.domain.audit import CheckpointReason
+from exam_depository.domain.audit_log import Head, checkpoint_claims
 
 CHECKPOINT_TYP = "audit-checkpoint+jwt"
 

@@ -9,21 +9,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+# `db.attempts` and `db.exam_deletion` are the exceptions: the functions that update or delete an
+# exam import theirs in their app.py (loaded at their init), and the others never load them.
 import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exam_counts
 import exam_depository.adapters.db.exams  # noqa: F401
-from exam_depository.adapters import db, scheduler, storage
+from exam_depository.adapters import db, scheduler
 from exam_depository.adapters.scheduler import WakeSettings
 from exam_depository.config import ExportSettings, RulesSettings, StorageSettings, load
-from exam_depository.domain import cursors
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction, Event, Json, SignCheckpoint, difference, member_actor
 from exam_depository.domain.errors import Conflict, InvalidInput, ServiceUnavailable
-from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
-    LimitChange,
     Window,
-    limit_refusal,
     order_refusal,
     pdf_check_refusal,
     window_length_refusal,
@@ -33,37 +32,41 @@ from exam_depository.domain.wakes import Moment, schedule_name, wake_plan
 from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:  # the routes' bodies, validated by create_exam's and update_exam's app.py: the
-    # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start)
-    from exam_depository.domain.inputs import ExamChange, ExamIn
+    # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start);
+    # and the listing's page (loaded by list_exams' app.py)
+    from exam_depository.domain import cursors
+    from exam_depository.domain.exam_inputs import ExamChange, ExamIn
 
 MAX_PAGE = 100
 
 
-def create_exam(caller: Caller, new: ExamIn) -> db.exams.CountedExamRow:
+def create_exam(caller: Caller, new: ExamIn) -> db.exam_counts.CountedExamRow:
     _check_window(Window(new.opens_at, new.due_at, new.cutoff_at), earliest_file=None)
     with db.transaction() as conn:
         examiner_id = db.exams.examiner_for_key(conn, caller.api_key_id)
         db.exams.insert_exam(conn, examiner_id, new.model_dump())
-        created = db.exams.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
+        created = db.exam_counts.counted_exam_of(conn, caller.api_key_id, new.exam_id, action=Action.EXAM_READ)
         event = Event(member_actor(created, caller), AuditAction.EXAM_CREATED, "exam", after=_recorded(created))
         db.audit.append(conn, created.exam_pk, [event])
     _keep_wakes(created.exam_pk, created.window)
     return created
 
 
-def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exams.CountedExamRow]:
+def list_exams(caller: Caller, limit: int, cursor: str | None) -> cursors.Page[db.exam_counts.CountedExamRow]:
+    from exam_depository.domain import cursors  # the listing function's alone (its app.py loads it at init)
+
     after_id = cursors.after(cursor, limit, MAX_PAGE)
     with db.transaction() as conn:
-        rows = db.exams.exam_page(conn, caller.api_key_id, after_id, limit + 1)
+        rows = db.exam_counts.exam_page(conn, caller.api_key_id, after_id, limit + 1)
     return cursors.page_of(rows, limit, lambda row: row.exam_pk)
 
 
-def get_exam(caller: Caller, exam_id: str) -> db.exams.CountedExamRow:
+def get_exam(caller: Caller, exam_id: str) -> db.exam_counts.CountedExamRow:
     with db.transaction() as conn:
-        return db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
+        return db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_READ)
 
 
-def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.CountedExamRow:
+def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exam_counts.CountedExamRow:
     """Change what is given; a new window takes effect for forms issued from now on, and files
     already handed in are kept until the new cut-off says if that is later. A new duration moves
     every started student's clock at once, as a new window does; but whether the exam is timed
@@ -106,6 +109,9 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
                 "Anonymity can only change before the first file is handed in."
             )
         if "max_attempts" in changes:
+            # The update function's alone (its app.py loads them at init).
+            from exam_depository.domain.attempt_limits import LimitChange, limit_refusal
+
             refusal = limit_refusal(
                 [
                     LimitChange(
@@ -114,7 +120,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
                         row.max_attempts + used.extra_attempts,
                         changes["max_attempts"] + used.extra_attempts,
                     )
-                    for used in db.exams.attempts_used(conn, row.exam_pk)
+                    for used in db.attempts.attempts_used(conn, row.exam_pk)
                 ]
             )
             if refusal is not None:
@@ -124,7 +130,7 @@ def update_exam(caller: Caller, exam_id: str, change: ExamChange) -> db.exams.Co
         if moved:
             db.exams.lock_students(conn, row.exam_pk)  # a recording in flight read the old cut-off: it commits first
             db.exams.keep_until_cutoff(conn, row.exam_pk, load(RulesSettings).retention_days)
-        updated = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
+        updated = db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_UPDATE)
         before, after = difference(_recorded(row), _recorded(updated))
         if after is not None:  # a change to the same values changes nothing worth a record
             event = Event(member_actor(row, caller), AuditAction.EXAM_UPDATED, "exam", before=before, after=after)
@@ -152,7 +158,7 @@ def _check_timing(conn: db.Connection, row: db.exams.ExamRow, changes: dict[str,
         )
 
 
-def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> db.exams.CountedExamRow:
+def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> db.exam_counts.CountedExamRow:
     """End the window now, for every student, extensions included (after a leak): no form is
     issued any more, and forms issued earlier stop counting, since the recorder rejects what S3
     accepts after the cut-off in force. An exam already closed stays as it is. Once committed, the
@@ -167,7 +173,7 @@ def close_exam(caller: Caller, exam_id: str, *, checkpoint: SignCheckpoint) -> d
         db.exams.lock_students(conn, row.exam_pk)
         now = datetime.now(UTC)
         db.exams.close_exam(conn, row.exam_pk, now)
-        closed = db.exams.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
+        closed = db.exam_counts.counted_exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_CLOSE)
         before, after = difference(_recorded(row), _recorded(closed))
         event = Event(member_actor(row, caller), AuditAction.EXAM_CLOSED, "exam", before=before, after=after)
         db.audit.append(conn, row.exam_pk, [event])
@@ -191,17 +197,21 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
     it held), appended before the rows go: it outlives the exam (`AuditRetentionDays`), chained to
     the log's head so that a log downloaded earlier can be matched to it."""
     storage_settings = load(StorageSettings)
+    # The deleting function's alone (its app.py loads them at init).
+    from exam_depository.adapters import storage
+    from exam_depository.domain.filenames import upload_folder
+
     with db.transaction() as conn:
         row = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.EXAM_DELETE, lock=True)
-        keys = db.exams.lock_exam_students(conn, row.exam_pk)
-        db.exams.lock_exam_exports(conn, row.exam_pk)
+        keys = db.exam_deletion.lock_exam_students(conn, row.exam_pk)
+        db.exam_deletion.lock_exam_exports(conn, row.exam_pk)
         exam_prefix = f"{storage_settings.prefix}{row.exam_pk}/"
         exports_prefix = f"{load(ExportSettings).prefix}{row.exam_pk}/"
         papers_prefix = f"{storage_settings.papers_prefix}{row.exam_pk}/"
         # Keys made before exams (the legacy exam's) are not under the exam's prefix: their own folders.
         folders = sorted({upload_folder(key) for key in keys if not key.startswith(exam_prefix)})
         storage.delete_everything_under([exam_prefix, exports_prefix, papers_prefix, *folders])
-        held = db.exams.deletion_counts(conn, row.exam_pk)
+        held = db.exam_deletion.deletion_counts(conn, row.exam_pk)
         tombstone = Event(
             member_actor(row, caller),
             AuditAction.EXAM_DELETED,
@@ -217,7 +227,7 @@ def delete_exam(caller: Caller, exam_id: str) -> None:
             },
         )
         db.audit.append(conn, row.exam_pk, [tombstone])
-        db.exams.delete_exam(conn, row.exam_pk)
+        db.exam_deletion.delete_exam(conn, row.exam_pk)
         db.audit.forget_deleted_exam(conn, row.exam_pk)
     _keep_wakes(row.exam_pk, None)
 

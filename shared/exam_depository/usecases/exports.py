@@ -28,8 +28,8 @@ from exam_depository.adapters import db, queues, storage
 from exam_depository.config import ExportSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
-from exam_depository.domain.audit import AuditAction, Event, Head, SignCheckpoint, member_actor
-from exam_depository.domain.audit_log import csv_chunks
+from exam_depository.domain.audit import AuditAction, Event, SignCheckpoint, member_actor
+from exam_depository.domain.audit_log import Head, csv_chunks
 from exam_depository.domain.cells import neutralized
 from exam_depository.domain.content_types import served_filename
 from exam_depository.domain.errors import Gone, NotFound, ServiceUnavailable, Threat

@@ -14,6 +14,7 @@ from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exam_counts
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.members  # noqa: F401
 from exam_depository.adapters import db
@@ -22,8 +23,8 @@ from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller, Redemption, Role, invitation_refusal, role_refusal
 from exam_depository.domain.audit import AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NotFound
-from exam_depository.domain.inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.instants import rfc3339
+from exam_depository.domain.member_inputs import InvitationIn, MemberChangeIn
 from exam_depository.domain.membership import ChangeRole, Invite, Remove, membership_refusal
 
 NO_MEMBER = "The exam has no member with this id."
@@ -79,7 +80,7 @@ def invite(caller: Caller, exam_id: str, invitation: InvitationIn) -> Invited:
     return Invited(codes.display(code), created.role, created.label, created.expires_at)
 
 
-def redeem(caller: Caller, invitation_code: str) -> db.exams.CountedExamRow:
+def redeem(caller: Caller, invitation_code: str) -> db.exam_counts.CountedExamRow:
     """Join the exam of an invitation with the caller's own key (a key never used yet becomes a
     new examiner); answers the exam as the caller now sees it."""
     code = codes.normalize(invitation_code)
@@ -90,7 +91,7 @@ def redeem(caller: Caller, invitation_code: str) -> db.exams.CountedExamRow:
         joined = db.members.redeem(conn, _digest(code), examiner_id)
         if joined is None:
             raise invitation_refusal(db.members.invitation_state(conn, _digest(code)))
-        exam = db.exams.counted_exam_of(conn, caller.api_key_id, joined.exam_id, action=Action.EXAM_READ)
+        exam = db.exam_counts.counted_exam_of(conn, caller.api_key_id, joined.exam_id, action=Action.EXAM_READ)
         after = {"role": joined.role.value, "label": joined.label, "invitation": f"invitation:{joined.invitation_pk}"}
         event = Event(member_actor(exam, caller), AuditAction.MEMBER_JOINED, _target(exam.member_id), after=after)
         db.audit.append(conn, exam.exam_pk, [event])

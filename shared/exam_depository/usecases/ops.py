@@ -7,7 +7,8 @@ from typing import Any
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
-import exam_depository.adapters.db.exams  # noqa: F401
+import exam_depository.adapters.db.exams
+import exam_depository.adapters.db.ownership  # noqa: F401
 from exam_depository.adapters import db, deployment
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.deployment import MigrationFailed, layer_version, migration_step
@@ -20,7 +21,7 @@ def assign_exam(exam_id: str, api_key_id: str, *, request_id: str | None = None)
     API key (a key never used yet becomes a new examiner), its owner from now on; returns how many
     exams moved. Each records it in its audit log (actor `ops`; `request_id`: the invocation's)."""
     with db.transaction() as conn:
-        moved = db.exams.assign_exam(conn, exam_id, db.exams.examiner_for_key(conn, api_key_id))
+        moved = db.ownership.assign_exam(conn, exam_id, db.exams.examiner_for_key(conn, api_key_id))
         if not moved:
             raise NotFound(f"No unowned exam has the id {exam_id}.")
         for exam in moved:
@@ -34,10 +35,10 @@ def assign_exam(exam_id: str, api_key_id: str, *, request_id: str | None = None)
 def link_key(new_api_key_id: str, existing_api_key_id: str) -> None:
     """A rotated key: the new key's examiner is the old key's, so their exams stay theirs."""
     with db.transaction() as conn:
-        examiner_id = db.exams.known_examiner(conn, existing_api_key_id)
+        examiner_id = db.ownership.known_examiner(conn, existing_api_key_id)
         if examiner_id is None:
             raise NotFound("The existing key belongs to no examiner yet: it never created nor joined an exam.")
-        db.exams.link_key(conn, new_api_key_id, examiner_id)
+        db.ownership.link_key(conn, new_api_key_id, examiner_id)
 
 
 def migrate() -> list[str]:

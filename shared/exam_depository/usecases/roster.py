@@ -13,31 +13,32 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions` is the exception: the functions that change extensions or extra time import it
-# in their app.py (loaded at their init), and the roster's other functions never load it.
+# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details` and `db.student_deletion`
+# are the exceptions: the functions that change extensions or extra time, list the roster, show a
+# student or delete one import theirs in their app.py (loaded at their init), and the roster's
+# other functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.students  # noqa: F401
-from exam_depository.adapters import db, storage
+from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
-from exam_depository.domain import codes, cursors
-from exam_depository.domain.access import Action, Caller, Disclosure, disclosure
+from exam_depository.domain import codes
+from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction, Event, Json, difference, member_actor
+from exam_depository.domain.disclosure import Disclosure, disclosure
 from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
-from exam_depository.domain.filenames import upload_folder
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
-    LimitChange,
     Window,
     extension_cutoff,
     extension_refusal,
-    limit_refusal,
     window_refusal,
 )
-from exam_depository.domain.search import search_terms
 from exam_depository.observability import logger
 
 if TYPE_CHECKING:
+    from exam_depository.domain import cursors
+    from exam_depository.domain.attempt_limits import LimitChange
     from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
 
 MAX_PAGE = 500
@@ -62,6 +63,8 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
 
 @dataclass(frozen=True)
 class RosterImport:
+    """What a roster's import did: the students it created, and those already in the exam."""
+
     created: list[db.students.StudentRow]
     existing: list[db.students.StudentRow]  # in the exam already, with the same names
 
@@ -118,11 +121,16 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
 
 def list_students(
     caller: Caller, exam_id: str, limit: int, cursor: str | None, *, status: StudentFilter, search: str | None
-) -> cursors.Page[db.students.StudentPageRow]:
+) -> cursors.Page[db.student_pages.StudentPageRow]:
     """A page of the roster, or of the students a search finds (`domain.search`), one statement
     whatever its size, each row's JSON written by the database as of now
     (`views.student_page_json` joins them). A cursor serves only the status and search it came
     from."""
+    # Loaded here (and by the function's app.py at its init): the page's cursors and search are
+    # the listing function's alone.
+    from exam_depository.domain import cursors
+    from exam_depository.domain.search import search_terms
+
     terms = search_terms(search) if search is not None else None
     scope = cursors.scope_of({"status": status, "search": terms})
     after_id = cursors.after(cursor, limit, MAX_PAGE, scope)
@@ -130,7 +138,7 @@ def list_students(
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         # The page's disclosure is appended by the page's own statement: its count and students
         # are the page's items (the row past them only tells whether there is a next page).
-        rows = db.students.student_page(
+        rows = db.student_pages.student_page(
             conn,
             exam,
             after_id,
@@ -159,15 +167,17 @@ def roster_download(
         return exam, students
 
 
-def get_student(caller: Caller, exam_id: str, nickname: str) -> tuple[db.exams.ExamRow, db.students.StudentDetailRow]:
+def get_student(
+    caller: Caller, exam_id: str, nickname: str
+) -> tuple[db.exams.ExamRow, db.student_details.StudentDetailRow]:
     """A student with every file they handed in. A member shown no names (a grader of an
     anonymous exam) names the student by pseudonym, in the path as in the answer."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.ROSTER_READ)
         if _shown(exam).names:
-            row = db.students.student_detail(conn, exam.exam_pk, nickname)
+            row = db.student_details.student_detail(conn, exam.exam_pk, nickname)
         else:
-            row = db.students.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
+            row = db.student_details.student_detail(conn, exam.exam_pk, _pseudonym(nickname), by_pseudonym=True)
         if row is None:
             raise NotFound(NO_STUDENT)
         _record_disclosure(conn, exam, caller, _student(row.pseudonym), [row.pseudonym])
@@ -199,12 +209,17 @@ def regenerate_upload_code(caller: Caller, exam_id: str, nickname: str) -> db.st
 def delete_student(caller: Caller, exam_id: str, nickname: str) -> None:
     """Remove the student's files and rows together: if S3 fails, the rows stay and a retry
     finishes the job. The student's row lock keeps the recorder out meanwhile."""
+    # Loaded here (and by the function's app.py at its init): S3 and the files' folders are the
+    # deleting function's alone among the roster's.
+    from exam_depository.adapters import storage
+    from exam_depository.domain.filenames import upload_folder
+
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_DELETE)
-        found = db.students.lock_student_for_deletion(conn, exam.exam_pk, nickname)
+        found = db.student_deletion.lock_student_for_deletion(conn, exam.exam_pk, nickname)
         if found is None:
             raise NotFound(NO_STUDENT)
-        db.students.delete_student(conn, found.id)
+        db.student_deletion.delete_student(conn, found.id)
         storage.delete_everything_under(sorted({upload_folder(key) for key in found.keys}))
         removed = Event(
             member_actor(exam, caller),
@@ -228,7 +243,7 @@ def set_extension(
         if not changes:
             raise NotFound(NO_STUDENT)
         db.exams.keep_until_cutoff(conn, exam.exam_pk, load(RulesSettings).retention_days)
-        row = db.students.student_detail(conn, exam.exam_pk, nickname)
+        (row,) = db.students.student_summaries(conn, exam.exam_pk, [nickname])  # updated in this transaction
         (change,) = changes
         before, after = difference(_extension_was(change), _extension_is(change))
         set_event = Event(
@@ -240,7 +255,6 @@ def set_extension(
             subjects=(change.pseudonym,),
         )
         db.audit.append(conn, exam.exam_pk, [set_event])
-    assert row is not None  # updated in this transaction
     return exam, row
 
 
@@ -272,6 +286,7 @@ def import_extensions(
 ) -> tuple[db.exams.ExamRow, list[db.students.StudentSummaryRow]]:
     """Extensions from a CSV, all or nothing: every unknown student and every time that would
     move earlier is reported by line."""
+    from exam_depository.domain.attempt_limits import limit_refusal  # see _limit_change
     from exam_depository.domain.roster import parse_extensions  # the import function's alone (see import_roster)
 
     rows, errors = parse_extensions(body)
@@ -281,7 +296,7 @@ def import_extensions(
         earliest_file = db.exams.earliest_submission(conn, exam.exam_pk)
         used = {
             row.nickname.lower(): row
-            for row in db.exams.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
+            for row in db.attempts.attempts_used(conn, exam.exam_pk, [row.nickname for row in rows])
         }
         values = []
         for row in rows:
@@ -403,7 +418,7 @@ def _record_disclosure(
 def _disclosures(exam: db.exams.ExamRow, caller: Caller, target: str, pseudonyms: Sequence[str] = ()) -> list[Event]:
     """The events an answer showing these students is logged by (`_record_disclosure`): none when
     the caller's role is shown neither codes nor, in an anonymous exam, names beside pseudonyms.
-    Without `pseudonyms`, for a statement that decides the students (`db.students.student_page`):
+    Without `pseudonyms`, for a statement that decides the students (`db.student_pages.student_page`):
     it writes their count and pseudonyms in."""
     shown = _shown(exam)
     actor = member_actor(exam, caller)
@@ -480,14 +495,23 @@ def _checked_times(
 
 def _check_limit(conn: db.Connection, exam: db.exams.ExamRow, nickname: str, extra_attempts: int) -> None:
     """Refuse new extra attempts that would leave the student below what they used."""
+    from exam_depository.domain.attempt_limits import limit_refusal  # see _limit_change
+
     refusal = limit_refusal(
-        [_limit_change(exam, used, extra_attempts) for used in db.exams.attempts_used(conn, exam.exam_pk, [nickname])]
+        [
+            _limit_change(exam, used, extra_attempts)
+            for used in db.attempts.attempts_used(conn, exam.exam_pk, [nickname])
+        ]
     )
     if refusal is not None:
         raise refusal
 
 
-def _limit_change(exam: db.exams.ExamRow, used: db.exams.StudentAttempts, extra_attempts: int) -> LimitChange:
+def _limit_change(exam: db.exams.ExamRow, used: db.attempts.StudentAttempts, extra_attempts: int) -> LimitChange:
+    # Loaded here (and by the extension functions' app.py at their init): only a change of
+    # extra attempts is checked against the attempts used.
+    from exam_depository.domain.attempt_limits import LimitChange
+
     return LimitChange(
         used.nickname,
         used.attempts_used,

@@ -1,8 +1,13 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
 of work; each other module holds the statements of one aggregate, each beside the row type it
-fills and the docstring that explains its locking: `exams` (examiners and exams), `members` (an
-exam's members and invitations), `students` (rosters), `extensions` (a student's extension and
-extra time), `forms` (a student's upload forms), `uploads` (the submissions recorded from them),
+fills and the docstring that explains its locking: `exams` (examiners and exams), `exam_counts` (an exam
+with its counts, as the exam routes answer it), `attempts`
+(the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
+deletes), `ownership` (an ownerless exam given an owner, a rotated key), `members` (an exam's
+members and invitations), `students` (rosters), `student_pages` (a roster's page), `student_details` (a
+student with their files),
+`student_deletion` (a student's), `extensions` (a student's extension and extra time), `forms`
+(a student's upload forms), `uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
 and the state they give a submission); `submissions` holds a submission as the others' statements
@@ -42,15 +47,22 @@ from exam_depository.adapters.db.transactions import (
 
 if TYPE_CHECKING:
     from exam_depository.adapters.db import (
+        attempts,
         audit,
+        exam_counts,
+        exam_deletion,
         exams,
         exports,
         extensions,
         forms,
         members,
+        ownership,
         papers,
         receipts,
         scans,
+        student_deletion,
+        student_details,
+        student_pages,
         students,
         uploads,
         verifications,
@@ -58,15 +70,22 @@ if TYPE_CHECKING:
 
 _AGGREGATES = frozenset(
     {
+        "attempts",
         "audit",
+        "exam_counts",
+        "exam_deletion",
         "exams",
         "exports",
         "extensions",
         "forms",
         "members",
+        "ownership",
         "papers",
         "receipts",
         "scans",
+        "student_deletion",
+        "student_details",
+        "student_pages",
         "students",
         "uploads",
         "verifications",
@@ -84,20 +103,27 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "Connection",
     "Row",
+    "attempts",
     "audit",
     "connection",
     "database_url",
+    "exam_counts",
+    "exam_deletion",
     "exams",
     "exports",
     "extensions",
     "forms",
     "members",
+    "ownership",
     "papers",
     "receipts",
     "reset",
     "rows_of",
     "scans",
     "statement",
+    "student_deletion",
+    "student_details",
+    "student_pages",
     "students",
     "transaction",
     "uploads",

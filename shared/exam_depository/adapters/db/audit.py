@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import psycopg.sql
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.audit import AuditAction, CheckpointReason, Event, Head, body, body_around_count
+from exam_depository.domain.audit import AuditAction, CheckpointReason, Event, body, body_around_count
 
 if TYPE_CHECKING:
-    from exam_depository.domain.audit_log import AuditItem
+    from exam_depository.domain.audit_log import AuditItem, Head
 
 # The log's events (domain.audit_log) are imported by the statements that read them: a function that
 # only appends loads none of them; those that read (the audit route, exports, checkpoints) have
@@ -177,6 +177,8 @@ def stream(conn: Connection, exam_pk: int, upto_seq: int) -> Iterator[AuditItem]
 
 def head(conn: Connection, exam_pk: int) -> Head:
     """The chain's head as this transaction sees it (later appends wait on its row, not on this)."""
+    from exam_depository.domain.audit_log import Head
+
     with conn.cursor(row_factory=rows_of(Head)) as cur:
         row = cur.execute("SELECT seq, hash, at FROM audit_head WHERE exam_pk = %s", (exam_pk,)).fetchone()
     if row is None:

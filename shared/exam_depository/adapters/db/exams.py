@@ -13,7 +13,6 @@ import psycopg.sql
 import psycopg.types.json
 from psycopg import errors as pg_errors
 
-from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
@@ -55,36 +54,27 @@ EXAM_PAPER_JSON = f"""(SELECT jsonb_build_object('paper_id', p.id, 'filename', p
              '[]'::jsonb) AS paper_uploads"""
 
 
-# The statements that find the caller's exams (`exam_page`, `exam_of`, `counted_exam_of`) join
-# the caller's memberships (`_MINE`: exam_member, through the examiner of the caller's key): an
+# The statements that find the caller's exams (`exam_of`, and `exam_counts.exam_page` and
+# `counted_exam_of`) join the caller's memberships (`MINE`: exam_member, through the examiner of the caller's key): an
 # exam the caller is no member of, or a key that never joined one, finds nothing, whatever the
 # ids say, and `exam_of` answers NotFound (the route 404, never 403); a member whose role does not
 # allow the action asked for is refused by `domain.access` (403). Every other statement about what
 # an exam holds is scoped by the exam_pk obtained that way.
 NO_EXAM = "You have no exam with this id."
 
-_MINE = """JOIN exam_member m ON m.exam_id = e.id
+MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner_key k ON k.examiner_id = m.examiner_id AND k.api_key_id = %(key)s
     JOIN examiner x ON x.id = m.examiner_id"""
-_EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
+EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
     e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, e.accepted_types, e.check_pdfs, {EXAM_PAPER_JSON},
     m.role, x.public_id AS member_id"""
-# The counts in one pass over the exam's students (each one index lookup of its latest), and
-# when the first of its current files is deleted; of its current files, those whose malware scan
-# has not ended well (a file not scanned, `scan` null, is in none).
-_COUNTS = f"""LEFT JOIN LATERAL (
-    SELECT count(*) AS students, count(latest.id) AS handed_in, count(latest.id) FILTER (WHERE latest.late) AS late,
-           min(latest.expires_at) FILTER (WHERE latest.status = 'current') AS first_expiry,
-           count(s.started_at) AS started,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'scanning') AS scans_scanning,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'threat') AS scans_threat,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'unsupported') AS scans_unsupported,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed
-    FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
 @dataclass(frozen=True)
 class ExamRow:
+    """An exam as its member sees it: its settings, its current paper and latest paper forms, and
+    the caller's role in it."""
+
     exam_pk: int
     exam_id: str
     title: str
@@ -109,21 +99,6 @@ class ExamRow:
     @cached_property  # once per exam, not once per student of a page
     def window(self) -> Window:
         return Window(self.opens_at, self.due_at, self.cutoff_at)
-
-
-@dataclass(frozen=True)
-class CountedExamRow(ExamRow):
-    """An exam with what its roster shows at a glance (what the exam routes answer)."""
-
-    students: int
-    handed_in: int
-    late: int
-    first_expiry: datetime | None  # the earliest `expires_at` of its current files
-    started: int  # students who started their clock (a timed exam)
-    scans_scanning: int  # current files still being scanned for malware
-    scans_threat: int
-    scans_unsupported: int
-    scans_failed: int
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -159,16 +134,6 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     return int(row["id"])
 
 
-def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[CountedExamRow]:
-    """One statement per page, counts included."""
-    with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
-        return cur.execute(
-            f"""SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS}
-                WHERE m.exam_id > %(after)s ORDER BY m.exam_id LIMIT %(limit)s""",
-            {"key": api_key_id, "after": after_id, "limit": limit},
-        ).fetchall()
-
-
 def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action, lock: bool = False) -> ExamRow:
     """One of the caller's exams, without counts (a route that acts on its roster needs none);
     `lock` holds it until the transaction ends, and the caller's membership with it: a change
@@ -178,24 +143,14 @@ def exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action, 
     when their role does not allow `action`."""
     with conn.cursor(row_factory=rows_of(ExamRow)) as cur:
         row = cur.execute(
-            f"""SELECT {_EXAM_COLUMNS} FROM exam e {_MINE}
+            f"""SELECT {EXAM_COLUMNS} FROM exam e {MINE}
                 WHERE m.slug = %(slug)s {"FOR UPDATE OF e FOR SHARE OF m" if lock else ""}""",
             {"key": api_key_id, "slug": exam_id},
         ).fetchone()
-    return _allowed(row, action)
+    return allowed(row, action)
 
 
-def counted_exam_of(conn: Connection, api_key_id: str, exam_id: str, *, action: Action) -> CountedExamRow:
-    """One of the caller's exams with its counts; NotFound and RoleForbids as `exam_of`."""
-    with conn.cursor(row_factory=rows_of(CountedExamRow)) as cur:
-        row = cur.execute(
-            f"SELECT {_EXAM_COLUMNS}, counts.* FROM exam e {_MINE} {_COUNTS} WHERE m.slug = %(slug)s",
-            {"key": api_key_id, "slug": exam_id},
-        ).fetchone()
-    return _allowed(row, action)
-
-
-def _allowed[Found: ExamRow](row: Found | None, action: Action) -> Found:
+def allowed[Found: ExamRow](row: Found | None, action: Action) -> Found:
     if row is None:
         raise NotFound(NO_EXAM)
     refusal = role_refusal(row.role, action)
@@ -212,26 +167,6 @@ def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> N
     conn.execute(
         psycopg.sql.SQL("UPDATE exam SET {} WHERE id = %(id)s").format(assignments), {**changes, "id": exam_pk}
     )
-
-
-@dataclass(frozen=True)
-class StudentAttempts:
-    nickname: str
-    attempts_used: int
-    extra_attempts: int
-
-
-def attempts_used(conn: Connection, exam_pk: int, nicknames: list[str] | None = None) -> list[StudentAttempts]:
-    """What each student of the exam (or those of `nicknames`) who handed in anything used,
-    with the extra attempts of their extension."""
-    with conn.cursor(row_factory=rows_of(StudentAttempts)) as cur:
-        return cur.execute(
-            """SELECT s.nickname, count(*) AS attempts_used, s.extra_attempts
-               FROM student s JOIN submission x ON x.student_id = s.id
-               WHERE s.exam_id = %(exam)s AND (%(all)s OR lower(s.nickname) = ANY(%(nicknames)s))
-               GROUP BY s.id ORDER BY s.id""",
-            {"exam": exam_pk, "all": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
-        ).fetchall()
 
 
 def any_started(conn: Connection, exam_pk: int) -> bool:
@@ -301,85 +236,6 @@ def close_exam(conn: Connection, exam_pk: int, now: datetime) -> None:
            WHERE exam_id = %(exam)s AND extension_cutoff_at IS NOT NULL""",
         {"exam": exam_pk, "now": now},
     )
-
-
-def lock_exam_students(conn: Connection, exam_pk: int) -> list[str]:
-    """Lock the exam's students (the recorder waits) and list every object key they ever had."""
-    rows = conn.execute(
-        """WITH locked AS (SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR UPDATE)
-           SELECT u.object_key FROM upload u JOIN locked l ON l.id = u.student_id""",
-        (exam_pk,),
-    ).fetchall()
-    return [row["object_key"] for row in rows]
-
-
-def lock_exam_exports(conn: Connection, exam_pk: int) -> None:
-    """Lock the exam's exports: a builder completing one holds its row (`lock_running_export`),
-    so that a ZIP is either complete before the exam's files are listed, or never completed."""
-    conn.execute("SELECT id FROM export WHERE exam_id = %s ORDER BY id FOR UPDATE", (exam_pk,))
-
-
-@dataclass(frozen=True)
-class DeletionCounts:
-    """What an exam's deletion takes with it, for the record that outlives it."""
-
-    students: int
-    files: int  # recorded submissions, every attempt
-    exports: int
-    papers: int  # question papers recorded (current or replaced)
-
-
-def deletion_counts(conn: Connection, exam_pk: int) -> DeletionCounts:
-    """Count what the exam holds; run after its students and exports are locked, before its rows go."""
-    with conn.cursor(row_factory=rows_of(DeletionCounts)) as cur:
-        row = cur.execute(
-            """SELECT (SELECT count(*) FROM student WHERE exam_id = %(exam)s) AS students,
-                      (SELECT count(*) FROM submission x JOIN student s ON s.id = x.student_id
-                       WHERE s.exam_id = %(exam)s) AS files,
-                      (SELECT count(*) FROM export WHERE exam_id = %(exam)s) AS exports,
-                      (SELECT count(*) FROM question_paper
-                       WHERE exam_id = %(exam)s AND status IN ('current', 'superseded')) AS papers""",
-            {"exam": exam_pk},
-        ).fetchone()
-    assert row is not None  # scalar subqueries return one row
-    return row
-
-
-def delete_exam(conn: Connection, exam_pk: int) -> None:
-    conn.execute("DELETE FROM exam WHERE id = %s", (exam_pk,))
-
-
-@dataclass(frozen=True)
-class AssignedRow:
-    exam_pk: int
-    member_id: UUID  # the owner's
-
-
-def assign_exam(conn: Connection, exam_id: str, examiner_id: int) -> list[AssignedRow]:
-    """Give an exam that belongs to no one (the legacy one) to an examiner, who becomes its owner
-    (the database's trigger makes them a member); returns the exams moved."""
-    try:
-        with conn.cursor(row_factory=rows_of(AssignedRow)) as cur:
-            return cur.execute(
-                """UPDATE exam e SET examiner_id = x.id FROM examiner x
-                   WHERE x.id = %s AND e.slug = %s AND e.examiner_id IS NULL
-                   RETURNING e.id AS exam_pk, x.public_id AS member_id""",
-                (examiner_id, exam_id),
-            ).fetchall()
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"That examiner already has an exam with the id {exam_id}.") from exc
-
-
-def link_key(conn: Connection, new_key_id: str, examiner_id: int) -> None:
-    try:
-        conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (new_key_id, examiner_id))
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict("That API key already belongs to an examiner.") from exc
-
-
-def known_examiner(conn: Connection, api_key_id: str) -> int | None:
-    found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
-    return None if found is None else int(found["examiner_id"])
 
 
 def wake(conn: Connection) -> None:

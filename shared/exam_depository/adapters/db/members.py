@@ -25,6 +25,8 @@ from exam_depository.domain.errors import Conflict
 
 @dataclass(frozen=True)
 class MemberRow:
+    """A member of an exam: their examiner, public id, role and label."""
+
     examiner_id: int
     member_id: UUID
     role: Role
@@ -37,6 +39,8 @@ class MemberRow:
 
 @dataclass(frozen=True)
 class InvitationRow:
+    """An invitation not yet redeemed (its code is stored only as its SHA-256)."""
+
     invitation_pk: int
     role: Role
     label: str | None

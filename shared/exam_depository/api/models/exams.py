@@ -1,16 +1,34 @@
-"""An examiner's exams."""
+"""An examiner's exams, with their question paper and what became of its forms."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import (about a fifth of the time).
 
 from datetime import datetime
+from uuid import UUID
 
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
-from exam_depository.api.models.papers import Paper, PaperState
 from exam_depository.domain.access import Action, Role
-from exam_depository.domain.statuses import ExamState, Kind
+from exam_depository.domain.statuses import ExamState, Kind, PaperRejectionReason, PaperStatus
+
+
+class Paper(ApiModel):
+    """The exam's current question paper: the one students get."""
+
+    paper_id: UUID
+    filename: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime = Field(description="When the storage accepted it.")
+
+
+class PaperState(ApiModel):
+    """What became of one of the exam's paper forms: pending until its file arrives and is checked."""
+
+    paper_id: UUID
+    status: PaperStatus
+    rejection_reason: PaperRejectionReason | None = None
 
 
 class ExamCounts(ApiModel):

@@ -1,5 +1,6 @@
-"""An exam's question paper as the API answers it: to its examiner, the form to post it with and
-what became of it (in the exam's answer); to a student whose clock runs, a link to it."""
+"""An exam's question paper as the API answers it: to its examiner, the form to post it with; to a
+student whose clock runs, a link to it. What became of it is in the exam's answer
+(`exams.Paper`, `exams.PaperState`)."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -11,25 +12,6 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
-from exam_depository.domain.statuses import PaperRejectionReason, PaperStatus
-
-
-class Paper(ApiModel):
-    """The exam's current question paper: the one students get."""
-
-    paper_id: UUID
-    filename: str
-    size_bytes: int
-    sha256: str
-    uploaded_at: datetime = Field(description="When the storage accepted it.")
-
-
-class PaperState(ApiModel):
-    """What became of one of the exam's paper forms: pending until its file arrives and is checked."""
-
-    paper_id: UUID
-    status: PaperStatus
-    rejection_reason: PaperRejectionReason | None = None
 
 
 class PaperForm(ApiModel):

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from exam_depository.api.models.common import ApiModel, Submission
+from exam_depository.api.models.common import ApiModel
+from exam_depository.api.models.submissions import Submission
 
 
 class Extension(ApiModel):
@@ -16,7 +17,7 @@ class Extension(ApiModel):
     extra_attempts: int
 
 
-# What a member's role does not see is null (`access.disclosure`): a grader of an anonymous exam
+# What a member's role does not see is null (`disclosure.disclosure`): a grader of an anonymous exam
 # sees the pseudonym only, an invigilator no code and no pseudonym.
 HIDDEN = " Null when your role does not see it."
 
@@ -66,16 +67,3 @@ class StudentDetail(StudentSummary):
 class StudentPage(ApiModel):
     items: list[StudentSummary]
     next_cursor: str | None
-
-
-class ImportResult(ApiModel):
-    created: list[Student]
-    existing: list[Student]
-
-
-class ExtensionImportResult(ApiModel):
-    extended: list[StudentSummary]
-
-
-class AccommodationImportResult(ApiModel):
-    accommodated: list[StudentSummary]

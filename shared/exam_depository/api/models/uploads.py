@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from exam_depository.api.models.common import ApiModel, ShownTimeZone, StudentName, Submission
+from exam_depository.api.models.common import ApiModel, ShownTimeZone, StudentName
+from exam_depository.api.models.submissions import Submission
 from exam_depository.domain.statuses import Kind, UploadStatus
 
 

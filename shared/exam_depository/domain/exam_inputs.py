@@ -1,0 +1,129 @@
+"""What an examiner may ask of an exam, validated: a new exam and a change of one, and the value
+types they are made of (its id, title, time zone, window, limits, accepted types). Apart from
+`domain.inputs` so that the roster's functions load none of the exams' models, and the exams'
+functions none of the roster's."""
+
+# Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
+# otherwise compile each field's annotation from its text at import.
+
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel, Instant, shown_as_written
+from exam_depository.domain.instants import time_zone_names
+from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
+from exam_depository.domain.statuses import Kind
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def _known_time_zone(name: str) -> str:
+    if name not in time_zone_names():
+        raise ValueError(
+            "must be an IANA time zone name that browsers know, such as Europe/Paris "
+            "(not localtime, posixrules, Factory or a name under posix/ or right/)"
+        )
+    return name
+
+
+TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
+ExamId = Annotated[str, StringConstraints(pattern=EXAM_ID_PATTERN)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(shown_as_written)
+]
+MaxAttempts = Annotated[int, Field(ge=1, le=50)]
+# A timed exam's time limit: a minute to a week.
+DurationMinutes = Annotated[int, Field(ge=1, le=10080)]
+
+
+def _each_once(kinds: list[Kind]) -> list[Kind]:
+    if len(set(kinds)) != len(kinds):
+        raise ValueError("must name each kind once")
+    return kinds
+
+
+AcceptedTypes = Annotated[
+    list[Kind],
+    Field(
+        max_length=6,
+        description="The kinds of file the exam accepts (pdf, word, odt, image, text, zip), checked by the "
+        "file's content. Empty: any file.",
+    ),
+    AfterValidator(_each_once),
+]
+_CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
+
+
+class _Window(InputModel):
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        opens, due, cutoff = (getattr(self, name) for name in ("opens_at", "due_at", "cutoff_at"))
+        refusal = None if None in (opens, due, cutoff) else order_refusal(Window(opens, due, cutoff))
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
+
+
+class ExamIn(_Window):
+    exam_id: ExamId = Field(description="Your own id for the exam: lowercase letters, digits and '-'.")
+    title: Title
+    opens_at: Instant
+    due_at: Instant
+    cutoff_at: Instant = Field(description="Late uploads are accepted until then; equal to due_at for none.")
+    timezone: TimeZoneName = Field(description="IANA name, for display only: instants are UTC.")
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
+    anonymous: bool = Field(default=False, description="Reviewers see no names.")
+    duration_minutes: DurationMinutes | None = Field(
+        default=None,
+        description="A timed exam: each student has this long from the moment they start (plus their extra "
+        "time), never past their due time. Null: not timed.",
+    )
+    accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
+    check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
+
+    @model_validator(mode="after")
+    def _pdfs_accepted(self) -> Self:
+        refusal = pdf_check_refusal(self.accepted_types, self.check_pdfs)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
+
+
+# The one field of an exam whose null is a value: not timed.
+_NULLABLE = frozenset({"duration_minutes"})
+
+
+class ExamChange(_Window):
+    """PATCH: only the fields given change; the window is checked as it will be. A field left out
+    is kept; a field given as null is a mistake (every one of them has a value), not a removal,
+    but for `duration_minutes`, whose null makes the exam untimed."""
+
+    title: Title | None = None
+    opens_at: Instant | None = None
+    due_at: Instant | None = None
+    cutoff_at: Instant | None = None
+    timezone: TimeZoneName | None = None
+    max_attempts: MaxAttempts | None = None
+    anonymous: bool | None = None
+    duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
+    accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
+    check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
+
+    @model_validator(mode="after")
+    def _pdfs_accepted(self) -> Self:
+        # What is given together is checked here; against the stored exam, by the use case.
+        if self.accepted_types is not None and self.check_pdfs is not None:
+            refusal = pdf_check_refusal(self.accepted_types, self.check_pdfs)
+            if refusal is not None:
+                raise ValueError(refusal)
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, given: Any) -> Any:
+        if isinstance(given, dict):
+            nulls = sorted(name for name, value in given.items() if value is None and name not in _NULLABLE)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} must not be null: leave a field out to keep it")
+        return given
