@@ -5,10 +5,10 @@ exam's members and invitations), `students` (rosters), `extensions` (a student's
 extra time), `forms` (a student's upload forms), `uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
-and the state they give a submission); `submissions` holds a submission as the others' statements
-inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
-heavy).
+and the state they give a submission), `messages` (the mail ledger: each message to a student and
+what SES said of it); `submissions` holds a submission as the others' statements inline it, and
+`windows` a student's personal window as they compute it (the rule of `domain.rules`, in SQL).
+`schema` applies the migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         extensions,
         forms,
         members,
+        messages,
         papers,
         receipts,
         scans,
@@ -64,6 +65,7 @@ _AGGREGATES = frozenset(
         "extensions",
         "forms",
         "members",
+        "messages",
         "papers",
         "receipts",
         "scans",
@@ -92,6 +94,7 @@ __all__ = [
     "extensions",
     "forms",
     "members",
+    "messages",
     "papers",
     "receipts",
     "reset",
