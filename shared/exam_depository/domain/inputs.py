@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
+from exam_depository.domain.mail import normalized_address
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
@@ -47,10 +49,24 @@ PersonName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_shown_as_written),
 ]
+
+
+def _sendable(value: str) -> str:
+    """An address SES can send to (`domain.mail.normalized_address`), kept as written: the
+    examiner sees what they typed, mail goes to its normalized form. Refused in the validator's
+    own sentence, without pydantic's "Value error" before it (a CSV's line shows it as it is)."""
+    try:
+        normalized_address(value)
+    except ValueError as exc:
+        raise PydanticCustomError("email", str(exc)) from exc
+    return value
+
+
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StringConstraints(strip_whitespace=True, max_length=254),
     AfterValidator(_shown_as_written),
+    AfterValidator(_sendable),
 ]
 EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_ATTEMPTS = 5

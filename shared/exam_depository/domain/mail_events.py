@@ -24,6 +24,8 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from exam_depository.domain.mail import MessageState
+
 EventKind = Literal["send", "delivery", "bounce", "complaint", "reject", "delivery_delay"]
 
 SOURCE = "aws.ses"
@@ -108,6 +110,22 @@ def mail_event_of(body: Mapping[str, Any], *, configuration_set: str) -> MailEve
             raise ValueError(f"detail-type {body.get('detail-type')!r} with eventType {record['eventType']!r}")
         return _event_of(record, kind, configuration_set, _id(body.get("id")))
     return _event_of(body, _kind_of_record(body), configuration_set, "")
+
+
+def new_state(event: MailEvent) -> MessageState | None:
+    """The state the event moves its message to (if it ranks above the message's: `domain.mail`).
+    A delay moves nothing: SES goes on trying, and its Delivery or Bounce follows."""
+    return _NEW_STATE[event.kind]
+
+
+_NEW_STATE: Mapping[EventKind, MessageState | None] = {
+    "send": "sent",
+    "delivery": "delivered",
+    "bounce": "bounced",
+    "complaint": "complained",
+    "reject": "failed",
+    "delivery_delay": None,
+}
 
 
 def suppresses(event: MailEvent) -> Literal["bounce", "complaint"] | None:
