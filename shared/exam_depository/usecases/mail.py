@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
@@ -33,9 +33,11 @@ from exam_depository.domain.errors import (
     SendingTooOften,
     ServiceUnavailable,
 )
-from exam_depository.domain.inputs import EmailChangeIn, SendCodesIn
 from exam_depository.domain.mail import EXAM_SEND_COOLDOWN, SkipReason, normalized_address
 from exam_depository.observability import MetricUnit, logger, metrics
+
+if TYPE_CHECKING:  # the requests' models: the function that parses them has loaded them
+    from exam_depository.domain.inputs import EmailChangeIn, SendCodesIn
 
 NO_STUDENT = "The exam has no student with this nickname."
 
