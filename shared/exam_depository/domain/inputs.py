@@ -9,13 +9,15 @@ the package."""
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
+from exam_depository.domain.mail import normalized_address
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
@@ -47,10 +49,24 @@ PersonName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_shown_as_written),
 ]
+
+
+def _sendable(value: str) -> str:
+    """An address SES can send to (`domain.mail.normalized_address`), kept as written: the
+    examiner sees what they typed, mail goes to its normalized form. Refused in the validator's
+    own sentence, without pydantic's "Value error" before it (a CSV's line shows it as it is)."""
+    try:
+        normalized_address(value)
+    except ValueError as exc:
+        raise PydanticCustomError("email", str(exc)) from exc
+    return value
+
+
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StringConstraints(strip_whitespace=True, max_length=254),
     AfterValidator(_shown_as_written),
+    AfterValidator(_sendable),
 ]
 EXAM_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -104,6 +120,10 @@ AcceptedTypes = Annotated[
     AfterValidator(_each_once),
 ]
 _CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
+_EMAIL_RECEIPTS = "Whether each student with an address is emailed a receipt after an upload (or its rejection)."
+_LANGUAGE = "The language of the emails sent to the exam's students (en, de, fr); the pages keep the reader's own."
+# The languages the messages' catalogues hold (the migrations' CHECK holds the same list).
+MailLanguage = Literal["en", "de", "fr"]
 
 
 # What a pattern means, for the person whose value did not match it.
@@ -158,6 +178,8 @@ class ExamIn(_Window):
     )
     accepted_types: AcceptedTypes = []
     check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
+    email_receipts: bool = Field(default=True, description=_EMAIL_RECEIPTS)
+    language: MailLanguage = Field(default="en", description=_LANGUAGE)
 
     @model_validator(mode="after")
     def _pdfs_accepted(self) -> Self:
@@ -186,6 +208,8 @@ class ExamChange(_Window):
     duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
     accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
     check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
+    email_receipts: bool | None = Field(default=None, description=_EMAIL_RECEIPTS)
+    language: MailLanguage | None = Field(default=None, description=_LANGUAGE)
 
     @model_validator(mode="after")
     def _pdfs_accepted(self) -> Self:
@@ -230,6 +254,30 @@ class AccommodationIn(_Model):
 
     extra_time_percent: Annotated[int, Field(ge=0, le=300)] = 0
     extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
+
+
+class SendCodesIn(_Model):
+    """Email students their upload codes: every student of the exam not yet invited, or those named."""
+
+    nicknames: Annotated[list[Nickname] | None, Field(min_length=1, max_length=5000)] = Field(
+        default=None, description="The students to invite (default: every student of the exam)."
+    )
+    resend: bool = Field(
+        default=False, description="Send again to those already invited (at most once in 10 minutes, 3 a day)."
+    )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> Self:
+        # Nicknames are unique per exam whatever their case.
+        if self.nicknames is not None and len({n.lower() for n in self.nicknames}) != len(self.nicknames):
+            raise ValueError("nicknames must name each student once")
+        return self
+
+
+class EmailChangeIn(_Model):
+    """A student's address, given, changed or removed (null)."""
+
+    email: Email | None
 
 
 # --- members ----------------------------------------------------------------------------------

@@ -15,10 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from exam_depository.adapters.db.transactions import Connection
-from exam_depository.domain.mail import RANK, STICKY, MessageKind, MessageState, SkipReason
+from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.mail import (
+    INVITE_COOLDOWN,
+    RANK,
+    REJECTIONS_PER_DAY,
+    STICKY,
+    InviteCandidate,
+    MessageKind,
+    MessageState,
+    SkipReason,
+    invitation_key,
+    invite_decision,
+)
 
 if TYPE_CHECKING:
     from exam_depository.domain.mail_events import MailEvent
@@ -84,23 +95,198 @@ def states_below(state: MessageState) -> list[MessageState]:
     return [old for old, rank in RANK.items() if rank < RANK[state]]
 
 
+# The key of a suppressed address, in SQL (`address_key` in Python).
+_ADDRESS_KEY = "encode(sha256(convert_to({address}, 'UTF8')), 'hex')"
+_SUPPRESSED = f"EXISTS (SELECT FROM suppressed_address x WHERE x.address_sha256 = {_ADDRESS_KEY})"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    student_id: int
+    nickname: str
+    email: str | None
+    suppressed: bool
+    invited_at: datetime | None
+    invites_24h: int
+
+
 def invite(
     conn: Connection, exam_pk: int, student_ids: list[int], *, resend: bool, now: datetime
 ) -> tuple[list[Queued], Counter[SkipReason]]:
-    raise NotImplementedError
+    """Queue an invitation to each of these students of the exam whom `invite_decision` lets be
+    mailed now, counting why the others were not. Run in the route's transaction (its audit
+    event beside it).
+
+    The students' rows are updated in one statement that checks the cooldown again under their
+    row locks: a concurrent request (a double click) waits for this one, then finds them invited
+    moments ago and invites none of them twice (they count as `too_soon`, or `already_invited`)."""
+    with conn.cursor(row_factory=rows_of(_Candidate)) as cur:
+        rows = cur.execute(
+            f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
+                      s.email_address IS NOT NULL AND {_SUPPRESSED.format(address="s.email_address")} AS suppressed,
+                      s.invited_at,
+                      (SELECT count(*) FROM message m
+                        WHERE m.student_id = s.id AND m.kind = 'invitation'
+                          AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h
+                 FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s)
+                ORDER BY s.id""",
+            {"exam_pk": exam_pk, "ids": student_ids, "now": now},
+        ).fetchall()
+    skipped: Counter[SkipReason] = Counter()
+    wanted: list[int] = []
+    for row in rows:
+        reason = invite_decision(InviteCandidate(**vars(row)), resend=resend, now=now)
+        if reason is None:
+            wanted.append(row.student_id)
+        else:
+            skipped[reason] += 1
+    if not wanted:
+        return [], skipped
+    message_ids = [uuid4() for _ in wanted]
+    invited = conn.execute(
+        f"""UPDATE student s
+               SET invitations = s.invitations + 1, invited_at = %(now)s, email_state = 'queued',
+                   email_state_at = %(now)s, last_message_id = chosen.message_id
+              FROM unnest(%(ids)s::bigint[], %(message_ids)s::uuid[]) AS chosen (student_id, message_id)
+             WHERE s.id = chosen.student_id AND s.email_address IS NOT NULL
+               AND (s.invited_at IS NULL OR s.invited_at <= %(now)s - %(cooldown)s)
+               {"" if resend else "AND s.invited_at IS NULL"}
+         RETURNING s.id, s.invitations, s.email_address, chosen.message_id""",
+        {"ids": wanted, "message_ids": message_ids, "now": now, "cooldown": INVITE_COOLDOWN},
+    ).fetchall()
+    # Those another request invited meanwhile.
+    skipped["too_soon" if resend else "already_invited"] += len(wanted) - len(invited)
+    if not invited:
+        return [], skipped
+    conn.execute(
+        """INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address, queued_at)
+           SELECT message_id, %(exam_pk)s, student_id, 'invitation', key, address, %(now)s
+             FROM unnest(%(message_ids)s::uuid[], %(ids)s::bigint[], %(keys)s::text[], %(addresses)s::text[])
+                  AS queued (message_id, student_id, key, address)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        {
+            "exam_pk": exam_pk,
+            "now": now,
+            "message_ids": [row[3] for row in invited],
+            "ids": [row[0] for row in invited],
+            "keys": [invitation_key(row[0], row[1]) for row in invited],
+            "addresses": [row[2] for row in invited],
+        },
+    )
+    return [Queued(row[3], row[0]) for row in invited], skipped
 
 
 def queue_for_uploads(conn: Connection, notices: list[UploadNotice]) -> list[UUID]:
-    raise NotImplementedError
+    """Queue a receipt for each recorded submission and a notice for each rejected upload whose
+    student may be mailed (the exam sends receipts, the student has an address that is not
+    suppressed, and for rejections fewer than `REJECTIONS_PER_DAY` in a day), in the recorder's
+    transaction: a receipt message exists iff its submission does. One statement; a replayed
+    notification inserts nothing (its key exists). Returns the ids queued."""
+    rows = conn.execute(
+        f"""WITH wanted AS (
+               SELECT n.upload_id, n.student_id, n.kind, n.ord, gen_random_uuid() AS id
+                 FROM unnest(%(uploads)s::uuid[], %(students)s::bigint[], %(kinds)s::text[])
+                      WITH ORDINALITY AS n (upload_id, student_id, kind, ord)
+             ), inserted AS (
+               INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, upload_id, address)
+               SELECT w.id, s.exam_id, s.id, w.kind, w.kind || ':' || w.upload_id, w.upload_id, s.email_address
+                 FROM wanted w JOIN student s ON s.id = w.student_id JOIN exam e ON e.id = s.exam_id
+                WHERE e.email_receipts AND s.email_address IS NOT NULL
+                  AND NOT {_SUPPRESSED.format(address="s.email_address")}
+                  AND (w.kind = 'receipt'
+                       OR (SELECT count(*) FROM message r WHERE r.student_id = s.id AND r.kind = 'rejection'
+                             AND r.queued_at > now() - interval '24 hours') < {REJECTIONS_PER_DAY})
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING id, student_id
+             ), latest AS (
+               SELECT DISTINCT ON (i.student_id) i.id, i.student_id
+                 FROM inserted i JOIN wanted w ON w.id = i.id ORDER BY i.student_id, w.ord DESC
+             ), follows AS (
+               UPDATE student s SET email_state = 'queued', email_state_at = now(), last_message_id = latest.id
+                 FROM latest WHERE s.id = latest.student_id
+             )
+           SELECT id FROM inserted""",
+        {
+            "uploads": [notice.upload_id for notice in notices],
+            "students": [notice.student_id for notice in notices],
+            "kinds": [notice.kind for notice in notices],
+        },
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def enqueued(conn: Connection, ids: list[UUID]) -> None:
-    raise NotImplementedError
+    """SQS took these messages now (the sweep hands over again only those it never took, or took
+    long ago and that are still queued)."""
+    conn.execute("UPDATE message SET enqueued_at = now() WHERE id = ANY(%s)", (ids,))
 
 
 def apply_event(conn: Connection, event: MailEvent) -> Applied:
-    raise NotImplementedError
+    """What SES said of a message: found by our tag (else by SES's id), it learns SES's id and
+    when SES took it, and moves to the event's state only if that is an advance (events come in
+    any order and more than once); its student follows. A permanent bounce or a complaint
+    suppresses the address, and every student who has it, in any exam, shows it. One message and
+    at most one address: run in a transaction of its own."""
+    from exam_depository.domain.mail_events import new_state, suppresses
+
+    state = new_state(event)
+    row = conn.execute(
+        f"""WITH found AS (
+               SELECT id, state AS old_state FROM message
+                WHERE id = %(message_id)s OR ses_message_id = %(ses_message_id)s
+                ORDER BY id = %(message_id)s DESC NULLS LAST LIMIT 1
+                  FOR UPDATE
+             ), updated AS (
+               UPDATE message m
+                  SET ses_message_id = COALESCE(m.ses_message_id, %(ses_message_id)s),
+                      sent_at = COALESCE(m.sent_at, %(at)s),
+                      state = CASE WHEN m.state = ANY(%(below)s) THEN %(state)s ELSE m.state END,
+                      detail = CASE WHEN m.state = ANY(%(below)s) THEN COALESCE(%(detail)s, m.detail)
+                                    ELSE m.detail END,
+                      event_at = greatest(m.event_at, %(at)s)
+                 FROM found WHERE m.id = found.id
+             RETURNING m.id, m.student_id, m.state, m.address, found.old_state = ANY(%(below)s) AS advanced
+             ), moved AS (
+               SELECT id, student_id, state FROM updated WHERE advanced
+             ), follows AS (
+               {STUDENT_FOLLOWS}
+             )
+           SELECT state, address FROM updated""",
+        {
+            "message_id": event.message_id,
+            "ses_message_id": event.ses_message_id,
+            "at": event.at,
+            "state": state,
+            "below": states_below(state) if state is not None else [],
+            "detail": event.detail,
+        },
+    ).fetchone()
+    if row is None:
+        return Applied(matched=False, state=None, suppressed=False)
+    message_state, address = row
+    reason = suppresses(event)
+    if reason is not None:
+        sticky = "complained" if reason == "complaint" else "bounced"
+        conn.execute(
+            """INSERT INTO suppressed_address (address_sha256, reason, since, message_id, detail)
+               VALUES (%s, %s, %s, %s, %s) ON CONFLICT (address_sha256) DO NOTHING""",
+            (address_key(address), reason, event.at, event.message_id, event.detail),
+        )
+        # Every student with the address, in any exam: it is dead everywhere (a complaint outranks a bounce).
+        conn.execute(
+            """UPDATE student SET email_state = %(sticky)s, email_state_at = now()
+                WHERE email_address = %(address)s
+                  AND email_state IS DISTINCT FROM %(sticky)s AND email_state IS DISTINCT FROM 'complained'""",
+            {"sticky": sticky, "address": address},
+        )
+    return Applied(matched=True, state=message_state, suppressed=reason is not None)
 
 
 def history(conn: Connection, student_id: int, limit: int = 20) -> list[MessageRow]:
-    raise NotImplementedError
+    """A student's newest messages, for their view."""
+    with conn.cursor(row_factory=rows_of(MessageRow)) as cur:
+        return cur.execute(
+            """SELECT kind, state, queued_at, sent_at, event_at, detail FROM message
+                WHERE student_id = %s ORDER BY queued_at DESC, id LIMIT %s""",
+            (student_id, limit),
+        ).fetchall()
