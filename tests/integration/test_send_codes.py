@@ -10,42 +10,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 from exam_depository import config
 from exam_depository.adapters.db import messages
 from psycopg.rows import dict_row
 
-from tests.integration.conftest import EXAM, REGION, Api, ApiResponse
+from tests.integration.conftest import EXAM, Api, ApiResponse, queued_in_sqs
 from tests.waiting import wait_until
-
-SENDER = "exams@exam-depository.test"
-
-
-@pytest.fixture
-def mail_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Mail switched on: a sender address and the mail queue (moto's)."""
-    url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="exam-depository-mail")["QueueUrl"]
-    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
-    monkeypatch.setenv("MAIL_QUEUE_URL", url)
-    config.reset()
-    return str(url)
-
-
-def _queued_in_sqs(queue_url: str) -> list[str]:
-    """Every message id the mail queue holds (each SQS message's body), taking them off it."""
-    sqs = boto3.client("sqs", region_name=REGION)
-    ids: list[str] = []
-    while True:
-        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not received:
-            return ids
-        for item in received:
-            body = json.loads(item["Body"])
-            assert set(body) == {"message_id"}  # no address, code or content travels through SQS
-            ids.append(body["message_id"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
 
 
 def _send(api: Api, **body: Any) -> ApiResponse:
@@ -114,7 +86,7 @@ def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_m
     assert all(r["email_state"] == "queued" and r["invitations"] == 1 and r["latest"] for r in rows)
     assert all(r["idempotency_key"].startswith("invitation:") and r["idempotency_key"].endswith(":1") for r in rows)
     # And each was handed to the mail queue, and noted as handed over
-    assert sorted(_queued_in_sqs(mail_queue)) == sorted(r["id"] for r in rows)
+    assert sorted(queued_in_sqs(mail_queue)) == sorted(r["id"] for r in rows)
     assert all(r["enqueued_at"] is not None for r in rows)
     # And the roster and the exam show it
     exam = api.call("get_exam", "by_id", path_params={"exam_id": EXAM}).body
@@ -147,7 +119,7 @@ def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_m
     assert again.status == 202
     assert again.body["queued"] == 0
     assert again.body["skipped"] == {**again.body["skipped"], "already_invited": 3, "no_email": 1}
-    assert _queued_in_sqs(mail_queue) == []
+    assert queued_in_sqs(mail_queue) == []
     assert len(_rows(database_url, "SELECT id FROM message")) == 3
 
 
@@ -194,7 +166,7 @@ def test_a_selection_a_resend_and_the_limits_per_student(
     fourth = _send(api, nicknames=["ben"], resend=True)
     assert fourth.body["queued"] == 0
     assert fourth.body["skipped"]["daily_limit"] == 1
-    assert len(_queued_in_sqs(mail_queue)) == 3
+    assert len(queued_in_sqs(mail_queue)) == 3
 
 
 def test_unknown_nicknames_are_refused_by_name_and_nothing_is_sent(
