@@ -82,7 +82,8 @@ def deliver(handler: Handler, mail: Api) -> Callable[..., dict[str, Any]]:
     return send
 
 
-def message(database_url: str, message_id: UUID) -> dict[str, Any]:
+def message(database_url: str, message_id: UUID | None) -> dict[str, Any]:
+    assert message_id is not None, "the student was invited"
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT state, ses_message_id, sent_at, event_at, detail FROM message WHERE id = %s", (message_id,)
