@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 
 def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
     """The exam as of `now` (its state; the moment of the answer when not given)."""
-    from exam_depository.api.models.exams import Exam, ExamCounts, ScanCounts
+    from exam_depository.api.models.exams import EmailCounts, Exam, ExamCounts, ScanCounts
     from exam_depository.domain import access
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
@@ -104,6 +104,9 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
             unsupported=row.scans_unsupported,
             failed=row.scans_failed,
         ),
+        email_receipts=row.email_receipts,
+        language=row.language,
+        email_counts=EmailCounts(**row.email_counts()),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
         role=row.role,
@@ -254,7 +257,9 @@ def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     submissions = [submission_fields(item, now, verification=shown.verification) for item in row.submissions]
-    return StudentDetail.model_validate({**_summary_fields(exam_row, row, now, shown), "submissions": submissions})
+    return StudentDetail.model_validate(
+        {**_summary_fields(exam_row, row, now, shown), "submissions": submissions, "messages": row.messages}
+    )
 
 
 def student_page_json(page: Page[StudentPageRow]) -> str:
@@ -298,6 +303,9 @@ def _student_fields(row: StudentRow, shown: Disclosure) -> dict[str, Any]:
         "email": row.email if names else None,
         "upload_code": codes.display(row.upload_code) if shown.upload_codes else None,
         "created_at": row.created_at,
+        "email_state": row.email_state if names else None,
+        "email_state_at": row.email_state_at if names else None,
+        "email_shared": row.email_shared if names else None,
     }
 
 

@@ -9,7 +9,7 @@ the package."""
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from exam_depository.domain.access import Role
 from exam_depository.domain.filenames import invisible_characters, unstorable
 from exam_depository.domain.instants import time_zone_names
-from exam_depository.domain.mail import normalized_address
+from exam_depository.domain.mail import MailLanguage, normalized_address
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
@@ -122,8 +122,6 @@ AcceptedTypes = Annotated[
 _CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
 _EMAIL_RECEIPTS = "Whether each student with an address is emailed a receipt after an upload (or its rejection)."
 _LANGUAGE = "The language of the emails sent to the exam's students (en, de, fr); the pages keep the reader's own."
-# The languages the messages' catalogues hold (the migrations' CHECK holds the same list).
-MailLanguage = Literal["en", "de", "fr"]
 
 
 # What a pattern means, for the person whose value did not match it.

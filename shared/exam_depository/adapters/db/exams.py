@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import TypedDict
+from typing import TypedDict, get_args
 from uuid import UUID
 
 import psycopg
@@ -17,6 +17,7 @@ from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
+from exam_depository.domain.mail import EmailState, MailLanguage
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import Kind, PaperRejectionReason, PaperStatus
 
@@ -68,7 +69,9 @@ _MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner x ON x.id = m.examiner_id"""
 _EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
     e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, e.accepted_types, e.check_pdfs, {EXAM_PAPER_JSON},
-    m.role, x.public_id AS member_id"""
+    m.role, x.public_id AS member_id, e.email_receipts, e.language, e.codes_sent_at"""
+# The students' mail states an exam counts, in the order its answer lists them.
+EMAIL_STATES: tuple[EmailState, ...] = get_args(EmailState)
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
 # when the first of its current files is deleted; of its current files, those whose malware scan
 # has not ended well (a file not scanned, `scan` null, is in none).
@@ -79,7 +82,8 @@ _COUNTS = f"""LEFT JOIN LATERAL (
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'scanning') AS scans_scanning,
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'threat') AS scans_threat,
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'unsupported') AS scans_unsupported,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed,
+           {", ".join(f"count(*) FILTER (WHERE s.email_state = '{state}') AS email_{state}" for state in EMAIL_STATES)}
     FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
@@ -102,6 +106,9 @@ class ExamRow:
     paper_uploads: list[PaperUploadJson]  # its latest paper forms, newest first
     role: Role  # the caller's role in the exam
     member_id: UUID  # the caller's public id (their examiner's), as members and the audit log name them
+    email_receipts: bool  # each student with an address is emailed a receipt after an upload
+    language: MailLanguage  # of the emails to its students
+    codes_sent_at: datetime | None  # the last send-codes accepted (the per-exam limit)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "role", Role(self.role))  # the column's text, as the enum the rules compare
@@ -124,6 +131,15 @@ class CountedExamRow(ExamRow):
     scans_threat: int
     scans_unsupported: int
     scans_failed: int
+    email_queued: int  # students by the state of their latest email (`EMAIL_STATES`)
+    email_sent: int
+    email_delivered: int
+    email_bounced: int
+    email_complained: int
+    email_failed: int
+
+    def email_counts(self) -> dict[str, int]:
+        return {state: getattr(self, f"email_{state}") for state in EMAIL_STATES}
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
@@ -146,10 +162,10 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     try:
         row = conn.execute(
             """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
-                                 anonymous, duration_minutes, accepted_types, check_pdfs)
+                                 anonymous, duration_minutes, accepted_types, check_pdfs, email_receipts, language)
                VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
                        %(timezone)s, %(max_attempts)s, %(anonymous)s, %(duration_minutes)s, %(accepted_types)s,
-                       %(check_pdfs)s)
+                       %(check_pdfs)s, %(email_receipts)s, %(language)s)
                RETURNING id""",
             {**exam, "examiner_id": examiner_id},
         ).fetchone()
@@ -202,6 +218,11 @@ def _allowed[Found: ExamRow](row: Found | None, action: Action) -> Found:
     if refusal is not None:
         raise refusal
     return row
+
+
+def codes_sent(conn: Connection, exam_pk: int, at: datetime) -> None:
+    """The exam's codes were sent now (a send-codes within the cooldown after it is refused)."""
+    conn.execute("UPDATE exam SET codes_sent_at = %s WHERE id = %s", (at, exam_pk))
 
 
 def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> None:

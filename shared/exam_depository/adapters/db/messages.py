@@ -1,6 +1,6 @@
 """The mail ledger: each message to a student recorded before anything is sent (queued by the
 send-codes route and by the recorder, in their transactions), what SES's events say of it, the
-addresses that must not be mailed again, and a student's message history.
+addresses that must not be mailed again, and a student's messages as their view lists them.
 
 A message's idempotency key is unique: a replayed notification or a repeated request inserts
 nothing. Every statement that moves a message's state moves its student's `email_state` too, by
@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 from uuid import UUID, uuid4
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
@@ -72,16 +72,19 @@ class UploadNotice:
     kind: Literal["receipt", "rejection"]
 
 
-@dataclass(frozen=True)
-class MessageRow:
-    """One message, as a student's view lists it."""
+class MessageJson(TypedDict):
+    """One message, as a student's view lists it (`history_json`; the instants as JSON text)."""
 
     kind: MessageKind
     state: MessageState
-    queued_at: datetime
-    sent_at: datetime | None
-    event_at: datetime | None
+    queued_at: str
+    sent_at: str | None
+    event_at: str | None
     detail: str | None
+
+
+# How many of a student's messages their view lists.
+HISTORY_LENGTH = 20
 
 
 def address_key(address: str) -> str:
@@ -100,16 +103,6 @@ _ADDRESS_KEY = "encode(sha256(convert_to({address}, 'UTF8')), 'hex')"
 _SUPPRESSED = f"EXISTS (SELECT FROM suppressed_address x WHERE x.address_sha256 = {_ADDRESS_KEY})"
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    student_id: int
-    nickname: str
-    email: str | None
-    suppressed: bool
-    invited_at: datetime | None
-    invites_24h: int
-
-
 def invite(
     conn: Connection, exam_pk: int, student_ids: list[int], *, resend: bool, now: datetime
 ) -> tuple[list[Queued], Counter[SkipReason]]:
@@ -120,7 +113,7 @@ def invite(
     The students' rows are updated in one statement that checks the cooldown again under their
     row locks: a concurrent request (a double click) waits for this one, then finds them invited
     moments ago and invites none of them twice (they count as `too_soon`, or `already_invited`)."""
-    with conn.cursor(row_factory=rows_of(_Candidate)) as cur:
+    with conn.cursor(row_factory=rows_of(InviteCandidate)) as cur:
         rows = cur.execute(
             f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
                       s.email_address IS NOT NULL AND {_SUPPRESSED.format(address="s.email_address")} AS suppressed,
@@ -135,7 +128,7 @@ def invite(
     skipped: Counter[SkipReason] = Counter()
     wanted: list[int] = []
     for row in rows:
-        reason = invite_decision(InviteCandidate(**vars(row)), resend=resend, now=now)
+        reason = invite_decision(row, resend=resend, now=now)
         if reason is None:
             wanted.append(row.student_id)
         else:
@@ -167,13 +160,13 @@ def invite(
         {
             "exam_pk": exam_pk,
             "now": now,
-            "message_ids": [row[3] for row in invited],
-            "ids": [row[0] for row in invited],
-            "keys": [invitation_key(row[0], row[1]) for row in invited],
-            "addresses": [row[2] for row in invited],
+            "message_ids": [row["message_id"] for row in invited],
+            "ids": [row["id"] for row in invited],
+            "keys": [invitation_key(row["id"], row["invitations"]) for row in invited],
+            "addresses": [row["email_address"] for row in invited],
         },
     )
-    return [Queued(row[3], row[0]) for row in invited], skipped
+    return [Queued(row["message_id"], row["id"]) for row in invited], skipped
 
 
 def queue_for_uploads(conn: Connection, notices: list[UploadNotice]) -> list[UUID]:
@@ -212,7 +205,7 @@ def queue_for_uploads(conn: Connection, notices: list[UploadNotice]) -> list[UUI
             "kinds": [notice.kind for notice in notices],
         },
     ).fetchall()
-    return [row[0] for row in rows]
+    return [row["id"] for row in rows]
 
 
 def enqueued(conn: Connection, ids: list[UUID]) -> None:
@@ -263,7 +256,8 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
     ).fetchone()
     if row is None:
         return Applied(matched=False, state=None, suppressed=False)
-    message_state, address = row
+    message_state: MessageState = row["state"]
+    address: str = row["address"]
     reason = suppresses(event)
     if reason is not None:
         sticky = "complained" if reason == "complaint" else "bounced"
@@ -282,11 +276,10 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
     return Applied(matched=True, state=message_state, suppressed=reason is not None)
 
 
-def history(conn: Connection, student_id: int, limit: int = 20) -> list[MessageRow]:
-    """A student's newest messages, for their view."""
-    with conn.cursor(row_factory=rows_of(MessageRow)) as cur:
-        return cur.execute(
-            """SELECT kind, state, queued_at, sent_at, event_at, detail FROM message
-                WHERE student_id = %s ORDER BY queued_at DESC, id LIMIT %s""",
-            (student_id, limit),
-        ).fetchall()
+def history_json(student_id: str) -> str:
+    """The SQL of a student's newest messages (the student's id `student_id`, an expression), as a
+    JSON array of `MessageJson`, newest first: for the statement that reads the student's view."""
+    fields = ", ".join(f"'{name}', m.{name}" for name in MessageJson.__annotations__)
+    return f"""COALESCE((SELECT jsonb_agg(jsonb_build_object({fields}) ORDER BY m.queued_at DESC, m.id)
+              FROM (SELECT * FROM message WHERE student_id = {student_id}
+                    ORDER BY queued_at DESC, id LIMIT {HISTORY_LENGTH}) m), '[]'::jsonb)"""

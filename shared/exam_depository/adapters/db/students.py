@@ -10,16 +10,21 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
+from exam_depository.adapters.db.messages import MessageJson, history_json
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson, downloadable
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.access import Disclosure
 from exam_depository.domain.audit import Event
 from exam_depository.domain.errors import Conflict
+from exam_depository.domain.mail import EmailState, normalized_address
 from exam_depository.domain.rules import Clock, clock_of
 
-_STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
+# Another student of the exam has the student `s`'s address (allowed: a shared family mailbox; shown).
+_EMAIL_SHARED = """EXISTS (SELECT FROM student o
+    WHERE o.exam_id = s.exam_id AND o.email_address = s.email_address AND o.id <> s.id)"""
+_STUDENT_COLUMNS = f"""s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
     s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
-    s.extra_time_minutes"""
+    s.extra_time_minutes, s.email_state, s.email_state_at, {_EMAIL_SHARED} AS email_shared"""
 _SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
@@ -33,7 +38,6 @@ _STUDENT_FILTERS = {
 
 _UNIQUE_MESSAGES = {
     "student_nickname_per_exam": "A student with this nickname is already in the exam.",
-    "student_email_per_exam": "A student with this email is already in the exam.",
 }
 
 
@@ -53,6 +57,9 @@ class StudentRow:
     started_at: datetime | None  # in a timed exam, when the student started their clock
     extra_time_percent: int
     extra_time_minutes: int
+    email_state: EmailState | None  # of their latest message (null: never mailed, or a new address)
+    email_state_at: datetime | None
+    email_shared: bool  # another student of the exam has the same address
 
     def clock(self, duration_minutes: int | None) -> Clock | None:
         """The student's clock in an exam of this duration (None: not timed)."""
@@ -68,6 +75,7 @@ class StudentSummaryRow(StudentRow):
 @dataclass(frozen=True)
 class StudentDetailRow(StudentSummaryRow):
     submissions: list[SubmissionJson]
+    messages: list[MessageJson]  # the newest first
 
 
 class PseudonymTaken(Exception):
@@ -76,16 +84,21 @@ class PseudonymTaken(Exception):
 
 def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list[StudentRow]:
     """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
-    pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
-    unusable: the caller inserts in a savepoint."""
+    pseudonym), each address as written and as mail goes to it (`normalized_address`). A
+    pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction unusable: the
+    caller inserts in a savepoint."""
     try:
         with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
             cur.executemany(
-                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
-                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
-                            %(pseudonym)s)
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, email_address,
+                                              upload_code, pseudonym)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(email_address)s,
+                            %(upload_code)s, %(pseudonym)s)
                     RETURNING {_STUDENT_COLUMNS}""",
-                [{**student, "exam_id": exam_pk} for student in students],
+                [
+                    {**student, "exam_id": exam_pk, "email_address": _address_of(student.get("email"))}
+                    for student in students
+                ],
                 returning=True,
             )
             rows: list[StudentRow] = []
@@ -101,6 +114,10 @@ def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list
         if message is None:
             raise
         raise Conflict(message) from exc
+
+
+def _address_of(email: str | None) -> str | None:
+    return None if email is None else normalized_address(email)
 
 
 def students_by_nicknames_or_emails(
@@ -181,6 +198,9 @@ _SUMMARY_JSON = (
             "email": "CASE WHEN %(show_names)s THEN s.email END",
             "upload_code": f"CASE WHEN %(show_codes)s THEN {_GROUPED.format(t='s.upload_code')} END",
             "created_at": _INSTANT.format(t="s.created_at"),
+            "email_state": "CASE WHEN %(show_names)s THEN s.email_state END",
+            "email_state_at": "CASE WHEN %(show_names)s THEN " + _INSTANT.format(t="s.email_state_at") + " END",
+            "email_shared": f"CASE WHEN %(show_names)s THEN {_EMAIL_SHARED} END",
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
             "max_attempts": "exam.max_attempts + s.extra_attempts",
@@ -318,7 +338,8 @@ def student_detail(
         return cur.execute(
             f"""SELECT {_SUMMARY_COLUMNS},
                   COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
-                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
+                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions,
+                  {history_json("s.id")} AS messages
                 FROM student s {LATEST} WHERE s.exam_id = %s AND {found_by}""",
             (exam_pk, nickname),
         ).fetchone()
@@ -358,6 +379,33 @@ def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_co
                 RETURNING {_STUDENT_COLUMNS}""",
             (upload_code, exam_pk, nickname),
         ).fetchone()
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    student: StudentRow
+    before: str | None  # the address as written before the change
+
+
+def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | None) -> EmailChanged | None:
+    """Give the student of the exam (by nickname) this address (None: none), as written and as
+    mail goes to it; what their messages said of the old one no longer shows (their state is
+    reset; the invitations counted stay, and so do the limits). None when the exam has no such
+    student."""
+    found = conn.execute(
+        f"""WITH old AS (SELECT id, email FROM student
+                          WHERE exam_id = %(exam_pk)s AND lower(nickname) = lower(%(nickname)s) FOR UPDATE)
+            UPDATE student AS s
+               SET email = %(email)s, email_address = %(email_address)s, email_state = NULL,
+                   email_state_at = NULL, last_message_id = NULL
+              FROM old WHERE s.id = old.id
+            RETURNING {_STUDENT_COLUMNS}, old.email AS before""",
+        {"exam_pk": exam_pk, "nickname": nickname, "email": email, "email_address": _address_of(email)},
+    ).fetchone()
+    if found is None:
+        return None
+    before = found.pop("before")
+    return EmailChanged(StudentRow(**found), before)
 
 
 def delete_student(conn: Connection, student_id: int) -> None:
