@@ -84,23 +84,25 @@ def mime(
 ) -> bytes:
     """The message as SES sends it: the text and HTML parts as alternatives, in a
     multipart/mixed with the attachments when there are any; a subject or name with umlauts
-    encoded by RFC 2047; CRLF line ends."""
+    encoded by RFC 2047; CRLF line ends; nothing but ASCII."""
     message = EmailMessage(policy=SMTP)
     message["From"] = formataddr((sender_name, sender))
     message["To"] = to
     message["Subject"] = rendered.subject
     message["Date"] = formatdate(usegmt=True)
-    message["Content-Language"] = rendered.language
     # RFC 3834: a message no person wrote; vacation responders stay quiet.
     message["Auto-Submitted"] = "auto-generated"
     if configuration_set:
         message["X-SES-CONFIGURATION-SET"] = configuration_set
     message["X-SES-MESSAGE-TAGS"] = f"message={message_id}, kind={kind}"
-    message.set_content(rendered.text, charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    # Quoted-printable: the whole message stays 7-bit ASCII, as every relay on the way accepts.
+    message.set_content(rendered.text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     for attachment in rendered.attachments:
         maintype, subtype = attachment.media_type.split("/", 1)
         message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+    # Last: making the message multipart moves every Content-* header into its first part.
+    message["Content-Language"] = rendered.language
     return message.as_bytes(policy=SMTP)
 
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.api.models.common import Submission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
+    from exam_depository.api.models.mail import CodesQueued
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
     from exam_depository.api.models.roster import (
         AccommodationImportResult,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.domain.access import Disclosure
     from exam_depository.domain.cursors import Page
     from exam_depository.domain.statuses import Kind, SubmissionStatus
+    from exam_depository.usecases.mail import SentCodes
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
@@ -342,6 +344,24 @@ def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime, sh
         if row.current is not None
         else None,
     }
+
+
+# --- mail -------------------------------------------------------------------------------------
+
+
+def codes_queued(sent: SentCodes) -> CodesQueued:
+    from exam_depository.api.models.mail import CodesQueued, Skipped
+
+    return CodesQueued(
+        queued=sent.queued,
+        skipped=Skipped(
+            no_email=sent.skipped["no_email"],
+            suppressed=sent.skipped["suppressed"],
+            already_invited=sent.skipped["already_invited"],
+            too_soon=sent.skipped["too_soon"],
+            daily_limit=sent.skipped["daily_limit"],
+        ),
+    )
 
 
 # --- submissions ------------------------------------------------------------------------------

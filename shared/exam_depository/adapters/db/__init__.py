@@ -6,9 +6,10 @@ extra time), `forms` (a student's upload forms), `uploads` (the submissions reco
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
 and the state they give a submission), `messages` (the mail ledger: each message to a student and
-what SES said of it); `submissions` holds a submission as the others' statements inline it, and
-`windows` a student's personal window as they compute it (the rule of `domain.rules`, in SQL).
-`schema` applies the migrations (imported only by what migrates: yoyo is heavy).
+what SES said of it), `sending` (the sender's claim, pace and sweep on that ledger);
+`submissions` holds a submission as the others' statements inline it, and `windows` a student's
+personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
+migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         papers,
         receipts,
         scans,
+        sending,
         students,
         uploads,
         verifications,
@@ -69,6 +71,7 @@ _AGGREGATES = frozenset(
         "papers",
         "receipts",
         "scans",
+        "sending",
         "students",
         "uploads",
         "verifications",
@@ -100,6 +103,7 @@ __all__ = [
     "reset",
     "rows_of",
     "scans",
+    "sending",
     "statement",
     "students",
     "transaction",

@@ -214,6 +214,21 @@ def enqueued(conn: Connection, ids: list[UUID]) -> None:
     conn.execute("UPDATE message SET enqueued_at = now() WHERE id = ANY(%s)", (ids,))
 
 
+@dataclass(frozen=True)
+class Suppression:
+    reason: Literal["bounce", "complaint"]
+    since: datetime
+    detail: str | None  # SES's diagnostic, the address cut out
+
+
+def suppression(conn: Connection, address: str) -> Suppression | None:
+    """Why nothing is sent to this (normalized) address, or None when it may be mailed."""
+    with conn.cursor(row_factory=rows_of(Suppression)) as cur:
+        return cur.execute(
+            "SELECT reason, since, detail FROM suppressed_address WHERE address_sha256 = %s", (address_key(address),)
+        ).fetchone()
+
+
 def apply_event(conn: Connection, event: MailEvent) -> Applied:
     """What SES said of a message: found by our tag (else by SES's id), it learns SES's id and
     when SES took it, and moves to the event's state only if that is an advance (events come in

@@ -382,6 +382,23 @@ def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_co
 
 
 @dataclass(frozen=True)
+class MailTarget:
+    id: int
+    nickname: str
+    pseudonym: str
+
+
+def mail_targets(conn: Connection, exam_pk: int, nicknames: list[str] | None) -> list[MailTarget]:
+    """The exam's students (those with these nicknames, if given) whom a send-codes is about."""
+    with conn.cursor(row_factory=rows_of(MailTarget)) as cur:
+        return cur.execute(
+            """SELECT id, nickname, pseudonym FROM student
+                WHERE exam_id = %(exam_pk)s AND (%(every)s OR lower(nickname) = ANY(%(nicknames)s)) ORDER BY id""",
+            {"exam_pk": exam_pk, "every": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
+        ).fetchall()
+
+
+@dataclass(frozen=True)
 class EmailChanged:
     student: StudentRow
     before: str | None  # the address as written before the change

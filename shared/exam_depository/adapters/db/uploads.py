@@ -99,6 +99,7 @@ class RecordingState:
     pseudonym: str
     anonymous: bool  # the exam's: its receipts name the pseudonym
     last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
+    mail_to: bool  # the exam emails receipts and the student has an address that may be mailed
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,11 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
-                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
+                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
+                      e.email_receipts AND s.email_address IS NOT NULL
+                        AND NOT EXISTS (SELECT FROM suppressed_address x
+                                         WHERE x.address_sha256 = encode(sha256(convert_to(s.email_address, 'UTF8')),
+                                                                         'hex')) AS mail_to
                FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()
