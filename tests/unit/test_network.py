@@ -216,10 +216,23 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """The imports under `if TYPE_CHECKING:`: names for the type checker, never run."""
+    return {
+        child
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
+
+
 def _imports(path: Path) -> set[str]:
-    """The exam_depository modules `path` imports, anywhere in it (a function's own imports too)."""
+    """The exam_depository modules `path` imports, anywhere in it (a function's own imports too),
+    but for the type checker's."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in set(ast.walk(tree)) - _type_checking_only(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("exam_depository")}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("exam_depository"):
@@ -313,3 +326,41 @@ ENDPOINT_NAME = re.compile(r"com\.amazonaws\.<region>\.([a-z0-9-]+)")
 def test_the_runbook_and_the_bill_name_exactly_the_endpoints_the_code_needs(doc: str) -> None:
     named = set(ENDPOINT_NAME.findall((ROOT / doc).read_text()))
     assert named == endpoints_for(services_the_code_calls()), doc
+
+
+# --- Each function: the mail ----------------------------------------------------------------------
+
+# The use cases that decide whether to mail (MailSettings.enabled) and where a message waits.
+MAILING = {"exam_depository.usecases.mail", "exam_depository.usecases.sending", RECORDER}
+
+
+def test_every_function_whose_code_can_queue_mail_knows_the_sender_and_the_mail_queue(
+    template: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    """A function that queues a message without SENDER_ADDRESS reads mail as off and queues
+    nothing, silently: each of them is told the sender and the queue, and may send to it."""
+    mailers = set()
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if MAILING & modules_reached(ROOT / resource["Properties"]["CodeUri"] / "app.py"):
+            mailers.add(name)
+            variables = resource["Properties"]["Environment"]["Variables"]
+            assert variables["SENDER_ADDRESS"] == {"Ref": "SenderAddress"}, name
+            assert variables["MAIL_QUEUE_URL"] in (
+                {"Ref": "MailQueue"},
+                {"Fn::If": ["SendMail", {"Ref": "MailQueue"}, ""]},
+            ), name
+            granted = {
+                action
+                for statement in _statements(expanded["Resources"][f"{name}Role"])
+                if statement["Resource"] == {"Fn::GetAtt": ["MailQueue", "Arn"]}
+                for action in _actions(statement)
+            }
+            assert "sqs:SendMessage" in granted, name
+    assert mailers == {
+        "StudentMailFunction",
+        "SendMessagesFunction",
+        "RecordSubmissionsFunction",
+        "ReconcileStorageFunction",
+    }
