@@ -424,10 +424,8 @@ def _target(resource: Any) -> str:
     if function == "Fn::If":
         condition, when_true, when_false = argument
         return f"If({condition}, {_target(when_true)}, {_target(when_false)})"
-    if function == "Fn::Select":
-        return f"Select({argument[0]}, {_target(argument[1])})"
-    if function == "Fn::Split":
-        return f"Split({argument[0]}, {_target(argument[1])})"
+    if function in ("Fn::Select", "Fn::Split"):
+        return f"{function.removeprefix('Fn::')}({argument[0]}, {_target(argument[1])})"
     assert function == "Fn::Sub", resource
     text, variables = (argument[0], argument[1]) if isinstance(argument, list) else (argument, {})
     return re.sub(r"\$\{([^}]+)\}", lambda name: _target(variables.get(name[1], f"${{{name[1]}}}")), text)
