@@ -146,6 +146,23 @@ def event_clients(endpoint: str, credentials: tuple[str, str], region: str) -> t
     return session.client("events", endpoint_url=endpoint), session.client("sts", endpoint_url=endpoint)
 
 
+def ses_client(endpoint: str, credentials: tuple[str, str], region: str) -> Any:
+    """SES's v2 client for the emulator: the sender's identity."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=credentials[0], aws_secret_access_key=credentials[1], region_name=region
+    )
+    return session.client("sesv2", endpoint_url=endpoint)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
