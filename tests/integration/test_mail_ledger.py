@@ -85,6 +85,8 @@ def test_no_receipt_without_an_address_or_when_the_exam_sends_none(
     without = api.create_student("ben")
     changed = api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body={"email_receipts": False})
     assert (changed.status, changed.body["email_receipts"]) == (200, False)
+    updated = conn.execute("SELECT before, after FROM audit_event WHERE action = 'exam.updated'").fetchall()
+    assert updated == [{"before": {"email_receipts": True}, "after": {"email_receipts": False}}]
     with_address = api.create_student("ana", email="ana@example.org")
 
     # When both hand in
