@@ -318,3 +318,22 @@ def test_a_suppressed_address_is_refused_409_with_why(
 
 def test_an_unknown_student_is_404(api: Api, roster: dict[str, dict[str, Any]], mail_queue: str) -> None:
     assert _change(api, "zed", "zed@example.org").status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"nicknames": []},
+        {"nicknames": ["ana", "ANA"]},
+        {"nicknames": ["has space"]},
+        {"resend": "yes please"},
+        {"everyone": True},
+    ],
+)
+def test_a_request_that_names_no_one_twice_or_wrongly_is_refused_422(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str, body: dict[str, Any]
+) -> None:
+    response = _send(api, **body)
+
+    assert response.status == 422, response.body
+    assert _rows(database_url, "SELECT id FROM message") == []
