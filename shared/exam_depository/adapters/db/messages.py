@@ -110,9 +110,10 @@ def invite(
     mailed now, counting why the others were not. Run in the route's transaction (its audit
     event beside it).
 
-    The students' rows are updated in one statement that checks the cooldown again under their
-    row locks: a concurrent request (a double click) waits for this one, then finds them invited
-    moments ago and invites none of them twice (they count as `too_soon`, or `already_invited`)."""
+    The students are read under their row locks, taken in id order as the recorder takes them (so
+    that neither waits for the other in a circle): a concurrent request (a double click) waits for
+    this one, then finds them invited moments ago and invites none of them twice (they count as
+    `too_soon`, or `already_invited`). Their one UPDATE checks the cooldown again all the same."""
     with conn.cursor(row_factory=rows_of(InviteCandidate)) as cur:
         rows = cur.execute(
             f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
@@ -122,7 +123,7 @@ def invite(
                         WHERE m.student_id = s.id AND m.kind = 'invitation'
                           AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h
                  FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s)
-                ORDER BY s.id""",
+                ORDER BY s.id FOR NO KEY UPDATE OF s""",
             {"exam_pk": exam_pk, "ids": student_ids, "now": now},
         ).fetchall()
     skipped: Counter[SkipReason] = Counter()
