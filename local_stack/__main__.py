@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_stack.mailroom import MAILBOX_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
 BUCKET = "exam-depository-local"
@@ -32,18 +34,21 @@ def main() -> None:
     api_port = int(os.environ.get("PORT", "3000"))
     s3_port = int(os.environ.get("S3_PORT", "4566"))
     from local_stack.database import migrate, start_postgres
-    from local_stack.emulator import MiniStack, port_in_use, signing_key
+    from local_stack.emulator import MiniStack, free_port, port_in_use, signing_key
     from local_stack.functions import handler_environment
     from local_stack.keys import local_secrets
 
     keys = local_secrets(local_dir / "secrets.json")
     first_key = keys["api_keys"][0]
+    # SES relays every message it accepts to the mailroom's mailbox on this port.
+    smtp_port = free_port()
     ministack = MiniStack(
         executable=Path(os.environ.get("MINISTACK_BIN", ROOT / ".tools/ministack/bin/ministack")),
         port=s3_port,
         data_dir=local_dir / "s3",
         credentials=(keys["s3_access_key"], keys["s3_secret_key"]),
         region=REGION,
+        smtp_host=f"127.0.0.1:{smtp_port}",
     )
     terminal = _logs_to_file(local_dir / "stack.log")
     stop = threading.Event()
@@ -62,7 +67,13 @@ def main() -> None:
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         migrate(database_url)
         server, queues = _start_services(
-            api_port, ministack.endpoint, keys, local_dir / "secrets.json", stop=stop, terminal=terminal
+            api_port,
+            ministack.endpoint,
+            keys,
+            local_dir / "secrets.json",
+            stop=stop,
+            terminal=terminal,
+            smtp_port=smtp_port,
         )
         recovered = _record_what_a_lost_queue_held()
         stack = {
@@ -77,6 +88,14 @@ def main() -> None:
             "export_queue_url": queues.export_queue_url,
             "scan_queue_url": queues.scan_queue_url,
             "scan_dead_letter_queue_url": queues.scan_dead_letter_url,
+            "mail_queue_url": queues.mail_queue_url,
+            "mail_dead_letter_queue_url": queues.mail_dead_letter_url,
+            "mail_events_queue_url": queues.mail_events_queue_url,
+            "mail_events_dead_letter_queue_url": queues.mail_events_dead_letter_url,
+            "mailbox": str(local_dir / MAILBOX_DIR),
+            "sender_address": os.environ["SENDER_ADDRESS"],
+            "configuration_set": os.environ["CONFIGURATION_SET"],
+            "sending_rate_per_second": os.environ["SENDING_RATE_PER_SECOND"],
             "database_url": database_url,
         }
         stack_file = local_dir / "stack.json"
@@ -151,9 +170,20 @@ def _start_services(
     *,
     stop: threading.Event,
     terminal: Any,
+    smtp_port: int,
 ) -> tuple[Any, Any]:
     from local_stack.delivery import QueueDelivery
-    from local_stack.emulator import clients, event_clients, provision, scan_results_pattern
+    from local_stack.emulator import (
+        CONFIGURATION_SET,
+        SENDER_ADDRESS,
+        clients,
+        event_clients,
+        mail_events_pattern,
+        provision,
+        scan_results_pattern,
+        ses_client,
+        verify_sender,
+    )
     from local_stack.functions import (
         FunctionPool,
         binary_media_types,
@@ -164,6 +194,7 @@ def _start_services(
     )
     from local_stack.gateway import Gateway, serve
     from local_stack.keys import KeyTable
+    from local_stack.mailroom import Mailroom
     from local_stack.scanner import CLAMSCAN, LocalScanner
     from local_stack.schedules import Scheduler, schedules
 
@@ -184,7 +215,23 @@ def _start_services(
         max_receive_count=MAX_RECEIVE_COUNT,
         visibility_timeout_s=visibility_timeout_s,
         scan_pattern=scan_results_pattern(template, BUCKET),
+        mail_pattern=mail_events_pattern(template, CONFIGURATION_SET),
     )
+    # The mail, as the template configures the sender with a SenderAddress (SENDER_ADDRESS=""
+    # turns it off, as an empty SenderAddress does), its pages on this stack's address, and a
+    # faster rate than the sandbox's 1 a second (the emulator never throttles).
+    os.environ.setdefault("SENDER_ADDRESS", SENDER_ADDRESS)
+    os.environ.setdefault("SENDING_RATE_PER_SECOND", "50")
+    os.environ.update(
+        {
+            "CONFIGURATION_SET": CONFIGURATION_SET,
+            "UPLOAD_PAGE_URL": f"http://127.0.0.1:{api_port}/",
+            "VERIFY_PAGE_URL": f"http://127.0.0.1:{api_port}/verify",
+            "MAIL_QUEUE_URL": queues.mail_queue_url,
+        }
+    )
+    if os.environ["SENDER_ADDRESS"]:
+        verify_sender(ses_client(s3_endpoint, credentials, REGION), os.environ["SENDER_ADDRESS"])
 
     # The recorder's own queue, as the template gives it (before its deliveries start), and the
     # scan it marks each recorded file for (the template's MalwareScanning other than Off).
@@ -235,6 +282,32 @@ def _start_services(
         local_dir=secrets_file.parent,
         stop=stop,
     ).start()
+    # The sender behind the mail queue, SES's delivery side (the mailroom: a mailbox MiniStack
+    # relays to, and SES's events), and the function recording those events behind their queue.
+    QueueDelivery(
+        sqs,
+        queues.mail_queue_url,
+        queues.mail_queue_arn,
+        FunctionPool("send_messages", limits["send_messages"]),
+        stop,
+    ).start()
+    QueueDelivery(
+        sqs,
+        queues.mail_events_queue_url,
+        queues.mail_events_queue_arn,
+        FunctionPool("record_mail_events", limits["record_mail_events"]),
+        stop,
+    ).start()
+    mail_sqs = clients(s3_endpoint, credentials, REGION)[1]
+    Mailroom(
+        mail_sqs,
+        event_clients(s3_endpoint, credentials, REGION)[0],
+        region=REGION,
+        account=sts.get_caller_identity()["Account"],
+        local_dir=secrets_file.parent,
+        stop=stop,
+        port=smtp_port,
+    ).start()
     override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
     Scheduler(schedules(template), stop, period_override_s=float(override) if override else None).start()
     return server, queues
@@ -264,6 +337,8 @@ Exam Depository is running locally (up in {seconds:.1f} s).
   API docs       {api}/docs
   API key        {stack["api_key"]}   (header x-api-key, examiner routes only)
   S3 endpoint    {stack["s3_endpoint"]}   bucket {stack["bucket"]}
+  Mailbox        {_shown(Path(stack["mailbox"]))}/   (every email sent, as delivered)
+  SES's list     {stack["s3_endpoint"]}/_ministack/ses/messages   (what SES accepted)
 
 Try:  curl -s {api}/exams -H "x-api-key: {stack["api_key"]}"   (README.md walks through the rest)
 Another examiner: make examiner-key (prints a new key)

@@ -4,10 +4,15 @@ must work (`create_exam`, `create_student`, `form`, `hand_in`) check it and retu
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -212,6 +217,23 @@ class ApiClient:
 
     # --- an exam's members and its audit log ----------------------------------------------
 
+    def send_codes(
+        self, exam_id: str, nicknames: list[str] | None = None, *, resend: bool = False
+    ) -> requests.Response:
+        """Email students their upload codes: all not yet invited, or `nicknames` (again with `resend`)."""
+        body: dict[str, Any] = {"resend": resend} | ({"nicknames": nicknames} if nicknames is not None else {})
+        return self.session.post(
+            self.url(f"exams/{exam_id}/students/send-codes"), json=body, headers=self._examiner(), timeout=TIMEOUT_S
+        )
+
+    def change_email(self, exam_id: str, nickname: str, email: str | None) -> requests.Response:
+        return self.session.put(
+            self.url(f"exams/{exam_id}/students/{nickname}/email"),
+            json={"email": email},
+            headers=self._examiner(),
+            timeout=TIMEOUT_S,
+        )
+
     def invite(self, exam_id: str, role: str, label: str | None = None) -> requests.Response:
         body = {"role": role} | ({"label": label} if label is not None else {})
         return self.session.post(
@@ -382,3 +404,58 @@ class ApiClient:
         response = self.session.get(link.json()["url"], timeout=TIMEOUT_S)
         assert response.status_code == 200, response.text
         return response.content
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message in the local mailroom's mailbox: as the recipient's server got it."""
+
+    number: int
+    facts: dict[str, Any]  # ses_message_id, recipients, tags, configuration_set, received_at
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=email.policy.default).parsebytes(self.raw)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    @property
+    def tag(self) -> str:
+        """Our tag `message`: the id of the message in the product's table."""
+        return str(self.facts["tags"]["message"][0])
+
+
+@dataclass
+class MailClient:
+    """What the local SES accepted (MiniStack's list of sent messages) and what its mailroom
+    delivered (the mailbox folder, attachments and all): what the tests read of the mail."""
+
+    emulator: str  # MiniStack's endpoint
+    mailbox_dir: Path
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def ses_messages(self) -> list[dict[str, Any]]:
+        """Every message SES accepted since the emulator started (MessageId, To, Subject, BodyText, BodyHtml, ...)."""
+        answer = self.session.get(f"{self.emulator.rstrip('/')}/_ministack/ses/messages", timeout=TIMEOUT_S)
+        assert answer.status_code == 200, answer.text
+        return [message for messages in answer.json()["messages"].values() for message in messages]
+
+    def mailbox(self, to: str | None = None) -> list[Delivered]:
+        """Every message delivered (to `to` only, if given), in the order the mailbox got them."""
+        delivered = []
+        for facts_file in sorted(self.mailbox_dir.glob("*.json"), key=lambda path: int(path.stem)):
+            facts = json.loads(facts_file.read_text())
+            if to is None or to.lower() in (address.lower() for address in facts["recipients"]):
+                delivered.append(Delivered(int(facts_file.stem), facts, facts_file.with_suffix(".eml").read_bytes()))
+        return delivered
+
+    def wait_for_messages(self, n: int, *, to: str | None = None, timeout_s: float = 60) -> list[Delivered]:
+        """At least `n` messages in the mailbox (to `to`), once they are there."""
+        deadline = time.monotonic() + timeout_s
+        while len(found := self.mailbox(to)) < n:
+            assert time.monotonic() < deadline, (
+                f"{n} message(s) to {to or 'anyone'} within {timeout_s:.0f} s: {len(found)}"
+            )
+            time.sleep(0.2)
+        return found

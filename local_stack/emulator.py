@@ -25,15 +25,32 @@ class Queues:
     scan_queue_url: str
     scan_queue_arn: str
     scan_dead_letter_url: str
+    mail_queue_url: str
+    mail_queue_arn: str
+    mail_dead_letter_url: str
+    mail_events_queue_url: str
+    mail_events_queue_arn: str
+    mail_events_dead_letter_url: str
 
 
 class MiniStack:
-    def __init__(self, executable: Path, port: int, data_dir: Path, credentials: tuple[str, str], region: str) -> None:
+    def __init__(
+        self,
+        executable: Path,
+        port: int,
+        data_dir: Path,
+        credentials: tuple[str, str],
+        region: str,
+        *,
+        smtp_host: str | None = None,
+    ) -> None:
         self.executable = executable
         self.port = port
         self.data_dir = data_dir
         self.credentials = credentials
         self.region = region
+        # Where SES relays each message it accepted (local_stack/mailroom.py's mailbox).
+        self.smtp_host = smtp_host
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,14 +69,16 @@ class MiniStack:
             # Its MQTT listener binds 0.0.0.0:8883 whatever BIND_HOST says: nothing here uses IoT.
             "IOT_MTLS_ENABLED": "0",
             "GATEWAY_PORT": str(self.port),
-            # events: the malware scan results' rule (local_stack/scanner.py routes by it); sts: its account.
-            "SERVICES": "s3,sqs,kms,events,sts",
+            # events: the malware scan results' and the mail events' rules (local_stack/scanner.py and
+            # mailroom.py route by them); sts: its account; ses: the product's email.
+            "SERVICES": "s3,sqs,kms,events,sts,ses",
             "AWS_ACCESS_KEY_ID": self.credentials[0],
             "AWS_SECRET_ACCESS_KEY": self.credentials[1],
             "MINISTACK_REGION": self.region,
             "S3_PERSIST": "1",
             "S3_DATA_DIR": str(self.data_dir),
             "LOG_LEVEL": "WARNING",
+            **({"SMTP_HOST": self.smtp_host} if self.smtp_host else {}),
         }
         pid_file = self.data_dir.parent / "ministack.pid"
         self.process = spawn(
@@ -127,6 +146,23 @@ def event_clients(endpoint: str, credentials: tuple[str, str], region: str) -> t
     return session.client("events", endpoint_url=endpoint), session.client("sts", endpoint_url=endpoint)
 
 
+def ses_client(endpoint: str, credentials: tuple[str, str], region: str) -> Any:
+    """SES's v2 client for the emulator: the sender's identity."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=credentials[0], aws_secret_access_key=credentials[1], region_name=region
+    )
+    return session.client("sesv2", endpoint_url=endpoint)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -134,6 +170,28 @@ def port_in_use(port: int) -> bool:
 
 SCAN_RULE = "scan-results"
 THREAT_TAG = "GuardDutyMalwareScanStatus"
+
+
+MAIL_EVENTS_RULE = "mail-events"
+# make run's sender (a domain no one can own: .test is reserved).
+SENDER_ADDRESS = "exams@exam-depository.test"
+CONFIGURATION_SET = "exam-depository-local"
+
+
+def mail_events_pattern(template: dict[str, Any], configuration_set: str) -> dict[str, Any]:
+    """template.yaml's mail events rule's pattern, for `configuration_set` (the template names it from parameters)."""
+    pattern = json.loads(json.dumps(template["Resources"]["MailEventsRule"]["Properties"]["EventPattern"]))
+    pattern["detail"]["mail"]["tags"]["ses:configuration-set"] = [configuration_set]
+    return dict(pattern)
+
+
+def verify_sender(ses: Any, sender: str) -> None:
+    """The sender's domain as a verified SES identity (MiniStack verifies it at once; SES refuses
+    mail from an unverified one, and so does MiniStack)."""
+    domain = sender.rpartition("@")[2]
+    identities = {i["IdentityName"] for i in ses.list_email_identities().get("EmailIdentities", [])}
+    if domain not in identities:
+        ses.create_email_identity(EmailIdentity=domain)
 
 
 def scan_results_pattern(template: dict[str, Any], bucket: str) -> dict[str, Any]:
@@ -167,6 +225,7 @@ def provision(
     max_receive_count: int,
     visibility_timeout_s: int,
     scan_pattern: dict[str, Any],
+    mail_pattern: dict[str, Any],
 ) -> Queues:
     """What template.yaml creates, on the emulator; safe to run at every start."""
     if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
@@ -215,6 +274,20 @@ def provision(
     s3.put_bucket_policy(
         Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny_threat_downloads(bucket)]})
     )
+    # The mail: the sender's queue (10 receives, as the template's), and SES's events by the
+    # template's rule to their queue (local_stack/mailroom.py publishes them as SES would).
+    mail_url, mail_arn, mail_dead_letter_url = _queue(
+        sqs, "mail", max_receive_count=10, visibility_timeout_s=max(visibility_timeout_s, 10)
+    )
+    mail_events_url, mail_events_arn, mail_events_dead_letter_url = _queue(
+        sqs, "mail-events", max_receive_count=max_receive_count, visibility_timeout_s=visibility_timeout_s
+    )
+    events.put_rule(
+        Name=MAIL_EVENTS_RULE, EventPattern=json.dumps(mail_pattern), State="ENABLED", EventBusName="default"
+    )
+    events.put_targets(
+        Rule=MAIL_EVENTS_RULE, EventBusName="default", Targets=[{"Id": "mail-events-queue", "Arn": mail_events_arn}]
+    )
     # The students' answers and the examiners' question papers, each under its own prefix, to the
     # one queue of the recorder.
     s3.put_bucket_notification_configuration(
@@ -240,6 +313,12 @@ def provision(
         scan_queue_url=scan_url,
         scan_queue_arn=scan_arn,
         scan_dead_letter_url=scan_dead_letter_url,
+        mail_queue_url=mail_url,
+        mail_queue_arn=mail_arn,
+        mail_dead_letter_url=mail_dead_letter_url,
+        mail_events_queue_url=mail_events_url,
+        mail_events_queue_arn=mail_events_arn,
+        mail_events_dead_letter_url=mail_events_dead_letter_url,
     )
 
 

@@ -82,6 +82,7 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
                 "AWS_ENDPOINT_URL_S3": s3_endpoint,
                 "AWS_ENDPOINT_URL_KMS": s3_endpoint,
                 "AWS_ENDPOINT_URL_SQS": s3_endpoint,
+                "AWS_ENDPOINT_URL_SES": s3_endpoint,
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
                 "AWS_ACCESS_KEY_ID": keys["s3_access_key"],

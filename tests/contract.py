@@ -31,6 +31,8 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/members/{member_id}", "delete"),
     ("/exams/{exam_id}/audit", "get"),
     ("/exams/{exam_id}/submissions/{upload_id}/release", "post"),
+    ("/exams/{exam_id}/students/send-codes", "post"),
+    ("/exams/{exam_id}/students/{nickname}/email", "put"),
 }
 OPEN_ROUTES = {
     ("/submissions/{upload_code}", "post"),

@@ -140,6 +140,42 @@ class ScanSettings(EnvSettings):
         return value in ("on", True)
 
 
+class MailSettings(EnvSettings):
+    """Whether the product sends email, from whom, how fast, and where its messages wait
+    (template.yaml's SenderAddress, SenderName, ConfigurationSetName, SendingRatePerSecond,
+    UploadPageUrl). An empty SENDER_ADDRESS means no mail: nothing is queued or sent. The pages'
+    addresses are the sender's alone (the links in its messages)."""
+
+    sender_address: str = Field(default="", alias="SENDER_ADDRESS", max_length=254)
+    sender_name: str = Field(default="Exam Depository", alias="SENDER_NAME", min_length=1, max_length=64)
+    # SES publishes a message's events through this set; the messages name it in a header.
+    configuration_set: str = Field(default="", alias="CONFIGURATION_SET", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    # The account's rate (SES's sandbox allows 1 a second); the sender also keeps under
+    # GetSendQuota's MaxSendRate.
+    rate_per_second: float = Field(default=1, alias="SENDING_RATE_PER_SECOND", ge=1, le=100)
+    upload_page_url: str = Field(default="", alias="UPLOAD_PAGE_URL")
+    verify_page_url: str = Field(default="", alias="VERIFY_PAGE_URL")
+    queue_url: str | None = Field(default=None, alias="MAIL_QUEUE_URL", min_length=1)
+    region: str | None = Field(default=None, alias="AWS_REGION", min_length=1)
+
+    @property
+    def enabled(self) -> bool:
+        return self.sender_address != ""
+
+    @field_validator("queue_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _mail_has_a_queue(self) -> Self:
+        if self.enabled and (self.queue_url is None or self.region is None):
+            raise ValueError("SENDER_ADDRESS needs MAIL_QUEUE_URL and AWS_REGION (where messages wait)")
+        if self.enabled and "@" not in self.sender_address:
+            raise ValueError("SENDER_ADDRESS must be an email address")
+        return self
+
+
 def load[T: EnvSettings](settings_class: type[T]) -> T:
     """Validate the environment into `settings_class` once per cold start."""
     settings = _validated(settings_class)

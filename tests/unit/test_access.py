@@ -51,6 +51,7 @@ member.manage            ✓         -          -         -
 member.leave             ✓         ✓          ✓         ✓
 audit.read               ✓         ✓          -         -
 submission.release       ✓         -          -         -
+student.send_codes       ✓         ✓          -         -
 """
 
 
@@ -88,6 +89,11 @@ def test_a_refusal_says_what_the_role_cannot_do_and_who_can() -> None:
     assert invigilator is not None
     assert invigilator.detail == (
         "As an invigilator of this exam you cannot export its answers: only an owner, a co-examiner or a grader can."
+    )
+    grader_sending = role_refusal(GRA, Action.STUDENT_SEND_CODES)
+    assert grader_sending is not None
+    assert grader_sending.detail == (
+        "As a grader of this exam you cannot email students their upload codes: only an owner or a co-examiner can."
     )
     co_examiner = role_refusal(COE, Action.MEMBER_MANAGE)
     assert co_examiner is not None

@@ -41,6 +41,15 @@ POWERTOOLS_PARAMETERS = {
 CALLED_BY_LAMBDA = {"logs", "xray", "ec2"}
 # iam:PassRole only authorizes a call to another service (Scheduler's); it is no call of its own.
 AUTHORIZATION_ONLY = {"iam"}
+# A service whose endpoint has another name than its client and actions: SES's API is
+# email.<region> (v1 and v2 alike), and its endpoint com.amazonaws.<region>.email.
+ENDPOINT_NAMES = {"ses": "email"}
+# Endpoints only some deployments need: SES's only when the stack sends mail.
+ENDPOINT_CONDITIONS = {"email": "CreateMailEndpoint"}
+
+
+def endpoints_for(services: set[str]) -> set[str]:
+    return {ENDPOINT_NAMES.get(service, service) for service in services}
 
 
 def _sources() -> list[Path]:
@@ -147,7 +156,9 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def expanded(template: dict[str, Any]) -> dict[str, Any]:
-    return sam_template.expand(template, {})
+    # A deployment that sends mail (the sender's grants are SES's), as CloudFormation creates it.
+    mail = {"SenderAddress": "exams@example.edu"}
+    return {"Resources": sam_template.Deployment(sam_template.expand(template, mail), mail).created()}
 
 
 def test_the_code_the_roles_and_the_endpoints_name_the_same_services(
@@ -155,9 +166,9 @@ def test_the_code_the_roles_and_the_endpoints_name_the_same_services(
 ) -> None:
     called = services_the_code_calls()
     # What this reading finds today (a change here is a change of the network and of its price).
-    assert called == {"s3", "secretsmanager", "kms", "sqs", "scheduler"}
+    assert called == {"s3", "secretsmanager", "kms", "sqs", "scheduler", "ses"}
     assert services_the_roles_grant(expanded) == called
-    assert set(endpoints_in_the_template(template)) == called
+    assert set(endpoints_in_the_template(template)) == endpoints_for(called)
     assert not called & CALLED_BY_LAMBDA
 
 
@@ -166,7 +177,7 @@ def test_s3_has_a_gateway_and_every_other_service_an_interface_with_private_dns_
 ) -> None:
     for service, endpoint in endpoints_in_the_template(template).items():
         props = endpoint["Properties"]
-        assert endpoint["Condition"] == "CreateNetwork", service
+        assert endpoint["Condition"] == ENDPOINT_CONDITIONS.get(service, "CreateNetwork"), service
         assert props["VpcId"] == {"Ref": "Vpc"}, service
         if service == "s3":
             # Free, and a route in the subnets' table.
@@ -205,10 +216,23 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """The imports under `if TYPE_CHECKING:`: names for the type checker, never run."""
+    return {
+        child
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for statement in node.body
+        for child in ast.walk(statement)
+    }
+
+
 def _imports(path: Path) -> set[str]:
-    """The exam_depository modules `path` imports, anywhere in it (a function's own imports too)."""
+    """The exam_depository modules `path` imports, anywhere in it (a function's own imports too),
+    but for the type checker's."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in set(ast.walk(tree)) - _type_checking_only(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("exam_depository")}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("exam_depository"):
@@ -301,4 +325,42 @@ ENDPOINT_NAME = re.compile(r"com\.amazonaws\.<region>\.([a-z0-9-]+)")
 @pytest.mark.parametrize("doc", ["docs/OPERATIONS.md", "docs/COST.md"])
 def test_the_runbook_and_the_bill_name_exactly_the_endpoints_the_code_needs(doc: str) -> None:
     named = set(ENDPOINT_NAME.findall((ROOT / doc).read_text()))
-    assert named == services_the_code_calls(), doc
+    assert named == endpoints_for(services_the_code_calls()), doc
+
+
+# --- Each function: the mail ----------------------------------------------------------------------
+
+# The use cases that decide whether to mail (MailSettings.enabled) and where a message waits.
+MAILING = {"exam_depository.usecases.mail", "exam_depository.usecases.sending", RECORDER}
+
+
+def test_every_function_whose_code_can_queue_mail_knows_the_sender_and_the_mail_queue(
+    template: dict[str, Any], expanded: dict[str, Any]
+) -> None:
+    """A function that queues a message without SENDER_ADDRESS reads mail as off and queues
+    nothing, silently: each of them is told the sender and the queue, and may send to it."""
+    mailers = set()
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        if MAILING & modules_reached(ROOT / resource["Properties"]["CodeUri"] / "app.py"):
+            mailers.add(name)
+            variables = resource["Properties"]["Environment"]["Variables"]
+            assert variables["SENDER_ADDRESS"] == {"Ref": "SenderAddress"}, name
+            assert variables["MAIL_QUEUE_URL"] in (
+                {"Ref": "MailQueue"},
+                {"Fn::If": ["SendMail", {"Ref": "MailQueue"}, ""]},
+            ), name
+            granted = {
+                action
+                for statement in _statements(expanded["Resources"][f"{name}Role"])
+                if statement["Resource"] == {"Fn::GetAtt": ["MailQueue", "Arn"]}
+                for action in _actions(statement)
+            }
+            assert "sqs:SendMessage" in granted, name
+    assert mailers == {
+        "StudentMailFunction",
+        "SendMessagesFunction",
+        "RecordSubmissionsFunction",
+        "ReconcileStorageFunction",
+    }

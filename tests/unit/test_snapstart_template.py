@@ -135,7 +135,9 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
         read = globals_read | _parameters_read(
             {key: value for key, value in properties.items() if key not in NOT_IN_A_VERSION}, parameters, conditions
         )
-        described = _parameters_read(properties["VersionDescription"], parameters)
+        # A condition names what it reads: the recorder's says whether mail is on (SenderAddress
+        # empty or not), which is all it reads the address for.
+        described = _parameters_read(properties["VersionDescription"], parameters, conditions)
         assert {
             "SnapStart",
             "LogLevel",
@@ -150,13 +152,16 @@ def test_a_version_is_replaced_when_any_parameter_its_configuration_reads_change
         # Every one of them, and no other: CloudFormation would replace the version for a parameter
         # that changed nothing in the function, and Lambda refuses to publish an unchanged one.
         assert described == read, function
-        # The same words, and the recorder's own parameter after them (whether it marks files for the scan).
+        # The same words, and the recorder's own after them (whether it marks files for the scan,
+        # whether it emails receipts).
         text, names = properties["VersionDescription"]["Fn::Sub"]
         common, common_names = template["Resources"]["RequestUploadFunction"]["Properties"]["VersionDescription"][
             "Fn::Sub"
         ]
-        own = " ${MalwareScanning}" if function == "RecordSubmissionsFunction" else ""
-        assert (text, names) == (common + own, common_names), function
+        recorder = function == "RecordSubmissionsFunction"
+        own = " ${MalwareScanning} ${Mail}" if recorder else ""
+        own_names = {"Mail": {"Fn::If": ["SendMail", "mail", "no-mail"]}} if recorder else {}
+        assert (text, names) == (common + own, common_names | own_names), function
 
 
 def test_changing_a_layer_publishes_new_versions(template: dict[str, Any]) -> None:

@@ -15,15 +15,26 @@ _clients: dict[str, Any] = {}
 _creating = threading.Lock()  # the recorder's reading threads may ask for the S3 client at once
 
 
-def client(service: str, *, region: str, read_timeout: int, endpoint_url: str | None = None, **config: Any) -> Any:
+def client(
+    service: str,
+    *,
+    region: str,
+    read_timeout: float,
+    endpoint_url: str | None = None,
+    name: str | None = None,
+    **config: Any,
+) -> Any:
     """The client of `service`, made once: standard retries (3 tries), and a call to an
     unreachable endpoint fails in seconds, not after botocore's 60 s default. `config` adds
     botocore Config arguments, or replaces these. Without `endpoint_url` the SDK reads
-    AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL itself (an emulator's; Lambda never sets them)."""
-    found = _clients.get(service)
+    AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL itself (an emulator's; Lambda never sets them).
+    `name` keeps a second client of the same service with other settings apart (a call that must
+    not wait or retry beside the service's usual client)."""
+    key = name or service
+    found = _clients.get(key)
     if found is None:
         with _creating:
-            found = _clients.get(service)
+            found = _clients.get(key)
             if found is None:
                 import boto3
                 from botocore.config import Config
@@ -34,7 +45,7 @@ def client(service: str, *, region: str, read_timeout: int, endpoint_url: str | 
                     "read_timeout": read_timeout,
                 } | config
 
-                found = _clients[service] = boto3.client(
+                found = _clients[key] = boto3.client(
                     service,  # type: ignore[call-overload]  # the service is one of ours, named by its adapter
                     region_name=region,
                     endpoint_url=endpoint_url,

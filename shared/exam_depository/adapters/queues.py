@@ -1,17 +1,19 @@
-"""SQS: the export jobs' queue, the one queue the product itself sends to (S3 sends the upload
-notifications), and the notifications' queue, whose failed messages the recorder brings back
-sooner than the queue would. The client is `aws.client`'s, created on first use."""
+"""SQS: the export jobs' queue and the mail queue, the queues the product itself sends to (S3 sends
+the upload notifications), and the notifications' queue, whose failed messages the recorder brings
+back sooner than the queue would. The clients are `aws.client`'s, created on first use."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from pydantic import Field
 
 from exam_depository.adapters import aws
-from exam_depository.config import EnvSettings, load
+from exam_depository.config import EnvSettings, MailSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -84,3 +86,54 @@ def change_visibility(queue_url: str, region: str, delays: list[tuple[str, int]]
         for entry in answer.get("Failed", []):
             refused[chunk[int(entry["Id"])][0]] = entry["Code"]
     return refused
+
+
+# --- mail
+
+
+# Above this many ids (a send-codes to a large roster, the sweep after an outage) the batches go
+# out ten at a time: 1,000 ids are 100 requests, about 2 s one after another.
+MAIL_PARALLEL_ABOVE = 100
+MAIL_SENDERS = 10
+
+
+def mail_client(region: str) -> SQSClient:
+    """A client that answers within 2 s and never retries: the recorder and the routes hand
+    messages over after their commit and must not wait on SQS; what it does not take, the
+    sender's sweep enqueues within minutes."""
+    sqs: SQSClient = aws.client(
+        "sqs", region=region, read_timeout=2, name="sqs-mail", retries={"mode": "standard", "max_attempts": 1}
+    )
+    return sqs
+
+
+def send_mail(ids: Sequence[UUID]) -> list[UUID]:
+    """Hand queued messages to the mail queue, one SQS message each (`{"message_id": "<uuid>"}`:
+    no address, code or content travels through SQS), in batches of 10. Returns the ids SQS took;
+    the others (a batch refused or unanswered) are left to the sweep, never raised: the caller's
+    work is committed and a hand-off that failed loses nothing."""
+    settings = load(MailSettings)
+    if not ids or settings.queue_url is None or settings.region is None:
+        return []
+    queue_url, region = settings.queue_url, settings.region
+    batches = [list(ids[start : start + BATCH_LIMIT]) for start in range(0, len(ids), BATCH_LIMIT)]
+    if len(ids) > MAIL_PARALLEL_ABOVE:
+        with ThreadPoolExecutor(max_workers=MAIL_SENDERS) as pool:
+            taken = list(pool.map(lambda batch: _send_mail_batch(queue_url, region, batch), batches))
+    else:
+        taken = [_send_mail_batch(queue_url, region, batch) for batch in batches]
+    return [message_id for batch in taken for message_id in batch]
+
+
+def _send_mail_batch(queue_url: str, region: str, batch: list[UUID]) -> list[UUID]:
+    try:
+        answer = mail_client(region).send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "MessageBody": json.dumps({"message_id": str(message_id)})}
+                for index, message_id in enumerate(batch)
+            ],
+        )
+    except aws.failures():
+        return []
+    return [batch[int(entry["Id"])] for entry in answer.get("Successful", [])]

@@ -293,7 +293,13 @@ def build_resolver() -> ApiResolver:
     def domain_error(exc: errors.DomainError) -> Response[str]:
         logger.info("Request refused", extra={"status": int(exc.status), "reason": exc.kind})
         return problem(
-            exc.status, kind=exc.kind, title=exc.title, detail=exc.detail, problem_errors=exc.errors, extra=exc.extra
+            exc.status,
+            kind=exc.kind,
+            title=exc.title,
+            detail=exc.detail,
+            problem_errors=exc.errors,
+            extra=exc.extra,
+            retry_after_s=exc.retry_after_s,
         )
 
     @app.exception_handler(RequestValidationError)

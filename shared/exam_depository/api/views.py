@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.adapters.db.verifications import VerifiedSubmission
     from exam_depository.api.models.exams import Exam, ExamPage
     from exam_depository.api.models.exports import Export, ExportStarted
+    from exam_depository.api.models.mail import CodesQueued
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
     from exam_depository.api.models.roster import (
         Student,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.domain.cursors import Page
     from exam_depository.domain.disclosure import Disclosure
     from exam_depository.domain.statuses import Kind, SubmissionStatus
+    from exam_depository.usecases.mail import SentCodes
     from exam_depository.usecases.reviewer import Link, Verdict
     from exam_depository.usecases.roster import RosterImport
     from exam_depository.usecases.student import IssuedForm
@@ -72,7 +74,7 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
 
 def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
     """The exam as of `now` (its state; the moment of the answer when not given)."""
-    from exam_depository.api.models.exams import Exam, ExamCounts, ScanCounts
+    from exam_depository.api.models.exams import EmailCounts, Exam, ExamCounts, ScanCounts
     from exam_depository.domain import access
 
     # Until a file is handed in, when one handed in by the cut-off would be deleted.
@@ -105,6 +107,9 @@ def exam(row: CountedExamRow, now: datetime | None = None) -> Exam:
             unsupported=row.scans_unsupported,
             failed=row.scans_failed,
         ),
+        email_receipts=row.email_receipts,
+        language=row.language,
+        email_counts=EmailCounts(**row.email_counts()),
         paper=current_paper(row.paper),
         paper_uploads=paper_states(row.paper_uploads),
         role=row.role,
@@ -222,8 +227,12 @@ def student(row: StudentRow) -> Student:
 def import_result(result: RosterImport) -> ImportResult:
     from exam_depository.api.models.roster_imports import ImportResult
 
-    return ImportResult(
-        created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
+    return ImportResult.model_validate(
+        {
+            "created": [student(row) for row in result.created],
+            "existing": [student(row) for row in result.existing],
+            "warnings": result.warnings,
+        }
     )
 
 
@@ -258,7 +267,9 @@ def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     submissions = [submission_fields(item, now, verification=shown.verification) for item in row.submissions]
-    return StudentDetail.model_validate({**_summary_fields(exam_row, row, now, shown), "submissions": submissions})
+    return StudentDetail.model_validate(
+        {**_summary_fields(exam_row, row, now, shown), "submissions": submissions, "messages": row.messages}
+    )
 
 
 def student_page_json(page: Page[StudentPageRow]) -> str:
@@ -302,6 +313,9 @@ def _student_fields(row: StudentRow, shown: Disclosure) -> dict[str, Any]:
         "email": row.email if names else None,
         "upload_code": codes.display(row.upload_code) if shown.upload_codes else None,
         "created_at": row.created_at,
+        "email_state": row.email_state if names else None,
+        "email_state_at": row.email_state_at if names else None,
+        "email_shared": row.email_shared if names else None,
     }
 
 
@@ -338,6 +352,24 @@ def _summary_fields(exam_row: ExamRow, row: StudentSummaryRow, now: datetime, sh
         if row.current is not None
         else None,
     }
+
+
+# --- mail -------------------------------------------------------------------------------------
+
+
+def codes_queued(sent: SentCodes) -> CodesQueued:
+    from exam_depository.api.models.mail import CodesQueued, Skipped
+
+    return CodesQueued(
+        queued=sent.queued,
+        skipped=Skipped(
+            no_email=sent.skipped["no_email"],
+            suppressed=sent.skipped["suppressed"],
+            already_invited=sent.skipped["already_invited"],
+            too_soon=sent.skipped["too_soon"],
+            daily_limit=sent.skipped["daily_limit"],
+        ),
+    )
 
 
 # --- submissions ------------------------------------------------------------------------------

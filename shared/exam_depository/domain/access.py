@@ -43,6 +43,7 @@ class Action(StrEnum):
     MEMBER_LEAVE = "member.leave"  # remove oneself
     AUDIT_READ = "audit.read"
     SUBMISSION_RELEASE = "submission.release"  # let a file that could not be scanned be downloaded
+    STUDENT_SEND_CODES = "student.send_codes"  # email students their upload codes
 
 
 _EVERYONE = frozenset(Role)
@@ -70,6 +71,8 @@ PERMITTED: Mapping[Action, frozenset[Role]] = {
     Action.MEMBER_LEAVE: _EVERYONE,
     Action.AUDIT_READ: EXAMINERS,
     Action.SUBMISSION_RELEASE: frozenset({Role.OWNER}),
+    # Who may download the codes may send them to their owners.
+    Action.STUDENT_SEND_CODES: EXAMINERS,
 }
 
 # How a refusal names a role and an action in its sentence.
@@ -99,6 +102,7 @@ _TO_DO = {
     Action.MEMBER_LEAVE: "leave it",
     Action.AUDIT_READ: "read its audit log",
     Action.SUBMISSION_RELEASE: "release a file that could not be scanned for malware",
+    Action.STUDENT_SEND_CODES: "email students their upload codes",
 }
 
 

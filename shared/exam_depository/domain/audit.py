@@ -47,6 +47,8 @@ class AuditAction(StrEnum):
     STUDENT_CODE_REGENERATED = "student.code_regenerated"
     STUDENT_CODE_SHOWN = "student.code_shown"
     STUDENT_NAME_REVEALED = "student.name_revealed"
+    STUDENTS_INVITED = "students.invited"  # their codes were sent to their addresses
+    STUDENT_EMAIL_CHANGED = "student.email_changed"  # set, changed or removed: the log holds no address
     EXTENSION_SET = "extension.set"
     EXTENSION_REMOVED = "extension.removed"
     EXTENSIONS_IMPORTED = "extensions.imported"

@@ -17,6 +17,8 @@ class DomainError(Exception):
     title: ClassVar[str]
     status: ClassVar[HTTPStatus]
     kind: ClassVar[str]
+    # When asking again may be answered (the Retry-After header), for a refusal that passes.
+    retry_after_s: int | None = None
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
@@ -148,6 +150,41 @@ class TooManyOpenForms(DomainError):
     title = "Too many open upload forms"
     status = HTTPStatus.TOO_MANY_REQUESTS
     kind = "too-many-open-forms"
+
+
+class MailNotConfigured(DomainError):
+    """Mail was asked for where the deployment sends none (no sender address)."""
+
+    title = "This deployment sends no mail"
+    status = HTTPStatus.CONFLICT
+    kind = "mail-not-configured"
+
+
+class SendingTooOften(DomainError):
+    """An exam's codes were sent moments ago (a double click): asked again after `retry_after_s`."""
+
+    title = "Codes were sent a moment ago"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    kind = "sending-too-often"
+
+    def __init__(
+        self,
+        detail: str,
+        errors: list[dict[str, object]] | None = None,
+        extra: dict[str, object] | None = None,
+        *,
+        retry_after_s: int = 10,
+    ) -> None:
+        super().__init__(detail, errors, {**(extra or {}), "retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
+class AddressSuppressed(DomainError):
+    """An address that bounced hard or complained: nothing is sent to it, so it is not given."""
+
+    title = "This address cannot be mailed"
+    status = HTTPStatus.CONFLICT
+    kind = "address-suppressed"
 
 
 class Gone(DomainError):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel, Instant, shown_as_written
 from exam_depository.domain.instants import time_zone_names
+from exam_depository.domain.mail import MailLanguage
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
 from exam_depository.domain.statuses import Kind
 
@@ -53,6 +54,8 @@ AcceptedTypes = Annotated[
     AfterValidator(_each_once),
 ]
 _CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
+_EMAIL_RECEIPTS = "Whether each student with an address is emailed a receipt after an upload (or its rejection)."
+_LANGUAGE = "The language of the emails sent to the exam's students (en, de, fr); the pages keep the reader's own."
 
 
 class _Window(InputModel):
@@ -81,6 +84,8 @@ class ExamIn(_Window):
     )
     accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
     check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
+    email_receipts: bool = Field(default=True, description=_EMAIL_RECEIPTS)
+    language: MailLanguage = Field(default="en", description=_LANGUAGE)
 
     @model_validator(mode="after")
     def _pdfs_accepted(self) -> Self:
@@ -109,6 +114,8 @@ class ExamChange(_Window):
     duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
     accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
     check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
+    email_receipts: bool | None = Field(default=None, description=_EMAIL_RECEIPTS)
+    language: MailLanguage | None = Field(default=None, description=_LANGUAGE)
 
     @model_validator(mode="after")
     def _pdfs_accepted(self) -> Self:

@@ -9,11 +9,13 @@ arguments. The requests' base, the check of a name, an instant and the words of 
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
 # cost to a cold start.
 
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from exam_depository.domain.input_model import NICKNAME_PATTERN, InputModel, Instant, shown_as_written
+from exam_depository.domain.mail import normalized_address
 
 
 def _not_only_dots(value: str) -> str:
@@ -30,10 +32,24 @@ PersonName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(shown_as_written),
 ]
+
+
+def _sendable(value: str) -> str:
+    """An address SES can send to (`domain.mail.normalized_address`), kept as written: the
+    examiner sees what they typed, mail goes to its normalized form. Refused in the validator's
+    own sentence, without pydantic's "Value error" before it (a CSV's line shows it as it is)."""
+    try:
+        normalized_address(value)
+    except ValueError as exc:
+        raise PydanticCustomError("email", str(exc)) from exc
+    return value
+
+
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StringConstraints(strip_whitespace=True, max_length=254),
     AfterValidator(shown_as_written),
+    AfterValidator(_sendable),
 ]
 # --- students ---------------------------------------------------------------------------------
 
@@ -70,3 +86,27 @@ class ReleaseIn(InputModel):
     reason: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(shown_as_written)
     ]
+
+
+class SendCodesIn(InputModel):
+    """Email students their upload codes: every student of the exam not yet invited, or those named."""
+
+    nicknames: Annotated[list[Nickname] | None, Field(min_length=1, max_length=5000)] = Field(
+        default=None, description="The students to invite (default: every student of the exam)."
+    )
+    resend: bool = Field(
+        default=False, description="Send again to those already invited (at most once in 10 minutes, 3 a day)."
+    )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> Self:
+        # Nicknames are unique per exam whatever their case.
+        if self.nicknames is not None and len({n.lower() for n in self.nicknames}) != len(self.nicknames):
+            raise ValueError("nicknames must name each student once")
+        return self
+
+
+class EmailChangeIn(InputModel):
+    """A student's address, given, changed or removed (null)."""
+
+    email: Email | None

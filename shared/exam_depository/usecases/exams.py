@@ -253,6 +253,8 @@ def _recorded(exam: db.exams.ExamRow) -> dict[str, Json]:
         "duration_minutes": exam.duration_minutes,
         "accepted_types": list(exam.accepted_types),
         "check_pdfs": exam.check_pdfs,
+        "email_receipts": exam.email_receipts,
+        "language": exam.language,
     }
 
 

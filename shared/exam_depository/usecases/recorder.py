@@ -25,13 +25,14 @@ from uuid import UUID
 from pydantic import ValidationError
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
+import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.receipts
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, queues, signing, storage
 from exam_depository.adapters.objects import StoredObject
 from exam_depository.adapters.queues import RedeliverySettings
 from exam_depository.adapters.signing import SigningSettings
-from exam_depository.config import MAX_UPLOAD_BYTES, RulesSettings, ScanSettings, StorageSettings, load
+from exam_depository.config import MAX_UPLOAD_BYTES, MailSettings, RulesSettings, ScanSettings, StorageSettings, load
 from exam_depository.domain import codes
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.instants import rfc3339
@@ -53,7 +54,7 @@ from exam_depository.domain.recording import (
 from exam_depository.domain.redelivery import retry_delay_s
 from exam_depository.domain.rules import expiry_of, is_late, shown_as
 from exam_depository.domain.statuses import ScanState, SubmissionWarning
-from exam_depository.observability import logger
+from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:
     from exam_depository.domain.content_types import Content
@@ -90,15 +91,17 @@ def record_objects(events: list[ObjectCreated], *, ends_at: float | None = None)
     stored = _read_objects(events, outcomes, failed, checks_until)
     if not stored:
         return BatchResult(outcomes, failed)
+    mail: list[UUID] = []  # the messages the batch queued (receipts, rejections)
     try:
         with db.transaction() as conn:
-            to_delete = _record(conn, events, stored, outcomes)
+            to_delete = _record(conn, events, stored, outcomes, mail)
     except ServiceUnavailable:
         # PostgreSQL, or KMS signing a receipt inside the transaction: the exception says which.
         logger.exception("The batch could not be recorded; it is retried")
         return BatchResult([None if i in stored else o for i, o in enumerate(outcomes)], failed | set(stored))
     for index in stored:
         logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
+    _hand_over_mail(mail)
     deleted = 0
     if to_delete.versions:
         try:
@@ -290,6 +293,7 @@ def _record(
     events: list[ObjectCreated],
     stored: dict[int, _Read],
     outcomes: list[Outcome | None],
+    mail: list[UUID],
 ) -> _Deletions:
     rules = load(RulesSettings)
     uploads = db.uploads.lock_uploads(conn, sorted({events[index].key for index in stored}))
@@ -357,6 +361,7 @@ def _record(
     if new:
         new = _with_receipts(conn, new, attempts, states)
     _write(conn, new, rejections, batch.current_moved)
+    mail.extend(_queue_mail(conn, new, rejections, uploads, states))
     must_go = [
         version
         for version in db.uploads.unconfirmed_versions(conn, sorted(states))
@@ -426,6 +431,53 @@ def _write(
         db.uploads.insert_submissions(conn, new)
     if rejections:
         db.uploads.reject_uploads(conn, rejections)
+
+
+# --- mail: receipts and rejections told to the students ---------------------------------------
+
+
+def _queue_mail(
+    conn: db.Connection,
+    new: list[db.uploads.NewSubmission],
+    rejections: list[db.uploads.Rejection],
+    uploads: dict[str, db.uploads.LockedUpload],
+    states: dict[int, db.uploads.RecordingState],
+) -> list[UUID]:
+    """Queue a message for each new submission and rejection whose student may be mailed, in the
+    batch's transaction: a receipt message exists iff its submission does. A batch whose students
+    have no address adds no statement."""
+    student_of = {upload.id: upload.student_id for upload in uploads.values()}
+    notices = [
+        db.messages.UploadNotice(submission.upload_id, submission.student_id, "receipt")
+        for submission in new
+        if states[submission.student_id].mail_to
+    ] + [
+        db.messages.UploadNotice(rejection.upload_id, student_of[rejection.upload_id], "rejection")
+        for rejection in rejections
+        if states[student_of[rejection.upload_id]].mail_to
+    ]
+    if not notices or not load(MailSettings).enabled:
+        return []
+    return db.messages.queue_for_uploads(conn, notices)
+
+
+def _hand_over_mail(message_ids: list[UUID]) -> None:
+    """After the commit, one bounded SendMessageBatch per 10 messages (a recorder's batch of 10
+    events: one): recording never waits on mail beyond it, and never fails for it. What SQS did not take, or
+    whose taking was not noted, the sender's sweep hands over within minutes."""
+    if not message_ids:
+        return
+    taken = queues.send_mail(message_ids)
+    if len(taken) < len(message_ids):
+        logger.warning("SQS did not take the batch's messages; the sweep hands them over")
+        metrics.add_metric(name="MailHandOffFailed", unit=MetricUnit.Count, value=len(message_ids) - len(taken))
+    if not taken:
+        return
+    try:
+        with db.statement() as conn:
+            db.messages.enqueued(conn, taken)
+    except ServiceUnavailable:
+        logger.exception("The messages handed over were not noted; the sweep hands them over again")
 
 
 # --- receipts, signed before the commit -----------------------------------------------------

@@ -10,10 +10,11 @@ student with their files),
 (a student's upload forms), `uploads` (the submissions recorded from them),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
-and the state they give a submission); `submissions` holds a submission as the others' statements
-inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
-heavy).
+and the state they give a submission), `messages` (the mail ledger: each message to a student and
+what SES said of it), `sending` (the sender's claim, pace and sweep on that ledger);
+`submissions` holds a submission as the others' statements inline it, and `windows` a student's
+personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
+migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -56,10 +57,12 @@ if TYPE_CHECKING:
         extensions,
         forms,
         members,
+        messages,
         ownership,
         papers,
         receipts,
         scans,
+        sending,
         student_deletion,
         student_details,
         student_pages,
@@ -86,6 +89,8 @@ _AGGREGATES = frozenset(
         "student_deletion",
         "student_details",
         "student_pages",
+        "messages",
+        "sending",
         "students",
         "uploads",
         "verifications",
@@ -114,12 +119,14 @@ __all__ = [
     "extensions",
     "forms",
     "members",
+    "messages",
     "ownership",
     "papers",
     "receipts",
     "reset",
     "rows_of",
     "scans",
+    "sending",
     "statement",
     "student_deletion",
     "student_details",

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 from exam_depository.adapters.db.exams import EXAM_COLUMNS, MINE, ExamRow, allowed
 from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action
+from exam_depository.domain.mail import EmailState
+
+# The students' mail states an exam counts, in the order its answer lists them.
+EMAIL_STATES: tuple[EmailState, ...] = get_args(EmailState)
 
 # The counts in one pass over the exam's students (each one index lookup of its latest), and
 # when the first of its current files is deleted; of its current files, those whose malware scan
@@ -22,7 +27,8 @@ _COUNTS = f"""LEFT JOIN LATERAL (
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'scanning') AS scans_scanning,
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'threat') AS scans_threat,
            count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'unsupported') AS scans_unsupported,
-           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed
+           count(*) FILTER (WHERE latest.status = 'current' AND latest.scan = 'failed') AS scans_failed,
+           {", ".join(f"count(*) FILTER (WHERE s.email_state = '{state}') AS email_{state}" for state in EMAIL_STATES)}
     FROM student s {LATEST} WHERE s.exam_id = e.id) counts ON true"""
 
 
@@ -39,6 +45,15 @@ class CountedExamRow(ExamRow):
     scans_threat: int
     scans_unsupported: int
     scans_failed: int
+    email_queued: int  # students by the state of their latest email (`EMAIL_STATES`)
+    email_sent: int
+    email_delivered: int
+    email_bounced: int
+    email_complained: int
+    email_failed: int
+
+    def email_counts(self) -> dict[str, int]:
+        return {state: getattr(self, f"email_{state}") for state in EMAIL_STATES}
 
 
 def exam_page(conn: Connection, api_key_id: str, after_id: int, limit: int) -> list[CountedExamRow]:

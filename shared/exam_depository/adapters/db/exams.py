@@ -16,6 +16,7 @@ from psycopg import errors as pg_errors
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
+from exam_depository.domain.mail import MailLanguage
 from exam_depository.domain.rules import Window
 from exam_depository.domain.statuses import Kind, PaperRejectionReason, PaperStatus
 
@@ -67,7 +68,7 @@ MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner x ON x.id = m.examiner_id"""
 EXAM_COLUMNS = f"""e.id AS exam_pk, e.slug AS exam_id, e.title, e.opens_at, e.due_at, e.cutoff_at, e.timezone,
     e.max_attempts, e.anonymous, e.created_at, e.duration_minutes, e.accepted_types, e.check_pdfs, {EXAM_PAPER_JSON},
-    m.role, x.public_id AS member_id"""
+    m.role, x.public_id AS member_id, e.email_receipts, e.language, e.codes_sent_at"""
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ class ExamRow:
     paper_uploads: list[PaperUploadJson]  # its latest paper forms, newest first
     role: Role  # the caller's role in the exam
     member_id: UUID  # the caller's public id (their examiner's), as members and the audit log name them
+    email_receipts: bool  # each student with an address is emailed a receipt after an upload
+    language: MailLanguage  # of the emails to its students
+    codes_sent_at: datetime | None  # the last send-codes accepted (the per-exam limit)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "role", Role(self.role))  # the column's text, as the enum the rules compare
@@ -121,10 +125,10 @@ def insert_exam(conn: Connection, examiner_id: int, exam: dict[str, object]) -> 
     try:
         row = conn.execute(
             """INSERT INTO exam (examiner_id, slug, title, opens_at, due_at, cutoff_at, timezone, max_attempts,
-                                 anonymous, duration_minutes, accepted_types, check_pdfs)
+                                 anonymous, duration_minutes, accepted_types, check_pdfs, email_receipts, language)
                VALUES (%(examiner_id)s, %(exam_id)s, %(title)s, %(opens_at)s, %(due_at)s, %(cutoff_at)s,
                        %(timezone)s, %(max_attempts)s, %(anonymous)s, %(duration_minutes)s, %(accepted_types)s,
-                       %(check_pdfs)s)
+                       %(check_pdfs)s, %(email_receipts)s, %(language)s)
                RETURNING id""",
             {**exam, "examiner_id": examiner_id},
         ).fetchone()
@@ -157,6 +161,11 @@ def allowed[Found: ExamRow](row: Found | None, action: Action) -> Found:
     if refusal is not None:
         raise refusal
     return row
+
+
+def codes_sent(conn: Connection, exam_pk: int, at: datetime) -> None:
+    """The exam's codes were sent now (a send-codes within the cooldown after it is refused)."""
+    conn.execute("UPDATE exam SET codes_sent_at = %s WHERE id = %s", (at, exam_pk))
 
 
 def update_exam(conn: Connection, exam_pk: int, changes: dict[str, object]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exam_depository.adapters.db.messages import MessageJson, history_json
 from exam_depository.adapters.db.students import SUMMARY_COLUMNS, StudentSummaryRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, rows_of
@@ -16,6 +17,7 @@ class StudentDetailRow(StudentSummaryRow):
     """A student with every submission they handed in, in the order of their forms."""
 
     submissions: list[SubmissionJson]
+    messages: list[MessageJson]  # the newest first
 
 
 def student_detail(
@@ -27,7 +29,8 @@ def student_detail(
         return cur.execute(
             f"""SELECT {SUMMARY_COLUMNS},
                   COALESCE((SELECT jsonb_agg({SUBMISSION_JSON.format(t="a")} ORDER BY a.issue_seq)
-                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions
+                            FROM submission a WHERE a.student_id = s.id), '[]'::jsonb) AS submissions,
+                  {history_json("s.id")} AS messages
                 FROM student s {LATEST} WHERE s.exam_id = %s AND {found_by}""",
             (exam_pk, nickname),
         ).fetchone()

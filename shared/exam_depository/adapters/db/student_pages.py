@@ -10,6 +10,7 @@ from datetime import datetime
 
 from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
+from exam_depository.adapters.db.students import EMAIL_SHARED
 from exam_depository.adapters.db.submissions import LATEST, downloadable, earlier_file_kept
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.audit import Event
@@ -92,6 +93,9 @@ _SUMMARY_JSON = (
             "email": "CASE WHEN %(show_names)s THEN s.email END",
             "upload_code": f"CASE WHEN %(show_codes)s THEN {_GROUPED.format(t='s.upload_code')} END",
             "created_at": _INSTANT.format(t="s.created_at"),
+            "email_state": "CASE WHEN %(show_names)s THEN s.email_state END",
+            "email_state_at": "CASE WHEN %(show_names)s THEN " + _INSTANT.format(t="s.email_state_at") + " END",
+            "email_shared": f"CASE WHEN %(show_names)s THEN {EMAIL_SHARED} END",
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
             "max_attempts": "exam.max_attempts + s.extra_attempts",

@@ -7,24 +7,23 @@ from datetime import datetime
 
 from psycopg import errors as pg_errors
 
-from exam_depository.adapters.db.submissions import (
-    LATEST,
-    SUBMISSION_JSON,
-    SubmissionJson,
-)
+from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.errors import Conflict
+from exam_depository.domain.mail import EmailState, normalized_address
 from exam_depository.domain.rules import Clock, clock_of
 
-_STUDENT_COLUMNS = """s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
+# Another student of the exam has the student `s`'s address (allowed: a shared family mailbox; shown).
+EMAIL_SHARED = """EXISTS (SELECT FROM student o
+    WHERE o.exam_id = s.exam_id AND o.email_address = s.email_address AND o.id <> s.id)"""
+_STUDENT_COLUMNS = f"""s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
     s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
-    s.extra_time_minutes"""
+    s.extra_time_minutes, s.email_state, s.email_state_at, {EMAIL_SHARED} AS email_shared"""
 SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
 _UNIQUE_MESSAGES = {
     "student_nickname_per_exam": "A student with this nickname is already in the exam.",
-    "student_email_per_exam": "A student with this email is already in the exam.",
 }
 
 
@@ -46,6 +45,9 @@ class StudentRow:
     started_at: datetime | None  # in a timed exam, when the student started their clock
     extra_time_percent: int
     extra_time_minutes: int
+    email_state: EmailState | None  # of their latest message (null: never mailed, or a new address)
+    email_state_at: datetime | None
+    email_shared: bool  # another student of the exam has the same address
 
     def clock(self, duration_minutes: int | None) -> Clock | None:
         """The student's clock in an exam of this duration (None: not timed)."""
@@ -66,16 +68,21 @@ class PseudonymTaken(Exception):
 
 def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list[StudentRow]:
     """Insert students of an exam (dicts with nickname, first_name, last_name, email, upload_code,
-    pseudonym). A pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction
-    unusable: the caller inserts in a savepoint."""
+    pseudonym), each address as written and as mail goes to it (`normalized_address`). A
+    pseudonym taken in the exam raises PseudonymTaken, and leaves the transaction unusable: the
+    caller inserts in a savepoint."""
     try:
         with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
             cur.executemany(
-                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
-                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(upload_code)s,
-                            %(pseudonym)s)
+                f"""INSERT INTO student AS s (exam_id, nickname, first_name, last_name, email, email_address,
+                                              upload_code, pseudonym)
+                    VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(email_address)s,
+                            %(upload_code)s, %(pseudonym)s)
                     RETURNING {_STUDENT_COLUMNS}""",
-                [{**student, "exam_id": exam_pk} for student in students],
+                [
+                    {**student, "exam_id": exam_pk, "email_address": _address_of(student.get("email"))}
+                    for student in students
+                ],
                 returning=True,
             )
             rows: list[StudentRow] = []
@@ -91,6 +98,10 @@ def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list
         if message is None:
             raise
         raise Conflict(message) from exc
+
+
+def _address_of(email: str | None) -> str | None:
+    return None if email is None else normalized_address(email)
 
 
 def students_by_nicknames_or_emails(
@@ -130,6 +141,53 @@ def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_co
                 RETURNING {_STUDENT_COLUMNS}""",
             (upload_code, exam_pk, nickname),
         ).fetchone()
+
+
+@dataclass(frozen=True)
+class MailTarget:
+    id: int
+    nickname: str
+    pseudonym: str
+
+
+def mail_targets(conn: Connection, exam_pk: int, nicknames: list[str] | None) -> list[MailTarget]:
+    """The exam's students (those with these nicknames, if given) whom a send-codes is about."""
+    with conn.cursor(row_factory=rows_of(MailTarget)) as cur:
+        return cur.execute(
+            """SELECT id, nickname, pseudonym FROM student
+                WHERE exam_id = %(exam_pk)s AND (%(every)s OR lower(nickname) = ANY(%(nicknames)s)) ORDER BY id""",
+            {"exam_pk": exam_pk, "every": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
+        ).fetchall()
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    student: StudentRow
+    before: str | None  # the address as written before the change
+
+
+def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | None) -> EmailChanged | None:
+    """Give the student of the exam (by nickname) this address (None: none), as written and as
+    mail goes to it; what their messages said of the old one no longer shows (their state is
+    reset), and a new address has not been sent the code yet (a send-codes invites them again;
+    the invitations counted stay, and so does the daily limit). None when the exam has no such
+    student."""
+    found = conn.execute(
+        f"""WITH old AS (SELECT id, email FROM student
+                          WHERE exam_id = %(exam_pk)s AND lower(nickname) = lower(%(nickname)s) FOR UPDATE)
+            UPDATE student AS s
+               SET email = %(email)s, email_address = %(email_address)s, email_state = NULL,
+                   email_state_at = NULL, last_message_id = NULL,
+                   invited_at = CASE WHEN s.email_address IS DISTINCT FROM %(email_address)s THEN NULL
+                                     ELSE s.invited_at END
+              FROM old WHERE s.id = old.id
+            RETURNING {_STUDENT_COLUMNS}, old.email AS before""",
+        {"exam_pk": exam_pk, "nickname": nickname, "email": email, "email_address": _address_of(email)},
+    ).fetchone()
+    if found is None:
+        return None
+    before = found.pop("before")
+    return EmailChanged(StudentRow(**found), before)
 
 
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from exam_depository.adapters.db import windows
+from exam_depository.adapters.db import messages, windows
 from exam_depository.adapters.db.submissions import kept_in_place
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.statuses import (
@@ -100,6 +100,7 @@ class RecordingState:
     pseudonym: str
     anonymous: bool  # the exam's: its receipts name the pseudonym
     last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
+    mail_to: bool  # the exam emails receipts and the student has an address that may be mailed
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,9 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                       e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
                       (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
-                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256
+                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
+                      e.email_receipts AND s.email_address IS NOT NULL
+                        AND NOT {messages.suppressed("s.email_address")} AS mail_to
                FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
 from exam_depository.domain.access import Action, Role
+from exam_depository.domain.mail import MailLanguage
 from exam_depository.domain.statuses import ExamState, Kind, PaperRejectionReason, PaperStatus
 
 
@@ -37,6 +38,17 @@ class ExamCounts(ApiModel):
     late: int = Field(description="Students whose latest file was handed in after their due time.")
     none_yet: int
     started: int = Field(description="Students who started their clock (a timed exam; 0 otherwise).")
+
+
+class EmailCounts(ApiModel):
+    """The exam's students by the state of their latest email (a student never emailed is in none)."""
+
+    queued: int = Field(description="Waiting to be sent, or being sent.")
+    sent: int = Field(description="SES accepted it.")
+    delivered: int = Field(description="The recipient's mail server took it.")
+    bounced: int = Field(description="It bounced (a permanent bounce: nothing more is sent to the address).")
+    complained: int = Field(description="The recipient marked it as spam: nothing more is sent to the address.")
+    failed: int = Field(description="It could not be sent (SES refused it, or it was given up).")
 
 
 class ScanCounts(ApiModel):
@@ -79,6 +91,9 @@ class Exam(ApiModel):
     )
     check_pdfs: bool = Field(description="A PDF must open (not damaged, no password); one without text is flagged.")
     scan_counts: ScanCounts
+    email_receipts: bool = Field(description="Each student with an address is emailed a receipt after an upload.")
+    language: MailLanguage = Field(description="The language of the emails to its students.")
+    email_counts: EmailCounts
     paper: Paper | None = Field(description="The question paper students get (once started, in a timed exam).")
     paper_uploads: list[PaperState] = Field(
         description="What became of the paper's latest forms (up to 5), newest first: a form's file is pending until "

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
 from exam_depository.api.models.submissions import Submission
+from exam_depository.domain.mail import EmailState, MessageKind, MessageState
 
 
 class Extension(ApiModel):
@@ -36,6 +37,15 @@ class Student(ApiModel):
     email: str | None = Field(description="The student's email, if given." + HIDDEN)
     upload_code: str | None = Field(description="The student's credential for the upload page." + HIDDEN)
     created_at: datetime
+    email_state: EmailState | None = Field(
+        description="What became of their latest email: queued, sent, delivered, bounced, complained or failed "
+        "(null: never emailed, or their address changed since). An address that bounced hard or complained shows "
+        "bounced or complained on every student who has it, and nothing more is sent to it." + HIDDEN
+    )
+    email_state_at: datetime | None = Field(description="When email_state was learned." + HIDDEN)
+    email_shared: bool | None = Field(
+        description="Another student of the exam has the same address (allowed; shown)." + HIDDEN
+    )
 
 
 class StudentSummary(Student):
@@ -60,8 +70,23 @@ class StudentSummary(Student):
     current: Submission | None
 
 
+class Message(ApiModel):
+    """One email to the student."""
+
+    kind: MessageKind = Field(description="invitation (their upload code), receipt, or rejection (of an upload).")
+    state: MessageState = Field(
+        description="queued, sending, sent, delivered, bounced, complained, failed, or skipped (the address was "
+        "suppressed before it was sent)."
+    )
+    queued_at: datetime
+    sent_at: datetime | None = Field(description="When SES accepted it.")
+    event_at: datetime | None = Field(description="When the latest of SES's events about it happened.")
+    detail: str | None = Field(description="Why it bounced, failed or was skipped, in SES's words.")
+
+
 class StudentDetail(StudentSummary):
     submissions: list[Submission]
+    messages: list[Message] = Field(description="Their newest emails (up to 20), newest first.")
 
 
 class StudentPage(ApiModel):

@@ -5,13 +5,25 @@ do not define them."""
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import.
 
+from pydantic import Field
+
 from exam_depository.api.models.common import ApiModel
 from exam_depository.api.models.roster import Student, StudentSummary
+
+
+class ImportWarning(ApiModel):
+    line: int = Field(description="The row's line in the CSV (the header is line 1).")
+    field: str = Field(description="The column the warning is about.")
+    message: str
 
 
 class ImportResult(ApiModel):
     created: list[Student]
     existing: list[Student]
+    warnings: list[ImportWarning] = Field(
+        description="Rows imported as they are, with something to check: an address another student has (allowed: "
+        "a shared mailbox gets both students' mail)."
+    )
 
 
 class ExtensionImportResult(ApiModel):

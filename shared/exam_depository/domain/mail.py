@@ -1,0 +1,200 @@
+"""Mail to students: a message's states and how SES's events move them, what a student's
+`email_state` shows, the idempotency keys that make a message one message ever, the limits on how
+often a student is mailed, and the facts each kind of message tells (filled by the sender's claim,
+rendered by `domain.messages`).
+
+Events arrive at least once and in any order (a `Delivery` before the sender's own `sent` is
+normal): a state only moves to a higher `RANK`, so every order and every repetition of a message's
+events ends in the same state. The one move down is the sweep's `sending -> queued`, a claim that
+SES never answered, which the sweep's own SQL makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from exam_depository.domain.statuses import RejectionReason
+
+MessageKind = Literal["invitation", "receipt", "rejection"]
+MessageState = Literal["queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "skipped"]
+# The student's state: the published six (null, queued, sent, delivered, bounced, complained) and
+# `failed` (SES refused the message, or it was given up), which clients must accept.
+EmailState = Literal["queued", "sent", "delivered", "bounced", "complained", "failed"]
+
+# `skipped` is absent: it is final from the claim that sets it, and nothing moves to it.
+# adapters/db/messages.py generates its SQL's state lists from this mapping (a unit test holds them equal).
+RANK: Mapping[MessageState, int] = {
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "failed": 4,
+    "bounced": 5,
+    "complained": 6,
+}
+# Shown on every student with a suppressed address, whichever message taught us, until the
+# examiner gives another address.
+STICKY: frozenset[EmailState] = frozenset({"bounced", "complained"})
+
+# Limits: how often one student, and one exam, may be mailed.
+INVITE_COOLDOWN = timedelta(minutes=10)  # per student, also with resend
+INVITES_PER_DAY = 3  # per student, rolling 24 h (counted from message rows)
+REJECTIONS_PER_DAY = 5  # per student; receipts are bounded by the exam's attempts
+EXAM_SEND_COOLDOWN = timedelta(seconds=10)  # per exam: a double click answers 429
+MAX_ATTEMPTS = 8  # SES calls per message before it is failed
+SENDING_GRACE = timedelta(minutes=15)  # a claim older than this, with no Send event: queued again
+
+# The languages the messages' catalogues hold (the migration's CHECK holds the same list).
+MailLanguage = Literal["en", "de", "fr"]
+
+SkipReason = Literal["no_email", "suppressed", "already_invited", "too_soon", "daily_limit", "receipts_off"]
+
+
+def advances(old: MessageState, new: MessageState) -> bool:
+    """Whether an event saying `new` moves a message that is `old` (skipped moves nowhere)."""
+    if old not in RANK or new not in RANK:
+        return False
+    return RANK[new] > RANK[old]
+
+
+def email_state_of(state: MessageState) -> EmailState | None:
+    """What a student's `email_state` shows for their latest message in `state` (None: unchanged)."""
+    if state == "sending":
+        return "queued"
+    if state == "skipped":
+        return None
+    return state
+
+
+def student_state_after(current: EmailState | None, latest: bool, new: MessageState) -> EmailState | None:
+    """A student's `email_state` once one of their messages reached `new`: only their latest
+    message speaks for them, and a sticky state (the address is dead) yields only to another."""
+    shown = email_state_of(new)
+    if not latest or shown is None:
+        return current
+    if current in STICKY and shown not in STICKY:
+        return current
+    return shown
+
+
+def invitation_key(student_id: int, n: int) -> str:
+    """The student's n-th invitation (n counts every invitation queued to them)."""
+    return f"invitation:{student_id}:{n}"
+
+
+def receipt_key(upload_id: UUID) -> str:
+    return f"receipt:{upload_id}"
+
+
+def rejection_key(upload_id: UUID) -> str:
+    return f"rejection:{upload_id}"
+
+
+@dataclass(frozen=True)
+class InviteCandidate:
+    student_id: int
+    nickname: str
+    email: str | None  # the address mail goes to (normalized), None when the student has none
+    suppressed: bool
+    invited_at: datetime | None
+    invites_24h: int
+
+
+def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipReason | None:
+    """Why this student is not invited now, or None to invite them."""
+    if c.email is None:
+        return "no_email"
+    if c.suppressed:
+        return "suppressed"
+    if c.invited_at is not None and not resend:
+        return "already_invited"
+    if c.invited_at is not None and now - c.invited_at < INVITE_COOLDOWN:
+        return "too_soon"
+    if c.invites_24h >= INVITES_PER_DAY:
+        return "daily_limit"
+    return None
+
+
+def normalized_address(email: str) -> str:
+    """email-validator's ASCII form of an address (an IDN domain in punycode), lower-cased: what
+    is sent to, compared and suppressed. ValueError, in a sentence a person fixing a roster acts
+    on, when it is not an address SES can send to: its syntax (RFC 5321/5322, the domain by IDNA
+    2008), a Unicode part before the @ (SES takes ASCII there only), a quoted part or an IP address.
+    Nothing is looked up: whether the domain receives mail is SES's bounce to tell."""
+    # Loaded here: only the functions that check an address pay its import (about 22 ms).
+    from email_validator import EmailNotValidError, validate_email
+
+    local_part = email.rpartition("@")[0]
+    unicode = ", ".join(dict.fromkeys(character for character in local_part if not character.isascii()))
+    if unicode:
+        raise ValueError(UNICODE_LOCAL_PART.format(characters=unicode))
+    try:
+        checked = validate_email(
+            email,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+        )
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    assert checked.ascii_email is not None  # set whenever the local part is ASCII (checked above)
+    return checked.ascii_email.lower()
+
+
+UNICODE_LOCAL_PART = (
+    "The part before the @ has a character email cannot carry here ({characters}): use an address with only"
+    " ASCII letters, digits and . _ - + before the @"
+)
+
+
+# What a message tells, as the sender's claim reads it from the database.
+@dataclass(frozen=True)
+class ExamFacts:
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    language: str
+
+
+@dataclass(frozen=True)
+class InvitationFacts:
+    exam: ExamFacts
+    first_name: str
+    last_name: str
+    upload_code: str
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    exam: ExamFacts
+    first_name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    late: bool
+    verification_code: str
+    receipt: str
+    attempt: int
+    max_attempts: int
+    replaces: tuple[str, datetime] | None  # the superseded file's name and when it was handed in
+
+
+@dataclass(frozen=True)
+class RejectionFacts:
+    exam: ExamFacts
+    first_name: str
+    filename: str
+    reason: RejectionReason
+    found: str | None
+    attempts_left: int
+
+
+MessageFacts = InvitationFacts | ReceiptFacts | RejectionFacts
