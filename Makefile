@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -163,6 +163,13 @@ ifdef LOCAL
 	$(OPS) reconcile --local
 else
 	$(SAM) remote invoke ReconcileStorageFunction --stack-name $(STACK) --region $(REGION) --event-file events/reconcile_storage/scheduled.json
+endif
+
+sweep-mail: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Hand the mail queue what is unsent now (GRACE_S=60 after an incident; LOCAL=1 for make run's stack)
+ifdef LOCAL
+	$(OPS) sweep-mail --local $(if $(GRACE_S),--grace-s $(GRACE_S))
+else
+	$(SAM) remote invoke SendMessagesFunction --stack-name $(STACK) --region $(REGION) --event '{"sweep": true$(if $(GRACE_S),$(comma) "grace_s": $(GRACE_S))}'
 endif
 
 examiner-key: $(VENV)/.installed ## Mint another examiner API key for make run's stack, and print it
