@@ -257,7 +257,7 @@ class _SmtpSession(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self.recipients = []
-        commands = {
+        commands: dict[str, Callable[[str], None]] = {
             "EHLO": lambda _: self._reply("250-mailroom.local", "250-8BITMIME", f"250 SIZE {MAX_MESSAGE_BYTES}"),
             "HELO": lambda _: self._reply("250 mailroom.local"),
             "MAIL": self._mail,
@@ -272,7 +272,10 @@ class _SmtpSession(socketserver.StreamRequestHandler):
             if command.upper() == "QUIT":
                 self._reply("221 2.0.0 Bye")
                 return
-            commands.get(command.upper(), lambda _: self._reply("502 5.5.2 Command not recognized"))(argument)
+            commands.get(command.upper(), self._unknown)(argument)
+
+    def _unknown(self, _: str) -> None:
+        self._reply("502 5.5.2 Command not recognized")
 
     def _mail(self, argument: str) -> None:
         if not argument.upper().startswith("FROM:"):

@@ -725,7 +725,7 @@ def _deployable_budgets(template: dict[str, Any]) -> list[tuple[int, int]]:
 # RecorderMaxConcurrency, with 24 examiner functions (the members' five routes in one, the two mail
 # routes in one), the scan results', the sender's and the mail events' functions at their queues' 2.
 # None: the template refuses the pair (no connection would be left for the student path).
-STUDENT_SHARES = {
+STUDENT_SHARES: dict[int, dict[int, int | None]] = {
     100: {2: 7, 5: 6, 10: 3, 20: 10, 50: None},
     189: {2: 22, 5: 20, 10: 18, 20: 16, 50: 16},
     823: {2: 279, 5: 277, 10: 275, 20: 270, 50: 255},
