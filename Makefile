@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ capacity: $(VENV)/.installed ## What STUDENTS (50000) handing in within MINUTES 
 	$(BIN)/python -m bench.capacity --students $(STUDENTS) --minutes $(MINUTES)
 
 SOAK_SECONDS ?= 120
+mail-load: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## One send-codes to 1,000 students through its own local stack: times, messages, duplicates (test-artifacts/mail-load.md)
+	$(BIN)/python scripts/mail_load.py
+
 soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
