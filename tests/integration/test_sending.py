@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.parser import Parser
 from email.policy import default
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import psycopg
@@ -32,7 +32,7 @@ from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db, mail
 from exam_depository.domain import codes
 from exam_depository.domain.mail_events import MailEvent, mail_event_of
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import SESBackend, ses_backends
 from moto.sqs.models import sqs_backends
 
@@ -99,7 +99,7 @@ class Outbox:
     def sent(self) -> list[EmailMessage]:
         """What SES accepted, parsed as a mail program would."""
         return [
-            cast(EmailMessage, Parser(policy=default).parsestr(raw.raw_data))
+            Parser(policy=default).parsestr(raw.raw_data)
             for raw in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
         ]
 
