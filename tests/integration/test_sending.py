@@ -36,7 +36,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import SESBackend, ses_backends
 from moto.sqs.models import sqs_backends
 
-from local_stack.functions import LambdaContext
+from local_stack.functions import LambdaContext, sample_event
 from tests.faults import closed_port, printed_metric
 from tests.files import pdf_with_text
 from tests.integration.conftest import REGION, Api, Bucket
@@ -646,3 +646,53 @@ def test_the_sweep_counts_what_is_unsettled_for_half_an_hour(
 
     assert outbox.sweep()["unsettled"] == 2
     assert printed_metric(capsys.readouterr().out, "MessagesUnsettled") == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "state", "comes_back_in_s"),
+    [
+        ("MessageRejected", "Email address is not verified.", "failed", None),
+        ("TooManyRequestsException", "Too many requests.", "queued", 30),
+        ("LimitExceededException", "Daily message quota exceeded.", "queued", 900),
+        ("AccessDenied", "User is not authorized to perform ses:SendRawEmail", "queued", 60),
+        ("ConfigurationSetDoesNotExist", "Configuration set <exam-depository-test> does not exist.", "queued", 60),
+        ("AccountSendingPausedException", "Sending paused for this account.", "queued", 60),
+    ],
+)
+def test_each_answer_of_ses_is_final_or_given_back(
+    api: Api, outbox: Outbox, code: str, message: str, state: str, comes_back_in_s: int | None
+) -> None:
+    students_with_addresses(api, 1)
+    send_codes(api)
+    batch = outbox.receive()
+    stubber = stubbed_ses()
+    for _ in range(3 if comes_back_in_s == 30 else 1):  # a rate's throttling is tried three times
+        stubber.add_client_error("send_raw_email", code, message, 400)
+
+    with stubber:
+        failed = outbox.deliver(batch)
+
+    (row,) = outbox.rows()
+    assert (row["state"], row["email_state"]) == (state, state)
+    assert code in row["detail"] or "quota" in row["detail"]
+    if comes_back_in_s is None:
+        assert failed == []
+        assert outbox.visible_in_s() == []  # acknowledged: deleted from the queue
+    else:
+        assert failed == [batch["Records"][0]["messageId"]]
+        (seconds,) = outbox.visible_in_s()
+        assert comes_back_in_s - 5 < seconds <= comes_back_in_s
+
+
+def test_an_unreadable_message_fails_alone_and_an_unknown_id_is_acknowledged(api: Api, outbox: Outbox) -> None:
+    students_with_addresses(api, 1)
+    send_codes(api)
+    batch = outbox.receive()
+    sample = sample_event("send_messages", "sqs")  # ids no message has
+    unreadable = dict(sample["Records"][0], messageId="unreadable", body='{"message_id": "not a uuid"}')
+    batch["Records"] += [*sample["Records"], unreadable]
+
+    result = outbox.handler.lambda_handler(batch, LambdaContext())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "unreadable"}]}
+    assert len(outbox.sent()) == 1
