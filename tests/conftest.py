@@ -77,8 +77,8 @@ def database_url(server_url: str) -> Iterator[str]:
 def clean_database(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE examiner, examiner_key, exam, student, upload, submission, receipt_key, export "
-            "RESTART IDENTITY CASCADE"
+            "TRUNCATE examiner, examiner_key, exam, student, upload, submission, receipt_key, export, "
+            "suppressed_address RESTART IDENTITY CASCADE"
         )
         empty_audit_log(conn)
     return database_url

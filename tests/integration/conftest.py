@@ -358,3 +358,33 @@ def record(handler: Callable[[str], ModuleType], aws: None) -> Callable[..., dic
         return result
 
     return deliver
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+SENDER = "exams@exam-depository.test"
+
+
+@pytest.fixture
+def mail_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Mail switched on: a sender address and the mail queue (moto's)."""
+    url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="exam-depository-mail")["QueueUrl"]
+    monkeypatch.setenv("SENDER_ADDRESS", SENDER)
+    monkeypatch.setenv("MAIL_QUEUE_URL", url)
+    config.reset()
+    return str(url)
+
+
+def queued_in_sqs(queue_url: str) -> list[str]:
+    """Every message id the mail queue holds (each SQS message's body), taking them off it."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    ids: list[str] = []
+    while True:
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not received:
+            return ids
+        for item in received:
+            body = json.loads(item["Body"])
+            assert set(body) == {"message_id"}  # no address, code or content travels through SQS
+            ids.append(body["message_id"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])

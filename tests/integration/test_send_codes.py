@@ -1,0 +1,314 @@
+"""Sending students their upload codes, and changing an address, through the student_mail
+function against PostgreSQL and moto's SQS: who is invited (all, a selection, again), the limits
+per student and per exam, two requests at once inviting each student once, mail switched off,
+the audit events, and a suppressed address refused."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from exam_depository import config
+from exam_depository.adapters.db import messages
+from psycopg.rows import dict_row
+
+from tests.integration.conftest import EXAM, Api, ApiResponse, queued_in_sqs
+from tests.waiting import wait_until
+
+
+def _send(api: Api, **body: Any) -> ApiResponse:
+    return api.call("student_mail", "send_codes", path_params={"exam_id": EXAM}, body=body)
+
+
+def _rows(database_url: str, query: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _allow_another_send(database_url: str) -> None:
+    """As if the exam's last send-codes were longer ago than the per-exam limit."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE exam SET codes_sent_at = codes_sent_at - interval '11 seconds'")
+
+
+def _invited_earlier(database_url: str, nickname: str, minutes: int) -> None:
+    """As if the student's invitations had been queued `minutes` earlier."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """UPDATE student SET invited_at = invited_at - make_interval(mins => %(m)s) WHERE nickname = %(n)s""",
+            {"m": minutes, "n": nickname},
+        )
+        conn.execute(
+            """UPDATE message SET queued_at = queued_at - make_interval(mins => %(m)s)
+                WHERE student_id = (SELECT id FROM student WHERE nickname = %(n)s)""",
+            {"m": minutes, "n": nickname},
+        )
+
+
+@pytest.fixture
+def roster(api: Api) -> dict[str, dict[str, Any]]:
+    """The exam's three students with an address and one without."""
+    return {
+        "ana": api.create_student("ana", email="Ana.Lopez@Example.org"),
+        "ben": api.create_student("ben", email="ben@example.org"),
+        "cem": api.create_student("cem", email="cem@example.org"),
+        "dia": api.create_student("dia"),
+    }
+
+
+def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_message(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    # When the examiner sends the codes
+    response = _send(api)
+
+    # Then three invitations are queued, and the student without an address is counted
+    assert response.status == 202, response.body
+    assert response.body == {
+        "queued": 3,
+        "skipped": {"no_email": 1, "suppressed": 0, "already_invited": 0, "too_soon": 0, "daily_limit": 0},
+    }
+    rows = _rows(
+        database_url,
+        """SELECT s.nickname, m.id::text, m.kind, m.state, m.address, m.idempotency_key, m.enqueued_at,
+                  s.email_state, s.invitations, s.last_message_id = m.id AS latest
+             FROM message m JOIN student s ON s.id = m.student_id ORDER BY s.nickname""",
+    )
+    assert [(r["nickname"], r["kind"], r["state"], r["address"]) for r in rows] == [
+        ("ana", "invitation", "queued", "ana.lopez@example.org"),  # sent to its normalized form
+        ("ben", "invitation", "queued", "ben@example.org"),
+        ("cem", "invitation", "queued", "cem@example.org"),
+    ]
+    assert all(r["email_state"] == "queued" and r["invitations"] == 1 and r["latest"] for r in rows)
+    assert all(r["idempotency_key"].startswith("invitation:") and r["idempotency_key"].endswith(":1") for r in rows)
+    # And each was handed to the mail queue, and noted as handed over
+    assert sorted(queued_in_sqs(mail_queue)) == sorted(r["id"] for r in rows)
+    assert all(r["enqueued_at"] is not None for r in rows)
+    # And the roster and the exam show it
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": EXAM}).body
+    assert exam["email_counts"] == {
+        "queued": 3,
+        "sent": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+        "failed": 0,
+    }
+    student = api.call("get_student", "by_nickname", path_params={"nickname": "ana"}).body
+    assert (student["email_state"], student["email_shared"]) == ("queued", False)
+    assert [(m["kind"], m["state"]) for m in student["messages"]] == [("invitation", "queued")]
+    # And the audit log says the codes went to these students' addresses, naming them by pseudonym
+    events = _rows(database_url, "SELECT after, subjects, target FROM audit_event WHERE action = 'students.invited'")
+    assert events == [
+        {
+            "after": {"count": 3},
+            "subjects": [roster[n]["pseudonym"] for n in ("ana", "ben", "cem")],
+            "target": "students",
+        }
+    ]
+
+    # When the examiner sends again, later
+    _allow_another_send(database_url)
+    again = _send(api)
+
+    # Then nobody is invited twice
+    assert again.status == 202
+    assert again.body["queued"] == 0
+    assert again.body["skipped"] == {**again.body["skipped"], "already_invited": 3, "no_email": 1}
+    assert queued_in_sqs(mail_queue) == []
+    assert len(_rows(database_url, "SELECT id FROM message")) == 3
+
+
+def test_a_double_click_is_answered_429_with_when_to_ask_again(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str
+) -> None:
+    assert _send(api).status == 202
+
+    second = _send(api)
+
+    assert second.status == 429
+    assert second.body["type"].endswith(":sending-too-often")
+    assert 1 <= int(second.headers["Retry-After"]) <= 10
+    assert second.body["retry_after_s"] == int(second.headers["Retry-After"])
+
+
+def test_a_selection_a_resend_and_the_limits_per_student(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    # Given one student invited
+    first = _send(api, nicknames=["ben"])
+    assert (first.status, first.body["queued"]) == (202, 1)
+
+    # When the examiner sends the code to them again at once (with resend), after the exam's limit
+    _allow_another_send(database_url)
+    too_soon = _send(api, nicknames=["ben"], resend=True)
+    # Then it is too soon for them
+    assert too_soon.body["queued"] == 0
+    assert too_soon.body["skipped"]["too_soon"] == 1
+
+    # When 10 minutes have passed: sent again, as the student's second invitation
+    _invited_earlier(database_url, "ben", 10)
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ben"], resend=True).body["queued"] == 1
+    keys = _rows(database_url, "SELECT idempotency_key FROM message ORDER BY queued_at")
+    assert [k["idempotency_key"].rsplit(":", 1)[1] for k in keys] == ["1", "2"]
+
+    # And a third; the fourth within a day is refused
+    _invited_earlier(database_url, "ben", 10)
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ben"], resend=True).body["queued"] == 1
+    _invited_earlier(database_url, "ben", 10)
+    _allow_another_send(database_url)
+    fourth = _send(api, nicknames=["ben"], resend=True)
+    assert fourth.body["queued"] == 0
+    assert fourth.body["skipped"]["daily_limit"] == 1
+    assert len(queued_in_sqs(mail_queue)) == 3
+
+
+def test_unknown_nicknames_are_refused_by_name_and_nothing_is_sent(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    response = _send(api, nicknames=["ana", "zed", "yan"])
+
+    assert response.status == 422
+    assert response.body["unknown"] == ["zed", "yan"]
+    assert "zed, yan" in response.body["detail"]
+    assert _rows(database_url, "SELECT id FROM message") == []
+    # A refused request is no send: the exam may be sent at once
+    assert _send(api, nicknames=["ana"]).status == 202
+
+
+def test_two_requests_at_once_invite_each_student_once(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    """The row locks of `invite` alone (without the route's exam lock): the second request waits
+    for the first's students, then finds them invited."""
+    exam_pk = _rows(database_url, "SELECT id FROM exam")[0]["id"]
+    ids = [r["id"] for r in _rows(database_url, "SELECT id FROM student ORDER BY id")]
+    now = datetime.now(UTC)
+    first = psycopg.connect(database_url, row_factory=dict_row)
+    second = psycopg.connect(database_url, row_factory=dict_row)
+    outcome: dict[str, Any] = {}
+
+    def invite_second() -> None:
+        with second.transaction():
+            outcome["second"] = messages.invite(second, exam_pk, ids, resend=True, now=now + timedelta(seconds=1))
+
+    try:
+        # Given a first request that has invited everyone and not committed yet
+        with first.transaction():
+            queued, _ = messages.invite(first, exam_pk, ids, resend=False, now=now)
+            # When a second request (resend: the cooldown is all that stops it) asks meanwhile
+            thread = threading.Thread(target=invite_second)
+            thread.start()
+            wait_until(
+                lambda: _rows(
+                    database_url,
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE student%%'",
+                ),
+                timeout_s=30,
+                what="the second request waiting for the students' row locks",
+            )
+        thread.join(timeout=30)
+        # Then each student has one invitation: the second found them invited a moment ago
+        second_queued, skipped = outcome["second"]
+        assert (len(queued), second_queued, skipped["too_soon"]) == (3, [], 3)
+        assert len(_rows(database_url, "SELECT id FROM message")) == 3
+        assert {
+            r["invitations"] for r in _rows(database_url, "SELECT invitations FROM student WHERE email IS NOT NULL")
+        } == {1}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_with_mail_off_sending_is_refused_409(
+    api: Api, roster: dict[str, dict[str, Any]], aws: None, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDER_ADDRESS", "")
+    config.reset()
+
+    response = _send(api)
+
+    assert response.status == 409
+    assert response.body["type"].endswith(":mail-not-configured")
+    assert _rows(database_url, "SELECT id FROM message") == []
+
+
+def test_a_grader_cannot_send_the_codes(api: Api, roster: dict[str, dict[str, Any]], mail_queue: str) -> None:
+    grader = api.as_key("g1r2a3d4e5")
+    grader.join(api, "grader")
+
+    response = grader.call("student_mail", "send_codes", path_params={"exam_id": EXAM}, body={})
+
+    assert response.status == 403
+    assert response.body["action"] == "student.send_codes"
+
+
+def _change(api: Api, nickname: str, email: str | None) -> ApiResponse:
+    return api.call("student_mail", "change_email", path_params={"nickname": nickname}, body={"email": email})
+
+
+def test_a_new_address_starts_afresh_and_the_log_holds_no_address(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    # Given a student invited at their address
+    assert _send(api, nicknames=["ben"]).status == 202
+
+    # When the examiner gives them another one
+    changed = _change(api, "ben", " Ben.New@Example.org ")
+
+    # Then it is kept as written, sent to in its normalized form, and the student shows no state
+    assert changed.status == 200, changed.body
+    assert (changed.body["email"], changed.body["email_state"]) == ("Ben.New@Example.org", None)
+    row = _rows(database_url, "SELECT email_address, invitations, last_message_id FROM student WHERE nickname = 'ben'")
+    assert row == [{"email_address": "ben.new@example.org", "invitations": 1, "last_message_id": None}]
+    # And a second student with the same address is allowed, and shown as sharing it
+    assert _change(api, "cem", "ben.new@example.org").status == 200
+    shared = api.call("get_student", "by_nickname", path_params={"nickname": "cem"}).body
+    assert shared["email_shared"] is True
+    # And removing it; the log says set/changed/removed, never the address
+    assert _change(api, "ana", None).body["email"] is None
+    assert _change(api, "dia", "dia@example.org").status == 200
+    events = _rows(
+        database_url,
+        "SELECT target, after FROM audit_event WHERE action = 'student.email_changed' ORDER BY seq",
+    )
+    assert [e["after"] for e in events] == [
+        {"email": "changed"},
+        {"email": "changed"},
+        {"email": "removed"},
+        {"email": "set"},
+    ]
+    log = json.dumps(_rows(database_url, "SELECT before, after, target FROM audit_event"), default=str)
+    assert "example.org" not in log.lower()
+
+
+def test_a_suppressed_address_is_refused_409_with_why(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    # Given an address that bounced hard (kept by its SHA-256 only)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """INSERT INTO suppressed_address (address_sha256, reason, since, detail)
+               VALUES (%s, 'bounce', '2026-12-05T14:02:00Z', 'Permanent/General: 550 5.1.1 user unknown')""",
+            (messages.address_key("gone@example.org"),),
+        )
+
+    response = _change(api, "ben", "Gone@Example.org")
+
+    assert response.status == 409
+    assert response.body["type"].endswith(":address-suppressed")
+    assert response.body["detail"] == (
+        "This address bounced on 5 Dec 2026 at 14:02 UTC: Permanent/General: 550 5.1.1 user unknown. "
+        "Give another address."
+    )
+    assert _rows(database_url, "SELECT email FROM student WHERE nickname = 'ben'") == [{"email": "ben@example.org"}]
+
+
+def test_an_unknown_student_is_404(api: Api, roster: dict[str, dict[str, Any]], mail_queue: str) -> None:
+    assert _change(api, "zed", "zed@example.org").status == 404
