@@ -38,8 +38,8 @@ from moto.sqs.models import sqs_backends
 
 from local_stack.functions import LambdaContext, sample_event
 from tests.faults import closed_port, printed_metric
-from tests.files import pdf_with_text
-from tests.integration.conftest import REGION, Api, Bucket
+from tests.files import pdf_with_text, windows_program
+from tests.integration.conftest import EXAM, REGION, Api, Bucket
 
 SENDER = "exams@exam-depository.test"
 CONFIGURATION_SET = "exam-depository-test"
@@ -495,6 +495,53 @@ def test_a_receipt_states_the_submission_and_carries_its_signed_receipt(
     assert attachment.get_filename() == f"receipt-{shown}.jwt"
     assert attachment.get_content_type() == "application/jose"
     assert attachment.get_content().decode("ascii") == receipt  # the very receipt the submission holds
+    (row,) = outbox.rows()
+    assert row["state"] == "sent"
+
+
+def hand_in(
+    api: Api, bucket: Bucket, record: Callable[..., dict[str, Any]], code: str, content: bytes, filename: str
+) -> None:
+    form = api.request_upload(code, filename=filename).body
+    bucket.upload(form, content)
+    record(bucket.notification(form["fields"]["key"], len(content)))
+
+
+def test_a_second_file_s_receipt_says_what_it_replaces(
+    api: Api, outbox: Outbox, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    student = api.create_student("mobrien", email=f"mobrien.{uuid.uuid4().hex[:8]}@example.org")
+    hand_in(api, bucket, record, student["upload_code"], pdf_with_text("first"), "draft.pdf")
+    hand_in(api, bucket, record, student["upload_code"], pdf_with_text("second"), "final.pdf")
+
+    assert outbox.deliver(outbox.receive()) == []
+
+    first, second = sorted(outbox.sent(), key=lambda message: "final.pdf" in str(message["Subject"]))
+    assert "replaces" not in text_of(first)
+    assert "1 of " in text_of(first)
+    assert "This replaces draft.pdf handed in at " in " ".join(text_of(second).split())
+    assert "2 of " in text_of(second)
+
+
+def test_a_rejected_upload_is_told_in_the_exam_s_language(
+    api: Api, outbox: Outbox, bucket: Bucket, record: Callable[..., dict[str, Any]]
+) -> None:
+    changed = api.call(
+        "update_exam", "later_due", path_params={"exam_id": EXAM}, body={"accepted_types": ["pdf"], "language": "de"}
+    )
+    assert changed.status == 200, changed.body
+    student = api.create_student("mobrien", email=f"mobrien.{uuid.uuid4().hex[:8]}@example.org")
+    hand_in(api, bucket, record, student["upload_code"], windows_program(), "answers.pdf")
+
+    assert outbox.deliver(outbox.receive()) == []
+
+    (message,) = outbox.sent()
+    assert message["Subject"] == "Physics, December 2026: answers.pdf wurde nicht abgegeben"
+    assert message["Content-Language"] == "de"
+    assert list(message.iter_attachments()) == []
+    text = " ".join(text_of(message).split())
+    assert "Diese Datei ist ein Windows-Programm, kein Typ, den die Prüfung annimmt." in text
+    assert "Sie haben noch " in text
     (row,) = outbox.rows()
     assert row["state"] == "sent"
 
