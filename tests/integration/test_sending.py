@@ -29,7 +29,7 @@ import pytest
 from botocore.stub import Stubber
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
-from exam_depository.adapters import db, mail
+from exam_depository.adapters import db, mail, queues
 from exam_depository.domain import codes
 from exam_depository.domain.mail_events import MailEvent, mail_event_of
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -743,3 +743,19 @@ def test_an_unreadable_message_fails_alone_and_an_unknown_id_is_acknowledged(api
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "unreadable"}]}
     assert len(outbox.sent()) == 1
+
+
+def test_a_large_hand_over_goes_in_batches_of_ten_and_a_refused_one_is_left_to_the_sweep(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [uuid.uuid4() for _ in range(250)]
+
+    taken = queues.send_mail(ids)
+
+    assert sorted(taken) == sorted(ids)
+    bodies = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[MAIL_QUEUE]._messages
+    assert sorted(json.loads(message.body)["message_id"] for message in bodies) == sorted(map(str, ids))
+    # SQS refuses (no such queue): nothing is raised, nothing is taken.
+    monkeypatch.setenv("MAIL_QUEUE_URL", f"{outbox.queue_url}-gone")
+    config.reset()
+    assert queues.send_mail(ids[:15]) == []
