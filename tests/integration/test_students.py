@@ -53,25 +53,53 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
     assert codes.normalize(student["upload_code"]) is not None
     assert len(student["upload_code"].split("-")) == 5
     # The documented fields, and nothing else (no key, no internal column)
-    assert set(student) == {"nickname", "pseudonym", "first_name", "last_name", "email", "upload_code", "created_at"}
+    assert set(student) == {
+        "nickname",
+        "pseudonym",
+        "first_name",
+        "last_name",
+        "email",
+        "upload_code",
+        "created_at",
+        "email_state",
+        "email_state_at",
+        "email_shared",
+    }
+    assert (student["email_state"], student["email_state_at"], student["email_shared"]) == (None, None, False)
 
 
-@pytest.mark.parametrize("field", ["nickname", "email"])
-def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None:
+def test_a_duplicate_nickname_is_a_conflict(api: Api) -> None:
     api.create_student("first", email="same@example.org")
-    clash = (
-        {"nickname": "FIRST", "email": "other@example.org"}
-        if field == "nickname"
-        else {"nickname": "second", "email": "SAME@example.org"}
-    )
 
-    response = api.call("create_student", "valid", body={"first_name": "A", "last_name": "B", **clash})
+    response = api.call(
+        "create_student",
+        "valid",
+        body={"first_name": "A", "last_name": "B", "nickname": "FIRST", "email": "other@example.org"},
+    )
 
     assert response.status == 409
     assert response.headers["Content-Type"] == PROBLEM
     assert response.body["status"] == 409
-    assert field in response.body["detail"]
+    assert "nickname" in response.body["detail"]
     assert "duplicate key" not in response.body["detail"]  # no database text
+
+
+def test_a_duplicate_email_is_allowed_and_shown_as_shared(api: Api) -> None:
+    # Given a student with an address
+    api.create_student("first", email="same@example.org")
+
+    # When a second student of the exam is given the same address (a shared family mailbox)
+    response = api.call(
+        "create_student",
+        "valid",
+        body={"first_name": "A", "last_name": "B", "nickname": "second", "email": "SAME@example.org"},
+    )
+
+    # Then it is added, and both show that they share it
+    assert response.status == 201, response.body
+    assert response.body["email_shared"] is True
+    first = api.call("get_student", "by_nickname", path_params={"nickname": "first"}).body
+    assert first["email_shared"] is True
 
 
 @pytest.mark.parametrize(
