@@ -53,7 +53,19 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
     assert codes.normalize(student["upload_code"]) is not None
     assert len(student["upload_code"].split("-")) == 5
     # The documented fields, and nothing else (no key, no internal column)
-    assert set(student) == {"nickname", "pseudonym", "first_name", "last_name", "email", "upload_code", "created_at"}
+    assert set(student) == {
+        "nickname",
+        "pseudonym",
+        "first_name",
+        "last_name",
+        "email",
+        "upload_code",
+        "created_at",
+        "email_state",
+        "email_state_at",
+        "email_shared",
+    }
+    assert (student["email_state"], student["email_state_at"], student["email_shared"]) == (None, None, False)
 
 
 def test_a_duplicate_nickname_is_a_conflict(api: Api) -> None:
