@@ -20,6 +20,12 @@ savepoint rolled back: that is two more round trips (SAVEPOINT, ROLLBACK TO) and
 the product does not pay for, the head's lock let go at the rollback rather than at the commit,
 and a dead event under the very key (exam, seq) the product's next append writes, which its
 unique check and its trigger would then step over.
+
+Mail is in the floor by the same construction: a recording that queues receipts writes their
+messages with one INSERT in its transaction (replayed as a one-row UPDATE, like every write),
+notes after the commit which ones SQS took (another), and hands them to the mail queue with one
+SendMessageBatch (made again as itself, to the same queue). A recording whose students have no
+address does none of it (tests/integration/test_bench_counter.py holds both).
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ STATIC = Path(__file__).parent / "static"
 # i18n.js: the student's and reviewer's words in the reader's language, after it.
 # team.js: the console's members, invitations and audit log, loaded by examiner.js when first opened.
 # files.js: the console's accepted types, malware checks and release, loaded by examiner.js once signed in.
+# mail.js: the console's codes by email, addresses and the emails' states, loaded with files.js.
 # A page and its scripts may come from caches up to 5 minutes apart: its interface stays, or it is
 # given a new name.
-SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js", "team.js", "files.js")
+SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js", "team.js", "files.js", "mail.js")
 # The catalogues, one per language, served flat (API Gateway's /static/{asset} is one segment):
 # static/i18n/de.json is /static/i18n-de.json.
 CATALOGUES = {f"i18n-{path.stem}.json": f"i18n/{path.name}" for path in sorted((STATIC / "i18n").glob("*.json"))}

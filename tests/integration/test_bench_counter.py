@@ -4,16 +4,21 @@ counts lands in the product's trace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import psycopg
+from exam_depository.adapters import db
 from exam_depository.adapters.db import audit as db_audit
 from exam_depository.domain import audit, audit_log
 from exam_depository.domain.access import Role
 from psycopg.rows import dict_row
 
-from bench.environment import FLOOR_CHAINS, StatementCounter
-from bench.floors import cpu_beside_floor, floor_chain
+from bench.environment import FLOOR_CHAINS, StatementCounter, Trace
+from bench.floors import cpu_beside_floor, floor_chain, replay
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import Api, Bucket, queued_in_sqs, sqs_event
 
 
 def test_a_floors_statements_go_through_the_counting_hooks_but_not_into_the_products_trace(
@@ -90,6 +95,69 @@ def test_a_floor_replays_an_audit_append_as_itself_on_a_chain_of_its_own(clean_d
     assert [(e.seq, audit.item_body(e)) for e in floor_events] == [(1, audit.body(event))]
     assert audit_log.chain_break(floor_events) is None
     assert audit_log.chain_break(exam_events) is None
+
+
+def _recorded_with_trace(
+    api: Api, bucket: Bucket, handler: Callable[[str], ModuleType], counter: StatementCounter, upload_code: str
+) -> Trace:
+    """A file handed in by the student of this code, recorded by the record function with the
+    counter's hooks in place: the recording's trace."""
+    form = api.request_upload(upload_code).body
+    bucket.upload(form, b"%PDF-1.7 answers")
+    notification = bucket.notification(form["fields"]["key"], len(b"%PDF-1.7 answers"))
+    counter.reset()
+    result = handler("record_submissions").lambda_handler(sqs_event({"Records": [notification]}), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    return counter.trace
+
+
+def test_a_recordings_floor_replays_its_receipts_insert_and_its_hand_over_to_the_mail_queue(
+    api: Api, bucket: Bucket, handler: Callable[[str], ModuleType], mail_queue: str
+) -> None:
+    # Given a student with an address, whose file is recorded with the counter's hooks in place
+    student = api.create_student("ana", email="ana@example.org")
+    counter = StatementCounter()
+    with counter.installed():
+        trace = _recorded_with_trace(api, bucket, handler, counter, student["upload_code"])
+
+        # Then its trace holds the receipt's INSERT as a write in the recording's transaction, the
+        # note that SQS took it as a write after the commit, and the one SendMessageBatch
+        [insert] = [s for s in trace.statements if "INSERT INTO message" in s.text]
+        assert insert.writes
+        assert insert.transaction is not None
+        [noted] = [s for s in trace.statements if s.text.startswith("UPDATE message SET enqueued_at")]
+        assert noted.writes
+        assert noted.transaction is None
+        [handed_over] = [r for r in trace.aws_requests if r.operation == "SendMessageBatch"]
+        assert (handed_over.service, handed_over.params["QueueUrl"], handed_over.pooled) == ("sqs", mail_queue, False)
+        # (what the test itself asks, out of the trace)
+        with counter.paused():
+            [message_id] = queued_in_sqs(mail_queue)
+            conn = db.connection()
+            conn.execute("CREATE TEMP TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
+            conn.execute("INSERT INTO bench_floor VALUES (1, 0)")
+
+        # When the floor replays the trace on the product's connection
+        with counter.paused():
+            replay(trace, conn)
+
+    # Then each write, the INSERT and the note among them, was a one-row UPDATE of the floor's own
+    # row, and the batch was handed to the mail queue again, as itself; no message was made twice
+    writes = sum(s.rows for s in trace.statements if s.writes and not s.appends)
+    assert conn.execute("SELECT n FROM bench_floor").fetchone() == {"n": writes}
+    assert queued_in_sqs(mail_queue) == [message_id]
+    assert conn.execute("SELECT count(*) AS n FROM message").fetchone() == {"n": 1}
+
+
+def test_a_recording_whose_student_has_no_address_asks_nothing_more_of_the_outside(
+    api: Api, bucket: Bucket, handler: Callable[[str], ModuleType], mail_queue: str
+) -> None:
+    student = api.create_student("ben")
+    counter = StatementCounter()
+    with counter.installed():
+        trace = _recorded_with_trace(api, bucket, handler, counter, student["upload_code"])
+    assert [s.text for s in trace.statements if "message" in s.text] == []
+    assert [r.operation for r in trace.aws_requests if r.service == "sqs"] == []
 
 
 def _exam(conn: psycopg.Connection[dict[str, Any]]) -> int:

@@ -53,25 +53,44 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
     assert codes.normalize(student["upload_code"]) is not None
     assert len(student["upload_code"].split("-")) == 5
     # The documented fields, and nothing else (no key, no internal column)
-    assert set(student) == {"nickname", "pseudonym", "first_name", "last_name", "email", "upload_code", "created_at"}
+    assert set(student) == {
+        "nickname",
+        "pseudonym",
+        "first_name",
+        "last_name",
+        "email",
+        "upload_code",
+        "created_at",
+        "email_state",
+        "email_state_at",
+        "email_shared",
+    }
+    assert (student["email_state"], student["email_state_at"], student["email_shared"]) == (None, None, False)
 
 
-@pytest.mark.parametrize("field", ["nickname", "email"])
-def test_duplicate_nickname_or_email_is_a_conflict(api: Api, field: str) -> None:
+def test_a_duplicate_nickname_is_a_conflict(api: Api) -> None:
     api.create_student("first", email="same@example.org")
-    clash = (
-        {"nickname": "FIRST", "email": "other@example.org"}
-        if field == "nickname"
-        else {"nickname": "second", "email": "SAME@example.org"}
-    )
 
-    response = api.call("create_student", "valid", body={"first_name": "A", "last_name": "B", **clash})
+    response = api.call(
+        "create_student", "valid", body={"first_name": "A", "last_name": "B", "nickname": "FIRST", "email": "o@x.org"}
+    )
 
     assert response.status == 409
     assert response.headers["Content-Type"] == PROBLEM
     assert response.body["status"] == 409
-    assert field in response.body["detail"]
+    assert "nickname" in response.body["detail"]
     assert "duplicate key" not in response.body["detail"]  # no database text
+
+
+def test_the_same_address_on_two_students_is_allowed_and_shown_on_both(api: Api) -> None:
+    first = api.create_student("first", email="family@example.org")
+    assert first["email_shared"] is False
+
+    second = api.create_student("second", email=" Family@EXAMPLE.org ")
+
+    assert (second["email"], second["email_shared"]) == ("Family@EXAMPLE.org", True)  # kept as written
+    shown = {item["nickname"]: item["email_shared"] for item in api.call("list_students", "first_page").body["items"]}
+    assert shown == {"first": True, "second": True}
 
 
 @pytest.mark.parametrize(
@@ -155,7 +174,7 @@ def test_a_page_says_of_each_student_exactly_what_their_own_route_says(
     assert StudentPage.model_validate(page.body).model_dump(mode="json") == page.body
     for item in page.body["items"]:
         detail = api.call("get_student", "by_nickname", path_params={"nickname": item["nickname"]}).body
-        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+        assert item == {name: value for name, value in detail.items() if name not in ("submissions", "messages")}
     rows = {item["nickname"]: item for item in page.body["items"]}
     assert rows["none"]["current"] is None
     assert rows["twice"]["attempts_used"] == 2
@@ -197,7 +216,7 @@ def test_a_page_applies_the_rules_as_get_student_does_where_the_database_writes_
     rows = {item["nickname"]: item for item in page.body["items"]}
     for nickname, item in rows.items():
         detail = api.call("get_student", "by_nickname", path_params={"nickname": nickname}).body
-        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+        assert item == {name: value for name, value in detail.items() if name not in ("submissions", "messages")}
     assert rows["expired"]["current"]["status"] == "expired"
     assert (rows["expired"]["attempts_used"], rows["expired"]["attempts_left"]) == (2, 0)
     assert rows["overtaken"]["due_at"] == rfc3339(soon + timedelta(days=1))
@@ -248,7 +267,7 @@ def test_a_page_applies_the_rules_as_get_student_does_where_the_database_writes_
     timed_rows = {item["nickname"]: item for item in timed.body["items"]}
     for nickname, item in timed_rows.items():
         detail = api.call("get_student", "by_nickname", path_params={"exam_id": "timed", "nickname": nickname}).body
-        assert item == {name: value for name, value in detail.items() if name != "submissions"}
+        assert item == {name: value for name, value in detail.items() if name not in ("submissions", "messages")}
     assert timed_rows["idle"]["due_at"] == rfc3339(now + timedelta(hours=1))
     assert timed_rows["rounded"]["time_allowed_seconds"] == 14444 + 420  # 10,860 s × 1.33 = 14,443.8, then 7 min
     assert timed_rows["rounded"]["due_at"] == rfc3339(now - timedelta(hours=1.5) + timedelta(seconds=14864))
@@ -584,7 +603,49 @@ def test_import_creates_every_row_and_reports_existing_ones(api: Api) -> None:
 
     again = _import(api, 'nickname,first_name,last_name\nzoe.l,Zoë,"Łukasiewicz, Jr."\n')
     assert again.status == 200
-    assert again.body == {"created": [], "existing": [response.body["created"][0]]}
+    assert again.body == {"created": [], "existing": [response.body["created"][0]], "warnings": []}
+
+
+def test_an_import_with_shared_addresses_creates_every_row_and_warns_of_each_by_line(api: Api) -> None:
+    api.create_student("mobrien", email="mary-ann.obrien@example.org")
+
+    response = _import(
+        api,
+        "nickname,first_name,last_name,email\n"
+        "mobrien,Mary-Ann,O'Brien,mary-ann.obrien@example.org\n"
+        "sis,Siobhan,O'Brien,Mary-Ann.OBrien@Example.org\n"
+        "ana,Ana,Lee,family@example.org\n"
+        "ben,Ben,Lee,FAMILY@example.org\n",
+    )
+
+    assert response.status == 201, response.body
+    assert [s["nickname"] for s in response.body["created"]] == ["sis", "ana", "ben"]
+    assert response.body["warnings"] == [
+        {"line": 3, "field": "email", "message": "same address as line 2 (mobrien)"},
+        {"line": 5, "field": "email", "message": "same address as line 4 (ana)"},
+    ]
+    # A later import naming an address a student already has says whose
+    alone = _import(api, "nickname,first_name,last_name,email\ncy,Cy,Lee,family@EXAMPLE.org\n")
+    assert alone.body["warnings"] == [{"line": 2, "field": "email", "message": alone.body["warnings"][0]["message"]}]
+    assert alone.body["warnings"][0]["message"] in (
+        "same address as ana, already in the exam",
+        "same address as ben, already in the exam",
+    )
+
+
+def test_an_address_mail_cannot_go_to_is_refused_at_import_with_its_line(api: Api) -> None:
+    response = _import(api, "nickname,first_name,last_name,email\nok,A,B,ok@example.org\nzl,Zoë,Ł,zoë@example.org\n")
+
+    assert response.status == 422
+    assert response.body["errors"] == [
+        {
+            "line": 3,
+            "field": "email",
+            "message": "The part before the @ has a character email cannot carry here (ë): use an address with only"
+            " ASCII letters, digits and . _ - + before the @",
+        }
+    ]
+    assert api.call("list_students", "first_page").body["items"] == []
 
 
 def test_import_with_bad_rows_lists_each_by_line_and_creates_nothing(api: Api) -> None:
@@ -672,7 +733,7 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     assert response.headers["Content-Disposition"] == 'attachment; filename="physics-2026-12-roster.csv"'
     text = response.body
     assert text.startswith(
-        "\ufeffnickname,first_name,last_name,email,upload_code,pseudonym,started_at,due_at,cutoff_at,"
+        "\ufeffnickname,first_name,last_name,email,email_state,upload_code,pseudonym,started_at,due_at,cutoff_at,"
         "extra_time_percent,extra_time_minutes\r\n"
     )
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
@@ -680,7 +741,7 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     for row in rows:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
-    codes_by_nickname = {row[0]: row[4] for row in rows}
+    codes_by_nickname = {row[0]: row[5] for row in rows}
     listed = api.call("list_students", "first_page", query={"limit": "500"}).body["items"]
     assert codes_by_nickname == {student["nickname"]: student["upload_code"] for student in listed}
 
@@ -698,7 +759,7 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     assert created == set(ROSTER)
     assert not {s["upload_code"] for s in imported.body["created"]} & set(codes_by_nickname.values())
     # with pseudonyms of their own: the column is read back as it was written, and ignored
-    assert not {s["pseudonym"] for s in imported.body["created"]} & {row[5] for row in rows}
+    assert not {s["pseudonym"] for s in imported.body["created"]} & {row[6] for row in rows}
 
 
 def test_the_same_nickname_may_be_in_two_exams_as_two_students(api: Api) -> None:

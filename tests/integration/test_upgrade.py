@@ -512,7 +512,7 @@ def test_a_database_from_before_timed_exams_keeps_every_window_flag_and_receipt_
             detail = api.call(
                 "get_student", "by_nickname", path_params={"exam_id": exam_id, "nickname": item["nickname"]}
             ).body
-            assert item == {name: value for name, value in detail.items() if name != "submissions"}
+            assert item == {name: value for name, value in detail.items() if name not in ("submissions", "messages")}
             assert (datetime.fromisoformat(item["due_at"]), datetime.fromisoformat(item["cutoff_at"])) == (due, cutoff)
             assert (item["started_at"], item["extra_time_percent"], item["extra_time_minutes"]) == (None, 0, 0)
             assert item["time_allowed_seconds"] is None
@@ -861,3 +861,127 @@ def test_the_content_and_scans_migration_rolls_back_and_applies_again(before_con
         ]
     # And migrating again applies it
     assert schema.migrate(url)[0] == "0012.content-and-scans"
+
+
+# --- before mail (0012) --------------------------------------------------------------------------
+
+BEFORE_MAIL_STUDENTS = [
+    # (nickname, email as that release stored it, the address mail goes to once migrated)
+    ("ana", "Ana.Lopez@Example.ORG", "ana.lopez@example.org"),
+    ("ben", "ben@example.org", "ben@example.org"),
+    ("cem", None, None),
+    ("dia", "dïa@example.org", None),  # not plain ASCII: counts as no address until given again
+]
+
+
+@pytest.fixture
+def before_mail_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0012 (before mail), filled as that release did: an exam of
+    the sample events' examiner whose students' addresses are unique, as its index required."""
+    with _database_at(server_url, "0012.content-and-scans") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, 1)", (EXAMINER,))
+            exam = conn.execute(OLDER_LAYERS_INSERT, (1, "physics", "Physics")).fetchone()
+            assert exam is not None
+            for nickname, email, _ in BEFORE_MAIL_STUDENTS:
+                conn.execute(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
+                       VALUES (%s, %s, 'A', 'B', %s, %s, %s)""",
+                    (exam[0], nickname, email, codes.new_code(), codes.new_pseudonym()),
+                )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+def _rollback_mail(url: str) -> None:
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    with backend.lock():
+        backend.rollback_migrations(
+            backend.to_rollback(every.__class__([m for m in every if m.id > "0012.content-and-scans"]))
+        )
+
+
+def test_a_database_from_before_mail_gets_each_address_as_mail_goes_to_it_and_then_allows_duplicates(
+    before_mail_database: str, handler: Callable[[str], ModuleType]
+) -> None:
+    url = before_mail_database
+
+    # When this release's migration runs
+    assert schema.migrate(url) == ["0013.mail"]
+
+    # Then each address is kept as written, and mail goes to its lower-cased ASCII form (none
+    # for one that is not plain ASCII); nobody was mailed; every exam sends receipts, in English
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """SELECT nickname, email, email_address, email_state, invitations, invited_at FROM student
+                ORDER BY nickname"""
+        ).fetchall()
+        assert rows == [(nickname, email, address, None, 0, None) for nickname, email, address in BEFORE_MAIL_STUDENTS]
+        assert conn.execute("SELECT email_receipts, language, codes_sent_at FROM exam").fetchall() == [
+            (True, "en", None)
+        ]
+    api = Api(handler)
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "physics"}).body
+    assert (exam["email_receipts"], exam["language"], exam["email_counts"]["queued"]) == (True, "en", 0)
+    # And the same address on a second student of the exam is now accepted, and shown
+    added = api.call(
+        "create_student",
+        "valid",
+        path_params={"exam_id": "physics"},
+        body={"nickname": "eve", "first_name": "E", "last_name": "V", "email": "BEN@example.org"},
+    )
+    assert added.status == 201, added.body
+    ben = api.call("get_student", "by_nickname", path_params={"exam_id": "physics", "nickname": "ben"}).body
+    assert ben["email_shared"] is True
+
+
+def test_the_mail_migration_rolls_back_only_once_no_exam_holds_an_address_twice(before_mail_database: str) -> None:
+    url = before_mail_database
+    schema.migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        exam_pk = conn.execute("SELECT id FROM exam").fetchone()
+        assert exam_pk is not None
+        conn.execute(
+            """INSERT INTO student (exam_id, nickname, first_name, last_name, email, email_address, upload_code,
+                                    pseudonym)
+               VALUES (%s, 'eve', 'E', 'V', 'Ben@Example.org', 'ben@example.org', %s, %s)""",
+            (exam_pk[0], codes.new_code(), codes.new_pseudonym()),
+        )
+        conn.execute(
+            """INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address)
+               SELECT gen_random_uuid(), exam_id, id, 'invitation', 'invitation:' || id || ':1', email_address
+                 FROM student WHERE nickname = 'eve'"""
+        )
+
+    # When the rollback runs while the exam holds ben's address twice
+    # Then it refuses, saying why, and the schema stays this release's
+    with pytest.raises(psycopg.errors.RaiseException, match="duplicate addresses: remove them first"):
+        _rollback_mail(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('message') IS NOT NULL").fetchone() == (True,)
+
+    # When the duplicate is removed, the rollback goes through: the older layer's unique index is back
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM student WHERE nickname = 'eve'")
+    _rollback_mail(url)
+    with psycopg.connect(url) as conn:
+        added = conn.execute(
+            """SELECT table_name || '.' || column_name FROM information_schema.columns
+               WHERE (table_name, column_name) IN (('exam', 'email_receipts'), ('exam', 'language'),
+                                                   ('student', 'email_address'), ('student', 'email_state'))"""
+        ).fetchall()
+        assert added == []
+        assert conn.execute(
+            "SELECT to_regclass('message'), to_regclass('suppressed_address'), to_regclass('mail_pace')"
+        ).fetchone() == (None, None, None)
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                """INSERT INTO student (exam_id, nickname, first_name, last_name, email, upload_code, pseudonym)
+                   SELECT exam_id, 'eve', 'E', 'V', 'BEN@example.org', %s, %s FROM student WHERE nickname = 'ben'""",
+                (codes.new_code(), codes.new_pseudonym()),
+            )
+    # And migrating again applies it
+    assert schema.migrate(url) == ["0013.mail"]

@@ -16,6 +16,7 @@ import pytest
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import AuditAction
 from exam_depository.domain.content_types import FOUND_NAMES, KINDS
+from exam_depository.domain.mail import MessageKind, MessageState, SkipReason
 from exam_depository.domain.statuses import ScanState
 
 from tests.conftest import ROOT
@@ -26,8 +27,8 @@ PAGES = ("upload.html", "verify.html")
 # The scripts whose words come from the catalogues (retry.js speaks on both pages).
 SCRIPTS = ("upload.js", "verify.js", "i18n.js", "retry.js")
 # The console's scripts that keep their words by key (team.js: members, invitations, the audit log;
-# files.js: accepted types, malware checks, release).
-CONSOLE_SCRIPTS = ("examiner.js", "team.js", "files.js")
+# files.js: accepted types, malware checks, release; mail.js: codes by email, addresses, the emails' states).
+CONSOLE_SCRIPTS = ("examiner.js", "team.js", "files.js", "mail.js")
 # The console's HTML buttons that open the team parts, by their keys.
 CONSOLE_BUTTONS = {"join-exam": "team.join.open", "open-members": "team.members.open", "open-audit": "team.audit.open"}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -214,6 +215,22 @@ def test_the_consoles_file_words_are_the_english_catalogues() -> None:
 
     assert words, "files.js keeps its words by key"
     assert words == {key: text for key, text in catalogue("en").items() if key.startswith("files.")}
+
+
+def test_the_consoles_mail_words_are_the_english_catalogues_and_name_every_state() -> None:
+    pair = re.compile(r'"(mail\.[a-z0-9._-]+)": "([^"]*)"')
+    words = dict(pair.findall((STATIC / "mail.js").read_text()))
+
+    assert words, "mail.js keeps its words by key"
+    assert words == {key: text for key, text in catalogue("en").items() if key.startswith("mail.")}
+    assert sorted(key.removeprefix("mail.state.") for key in words if key.startswith("mail.state.")) == sorted(
+        [*get_args(MessageState), "none"]
+    )
+    assert sorted(key.removeprefix("mail.kind.") for key in words if key.startswith("mail.kind.")) == sorted(
+        get_args(MessageKind)
+    )
+    skipped = sorted(key.removeprefix("mail.skipped.") for key in words if key.startswith("mail.skipped."))
+    assert skipped == sorted(reason for reason in get_args(SkipReason) if reason != "receipts_off")
 
 
 def test_every_kind_every_found_type_and_every_scan_state_is_said_in_words() -> None:

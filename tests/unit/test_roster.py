@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
-from exam_depository.domain.roster import MAX_ROWS, parse_accommodations, parse_roster, roster_csv
+from exam_depository.domain.mail import normalized_address
+from exam_depository.domain.roster import (
+    MAX_ROWS,
+    parse_accommodations,
+    parse_roster,
+    roster_csv,
+    shared_address_warnings,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,11 +31,84 @@ def test_line_numbers_count_quoted_newlines() -> None:
     assert [(e["line"], e["field"]) for e in caught.value.errors or []] == [(2, "first_name"), (4, "nickname")]
 
 
-def test_duplicates_in_the_file_are_reported_against_their_first_line() -> None:
+def test_a_nickname_twice_is_reported_against_its_first_line() -> None:
     body = "nickname,first_name,last_name,email\na,A,B,x@y.org\nA,C,D,\nb,E,F,X@y.org\n"
     with pytest.raises(InvalidInput) as caught:
         parse_roster(body.encode())
-    assert [e["message"] for e in caught.value.errors or []] == ["duplicate of line 2", "duplicate of line 2"]
+    assert [(e["line"], e["field"], e["message"]) for e in caught.value.errors or []] == [
+        (3, "nickname", "duplicate of line 2")
+    ]
+
+
+def test_an_address_twice_is_allowed_and_each_later_line_warned_against_the_first() -> None:
+    body = (
+        "nickname,first_name,last_name,email\n"
+        "ana,Ana,Lee,family@example.org\n"
+        "ben,Ben,Lee,Family@EXAMPLE.org\n"
+        "cy,Cy,Zhou,cy@example.org\n"
+        "dan,Dan,Lee, family@example.org \n"
+    )
+    rows = parse_roster(body.encode())
+
+    assert [row.student.nickname for row in rows] == ["ana", "ben", "cy", "dan"]
+    assert [row.student.email for row in rows] == [
+        "family@example.org",
+        "Family@EXAMPLE.org",  # kept as written: mail goes to its normalized form
+        "cy@example.org",
+        "family@example.org",
+    ]
+    assert shared_address_warnings(rows, {}) == [
+        {"line": 3, "field": "email", "message": "same address as line 2 (ana)"},
+        {"line": 5, "field": "email", "message": "same address as line 2 (ana)"},
+    ]
+
+
+def test_an_address_a_student_of_the_exam_has_is_warned_but_not_the_students_own_row() -> None:
+    body = "nickname,first_name,last_name,email\nana,Ana,Lee,ana@example.org\nzoe,Zoe,Lee,ANA@example.org\n"
+    rows = parse_roster(body.encode())
+
+    # ana is in the exam already (an import again): her own row is no warning; zoe's is
+    assert shared_address_warnings(rows, {"ana@example.org": "ana"}) == [
+        {"line": 3, "field": "email", "message": "same address as line 2 (ana)"}
+    ]
+    assert shared_address_warnings(rows[1:], {"ana@example.org": "ana"}) == [
+        {"line": 3, "field": "email", "message": "same address as ana, already in the exam"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        (
+            "zoë@example.org",
+            "The part before the @ has a character email cannot carry here (ë): use an address with only ASCII"
+            " letters, digits and . _ - + before the @",
+        ),
+        ("ana@localhost", "The part after the @-sign is not valid. It should have a period."),
+        ('"""ana lee""@example.org"', "Quoting the part before the @-sign is not allowed here."),  # a CSV cell
+        ("ana@[192.0.2.1]", "A bracketed IP address after the @-sign is not allowed here."),
+        (
+            "Ana Lee <ana@example.org>",
+            "A display name and angle brackets around the email address are not permitted here.",
+        ),
+        ("ana@example..org", "An email address cannot have two periods in a row."),
+        ("ana", "An email address must have an @-sign."),
+    ],
+    ids=["unicode-local-part", "no-period", "quoted", "ip-address", "display-name", "two-periods", "no-at"],
+)
+def test_an_address_mail_cannot_go_to_is_refused_with_its_line_and_a_sentence(email: str, message: str) -> None:
+    body = f"nickname,first_name,last_name,email\nok,A,B,ok@example.org\nzl,Zoë,Ł,{email}\n"
+    with pytest.raises(InvalidInput) as caught:
+        parse_roster(body.encode())
+    assert caught.value.errors == [{"line": 3, "field": "email", "message": message}]
+
+
+def test_a_unicode_domain_is_kept_as_written_and_sent_to_in_punycode() -> None:
+    (row,) = parse_roster("nickname,first_name,last_name,email\nana,Ana,Lee,Ana@München.de\n".encode())
+
+    assert row.student.email == "Ana@München.de"
+    assert normalized_address("Ana@München.de") == "ana@xn--mnchen-3ya.de"
+    assert normalized_address(" Ana.Smith+Exams@Example.ORG ".strip()) == "ana.smith+exams@example.org"
 
 
 def test_at_most_5000_rows() -> None:
@@ -64,9 +144,9 @@ def test_a_neutralized_cell_never_starts_a_formula_and_is_restored_exactly(cell:
 def test_the_roster_csv_has_a_bom_crlf_and_quotes_what_needs_quoting() -> None:
     text = roster_csv([{"nickname": "a", "first_name": "=1+1", "last_name": 'O"Brien, Jr.', "email": None}])
     assert text == (
-        "\ufeffnickname,first_name,last_name,email,upload_code,pseudonym,started_at,due_at,cutoff_at,"
+        "\ufeffnickname,first_name,last_name,email,email_state,upload_code,pseudonym,started_at,due_at,cutoff_at,"
         "extra_time_percent,extra_time_minutes\r\n"
-        'a,\'=1+1,"O""Brien, Jr.",,,,,,,,\r\n'
+        'a,\'=1+1,"O""Brien, Jr.",,,,,,,,,\r\n'
     )
 
 
@@ -90,6 +170,29 @@ def test_a_roster_download_imports_back_its_clock_and_accommodation_columns_igno
     )
     (row,) = parse_roster(downloaded.encode())
     assert (row.line, row.student.nickname, row.student.first_name, row.student.email) == (2, "a", "Ann", None)
+
+
+def test_the_email_state_column_is_downloaded_and_read_back_as_nothing() -> None:
+    downloaded = roster_csv(
+        [
+            {
+                "nickname": "a",
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "email": "ann@example.org",
+                "email_state": "bounced",
+            },
+            {"nickname": "b", "first_name": "Bo", "last_name": "Ng", "email": None, "email_state": None},
+        ]
+    )
+    header, first, second = downloaded.removeprefix("\ufeff").splitlines()[:3]
+    assert header.split(",")[3:6] == ["email", "email_state", "upload_code"]
+    assert first.split(",")[3:5] == ["ann@example.org", "bounced"]
+    assert second.split(",")[3:5] == ["", ""]
+
+    rows = parse_roster(downloaded.encode())
+    assert [(row.student.nickname, row.student.email) for row in rows] == [("a", "ann@example.org"), ("b", None)]
+    assert "email_state" not in type(rows[0].student).model_fields  # read, and ignored: a state is the server's
 
 
 # --- accommodations ---------------------------------------------------------------------------

@@ -380,7 +380,7 @@ async function showExams(more) {
   $("exams-table").hidden = body.rows.length === 0;
   exam = null;
   show("exams");
-  files((f) => f.forms());
+  extras((p) => p.forms());
   if (more && rows.length) rows[0].querySelector("button").focus();
   else if (!more) $("exams-title").focus();
 }
@@ -405,7 +405,7 @@ async function createExam(event) {
     };
     const duration = durationFrom($("exam-hours"), $("exam-minutes"));
     if (duration !== null) json.duration_minutes = duration;
-    Object.assign(json, (await load("files"), fileParts.fields(form)));
+    Object.assign(json, await extraFields(form));
     const { data } = await call("POST", "exams", { json });
     form.reset();
     delete $("exam-id").dataset.typed;
@@ -429,7 +429,7 @@ function showSummary(counts) {
   setText("count-none", counts.none_yet);
   $("summary-time").textContent = `As of ${when(now().toISOString())}.`;
   $("roster-stale").hidden = !shownCounts || JSON.stringify(counts) === JSON.stringify(shownCounts);
-  files((f) => f.banner(exam));
+  extras((p) => p.banner(exam));
 }
 
 function fillEditForm(data) {
@@ -447,7 +447,7 @@ function fillEditForm(data) {
   $("edit-zone").value = data.timezone;
   $("edit-anonymous").checked = data.anonymous;
   $("edit-exam").dataset.changed = "";
-  files((f) => f.fill(data));
+  extras((p) => p.fill(data));
 }
 
 function showState(state) {
@@ -645,7 +645,7 @@ function studentRow(student) {
     cell("Their due time", "own-due timed-only", dateCell(student.due_at)),
     actions);
   row.dataset.nickname = nickname;
-  files((f) => f.row(student, row));
+  extras((p) => p.row(student, row));
   return row;
 }
 
@@ -769,6 +769,7 @@ async function importRoster(event) {
       el("li", {}, el("span", { className: "mono" }, s.nickname), ` ${s.first_name} ${s.last_name}, upload code `,
         el("span", { className: "mono" }, s.upload_code))));
     $("import-result").hidden = false;
+    extras((p) => p.imported && p.imported(data));
     form.reset();
     droppedFile = null;
     $("drop-name").textContent = "";
@@ -1116,7 +1117,7 @@ function showStudent(s) {
   $("remove-student").textContent = `Remove ${handle(s)} from the exam…`;
   $("remove-yes").textContent = `Remove ${handle(s)} for good`;
   $("remove-no").textContent = `Keep ${handle(s)}`;
-  files((f) => f.student(s)); // its files
+  extras((p) => p.student(s)); // its files, its emails
 }
 
 // How a timed student's window was made: their start, the time limit with their extra time, and
@@ -1304,7 +1305,7 @@ async function editExam(event) {
     if ($("edit-anonymous").checked !== editShown["edit-anonymous"]) json.anonymous = $("edit-anonymous").checked;
     const duration = durationFrom($("edit-hours"), $("edit-minutes"));
     if (duration !== editShown.duration) json.duration_minutes = duration; // null: no time limit any more
-    Object.assign(json, (await load("files"), fileParts.fields(form, exam)));
+    Object.assign(json, await extraFields(form, exam));
     if (!Object.keys(json).length) { say("Nothing was changed."); return; }
     const { data } = await call("PATCH", path("exams", exam.exam_id), { json });
     fillEditForm(data);
@@ -1362,7 +1363,8 @@ async function deleteExam() {
 // --- the team: members, joining by invitation, the audit log ---------------------------------
 
 // Parts loaded when first needed, so that the console's first load stays light: team.js when one of
-// its parts is opened, files.js (accepted types, malware checks, release) once signed in.
+// its parts is opened, files.js (accepted types, malware checks, release) and mail.js (codes by
+// email, addresses, the emails' states) once signed in.
 const parts = {};
 function load(name) {
   return parts[name] ||= new Promise((resolve, reject) => document.body.append(el("script", {
@@ -1370,8 +1372,9 @@ function load(name) {
     onerror: () => { parts[name] = null; reject(new Refused(0, { detail: "The network failed. Check your connection, then try again." })); },
   })));
 }
-// files.js's share of drawing an exam or a file, once it is loaded.
-const files = (draw) => load("files").then(() => draw(fileParts), () => {});
+// files.js's and mail.js's share of drawing an exam, a student or a file, and of the exam's forms.
+const extras = (draw) => Promise.all([load("files"), load("mail")]).then(() => [fileParts, mailParts].forEach(draw), () => {});
+const extraFields = async (form, shown) => (await Promise.all([load("files"), load("mail")]), { ...fileParts.fields(form, shown), ...mailParts.fields(form, shown) });
 function teamButton(id, part) {
   $(id).addEventListener("click", () => attempt(async () => {
     await load("team");

@@ -95,6 +95,8 @@ const teamParts = (() => {
     "team.action.student.code_regenerated": "Made a new upload code",
     "team.action.student.code_shown": "Was shown upload codes",
     "team.action.student.name_revealed": "Was shown the names behind pseudonyms",
+    "team.action.students.invited": "Emailed students their upload codes",
+    "team.action.student.email_changed": "Changed a student's email address",
     "team.action.extension.set": "Gave an extension",
     "team.action.extension.removed": "Removed an extension",
     "team.action.extensions.imported": "Imported extensions",

@@ -1,6 +1,20 @@
 // The student's page: code -> attempts -> file -> presigned form -> straight to S3 -> receipt. In a
 // timed exam the student starts their own time first (the server's clock), then gets the paper.
 "use strict";
+// A link from the student's invitation carries their code in its fragment (#code=…), which reaches
+// no server, no log and no Referer. The fragment leaves the address bar and the history entry
+// first, before anything else reads the page's address: a bookmark, a shared screen or the back
+// button does not keep it. Any other fragment goes too (the page has no anchors).
+function takeLink() {
+  const fragment = window.location.hash;
+  if (!fragment) return null;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  let text = "";
+  try { text = decodeURIComponent(fragment); } catch (err) { text = ""; }
+  const found = /^#code=([0-9A-Za-z -]{1,64})$/.exec(text);
+  return { code: found ? found[1] : null, meant: fragment.startsWith("#code") };
+}
+const linked = takeLink();
 const api = document.body.dataset.api;
 const MAX_BYTES = 3 * 1024 * 1024;
 const $ = (id) => document.getElementById(id);
@@ -684,3 +698,14 @@ $("start-cancel").addEventListener("click", () => $("start-dialog").close("cance
 $("start-confirm").addEventListener("click", () => $("start-dialog").close("start"));
 $("start-dialog").addEventListener("close", () => { if ($("start-dialog").returnValue === "start") startExam(); });
 $("paper-button").addEventListener("click", downloadPaper);
+// The code from the link, looked up as Continue does; also from a link opened in this tab later.
+function openLink(link) {
+  if (link && link.code) {
+    $("code").value = link.code;
+    loadStudent().then(() => { if (code && !said.status) say(words("upload.link.opened")); });
+  } else if (link && link.meant) {
+    i18n.ready.then(() => fail(words("upload.link.unreadable")));
+  }
+}
+openLink(linked);
+window.addEventListener("hashchange", () => openLink(takeLink()));

@@ -225,8 +225,12 @@ def student(row: StudentRow) -> Student:
 def import_result(result: RosterImport) -> ImportResult:
     from exam_depository.api.models.roster import ImportResult
 
-    return ImportResult(
-        created=[student(row) for row in result.created], existing=[student(row) for row in result.existing]
+    return ImportResult.model_validate(
+        {
+            "created": [student(row) for row in result.created],
+            "existing": [student(row) for row in result.existing],
+            "warnings": result.warnings,
+        }
     )
 
 

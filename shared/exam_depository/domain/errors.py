@@ -167,8 +167,15 @@ class SendingTooOften(DomainError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     kind = "sending-too-often"
 
-    def __init__(self, detail: str, *, retry_after_s: int) -> None:
-        super().__init__(detail, extra={"retry_after_s": retry_after_s})
+    def __init__(
+        self,
+        detail: str,
+        errors: list[dict[str, object]] | None = None,
+        extra: dict[str, object] | None = None,
+        *,
+        retry_after_s: int = 10,
+    ) -> None:
+        super().__init__(detail, errors, {**(extra or {}), "retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
 
 

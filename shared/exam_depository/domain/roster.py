@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -13,13 +13,15 @@ from pydantic import ValidationError
 from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
 from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn, readable
+from exam_depository.domain.mail import normalized_address
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")
 # What the roster download adds to a student's names: a download imports back as it is (these
 # columns are read and ignored), and the new exam's students get codes and pseudonyms of their own
-# (always made by the server), and no clock or accommodation (given by their own routes).
+# (always made by the server), no mail yet, and no clock or accommodation (given by their own routes).
 DOWNLOAD_COLUMNS = (
+    "email_state",
     "upload_code",
     "pseudonym",
     "started_at",
@@ -105,13 +107,12 @@ def _columns(header: list[str]) -> list[str]:
 
 @dataclass
 class _RosterCheck:
-    """Rows checked so far: the valid ones, every error, and who already used a nickname/email."""
+    """Rows checked so far: the valid ones, every error, and who already used a nickname."""
 
     columns: list[str]
     rows: list[RosterRow] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
     nickname_lines: dict[str, int] = field(default_factory=dict)
-    email_lines: dict[str, int] = field(default_factory=dict)
 
     def add(self, line: int, record: list[str]) -> None:
         if len(record) != len(self.columns):
@@ -131,19 +132,36 @@ class _RosterCheck:
                 self.errors.append({"line": line, "field": str(problem["loc"][0]), "message": readable(problem)})
             return
         nickname = student.nickname.lower()
-        email = student.email.lower() if student.email is not None else None
         if nickname in self.nickname_lines:
-            self._duplicate(line, "nickname", self.nickname_lines[nickname])
-        elif email is not None and email in self.email_lines:
-            self._duplicate(line, "email", self.email_lines[email])
+            first_line = self.nickname_lines[nickname]
+            self.errors.append({"line": line, "field": "nickname", "message": f"duplicate of line {first_line}"})
         else:
             self.nickname_lines[nickname] = line
-            if email is not None:
-                self.email_lines[email] = line
             self.rows.append(RosterRow(line, student))
 
-    def _duplicate(self, line: int, column: str, first_line: int) -> None:
-        self.errors.append({"line": line, "field": column, "message": f"duplicate of line {first_line}"})
+
+def shared_address_warnings(rows: list[RosterRow], in_exam: Mapping[str, str]) -> list[dict[str, object]]:
+    """The rows whose address another student has: allowed (a family's shared mailbox), and
+    shown, by line, beside what the import did. Addresses compare as mail goes to them
+    (`normalized_address`: Ana@Example.org is ana@example.org). `in_exam` holds the exam's students
+    already there, by address (normalized) to nickname; a row of one of them (an import again) is
+    not a warning about itself."""
+    warnings: list[dict[str, object]] = []
+    first: dict[str, RosterRow] = {}
+    for row in rows:
+        if row.student.email is None:
+            continue
+        address = normalized_address(row.student.email)
+        holder = in_exam.get(address)
+        earlier = first.setdefault(address, row)
+        if earlier is not row:
+            message = f"same address as line {earlier.line} ({earlier.student.nickname})"
+        elif holder is not None and holder.lower() != row.student.nickname.lower():
+            message = f"same address as {holder}, already in the exam"
+        else:
+            continue
+        warnings.append({"line": row.line, "field": "email", "message": message})
+    return warnings
 
 
 def roster_csv(students: list[dict[str, str | None]]) -> str:

@@ -8,7 +8,7 @@ pseudonyms in an anonymous exam; the log names students by pseudonym only."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -64,31 +64,37 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
 class RosterImport:
     created: list[db.students.StudentRow]
     existing: list[db.students.StudentRow]  # in the exam already, with the same names
+    # Rows whose address another student has (allowed, and shown): {"line", "field", "message"}.
+    warnings: list[dict[str, object]] = field(default_factory=list)
 
 
 def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
     """Create every new student of a CSV roster in one transaction, or none. A row whose nickname
     is in the exam with the same names is reported in `existing`; one that clashes with another
-    student is an error."""
+    student is an error. An address another student has (in the file or in the exam) is allowed
+    and reported in `warnings`, by line."""
     # Loaded here, not at import: the CSV parsers and the input models they validate with are
     # the import functions' alone, and building those models is most of the other functions' init.
-    from exam_depository.domain.roster import parse_roster
+    from exam_depository.domain.mail import normalized_address
+    from exam_depository.domain.roster import parse_roster, shared_address_warnings
 
     rows = parse_roster(body)
+    addresses = {
+        row.student.email: normalized_address(row.student.email) for row in rows if row.student.email is not None
+    }
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         known = db.students.students_by_nicknames_or_emails(
             conn,
             exam.exam_pk,
             [row.student.nickname for row in rows],
-            [row.student.email for row in rows if row.student.email is not None],
+            # as written and as sent: an address stored either way is found
+            sorted({*addresses, *addresses.values()}),
         )
         by_nickname = {student.nickname.lower(): student for student in known}
-        by_email = {student.email.lower(): student for student in known if student.email}
         existing, to_create, clashes = [], [], []
         for row in rows:
             same = by_nickname.get(row.student.nickname.lower())
-            email_owner = by_email.get(row.student.email.lower()) if row.student.email else None
             if same is not None and (same.first_name, same.last_name) == (
                 row.student.first_name,
                 row.student.last_name,
@@ -98,8 +104,6 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
                 clashes.append(
                     {"line": row.line, "field": "nickname", "message": "nickname already used by another student"}
                 )
-            elif email_owner is not None:
-                clashes.append({"line": row.line, "field": "email", "message": "email already used by another student"})
             else:
                 to_create.append(row.student)
         if clashes:
@@ -113,7 +117,19 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
             subjects=tuple(row.pseudonym for row in created),
         )
         db.audit.append(conn, exam.exam_pk, [imported])
-    return RosterImport(created, existing)
+    in_exam = {_address(student.email): student.nickname for student in known if student.email}
+    return RosterImport(created, existing, shared_address_warnings(rows, in_exam))
+
+
+def _address(email: str) -> str:
+    """A stored address as mail goes to it; one stored before addresses were checked as they are
+    now, and refused by the check, compares as written (lower-cased)."""
+    from exam_depository.domain.mail import normalized_address
+
+    try:
+        return normalized_address(email)
+    except ValueError:
+        return email.strip().lower()
 
 
 def list_students(

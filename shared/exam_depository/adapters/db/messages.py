@@ -231,10 +231,11 @@ def suppression(conn: Connection, address: str) -> Suppression | None:
 
 def apply_event(conn: Connection, event: MailEvent) -> Applied:
     """What SES said of a message: found by our tag (else by SES's id), it learns SES's id and
-    when SES took it, and moves to the event's state only if that is an advance (events come in
-    any order and more than once); its student follows. A permanent bounce or a complaint
-    suppresses the address, and every student who has it, in any exam, shows it. One message and
-    at most one address: run in a transaction of its own."""
+    when SES took it (any event but a rejection proves SES sent it), and moves to the event's
+    state only if that is an advance (events come in any order and more than once); its student
+    follows. A permanent bounce or a complaint suppresses the address, and every student who has
+    it, in any exam, shows it. One message and at most one address: run in a transaction of its
+    own."""
     from exam_depository.domain.mail_events import new_state, suppresses
 
     state = new_state(event)
@@ -247,7 +248,7 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
              ), updated AS (
                UPDATE message m
                   SET ses_message_id = COALESCE(m.ses_message_id, %(ses_message_id)s),
-                      sent_at = COALESCE(m.sent_at, %(at)s),
+                      sent_at = CASE WHEN %(kind)s = 'reject' THEN m.sent_at ELSE COALESCE(m.sent_at, %(at)s) END,
                       state = CASE WHEN m.state = ANY(%(below)s) THEN %(state)s ELSE m.state END,
                       detail = CASE WHEN m.state = ANY(%(below)s) THEN COALESCE(%(detail)s, m.detail)
                                     ELSE m.detail END,
@@ -267,6 +268,7 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
             "state": state,
             "below": states_below(state) if state is not None else [],
             "detail": event.detail,
+            "kind": event.kind,
         },
     ).fetchone()
     if row is None:

@@ -93,9 +93,19 @@ class StudentPage(ApiModel):
     next_cursor: str | None
 
 
+class ImportWarning(ApiModel):
+    line: int = Field(description="The row's line in the CSV (the header is line 1).")
+    field: str = Field(description="The column the warning is about.")
+    message: str
+
+
 class ImportResult(ApiModel):
     created: list[Student]
     existing: list[Student]
+    warnings: list[ImportWarning] = Field(
+        description="Rows imported as they are, with something to check: an address another student has (allowed: "
+        "a shared mailbox gets both students' mail)."
+    )
 
 
 class ExtensionImportResult(ApiModel):
