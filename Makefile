@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key unsuppress logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -188,6 +188,10 @@ assign-exam: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Give t
 link-key: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## A rotated key: NEW_KEY_ID acts as the examiner of KEY_ID (LOCAL=1 locally)
 	@test -n "$(KEY_ID)" -a -n "$(NEW_KEY_ID)" || { echo "error: KEY_ID=<old key id> NEW_KEY_ID=<new key id>" >&2; exit 1; }
 	$(call ADMINISTER,{"command": "link-key"$(comma) "api_key_id": "$(NEW_KEY_ID)"$(comma) "same_examiner_as": "$(KEY_ID)"})
+
+unsuppress: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Let mail go again to ADDRESS, suppressed after a bounce or complaint (LOCAL=1 locally)
+	@test -n "$(ADDRESS)" || { echo "error: ADDRESS=<the address>" >&2; exit 1; }
+	$(call ADMINISTER,{"command": "unsuppress"$(comma) "address": "$(ADDRESS)"})
 
 smoke: $(VENV)/.installed ## Create, upload, record, download and delete once against STACK
 	$(OPS) smoke --stack $(STACK)
