@@ -399,6 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", type=Path, required=True, help="the deployment's deployed.json")
     parser.add_argument("--port", type=int, required=True, help="the SMTP port (MiniStack's SMTP_HOST)")
+    parser.add_argument(
+        "--local-dir", type=Path, help="where the mailbox and the hold file are (the stack file's folder)"
+    )
     arguments = parser.parse_args(argv)
     info = json.loads(arguments.stack.read_text())
     import boto3
@@ -412,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
         session.client("events"),
         region=info["region"],
         account=session.client("sts").get_caller_identity()["Account"],
-        local_dir=arguments.stack.parent,
+        local_dir=arguments.local_dir or arguments.stack.parent,
         stop=stop,
         port=arguments.port,
     )
