@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.utils
 import ipaddress
 import json
 import os
@@ -305,6 +306,7 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
     _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
+    _authorize_raw_sends_on_their_identity(importlib.import_module("ministack.core.iam_actions"))
     _evaluate_joins_in_conditions(
         *(importlib.import_module(f"ministack.services.cloudformation.{name}") for name in CONDITION_MODULES)
     )
@@ -364,6 +366,27 @@ SQS_BATCH_ACTIONS = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 }
+
+
+def _authorize_raw_sends_on_their_identity(iam_actions: Any) -> None:
+    """MiniStack 1.5.33 authorizes SES v1's SendRawEmail (and SendEmail) on the resource "*",
+    where SES authorizes the identity the message is sent from: the sender's role, which may send
+    from its own address and domain only (as AWS advises), is refused every message. Here the
+    identity is the domain of the call's Source, the identity this deployment verifies (SES also
+    checks the configuration set, which MiniStack's one resource per request cannot express).
+    Fixed when `extract_resource_arn` (core/iam_actions.py) names an identity for SendRawEmail."""
+    extract = iam_actions.extract_resource_arn
+
+    def on_identity(*args: Any) -> Any:  # (service, method, path, headers, body, query, region, account)
+        service, query, region, account = args[0], args[5], args[6], args[7]
+        action = iam_actions._query_param(query, "Action") if service == "ses" else None
+        source = iam_actions._query_param(query, "Source") if action in ("SendRawEmail", "SendEmail") else None
+        if source:
+            domain = email.utils.parseaddr(source)[1].rpartition("@")[2]
+            return f"arn:aws:ses:{region}:{account}:identity/{domain}"
+        return extract(*args)
+
+    iam_actions.extract_resource_arn = on_identity
 
 
 def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
