@@ -44,7 +44,7 @@ def _messages(conn: Conn) -> list[dict[str, Any]]:
     return conn.execute(
         """SELECT m.id, m.kind, m.state, m.upload_id::text, m.address, m.enqueued_at, m.ses_message_id, m.sent_at,
                   s.nickname, s.email_state
-             FROM message m JOIN student s ON s.id = m.student_id ORDER BY m.queued_at, m.id"""
+             FROM message m JOIN student s ON s.id = m.student_id ORDER BY m.queued_at, s.nickname, m.id"""
     ).fetchall()
 
 
@@ -85,6 +85,8 @@ def test_no_receipt_without_an_address_or_when_the_exam_sends_none(
     without = api.create_student("ben")
     changed = api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body={"email_receipts": False})
     assert (changed.status, changed.body["email_receipts"]) == (200, False)
+    updated = conn.execute("SELECT before, after FROM audit_event WHERE action = 'exam.updated'").fetchall()
+    assert updated == [{"before": {"email_receipts": True}, "after": {"email_receipts": False}}]
     with_address = api.create_student("ana", email="ana@example.org")
 
     # When both hand in
@@ -165,6 +167,12 @@ def test_events_in_any_order_move_a_message_forward_only_and_its_student_with_it
     assert _state(conn, message_id) == ("delivered", "delivered")
     # An event without our tag is found by SES's id
     assert _apply(conn, _event("complaint", None, "ses-1")).state == "complained"
+    # A rejection (SES found a virus) fails a message that was never sent
+    rejected = _apply(conn, _event("reject", invited[1], "ses-2", detail="Bad content"))
+    assert rejected.state == "failed"
+    never_sent = conn.execute("SELECT sent_at, detail FROM message WHERE id = %s", (invited[1],)).fetchone()
+    assert never_sent == {"sent_at": None, "detail": "Bad content"}
+    assert _state(conn, invited[1]) == ("failed", "failed")
     # And one for no message of ours is unmatched
     assert _apply(conn, _event("delivery", uuid4(), "ses-unknown")) == messages.Applied(False, None, False)
 

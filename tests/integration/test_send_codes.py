@@ -186,7 +186,7 @@ def test_two_requests_at_once_invite_each_student_once(
     api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
 ) -> None:
     """The row locks of `invite` alone (without the route's exam lock): the second request waits
-    for the first's students, then finds them invited."""
+    for the first's students, then finds them invited a moment ago."""
     exam_pk = _rows(database_url, "SELECT id FROM exam")[0]["id"]
     ids = [r["id"] for r in _rows(database_url, "SELECT id FROM student ORDER BY id")]
     now = datetime.now(UTC)
@@ -208,7 +208,8 @@ def test_two_requests_at_once_invite_each_student_once(
             wait_until(
                 lambda: _rows(
                     database_url,
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE student%%'",
+                    """SELECT 1 FROM pg_stat_activity
+                        WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT s.id AS student_id%%'""",
                 ),
                 timeout_s=30,
                 what="the second request waiting for the students' row locks",
@@ -267,6 +268,12 @@ def test_a_new_address_starts_afresh_and_the_log_holds_no_address(
     assert (changed.body["email"], changed.body["email_state"]) == ("Ben.New@Example.org", None)
     row = _rows(database_url, "SELECT email_address, invitations, last_message_id FROM student WHERE nickname = 'ben'")
     assert row == [{"email_address": "ben.new@example.org", "invitations": 1, "last_message_id": None}]
+    # And the next send-codes invites them at it, as their second invitation
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ben"]).body["queued"] == 1
+    sent_to = _rows(database_url, "SELECT address, idempotency_key FROM message ORDER BY queued_at DESC LIMIT 1")
+    assert sent_to[0]["address"] == "ben.new@example.org"
+    assert sent_to[0]["idempotency_key"].endswith(":2")
     # And a second student with the same address is allowed, and shown as sharing it
     assert _change(api, "cem", "ben.new@example.org").status == 200
     shared = api.call("get_student", "by_nickname", path_params={"nickname": "cem"}).body
@@ -312,3 +319,22 @@ def test_a_suppressed_address_is_refused_409_with_why(
 
 def test_an_unknown_student_is_404(api: Api, roster: dict[str, dict[str, Any]], mail_queue: str) -> None:
     assert _change(api, "zed", "zed@example.org").status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"nicknames": []},
+        {"nicknames": ["ana", "ANA"]},
+        {"nicknames": ["has space"]},
+        {"resend": "yes please"},
+        {"everyone": True},
+    ],
+)
+def test_a_request_that_names_no_one_twice_or_wrongly_is_refused_422(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str, body: dict[str, Any]
+) -> None:
+    response = _send(api, **body)
+
+    assert response.status == 422, response.body
+    assert _rows(database_url, "SELECT id FROM message") == []

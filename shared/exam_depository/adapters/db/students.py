@@ -407,14 +407,17 @@ class EmailChanged:
 def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | None) -> EmailChanged | None:
     """Give the student of the exam (by nickname) this address (None: none), as written and as
     mail goes to it; what their messages said of the old one no longer shows (their state is
-    reset; the invitations counted stay, and so do the limits). None when the exam has no such
+    reset), and a new address has not been sent the code yet (a send-codes invites them again;
+    the invitations counted stay, and so does the daily limit). None when the exam has no such
     student."""
     found = conn.execute(
         f"""WITH old AS (SELECT id, email FROM student
                           WHERE exam_id = %(exam_pk)s AND lower(nickname) = lower(%(nickname)s) FOR UPDATE)
             UPDATE student AS s
                SET email = %(email)s, email_address = %(email_address)s, email_state = NULL,
-                   email_state_at = NULL, last_message_id = NULL
+                   email_state_at = NULL, last_message_id = NULL,
+                   invited_at = CASE WHEN s.email_address IS DISTINCT FROM %(email_address)s THEN NULL
+                                     ELSE s.invited_at END
               FROM old WHERE s.id = old.id
             RETURNING {_STUDENT_COLUMNS}, old.email AS before""",
         {"exam_pk": exam_pk, "nickname": nickname, "email": email, "email_address": _address_of(email)},
