@@ -103,7 +103,8 @@ def _states(stack: Stack) -> dict[str, str | None]:
 
 
 def _email_cell(examiner: Console, nickname: str) -> Locator:
-    return examiner.page.locator(f'#roster tr[data-nickname="{nickname}"] td.mail')
+    """What the roster says of the student's email, under their name."""
+    return examiner.page.locator(f'#roster tr[data-nickname="{nickname}"] td.name div.mail')
 
 
 def test_the_console_sends_the_codes_with_progress_and_shows_each_students_state(
@@ -117,7 +118,7 @@ def test_the_console_sends_the_codes_with_progress_and_shows_each_students_state
     mail = MailClient(stack.info["s3_endpoint"], Path(stack.info["mailbox"]))
     examiner.sign_in()
     examiner.open_exam(MAIL_TITLE)
-    expect(examiner.page.locator("#roster thead th.mail")).to_have_text("Email")
+    expect(examiner.page.locator("#roster thead th").nth(1)).to_have_text("Name and email")
     expect(_email_cell(examiner, "cy")).to_contain_text("no address")
     expect(_email_cell(examiner, "ada")).to_contain_text("not emailed")
     expect(_email_cell(examiner, "dee")).to_contain_text("shared address")

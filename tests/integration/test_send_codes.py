@@ -186,7 +186,7 @@ def test_two_requests_at_once_invite_each_student_once(
     api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
 ) -> None:
     """The row locks of `invite` alone (without the route's exam lock): the second request waits
-    for the first's students, then finds them invited."""
+    for the first's students, then finds them invited a moment ago."""
     exam_pk = _rows(database_url, "SELECT id FROM exam")[0]["id"]
     ids = [r["id"] for r in _rows(database_url, "SELECT id FROM student ORDER BY id")]
     now = datetime.now(UTC)
@@ -208,7 +208,8 @@ def test_two_requests_at_once_invite_each_student_once(
             wait_until(
                 lambda: _rows(
                     database_url,
-                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE student%%'",
+                    """SELECT 1 FROM pg_stat_activity
+                        WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT s.id AS student_id%%'""",
                 ),
                 timeout_s=30,
                 what="the second request waiting for the students' row locks",

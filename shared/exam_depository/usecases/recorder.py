@@ -421,8 +421,8 @@ def _queue_mail(
 
 
 def _hand_over_mail(message_ids: list[UUID]) -> None:
-    """After the commit, one bounded call to SQS (a batch's messages fit one SendMessageBatch):
-    recording never waits on mail beyond it, and never fails for it. What SQS did not take, or
+    """After the commit, one bounded SendMessageBatch per 10 messages (a recorder's batch of 10
+    events: one): recording never waits on mail beyond it, and never fails for it. What SQS did not take, or
     whose taking was not noted, the sender's sweep hands over within minutes."""
     if not message_ids:
         return

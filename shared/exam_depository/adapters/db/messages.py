@@ -98,9 +98,13 @@ def states_below(state: MessageState) -> list[MessageState]:
     return [old for old, rank in RANK.items() if rank < RANK[state]]
 
 
-# The key of a suppressed address, in SQL (`address_key` in Python).
-_ADDRESS_KEY = "encode(sha256(convert_to({address}, 'UTF8')), 'hex')"
-_SUPPRESSED = f"EXISTS (SELECT FROM suppressed_address x WHERE x.address_sha256 = {_ADDRESS_KEY})"
+def suppressed(address: str) -> str:
+    """The SQL of whether the address `address` (an expression) is suppressed: its key computed
+    as `address_key` computes it."""
+    return (
+        "EXISTS (SELECT FROM suppressed_address x"
+        f" WHERE x.address_sha256 = encode(sha256(convert_to({address}, 'UTF8')), 'hex'))"
+    )
 
 
 def invite(
@@ -110,19 +114,20 @@ def invite(
     mailed now, counting why the others were not. Run in the route's transaction (its audit
     event beside it).
 
-    The students' rows are updated in one statement that checks the cooldown again under their
-    row locks: a concurrent request (a double click) waits for this one, then finds them invited
-    moments ago and invites none of them twice (they count as `too_soon`, or `already_invited`)."""
+    The students are read under their row locks, taken in id order as the recorder takes them (so
+    that neither waits for the other in a circle): a concurrent request (a double click) waits for
+    this one, then finds them invited moments ago and invites none of them twice (they count as
+    `too_soon`, or `already_invited`). Their one UPDATE checks the cooldown again all the same."""
     with conn.cursor(row_factory=rows_of(InviteCandidate)) as cur:
         rows = cur.execute(
             f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
-                      s.email_address IS NOT NULL AND {_SUPPRESSED.format(address="s.email_address")} AS suppressed,
+                      s.email_address IS NOT NULL AND {suppressed("s.email_address")} AS suppressed,
                       s.invited_at,
                       (SELECT count(*) FROM message m
                         WHERE m.student_id = s.id AND m.kind = 'invitation'
                           AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h
                  FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s)
-                ORDER BY s.id""",
+                ORDER BY s.id FOR NO KEY UPDATE OF s""",
             {"exam_pk": exam_pk, "ids": student_ids, "now": now},
         ).fetchall()
     skipped: Counter[SkipReason] = Counter()
@@ -185,7 +190,7 @@ def queue_for_uploads(conn: Connection, notices: list[UploadNotice]) -> list[UUI
                SELECT w.id, s.exam_id, s.id, w.kind, w.kind || ':' || w.upload_id, w.upload_id, s.email_address
                  FROM wanted w JOIN student s ON s.id = w.student_id JOIN exam e ON e.id = s.exam_id
                 WHERE e.email_receipts AND s.email_address IS NOT NULL
-                  AND NOT {_SUPPRESSED.format(address="s.email_address")}
+                  AND NOT {suppressed("s.email_address")}
                   AND (w.kind = 'receipt'
                        OR (SELECT count(*) FROM message r WHERE r.student_id = s.id AND r.kind = 'rejection'
                              AND r.queued_at > now() - interval '24 hours') < {REJECTIONS_PER_DAY})

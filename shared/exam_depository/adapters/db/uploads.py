@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from exam_depository.adapters.db import windows
+from exam_depository.adapters.db import messages, windows
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
 from exam_depository.domain.statuses import (
     RejectionReason,
@@ -211,9 +211,7 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
                         ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
                       e.email_receipts AND s.email_address IS NOT NULL
-                        AND NOT EXISTS (SELECT FROM suppressed_address x
-                                         WHERE x.address_sha256 = encode(sha256(convert_to(s.email_address, 'UTF8')),
-                                                                         'hex')) AS mail_to
+                        AND NOT {messages.suppressed("s.email_address")} AS mail_to
                FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()
