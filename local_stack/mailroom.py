@@ -29,6 +29,7 @@ import re
 import signal
 import socketserver
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local_stack.scanner import deliver
+from local_stack.scanner import default_bus_rules
 
 HOLD_FILE = "mailroom-hold"
 MAILBOX_DIR = "mailbox"
@@ -335,9 +336,51 @@ def _path(argument: str) -> str:
     return (found.group(1) if found else argument.strip().split(" ", 1)[0]).strip()
 
 
+class Routes:
+    """EventBridge's routing by the rules of the default bus (as scanner.deliver routes), with the
+    rules, their SQS targets and the queues' URLs read again every `refresh_s` rather than for
+    each event: a batch of 1,000 invitations publishes 2,000 events."""
+
+    def __init__(self, events: Any, sqs: Any, *, refresh_s: float = 5) -> None:
+        self.events, self.sqs = events, sqs
+        self.refresh_s = refresh_s
+        self._read_at = float("-inf")
+        self._routes: list[tuple[str, list[str]]] = []  # (pattern, queue URLs)
+
+    def deliver(self, event: dict[str, Any]) -> int:
+        """Send `event` to every queue of every enabled rule whose pattern matches it (the
+        emulator's TestEventPattern decides); returns the messages sent."""
+        body = json.dumps(event)
+        sent = 0
+        for pattern, urls in self._current():
+            if self.events.test_event_pattern(EventPattern=pattern, Event=body)["Result"]:
+                for url in urls:
+                    self.sqs.send_message(QueueUrl=url, MessageBody=body)
+                    sent += 1
+        return sent
+
+    def _current(self) -> list[tuple[str, list[str]]]:
+        if time.monotonic() - self._read_at > self.refresh_s:
+            routes = []
+            for rule in default_bus_rules(self.events):
+                if rule.get("State") != "ENABLED" or "EventPattern" not in rule:
+                    continue
+                targets = self.events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+                arns = [target["Arn"] for target in targets if target["Arn"].split(":")[2] == "sqs"]
+                urls = [
+                    self.sqs.get_queue_url(QueueName=arn.split(":")[5], QueueOwnerAWSAccountId=arn.split(":")[4])[
+                        "QueueUrl"
+                    ]
+                    for arn in arns
+                ]
+                routes.append((rule["EventPattern"], urls))
+            self._routes, self._read_at = routes, time.monotonic()
+        return self._routes
+
+
 class Mailroom(threading.Thread):
     """Takes each delivered message from the mailbox and sends its events through EventBridge's
-    routing (scanner.deliver: the rules of the default bus, by their patterns). While the hold
+    routing (Routes: the rules of the default bus, by their patterns). While the hold
     file exists the events wait, in order; they go out once it is removed."""
 
     def __init__(
@@ -352,7 +395,7 @@ class Mailroom(threading.Thread):
         port: int = 0,
     ) -> None:
         super().__init__(daemon=True, name="mailroom")
-        self.sqs, self.events = sqs, events
+        self.routes = Routes(events, sqs)
         self.region, self.account = region, account
         self.hold = local_dir / HOLD_FILE
         self.stop = stop
@@ -384,7 +427,7 @@ class Mailroom(threading.Thread):
         for event in ses_events(delivered, region=self.region, account=self.account, now=datetime.now(UTC)):
             for attempt in range(10):  # the emulator restarting: EventBridge retries too
                 try:
-                    deliver(self.events, self.sqs, event)
+                    self.routes.deliver(event)
                     break
                 except Exception as error:
                     print(f"mailroom: {type(error).__name__}: {error}", flush=True)

@@ -152,7 +152,8 @@ def _write_states(timeline: list[tuple[float, Counter[str]]], total_s: float) ->
     (ARTIFACTS / "mail-states.md").write_text(
         "# An invitation batch's states over time\n\n"
         "30 students (29 at SES's simulator `success+sNN@`, one at `bounce+s30@`), one send-codes, "
-        f"`make run`'s stack (SendingRatePerSecond 50). Every state final after {total_s:.1f} s.\n\n"
+        f"`make run`'s stack (SENDING_RATE_PER_SECOND 50; MiniStack's SES quota, 14 a second, the pace). "
+        f"Every state final after {total_s:.1f} s.\n\n"
         "| seconds | "
         + " | ".join(states)
         + " |\n| ---: | "
