@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key logs redrive reconcile smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key unsuppress logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ capacity: $(VENV)/.installed ## What STUDENTS (50000) handing in within MINUTES 
 	$(BIN)/python -m bench.capacity --students $(STUDENTS) --minutes $(MINUTES)
 
 SOAK_SECONDS ?= 120
+mail-load: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## One send-codes to 1,000 students through its own local stack: times, messages, duplicates (test-artifacts/mail-load.md)
+	$(BIN)/python scripts/mail_load.py
+
 soak: $(VENV)/.installed $(MINISTACK_VENV)/.installed $(CLAMAV) ## The 20-upload race, repeated for SOAK_SECONDS (120) through its own local stack
 	$(BIN)/python scripts/soak.py --seconds $(SOAK_SECONDS)
 
@@ -165,6 +168,13 @@ else
 	$(SAM) remote invoke ReconcileStorageFunction --stack-name $(STACK) --region $(REGION) --event-file events/reconcile_storage/scheduled.json
 endif
 
+sweep-mail: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Hand the mail queue what is unsent now (GRACE_S=60 after an incident; LOCAL=1 for make run's stack)
+ifdef LOCAL
+	$(OPS) sweep-mail --local $(if $(GRACE_S),--grace-s $(GRACE_S))
+else
+	$(SAM) remote invoke SendMessagesFunction --stack-name $(STACK) --region $(REGION) --event '{"sweep": true$(if $(GRACE_S),$(comma) "grace_s": $(GRACE_S))}'
+endif
+
 examiner-key: $(VENV)/.installed ## Mint another examiner API key for make run's stack, and print it
 	$(BIN)/python -m local_stack.keys
 
@@ -178,6 +188,10 @@ assign-exam: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Give t
 link-key: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## A rotated key: NEW_KEY_ID acts as the examiner of KEY_ID (LOCAL=1 locally)
 	@test -n "$(KEY_ID)" -a -n "$(NEW_KEY_ID)" || { echo "error: KEY_ID=<old key id> NEW_KEY_ID=<new key id>" >&2; exit 1; }
 	$(call ADMINISTER,{"command": "link-key"$(comma) "api_key_id": "$(NEW_KEY_ID)"$(comma) "same_examiner_as": "$(KEY_ID)"})
+
+unsuppress: $(VENV)/.installed $(if $(LOCAL),,$(SAM_VENV)/.installed) ## Let mail go again to ADDRESS, suppressed after a bounce or complaint (LOCAL=1 locally)
+	@test -n "$(ADDRESS)" || { echo "error: ADDRESS=<the address>" >&2; exit 1; }
+	$(call ADMINISTER,{"command": "unsuppress"$(comma) "address": "$(ADDRESS)"})
 
 smoke: $(VENV)/.installed ## Create, upload, record, download and delete once against STACK
 	$(OPS) smoke --stack $(STACK)

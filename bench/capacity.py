@@ -304,6 +304,8 @@ def deployment_from_template(template: dict[str, Any]) -> Deployment:
     reserved = {}
     for connections in allowed_connections:
         for recorders in allowed_recorders:
+            if recorders not in shares[connections]:  # a pair the template's rules refuse
+                continue
             limits = concurrency_limits(
                 template, {"DatabaseMaxConnections": str(connections), "RecorderMaxConcurrency": str(recorders)}
             )
@@ -363,6 +365,8 @@ def settings_needed(
     recorders = recorders or deployment.recorder_max_concurrency[-1]
 
     def covers(connections: int) -> bool:
+        if recorders not in deployment.shares[connections]:  # the template's rules refuse the pair
+            return False
         student_share, reviewer_share, _ = deployment.shares[connections][recorders]
         return student_share >= student and reviewer_share >= reviewer
 

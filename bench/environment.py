@@ -113,6 +113,9 @@ def started(work: Path) -> Iterator[Environment]:
         handler_environment(database_url, ministack.endpoint, BUCKET, REGION, keys)
         migrate(database_url)
         os.environ["EXPORT_QUEUE_URL"] = sqs.create_queue(QueueName="bench-exports")["QueueUrl"]
+        # Mail on, as a deployment with a SenderAddress: a recording emails its students' receipts.
+        os.environ["MAIL_QUEUE_URL"] = sqs.create_queue(QueueName="bench-mail")["QueueUrl"]
+        os.environ["SENDER_ADDRESS"] = "exams@exam-depository.test"
         with psycopg.connect(database_url, autocommit=True) as conn:
             # What a floor writes to stand for a route's write: one row per concurrent worker,
             # updated in place (workers sharing one row would wait for each other's locks).

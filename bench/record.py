@@ -1,5 +1,6 @@
 """record_per_s: a burst of notifications (SQS batches of 10, shuffled) recorded by concurrent
 workers, each with its own instance of the record function; then the lost and duplicated count.
+Every student has an address: each recording queues its receipt's email too (mail on).
 
 Its floor is the same outside work done bare at the same concurrency: every batch's trace
 (bench.floors) replayed by as many workers, each on its own psycopg connection: the same
@@ -34,9 +35,12 @@ UPLOADS_PER_STUDENT = 4  # within the limit of 5: every notification must end as
 def _seed(env: Environment, notifications: int) -> list[tuple[str, str]]:
     exam_id = env.fresh_exam()
     students = notifications // UPLOADS_PER_STUDENT
+    # Every student has an address: each recording also queues its receipt's email in its
+    # transaction and hands it to the mail queue after the commit, as a deployment with mail does.
     env.sql(
-        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym)
-            SELECT %s, 'r' || g, 'First', 'Last', upper(md5('r' || g)), {pseudonym("g")}
+        f"""INSERT INTO student (exam_id, nickname, first_name, last_name, upload_code, pseudonym, email, email_address)
+            SELECT %s, 'r' || g, 'First', 'Last', upper(md5('r' || g)), {pseudonym("g")},
+                   'r' || g || '@example.edu', 'r' || g || '@example.edu'
             FROM generate_series(1, %s) g""",
         (exam_id, students),
     )
@@ -154,6 +158,7 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
                   (SELECT count(*) FROM submission WHERE status = 'current'), (SELECT count(*) FROM student)"""
     )
     ((doubled,),) = env.sql("SELECT count(*) FROM (SELECT upload_id FROM submission GROUP BY 1 HAVING count(*) > 1) d")
+    ((receipts,),) = env.sql("SELECT count(*) FROM message WHERE kind = 'receipt'")
     statements = sorted(s for _, s, _ in per_batch)
     transactions = sorted(t for _, _, t in per_batch)
     return {
@@ -167,6 +172,9 @@ def measure(env: Environment, counter: StatementCounter, notifications: int, wor
         "duplicated": doubled + (recorded - uploads_recorded),
         "failed_messages": len(failures),
         "one_current_per_student": current == students,
+        # One receipt's email queued per recorded file, none twice (the key).
+        "receipts_queued": receipts,
+        "one_receipt_per_recording": receipts == recorded,
         "sql_per_batch_median": statements[len(statements) // 2],
         "transactions_per_batch_median": transactions[len(transactions) // 2],
     }

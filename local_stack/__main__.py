@@ -284,20 +284,14 @@ def _start_services(
     ).start()
     # The sender behind the mail queue, SES's delivery side (the mailroom: a mailbox MiniStack
     # relays to, and SES's events), and the function recording those events behind their queue.
-    QueueDelivery(
-        sqs,
-        queues.mail_queue_url,
-        queues.mail_queue_arn,
-        FunctionPool("send_messages", limits["send_messages"]),
-        stop,
-    ).start()
-    QueueDelivery(
-        sqs,
-        queues.mail_events_queue_url,
-        queues.mail_events_queue_arn,
-        FunctionPool("record_mail_events", limits["record_mail_events"]),
-        stop,
-    ).start()
+    # As many pollers as the queues' MaximumConcurrency lets instances run at once, as Lambda's.
+    for function, url, arn in (
+        ("send_messages", queues.mail_queue_url, queues.mail_queue_arn),
+        ("record_mail_events", queues.mail_events_queue_url, queues.mail_events_queue_arn),
+    ):
+        pool = FunctionPool(function, limits[function])
+        for _ in range(limits[function] or 1):
+            QueueDelivery(sqs, url, arn, pool, stop).start()
     mail_sqs = clients(s3_endpoint, credentials, REGION)[1]
     Mailroom(
         mail_sqs,

@@ -42,6 +42,17 @@ def stack_clients(local_dir: Path, info: dict[str, Any]) -> tuple[Any, Any]:
     return clients(info["s3_endpoint"], (keys["s3_access_key"], keys["s3_secret_key"]), info["region"])
 
 
+_MAIL_SETTINGS = (
+    "SENDER_ADDRESS",
+    "SENDER_NAME",
+    "CONFIGURATION_SET",
+    "SENDING_RATE_PER_SECOND",
+    "UPLOAD_PAGE_URL",
+    "VERIFY_PAGE_URL",
+    "MAIL_QUEUE_URL",
+)
+
+
 def start(
     local_dir: Path,
     *,
@@ -66,6 +77,9 @@ def start(
     # sets its handlers' environment itself, from a shell that has none of it (`make run`).
     env.pop("DATABASE_URL", None)
     for name in [name for name in env if name.startswith("POWERTOOLS_") and name not in (environment or {})]:
+        del env[name]
+    # The same for the mail's settings: the stack sends as `make run` does unless told otherwise.
+    for name in [name for name in _MAIL_SETTINGS if name in env and name not in (environment or {})]:
         del env[name]
     stack_file = local_dir / "stack.json"
     stack_file.unlink(missing_ok=True)

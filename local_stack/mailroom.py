@@ -29,6 +29,7 @@ import re
 import signal
 import socketserver
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local_stack.scanner import deliver
+from local_stack.scanner import default_bus_rules
 
 HOLD_FILE = "mailroom-hold"
 MAILBOX_DIR = "mailbox"
@@ -257,7 +258,7 @@ class _SmtpSession(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self.recipients = []
-        commands = {
+        commands: dict[str, Callable[[str], None]] = {
             "EHLO": lambda _: self._reply("250-mailroom.local", "250-8BITMIME", f"250 SIZE {MAX_MESSAGE_BYTES}"),
             "HELO": lambda _: self._reply("250 mailroom.local"),
             "MAIL": self._mail,
@@ -272,7 +273,10 @@ class _SmtpSession(socketserver.StreamRequestHandler):
             if command.upper() == "QUIT":
                 self._reply("221 2.0.0 Bye")
                 return
-            commands.get(command.upper(), lambda _: self._reply("502 5.5.2 Command not recognized"))(argument)
+            commands.get(command.upper(), self._unknown)(argument)
+
+    def _unknown(self, _: str) -> None:
+        self._reply("502 5.5.2 Command not recognized")
 
     def _mail(self, argument: str) -> None:
         if not argument.upper().startswith("FROM:"):
@@ -332,9 +336,51 @@ def _path(argument: str) -> str:
     return (found.group(1) if found else argument.strip().split(" ", 1)[0]).strip()
 
 
+class Routes:
+    """EventBridge's routing by the rules of the default bus (as scanner.deliver routes), with the
+    rules, their SQS targets and the queues' URLs read again every `refresh_s` rather than for
+    each event: a batch of 1,000 invitations publishes 2,000 events."""
+
+    def __init__(self, events: Any, sqs: Any, *, refresh_s: float = 5) -> None:
+        self.events, self.sqs = events, sqs
+        self.refresh_s = refresh_s
+        self._read_at = float("-inf")
+        self._routes: list[tuple[str, list[str]]] = []  # (pattern, queue URLs)
+
+    def deliver(self, event: dict[str, Any]) -> int:
+        """Send `event` to every queue of every enabled rule whose pattern matches it (the
+        emulator's TestEventPattern decides); returns the messages sent."""
+        body = json.dumps(event)
+        sent = 0
+        for pattern, urls in self._current():
+            if self.events.test_event_pattern(EventPattern=pattern, Event=body)["Result"]:
+                for url in urls:
+                    self.sqs.send_message(QueueUrl=url, MessageBody=body)
+                    sent += 1
+        return sent
+
+    def _current(self) -> list[tuple[str, list[str]]]:
+        if time.monotonic() - self._read_at > self.refresh_s:
+            routes = []
+            for rule in default_bus_rules(self.events):
+                if rule.get("State") != "ENABLED" or "EventPattern" not in rule:
+                    continue
+                targets = self.events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+                arns = [target["Arn"] for target in targets if target["Arn"].split(":")[2] == "sqs"]
+                urls = [
+                    self.sqs.get_queue_url(QueueName=arn.split(":")[5], QueueOwnerAWSAccountId=arn.split(":")[4])[
+                        "QueueUrl"
+                    ]
+                    for arn in arns
+                ]
+                routes.append((rule["EventPattern"], urls))
+            self._routes, self._read_at = routes, time.monotonic()
+        return self._routes
+
+
 class Mailroom(threading.Thread):
     """Takes each delivered message from the mailbox and sends its events through EventBridge's
-    routing (scanner.deliver: the rules of the default bus, by their patterns). While the hold
+    routing (Routes: the rules of the default bus, by their patterns). While the hold
     file exists the events wait, in order; they go out once it is removed."""
 
     def __init__(
@@ -349,7 +395,7 @@ class Mailroom(threading.Thread):
         port: int = 0,
     ) -> None:
         super().__init__(daemon=True, name="mailroom")
-        self.sqs, self.events = sqs, events
+        self.routes = Routes(events, sqs)
         self.region, self.account = region, account
         self.hold = local_dir / HOLD_FILE
         self.stop = stop
@@ -381,7 +427,7 @@ class Mailroom(threading.Thread):
         for event in ses_events(delivered, region=self.region, account=self.account, now=datetime.now(UTC)):
             for attempt in range(10):  # the emulator restarting: EventBridge retries too
                 try:
-                    deliver(self.events, self.sqs, event)
+                    self.routes.deliver(event)
                     break
                 except Exception as error:
                     print(f"mailroom: {type(error).__name__}: {error}", flush=True)
@@ -396,6 +442,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", type=Path, required=True, help="the deployment's deployed.json")
     parser.add_argument("--port", type=int, required=True, help="the SMTP port (MiniStack's SMTP_HOST)")
+    parser.add_argument(
+        "--local-dir", type=Path, help="where the mailbox and the hold file are (the stack file's folder)"
+    )
     arguments = parser.parse_args(argv)
     info = json.loads(arguments.stack.read_text())
     import boto3
@@ -409,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
         session.client("events"),
         region=info["region"],
         account=session.client("sts").get_caller_identity()["Account"],
-        local_dir=arguments.stack.parent,
+        local_dir=arguments.local_dir or arguments.stack.parent,
         stop=stop,
         port=arguments.port,
     )

@@ -120,7 +120,7 @@ def deliver(events: Any, sqs: Any, event: dict[str, Any]) -> int:
     sends the event to each of its SQS targets as the message body. Returns the messages sent."""
     body = json.dumps(event)
     sent = 0
-    for rule in _rules(events):
+    for rule in default_bus_rules(events):
         if rule.get("State") != "ENABLED" or "EventPattern" not in rule:
             continue
         if not events.test_event_pattern(EventPattern=rule["EventPattern"], Event=body)["Result"]:
@@ -136,7 +136,7 @@ def deliver(events: Any, sqs: Any, event: dict[str, Any]) -> int:
     return sent
 
 
-def _rules(events: Any) -> Iterator[dict[str, Any]]:
+def default_bus_rules(events: Any) -> Iterator[dict[str, Any]]:
     token: str | None = None
     while True:
         page = events.list_rules(EventBusName="default", **({"NextToken": token} if token else {}))

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.utils
 import ipaddress
 import json
 import os
@@ -63,6 +64,10 @@ MINISTACK_PYTHON = ROOT / ".tools" / "ministack" / "bin" / "python"
 CA_DIR = ROOT / ".local" / "ca"
 # A retry test waits for maxReceiveCount (5) deliveries: 5 x the template's 180 s is 15 minutes.
 RETRY_VISIBILITY_TIMEOUT_S = 2
+# The deployment's mail: MiniStack's SES, relayed to the local mailroom.
+SENDER_ADDRESS = "exams@exam-depository.test"
+SENDING_RATE_PER_SECOND = 5
+MAIL_VISIBILITY_TIMEOUT_S = 20
 
 
 def say(message: str) -> None:
@@ -182,6 +187,15 @@ class Paths:
         return self.local_dir / "scanner.pid"
 
     @property
+    def mailroom_pid(self) -> Path:
+        return self.local_dir / "mailroom.pid"
+
+    @property
+    def mailroom_port(self) -> Path:
+        """The mailroom's SMTP port, chosen by the holder: MiniStack relays every message there."""
+        return self.state / "mailroom.port"
+
+    @property
     def holder_pid(self) -> Path:
         return self.state / "holder.pid"
 
@@ -194,10 +208,14 @@ class Paths:
         return self.state / "secrets.json"
 
 
-def ministack_environment(port: int, tls: Tls, data_dir: Path, credentials: tuple[str, str]) -> dict[str, str]:
+def ministack_environment(
+    port: int, tls: Tls, data_dir: Path, credentials: tuple[str, str], *, smtp_port: int | None = None
+) -> dict[str, str]:
     """MiniStack's environment, which its Lambda workers (the functions) inherit: nothing of ours
-    beyond what a function on AWS would see, plus the CA they must trust."""
+    beyond what a function on AWS would see, plus the CA they must trust, and where its SES relays
+    what it accepted (`smtp_port`: the local mailroom's mailbox)."""
     return {
+        **({"SMTP_HOST": f"127.0.0.1:{smtp_port}"} if smtp_port is not None else {}),
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(data_dir),
         "AUTH": "true",  # signatures, IAM policies of the roles, bucket and queue policies
@@ -240,6 +258,10 @@ def hold(local_dir: Path, port: int) -> None:
         data_dir = paths.state / "ministack"
         shutil.rmtree(data_dir, ignore_errors=True)  # an earlier run's function folders
         (data_dir / "tmp").mkdir(parents=True)
+        from local_stack.emulator import free_port
+
+        smtp_port = free_port()
+        paths.mailroom_port.write_text(f"{smtp_port}\n")
         ministack = spawn(
             [
                 *(str(MINISTACK_PYTHON), str(Path(__file__).resolve()), "emulator"),
@@ -247,7 +269,9 @@ def hold(local_dir: Path, port: int) -> None:
             ],
             pid_file=paths.state / "ministack.pid",
             on_parent_death=signal.SIGTERM,
-            env=ministack_environment(port, tls, data_dir, (credentials["key"], credentials["secret"])),
+            env=ministack_environment(
+                port, tls, data_dir, (credentials["key"], credentials["secret"]), smtp_port=smtp_port
+            ),
             log=(paths.state / "ministack.log").open("ab"),
         )
         wait_for(lambda: _answers(port), timeout_s=30, what="MiniStack (see deployed/ministack.log)", process=ministack)
@@ -285,6 +309,7 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
     _principal_arn_of_a_role_session_is_its_role(
         importlib.import_module("ministack.core.iam_evaluator"), importlib.import_module("ministack.services.iam")
     )
+    _authorize_raw_sends_on_their_identity(importlib.import_module("ministack.core.iam_actions"))
     _evaluate_joins_in_conditions(
         *(importlib.import_module(f"ministack.services.cloudformation.{name}") for name in CONDITION_MODULES)
     )
@@ -344,6 +369,27 @@ SQS_BATCH_ACTIONS = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 }
+
+
+def _authorize_raw_sends_on_their_identity(iam_actions: Any) -> None:
+    """MiniStack 1.5.33 authorizes SES v1's SendRawEmail (and SendEmail) on the resource "*",
+    where SES authorizes the identity the message is sent from: the sender's role, which may send
+    from its own address and domain only (as AWS advises), is refused every message. Here the
+    identity is the domain of the call's Source, the identity this deployment verifies (SES also
+    checks the configuration set, which MiniStack's one resource per request cannot express).
+    Fixed when `extract_resource_arn` (core/iam_actions.py) names an identity for SendRawEmail."""
+    extract = iam_actions.extract_resource_arn
+
+    def on_identity(*args: Any) -> Any:  # (service, method, path, headers, body, query, region, account)
+        service, query, region, account = args[0], args[5], args[6], args[7]
+        action = iam_actions._query_param(query, "Action") if service == "ses" else None
+        source = iam_actions._query_param(query, "Source") if action in ("SendRawEmail", "SendEmail") else None
+        if source:
+            domain = email.utils.parseaddr(source)[1].rpartition("@")[2]
+            return f"arn:aws:ses:{region}:{account}:identity/{domain}"
+        return extract(*args)
+
+    iam_actions.extract_resource_arn = on_identity
 
 
 def _authorize_sqs_batches_by_their_action(iam_actions: Any) -> None:
@@ -695,12 +741,14 @@ def up(local_dir: Path, port: int, *, database_given: bool = False) -> dict[str,
         paths.deployed.write_text(json.dumps(info, indent=2) + "\n")
         paths.deployed.chmod(0o600)
         start_scanner(paths, port)
+        start_mailroom(paths, port)
         done = True
         return info
     finally:
         if not done:
             say("stopping what was started (the deployment did not complete)")
             stop_scanner(paths)
+            stop_mailroom(paths)
             stop_holder(paths)
 
 
@@ -728,9 +776,20 @@ def deploy(
             "LogLevel": "INFO",
             # No GuardDuty here: the local scanner, started by `up`, scans as it would.
             "MalwareScanning": "External",
+            # MiniStack's SES, its relay to the local mailroom started by `up`; a rate at which a
+            # batch takes seconds (the crash test kills the sender in the middle of one).
+            "SenderAddress": SENDER_ADDRESS,
+            "SendingRatePerSecond": str(SENDING_RATE_PER_SECOND),
+            "UploadPageUrl": f"{browser_origin}/{STAGE}/",
         }
         if database_given:
             overrides["DatabaseSecretArn"] = _database_secret(postgres_socket, environment)
+        # SES refuses mail from an unverified identity (MiniStack verifies at once).
+        import boto3
+
+        from local_stack.emulator import verify_sender
+
+        verify_sender(boto3.client("sesv2"), SENDER_ADDRESS)
         deploy_started = time.monotonic()
         sam_deploy(paths, stack, template=build_dir / "template.yaml", overrides=overrides, api_id=api_id, env=env)
         deploy_s = time.monotonic() - deploy_started
@@ -759,6 +818,12 @@ def deploy(
             "export_dead_letter_queue_url": outputs["ExportJobsDeadLetterQueueUrl"],
             "scan_queue_url": outputs["ScanResultsQueueUrl"],
             "scan_dead_letter_queue_url": outputs["ScanResultsDeadLetterQueueUrl"],
+            "mail_queue_url": outputs["MailQueueUrl"],
+            "mail_dead_letter_queue_url": outputs["MailDeadLetterQueueUrl"],
+            "mail_events_queue_url": outputs["MailEventsQueueUrl"],
+            "configuration_set": outputs["MailConfigurationSetName"],
+            "sender_function": outputs["SendMessagesFunctionName"],
+            "mailbox": str(paths.state / "mailbox"),
             # The secret the functions read: the created cluster's (RDS's), or the one given.
             "database_secret_arn": outputs["DatabaseSecretArn"],
             "database_created": not database_given,
@@ -919,6 +984,29 @@ def start_scanner(paths: Paths, port: int) -> None:
     paths.scanner_pid.write_text(json.dumps({"pid": scanner.pid, "command": command}))
 
 
+def start_mailroom(paths: Paths, port: int) -> None:
+    """SES's delivery side for this deployment, in a session of its own (it outlives `up`): the
+    mailbox MiniStack relays each accepted message to, and SES's events routed by the deployed
+    rule (local_stack/mailroom.py)."""
+    stop_mailroom(paths)
+    env = operator_environment(port, local_tls(), _secrets(paths)["operator"])
+    log = (paths.state / "mailroom.log").open("ab")
+    smtp_port = paths.mailroom_port.read_text().strip()
+    command = [
+        *(sys.executable, "-m", "local_stack.mailroom", "--stack", str(paths.deployed)),
+        *("--port", smtp_port, "--local-dir", str(paths.state)),
+    ]
+    say("the local mailroom (SES's delivery and events): " + " ".join(command[1:]))
+    mailroom = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)  # noqa: S603
+    paths.mailroom_pid.write_text(json.dumps({"pid": mailroom.pid, "command": command}))
+
+
+def stop_mailroom(paths: Paths) -> bool:
+    from local_stack.processes import stop_leftover
+
+    return stop_leftover(paths.mailroom_pid, timeout_s=15)
+
+
 def stop_scanner(paths: Paths) -> bool:
     """Stop the scanner `up` started, if it still runs (by its pid file, checked against its command)."""
     from local_stack.processes import stop_leftover
@@ -955,6 +1043,12 @@ def _work_around_emulator(outputs: dict[str, str]) -> None:
         QueueUrl=outputs["SubmissionEventsQueueUrl"],
         Attributes={"VisibilityTimeout": str(RETRY_VISIBILITY_TIMEOUT_S)},
     )
+    # Nor this: the mail queue's 360 s would make the crash test wait 6 minutes for the batch of a
+    # killed sender (the claim, not the visibility, keeps a message from going twice).
+    if "MailQueueUrl" in outputs:
+        sqs.set_queue_attributes(
+            QueueUrl=outputs["MailQueueUrl"], Attributes={"VisibilityTimeout": str(MAIL_VISIBILITY_TIMEOUT_S)}
+        )
 
 
 # --- down -----------------------------------------------------------------------------------------
@@ -965,6 +1059,8 @@ def down(local_dir: Path) -> None:
     # The scanner first: it would meet the bucket's deletion.
     if stop_scanner(paths):
         say("stopped the local malware scanner")
+    if stop_mailroom(paths):
+        say("stopped the local mailroom")
     if paths.deployed.exists() and paths.ready.exists():
         info = json.loads(paths.deployed.read_text())
         port = int(info["endpoint"].rsplit(":", 1)[1])

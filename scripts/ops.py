@@ -5,6 +5,7 @@ python scripts/ops.py redrive --stack NAME            dead-letter queue -> notif
 python scripts/ops.py redrive --local                 the same on the local stack (.local/stack.json)
 python scripts/ops.py reconcile --local               run the reconcile job against the local stack
 python scripts/ops.py administer --local --event JSON   assign an exam or link a key on the local stack
+python scripts/ops.py sweep-mail --local [--grace-s S]  hand the mail queue what is unsent on the local stack
 python scripts/ops.py smoke --stack NAME              create, upload, record, download, delete
 python scripts/ops.py smoke --api-url URL --api-key K  the same against any running API
 """
@@ -104,6 +105,29 @@ def administer_local(local_dir: Path, event: dict[str, str]) -> None:
     print(json.dumps(load_function("administer", "administer").lambda_handler(event, LambdaContext())))
 
 
+def sweep_mail_local(local_dir: Path, grace_s: float | None) -> None:
+    """The sender's sweep, in this process, with the local stack's mail settings: what is queued
+    and was never handed over (or long ago), and what a crash left `sending` longer than the grace
+    without SES's Send event, goes to the mail queue again."""
+    from local_stack.functions import LambdaContext, handler_environment, load_function
+
+    stack, keys = _local_stack(local_dir)
+    handler_environment(stack["database_url"], stack["s3_endpoint"], stack["bucket"], stack["region"], keys)
+    os.environ.update(
+        {
+            "SENDER_ADDRESS": stack["sender_address"],
+            "CONFIGURATION_SET": stack["configuration_set"],
+            "SENDING_RATE_PER_SECOND": stack["sending_rate_per_second"],
+            "MAIL_QUEUE_URL": stack["mail_queue_url"],
+            "UPLOAD_PAGE_URL": f"{stack['api_url']}/",
+            "VERIFY_PAGE_URL": f"{stack['api_url']}/verify",
+        }
+    )
+    event: dict[str, Any] = {"sweep": True} | ({"grace_s": grace_s} if grace_s is not None else {})
+    say(f"invoke functions/send_messages with {json.dumps(event)}")
+    print(json.dumps(load_function("send_messages", "send_messages").lambda_handler(event, LambdaContext())))
+
+
 def smoke(client: ApiClient, timeout_s: float = 90) -> None:
     """The whole path once, as a person would, in an exam of its own, leaving nothing behind."""
     exam_id = nickname = f"smoke-{uuid.uuid4().hex[:8]}"
@@ -151,7 +175,8 @@ def _expect(response: requests.Response, *statuses: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["api-key", "redrive", "reconcile", "smoke", "administer"])
+    parser.add_argument("command", choices=["api-key", "redrive", "reconcile", "smoke", "administer", "sweep-mail"])
+    parser.add_argument("--grace-s", type=float, help="sweep-mail: re-queue what is sending longer than this (>= 5)")
     parser.add_argument("--event", help="administer: the command, as JSON (events/administer/*.json)")
     parser.add_argument("--stack", help="the CloudFormation stack name")
     parser.add_argument("--local", action="store_true", help="act on the local stack (make run)")
@@ -167,6 +192,8 @@ def main() -> None:
         reconcile_local(args.local_dir)
     elif args.command == "administer":
         administer_local(args.local_dir, json.loads(args.event))
+    elif args.command == "sweep-mail":
+        sweep_mail_local(args.local_dir, args.grace_s)
     elif args.api_url and args.api_key:
         smoke(ApiClient(args.api_url, args.api_key))
     else:

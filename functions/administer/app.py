@@ -4,6 +4,8 @@
 belongs to no one (the legacy exam of an upgrade) to the examiner of that key.
 {"command": "link-key", "api_key_id": "<new key id>", "same_examiner_as": "<old key id>"}: a
 rotated key keeps its examiner's exams.
+{"command": "unsuppress", "address": "ana@example.edu"}: mail may go to an address again that
+bounced hard or complained (the address is never logged).
 """
 
 from typing import Annotated, Any, Literal
@@ -28,8 +30,13 @@ class LinkKey(BaseModel):
     same_examiner_as: KeyId
 
 
-Command: TypeAdapter[AssignExam | LinkKey] = TypeAdapter(
-    Annotated[AssignExam | LinkKey, Field(discriminator="command")]
+class Unsuppress(BaseModel):
+    command: Literal["unsuppress"]
+    address: Annotated[str, Field(min_length=3, max_length=254)]
+
+
+Command: TypeAdapter[AssignExam | LinkKey | Unsuppress] = TypeAdapter(
+    Annotated[AssignExam | LinkKey | Unsuppress, Field(discriminator="command")]
 )
 
 
@@ -39,6 +46,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     if isinstance(command, AssignExam):
         ops.assign_exam(command.exam_id, command.api_key_id, request_id=context.aws_request_id)
         done = f"exam {command.exam_id} now belongs to the examiner of key {command.api_key_id}"
+    elif isinstance(command, Unsuppress):
+        lifted = ops.unsuppress(command.address)
+        done = "mail may go to the address again" if lifted else "the address was not suppressed"
     else:
         ops.link_key(command.api_key_id, command.same_examiner_as)
         done = f"key {command.api_key_id} now belongs to the examiner of key {command.same_examiner_as}"

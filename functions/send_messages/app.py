@@ -26,12 +26,7 @@ RESERVE_S = 10
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("sweep") is True:
-        swept = sending.sweep(timedelta(seconds=float(event["grace_s"]))) if "grace_s" in event else sending.sweep()
-        metrics.add_metric(name="MailSweptEnqueued", unit=MetricUnit.Count, value=swept.enqueued)
-        metrics.add_metric(name="MessagesUnsettled", unit=MetricUnit.Count, value=swept.unsettled)
-        logger.info("Mail swept", extra={"enqueued": swept.enqueued, "not_taken": swept.not_taken})
-        return {"enqueued": swept.enqueued, "not_taken": swept.not_taken, "unsettled": swept.unsettled}
-
+        return _sweep(event)
     records: list[tuple[dict[str, Any], UUID]] = []
     failed: list[str] = []
     for record in event["Records"]:
@@ -40,16 +35,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             logger.exception("Unreadable mail message; it goes to the dead-letter queue after its retries")
             failed.append(record["messageId"])
-    seconds_left = context.get_remaining_time_in_millis() / 1000 - RESERVE_S
-    deadline = datetime.now(UTC) + timedelta(seconds=seconds_left)
+    deadline = datetime.now(UTC) + timedelta(seconds=context.get_remaining_time_in_millis() / 1000 - RESERVE_S)
     result = sending.send_batch(list(dict.fromkeys(message_id for _, message_id in records)), deadline=deadline)
-    for name, value in (("MailSent", result.sent), ("MailFailed", result.failed), ("MailThrottled", result.throttled)):
-        if value:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if result.daily_quota_reached:
-        metrics.add_metric(name="MailDailyQuotaReached", unit=MetricUnit.Count, value=1)
-    if result.unavailable:
-        metrics.add_metric(name="MailUnavailable", unit=MetricUnit.Count, value=1)
+    _count(result)
     back = [
         (record, result.retry_after_s[message_id])
         for record, message_id in records
@@ -58,3 +46,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     sending.come_back([(record["receiptHandle"], seconds) for record, seconds in back])
     failed += [record["messageId"] for record, _ in back]
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _sweep(event: dict[str, Any]) -> dict[str, Any]:
+    swept = sending.sweep(timedelta(seconds=float(event["grace_s"]))) if "grace_s" in event else sending.sweep()
+    metrics.add_metric(name="MailSweptEnqueued", unit=MetricUnit.Count, value=swept.enqueued)
+    metrics.add_metric(name="MessagesUnsettled", unit=MetricUnit.Count, value=swept.unsettled)
+    logger.info("Mail swept", extra={"enqueued": swept.enqueued, "not_taken": swept.not_taken})
+    return {"enqueued": swept.enqueued, "not_taken": swept.not_taken, "unsettled": swept.unsettled}
+
+
+def _count(result: sending.BatchResult) -> None:
+    for name, value in (
+        ("MailSent", result.sent),
+        ("MailFailed", result.failed),
+        ("MailThrottled", result.throttled),
+        ("MailDailyQuotaReached", int(result.daily_quota_reached)),
+        ("MailUnavailable", int(result.unavailable)),
+    ):
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -72,6 +72,27 @@ def queue_a_forged_notification(deployed: Deployed, credentials: dict[str, str])
     return deployed.client("sqs", credentials).send_message(QueueUrl=deployed.info["queue_url"], MessageBody="{}")
 
 
+def _raw_email(source: str) -> bytes:
+    return f"From: {source}\r\nTo: iam-proof@example.edu\r\nSubject: forged\r\n\r\nforged\r\n".encode()
+
+
+def send_an_email(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    """From the deployment's own sender: only the sender's role may."""
+    source = "exams@exam-depository.test"
+    return deployed.client("ses", credentials).send_raw_email(
+        Source=source, Destinations=["iam-proof@example.edu"], RawMessage={"Data": _raw_email(source)}
+    )
+
+
+def send_an_email_as_another_sender(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    """From an identity that is not the stack's (verified in the account all the same)."""
+    deployed.client("sesv2").create_email_identity(EmailIdentity="another-sender.test")
+    source = "someone@another-sender.test"
+    return deployed.client("ses", credentials).send_raw_email(
+        Source=source, Destinations=["iam-proof@example.edu"], RawMessage={"Data": _raw_email(source)}
+    )
+
+
 def read_the_database_secret(deployed: Deployed, credentials: dict[str, str]) -> Any:
     return deployed.client("secretsmanager", credentials).get_secret_value(
         SecretId=deployed.info["database_secret_arn"]
@@ -121,6 +142,9 @@ FORBIDDEN: dict[str, Call] = {
     "MigrateDatabaseFunction": read_a_submission,
     "WakeDatabaseFunction": read_a_submission,  # uses the database once, touches no file
     "AdministerFunction": sign_with_the_receipt_key,
+    "StudentMailFunction": send_an_email,  # queues invitations; the sender sends them
+    "SendMessagesFunction": send_an_email_as_another_sender,  # sends from the stack's identity only
+    "RecordMailEventsFunction": send_an_email,  # the events are in the events; it never sends
 }
 NO_DATABASE = {"ServePagesFunction", "ServeDocsFunction"}
 

@@ -117,3 +117,31 @@ def test_aws_principal_arn_of_a_role_session_is_the_role_s_arn_as_on_aws() -> No
         True,
     ]
     assert after == [role, False]
+
+
+RESOURCE_OF_A_RAW_SEND = """
+import importlib, json, sys
+from scripts import deploy_local
+iam_actions = importlib.import_module("ministack.core.iam_actions")
+def resource(action, source):
+    query = {"Action": [action], "Source": [source], "Destinations.member.1": ["ana@example.edu"]}
+    return iam_actions.extract_resource_arn("ses", "POST", "/", {}, b"", query, "eu-west-1", "000000000000")
+cases = [("SendRawEmail", sys.argv[1]), ("SendEmail", sys.argv[1]), ("GetSendQuota", "")]
+before = [resource(*case) for case in cases]
+deploy_local._authorize_raw_sends_on_their_identity(iam_actions)
+print(json.dumps([before, [resource(*case) for case in cases]]))
+"""
+
+
+def test_a_raw_send_is_authorized_on_its_sender_s_identity_as_on_aws() -> None:
+    # Given the sender's call as the product makes it (Source with its display name)
+    source = '"Exam Depository" <exams@exam-depository.test>'
+
+    # When MiniStack names the resource each SES call is authorized on, before and after the patch
+    before, after = _in_ministack(RESOURCE_OF_A_RAW_SEND, source)
+
+    # Then a send was authorized on "*", which the sender's role (its own identities only) is
+    # refused; now on the identity it sends from, and a call without an identity stays on "*"
+    assert before == ["*", "*", "*"]
+    identity = "arn:aws:ses:eu-west-1:000000000000:identity/exam-depository.test"
+    assert after == [identity, identity, "*"]

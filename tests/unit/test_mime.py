@@ -7,7 +7,6 @@ import re
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
-from typing import cast
 from uuid import UUID
 
 from exam_depository.adapters.mail import mime
@@ -33,7 +32,7 @@ def raw_of(message: Rendered, *, kind: MessageKind = "invitation", configuration
 
 
 def parsed(raw: bytes) -> EmailMessage:
-    return cast(EmailMessage, BytesParser(policy=default).parsebytes(raw))
+    return BytesParser(policy=default).parsebytes(raw)
 
 
 def test_an_invitation_is_text_and_html_as_alternatives() -> None:

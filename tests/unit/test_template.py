@@ -554,6 +554,42 @@ def test_each_alarm_watches_its_metric_and_notifies_the_topic(
     assert props["TreatMissingData"] == "notBreaching"
 
 
+VISIBLE = "ApproximateNumberOfMessagesVisible"
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric", "threshold", "dimension"),
+    [
+        ("MailDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", 0, "MailDeadLetterQueue"),
+        (
+            "MailEventsDeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            0,
+            "MailEventsDeadLetterQueue",
+        ),
+        ("MessagesUnsettledAlarm", "ExamDepository", "MessagesUnsettled", 1, "exam-depository"),
+        ("MailDailyQuotaAlarm", "ExamDepository", "MailDailyQuotaReached", 1, "exam-depository"),
+        ("MailUnavailableAlarm", "ExamDepository", "MailUnavailable", 3, "exam-depository"),
+        ("MailBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", 0.05, "MailConfigurationSet"),
+        ("MailComplaintRateAlarm", "AWS/SES", "Reputation.ComplaintRate", 0.001, "MailConfigurationSet"),
+    ],
+)
+def test_each_mail_alarm_watches_its_metric_only_when_mail_is_sent(
+    template: dict[str, Any], alarm: str, namespace: str, metric: str, threshold: float, dimension: str
+) -> None:
+    resource = template["Resources"][alarm]
+    props = resource["Properties"]
+    assert resource["Condition"] == "SendMail"
+    assert (props["Namespace"], props["MetricName"], props["Threshold"]) == (namespace, metric, threshold)
+    assert dimension in json.dumps(props["Dimensions"][0]["Value"])
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # The sender and the events' function emit the product's metrics under these names.
+    if namespace == "ExamDepository":
+        sources = (ROOT / "functions/send_messages/app.py").read_text()
+        assert f'"{metric}"' in sources
+
+
 def test_the_api_name_the_alarms_watch_is_the_api_s_name(template: dict[str, Any]) -> None:
     assert template["Resources"]["Api"]["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-api"}
 
@@ -727,7 +763,7 @@ def _deployable_budgets(template: dict[str, Any]) -> list[tuple[int, int]]:
 # RecorderMaxConcurrency, with 24 examiner functions (the members' five routes in one, the two mail
 # routes in one), the scan results', the sender's and the mail events' functions at their queues' 2.
 # None: the template refuses the pair (no connection would be left for the student path).
-STUDENT_SHARES = {
+STUDENT_SHARES: dict[int, dict[int, int | None]] = {
     100: {2: 7, 5: 6, 10: 3, 20: 10, 50: None},
     189: {2: 22, 5: 20, 10: 18, 20: 16, 50: 16},
     823: {2: 279, 5: 277, 10: 275, 20: 270, 50: 255},

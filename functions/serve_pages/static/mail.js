@@ -13,7 +13,7 @@ const mailParts = (() => {
     "mail.settings": "Emails to the students",
     "mail.receipts": "Email a receipt to each student after an upload",
     "mail.language": "Language of the emails",
-    "mail.column": "Email",
+    "mail.column": "Name and email",
     "mail.no-address": "no address",
     "mail.shared": "shared address",
     "mail.shared-hint": "Another student of this exam has the same address: both get their emails there.",
@@ -37,7 +37,7 @@ const mailParts = (() => {
     "mail.resend": "Send again to those already invited",
     "mail.send": "Send the emails",
     "mail.cancel": "Cancel",
-    "mail.none-selected": "Select students in the roster first (the boxes in the Email column).",
+    "mail.none-selected": "Select students in the roster first (the boxes under their names).",
     "mail.queued": "{queued} queued.",
     "mail.not-sent": "Not sent: {reasons}.",
     "mail.skipped.no_email": "{count} without an address",
@@ -169,25 +169,27 @@ const mailParts = (() => {
 
   // --- the roster: a column of states, the selection -------------------------------------------
 
+  // Under the student's name (a column of its own would make a timed exam's roster scroll sideways
+  // on a laptop): the box that selects them for sending, their state, a shared address.
   function row(student, tr) {
-    const head = $("roster").tHead.rows[0];
-    if (!head.querySelector(".mail")) {
-      head.insertBefore(el("th", { scope: "col", className: "mail" }, t("mail.column")), head.lastElementChild);
-    }
+    const name = tr.querySelector("td.name");
+    if (!name || student.nickname === null) return; // a member shown no names is shown no address
+    const head = $("roster").tHead.rows[0].cells[1];
+    if (head.textContent !== t("mail.column")) head.textContent = t("mail.column");
     const who = handle(student);
     const content = [];
-    if (student.nickname === null) content.push("—"); // a member shown no names is shown no address
-    else if (!student.email) content.push(badge(t("mail.no-address"), "none"));
-    else content.push(spoken(t("mail.state-of", { who, state: "" })), stateBadge(student.email_state));
-    if (student.email_shared) content.push(" ", el("span", { className: "badge late", title: t("mail.shared-hint") }, t("mail.shared")));
     if (student.email && may("student.send_codes")) {
       const pick = el("input", { type: "checkbox", className: "mail-pick", checked: selected.has(who) });
       pick.setAttribute("aria-label", t("mail.select", { who }));
       pick.addEventListener("change", () => { if (pick.checked) selected.add(who); else selected.delete(who); });
-      content.unshift(pick, " ");
+      content.push(pick, " ");
     }
+    if (!student.email) content.push(t("mail.no-address"));
+    else if (!student.email_state) content.push(t("mail.state.none"));
+    else content.push(spoken(t("mail.state-of", { who, state: "" })), stateBadge(student.email_state));
+    if (student.email_shared) content.push(" · ", el("span", { title: t("mail.shared-hint") }, t("mail.shared")));
     tr.dataset.mail = student.email && !student.email_state ? "new" : "";
-    tr.insertBefore(cell(t("mail.column"), "mail", ...content), tr.querySelector("td.actions"));
+    name.append(el("div", { className: "mail hint" }, ...content));
   }
 
   // --- sending: the dialog, the request, the progress ------------------------------------------

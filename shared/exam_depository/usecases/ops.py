@@ -1,5 +1,6 @@
-"""What ops do (make assign-exam, make link-key, make migrate-remote) and what a deployment does
-(the stack's migrations), never a route: who owns which exam, and the schema."""
+"""What ops do (make assign-exam, make link-key, make unsuppress, make migrate-remote) and what a
+deployment does (the stack's migrations), never a route: who owns which exam, the addresses mail
+no longer goes to, and the schema."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.ownership  # noqa: F401
+import exam_depository.adapters.db.messages  # noqa: F401
 from exam_depository.adapters import db, deployment
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.deployment import MigrationFailed, layer_version, migration_step
 from exam_depository.domain.errors import NotFound
+from exam_depository.domain.mail import normalized_address
 from exam_depository.observability import logger
 
 
@@ -39,6 +42,14 @@ def link_key(new_api_key_id: str, existing_api_key_id: str) -> None:
         if examiner_id is None:
             raise NotFound("The existing key belongs to no examiner yet: it never created nor joined an exam.")
         db.ownership.link_key(conn, new_api_key_id, examiner_id)
+
+
+def unsuppress(address: str) -> bool:
+    """Lift a bounce's or a complaint's suppression of an address (SES keeps a list of its own:
+    docs/OPERATIONS.md, Mail); False when it was not suppressed. ValueError for a text that is no
+    address mail could go to."""
+    with db.transaction() as conn:
+        return db.messages.lift_suppression(conn, normalized_address(address))
 
 
 def migrate() -> list[str]:

@@ -78,7 +78,8 @@ def send_batch(ids: list[UUID], *, deadline: datetime | None = None) -> BatchRes
         result.unavailable = True
         result.retry_after_s = dict.fromkeys(ids, RETRY_AFTER_UNAVAILABLE_S)
         return result
-    rate = min(settings.rate_per_second, quota.max_send_rate)
+    # SES's rate when it gives one (a positive number), never more than ours.
+    rate = min(settings.rate_per_second, quota.max_send_rate) if quota.max_send_rate > 0 else settings.rate_per_second
 
     with db.transaction() as conn:
         claimed = db.sending.claim(conn, ids, now=_now())

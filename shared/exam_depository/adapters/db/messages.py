@@ -305,3 +305,10 @@ def history_json(student_id: str) -> str:
     return f"""COALESCE((SELECT jsonb_agg(jsonb_build_object({fields}) ORDER BY m.queued_at DESC, m.id)
               FROM (SELECT * FROM message WHERE student_id = {student_id}
                     ORDER BY queued_at DESC, id LIMIT {HISTORY_LENGTH}) m), '[]'::jsonb)"""
+
+
+def lift_suppression(conn: Connection, address: str) -> bool:
+    """Mail may go to this (normalized) address again: ops' act, after the address's owner fixed
+    what bounced. False when it was not suppressed."""
+    lifted = conn.execute("DELETE FROM suppressed_address WHERE address_sha256 = %s", (address_key(address),))
+    return lifted.rowcount > 0
