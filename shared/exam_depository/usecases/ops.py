@@ -9,8 +9,8 @@ from typing import Any
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
+import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.ownership  # noqa: F401
-import exam_depository.adapters.db.messages  # noqa: F401
 from exam_depository.adapters import db, deployment
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.deployment import MigrationFailed, layer_version, migration_step
