@@ -1,10 +1,11 @@
 """The mail queue's batches -> each message claimed, paced to SES's rate and sent; the schedule's
 `{"sweep": true}` (every five minutes) -> the sweep, which hands over again what a crash or a lost
-SQS message left queued. `{"sweep": true, "grace_s": 30}` shortens the sweep's grace once (ops
-after an incident, the crash tests; never under 5 s).
+SQS message left queued. `{"sweep": true, "grace_s": 60}` shortens the sweep's grace once (ops
+after an incident, the crash tests; never under 60 s).
 
 A message SES did not take (throttled, unavailable, the day's quota, out of time) is reported in
-batchItemFailures after its visibility is set to when it should come back; an unreadable body
+batchItemFailures after its visibility is set to when it should come back; one SES may have taken
+(no answer came) is acknowledged and left to its Send event or the sweep; an unreadable body
 fails until the dead-letter queue takes it. The table is the truth: what is given back is queued
 there, and the sweep hands it over again whatever SQS does with it.
 """
@@ -60,6 +61,7 @@ def _count(result: sending.BatchResult) -> None:
     for name, value in (
         ("MailSent", result.sent),
         ("MailFailed", result.failed),
+        ("MailUnanswered", result.unanswered),
         ("MailThrottled", result.throttled),
         ("MailDailyQuotaReached", int(result.daily_quota_reached)),
         ("MailUnavailable", int(result.unavailable)),

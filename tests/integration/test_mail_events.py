@@ -221,3 +221,42 @@ def test_events_about_no_message_or_another_set_are_acknowledged_and_an_unreadab
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
     assert message(database, message_id)["state"] == "delivered"  # the last one, applied
     assert suppressed(database) == []  # the other set's bounce was not ours
+
+
+def test_a_diagnostic_with_a_lone_surrogate_is_recorded_and_the_batch_goes_on(
+    deliver: Callable[..., dict[str, Any]], database: str
+) -> None:
+    ana, bo = invite(database, "ana"), invite(database, "bo")
+    # Valid JSON that UTF-8 cannot hold: a receiving server's diagnostic, quoted as SES got it
+    soft = event_of("Bounce", ana, bounceType="Transient", bounceSubType="General")
+    soft["detail"]["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "PLACEHOLDER"
+    body = json.dumps(soft).replace("PLACEHOLDER", "smtp; 451 \\ud800 try later")
+
+    assert deliver(body, event_of("Send", bo, ses_message_id="0100-bo-000000")) == {"batchItemFailures": []}
+
+    assert message(database, ana)["state"] == "bounced"
+    assert message(database, ana)["detail"] == "Transient/General: smtp; 451 \ufffd try later"
+    assert message(database, bo)["state"] == "sent"
+
+
+def test_an_event_the_database_refuses_fails_alone_and_the_others_are_recorded(
+    deliver: Callable[..., dict[str, Any]], database: str
+) -> None:
+    ana, bo = invite(database, "ana"), invite(database, "bo")
+    refused = "Transient/General: refused by this test"
+    soft = event_of("Bounce", ana, bounceType="Transient", bounceSubType="General")
+    soft["detail"]["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "refused by this test"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            f"ALTER TABLE message ADD CONSTRAINT test_refuses CHECK (detail IS DISTINCT FROM '{refused}') NOT VALID"
+        )
+    try:
+        result = deliver(event_of("Send", ana), soft, event_of("Send", bo, ses_message_id="0100-bo-000000"))
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("ALTER TABLE message DROP CONSTRAINT test_refuses")
+
+    # The refused one comes back from SQS (then its dead-letter queue); those before and after it stay applied
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert message(database, ana)["state"] == "sent"
+    assert message(database, bo)["state"] == "sent"

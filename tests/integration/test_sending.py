@@ -26,12 +26,14 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.stub import Stubber
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db, mail, queues
 from exam_depository.domain import codes
 from exam_depository.domain.mail_events import MailEvent, mail_event_of
+from exam_depository.usecases import sending
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import SESBackend, ses_backends
 from moto.sqs.models import sqs_backends
@@ -451,6 +453,116 @@ def test_ses_out_of_reach_gives_the_batch_back_in_a_minute(
     assert outbox.sent() == []
 
 
+class AnswerLost:
+    """The sender's SES client, whose first SendRawEmail SES (moto) accepts and whose answer is
+    lost on the way back, as botocore reports it."""
+
+    def __init__(self, client: Any, lost: Exception) -> None:
+        self._client = client
+        self._lost: Exception | None = lost
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send_raw_email(self, **kwargs: Any) -> Any:
+        answer = self._client.send_raw_email(**kwargs)
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            raise lost
+        return answer
+
+
+ENDPOINT = f"https://email.{REGION}.amazonaws.com/"
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [ReadTimeoutError(endpoint_url=ENDPOINT), ConnectionClosedError(endpoint_url=ENDPOINT)],
+    ids=["read-timeout", "connection-closed"],
+)
+def test_an_answer_lost_after_ses_accepted_is_settled_by_the_send_event_and_never_resent(
+    api: Api, outbox: Outbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lost: Exception
+) -> None:
+    students_with_addresses(api, 2)
+    send_codes(api)
+    batch = outbox.receive()
+    real_client = mail.client
+    wrapped = AnswerLost(real_client(REGION), lost)
+    monkeypatch.setattr(mail, "client", lambda region: wrapped)
+
+    failed = outbox.deliver(batch)
+
+    # SES took the first message; its answer never came: it stays claimed, its SQS message acknowledged
+    (accepted,) = outbox.sent()
+    by_id = {str(row["id"]): row for row in outbox.rows()}
+    first = by_id.pop(tag_of(accepted))
+    (second,) = by_id.values()
+    assert (first["state"], first["attempts"], first["ses_message_id"]) == ("sending", 1, None)
+    assert first["detail"].startswith("no answer from SES")
+    # The rest of the batch is given back, to come back in a minute
+    assert (second["state"], second["attempts"]) == ("queued", 0)
+    assert failed == [record["messageId"] for record in batch["Records"] if str(second["id"]) in record["body"]]
+    (seconds,) = outbox.visible_in_s()
+    assert 55 < seconds <= 60
+    printed = capsys.readouterr().out
+    assert printed_metric(printed, "MailUnanswered") == 1
+
+    # SQS delivers the whole batch again: the unanswered message is not sent again, the other is
+    assert outbox.deliver(batch) == []
+    assert sorted(tag_of(message) for message in outbox.sent()) == sorted([tag_of(accepted), str(second["id"])])
+    # SES's Send event names it by our tag: sent; the sweep, after its grace, has nothing to send
+    (ses_message_id, _) = outbox.ses_ids()
+    send_event(outbox, tag_of(accepted), ses_message_id, str(accepted["To"]))
+    an_hour_passes(outbox)
+    assert outbox.sweep()["enqueued"] == 0
+    assert {(row["state"], row["attempts"]) for row in outbox.rows()} == {("sent", 1)}
+    assert len(outbox.sent()) == 2
+
+
+def test_a_5xx_from_ses_leaves_the_message_to_the_sweep_which_sends_it_once_after_its_grace(
+    api: Api, outbox: Outbox
+) -> None:
+    students_with_addresses(api, 1)
+    send_codes(api)
+    batch = outbox.receive()
+    stubber = stubbed_ses()
+    stubber.add_client_error("send_raw_email", "InternalFailure", "An internal error occurred.", 500)
+
+    with stubber:
+        assert outbox.deliver(batch) == []  # acknowledged: SES may have it
+
+    (row,) = outbox.rows()
+    assert (row["state"], row["attempts"], row["ses_message_id"]) == ("sending", 1, None)
+    assert outbox.deliver(batch) == []
+    assert outbox.sweep()["enqueued"] == 0  # within the grace its Send event could still come
+    # None came (SES had not taken it): after the grace the sweep hands it over, and it is sent once
+    an_hour_passes(outbox)
+    assert outbox.sweep()["enqueued"] == 1
+    assert outbox.deliver(outbox.receive()) == []
+    assert len(outbox.sent()) == 1
+    (row,) = outbox.rows()
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+
+
+def test_a_refusal_quoting_the_address_is_stored_without_it(api: Api, outbox: Outbox) -> None:
+    addresses = students_with_addresses(api, 1)
+    send_codes(api)
+    batch = outbox.receive()
+    stubber = stubbed_ses()
+    said = f"Email address is not verified. The following identities failed the check in region EU-WEST-1: {addresses['s00'].upper()}"
+    stubber.add_client_error("send_raw_email", "MessageRejected", said, 400)
+
+    with stubber:
+        assert outbox.deliver(batch) == []
+
+    (row,) = outbox.rows()
+    assert row["state"] == "failed"
+    assert row["detail"] == (
+        "SES refused it: MessageRejected: Email address is not verified. The following identities failed the"
+        " check in region EU-WEST-1: (the address)"
+    )
+
+
 def test_an_address_suppressed_after_queueing_is_skipped(api: Api, outbox: Outbox) -> None:
     addresses = students_with_addresses(api, 2)
     send_codes(api)
@@ -671,6 +783,55 @@ def test_the_sweep_hands_over_what_sqs_never_took(api: Api, outbox: Outbox, monk
     assert outbox.deliver(outbox.receive()) == []
 
     assert len(outbox.sent()) == 3
+
+
+def test_a_sweep_that_takes_back_a_live_senders_claims_lets_only_their_new_claimant_send_them(
+    api: Api, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    students_with_addresses(api, 4)
+    send_codes(api)
+    batch = outbox.receive()
+    wait_until_slot = sending._wait_until
+    taken_back: list[int] = []
+
+    def slower_than_the_grace(slot: datetime) -> None:
+        """Before its first SES call the sender stalls past the grace: a sweep takes its claims
+        back and another environment sends them."""
+        if not taken_back:
+            an_hour_passes(outbox)
+            taken_back.append(sending.sweep().enqueued)
+            other = outbox.receive()
+            taken_back.append(
+                sending.send_batch([uuid.UUID(json.loads(r["body"])["message_id"]) for r in other["Records"]]).sent
+            )
+        wait_until_slot(slot)
+
+    monkeypatch.setattr(sending, "_wait_until", slower_than_the_grace)
+
+    assert outbox.deliver(batch) == []  # nothing of it is this sender's any more: acknowledged
+
+    assert taken_back == [4, 4]
+    tags = [tag_of(message) for message in outbox.sent()]
+    assert len(tags) == 4
+    assert len(set(tags)) == 4  # each once
+    assert {(row["state"], row["attempts"]) for row in outbox.rows()} == {("sent", 2)}
+
+
+def test_the_sweep_never_takes_back_a_claim_younger_than_a_minute(api: Api, outbox: Outbox) -> None:
+    # A claim is confirmed just before SES is called, and that call can last 13 s
+    assert sending.MIN_SWEEP_GRACE.total_seconds() > mail.CONNECT_TIMEOUT_S + mail.SEND_TIMEOUT_S
+    students_with_addresses(api, 1)
+    send_codes(api)
+    outbox.sql("UPDATE message SET state = 'sending', attempts = 1, claimed_at = now() - interval '30 seconds'")
+
+    assert outbox.sweep(grace_s=5)["enqueued"] == 0
+    assert {row["state"] for row in outbox.rows()} == {"sending"}
+
+    outbox.sql(
+        "UPDATE message SET claimed_at = now() - interval '61 seconds', enqueued_at = now() - interval '61 seconds'"
+    )
+    assert outbox.sweep(grace_s=5)["enqueued"] == 1
+    assert {row["state"] for row in outbox.rows()} == {"queued"}
 
 
 def test_a_message_claimed_eight_times_without_an_answer_is_given_up(api: Api, outbox: Outbox) -> None:

@@ -20,6 +20,7 @@ from exam_depository.domain.mail_events import (
     mail_event_of,
     new_state,
     suppresses,
+    without_addresses,
 )
 
 from tests.unit.ses_samples import (
@@ -166,6 +167,23 @@ def test_the_detail_never_holds_the_recipients_address_nor_a_nul_and_is_cut() ->
     assert len(read(long).detail or "") == MAX_DETAIL_CHARS
 
 
+def test_a_lone_surrogate_in_a_detail_is_stored_as_a_replacement_character() -> None:
+    # JSON can carry one ("\\ud800"); UTF-8, and so PostgreSQL, cannot: the rest of the text is kept.
+    rejected = record("Reject")
+    rejected["reject"]["reason"] = "Bad \udfff content"
+    for found in (bounce("Transient", "General", "smtp; 451 \ud800 try later"), rejected):
+        detail = read(json.loads(json.dumps(found))).detail or ""
+        assert detail in ("Transient/General: smtp; 451 \ufffd try later", "Bad \ufffd content")
+        detail.encode()  # storable
+
+
+def test_the_senders_refusal_is_told_without_the_address() -> None:
+    said = "MessageRejected: Email address is not verified. The following identities failed: Ana@Example.org"
+    assert without_addresses(said, ("ana@example.org",)) == (
+        "MessageRejected: Email address is not verified. The following identities failed: (the address)"
+    )
+
+
 def test_recipients_are_lower_cased_as_our_addresses_are_kept() -> None:
     found = record("Delivery")
     found["delivery"]["recipients"] = ["Ana@Example.ORG"]
@@ -233,7 +251,12 @@ MALFORMED = {
     "unknown-event-type": (_with(("eventType",), "Open"), "event type we do not read"),
     "no-mail": (_without(("mail",)), "mail is not an object"),
     "no-message-id": (_without(("mail", "messageId")), "messageId is missing"),
-    "message-id-with-nul": (_with(("mail", "messageId"), "0100\x00"), "messageId holds a NUL"),
+    "message-id-with-nul": (_with(("mail", "messageId"), "0100\x00"), "messageId holds a control character"),
+    "message-id-with-lone-surrogate": (_with(("mail", "messageId"), "0100\ud800"), "messageId holds a .* surrogate"),
+    "recipient-with-lone-surrogate": (
+        _with(("bounce", "bouncedRecipients"), [{"emailAddress": "ana\udc00@example.org"}]),
+        "recipient holds a .* surrogate",
+    ),
     "message-id-too-long": (_with(("mail", "messageId"), "x" * 201), "longer than SES's"),
     "no-bounce": (_without(("bounce",)), "bounce is not an object"),
     "no-bounce-type": (_without(("bounce", "bounceType")), "bounceType is missing"),

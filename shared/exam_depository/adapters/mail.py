@@ -1,5 +1,5 @@
 """SES: a rendered message as MIME bytes, sent by v1 SendRawEmail, and SES's answers as the sender's
-three kinds of failure.
+four kinds of failure.
 
 The configuration set and the message's tags travel in the `X-SES-CONFIGURATION-SET` and
 `X-SES-MESSAGE-TAGS` headers, which SES reads and strips before delivery; not as API parameters,
@@ -9,7 +9,9 @@ before it recorded SES's MessageId.
 
 SES takes no idempotency token: a call it accepted cannot be told from a new one. The client
 therefore never retries a send (botocore's retries would resend an accepted message whose answer
-was lost); the sender decides what is tried again.
+was lost); the sender decides what is tried again. For the same reason a call whose request left
+and whose answer never came (the read timed out, the connection closed, SES answered 5xx) is
+`Unanswered`, not `Unavailable`: SES may have taken the message.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ REFUSED_CODES = frozenset({"MessageRejected", "InvalidParameterValue"})
 DAILY_QUOTA_MESSAGE = "Daily message quota"
 QUOTA_MAX_AGE_S = 60.0
 SEND_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 3
 
 
 class Throttled(Exception):
@@ -59,6 +62,16 @@ class Refused(Exception):
 class Unavailable(Exception):
     """SES could not be used by this deployment just now (access denied, a configuration set or a
     sender not verified, sending paused, no answer): every message waits."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Unanswered(Exception):
+    """The request left and no answer came (the read timed out, the connection closed) or SES
+    answered with its own failure (5xx): SES may have accepted the message, and a second call
+    could send it twice."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
@@ -108,13 +121,18 @@ def mime(
 
 def client(region: str) -> SESClient:
     ses: SESClient = aws.client(
-        "ses", region=region, read_timeout=SEND_TIMEOUT_S, retries={"mode": "standard", "max_attempts": 1}
+        "ses",
+        region=region,
+        read_timeout=SEND_TIMEOUT_S,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        retries={"mode": "standard", "max_attempts": 1},
     )
     return ses
 
 
 def send_raw(raw: bytes, *, source: str, to: str) -> str:
-    """Send `raw` to `to`; SES's MessageId. Raises Throttled, Refused or Unavailable."""
+    """Send `raw` to `to`; SES's MessageId. Raises Throttled, Refused, Unavailable (SES did not
+    take it) or Unanswered (SES may have taken it)."""
     settings = load(MailSettings)
     try:
         answer = client(_region(settings)).send_raw_email(Source=source, Destinations=[to], RawMessage={"Data": raw})
@@ -134,7 +152,10 @@ def send_quota() -> Quota:
     try:
         answer = client(_region(settings)).get_send_quota()
     except aws.failures() as exc:
-        raise _failure(exc) from exc
+        failure = _failure(exc)
+        if isinstance(failure, Unanswered):  # asking sends nothing: no answer is just unavailable
+            raise Unavailable(str(failure), code=failure.code) from exc
+        raise failure from exc
     quota = Quota(
         max_send_rate=float(answer.get("MaxSendRate", 1.0)),
         max_24_hour_send=float(answer.get("Max24HourSend", 200.0)),
@@ -161,13 +182,20 @@ def _region(settings: MailSettings) -> str:
     return settings.region
 
 
-def _failure(exc: Exception) -> Throttled | Refused | Unavailable:
-    from botocore.exceptions import ClientError
+def _failure(exc: Exception) -> Throttled | Refused | Unavailable | Unanswered:
+    from botocore.exceptions import ClientError, HTTPClientError
 
+    if isinstance(exc, HTTPClientError):
+        # The request was sent (ReadTimeoutError, ConnectionClosedError and the like); a failure
+        # before it left (EndpointConnectionError, ConnectTimeoutError, no credentials) is not one.
+        return Unanswered(f"SES did not answer: {exc}", code=type(exc).__name__)
     if not isinstance(exc, ClientError):
-        return Unavailable(f"SES did not answer: {exc}", code=type(exc).__name__)
+        return Unavailable(f"SES could not be reached: {exc}", code=type(exc).__name__)
     error = exc.response.get("Error", {})
     code, text = str(error.get("Code", "")), str(error.get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if status >= 500 and code not in THROTTLED_CODES:
+        return Unanswered(f"{code}: {text}", code=code or "Unknown")
     if code in THROTTLED_CODES:
         return Throttled(f"{code}: {text}", daily=DAILY_QUOTA_MESSAGE in text)
     if code in REFUSED_CODES:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from exam_depository.domain.characters import unstorable
 from exam_depository.domain.mail import MessageState
 
 EventKind = Literal["send", "delivery", "bounce", "complaint", "reject", "delivery_delay"]
@@ -211,16 +212,17 @@ def _detail(kind: EventKind, facts: Mapping[str, Any], recipients: tuple[str, ..
         text = _optional_text(facts.get("reason")) or "rejected"
     else:
         return None
-    return _without_addresses(text, recipients)[:MAX_DETAIL_CHARS]
+    return without_addresses(text, recipients)[:MAX_DETAIL_CHARS]
 
 
-def _without_addresses(text: str, addresses: tuple[str, ...]) -> str:
-    """A diagnostic as the examiner and ops read it: a receiving server often quotes the address
-    ("550 5.1.1 <ana@example.org>: user unknown"), which is kept beside the message, not in its
-    detail, and never in the suppression list (kept by the address's hash only)."""
+def without_addresses(text: str, addresses: tuple[str, ...]) -> str:
+    """A diagnostic as the examiner and ops read it: a receiving server (or SES refusing a call)
+    often quotes the address ("550 5.1.1 <ana@example.org>: user unknown"), which is kept beside
+    the message, not in its detail, and never in the suppression list (kept by the address's hash
+    only). Storable: no NUL, no lone surrogate."""
     for address in addresses:
         text = re.sub(re.escape(address), "(the address)", text, flags=re.IGNORECASE)
-    return text.replace("\x00", "")
+    return _storable(text)
 
 
 def _message_id(tags: Mapping[str, Any]) -> UUID | None:
@@ -253,16 +255,28 @@ def _json(value: object) -> object:
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} is missing")
-    if "\x00" in value:  # PostgreSQL refuses a NUL in any text
-        raise ValueError(f"{name} holds a NUL")
+    # PostgreSQL refuses a NUL in any text, and UTF-8 cannot hold a lone surrogate (JSON can).
+    if unstorable(value):
+        raise ValueError(f"{name} holds a control character or a lone surrogate")
     return value
 
 
 def _optional_text(value: object) -> str | None:
-    """A fact that may be absent, without NULs (a diagnostic is shown, never refused for one)."""
+    """A fact that may be absent, made storable (a diagnostic is shown, never refused for what
+    a receiving server put in it)."""
     if not isinstance(value, str):
         return None
-    return value.replace("\x00", "") or None
+    return _storable(value) or None
+
+
+def _storable(text: str) -> str:
+    """`text` without NULs, each lone surrogate shown as U+FFFD."""
+    text = text.replace("\x00", "")
+    try:
+        text.encode()  # strict UTF-8 fails on a lone surrogate only
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def _id(value: object, *, required: bool = False) -> str:

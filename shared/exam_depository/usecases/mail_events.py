@@ -39,7 +39,8 @@ def record_mail_events(events: list[MailEvent | Ignored]) -> MailEventBatch:
     """Apply each event in a transaction of its own (an event touches one message and at most one
     address: one that fails leaves the others applied). Idempotent whatever the order and the
     repetitions: a state only advances. A database that fails fails this event and every later
-    one (SQS delivers them again); those before it stay applied."""
+    one (SQS delivers them again); those before it stay applied. Any other error fails its event
+    alone (SQS retries it, then its dead-letter queue keeps it)."""
     batch = MailEventBatch()
     for index, event in enumerate(events):
         if isinstance(event, Ignored):
@@ -52,6 +53,10 @@ def record_mail_events(events: list[MailEvent | Ignored]) -> MailEventBatch:
             logger.exception("Mail events could not be recorded; SQS delivers them again")
             batch.failed |= {later for later in range(index, len(events)) if isinstance(events[later], MailEvent)}
             return batch
+        except Exception:  # this event's own fault (a value the database refuses): the others go on
+            logger.exception("A mail event could not be recorded", extra={"event_id": event.event_id})
+            batch.failed.add(index)
+            continue
         if not applied.matched:
             # A message deleted with its exam, or sent by something else through our configuration set.
             logger.info("A mail event about no message", extra={"kind": event.kind, "event_id": event.event_id})

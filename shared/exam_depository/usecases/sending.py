@@ -4,13 +4,16 @@ or a lost SQS message left behind.
 
 What is guaranteed. SES takes no idempotency token, so a call it accepted cannot be told from a new
 one. An SQS redelivery, a retried or concurrent batch, two sender environments: none sends a message
-twice, because only the claim that moved it from `queued` to `sending` sends it, and that claim
-commits before SES is called. Nothing is lost: every message is a committed row before SQS hears
-of it, and the sweep hands over again whatever is still queued. The one window: the sender dies
-after SES accepted a message and before `mark_sent` recorded it (one round trip). The row stays
-`sending` with no SES id; SES's Send event carries our tag `message` and marks it sent, so the
-sweep, a grace later, finds nothing to send again. Only if that event is lost or later than the
-grace (EventBridge delivers SES's events best effort) does the student get the message twice.
+twice, because only the claim that moved it from `queued` to `sending` sends it, that claim commits
+before SES is called, and the sender confirms its claim's token just before each call (a claim
+the sweep took back is not sent by its old holder). Nothing is lost: every message is a committed
+row before SQS hears of it, and the sweep hands over again whatever is still queued. The one
+window: SES accepted a message and the sender never learnt it, because it died before `mark_sent`
+recorded it or because SES's answer never came (the read timed out, the connection closed, SES
+answered 5xx). The row stays `sending` with no SES id, its attempt counted; SES's Send event
+carries our tag `message` and marks it sent, so the sweep, a grace later, finds nothing to send
+again. Only if that event is lost or later than the grace (EventBridge delivers SES's events best
+effort) does the student get the message twice.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from exam_depository.config import MailSettings, load
 from exam_depository.domain import messages
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.mail import SENDING_GRACE
+from exam_depository.domain.mail_events import without_addresses
 from exam_depository.observability import logger
 
 # A throttled call is tried again after a pause, twice; then the batch gives the rest back.
@@ -37,8 +41,12 @@ RETRY_AFTER_THROTTLING_S = 30
 RETRY_AFTER_UNAVAILABLE_S = 60
 RETRY_AFTER_DAILY_QUOTA_S = 900
 RETRY_AFTER_OUT_OF_TIME_S = 5
-# The least grace an operator may ask of the sweep: SES's Send event needs a moment to arrive.
-MIN_SWEEP_GRACE = timedelta(seconds=5)
+# The least grace an operator may ask of the sweep. A claim is confirmed just before its SES call,
+# which lasts at most mail.CONNECT_TIMEOUT_S + mail.SEND_TIMEOUT_S (13 s): the sweep must not take
+# back a claim whose call is under way. And SES's Send event needs a moment to arrive: a message SES
+# accepted without our learning it is sent again if its event comes later than the grace (the
+# shorter the grace, the likelier).
+MIN_SWEEP_GRACE = timedelta(seconds=60)
 
 
 @dataclass
@@ -50,6 +58,7 @@ class BatchResult:
     retry_after_s: dict[UUID, int] = field(default_factory=dict)
     sent: int = 0
     failed: int = 0
+    unanswered: int = 0  # SES may have taken them: left `sending` for the Send event or the sweep
     throttled: int = 0
     daily_quota_reached: bool = False
     unavailable: bool = False
@@ -133,7 +142,13 @@ def _send_one(
     unsent = [message, *rest]
     try:
         source = formataddr((settings.sender_name, settings.sender_address))
-        ses_message_id = _send_with_retries(raw, source=source, to=message.address, result=result)
+        ses_message_id = _send_with_retries(message, raw, source=source, result=result)
+    except _ClaimLost:
+        logger.warning(
+            "The sweep took a claim back before it was sent; its new claimant sends it",
+            extra={"message_id": str(message.message_id)},
+        )
+        return True
     except mail.Throttled as exc:
         if exc.daily:
             result.daily_quota_reached = True
@@ -143,8 +158,22 @@ def _send_one(
         return False
     except mail.Refused as exc:
         logger.warning("SES refused a message", extra={"message_id": str(message.message_id), "code": exc.code})
-        _fail(message.message_id, f"SES refused it: {exc}", result)
+        # SES's words can quote the address ("Email address is not verified ...: <address>").
+        _fail(message.message_id, f"SES refused it: {without_addresses(str(exc), (message.address,))}", result)
         return True
+    except mail.Unanswered as exc:
+        logger.warning(
+            "SES did not answer; the message is left to its Send event or the sweep, the batch comes back",
+            extra={"message_id": str(message.message_id), "code": exc.code},
+        )
+        with db.statement() as conn:
+            db.sending.mark_unanswered(
+                conn, message.message_id, message.token, f"no answer from SES ({exc.code}); it may have sent it"
+            )
+        result.unanswered += 1
+        result.unavailable = True
+        _give_back(rest, f"SES did not answer: {exc}; queued again", RETRY_AFTER_UNAVAILABLE_S, result)
+        return False
     except mail.Unavailable as exc:
         logger.warning("SES is unavailable; the batch comes back", extra={"code": exc.code})
         result.unavailable = True
@@ -186,11 +215,18 @@ def come_back(delays: list[tuple[str, int]]) -> None:
         )
 
 
-def _send_with_retries(raw: bytes, *, source: str, to: str, result: BatchResult) -> str:
+class _ClaimLost(Exception):
+    """The sweep took the claim back: the message is not this sender's to send."""
+
+
+def _send_with_retries(message: db.sending.Claimed, raw: bytes, *, source: str, result: BatchResult) -> str:
     retries = 0
     while True:
+        with db.statement() as conn:
+            if not db.sending.confirm(conn, message.message_id, message.token):
+                raise _ClaimLost
         try:
-            return mail.send_raw(raw, source=source, to=to)
+            return mail.send_raw(raw, source=source, to=message.address)
         except mail.Throttled as exc:
             result.throttled += 1
             if exc.daily or retries == THROTTLE_RETRIES:
@@ -200,9 +236,11 @@ def _send_with_retries(raw: bytes, *, source: str, to: str, result: BatchResult)
 
 
 def _give_back(unsent: list[db.sending.Claimed], detail: str, after_s: int, result: BatchResult) -> None:
+    if not unsent:
+        return
     ids = [message.message_id for message in unsent]
     with db.statement() as conn:
-        db.sending.release(conn, ids, detail)
+        db.sending.release(conn, ids, unsent[0].token, detail)  # one claim, one token
     for message_id in ids:
         result.retry_after_s[message_id] = after_s
 

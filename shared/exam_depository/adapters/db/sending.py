@@ -6,7 +6,10 @@ A message is sent only by the environment whose claim moved it from `queued` to 
 claim commits before SES is called: a second delivery of its SQS message, a retried batch, another
 environment with the same id all find it no longer `queued` and send nothing. The one way back to
 `queued` is `release` (SES answered that it did not take it) or the sweep (a claim SES never
-answered, after a grace long enough for SES's Send event to have said otherwise).
+answered, after a grace long enough for SES's Send event to have said otherwise). Each claim writes
+a fresh token, which the sweep's re-queue clears: just before each SES call the sender `confirm`s
+its token, so a claim the sweep took back (a sender slower than the grace) is sent by its new
+claimant only.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.messages import STUDENT_FOLLOWS, states_below
@@ -46,6 +49,7 @@ class Claimed:
     address: str
     attempt: int  # this call's number: 1 for the first
     facts: MessageFacts
+    token: UUID  # this claim's: `confirm` finds it still there, or the claim was taken back
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def claim(conn: Connection, ids: list[UUID], *, now: datetime) -> list[Claimed]:
     Ids not returned are settled, skipped or claimed by someone else: their SQS messages are
     acknowledged. Commit before sending: the claim is what keeps a message from going twice.
     A message whose facts are gone (its submission deleted) is failed in the same transaction."""
+    token = uuid4()
     with conn.cursor(row_factory=rows_of(_ClaimRow)) as cur:
         rows = cur.execute(
             f"""WITH skipped AS (
@@ -93,7 +98,8 @@ def claim(conn: Connection, ids: list[UUID], *, now: datetime) -> list[Claimed]:
                   AND EXISTS (SELECT FROM suppressed_address x WHERE x.address_sha256 = {_ADDRESS_KEY})
             RETURNING m.id
              ), claimed AS (
-               UPDATE message m SET state = 'sending', attempts = m.attempts + 1, claimed_at = %(now)s
+               UPDATE message m SET state = 'sending', attempts = m.attempts + 1, claimed_at = %(now)s,
+                                   claim_token = %(token)s
                 WHERE m.id = ANY(%(ids)s) AND m.state = 'queued' AND m.attempts < {MAX_ATTEMPTS}
                   AND m.id NOT IN (SELECT id FROM skipped)
             RETURNING m.id, m.student_id, m.kind, m.address, m.attempts, m.upload_id
@@ -123,7 +129,7 @@ def claim(conn: Connection, ids: list[UUID], *, now: datetime) -> list[Claimed]:
                 WHERE sub.status = 'current' AND p.student_id = sub.student_id AND p.issue_seq < sub.issue_seq
                   AND p.status = 'superseded'
                 ORDER BY p.issue_seq DESC LIMIT 1) replaced ON true""",
-            {"ids": ids, "now": now},
+            {"ids": ids, "now": now, "token": token},
         ).fetchall()
     claimed: list[Claimed] = []
     gone: list[UUID] = []
@@ -132,7 +138,7 @@ def claim(conn: Connection, ids: list[UUID], *, now: datetime) -> list[Claimed]:
         if facts is None:
             gone.append(row.message_id)
         else:
-            claimed.append(Claimed(row.message_id, row.kind, row.address, row.attempt, facts))
+            claimed.append(Claimed(row.message_id, row.kind, row.address, row.attempt, facts, token))
     for message_id in gone:
         mark_failed(conn, message_id, "what it was to say is gone (its upload was deleted)")
     return claimed
@@ -202,6 +208,30 @@ def slots(conn: Connection, count: int, rate_per_s: float) -> datetime:
     return first
 
 
+def confirm(conn: Connection, message_id: UUID, token: UUID) -> bool:
+    """Whether the claim is still this sender's, just before it calls SES; if so, the claim's
+    time is now (the sweep's grace counts from the last confirmation). False: the sweep queued
+    the message again (the claim outlived its grace), and it is not this sender's to send. Run
+    alone in autocommit."""
+    row = conn.execute(
+        """UPDATE message SET claimed_at = now()
+            WHERE id = %s AND state = 'sending' AND claim_token = %s
+        RETURNING id""",
+        (message_id, token),
+    ).fetchone()
+    return row is not None
+
+
+def mark_unanswered(conn: Connection, message_id: UUID, token: UUID, detail: str) -> None:
+    """SES may have accepted the message (no answer came): it stays `sending`, its attempt
+    counted, for SES's Send event to mark it sent or the sweep to queue it again after its grace;
+    the detail says why."""
+    conn.execute(
+        "UPDATE message SET detail = %s WHERE id = %s AND state = 'sending' AND claim_token = %s",
+        (detail[:DETAIL_LIMIT], message_id, token),
+    )
+
+
 def mark_sent(conn: Connection, message_id: UUID, ses_message_id: str, at: datetime) -> None:
     """SES accepted the message: its id and time, and `sent` unless an event got further first."""
     _move(
@@ -216,17 +246,19 @@ def mark_sent(conn: Connection, message_id: UUID, ses_message_id: str, at: datet
     )
 
 
-def release(conn: Connection, message_ids: list[UUID], detail: str) -> None:
+def release(conn: Connection, message_ids: list[UUID], token: UUID, detail: str) -> None:
     """SES did not take these (throttled, unavailable): queued again, and the call not counted
     as an attempt. Their SQS messages come back (the sender makes them visible again), so they
-    count as handed over now: the sweep leaves them to SQS for its grace."""
+    count as handed over now: the sweep leaves them to SQS for its grace. Only the claims that
+    are still this sender's (`token`): one the sweep took back may be another sender's now."""
     _move(
         conn,
         """UPDATE message m
-              SET state = 'queued', attempts = greatest(m.attempts - 1, 0), detail = %(detail)s, enqueued_at = now()
-            WHERE m.id = ANY(%(ids)s) AND m.state = 'sending'
+              SET state = 'queued', attempts = greatest(m.attempts - 1, 0), detail = %(detail)s, enqueued_at = now(),
+                  claim_token = NULL
+            WHERE m.id = ANY(%(ids)s) AND m.state = 'sending' AND m.claim_token = %(token)s
         RETURNING m.id, m.student_id, m.state, true AS advanced""",
-        {"ids": message_ids, "detail": detail[:DETAIL_LIMIT]},
+        {"ids": message_ids, "token": token, "detail": detail[:DETAIL_LIMIT]},
     )
 
 
@@ -254,14 +286,16 @@ def _move(conn: Connection, update: str, params: dict[str, Any]) -> None:
 
 def sweep(conn: Connection, *, now: datetime, grace: timedelta) -> list[UUID]:
     """What the sender must be handed again: (1) a claim older than `grace` that SES never
-    answered and no Send event settled is queued again (failed once it had every attempt); (2)
+    answered and no Send event settled is queued again (failed once it had every attempt), its
+    token cleared so that the sender holding it sends nothing more of it; (2)
     every queued message never handed to SQS, or handed over longer than `grace` ago, is returned
     and counted as handed over now. Run in one transaction."""
     conn.execute(
         f"""WITH updated AS (
                UPDATE message m
                   SET state = CASE WHEN m.attempts >= {MAX_ATTEMPTS} THEN 'failed' ELSE 'queued' END,
-                      detail = CASE WHEN m.attempts >= {MAX_ATTEMPTS} THEN %(gave_up)s ELSE %(requeued)s END
+                      detail = CASE WHEN m.attempts >= {MAX_ATTEMPTS} THEN %(gave_up)s ELSE %(requeued)s END,
+                      claim_token = NULL
                 WHERE m.state = 'sending' AND m.claimed_at < %(before)s AND m.ses_message_id IS NULL
             RETURNING m.id, m.student_id, m.state
              ), moved AS (SELECT id, student_id, state FROM updated), follows AS ({STUDENT_FOLLOWS})
