@@ -549,7 +549,10 @@ def test_a_refusal_quoting_the_address_is_stored_without_it(api: Api, outbox: Ou
     send_codes(api)
     batch = outbox.receive()
     stubber = stubbed_ses()
-    said = f"Email address is not verified. The following identities failed the check in region EU-WEST-1: {addresses['s00'].upper()}"
+    said = (
+        "Email address is not verified. The following identities failed the check in region EU-WEST-1:"
+        f" {addresses['s00'].upper()}"
+    )
     stubber.add_client_error("send_raw_email", "MessageRejected", said, 400)
 
     with stubber:

@@ -910,7 +910,7 @@ def test_a_database_from_before_mail_gets_each_address_as_mail_goes_to_it_and_th
     url = before_mail_database
 
     # When this release's migration runs
-    assert schema.migrate(url) == ["0013.mail"]
+    assert schema.migrate(url) == ["0013.mail", "0014.claim-token"]
 
     # Then each address is kept as written, and mail goes to its lower-cased ASCII form (none
     # for one that is not plain ASCII); nobody was mailed; every exam sends receipts, in English
@@ -984,4 +984,93 @@ def test_the_mail_migration_rolls_back_only_once_no_exam_holds_an_address_twice(
                 (codes.new_code(), codes.new_pseudonym()),
             )
     # And migrating again applies it
-    assert schema.migrate(url) == ["0013.mail"]
+    assert schema.migrate(url) == ["0013.mail", "0014.claim-token"]
+
+
+# --- before claim tokens (0013) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def before_claim_tokens_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0013 (mail without claim tokens), filled as that release
+    did: one message queued, one claimed by its sender an hour ago and never answered, one sent."""
+    with _database_at(server_url, "0013.mail") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO examiner DEFAULT VALUES")
+            exam = conn.execute(OLDER_LAYERS_INSERT, (1, "physics", "Physics")).fetchone()
+            assert exam is not None
+            for nickname, state, attempts in (("ana", "queued", 0), ("ben", "sending", 1), ("cem", "sent", 1)):
+                conn.execute(
+                    """WITH s AS (
+                         INSERT INTO student (exam_id, nickname, first_name, last_name, email, email_address,
+                                              upload_code, pseudonym)
+                         VALUES (%(exam)s, %(nickname)s, 'A', 'B', %(address)s, %(address)s, %(code)s, %(pseudonym)s)
+                         RETURNING id)
+                       INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address, state, attempts,
+                                            enqueued_at, claimed_at)
+                       SELECT gen_random_uuid(), %(exam)s, s.id, 'invitation', 'invitation:' || s.id || ':1',
+                              %(address)s, %(state)s, %(attempts)s, now() - interval '1 hour',
+                              CASE WHEN %(attempts)s > 0 THEN now() - interval '1 hour' END
+                         FROM s""",
+                    {
+                        "exam": exam[0],
+                        "nickname": nickname,
+                        "address": f"{nickname}@example.org",
+                        "code": codes.new_code(),
+                        "pseudonym": codes.new_pseudonym(),
+                        "state": state,
+                        "attempts": attempts,
+                    },
+                )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+def test_a_database_from_before_claim_tokens_sweeps_and_sends_its_messages_once_migrated(
+    before_claim_tokens_database: str,
+) -> None:
+    url = before_claim_tokens_database
+
+    # When this release's migration runs
+    assert schema.migrate(url) == ["0014.claim-token"]
+
+    # Then every message is as it was, with no token
+    def states() -> dict[str, tuple[str, int, bool]]:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                """SELECT s.nickname, m.state, m.attempts, m.claim_token IS NOT NULL
+                     FROM message m JOIN student s ON s.id = m.student_id"""
+            ).fetchall()
+        return {nickname: (state, attempts, token) for nickname, state, attempts, token in rows}
+
+    assert states() == {"ana": ("queued", 0, False), "ben": ("sending", 1, False), "cem": ("sent", 1, False)}
+    # And the older sender's unanswered claim is queued again by the sweep; both are handed over
+    with db.transaction() as conn:
+        swept = db.sending.sweep(conn, now=datetime.now(UTC), grace=timedelta(minutes=15))
+    assert len(swept) == 2
+    assert states() == {"ana": ("queued", 0, False), "ben": ("queued", 1, False), "cem": ("sent", 1, False)}
+    # And this release's sender claims them with a token it confirms before each SES call
+    with db.transaction() as conn:
+        claimed = db.sending.claim(conn, swept, now=datetime.now(UTC))
+    assert len(claimed) == 2
+    assert states() == {"ana": ("sending", 1, True), "ben": ("sending", 2, True), "cem": ("sent", 1, False)}
+    with db.statement() as conn:
+        assert all(db.sending.confirm(conn, message.message_id, message.token) for message in claimed)
+        assert not db.sending.confirm(conn, claimed[0].message_id, uuid.uuid4())
+
+
+def test_the_claim_token_migration_rolls_back_and_applies_again(before_claim_tokens_database: str) -> None:
+    url = before_claim_tokens_database
+    schema.migrate(url)
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    with backend.lock():
+        backend.rollback_migrations(backend.to_rollback(every.__class__([m for m in every if m.id > "0013.mail"])))
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            """SELECT count(*) FROM information_schema.columns
+                WHERE table_name = 'message' AND column_name = 'claim_token'"""
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM message").fetchone() == (3,)
+    assert schema.migrate(url) == ["0014.claim-token"]

@@ -116,8 +116,18 @@ def _send_one(
     catalogues: messages.Catalogues,
     result: BatchResult,
 ) -> bool:
-    """Write, send and record one message; False when SES's answer stopped the batch (this
-    message and `rest` were given back)."""
+    """Write, send and record one message; False when SES's answer stopped the batch (`rest`
+    was given back, and this message too unless SES may have taken it)."""
+    raw = _written(message, settings, catalogues, result)
+    if raw is None:
+        return True
+    return _send_written(message, rest, raw, settings, result)
+
+
+def _written(
+    message: db.sending.Claimed, settings: MailSettings, catalogues: messages.Catalogues, result: BatchResult
+) -> bytes | None:
+    """The message as SES takes it; None when it cannot be written (it is failed)."""
     try:
         rendered = messages.render(
             message.facts,
@@ -125,7 +135,7 @@ def _send_one(
             verify_page_url=settings.verify_page_url,
             catalogues=catalogues,
         )
-        raw = mail.mime(
+        return mail.mime(
             rendered,
             sender=settings.sender_address,
             sender_name=settings.sender_name,
@@ -138,7 +148,12 @@ def _send_one(
         # Our fault, and it would be again: recorded, never sent, never retried.
         logger.exception("A message could not be written", extra={"message_id": str(message.message_id)})
         _fail(message.message_id, f"could not be written: {type(exc).__name__}", result)
-        return True
+        return None
+
+
+def _send_written(
+    message: db.sending.Claimed, rest: list[db.sending.Claimed], raw: bytes, settings: MailSettings, result: BatchResult
+) -> bool:
     unsent = [message, *rest]
     try:
         source = formataddr((settings.sender_name, settings.sender_address))
