@@ -129,11 +129,9 @@ def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_m
 def _sweep_requests_delays_s(queue_url: str) -> list[int]:
     """Each sweep request the mail queue holds, delayed: its DelaySeconds, as SQS was asked."""
     queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[queue_url.rsplit("/", 1)[1]]
-    return [
-        round((message.delayed_until - message.sent_timestamp) / 1000)
-        for message in queue._messages
-        if json.loads(message.body) == {"sweep": True}
-    ]
+    requests = [message for message in queue._messages if json.loads(message.body) == {"sweep": True}]
+    assert all(message.sent_timestamp is not None for message in requests)
+    return [round((message.delayed_until - (message.sent_timestamp or 0)) / 1000) for message in requests]
 
 
 def test_the_hand_off_asks_for_a_sweep_fifteen_minutes_on_and_no_more_while_that_one_is_to_come(

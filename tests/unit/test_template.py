@@ -571,6 +571,7 @@ VISIBLE = "ApproximateNumberOfMessagesVisible"
             "MailEventsDeadLetterQueue",
         ),
         ("MessagesUnsettledAlarm", "ExamDepository", "MessagesUnsettled", 1, "exam-depository"),
+        ("MailHandOffAlarm", "ExamDepository", "MailHandOffFailed", 1, "exam-depository"),
         ("MailDailyQuotaAlarm", "ExamDepository", "MailDailyQuotaReached", 1, "exam-depository"),
         ("MailUnavailableAlarm", "ExamDepository", "MailUnavailable", 3, "exam-depository"),
         ("MailBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", 0.05, "MailConfigurationSet"),
@@ -586,9 +587,10 @@ def test_each_mail_alarm_watches_its_metric_only_when_mail_is_sent(
     assert (props["Namespace"], props["MetricName"], props["Threshold"]) == (namespace, metric, threshold)
     assert dimension in json.dumps(props["Dimensions"][0]["Value"])
     assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    # The sender and the events' function emit the product's metrics under these names.
+    # The sender and the hand-offs (the routes', the recorder's) emit the product's metrics under these names.
     if namespace == "ExamDepository":
-        sources = (ROOT / "functions/send_messages/app.py").read_text()
+        emitters = ("functions/send_messages/app.py", "shared/exam_depository/usecases/mail.py")
+        sources = "".join((ROOT / path).read_text() for path in emitters)
         assert f'"{metric}"' in sources
 
 
@@ -1100,6 +1102,7 @@ MAIL_RESOURCES = {
     "MailDeadLetterQueueAlarm",
     "MailEventsDeadLetterQueueAlarm",
     "MessagesUnsettledAlarm",
+    "MailHandOffAlarm",
     "MailDailyQuotaAlarm",
     "MailUnavailableAlarm",
     "MailBounceRateAlarm",

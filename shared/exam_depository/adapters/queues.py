@@ -101,7 +101,7 @@ MAIL_SENDERS = 10
 def mail_client(region: str) -> SQSClient:
     """A client that answers within 2 s and never retries: the recorder and the routes hand
     messages over after their commit and must not wait on SQS; what it does not take, the
-    sender's sweep enqueues within minutes."""
+    sender's sweep enqueues (the one `request_sweep` asks for, or the daily one)."""
     sqs: SQSClient = aws.client(
         "sqs", region=region, read_timeout=2, name="sqs-mail", retries={"mode": "standard", "max_attempts": 1}
     )
