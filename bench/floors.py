@@ -24,8 +24,10 @@ unique check and its trigger would then step over.
 Mail is in the floor by the same construction: a recording that queues receipts writes their
 messages with one INSERT in its transaction (replayed as a one-row UPDATE, like every write),
 notes after the commit which ones SQS took (another), and hands them to the mail queue with one
-SendMessageBatch (made again as itself, to the same queue). A recording whose students have no
-address does none of it (tests/integration/test_bench_counter.py holds both).
+SendMessageBatch and, when its environment has no sweep request still to come, one delayed
+SendMessage asking for the sender's sweep (each made again as itself, to the same queue). A
+recording whose students have no address does none of it (tests/integration/test_bench_counter.py
+holds both).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The mail queue's batches -> each message claimed, paced to SES's rate and sent; the schedule's
-`{"sweep": true}` (every five minutes) -> the sweep, which hands over again what a crash or a lost
-SQS message left queued. `{"sweep": true, "grace_s": 60}` shortens the sweep's grace once (ops
-after an incident, the crash tests; never under 60 s).
+"""The mail queue's batches -> each message claimed, paced to SES's rate and sent; a sweep request
+among them (`{"sweep": true}`, sent delayed by whoever handed mail over, and by each sweep that
+left something unsettled) or the daily schedule's `{"sweep": true}` -> the sweep, which hands over
+again what a crash or a lost SQS message left queued. `{"sweep": true, "grace_s": 60}` invoked
+directly shortens the sweep's grace once (ops after an incident, the crash tests; never under 60 s).
 
 A message SES did not take (throttled, unavailable, the day's quota, out of time) is reported in
 batchItemFailures after its visibility is set to when it should come back; one SES may have taken
@@ -29,10 +30,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("sweep") is True:
         return _sweep(event)
     records: list[tuple[dict[str, Any], UUID]] = []
+    sweep_requests: list[str] = []
     failed: list[str] = []
     for record in event["Records"]:
         try:
-            records.append((record, UUID(json.loads(record["body"])["message_id"])))
+            body = json.loads(record["body"])
+            if sending.is_sweep_request(body):
+                sweep_requests.append(record["messageId"])
+                continue
+            records.append((record, UUID(body["message_id"])))
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             logger.exception("Unreadable mail message; it goes to the dead-letter queue after its retries")
             failed.append(record["messageId"])
@@ -46,6 +52,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     ]
     sending.come_back([(record["receiptHandle"], seconds) for record, seconds in back])
     failed += [record["messageId"] for record, _ in back]
+    if sweep_requests:
+        # One sweep for every request in the batch, after its messages: what they left is seen.
+        try:
+            _sweep({})
+        except Exception:
+            logger.exception("The requested sweep failed; its request comes back after the queue's timeout")
+            failed += sweep_requests
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
@@ -53,8 +66,16 @@ def _sweep(event: dict[str, Any]) -> dict[str, Any]:
     swept = sending.sweep(timedelta(seconds=float(event["grace_s"]))) if "grace_s" in event else sending.sweep()
     metrics.add_metric(name="MailSweptEnqueued", unit=MetricUnit.Count, value=swept.enqueued)
     metrics.add_metric(name="MessagesUnsettled", unit=MetricUnit.Count, value=swept.unsettled)
-    logger.info("Mail swept", extra={"enqueued": swept.enqueued, "not_taken": swept.not_taken})
-    return {"enqueued": swept.enqueued, "not_taken": swept.not_taken, "unsettled": swept.unsettled}
+    logger.info(
+        "Mail swept",
+        extra={"enqueued": swept.enqueued, "not_taken": swept.not_taken, "next_requested": swept.next_requested},
+    )
+    return {
+        "enqueued": swept.enqueued,
+        "not_taken": swept.not_taken,
+        "unsettled": swept.unsettled,
+        "next_requested": swept.next_requested,
+    }
 
 
 def _count(result: sending.BatchResult) -> None:

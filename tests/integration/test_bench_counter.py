@@ -8,8 +8,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import boto3
 import psycopg
-from exam_depository.adapters import db
+from exam_depository.adapters import db, queues
 from exam_depository.adapters.db import audit as db_audit
 from exam_depository.domain import audit, audit_log
 from exam_depository.domain.access import Role
@@ -18,7 +19,7 @@ from psycopg.rows import dict_row
 from bench.environment import FLOOR_CHAINS, StatementCounter, Trace
 from bench.floors import cpu_beside_floor, floor_chain, replay
 from local_stack.functions import LambdaContext
-from tests.integration.conftest import Api, Bucket, queued_in_sqs, sqs_event
+from tests.integration.conftest import REGION, Api, Bucket, queued_in_sqs, sqs_event
 
 
 def test_a_floors_statements_go_through_the_counting_hooks_but_not_into_the_products_trace(
@@ -116,6 +117,7 @@ def test_a_recordings_floor_replays_its_receipts_insert_and_its_hand_over_to_the
 ) -> None:
     # Given a student with an address, whose file is recorded with the counter's hooks in place
     student = api.create_student("ana", email="ana@example.org")
+    queues._sweep_due_at = None  # a new environment: its hand-off asks for a sweep
     counter = StatementCounter()
     with counter.installed():
         trace = _recorded_with_trace(api, bucket, handler, counter, student["upload_code"])
@@ -130,6 +132,9 @@ def test_a_recordings_floor_replays_its_receipts_insert_and_its_hand_over_to_the
         assert noted.transaction is None
         [handed_over] = [r for r in trace.aws_requests if r.operation == "SendMessageBatch"]
         assert (handed_over.service, handed_over.params["QueueUrl"], handed_over.pooled) == ("sqs", mail_queue, False)
+        # and the delayed sweep request after it, one SendMessage
+        [sweep_request] = [r for r in trace.aws_requests if r.operation == "SendMessage"]
+        assert (sweep_request.params["QueueUrl"], sweep_request.params["DelaySeconds"]) == (mail_queue, 900)
         # (what the test itself asks, out of the trace)
         with counter.paused():
             [message_id] = queued_in_sqs(mail_queue)
@@ -147,6 +152,11 @@ def test_a_recordings_floor_replays_its_receipts_insert_and_its_hand_over_to_the
     assert conn.execute("SELECT n FROM bench_floor").fetchone() == {"n": writes}
     assert queued_in_sqs(mail_queue) == [message_id]
     assert conn.execute("SELECT count(*) AS n FROM message").fetchone() == {"n": 1}
+    # and the sweep request was made again as itself: the queue holds the product's and the floor's
+    delayed = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=mail_queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )
+    assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "2"
 
 
 def test_a_recording_whose_student_has_no_address_asks_nothing_more_of_the_outside(

@@ -13,10 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 from exam_depository import config
+from exam_depository.adapters import queues
 from exam_depository.adapters.db import messages
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import sqs_backends
 from psycopg.rows import dict_row
 
-from tests.integration.conftest import EXAM, Api, ApiResponse, queued_in_sqs
+from tests.integration.conftest import EXAM, REGION, Api, ApiResponse, queued_in_sqs
 from tests.waiting import wait_until
 
 
@@ -121,6 +124,35 @@ def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_m
     assert again.body["skipped"] == {**again.body["skipped"], "already_invited": 3, "no_email": 1}
     assert queued_in_sqs(mail_queue) == []
     assert len(_rows(database_url, "SELECT id FROM message")) == 3
+
+
+def _sweep_requests_delays_s(queue_url: str) -> list[int]:
+    """Each sweep request the mail queue holds, delayed: its DelaySeconds, as SQS was asked."""
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[queue_url.rsplit("/", 1)[1]]
+    requests = [message for message in queue._messages if json.loads(message.body) == {"sweep": True}]
+    assert all(message.sent_timestamp is not None for message in requests)
+    return [round((message.delayed_until - (message.sent_timestamp or 0)) / 1000) for message in requests]
+
+
+def test_the_hand_off_asks_for_a_sweep_fifteen_minutes_on_and_no_more_while_that_one_is_to_come(
+    api: Api, roster: dict[str, dict[str, Any]], mail_queue: str, database_url: str
+) -> None:
+    queues._sweep_due_at = None  # a new environment: it has asked for none yet
+    # When the examiner sends the codes
+    assert _send(api).status == 202
+    # Then beside the three invitations the mail queue holds one sweep request, delayed 900 s:
+    # the sweep that sees what SQS lost or a sender's crash left, with no schedule waking the
+    # database every few minutes
+    assert len(queued_in_sqs(mail_queue)) == 3
+    assert _sweep_requests_delays_s(mail_queue) == [900]
+
+    # When the same environment hands over more within those 15 minutes
+    _invited_earlier(database_url, "ana", 11)
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ana"], resend=True).body["queued"] == 1
+    # Then it asks for no second sweep: the one to come sees this too, and goes on while it is unsettled
+    assert len(queued_in_sqs(mail_queue)) == 1
+    assert _sweep_requests_delays_s(mail_queue) == [900]
 
 
 def test_a_double_click_is_answered_429_with_when_to_ask_again(

@@ -32,6 +32,7 @@ from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import db, mail, queues
 from exam_depository.domain import codes
+from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.mail_events import MailEvent, mail_event_of
 from exam_depository.usecases import sending
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -109,10 +110,23 @@ class Outbox:
         return [raw.id for raw in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages]
 
     def visible_in_s(self) -> list[float]:
-        """For each message in the mail queue, the seconds until SQS delivers it again."""
-        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[MAIL_QUEUE]
+        """For each message of ours in the mail queue, the seconds until SQS delivers it again."""
         now_ms = time.time() * 1000
-        return sorted((message.visible_at - now_ms) / 1000 for message in queue._messages)
+        return sorted((message.visible_at - now_ms) / 1000 for message in self._queued(sweep_requests=False))
+
+    def sweep_requests_in_s(self) -> list[float]:
+        """For each sweep request in the mail queue, the seconds until SQS delivers it."""
+        now_ms = time.time() * 1000
+        return sorted((message.delayed_until - now_ms) / 1000 for message in self._queued(sweep_requests=True))
+
+    def sweep_requests_fall_due(self) -> None:
+        """The sweep requests' delay is over (SQS delivers them from now)."""
+        for message in self._queued(sweep_requests=True):
+            message.delayed_until = 0.0
+
+    def _queued(self, *, sweep_requests: bool) -> list[Any]:
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[MAIL_QUEUE]
+        return [m for m in queue._messages if (json.loads(m.body) == {"sweep": True}) == sweep_requests]
 
     def rows(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.database_url, row_factory=psycopg.rows.dict_row) as conn:
@@ -169,11 +183,18 @@ def outbox(
         monkeypatch.setenv(name, value)
     config.reset()
     mail.reset()
+    new_environment()
     outbox = Outbox(handler("send_messages"), clean_database, queue_url)
     outbox.sql("UPDATE mail_pace SET next_at = now()")
     yield outbox
     outbox.sql("UPDATE mail_pace SET next_at = now()")  # a test's future slots wait for no other test
     mail.reset()
+
+
+def new_environment() -> None:
+    """What follows runs in a new Lambda environment: none of the sweep requests this process
+    sent is remembered."""
+    queues._sweep_due_at = None
 
 
 def students_with_addresses(api: Api, count: int, *, without: int = 0) -> dict[str, str]:
@@ -835,6 +856,102 @@ def test_the_sweep_never_takes_back_a_claim_younger_than_a_minute(api: Api, outb
     )
     assert outbox.sweep(grace_s=5)["enqueued"] == 1
     assert {row["state"] for row in outbox.rows()} == {"queued"}
+
+
+def test_a_sweep_that_leaves_mail_unsettled_asks_for_the_next_and_one_that_finds_none_does_not(
+    api: Api, outbox: Outbox
+) -> None:
+    students_with_addresses(api, 2)
+    send_codes(api)
+    batch = outbox.receive()
+    outbox.sql("DELETE FROM message WHERE id = (SELECT min(id::text)::uuid FROM message)")  # not to be settled here
+    new_environment()
+    requests_before = len(outbox.sweep_requests_in_s())
+
+    # Given a message still queued (its SQS message not yet taken by the sender)
+    swept = outbox.sweep()
+
+    # Then the sweep asks for the next, 15 minutes from now, through the mail queue
+    assert swept["next_requested"] is True
+    assert len(outbox.sweep_requests_in_s()) == requests_before + 1
+    assert 900 - 5 < max(outbox.sweep_requests_in_s()) <= 900
+
+    # When the sender has sent it, a sweep (in another environment) finds nothing and asks for none
+    assert outbox.deliver(batch) == []
+    assert {row["state"] for row in outbox.rows()} == {"sent"}
+    new_environment()
+    requests_before = len(outbox.sweep_requests_in_s())
+    swept = outbox.sweep()
+    assert (swept["enqueued"], swept["next_requested"]) == (0, False)
+    assert len(outbox.sweep_requests_in_s()) == requests_before
+
+
+def test_with_no_schedule_a_claim_the_sender_died_holding_is_sent_by_the_sweeps_the_queue_brings(
+    api: Api, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The route's hand-off asks for a sweep, delayed 15 minutes, beside its messages
+    students_with_addresses(api, 2)
+    send_codes(api)
+    assert len(outbox.sweep_requests_in_s()) == 1
+    batch = outbox.receive()
+    assert len(batch["Records"]) == 2  # the request is not delivered before its time
+
+    # The sender (another environment) dies after its claim, before SES
+    new_environment()
+
+    def die(*args: Any, **kwargs: Any) -> str:
+        raise Killed
+
+    send_raw = mail.send_raw
+    monkeypatch.setattr(mail, "send_raw", die)
+    with pytest.raises(Killed):
+        outbox.handler.lambda_handler(batch, LambdaContext())
+    db.reset()
+    monkeypatch.setattr(mail, "send_raw", send_raw)
+    # It had asked for a sweep of its own before it claimed anything
+    assert len(outbox.sweep_requests_in_s()) == 2
+    new_environment()
+    assert outbox.deliver(batch) == []  # redelivered to a new environment: nothing sent, a request
+    assert outbox.sent() == []
+
+    # 15 minutes on (the claims' grace with them), the requests come: one sweep for the batch,
+    # which queues the claims again, hands them over, and asks for the next (they are unsettled)
+    an_hour_passes(outbox)
+    outbox.sweep_requests_fall_due()
+    requests = outbox.receive()
+    assert [json.loads(record["body"]) for record in requests["Records"]] == [{"sweep": True}] * 3
+    new_environment()
+    assert outbox.deliver(requests) == []
+    assert {row["state"] for row in outbox.rows()} == {"queued"}
+    assert len(outbox.sweep_requests_in_s()) == 1
+    assert outbox.deliver(outbox.receive()) == []  # the messages handed over again: sent
+    assert {(row["state"], row["attempts"]) for row in outbox.rows()} == {("sent", 2)}
+    assert len(outbox.sent()) == 2
+
+    # The next sweep finds nothing unsettled and asks for none: the sweeps stop
+    outbox.sweep_requests_fall_due()
+    new_environment()
+    assert outbox.deliver(outbox.receive()) == []
+    assert outbox.sweep_requests_in_s() == []
+    assert outbox.receive()["Records"] == []
+    assert len(outbox.sent()) == 2
+
+
+def test_a_requested_sweep_that_fails_comes_back_with_its_sqs_message(
+    api: Api, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    students_with_addresses(api, 1)
+    send_codes(api)
+    outbox.sweep_requests_fall_due()
+    batch = outbox.receive()
+    (request,) = [r["messageId"] for r in batch["Records"] if json.loads(r["body"]) == {"sweep": True}]
+
+    def unavailable(*args: Any, **kwargs: Any) -> list[uuid.UUID]:
+        raise ServiceUnavailable("the database did not answer")
+
+    monkeypatch.setattr(db.sending, "sweep", unavailable)
+    assert outbox.deliver(batch) == [request]  # the invitation was sent; the request comes again
+    assert {row["state"] for row in outbox.rows()} == {"sent"}
 
 
 def test_a_message_claimed_eight_times_without_an_answer_is_given_up(api: Api, outbox: Outbox) -> None:

@@ -12,8 +12,9 @@ def test_every_scheduled_function_of_the_template_is_run_at_its_parameters_rate(
     assert {(s.function, s.period_s) for s in schedules(read_template())} == {
         ("expire_submissions", 6 * 3600),
         ("reconcile_storage", 6 * 3600),
-        # The mail's sweep: what a lost hand-over or a crash left unsent.
-        ("send_messages", 5 * 60),
+        # The mail's daily sweep: the backstop for a hand-off SQS refused whole (the sweeps
+        # mail needs otherwise are asked for through the mail queue).
+        ("send_messages", 24 * 3600),
     }
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exam_depository.adapters import queues
 from exam_depository.adapters import scheduler as scheduler_adapter
 from exam_depository.config import DatabaseSettings, RulesSettings, StorageSettings
+from exam_depository.domain.mail import SENDING_GRACE
 from exam_depository.domain.redelivery import LONGEST_RETRY_S
 from exam_depository.domain.rules import Window, expiry_of, window_refusal
 from exam_depository.domain.wakes import MOMENTS
@@ -569,6 +571,7 @@ VISIBLE = "ApproximateNumberOfMessagesVisible"
             "MailEventsDeadLetterQueue",
         ),
         ("MessagesUnsettledAlarm", "ExamDepository", "MessagesUnsettled", 1, "exam-depository"),
+        ("MailHandOffAlarm", "ExamDepository", "MailHandOffFailed", 1, "exam-depository"),
         ("MailDailyQuotaAlarm", "ExamDepository", "MailDailyQuotaReached", 1, "exam-depository"),
         ("MailUnavailableAlarm", "ExamDepository", "MailUnavailable", 3, "exam-depository"),
         ("MailBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", 0.05, "MailConfigurationSet"),
@@ -584,9 +587,10 @@ def test_each_mail_alarm_watches_its_metric_only_when_mail_is_sent(
     assert (props["Namespace"], props["MetricName"], props["Threshold"]) == (namespace, metric, threshold)
     assert dimension in json.dumps(props["Dimensions"][0]["Value"])
     assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    # The sender and the events' function emit the product's metrics under these names.
+    # The sender and the hand-offs (the routes', the recorder's) emit the product's metrics under these names.
     if namespace == "ExamDepository":
-        sources = (ROOT / "functions/send_messages/app.py").read_text()
+        emitters = ("functions/send_messages/app.py", "shared/exam_depository/usecases/mail.py")
+        sources = "".join((ROOT / path).read_text() for path in emitters)
         assert f'"{metric}"' in sources
 
 
@@ -1098,6 +1102,7 @@ MAIL_RESOURCES = {
     "MailDeadLetterQueueAlarm",
     "MailEventsDeadLetterQueueAlarm",
     "MessagesUnsettledAlarm",
+    "MailHandOffAlarm",
     "MailDailyQuotaAlarm",
     "MailUnavailableAlarm",
     "MailBounceRateAlarm",
@@ -1693,3 +1698,59 @@ def test_scan_results_reach_their_function_through_a_queue_with_a_dead_letter_qu
     # docs/RELIABILITY.md's budget counts its 2 connections.
     assert sqs["ScalingConfig"]["MaximumConcurrency"] == 2
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+# A database that may pause (Aurora Serverless at 0 ACU) pauses after this long without a
+# connection; a schedule that fires more often keeps it awake for good.
+AUTO_PAUSE_S = 300
+# The jobs' schedules (expire, reconcile) each wake it every 6 hours: docs/COST.md's idle month.
+JOBS_PERIOD_S = 6 * 3600
+# What the sender's own schedule may be at most: the backstop for a hand-off SQS refused whole.
+SWEEP_BACKSTOP_S = 24 * 3600
+
+
+def _schedule_periods_s(deployment: sam_template.Deployment) -> dict[str, float]:
+    """Every EventBridge schedule the deployment creates (SAM's Schedule events among them), by
+    resource: its period in seconds, its expression's parameter at the deployment's value."""
+    periods = {}
+    for name, resource in deployment.template["Resources"].items():
+        condition = resource.get("Condition")
+        if resource["Type"] != "AWS::Events::Rule" or (condition is not None and not deployment.condition(condition)):
+            continue
+        expression = resource["Properties"].get("ScheduleExpression")
+        if expression is not None:
+            periods[name] = _period_s(str(deployment.value(expression)))
+    return periods
+
+
+def _period_s(expression: str) -> float:
+    matched = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    assert matched is not None, f"not a rate() expression: {expression}"
+    return int(matched[1]) * {"minute": 60, "hour": 3600, "day": 86400}[matched[2]]
+
+
+def test_with_mail_on_no_schedule_keeps_a_pausing_database_awake_and_the_sweep_is_the_daily_backstop(
+    with_mail: sam_template.Deployment,
+) -> None:
+    periods = _schedule_periods_s(with_mail)
+    # The sender's is the daily backstop: the sweeps mail needs are asked for through its queue.
+    assert periods.pop("SendMessagesFunctionSweep") == SWEEP_BACKSTOP_S
+    # The others are the jobs', at their defaults: none wakes the database more often than they
+    # do, and none more often than the backstop but those two.
+    assert set(periods) == {"ExpireSubmissionsFunctionScheduled", "ReconcileStorageFunctionScheduled"}
+    assert all(JOBS_PERIOD_S <= period <= SWEEP_BACKSTOP_S for period in periods.values()), periods
+    assert min(periods.values()) > AUTO_PAUSE_S
+
+
+def test_a_requested_sweep_comes_within_sqs_s_longest_delay_and_its_alarm_reads_one_report(
+    template: dict[str, Any],
+) -> None:
+    # SQS delays a message by at most 900 s; a sweep a grace after the hand-off finds its claims
+    # stale, and the one after it anything claimed since.
+    assert queues.SWEEP_DELAY_S <= 900
+    assert timedelta(seconds=queues.SWEEP_DELAY_S) >= SENDING_GRACE
+    # Sweeps report MessagesUnsettled every 15 minutes or more, daily when idle: one report must
+    # raise the alarm, and a period without one must not clear it.
+    alarm = template["Resources"]["MessagesUnsettledAlarm"]["Properties"]
+    assert alarm["Period"] >= queues.SWEEP_DELAY_S
+    assert (alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (1, "ignore")

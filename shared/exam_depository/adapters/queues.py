@@ -5,6 +5,7 @@ back sooner than the queue would. The clients are `aws.client`'s, created on fir
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -100,7 +101,7 @@ MAIL_SENDERS = 10
 def mail_client(region: str) -> SQSClient:
     """A client that answers within 2 s and never retries: the recorder and the routes hand
     messages over after their commit and must not wait on SQS; what it does not take, the
-    sender's sweep enqueues within minutes."""
+    sender's sweep enqueues (the one `request_sweep` asks for, or the daily one)."""
     sqs: SQSClient = aws.client(
         "sqs", region=region, read_timeout=2, name="sqs-mail", retries={"mode": "standard", "max_attempts": 1}
     )
@@ -137,3 +138,36 @@ def _send_mail_batch(queue_url: str, region: str, batch: list[UUID]) -> list[UUI
     except aws.failures():
         return []
     return [batch[int(entry["Id"])] for entry in answer.get("Successful", [])]
+
+
+# The sender's sweep, asked for through the mail queue itself rather than on a short schedule:
+# a schedule that reads the messages every few minutes would keep a database that may pause
+# (Aurora Serverless at 0 ACU) from ever pausing. SQS's longest delay; also the sweep's grace.
+SWEEP_DELAY_S = 900
+SWEEP_REQUEST = {"sweep": True}
+# A request this process sent is counted on only until shortly before it falls due: SQS holds it
+# at least SWEEP_DELAY_S from its own receipt, and the clocks may differ by a little.
+_SWEEP_MARGIN_S = 30
+_sweep_due_at: float | None = None  # (time.time()) when the last request this process sent falls due
+
+
+def request_sweep() -> bool:
+    """Make sure a sweep comes, SWEEP_DELAY_S from now or sooner: send a delayed sweep request to
+    the mail queue, unless one this process sent is still to come (that sweep sees all this
+    one would, and asks for the next while anything is unsettled). Returns whether a request is
+    on its way; never raises (a request SQS did not take is the scheduled backstop's)."""
+    global _sweep_due_at
+    settings = load(MailSettings)
+    if settings.queue_url is None or settings.region is None:
+        return False
+    now = time.time()
+    if _sweep_due_at is not None and now < _sweep_due_at - _SWEEP_MARGIN_S:
+        return True
+    try:
+        mail_client(settings.region).send_message(
+            QueueUrl=settings.queue_url, MessageBody=json.dumps(SWEEP_REQUEST), DelaySeconds=SWEEP_DELAY_S
+        )
+    except aws.failures():
+        return False
+    _sweep_due_at = now + SWEEP_DELAY_S
+    return True

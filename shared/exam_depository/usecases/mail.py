@@ -95,12 +95,15 @@ def send_codes(caller: Caller, exam_id: str, request: SendCodesIn) -> SentCodes:
 
 
 def hand_over(message_ids: list[UUID]) -> None:
-    """Give committed messages to the mail queue and note those SQS took. Never raises: the
-    caller's work is committed, and a message SQS did not take (or whose taking was not noted) is
-    the sweep's, which hands it over again (the sender's claim sends it once)."""
+    """Give committed messages to the mail queue, ask for a sweep (delayed: it comes only if none
+    this environment asked for is still to come) and note the messages SQS took. Never raises:
+    the caller's work is committed, and a message SQS did not take (or whose taking was not
+    noted) is the sweep's, which hands it over again (the sender's claim sends it once)."""
     if not message_ids:
         return
     taken = queues.send_mail(message_ids)
+    # Whatever SQS took: a sweep comes 15 minutes from now (or sooner) and sees what it did not.
+    queues.request_sweep()
     if len(taken) < len(message_ids):
         logger.warning(
             "SQS did not take every message; the sweep hands them over", extra={"left": len(message_ids) - len(taken)}

@@ -463,11 +463,14 @@ def _queue_mail(
 
 def _hand_over_mail(message_ids: list[UUID]) -> None:
     """After the commit, one bounded SendMessageBatch per 10 messages (a recorder's batch of 10
-    events: one): recording never waits on mail beyond it, and never fails for it. What SQS did not take, or
-    whose taking was not noted, the sender's sweep hands over within minutes."""
+    events: one), and a delayed sweep request unless this environment's last is still to come
+    (one bounded SendMessage): recording never waits on mail beyond them, and never fails for
+    them. What SQS did not take, or whose taking was not noted, that sweep hands over."""
     if not message_ids:
         return
     taken = queues.send_mail(message_ids)
+    # A SendMessage at most every 15 minutes per environment: the sweep that sees what SQS lost.
+    queues.request_sweep()
     if len(taken) < len(message_ids):
         logger.warning("SQS did not take the batch's messages; the sweep hands them over")
         metrics.add_metric(name="MailHandOffFailed", unit=MetricUnit.Count, value=len(message_ids) - len(taken))

@@ -1,6 +1,14 @@
 """The sender: messages handed over by SQS are claimed, paced to the account's rate, sent by SES
-one by one and recorded as SES answers; every five minutes the sweep hands over again what a crash
-or a lost SQS message left behind.
+one by one and recorded as SES answers; the sweep hands over again what a crash or a lost SQS
+message left behind.
+
+When the sweep runs. Not on a short schedule: each sweep reads the messages, and a database that
+may pause (Aurora Serverless at 0 ACU, after 5 minutes without a connection) would never pause.
+Sweeps follow mail instead. Whoever hands messages to the mail queue (the routes, the recorder)
+and the sender, before it claims a batch, send a sweep request delayed by SQS
+(`queues.SWEEP_DELAY_S`, 15 minutes) unless one they sent is still to come; a sweep that leaves
+anything queued or sending asks for the next, one that finds nothing asks for none. A daily
+scheduled sweep is the backstop for a hand-off that SQS refused whole, request included.
 
 What is guaranteed. SES takes no idempotency token, so a call it accepted cannot be told from a new
 one. An SQS redelivery, a retried or concurrent batch, two sender environments: none sends a message
@@ -69,6 +77,7 @@ class SweepResult:
     enqueued: int  # handed to SQS again
     not_taken: int  # SQS did not take them: the next sweep after the grace tries again
     unsettled: int  # queued or sending for more than 30 minutes (the alarm's metric)
+    next_requested: bool  # something is still queued or sending, and the next sweep is on its way
 
 
 def send_batch(ids: list[UUID], *, deadline: datetime | None = None) -> BatchResult:
@@ -78,6 +87,9 @@ def send_batch(ids: list[UUID], *, deadline: datetime | None = None) -> BatchRes
     result = BatchResult()
     if not settings.enabled or not ids:
         return result  # no mail: acknowledged, the rows stay as they are
+    # Before anything is claimed: a claim this environment dies holding is the sweep's, so one
+    # must be coming whatever happens next (a request this environment sent earlier will do).
+    queues.request_sweep()
     if not settings.upload_page_url or not settings.verify_page_url:
         raise RuntimeError("the sender needs UPLOAD_PAGE_URL and VERIFY_PAGE_URL")
     try:
@@ -203,13 +215,29 @@ def _send_written(
 
 def sweep(grace: timedelta = SENDING_GRACE) -> SweepResult:
     """Queue again the claims SES never answered, older than `grace`, and hand SQS every queued
-    message it never took or took longer than `grace` ago."""
+    message it never took or took longer than `grace` ago. While any message is still queued or
+    sending, ask for the next sweep; when none is, ask for nothing: the sweeps stop, and a
+    database that may pause can."""
     grace = max(grace, MIN_SWEEP_GRACE)
     with db.transaction() as conn:
         ids = db.sending.sweep(conn, now=_now(), grace=grace)
         unsettled = db.sending.unsettled_counts(conn)
+        remaining = db.sending.any_unsettled(conn)
     taken = queues.send_mail(ids) if ids else []
-    return SweepResult(enqueued=len(taken), not_taken=len(ids) - len(taken), unsettled=sum(unsettled.values()))
+    next_requested = queues.request_sweep() if remaining else False
+    if remaining and not next_requested:
+        logger.warning("SQS did not take the next sweep's request; the scheduled sweep is the backstop")
+    return SweepResult(
+        enqueued=len(taken),
+        not_taken=len(ids) - len(taken),
+        unsettled=sum(unsettled.values()),
+        next_requested=next_requested,
+    )
+
+
+def is_sweep_request(body: object) -> bool:
+    """Whether a mail queue message's body (parsed) asks for a sweep rather than naming a message."""
+    return body == queues.SWEEP_REQUEST
 
 
 def come_back(delays: list[tuple[str, int]]) -> None:

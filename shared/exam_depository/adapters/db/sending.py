@@ -320,3 +320,9 @@ def unsettled_counts(conn: Connection) -> dict[str, int]:
         (UNSETTLED_AFTER,),
     ).fetchall()
     return {"queued": 0, "sending": 0} | {row["state"]: row["count"] for row in rows}
+
+
+def any_unsettled(conn: Connection) -> bool:
+    """Whether any message is queued or sending, however recent: while one is, the sweeps go on."""
+    row = conn.execute("SELECT EXISTS (SELECT FROM message WHERE state IN ('queued', 'sending')) AS any").fetchone()
+    return bool(row is not None and row["any"])
