@@ -86,7 +86,10 @@ class Message(ApiModel):
 
 class StudentDetail(StudentSummary):
     submissions: list[Submission]
-    messages: list[Message] = Field(description="Their newest emails (up to 20), newest first.")
+    messages: list[Message] | None = Field(
+        description="Their newest emails (up to 20), newest first. Null when your role does not see the student's"
+        " names (a message's detail may quote the address)."
+    )
 
 
 class StudentPage(ApiModel):
