@@ -152,11 +152,9 @@ def _candidate(
     suppressed: bool = False,
     invited_at: datetime | None = None,
     invites_24h: int = 0,
-    invited_here: bool | None = None,
     address_invites_24h: int = 0,
 ) -> InviteCandidate:
-    here = invited_at is not None if invited_here is None else invited_here
-    return InviteCandidate(1, "ana", email, suppressed, invited_at, invites_24h, here, address_invites_24h)
+    return InviteCandidate(1, "ana", email, suppressed, invited_at, invites_24h, address_invites_24h)
 
 
 @pytest.mark.parametrize(
@@ -174,9 +172,8 @@ def _candidate(
         (_candidate(invited_at=NOW - timedelta(hours=1), invites_24h=INVITES_PER_DAY - 1), True, None),
         # A suppressed address is said before a cooldown: the examiner must give another one.
         (_candidate(suppressed=True, invited_at=NOW - timedelta(minutes=1)), True, "suppressed"),
-        # A new address has not had the code: invited without resend, once the cooldown is over
-        (_candidate(invited_at=NOW - timedelta(hours=1), invited_here=False, invites_24h=1), False, None),
-        (_candidate(invited_at=NOW - timedelta(minutes=9), invited_here=False), False, "too_soon"),
+        # A new address has not had the code (invited_at is the current address's): invited at once
+        (_candidate(invited_at=None, invites_24h=INVITES_PER_DAY - 1), False, None),
         # The address's own limit, whichever students share it
         (_candidate(address_invites_24h=INVITES_PER_ADDRESS_PER_DAY), False, "daily_limit"),
         (_candidate(address_invites_24h=INVITES_PER_ADDRESS_PER_DAY - 1), False, None),

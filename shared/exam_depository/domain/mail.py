@@ -41,7 +41,7 @@ RANK: Mapping[MessageState, int] = {
 STICKY: frozenset[EmailState] = frozenset({"bounced", "complained"})
 
 # Limits: how often one student, and one exam, may be mailed.
-INVITE_COOLDOWN = timedelta(minutes=10)  # per student, also with resend
+INVITE_COOLDOWN = timedelta(minutes=10)  # per student and address, also with resend
 INVITES_PER_DAY = 3  # per student, rolling 24 h (counted from message rows)
 # Per address of an exam, rolling 24 h, whichever students have it: a mailbox several students share,
 # or a student deleted and added again (counted from address_invitation, which outlives the student).
@@ -103,21 +103,20 @@ class InviteCandidate:
     nickname: str
     email: str | None  # the address mail goes to (normalized), None when the student has none
     suppressed: bool
-    invited_at: datetime | None  # their last invitation queued, to whichever address they had
-    invites_24h: int  # their invitations queued in the last 24 h
-    invited_here: bool  # an invitation to their current address was queued (and not skipped)
+    invited_at: datetime | None  # their last invitation to their current address (not skipped: it went out)
+    invites_24h: int  # their invitations queued in the last 24 h, whatever address each went to
     address_invites_24h: int  # invitations queued to their address in the exam in 24 h, any student's
 
 
 def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipReason | None:
-    """Why this student is not invited now, or None to invite them. "Already invited" means at
-    their current address (a new address has not had the code); the cooldown and the daily limits
-    count every invitation, whatever address it went to."""
+    """Why this student is not invited now, or None to invite them. Invited and the cooldown are
+    about their current address (a corrected address gets the code at once, one changed away and
+    back has had it); the daily limits count every invitation, to the student and to the address."""
     if c.email is None:
         return "no_email"
     if c.suppressed:
         return "suppressed"
-    if c.invited_here and not resend:
+    if c.invited_at is not None and not resend:
         return "already_invited"
     if c.invited_at is not None and now - c.invited_at < INVITE_COOLDOWN:
         return "too_soon"

@@ -19,7 +19,6 @@ from uuid import UUID, uuid4
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.mail import (
-    INVITE_COOLDOWN,
     RANK,
     REJECTIONS_PER_DAY,
     STICKY,
@@ -114,28 +113,31 @@ def invite(
     mailed now, counting why the others were not. Run in the route's transaction (its audit
     event beside it).
 
-    The students are read under their row locks, taken in id order as the recorder takes them (so
-    that neither waits for the other in a circle): a concurrent request (a double click) waits for
-    this one, then finds them invited moments ago and invites none of them twice (they count as
-    `too_soon`). Their one UPDATE checks the cooldown again all the same. An address's daily
-    limit counts this request's own invitations too (several students may share it)."""
+    The students are locked first, in id order as the recorder takes them (so that neither waits
+    for the other in a circle), and read after, by a statement of its own: a concurrent request
+    (a double click) waits for this one's locks, then reads the invitations it committed and
+    invites none of them twice (they count as `too_soon`, or `already_invited`). An address's
+    daily limit counts this request's own invitations too (several students may share it)."""
+    conn.execute(
+        """SELECT s.id AS student_id FROM student s WHERE s.exam_id = %s AND s.id = ANY(%s)
+            ORDER BY s.id FOR NO KEY UPDATE OF s""",
+        (exam_pk, student_ids),
+    )
     student_address_key = _ADDRESS_KEY.format(address="s.email_address")
     with conn.cursor(row_factory=rows_of(InviteCandidate)) as cur:
         rows = cur.execute(
             f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
                       s.email_address IS NOT NULL AND {suppressed("s.email_address")} AS suppressed,
-                      s.invited_at,
+                      (SELECT max(m.queued_at) FROM message m
+                        WHERE m.student_id = s.id AND m.kind = 'invitation' AND m.address = s.email_address
+                          AND m.state <> 'skipped') AS invited_at,
                       (SELECT count(*) FROM message m
                         WHERE m.student_id = s.id AND m.kind = 'invitation'
                           AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h,
-                      EXISTS (SELECT FROM message m
-                               WHERE m.student_id = s.id AND m.kind = 'invitation' AND m.address = s.email_address
-                                 AND m.state <> 'skipped') AS invited_here,
                       (SELECT count(*) FROM address_invitation a
                         WHERE a.exam_pk = s.exam_id AND a.address_sha256 = {student_address_key}
                           AND a.queued_at > %(now)s - interval '24 hours')::int AS address_invites_24h
-                 FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s)
-                ORDER BY s.id FOR NO KEY UPDATE OF s""",
+                 FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s) ORDER BY s.id""",
             {"exam_pk": exam_pk, "ids": student_ids, "now": now},
         ).fetchall()
     skipped: Counter[SkipReason] = Counter()
@@ -157,15 +159,10 @@ def invite(
               SET invitations = s.invitations + 1, invited_at = %(now)s, email_state = 'queued',
                   email_state_at = %(now)s, last_message_id = chosen.message_id
              FROM unnest(%(ids)s::bigint[], %(message_ids)s::uuid[]) AS chosen (student_id, message_id)
-            WHERE s.id = chosen.student_id AND s.email_address IS NOT NULL
-              AND (s.invited_at IS NULL OR s.invited_at <= %(now)s - %(cooldown)s)
+            WHERE s.id = chosen.student_id
         RETURNING s.id, s.invitations, s.email_address, chosen.message_id""",
-        {"ids": wanted, "message_ids": message_ids, "now": now, "cooldown": INVITE_COOLDOWN},
+        {"ids": wanted, "message_ids": message_ids, "now": now},
     ).fetchall()
-    # Those another request invited meanwhile.
-    skipped["too_soon"] += len(wanted) - len(invited)
-    if not invited:
-        return [], skipped
     conn.execute(
         f"""WITH queued AS (
                INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address, queued_at)
