@@ -3,7 +3,8 @@ invitation message, queued in the request's transaction and handed to the mail q
 commit), and give a student another address. The sender (`usecases.sending`) sends what is
 queued; nothing here waits on SES.
 
-A student is mailed at most once in `INVITE_COOLDOWN` and `INVITES_PER_DAY` times a day, and an
+A student's address is sent the code at most once in `INVITE_COOLDOWN`, a student
+`INVITES_PER_DAY` times a day and an address of an exam `INVITES_PER_ADDRESS_PER_DAY` times, and an
 exam's codes are sent at most once in `EXAM_SEND_COOLDOWN` (a double click answers 429): the
 rules are `domain.mail`'s, the row locks `db.messages.invite`'s."""
 

@@ -171,8 +171,8 @@ def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | Non
     """Give the student of the exam (by nickname) this address (None: none), as written and as
     mail goes to it, under the student's row lock. The same address given again (once normalized)
     changes nothing. Another one: what their messages said of the old one no longer shows (their
-    state is reset); `invited_at` and the invitations counted stay, so the limits per student hold
-    across changes. None when the exam has no such student."""
+    state is reset); their messages and the invitations counted stay, so the limits per student
+    hold across changes. None when the exam has no such student."""
     address = _address_of(email)
     found = conn.execute(
         f"""SELECT {_STUDENT_COLUMNS}, s.email_address AS before FROM student s
