@@ -98,6 +98,14 @@ def test_no_receipt_without_an_address_or_when_the_exam_sends_none(
     assert queued_in_sqs(mail_queue) == []
 
 
+@pytest.mark.parametrize("value", ["yes", "false", 0, None])
+def test_whether_an_exam_sends_receipts_is_a_json_boolean(api: Api, value: Any, conn: Conn) -> None:
+    changed = api.call("update_exam", "later_due", path_params={"exam_id": EXAM}, body={"email_receipts": value})
+
+    assert changed.status == 422, changed.body
+    assert conn.execute("SELECT email_receipts FROM exam").fetchall() == [{"email_receipts": True}]
+
+
 def test_a_rejected_upload_is_told_and_at_most_five_a_day(
     api: Api, bucket: Bucket, record: Record, mail_queue: str, conn: Conn
 ) -> None:
@@ -118,6 +126,28 @@ def test_a_rejected_upload_is_told_and_at_most_five_a_day(
     # Then the sixth is not told
     assert messages.queue_for_uploads(conn, [UploadNotice(more[4], student_id["id"], "rejection")]) == []
     assert len(_messages(conn)) == REJECTIONS_PER_DAY
+
+
+def test_one_batch_of_rejections_queues_no_more_than_the_days_limit(api: Api, mail_queue: str, conn: Conn) -> None:
+    # Given a student with two rejection notices already today
+    student = api.create_student("ana", email="ana@example.org")
+    uploads = [UUID(api.request_upload(student["upload_code"]).body["upload_id"]) for _ in range(10)]
+    row = conn.execute("SELECT id FROM student WHERE nickname = 'ana'").fetchone()
+    assert row is not None
+    notices = [UploadNotice(upload, row["id"], "rejection") for upload in uploads]
+    assert len(messages.queue_for_uploads(conn, notices[:2])) == 2
+
+    # When one recorder batch rejects eight more of their uploads (one of the earlier two replayed in it)
+    queued = messages.queue_for_uploads(conn, [notices[1], *notices[2:]])
+
+    # Then only as many as the day's limit leaves are queued, the batch's first ones
+    assert len(queued) == REJECTIONS_PER_DAY - 2
+    told = conn.execute("SELECT upload_id FROM message WHERE kind = 'rejection'").fetchall()
+    assert {r["upload_id"] for r in told} == set(uploads[:REJECTIONS_PER_DAY])
+    # And the student follows the last one queued
+    latest = conn.execute("SELECT last_message_id FROM student WHERE id = %s", (row["id"],)).fetchone()
+    assert latest is not None
+    assert latest["last_message_id"] in queued
 
 
 @pytest.fixture

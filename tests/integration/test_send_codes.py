@@ -17,6 +17,7 @@ from exam_depository.adapters import queues
 from exam_depository.adapters.db import messages
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
+from exam_depository.domain.mail import INVITES_PER_ADDRESS_PER_DAY
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import EXAM, REGION, Api, ApiResponse, queued_in_sqs
@@ -300,7 +301,7 @@ def test_a_new_address_starts_afresh_and_the_log_holds_no_address(
     assert (changed.body["email"], changed.body["email_state"]) == ("Ben.New@Example.org", None)
     row = _rows(database_url, "SELECT email_address, invitations, last_message_id FROM student WHERE nickname = 'ben'")
     assert row == [{"email_address": "ben.new@example.org", "invitations": 1, "last_message_id": None}]
-    # And the next send-codes invites them at it, as their second invitation
+    # And the next send-codes invites them at it at once (it has not had the code), as their second invitation
     _allow_another_send(database_url)
     assert _send(api, nicknames=["ben"]).body["queued"] == 1
     sent_to = _rows(database_url, "SELECT address, idempotency_key FROM message ORDER BY queued_at DESC LIMIT 1")
@@ -360,6 +361,9 @@ def test_an_unknown_student_is_404(api: Api, roster: dict[str, dict[str, Any]], 
         {"nicknames": ["ana", "ANA"]},
         {"nicknames": ["has space"]},
         {"resend": "yes please"},
+        {"resend": "yes"},
+        {"resend": "true"},
+        {"resend": 1},
         {"everyone": True},
     ],
 )
@@ -370,3 +374,211 @@ def test_a_request_that_names_no_one_twice_or_wrongly_is_refused_422(
 
     assert response.status == 422, response.body
     assert _rows(database_url, "SELECT id FROM message") == []
+
+
+def _suppress(database_url: str, address: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """INSERT INTO suppressed_address (address_sha256, reason, since, detail)
+               VALUES (%s, 'bounce', '2026-12-05T14:02:00Z', 'Permanent/General: 550 5.1.1 user unknown')""",
+            (messages.address_key(address),),
+        )
+
+
+@pytest.mark.parametrize("correction", ["ana.lopez@example.org", None])
+def test_a_changed_address_gets_nothing_that_was_queued_to_the_old_one(
+    api: Api, mail_queue: str, database_url: str, correction: str | None
+) -> None:
+    # Given two students invited at a mistyped domain: ana's invitation still queued, ben's being sent
+    api.create_student("ana", email="ana.lopez@exmaple.org")
+    api.create_student("ben", email="ben@exmaple.org")
+    assert _send(api).body["queued"] == 2
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE message SET state = 'sending' WHERE student_id = (SELECT id FROM student WHERE nickname = 'ben')"
+        )
+
+    # When the examiner corrects (or removes) both addresses before the sender gets to ana's
+    for nickname in ("ana", "ben"):
+        changed = _change(api, nickname, correction and correction.replace("ana.lopez", nickname))
+        assert (changed.status, changed.body["email_state"]) == (200, None)
+
+    # Then ana's invitation is skipped, saying why, and the sender's claim does not send it
+    rows = {
+        r["nickname"]: r
+        for r in _rows(
+            database_url,
+            "SELECT s.nickname, m.id, m.state, m.detail FROM message m JOIN student s ON s.id = m.student_id",
+        )
+    }
+    assert (rows["ana"]["state"], rows["ana"]["detail"]) == ("skipped", "address changed")
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        from exam_depository.adapters.db import sending
+
+        assert sending.claim(conn, [rows["ana"]["id"]], now=datetime.now(UTC)) == []
+    # And ben's, already in SES's hands, is left as it is
+    assert (rows["ben"]["state"], rows["ben"]["detail"]) == ("sending", None)
+    # And ana's state says the truth: nothing is on its way to her
+    ana = api.call("get_student", "by_nickname", path_params={"nickname": "ana"}).body
+    assert ana["email_state"] is None
+    assert [(m["state"], m["detail"]) for m in ana["messages"]] == [("skipped", "address changed")]
+    # And a corrected address gets the code at the next send-codes, without waiting
+    _allow_another_send(database_url)
+    again = _send(api, nicknames=["ana"])
+    if correction is None:
+        assert again.body["skipped"]["no_email"] == 1
+    else:
+        assert again.body["queued"] == 1
+        newest = _rows(database_url, "SELECT address FROM message ORDER BY queued_at DESC LIMIT 1")
+        assert newest == [{"address": "ana@example.org"}]
+
+
+def test_the_same_address_given_again_changes_nothing_and_logs_nothing(
+    api: Api, mail_queue: str, database_url: str
+) -> None:
+    # Given a student whose invitation was delivered
+    api.create_student("ana", email="ana@example.org")
+    assert _send(api).body["queued"] == 1
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE student SET email_state = 'delivered'")
+        conn.execute("UPDATE message SET state = 'delivered'")
+    before = _rows(database_url, "SELECT email, email_state, email_state_at, last_message_id, invited_at FROM student")
+
+    # When the examiner puts the same address again, written differently
+    same = _change(api, "ana", " ANA@Example.org ")
+
+    # Then it is answered as it is, and nothing changed nor was logged
+    assert same.status == 200, same.body
+    assert (same.body["email"], same.body["email_state"]) == ("ana@example.org", "delivered")
+    assert (
+        _rows(database_url, "SELECT email, email_state, email_state_at, last_message_id, invited_at FROM student")
+        == before
+    )
+    assert _rows(database_url, "SELECT action FROM audit_event WHERE action = 'student.email_changed'") == []
+    # And a student without an address given none again: nothing either
+    api.create_student("ben")
+    assert _change(api, "ben", None).status == 200
+    assert _rows(database_url, "SELECT action FROM audit_event WHERE action = 'student.email_changed'") == []
+
+
+def test_an_address_changed_away_and_back_is_still_invited_and_within_its_cooldown(
+    api: Api, mail_queue: str, database_url: str
+) -> None:
+    # Given a student whose invitation was sent to their address
+    api.create_student("ana", email="ana@example.org")
+    assert _send(api, nicknames=["ana"]).body["queued"] == 1
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE message SET state = 'sent'")
+
+    # When the examiner changes it away and back
+    for address in ("other@example.org", "ana@example.org"):
+        assert _change(api, "ana", address).status == 200
+
+    # Then the address has had the code (no second one without resend), and a resend waits for the cooldown
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ana"]).body["skipped"]["already_invited"] == 1
+    _allow_another_send(database_url)
+    assert _send(api, nicknames=["ana"], resend=True).body["skipped"]["too_soon"] == 1
+    assert len(_rows(database_url, "SELECT id FROM message")) == 1
+
+
+def test_one_address_on_many_students_gets_at_most_the_addresses_daily_limit(
+    api: Api, mail_queue: str, database_url: str
+) -> None:
+    # Given 40 students sharing one mailbox, and one with their own
+    for index in range(40):
+        api.create_student(f"s{index:02d}", email="family@example.org")
+    api.create_student("own", email="own@example.org")
+
+    # When the examiner sends the codes
+    sent = _send(api)
+
+    # Then the mailbox gets its day's limit, the others are counted, and the own address its one
+    assert sent.body["queued"] == INVITES_PER_ADDRESS_PER_DAY + 1
+    assert sent.body["skipped"]["daily_limit"] == 40 - INVITES_PER_ADDRESS_PER_DAY
+    per_address = _rows(database_url, "SELECT address, count(*)::int AS n FROM message GROUP BY address ORDER BY 1")
+    assert per_address == [
+        {"address": "family@example.org", "n": INVITES_PER_ADDRESS_PER_DAY},
+        {"address": "own@example.org", "n": 1},
+    ]
+    # And a day later the next ones are invited
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE address_invitation SET queued_at = queued_at - interval '24 hours'")
+    _allow_another_send(database_url)
+    assert _send(api).body["queued"] == INVITES_PER_ADDRESS_PER_DAY
+    # And the day's rows of the exam are all that is kept, by the address's hash only
+    kept = _rows(database_url, "SELECT address_sha256 FROM address_invitation")
+    assert len(kept) == INVITES_PER_ADDRESS_PER_DAY
+    assert {r["address_sha256"] for r in kept} == {messages.address_key("family@example.org")}
+
+
+def test_deleting_and_adding_a_student_again_does_not_reset_the_addresses_limit(
+    api: Api, mail_queue: str, database_url: str
+) -> None:
+    # Given a student deleted and added again, invited each time
+    queued = 0
+    for _ in range(INVITES_PER_ADDRESS_PER_DAY + 2):
+        api.create_student("ana", email="ana@example.org")
+        queued += _send(api, nicknames=["ana"]).body["queued"]
+        deleted = api.call("delete_student", "by_nickname", path_params={"nickname": "ana"})
+        assert deleted.status in (200, 204), deleted.body
+        _allow_another_send(database_url)
+
+    # Then the address got no more than its day's limit
+    assert queued == INVITES_PER_ADDRESS_PER_DAY
+
+
+def test_a_suppressed_address_is_refused_wherever_it_is_given(api: Api, mail_queue: str, database_url: str) -> None:
+    from tests.integration.test_students import _import
+
+    # Given an address that bounced hard
+    _suppress(database_url, "dead@example.org")
+
+    # When a student is added with it
+    post = api.call(
+        "create_student",
+        "valid",
+        path_params={"exam_id": EXAM},
+        body={"nickname": "ben", "first_name": "B", "last_name": "B", "email": "Dead@Example.org"},
+    )
+    # Then it is refused as a change to it is, saying why
+    assert post.status == 409, post.body
+    assert post.body["type"].endswith(":address-suppressed")
+    assert post.body["detail"].startswith("This address bounced on 5 Dec 2026 at 14:02 UTC")
+
+    # When a roster gives it on its third line
+    imported = _import(api, "nickname,first_name,last_name,email\nana,A,A,ana@example.org\ncem,C,C,DEAD@example.org\n")
+    # Then the import is refused, naming the line, and nobody was created
+    assert imported.status == 409, imported.body
+    assert imported.body["type"].endswith(":address-suppressed")
+    assert [(e["line"], e["field"]) for e in imported.body["errors"]] == [(3, "email")]
+    assert imported.body["errors"][0]["message"].startswith("This address bounced on 5 Dec 2026")
+    assert _rows(database_url, "SELECT nickname FROM student") == []
+
+
+def test_a_grader_of_an_anonymous_exam_is_shown_no_messages(api: Api, mail_queue: str, database_url: str) -> None:
+    # Given an anonymous exam whose student's invitation failed, SES quoting the address
+    blind = "blind-2026"
+    api.create_exam(blind, anonymous=True)
+    api.create_student("mobrien", exam_id=blind, email="mary.obrien@example.org")
+    grader = api.as_key("grader0001")
+    grader.join(api, "grader", exam_id=blind)
+    assert api.call("student_mail", "send_codes", path_params={"exam_id": blind}, body={}).status == 202
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE message SET state = 'failed', detail = 'Email address is not verified: mary.obrien@example.org'"
+        )
+    pseudonym = _rows(database_url, "SELECT pseudonym FROM student")[0]["pseudonym"]
+
+    # When the grader reads the student
+    seen = grader.call("get_student", "by_nickname", path_params={"exam_id": blind, "nickname": pseudonym})
+
+    # Then no message is shown, nor the address anywhere
+    assert seen.status == 200, seen.body
+    assert seen.body["messages"] is None
+    assert "obrien" not in json.dumps(seen.body).lower()
+    # And the owner sees the message and why it failed
+    owner = api.call("get_student", "by_nickname", path_params={"exam_id": blind, "nickname": "mobrien"}).body
+    assert [(m["state"], m["detail"]) for m in owner["messages"]] == [
+        ("failed", "Email address is not verified: mary.obrien@example.org")
+    ]

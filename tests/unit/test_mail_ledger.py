@@ -15,6 +15,7 @@ from exam_depository.adapters.db import schema
 from exam_depository.adapters.db.messages import STUDENT_FOLLOWS, address_key, states_below
 from exam_depository.domain.mail import (
     INVITE_COOLDOWN,
+    INVITES_PER_ADDRESS_PER_DAY,
     INVITES_PER_DAY,
     RANK,
     STICKY,
@@ -151,8 +152,9 @@ def _candidate(
     suppressed: bool = False,
     invited_at: datetime | None = None,
     invites_24h: int = 0,
+    address_invites_24h: int = 0,
 ) -> InviteCandidate:
-    return InviteCandidate(1, "ana", email, suppressed, invited_at, invites_24h)
+    return InviteCandidate(1, "ana", email, suppressed, invited_at, invites_24h, address_invites_24h)
 
 
 @pytest.mark.parametrize(
@@ -170,6 +172,11 @@ def _candidate(
         (_candidate(invited_at=NOW - timedelta(hours=1), invites_24h=INVITES_PER_DAY - 1), True, None),
         # A suppressed address is said before a cooldown: the examiner must give another one.
         (_candidate(suppressed=True, invited_at=NOW - timedelta(minutes=1)), True, "suppressed"),
+        # A new address has not had the code (invited_at is the current address's): invited at once
+        (_candidate(invited_at=None, invites_24h=INVITES_PER_DAY - 1), False, None),
+        # The address's own limit, whichever students share it
+        (_candidate(address_invites_24h=INVITES_PER_ADDRESS_PER_DAY), False, "daily_limit"),
+        (_candidate(address_invites_24h=INVITES_PER_ADDRESS_PER_DAY - 1), False, None),
     ],
 )
 def test_who_is_invited_now_and_why_not(candidate: InviteCandidate, resend: bool, decision: SkipReason | None) -> None:

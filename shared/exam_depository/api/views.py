@@ -268,7 +268,12 @@ def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
     now, shown = datetime.now(UTC), shown_to(exam_row)
     submissions = [submission_fields(item, now, verification=shown.verification) for item in row.submissions]
     return StudentDetail.model_validate(
-        {**_summary_fields(exam_row, row, now, shown), "submissions": submissions, "messages": row.messages}
+        {
+            **_summary_fields(exam_row, row, now, shown),
+            "submissions": submissions,
+            # A message's detail may quote its address (SES's words): shown with the names only.
+            "messages": row.messages if shown.names else None,
+        }
     )
 
 

@@ -8,7 +8,7 @@ functions none of the roster's."""
 
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
 from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel, Instant, shown_as_written
 from exam_depository.domain.instants import time_zone_names
@@ -84,7 +84,7 @@ class ExamIn(_Window):
     )
     accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
     check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
-    email_receipts: bool = Field(default=True, description=_EMAIL_RECEIPTS)
+    email_receipts: StrictBool = Field(default=True, description=_EMAIL_RECEIPTS)
     language: MailLanguage = Field(default="en", description=_LANGUAGE)
 
     @model_validator(mode="after")
@@ -114,7 +114,7 @@ class ExamChange(_Window):
     duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
     accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
     check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
-    email_receipts: bool | None = Field(default=None, description=_EMAIL_RECEIPTS)
+    email_receipts: StrictBool | None = Field(default=None, description=_EMAIL_RECEIPTS)
     language: MailLanguage | None = Field(default=None, description=_LANGUAGE)
 
     @model_validator(mode="after")

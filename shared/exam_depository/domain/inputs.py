@@ -11,7 +11,7 @@ arguments. The requests' base, the check of a name, an instant and the words of 
 
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from exam_depository.domain.input_model import NICKNAME_PATTERN, InputModel, Instant, shown_as_written
@@ -94,7 +94,7 @@ class SendCodesIn(InputModel):
     nicknames: Annotated[list[Nickname] | None, Field(min_length=1, max_length=5000)] = Field(
         default=None, description="The students to invite (default: every student of the exam)."
     )
-    resend: bool = Field(
+    resend: StrictBool = Field(
         default=False, description="Send again to those already invited (at most once in 10 minutes, 3 a day)."
     )
 

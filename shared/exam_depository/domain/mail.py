@@ -41,8 +41,11 @@ RANK: Mapping[MessageState, int] = {
 STICKY: frozenset[EmailState] = frozenset({"bounced", "complained"})
 
 # Limits: how often one student, and one exam, may be mailed.
-INVITE_COOLDOWN = timedelta(minutes=10)  # per student, also with resend
+INVITE_COOLDOWN = timedelta(minutes=10)  # per student and address, also with resend
 INVITES_PER_DAY = 3  # per student, rolling 24 h (counted from message rows)
+# Per address of an exam, rolling 24 h, whichever students have it: a mailbox several students share,
+# or a student deleted and added again (counted from address_invitation, which outlives the student).
+INVITES_PER_ADDRESS_PER_DAY = 10
 REJECTIONS_PER_DAY = 5  # per student; receipts are bounded by the exam's attempts
 EXAM_SEND_COOLDOWN = timedelta(seconds=10)  # per exam: a double click answers 429
 MAX_ATTEMPTS = 8  # SES calls per message before it is failed
@@ -100,12 +103,15 @@ class InviteCandidate:
     nickname: str
     email: str | None  # the address mail goes to (normalized), None when the student has none
     suppressed: bool
-    invited_at: datetime | None
-    invites_24h: int
+    invited_at: datetime | None  # their last invitation to their current address (not skipped: it went out)
+    invites_24h: int  # their invitations queued in the last 24 h, whatever address each went to
+    address_invites_24h: int  # invitations queued to their address in the exam in 24 h, any student's
 
 
 def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipReason | None:
-    """Why this student is not invited now, or None to invite them."""
+    """Why this student is not invited now, or None to invite them. Invited and the cooldown are
+    about their current address (a corrected address gets the code at once, one changed away and
+    back has had it); the daily limits count every invitation, to the student and to the address."""
     if c.email is None:
         return "no_email"
     if c.suppressed:
@@ -114,7 +120,7 @@ def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipR
         return "already_invited"
     if c.invited_at is not None and now - c.invited_at < INVITE_COOLDOWN:
         return "too_soon"
-    if c.invites_24h >= INVITES_PER_DAY:
+    if c.invites_24h >= INVITES_PER_DAY or c.address_invites_24h >= INVITES_PER_ADDRESS_PER_DAY:
         return "daily_limit"
     return None
 
@@ -144,6 +150,14 @@ def normalized_address(email: str) -> str:
         raise ValueError(str(exc)) from exc
     assert checked.ascii_email is not None  # set whenever the local part is ASCII (checked above)
     return checked.ascii_email.lower()
+
+
+def suppressed_sentence(reason: Literal["bounce", "complaint"], since: datetime, detail: str | None) -> str:
+    """Why an address is refused wherever one is given (the roster, an import, a change): it
+    bounced hard or complained, and nothing can be sent to it."""
+    what = "bounced" if reason == "bounce" else "was reported as spam"
+    said = f": {detail}" if detail else ""
+    return f"This address {what} on {since:%-d %b %Y at %H:%M} UTC{said}. Give another address."
 
 
 UNICODE_LOCAL_PART = (

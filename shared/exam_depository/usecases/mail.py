@@ -3,7 +3,8 @@ invitation message, queued in the request's transaction and handed to the mail q
 commit), and give a student another address. The sender (`usecases.sending`) sends what is
 queued; nothing here waits on SES.
 
-A student is mailed at most once in `INVITE_COOLDOWN` and `INVITES_PER_DAY` times a day, and an
+A student's address is sent the code at most once in `INVITE_COOLDOWN`, a student
+`INVITES_PER_DAY` times a day and an address of an exam `INVITES_PER_ADDRESS_PER_DAY` times, and an
 exam's codes are sent at most once in `EXAM_SEND_COOLDOWN` (a double click answers 429): the
 rules are `domain.mail`'s, the row locks `db.messages.invite`'s."""
 
@@ -33,7 +34,7 @@ from exam_depository.domain.errors import (
     SendingTooOften,
     ServiceUnavailable,
 )
-from exam_depository.domain.mail import EXAM_SEND_COOLDOWN, SkipReason, normalized_address
+from exam_depository.domain.mail import EXAM_SEND_COOLDOWN, SkipReason, normalized_address, suppressed_sentence
 from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:  # the requests' models: the function that parses them has loaded them
@@ -120,38 +121,36 @@ def hand_over(message_ids: list[UUID]) -> None:
 
 def change_email(caller: Caller, exam_id: str, nickname: str, change: EmailChangeIn) -> db.students.StudentRow:
     """Give the student another address (or none). An address that bounced hard or complained is
-    refused: nothing can be sent to it. The new address starts afresh (no state); the log says
-    that it was set, changed or removed, never the address."""
+    refused: nothing can be sent to it. The same address again (once normalized) changes nothing.
+    Another address starts afresh (no state), and what was queued to the old one and not yet
+    claimed by the sender is not sent (skipped); the limits per student stay. The log says that
+    it was set, changed or removed, never the address."""
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         if change.email is not None:
             suppressed = db.messages.suppression(conn, normalized_address(change.email))
             if suppressed is not None:
-                raise AddressSuppressed(
-                    f"This address {'bounced' if suppressed.reason == 'bounce' else 'was reported as spam'} on "
-                    f"{suppressed.since:%-d %b %Y at %H:%M} UTC"
-                    f"{': ' + suppressed.detail if suppressed.detail else ''}. Give another address."
-                )
+                raise AddressSuppressed(suppressed_sentence(suppressed.reason, suppressed.since, suppressed.detail))
         changed = db.students.change_email(conn, exam.exam_pk, nickname, change.email)
         if changed is None:
             raise NotFound(NO_STUDENT)
-        what = _email_change(changed.before, change.email)
-        if what is not None:
+        if changed.changed:
+            skipped = db.messages.skip_queued(conn, changed.student.id)
             event = Event(
                 member_actor(exam, caller),
                 AuditAction.STUDENT_EMAIL_CHANGED,
                 f"student:{changed.student.pseudonym}",
-                after={"email": what},
+                after={"email": _email_change(changed.before, change.email)},
                 subjects=(changed.student.pseudonym,),
             )
             db.audit.append(conn, exam.exam_pk, [event])
+            if skipped:
+                logger.info("Messages queued to the old address skipped", extra={"exam_id": exam_id, "n": skipped})
     return changed.student
 
 
-def _email_change(before: str | None, after: str | None) -> Literal["set", "changed", "removed"] | None:
-    """What the log records of an address's change, without the address (None: no change)."""
-    if before == after:
-        return None
+def _email_change(before: str | None, after: str | None) -> Literal["set", "changed", "removed"]:
+    """What the log records of an address's change, without the address."""
     if before is None:
         return "set"
     return "removed" if after is None else "changed"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 # other functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
+import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
@@ -26,7 +27,7 @@ from exam_depository.domain import codes
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import AuditAction, Event, Json, difference, member_actor
 from exam_depository.domain.disclosure import Disclosure, disclosure
-from exam_depository.domain.errors import Conflict, InvalidInput, InvalidQuery, NotFound
+from exam_depository.domain.errors import AddressSuppressed, Conflict, InvalidInput, InvalidQuery, NotFound
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.rules import (
     Window,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from exam_depository.domain import cursors
     from exam_depository.domain.attempt_limits import LimitChange
     from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
+    from exam_depository.domain.roster import RosterRow
 
 MAX_PAGE = 500
 NO_STUDENT = "The exam has no student with this nickname."
@@ -49,6 +51,12 @@ StudentFilter = str | None  # None, "handed_in", "late" or "none"
 def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.StudentRow:
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
+        if new.email is not None:
+            from exam_depository.domain.mail import normalized_address, suppressed_sentence
+
+            suppressed = db.messages.suppression(conn, normalized_address(new.email))
+            if suppressed is not None:
+                raise AddressSuppressed(suppressed_sentence(suppressed.reason, suppressed.since, suppressed.detail))
         (row,) = _inserted(conn, exam.exam_pk, [new])
         added = Event(
             member_actor(exam, caller),
@@ -111,6 +119,7 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
                 to_create.append(row.student)
         if clashes:
             raise Conflict(f"{len(clashes)} row(s) clash with students of the exam; nothing was created.", clashes)
+        _refuse_suppressed(conn, rows, addresses)
         created = _inserted(conn, exam.exam_pk, to_create) if to_create else []
         imported = Event(
             member_actor(exam, caller),
@@ -122,6 +131,26 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
         db.audit.append(conn, exam.exam_pk, [imported])
     in_exam = {_address(student.email): student.nickname for student in known if student.email}
     return RosterImport(created, existing, shared_address_warnings(rows, in_exam))
+
+
+def _refuse_suppressed(conn: db.Connection, rows: Sequence[RosterRow], addresses: dict[str, str]) -> None:
+    """A roster that gives an address nothing can be sent to (it bounced hard or complained) is
+    refused, every such row named by line, as the route that adds one student refuses it: the
+    examiner gives another address or none, and no student waits on a dead one."""
+    from exam_depository.domain.mail import suppressed_sentence
+
+    dead = db.messages.suppressions(conn, addresses.values())
+    refused: list[dict[str, object]] = []
+    for row in rows:
+        why = dead.get(addresses[row.student.email]) if row.student.email is not None else None
+        if why is not None:
+            refused.append(
+                {"line": row.line, "field": "email", "message": suppressed_sentence(why.reason, why.since, why.detail)}
+            )
+    if refused:
+        raise AddressSuppressed(
+            f"{len(refused)} row(s) give an address that cannot be mailed; nothing was created.", refused
+        )
 
 
 def _address(email: str) -> str:

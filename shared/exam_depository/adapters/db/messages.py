@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TypedDict
 from uuid import UUID, uuid4
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.mail import (
-    INVITE_COOLDOWN,
     RANK,
     REJECTIONS_PER_DAY,
     STICKY,
@@ -98,13 +97,13 @@ def states_below(state: MessageState) -> list[MessageState]:
     return [old for old, rank in RANK.items() if rank < RANK[state]]
 
 
+# The SQL of an address's key (`address`, an expression), as `address_key` computes it.
+_ADDRESS_KEY = "encode(sha256(convert_to({address}, 'UTF8')), 'hex')"
+
+
 def suppressed(address: str) -> str:
-    """The SQL of whether the address `address` (an expression) is suppressed: its key computed
-    as `address_key` computes it."""
-    return (
-        "EXISTS (SELECT FROM suppressed_address x"
-        f" WHERE x.address_sha256 = encode(sha256(convert_to({address}, 'UTF8')), 'hex'))"
-    )
+    """The SQL of whether the address `address` (an expression) is suppressed."""
+    return f"EXISTS (SELECT FROM suppressed_address x WHERE x.address_sha256 = {_ADDRESS_KEY.format(address=address)})"
 
 
 def invite(
@@ -114,54 +113,70 @@ def invite(
     mailed now, counting why the others were not. Run in the route's transaction (its audit
     event beside it).
 
-    The students are read under their row locks, taken in id order as the recorder takes them (so
-    that neither waits for the other in a circle): a concurrent request (a double click) waits for
-    this one, then finds them invited moments ago and invites none of them twice (they count as
-    `too_soon`, or `already_invited`). Their one UPDATE checks the cooldown again all the same."""
+    The students are locked first, in id order as the recorder takes them (so that neither waits
+    for the other in a circle), and read after, by a statement of its own: a concurrent request
+    (a double click) waits for this one's locks, then reads the invitations it committed and
+    invites none of them twice (they count as `too_soon`, or `already_invited`). An address's
+    daily limit counts this request's own invitations too (several students may share it)."""
+    conn.execute(
+        """SELECT s.id AS student_id FROM student s WHERE s.exam_id = %s AND s.id = ANY(%s)
+            ORDER BY s.id FOR NO KEY UPDATE OF s""",
+        (exam_pk, student_ids),
+    )
+    student_address_key = _ADDRESS_KEY.format(address="s.email_address")
     with conn.cursor(row_factory=rows_of(InviteCandidate)) as cur:
         rows = cur.execute(
             f"""SELECT s.id AS student_id, s.nickname, s.email_address AS email,
                       s.email_address IS NOT NULL AND {suppressed("s.email_address")} AS suppressed,
-                      s.invited_at,
+                      (SELECT max(m.queued_at) FROM message m
+                        WHERE m.student_id = s.id AND m.kind = 'invitation' AND m.address = s.email_address
+                          AND m.state <> 'skipped') AS invited_at,
                       (SELECT count(*) FROM message m
                         WHERE m.student_id = s.id AND m.kind = 'invitation'
-                          AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h
-                 FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s)
-                ORDER BY s.id FOR NO KEY UPDATE OF s""",
+                          AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h,
+                      (SELECT count(*) FROM address_invitation a
+                        WHERE a.exam_pk = s.exam_id AND a.address_sha256 = {student_address_key}
+                          AND a.queued_at > %(now)s - interval '24 hours')::int AS address_invites_24h
+                 FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s) ORDER BY s.id""",
             {"exam_pk": exam_pk, "ids": student_ids, "now": now},
         ).fetchall()
     skipped: Counter[SkipReason] = Counter()
     wanted: list[int] = []
+    chosen_per_address: Counter[str] = Counter()
     for row in rows:
-        reason = invite_decision(row, resend=resend, now=now)
+        candidate = replace(row, address_invites_24h=row.address_invites_24h + chosen_per_address[row.email or ""])
+        reason = invite_decision(candidate, resend=resend, now=now)
         if reason is None:
             wanted.append(row.student_id)
+            chosen_per_address[row.email or ""] += 1
         else:
             skipped[reason] += 1
     if not wanted:
         return [], skipped
     message_ids = [uuid4() for _ in wanted]
     invited = conn.execute(
-        f"""UPDATE student s
-               SET invitations = s.invitations + 1, invited_at = %(now)s, email_state = 'queued',
-                   email_state_at = %(now)s, last_message_id = chosen.message_id
-              FROM unnest(%(ids)s::bigint[], %(message_ids)s::uuid[]) AS chosen (student_id, message_id)
-             WHERE s.id = chosen.student_id AND s.email_address IS NOT NULL
-               AND (s.invited_at IS NULL OR s.invited_at <= %(now)s - %(cooldown)s)
-               {"" if resend else "AND s.invited_at IS NULL"}
-         RETURNING s.id, s.invitations, s.email_address, chosen.message_id""",
-        {"ids": wanted, "message_ids": message_ids, "now": now, "cooldown": INVITE_COOLDOWN},
+        """UPDATE student s
+              SET invitations = s.invitations + 1, invited_at = %(now)s, email_state = 'queued',
+                  email_state_at = %(now)s, last_message_id = chosen.message_id
+             FROM unnest(%(ids)s::bigint[], %(message_ids)s::uuid[]) AS chosen (student_id, message_id)
+            WHERE s.id = chosen.student_id
+        RETURNING s.id, s.invitations, s.email_address, chosen.message_id""",
+        {"ids": wanted, "message_ids": message_ids, "now": now},
     ).fetchall()
-    # Those another request invited meanwhile.
-    skipped["too_soon" if resend else "already_invited"] += len(wanted) - len(invited)
-    if not invited:
-        return [], skipped
     conn.execute(
-        """INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address, queued_at)
-           SELECT message_id, %(exam_pk)s, student_id, 'invitation', key, address, %(now)s
-             FROM unnest(%(message_ids)s::uuid[], %(ids)s::bigint[], %(keys)s::text[], %(addresses)s::text[])
-                  AS queued (message_id, student_id, key, address)
-           ON CONFLICT (idempotency_key) DO NOTHING""",
+        f"""WITH queued AS (
+               INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, address, queued_at)
+               SELECT message_id, %(exam_pk)s, student_id, 'invitation', key, address, %(now)s
+                 FROM unnest(%(message_ids)s::uuid[], %(ids)s::bigint[], %(keys)s::text[], %(addresses)s::text[])
+                      AS queued (message_id, student_id, key, address)
+               ON CONFLICT (idempotency_key) DO NOTHING
+               RETURNING address
+             ), forgotten AS (
+               DELETE FROM address_invitation
+                WHERE exam_pk = %(exam_pk)s AND queued_at <= %(now)s - interval '24 hours'
+             )
+           INSERT INTO address_invitation (exam_pk, address_sha256, queued_at)
+           SELECT %(exam_pk)s, {_ADDRESS_KEY.format(address="queued.address")}, %(now)s FROM queued""",
         {
             "exam_pk": exam_pk,
             "now": now,
@@ -182,18 +197,24 @@ def queue_for_uploads(conn: Connection, notices: list[UploadNotice]) -> list[UUI
     notification inserts nothing (its key exists). Returns the ids queued."""
     rows = conn.execute(
         f"""WITH wanted AS (
-               SELECT n.upload_id, n.student_id, n.kind, n.ord, gen_random_uuid() AS id
+               SELECT n.upload_id, n.student_id, n.kind, n.ord, gen_random_uuid() AS id,
+                      n.kind || ':' || n.upload_id AS key
                  FROM unnest(%(uploads)s::uuid[], %(students)s::bigint[], %(kinds)s::text[])
                       WITH ORDINALITY AS n (upload_id, student_id, kind, ord)
+             ), fresh AS (
+               -- each new notice's place among its student's in this batch (a replayed one has none):
+               -- the day's limit counts the earlier rows and this batch's own
+               SELECT w.*, row_number() OVER (PARTITION BY w.student_id, w.kind ORDER BY w.ord) AS nth
+                 FROM wanted w WHERE NOT EXISTS (SELECT FROM message x WHERE x.idempotency_key = w.key)
              ), inserted AS (
                INSERT INTO message (id, exam_pk, student_id, kind, idempotency_key, upload_id, address)
-               SELECT w.id, s.exam_id, s.id, w.kind, w.kind || ':' || w.upload_id, w.upload_id, s.email_address
-                 FROM wanted w JOIN student s ON s.id = w.student_id JOIN exam e ON e.id = s.exam_id
+               SELECT w.id, s.exam_id, s.id, w.kind, w.key, w.upload_id, s.email_address
+                 FROM fresh w JOIN student s ON s.id = w.student_id JOIN exam e ON e.id = s.exam_id
                 WHERE e.email_receipts AND s.email_address IS NOT NULL
                   AND NOT {suppressed("s.email_address")}
                   AND (w.kind = 'receipt'
                        OR (SELECT count(*) FROM message r WHERE r.student_id = s.id AND r.kind = 'rejection'
-                             AND r.queued_at > now() - interval '24 hours') < {REJECTIONS_PER_DAY})
+                             AND r.queued_at > now() - interval '24 hours') + w.nth <= {REJECTIONS_PER_DAY})
                ON CONFLICT (idempotency_key) DO NOTHING
                RETURNING id, student_id
              ), latest AS (
@@ -228,10 +249,33 @@ class Suppression:
 
 def suppression(conn: Connection, address: str) -> Suppression | None:
     """Why nothing is sent to this (normalized) address, or None when it may be mailed."""
-    with conn.cursor(row_factory=rows_of(Suppression)) as cur:
-        return cur.execute(
-            "SELECT reason, since, detail FROM suppressed_address WHERE address_sha256 = %s", (address_key(address),)
-        ).fetchone()
+    return suppressions(conn, [address]).get(address)
+
+
+def suppressions(conn: Connection, addresses: Iterable[str]) -> dict[str, Suppression]:
+    """Why nothing is sent to each of these (normalized) addresses that may not be mailed."""
+    by_key = {address_key(address): address for address in addresses}
+    if not by_key:
+        return {}
+    rows = conn.execute(
+        "SELECT address_sha256, reason, since, detail FROM suppressed_address WHERE address_sha256 = ANY(%s)",
+        (list(by_key),),
+    ).fetchall()
+    return {by_key[row.pop("address_sha256")]: Suppression(**row) for row in rows}
+
+
+ADDRESS_CHANGED = "address changed"
+
+
+def skip_queued(conn: Connection, student_id: int) -> int:
+    """The student's address changed: their messages not yet claimed by the sender are not sent
+    (skipped, as the sender's claim leaves them); one already being sent is SES's and is left as
+    it is. Run in the change's transaction, under the student's row lock. Returns how many."""
+    skipped = conn.execute(
+        "UPDATE message SET state = 'skipped', detail = %s WHERE student_id = %s AND state = 'queued'",
+        (ADDRESS_CHANGED, student_id),
+    )
+    return skipped.rowcount
 
 
 def apply_event(conn: Connection, event: MailEvent) -> Applied:

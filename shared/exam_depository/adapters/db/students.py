@@ -163,31 +163,37 @@ def mail_targets(conn: Connection, exam_pk: int, nicknames: list[str] | None) ->
 @dataclass(frozen=True)
 class EmailChanged:
     student: StudentRow
-    before: str | None  # the address as written before the change
+    before: str | None  # the address as mail went to it before (normalized)
+    changed: bool  # False: the same address (normalized) was given again, and nothing changed
 
 
 def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | None) -> EmailChanged | None:
     """Give the student of the exam (by nickname) this address (None: none), as written and as
-    mail goes to it; what their messages said of the old one no longer shows (their state is
-    reset), and a new address has not been sent the code yet (a send-codes invites them again;
-    the invitations counted stay, and so does the daily limit). None when the exam has no such
-    student."""
+    mail goes to it, under the student's row lock. The same address given again (once normalized)
+    changes nothing. Another one: what their messages said of the old one no longer shows (their
+    state is reset); their messages and the invitations counted stay, so the limits per student
+    hold across changes. None when the exam has no such student."""
+    address = _address_of(email)
     found = conn.execute(
-        f"""WITH old AS (SELECT id, email FROM student
-                          WHERE exam_id = %(exam_pk)s AND lower(nickname) = lower(%(nickname)s) FOR UPDATE)
-            UPDATE student AS s
-               SET email = %(email)s, email_address = %(email_address)s, email_state = NULL,
-                   email_state_at = NULL, last_message_id = NULL,
-                   invited_at = CASE WHEN s.email_address IS DISTINCT FROM %(email_address)s THEN NULL
-                                     ELSE s.invited_at END
-              FROM old WHERE s.id = old.id
-            RETURNING {_STUDENT_COLUMNS}, old.email AS before""",
-        {"exam_pk": exam_pk, "nickname": nickname, "email": email, "email_address": _address_of(email)},
+        f"""SELECT {_STUDENT_COLUMNS}, s.email_address AS before FROM student s
+             WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)""",
+        (exam_pk, nickname),
     ).fetchone()
     if found is None:
         return None
     before = found.pop("before")
-    return EmailChanged(StudentRow(**found), before)
+    if before == address and (email is None) == (found["email"] is None):
+        return EmailChanged(StudentRow(**found), before, changed=False)
+    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
+        changed = cur.execute(
+            f"""UPDATE student AS s
+                   SET email = %s, email_address = %s, email_state = NULL, email_state_at = NULL, last_message_id = NULL
+                 WHERE s.id = %s
+             RETURNING {_STUDENT_COLUMNS}""",
+            (email, address, found["id"]),
+        ).fetchone()
+    assert changed is not None  # locked above
+    return EmailChanged(changed, before, changed=True)
 
 
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:

@@ -75,8 +75,8 @@ class Message(ApiModel):
 
     kind: MessageKind = Field(description="invitation (their upload code), receipt, or rejection (of an upload).")
     state: MessageState = Field(
-        description="queued, sending, sent, delivered, bounced, complained, failed, or skipped (the address was "
-        "suppressed before it was sent)."
+        description="queued, sending, sent, delivered, bounced, complained, failed, or skipped (never sent: the "
+        "address was suppressed, or the examiner changed it, before it was sent)."
     )
     queued_at: datetime
     sent_at: datetime | None = Field(description="When SES accepted it.")
@@ -86,7 +86,10 @@ class Message(ApiModel):
 
 class StudentDetail(StudentSummary):
     submissions: list[Submission]
-    messages: list[Message] = Field(description="Their newest emails (up to 20), newest first.")
+    messages: list[Message] | None = Field(
+        description="Their newest emails (up to 20), newest first. Null when your role does not see the student's"
+        " names (a message's detail may quote the address)."
+    )
 
 
 class StudentPage(ApiModel):
