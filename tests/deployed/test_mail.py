@@ -101,11 +101,11 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deploye
     at_kill = len(ours())
 
     # Then SQS brings the killed batches back (after the queue's visibility), new workers send what
-    # was never claimed, and the sweep, asked for with a short grace, what a claim left unanswered
+    # was never claimed, and the sweep, asked for with the shortest grace it takes (60 s), what a claim left unanswered
     def settled() -> bool:
         if set(_states(deployed, exam_id).values()) <= FINAL:
             return True
-        deployed.make("sweep-mail", GRACE_S="5")
+        deployed.make("sweep-mail", GRACE_S="60")
         return False
 
     wait_until(settled, timeout_s=300, what="every invitation settled after the crash")

@@ -264,7 +264,7 @@ def test_redelivered_queue_messages_and_a_sweep_send_nothing_twice(stack: Stack,
     # When every queue message comes again (SQS delivers at least once) and the sweep runs
     for tag in tags:
         stack.sqs.send_message(QueueUrl=stack.info["mail_queue_url"], MessageBody=json.dumps({"message_id": tag}))
-    stack.make("sweep-mail", GRACE_S="5")
+    stack.make("sweep-mail", GRACE_S="60")
     wait_until(lambda: _queue_empty(stack, stack.info["mail_queue_url"]), timeout_s=60, what="the mail queue drained")
 
     # Then still 20 messages, each once, all delivered
