@@ -15,9 +15,9 @@ import pytest
 from exam_depository import config
 from exam_depository.adapters import queues
 from exam_depository.adapters.db import messages
+from exam_depository.domain.mail import INVITES_PER_ADDRESS_PER_DAY
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
-from exam_depository.domain.mail import INVITES_PER_ADDRESS_PER_DAY
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import EXAM, REGION, Api, ApiResponse, queued_in_sqs
