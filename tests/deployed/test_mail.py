@@ -101,7 +101,8 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(deploye
     at_kill = len(ours())
 
     # Then SQS brings the killed batches back (after the queue's visibility), new workers send what
-    # was never claimed, and the sweep, asked for with the shortest grace it takes (60 s), what a claim left unanswered
+    # was never claimed, and the sweep, asked for with the shortest grace it takes (60 s), what a
+    # claim left unanswered
     def settled() -> bool:
         if set(_states(deployed, exam_id).values()) <= FINAL:
             return True
@@ -135,8 +136,9 @@ def _write_crash_report(deployed: Deployed, message_ids: list[str], *, killed: i
         "# A sender killed in the middle of a batch (the deployed stack)",
         "",
         f"40 invitations at SendingRatePerSecond 5; {killed} sender worker(s) SIGKILLed when the mailbox "
-        f"held {at_kill}; SQS redelivered the killed batches and the sweep (grace 5 s) re-queued what a "
-        "claim left unanswered. Result: 40 messages in the mailbox, 40 distinct tags, none twice.",
+        f"held {at_kill}; SQS redelivered the killed batches and the sweep (grace 60 s, the shortest it "
+        "takes) re-queued what a claim left unanswered. Result: 40 messages in the mailbox, 40 distinct "
+        "tags, none twice.",
         "",
         ", ".join(f"{path}: {count}" for path, count in sorted(paths.items())),
         "",
