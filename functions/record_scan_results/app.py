@@ -3,7 +3,8 @@
 GuardDuty Malware Protection for S3 (or the local scanner, which speaks the same) puts a result
 on EventBridge for each scanned object version; a rule sends it to the scan queue, whose message
 body is the event. Results arrive at least once and in any order: recording them is idempotent
-and order-free (`domain.scans.precedence`). A message that fails is reported in
+and order-free (`domain.scans.precedence`). A result that ends the keeping of a student's
+earlier files (their current file found clean) deletes them. A message that fails is reported in
 batchItemFailures: SQS retries it, then moves it to the dead-letter queue (and its alarm) — an
 event of a shape we do not know fails there rather than being passed over.
 """
@@ -21,6 +22,8 @@ from exam_depository.usecases import scans
 IGNORED_METRIC = "ScanResultsIgnored"  # well formed, about no submission (the plan's validation object)
 UNMATCHED_METRIC = "ScanResultsUnmatched"  # about a submission key no upload has
 STATE_METRIC = "ScanResults"  # a submission's state changed, by state (dimension `state`)
+# Earlier files no longer kept in place of a later one, S3 confirmed deleted (the recorder's metric).
+DELETED_METRIC = "ObjectVersionsDeleted"
 
 
 @logger.inject_lambda_context
@@ -47,6 +50,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, l
         metrics.add_metric(name=IGNORED_METRIC, unit=MetricUnit.Count, value=ignored)
     if batch.unmatched:
         metrics.add_metric(name=UNMATCHED_METRIC, unit=MetricUnit.Count, value=batch.unmatched)
+    if batch.deleted:
+        metrics.add_metric(name=DELETED_METRIC, unit=MetricUnit.Count, value=batch.deleted)
     for state in sorted(set(batch.changed)):
         with single_metric(
             name=STATE_METRIC,

@@ -136,7 +136,8 @@ FORBIDDEN: dict[str, Call] = {
     "ServeDocsFunction": read_the_database_secret,
     "RecordSubmissionsFunction": write_a_submission,  # records files, never writes one
     "BuildExportFunction": delete_a_submission_version,  # reads versions, writes exports/
-    "RecordScanResultsFunction": read_a_submission,  # the results are in the events; never reads a file
+    # The results are in the events; it deletes earlier files no longer kept, never reads one
+    "RecordScanResultsFunction": read_a_submission,
     "ExpireSubmissionsFunction": read_a_submission,  # deletes expired versions only
     "ReconcileStorageFunction": write_an_export,  # submissions/ only
     "MigrateDatabaseFunction": read_a_submission,

@@ -30,6 +30,7 @@ from exam_depository.domain.scans import TAG_KEY, ScanResult
 from exam_depository.usecases import checkpoints, expiry
 
 from local_stack.functions import LambdaContext, sample_event
+from tests.faults import printed_metric
 from tests.integration.conftest import BUCKET, EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, Bucket
 from tests.unit.test_scans import SUPERSEDES
 
@@ -727,9 +728,10 @@ def test_a_threat_found_in_a_later_file_never_loses_the_clean_file_before_it(
     assert _link(api, first_code).status == 200
     assert deliver(guardduty_event(*third, "NO_THREATS_FOUND")) == {"batchItemFailures": []}
 
-    # Then once the third can be downloaded, the reconcile job deletes the first, as any
-    # superseded file, and keeps the quarantined threat for its retention
-    assert _reconcile(handler, monkeypatch)["deleted"] == 1
+    # Then once the third can be downloaded, its result deletes the first, as any superseded
+    # file, and keeps the quarantined threat for its retention; the reconcile job agrees
+    assert bucket.versions() == sorted([second, third])
+    assert _reconcile(handler, monkeypatch)["deleted"] == 0
     assert bucket.versions() == sorted([second, third])
     assert _link(api, first_code).status == 410
     assert _link(api, _status(api, student)["verification_code"]).status == 200
@@ -800,14 +802,15 @@ def test_the_newest_clean_earlier_file_stands_in_and_the_older_one_goes(
         "batchItemFailures": []
     }
 
-    # Then B, the student's later clean answer, stands in for C, not A; and A goes
+    # Then B, the student's later clean answer, stands in for C, not A; and A goes at once
     assert (_link(api, b_code).status, _link(api, a_code).status) == (200, 410)
     assert [(item["scan"], item["stands_in"]) for item in _history(api, student)] == [
         ("clean", False),
         ("clean", True),
         ("threat", False),
     ]
-    assert _reconcile(handler, monkeypatch)["deleted"] == 1
+    assert bucket.versions() == sorted([b, c])
+    assert _reconcile(handler, monkeypatch)["deleted"] == 0
     assert bucket.versions() == sorted([b, c])
     assert _link(api, b_code).status == 200
 
@@ -882,6 +885,115 @@ def test_the_recorder_deletes_a_superseded_file_at_once_when_the_later_one_is_al
 
     # Then the first goes at once, as before: nothing needs it kept
     assert bucket.versions() == [(key, version)]
+
+
+def _marked_deleted(database_url: str) -> list[bool]:
+    """Whether each of the student's used forms' versions is marked deleted from S3, in the order issued."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT object_deleted_at IS NOT NULL FROM upload ORDER BY issue_seq").fetchall()
+    return [row[0] for row in rows]
+
+
+@contextmanager
+def counted_deletes(refusal: ClientError | None = None) -> Iterator[list[str]]:
+    """Every DeleteObjects of the product's client, counted; each answered with `refusal` if given."""
+    calls: list[str] = []
+
+    def count(**_: Any) -> None:
+        calls.append("DeleteObjects")
+        if refusal is not None:
+            raise refusal
+
+    events = storage.client().meta.events
+    events.register("before-call.s3.DeleteObjects", count)
+    try:
+        yield calls
+    finally:
+        events.unregister("before-call.s3.DeleteObjects", count)
+
+
+def _all_audit(api: Api) -> list[dict[str, Any]]:
+    response = api.call("list_audit", "first_page")
+    assert response.status == 200, response.body
+    return list(response.body["items"])
+
+
+def test_the_earlier_file_kept_goes_as_soon_as_the_current_one_is_found_clean(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given A recorded, then B recorded while A is still being scanned: A is kept in B's place
+    a = _hand_in(api, bucket, record, student, b"%PDF A")
+    a_code = _status(api, student)["verification_code"]
+    b = _hand_in(api, bucket, record, student, b"%PDF B")
+    assert bucket.versions() == sorted([a, b])
+    assert _marked_deleted(database_url) == [False, False]
+    logged = _all_audit(api)
+    capsys.readouterr()
+
+    # When B's scan result arrives: clean
+    clean = guardduty_event(*b, "NO_THREATS_FOUND")
+    assert deliver(clean) == {"batchItemFailures": []}
+
+    # Then A goes at once (not at the reconcile job's next run): deleted from S3, marked so, counted,
+    # and its code answers that the file is gone; B is served
+    assert bucket.versions() == [b]
+    assert _marked_deleted(database_url) == [True, False]
+    assert printed_metric(capsys.readouterr().out, "ObjectVersionsDeleted") == 1
+    assert _all_audit(api) == logged  # a clean result is no news, and neither is the delete
+    assert _link(api, a_code).status == 410
+    assert _link(api, _status(api, student)["verification_code"]).status == 200
+    logged = _all_audit(api)  # the links given are logged
+
+    # When the same result comes again
+    with counted_deletes() as deletes:
+        assert deliver(clean) == {"batchItemFailures": []}
+
+    # Then nothing more is deleted, nor asked of S3, nor appended to the log
+    assert deletes == []
+    assert bucket.versions() == [b]
+    assert _marked_deleted(database_url) == [True, False]
+    assert printed_metric(capsys.readouterr().out, "ObjectVersionsDeleted") is None
+    assert _all_audit(api) == logged
+
+
+def test_a_failed_delete_of_a_kept_file_fails_the_result_and_its_redelivery_deletes_it(
+    api: Api,
+    bucket: Bucket,
+    record: Record,
+    deliver: Callable[..., dict[str, Any]],
+    student: dict[str, Any],
+    database_url: str,
+) -> None:
+    # Given A recorded, then B recorded while A is still being scanned
+    a = _hand_in(api, bucket, record, student, b"%PDF A")
+    b = _hand_in(api, bucket, record, student, b"%PDF B")
+    clean = guardduty_event(*b, "NO_THREATS_FOUND")
+
+    # When B's clean result arrives and S3 refuses the delete of A
+    slow_down = ClientError(
+        {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "DeleteObjects"
+    )
+    with counted_deletes(slow_down) as deletes:
+        assert deliver(clean) == {"batchItemFailures": [{"itemIdentifier": "scan-0"}]}
+
+    # Then B's state is recorded, but A is still stored and not marked deleted: the message is retried
+    assert deletes == ["DeleteObjects"]
+    assert _status(api, student)["scan"] == "clean"
+    assert bucket.versions() == sorted([a, b])
+    assert _marked_deleted(database_url) == [False, False]
+
+    # When SQS delivers it again (a duplicate result now)
+    assert deliver(clean) == {"batchItemFailures": []}
+
+    # Then the redelivery finishes the delete
+    assert bucket.versions() == [b]
+    assert _marked_deleted(database_url) == [True, False]
 
 
 def test_the_owner_releases_a_file_whose_scan_is_overdue_and_not_one_just_recorded(

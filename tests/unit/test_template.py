@@ -378,8 +378,9 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ListAuditFunction": {DATABASE},
     # The owner's release of a file that could not be scanned: the database only.
     "ReleaseSubmissionFunction": {DATABASE},
-    # The scan results come in the events themselves: the database only (its queue's poller from SAM).
-    "RecordScanResultsFunction": {DATABASE},
+    # The scan results come in the events themselves (its queue's poller from SAM); a student's
+    # earlier files kept until the current one is found clean are deleted then, never read.
+    "RecordScanResultsFunction": {DATABASE, DELETE_VERSION},
     # Every ZIP holds the exam's audit log and its signed checkpoint. A version the bucket refuses
     # it is a threat or a fault by its scan tag.
     "BuildExportFunction": {

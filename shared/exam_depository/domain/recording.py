@@ -1,14 +1,15 @@
 """What the recorder decides about each object S3 accepted, as plain functions of plain values:
 which upload is recorded (and whether it ends current), rejected, a duplicate, a reuse of a used
 form or an orphan (`recording_decision` for one object, `weigh_batch` for a batch of them); and
-which versions must not exist (`must_not_exist`: the reconcile job asks the same)."""
+which versions must not exist (`must_not_exist`: the reconcile job and the scan results'
+function ask the same)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from exam_depository.domain.statuses import (
     Kind,
@@ -224,6 +225,38 @@ def must_not_exist(
     if submission_status == "superseded" and (submission_scan == "threat" or kept_in_place):
         return False
     return submission_status in ("superseded", "expired")
+
+
+class VersionOnRecord(Protocol):
+    """A used form's version as the records say it is (`adapters.db.uploads.UsedVersion`)."""
+
+    @property
+    def facts(self) -> UploadFacts: ...
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def submission_status(self) -> SubmissionStatus | None: ...
+    @property
+    def submission_scan(self) -> ScanState | None: ...
+    @property
+    def kept_in_place(self) -> bool: ...
+
+
+def versions_to_delete[Version: VersionOnRecord](versions: Iterable[Version]) -> list[Version]:
+    """Those of a student's versions not yet confirmed deleted that `must_not_exist`: what the
+    recorder deletes after each batch, and the scan results' function after each result, which
+    may end a file's being kept in place of a later one."""
+    return [
+        version
+        for version in versions
+        if must_not_exist(
+            version.facts,
+            version.submission_status,
+            version.version_id,
+            version.submission_scan,
+            kept_in_place=version.kept_in_place,
+        )
+    ]
 
 
 # --- A batch: which upload becomes current, and in what order they are weighed ----------------

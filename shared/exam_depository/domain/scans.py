@@ -72,10 +72,12 @@ class Ignored:
 @dataclass
 class ScanBatch:
     """What became of a batch of results: `changed` the submissions' new states (one each),
-    `unmatched` the results whose key no upload has, `failed` the indices to retry."""
+    `unmatched` the results whose key no upload has, `deleted` the versions S3 confirmed deleted
+    (earlier files no longer kept), `failed` the indices to retry."""
 
     changed: list[ScanState] = field(default_factory=list)
     unmatched: int = 0
+    deleted: int = 0
     failed: set[int] = field(default_factory=set)
 
 

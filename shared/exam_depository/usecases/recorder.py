@@ -48,7 +48,7 @@ from exam_depository.domain.recording import (
     Reject,
     SeenObject,
     StudentFacts,
-    must_not_exist,
+    versions_to_delete,
     weigh_batch,
 )
 from exam_depository.domain.redelivery import retry_delay_s
@@ -362,17 +362,7 @@ def _record(
         new = _with_receipts(conn, new, attempts, states)
     _write(conn, new, rejections, batch.current_moved)
     mail.extend(_queue_mail(conn, new, rejections, uploads, states))
-    must_go = [
-        version
-        for version in db.uploads.unconfirmed_versions(conn, sorted(states))
-        if must_not_exist(
-            version.facts,
-            version.submission_status,
-            version.version_id,
-            version.submission_scan,
-            kept_in_place=version.kept_in_place,
-        )
-    ]
+    must_go = versions_to_delete(db.uploads.unconfirmed_versions(conn, sorted(states)))
     return _Deletions(
         versions=loose + [(version.object_key, version.version_id) for version in must_go],
         uploads=[version.upload_id for version in must_go],

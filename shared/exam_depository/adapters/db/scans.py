@@ -37,11 +37,13 @@ def rank(result_sql: str) -> str:
 @dataclass(frozen=True)
 class ScanTarget:
     """The upload an object key belongs to, locked: its recorded version (None while pending),
-    and what an audit event names (the exam, the student's pseudonym)."""
+    its student (whose kept files a result may free), and what an audit event names (the exam,
+    the student's pseudonym)."""
 
     upload_id: UUID
     object_key: str
     recorded_version: str | None
+    student_id: int
     exam_pk: int
     pseudonym: str
 
@@ -53,8 +55,8 @@ def lock_uploads_by_key(conn: Connection, object_keys: list[str]) -> dict[str, S
     sees its submission."""
     with conn.cursor(row_factory=rows_of(ScanTarget)) as cur:
         rows = cur.execute(
-            """SELECT u.id AS upload_id, u.object_key, u.version_id AS recorded_version, s.exam_id AS exam_pk,
-                      s.pseudonym
+            """SELECT u.id AS upload_id, u.object_key, u.version_id AS recorded_version, s.id AS student_id,
+                      s.exam_id AS exam_pk, s.pseudonym
                FROM upload u JOIN student s ON s.id = u.student_id
                WHERE u.object_key = ANY(%s)
                ORDER BY s.id, u.issue_seq
