@@ -38,6 +38,9 @@ EXPECTED: dict[str, tuple[str | int, ...]] = {
     "GET /exams/{exam_id}/students (text/csv)": (Y, Y, N, N, X),
     "GET /exams/{exam_id}/students/{nickname}": (Y, Y, Y, Y, X),
     "POST /exams/{exam_id}/students/{nickname}/upload_code": (Y, Y, N, N, X),
+    "PUT /exams/{exam_id}/students/{nickname}/email": (Y, Y, N, N, X),
+    # The owner calls last, within 10 s of the co-examiner's send: 429 sending-too-often, allowed.
+    "POST /exams/{exam_id}/students/send-codes": (Y, Y, N, N, X),
     "PUT /exams/{exam_id}/students/{nickname}/extension": (Y, Y, N, Y, X),
     "DELETE /exams/{exam_id}/students/{nickname}/extension": (Y, Y, N, Y, X),
     "POST /exams/{exam_id}/extensions/import": (Y, Y, N, Y, X),
@@ -133,6 +136,10 @@ def _routes(team: Team) -> dict[str, Call]:
         "GET /exams/{exam_id}/students (text/csv)": lambda c, role: c.roster_csv(exam),
         "GET /exams/{exam_id}/students/{nickname}": lambda c, role: c.student(exam, "ann"),
         "POST /exams/{exam_id}/students/{nickname}/upload_code": lambda c, role: c.new_upload_code(exam, "ann"),
+        "PUT /exams/{exam_id}/students/{nickname}/email": lambda c, role: c.change_email(
+            exam, "ann", f"ann.{role.replace('_', '-')}@example.org"
+        ),
+        "POST /exams/{exam_id}/students/send-codes": lambda c, role: c.send_codes(exam),
         "PUT /exams/{exam_id}/students/{nickname}/extension": lambda c, role: c.put_extension(
             exam, "ann", {"due_at": _later(due)}
         ),
