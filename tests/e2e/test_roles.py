@@ -39,7 +39,8 @@ EXPECTED: dict[str, tuple[str | int, ...]] = {
     "GET /exams/{exam_id}/students/{nickname}": (Y, Y, Y, Y, X),
     "POST /exams/{exam_id}/students/{nickname}/upload_code": (Y, Y, N, N, X),
     "PUT /exams/{exam_id}/students/{nickname}/email": (Y, Y, N, N, X),
-    # The owner calls last, within 10 s of the co-examiner's send: 429 sending-too-often, allowed.
+    # The owner calls last, within 10 s of the co-examiner's send: 429 sending-too-often, which the
+    # client retries after its Retry-After as the pages do, so that the owner is answered 202.
     "POST /exams/{exam_id}/students/send-codes": (Y, Y, N, N, X),
     "PUT /exams/{exam_id}/students/{nickname}/extension": (Y, Y, N, Y, X),
     "DELETE /exams/{exam_id}/students/{nickname}/extension": (Y, Y, N, Y, X),
