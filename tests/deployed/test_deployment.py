@@ -26,7 +26,7 @@ from tests.browser import ARTIFACTS, chromium
 from tests.conftest import ROOT
 from tests.deployed.conftest import Deployed
 from tests.e2e.conftest import EXAM
-from tests.unit.test_network import services_the_code_calls
+from tests.unit.test_network import ENDPOINT_NAMES, services_the_code_calls
 
 CODE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){4}$")
 
@@ -81,7 +81,7 @@ def test_the_stack_created_its_database_in_a_private_network_of_its_own(deployed
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
     region = deployed.info["region"]
     assert {e["ServiceName"]: e["VpcEndpointType"] for e in endpoints} == {
-        f"com.amazonaws.{region}.{service}": "Gateway" if service == "s3" else "Interface"
+        f"com.amazonaws.{region}.{ENDPOINT_NAMES.get(service, service)}": "Gateway" if service == "s3" else "Interface"
         for service in services_the_code_calls()
     }
     assert (
