@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwcrypto.jwk import JWK  # type: ignore[import-untyped]
+from jwcrypto.jwk import JWK
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jwt
-from lti1p3platform.registration import Registration  # type: ignore[import-untyped]
+from lti1p3platform.registration import Registration
 
 from tests.lti_platform import keys
 

@@ -16,33 +16,30 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-
 from exam_depository.adapters import aws
-from exam_depository.config import EnvSettings, load
+from exam_depository.config import LtiSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 
-class ToolKeySettings(EnvSettings):
-    """Which KMS keys are the tool's: the one that signs, and those still published after a rotation."""
-
-    key_id: str = Field(alias="LTI_TOOL_KEY_ID", min_length=1)
-    previous_key_ids: str = Field(default="", alias="LTI_TOOL_PREVIOUS_KEY_IDS")  # a comma list
-    region: str = Field(alias="AWS_REGION", min_length=1)
-
-    def published(self) -> tuple[str, ...]:
-        previous = (key.strip() for key in self.previous_key_ids.split(","))
-        return (self.key_id, *(key for key in previous if key and key != self.key_id))
+def published() -> tuple[str, ...]:
+    """The tool's keys in its key set: the one that signs now, then those of before a rotation."""
+    settings = load(LtiSettings)
+    if not settings.tool_key_id:
+        raise ValueError("LTI_TOOL_KEY_ID is not set: the tool has no signing key")
+    return (settings.tool_key_id, *(key for key in settings.previous_tool_key_ids if key != settings.tool_key_id))
 
 
 MAX_MESSAGE = 4096  # what KMS signs as a RAW message; a deep-linking response is about 1.5 KB
 
 
 def client() -> KMSClient:
-    kms: KMSClient = aws.client("kms", region=load(ToolKeySettings).region, read_timeout=5)
+    region = load(LtiSettings).region
+    if region is None:
+        raise ValueError("AWS_REGION is not set: where KMS is called")
+    kms: KMSClient = aws.client("kms", region=region, read_timeout=5)
     return kms
 
 
@@ -59,7 +56,7 @@ def sign_rs256(claims: Mapping[str, object], *, kid: str) -> str:
         raise ValueError(f"KMS signs at most {MAX_MESSAGE} bytes; this message has {len(signing_input)}")
     try:
         answer = client().sign(
-            KeyId=load(ToolKeySettings).key_id,
+            KeyId=published()[0],
             Message=signing_input,
             MessageType="RAW",
             SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
@@ -71,12 +68,12 @@ def sign_rs256(claims: Mapping[str, object], *, kid: str) -> str:
 
 def current_kid() -> str:
     """The `kid` of the key that signs now: its RFC 7638 thumbprint."""
-    return public_jwk(load(ToolKeySettings).key_id)["kid"]
+    return public_jwk(published()[0])["kid"]
 
 
 def tool_jwks() -> dict[str, list[dict[str, str]]]:
     """The tool's key set: the current key first, then each previous one still published."""
-    return {"keys": [public_jwk(key_id) for key_id in load(ToolKeySettings).published()]}
+    return {"keys": [public_jwk(key_id) for key_id in published()]}
 
 
 @functools.cache
