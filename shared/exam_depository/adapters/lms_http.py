@@ -47,14 +47,16 @@ class GuardedSession(requests.Session):
         self.max_redirects = 0
         self.trust_env = False  # no proxy from the environment: the guard judges the real host
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         target = url.decode() if isinstance(url, bytes) else url
         check_url(target, allow_loopback=self.allow_loopback)
         kwargs["allow_redirects"] = False
         kwargs["stream"] = True
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
         try:
-            response = super().request(method, url, *args, **kwargs)
+            response = super().request(
+                method.decode() if isinstance(method, bytes) else method, target, *args, **kwargs
+            )
         except LmsUnreachable:
             raise
         except requests.RequestException as exc:
