@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
 
+from tests.lti_platform import keys
 from tests.lti_platform.platform import (
     INSTRUCTOR,
     LEARNER,
@@ -59,7 +60,6 @@ from tests.lti_platform.platform import (
     Tool,
     User,
     new_id,
-    new_private_key_pem,
     public_pem_of,
     registration_of,
 )
@@ -74,8 +74,9 @@ STAFF = (INSTRUCTOR, TEACHING_ASSISTANT)
 class Platform:
     """The LMS: state in memory (`State`), served by a `ThreadingHTTPServer` while started."""
 
-    def __init__(self, *, private_key_pem: str | None = None, page_size: int = 100) -> None:
-        self.private_key_pem = private_key_pem or new_private_key_pem()
+    def __init__(self, *, key: keys.KeyPair | None = None, page_size: int = 100) -> None:
+        self.private_key_pem = (key or keys.platform()).private_pem
+        self.retired_keys: list[str] = []  # private PEMs still published after a rotation
         self.page_size = page_size  # NRPS members per page when the tool asks no `limit`
         self.state = State()
         self._server: ThreadingHTTPServer | None = None
@@ -123,10 +124,18 @@ class Platform:
         return self.url("/.well-known/jwks.json")
 
     def jwks(self) -> dict[str, Any]:
-        registration = registration_of(
-            Tool("-", "-", "", [], "", "", ""), issuer=self.issuer, private_pem=self.private_key_pem
-        )
-        return {"keys": registration.get_jwks()}
+        published = []
+        for pem in (self.private_key_pem, *self.retired_keys):
+            registration = registration_of(Tool("-", "-", "", [], "", "", ""), issuer=self.issuer, private_pem=pem)
+            published.extend(registration.get_jwks())
+        return {"keys": published}
+
+    def rotate_key(self, key: keys.KeyPair, *, keep_old: bool = False) -> None:
+        """Sign with `key` from now on (a platform rotating its keys); the old key stays in the
+        key set only when `keep_old`."""
+        if keep_old:
+            self.retired_keys.append(self.private_key_pem)
+        self.private_key_pem = key.private_pem
 
     # --- the LMS's administration, for tests
 
