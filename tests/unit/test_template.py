@@ -28,7 +28,7 @@ from local_stack.emulator import NOTIFIED_PREFIXES
 from local_stack.functions import concurrency_limits, gateway_responses, load_function
 from tests import sam_template
 from tests.conftest import ROOT
-from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
+from tests.contract import EXAMINER_ROUTES, LTI_EXAMINER_ROUTES, LTI_TOOL_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
 BUCKET = "arn:${AWS::Partition}:s3:::exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}"
 SUBMISSIONS = f"{BUCKET}/submissions/*"
@@ -71,7 +71,11 @@ def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(tem
     assert {routes[route][0] for route in MEMBER_ROUTES} == {"MembersFunction"}
     # ... and a student's mail: sending the codes and changing an address, one function.
     assert {routes[route][0] for route in MAIL_ROUTES} == {"StudentMailFunction"}
-    shared = {"MembersFunction", "StudentMailFunction"}
+    # ... and LTI's: the tool's routes one function (the platform's and the browser's), an
+    # examiner's LMS connections another.
+    assert {routes[route][0] for route in LTI_TOOL_ROUTES} == {"LtiToolFunction"}
+    assert {routes[route][0] for route in LTI_EXAMINER_ROUTES} == {"LtiAdminFunction"}
+    shared = {"MembersFunction", "StudentMailFunction", "LtiToolFunction", "LtiAdminFunction"}
     others = [function for function in contract_functions if function not in shared]
     assert len(others) == len(set(others)), "one function per route of the contract"
     assert all(routes[route][1] is False for route in PAGE_ROUTES)
