@@ -910,7 +910,7 @@ def test_a_database_from_before_mail_gets_each_address_as_mail_goes_to_it_and_th
     url = before_mail_database
 
     # When this release's migration runs
-    assert schema.migrate(url) == ["0013.mail", "0014.claim-token", "0015.address-invitations"]
+    assert schema.migrate(url) == ["0013.mail", "0014.claim-token", "0015.address-invitations", "0016.lti"]
 
     # Then each address is kept as written, and mail goes to its lower-cased ASCII form (none
     # for one that is not plain ASCII); nobody was mailed; every exam sends receipts, in English
@@ -984,7 +984,7 @@ def test_the_mail_migration_rolls_back_only_once_no_exam_holds_an_address_twice(
                 (codes.new_code(), codes.new_pseudonym()),
             )
     # And migrating again applies it
-    assert schema.migrate(url) == ["0013.mail", "0014.claim-token", "0015.address-invitations"]
+    assert schema.migrate(url) == ["0013.mail", "0014.claim-token", "0015.address-invitations", "0016.lti"]
 
 
 # --- before claim tokens (0013) ------------------------------------------------------------------
@@ -1033,7 +1033,7 @@ def test_a_database_from_before_claim_tokens_sweeps_and_sends_its_messages_once_
     url = before_claim_tokens_database
 
     # When this release's migration runs
-    assert schema.migrate(url) == ["0014.claim-token", "0015.address-invitations"]
+    assert schema.migrate(url) == ["0014.claim-token", "0015.address-invitations", "0016.lti"]
 
     # Then every message is as it was, with no token
     def states() -> dict[str, tuple[str, int, bool]]:
@@ -1073,4 +1073,4 @@ def test_the_claim_token_migration_rolls_back_and_applies_again(before_claim_tok
                 WHERE table_name = 'message' AND column_name = 'claim_token'"""
         ).fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM message").fetchone() == (3,)
-    assert schema.migrate(url) == ["0014.claim-token", "0015.address-invitations"]
+    assert schema.migrate(url) == ["0014.claim-token", "0015.address-invitations", "0016.lti"]

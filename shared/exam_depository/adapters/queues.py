@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.adapters import aws
-from exam_depository.config import EnvSettings, MailSettings, load
+from exam_depository.config import EnvSettings, LtiSettings, MailSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -171,3 +171,49 @@ def request_sweep() -> bool:
         return False
     _sweep_due_at = now + SWEEP_DELAY_S
     return True
+
+
+# --- lti
+
+# The LTI worker's messages (its queue, LtiJobsQueue, and its schedule's input). Each names a row
+# and carries nothing else: the row is the truth, a message only says what to look at.
+LTI_TICK: dict[str, str] = {"kind": "tick"}
+
+
+def lti_score_job(score_id: UUID) -> dict[str, str]:
+    """Send this queued hand-in status (an `lti_score` row) to its gradebook."""
+    return {"kind": "score", "id": str(score_id)}
+
+
+def lti_sync_job(link_id: UUID) -> dict[str, str]:
+    """Read this course's class list again (an `lti_link` row's roster)."""
+    return {"kind": "sync", "link_id": str(link_id)}
+
+
+def send_lti_jobs(bodies: list[dict[str, str]]) -> None:
+    """Hand jobs to the LTI worker's queue in batches of 10, through the client that answers within
+    2 s and never retries (the recorder calls this after its commit and must not wait). What SQS
+    does not take is logged and counted (LtiHandOffFailed), never raised: the rows stay queued and
+    the worker's scheduled sweep hands them over."""
+    settings = load(LtiSettings)
+    if not bodies:
+        return
+    failed = len(bodies)
+    if settings.jobs_queue_url is not None and settings.region is not None:
+        failed = 0
+        for start in range(0, len(bodies), BATCH_LIMIT):
+            batch = bodies[start : start + BATCH_LIMIT]
+            try:
+                answer = mail_client(settings.region).send_message_batch(
+                    QueueUrl=settings.jobs_queue_url,
+                    Entries=[{"Id": str(index), "MessageBody": json.dumps(body)} for index, body in enumerate(batch)],
+                )
+            except aws.failures():
+                failed += len(batch)
+                continue
+            failed += len(answer.get("Failed", []))
+    if failed:
+        from exam_depository.observability import MetricUnit, logger, metrics
+
+        logger.warning("SQS did not take LTI jobs; the worker's sweep hands them over", extra={"jobs": failed})
+        metrics.add_metric(name="LtiHandOffFailed", unit=MetricUnit.Count, value=failed)
