@@ -261,10 +261,12 @@ const ltiParts = (() => {
     button.textContent = t("lti.pick.this", { course: course() });
   }
 
+  // Drawn with the exam, quietly: what the examiner is being told (an alert) stays, and an exam
+  // whose courses cannot be had now shows none.
   function fill(data) {
     pickThis(data);
     if (hosted()) header();
-    return attempt(() => panel(data));
+    panel(data).catch(() => { panelBox().hidden = true; });
   }
 
   // A roster row: made from the LMS, and whether the student has left the course.
