@@ -3,7 +3,27 @@ OpenAPI document and the local gateway are each held to this one list."""
 
 from __future__ import annotations
 
-EXAMINER_ROUTES = {
+# An examiner's LMS connections: registrations, the deep-linking choice, an exam's LMS state and
+# its roster sync. Called with an API key or with a session from the LMS (the authorizer).
+LTI_EXAMINER_ROUTES = {
+    ("/lti/registrations", "post"),
+    ("/lti/registrations", "get"),
+    ("/lti/registrations/dynamic", "post"),
+    ("/lti/deep-links", "post"),
+    ("/exams/{exam_id}/lti", "get"),
+    ("/exams/{exam_id}/lti/roster-sync", "post"),
+}
+# The LTI tool's own routes, called by the platform and the browser inside the course: the OIDC
+# login, the launch, the tool's public keys, dynamic registration, a learner's one-time ticket.
+LTI_TOOL_ROUTES = {
+    ("/lti/login", "get"),
+    ("/lti/login", "post"),
+    ("/lti/launch", "post"),
+    ("/lti/jwks.json", "get"),
+    ("/lti/register/{offer}", "get"),
+    ("/lti/tickets", "post"),
+}
+EXAMINER_ROUTES = LTI_EXAMINER_ROUTES | {
     ("/exams", "post"),
     ("/exams", "get"),
     ("/exams/{exam_id}", "get"),
@@ -34,7 +54,7 @@ EXAMINER_ROUTES = {
     ("/exams/{exam_id}/students/send-codes", "post"),
     ("/exams/{exam_id}/students/{nickname}/email", "put"),
 }
-OPEN_ROUTES = {
+OPEN_ROUTES = LTI_TOOL_ROUTES | {
     ("/submissions/{upload_code}", "post"),
     ("/submissions/{upload_code}", "get"),
     ("/submissions/{upload_code}/start", "post"),
