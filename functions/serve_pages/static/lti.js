@@ -141,12 +141,19 @@ const ltiParts = (() => {
   function course() { return claims().course || t("lti.pick.course"); }
 
   async function picker() {
-    const { data } = await call("GET", "exams?limit=50");
-    const mine = data.items.filter((item) => item.role === "owner" || item.role === "co_examiner");
+    const items = [];
+    let cursor = "";
+    for (let page = 0; page < 20; page += 1) { // every exam of the caller's, 50 at a time
+      const { data } = await call("GET", `exams?limit=50${cursor && `&cursor=${encodeURIComponent(cursor)}`}`);
+      items.push(...data.items);
+      cursor = data.next_cursor;
+      if (!cursor) break;
+    }
+    const mine = items.filter((item) => item.role === "owner" || item.role === "co_examiner");
     const create = el("button", { type: "button", className: "secondary" }, t("lti.pick.create"));
     create.addEventListener("click", () => { $("exam-title").focus(); $("exam-title").scrollIntoView({ block: "center" }); });
     const list = el("ul", { className: "lti-picks" }, ...mine.map((item) => {
-      const choose = el("button", { type: "button" }, t("lti.pick.choose", { title: item.title }));
+      const choose = el("button", { type: "button", className: "secondary" }, t("lti.pick.choose", { title: item.title }));
       choose.addEventListener("click", () => attempt(() => place(item.exam_id), { busy: choose }));
       return el("li", {}, choose, " ", el("span", { className: "hint mono" }, item.exam_id));
     }));
@@ -301,13 +308,14 @@ const ltiParts = (() => {
     return el("li", {}, text, item.active ? "" : " ", item.active ? "" : badge(t("lti.reg.inactive"), "none"));
   }
 
-  async function registrations(home) {
+  // The tool's addresses shown: those of the registration just made, else of the latest.
+  async function registrations(home, tool) {
     const { data } = await call("GET", "lti/registrations");
     const heading = el("h3", { id: "lti-reg-title", tabIndex: -1 }, t("lti.reg.title"));
     const list = data.items.length
       ? el("ul", { id: "lti-registrations" }, ...data.items.map(registrationItem))
       : el("p", { id: "lti-registrations" }, t("lti.reg.none"));
-    const connect = el("button", { type: "button", id: "lti-connect" }, t("lti.reg.connect"));
+    const connect = el("button", { type: "button", id: "lti-connect", className: "secondary" }, t("lti.reg.connect"));
     const byHand = el("button", { type: "button", id: "lti-by-hand", className: "secondary", ariaExpanded: "false" }, t("lti.reg.manual"));
     const offer = el("div", { id: "lti-offer" });
     connect.addEventListener("click", () => attempt(() => offerUrl(offer), { near: connect, busy: connect }));
@@ -319,9 +327,9 @@ const ltiParts = (() => {
       byHand.after(form);
       form.querySelector("input").focus();
     });
-    const last = data.items[0];
+    const shown = tool || (data.items[0] && data.items[0].tool);
     home.replaceChildren(heading, el("p", { className: "hint" }, t("lti.reg.intro")), list,
-      el("div", { className: "row toolbar" }, connect, byHand), offer, ...(last && last.tool ? [toolUrls(last.tool)] : []));
+      el("div", { className: "row toolbar" }, connect, byHand), offer, ...(shown ? [toolUrls(shown)] : []));
     heading.focus();
   }
 
@@ -359,8 +367,7 @@ const ltiParts = (() => {
         const json = { deployment_ids: deployments.value.split(/\s+/).filter(Boolean) };
         for (const [name] of FIELDS) if (inputs[name].value.trim()) json[name] = inputs[name].value.trim();
         const { data } = await call("POST", "lti/registrations", { json });
-        await registrations(home);
-        home.append(toolUrls(data.tool));
+        await registrations(home, data.tool);
         say(t("lti.reg.saved", { platform: data.platform_name || data.issuer }));
       }, { near: form, busy: save });
     });
