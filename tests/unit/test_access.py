@@ -52,6 +52,9 @@ member.leave             ✓         ✓          ✓         ✓
 audit.read               ✓         ✓          -         -
 submission.release       ✓         -          -         -
 student.send_codes       ✓         ✓          -         -
+lti.read                 ✓         ✓          ✓         ✓
+lti.sync                 ✓         ✓          -         -
+lti.link                 ✓         ✓          -         -
 """
 
 
@@ -109,6 +112,7 @@ def test_allowed_actions_are_the_tables_row_in_its_order() -> None:
         Action.EXPORT_READ,
         Action.MEMBER_READ,
         Action.MEMBER_LEAVE,
+        Action.LTI_READ,
     ]
     assert allowed_actions(INV) == [
         Action.EXAM_READ,
@@ -117,6 +121,7 @@ def test_allowed_actions_are_the_tables_row_in_its_order() -> None:
         Action.ACCOMMODATION_CHANGE,
         Action.MEMBER_READ,
         Action.MEMBER_LEAVE,
+        Action.LTI_READ,
     ]
     assert Action.EXAM_DELETE not in allowed_actions(COE)
     assert Action.MEMBER_MANAGE not in allowed_actions(COE)

@@ -365,16 +365,28 @@ def build_resolver() -> ApiResolver:
 
 def caller(app: APIGatewayRestResolver) -> Caller:
     """Who calls an examiner route: the id (never the value) of the API key API Gateway checked,
-    and API Gateway's id of the request (the audit log's "from where"). Every examiner route
-    requires a key, so API Gateway always sets it."""
-    key_id = app.current_event.request_context.identity.api_key_id
-    if not key_id:
-        raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
+    or the teacher a session from an LMS names (the authorizer's context says which), and API
+    Gateway's id of the request (the audit log's "from where"). Every examiner route requires a
+    key or a session, so API Gateway always sets one."""
+    context = app.current_event.request_context
+    request_id = context.request_id or None
     # Imported here: the examiner's use cases have loaded domain.access at init; a student's or a
     # reviewer's function, which never asks who calls, does not load its roles and dataclasses.
-    from exam_depository.domain.access import Caller
+    from exam_depository.domain.access import Caller, LtiVia
 
-    return Caller(key_id, app.current_event.request_context.request_id or None)
+    authorizer = context.authorizer.raw_event or {}
+    if authorizer.get("kind") == "session":
+        # A session without its identity is a misconfigured authorizer: never another caller.
+        if not authorizer.get("caller_key"):
+            raise RuntimeError("the authorizer passed a session without its caller_key")
+        via = LtiVia(
+            str(authorizer.get("platform", "")), str(authorizer.get("lti_user", "")), str(authorizer.get("session", ""))
+        )
+        return Caller(str(authorizer["caller_key"]), request_id, via=via)
+    key_id = context.identity.api_key_id
+    if not key_id:
+        raise RuntimeError("an examiner route was called without an API key id: is its ApiKeyRequired set?")
+    return Caller(key_id, request_id)
 
 
 def wants_csv(app: APIGatewayRestResolver) -> bool:

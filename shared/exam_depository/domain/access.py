@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from exam_depository.domain.errors import Conflict, DomainError, Gone, NotFound, RoleForbids
+from exam_depository.domain.errors import (
+    Conflict,
+    DomainError,
+    Gone,
+    KeyRequired,
+    NotFound,
+    RoleForbids,
+    SessionRequired,
+)
 
 
 class Role(StrEnum):
@@ -44,6 +52,9 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     SUBMISSION_RELEASE = "submission.release"  # let a file that could not be scanned be downloaded
     STUDENT_SEND_CODES = "student.send_codes"  # email students their upload codes
+    LTI_READ = "lti.read"  # the courses the exam is placed in, their syncs and hand-in statuses
+    LTI_SYNC = "lti.sync"  # sync the roster with a course's class list
+    LTI_LINK = "lti.link"  # place the exam in a course (deep linking)
 
 
 _EVERYONE = frozenset(Role)
@@ -73,6 +84,10 @@ PERMITTED: Mapping[Action, frozenset[Role]] = {
     Action.SUBMISSION_RELEASE: frozenset({Role.OWNER}),
     # Who may download the codes may send them to their owners.
     Action.STUDENT_SEND_CODES: EXAMINERS,
+    Action.LTI_READ: _EVERYONE,
+    # Who may add students may take them from a course, and place the exam in one.
+    Action.LTI_SYNC: EXAMINERS,
+    Action.LTI_LINK: EXAMINERS,
 }
 
 # How a refusal names a role and an action in its sentence.
@@ -103,6 +118,9 @@ _TO_DO = {
     Action.AUDIT_READ: "read its audit log",
     Action.SUBMISSION_RELEASE: "release a file that could not be scanned for malware",
     Action.STUDENT_SEND_CODES: "email students their upload codes",
+    Action.LTI_READ: "see the courses it is placed in",
+    Action.LTI_SYNC: "sync its roster with a course",
+    Action.LTI_LINK: "place it in a course",
 }
 
 
@@ -157,9 +175,33 @@ def invitation_refusal(outcome: Redemption) -> DomainError:
 
 
 @dataclass(frozen=True)
+class LtiVia:
+    """A caller signed in from an LMS: the platform (its issuer), the platform's id of the user, and
+    the session's id (what the audit log records of how they came)."""
+
+    platform: str
+    lti_user: str
+    session: str
+
+
+@dataclass(frozen=True)
 class Caller:
     """Who calls an examiner route: the id (never the value) of the API key API Gateway checked,
-    and API Gateway's id of the request (what the audit log records as where it came from)."""
+    or `lti:<uuid>` for a teacher signed in from an LMS (`via` then says from where), and API
+    Gateway's id of the request (what the audit log records as where it came from)."""
 
     api_key_id: str
     request_id: str | None
+    via: LtiVia | None = None
+
+
+def key_required(caller: Caller) -> None:
+    """Refuses a caller signed in from an LMS, where only an API key's holder may act."""
+    if caller.via is not None:
+        raise KeyRequired("Registering a platform needs an API key; a session from the LMS cannot.")
+
+
+def session_required(caller: Caller) -> None:
+    """Refuses a key's caller where only a launch from the LMS makes sense."""
+    if caller.via is None:
+        raise SessionRequired("Only a session from the LMS can do this: open the tool from your course.")

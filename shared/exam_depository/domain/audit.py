@@ -64,6 +64,13 @@ class AuditAction(StrEnum):
     SUBMISSION_SCAN_UNSUPPORTED = "submission.scan_unsupported"
     SUBMISSION_SCAN_FAILED = "submission.scan_failed"
     SUBMISSION_RELEASED = "submission.released"
+    # From an LMS: every event's `after` names the platform and its user ({"platform", "lti_user"}).
+    LTI_LINKED = "lti.linked"  # the exam placed in a course
+    LTI_TEACHER_LAUNCHED = "lti.teacher_launched"
+    LTI_STUDENT_LAUNCHED = "lti.student_launched"
+    LTI_ROSTER_SYNCED = "lti.roster_synced"
+    LTI_SCORE_SENT = "lti.score_sent"  # a hand-in status reached the gradebook
+    LTI_SCORE_FAILED = "lti.score_failed"
 
 
 # Every text cell of the log starts with a letter or a digit (a JSON cell with `{`): no cell can

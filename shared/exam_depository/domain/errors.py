@@ -193,6 +193,63 @@ class Gone(DomainError):
     kind = "gone"
 
 
+class KeyRequired(DomainError):
+    """A route only an API key's holder may call, called with a session from an LMS."""
+
+    title = "An API key is required"
+    status = HTTPStatus.FORBIDDEN
+    kind = "key-required"
+
+
+class SessionRequired(DomainError):
+    """A route only a session from an LMS may call, called with an API key."""
+
+    title = "A session from the LMS is required"
+    status = HTTPStatus.FORBIDDEN
+    kind = "session-required"
+
+
+class NoRosterService(DomainError):
+    """A sync was asked for where no course has told us where its class list is."""
+
+    title = "The course has no class list for us yet"
+    status = HTTPStatus.CONFLICT
+    kind = "lti-no-roster-service"
+
+
+class DeepLinkUsed(DomainError):
+    """A deep-linking request answered already, or too old."""
+
+    title = "This choice was made already"
+    status = HTTPStatus.GONE
+    kind = "lti-deep-link-used"
+
+
+class TicketUsed(DomainError):
+    """A learner's landing ticket used already, or too old."""
+
+    title = "This link was used already"
+    status = HTTPStatus.GONE
+    kind = "lti-ticket-used"
+
+
+class LmsUnavailable(DomainError):
+    """The LMS did not answer, or answered with an error: the problem carries `platform_status`
+    (its HTTP status, or null when it did not answer)."""
+
+    title = "The LMS did not answer"
+    status = HTTPStatus.BAD_GATEWAY
+    kind = "lms-unavailable"
+
+
+class RegistrationExists(Conflict):
+    """The platform (issuer and client id) is registered already, by another owner or with other URLs."""
+
+    title = "This platform is registered already"
+    status = HTTPStatus.CONFLICT
+    kind = "registration-exists"
+
+
 class InvalidInput(DomainError):
     title = "Invalid input"
     status = HTTPStatus.UNPROCESSABLE_ENTITY

@@ -92,9 +92,10 @@ def record_objects(events: list[ObjectCreated], *, ends_at: float | None = None)
     if not stored:
         return BatchResult(outcomes, failed)
     mail: list[UUID] = []  # the messages the batch queued (receipts, rejections)
+    scores: list[UUID] = []  # the hand-in statuses it queued for courses' gradebooks
     try:
         with db.transaction() as conn:
-            to_delete = _record(conn, events, stored, outcomes, mail)
+            to_delete = _record(conn, events, stored, outcomes, mail, scores=scores)
     except ServiceUnavailable:
         # PostgreSQL, or KMS signing a receipt inside the transaction: the exception says which.
         logger.exception("The batch could not be recorded; it is retried")
@@ -102,6 +103,7 @@ def record_objects(events: list[ObjectCreated], *, ends_at: float | None = None)
     for index in stored:
         logger.info("Object recorded", extra={"key": events[index].key, "outcome": outcomes[index]})
     _hand_over_mail(mail)
+    _hand_over_scores(scores)
     deleted = 0
     if to_delete.versions:
         try:
@@ -294,6 +296,8 @@ def _record(
     stored: dict[int, _Read],
     outcomes: list[Outcome | None],
     mail: list[UUID],
+    *,
+    scores: list[UUID],
 ) -> _Deletions:
     rules = load(RulesSettings)
     uploads = db.uploads.lock_uploads(conn, sorted({events[index].key for index in stored}))
@@ -362,6 +366,7 @@ def _record(
         new = _with_receipts(conn, new, attempts, states)
     _write(conn, new, rejections, batch.current_moved)
     mail.extend(_queue_mail(conn, new, rejections, uploads, states))
+    scores.extend(_queue_scores(conn, new, attempts, states))
     must_go = versions_to_delete(db.uploads.unconfirmed_versions(conn, sorted(states)))
     return _Deletions(
         versions=loose + [(version.object_key, version.version_id) for version in must_go],
@@ -471,6 +476,56 @@ def _hand_over_mail(message_ids: list[UUID]) -> None:
             db.messages.enqueued(conn, taken)
     except ServiceUnavailable:
         logger.exception("The messages handed over were not noted; the sweep hands them over again")
+
+
+# --- hand-in statuses for the gradebooks of the courses students came from -----------------------
+
+
+def _queue_scores(
+    conn: db.Connection,
+    new: list[db.uploads.NewSubmission],
+    attempts: dict[UUID, int],
+    states: dict[int, db.uploads.RecordingState],
+) -> list[UUID]:
+    """Queue a hand-in status for each new submission whose student came from a course with a
+    gradebook column, in the batch's transaction: a score exists iff its submission does. A batch
+    without such students adds no statement and loads none of LTI's code."""
+    scored = [submission for submission in new if states[submission.student_id].lti_scored]
+    if not scored:
+        return []
+    from exam_depository.adapters.db import lti
+
+    return lti.queue_scores(
+        conn,
+        [
+            lti.ScoreNotice(
+                upload_id=submission.upload_id,
+                student_id=submission.student_id,
+                submitted_at=submission.submitted_at,
+                late=submission.late,
+                filename=submission.filename,
+                size_bytes=submission.size_bytes,
+                attempt=attempts[submission.upload_id],
+                max_attempts=states[submission.student_id].max_attempts,
+            )
+            for submission in scored
+        ],
+    )
+
+
+def _hand_over_scores(score_ids: list[UUID]) -> None:
+    """After the commit (and the mail's), one bounded SendMessageBatch per 10 scores to the LTI
+    worker; never raised. What SQS did not take the worker's sweep hands over."""
+    if not score_ids:
+        return
+    queues.send_lti_jobs([queues.lti_score_job(score_id) for score_id in score_ids])
+    try:
+        with db.statement() as conn:
+            from exam_depository.adapters.db import lti
+
+            lti.enqueued(conn, score_ids)
+    except ServiceUnavailable:
+        logger.exception("The scores handed over were not noted; the sweep hands them over again")
 
 
 # --- receipts, signed before the commit -----------------------------------------------------

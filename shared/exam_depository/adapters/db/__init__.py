@@ -11,7 +11,9 @@ student with their files),
 `verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
 question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
 and the state they give a submission), `messages` (the mail ledger: each message to a student and
-what SES said of it), `sending` (the sender's claim, pace and sweep on that ledger);
+what SES said of it), `sending` (the sender's claim, pace and sweep on that ledger), `lti` (LTI
+1.3's rows: roster entries from a course, the exam's links and syncs, the gradebook's outbox),
+`lti_launch` (the login's and launch's statements), `lti_admin` (registrations, offers, deep links);
 `submissions` holds a submission as the others' statements inline it, and `windows` a student's
 personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
 migrations (imported only by what migrates: yoyo is heavy).
@@ -56,6 +58,9 @@ if TYPE_CHECKING:
         exports,
         extensions,
         forms,
+        lti,
+        lti_admin,
+        lti_launch,
         members,
         messages,
         ownership,
@@ -81,6 +86,9 @@ _AGGREGATES = frozenset(
         "exports",
         "extensions",
         "forms",
+        "lti",
+        "lti_admin",
+        "lti_launch",
         "members",
         "ownership",
         "papers",
@@ -118,6 +126,9 @@ __all__ = [
     "exports",
     "extensions",
     "forms",
+    "lti",
+    "lti_admin",
+    "lti_launch",
     "members",
     "messages",
     "ownership",

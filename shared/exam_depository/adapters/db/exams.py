@@ -62,6 +62,8 @@ EXAM_PAPER_JSON = f"""(SELECT jsonb_build_object('paper_id', p.id, 'filename', p
 # allow the action asked for is refused by `domain.access` (403). Every other statement about what
 # an exam holds is scoped by the exam_pk obtained that way.
 NO_EXAM = "You have no exam with this id."
+# The key id of a teacher signed in from an LMS: 'lti:' and their LTI user's public id.
+LTI_CALLER_PREFIX = "lti:"
 
 MINE = """JOIN exam_member m ON m.exam_id = e.id
     JOIN examiner_key k ON k.examiner_id = m.examiner_id AND k.api_key_id = %(key)s
@@ -106,10 +108,14 @@ class ExamRow:
 
 
 def examiner_for_key(conn: Connection, api_key_id: str) -> int:
-    """The examiner an API key belongs to; a key seen for the first time is a new examiner."""
+    """The examiner an API key belongs to; a key seen for the first time is a new examiner. A
+    teacher from an LMS (`lti:<uuid>`) is made by their launch, never here: one unknown is a
+    session of a teacher whose identity is gone (NotFound)."""
     found = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (api_key_id,)).fetchone()
     if found is not None:
         return int(found["examiner_id"])
+    if api_key_id.startswith(LTI_CALLER_PREFIX):
+        raise NotFound("This session's user is unknown: launch the tool again.")
     created = conn.execute(
         """WITH examiner_row AS (INSERT INTO examiner DEFAULT VALUES RETURNING id)
            INSERT INTO examiner_key (api_key_id, examiner_id) SELECT %s, id FROM examiner_row

@@ -101,6 +101,7 @@ class RecordingState:
     anonymous: bool  # the exam's: its receipts name the pseudonym
     last_receipt_sha256: str | None  # the student's latest receipt, which the next one names
     mail_to: bool  # the exam emails receipts and the student has an address that may be mailed
+    lti_scored: bool  # the student came from a course whose gradebook takes hand-in statuses
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,9 @@ def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, Reco
                         WHERE r.student_id = s.id AND r.receipt IS NOT NULL
                         ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
                       e.email_receipts AND s.email_address IS NOT NULL
-                        AND NOT {messages.suppressed("s.email_address")} AS mail_to
+                        AND NOT {messages.suppressed("s.email_address")} AS mail_to,
+                      EXISTS (SELECT 1 FROM lti_learner l JOIN lti_link k ON k.id = l.link_id
+                               WHERE l.student_id = s.id AND k.lineitem_url IS NOT NULL) AS lti_scored
                FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
             (student_ids,),
         ).fetchall()
