@@ -28,7 +28,7 @@ from local_stack.emulator import NOTIFIED_PREFIXES
 from local_stack.functions import concurrency_limits, gateway_responses, load_function
 from tests import sam_template
 from tests.conftest import ROOT
-from tests.contract import EXAMINER_ROUTES, OPEN_ROUTES, PAGE_ROUTES
+from tests.contract import EXAMINER_ROUTES, LTI_EXAMINER_ROUTES, LTI_TOOL_ROUTES, OPEN_ROUTES, PAGE_ROUTES
 
 BUCKET = "arn:${AWS::Partition}:s3:::exam-depository-${EnvironmentName}-${AWS::AccountId}-${AWS::Region}"
 SUBMISSIONS = f"{BUCKET}/submissions/*"
@@ -71,7 +71,11 @@ def test_every_route_of_the_contract_has_one_function_and_the_right_key_rule(tem
     assert {routes[route][0] for route in MEMBER_ROUTES} == {"MembersFunction"}
     # ... and a student's mail: sending the codes and changing an address, one function.
     assert {routes[route][0] for route in MAIL_ROUTES} == {"StudentMailFunction"}
-    shared = {"MembersFunction", "StudentMailFunction"}
+    # ... and LTI's: the tool's routes one function (the platform's and the browser's), an
+    # examiner's LMS connections another.
+    assert {routes[route][0] for route in LTI_TOOL_ROUTES} == {"LtiToolFunction"}
+    assert {routes[route][0] for route in LTI_EXAMINER_ROUTES} == {"LtiAdminFunction"}
+    shared = {"MembersFunction", "StudentMailFunction", "LtiToolFunction", "LtiAdminFunction"}
     others = [function for function in contract_functions if function not in shared]
     assert len(others) == len(set(others)), "one function per route of the contract"
     assert all(routes[route][1] is False for route in PAGE_ROUTES)
@@ -306,6 +310,11 @@ PUT_WAKES = {
 }
 SES = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
 QUEUE_MAIL = ("sqs:SendMessage", "MailQueue.Arn")
+QUEUE_LTI = ("sqs:SendMessage", "LtiJobsQueue.Arn")
+TOOL_KEY = (
+    "If(HasLtiToolKey, arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${LtiToolKeyId}, LtiToolKey.Arn)"
+)
+SIGN_AS_TOOL = {("kms:Sign", TOOL_KEY), ("kms:GetPublicKey", TOOL_KEY)}
 # A deployment that sends mail: its functions and grants are checked with it.
 MAIL = {"SenderAddress": "exams@example.edu"}
 ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
@@ -356,6 +365,8 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:ChangeMessageVisibility", "SubmissionEventsQueue.Arn"),
         # Each receipt's email, handed to the sender after the commit.
         QUEUE_MAIL,
+        # An LMS student's hand-in status, handed to the LTI worker after the commit.
+        QUEUE_LTI,
     },
     "CreateExportFunction": {DATABASE, ("sqs:SendMessage", "ExportJobsQueue.Arn")},
     # Queues the invitations it records (the sender takes them from there).
@@ -404,6 +415,29 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObjectVersionTagging", SUBMISSIONS),
         # The receipt of a file it records, emailed as the recorder's are.
         QUEUE_MAIL,
+        # ... and its hand-in status queued for the LMS, as the recorder's are.
+        QUEUE_LTI,
+    },
+    # The authorizer reads the sessions' key and verifies sessions: no database.
+    "LtiAuthorizerFunction": {
+        ("secretsmanager:GetSecretValue", "LtiSessionsKeySecret"),
+        ("kms:GetPublicKey", "LtiSessionKey.Arn"),
+    },
+    # The tool publishes its keys (current and previous: public halves only) and mints sessions.
+    "LtiToolFunction": {
+        DATABASE,
+        ("kms:GetPublicKey", "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"),
+        ("kms:Sign", "LtiSessionKey.Arn"),
+        ("kms:GetPublicKey", "LtiSessionKey.Arn"),
+    },
+    # Deep-linking responses and the class list's tokens are signed as the tool.
+    "LtiAdminFunction": {DATABASE, *SIGN_AS_TOOL},
+    # ... and the gradebook's; its tick enqueues the sweep's scores and the syncs due.
+    "LtiWorkerFunction": {
+        DATABASE,
+        *SIGN_AS_TOOL,
+        ("sqs:SendMessage", "LtiJobsQueue.Arn"),
+        ("sqs:ChangeMessageVisibility", "LtiJobsQueue.Arn"),
     },
     # An exam past its last cut-off that was never closed gets its audit checkpoint from the job.
     "ExpireSubmissionsFunction": {DATABASE, DELETE_VERSION, *SIGN},
@@ -477,6 +511,7 @@ def test_each_function_role_grants_exactly_what_its_job_needs(with_mail: sam_tem
             "RecordScanResultsFunction",
             "SendMessagesFunction",
             "RecordMailEventsFunction",
+            "LtiWorkerFunction",
         )
         poller = {"service-role/AWSLambdaSQSQueueExecutionRole"} if function in sqs_triggered else set()
         assert managed == BASE_MANAGED | poller, function
@@ -486,6 +521,18 @@ def test_each_function_role_grants_exactly_what_its_job_needs(with_mail: sam_tem
         # An exam's deletion lists its exports' and its papers' versions too (exports/<exam>/...).
         prefixes = ["submissions/*", "exports/*", "papers/*"] if function == "DeleteExamFunction" else "submissions/*"
         assert listing["Condition"] == {"StringLike": {"s3:prefix": prefixes}}, function
+
+
+def test_only_the_tool_s_two_signers_sign_as_the_tool_and_only_the_launch_mints_sessions(
+    with_mail: sam_template.Deployment,
+) -> None:
+    signers: dict[str, set[str]] = {}
+    for function in ROLE_GRANTS:
+        for action, target in _grants(with_mail.template["Resources"][f"{function}Role"]["Properties"], with_mail):
+            if action == "kms:Sign":
+                signers.setdefault(target, set()).add(function)
+    assert signers[TOOL_KEY] == {"LtiAdminFunction", "LtiWorkerFunction"}
+    assert signers["LtiSessionKey.Arn"] == {"LtiToolFunction"}
 
 
 def test_without_a_sender_no_function_may_send_or_queue_mail(template: dict[str, Any]) -> None:
@@ -688,7 +735,7 @@ def test_every_checkov_skip_names_its_check_and_gives_a_reason(template: dict[st
     ]
     assert skips, "make validate runs checkov; a skip for one resource lives in that resource's Metadata"
     for name, skip in skips:
-        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
+        assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), name
         assert len(skip.get("comment", "")) >= 30, f"{name} skips {skip['id']} without a reason"
         assert skip["id"] not in CHECKOV_SKIPPED_EVERYWHERE, f"{name} skips {skip['id']}, which .checkov.yaml skips"
     everywhere = _checkov_config_skips()
@@ -745,10 +792,14 @@ def test_every_database_function_has_a_share_and_all_fit_in_max_connections_for_
         shares = {function: limits[function] for function in database_functions}
         assert all(share is not None and share >= 1 for share in shares.values()), (max_connections, shares)
         assert limits["record_submissions"] == int(recorders)
-        used = sum(share or 0 for share in shares.values())
+        # The LTI worker's tick runs beside its queue's 2 (ConnectionBudget counts it).
+        used = sum(share or 0 for share in shares.values()) + LTI_TICKS
         assert used + OPERATOR_MARGIN <= int(max_connections), (max_connections, recorders, used)
         # The two student-path functions get all that is left, but for an odd one.
         assert int(max_connections) - (used + OPERATOR_MARGIN) < 2, (max_connections, recorders, used)
+
+
+LTI_TICKS = 1
 
 
 def _deployable_budgets(template: dict[str, Any]) -> list[tuple[int, int]]:
@@ -765,26 +816,29 @@ def _deployable_budgets(template: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 # docs/RELIABILITY.md's table: each student-path function's share, by DatabaseMaxConnections and
-# RecorderMaxConcurrency, with 24 examiner functions (the members' five routes in one, the two mail
-# routes in one), the scan results', the sender's and the mail events' functions at their queues' 2.
+# RecorderMaxConcurrency, with 25 examiner functions (the members' five routes in one, the two mail
+# routes in one, the six LTI admin routes in one), 7 reviewer-share functions (the LTI tool's
+# among them), the scan results', the sender's and the mail events' functions at their queues' 2,
+# the LTI worker at its queue's 2 and its tick.
 # None: the template refuses the pair (no connection would be left for the student path).
 STUDENT_SHARES: dict[int, dict[int, int | None]] = {
-    100: {2: 7, 5: 6, 10: 3, 20: 10, 50: None},
-    189: {2: 22, 5: 20, 10: 18, 20: 16, 50: 16},
-    823: {2: 279, 5: 277, 10: 275, 20: 270, 50: 255},
-    1669: {2: 702, 5: 700, 10: 698, 20: 693, 50: 678},
-    2000: {2: 867, 5: 866, 10: 863, 20: 858, 50: 843},
+    100: {2: 4, 5: 2, 10: None, 20: 7, 50: None},
+    189: {2: 15, 5: 13, 10: 11, 20: 9, 50: 10},
+    823: {2: 265, 5: 263, 10: 261, 20: 256, 50: 241},
+    1669: {2: 688, 5: 686, 10: 684, 20: 679, 50: 664},
+    2000: {2: 853, 5: 852, 10: 849, 20: 844, 50: 829},
 }
 
 
-def test_fifty_recorders_with_a_hundred_connections_are_refused_before_the_deployment_starts(
-    template: dict[str, Any],
+@pytest.mark.parametrize("recorders", ["10", "50"])
+def test_ten_or_fifty_recorders_with_a_hundred_connections_are_refused_before_the_deployment_starts(
+    template: dict[str, Any], recorders: str
 ) -> None:
-    refused = sam_template.Deployment(template, {"DatabaseMaxConnections": "100", "RecorderMaxConcurrency": "50"})
+    refused = sam_template.Deployment(template, {"DatabaseMaxConnections": "100", "RecorderMaxConcurrency": recorders})
     assert refused.failed_rules() == [
-        "RecorderMaxConcurrency 50 needs DatabaseMaxConnections 189 or more (docs/RELIABILITY.md)."
+        "RecorderMaxConcurrency 10 or 50 needs DatabaseMaxConnections 189 or more (docs/RELIABILITY.md)."
     ]
-    assert "50" not in template["Mappings"]["ConnectionBudget"]["100"]
+    assert recorders not in template["Mappings"]["ConnectionBudget"]["100"]
     deployable = set(_deployable_budgets(template))
     assert {(m, r) for m, row in STUDENT_SHARES.items() for r, share in row.items() if share is not None} == deployable
 
@@ -822,13 +876,15 @@ def test_each_api_function_takes_the_share_of_its_kind_of_traffic(template: dict
         "GetJwksFunction",
         "StartAttemptFunction",
         "GetPaperLinkFunction",
+        # A class launching the tool from its course at 9:00
+        "LtiToolFunction",
     }
     # The examiner's routes take the Globals' share: one function per route of the contract that
-    # needs the key, the members' five routes one function
+    # needs the key, the members' five routes one function, the LTI admin's six one
     assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == _share(2)
     examiner = {name for name, value in reservation.items() if value is None}
     assert {_api_routes(template)[route][0] for route in EXAMINER_ROUTES} == examiner
-    assert len(examiner) == 24  # docs/RELIABILITY.md's formula counts them
+    assert len(examiner) == 25  # docs/RELIABILITY.md's formula counts them
 
 
 def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(template: dict[str, Any]) -> None:
@@ -840,7 +896,7 @@ def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(temp
         != {"Ref": "AWS::NoValue"}
     )
     # docs/RELIABILITY.md states this figure: the account concurrency the default needs.
-    assert reserved + UNRESERVED == 177
+    assert reserved + UNRESERVED == 173
     assert reserved + UNRESERVED <= ACCOUNT_CONCURRENCY
 
 
@@ -1057,6 +1113,18 @@ NETWORK = {
     "SqsEndpoint",
     "SchedulerEndpoint",
 }
+# LmsEgress=NatGateway in a created network: the LTI functions' way to the LMSs.
+LMS_EGRESS = {
+    "PublicSubnetA",
+    "InternetGateway",
+    "InternetGatewayAttachment",
+    "PublicRouteTable",
+    "PublicDefaultRoute",
+    "PublicSubnetARouteTable",
+    "NatEip",
+    "NatGateway",
+    "PrivateDefaultRoute",
+}
 DATABASE_RESOURCES = {
     "FunctionSecurityGroup",
     "DatabaseSecurityGroup",
@@ -1181,6 +1249,34 @@ WAYS_TO_DEPLOY: dict[str, tuple[dict[str, str], set[str], dict[str, Any] | None,
             "DB_NAME": "exam_depository",
         },
     ),
+    "everything created, with a way to the LMSs": (
+        {"LmsEgress": "NatGateway"},
+        NETWORK | LMS_EGRESS | DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS,
+        {"SubnetIds": [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}], "SecurityGroupIds": [FUNCTION_GROUP]},
+        {
+            "DB_SECRET_ARN": CREATED_SECRET,
+            "DB_HOST": {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]},
+            "DB_PORT": {"Fn::Sub": "${DatabaseCluster.Endpoint.Port}"},
+            "DB_NAME": "exam_depository",
+        },
+    ),
+    # A NAT gateway only where the stack makes the network: given subnets bring their own way out.
+    "database given in a VPC, LmsEgress ignored": (
+        {
+            "DatabaseSecretArn": SECRET,
+            "SubnetIds": GIVEN_SUBNETS,
+            "SecurityGroupIds": "sg-0123456789abcdef0",
+            "LmsEgress": "NatGateway",
+        },
+        GUARDDUTY | SCAN_RESULTS,
+        {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+        {
+            "DB_SECRET_ARN": {"Ref": "DatabaseSecretArn"},
+            "DB_HOST": {"Ref": "DatabaseHost"},
+            "DB_PORT": {"Ref": "DatabasePort"},
+            "DB_NAME": {"Ref": "DatabaseName"},
+        },
+    ),
     # make deploy-local's: a given VPC needs SES's endpoint or a NAT of its own (OPERATIONS.md).
     "database given, scanned outside the stack, with mail": (
         {"DatabaseSecretArn": SECRET, "MalwareScanning": "External", **MAIL},
@@ -1225,11 +1321,14 @@ def test_each_way_to_deploy_passes_the_rules_and_creates_its_own_network_and_dat
         "CreatedDatabaseMakesTheFunctionsGroup",
         "GivenSubnetsNeedSecurityGroups",
         "RecordersFitTheDatabase",
+        "LoopbackNeverInProd",
     }
     assert deployment.failed_rules() == []
     conditional = {name for name, resource in deployment.template["Resources"].items() if "Condition" in resource}
     assert conditional & set(deployment.created()) == WAYS_TO_DEPLOY[way][1]
-    assert conditional == NETWORK | DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS | MAIL_RESOURCES | MAIL_ENDPOINT
+    assert conditional == (
+        NETWORK | LMS_EGRESS | DATABASE_RESOURCES | GUARDDUTY | SCAN_RESULTS | MAIL_RESOURCES | MAIL_ENDPOINT
+    )
 
 
 def test_each_way_to_deploy_refers_only_to_what_it_creates_and_selects_within_its_lists(
@@ -1375,7 +1474,9 @@ def test_only_the_functions_reach_the_database_and_the_endpoints_and_nothing_rea
 def test_the_created_network_has_private_subnets_in_two_zones_and_no_way_out_but_its_endpoints(
     template: dict[str, Any],
 ) -> None:
-    resources = template["Resources"]
+    # LmsEgress=None, the default: the NAT gateway's resources are not created.
+    resources = {name: r for name, r in template["Resources"].items() if name not in LMS_EGRESS}
+    assert {name for name, r in template["Resources"].items() if r.get("Condition") == "LmsEgressViaNat"} == LMS_EGRESS
     kinds = {r["Type"] for r in resources.values()}
     assert not kinds & {
         "AWS::EC2::InternetGateway",
@@ -1411,6 +1512,34 @@ def test_the_created_network_has_private_subnets_in_two_zones_and_no_way_out_but
     assert gateway["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
     # Its default policy: CloudFormation's response bucket must be reachable (the migration's answer).
     assert "PolicyDocument" not in gateway
+
+
+def test_lms_egress_routes_the_private_subnets_through_a_nat_gateway_in_a_public_subnet_of_its_own(
+    template: dict[str, Any],
+) -> None:
+    assert template["Conditions"]["LmsEgressViaNat"] == {
+        "Fn::And": [{"Condition": "CreateNetwork"}, {"Fn::Equals": [{"Ref": "LmsEgress"}, "NatGateway"]}]
+    }
+    resources = template["Resources"]
+    private = [
+        ipaddress.IPv4Network(resources[name]["Properties"]["CidrBlock"])
+        for name in ("PrivateSubnetA", "PrivateSubnetB")
+    ]
+    public = ipaddress.IPv4Network(resources["PublicSubnetA"]["Properties"]["CidrBlock"])
+    assert public.subnet_of(ipaddress.IPv4Network(resources["Vpc"]["Properties"]["CidrBlock"]))
+    assert not any(public.overlaps(subnet) for subnet in private)
+    assert resources["PublicSubnetA"]["Properties"]["MapPublicIpOnLaunch"] is False
+    assert resources["NatGateway"]["Properties"]["SubnetId"] == {"Ref": "PublicSubnetA"}
+    assert resources["PublicDefaultRoute"]["Properties"] == {
+        "RouteTableId": {"Ref": "PublicRouteTable"},
+        "DestinationCidrBlock": "0.0.0.0/0",
+        "GatewayId": {"Ref": "InternetGateway"},
+    }
+    assert resources["PrivateDefaultRoute"]["Properties"] == {
+        "RouteTableId": {"Ref": "PrivateRouteTable"},
+        "DestinationCidrBlock": "0.0.0.0/0",
+        "NatGatewayId": {"Ref": "NatGateway"},
+    }
 
 
 # --- Migrations during the deployment --------------------------------------------------------
@@ -1738,7 +1867,12 @@ def test_with_mail_on_no_schedule_keeps_a_pausing_database_awake_and_the_sweep_i
     assert periods.pop("SendMessagesFunctionSweep") == SWEEP_BACKSTOP_S
     # The others are the jobs', at their defaults: none wakes the database more often than they
     # do, and none more often than the backstop but those two.
-    assert set(periods) == {"ExpireSubmissionsFunctionScheduled", "ReconcileStorageFunctionScheduled"}
+    # The LTI worker's tick (the scores' sweep, the class lists due) runs as often as the jobs.
+    assert set(periods) == {
+        "ExpireSubmissionsFunctionScheduled",
+        "ReconcileStorageFunctionScheduled",
+        "LtiWorkerFunctionTick",
+    }
     assert all(JOBS_PERIOD_S <= period <= SWEEP_BACKSTOP_S for period in periods.values()), periods
     assert min(periods.values()) > AUTO_PAUSE_S
 
