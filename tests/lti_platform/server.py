@@ -27,19 +27,23 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
+import requests
+import requests.adapters
 from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
 
-from tests.lti_platform import keys, storage_frame
+from tests.lti_platform import keys, storage_frame, tokens
 from tests.lti_platform.platform import (
     INSTRUCTOR,
     LEARNER,
@@ -253,6 +257,58 @@ class Platform:
     def line_item_url(self, item: LineItem) -> str:
         return self.url(f"/courses/{item.context_id}/lineitems/{item.id}/lineitem?type_id=1")
 
+    def forge_launch(
+        self,
+        tool: Tool,
+        user_id: str,
+        link: ResourceLink | None = None,
+        *,
+        deep_link_context: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        key: keys.KeyPair | None = None,
+        kid: str | None = None,
+        exp_in: int = 300,
+        iat_shift: int = 0,
+        browser: requests.Session | None = None,
+    ) -> ForgedLaunch:
+        """Log in at the tool by HTTP (a cookie jar), let this platform answer the authorization
+        request as it would, then change the launch's claims (`claims`: a value replaces, None
+        removes) and sign it with `key` (the platform's by default), `kid`, `exp_in`, `iat_shift`
+        as `tokens.id_token` does. Nothing is posted yet: `ForgedLaunch.post()`."""
+        browser = browser or requests.Session()
+        hint = f"link:{link.id}" if link is not None else f"deep-link:{deep_link_context}"
+        target = tool.launch_url if link is not None else tool.deep_linking_url
+        form = {
+            "iss": self.issuer,
+            "login_hint": user_id,
+            "target_link_uri": target,
+            "lti_message_hint": hint,
+            "client_id": tool.client_id,
+            "lti_deployment_id": tool.deployment_id,
+        }
+        login = browser.post(tool.login_url, data=form, allow_redirects=False, timeout=30)
+        query = {key_: values[0] for key_, values in parse_qs(urlsplit(login_auth_url(login)).query).items()}
+        fields = self.launch_fields(
+            AuthRequest(
+                client_id=query["client_id"],
+                redirect_uri=query["redirect_uri"],
+                login_hint=query["login_hint"],
+                lti_message_hint=query.get("lti_message_hint", ""),
+                nonce=query["nonce"],
+                state=query["state"],
+            )
+        )
+        payload = jwt.decode(fields["id_token"], options={"verify_signature": False})
+        for name in ("iat", "exp"):
+            payload.pop(name, None)
+        for name, value in (claims or {}).items():
+            if value is None:
+                payload.pop(name, None)
+            else:
+                payload[name] = value
+        token = tokens.id_token(payload, key=key, kid=kid, exp_in=exp_in, iat_shift=iat_shift)
+        return ForgedLaunch(browser, fields["launch_url"], token, fields["state"], login)
+
     # --- the protocol
 
     def conf(self, tool: Tool) -> PlatformConf:
@@ -461,6 +517,57 @@ class Platform:
                     return 409  # the platform keeps the later one (AGS: a score's timestamp orders it)
             self.state.scores.append(Score(item_id, body, datetime.now(UTC), path))
             return 200
+
+
+@dataclass
+class ForgedLaunch:
+    """A launch made by HTTP, as a browser would, with a chosen id_token: `browser` holds the
+    login's cookies; `post()` sends the form to the tool (again, for a replay; from another
+    browser, with `browser=requests.Session()`)."""
+
+    browser: requests.Session
+    launch_url: str
+    id_token: str
+    state: str
+    login: requests.Response
+
+    def post(self, browser: requests.Session | None = None, **extra: str) -> requests.Response:
+        return (browser or self.browser).post(
+            self.launch_url,
+            data={"id_token": self.id_token, "state": self.state, **extra},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+
+def login_auth_url(login: requests.Response) -> str:
+    """The authorization request a tool's login answer sends the browser to: its page's
+    `data-auth-url`, or the Location of a redirect."""
+    if login.status_code in (302, 303):
+        return str(login.headers["Location"])
+    found = re.search(r'data-auth-url="([^"]+)"', login.text)
+    assert found is not None, f"the login answered {login.status_code} without an authorization URL: {login.text[:300]}"
+    return html.unescape(found.group(1))
+
+
+def localhost_session() -> requests.Session:
+    """A client that reaches `*.localhost` (MiniStack's host-style API URLs) at 127.0.0.1, as
+    browsers do; Python's resolver does not."""
+    session = requests.Session()
+    session.mount("http://", _LocalhostAdapter())
+    session.mount("https://", _LocalhostAdapter())
+    return session
+
+
+class _LocalhostAdapter(requests.adapters.HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        split = urlsplit(request.url or "")
+        host = split.hostname or ""
+        if host.endswith(".localhost"):
+            request.headers["Host"] = split.netloc
+            port = f":{split.port}" if split.port else ""
+            request.url = split._replace(netloc=f"127.0.0.1{port}").geturl()
+        return super().send(request, *args, **kwargs)
 
 
 class Refused(Exception):

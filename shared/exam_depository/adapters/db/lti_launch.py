@@ -1,73 +1,240 @@
-"""The LTI login's and launch's statements: the registration a login names, the login's one use,
-the link a launch names and what it learns of it, a teacher's identity and membership, a
-learner's ticket, a deep-linking request. The rows are `lti`'s; a learner's roster entry is
-`lti.learner_for_launch` (a sync makes them the same way)."""
+"""The LTI login's and launch's statements: the platform a login names, the login's one use (its
+nonce used once, and only by the launch that carries it), the link a launch names, what a launch
+learns of the course (the gradebook column, the class list), a teacher's examiner identity and
+membership, the learner's one-time ticket, a deep-linking request waiting for the teacher's choice.
+
+The login's row is used by `use_login`, one UPDATE that matches one row or none: two launches with
+the same state and nonce (a replay, a double submit) cannot both pass."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
-if TYPE_CHECKING:
-    from datetime import datetime
-    from uuid import UUID
+from exam_depository.adapters.db.lti import DeepLinkRow, LoginRow, MemberChange, RegistrationRow, TeacherIdentity
+from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.access import Role
+from exam_depository.domain.lti import LaunchFacts, LinkFacts, names_for
 
-    from exam_depository.adapters.db.lti import DeepLinkRow, LoginRow, MemberChange, RegistrationRow, TeacherIdentity
-    from exam_depository.adapters.db.transactions import Connection
-    from exam_depository.domain.access import Role
-    from exam_depository.domain.lti import LaunchFacts, LinkFacts
+_REGISTRATION = """SELECT r.id, r.public_id, r.owner_id, r.issuer, r.client_id, r.auth_login_url, r.auth_token_url,
+       r.auth_audience, r.key_set_url, r.how, r.platform_name, r.product_family_code, r.scopes, r.active,
+       r.created_at,
+       ARRAY(SELECT d.deployment_id FROM lti_deployment d WHERE d.registration_id = r.id ORDER BY d.deployment_id)
+         AS deployment_ids
+  FROM lti_registration r"""
 
 
 def registration_for(conn: Connection, issuer: str, client_id: str | None) -> RegistrationRow | None:
-    """The active registration of the platform; None when client_id is None and the issuer has several."""
-    raise NotImplementedError
+    """The active registration of this platform and client id; without a client id, the issuer's only
+    one (None when it has several: the login must then say which)."""
+    rows = (
+        conn.cursor(row_factory=rows_of(RegistrationRow))
+        .execute(
+            _REGISTRATION + " WHERE r.issuer = %s AND r.active AND (%s::text IS NULL OR r.client_id = %s) LIMIT 2",
+            (issuer, client_id, client_id),
+        )
+        .fetchall()
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def registration_by_id(conn: Connection, registration_id: int) -> RegistrationRow | None:
+    return (
+        conn.cursor(row_factory=rows_of(RegistrationRow))
+        .execute(_REGISTRATION + " WHERE r.id = %s", (registration_id,))
+        .fetchone()
+    )
 
 
 def deployments_of(conn: Connection, registration_id: int) -> frozenset[str]:
-    raise NotImplementedError
+    rows = conn.execute(
+        "SELECT deployment_id FROM lti_deployment WHERE registration_id = %s", (registration_id,)
+    ).fetchall()
+    return frozenset(row["deployment_id"] for row in rows)
 
 
 def insert_login(conn: Connection, login: LoginRow) -> None:
-    raise NotImplementedError
+    conn.execute(
+        """INSERT INTO lti_login (state_sha256, registration_id, nonce, deployment_hint, target_link_uri, storage,
+                                  storage_target, storage_origin, expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            login.state_sha256,
+            login.registration_id,
+            login.nonce,
+            login.deployment_hint,
+            login.target_link_uri,
+            login.storage,
+            login.storage_target,
+            login.storage_origin,
+            login.expires_at,
+        ),
+    )
 
 
 def login_of(conn: Connection, state_sha256: str) -> LoginRow | None:
-    raise NotImplementedError
+    return (
+        conn.cursor(row_factory=rows_of(LoginRow))
+        .execute(
+            """SELECT state_sha256, registration_id, nonce, deployment_hint, target_link_uri, storage, storage_target,
+                      storage_origin, expires_at, used_at
+                 FROM lti_login WHERE state_sha256 = %s""",
+            (state_sha256,),
+        )
+        .fetchone()
+    )
 
 
 def use_login(conn: Connection, state_sha256: str, now: datetime) -> bool:
-    """UPDATE … SET used_at WHERE used_at IS NULL AND expires_at > now: the nonce's one use."""
-    raise NotImplementedError
+    """The login's one use (and its nonce's): true for the one launch that marks it used."""
+    used = conn.execute(
+        "UPDATE lti_login SET used_at = %s WHERE state_sha256 = %s AND used_at IS NULL AND expires_at > %s",
+        (now, state_sha256, now),
+    )
+    return used.rowcount == 1
 
 
-def link_of(conn: Connection, link_id: UUID) -> LinkFacts | None:
-    raise NotImplementedError
+@dataclass(frozen=True)
+class LinkedExam:
+    """A link as a launch finds it: where it was placed (`LinkFacts`), and its exam."""
+
+    facts: LinkFacts
+    exam_pk: int
+    exam_title: str
+
+
+def link_of(conn: Connection, link_id: UUID) -> LinkedExam | None:
+    row = conn.execute(
+        """SELECT k.id, e.slug, k.registration_id, k.deployment_id, k.context_id, e.id AS exam_pk, e.title
+             FROM lti_link k JOIN exam e ON e.id = k.exam_pk WHERE k.id = %s""",
+        (link_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    facts = LinkFacts(row["id"], row["slug"], row["registration_id"], row["deployment_id"], row["context_id"])
+    return LinkedExam(facts, int(row["exam_pk"]), row["title"])
 
 
 def learn_link(conn: Connection, link_id: UUID, facts: LaunchFacts) -> None:
-    """resource_link_id (the first wins), the AGS and NRPS URLs (the latest win)."""
-    raise NotImplementedError
+    """What the launch tells of the course: the resource link's id (the first one kept), and where
+    the gradebook column and the class list are (the latest kept)."""
+    ags = facts.ags
+    conn.execute(
+        """UPDATE lti_link SET resource_link_id = COALESCE(resource_link_id, %s),
+                               lineitems_url = COALESCE(%s, lineitems_url),
+                               lineitem_url = COALESCE(%s, lineitem_url),
+                               memberships_url = COALESCE(%s, memberships_url),
+                               context_title = COALESCE(%s, context_title)
+            WHERE id = %s""",
+        (
+            facts.resource_link_id,
+            ags.lineitems if ags else None,
+            ags.lineitem if ags else None,
+            facts.memberships_url,
+            facts.context_title,
+            link_id,
+        ),
+    )
 
 
-def teacher_identity(conn: Connection, facts: LaunchFacts) -> TeacherIdentity:
-    """lti_user upserted; its examiner and examiner_key ('lti:' || public_id) made once."""
-    raise NotImplementedError
+def teacher_identity(conn: Connection, facts: LaunchFacts, now: datetime) -> TeacherIdentity:
+    """The teacher's LTI user (made or found, named as the platform names them) and its examiner
+    identity: an examiner with the key id `lti:<public id>`, made once."""
+    first, last = names_for(facts.given_name, facts.family_name, facts.name, facts.sub)
+    user = conn.execute(
+        """INSERT INTO lti_user (registration_id, sub, name, last_launch_at) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (registration_id, sub)
+           DO UPDATE SET name = EXCLUDED.name, last_launch_at = EXCLUDED.last_launch_at
+           RETURNING id, public_id, examiner_id""",
+        (facts.registration_id, facts.sub, f"{first} {last}"[:200], now),
+    ).fetchone()
+    assert user is not None  # an upsert returns its row
+    examiner_id = user["examiner_id"]
+    caller_key = f"lti:{user['public_id']}"
+    if examiner_id is None:
+        # The upsert above holds the user's row until the commit: a concurrent first launch of the
+        # same teacher waits there, then finds the examiner made here.
+        made = conn.execute(
+            """WITH examiner_row AS (INSERT INTO examiner DEFAULT VALUES RETURNING id),
+                    key_row AS (INSERT INTO examiner_key (api_key_id, examiner_id)
+                                SELECT %s, id FROM examiner_row RETURNING examiner_id)
+               UPDATE lti_user SET examiner_id = (SELECT examiner_id FROM key_row) WHERE id = %s
+               RETURNING examiner_id""",
+            (caller_key, user["id"]),
+        ).fetchone()
+        assert made is not None
+        examiner_id = made["examiner_id"]
+    return TeacherIdentity(int(user["id"]), int(examiner_id), caller_key, user["public_id"])
 
 
-def grant_membership(  # noqa: PLR0917 (the launch's contract: six values, in order)
+_RANK = "CASE %s WHEN 'owner' THEN 4 WHEN 'co_examiner' THEN 3 WHEN 'grader' THEN 2 ELSE 1 END"
+
+
+def grant_membership(
     conn: Connection, exam_pk: int, slug: str, examiner_id: int, role: Role, label: str | None
 ) -> MemberChange:
-    """Raise, never lower, the teacher's role in the exam (ON CONFLICT … WHERE rank < rank)."""
-    raise NotImplementedError
+    """The teacher as a member of the exam with `role` at least: a launch raises a role, never lowers
+    it (an owner stays owner; a teaching assistant an owner promoted keeps that)."""
+    before = conn.execute(
+        "SELECT role FROM exam_member WHERE exam_id = %s AND examiner_id = %s FOR UPDATE", (exam_pk, examiner_id)
+    ).fetchone()
+    rank_new = conn.execute("SELECT " + _RANK + " AS r", (role.value,)).fetchone()
+    assert rank_new is not None
+    if before is None:
+        conn.execute(
+            """INSERT INTO exam_member (exam_id, slug, examiner_id, role, label) VALUES (%s, %s, %s, %s, %s)""",
+            (exam_pk, slug, examiner_id, role.value, label[:100] if label else None),
+        )
+        now_role, joined, raised = role.value, True, False
+    else:
+        rank_before = conn.execute("SELECT " + _RANK + " AS r", (before["role"],)).fetchone()
+        assert rank_before is not None
+        raised = rank_before["r"] < rank_new["r"]
+        if raised:
+            conn.execute(
+                "UPDATE exam_member SET role = %s WHERE exam_id = %s AND examiner_id = %s",
+                (role.value, exam_pk, examiner_id),
+            )
+        now_role, joined = (role.value if raised else before["role"]), False
+    member = conn.execute("SELECT public_id FROM examiner WHERE id = %s", (examiner_id,)).fetchone()
+    assert member is not None
+    return MemberChange(member["public_id"], now_role, joined, raised)
 
 
 def insert_ticket(conn: Connection, ticket_sha256: str, student_id: int, expires_at: datetime) -> None:
-    raise NotImplementedError
+    conn.execute(
+        "INSERT INTO lti_ticket (ticket_sha256, student_id, expires_at) VALUES (%s, %s, %s)",
+        (ticket_sha256, student_id, expires_at),
+    )
 
 
 def redeem_ticket(conn: Connection, ticket_sha256: str, now: datetime) -> str | None:
-    """The student's upload code, once."""
-    raise NotImplementedError
+    """The student's upload code for a ticket not used and not expired, used by this call."""
+    row = conn.execute(
+        """WITH used AS (UPDATE lti_ticket SET used_at = %s
+                          WHERE ticket_sha256 = %s AND used_at IS NULL AND expires_at > %s RETURNING student_id)
+           SELECT s.upload_code FROM used JOIN student s ON s.id = used.student_id""",
+        (now, ticket_sha256, now),
+    ).fetchone()
+    return None if row is None else str(row["upload_code"])
 
 
 def insert_deep_link(conn: Connection, request: DeepLinkRow) -> None:
-    raise NotImplementedError
+    conn.execute(
+        """INSERT INTO lti_deep_link (id, registration_id, deployment_id, lti_user_id, context_id, context_title,
+                                      return_url, data, accept_line_item, expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            request.id,
+            request.registration_id,
+            request.deployment_id,
+            request.lti_user_id,
+            request.context_id,
+            request.context_title,
+            request.return_url,
+            request.data,
+            request.accept_line_item,
+            request.expires_at,
+        ),
+    )

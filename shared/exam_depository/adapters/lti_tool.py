@@ -1,0 +1,619 @@
+"""pylti1p3 (pylti1p3next) wired for an API Gateway proxy event: the only module that imports it.
+
+The library does the protocol: the OIDC authorization request of a login, the id token's format,
+registration, key and message validation, the deep-linking response, the service connector's token
+request. What it leaves undone, and a tool must do, is here: the checks run in our order with ours
+between them (`ToolLaunch.validate`: the audience and `azp`, the token's age, the nonce used once and
+only after the signature, the login's deployment and target), the platform's key set cached with a
+refetch for an unknown `kid`, every outbound call through `lms_http`'s guarded session, and the
+tool's signatures made by KMS (`lti_keys`): the private key the library asks for is the placeholder
+`kms:<key id>`, never a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
+
+import jwt
+from pylti1p3.deep_link import DeepLink
+from pylti1p3.deep_link_resource import DeepLinkResource
+from pylti1p3.deployment import Deployment
+from pylti1p3.exception import LtiException
+from pylti1p3.lineitem import LineItem
+from pylti1p3.message_launch import MessageLaunch
+from pylti1p3.oidc_login import OIDCLogin
+from pylti1p3.redirect import Redirect
+from pylti1p3.registration import Registration
+from pylti1p3.request import Request
+from pylti1p3.service_connector import ServiceConnector
+from pylti1p3.session import SessionService
+from pylti1p3.tool_config.abstract import ToolConfAbstract
+
+from exam_depository.adapters import lms_http, lti_keys
+from exam_depository.adapters.db import lti_launch
+from exam_depository.domain import lti
+
+MAX_FORM_BYTES = 16 * 1024
+COOKIE_PREFIX = "lti-state-"
+LOGIN_MINUTES = 5
+KEY_SET_TTL_S = 600  # a platform's key set is kept ten minutes per execution environment
+REFETCH_EVERY_S = 60  # an unknown kid fetches the key set again, at most once a minute per URL
+
+
+class LaunchRefused(Exception):
+    """A check failed: the refusal the page shows, and which check refused."""
+
+    def __init__(self, check: str, refusal: lti.LtiRefusal, detail: str = "") -> None:
+        super().__init__(f"{check}: {refusal.kind} {detail}".strip())
+        self.check = check
+        self.refusal = refusal
+        self.detail = detail
+
+
+def refused(check: str, kind: lti.RefusalKind, detail: str = "") -> LaunchRefused:
+    return LaunchRefused(check, lti.refusal(kind), detail)
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def state_cookie_name(state: str) -> str:
+    """The cookie that binds a login's state to the browser that started it."""
+    return COOKIE_PREFIX + sha256_hex(state)[:8]
+
+
+# --- the request, its cookies, the login's store ------------------------------------------------
+
+
+class EventRequest(Request):
+    """An API Gateway proxy event as pylti1p3 reads a request: form fields, then query parameters."""
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded") and body:
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        self.body_bytes = len(body.encode())
+        self.form: dict[str, str] = (
+            dict(parse_qsl(body, keep_blank_values=True)) if self.body_bytes <= MAX_FORM_BYTES else {}
+        )
+        self.query: dict[str, str] = dict(event.get("queryStringParameters") or {})
+        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+        self.headers: dict[str, str] = headers
+
+    @property
+    def session(self) -> None:
+        return None
+
+    def is_secure(self) -> bool:
+        return True
+
+    def get_param(self, key: str) -> str:
+        return self.form.get(key) or self.query.get(key) or ""
+
+    def params(self) -> dict[str, str]:
+        return {**self.query, **self.form}
+
+
+class ResponseCookies:
+    """pylti1p3's cookie service over the `Cookie` header; the cookies it sets are collected for the
+    answer: partitioned (CHIPS) third-party cookies that reach the tool inside the LMS's iframe."""
+
+    def __init__(self, request: EventRequest) -> None:
+        self._jar: dict[str, str] = {}
+        try:
+            parsed: SimpleCookie = SimpleCookie(request.headers.get("cookie", ""))
+            self._jar = {name: morsel.value for name, morsel in parsed.items()}
+        except CookieError:
+            self._jar = {}
+        self.set_cookies: list[str] = []
+
+    def get_cookie(self, name: str) -> str | None:
+        return self._jar.get(name)
+
+    def set_cookie(self, name: str, value: str | int, exp: int | None = 3600) -> None:
+        # pylti1p3 names the state cookie by the state itself; ours is named by its hash's prefix.
+        cookie = state_cookie_name(str(value)) if name == value else name
+        self.set_cookies.append(
+            f"{cookie}={value}; Path=/; Max-Age={exp or 300}; Secure; HttpOnly; SameSite=None; Partitioned"
+        )
+
+
+class LoginStore(SessionService):
+    """pylti1p3's session service, reduced to what a login makes: the nonce it asked for. The usecase
+    writes the login's row (`db.lti_launch.insert_login`); the launch uses it once (check 9)."""
+
+    def __init__(self) -> None:
+        self.nonce: str | None = None
+
+    def save_nonce(self, nonce: str) -> None:
+        self.nonce = nonce
+
+    def save_state_params(self, state: str, params: Mapping[str, object]) -> None:
+        """Nothing travels from the login to the launch but its row."""
+
+    def check_nonce(self, nonce: str) -> bool:
+        # Never asked: the launch's own check 9 compares and uses the login's nonce.
+        return False
+
+
+# --- registrations from rows ---------------------------------------------------------------------
+
+
+def registration_of(row: Any) -> Registration:
+    """pylti1p3's registration of a `lti_registration` row; the private key is KMS's placeholder."""
+    registration = (
+        Registration()
+        .set_issuer(row.issuer)
+        .set_client_id(row.client_id)
+        .set_auth_login_url(row.auth_login_url)
+        .set_auth_token_url(row.auth_token_url)
+        .set_key_set_url(row.key_set_url)
+        .set_tool_private_key(f"kms:{lti_keys.published()[0]}")
+    )
+    if row.auth_audience:
+        registration.set_auth_audience(row.auth_audience)
+    return registration
+
+
+class RowsToolConf(ToolConfAbstract[EventRequest]):
+    """The tool's configuration read from `lti_registration` and `lti_deployment` as asked. For a
+    launch, the registration is its login's: the token's issuer must be that registration's, and
+    the client id it names may not be another registration's (the audience is check 6)."""
+
+    def __init__(self, conn: Any, login_registration_id: int | None = None) -> None:
+        super().__init__()
+        self._conn = conn
+        self._login_registration_id = login_registration_id
+        self.row: Any = None
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False  # a platform may register the tool more than once (several client ids)
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
+        raise LtiException("a registration is found by issuer and client id")
+
+    def find_registration_by_params(
+        self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> Registration | None:  # type: ignore[override]
+        named = lti_launch.registration_for(self._conn, iss, client_id)
+        if self._login_registration_id is None:
+            row = named
+        else:
+            row = lti_launch.registration_by_id(self._conn, self._login_registration_id)
+            if row is None or not row.active or row.issuer != iss or (named is not None and named.id != row.id):
+                row = None
+        if row is None:
+            return None
+        self.row = row
+        return registration_of(row)
+
+    def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
+        return None
+
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
+    ) -> Deployment | None:  # type: ignore[override]
+        if self.row is None or deployment_id not in lti_launch.deployments_of(self._conn, self.row.id):
+            return None
+        return Deployment().set_deployment_id(deployment_id)
+
+
+# --- the login ------------------------------------------------------------------------------------
+
+
+class _UrlRedirect(Redirect[str]):
+    def __init__(self, location: str) -> None:
+        self._location = location
+
+    def do_redirect(self) -> str:
+        return self._location
+
+    def do_js_redirect(self) -> str:
+        return self._location
+
+    def set_redirect_url(self, location: str) -> None:
+        self._location = location
+
+    def get_redirect_url(self) -> str:
+        return self._location
+
+
+@dataclass(frozen=True)
+class LoginAnswer:
+    """What a login makes: the authorization request's URL, the state and nonce it carries, and the
+    cookie binding the state to this browser."""
+
+    auth_url: str
+    state: str
+    nonce: str
+    set_cookies: tuple[str, ...]
+
+
+class ToolLogin(OIDCLogin[EventRequest, RowsToolConf, LoginStore, ResponseCookies, str]):  # type: ignore[type-var]
+    """pylti1p3's OIDC login with our state and nonce (32 random bytes each, base64url)."""
+
+    def get_redirect(self, url: str) -> Redirect[str]:
+        return _UrlRedirect(url)
+
+    def _get_uuid(self) -> str:
+        import secrets
+
+        return secrets.token_urlsafe(32)
+
+    def _generate_nonce(self) -> str:
+        import secrets
+
+        return secrets.token_urlsafe(32)
+
+
+def login_of(request: EventRequest, conf: RowsToolConf, launch_url: str) -> LoginAnswer:
+    """The OIDC authorization request for this login (the registration found in `conf`)."""
+    cookies = ResponseCookies(request)
+    store = LoginStore()
+    login = ToolLogin(request, conf, session_service=store, cookie_service=cookies)
+    auth_url = login.get_redirect_object(launch_url).get_redirect_url()
+    state = dict(parse_qsl(auth_url.split("?", 1)[1]))["state"]
+    assert store.nonce is not None, "pylti1p3 saves the nonce of every login"
+    return LoginAnswer(auth_url=auth_url, state=state, nonce=store.nonce, set_cookies=tuple(cookies.set_cookies))
+
+
+# --- the platform's key set -------------------------------------------------------------------------
+
+_key_sets: dict[str, tuple[float, dict[str, Any]]] = {}
+_refetched: dict[str, float] = {}
+_key_sets_lock = threading.Lock()
+
+
+def reset() -> None:
+    """Forget the platforms' key sets and the tokens kept (tests)."""
+    with _key_sets_lock:
+        _key_sets.clear()
+        _refetched.clear()
+    _tokens.clear()
+
+
+def _fetch_key_set(url: str) -> dict[str, Any]:
+    answer = lms_http.session().get(url)
+    if not answer.ok:
+        raise lms_http.LmsUnreachable(url, f"the key set answered {answer.status_code}")
+    try:
+        key_set = answer.json()
+    except ValueError as exc:
+        raise lms_http.LmsUnreachable(url, "the key set is not JSON") from exc
+    if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):
+        raise lms_http.LmsUnreachable(url, "the key set has no keys")
+    return key_set
+
+
+def key_set(url: str, kid: str) -> dict[str, Any]:
+    """The platform's key set: kept 10 minutes; fetched again when it lacks `kid` (a platform that
+    rotated its keys), at most once a minute."""
+    now = time.monotonic()
+    with _key_sets_lock:
+        cached = _key_sets.get(url)
+    if cached is not None and now - cached[0] < KEY_SET_TTL_S:
+        if any(key.get("kid") == kid for key in cached[1]["keys"]):
+            return cached[1]
+        if now - _refetched.get(url, -REFETCH_EVERY_S) < REFETCH_EVERY_S:
+            return cached[1]
+        _refetched[url] = now
+    fetched = _fetch_key_set(url)
+    with _key_sets_lock:
+        _key_sets[url] = (now, fetched)
+    return fetched
+
+
+# --- the launch -------------------------------------------------------------------------------------
+
+
+class ToolLaunch(MessageLaunch[EventRequest, RowsToolConf, LoginStore, ResponseCookies]):  # type: ignore[type-var]
+    """pylti1p3's launch validation, its steps called in our order with our checks between them."""
+
+    def __init__(
+        self,
+        request: EventRequest,
+        conf: RowsToolConf,
+        *,
+        login: Any,
+        conn: Any,
+        now: datetime,
+        on_check: Callable[[str, bool], None],
+    ) -> None:
+        super().__init__(
+            request,
+            conf,
+            session_service=LoginStore(),
+            cookie_service=ResponseCookies(request),
+            requests_session=lms_http.session(),
+            service_connector_cls=KmsServiceConnector,
+        )
+        self._login = login
+        self._conn = conn
+        self._now = now
+        self._on_check = on_check
+        self._auto_validation = False
+
+    def _get_request_param(self, key: str) -> str:
+        return cast("str", self._request.get_param(key))
+
+    def _run(self, check: str, kind: lti.RefusalKind, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except LaunchRefused:
+            self._on_check(check, False)
+            raise
+        except lms_http.LmsUnreachable as exc:
+            self._on_check(check, False)
+            raise refused(check, "platform-unreachable", exc.reason) from exc
+        except (LtiException, AssertionError, KeyError, TypeError, ValueError) as exc:
+            self._on_check(check, False)
+            raise refused(check, kind, str(exc)) from exc
+        self._on_check(check, True)
+
+    def validate(self) -> ToolLaunch:
+        """Checks 4 to 12, each logged; the first that fails raises `LaunchRefused`."""
+        self._run("format", "token-malformed", self._check_format)
+        self._run("registration", "platform-unknown", self._check_registration)
+        self._run("audience", "wrong-audience", self._check_audience)
+        self._run("signature", "signature", self.validate_jwt_signature)
+        self._run("time", "expired", self._check_time)
+        self._run("nonce", "nonce-reused", self._check_nonce)
+        self._run("deployment", "deployment-unknown", self._check_deployment)
+        self._run("message", "message-invalid", self.validate_message)
+        self._run("target", "wrong-target", self._check_target)
+        self._validated = True
+        return self
+
+    def _check_format(self) -> None:
+        self.validate_jwt_format()
+        header = self._jwt.get("header", {})
+        if header.get("alg") != "RS256":
+            raise refused("format", "token-malformed", f"alg {header.get('alg')!r}")
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise refused("format", "token-malformed", "no kid")
+        if not isinstance(self._jwt.get("body"), dict):
+            raise refused("format", "token-malformed", "the payload is not an object")
+
+    def get_client_id(self) -> str:
+        body = self._jwt.get("body", {})
+        azp, aud = body.get("azp"), body.get("aud")
+        if isinstance(azp, str):
+            return azp
+        return cast("str", aud[0] if isinstance(aud, list) and aud else aud)
+
+    def _check_registration(self) -> None:
+        registration = self._tool_config.find_registration_by_params(self.get_iss(), self.get_client_id())
+        if registration is None:
+            raise refused("registration", "platform-unknown", "not the login's registration")
+        self._registration = registration
+
+    def _check_audience(self) -> None:
+        body = self._jwt["body"]
+        found = lti.audience_refusal(body.get("aud"), body.get("azp"), self._tool_config.row.client_id)
+        if found is not None:
+            raise LaunchRefused("audience", found)
+
+    def validate_jwt_signature(self) -> ToolLaunch:
+        registration = self._registration
+        assert registration is not None, "the registration is found first"
+        url = registration.get_key_set_url()
+        assert url is not None, "a registration has a key set URL"
+        kid = self._jwt["header"]["kid"]
+        keys = key_set(url, kid)
+        jwk = next((key for key in keys["keys"] if key.get("kid") == kid), None)
+        if jwk is None:
+            raise refused("signature", "signature", "no key of the platform has this kid")
+        try:
+            public_key = jwt.PyJWK(jwk, algorithm="RS256").key
+            jwt.decode(
+                self._get_id_token(),
+                public_key,
+                algorithms=["RS256"],
+                leeway=lti.LEEWAY_S,
+                options={"verify_aud": False, "require": ["exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise refused("signature", "expired", str(exc)) from exc
+        except (jwt.InvalidTokenError, jwt.PyJWKError) as exc:
+            raise refused("signature", "signature", str(exc)) from exc
+        return self
+
+    def _check_time(self) -> None:
+        body = self._jwt["body"]
+        found = lti.time_refusal(body.get("exp"), body.get("iat"), self._now)
+        if found is not None:
+            raise LaunchRefused("time", found)
+
+    def _check_nonce(self) -> None:
+        nonce = self._jwt["body"].get("nonce")
+        if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), self._login.nonce.encode()):
+            raise refused("nonce", "nonce-reused", "not the login's nonce")
+        if not lti_launch.use_login(self._conn, self._login.state_sha256, self._now):
+            raise refused("nonce", "nonce-reused", "the login was used already")
+
+    def _check_deployment(self) -> None:
+        self.validate_deployment()
+        hint = self._login.deployment_hint
+        if hint and hint != self._get_deployment_id():
+            raise refused("deployment", "deployment-unknown", "not the login's deployment")
+
+    def _check_target(self) -> None:
+        target = self._jwt["body"].get(lti.CLAIM + "target_link_uri")
+        if target != self._login.target_link_uri:
+            raise refused("target", "wrong-target", "not the login's target")
+
+    def facts(self) -> lti.LaunchFacts:
+        """What the validated token says, read once."""
+        return facts_of(self._jwt["body"], registration_id=self._tool_config.row.id)
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFacts:
+    """The claims of a validated id token as `LaunchFacts`."""
+    context = body.get(lti.CLAIM + "context") or {}
+    resource_link = body.get(lti.CLAIM + "resource_link") or {}
+    custom = body.get(lti.CLAIM + "custom") or {}
+    ags = body.get(lti.AGS_CLAIM)
+    nrps = body.get(lti.NRPS_CLAIM)
+    dl = body.get(lti.DL_CLAIM + "deep_linking_settings")
+    return lti.LaunchFacts(
+        registration_id=registration_id,
+        deployment_id=str(body[lti.CLAIM + "deployment_id"]),
+        sub=str(body["sub"]),
+        message_type=body[lti.CLAIM + "message_type"],
+        roles=tuple(role for role in body.get(lti.CLAIM + "roles") or () if isinstance(role, str)),
+        context_id=_text(context.get("id")) if isinstance(context, dict) else None,
+        context_title=_text(context.get("title")) if isinstance(context, dict) else None,
+        resource_link_id=_text(resource_link.get("id")) if isinstance(resource_link, dict) else None,
+        custom={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
+        given_name=_text(body.get("given_name")),
+        family_name=_text(body.get("family_name")),
+        name=_text(body.get("name")),
+        email=_text(body.get("email")),
+        locale=_text(body.get("locale")),
+        ags=lti.AgsClaim(
+            scope=tuple(ags.get("scope") or ()),
+            lineitems=_text(ags.get("lineitems")),
+            lineitem=_text(ags.get("lineitem")),
+        )
+        if isinstance(ags, dict)
+        else None,
+        memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None,
+        deep_linking=lti.DeepLinkSettings(
+            return_url=str(dl["deep_link_return_url"]),
+            accept_types=tuple(dl.get("accept_types") or ()),
+            accept_line_item=dl.get("accept_lineitem") is not False,
+            data=dl["data"] if isinstance(dl.get("data"), str) else None,
+        )
+        if isinstance(dl, dict)
+        else None,
+        target_link_uri=str(body.get(lti.CLAIM + "target_link_uri") or ""),
+    )
+
+
+def launch_of(
+    event: Mapping[str, Any], conn: Any, login: Any, now: datetime, on_check: Callable[[str, bool], None]
+) -> ToolLaunch:
+    """The launch of this event for its login row (checks 1 to 3 passed); `validate()` runs the rest."""
+    request = EventRequest(event)
+    conf = RowsToolConf(conn, login.registration_id)
+    return ToolLaunch(request, conf, login=login, conn=conn, now=now, on_check=on_check)
+
+
+# --- what the tool signs: deep-linking responses, service tokens -------------------------------------
+
+
+class KmsDeepLink(DeepLink):
+    """pylti1p3's deep-linking response, signed by the tool's key in KMS."""
+
+    def encode_jwt(self, message: dict[str, object]) -> str:
+        return lti_keys.sign_rs256(message, kid=lti_keys.current_kid())
+
+
+_tokens: dict[str, tuple[float, str]] = {}
+
+
+class KmsServiceConnector(ServiceConnector):
+    """pylti1p3's service connector: its client assertion signed by KMS, its access tokens kept per
+    (registration, scopes) in this execution environment until a minute before they expire."""
+
+    def encode_jwt(self, message: dict[str, str | int], private_key: str, headers: dict[str, str]) -> str:
+        return lti_keys.sign_rs256(message, kid=lti_keys.current_kid())
+
+    def _get_cached_access_token(self, scope_key: str) -> str | None:
+        kept = _tokens.get(scope_key)
+        if kept is None or kept[0] <= time.monotonic():
+            return None
+        return kept[1]
+
+    def _cache_access_token(self, scope_key: str, access_token: str, expires_in: float) -> None:
+        _tokens[scope_key] = (time.monotonic() + max(float(expires_in or 0) - 60, 0), access_token)
+
+    def forget_token(self, scopes: list[str]) -> None:
+        """Drop the kept token of these scopes (the platform refused it)."""
+        _tokens.pop(self._scope_key(sorted(scopes)), None)
+
+
+def service_connector(registration_row: Any) -> KmsServiceConnector:
+    """The service connector of a registration, calling through the guarded session."""
+    return KmsServiceConnector(registration_of(registration_row), lms_http.session())
+
+
+@dataclass(frozen=True)
+class LinkItem:
+    """The resource link a deep-linking response places: the exam, its link, its gradebook column."""
+
+    title: str
+    url: str
+    exam_id: str
+    link_id: UUID
+    line_item_label: str | None  # None: the platform takes no line item
+    end_date_time: str | None  # RFC 3339: the exam's cutoff
+
+
+def deep_link_response(
+    registration_row: Any, deployment_id: str, settings: lti.DeepLinkSettings, item: LinkItem
+) -> str:
+    """The signed `LtiDeepLinkingResponse` JWT placing `item` (its `data` echoed)."""
+    resource = (
+        DeepLinkResource()
+        .set_title(item.title)
+        .set_url(item.url)
+        .set_custom_params({"exam_id": item.exam_id, "link": str(item.link_id)})
+    )
+    if item.line_item_label is not None and settings.accept_line_item:
+        line_item = (
+            LineItem()
+            .set_score_maximum(1)
+            .set_label(item.line_item_label)
+            .set_resource_id(str(item.link_id))
+            .set_tag("hand-in")
+        )
+        resource.set_lineitem(line_item)
+    dl_settings: dict[str, Any] = {
+        "deep_link_return_url": settings.return_url,
+        "accept_types": list(settings.accept_types),
+        "accept_presentation_document_targets": ["iframe", "window"],
+    }
+    if settings.data is not None:
+        dl_settings["data"] = settings.data
+    deep_link = KmsDeepLink(registration_of(registration_row), deployment_id, cast("Any", dl_settings))
+    message = deep_link.get_message_jwt([resource])
+    if item.end_date_time is not None:
+        items = cast("list[dict[str, object]]", message[lti.DL_CLAIM + "content_items"])
+        items[0]["submission"] = {"endDateTime": item.end_date_time}
+    if settings.data is None:
+        message.pop(lti.DL_CLAIM + "data", None)
+    return deep_link.encode_jwt(message)
+
+
+# --- the login's URL again, for "Open in a new window" ----------------------------------------------
+
+
+def new_window_url(login_url: str, params: Mapping[str, str]) -> str:
+    """This login again, as a top-level page: its parameters as a query, with `new_window=1`."""
+    kept = {key: value for key, value in params.items() if key != "lti_storage_target" and value}
+    return f"{login_url}?{urlencode({**kept, 'new_window': '1'})}"
+
+
+def json_dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))

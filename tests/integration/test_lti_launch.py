@@ -1,0 +1,411 @@
+"""The LTI tool's login, launch and landings against the platform on loopback (tests/lti_platform,
+around lti1p3platform): the tool's function answers HTTP on 127.0.0.1 as API Gateway would hand it
+the request (a small bridge below), the platform signs launches with its own key and serves its key
+set, the database is PostgreSQL and KMS is moto's. A browser is a `requests.Session` (its cookie jar).
+
+Each refusal the tool must make is made here over HTTP with its status and problem type: a forged or
+expired id token, a reused nonce, a wrong audience, an unknown deployment, a launch for an exam of
+another examiner, a state from another browser."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import jwt
+import psycopg
+import pytest
+import requests
+from exam_depository.adapters import lti_keys, lti_tool, sessions
+
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api
+from tests.lti_platform import keys
+from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, Tool
+from tests.lti_platform.server import Platform, ResourceLink, running_platform
+
+COURSE = "physics-101"
+
+
+class _Bridge(BaseHTTPRequestHandler):
+    """HTTP on loopback → the tool function's API Gateway proxy event → HTTP."""
+
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else None
+        resource = "/lti/register/{offer}" if split.path.startswith("/lti/register/") else split.path
+        query = {name: values[0] for name, values in parse_qs(split.query).items()} or None
+        event = {
+            "resource": resource,
+            "path": split.path,
+            "httpMethod": self.command,
+            "headers": dict(self.headers.items()),
+            "multiValueHeaders": {name: [value] for name, value in self.headers.items()},
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+            "pathParameters": {"offer": split.path.rsplit("/", 1)[1]} if resource != split.path else None,
+            "requestContext": {"path": split.path, "requestId": str(uuid.uuid4()), "stage": "test"},
+            "body": body,
+            "isBase64Encoded": False,
+        }
+        result = type(self).handler(event, LambdaContext())
+        self.send_response(result["statusCode"])
+        headers = dict(result.get("headers") or {})
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            for value in values:
+                self.send_header(name, value)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        payload = (result.get("body") or "").encode()
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _serve
+
+
+@dataclass
+class Stage:
+    """The tool served on loopback, the platform, our registration of it, a course with a link."""
+
+    base: str
+    platform: Platform
+    tool: Tool
+    registration_id: int
+    link_id: uuid.UUID
+    link: ResourceLink
+    database_url: str
+
+
+@pytest.fixture
+def tool_keys(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    tool_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    session_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("LTI_TOOL_KEY_ID", tool_key)
+    monkeypatch.setenv("LTI_SESSION_KEY_ID", session_key)
+    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "true")
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    from exam_depository import config
+
+    config.reset()
+    lti_keys.reset()
+    lti_tool.reset()
+    sessions.reset()
+
+
+@pytest.fixture
+def stage(tool_keys: None, api: Api, handler: Callable[[str], ModuleType], clean_database: str) -> Iterator[Stage]:
+    _Bridge.handler = handler("lti_tool").lambda_handler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Bridge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with running_platform() as platform:
+            tool = platform.register_tool(base)
+            platform.add_course(COURSE, "Physics 101")
+            registration_id = _register(clean_database, platform, tool, owner_key=EXAMINER)
+            link_id = _link(clean_database, EXAM, registration_id, tool.deployment_id, COURSE, owner_key=EXAMINER)
+            link = platform.add_link(
+                COURSE, tool, "Physics", {"exam_id": EXAM, "link": str(link_id)}, line_item_label="Physics: hand-in"
+            )
+            yield Stage(base, platform, tool, registration_id, link_id, link, clean_database)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _examiner_id(conn: psycopg.Connection[Any], key: str) -> int:
+    row = conn.execute("SELECT examiner_id FROM examiner_key WHERE api_key_id = %s", (key,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _register(database_url: str, platform: Platform, tool: Tool, *, owner_key: str) -> int:
+    """The platform registered by hand, as `POST /lti/registrations` stores it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            """INSERT INTO lti_registration (owner_id, issuer, client_id, auth_login_url, auth_token_url, key_set_url, how)
+               VALUES (%s, %s, %s, %s, %s, %s, 'manual') RETURNING id""",
+            (
+                _examiner_id(conn, owner_key),
+                platform.issuer,
+                tool.client_id,
+                platform.auth_url,
+                platform.token_url,
+                platform.jwks_url,
+            ),
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            "INSERT INTO lti_deployment (registration_id, deployment_id) VALUES (%s, %s)", (row[0], tool.deployment_id)
+        )
+        return int(row[0])
+
+
+def _link(
+    database_url: str, exam: str, registration_id: int, deployment_id: str, context: str, *, owner_key: str
+) -> uuid.UUID:
+    """The exam placed in the course, as a deep-linking choice stores it."""
+    link_id = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO lti_link (id, exam_pk, registration_id, deployment_id, context_id, context_title)
+               SELECT %s, e.id, %s, %s, %s, 'Physics 101' FROM exam e
+                 JOIN exam_member m ON m.exam_id = e.id AND m.role = 'owner'
+                WHERE e.slug = %s AND m.examiner_id = %s""",
+            (link_id, registration_id, deployment_id, context, exam, _examiner_id(conn, owner_key)),
+        )
+    return link_id
+
+
+class _Browser(requests.Session):
+    """A browser's view of http://127.0.0.1: a trustworthy origin, where `Secure` cookies are sent
+    (Chromium does; Python's cookie jar sends them over https only)."""
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        for cookie in self.cookies:
+            if cookie.domain in {"127.0.0.1", "localhost"}:
+                cookie.secure = False
+        return super().prepare_request(request)
+
+
+def browser() -> requests.Session:
+    return _Browser()
+
+
+def _refusal(answer: requests.Response) -> str:
+    found = re.search(r'id="refusal" data-type="([^"]+)"', answer.text)
+    assert found is not None, f"{answer.status_code}: {answer.text[:300]}"
+    return found.group(1)
+
+
+def _fragment(answer: requests.Response) -> dict[str, str]:
+    assert answer.status_code == 303, f"{answer.status_code}: {answer.text[:500]}"
+    location = answer.headers["Location"]
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).fragment).items()}
+
+
+# --- the landings -------------------------------------------------------------------------------------
+
+
+def test_a_learner_lands_on_their_upload_page_with_a_ticket_used_once(stage: Stage) -> None:
+    stage.platform.add_user("ann", "Ann", "Lee", "ann.lee@example.edu")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+    launch = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser())
+    login = launch.login
+    assert login.status_code == 200
+    cookie = login.headers["Set-Cookie"]
+    assert cookie.startswith("lti-state-") and "SameSite=None" in cookie and "Partitioned" in cookie
+    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert "script-src 'sha256-" in login.headers["Content-Security-Policy"]
+
+    landed = launch.post()
+    location = landed.headers["Location"]
+    assert location.startswith(f"{stage.base}/?lti=1#ticket=")
+    ticket = _fragment(landed)["ticket"]
+    with psycopg.connect(stage.database_url) as conn:
+        student = conn.execute(
+            "SELECT s.first_name, s.last_name, s.email, s.upload_code FROM student s JOIN lti_learner l ON l.student_id = s.id"
+        ).fetchone()
+        learnt = conn.execute(
+            "SELECT lineitem_url, resource_link_id FROM lti_link WHERE id = %s", (stage.link_id,)
+        ).fetchone()
+    assert student is not None and student[:3] == ("Ann", "Lee", "ann.lee@example.edu")
+    assert student[3] not in location  # the code never travels in a URL
+    assert learnt is not None and learnt[0] is not None and learnt[1] == stage.link.id
+
+    redeemed = requests.post(f"{stage.base}/lti/tickets", json={"ticket": ticket}, timeout=30)
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json() == {"upload_code": student[3]}
+    again = requests.post(f"{stage.base}/lti/tickets", json={"ticket": ticket}, timeout=30)
+    assert (again.status_code, again.json()["type"]) == (410, "urn:exam-depository:problem:lti-ticket-used")
+
+    # A second launch finds the same roster entry.
+    _fragment(stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser()).post())
+    with psycopg.connect(stage.database_url) as conn:
+        count = conn.execute("SELECT count(*) FROM lti_learner").fetchone()
+    assert count == (1,)
+
+
+@pytest.mark.parametrize(("roles", "role"), [([INSTRUCTOR], "co_examiner"), ([TEACHING_ASSISTANT], "grader")])
+def test_a_teacher_lands_in_the_console_signed_in_with_their_role(stage: Stage, roles: list[str], role: str) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher", "tom@example.edu")
+    stage.platform.add_member(COURSE, "tom", roles)
+    fragment = _fragment(stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post())
+    assert fragment["exam"] == EXAM
+    from datetime import UTC, datetime
+
+    session = sessions.verify(fragment["session"], datetime.now(UTC))
+    assert session is not None
+    assert (session.exam_id, session.platform, session.lti_user) == (EXAM, stage.platform.issuer, "tom")
+    with psycopg.connect(stage.database_url) as conn:
+        member = conn.execute(
+            """SELECT m.role, m.label FROM exam_member m JOIN examiner_key k ON k.examiner_id = m.examiner_id
+                WHERE k.api_key_id = %s""",
+            (session.caller_key,),
+        ).fetchone()
+        actions = [row[0] for row in conn.execute("SELECT action FROM audit_event ORDER BY seq").fetchall()]
+    assert member == (role, "Tom Teacher")
+    assert actions[-2:] == ["member.joined", "lti.teacher_launched"]
+
+
+def test_a_launch_never_lowers_a_role(stage: Stage) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    _fragment(stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post())
+    stage.platform.add_member(COURSE, "tom", [TEACHING_ASSISTANT])
+    _fragment(stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post())
+    with psycopg.connect(stage.database_url) as conn:
+        roles = conn.execute("SELECT role FROM exam_member WHERE role <> 'owner'").fetchall()
+    assert roles == [("co_examiner",)]
+
+
+def test_a_deep_linking_request_lands_on_the_picker(stage: Stage) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    fragment = _fragment(
+        stage.platform.forge_launch(stage.tool, "tom", deep_link_context=COURSE, browser=browser()).post()
+    )
+    with psycopg.connect(stage.database_url) as conn:
+        request = conn.execute("SELECT id, context_id, return_url FROM lti_deep_link").fetchone()
+    assert request is not None
+    assert fragment["pick"] == str(request[0])
+    assert request[1] == COURSE and request[2].startswith(stage.platform.issuer)
+
+
+def test_the_tools_key_set_is_kms_key_and_signs_what_the_platform_verifies(stage: Stage) -> None:
+    answer = requests.get(f"{stage.base}/lti/jwks.json", timeout=30)
+    assert answer.status_code == 200
+    assert "max-age=3600" in answer.headers["Cache-Control"]
+    (jwk,) = answer.json()["keys"]
+    assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
+    token = lti_keys.sign_rs256({"iss": "tool"}, kid=lti_keys.current_kid())
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"]) == {"iss": "tool"}
+
+
+# --- the refusals, over HTTP ----------------------------------------------------------------------------
+
+
+def _learner(stage: Stage) -> None:
+    stage.platform.add_user("ann", "Ann", "Lee")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+
+
+REFUSED = "urn:exam-depository:problem:lti-"
+
+
+def test_a_forged_id_token_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    forged = stage.platform.forge_launch(
+        stage.tool, "ann", stage.link, browser=browser(), key=keys.stranger(), kid=keys.platform().kid
+    )
+    answer = forged.post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "signature")
+
+
+def test_an_expired_id_token_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    answer = stage.platform.forge_launch(
+        stage.tool, "ann", stage.link, browser=browser(), exp_in=-300, iat_shift=-60
+    ).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "expired")
+
+
+def test_a_reused_nonce_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    launch = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser())
+    _fragment(launch.post())
+    replay = launch.post()
+    assert (replay.status_code, _refusal(replay)) == (400, REFUSED + "state-unknown")
+    # The same id_token with a fresh login of the same browser: its nonce is not the new login's.
+    fresh = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=launch.browser)
+    answer = launch.browser.post(
+        fresh.launch_url, data={"id_token": launch.id_token, "state": fresh.state}, allow_redirects=False, timeout=30
+    )
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "nonce-reused")
+
+
+def test_a_wrong_audience_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    answer = stage.platform.forge_launch(
+        stage.tool, "ann", stage.link, browser=browser(), claims={"aud": "another-tool", "azp": None}
+    ).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "wrong-audience")
+
+
+def test_an_unknown_deployment_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    claims = {"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "deployment-unknown"}
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "deployment-unknown")
+
+
+def test_a_launch_for_an_exam_of_another_examiner_is_refused(stage: Stage, api: Api) -> None:
+    """Another examiner's exam, placed through their own registration of another platform: a link of
+    ours naming it in its custom parameters opens nothing."""
+    _learner(stage)
+    api.as_key(OTHER_EXAMINER).create_exam("chemistry")
+    with running_platform() as other_platform:
+        other_tool = other_platform.register_tool(stage.base)
+        other = _register(stage.database_url, other_platform, other_tool, owner_key=OTHER_EXAMINER)
+        foreign_link = _link(
+            stage.database_url, "chemistry", other, other_tool.deployment_id, COURSE, owner_key=OTHER_EXAMINER
+        )
+    custom = {"exam_id": "chemistry", "link": str(foreign_link)}
+    claims = {"https://purl.imsglobal.org/spec/lti/claim/custom": custom}
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "exam-not-linked")
+    # Our own link naming another exam's id: refused the same.
+    custom = {"exam_id": "chemistry", "link": str(stage.link_id)}
+    claims = {"https://purl.imsglobal.org/spec/lti/claim/custom": custom}
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "exam-not-linked")
+
+
+def test_a_state_from_another_browser_is_refused(stage: Stage) -> None:
+    _learner(stage)
+    launch = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser())
+    answer = launch.post(browser=browser())
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "state-other-browser")
+    _fragment(launch.post())  # nothing was used: the browser that started it still lands
+
+
+def test_a_role_without_access_is_refused(stage: Stage) -> None:
+    stage.platform.add_user("adm", "Ada", "Admin")
+    stage.platform.add_member(COURSE, "adm", ["http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator"])
+    answer = stage.platform.forge_launch(stage.tool, "adm", stage.link, browser=browser()).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "role-has-no-access")
+
+
+def test_a_platform_that_rotates_its_keys_is_followed(stage: Stage) -> None:
+    _learner(stage)
+    _fragment(stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser()).post())
+    rotated = keys.new_key()
+    stage.platform.rotate_key(rotated)
+    _fragment(stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), key=rotated).post())
+
+
+def test_a_login_from_an_unknown_platform_is_refused(stage: Stage) -> None:
+    form = {"iss": "http://localhost:1", "login_hint": "ann", "target_link_uri": f"{stage.base}/lti/launch"}
+    answer = requests.post(f"{stage.base}/lti/login", data=form, timeout=30)
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "platform-unknown")
+    form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": "https://elsewhere.example/launch"}
+    answer = requests.post(f"{stage.base}/lti/login", data=form, timeout=30)
+    assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "wrong-target")
