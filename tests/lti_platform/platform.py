@@ -82,6 +82,9 @@ class Tool:
     launch_url: str
     deep_linking_url: str
     name: str = "Exam Depository"
+    # The tool's public keys as given to the platform by hand (an LMS's "public key" field) when
+    # the platform is not to fetch them from `jwks_url` (the integration tests serve no tool).
+    key_set: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,7 +141,7 @@ class State:
 def registration_of(tool: Tool, *, issuer: str, private_pem: str) -> Registration:
     """lti1p3platform's view of one tool: the platform's issuer and key, the tool's client id,
     deployment, URLs and key set URL (fetched by lti1p3platform when it verifies the tool)."""
-    return (
+    registration = (
         Registration()
         .set_iss(issuer)
         .set_client_id(tool.client_id)
@@ -150,6 +153,9 @@ def registration_of(tool: Tool, *, issuer: str, private_pem: str) -> Registratio
         .set_platform_private_key(private_pem)
         .set_platform_public_key(public_pem_of(private_pem))
     )
+    if tool.key_set is not None:
+        registration.set_tool_key_set(tool.key_set)
+    return registration
 
 
 class PlatformConf(LTI1P3PlatformConfAbstract):  # type: ignore[misc]

@@ -155,6 +155,7 @@ class Platform:
         jwks_url: str | None = None,
         redirect_uris: list[str] | None = None,
         name: str = "Exam Depository",
+        key_set: dict[str, Any] | None = None,
     ) -> Tool:
         """Register a tool whose URLs are `base_url`'s (`/lti/login`, `/lti/launch`,
         `/lti/jwks.json`) unless given."""
@@ -168,6 +169,7 @@ class Platform:
             launch_url=launch,
             deep_linking_url=launch,
             name=name,
+            key_set=key_set,
         )
         with self.state.lock:
             self.state.tools[tool.client_id] = tool
