@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from exam_depository.domain import lti
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.browser import _ARGS as BROWSER_ARGS
@@ -177,6 +178,7 @@ def test_a_learner_launches_from_the_course_hands_in_and_the_gradebook_hears_of_
         assert "#ticket" not in frame.url
         assert "ticket=" not in frame.url
         page.screenshot(path=ARTIFACTS / "lti-e2e-student-landing.png", full_page=True)
+        _write_trace(stack)
 
         answers = tmp_path / "answers.pdf"
         answers.write_bytes(b"%PDF-1.7 handed in from the course")
@@ -334,6 +336,25 @@ def test_a_platform_registers_the_tool_dynamically_and_launches_through_it(
 
 
 # --- helpers
+
+
+def _write_trace(stack: Stack) -> None:
+    """The last launch's check lines in the stack's log (by its correlation id), in order, as
+    test-artifacts/lti-launch-trace.md: each check of the launch passed, in the order it runs."""
+    lines = [
+        json.loads(line) for line in (stack.local_dir / "stack.log").read_text().splitlines() if "lti_check" in line
+    ]
+    last = lines[-1]["correlation_id"]
+    checks = [(line["lti_check"], line["passed"]) for line in lines if line["correlation_id"] == last]
+    assert [name for name, _ in checks] == list(lti.CHECKS)
+    assert all(passed for _, passed in checks)
+    rows = "\n".join(
+        f"| {n} | `{name}` | {'passed' if passed else 'refused'} |" for n, (name, passed) in enumerate(checks, 1)
+    )
+    (ARTIFACTS / "lti-launch-trace.md").write_text(
+        f"# A learner's launch, check by check\n\nCorrelation id `{last}` (the stack's log, `lti_check` lines).\n\n"
+        f"| # | check | result |\n| --- | --- | --- |\n{rows}\n"
+    )
 
 
 def _tool_frame(page: Page) -> Any:
