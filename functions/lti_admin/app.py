@@ -23,7 +23,7 @@ from exam_depository.api.models.lti import (
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.lti_inputs import DeepLinkIn, RegistrationIn
 from exam_depository.observability import logger, metrics
-from exam_depository.usecases import lti_admin
+from exam_depository.usecases import lti_admin, lti_services
 
 app = build_resolver()
 
@@ -109,7 +109,7 @@ def exam_lti(exam_id: str) -> ExamLti:
 
 @app.post("/exams/<exam_id>/lti/roster-sync", security=EXAMINER, responses=responses(200, RosterSynced, 403, 404, 409))
 def roster_sync(exam_id: str) -> RosterSynced:
-    return RosterSynced.model_validate({"links": lti_admin.sync_roster(caller(app), exam_id)})
+    return RosterSynced.model_validate({"links": lti_services.sync_exam(caller(app), exam_id)})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

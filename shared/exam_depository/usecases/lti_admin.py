@@ -1,8 +1,8 @@
 """What an examiner does about the LMSs: register a platform by hand (with an API key) or hand it a
 one-time dynamic-registration URL, list their registrations; what a teacher signed in from a course
 does: answer a deep-linking request by choosing an exam (which places it in the course); and, for an
-exam's members, its LMS state (the courses it is placed in, their syncs, the hand-in statuses) and an
-on-demand sync of its roster with those courses' class lists.
+exam's members, its LMS state (the courses it is placed in, their syncs, the hand-in statuses). The
+on-demand sync of its roster is `lti_services.sync_exam`.
 
 A registration is not an exam's event: it is logged (the audit log is per exam), and kept in its
 row. Placing an exam in a course is: `lti.linked`, in the same transaction."""
@@ -26,7 +26,7 @@ from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Action, Caller, key_required, session_required
 from exam_depository.domain.audit import AuditAction, Event, member_actor
-from exam_depository.domain.errors import DeepLinkUsed, NoRosterService
+from exam_depository.domain.errors import DeepLinkUsed
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.lti_inputs import DeepLinkIn, RegistrationIn
 from exam_depository.observability import logger
@@ -164,21 +164,6 @@ def exam_lti(caller: Caller, exam_id: str) -> db.lti.ExamLtiState:
     with db.statement() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.LTI_READ)
         return db.lti.exam_lti_state(conn, exam.exam_pk)
-
-
-def sync_roster(caller: Caller, exam_id: str) -> list[dict[str, object]]:
-    """Every link of the exam with a class list, synced now, one after another (≤ 25 s in all)."""
-    from exam_depository.usecases import lti_services
-
-    with db.statement() as conn:
-        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.LTI_SYNC)
-        links = [link.link_id for link in db.lti.exam_lti_state(conn, exam.exam_pk).links if link.roster_service]
-    if not links:
-        raise NoRosterService(
-            "Launch the tool once from the course as a teacher: the platform has not told us where its class list is."
-        )
-    actor = member_actor(exam, caller)
-    return [lti_services.sync_link(link_id, "console", actor) for link_id in links]
 
 
 def offer_url(base: str, token: str) -> str:

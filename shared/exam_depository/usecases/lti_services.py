@@ -15,12 +15,15 @@ from typing import Any, Literal
 from uuid import UUID
 
 import exam_depository.adapters.db.audit
+import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.lti
 import exam_depository.adapters.db.lti_admin  # noqa: F401
 from exam_depository.adapters import db, queues
 from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
-from exam_depository.domain.audit import Actor, AuditAction, Event, Json
+from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.audit import Actor, AuditAction, Event, Json, member_actor
+from exam_depository.domain.errors import NoRosterService
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.mail import normalized_address
 from exam_depository.observability import logger
@@ -261,6 +264,19 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
         )
         db.lti.end_sync(conn, sync_id, report, None)
     return report
+
+
+def sync_exam(caller: Caller, exam_id: str) -> list[dict[str, object]]:
+    """Every link of the exam with a class list, synced now, one after another (the route's)."""
+    with db.statement() as conn:
+        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.LTI_SYNC)
+        links = [link.link_id for link in db.lti.exam_lti_state(conn, exam.exam_pk).links if link.roster_service]
+    if not links:
+        raise NoRosterService(
+            "Launch the tool once from the course as a teacher: the platform has not told us where its class list is."
+        )
+    actor = member_actor(exam, caller)
+    return [sync_link(link_id, "console", actor) for link_id in links]
 
 
 # --- the tick
