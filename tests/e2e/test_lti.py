@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -195,10 +196,33 @@ def test_a_learner_launches_from_the_course_hands_in_and_the_gradebook_hears_of_
     assert score["userId"] == "ann"
     assert (score["activityProgress"], score["gradingProgress"]) == ("Submitted", "PendingManual")
     assert "scoreGiven" not in score
-    assert score["comment"].startswith("Handed in: answers.pdf")
-    ann = _student(stack, "ann.lee")
-    assert ann["from_lms"] is True
+    assert score["comment"] == "Handed in: answers.pdf (34 bytes), attempt 1 of 5."
     assert score["timestamp"] == score["submission"]["submittedAt"]
+    assert _student(stack, "ann.lee")["from_lms"] is True
+
+    # When the due time has passed (the window moved) and Ann hands in again, late
+    now = datetime.now(UTC)
+    moved = stack.patch_exam(EXAM_ID, {"due_at": (now - timedelta(minutes=1)).isoformat()})
+    assert moved.status_code == 200, moved.text
+    context = course_browser.new_context(viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(lms.platform.course_url(COURSE, "ann"))
+        page.get_by_role("button", name=TITLE).click()
+        tool = page.frame_locator('iframe[name="tool"]')
+        later = tmp_path / "answers-v2.pdf"
+        later.write_bytes(b"%PDF-1.7 second thoughts, late")
+        tool.get_by_label("Choose your file").set_input_files(later, timeout=TIMEOUT_MS)
+        tool.get_by_role("button", name="Upload").click()
+        tool.get_by_role("button", name="Upload late and replace it").click(timeout=TIMEOUT_MS)
+        expect(tool.locator("#receipt-title")).to_have_text("Handed in late", timeout=TIMEOUT_MS)
+    finally:
+        context.close()
+    # Then the gradebook gets a second status, saying so, with a later timestamp
+    wait_until(lambda: len(lms.platform.scores(line_item)) == 2, timeout_s=30, what="the late score arrived")
+    second = lms.platform.scores(line_item)[1]
+    assert second["comment"] == "Handed in late: answers-v2.pdf (30 bytes), attempt 2 of 5."
+    assert second["timestamp"] > score["timestamp"]
 
 
 def test_a_teacher_launches_into_the_console_with_a_session_and_no_key(
