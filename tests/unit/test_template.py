@@ -420,7 +420,10 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
     # The authorizer reads the sessions' key and verifies sessions: no database.
     "LtiAuthorizerFunction": {
-        ("secretsmanager:GetSecretValue", "LtiSessionsKeySecret"),
+        (
+            "secretsmanager:GetSecretValue",
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/lti-sessions-key-*",
+        ),
         ("kms:GetPublicKey", "LtiSessionKey.Arn"),
     },
     # The tool publishes its keys (current and previous: public halves only) and mints sessions.
