@@ -82,7 +82,7 @@ def _contract_name(route: str) -> tuple[str, str]:
 
 
 def test_the_matrix_names_every_examiner_route_of_the_contract() -> None:
-    # LTI's routes need a platform and a session: tests/integration/test_lti_admin.py holds their roles.
+    # LTI's routes need a platform and a session: tests/integration/test_lti_admin.py holds their refusals.
     assert {_contract_name(route) for route in EXPECTED} == EXAMINER_ROUTES - LTI_EXAMINER_ROUTES
 
 
