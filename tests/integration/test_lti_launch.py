@@ -21,15 +21,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import jwt
 import psycopg
 import pytest
 import requests
-from exam_depository.adapters import lti_keys, lti_tool, sessions
+from exam_depository.adapters import lti_keys, sessions
 
 from local_stack.functions import LambdaContext
-from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api
+from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, Api
 from tests.lti_platform import keys
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, ResourceLink, Tool
 from tests.lti_platform.registration import TOOL_CONFIGURATION, RegisteringPlatform
@@ -95,24 +94,7 @@ class Stage:
 
 
 @pytest.fixture
-def tool_keys(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    kms = boto3.client("kms", region_name=REGION)
-    tool_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    session_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    monkeypatch.setenv("LTI_TOOL_KEY_ID", tool_key)
-    monkeypatch.setenv("LTI_SESSION_KEY_ID", session_key)
-    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "true")
-    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
-    from exam_depository import config
-
-    config.reset()
-    lti_keys.reset()
-    lti_tool.reset()
-    sessions.reset()
-
-
-@pytest.fixture
-def stage(tool_keys: None, api: Api, handler: Callable[[str], ModuleType], clean_database: str) -> Iterator[Stage]:
+def stage(lti_keys: None, api: Api, handler: Callable[[str], ModuleType], clean_database: str) -> Iterator[Stage]:
     _Bridge.handler = handler("lti_tool").lambda_handler
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Bridge)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
