@@ -203,6 +203,7 @@ def test_a_learner_lands_on_their_upload_page_with_a_ticket_used_once(stage: Sta
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert "script-src 'sha256-" in login.headers["Content-Security-Policy"]
+    assert "lti-probe-" in cookie  # the page's way to see the cookies arrived (not HttpOnly)
 
     landed = launch.post()
     location = landed.headers["Location"]

@@ -76,6 +76,11 @@ def state_cookie_name(state: str) -> str:
     return COOKIE_PREFIX + sha256_hex(state)[:8]
 
 
+def probe_cookie_name(state: str) -> str:
+    """The readable cookie set beside the state's: the login page checks that it arrived."""
+    return "lti-probe-" + sha256_hex(state)[:8]
+
+
 # --- the request, its cookies, the login's store ------------------------------------------------
 
 
@@ -129,6 +134,11 @@ class ResponseCookies:
         cookie = state_cookie_name(str(value)) if name == value else name
         self.set_cookies.append(
             f"{cookie}={value}; Path=/; Max-Age={exp or 300}; Secure; HttpOnly; SameSite=None; Partitioned"
+        )
+        # Its readable twin: the login page looks for it to learn whether this browser kept the
+        # cookies of the tool's frame (Safari's third-party frames do not) before leaving for the LMS.
+        self.set_cookies.append(
+            f"{probe_cookie_name(str(value))}=1; Path=/; Max-Age={exp or 300}; Secure; SameSite=None; Partitioned"
         )
 
 
