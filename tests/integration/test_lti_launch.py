@@ -32,7 +32,7 @@ from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, Api
 from tests.lti_platform import keys
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, ResourceLink, Tool
 from tests.lti_platform.registration import TOOL_CONFIGURATION, RegisteringPlatform
-from tests.lti_platform.server import Platform, running_platform
+from tests.lti_platform.server import Platform, login_auth_url, running_platform
 
 COURSE = "physics-101"
 
@@ -524,3 +524,16 @@ def test_a_registration_without_a_deployment_refuses_launches_until_one_is_added
             (registering.issuer,),
         ).fetchone()
     assert deployments == (0,)
+
+
+def test_a_login_without_client_id_or_by_get_finds_the_platforms_only_registration(stage: Stage) -> None:
+    """A platform may omit `client_id` (one registration per issuer) and may initiate by GET."""
+    form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": f"{stage.base}/lti/launch"}
+    for answer in (
+        requests.post(f"{stage.base}/lti/login", data=form, timeout=30),
+        requests.get(f"{stage.base}/lti/login", params=form, timeout=30),
+    ):
+        assert answer.status_code == 200, answer.text[:300]
+        auth = parse_qs(urlsplit(login_auth_url(answer)).query)
+        assert auth["client_id"] == [stage.tool.client_id]
+        assert auth["redirect_uri"] == [f"{stage.base}/lti/launch"]

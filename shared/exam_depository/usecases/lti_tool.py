@@ -127,7 +127,10 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         if request.get_param("target_link_uri") != urls["launch_url"]:
             return refusal_page(lti.refusal("wrong-target"), framed_by=framed_by)
         conf = lti_tool.RowsToolConf(conn)
-        made = lti_tool.login_of(request, conf, urls["launch_url"])
+        try:
+            made = lti_tool.login_of(request, conf, urls["launch_url"])
+        except lti_tool.LaunchRefused as refused:
+            return refusal_page(refused.refusal, framed_by=framed_by)
         storage_target = request.get_param("lti_storage_target") or None
         if request.get_param("new_window"):
             storage_target = None  # a window of its own: first-party cookies
