@@ -410,3 +410,41 @@ def test_a_teachers_lti_identity_is_never_made_by_a_first_call(api: Api, conn: C
         conn.execute(
             "INSERT INTO examiner_key (api_key_id, examiner_id) SELECT 'lti:someone', id FROM examiner LIMIT 1"
         )
+
+
+def test_the_roster_shows_who_came_from_the_lms_and_who_left_the_course(api: Api, conn: Conn) -> None:
+    import csv
+    import io
+
+    course = Course(conn)
+    course.launch(conn, "u-ann")
+    course.launch(conn, "u-bo", given_name="Bo", family_name="Chen")
+    api.create_student("plain")
+    course.sync(conn, [_member("u-ann", "Ann", "Lee")])  # Bo is no longer listed
+
+    listed = api.call("list_students", "first_page", query={"limit": "500"}).body["items"]
+    shown = {s["nickname"]: (s["from_lms"], s["left_course_at"] is not None) for s in listed}
+    assert shown == {"ann.lee": (True, False), "bo.chen": (True, True), "plain": (False, False)}
+    bo = api.call("get_student", "by_nickname", path_params={"exam_id": EXAM, "nickname": "bo.chen"}).body
+    assert bo["from_lms"] is True
+    assert bo["left_course_at"] is not None
+
+    text = api.call("list_students", "roster_csv").body
+    rows = {row["nickname"]: row for row in csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))}
+    assert (rows["ann.lee"]["from_lms"], rows["ann.lee"]["left_course_at"]) == ("true", "")
+    assert (rows["plain"]["from_lms"], rows["bo.chen"]["left_course_at"]) == ("false", bo["left_course_at"])
+
+
+def test_send_codes_skips_students_from_the_lms(api: Api, conn: Conn, mail_queue: str) -> None:
+    course = Course(conn)
+    course.launch(conn, "u-ann", email="ann@example.org")
+    api.create_student("plain", email="plain@example.org")
+
+    sent = api.call("student_mail", "send_codes", path_params={"exam_id": EXAM}, body={})
+
+    # Then only the student added by hand is invited: Ann opens the exam from her course
+    assert sent.status == 202, sent.body
+    assert sent.body["queued"] == 1
+    assert sent.body["skipped"]["from_lms"] == 1
+    invited = conn.execute("SELECT s.nickname FROM message m JOIN student s ON s.id = m.student_id").fetchall()
+    assert invited == [{"nickname": "plain"}]
