@@ -1,6 +1,7 @@
 """GET /, GET /verify, GET /examiner and their assets: the student's and reviewer's pages and the
 examiner's console (no key to load them, no build step; the console asks for its key itself)."""
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ STATIC = Path(__file__).parent / "static"
 # mail.js: the console's codes by email, addresses and the emails' states, loaded with files.js.
 # A page and its scripts may come from caches up to 5 minutes apart: its interface stays, or it is
 # given a new name.
-SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js", "team.js", "files.js", "mail.js")
+# lti.js: the console's LMS parts (a session's landing, the deep-link picker, an exam's courses,
+# registrations), loaded by examiner.js when a session lands or an exam is drawn.
+SCRIPTS = ("retry.js", "i18n.js", "upload.js", "verify.js", "examiner.js", "team.js", "files.js", "mail.js", "lti.js")
 # The catalogues, one per language, served flat (API Gateway's /static/{asset} is one segment):
 # static/i18n/de.json is /static/i18n-de.json.
 CATALOGUES = {f"i18n-{path.stem}.json": f"i18n/{path.name}" for path in sorted((STATIC / "i18n").glob("*.json"))}
@@ -39,12 +42,25 @@ def _file(name: str) -> str:
     return (STATIC / CATALOGUES.get(name, name)).read_text()
 
 
-def _security_headers(connect_src: str) -> dict[str, str]:
+def _framing(from_a_course: bool) -> tuple[str, str]:
+    """Who may frame the page and where its forms may post: nobody and nowhere, except a page opened
+    from a course (`?lti=1`), which an LMS shows in its iframe and whose deep-link answer is posted
+    back to the LMS. Which LMS is not known here (no database): any https origin, as a framing
+    stranger finds nothing signed in there (the session lives in the frame's partitioned storage)."""
+    if not from_a_course:
+        return "'none'", "'none'"
+    loopback = " http://localhost:* http://127.0.0.1:*" if os.environ.get("LTI_ALLOW_LOOPBACK") == "true" else ""
+    return f"https:{loopback}", f"'self' https:{loopback}"
+
+
+def _security_headers(connect_src: str, *, from_a_course: bool = False) -> dict[str, str]:
     # Scripts and styles from this origin only, and requests to the API and at most S3.
+    frame_ancestors, form_action = _framing(from_a_course)
     return {
         "Content-Security-Policy": (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src {connect_src}; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+            f"connect-src {connect_src}; form-action {form_action}; base-uri 'none'; "
+            f"frame-ancestors {frame_ancestors}"
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -52,18 +68,20 @@ def _security_headers(connect_src: str) -> dict[str, str]:
     }
 
 
-def _page(name: str, connect_src: str = "'self'") -> Response[str]:
+def _page(name: str, connect_src: str = "'self'", *, lti_frameable: bool = False) -> Response[str]:
     # Links are relative to the stage root: /v1/ on AWS, / locally.
     stage_path = app.current_event.request_context.path or "/"
     base = stage_path[: len(stage_path) - len(app.current_event.path)] + "/"
     body = _file(name).replace("{{base}}", base)
-    return Response(200, "text/html; charset=utf-8", body, headers=_security_headers(connect_src))
+    from_a_course = lti_frameable and app.current_event.get_query_string_value("lti") == "1"
+    headers = _security_headers(connect_src, from_a_course=from_a_course)
+    return Response(200, "text/html; charset=utf-8", body, headers=headers)
 
 
 @app.get("/", include_in_schema=False)
 def upload_page() -> Response[str]:
     # The student's browser posts the file straight to S3.
-    return _page("upload.html", f"'self' {storage.upload_origin()}")
+    return _page("upload.html", f"'self' {storage.upload_origin()}", lti_frameable=True)
 
 
 @app.get("/verify", include_in_schema=False)
@@ -75,7 +93,7 @@ def verify_page() -> Response[str]:
 def examiner_console() -> Response[str]:
     # The examiner's browser posts the question paper straight to S3 (the ZIP and the roster
     # download are navigations, not requests).
-    return _page("examiner.html", f"'self' {storage.upload_origin()}")
+    return _page("examiner.html", f"'self' {storage.upload_origin()}", lti_frameable=True)
 
 
 @app.get("/static/<asset>", include_in_schema=False)

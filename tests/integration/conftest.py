@@ -218,12 +218,17 @@ class Api:
         )
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 
-    def page(self, path: str, *, function: str = "serve_pages", stage: str | None = None) -> ApiResponse:
+    def page(
+        self, path: str, *, function: str = "serve_pages", stage: str | None = None, query: dict[str, str] | None = None
+    ) -> ApiResponse:
         """GET a page or asset route, shaped as API Gateway sends it (stage prefix included)."""
         event = sample_event("serve_pages", "upload_page")
         resource = re.sub(r"/(static|docs)/[^/]+$", r"/\1/{asset}", path)
         asset = path.rsplit("/", 1)[1] if resource != path else None
         event |= {"resource": resource, "path": path, "pathParameters": {"asset": asset} if asset else None}
+        if query is not None:
+            multi = {name: [value] for name, value in query.items()}
+            event |= {"queryStringParameters": query, "multiValueQueryStringParameters": multi}
         event["requestContext"] |= {"resourcePath": resource, "path": f"/{stage}{path}" if stage else path}
         return _response(self._handler(function).lambda_handler(event, LambdaContext()))
 

@@ -38,12 +38,42 @@ def test_the_pages_are_self_contained_under_a_strict_csp(api: Api, path: str, sc
     assert "<script>" not in response.body  # no inline script
     # The console's team parts (members, invitations, the audit log) load when first opened, its
     # files' part (accepted types, malware checks, release) once signed in.
-    later = ["team.js", "files.js"] if script == "examiner.js" else []
+    later = ["team.js", "files.js", "lti.js"] if script == "examiner.js" else []
     for asset in ("app.css", "retry.js", "i18n.js", script, *later):
         served = api.page(f"/static/{asset}")
         assert served.status == 200
         assert "http" not in served.body.replace("http://www.w3.org", "")  # no CDN, no font service
     assert api.page("/static/secrets.json").status == 404
+
+
+def _directives(csp: str) -> dict[str, str]:
+    return {name: value.strip() for name, _, value in (part.strip().partition(" ") for part in csp.split(";"))}
+
+
+@pytest.mark.parametrize("path", ["/", "/examiner"])
+def test_only_a_page_opened_from_a_course_may_be_framed_and_post_back_to_it(
+    api: Api, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = _directives(api.page(path).headers["Content-Security-Policy"])
+    other = _directives(api.page(path, query={"lti": "yes"}).headers["Content-Security-Policy"])
+    framed = _directives(api.page(path, query={"lti": "1"}).headers["Content-Security-Policy"])
+    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "true")
+    tested = _directives(api.page(path, query={"lti": "1"}).headers["Content-Security-Policy"])
+
+    assert (alone["frame-ancestors"], alone["form-action"]) == ("'none'", "'none'")
+    assert other == alone
+    assert (framed["frame-ancestors"], framed["form-action"]) == ("https:", "'self' https:")
+    assert {name: value for name, value in framed.items() if name not in ("frame-ancestors", "form-action")} == {
+        name: value for name, value in alone.items() if name not in ("frame-ancestors", "form-action")
+    }
+    assert tested["frame-ancestors"] == "https: http://localhost:* http://127.0.0.1:*"
+    assert tested["form-action"] == "'self' https: http://localhost:* http://127.0.0.1:*"
+
+
+def test_the_reviewer_page_is_never_framed(api: Api) -> None:
+    csp = _directives(api.page("/verify", query={"lti": "1"}).headers["Content-Security-Policy"])
+
+    assert (csp["frame-ancestors"], csp["form-action"]) == ("'none'", "'none'")
 
 
 @pytest.mark.parametrize("language", ["en", "de", "fr"])

@@ -5,7 +5,8 @@ at 127.0.0.1, as an LMS and a tool are):
 
 - `GET /course/<context>?as=<user>&frame=1|0&storage=0|1`: the course page. Each resource link is a
   form posting the OIDC login initiation to its tool (into the iframe `tool` when `frame=1`); an
-  instructor also sees "Add <tool>" (a deep-linking request).
+  instructor also sees "Add <tool>" (a deep-linking request). With `storage=1` the page holds the
+  platform's storage frame (`storage_frame.py`, served at its `PATH`) and the logins name it.
 - `GET /auth`: the OIDC authorization endpoint (the tool's login sends the browser here): checks the
   request, then auto-posts the signed launch (`id_token`, `state`) to the `redirect_uri`.
 - `POST /deep-link-return`: the deep-linking response, verified against the tool's key set; the
@@ -42,7 +43,7 @@ import requests
 import requests.adapters
 from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
 
-from tests.lti_platform import keys, tokens
+from tests.lti_platform import keys, storage_frame, tokens
 from tests.lti_platform.platform import (
     INSTRUCTOR,
     LEARNER,
@@ -641,6 +642,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if split.path == "/.well-known/jwks.json":
                 self._json(200, self.owner.jwks())
+            elif split.path == storage_frame.PATH:
+                self._html(200, storage_frame.page())
             elif parts[0] == "course" and len(parts) == 2:
                 self._course_page(parts[1], query)
             elif split.path == "/auth":
@@ -715,6 +718,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"<h1>{html.escape(course.title)}</h1><p>Signed in as {html.escape(user.name or user.id)}</p>"
                 + "".join(forms)
                 + (frame if framed else "")
+                + (storage_frame.frame_tag(owner.issuer) if storage else "")
             )
         self._html(200, _page(course.title, body))
 

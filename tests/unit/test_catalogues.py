@@ -27,8 +27,9 @@ PAGES = ("upload.html", "verify.html")
 # The scripts whose words come from the catalogues (retry.js speaks on both pages).
 SCRIPTS = ("upload.js", "verify.js", "i18n.js", "retry.js")
 # The console's scripts that keep their words by key (team.js: members, invitations, the audit log;
-# files.js: accepted types, malware checks, release; mail.js: codes by email, addresses, the emails' states).
-CONSOLE_SCRIPTS = ("examiner.js", "team.js", "files.js", "mail.js")
+# files.js: accepted types, malware checks, release; mail.js: codes by email, addresses, the emails' states;
+# lti.js: a teacher's landing from their course, the deep-link picker, an exam's courses, LMS connections).
+CONSOLE_SCRIPTS = ("examiner.js", "team.js", "files.js", "mail.js", "lti.js")
 # The console's HTML buttons that open the team parts, by their keys.
 CONSOLE_BUTTONS = {"join-exam": "team.join.open", "open-members": "team.members.open", "open-audit": "team.audit.open"}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -248,3 +249,17 @@ def test_every_kind_every_found_type_and_every_scan_state_is_said_in_words() -> 
     assert sorted(key.removeprefix("files.kind.") for key in english if key.startswith("files.kind.")) == sorted(KINDS)
     assert all(f'"files.scan.{state}"' in files for state in get_args(ScanState))
     assert all(f"scan.{state}" in english for state in get_args(ScanState))
+
+
+def test_the_consoles_lms_words_are_the_english_catalogues_and_the_upload_pages_are_its_own() -> None:
+    pair = re.compile(r'"(lti\.[a-z0-9._-]+)": "([^"]*)"')
+    words = dict(pair.findall((STATIC / "lti.js").read_text()))
+    english = catalogue("en")
+
+    assert words, "lti.js keeps its words by key"
+    assert words == {key: text for key, text in english.items() if key.startswith("lti.") and ".upload." not in key}
+    # The upload page reads its LMS words from the catalogues, in the student's language.
+    upload = keys_in_scripts() | set(words_of("upload.html").texts)
+    assert sorted(key for key in english if key.startswith("lti.upload.")) == sorted(
+        key for key in upload if key.startswith("lti.upload.")
+    )

@@ -220,7 +220,8 @@ async function problemOf(response) {
 // (the examiner is shown the problem's detail, with Try again).
 async function call(method, path, { json, file, accept, anyone } = {}) {
   // `anyone`: a route open to anyone with the code (a reviewer's): the key is not sent there.
-  const headers = anyone ? {} : { "x-api-key": sessionStorage.getItem(KEY) || "" };
+  const lti = sessionStorage["lti-session"]; // a teacher launched from their course: lti.js
+  const headers = anyone ? {} : lti ? { Authorization: `Bearer ${lti}` } : { "x-api-key": sessionStorage.getItem(KEY) || "" };
   if (json) headers["Content-Type"] = "application/json";
   if (file) headers["Content-Type"] = "text/csv";
   if (accept) headers.Accept = accept;
@@ -235,6 +236,7 @@ async function call(method, path, { json, file, accept, anyone } = {}) {
     signOut("The service refused your key. Check it with your administrator and sign in again.");
     throw new Refused(403, { detail: "The key was refused.", signedOut: true });
   }
+  if (response.status === 401) signOut((await problemOf(response.clone())).detail); // the session ended
   if (response.status === 504) {
     // API Gateway stopped waiting; the function may have finished the change after that.
     throw new Refused(504, { detail: "The service took too long to answer: the change may or may not be made. Check, then try again." });
@@ -1364,7 +1366,8 @@ async function deleteExam() {
 
 // Parts loaded when first needed, so that the console's first load stays light: team.js when one of
 // its parts is opened, files.js (accepted types, malware checks, release) and mail.js (codes by
-// email, addresses, the emails' states) once signed in.
+// email, addresses, the emails' states) once signed in, lti.js (courses in an LMS) with them or when a
+// teacher lands from their course.
 const parts = {};
 function load(name) {
   return parts[name] ||= new Promise((resolve, reject) => document.body.append(el("script", {
@@ -1373,7 +1376,7 @@ function load(name) {
   })));
 }
 // files.js's and mail.js's share of drawing an exam, a student or a file, and of the exam's forms.
-const extras = (draw) => Promise.all([load("files"), load("mail")]).then(() => [fileParts, mailParts].forEach(draw), () => {});
+const extras = (draw) => Promise.all([load("files"), load("mail"), load("lti")]).then(() => [fileParts, mailParts, ltiParts].forEach(draw), () => {});
 const extraFields = async (form, shown) => (await Promise.all([load("files"), load("mail")]), { ...fileParts.fields(form, shown), ...mailParts.fields(form, shown) });
 function teamButton(id, part) {
   $(id).addEventListener("click", () => attempt(async () => {
@@ -1400,6 +1403,7 @@ function fillZones() {
 }
 
 function start() {
+  if (/session=/.test(location.hash) || sessionStorage["lti-session"]) return attempt(() => load("lti").then(() => ltiParts.land()));
   const notice = JSON.parse(sessionStorage.getItem(NOTICE) || "null");
   sessionStorage.removeItem(NOTICE);
   if (!sessionStorage.getItem(KEY)) {

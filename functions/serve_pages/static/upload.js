@@ -5,6 +5,8 @@
 // no server, no log and no Referer. The fragment leaves the address bar and the history entry
 // first, before anything else reads the page's address: a bookmark, a shared screen or the back
 // button does not keep it. Any other fragment goes too (the page has no anchors).
+// A student launched from their course comes with a one-time ticket instead (#ticket=…, forgotten
+// the same way), which the page exchanges for their code.
 function takeLink() {
   const fragment = window.location.hash;
   if (!fragment) return null;
@@ -12,7 +14,11 @@ function takeLink() {
   let text = "";
   try { text = decodeURIComponent(fragment); } catch (err) { text = ""; }
   const found = /^#code=([0-9A-Za-z -]{1,64})$/.exec(text);
-  return { code: found ? found[1] : null, meant: fragment.startsWith("#code") };
+  const ticket = /^#ticket=([A-Za-z0-9_-]{16,128})$/.exec(text);
+  return {
+    code: found ? found[1] : null, meant: fragment.startsWith("#code"),
+    ticket: ticket ? ticket[1] : null, fromCourse: fragment.startsWith("#ticket"),
+  };
 }
 const linked = takeLink();
 const api = document.body.dataset.api;
@@ -702,14 +708,45 @@ $("start-cancel").addEventListener("click", () => $("start-dialog").close("cance
 $("start-confirm").addEventListener("click", () => $("start-dialog").close("start"));
 $("start-dialog").addEventListener("close", () => { if ($("start-dialog").returnValue === "start") startExam(); });
 $("paper-button").addEventListener("click", downloadPaper);
+// From the course: the ticket is exchanged once for the student's code, which this tab keeps
+// (sessionStorage: a reload inside the course's frame keeps the page) and which no address holds.
+const COURSE_CODE = "exam-depository-course-code";
+async function openTicket(ticket) {
+  await i18n.ready;
+  clearError();
+  say(words("upload.code.looking-up"));
+  const result = await call("POST", "lti/tickets", { ticket });
+  if (result.gaveUp) { fail(advice(result.gaveUp)); return; }
+  if (result.status !== 200 || !result.data.upload_code) {
+    fail(words(result.status === 410 ? "lti.upload.ticket-used" : "lti.upload.ticket-failed"));
+    return;
+  }
+  sessionStorage.setItem(COURSE_CODE, result.data.upload_code);
+  openFromCourse();
+}
+// The page as for a code, with no code field, and saying where it was opened from.
+function openFromCourse() {
+  $("code-form").hidden = true;
+  $("from-course").hidden = false;
+  $("code").value = sessionStorage.getItem(COURSE_CODE);
+  loadStudent();
+}
 // The code from the link, looked up as Continue does; also from a link opened in this tab later.
 function openLink(link) {
-  if (link && link.code) {
+  if (link && link.ticket) {
+    openTicket(link.ticket);
+  } else if (link && link.fromCourse) {
+    i18n.ready.then(() => fail(words("lti.upload.ticket-failed")));
+  } else if (link && link.code) {
     $("code").value = link.code;
     loadStudent().then(() => { if (code && !said.status) say(words("upload.link.opened")); });
   } else if (link && link.meant) {
     i18n.ready.then(() => fail(words("upload.link.unreadable")));
   }
 }
-openLink(linked);
+if (!linked && new URLSearchParams(window.location.search).get("lti") === "1" && sessionStorage.getItem(COURSE_CODE)) {
+  openFromCourse();
+} else {
+  openLink(linked);
+}
 window.addEventListener("hashchange", () => openLink(takeLink()));
