@@ -306,13 +306,14 @@ def _learner(stage: Stage) -> None:
 REFUSED = "urn:exam-depository:problem:lti-"
 
 
-def test_a_forged_id_token_is_refused(stage: Stage) -> None:
+def test_a_forged_id_token_is_refused(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
     _learner(stage)
     forged = stage.platform.forge_launch(
         stage.tool, "ann", stage.link, browser=browser(), key=keys.stranger(), kid=keys.platform().kid
     )
     answer = forged.post()
     assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "signature")
+    assert '"LtiLaunchRefused"' in capsys.readouterr().out  # the metric its alarm counts
 
 
 def test_an_expired_id_token_is_refused(stage: Stage) -> None:

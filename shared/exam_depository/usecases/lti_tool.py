@@ -30,7 +30,7 @@ from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import RegistrationExists, TicketUsed
 from exam_depository.domain.lti_inputs import RegistrationIn
 from exam_depository.domain.sessions import Session
-from exam_depository.observability import logger
+from exam_depository.observability import MetricUnit, logger, metrics
 
 LOGIN_LIFETIME = timedelta(minutes=5)
 TICKET_LIFETIME = timedelta(minutes=2)
@@ -101,6 +101,8 @@ def _framers(*urls: str | None) -> tuple[str, ...]:
 
 def refusal_page(refusal: lti.LtiRefusal, *, framed_by: tuple[str, ...] = ()) -> Page:
     logger.info("LTI launch refused", extra={"lti_refusal": refusal.kind, "status": refusal.status})
+    # Alarmed on (LtiLaunchRefusedAlarm): many at once is a misconfigured platform, or an attack.
+    metrics.add_metric(name="LtiLaunchRefused", unit=MetricUnit.Count, value=1)
     values = {"sentence": refusal.sentence, "type": refusal.problem_type}
     return Page("refused.html", values, status=refusal.status, framed_by=framed_by)
 
