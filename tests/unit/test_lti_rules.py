@@ -301,7 +301,7 @@ def _applied(members: list[Member], current: list[CurrentLearner]) -> list[Curre
     for student_id, member in diff.update:
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         by_id[student_id] = replace(by_id[student_id], first_name=first, last_name=last, email=member.email)
-    for n, member in enumerate(diff.add, start=1000):
+    for n, member in enumerate(diff.add, start=max(by_id, default=0) + 1):  # new entries, new ids
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         by_id[n] = CurrentLearner(n, member.sub, False, first, last, member.email)
     return list(by_id.values())
