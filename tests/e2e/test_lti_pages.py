@@ -312,6 +312,7 @@ def test_a_teacher_lands_in_the_console_on_the_exam_with_the_session_and_no_key(
     expect(panel).to_contain_text("Physics 101 on lms.example.edu")
     expect(panel).to_contain_text("Gradebook column")
     expect(panel).to_contain_text("Gradebook: 4 sent · 1 waiting · 0 failed")
+    expect(page.get_by_role("button", name="Courses in an LMS…")).to_be_hidden()  # shown at once instead
     assert axe_serious(page) == []
     _shot(page, "lti-teacher-landing")
 
@@ -407,6 +408,7 @@ def test_a_key_holder_connects_an_lms_dynamically_or_by_hand_and_sees_the_tools_
     tab: tuple[Page, LmsRoutes], stack: Stack
 ) -> None:
     page, lms = tab
+    stack.create_exam("lti-key-panel", title="Not in a course")
     page.goto(f"{stack.api}/examiner")
     page.get_by_label("Your examiner key").fill(stack.key or "")
     page.get_by_role("button", name="Sign in").click()
@@ -451,6 +453,19 @@ def test_a_key_holder_connects_an_lms_dynamically_or_by_hand_and_sees_the_tools_
     ]  # fmt: skip
     assert axe_serious(page) == []
     _shot(page, "lti-connections")
+
+    # An exam's courses open from a button (they are not asked for at each opening)
+    Console(page, stack).open_exam("Not in a course")
+    asked = len([path for _, path, *_ in lms.sent if path == "exams/lti-key-panel/lti"])
+    courses = page.get_by_role("button", name="Courses in an LMS…")
+    courses.click()
+    expect(page.get_by_role("heading", name="Courses in an LMS")).to_be_focused()
+    expect(page.locator("#lti-panel")).to_contain_text("This exam is in no course yet.")
+    expect(courses).to_have_attribute("aria-expanded", "true")
+    assert (asked, len([path for _, path, *_ in lms.sent if path == "exams/lti-key-panel/lti"])) == (0, 1)
+    assert axe_serious(page) == []
+    courses.click()
+    expect(page.locator("#lti-panel")).to_be_hidden()
 
 
 def test_a_session_is_offered_no_lms_connections(tab: tuple[Page, LmsRoutes], stack: Stack) -> None:
