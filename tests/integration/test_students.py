@@ -64,8 +64,11 @@ def test_create_student_keeps_names_exactly_and_returns_a_grouped_upload_code(ap
         "email_state",
         "email_state_at",
         "email_shared",
+        "from_lms",
+        "left_course_at",
     }
     assert (student["email_state"], student["email_state_at"], student["email_shared"]) == (None, None, False)
+    assert (student["from_lms"], student["left_course_at"]) == (False, None)
 
 
 def test_a_duplicate_nickname_is_a_conflict(api: Api) -> None:
@@ -734,7 +737,7 @@ def test_the_roster_downloads_as_csv_with_codes_safe_in_a_spreadsheet_and_import
     text = response.body
     assert text.startswith(
         "\ufeffnickname,first_name,last_name,email,email_state,upload_code,pseudonym,started_at,due_at,cutoff_at,"
-        "extra_time_percent,extra_time_minutes\r\n"
+        "extra_time_percent,extra_time_minutes,from_lms,left_course_at\r\n"
     )
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))[1:]
     assert len(rows) == len(ROSTER)

@@ -1074,3 +1074,111 @@ def test_the_claim_token_migration_rolls_back_and_applies_again(before_claim_tok
         ).fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM message").fetchone() == (3,)
     assert schema.migrate(url) == ["0014.claim-token", "0015.address-invitations", "0016.lti"]
+
+
+# --- before LTI (0015) ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def before_lti_database(server_url: str, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[str]:
+    """A database of its own at schema 0015 (mail, before LTI), filled as that release did: an
+    examiner's exam with two students, one of them with an address."""
+    with _database_at(server_url, "0015.address-invitations") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            examiner = conn.execute("INSERT INTO examiner DEFAULT VALUES RETURNING id").fetchone()
+            assert examiner is not None
+            conn.execute("INSERT INTO examiner_key (api_key_id, examiner_id) VALUES (%s, %s)", (EXAMINER, examiner[0]))
+            exam = conn.execute(OLDER_LAYERS_INSERT, (examiner[0], "physics", "Physics")).fetchone()
+            assert exam is not None
+            for nickname, email in (("ana", "ana@example.org"), ("ben", None)):
+                conn.execute(
+                    """INSERT INTO student (exam_id, nickname, first_name, last_name, email, email_address,
+                                            upload_code, pseudonym)
+                       VALUES (%s, %s, 'A', 'B', %s, %s, %s, %s)""",
+                    (exam[0], nickname, email, email, codes.new_code(), codes.new_pseudonym()),
+                )
+        _served(url, monkeypatch)
+        yield url
+        db.reset()
+
+
+def _rollback_lti(url: str) -> None:
+    backend = get_backend(schema._yoyo_url(url))
+    every = read_migrations(str(schema.MIGRATIONS))
+    with backend.lock():
+        backend.rollback_migrations(
+            backend.to_rollback(every.__class__([m for m in every if m.id > "0015.address-invitations"]))
+        )
+
+
+def test_a_database_from_before_lti_keeps_its_rosters_takes_a_course_and_rolls_back(
+    before_lti_database: str, handler: Callable[[str], ModuleType]
+) -> None:
+    from exam_depository.adapters.db import lti
+    from exam_depository.domain.lti import LaunchFacts
+
+    url = before_lti_database
+
+    # When this release's migration runs
+    assert schema.migrate(url) == ["0016.lti"]
+
+    # Then the roster is as it was, and no student came from a course
+    api = Api(handler)
+    exam = api.call("get_exam", "by_id", path_params={"exam_id": "physics"})
+    assert exam.status == 200, exam.body
+    ana = api.call("get_student", "by_nickname", path_params={"exam_id": "physics", "nickname": "ana"}).body
+    assert (ana["first_name"], ana["email"]) == ("A", "ana@example.org")
+
+    # And a course can place the exam, a learner land in it and a teacher get an identity
+    with psycopg.connect(url, autocommit=True) as conn:
+        registration = conn.execute(
+            """INSERT INTO lti_registration (owner_id, issuer, client_id, auth_login_url, auth_token_url,
+                                             key_set_url, how)
+               SELECT examiner_id, 'https://lms.example', 'c1', 'https://lms.example/auth', 'https://lms.example/token',
+                      'https://lms.example/jwks', 'manual' FROM examiner_key WHERE api_key_id = %s
+               RETURNING id""",
+            (EXAMINER,),
+        ).fetchone()
+        assert registration is not None
+        conn.execute("INSERT INTO lti_deployment VALUES (%s, 'd1')", (registration[0],))
+        link_id = uuid.uuid4()
+        conn.execute(
+            """INSERT INTO lti_link (id, exam_pk, registration_id, deployment_id, context_id, lineitem_url)
+               SELECT %s, id, %s, 'd1', 'course-1', 'https://lms.example/lineitems/1'
+                 FROM exam WHERE slug = 'physics'""",
+            (link_id, registration[0]),
+        )
+        teacher = conn.execute(
+            """WITH x AS (INSERT INTO examiner DEFAULT VALUES RETURNING id),
+                    u AS (INSERT INTO lti_user (registration_id, sub, examiner_id) SELECT %s, 'teacher', id FROM x
+                          RETURNING public_id, examiner_id)
+               INSERT INTO examiner_key (api_key_id, examiner_id) SELECT 'lti:' || public_id, examiner_id FROM u
+               RETURNING api_key_id""",
+            (registration[0],),
+        ).fetchone()
+        assert teacher is not None
+    with db.transaction() as conn:
+        found = conn.execute("SELECT id FROM exam WHERE slug = 'physics'").fetchone()
+        assert found is not None
+        facts = LaunchFacts(
+            registration_id=registration[0], deployment_id="d1", sub="learner-1",
+            message_type="LtiResourceLinkRequest", roles=("Learner",), context_id="course-1", context_title=None,
+            resource_link_id="rl", custom={}, given_name="Cem", family_name="Öz", name=None, email=None, locale=None,
+            ags=None, memberships_url=None, deep_linking=None, target_link_uri="https://tool.example/lti/launch",
+        )  # fmt: skip
+        learner = lti.learner_for_launch(
+            conn, found["id"], link_id, facts, email=None, email_address=None, now=datetime.now(UTC)
+        )
+    assert (learner.created, learner.nickname) == (True, "cem.oz")
+
+    # When the release is rolled back: the teacher's lti: key and every LTI table go; the students stay
+    _rollback_lti(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('lti_registration'), to_regclass('lti_score')").fetchone() == (
+            None,
+            None,
+        )
+        assert conn.execute("SELECT count(*) FROM examiner_key WHERE api_key_id LIKE 'lti:%'").fetchone() == (0,)
+        assert conn.execute("SELECT nickname FROM student ORDER BY id").fetchall() == [("ana",), ("ben",), ("cem.oz",)]
+    # And migrating again applies it
+    assert schema.migrate(url) == ["0016.lti"]

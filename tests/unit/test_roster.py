@@ -145,8 +145,8 @@ def test_the_roster_csv_has_a_bom_crlf_and_quotes_what_needs_quoting() -> None:
     text = roster_csv([{"nickname": "a", "first_name": "=1+1", "last_name": 'O"Brien, Jr.', "email": None}])
     assert text == (
         "\ufeffnickname,first_name,last_name,email,email_state,upload_code,pseudonym,started_at,due_at,cutoff_at,"
-        "extra_time_percent,extra_time_minutes\r\n"
-        'a,\'=1+1,"O""Brien, Jr.",,,,,,,,,\r\n'
+        "extra_time_percent,extra_time_minutes,from_lms,left_course_at\r\n"
+        'a,\'=1+1,"O""Brien, Jr.",,,,,,,,,,,\r\n'
     )
 
 

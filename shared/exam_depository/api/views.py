@@ -302,6 +302,8 @@ def roster_download(exam_row: ExamRow, rows: list[StudentRow]) -> tuple[str, str
                 "cutoff_at": rfc3339(window.cutoff_at),
                 "extra_time_percent": str(row.extra_time_percent),
                 "extra_time_minutes": str(row.extra_time_minutes),
+                "from_lms": "true" if row.from_lms else "false",
+                "left_course_at": rfc3339(row.left_course_at) if row.left_course_at is not None else None,
             }
         )
     return f"{exam_row.exam_id}-roster.csv", roster_csv(lines)
@@ -321,6 +323,8 @@ def _student_fields(row: StudentRow, shown: Disclosure) -> dict[str, Any]:
         "email_state": row.email_state if names else None,
         "email_state_at": row.email_state_at if names else None,
         "email_shared": row.email_shared if names else None,
+        "from_lms": row.from_lms,
+        "left_course_at": row.left_course_at,
     }
 
 

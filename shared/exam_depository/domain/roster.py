@@ -30,6 +30,8 @@ DOWNLOAD_COLUMNS = (
     "cutoff_at",
     "extra_time_percent",
     "extra_time_minutes",
+    "from_lms",
+    "left_course_at",
 )
 OPTIONAL_COLUMNS = ("email", *DOWNLOAD_COLUMNS)
 EXPORT_COLUMNS = ("nickname", "first_name", "last_name", "email", *DOWNLOAD_COLUMNS)

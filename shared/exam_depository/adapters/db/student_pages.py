@@ -10,7 +10,7 @@ from datetime import datetime
 
 from exam_depository.adapters.db import audit, windows
 from exam_depository.adapters.db.exams import ExamRow
-from exam_depository.adapters.db.students import EMAIL_SHARED
+from exam_depository.adapters.db.students import EMAIL_SHARED, FROM_LMS, LEFT_COURSE_AT
 from exam_depository.adapters.db.submissions import LATEST, downloadable, earlier_file_kept
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.audit import Event
@@ -96,6 +96,8 @@ _SUMMARY_JSON = (
             "email_state": "CASE WHEN %(show_names)s THEN s.email_state END",
             "email_state_at": "CASE WHEN %(show_names)s THEN " + _INSTANT.format(t="s.email_state_at") + " END",
             "email_shared": f"CASE WHEN %(show_names)s THEN {EMAIL_SHARED} END",
+            "from_lms": FROM_LMS,
+            "left_course_at": _INSTANT.format(t=LEFT_COURSE_AT),
             "attempts_used": "attempts.used",
             "attempts_left": "greatest(0, exam.max_attempts + s.extra_attempts - attempts.used)",
             "max_attempts": "exam.max_attempts + s.extra_attempts",

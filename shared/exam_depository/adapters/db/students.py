@@ -16,9 +16,13 @@ from exam_depository.domain.rules import Clock, clock_of
 # Another student of the exam has the student `s`'s address (allowed: a shared family mailbox; shown).
 EMAIL_SHARED = """EXISTS (SELECT FROM student o
     WHERE o.exam_id = s.exam_id AND o.email_address = s.email_address AND o.id <> s.id)"""
+# The student `s` was made or matched from a course of an LMS, and when the course stopped listing them.
+FROM_LMS = "EXISTS (SELECT FROM lti_learner l WHERE l.student_id = s.id)"
+LEFT_COURSE_AT = "(SELECT l.left_at FROM lti_learner l WHERE l.student_id = s.id)"
 _STUDENT_COLUMNS = f"""s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
     s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
-    s.extra_time_minutes, s.email_state, s.email_state_at, {EMAIL_SHARED} AS email_shared"""
+    s.extra_time_minutes, s.email_state, s.email_state_at, {EMAIL_SHARED} AS email_shared,
+    {FROM_LMS} AS from_lms, {LEFT_COURSE_AT} AS left_course_at"""
 SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
@@ -48,6 +52,8 @@ class StudentRow:
     email_state: EmailState | None  # of their latest message (null: never mailed, or a new address)
     email_state_at: datetime | None
     email_shared: bool  # another student of the exam has the same address
+    from_lms: bool  # made or matched from a course of an LMS (its names follow the platform's)
+    left_course_at: datetime | None  # when the course stopped listing them (they keep everything)
 
     def clock(self, duration_minutes: int | None) -> Clock | None:
         """The student's clock in an exam of this duration (None: not timed)."""

@@ -46,6 +46,13 @@ class Student(ApiModel):
     email_shared: bool | None = Field(
         description="Another student of the exam has the same address (allowed; shown)." + HIDDEN
     )
+    from_lms: bool = Field(
+        description="Made or matched from a course of an LMS: their names and address follow the platform's."
+    )
+    left_course_at: datetime | None = Field(
+        description="When the LMS's course stopped listing them (null: listed, or not from an LMS). They keep their "
+        "files and may still hand in; launching again or a later sync lists them again."
+    )
 
 
 class StudentSummary(Student):
