@@ -92,6 +92,11 @@ def main() -> None:
             "mail_dead_letter_queue_url": queues.mail_dead_letter_url,
             "mail_events_queue_url": queues.mail_events_queue_url,
             "mail_events_dead_letter_queue_url": queues.mail_events_dead_letter_url,
+            "lti_login_url": f"http://127.0.0.1:{api_port}/lti/login",
+            "lti_launch_url": f"http://127.0.0.1:{api_port}/lti/launch",
+            "lti_jwks_url": f"http://127.0.0.1:{api_port}/lti/jwks.json",
+            "lti_jobs_queue_url": queues.lti_jobs_queue_url,
+            "lti_jobs_dead_letter_queue_url": queues.lti_jobs_dead_letter_url,
             "mailbox": str(local_dir / MAILBOX_DIR),
             "sender_address": os.environ["SENDER_ADDRESS"],
             "configuration_set": os.environ["CONFIGURATION_SET"],
@@ -228,6 +233,9 @@ def _start_services(
             "UPLOAD_PAGE_URL": f"http://127.0.0.1:{api_port}/",
             "VERIFY_PAGE_URL": f"http://127.0.0.1:{api_port}/verify",
             "MAIL_QUEUE_URL": queues.mail_queue_url,
+            # LTI: the tool's address as the platform and the browser reach it, and its jobs' queue.
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+            "LTI_JOBS_QUEUE_URL": queues.lti_jobs_queue_url,
         }
     )
     if os.environ["SENDER_ADDRESS"]:
@@ -288,6 +296,7 @@ def _start_services(
     for function, url, arn in (
         ("send_messages", queues.mail_queue_url, queues.mail_queue_arn),
         ("record_mail_events", queues.mail_events_queue_url, queues.mail_events_queue_arn),
+        ("lti_worker", queues.lti_jobs_queue_url, queues.lti_jobs_queue_arn),
     ):
         pool = FunctionPool(function, limits[function])
         for _ in range(limits[function] or 1):
@@ -333,6 +342,9 @@ Exam Depository is running locally (up in {seconds:.1f} s).
   S3 endpoint    {stack["s3_endpoint"]}   bucket {stack["bucket"]}
   Mailbox        {_shown(Path(stack["mailbox"]))}/   (every email sent, as delivered)
   SES's list     {stack["s3_endpoint"]}/_ministack/ses/messages   (what SES accepted)
+  LTI tool       login {stack["lti_login_url"]}
+                 launch and redirect {stack["lti_launch_url"]}
+                 keys {stack["lti_jwks_url"]}   (make lti-platform: a course to launch from)
 
 Try:  curl -s {api}/exams -H "x-api-key: {stack["api_key"]}"   (README.md walks through the rest)
 Another examiner: make examiner-key (prints a new key)

@@ -9,7 +9,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from local_stack.processes import spawn, wait_for
 
@@ -31,6 +31,9 @@ class Queues:
     mail_events_queue_url: str
     mail_events_queue_arn: str
     mail_events_dead_letter_url: str
+    lti_jobs_queue_url: str
+    lti_jobs_queue_arn: str
+    lti_jobs_dead_letter_url: str
 
 
 class MiniStack:
@@ -98,14 +101,18 @@ class MiniStack:
 
 
 RECEIPT_KEY_ALIAS = "alias/exam-depository-local-receipts"
+# The LTI tool's RS256 key and the sessions' ES256 key, as the template's aliases name them.
+LTI_TOOL_KEY_ALIAS = "alias/exam-depository-local-lti-tool"
+LTI_SESSION_KEY_ALIAS = "alias/exam-depository-local-lti-sessions"
 # The prefixes of template.yaml's notifications (tests/unit/test_template.py holds them the same).
 NOTIFIED_PREFIXES = ("submissions/", "papers/")
 
 
 def signing_key(endpoint: str, credentials: tuple[str, str], region: str) -> str:
     """The receipts' signing key in the emulator's KMS, made once (an ECC_NIST_P256 key, as the
-    template's); returns its alias. MiniStack keeps KMS in memory: after a crash it makes a new
-    one, and receipts signed before stay verifiable because every public key is in the database."""
+    template's), and the LTI tool's and sessions' keys beside it; returns the receipts' alias.
+    MiniStack keeps KMS in memory: after a crash it makes a new one, and receipts signed before
+    stay verifiable because every public key is in the database."""
     import boto3
 
     kms = boto3.client(
@@ -119,6 +126,14 @@ def signing_key(endpoint: str, credentials: tuple[str, str], region: str) -> str
     if RECEIPT_KEY_ALIAS not in aliases:
         key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="receipts")
         kms.create_alias(AliasName=RECEIPT_KEY_ALIAS, TargetKeyId=key["KeyMetadata"]["KeyId"])
+    lti_keys: tuple[tuple[str, Literal["RSA_2048", "ECC_NIST_P256"]], ...] = (
+        (LTI_TOOL_KEY_ALIAS, "RSA_2048"),
+        (LTI_SESSION_KEY_ALIAS, "ECC_NIST_P256"),
+    )
+    for alias, spec in lti_keys:
+        if alias not in aliases:
+            key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY", Description=alias)
+            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
     return RECEIPT_KEY_ALIAS
 
 
@@ -288,6 +303,10 @@ def provision(
     events.put_targets(
         Rule=MAIL_EVENTS_RULE, EventBusName="default", Targets=[{"Id": "mail-events-queue", "Arn": mail_events_arn}]
     )
+    # LTI's jobs: hand-in statuses for the gradebooks and class-list syncs (5 receives, as the template's).
+    lti_url, lti_arn, lti_dead_letter_url = _queue(
+        sqs, "lti-jobs", max_receive_count=5, visibility_timeout_s=visibility_timeout_s
+    )
     # The students' answers and the examiners' question papers, each under its own prefix, to the
     # one queue of the recorder.
     s3.put_bucket_notification_configuration(
@@ -319,6 +338,9 @@ def provision(
         mail_events_queue_url=mail_events_url,
         mail_events_queue_arn=mail_events_arn,
         mail_events_dead_letter_url=mail_events_dead_letter_url,
+        lti_jobs_queue_url=lti_url,
+        lti_jobs_queue_arn=lti_arn,
+        lti_jobs_dead_letter_url=lti_dead_letter_url,
     )
 
 

@@ -32,6 +32,8 @@ class Route:
     function: str  # the folder under functions/
     api_key_required: bool
     pattern: re.Pattern[str]
+    # The folder of the Lambda authorizer API Gateway runs before the function, if the route names one.
+    authorizer: str | None = None
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method:
@@ -64,7 +66,7 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
     """What the functions get on AWS, with local values: the template's Globals, the emulator's
     endpoints and credentials, the database by URL instead of through the secret, and the
     recorder's signing key (the only function-level variable: all functions share a process)."""
-    from local_stack.emulator import RECEIPT_KEY_ALIAS
+    from local_stack.emulator import LTI_SESSION_KEY_ALIAS, LTI_TOOL_KEY_ALIAS, RECEIPT_KEY_ALIAS
 
     os.environ.update(
         template_environment(
@@ -79,6 +81,16 @@ def handler_environment(database_url: str, s3_endpoint: str, bucket: str, region
                 "BUCKET_NAME": bucket,
                 "DEPLOYMENT_NAME": "local",
                 "RECEIPT_KEY_ID": RECEIPT_KEY_ALIAS,
+                # LTI: the tool's and the sessions' keys in the emulator's KMS, the sessions' API
+                # key as it is (the deployed authorizer reads it from a secret), the template's
+                # defaults, and plain http and loopback addresses allowed (the test platform's).
+                "LTI_TOOL_KEY_ID": LTI_TOOL_KEY_ALIAS,
+                "LTI_TOOL_PREVIOUS_KEY_IDS": "",
+                "LTI_SESSION_KEY_ID": LTI_SESSION_KEY_ALIAS,
+                "LTI_SESSIONS_KEY": keys["lti_sessions_key"]["value"],
+                "LTI_SESSION_HOURS": "4",
+                "LTI_ROSTER_SYNC_HOURS": "6",
+                "LTI_ALLOW_LOOPBACK": "true",
                 "AWS_ENDPOINT_URL_S3": s3_endpoint,
                 "AWS_ENDPOINT_URL_KMS": s3_endpoint,
                 "AWS_ENDPOINT_URL_SQS": s3_endpoint,
@@ -142,7 +154,13 @@ def read_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
 
 def routes(template: dict[str, Any]) -> list[Route]:
     """Every Api event of the template: the one list of routes, here as in AWS."""
-    default_key = template["Resources"]["Api"]["Properties"].get("Auth", {}).get("ApiKeyRequired", False)
+    api_auth = template["Resources"]["Api"]["Properties"].get("Auth", {})
+    default_key = api_auth.get("ApiKeyRequired", False)
+    # Each authorizer's function, by the authorizer's name: FunctionArn is that function's !GetAtt.
+    authorizers = {
+        name: Path(template["Resources"][spec["FunctionArn"]["Fn::GetAtt"][0]]["Properties"]["CodeUri"]).name
+        for name, spec in api_auth.get("Authorizers", {}).items()
+    }
     found = []
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -160,6 +178,7 @@ def routes(template: dict[str, Any]) -> list[Route]:
                     function=folder,
                     api_key_required=bool(props.get("Auth", {}).get("ApiKeyRequired", default_key)),
                     pattern=re.compile(regex),
+                    authorizer=authorizers.get(props.get("Auth", {}).get("Authorizer", "")),
                 )
             )
     # Literal segments win over parameters (/students/import before /students/{nickname}).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import os
 import re
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +26,14 @@ _CODE_IN_PATH = re.compile(r"(/(?:submissions|verifications)/[^/\s?]{4})[^/\s?]*
 
 def redact_codes(line: str) -> str:
     return _CODE_IN_PATH.sub(r"\1…", line)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What an authorizer allowed: its context, and the key API Gateway meters the call under."""
+
+    context: dict[str, str]
+    key: str | None
 
 
 class Gateway:
@@ -62,11 +72,13 @@ class Gateway:
         self.binary_media_types = binary_media_types
         self.stage = stage
         limits = concurrency or {}
-        self.pools = {route.function: FunctionPool(route.function, limits.get(route.function)) for route in routes}
-        # API Gateway's default for a throttled function, which a template's response replaces.
-        self.throttled = (gateway_responses or {}).get(
-            "INTEGRATION_FAILURE", _gateway_error(500, "Internal server error")
-        )
+        functions = {route.function for route in routes} | {route.authorizer for route in routes if route.authorizer}
+        self.pools = {function: FunctionPool(function, limits.get(function)) for function in functions}
+        responses = gateway_responses or {}
+        # API Gateway's defaults, which the template's responses replace.
+        self.throttled = responses.get("INTEGRATION_FAILURE", _gateway_error(500, "Internal server error"))
+        self.unauthorized = responses.get("UNAUTHORIZED", _gateway_error(401, "Unauthorized"))
+        self.authorizer_failed = responses.get("AUTHORIZER_FAILURE", _gateway_error(500, None))
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
@@ -78,10 +90,20 @@ class Gateway:
             params = route.match(method, path)
             if params is None:
                 continue
-            key_id = self.keys.key_id(headers.get("x-api-key", "")) if route.api_key_required else None
+            authorized: dict[str, str] | None = None
+            if route.authorizer is not None:
+                verdict = self._authorize(route, params, path=path, query=url.query, headers=headers)
+                if not isinstance(verdict, Allowed):
+                    return verdict
+                authorized, key = verdict.context, verdict.key
+            else:
+                key = headers.get("x-api-key", "")
+            key_id = self.keys.key_id(key or "") if route.api_key_required else None
             if route.api_key_required and key_id is None:
                 return _gateway_error(403, "Forbidden")
             event = self._event(route, params, path=path, query=url.query, headers=headers, body=body, key_id=key_id)
+            if authorized is not None:
+                event["requestContext"]["authorizer"] = authorized
             request_id = event["requestContext"]["requestId"]
             try:
                 result = self.pools[route.function].invoke(event, LambdaContext(route.function, request_id))
@@ -98,6 +120,47 @@ class Gateway:
             return _with_request_id(_http_response(result), request_id)
         # What API Gateway answers for a path or method it does not know.
         return _gateway_error(403, "Missing Authentication Token")
+
+    def _authorize(
+        self, route: Route, params: dict[str, str], *, path: str, query: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes] | Allowed:
+        """Run the route's Lambda authorizer as API Gateway runs an uncached REQUEST authorizer:
+        its answer (the response to send), or what it allowed: its context (strings, with the
+        principalId, as `requestContext.authorizer`) and the key API Gateway then checks
+        (`usageIdentifierKey`: None, and a key route answers 403 Forbidden)."""
+        assert route.authorizer is not None
+        event = self._event(route, params, path=path, query=query, headers=headers, body=b"", key_id=None)
+        method_arn = f"arn:aws:execute-api:local:000000000000:local/{self.stage}/{route.method}{path}"
+        request = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{name: event[name] for name in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
+            **{name: event[name] for name in ("queryStringParameters", "multiValueQueryStringParameters")},
+            **{name: event[name] for name in ("pathParameters", "stageVariables", "requestContext")},
+        }
+        request_id = event["requestContext"]["requestId"]
+        try:
+            answer = self.pools[route.authorizer].invoke(request, LambdaContext(route.authorizer, request_id))
+        except Exception as exc:
+            # A function that raises exactly "Unauthorized" is API Gateway's 401; anything else
+            # (a throttled or failing authorizer) its AUTHORIZER_FAILURE.
+            failed = self.unauthorized if str(exc) == "Unauthorized" else self.authorizer_failed
+            return _with_request_id(failed, request_id)
+        effects = {
+            statement.get("Effect")
+            for statement in answer.get("policyDocument", {}).get("Statement", [])
+            if any(fnmatch.fnmatchcase(method_arn, resource) for resource in _listed(statement.get("Resource")))
+        }
+        if "Deny" in effects:
+            return _with_request_id(
+                _gateway_error(403, "User is not authorized to access this resource with an explicit deny"), request_id
+            )
+        if "Allow" not in effects:
+            return _with_request_id(_gateway_error(403, "User is not authorized to access this resource"), request_id)
+        context = {name: str(value) for name, value in (answer.get("context") or {}).items()}
+        context["principalId"] = str(answer.get("principalId", ""))
+        key = answer.get("usageIdentifierKey")
+        return Allowed(context, key if isinstance(key, str) else None)
 
     def _event(
         self,
@@ -122,7 +185,8 @@ class Gateway:
             "userAgent": headers.get("user-agent"),
         }
         if key_id is not None:
-            # As API Gateway does: the id of the key it checked names the examiner.
+            # As API Gateway does: the id of the key it checked names the examiner (for a session,
+            # the sessions' key, whose value the function is not shown).
             identity |= {"apiKey": headers.get("x-api-key"), "apiKeyId": key_id}
         return {
             "resource": route.resource,
@@ -199,7 +263,11 @@ def _with_request_id(response: tuple[int, dict[str, str], bytes], request_id: st
     return status, {**headers, "x-amzn-RequestId": request_id}, payload
 
 
-def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [item for item in value or [] if isinstance(item, str)]
+
+
+def _gateway_error(status: int, message: str | None) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
 
 

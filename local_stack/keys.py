@@ -1,6 +1,8 @@
 """The local stack's secrets (.local/secrets.json): the emulator's credentials and the examiners'
 API keys, each with the id API Gateway would give it. The first key is the stack's own, as the
-deployed stack has one; `make examiner-key` mints more (python -m local_stack.keys).
+deployed stack has one; `make examiner-key` mints more (python -m local_stack.keys). And the
+sessions' key (`lti_sessions_key`), the one key LMS sessions are metered under: the authorizer
+answers it for a session, as the deployed stack's reads it from its secret.
 
 Run as a script it mints a key and prints it; the running gateway sees it at the next request.
 """
@@ -29,6 +31,9 @@ def local_secrets(path: Path) -> dict[str, Any]:
     if "api_keys" not in found:
         first = found.pop("api_key", None) or new_key()
         found["api_keys"] = [{"id": _new_id(), "value": first}]
+        _write(path, found)
+    if "lti_sessions_key" not in found:
+        found["lti_sessions_key"] = {"id": _new_id(), "value": new_key()}
         _write(path, found)
     return found
 
@@ -73,7 +78,8 @@ class KeyTable:
         with self._lock:
             stamp = self.path.stat().st_mtime
             if stamp != self._stamp:
-                self._ids = {key["value"]: key["id"] for key in local_secrets(self.path)["api_keys"]}
+                found = local_secrets(self.path)
+                self._ids = {key["value"]: key["id"] for key in [*found["api_keys"], found["lti_sessions_key"]]}
                 self._stamp = stamp
             return self._ids.get(value)
 

@@ -19,7 +19,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from exam_depository import config
 from exam_depository.adapters import aws as aws_clients
-from exam_depository.adapters import db, signing
+from exam_depository.adapters import db, sessions, signing
 from exam_depository.usecases import recorder, reviewer
 from moto import mock_aws
 
@@ -123,6 +123,7 @@ def _reset_caches() -> None:
     db.reset()
     aws_clients.reset()
     signing.reset()
+    sessions.reset()
     recorder.reset()
     reviewer.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped

@@ -9,7 +9,9 @@ another examiner, a state from another browser."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +32,7 @@ from local_stack.functions import LambdaContext
 from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api
 from tests.lti_platform import keys
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, Tool
+from tests.lti_platform.registration import TOOL_CONFIGURATION, RegisteringPlatform
 from tests.lti_platform.server import Platform, ResourceLink, running_platform
 
 COURSE = "physics-101"
@@ -409,3 +412,122 @@ def test_a_login_from_an_unknown_platform_is_refused(stage: Stage) -> None:
     form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": "https://elsewhere.example/launch"}
     answer = requests.post(f"{stage.base}/lti/login", data=form, timeout=30)
     assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "wrong-target")
+
+
+# --- dynamic registration -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registering(stage: Stage) -> Iterator[RegisteringPlatform]:
+    platform = RegisteringPlatform().start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+def _offer(database_url: str, *, owner_key: str = EXAMINER) -> str:
+    """A one-time registration URL's token, as `POST /lti/registrations/dynamic` makes it."""
+    token = secrets.token_urlsafe(32)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO lti_offer (token_sha256, owner_id, expires_at) VALUES (%s, %s, now() + interval '1 day')",
+            (hashlib.sha256(token.encode()).hexdigest(), _examiner_id(conn, owner_key)),
+        )
+    return token
+
+
+def _registered(answer: requests.Response) -> tuple[str, str]:
+    found = re.search(r'data-registered="(\w+)">\s*<h1>[^<]*</h1>\s*<p id="outcome">([^<]*)</p>', answer.text)
+    assert found is not None, answer.text[:500]
+    return found.group(1), found.group(2)
+
+
+def test_dynamic_registration_registers_the_platform_and_its_launches_work(
+    stage: Stage, registering: RegisteringPlatform
+) -> None:
+    offer = _offer(stage.database_url)
+    answer = requests.get(registering.registration_link(f"{stage.base}/lti/register/{offer}"), timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert _registered(answer) == ("yes", "Exam Depository is registered with harness 1.0.")
+    assert "org.imsglobal.lti.close" in answer.text
+    (sent,) = registering.registrations.received
+    assert sent["initiate_login_uri"] == f"{stage.base}/lti/login"
+    assert sent["redirect_uris"] == [f"{stage.base}/lti/launch"]
+    assert sent["jwks_uri"] == f"{stage.base}/lti/jwks.json"
+    assert sent[TOOL_CONFIGURATION]["domain"] == urlsplit(stage.base).netloc
+    with psycopg.connect(stage.database_url) as conn:
+        row = conn.execute(
+            """SELECT r.id, r.how, r.client_id, r.platform_name, r.scopes,
+                      (SELECT array_agg(deployment_id) FROM lti_deployment d WHERE d.registration_id = r.id)
+                 FROM lti_registration r WHERE r.issuer = %s""",
+            (registering.issuer,),
+        ).fetchone()
+        used = conn.execute("SELECT used_at IS NOT NULL, registration_id FROM lti_offer").fetchone()
+    assert row is not None
+    registration_id, how, client_id, name, scopes, deployments = row
+    assert (how, name, len(scopes)) == ("dynamic", "harness 1.0", 4)
+    tool = registering.tool_of(client_id)
+    assert deployments == [tool.deployment_id]
+    assert used == (True, registration_id)
+
+    # A launch through it: the exam placed in a course of the registered platform.
+    registering.add_course(COURSE, "Physics 101")
+    registering.add_user("ann", "Ann", "Lee")
+    registering.add_member(COURSE, "ann", [LEARNER])
+    link_id = _link(stage.database_url, EXAM, registration_id, tool.deployment_id, COURSE, owner_key=EXAMINER)
+    link = registering.add_link(COURSE, tool, "Physics", {"exam_id": EXAM, "link": str(link_id)})
+    assert "ticket" in _fragment(registering.forge_launch(tool, "ann", link, browser=browser()).post())
+
+    # The registration URL is used: again, nothing is registered.
+    again = requests.get(registering.registration_link(f"{stage.base}/lti/register/{offer}"), timeout=30)
+    assert again.status_code == 400
+    assert _registered(again)[0] == "no"
+    assert "used already" in _registered(again)[1]
+
+
+def test_a_configuration_naming_another_issuer_is_refused(stage: Stage, registering: RegisteringPlatform) -> None:
+    registering.registrations.claimed_issuer = stage.platform.issuer  # not where it came from
+    offer = _offer(stage.database_url)
+    answer = requests.get(registering.registration_link(f"{stage.base}/lti/register/{offer}"), timeout=30)
+    assert answer.status_code == 400
+    state, reason = _registered(answer)
+    assert state == "no"
+    assert "does not come from the platform it names" in reason
+    assert "org.imsglobal.lti.close" not in answer.text.split("<script>")[0]
+    assert registering.registrations.received == []
+    # The offer is still unused: the right platform may use it.
+    registering.registrations.claimed_issuer = None
+    answer = requests.get(registering.registration_link(f"{stage.base}/lti/register/{offer}"), timeout=30)
+    assert _registered(answer)[0] == "yes"
+
+
+def test_a_platform_registration_token_used_twice_is_refused(stage: Stage, registering: RegisteringPlatform) -> None:
+    token = registering.registration_token()
+    first = requests.get(
+        registering.registration_link(f"{stage.base}/lti/register/{_offer(stage.database_url)}", token), timeout=30
+    )
+    assert _registered(first)[0] == "yes"
+    second = requests.get(
+        registering.registration_link(f"{stage.base}/lti/register/{_offer(stage.database_url)}", token), timeout=30
+    )
+    assert second.status_code == 400
+    assert _registered(second)[0] == "no"
+    with psycopg.connect(stage.database_url) as conn:
+        count = conn.execute("SELECT count(*) FROM lti_registration WHERE how = 'dynamic'").fetchone()
+    assert count == (1,)
+
+
+def test_a_registration_without_a_deployment_refuses_launches_until_one_is_added(
+    stage: Stage, registering: RegisteringPlatform
+) -> None:
+    registering.registrations.with_deployment = False
+    offer = _offer(stage.database_url)
+    answer = requests.get(registering.registration_link(f"{stage.base}/lti/register/{offer}"), timeout=30)
+    assert _registered(answer)[0] == "yes"
+    with psycopg.connect(stage.database_url) as conn:
+        deployments = conn.execute(
+            "SELECT count(*) FROM lti_deployment d JOIN lti_registration r ON r.id = d.registration_id WHERE r.issuer = %s",
+            (registering.issuer,),
+        ).fetchone()
+    assert deployments == (0,)

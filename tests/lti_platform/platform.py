@@ -129,6 +129,7 @@ class State:
     links: dict[str, ResourceLink] = field(default_factory=dict)
     line_items: dict[str, LineItem] = field(default_factory=dict)
     scores: list[Score] = field(default_factory=list)
+    score_posts: int = 0  # every POST to a scores endpoint, whatever it was answered
     # The access tokens handed out that are still honoured (a test revokes them: the next call 401).
     tokens: set[str] = field(default_factory=set)
     # Answers the score endpoint gives instead of taking a score, one per POST, first first.

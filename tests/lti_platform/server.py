@@ -502,6 +502,7 @@ class Platform:
     def take_score(self, item_id: str, body: object, path: str) -> int:
         """A score posted to a line item: the status the platform answers."""
         with self.state.lock:
+            self.state.score_posts += 1
             if self.state.forced_score_answers:
                 return self.state.forced_score_answers.pop(0)
             if item_id not in self.state.line_items:

@@ -11,13 +11,20 @@ import re
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
+import boto3
 import pytest
+from exam_depository.adapters import aws, sessions
+from exam_depository.domain.sessions import Session
 from exam_depository.observability import logger
+from moto import mock_aws
 
 from local_stack.functions import (
     FunctionPool,
@@ -54,8 +61,18 @@ def test_a_function_that_raises_is_a_502(tmp_path: Path, capsys: pytest.CaptureF
     assert "the handler broke" in capsys.readouterr().err
 
 
+@pytest.fixture
+def sessions_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The local stack's sessions' key, handed to the authorizer as the local stack hands it."""
+    value = str(local_secrets(tmp_path / "secrets.json")["lti_sessions_key"]["value"])
+    monkeypatch.setenv("LTI_SESSIONS_KEY", value)
+    sessions.reset()
+    yield value
+    sessions.reset()
+
+
 def test_two_requests_at_once_each_log_their_own_function_and_correlation_id(
-    tmp_path: Path, log_lines: list[dict[str, Any]]
+    tmp_path: Path, log_lines: list[dict[str, Any]], sessions_key: str
 ) -> None:
     # Given the gateway with the template's functions, and two requests that each log a line
     secrets_file = tmp_path / "secrets.json"
@@ -212,7 +229,10 @@ def test_what_a_function_keeps_per_environment_is_per_instance_whichever_thread_
 def test_the_local_stack_runs_as_many_instances_as_aws_would_with_the_default_parameters() -> None:
     limits = concurrency_limits(read_template())
     # The database functions' shares (ConnectionBudget at DatabaseMaxConnections=100, RecorderMaxConcurrency=5)
-    assert (limits["request_upload"], limits["get_verification"], limits["create_exam"]) == (6, 2, 2)
+    assert (limits["request_upload"], limits["get_verification"], limits["create_exam"]) == (2, 2, 2)
+    # LTI: the tool a reviewer's share, its admin routes an examiner's, the worker its queue's 2; the
+    # authorizer, which uses no connection, is uncapped
+    assert (limits["lti_tool"], limits["lti_admin"], limits["lti_worker"], limits["lti_authorizer"]) == (2, 2, 2, None)
     assert (limits["members"], limits["list_audit"]) == (2, 2)  # the member routes share one function
     assert limits["student_mail"] == 2  # so do the two mail routes
     assert (limits["send_messages"], limits["record_mail_events"]) == (2, 2)  # their queues' MaximumConcurrency
@@ -427,3 +447,119 @@ def test_an_answer_has_http_servers_head_and_the_event_its_request_id_and_time(t
     assert uuid.UUID(request_id).version == 4
     assert uuid.UUID(request_id).variant == uuid.RFC_4122
     assert re.fullmatch(r"\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000", module.events[0]["requestContext"]["requestTime"])
+
+
+class _Echo:
+    """A key route's handler that answers who API Gateway said calls: the key id (the body: what
+    every route reads) and the authorizer's context (a header: only LTI's routes read it)."""
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request = event["requestContext"]
+        headers = {"Content-Type": "application/json", "X-Authorizer": json.dumps(request.get("authorizer"))}
+        return {
+            "statusCode": 200,
+            "headers": headers,
+            "body": json.dumps({"key_id": request["identity"].get("apiKeyId")}),
+        }
+
+
+def _gateway(secrets_file: Path, *, with_authorizer: bool = True) -> Gateway:
+    template = read_template()
+    found = routes(template) if with_authorizer else [replace(route, authorizer=None) for route in routes(template)]
+    gateway = Gateway(found, KeyTable(secrets_file), [], gateway_responses=gateway_responses(template))
+    gateway.pools["list_exams"] = _PoolOf("list_exams", None, _Echo())
+    return gateway
+
+
+def test_every_key_route_runs_the_authorizer_and_no_open_route_does() -> None:
+    for route in routes(read_template()):
+        assert route.authorizer == ("lti_authorizer" if route.api_key_required else None), route.resource
+
+
+@pytest.mark.parametrize("header", ["right", "wrong", "none", "right, with a junk session too"])
+def test_a_key_caller_gets_what_it_got_before_the_authorizer_byte_for_byte(
+    tmp_path: Path, sessions_key: str, header: str
+) -> None:
+    secrets_file = tmp_path / "secrets.json"
+    key = local_secrets(secrets_file)["api_keys"][0]
+    headers = {
+        "right": {"x-api-key": key["value"]},
+        "wrong": {"x-api-key": "not-a-key-of-this-stack"},
+        "none": {},
+        "right, with a junk session too": {"x-api-key": key["value"], "authorization": "Bearer junk"},
+    }[header]
+    before = _gateway(secrets_file, with_authorizer=False).handle("GET", "/exams", dict(headers), b"")
+    after = _gateway(secrets_file).handle("GET", "/exams", dict(headers), b"")
+    assert (after[0], after[2]) == (before[0], before[2])
+    if header.startswith("right"):
+        assert after[0] == 200
+        assert json.loads(after[2])["key_id"] == key["id"]
+        assert json.loads(after[1]["X-Authorizer"]) == {"kind": "key", "principalId": "key"}
+    else:
+        assert (after[0], after[2]) == (403, b'{"message": "Forbidden"}')
+
+
+@pytest.fixture
+def session_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The sessions' signing key in KMS (moto, in-process)."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("DEPLOYMENT_NAME", "local")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        kms = boto3.client("kms", region_name="eu-west-1")
+        monkeypatch.setenv(
+            "LTI_SESSION_KEY_ID", kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        )
+        aws.reset()
+        sessions.reset()
+        yield
+        aws.reset()
+        sessions.reset()
+
+
+def test_a_session_caller_is_metered_under_the_sessions_key_and_named_by_the_authorizer(
+    tmp_path: Path, sessions_key: str, session_key: None
+) -> None:
+    secrets_file = tmp_path / "secrets.json"
+    session = Session(
+        caller_key=f"lti:{uuid.uuid4()}",
+        exam_id="physics",
+        deep_link=None,
+        platform="http://localhost:9",
+        lti_user="teacher-1",
+        name="Tess Teacher",
+        course="Physics",
+        jti="j-1",
+        expires_at=datetime.now(UTC) + timedelta(hours=4),
+    )
+    status, headers, body = _gateway(secrets_file).handle(
+        "GET", "/exams", {"authorization": f"Bearer {sessions.mint(session)}"}, b""
+    )
+    assert status == 200
+    assert json.loads(body) == {"key_id": local_secrets(secrets_file)["lti_sessions_key"]["id"]}
+    assert {"authorizer": json.loads(headers["X-Authorizer"])} == {
+        "authorizer": {
+            "kind": "session",
+            "caller_key": session.caller_key,
+            "session": "j-1",
+            "platform": "http://localhost:9",
+            "lti_user": "teacher-1",
+            "exam": "physics",
+            "principalId": session.caller_key,
+        },
+    }
+
+
+@pytest.mark.parametrize("headers", [{"authorization": "Bearer junk.junk.junk"}, "the sessions' key as x-api-key"])
+def test_a_session_that_is_not_valid_and_the_sessions_key_as_a_header_are_the_template_s_401(
+    tmp_path: Path, sessions_key: str, session_key: None, headers: dict[str, str] | str
+) -> None:
+    sent = {"x-api-key": sessions_key} if isinstance(headers, str) else headers
+    status, answer_headers, body = _gateway(tmp_path / "secrets.json").handle("GET", "/exams", sent, b"")
+    assert (status, body) == gateway_responses(read_template())["UNAUTHORIZED"][::2]
+    assert status == 401
+    assert json.loads(body)["type"] == "urn:exam-depository:problem:session-not-valid"
+    assert "x-amzn-RequestId" in answer_headers

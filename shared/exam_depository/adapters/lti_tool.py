@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
 
 import jwt
+import requests
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.deployment import Deployment
+from pylti1p3.dynamic_registration import DynamicRegistration
 from pylti1p3.exception import LtiException
 from pylti1p3.lineitem import LineItem
 from pylti1p3.message_launch import MessageLaunch
@@ -615,5 +616,149 @@ def new_window_url(login_url: str, params: Mapping[str, str]) -> str:
     return f"{login_url}?{urlencode({**kept, 'new_window': '1'})}"
 
 
-def json_dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# --- dynamic registration ----------------------------------------------------------------------------
+
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+
+
+class RegistrationRefused(Exception):
+    """The platform's configuration or its answer to our registration is not one we register with."""
+
+
+@dataclass(frozen=True)
+class PlatformRegistered:
+    """What a dynamic registration learnt: the platform's URLs from its configuration, the client
+    id (and deployment, when it made one) from its answer, the scopes it granted."""
+
+    issuer: str
+    client_id: str
+    deployment_id: str | None
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    platform_name: str | None
+    product_family_code: str | None
+    scopes: tuple[str, ...]
+
+
+class ToolRegistration(DynamicRegistration):
+    """pylti1p3's dynamic registration through the guarded session, with the checks it leaves as
+    `assert`s made ours and one it lacks: the configuration's issuer is where it came from."""
+
+    def __init__(
+        self, configuration_url: str, registration_token: str | None, base: str, *, allow_loopback: bool
+    ) -> None:
+        self._configuration_url = configuration_url
+        self._token = registration_token
+        self._base = base
+        self._allow_loopback = allow_loopback
+        self.configuration: dict[str, Any] = {}
+
+    def get_request_session(self) -> requests.Session:
+        return lms_http.session()
+
+    def get_openid_configuration_endpoint(self) -> str:
+        return self._configuration_url
+
+    def get_registration_token(self) -> str | None:  # type: ignore[override]
+        return self._token
+
+    def get_openid_configuration(self) -> dict[str, Any]:
+        answer = lms_http.session().get(self._configuration_url)
+        if not answer.ok:
+            raise RegistrationRefused(f"the platform's configuration answered {answer.status_code}")
+        try:
+            configuration = answer.json()
+        except ValueError as exc:
+            raise RegistrationRefused("the platform's configuration is not JSON") from exc
+        if not isinstance(configuration, dict):
+            raise RegistrationRefused("the platform's configuration is not a JSON object")
+        issuer = configuration.get("issuer")
+        schemes = ("https://", "http://") if self._allow_loopback else ("https://",)
+        if not isinstance(issuer, str) or not issuer.startswith(schemes):
+            raise RegistrationRefused("the platform's issuer is not an https URL")
+        if not self._configuration_url.startswith(issuer.rstrip("/") + "/") and self._configuration_url != issuer:
+            raise RegistrationRefused("the configuration does not come from the platform it names (its issuer)")
+        for name in ("registration_endpoint", "authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(configuration.get(name), str):
+                raise RegistrationRefused(f"the platform's configuration has no {name}")
+        if "RS256" not in (configuration.get("id_token_signing_alg_values_supported") or ()):
+            raise RegistrationRefused("the platform does not sign id tokens with RS256")
+        if not isinstance(configuration.get(PLATFORM_CONFIGURATION), dict):
+            raise RegistrationRefused("the configuration is not an LTI platform's")
+        self.configuration = configuration
+        return configuration
+
+    def lti_registration_data(self) -> dict[str, Any]:
+        launch = f"{self._base}/lti/launch"
+        return {
+            "application_type": "web",
+            "response_types": ["id_token"],
+            "grant_types": ["implicit", "client_credentials"],
+            "initiate_login_uri": f"{self._base}/lti/login",
+            "redirect_uris": [launch],
+            "client_name": "Exam Depository",
+            "jwks_uri": f"{self._base}/lti/jwks.json",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "scope": " ".join(lti.SCOPES),
+            TOOL_CONFIGURATION: {
+                "domain": urlsplit(self._base).netloc,
+                "target_link_uri": launch,
+                "claims": ["iss", "sub", "name", "given_name", "family_name", "email"],
+                "messages": [
+                    {
+                        "type": "LtiDeepLinkingRequest",
+                        "target_link_uri": launch,
+                        "label": "Exam Depository",
+                        "placements": ["ContentArea"],
+                    },
+                    {"type": "LtiResourceLinkRequest"},
+                ],
+            },
+        }
+
+    def complete_registration(self, configuration: dict[str, Any], registration: dict[str, Any]) -> PlatformRegistered:
+        client_id = registration.get("client_id")
+        if not isinstance(client_id, str) or not client_id:
+            raise RegistrationRefused("the platform's answer has no client id")
+        tool = registration.get(TOOL_CONFIGURATION) or {}
+        deployment = tool.get("deployment_id") if isinstance(tool, dict) else None
+        platform = configuration.get(PLATFORM_CONFIGURATION) or {}
+        scope = registration.get("scope")
+        return PlatformRegistered(
+            issuer=configuration["issuer"],
+            client_id=client_id,
+            deployment_id=deployment if isinstance(deployment, str) and deployment else None,
+            auth_login_url=configuration["authorization_endpoint"],
+            auth_token_url=configuration["token_endpoint"],
+            key_set_url=configuration["jwks_uri"],
+            platform_name=_platform_name(configuration),
+            product_family_code=_text(platform.get("product_family_code")),
+            scopes=tuple(scope.split()) if isinstance(scope, str) else (),
+        )
+
+
+def _platform_name(configuration: Mapping[str, Any]) -> str | None:
+    """What the platform calls itself: its configuration's `product_family_code` and `version`."""
+    platform = configuration.get(PLATFORM_CONFIGURATION) or {}
+    if not isinstance(platform, dict):
+        return None
+    parts = [_text(platform.get("product_family_code")), _text(platform.get("version"))]
+    return " ".join(part for part in parts if part)[:200] or None
+
+
+def register_with_platform(configuration_url: str, registration_token: str | None, base: str) -> PlatformRegistered:
+    """Dynamic registration: fetch the platform's configuration, check it, post our registration
+    (with the platform's one-time token), read its answer. Raises `RegistrationRefused` or
+    `lms_http.LmsUnreachable`."""
+    from exam_depository.config import LtiSettings, load
+
+    registration = ToolRegistration(
+        configuration_url, registration_token, base, allow_loopback=load(LtiSettings).allow_loopback
+    )
+    try:
+        registered = registration.register()
+    except (LtiException, AssertionError) as exc:
+        raise RegistrationRefused(str(exc)) from exc
+    return cast("PlatformRegistered", registered)

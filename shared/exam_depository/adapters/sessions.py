@@ -74,8 +74,8 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def _sign(message: bytes) -> bytes:
-    """ES256 of `message` by the session key, as a JWS wants it (r || s)."""
-    from exam_depository.adapters.signing import raw_signature
+    """ES256 of `message` by the session key, as a JWS wants it (r || s): KMS answers DER."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     try:
         answer = _kms().sign(
@@ -83,7 +83,8 @@ def _sign(message: bytes) -> bytes:
         )
     except aws.failures() as exc:
         raise ServiceUnavailable(f"KMS Sign failed: {exc}", service="KMS") from exc
-    return raw_signature(answer["Signature"])
+    r, s = decode_dss_signature(answer["Signature"])
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 @functools.cache

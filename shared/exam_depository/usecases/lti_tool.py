@@ -10,28 +10,25 @@ whose nonce a launch used stays used (the refusal commits that one update).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import html
 import re
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import exam_depository.adapters.db.lti
-import exam_depository.adapters.db.lti_launch
-from exam_depository.adapters import db, lti_tool, sessions
+from pydantic import ValidationError
+
+from exam_depository.adapters import db, lms_http, lti_tool, sessions
 from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import Actor, AuditAction, Event
-from exam_depository.domain.errors import TicketUsed
+from exam_depository.domain.errors import RegistrationExists, TicketUsed
+from exam_depository.domain.lti_inputs import RegistrationIn
 from exam_depository.domain.sessions import Session
 from exam_depository.observability import logger
 
@@ -398,3 +395,67 @@ def jwks() -> dict[str, list[dict[str, str]]]:
     from exam_depository.adapters import lti_keys
 
     return lti_keys.tool_jwks()
+
+
+# --- dynamic registration -------------------------------------------------------------------------
+
+
+def register(event: Mapping[str, Any], offer: str, now: datetime) -> Page:
+    """GET /lti/register/{offer}?openid_configuration=…&registration_token=…: the examiner's one-time
+    offer taken, the platform registered with (its configuration checked, our registration posted),
+    the registration stored as the offer's owner's, the offer closed. The page tells the platform
+    it may close its registration window (`org.imsglobal.lti.close`); a failure says why instead."""
+    request = lti_tool.EventRequest(event)
+    configuration_url = request.get_param("openid_configuration")
+    if not _TOKEN.fullmatch(offer) or not configuration_url:
+        return _not_registered("This registration link is not complete: paste it into the LMS as the console gave it.")
+    with db.transaction() as conn:
+        owner_id = db.lti_admin.take_offer(conn, lti_tool.sha256_hex(offer), now)
+        if owner_id is None:
+            return _not_registered(
+                "This registration link was used already or has expired: get a new one in the console."
+            )
+        try:
+            found = lti_tool.register_with_platform(
+                configuration_url, request.get_param("registration_token") or None, base_url(event)
+            )
+        except lti_tool.RegistrationRefused as exc:
+            return _not_registered(f"The platform's registration was refused: {exc}.")
+        except lms_http.LmsUnreachable as exc:
+            return _not_registered(f"The platform did not answer as it should: {exc.reason}.")
+        fields = {
+            "issuer": found.issuer,
+            "client_id": found.client_id,
+            "deployment_ids": [found.deployment_id or "none"],
+            "auth_login_url": found.auth_login_url,
+            "auth_token_url": found.auth_token_url,
+            "key_set_url": found.key_set_url,
+        }
+        try:
+            registration_in = RegistrationIn.model_validate(fields)
+        except ValidationError:
+            return _not_registered("The platform's configuration names addresses this tool does not call.")
+        if found.deployment_id is None:
+            # No deployment yet: launches are refused until the owner adds one (POST /lti/registrations).
+            registration_in = registration_in.model_copy(update={"deployment_ids": []})
+        try:
+            registration = db.lti_admin.insert_registration(
+                conn,
+                owner_id,
+                registration_in,
+                how="dynamic",
+                platform_name=found.platform_name,
+                product_family_code=found.product_family_code,
+                scopes=found.scopes,
+            )
+        except RegistrationExists:
+            return _not_registered("This platform has registered Exam Depository already.")
+        db.lti_admin.close_offer(conn, lti_tool.sha256_hex(offer), registration.id)
+    logger.info("lti_registration.created", extra={"issuer": registration.issuer, "how": "dynamic"})
+    name = found.platform_name or found.issuer
+    return Page("registered.html", {"registered": "yes", "outcome": f"Exam Depository is registered with {name}."})
+
+
+def _not_registered(reason: str) -> Page:
+    logger.info("LTI dynamic registration refused", extra={"reason": reason})
+    return Page("registered.html", {"registered": "no", "outcome": reason}, status=400)
