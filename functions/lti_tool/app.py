@@ -62,7 +62,8 @@ def _answer(answer: lti_tool.Answer) -> Response[str]:
 
 
 def _request_id() -> str | None:
-    return app.current_event.request_context.request_id
+    request_id: str | None = app.current_event.request_context.request_id
+    return request_id
 
 
 @app.get("/lti/login", include_in_schema=False)

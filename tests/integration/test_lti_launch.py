@@ -31,9 +31,9 @@ from exam_depository.adapters import lti_keys, lti_tool, sessions
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api
 from tests.lti_platform import keys
-from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, Tool
+from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, ResourceLink, Tool
 from tests.lti_platform.registration import TOOL_CONFIGURATION, RegisteringPlatform
-from tests.lti_platform.server import Platform, ResourceLink, running_platform
+from tests.lti_platform.server import Platform, running_platform
 
 COURSE = "physics-101"
 
@@ -143,7 +143,8 @@ def _register(database_url: str, platform: Platform, tool: Tool, *, owner_key: s
     """The platform registered by hand, as `POST /lti/registrations` stores it."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
-            """INSERT INTO lti_registration (owner_id, issuer, client_id, auth_login_url, auth_token_url, key_set_url, how)
+            """INSERT INTO lti_registration (owner_id, issuer, client_id, auth_login_url, auth_token_url,
+                                            key_set_url, how)
                VALUES (%s, %s, %s, %s, %s, %s, 'manual') RETURNING id""",
             (
                 _examiner_id(conn, owner_key),
@@ -214,8 +215,11 @@ def test_a_learner_lands_on_their_upload_page_with_a_ticket_used_once(stage: Sta
     login = launch.login
     assert login.status_code == 200
     cookie = login.headers["Set-Cookie"]
-    assert cookie.startswith("lti-state-") and "SameSite=None" in cookie and "Partitioned" in cookie
-    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert cookie.startswith("lti-state-")
+    assert "SameSite=None" in cookie
+    assert "Partitioned" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
     assert "script-src 'sha256-" in login.headers["Content-Security-Policy"]
 
     landed = launch.post()
@@ -224,14 +228,18 @@ def test_a_learner_lands_on_their_upload_page_with_a_ticket_used_once(stage: Sta
     ticket = _fragment(landed)["ticket"]
     with psycopg.connect(stage.database_url) as conn:
         student = conn.execute(
-            "SELECT s.first_name, s.last_name, s.email, s.upload_code FROM student s JOIN lti_learner l ON l.student_id = s.id"
+            """SELECT s.first_name, s.last_name, s.email, s.upload_code
+                 FROM student s JOIN lti_learner l ON l.student_id = s.id"""
         ).fetchone()
         learnt = conn.execute(
             "SELECT lineitem_url, resource_link_id FROM lti_link WHERE id = %s", (stage.link_id,)
         ).fetchone()
-    assert student is not None and student[:3] == ("Ann", "Lee", "ann.lee@example.edu")
+    assert student is not None
+    assert student[:3] == ("Ann", "Lee", "ann.lee@example.edu")
     assert student[3] not in location  # the code never travels in a URL
-    assert learnt is not None and learnt[0] is not None and learnt[1] == stage.link.id
+    assert learnt is not None
+    assert learnt[0] is not None
+    assert learnt[1] == stage.link.id
 
     redeemed = requests.post(f"{stage.base}/lti/tickets", json={"ticket": ticket}, timeout=30)
     assert redeemed.status_code == 200, redeemed.text
@@ -289,7 +297,8 @@ def test_a_deep_linking_request_lands_on_the_picker(stage: Stage) -> None:
         request = conn.execute("SELECT id, context_id, return_url FROM lti_deep_link").fetchone()
     assert request is not None
     assert fragment["pick"] == str(request[0])
-    assert request[1] == COURSE and request[2].startswith(stage.platform.issuer)
+    assert request[1] == COURSE
+    assert request[2].startswith(stage.platform.issuer)
 
 
 def test_the_tools_key_set_is_kms_key_and_signs_what_the_platform_verifies(stage: Stage) -> None:
@@ -527,7 +536,8 @@ def test_a_registration_without_a_deployment_refuses_launches_until_one_is_added
     assert _registered(answer)[0] == "yes"
     with psycopg.connect(stage.database_url) as conn:
         deployments = conn.execute(
-            "SELECT count(*) FROM lti_deployment d JOIN lti_registration r ON r.id = d.registration_id WHERE r.issuer = %s",
+            """SELECT count(*) FROM lti_deployment d JOIN lti_registration r ON r.id = d.registration_id
+                WHERE r.issuer = %s""",
             (registering.issuer,),
         ).fetchone()
     assert deployments == (0,)

@@ -30,8 +30,8 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.lti_platform.platform import new_id
-from tests.lti_platform.server import Platform, Tool, _Handler
+from tests.lti_platform.platform import Tool, new_id
+from tests.lti_platform.server import Platform, _Handler
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"

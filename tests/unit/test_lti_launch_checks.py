@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import pytest
-
 from exam_depository.adapters import lti_tool
 from exam_depository.adapters.db import lti_launch
 from exam_depository.adapters.db.lti import LoginRow, RegistrationRow
+from exam_depository.domain import lti
+
 from tests.lti_platform import keys, tokens
 
 ISSUER = "https://platform.example"
@@ -148,12 +149,14 @@ def _refused(id_token: str, login: LoginRow | None = None) -> tuple[str, str, Ch
 def test_a_launch_as_the_platform_signs_it_passes_every_check_in_order(platform: Platform) -> None:
     launch, checks = _launch(tokens.id_token(_claims()))
     launch.validate()
-    assert checks == [(name, True) for name in lti_tool.lti.CHECKS[3:12]]
+    assert checks == [(name, True) for name in lti.CHECKS[3:12]]
     facts = launch.facts()
     assert (facts.registration_id, facts.deployment_id, facts.sub) == (7, DEPLOYMENT, "learner-1")
     assert facts.custom == {"exam_id": EXAM, "link": LINK}
     assert platform.used == {lti_tool.sha256_hex(STATE)}
 
+
+HMAC_SECRET = "a shared secret, long enough for HS256: 32+ bytes"
 
 CASES: dict[str, tuple[Callable[[], str], str, str]] = {
     "forged: signed by a stranger's key under the platform's kid": (
@@ -174,7 +177,11 @@ CASES: dict[str, tuple[Callable[[], str], str, str]] = {
     ),
     "issued in the future": (lambda: tokens.id_token(_claims(), iat_shift=600), "signature", "signature"),
     "alg none": (lambda: tokens.unsigned_token(_claims()), "format", "token-malformed"),
-    "alg HS256": (lambda: tokens.hmac_token(_claims(), "a shared secret, long enough for HS256: 32+ bytes"), "format", "token-malformed"),
+    "alg HS256": (
+        lambda: tokens.hmac_token(_claims(), HMAC_SECRET),
+        "format",
+        "token-malformed",
+    ),
     "not a JWT": (lambda: "not.a-token", "format", "token-malformed"),
     "wrong audience": (lambda: tokens.id_token(_claims(aud="another-tool", azp=None)), "audience", "wrong-audience"),
     "several audiences without azp": (

@@ -189,9 +189,9 @@ class RowsToolConf(ToolConfAbstract[EventRequest]):
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         raise LtiException("a registration is found by issuer and client id")
 
-    def find_registration_by_params(
+    def find_registration_by_params(  # type: ignore[override]  # None: no such registration (pylti1p3 checks for it)
         self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
-    ) -> Registration | None:  # type: ignore[override]
+    ) -> Registration | None:
         named = lti_launch.registration_for(self._conn, iss, client_id)
         if self._login_registration_id is None:
             row = named
@@ -209,7 +209,7 @@ class RowsToolConf(ToolConfAbstract[EventRequest]):
 
     def find_deployment_by_params(
         self, iss: str, deployment_id: str, client_id: str | None, *args: Any, **kwargs: Any
-    ) -> Deployment | None:  # type: ignore[override]
+    ) -> Deployment | None:
         if self.row is None or deployment_id not in lti_launch.deployments_of(self._conn, self.row.id):
             return None
         return Deployment().set_deployment_id(deployment_id)
@@ -351,7 +351,7 @@ class ToolLaunch(MessageLaunch[EventRequest, RowsToolConf, LoginStore, ResponseC
         self._auto_validation = False
 
     def _get_request_param(self, key: str) -> str:
-        return cast("str", self._request.get_param(key))
+        return self._request.get_param(key)
 
     def _run(self, check: str, kind: lti.RefusalKind, step: Callable[[], object]) -> None:
         try:

@@ -190,7 +190,7 @@ def launch(event: Mapping[str, Any], now: datetime, request_id: str | None) -> A
             tool_launch.validate()
             facts = tool_launch.facts()
             assert registration is not None  # the launch's registration is the login's (check 5)
-            return land(conn, facts, registration, base, now, request_id)
+            return land(conn, facts=facts, registration=registration, base=base, now=now, request_id=request_id)
         except lti_tool.LaunchRefused as refused:
             logger.info("LTI launch refused", extra={"lti_check": refused.check, "detail": refused.detail[:300]})
             return refusal_page(refused.refusal, framed_by=framed_by)
@@ -222,6 +222,7 @@ def bound_to_browser(request: lti_tool.EventRequest, login_row: db.lti.LoginRow,
 
 def land(
     conn: db.Connection,
+    *,
     facts: lti.LaunchFacts,
     registration: db.lti.RegistrationRow,
     base: str,
@@ -246,7 +247,7 @@ def land(
     via = {"platform": registration.issuer, "lti_user": facts.sub}
     if landing == "student":
         assert linked is not None
-        return _student_lands(conn, facts, linked, via, base, now, request_id)
+        return _student_lands(conn, facts=facts, linked=linked, via=via, base=base, now=now, request_id=request_id)
     teacher = db.lti_launch.teacher_identity(conn, facts, now)
     name = " ".join(lti.names_for(facts.given_name, facts.family_name, facts.name, facts.sub))
     hours = load(LtiSettings).session_hours
@@ -320,6 +321,7 @@ def land(
 
 def _student_lands(
     conn: db.Connection,
+    *,
     facts: lti.LaunchFacts,
     linked: db.lti_launch.LinkedExam,
     via: dict[str, str],
@@ -400,7 +402,7 @@ def jwks() -> dict[str, list[dict[str, str]]]:
 # --- dynamic registration -------------------------------------------------------------------------
 
 
-def register(event: Mapping[str, Any], offer: str, now: datetime) -> Page:
+def register(event: Mapping[str, Any], offer: str, now: datetime) -> Page:  # noqa: PLR0911 (each refusal its page)
     """GET /lti/register/{offer}?openid_configuration=…&registration_token=…: the examiner's one-time
     offer taken, the platform registered with (its configuration checked, our registration posted),
     the registration stored as the offer's owner's, the offer closed. The page tells the platform

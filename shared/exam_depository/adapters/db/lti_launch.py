@@ -171,7 +171,7 @@ def teacher_identity(conn: Connection, facts: LaunchFacts, now: datetime) -> Tea
 _RANK = "CASE %s WHEN 'owner' THEN 4 WHEN 'co_examiner' THEN 3 WHEN 'grader' THEN 2 ELSE 1 END"
 
 
-def grant_membership(
+def grant_membership(  # noqa: PLR0917 (the launch's contract: six values, in order)
     conn: Connection, exam_pk: int, slug: str, examiner_id: int, role: Role, label: str | None
 ) -> MemberChange:
     """The teacher as a member of the exam with `role` at least: a launch raises a role, never lowers

@@ -77,9 +77,9 @@ class SyncReport(ApiModel):
     started_at: datetime
     finished_at: datetime | None
     members: int | None = None
-    added: list[SyncedName] = []
-    left: list[SyncedName] = []
-    rejoined: list[SyncedName] = []
+    added: list[SyncedName] = Field(default_factory=list)
+    left: list[SyncedName] = Field(default_factory=list)
+    rejoined: list[SyncedName] = Field(default_factory=list)
     updated: int = 0
     unchanged: int = 0
     not_learners: int = 0
