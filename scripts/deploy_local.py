@@ -54,6 +54,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -1117,6 +1118,17 @@ def _work_around_emulator(outputs: dict[str, str]) -> None:
             UUID=mapping["UUID"],
             ScalingConfig={"MaximumConcurrency": int(mapping["ScalingConfig"]["MaximumConcurrency"])},
         )
+    # MiniStack 1.5.33 makes the REST API from SAM's OpenAPI body and keeps its apiKeySource at
+    # HEADER though the RestApi's ApiKeySourceType says otherwise: the authorizer's key would never
+    # be the one checked. Fixed when `aws apigateway get-rest-api` shows the template's source
+    # without this call.
+    from local_stack.functions import read_template
+
+    source = read_template()["Resources"]["Api"]["Properties"].get("ApiKeySourceType", "HEADER")
+    api_id = (urlsplit(outputs["ApiUrl"]).hostname or "").split(".")[0]
+    boto3.client("apigateway").update_rest_api(
+        restApiId=api_id, patchOperations=[{"op": "replace", "path": "/apiKeySource", "value": source}]
+    )
     sqs = boto3.client("sqs")
     # Not a defect: the template's 180 s visibility timeout would make the dead-letter test wait 15 minutes.
     sqs.set_queue_attributes(
