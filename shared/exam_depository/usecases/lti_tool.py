@@ -127,7 +127,10 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         if request.get_param("target_link_uri") != urls["launch_url"]:
             return refusal_page(lti.refusal("wrong-target"), framed_by=framed_by)
         conf = lti_tool.RowsToolConf(conn)
-        made = lti_tool.login_of(request, conf, urls["launch_url"])
+        try:
+            made = lti_tool.login_of(request, conf, urls["launch_url"])
+        except lti_tool.LaunchRefused as refused:
+            return refusal_page(refused.refusal, framed_by=framed_by)
         storage_target = request.get_param("lti_storage_target") or None
         if request.get_param("new_window"):
             storage_target = None  # a window of its own: first-party cookies
@@ -151,6 +154,7 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         {
             "auth_url": made.auth_url,
             "state": made.state,
+            "probe": lti_tool.probe_cookie_name(made.state),
             "storage_target": storage_target or "",
             "storage_origin": origin_of(registration.auth_login_url) or "",
             "new_window_url": lti_tool.new_window_url(urls["login_url"], request.params()),
@@ -238,6 +242,9 @@ def land(
         if found is not None:
             _check("link", False)
             raise lti_tool.LaunchRefused("link", found)
+    elif not facts.context_id:  # a deep-linking request places the exam in its course: it must name one
+        _check("link", False)
+        raise lti_tool.LaunchRefused("link", lti.refusal("message-invalid"), "no course to place an exam in")
     _check("link", True)
     landing = lti.landing_of(facts)
     if isinstance(landing, lti.LtiRefusal):
@@ -294,7 +301,7 @@ def land(
         registration_id=registration.id,
         deployment_id=facts.deployment_id,
         lti_user_id=teacher.lti_user_id,
-        context_id=facts.context_id or "",
+        context_id=facts.context_id or "",  # checked above (check 13)
         context_title=facts.context_title,
         return_url=settings.return_url,
         data=settings.data,
