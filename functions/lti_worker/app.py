@@ -1,6 +1,6 @@
 """The LTI worker: the jobs queue's batches (`{"kind": "score", "id"}`: send a hand-in status to its
 gradebook; `{"kind": "sync", "link_id"}`: read a course's class list) and the schedule's
-`{"kind": "tick"}` every 5 minutes (the scores' sweep, the purge, the syncs that fall due).
+`{"kind": "tick"}` (template.yaml: every 6 hours; the scores' sweep, the purge, the syncs that fall due).
 
 A score the platform could not take now (429, 5xx, no answer) is given back in batchItemFailures:
 SQS delivers it again after its visibility, five times before the dead-letter queue; the table

@@ -95,7 +95,9 @@ def test_a_learner_dropped_is_marked_as_left_keeps_everything_and_joiners_are_ad
     assert len(entries) == 7
     assert entries["student.number01"]["left_at"] is not None
     students = api.call("list_students", "first_page", path_params={"exam_id": EXAM}).body["items"]
-    assert "student.number01" in [s["nickname"] for s in students]
+    left = next(s for s in students if s["nickname"] == "student.number01")
+    assert left["from_lms"] is True
+    assert left["left_course_at"] is not None
     # And enrolled again, they rejoin
     course.platform.add_member(COURSE, subs[0], [LEARNER])
     assert [x["nickname"] for x in sync(api)["rejoined"]] == ["student.number01"]

@@ -535,9 +535,15 @@ class ForgedLaunch:
     login: requests.Response
 
     def post(self, browser: requests.Session | None = None, **extra: str) -> requests.Response:
+        headers = {}
+        if browser is None:
+            # The login's cookies, sent as Chromium sends them to http://127.0.0.1 (Python's cookie
+            # jar keeps a Secure cookie to https alone).
+            headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in self.login.cookies)
         return (browser or self.browser).post(
             self.launch_url,
             data={"id_token": self.id_token, "state": self.state, **extra},
+            headers=headers,
             allow_redirects=False,
             timeout=30,
         )
