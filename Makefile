@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key assign-exam link-key unsuppress logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
+.PHONY: help run chromium unzip soak mail-load bench burst capacity test deployed deploy-local deploy-local-down deploy api-key examiner-key lti-platform assign-exam link-key unsuppress logs redrive reconcile sweep-mail smoke check lint typecheck validate build unit integration e2e openapi migrate migrate-remote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -177,6 +177,9 @@ endif
 
 examiner-key: $(VENV)/.installed ## Mint another examiner API key for make run's stack, and print it
 	$(BIN)/python -m local_stack.keys
+
+lti-platform: $(VENV)/.installed ## A test LMS on 127.0.0.1 (tests/lti_platform) registered with make run's stack: a course to launch from
+	$(BIN)/python -m tests.lti_platform --stack $${LOCAL_DIR:-.local}/stack.json
 
 # Ownership commands: the administer function, on AWS (sam remote invoke) or on make run's stack.
 ADMINISTER = $(if $(LOCAL),$(OPS) administer --local --event '$(1)',$(SAM) remote invoke AdministerFunction --stack-name $(STACK) --region $(REGION) --event '$(1)')

@@ -33,6 +33,7 @@ Each MiniStack defect worked around here is one marked line or function, named f
 from __future__ import annotations
 
 import argparse
+import contextvars
 import datetime as dt
 import email.utils
 import ipaddress
@@ -53,6 +54,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
@@ -303,6 +305,7 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
 
     # Imported by name: ministack lives in its own environment, not the one this module is checked in.
     app = importlib.import_module("ministack.app")
+    _take_the_key_from_the_authorizer(importlib.import_module("ministack.services.apigateway_v1"))
     _pass_the_api_key_id(importlib.import_module("ministack.services.apigateway_v1"))
     _authorize_batch_deletes_by_version(importlib.import_module("ministack.core.iam_actions"))
     _authorize_sqs_batches_by_their_action(importlib.import_module("ministack.core.iam_actions"))
@@ -326,18 +329,88 @@ def emulator(postgres_socket: Path, psql: Path) -> None:
 def _pass_the_api_key_id(apigateway_v1: Any) -> None:
     """MiniStack 1.5.33 checks a method's API key but leaves requestContext.identity.apiKeyId out
     of the Lambda proxy event, which names the examiner (every examiner route answers 500
-    without it). Fixed when `grep apiKeyId ministack/services/apigateway_v1.py` finds it set."""
+    without it). Fixed when `grep apiKeyId ministack/services/apigateway_v1.py` finds it set. The
+    key is the one API Gateway checked: the authorizer's when the API takes it from there."""
     build = apigateway_v1._build_lambda_event_v1
 
     def with_api_key_id(*args: Any, **kwargs: Any) -> Any:
         event = build(*args, **kwargs)
+        api_id = args[0] if args else kwargs["api_id"]
         headers = args[6] if len(args) > 6 else kwargs["headers"]
-        key = apigateway_v1._resolve_api_key(apigateway_v1._api_key_from_request(headers))
+        key = apigateway_v1._resolve_api_key(_checked_key_value(apigateway_v1, api_id, headers))
         if key is not None:
             event["requestContext"]["identity"]["apiKeyId"] = key["id"]
         return event
 
     apigateway_v1._build_lambda_event_v1 = with_api_key_id
+
+
+# The usageIdentifierKey of the Lambda authorizer that ran for the request being served (a context
+# variable: each request is served in a task of its own): (whether it ran, the key it answered).
+_AUTHORIZER_KEY: contextvars.ContextVar[tuple[bool, str | None]] = contextvars.ContextVar(
+    "authorizer_key", default=(False, None)
+)
+
+
+def _checked_key_value(apigateway_v1: Any, api_id: str, headers: Any) -> str | None:
+    """The API key value API Gateway checks for this request: the x-api-key header, or, when the
+    REST API's apiKeySource is AUTHORIZER, the usageIdentifierKey its authorizer answered (none:
+    no key, whatever the headers say)."""
+    api = apigateway_v1._rest_apis.get(api_id) or {}
+    if api.get("apiKeySource") == "AUTHORIZER":
+        return _AUTHORIZER_KEY.get()[1]
+    found: str | None = apigateway_v1._api_key_from_request(headers)
+    return found
+
+
+def _take_the_key_from_the_authorizer(apigateway_v1: Any) -> None:
+    """MiniStack 1.5.33 drops a Lambda authorizer's usageIdentifierKey and checks x-api-key
+    whatever the REST API's apiKeySource says. With apiKeySource AUTHORIZER, AWS meters, throttles
+    and checks the key the authorizer answered (none or one of no plan of the stage: 403
+    Forbidden). Here the authorizer's answer is kept for the request, and the key, throttle and
+    quota checks use it. The function's event keeps the caller's own headers. Fixed when
+    `grep usageIdentifierKey ministack/services/apigateway_v1.py` finds it used."""
+    invoke = apigateway_v1._invoke_authorizer_lambda
+    authorize = apigateway_v1._authorize_request_v1
+    check_api_key = apigateway_v1._check_api_key
+    check_throttle = apigateway_v1._check_throttle
+
+    async def keeping_the_key(*args: Any, **kwargs: Any) -> Any:
+        result = await invoke(*args, **kwargs)
+        body = result.get("body") if isinstance(result, dict) and not result.get("error") else None
+        if isinstance(body, str | bytes):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                body = None
+        key = body.get("usageIdentifierKey") if isinstance(body, dict) else None
+        _AUTHORIZER_KEY.set((True, key if isinstance(key, str) else None))
+        return result
+
+    async def authorize_afresh(*args: Any, **kwargs: Any) -> Any:
+        # A keep-alive connection may serve requests in one task: nothing of the last one's is kept.
+        _AUTHORIZER_KEY.set((False, None))
+        return await authorize(*args, **kwargs)
+
+    def key_checked(method_obj: Any, api_id: str, stage_name: str, headers: Any) -> Any:
+        api = apigateway_v1._rest_apis.get(api_id) or {}
+        if api.get("apiKeySource") != "AUTHORIZER" or not method_obj.get("apiKeyRequired"):
+            return check_api_key(method_obj, api_id, stage_name, headers)
+        value = _checked_key_value(apigateway_v1, api_id, headers)
+        # The stock check, given the authorizer's key as the only header it reads.
+        return check_api_key(method_obj, api_id, stage_name, {"x-api-key": value} if value else {})
+
+    def throttled_by_the_checked_key(*args: Any) -> Any:  # (stage, api_id, stage_name, path, method, key)
+        api = apigateway_v1._rest_apis.get(args[1]) or {}
+        if api.get("apiKeySource") == "AUTHORIZER":
+            key = apigateway_v1._resolve_api_key(_checked_key_value(apigateway_v1, args[1], {}))
+            args = (*args[:5], key)
+        return check_throttle(*args)
+
+    apigateway_v1._invoke_authorizer_lambda = keeping_the_key
+    apigateway_v1._authorize_request_v1 = authorize_afresh
+    apigateway_v1._check_api_key = key_checked
+    apigateway_v1._check_throttle = throttled_by_the_checked_key
 
 
 def _authorize_batch_deletes_by_version(iam_actions: Any) -> None:
@@ -781,6 +854,12 @@ def deploy(
             "SenderAddress": SENDER_ADDRESS,
             "SendingRatePerSecond": str(SENDING_RATE_PER_SECOND),
             "UploadPageUrl": f"{browser_origin}/{STAGE}/",
+            # LTI: the tool's URLs as a browser and the test platform reach them (the host-style
+            # URL: the platform's HTTP client maps *.localhost to 127.0.0.1); the test platform is
+            # on http loopback; MiniStack has no NAT gateway, and its functions reach loopback.
+            "PublicBaseUrl": f"{browser_origin}/{STAGE}",
+            "LtiAllowLoopback": "true",
+            "LmsEgress": "None",
         }
         if database_given:
             overrides["DatabaseSecretArn"] = _database_secret(postgres_socket, environment)
@@ -821,6 +900,8 @@ def deploy(
             "mail_queue_url": outputs["MailQueueUrl"],
             "mail_dead_letter_queue_url": outputs["MailDeadLetterQueueUrl"],
             "mail_events_queue_url": outputs["MailEventsQueueUrl"],
+            "lti_jobs_queue_url": outputs["LtiJobsQueueUrl"],
+            "lti_jobs_dead_letter_queue_url": outputs["LtiJobsDeadLetterQueueUrl"],
             "configuration_set": outputs["MailConfigurationSetName"],
             "sender_function": outputs["SendMessagesFunctionName"],
             "mailbox": str(paths.state / "mailbox"),
@@ -1037,11 +1118,26 @@ def _work_around_emulator(outputs: dict[str, str]) -> None:
             UUID=mapping["UUID"],
             ScalingConfig={"MaximumConcurrency": int(mapping["ScalingConfig"]["MaximumConcurrency"])},
         )
+    # MiniStack 1.5.33 makes the REST API from SAM's OpenAPI body and keeps its apiKeySource at
+    # HEADER though the RestApi's ApiKeySourceType says otherwise: the authorizer's key would never
+    # be the one checked. Fixed when `aws apigateway get-rest-api` shows the template's source
+    # without this call.
+    from local_stack.functions import read_template
+
+    source = read_template()["Resources"]["Api"]["Properties"].get("ApiKeySourceType", "HEADER")
+    api_id = (urlsplit(outputs["ApiUrl"]).hostname or "").split(".")[0]
+    boto3.client("apigateway").update_rest_api(
+        restApiId=api_id, patchOperations=[{"op": "replace", "path": "/apiKeySource", "value": source}]
+    )
     sqs = boto3.client("sqs")
     # Not a defect: the template's 180 s visibility timeout would make the dead-letter test wait 15 minutes.
     sqs.set_queue_attributes(
         QueueUrl=outputs["SubmissionEventsQueueUrl"],
         Attributes={"VisibilityTimeout": str(RETRY_VISIBILITY_TIMEOUT_S)},
+    )
+    # Nor this: the LTI jobs' 720 s would make a score the platform refused once wait 12 minutes.
+    sqs.set_queue_attributes(
+        QueueUrl=outputs["LtiJobsQueueUrl"], Attributes={"VisibilityTimeout": str(RETRY_VISIBILITY_TIMEOUT_S)}
     )
     # Nor this: the mail queue's 360 s would make the crash test wait 6 minutes for the batch of a
     # killed sender (the claim, not the visibility, keeps a message from going twice).

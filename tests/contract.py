@@ -13,16 +13,16 @@ LTI_EXAMINER_ROUTES = {
     ("/exams/{exam_id}/lti", "get"),
     ("/exams/{exam_id}/lti/roster-sync", "post"),
 }
-# The LTI tool's own routes, called by the platform and the browser inside the course: the OIDC
-# login, the launch, the tool's public keys, dynamic registration, a learner's one-time ticket.
-LTI_TOOL_ROUTES = {
+# The LTI tool's own routes, called by the platform and the browser inside the course: its pages
+# (the OIDC login, the launch, dynamic registration: HTML and redirects, outside the OpenAPI
+# document as the other pages are) and its JSON (the tool's public keys, a learner's one-time ticket).
+LTI_PAGE_ROUTES = {
     ("/lti/login", "get"),
     ("/lti/login", "post"),
     ("/lti/launch", "post"),
-    ("/lti/jwks.json", "get"),
     ("/lti/register/{offer}", "get"),
-    ("/lti/tickets", "post"),
 }
+LTI_TOOL_ROUTES = LTI_PAGE_ROUTES | {("/lti/jwks.json", "get"), ("/lti/tickets", "post")}
 EXAMINER_ROUTES = LTI_EXAMINER_ROUTES | {
     ("/exams", "post"),
     ("/exams", "get"),
@@ -54,7 +54,7 @@ EXAMINER_ROUTES = LTI_EXAMINER_ROUTES | {
     ("/exams/{exam_id}/students/send-codes", "post"),
     ("/exams/{exam_id}/students/{nickname}/email", "put"),
 }
-OPEN_ROUTES = LTI_TOOL_ROUTES | {
+OPEN_ROUTES = (LTI_TOOL_ROUTES - LTI_PAGE_ROUTES) | {
     ("/submissions/{upload_code}", "post"),
     ("/submissions/{upload_code}", "get"),
     ("/submissions/{upload_code}/start", "post"),
@@ -64,4 +64,10 @@ OPEN_ROUTES = LTI_TOOL_ROUTES | {
     ("/receipts/verify", "post"),
     ("/.well-known/jwks.json", "get"),
 }
-PAGE_ROUTES = {("/", "get"), ("/verify", "get"), ("/examiner", "get"), ("/docs", "get"), ("/openapi.json", "get")}
+PAGE_ROUTES = LTI_PAGE_ROUTES | {
+    ("/", "get"),
+    ("/verify", "get"),
+    ("/examiner", "get"),
+    ("/docs", "get"),
+    ("/openapi.json", "get"),
+}

@@ -68,6 +68,26 @@ def sign_with_the_receipt_key(deployed: Deployed, credentials: dict[str, str]) -
     )
 
 
+def mint_a_session(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    """A session from the LMS is the launch's to sign (the tool's role) alone."""
+    return deployed.client("kms", credentials).sign(
+        KeyId=deployed.info["outputs"]["LtiSessionKeyArn"],
+        Message=b"a forged session",
+        MessageType="RAW",
+        SigningAlgorithm="ECDSA_SHA_256",
+    )
+
+
+def sign_as_the_lti_tool(deployed: Deployed, credentials: dict[str, str]) -> Any:
+    """The tool's RS256 key signs deep-linking responses and service tokens: admin and worker alone."""
+    return deployed.client("kms", credentials).sign(
+        KeyId=deployed.info["outputs"]["LtiToolKeyArn"],
+        Message=b"a forged token request",
+        MessageType="RAW",
+        SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
+    )
+
+
 def queue_a_forged_notification(deployed: Deployed, credentials: dict[str, str]) -> Any:
     return deployed.client("sqs", credentials).send_message(QueueUrl=deployed.info["queue_url"], MessageBody="{}")
 
@@ -146,8 +166,12 @@ FORBIDDEN: dict[str, Call] = {
     "StudentMailFunction": send_an_email,  # queues invitations; the sender sends them
     "SendMessagesFunction": send_an_email_as_another_sender,  # sends from the stack's identity only
     "RecordMailEventsFunction": send_an_email,  # the events are in the events; it never sends
+    "LtiAuthorizerFunction": mint_a_session,  # verifies sessions with the public key; no database
+    "LtiToolFunction": sign_as_the_lti_tool,  # mints sessions and publishes the tool's keys; never signs as it
+    "LtiAdminFunction": mint_a_session,  # signs as the tool; sessions are the launch's
+    "LtiWorkerFunction": mint_a_session,
 }
-NO_DATABASE = {"ServePagesFunction", "ServeDocsFunction"}
+NO_DATABASE = {"ServePagesFunction", "ServeDocsFunction", "LtiAuthorizerFunction"}
 
 
 def test_every_function_of_the_template_has_its_forbidden_call() -> None:

@@ -145,3 +145,52 @@ def test_a_raw_send_is_authorized_on_its_sender_s_identity_as_on_aws() -> None:
     assert before == ["*", "*", "*"]
     identity = "arn:aws:ses:eu-west-1:000000000000:identity/exam-depository.test"
     assert after == [identity, identity, "*"]
+
+
+KEY_FROM_THE_AUTHORIZER = """
+import asyncio, importlib, json, sys
+from scripts import deploy_local
+apigateway_v1 = importlib.import_module("ministack.services.apigateway_v1")
+apigateway_v1._rest_apis["abc12345"] = {"id": "abc12345", "apiKeySource": "AUTHORIZER"}
+for name in ("examiner", "sessions"):
+    apigateway_v1._api_keys[f"id-{name}"] = {"id": f"id-{name}", "value": f"{name}-key", "enabled": True}
+stages = [{"apiId": "abc12345", "stage": "v1"}]
+apigateway_v1._usage_plans["plan"] = {"id": "plan", "apiStages": stages, "quota": {"limit": 1, "period": "DAY"}}
+apigateway_v1._usage_plan_keys["plan"] = {"id-examiner": {}, "id-sessions": {}}
+answers = iter(json.loads(sys.argv[1]))
+async def authorizer(*args, **kwargs):
+    return {"body": {"principalId": "someone", "usageIdentifierKey": next(answers)}}
+apigateway_v1._invoke_authorizer_lambda = authorizer
+def checked(headers):
+    error, key = apigateway_v1._check_api_key({"apiKeyRequired": True}, "abc12345", "v1", headers)
+    return None if error else key["id"]
+async def request(headers):
+    await apigateway_v1._invoke_authorizer_lambda()
+    return checked(headers)
+headers = json.loads(sys.argv[2])
+before = [checked(sent) for sent in headers]
+deploy_local._take_the_key_from_the_authorizer(apigateway_v1)
+async def each_in_its_task():
+    return [await asyncio.create_task(request(sent)) for sent in headers]
+after = asyncio.run(each_in_its_task())
+sessions = apigateway_v1._api_keys["id-sessions"]
+quota = [apigateway_v1._check_quota(sessions, "abc12345", "v1") is None for _ in range(2)]
+print(json.dumps([before, after, quota]))
+"""
+
+
+def test_with_the_key_source_authorizer_the_key_checked_is_the_one_the_authorizer_answered() -> None:
+    # Given an API whose apiKeySource is AUTHORIZER, a usage plan with two keys, and three requests
+    # whose authorizer answers another key than their header: the examiner's for a wrong header,
+    # none for the examiner's header, the sessions' key for no header
+    answered = ["examiner-key", None, "sessions-key"]
+    headers = [{"x-api-key": "wrong"}, {"x-api-key": "examiner-key"}, {}]
+
+    # When MiniStack checks each request's key, before and after the patch
+    before, after, quota = _in_ministack(KEY_FROM_THE_AUTHORIZER, json.dumps(answered), json.dumps(headers))
+
+    # Then it read the header, and now takes the key from the authorizer (none: refused), and the
+    # plan's quota counts the key the authorizer named
+    assert before == [None, "id-examiner", None]
+    assert after == ["id-examiner", None, "id-sessions"]
+    assert quota == [True, False]

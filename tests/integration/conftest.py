@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,6 +119,21 @@ def aws(monkeypatch: pytest.MonkeyPatch, clean_database: str, function_environme
         _reset_caches()
 
 
+@pytest.fixture
+def lti_keys(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LTI tool's RSA key and the sessions' ECC key in moto's KMS (made only where a test asks:
+    an RSA key costs moto tens of milliseconds), and the tests' platform on loopback allowed."""
+    kms = boto3.client("kms", region_name=REGION)
+    tool_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    session_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("LTI_TOOL_KEY_ID", tool_key)
+    monkeypatch.setenv("LTI_TOOL_PREVIOUS_KEY_IDS", "")
+    monkeypatch.setenv("LTI_SESSION_KEY_ID", session_key)
+    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "true")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "")
+    _reset_caches()
+
+
 def _reset_caches() -> None:
     config.reset()
     db.reset()
@@ -127,6 +143,15 @@ def _reset_caches() -> None:
     recorder.reset()
     reviewer.reset()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
+    # The LTI adapters' caches (their keys, the platforms' key sets), loaded only if a test used them.
+    for name in (
+        "exam_depository.adapters.lti_keys",
+        "exam_depository.adapters.lti_tool",
+        "exam_depository.adapters.sessions",
+    ):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.reset()
 
 
 @pytest.fixture(scope="session")

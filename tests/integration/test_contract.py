@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 from tests.integration.conftest import Api
 
 
-def test_the_sample_event_of_every_api_function_resolves_to_its_route(api: Api) -> None:
+def test_the_sample_event_of_every_api_function_resolves_to_its_route(api: Api, lti_keys: None) -> None:
     # The events/ files are usable with `sam local invoke -e`: each reaches its route (no "No
     # such route."), and none is a server error, in an order in which the creating ones come first.
     cases = sorted(ROOT.glob("events/*/*.json"), key=lambda path: ("create" not in path.parent.name, str(path)))

@@ -21,19 +21,18 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import jwt
 import psycopg
 import pytest
 import requests
-from exam_depository.adapters import lti_keys, lti_tool, sessions
+from exam_depository.adapters import lti_keys, sessions
 
 from local_stack.functions import LambdaContext
-from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api
+from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, Api
 from tests.lti_platform import keys
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT, ResourceLink, Tool
 from tests.lti_platform.registration import TOOL_CONFIGURATION, RegisteringPlatform
-from tests.lti_platform.server import Platform, running_platform
+from tests.lti_platform.server import Platform, login_auth_url, running_platform
 
 COURSE = "physics-101"
 
@@ -95,24 +94,7 @@ class Stage:
 
 
 @pytest.fixture
-def tool_keys(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    kms = boto3.client("kms", region_name=REGION)
-    tool_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    session_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    monkeypatch.setenv("LTI_TOOL_KEY_ID", tool_key)
-    monkeypatch.setenv("LTI_SESSION_KEY_ID", session_key)
-    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "true")
-    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
-    from exam_depository import config
-
-    config.reset()
-    lti_keys.reset()
-    lti_tool.reset()
-    sessions.reset()
-
-
-@pytest.fixture
-def stage(tool_keys: None, api: Api, handler: Callable[[str], ModuleType], clean_database: str) -> Iterator[Stage]:
+def stage(lti_keys: None, api: Api, handler: Callable[[str], ModuleType], clean_database: str) -> Iterator[Stage]:
     _Bridge.handler = handler("lti_tool").lambda_handler
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Bridge)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -221,6 +203,7 @@ def test_a_learner_lands_on_their_upload_page_with_a_ticket_used_once(stage: Sta
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert "script-src 'sha256-" in login.headers["Content-Security-Policy"]
+    assert "lti-probe-" in cookie  # the page's way to see the cookies arrived (not HttpOnly)
 
     landed = launch.post()
     location = landed.headers["Location"]
@@ -323,13 +306,14 @@ def _learner(stage: Stage) -> None:
 REFUSED = "urn:exam-depository:problem:lti-"
 
 
-def test_a_forged_id_token_is_refused(stage: Stage) -> None:
+def test_a_forged_id_token_is_refused(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
     _learner(stage)
     forged = stage.platform.forge_launch(
         stage.tool, "ann", stage.link, browser=browser(), key=keys.stranger(), kid=keys.platform().kid
     )
     answer = forged.post()
     assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "signature")
+    assert '"LtiLaunchRefused"' in capsys.readouterr().out  # the metric its alarm counts
 
 
 def test_an_expired_id_token_is_refused(stage: Stage) -> None:
@@ -541,3 +525,16 @@ def test_a_registration_without_a_deployment_refuses_launches_until_one_is_added
             (registering.issuer,),
         ).fetchone()
     assert deployments == (0,)
+
+
+def test_a_login_without_client_id_or_by_get_finds_the_platforms_only_registration(stage: Stage) -> None:
+    """A platform may omit `client_id` (one registration per issuer) and may initiate by GET."""
+    form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": f"{stage.base}/lti/launch"}
+    for answer in (
+        requests.post(f"{stage.base}/lti/login", data=form, timeout=30),
+        requests.get(f"{stage.base}/lti/login", params=form, timeout=30),
+    ):
+        assert answer.status_code == 200, answer.text[:300]
+        auth = parse_qs(urlsplit(login_auth_url(answer)).query)
+        assert auth["client_id"] == [stage.tool.client_id]
+        assert auth["redirect_uri"] == [f"{stage.base}/lti/launch"]

@@ -433,3 +433,18 @@ def test_the_roster_shows_who_came_from_the_lms_and_who_left_the_course(api: Api
     rows = {row["nickname"]: row for row in csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))}
     assert (rows["ann.lee"]["from_lms"], rows["ann.lee"]["left_course_at"]) == ("true", "")
     assert (rows["plain"]["from_lms"], rows["bo.chen"]["left_course_at"]) == ("false", bo["left_course_at"])
+
+
+def test_send_codes_skips_students_from_the_lms(api: Api, conn: Conn, mail_queue: str) -> None:
+    course = Course(conn)
+    course.launch(conn, "u-ann", email="ann@example.org")
+    api.create_student("plain", email="plain@example.org")
+
+    sent = api.call("student_mail", "send_codes", path_params={"exam_id": EXAM}, body={})
+
+    # Then only the student added by hand is invited: Ann opens the exam from her course
+    assert sent.status == 202, sent.body
+    assert sent.body["queued"] == 1
+    assert sent.body["skipped"]["from_lms"] == 1
+    invited = conn.execute("SELECT s.nickname FROM message m JOIN student s ON s.id = m.student_id").fetchall()
+    assert invited == [{"nickname": "plain"}]

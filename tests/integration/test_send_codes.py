@@ -74,7 +74,14 @@ def test_every_student_with_an_address_is_invited_once_and_the_queue_gets_each_m
     assert response.status == 202, response.body
     assert response.body == {
         "queued": 3,
-        "skipped": {"no_email": 1, "suppressed": 0, "already_invited": 0, "too_soon": 0, "daily_limit": 0},
+        "skipped": {
+            "no_email": 1,
+            "suppressed": 0,
+            "already_invited": 0,
+            "too_soon": 0,
+            "daily_limit": 0,
+            "from_lms": 0,
+        },
     }
     rows = _rows(
         database_url,

@@ -7,15 +7,19 @@ import pytest
 from exam_depository.domain.access import (
     PERMITTED,
     Action,
+    Caller,
+    LtiVia,
     Redemption,
     Role,
     allowed_actions,
     invitation_refusal,
+    key_required,
     may,
     role_refusal,
+    session_required,
 )
 from exam_depository.domain.disclosure import Disclosure, disclosure
-from exam_depository.domain.errors import Conflict, Gone, NotFound, RoleForbids
+from exam_depository.domain.errors import Conflict, Gone, KeyRequired, NotFound, RoleForbids, SessionRequired
 from exam_depository.domain.membership import (
     MAX_MEMBERS,
     MAX_OPEN_INVITATIONS,
@@ -211,3 +215,70 @@ def test_a_refused_member_is_told_the_invitation_stays_usable() -> None:
         assert "the invitation stays unused" in invitation_refusal(outcome).detail
     assert "expired" in invitation_refusal(Redemption.EXPIRED).detail
     assert "used already" in invitation_refusal(Redemption.USED).detail
+
+
+# --- who calls: a key, or a session from an LMS --------------------------------------------------
+
+
+def _called(authorizer: dict[str, str] | None, api_key_id: str | None) -> tuple[int, list[Caller]]:
+    from typing import Any, cast
+
+    from exam_depository.api.resolver import build_resolver, caller
+
+    from local_stack.functions import LambdaContext, api_event
+
+    app = build_resolver()
+    seen: list[Caller] = []
+
+    @app.get("/exams")
+    def who() -> dict[str, str]:
+        seen.append(caller(app))
+        return {}
+
+    event = api_event("list_exams", "first_page", api_key_id=api_key_id)
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    response = app.resolve(event, cast(Any, LambdaContext()))
+    return response["statusCode"], seen
+
+
+def _caller_of(authorizer: dict[str, str] | None, api_key_id: str | None = "key-id-1") -> Caller:
+    status, seen = _called(authorizer, api_key_id)
+    assert status == 200
+    return seen[0]
+
+
+def test_a_key_caller_is_its_key_and_a_session_caller_its_teacher() -> None:
+    assert _caller_of(None) == Caller("key-id-1", _caller_of(None).request_id)
+    assert _caller_of({"kind": "key", "principalId": "key"}).via is None
+    teacher = "lti:0b6f2c1e-2d5a-4c8e-9f3b-7a1d2e3f4a5b"
+    session = _caller_of(
+        {
+            "kind": "session",
+            "caller_key": teacher,
+            "platform": "https://lms.example",
+            "lti_user": "u1",
+            "session": "s",
+        },
+        api_key_id="the-sessions-key-id",
+    )
+    assert session.api_key_id == teacher
+    assert session.via == LtiVia("https://lms.example", "u1", "s")
+
+
+def test_a_session_without_its_teacher_is_a_misconfiguration_never_another_caller() -> None:
+    status, seen = _called({"kind": "session", "platform": "https://lms.example"}, "the-sessions-key-id")
+    assert (status, seen) == (500, [])
+
+
+def test_registrations_need_a_key_and_deep_links_a_session() -> None:
+    key = Caller("key-id-1", None)
+    session = Caller("lti:0b6f2c1e-2d5a-4c8e-9f3b-7a1d2e3f4a5b", None, via=LtiVia("https://lms.example", "u1", "j1"))
+    key_required(key)
+    session_required(session)
+    with pytest.raises(KeyRequired) as refused:
+        key_required(session)
+    assert (refused.value.status, refused.value.kind) == (403, "key-required")
+    with pytest.raises(SessionRequired) as needs_session:
+        session_required(key)
+    assert (needs_session.value.status, needs_session.value.kind) == (403, "session-required")

@@ -207,27 +207,29 @@ def test_the_model_reads_the_budget_the_template_deploys() -> None:
 
     assert deployment.database_max_connections == (100, 189, 823, 1669, 2000)
     assert deployment.recorder_max_concurrency == (2, 5, 10, 20, 50)
-    assert deployment.shares[1669][5] == (700, 20, 5)
-    assert deployment.shares[100][5] == (6, 2, 2)
-    # The template's rules refuse 50 recorders with 100 connections: the mapping has no such pair.
+    assert deployment.shares[1669][5] == (686, 20, 5)
+    assert deployment.shares[100][5] == (2, 2, 2)
+    # The template's rules refuse 10 or 50 recorders with 100 connections: the mapping has no such pair.
+    assert 10 not in deployment.shares[100]
     assert 50 not in deployment.shares[100]
     # docs/RELIABILITY.md's table: executions reserved at RecorderMaxConcurrency 5.
     assert [deployment.reserved[(connections, 5)] for connections in deployment.database_max_connections] == [
-        77,
-        165,
-        799,
-        1645,
-        1977,
+        73,
+        162,
+        796,
+        1642,
+        1974,
     ]
-    # Export 2, scan results 2, mail sender 2, mail events 2, expire, reconcile, migrate, administer, wake 1 each.
-    assert deployment.job_connections == 13
-    assert deployment.other_unreserved == 8
+    # Export 2, scan results 2, mail sender 2, mail events 2, the LTI worker's queue 2, expire, reconcile,
+    # migrate, administer, wake 1 each.
+    assert deployment.job_connections == 15
+    assert deployment.other_unreserved == 10
     assert deployment.defaults == Settings(100, 5, 200, 400)
     assert (deployment.api_memory_mb, deployment.pages_memory_mb, deployment.recorder_memory_mb) == (256, 128, 256)
     assert (deployment.recorder_batch_size, deployment.recorder_batch_window_s) == (10, 1.0)
     # At 1669 the reservations and the 100 Lambda keeps unreserved pass a new account's 1,000.
     settings = Settings(1669, 5, 200, 400)
-    assert capacity.account_concurrency_needed(deployment, settings, unreserved_need=0) == 1745
+    assert capacity.account_concurrency_needed(deployment, settings, unreserved_need=0) == 1742
 
 
 def test_twice_the_students_need_twice_the_requests_and_the_same_settings_when_they_still_fit() -> None:
@@ -271,11 +273,12 @@ def test_without_a_bench_file_the_cli_says_its_figures_are_the_documented_defaul
     assert text.startswith("figures: defaults: make bench of 2026-12-04")
     assert "run make bench" in text
     assert "1,000 students in 5 min" in text
-    # The status function's 6 environments at the default (DatabaseMaxConnections 100) bind before
-    # the stage throttle's 200/s (8 requests a hand-in, twice the average at the peak: 3,750 students).
+    # The status function's 2 environments at the default (DatabaseMaxConnections 100, since LTI took
+    # its shares) bind before the stage throttle's 200/s (8 requests a hand-in, twice the average at
+    # the peak: 3,750 students).
     assert (
         "binds first (with the template's defaults): student functions' share (DatabaseMaxConnections 100), "
-        "exceeded from about 2,251" in text
+        "exceeded from about 751" in text
     )
     assert "DatabaseMaxConnections   100 " in text
 

@@ -7,14 +7,16 @@ the check that must catch it, logged as that check failing."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 import pytest
-from exam_depository.adapters import lti_tool
+from exam_depository.adapters import lms_http, lti_tool
 from exam_depository.adapters.db import lti_launch
 from exam_depository.adapters.db.lti import LoginRow, RegistrationRow
 from exam_depository.domain import lti
@@ -285,3 +287,70 @@ def test_a_state_from_another_browser_is_refused() -> None:
     assert confirm.name == "confirm.html"
     assert tool.bound_to_browser(request("", platform_state=STATE), stored, STATE) is True
     assert tool.bound_to_browser(request("", platform_state="state-other"), stored, STATE) is False
+
+
+# --- the guarded HTTP session of every outbound call -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://platform.example/jwks", False),  # http only where loopback is allowed (the tests)
+        ("ftp://platform.example/jwks", True),
+        ("https://127.0.0.1/jwks", False),
+        ("https://localhost:9001/2018-06-01/runtime/invocation/next", False),  # the Lambda runtime API
+        ("https://169.254.169.254/latest/meta-data/", False),  # instance metadata
+        ("https://10.0.0.5/jwks", True),  # private: never, loopback allowed or not
+        ("https://[::1]/jwks", False),
+        ("https:///jwks", False),
+    ],
+)
+def test_the_guard_refuses_what_the_tool_must_not_call(url: str, loopback: bool) -> None:
+    with pytest.raises(lms_http.LmsUnreachable):
+        lms_http.check_url(url, allow_loopback=loopback)
+
+
+def test_the_guard_allows_loopback_only_when_told() -> None:
+    lms_http.check_url("http://127.0.0.1:8080/jwks", allow_loopback=True)
+    with pytest.raises(lms_http.LmsUnreachable):
+        lms_http.check_url("http://127.0.0.1:8080/jwks", allow_loopback=False)
+
+
+class _Answers(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        size = lms_http.MAX_ANSWER_BYTES + 1 if self.path == "/large" else 2
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self.wfile.write(b"{}" if size == 2 else b" " * size)
+
+
+@pytest.fixture
+def answers() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_guarded_session_follows_no_redirect_and_reads_no_more_than_its_bound(answers: str) -> None:
+    session = lms_http.GuardedSession(allow_loopback=True)
+    assert session.get(f"{answers}/small").json() == {}
+    assert session.headers["User-Agent"] == lms_http.USER_AGENT
+    with pytest.raises(lms_http.LmsUnreachable, match="redirect"):
+        session.get(f"{answers}/redirect")
+    with pytest.raises(lms_http.LmsUnreachable, match="over"):
+        session.get(f"{answers}/large")
+    with pytest.raises(lms_http.LmsUnreachable, match="no answer"):
+        session.get("http://127.0.0.1:9/closed")

@@ -301,7 +301,7 @@ def _applied(members: list[Member], current: list[CurrentLearner]) -> list[Curre
     for student_id, member in diff.update:
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         by_id[student_id] = replace(by_id[student_id], first_name=first, last_name=last, email=member.email)
-    for n, member in enumerate(diff.add, start=1000):
+    for n, member in enumerate(diff.add, start=max(by_id, default=0) + 1):  # new entries, new ids
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         by_id[n] = CurrentLearner(n, member.sub, False, first, last, member.email)
     return list(by_id.values())
@@ -330,3 +330,42 @@ def test_a_diff_applied_leaves_nothing_to_change(first: list[Member], second: li
     current = _applied(second, current)
     again = roster_diff(second, current)
     assert (again.add, again.rejoin, again.leave, again.update) == ((), (), (), ())
+
+
+# Only the LTI functions load LTI's code: the library, its HTTP and JWT stack, the rules and statements.
+_LTI_ONLY = ("pylti1p3", "requests", "jwt", "jwcrypto", "exam_depository.domain.lti", "exam_depository.adapters.db.lti")
+_PROBE = """
+import json, sys
+from local_stack.functions import load_function
+names = sys.argv[1:]
+for name in names:
+    load_function(name, "probe_" + name)
+    loaded = sorted(m for m in sys.modules if any(m == p or m.startswith(p + ".") for p in %r))
+    if loaded:
+        print(json.dumps({name: loaded}))
+        break
+else:
+    print("{}")
+"""
+
+
+def test_no_function_but_the_lti_ones_loads_lti_code_at_init() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    functions = sorted(
+        path.parent.name for path in (root / "functions").glob("*/app.py") if not path.parent.name.startswith("lti_")
+    )
+    assert "record_submissions" in functions
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE % (_LTI_ONLY,), *functions],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{root}:{root / 'shared'}", "AWS_DEFAULT_REGION": "eu-west-1"},
+    )
+    assert json.loads(probe.stdout.strip().splitlines()[-1]) == {}

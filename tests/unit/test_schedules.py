@@ -15,6 +15,8 @@ def test_every_scheduled_function_of_the_template_is_run_at_its_parameters_rate(
         # The mail's daily sweep: the backstop for a hand-off SQS refused whole (the sweeps
         # mail needs otherwise are asked for through the mail queue).
         ("send_messages", 24 * 3600),
+        # LTI's tick: the scores' sweep and the class lists due, as often as the jobs.
+        ("lti_worker", 6 * 3600),
     }
 
 

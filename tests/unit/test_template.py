@@ -420,7 +420,10 @@ ROLE_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
     # The authorizer reads the sessions' key and verifies sessions: no database.
     "LtiAuthorizerFunction": {
-        ("secretsmanager:GetSecretValue", "LtiSessionsKeySecret"),
+        (
+            "secretsmanager:GetSecretValue",
+            "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/lti-sessions-key-*",
+        ),
         ("kms:GetPublicKey", "LtiSessionKey.Arn"),
     },
     # The tool publishes its keys (current and previous: public halves only) and mints sessions.
@@ -1889,3 +1892,47 @@ def test_a_requested_sweep_comes_within_sqs_s_longest_delay_and_its_alarm_reads_
     alarm = template["Resources"]["MessagesUnsettledAlarm"]["Properties"]
     assert alarm["Period"] >= queues.SWEEP_DELAY_S
     assert (alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (1, "ignore")
+
+
+def test_every_key_route_and_no_other_runs_the_authorizer_whose_key_api_gateway_checks(
+    template: dict[str, Any],
+) -> None:
+    api = template["Resources"]["Api"]["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    assert "DefaultAuthorizer" not in api["Auth"]  # an open route stays open; a forgotten one fails closed
+    assert api["Auth"]["Authorizers"] == {
+        "ExaminerAuthorizer": {
+            "FunctionArn": {"Fn::GetAtt": ["LtiAuthorizerFunction", "Arn"]},
+            "FunctionPayloadType": "REQUEST",
+            # Uncached: a caller sends x-api-key or Authorization, and a cached one needs both.
+            "Identity": {"ReauthorizeEvery": 0},
+        }
+    }
+    for name, props in _functions(template).items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "Api":
+                auth = event["Properties"]["Auth"]
+                assert (auth.get("Authorizer") == "ExaminerAuthorizer") is auth["ApiKeyRequired"], (name, auth)
+    responses = api["GatewayResponses"]
+    # A missing or wrong key stays API Gateway's own 403 {"message":"Forbidden"}
+    assert "INVALID_API_KEY" not in responses
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    unauthorized = json.loads(responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"])
+    assert unauthorized["type"] == "urn:exam-depository:problem:session-not-valid"
+    for failure in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        assert responses[failure]["StatusCode"] == "503"
+        assert responses[failure]["ResponseParameters"]["Headers"]["Retry-After"] == "'2'"
+
+
+def test_the_sessions_are_metered_together_in_a_plan_of_their_own_with_no_quota(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    plan = resources["LtiSessionsUsagePlan"]["Properties"]
+    assert plan["Throttle"] == {"RateLimit": 50, "BurstLimit": 100}
+    assert "Quota" not in plan
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}]
+    assert resources["LtiSessionsUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "LtiSessionsApiKey"}
+    key = resources["LtiSessionsApiKey"]["Properties"]
+    assert key["Value"] == {"Fn::Sub": "{{resolve:secretsmanager:${LtiSessionsKeySecret}:SecretString}}"}
+    authorizer = resources["LtiAuthorizerFunction"]["Properties"]
+    assert authorizer["Environment"]["Variables"]["LTI_SESSIONS_KEY_SECRET_ARN"] == {"Ref": "LtiSessionsKeySecret"}
+    assert not _uses_database(authorizer)

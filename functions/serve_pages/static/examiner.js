@@ -1,6 +1,8 @@
 // The examiner's console: the same API as curl, with the key kept in this tab's sessionStorage.
 // Everything from the API is shown with textContent: names and titles are other people's data.
 "use strict";
+// In a course's frame, a browser blocking third-party storage refuses sessionStorage: the tab keeps it in memory.
+try { sessionStorage; } catch (err) { Object.defineProperty(window, "sessionStorage", { value: { getItem(k) { return k in this ? this[k] : null; }, setItem(k, v) { this[k] = String(v); }, removeItem(k) { delete this[k]; } } }); }
 const api = document.body.dataset.api;
 const $ = (id) => document.getElementById(id);
 const KEY = "exam-depository-examiner-key";

@@ -21,6 +21,7 @@ const ltiParts = (() => {
     "lti.pick.create": "Create an exam",
     "lti.pick.this": "Choose this exam for {course}",
     "lti.pick.sending": "Returning to your course…",
+    "lti.panel.open": "Courses in an LMS…",
     "lti.panel.title": "Courses in an LMS",
     "lti.panel.none": "This exam is in no course yet. A teacher adds it to a course from the LMS.",
     "lti.panel.course": "{course} on {platform}",
@@ -194,16 +195,44 @@ const ltiParts = (() => {
     box.hidden = !may(action("read"));
     if (box.hidden || panelFor === data.exam_id) return;
     panelFor = data.exam_id;
-    const answer = await call("GET", path("exams", data.exam_id, "lti")).catch(() => null);
-    if (!answer || !exam || exam.exam_id !== data.exam_id) { box.hidden = true; return; }
-    drawPanel(box, answer.data);
+    try {
+      const answer = await call("GET", path("exams", data.exam_id, "lti"));
+      if (!exam || exam.exam_id !== data.exam_id) return;
+      drawPanel(box, answer.data);
+    } catch (err) {
+      box.hidden = true;
+      panelFor = null;
+      throw err;
+    }
+  }
+
+  // Signed in with a key, the exam's courses open from a button (most exams are in none: they
+  // are not asked for at each opening); a teacher from their course sees them at once.
+  function panelButton() {
+    let button = $("lti-open-panel");
+    if (!button) {
+      button = el("button", { type: "button", id: "lti-open-panel", className: "secondary", ariaExpanded: "false" }, t("lti.panel.open"));
+      button.addEventListener("click", () => attempt(async () => {
+        if (button.ariaExpanded === "true") {
+          panelBox().hidden = true;
+          panelFor = null;
+          button.ariaExpanded = "false";
+          return;
+        }
+        await panel(exam);
+        button.ariaExpanded = "true";
+        $("lti-panel-title").focus();
+      }, { busy: button }));
+      $("open-audit").after(button);
+    }
+    return button;
   }
 
   function fact(term, value) { return [el("dt", {}, term), el("dd", {}, value)]; }
 
   function drawPanel(box, state, reports = []) {
     const links = state.links || [];
-    const parts = [el("h3", { id: "lti-panel-title" }, t("lti.panel.title"))];
+    const parts = [el("h3", { id: "lti-panel-title", tabIndex: -1 }, t("lti.panel.title"))];
     if (!links.length) parts.push(el("p", { className: "hint" }, t("lti.panel.none")));
     for (const link of links) {
       const sync = link.last_sync;
@@ -272,8 +301,15 @@ const ltiParts = (() => {
   // whose courses cannot be had now shows none.
   function fill(data) {
     pickThis(data);
-    if (hosted()) header();
-    panel(data).catch(() => { panelBox().hidden = true; });
+    const button = panelButton();
+    button.hidden = hosted() || !may(action("read"));
+    if (hosted()) {
+      header();
+      panel(data).catch(() => {});
+    } else if (panelFor !== data.exam_id) {
+      panelBox().hidden = true;
+      button.ariaExpanded = "false";
+    }
   }
 
   // A roster row: made from the LMS, and whether the student has left the course.

@@ -45,6 +45,7 @@ const mailParts = (() => {
     "mail.skipped.already_invited": "{count} invited before",
     "mail.skipped.too_soon": "{count} invited less than 10 minutes ago",
     "mail.skipped.daily_limit": "{count} invited 3 times today",
+    "mail.skipped.from_lms": "{count} from the LMS (they open the exam from their course)",
     "mail.too-often": "Sent a moment ago: wait {seconds} seconds.",
     "mail.progress": "Sent {sent} of {total} · delivered {delivered} · bounced {bounced}",
     "mail.progress-label": "Emails sent so far",
@@ -78,7 +79,7 @@ const mailParts = (() => {
   const SKIPPED_WORDS = {
     no_email: "mail.skipped.no_email", suppressed: "mail.skipped.suppressed",
     already_invited: "mail.skipped.already_invited", too_soon: "mail.skipped.too_soon",
-    daily_limit: "mail.skipped.daily_limit",
+    daily_limit: "mail.skipped.daily_limit", from_lms: "mail.skipped.from_lms",
   };
   // The badges' colours, as the console's other badges use them.
   const LOOK = {

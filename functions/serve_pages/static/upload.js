@@ -1,6 +1,9 @@
 // The student's page: code -> attempts -> file -> presigned form -> straight to S3 -> receipt. In a
 // timed exam the student starts their own time first (the server's clock), then gets the paper.
 "use strict";
+// In a course's frame, a browser blocking third-party storage refuses sessionStorage: the tab keeps
+// the code from the course in memory then (a reload there asks the student to open the exam again).
+try { sessionStorage; } catch (err) { Object.defineProperty(window, "sessionStorage", { value: { getItem(k) { return k in this ? this[k] : null; }, setItem(k, v) { this[k] = String(v); }, removeItem(k) { delete this[k]; } } }); }
 // A link from the student's invitation carries their code in its fragment (#code=…), which reaches
 // no server, no log and no Referer. The fragment leaves the address bar and the history entry
 // first, before anything else reads the page's address: a bookmark, a shared screen or the back
@@ -744,8 +747,12 @@ function openLink(link) {
     i18n.ready.then(() => fail(words("upload.link.unreadable")));
   }
 }
-if (!linked && new URLSearchParams(window.location.search).get("lti") === "1" && sessionStorage.getItem(COURSE_CODE)) {
+const fromCourse = new URLSearchParams(window.location.search).get("lti") === "1";
+if (!linked && fromCourse && sessionStorage.getItem(COURSE_CODE)) {
   openFromCourse();
+} else if (!linked && fromCourse) {
+  // Reloaded in the course's frame by a browser that kept nothing for it: the course's link again.
+  i18n.ready.then(() => say(words("lti.upload.reopen")));
 } else {
   openLink(linked);
 }

@@ -31,7 +31,7 @@ from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.deployment import Deployment
 from pylti1p3.dynamic_registration import DynamicRegistration
-from pylti1p3.exception import LtiException
+from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.lineitem import LineItem
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
@@ -74,6 +74,11 @@ def sha256_hex(value: str) -> str:
 def state_cookie_name(state: str) -> str:
     """The cookie that binds a login's state to the browser that started it."""
     return COOKIE_PREFIX + sha256_hex(state)[:8]
+
+
+def probe_cookie_name(state: str) -> str:
+    """The readable cookie set beside the state's: the login page checks that it arrived."""
+    return "lti-probe-" + sha256_hex(state)[:8]
 
 
 # --- the request, its cookies, the login's store ------------------------------------------------
@@ -129,6 +134,11 @@ class ResponseCookies:
         cookie = state_cookie_name(str(value)) if name == value else name
         self.set_cookies.append(
             f"{cookie}={value}; Path=/; Max-Age={exp or 300}; Secure; HttpOnly; SameSite=None; Partitioned"
+        )
+        # Its readable twin: the login page looks for it to learn whether this browser kept the
+        # cookies of the tool's frame (Safari's third-party frames do not) before leaving for the LMS.
+        self.set_cookies.append(
+            f"{probe_cookie_name(str(value))}=1; Path=/; Max-Age={exp or 300}; Secure; SameSite=None; Partitioned"
         )
 
 
@@ -192,7 +202,7 @@ class RowsToolConf(ToolConfAbstract[EventRequest]):
     def find_registration_by_params(  # type: ignore[override]  # None: no such registration (pylti1p3 checks for it)
         self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
     ) -> Registration | None:
-        named = lti_launch.registration_for(self._conn, iss, client_id)
+        named = lti_launch.registration_for(self._conn, iss, client_id or None)  # a login may omit it
         if self._login_registration_id is None:
             row = named
         else:
@@ -268,7 +278,10 @@ def login_of(request: EventRequest, conf: RowsToolConf, launch_url: str) -> Logi
     cookies = ResponseCookies(request)
     store = LoginStore()
     login = ToolLogin(request, conf, session_service=store, cookie_service=cookies)
-    auth_url = login.get_redirect_object(launch_url).get_redirect_url()
+    try:
+        auth_url = login.get_redirect_object(launch_url).get_redirect_url()
+    except (LtiException, OIDCException) as exc:
+        raise refused("registration", "platform-unknown", str(exc)) from exc
     state = dict(parse_qsl(auth_url.split("?", 1)[1]))["state"]
     assert store.nonce is not None, "pylti1p3 saves the nonce of every login"
     return LoginAnswer(auth_url=auth_url, state=state, nonce=store.nonce, set_cookies=tuple(cookies.set_cookies))

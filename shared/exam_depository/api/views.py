@@ -377,6 +377,7 @@ def codes_queued(sent: SentCodes) -> CodesQueued:
             already_invited=sent.skipped["already_invited"],
             too_soon=sent.skipped["too_soon"],
             daily_limit=sent.skipped["daily_limit"],
+            from_lms=sent.skipped["from_lms"],
         ),
     )
 

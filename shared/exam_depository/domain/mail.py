@@ -54,7 +54,7 @@ SENDING_GRACE = timedelta(minutes=15)  # a claim older than this, with no Send e
 # The languages the messages' catalogues hold (the migration's CHECK holds the same list).
 MailLanguage = Literal["en", "de", "fr"]
 
-SkipReason = Literal["no_email", "suppressed", "already_invited", "too_soon", "daily_limit", "receipts_off"]
+SkipReason = Literal["no_email", "suppressed", "already_invited", "too_soon", "daily_limit", "receipts_off", "from_lms"]
 
 
 def advances(old: MessageState, new: MessageState) -> bool:
@@ -106,14 +106,16 @@ class InviteCandidate:
     invited_at: datetime | None  # their last invitation to their current address (not skipped: it went out)
     invites_24h: int  # their invitations queued in the last 24 h, whatever address each went to
     address_invites_24h: int  # invitations queued to their address in the exam in 24 h, any student's
+    # From an LMS's course: they open the exam from there, and a mailed code would sit in a link.
+    from_lms: bool = False
 
 
 def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipReason | None:
     """Why this student is not invited now, or None to invite them. Invited and the cooldown are
     about their current address (a corrected address gets the code at once, one changed away and
     back has had it); the daily limits count every invitation, to the student and to the address."""
-    if c.email is None:
-        return "no_email"
+    if c.from_lms or c.email is None:  # an LMS's student opens the exam from their course
+        return "from_lms" if c.from_lms else "no_email"
     if c.suppressed:
         return "suppressed"
     if c.invited_at is not None and not resend:

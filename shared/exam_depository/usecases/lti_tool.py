@@ -30,7 +30,7 @@ from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.errors import RegistrationExists, TicketUsed
 from exam_depository.domain.lti_inputs import RegistrationIn
 from exam_depository.domain.sessions import Session
-from exam_depository.observability import logger
+from exam_depository.observability import MetricUnit, logger, metrics
 
 LOGIN_LIFETIME = timedelta(minutes=5)
 TICKET_LIFETIME = timedelta(minutes=2)
@@ -101,6 +101,8 @@ def _framers(*urls: str | None) -> tuple[str, ...]:
 
 def refusal_page(refusal: lti.LtiRefusal, *, framed_by: tuple[str, ...] = ()) -> Page:
     logger.info("LTI launch refused", extra={"lti_refusal": refusal.kind, "status": refusal.status})
+    # Alarmed on (LtiLaunchRefusedAlarm): many at once is a misconfigured platform, or an attack.
+    metrics.add_metric(name="LtiLaunchRefused", unit=MetricUnit.Count, value=1)
     values = {"sentence": refusal.sentence, "type": refusal.problem_type}
     return Page("refused.html", values, status=refusal.status, framed_by=framed_by)
 
@@ -127,7 +129,10 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         if request.get_param("target_link_uri") != urls["launch_url"]:
             return refusal_page(lti.refusal("wrong-target"), framed_by=framed_by)
         conf = lti_tool.RowsToolConf(conn)
-        made = lti_tool.login_of(request, conf, urls["launch_url"])
+        try:
+            made = lti_tool.login_of(request, conf, urls["launch_url"])
+        except lti_tool.LaunchRefused as refused:
+            return refusal_page(refused.refusal, framed_by=framed_by)
         storage_target = request.get_param("lti_storage_target") or None
         if request.get_param("new_window"):
             storage_target = None  # a window of its own: first-party cookies
@@ -151,6 +156,7 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         {
             "auth_url": made.auth_url,
             "state": made.state,
+            "probe": lti_tool.probe_cookie_name(made.state),
             "storage_target": storage_target or "",
             "storage_origin": origin_of(registration.auth_login_url) or "",
             "new_window_url": lti_tool.new_window_url(urls["login_url"], request.params()),
@@ -238,6 +244,9 @@ def land(
         if found is not None:
             _check("link", False)
             raise lti_tool.LaunchRefused("link", found)
+    elif not facts.context_id:  # a deep-linking request places the exam in its course: it must name one
+        _check("link", False)
+        raise lti_tool.LaunchRefused("link", lti.refusal("message-invalid"), "no course to place an exam in")
     _check("link", True)
     landing = lti.landing_of(facts)
     if isinstance(landing, lti.LtiRefusal):
@@ -294,7 +303,7 @@ def land(
         registration_id=registration.id,
         deployment_id=facts.deployment_id,
         lti_user_id=teacher.lti_user_id,
-        context_id=facts.context_id or "",
+        context_id=facts.context_id or "",  # checked above (check 13)
         context_title=facts.context_title,
         return_url=settings.return_url,
         data=settings.data,

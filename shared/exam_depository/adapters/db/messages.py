@@ -136,7 +136,8 @@ def invite(
                           AND m.queued_at > %(now)s - interval '24 hours')::int AS invites_24h,
                       (SELECT count(*) FROM address_invitation a
                         WHERE a.exam_pk = s.exam_id AND a.address_sha256 = {student_address_key}
-                          AND a.queued_at > %(now)s - interval '24 hours')::int AS address_invites_24h
+                          AND a.queued_at > %(now)s - interval '24 hours')::int AS address_invites_24h,
+                      EXISTS (SELECT FROM lti_learner l WHERE l.student_id = s.id) AS from_lms
                  FROM student s WHERE s.exam_id = %(exam_pk)s AND s.id = ANY(%(ids)s) ORDER BY s.id""",
             {"exam_pk": exam_pk, "ids": student_ids, "now": now},
         ).fetchall()

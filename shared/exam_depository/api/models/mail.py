@@ -16,6 +16,7 @@ class Skipped(ApiModel):
     already_invited: int = Field(description="Invited before (send with resend to invite them again).")
     too_soon: int = Field(description="Invited less than 10 minutes ago.")
     daily_limit: int = Field(description="Invited 3 times in the last 24 hours.")
+    from_lms: int = Field(description="They came from an LMS's course: they open the exam from there.")
 
 
 class CodesQueued(ApiModel):
