@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from local_stack.functions import FunctionPool, LambdaContext
@@ -51,7 +52,7 @@ class QueueDelivery(threading.Thread):
                 self.deliver(messages)
 
     def deliver(self, messages: list[dict[str, Any]]) -> None:
-        event = {"Records": [self._record(message) for message in messages]}
+        event = poller_event(messages, queue_arn=self.queue_arn, region=self.sqs.meta.region_name)
         try:
             result = self.pool.invoke(event, LambdaContext(self.pool.function, str(uuid.uuid4())))
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
@@ -64,15 +65,24 @@ class QueueDelivery(threading.Thread):
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
 
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": self.sqs.meta.region_name,
-        }
+
+def poller_event(messages: Sequence[Mapping[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS poller invokes a function with, for messages received with
+    AttributeNames=["All"]: each record's receipt handle and attributes (ApproximateReceiveCount
+    among them), as Lambda passes them."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for message in messages
+        ]
+    }

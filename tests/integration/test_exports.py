@@ -23,6 +23,7 @@ from exam_depository import config
 from exam_depository.adapters import aws, storage
 from exam_depository.domain.filenames import AUDIT_CHECKPOINT, AUDIT_LOG, MANIFEST
 
+from local_stack.delivery import poller_event
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import BUCKET, OTHER_EXAMINER, REGION, Api, Bucket
 
@@ -47,22 +48,16 @@ def _start(api: Api, exam_id: str = "physics-2026-12") -> str:
 
 
 def _build_queued(handler: Handler, *, tries: int = 1) -> list[str]:
-    """What the event source mapping does: take the queued jobs and hand each to the builder."""
+    """What the event source mapping does: take the queued jobs and hand each to the builder, as
+    its `tries`-th receive."""
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.get_queue_url(QueueName="export-jobs")["QueueUrl"]
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
     outcomes = []
     for message in messages:
-        event = {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "body": message["Body"],
-                    "attributes": {"ApproximateReceiveCount": str(tries)},
-                    "eventSource": "aws:sqs",
-                }
-            ]
-        }
+        event = poller_event([message], queue_arn=arn, region=REGION)
+        event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(tries)
         outcomes.append(handler("build_export").lambda_handler(event, LambdaContext())["outcome"])
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return outcomes

@@ -23,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from exam_depository.adapters import queues, signing
 
+from local_stack.delivery import poller_event
 from local_stack.functions import LambdaContext
 from tests.integration.conftest import REGION, Api, Bucket
 from tests.waiting import wait_until
@@ -53,22 +54,7 @@ class Queue:
 
     def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The event Lambda's SQS poller invokes the function with."""
-        return {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": message["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": message["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.arn,
-                    "awsRegion": REGION,
-                }
-                for message in messages
-            ]
-        }
+        return poller_event(messages, queue_arn=self.arn, region=REGION)
 
     def in_flight(self) -> int:
         attributes = self.sqs.get_queue_attributes(

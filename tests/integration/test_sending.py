@@ -39,6 +39,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import SESBackend, ses_backends
 from moto.sqs.models import sqs_backends
 
+from local_stack.delivery import poller_event
 from local_stack.functions import LambdaContext, sample_event
 from tests.faults import closed_port, printed_metric
 from tests.files import pdf_with_text, windows_program
@@ -70,21 +71,11 @@ class Outbox:
         answer = boto3.client("sqs", region_name=REGION).receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
         )
-        return {
-            "Records": [
-                {
-                    "messageId": message["MessageId"],
-                    "receiptHandle": message["ReceiptHandle"],
-                    "body": message["Body"],
-                    "attributes": message["Attributes"],
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{MAIL_QUEUE}",
-                    "awsRegion": REGION,
-                }
-                for message in answer.get("Messages", [])
-            ]
-        }
+        return poller_event(
+            answer.get("Messages", []),
+            queue_arn=f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:{MAIL_QUEUE}",
+            region=REGION,
+        )
 
     def deliver(self, event: dict[str, Any]) -> list[str]:
         """Invoke the function with a batch and delete what it did not fail; the failed ids."""

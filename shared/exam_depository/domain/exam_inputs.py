@@ -76,14 +76,14 @@ class ExamIn(_Window):
     cutoff_at: Instant = Field(description="Late uploads are accepted until then; equal to due_at for none.")
     timezone: TimeZoneName = Field(description="IANA name, for display only: instants are UTC.")
     max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
-    anonymous: bool = Field(default=False, description="Reviewers see no names.")
+    anonymous: StrictBool = Field(default=False, description="Reviewers see no names.")
     duration_minutes: DurationMinutes | None = Field(
         default=None,
         description="A timed exam: each student has this long from the moment they start (plus their extra "
         "time), never past their due time. Null: not timed.",
     )
     accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
-    check_pdfs: bool = Field(default=False, description=_CHECK_PDFS)
+    check_pdfs: StrictBool = Field(default=False, description=_CHECK_PDFS)
     email_receipts: StrictBool = Field(default=True, description=_EMAIL_RECEIPTS)
     language: MailLanguage = Field(default="en", description=_LANGUAGE)
 
@@ -110,10 +110,10 @@ class ExamChange(_Window):
     cutoff_at: Instant | None = None
     timezone: TimeZoneName | None = None
     max_attempts: MaxAttempts | None = None
-    anonymous: bool | None = None
+    anonymous: StrictBool | None = None
     duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
     accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
-    check_pdfs: bool | None = Field(default=None, description=_CHECK_PDFS)
+    check_pdfs: StrictBool | None = Field(default=None, description=_CHECK_PDFS)
     email_receipts: StrictBool | None = Field(default=None, description=_EMAIL_RECEIPTS)
     language: MailLanguage | None = Field(default=None, description=_LANGUAGE)
 
