@@ -272,7 +272,12 @@ def _gateway_error(status: int, message: str | None) -> tuple[int, dict[str, str
 
 
 def _http_response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    headers = {name: ",".join(values) for name, values in (result.get("multiValueHeaders") or {}).items()}
+    # Each cookie on a header line of its own, as API Gateway sends them (cookies joined by commas
+    # on one line are one cookie to a browser): the server writes the value as it is.
+    headers = {
+        name: (f"\r\n{name}: " if name.lower() == "set-cookie" else ",").join(values)
+        for name, values in (result.get("multiValueHeaders") or {}).items()
+    }
     headers.update(result.get("headers") or {})
     body = result.get("body") or ""
     payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()

@@ -29,6 +29,7 @@ from tests.browser import ARTIFACTS, AXE, axe_serious, chromium
 from tests.e2e.conftest import Stack, record_problem
 from tests.e2e.student_pages import DESKTOP
 from tests.e2e.test_console import ZONE, Console
+from tests.e2e.test_lti import PLAYWRIGHTS_OTHER_DISABLED_FEATURES
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, Tool
 from tests.lti_platform.server import Platform, running_platform
 
@@ -58,10 +59,13 @@ class Lms:
 
 @pytest.fixture(scope="module")
 def phaseout() -> Iterator[Browser]:
-    # Chromium's Local Network Access checks refuse a frame's script navigation between two
-    # loopback sites (the tool's frame going to the platform's /auth): on the internet the LMS
-    # and the tool are both public, where those checks do not apply.
-    with chromium("--test-third-party-cookie-phaseout", "--disable-features=LocalNetworkAccessChecks") as browser:
+    """Chromium with the third-party cookie phase-out and partitioned third-party storage, as Chrome
+    ships it (Playwright turns the partitioning off: test_lti.py says why it is turned back on).
+    Its Local Network Access checks are off too: they refuse a frame's script navigation between two
+    loopback sites (the tool's frame going to the platform's /auth after the storage frame's answer),
+    where on the internet the LMS and the tool are both public and those checks do not apply."""
+    disabled = f"{PLAYWRIGHTS_OTHER_DISABLED_FEATURES},LocalNetworkAccessChecks"
+    with chromium("--test-third-party-cookie-phaseout", f"--disable-features={disabled}") as browser:
         yield browser
 
 
