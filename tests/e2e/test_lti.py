@@ -42,12 +42,33 @@ PROBLEM = "urn:exam-depository:problem:"
 TIMEOUT_MS = 20_000
 
 
-# Chrome as it ships, third-party cookies phased out: Playwright disables storage partitioning (its
-# issue 32230) among its default features, and a later --disable-features replaces that list, which
-# gives the tool's frame partitioned storage and cookies as Chrome does. The course (localhost) and
-# the tool (127.0.0.1) are both loopback: no Local Network Access prompt stands between them, as
-# none does between a public LMS and a public tool.
-COURSE_BROWSER_ARGS = ("--test-third-party-cookie-phaseout", "--disable-features=LocalNetworkAccessChecks")
+# Playwright launches Chromium with ThirdPartyStoragePartitioning disabled (its issue 32230), which
+# Chrome ships enabled: the tool's frame in the course would then get no sessionStorage at all,
+# where Chrome, Firefox and Safari give it a partitioned one. The course's browser is launched with
+# Playwright's other disabled features only (a later --disable-features replaces the earlier).
+PLAYWRIGHTS_OTHER_DISABLED_FEATURES = ",".join(
+    (
+        "AvoidUnnecessaryBeforeUnloadCheckSync",
+        "DestroyProfileOnBrowserClose",
+        "HttpsUpgrades",
+        "HttpsFirstBalancedModeAutoEnable",
+        "LensOverlay",
+        "MediaRouter",
+        "PaintHolding",
+        "AvoidCorsURLLoaderRestartOnRedirect",
+        "OptimizationHints",
+        "NetworkTimeServiceQuerying",
+        "AimEnabled",
+        "PreconnectToSearch",
+    )
+)
+# Chrome's third-party cookie phase-out (the frame's partitioned cookies kept, others not); the
+# course (localhost) and the tool (127.0.0.1) are both loopback: no Local Network Access prompt
+# stands between them, as none does between a public LMS and a public tool.
+COURSE_BROWSER_ARGS = (
+    "--test-third-party-cookie-phaseout",
+    f"--disable-features={PLAYWRIGHTS_OTHER_DISABLED_FEATURES},LocalNetworkAccessChecks",
+)
 
 
 @pytest.fixture(scope="module")
