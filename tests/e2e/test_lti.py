@@ -62,6 +62,13 @@ PLAYWRIGHTS_OTHER_DISABLED_FEATURES = ",".join(
         "PreconnectToSearch",
     )
 )
+# Chrome's third-party cookie phase-out (the frame's partitioned cookies kept, others not); the
+# course (localhost) and the tool (127.0.0.1) are both loopback: no Local Network Access prompt
+# stands between them, as none does between a public LMS and a public tool.
+COURSE_BROWSER_ARGS = (
+    "--test-third-party-cookie-phaseout",
+    f"--disable-features={PLAYWRIGHTS_OTHER_DISABLED_FEATURES},LocalNetworkAccessChecks",
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,7 @@ def course_browser(browser: Browser) -> Iterator[Browser]:
     launched = browser.browser_type.launch(
         executable_path=CHROMIUM,
         headless=True,
-        args=[*BROWSER_ARGS, f"--disable-features={PLAYWRIGHTS_OTHER_DISABLED_FEATURES}"],
+        args=[*BROWSER_ARGS, *COURSE_BROWSER_ARGS],
     )
     yield launched
     launched.close()
