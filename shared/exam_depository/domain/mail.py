@@ -51,9 +51,6 @@ EXAM_SEND_COOLDOWN = timedelta(seconds=10)  # per exam: a double click answers 4
 MAX_ATTEMPTS = 8  # SES calls per message before it is failed
 SENDING_GRACE = timedelta(minutes=15)  # a claim older than this, with no Send event: queued again
 
-# The languages the messages' catalogues hold (the migration's CHECK holds the same list).
-MailLanguage = Literal["en", "de", "fr"]
-
 SkipReason = Literal["no_email", "suppressed", "already_invited", "too_soon", "daily_limit", "receipts_off"]
 
 
