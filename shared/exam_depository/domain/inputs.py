@@ -1,9 +1,10 @@
 """What an examiner may ask of an exam's roster, validated: a student, an extension, extra time,
-a file's release, and the value types they are made of (nicknames, names, emails). Shared by the
-JSON bodies of the API and the rows of a CSV roster, and taken by the use cases as their
-arguments. The requests' base, the check of a name, an instant and the words of an error are
+and the value types they are made of (nicknames, names, emails). Shared by the JSON bodies of
+the API and the rows of a CSV roster, and taken by the use cases as their arguments. The
+requests' base, the check of a name, an instant and the words of an error are
 `domain.input_model`'s; an exam's requests are `domain.exam_inputs`, the members'
-`domain.member_inputs`: a function loads only its audience's models."""
+`domain.member_inputs`, a file's release `domain.release_inputs`: a function loads only its
+audience's models."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -75,17 +76,6 @@ class AccommodationIn(InputModel):
 
     extra_time_percent: Annotated[int, Field(ge=0, le=300)] = 0
     extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
-
-
-# --- malware scans ----------------------------------------------------------------------------
-
-
-class ReleaseIn(InputModel):
-    """The exam's owner releases a file that could not be scanned: why, for the audit log."""
-
-    reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(shown_as_written)
-    ]
 
 
 class SendCodesIn(InputModel):
