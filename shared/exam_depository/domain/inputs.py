@@ -15,8 +15,8 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.input_model import NICKNAME_PATTERN, InputModel, Instant, shown_as_written
-from exam_depository.domain.mail import normalized_address
 
 
 def _not_only_dots(value: str) -> str:
@@ -36,7 +36,7 @@ PersonName = Annotated[
 
 
 def _sendable(value: str) -> str:
-    """An address SES can send to (`domain.mail.normalized_address`), kept as written: the
+    """An address SES can send to (`domain.addresses.normalized_address`), kept as written: the
     examiner sees what they typed, mail goes to its normalized form. Refused in the validator's
     own sentence, without pydantic's "Value error" before it (a CSV's line shows it as it is)."""
     try:

@@ -35,3 +35,9 @@ PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismat
 # The languages of the emails to an exam's students: those the messages' catalogues hold (the
 # migration's CHECK holds the same list).
 MailLanguage = Literal["en", "de", "fr"]
+# A message to a student (`domain.mail`): what it is about, the states it goes through, and the
+# student's state that the roster shows: the published six (null, queued, sent, delivered, bounced,
+# complained) and `failed` (SES refused the message, or it was given up), which clients must accept.
+MessageKind = Literal["invitation", "receipt", "rejection"]
+MessageState = Literal["queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "skipped"]
+EmailState = Literal["queued", "sent", "delivered", "bounced", "complained", "failed"]

@@ -52,7 +52,8 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         if new.email is not None:
-            from exam_depository.domain.mail import normalized_address, suppressed_sentence
+            from exam_depository.domain.addresses import normalized_address
+            from exam_depository.domain.mail import suppressed_sentence
 
             suppressed = db.messages.suppression(conn, normalized_address(new.email))
             if suppressed is not None:
@@ -86,7 +87,7 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
     and reported in `warnings`, by line."""
     # Loaded here, not at import: the CSV parsers and the input models they validate with are
     # the import functions' alone, and building those models is most of the other functions' init.
-    from exam_depository.domain.mail import normalized_address
+    from exam_depository.domain.addresses import normalized_address
     from exam_depository.domain.roster import parse_roster, shared_address_warnings
 
     rows = parse_roster(body)
@@ -156,7 +157,7 @@ def _refuse_suppressed(conn: db.Connection, rows: Sequence[RosterRow], addresses
 def _address(email: str) -> str:
     """A stored address as mail goes to it; one stored before addresses were checked as they are
     now, and refused by the check, compares as written (lower-cased)."""
-    from exam_depository.domain.mail import normalized_address
+    from exam_depository.domain.addresses import normalized_address
 
     try:
         return normalized_address(email)

@@ -23,12 +23,11 @@ from exam_depository.domain.mail import (
     REJECTIONS_PER_DAY,
     STICKY,
     InviteCandidate,
-    MessageKind,
-    MessageState,
     SkipReason,
     invitation_key,
     invite_decision,
 )
+from exam_depository.domain.statuses import MessageKind, MessageState
 
 if TYPE_CHECKING:
     from exam_depository.domain.mail_events import MailEvent
