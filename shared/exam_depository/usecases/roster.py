@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details` and `db.student_deletion`
-# are the exceptions: the functions that change extensions or extra time, list the roster, show a
-# student or delete one import theirs in their app.py (loaded at their init), and the roster's
-# other functions never load them.
+# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details`, `db.student_deletion`
+# and `db.messages` are the exceptions: the functions that change extensions or extra time, list
+# the roster, show a student, delete one or add students (whose addresses are checked against the
+# suppressed ones) import theirs in their app.py (loaded at their init), and the roster's other
+# functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
-import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
