@@ -11,7 +11,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.observability import MetricUnit, logger, metrics
-from exam_depository.usecases import checkpoints, exports
+from exam_depository.usecases import checkpoints, export_builder
 
 OUTCOME_METRICS = {"done": "ExportsDone", "failed": "ExportsFailed"}
 BYTES_METRIC = "ExportBytes"
@@ -25,7 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     (message,) = event["Records"]  # the event source's BatchSize is 1: a job is minutes long
     export_id = UUID(json.loads(message["body"])["export_id"])
     tries = int(message.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-    built = exports.build_export(export_id, last_try=tries >= MAX_TRIES, checkpoint=checkpoints.sign_checkpoint)
+    built = export_builder.build_export(export_id, last_try=tries >= MAX_TRIES, checkpoint=checkpoints.sign_checkpoint)
     if built.outcome in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[built.outcome], unit=MetricUnit.Count, value=1)
     if built.bytes:

@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.submissions import Submission
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.inputs import ReleaseIn
+from exam_depository.domain.release_inputs import ReleaseIn
 from exam_depository.observability import logger, metrics
-from exam_depository.usecases import scans
+from exam_depository.usecases import releases
 
 app = build_resolver()
 
@@ -22,7 +22,7 @@ app = build_resolver()
     responses=responses(200, Submission, 403, 404, 409, 415),
 )
 def release_submission(exam_id: str, upload_id: UUID, release: ReleaseIn) -> Submission:
-    return views.released(scans.release_submission(caller(app), exam_id, upload_id, release))
+    return views.released(releases.release_submission(caller(app), exam_id, upload_id, release))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -32,7 +32,7 @@ from exam_depository.domain import audit, audit_log
 from exam_depository.domain.access import Role
 from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.usecases import audit as audit_reading
-from exam_depository.usecases import checkpoints, expiry, exports
+from exam_depository.usecases import checkpoints, expiry, export_builder
 from joserfc import jwk, jws
 from psycopg.rows import dict_row
 
@@ -721,8 +721,8 @@ def test_an_export_whose_checkpoint_cannot_be_signed_is_retried_then_fails_sayin
 
     # Then a try before the last is left to SQS to retry, and the last fails the export, saying so
     with pytest.raises(ServiceUnavailable):
-        exports.build_export(UUID(export_id), last_try=False, checkpoint=checkpoints.sign_checkpoint)
-    built = exports.build_export(UUID(export_id), last_try=True, checkpoint=checkpoints.sign_checkpoint)
+        export_builder.build_export(UUID(export_id), last_try=False, checkpoint=checkpoints.sign_checkpoint)
+    built = export_builder.build_export(UUID(export_id), last_try=True, checkpoint=checkpoints.sign_checkpoint)
     assert built.outcome == "failed"
     failed = api.call("get_export", "progress", path_params={"export_id": export_id}).body
     assert (failed["status"], failed["error"]) == (

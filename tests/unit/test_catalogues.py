@@ -16,8 +16,8 @@ import pytest
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import AuditAction
 from exam_depository.domain.content_types import FOUND_NAMES, KINDS
-from exam_depository.domain.mail import MessageKind, MessageState, SkipReason
-from exam_depository.domain.statuses import ScanState
+from exam_depository.domain.mail import SkipReason
+from exam_depository.domain.statuses import MessageKind, MessageState, ScanState
 
 from tests.conftest import ROOT
 

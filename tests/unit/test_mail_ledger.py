@@ -19,9 +19,7 @@ from exam_depository.domain.mail import (
     INVITES_PER_DAY,
     RANK,
     STICKY,
-    EmailState,
     InviteCandidate,
-    MessageState,
     SkipReason,
     advances,
     email_state_of,
@@ -31,6 +29,7 @@ from exam_depository.domain.mail import (
     rejection_key,
     student_state_after,
 )
+from exam_depository.domain.statuses import EmailState, MessageState
 from hypothesis import given
 from hypothesis import strategies as st
 

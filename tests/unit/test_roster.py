@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
-from exam_depository.domain.mail import normalized_address
 from exam_depository.domain.roster import (
     MAX_ROWS,
     parse_accommodations,

@@ -27,8 +27,8 @@ from uuid import UUID
 
 from exam_depository.adapters import aws
 from exam_depository.config import MailSettings, load
-from exam_depository.domain.mail import MessageKind
 from exam_depository.domain.messages import Rendered
+from exam_depository.domain.statuses import MessageKind
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient

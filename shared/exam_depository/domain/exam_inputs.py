@@ -12,9 +12,8 @@ from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model
 
 from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel, Instant, shown_as_written
 from exam_depository.domain.instants import time_zone_names
-from exam_depository.domain.mail import MailLanguage
 from exam_depository.domain.rules import Window, order_refusal, pdf_check_refusal
-from exam_depository.domain.statuses import Kind
+from exam_depository.domain.statuses import Kind, MailLanguage
 
 DEFAULT_MAX_ATTEMPTS = 5
 

@@ -1,9 +1,10 @@
 """What an examiner may ask of an exam's roster, validated: a student, an extension, extra time,
-a file's release, and the value types they are made of (nicknames, names, emails). Shared by the
-JSON bodies of the API and the rows of a CSV roster, and taken by the use cases as their
-arguments. The requests' base, the check of a name, an instant and the words of an error are
+and the value types they are made of (nicknames, names, emails). Shared by the JSON bodies of
+the API and the rows of a CSV roster, and taken by the use cases as their arguments. The
+requests' base, the check of a name, an instant and the words of an error are
 `domain.input_model`'s; an exam's requests are `domain.exam_inputs`, the members'
-`domain.member_inputs`: a function loads only its audience's models."""
+`domain.member_inputs`, a file's release `domain.release_inputs`: a function loads only its
+audience's models."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -14,8 +15,8 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.input_model import NICKNAME_PATTERN, InputModel, Instant, shown_as_written
-from exam_depository.domain.mail import normalized_address
 
 
 def _not_only_dots(value: str) -> str:
@@ -35,7 +36,7 @@ PersonName = Annotated[
 
 
 def _sendable(value: str) -> str:
-    """An address SES can send to (`domain.mail.normalized_address`), kept as written: the
+    """An address SES can send to (`domain.addresses.normalized_address`), kept as written: the
     examiner sees what they typed, mail goes to its normalized form. Refused in the validator's
     own sentence, without pydantic's "Value error" before it (a CSV's line shows it as it is)."""
     try:
@@ -75,17 +76,6 @@ class AccommodationIn(InputModel):
 
     extra_time_percent: Annotated[int, Field(ge=0, le=300)] = 0
     extra_time_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
-
-
-# --- malware scans ----------------------------------------------------------------------------
-
-
-class ReleaseIn(InputModel):
-    """The exam's owner releases a file that could not be scanned: why, for the audit log."""
-
-    reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(shown_as_written)
-    ]
 
 
 class SendCodesIn(InputModel):

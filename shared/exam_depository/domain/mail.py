@@ -17,13 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from exam_depository.domain.statuses import RejectionReason
-
-MessageKind = Literal["invitation", "receipt", "rejection"]
-MessageState = Literal["queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "skipped"]
-# The student's state: the published six (null, queued, sent, delivered, bounced, complained) and
-# `failed` (SES refused the message, or it was given up), which clients must accept.
-EmailState = Literal["queued", "sent", "delivered", "bounced", "complained", "failed"]
+from exam_depository.domain.statuses import EmailState, MessageState, RejectionReason
 
 # `skipped` is absent: it is final from the claim that sets it, and nothing moves to it.
 # adapters/db/messages.py generates its SQL's state lists from this mapping (a unit test holds them equal).
@@ -50,9 +44,6 @@ REJECTIONS_PER_DAY = 5  # per student; receipts are bounded by the exam's attemp
 EXAM_SEND_COOLDOWN = timedelta(seconds=10)  # per exam: a double click answers 429
 MAX_ATTEMPTS = 8  # SES calls per message before it is failed
 SENDING_GRACE = timedelta(minutes=15)  # a claim older than this, with no Send event: queued again
-
-# The languages the messages' catalogues hold (the migration's CHECK holds the same list).
-MailLanguage = Literal["en", "de", "fr"]
 
 SkipReason = Literal["no_email", "suppressed", "already_invited", "too_soon", "daily_limit", "receipts_off", "from_lms"]
 
@@ -127,45 +118,12 @@ def invite_decision(c: InviteCandidate, *, resend: bool, now: datetime) -> SkipR
     return None
 
 
-def normalized_address(email: str) -> str:
-    """email-validator's ASCII form of an address (an IDN domain in punycode), lower-cased: what
-    is sent to, compared and suppressed. ValueError, in a sentence a person fixing a roster acts
-    on, when it is not an address SES can send to: its syntax (RFC 5321/5322, the domain by IDNA
-    2008), a Unicode part before the @ (SES takes ASCII there only), a quoted part or an IP address.
-    Nothing is looked up: whether the domain receives mail is SES's bounce to tell."""
-    # Loaded here: only the functions that check an address pay its import (about 22 ms).
-    from email_validator import EmailNotValidError, validate_email
-
-    local_part = email.rpartition("@")[0]
-    unicode = ", ".join(dict.fromkeys(character for character in local_part if not character.isascii()))
-    if unicode:
-        raise ValueError(UNICODE_LOCAL_PART.format(characters=unicode))
-    try:
-        checked = validate_email(
-            email,
-            check_deliverability=False,
-            allow_smtputf8=False,
-            allow_quoted_local=False,
-            allow_domain_literal=False,
-        )
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from exc
-    assert checked.ascii_email is not None  # set whenever the local part is ASCII (checked above)
-    return checked.ascii_email.lower()
-
-
 def suppressed_sentence(reason: Literal["bounce", "complaint"], since: datetime, detail: str | None) -> str:
     """Why an address is refused wherever one is given (the roster, an import, a change): it
     bounced hard or complained, and nothing can be sent to it."""
     what = "bounced" if reason == "bounce" else "was reported as spam"
     said = f": {detail}" if detail else ""
     return f"This address {what} on {since:%-d %b %Y at %H:%M} UTC{said}. Give another address."
-
-
-UNICODE_LOCAL_PART = (
-    "The part before the @ has a character email cannot carry here ({characters}): use an address with only"
-    " ASCII letters, digits and . _ - + before the @"
-)
 
 
 # What a message tells, as the sender's claim reads it from the database.

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from exam_depository.domain.characters import unstorable
-from exam_depository.domain.mail import MessageState
+from exam_depository.domain.statuses import MessageState
 
 EventKind = Literal["send", "delivery", "bounce", "complaint", "reject", "delivery_delay"]
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.cells import neutralized, restored
 from exam_depository.domain.errors import InvalidInput, PayloadTooLarge
 from exam_depository.domain.input_model import readable
 from exam_depository.domain.inputs import AccommodationIn, ExtensionIn, StudentIn
-from exam_depository.domain.mail import normalized_address
 
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("nickname", "first_name", "last_name")

@@ -1,7 +1,7 @@
 """The states a submission, an upload form, an export and a question paper's form go through,
-why a form's object is rejected, and a recorded file's malware scan. The migrations' CHECK
-constraints hold the same lists; rows, rules and the HTTP contract all speak these.
-An exam's state is never stored: `rules.exam_state` says it as of now."""
+why a form's object is rejected, a recorded file's malware scan, and the languages mail is
+written in. The migrations' CHECK constraints hold the same lists; rows, rules and the HTTP
+contract all speak these. An exam's state is never stored: `rules.exam_state` says it as of now."""
 
 from __future__ import annotations
 
@@ -32,3 +32,12 @@ SubmissionWarning = Literal["scanned_pdf"]
 ExamState = Literal["upcoming", "open", "late_period", "closed"]
 PaperStatus = Literal["pending", "current", "superseded", "rejected"]
 PaperRejectionReason = Literal["empty", "too_large", "not_pdf", "checksum_mismatch", "after_opening"]
+# The languages of the emails to an exam's students: those the messages' catalogues hold (the
+# migration's CHECK holds the same list).
+MailLanguage = Literal["en", "de", "fr"]
+# A message to a student (`domain.mail`): what it is about, the states it goes through, and the
+# student's state that the roster shows: the published six (null, queued, sent, delivered, bounced,
+# complained) and `failed` (SES refused the message, or it was given up), which clients must accept.
+MessageKind = Literal["invitation", "receipt", "rejection"]
+MessageState = Literal["queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "skipped"]
+EmailState = Literal["queued", "sent", "delivered", "bounced", "complained", "failed"]

@@ -25,6 +25,7 @@ import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db, queues
 from exam_depository.config import MailSettings, load
 from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import AuditAction, Event, member_actor
 from exam_depository.domain.errors import (
     AddressSuppressed,
@@ -34,7 +35,7 @@ from exam_depository.domain.errors import (
     SendingTooOften,
     ServiceUnavailable,
 )
-from exam_depository.domain.mail import EXAM_SEND_COOLDOWN, SkipReason, normalized_address, suppressed_sentence
+from exam_depository.domain.mail import EXAM_SEND_COOLDOWN, SkipReason, suppressed_sentence
 from exam_depository.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:  # the requests' models: the function that parses them has loaded them

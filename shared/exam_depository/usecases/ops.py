@@ -12,10 +12,10 @@ import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.ownership  # noqa: F401
 from exam_depository.adapters import db, deployment
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event
 from exam_depository.domain.deployment import MigrationFailed, layer_version, migration_step
 from exam_depository.domain.errors import NotFound
-from exam_depository.domain.mail import normalized_address
 from exam_depository.observability import logger
 
 

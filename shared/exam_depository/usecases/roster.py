@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
-# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details` and `db.student_deletion`
-# are the exceptions: the functions that change extensions or extra time, list the roster, show a
-# student or delete one import theirs in their app.py (loaded at their init), and the roster's
-# other functions never load them.
+# `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details`, `db.student_deletion`
+# and `db.messages` are the exceptions: the functions that change extensions or extra time, list
+# the roster, show a student, delete one or add students (whose addresses are checked against the
+# suppressed ones) import theirs in their app.py (loaded at their init), and the roster's other
+# functions never load them.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
-import exam_depository.adapters.db.messages
 import exam_depository.adapters.db.students  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.config import RulesSettings, load
@@ -52,7 +52,8 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         if new.email is not None:
-            from exam_depository.domain.mail import normalized_address, suppressed_sentence
+            from exam_depository.domain.addresses import normalized_address
+            from exam_depository.domain.mail import suppressed_sentence
 
             suppressed = db.messages.suppression(conn, normalized_address(new.email))
             if suppressed is not None:
@@ -86,7 +87,7 @@ def import_roster(caller: Caller, exam_id: str, body: bytes) -> RosterImport:
     and reported in `warnings`, by line."""
     # Loaded here, not at import: the CSV parsers and the input models they validate with are
     # the import functions' alone, and building those models is most of the other functions' init.
-    from exam_depository.domain.mail import normalized_address
+    from exam_depository.domain.addresses import normalized_address
     from exam_depository.domain.roster import parse_roster, shared_address_warnings
 
     rows = parse_roster(body)
@@ -156,7 +157,7 @@ def _refuse_suppressed(conn: db.Connection, rows: Sequence[RosterRow], addresses
 def _address(email: str) -> str:
     """A stored address as mail goes to it; one stored before addresses were checked as they are
     now, and refused by the check, compares as written (lower-cased)."""
-    from exam_depository.domain.mail import normalized_address
+    from exam_depository.domain.addresses import normalized_address
 
     try:
         return normalized_address(email)

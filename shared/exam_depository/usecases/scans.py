@@ -1,33 +1,22 @@
 """The malware scan: record what the scanner found about each uploaded version (GuardDuty's
 results, or the local stand-in's, through the scan queue; the reconcile job's from a version's
-tag), delete the earlier files a result no longer needs kept, and the exam owner's release of a
-file that could not be scanned."""
+tag), and delete the earlier files a result no longer needs kept. The exam owner's release of a
+file that could not be scanned is `usecases.releases`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-from uuid import UUID
-
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
-import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.scans
 import exam_depository.adapters.db.uploads  # noqa: F401
 from exam_depository.adapters import db, storage
-from exam_depository.adapters.db.submissions import SubmissionJson
 from exam_depository.domain import codes
-from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.audit import Actor, AuditAction, Event
-from exam_depository.domain.errors import NotFound, ServiceUnavailable
+from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.recording import versions_to_delete
-from exam_depository.domain.scans import Ignored, ScanBatch, ScanResult, release_refusal
+from exam_depository.domain.scans import Ignored, ScanBatch, ScanResult
 from exam_depository.domain.statuses import ScanState
 from exam_depository.observability import logger
-
-if TYPE_CHECKING:  # the route's body, validated by release_submission's app.py: the scan results'
-    # function does not load the inputs' models
-    from exam_depository.domain.inputs import ReleaseIn
 
 SCANNER = Actor("system:scanner", None, None)
 # A state a result moved a submission to that the exam's log records (a clean file's is not news).
@@ -36,7 +25,6 @@ _TOLD: dict[ScanState, AuditAction] = {
     "unsupported": AuditAction.SUBMISSION_SCAN_UNSUPPORTED,
     "failed": AuditAction.SUBMISSION_SCAN_FAILED,
 }
-NO_SUBMISSION = "This exam has no submission from this upload."
 
 
 def record_scan_results(results: list[ScanResult | Ignored]) -> ScanBatch:
@@ -116,33 +104,3 @@ def _delete(versions: list[db.uploads.UsedVersion]) -> int:
     with db.statement() as conn:
         db.uploads.mark_objects_deleted(conn, [version.upload_id for version in versions])
     return deleted
-
-
-def release_submission(caller: Caller, exam_id: str, upload_id: UUID, release: ReleaseIn) -> SubmissionJson:
-    """The exam's owner lets a file that could not be scanned, or whose scan is long overdue, be
-    downloaded: an audited act. A threat is never released (nor a released file whose scan later
-    finds one downloaded). Releasing twice answers the same and appends nothing."""
-    with db.transaction() as conn:
-        exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.SUBMISSION_RELEASE)
-        target = db.scans.lock_submission(conn, exam.exam_pk, upload_id)
-        if target is None:
-            raise NotFound(NO_SUBMISSION)
-        refusal = release_refusal(target.scan, target.recorded_at, datetime.now(UTC))
-        if refusal is not None:
-            raise refusal
-        if target.scan_released_at is None:
-            db.scans.release(conn, target.submission_id, exam.member_id)
-            event = Event(
-                Actor(str(exam.member_id), exam.role, caller.request_id),
-                AuditAction.SUBMISSION_RELEASED,
-                f"student:{target.pseudonym}",
-                after={
-                    "upload_id": str(upload_id),
-                    "scan": target.scan,
-                    "detail": target.scan_detail,
-                    "reason": release.reason,
-                },
-                subjects=(target.pseudonym,),
-            )
-            db.audit.append(conn, exam.exam_pk, [event])
-        return db.scans.submission_json(conn, target.submission_id)

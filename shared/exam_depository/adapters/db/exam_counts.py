@@ -12,7 +12,7 @@ from exam_depository.adapters.db.exams import EXAM_COLUMNS, MINE, ExamRow, allow
 from exam_depository.adapters.db.submissions import LATEST
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action
-from exam_depository.domain.mail import EmailState
+from exam_depository.domain.statuses import EmailState
 
 # The students' mail states an exam counts, in the order its answer lists them.
 EMAIL_STATES: tuple[EmailState, ...] = get_args(EmailState)

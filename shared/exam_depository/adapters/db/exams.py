@@ -16,9 +16,8 @@ from psycopg import errors as pg_errors
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Action, Role, role_refusal
 from exam_depository.domain.errors import Conflict, NotFound
-from exam_depository.domain.mail import MailLanguage
 from exam_depository.domain.rules import Window
-from exam_depository.domain.statuses import Kind, PaperRejectionReason, PaperStatus
+from exam_depository.domain.statuses import Kind, MailLanguage, PaperRejectionReason, PaperStatus
 
 
 class PaperJson(TypedDict):

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID, uuid4
 
 from exam_depository.adapters.db.transactions import Connection, rows_of
@@ -23,12 +23,11 @@ from exam_depository.domain.mail import (
     REJECTIONS_PER_DAY,
     STICKY,
     InviteCandidate,
-    MessageKind,
-    MessageState,
     SkipReason,
     invitation_key,
     invite_decision,
 )
+from exam_depository.domain.statuses import MessageState
 
 if TYPE_CHECKING:
     from exam_depository.domain.mail_events import MailEvent
@@ -69,21 +68,6 @@ class UploadNotice:
     upload_id: UUID
     student_id: int
     kind: Literal["receipt", "rejection"]
-
-
-class MessageJson(TypedDict):
-    """One message, as a student's view lists it (`history_json`; the instants as JSON text)."""
-
-    kind: MessageKind
-    state: MessageState
-    queued_at: str
-    sent_at: str | None
-    event_at: str | None
-    detail: str | None
-
-
-# How many of a student's messages their view lists.
-HISTORY_LENGTH = 20
 
 
 def address_key(address: str) -> str:
@@ -341,15 +325,6 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
             {"sticky": sticky, "address": address},
         )
     return Applied(matched=True, state=message_state, suppressed=reason is not None)
-
-
-def history_json(student_id: str) -> str:
-    """The SQL of a student's newest messages (the student's id `student_id`, an expression), as a
-    JSON array of `MessageJson`, newest first: for the statement that reads the student's view."""
-    fields = ", ".join(f"'{name}', m.{name}" for name in MessageJson.__annotations__)
-    return f"""COALESCE((SELECT jsonb_agg(jsonb_build_object({fields}) ORDER BY m.queued_at DESC, m.id)
-              FROM (SELECT * FROM message WHERE student_id = {student_id}
-                    ORDER BY queued_at DESC, id LIMIT {HISTORY_LENGTH}) m), '[]'::jsonb)"""
 
 
 def lift_suppression(conn: Connection, address: str) -> bool:

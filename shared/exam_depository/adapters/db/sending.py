@@ -27,10 +27,10 @@ from exam_depository.domain.mail import (
     ExamFacts,
     InvitationFacts,
     MessageFacts,
-    MessageKind,
     ReceiptFacts,
     RejectionFacts,
 )
+from exam_depository.domain.statuses import MessageKind
 
 DETAIL_LIMIT = 500
 REQUEUED_DETAIL = "no answer from SES; queued again"

@@ -1,15 +1,41 @@
-"""A student with every file they handed in: what the function that shows a student answers.
-Apart from `students` so that the roster's other functions do not define its row type (its app.py
-imports this module at init)."""
+"""A student with every file they handed in and their latest messages: what the function that
+shows a student answers. Apart from `students` so that the roster's other functions do not define
+its row type (its app.py imports this module at init); the messages' SQL is here rather than in
+`messages`, so that showing a student does not load the mail ledger and its rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
-from exam_depository.adapters.db.messages import MessageJson, history_json
 from exam_depository.adapters.db.students import SUMMARY_COLUMNS, StudentSummaryRow
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, rows_of
+from exam_depository.domain.statuses import MessageKind, MessageState
+
+
+class MessageJson(TypedDict):
+    """One message, as a student's view lists it (`history_json`; the instants as JSON text)."""
+
+    kind: MessageKind
+    state: MessageState
+    queued_at: str
+    sent_at: str | None
+    event_at: str | None
+    detail: str | None
+
+
+# How many of a student's messages their view lists.
+HISTORY_LENGTH = 20
+
+
+def history_json(student_id: str) -> str:
+    """The SQL of a student's newest messages (the student's id `student_id`, an expression), as a
+    JSON array of `MessageJson`, newest first: for the statement that reads the student's view."""
+    fields = ", ".join(f"'{name}', m.{name}" for name in MessageJson.__annotations__)
+    return f"""COALESCE((SELECT jsonb_agg(jsonb_build_object({fields}) ORDER BY m.queued_at DESC, m.id)
+              FROM (SELECT * FROM message WHERE student_id = {student_id}
+                    ORDER BY queued_at DESC, id LIMIT {HISTORY_LENGTH}) m), '[]'::jsonb)"""
 
 
 @dataclass(frozen=True)

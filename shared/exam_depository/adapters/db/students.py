@@ -9,9 +9,10 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db.submissions import LATEST, SUBMISSION_JSON, SubmissionJson
 from exam_depository.adapters.db.transactions import Connection, Row, rows_of
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.errors import Conflict
-from exam_depository.domain.mail import EmailState, normalized_address
 from exam_depository.domain.rules import Clock, clock_of
+from exam_depository.domain.statuses import EmailState
 
 # Another student of the exam has the student `s`'s address (allowed: a shared family mailbox; shown).
 EMAIL_SHARED = """EXISTS (SELECT FROM student o

@@ -10,8 +10,7 @@ from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel, ShownTimeZone
 from exam_depository.domain.access import Action, Role
-from exam_depository.domain.mail import MailLanguage
-from exam_depository.domain.statuses import ExamState, Kind, PaperRejectionReason, PaperStatus
+from exam_depository.domain.statuses import ExamState, Kind, MailLanguage, PaperRejectionReason, PaperStatus
 
 
 class Paper(ApiModel):

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
 from exam_depository.api.models.submissions import Submission
-from exam_depository.domain.mail import EmailState, MessageKind, MessageState
+from exam_depository.domain.statuses import EmailState, MessageKind, MessageState
 
 
 class Extension(ApiModel):
