@@ -22,10 +22,10 @@ from exam_depository.adapters import db, queues
 from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Action, Caller
+from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NoRosterService
 from exam_depository.domain.instants import rfc3339
-from exam_depository.domain.mail import normalized_address
 from exam_depository.observability import logger
 
 SYSTEM = Actor("system:lti", None, None)

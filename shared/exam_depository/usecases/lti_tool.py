@@ -370,8 +370,8 @@ def _email(raw: str | None) -> tuple[str | None, str | None]:
         return None, None
     from pydantic import TypeAdapter, ValidationError
 
+    from exam_depository.domain.addresses import normalized_address
     from exam_depository.domain.inputs import Email
-    from exam_depository.domain.mail import normalized_address
 
     try:
         email = TypeAdapter(Email).validate_python(raw)
