@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Page, Request, Route, expect
 
-from tests.browser import ARTIFACTS, AXE, axe_serious, chromium
+from tests.browser import _ARGS as BROWSER_ARGS
+from tests.browser import ARTIFACTS, AXE, CHROMIUM, axe_serious
 from tests.e2e.conftest import Stack, record_problem
 from tests.e2e.student_pages import DESKTOP
 from tests.e2e.test_console import ZONE, Console
-from tests.e2e.test_lti import PLAYWRIGHTS_OTHER_DISABLED_FEATURES
+from tests.e2e.test_lti import COURSE_BROWSER_ARGS
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, Tool
 from tests.lti_platform.server import Platform, running_platform
 
@@ -58,15 +59,18 @@ class Lms:
 
 
 @pytest.fixture(scope="module")
-def phaseout() -> Iterator[Browser]:
+def phaseout(browser: Browser) -> Iterator[Browser]:
     """Chromium with the third-party cookie phase-out and partitioned third-party storage, as Chrome
     ships it (Playwright turns the partitioning off: test_lti.py says why it is turned back on).
     Its Local Network Access checks are off too: they refuse a frame's script navigation between two
     loopback sites (the tool's frame going to the platform's /auth after the storage frame's answer),
-    where on the internet the LMS and the tool are both public and those checks do not apply."""
-    disabled = f"{PLAYWRIGHTS_OTHER_DISABLED_FEATURES},LocalNetworkAccessChecks"
-    with chromium("--test-third-party-cookie-phaseout", f"--disable-features={disabled}") as browser:
-        yield browser
+    where on the internet the LMS and the tool are both public and those checks do not apply.
+    Launched through the session's Playwright: a second one in the same process refuses to start."""
+    launched = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=[*BROWSER_ARGS, *COURSE_BROWSER_ARGS]
+    )
+    yield launched
+    launched.close()
 
 
 @pytest.fixture(scope="module")
