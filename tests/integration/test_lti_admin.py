@@ -23,7 +23,7 @@ from exam_depository.adapters import lti_keys
 from psycopg.rows import dict_row
 
 from local_stack.functions import LambdaContext, api_event
-from tests.integration.conftest import EXAM, OTHER_EXAMINER, REGION, Api, ApiResponse, _response
+from tests.integration.conftest import EXAM, EXAMINER, OTHER_EXAMINER, REGION, Api, ApiResponse, _response
 from tests.lti_platform.server import Platform, running_platform
 
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -220,6 +220,93 @@ def test_a_deep_link_to_another_examiners_exam_is_404_and_a_key_is_refused(
     with_key = _response(handler("lti_admin").lambda_handler(event, LambdaContext()))
     assert with_key.status == 403
     assert with_key.body["type"] == "urn:exam-depository:problem:session-required"
+
+
+def test_a_plain_http_registration_is_422_where_loopback_is_not_allowed(
+    api: Api, tool_key: None, platform: Platform, monkeypatch: pytest.MonkeyPatch, clean_database: str
+) -> None:
+    # The test platform's addresses are http on 127.0.0.1; a deployment allows no such platform
+    monkeypatch.setenv("LTI_ALLOW_LOOPBACK", "false")
+    config.reset()
+    refused = api.call("lti_admin", "register", body=registration_body(platform))
+    assert refused.status == 422, refused.body
+    assert refused.body["type"] == "urn:exam-depository:problem:invalid-input"
+    assert "https" in refused.body["detail"]
+    with psycopg.connect(clean_database) as conn:
+        assert conn.execute("SELECT count(*) FROM lti_registration").fetchone() == (0,)
+
+
+def test_a_co_examiner_placing_an_exam_does_not_make_the_registrations_owner_a_member(
+    api: Api, handler: Callable[[str], ModuleType], tool_key: None, platform: Platform, clean_database: str
+) -> None:
+    """Eve (OTHER_EXAMINER) registers a platform of her own (any key may), launches from it as a
+    teacher, redeems a co-examiner invitation to the sample exam in that session and places the exam
+    in a course of hers: the exam is placed, her key gains no role in it (only an owner adds members)."""
+    eve = api.as_key(OTHER_EXAMINER)
+    assert eve.call("lti_admin", "register", body=registration_body(platform)).status == 201
+    teacher = _teacher(clean_database, api.as_key(OTHER_EXAMINER), platform)
+    code = api.invite("co_examiner")["invitation_code"]
+    assert api.as_key(teacher.caller_key).redeem(code).status == 200
+    request_id = _deep_link_request(clean_database, teacher)
+
+    answer = as_session(handler, "deep_link", teacher.caller_key, body={"request_id": str(request_id), "exam_id": EXAM})
+
+    assert answer.status == 200, answer.body
+    assert _role_of(clean_database, OTHER_EXAMINER, EXAM) is None
+    assert _linked(clean_database)["registration_owner"] == "not-added:placed-by-a-co-examiner"
+
+
+def test_an_owner_placing_an_exam_makes_the_registrations_owner_an_owner(
+    api: Api, handler: Callable[[str], ModuleType], tool_key: None, platform: Platform, clean_database: str
+) -> None:
+    # The sample key registers; a teacher of the course creates an exam from the picker (its owner)
+    teacher = _teacher(clean_database, api, platform)
+    api.create_exam("chemistry-2026-12", api_key_id=teacher.caller_key)
+    request_id = _deep_link_request(clean_database, teacher)
+    body = {"request_id": str(request_id), "exam_id": "chemistry-2026-12"}
+
+    assert as_session(handler, "deep_link", teacher.caller_key, body=body).status == 200
+
+    assert _role_of(clean_database, EXAMINER, "chemistry-2026-12") == "owner"
+    assert _linked(clean_database)["registration_owner"] == "added"
+
+
+def test_placing_an_exam_whose_id_the_registrations_owner_holds_places_it_without_them(
+    api: Api, handler: Callable[[str], ModuleType], tool_key: None, platform: Platform, clean_database: str
+) -> None:
+    # The registration's owner (the sample key) owns EXAM; a teacher creates their own EXAM from the picker
+    teacher = _teacher(clean_database, api, platform)
+    api.create_exam(EXAM, api_key_id=teacher.caller_key)
+    request_id = _deep_link_request(clean_database, teacher)
+
+    answer = as_session(handler, "deep_link", teacher.caller_key, body={"request_id": str(request_id), "exam_id": EXAM})
+
+    # The teacher's exam is placed; the owner keeps their own EXAM and is no member of the teacher's
+    assert answer.status == 200, answer.body
+    with psycopg.connect(clean_database) as conn:
+        members = conn.execute(
+            """SELECT count(*) FROM exam_member m JOIN lti_link l ON l.exam_pk = m.exam_id""",
+        ).fetchone()
+    assert members == (1,)
+    assert _linked(clean_database)["registration_owner"] == "not-added:exam-id-held"
+
+
+def _role_of(database_url: str, api_key_id: str, exam_id: str) -> str | None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            """SELECT m.role FROM exam_member m JOIN examiner_key k ON k.examiner_id = m.examiner_id
+               JOIN exam e ON e.id = m.exam_id WHERE k.api_key_id = %s AND e.slug = %s
+                 AND e.id IN (SELECT exam_pk FROM lti_link)""",
+            (api_key_id, exam_id),
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _linked(database_url: str) -> dict[str, Any]:
+    """The `after` of the one `lti.linked` event."""
+    with psycopg.connect(database_url) as conn:
+        [(after,)] = conn.execute("SELECT after FROM audit_event WHERE action = 'lti.linked'").fetchall()
+    return dict(after)
 
 
 # --- rows a launch would have made (the launch is tests/integration/test_lti_launch.py's)

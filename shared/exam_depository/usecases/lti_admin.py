@@ -24,9 +24,9 @@ import exam_depository.adapters.db.lti_admin  # noqa: F401
 from exam_depository.adapters import db
 from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
-from exam_depository.domain.access import Action, Caller, key_required, session_required
+from exam_depository.domain.access import Action, Caller, Role, key_required, session_required
 from exam_depository.domain.audit import AuditAction, Event, member_actor
-from exam_depository.domain.errors import DeepLinkUsed
+from exam_depository.domain.errors import DeepLinkUsed, InvalidInput
 from exam_depository.domain.instants import rfc3339
 from exam_depository.domain.lti_inputs import DeepLinkIn, RegistrationIn
 from exam_depository.observability import logger
@@ -77,6 +77,8 @@ class Registered:
 
 def register(caller: Caller, r: RegistrationIn) -> Registered:
     key_required(caller)
+    if r.uses_plain_http() and not load(LtiSettings).allow_loopback:
+        raise InvalidInput("The platform's issuer and addresses must be https URLs.")
     with db.transaction() as conn:
         existed = db.lti_admin.registration_exists(conn, str(r.issuer), r.client_id)
         row = db.lti_admin.insert_registration(conn, caller.api_key_id, r, how="manual")
@@ -116,8 +118,9 @@ class DeepLinkAnswer:
 
 def complete_deep_link(caller: Caller, request: DeepLinkIn, base: str, now: datetime) -> DeepLinkAnswer:
     """Place the chosen exam in the request's course: the link (its id travels in the resource
-    link's custom parameters), the registration's owner as an owner of the exam, `lti.linked`; and
-    the signed deep-linking response the page posts back to the platform."""
+    link's custom parameters), the registration's owner as an owner of the exam when the teacher is
+    its owner (`_add_registration_owner`), `lti.linked`; and the signed deep-linking response the
+    page posts back to the platform."""
     session_required(caller)
     from exam_depository.adapters import lti_tool  # pylti1p3: only the LTI functions import it
 
@@ -130,12 +133,13 @@ def complete_deep_link(caller: Caller, request: DeepLinkIn, base: str, now: date
         link_id = uuid4()
         db.lti_admin.insert_link(conn, link_id, exam.exam_pk, taken, created_by=examiner_id)
         registration = db.lti_admin.registration_by_pk(conn, taken.registration_id)
-        db.lti_admin.ensure_owner(conn, exam.exam_pk, exam.exam_id, registration.owner_id)
+        owner_added = _add_registration_owner(conn, exam, registration)
         after: dict[str, Any] = {
             "course": taken.context_title,
             "link": str(link_id),
             "platform": registration.issuer,
             "lti_user": caller.via.lti_user if caller.via is not None else None,
+            "registration_owner": owner_added,
         }
         db.audit.append(
             conn,
@@ -158,6 +162,23 @@ def complete_deep_link(caller: Caller, request: DeepLinkIn, base: str, now: date
         )
         token = lti_tool.deep_link_response(registration, taken.deployment_id, settings, item)
     return DeepLinkAnswer(taken.return_url, token)
+
+
+def _add_registration_owner(conn: db.Connection, exam: db.exams.ExamRow, registration: db.lti.RegistrationRow) -> str:
+    """The registration's owner made an owner of the exam, when the teacher placing it is its owner:
+    only an owner adds members, and a co-examiner who placed an exam through a registration of their
+    own making would otherwise make their key its owner. An exam a teacher created from the picker is
+    theirs: its owner. The exam is placed either way; what was done goes into `lti.linked`."""
+    if exam.role is not Role.OWNER:
+        outcome = "not-added:placed-by-a-co-examiner"
+    else:
+        outcome = db.lti_admin.ensure_owner(conn, exam.exam_pk, exam.exam_id, registration.owner_id)
+    if outcome.startswith("not-added"):
+        logger.info(
+            "lti_link.registration_owner_not_added",
+            extra={"registration": str(registration.public_id), "reason": outcome.removeprefix("not-added:")},
+        )
+    return outcome
 
 
 def exam_lti(caller: Caller, exam_id: str) -> db.lti.ExamLtiState:

@@ -2,8 +2,9 @@
 dynamic-registration offer), the deep-linking requests a teacher answers by choosing an exam, and the
 links (an exam placed in a course) that answer makes.
 
-A registration belongs to the examiner who made it (its owner), who becomes an owner of every exam
-placed in a course through it. Offers are kept only as the SHA-256 of their token."""
+A registration belongs to the examiner who made it (its owner), who becomes an owner of an exam
+an owner of it places in a course through it (`ensure_owner`; the use case decides when). Offers
+are kept only as the SHA-256 of their token."""
 
 from __future__ import annotations
 
@@ -172,16 +173,31 @@ def insert_link(conn: Connection, link_id: UUID, exam_pk: int, request: DeepLink
     )
 
 
-def ensure_owner(conn: Connection, exam_pk: int, slug: str, examiner_id: int) -> bool:
-    """Make the registration's owner an owner of the exam (raising a lower role); whether anything
-    changed."""
-    changed = conn.execute(
-        """INSERT INTO exam_member (exam_id, examiner_id, role, slug) VALUES (%s, %s, 'owner', %s)
-           ON CONFLICT (exam_id, examiner_id) DO UPDATE SET role = 'owner' WHERE exam_member.role <> 'owner'
-           RETURNING examiner_id""",
-        (exam_pk, examiner_id, slug),
-    ).fetchone()
-    return changed is not None
+# What `ensure_owner` did: the registration's owner made an owner member, a lower role raised to
+# owner, an owner already; or not made a member because they hold another exam with this exam id.
+OwnerAdded = Literal["added", "raised", "unchanged", "not-added:exam-id-held"]
+
+
+def ensure_owner(conn: Connection, exam_pk: int, slug: str, examiner_id: int) -> OwnerAdded:
+    """Make the registration's owner an owner of the exam (raising a lower role). One who holds
+    another exam with this exam id (an examiner's exam ids are theirs alone) is left out, in a
+    savepoint: the caller's transaction goes on (the exam is placed without them)."""
+    try:
+        with conn.transaction():
+            changed = conn.execute(
+                """INSERT INTO exam_member (exam_id, examiner_id, role, slug) VALUES (%s, %s, 'owner', %s)
+                   ON CONFLICT (exam_id, examiner_id) DO UPDATE SET role = 'owner'
+                     WHERE exam_member.role <> 'owner'
+                   RETURNING xmax = 0 AS inserted""",
+                (exam_pk, examiner_id, slug),
+            ).fetchone()
+    except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != "exam_member_slug_per_examiner":
+            raise
+        return "not-added:exam-id-held"
+    if changed is None:
+        return "unchanged"
+    return "added" if changed["inserted"] else "raised"
 
 
 def registration_by_pk(conn: Connection, registration_pk: int) -> RegistrationRow:
