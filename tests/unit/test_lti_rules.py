@@ -51,6 +51,18 @@ SYSTEM_ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrat
         ([f"{M}/Learner#NonCreditLearner"], "student"),
         ([LEARNER, INSTRUCTOR], Role.CO_EXAMINER),  # staff and learner (a test account): staff
         ([LEARNER, TA], Role.GRADER),
+        # every teaching-assistant sub-role of LIS v2, and Grader, with or without their principal role
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantSection"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantOffering"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantGroup"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantSectionAssociation"], Role.GRADER),
+        ([f"{M}/Instructor#TeachingAssistantTemplate"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#Grader"], Role.GRADER),
+        ([f"{M}/Instructor#Grader"], Role.GRADER),
+        # the other Instructor sub-roles are teachers
+        ([INSTRUCTOR, f"{M}/Instructor#PrimaryInstructor"], Role.CO_EXAMINER),
+        ([f"{M}/Instructor#Lecturer"], Role.CO_EXAMINER),
+        ([f"{M}/Instructor#GuestInstructor"], Role.CO_EXAMINER),
         ([ADMIN], None),
         ([MENTOR], None),
         ([f"{M}#ContentDeveloper"], None),

@@ -174,12 +174,22 @@ def _context_role(uri: str) -> tuple[str, str | None] | None:
     return None
 
 
+def _grades_only(role: str, sub_role: str | None) -> bool:
+    """A teaching assistant or a grader: LIS v2's Instructor sub-roles `TeachingAssistant`,
+    `TeachingAssistantSection`, `…Offering`, `…Group`, `…SectionAssociation`, `…Template` and
+    `Grader` (and the short form `TeachingAssistant`)."""
+    return role == "TeachingAssistant" or sub_role is not None and (
+        sub_role.startswith("TeachingAssistant") or sub_role == "Grader"
+    )
+
+
 def role_of(roles: Sequence[str]) -> Role | Literal["student"] | None:
-    """What a course role may be here: an Instructor a co-examiner, a teaching assistant a grader
-    (the sub-role wins over the Instructor role it is sent with: the least of the two), a Learner a
-    student; staff and Learner together the staff role (test accounts); anything else nothing."""
+    """What a course role may be here: an Instructor a co-examiner, a teaching assistant or a
+    grader (any of their sub-roles) a grader (the sub-role wins over the Instructor role it is sent
+    with: the least of the two), a Learner a student; staff and Learner together the staff role
+    (test accounts); anything else nothing."""
     found = [role for role in map(_context_role, roles) if role is not None]
-    if any(sub_role == "TeachingAssistant" or role == "TeachingAssistant" for role, sub_role in found):
+    if any(_grades_only(role, sub_role) for role, sub_role in found):
         return Role.GRADER
     if any(role == "Instructor" for role, _ in found):
         return Role.CO_EXAMINER
