@@ -1,5 +1,6 @@
 """LTI's model in PostgreSQL: a learner launching twice is one student, a class list's sync adds,
-marks leavers, lets them rejoin and follows the platform's names, a sync and a launch for the same
+marks leavers, lets them rejoin and follows the platform's names, a learner belongs to the course
+that last listed or launched them (a change of section), a sync and a launch for the same
 user at once make one student, the recorder queues one hand-in status per upload and course (a
 replayed notification none, a student from no course no statement), the scores' claim, release
 and sweep, and a teacher's `lti:` identity is never made by a key's first call."""
@@ -192,6 +193,38 @@ def test_a_sync_adds_marks_leavers_lets_them_rejoin_and_follows_names(api: Api, 
     assert synced["synced_at"] is not None
 
 
+def _course_of(conn: Conn, student_id: int) -> tuple[UUID, bool]:
+    row = conn.execute(
+        "SELECT link_id, left_at IS NOT NULL AS left FROM lti_learner WHERE student_id = %s", (student_id,)
+    ).fetchone()
+    assert row is not None
+    return row["link_id"], row["left"]
+
+
+def test_a_learner_belongs_to_the_course_that_last_listed_or_launched_them(api: Api, conn: Conn) -> None:
+    # Given the exam in two sections of one platform, Ann launched from section 1
+    course = Course(conn)
+    section_2 = course.place(conn, "c2")
+    ann = course.launch(conn, "u-ann")
+
+    # When she launches from section 2 (she changed section): one student, section 2's from now on
+    again = course.launch(conn, "u-ann", link_id=section_2, context_id="c2")
+    assert (again.student_id, again.created, again.rejoined) == (ann.student_id, False, False)
+    assert _course_of(conn, ann.student_id) == (section_2, False)
+    # And section 1's class list, which no longer names her, does not mark her as having left
+    applied = course.sync(conn, [_member("u-bo", "Bo", "Chen")])
+    assert ([s.nickname for s in applied.added], applied.left) == (["bo.chen"], [])
+    assert _course_of(conn, ann.student_id) == (section_2, False)
+
+    # When the exam is also placed through another platform whose class list names a user of the
+    # same id: a user id is its platform's, so that is another student, and Ann stays where she is
+    other = Course(conn, issuer="https://other-lms.example")
+    elsewhere = other.sync(conn, [_member("u-ann", "Ann", "Lee")])
+    assert [s.nickname for s in elsewhere.added] == ["ann.lee-2"]
+    assert elsewhere.rejoined == []
+    assert _course_of(conn, ann.student_id) == (section_2, False)
+
+
 def test_a_sync_and_a_launch_for_the_same_user_at_once_make_one_student(
     api: Api, conn: Conn, database_url: str
 ) -> None:
@@ -256,10 +289,10 @@ def test_the_recorder_queues_one_score_per_upload_and_course_and_hands_it_over(
     api: Api, bucket: Bucket, record: Record, conn: Conn, jobs_queue: str
 ) -> None:
     course = Course(conn)
-    second_course = course.place(conn, "c2")  # the exam is in two courses; Ann came from the first
+    second_course = course.place(conn, "c2")  # the exam is in two courses; Ann came from the first last
     no_column = course.place(conn, "c3", lineitem=None)
-    ann = course.launch(conn, "u-ann")
-    course.launch(conn, "u-ann", link_id=second_course)  # the same user in the second course: one student
+    ann = course.launch(conn, "u-ann", link_id=second_course)
+    course.launch(conn, "u-ann")  # the same user from the first course: one student, the first course's now
     bo = course.launch(conn, "u-bo", link_id=no_column, given_name="Bo", family_name="Chen")
     api.create_student("plain")
     codes = {

@@ -1,20 +1,28 @@
 """The roster read from the course's class list (NRPS) through `POST /exams/{exam_id}/lti/roster-sync`:
 the tool gets a token, reads every page the platform links (`rel="next"`), adds the learners it does
-not know, marks those the course no longer lists as having left (never deleting them), and answers
-its report. The platform is the test platform on loopback, over HTTP."""
+not know, marks those the course no longer lists as having left (never deleting them), moves a
+learner of another course of the exam whom it lists (a change of section), and answers its report.
+The platform is the test platform on loopback, over HTTP."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from exam_depository.usecases import lti_services
 from psycopg.rows import dict_row
 
-from tests.integration.conftest import EXAM, Api
+from local_stack.functions import LambdaContext
+from tests.integration.conftest import EXAM, Api, Bucket
 from tests.integration.lti_course import COURSE, Course, course_fixture, tool_key_fixture  # noqa: F401
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT
+
+SECTION_2 = "physics-102"
 
 
 def enrol(course: Course, count: int, *, start: int = 1) -> list[str]:
@@ -134,3 +142,107 @@ def test_an_exam_in_no_course_with_a_class_list_is_409(api: Api, course: Course,
     answer = api.call("lti_admin", "roster_sync", path_params={"exam_id": EXAM})
     assert answer.status == 409
     assert answer.body["type"] == "urn:exam-depository:problem:lti-no-roster-service"
+
+
+def place_in_section_2(course: Course, database_url: str) -> tuple[UUID, str]:
+    """The exam placed in a second course of the same platform, "Physics 101, section 2", with a
+    gradebook column of its own: its link's id and its line item's id."""
+    course.platform.add_course(SECTION_2, "Physics 101, section 2")
+    placed = course.platform.add_link(
+        SECTION_2, course.tool, "Physics", {"exam_id": EXAM}, line_item_label="Physics: hand-in"
+    )
+    assert placed.line_item_id is not None
+    line_item = course.platform.line_item(placed.line_item_id)
+    link_id = uuid4()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """INSERT INTO lti_link (id, exam_pk, registration_id, deployment_id, context_id, context_title,
+                   resource_link_id, lineitem_url, memberships_url)
+               VALUES (%s, %s, %s, %s, %s, 'Physics 101, section 2', %s, %s, %s)""",
+            (
+                link_id,
+                course.exam_pk,
+                course.registration_pk,
+                course.tool.deployment_id,
+                SECTION_2,
+                placed.id,
+                course.platform.line_item_url(line_item),
+                course.platform.url(f"/courses/{SECTION_2}/memberships"),
+            ),
+        )
+    return link_id, line_item.id
+
+
+def sync_courses(api: Api) -> dict[str, dict[str, Any]]:
+    """Every course of the exam synced (in the order they were placed): each one's report by title."""
+    answer = api.call("lti_admin", "roster_sync", path_params={"exam_id": EXAM})
+    assert answer.status == 200, answer.body
+    return {report["course"]: report for report in answer.body["links"]}
+
+
+def names(people: list[dict[str, Any]]) -> list[str]:
+    return [person["nickname"] for person in people]
+
+
+def learner_row(database_url: str, nickname: str) -> dict[str, Any]:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        row = conn.execute(
+            """SELECT s.id, s.upload_code, l.link_id, l.left_at
+                 FROM student s JOIN lti_learner l ON l.student_id = s.id WHERE s.nickname = %s""",
+            (nickname,),
+        ).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def test_a_learner_who_changes_section_moves_to_it_is_never_marked_as_left_and_is_scored_there(
+    api: Api,
+    course: Course,
+    bucket: Bucket,
+    record: Callable[..., dict[str, Any]],
+    handler: Callable[[str], ModuleType],
+    clean_database: str,
+) -> None:
+    # Given the exam in two sections of one platform, and Ann in section 1
+    section_2, section_2_item = place_in_section_2(course, clean_database)
+    course.platform.add_user("ann", "Ann", "Lee", "ann@example.edu")
+    course.platform.add_member(COURSE, "ann", [LEARNER])
+    first = sync_courses(api)
+    assert names(first["Physics 101"]["added"]) == ["ann.lee"]
+    assert first["Physics 101, section 2"]["added"] == []
+
+    # When Ann moves to section 2 (section 1 is synced first: it drops her, section 2 takes her)
+    course.platform.drop_member(COURSE, "ann")
+    course.platform.add_member(SECTION_2, "ann", [LEARNER])
+    second = sync_courses(api)
+
+    # Then she is section 2's learner, not marked as having left, and section 2's report has her back
+    ann = learner_row(clean_database, "ann.lee")
+    assert (ann["link_id"], ann["left_at"]) == (section_2, None), second
+    assert names(second["Physics 101, section 2"]["rejoined"]) == ["ann.lee"]
+    assert second["Physics 101, section 2"]["added"] == []
+
+    # When she hands in: the status goes to section 2's gradebook column, not section 1's
+    form = api.request_upload(ann["upload_code"]).body
+    bucket.upload(form, b"%PDF-1.7 answers")
+    assert record(bucket.notification(form["fields"]["key"], 16)) == {"batchItemFailures": []}
+    with psycopg.connect(clean_database) as conn:
+        scores = conn.execute("SELECT id, link_id FROM lti_score").fetchall()
+    assert [link for _, link in scores] == [section_2]
+    jobs = [
+        {"messageId": f"m-{score_id}", "receiptHandle": "r", "body": json.dumps({"kind": "score", "id": str(score_id)})}
+        for score_id, _ in scores
+    ]
+    assert handler("lti_worker").lambda_handler({"Records": jobs}, LambdaContext())["batchItemFailures"] == []
+    assert [score["userId"] for score in course.platform.scores(section_2_item)] == ["ann"]
+    assert course.platform.scores(course.line_item_id) == []
+
+    # When she moves back, section 1 synced first: it takes her back, and section 2, whose
+    # learner she no longer is, does not mark her as having left
+    course.platform.drop_member(SECTION_2, "ann")
+    course.platform.add_member(COURSE, "ann", [LEARNER])
+    third = sync_courses(api)
+    assert names(third["Physics 101"]["rejoined"]) == ["ann.lee"]
+    assert third["Physics 101, section 2"]["left"] == []
+    ann = learner_row(clean_database, "ann.lee")
+    assert (ann["link_id"], ann["left_at"]) == (course.link_id, None)

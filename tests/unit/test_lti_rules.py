@@ -1,6 +1,7 @@
 """LTI 1.3's rules as tables: which course role gets what, the pure halves of a launch's checks
 (audience, time, link), the names and nicknames of entries made from a course, the hand-in status
-sent to a gradebook, and the class list's difference from the roster (applied, it leaves none)."""
+sent to a gradebook, and the class list's difference from the roster (applied, it leaves none; a
+learner of another course of the exam is taken in when listed, never marked as left)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,18 @@ SYSTEM_ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrat
         ([f"{M}/Learner#NonCreditLearner"], "student"),
         ([LEARNER, INSTRUCTOR], Role.CO_EXAMINER),  # staff and learner (a test account): staff
         ([LEARNER, TA], Role.GRADER),
+        # every teaching-assistant sub-role of LIS v2, and Grader, with or without their principal role
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantSection"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantOffering"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantGroup"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#TeachingAssistantSectionAssociation"], Role.GRADER),
+        ([f"{M}/Instructor#TeachingAssistantTemplate"], Role.GRADER),
+        ([INSTRUCTOR, f"{M}/Instructor#Grader"], Role.GRADER),
+        ([f"{M}/Instructor#Grader"], Role.GRADER),
+        # the other Instructor sub-roles are teachers
+        ([INSTRUCTOR, f"{M}/Instructor#PrimaryInstructor"], Role.CO_EXAMINER),
+        ([f"{M}/Instructor#Lecturer"], Role.CO_EXAMINER),
+        ([f"{M}/Instructor#GuestInstructor"], Role.CO_EXAMINER),
         ([ADMIN], None),
         ([MENTOR], None),
         ([f"{M}#ContentDeveloper"], None),
@@ -258,8 +271,10 @@ def _member(sub: str, *roles: str, status: str = "Active", email: str | None = N
     return Member(sub, roles or (LEARNER,), status, name or f"G{sub}", f"F{sub}", None, email)
 
 
-def _learner(student_id: int, sub: str, *, left: bool = False, email: str | None = None) -> CurrentLearner:
-    return CurrentLearner(student_id, sub, left, f"G{sub}", f"F{sub}", email)
+def _learner(
+    student_id: int, sub: str, *, left: bool = False, email: str | None = None, elsewhere: bool = False
+) -> CurrentLearner:
+    return CurrentLearner(student_id, sub, left, f"G{sub}", f"F{sub}", email, elsewhere)
 
 
 def test_roster_diff_adds_leaves_rejoins_and_updates() -> None:
@@ -291,13 +306,31 @@ def test_roster_diff_adds_leaves_rejoins_and_updates() -> None:
     assert (diff.unchanged, diff.not_learners) == (2, 3)
 
 
+def test_roster_diff_takes_in_a_learner_of_another_course_it_lists_and_leaves_the_others_alone() -> None:
+    # The exam is placed in two courses (sections) of the platform; these learners belong to the other
+    members = [_member("moved"), _member("moved-after-leaving"), _member("moved-renamed", name="Other")]
+    current = [
+        _learner(1, "moved", elsewhere=True),
+        _learner(2, "moved-after-leaving", left=True, elsewhere=True),
+        _learner(3, "moved-renamed", elsewhere=True),
+        _learner(4, "theirs", elsewhere=True),  # not listed here: the other course's sync marks them, not this one
+        _learner(5, "theirs-left", left=True, elsewhere=True),
+    ]
+    diff = roster_diff(members, current)
+    assert diff.add == ()  # known to the exam: never a second entry
+    assert diff.rejoin == (1, 2, 3)  # they come to this course (link), left or not
+    assert diff.leave == ()
+    assert [(sid, m.sub) for sid, m in diff.update] == [(3, "moved-renamed")]
+    assert diff.unchanged == 0
+
+
 def _applied(members: list[Member], current: list[CurrentLearner]) -> list[CurrentLearner]:
     diff = roster_diff(members, current)
     by_id = {learner.student_id: learner for learner in current}
     for student_id in diff.leave:
         by_id[student_id] = replace(by_id[student_id], left=True)
     for student_id in diff.rejoin:
-        by_id[student_id] = replace(by_id[student_id], left=False)
+        by_id[student_id] = replace(by_id[student_id], left=False, elsewhere=False)
     for student_id, member in diff.update:
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         by_id[student_id] = replace(by_id[student_id], first_name=first, last_name=last, email=member.email)
@@ -323,10 +356,18 @@ _members = st.lists(
 )
 
 
+# Learners of another course of the exam (another section), left or not, before this course's first sync.
+_others = st.dictionaries(_subs, st.booleans(), max_size=3).map(
+    lambda subs: [_learner(n, sub, left=left, elsewhere=True) for n, (sub, left) in enumerate(subs.items(), 1)]
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(first=_members, second=_members)
-def test_a_diff_applied_leaves_nothing_to_change(first: list[Member], second: list[Member]) -> None:
-    current = _applied(first, [])
+@given(others=_others, first=_members, second=_members)
+def test_a_diff_applied_leaves_nothing_to_change(
+    others: list[CurrentLearner], first: list[Member], second: list[Member]
+) -> None:
+    current = _applied(first, others)
     current = _applied(second, current)
     again = roster_diff(second, current)
     assert (again.add, again.rejoin, again.leave, again.update) == ((), (), (), ())

@@ -174,12 +174,22 @@ def _context_role(uri: str) -> tuple[str, str | None] | None:
     return None
 
 
+def _grades_only(role: str, sub_role: str | None) -> bool:
+    """A teaching assistant or a grader: LIS v2's Instructor sub-roles `TeachingAssistant`,
+    `TeachingAssistantSection`, `…Offering`, `…Group`, `…SectionAssociation`, `…Template` and
+    `Grader` (and the short form `TeachingAssistant`)."""
+    if role == "TeachingAssistant":
+        return True
+    return sub_role is not None and (sub_role.startswith("TeachingAssistant") or sub_role == "Grader")
+
+
 def role_of(roles: Sequence[str]) -> Role | Literal["student"] | None:
-    """What a course role may be here: an Instructor a co-examiner, a teaching assistant a grader
-    (the sub-role wins over the Instructor role it is sent with: the least of the two), a Learner a
-    student; staff and Learner together the staff role (test accounts); anything else nothing."""
+    """What a course role may be here: an Instructor a co-examiner, a teaching assistant or a
+    grader (any of their sub-roles) a grader (the sub-role wins over the Instructor role it is sent
+    with: the least of the two), a Learner a student; staff and Learner together the staff role
+    (test accounts); anything else nothing."""
     found = [role for role in map(_context_role, roles) if role is not None]
-    if any(sub_role == "TeachingAssistant" or role == "TeachingAssistant" for role, sub_role in found):
+    if any(_grades_only(role, sub_role) for role, sub_role in found):
         return Role.GRADER
     if any(role == "Instructor" for role, _ in found):
         return Role.CO_EXAMINER
@@ -372,7 +382,9 @@ class Member:
 
 @dataclass(frozen=True)
 class CurrentLearner:
-    """A roster entry made or matched from the course, as the roster holds it now."""
+    """A roster entry made or matched from the platform, as the roster holds it now: the course's,
+    or (`elsewhere`) another course's of the same exam and platform (a student belongs to one course
+    of an exam: the one that last listed or launched them)."""
 
     student_id: int
     sub: str
@@ -380,13 +392,14 @@ class CurrentLearner:
     first_name: str
     last_name: str
     email: str | None
+    elsewhere: bool = False
 
 
 @dataclass(frozen=True)
 class RosterDiff:
     add: tuple[Member, ...]
-    rejoin: tuple[int, ...]  # student ids
-    leave: tuple[int, ...]
+    rejoin: tuple[int, ...]  # student ids: marked as left, or another course's (they move to this one)
+    leave: tuple[int, ...]  # this course's only
     update: tuple[tuple[int, Member], ...]
     unchanged: int
     not_learners: int
@@ -405,7 +418,10 @@ def _same_email(a: str | None, b: str | None) -> bool:
 def roster_diff(members: Sequence[Member], current: Sequence[CurrentLearner]) -> RosterDiff:
     """What a sync changes: learners the roster lacks are added, learners marked as left rejoin,
     entries the course no longer lists as active learners leave (marked, never deleted), and known
-    learners whose names or address changed take the platform's. A member listed twice counts once."""
+    learners whose names or address changed take the platform's. A learner of another course of the
+    exam (`elsewhere`: a student who changed section) whom this course lists comes to this course
+    (with `rejoin`); one it does not list is the other course's to mark. A member listed twice
+    counts once."""
     by_sub: dict[str, Member] = {}
     for member in members:
         by_sub.setdefault(member.sub, member)
@@ -419,16 +435,17 @@ def roster_diff(members: Sequence[Member], current: Sequence[CurrentLearner]) ->
     for learner in current:
         listed = learners.get(learner.sub)
         if listed is None:
-            if not learner.left:
+            if not learner.left and not learner.elsewhere:
                 leave.append(learner.student_id)
             continue
         member = listed
-        if learner.left:
+        comes = learner.left or learner.elsewhere
+        if comes:
             rejoin.append(learner.student_id)
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)
         if (first, last) != (learner.first_name, learner.last_name) or not _same_email(member.email, learner.email):
             update.append((learner.student_id, member))
-        elif not learner.left:
+        elif not comes:
             unchanged += 1
     return RosterDiff(
         add=add,

@@ -113,7 +113,9 @@ CREATE INDEX lti_link_exam ON lti_link (exam_pk);
 CREATE INDEX lti_link_sync_due ON lti_link (synced_at NULLS FIRST) WHERE memberships_url IS NOT NULL;
 
 -- A roster entry made or matched from the platform. Never deleted when the course drops them:
--- left_at says so, and a later launch or sync clears it.
+-- left_at says so, and a later launch or sync clears it. A student belongs to one course (link) of
+-- the exam: the one that last launched them or whose sync listed them (a student who changed
+-- section moves to the new one); only that course's sync marks them as left.
 CREATE TABLE lti_learner (
     student_id bigint PRIMARY KEY REFERENCES student (id) ON DELETE CASCADE,
     exam_pk bigint NOT NULL REFERENCES exam (id) ON DELETE CASCADE,
@@ -134,7 +136,7 @@ CREATE TABLE lti_ticket (
 );
 
 -- The gradebook's outbox: one score per recorded upload and link, written in the recorder's
--- transaction (an exam in two courses posts to both line items).
+-- transaction, to the line item of the course the student belongs to (lti_learner.link_id).
 CREATE TABLE lti_score (
     id uuid PRIMARY KEY,
     link_id uuid NOT NULL REFERENCES lti_link (id) ON DELETE CASCADE,

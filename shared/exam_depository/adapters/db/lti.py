@@ -304,22 +304,27 @@ def learner_for_launch(
     now: datetime,
 ) -> LearnerOutcome:
     """The learner's roster entry in the link's exam, found or made, under the exam's row lock:
-    found, it takes the platform's names and address and rejoins if it had left; made, it gets
-    names by `names_for`, a free nickname, an upload code and a pseudonym. `email` is the address
-    as the platform sent it and `email_address` as mail goes to it, or None (refused or none)."""
+    found, it takes the platform's names and address, rejoins if it had left and belongs to this
+    link from now on (a student who changed section: their hand-ins are scored to this course's
+    column); made, it gets names by `names_for`, a free nickname, an upload code and a pseudonym.
+    `email` is the address as the platform sent it and `email_address` as mail goes to it, or None
+    (refused or none)."""
     lti_user_id = _lti_user(conn, facts.registration_id, facts.sub, now)
     _lock_exam(conn, exam_pk)
     first, last = names_for(facts.given_name, facts.family_name, facts.name, facts.sub)
     found = conn.execute(
-        """SELECT l.student_id, s.nickname, s.pseudonym, l.left_at IS NOT NULL AS left
+        """SELECT l.student_id, s.nickname, s.pseudonym, l.left_at IS NOT NULL AS left, l.link_id <> %s AS elsewhere
              FROM lti_learner l JOIN student s ON s.id = l.student_id
             WHERE l.exam_pk = %s AND l.lti_user_id = %s""",
-        (exam_pk, lti_user_id),
+        (link_id, exam_pk, lti_user_id),
     ).fetchone()
     if found is not None:
         _follow_platform(conn, found["student_id"], first, last, email=email, email_address=email_address)
-        if found["left"]:
-            conn.execute("UPDATE lti_learner SET left_at = NULL WHERE student_id = %s", (found["student_id"],))
+        if found["left"] or found["elsewhere"]:
+            conn.execute(
+                "UPDATE lti_learner SET left_at = NULL, link_id = %s WHERE student_id = %s",
+                (link_id, found["student_id"]),
+            )
         return LearnerOutcome(found["student_id"], found["nickname"], found["pseudonym"], False, found["left"])
     student_id, nickname, pseudonym = _new_student(
         conn,
@@ -381,12 +386,19 @@ def links_due(conn: Connection, older_than: datetime, limit: int) -> list[UUID]:
 
 
 def current_learners(conn: Connection, link_id: UUID) -> list[CurrentLearner]:
-    """The roster entries the link's course made or matched, left or not."""
+    """The roster entries the link's exam holds from the link's platform, left or not: the link's
+    own, and (`elsewhere`) those of the exam's other courses on that platform, whom this course's
+    class list may name (a student who changed section). A user id is the platform's: another
+    platform's entries are never compared with this course's members."""
     with conn.cursor(row_factory=rows_of(CurrentLearner)) as cur:
         return cur.execute(
-            """SELECT l.student_id, u.sub, l.left_at IS NOT NULL AS left, s.first_name, s.last_name, s.email
-                 FROM lti_learner l JOIN lti_user u ON u.id = l.lti_user_id JOIN student s ON s.id = l.student_id
-                WHERE l.link_id = %s ORDER BY l.student_id""",
+            """SELECT l.student_id, u.sub, l.left_at IS NOT NULL AS left, s.first_name, s.last_name, s.email,
+                      l.link_id <> k.id AS elsewhere
+                 FROM lti_link k
+                 JOIN lti_learner l ON l.exam_pk = k.exam_pk
+                 JOIN lti_user u ON u.id = l.lti_user_id AND u.registration_id = k.registration_id
+                 JOIN student s ON s.id = l.student_id
+                WHERE k.id = %s ORDER BY l.student_id""",
             (link_id,),
         ).fetchall()
 
@@ -408,10 +420,12 @@ def apply_sync(
     now: datetime,
 ) -> AppliedSync:
     """Apply a class list's difference under the exam's row lock, in the caller's transaction:
-    new entries (as a launch makes them, `joined_via` 'sync'), leavers marked, rejoiners and
-    renamed entries following the platform; the link's `synced_at`. `emails` holds each member's
-    address (by sub) as written and as mail goes to it, None when refused. A member a launch made
-    an entry for since the difference was read is not made twice."""
+    new entries (as a launch makes them, `joined_via` 'sync'), leavers marked (the link's own
+    learners only: a student who moved to another course meanwhile is that course's), rejoiners
+    (those of another course too: they belong to this link from now on, as `rejoined`) and renamed
+    entries following the platform; the link's `synced_at`. `emails` holds each member's address
+    (by sub) as written and as mail goes to it, None when refused. A member a launch made an entry
+    for since the difference was read is not made twice."""
     link = conn.execute("SELECT exam_pk, registration_id FROM lti_link WHERE id = %s", (link_id,)).fetchone()
     if link is None:
         return AppliedSync([], [], [], [])
@@ -443,9 +457,10 @@ def apply_sync(
         (now, list(diff.leave), link_id),
     ).fetchall()
     rejoined = conn.execute(
-        """UPDATE lti_learner SET left_at = NULL WHERE student_id = ANY(%s) AND link_id = %s AND left_at IS NOT NULL
+        """UPDATE lti_learner SET left_at = NULL, link_id = %(link)s
+            WHERE student_id = ANY(%(ids)s) AND exam_pk = %(exam)s AND (left_at IS NOT NULL OR link_id <> %(link)s)
         RETURNING student_id""",
-        (list(diff.rejoin), link_id),
+        {"ids": list(diff.rejoin), "exam": exam_pk, "link": link_id},
     ).fetchall()
     updated = []
     for student_id, member in diff.update:
