@@ -6,6 +6,7 @@ their upload code). The pages are in pages/."""
 import base64
 import hashlib
 import html
+import json
 import re
 from datetime import UTC, datetime
 from functools import cache
@@ -47,9 +48,11 @@ def _answer(answer: lti_tool.Answer) -> Response[str]:
     # Framed by the course's platform only; before a platform is known, by any https page (a
     # stranger framing it has nothing signed in to click on). Loopback http for the tests' platform.
     loopback = load(LtiSettings).allow_loopback
+    # The confirm page's script sends the state it read back to the launch (`is_confirmation`).
+    connect = "connect-src 'self'; " if answer.name == "confirm.html" else ""
     framers = " ".join(answer.framed_by) or "https:" + (" http://localhost:* http://127.0.0.1:*" if loopback else "")
     csp = (
-        f"default-src 'none'; script-src {script}; style-src 'unsafe-inline'; "
+        f"default-src 'none'; script-src {script}; style-src 'unsafe-inline'; {connect}"
         f"form-action 'self'; base-uri 'none'; frame-ancestors {framers}"
     )
     headers = {
@@ -74,7 +77,18 @@ def login() -> Response[str]:
 
 @app.post("/lti/launch", include_in_schema=False)
 def launch() -> Response[str]:
-    return _answer(lti_tool.launch(app.current_event.raw_event, datetime.now(UTC), _request_id()))
+    event = app.current_event.raw_event
+    answer = lti_tool.launch(event, datetime.now(UTC), _request_id())
+    if not lti_tool.is_confirmation(event):
+        return _answer(answer)
+    # The confirm page's fetch: where to go (its script navigates the frame), or why not.
+    if isinstance(answer, lti_tool.Redirect):
+        found = {"location": answer.location}
+    else:
+        found = {"sentence": answer.values.get("sentence", ""), "type": answer.values.get("type", "")}
+    status = 200 if isinstance(answer, lti_tool.Redirect) else answer.status
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+    return Response(status, "application/json", json.dumps(found), headers=headers)
 
 
 @app.get("/lti/jwks.json", responses=responses(200, ToolJwks))

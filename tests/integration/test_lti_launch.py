@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
@@ -538,3 +539,172 @@ def test_a_login_without_client_id_or_by_get_finds_the_platforms_only_registrati
         auth = parse_qs(urlsplit(login_auth_url(answer)).query)
         assert auth["client_id"] == [stage.tool.client_id]
         assert auth["redirect_uri"] == [f"{stage.base}/lti/launch"]
+
+
+def test_a_launch_in_platform_storage_mode_is_bound_to_the_browser(stage: Stage) -> None:
+    """Login CSRF: Eve starts a login herself asking for platform storage (lti_storage_target is hers
+    to send), lets her platform answer it, then has Ann's browser (no cookie of the tool, no platform
+    storage holding the state) post her id_token, her state and `platform_state` = that state."""
+    from tests.lti_platform.platform import AuthRequest
+
+    stage.platform.add_user("eve", "Eve", "Attacker")
+    stage.platform.add_member(COURSE, "eve", [LEARNER])
+    form = {
+        "iss": stage.platform.issuer,
+        "login_hint": "eve",
+        "target_link_uri": stage.tool.launch_url,
+        "lti_message_hint": f"link:{stage.link.id}",
+        "client_id": stage.tool.client_id,
+        "lti_deployment_id": stage.tool.deployment_id,
+        "lti_storage_target": "_parent",
+    }
+    login = browser().post(stage.tool.login_url, data=form, allow_redirects=False, timeout=30)
+    assert login.status_code == 200, login.text[:300]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(login_auth_url(login)).query).items()}
+    fields = stage.platform.launch_fields(
+        AuthRequest(
+            client_id=query["client_id"],
+            redirect_uri=query["redirect_uri"],
+            login_hint=query["login_hint"],
+            lti_message_hint=query.get("lti_message_hint", ""),
+            nonce=query["nonce"],
+            state=query["state"],
+        )
+    )
+    # Ann's browser: a cross-site auto-submitting form of Eve's making.
+    posted = {"id_token": fields["id_token"], "state": fields["state"], "platform_state": fields["state"]}
+    answer = browser().post(fields["launch_url"], data=posted, allow_redirects=False, timeout=30)
+    assert answer.status_code == 200, f"Ann's browser landed as Eve: {answer.headers.get('Location')}"
+    assert 'id="confirm"' in answer.text  # the page that reads Ann's platform storage, where the state is not
+    # A script of another site sending the confirm page's header is refused the same.
+    headers = {"X-LTI-Confirm": "platform-state", "Sec-Fetch-Site": "cross-site"}
+    answer = browser().post(fields["launch_url"], data=posted, headers=headers, allow_redirects=False, timeout=30)
+    assert answer.status_code == 200
+    assert 'id="confirm"' in answer.text
+    # The confirm page's own request (same site, its header) lands, with where to go.
+    headers = {"X-LTI-Confirm": "platform-state", "Sec-Fetch-Site": "same-origin"}
+    answer = browser().post(fields["launch_url"], data=posted, headers=headers, allow_redirects=False, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert "#ticket=" in answer.json()["location"]
+
+
+def test_a_teacher_in_two_courses_whose_exams_share_an_id_is_refused_with_what_to_do(stage: Stage, api: Api) -> None:
+    # Another examiner's exam with the same exam id, placed through the same registration in a second course.
+    api.as_key(OTHER_EXAMINER).create_exam(EXAM)
+    stage.platform.add_course("physics-102", "Physics 102")
+    other_link = _link(
+        stage.database_url, EXAM, stage.registration_id, stage.tool.deployment_id, "physics-102",
+        owner_key=OTHER_EXAMINER,
+    )  # fmt: skip
+    link2 = stage.platform.add_link("physics-102", stage.tool, "Physics", {"exam_id": EXAM, "link": str(other_link)})
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    stage.platform.add_member("physics-102", "tom", [INSTRUCTOR])
+    _fragment(stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post())
+    # Tom teaches the second course too: the exam there has the id of the one he is a member of.
+    answer = stage.platform.forge_launch(stage.tool, "tom", link2, browser=browser()).post()
+    assert (answer.status_code, _refusal(answer)) == (409, REFUSED + "exam-id-taken")
+    assert "exam id" in answer.text
+
+
+def test_a_long_course_title_is_kept_cut_to_its_column(stage: Stage) -> None:
+    _learner(stage)
+    claims = {"https://purl.imsglobal.org/spec/lti/claim/context": {"id": COURSE, "title": "Physics " * 50}}
+    _fragment(stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post())
+    with psycopg.connect(stage.database_url) as conn:
+        title = conn.execute("SELECT context_title FROM lti_link WHERE id = %s", (stage.link_id,)).fetchone()
+    assert title is not None
+    assert title[0] == ("Physics " * 50)[:300].strip()
+
+
+def _deep_link_settings(stage: Stage, **changes: object) -> dict[str, object]:
+    launch = stage.platform.forge_launch(stage.tool, "tom", deep_link_context=COURSE, browser=browser())
+    body = jwt.decode(launch.id_token, options={"verify_signature": False})
+    settings = dict(body["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"])
+    settings.update(changes)
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def test_long_deep_linking_data_is_kept_and_too_long_is_refused(stage: Stage) -> None:
+    """The deep-linking `data` is the platform's opaque value, echoed as is (Canvas sends a JWT)."""
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    claim = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+    settings = _deep_link_settings(stage, data="e" * 2500)
+    launch = stage.platform.forge_launch(
+        stage.tool, "tom", deep_link_context=COURSE, browser=browser(), claims={claim: settings}
+    )
+    pick = _fragment(launch.post())["pick"]
+    with psycopg.connect(stage.database_url) as conn:
+        data = conn.execute("SELECT data FROM lti_deep_link WHERE id = %s", (pick,)).fetchone()
+    assert data == ("e" * 2500,)
+    settings = _deep_link_settings(stage, data="e" * 16385)
+    launch = stage.platform.forge_launch(
+        stage.tool, "tom", deep_link_context=COURSE, browser=browser(), claims={claim: settings}
+    )
+    answer = launch.post()
+    assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "message-invalid")
+
+
+def test_a_deep_linking_request_without_return_url_is_refused(stage: Stage) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    claim = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+    settings = _deep_link_settings(stage)
+    settings.pop("deep_link_return_url")
+    launch = stage.platform.forge_launch(
+        stage.tool, "tom", deep_link_context=COURSE, browser=browser(), claims={claim: settings}
+    )
+    answer = launch.post()
+    assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "message-invalid")
+
+
+def _member_of(stage: Stage, caller_key: str) -> tuple[str, str] | None:
+    with psycopg.connect(stage.database_url) as conn:
+        found = conn.execute(
+            """SELECT x.public_id::text, m.role FROM examiner x JOIN examiner_key k ON k.examiner_id = x.id
+                 LEFT JOIN exam_member m ON m.examiner_id = x.id WHERE k.api_key_id = %s""",
+            (caller_key,),
+        ).fetchone()
+    assert found is not None
+    return None if found[1] is None else (found[0], found[1])
+
+
+def _teacher_launches(stage: Stage) -> str:
+    """Tom's launch from the course: his session's key."""
+    fragment = _fragment(stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post())
+    session = sessions.verify(fragment["session"], datetime.now(UTC))
+    assert session is not None
+    return session.caller_key
+
+
+def test_an_owner_who_removes_a_teacher_is_not_overruled_by_their_next_launch(stage: Stage, api: Api) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [TEACHING_ASSISTANT])
+    key = _teacher_launches(stage)
+    member = _member_of(stage, key)
+    assert member is not None
+    removed = api.call("members", "leave", path_params={"exam_id": EXAM, "member_id": member[0]})
+    assert removed.status == 204, removed.body
+    # Tom opens the tool from the course again the next day: the owner's removal stands.
+    answer = stage.platform.forge_launch(stage.tool, "tom", stage.link, browser=browser()).post()
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "member-removed")
+    assert _member_of(stage, key) is None
+    # The LMS makes him an instructor (a real change there): his next launch adds him as that.
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    assert _teacher_launches(stage) == key
+    assert _member_of(stage, key) == (member[0], "co_examiner")
+
+
+def test_an_owner_who_lowers_a_teacher_is_not_overruled_by_their_next_launch(stage: Stage, api: Api) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    key = _teacher_launches(stage)
+    member = _member_of(stage, key)
+    assert member is not None
+    assert member[1] == "co_examiner"
+    body = {"role": "grader"}
+    lowered = api.call("members", "change", path_params={"exam_id": EXAM, "member_id": member[0]}, body=body)
+    assert lowered.status == 200, lowered.body
+    _teacher_launches(stage)
+    assert _member_of(stage, key) == (member[0], "grader")

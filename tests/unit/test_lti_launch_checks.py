@@ -275,8 +275,9 @@ def test_a_state_from_another_browser_is_refused() -> None:
 
     cookie = lti_tool.state_cookie_name(STATE)
 
-    def request(cookies: str, **form: str) -> lti_tool.EventRequest:
-        return lti_tool.EventRequest({"headers": {"Cookie": cookies}, "body": urlencode({"state": STATE, **form})})
+    def request(cookies: str, headers: dict[str, str] | None = None, **form: str) -> lti_tool.EventRequest:
+        event = {"headers": {"Cookie": cookies, **(headers or {})}, "body": urlencode({"state": STATE, **form})}
+        return lti_tool.EventRequest(event)
 
     assert tool.bound_to_browser(request(f"{cookie}={STATE}"), _login(), STATE) is True
     assert tool.bound_to_browser(request(""), _login(), STATE) is False
@@ -285,8 +286,29 @@ def test_a_state_from_another_browser_is_refused() -> None:
     confirm = tool.bound_to_browser(request(""), stored, STATE)
     assert isinstance(confirm, tool.Page)
     assert confirm.name == "confirm.html"
-    assert tool.bound_to_browser(request("", platform_state=STATE), stored, STATE) is True
-    assert tool.bound_to_browser(request("", platform_state="state-other"), stored, STATE) is False
+    confirmed = {"X-LTI-Confirm": "platform-state", "Sec-Fetch-Site": "same-origin"}
+    assert tool.bound_to_browser(request("", confirmed, platform_state=STATE), stored, STATE) is True
+    assert tool.bound_to_browser(request("", confirmed, platform_state="state-other"), stored, STATE) is False
+    assert tool.bound_to_browser(request("", confirmed), stored, STATE) is False
+
+
+def test_a_platform_state_is_taken_only_from_the_confirm_pages_own_request() -> None:
+    """Login CSRF: whoever starts a login knows its state; a form of theirs posting it as
+    `platform_state` from a stranger's browser gets the confirm page (which reads the stranger's
+    platform storage, where the state is not), and a script of another site is refused."""
+    from exam_depository.usecases import lti_tool as tool
+
+    stored = _login(storage="platform", storage_target="_parent", storage_origin=ISSUER)
+
+    def posted(headers: dict[str, str]) -> lti_tool.EventRequest:
+        return lti_tool.EventRequest({"headers": headers, "body": urlencode({"state": STATE, "platform_state": STATE})})
+
+    form = tool.bound_to_browser(posted({"Sec-Fetch-Site": "cross-site"}), stored, STATE)
+    assert isinstance(form, tool.Page)
+    assert form.name == "confirm.html"
+    other_site = {"X-LTI-Confirm": "platform-state", "Sec-Fetch-Site": "cross-site"}
+    assert isinstance(tool.bound_to_browser(posted(other_site), stored, STATE), tool.Page)
+    assert tool.bound_to_browser(posted({"X-LTI-Confirm": "platform-state"}), stored, STATE) is True
 
 
 # --- the guarded HTTP session of every outbound call -------------------------------------------

@@ -46,7 +46,8 @@ from exam_depository.adapters import lms_http, lti_keys
 from exam_depository.adapters.db import lti_launch
 from exam_depository.domain import lti
 
-MAX_FORM_BYTES = 16 * 1024
+# Room for an id token carrying the longest deep-linking `data` kept (16 KiB, base64 in a JWT).
+MAX_FORM_BYTES = 64 * 1024
 COOKIE_PREFIX = "lti-state-"
 LOGIN_MINUTES = 5
 KEY_SET_TTL_S = 600  # a platform's key set is kept ten minutes per execution environment
@@ -481,8 +482,37 @@ def _text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+# The columns' limits (migration 0016): a longer course title is cut to it (it is shown, not
+# matched); the deep-linking `data` is echoed exactly (Canvas sends a JWT), so a longer one is refused.
+CONTEXT_TITLE_CHARS = 300
+URL_CHARS = 2000
+DEEP_LINK_DATA_CHARS = 16384
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit].rstrip() or None if value else None
+
+
+def _deep_linking(dl: Mapping[str, Any]) -> lti.DeepLinkSettings:
+    """The deep-linking settings, each claim read here: one missing or too long refuses the launch."""
+    return_url, data = dl.get("deep_link_return_url"), dl.get("data")
+    if not isinstance(return_url, str) or not return_url.strip() or len(return_url) > URL_CHARS:
+        raise refused("message", "message-invalid", "deep_link_return_url missing or too long")
+    if data is not None and not isinstance(data, str):
+        raise refused("message", "message-invalid", "data is not a string")
+    if data is not None and len(data) > DEEP_LINK_DATA_CHARS:
+        raise refused("message", "message-invalid", "data too long to echo")
+    return lti.DeepLinkSettings(
+        return_url=return_url,
+        accept_types=tuple(dl.get("accept_types") or ()),
+        accept_line_item=dl.get("accept_lineitem") is not False,
+        data=data,
+    )
+
+
 def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFacts:
-    """The claims of a validated id token as `LaunchFacts`."""
+    """The claims of a validated id token as `LaunchFacts` (raises `LaunchRefused` message-invalid
+    for a deep-linking claim it cannot keep)."""
     context = body.get(lti.CLAIM + "context") or {}
     resource_link = body.get(lti.CLAIM + "resource_link") or {}
     custom = body.get(lti.CLAIM + "custom") or {}
@@ -496,7 +526,7 @@ def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFact
         message_type=body[lti.CLAIM + "message_type"],
         roles=tuple(role for role in body.get(lti.CLAIM + "roles") or () if isinstance(role, str)),
         context_id=_text(context.get("id")) if isinstance(context, dict) else None,
-        context_title=_text(context.get("title")) if isinstance(context, dict) else None,
+        context_title=_cut(_text(context.get("title")), CONTEXT_TITLE_CHARS) if isinstance(context, dict) else None,
         resource_link_id=_text(resource_link.get("id")) if isinstance(resource_link, dict) else None,
         custom={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
         given_name=_text(body.get("given_name")),
@@ -512,14 +542,7 @@ def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFact
         if isinstance(ags, dict)
         else None,
         memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None,
-        deep_linking=lti.DeepLinkSettings(
-            return_url=str(dl["deep_link_return_url"]),
-            accept_types=tuple(dl.get("accept_types") or ()),
-            accept_line_item=dl.get("accept_lineitem") is not False,
-            data=dl["data"] if isinstance(dl.get("data"), str) else None,
-        )
-        if isinstance(dl, dict)
-        else None,
+        deep_linking=_deep_linking(dl) if isinstance(dl, dict) else None,
         target_link_uri=str(body.get(lti.CLAIM + "target_link_uri") or ""),
     )
 

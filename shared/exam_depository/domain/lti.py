@@ -48,6 +48,8 @@ RefusalKind = Literal[
     "link-other-course",
     "role-has-no-access",
     "platform-unreachable",
+    "exam-id-taken",
+    "member-removed",
 ]
 
 PROBLEM_PREFIX = "urn:exam-depository:problem:lti-"
@@ -86,6 +88,15 @@ REFUSALS: Mapping[RefusalKind, tuple[int, str]] = {
     ),
     "role-has-no-access": (403, "your role in this course has no access to exams"),
     "platform-unreachable": (503, "the course's platform did not answer; try again in a minute"),
+    "exam-id-taken": (
+        409,
+        "you are a member of another exam with this exam id already: rename your own exam with that id in the"
+        " console (or ask its owner to), then open this link again",
+    ),
+    "member-removed": (
+        403,
+        "an owner of this exam removed you from its members: ask them to add you again in the console's members panel",
+    ),
 }
 
 

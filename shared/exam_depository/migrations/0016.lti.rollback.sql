@@ -3,6 +3,7 @@
 -- a platform stay on their rosters as any student.
 DELETE FROM examiner_key WHERE api_key_id LIKE 'lti:%';
 ALTER TABLE examiner_key DROP CONSTRAINT examiner_key_lti_form;
+DROP TABLE lti_grant;
 DROP TABLE lti_sync;
 DROP TABLE lti_score;
 DROP TABLE lti_ticket;

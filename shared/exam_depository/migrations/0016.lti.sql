@@ -84,7 +84,7 @@ CREATE TABLE lti_deep_link (
     context_id text NOT NULL CHECK (length(context_id) BETWEEN 1 AND 255),
     context_title text CHECK (length(context_title) <= 300),
     return_url text NOT NULL CHECK (length(return_url) <= 2000),
-    data text CHECK (length(data) <= 2000),
+    data text CHECK (length(data) <= 16384),                           -- echoed exactly: Canvas sends a JWT
     accept_line_item boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL,                                     -- + 1 hour
@@ -169,3 +169,15 @@ CREATE TABLE lti_sync (
     detail text CHECK (length(detail) <= 500)
 );
 CREATE INDEX lti_sync_link ON lti_sync (link_id, started_at DESC);
+
+-- What a launch last found a teacher's LMS role to be, per (LTI user, exam): a launch adds or raises
+-- a member only when the LMS role is higher than this (a real change in the LMS), so a member an
+-- owner removed or lowered stays so until the LMS role itself rises.
+CREATE TABLE lti_grant (
+    lti_user_id bigint NOT NULL REFERENCES lti_user (id) ON DELETE CASCADE,
+    exam_id bigint NOT NULL REFERENCES exam (id) ON DELETE CASCADE,
+    lms_role text NOT NULL CHECK (lms_role IN ('owner', 'co_examiner', 'grader', 'invigilator')),
+    launched_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (lti_user_id, exam_id)
+);
+CREATE INDEX lti_grant_exam ON lti_grant (exam_id);

@@ -202,18 +202,34 @@ def launch(event: Mapping[str, Any], now: datetime, request_id: str | None) -> A
             return refusal_page(refused.refusal, framed_by=framed_by)
 
 
+CONFIRM_HEADER = "x-lti-confirm"
+
+
+def is_confirmation(event: Mapping[str, Any]) -> bool:
+    """The confirm page's own request: its script's fetch, which alone may send the header (a form
+    cannot, and a script of another site would need a CORS preflight the API never grants), from
+    this site (`Sec-Fetch-Site`, where the browser sends it)."""
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    fetch_site = headers.get("sec-fetch-site")
+    return headers.get(CONFIRM_HEADER) == "platform-state" and fetch_site in {None, "same-origin"}
+
+
 def bound_to_browser(request: lti_tool.EventRequest, login_row: db.lti.LoginRow, state: str) -> bool | Page:
     """Check 3: the state came back to the browser the login started in — by its cookie, or, when
-    the platform keeps it (its postMessage storage), by the value the confirm page read there."""
+    the platform keeps it (its postMessage storage), by the value the confirm page read there and
+    sent in its own request (`is_confirmation`). A posted `platform_state` is never taken from the
+    first cross-site POST: whoever started the login knows the state, and could have a stranger's
+    browser post it (login CSRF); only the confirm page, in the frame the platform keeps the state
+    for, can read it back."""
     cookie = lti_tool.ResponseCookies(request).get_cookie(lti_tool.state_cookie_name(state))
     if cookie is not None and hmac.compare_digest(cookie.encode(), state.encode()):
         return True
     if login_row.storage != "platform":
         return False
-    platform_state = request.get_param("platform_state")
-    if platform_state:
-        return hmac.compare_digest(platform_state.encode(), state.encode())
-    # Nothing used yet: the confirm page reads the state from the platform's storage, then posts again.
+    if is_confirmation({"headers": request.headers}):
+        platform_state = request.get_param("platform_state")
+        return bool(platform_state) and hmac.compare_digest(platform_state.encode(), state.encode())
+    # The launch's POST: the confirm page reads the state from the platform's storage, then confirms.
     return Page(
         "confirm.html",
         {
@@ -266,8 +282,16 @@ def land(
         assert isinstance(role, Role)
         db.lti_launch.learn_link(conn, linked.facts.link_id, facts)
         change = db.lti_launch.grant_membership(
-            conn, linked.exam_pk, linked.facts.exam_slug, teacher.examiner_id, role, name
+            conn, linked.exam_pk, linked.facts.exam_slug, teacher.examiner_id, role, name, teacher.lti_user_id
         )
+        if isinstance(change, db.lti_launch.GrantRefused):
+            # The launch's landing refused, logged with the exam and the teacher (nothing changed).
+            _check("member", False)
+            extra = {"reason": change.value, "exam_id": linked.facts.exam_slug} | via
+            logger.info("LTI teacher not made a member", extra=extra)
+            taken = change is db.lti_launch.GrantRefused.EXAM_ID_TAKEN
+            kind: lti.RefusalKind = "exam-id-taken" if taken else "member-removed"
+            raise lti_tool.LaunchRefused("member", lti.refusal(kind), change.value)
         actor = Actor(str(change.member_id), Role(change.role), request_id)
         events = []
         if change.joined:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
+
+import psycopg
 
 from exam_depository.adapters.db.lti import DeepLinkRow, LoginRow, MemberChange, RegistrationRow, TeacherIdentity
 from exam_depository.adapters.db.transactions import Connection, rows_of
@@ -168,38 +171,68 @@ def teacher_identity(conn: Connection, facts: LaunchFacts, now: datetime) -> Tea
     return TeacherIdentity(int(user["id"]), int(examiner_id), caller_key, user["public_id"])
 
 
-_RANK = "CASE %s WHEN 'owner' THEN 4 WHEN 'co_examiner' THEN 3 WHEN 'grader' THEN 2 ELSE 1 END"
+_RANK: dict[str, int] = {Role.OWNER: 4, Role.CO_EXAMINER: 3, Role.GRADER: 2, Role.INVIGILATOR: 1}
 
 
-def grant_membership(  # noqa: PLR0917 (the launch's contract: six values, in order)
-    conn: Connection, exam_pk: int, slug: str, examiner_id: int, role: Role, label: str | None
-) -> MemberChange:
-    """The teacher as a member of the exam with `role` at least: a launch raises a role, never lowers
-    it (an owner stays owner; a teaching assistant an owner promoted keeps that)."""
+class GrantRefused(StrEnum):
+    """Why a launch grants no membership: the teacher is a member of another exam with this exam id
+    (ids are unique per examiner), or an owner removed them and the LMS role has not risen since."""
+
+    EXAM_ID_TAKEN = "exam-id-taken"
+    REMOVED = "member-removed"
+
+
+def grant_membership(  # noqa: PLR0917 (the launch's contract: its values, in order)
+    conn: Connection, exam_pk: int, slug: str, examiner_id: int, role: Role, label: str | None, lti_user_id: int
+) -> MemberChange | GrantRefused:
+    """The teacher as a member of the exam with `role` at least, when the LMS says so anew. A launch
+    raises a role, never lowers it (an owner stays owner; a teaching assistant an owner promoted
+    keeps that), and adds or raises only when the LMS role is higher than the one the last launch
+    found (`lti_grant`): a member an owner removed or lowered stays so until the LMS role rises."""
+    last = conn.execute(
+        "SELECT lms_role FROM lti_grant WHERE lti_user_id = %s AND exam_id = %s FOR UPDATE", (lti_user_id, exam_pk)
+    ).fetchone()
+    lms_rose = last is None or _RANK[last["lms_role"]] < _RANK[role]
     before = conn.execute(
         "SELECT role FROM exam_member WHERE exam_id = %s AND examiner_id = %s FOR UPDATE", (exam_pk, examiner_id)
     ).fetchone()
-    rank_new = conn.execute("SELECT " + _RANK + " AS r", (role.value,)).fetchone()
-    assert rank_new is not None
     if before is None:
-        conn.execute(
-            """INSERT INTO exam_member (exam_id, slug, examiner_id, role, label) VALUES (%s, %s, %s, %s, %s)""",
-            (exam_pk, slug, examiner_id, role.value, label[:100] if label else None),
-        )
+        if not lms_rose:
+            _record_grant(conn, lti_user_id, exam_pk, role)
+            return GrantRefused.REMOVED
+        try:
+            with conn.transaction():  # a savepoint: the launch's transaction goes on to its refusal
+                conn.execute(
+                    """INSERT INTO exam_member (exam_id, slug, examiner_id, role, label)
+                       VALUES (%s, %s, %s, %s, %s)""",
+                    (exam_pk, slug, examiner_id, role.value, label[:100] if label else None),
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != "exam_member_slug_per_examiner":
+                raise
+            return GrantRefused.EXAM_ID_TAKEN
         now_role, joined, raised = role.value, True, False
     else:
-        rank_before = conn.execute("SELECT " + _RANK + " AS r", (before["role"],)).fetchone()
-        assert rank_before is not None
-        raised = rank_before["r"] < rank_new["r"]
+        raised = lms_rose and _RANK[before["role"]] < _RANK[role]
         if raised:
             conn.execute(
                 "UPDATE exam_member SET role = %s WHERE exam_id = %s AND examiner_id = %s",
                 (role.value, exam_pk, examiner_id),
             )
         now_role, joined = (role.value if raised else before["role"]), False
+    _record_grant(conn, lti_user_id, exam_pk, role)
     member = conn.execute("SELECT public_id FROM examiner WHERE id = %s", (examiner_id,)).fetchone()
     assert member is not None
     return MemberChange(member["public_id"], now_role, joined, raised)
+
+
+def _record_grant(conn: Connection, lti_user_id: int, exam_pk: int, role: Role) -> None:
+    """The LMS role this launch found (a lower one too: a later rise is then a change again)."""
+    conn.execute(
+        """INSERT INTO lti_grant (lti_user_id, exam_id, lms_role) VALUES (%s, %s, %s)
+           ON CONFLICT (lti_user_id, exam_id) DO UPDATE SET lms_role = EXCLUDED.lms_role, launched_at = now()""",
+        (lti_user_id, exam_pk, role.value),
+    )
 
 
 def insert_ticket(conn: Connection, ticket_sha256: str, student_id: int, expires_at: datetime) -> None:
