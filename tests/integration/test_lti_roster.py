@@ -18,6 +18,7 @@ from exam_depository.usecases import lti_services
 from psycopg.rows import dict_row
 
 from local_stack.functions import LambdaContext
+from tests.faults import printed_metric
 from tests.integration.conftest import EXAM, Api, Bucket
 from tests.integration.lti_course import COURSE, Course, course_fixture, tool_key_fixture  # noqa: F401
 from tests.lti_platform.platform import INSTRUCTOR, LEARNER, TEACHING_ASSISTANT
@@ -127,13 +128,14 @@ def test_a_course_too_large_fails_the_sync_and_changes_nothing(
 
 
 def test_a_platform_refusing_the_class_list_fails_the_sync_with_its_status(
-    api: Api, course: Course, clean_database: str
+    api: Api, course: Course, clean_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     enrol(course, 2)
     course.platform.state.courses.pop(COURSE)  # the course is gone at the platform: 404
     report = sync(api)
     assert report["status"] == "failed"
     assert "404" in report["detail"]
+    assert printed_metric(capsys.readouterr().out, "LtiSyncFailed") == 1  # LtiSyncFailedAlarm's
 
 
 def test_an_exam_in_no_course_with_a_class_list_is_409(api: Api, course: Course, clean_database: str) -> None:

@@ -22,6 +22,7 @@ from exam_depository.usecases import lti_services
 from psycopg.rows import dict_row
 
 from local_stack.functions import LambdaContext
+from tests.faults import printed_metric
 from tests.integration.conftest import REGION, Api
 from tests.integration.lti_course import Course, add_learner, course_fixture, tool_key_fixture  # noqa: F401
 
@@ -145,7 +146,11 @@ def test_a_platform_that_fails_twice_gets_the_score_on_the_third_delivery(
 
 
 def test_a_gradebook_column_that_is_gone_fails_the_score_and_says_so_in_the_log(
-    handler: Callable[[str], ModuleType], course: Course, learner: int, clean_database: str
+    handler: Callable[[str], ModuleType],
+    course: Course,
+    learner: int,
+    clean_database: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     score_id = queue_score(clean_database, course, learner)
     course.platform.force_score_answers(404)
@@ -153,6 +158,32 @@ def test_a_gradebook_column_that_is_gone_fails_the_score_and_says_so_in_the_log(
     row = score_row(clean_database, score_id)
     assert (row["state"], row["status_code"], row["detail"]) == ("failed", 404, "the gradebook column is gone")
     assert "lti.score_failed" in audit_actions(clean_database)
+    assert printed_metric(capsys.readouterr().out, "LtiScoresFailed") == 1  # LtiScoresFailedAlarm's
+
+
+def test_the_tick_counts_the_scores_still_unsent_half_an_hour_after_their_recording(
+    handler: Callable[[str], ModuleType],
+    course: Course,
+    learner: int,
+    clean_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given two scores unsent (an LMS down): one queued 31 minutes ago, one just now
+    late, fresh = (
+        queue_score(clean_database, course, learner),
+        queue_score(clean_database, course, learner, submitted_at=SUBMITTED + timedelta(minutes=1)),
+    )
+    with psycopg.connect(clean_database) as conn:
+        conn.execute("UPDATE lti_score SET queued_at = now() - interval '31 minutes' WHERE id = %s", (late,))
+    queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="lti-jobs")["QueueUrl"]
+    monkeypatch.setenv("LTI_JOBS_QUEUE_URL", queue_url)
+    config.reset()
+    # When the schedule's tick runs, then LtiScoresUnsettledAlarm's metric counts the late one only
+    counts = handler("lti_worker").lambda_handler({"kind": "tick"}, LambdaContext())
+    assert counts["unsettled"] == 1
+    assert printed_metric(capsys.readouterr().out, "LtiScoresUnsettled") == 1
+    assert score_row(clean_database, fresh)["state"] == "queued"
 
 
 def test_a_token_the_platform_no_longer_honours_is_renewed_once(

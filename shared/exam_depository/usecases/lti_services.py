@@ -26,12 +26,13 @@ from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, member_actor
 from exam_depository.domain.errors import NoRosterService
 from exam_depository.domain.instants import rfc3339
-from exam_depository.observability import logger
+from exam_depository.observability import MetricUnit, logger, metrics
 
 SYSTEM = Actor("system:lti", None, None)
 MAX_PAGES = 50
 MAX_MEMBERS = 5000
 SWEEP_GRACE = timedelta(minutes=15)
+UNSETTLED_AFTER = timedelta(minutes=30)  # LtiScoresUnsettledAlarm: an LMS slow or down
 SYNCS_PER_TICK = 3
 DETAIL_MAX = 300
 
@@ -65,6 +66,7 @@ def send_scores(ids: Sequence[UUID], now: datetime | None = None) -> list[UUID]:
     with db.transaction() as conn:
         claimed = db.lti.claim_scores(conn, list(ids), now)
     retry: list[UUID] = []
+    failed = 0
     connectors: dict[int, Any] = {}
     for score in claimed:
         connector = connectors.get(score.registration.id)
@@ -91,12 +93,15 @@ def send_scores(ids: Sequence[UUID], now: datetime | None = None) -> list[UUID]:
         detail = None
         if outcome == "failed":
             detail = "the gradebook column is gone" if status == 404 else f"{status}: {answer}"
+            failed += 1
         with db.transaction() as conn:
             db.lti.settle_score(conn, score.id, outcome, status, detail)
             if outcome in ("sent", "failed"):
                 action = AuditAction.LTI_SCORE_SENT if outcome == "sent" else AuditAction.LTI_SCORE_FAILED
                 db.audit.append(conn, score.owner.exam_pk, [_score_event(score.owner, action, status)])
     logger.info("lti.scores", extra={"claimed": len(claimed), "retry": len(retry)})
+    if failed:  # LtiScoresFailedAlarm
+        metrics.add_metric(name="LtiScoresFailed", unit=MetricUnit.Count, value=failed)
     return retry
 
 
@@ -217,6 +222,7 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
         with db.transaction() as conn:
             db.lti.end_sync(conn, sync_id, report, str(report["detail"]))
         logger.warning("lti.sync failed", extra={"link": str(link_id), "detail": report["detail"]})
+        metrics.add_metric(name="LtiSyncFailed", unit=MetricUnit.Count, value=1)  # LtiSyncFailedAlarm
         return report
     now = datetime.now(UTC)
     with db.transaction() as conn:
@@ -293,10 +299,21 @@ def tick(now: datetime | None = None) -> dict[str, int]:
             db.audit.append(conn, owner.exam_pk, [_score_event(owner, AuditAction.LTI_SCORE_FAILED, None)])
         purged = db.lti.purge_expired(conn, now)
         due = db.lti.links_due(conn, now - timedelta(hours=settings.roster_sync_hours), SYNCS_PER_TICK)
+        unsettled = db.lti.unsettled_scores(conn, now - UNSETTLED_AFTER)
+    # The alarms: scores given up now, and scores still unsent half an hour after their recording.
+    if swept.failed:
+        metrics.add_metric(name="LtiScoresFailed", unit=MetricUnit.Count, value=len(swept.failed))
+    metrics.add_metric(name="LtiScoresUnsettled", unit=MetricUnit.Count, value=unsettled)
     queues.send_lti_jobs(
         [queues.lti_score_job(score_id) for score_id in swept.resend] + [queues.lti_sync_job(link) for link in due]
     )
-    counts = {"resent": len(swept.resend), "failed": len(swept.failed), "purged": purged, "syncs": len(due)}
+    counts = {
+        "resent": len(swept.resend),
+        "failed": len(swept.failed),
+        "purged": purged,
+        "syncs": len(due),
+        "unsettled": unsettled,
+    }
     logger.info("lti.tick", extra=counts)
     return counts
 

@@ -646,6 +646,14 @@ def sweep_scores(conn: Connection, now: datetime, grace: timedelta) -> SweptScor
     return SweptScores([row["id"] for row in rows], [_owner(row) for row in failed])
 
 
+def unsettled_scores(conn: Connection, before: datetime) -> int:
+    """How many scores queued before `before` are still queued or sending (an LMS slow or down)."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM lti_score WHERE state IN ('queued', 'sending') AND queued_at < %s", (before,)
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def purge_expired(conn: Connection, now: datetime) -> int:
     """Delete the logins, tickets, dynamic-registration offers and deep-linking requests that
     expired a day ago or more; how many."""
