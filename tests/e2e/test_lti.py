@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from exam_depository.domain import lti
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, FrameLocator, Page, Request, expect
 
 from tests.browser import _ARGS as BROWSER_ARGS
 from tests.browser import ARTIFACTS, CHROMIUM
@@ -190,7 +190,7 @@ def test_a_learner_launches_from_the_course_hands_in_and_the_gradebook_hears_of_
 
         answers = tmp_path / "answers.pdf"
         answers.write_bytes(b"%PDF-1.7 handed in from the course")
-        tool.get_by_label("Choose your file").set_input_files(answers)
+        _choose_when_shown(tool, answers)
         tool.get_by_role("button", name="Upload").click()
         expect(tool.locator("#status")).to_have_text("Your file is handed in.", timeout=TIMEOUT_MS)
     finally:
@@ -219,7 +219,7 @@ def test_a_learner_launches_from_the_course_hands_in_and_the_gradebook_hears_of_
         tool = page.frame_locator('iframe[name="tool"]')
         later = tmp_path / "answers-v2.pdf"
         later.write_bytes(b"%PDF-1.7 second thoughts, late")
-        tool.get_by_label("Choose your file").set_input_files(later, timeout=TIMEOUT_MS)
+        _choose_when_shown(tool, later)
         tool.get_by_role("button", name="Upload").click()
         tool.get_by_role("button", name="Upload late and replace it").click(timeout=TIMEOUT_MS)
         expect(tool.locator("#receipt-title")).to_have_text("Handed in late", timeout=TIMEOUT_MS)
@@ -386,6 +386,15 @@ def _write_trace(stack: Stack) -> None:
         f"# A learner's launch, check by check\n\nCorrelation id `{last}` (the stack's log, `lti_check` lines).\n\n"
         f"| # | check | result |\n| --- | --- | --- |\n{rows}\n"
     )
+
+
+def _choose_when_shown(tool: FrameLocator, file: Path) -> None:
+    """The file chosen once the upload form is shown: the page's script has then run and hears the
+    choice. Playwright sets a file on a hidden input, and the input is in the page before its
+    script: a file set then is never heard of, and Upload stays disabled (a student sees no form)."""
+    choose = tool.get_by_label("Choose your file")
+    expect(choose).to_be_visible(timeout=TIMEOUT_MS)
+    choose.set_input_files(file)
 
 
 def _tool_frame(page: Page) -> Any:
