@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 from uuid import UUID, uuid4
 
+import exam_depository.adapters.db.lti
 import psycopg
 import pytest
 from exam_depository.usecases import lti_services
@@ -197,7 +198,7 @@ def learner_row(database_url: str, nickname: str) -> dict[str, Any]:
     return dict(row)
 
 
-def test_a_learner_who_changes_section_moves_to_it_is_never_marked_as_left_and_is_scored_there(
+def test_a_learner_who_changes_section_moves_to_it_once_the_old_one_lets_her_go_and_is_scored_there(
     api: Api,
     course: Course,
     bucket: Bucket,
@@ -213,12 +214,12 @@ def test_a_learner_who_changes_section_moves_to_it_is_never_marked_as_left_and_i
     assert names(first["Physics 101"]["added"]) == ["ann.lee"]
     assert first["Physics 101, section 2"]["added"] == []
 
-    # When Ann moves to section 2 (section 1 is synced first: it drops her, section 2 takes her)
+    # When Ann moves to section 2 (section 1 is synced first: it lets her go, section 2 takes her)
     course.platform.drop_member(COURSE, "ann")
     course.platform.add_member(SECTION_2, "ann", [LEARNER])
     second = sync_courses(api)
 
-    # Then she is section 2's learner, not marked as having left, and section 2's report has her back
+    # Then she is section 2's learner, no longer marked as having left, and section 2's report has her back
     ann = learner_row(clean_database, "ann.lee")
     assert (ann["link_id"], ann["left_at"]) == (section_2, None), second
     assert names(second["Physics 101, section 2"]["rejoined"]) == ["ann.lee"]
@@ -239,12 +240,74 @@ def test_a_learner_who_changes_section_moves_to_it_is_never_marked_as_left_and_i
     assert [score["userId"] for score in course.platform.scores(section_2_item)] == ["ann"]
     assert course.platform.scores(course.line_item_id) == []
 
-    # When she moves back, section 1 synced first: it takes her back, and section 2, whose
-    # learner she no longer is, does not mark her as having left
+    # When she moves back, section 1 synced first: section 2 still holds her (as far as section 1
+    # knows, both list her), so it leaves her there; section 2, which no longer lists her, lets her go
     course.platform.drop_member(SECTION_2, "ann")
     course.platform.add_member(COURSE, "ann", [LEARNER])
     third = sync_courses(api)
-    assert names(third["Physics 101"]["rejoined"]) == ["ann.lee"]
-    assert third["Physics 101, section 2"]["left"] == []
+    assert third["Physics 101"]["rejoined"] == []
+    assert names(third["Physics 101, section 2"]["left"]) == ["ann.lee"]
+    # Then section 1's next sync takes her back
+    fourth = sync_courses(api)
+    assert names(fourth["Physics 101"]["rejoined"]) == ["ann.lee"]
+    assert fourth["Physics 101, section 2"]["left"] == []
     ann = learner_row(clean_database, "ann.lee")
     assert (ann["link_id"], ann["left_at"]) == (course.link_id, None)
+
+
+def test_a_learner_listed_by_both_courses_is_not_moved_by_every_sync(
+    api: Api, course: Course, clean_database: str
+) -> None:
+    # Given Ann listed by both courses of the exam (cross-listed sections, a lecture and its lab)
+    place_in_section_2(course, clean_database)
+    course.platform.add_user("ann", "Ann", "Lee", "ann@example.edu")
+    course.platform.add_member(COURSE, "ann", [LEARNER])
+    course.platform.add_member(SECTION_2, "ann", [LEARNER])
+    sync_courses(api)
+    where = learner_row(clean_database, "ann.lee")["link_id"]
+    assert where == course.link_id  # the course that listed her first
+
+    # When nothing changes in the LMS: the next syncs change nothing and report nothing
+    for _ in range(2):
+        again = sync_courses(api)
+        assert [(r["rejoined"], r["left"]) for r in again.values()] == [([], []), ([], [])], again
+        assert learner_row(clean_database, "ann.lee")["link_id"] == where
+
+
+@pytest.mark.parametrize("given", ["Bob\x00", "Bob\ud800"], ids=["nul", "lone-surrogate"])
+def test_a_class_list_name_or_address_that_cannot_be_stored_is_left_out_and_the_member_added(
+    api: Api, course: Course, clean_database: str, given: str
+) -> None:
+    # The platform sends Bob's given name (and his full name) and his address holding a NUL or a
+    # lone surrogate (JSON carries them, nothing stores them): they are left out, not a 500
+    course.platform.add_user("bob", given, "Lee", "bob\x00@example.edu")
+    course.platform.add_member(COURSE, "bob", [LEARNER])
+    report = sync(api)
+    assert report["status"] == "done", report
+    [bob] = roster(clean_database).values()
+    assert (bob["first_name"], bob["last_name"], bob["email"]) == ("Student", "Lee", None)
+
+
+def test_a_sync_failing_unexpectedly_ends_as_failed_alarms_and_says_only_the_failures_type(
+    api: Api,
+    course: Course,
+    clean_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    enrol(course, 2)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("Student Number01 <student01@example.edu>")  # text that may name someone
+
+    monkeypatch.setattr(exam_depository.adapters.db.lti, "apply_sync", broken)
+    answer = api.call("lti_admin", "roster_sync", path_params={"exam_id": EXAM})
+    assert answer.status == 500  # re-raised: the route answers as before, the worker's SQS retry stays
+    with psycopg.connect(clean_database, row_factory=dict_row) as conn:
+        [row] = conn.execute("SELECT status, detail, finished_at, report FROM lti_sync").fetchall()
+    assert (row["status"], row["detail"]) == ("failed", "RuntimeError")
+    assert row["finished_at"] is not None  # not shown as still running
+    assert row["report"]["status"] == "failed"
+    assert "student01" not in json.dumps(row["report"])
+    assert printed_metric(capsys.readouterr().out, "LtiSyncFailed") == 1  # LtiSyncFailedAlarm's
+    assert roster(clean_database) == {}

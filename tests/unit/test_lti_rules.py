@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from exam_depository.domain.access import Role
@@ -306,22 +307,28 @@ def test_roster_diff_adds_leaves_rejoins_and_updates() -> None:
     assert (diff.unchanged, diff.not_learners) == (2, 3)
 
 
-def test_roster_diff_takes_in_a_learner_of_another_course_it_lists_and_leaves_the_others_alone() -> None:
-    # The exam is placed in two courses (sections) of the platform; these learners belong to the other
-    members = [_member("moved"), _member("moved-after-leaving"), _member("moved-renamed", name="Other")]
+def test_roster_diff_takes_in_a_learner_another_course_let_go_and_leaves_that_courses_own_alone() -> None:
+    # The exam is placed in two courses (sections, a lecture and its lab); these learners are the other's
+    members = [
+        _member("listed-by-both"),
+        _member("moved-after-leaving"),
+        _member("listed-by-both-renamed", name="Other"),
+        _member("moved-renamed", name="Other"),
+    ]
     current = [
-        _learner(1, "moved", elsewhere=True),
-        _learner(2, "moved-after-leaving", left=True, elsewhere=True),
-        _learner(3, "moved-renamed", elsewhere=True),
-        _learner(4, "theirs", elsewhere=True),  # not listed here: the other course's sync marks them, not this one
-        _learner(5, "theirs-left", left=True, elsewhere=True),
+        _learner(1, "listed-by-both", elsewhere=True),  # the other course still lists them: they stay its
+        _learner(2, "moved-after-leaving", left=True, elsewhere=True),  # the other course let them go
+        _learner(3, "listed-by-both-renamed", elsewhere=True),
+        _learner(4, "moved-renamed", left=True, elsewhere=True),
+        _learner(5, "theirs", elsewhere=True),  # not listed here: the other course's sync marks them, not this one
+        _learner(6, "theirs-left", left=True, elsewhere=True),
     ]
     diff = roster_diff(members, current)
     assert diff.add == ()  # known to the exam: never a second entry
-    assert diff.rejoin == (1, 2, 3)  # they come to this course (link), left or not
+    assert diff.rejoin == (2, 4)  # only those whose course marked them as having left come to this one
     assert diff.leave == ()
-    assert [(sid, m.sub) for sid, m in diff.update] == [(3, "moved-renamed")]
-    assert diff.unchanged == 0
+    assert [(sid, m.sub) for sid, m in diff.update] == [(3, "listed-by-both-renamed"), (4, "moved-renamed")]
+    assert diff.unchanged == 1
 
 
 def _applied(members: list[Member], current: list[CurrentLearner]) -> list[CurrentLearner]:
@@ -410,3 +417,21 @@ def test_no_function_but_the_lti_ones_loads_lti_code_at_init() -> None:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{root}:{root / 'shared'}", "AWS_DEFAULT_REGION": "eu-west-1"},
     )
     assert json.loads(probe.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_a_class_list_text_that_is_not_a_storable_string_counts_as_not_sent() -> None:
+    from exam_depository.usecases.lti_services import members_of
+
+    page: list[dict[str, Any]] = [
+        {"user_id": "u1", "roles": [LEARNER], "given_name": 42, "family_name": {"x": 1}, "name": "Bo\x00 Li"},
+        {"user_id": "u2", "roles": [LEARNER], "given_name": "Zoë", "family_name": "Ng\ud800", "email": ["a@b.c"]},
+        {"user_id": "u3\x00", "roles": [LEARNER], "name": "Cy Do"},  # a user id nothing can store: left out
+        {"user_id": "u4", "roles": [LEARNER], "name": " Ann\t Lee ", "email": "ann@example.edu"},
+    ]
+    members = members_of(lambda _url: (page, None), "https://lms.example/members")
+    assert [(m.sub, m.given_name, m.family_name, m.name, m.email) for m in members] == [
+        ("u1", None, None, None, None),
+        ("u2", "Zoë", None, None, None),
+        ("u4", None, None, " Ann\t Lee ", "ann@example.edu"),
+    ]
+    assert names_for(42, None, "Bo\x00 Li", "u1") == ("Student", sub_hash6("u1"))  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from exam_depository.domain.access import Role
+from exam_depository.domain.characters import unstorable
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -293,14 +294,24 @@ def sub_hash6(sub: str) -> str:
     return hashlib.sha256(sub.encode()).hexdigest()[:6]
 
 
-def _clean(value: str | None) -> str:
-    return " ".join((value or "").split())[:NAME_MAX].strip()
+def platform_text(value: object) -> str | None:
+    """A name or address the platform sent, None where it sent none a roster may hold: not a
+    string (a number, an object), or one holding what nothing can store once its runs of white
+    space are one space (a NUL, a lone surrogate)."""
+    if not isinstance(value, str) or unstorable(" ".join(value.split())):
+        return None
+    return value
+
+
+def _clean(value: object) -> str:
+    return " ".join((platform_text(value) or "").split())[:NAME_MAX].strip()
 
 
 def names_for(given: str | None, family: str | None, name: str | None, sub: str) -> tuple[str, str]:
-    """A roster entry's first and last names from what the platform sent: given and family names
-    as sent; else the full name split at its last space (one word: both halves); else "Student"
-    and six characters of the user id's hash."""
+    """A roster entry's first and last names from what the platform sent (a name that is not
+    `platform_text` counts as not sent): given and family names as sent; else the full name split
+    at its last space (one word: both halves); else "Student" and six characters of the user id's
+    hash."""
     first, last, full = _clean(given), _clean(family), _clean(name)
     if first and last:
         return first, last
@@ -395,7 +406,8 @@ class Member:
 class CurrentLearner:
     """A roster entry made or matched from the platform, as the roster holds it now: the course's,
     or (`elsewhere`) another course's of the same exam and platform (a student belongs to one course
-    of an exam: the one that last listed or launched them)."""
+    of an exam: the one they last launched from, or that last listed them once the course before
+    had marked them as having left). `left`: marked so by the course they belong to."""
 
     student_id: int
     sub: str
@@ -409,7 +421,7 @@ class CurrentLearner:
 @dataclass(frozen=True)
 class RosterDiff:
     add: tuple[Member, ...]
-    rejoin: tuple[int, ...]  # student ids: marked as left, or another course's (they move to this one)
+    rejoin: tuple[int, ...]  # student ids marked as left, this course's or another's (they move to this one)
     leave: tuple[int, ...]  # this course's only
     update: tuple[tuple[int, Member], ...]
     unchanged: int
@@ -430,8 +442,10 @@ def roster_diff(members: Sequence[Member], current: Sequence[CurrentLearner]) ->
     """What a sync changes: learners the roster lacks are added, learners marked as left rejoin,
     entries the course no longer lists as active learners leave (marked, never deleted), and known
     learners whose names or address changed take the platform's. A learner of another course of the
-    exam (`elsewhere`: a student who changed section) whom this course lists comes to this course
-    (with `rejoin`); one it does not list is the other course's to mark. A member listed twice
+    exam (`elsewhere`) whom this course lists comes to this course (with `rejoin`) only once that
+    course has marked them as having left (a student who changed section): one both courses list
+    (cross-listed sections, a lecture and its lab) stays where they are, or every sync would take
+    them back; one this course does not list is the other course's to mark. A member listed twice
     counts once."""
     by_sub: dict[str, Member] = {}
     for member in members:
@@ -450,7 +464,7 @@ def roster_diff(members: Sequence[Member], current: Sequence[CurrentLearner]) ->
                 leave.append(learner.student_id)
             continue
         member = listed
-        comes = learner.left or learner.elsewhere
+        comes = learner.left  # this course's, or another's that let them go
         if comes:
             rejoin.append(learner.student_id)
         first, last = names_for(member.given_name, member.family_name, member.name, member.sub)

@@ -24,6 +24,7 @@ from exam_depository.domain import lti
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, member_actor
+from exam_depository.domain.characters import unstorable
 from exam_depository.domain.errors import NoRosterService
 from exam_depository.domain.instants import rfc3339
 from exam_depository.observability import MetricUnit, logger, metrics
@@ -31,6 +32,7 @@ from exam_depository.observability import MetricUnit, logger, metrics
 SYSTEM = Actor("system:lti", None, None)
 MAX_PAGES = 50
 MAX_MEMBERS = 5000
+SUB_MAX = 255  # lti_user.sub's
 SWEEP_GRACE = timedelta(minutes=15)
 UNSETTLED_AFTER = timedelta(minutes=30)  # LtiScoresUnsettledAlarm: an LMS slow or down
 SYNCS_PER_TICK = 3
@@ -136,7 +138,10 @@ def _score_event(owner: db.lti.ScoreOwner, action: AuditAction, status: int | No
 def members_of(
     fetch_page: Callable[[str], tuple[Sequence[Mapping[str, Any]], str | None]], url: str
 ) -> list[lti.Member]:
-    """The course's members, page after page (`rel="next"`), within MAX_PAGES and MAX_MEMBERS."""
+    """The course's members, page after page (`rel="next"`), within MAX_PAGES and MAX_MEMBERS. A
+    name or address that is no storable string counts as not sent (`lti.platform_text`: the entry
+    gets a made-up name); a member whose user id nothing can store (or longer than SUB_MAX) is left
+    out."""
     members: list[lti.Member] = []
     next_url: str | None = url
     pages = 0
@@ -151,15 +156,15 @@ def members_of(
                     sub=str(m.get("user_id", "")),
                     roles=tuple(str(role) for role in m.get("roles", ())),
                     status=str(m.get("status", "Active")),
-                    given_name=m.get("given_name"),
-                    family_name=m.get("family_name"),
-                    name=m.get("name"),
-                    email=m.get("email"),
+                    given_name=lti.platform_text(m.get("given_name")),
+                    family_name=lti.platform_text(m.get("family_name")),
+                    name=lti.platform_text(m.get("name")),
+                    email=lti.platform_text(m.get("email")),
                 )
             )
         if len(members) > MAX_MEMBERS:
             raise CourseTooLarge(f"the course has more than {MAX_MEMBERS} members")
-    return [m for m in members if m.sub]
+    return [m for m in members if m.sub and len(m.sub) <= SUB_MAX and not unstorable(m.sub)]
 
 
 class CourseTooLarge(Exception):
@@ -209,6 +214,7 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
         "emails_refused": 0,
         "detail": None,
     }
+    blank = dict(report)
     try:
         if target.memberships_url is None:
             raise CourseTooLarge("the platform has not told us where its class list is")
@@ -217,13 +223,49 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
         )
         members = members_of(nrps.get_members_page, target.memberships_url)
     except (CourseTooLarge, LtiServiceException, lms_http.LmsUnreachable) as exc:
-        report["detail"] = str(exc)[:DETAIL_MAX] or type(exc).__name__
-        report["finished_at"] = rfc3339(datetime.now(UTC))
-        with db.transaction() as conn:
-            db.lti.end_sync(conn, sync_id, report, str(report["detail"]))
-        logger.warning("lti.sync failed", extra={"link": str(link_id), "detail": report["detail"]})
-        metrics.add_metric(name="LtiSyncFailed", unit=MetricUnit.Count, value=1)  # LtiSyncFailedAlarm
-        return report
+        return _sync_failed(sync_id, link_id, report, str(exc)[:DETAIL_MAX] or type(exc).__name__)
+    except Exception as exc:
+        _sync_failed(sync_id, link_id, blank, type(exc).__name__)
+        raise
+    try:
+        return _apply_members(
+            link_id=link_id,
+            sync_id=sync_id,
+            where=(target.exam_pk, target.course, registration.issuer),
+            members=members,
+            report=report,
+            actor=actor,
+        )
+    except Exception as exc:
+        # Anything else ends the sync as failed all the same (not shown as running for ever, and
+        # alarming), saying only the failure's type: its text may name someone. Raised again: the
+        # route answers as before, the worker's job is retried.
+        _sync_failed(sync_id, link_id, blank, type(exc).__name__)
+        raise
+
+
+def _sync_failed(sync_id: UUID, link_id: UUID, report: dict[str, object], detail: str) -> dict[str, object]:
+    """The sync ended as failed, saying why: its row finished, logged and LtiSyncFailed counted."""
+    report.update({"status": "failed", "detail": detail, "finished_at": rfc3339(datetime.now(UTC))})
+    with db.transaction() as conn:
+        db.lti.end_sync(conn, sync_id, report, detail)
+    logger.warning("lti.sync failed", extra={"link": str(link_id), "detail": detail})
+    metrics.add_metric(name="LtiSyncFailed", unit=MetricUnit.Count, value=1)  # LtiSyncFailedAlarm
+    return report
+
+
+def _apply_members(
+    *,
+    link_id: UUID,
+    sync_id: UUID,
+    where: tuple[int, str | None, str],
+    members: Sequence[lti.Member],
+    report: dict[str, object],
+    actor: Actor,
+) -> dict[str, object]:
+    """The class list read into the roster, the report completed, the sync ended as done: one
+    transaction. `where`: the exam's key, the course's title and the platform's issuer."""
+    exam_pk, course, issuer = where
     now = datetime.now(UTC)
     with db.transaction() as conn:
         diff = lti.roster_diff(members, db.lti.current_learners(conn, link_id))
@@ -248,8 +290,8 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
             }
         )
         after: dict[str, Json] = {
-            "platform": registration.issuer,
-            "course": target.course,
+            "platform": issuer,
+            "course": course,
             "added": len(applied.added),
             "left": len(applied.left),
             "rejoined": len(applied.rejoined),
@@ -257,7 +299,7 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
         }
         db.audit.append(
             conn,
-            target.exam_pk,
+            exam_pk,
             [
                 Event(
                     actor,

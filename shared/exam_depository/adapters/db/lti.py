@@ -388,7 +388,8 @@ def links_due(conn: Connection, older_than: datetime, limit: int) -> list[UUID]:
 def current_learners(conn: Connection, link_id: UUID) -> list[CurrentLearner]:
     """The roster entries the link's exam holds from the link's platform, left or not: the link's
     own, and (`elsewhere`) those of the exam's other courses on that platform, whom this course's
-    class list may name (a student who changed section). A user id is the platform's: another
+    class list may name (a student who changed section, or whom both courses list); `left` as the
+    course they belong to marked them. A user id is the platform's: another
     platform's entries are never compared with this course's members."""
     with conn.cursor(row_factory=rows_of(CurrentLearner)) as cur:
         return cur.execute(
@@ -422,7 +423,8 @@ def apply_sync(
     """Apply a class list's difference under the exam's row lock, in the caller's transaction:
     new entries (as a launch makes them, `joined_via` 'sync'), leavers marked (the link's own
     learners only: a student who moved to another course meanwhile is that course's), rejoiners
-    (those of another course too: they belong to this link from now on, as `rejoined`) and renamed
+    still marked as left (those another course let go too: they belong to this link from now on, as
+    `rejoined`; one a launch took back meanwhile stays where the launch put them) and renamed
     entries following the platform; the link's `synced_at`. `emails` holds each member's address
     (by sub) as written and as mail goes to it, None when refused. A member a launch made an entry
     for since the difference was read is not made twice."""
@@ -458,7 +460,7 @@ def apply_sync(
     ).fetchall()
     rejoined = conn.execute(
         """UPDATE lti_learner SET left_at = NULL, link_id = %(link)s
-            WHERE student_id = ANY(%(ids)s) AND exam_pk = %(exam)s AND (left_at IS NOT NULL OR link_id <> %(link)s)
+            WHERE student_id = ANY(%(ids)s) AND exam_pk = %(exam)s AND left_at IS NOT NULL
         RETURNING student_id""",
         {"ids": list(diff.rejoin), "exam": exam_pk, "link": link_id},
     ).fetchall()
