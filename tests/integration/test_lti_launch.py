@@ -708,3 +708,27 @@ def test_an_owner_who_lowers_a_teacher_is_not_overruled_by_their_next_launch(sta
     assert lowered.status == 200, lowered.body
     _teacher_launches(stage)
     assert _member_of(stage, key) == (member[0], "grader")
+
+
+def test_a_removed_teacher_is_not_readded_by_alternating_two_courses_of_the_exam(stage: Stage, api: Api) -> None:
+    """The owner placed the exam in two courses; Tom is an instructor in one and a TA in the other.
+    A launch from the TA course records no lower LMS role: the instructor course's next launch is no
+    rise, and the owner's removal stands."""
+    stage.platform.add_course("physics-102", "Physics 102")
+    link2_id = _link(
+        stage.database_url, EXAM, stage.registration_id, stage.tool.deployment_id, "physics-102", owner_key=EXAMINER
+    )
+    link2 = stage.platform.add_link("physics-102", stage.tool, "Physics", {"exam_id": EXAM, "link": str(link2_id)})
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    stage.platform.add_member("physics-102", "tom", [TEACHING_ASSISTANT])
+    key = _teacher_launches(stage)
+    member = _member_of(stage, key)
+    assert member is not None
+    removed = api.call("members", "leave", path_params={"exam_id": EXAM, "member_id": member[0]})
+    assert removed.status == 204, removed.body
+    for link in (link2, stage.link, link2, stage.link):  # nothing changed in the LMS
+        answer = stage.platform.forge_launch(stage.tool, "tom", link, browser=browser()).post()
+        assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "member-removed")
+    assert _member_of(stage, key) is None
+
