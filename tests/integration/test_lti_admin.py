@@ -131,6 +131,20 @@ def test_a_registration_that_is_not_valid_is_422(
     assert answer.status == 422, answer.body
 
 
+@pytest.mark.parametrize("field", ["issuer", "client_id", "deployment_ids", "auth_login_url", "auth_audience"])
+def test_a_nul_in_a_registration_is_422_not_a_500(api: Api, tool_key: None, platform: Platform, field: str) -> None:
+    body = registration_body(platform)
+    if field == "deployment_ids":
+        body[field] = ["d\x00"]
+    elif field == "auth_audience":
+        body[field] = "aud\x00"
+    else:
+        body[field] = str(body[field]) + "\x00"
+    answer = api.call("lti_admin", "register", body=body)
+    assert answer.status == 422, (answer.status, answer.body)
+    assert field in str(answer.body), answer.body
+
+
 def test_registering_needs_a_key_and_a_session_from_the_lms_is_refused(
     api: Api, handler: Callable[[str], ModuleType], tool_key: None, platform: Platform, clean_database: str
 ) -> None:

@@ -708,3 +708,104 @@ def test_an_owner_who_lowers_a_teacher_is_not_overruled_by_their_next_launch(sta
     assert lowered.status == 200, lowered.body
     _teacher_launches(stage)
     assert _member_of(stage, key) == (member[0], "grader")
+
+
+def test_a_removed_teacher_is_not_readded_by_alternating_two_courses_of_the_exam(stage: Stage, api: Api) -> None:
+    """The owner placed the exam in two courses; Tom is an instructor in one and a TA in the other.
+    A launch from the TA course records no lower LMS role: the instructor course's next launch is no
+    rise, and the owner's removal stands."""
+    stage.platform.add_course("physics-102", "Physics 102")
+    link2_id = _link(
+        stage.database_url, EXAM, stage.registration_id, stage.tool.deployment_id, "physics-102", owner_key=EXAMINER
+    )
+    link2 = stage.platform.add_link("physics-102", stage.tool, "Physics", {"exam_id": EXAM, "link": str(link2_id)})
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    stage.platform.add_member("physics-102", "tom", [TEACHING_ASSISTANT])
+    key = _teacher_launches(stage)
+    member = _member_of(stage, key)
+    assert member is not None
+    removed = api.call("members", "leave", path_params={"exam_id": EXAM, "member_id": member[0]})
+    assert removed.status == 204, removed.body
+    for link in (link2, stage.link, link2, stage.link):  # nothing changed in the LMS
+        answer = stage.platform.forge_launch(stage.tool, "tom", link, browser=browser()).post()
+        assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "member-removed")
+    assert _member_of(stage, key) is None
+
+
+# --- what no column can hold: a refusal or a dropped value, never a 500 ------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"iss": "http://x\x00y"}, {"client_id": "c\x00"}, {"lti_deployment_id": "d\x00"}, {"lti_storage_target": "\x00"}],
+    ids=["issuer", "client_id", "deployment_hint", "storage_target"],
+)
+def test_a_nul_in_a_login_parameter_is_the_unknown_platform_refusal(stage: Stage, params: dict[str, str]) -> None:
+    form = {
+        "iss": stage.platform.issuer,
+        "client_id": stage.tool.client_id,
+        "login_hint": "ann",
+        "target_link_uri": f"{stage.base}/lti/launch",
+        **params,
+    }
+    answer = requests.post(f"{stage.base}/lti/login", data=form, timeout=30)
+    assert (answer.status_code, _refusal(answer)) == (403, REFUSED + "platform-unknown")
+
+
+def test_a_launch_whose_name_holds_a_nul_lands_without_that_name(stage: Stage) -> None:
+    stage.platform.add_user("ann", "Ann\x00", "Lee", "ann.lee@example.edu")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser()).post()
+    assert "ticket" in _fragment(answer)
+    with psycopg.connect(stage.database_url) as conn:
+        student = conn.execute("SELECT last_name, email FROM student").fetchone()
+    assert student == ("Lee", "ann.lee@example.edu")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"https://purl.imsglobal.org/spec/lti/claim/context": {"id": "c" * 256, "title": "Physics"}},
+        {"sub": "u" * 256},
+    ],
+    ids=["course-id", "sub"],
+)
+def test_a_deep_linking_launch_with_an_identifier_over_its_column_is_message_invalid(
+    stage: Stage, claims: dict[str, object]
+) -> None:
+    stage.platform.add_user("tom", "Tom", "Teacher")
+    stage.platform.add_member(COURSE, "tom", [INSTRUCTOR])
+    launch = stage.platform.forge_launch(stage.tool, "tom", deep_link_context=COURSE, browser=browser(), claims=claims)
+    answer = launch.post()
+    assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "message-invalid")
+
+
+def test_a_launch_with_a_resource_link_id_over_its_column_is_message_invalid(stage: Stage) -> None:
+    stage.platform.add_user("ann", "Ann", "Lee", "ann.lee@example.edu")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+    claims = {"https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "r" * 256}}
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post()
+    assert (answer.status_code, _refusal(answer)) == (400, REFUSED + "message-invalid")
+
+
+def test_a_launch_with_service_urls_over_their_column_lands_without_those_services(stage: Stage) -> None:
+    stage.platform.add_user("ann", "Ann", "Lee", "ann.lee@example.edu")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+    long_url = "https://lms.example/" + "l" * 2000
+    claims = {
+        "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": {
+            "scope": [],
+            "lineitem": long_url,
+            "lineitems": long_url,
+        },
+        "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
+            "context_memberships_url": long_url,
+            "service_versions": ["2.0"],
+        },
+    }
+    answer = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser(), claims=claims).post()
+    assert "ticket" in _fragment(answer)
+    with psycopg.connect(stage.database_url) as conn:
+        urls = conn.execute("SELECT lineitem_url, lineitems_url, memberships_url FROM lti_link").fetchall()
+    assert all(len(url or "") <= 2000 for row in urls for url in row), urls

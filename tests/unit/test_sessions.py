@@ -19,6 +19,7 @@ import boto3
 import pytest
 from exam_depository.adapters import aws, sessions
 from exam_depository.domain import jws
+from exam_depository.domain.errors import ServiceUnavailable
 from exam_depository.domain.sessions import SESSION_TYP, Session, claims_of, session_of
 from moto import mock_aws
 
@@ -199,6 +200,22 @@ def test_the_sessions_key_as_a_header_and_a_junk_session_are_unauthorized(
         return
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorizer.lambda_handler(_event(headers), None)
+
+
+def test_a_key_caller_is_answered_when_secrets_manager_cannot_give_the_sessions_key(
+    authorizer: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A secret that cannot be read (here: none by that name) costs the key path only its refusal
+    of the sessions' key as a header: API Gateway still checks the key. A session still needs it."""
+    monkeypatch.delenv("LTI_SESSIONS_KEY")
+    monkeypatch.setenv("LTI_SESSIONS_KEY_SECRET_ARN", f"arn:aws:secretsmanager:{REGION}:123456789012:secret:gone")
+    sessions.reset()
+    for _ in range(2):
+        answer = authorizer.lambda_handler(_event({"x-api-key": "examiner-key"}), None)
+        assert (answer["usageIdentifierKey"], answer["context"]) == ("examiner-key", {"kind": "key"})
+    assert sum("could not be read" in record.getMessage() for record in caplog.records) == 1
+    with pytest.raises(ServiceUnavailable):
+        authorizer.lambda_handler(_event({"authorization": f"Bearer {sessions.mint(_session())}"}), None)
 
 
 def test_the_authorizer_imports_neither_pydantic_nor_the_lti_library() -> None:

@@ -45,6 +45,8 @@ from pylti1p3.tool_config.abstract import ToolConfAbstract
 from exam_depository.adapters import lms_http, lti_keys
 from exam_depository.adapters.db import lti_launch
 from exam_depository.domain import lti
+from exam_depository.domain.characters import unstorable
+from exam_depository.observability import logger
 
 # Room for an id token carrying the longest deep-linking `data` kept (16 KiB, base64 in a JWT).
 MAX_FORM_BYTES = 64 * 1024
@@ -479,14 +481,34 @@ class ToolLaunch(MessageLaunch[EventRequest, RowsToolConf, LoginStore, ResponseC
 
 
 def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    """A claim's text, stripped; none for a text no column can store (a NUL, a lone surrogate)."""
+    if not isinstance(value, str) or unstorable(value):
+        return None
+    return value.strip() or None
 
 
 # The columns' limits (migration 0016): a longer course title is cut to it (it is shown, not
-# matched); the deep-linking `data` is echoed exactly (Canvas sends a JWT), so a longer one is refused.
+# matched); the deep-linking `data` is echoed exactly (Canvas sends a JWT), so a longer one is
+# refused; so is a longer identifier (the user, the course, the link: matched, never cut); a
+# longer service URL is dropped (the launch goes on without that service).
 CONTEXT_TITLE_CHARS = 300
+ID_CHARS = 255
 URL_CHARS = 2000
 DEEP_LINK_DATA_CHARS = 16384
+
+
+def _identifier(value: str | None, claim: str) -> str | None:
+    if value is not None and len(value) > ID_CHARS:
+        raise refused("message", "message-invalid", f"{claim} longer than {ID_CHARS} characters")
+    return value
+
+
+def _service_url(value: object, claim: str) -> str | None:
+    url = _text(value)
+    if url is not None and len(url) > URL_CHARS:
+        logger.info("LTI launch: a service URL too long to keep is dropped", extra={"claim": claim, "chars": len(url)})
+        return None
+    return url
 
 
 def _cut(value: str | None, limit: int) -> str | None:
@@ -519,16 +541,23 @@ def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFact
     ags = body.get(lti.AGS_CLAIM)
     nrps = body.get(lti.NRPS_CLAIM)
     dl = body.get(lti.DL_CLAIM + "deep_linking_settings")
+    sub = str(body["sub"])
+    if unstorable(sub) or not 1 <= len(sub) <= ID_CHARS:
+        raise refused("message", "message-invalid", "sub empty, too long or holding a control character")
     return lti.LaunchFacts(
         registration_id=registration_id,
         deployment_id=str(body[lti.CLAIM + "deployment_id"]),
-        sub=str(body["sub"]),
+        sub=sub,
         message_type=body[lti.CLAIM + "message_type"],
         roles=tuple(role for role in body.get(lti.CLAIM + "roles") or () if isinstance(role, str)),
-        context_id=_text(context.get("id")) if isinstance(context, dict) else None,
+        context_id=_identifier(_text(context.get("id")), "context id") if isinstance(context, dict) else None,
         context_title=_cut(_text(context.get("title")), CONTEXT_TITLE_CHARS) if isinstance(context, dict) else None,
-        resource_link_id=_text(resource_link.get("id")) if isinstance(resource_link, dict) else None,
-        custom={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
+        resource_link_id=_identifier(_text(resource_link.get("id")), "resource link id")
+        if isinstance(resource_link, dict)
+        else None,
+        custom={str(k): str(v) for k, v in custom.items() if not unstorable(str(k) + str(v))}
+        if isinstance(custom, dict)
+        else {},
         given_name=_text(body.get("given_name")),
         family_name=_text(body.get("family_name")),
         name=_text(body.get("name")),
@@ -536,12 +565,14 @@ def facts_of(body: Mapping[str, Any], *, registration_id: int) -> lti.LaunchFact
         locale=_text(body.get("locale")),
         ags=lti.AgsClaim(
             scope=tuple(ags.get("scope") or ()),
-            lineitems=_text(ags.get("lineitems")),
-            lineitem=_text(ags.get("lineitem")),
+            lineitems=_service_url(ags.get("lineitems"), "lineitems"),
+            lineitem=_service_url(ags.get("lineitem"), "lineitem"),
         )
         if isinstance(ags, dict)
         else None,
-        memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None,
+        memberships_url=_service_url(nrps.get("context_memberships_url"), "context_memberships_url")
+        if isinstance(nrps, dict)
+        else None,
         deep_linking=_deep_linking(dl) if isinstance(dl, dict) else None,
         target_link_uri=str(body.get(lti.CLAIM + "target_link_uri") or ""),
     )

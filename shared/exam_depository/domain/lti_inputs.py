@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from exam_depository.domain.characters import unstorable
 from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel
 
 # A loopback host, the only one a plain-http URL may name (tests and a local stack; the use case
@@ -19,7 +20,15 @@ from exam_depository.domain.input_model import EXAM_ID_PATTERN, InputModel
 _LOOPBACK = re.compile(r"localhost|127(\.\d{1,3}){3}|\[::1\]|[a-z0-9.-]+\.localhost")
 
 
+def _storable(value: str) -> str:
+    """No control character (a NUL no column can hold) in what a platform's settings page shows."""
+    if unstorable(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 def _web_url(value: str) -> str:
+    _storable(value)
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise ValueError("must be an https URL")
@@ -41,7 +50,9 @@ Issuer = Annotated[
     StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^https?://[^\s?#]+$"),
     AfterValidator(_web_url),
 ]
-PlatformId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+PlatformId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_storable)
+]
 
 
 class RegistrationIn(InputModel):
@@ -55,9 +66,12 @@ class RegistrationIn(InputModel):
     auth_login_url: WebUrl = Field(description="The platform's OIDC authorization endpoint.")
     auth_token_url: WebUrl = Field(description="The platform's OAuth 2 token endpoint.")
     key_set_url: WebUrl = Field(description="The platform's public key set (JWKS) URL.")
-    auth_audience: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = (
-        Field(default=None, description="The token endpoint's audience, where it is not its URL (Brightspace).")
-    )
+    auth_audience: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_storable)
+        ]
+        | None
+    ) = Field(default=None, description="The token endpoint's audience, where it is not its URL (Brightspace).")
 
     @model_validator(mode="after")
     def _each_deployment_once(self) -> Self:

@@ -27,6 +27,7 @@ from exam_depository.config import LtiSettings, load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import Actor, AuditAction, Event
+from exam_depository.domain.characters import unstorable
 from exam_depository.domain.errors import RegistrationExists, TicketUsed
 from exam_depository.domain.lti_inputs import RegistrationIn
 from exam_depository.domain.sessions import Session
@@ -121,6 +122,9 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
     base = base_url(event)
     urls = tool_urls(base)
     issuer, client_id = request.get_param("iss"), request.get_param("client_id") or None
+    kept = ("iss", "client_id", "lti_deployment_id", "lti_storage_target")  # matched or stored
+    if any(unstorable(request.get_param(name)) for name in kept):  # a NUL no column can hold
+        return refusal_page(lti.refusal("platform-unknown"))
     with db.transaction() as conn:
         registration = db.lti_launch.registration_for(conn, issuer, client_id) if issuer else None
         if registration is None or not request.get_param("login_hint"):

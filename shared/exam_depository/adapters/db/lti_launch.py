@@ -187,18 +187,20 @@ def grant_membership(  # noqa: PLR0917 (the launch's contract: its values, in or
 ) -> MemberChange | GrantRefused:
     """The teacher as a member of the exam with `role` at least, when the LMS says so anew. A launch
     raises a role, never lowers it (an owner stays owner; a teaching assistant an owner promoted
-    keeps that), and adds or raises only when the LMS role is higher than the one the last launch
-    found (`lti_grant`): a member an owner removed or lowered stays so until the LMS role rises."""
+    keeps that), and adds or raises only when the LMS role is higher than any a launch has found
+    for this teacher and exam (`lti_grant`, from every course the exam is in): a member an owner
+    removed or lowered stays so until the LMS role rises past the highest seen (launching from a
+    course where the role is lower, then from one where it is higher, is no rise)."""
     last = conn.execute(
         "SELECT lms_role FROM lti_grant WHERE lti_user_id = %s AND exam_id = %s FOR UPDATE", (lti_user_id, exam_pk)
     ).fetchone()
     lms_rose = last is None or _RANK[last["lms_role"]] < _RANK[role]
+    highest = role if last is None or lms_rose else Role(last["lms_role"])
     before = conn.execute(
         "SELECT role FROM exam_member WHERE exam_id = %s AND examiner_id = %s FOR UPDATE", (exam_pk, examiner_id)
     ).fetchone()
     if before is None:
         if not lms_rose:
-            _record_grant(conn, lti_user_id, exam_pk, role)
             return GrantRefused.REMOVED
         try:
             with conn.transaction():  # a savepoint: the launch's transaction goes on to its refusal
@@ -220,14 +222,15 @@ def grant_membership(  # noqa: PLR0917 (the launch's contract: its values, in or
                 (role.value, exam_pk, examiner_id),
             )
         now_role, joined = (role.value if raised else before["role"]), False
-    _record_grant(conn, lti_user_id, exam_pk, role)
+    _record_grant(conn, lti_user_id, exam_pk, highest)
     member = conn.execute("SELECT public_id FROM examiner WHERE id = %s", (examiner_id,)).fetchone()
     assert member is not None
     return MemberChange(member["public_id"], now_role, joined, raised)
 
 
 def _record_grant(conn: Connection, lti_user_id: int, exam_pk: int, role: Role) -> None:
-    """The LMS role this launch found (a lower one too: a later rise is then a change again)."""
+    """The highest LMS role a launch has found for this teacher and exam (never lowered: a lower
+    role in another course, or the LMS lowering it, does not make the old role a rise again)."""
     conn.execute(
         """INSERT INTO lti_grant (lti_user_id, exam_id, lms_role) VALUES (%s, %s, %s)
            ON CONFLICT (lti_user_id, exam_id) DO UPDATE SET lms_role = EXCLUDED.lms_role, launched_at = now()""",
