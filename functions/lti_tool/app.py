@@ -45,12 +45,14 @@ def _answer(answer: lti_tool.Answer) -> Response[str]:
     text, script = _template(answer.name)
     for key, value in answer.values.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
-    # Framed by the course's platform only; before a platform is known, by any https page (a
-    # stranger framing it has nothing signed in to click on). Loopback http for the tests' platform.
+    # Framed by any https page: the page holding the course is often on another host than the
+    # platform's issuer and login URL (Canvas's issuer is canvas.instructure.com, its courses on a
+    # school's own host), and these pages hold nothing to click on but "Open in a new window".
+    # Loopback http for the tests' platform.
     loopback = load(LtiSettings).allow_loopback
     # The confirm page's script sends the state it read back to the launch (`is_confirmation`).
     connect = "connect-src 'self'; " if answer.name == "confirm.html" else ""
-    framers = " ".join(answer.framed_by) or "https:" + (" http://localhost:* http://127.0.0.1:*" if loopback else "")
+    framers = "https:" + (" http://localhost:* http://127.0.0.1:*" if loopback else "")
     csp = (
         f"default-src 'none'; script-src {script}; style-src 'unsafe-inline'; {connect}"
         f"form-action 'self'; base-uri 'none'; frame-ancestors {framers}"

@@ -528,6 +528,22 @@ def test_a_registration_without_a_deployment_refuses_launches_until_one_is_added
     assert deployments == (0,)
 
 
+def test_the_tools_pages_may_be_framed_by_a_course_page_on_another_host_than_the_platforms(stage: Stage) -> None:
+    """The page holding a course is often not on the issuer's or the login URL's host (Canvas: the
+    issuer https://canvas.instructure.com, the login https://sso.canvaslms.com, a course at
+    https://school.instructure.com; Blackboard likewise): the login page and a refusal are framed by
+    any https page, or the launch inside the course never shows."""
+    stage.platform.add_user("ann", "Ann", "Lee")
+    stage.platform.add_member(COURSE, "ann", [LEARNER])
+    login = stage.platform.forge_launch(stage.tool, "ann", stage.link, browser=browser()).login
+    form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": f"{stage.base}/elsewhere"}
+    refused = requests.post(f"{stage.base}/lti/login", data=form, timeout=30)
+    assert refused.status_code >= 400
+    for page in (login, refused):
+        framers = page.headers["Content-Security-Policy"].split("frame-ancestors ")[1].split(";")[0].split()
+        assert "https:" in framers, framers
+
+
 def test_a_login_without_client_id_or_by_get_finds_the_platforms_only_registration(stage: Stage) -> None:
     """A platform may omit `client_id` (one registration per issuer) and may initiate by GET."""
     form = {"iss": stage.platform.issuer, "login_hint": "ann", "target_link_uri": f"{stage.base}/lti/launch"}

@@ -41,13 +41,12 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 @dataclass(frozen=True)
 class Page:
-    """One of the tool's pages (functions/lti_tool/pages/<name>) with its values, its status, the
-    origins that may frame it (the platform's) and the cookies it sets."""
+    """One of the tool's pages (functions/lti_tool/pages/<name>) with its values, its status and the
+    cookies it sets."""
 
     name: str
     values: Mapping[str, str]
     status: int = 200
-    framed_by: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
 
 
@@ -96,16 +95,12 @@ def origin_of(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
-def _framers(*urls: str | None) -> tuple[str, ...]:
-    return tuple(sorted({origin for origin in map(origin_of, urls) if origin}))
-
-
-def refusal_page(refusal: lti.LtiRefusal, *, framed_by: tuple[str, ...] = ()) -> Page:
+def refusal_page(refusal: lti.LtiRefusal) -> Page:
     logger.info("LTI launch refused", extra={"lti_refusal": refusal.kind, "status": refusal.status})
     # Alarmed on (LtiLaunchRefusedAlarm): many at once is a misconfigured platform, or an attack.
     metrics.add_metric(name="LtiLaunchRefused", unit=MetricUnit.Count, value=1)
     values = {"sentence": refusal.sentence, "type": refusal.problem_type}
-    return Page("refused.html", values, status=refusal.status, framed_by=framed_by)
+    return Page("refused.html", values, status=refusal.status)
 
 
 def _check(name: str, passed: bool) -> None:
@@ -129,14 +124,13 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
         registration = db.lti_launch.registration_for(conn, issuer, client_id) if issuer else None
         if registration is None or not request.get_param("login_hint"):
             return refusal_page(lti.refusal("platform-unknown"))
-        framed_by = _framers(registration.issuer, registration.auth_login_url)
         if request.get_param("target_link_uri") != urls["launch_url"]:
-            return refusal_page(lti.refusal("wrong-target"), framed_by=framed_by)
+            return refusal_page(lti.refusal("wrong-target"))
         conf = lti_tool.RowsToolConf(conn)
         try:
             made = lti_tool.login_of(request, conf, urls["launch_url"])
         except lti_tool.LaunchRefused as refused:
-            return refusal_page(refused.refusal, framed_by=framed_by)
+            return refusal_page(refused.refusal)
         storage_target = request.get_param("lti_storage_target") or None
         if request.get_param("new_window"):
             storage_target = None  # a window of its own: first-party cookies
@@ -165,7 +159,6 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
             "storage_origin": origin_of(registration.auth_login_url) or "",
             "new_window_url": lti_tool.new_window_url(urls["login_url"], request.params()),
         },
-        framed_by=framed_by,
         cookies=made.set_cookies,
     )
 
@@ -194,7 +187,6 @@ def launch(event: Mapping[str, Any], now: datetime, request_id: str | None) -> A
             return bound if isinstance(bound, Page) else refusal_page(lti.refusal("state-other-browser"))
         _check("browser", True)
         registration = db.lti_launch.registration_by_id(conn, login_row.registration_id)
-        framed_by = _framers(registration.issuer, registration.auth_login_url) if registration else ()
         try:
             tool_launch = lti_tool.launch_of(event, conn, login_row, now, _check)
             tool_launch.validate()
@@ -203,7 +195,7 @@ def launch(event: Mapping[str, Any], now: datetime, request_id: str | None) -> A
             return land(conn, facts=facts, registration=registration, base=base, now=now, request_id=request_id)
         except lti_tool.LaunchRefused as refused:
             logger.info("LTI launch refused", extra={"lti_check": refused.check, "detail": refused.detail[:300]})
-            return refusal_page(refused.refusal, framed_by=framed_by)
+            return refusal_page(refused.refusal)
 
 
 CONFIRM_HEADER = "x-lti-confirm"
@@ -242,7 +234,6 @@ def bound_to_browser(request: lti_tool.EventRequest, login_row: db.lti.LoginRow,
             "storage_target": login_row.storage_target or "",
             "storage_origin": login_row.storage_origin or "",
         },
-        framed_by=_framers(login_row.storage_origin),
     )
 
 
