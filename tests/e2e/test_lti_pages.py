@@ -241,6 +241,30 @@ def test_a_student_lands_in_the_courses_frame_with_no_code_to_type_and_none_in_a
     expect(tool.locator("#code-form")).to_be_hidden()
 
 
+def test_a_ticket_whose_answer_was_lost_is_not_sent_again(
+    context: BrowserContext, lms: Lms, stack: Stack, console_errors: list[str]
+) -> None:
+    """A ticket works once: after an answer lost on the way back, the page does not send it again
+    (it would only be refused as used) and says to open the exam from the course again."""
+    place(context, lms, stack, "lti-lost", "Lost answer")
+    _learner(lms, "s-cy", "Cy", "Diaz")
+    page = context.new_page()
+    sent: list[str] = []
+
+    def lose_the_answer(route: Route, request: Request) -> None:
+        sent.append(request.url)
+        route.fetch()  # the ticket reaches the tool, which uses it
+        route.abort()  # and its answer never reaches the page
+
+    page.route(f"{stack.api}/lti/tickets", lose_the_answer)
+    page.goto(lms.platform.course_url(COURSE, "s-cy"))
+    page.get_by_role("button", name="Lost answer", exact=True).click()
+    expect(_tool(page).get_by_text("This page could not be opened from your course.")).to_be_visible()
+    assert sent == [f"{stack.api}/lti/tickets"]
+    # The one error Chromium logs is the answer this test threw away.
+    console_errors.remove("Failed to load resource: net::ERR_FAILED")
+
+
 def test_where_the_frame_may_keep_no_cookie_the_platforms_storage_carries_the_launch(
     context: BrowserContext, lms: Lms, stack: Stack
 ) -> None:

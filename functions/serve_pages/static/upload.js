@@ -202,19 +202,21 @@ function startTicking() {
   }, 1000);
 }
 
-// Every call of this page may be sent again (retry.js) after a timeout, a lost answer or a 503
-// `service-unavailable`: the lookups and polls are GETs, and a form asked for twice leaves an
-// unused form behind, which costs no attempt and expires with its policy. Only a repeat after one
+// Every call of this page but the course's ticket may be sent again (retry.js) after a timeout, a
+// lost answer or a 503 `service-unavailable`: the lookups and polls are GETs, and a form asked for
+// twice leaves an unused form behind, which costs no attempt and expires with its policy. A ticket
+// works once: sent again after a lost answer, it would only be refused as used. Only a repeat after one
 // of those can (a 429, or a busy or starting 503, made no form), and one request is sent at most ten times: a student could reach the ten open
 // forms allowed only if every one of them failed after its form was made, and is then told to
 // wait until they expire.
-async function call(method, path, body) {
+async function call(method, path, body, repeatable = true) {
   const sent = await serviceRetry.fetch(api + path, {
     method,
     headers: body ? { "Content-Type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
-  }, { repeatable: true, notice: waiting });
-  if (sent.gaveUp) return { gaveUp: sent.gaveUp }; // a network failure too: it is repeatable
+  }, { repeatable, notice: waiting });
+  if (sent.gaveUp) return { gaveUp: sent.gaveUp }; // a network failure too, when repeatable
+  if (sent.network) return { gaveUp: { reason: "network", waitMs: 0 } };
   const data = await sent.response.json().catch(() => ({}));
   return { status: sent.status, data };
 }
@@ -718,8 +720,8 @@ async function openTicket(ticket) {
   await i18n.ready;
   clearError();
   say(words("upload.code.looking-up"));
-  const result = await call("POST", "lti/tickets", { ticket });
-  if (result.gaveUp) { fail(advice(result.gaveUp)); return; }
+  const result = await call("POST", "lti/tickets", { ticket }, false);
+  if (result.gaveUp) { fail(words("lti.upload.ticket-failed")); return; }
   if (result.status !== 200 || !result.data.upload_code) {
     fail(words(result.status === 410 ? "lti.upload.ticket-used" : "lti.upload.ticket-failed"));
     return;
