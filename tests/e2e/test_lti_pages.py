@@ -406,6 +406,21 @@ def test_a_session_that_ended_signs_the_teacher_out_with_the_reason(context: Bro
     assert page.url == f"{stack.api}/examiner?lti=1"
 
 
+def test_a_session_leaves_the_address_before_the_lms_part_of_the_console_loads(
+    context: BrowserContext, stack: Stack, console_errors: list[str]
+) -> None:
+    """The session is a 4-hour bearer credential: it leaves the address bar and the history at
+    once, even when lti.js never comes (a network failure, a blocked script)."""
+    page = context.new_page()
+    page.route(f"{stack.api}/static/lti.js", lambda route: route.abort())
+    page.goto(f"{stack.api}/examiner?lti=1#session=a.b.{secrets.token_urlsafe(32)}&exam=lti-none")
+
+    expect(page.get_by_role("alert")).to_contain_text("The network failed.")
+    assert page.url == f"{stack.api}/examiner?lti=1"
+    # The one error Chromium logs is the script this test refused.
+    console_errors.remove("Failed to load resource: net::ERR_FAILED")
+
+
 # --- the LMS connections of a key holder -------------------------------------------------------------
 
 

@@ -1405,7 +1405,10 @@ function fillZones() {
 }
 
 function start() {
-  if (/session=/.test(location.hash) || sessionStorage["lti-session"]) return attempt(() => load("lti").then(() => ltiParts.land()));
+  // A session from the LMS leaves the address bar and the history at once, before lti.js loads.
+  const hash = location.hash;
+  if (/session=/.test(hash)) history.replaceState(null, "", location.pathname + location.search);
+  if (/session=/.test(hash) || sessionStorage["lti-session"]) return attempt(() => load("lti").then(() => ltiParts.land(hash)));
   const notice = JSON.parse(sessionStorage.getItem(NOTICE) || "null");
   sessionStorage.removeItem(NOTICE);
   if (!sessionStorage.getItem(KEY)) {

@@ -116,10 +116,9 @@ const ltiParts = (() => {
 
   // --- the landing: #session=…&exam=… or #session=…&pick=… -----------------------------------
 
-  async function land() {
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    // The session leaves the address bar and the history first, as an upload code does.
-    history.replaceState(null, "", location.pathname + location.search);
+  // `hash` is the address's fragment as the console found it (it has taken it out of the address).
+  async function land(hash) {
+    const fragment = new URLSearchParams(hash.slice(1));
     if (fragment.get("session")) {
       sessionStorage[SESSION] = fragment.get("session");
       if (fragment.get("pick")) sessionStorage[PICK] = fragment.get("pick");
