@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import fnmatch
 import json
 import os
 import re
@@ -149,7 +148,7 @@ class Gateway:
         effects = {
             statement.get("Effect")
             for statement in answer.get("policyDocument", {}).get("Statement", [])
-            if any(fnmatch.fnmatchcase(method_arn, resource) for resource in _listed(statement.get("Resource")))
+            if any(_policy_matches(resource, method_arn) for resource in _listed(statement.get("Resource")))
         }
         if "Deny" in effects:
             return _with_request_id(
@@ -261,6 +260,13 @@ def _with_request_id(response: tuple[int, dict[str, str], bytes], request_id: st
     """As API Gateway answers: the request's id, which its log lines carry as `correlation_id`."""
     status, headers, payload = response
     return status, {**headers, "x-amzn-RequestId": request_id}, payload
+
+
+def _policy_matches(resource: str, arn: str) -> bool:
+    """An IAM policy's Resource against an ARN: `*` any run of characters, `?` any one, every other
+    character itself (a `[0]` in a path is not a character class, as fnmatch would read it)."""
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource)
+    return re.fullmatch(pattern, arn, flags=re.DOTALL) is not None
 
 
 def _listed(value: Any) -> list[str]:

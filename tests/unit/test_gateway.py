@@ -499,6 +499,20 @@ def test_a_key_caller_gets_what_it_got_before_the_authorizer_byte_for_byte(
         assert (after[0], after[2]) == (403, b'{"message": "Forbidden"}')
 
 
+@pytest.mark.parametrize("exam_id", ["%5B0%5D", "exam-%2A", "a%3Fb"])
+def test_a_path_with_brackets_stars_or_question_marks_is_allowed_by_the_policy_naming_it(
+    tmp_path: Path, sessions_key: str, exam_id: str
+) -> None:
+    """IAM policies know two wildcards, `*` and `?`: a method ARN holding `[0]` is matched by
+    itself (the authorizer allows exactly its own `methodArn`), not read as a character class."""
+    secrets_file = tmp_path / "secrets.json"
+    key = local_secrets(secrets_file)["api_keys"][0]
+    gateway = _gateway(secrets_file)
+    gateway.pools["get_exam"] = _PoolOf("get_exam", None, _Echo())
+    status, _, body = gateway.handle("GET", f"/exams/{exam_id}", {"x-api-key": key["value"]}, b"")
+    assert status == 200, body
+
+
 @pytest.fixture
 def session_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The sessions' signing key in KMS (moto, in-process)."""
