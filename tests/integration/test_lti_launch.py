@@ -577,16 +577,7 @@ def test_a_launch_in_platform_storage_mode_is_bound_to_the_browser(stage: Stage)
     login = browser().post(stage.tool.login_url, data=form, allow_redirects=False, timeout=30)
     assert login.status_code == 200, login.text[:300]
     query = {k: v[0] for k, v in parse_qs(urlsplit(login_auth_url(login)).query).items()}
-    fields = stage.platform.launch_fields(
-        AuthRequest(
-            client_id=query["client_id"],
-            redirect_uri=query["redirect_uri"],
-            login_hint=query["login_hint"],
-            lti_message_hint=query.get("lti_message_hint", ""),
-            nonce=query["nonce"],
-            state=query["state"],
-        )
-    )
+    fields = stage.platform.launch_fields(AuthRequest.of(query))
     # Ann's browser: a cross-site auto-submitting form of Eve's making.
     posted = {"id_token": fields["id_token"], "state": fields["state"], "platform_state": fields["state"]}
     answer = browser().post(fields["launch_url"], data=posted, allow_redirects=False, timeout=30)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -180,6 +181,18 @@ class AuthRequest:
     lti_message_hint: str
     nonce: str
     state: str
+
+    @classmethod
+    def of(cls, query: Mapping[str, str]) -> AuthRequest:
+        """The request from `/auth`'s query (one value per name)."""
+        return cls(
+            client_id=query["client_id"],
+            redirect_uri=query["redirect_uri"],
+            login_hint=query["login_hint"],
+            lti_message_hint=query.get("lti_message_hint", ""),
+            nonce=query["nonce"],
+            state=query["state"],
+        )
 
 
 class Launch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc]

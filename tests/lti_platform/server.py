@@ -290,16 +290,7 @@ class Platform:
         }
         login = browser.post(tool.login_url, data=form, allow_redirects=False, timeout=30)
         query = {key_: values[0] for key_, values in parse_qs(urlsplit(login_auth_url(login)).query).items()}
-        fields = self.launch_fields(
-            AuthRequest(
-                client_id=query["client_id"],
-                redirect_uri=query["redirect_uri"],
-                login_hint=query["login_hint"],
-                lti_message_hint=query.get("lti_message_hint", ""),
-                nonce=query["nonce"],
-                state=query["state"],
-            )
-        )
+        fields = self.launch_fields(AuthRequest.of(query))
         payload = jwt.decode(fields["id_token"], options={"verify_signature": False})
         for name in ("iat", "exp"):
             payload.pop(name, None)
@@ -739,16 +730,7 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if missing:
             raise Refused("invalid_request", f"missing {', '.join(missing)}")
-        fields = self.owner.launch_fields(
-            AuthRequest(
-                client_id=query["client_id"],
-                redirect_uri=query["redirect_uri"],
-                login_hint=query["login_hint"],
-                lti_message_hint=query.get("lti_message_hint", ""),
-                nonce=query["nonce"],
-                state=query["state"],
-            )
-        )
+        fields = self.owner.launch_fields(AuthRequest.of(query))
         inputs = "".join(
             f'<input type="hidden" name="{name}" value="{html.escape(fields[name])}">' for name in ("id_token", "state")
         )

@@ -270,7 +270,7 @@ def land(
         return _student_lands(conn, facts=facts, linked=linked, via=via, base=base, now=now, request_id=request_id)
     teacher = db.lti_launch.teacher_identity(conn, facts, now)
     name = " ".join(lti.names_for(facts.given_name, facts.family_name, facts.name, facts.sub))
-    hours = load(LtiSettings).session_hours
+
     if landing == "teacher":
         assert linked is not None
         role = lti.role_of(facts.roles)
@@ -300,20 +300,7 @@ def land(
             )
         events.append(Event(actor, AuditAction.LTI_TEACHER_LAUNCHED, f"link:{linked.facts.link_id}", after=via))
         db.audit.append(conn, linked.exam_pk, events)
-        token = sessions.mint(
-            Session(
-                caller_key=teacher.caller_key,
-                exam_id=linked.facts.exam_slug,
-                deep_link=None,
-                platform=registration.issuer,
-                lti_user=facts.sub,
-                name=name,
-                course=facts.context_title,
-                jti=uuid.uuid4().hex,
-                expires_at=now + timedelta(hours=hours),
-            ),
-            now=now,
-        )
+        token = _session(teacher, registration, facts, name, now, exam_id=linked.facts.exam_slug)
         return Redirect(f"{base}/examiner?lti=1#session={token}&exam={linked.facts.exam_slug}")
     settings = facts.deep_linking
     assert settings is not None  # a deep-linking request has its settings (check 11)
@@ -330,21 +317,33 @@ def land(
         expires_at=now + DEEP_LINK_LIFETIME,
     )
     db.lti_launch.insert_deep_link(conn, request_row)
-    token = sessions.mint(
-        Session(
-            caller_key=teacher.caller_key,
-            exam_id=None,
-            deep_link=request_row.id,
-            platform=registration.issuer,
-            lti_user=facts.sub,
-            name=name,
-            course=facts.context_title,
-            jti=uuid.uuid4().hex,
-            expires_at=now + timedelta(hours=hours),
-        ),
-        now=now,
-    )
+    token = _session(teacher, registration, facts, name, now, deep_link=request_row.id)
     return Redirect(f"{base}/examiner?lti=1#session={token}&pick={request_row.id}")
+
+
+def _session(
+    teacher: db.lti.TeacherIdentity,
+    registration: db.lti.RegistrationRow,
+    facts: lti.LaunchFacts,
+    name: str,
+    now: datetime,
+    *,
+    exam_id: str | None = None,
+    deep_link: uuid.UUID | None = None,
+) -> str:
+    """The teacher's session (LtiSessionHours), for an exam or for placing one (a deep-linking request)."""
+    claims = Session(
+        caller_key=teacher.caller_key,
+        exam_id=exam_id,
+        deep_link=deep_link,
+        platform=registration.issuer,
+        lti_user=facts.sub,
+        name=name,
+        course=facts.context_title,
+        jti=uuid.uuid4().hex,
+        expires_at=now + timedelta(hours=load(LtiSettings).session_hours),
+    )
+    return sessions.mint(claims, now=now)
 
 
 def _student_lands(
