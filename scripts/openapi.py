@@ -43,7 +43,7 @@ def generate() -> str:
 
 
 # API Gateway's own answer to a missing or wrong key: the one error that is not problem+json.
-API_GATEWAY_FORBIDDEN = {
+API_GATEWAY_FORBIDDEN: dict[str, Any] = {
     "description": "Missing or wrong API key (answered by API Gateway)",
     "content": {
         "application/json": {
@@ -57,6 +57,17 @@ API_GATEWAY_FORBIDDEN = {
 }
 
 
+def _forbidden(own: dict[str, Any] | None) -> dict[str, Any]:
+    """A key route's 403: API Gateway's own for the key, and the route's problem where it answers
+    one itself (a role that may not, a key where only a session from the LMS may)."""
+    if own is None or "application/problem+json" not in own.get("content", {}):
+        return API_GATEWAY_FORBIDDEN
+    return {
+        "description": f"{own['description']}; or a missing or wrong API key (answered by API Gateway)",
+        "content": {**own["content"], **API_GATEWAY_FORBIDDEN["content"]},
+    }
+
+
 def _describe_what_powertools_cannot(paths: dict[str, Any]) -> None:
     """Powertools documents a JSON body for every response and only the bodies it parses."""
     for operations in paths.values():
@@ -64,7 +75,7 @@ def _describe_what_powertools_cannot(paths: dict[str, Any]) -> None:
             if "204" in operation.get("responses", {}):
                 operation["responses"]["204"].pop("content", None)  # No Content has no body
             if operation.get("security"):
-                operation["responses"]["403"] = API_GATEWAY_FORBIDDEN
+                operation["responses"]["403"] = _forbidden(operation["responses"].get("403"))
     # The import routes read their CSV bodies themselves (roster.py), so no model describes them.
     for path, example in CSV_BODIES.items():
         paths[path]["post"]["requestBody"] = {
