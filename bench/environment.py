@@ -98,9 +98,19 @@ class Environment:
         return int(exam_id)
 
 
+def bench_keys() -> dict[str, Any]:
+    """The emulator's credentials and the keys the functions' environment names, as `make run`'s
+    secrets.json holds them (the sessions' API key too, which no benchmark uses)."""
+    return {
+        "s3_access_key": "BENCH" + secrets.token_hex(8).upper(),
+        "s3_secret_key": secrets.token_urlsafe(30),
+        "lti_sessions_key": {"id": "bench-sessions", "value": secrets.token_urlsafe(30)},
+    }
+
+
 @contextmanager
 def started(work: Path) -> Iterator[Environment]:
-    keys = {"s3_access_key": "BENCH" + secrets.token_hex(8).upper(), "s3_secret_key": secrets.token_urlsafe(30)}
+    keys = bench_keys()
     credentials = (keys["s3_access_key"], keys["s3_secret_key"])
     server, database_url = start_postgres(work / "postgres", work / "postgres.log")
     ministack = MiniStack(ROOT / ".tools/ministack/bin/ministack", free_port(), work / "s3", credentials, REGION)
