@@ -141,7 +141,7 @@ def started(work: Path) -> Iterator[Environment]:
 @dataclass(frozen=True)
 class Statement:
     """One SQL statement a route sent: its text and parameters, its transaction (None outside
-    one), whether it writes or locks, and how many rows an executemany pipelined."""
+    one), whether it writes (`classified`), and how many rows an executemany pipelined."""
 
     transaction: int | None
     writes: bool
@@ -176,7 +176,22 @@ class Trace:
     owner: int = field(default_factory=threading.get_ident)
 
 
-_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR NO KEY UPDATE|FOR SHARE)\b", re.IGNORECASE)
+# In the upper-cased text: an INSERT, a DELETE, an UPDATE that is no lock clause's (FOR UPDATE, FOR
+# NO KEY UPDATE), and a lock that skips locked rows or refuses to wait for them.
+_WRITES = re.compile(r"\b(?:INSERT|DELETE|SKIP LOCKED|NOWAIT)\b|(?<!FOR )(?<!KEY )\bUPDATE\b")
+
+
+def writes(text: str) -> bool:
+    """Whether a statement writes: a floor cannot make it again as the product made it (bench.floors
+    stands a one-row UPDATE in for it). A locking read (SELECT … FOR UPDATE, FOR SHARE and their
+    kin, waiting for the rows it locks) does not: made again after the product's transaction
+    ended, it returns the same rows and takes the same locks, and waits for none of the product's.
+    One that skips locked rows or refuses to wait (SKIP LOCKED, NOWAIT) does: what it returns or
+    whether it fails depends on what others hold at that moment. A lock clause written over two
+    lines (FOR and UPDATE apart) counts as a write too."""
+    return _WRITES.search(text.upper()) is not None
+
+
 _APPENDS = re.compile(r"\bUPDATE audit_head\b", re.IGNORECASE)
 
 
@@ -228,9 +243,9 @@ class StatementCounter:
         text = query if isinstance(query, str) else query.as_string(connection)
         in_transaction = connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
         transaction = getattr(self._local, "open_transaction", None) if in_transaction else None
-        writes = bool(_WRITES.search(text))
-        appends = writes and bool(_APPENDS.search(text))
-        self.trace.statements.append(Statement(transaction, writes, text, params, rows, appends))
+        changes = writes(text)
+        appends = changes and bool(_APPENDS.search(text))
+        self.trace.statements.append(Statement(transaction, changes, text, params, rows, appends))
         with self._lock:
             self.total_statements += 1
 

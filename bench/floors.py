@@ -3,7 +3,8 @@ as the figure it divides, so that a ratio says something about the code and not 
 
 A floor replays a trace (bench.environment.Trace) by hand with bare psycopg and botocore: the
 same SQL round trips on the same connection, in the same transactions (each read statement as
-itself with its parameters, each write or lock as a one-row UPDATE, since it cannot run twice),
+itself with its parameters, a locking read too, lock and all; each write as a one-row UPDATE,
+since it cannot run twice),
 each AWS request again with the same operation and parameters at the same endpoint (bodies read
 to the end; what the product made from a pool of threads, 10 at a time), and one presigned
 signature per signature. What is left of the product's time beside it is ours: the resolver,
@@ -194,9 +195,16 @@ def floor_chain(floor_row: int) -> int:
 
 def _round_trip(conn: Any, statement: Statement, floor_row: int) -> None:
     """A read runs as itself (the database's own work is not ours to divide by), and so does an
-    append to an audit chain, on the worker's own chain; any other write or lock, which cannot run
-    twice, is a one-row UPDATE of the worker's own row (so that the commit flushes the WAL as the
-    route's does), one per pipelined row of an executemany."""
+    append to an audit chain, on the worker's own chain; any other write, which cannot run twice,
+    is a one-row UPDATE of the worker's own row (so that the commit flushes the WAL as the route's
+    does), one per pipelined row of an executemany.
+
+    A locking read (SELECT … FOR UPDATE and its kin: bench.environment.writes) is a read: the
+    rows it returns are the client's work, as any read's, and the lock is the server's. Every
+    floor replays after the product's transactions ended, so its lock waits for none of theirs,
+    only, in the recording rate's floor, for another floor worker's, as the product's workers
+    waited for each other. (Until 2026-12-05 it was a one-row UPDATE: the floor read none of its
+    rows and locked nothing.)"""
     if statement.appends:
         if not isinstance(statement.params, dict) or CHAIN not in statement.params:
             raise RuntimeError(f"an append to an audit chain without %({CHAIN})s: {statement.text[:200]}")
