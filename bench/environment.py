@@ -184,8 +184,7 @@ _WRITES = re.compile(r"\b(?:INSERT|DELETE|SKIP LOCKED|NOWAIT)\b|(?<!FOR )(?<!KEY
 def writes(text: str) -> bool:
     """Whether a statement writes: a floor cannot make it again as the product made it (bench.floors
     stands a one-row UPDATE in for it). A locking read (SELECT … FOR UPDATE, FOR SHARE and their
-    kin, waiting for the rows it locks) does not: made again after the product's transaction
-    ended, it returns the same rows and takes the same locks, and waits for none of the product's.
+    kin, waiting for the rows it locks) does not: its floor reads the same rows, without the lock.
     One that skips locked rows or refuses to wait (SKIP LOCKED, NOWAIT) does: what it returns or
     whether it fails depends on what others hold at that moment. A lock clause written over two
     lines (FOR and UPDATE apart) counts as a write too."""

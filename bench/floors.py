@@ -3,8 +3,8 @@ as the figure it divides, so that a ratio says something about the code and not 
 
 A floor replays a trace (bench.environment.Trace) by hand with bare psycopg and botocore: the
 same SQL round trips on the same connection, in the same transactions (each read statement as
-itself with its parameters, a locking read too, lock and all; each write as a one-row UPDATE,
-since it cannot run twice),
+itself with its parameters, a locking read without its lock clauses, each write as a one-row
+UPDATE, since it cannot run twice),
 each AWS request again with the same operation and parameters at the same endpoint (bodies read
 to the end; what the product made from a pool of threads, 10 at a time), and one presigned
 signature per signature. What is left of the product's time beside it is ours: the resolver,
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -199,12 +200,12 @@ def _round_trip(conn: Any, statement: Statement, floor_row: int) -> None:
     is a one-row UPDATE of the worker's own row (so that the commit flushes the WAL as the route's
     does), one per pipelined row of an executemany.
 
-    A locking read (SELECT … FOR UPDATE and its kin: bench.environment.writes) is a read: the
-    rows it returns are the client's work, as any read's, and the lock is the server's. Every
-    floor replays after the product's transactions ended, so its lock waits for none of theirs,
-    only, in the recording rate's floor, for another floor worker's, as the product's workers
-    waited for each other. (Until 2026-12-05 it was a one-row UPDATE: the floor read none of its
-    rows and locked nothing.)"""
+    A locking read (SELECT … FOR UPDATE and its kin: bench.environment.writes) runs as the same
+    SELECT without its lock clauses: the rows it returns are the client's work, as any read's;
+    the lock is the server's, and replayed it could only wait, on a lock the product holds or, in
+    the recording rate's floor, on another floor worker's, as the replay's timing falls and not as
+    the work asks. Until 2026-12-05 it was a one-row UPDATE: the floor read none of its rows. (A
+    transaction whose only change was such a lock now commits nothing in its floor.)"""
     if statement.appends:
         if not isinstance(statement.params, dict) or CHAIN not in statement.params:
             raise RuntimeError(f"an append to an audit chain without %({CHAIN})s: {statement.text[:200]}")
@@ -217,11 +218,25 @@ def _round_trip(conn: Any, statement: Statement, floor_row: int) -> None:
         if statement.rows > 1:  # an executemany of reads (its rows' parameters are not kept)
             conn.cursor().executemany("SELECT %s", [(row,) for row in range(statement.rows)])
         else:
-            conn.execute(statement.text, statement.params).fetchall()
+            conn.execute(unlocked(statement.text), statement.params).fetchall()
     elif statement.rows > 1:
         conn.cursor().executemany("UPDATE bench_floor SET n = n + %s WHERE id = %s", [(1, floor_row)] * statement.rows)
     else:
         conn.execute("UPDATE bench_floor SET n = n + 1 WHERE id = %s", (floor_row,))
+
+
+# A lock clause that waits for the rows it locks (one that does not, SKIP LOCKED or NOWAIT, makes
+# its statement a write: bench.environment.writes).
+_WAITING_LOCK = re.compile(
+    r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b(?:\s+OF\s+[\w.]+(?:\s*,\s*[\w.]+)*)?",
+    re.IGNORECASE,
+)
+
+
+@cache  # once per statement's text: the floor's time is for its requests
+def unlocked(text: str) -> str:
+    """A read's text without its lock clauses (a read that locks nothing as it is)."""
+    return _WAITING_LOCK.sub("", text)
 
 
 @dataclass(frozen=True)

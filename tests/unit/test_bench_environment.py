@@ -1,7 +1,7 @@
 """The bench starts its handlers with the keys the functions' environment names: `make bench` died
 at its start when the LMS sessions' key was added to that environment and not to the bench's keys.
 And it tells a floor which statements are writes (stood in for by a one-row UPDATE) and which are
-reads, locking ones among them (made again as themselves)."""
+reads, locking ones among them (made again without their lock clauses)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import pytest
 
 from bench.environment import bench_keys, writes
+from bench.floors import unlocked
 from local_stack.functions import handler_environment
 
 
@@ -42,6 +43,36 @@ def test_the_benchs_keys_give_the_functions_their_whole_environment(monkeypatch:
         ("select e.id from exam e for key share of e", False),
     ],
 )
-def test_a_locking_read_is_no_write_so_that_its_floor_makes_it_again_as_itself(statement: str, is_write: bool) -> None:
-    # A floor stands a one-row UPDATE in for a write; a read, a locking one too, runs as itself
+def test_a_locking_read_is_no_write_so_that_its_floor_reads_its_rows(statement: str, is_write: bool) -> None:
+    # A floor stands a one-row UPDATE in for a write; a read runs as itself, a locking one unlocked
     assert writes(statement) is is_write
+
+
+@pytest.mark.parametrize(
+    ("locking_read", "replayed"),
+    [
+        (
+            "SELECT s.id FROM student s\n WHERE s.upload_code = %s FOR UPDATE OF s",
+            "SELECT s.id FROM student s\n WHERE s.upload_code = %s",
+        ),
+        (
+            "SELECT u.id FROM upload u ORDER BY s.id, u.issue_seq\n  FOR UPDATE OF s, u",
+            "SELECT u.id FROM upload u ORDER BY s.id, u.issue_seq",
+        ),
+        (
+            "SELECT e.id FROM exam e WHERE e.slug = %(slug)s FOR UPDATE OF e FOR SHARE OF m",
+            "SELECT e.id FROM exam e WHERE e.slug = %(slug)s",
+        ),
+        (
+            "SELECT id FROM student WHERE exam_id = %s ORDER BY id FOR NO KEY UPDATE",
+            "SELECT id FROM student WHERE exam_id = %s ORDER BY id",
+        ),
+        ("select e.id from exam e for key share of e", "select e.id from exam e"),
+        (
+            "SELECT object_key FROM upload WHERE object_key = ANY(%s)",
+            "SELECT object_key FROM upload WHERE object_key = ANY(%s)",
+        ),
+    ],
+)
+def test_a_floor_reads_a_locking_reads_rows_without_its_lock(locking_read: str, replayed: str) -> None:
+    assert unlocked(locking_read) == replayed
