@@ -2,9 +2,11 @@
 key as a JWK and its RFC 7638 thumbprint, the token around a signature made elsewhere, and the
 check against the published keys. Plain functions, no I/O.
 
-Signing is KMS's (signing.py): joserfc builds the header and the signing input, a `signer`
-returns the signature, joserfc joins them. Verifying needs only a public key, so anyone can check
-a receipt offline with the same library (docs/RECEIPTS.md).
+Signing is KMS's (signing.py): the compact serialization is written here (RFC 7515, 7.1: the
+base64url of the header's JSON and of the claims', joined by a dot, is what a `signer` signs, and
+its signature follows after another dot), in the bytes joserfc wrote when it built them (its
+header's JSON, compact). Verifying needs only a public key, so anyone can check a receipt offline
+with the same library (docs/RECEIPTS.md).
 
 Importing this module loads joserfc and cryptography (tens of milliseconds): receipts.py imports
 it only where a receipt is signed or checked, so the functions that do neither never pay for it.
@@ -12,6 +14,7 @@ it only where a receipt is signed or checked, so the functions that do neither n
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -19,9 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwa import ESAlgorithm, JWSAlgModel
 from joserfc.jwk import ECKey
 from joserfc.util import json_b64decode
 
@@ -49,42 +51,26 @@ def public_key(spki_der: bytes) -> PublicKey:
     return PublicKey(key.thumbprint(), {name: str(jwk[name]) for name in ("kty", "crv", "x", "y")})
 
 
-class _SignedBy(ESAlgorithm):
-    """ES256 whose private key is not here: `sign` hands joserfc's signing input to `signer`,
-    which answers r || s (64 bytes), as KMS's signature converts to (signing.sign)."""
-
-    def __init__(self, signer: Callable[[bytes], bytes]) -> None:
-        super().__init__(ALGORITHM, CURVE, 256)
-        self._signer = signer
-
-    def sign(self, msg: bytes, key: ECKey) -> bytes:
-        return self._signer(msg)
-
-
 def sign(key: PublicKey, claims: Mapping[str, Any], signer: Callable[[bytes], bytes], *, typ: str = "JWT") -> str:
-    """The compact JWS of `claims` under `key`'s kid, signed by `signer`; `typ` says which kind
-    of token it is (a receipt is a plain JWT, an audit log's checkpoint `audit-checkpoint+jwt`).
-    The claims' JSON is written here, compact and in UTF-8 as the receipts issued
-    so far (joserfc would escape non-ASCII nicknames and file names)."""
+    """The compact JWS of `claims` under `key`'s kid, signed by `signer` (ES256: r || s, 64 bytes,
+    as KMS's signature converts to); `typ` says which kind of token it is (a receipt is a plain
+    JWT, an audit log's checkpoint `audit-checkpoint+jwt`). The claims' JSON is compact and in
+    UTF-8, as the receipts issued so far (joserfc would escape non-ASCII nicknames and file names).
+    Written here rather than by joserfc's `serialize_compact`, whose registry and header checks
+    were half of each receipt's own time; `key` is a P-256 key (`public_key` checks it)."""
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
-    # joserfc checks that the algorithm fits the key it is given: the public half names the key
-    # (its curve); the private half never leaves KMS. Both are made once per environment: importing
-    # the key was two thirds of this function's own time.
-    return jws.serialize_compact(
-        {"alg": ALGORITHM, "kid": key.kid, "typ": typ},
-        payload,
-        _published_key(key.jwk["crv"], key.jwk["x"], key.jwk["y"]),
-        registry=_registry_of(signer),
-    )
+    signing_input = _header(key.kid, typ) + b"." + _base64url(payload)
+    return (signing_input + b"." + _base64url(signer(signing_input))).decode("ascii")
 
 
-@functools.lru_cache(maxsize=8)
-def _registry_of(signer: Callable[[bytes], bytes]) -> jws.JWSRegistry:
-    """A registry whose ES256 signs through `signer` (others keep joserfc's), one per signer."""
-    registry = jws.JWSRegistry(algorithms=[ALGORITHM])
-    algorithms: dict[str, JWSAlgModel] = {ALGORITHM: _SignedBy(signer)}
-    registry.algorithms = algorithms
-    return registry
+@functools.lru_cache(maxsize=16)
+def _header(kid: str, typ: str) -> bytes:
+    """The protected header, base64url: the same for every token of a key and kind."""
+    return _base64url(json.dumps({"alg": ALGORITHM, "kid": kid, "typ": typ}, separators=(",", ":")).encode())
+
+
+def _base64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def token_sha256(token: str) -> str:

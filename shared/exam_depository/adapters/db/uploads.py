@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -198,29 +199,31 @@ def lock_uploads(conn: Connection, object_keys: list[str]) -> dict[str, LockedUp
 def recording_states(conn: Connection, student_ids: list[int]) -> dict[int, RecordingState]:
     """Run after lock_uploads, in its own statement so that it sees what the lock waited for."""
     with conn.cursor(row_factory=rows_of(RecordingState)) as cur:
-        rows = cur.execute(
-            f"""SELECT s.id AS student_id,
-                      (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
-                      (SELECT max(x.issue_seq) FROM submission x
-                        WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
-                      e.max_attempts + s.extra_attempts AS max_attempts,
-                      {windows.personal_due()} AS due_at,
-                      {windows.effective_cutoff()} AS retention_cutoff_at,
-                      greatest({windows.personal_cutoff()}, s.extension_removed_at, s.extra_time_accepted_until)
-                        AS accepted_until,
-                      s.started_at,
-                      e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
-                      (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
-                        WHERE r.student_id = s.id AND r.receipt IS NOT NULL
-                        ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
-                      e.email_receipts AND s.email_address IS NOT NULL
-                        AND NOT {messages.suppressed("s.email_address")} AS mail_to,
-                      EXISTS (SELECT 1 FROM lti_learner l JOIN lti_link k ON k.id = l.link_id
-                               WHERE l.student_id = s.id AND k.lineitem_url IS NOT NULL) AS lti_scored
-               FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)""",
-            (student_ids,),
-        ).fetchall()
+        rows = cur.execute(_states_sql(), (student_ids,)).fetchall()
     return {row.student_id: row for row in rows}
+
+
+@cache  # the text made once (its windows and suppression are other modules' SQL), not at each batch
+def _states_sql() -> str:
+    return f"""SELECT s.id AS student_id,
+                  (SELECT count(*) FROM submission x WHERE x.student_id = s.id) AS attempts_used,
+                  (SELECT max(x.issue_seq) FROM submission x
+                    WHERE x.student_id = s.id AND x.status = 'current') AS current_issue_seq,
+                  e.max_attempts + s.extra_attempts AS max_attempts,
+                  {windows.personal_due()} AS due_at,
+                  {windows.effective_cutoff()} AS retention_cutoff_at,
+                  greatest({windows.personal_cutoff()}, s.extension_removed_at, s.extra_time_accepted_until)
+                    AS accepted_until,
+                  s.started_at,
+                  e.id AS exam_pk, e.slug AS exam_id, s.nickname, s.pseudonym, e.anonymous,
+                  (SELECT encode(sha256(convert_to(r.receipt, 'UTF8')), 'hex') FROM submission r
+                    WHERE r.student_id = s.id AND r.receipt IS NOT NULL
+                    ORDER BY r.recorded_at DESC, r.id DESC LIMIT 1) AS last_receipt_sha256,
+                  e.email_receipts AND s.email_address IS NOT NULL
+                    AND NOT {messages.suppressed("s.email_address")} AS mail_to,
+                  EXISTS (SELECT 1 FROM lti_learner l JOIN lti_link k ON k.id = l.link_id
+                           WHERE l.student_id = s.id AND k.lineitem_url IS NOT NULL) AS lti_scored
+           FROM student s JOIN exam e ON e.id = s.exam_id WHERE s.id = ANY(%s)"""
 
 
 def supersede_current(conn: Connection, student_ids: list[int]) -> None:
@@ -231,23 +234,24 @@ def supersede_current(conn: Connection, student_ids: list[int]) -> None:
 
 
 def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> None:
-    """Record the submissions and mark their forms used, in one pipelined statement each. A scan
-    result that arrived before the recording is taken up here, under the upload's row lock, which
-    the scan results' function takes too."""
-    from exam_depository.adapters.db.scans import detail_of, state_of
-
+    """Record the submissions and mark their forms used, in one statement each (pipelined when
+    there are several): the form's UPDATE and the submission's INSERT touch different tables, so
+    one statement does both. A scan result that arrived before the recording is taken up here,
+    under the upload's row lock, which the scan results' function takes too."""
     # Its fields as they are (each a scalar): asdict's deep copy of each was most of this function's time.
     rows = [vars(submission) for submission in submissions]
     with conn.cursor() as cur:
-        _each_row(
-            cur,
-            """UPDATE upload SET status = 'recorded', version_id = %(version_id)s, found_type = %(found_type)s
-               WHERE id = %(upload_id)s""",
-            rows,
-        )
-        _each_row(
-            cur,
-            f"""INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
+        _each_row(cur, _recording_sql(), rows)
+
+
+@cache  # the scans' SQL is loaded at the first recording, and the text made once
+def _recording_sql() -> str:
+    from exam_depository.adapters.db.scans import detail_of, state_of
+
+    return f"""WITH used AS (
+                 UPDATE upload SET status = 'recorded', version_id = %(version_id)s, found_type = %(found_type)s
+                 WHERE id = %(upload_id)s)
+               INSERT INTO submission (upload_id, student_id, issue_seq, verification_code, filename, content_type,
                                        size_bytes, sha256, submitted_at, expires_at, late, due_at, status,
                                        sha256_checked_by_s3, receipt, found_type, warnings, scan, scan_detail)
                SELECT %(upload_id)s, %(student_id)s, %(issue_seq)s, %(verification_code)s, %(filename)s,
@@ -259,9 +263,7 @@ def insert_submissions(conn: Connection, submissions: list[NewSubmission]) -> No
                  SELECT {state_of("o.result")} AS scan,
                         {detail_of("o")} AS scan_detail
                  FROM object_scan o WHERE o.upload_id = %(upload_id)s AND o.version_id = %(version_id)s
-               ) AS f ON true""",
-            rows,
-        )
+               ) AS f ON true"""
 
 
 def reject_uploads(conn: Connection, rejections: list[Rejection]) -> None:
@@ -289,14 +291,16 @@ def unconfirmed_versions(conn: Connection, student_ids: list[int]) -> list[UsedV
     """Every version these students' used forms are about that S3 has not confirmed deleted:
     the recorder asks for the deletes of those that must go again, so one that failed is redone."""
     with conn.cursor(row_factory=rows_of(UsedVersion)) as cur:
-        return cur.execute(
-            f"""SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
-                      x.status AS submission_status, x.scan AS submission_scan,
-                      COALESCE({kept_in_place("x")}, false) AS kept_in_place
-               FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
-               WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL""",
-            (student_ids,),
-        ).fetchall()
+        return cur.execute(_unconfirmed_sql(), (student_ids,)).fetchall()
+
+
+@cache  # the text made once, as `_states_sql`
+def _unconfirmed_sql() -> str:
+    return f"""SELECT u.id AS upload_id, u.object_key, u.version_id, u.status, u.issue_seq,
+                  x.status AS submission_status, x.scan AS submission_scan,
+                  COALESCE({kept_in_place("x")}, false) AS kept_in_place
+           FROM upload u LEFT JOIN submission x ON x.upload_id = u.id
+           WHERE u.student_id = ANY(%s) AND u.version_id IS NOT NULL AND u.object_deleted_at IS NULL"""
 
 
 def mark_objects_deleted(conn: Connection, upload_ids: list[UUID]) -> int:
