@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from exam_depository.adapters import db, lms_http, lti_tool, sessions
-from exam_depository.config import LtiSettings, load
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import Actor, AuditAction, Event

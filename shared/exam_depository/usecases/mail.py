@@ -21,7 +21,8 @@ from uuid import UUID
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.messages
-import exam_depository.adapters.db.students  # noqa: F401
+import exam_depository.adapters.db.students
+import exam_depository.adapters.db.suppressions  # noqa: F401
 from exam_depository.adapters import db, queues
 from exam_depository.config import MailSettings, load
 from exam_depository.domain.access import Action, Caller
@@ -129,7 +130,7 @@ def change_email(caller: Caller, exam_id: str, nickname: str, change: EmailChang
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         if change.email is not None:
-            suppressed = db.messages.suppression(conn, normalized_address(change.email))
+            suppressed = db.suppressions.suppression(conn, normalized_address(change.email))
             if suppressed is not None:
                 raise AddressSuppressed(suppressed_sentence(suppressed.reason, suppressed.since, suppressed.detail))
         changed = db.students.change_email(conn, exam.exam_pk, nickname, change.email)
