@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from exam_depository import config
 from exam_depository.adapters import db
-from exam_depository.adapters.db import lti, lti_scores, lti_sync
+from exam_depository.adapters.db import lti, lti_launch, lti_scores, lti_sync
 from exam_depository.domain.errors import NotFound
 from exam_depository.domain.lti import LaunchFacts
 from exam_depository.domain.lti_roster import Member, roster_diff
@@ -100,9 +100,9 @@ class Course:
         )
         return replace(facts, **changes)
 
-    def launch(self, conn: Conn, sub: str, link_id: UUID | None = None, **changes: Any) -> lti.LearnerOutcome:
+    def launch(self, conn: Conn, sub: str, link_id: UUID | None = None, **changes: Any) -> lti_launch.LearnerOutcome:
         with conn.transaction():
-            return lti.learner_for_launch(
+            return lti_launch.learner_for_launch(
                 conn,
                 self.exam_pk,
                 link_id or self.link_id,
@@ -238,7 +238,7 @@ def test_a_sync_and_a_launch_for_the_same_user_at_once_make_one_student(
         # When the launch holds the exam's lock and the sync waits for it
         launching_tx = launching.transaction()
         launching_tx.__enter__()
-        outcome = lti.learner_for_launch(
+        outcome = lti_launch.learner_for_launch(
             launching, course.exam_pk, course.link_id, course.facts("u-ann"), email=None, email_address=None,
             now=datetime.now(UTC),
         )  # fmt: skip

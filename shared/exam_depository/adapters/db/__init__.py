@@ -4,20 +4,20 @@ and the docstring that explains its locking: `exams` (examiners and exams), `exa
 with its counts, as the exam routes answer it), `attempts` (the attempts its students used),
 `exam_deletion` (what an exam's deletion locks, counts and deletes), `ownership` (an ownerless exam
 given an owner, a rotated key), `members` (an exam's members and invitations), `students` (rosters),
-`student_pages` (a roster's page), `student_details` (a student with their files),
-`student_deletion` (a student's), `extensions` (a student's extension and extra time), `forms` (a
-student's upload forms), `uploads` (the submissions recorded from them), `verifications` (what a
-verification code stands for), `receipts`, `exports`, `papers` (an exam's question paper), `audit`
-(each exam's hash chain of events), `scans` (the malware scans' results and the state they give a
-submission), `messages` (the mail ledger: each message to a student and what SES said of it),
-`suppressions` (the addresses not to mail again), `sending` (the sender's claim, pace and sweep on
-that ledger), `lti` (LTI 1.3's rows: roster entries from a course, the scores the recorder queues
-for the gradebook), `lti_sync` (the exam's links to courses and their syncs), `lti_scores` (the
-worker's claim and settling of those scores), `lti_launch` (the login's and launch's statements),
-`lti_admin` (registrations, offers, deep links); `submissions` holds a submission as the others'
-statements inline it, and `windows` a student's personal window as they compute it (the rule of
-`domain.rules`, in SQL). `schema` applies the migrations (imported only by what migrates: yoyo is
-heavy).
+`student_pages` (a roster's page), `student_details` (a student with their files), `student_mail` (a
+send-codes' students, an address changed), `student_deletion` (a student's), `extensions` (a
+student's extension and extra time), `forms` (a student's upload forms), `uploads` (the submissions
+recorded from them), `verifications` (what a verification code stands for), `receipts`, `exports`,
+`papers` (an exam's question paper), `audit` (each exam's hash chain of events), `scans` (the
+malware scans' results and the state they give a submission), `messages` (the mail ledger: each
+message to a student and what SES said of it), `suppressions` (the addresses not to mail again),
+`sending` (the sender's claim, pace and sweep on that ledger), `lti` (LTI 1.3's rows: roster entries
+from a course, the scores the recorder queues for the gradebook), `lti_sync` (the exam's links to
+courses and their syncs), `lti_scores` (the worker's claim and settling of those scores),
+`lti_launch` (the login's and launch's statements), `lti_admin` (registrations, offers, deep links);
+`submissions` holds a submission as the others' statements inline it, and `windows` a student's
+personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
+migrations (imported only by what migrates: yoyo is heavy).
 
 Driver errors leave this package only as domain errors (`Conflict`), `ServiceUnavailable`, or
 `students.PseudonymTaken` (a random draw that its caller makes again).
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         sending,
         student_deletion,
         student_details,
+        student_mail,
         student_pages,
         students,
         suppressions,
@@ -102,6 +103,7 @@ _AGGREGATES = frozenset(
         "scans",
         "student_deletion",
         "student_details",
+        "student_mail",
         "student_pages",
         "messages",
         "sending",
@@ -150,6 +152,7 @@ __all__ = [
     "statement",
     "student_deletion",
     "student_details",
+    "student_mail",
     "student_pages",
     "students",
     "suppressions",

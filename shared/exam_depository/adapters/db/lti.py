@@ -24,13 +24,13 @@ from psycopg import errors as pg_errors
 
 from exam_depository.adapters.db.transactions import Connection
 from exam_depository.domain import codes
-from exam_depository.domain.lti import LaunchFacts, names_for, nickname_for
+from exam_depository.domain.lti import nickname_for
 
 # How many times a new entry draws its pseudonym and nickname again when another took them.
 _DRAWS = 5
 
 
-# --- rows shared with lti_launch, lti_admin and the recorder --------------------------------------------------
+# --- rows shared with lti_launch, lti_admin, lti_scores and the recorder --------------------------
 
 
 @dataclass(frozen=True)
@@ -60,55 +60,6 @@ REGISTRATION_COLUMNS = """r.id, r.public_id, r.owner_id, r.issuer, r.client_id, 
     r.auth_audience, r.key_set_url, r.how, r.platform_name, r.product_family_code, r.scopes, r.active, r.created_at,
     ARRAY(SELECT d.deployment_id FROM lti_deployment d WHERE d.registration_id = r.id ORDER BY d.deployment_id)
         AS deployment_ids"""
-
-
-@dataclass(frozen=True)
-class LoginRow:
-    """An OIDC login the tool started: the state's SHA-256, the nonce asked for, where the browser
-    keeps the state."""
-
-    state_sha256: str
-    registration_id: int
-    nonce: str
-    deployment_hint: str | None
-    target_link_uri: str
-    storage: Literal["cookie", "platform"]
-    storage_target: str | None
-    storage_origin: str | None
-    expires_at: datetime
-    used_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TeacherIdentity:
-    """A teacher's examiner identity: `caller_key` ('lti:' + public_id) is the key id every
-    examiner statement finds them by."""
-
-    lti_user_id: int
-    examiner_id: int
-    caller_key: str
-    public_id: UUID
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    """What a launch did to a teacher's membership of the link's exam."""
-
-    member_id: UUID  # the teacher's public id, as the members list and the audit log name them
-    role: str  # their role now
-    joined: bool  # they were no member before
-    raised: bool  # they were, with a lesser role
-
-
-@dataclass(frozen=True)
-class LearnerOutcome:
-    """The roster entry a learner's launch found or made."""
-
-    student_id: int
-    nickname: str
-    pseudonym: str
-    created: bool
-    rejoined: bool  # they had left the course and came back
 
 
 @dataclass(frozen=True)
@@ -216,57 +167,6 @@ def follow_platform(
         {"id": student_id, "first": first, "last": last, "email": email, "address": email_address},
     ).fetchone()
     return row is not None
-
-
-def learner_for_launch(
-    conn: Connection,
-    exam_pk: int,
-    link_id: UUID,
-    facts: LaunchFacts,
-    *,
-    email: str | None,
-    email_address: str | None,
-    now: datetime,
-) -> LearnerOutcome:
-    """The learner's roster entry in the link's exam, found or made, under the exam's row lock:
-    found, it takes the platform's names and address, rejoins if it had left and belongs to this
-    link from now on (a student who changed section: their hand-ins are scored to this course's
-    column); made, it gets names by `names_for`, a free nickname, an upload code and a pseudonym.
-    `email` is the address as the platform sent it and `email_address` as mail goes to it, or None
-    (refused or none)."""
-    lti_user_id = lti_user(conn, facts.registration_id, facts.sub, now)
-    lock_exam(conn, exam_pk)
-    first, last = names_for(facts.given_name, facts.family_name, facts.name, facts.sub)
-    found = conn.execute(
-        """SELECT l.student_id, s.nickname, s.pseudonym, l.left_at IS NOT NULL AS left, l.link_id <> %s AS elsewhere
-             FROM lti_learner l JOIN student s ON s.id = l.student_id
-            WHERE l.exam_pk = %s AND l.lti_user_id = %s""",
-        (link_id, exam_pk, lti_user_id),
-    ).fetchone()
-    if found is not None:
-        follow_platform(conn, found["student_id"], first, last, email=email, email_address=email_address)
-        if found["left"] or found["elsewhere"]:
-            conn.execute(
-                "UPDATE lti_learner SET left_at = NULL, link_id = %s WHERE student_id = %s",
-                (link_id, found["student_id"]),
-            )
-        return LearnerOutcome(found["student_id"], found["nickname"], found["pseudonym"], False, found["left"])
-    student_id, nickname, pseudonym = new_student(
-        conn,
-        exam_pk,
-        first=first,
-        last=last,
-        email=email,
-        email_address=email_address,
-        sub=facts.sub,
-        taken=taken_nicknames(conn, exam_pk),
-    )
-    conn.execute(
-        """INSERT INTO lti_learner (student_id, exam_pk, lti_user_id, link_id, joined_via)
-           VALUES (%s, %s, %s, %s, 'launch')""",
-        (student_id, exam_pk, lti_user_id, link_id),
-    )
-    return LearnerOutcome(student_id, nickname, pseudonym, True, False)
 
 
 # --- scores ---------------------------------------------------------------------------------------
