@@ -2,9 +2,9 @@
 
 from typing import Any
 
-# The suppressed addresses' statements (db.messages), loaded at init: the roster's functions that
+# The suppressed addresses' statements (db.suppressions), loaded at init: the roster's functions that
 # add no student never load them.
-import exam_depository.adapters.db.messages  # noqa: F401
+import exam_depository.adapters.db.suppressions  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

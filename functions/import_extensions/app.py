@@ -10,7 +10,7 @@ import exam_depository.domain.attempt_limits  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.roster_imports import ExtensionImportResult
+from exam_depository.api.models.student_summaries import ExtensionImportResult
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, request_csv, responses
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.roster import StudentPage
+from exam_depository.api.models.student_summaries import StudentPage
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses, wants_csv
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import roster

@@ -16,9 +16,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from exam_depository.api.models.lti import TicketRedeemed, ToolJwks
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.api.models.lti_tool import TicketRedeemed, ToolJwks
 from exam_depository.api.resolver import build_resolver, responses
-from exam_depository.config import LtiSettings, load
+from exam_depository.config import load
 from exam_depository.domain.lti_inputs import TicketIn
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import lti_tool

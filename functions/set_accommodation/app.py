@@ -8,7 +8,7 @@ import exam_depository.adapters.db.extensions  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.roster import StudentSummary
+from exam_depository.api.models.student_summaries import StudentSummary
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import AccommodationIn
 from exam_depository.observability import logger, metrics

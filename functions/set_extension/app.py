@@ -11,7 +11,7 @@ import exam_depository.domain.attempt_limits  # noqa: F401
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
-from exam_depository.api.models.roster import StudentSummary
+from exam_depository.api.models.student_summaries import StudentSummary
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
 from exam_depository.domain.inputs import ExtensionIn
 from exam_depository.observability import logger, metrics

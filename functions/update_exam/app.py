@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from exam_depository.api import views
 from exam_depository.api.models.exams import Exam
 from exam_depository.api.resolver import EXAMINER, build_resolver, caller, responses
-from exam_depository.domain.exam_inputs import ExamChange
+from exam_depository.domain.exam_changes import ExamChange
 from exam_depository.observability import logger, metrics
 from exam_depository.usecases import exams
 

@@ -3,8 +3,8 @@
 Here are the settings most functions read. Those of one outside system or one job live beside the
 code that reads them, as subclasses of `EnvSettings`: `adapters.signing.SigningSettings`,
 `adapters.queues.ExportQueueSettings` and `RedeliverySettings`, `adapters.scheduler.WakeSettings`,
-`usecases.expiry.AuditSettings`. A pydantic model costs about 0.2 ms of every cold start that
-loads its module, and every function loads this one."""
+`usecases.expiry.AuditSettings`, `adapters.lti_settings.LtiSettings`. A pydantic model costs about
+0.2-0.4 ms of every cold start that loads its module, and every function loads this one."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -174,39 +174,6 @@ class MailSettings(EnvSettings):
         if self.enabled and "@" not in self.sender_address:
             raise ValueError("SENDER_ADDRESS must be an email address")
         return self
-
-
-class LtiSettings(EnvSettings):
-    """The LTI tool's (template.yaml's LtiToolKeyId, LtiPreviousToolKeyIds, LtiSessionHours,
-    LtiRosterSyncHours, PublicBaseUrl, LtiAllowLoopback): its signing keys in KMS, how long a
-    teacher's session lives, where its jobs wait, how often a course's class list is read again."""
-
-    # The tool's RSA key (RS256) in KMS; the earlier ones are still published in the key set while
-    # platforms may hold tokens or keys signed with them (a rotation).
-    tool_key_id: str = Field(default="", alias="LTI_TOOL_KEY_ID")
-    previous_tool_key_ids: tuple[str, ...] = Field(default=(), alias="LTI_TOOL_PREVIOUS_KEY_IDS")
-    # The ECC key that signs the sessions a launch hands to a teacher's console.
-    session_key_id: str = Field(default="", alias="LTI_SESSION_KEY_ID")
-    session_hours: int = Field(default=4, alias="LTI_SESSION_HOURS", ge=1, le=12)
-    jobs_queue_url: str | None = Field(default=None, alias="LTI_JOBS_QUEUE_URL", min_length=1)
-    region: str | None = Field(default=None, alias="AWS_REGION", min_length=1)
-    # http and loopback addresses for the platform's URLs: the tests' platform on 127.0.0.1 only.
-    allow_loopback: bool = Field(default=False, alias="LTI_ALLOW_LOOPBACK")
-    # The tool's address when not the API's own (a custom domain); empty: from the request.
-    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL", pattern=r"^(https?://[^\s?#]+[^/\s?#])?$")
-    roster_sync_hours: int = Field(default=6, alias="LTI_ROSTER_SYNC_HOURS", ge=1, le=168)
-
-    @field_validator("previous_tool_key_ids", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("jobs_queue_url", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
 
 def load[T: EnvSettings](settings_class: type[T]) -> T:

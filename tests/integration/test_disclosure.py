@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from exam_depository.adapters import aws as aws_clients
 from exam_depository.adapters import signing
-from exam_depository.api.models.roster import StudentDetail, StudentPage
+from exam_depository.api.models.student_details import StudentDetail
+from exam_depository.api.models.student_summaries import StudentPage
 
 from tests.faults import closed_port
 from tests.integration.conftest import EXAM, Api, Bucket, move_window

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 from exam_depository import config
 from exam_depository.adapters import db
-from exam_depository.adapters.db import lti
+from exam_depository.adapters.db import lti, lti_launch, lti_scores, lti_sync
 from exam_depository.domain.errors import NotFound
-from exam_depository.domain.lti import LaunchFacts, Member, roster_diff
+from exam_depository.domain.lti import LaunchFacts
+from exam_depository.domain.lti_roster import Member, roster_diff
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import EXAM, REGION, Api, Bucket
@@ -99,9 +100,9 @@ class Course:
         )
         return replace(facts, **changes)
 
-    def launch(self, conn: Conn, sub: str, link_id: UUID | None = None, **changes: Any) -> lti.LearnerOutcome:
+    def launch(self, conn: Conn, sub: str, link_id: UUID | None = None, **changes: Any) -> lti_launch.LearnerOutcome:
         with conn.transaction():
-            return lti.learner_for_launch(
+            return lti_launch.learner_for_launch(
                 conn,
                 self.exam_pk,
                 link_id or self.link_id,
@@ -111,11 +112,11 @@ class Course:
                 now=datetime.now(UTC),
             )
 
-    def sync(self, conn: Conn, members: list[Member]) -> lti.AppliedSync:
+    def sync(self, conn: Conn, members: list[Member]) -> lti_sync.AppliedSync:
         with conn.transaction():
-            diff = roster_diff(members, lti.current_learners(conn, self.link_id))
+            diff = roster_diff(members, lti_sync.current_learners(conn, self.link_id))
             emails = {m.sub: (m.email, m.email.lower()) if m.email else None for m in members}
-            return lti.apply_sync(conn, self.link_id, diff, emails, datetime.now(UTC))
+            return lti_sync.apply_sync(conn, self.link_id, diff, emails, datetime.now(UTC))
 
 
 def _students(conn: Conn) -> list[tuple[str, str, str, str | None, bool | None]]:
@@ -230,22 +231,22 @@ def test_a_sync_and_a_launch_for_the_same_user_at_once_make_one_student(
 ) -> None:
     course = Course(conn)
     # The sync read its difference before the launch made Ann: it still finds her to add
-    diff = roster_diff([_member("u-ann", "Ann", "Lee")], lti.current_learners(conn, course.link_id))
+    diff = roster_diff([_member("u-ann", "Ann", "Lee")], lti_sync.current_learners(conn, course.link_id))
     assert len(diff.add) == 1
 
     with _connect(database_url) as launching, _connect(database_url) as syncing:
         # When the launch holds the exam's lock and the sync waits for it
         launching_tx = launching.transaction()
         launching_tx.__enter__()
-        outcome = lti.learner_for_launch(
+        outcome = lti_launch.learner_for_launch(
             launching, course.exam_pk, course.link_id, course.facts("u-ann"), email=None, email_address=None,
             now=datetime.now(UTC),
         )  # fmt: skip
-        applied: list[lti.AppliedSync] = []
+        applied: list[lti_sync.AppliedSync] = []
 
         def sync() -> None:
             with syncing.transaction():
-                applied.append(lti.apply_sync(syncing, course.link_id, diff, {}, datetime.now(UTC)))
+                applied.append(lti_sync.apply_sync(syncing, course.link_id, diff, {}, datetime.now(UTC)))
 
         worker = threading.Thread(target=sync)
         worker.start()
@@ -354,8 +355,8 @@ def test_scores_are_claimed_once_released_swept_and_given_up(api: Api, conn: Con
 
     # When two senders claim it: one gets it, with its line item, registration and owner
     with conn.transaction():
-        (claimed,) = lti.claim_scores(conn, [score_id], now)
-        assert lti.claim_scores(conn, [score_id], now) == []
+        (claimed,) = lti_scores.claim_scores(conn, [score_id], now)
+        assert lti_scores.claim_scores(conn, [score_id], now) == []
     assert (claimed.lineitem_url, claimed.registration.issuer, claimed.registration.deployment_ids) == (
         LINEITEM,
         "https://lms.example",
@@ -369,42 +370,42 @@ def test_scores_are_claimed_once_released_swept_and_given_up(api: Api, conn: Con
     assert claimed.payload["comment"] == "Handed in: answers.pdf (2 KiB), attempt 1 of 5."
 
     # When the platform was busy: released, claimed again later
-    lti.release_scores(conn, [score_id], "503 from the platform")
-    (again,) = lti.claim_scores(conn, [score_id], now)
+    lti_scores.release_scores(conn, [score_id], "503 from the platform")
+    (again,) = lti_scores.claim_scores(conn, [score_id], now)
     assert again.id == score_id
-    state = lti.exam_lti_state(conn, course.exam_pk)
+    state = lti_sync.exam_lti_state(conn, course.exam_pk)
     assert state.scores == {"queued": 0, "sending": 1, "sent": 0, "superseded": 0, "failed": 0}
     assert [(link.line_item, link.roster_service, link.platform) for link in state.links] == [
         (True, True, "https://lms.example")
     ]
 
     # When the sender that claimed it died: the sweep queues it again after the grace, and hands it over
-    swept = lti.sweep_scores(conn, now + timedelta(minutes=16), timedelta(minutes=15))
+    swept = lti_scores.sweep_scores(conn, now + timedelta(minutes=16), timedelta(minutes=15))
     assert (swept.resend, swept.failed) == ([score_id], [])
     # And once it has had every attempt, the sweep gives it up, naming whose it was
     conn.execute("UPDATE lti_score SET attempts = 8 WHERE id = %s", (score_id,))
-    given_up = lti.sweep_scores(conn, now + timedelta(minutes=40), timedelta(minutes=15))
+    given_up = lti_scores.sweep_scores(conn, now + timedelta(minutes=40), timedelta(minutes=15))
     assert given_up.resend == []
     assert [(owner.id, owner.pseudonym) for owner in given_up.failed] == [(score_id, ann.pseudonym)]
-    assert lti.claim_scores(conn, [score_id], now) == []
-    assert lti.exam_lti_state(conn, course.exam_pk).scores["failed"] == 1
+    assert lti_scores.claim_scores(conn, [score_id], now) == []
+    assert lti_sync.exam_lti_state(conn, course.exam_pk).scores["failed"] == 1
 
 
 def test_settled_scores_and_the_syncs_report_show_in_the_exams_state(api: Api, conn: Conn) -> None:
     course = Course(conn)
-    sync_id = lti.begin_sync(conn, course.link_id, "console")
-    lti.end_sync(conn, sync_id, {"status": "done", "added": [], "members": 3}, None)
-    failed_id = lti.begin_sync(conn, course.link_id, "schedule")
-    lti.end_sync(conn, failed_id, None, "course too large")
+    sync_id = lti_sync.begin_sync(conn, course.link_id, "console")
+    lti_sync.end_sync(conn, sync_id, {"status": "done", "added": [], "members": 3}, None)
+    failed_id = lti_sync.begin_sync(conn, course.link_id, "schedule")
+    lti_sync.end_sync(conn, failed_id, None, "course too large")
 
     rows = conn.execute("SELECT status, detail FROM lti_sync ORDER BY started_at").fetchall()
     assert [(row["status"], row["detail"]) for row in rows] == [("done", None), ("failed", "course too large")]
-    (link,) = lti.exam_lti_state(conn, course.exam_pk).links
+    (link,) = lti_sync.exam_lti_state(conn, course.exam_pk).links
     assert link.course == "Physics 101"
     # The links due for a scheduled sync: this one (never synced, the exam open), not one synced just now
-    assert lti.links_due(conn, datetime.now(UTC) - timedelta(hours=6), 3) == [course.link_id]
+    assert lti_sync.links_due(conn, datetime.now(UTC) - timedelta(hours=6), 3) == [course.link_id]
     conn.execute("UPDATE lti_link SET synced_at = now()")
-    assert lti.links_due(conn, datetime.now(UTC) - timedelta(hours=6), 3) == []
+    assert lti_sync.links_due(conn, datetime.now(UTC) - timedelta(hours=6), 3) == []
 
 
 def test_expired_logins_tickets_offers_and_deep_links_are_purged_a_day_later(api: Api, conn: Conn) -> None:

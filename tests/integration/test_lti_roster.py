@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 from uuid import UUID, uuid4
 
-import exam_depository.adapters.db.lti
+import exam_depository.adapters.db.lti_sync
 import psycopg
 import pytest
 from exam_depository.usecases import lti_services
@@ -300,7 +300,7 @@ def test_a_sync_failing_unexpectedly_ends_as_failed_alarms_and_says_only_the_fai
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("Student Number01 <student01@example.edu>")  # text that may name someone
 
-    monkeypatch.setattr(exam_depository.adapters.db.lti, "apply_sync", broken)
+    monkeypatch.setattr(exam_depository.adapters.db.lti_sync, "apply_sync", broken)
     answer = api.call("lti_admin", "roster_sync", path_params={"exam_id": EXAM})
     assert answer.status == 500  # re-raised: the route answers as before, the worker's SQS retry stays
     with psycopg.connect(clean_database, row_factory=dict_row) as conn:

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from exam_depository.adapters.db import messages, sending
+from exam_depository.adapters.db import messages, sending, suppressions
 from exam_depository.adapters.db.messages import UploadNotice
 from exam_depository.domain.mail import REJECTIONS_PER_DAY, SENDING_GRACE
 from exam_depository.domain.mail_events import EventKind, MailEvent
@@ -248,11 +248,11 @@ def test_a_hard_bounce_silences_the_address_in_every_exam_and_a_soft_one_does_no
     ).fetchall()
     assert kept == [
         {
-            "address_sha256": messages.address_key("ana@example.org"),
+            "address_sha256": suppressions.address_key("ana@example.org"),
             "reason": "bounce",
             "message_id": ana,
             "detail": "550 5.1.1 user unknown",
-            "in_sql": messages.address_key("ana@example.org"),
+            "in_sql": suppressions.address_key("ana@example.org"),
         }
     ]
     # And every student with it shows bounced, in either exam
@@ -279,7 +279,7 @@ def test_a_hard_bounce_silences_the_address_in_every_exam_and_a_soft_one_does_no
     ).body
     assert messages.queue_for_uploads(conn, [UploadNotice(UUID(form["upload_id"]), ana2["id"], "receipt")]) == []
     # While ben's soft bounce stops nothing
-    assert messages.suppression(conn, "ben@example.org") is None
+    assert suppressions.suppression(conn, "ben@example.org") is None
 
     # When ana then complains about the message: the complaint outranks the bounce everywhere
     _apply(conn, _event("complaint", ana, "ses-a"))

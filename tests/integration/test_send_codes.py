@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from exam_depository import config
 from exam_depository.adapters import queues
-from exam_depository.adapters.db import messages
+from exam_depository.adapters.db import messages, suppressions
 from exam_depository.domain.mail import INVITES_PER_ADDRESS_PER_DAY
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sqs.models import sqs_backends
@@ -343,7 +343,7 @@ def test_a_suppressed_address_is_refused_409_with_why(
         conn.execute(
             """INSERT INTO suppressed_address (address_sha256, reason, since, detail)
                VALUES (%s, 'bounce', '2026-12-05T14:02:00Z', 'Permanent/General: 550 5.1.1 user unknown')""",
-            (messages.address_key("gone@example.org"),),
+            (suppressions.address_key("gone@example.org"),),
         )
 
     response = _change(api, "ben", "Gone@Example.org")
@@ -388,7 +388,7 @@ def _suppress(database_url: str, address: str) -> None:
         conn.execute(
             """INSERT INTO suppressed_address (address_sha256, reason, since, detail)
                VALUES (%s, 'bounce', '2026-12-05T14:02:00Z', 'Permanent/General: 550 5.1.1 user unknown')""",
-            (messages.address_key(address),),
+            (suppressions.address_key(address),),
         )
 
 
@@ -516,7 +516,7 @@ def test_one_address_on_many_students_gets_at_most_the_addresses_daily_limit(
     # And the day's rows of the exam are all that is kept, by the address's hash only
     kept = _rows(database_url, "SELECT address_sha256 FROM address_invitation")
     assert len(kept) == INVITES_PER_ADDRESS_PER_DAY
-    assert {r["address_sha256"] for r in kept} == {messages.address_key("family@example.org")}
+    assert {r["address_sha256"] for r in kept} == {suppressions.address_key("family@example.org")}
 
 
 def test_deleting_and_adding_a_student_again_does_not_reset_the_addresses_limit(

@@ -583,7 +583,7 @@ def test_an_address_suppressed_after_queueing_is_skipped(api: Api, outbox: Outbo
     send_codes(api)
     outbox.sql(
         "INSERT INTO suppressed_address (address_sha256, reason, since) VALUES (%s, 'bounce', now())",
-        (db.messages.address_key(addresses["s00"]),),
+        (db.suppressions.address_key(addresses["s00"]),),
     )
 
     assert outbox.deliver(outbox.receive()) == []

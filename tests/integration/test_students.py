@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from exam_depository.api.models.common import Problem
-from exam_depository.api.models.roster import StudentPage
+from exam_depository.api.models.student_summaries import StudentPage
 from exam_depository.domain import codes
 from exam_depository.domain.instants import rfc3339
 

@@ -1114,7 +1114,7 @@ def _rollback_lti(url: str) -> None:
 def test_a_database_from_before_lti_keeps_its_rosters_takes_a_course_and_rolls_back(
     before_lti_database: str, handler: Callable[[str], ModuleType]
 ) -> None:
-    from exam_depository.adapters.db import lti
+    from exam_depository.adapters.db import lti_launch
     from exam_depository.domain.lti import LaunchFacts
 
     url = before_lti_database
@@ -1166,7 +1166,7 @@ def test_a_database_from_before_lti_keeps_its_rosters_takes_a_course_and_rolls_b
             resource_link_id="rl", custom={}, given_name="Cem", family_name="Öz", name=None, email=None, locale=None,
             ags=None, memberships_url=None, deep_linking=None, target_link_uri="https://tool.example/lti/launch",
         )  # fmt: skip
-        learner = lti.learner_for_launch(
+        learner = lti_launch.learner_for_launch(
             conn, found["id"], link_id, facts, email=None, email_address=None, now=datetime.now(UTC)
         )
     assert (learner.created, learner.nickname) == (True, "cem.oz")

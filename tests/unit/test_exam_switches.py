@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from exam_depository.domain.exam_inputs import ExamChange, ExamIn
+from exam_depository.domain.exam_changes import ExamChange
+from exam_depository.domain.exam_inputs import ExamIn
 from pydantic import ValidationError
 
 EXAM: dict[str, Any] = {

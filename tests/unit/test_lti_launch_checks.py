@@ -18,7 +18,8 @@ from uuid import UUID
 import pytest
 from exam_depository.adapters import lms_http, lti_tool
 from exam_depository.adapters.db import lti_launch
-from exam_depository.adapters.db.lti import LoginRow, RegistrationRow
+from exam_depository.adapters.db.lti import RegistrationRow
+from exam_depository.adapters.db.lti_launch import LoginRow
 from exam_depository.domain import lti
 
 from tests.lti_platform import keys, tokens

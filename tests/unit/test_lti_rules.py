@@ -16,21 +16,19 @@ from exam_depository.domain.lti import (
     CHECKS,
     REFUSALS,
     SCOPES,
-    CurrentLearner,
     LaunchFacts,
     LinkFacts,
-    Member,
     audience_refusal,
     landing_of,
     link_refusal,
     names_for,
     nickname_for,
     role_of,
-    roster_diff,
     score_of,
     sub_hash6,
     time_refusal,
 )
+from exam_depository.domain.lti_roster import CurrentLearner, Member, roster_diff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -381,7 +379,17 @@ def test_a_diff_applied_leaves_nothing_to_change(
 
 
 # Only the LTI functions load LTI's code: the library, its HTTP and JWT stack, the rules and statements.
-_LTI_ONLY = ("pylti1p3", "requests", "jwt", "jwcrypto", "exam_depository.domain.lti", "exam_depository.adapters.db.lti")
+_LTI_ONLY = (
+    "pylti1p3",
+    "requests",
+    "jwt",
+    "jwcrypto",
+    "exam_depository.domain.lti",
+    "exam_depository.domain.lti_roster",
+    "exam_depository.adapters.db.lti",
+    "exam_depository.adapters.db.lti_sync",
+    "exam_depository.adapters.db.lti_scores",
+)
 _PROBE = """
 import json, sys
 from local_stack.functions import load_function

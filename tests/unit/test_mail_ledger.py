@@ -12,7 +12,8 @@ from uuid import UUID
 
 import pytest
 from exam_depository.adapters.db import schema
-from exam_depository.adapters.db.messages import STUDENT_FOLLOWS, address_key, states_below
+from exam_depository.adapters.db.messages import STUDENT_FOLLOWS, states_below
+from exam_depository.adapters.db.suppressions import address_key
 from exam_depository.domain.mail import (
     INVITE_COOLDOWN,
     INVITES_PER_ADDRESS_PER_DAY,

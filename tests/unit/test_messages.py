@@ -13,10 +13,14 @@ from typing import get_args
 
 import pytest
 from exam_depository.domain.content_types import FOUND_NAMES
-from exam_depository.domain.mail import ExamFacts, InvitationFacts, MessageFacts, ReceiptFacts, RejectionFacts
 from exam_depository.domain.messages import (
     LANGUAGES,
     RECEIPT_MEDIA_TYPE,
+    ExamFacts,
+    InvitationFacts,
+    MessageFacts,
+    ReceiptFacts,
+    RejectionFacts,
     Rendered,
     load_catalogues,
     render,

@@ -10,8 +10,7 @@ from email.policy import default
 from uuid import UUID
 
 from exam_depository.adapters.mail import mime
-from exam_depository.domain.mail import InvitationFacts
-from exam_depository.domain.messages import Rendered
+from exam_depository.domain.messages import InvitationFacts, Rendered
 from exam_depository.domain.statuses import MessageKind
 
 from tests.unit.test_messages import TOKEN, VERIFICATION, exam, invitation, receipt, rendered

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from exam_depository.api.models.exams import Exam
 from exam_depository.domain import instants
-from exam_depository.domain.exam_inputs import ExamChange, ExamIn
+from exam_depository.domain.exam_changes import ExamChange
+from exam_depository.domain.exam_inputs import ExamIn
 from pydantic import ValidationError
 
 EXAM: dict[str, Any] = {

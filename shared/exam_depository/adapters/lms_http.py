@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from exam_depository.config import LtiSettings, load
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
 
 USER_AGENT = "ExamDepository-LTI/1"
 CONNECT_TIMEOUT_S = 3

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from exam_depository.adapters import aws
-from exam_depository.config import LtiSettings, load
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:

@@ -819,7 +819,8 @@ def register_with_platform(configuration_url: str, registration_token: str | Non
     """Dynamic registration: fetch the platform's configuration, check it, post our registration
     (with the platform's one-time token), read its answer. Raises `RegistrationRefused` or
     `lms_http.LmsUnreachable`."""
-    from exam_depository.config import LtiSettings, load
+    from exam_depository.adapters.lti_settings import LtiSettings
+    from exam_depository.config import load
 
     registration = ToolRegistration(
         configuration_url, registration_token, base, allow_loopback=load(LtiSettings).allow_loopback

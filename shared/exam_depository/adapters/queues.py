@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.adapters import aws
-from exam_depository.config import EnvSettings, LtiSettings, MailSettings, load
+from exam_depository.config import EnvSettings, MailSettings, load
 from exam_depository.domain.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -195,6 +195,10 @@ def send_lti_jobs(bodies: list[dict[str, str]]) -> None:
     2 s and never retries (the recorder calls this after its commit and must not wait). What SQS
     does not take is logged and counted (LtiHandOffFailed), never raised: the rows stay queued and
     the worker's scheduled sweep hands them over."""
+    # Imported here: the recorder's functions load this module, and hand over jobs only when a
+    # student from a course with a gradebook column handed in.
+    from exam_depository.adapters.lti_settings import LtiSettings
+
     settings = load(LtiSettings)
     if not bodies:
         return

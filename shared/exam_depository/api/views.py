@@ -51,12 +51,14 @@ if TYPE_CHECKING:  # what the views are given; imported at run time by the use c
     from exam_depository.api.models.exports import Export, ExportStarted
     from exam_depository.api.models.mail import CodesQueued
     from exam_depository.api.models.reviews import DownloadLink, Jwks, ReceiptCheck, Verification
-    from exam_depository.api.models.roster import (
-        Student,
-        StudentDetail,
+    from exam_depository.api.models.roster import Student
+    from exam_depository.api.models.roster_imports import ImportResult
+    from exam_depository.api.models.student_details import StudentDetail
+    from exam_depository.api.models.student_summaries import (
+        AccommodationImportResult,
+        ExtensionImportResult,
         StudentSummary,
     )
-    from exam_depository.api.models.roster_imports import AccommodationImportResult, ExtensionImportResult, ImportResult
     from exam_depository.api.models.submissions import Submission
     from exam_depository.api.models.uploads import Started, Timing, UploadForm, UploadProgress
     from exam_depository.domain.cursors import Page
@@ -237,14 +239,13 @@ def import_result(result: RosterImport) -> ImportResult:
 
 
 def student_summary(exam_row: ExamRow, row: StudentSummaryRow) -> StudentSummary:
-    from exam_depository.api.models.roster import StudentSummary
+    from exam_depository.api.models.student_summaries import StudentSummary
 
     return StudentSummary.model_validate(_summary_fields(exam_row, row, datetime.now(UTC), shown_to(exam_row)))
 
 
 def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> ExtensionImportResult:
-    from exam_depository.api.models.roster import StudentSummary
-    from exam_depository.api.models.roster_imports import ExtensionImportResult
+    from exam_depository.api.models.student_summaries import ExtensionImportResult, StudentSummary
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return ExtensionImportResult(
@@ -253,8 +254,7 @@ def extension_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) ->
 
 
 def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]) -> AccommodationImportResult:
-    from exam_depository.api.models.roster import StudentSummary
-    from exam_depository.api.models.roster_imports import AccommodationImportResult
+    from exam_depository.api.models.student_summaries import AccommodationImportResult, StudentSummary
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     return AccommodationImportResult(
@@ -263,7 +263,7 @@ def accommodation_import_result(exam_row: ExamRow, rows: list[StudentSummaryRow]
 
 
 def student_detail(exam_row: ExamRow, row: StudentDetailRow) -> StudentDetail:
-    from exam_depository.api.models.roster import StudentDetail
+    from exam_depository.api.models.student_details import StudentDetail
 
     now, shown = datetime.now(UTC), shown_to(exam_row)
     submissions = [submission_fields(item, now, verification=shown.verification) for item in row.submissions]

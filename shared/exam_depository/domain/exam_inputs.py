@@ -1,12 +1,12 @@
-"""What an examiner may ask of an exam, validated: a new exam and a change of one, and the value
-types they are made of (its id, title, time zone, window, limits, accepted types). Apart from
-`domain.inputs` so that the roster's functions load none of the exams' models, and the exams'
-functions none of the roster's."""
+"""What an examiner may ask of an exam, validated: a new exam, and the value types it and a change
+of one (`exam_changes`, apart so that creating an exam does not define it) are made of: its id,
+title, time zone, window, limits, accepted types. Apart from `domain.inputs` so that the roster's
+functions load none of the exams' models, and the exams' functions none of the roster's."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import.
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
@@ -52,12 +52,20 @@ AcceptedTypes = Annotated[
     ),
     AfterValidator(_each_once),
 ]
-_CHECK_PDFS = "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
-_EMAIL_RECEIPTS = "Whether each student with an address is emailed a receipt after an upload (or its rejection)."
-_LANGUAGE = "The language of the emails sent to the exam's students (en, de, fr); the pages keep the reader's own."
+CHECK_PDFS_DESCRIPTION = (
+    "Whether a PDF must open (not damaged, no password) to be handed in; one without text is flagged."
+)
+EMAIL_RECEIPTS_DESCRIPTION = (
+    "Whether each student with an address is emailed a receipt after an upload (or its rejection)."
+)
+LANGUAGE_DESCRIPTION = (
+    "The language of the emails sent to the exam's students (en, de, fr); the pages keep the reader's own."
+)
 
 
-class _Window(InputModel):
+class WindowInput(InputModel):
+    """An exam's window, checked in order when all of it is given."""
+
     @model_validator(mode="after")
     def _in_order(self) -> Self:
         opens, due, cutoff = (getattr(self, name) for name in ("opens_at", "due_at", "cutoff_at"))
@@ -67,7 +75,7 @@ class _Window(InputModel):
         return self
 
 
-class ExamIn(_Window):
+class ExamIn(WindowInput):
     exam_id: ExamId = Field(description="Your own id for the exam: lowercase letters, digits and '-'.")
     title: Title
     opens_at: Instant
@@ -82,9 +90,9 @@ class ExamIn(_Window):
         "time), never past their due time. Null: not timed.",
     )
     accepted_types: AcceptedTypes = []  # noqa: RUF012  # pydantic copies a default for each model
-    check_pdfs: StrictBool = Field(default=False, description=_CHECK_PDFS)
-    email_receipts: StrictBool = Field(default=True, description=_EMAIL_RECEIPTS)
-    language: MailLanguage = Field(default="en", description=_LANGUAGE)
+    check_pdfs: StrictBool = Field(default=False, description=CHECK_PDFS_DESCRIPTION)
+    email_receipts: StrictBool = Field(default=True, description=EMAIL_RECEIPTS_DESCRIPTION)
+    language: MailLanguage = Field(default="en", description=LANGUAGE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _pdfs_accepted(self) -> Self:
@@ -92,44 +100,3 @@ class ExamIn(_Window):
         if refusal is not None:
             raise ValueError(refusal)
         return self
-
-
-# The one field of an exam whose null is a value: not timed.
-_NULLABLE = frozenset({"duration_minutes"})
-
-
-class ExamChange(_Window):
-    """PATCH: only the fields given change; the window is checked as it will be. A field left out
-    is kept; a field given as null is a mistake (every one of them has a value), not a removal,
-    but for `duration_minutes`, whose null makes the exam untimed."""
-
-    title: Title | None = None
-    opens_at: Instant | None = None
-    due_at: Instant | None = None
-    cutoff_at: Instant | None = None
-    timezone: TimeZoneName | None = None
-    max_attempts: MaxAttempts | None = None
-    anonymous: StrictBool | None = None
-    duration_minutes: DurationMinutes | None = Field(default=None, description="Null: the exam is no longer timed.")
-    accepted_types: AcceptedTypes | None = Field(default=None, description="Applies to the forms issued after it.")
-    check_pdfs: StrictBool | None = Field(default=None, description=_CHECK_PDFS)
-    email_receipts: StrictBool | None = Field(default=None, description=_EMAIL_RECEIPTS)
-    language: MailLanguage | None = Field(default=None, description=_LANGUAGE)
-
-    @model_validator(mode="after")
-    def _pdfs_accepted(self) -> Self:
-        # What is given together is checked here; against the stored exam, by the use case.
-        if self.accepted_types is not None and self.check_pdfs is not None:
-            refusal = pdf_check_refusal(self.accepted_types, self.check_pdfs)
-            if refusal is not None:
-                raise ValueError(refusal)
-        return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, given: Any) -> Any:
-        if isinstance(given, dict):
-            nulls = sorted(name for name, value in given.items() if value is None and name not in _NULLABLE)
-            if nulls:
-                raise ValueError(f"{', '.join(nulls)} must not be null: leave a field out to keep it")
-        return given

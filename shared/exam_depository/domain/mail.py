@@ -1,7 +1,7 @@
 """Mail to students: a message's states and how SES's events move them, what a student's
 `email_state` shows, the idempotency keys that make a message one message ever, the limits on how
-often a student is mailed, and the facts each kind of message tells (filled by the sender's claim,
-rendered by `domain.messages`).
+often a student is mailed. The facts each kind of message tells are `domain.messages`'s, which
+renders them: only the sender loads them.
 
 Events arrive at least once and in any order (a `Delivery` before the sender's own `sent` is
 normal): a state only moves to a higher `RANK`, so every order and every repetition of a message's
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from exam_depository.domain.statuses import EmailState, MessageState, RejectionReason
+from exam_depository.domain.statuses import EmailState, MessageState
 
 # `skipped` is absent: it is final from the claim that sets it, and nothing moves to it.
 # adapters/db/messages.py generates its SQL's state lists from this mapping (a unit test holds them equal).
@@ -124,51 +124,3 @@ def suppressed_sentence(reason: Literal["bounce", "complaint"], since: datetime,
     what = "bounced" if reason == "bounce" else "was reported as spam"
     said = f": {detail}" if detail else ""
     return f"This address {what} on {since:%-d %b %Y at %H:%M} UTC{said}. Give another address."
-
-
-# What a message tells, as the sender's claim reads it from the database.
-@dataclass(frozen=True)
-class ExamFacts:
-    title: str
-    opens_at: datetime
-    due_at: datetime
-    cutoff_at: datetime
-    timezone: str
-    language: str
-
-
-@dataclass(frozen=True)
-class InvitationFacts:
-    exam: ExamFacts
-    first_name: str
-    last_name: str
-    upload_code: str
-
-
-@dataclass(frozen=True)
-class ReceiptFacts:
-    exam: ExamFacts
-    first_name: str
-    filename: str
-    size_bytes: int
-    sha256: str
-    submitted_at: datetime
-    late: bool
-    verification_code: str
-    receipt: str
-    attempt: int
-    max_attempts: int
-    replaces: tuple[str, datetime] | None  # the superseded file's name and when it was handed in
-
-
-@dataclass(frozen=True)
-class RejectionFacts:
-    exam: ExamFacts
-    first_name: str
-    filename: str
-    reason: RejectionReason
-    found: str | None
-    attempts_left: int
-
-
-MessageFacts = InvitationFacts | ReceiptFacts | RejectionFacts

@@ -23,7 +23,7 @@ from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 from exam_depository.domain import codes
-from exam_depository.domain.mail import InvitationFacts, MessageFacts, ReceiptFacts, RejectionFacts
+from exam_depository.domain.statuses import RejectionReason
 
 LANGUAGES = ("en", "de", "fr")
 FALLBACK_LANGUAGE = "en"
@@ -32,6 +32,55 @@ TEXT_WIDTH = 80
 RECEIPT_MEDIA_TYPE = "application/jose"
 
 Catalogues = Mapping[str, Mapping[str, str]]
+
+
+# What a message tells, as the sender's claim reads it from the database (apart from `domain.mail`,
+# which every function that records or mails loads: only the sender defines these).
+@dataclass(frozen=True)
+class ExamFacts:
+    title: str
+    opens_at: datetime
+    due_at: datetime
+    cutoff_at: datetime
+    timezone: str
+    language: str
+
+
+@dataclass(frozen=True)
+class InvitationFacts:
+    exam: ExamFacts
+    first_name: str
+    last_name: str
+    upload_code: str
+
+
+@dataclass(frozen=True)
+class ReceiptFacts:
+    exam: ExamFacts
+    first_name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    submitted_at: datetime
+    late: bool
+    verification_code: str
+    receipt: str
+    attempt: int
+    max_attempts: int
+    replaces: tuple[str, datetime] | None  # the superseded file's name and when it was handed in
+
+
+@dataclass(frozen=True)
+class RejectionFacts:
+    exam: ExamFacts
+    first_name: str
+    filename: str
+    reason: RejectionReason
+    found: str | None
+    attempts_left: int
+
+
+MessageFacts = InvitationFacts | ReceiptFacts | RejectionFacts
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # the routes' bodies, validated by create_exam's and update_e
     # exam's other functions do not load the inputs' nine models (about 2 ms of their cold start);
     # and the listing's page (loaded by list_exams' app.py)
     from exam_depository.domain import cursors
-    from exam_depository.domain.exam_inputs import ExamChange, ExamIn
+    from exam_depository.domain.exam_changes import ExamChange
+    from exam_depository.domain.exam_inputs import ExamIn
 
 MAX_PAGE = 100
 

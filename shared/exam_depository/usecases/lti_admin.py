@@ -20,9 +20,11 @@ from uuid import uuid4
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.lti
-import exam_depository.adapters.db.lti_admin  # noqa: F401
+import exam_depository.adapters.db.lti_admin
+import exam_depository.adapters.db.lti_sync  # noqa: F401
 from exam_depository.adapters import db
-from exam_depository.config import LtiSettings, load
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Action, Caller, Role, key_required, session_required
 from exam_depository.domain.audit import AuditAction, Event, member_actor
@@ -181,10 +183,10 @@ def _add_registration_owner(conn: db.Connection, exam: db.exams.ExamRow, registr
     return outcome
 
 
-def exam_lti(caller: Caller, exam_id: str) -> db.lti.ExamLtiState:
+def exam_lti(caller: Caller, exam_id: str) -> db.lti_sync.ExamLtiState:
     with db.statement() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.LTI_READ)
-        return db.lti.exam_lti_state(conn, exam.exam_pk)
+        return db.lti_sync.exam_lti_state(conn, exam.exam_pk)
 
 
 def offer_url(base: str, token: str) -> str:

@@ -17,10 +17,13 @@ from uuid import UUID
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.lti
-import exam_depository.adapters.db.lti_admin  # noqa: F401
+import exam_depository.adapters.db.lti_admin
+import exam_depository.adapters.db.lti_scores
+import exam_depository.adapters.db.lti_sync  # noqa: F401
 from exam_depository.adapters import db, queues
-from exam_depository.config import LtiSettings, load
-from exam_depository.domain import lti
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
+from exam_depository.domain import lti, lti_roster
 from exam_depository.domain.access import Action, Caller
 from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event, Json, member_actor
@@ -66,7 +69,7 @@ def send_scores(ids: Sequence[UUID], now: datetime | None = None) -> list[UUID]:
 
     now = now or datetime.now(UTC)
     with db.transaction() as conn:
-        claimed = db.lti.claim_scores(conn, list(ids), now)
+        claimed = db.lti_scores.claim_scores(conn, list(ids), now)
     retry: list[UUID] = []
     failed = 0
     connectors: dict[int, Any] = {}
@@ -97,7 +100,7 @@ def send_scores(ids: Sequence[UUID], now: datetime | None = None) -> list[UUID]:
             detail = "the gradebook column is gone" if status == 404 else f"{status}: {answer}"
             failed += 1
         with db.transaction() as conn:
-            db.lti.settle_score(conn, score.id, outcome, status, detail)
+            db.lti_scores.settle_score(conn, score.id, outcome, status, detail)
             if outcome in ("sent", "failed"):
                 action = AuditAction.LTI_SCORE_SENT if outcome == "sent" else AuditAction.LTI_SCORE_FAILED
                 db.audit.append(conn, score.owner.exam_pk, [_score_event(score.owner, action, status)])
@@ -124,10 +127,10 @@ def _put(ags: Any, grade: Any, refused: type[Exception], token_url: str) -> tupl
 
 def _release(score_id: UUID, detail: str) -> None:
     with db.transaction() as conn:
-        db.lti.release_scores(conn, [score_id], detail)
+        db.lti_scores.release_scores(conn, [score_id], detail)
 
 
-def _score_event(owner: db.lti.ScoreOwner, action: AuditAction, status: int | None) -> Event:
+def _score_event(owner: db.lti_scores.ScoreOwner, action: AuditAction, status: int | None) -> Event:
     after: dict[str, Json] = {"platform": owner.platform, "lti_user": owner.lti_user, "status": status}
     return Event(SYSTEM, action, f"student:{owner.pseudonym}", after=after, subjects=(owner.pseudonym,))
 
@@ -137,12 +140,12 @@ def _score_event(owner: db.lti.ScoreOwner, action: AuditAction, status: int | No
 
 def members_of(
     fetch_page: Callable[[str], tuple[Sequence[Mapping[str, Any]], str | None]], url: str
-) -> list[lti.Member]:
+) -> list[lti_roster.Member]:
     """The course's members, page after page (`rel="next"`), within MAX_PAGES and MAX_MEMBERS. A
     name or address that is no storable string counts as not sent (`lti.platform_text`: the entry
     gets a made-up name); a member whose user id nothing can store (or longer than SUB_MAX) is left
     out."""
-    members: list[lti.Member] = []
+    members: list[lti_roster.Member] = []
     next_url: str | None = url
     pages = 0
     while next_url is not None:
@@ -152,7 +155,7 @@ def members_of(
         page, next_url = fetch_page(next_url)
         for m in page:
             members.append(
-                lti.Member(
+                lti_roster.Member(
                     sub=str(m.get("user_id", "")),
                     roles=tuple(str(role) for role in m.get("roles", ())),
                     status=str(m.get("status", "Active")),
@@ -194,7 +197,7 @@ def sync_link(link_id: UUID, trigger: Literal["console", "schedule"], actor: Act
     started = datetime.now(UTC)
     with db.transaction() as conn:
         target = db.lti_admin.sync_target(conn, link_id)
-        sync_id = db.lti.begin_sync(conn, link_id, trigger)
+        sync_id = db.lti_sync.begin_sync(conn, link_id, trigger)
         registration = db.lti_admin.registration_by_pk(conn, target.registration_pk)
     report: dict[str, object] = {
         "sync_id": str(sync_id),
@@ -248,7 +251,7 @@ def _sync_failed(sync_id: UUID, link_id: UUID, report: dict[str, object], detail
     """The sync ended as failed, saying why: its row finished, logged and LtiSyncFailed counted."""
     report.update({"status": "failed", "detail": detail, "finished_at": rfc3339(datetime.now(UTC))})
     with db.transaction() as conn:
-        db.lti.end_sync(conn, sync_id, report, detail)
+        db.lti_sync.end_sync(conn, sync_id, report, detail)
     logger.warning("lti.sync failed", extra={"link": str(link_id), "detail": detail})
     metrics.add_metric(name="LtiSyncFailed", unit=MetricUnit.Count, value=1)  # LtiSyncFailedAlarm
     return report
@@ -259,7 +262,7 @@ def _apply_members(
     link_id: UUID,
     sync_id: UUID,
     where: tuple[int, str | None, str],
-    members: Sequence[lti.Member],
+    members: Sequence[lti_roster.Member],
     report: dict[str, object],
     actor: Actor,
 ) -> dict[str, object]:
@@ -268,10 +271,10 @@ def _apply_members(
     exam_pk, course, issuer = where
     now = datetime.now(UTC)
     with db.transaction() as conn:
-        diff = lti.roster_diff(members, db.lti.current_learners(conn, link_id))
+        diff = lti_roster.roster_diff(members, db.lti_sync.current_learners(conn, link_id))
         wanted = {m.sub: m.email for m in (*diff.add, *(member for _, member in diff.update))}
         emails = {sub: email_of(raw) for sub, raw in wanted.items()}
-        applied = db.lti.apply_sync(conn, link_id, diff, emails, now)
+        applied = db.lti_sync.apply_sync(conn, link_id, diff, emails, now)
         report.update(
             {
                 "status": "done",
@@ -310,7 +313,7 @@ def _apply_members(
                 )
             ],
         )
-        db.lti.end_sync(conn, sync_id, report, None)
+        db.lti_sync.end_sync(conn, sync_id, report, None)
     return report
 
 
@@ -318,7 +321,7 @@ def sync_exam(caller: Caller, exam_id: str) -> list[dict[str, object]]:
     """Every link of the exam with a class list, synced now, one after another (the route's)."""
     with db.statement() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.LTI_SYNC)
-        links = [link.link_id for link in db.lti.exam_lti_state(conn, exam.exam_pk).links if link.roster_service]
+        links = [link.link_id for link in db.lti_sync.exam_lti_state(conn, exam.exam_pk).links if link.roster_service]
     if not links:
         raise NoRosterService(
             "Launch the tool once from the course as a teacher: the platform has not told us where its class list is."
@@ -336,12 +339,12 @@ def tick(now: datetime | None = None) -> dict[str, int]:
     now = now or datetime.now(UTC)
     settings = load(LtiSettings)
     with db.transaction() as conn:
-        swept = db.lti.sweep_scores(conn, now, SWEEP_GRACE)
+        swept = db.lti_scores.sweep_scores(conn, now, SWEEP_GRACE)
         for owner in swept.failed:
             db.audit.append(conn, owner.exam_pk, [_score_event(owner, AuditAction.LTI_SCORE_FAILED, None)])
         purged = db.lti.purge_expired(conn, now)
-        due = db.lti.links_due(conn, now - timedelta(hours=settings.roster_sync_hours), SYNCS_PER_TICK)
-        unsettled = db.lti.unsettled_scores(conn, now - UNSETTLED_AFTER)
+        due = db.lti_sync.links_due(conn, now - timedelta(hours=settings.roster_sync_hours), SYNCS_PER_TICK)
+        unsettled = db.lti_scores.unsettled_scores(conn, now - UNSETTLED_AFTER)
     # The alarms: scores given up now, and scores still unsent half an hour after their recording.
     if swept.failed:
         metrics.add_metric(name="LtiScoresFailed", unit=MetricUnit.Count, value=len(swept.failed))

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from exam_depository.adapters import db, lms_http, lti_tool, sessions
-from exam_depository.config import LtiSettings, load
+from exam_depository.adapters.lti_settings import LtiSettings
+from exam_depository.config import load
 from exam_depository.domain import lti
 from exam_depository.domain.access import Role
 from exam_depository.domain.audit import Actor, AuditAction, Event
@@ -136,7 +137,7 @@ def login(event: Mapping[str, Any], now: datetime) -> Answer:
             storage_target = None  # a window of its own: first-party cookies
         db.lti_launch.insert_login(
             conn,
-            db.lti.LoginRow(
+            db.lti_launch.LoginRow(
                 state_sha256=lti_tool.sha256_hex(made.state),
                 registration_id=registration.id,
                 nonce=made.nonce,
@@ -210,7 +211,7 @@ def is_confirmation(event: Mapping[str, Any]) -> bool:
     return headers.get(CONFIRM_HEADER) == "platform-state" and fetch_site in {None, "same-origin"}
 
 
-def bound_to_browser(request: lti_tool.EventRequest, login_row: db.lti.LoginRow, state: str) -> bool | Page:
+def bound_to_browser(request: lti_tool.EventRequest, login_row: db.lti_launch.LoginRow, state: str) -> bool | Page:
     """Check 3: the state came back to the browser the login started in — by its cookie, or, when
     the platform keeps it (its postMessage storage), by the value the confirm page read there and
     sent in its own request (`is_confirmation`). A posted `platform_state` is never taken from the
@@ -322,7 +323,7 @@ def land(
 
 
 def _session(
-    teacher: db.lti.TeacherIdentity,
+    teacher: db.lti_launch.TeacherIdentity,
     registration: db.lti.RegistrationRow,
     facts: lti.LaunchFacts,
     name: str,
@@ -359,7 +360,7 @@ def _student_lands(
     """The learner's roster entry (made the first time), a one-time ticket, the upload page."""
     email, address = _email(facts.email)
     db.lti_launch.learn_link(conn, linked.facts.link_id, facts)
-    learner = db.lti.learner_for_launch(
+    learner = db.lti_launch.learner_for_launch(
         conn, linked.exam_pk, linked.facts.link_id, facts, email=email, email_address=address, now=now
     )
     actor = Actor(f"student:{learner.pseudonym}", None, request_id)

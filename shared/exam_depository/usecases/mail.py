@@ -21,7 +21,9 @@ from uuid import UUID
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
 import exam_depository.adapters.db.messages
-import exam_depository.adapters.db.students  # noqa: F401
+import exam_depository.adapters.db.student_mail
+import exam_depository.adapters.db.students
+import exam_depository.adapters.db.suppressions  # noqa: F401
 from exam_depository.adapters import db, queues
 from exam_depository.config import MailSettings, load
 from exam_depository.domain.access import Action, Caller
@@ -68,7 +70,7 @@ def send_codes(caller: Caller, exam_id: str, request: SendCodesIn) -> SentCodes:
             raise SendingTooOften(
                 f"Codes were sent a moment ago: wait {wait_s} seconds before sending again.", retry_after_s=wait_s
             )
-        students = db.students.mail_targets(conn, exam.exam_pk, request.nicknames)
+        students = db.student_mail.mail_targets(conn, exam.exam_pk, request.nicknames)
         if request.nicknames is not None:
             found = {student.nickname.lower() for student in students}
             unknown = [nickname for nickname in request.nicknames if nickname.lower() not in found]
@@ -129,10 +131,10 @@ def change_email(caller: Caller, exam_id: str, nickname: str, change: EmailChang
     with db.transaction() as conn:
         exam = db.exams.exam_of(conn, caller.api_key_id, exam_id, action=Action.STUDENT_ADD)
         if change.email is not None:
-            suppressed = db.messages.suppression(conn, normalized_address(change.email))
+            suppressed = db.suppressions.suppression(conn, normalized_address(change.email))
             if suppressed is not None:
                 raise AddressSuppressed(suppressed_sentence(suppressed.reason, suppressed.since, suppressed.detail))
-        changed = db.students.change_email(conn, exam.exam_pk, nickname, change.email)
+        changed = db.student_mail.change_email(conn, exam.exam_pk, nickname, change.email)
         if changed is None:
             raise NotFound(NO_STUDENT)
         if changed.changed:

@@ -9,8 +9,8 @@ from typing import Any
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 import exam_depository.adapters.db.audit
 import exam_depository.adapters.db.exams
-import exam_depository.adapters.db.messages
-import exam_depository.adapters.db.ownership  # noqa: F401
+import exam_depository.adapters.db.ownership
+import exam_depository.adapters.db.suppressions  # noqa: F401
 from exam_depository.adapters import db, deployment
 from exam_depository.domain.addresses import normalized_address
 from exam_depository.domain.audit import Actor, AuditAction, Event
@@ -49,7 +49,7 @@ def unsuppress(address: str) -> bool:
     docs/OPERATIONS.md, Mail); False when it was not suppressed. ValueError for a text that is no
     address mail could go to."""
     with db.transaction() as conn:
-        return db.messages.lift_suppression(conn, normalized_address(address))
+        return db.suppressions.lift_suppression(conn, normalized_address(address))
 
 
 def migrate() -> list[str]:

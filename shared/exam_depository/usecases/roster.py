@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 # The aggregates named below as db.*, loaded at init: the db package loads each on demand.
 # `db.extensions`, `db.attempts`, `db.student_pages`, `db.student_details`, `db.student_deletion`
-# and `db.messages` are the exceptions: the functions that change extensions or extra time, list
+# and `db.suppressions` are the exceptions: the functions that change extensions or extra time, list
 # the roster, show a student, delete one or add students (whose addresses are checked against the
 # suppressed ones) import theirs in their app.py (loaded at their init), and the roster's other
 # functions never load them.
@@ -55,7 +55,7 @@ def create_student(caller: Caller, exam_id: str, new: StudentIn) -> db.students.
             from exam_depository.domain.addresses import normalized_address
             from exam_depository.domain.mail import suppressed_sentence
 
-            suppressed = db.messages.suppression(conn, normalized_address(new.email))
+            suppressed = db.suppressions.suppression(conn, normalized_address(new.email))
             if suppressed is not None:
                 raise AddressSuppressed(suppressed_sentence(suppressed.reason, suppressed.since, suppressed.detail))
         (row,) = _inserted(conn, exam.exam_pk, [new])
@@ -140,7 +140,7 @@ def _refuse_suppressed(conn: db.Connection, rows: Sequence[RosterRow], addresses
     examiner gives another address or none, and no student waits on a dead one."""
     from exam_depository.domain.mail import suppressed_sentence
 
-    dead = db.messages.suppressions(conn, addresses.values())
+    dead = db.suppressions.suppressions(conn, addresses.values())
     refused: list[dict[str, object]] = []
     for row in rows:
         why = dead.get(addresses[row.student.email]) if row.student.email is not None else None

@@ -1,18 +1,19 @@
 """PostgreSQL. `transactions` holds the one connection of this execution environment and its units
-of work; each other module holds the statements of one aggregate, each beside the row type it
-fills and the docstring that explains its locking: `exams` (examiners and exams), `exam_counts` (an exam
-with its counts, as the exam routes answer it), `attempts`
-(the attempts its students used), `exam_deletion` (what an exam's deletion locks, counts and
-deletes), `ownership` (an ownerless exam given an owner, a rotated key), `members` (an exam's
-members and invitations), `students` (rosters), `student_pages` (a roster's page), `student_details` (a
-student with their files),
-`student_deletion` (a student's), `extensions` (a student's extension and extra time), `forms`
-(a student's upload forms), `uploads` (the submissions recorded from them),
-`verifications` (what a verification code stands for), `receipts`, `exports`, `papers` (an exam's
-question paper), `audit` (each exam's hash chain of events), `scans` (the malware scans' results
-and the state they give a submission), `messages` (the mail ledger: each message to a student and
-what SES said of it), `sending` (the sender's claim, pace and sweep on that ledger), `lti` (LTI
-1.3's rows: roster entries from a course, the exam's links and syncs, the gradebook's outbox),
+of work; each other module holds the statements of one aggregate, each beside the row type it fills
+and the docstring that explains its locking: `exams` (examiners and exams), `exam_counts` (an exam
+with its counts, as the exam routes answer it), `attempts` (the attempts its students used),
+`exam_deletion` (what an exam's deletion locks, counts and deletes), `ownership` (an ownerless exam
+given an owner, a rotated key), `members` (an exam's members and invitations), `students` (rosters),
+`student_pages` (a roster's page), `student_details` (a student with their files), `student_mail` (a
+send-codes' students, an address changed), `student_deletion` (a student's), `extensions` (a
+student's extension and extra time), `forms` (a student's upload forms), `uploads` (the submissions
+recorded from them), `verifications` (what a verification code stands for), `receipts`, `exports`,
+`papers` (an exam's question paper), `audit` (each exam's hash chain of events), `scans` (the
+malware scans' results and the state they give a submission), `messages` (the mail ledger: each
+message to a student and what SES said of it), `suppressions` (the addresses not to mail again),
+`sending` (the sender's claim, pace and sweep on that ledger), `lti` (LTI 1.3's rows: roster entries
+from a course, the scores the recorder queues for the gradebook), `lti_sync` (the exam's links to
+courses and their syncs), `lti_scores` (the worker's claim and settling of those scores),
 `lti_launch` (the login's and launch's statements), `lti_admin` (registrations, offers, deep links);
 `submissions` holds a submission as the others' statements inline it, and `windows` a student's
 personal window as they compute it (the rule of `domain.rules`, in SQL). `schema` applies the
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
         lti,
         lti_admin,
         lti_launch,
+        lti_scores,
+        lti_sync,
         members,
         messages,
         ownership,
@@ -70,8 +73,10 @@ if TYPE_CHECKING:
         sending,
         student_deletion,
         student_details,
+        student_mail,
         student_pages,
         students,
+        suppressions,
         uploads,
         verifications,
     )
@@ -89,6 +94,8 @@ _AGGREGATES = frozenset(
         "lti",
         "lti_admin",
         "lti_launch",
+        "lti_scores",
+        "lti_sync",
         "members",
         "ownership",
         "papers",
@@ -96,10 +103,12 @@ _AGGREGATES = frozenset(
         "scans",
         "student_deletion",
         "student_details",
+        "student_mail",
         "student_pages",
         "messages",
         "sending",
         "students",
+        "suppressions",
         "uploads",
         "verifications",
     }
@@ -129,6 +138,8 @@ __all__ = [
     "lti",
     "lti_admin",
     "lti_launch",
+    "lti_scores",
+    "lti_sync",
     "members",
     "messages",
     "ownership",
@@ -141,8 +152,10 @@ __all__ = [
     "statement",
     "student_deletion",
     "student_details",
+    "student_mail",
     "student_pages",
     "students",
+    "suppressions",
     "transaction",
     "uploads",
     "verifications",

@@ -1,7 +1,8 @@
 """The LTI login's and launch's statements: the platform a login names, the login's one use (its
 nonce used once, and only by the launch that carries it), the link a launch names, what a launch
 learns of the course (the gradebook column, the class list), a teacher's examiner identity and
-membership, the learner's one-time ticket, a deep-linking request waiting for the teacher's choice.
+membership, the learner's roster entry (made as a sync makes them: `lti`'s), the learner's one-time
+ticket, a deep-linking request waiting for the teacher's choice.
 
 The login's row is used by `use_login`, one UPDATE that matches one row or none: two launches with
 the same state and nonce (a replay, a double submit) cannot both pass."""
@@ -11,14 +12,66 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 import psycopg
 
-from exam_depository.adapters.db.lti import DeepLinkRow, LoginRow, MemberChange, RegistrationRow, TeacherIdentity
+from exam_depository.adapters.db import lti
+from exam_depository.adapters.db.lti import DeepLinkRow, RegistrationRow
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.access import Role
 from exam_depository.domain.lti import LaunchFacts, LinkFacts, names_for
+
+
+@dataclass(frozen=True)
+class LoginRow:
+    """An OIDC login the tool started: the state's SHA-256, the nonce asked for, where the browser
+    keeps the state."""
+
+    state_sha256: str
+    registration_id: int
+    nonce: str
+    deployment_hint: str | None
+    target_link_uri: str
+    storage: Literal["cookie", "platform"]
+    storage_target: str | None
+    storage_origin: str | None
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TeacherIdentity:
+    """A teacher's examiner identity: `caller_key` ('lti:' + public_id) is the key id every
+    examiner statement finds them by."""
+
+    lti_user_id: int
+    examiner_id: int
+    caller_key: str
+    public_id: UUID
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What a launch did to a teacher's membership of the link's exam."""
+
+    member_id: UUID  # the teacher's public id, as the members list and the audit log name them
+    role: str  # their role now
+    joined: bool  # they were no member before
+    raised: bool  # they were, with a lesser role
+
+
+@dataclass(frozen=True)
+class LearnerOutcome:
+    """The roster entry a learner's launch found or made."""
+
+    student_id: int
+    nickname: str
+    pseudonym: str
+    created: bool
+    rejoined: bool  # they had left the course and came back
+
 
 _REGISTRATION = """SELECT r.id, r.public_id, r.owner_id, r.issuer, r.client_id, r.auth_login_url, r.auth_token_url,
        r.auth_audience, r.key_set_url, r.how, r.platform_name, r.product_family_code, r.scopes, r.active,
@@ -274,3 +327,54 @@ def insert_deep_link(conn: Connection, request: DeepLinkRow) -> None:
             request.expires_at,
         ),
     )
+
+
+def learner_for_launch(
+    conn: Connection,
+    exam_pk: int,
+    link_id: UUID,
+    facts: LaunchFacts,
+    *,
+    email: str | None,
+    email_address: str | None,
+    now: datetime,
+) -> LearnerOutcome:
+    """The learner's roster entry in the link's exam, found or made, under the exam's row lock:
+    found, it takes the platform's names and address, rejoins if it had left and belongs to this
+    link from now on (a student who changed section: their hand-ins are scored to this course's
+    column); made, it gets names by `names_for`, a free nickname, an upload code and a pseudonym.
+    `email` is the address as the platform sent it and `email_address` as mail goes to it, or None
+    (refused or none)."""
+    lti_user_id = lti.lti_user(conn, facts.registration_id, facts.sub, now)
+    lti.lock_exam(conn, exam_pk)
+    first, last = names_for(facts.given_name, facts.family_name, facts.name, facts.sub)
+    found = conn.execute(
+        """SELECT l.student_id, s.nickname, s.pseudonym, l.left_at IS NOT NULL AS left, l.link_id <> %s AS elsewhere
+             FROM lti_learner l JOIN student s ON s.id = l.student_id
+            WHERE l.exam_pk = %s AND l.lti_user_id = %s""",
+        (link_id, exam_pk, lti_user_id),
+    ).fetchone()
+    if found is not None:
+        lti.follow_platform(conn, found["student_id"], first, last, email=email, email_address=email_address)
+        if found["left"] or found["elsewhere"]:
+            conn.execute(
+                "UPDATE lti_learner SET left_at = NULL, link_id = %s WHERE student_id = %s",
+                (link_id, found["student_id"]),
+            )
+        return LearnerOutcome(found["student_id"], found["nickname"], found["pseudonym"], False, found["left"])
+    student_id, nickname, pseudonym = lti.new_student(
+        conn,
+        exam_pk,
+        first=first,
+        last=last,
+        email=email,
+        email_address=email_address,
+        sub=facts.sub,
+        taken=lti.taken_nicknames(conn, exam_pk),
+    )
+    conn.execute(
+        """INSERT INTO lti_learner (student_id, exam_pk, lti_user_id, link_id, joined_via)
+           VALUES (%s, %s, %s, %s, 'launch')""",
+        (student_id, exam_pk, lti_user_id, link_id),
+    )
+    return LearnerOutcome(student_id, nickname, pseudonym, True, False)

@@ -1,6 +1,7 @@
 """The mail ledger: each message to a student recorded before anything is sent (queued by the
-send-codes route and by the recorder, in their transactions), what SES's events say of it, the
-addresses that must not be mailed again, and a student's messages as their view lists them.
+send-codes route and by the recorder, in their transactions) and what SES's events say of it (a
+bounce or a complaint suppresses the address: `suppressions` keeps those, apart so that adding a
+student, which checks them, loads none of the mail's rules).
 
 A message's idempotency key is unique: a replayed notification or a repeated request inserts
 nothing. Every statement that moves a message's state moves its student's `email_state` too, by
@@ -9,7 +10,6 @@ nothing. Every statement that moves a message's state moves its student's `email
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID, uuid4
 
+from exam_depository.adapters.db.suppressions import address_key
 from exam_depository.adapters.db.transactions import Connection, rows_of
 from exam_depository.domain.mail import (
     RANK,
@@ -70,18 +71,12 @@ class UploadNotice:
     kind: Literal["receipt", "rejection"]
 
 
-def address_key(address: str) -> str:
-    """How a suppressed address is kept: the SHA-256 of its normalized form, as the SQL's
-    `encode(sha256(convert_to(email_address, 'UTF8')), 'hex')`."""
-    return hashlib.sha256(address.encode("utf-8")).hexdigest()
-
-
 def states_below(state: MessageState) -> list[MessageState]:
     """The states from which `state` is an advance (the SQL's lists, generated from `RANK`)."""
     return [old for old, rank in RANK.items() if rank < RANK[state]]
 
 
-# The SQL of an address's key (`address`, an expression), as `address_key` computes it.
+# The SQL of an address's key (`address`, an expression), as `suppressions.address_key` computes it.
 _ADDRESS_KEY = "encode(sha256(convert_to({address}, 'UTF8')), 'hex')"
 
 
@@ -225,30 +220,6 @@ def enqueued(conn: Connection, ids: list[UUID]) -> None:
     conn.execute("UPDATE message SET enqueued_at = now() WHERE id = ANY(%s)", (ids,))
 
 
-@dataclass(frozen=True)
-class Suppression:
-    reason: Literal["bounce", "complaint"]
-    since: datetime
-    detail: str | None  # SES's diagnostic, the address cut out
-
-
-def suppression(conn: Connection, address: str) -> Suppression | None:
-    """Why nothing is sent to this (normalized) address, or None when it may be mailed."""
-    return suppressions(conn, [address]).get(address)
-
-
-def suppressions(conn: Connection, addresses: Iterable[str]) -> dict[str, Suppression]:
-    """Why nothing is sent to each of these (normalized) addresses that may not be mailed."""
-    by_key = {address_key(address): address for address in addresses}
-    if not by_key:
-        return {}
-    rows = conn.execute(
-        "SELECT address_sha256, reason, since, detail FROM suppressed_address WHERE address_sha256 = ANY(%s)",
-        (list(by_key),),
-    ).fetchall()
-    return {by_key[row.pop("address_sha256")]: Suppression(**row) for row in rows}
-
-
 ADDRESS_CHANGED = "address changed"
 
 
@@ -325,10 +296,3 @@ def apply_event(conn: Connection, event: MailEvent) -> Applied:
             {"sticky": sticky, "address": address},
         )
     return Applied(matched=True, state=message_state, suppressed=reason is not None)
-
-
-def lift_suppression(conn: Connection, address: str) -> bool:
-    """Mail may go to this (normalized) address again: ops' act, after the address's owner fixed
-    what bounced. False when it was not suppressed."""
-    lifted = conn.execute("DELETE FROM suppressed_address WHERE address_sha256 = %s", (address_key(address),))
-    return lifted.rowcount > 0

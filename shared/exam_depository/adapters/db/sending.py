@@ -22,14 +22,8 @@ from uuid import UUID, uuid4
 from exam_depository.adapters.db import windows
 from exam_depository.adapters.db.messages import STUDENT_FOLLOWS, states_below
 from exam_depository.adapters.db.transactions import Connection, rows_of
-from exam_depository.domain.mail import (
-    MAX_ATTEMPTS,
-    ExamFacts,
-    InvitationFacts,
-    MessageFacts,
-    ReceiptFacts,
-    RejectionFacts,
-)
+from exam_depository.domain.mail import MAX_ATTEMPTS
+from exam_depository.domain.messages import ExamFacts, InvitationFacts, MessageFacts, ReceiptFacts, RejectionFacts
 from exam_depository.domain.statuses import MessageKind
 
 DETAIL_LIMIT = 500

@@ -20,11 +20,11 @@ EMAIL_SHARED = """EXISTS (SELECT FROM student o
 # The student `s` was made or matched from a course of an LMS, and when the course stopped listing them.
 FROM_LMS = "EXISTS (SELECT FROM lti_learner l WHERE l.student_id = s.id)"
 LEFT_COURSE_AT = "(SELECT l.left_at FROM lti_learner l WHERE l.student_id = s.id)"
-_STUDENT_COLUMNS = f"""s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
+STUDENT_COLUMNS = f"""s.id, s.nickname, s.first_name, s.last_name, s.email, s.upload_code, s.created_at,
     s.extension_due_at, s.extension_cutoff_at, s.extra_attempts, s.pseudonym, s.started_at, s.extra_time_percent,
     s.extra_time_minutes, s.email_state, s.email_state_at, {EMAIL_SHARED} AS email_shared,
     {FROM_LMS} AS from_lms, {LEFT_COURSE_AT} AS left_course_at"""
-SUMMARY_COLUMNS = f"""{_STUDENT_COLUMNS},
+SUMMARY_COLUMNS = f"""{STUDENT_COLUMNS},
     (SELECT count(*) FROM submission c WHERE c.student_id = s.id) AS attempts_used,
     CASE WHEN latest.id IS NULL THEN NULL ELSE {SUBMISSION_JSON.format(t="latest")} END AS current"""
 _UNIQUE_MESSAGES = {
@@ -85,9 +85,9 @@ def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list
                                               upload_code, pseudonym)
                     VALUES (%(exam_id)s, %(nickname)s, %(first_name)s, %(last_name)s, %(email)s, %(email_address)s,
                             %(upload_code)s, %(pseudonym)s)
-                    RETURNING {_STUDENT_COLUMNS}""",
+                    RETURNING {STUDENT_COLUMNS}""",
                 [
-                    {**student, "exam_id": exam_pk, "email_address": _address_of(student.get("email"))}
+                    {**student, "exam_id": exam_pk, "email_address": address_of(student.get("email"))}
                     for student in students
                 ],
                 returning=True,
@@ -107,7 +107,8 @@ def insert_students(conn: Connection, exam_pk: int, students: list[Row]) -> list
         raise Conflict(message) from exc
 
 
-def _address_of(email: str | None) -> str | None:
+def address_of(email: str | None) -> str | None:
+    """The address as mail goes to it (normalized), or None for none."""
     return None if email is None else normalized_address(email)
 
 
@@ -116,7 +117,7 @@ def students_by_nicknames_or_emails(
 ) -> list[StudentRow]:
     with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
         return cur.execute(
-            f"""SELECT {_STUDENT_COLUMNS} FROM student s
+            f"""SELECT {STUDENT_COLUMNS} FROM student s
                 WHERE s.exam_id = %s AND (lower(s.nickname) = ANY(%s) OR lower(s.email) = ANY(%s))""",
             (exam_pk, [n.lower() for n in nicknames], [e.lower() for e in emails]),
         ).fetchall()
@@ -134,7 +135,7 @@ def student_summaries(conn: Connection, exam_pk: int, nicknames: list[str]) -> l
 def roster(conn: Connection, exam_pk: int) -> list[StudentRow]:
     with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
         return cur.execute(
-            f"SELECT {_STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_pk,)
+            f"SELECT {STUDENT_COLUMNS} FROM student s WHERE s.exam_id = %s ORDER BY s.id", (exam_pk,)
         ).fetchall()
 
 
@@ -145,62 +146,9 @@ def replace_upload_code(conn: Connection, exam_pk: int, nickname: str, upload_co
         return cur.execute(
             f"""UPDATE student AS s SET upload_code = %s
                 WHERE s.exam_id = %s AND lower(s.nickname) = lower(%s)
-                RETURNING {_STUDENT_COLUMNS}""",
+                RETURNING {STUDENT_COLUMNS}""",
             (upload_code, exam_pk, nickname),
         ).fetchone()
-
-
-@dataclass(frozen=True)
-class MailTarget:
-    id: int
-    nickname: str
-    pseudonym: str
-
-
-def mail_targets(conn: Connection, exam_pk: int, nicknames: list[str] | None) -> list[MailTarget]:
-    """The exam's students (those with these nicknames, if given) whom a send-codes is about."""
-    with conn.cursor(row_factory=rows_of(MailTarget)) as cur:
-        return cur.execute(
-            """SELECT id, nickname, pseudonym FROM student
-                WHERE exam_id = %(exam_pk)s AND (%(every)s OR lower(nickname) = ANY(%(nicknames)s)) ORDER BY id""",
-            {"exam_pk": exam_pk, "every": nicknames is None, "nicknames": [n.lower() for n in nicknames or []]},
-        ).fetchall()
-
-
-@dataclass(frozen=True)
-class EmailChanged:
-    student: StudentRow
-    before: str | None  # the address as mail went to it before (normalized)
-    changed: bool  # False: the same address (normalized) was given again, and nothing changed
-
-
-def change_email(conn: Connection, exam_pk: int, nickname: str, email: str | None) -> EmailChanged | None:
-    """Give the student of the exam (by nickname) this address (None: none), as written and as
-    mail goes to it, under the student's row lock. The same address given again (once normalized)
-    changes nothing. Another one: what their messages said of the old one no longer shows (their
-    state is reset); their messages and the invitations counted stay, so the limits per student
-    hold across changes. None when the exam has no such student."""
-    address = _address_of(email)
-    found = conn.execute(
-        f"""SELECT {_STUDENT_COLUMNS}, s.email_address AS before FROM student s
-             WHERE s.id = (SELECT id FROM student WHERE exam_id = %s AND lower(nickname) = lower(%s) FOR UPDATE)""",
-        (exam_pk, nickname),
-    ).fetchone()
-    if found is None:
-        return None
-    before = found.pop("before")
-    if before == address and (email is None) == (found["email"] is None):
-        return EmailChanged(StudentRow(**found), before, changed=False)
-    with conn.cursor(row_factory=rows_of(StudentRow)) as cur:
-        changed = cur.execute(
-            f"""UPDATE student AS s
-                   SET email = %s, email_address = %s, email_state = NULL, email_state_at = NULL, last_message_id = NULL
-                 WHERE s.id = %s
-             RETURNING {_STUDENT_COLUMNS}""",
-            (email, address, found["id"]),
-        ).fetchone()
-    assert changed is not None  # locked above
-    return EmailChanged(changed, before, changed=True)
 
 
 def nicknames_of(conn: Connection, exam_pk: int, nicknames: list[str]) -> set[str]:

@@ -1,6 +1,6 @@
-"""What the LTI routes answer: the tool's key set and a learner's ticket (the tool), registrations,
-the dynamic-registration offer, a deep-linking response, an exam's courses and its roster syncs
-(the examiners' LTI routes)."""
+"""What the examiners' LTI routes answer: registrations, the dynamic-registration offer, a
+deep-linking response, an exam's courses and its roster syncs. The tool's open routes answer with
+`lti_tool`'s models, so that the tool's function defines none of these."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import, a fifth of the models'
@@ -13,14 +13,6 @@ from uuid import UUID
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
-
-
-class ToolJwks(ApiModel):
-    keys: list[dict[str, str]] = Field(description="The tool's public keys (RS256), the signing one first.")
-
-
-class TicketRedeemed(ApiModel):
-    upload_code: str = Field(description="The learner's upload code, for this page's calls only.")
 
 
 class ToolUrls(ApiModel):

@@ -1,4 +1,6 @@
-"""An examiner's roster: students, their extensions and accommodations, their clocks, imports."""
+"""An examiner's roster: a student as the routes that add or change one answer. A student with their
+clock, extension and hand-ins is `student_summaries`', with their files and messages
+`student_details`': the functions that answer a student alone define neither."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import (about a fifth of the time).
@@ -8,15 +10,7 @@ from datetime import datetime
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
-from exam_depository.api.models.submissions import Submission
-from exam_depository.domain.statuses import EmailState, MessageKind, MessageState
-
-
-class Extension(ApiModel):
-    due_at: datetime
-    cutoff_at: datetime
-    extra_attempts: int
-
+from exam_depository.domain.statuses import EmailState
 
 # What a member's role does not see is null (`disclosure.disclosure`): a grader of an anonymous exam
 # sees the pseudonym only, an invigilator no code and no pseudonym.
@@ -53,52 +47,3 @@ class Student(ApiModel):
         description="When the LMS's course stopped listing them (null: listed, or not from an LMS). They keep their "
         "files and may still hand in; launching again or a later sync lists them again."
     )
-
-
-class StudentSummary(Student):
-    attempts_used: int
-    attempts_left: int
-    max_attempts: int = Field(description="The exam's, plus what an extension grants.")
-    due_at: datetime = Field(
-        description="This student's own: the exam's, or a later one of an extension; in a timed exam, once they "
-        "started, their start plus time_allowed_seconds, never later than that."
-    )
-    cutoff_at: datetime = Field(
-        description="This student's own: late uploads until then. Once started in a timed exam, their due time "
-        "plus the exam's late period, never later than the exam's (or extension's) cut-off."
-    )
-    extension: Extension | None
-    started_at: datetime | None = Field(description="When they started their clock (a timed exam), on the server's.")
-    extra_time_percent: int = Field(description="Their accommodation: extra time, in percent of the duration.")
-    extra_time_minutes: int = Field(description="Their accommodation: extra minutes, after the percentage.")
-    time_allowed_seconds: int | None = Field(
-        description="The exam's duration with their extra time (null: the exam is not timed)."
-    )
-    current: Submission | None
-
-
-class Message(ApiModel):
-    """One email to the student."""
-
-    kind: MessageKind = Field(description="invitation (their upload code), receipt, or rejection (of an upload).")
-    state: MessageState = Field(
-        description="queued, sending, sent, delivered, bounced, complained, failed, or skipped (never sent: the "
-        "address was suppressed, or the examiner changed it, before it was sent)."
-    )
-    queued_at: datetime
-    sent_at: datetime | None = Field(description="When SES accepted it.")
-    event_at: datetime | None = Field(description="When the latest of SES's events about it happened.")
-    detail: str | None = Field(description="Why it bounced, failed or was skipped, in SES's words.")
-
-
-class StudentDetail(StudentSummary):
-    submissions: list[Submission]
-    messages: list[Message] | None = Field(
-        description="Their newest emails (up to 20), newest first. Null when your role does not see the student's"
-        " names (a message's detail may quote the address)."
-    )
-
-
-class StudentPage(ApiModel):
-    items: list[StudentSummary]
-    next_cursor: str | None

@@ -1,6 +1,6 @@
-"""What a roster's CSV import answers: the students created and those already there, the students
-extended, the students given extra time. Apart from `roster` so that the roster's other functions
-do not define them."""
+"""What a roster's CSV import answers: the students created and those already there (the students
+extended or given extra time by an import are `student_summaries`'). Apart from `roster` so that
+the roster's other functions do not define them."""
 
 # Annotations evaluated as written (no `from __future__ import annotations`): pydantic would
 # otherwise compile each field's annotation from its text at import.
@@ -8,7 +8,7 @@ do not define them."""
 from pydantic import Field
 
 from exam_depository.api.models.common import ApiModel
-from exam_depository.api.models.roster import Student, StudentSummary
+from exam_depository.api.models.roster import Student
 
 
 class ImportWarning(ApiModel):
@@ -24,11 +24,3 @@ class ImportResult(ApiModel):
         description="Rows imported as they are, with something to check: an address another student has (allowed: "
         "a shared mailbox gets both students' mail)."
     )
-
-
-class ExtensionImportResult(ApiModel):
-    extended: list[StudentSummary]
-
-
-class AccommodationImportResult(ApiModel):
-    accommodated: list[StudentSummary]
