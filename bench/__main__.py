@@ -276,7 +276,9 @@ def report(results: dict[str, Any], out: TextIO) -> None:
     exp = results["export"]
     print(
         f"export: {exp['files']} files, {exp['zip_mb']} MB ZIP in {exp['seconds']} s = {exp['export_mb_s']} MB/s "
-        f"(the same GETs and multipart upload bare: {exp['floor_mb_s']} MB/s); peak RSS {exp['peak_rss_mb']} MB",
+        f"(the same GETs and multipart upload bare: {exp['floor_mb_s']} MB/s; medians of the exports "
+        f"{exp['export_runs_mb_s']} and of the floor's runs around them {exp['floor_runs_mb_s']}); "
+        f"peak RSS {exp['peak_rss_mb']} MB",
         file=out,
     )
     gw = results["gateway"]

@@ -131,6 +131,29 @@ def _overhead(archive: zipfile.ZipFile) -> int:
     return archive.fp.tell() - sum(info.compress_size for info in archive.infolist())
 
 
+def test_a_zip_is_written_in_parts_of_8_mib_whatever_the_sizes_of_its_pieces(aws: None) -> None:
+    # Given pieces that end inside a part, on a part's end, and span several parts
+    mib = 1024 * 1024
+    pieces = [os.urandom(n) for n in (1, 3 * mib, 5 * mib - 1, 0, 20 * mib, 4 * mib, 7 * mib + 3)]
+    whole = b"".join(pieces)
+
+    # When they are written as one multipart upload
+    upload = storage.MultipartUpload("exports/parts.zip", content_type="application/zip", content_disposition="x")
+    for piece in pieces:
+        upload.write(piece)
+    upload.complete()
+
+    # Then the object is the pieces byte for byte, in parts of exactly 8 MiB but the last (its
+    # ETag is S3's digest of each part's MD5, and counts them)
+    s3 = boto3.client("s3", region_name=REGION)
+    answer = s3.get_object(Bucket=BUCKET, Key="exports/parts.zip")
+    assert answer["Body"].read() == whole
+    assert upload.bytes == len(whole)
+    parts = [whole[start : start + 8 * mib] for start in range(0, len(whole), 8 * mib)]
+    digests = b"".join(hashlib.md5(part).digest() for part in parts)  # S3's multipart ETag
+    assert answer["ETag"].strip('"') == f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
+
+
 def test_an_anonymous_exams_manifest_has_no_names(
     api: Api, bucket: Bucket, record: Record, handler: Handler, database_url: str
 ) -> None:
