@@ -276,9 +276,7 @@ def test_without_a_bench_file_the_cli_says_its_figures_are_the_documented_defaul
     # The stage throttle's 200/s binds first at the default (8 requests a hand-in, twice the average
     # at the peak: 3,750 students), before the status function's 15 environments at
     # DatabaseMaxConnections 100.
-    assert (
-        "binds first (with the template's defaults): StageThrottleRateLimit 200, exceeded from about 3,751" in text
-    )
+    assert "binds first (with the template's defaults): StageThrottleRateLimit 200, exceeded from about 3,751" in text
     assert "DatabaseMaxConnections   100 " in text
 
 
