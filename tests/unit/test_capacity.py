@@ -208,13 +208,13 @@ def test_the_model_reads_the_budget_the_template_deploys() -> None:
     assert deployment.database_max_connections == (100, 189, 823, 1669, 2000)
     assert deployment.recorder_max_concurrency == (2, 5, 10, 20, 50)
     assert deployment.shares[1669][5] == (686, 20, 5)
-    assert deployment.shares[100][5] == (15, 2, 1)
+    assert deployment.shares[100][5] == (2, 2, 2)
     # The template's rules refuse 10 or 50 recorders with 100 connections: the mapping has no such pair.
     assert 10 not in deployment.shares[100]
     assert 50 not in deployment.shares[100]
     # docs/RELIABILITY.md's table: executions reserved at RecorderMaxConcurrency 5.
     assert [deployment.reserved[(connections, 5)] for connections in deployment.database_max_connections] == [
-        74,
+        73,
         162,
         796,
         1642,
@@ -273,10 +273,13 @@ def test_without_a_bench_file_the_cli_says_its_figures_are_the_documented_defaul
     assert text.startswith("figures: defaults: make bench of 2026-12-04")
     assert "run make bench" in text
     assert "1,000 students in 5 min" in text
-    # The stage throttle's 200/s binds first at the default (8 requests a hand-in, twice the average
-    # at the peak: 3,750 students), before the status function's 15 environments at
-    # DatabaseMaxConnections 100.
-    assert "binds first (with the template's defaults): StageThrottleRateLimit 200, exceeded from about 3,751" in text
+    # The status function's 2 environments at the default (DatabaseMaxConnections 100, since LTI took
+    # its shares) bind before the stage throttle's 200/s (8 requests a hand-in, twice the average at
+    # the peak: 3,750 students).
+    assert (
+        "binds first (with the template's defaults): student functions' share (DatabaseMaxConnections 100), "
+        "exceeded from about 751" in text
+    )
     assert "DatabaseMaxConnections   100 " in text
 
 

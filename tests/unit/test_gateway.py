@@ -229,14 +229,14 @@ def test_what_a_function_keeps_per_environment_is_per_instance_whichever_thread_
 def test_the_local_stack_runs_as_many_instances_as_aws_would_with_the_default_parameters() -> None:
     limits = concurrency_limits(read_template())
     # The database functions' shares (ConnectionBudget at DatabaseMaxConnections=100, RecorderMaxConcurrency=5)
-    assert (limits["request_upload"], limits["get_verification"], limits["create_exam"]) == (15, 2, 1)
+    assert (limits["request_upload"], limits["get_verification"], limits["create_exam"]) == (2, 2, 2)
     # LTI: the tool a reviewer's share, its admin routes an examiner's, the worker its queue's 2; the
     # authorizer, which uses no connection, is uncapped
-    assert (limits["lti_tool"], limits["lti_admin"], limits["lti_worker"], limits["lti_authorizer"]) == (2, 1, 2, None)
-    assert (limits["members"], limits["list_audit"]) == (1, 1)  # the member routes share one function
-    assert limits["student_mail"] == 1  # so do the two mail routes
+    assert (limits["lti_tool"], limits["lti_admin"], limits["lti_worker"], limits["lti_authorizer"]) == (2, 2, 2, None)
+    assert (limits["members"], limits["list_audit"]) == (2, 2)  # the member routes share one function
+    assert limits["student_mail"] == 2  # so do the two mail routes
     assert (limits["send_messages"], limits["record_mail_events"]) == (2, 2)  # their queues' MaximumConcurrency
-    assert (limits["start_attempt"], limits["get_paper_link"], limits["request_paper_upload"]) == (2, 2, 1)
+    assert (limits["start_attempt"], limits["get_paper_link"], limits["request_paper_upload"]) == (2, 2, 2)
     assert limits["record_submissions"] == 5
     assert limits["serve_pages"] is None
     # and all of them together fit in the local PostgreSQL's 100 connections, with room to spare

@@ -825,7 +825,7 @@ def _deployable_budgets(template: dict[str, Any]) -> list[tuple[int, int]]:
 # the LTI worker at its queue's 2 and its tick.
 # None: the template refuses the pair (no connection would be left for the student path).
 STUDENT_SHARES: dict[int, dict[int, int | None]] = {
-    100: {2: 16, 5: 15, 10: None, 20: 7, 50: None},
+    100: {2: 4, 5: 2, 10: None, 20: 7, 50: None},
     189: {2: 15, 5: 13, 10: 11, 20: 9, 50: 10},
     823: {2: 265, 5: 263, 10: 261, 20: 256, 50: 241},
     1669: {2: 688, 5: 686, 10: 684, 20: 679, 50: 664},
@@ -899,7 +899,7 @@ def test_the_default_budget_leaves_a_new_account_its_unreserved_concurrency(temp
         != {"Ref": "AWS::NoValue"}
     )
     # docs/RELIABILITY.md states this figure: the account concurrency the default needs.
-    assert reserved + UNRESERVED == 174
+    assert reserved + UNRESERVED == 173
     assert reserved + UNRESERVED <= ACCOUNT_CONCURRENCY
 
 
