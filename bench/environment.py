@@ -141,7 +141,7 @@ def started(work: Path) -> Iterator[Environment]:
 @dataclass(frozen=True)
 class Statement:
     """One SQL statement a route sent: its text and parameters, its transaction (None outside
-    one), whether it writes (`classified`), and how many rows an executemany pipelined."""
+    one), whether it writes (`writes`), and how many rows an executemany pipelined."""
 
     transaction: int | None
     writes: bool
