@@ -8,7 +8,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from exam_depository.observability import logger
+from exam_depository.observability import logger, metrics
+
+
+@pytest.fixture(autouse=True)
+def process_observability() -> Iterator[None]:
+    """The process's Powertools objects as a test found them. A local stack's function pool makes
+    the logger's keys and the metric set per context, for the rest of the process (what the local
+    stack's own process wants: local_stack.functions._per_instance_observability); a test process
+    goes on to other suites, whose handlers are imported on one thread and run on others, and
+    whose metrics then went to one context's set and were flushed from another's."""
+    provider, keys = metrics.provider, {name: logger.__dict__.get(name) for name in ("append_keys", "remove_keys")}
+    yield
+    metrics.provider = provider
+    for name, method in keys.items():
+        if method is None:
+            logger.__dict__.pop(name, None)
+        else:
+            setattr(logger, name, method)
 
 
 @pytest.fixture
