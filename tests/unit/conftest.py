@@ -18,14 +18,13 @@ def process_observability() -> Iterator[None]:
     stack's own process wants: local_stack.functions._per_instance_observability); a test process
     goes on to other suites, whose handlers are imported on one thread and run on others, and
     whose metrics then went to one context's set and were flushed from another's."""
-    provider, keys = metrics.provider, {name: logger.__dict__.get(name) for name in ("append_keys", "remove_keys")}
+    provider, attributes = metrics.provider, dict(vars(logger))
     yield
     metrics.provider = provider
-    for name, method in keys.items():
-        if method is None:
-            logger.__dict__.pop(name, None)
-        else:
-            setattr(logger, name, method)
+    # What a test set on the logger itself (a pool's per-context methods) goes; what it replaced comes back.
+    for name in vars(logger).keys() - attributes.keys():
+        delattr(logger, name)
+    vars(logger).update(attributes)
 
 
 @pytest.fixture
